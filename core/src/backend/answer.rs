@@ -1,0 +1,87 @@
+//! Reading an authrep answer into a decision (APIcast §7.2).
+
+/// The parts of a backend answer the decision depends on. `status: None` means no answer
+/// (connection failure, reset, or the callout could not be dispatched).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendAnswer {
+    pub status: Option<u16>,
+    pub rejection_reason: Option<String>,
+    pub limit_reset: Option<String>,
+    pub limit_max_value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Authorized,
+    /// 409 `limits_exceeded`: the limits-exceeded error, with `Retry-After` when the reset is known.
+    LimitsExceeded { retry_after: Option<u64> },
+    /// Any other denial (invalid key, disabled metric, other 4xx): auth failed.
+    Denied,
+    /// No answer, timeout or 5xx: the failure policy decides (fail closed: auth failed).
+    BackendUnavailable,
+}
+
+impl BackendAnswer {
+    pub fn decision(&self) -> Decision {
+        match self.status {
+            None | Some(0) => Decision::BackendUnavailable,
+            Some(s) if s >= 499 => Decision::BackendUnavailable,
+            Some(200) => Decision::Authorized,
+            Some(409) if self.is_limits_exceeded() => Decision::LimitsExceeded {
+                // A reset of -1 (eternity) gives no usable Retry-After.
+                retry_after: self
+                    .limit_reset
+                    .as_deref()
+                    .and_then(|r| r.trim().parse::<u64>().ok()),
+            },
+            Some(_) => Decision::Denied,
+        }
+    }
+
+    /// `limits_exceeded`, unless `3scale-limit-max-value: 0` says the metric is disabled.
+    fn is_limits_exceeded(&self) -> bool {
+        let disabled = self
+            .limit_max_value
+            .as_deref()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            == Some(0);
+        self.rejection_reason.as_deref() == Some("limits_exceeded") && !disabled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, reason: Option<&str>, reset: Option<&str>, max: Option<&str>) -> BackendAnswer {
+        BackendAnswer {
+            status: Some(status),
+            rejection_reason: reason.map(Into::into),
+            limit_reset: reset.map(Into::into),
+            limit_max_value: max.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn maps_statuses() {
+        assert_eq!(answer(200, None, None, None).decision(), Decision::Authorized);
+        assert_eq!(
+            answer(409, Some("limits_exceeded"), Some("60"), Some("5")).decision(),
+            Decision::LimitsExceeded { retry_after: Some(60) }
+        );
+        assert_eq!(
+            answer(409, Some("limits_exceeded"), Some("-1"), Some("0")).decision(),
+            Decision::Denied
+        );
+        assert_eq!(
+            answer(409, Some("limits_exceeded"), Some("-1"), Some("3")).decision(),
+            Decision::LimitsExceeded { retry_after: None }
+        );
+        assert_eq!(answer(409, Some("application_key_invalid"), None, None).decision(), Decision::Denied);
+        assert_eq!(answer(403, None, None, None).decision(), Decision::Denied);
+        assert_eq!(answer(201, None, None, None).decision(), Decision::Denied);
+        assert_eq!(answer(503, None, None, None).decision(), Decision::BackendUnavailable);
+        assert_eq!(answer(499, None, None, None).decision(), Decision::BackendUnavailable);
+        assert_eq!(BackendAnswer::default().decision(), Decision::BackendUnavailable);
+    }
+}

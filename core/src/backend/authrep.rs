@@ -1,0 +1,83 @@
+//! Building `GET /transactions/authrep.xml` (APIcast §7.1).
+
+use crate::config::Service;
+use crate::credentials::Credentials;
+use crate::encoding::encode_component;
+use crate::mapping::Usage;
+
+/// The extensions APIcast asks for: rejection reason and limit headers, no XML body.
+pub const THREESCALE_OPTIONS: &str = "rejection_reason_header=1&limit_headers=1&no_body=1";
+
+/// A backend request, ready for the adapter to dispatch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendCall {
+    pub method: &'static str,
+    /// Path and query.
+    pub path: String,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl BackendCall {
+    pub fn authrep(service: &Service, credentials: &Credentials, usage: &Usage) -> BackendCall {
+        BackendCall {
+            method: "GET",
+            path: authrep_path(service, credentials, usage),
+            headers: vec![("3scale-options", THREESCALE_OPTIONS.to_string())],
+        }
+    }
+}
+
+/// `/transactions/authrep.xml?service_id=..&service_token=..&user_key=..&usage%5Bhits%5D=1`:
+/// every name and value percent-encoded, so no credential can inject a parameter.
+pub fn authrep_path(service: &Service, credentials: &Credentials, usage: &Usage) -> String {
+    let mut query = QueryBuilder::default();
+    query.push("service_id", &service.id);
+    if let Some(auth) = &service.backend_auth {
+        query.push(auth.param, &auth.value);
+    }
+    for (name, value) in credentials.params() {
+        query.push(name, value);
+    }
+    for (metric, delta) in usage.iter() {
+        query.push(&format!("usage[{metric}]"), &delta.to_string());
+    }
+    format!("/transactions/authrep.xml?{}", query.0)
+}
+
+#[derive(Default)]
+struct QueryBuilder(String);
+
+impl QueryBuilder {
+    fn push(&mut self, name: &str, value: &str) {
+        if !self.0.is_empty() {
+            self.0.push('&');
+        }
+        self.0.push_str(&encode_component(name));
+        self.0.push('=');
+        self.0.push_str(&encode_component(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn encodes_every_name_and_value() {
+        let text = br#"{"backend":{"cluster":"b"},"services":[{"id":42,"backend_version":1,
+            "backend_authentication_type":"service_token","backend_authentication_value":"token-value"}]}"#;
+        let config = Config::parse(text).unwrap().config;
+        let mut usage = Usage::default();
+        usage.add("hits", 2);
+        let path = authrep_path(
+            &config.services[0],
+            &Credentials::UserKey("a&b=c%d".into()),
+            &usage,
+        );
+        assert_eq!(
+            path,
+            "/transactions/authrep.xml?service_id=42&service_token=token-value&user_key=a%26b%3Dc%25d&usage%5Bhits%5D=2"
+        );
+    }
+}

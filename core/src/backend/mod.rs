@@ -1,0 +1,8 @@
+//! The 3scale Service Management API, as the filter speaks it: requests it sends
+//! and how it reads the answers. Transport is the adapter's job.
+
+pub mod answer;
+pub mod authrep;
+
+pub use answer::{BackendAnswer, Decision};
+pub use authrep::{authrep_path, BackendCall, THREESCALE_OPTIONS};

@@ -1,0 +1,199 @@
+//! A small reader over `serde_json::Value` that remembers where it is, so every
+//! configuration error names its JSON path (`services[1].proxy.proxy_rules[3].delta`).
+
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// An invalid configuration: where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+pub type Result<T> = std::result::Result<T, ConfigError>;
+
+pub fn error(path: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
+/// A JSON object together with its path.
+pub struct Obj<'a> {
+    pub path: String,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Obj<'a> {
+    pub fn new(path: &str, value: &'a Value) -> Result<Obj<'a>> {
+        match value {
+            Value::Object(map) => Ok(Obj {
+                path: path.to_string(),
+                map,
+            }),
+            _ => Err(error(path, "expected an object")),
+        }
+    }
+
+    pub fn child_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{}", self.path, key)
+        }
+    }
+
+    /// The value of `key`; JSON `null` counts as absent (3scale exports write nulls for unset fields).
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    /// Refuses fields that are not in `known`, so that a typo cannot silently change behaviour.
+    pub fn deny_unknown(&self, known: &[&str]) -> Result<()> {
+        match self.map.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => Err(error(
+                &self.child_path(k),
+                format!("unknown field (expected one of: {})", known.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    pub fn obj(&self, key: &str) -> Result<Option<Obj<'a>>> {
+        self.get(key)
+            .map(|v| Obj::new(&self.child_path(key), v))
+            .transpose()
+    }
+
+    pub fn string(&self, key: &str) -> Result<Option<&'a str>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(error(&self.child_path(key), "expected a string")),
+        }
+    }
+
+    pub fn required_string(&self, key: &str) -> Result<&'a str> {
+        self.string(key)?
+            .ok_or_else(|| error(&self.child_path(key), "missing required field"))
+    }
+
+    /// A string that must not be empty when present.
+    pub fn non_empty_string(&self, key: &str) -> Result<Option<&'a str>> {
+        match self.string(key)? {
+            Some("") => Err(error(&self.child_path(key), "must not be empty")),
+            other => Ok(other),
+        }
+    }
+
+    pub fn bool(&self, key: &str) -> Result<Option<bool>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(error(&self.child_path(key), "expected a boolean")),
+        }
+    }
+
+    /// A non-negative integer (a JSON number without fraction).
+    pub fn uint(&self, key: &str) -> Result<Option<u64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| error(&self.child_path(key), "expected a non-negative integer")),
+        }
+    }
+
+    /// A value 3scale writes either as a number or as a string (`id`, `backend_version`).
+    pub fn number_or_string(&self, key: &str) -> Result<Option<String>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
+            Some(_) => Err(error(
+                &self.child_path(key),
+                "expected a string or an integer",
+            )),
+        }
+    }
+
+    /// An array of values, each handed to `item` with its indexed path.
+    pub fn array<T>(
+        &self,
+        key: &str,
+        mut item: impl FnMut(&str, &'a Value) -> Result<T>,
+    ) -> Result<Option<Vec<T>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => {
+                let base = self.child_path(key);
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| item(&format!("{base}[{i}]"), v))
+                    .collect::<Result<Vec<T>>>()
+                    .map(Some)
+            }
+            Some(_) => Err(error(&self.child_path(key), "expected an array")),
+        }
+    }
+
+    /// The entries of an object field, with their paths.
+    pub fn entries(&self, key: &str) -> Result<Option<Vec<(String, &'a str, &'a Value)>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Object(map)) => {
+                let base = self.child_path(key);
+                Ok(Some(
+                    map.iter()
+                        .map(|(k, v)| (format!("{base}.{k}"), k.as_str(), v))
+                        .collect(),
+                ))
+            }
+            Some(_) => Err(error(&self.child_path(key), "expected an object")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn errors_name_the_path() {
+        let v = json!({"a": {"b": [1, "x"]}});
+        let root = Obj::new("", &v).unwrap();
+        let a = root.obj("a").unwrap().unwrap();
+        let err = a
+            .array("b", |path, v| {
+                v.as_u64().ok_or_else(|| error(path, "expected an integer"))
+            })
+            .unwrap_err();
+        assert_eq!(err.to_string(), "a.b[1]: expected an integer");
+    }
+
+    #[test]
+    fn null_is_absent_and_unknown_fields_are_named() {
+        let v = json!({"x": null, "typo": 1});
+        let root = Obj::new("backend", &v).unwrap();
+        assert_eq!(root.string("x").unwrap(), None);
+        let err = root.deny_unknown(&["x"]).unwrap_err();
+        assert_eq!(err.path, "backend.typo");
+    }
+}

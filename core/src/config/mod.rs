@@ -1,0 +1,140 @@
+//! Tollgate's configuration: parsed and compiled once (in `on_configure`), read-only afterwards.
+
+pub mod errors;
+pub mod json;
+pub mod service;
+pub mod upstream;
+
+pub use errors::{ErrorResponse, ErrorResponses};
+pub use json::ConfigError;
+pub use service::{AuthMode, BackendAuth, CredentialNames, CredentialsLocation, Service};
+pub use upstream::UpstreamRewrite;
+
+use json::{error, Obj, Result};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const DEFAULT_TIMEOUT_MS: u64 = 1000;
+
+/// Where and how the 3scale backend is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendConfig {
+    /// Envoy cluster for the callouts.
+    pub cluster: String,
+    /// `:authority` of the callouts.
+    pub authority: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub backend: BackendConfig,
+    /// APICAST_PATH_ROUTING: services sharing a host are chosen by their mapping rules.
+    pub path_routing: bool,
+    /// APICAST_PATH_ROUTING_ONLY: as path routing, with no fallback to the host's first service.
+    pub path_routing_only: bool,
+    pub services: Vec<Arc<Service>>,
+    /// Host → indices of the services listing it, in configuration order.
+    hosts: HashMap<String, Vec<usize>>,
+}
+
+#[derive(Debug)]
+/// A parsed configuration and the warnings worth logging (skipped duplicates).
+pub struct Parsed {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    pub fn parse(text: &[u8]) -> std::result::Result<Parsed, ConfigError> {
+        let value: serde_json::Value = serde_json::from_slice(text)
+            .map_err(|e| error("", format!("invalid JSON: {e}")))?;
+        let root = Obj::new("", &value)?;
+        root.deny_unknown(&["backend", "path_routing", "path_routing_only", "services"])?;
+        let backend = parse_backend(&root)?;
+        let path_routing_only = root.bool("path_routing_only")?.unwrap_or(false);
+        let path_routing = root.bool("path_routing")?.unwrap_or(false) || path_routing_only;
+        let parsed = root
+            .array("services", Service::parse)?
+            .ok_or_else(|| error("services", "missing required field"))?;
+
+        let mut warnings = Vec::new();
+        let mut services: Vec<Arc<Service>> = Vec::new();
+        let mut hosts: HashMap<String, Vec<usize>> = HashMap::new();
+        for service in parsed {
+            if services.iter().any(|s| s.id == service.id) {
+                warnings.push(format!("service {} is defined twice: the later one is skipped", service.id));
+                continue;
+            }
+            let index = services.len();
+            for host in &service.hosts {
+                let listed = hosts.entry(host.clone()).or_default();
+                if let Some(first) = listed.first().and_then(|&i| services.get(i)) {
+                    if !path_routing {
+                        warnings.push(format!(
+                            "host {host} for service {} already defined by service {}",
+                            service.id, first.id
+                        ));
+                    }
+                }
+                if !listed.contains(&index) {
+                    listed.push(index);
+                }
+            }
+            services.push(Arc::new(service));
+        }
+        Ok(Parsed {
+            config: Config {
+                backend,
+                path_routing,
+                path_routing_only,
+                services,
+                hosts,
+            },
+            warnings,
+        })
+    }
+
+    /// The services listing `host` (already lower-cased, without port), in configuration order.
+    pub fn services_for_host(&self, host: &str) -> impl Iterator<Item = &Arc<Service>> {
+        self.hosts
+            .get(host)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.services.get(i))
+    }
+}
+
+fn parse_backend(root: &Obj) -> Result<BackendConfig> {
+    let backend = root
+        .obj("backend")?
+        .ok_or_else(|| error("backend", "missing required field"))?;
+    backend.deny_unknown(&["cluster", "authority", "timeout_ms"])?;
+    let cluster = backend
+        .non_empty_string("cluster")?
+        .ok_or_else(|| error("backend.cluster", "missing required field"))?;
+    let timeout_ms = match backend.uint("timeout_ms")? {
+        None => DEFAULT_TIMEOUT_MS,
+        Some(0) => {
+            return Err(error(
+                "backend.timeout_ms",
+                "must be greater than 0 (Envoy reads 0 as no timeout)",
+            ))
+        }
+        Some(ms) if ms > u32::MAX as u64 => {
+            return Err(error("backend.timeout_ms", "is too large"))
+        }
+        Some(ms) => ms,
+    };
+    Ok(BackendConfig {
+        cluster: cluster.to_string(),
+        authority: backend
+            .non_empty_string("authority")?
+            .unwrap_or(cluster)
+            .to_string(),
+        timeout_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests;

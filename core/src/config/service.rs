@@ -1,0 +1,220 @@
+//! One APIcast service object, compiled: credentials, rules, errors and upstream rewrite.
+//! Unknown fields are ignored here, because 3scale exports carry many.
+
+use super::errors::ErrorResponses;
+use super::json::{error, Obj, Result};
+use super::upstream::UpstreamRewrite;
+use crate::mapping::{MappingRule, QueryCondition};
+use serde_json::Value;
+
+/// Which credentials identify the application (`backend_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// `backend_version: 1`: `user_key`.
+    UserKey,
+    /// `backend_version: 2`: `app_id` and `app_key`, both required.
+    AppIdAndKey,
+}
+
+/// Where credentials are read (`proxy.credentials_location`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialsLocation {
+    /// Query string, then the form body of POST/PUT/PATCH.
+    Query,
+    Headers,
+    /// HTTP Basic (`Authorization: Basic`), or a Bearer token for the id.
+    Authorization,
+}
+
+/// Credential parameter names, lower-cased as APIcast does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialNames {
+    pub user_key: String,
+    pub app_id: String,
+    pub app_key: String,
+}
+
+/// `backend_authentication_type` and value: sent to the backend as `service_token=` or `provider_key=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendAuth {
+    pub param: &'static str,
+    pub value: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub id: String,
+    /// `system_name`, reported in `X-3scale-service-name`.
+    pub system_name: String,
+    pub mode: AuthMode,
+    pub location: CredentialsLocation,
+    pub names: CredentialNames,
+    pub backend_auth: Option<BackendAuth>,
+    /// Lower-cased hosts (`proxy.hosts`, default `localhost`).
+    pub hosts: Vec<String>,
+    pub secret_token: Option<String>,
+    pub errors: ErrorResponses,
+    pub rules: Vec<MappingRule>,
+    /// True when some rule looks at query parameters (then form bodies matter for matching).
+    pub rules_use_args: bool,
+    pub upstream: Option<UpstreamRewrite>,
+}
+
+impl Service {
+    pub fn parse(path: &str, value: &Value) -> Result<Service> {
+        let obj = Obj::new(path, value)?;
+        let id = obj
+            .number_or_string("id")?
+            .ok_or_else(|| error(&obj.child_path("id"), "missing required field"))?;
+        if id.is_empty() {
+            return Err(error(&obj.child_path("id"), "must not be empty"));
+        }
+        let proxy_value = obj.get("proxy").cloned().unwrap_or(Value::Object(Default::default()));
+        let proxy = Obj::new(&obj.child_path("proxy"), &proxy_value)?;
+        let mode = parse_mode(&obj, &proxy)?;
+        let rules = proxy
+            .array("proxy_rules", parse_rule)?
+            .unwrap_or_default();
+        Ok(Service {
+            system_name: obj.string("system_name")?.unwrap_or_default().to_string(),
+            mode,
+            location: parse_location(&proxy)?,
+            names: CredentialNames {
+                user_key: name_or(&proxy, "auth_user_key", "user_key")?,
+                app_id: name_or(&proxy, "auth_app_id", "app_id")?,
+                app_key: name_or(&proxy, "auth_app_key", "app_key")?,
+            },
+            backend_auth: parse_backend_auth(&obj)?,
+            hosts: parse_hosts(&proxy)?,
+            secret_token: proxy
+                .string("secret_token")?
+                .filter(|t| !t.is_empty())
+                .map(str::to_string),
+            errors: ErrorResponses::parse(&proxy)?,
+            rules_use_args: rules.iter().any(|r| !r.query.is_empty()),
+            rules,
+            upstream: UpstreamRewrite::parse(
+                &proxy.child_path("api_backend"),
+                proxy.string("api_backend")?,
+                proxy.string("hostname_rewrite")?,
+            )?,
+            id,
+        })
+    }
+}
+
+fn parse_mode(service: &Obj, proxy: &Obj) -> Result<AuthMode> {
+    let path = service.child_path("backend_version");
+    let version = service
+        .number_or_string("backend_version")?
+        .ok_or_else(|| error(&path, "missing required field"))?;
+    match version.as_str() {
+        "1" => Ok(AuthMode::UserKey),
+        "2" => Ok(AuthMode::AppIdAndKey),
+        "oauth" => Err(error(
+            &path,
+            "\"oauth\" (OpenID Connect) is not supported yet; use 1 (user_key) or 2 (app_id/app_key)",
+        )),
+        other => Err(error(
+            &path,
+            format!("unknown backend version \"{other}\" (expected 1 or 2)"),
+        )),
+    }
+    .and_then(|mode| match proxy.string("authentication_method")? {
+        Some("oidc") => Err(error(
+            &proxy.child_path("authentication_method"),
+            "\"oidc\" is not supported yet",
+        )),
+        _ => Ok(mode),
+    })
+}
+
+fn parse_location(proxy: &Obj) -> Result<CredentialsLocation> {
+    match proxy.string("credentials_location")? {
+        None | Some("query") => Ok(CredentialsLocation::Query),
+        Some("headers") => Ok(CredentialsLocation::Headers),
+        Some("authorization") => Ok(CredentialsLocation::Authorization),
+        Some(other) => Err(error(
+            &proxy.child_path("credentials_location"),
+            format!("unknown location \"{other}\" (expected query, headers or authorization)"),
+        )),
+    }
+}
+
+fn name_or(proxy: &Obj, key: &str, default: &str) -> Result<String> {
+    Ok(proxy
+        .non_empty_string(key)?
+        .unwrap_or(default)
+        .to_ascii_lowercase())
+}
+
+fn parse_backend_auth(service: &Obj) -> Result<Option<BackendAuth>> {
+    let value = service.string("backend_authentication_value")?;
+    let param = match service.string("backend_authentication_type")? {
+        None => return Ok(None),
+        Some("service_token") => "service_token",
+        Some("provider_key") => "provider_key",
+        Some(other) => {
+            return Err(error(
+                &service.child_path("backend_authentication_type"),
+                format!("unknown type \"{other}\" (expected service_token or provider_key)"),
+            ))
+        }
+    };
+    match value {
+        Some(v) if !v.is_empty() => Ok(Some(BackendAuth {
+            param,
+            value: v.to_string(),
+        })),
+        _ => Err(error(
+            &service.child_path("backend_authentication_value"),
+            "missing required field (backend_authentication_type is set)",
+        )),
+    }
+}
+
+fn parse_hosts(proxy: &Obj) -> Result<Vec<String>> {
+    let hosts = proxy.array("hosts", |path, v| match v {
+        Value::String(h) if !h.is_empty() => Ok(h.to_ascii_lowercase()),
+        _ => Err(error(path, "expected a non-empty string")),
+    })?;
+    Ok(hosts.unwrap_or_else(|| vec!["localhost".to_string()]))
+}
+
+fn parse_rule(path: &str, value: &Value) -> Result<MappingRule> {
+    let rule = Obj::new(path, value)?;
+    let method = rule.required_string("http_method")?;
+    let pattern = rule.required_string("pattern")?;
+    if !pattern.starts_with('/') {
+        return Err(error(&rule.child_path("pattern"), "must start with /"));
+    }
+    let metric = rule
+        .non_empty_string("metric_system_name")?
+        .ok_or_else(|| error(&rule.child_path("metric_system_name"), "missing required field"))?;
+    let delta = match rule.get("delta") {
+        None => 0,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| error(&rule.child_path("delta"), "expected an integer"))?,
+    };
+    let query = match rule.entries("querystring_parameters")? {
+        None => None,
+        Some(entries) => Some(
+            entries
+                .into_iter()
+                .map(|(path, name, v)| match v {
+                    Value::String(s) => Ok(QueryCondition::from_pair(name, s)),
+                    _ => Err(error(&path, "expected a string")),
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+    };
+    Ok(MappingRule::new(
+        method,
+        pattern,
+        metric,
+        delta,
+        rule.bool("last")?.unwrap_or(false),
+        query,
+    ))
+}

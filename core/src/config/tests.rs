@@ -1,0 +1,134 @@
+//! Configuration contract tests: defaults, accepted shapes, and refusals naming the JSON path.
+
+use super::*;
+use serde_json::{json, Value};
+
+fn parse(v: Value) -> std::result::Result<Parsed, ConfigError> {
+    Config::parse(v.to_string().as_bytes())
+}
+
+fn with_services(services: Value) -> Value {
+    json!({"backend": {"cluster": "threescale_backend"}, "services": services})
+}
+
+fn refused(v: Value) -> String {
+    match parse(v) {
+        Ok(_) => panic!("configuration was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_documented_shape_is_accepted_with_apicast_defaults() {
+    let parsed = parse(json!({
+        "backend": {"cluster": "threescale_backend", "authority": "su1.3scale.net", "timeout_ms": 1000},
+        "path_routing": false,
+        "path_routing_only": false,
+        "services": [{
+            "id": 42, "backend_version": "1", "unknown_export_field": {"x": 1},
+            "backend_authentication_type": "service_token", "backend_authentication_value": "tok",
+            "proxy": {"proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
+        }]
+    }))
+    .unwrap();
+    let c = parsed.config;
+    assert_eq!(c.backend.authority, "su1.3scale.net");
+    let s = &c.services[0];
+    assert_eq!(s.id, "42");
+    assert_eq!(s.mode, AuthMode::UserKey);
+    assert_eq!(s.location, CredentialsLocation::Query);
+    assert_eq!(s.names.user_key, "user_key");
+    assert_eq!(s.hosts, vec!["localhost"]);
+    assert_eq!(s.errors, ErrorResponses::default());
+    assert_eq!(s.errors.auth_missing.status, 401);
+    assert_eq!(s.errors.auth_missing.content_type, "text/plain; charset=utf-8");
+}
+
+#[test]
+fn backend_defaults() {
+    let c = parse(with_services(json!([]))).unwrap().config;
+    assert_eq!(c.backend.authority, "threescale_backend");
+    assert_eq!(c.backend.timeout_ms, 1000);
+}
+
+#[test]
+fn custom_errors_and_names_are_read() {
+    let c = parse(with_services(json!([{"id": "7", "backend_version": 2, "proxy": {
+        "hosts": ["API.example.com"], "auth_app_id": "X-App", "credentials_location": "headers",
+        "error_auth_failed": "nope", "error_status_auth_failed": 401, "error_headers_auth_failed": "application/json",
+        "error_no_match": null
+    }}])))
+    .unwrap()
+    .config;
+    let s = &c.services[0];
+    assert_eq!(s.mode, AuthMode::AppIdAndKey);
+    assert_eq!(s.names.app_id, "x-app");
+    assert_eq!(s.hosts, vec!["api.example.com"]);
+    assert_eq!(s.errors.auth_failed.status, 401);
+    assert_eq!(s.errors.auth_failed.body, "nope");
+    assert_eq!(s.errors.auth_failed.content_type, "application/json");
+    assert_eq!(s.errors.no_match.body, "No Mapping Rule matched");
+}
+
+#[test]
+fn refusals_name_the_json_path() {
+    let rule = |delta: Value| {
+        with_services(json!([{"id": 1, "backend_version": 1}, {"id": 2, "backend_version": 1, "proxy": {"proxy_rules": [
+            {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
+            {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
+            {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
+            {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": delta}
+        ]}}]))
+    };
+    assert_eq!(
+        refused(rule(json!("x"))),
+        "services[1].proxy.proxy_rules[3].delta: expected an integer"
+    );
+    assert_eq!(
+        refused(with_services(json!([{"id": 1, "backend_version": 1, "proxy": {"proxy_rules": [{"http_method": "GET", "pattern": "/"}]}}]))),
+        "services[0].proxy.proxy_rules[0].metric_system_name: missing required field"
+    );
+    assert_eq!(
+        refused(json!({"backend": {"cluster": ""}, "services": []})),
+        "backend.cluster: must not be empty"
+    );
+    assert!(refused(json!({"backend": {"cluster": "b", "timeout_ms": 0}, "services": []}))
+        .starts_with("backend.timeout_ms: must be greater than 0"));
+    assert!(refused(json!({"backend": {"cluster": "b", "clustr": "x"}, "services": []}))
+        .starts_with("backend.clustr: unknown field"));
+    assert!(refused(json!({"backend": {"cluster": "b"}, "service": []})).starts_with("service: unknown field"));
+    assert_eq!(refused(json!({"services": []})), "backend: missing required field");
+    assert!(refused(with_services(json!([{"id": 1, "backend_version": "oauth"}])))
+        .starts_with("services[0].backend_version: \"oauth\""));
+    assert!(refused(with_services(json!([{"id": 1, "backend_version": 1, "proxy": {"credentials_location": "body"}}])))
+        .starts_with("services[0].proxy.credentials_location: unknown location"));
+    assert_eq!(
+        refused(with_services(json!([{"id": 1, "backend_version": 1, "proxy": {"error_status_no_match": "404"}}]))),
+        "services[0].proxy.error_status_no_match: expected a non-negative integer"
+    );
+    assert!(refused(with_services(json!([{"id": 1, "backend_version": 1, "proxy": {"api_backend": "test.com"}}])))
+        .starts_with("services[0].proxy.api_backend:"));
+    assert!(refused(json!("x")).contains("expected an object"));
+    assert!(refused(Value::Null).contains("expected an object"));
+    assert!(Config::parse(b"{not json").unwrap_err().to_string().starts_with("invalid JSON"));
+    assert_eq!(
+        refused(with_services(json!([{"id": 1, "backend_version": 1, "backend_authentication_type": "service_token"}]))),
+        "services[0].backend_authentication_value: missing required field (backend_authentication_type is set)"
+    );
+}
+
+#[test]
+fn first_service_for_a_host_wins_and_duplicates_are_skipped() {
+    let parsed = parse(with_services(json!([
+        {"id": 1, "backend_version": 1, "proxy": {"hosts": ["a"]}},
+        {"id": 2, "backend_version": 1, "proxy": {"hosts": ["a", "b"]}},
+        {"id": 1, "backend_version": 1, "proxy": {"hosts": ["c"]}}
+    ])))
+    .unwrap();
+    let c = &parsed.config;
+    assert_eq!(c.services.len(), 2);
+    assert_eq!(c.services_for_host("a").next().unwrap().id, "1");
+    assert_eq!(c.services_for_host("b").next().unwrap().id, "2");
+    assert!(c.services_for_host("c").next().is_none());
+    assert_eq!(parsed.warnings.len(), 2);
+}

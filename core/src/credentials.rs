@@ -1,0 +1,265 @@
+//! Credential extraction, per `backend_version` and `credentials_location` (APIcast §1).
+
+use crate::base64;
+use crate::config::{AuthMode, CredentialsLocation, Service};
+use crate::encoding::encode_component;
+use crate::mapping::QueryArgs;
+use crate::request::HeaderSource;
+
+/// The caller's credentials as sent to the backend. An empty value is present, not missing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Credentials {
+    UserKey(String),
+    AppIdAndKey { app_id: String, app_key: String },
+}
+
+impl Credentials {
+    /// Backend parameter names and values, in the order they are sent.
+    pub fn params(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Credentials::UserKey(k) => vec![("user_key", k)],
+            Credentials::AppIdAndKey { app_id, app_key } => {
+                vec![("app_id", app_id), ("app_key", app_key)]
+            }
+        }
+    }
+
+    /// `user_key=k` or `app_id=a&app_key=b`, percent-encoded: the `X-3scale-credentials` header.
+    pub fn encoded(&self) -> String {
+        self.params()
+            .iter()
+            .map(|(n, v)| format!("{n}={}", encode_component(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// Credentials found so far; the form body may fill what the query lacked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    pub user_key: Option<String>,
+    pub app_id: Option<String>,
+    pub app_key: Option<String>,
+}
+
+impl Found {
+    /// Complete credentials, or `None` (auth missing). Version 2 needs both app_id and app_key.
+    pub fn complete(&self, mode: AuthMode) -> Option<Credentials> {
+        match mode {
+            AuthMode::UserKey => self.user_key.clone().map(Credentials::UserKey),
+            AuthMode::AppIdAndKey => match (&self.app_id, &self.app_key) {
+                (Some(id), Some(key)) => Some(Credentials::AppIdAndKey {
+                    app_id: id.clone(),
+                    app_key: key.clone(),
+                }),
+                _ => None,
+            },
+        }
+    }
+
+    /// Fills the missing values from form-body arguments (query location only).
+    pub fn fill_from_args(&mut self, service: &Service, args: &QueryArgs) {
+        let take = |slot: &mut Option<String>, name: &str| {
+            if slot.is_none() {
+                *slot = args.first_ci(name).map(str::to_string);
+            }
+        };
+        match service.mode {
+            AuthMode::UserKey => take(&mut self.user_key, &service.names.user_key),
+            AuthMode::AppIdAndKey => {
+                take(&mut self.app_id, &service.names.app_id);
+                take(&mut self.app_key, &service.names.app_key);
+            }
+        }
+    }
+}
+
+/// Reads credentials from the query, the headers or the Authorization header.
+pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource) -> Found {
+    match service.location {
+        CredentialsLocation::Query => {
+            let mut found = Found::default();
+            found.fill_from_args(service, query);
+            found
+        }
+        CredentialsLocation::Headers => {
+            let read = |name: &str| read_header(headers, name);
+            match service.mode {
+                AuthMode::UserKey => Found {
+                    user_key: read(&service.names.user_key),
+                    ..Found::default()
+                },
+                AuthMode::AppIdAndKey => Found {
+                    app_id: read(&service.names.app_id),
+                    app_key: read(&service.names.app_key),
+                    ..Found::default()
+                },
+            }
+        }
+        CredentialsLocation::Authorization => {
+            let auth = headers
+                .header("authorization")
+                .map(|v| Authorization::parse(&v))
+                .unwrap_or_default();
+            match service.mode {
+                AuthMode::UserKey => Found {
+                    user_key: auth.userid.or(auth.password).or(auth.token),
+                    ..Found::default()
+                },
+                AuthMode::AppIdAndKey => Found {
+                    app_id: auth.userid.or(auth.token),
+                    app_key: auth.password,
+                    ..Found::default()
+                },
+            }
+        }
+    }
+}
+
+/// A header by name, where `_` and `-` are equal (as nginx's `$http_*`): the configured
+/// spelling, then all-dashes, then all-underscores.
+fn read_header(headers: &dyn HeaderSource, name: &str) -> Option<String> {
+    let dashed = name.replace('_', "-");
+    let underscored = name.replace('-', "_");
+    [name, dashed.as_str(), underscored.as_str()]
+        .iter()
+        .enumerate()
+        .filter(|(i, n)| *i == 0 || **n != name)
+        .find_map(|(_, n)| headers.header(n))
+}
+
+/// `Authorization: Basic` (userid/password) or `Bearer` (token); other schemes give nothing.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Authorization {
+    userid: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+}
+
+impl Authorization {
+    fn parse(value: &str) -> Authorization {
+        let scheme_len = value
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        let (scheme, param) = value.split_at(scheme_len);
+        let param = param.trim_start();
+        match scheme {
+            "Basic" => base64::decode(param)
+                .map(|raw| String::from_utf8_lossy(&raw).into_owned())
+                .and_then(|pair| {
+                    // Greedy `^(.*):(.*)$`: split on the last colon.
+                    pair.rsplit_once(':').map(|(u, p)| Authorization {
+                        userid: Some(u.to_string()),
+                        password: Some(p.to_string()),
+                        token: None,
+                    })
+                })
+                .unwrap_or_default(),
+            "Bearer" => Authorization {
+                token: Some(param.to_string()),
+                ..Default::default()
+            },
+            _ => Authorization::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::collections::HashMap;
+
+    struct Headers(HashMap<String, String>);
+    impl HeaderSource for Headers {
+        fn header(&self, name: &str) -> Option<String> {
+            self.0.get(&name.to_ascii_lowercase()).cloned()
+        }
+    }
+    fn headers(pairs: &[(&str, &str)]) -> Headers {
+        Headers(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn service(version: u8, proxy: &str) -> Service {
+        let text = format!(
+            r#"{{"backend":{{"cluster":"b"}},"services":[{{"id":1,"backend_version":{version},"proxy":{proxy}}}]}}"#
+        );
+        let parsed = Config::parse(text.as_bytes()).unwrap();
+        (*parsed.config.services[0]).clone()
+    }
+
+    #[test]
+    fn query_user_key_is_case_insensitive_and_first_wins() {
+        let s = service(1, "{}");
+        let q = QueryArgs::parse("USER_KEY=a%26b&user_key=second");
+        let found = extract(&s, &q, &headers(&[]));
+        assert_eq!(found.complete(AuthMode::UserKey), Some(Credentials::UserKey("a&b".into())));
+    }
+
+    #[test]
+    fn empty_value_is_present() {
+        let s = service(1, "{}");
+        let found = extract(&s, &QueryArgs::parse("user_key="), &headers(&[]));
+        assert_eq!(found.complete(s.mode), Some(Credentials::UserKey(String::new())));
+        let found = extract(&s, &QueryArgs::parse("user_key"), &headers(&[]));
+        assert_eq!(found.complete(s.mode), None);
+    }
+
+    #[test]
+    fn v2_needs_both() {
+        let s = service(2, r#"{"auth_app_id":"X-App-Id","auth_app_key":"x_app_key","credentials_location":"headers"}"#);
+        let only_id = extract(&s, &QueryArgs::default(), &headers(&[("x-app-id", "a")]));
+        assert_eq!(only_id.complete(s.mode), None);
+        let both = extract(&s, &QueryArgs::default(), &headers(&[("x_app_id", "a"), ("x-app-key", "k")]));
+        assert_eq!(
+            both.complete(s.mode),
+            Some(Credentials::AppIdAndKey { app_id: "a".into(), app_key: "k".into() })
+        );
+    }
+
+    #[test]
+    fn body_fills_missing_v2_value() {
+        let s = service(2, "{}");
+        let mut found = extract(&s, &QueryArgs::parse("app_id=q"), &headers(&[]));
+        found.fill_from_args(&s, &QueryArgs::parse_form("app_id=b&app_key=k+1"));
+        assert_eq!(
+            found.complete(s.mode),
+            Some(Credentials::AppIdAndKey { app_id: "q".into(), app_key: "k 1".into() })
+        );
+    }
+
+    #[test]
+    fn basic_authorization() {
+        let s = service(1, r#"{"credentials_location":"authorization"}"#);
+        let found = extract(&s, &QueryArgs::default(), &headers(&[("authorization", "Basic dmFsdWU6Cg==")]));
+        assert_eq!(found.complete(s.mode), Some(Credentials::UserKey("value".into())));
+        let s2 = service(2, r#"{"credentials_location":"authorization"}"#);
+        // "id:with:colon" -> userid "id:with", password "colon" (split on the last colon)
+        let found = extract(&s2, &QueryArgs::default(), &headers(&[("authorization", "Basic aWQ6d2l0aDpjb2xvbg==")]));
+        assert_eq!(
+            found.complete(s2.mode),
+            Some(Credentials::AppIdAndKey { app_id: "id:with".into(), app_key: "colon".into() })
+        );
+        let bad = extract(&s, &QueryArgs::default(), &headers(&[("authorization", "basic dmFsdWU6Cg==")]));
+        assert_eq!(bad.complete(s.mode), None);
+    }
+
+    #[test]
+    fn query_location_ignores_authorization_header() {
+        let s = service(1, "{}");
+        let found = extract(&s, &QueryArgs::default(), &headers(&[("authorization", "Basic dmFsdWU6Cg==")]));
+        assert_eq!(found.complete(s.mode), None);
+    }
+
+    #[test]
+    fn encoded_for_debug_header() {
+        let c = Credentials::AppIdAndKey { app_id: "a b".into(), app_key: "k&=".into() };
+        assert_eq!(c.encoded(), "app_id=a%20b&app_key=k%26%3D");
+    }
+}

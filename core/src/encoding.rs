@@ -1,0 +1,49 @@
+//! Percent-encoding and decoding shared by credentials, mapping rules and the backend protocol.
+
+use percent_encoding::{percent_decode, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// Everything except RFC 3986 unreserved characters is escaped: a value can never
+/// inject `&`, `=`, `%` or `#` into a backend query string.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes a query component (name or value) for a backend call.
+pub fn encode_component(value: &str) -> String {
+    utf8_percent_encode(value, COMPONENT).to_string()
+}
+
+/// Percent-decodes once; invalid UTF-8 is replaced rather than refused.
+pub fn decode_component(value: &str) -> String {
+    percent_decode(value.as_bytes()).decode_utf8_lossy().into_owned()
+}
+
+/// Decodes an `application/x-www-form-urlencoded` component: `+` is a space, then percent-decoding.
+pub fn decode_form_component(value: &str) -> String {
+    if value.contains('+') {
+        decode_component(&value.replace('+', " "))
+    } else {
+        decode_component(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_reserved_characters() {
+        assert_eq!(encode_component("a&b=c%d e"), "a%26b%3Dc%25d%20e");
+        assert_eq!(encode_component("usage[hits]"), "usage%5Bhits%5D");
+        assert_eq!(encode_component("Az09-._~"), "Az09-._~");
+    }
+
+    #[test]
+    fn decodes_once() {
+        assert_eq!(decode_component("a%2541"), "a%41");
+        assert_eq!(decode_component("a+b"), "a+b");
+        assert_eq!(decode_form_component("a+b%2Bc"), "a b+c");
+    }
+}

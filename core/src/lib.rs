@@ -1,0 +1,17 @@
+//! Tollgate core: everything the filter decides, independent of the proxy-wasm host.
+//!
+//! The Wasm adapter (the `tollgate` crate) only moves data between Envoy and these modules:
+//! - [`config`]: the JSON configuration, validated and compiled once;
+//! - [`pipeline`]: service selection, credentials, mapping rules and the verdict;
+//! - [`backend`]: the 3scale Service Management API requests and answers;
+//! - [`mapping`], [`credentials`]: APIcast's matching and extraction rules.
+
+mod base64;
+pub mod backend;
+pub mod config;
+pub mod credentials;
+pub mod encoding;
+pub mod mapping;
+pub mod pipeline;
+pub mod request;
+pub mod secret;

@@ -1,0 +1,18 @@
+//! Mapping rules: which metrics a request consumes (APIcast `mapping_rule.lua`,
+//! `mapping_rules_matcher.lua`, `usage.lua`; reference §2 and §6).
+//!
+//! Flow: the adapter normalises the path with [`normalize_path`], parses the query (and,
+//! when APIcast would, the form body) into [`QueryArgs`], then [`match_rules`] sums the
+//! deltas of the matching [`MappingRule`]s into a [`Usage`].
+
+pub mod path;
+pub mod pattern;
+pub mod query;
+pub mod rule;
+pub mod usage;
+
+pub use path::normalize_path;
+pub use pattern::PathPattern;
+pub use query::{ArgValue, QueryArgs};
+pub use rule::{MappingRule, MethodMatch, QueryCondition};
+pub use usage::{any_rule_matches, match_rules, RuleMatch, Usage};

@@ -1,0 +1,277 @@
+//! Request arguments as APIcast sees them (reference §1.2 and §2.2 "Args source").
+//!
+//! nginx has two views of one query string, and both are kept:
+//! - `ngx.req.get_uri_args()` / `get_post_args()`, used by mapping rules
+//!   ([`QueryArgs::last`], [`QueryArgs::iter`]). Names and values are decoded once, with
+//!   `+` as a space: lua-nginx-module's unescape does that (`?a%20b=1%61+2` gives
+//!   `a b` = `1a 2`). Empty names are dropped, and only the first 100 `&`-separated
+//!   pieces are read (the default `max_args`).
+//! - `$arg_<name>`, used by credentials ([`QueryArgs::first_ci`]). The name is matched
+//!   case-insensitively, the first valued occurrence wins, and there is no limit.
+
+use crate::encoding::{decode_component, decode_form_component};
+
+/// lua-nginx-module's default `max_args` for `get_uri_args`/`get_post_args`.
+const MAX_ARGS: usize = 100;
+
+/// The value of one argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgValue {
+    /// `name=value`: the decoded value, possibly empty.
+    Present(String),
+    /// `?flag` without `=` (Lua `true`): present, but equal to no literal.
+    NoValue,
+}
+
+/// Where an argument came from, which decides how credentials see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    /// URI query, as `$arg_` sees it: raw text, plus a `decode_component` version.
+    Uri {
+        raw_name: String,
+        raw_value: Option<String>,
+        name: String,
+        value: Option<String>,
+    },
+    /// Form body: APIcast's `read_body_args` indexes the decoded `get_post_args` table,
+    /// so the name is matched exactly (case-sensitive) and the value is the rules' one.
+    Form,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Arg {
+    name: String,
+    value: ArgValue,
+    /// Within `MAX_ARGS`, i.e. visible to `get_uri_args`/`get_post_args`.
+    listed: bool,
+    origin: Origin,
+}
+
+/// Arguments in request order; overlaid body args come after the URI args.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryArgs {
+    args: Vec<Arg>,
+}
+
+impl QueryArgs {
+    /// Parses a raw URI query string (without the leading `?`).
+    pub fn parse(query: &str) -> QueryArgs {
+        let args = pieces(query)
+            .map(|(index, raw_name, raw_value)| Arg {
+                name: decode_form_component(raw_name),
+                value: raw_value.map_or(ArgValue::NoValue, |v| {
+                    ArgValue::Present(decode_form_component(v))
+                }),
+                listed: index < MAX_ARGS,
+                origin: Origin::Uri {
+                    raw_name: raw_name.to_owned(),
+                    raw_value: raw_value.map(str::to_owned),
+                    name: decode_component(raw_name),
+                    value: raw_value.map(decode_component),
+                },
+            })
+            .collect();
+        QueryArgs { args }
+    }
+
+    /// Parses an `application/x-www-form-urlencoded` body (`get_post_args`).
+    pub fn parse_form(body: &str) -> QueryArgs {
+        let args = pieces(body)
+            .filter(|(index, _, _)| *index < MAX_ARGS)
+            .map(|(_, raw_name, raw_value)| Arg {
+                name: decode_form_component(raw_name),
+                value: raw_value.map_or(ArgValue::NoValue, |v| {
+                    ArgValue::Present(decode_form_component(v))
+                }),
+                listed: true,
+                origin: Origin::Form,
+            })
+            .collect();
+        QueryArgs { args }
+    }
+
+    /// Appends `other`'s args so they win [`last`](Self::last) lookups (body over URI,
+    /// like APIcast's `setmetatable(body_params, { __index = params })`).
+    pub fn overlay(&mut self, other: &QueryArgs) {
+        self.args.extend(other.args.iter().cloned());
+    }
+
+    /// The last value of `name` (exact case), as mapping rules compare it.
+    pub fn last(&self, name: &str) -> Option<&ArgValue> {
+        self.listed()
+            .rev()
+            .find(|arg| arg.name == name)
+            .map(|arg| &arg.value)
+    }
+
+    /// A credential: the first occurrence of `name` that has a value (`?user_key` is
+    /// not found, `?user_key=` is `Some("")`). URI args: ASCII case-insensitive name,
+    /// both decoded once with `+` kept. Form args: exact name (a Lua table lookup in
+    /// APIcast). After [`overlay`](Self::overlay) the query wins, the body is a fallback.
+    ///
+    /// nginx's `$arg_` does not decode at all; [`first_raw_ci`](Self::first_raw_ci)
+    /// gives that exact view.
+    pub fn first_ci(&self, name: &str) -> Option<&str> {
+        self.args.iter().find_map(|arg| match &arg.origin {
+            Origin::Uri {
+                name: decoded,
+                value,
+                ..
+            } if decoded.eq_ignore_ascii_case(name) => value.as_deref(),
+            _ => form_credential(arg, name),
+        })
+    }
+
+    /// Like [`first_ci`](Self::first_ci), but URI args are compared and returned raw,
+    /// exactly as nginx `$arg_<name>` (`?user_key=a%26b` gives `a%26b`).
+    pub fn first_raw_ci(&self, name: &str) -> Option<&str> {
+        self.args.iter().find_map(|arg| match &arg.origin {
+            Origin::Uri {
+                raw_name,
+                raw_value,
+                ..
+            } if raw_name.eq_ignore_ascii_case(name) => raw_value.as_deref(),
+            _ => form_credential(arg, name),
+        })
+    }
+
+    /// True when no argument is visible to mapping rules.
+    pub fn is_empty(&self) -> bool {
+        self.listed().next().is_none()
+    }
+
+    /// Decoded `(name, value)` pairs visible to mapping rules, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ArgValue)> {
+        self.listed().map(|arg| (arg.name.as_str(), &arg.value))
+    }
+
+    fn listed(&self) -> impl DoubleEndedIterator<Item = &Arg> {
+        self.args.iter().filter(|arg| arg.listed)
+    }
+}
+
+fn form_credential<'a>(arg: &'a Arg, name: &str) -> Option<&'a str> {
+    match (&arg.origin, &arg.value) {
+        (Origin::Form, ArgValue::Present(value)) if arg.name == name => Some(value),
+        _ => None,
+    }
+}
+
+/// `(piece index, raw name, raw value)` for each `&`-separated piece with a non-empty
+/// name; the index counts every piece, as lua-nginx-module's `max_args` does.
+fn pieces(query: &str) -> impl Iterator<Item = (usize, &str, Option<&str>)> {
+    query.split('&').enumerate().filter_map(|(index, piece)| {
+        let (name, value) = match piece.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (piece, None),
+        };
+        (!name.is_empty()).then_some((index, name, value))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ArgValue, QueryArgs};
+
+    fn present(value: &str) -> Option<ArgValue> {
+        Some(ArgValue::Present(value.to_owned()))
+    }
+
+    #[test]
+    fn parses_like_get_uri_args() {
+        let args = QueryArgs::parse("a%20b=1%61+2&foo&bar=&=x&&c=3=4");
+        let pairs: Vec<(&str, &ArgValue)> = args.iter().collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("a b", &ArgValue::Present("1a 2".into())),
+                ("foo", &ArgValue::NoValue),
+                ("bar", &ArgValue::Present(String::new())),
+                ("c", &ArgValue::Present("3=4".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn last_value_wins_for_rules() {
+        // t/apicast-mapping-rules.t TEST 1.
+        let args = QueryArgs::parse("speed=3x&other=1&speed=2x");
+        assert_eq!(args.last("speed").cloned(), present("2x"));
+        assert_eq!(args.last("Speed").cloned(), None);
+        assert_eq!(args.last("missing").cloned(), None);
+        let args = QueryArgs::parse("flag=1&flag");
+        assert_eq!(args.last("flag").cloned(), Some(ArgValue::NoValue));
+    }
+
+    #[test]
+    fn decodes_once() {
+        let args = QueryArgs::parse("a=%2541&b=%zz");
+        assert_eq!(args.last("a").cloned(), present("%41"));
+        assert_eq!(args.last("b").cloned(), present("%zz"));
+    }
+
+    #[test]
+    fn body_overlays_uri() {
+        // t/apicast-mapping-rules.t TEST 3/4: the body wins.
+        let mut args = QueryArgs::parse("a=uri&b=uri");
+        args.overlay(&QueryArgs::parse_form("a=body+x&c=body"));
+        assert_eq!(args.last("a").cloned(), present("body x"));
+        assert_eq!(args.last("b").cloned(), present("uri"));
+        assert_eq!(args.last("c").cloned(), present("body"));
+    }
+
+    #[test]
+    fn credentials_use_case_insensitive_first_value() {
+        let args = QueryArgs::parse("USER_KEY=a%26b+c&user_key=second");
+        assert_eq!(args.first_ci("user_key"), Some("a&b+c"));
+        assert_eq!(args.first_raw_ci("user_key"), Some("a%26b+c"));
+        // `?user_key` without `=` is not found; a later valued one is.
+        let args = QueryArgs::parse("user_key&user_key=v");
+        assert_eq!(args.first_ci("user_key"), Some("v"));
+        assert_eq!(args.first_raw_ci("user_key"), Some("v"));
+        assert_eq!(QueryArgs::parse("user_key").first_ci("user_key"), None);
+        // `?user_key=` is a present, empty credential.
+        assert_eq!(QueryArgs::parse("user_key=").first_ci("user_key"), Some(""));
+        // An encoded name is decoded for first_ci, but is a different arg for `$arg_`.
+        let args = QueryArgs::parse("user%5Fkey=x");
+        assert_eq!(args.first_ci("user_key"), Some("x"));
+        assert_eq!(args.first_raw_ci("user_key"), None);
+    }
+
+    #[test]
+    fn credentials_fall_back_to_body_exact_name() {
+        let mut args = QueryArgs::parse("other=1");
+        args.overlay(&QueryArgs::parse_form("USER_KEY=no&user_key=a+b%21"));
+        assert_eq!(args.first_ci("user_key"), Some("a b!"));
+        assert_eq!(args.first_raw_ci("user_key"), Some("a b!"));
+        assert_eq!(args.first_ci("User_Key"), None);
+
+        let mut args = QueryArgs::parse("user_key=uri");
+        args.overlay(&QueryArgs::parse_form("user_key=body"));
+        assert_eq!(args.first_ci("user_key"), Some("uri"));
+    }
+
+    #[test]
+    fn only_first_hundred_pieces_reach_rules() {
+        let mut query = "&".repeat(99);
+        query.push_str("a=1&b=2");
+        let args = QueryArgs::parse(&query);
+        assert_eq!(args.last("a").cloned(), present("1"));
+        assert_eq!(args.last("b").cloned(), None);
+        // `$arg_` has no such limit.
+        assert_eq!(args.first_ci("b"), Some("2"));
+        assert_eq!(args.first_raw_ci("b"), Some("2"));
+
+        let form = QueryArgs::parse_form(&query);
+        assert_eq!(form.last("b").cloned(), None);
+        assert_eq!(form.first_ci("b"), None);
+    }
+
+    #[test]
+    fn empty() {
+        assert!(QueryArgs::parse("").is_empty());
+        assert!(QueryArgs::parse("&&=x").is_empty());
+        assert!(!QueryArgs::parse("a").is_empty());
+        assert!(QueryArgs::default().is_empty());
+    }
+}

@@ -1,0 +1,231 @@
+//! Usage computation (APIcast `mapping_rules_matcher.lua`, `usage.lua`; reference §2.4).
+
+use std::collections::BTreeMap;
+
+use super::query::QueryArgs;
+use super::rule::MappingRule;
+use crate::encoding::encode_component;
+
+/// Metric name → summed delta; a `BTreeMap` keeps the output deterministic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    deltas: BTreeMap<String, u64>,
+}
+
+impl Usage {
+    /// Adds `delta` to `metric`; a delta of 0 still records the metric (`usage[m]=0`).
+    pub fn add(&mut self, metric: &str, delta: u64) {
+        let total = self.deltas.entry(metric.to_owned()).or_insert(0);
+        *total = total.saturating_add(delta);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.deltas.is_empty()
+    }
+
+    /// `(metric, delta)` in metric-name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.deltas
+            .iter()
+            .map(|(metric, delta)| (metric.as_str(), *delta))
+    }
+
+    /// APIcast's `encoded_format()`: `usage%5Ba%5D=1&usage%5Bb%5D=2`, used in cache keys
+    /// and `X-3scale-usage`; empty when no rule matched.
+    ///
+    /// APIcast sorts the `usage[<metric>]` keys before escaping them, so `hits2`
+    /// (`usage[hits2]`) comes before `hits` (`usage[hits]`) because `2` < `]`.
+    pub fn encoded(&self) -> String {
+        let mut keys: Vec<(String, u64)> = self
+            .iter()
+            .map(|(metric, delta)| (format!("usage[{metric}]"), delta))
+            .collect();
+        keys.sort();
+        keys.iter()
+            .map(|(key, delta)| format!("{}={delta}", encode_component(key)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// The result of matching a request against a service's rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleMatch {
+    pub usage: Usage,
+    /// Indices of the matched rules, in evaluation order.
+    pub matched: Vec<usize>,
+}
+
+/// Evaluates every rule in order, summing deltas per metric; a matching rule with
+/// `last: true` stops the evaluation (a non-matching one has no effect).
+pub fn match_rules(
+    rules: &[MappingRule],
+    method: &str,
+    normalized_path: &str,
+    args: &QueryArgs,
+) -> RuleMatch {
+    let mut result = RuleMatch::default();
+    for (index, rule) in rules.iter().enumerate() {
+        if rule.matches(method, normalized_path, args) {
+            result.usage.add(&rule.metric, rule.delta);
+            result.matched.push(index);
+            if rule.last {
+                break;
+            }
+        }
+    }
+    result
+}
+
+/// Path routing (reference §6): does any rule of a service match? URI args only.
+pub fn any_rule_matches(
+    rules: &[MappingRule],
+    method: &str,
+    normalized_path: &str,
+    args: &QueryArgs,
+) -> bool {
+    rules
+        .iter()
+        .any(|rule| rule.matches(method, normalized_path, args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(pattern: &str, metric: &str, delta: u64, last: bool) -> MappingRule {
+        MappingRule::new("GET", pattern, metric, delta, last, None)
+    }
+
+    fn run(rules: &[MappingRule], path: &str) -> RuleMatch {
+        match_rules(rules, "GET", path, &QueryArgs::default())
+    }
+
+    fn totals(usage: &Usage) -> Vec<(String, u64)> {
+        usage.iter().map(|(m, d)| (m.to_owned(), d)).collect()
+    }
+
+    #[test]
+    fn sums_matching_rules_per_metric() {
+        // mapping_rules_matcher_spec.lua:20: [hits+1 ✓, hits+2 ✗, hits+3 ✓] = 4.
+        let rules = [
+            rule("/", "hits", 1, false),
+            rule("/nope", "hits", 2, false),
+            rule("/a", "hits", 3, false),
+        ];
+        let result = run(&rules, "/abc");
+        assert_eq!(totals(&result.usage), vec![("hits".to_owned(), 4)]);
+        assert_eq!(result.matched, vec![0, 2]);
+    }
+
+    #[test]
+    fn matching_last_rule_stops() {
+        let rules = [
+            rule("/", "hits", 1, false),
+            rule("/a", "hits", 2, true),
+            rule("/a", "hits", 3, false),
+        ];
+        let result = run(&rules, "/a");
+        assert_eq!(totals(&result.usage), vec![("hits".to_owned(), 3)]);
+        assert_eq!(result.matched, vec![0, 1]);
+    }
+
+    #[test]
+    fn non_matching_last_rule_has_no_effect() {
+        let rules = [
+            rule("/", "hits", 1, false),
+            rule("/b", "hits", 2, true),
+            rule("/a", "hits", 5, false),
+        ];
+        let result = run(&rules, "/a");
+        assert_eq!(totals(&result.usage), vec![("hits".to_owned(), 6)]);
+        assert_eq!(result.matched, vec![0, 2]);
+    }
+
+    #[test]
+    fn zero_delta_still_reports_metric() {
+        // usage_spec.lua:162.
+        let result = run(&[rule("/", "hits", 0, false)], "/");
+        assert!(!result.usage.is_empty());
+        assert_eq!(result.usage.encoded(), "usage%5Bhits%5D=0");
+    }
+
+    #[test]
+    fn no_match_gives_empty_usage() {
+        let result = run(&[rule("/a", "hits", 1, false)], "/b");
+        assert!(result.usage.is_empty());
+        assert!(result.matched.is_empty());
+        assert_eq!(result.usage.encoded(), "");
+    }
+
+    #[test]
+    fn encoded_format_is_sorted_and_escaped() {
+        // usage_spec.lua:179.
+        let mut usage = Usage::default();
+        usage.add("c", 3);
+        usage.add("a", 1);
+        usage.add("b", 2);
+        assert_eq!(
+            usage.encoded(),
+            "usage%5Ba%5D=1&usage%5Bb%5D=2&usage%5Bc%5D=3"
+        );
+        let names: Vec<&str> = usage.iter().map(|(m, _)| m).collect();
+        assert_eq!(names, vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn encoded_sorts_full_keys() {
+        let mut usage = Usage::default();
+        usage.add("hits", 1);
+        usage.add("hits2", 2);
+        usage.add("a b&c", 1);
+        assert_eq!(
+            usage.encoded(),
+            "usage%5Ba%20b%26c%5D=1&usage%5Bhits2%5D=2&usage%5Bhits%5D=1"
+        );
+    }
+
+    #[test]
+    fn distinct_metrics_are_kept_apart() {
+        let rules = [rule("/", "hits", 1, false), rule("/a", "get_a", 2, false)];
+        let result = run(&rules, "/a");
+        assert_eq!(
+            totals(&result.usage),
+            vec![("get_a".to_owned(), 2), ("hits".to_owned(), 1)]
+        );
+    }
+
+    #[test]
+    fn add_saturates() {
+        let mut usage = Usage::default();
+        usage.add("hits", u64::MAX);
+        usage.add("hits", 1);
+        assert_eq!(totals(&usage), vec![("hits".to_owned(), u64::MAX)]);
+    }
+
+    #[test]
+    fn any_rule_matches_for_path_routing() {
+        let rules = [rule("/a$", "hits", 1, false), rule("/b", "hits", 1, false)];
+        let args = QueryArgs::default();
+        assert!(any_rule_matches(&rules, "GET", "/b/c", &args));
+        assert!(!any_rule_matches(&rules, "GET", "/a/c", &args));
+        assert!(!any_rule_matches(&rules, "POST", "/b", &args));
+        assert!(!any_rule_matches(&[], "GET", "/", &args));
+    }
+
+    #[test]
+    fn normalised_request_end_to_end() {
+        let rules = [
+            MappingRule::new("GET", "/one/{test}", "hits", 1, false, None),
+            MappingRule::new("ANY", "/foo?speed=2x", "speed", 1, false, None),
+        ];
+        let path = crate::mapping::normalize_path("/one/12%2012");
+        let result = match_rules(&rules, "GET", &path, &QueryArgs::default());
+        assert_eq!(result.matched, vec![0]);
+
+        let path = crate::mapping::normalize_path("//foo/./bar");
+        let args = QueryArgs::parse("speed=3x&speed=2x");
+        let result = match_rules(&rules, "POST", &path, &args);
+        assert_eq!(result.usage.encoded(), "usage%5Bspeed%5D=1");
+    }
+}

@@ -1,0 +1,110 @@
+//! A request ready for the backend, and the verdict once the backend has answered.
+
+use super::reply::{Forward, LocalReply, Outcome, Verdict};
+use crate::backend::{BackendAnswer, BackendCall, Decision};
+use crate::config::Service;
+use crate::credentials::Credentials;
+use crate::mapping::{RuleMatch, Usage};
+use std::sync::Arc;
+
+pub struct Authorization {
+    service: Arc<Service>,
+    pub credentials: Credentials,
+    pub usage: Usage,
+    /// The `X-3scale-*` debug headers, when the request asked for them with the right token.
+    debug_headers: Vec<(String, String)>,
+    /// `:authority` and `:path` to send upstream, when api_backend/hostname_rewrite say so.
+    upstream_headers: Vec<(String, String)>,
+}
+
+impl Authorization {
+    pub(super) fn new(
+        service: Arc<Service>,
+        credentials: Credentials,
+        matched: RuleMatch,
+        debug: bool,
+        path: &str,
+        query: Option<&str>,
+    ) -> Authorization {
+        let debug_headers = if debug {
+            debug_headers(&service, &credentials, &matched)
+        } else {
+            Vec::new()
+        };
+        let mut upstream_headers = Vec::new();
+        if let Some(rewrite) = &service.upstream {
+            if let Some(host) = &rewrite.host {
+                upstream_headers.push((":authority".to_string(), host.clone()));
+            }
+            if !rewrite.path_prefix.is_empty() || rewrite.query.is_some() {
+                upstream_headers.push((":path".to_string(), rewrite.rewrite_path(path, query)));
+            }
+        }
+        Authorization {
+            service,
+            credentials,
+            usage: matched.usage,
+            debug_headers,
+            upstream_headers,
+        }
+    }
+
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// The authrep call that authorizes and reports this request.
+    pub fn authrep_call(&self) -> BackendCall {
+        BackendCall::authrep(&self.service, &self.credentials, &self.usage)
+    }
+
+    /// Turns the backend's answer into the verdict. Fails closed when the backend is unavailable.
+    pub fn decide(&self, answer: &BackendAnswer) -> Verdict {
+        let errors = &self.service.errors;
+        let reply = |error, outcome| {
+            let mut reply = LocalReply::error(error, outcome);
+            reply.headers.extend(self.debug_headers.iter().cloned());
+            reply
+        };
+        match answer.decision() {
+            Decision::Authorized => Verdict::Forward(self.forward()),
+            Decision::LimitsExceeded { retry_after } => {
+                let mut r = reply(&errors.limits_exceeded, Outcome::LimitsExceeded);
+                if let Some(seconds) = retry_after {
+                    r.headers.push(("retry-after".to_string(), seconds.to_string()));
+                }
+                Verdict::Reply(r)
+            }
+            Decision::Denied | Decision::BackendUnavailable => {
+                Verdict::Reply(reply(&errors.auth_failed, Outcome::AuthFailed))
+            }
+        }
+    }
+
+    fn forward(&self) -> Forward {
+        let mut set_request_headers = self.upstream_headers.clone();
+        if let Some(token) = &self.service.secret_token {
+            set_request_headers.push(("x-3scale-proxy-secret-token".to_string(), token.clone()));
+        }
+        Forward {
+            set_request_headers,
+            response_headers: self.debug_headers.clone(),
+        }
+    }
+}
+
+fn debug_headers(service: &Service, credentials: &Credentials, matched: &RuleMatch) -> Vec<(String, String)> {
+    let patterns: Vec<&str> = matched
+        .matched
+        .iter()
+        .filter_map(|&i| service.rules.get(i))
+        .map(|r| r.raw_pattern.as_str())
+        .collect();
+    vec![
+        ("x-3scale-matched-rules".to_string(), patterns.join(", ")),
+        ("x-3scale-credentials".to_string(), credentials.encoded()),
+        ("x-3scale-usage".to_string(), matched.usage.encoded()),
+        ("x-3scale-service-id".to_string(), service.id.clone()),
+        ("x-3scale-service-name".to_string(), service.system_name.clone()),
+    ]
+}
