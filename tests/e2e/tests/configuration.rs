@@ -1,0 +1,50 @@
+//! Invalid configurations are refused by on_configure, with the JSON path in Envoy's log.
+
+mod support;
+
+use e2e::Envoy;
+use serde_json::json;
+use support::*;
+
+fn refused_log(config: &str) -> String {
+    Envoy::builder()
+        .filter_config(config)
+        .start_expect_failure()
+        .expect("Envoy must refuse the configuration")
+}
+
+#[test]
+fn wrong_type_is_refused_with_its_path() {
+    let mut services = vec![service(1, json!(1), json!({})), service(2, json!(1), json!({}))];
+    services[1]["proxy"]["proxy_rules"] = json!([
+        {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
+        {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
+        {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
+        {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": "one"}
+    ]);
+    let log = refused_log(&config(services).to_string());
+    assert!(
+        log.contains("invalid configuration: services[1].proxy.proxy_rules[3].delta: expected an integer"),
+        "{log}"
+    );
+}
+
+#[test]
+fn typo_in_backend_block_is_refused() {
+    let mut c = config(vec![service(1, json!(1), json!({}))]);
+    c["backend"]["timeout"] = json!(100);
+    let log = refused_log(&c.to_string());
+    assert!(log.contains("backend.timeout: unknown field"), "{log}");
+}
+
+#[test]
+fn missing_metric_and_bad_json_are_refused() {
+    let mut c = config(vec![service(1, json!(1), json!({}))]);
+    c["services"][0]["proxy"]["proxy_rules"] = json!([{"http_method": "GET", "pattern": "/"}]);
+    let log = refused_log(&c.to_string());
+    assert!(log.contains("services[0].proxy.proxy_rules[0].metric_system_name: missing required field"), "{log}");
+    let log = refused_log("{\"backend\": ");
+    assert!(log.contains("invalid configuration: invalid JSON"), "{log}");
+    let log = refused_log(&json!({"backend": {"cluster": "b", "timeout_ms": 0}, "services": []}).to_string());
+    assert!(log.contains("backend.timeout_ms: must be greater than 0"), "{log}");
+}

@@ -1,0 +1,71 @@
+//! Mapping rules through Envoy: usage per rule, no-match, and paths that try to dodge a rule.
+
+mod support;
+
+use e2e::http::send_raw;
+use e2e::Request;
+use serde_json::json;
+use support::*;
+
+fn stack() -> Stack {
+    Stack::start(config(vec![service(
+        1,
+        json!(1),
+        json!({"proxy_rules": [
+            {"http_method": "GET", "pattern": "/public", "metric_system_name": "hits", "delta": 1},
+            {"http_method": "GET", "pattern": "/admin", "metric_system_name": "get_foo", "delta": 10, "last": true},
+            {"http_method": "GET", "pattern": "/items/{id}.json$", "metric_system_name": "hits", "delta": 2},
+            {"http_method": "GET", "pattern": "/search?q={query}", "metric_system_name": "hits", "delta": 5},
+            {"http_method": "GET", "pattern": "/v", "metric_system_name": "hits", "delta": 1,
+             "querystring_parameters": {"mode": "fast"}}
+        ]}),
+    )]))
+}
+
+fn usage(s: &Stack, path: &str) -> (u16, Option<String>) {
+    let r = Request::get(path).header("Host", "api.example.com").send(s.port());
+    let calls = s.authreps();
+    let seen = calls.last().filter(|_| r.status != 404).and_then(|c| {
+        let mut u: Vec<String> = c.query.iter().filter(|(k, _)| k.starts_with("usage[")).map(|(k, v)| format!("{k}={v}")).collect();
+        u.sort();
+        Some(u.join("&"))
+    });
+    s.backend.clear_requests();
+    (r.status, seen)
+}
+
+#[test]
+fn rules_give_the_usage() {
+    let s = stack();
+    let k = format!("user_key={USER_KEY}");
+    assert_eq!(usage(&s, &format!("/public/x?{k}")), (200, Some("usage[hits]=1".into())));
+    assert_eq!(usage(&s, &format!("/items/9.json?{k}")), (200, Some("usage[hits]=2".into())));
+    assert_eq!(usage(&s, &format!("/items/9.json/more?{k}")).0, 404, "$ anchors the end");
+    assert_eq!(usage(&s, &format!("/search?q=&{k}")), (200, Some("usage[hits]=5".into())));
+    assert_eq!(usage(&s, &format!("/search?{k}")).0, 404, "the pattern's query is required");
+    assert_eq!(usage(&s, &format!("/v?mode=slow&mode=fast&{k}")), (200, Some("usage[hits]=1".into())));
+    assert_eq!(usage(&s, &format!("/v?mode=fast&mode=slow&{k}")).0, 404, "the last value counts");
+    assert_eq!(usage(&s, &format!("/nothing?{k}")).0, 404);
+}
+
+#[test]
+fn normalised_paths_cannot_dodge_a_rule() {
+    let s = stack();
+    let k = format!("user_key={USER_KEY}");
+    for path in [
+        format!("/public/../admin?{k}"),
+        format!("//admin?{k}"),
+        format!("/%61dmin?{k}"),
+        format!("/./admin/?{k}"),
+        format!("/public/%2E%2E/admin?{k}"),
+    ] {
+        let (status, u) = usage(&s, &path);
+        assert_eq!((status, u.as_deref()), (200, Some("usage[get_foo]=10")), "{path}");
+    }
+    // The raw request line, untouched by any client-side normalisation.
+    let raw = format!("GET /public/%2e%2e/admin?{k} HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n");
+    let r = send_raw(s.port(), raw.as_bytes()).unwrap();
+    assert_eq!(r.status, 200, "{r}");
+    let call = s.authreps().pop().unwrap();
+    assert_eq!(call.param("usage[get_foo]"), Some("10"));
+}

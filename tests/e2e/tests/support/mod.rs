@@ -1,0 +1,101 @@
+//! Shared fixture for the filter's end-to-end tests: echo upstream + mock 3scale backend +
+//! real Envoy loading tollgate.wasm with a given configuration.
+#![allow(dead_code)]
+
+use e2e::mock_backend::{App, MockBackend, Period, Service, State};
+use e2e::{EchoUpstream, Envoy};
+use serde_json::{json, Value};
+
+pub const TOKEN: &str = "svc-token-1";
+pub const USER_KEY: &str = "uk-valid";
+pub const APP_ID: &str = "app-2";
+pub const APP_KEY: &str = "key-2";
+
+/// Everything one test talks to; dropping it stops Envoy.
+pub struct Stack {
+    pub echo: EchoUpstream,
+    pub backend: MockBackend,
+    pub envoy: Envoy,
+}
+
+/// The backend: service 1 (user_key) and service 2 (app_id/app_key), metrics hits > get_foo,
+/// a user_key app limited to 1000 hits a minute, an app whose key was given `&`, `=`, `%`.
+pub fn backend_state() -> State {
+    State::new()
+        .service(
+            Service::new("1")
+                .token(TOKEN)
+                .backend_version("1")
+                .metric("hits", None)
+                .metric("get_foo", Some("hits"))
+                .metric("disabled", None),
+        )
+        .service(Service::new("2").token(TOKEN).backend_version("2").metric("hits", None))
+        .app(App::new("1", "app-1").user_key(USER_KEY).plan("Basic").limit("hits", Period::Minute, 1000))
+        .app(App::new("1", "app-special").user_key("a&b=c%d e").plan("Basic"))
+        .app(App::new("1", "app-empty-limit").user_key("uk-limited").plan("Tiny").limit("hits", Period::Minute, 0))
+        .app(App::new("1", "app-disabled").user_key("uk-disabled").plan("Basic").disable_metric("disabled"))
+        .app(App::new("2", APP_ID).app_keys(&[APP_KEY]).plan("Basic"))
+}
+
+/// A service object in APIcast's shape; `proxy` fields are merged over the defaults.
+pub fn service(id: u64, version: Value, proxy: Value) -> Value {
+    let mut base = json!({
+        "hosts": ["api.example.com"],
+        "proxy_rules": [
+            {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}
+        ]
+    });
+    if let (Some(b), Value::Object(extra)) = (base.as_object_mut(), proxy) {
+        b.extend(extra);
+    }
+    json!({
+        "id": id,
+        "system_name": format!("service-{id}"),
+        "backend_version": version,
+        "backend_authentication_type": "service_token",
+        "backend_authentication_value": TOKEN,
+        "proxy": base
+    })
+}
+
+pub fn config(services: Vec<Value>) -> Value {
+    json!({
+        "backend": {"cluster": "threescale_backend", "authority": "backend.example", "timeout_ms": 1000},
+        "services": services
+    })
+}
+
+impl Stack {
+    pub fn start(config: Value) -> Stack {
+        Stack::start_with(config, backend_state(), |b| b)
+    }
+
+    pub fn start_with(
+        config: Value,
+        state: State,
+        envoy: impl FnOnce(e2e::EnvoyBuilder) -> e2e::EnvoyBuilder,
+    ) -> Stack {
+        let echo = EchoUpstream::start().expect("echo upstream");
+        let backend = MockBackend::start(state).expect("mock backend");
+        let builder = Envoy::builder()
+            .upstream_port(echo.port())
+            .backend_port(backend.port())
+            .filter_config(&config.to_string());
+        let envoy = envoy(builder).start().expect("envoy");
+        Stack { echo, backend, envoy }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.envoy.port()
+    }
+
+    /// The authrep calls the backend received.
+    pub fn authreps(&self) -> Vec<e2e::mock_backend::ReceivedRequest> {
+        self.backend
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/transactions/authrep.xml")
+            .collect()
+    }
+}
