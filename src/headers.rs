@@ -14,6 +14,13 @@ impl<C: HttpContext> HeaderSource for RequestHeaders<'_, C> {
             .get_http_request_header_bytes(name)
             .map(|v| String::from_utf8_lossy(&v).into_owned())
     }
+
+    fn is_tls(&self) -> bool {
+        // Envoy's `connection.tls_version` attribute is empty or absent on plain connections.
+        self.0
+            .get_property(vec!["connection", "tls_version"])
+            .is_some_and(|v| !v.is_empty())
+    }
 }
 
 pub fn request_header<C: HttpContext>(ctx: &C, name: &str) -> String {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tollgate_core::backend::BackendAnswer;
 use tollgate_core::config::Config;
 use tollgate_core::pipeline::{
-    self, Authorization, Begin, LocalReply, Outcome, PendingRequest, Verdict,
+    self, Authorization, Begin, Forward, LocalReply, Next, Outcome, PendingRequest, Verdict,
     STRIPPED_REQUEST_HEADERS,
 };
 use tollgate_core::request::RequestHead;
@@ -56,7 +56,8 @@ impl TollgateHttp {
     /// Credentials and rules are known: ask the backend, or answer now.
     fn authorize(&mut self, request: PendingRequest) -> Action {
         let authorization = match request.authorize() {
-            Ok(a) => a,
+            Ok(Next::Backend(a)) => a,
+            Ok(Next::Forward(forward)) => return self.forward(forward, false),
             Err(reply) => return self.reply(reply),
         };
         let call = authorization.authrep_call();
@@ -94,21 +95,24 @@ impl TollgateHttp {
         }
         match authorization.decide(answer) {
             Verdict::Reply(reply) => self.reply(reply),
-            Verdict::Forward(forward) => {
-                self.metrics.outcome(Outcome::Authorized);
-                for name in STRIPPED_REQUEST_HEADERS {
-                    self.set_http_request_header(name, None);
-                }
-                for (name, value) in &forward.set_request_headers {
-                    self.set_http_request_header(name, Some(value));
-                }
-                self.state = State::Forwarded(forward.response_headers);
-                if resume {
-                    self.resume_http_request();
-                }
-                Action::Continue
-            }
+            Verdict::Forward(forward) => self.forward(forward, resume),
         }
+    }
+
+    /// Lets the request through with the verdict's header changes.
+    fn forward(&mut self, forward: Forward, resume: bool) -> Action {
+        self.metrics.outcome(Outcome::Authorized);
+        for name in STRIPPED_REQUEST_HEADERS {
+            self.set_http_request_header(name, None);
+        }
+        for (name, value) in &forward.set_request_headers {
+            self.set_http_request_header(name, Some(value));
+        }
+        self.state = State::Forwarded(forward.response_headers);
+        if resume {
+            self.resume_http_request();
+        }
+        Action::Continue
     }
 }
 
@@ -126,10 +130,15 @@ impl HttpContext for TollgateHttp {
         let method = request_header(self, ":method");
         let authority = request_header(self, ":authority");
         let path = request_header(self, ":path");
+        let now = self
+            .get_current_time()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let head = RequestHead {
             method: &method,
             authority: &authority,
             path: &path,
+            now,
         };
         match pipeline::begin(&self.config, head, &RequestHeaders(self)) {
             Begin::Reply(reply) => self.reply(reply),

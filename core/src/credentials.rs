@@ -11,6 +11,8 @@ use crate::request::HeaderSource;
 pub enum Credentials {
     UserKey(String),
     AppIdAndKey { app_id: String, app_key: String },
+    /// An app id alone: a locally authenticated caller's id on an app-id service.
+    AppId(String),
 }
 
 impl Credentials {
@@ -21,6 +23,7 @@ impl Credentials {
             Credentials::AppIdAndKey { app_id, app_key } => {
                 vec![("app_id", app_id), ("app_key", app_key)]
             }
+            Credentials::AppId(app_id) => vec![("app_id", app_id)],
         }
     }
 
@@ -43,6 +46,11 @@ pub struct Found {
 }
 
 impl Found {
+    /// Whether the request carries any 3scale credential, complete or not.
+    pub fn any(&self) -> bool {
+        self.user_key.is_some() || self.app_id.is_some() || self.app_key.is_some()
+    }
+
     /// Complete credentials, or `None` (auth missing). Version 2 needs both app_id and app_key.
     pub fn complete(&self, mode: AuthMode) -> Option<Credentials> {
         match mode {
@@ -130,14 +138,14 @@ fn read_header(headers: &dyn HeaderSource, name: &str) -> Option<String> {
 
 /// `Authorization: Basic` (userid/password) or `Bearer` (token); other schemes give nothing.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Authorization {
-    userid: Option<String>,
-    password: Option<String>,
-    token: Option<String>,
+pub(crate) struct Authorization {
+    pub userid: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
 }
 
 impl Authorization {
-    fn parse(value: &str) -> Authorization {
+    pub(crate) fn parse(value: &str) -> Authorization {
         let scheme_len = value
             .bytes()
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')

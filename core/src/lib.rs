@@ -7,6 +7,7 @@
 //! - [`mapping`], [`credentials`]: APIcast's matching and extraction rules.
 
 mod base64;
+pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod credentials;

@@ -4,6 +4,13 @@
 /// The adapter reads only the headers the core asks for.
 pub trait HeaderSource {
     fn header(&self, name: &str) -> Option<String>;
+
+    /// Whether the downstream connection is TLS. Asked only by HTTPS-only services, so the
+    /// adapter reads it lazily. `:scheme` is no proof: Envoy derives it from a client-sent
+    /// `X-Forwarded-Proto` unless `use_remote_address` is set.
+    fn is_tls(&self) -> bool {
+        false
+    }
 }
 
 /// The pseudo-headers of a request.
@@ -14,6 +21,8 @@ pub struct RequestHead<'a> {
     pub authority: &'a str,
     /// `:path`, query included.
     pub path: &'a str,
+    /// Current time, seconds since the Unix epoch (JWT and signed-URL expiry).
+    pub now: u64,
 }
 
 /// The host used for service selection: lower-cased, port removed.

@@ -4,6 +4,8 @@
 use super::errors::ErrorResponses;
 use super::json::{error, Obj, Result};
 use super::upstream::UpstreamRewrite;
+use crate::auth::grants::RuleAccess;
+use crate::auth::{Authentication, Mode};
 use crate::mapping::{MappingRule, QueryCondition};
 use serde_json::Value;
 
@@ -58,6 +60,10 @@ pub struct Service {
     /// True when some rule looks at query parameters (then form bodies matter for matching).
     pub rules_use_args: bool,
     pub upstream: Option<UpstreamRewrite>,
+    /// Tollgate's `authentication` block: local methods, header secrets, HTTPS-only.
+    pub auth: Authentication,
+    /// What each rule (same index as `rules`) requires of a locally authenticated caller.
+    pub rule_access: Vec<RuleAccess>,
 }
 
 impl Service {
@@ -71,10 +77,16 @@ impl Service {
         }
         let proxy_value = obj.get("proxy").cloned().unwrap_or(Value::Object(Default::default()));
         let proxy = Obj::new(&obj.child_path("proxy"), &proxy_value)?;
-        let mode = parse_mode(&obj, &proxy)?;
-        let rules = proxy
+        let auth = match obj.obj("authentication")? {
+            Some(a) => Authentication::parse(&a)?,
+            None => Authentication::default(),
+        };
+        let mode = parse_mode(&obj, &proxy, auth.mode)?;
+        let (rules, rule_access): (Vec<_>, Vec<_>) = proxy
             .array("proxy_rules", parse_rule)?
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .unzip();
         Ok(Service {
             system_name: obj.string("system_name")?.unwrap_or_default().to_string(),
             mode,
@@ -93,6 +105,8 @@ impl Service {
             errors: ErrorResponses::parse(&proxy)?,
             rules_use_args: rules.iter().any(|r| !r.query.is_empty()),
             rules,
+            rule_access,
+            auth,
             upstream: UpstreamRewrite::parse(
                 &proxy.child_path("api_backend"),
                 proxy.string("api_backend")?,
@@ -103,11 +117,14 @@ impl Service {
     }
 }
 
-fn parse_mode(service: &Obj, proxy: &Obj) -> Result<AuthMode> {
+fn parse_mode(service: &Obj, proxy: &Obj, auth: Mode) -> Result<AuthMode> {
     let path = service.child_path("backend_version");
-    let version = service
-        .number_or_string("backend_version")?
-        .ok_or_else(|| error(&path, "missing required field"))?;
+    let version = match service.number_or_string("backend_version")? {
+        Some(v) => v,
+        // A service that never calls the backend needs no backend version.
+        None if auth == Mode::Local => "1".to_string(),
+        None => return Err(error(&path, "missing required field")),
+    };
     match version.as_str() {
         "1" => Ok(AuthMode::UserKey),
         "2" => Ok(AuthMode::AppIdAndKey),
@@ -181,7 +198,7 @@ fn parse_hosts(proxy: &Obj) -> Result<Vec<String>> {
     Ok(hosts.unwrap_or_else(|| vec!["localhost".to_string()]))
 }
 
-fn parse_rule(path: &str, value: &Value) -> Result<MappingRule> {
+fn parse_rule(path: &str, value: &Value) -> Result<(MappingRule, RuleAccess)> {
     let rule = Obj::new(path, value)?;
     let method = rule.required_string("http_method")?;
     let pattern = rule.required_string("pattern")?;
@@ -209,12 +226,13 @@ fn parse_rule(path: &str, value: &Value) -> Result<MappingRule> {
                 .collect::<Result<Vec<_>>>()?,
         ),
     };
-    Ok(MappingRule::new(
+    let mapping = MappingRule::new(
         method,
         pattern,
         metric,
         delta,
         rule.bool("last")?.unwrap_or(false),
         query,
-    ))
+    );
+    Ok((mapping, RuleAccess::parse(&rule)?))
 }

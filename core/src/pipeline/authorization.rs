@@ -81,7 +81,7 @@ impl Authorization {
         }
     }
 
-    fn forward(&self) -> Forward {
+    pub(super) fn forward(&self) -> Forward {
         let mut set_request_headers = self.upstream_headers.clone();
         if let Some(token) = &self.service.secret_token {
             set_request_headers.push(("x-3scale-proxy-secret-token".to_string(), token.clone()));

@@ -5,18 +5,31 @@
 //! Pipeline::begin ──► Begin::Reply (404 unknown host)
 //!        │
 //!        └► PendingRequest ──(wants_body? add_form_body)──► authorize()
-//!                 ├─► LocalReply (401 auth missing, 404 no match)
-//!                 └─► Authorization { call } ──(backend answer)──► decide() ─► Verdict
+//!                 ├─► LocalReply (401 auth missing, 403 auth failed locally, 404 no match)
+//!                 ├─► Next::Forward (local authentication, no backend)
+//!                 └─► Next::Backend(Authorization { call }) ──(backend answer)──► decide() ─► Verdict
 //! ```
 
 mod authorization;
 mod reply;
 
 pub use authorization::Authorization;
+
+/// What follows a successful `authorize`.
+pub enum Next {
+    /// Ask the 3scale backend.
+    Backend(Authorization),
+    /// Authenticated locally, no backend: forward with these changes.
+    Forward(Forward),
+}
 pub use reply::{Forward, LocalReply, Outcome, Verdict, STRIPPED_REQUEST_HEADERS};
 
-use crate::config::{Config, CredentialsLocation, Service};
-use crate::credentials::{self, Found};
+use crate::auth::header_secret;
+use crate::auth::identity::Identity;
+use crate::auth::local::{self, LocalFailure, LocalRequest};
+use crate::auth::Mode;
+use crate::config::{AuthMode, Config, CredentialsLocation, Service};
+use crate::credentials::{self, Credentials, Found};
 use crate::mapping::{any_rule_matches, match_rules, normalize_path, QueryArgs};
 use crate::request::{host_of, split_path, HeaderSource, RequestHead};
 use crate::secret::constant_time_eq;
@@ -37,6 +50,12 @@ pub struct PendingRequest {
     query: Option<String>,
     args: QueryArgs,
     found: Found,
+    /// The local authentication result, for services that authenticate locally.
+    local: Option<Result<Identity, LocalFailure>>,
+    /// A credential arrived over plain HTTP on an HTTPS-only service.
+    insecure: bool,
+    /// A header-secret rule covers the path and its header is absent or wrong.
+    header_secret_failed: bool,
     debug: bool,
     body_eligible: bool,
 }
@@ -50,6 +69,26 @@ pub fn begin(config: &Config, head: RequestHead, headers: &dyn HeaderSource) -> 
         return Begin::Reply(LocalReply::service_not_found());
     };
     let found = credentials::extract(&service, &args, headers);
+    let local = (service.auth.mode != Mode::ThreeScale).then(|| {
+        local::authenticate(
+            &service.auth,
+            &LocalRequest {
+                method: head.method,
+                path,
+                query,
+                args: &args,
+                headers,
+                now: head.now,
+            },
+        )
+    });
+    let carries_credentials = found.any() || local.as_ref().is_some_and(|l| *l != Err(LocalFailure::Missing));
+    let insecure = carries_credentials
+        && service
+            .auth
+            .https_only
+            .is_some_and(|h| !h.is_secure(headers));
+    let header_secret_failed = !header_secret::all_satisfied(&service.auth.header_secrets, &normalized_path, headers);
     let debug = is_debug(&service, headers);
     let body_eligible = service.location == CredentialsLocation::Query
         && matches!(head.method, "POST" | "PUT" | "PATCH")
@@ -64,6 +103,9 @@ pub fn begin(config: &Config, head: RequestHead, headers: &dyn HeaderSource) -> 
         query: query.map(str::to_string),
         args,
         found,
+        local,
+        insecure,
+        header_secret_failed,
         debug,
         body_eligible,
     })
@@ -109,8 +151,9 @@ impl PendingRequest {
 
     /// True when the form body must be read: credentials may be in it, or rules look at args.
     pub fn wants_body(&self) -> bool {
-        self.body_eligible
-            && (self.found.complete(self.service.mode).is_none() || self.service.rules_use_args)
+        let credentials_missing =
+            self.service.auth.mode == Mode::ThreeScale && self.found.complete(self.service.mode).is_none();
+        self.body_eligible && (credentials_missing || self.service.rules_use_args)
     }
 
     /// Adds a form-urlencoded body: it fills missing credentials, and its args win for rules.
@@ -120,26 +163,67 @@ impl PendingRequest {
         self.args.overlay(&form);
     }
 
-    /// Credentials, then mapping rules; on success, the backend call to make.
-    pub fn authorize(self) -> Result<Authorization, LocalReply> {
+    /// Transport and header secrets, credentials, then mapping rules; on success, the
+    /// backend call to make, or (local authentication) the request to forward.
+    pub fn authorize(self) -> Result<Next, LocalReply> {
         let errors = &self.service.errors;
-        let Some(credentials) = self.found.complete(self.service.mode) else {
+        let failed = || LocalReply::error(&errors.auth_failed, Outcome::AuthFailed);
+        if self.insecure {
+            return Err(LocalReply::https_required());
+        }
+        if self.header_secret_failed {
+            return Err(failed());
+        }
+        let identity = match &self.local {
+            None => None,
+            Some(Ok(identity)) => Some(identity),
+            Some(Err(LocalFailure::Missing)) => {
+                return Err(LocalReply::error(&errors.auth_missing, Outcome::AuthMissing))
+            }
+            Some(Err(LocalFailure::Failed)) => return Err(failed()),
+        };
+        let credentials = match identity {
+            Some(who) => credentials_for(&self.service, who),
+            None => self.found.complete(self.service.mode),
+        };
+        let Some(credentials) = credentials else {
             return Err(LocalReply::error(&errors.auth_missing, Outcome::AuthMissing));
         };
         let matched = match_rules(&self.service.rules, &self.method, &self.normalized_path, &self.args);
-        if matched.usage.is_empty() {
+        let open_local = self.service.auth.mode == Mode::Local && self.service.rules.is_empty();
+        if matched.usage.is_empty() && !open_local {
             return Err(LocalReply::error(&errors.no_match, Outcome::NoMatch));
         }
-        Ok(Authorization::new(
-            self.service,
+        if let Some(who) = identity {
+            let allowed = matched
+                .matched
+                .iter()
+                .filter_map(|&i| self.service.rule_access.get(i))
+                .all(|access| who.may(access, &self.method));
+            if !allowed {
+                return Err(failed());
+            }
+        }
+        let authorization = Authorization::new(
+            self.service.clone(),
             credentials,
             matched,
             self.debug,
             &self.path,
             self.query.as_deref(),
-        ))
+        );
+        Ok(match self.service.auth.mode {
+            Mode::Local => Next::Forward(authorization.forward()),
+            Mode::ThreeScale | Mode::LocalThenThreeScale => Next::Backend(authorization),
+        })
     }
 }
 
-#[cfg(test)]
-mod tests;
+/// The 3scale credential for a locally authenticated caller: its id, as the user_key of a
+/// version 1 service or the app_id of a version 2 service.
+fn credentials_for(service: &Service, who: &Identity) -> Option<Credentials> {
+    Some(match service.mode {
+        AuthMode::UserKey => Credentials::UserKey(who.id.clone()),
+        AuthMode::AppIdAndKey => Credentials::AppId(who.id.clone()),
+    })
+}

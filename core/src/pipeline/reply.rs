@@ -33,6 +33,16 @@ impl LocalReply {
         }
     }
 
+    /// A credential sent over plain HTTP to an HTTPS-only service.
+    pub fn https_required() -> LocalReply {
+        LocalReply {
+            status: 403,
+            headers: vec![("content-type".to_string(), "text/plain; charset=utf-8".to_string())],
+            body: "HTTPS required".to_string(),
+            outcome: Outcome::AuthFailed,
+        }
+    }
+
     /// One of the service's configured errors.
     pub fn error(error: &ErrorResponse, outcome: Outcome) -> LocalReply {
         LocalReply {

@@ -39,10 +39,17 @@ fn config(path_routing: bool, only: bool) -> Config {
 }
 
 fn run(config: &Config, method: &str, path: &str, hdrs: &[(&str, &str)]) -> Result<Authorization, LocalReply> {
-    let head = RequestHead { method, authority: "API:8080", path };
+    let head = RequestHead { method, authority: "API:8080", path, now: 0 };
     match begin(config, head, &headers(hdrs)) {
         Begin::Reply(r) => Err(r),
-        Begin::Request(r) => r.authorize(),
+        Begin::Request(r) => r.authorize().map(backend),
+    }
+}
+
+fn backend(next: Next) -> Authorization {
+    match next {
+        Next::Backend(a) => a,
+        Next::Forward(_) => panic!("expected a backend call"),
     }
 }
 
@@ -53,7 +60,7 @@ fn status(answer: u16) -> BackendAnswer {
 #[test]
 fn unknown_host_is_404_with_empty_body() {
     let c = config(false, false);
-    let head = RequestHead { method: "GET", authority: "other", path: "/one" };
+    let head = RequestHead { method: "GET", authority: "other", path: "/one", now: 0 };
     match begin(&c, head, &headers(&[])) {
         Begin::Reply(r) => {
             assert_eq!((r.status, r.body.as_str(), r.headers.len()), (404, "", 0));
@@ -163,12 +170,12 @@ fn normalised_path_cannot_dodge_a_rule() {
 #[test]
 fn form_body_credentials() {
     let c = config(false, false);
-    let head = RequestHead { method: "POST", authority: "api", path: "/one" };
+    let head = RequestHead { method: "POST", authority: "api", path: "/one", now: 0 };
     let hdrs = headers(&[("content-type", "Application/X-WWW-Form-Urlencoded; charset=utf-8")]);
     let Begin::Request(mut r) = begin(&c, head, &hdrs) else { panic!() };
     assert!(r.wants_body());
     r.add_form_body(b"a=1&user_key=from+body");
-    let a = r.authorize().ok().unwrap();
+    let a = backend(r.authorize().ok().unwrap());
     assert!(a.authrep_call().path.contains("user_key=from%20body"));
 
     let json = headers(&[("content-type", "application/json")]);

@@ -1,0 +1,60 @@
+//! HTTP Basic users: username plus a salted SHA-256 of the password.
+//! Passwords here are meant to be generated secrets (as API keys are); for human-chosen
+//! passwords a slow KDF would be needed, which a per-request proxy check cannot afford.
+
+use super::digest::{digests_equal, parse_stored, sha256, Sha256Digest};
+use super::grants::{parse_grants, Grant};
+use crate::config::json::{error, Obj, Result};
+use serde_json::Value;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+pub struct BasicUser {
+    salt: String,
+    digest: Sha256Digest,
+    pub grants: Vec<Grant>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BasicUsers {
+    users: HashMap<String, BasicUser>,
+}
+
+/// The stored form of a password: `sha256:<hex of sha256(salt || password)>`.
+pub fn password_digest(salt: &str, password: &str) -> Sha256Digest {
+    sha256(format!("{salt}{password}").as_bytes())
+}
+
+impl BasicUsers {
+    pub fn parse(path: &str, value: &Value) -> Result<BasicUsers> {
+        let Value::Array(items) = value else {
+            return Err(error(path, "expected an array"));
+        };
+        let mut users = HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            let u = Obj::new(&format!("{path}[{i}]"), item)?;
+            u.deny_unknown(&["username", "salt", "hash", "grants"])?;
+            let username = u
+                .non_empty_string("username")?
+                .ok_or_else(|| error(&u.child_path("username"), "missing required field"))?;
+            let digest = parse_stored(u.required_string("hash")?).ok_or_else(|| {
+                error(&u.child_path("hash"), "expected sha256:<64 hex digits> (see `tollgate hash-key --salt`)")
+            })?;
+            let user = BasicUser {
+                salt: u.string("salt")?.unwrap_or_default().to_string(),
+                digest,
+                grants: parse_grants(&u, "grants")?,
+            };
+            if users.insert(username.to_string(), user).is_some() {
+                return Err(error(&u.child_path("username"), "duplicate username"));
+            }
+        }
+        Ok(BasicUsers { users })
+    }
+
+    /// The user, if the username exists and the password matches (constant-time compare).
+    pub fn verify(&self, username: &str, password: &str) -> Option<&BasicUser> {
+        let user = self.users.get(username)?;
+        digests_equal(&password_digest(&user.salt, password), &user.digest).then_some(user)
+    }
+}

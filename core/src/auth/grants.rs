@@ -1,0 +1,92 @@
+//! Grants `{namespace, actions}` held by a key, and what a mapping rule requires.
+
+use crate::config::json::{error, Obj, Result};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub namespace: String,
+    pub actions: Vec<String>,
+}
+
+impl Grant {
+    pub fn allows(&self, namespace: &str, action: &str) -> bool {
+        self.namespace == namespace && self.actions.iter().any(|a| a == action || a == "*")
+    }
+}
+
+/// The default action for a method: GET/HEAD read, POST create, PUT/PATCH update, DELETE delete.
+pub fn default_action(method: &str) -> &'static str {
+    match method {
+        "GET" | "HEAD" | "OPTIONS" => "read",
+        "POST" => "create",
+        "PUT" | "PATCH" => "update",
+        "DELETE" => "delete",
+        _ => "other",
+    }
+}
+
+pub fn parse_grants(obj: &Obj, key: &str) -> Result<Vec<Grant>> {
+    Ok(obj
+        .array(key, |path, v| {
+            let g = Obj::new(path, v)?;
+            g.deny_unknown(&["namespace", "actions"])?;
+            let namespace = g
+                .non_empty_string("namespace")?
+                .ok_or_else(|| error(&g.child_path("namespace"), "missing required field"))?;
+            let actions = g
+                .array("actions", |p, a| match a {
+                    Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                    _ => Err(error(p, "expected a non-empty string")),
+                })?
+                .ok_or_else(|| error(&g.child_path("actions"), "missing required field"))?;
+            Ok(Grant {
+                namespace: namespace.to_string(),
+                actions,
+            })
+        })?
+        .unwrap_or_default())
+}
+
+/// What a mapping rule demands of a locally authenticated caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleAccess {
+    /// The namespace a grant must cover; the action defaults from the method.
+    pub namespace: Option<String>,
+    pub action: Option<String>,
+    /// The caller needs at least one of these roles (JWT).
+    pub roles: Vec<String>,
+}
+
+impl RuleAccess {
+    pub fn parse(rule: &Obj) -> Result<RuleAccess> {
+        Ok(RuleAccess {
+            namespace: rule.non_empty_string("namespace")?.map(str::to_string),
+            action: rule.non_empty_string("action")?.map(str::to_string),
+            roles: rule
+                .array("roles", |p, v| match v {
+                    Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                    _ => Err(error(p, "expected a non-empty string")),
+                })?
+                .unwrap_or_default(),
+        })
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.namespace.is_none() && self.roles.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_covers_actions() {
+        let g = Grant { namespace: "models".into(), actions: vec!["read".into(), "create".into()] };
+        assert!(g.allows("models", "read"));
+        assert!(!g.allows("models", "delete"));
+        assert!(!g.allows("files", "read"));
+        assert_eq!(default_action("PATCH"), "update");
+    }
+}

@@ -1,0 +1,127 @@
+//! The verified payload, and the registered-claims checks.
+
+use super::{JwtError, JwtRules};
+use serde_json::{Map, Value};
+
+/// The payload of a verified token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims {
+    map: Map<String, Value>,
+}
+
+impl Claims {
+    pub(super) fn new(map: Map<String, Value>) -> Claims {
+        Claims { map }
+    }
+
+    /// A claim as a string (`azp`, `sub`, `client_id`, ...); for an array, its first string
+    /// element. `None` when missing or of another type.
+    pub fn string(&self, name: &str) -> Option<&str> {
+        match self.map.get(name)? {
+            Value::String(s) => Some(s),
+            Value::Array(items) => items.iter().find_map(Value::as_str),
+            _ => None,
+        }
+    }
+
+    /// The strings at a dotted path (`roles`, `realm_access.roles`,
+    /// `resource_access.my-client.roles`, `scope`): an array gives its string elements, a
+    /// string its space-separated words (OAuth `scope`). Missing or of another type: empty.
+    ///
+    /// A claim whose own name contains dots (`https://example.com/roles`) is found too: the
+    /// whole path is first looked up as a top-level name.
+    pub fn strings_at(&self, dotted_path: &str) -> Vec<String> {
+        let value = match self.map.get(dotted_path) {
+            Some(value) => Some(value),
+            None => lookup(&self.map, dotted_path),
+        };
+        match value {
+            Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A claim's raw value.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.map.get(name)
+    }
+
+    /// All claims.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.map
+    }
+}
+
+fn lookup<'a>(map: &'a Map<String, Value>, dotted_path: &str) -> Option<&'a Value> {
+    let mut segments = dotted_path.split('.');
+    let mut value = map.get(segments.next()?)?;
+    for segment in segments {
+        value = value.as_object()?.get(segment)?;
+    }
+    Some(value)
+}
+
+/// A NumericDate (RFC 7519 §2) in whole seconds: a fraction is floored, a negative value
+/// counts as 0 and a huge one saturates. `None` for a value that is not a number.
+fn numeric_date(value: &Value) -> Option<u64> {
+    let Value::Number(number) = value else {
+        return None;
+    };
+    if let Some(n) = number.as_u64() {
+        return Some(n);
+    }
+    if number.as_i64().is_some() {
+        return Some(0); // negative
+    }
+    let f = number.as_f64()?;
+    if f.is_nan() {
+        return None;
+    }
+    // `as` saturates: negative → 0, beyond u64::MAX → u64::MAX.
+    Some(f.floor() as u64)
+}
+
+/// Checks `exp`, `nbf`, `iss` and `aud` (see the module documentation).
+pub(super) fn check(map: &Map<String, Value>, rules: &JwtRules, now: u64) -> Result<(), JwtError> {
+    let leeway = rules.leeway_s;
+    match map.get("exp") {
+        None | Some(Value::Null) => return Err(JwtError::Expired),
+        Some(value) => {
+            let exp = numeric_date(value).ok_or(JwtError::Malformed)?;
+            if exp.saturating_add(leeway) <= now {
+                return Err(JwtError::Expired);
+            }
+        }
+    }
+    match map.get("nbf") {
+        None | Some(Value::Null) => {}
+        Some(value) => {
+            let nbf = numeric_date(value).ok_or(JwtError::Malformed)?;
+            if nbf > now.saturating_add(leeway) {
+                return Err(JwtError::NotYetValid);
+            }
+        }
+    }
+    if let Some(issuer) = &rules.issuer {
+        if map.get("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
+            return Err(JwtError::WrongIssuer);
+        }
+    }
+    if !rules.audiences.is_empty() {
+        let accepted = |aud: &str| rules.audiences.iter().any(|a| a == aud);
+        let ok = match map.get("aud") {
+            Some(Value::String(aud)) => accepted(aud),
+            Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(accepted),
+            _ => false,
+        };
+        if !ok {
+            return Err(JwtError::WrongAudience);
+        }
+    }
+    Ok(())
+}

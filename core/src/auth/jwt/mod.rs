@@ -1,0 +1,157 @@
+//! JWT bearer-token verification (RFC 7519 over RFC 7515 compact JWS).
+//!
+//! Keys are parsed once, at configuration time, into a [`Jwks`]; each request then calls
+//! [`verify`] with the token, the keys, the claim [`JwtRules`] and the current time, and gets
+//! the payload's [`Claims`] or a [`JwtError`].
+//!
+//! Supported algorithms: `HS256` (JWK `kty: oct`), `RS256` (`kty: RSA`), `ES256`
+//! (`kty: EC`, `crv: P-256`; signature is the JWS raw `r || s`, 64 bytes) and `EdDSA`
+//! (`kty: OKP`, `crv: Ed25519`). Each key type fits exactly one algorithm, and the token's
+//! `alg` must be that algorithm: an RSA key never verifies an `HS256` token, which blocks
+//! the RS256→HS256 key-confusion attack; `alg: none` and every other algorithm are refused.
+//!
+//! What is checked, in order:
+//! 1. shape: at most [`MAX_TOKEN_LEN`] bytes, exactly three base64url parts (unpadded; a
+//!    `=` is an error, see [`b64url`]), a JSON-object header with a string `alg`, a string
+//!    `kid` if any, and no `crit` (no extension is understood) → [`JwtError::Malformed`];
+//! 2. `alg` is supported → [`JwtError::UnsupportedAlgorithm`];
+//! 3. key selection (see [`Jwks`]) → [`JwtError::UnknownKid`], then a selected key of the
+//!    token's algorithm must exist → [`JwtError::AlgorithmMismatch`];
+//! 4. the signature → [`JwtError::BadSignature`]; only then is the payload parsed (a JSON
+//!    object, else `Malformed`);
+//! 5. claims, with `leeway_s` of tolerance for clock skew:
+//!    * `exp` is **required** (as in APIcast's OIDC policy and RFC 9068): missing, the
+//!      token is [`JwtError::Expired`]; valid while `now < exp + leeway`;
+//!    * `nbf` is optional: valid when `nbf <= now + leeway`, else [`JwtError::NotYetValid`];
+//!    * `exp`/`nbf` are NumericDates: a JSON number (a fraction is floored, a negative
+//!      value counts as 0, a huge one saturates); any other type is `Malformed`;
+//!    * `iss` must equal [`JwtRules::issuer`] when one is configured → [`JwtError::WrongIssuer`];
+//!    * `aud` (a string or an array of strings) must contain one of [`JwtRules::audiences`]
+//!      when any is configured → [`JwtError::WrongAudience`].
+//!
+//! Header fields that point at keys (`jku`, `jwk`, `x5u`, `x5c`) are ignored: only the
+//! configured keys are ever trusted. Nothing here panics on any input.
+
+mod b64url;
+mod claims;
+mod jwk;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+pub use claims::Claims;
+pub use jwk::Jwks;
+pub use verify::verify;
+
+use std::fmt;
+
+/// Longest accepted token, in bytes; longer ones are [`JwtError::Malformed`].
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// The signature algorithms Tollgate verifies (JWS `alg` names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// HMAC with SHA-256, `kty: oct`.
+    HS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, `kty: RSA`.
+    RS256,
+    /// ECDSA on P-256 with SHA-256, `kty: EC`, `crv: P-256`.
+    ES256,
+    /// Ed25519, `kty: OKP`, `crv: Ed25519`.
+    EdDSA,
+}
+
+impl Algorithm {
+    /// The algorithm a JWS `alg` value names, if supported (case-sensitive, as in RFC 7515).
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        match name {
+            "HS256" => Some(Algorithm::HS256),
+            "RS256" => Some(Algorithm::RS256),
+            "ES256" => Some(Algorithm::ES256),
+            "EdDSA" => Some(Algorithm::EdDSA),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::HS256 => "HS256",
+            Algorithm::RS256 => "RS256",
+            Algorithm::ES256 => "ES256",
+            Algorithm::EdDSA => "EdDSA",
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the claims must satisfy besides the signature.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JwtRules {
+    /// Required `iss`, when set.
+    pub issuer: Option<String>,
+    /// Accepted audiences: the token's `aud` must contain one of them (when not empty).
+    pub audiences: Vec<String>,
+    /// Clock-skew tolerance for `exp` and `nbf`, in seconds.
+    pub leeway_s: u64,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtError {
+    /// Not a well-formed compact JWS (or too long, or a claim of the wrong type).
+    Malformed,
+    /// `alg` is not one of HS256, RS256, ES256, EdDSA (this includes `none`).
+    UnsupportedAlgorithm,
+    /// The token's `kid` names no configured key.
+    UnknownKid,
+    /// The token's `alg` does not fit the selected key's type.
+    AlgorithmMismatch,
+    BadSignature,
+    /// `exp` is past (beyond the leeway), or missing.
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    WrongIssuer,
+    WrongAudience,
+}
+
+impl JwtError {
+    /// A short stable code, for logs and response details.
+    pub fn code(&self) -> &'static str {
+        match self {
+            JwtError::Malformed => "malformed",
+            JwtError::UnsupportedAlgorithm => "unsupported_algorithm",
+            JwtError::UnknownKid => "unknown_kid",
+            JwtError::AlgorithmMismatch => "algorithm_mismatch",
+            JwtError::BadSignature => "bad_signature",
+            JwtError::Expired => "expired",
+            JwtError::NotYetValid => "not_yet_valid",
+            JwtError::WrongIssuer => "wrong_issuer",
+            JwtError::WrongAudience => "wrong_audience",
+        }
+    }
+}
+
+impl fmt::Display for JwtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JwtError::Malformed => "malformed token",
+            JwtError::UnsupportedAlgorithm => "unsupported signature algorithm",
+            JwtError::UnknownKid => "unknown key id",
+            JwtError::AlgorithmMismatch => "algorithm does not match the key",
+            JwtError::BadSignature => "bad signature",
+            JwtError::Expired => "token expired",
+            JwtError::NotYetValid => "token not yet valid",
+            JwtError::WrongIssuer => "wrong issuer",
+            JwtError::WrongAudience => "wrong audience",
+        })
+    }
+}
+
+impl std::error::Error for JwtError {}

@@ -1,0 +1,120 @@
+//! Local verification: which credential the request carries, and whether it is valid.
+
+use super::identity::{Identity, Method};
+use super::signed_url::{self, SignedUrlError};
+use super::Authentication;
+use crate::credentials::Authorization;
+use crate::mapping::QueryArgs;
+use crate::request::HeaderSource;
+
+/// The request facts local authentication looks at.
+pub struct LocalRequest<'a> {
+    pub method: &'a str,
+    /// Path and query as sent (signed URLs are checked against them).
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub args: &'a QueryArgs,
+    pub headers: &'a dyn HeaderSource,
+    pub now: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalFailure {
+    /// No credential of a configured kind: auth missing.
+    Missing,
+    /// A credential was presented and is invalid, expired or unknown: auth failed.
+    Failed,
+}
+
+/// Tries each configured method in turn: signed URL, Authorization (Bearer JWT, Basic user or
+/// key-as-username), API key header, API key query arg.
+pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identity, LocalFailure> {
+    if let Some(secret) = &auth.signed_url_secret {
+        let query = req.query.unwrap_or("");
+        match signed_url::verify(secret, req.method, req.path, query, req.now) {
+            Ok(()) => return Ok(identity(Method::SignedUrl, "signed-url".into(), Vec::new(), true)),
+            Err(SignedUrlError::Missing) => {}
+            Err(_) => return Err(LocalFailure::Failed),
+        }
+    }
+    if let Some(value) = req.headers.header("authorization") {
+        if let Some(result) = from_authorization(auth, &Authorization::parse(&value), req.now) {
+            return result;
+        }
+    }
+    if let Some(keys) = &auth.api_keys {
+        let presented = keys
+            .header
+            .as_deref()
+            .and_then(|h| req.headers.header(h))
+            .or_else(|| keys.query.as_deref().and_then(|q| req.args.first_ci(q).map(str::to_string)));
+        if let Some(key) = presented {
+            return keys
+                .find(&key)
+                .map(|k| identity(Method::ApiKey, k.id.clone(), k.grants.clone(), false))
+                .ok_or(LocalFailure::Failed);
+        }
+    }
+    Err(LocalFailure::Missing)
+}
+
+/// `None` when the header carries nothing this service authenticates with.
+fn from_authorization(
+    auth: &Authentication,
+    header: &Authorization,
+    #[allow(unused_variables)] now: u64,
+) -> Option<Result<Identity, LocalFailure>> {
+    #[cfg(feature = "jwt")]
+    if let (Some(jwt), Some(token)) = (&auth.jwt, &header.token) {
+        return Some(verify_jwt(jwt, token, now));
+    }
+    let (Some(user), Some(password)) = (&header.userid, &header.password) else {
+        return None;
+    };
+    if password.is_empty() {
+        if let Some(keys) = auth.api_keys.as_ref().filter(|k| k.basic_username) {
+            return Some(
+                keys.find(user)
+                    .map(|k| identity(Method::ApiKey, k.id.clone(), k.grants.clone(), false))
+                    .ok_or(LocalFailure::Failed),
+            );
+        }
+    }
+    let users = auth.basic_users.as_ref()?;
+    Some(
+        users
+            .verify(user, password)
+            .map(|u| identity(Method::Basic, user.clone(), u.grants.clone(), false))
+            .ok_or(LocalFailure::Failed),
+    )
+}
+
+#[cfg(feature = "jwt")]
+fn verify_jwt(jwt: &super::jwt_auth::JwtAuth, token: &str, now: u64) -> Result<Identity, LocalFailure> {
+    match super::jwt::verify(token, &jwt.jwks, &jwt.rules, now) {
+        Ok(claims) => {
+            let id = claims
+                .string(&jwt.client_id_claim)
+                .or_else(|| claims.string("sub"))
+                .unwrap_or_default()
+                .to_string();
+            let mut who = identity(Method::Jwt, id, Vec::new(), false);
+            who.roles = claims.strings_at(&jwt.roles_claim);
+            Ok(who)
+        }
+        Err(e) => {
+            log::debug!("tollgate: JWT rejected: {e:?}");
+            Err(LocalFailure::Failed)
+        }
+    }
+}
+
+fn identity(method: Method, id: String, grants: Vec<super::grants::Grant>, unrestricted: bool) -> Identity {
+    Identity {
+        method,
+        id,
+        grants,
+        roles: Vec::new(),
+        unrestricted,
+    }
+}

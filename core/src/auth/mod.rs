@@ -1,0 +1,120 @@
+//! Local authentication: API keys, HTTP Basic users, JWT, signed URLs, header secrets and
+//! HTTPS-only, configured per service in its `authentication` block (a Tollgate extension
+//! next to APIcast's fields). A service authenticates through 3scale (the default), locally,
+//! or both (verify locally, then authrep to meter and enforce plans).
+
+pub mod api_keys;
+pub mod basic;
+pub mod digest;
+pub mod grants;
+pub mod header_secret;
+pub mod identity;
+#[cfg(feature = "jwt")]
+pub mod jwt;
+#[cfg(feature = "jwt")]
+pub mod jwt_auth;
+pub mod local;
+pub mod signed_url;
+pub mod transport;
+
+use crate::config::json::{error, Obj, Result};
+use api_keys::ApiKeys;
+use basic::BasicUsers;
+use header_secret::HeaderSecret;
+use transport::HttpsOnly;
+
+/// Who decides whether a caller is let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// APIcast's behaviour: 3scale credentials, authrep.
+    #[default]
+    ThreeScale,
+    /// Local credentials only; no backend call.
+    Local,
+    /// Local credentials, then authrep with the caller's id as the 3scale credential.
+    LocalThenThreeScale,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Authentication {
+    pub mode: Mode,
+    pub https_only: Option<HttpsOnly>,
+    pub header_secrets: Vec<HeaderSecret>,
+    pub api_keys: Option<ApiKeys>,
+    pub basic_users: Option<BasicUsers>,
+    #[cfg(feature = "jwt")]
+    pub jwt: Option<jwt_auth::JwtAuth>,
+    /// HMAC secret for signed URLs.
+    pub signed_url_secret: Option<Vec<u8>>,
+}
+
+const FIELDS: &[&str] = &[
+    "mode",
+    "https_only",
+    "trust_forwarded_proto",
+    "header_secrets",
+    "api_keys",
+    "basic_users",
+    "jwt",
+    "signed_urls",
+];
+
+impl Authentication {
+    pub fn parse(obj: &Obj) -> Result<Authentication> {
+        obj.deny_unknown(FIELDS)?;
+        let mode = match obj.string("mode")? {
+            None | Some("3scale") => Mode::ThreeScale,
+            Some("local") => Mode::Local,
+            Some("local+3scale") => Mode::LocalThenThreeScale,
+            Some(other) => {
+                return Err(error(
+                    &obj.child_path("mode"),
+                    format!("unknown mode \"{other}\" (expected 3scale, local or local+3scale)"),
+                ))
+            }
+        };
+        let auth = Authentication {
+            mode,
+            https_only: HttpsOnly::parse(obj)?,
+            header_secrets: header_secret::parse_all(obj)?,
+            api_keys: obj.obj("api_keys")?.map(|o| ApiKeys::parse(&o)).transpose()?,
+            basic_users: obj
+                .get("basic_users")
+                .map(|v| BasicUsers::parse(&obj.child_path("basic_users"), v))
+                .transpose()?,
+            #[cfg(feature = "jwt")]
+            jwt: obj.obj("jwt")?.map(|o| jwt_auth::JwtAuth::parse(&o)).transpose()?,
+            signed_url_secret: parse_signed_urls(obj)?,
+        };
+        #[cfg(not(feature = "jwt"))]
+        if obj.get("jwt").is_some() {
+            return Err(error(&obj.child_path("jwt"), "this build of Tollgate has no JWT support"));
+        }
+        if auth.mode != Mode::ThreeScale && !auth.has_local_method() {
+            return Err(error(
+                &obj.child_path("mode"),
+                "local authentication needs api_keys, basic_users, jwt or signed_urls",
+            ));
+        }
+        Ok(auth)
+    }
+
+    fn has_local_method(&self) -> bool {
+        #[cfg(feature = "jwt")]
+        let jwt = self.jwt.is_some();
+        #[cfg(not(feature = "jwt"))]
+        let jwt = false;
+        self.api_keys.is_some() || self.basic_users.is_some() || jwt || self.signed_url_secret.is_some()
+    }
+}
+
+fn parse_signed_urls(obj: &Obj) -> Result<Option<Vec<u8>>> {
+    let Some(signed) = obj.obj("signed_urls")? else {
+        return Ok(None);
+    };
+    signed.deny_unknown(&["secret"])?;
+    let secret = signed
+        .non_empty_string("secret")?
+        .ok_or_else(|| error(&signed.child_path("secret"), "missing required field"))?;
+    Ok(Some(secret.as_bytes().to_vec()))
+}

@@ -1,0 +1,202 @@
+//! Local authentication through Envoy: hashed API keys with grants, Basic users, signed URLs,
+//! header secrets, HTTPS-only, and local-then-3scale metering.
+
+mod support;
+
+use e2e::mock_backend::App;
+use e2e::Request;
+use serde_json::{json, Value};
+use support::*;
+use tollgate_core::auth::basic::password_digest;
+use tollgate_core::auth::digest::{stored_form, to_hex};
+use tollgate_core::auth::signed_url;
+
+const READER_KEY: &str = "rk_5f0c8e7a1b2d4c6e9f1a3b5c7d9e0f21";
+const WRITER_KEY: &str = "wk_0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d";
+
+fn local_service(auth: Value, rules: Value) -> Value {
+    json!({
+        "id": 10,
+        "authentication": auth,
+        "proxy": {"hosts": ["local.example.com"], "secret_token": "local-secret", "proxy_rules": rules}
+    })
+}
+
+fn api_keys() -> Value {
+    json!({
+        "header": "APIKey", "query": "api_key", "basic_username": true,
+        "keys": [
+            {"id": "reader", "hash": stored_form(READER_KEY), "grants": [{"namespace": "models", "actions": ["read"]}]},
+            {"id": "writer", "hash": stored_form(WRITER_KEY), "grants": [{"namespace": "models", "actions": ["read", "create", "update", "delete"]}]}
+        ]
+    })
+}
+
+fn model_rules() -> Value {
+    json!([
+        {"http_method": "ANY", "pattern": "/models", "metric_system_name": "hits", "delta": 1, "namespace": "models"},
+        {"http_method": "GET", "pattern": "/health", "metric_system_name": "hits", "delta": 1}
+    ])
+}
+
+fn req(method: &str, path: &str) -> Request {
+    Request::new(method, path).header("Host", "local.example.com")
+}
+
+fn basic(user: &str, pass: &str) -> String {
+    use std::fmt::Write;
+    let raw = format!("{user}:{pass}");
+    // Minimal base64 for the test (standard alphabet, padded).
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::from("Basic ");
+    for c in raw.as_bytes().chunks(3) {
+        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            let _ = write!(out, "{}", if i <= c.len() { A[((n >> (18 - 6 * i)) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
+}
+
+#[test]
+fn api_keys_from_header_query_and_basic_username_without_backend() {
+    let s = Stack::start(config(vec![local_service(json!({"mode": "local", "api_keys": api_keys()}), model_rules())]));
+    let ok = req("GET", "/models/1").header("APIKey", READER_KEY).send(s.port());
+    assert_eq!(ok.status, 200, "{ok}");
+    assert_eq!(ok.echo().header("x-3scale-proxy-secret-token"), Some("local-secret"));
+    assert_eq!(req("GET", &format!("/models?api_key={READER_KEY}")).send(s.port()).status, 200);
+    let b = req("GET", "/models").header("Authorization", &basic(READER_KEY, "")).send(s.port());
+    assert_eq!(b.status, 200, "{b}");
+
+    let unknown = req("GET", "/models").header("APIKey", "rk_not_a_key").send(s.port());
+    assert_eq!((unknown.status, unknown.body.as_str()), (403, "Authentication failed"), "{unknown}");
+    let missing = req("GET", "/models").send(s.port());
+    assert_eq!((missing.status, missing.body.as_str()), (401, "Authentication parameters missing"));
+    assert!(s.backend.requests().is_empty(), "local mode never calls the backend");
+    assert_eq!(s.envoy.stat("wasmcustom.tollgate.requests_authorized"), Some(3));
+}
+
+#[test]
+fn grants_gate_actions_by_method() {
+    let s = Stack::start(config(vec![local_service(json!({"mode": "local", "api_keys": api_keys()}), model_rules())]));
+    let as_reader = |m: &str| req(m, "/models/7").header("APIKey", READER_KEY).send(s.port()).status;
+    let as_writer = |m: &str| req(m, "/models/7").header("APIKey", WRITER_KEY).send(s.port()).status;
+    assert_eq!(as_reader("GET"), 200);
+    assert_eq!(as_reader("HEAD"), 200);
+    assert_eq!(as_reader("POST"), 403, "POST needs create");
+    assert_eq!(as_reader("PUT"), 403, "PUT needs update");
+    assert_eq!(as_reader("DELETE"), 403, "DELETE needs delete");
+    for m in ["POST", "PUT", "PATCH", "DELETE"] {
+        assert_eq!(as_writer(m), 200, "{m}");
+    }
+    // A rule without a namespace needs no grant; a path with no rule is no-match.
+    assert_eq!(req("GET", "/health").header("APIKey", READER_KEY).send(s.port()).status, 200);
+    assert_eq!(req("GET", "/other").header("APIKey", READER_KEY).send(s.port()).status, 404);
+}
+
+#[test]
+fn basic_users_with_salted_hashes() {
+    let hash = format!("sha256:{}", to_hex(&password_digest("pepper1", "correct horse battery")));
+    let auth = json!({"mode": "local", "basic_users": [
+        {"username": "alice", "salt": "pepper1", "hash": hash, "grants": [{"namespace": "models", "actions": ["read"]}]}
+    ]});
+    let s = Stack::start(config(vec![local_service(auth, model_rules())]));
+    let ok = req("GET", "/models").header("Authorization", &basic("alice", "correct horse battery")).send(s.port());
+    assert_eq!(ok.status, 200, "{ok}");
+    let wrong = req("GET", "/models").header("Authorization", &basic("alice", "wrong")).send(s.port());
+    assert_eq!(wrong.status, 403);
+    let nobody = req("GET", "/models").header("Authorization", &basic("mallory", "correct horse battery")).send(s.port());
+    assert_eq!(nobody.status, 403);
+    let no_grant = req("DELETE", "/models").header("Authorization", &basic("alice", "correct horse battery")).send(s.port());
+    assert_eq!(no_grant.status, 403);
+}
+
+#[test]
+fn signed_urls_expire_and_cannot_be_altered() {
+    let secret = "url-signing-secret";
+    let auth = json!({"mode": "local", "signed_urls": {"secret": secret}});
+    let s = Stack::start(config(vec![local_service(auth, json!([]))]));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let url = signed_url::sign(secret.as_bytes(), "GET", "/files/report.pdf?v=2", now + 300).unwrap();
+    let ok = req("GET", &url).send(s.port());
+    assert_eq!(ok.status, 200, "{ok}");
+    assert_eq!(ok.echo().path, url, "the signed URL reaches the upstream as sent");
+
+    let expired = signed_url::sign(secret.as_bytes(), "GET", "/files/report.pdf", now - 5).unwrap();
+    assert_eq!(req("GET", &expired).send(s.port()).status, 403);
+    let other_file = url.replace("report.pdf", "secrets.pdf");
+    assert_eq!(req("GET", &other_file).send(s.port()).status, 403);
+    let longer = url.replace(&format!("expires={}", now + 300), &format!("expires={}", now + 99999));
+    assert_eq!(req("GET", &longer).send(s.port()).status, 403);
+    assert_eq!(req("DELETE", &url).send(s.port()).status, 403, "the method is signed too");
+    assert_eq!(req("GET", "/files/report.pdf").send(s.port()).status, 401);
+}
+
+#[test]
+fn header_secret_guards_a_path_prefix() {
+    let auth = json!({"mode": "local", "api_keys": api_keys(),
+        "header_secrets": [{"path_prefix": "/admin", "header": "X-Admin-Secret", "secret": "s3cr3t-admin"}]});
+    let rules = json!([{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
+    let s = Stack::start(config(vec![local_service(auth, rules)]));
+    let with = |path: &str, secret: Option<&str>| {
+        let mut r = req("GET", path).header("APIKey", READER_KEY);
+        if let Some(v) = secret {
+            r = r.header("X-Admin-Secret", v);
+        }
+        r.send(s.port()).status
+    };
+    assert_eq!(with("/admin/users", Some("s3cr3t-admin")), 200);
+    assert_eq!(with("/admin/users", None), 403);
+    assert_eq!(with("/admin/users", Some("s3cr3t-admiN")), 403);
+    assert_eq!(with("/public/../admin/users", None), 403, "normalised before the prefix check");
+    assert_eq!(with("/public", None), 200);
+}
+
+#[test]
+fn https_only_refuses_keys_over_plain_http() {
+    let mut strict = api_keys();
+    strict["header"] = json!("X-API-Key");
+    let services = vec![
+        json!({"id": 11, "authentication": {"mode": "local", "api_keys": strict.clone(), "https_only": true},
+               "proxy": {"hosts": ["strict.example.com"], "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}}),
+        json!({"id": 12, "authentication": {"mode": "local", "api_keys": strict, "https_only": true, "trust_forwarded_proto": true},
+               "proxy": {"hosts": ["behind-lb.example.com"], "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}}),
+    ];
+    let s = Stack::start(config(services));
+    let send = |host: &str, xfp: Option<&str>| {
+        let mut r = Request::get("/").header("Host", host).header("X-API-Key", READER_KEY);
+        if let Some(p) = xfp {
+            r = r.header("X-Forwarded-Proto", p);
+        }
+        r.send(s.port())
+    };
+    let plain = send("strict.example.com", None);
+    assert_eq!((plain.status, plain.body.as_str()), (403, "HTTPS required"), "{plain}");
+    let spoofed = send("strict.example.com", Some("https"));
+    assert_eq!(spoofed.status, 403, "X-Forwarded-Proto is not trusted by default: {spoofed}");
+    assert_eq!(send("behind-lb.example.com", Some("https")).status, 200);
+    assert_eq!(send("behind-lb.example.com", Some("http")).status, 403);
+    // Without a credential there is nothing to protect: auth missing as usual.
+    let none = Request::get("/").header("Host", "strict.example.com").send(s.port());
+    assert_eq!(none.status, 401);
+}
+
+#[test]
+fn local_then_3scale_meters_the_key_id() {
+    let state = backend_state().app(App::new("1", "app-reader").user_key("reader").plan("Basic"));
+    let mut svc = service(1, json!(1), json!({"hosts": ["local.example.com"]}));
+    svc["authentication"] = json!({"mode": "local+3scale", "api_keys": api_keys()});
+    let s = Stack::start_with(config(vec![svc]), state, |b| b);
+    let ok = req("GET", "/").header("APIKey", READER_KEY).send(s.port());
+    assert_eq!(ok.status, 200, "{ok}");
+    let call = &s.authreps()[0];
+    assert_eq!(call.param("user_key"), Some("reader"), "the key id, never the key, goes to 3scale");
+    assert!(!call.raw_query.contains(READER_KEY));
+    // Known locally but unknown to 3scale: the backend's denial wins.
+    let denied = req("GET", "/").header("APIKey", WRITER_KEY).send(s.port());
+    assert_eq!(denied.status, 403);
+    // Unknown locally: no backend call at all.
+    let before = s.authreps().len();
+    assert_eq!(req("GET", "/").header("APIKey", "nope").send(s.port()).status, 403);
+    assert_eq!(s.authreps().len(), before);
+}
