@@ -41,7 +41,12 @@ pub fn authrep_path(service: &Service, credentials: &Credentials, usage: &Usage)
     for (metric, delta) in usage.iter() {
         query.push(&format!("usage[{metric}]"), &delta.to_string());
     }
-    format!("/transactions/authrep.xml?{}", query.0)
+    let endpoint = if service.oidc {
+        "/transactions/oauth_authrep.xml"
+    } else {
+        "/transactions/authrep.xml"
+    };
+    format!("{endpoint}?{}", query.0)
 }
 
 #[derive(Default)]

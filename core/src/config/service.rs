@@ -60,6 +60,9 @@ pub struct Service {
     /// True when some rule looks at query parameters (then form bodies matter for matching).
     pub rules_use_args: bool,
     pub upstream: Option<UpstreamRewrite>,
+    /// `backend_version: "oauth"` (OpenID Connect): a verified JWT's client id is the app_id,
+    /// reported on `/transactions/oauth_authrep.xml`.
+    pub oidc: bool,
     /// Tollgate's `authentication` block: local methods, header secrets, HTTPS-only.
     pub auth: Authentication,
     /// What each rule (same index as `rules`) requires of a locally authenticated caller.
@@ -77,11 +80,16 @@ impl Service {
         }
         let proxy_value = obj.get("proxy").cloned().unwrap_or(Value::Object(Default::default()));
         let proxy = Obj::new(&obj.child_path("proxy"), &proxy_value)?;
-        let auth = match obj.obj("authentication")? {
+        let mut auth = match obj.obj("authentication")? {
             Some(a) => Authentication::parse(&a)?,
             None => Authentication::default(),
         };
-        let mode = parse_mode(&obj, &proxy, auth.mode)?;
+        let oidc = obj.number_or_string("backend_version")?.as_deref() == Some("oauth");
+        let mode = if oidc {
+            configure_oidc(&obj, &proxy, &mut auth)?
+        } else {
+            parse_mode(&obj, &proxy, auth.mode)?
+        };
         let (rules, rule_access): (Vec<_>, Vec<_>) = proxy
             .array("proxy_rules", parse_rule)?
             .unwrap_or_default()
@@ -106,6 +114,7 @@ impl Service {
             rules_use_args: rules.iter().any(|r| !r.query.is_empty()),
             rules,
             rule_access,
+            oidc,
             auth,
             upstream: UpstreamRewrite::parse(
                 &proxy.child_path("api_backend"),
@@ -128,10 +137,6 @@ fn parse_mode(service: &Obj, proxy: &Obj, auth: Mode) -> Result<AuthMode> {
     match version.as_str() {
         "1" => Ok(AuthMode::UserKey),
         "2" => Ok(AuthMode::AppIdAndKey),
-        "oauth" => Err(error(
-            &path,
-            "\"oauth\" (OpenID Connect) is not supported yet; use 1 (user_key) or 2 (app_id/app_key)",
-        )),
         other => Err(error(
             &path,
             format!("unknown backend version \"{other}\" (expected 1 or 2)"),
@@ -140,10 +145,42 @@ fn parse_mode(service: &Obj, proxy: &Obj, auth: Mode) -> Result<AuthMode> {
     .and_then(|mode| match proxy.string("authentication_method")? {
         Some("oidc") => Err(error(
             &proxy.child_path("authentication_method"),
-            "\"oidc\" is not supported yet",
+            "\"oidc\" needs backend_version \"oauth\"",
         )),
         _ => Ok(mode),
     })
+}
+
+/// OIDC as APIcast does it: the JWT is verified with the service's `authentication.jwt`
+/// (issuer, keys), its client id claim (`azp`, or `proxy.jwt_claim_with_client_id`) becomes
+/// the app_id, and the request is authorized and reported through 3scale.
+#[cfg(feature = "jwt")]
+fn configure_oidc(service: &Obj, proxy: &Obj, auth: &mut Authentication) -> Result<AuthMode> {
+    let Some(jwt) = auth.jwt.as_mut() else {
+        return Err(error(
+            &service.child_path("authentication.jwt"),
+            "backend_version \"oauth\" (OpenID Connect) needs the issuer's keys here",
+        ));
+    };
+    if let Some(claim) = proxy.non_empty_string("jwt_claim_with_client_id")? {
+        jwt.client_id_claim = claim.to_string();
+    }
+    if auth.mode == Mode::Local {
+        return Err(error(
+            &service.child_path("authentication.mode"),
+            "an OpenID Connect service reports to 3scale: use local+3scale or leave mode unset",
+        ));
+    }
+    auth.mode = Mode::LocalThenThreeScale;
+    Ok(AuthMode::AppIdAndKey)
+}
+
+#[cfg(not(feature = "jwt"))]
+fn configure_oidc(service: &Obj, _: &Obj, _: &mut Authentication) -> Result<AuthMode> {
+    Err(error(
+        &service.child_path("backend_version"),
+        "\"oauth\" (OpenID Connect) needs JWT support, which this build does not have",
+    ))
 }
 
 fn parse_location(proxy: &Obj) -> Result<CredentialsLocation> {

@@ -99,7 +99,7 @@ fn refusals_name_the_json_path() {
     assert!(refused(json!({"backend": {"cluster": "b"}, "service": []})).starts_with("service: unknown field"));
     assert_eq!(refused(json!({"services": []})), "backend: missing required field");
     assert!(refused(with_services(json!([{"id": 1, "backend_version": "oauth"}])))
-        .starts_with("services[0].backend_version: \"oauth\""));
+        .starts_with("services[0].authentication.jwt: backend_version \"oauth\" (OpenID Connect) needs"));
     assert!(refused(with_services(json!([{"id": 1, "backend_version": 1, "proxy": {"credentials_location": "body"}}])))
         .starts_with("services[0].proxy.credentials_location: unknown location"));
     assert_eq!(

@@ -190,7 +190,10 @@ fn parse_key(path: &str, value: &Value) -> Result<Option<Key>, ConfigError> {
             if n.bits() < RSA_MIN_BITS {
                 return Err(error(
                     &obj.child_path("n"),
-                    format!("RSA modulus of {} bits, at least {RSA_MIN_BITS} are needed", n.bits()),
+                    format!(
+                        "RSA modulus of {} bits, at least {RSA_MIN_BITS} are needed",
+                        n.bits()
+                    ),
                 ));
             }
             let e = BigUint::from_bytes_be(&bytes(&obj, "e")?);
@@ -214,7 +217,10 @@ fn parse_key(path: &str, value: &Value) -> Result<Option<Key>, ConfigError> {
             if k.len() < HMAC_MIN_BYTES {
                 return Err(error(
                     &obj.child_path("k"),
-                    format!("HS256 key of {} bytes, at least {HMAC_MIN_BYTES} are needed", k.len()),
+                    format!(
+                        "HS256 key of {} bytes, at least {HMAC_MIN_BYTES} are needed",
+                        k.len()
+                    ),
                 ));
             }
             Material::Hmac(k)
@@ -240,7 +246,10 @@ fn parse_key(path: &str, value: &Value) -> Result<Option<Key>, ConfigError> {
         if alg != key.algorithm() {
             return Err(error(
                 &obj.child_path("alg"),
-                format!("{alg} does not fit a {kty} key (expected {})", key.algorithm()),
+                format!(
+                    "{alg} does not fit a {kty} key (expected {})",
+                    key.algorithm()
+                ),
             ));
         }
     }

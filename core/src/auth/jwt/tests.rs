@@ -72,7 +72,12 @@ fn jwks_of(keys: Vec<Value>) -> Jwks {
 }
 
 fn all_keys() -> Jwks {
-    jwks_of(vec![jwk_rsa("r1"), jwk_ec("e1"), jwk_oct("h1", HS_SECRET), jwk_ed("d1")])
+    jwks_of(vec![
+        jwk_rsa("r1"),
+        jwk_ec("e1"),
+        jwk_oct("h1", HS_SECRET),
+        jwk_ed("d1"),
+    ])
 }
 
 fn sign_with(alg: &str, secret: &[u8], input: &[u8]) -> Vec<u8> {
@@ -109,11 +114,18 @@ fn token_with(header: &Value, claims: &Value, secret: &[u8]) -> String {
         encode(claims.to_string().as_bytes())
     );
     let alg = header["alg"].as_str().unwrap_or("");
-    format!("{input}.{}", encode(&sign_with(alg, secret, input.as_bytes())))
+    format!(
+        "{input}.{}",
+        encode(&sign_with(alg, secret, input.as_bytes()))
+    )
 }
 
 fn token(alg: &str, kid: &str, claims: &Value) -> String {
-    token_with(&json!({"alg": alg, "typ": "JWT", "kid": kid}), claims, HS_SECRET)
+    token_with(
+        &json!({"alg": alg, "typ": "JWT", "kid": kid}),
+        claims,
+        HS_SECRET,
+    )
 }
 
 fn claims() -> Value {
@@ -145,7 +157,12 @@ fn check(token: &str) -> Result<Claims, JwtError> {
 #[test]
 fn each_algorithm_is_accepted() {
     let keys = all_keys();
-    for (alg, kid) in [("HS256", "h1"), ("RS256", "r1"), ("ES256", "e1"), ("EdDSA", "d1")] {
+    for (alg, kid) in [
+        ("HS256", "h1"),
+        ("RS256", "r1"),
+        ("ES256", "e1"),
+        ("EdDSA", "d1"),
+    ] {
         let claims = verify(&token(alg, kid, &claims()), &keys, &rules(), NOW)
             .unwrap_or_else(|e| panic!("{alg}: {e:?}"));
         assert_eq!(claims.string("sub"), Some("alice"), "{alg}");
@@ -155,22 +172,38 @@ fn each_algorithm_is_accepted() {
 #[test]
 fn alg_none_and_other_algorithms_are_unsupported() {
     let payload = encode(claims().to_string().as_bytes());
-    for alg in ["none", "None", "NONE", "HS512", "RS384", "PS256", "ES384", "hs256", ""] {
+    for alg in [
+        "none", "None", "NONE", "HS512", "RS384", "PS256", "ES384", "hs256", "",
+    ] {
         let header = encode(json!({"alg": alg, "kid": "h1"}).to_string().as_bytes());
-        assert_eq!(check(&format!("{header}.{payload}.")), Err(JwtError::UnsupportedAlgorithm), "{alg}");
+        assert_eq!(
+            check(&format!("{header}.{payload}.")),
+            Err(JwtError::UnsupportedAlgorithm),
+            "{alg}"
+        );
         let signed = token_with(&json!({"alg": alg, "kid": "h1"}), &claims(), HS_SECRET);
         assert_eq!(check(&signed), Err(JwtError::UnsupportedAlgorithm), "{alg}");
     }
     // alg missing or not a string: malformed.
-    for header in [json!({"kid": "h1"}), json!({"alg": null}), json!({"alg": ["HS256"]})] {
+    for header in [
+        json!({"kid": "h1"}),
+        json!({"alg": null}),
+        json!({"alg": ["HS256"]}),
+    ] {
         let header = encode(header.to_string().as_bytes());
-        assert_eq!(check(&format!("{header}.{payload}.")), Err(JwtError::Malformed));
+        assert_eq!(
+            check(&format!("{header}.{payload}.")),
+            Err(JwtError::Malformed)
+        );
     }
 }
 
 #[test]
 fn unknown_kid_is_refused() {
-    assert_eq!(check(&token("HS256", "nope", &claims())), Err(JwtError::UnknownKid));
+    assert_eq!(
+        check(&token("HS256", "nope", &claims())),
+        Err(JwtError::UnknownKid)
+    );
     // Even a single key with another kid.
     let keys = jwks_of(vec![jwk_oct("h1", HS_SECRET)]);
     let t = token("HS256", "h2", &claims());
@@ -180,11 +213,18 @@ fn unknown_kid_is_refused() {
 /// The PEM text of a DER public key, as `openssl` writes it.
 fn pem(der: &[u8]) -> String {
     let mut b64 = encode(der).replace('-', "+").replace('_', "/");
-    while b64.len() % 4 != 0 {
+    while !b64.len().is_multiple_of(4) {
         b64.push('=');
     }
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    )
 }
 
 #[test]
@@ -203,32 +243,63 @@ fn rsa_public_key_as_hmac_secret_is_refused() {
         jwk.as_object_mut().unwrap().remove("kid");
         let keys = jwks_of(vec![jwk]);
         let t = token_with(&json!({"alg": "HS256"}), &claims(), secret);
-        assert_eq!(verify(&t, &keys, &rules(), NOW), Err(JwtError::AlgorithmMismatch));
+        assert_eq!(
+            verify(&t, &keys, &rules(), NOW),
+            Err(JwtError::AlgorithmMismatch)
+        );
     }
     // Same for an EC key named with another family's alg.
-    assert_eq!(check(&token("RS256", "e1", &claims())), Err(JwtError::AlgorithmMismatch));
+    assert_eq!(
+        check(&token("RS256", "e1", &claims())),
+        Err(JwtError::AlgorithmMismatch)
+    );
 }
 
 #[test]
 fn bad_signatures_are_refused() {
-    for (alg, kid) in [("HS256", "h1"), ("RS256", "r1"), ("ES256", "e1"), ("EdDSA", "d1")] {
+    for (alg, kid) in [
+        ("HS256", "h1"),
+        ("RS256", "r1"),
+        ("ES256", "e1"),
+        ("EdDSA", "d1"),
+    ] {
         let good = token(alg, kid, &claims());
         let (input, signature) = good.rsplit_once('.').unwrap();
         // Another payload with the original signature.
         let other = token(alg, kid, &with(json!({"sub": "mallory"})));
         let (other_input, _) = other.rsplit_once('.').unwrap();
-        assert_eq!(check(&format!("{other_input}.{signature}")), Err(JwtError::BadSignature), "{alg}");
+        assert_eq!(
+            check(&format!("{other_input}.{signature}")),
+            Err(JwtError::BadSignature),
+            "{alg}"
+        );
         // A flipped signature bit.
         let mut sig = super::b64url::decode(signature).unwrap();
         sig[5] ^= 1;
-        assert_eq!(check(&format!("{input}.{}", encode(&sig))), Err(JwtError::BadSignature), "{alg}");
+        assert_eq!(
+            check(&format!("{input}.{}", encode(&sig))),
+            Err(JwtError::BadSignature),
+            "{alg}"
+        );
         // Truncated, empty and oversized signatures.
-        for bad in [&sig[..sig.len() - 1], &[][..], &[sig.clone(), sig.clone()].concat()[..]] {
-            assert_eq!(check(&format!("{input}.{}", encode(bad))), Err(JwtError::BadSignature), "{alg}");
+        for bad in [
+            &sig[..sig.len() - 1],
+            &[][..],
+            &[sig.clone(), sig.clone()].concat()[..],
+        ] {
+            assert_eq!(
+                check(&format!("{input}.{}", encode(bad))),
+                Err(JwtError::BadSignature),
+                "{alg}"
+            );
         }
     }
     // A token signed with another HS256 secret.
-    let t = token_with(&json!({"alg": "HS256", "kid": "h1"}), &claims(), b"another secret, 32 bytes long...");
+    let t = token_with(
+        &json!({"alg": "HS256", "kid": "h1"}),
+        &claims(),
+        b"another secret, 32 bytes long...",
+    );
     assert_eq!(check(&t), Err(JwtError::BadSignature));
 }
 
@@ -239,29 +310,50 @@ fn es256_der_signature_is_refused() {
     use p256::ecdsa::signature::Signer;
     let signature: p256::ecdsa::Signature = es_key().sign(input.as_bytes());
     let der = signature.to_der();
-    assert_eq!(check(&format!("{input}.{}", encode(der.as_bytes()))), Err(JwtError::BadSignature));
+    assert_eq!(
+        check(&format!("{input}.{}", encode(der.as_bytes()))),
+        Err(JwtError::BadSignature)
+    );
 }
 
 #[test]
 fn expiry_with_and_without_leeway() {
     let expired = token("HS256", "h1", &with(json!({"exp": NOW - 30})));
     assert_eq!(check(&expired), Err(JwtError::Expired));
-    let lenient = JwtRules { leeway_s: 60, ..rules() };
+    let lenient = JwtRules {
+        leeway_s: 60,
+        ..rules()
+    };
     assert!(verify(&expired, &all_keys(), &lenient, NOW).is_ok());
-    let tight = JwtRules { leeway_s: 30, ..rules() };
-    assert_eq!(verify(&expired, &all_keys(), &tight, NOW), Err(JwtError::Expired));
+    let tight = JwtRules {
+        leeway_s: 30,
+        ..rules()
+    };
+    assert_eq!(
+        verify(&expired, &all_keys(), &tight, NOW),
+        Err(JwtError::Expired)
+    );
     // exp == now is expired; exp == now + 1 is not.
-    assert_eq!(check(&token("HS256", "h1", &with(json!({"exp": NOW})))), Err(JwtError::Expired));
+    assert_eq!(
+        check(&token("HS256", "h1", &with(json!({"exp": NOW})))),
+        Err(JwtError::Expired)
+    );
     assert!(check(&token("HS256", "h1", &with(json!({"exp": NOW + 1})))).is_ok());
     // exp is required.
-    assert_eq!(check(&token("HS256", "h1", &with(json!({"exp": null})))), Err(JwtError::Expired));
+    assert_eq!(
+        check(&token("HS256", "h1", &with(json!({"exp": null})))),
+        Err(JwtError::Expired)
+    );
 }
 
 #[test]
 fn not_before() {
     let future = token("HS256", "h1", &with(json!({"nbf": NOW + 30})));
     assert_eq!(check(&future), Err(JwtError::NotYetValid));
-    let lenient = JwtRules { leeway_s: 30, ..rules() };
+    let lenient = JwtRules {
+        leeway_s: 30,
+        ..rules()
+    };
     assert!(verify(&future, &all_keys(), &lenient, NOW).is_ok());
     assert!(check(&token("HS256", "h1", &with(json!({"nbf": NOW})))).is_ok());
     assert!(check(&token("HS256", "h1", &with(json!({"nbf": 0})))).is_ok());
@@ -270,23 +362,55 @@ fn not_before() {
 #[test]
 fn issuer() {
     let keys = all_keys();
-    let rules = JwtRules { issuer: Some("https://idp.example/realms/r".into()), ..rules() };
+    let rules = JwtRules {
+        issuer: Some("https://idp.example/realms/r".into()),
+        ..rules()
+    };
     assert!(verify(&token("ES256", "e1", &claims()), &keys, &rules, NOW).is_ok());
-    for iss in [json!("https://idp.example/realms/other"), json!(null), json!(1), json!(["https://idp.example/realms/r"])] {
+    for iss in [
+        json!("https://idp.example/realms/other"),
+        json!(null),
+        json!(1),
+        json!(["https://idp.example/realms/r"]),
+    ] {
         let t = token("ES256", "e1", &with(json!({ "iss": iss })));
-        assert_eq!(verify(&t, &keys, &rules, NOW), Err(JwtError::WrongIssuer), "{iss}");
+        assert_eq!(
+            verify(&t, &keys, &rules, NOW),
+            Err(JwtError::WrongIssuer),
+            "{iss}"
+        );
     }
 }
 
 #[test]
 fn audience() {
     let keys = all_keys();
-    let rules = JwtRules { audiences: vec!["other".into(), "api".into()], ..rules() };
+    let rules = JwtRules {
+        audiences: vec!["other".into(), "api".into()],
+        ..rules()
+    };
     assert!(verify(&token("HS256", "h1", &claims()), &keys, &rules, NOW).is_ok());
-    assert!(verify(&token("HS256", "h1", &with(json!({"aud": "api"}))), &keys, &rules, NOW).is_ok());
-    for aud in [json!("account"), json!(["account"]), json!([]), json!(null), json!(7), json!([["api"]])] {
+    assert!(verify(
+        &token("HS256", "h1", &with(json!({"aud": "api"}))),
+        &keys,
+        &rules,
+        NOW
+    )
+    .is_ok());
+    for aud in [
+        json!("account"),
+        json!(["account"]),
+        json!([]),
+        json!(null),
+        json!(7),
+        json!([["api"]]),
+    ] {
         let t = token("HS256", "h1", &with(json!({ "aud": aud })));
-        assert_eq!(verify(&t, &keys, &rules, NOW), Err(JwtError::WrongAudience), "{aud}");
+        assert_eq!(
+            verify(&t, &keys, &rules, NOW),
+            Err(JwtError::WrongAudience),
+            "{aud}"
+        );
     }
 }
 
@@ -338,9 +462,15 @@ fn key_selection_without_kid() {
     second.as_object_mut().unwrap().remove("kid");
     let keys = jwks_of(vec![first, second]);
     assert!(verify(&no_kid("HS256"), &keys, &rules(), NOW).is_ok());
-    assert_eq!(verify(&no_kid("ES256"), &keys, &rules(), NOW), Err(JwtError::AlgorithmMismatch));
+    assert_eq!(
+        verify(&no_kid("ES256"), &keys, &rules(), NOW),
+        Err(JwtError::AlgorithmMismatch)
+    );
     // Several keys, a kid the set does not have: unknown even though kid-less keys exist.
-    assert_eq!(verify(&token("HS256", "k", &claims()), &keys, &rules(), NOW), Err(JwtError::UnknownKid));
+    assert_eq!(
+        verify(&token("HS256", "k", &claims()), &keys, &rules(), NOW),
+        Err(JwtError::UnknownKid)
+    );
     // A single kid-less key matches any kid.
     let mut only = jwk_ec("x");
     only.as_object_mut().unwrap().remove("kid");
@@ -380,7 +510,10 @@ fn malformed_tokens_are_refused_without_panic() {
         format!("{}.{p}.{s}", encode(b"{\"alg\":\"HS256\"")),
         format!("{}.{p}.{s}", encode(&[0xff, 0xfe, 0x00])),
         format!("{}.{p}.{s}", o(json!({"alg": "HS256", "kid": 1}))),
-        format!("{}.{p}.{s}", o(json!({"alg": "HS256", "kid": "h1", "crit": ["exp"]}))),
+        format!(
+            "{}.{p}.{s}",
+            o(json!({"alg": "HS256", "kid": "h1", "crit": ["exp"]}))
+        ),
         "a".repeat(MAX_TOKEN_LEN + 1),
         format!("{h}.{}.{s}", "A".repeat(MAX_TOKEN_LEN)),
     ];
@@ -391,18 +524,35 @@ fn malformed_tokens_are_refused_without_panic() {
     assert_eq!(check(&format!("{h}.{p}")), Err(JwtError::Malformed));
     assert_eq!(check(&format!("{h}=.{p}.{s}")), Err(JwtError::Malformed));
     assert_eq!(check(&format!("{h}.{p}.{s}=")), Err(JwtError::Malformed));
-    assert_eq!(check(&"a".repeat(MAX_TOKEN_LEN + 1)), Err(JwtError::Malformed));
+    assert_eq!(
+        check(&"a".repeat(MAX_TOKEN_LEN + 1)),
+        Err(JwtError::Malformed)
+    );
     // Deeply nested JSON in the header: serde_json's recursion limit, no stack overflow.
-    let deep = format!("{{\"alg\":\"HS256\",\"x\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
-    assert_eq!(check(&format!("{}.{p}.{s}", encode(deep.as_bytes()))), Err(JwtError::Malformed));
+    let deep = format!(
+        "{{\"alg\":\"HS256\",\"x\":{}{}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    assert_eq!(
+        check(&format!("{}.{p}.{s}", encode(deep.as_bytes()))),
+        Err(JwtError::Malformed)
+    );
 }
 
 #[test]
 fn odd_claim_values() {
     // Signed payloads that are not objects, or with numbers and types of all kinds.
     let payload_token = |payload: &str| {
-        let input = format!("{}.{}", encode(br#"{"alg":"HS256","kid":"h1"}"#), encode(payload.as_bytes()));
-        format!("{input}.{}", encode(&sign_with("HS256", HS_SECRET, input.as_bytes())))
+        let input = format!(
+            "{}.{}",
+            encode(br#"{"alg":"HS256","kid":"h1"}"#),
+            encode(payload.as_bytes())
+        );
+        format!(
+            "{input}.{}",
+            encode(&sign_with("HS256", HS_SECRET, input.as_bytes()))
+        )
     };
     for (payload, expected) in [
         ("[1]", Err(JwtError::Malformed)),
@@ -431,8 +581,17 @@ fn odd_claim_values() {
         assert_eq!(result, expected, "{payload}");
     }
     // Huge leeway and now: no overflow.
-    let huge = JwtRules { leeway_s: u64::MAX, ..rules() };
-    assert!(verify(&payload_token(r#"{"exp":1,"nbf":18446744073709551615}"#), &all_keys(), &huge, u64::MAX - 1).is_ok());
+    let huge = JwtRules {
+        leeway_s: u64::MAX,
+        ..rules()
+    };
+    assert!(verify(
+        &payload_token(r#"{"exp":1,"nbf":18446744073709551615}"#),
+        &all_keys(),
+        &huge,
+        u64::MAX - 1
+    )
+    .is_ok());
 }
 
 #[test]
@@ -462,7 +621,9 @@ fn garbage_never_panics() {
 }
 
 fn parse_err(keys: Vec<Value>) -> String {
-    Jwks::parse("authentication.jwt.jwks", &json!({ "keys": keys })).unwrap_err().to_string()
+    Jwks::parse("authentication.jwt.jwks", &json!({ "keys": keys }))
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -477,20 +638,28 @@ fn jwks_parsing_and_errors() {
     );
     let mut padded = jwk_oct("h", HS_SECRET);
     padded["k"] = json!(format!("{}=", encode(&HS_SECRET[..31])));
-    assert_eq!(parse_err(vec![padded]), "authentication.jwt.jwks.keys[0].k: invalid base64url");
+    assert_eq!(
+        parse_err(vec![padded]),
+        "authentication.jwt.jwks.keys[0].k: invalid base64url"
+    );
     let mut small = jwk_rsa("r");
     small["n"] = json!(encode(&[0xc5; 128]));
-    assert!(parse_err(vec![small]).starts_with("authentication.jwt.jwks.keys[0].n: RSA modulus of 1024 bits"));
+    assert!(parse_err(vec![small])
+        .starts_with("authentication.jwt.jwks.keys[0].n: RSA modulus of 1024 bits"));
     let mut no_e = jwk_rsa("r");
     no_e.as_object_mut().unwrap().remove("e");
-    assert_eq!(parse_err(vec![no_e]), "authentication.jwt.jwks.keys[0].e: missing required field");
+    assert_eq!(
+        parse_err(vec![no_e]),
+        "authentication.jwt.jwks.keys[0].e: missing required field"
+    );
     let mut pinned = jwk_rsa("r");
     pinned["alg"] = json!("HS256");
     assert_eq!(
         parse_err(vec![pinned]),
         "authentication.jwt.jwks.keys[0].alg: HS256 does not fit a RSA key (expected RS256)"
     );
-    assert!(parse_err(vec![jwk_oct("h", b"short")]).starts_with("authentication.jwt.jwks.keys[0].k: HS256 key of 5 bytes"));
+    assert!(parse_err(vec![jwk_oct("h", b"short")])
+        .starts_with("authentication.jwt.jwks.keys[0].k: HS256 key of 5 bytes"));
     let mut off_curve = jwk_ec("e");
     off_curve["y"] = off_curve["x"].clone();
     assert_eq!(
@@ -499,16 +668,32 @@ fn jwks_parsing_and_errors() {
     );
     let mut short_x = jwk_ec("e");
     short_x["x"] = json!(encode(&[1; 31]));
-    assert_eq!(parse_err(vec![short_x]), "authentication.jwt.jwks.keys[0].x: expected 32 bytes, got 31");
+    assert_eq!(
+        parse_err(vec![short_x]),
+        "authentication.jwt.jwks.keys[0].x: expected 32 bytes, got 31"
+    );
     assert_eq!(
         parse_err(vec![json!({"kty": "DSA"})]),
         "authentication.jwt.jwks.keys[0].kty: unsupported key type \"DSA\" (expected RSA, EC, oct or OKP)"
     );
-    assert_eq!(parse_err(vec![json!({"kid": "a"})]), "authentication.jwt.jwks.keys[0].kty: missing required field");
-    assert_eq!(parse_err(vec![json!({"kty": "oct", "kid": 5, "k": encode(HS_SECRET)})]), "authentication.jwt.jwks.keys[0].kid: expected a string");
-    assert_eq!(parse_err(vec![json!(1)]), "authentication.jwt.jwks.keys[0]: expected an object");
+    assert_eq!(
+        parse_err(vec![json!({"kid": "a"})]),
+        "authentication.jwt.jwks.keys[0].kty: missing required field"
+    );
+    assert_eq!(
+        parse_err(vec![
+            json!({"kty": "oct", "kid": 5, "k": encode(HS_SECRET)})
+        ]),
+        "authentication.jwt.jwks.keys[0].kid: expected a string"
+    );
+    assert_eq!(
+        parse_err(vec![json!(1)]),
+        "authentication.jwt.jwks.keys[0]: expected an object"
+    );
     assert_eq!(parse_err(vec![]), "authentication.jwt.jwks.keys: no key");
-    let err = Jwks::parse("j", &json!({"keys": {}})).unwrap_err().to_string();
+    let err = Jwks::parse("j", &json!({"keys": {}}))
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "j.keys: expected an array");
     let err = Jwks::parse("j", &json!([])).unwrap_err().to_string();
     assert_eq!(err, "j: expected an object");
@@ -525,22 +710,37 @@ fn jwks_skips_encryption_keys_other_algorithms_and_curves() {
     rs384["alg"] = json!("RS384");
     let p384 = json!({"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"});
     let x25519 = json!({"kty": "OKP", "crv": "X25519", "x": "AA"});
-    let keys = Jwks::parse("j", &json!({"keys": [enc.clone(), rs384, p384, x25519, jwk_ec("e1")]})).unwrap();
+    let keys = Jwks::parse(
+        "j",
+        &json!({"keys": [enc.clone(), rs384, p384, x25519, jwk_ec("e1")]}),
+    )
+    .unwrap();
     assert_eq!(keys.len(), 1);
     assert!(verify(&token("ES256", "e1", &claims()), &keys, &rules(), NOW).is_ok());
-    let err = Jwks::parse("j", &json!({"keys": [enc]})).unwrap_err().to_string();
-    assert!(err.starts_with("j.keys: no usable signing key among 1"), "{err}");
+    let err = Jwks::parse("j", &json!({"keys": [enc]}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("j.keys: no usable signing key among 1"),
+        "{err}"
+    );
 }
 
 #[test]
 fn debug_output_hides_secrets() {
     let text = format!("{:?}", all_keys());
-    assert_eq!(text, r#"Jwks([RS256 kid="r1", ES256 kid="e1", HS256 kid="h1", EdDSA kid="d1"])"#);
+    assert_eq!(
+        text,
+        r#"Jwks([RS256 kid="r1", ES256 kid="e1", HS256 kid="h1", EdDSA kid="d1"])"#
+    );
     assert!(!text.contains("0123456789"));
 }
 
 #[test]
 fn errors_display() {
-    assert_eq!(JwtError::AlgorithmMismatch.to_string(), "algorithm does not match the key");
+    assert_eq!(
+        JwtError::AlgorithmMismatch.to_string(),
+        "algorithm does not match the key"
+    );
     assert_eq!(JwtError::Expired.code(), "expired");
 }

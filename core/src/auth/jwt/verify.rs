@@ -7,7 +7,12 @@ use serde_json::Value;
 /// Verifies a compact JWS `token` (the bearer token, without the `Bearer ` prefix) against
 /// `jwks` and `rules` at `now_unix` (seconds since the epoch), and returns its claims.
 /// See the [module documentation](super) for the checks and their order.
-pub fn verify(token: &str, jwks: &Jwks, rules: &JwtRules, now_unix: u64) -> Result<Claims, JwtError> {
+pub fn verify(
+    token: &str,
+    jwks: &Jwks,
+    rules: &JwtRules,
+    now_unix: u64,
+) -> Result<Claims, JwtError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwtError::Malformed);
     }
@@ -40,7 +45,10 @@ pub fn verify(token: &str, jwks: &Jwks, rules: &JwtRules, now_unix: u64) -> Resu
         .get(..header_b64.len() + 1 + payload_b64.len())
         .ok_or(JwtError::Malformed)?
         .as_bytes();
-    let mut fitting = candidates.into_iter().filter(|k| k.algorithm() == alg).peekable();
+    let mut fitting = candidates
+        .into_iter()
+        .filter(|k| k.algorithm() == alg)
+        .peekable();
     if fitting.peek().is_none() {
         return Err(JwtError::AlgorithmMismatch);
     }
