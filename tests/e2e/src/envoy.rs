@@ -52,6 +52,8 @@ pub struct EnvoyBuilder {
     log_level: String,
     wasm_log_level: String,
     start_timeout: Duration,
+    /// Certificate chain and private key files: the listener speaks TLS.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for EnvoyBuilder {
@@ -67,6 +69,7 @@ impl Default for EnvoyBuilder {
             log_level: "info".into(),
             wasm_log_level: "debug".into(),
             start_timeout: START_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -80,6 +83,12 @@ impl EnvoyBuilder {
     }
 
     /// Port of the protected API (cluster `upstream`), usually `echo.port()`.
+    /// Serves the listener over TLS with this certificate chain and key (PEM files).
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some((cert.into(), key.into()));
+        self
+    }
+
     pub fn upstream_port(mut self, port: u16) -> Self {
         self.upstream_port = Some(port);
         self
@@ -548,6 +557,22 @@ fn cluster(out: &mut String, name: &str, port: u16) {
 
 fn render_yaml(b: &EnvoyBuilder, listener_port: u16, admin_port: u16, wasm: &Path) -> String {
     let mut y = String::new();
+    let tls = match &b.tls {
+        None => String::new(),
+        Some((cert, key)) => format!(
+            r#"transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context:
+            tls_certificates:
+            - certificate_chain: {{ filename: {} }}
+              private_key: {{ filename: {} }}
+      "#,
+            q(&cert.to_string_lossy()),
+            q(&key.to_string_lossy())
+        ),
+    };
     let _ = write!(
         y,
         r#"# Rendered by tests/e2e (e2e::envoy::EnvoyBuilder).
@@ -557,7 +582,7 @@ static_resources:
     address:
       socket_address: {{ address: 127.0.0.1, port_value: {listener_port} }}
     filter_chains:
-    - filters:
+    - {tls}filters:
       - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager

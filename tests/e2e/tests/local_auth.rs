@@ -200,3 +200,34 @@ fn local_then_3scale_meters_the_key_id() {
     assert_eq!(req("GET", "/").header("APIKey", "nope").send(s.port()).status, 403);
     assert_eq!(s.authreps().len(), before);
 }
+
+#[test]
+fn https_only_accepts_keys_over_tls() {
+    let dir = std::env::temp_dir().join(format!("tollgate-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .arg("-keyout").arg(&key).arg("-out").arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let mut keys = api_keys();
+    keys["header"] = json!("X-API-Key");
+    let svc = json!({"id": 11, "authentication": {"mode": "local", "api_keys": keys, "https_only": true},
+        "proxy": {"hosts": ["strict.example.com"], "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}});
+    let s = Stack::start_with(config(vec![svc]), backend_state(), |b| b.tls(&cert, &key));
+    let curl = |key: Option<&str>| {
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: strict.example.com"]);
+        if let Some(k) = key {
+            cmd.args(["-H", &format!("X-API-Key: {k}")]);
+        }
+        let out = cmd.arg(format!("https://127.0.0.1:{}/", s.port())).output().expect("curl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(curl(Some(READER_KEY)), "200", "a key over TLS is accepted");
+    assert_eq!(curl(Some("rk_unknown")), "403");
+    assert_eq!(curl(None), "401");
+    let _ = std::fs::remove_dir_all(&dir);
+}
