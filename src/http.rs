@@ -18,7 +18,7 @@ use tollgate_core::request::RequestHead;
 enum State {
     Start,
     /// Paused until the form body has arrived.
-    ReadingBody(PendingRequest),
+    ReadingBody(Box<PendingRequest>),
     /// Paused until the backend answers.
     Authorizing(Authorization),
     /// Forwarded; these headers go on the upstream's response (debug headers).
@@ -48,13 +48,17 @@ impl TollgateHttp {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        self.send_http_response(u32::from(reply.status), headers, Some(reply.body.as_bytes()));
+        self.send_http_response(
+            u32::from(reply.status),
+            headers,
+            Some(reply.body.as_bytes()),
+        );
         self.state = State::Done;
         Action::Pause
     }
 
     /// Credentials and rules are known: ask the backend, or answer now.
-    fn authorize(&mut self, request: PendingRequest) -> Action {
+    fn authorize(&mut self, request: Box<PendingRequest>) -> Action {
         let authorization = match request.authorize() {
             Ok(Next::Backend(a)) => a,
             Ok(Next::Forward(forward)) => return self.forward(forward, false),
@@ -68,7 +72,10 @@ impl TollgateHttp {
             (":authority", &backend.authority),
         ];
         headers.extend(call.headers.iter().map(|(k, v)| (*k, v.as_str())));
-        debug!("tollgate: authrep for service {}", authorization.service().id);
+        debug!(
+            "tollgate: authrep for service {}",
+            authorization.service().id
+        );
         self.metrics.backend_call();
         match self.dispatch_http_call(
             &backend.cluster,
@@ -82,14 +89,22 @@ impl TollgateHttp {
                 Action::Pause
             }
             Err(status) => {
-                warn!("tollgate: backend callout to cluster {} failed: {status:?}", backend.cluster);
+                warn!(
+                    "tollgate: backend callout to cluster {} failed: {status:?}",
+                    backend.cluster
+                );
                 self.finish(authorization, &BackendAnswer::default(), false)
             }
         }
     }
 
     /// Applies the verdict. `resume` is true when the request is paused and must be resumed.
-    fn finish(&mut self, authorization: Authorization, answer: &BackendAnswer, resume: bool) -> Action {
+    fn finish(
+        &mut self,
+        authorization: Authorization,
+        answer: &BackendAnswer,
+        resume: bool,
+    ) -> Action {
         if answer.status.is_none_or(|s| s >= 499) {
             self.metrics.backend_error();
         }

@@ -10,7 +10,10 @@ use crate::request::HeaderSource;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Credentials {
     UserKey(String),
-    AppIdAndKey { app_id: String, app_key: String },
+    AppIdAndKey {
+        app_id: String,
+        app_key: String,
+    },
     /// An app id alone: a locally authenticated caller's id on an app-id service.
     AppId(String),
 }
@@ -207,27 +210,43 @@ mod tests {
         let s = service(1, "{}");
         let q = QueryArgs::parse("USER_KEY=a%26b&user_key=second");
         let found = extract(&s, &q, &headers(&[]));
-        assert_eq!(found.complete(AuthMode::UserKey), Some(Credentials::UserKey("a&b".into())));
+        assert_eq!(
+            found.complete(AuthMode::UserKey),
+            Some(Credentials::UserKey("a&b".into()))
+        );
     }
 
     #[test]
     fn empty_value_is_present() {
         let s = service(1, "{}");
         let found = extract(&s, &QueryArgs::parse("user_key="), &headers(&[]));
-        assert_eq!(found.complete(s.mode), Some(Credentials::UserKey(String::new())));
+        assert_eq!(
+            found.complete(s.mode),
+            Some(Credentials::UserKey(String::new()))
+        );
         let found = extract(&s, &QueryArgs::parse("user_key"), &headers(&[]));
         assert_eq!(found.complete(s.mode), None);
     }
 
     #[test]
     fn v2_needs_both() {
-        let s = service(2, r#"{"auth_app_id":"X-App-Id","auth_app_key":"x_app_key","credentials_location":"headers"}"#);
+        let s = service(
+            2,
+            r#"{"auth_app_id":"X-App-Id","auth_app_key":"x_app_key","credentials_location":"headers"}"#,
+        );
         let only_id = extract(&s, &QueryArgs::default(), &headers(&[("x-app-id", "a")]));
         assert_eq!(only_id.complete(s.mode), None);
-        let both = extract(&s, &QueryArgs::default(), &headers(&[("x_app_id", "a"), ("x-app-key", "k")]));
+        let both = extract(
+            &s,
+            &QueryArgs::default(),
+            &headers(&[("x_app_id", "a"), ("x-app-key", "k")]),
+        );
         assert_eq!(
             both.complete(s.mode),
-            Some(Credentials::AppIdAndKey { app_id: "a".into(), app_key: "k".into() })
+            Some(Credentials::AppIdAndKey {
+                app_id: "a".into(),
+                app_key: "k".into()
+            })
         );
     }
 
@@ -238,36 +257,64 @@ mod tests {
         found.fill_from_args(&s, &QueryArgs::parse_form("app_id=b&app_key=k+1"));
         assert_eq!(
             found.complete(s.mode),
-            Some(Credentials::AppIdAndKey { app_id: "q".into(), app_key: "k 1".into() })
+            Some(Credentials::AppIdAndKey {
+                app_id: "q".into(),
+                app_key: "k 1".into()
+            })
         );
     }
 
     #[test]
     fn basic_authorization() {
         let s = service(1, r#"{"credentials_location":"authorization"}"#);
-        let found = extract(&s, &QueryArgs::default(), &headers(&[("authorization", "Basic dmFsdWU6Cg==")]));
-        assert_eq!(found.complete(s.mode), Some(Credentials::UserKey("value".into())));
+        let found = extract(
+            &s,
+            &QueryArgs::default(),
+            &headers(&[("authorization", "Basic dmFsdWU6Cg==")]),
+        );
+        assert_eq!(
+            found.complete(s.mode),
+            Some(Credentials::UserKey("value".into()))
+        );
         let s2 = service(2, r#"{"credentials_location":"authorization"}"#);
         // "id:with:colon" -> userid "id:with", password "colon" (split on the last colon)
-        let found = extract(&s2, &QueryArgs::default(), &headers(&[("authorization", "Basic aWQ6d2l0aDpjb2xvbg==")]));
+        let found = extract(
+            &s2,
+            &QueryArgs::default(),
+            &headers(&[("authorization", "Basic aWQ6d2l0aDpjb2xvbg==")]),
+        );
         assert_eq!(
             found.complete(s2.mode),
-            Some(Credentials::AppIdAndKey { app_id: "id:with".into(), app_key: "colon".into() })
+            Some(Credentials::AppIdAndKey {
+                app_id: "id:with".into(),
+                app_key: "colon".into()
+            })
         );
-        let bad = extract(&s, &QueryArgs::default(), &headers(&[("authorization", "basic dmFsdWU6Cg==")]));
+        let bad = extract(
+            &s,
+            &QueryArgs::default(),
+            &headers(&[("authorization", "basic dmFsdWU6Cg==")]),
+        );
         assert_eq!(bad.complete(s.mode), None);
     }
 
     #[test]
     fn query_location_ignores_authorization_header() {
         let s = service(1, "{}");
-        let found = extract(&s, &QueryArgs::default(), &headers(&[("authorization", "Basic dmFsdWU6Cg==")]));
+        let found = extract(
+            &s,
+            &QueryArgs::default(),
+            &headers(&[("authorization", "Basic dmFsdWU6Cg==")]),
+        );
         assert_eq!(found.complete(s.mode), None);
     }
 
     #[test]
     fn encoded_for_debug_header() {
-        let c = Credentials::AppIdAndKey { app_id: "a b".into(), app_key: "k&=".into() };
+        let c = Credentials::AppIdAndKey {
+            app_id: "a b".into(),
+            app_key: "k&=".into(),
+        };
         assert_eq!(c.encoded(), "app_id=a%20b&app_key=k%26%3D");
     }
 }

@@ -17,7 +17,9 @@ pub fn encode_component(value: &str) -> String {
 
 /// Percent-decodes once; invalid UTF-8 is replaced rather than refused.
 pub fn decode_component(value: &str) -> String {
-    percent_decode(value.as_bytes()).decode_utf8_lossy().into_owned()
+    percent_decode(value.as_bytes())
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Decodes an `application/x-www-form-urlencoded` component: `+` is a space, then percent-decoding.

@@ -6,9 +6,9 @@
 //! - [`backend`]: the 3scale Service Management API requests and answers;
 //! - [`mapping`], [`credentials`]: APIcast's matching and extraction rules.
 
-mod base64;
 pub mod auth;
 pub mod backend;
+mod base64;
 pub mod config;
 pub mod credentials;
 pub mod encoding;

@@ -37,9 +37,19 @@ impl ApiKeys {
                     .ok_or_else(|| error(&k.child_path("id"), "missing required field"))?;
                 let hash = k.required_string("hash")?;
                 let digest = parse_stored(hash).ok_or_else(|| {
-                    error(&k.child_path("hash"), "expected sha256:<64 hex digits> (see `tollgate hash-key`)")
+                    error(
+                        &k.child_path("hash"),
+                        "expected sha256:<64 hex digits> (see `tollgate hash-key`)",
+                    )
                 })?;
-                Ok((path.to_string(), digest, ApiKey { id: id.to_string(), grants: parse_grants(&k, "grants")? }))
+                Ok((
+                    path.to_string(),
+                    digest,
+                    ApiKey {
+                        id: id.to_string(),
+                        grants: parse_grants(&k, "grants")?,
+                    },
+                ))
             })?
             .unwrap_or_default();
         for (path, digest, key) in list {
@@ -54,7 +64,10 @@ impl ApiKeys {
             keys,
         };
         if parsed.header.is_none() && parsed.query.is_none() && !parsed.basic_username {
-            return Err(error(&obj.path, "set at least one of header, query or basic_username"));
+            return Err(error(
+                &obj.path,
+                "set at least one of header, query or basic_username",
+            ));
         }
         Ok(parsed)
     }

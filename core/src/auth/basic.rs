@@ -38,7 +38,10 @@ impl BasicUsers {
                 .non_empty_string("username")?
                 .ok_or_else(|| error(&u.child_path("username"), "missing required field"))?;
             let digest = parse_stored(u.required_string("hash")?).ok_or_else(|| {
-                error(&u.child_path("hash"), "expected sha256:<64 hex digits> (see `tollgate hash-key --salt`)")
+                error(
+                    &u.child_path("hash"),
+                    "expected sha256:<64 hex digits> (see `tollgate hash-key --salt`)",
+                )
             })?;
             let user = BasicUser {
                 salt: u.string("salt")?.unwrap_or_default().to_string(),

@@ -57,9 +57,15 @@ mod tests {
     #[test]
     fn stored_form_round_trips() {
         let stored = stored_form("abc");
-        assert_eq!(stored, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            stored,
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(parse_stored(&stored), Some(sha256(b"abc")));
-        assert_eq!(parse_stored(&stored.to_uppercase().replace("SHA256:", "")), Some(sha256(b"abc")));
+        assert_eq!(
+            parse_stored(&stored.to_uppercase().replace("SHA256:", "")),
+            Some(sha256(b"abc"))
+        );
         assert_eq!(parse_stored("sha256:abc"), None);
         assert_eq!(parse_stored(&"zz".repeat(32)), None);
     }

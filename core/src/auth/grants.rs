@@ -83,7 +83,10 @@ mod tests {
 
     #[test]
     fn grant_covers_actions() {
-        let g = Grant { namespace: "models".into(), actions: vec!["read".into(), "create".into()] };
+        let g = Grant {
+            namespace: "models".into(),
+            actions: vec!["read".into(), "create".into()],
+        };
         assert!(g.allows("models", "read"));
         assert!(!g.allows("models", "delete"));
         assert!(!g.allows("files", "read"));

@@ -37,7 +37,11 @@ pub fn parse_all(obj: &Obj) -> Result<Vec<HeaderSecret>> {
 }
 
 /// False when a rule covers the path and its header is absent or wrong.
-pub fn all_satisfied(secrets: &[HeaderSecret], normalized_path: &str, headers: &dyn HeaderSource) -> bool {
+pub fn all_satisfied(
+    secrets: &[HeaderSecret],
+    normalized_path: &str,
+    headers: &dyn HeaderSource,
+) -> bool {
     secrets
         .iter()
         .filter(|s| normalized_path.starts_with(&s.path_prefix))

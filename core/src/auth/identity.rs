@@ -45,7 +45,8 @@ impl Identity {
                 self.grants.iter().any(|g| g.allows(ns, action))
             }
         };
-        let roles_ok = access.roles.is_empty() || access.roles.iter().any(|r| self.roles.contains(r));
+        let roles_ok =
+            access.roles.is_empty() || access.roles.iter().any(|r| self.roles.contains(r));
         grant_ok && roles_ok
     }
 }

@@ -41,7 +41,14 @@ impl Clone for JwtAuth {
 
 impl JwtAuth {
     pub fn parse(obj: &Obj) -> Result<JwtAuth> {
-        obj.deny_unknown(&["jwks", "issuer", "audiences", "leeway_s", "roles_claim", "client_id_claim"])?;
+        obj.deny_unknown(&[
+            "jwks",
+            "issuer",
+            "audiences",
+            "leeway_s",
+            "roles_claim",
+            "client_id_claim",
+        ])?;
         let jwks_value = obj
             .get("jwks")
             .ok_or_else(|| error(&obj.child_path("jwks"), "missing required field"))?;
@@ -61,8 +68,14 @@ impl JwtAuth {
                     .unwrap_or_default(),
                 leeway_s: obj.uint("leeway_s")?.unwrap_or(0),
             },
-            roles_claim: obj.non_empty_string("roles_claim")?.unwrap_or("roles").to_string(),
-            client_id_claim: obj.non_empty_string("client_id_claim")?.unwrap_or("azp").to_string(),
+            roles_claim: obj
+                .non_empty_string("roles_claim")?
+                .unwrap_or("roles")
+                .to_string(),
+            client_id_claim: obj
+                .non_empty_string("client_id_claim")?
+                .unwrap_or("azp")
+                .to_string(),
         })
     }
 }

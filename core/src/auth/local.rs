@@ -32,7 +32,14 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
     if let Some(secret) = &auth.signed_url_secret {
         let query = req.query.unwrap_or("");
         match signed_url::verify(secret, req.method, req.path, query, req.now) {
-            Ok(()) => return Ok(identity(Method::SignedUrl, "signed-url".into(), Vec::new(), true)),
+            Ok(()) => {
+                return Ok(identity(
+                    Method::SignedUrl,
+                    "signed-url".into(),
+                    Vec::new(),
+                    true,
+                ))
+            }
             Err(SignedUrlError::Missing) => {}
             Err(_) => return Err(LocalFailure::Failed),
         }
@@ -47,7 +54,11 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
             .header
             .as_deref()
             .and_then(|h| req.headers.header(h))
-            .or_else(|| keys.query.as_deref().and_then(|q| req.args.first_ci(q).map(str::to_string)));
+            .or_else(|| {
+                keys.query
+                    .as_deref()
+                    .and_then(|q| req.args.first_ci(q).map(str::to_string))
+            });
         if let Some(key) = presented {
             return keys
                 .find(&key)
@@ -90,7 +101,11 @@ fn from_authorization(
 }
 
 #[cfg(feature = "jwt")]
-fn verify_jwt(jwt: &super::jwt_auth::JwtAuth, token: &str, now: u64) -> Result<Identity, LocalFailure> {
+fn verify_jwt(
+    jwt: &super::jwt_auth::JwtAuth,
+    token: &str,
+    now: u64,
+) -> Result<Identity, LocalFailure> {
     match super::jwt::verify(token, &jwt.jwks, &jwt.rules, now) {
         Ok(claims) => {
             let id = claims
@@ -109,7 +124,12 @@ fn verify_jwt(jwt: &super::jwt_auth::JwtAuth, token: &str, now: u64) -> Result<I
     }
 }
 
-fn identity(method: Method, id: String, grants: Vec<super::grants::Grant>, unrestricted: bool) -> Identity {
+fn identity(
+    method: Method,
+    id: String,
+    grants: Vec<super::grants::Grant>,
+    unrestricted: bool,
+) -> Identity {
     Identity {
         method,
         id,

@@ -77,18 +77,27 @@ impl Authentication {
             mode,
             https_only: HttpsOnly::parse(obj)?,
             header_secrets: header_secret::parse_all(obj)?,
-            api_keys: obj.obj("api_keys")?.map(|o| ApiKeys::parse(&o)).transpose()?,
+            api_keys: obj
+                .obj("api_keys")?
+                .map(|o| ApiKeys::parse(&o))
+                .transpose()?,
             basic_users: obj
                 .get("basic_users")
                 .map(|v| BasicUsers::parse(&obj.child_path("basic_users"), v))
                 .transpose()?,
             #[cfg(feature = "jwt")]
-            jwt: obj.obj("jwt")?.map(|o| jwt_auth::JwtAuth::parse(&o)).transpose()?,
+            jwt: obj
+                .obj("jwt")?
+                .map(|o| jwt_auth::JwtAuth::parse(&o))
+                .transpose()?,
             signed_url_secret: parse_signed_urls(obj)?,
         };
         #[cfg(not(feature = "jwt"))]
         if obj.get("jwt").is_some() {
-            return Err(error(&obj.child_path("jwt"), "this build of Tollgate has no JWT support"));
+            return Err(error(
+                &obj.child_path("jwt"),
+                "this build of Tollgate has no JWT support",
+            ));
         }
         if auth.mode != Mode::ThreeScale && !auth.has_local_method() {
             return Err(error(
@@ -104,7 +113,10 @@ impl Authentication {
         let jwt = self.jwt.is_some();
         #[cfg(not(feature = "jwt"))]
         let jwt = false;
-        self.api_keys.is_some() || self.basic_users.is_some() || jwt || self.signed_url_secret.is_some()
+        self.api_keys.is_some()
+            || self.basic_users.is_some()
+            || jwt
+            || self.signed_url_secret.is_some()
     }
 }
 

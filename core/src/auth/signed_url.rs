@@ -30,7 +30,11 @@ fn canonical(method: &str, path: &str, query: &str) -> (String, Option<String>) 
         .iter()
         .find_map(|p| p.strip_prefix("expires="))
         .map(str::to_string);
-    let text = format!("{method}\n{path}\n{}\n{}", pairs.join("&"), expires.as_deref().unwrap_or(""));
+    let text = format!(
+        "{method}\n{path}\n{}\n{}",
+        pairs.join("&"),
+        expires.as_deref().unwrap_or("")
+    );
     (text, expires)
 }
 
@@ -42,7 +46,9 @@ fn mac(secret: &[u8], text: &str) -> Option<String> {
 
 /// Appends `expires` and `signature` to `path_and_query`.
 pub fn sign(secret: &[u8], method: &str, path_and_query: &str, expires: u64) -> Option<String> {
-    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
     let query = if query.is_empty() {
         format!("{EXPIRES}={expires}")
     } else {
@@ -54,7 +60,13 @@ pub fn sign(secret: &[u8], method: &str, path_and_query: &str, expires: u64) -> 
 }
 
 /// Checks a request's signature and expiry.
-pub fn verify(secret: &[u8], method: &str, path: &str, query: &str, now: u64) -> Result<(), SignedUrlError> {
+pub fn verify(
+    secret: &[u8],
+    method: &str,
+    path: &str,
+    query: &str,
+    now: u64,
+) -> Result<(), SignedUrlError> {
     let signature = query
         .split('&')
         .find_map(|p| p.strip_prefix("signature="))
@@ -64,7 +76,10 @@ pub fn verify(secret: &[u8], method: &str, path: &str, query: &str, now: u64) ->
         .and_then(|e| e.parse().ok())
         .ok_or(SignedUrlError::BadSignature)?;
     let expected = mac(secret, &text).ok_or(SignedUrlError::BadSignature)?;
-    if !constant_time_eq(expected.as_bytes(), signature.to_ascii_lowercase().as_bytes()) {
+    if !constant_time_eq(
+        expected.as_bytes(),
+        signature.to_ascii_lowercase().as_bytes(),
+    ) {
         return Err(SignedUrlError::BadSignature);
     }
     if now > expires {
@@ -83,14 +98,35 @@ mod tests {
         let (path, query) = url.split_once('?').unwrap();
         assert_eq!(verify(b"k", "GET", path, query, 999), Ok(()));
         assert_eq!(verify(b"k", "GET", path, query, 1000), Ok(()));
-        assert_eq!(verify(b"k", "GET", path, query, 1001), Err(SignedUrlError::Expired));
-        assert_eq!(verify(b"other", "GET", path, query, 999), Err(SignedUrlError::BadSignature));
-        assert_eq!(verify(b"k", "POST", path, query, 999), Err(SignedUrlError::BadSignature));
-        assert_eq!(verify(b"k", "GET", "/files/b.txt", query, 999), Err(SignedUrlError::BadSignature));
+        assert_eq!(
+            verify(b"k", "GET", path, query, 1001),
+            Err(SignedUrlError::Expired)
+        );
+        assert_eq!(
+            verify(b"other", "GET", path, query, 999),
+            Err(SignedUrlError::BadSignature)
+        );
+        assert_eq!(
+            verify(b"k", "POST", path, query, 999),
+            Err(SignedUrlError::BadSignature)
+        );
+        assert_eq!(
+            verify(b"k", "GET", "/files/b.txt", query, 999),
+            Err(SignedUrlError::BadSignature)
+        );
         let altered = query.replace("expires=1000", "expires=9999");
-        assert_eq!(verify(b"k", "GET", path, &altered, 999), Err(SignedUrlError::BadSignature));
+        assert_eq!(
+            verify(b"k", "GET", path, &altered, 999),
+            Err(SignedUrlError::BadSignature)
+        );
         let added = format!("{query}&c=3");
-        assert_eq!(verify(b"k", "GET", path, &added, 999), Err(SignedUrlError::BadSignature));
-        assert_eq!(verify(b"k", "GET", path, "a=1", 999), Err(SignedUrlError::Missing));
+        assert_eq!(
+            verify(b"k", "GET", path, &added, 999),
+            Err(SignedUrlError::BadSignature)
+        );
+        assert_eq!(
+            verify(b"k", "GET", path, "a=1", 999),
+            Err(SignedUrlError::Missing)
+        );
     }
 }

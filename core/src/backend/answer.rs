@@ -14,7 +14,9 @@ pub struct BackendAnswer {
 pub enum Decision {
     Authorized,
     /// 409 `limits_exceeded`: the limits-exceeded error, with `Retry-After` when the reset is known.
-    LimitsExceeded { retry_after: Option<u64> },
+    LimitsExceeded {
+        retry_after: Option<u64>,
+    },
     /// Any other denial (invalid key, disabled metric, other 4xx): auth failed.
     Denied,
     /// No answer, timeout or 5xx: the failure policy decides (fail closed: auth failed).
@@ -53,7 +55,12 @@ impl BackendAnswer {
 mod tests {
     use super::*;
 
-    fn answer(status: u16, reason: Option<&str>, reset: Option<&str>, max: Option<&str>) -> BackendAnswer {
+    fn answer(
+        status: u16,
+        reason: Option<&str>,
+        reset: Option<&str>,
+        max: Option<&str>,
+    ) -> BackendAnswer {
         BackendAnswer {
             status: Some(status),
             rejection_reason: reason.map(Into::into),
@@ -64,10 +71,15 @@ mod tests {
 
     #[test]
     fn maps_statuses() {
-        assert_eq!(answer(200, None, None, None).decision(), Decision::Authorized);
+        assert_eq!(
+            answer(200, None, None, None).decision(),
+            Decision::Authorized
+        );
         assert_eq!(
             answer(409, Some("limits_exceeded"), Some("60"), Some("5")).decision(),
-            Decision::LimitsExceeded { retry_after: Some(60) }
+            Decision::LimitsExceeded {
+                retry_after: Some(60)
+            }
         );
         assert_eq!(
             answer(409, Some("limits_exceeded"), Some("-1"), Some("0")).decision(),
@@ -77,11 +89,23 @@ mod tests {
             answer(409, Some("limits_exceeded"), Some("-1"), Some("3")).decision(),
             Decision::LimitsExceeded { retry_after: None }
         );
-        assert_eq!(answer(409, Some("application_key_invalid"), None, None).decision(), Decision::Denied);
+        assert_eq!(
+            answer(409, Some("application_key_invalid"), None, None).decision(),
+            Decision::Denied
+        );
         assert_eq!(answer(403, None, None, None).decision(), Decision::Denied);
         assert_eq!(answer(201, None, None, None).decision(), Decision::Denied);
-        assert_eq!(answer(503, None, None, None).decision(), Decision::BackendUnavailable);
-        assert_eq!(answer(499, None, None, None).decision(), Decision::BackendUnavailable);
-        assert_eq!(BackendAnswer::default().decision(), Decision::BackendUnavailable);
+        assert_eq!(
+            answer(503, None, None, None).decision(),
+            Decision::BackendUnavailable
+        );
+        assert_eq!(
+            answer(499, None, None, None).decision(),
+            Decision::BackendUnavailable
+        );
+        assert_eq!(
+            BackendAnswer::default().decision(),
+            Decision::BackendUnavailable
+        );
     }
 }

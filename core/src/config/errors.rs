@@ -26,7 +26,12 @@ impl ErrorResponses {
     pub fn parse(proxy: &Obj) -> Result<ErrorResponses> {
         Ok(ErrorResponses {
             auth_failed: parse_one(proxy, "auth_failed", 403, "Authentication failed")?,
-            auth_missing: parse_one(proxy, "auth_missing", 401, "Authentication parameters missing")?,
+            auth_missing: parse_one(
+                proxy,
+                "auth_missing",
+                401,
+                "Authentication parameters missing",
+            )?,
             no_match: parse_one(proxy, "no_match", 404, "No Mapping Rule matched")?,
             limits_exceeded: parse_one(proxy, "limits_exceeded", 429, "Limits exceeded")?,
         })

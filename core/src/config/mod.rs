@@ -47,8 +47,8 @@ pub struct Parsed {
 
 impl Config {
     pub fn parse(text: &[u8]) -> std::result::Result<Parsed, ConfigError> {
-        let value: serde_json::Value = serde_json::from_slice(text)
-            .map_err(|e| error("", format!("invalid JSON: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(text).map_err(|e| error("", format!("invalid JSON: {e}")))?;
         let root = Obj::new("", &value)?;
         root.deny_unknown(&["backend", "path_routing", "path_routing_only", "services"])?;
         let backend = parse_backend(&root)?;
@@ -63,7 +63,10 @@ impl Config {
         let mut hosts: HashMap<String, Vec<usize>> = HashMap::new();
         for service in parsed {
             if services.iter().any(|s| s.id == service.id) {
-                warnings.push(format!("service {} is defined twice: the later one is skipped", service.id));
+                warnings.push(format!(
+                    "service {} is defined twice: the later one is skipped",
+                    service.id
+                ));
                 continue;
             }
             let index = services.len();

@@ -78,7 +78,10 @@ impl Service {
         if id.is_empty() {
             return Err(error(&obj.child_path("id"), "must not be empty"));
         }
-        let proxy_value = obj.get("proxy").cloned().unwrap_or(Value::Object(Default::default()));
+        let proxy_value = obj
+            .get("proxy")
+            .cloned()
+            .unwrap_or(Value::Object(Default::default()));
         let proxy = Obj::new(&obj.child_path("proxy"), &proxy_value)?;
         let mut auth = match obj.obj("authentication")? {
             Some(a) => Authentication::parse(&a)?,
@@ -244,7 +247,12 @@ fn parse_rule(path: &str, value: &Value) -> Result<(MappingRule, RuleAccess)> {
     }
     let metric = rule
         .non_empty_string("metric_system_name")?
-        .ok_or_else(|| error(&rule.child_path("metric_system_name"), "missing required field"))?;
+        .ok_or_else(|| {
+            error(
+                &rule.child_path("metric_system_name"),
+                "missing required field",
+            )
+        })?;
     let delta = match rule.get("delta") {
         None => 0,
         Some(v) => v

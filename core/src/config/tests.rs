@@ -41,7 +41,10 @@ fn the_documented_shape_is_accepted_with_apicast_defaults() {
     assert_eq!(s.hosts, vec!["localhost"]);
     assert_eq!(s.errors, ErrorResponses::default());
     assert_eq!(s.errors.auth_missing.status, 401);
-    assert_eq!(s.errors.auth_missing.content_type, "text/plain; charset=utf-8");
+    assert_eq!(
+        s.errors.auth_missing.content_type,
+        "text/plain; charset=utf-8"
+    );
 }
 
 #[test]
@@ -73,44 +76,69 @@ fn custom_errors_and_names_are_read() {
 #[test]
 fn refusals_name_the_json_path() {
     let rule = |delta: Value| {
-        with_services(json!([{"id": 1, "backend_version": 1}, {"id": 2, "backend_version": 1, "proxy": {"proxy_rules": [
-            {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
-            {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
-            {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
-            {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": delta}
-        ]}}]))
+        with_services(
+            json!([{"id": 1, "backend_version": 1}, {"id": 2, "backend_version": 1, "proxy": {"proxy_rules": [
+                {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
+                {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
+                {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
+                {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": delta}
+            ]}}]),
+        )
     };
     assert_eq!(
         refused(rule(json!("x"))),
         "services[1].proxy.proxy_rules[3].delta: expected an integer"
     );
     assert_eq!(
-        refused(with_services(json!([{"id": 1, "backend_version": 1, "proxy": {"proxy_rules": [{"http_method": "GET", "pattern": "/"}]}}]))),
+        refused(with_services(
+            json!([{"id": 1, "backend_version": 1, "proxy": {"proxy_rules": [{"http_method": "GET", "pattern": "/"}]}}])
+        )),
         "services[0].proxy.proxy_rules[0].metric_system_name: missing required field"
     );
     assert_eq!(
         refused(json!({"backend": {"cluster": ""}, "services": []})),
         "backend.cluster: must not be empty"
     );
-    assert!(refused(json!({"backend": {"cluster": "b", "timeout_ms": 0}, "services": []}))
-        .starts_with("backend.timeout_ms: must be greater than 0"));
-    assert!(refused(json!({"backend": {"cluster": "b", "clustr": "x"}, "services": []}))
-        .starts_with("backend.clustr: unknown field"));
-    assert!(refused(json!({"backend": {"cluster": "b"}, "service": []})).starts_with("service: unknown field"));
-    assert_eq!(refused(json!({"services": []})), "backend: missing required field");
-    assert!(refused(with_services(json!([{"id": 1, "backend_version": "oauth"}])))
-        .starts_with("services[0].authentication.jwt: backend_version \"oauth\" (OpenID Connect) needs"));
-    assert!(refused(with_services(json!([{"id": 1, "backend_version": 1, "proxy": {"credentials_location": "body"}}])))
-        .starts_with("services[0].proxy.credentials_location: unknown location"));
+    assert!(
+        refused(json!({"backend": {"cluster": "b", "timeout_ms": 0}, "services": []}))
+            .starts_with("backend.timeout_ms: must be greater than 0")
+    );
+    assert!(
+        refused(json!({"backend": {"cluster": "b", "clustr": "x"}, "services": []}))
+            .starts_with("backend.clustr: unknown field")
+    );
+    assert!(refused(json!({"backend": {"cluster": "b"}, "service": []}))
+        .starts_with("service: unknown field"));
     assert_eq!(
-        refused(with_services(json!([{"id": 1, "backend_version": 1, "proxy": {"error_status_no_match": "404"}}]))),
+        refused(json!({"services": []})),
+        "backend: missing required field"
+    );
+    assert!(refused(with_services(
+        json!([{"id": 1, "backend_version": "oauth"}])
+    ))
+    .starts_with(
+        "services[0].authentication.jwt: backend_version \"oauth\" (OpenID Connect) needs"
+    ));
+    assert!(refused(with_services(
+        json!([{"id": 1, "backend_version": 1, "proxy": {"credentials_location": "body"}}])
+    ))
+    .starts_with("services[0].proxy.credentials_location: unknown location"));
+    assert_eq!(
+        refused(with_services(
+            json!([{"id": 1, "backend_version": 1, "proxy": {"error_status_no_match": "404"}}])
+        )),
         "services[0].proxy.error_status_no_match: expected a non-negative integer"
     );
-    assert!(refused(with_services(json!([{"id": 1, "backend_version": 1, "proxy": {"api_backend": "test.com"}}])))
-        .starts_with("services[0].proxy.api_backend:"));
+    assert!(refused(with_services(
+        json!([{"id": 1, "backend_version": 1, "proxy": {"api_backend": "test.com"}}])
+    ))
+    .starts_with("services[0].proxy.api_backend:"));
     assert!(refused(json!("x")).contains("expected an object"));
     assert!(refused(Value::Null).contains("expected an object"));
-    assert!(Config::parse(b"{not json").unwrap_err().to_string().starts_with("invalid JSON"));
+    assert!(Config::parse(b"{not json")
+        .unwrap_err()
+        .to_string()
+        .starts_with("invalid JSON"));
     assert_eq!(
         refused(with_services(json!([{"id": 1, "backend_version": 1, "backend_authentication_type": "service_token"}]))),
         "services[0].backend_authentication_value: missing required field (backend_authentication_type is set)"

@@ -61,13 +61,21 @@ impl UpstreamRewrite {
 }
 
 fn parse_api_backend(path: &str, value: &str) -> Result<UpstreamRewrite> {
-    let (scheme, rest) = value
-        .split_once("://")
-        .ok_or_else(|| error(path, "expected an absolute http or https URL (invalid upstream)"))?;
+    let (scheme, rest) = value.split_once("://").ok_or_else(|| {
+        error(
+            path,
+            "expected an absolute http or https URL (invalid upstream)",
+        )
+    })?;
     let default_port = match scheme.to_ascii_lowercase().as_str() {
         "http" => "80",
         "https" => "443",
-        _ => return Err(error(path, "expected an http or https URL (invalid upstream)")),
+        _ => {
+            return Err(error(
+                path,
+                "expected an http or https URL (invalid upstream)",
+            ))
+        }
     };
     let (authority, path_and_query) = match rest.find(['/', '?']) {
         Some(i) => rest.split_at(i),
@@ -104,7 +112,10 @@ mod tests {
     fn host_keeps_non_default_port() {
         assert_eq!(parse("http://test:8081").host.as_deref(), Some("test:8081"));
         assert_eq!(parse("http://test:80").host.as_deref(), Some("test"));
-        assert_eq!(parse("https://Api.Example.com:443/").host.as_deref(), Some("api.example.com"));
+        assert_eq!(
+            parse("https://Api.Example.com:443/").host.as_deref(),
+            Some("api.example.com")
+        );
     }
 
     #[test]
@@ -114,7 +125,10 @@ mod tests {
         assert_eq!(b.rewrite_path("/", None), "/foo");
         assert_eq!(parse("http://test").rewrite_path("/x", None), "/x");
         assert_eq!(parse("http://test/").rewrite_path("/", None), "/");
-        assert_eq!(parse("http://test/?k=v").rewrite_path("/x", Some("a=1")), "/x?k=v");
+        assert_eq!(
+            parse("http://test/?k=v").rewrite_path("/x", Some("a=1")),
+            "/x?k=v"
+        );
     }
 
     #[test]

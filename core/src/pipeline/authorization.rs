@@ -71,7 +71,8 @@ impl Authorization {
             Decision::LimitsExceeded { retry_after } => {
                 let mut r = reply(&errors.limits_exceeded, Outcome::LimitsExceeded);
                 if let Some(seconds) = retry_after {
-                    r.headers.push(("retry-after".to_string(), seconds.to_string()));
+                    r.headers
+                        .push(("retry-after".to_string(), seconds.to_string()));
                 }
                 Verdict::Reply(r)
             }
@@ -93,7 +94,11 @@ impl Authorization {
     }
 }
 
-fn debug_headers(service: &Service, credentials: &Credentials, matched: &RuleMatch) -> Vec<(String, String)> {
+fn debug_headers(
+    service: &Service,
+    credentials: &Credentials,
+    matched: &RuleMatch,
+) -> Vec<(String, String)> {
     let patterns: Vec<&str> = matched
         .matched
         .iter()
@@ -105,6 +110,9 @@ fn debug_headers(service: &Service, credentials: &Credentials, matched: &RuleMat
         ("x-3scale-credentials".to_string(), credentials.encoded()),
         ("x-3scale-usage".to_string(), matched.usage.encoded()),
         ("x-3scale-service-id".to_string(), service.id.clone()),
-        ("x-3scale-service-name".to_string(), service.system_name.clone()),
+        (
+            "x-3scale-service-name".to_string(),
+            service.system_name.clone(),
+        ),
     ]
 }

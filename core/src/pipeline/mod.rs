@@ -37,7 +37,8 @@ use std::sync::Arc;
 
 pub enum Begin {
     Reply(LocalReply),
-    Request(PendingRequest),
+    /// Boxed: a pending request is large, and may wait in the HTTP context for its body.
+    Request(Box<PendingRequest>),
 }
 
 /// A request whose service is known, possibly waiting for its form body.
@@ -82,20 +83,25 @@ pub fn begin(config: &Config, head: RequestHead, headers: &dyn HeaderSource) -> 
             },
         )
     });
-    let carries_credentials = found.any() || local.as_ref().is_some_and(|l| *l != Err(LocalFailure::Missing));
+    let carries_credentials = found.any()
+        || local
+            .as_ref()
+            .is_some_and(|l| *l != Err(LocalFailure::Missing));
     let insecure = carries_credentials
         && service
             .auth
             .https_only
             .is_some_and(|h| !h.is_secure(headers));
-    let header_secret_failed = !header_secret::all_satisfied(&service.auth.header_secrets, &normalized_path, headers);
+    let header_secret_failed =
+        !header_secret::all_satisfied(&service.auth.header_secrets, &normalized_path, headers);
     let debug = is_debug(&service, headers);
     let body_eligible = service.location == CredentialsLocation::Query
         && matches!(head.method, "POST" | "PUT" | "PATCH")
-        && headers
-            .header("content-type")
-            .is_some_and(|ct| ct.to_ascii_lowercase().contains("application/x-www-form-urlencoded"));
-    Begin::Request(PendingRequest {
+        && headers.header("content-type").is_some_and(|ct| {
+            ct.to_ascii_lowercase()
+                .contains("application/x-www-form-urlencoded")
+        });
+    Begin::Request(Box::new(PendingRequest {
         service,
         method: head.method.to_string(),
         normalized_path,
@@ -108,7 +114,7 @@ pub fn begin(config: &Config, head: RequestHead, headers: &dyn HeaderSource) -> 
         header_secret_failed,
         debug,
         body_eligible,
-    })
+    }))
 }
 
 /// Host routing (first service listing the host), or path routing (first service with a
@@ -151,8 +157,8 @@ impl PendingRequest {
 
     /// True when the form body must be read: credentials may be in it, or rules look at args.
     pub fn wants_body(&self) -> bool {
-        let credentials_missing =
-            self.service.auth.mode == Mode::ThreeScale && self.found.complete(self.service.mode).is_none();
+        let credentials_missing = self.service.auth.mode == Mode::ThreeScale
+            && self.found.complete(self.service.mode).is_none();
         self.body_eligible && (credentials_missing || self.service.rules_use_args)
     }
 
@@ -178,7 +184,10 @@ impl PendingRequest {
             None => None,
             Some(Ok(identity)) => Some(identity),
             Some(Err(LocalFailure::Missing)) => {
-                return Err(LocalReply::error(&errors.auth_missing, Outcome::AuthMissing))
+                return Err(LocalReply::error(
+                    &errors.auth_missing,
+                    Outcome::AuthMissing,
+                ))
             }
             Some(Err(LocalFailure::Failed)) => return Err(failed()),
         };
@@ -187,9 +196,17 @@ impl PendingRequest {
             None => self.found.complete(self.service.mode),
         };
         let Some(credentials) = credentials else {
-            return Err(LocalReply::error(&errors.auth_missing, Outcome::AuthMissing));
+            return Err(LocalReply::error(
+                &errors.auth_missing,
+                Outcome::AuthMissing,
+            ));
         };
-        let matched = match_rules(&self.service.rules, &self.method, &self.normalized_path, &self.args);
+        let matched = match_rules(
+            &self.service.rules,
+            &self.method,
+            &self.normalized_path,
+            &self.args,
+        );
         let open_local = self.service.auth.mode == Mode::Local && self.service.rules.is_empty();
         if matched.usage.is_empty() && !open_local {
             return Err(LocalReply::error(&errors.no_match, Outcome::NoMatch));

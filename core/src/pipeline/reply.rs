@@ -37,7 +37,10 @@ impl LocalReply {
     pub fn https_required() -> LocalReply {
         LocalReply {
             status: 403,
-            headers: vec![("content-type".to_string(), "text/plain; charset=utf-8".to_string())],
+            headers: vec![(
+                "content-type".to_string(),
+                "text/plain; charset=utf-8".to_string(),
+            )],
             body: "HTTPS required".to_string(),
             outcome: Outcome::AuthFailed,
         }

@@ -98,6 +98,7 @@
 
 pub mod envoy;
 pub mod http;
+pub mod jwt;
 pub mod paths;
 pub mod ports;
 

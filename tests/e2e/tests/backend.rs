@@ -27,31 +27,59 @@ fn authrep_request_is_what_apicast_sends() {
     assert_eq!(r.status, 200, "{r}");
     let call = &s.authreps()[0];
     assert_eq!(call.method, "GET");
-    assert_eq!(call.header("3scale-options"), Some("rejection_reason_header=1&limit_headers=1&no_body=1"));
-    assert_eq!(call.header("host"), Some("backend.example"), "the configured authority");
-    assert_eq!(call.param("usage[hits]"), Some("4"), "deltas summed per metric");
+    assert_eq!(
+        call.header("3scale-options"),
+        Some("rejection_reason_header=1&limit_headers=1&no_body=1")
+    );
+    assert_eq!(
+        call.header("host"),
+        Some("backend.example"),
+        "the configured authority"
+    );
+    assert_eq!(
+        call.param("usage[hits]"),
+        Some("4"),
+        "deltas summed per metric"
+    );
     assert_eq!(call.param("usage[get_foo]"), Some("2"));
     assert_eq!(
         call.raw_query,
         format!("service_id=1&service_token={TOKEN}&user_key={USER_KEY}&usage%5Bget_foo%5D=2&usage%5Bhits%5D=4")
     );
     // The backend applied the usage: hits 4 + get_foo 2 propagated to its parent.
-    assert_eq!(s.backend.counter("1", "app-1", "hits", e2e::mock_backend::Period::Minute), 6);
+    assert_eq!(
+        s.backend
+            .counter("1", "app-1", "hits", e2e::mock_backend::Period::Minute),
+        6
+    );
 }
 
 #[test]
 fn key_with_reserved_characters_reaches_the_backend_intact() {
-    let s = Stack::start(config(vec![service(1, json!(1), json!({"credentials_location": "headers"}))]));
+    let s = Stack::start(config(vec![service(
+        1,
+        json!(1),
+        json!({"credentials_location": "headers"}),
+    )]));
     let r = get("/").header("user_key", "a&b=c%d e").send(s.port());
     assert_eq!(r.status, 200, "{r}");
     let call = &s.authreps()[0];
     assert_eq!(call.param("user_key"), Some("a&b=c%d e"));
-    assert!(call.raw_query.contains("user_key=a%26b%3Dc%25d%20e"), "{}", call.raw_query);
+    assert!(
+        call.raw_query.contains("user_key=a%26b%3Dc%25d%20e"),
+        "{}",
+        call.raw_query
+    );
     // Injection attempt: a header value cannot add a parameter.
-    let r = get("/").header("user_key", "x&service_id=2&user_key=uk-valid").send(s.port());
+    let r = get("/")
+        .header("user_key", "x&service_id=2&user_key=uk-valid")
+        .send(s.port());
     assert_eq!(r.status, 403, "{r}");
     let call = s.authreps().pop().unwrap();
-    assert_eq!(call.query.iter().filter(|(k, _)| k == "service_id").count(), 1);
+    assert_eq!(
+        call.query.iter().filter(|(k, _)| k == "service_id").count(),
+        1
+    );
 }
 
 #[test]
@@ -59,11 +87,18 @@ fn backend_5xx_fails_closed() {
     let s = Stack::start(config(vec![service(1, json!(1), json!({}))]));
     s.backend.set_mode(Mode::Status(503));
     let r = get(&format!("/?user_key={USER_KEY}")).send(s.port());
-    assert_eq!((r.status, r.body.as_str()), (403, "Authentication failed"), "{r}");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (403, "Authentication failed"),
+        "{r}"
+    );
     assert_eq!(s.echo.requests().len(), 0);
     assert_eq!(s.envoy.stat("wasmcustom.tollgate.backend_errors"), Some(1));
     s.backend.set_mode(Mode::Normal);
-    assert_eq!(get(&format!("/?user_key={USER_KEY}")).send(s.port()).status, 200);
+    assert_eq!(
+        get(&format!("/?user_key={USER_KEY}")).send(s.port()).status,
+        200
+    );
 }
 
 #[test]
@@ -76,8 +111,14 @@ fn backend_timeout_fails_closed_after_timeout_ms() {
     let r = get(&format!("/?user_key={USER_KEY}")).send(s.port());
     let took = started.elapsed();
     assert_eq!(r.status, 403, "{r}");
-    assert!(took >= Duration::from_millis(250), "answered before the timeout: {took:?}");
-    assert!(took < Duration::from_secs(10), "timeout not applied: {took:?}");
+    assert!(
+        took >= Duration::from_millis(250),
+        "answered before the timeout: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "timeout not applied: {took:?}"
+    );
     assert_eq!(s.echo.requests().len(), 0);
     assert_eq!(s.envoy.stat("wasmcustom.tollgate.backend_errors"), Some(1));
 }
@@ -92,7 +133,11 @@ fn backend_down_fails_closed() {
         .start()
         .unwrap();
     let r = get(&format!("/?user_key={USER_KEY}")).send(envoy.port());
-    assert_eq!((r.status, r.body.as_str()), (403, "Authentication failed"), "{r}");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (403, "Authentication failed"),
+        "{r}"
+    );
     assert_eq!(echo.requests().len(), 0);
     assert_eq!(envoy.stat("wasmcustom.tollgate.backend_errors"), Some(1));
 }

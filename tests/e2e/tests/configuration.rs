@@ -15,7 +15,10 @@ fn refused_log(config: &str) -> String {
 
 #[test]
 fn wrong_type_is_refused_with_its_path() {
-    let mut services = vec![service(1, json!(1), json!({})), service(2, json!(1), json!({}))];
+    let mut services = vec![
+        service(1, json!(1), json!({})),
+        service(2, json!(1), json!({})),
+    ];
     services[1]["proxy"]["proxy_rules"] = json!([
         {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
         {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
@@ -24,7 +27,9 @@ fn wrong_type_is_refused_with_its_path() {
     ]);
     let log = refused_log(&config(services).to_string());
     assert!(
-        log.contains("invalid configuration: services[1].proxy.proxy_rules[3].delta: expected an integer"),
+        log.contains(
+            "invalid configuration: services[1].proxy.proxy_rules[3].delta: expected an integer"
+        ),
         "{log}"
     );
 }
@@ -42,9 +47,17 @@ fn missing_metric_and_bad_json_are_refused() {
     let mut c = config(vec![service(1, json!(1), json!({}))]);
     c["services"][0]["proxy"]["proxy_rules"] = json!([{"http_method": "GET", "pattern": "/"}]);
     let log = refused_log(&c.to_string());
-    assert!(log.contains("services[0].proxy.proxy_rules[0].metric_system_name: missing required field"), "{log}");
+    assert!(
+        log.contains("services[0].proxy.proxy_rules[0].metric_system_name: missing required field"),
+        "{log}"
+    );
     let log = refused_log("{\"backend\": ");
     assert!(log.contains("invalid configuration: invalid JSON"), "{log}");
-    let log = refused_log(&json!({"backend": {"cluster": "b", "timeout_ms": 0}, "services": []}).to_string());
-    assert!(log.contains("backend.timeout_ms: must be greater than 0"), "{log}");
+    let log = refused_log(
+        &json!({"backend": {"cluster": "b", "timeout_ms": 0}, "services": []}).to_string(),
+    );
+    assert!(
+        log.contains("backend.timeout_ms: must be greater than 0"),
+        "{log}"
+    );
 }

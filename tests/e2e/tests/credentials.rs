@@ -12,10 +12,18 @@ fn get(path: &str) -> Request {
 
 #[test]
 fn user_key_in_query_with_custom_name() {
-    let s = Stack::start(config(vec![service(1, json!(1), json!({"auth_user_key": "API_Key"}))]));
+    let s = Stack::start(config(vec![service(
+        1,
+        json!(1),
+        json!({"auth_user_key": "API_Key"}),
+    )]));
     let ok = get(&format!("/hello?api_key={USER_KEY}")).send(s.port());
     assert_eq!(ok.status, 200, "{ok}");
-    assert_eq!(ok.echo().path, format!("/hello?api_key={USER_KEY}"), "credentials stay in the query");
+    assert_eq!(
+        ok.echo().path,
+        format!("/hello?api_key={USER_KEY}"),
+        "credentials stay in the query"
+    );
     let call = &s.authreps()[0];
     assert_eq!(call.param("user_key"), Some(USER_KEY));
     assert_eq!(call.param("service_id"), Some("1"));
@@ -56,7 +64,11 @@ fn user_key_in_headers_dash_and_underscore_are_equal() {
     for name in ["x-api-key", "X-API-KEY", "x_api_key"] {
         let r = get("/").header(name, USER_KEY).send(s.port());
         assert_eq!(r.status, 200, "{name}: {r}");
-        assert_eq!(r.echo().header(name), Some(USER_KEY), "the header is forwarded");
+        assert_eq!(
+            r.echo().header(name),
+            Some(USER_KEY),
+            "the header is forwarded"
+        );
     }
     let r = get(&format!("/?x-api-key={USER_KEY}")).send(s.port());
     assert_eq!(r.status, 401, "headers location ignores the query: {r}");
@@ -69,35 +81,71 @@ fn app_id_and_app_key_both_required() {
         json!(2),
         json!({"credentials_location": "headers", "auth_app_id": "x-app-id", "auth_app_key": "x-app-key"}),
     )]));
-    let ok = get("/").header("x-app-id", APP_ID).header("x-app-key", APP_KEY).send(s.port());
+    let ok = get("/")
+        .header("x-app-id", APP_ID)
+        .header("x-app-key", APP_KEY)
+        .send(s.port());
     assert_eq!(ok.status, 200, "{ok}");
     let call = &s.authreps()[0];
-    assert_eq!((call.param("app_id"), call.param("app_key")), (Some(APP_ID), Some(APP_KEY)));
+    assert_eq!(
+        (call.param("app_id"), call.param("app_key")),
+        (Some(APP_ID), Some(APP_KEY))
+    );
 
     let only_id = get("/").header("x-app-id", APP_ID).send(s.port());
-    assert_eq!((only_id.status, only_id.body.as_str()), (401, "Authentication parameters missing"));
+    assert_eq!(
+        (only_id.status, only_id.body.as_str()),
+        (401, "Authentication parameters missing")
+    );
     let only_key = get("/").header("x-app-key", APP_KEY).send(s.port());
     assert_eq!(only_key.status, 401);
-    let bad_key = get("/").header("x-app-id", APP_ID).header("x-app-key", "wrong").send(s.port());
+    let bad_key = get("/")
+        .header("x-app-id", APP_ID)
+        .header("x-app-key", "wrong")
+        .send(s.port());
     assert_eq!(bad_key.status, 403);
-    assert_eq!(s.authreps().len(), 2, "partial credentials never reach the backend");
+    assert_eq!(
+        s.authreps().len(),
+        2,
+        "partial credentials never reach the backend"
+    );
 }
 
 #[test]
 fn http_basic_authorization() {
     let s = Stack::start(config(vec![
-        service(1, json!(1), json!({"credentials_location": "authorization", "hosts": ["v1.example.com"]})),
-        service(2, json!(2), json!({"credentials_location": "authorization", "hosts": ["v2.example.com"]})),
+        service(
+            1,
+            json!(1),
+            json!({"credentials_location": "authorization", "hosts": ["v1.example.com"]}),
+        ),
+        service(
+            2,
+            json!(2),
+            json!({"credentials_location": "authorization", "hosts": ["v2.example.com"]}),
+        ),
     ]));
     let basic = |user: &str, pass: &str| format!("Basic {}", base64(&format!("{user}:{pass}")));
-    let v1 = Request::get("/").header("Host", "v1.example.com").header("Authorization", &basic(USER_KEY, "")).send(s.port());
+    let v1 = Request::get("/")
+        .header("Host", "v1.example.com")
+        .header("Authorization", &basic(USER_KEY, ""))
+        .send(s.port());
     assert_eq!(v1.status, 200, "{v1}");
-    let v2 = Request::get("/").header("Host", "v2.example.com").header("Authorization", &basic(APP_ID, APP_KEY)).send(s.port());
+    let v2 = Request::get("/")
+        .header("Host", "v2.example.com")
+        .header("Authorization", &basic(APP_ID, APP_KEY))
+        .send(s.port());
     assert_eq!(v2.status, 200, "{v2}");
     let calls = s.authreps();
     assert_eq!(calls[0].param("user_key"), Some(USER_KEY));
-    assert_eq!((calls[1].param("app_id"), calls[1].param("app_key")), (Some(APP_ID), Some(APP_KEY)));
-    let none = Request::get("/").header("Host", "v1.example.com").header("Authorization", "Digest x").send(s.port());
+    assert_eq!(
+        (calls[1].param("app_id"), calls[1].param("app_key")),
+        (Some(APP_ID), Some(APP_KEY))
+    );
+    let none = Request::get("/")
+        .header("Host", "v1.example.com")
+        .header("Authorization", "Digest x")
+        .send(s.port());
     assert_eq!(none.status, 401, "{none}");
 }
 
@@ -114,9 +162,20 @@ fn form_body_credentials_for_query_location() {
         .send(s.port());
     assert_eq!(r.status, 200, "{r}");
     let seen = r.echo();
-    assert!(seen.body.contains("item=42"), "the body reaches the upstream intact: {}", seen.body);
+    assert!(
+        seen.body.contains("item=42"),
+        "the body reaches the upstream intact: {}",
+        seen.body
+    );
     let call = &s.authreps()[0];
-    assert_eq!((call.param("app_id"), call.param("app_key"), call.param("usage[hits]")), (Some(APP_ID), Some(APP_KEY), Some("3")));
+    assert_eq!(
+        (
+            call.param("app_id"),
+            call.param("app_key"),
+            call.param("usage[hits]")
+        ),
+        (Some(APP_ID), Some(APP_KEY), Some("3"))
+    );
 
     // app_id in the query, app_key in the body: the body fills the missing one.
     let mixed = Request::post(&format!("/orders?app_id={APP_ID}"))
@@ -137,7 +196,11 @@ fn base64(input: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in input.as_bytes().chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

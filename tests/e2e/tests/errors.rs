@@ -24,10 +24,16 @@ fn custom() -> serde_json::Value {
 
 fn stack() -> Stack {
     let state = backend_state().app(
-        App::new("1", "app-limited").user_key("uk-one-per-minute").plan("Tiny").limit("hits", Period::Minute, 1),
+        App::new("1", "app-limited")
+            .user_key("uk-one-per-minute")
+            .plan("Tiny")
+            .limit("hits", Period::Minute, 1),
     );
     Stack::start_with(
-        config(vec![service(1, json!(1), json!({})), service(3, json!(1), custom())]),
+        config(vec![
+            service(1, json!(1), json!({})),
+            service(3, json!(1), custom()),
+        ]),
         state,
         |b| b,
     )
@@ -41,23 +47,45 @@ fn assert_reply(r: &e2e::Response, status: u16, body: &str, content_type: &str) 
     assert_eq!(r.status, status, "{r}");
     assert_eq!(r.body, body, "{r}");
     assert_eq!(r.header("content-type"), Some(content_type), "{r}");
-    assert!(r.header("x-upstream").is_none(), "the upstream must not answer: {r}");
+    assert!(
+        r.header("x-upstream").is_none(),
+        "the upstream must not answer: {r}"
+    );
 }
 
 #[test]
 fn errors_with_apicast_defaults() {
     let s = stack();
     let h = "api.example.com";
-    assert_reply(&send(&s, h, "/"), 401, "Authentication parameters missing", PLAIN);
-    assert_reply(&send(&s, h, "/?user_key=wrong"), 403, "Authentication failed", PLAIN);
-    let no_match = Request::post("/?user_key=uk-valid").header("Host", h).send(s.port());
+    assert_reply(
+        &send(&s, h, "/"),
+        401,
+        "Authentication parameters missing",
+        PLAIN,
+    );
+    assert_reply(
+        &send(&s, h, "/?user_key=wrong"),
+        403,
+        "Authentication failed",
+        PLAIN,
+    );
+    let no_match = Request::post("/?user_key=uk-valid")
+        .header("Host", h)
+        .send(s.port());
     assert_reply(&no_match, 404, "No Mapping Rule matched", PLAIN);
 
     assert_eq!(send(&s, h, "/?user_key=uk-one-per-minute").status, 200);
     let limited = send(&s, h, "/?user_key=uk-one-per-minute");
     assert_reply(&limited, 429, "Limits exceeded", PLAIN);
-    let retry: u64 = limited.header("retry-after").expect("Retry-After").parse().unwrap();
-    assert!((1..=60).contains(&retry), "Retry-After is the seconds left in the minute: {retry}");
+    let retry: u64 = limited
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=60).contains(&retry),
+        "Retry-After is the seconds left in the minute: {retry}"
+    );
 
     // A metric disabled in the plan (limit 0) is auth failed, not limits exceeded.
     let disabled = Stack::start(config(vec![service(
@@ -71,15 +99,25 @@ fn errors_with_apicast_defaults() {
 
     // Unknown host: 404 with an empty body.
     let unknown = send(&s, "other.example.com", "/?user_key=uk-valid");
-    assert_eq!((unknown.status, unknown.body.as_str()), (404, ""), "{unknown}");
+    assert_eq!(
+        (unknown.status, unknown.body.as_str()),
+        (404, ""),
+        "{unknown}"
+    );
     assert!(unknown.header("x-upstream").is_none());
 
     let stats = |name: &str| s.envoy.stat(name).unwrap_or(0);
     assert_eq!(stats("wasmcustom.tollgate.requests_denied.auth_missing"), 1);
     assert_eq!(stats("wasmcustom.tollgate.requests_denied.auth_failed"), 1);
     assert_eq!(stats("wasmcustom.tollgate.requests_denied.no_match"), 1);
-    assert_eq!(stats("wasmcustom.tollgate.requests_denied.limits_exceeded"), 1);
-    assert_eq!(stats("wasmcustom.tollgate.requests_denied.service_not_found"), 1);
+    assert_eq!(
+        stats("wasmcustom.tollgate.requests_denied.limits_exceeded"),
+        1
+    );
+    assert_eq!(
+        stats("wasmcustom.tollgate.requests_denied.service_not_found"),
+        1
+    );
     assert_eq!(stats("wasmcustom.tollgate.requests_authorized"), 1);
 }
 
@@ -89,21 +127,39 @@ fn errors_with_custom_status_body_and_content_type() {
     let h = "custom.example.com";
     // Service 3 is not known to the backend: a valid key of service 1 is still refused there,
     // so the custom auth-failed reply is what the backend's 403 gives.
-    assert_reply(&send(&s, h, "/"), 400, "{\"error\":\"missing\"}", "application/json");
-    assert_reply(&send(&s, h, "/?user_key=uk-valid"), 401, "nope", "text/plain; charset=us-ascii");
-    let no_match = Request::delete("/?user_key=uk-valid").header("Host", h).send(s.port());
+    assert_reply(
+        &send(&s, h, "/"),
+        400,
+        "{\"error\":\"missing\"}",
+        "application/json",
+    );
+    assert_reply(
+        &send(&s, h, "/?user_key=uk-valid"),
+        401,
+        "nope",
+        "text/plain; charset=us-ascii",
+    );
+    let no_match = Request::delete("/?user_key=uk-valid")
+        .header("Host", h)
+        .send(s.port());
     assert_reply(&no_match, 418, "<no/>", "application/xml");
 }
 
 #[test]
 fn custom_limits_exceeded_reply() {
     let state = backend_state().app(
-        App::new("1", "app-limited").user_key("uk-one-per-minute").plan("Tiny").limit("hits", Period::Minute, 1),
+        App::new("1", "app-limited")
+            .user_key("uk-one-per-minute")
+            .plan("Tiny")
+            .limit("hits", Period::Minute, 1),
     );
     let mut proxy = custom();
     proxy["hosts"] = json!(["api.example.com"]);
     let s = Stack::start_with(config(vec![service(1, json!(1), proxy)]), state, |b| b);
-    assert_eq!(send(&s, "api.example.com", "/?user_key=uk-one-per-minute").status, 200);
+    assert_eq!(
+        send(&s, "api.example.com", "/?user_key=uk-one-per-minute").status,
+        200
+    );
     let r = send(&s, "api.example.com", "/?user_key=uk-one-per-minute");
     assert_reply(&r, 503, "slow down", "text/x-limits");
     assert!(r.header("retry-after").is_some(), "{r}");

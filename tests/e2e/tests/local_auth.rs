@@ -50,9 +50,19 @@ fn basic(user: &str, pass: &str) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::from("Basic ");
     for c in raw.as_bytes().chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
-            let _ = write!(out, "{}", if i <= c.len() { A[((n >> (18 - 6 * i)) & 63) as usize] as char } else { '=' });
+            let _ = write!(
+                out,
+                "{}",
+                if i <= c.len() {
+                    A[((n >> (18 - 6 * i)) & 63) as usize] as char
+                } else {
+                    '='
+                }
+            );
         }
     }
     out
@@ -60,27 +70,70 @@ fn basic(user: &str, pass: &str) -> String {
 
 #[test]
 fn api_keys_from_header_query_and_basic_username_without_backend() {
-    let s = Stack::start(config(vec![local_service(json!({"mode": "local", "api_keys": api_keys()}), model_rules())]));
-    let ok = req("GET", "/models/1").header("APIKey", READER_KEY).send(s.port());
+    let s = Stack::start(config(vec![local_service(
+        json!({"mode": "local", "api_keys": api_keys()}),
+        model_rules(),
+    )]));
+    let ok = req("GET", "/models/1")
+        .header("APIKey", READER_KEY)
+        .send(s.port());
     assert_eq!(ok.status, 200, "{ok}");
-    assert_eq!(ok.echo().header("x-3scale-proxy-secret-token"), Some("local-secret"));
-    assert_eq!(req("GET", &format!("/models?api_key={READER_KEY}")).send(s.port()).status, 200);
-    let b = req("GET", "/models").header("Authorization", &basic(READER_KEY, "")).send(s.port());
+    assert_eq!(
+        ok.echo().header("x-3scale-proxy-secret-token"),
+        Some("local-secret")
+    );
+    assert_eq!(
+        req("GET", &format!("/models?api_key={READER_KEY}"))
+            .send(s.port())
+            .status,
+        200
+    );
+    let b = req("GET", "/models")
+        .header("Authorization", &basic(READER_KEY, ""))
+        .send(s.port());
     assert_eq!(b.status, 200, "{b}");
 
-    let unknown = req("GET", "/models").header("APIKey", "rk_not_a_key").send(s.port());
-    assert_eq!((unknown.status, unknown.body.as_str()), (403, "Authentication failed"), "{unknown}");
+    let unknown = req("GET", "/models")
+        .header("APIKey", "rk_not_a_key")
+        .send(s.port());
+    assert_eq!(
+        (unknown.status, unknown.body.as_str()),
+        (403, "Authentication failed"),
+        "{unknown}"
+    );
     let missing = req("GET", "/models").send(s.port());
-    assert_eq!((missing.status, missing.body.as_str()), (401, "Authentication parameters missing"));
-    assert!(s.backend.requests().is_empty(), "local mode never calls the backend");
-    assert_eq!(s.envoy.stat("wasmcustom.tollgate.requests_authorized"), Some(3));
+    assert_eq!(
+        (missing.status, missing.body.as_str()),
+        (401, "Authentication parameters missing")
+    );
+    assert!(
+        s.backend.requests().is_empty(),
+        "local mode never calls the backend"
+    );
+    assert_eq!(
+        s.envoy.stat("wasmcustom.tollgate.requests_authorized"),
+        Some(3)
+    );
 }
 
 #[test]
 fn grants_gate_actions_by_method() {
-    let s = Stack::start(config(vec![local_service(json!({"mode": "local", "api_keys": api_keys()}), model_rules())]));
-    let as_reader = |m: &str| req(m, "/models/7").header("APIKey", READER_KEY).send(s.port()).status;
-    let as_writer = |m: &str| req(m, "/models/7").header("APIKey", WRITER_KEY).send(s.port()).status;
+    let s = Stack::start(config(vec![local_service(
+        json!({"mode": "local", "api_keys": api_keys()}),
+        model_rules(),
+    )]));
+    let as_reader = |m: &str| {
+        req(m, "/models/7")
+            .header("APIKey", READER_KEY)
+            .send(s.port())
+            .status
+    };
+    let as_writer = |m: &str| {
+        req(m, "/models/7")
+            .header("APIKey", WRITER_KEY)
+            .send(s.port())
+            .status
+    };
     assert_eq!(as_reader("GET"), 200);
     assert_eq!(as_reader("HEAD"), 200);
     assert_eq!(as_reader("POST"), 403, "POST needs create");
@@ -90,24 +143,47 @@ fn grants_gate_actions_by_method() {
         assert_eq!(as_writer(m), 200, "{m}");
     }
     // A rule without a namespace needs no grant; a path with no rule is no-match.
-    assert_eq!(req("GET", "/health").header("APIKey", READER_KEY).send(s.port()).status, 200);
-    assert_eq!(req("GET", "/other").header("APIKey", READER_KEY).send(s.port()).status, 404);
+    assert_eq!(
+        req("GET", "/health")
+            .header("APIKey", READER_KEY)
+            .send(s.port())
+            .status,
+        200
+    );
+    assert_eq!(
+        req("GET", "/other")
+            .header("APIKey", READER_KEY)
+            .send(s.port())
+            .status,
+        404
+    );
 }
 
 #[test]
 fn basic_users_with_salted_hashes() {
-    let hash = format!("sha256:{}", to_hex(&password_digest("pepper1", "correct horse battery")));
+    let hash = format!(
+        "sha256:{}",
+        to_hex(&password_digest("pepper1", "correct horse battery"))
+    );
     let auth = json!({"mode": "local", "basic_users": [
         {"username": "alice", "salt": "pepper1", "hash": hash, "grants": [{"namespace": "models", "actions": ["read"]}]}
     ]});
     let s = Stack::start(config(vec![local_service(auth, model_rules())]));
-    let ok = req("GET", "/models").header("Authorization", &basic("alice", "correct horse battery")).send(s.port());
+    let ok = req("GET", "/models")
+        .header("Authorization", &basic("alice", "correct horse battery"))
+        .send(s.port());
     assert_eq!(ok.status, 200, "{ok}");
-    let wrong = req("GET", "/models").header("Authorization", &basic("alice", "wrong")).send(s.port());
+    let wrong = req("GET", "/models")
+        .header("Authorization", &basic("alice", "wrong"))
+        .send(s.port());
     assert_eq!(wrong.status, 403);
-    let nobody = req("GET", "/models").header("Authorization", &basic("mallory", "correct horse battery")).send(s.port());
+    let nobody = req("GET", "/models")
+        .header("Authorization", &basic("mallory", "correct horse battery"))
+        .send(s.port());
     assert_eq!(nobody.status, 403);
-    let no_grant = req("DELETE", "/models").header("Authorization", &basic("alice", "correct horse battery")).send(s.port());
+    let no_grant = req("DELETE", "/models")
+        .header("Authorization", &basic("alice", "correct horse battery"))
+        .send(s.port());
     assert_eq!(no_grant.status, 403);
 }
 
@@ -116,19 +192,34 @@ fn signed_urls_expire_and_cannot_be_altered() {
     let secret = "url-signing-secret";
     let auth = json!({"mode": "local", "signed_urls": {"secret": secret}});
     let s = Stack::start(config(vec![local_service(auth, json!([]))]));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let url = signed_url::sign(secret.as_bytes(), "GET", "/files/report.pdf?v=2", now + 300).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let url =
+        signed_url::sign(secret.as_bytes(), "GET", "/files/report.pdf?v=2", now + 300).unwrap();
     let ok = req("GET", &url).send(s.port());
     assert_eq!(ok.status, 200, "{ok}");
-    assert_eq!(ok.echo().path, url, "the signed URL reaches the upstream as sent");
+    assert_eq!(
+        ok.echo().path,
+        url,
+        "the signed URL reaches the upstream as sent"
+    );
 
     let expired = signed_url::sign(secret.as_bytes(), "GET", "/files/report.pdf", now - 5).unwrap();
     assert_eq!(req("GET", &expired).send(s.port()).status, 403);
     let other_file = url.replace("report.pdf", "secrets.pdf");
     assert_eq!(req("GET", &other_file).send(s.port()).status, 403);
-    let longer = url.replace(&format!("expires={}", now + 300), &format!("expires={}", now + 99999));
+    let longer = url.replace(
+        &format!("expires={}", now + 300),
+        &format!("expires={}", now + 99999),
+    );
     assert_eq!(req("GET", &longer).send(s.port()).status, 403);
-    assert_eq!(req("DELETE", &url).send(s.port()).status, 403, "the method is signed too");
+    assert_eq!(
+        req("DELETE", &url).send(s.port()).status,
+        403,
+        "the method is signed too"
+    );
     assert_eq!(req("GET", "/files/report.pdf").send(s.port()).status, 401);
 }
 
@@ -136,7 +227,8 @@ fn signed_urls_expire_and_cannot_be_altered() {
 fn header_secret_guards_a_path_prefix() {
     let auth = json!({"mode": "local", "api_keys": api_keys(),
         "header_secrets": [{"path_prefix": "/admin", "header": "X-Admin-Secret", "secret": "s3cr3t-admin"}]});
-    let rules = json!([{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
+    let rules =
+        json!([{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
     let s = Stack::start(config(vec![local_service(auth, rules)]));
     let with = |path: &str, secret: Option<&str>| {
         let mut r = req("GET", path).header("APIKey", READER_KEY);
@@ -148,7 +240,11 @@ fn header_secret_guards_a_path_prefix() {
     assert_eq!(with("/admin/users", Some("s3cr3t-admin")), 200);
     assert_eq!(with("/admin/users", None), 403);
     assert_eq!(with("/admin/users", Some("s3cr3t-admiN")), 403);
-    assert_eq!(with("/public/../admin/users", None), 403, "normalised before the prefix check");
+    assert_eq!(
+        with("/public/../admin/users", None),
+        403,
+        "normalised before the prefix check"
+    );
     assert_eq!(with("/public", None), 200);
 }
 
@@ -164,20 +260,31 @@ fn https_only_refuses_keys_over_plain_http() {
     ];
     let s = Stack::start(config(services));
     let send = |host: &str, xfp: Option<&str>| {
-        let mut r = Request::get("/").header("Host", host).header("X-API-Key", READER_KEY);
+        let mut r = Request::get("/")
+            .header("Host", host)
+            .header("X-API-Key", READER_KEY);
         if let Some(p) = xfp {
             r = r.header("X-Forwarded-Proto", p);
         }
         r.send(s.port())
     };
     let plain = send("strict.example.com", None);
-    assert_eq!((plain.status, plain.body.as_str()), (403, "HTTPS required"), "{plain}");
+    assert_eq!(
+        (plain.status, plain.body.as_str()),
+        (403, "HTTPS required"),
+        "{plain}"
+    );
     let spoofed = send("strict.example.com", Some("https"));
-    assert_eq!(spoofed.status, 403, "X-Forwarded-Proto is not trusted by default: {spoofed}");
+    assert_eq!(
+        spoofed.status, 403,
+        "X-Forwarded-Proto is not trusted by default: {spoofed}"
+    );
     assert_eq!(send("behind-lb.example.com", Some("https")).status, 200);
     assert_eq!(send("behind-lb.example.com", Some("http")).status, 403);
     // Without a credential there is nothing to protect: auth missing as usual.
-    let none = Request::get("/").header("Host", "strict.example.com").send(s.port());
+    let none = Request::get("/")
+        .header("Host", "strict.example.com")
+        .send(s.port());
     assert_eq!(none.status, 401);
 }
 
@@ -190,14 +297,24 @@ fn local_then_3scale_meters_the_key_id() {
     let ok = req("GET", "/").header("APIKey", READER_KEY).send(s.port());
     assert_eq!(ok.status, 200, "{ok}");
     let call = &s.authreps()[0];
-    assert_eq!(call.param("user_key"), Some("reader"), "the key id, never the key, goes to 3scale");
+    assert_eq!(
+        call.param("user_key"),
+        Some("reader"),
+        "the key id, never the key, goes to 3scale"
+    );
     assert!(!call.raw_query.contains(READER_KEY));
     // Known locally but unknown to 3scale: the backend's denial wins.
     let denied = req("GET", "/").header("APIKey", WRITER_KEY).send(s.port());
     assert_eq!(denied.status, 403);
     // Unknown locally: no backend call at all.
     let before = s.authreps().len();
-    assert_eq!(req("GET", "/").header("APIKey", "nope").send(s.port()).status, 403);
+    assert_eq!(
+        req("GET", "/")
+            .header("APIKey", "nope")
+            .send(s.port())
+            .status,
+        403
+    );
     assert_eq!(s.authreps().len(), before);
 }
 
@@ -207,11 +324,28 @@ fn https_only_accepts_keys_over_tls() {
     std::fs::create_dir_all(&dir).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .arg("-keyout").arg(&key).arg("-out").arg(&cert)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
         .output()
         .expect("openssl");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let mut keys = api_keys();
     keys["header"] = json!("X-API-Key");
     let svc = json!({"id": 11, "authentication": {"mode": "local", "api_keys": keys, "https_only": true},
@@ -219,11 +353,22 @@ fn https_only_accepts_keys_over_tls() {
     let s = Stack::start_with(config(vec![svc]), backend_state(), |b| b.tls(&cert, &key));
     let curl = |key: Option<&str>| {
         let mut cmd = std::process::Command::new("curl");
-        cmd.args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: strict.example.com"]);
+        cmd.args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Host: strict.example.com",
+        ]);
         if let Some(k) = key {
             cmd.args(["-H", &format!("X-API-Key: {k}")]);
         }
-        let out = cmd.arg(format!("https://127.0.0.1:{}/", s.port())).output().expect("curl");
+        let out = cmd
+            .arg(format!("https://127.0.0.1:{}/", s.port()))
+            .output()
+            .expect("curl");
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     assert_eq!(curl(Some(READER_KEY)), "200", "a key over TLS is accepted");

@@ -23,12 +23,19 @@ fn stack() -> Stack {
 }
 
 fn usage(s: &Stack, path: &str) -> (u16, Option<String>) {
-    let r = Request::get(path).header("Host", "api.example.com").send(s.port());
+    let r = Request::get(path)
+        .header("Host", "api.example.com")
+        .send(s.port());
     let calls = s.authreps();
-    let seen = calls.last().filter(|_| r.status != 404).and_then(|c| {
-        let mut u: Vec<String> = c.query.iter().filter(|(k, _)| k.starts_with("usage[")).map(|(k, v)| format!("{k}={v}")).collect();
+    let seen = calls.last().filter(|_| r.status != 404).map(|c| {
+        let mut u: Vec<String> = c
+            .query
+            .iter()
+            .filter(|(k, _)| k.starts_with("usage["))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         u.sort();
-        Some(u.join("&"))
+        u.join("&")
     });
     s.backend.clear_requests();
     (r.status, seen)
@@ -38,13 +45,37 @@ fn usage(s: &Stack, path: &str) -> (u16, Option<String>) {
 fn rules_give_the_usage() {
     let s = stack();
     let k = format!("user_key={USER_KEY}");
-    assert_eq!(usage(&s, &format!("/public/x?{k}")), (200, Some("usage[hits]=1".into())));
-    assert_eq!(usage(&s, &format!("/items/9.json?{k}")), (200, Some("usage[hits]=2".into())));
-    assert_eq!(usage(&s, &format!("/items/9.json/more?{k}")).0, 404, "$ anchors the end");
-    assert_eq!(usage(&s, &format!("/search?q=&{k}")), (200, Some("usage[hits]=5".into())));
-    assert_eq!(usage(&s, &format!("/search?{k}")).0, 404, "the pattern's query is required");
-    assert_eq!(usage(&s, &format!("/v?mode=slow&mode=fast&{k}")), (200, Some("usage[hits]=1".into())));
-    assert_eq!(usage(&s, &format!("/v?mode=fast&mode=slow&{k}")).0, 404, "the last value counts");
+    assert_eq!(
+        usage(&s, &format!("/public/x?{k}")),
+        (200, Some("usage[hits]=1".into()))
+    );
+    assert_eq!(
+        usage(&s, &format!("/items/9.json?{k}")),
+        (200, Some("usage[hits]=2".into()))
+    );
+    assert_eq!(
+        usage(&s, &format!("/items/9.json/more?{k}")).0,
+        404,
+        "$ anchors the end"
+    );
+    assert_eq!(
+        usage(&s, &format!("/search?q=&{k}")),
+        (200, Some("usage[hits]=5".into()))
+    );
+    assert_eq!(
+        usage(&s, &format!("/search?{k}")).0,
+        404,
+        "the pattern's query is required"
+    );
+    assert_eq!(
+        usage(&s, &format!("/v?mode=slow&mode=fast&{k}")),
+        (200, Some("usage[hits]=1".into()))
+    );
+    assert_eq!(
+        usage(&s, &format!("/v?mode=fast&mode=slow&{k}")).0,
+        404,
+        "the last value counts"
+    );
     assert_eq!(usage(&s, &format!("/nothing?{k}")).0, 404);
 }
 
@@ -60,7 +91,11 @@ fn normalised_paths_cannot_dodge_a_rule() {
         format!("/public/%2E%2E/admin?{k}"),
     ] {
         let (status, u) = usage(&s, &path);
-        assert_eq!((status, u.as_deref()), (200, Some("usage[get_foo]=10")), "{path}");
+        assert_eq!(
+            (status, u.as_deref()),
+            (200, Some("usage[get_foo]=10")),
+            "{path}"
+        );
     }
     // The raw request line, untouched by any client-side normalisation.
     let raw = format!("GET /public/%2e%2e/admin?{k} HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n");

@@ -8,10 +8,18 @@ use support::*;
 
 fn services() -> Vec<Value> {
     vec![
-        service(1, json!(1), json!({"hosts": ["shared.example.com"], "error_status_no_match": 411,
-            "proxy_rules": [{"http_method": "GET", "pattern": "/one", "metric_system_name": "hits", "delta": 1}]})),
-        service(2, json!(2), json!({"hosts": ["shared.example.com"], "error_status_no_match": 412,
-            "proxy_rules": [{"http_method": "GET", "pattern": "/two", "metric_system_name": "hits", "delta": 1}]})),
+        service(
+            1,
+            json!(1),
+            json!({"hosts": ["shared.example.com"], "error_status_no_match": 411,
+            "proxy_rules": [{"http_method": "GET", "pattern": "/one", "metric_system_name": "hits", "delta": 1}]}),
+        ),
+        service(
+            2,
+            json!(2),
+            json!({"hosts": ["shared.example.com"], "error_status_no_match": 412,
+            "proxy_rules": [{"http_method": "GET", "pattern": "/two", "metric_system_name": "hits", "delta": 1}]}),
+        ),
     ]
 }
 
@@ -23,7 +31,9 @@ fn with_routing(path_routing: bool, only: bool) -> Stack {
 }
 
 fn send(s: &Stack, path: &str) -> e2e::Response {
-    Request::get(path).header("Host", "Shared.Example.com:8443").send(s.port())
+    Request::get(path)
+        .header("Host", "Shared.Example.com:8443")
+        .send(s.port())
 }
 
 #[test]
@@ -44,7 +54,10 @@ fn path_routing_picks_the_service_by_rule_and_falls_back() {
     assert_eq!(s.authreps()[0].param("service_id"), Some("2"));
     assert_eq!(send(&s, &format!("/one?user_key={USER_KEY}")).status, 200);
     let r = send(&s, &format!("/three?user_key={USER_KEY}"));
-    assert_eq!(r.status, 411, "no rule matches: the host's first service answers: {r}");
+    assert_eq!(
+        r.status, 411,
+        "no rule matches: the host's first service answers: {r}"
+    );
 }
 
 #[test]
@@ -52,5 +65,8 @@ fn path_routing_only_never_falls_back() {
     let s = with_routing(false, true);
     let r = send(&s, &format!("/three?user_key={USER_KEY}"));
     assert_eq!((r.status, r.body.as_str()), (404, ""), "{r}");
-    assert_eq!(send(&s, &format!("/two?app_id={APP_ID}&app_key={APP_KEY}")).status, 200);
+    assert_eq!(
+        send(&s, &format!("/two?app_id={APP_ID}&app_key={APP_KEY}")).status,
+        200
+    );
 }

@@ -28,11 +28,24 @@ fn secret_token_is_set_and_spoofed_headers_removed() {
         .send(s.port());
     assert_eq!(r.status, 200, "{r}");
     let seen = r.echo();
-    assert_eq!(seen.header_all("x-3scale-proxy-secret-token"), vec!["the-secret"]);
-    assert!(seen.header("x-3scale-debug").is_none(), "debug header must not reach upstream");
-    assert_eq!(seen.path, format!("/foo?user_key={USER_KEY}"), "credentials are left in place");
+    assert_eq!(
+        seen.header_all("x-3scale-proxy-secret-token"),
+        vec!["the-secret"]
+    );
+    assert!(
+        seen.header("x-3scale-debug").is_none(),
+        "debug header must not reach upstream"
+    );
+    assert_eq!(
+        seen.path,
+        format!("/foo?user_key={USER_KEY}"),
+        "credentials are left in place"
+    );
     assert_eq!(seen.header("user_key"), Some("header-copy"));
-    assert!(r.header("x-3scale-matched-rules").is_none(), "no debug headers without the token");
+    assert!(
+        r.header("x-3scale-matched-rules").is_none(),
+        "no debug headers without the token"
+    );
 }
 
 #[test]
@@ -55,8 +68,14 @@ fn debug_headers_only_with_the_right_token() {
         .send(s.port());
     assert_eq!(r.status, 200, "{r}");
     assert_eq!(r.header("x-3scale-matched-rules"), Some("/foo, /foo/{id}"));
-    assert_eq!(r.header("x-3scale-credentials"), Some(&*format!("user_key={USER_KEY}")));
-    assert_eq!(r.header("x-3scale-usage"), Some("usage%5Bget_foo%5D=2&usage%5Bhits%5D=1"));
+    assert_eq!(
+        r.header("x-3scale-credentials"),
+        Some(&*format!("user_key={USER_KEY}"))
+    );
+    assert_eq!(
+        r.header("x-3scale-usage"),
+        Some("usage%5Bget_foo%5D=2&usage%5Bhits%5D=1")
+    );
     assert_eq!(r.header("x-3scale-service-id"), Some("1"));
     assert_eq!(r.header("x-3scale-service-name"), Some("service-1"));
     assert!(r.echo().header("x-3scale-debug").is_none());
@@ -85,16 +104,28 @@ fn debug_headers_only_with_the_right_token() {
 #[test]
 fn api_backend_and_hostname_rewrite_shape_the_upstream_request() {
     let s = Stack::start(config(vec![
-        service(1, json!(1), json!({"api_backend": "http://internal.example:8081/v1"})),
-        service(4, json!(1), json!({"hosts": ["rewrite.example.com"], "api_backend": "https://internal.example", "hostname_rewrite": "vhost.example"})),
+        service(
+            1,
+            json!(1),
+            json!({"api_backend": "http://internal.example:8081/v1"}),
+        ),
+        service(
+            4,
+            json!(1),
+            json!({"hosts": ["rewrite.example.com"], "api_backend": "https://internal.example", "hostname_rewrite": "vhost.example"}),
+        ),
     ]));
-    let r = Request::get(&format!("/items?user_key={USER_KEY}")).header("Host", "api.example.com").send(s.port());
+    let r = Request::get(&format!("/items?user_key={USER_KEY}"))
+        .header("Host", "api.example.com")
+        .send(s.port());
     assert_eq!(r.status, 200, "{r}");
     let seen = r.echo();
     assert_eq!(seen.path, format!("/v1/items?user_key={USER_KEY}"));
     assert_eq!(seen.header("host"), Some("internal.example:8081"));
 
-    let r = Request::get(&format!("/?user_key={USER_KEY}")).header("Host", "rewrite.example.com").send(s.port());
+    let r = Request::get(&format!("/?user_key={USER_KEY}"))
+        .header("Host", "rewrite.example.com")
+        .send(s.port());
     // Service 4 is unknown to the mock backend: the backend's 403 becomes auth failed.
     assert_eq!(r.status, 403, "{r}");
 }

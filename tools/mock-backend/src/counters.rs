@@ -85,7 +85,8 @@ impl Counters {
 
     /// Overwrites one period instance.
     pub fn set(&mut self, service: &str, app: &str, metric: &str, period: Period, ts: i64, v: u64) {
-        self.values.insert(Key::new(service, app, metric, period, ts), v);
+        self.values
+            .insert(Key::new(service, app, metric, period, ts), v);
     }
 
     /// Sum of all increments applied to the metric (after propagation); sets are not counted.

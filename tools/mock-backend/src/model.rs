@@ -78,7 +78,10 @@ impl Service {
 
     /// Adds a metric; `parent` must name an already or later declared metric.
     pub fn metric(mut self, name: &str, parent: Option<&str>) -> Service {
-        self.metrics.push(Metric { name: name.to_string(), parent: parent.map(str::to_string) });
+        self.metrics.push(Metric {
+            name: name.to_string(),
+            parent: parent.map(str::to_string),
+        });
         self
     }
 
@@ -98,7 +101,10 @@ impl Service {
 
     /// Metric id (1-based declaration order).
     pub fn metric_id(&self, name: &str) -> Option<usize> {
-        self.metrics.iter().position(|m| m.name == name).map(|i| i + 1)
+        self.metrics
+            .iter()
+            .position(|m| m.name == name)
+            .map(|i| i + 1)
     }
 
     pub fn has_metric(&self, name: &str) -> bool {
@@ -201,8 +207,13 @@ impl App {
 
     /// Adds (or replaces) the limit of `metric` for `period`.
     pub fn limit(mut self, metric: &str, period: Period, value: u64) -> App {
-        self.limits.retain(|l| !(l.metric == metric && l.period == period));
-        self.limits.push(Limit { metric: metric.to_string(), period, value });
+        self.limits
+            .retain(|l| !(l.metric == metric && l.period == period));
+        self.limits.push(Limit {
+            metric: metric.to_string(),
+            period,
+            value,
+        });
         self
     }
 

@@ -237,7 +237,10 @@ pub fn parse_nested_pairs(pairs: Pairs) -> Result<Parsed, ParseError> {
         let v = v.map_or(Value::Null, Value::Str);
         normalize(&mut params, &k, v, 0)?;
     }
-    Ok(Parsed { params, invalid_utf8: false })
+    Ok(Parsed {
+        params,
+        invalid_utf8: false,
+    })
 }
 
 enum Norm {
@@ -365,7 +368,9 @@ mod tests {
 
     #[test]
     fn transactions() {
-        let h = p("transactions[0][app_id]=a&transactions[0][usage][hits]=1&transactions[1][user_key]=u");
+        let h = p(
+            "transactions[0][app_id]=a&transactions[0][usage][hits]=1&transactions[1][user_key]=u",
+        );
         let t = h.get("transactions").unwrap().as_hash().unwrap();
         assert_eq!(t.len(), 2);
         let t0 = t.get("0").unwrap().as_hash().unwrap();
@@ -389,7 +394,10 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(parse_nested("usage[]=1&usage[hits]=1").unwrap_err(), ParseError::Syntax);
+        assert_eq!(
+            parse_nested("usage[]=1&usage[hits]=1").unwrap_err(),
+            ParseError::Syntax
+        );
         assert_eq!(parse_nested("a=%zz").unwrap_err(), ParseError::Encoding);
         assert_eq!(parse_nested("a=%4").unwrap_err(), ParseError::Encoding);
         assert!(parse_nested("a=%FF").unwrap().invalid_utf8);

@@ -227,7 +227,10 @@ mod tests {
     #[test]
     fn formats_like_apisonator() {
         assert_eq!(format_time(0), "1970-01-01 00:00:00 +0000");
-        assert_eq!(format_time(t(2026, 11, 23, 6, 46, 5)), "2026-11-23 06:46:05 +0000");
+        assert_eq!(
+            format_time(t(2026, 11, 23, 6, 46, 5)),
+            "2026-11-23 06:46:05 +0000"
+        );
     }
 
     #[test]
@@ -255,10 +258,22 @@ mod tests {
     #[test]
     fn timestamps() {
         assert_eq!(parse_timestamp("1271980765"), Some(1_271_980_765));
-        assert_eq!(parse_timestamp("2010-04-22 23:59:30"), Some(t(2010, 4, 22, 23, 59, 30)));
-        assert_eq!(parse_timestamp("2010-04-22 23:59:30 UTC"), Some(t(2010, 4, 22, 23, 59, 30)));
-        assert_eq!(parse_timestamp("2010-04-22 23:59:30 +0200"), Some(t(2010, 4, 22, 21, 59, 30)));
-        assert_eq!(parse_timestamp("2010-04-22 23:59:30 -02:00"), Some(t(2010, 4, 23, 1, 59, 30)));
+        assert_eq!(
+            parse_timestamp("2010-04-22 23:59:30"),
+            Some(t(2010, 4, 22, 23, 59, 30))
+        );
+        assert_eq!(
+            parse_timestamp("2010-04-22 23:59:30 UTC"),
+            Some(t(2010, 4, 22, 23, 59, 30))
+        );
+        assert_eq!(
+            parse_timestamp("2010-04-22 23:59:30 +0200"),
+            Some(t(2010, 4, 22, 21, 59, 30))
+        );
+        assert_eq!(
+            parse_timestamp("2010-04-22 23:59:30 -02:00"),
+            Some(t(2010, 4, 23, 1, 59, 30))
+        );
         assert_eq!(parse_timestamp("garbage"), None);
         assert_eq!(parse_timestamp(""), None);
     }

@@ -21,7 +21,12 @@ pub struct ReceivedRequest {
 }
 
 impl ReceivedRequest {
-    pub(crate) fn new(method: &str, url: &str, headers: Vec<(String, String)>, body: &[u8]) -> ReceivedRequest {
+    pub(crate) fn new(
+        method: &str,
+        url: &str,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> ReceivedRequest {
         let (path, raw_query) = url.split_once('?').unwrap_or((url, ""));
         let body = String::from_utf8_lossy(body).into_owned();
         let is_form = headers
@@ -33,7 +38,11 @@ impl ReceivedRequest {
             path: path.to_string(),
             raw_query: raw_query.to_string(),
             query: lossy_pairs(raw_query),
-            body_params: if is_form { lossy_pairs(&body) } else { Vec::new() },
+            body_params: if is_form {
+                lossy_pairs(&body)
+            } else {
+                Vec::new()
+            },
             headers,
             body,
         }

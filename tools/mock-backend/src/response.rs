@@ -27,7 +27,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -66,7 +70,11 @@ impl Response {
                 h("access-control-expose-headers", EXPOSE),
                 h("x-content-type-options", "nosniff"),
             ],
-            body: if no_body { String::new() } else { xml::error_body(err.code, &err.message) },
+            body: if no_body {
+                String::new()
+            } else {
+                xml::error_body(err.code, &err.message)
+            },
         }
     }
 
@@ -74,8 +82,10 @@ impl Response {
     pub fn preflight() -> Response {
         let mut r = Response::xml(204, "");
         r.headers.insert(3, h("access-control-max-age", "86400"));
-        r.headers.insert(4, h("access-control-allow-methods", ALLOW_METHODS));
-        r.headers.insert(5, h("access-control-allow-headers", ALLOW_HEADERS));
+        r.headers
+            .insert(4, h("access-control-allow-methods", ALLOW_METHODS));
+        r.headers
+            .insert(5, h("access-control-allow-headers", ALLOW_HEADERS));
         r
     }
 

@@ -89,7 +89,12 @@ impl MockBackend {
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             requests: Mutex::new(Vec::new()),
-            control: Mutex::new(Control { mode: Mode::Normal, latency: Duration::ZERO, now: None, log: false }),
+            control: Mutex::new(Control {
+                mode: Mode::Normal,
+                latency: Duration::ZERO,
+                now: None,
+                log: false,
+            }),
             shutdown: AtomicBool::new(false),
         });
         let accept_thread = {
@@ -99,7 +104,12 @@ impl MockBackend {
                 .name("mock-3scale-accept".into())
                 .spawn(move || accept_loop(&server, &shared))?
         };
-        Ok(MockBackend { shared, server, addr, accept_thread: Some(accept_thread) })
+        Ok(MockBackend {
+            shared,
+            server,
+            addr,
+            accept_thread: Some(accept_thread),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -157,7 +167,14 @@ impl MockBackend {
     }
 
     /// Overwrites the current period instance of a counter.
-    pub fn set_counter(&self, service_id: &str, app_id: &str, metric: &str, period: Period, value: u64) {
+    pub fn set_counter(
+        &self,
+        service_id: &str,
+        app_id: &str,
+        metric: &str,
+        period: Period,
+        value: u64,
+    ) {
         let now = self.now();
         lock(&self.shared.state)
             .counters
@@ -167,15 +184,21 @@ impl MockBackend {
     /// Applies usage as a report would (increment every period), without propagation.
     pub fn add_usage(&self, service_id: &str, app_id: &str, metric: &str, value: u64) {
         let now = self.now();
-        lock(&self.shared.state)
-            .counters
-            .apply(service_id, app_id, metric, UsageValue::Incr(value), now);
+        lock(&self.shared.state).counters.apply(
+            service_id,
+            app_id,
+            metric,
+            UsageValue::Incr(value),
+            now,
+        );
     }
 
     /// Sum of all increments ever applied to the metric (authrep and report,
     /// after propagation to ancestors); `#N` sets are not counted.
     pub fn reported_hits(&self, service_id: &str, app_id: &str, metric: &str) -> u64 {
-        lock(&self.shared.state).counters.total(service_id, app_id, metric)
+        lock(&self.shared.state)
+            .counters
+            .total(service_id, app_id, metric)
     }
 
     /// Forgets all counters (and totals).
@@ -229,7 +252,12 @@ fn serve(shared: &Shared, mut request: tiny_http::Request) {
     let headers: Vec<(String, String)> = request
         .headers()
         .iter()
-        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_ascii_lowercase(),
+                h.value.as_str().to_string(),
+            )
+        })
         .collect();
     let mut body = Vec::new();
     let _ = request.as_reader().read_to_end(&mut body);
@@ -268,7 +296,10 @@ fn serve(shared: &Shared, mut request: tiny_http::Request) {
     let status = response.status;
     let _ = request.respond(to_tiny(response));
     if log {
-        eprintln!("{method} {url} -> {status} ({:.1} ms)", started.elapsed().as_secs_f64() * 1000.0);
+        eprintln!(
+            "{method} {url} -> {status} ({:.1} ms)",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
     }
 }
 

@@ -20,7 +20,10 @@ pub fn escape(s: &str) -> String {
 
 /// `<error code="CODE">MESSAGE</error>` with the prolog, no trailing newline.
 pub fn error_body(code: &str, message: &str) -> String {
-    format!(r#"{PROLOG}<error code="{code}">{}</error>"#, escape(message))
+    format!(
+        r#"{PROLOG}<error code="{code}">{}</error>"#,
+        escape(message)
+    )
 }
 
 /// One `<usage_report>`.
@@ -114,7 +117,11 @@ fn render_report(out: &mut String, r: &UsageReport) {
         r#"<usage_report metric="{}" period="{}"{}>"#,
         r.metric,
         r.period,
-        if r.exceeded { r#" exceeded="true""# } else { "" }
+        if r.exceeded {
+            r#" exceeded="true""#
+        } else {
+            ""
+        }
     ));
     if r.period != Period::Eternity {
         out.push_str(&format!(
@@ -178,12 +185,20 @@ mod tests {
 
     #[test]
     fn minimal_bodies() {
-        let b = StatusBody { authorized: true, plan: "Gold & <Co>".into(), ..Default::default() };
+        let b = StatusBody {
+            authorized: true,
+            plan: "Gold & <Co>".into(),
+            ..Default::default()
+        };
         assert_eq!(
             b.render(),
             r#"<?xml version="1.0" encoding="UTF-8"?><status><authorized>true</authorized><plan>Gold &amp; &lt;Co&gt;</plan></status>"#
         );
-        let b = StatusBody { authorized: true, hierarchy: Some(vec![]), ..Default::default() };
+        let b = StatusBody {
+            authorized: true,
+            hierarchy: Some(vec![]),
+            ..Default::default()
+        };
         assert_eq!(
             b.render(),
             r#"<?xml version="1.0" encoding="UTF-8"?><status><authorized>true</authorized><plan></plan><hierarchy></hierarchy></status>"#

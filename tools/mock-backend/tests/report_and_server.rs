@@ -19,7 +19,12 @@ fn backend() -> MockBackend {
                 .metric("get_foo", Some("hits"))
                 .metric("deep", Some("get_foo")),
         )
-        .app(App::new("42", "app1").user_key("uk-1").limit("hits", Period::Minute, 1).state_suspended())
+        .app(
+            App::new("42", "app1")
+                .user_key("uk-1")
+                .limit("hits", Period::Minute, 1)
+                .state_suspended(),
+        )
         .app(App::new("42", "app2").app_keys(&["k1"]));
     MockBackend::start(state).unwrap()
 }
@@ -35,7 +40,10 @@ fn report_counts_and_propagates() {
     );
     assert_eq!((r.status, r.body.as_str()), (202, ""));
     assert_eq!(r.header("content-length"), Some("0"));
-    assert_eq!(r.header("content-type"), Some("application/vnd.3scale-v2.0+xml"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/vnd.3scale-v2.0+xml")
+    );
     // suspended app and limits are ignored by reports
     assert_eq!(b.counter("42", "app1", "deep", Period::Minute), 3);
     assert_eq!(b.counter("42", "app1", "get_foo", Period::Day), 3);
@@ -58,7 +66,10 @@ fn report_counts_and_propagates() {
         b.port(),
         "POST",
         "/transactions.xml?service_token=svc-token&service_id=42",
-        &[("Content-Type", "application/x-www-form-urlencoded"), ("3scale-options", "flat_usage=1")],
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("3scale-options", "flat_usage=1"),
+        ],
         "transactions[0][app_id]=app2&transactions[0][usage][get_foo]=5",
     );
     assert_eq!(r.status, 202);
@@ -79,14 +90,23 @@ fn report_batch_is_all_or_nothing() {
     let errors = b.report_errors();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].code, "application_not_found");
-    assert_eq!(errors[0].message, r#"application with id="ghost" was not found"#);
+    assert_eq!(
+        errors[0].message,
+        r#"application with id="ghost" was not found"#
+    );
 }
 
 #[test]
 fn report_sync_errors() {
     let b = backend();
     let q = "/transactions.xml?service_token=svc-token&service_id=42";
-    let r = send(b.port(), "POST", q, &[("Content-Type", "application/json")], "{}");
+    let r = send(
+        b.port(),
+        "POST",
+        q,
+        &[("Content-Type", "application/json")],
+        "{}",
+    );
     assert_eq!(r.status, 400);
     assert_eq!(
         r.body,
@@ -95,13 +115,34 @@ fn report_sync_errors() {
     let r = post_form(b.port(), q, "");
     assert_eq!(
         (r.status, r.body.as_str()),
-        (400, r#"<?xml version="1.0" encoding="UTF-8"?><error code="transactions_is_blank">transactions parameter is blank</error>"#)
+        (
+            400,
+            r#"<?xml version="1.0" encoding="UTF-8"?><error code="transactions_is_blank">transactions parameter is blank</error>"#
+        )
     );
-    assert!(post_form(b.port(), q, "transactions=x").body.contains("transactions_format_invalid"));
-    assert!(post_form(b.port(), q, "transactions[][app_id]=x").body.contains("transactions_format_invalid"));
-    assert!(post_form(b.port(), q, "transactions[0]").body.contains("transactions_has_nil_transaction"));
-    assert_eq!(post_form(b.port(), q, "transactions[0][user_id]=u&transactions[0][app_id]=app2").status, 400);
-    let r = post_form(b.port(), "/transactions.xml?service_token=bad&service_id=42", "transactions[0][app_id]=app2");
+    assert!(post_form(b.port(), q, "transactions=x")
+        .body
+        .contains("transactions_format_invalid"));
+    assert!(post_form(b.port(), q, "transactions[][app_id]=x")
+        .body
+        .contains("transactions_format_invalid"));
+    assert!(post_form(b.port(), q, "transactions[0]")
+        .body
+        .contains("transactions_has_nil_transaction"));
+    assert_eq!(
+        post_form(
+            b.port(),
+            q,
+            "transactions[0][user_id]=u&transactions[0][app_id]=app2"
+        )
+        .status,
+        400
+    );
+    let r = post_form(
+        b.port(),
+        "/transactions.xml?service_token=bad&service_id=42",
+        "transactions[0][app_id]=app2",
+    );
     assert_eq!(r.status, 403);
     assert!(r.body.contains("service_token_invalid"));
     // charset parameter and upper case are fine
@@ -109,7 +150,10 @@ fn report_sync_errors() {
         b.port(),
         "POST",
         q,
-        &[("Content-Type", "Application/X-WWW-Form-Urlencoded; charset=UTF-8")],
+        &[(
+            "Content-Type",
+            "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+        )],
         "transactions[0][app_id]=app2&transactions[0][usage][hits]=1",
     );
     assert_eq!(r.status, 202);
@@ -130,8 +174,14 @@ fn requests_are_recorded() {
     assert_eq!(reqs[0].path, "/transactions.xml");
     assert_eq!(reqs[0].param("service_id"), Some("42"));
     assert_eq!(reqs[0].param("transactions[0][usage][hits]"), Some("1"));
-    assert_eq!(reqs[0].body_params[0], ("transactions[0][app_id]".to_string(), "app2".to_string()));
-    assert_eq!(reqs[1].raw_query, "service_token=svc-token&service_id=42&user_key=uk-1&usage%5Bhits%5D=1");
+    assert_eq!(
+        reqs[0].body_params[0],
+        ("transactions[0][app_id]".to_string(), "app2".to_string())
+    );
+    assert_eq!(
+        reqs[1].raw_query,
+        "service_token=svc-token&service_id=42&user_key=uk-1&usage%5Bhits%5D=1"
+    );
     assert_eq!(reqs[1].param("usage[hits]"), Some("1"));
     assert_eq!(reqs[1].header("3scale-options"), Some("no_body=1"));
     b.clear_requests();
@@ -145,7 +195,11 @@ fn status_mode_and_latency() {
     b.set_mode(Mode::Status(503));
     let r = get(b.port(), url);
     assert_eq!((r.status, r.body.as_str()), (503, ""));
-    assert_eq!(get(b.port(), "/status").status, 200, "health endpoints unaffected");
+    assert_eq!(
+        get(b.port(), "/status").status,
+        200,
+        "health endpoints unaffected"
+    );
     b.set_mode(Mode::Normal);
     b.set_latency(Duration::from_millis(50));
     let t = Instant::now();
@@ -184,7 +238,14 @@ fn binary_serves_demo_state() {
     };
     let state = concat!(env!("CARGO_MANIFEST_DIR"), "/demo-state.json");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mock-3scale"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--state", state, "--latency-ms", "1"])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--state",
+            state,
+            "--latency-ms",
+            "1",
+        ])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -195,13 +256,20 @@ fn binary_serves_demo_state() {
     }
     let r = get(port, "/transactions/authrep.xml?service_token=demo-service-token&service_id=1&user_key=demo-user-key&usage[hits]=1");
     let r2 = get(port, "/transactions/authrep.xml?service_token=demo-service-token&service_id=2&app_id=demo-app-id&app_key=demo-app-key&usage[hits]=1");
-    let r3 = get(port, "/transactions/authrep.xml?service_token=demo-service-token&service_id=1&user_key=nope");
+    let r3 = get(
+        port,
+        "/transactions/authrep.xml?service_token=demo-service-token&service_id=1&user_key=nope",
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("<plan>Demo</plan>"));
-    assert!(r.body.contains(r#"<usage_report metric="hits" period="minute">"#));
-    assert!(r.body.contains("<max_value>1000</max_value><current_value>1</current_value>"));
+    assert!(r
+        .body
+        .contains(r#"<usage_report metric="hits" period="minute">"#));
+    assert!(r
+        .body
+        .contains("<max_value>1000</max_value><current_value>1</current_value>"));
     assert_eq!(r2.status, 200, "{}", r2.body);
     assert_eq!(r3.status, 403);
 }

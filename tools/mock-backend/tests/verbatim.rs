@@ -12,7 +12,11 @@ const PROLOG: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
 
 fn example_abc_backend(app: App) -> MockBackend {
     let state = State::new()
-        .service(Service::new("1001").provider_key("provider_key7").metric("hits", None))
+        .service(
+            Service::new("1001")
+                .provider_key("provider_key7")
+                .metric("hits", None),
+        )
         .app(app);
     MockBackend::start(state).unwrap()
 }
@@ -33,7 +37,10 @@ fn example_a_authorized_two_limits() {
     );
     assert_eq!(r.status, 202);
     assert!(b.report_errors().is_empty(), "{:?}", b.report_errors());
-    let r = get(b.port(), "/transactions/authorize.xml?provider_key=provider_key7&app_id=1003");
+    let r = get(
+        b.port(),
+        "/transactions/authorize.xml?provider_key=provider_key7&app_id=1003",
+    );
     assert_eq!(r.status, 200);
     let expected = format!(
         "{PROLOG}{}",
@@ -41,7 +48,10 @@ fn example_a_authorized_two_limits() {
     );
     assert_eq!(r.body, expected);
     assert_eq!(r.header("content-length"), Some("576"));
-    assert_eq!(r.header("content-type"), Some("application/vnd.3scale-v2.0+xml"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/vnd.3scale-v2.0+xml")
+    );
 }
 
 #[test]
@@ -81,7 +91,10 @@ fn example_c_eternity_limit() {
     let b = example_abc_backend(app);
     b.set_now(Some(unix_from_civil(2010, 5, 15, 12, 0, 0)));
     b.add_usage("1001", "1003", "hits", 3);
-    let r = get(b.port(), "/transactions/authorize.xml?provider_key=provider_key7&app_id=1003");
+    let r = get(
+        b.port(),
+        "/transactions/authorize.xml?provider_key=provider_key7&app_id=1003",
+    );
     assert_eq!(r.status, 409);
     let expected = format!(
         "{PROLOG}{}",
@@ -153,8 +166,17 @@ fn example_d_with_hierarchy_and_app_keys() {
 #[test]
 fn example_e_other_denials() {
     let state = example_d_state()
-        .service(Service::new("2002").token("tok").referrer_filters_required(true).metric("hits", None))
-        .app(App::new("2002", "ref").plan("Ref").referrer_filter("*.example.com"))
+        .service(
+            Service::new("2002")
+                .token("tok")
+                .referrer_filters_required(true)
+                .metric("hits", None),
+        )
+        .app(
+            App::new("2002", "ref")
+                .plan("Ref")
+                .referrer_filter("*.example.com"),
+        )
         .service(Service::new("3003").token("tok").state_suspended())
         .app(App::new("3003", "x").plan("X"));
     let b = MockBackend::start(state).unwrap();
@@ -167,19 +189,34 @@ fn example_e_other_denials() {
     assert!(r.body.starts_with(&format!(
         "{PROLOG}<status><authorized>false</authorized><reason>application key is missing</reason><plan>Basic</plan><usage_reports>"
     )));
-    assert_eq!(r.header("3scale-rejection-reason"), Some("application_key_invalid"));
-    assert_eq!(r.header("3scale-limit-remaining"), None, "limit headers only on limits_exceeded");
+    assert_eq!(
+        r.header("3scale-rejection-reason"),
+        Some("application_key_invalid")
+    );
+    assert_eq!(
+        r.header("3scale-limit-remaining"),
+        None,
+        "limit headers only on limits_exceeded"
+    );
 
-    let r = get(b.port(), "/transactions/authrep.xml?service_token=tok&service_id=2002&app_id=ref&referrer=evil.com");
+    let r = get(
+        b.port(),
+        "/transactions/authrep.xml?service_token=tok&service_id=2002&app_id=ref&referrer=evil.com",
+    );
     assert_eq!(r.status, 409);
     assert_eq!(
         r.body,
-        format!(r#"{PROLOG}<status><authorized>false</authorized><reason>referrer "evil.com" is not allowed</reason><plan>Ref</plan></status>"#)
+        format!(
+            r#"{PROLOG}<status><authorized>false</authorized><reason>referrer "evil.com" is not allowed</reason><plan>Ref</plan></status>"#
+        )
     );
     let r = get(b.port(), "/transactions/authrep.xml?service_token=tok&service_id=2002&app_id=ref&referrer=www.example.com");
     assert_eq!(r.status, 200);
 
-    let r = get(b.port(), "/transactions/authorize.xml?service_token=tok&service_id=3003&app_id=x");
+    let r = get(
+        b.port(),
+        "/transactions/authorize.xml?service_token=tok&service_id=3003&app_id=x",
+    );
     assert_eq!(
         r.body,
         format!("{PROLOG}<status><authorized>false</authorized><reason>service is not active</reason><plan>X</plan></status>")
@@ -187,13 +224,20 @@ fn example_e_other_denials() {
 
     // Quirk: the reason is not escaped.
     let r = get(b.port(), "/transactions/authorize.xml?service_token=tok&service_id=1001&app_id=app1&app_key=bad%26key");
-    assert!(r.body.contains(r#"<reason>application key "bad&key" is invalid</reason>"#));
+    assert!(r
+        .body
+        .contains(r#"<reason>application key "bad&key" is invalid</reason>"#));
 }
 
 #[test]
 fn example_f_oauth() {
     let state = example_d_state()
-        .service(Service::new("1003").token("tok").backend_version("oauth").metric("hits", None))
+        .service(
+            Service::new("1003")
+                .token("tok")
+                .backend_version("oauth")
+                .metric("hits", None),
+        )
         .app(
             App::new("1003", "client3")
                 .app_keys(&["secret3"])
@@ -230,7 +274,10 @@ fn example_f_oauth() {
         opts,
     );
     assert_eq!(r.status, 409);
-    assert_eq!(r.header("3scale-rejection-reason"), Some("oauth_not_enabled"));
+    assert_eq!(
+        r.header("3scale-rejection-reason"),
+        Some("oauth_not_enabled")
+    );
     assert!(r.body.starts_with(&format!(
         "{PROLOG}<status><authorized>false</authorized><reason>oauth is not enabled</reason><application><id>app1</id><key>key1</key><redirect_url></redirect_url></application><plan>Basic</plan><usage_reports>"
     )));
@@ -242,17 +289,35 @@ fn example_f_oauth() {
         opts,
     );
     assert_eq!(r.status, 409);
-    assert_eq!(r.header("3scale-rejection-reason"), Some("redirect_uri_invalid"));
-    assert!(r.body.contains(r#"<reason>redirect_uri "https://evil" is invalid</reason>"#));
-    assert!(r.body.contains("<redirect_uri>https://example.com/cb?a=1&amp;b=2</redirect_uri>"));
+    assert_eq!(
+        r.header("3scale-rejection-reason"),
+        Some("redirect_uri_invalid")
+    );
+    assert!(r
+        .body
+        .contains(r#"<reason>redirect_uri "https://evil" is invalid</reason>"#));
+    assert!(r
+        .body
+        .contains("<redirect_uri>https://example.com/cb?a=1&amp;b=2</redirect_uri>"));
 
     // OIDC on the plain endpoints: no <application>, OauthKey only checked when present.
-    let r = get(b.port(), "/transactions/authorize.xml?service_token=tok&service_id=1003&app_id=client3");
+    let r = get(
+        b.port(),
+        "/transactions/authorize.xml?service_token=tok&service_id=1003&app_id=client3",
+    );
     assert_eq!(r.status, 200);
     assert!(!r.body.contains("<application>"));
-    let r = get(b.port(), "/transactions/authorize.xml?service_token=tok&service_id=1003&app_id=client3&app_key=nope");
-    assert!(r.body.contains(r#"<reason>application key "nope" is invalid</reason>"#));
-    let r = get(b.port(), "/transactions/oauth_authorize.xml?service_token=tok&service_id=1003&user_key=x");
+    let r = get(
+        b.port(),
+        "/transactions/authorize.xml?service_token=tok&service_id=1003&app_id=client3&app_key=nope",
+    );
+    assert!(r
+        .body
+        .contains(r#"<reason>application key "nope" is invalid</reason>"#));
+    let r = get(
+        b.port(),
+        "/transactions/oauth_authorize.xml?service_token=tok&service_id=1003&user_key=x",
+    );
     assert_eq!(r.status, 404);
     assert!(r.body.contains("application id is missing"));
 }
@@ -306,8 +371,14 @@ fn example_i_disabled_metric_no_body_headers() {
         ]
     );
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
-    assert_eq!(r.header("access-control-expose-headers"), Some("ETag, Link, 3scale-rejection-reason"));
-    assert_eq!(r.header("content-security-policy"), Some("default-src 'self'"));
+    assert_eq!(
+        r.header("access-control-expose-headers"),
+        Some("ETag, Link, 3scale-rejection-reason")
+    );
+    assert_eq!(
+        r.header("content-security-policy"),
+        Some("default-src 'self'")
+    );
     assert_eq!(r.header("3scale-rejection-reason"), Some("limits_exceeded"));
     assert_eq!(r.header("3scale-limit-remaining"), Some("0"));
     assert_eq!(r.header("3scale-limit-reset"), Some("-1"));

@@ -12,7 +12,7 @@
 //!
 //! What is checked, in order:
 //! 1. shape: at most [`MAX_TOKEN_LEN`] bytes, exactly three base64url parts (unpadded; a
-//!    `=` is an error, see [`b64url`]), a JSON-object header with a string `alg`, a string
+//!    `=` is an error), a JSON-object header with a string `alg`, a string
 //!    `kid` if any, and no `crit` (no extension is understood) → [`JwtError::Malformed`];
 //! 2. `alg` is supported → [`JwtError::UnsupportedAlgorithm`];
 //! 3. key selection (see [`Jwks`]) → [`JwtError::UnknownKid`], then a selected key of the

@@ -30,11 +30,35 @@ pub fn backend_state() -> State {
                 .metric("get_foo", Some("hits"))
                 .metric("disabled", None),
         )
-        .service(Service::new("2").token(TOKEN).backend_version("2").metric("hits", None))
-        .app(App::new("1", "app-1").user_key(USER_KEY).plan("Basic").limit("hits", Period::Minute, 1000))
-        .app(App::new("1", "app-special").user_key("a&b=c%d e").plan("Basic"))
-        .app(App::new("1", "app-empty-limit").user_key("uk-limited").plan("Tiny").limit("hits", Period::Minute, 0))
-        .app(App::new("1", "app-disabled").user_key("uk-disabled").plan("Basic").disable_metric("disabled"))
+        .service(
+            Service::new("2")
+                .token(TOKEN)
+                .backend_version("2")
+                .metric("hits", None),
+        )
+        .app(
+            App::new("1", "app-1")
+                .user_key(USER_KEY)
+                .plan("Basic")
+                .limit("hits", Period::Minute, 1000),
+        )
+        .app(
+            App::new("1", "app-special")
+                .user_key("a&b=c%d e")
+                .plan("Basic"),
+        )
+        .app(
+            App::new("1", "app-empty-limit")
+                .user_key("uk-limited")
+                .plan("Tiny")
+                .limit("hits", Period::Minute, 0),
+        )
+        .app(
+            App::new("1", "app-disabled")
+                .user_key("uk-disabled")
+                .plan("Basic")
+                .disable_metric("disabled"),
+        )
         .app(App::new("2", APP_ID).app_keys(&[APP_KEY]).plan("Basic"))
 }
 
@@ -83,7 +107,11 @@ impl Stack {
             .backend_port(backend.port())
             .filter_config(&config.to_string());
         let envoy = envoy(builder).start().expect("envoy");
-        Stack { echo, backend, envoy }
+        Stack {
+            echo,
+            backend,
+            envoy,
+        }
     }
 
     pub fn port(&self) -> u16 {

@@ -16,7 +16,11 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { listen: "127.0.0.1:3000".into(), state: None, latency_ms: 0 };
+    let mut args = Args {
+        listen: "127.0.0.1:3000".into(),
+        state: None,
+        latency_ms: 0,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -45,7 +49,8 @@ fn run() -> Result<(), String> {
         None => State::new(),
     };
     let (services, apps) = (state.services.len(), state.apps.len());
-    let backend = MockBackend::start_on(&args.listen, state).map_err(|e| format!("{}: {e}", args.listen))?;
+    let backend =
+        MockBackend::start_on(&args.listen, state).map_err(|e| format!("{}: {e}", args.listen))?;
     backend.set_latency(Duration::from_millis(args.latency_ms));
     backend.set_logging(true);
     eprintln!(

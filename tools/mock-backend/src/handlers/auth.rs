@@ -18,7 +18,10 @@ struct Denial {
 
 impl Denial {
     fn new(code: &'static str, message: impl Into<String>) -> Denial {
-        Denial { code, message: message.into() }
+        Denial {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -33,7 +36,10 @@ pub fn handle(ep: Endpoint, req: &HttpRequest<'_>, state: &mut State, now: i64) 
     let parsed = match parse_nested(req.query) {
         Ok(p) => p,
         Err(e) => {
-            return Response::error(&ApiError::new(400, "bad_request", e.message()), header_ext.no_body)
+            return Response::error(
+                &ApiError::new(400, "bad_request", e.message()),
+                header_ext.no_body,
+            )
         }
     };
     let params = parsed.params;
@@ -100,7 +106,16 @@ fn run(
         }
     }
     // step 10
-    let outcome = validate(oauth_endpoint, &service, &app, params, raw_usage, ext, state, now)?;
+    let outcome = validate(
+        oauth_endpoint,
+        &service,
+        &app,
+        params,
+        raw_usage,
+        ext,
+        state,
+        now,
+    )?;
     // steps 11–12
     let (authorized, denial, entries) = match outcome {
         Outcome::Authorized(e) => (true, None, Some(e)),
@@ -132,7 +147,14 @@ fn run(
         );
     }
     let status = if authorized { 200 } else { 409 };
-    let mut resp = Response::xml(status, if ext.no_body { String::new() } else { body.render() });
+    let mut resp = Response::xml(
+        status,
+        if ext.no_body {
+            String::new()
+        } else {
+            body.render()
+        },
+    );
     if let (Some(d), true) = (&denial, ext.rejection_reason_header) {
         resp.add_extension_header("3scale-rejection-reason", d.code);
     }
@@ -149,9 +171,15 @@ fn run(
     if authrep && authorized {
         let to_report = usage::to_usage(&entries, true);
         if !to_report.is_empty() {
-            let applied = if ext.flat_usage { to_report } else { usage::propagate(&service, &to_report) };
+            let applied = if ext.flat_usage {
+                to_report
+            } else {
+                usage::propagate(&service, &to_report)
+            };
             for (metric, value) in applied {
-                state.counters.apply(&service.id, &app.id, &metric, value, now);
+                state
+                    .counters
+                    .apply(&service.id, &app.id, &metric, value, now);
             }
         }
     }
@@ -180,15 +208,29 @@ fn find_app<'s>(
     }
     if service.backend_version == "1" && !oauth_endpoint {
         let Some(uk) = user_key else {
-            return Err(ApiError::new(403, "user_key_invalid", "user key is missing"));
+            return Err(ApiError::new(
+                403,
+                "user_key_invalid",
+                "user key is missing",
+            ));
         };
-        return state
-            .find_app_by_user_key(&service.id, &uk)
-            .ok_or_else(|| ApiError::new(403, "user_key_invalid", format!(r#"user key "{uk}" is invalid"#)));
+        return state.find_app_by_user_key(&service.id, &uk).ok_or_else(|| {
+            ApiError::new(
+                403,
+                "user_key_invalid",
+                format!(r#"user key "{uk}" is invalid"#),
+            )
+        });
     }
-    let Some(id) = app_id else { return Err(missing_id()) };
+    let Some(id) = app_id else {
+        return Err(missing_id());
+    };
     state.find_app(&service.id, &id).ok_or_else(|| {
-        ApiError::new(404, "application_not_found", format!(r#"application with id="{id}" was not found"#))
+        ApiError::new(
+            404,
+            "application_not_found",
+            format!(r#"application with id="{id}" was not found"#),
+        )
     })
 }
 
@@ -228,7 +270,10 @@ fn validate(
         return denied(d);
     }
     if !app.is_active() {
-        return denied(Denial::new("application_not_active", "application is not active"));
+        return denied(Denial::new(
+            "application_not_active",
+            "application is not active",
+        ));
     }
     if !service.is_active() {
         return denied(Denial::new("service_not_active", "service is not active"));
@@ -239,7 +284,11 @@ fn validate(
         None => Vec::new(),
     };
     let flat = usage::to_usage(&entries, false);
-    let checked = if ext.flat_usage { flat } else { usage::propagate(service, &flat) };
+    let checked = if ext.flat_usage {
+        flat
+    } else {
+        usage::propagate(service, &flat)
+    };
     if within_limits(service, app, &state.counters, now, Some(&checked)) {
         Ok(Outcome::Authorized(entries))
     } else {
@@ -256,10 +305,19 @@ fn key(app: &App, params: &Hash) -> Option<Denial> {
         return None;
     }
     match normalized_app_key(params) {
-        None => Some(Denial::new("application_key_invalid", "application key is missing")),
-        Some(k) if k.is_empty() => Some(Denial::new("application_key_invalid", "application key is missing")),
+        None => Some(Denial::new(
+            "application_key_invalid",
+            "application key is missing",
+        )),
+        Some(k) if k.is_empty() => Some(Denial::new(
+            "application_key_invalid",
+            "application key is missing",
+        )),
         Some(k) if app.app_keys.contains(&k) => None,
-        Some(k) => Some(Denial::new("application_key_invalid", format!(r#"application key "{k}" is invalid"#))),
+        Some(k) => Some(Denial::new(
+            "application_key_invalid",
+            format!(r#"application key "{k}" is invalid"#),
+        )),
     }
 }
 
@@ -268,8 +326,14 @@ fn oauth_key(app: &App, params: &Hash) -> Option<Denial> {
     match normalized_app_key(params) {
         None => None,
         Some(k) if app.app_keys.contains(&k) => None,
-        Some(k) if k.is_empty() => Some(Denial::new("application_key_invalid", "application key is missing")),
-        Some(k) => Some(Denial::new("application_key_invalid", format!(r#"application key "{k}" is invalid"#))),
+        Some(k) if k.is_empty() => Some(Denial::new(
+            "application_key_invalid",
+            "application key is missing",
+        )),
+        Some(k) => Some(Denial::new(
+            "application_key_invalid",
+            format!(r#"application key "{k}" is invalid"#),
+        )),
     }
 }
 
@@ -296,7 +360,10 @@ fn referrer(service: &Service, app: &App, params: &Hash) -> Option<Denial> {
         None | Some("") => Some(Denial::new("referrer_not_allowed", "referrer is missing")),
         Some("*") => None,
         Some(r) if app.referrer_filters.iter().any(|f| glob_match(f, r)) => None,
-        Some(r) => Some(Denial::new("referrer_not_allowed", format!(r#"referrer "{r}" is not allowed"#))),
+        Some(r) => Some(Denial::new(
+            "referrer_not_allowed",
+            format!(r#"referrer "{r}" is not allowed"#),
+        )),
     }
 }
 
@@ -325,7 +392,11 @@ fn application_section(app: &App, params: &Hash) -> ApplicationSection {
     ApplicationSection {
         id: app.id.clone(),
         key: app.app_keys.first().cloned().unwrap_or_default(),
-        redirect_element: if uri_only { "redirect_uri" } else { "redirect_url" },
+        redirect_element: if uri_only {
+            "redirect_uri"
+        } else {
+            "redirect_url"
+        },
         redirect_url: app.redirect_url.clone().unwrap_or_default(),
     }
 }

@@ -53,7 +53,11 @@ impl Credentials {
             ));
         };
         let Some(sid) = &self.service_id else {
-            return Err(ApiError::new(422, "service_id_missing", "Service ID is missing"));
+            return Err(ApiError::new(
+                422,
+                "service_id_missing",
+                "Service ID is missing",
+            ));
         };
         let valid = state
             .find_service(sid)
@@ -73,7 +77,9 @@ impl Credentials {
     pub fn resolve<'s>(&self, state: &'s State) -> Result<&'s Service, ApiError> {
         let Some(pk) = &self.provider_key else {
             let sid = self.service_id.as_deref().unwrap_or_default();
-            return state.find_service(sid).ok_or_else(|| service_id_invalid(sid));
+            return state
+                .find_service(sid)
+                .ok_or_else(|| service_id_invalid(sid));
         };
         let Some(sid) = &self.service_id else {
             return state.default_service(pk).ok_or_else(|| {
@@ -93,7 +99,11 @@ impl Credentials {
         if service.provider_key.as_deref() == Some(pk.as_str()) {
             Ok(service)
         } else if state.default_service(pk).is_none() {
-            Err(ApiError::new(403, "provider_key_invalid", format!(r#"provider key "{pk}" is invalid"#)))
+            Err(ApiError::new(
+                403,
+                "provider_key_invalid",
+                format!(r#"provider key "{pk}" is invalid"#),
+            ))
         } else {
             Err(service_id_invalid(sid))
         }
@@ -101,7 +111,11 @@ impl Credentials {
 }
 
 fn service_id_invalid(sid: &str) -> ApiError {
-    ApiError::new(403, "service_id_invalid", format!(r#"service id "{sid}" is invalid"#))
+    ApiError::new(
+        403,
+        "service_id_invalid",
+        format!(r#"service id "{sid}" is invalid"#),
+    )
 }
 
 #[cfg(test)]
@@ -122,16 +136,59 @@ mod tests {
     #[test]
     fn precedence() {
         let st = state();
-        assert_eq!(creds("").check_early(&st).unwrap_err().code, "provider_key_or_service_token_required");
-        assert_eq!(creds("service_token=tok").check_early(&st).unwrap_err().status, 422);
-        let e = creds("service_token=wrong&service_id=1001").check_early(&st).unwrap_err();
-        assert_eq!(e.message, r#"service token "wrong" or service id "1001" is invalid"#);
-        assert!(creds("service_token=tok&service_id=1001").check_early(&st).is_ok());
+        assert_eq!(
+            creds("").check_early(&st).unwrap_err().code,
+            "provider_key_or_service_token_required"
+        );
+        assert_eq!(
+            creds("service_token=tok")
+                .check_early(&st)
+                .unwrap_err()
+                .status,
+            422
+        );
+        let e = creds("service_token=wrong&service_id=1001")
+            .check_early(&st)
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            r#"service token "wrong" or service id "1001" is invalid"#
+        );
+        assert!(creds("service_token=tok&service_id=1001")
+            .check_early(&st)
+            .is_ok());
         assert_eq!(creds("provider_key=pk").resolve(&st).unwrap().id, "1001");
-        assert_eq!(creds("provider_key=pk&service_id=foo-1001").resolve(&st).unwrap().id, "1001");
-        assert_eq!(creds("provider_key=nope").resolve(&st).unwrap_err().code, "provider_key_invalid_or_service_missing");
-        assert_eq!(creds("provider_key=nope&service_id=1001").resolve(&st).unwrap_err().code, "provider_key_invalid");
-        assert_eq!(creds("provider_key=pk&service_id=2002").resolve(&st).unwrap_err().code, "service_id_invalid");
-        assert_eq!(creds("provider_key=pk&service_id=9999").resolve(&st).unwrap_err().message, r#"service id "9999" is invalid"#);
+        assert_eq!(
+            creds("provider_key=pk&service_id=foo-1001")
+                .resolve(&st)
+                .unwrap()
+                .id,
+            "1001"
+        );
+        assert_eq!(
+            creds("provider_key=nope").resolve(&st).unwrap_err().code,
+            "provider_key_invalid_or_service_missing"
+        );
+        assert_eq!(
+            creds("provider_key=nope&service_id=1001")
+                .resolve(&st)
+                .unwrap_err()
+                .code,
+            "provider_key_invalid"
+        );
+        assert_eq!(
+            creds("provider_key=pk&service_id=2002")
+                .resolve(&st)
+                .unwrap_err()
+                .code,
+            "service_id_invalid"
+        );
+        assert_eq!(
+            creds("provider_key=pk&service_id=9999")
+                .resolve(&st)
+                .unwrap_err()
+                .message,
+            r#"service id "9999" is invalid"#
+        );
     }
 }

@@ -25,8 +25,12 @@ fn is_one(h: &Hash, key: &str) -> bool {
 impl Extensions {
     /// Parses the `3scale-options` header value (unparseable → nothing enabled).
     pub fn from_header(value: Option<&str>) -> Extensions {
-        let Some(value) = value else { return Extensions::default() };
-        let Ok(parsed) = parse_nested(value) else { return Extensions::default() };
+        let Some(value) = value else {
+            return Extensions::default();
+        };
+        let Ok(parsed) = parse_nested(value) else {
+            return Extensions::default();
+        };
         let h = parsed.params;
         Extensions {
             no_body: truthy(h.get("no_body")),
@@ -53,7 +57,8 @@ mod tests {
 
     #[test]
     fn header_flags() {
-        let e = Extensions::from_header(Some("rejection_reason_header=1&limit_headers=1&no_body=1"));
+        let e =
+            Extensions::from_header(Some("rejection_reason_header=1&limit_headers=1&no_body=1"));
         assert!(e.no_body && e.rejection_reason_header && e.limit_headers);
         assert!(!e.hierarchy && !e.flat_usage && !e.list_app_keys);
         assert!(Extensions::from_header(Some("no_body=")).no_body);

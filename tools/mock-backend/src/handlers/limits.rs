@@ -12,7 +12,9 @@ use crate::xml::UsageReport;
 fn plan_limits(service: &Service, app: &App) -> Vec<(usize, String, Period, u64)> {
     let mut out: Vec<(usize, String, Period, u64)> = Vec::new();
     for l in &app.limits {
-        let Some(id) = service.metric_id(&l.metric) else { continue };
+        let Some(id) = service.metric_id(&l.metric) else {
+            continue;
+        };
         out.retain(|(_, m, p, _)| !(m == &l.metric && *p == l.period));
         out.push((id, l.metric.clone(), l.period, l.value));
     }
@@ -60,7 +62,8 @@ pub fn within_limits(
     usage: Option<&Usage>,
 ) -> bool {
     let limits = plan_limits(service, app);
-    let stored = |metric: &str, period: Period| counters.get(&service.id, &app.id, metric, period, now);
+    let stored =
+        |metric: &str, period: Period| counters.get(&service.id, &app.id, metric, period, now);
     match usage.filter(|u| !u.is_empty()) {
         None => limits.iter().all(|(_, m, p, max)| stored(m, *p) <= *max),
         Some(u) => limits.iter().all(|(_, m, p, max)| match usage::get(u, m) {
@@ -113,10 +116,18 @@ pub fn limit_headers(reports: &[UsageReport], usage: Option<&Usage>, now: i64) -
     match best {
         Some((n, r)) if n >= 0 => LimitHeaders {
             remaining: n,
-            reset: if r.period == Period::Eternity { -1 } else { r.period_end - now },
+            reset: if r.period == Period::Eternity {
+                -1
+            } else {
+                r.period_end - now
+            },
             max_value: Some(r.max_value),
         },
-        _ => LimitHeaders { remaining: -1, reset: -1, max_value: None },
+        _ => LimitHeaders {
+            remaining: -1,
+            reset: -1,
+            max_value: None,
+        },
     }
 }
 
@@ -153,7 +164,14 @@ mod tests {
         assert_eq!((h.remaining, h.reset, h.max_value), (0, 1, Some(10)));
         // nothing full, no usage → -1/-1
         let r = [report(Period::Hour, 10, 3, now)];
-        assert_eq!(limit_headers(&r, None, now), LimitHeaders { remaining: -1, reset: -1, max_value: None });
+        assert_eq!(
+            limit_headers(&r, None, now),
+            LimitHeaders {
+                remaining: -1,
+                reset: -1,
+                max_value: None
+            }
+        );
         // usage[x]=0 → -1/-1
         assert_eq!(limit_headers(&r, hits(0).as_ref(), now).remaining, -1);
         // disabled metric, no usage → 0 / -1 / 0
@@ -161,9 +179,18 @@ mod tests {
         let h = limit_headers(&r, None, now);
         assert_eq!((h.remaining, h.reset, h.max_value), (0, -1, Some(0)));
         // ties: the longer period wins
-        let r = [report(Period::Day, 5, 5, now), report(Period::Minute, 5, 5, now)];
+        let r = [
+            report(Period::Day, 5, 5, now),
+            report(Period::Minute, 5, 5, now),
+        ];
         assert_eq!(limit_headers(&r, None, now).reset, 3601);
-        let r = [report(Period::Minute, 5, 5, now), report(Period::Month, 5, 5, now)];
-        assert_eq!(limit_headers(&r, None, now).reset, Period::Month.end(now) - now);
+        let r = [
+            report(Period::Minute, 5, 5, now),
+            report(Period::Month, 5, 5, now),
+        ];
+        assert_eq!(
+            limit_headers(&r, None, now).reset,
+            Period::Month.end(now) - now
+        );
     }
 }

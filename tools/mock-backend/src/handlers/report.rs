@@ -38,13 +38,22 @@ fn media_type(content_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn run(req: &HttpRequest<'_>, state: &mut State, now: i64, ext: Extensions) -> Result<(), ApiError> {
+fn run(
+    req: &HttpRequest<'_>,
+    state: &mut State,
+    now: i64,
+    ext: Extensions,
+) -> Result<(), ApiError> {
     // 1. Content-Type
     let content_type = req.header("content-type").unwrap_or_default();
     let media = media_type(content_type);
     let multipart = media == "multipart/form-data";
     if !(media.is_empty() || media == "application/x-www-form-urlencoded" || multipart) {
-        return Err(ApiError::new(400, "content_type_invalid", format!("invalid Content-Type: {media}")));
+        return Err(ApiError::new(
+            400,
+            "content_type_invalid",
+            format!("invalid Content-Type: {media}"),
+        ));
     }
     let bad = |e: crate::params::ParseError| ApiError::new(400, "bad_request", e.message());
     let query = parse_nested(req.query).map_err(bad)?;
@@ -67,7 +76,11 @@ fn run(req: &HttpRequest<'_>, state: &mut State, now: i64, ext: Extensions) -> R
     creds.check_early(state)?;
     // 3. UTF-8
     if query.invalid_utf8 || body.invalid_utf8 {
-        return Err(ApiError::new(422, "not_valid_data", "all data must be valid UTF8"));
+        return Err(ApiError::new(
+            422,
+            "not_valid_data",
+            "all data must be valid UTF8",
+        ));
     }
     // 4–7. transactions
     let transactions = match params.get("transactions") {
@@ -75,7 +88,11 @@ fn run(req: &HttpRequest<'_>, state: &mut State, now: i64, ext: Extensions) -> R
         Some(v) if v.is_blank() => return Err(blank()),
         Some(Value::Hash(h)) => h.clone(),
         Some(_) => {
-            return Err(ApiError::new(400, "transactions_format_invalid", "transactions format is invalid"))
+            return Err(ApiError::new(
+                400,
+                "transactions_format_invalid",
+                "transactions format is invalid",
+            ))
         }
     };
     if transactions.iter().any(|(_, t)| t.is_null()) {
@@ -85,9 +102,10 @@ fn run(req: &HttpRequest<'_>, state: &mut State, now: i64, ext: Extensions) -> R
             "transactions has a nil transaction",
         ));
     }
-    let has_user_id = transactions
-        .iter()
-        .any(|(_, t)| t.as_hash().is_some_and(|h| h.get("user_id").is_some_and(|v| !v.is_null())));
+    let has_user_id = transactions.iter().any(|(_, t)| {
+        t.as_hash()
+            .is_some_and(|h| h.get("user_id").is_some_and(|v| !v.is_null()))
+    });
     if has_user_id {
         return Err(ApiError::new(
             400,
@@ -103,7 +121,11 @@ fn run(req: &HttpRequest<'_>, state: &mut State, now: i64, ext: Extensions) -> R
 }
 
 fn blank() -> ApiError {
-    ApiError::new(400, "transactions_is_blank", "transactions parameter is blank")
+    ApiError::new(
+        400,
+        "transactions_is_blank",
+        "transactions parameter is blank",
+    )
 }
 
 /// A validated transaction waiting to be applied.
@@ -115,12 +137,21 @@ struct Pending {
 
 /// The worker: validates every transaction and applies all of them, or none.
 fn process(state: &mut State, service_id: &str, transactions: &Hash, now: i64, flat: bool) {
-    let err = |code, message: String| ReportError { service_id: service_id.to_string(), code, message };
-    let Some(service) = state.find_service(service_id).cloned() else { return };
+    let err = |code, message: String| ReportError {
+        service_id: service_id.to_string(),
+        code,
+        message,
+    };
+    let Some(service) = state.find_service(service_id).cloned() else {
+        return;
+    };
     let mut pending: Vec<Pending> = Vec::new();
     for (_, t) in transactions.iter() {
         let Some(t) = t.as_hash() else {
-            state.report_errors.push(err("transactions_format_invalid", "transactions format is invalid".into()));
+            state.report_errors.push(err(
+                "transactions_format_invalid",
+                "transactions format is invalid".into(),
+            ));
             return;
         };
         let raw_usage = match t.get("usage") {
@@ -142,7 +173,10 @@ fn process(state: &mut State, service_id: &str, transactions: &Hash, now: i64, f
             }
         };
         let usage = usage::to_usage(&entries, false);
-        if usage.iter().all(|(_, v)| *v == crate::counters::UsageValue::Incr(0)) {
+        if usage
+            .iter()
+            .all(|(_, v)| *v == crate::counters::UsageValue::Incr(0))
+        {
             continue;
         }
         let ts = t.str("timestamp").and_then(parse_timestamp).unwrap_or(now);
@@ -160,12 +194,22 @@ fn process(state: &mut State, service_id: &str, transactions: &Hash, now: i64, f
             ));
             return;
         }
-        let usage = if flat { usage } else { usage::propagate(&service, &usage) };
-        pending.push(Pending { app_id: app.id.clone(), usage, ts });
+        let usage = if flat {
+            usage
+        } else {
+            usage::propagate(&service, &usage)
+        };
+        pending.push(Pending {
+            app_id: app.id.clone(),
+            usage,
+            ts,
+        });
     }
     for p in pending {
         for (metric, value) in p.usage {
-            state.counters.apply(service_id, &p.app_id, &metric, value, p.ts);
+            state
+                .counters
+                .apply(service_id, &p.app_id, &metric, value, p.ts);
         }
     }
 }
@@ -180,12 +224,24 @@ fn find_app<'s>(state: &'s State, service_id: &str, t: &Hash) -> Result<&'s App,
             "either app_id or user_key is allowed, not both",
         )),
         (Some(id), None) => state.find_app(service_id, id).ok_or_else(|| {
-            ApiError::new(404, "application_not_found", format!(r#"application with id="{id}" was not found"#))
+            ApiError::new(
+                404,
+                "application_not_found",
+                format!(r#"application with id="{id}" was not found"#),
+            )
         }),
-        (None, Some(uk)) => state
-            .find_app_by_user_key(service_id, uk)
-            .ok_or_else(|| ApiError::new(403, "user_key_invalid", format!(r#"user key "{uk}" is invalid"#))),
-        (None, None) => Err(ApiError::new(404, "application_not_found", "application id is missing")),
+        (None, Some(uk)) => state.find_app_by_user_key(service_id, uk).ok_or_else(|| {
+            ApiError::new(
+                403,
+                "user_key_invalid",
+                format!(r#"user key "{uk}" is invalid"#),
+            )
+        }),
+        (None, None) => Err(ApiError::new(
+            404,
+            "application_not_found",
+            "application id is missing",
+        )),
     }
 }
 
@@ -207,7 +263,9 @@ fn parse_multipart(content_type: &str, body: &[u8]) -> Result<Parsed, crate::par
                 break;
             }
             let part = part.strip_prefix("\r\n").unwrap_or(part);
-            let Some((head, value)) = part.split_once("\r\n\r\n") else { continue };
+            let Some((head, value)) = part.split_once("\r\n\r\n") else {
+                continue;
+            };
             let name = head
                 .split(';')
                 .filter_map(|p| p.trim().strip_prefix("name="))

@@ -40,11 +40,19 @@ pub fn parse_value(raw: &str) -> Option<UsageValue> {
         return None;
     }
     let n = digits.parse::<u64>().unwrap_or(u64::MAX);
-    Some(if set { UsageValue::Set(n) } else { UsageValue::Incr(n) })
+    Some(if set {
+        UsageValue::Set(n)
+    } else {
+        UsageValue::Incr(n)
+    })
 }
 
 fn metric_invalid(name: &str) -> ApiError {
-    ApiError::new(404, "metric_invalid", format!(r#"metric "{name}" is invalid"#))
+    ApiError::new(
+        404,
+        "metric_invalid",
+        format!(r#"metric "{name}" is invalid"#),
+    )
 }
 
 /// §3 step 9 (`no_body` on): resolve only the metric names.
@@ -137,7 +145,14 @@ mod tests {
     }
 
     fn raw(qs: &str) -> Hash {
-        parse_nested(qs).unwrap().params.get("usage").unwrap().as_hash().unwrap().clone()
+        parse_nested(qs)
+            .unwrap()
+            .params
+            .get("usage")
+            .unwrap()
+            .as_hash()
+            .unwrap()
+            .clone()
     }
 
     #[test]
@@ -154,20 +169,35 @@ mod tests {
     fn errors() {
         let s = svc();
         let e = parse(&s, &raw("usage[hits]=abc")).unwrap_err();
-        assert_eq!(e.message, r#"usage value "abc" for metric "hits" is invalid"#);
+        assert_eq!(
+            e.message,
+            r#"usage value "abc" for metric "hits" is invalid"#
+        );
         let e = parse(&s, &raw("usage[hits]=")).unwrap_err();
-        assert_eq!(e.message, r#"usage value for metric "hits" can not be empty"#);
+        assert_eq!(
+            e.message,
+            r#"usage value for metric "hits" can not be empty"#
+        );
         let e = parse(&s, &raw("usage[hits][x]=1")).unwrap_err();
         assert_eq!(e.code, "usage_value_invalid");
         let e = parse(&s, &raw("usage[nope]=1")).unwrap_err();
-        assert_eq!((e.status, e.message.as_str()), (404, r#"metric "nope" is invalid"#));
-        assert_eq!(parse(&s, &raw("usage[%20hits%20]=1")).unwrap()[0].metric, "hits");
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (404, r#"metric "nope" is invalid"#)
+        );
+        assert_eq!(
+            parse(&s, &raw("usage[%20hits%20]=1")).unwrap()[0].metric,
+            "hits"
+        );
     }
 
     #[test]
     fn propagation() {
         let s = svc();
-        let u = to_usage(&parse(&s, &raw("usage[hits]=2&usage[child_hits]=5")).unwrap(), false);
+        let u = to_usage(
+            &parse(&s, &raw("usage[hits]=2&usage[child_hits]=5")).unwrap(),
+            false,
+        );
         let p = propagate(&s, &u);
         assert_eq!(get(&p, "hits"), Some(UsageValue::Incr(7)));
         assert_eq!(get(&p, "child_hits"), Some(UsageValue::Incr(5)));

@@ -31,7 +31,13 @@ impl HttpResponse {
     }
 }
 
-pub fn send(port: u16, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+pub fn send(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpResponse {
     send_timeout(port, method, target, headers, body, Duration::from_secs(10)).unwrap()
 }
 
@@ -45,7 +51,8 @@ pub fn send_timeout(
 ) -> std::io::Result<HttpResponse> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(timeout))?;
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    let mut req =
+        format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     for (n, v) in headers {
         req.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -61,12 +68,21 @@ pub fn send_timeout(
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
-    let status = status_line.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0);
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Ok(HttpResponse { status, headers, body: body.to_string() })
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: body.to_string(),
+    })
 }
 
 pub fn get(port: u16, target: &str) -> HttpResponse {
@@ -78,5 +94,11 @@ pub fn get_with(port: u16, target: &str, options: &str) -> HttpResponse {
 }
 
 pub fn post_form(port: u16, target: &str, body: &str) -> HttpResponse {
-    send(port, "POST", target, &[("Content-Type", "application/x-www-form-urlencoded")], body)
+    send(
+        port,
+        "POST",
+        target,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body,
+    )
 }

@@ -1,0 +1,449 @@
+//! Runs the built `tollgate` binary for each command.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use tollgate_core::auth::signed_url::{self, SignedUrlError};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn tollgate(args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    Run {
+        code: output.status.code().unwrap(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// Writes `value` to a fresh file under the target directory and returns its path.
+fn config_file(name: &str, value: &Value) -> String {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tollgate-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, value.to_string()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn rule(method: &str, pattern: &str, metric: &str, delta: Value) -> Value {
+    json!({"http_method": method, "pattern": pattern, "metric_system_name": metric, "delta": delta})
+}
+
+fn threescale_config(delta: Value) -> Value {
+    json!({
+        "backend": {"cluster": "threescale_backend"},
+        "services": [{
+            "id": 42, "backend_version": "1", "system_name": "echo",
+            "proxy": {"hosts": ["api.example.com"], "proxy_rules": [rule("GET", "/", "hits", delta)]}
+        }]
+    })
+}
+
+const ABC_DIGEST: &str = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+#[test]
+fn check_accepts_a_valid_config() {
+    let path = config_file("valid.json", &threescale_config(json!(1)));
+    let run = tollgate(&["check", &path], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "ok: 1 service(s)\n");
+
+    let from_stdin = tollgate(&["check", "-"], &threescale_config(json!(2)).to_string());
+    assert_eq!(from_stdin.code, 0, "{}", from_stdin.stderr);
+    assert_eq!(from_stdin.stdout, "ok: 1 service(s)\n");
+}
+
+#[test]
+fn check_refuses_a_bad_config_with_the_filter_message() {
+    let path = config_file("bad-delta.json", &threescale_config(json!("one")));
+    let run = tollgate(&["check", &path], "");
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "error: services[0].proxy.proxy_rules[0].delta: expected an integer\n"
+    );
+
+    let not_json = tollgate(&["check", "-"], "{");
+    assert_eq!(not_json.code, 1);
+    assert!(
+        not_json.stderr.starts_with("error: invalid JSON"),
+        "{}",
+        not_json.stderr
+    );
+
+    let missing = tollgate(&["check", "/nonexistent/tollgate.json"], "");
+    assert_eq!(missing.code, 1);
+    assert!(missing
+        .stderr
+        .starts_with("error: cannot read /nonexistent/tollgate.json"));
+}
+
+#[test]
+fn check_prints_warnings() {
+    let mut config = threescale_config(json!(1));
+    let service = config["services"][0].clone();
+    config["services"].as_array_mut().unwrap().push(service);
+    let run = tollgate(&["check", "-"], &config.to_string());
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout, "ok: 1 service(s)\n");
+    assert_eq!(
+        run.stderr,
+        "warning: service 42 is defined twice: the later one is skipped\n"
+    );
+}
+
+#[test]
+fn hash_key_prints_the_stored_form() {
+    let run = tollgate(&["hash-key", "abc"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, format!("{ABC_DIGEST}\n"));
+
+    let stdin = tollgate(&["hash-key", "-"], "abc\n");
+    assert_eq!(stdin.stdout, format!("{ABC_DIGEST}\n"));
+    let crlf = tollgate(&["hash-key", "-"], "abc\r\n");
+    assert_eq!(crlf.stdout, format!("{ABC_DIGEST}\n"));
+
+    // sha256("s" + "abc") == sha256("sabc")
+    let salted = tollgate(&["hash-key", "--salt", "s", "abc"], "");
+    let plain = tollgate(&["hash-key", "sabc"], "");
+    assert_eq!(salted.code, 0);
+    assert_eq!(salted.stdout, plain.stdout);
+    assert_ne!(salted.stdout, run.stdout);
+}
+
+#[test]
+fn hashed_keys_are_accepted_by_the_config() {
+    let hash = tollgate(&["hash-key", "bob-key"], "")
+        .stdout
+        .trim()
+        .to_string();
+    let password = tollgate(&["hash-key", "--salt", "s", "pw"], "")
+        .stdout
+        .trim()
+        .to_string();
+    let mut config = threescale_config(json!(1));
+    config["services"][0]["authentication"] = json!({
+        "mode": "local",
+        "api_keys": {"header": "X-API-Key", "keys": [{"id": "bob", "hash": hash}]},
+        "basic_users": [{"username": "alice", "salt": "s", "hash": password}]
+    });
+    let run = tollgate(&["check", "-"], &config.to_string());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn sign_url_output_verifies() {
+    let run = tollgate(
+        &[
+            "sign-url",
+            "--secret",
+            "k3y",
+            "--expires",
+            "2000000000",
+            "/files/a.txt?b=2&a=1",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let signed = run.stdout.trim();
+    let (path, query) = signed.split_once('?').unwrap();
+    assert_eq!(path, "/files/a.txt");
+    assert!(
+        query.starts_with("b=2&a=1&expires=2000000000&signature="),
+        "{query}"
+    );
+    assert_eq!(
+        signed_url::verify(b"k3y", "GET", path, query, 1_999_999_999),
+        Ok(())
+    );
+    assert_eq!(
+        signed_url::verify(b"k3y", "GET", path, query, 2_000_000_001),
+        Err(SignedUrlError::Expired)
+    );
+    assert_eq!(
+        signed_url::verify(b"k3y", "POST", path, query, 1_999_999_999),
+        Err(SignedUrlError::BadSignature)
+    );
+}
+
+#[test]
+fn sign_url_keeps_the_origin_and_reads_the_secret_from_stdin() {
+    let run = tollgate(
+        &[
+            "sign-url",
+            "--secret",
+            "-",
+            "--method",
+            "put",
+            "--expires-in",
+            "60",
+            "https://api.example.com:8443/up#frag",
+        ],
+        "k3y\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let signed = run.stdout.trim();
+    let rest = signed.strip_prefix("https://api.example.com:8443").unwrap();
+    let rest = rest.strip_suffix("#frag").unwrap();
+    let (path, query) = rest.split_once('?').unwrap();
+    assert_eq!(path, "/up");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(signed_url::verify(b"k3y", "PUT", path, query, now), Ok(()));
+    assert_eq!(
+        signed_url::verify(b"k3y", "PUT", path, query, now + 120),
+        Err(SignedUrlError::Expired)
+    );
+}
+
+#[test]
+fn sign_url_refuses_bad_arguments() {
+    let no_expiry = tollgate(&["sign-url", "--secret", "k", "/a"], "");
+    assert_eq!(no_expiry.code, 2);
+    assert!(no_expiry.stderr.contains("Usage: tollgate"));
+    let both = tollgate(
+        &[
+            "sign-url",
+            "--secret",
+            "k",
+            "--expires",
+            "1",
+            "--expires-in",
+            "1",
+            "/a",
+        ],
+        "",
+    );
+    assert_eq!(both.code, 2);
+    let relative = tollgate(&["sign-url", "--secret", "k", "--expires", "1", "a"], "");
+    assert_eq!(relative.code, 2);
+    let resigned = tollgate(
+        &[
+            "sign-url",
+            "--secret",
+            "k",
+            "--expires",
+            "1",
+            "/a?expires=5",
+        ],
+        "",
+    );
+    assert_eq!(resigned.code, 2);
+}
+
+#[test]
+fn usage_and_bad_arguments() {
+    let help = tollgate(&["--help"], "");
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.starts_with("Usage: tollgate"));
+    assert_eq!(tollgate(&["hash-key", "--help"], "").stdout, help.stdout);
+    for args in [
+        &[][..],
+        &["frobnicate"],
+        &["check"],
+        &["check", "a", "b"],
+        &["hash-key", "--pepper", "x", "k"],
+    ] {
+        let run = tollgate(args, "");
+        assert_eq!(run.code, 2, "{args:?}");
+        assert!(run.stderr.contains("Usage: tollgate"), "{args:?}");
+        assert_eq!(run.stdout, "");
+    }
+}
+
+/// A 3scale user_key service and a local service with API keys, Basic users, JWT, signed
+/// URLs and a header secret.
+fn local_config() -> Value {
+    json!({
+        "backend": {"cluster": "threescale_backend"},
+        "services": [
+            {
+                "id": 42, "backend_version": "1", "system_name": "echo",
+                "proxy": {
+                    "hosts": ["api.example.com"], "credentials_location": "headers", "auth_user_key": "X-User-Key",
+                    "proxy_rules": [rule("GET", "/echo/{id}$", "hits", json!(1))]
+                }
+            },
+            {
+                "id": 7, "system_name": "models",
+                "proxy": {
+                    "hosts": ["models.example.com"],
+                    "proxy_rules": [
+                        rule("ANY", "/models", "hits", json!(1)),
+                        {"http_method": "POST", "pattern": "/models/{name}/train?mode=full", "metric_system_name": "train",
+                         "delta": 5, "namespace": "models", "action": "train"},
+                        {"http_method": "DELETE", "pattern": "/models/{name}", "metric_system_name": "hits",
+                         "delta": 1, "roles": ["admin", "owner"]},
+                        rule("GET", "/admin/stats", "hits", json!(1))
+                    ]
+                },
+                "authentication": {
+                    "mode": "local",
+                    "api_keys": {"header": "X-API-Key", "query": "api_key", "basic_username": true,
+                                 "keys": [{"id": "bob", "hash": ABC_DIGEST, "grants": [{"namespace": "models", "actions": ["read"]}]}]},
+                    "basic_users": [{"username": "alice", "salt": "s", "hash": ABC_DIGEST}],
+                    "jwt": {"jwks": {"keys": [{"kty": "oct", "kid": "k1", "k": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}]},
+                            "issuer": "https://idp.example.com", "audiences": ["models"], "leeway_s": 0,
+                            "roles_claim": "roles", "client_id_claim": "azp"},
+                    "signed_urls": {"secret": "sign-me"},
+                    "header_secrets": [{"path_prefix": "/admin", "header": "X-Admin-Secret", "secret": "s3"}],
+                    "https_only": true, "trust_forwarded_proto": false
+                }
+            }
+        ]
+    })
+}
+
+#[test]
+fn openapi_describes_schemes_and_operations() {
+    let path = config_file("local.json", &local_config());
+    let check = tollgate(&["check", &path], "");
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let run = tollgate(&["openapi", &path], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with("{\n  \"openapi\": \"3.0.3\""),
+        "{}",
+        run.stdout
+    );
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(
+        schemes["svc42_user_key"],
+        json!({"type": "apiKey", "in": "header", "name": "x-user-key", "description": "3scale user key"})
+    );
+    assert_eq!(schemes["svc7_api_key_header"]["in"], "header");
+    assert_eq!(schemes["svc7_api_key_header"]["name"], "x-api-key");
+    assert_eq!(schemes["svc7_api_key_query"]["name"], "api_key");
+    assert_eq!(schemes["svc7_api_key_basic"]["scheme"], "basic");
+    assert_eq!(schemes["svc7_basic"]["scheme"], "basic");
+    assert_eq!(schemes["svc7_jwt"]["scheme"], "bearer");
+    assert_eq!(schemes["svc7_jwt"]["bearerFormat"], "JWT");
+    assert_eq!(
+        schemes["svc7_signed_url"],
+        json!({"type": "apiKey", "in": "query", "name": "signature",
+        "description": "Signed URL: `expires` and `signature` query args (see `tollgate sign-url`)"})
+    );
+    assert_eq!(schemes["svc7_header_secret_1"]["name"], "x-admin-secret");
+
+    let paths = &doc["paths"];
+    let echo = &paths["/echo/{id}"]["get"];
+    assert_eq!(echo["security"], json!([{"svc42_user_key": []}]));
+    assert_eq!(
+        echo["parameters"][0],
+        json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}})
+    );
+    assert_eq!(echo["x-3scale-metric"], "hits");
+    assert_eq!(echo["x-3scale-delta"], 1);
+    assert_eq!(
+        echo["servers"],
+        json!([{"url": "https://api.example.com"}, {"url": "http://api.example.com"}])
+    );
+
+    let open = json!([
+        {"svc7_api_key_header": []}, {"svc7_api_key_query": []}, {"svc7_api_key_basic": []},
+        {"svc7_basic": []}, {"svc7_jwt": []}, {"svc7_signed_url": []}
+    ]);
+    for method in ["get", "post", "put", "patch", "delete"] {
+        assert_eq!(paths["/models"][method]["security"], open, "{method}");
+    }
+    assert_eq!(
+        paths["/models"]["get"]["servers"],
+        json!([{"url": "https://models.example.com"}])
+    );
+
+    // A namespace: grant holders (and signed URLs), not JWT callers.
+    let train = &paths["/models/{name}/train"]["post"];
+    assert_eq!(train["x-3scale-delta"], 5);
+    assert_eq!(
+        train["x-tollgate-grant"],
+        json!({"namespace": "models", "action": "train"})
+    );
+    assert_eq!(
+        train["security"],
+        json!([
+            {"svc7_api_key_header": []}, {"svc7_api_key_query": []}, {"svc7_api_key_basic": []},
+            {"svc7_basic": []}, {"svc7_signed_url": []}
+        ])
+    );
+    assert_eq!(train["parameters"][1]["in"], "query");
+    assert_eq!(train["parameters"][1]["schema"]["enum"], json!(["full"]));
+
+    // Roles: any one of them, on a JWT (or a signed URL).
+    let delete = &paths["/models/{name}"]["delete"];
+    assert_eq!(
+        delete["security"],
+        json!([{"svc7_jwt": ["admin"]}, {"svc7_jwt": ["owner"]}, {"svc7_signed_url": []}])
+    );
+
+    // The header secret is required together with each credential under its prefix.
+    let stats = &paths["/admin/stats"]["get"]["security"];
+    assert_eq!(
+        stats[0],
+        json!({"svc7_api_key_header": [], "svc7_header_secret_1": []})
+    );
+    assert_eq!(stats.as_array().unwrap().len(), 6);
+    assert!(paths["/models"]["get"]["security"][0]
+        .get("svc7_header_secret_1")
+        .is_none());
+
+    assert_eq!(doc["servers"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["tags"][1]["name"], "models (7)");
+}
+
+#[test]
+fn openapi_app_id_and_key_are_required_together() {
+    let config = json!({
+        "backend": {"cluster": "threescale_backend"},
+        "services": [{"id": "s1", "backend_version": 2, "proxy": {"proxy_rules": [rule("GET", "/", "hits", json!(1))]}}]
+    });
+    let run = tollgate(&["openapi", "-"], &config.to_string());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        doc["paths"]["/"]["get"]["security"],
+        json!([{"svcs1_app_id": [], "svcs1_app_key": []}])
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["svcs1_app_key"]["in"],
+        "query"
+    );
+    assert!(doc["paths"]["/"]["get"].get("servers").is_none());
+    assert_eq!(
+        doc["servers"],
+        json!([{"url": "https://localhost"}, {"url": "http://localhost"}])
+    );
+}
+
+#[test]
+fn openapi_refuses_a_bad_config() {
+    let run = tollgate(&["openapi", "-"], &threescale_config(json!(-1)).to_string());
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "error: services[0].proxy.proxy_rules[0].delta: expected an integer\n"
+    );
+}
