@@ -58,7 +58,7 @@ impl TollgateHttp {
     }
 
     /// Credentials and rules are known: ask the backend, or answer now.
-    fn authorize(&mut self, request: Box<PendingRequest>) -> Action {
+    fn authorize(&mut self, request: PendingRequest) -> Action {
         let authorization = match request.authorize() {
             Ok(Next::Backend(a)) => a,
             Ok(Next::Forward(forward)) => return self.forward(forward, false),
@@ -161,7 +161,7 @@ impl HttpContext for TollgateHttp {
                 self.state = State::ReadingBody(request);
                 Action::Pause
             }
-            Begin::Request(request) => self.authorize(request),
+            Begin::Request(request) => self.authorize(*request),
         }
     }
 
@@ -177,7 +177,7 @@ impl HttpContext for TollgateHttp {
         match std::mem::replace(&mut self.state, State::Done) {
             State::ReadingBody(mut request) => {
                 request.add_form_body(&body);
-                self.authorize(request)
+                self.authorize(*request)
             }
             _ => Action::Continue,
         }
@@ -186,7 +186,7 @@ impl HttpContext for TollgateHttp {
     fn on_http_request_trailers(&mut self, _: usize) -> Action {
         // HTTP/2 with trailers never ends the body with end_of_stream: decide without it.
         match std::mem::replace(&mut self.state, State::Done) {
-            State::ReadingBody(request) => self.authorize(request),
+            State::ReadingBody(request) => self.authorize(*request),
             other => {
                 self.state = other;
                 Action::Continue
