@@ -1,0 +1,182 @@
+//! JWT bearer tokens through Envoy: every algorithm, roles on rules, each rejected-token case,
+//! and OIDC (backend_version "oauth") reporting the client id. Keys and tokens are minted here.
+
+mod support;
+
+use e2e::jwt::{b64url, now, Signer};
+use e2e::mock_backend::{App, Service, State};
+use e2e::Request;
+use serde_json::{json, Value};
+use support::*;
+
+const ISSUER: &str = "https://idp.example.com/realms/demo";
+
+struct Keys {
+    hs: Signer,
+    rs: Signer,
+    es: Signer,
+    ed: Signer,
+}
+
+fn keys() -> Keys {
+    Keys {
+        hs: Signer::hs256(b"0123456789abcdef0123456789abcdef-hmac", "hs-1"),
+        rs: Signer::rs256("rs-1"),
+        es: Signer::es256("es-1"),
+        ed: Signer::ed25519("ed-1"),
+    }
+}
+
+fn jwt_block(k: &Keys) -> Value {
+    json!({
+        "jwks": Signer::jwks(&[&k.hs, &k.rs, &k.es, &k.ed]),
+        "issuer": ISSUER, "audiences": ["orders-api"], "leeway_s": 5,
+        "roles_claim": "realm_access.roles"
+    })
+}
+
+fn claims(roles: &[&str], exp_in: i64) -> Value {
+    json!({
+        "iss": ISSUER, "aud": ["orders-api", "other"], "sub": "user-1", "azp": "client-1",
+        "exp": (now() as i64 + exp_in), "realm_access": {"roles": roles}
+    })
+}
+
+fn local_stack(k: &Keys) -> Stack {
+    let svc = json!({
+        "id": 20,
+        "authentication": {"mode": "local", "jwt": jwt_block(k)},
+        "proxy": {"hosts": ["jwt.example.com"], "proxy_rules": [
+            {"http_method": "GET", "pattern": "/orders", "metric_system_name": "hits", "delta": 1},
+            {"http_method": "DELETE", "pattern": "/orders", "metric_system_name": "hits", "delta": 1, "roles": ["admin"]}
+        ]}
+    });
+    Stack::start(config(vec![svc]))
+}
+
+fn call(s: &Stack, method: &str, token: Option<&str>) -> e2e::Response {
+    let mut r = Request::new(method, "/orders/1").header("Host", "jwt.example.com");
+    if let Some(t) = token {
+        r = r.header("Authorization", &format!("Bearer {t}"));
+    }
+    r.send(s.port())
+}
+
+#[test]
+fn every_algorithm_is_accepted_and_roles_gate_rules() {
+    let k = keys();
+    let s = local_stack(&k);
+    for signer in [&k.hs, &k.rs, &k.es, &k.ed] {
+        let token = signer.token(&claims(&["reader"], 60));
+        let r = call(&s, "GET", Some(&token));
+        assert_eq!(r.status, 200, "{}: {r}", signer.alg());
+        assert!(
+            r.echo().header("authorization").is_some(),
+            "the token is forwarded"
+        );
+        assert_eq!(
+            call(&s, "DELETE", Some(&token)).status,
+            403,
+            "{}: DELETE needs admin",
+            signer.alg()
+        );
+    }
+    let admin = k.es.token(&claims(&["reader", "admin"], 60));
+    assert_eq!(call(&s, "DELETE", Some(&admin)).status, 200);
+    assert!(s.backend.requests().is_empty());
+}
+
+#[test]
+fn rejected_tokens() {
+    let k = keys();
+    let s = local_stack(&k);
+    let good = claims(&["reader"], 60);
+    let header = |alg: &str, kid: &str| json!({"alg": alg, "typ": "JWT", "kid": kid});
+    let unsigned = format!(
+        "{}.{}.",
+        b64url(header("none", "rs-1").to_string().as_bytes()),
+        b64url(good.to_string().as_bytes())
+    );
+    // RS256 -> HS256 confusion: an HMAC made with the RSA public key as the secret.
+    let pem = k.rs.public_key_pem().unwrap();
+    let confused =
+        Signer::hs256(pem.as_bytes(), "rs-1").token_with_header(&header("HS256", "rs-1"), &good);
+    let mut bad_signature = k.rs.token(&good);
+    bad_signature.replace_range(bad_signature.len() - 4.., "AAAA");
+    let cases: Vec<(&str, String)> = vec![
+        ("alg none", unsigned),
+        ("unknown kid", Signer::rs256("rs-unknown").token(&good)),
+        ("key of another type (RS256 key, HS256 token)", confused),
+        ("ES256 token under the RSA kid", k.es.token_with_header(&header("ES256", "rs-1"), &good)),
+        ("bad signature", bad_signature),
+        ("expired", k.rs.token(&claims(&["reader"], -60))),
+        ("wrong issuer", k.hs.token(&json!({"iss": "https://evil", "aud": "orders-api", "exp": now() + 60}))),
+        ("wrong audience", k.hs.token(&json!({"iss": ISSUER, "aud": "billing", "exp": now() + 60}))),
+        ("not yet valid", k.hs.token(&json!({"iss": ISSUER, "aud": "orders-api", "exp": now() + 600, "nbf": now() + 300}))),
+        ("garbage", "not.a.jwt".to_string()),
+    ];
+    for (case, token) in &cases {
+        let r = call(&s, "GET", Some(token));
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, "Authentication failed"),
+            "{case}: {r}"
+        );
+    }
+    // Expired 3 s ago, within the 5 s leeway: accepted.
+    assert_eq!(
+        call(&s, "GET", Some(&k.hs.token(&claims(&[], -3)))).status,
+        200
+    );
+    let missing = call(&s, "GET", None);
+    assert_eq!(missing.status, 401);
+    assert_eq!(s.echo.requests().len(), 1);
+}
+
+#[test]
+fn oidc_authrep_reports_the_client_id() {
+    let k = keys();
+    let state = State::new()
+        .service(
+            Service::new("5")
+                .token(TOKEN)
+                .backend_version("oauth")
+                .metric("hits", None),
+        )
+        .app(App::new("5", "client-1").plan("OIDC"))
+        .app(App::new("5", "client-2").plan("OIDC").state_suspended());
+    let svc = json!({
+        "id": 5, "backend_version": "oauth",
+        "backend_authentication_type": "service_token", "backend_authentication_value": TOKEN,
+        "authentication": {"jwt": jwt_block(&k)},
+        "proxy": {"hosts": ["jwt.example.com"], "authentication_method": "oidc",
+            "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 2}]}
+    });
+    let s = Stack::start_with(config(vec![svc]), state, |b| b);
+    let ok = call(&s, "GET", Some(&k.rs.token(&claims(&[], 60))));
+    assert_eq!(ok.status, 200, "{ok}");
+    let calls = s.backend.requests();
+    assert_eq!(calls[0].path, "/transactions/oauth_authrep.xml");
+    assert_eq!(calls[0].param("app_id"), Some("client-1"));
+    assert_eq!(calls[0].param("usage[hits]"), Some("2"));
+    assert_eq!(calls[0].param("app_key"), None);
+
+    let mut suspended = claims(&[], 60);
+    suspended["azp"] = json!("client-2");
+    assert_eq!(
+        call(&s, "GET", Some(&k.rs.token(&suspended))).status,
+        403,
+        "3scale's denial wins"
+    );
+    assert_eq!(
+        call(&s, "GET", Some(&k.rs.token(&claims(&[], -60)))).status,
+        403,
+        "invalid JWT"
+    );
+    assert_eq!(
+        s.backend.requests().len(),
+        2,
+        "an invalid JWT never reaches the backend"
+    );
+    assert_eq!(call(&s, "GET", None).status, 401);
+}
