@@ -8,6 +8,8 @@
 
 mod headers;
 mod http;
+#[cfg(feature = "jwt")]
+mod jwks;
 mod metrics;
 mod root;
 

@@ -5,6 +5,7 @@ use proxy_wasm::types::MetricType;
 use tollgate_core::pipeline::Outcome;
 
 #[derive(Default)]
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
 pub struct Metrics {
     authorized: Option<u32>,
     service_not_found: Option<u32>,
@@ -14,6 +15,8 @@ pub struct Metrics {
     limits_exceeded: Option<u32>,
     backend_calls: Option<u32>,
     backend_errors: Option<u32>,
+    jwks_refreshes: Option<u32>,
+    jwks_refresh_errors: Option<u32>,
 }
 
 fn counter(name: &str) -> Option<u32> {
@@ -31,6 +34,8 @@ impl Metrics {
             limits_exceeded: counter("tollgate.requests_denied.limits_exceeded"),
             backend_calls: counter("tollgate.backend_calls"),
             backend_errors: counter("tollgate.backend_errors"),
+            jwks_refreshes: counter("tollgate.jwks_refreshes"),
+            jwks_refresh_errors: counter("tollgate.jwks_refresh_errors"),
         }
     }
 
@@ -47,6 +52,16 @@ impl Metrics {
 
     pub fn backend_call(&self) {
         bump(self.backend_calls);
+    }
+
+    /// A JWKS fetch installed new keys, or failed.
+    #[cfg(feature = "jwt")]
+    pub fn jwks_refresh(&self, ok: bool) {
+        bump(if ok {
+            self.jwks_refreshes
+        } else {
+            self.jwks_refresh_errors
+        });
     }
 
     /// No answer, timeout, 5xx, or a callout Envoy refused to dispatch.

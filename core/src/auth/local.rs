@@ -106,7 +106,7 @@ fn verify_jwt(
     token: &str,
     now: u64,
 ) -> Result<Identity, LocalFailure> {
-    match super::jwt::verify(token, &jwt.jwks, &jwt.rules, now) {
+    match super::jwt::verify(token, &jwt.keys.current(), &jwt.rules, now) {
         Ok(claims) => {
             let id = claims
                 .string(&jwt.client_id_claim)

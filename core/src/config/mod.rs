@@ -98,6 +98,29 @@ impl Config {
         })
     }
 
+    /// Services whose JWT keys are fetched through a cluster: (service index, source).
+    #[cfg(feature = "jwt")]
+    pub fn jwks_sources(&self) -> Vec<(usize, crate::auth::jwt_auth::JwksSource)> {
+        self.services
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.auth.jwt.as_ref()?.source.clone()?)))
+            .collect()
+    }
+
+    /// Installs a fetched JWKS for a service; returns the number of keys.
+    #[cfg(feature = "jwt")]
+    pub fn refresh_jwks(
+        &self,
+        service: usize,
+        body: &[u8],
+    ) -> std::result::Result<usize, ConfigError> {
+        match self.services.get(service).and_then(|s| s.auth.jwt.as_ref()) {
+            Some(jwt) => jwt.refresh(body),
+            None => Err(error("jwks", "no such service")),
+        }
+    }
+
     /// The services listing `host` (already lower-cased, without port), in configuration order.
     pub fn services_for_host(&self, host: &str) -> impl Iterator<Item = &Arc<Service>> {
         self.hosts

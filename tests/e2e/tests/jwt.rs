@@ -180,3 +180,65 @@ fn oidc_authrep_reports_the_client_id() {
     );
     assert_eq!(call(&s, "GET", None).status, 401);
 }
+
+#[test]
+fn jwks_fetched_through_a_cluster_and_refreshed() {
+    use e2e::document_server::DocumentServer;
+    use std::time::{Duration, Instant};
+    let (old, new) = (Signer::es256("2025-key"), Signer::rs256("2026-key"));
+    let idp = DocumentServer::start(&Signer::jwks(&[&old]).to_string()).unwrap();
+    let svc = json!({
+        "id": 21,
+        "authentication": {"mode": "local", "jwt": {
+            "issuer": ISSUER,
+            "jwks_source": {"cluster": "idp", "path": "/realms/demo/certs", "authority": "idp.example.com", "refresh_s": 1}
+        }},
+        "proxy": {"hosts": ["jwt.example.com"], "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
+    });
+    let s = Stack::start_with(config(vec![svc]), backend_state(), |b| {
+        b.extra_cluster("idp", idp.port())
+    });
+    let token = |signer: &Signer| signer.token(&json!({"iss": ISSUER, "exp": now() + 60}));
+    let wait_for = |signer: &Signer, status: u16| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = call(&s, "GET", Some(&token(signer))).status;
+            if got == status || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    assert_eq!(
+        wait_for(&old, 200),
+        200,
+        "the first fetch installs the IdP's key"
+    );
+    assert_eq!(
+        call(&s, "GET", Some(&token(&new))).status,
+        403,
+        "unknown kid before rotation"
+    );
+
+    // A broken answer keeps the current keys.
+    idp.set(500, "oops");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(call(&s, "GET", Some(&token(&old))).status, 200);
+
+    // Rotation at the IdP: the new key arrives with the next refresh, the old one goes.
+    idp.set(200, &Signer::jwks(&[&new]).to_string());
+    assert_eq!(wait_for(&new, 200), 200);
+    assert_eq!(call(&s, "GET", Some(&token(&old))).status, 403);
+    let fetches = s
+        .envoy
+        .stat("wasmcustom.tollgate.jwks_refreshes")
+        .unwrap_or(0);
+    assert!(fetches >= 2, "{fetches}");
+    assert!(
+        s.envoy
+            .stat("wasmcustom.tollgate.jwks_refresh_errors")
+            .unwrap_or(0)
+            >= 1
+    );
+    assert!(idp.hits() >= 3);
+}

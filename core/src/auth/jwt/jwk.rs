@@ -87,7 +87,8 @@ impl fmt::Debug for Key {
 ///
 /// Of the selected keys, those whose algorithm is the token's `alg` are tried; none →
 /// `AlgorithmMismatch`.
-#[derive(Clone, PartialEq, Eq)]
+/// `Jwks::default()` is the empty set a JWKS URL starts from until its first fetch.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct Jwks {
     keys: Vec<Key>,
 }
