@@ -197,9 +197,12 @@ fn threescale(s: &mut Schemes, prefix: &str, service: &Service) -> Requirement {
 #[cfg(feature = "jwt")]
 fn jwt_description(auth: &Authentication) -> Option<String> {
     let jwt = auth.jwt.as_ref()?;
+    let keys = match &jwt.source {
+        Some(source) => format!("the keys fetched from cluster `{}` ({})", source.cluster, source.path),
+        None => format!("one of {} configured key(s)", jwt.keys.current().len()),
+    };
     let mut text = format!(
-        "JWT bearer token signed by one of {} configured key(s); roles are read from the `{}` claim",
-        jwt.jwks.len(),
+        "JWT bearer token signed by {keys}; roles are read from the `{}` claim",
         jwt.roles_claim
     );
     if let Some(issuer) = &jwt.rules.issuer {
