@@ -106,7 +106,7 @@ fn verify_jwt(
     token: &str,
     now: u64,
 ) -> Result<Identity, LocalFailure> {
-    match super::jwt::verify(token, &jwt.keys.current(), &jwt.rules, now) {
+    match jwt.verify(token, now) {
         Ok(claims) => {
             let id = claims
                 .string(&jwt.client_id_claim)

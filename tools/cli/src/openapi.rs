@@ -198,7 +198,10 @@ fn threescale(s: &mut Schemes, prefix: &str, service: &Service) -> Requirement {
 fn jwt_description(auth: &Authentication) -> Option<String> {
     let jwt = auth.jwt.as_ref()?;
     let keys = match &jwt.source {
-        Some(source) => format!("the keys fetched from cluster `{}` ({})", source.cluster, source.path),
+        Some(source) => format!(
+            "the keys fetched from cluster `{}` ({})",
+            source.cluster, source.path
+        ),
         None => format!("one of {} configured key(s)", jwt.keys.current().len()),
     };
     let mut text = format!(

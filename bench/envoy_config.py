@@ -1,0 +1,193 @@
+"""The benchmark's Envoy configuration: one process, several front listeners, one upstream.
+
+    upstream listener   direct_response 200 "ok" (the fastest possible upstream)
+    front listeners     HTTP connection manager -> [tollgate wasm filter] -> router -> upstream
+
+Every front listener routes to the same `upstream` cluster (the upstream listener), so the
+only difference between two front listeners is their filter. Rendered as YAML (a tiny emitter
+below; the standard library has no YAML writer).
+"""
+
+import json
+import re
+from dataclasses import dataclass
+
+
+@dataclass
+class Listener:
+    name: str  # also the stat prefix
+    port: int
+    filter_config: dict | None  # Tollgate configuration, or None for no filter
+
+
+def _wasm_filter(name: str, wasm_path: str, filter_config: dict) -> dict:
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                # One plugin per listener, all in the same VM (one VM per worker thread).
+                "name": f"tollgate_{name}",
+                "root_id": "tollgate",
+                "vm_config": {
+                    "vm_id": "tollgate",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": wasm_path}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": json.dumps(filter_config, separators=(",", ":")),
+                },
+                "allow_on_headers_stop_iteration": True,
+                "failure_policy": "FAIL_CLOSED",
+            },
+        },
+    }
+
+
+def _router() -> dict:
+    return {
+        "name": "envoy.filters.http.router",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+        },
+    }
+
+
+def _listener(name: str, port: int, route: dict, http_filters: list) -> dict:
+    return {
+        "name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network"
+                            ".http_connection_manager.v3.HttpConnectionManager",
+                            "stat_prefix": name,
+                            "codec_type": "AUTO",
+                            "normalize_path": True,
+                            "merge_slashes": True,
+                            "route_config": {
+                                "name": f"{name}_route",
+                                "virtual_hosts": [
+                                    {
+                                        "name": "all",
+                                        "domains": ["*"],
+                                        "routes": [{"match": {"prefix": "/"}, **route}],
+                                    }
+                                ],
+                            },
+                            "http_filters": http_filters + [_router()],
+                        },
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def _cluster(name: str, port: int) -> dict:
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {"address": "127.0.0.1", "port_value": port}
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+
+
+def render(
+    listeners: list[Listener],
+    upstream_port: int,
+    backend_port: int,
+    admin_port: int,
+    wasm_path: str,
+) -> str:
+    upstream = _listener(
+        "upstream",
+        upstream_port,
+        {"direct_response": {"status": 200, "body": {"inline_string": "ok"}}},
+        [],
+    )
+    fronts = [
+        _listener(
+            l.name,
+            l.port,
+            {"route": {"cluster": "upstream", "timeout": "15s"}},
+            [] if l.filter_config is None else [_wasm_filter(l.name, wasm_path, l.filter_config)],
+        )
+        for l in listeners
+    ]
+    config = {
+        "static_resources": {
+            "listeners": [upstream, *fronts],
+            "clusters": [_cluster("upstream", upstream_port), _cluster("threescale_backend", backend_port)],
+        },
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+    }
+    return "# Rendered by bench/envoy_config.py for scripts/bench.sh.\n" + to_yaml(config)
+
+
+def to_yaml(value, indent: int = 0) -> str:
+    """Block-style YAML; scalars are written as JSON, which YAML reads as-is."""
+    pad = "  " * indent
+    if isinstance(value, dict):
+        if not value:
+            return pad + "{}\n"
+        out = []
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                out.append(f"{pad}{_scalar(key)}:\n{to_yaml(item, indent + 1)}")
+            else:
+                out.append(f"{pad}{_scalar(key)}: {_inline(item)}\n")
+        return "".join(out)
+    if isinstance(value, list):
+        if not value:
+            return pad + "[]\n"
+        out = []
+        for item in value:
+            if isinstance(item, (dict, list)) and item:
+                body = to_yaml(item, indent + 1)
+                # "- " takes the place of the first line's indentation.
+                out.append(f"{pad}- {body[len(pad) + 2:]}")
+            else:
+                out.append(f"{pad}- {_inline(item)}\n")
+        return "".join(out)
+    return pad + _scalar(value) + "\n"
+
+
+def _inline(value) -> str:
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return _scalar(value)
+
+
+def _scalar(value) -> str:
+    # Plain identifiers stay unquoted for readability; anything YAML could read otherwise
+    # (numbers, booleans, null) is quoted.
+    if (
+        isinstance(value, str)
+        and re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]*", value)
+        and value.lower() not in {"true", "false", "yes", "no", "on", "off", "y", "n", "null"}
+    ):
+        return value
+    return json.dumps(value)
