@@ -54,5 +54,5 @@ fmt:
 demo:
 	bash scripts/demo.sh
 
-bench:
-	@if [ -x scripts/bench.sh ]; then bash scripts/bench.sh; else echo "bench: not implemented yet (placeholder)"; fi
+bench: build envoy
+	ENVOY_BIN="$(ENVOY_BIN)" TOLLGATE_WASM="$(WASM)" bash scripts/bench.sh
