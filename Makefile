@@ -19,7 +19,7 @@ help:
 	@echo "make lint    clippy (native, all targets) and clippy (wasm lib), -D warnings"
 	@echo "make fmt     cargo fmt --all"
 	@echo "make demo    run mock 3scale + echo upstream + Envoy with the filter (scripts/demo.sh)"
-	@echo "make bench   benchmarks (placeholder)"
+	@echo "make bench   wrk benchmark on one Envoy: no filter vs key, JWT and 3scale listeners (bench/RESULTS.md)"
 
 build:
 	@rustup target list --installed 2>/dev/null | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)

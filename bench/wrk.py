@@ -16,10 +16,15 @@ class WrkResult:
     requests: int
     non_2xx: int  # wrk's "Non-2xx or 3xx responses"
     socket_errors: int  # connect + read + write + timeout
+    envoy_cpu_s: float = 0.0  # Envoy's user + system CPU time during the run, set by the caller
 
     @property
     def errors(self) -> int:
         return self.non_2xx + self.socket_errors
+
+    @property
+    def cpu_per_request_s(self) -> float:
+        return self.envoy_cpu_s / self.requests if self.requests else float("nan")
 
 
 def _duration(text: str) -> float:

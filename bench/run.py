@@ -1,0 +1,451 @@
+#!/usr/bin/env python3
+"""Tollgate benchmark: one Envoy, one listener per filter setup, paired wrk runs.
+
+Started by scripts/bench.sh (`make bench`). Environment:
+
+    ENVOY_BIN        Envoy binary (required)
+    TOLLGATE_WASM    the module (default target/wasm32-unknown-unknown/release/tollgate.wasm)
+    MOCK_3SCALE      mock backend binary (default target/release/mock-3scale)
+    WRK              wrk binary (default: wrk on PATH)
+    BENCH_PAIRS      pairs per comparison (default 8)
+    BENCH_SECONDS    seconds per wrk run (default 4)
+    BENCH_WARMUP     warm-up seconds per listener (default 2)
+    BENCH_THREADS    wrk threads (default 2)
+    BENCH_CONNECTIONS  wrk connections (default 32)
+    BENCH_OUT        results file (default bench/RESULTS.md)
+
+Every process it starts is stopped on exit, including Ctrl-C and SIGTERM.
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import envoy_config  # noqa: E402
+import mint  # noqa: E402
+import report  # noqa: E402
+import wrk  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORK = os.path.join(ROOT, "target", "bench")
+
+CONCURRENCY = 2
+MOCK_LATENCY_MS = 2
+API_KEY = "bench_4f1c9a7e2b6d8053a1e7c9f2d4b6a8e0"
+SERVICE_TOKEN = "bench-service-token"
+USER_KEY = "bench-user-key"
+ISSUER = "https://idp.bench.example"
+AUDIENCE = "bench-api"
+GET_ROOT_HITS = [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]
+
+
+def env_num(name: str, default, kind=int):
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        sys.exit(f"bench: {name}={raw!r} is not a number")
+    if value <= 0:
+        sys.exit(f"bench: {name} must be positive")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Listeners
+
+@dataclass
+class Case:
+    """One front listener: its filter configuration and the requests that check it."""
+
+    name: str
+    description: str
+    filter_config: dict | None
+    good_headers: dict[str, str]
+    # (what, headers, accepted statuses) that must be refused.
+    refused: list[tuple[str, dict[str, str], set[int]]] = field(default_factory=list)
+    port: int = 0
+
+
+def tollgate_config(service: dict) -> dict:
+    return {
+        "backend": {"cluster": "threescale_backend", "authority": "mock-3scale", "timeout_ms": 1000},
+        "services": [service],
+    }
+
+
+def local_service(authentication: dict) -> dict:
+    return {
+        "id": 1,
+        "authentication": {"mode": "local", **authentication},
+        "proxy": {"hosts": ["127.0.0.1", "localhost"], "proxy_rules": GET_ROOT_HITS},
+    }
+
+
+def cases(signers: dict[str, mint.Signer]) -> list[Case]:
+    api_key_hash = "sha256:" + hashlib.sha256(API_KEY.encode()).hexdigest()  # = `tollgate hash-key`
+    out = [
+        Case("none", "no filter", None, {}),
+        Case(
+            "apikey",
+            "API key (local, `X-API-Key`)",
+            tollgate_config(local_service({
+                "api_keys": {"header": "X-API-Key", "keys": [{"id": "bench", "hash": api_key_hash}]}
+            })),
+            {"X-API-Key": API_KEY},
+            [("no key", {}, {401}), ("wrong key", {"X-API-Key": "bench_wrong"}, {403})],
+        ),
+    ]
+    def jwt_case(name: str, description: str, signer: mint.Signer, **options) -> Case:
+        jwt = {"jwks": signer.jwks(), "issuer": ISSUER, "audiences": [AUDIENCE], **options}
+        return Case(
+            name,
+            description,
+            tollgate_config(local_service({"jwt": jwt})),
+            {"Authorization": f"Bearer {signer.token}"},
+            [("no token", {}, {401}),
+             ("forged token", {"Authorization": f"Bearer {signer.bad_token}"}, {403})],
+        )
+
+    # cache_size 0: every request pays the signature check (wrk replays one token, which the
+    # verified-token cache would otherwise answer after the first request).
+    for alg, signer in signers.items():
+        out.append(jwt_case(f"jwt-{alg.lower()}", f"JWT {alg} (local, inline JWKS, no cache)",
+                            signer, cache_size=0))
+    out.append(jwt_case("jwt-es256-cached", "JWT ES256 (local, inline JWKS, cache on: default)",
+                        signers["ES256"]))
+    out.append(Case(
+        "3scale",
+        f"3scale authrep per request (mock, {MOCK_LATENCY_MS} ms)",
+        tollgate_config({
+            "id": "1",
+            "backend_version": 1,
+            "backend_authentication_type": "service_token",
+            "backend_authentication_value": SERVICE_TOKEN,
+            "proxy": {
+                "hosts": ["127.0.0.1", "localhost"],
+                "credentials_location": "headers",
+                "auth_user_key": "user_key",
+                "proxy_rules": GET_ROOT_HITS,
+            },
+        }),
+        {"user_key": USER_KEY},
+        [("no user_key", {}, {401}), ("unknown user_key", {"user_key": "nobody"}, {403})],
+    ))
+    return out
+
+
+def mock_state() -> dict:
+    return {
+        "services": [{
+            "id": "1", "tokens": [SERVICE_TOKEN], "backend_version": "1", "state": "active",
+            "metrics": [{"name": "hits"}],
+        }],
+        "apps": [{
+            "service_id": "1", "id": "bench-app", "user_key": USER_KEY, "plan": "Bench",
+            # Never reached during a run.
+            "limits": [{"metric": "hits", "period": "minute", "value": 10**15}],
+        }],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+class Processes:
+    """Children started by the benchmark; all stopped by stop_all()."""
+
+    def __init__(self):
+        self.children: list[tuple[str, subprocess.Popen, str]] = []
+
+    def start(self, name: str, cmd: list[str]) -> subprocess.Popen:
+        log_path = os.path.join(WORK, f"{name}.log")
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self.children.append((name, proc, log_path))
+        print(f"    {name}: pid {proc.pid} (log {os.path.relpath(log_path, ROOT)})")
+        return proc
+
+    def check_alive(self):
+        for name, proc, log_path in self.children:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with {proc.returncode}; end of {log_path}:\n{tail(log_path)}"
+                )
+
+    def stop_all(self):
+        for _, proc, _ in self.children:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 10
+        for _, proc, _ in self.children:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.children.clear()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat utime and stime)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tail(path: str, lines: int = 40) -> str:
+    try:
+        with open(path, "rb") as f:
+            return b"".join(f.readlines()[-lines:]).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct loopback ports the kernel reports free (bound together, then released)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def http_get(port: int, headers: dict[str, str], path: str = "/") -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def wait_until(what: str, check, procs: Processes, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} not ready after {timeout:.0f} s")
+
+
+def tcp_open(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks and measurements
+
+def verify(case: Case):
+    """200 `ok` with the valid credential, the expected refusal without or with a wrong one."""
+    problems = []
+    status, body = http_get(case.port, case.good_headers)
+    if (status, body) != (200, "ok"):
+        problems.append(f"valid credential: expected 200 'ok', got {status} {body[:200]!r}")
+    for what, headers, expected in case.refused:
+        status, body = http_get(case.port, headers)
+        if status not in expected:
+            problems.append(f"{what}: expected {sorted(expected)}, got {status} {body[:200]!r}")
+    if problems:
+        raise RuntimeError(f"listener {case.name} ({case.description}) misbehaves:\n  "
+                           + "\n  ".join(problems))
+    refusals = ", ".join(f"{w} -> {sorted(e)[0]}" for w, _, e in case.refused)
+    print(f"    {case.name:16} ok: valid -> 200" + (f", {refusals}" if refusals else ""))
+
+
+def main() -> int:
+    started = time.monotonic()
+    load_start = os.getloadavg()
+    envoy_bin = os.environ.get("ENVOY_BIN", "")
+    wasm_path = os.environ.get("TOLLGATE_WASM") or os.path.join(
+        ROOT, "target", "wasm32-unknown-unknown", "release", "tollgate.wasm")
+    mock_bin = os.environ.get("MOCK_3SCALE") or os.path.join(ROOT, "target", "release", "mock-3scale")
+    wrk_bin = os.environ.get("WRK") or shutil.which("wrk") or ""
+    out_path = os.environ.get("BENCH_OUT") or os.path.join(ROOT, "bench", "RESULTS.md")
+    pairs = env_num("BENCH_PAIRS", 8)
+    seconds = env_num("BENCH_SECONDS", 4.0, float)
+    warmup = env_num("BENCH_WARMUP", 2.0, float)
+    threads = env_num("BENCH_THREADS", 2)
+    connections = env_num("BENCH_CONNECTIONS", 32)
+
+    for what, path in [("Envoy (ENVOY_BIN)", envoy_bin), ("mock-3scale", mock_bin), ("wrk", wrk_bin)]:
+        if not (path and os.access(path, os.X_OK)):
+            sys.exit(f"bench: {what} not found or not executable: {path!r}")
+    if not os.path.isfile(wasm_path):
+        sys.exit(f"bench: module not found: {wasm_path} (run `make build`)")
+    if shutil.which("openssl") is None:
+        sys.exit("bench: openssl is needed to mint the RS256/ES256 tokens")
+
+    os.makedirs(WORK, exist_ok=True)
+    envoy_version = subprocess.run([envoy_bin, "--version"], capture_output=True, text=True).stdout
+    envoy_version = envoy_version.strip().split("version: ")[-1] or "unknown"
+    wrk_version = (subprocess.run([wrk_bin, "-v"], capture_output=True, text=True).stdout
+                   .splitlines() or ["wrk"])[0].split(" Copyright")[0].strip()
+
+    print("==> minting keys and tokens (openssl, hmac)")
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "bench-user", "azp": "bench-client",
+              "iat": int(time.time()), "exp": int(time.time()) + 10 * 365 * 86400}
+    signers = mint.mint_all(os.path.join(WORK, "keys"), claims)
+    all_cases = cases(signers)
+    by_name = {c.name: c for c in all_cases}
+
+    ports = free_ports(len(all_cases) + 3)
+    upstream_port, backend_port, admin_port = ports[:3]
+    for case, port in zip(all_cases, ports[3:]):
+        case.port = port
+
+    state_path = os.path.join(WORK, "mock-state.json")
+    with open(state_path, "w") as f:
+        json.dump(mock_state(), f, indent=2)
+    yaml_path = os.path.join(WORK, "envoy.yaml")
+    with open(yaml_path, "w") as f:
+        f.write(envoy_config.render(
+            [envoy_config.Listener(c.name, c.port, c.filter_config) for c in all_cases],
+            upstream_port, backend_port, admin_port, wasm_path))
+
+    procs = Processes()
+    try:
+        print("==> starting mock-3scale and Envoy")
+        procs.start("mock-3scale", [mock_bin, "--listen", f"127.0.0.1:{backend_port}",
+                                    "--state", state_path, "--latency-ms", str(MOCK_LATENCY_MS)])
+        wait_until("mock-3scale", lambda: tcp_open(backend_port), procs)
+        envoy = procs.start("envoy", [envoy_bin, "-c", yaml_path, "--concurrency", str(CONCURRENCY),
+                              "--log-level", "warn", "--component-log-level", "wasm:info",
+                              "--disable-hot-restart", "--base-id", str(random.randrange(10**6, 10**9))])
+        wait_until("Envoy", lambda: http_get(admin_port, {}, "/ready") == (200, "LIVE\n"), procs)
+        print("    listeners: " + ", ".join(f"{c.name} :{c.port}" for c in all_cases)
+              + f"; upstream :{upstream_port}; mock-3scale :{backend_port}; admin :{admin_port}")
+
+        print("==> checking every listener")
+        for case in all_cases:
+            verify(case)
+
+        def measure(case: Case, secs: float) -> wrk.WrkResult:
+            procs.check_alive()
+            cpu_before = cpu_seconds(envoy.pid)
+            result = wrk.run(wrk_bin, case.name, threads, connections, secs,
+                             f"http://127.0.0.1:{case.port}/", case.good_headers)
+            result.envoy_cpu_s = cpu_seconds(envoy.pid) - cpu_before
+            return result
+
+        print(f"==> warm-up, {warmup:g} s per listener")
+        for case in all_cases:
+            r = measure(case, warmup)
+            print(f"    {case.name:16} {report.fmt_rps(r.rps):>8} req/s, "
+                  f"Envoy CPU {r.cpu_per_request_s * 1e6:6.1f} µs/request")
+
+        jwt_names = [c.name for c in all_cases if c.name.startswith("jwt-")]
+        comparisons = [report.Comparison(c.name, "none") for c in all_cases
+                       if c.name not in ("none", "jwt-es256-cached")]
+        comparisons += [report.Comparison(n, "apikey") for n in jwt_names]
+        total_runs = 2 * pairs * len(comparisons)
+        print(f"==> measuring: {len(comparisons)} comparisons x {pairs} pairs x 2 runs of "
+              f"{seconds:g} s = {total_runs} runs, about {total_runs * seconds / 60:.1f} min")
+
+        runs: dict[str, list[wrk.WrkResult]] = {c.name: [] for c in all_cases}
+        done = 0
+        for i in range(pairs):
+            # Rotate so no comparison always follows the same one.
+            shift = i % len(comparisons)
+            for comp in comparisons[shift:] + comparisons[:shift]:
+                cand, ref = by_name[comp.candidate], by_name[comp.reference]
+                order = [ref, cand] if i % 2 == 0 else [cand, ref]
+                results = {c.name: measure(c, seconds) for c in order}
+                for r in results.values():
+                    runs[r.listener].append(r)
+                ratio = comp.add_pair(results[cand.name], results[ref.name])
+                done += 2
+                cpu = (results[cand.name].cpu_per_request_s
+                       - results[ref.name].cpu_per_request_s) * 1e6
+                print(f"    [{done:3}/{total_runs}] pair {i + 1}/{pairs} {cand.name:>16} vs "
+                      f"{ref.name:6}: {report.fmt_rps(results[cand.name].rps):>8} / "
+                      f"{report.fmt_rps(results[ref.name].rps):>8} req/s, ratio {ratio:.3f}, "
+                      f"CPU {cpu:+6.1f} µs/request")
+                time.sleep(0.1)
+        procs.check_alive()
+    finally:
+        procs.stop_all()
+
+    load = os.getloadavg()
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    meta = report.Meta(
+        date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        envoy_version=envoy_version,
+        concurrency=CONCURRENCY,
+        module_path=os.path.relpath(wasm_path, ROOT),
+        module_bytes=os.path.getsize(wasm_path),
+        wrk_version=wrk_version,
+        wrk_args=" ".join(wrk.command("wrk", threads, connections, seconds, "URL", {}))
+        .replace(" URL", ""),
+        pairs=pairs,
+        seconds=seconds,
+        warmup=warmup,
+        machine=f"{cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}; 1-minute load "
+                f"average {load_start[0]:.2f} at the start, {load[0]:.2f} at the end "
+                f"(5-minute: {load[1]:.2f}); shared with other jobs.",
+        mock_latency_ms=MOCK_LATENCY_MS,
+        duration_s=time.monotonic() - started,
+    )
+    vs_baseline = {c.candidate: c for c in comparisons if c.reference == "none"}
+    vs_key = {c.candidate: c for c in comparisons if c.reference == "apikey"}
+    text = report.render(meta, all_cases, runs, vs_baseline, vs_key)
+    with open(out_path, "w") as f:
+        f.write(text)
+    print()
+    print(text)
+    print(f"(written to {os.path.relpath(out_path, ROOT)})")
+
+    bad = [(n, sum(r.errors for r in rs), sum(r.requests for r in rs)) for n, rs in runs.items()]
+    bad = [(n, e, t) for n, e, t in bad if t and e / t > 0.01]
+    if bad:
+        for n, e, t in bad:
+            print(f"bench: ERROR: listener {n}: {e} of {t} requests failed (non-2xx or socket errors)",
+                  file=sys.stderr)
+        return 1
+    return 0
+
+
+def _terminate(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except RuntimeError as e:
+        print(f"bench: FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
