@@ -94,15 +94,16 @@ pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource)
             found
         }
         CredentialsLocation::Headers => {
-            let read = |name: &str| read_header(headers, name);
+            let read = |spellings: &[String]| spellings.iter().find_map(|n| headers.header(n));
+            let names = &service.names;
             match service.mode {
                 AuthMode::UserKey => Found {
-                    user_key: read(&service.names.user_key),
+                    user_key: read(&names.user_key_headers),
                     ..Found::default()
                 },
                 AuthMode::AppIdAndKey => Found {
-                    app_id: read(&service.names.app_id),
-                    app_key: read(&service.names.app_key),
+                    app_id: read(&names.app_id_headers),
+                    app_key: read(&names.app_key_headers),
                     ..Found::default()
                 },
             }
@@ -125,18 +126,6 @@ pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource)
             }
         }
     }
-}
-
-/// A header by name, where `_` and `-` are equal (as nginx's `$http_*`): the configured
-/// spelling, then all-dashes, then all-underscores.
-fn read_header(headers: &dyn HeaderSource, name: &str) -> Option<String> {
-    let dashed = name.replace('_', "-");
-    let underscored = name.replace('-', "_");
-    [name, dashed.as_str(), underscored.as_str()]
-        .iter()
-        .enumerate()
-        .filter(|(i, n)| *i == 0 || **n != name)
-        .find_map(|(_, n)| headers.header(n))
 }
 
 /// `Authorization: Basic` (userid/password) or `Bearer` (token); other schemes give nothing.

@@ -37,18 +37,7 @@ pub fn now() -> u64 {
 
 /// Unpadded base64url, as JWS uses.
 pub fn b64url(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let mut acc = 0u32;
-        for (i, &b) in chunk.iter().enumerate() {
-            acc |= u32::from(b) << (16 - 8 * i);
-        }
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[((acc >> (18 - 6 * i)) & 63) as usize]));
-        }
-    }
-    out
+    crate::base64::url(data)
 }
 
 enum Key {

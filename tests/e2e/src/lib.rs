@@ -96,6 +96,7 @@
 //!   `target/e2e/` and `--disable-hot-restart` (plus a unique `--base-id`), so
 //!   tests run in parallel safely.
 
+pub mod base64;
 pub mod document_server;
 pub mod envoy;
 pub mod http;

@@ -2,6 +2,7 @@
 
 mod support;
 
+use e2e::base64::basic_auth as basic;
 use e2e::Request;
 use serde_json::json;
 use support::*;
@@ -125,7 +126,6 @@ fn http_basic_authorization() {
             json!({"credentials_location": "authorization", "hosts": ["v2.example.com"]}),
         ),
     ]));
-    let basic = |user: &str, pass: &str| format!("Basic {}", base64(&format!("{user}:{pass}")));
     let v1 = Request::get("/")
         .header("Host", "v1.example.com")
         .header("Authorization", &basic(USER_KEY, ""))
@@ -190,25 +190,4 @@ fn form_body_credentials_for_query_location() {
         .json(&json!({"app_id": APP_ID, "app_key": APP_KEY}))
         .send(s.port());
     assert_eq!(json_body.status, 401, "{json_body}");
-}
-
-fn base64(input: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }

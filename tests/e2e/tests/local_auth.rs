@@ -3,6 +3,7 @@
 
 mod support;
 
+use e2e::base64::basic_auth as basic;
 use e2e::mock_backend::App;
 use e2e::Request;
 use serde_json::{json, Value};
@@ -41,31 +42,6 @@ fn model_rules() -> Value {
 
 fn req(method: &str, path: &str) -> Request {
     Request::new(method, path).header("Host", "local.example.com")
-}
-
-fn basic(user: &str, pass: &str) -> String {
-    use std::fmt::Write;
-    let raw = format!("{user}:{pass}");
-    // Minimal base64 for the test (standard alphabet, padded).
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::from("Basic ");
-    for c in raw.as_bytes().chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            let _ = write!(
-                out,
-                "{}",
-                if i <= c.len() {
-                    A[((n >> (18 - 6 * i)) & 63) as usize] as char
-                } else {
-                    '='
-                }
-            );
-        }
-    }
-    out
 }
 
 #[test]
