@@ -42,5 +42,6 @@ pub fn backend_answer<C: HttpContext>(ctx: &C, num_headers: usize) -> BackendAns
         rejection_reason: read("3scale-rejection-reason"),
         limit_reset: read("3scale-limit-reset"),
         limit_max_value: read("3scale-limit-max-value"),
+        limit_remaining: read("3scale-limit-remaining"),
     }
 }

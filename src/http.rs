@@ -1,14 +1,20 @@
-//! One HTTP request: runs the core pipeline, pausing for the form body and the backend callout.
+//! One HTTP request: runs the core pipeline, pausing for the form body and the backend.
+//!
+//! `TollgateHttp` is what Envoy calls; the request's state lives in a `Flow` behind an
+//! `Rc<RefCell>` so that the worker can resume a request that waited for another request's
+//! backend answer (batching mode). The flow acts through `Host`, on Envoy's effective context.
 
 use crate::headers::{backend_answer, request_header, RequestHeaders};
-use crate::metrics::Metrics;
-use log::{debug, warn};
+use crate::host::{now_ms, Host};
+use crate::worker::{Waiter, Worker};
+use log::debug;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
-use tollgate_core::backend::BackendAnswer;
-use tollgate_core::config::Config;
+use tollgate_core::backend::{BackendAnswer, BackendCall};
+use tollgate_core::cache::{EntryKey, Lookup, Ticket};
 use tollgate_core::pipeline::{
     self, Authorization, Begin, Forward, LocalReply, Next, Outcome, PendingRequest, Verdict,
     STRIPPED_REQUEST_HEADERS,
@@ -19,53 +25,148 @@ enum State {
     Start,
     /// Paused until the form body has arrived.
     ReadingBody(Box<PendingRequest>),
-    /// Paused until the backend answers.
-    Authorizing(Authorization),
+    /// Authrep mode: paused until the backend answers.
+    Authorizing(Box<Authorization>),
+    /// Batching mode: paused until the cache can decide (`waited`: the request had to wait).
+    Waiting {
+        authorization: Box<Authorization>,
+        key: EntryKey,
+        waited: bool,
+    },
     /// Forwarded; these headers go on the upstream's response (debug headers).
     Forwarded(Vec<(String, String)>),
     Done,
 }
 
-pub struct TollgateHttp {
-    config: Rc<Config>,
-    metrics: Rc<Metrics>,
+/// What the flow needs from the worker next.
+pub enum Step {
+    Continue,
+    Pause,
+    /// Wait for the answer another request is getting for this key.
+    Wait(EntryKey),
+    /// Ask the backend, then wait for the answer.
+    Authorize(Ticket, BackendCall),
+}
+
+pub struct Flow {
     state: State,
 }
 
+pub struct TollgateHttp {
+    id: u32,
+    worker: Rc<Worker>,
+    flow: Rc<RefCell<Flow>>,
+}
+
 impl TollgateHttp {
-    pub fn new(config: Rc<Config>, metrics: Rc<Metrics>) -> TollgateHttp {
+    pub fn new(id: u32, worker: Rc<Worker>) -> TollgateHttp {
         TollgateHttp {
-            config,
-            metrics,
-            state: State::Start,
+            id,
+            worker,
+            flow: Rc::new(RefCell::new(Flow {
+                state: State::Start,
+            })),
         }
     }
 
-    fn reply(&mut self, reply: LocalReply) -> Action {
-        self.metrics.outcome(reply.outcome);
+    /// Runs `f` on the flow, then lets the worker carry out the step it returned.
+    fn run(&self, f: impl FnOnce(&mut Flow, &Worker) -> Step) -> Action {
+        let step = match self.flow.try_borrow_mut() {
+            Ok(mut flow) => f(&mut flow, &self.worker),
+            Err(_) => return Action::Continue,
+        };
+        let waiter = Waiter {
+            id: self.id,
+            flow: Rc::downgrade(&self.flow),
+        };
+        self.worker.drive(&waiter, step, self.id, false)
+    }
+}
+
+impl Flow {
+    fn reply(&mut self, worker: &Worker, reply: LocalReply) -> Step {
+        worker.metrics.outcome(reply.outcome);
         let headers: Vec<(&str, &str)> = reply
             .headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        self.send_http_response(
+        Host.send_http_response(
             u32::from(reply.status),
             headers,
             Some(reply.body.as_bytes()),
         );
         self.state = State::Done;
-        Action::Pause
+        Step::Pause
     }
 
-    /// Credentials and rules are known: ask the backend, or answer now.
-    fn authorize(&mut self, request: PendingRequest) -> Action {
-        let authorization = match request.authorize() {
-            Ok(Next::Backend(a)) => a,
-            Ok(Next::Forward(forward)) => return self.forward(forward, false),
-            Err(reply) => return self.reply(reply),
+    /// Lets the request through with the verdict's header changes. `resume`: the request is
+    /// paused and must be resumed.
+    fn forward(&mut self, worker: &Worker, forward: Forward, resume: bool) -> Step {
+        worker.metrics.outcome(Outcome::Authorized);
+        for name in STRIPPED_REQUEST_HEADERS {
+            Host.set_http_request_header(name, None);
+        }
+        for (name, value) in &forward.set_request_headers {
+            Host.set_http_request_header(name, Some(value));
+        }
+        self.state = State::Forwarded(forward.response_headers);
+        if resume {
+            Host.resume_http_request();
+        }
+        Step::Continue
+    }
+
+    fn verdict(&mut self, worker: &Worker, verdict: Verdict, resume: bool) -> Step {
+        match verdict {
+            Verdict::Reply(reply) => self.reply(worker, reply),
+            Verdict::Forward(forward) => self.forward(worker, forward, resume),
+        }
+    }
+
+    fn on_request_headers(&mut self, worker: &Worker, end_of_stream: bool) -> Step {
+        let method = request_header(&Host, ":method");
+        let authority = request_header(&Host, ":authority");
+        let path = request_header(&Host, ":path");
+        let head = RequestHead {
+            method: &method,
+            authority: &authority,
+            path: &path,
+            now: now_ms() / 1000,
         };
+        match pipeline::begin(&worker.config, head, &RequestHeaders(&Host)) {
+            Begin::Reply(reply) => self.reply(worker, reply),
+            Begin::Request(request) if request.wants_body() && !end_of_stream => {
+                self.state = State::ReadingBody(request);
+                Step::Pause
+            }
+            Begin::Request(request) => self.authorize(worker, *request),
+        }
+    }
+
+    /// Credentials and rules are known: ask the backend or the cache, or answer now.
+    fn authorize(&mut self, worker: &Worker, request: PendingRequest) -> Step {
+        let authorization = match request.authorize() {
+            Ok(Next::Backend(a)) => Box::new(a),
+            Ok(Next::Forward(forward)) => return self.forward(worker, forward, false),
+            Err(reply) => return self.reply(worker, reply),
+        };
+        if worker.batching() {
+            let key = authorization.cache_key();
+            self.state = State::Waiting {
+                authorization,
+                key,
+                waited: false,
+            };
+            return self.resolve(worker, None, false);
+        }
+        self.authrep(worker, authorization)
+    }
+
+    /// Authrep mode: one call that authorizes and reports this request.
+    fn authrep(&mut self, worker: &Worker, authorization: Box<Authorization>) -> Step {
         let call = authorization.authrep_call();
-        let backend = &self.config.backend;
+        let backend = &worker.config.backend;
         let mut headers: Vec<(&str, &str)> = vec![
             (":method", call.method),
             (":path", &call.path),
@@ -76,8 +177,10 @@ impl TollgateHttp {
             "tollgate: authrep for service {}",
             authorization.service().id
         );
-        self.metrics.backend_call();
-        match self.dispatch_http_call(
+        worker
+            .metrics
+            .backend_call(crate::metrics::BackendCallKind::Authrep);
+        match Host.dispatch_http_call(
             &backend.cluster,
             headers,
             None,
@@ -86,118 +189,150 @@ impl TollgateHttp {
         ) {
             Ok(_) => {
                 self.state = State::Authorizing(authorization);
-                Action::Pause
+                Step::Pause
             }
             Err(status) => {
-                warn!(
+                log::warn!(
                     "tollgate: backend callout to cluster {} failed: {status:?}",
                     backend.cluster
                 );
-                self.finish(authorization, &BackendAnswer::default(), false)
+                self.authrep_answer(worker, &authorization, &BackendAnswer::default(), false)
             }
         }
     }
 
-    /// Applies the verdict. `resume` is true when the request is paused and must be resumed.
-    fn finish(
+    fn authrep_answer(
         &mut self,
-        authorization: Authorization,
+        worker: &Worker,
+        authorization: &Authorization,
         answer: &BackendAnswer,
         resume: bool,
-    ) -> Action {
+    ) -> Step {
         if answer.status.is_none_or(|s| s >= 499) {
-            self.metrics.backend_error();
+            worker.metrics.backend_error();
         }
-        match authorization.decide(answer) {
-            Verdict::Reply(reply) => self.reply(reply),
-            Verdict::Forward(forward) => self.forward(forward, resume),
+        let key = authorization.cache_key();
+        match worker.authrep_answer(&key, answer) {
+            Some(Lookup::Forward { .. }) => self.forward(worker, authorization.forward(), resume),
+            Some(Lookup::Deny(denial)) => self.reply(worker, authorization.denied(denial)),
+            _ => self.verdict(worker, authorization.decide(answer), resume),
         }
     }
 
-    /// Lets the request through with the verdict's header changes.
-    fn forward(&mut self, forward: Forward, resume: bool) -> Action {
-        self.metrics.outcome(Outcome::Authorized);
-        for name in STRIPPED_REQUEST_HEADERS {
-            self.set_http_request_header(name, None);
+    /// Batching mode: decides a waiting request from the cache (`direct`: an answer meant for
+    /// this request alone). Called when the request arrives and on every wake-up.
+    pub fn resolve(&mut self, worker: &Worker, direct: Option<Lookup>, resume: bool) -> Step {
+        let State::Waiting {
+            authorization,
+            key,
+            waited,
+        } = std::mem::replace(&mut self.state, State::Done)
+        else {
+            return Step::Pause;
+        };
+        let lookup = direct.unwrap_or_else(|| worker.lookup(&key, now_ms()));
+        match lookup {
+            Lookup::Forward { leased } => {
+                worker.count(&key, leased, waited);
+                self.forward(worker, authorization.forward(), resume)
+            }
+            Lookup::Deny(denial) => self.reply(worker, authorization.denied(denial)),
+            Lookup::Authorize(ticket) => {
+                let call = authorization.authorize_call();
+                self.state = State::Waiting {
+                    authorization,
+                    key,
+                    waited: true,
+                };
+                Step::Authorize(ticket, call)
+            }
+            Lookup::Wait => {
+                self.state = State::Waiting {
+                    authorization,
+                    key: key.clone(),
+                    waited: true,
+                };
+                Step::Wait(key)
+            }
         }
-        for (name, value) in &forward.set_request_headers {
-            self.set_http_request_header(name, Some(value));
+    }
+
+    fn on_request_body(&mut self, worker: &Worker, body_size: usize, end: bool) -> Option<Step> {
+        if !matches!(self.state, State::ReadingBody(_)) {
+            return None;
         }
-        self.state = State::Forwarded(forward.response_headers);
-        if resume {
-            self.resume_http_request();
+        if !end {
+            // Keep buffering until the whole body is there.
+            return Some(Step::Pause);
         }
-        Action::Continue
+        let body = Host.get_http_request_body(0, body_size).unwrap_or_default();
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::ReadingBody(mut request) => {
+                request.add_form_body(&body);
+                Some(self.authorize(worker, *request))
+            }
+            _ => None,
+        }
+    }
+
+    fn on_request_trailers(&mut self, worker: &Worker) -> Option<Step> {
+        // HTTP/2 with trailers never ends the body with end_of_stream: decide without it.
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::ReadingBody(request) => Some(self.authorize(worker, *request)),
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    fn on_authrep_response(&mut self, worker: &Worker, num_headers: usize) -> Step {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Authorizing(authorization) => {
+                let answer = backend_answer(&Host, num_headers);
+                self.authrep_answer(worker, &authorization, &answer, true)
+            }
+            other => {
+                self.state = other;
+                Step::Pause
+            }
+        }
     }
 }
 
 impl Context for TollgateHttp {
-    fn on_http_call_response(&mut self, _: u32, num_headers: usize, _: usize, _: usize) {
-        if let State::Authorizing(authorization) = std::mem::replace(&mut self.state, State::Done) {
-            let answer = backend_answer(self, num_headers);
-            self.finish(authorization, &answer, true);
+    fn on_http_call_response(&mut self, token: u32, num_headers: usize, _: usize, _: usize) {
+        if self.worker.owns(token) {
+            let answer = backend_answer(&Host, num_headers);
+            self.worker.on_response(token, &answer, self.id);
+        } else {
+            self.run(|flow, worker| flow.on_authrep_response(worker, num_headers));
         }
     }
 }
 
 impl HttpContext for TollgateHttp {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
-        let method = request_header(self, ":method");
-        let authority = request_header(self, ":authority");
-        let path = request_header(self, ":path");
-        let now = self
-            .get_current_time()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let head = RequestHead {
-            method: &method,
-            authority: &authority,
-            path: &path,
-            now,
-        };
-        match pipeline::begin(&self.config, head, &RequestHeaders(self)) {
-            Begin::Reply(reply) => self.reply(reply),
-            Begin::Request(request) if request.wants_body() && !end_of_stream => {
-                self.state = State::ReadingBody(request);
-                Action::Pause
-            }
-            Begin::Request(request) => self.authorize(*request),
-        }
+        self.run(|flow, worker| flow.on_request_headers(worker, end_of_stream))
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if !matches!(self.state, State::ReadingBody(_)) {
-            return Action::Continue;
-        }
-        if !end_of_stream {
-            // Keep buffering until the whole body is there.
-            return Action::Pause;
-        }
-        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::ReadingBody(mut request) => {
-                request.add_form_body(&body);
-                self.authorize(*request)
-            }
-            _ => Action::Continue,
-        }
+        self.run(|flow, worker| {
+            flow.on_request_body(worker, body_size, end_of_stream)
+                .unwrap_or(Step::Continue)
+        })
     }
 
     fn on_http_request_trailers(&mut self, _: usize) -> Action {
-        // HTTP/2 with trailers never ends the body with end_of_stream: decide without it.
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::ReadingBody(request) => self.authorize(*request),
-            other => {
-                self.state = other;
-                Action::Continue
-            }
-        }
+        self.run(|flow, worker| flow.on_request_trailers(worker).unwrap_or(Step::Continue))
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
-        if let State::Forwarded(headers) = &self.state {
-            for (name, value) in headers {
-                self.set_http_response_header(name, Some(value));
+        if let Ok(flow) = self.flow.try_borrow() {
+            if let State::Forwarded(headers) = &flow.state {
+                for (name, value) in headers {
+                    Host.set_http_response_header(name, Some(value));
+                }
             }
         }
         Action::Continue

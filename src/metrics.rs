@@ -1,6 +1,6 @@
 //! Envoy counters (shown in `/stats` and Prometheus output under `tollgate.*`).
 
-use proxy_wasm::hostcalls::{define_metric, increment_metric};
+use proxy_wasm::hostcalls::{define_metric, increment_metric, record_metric};
 use proxy_wasm::types::MetricType;
 use tollgate_core::pipeline::Outcome;
 
@@ -17,6 +17,22 @@ pub struct Metrics {
     backend_errors: Option<u32>,
     jwks_refreshes: Option<u32>,
     jwks_refresh_errors: Option<u32>,
+    cache_hits: Option<u32>,
+    cache_misses: Option<u32>,
+    authorize_calls: Option<u32>,
+    authrep_calls: Option<u32>,
+    report_calls: Option<u32>,
+    report_failures: Option<u32>,
+    reports_dropped: Option<u32>,
+    usage_pending: Option<u32>,
+}
+
+/// The backend endpoints, counted apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendCallKind {
+    Authrep,
+    Authorize,
+    Report,
 }
 
 fn counter(name: &str) -> Option<u32> {
@@ -36,6 +52,14 @@ impl Metrics {
             backend_errors: counter("tollgate.backend_errors"),
             jwks_refreshes: counter("tollgate.jwks_refreshes"),
             jwks_refresh_errors: counter("tollgate.jwks_refresh_errors"),
+            cache_hits: counter("tollgate.cache_hits"),
+            cache_misses: counter("tollgate.cache_misses"),
+            authorize_calls: counter("tollgate.backend_authorize_calls"),
+            authrep_calls: counter("tollgate.backend_authrep_calls"),
+            report_calls: counter("tollgate.backend_report_calls"),
+            report_failures: counter("tollgate.report_failures"),
+            reports_dropped: counter("tollgate.reports_dropped"),
+            usage_pending: define_metric(MetricType::Gauge, "tollgate.usage_pending").ok(),
         }
     }
 
@@ -50,8 +74,34 @@ impl Metrics {
         });
     }
 
-    pub fn backend_call(&self) {
+    pub fn backend_call(&self, kind: BackendCallKind) {
         bump(self.backend_calls);
+        bump(match kind {
+            BackendCallKind::Authrep => self.authrep_calls,
+            BackendCallKind::Authorize => self.authorize_calls,
+            BackendCallKind::Report => self.report_calls,
+        });
+    }
+
+    /// Requests answered from the cache, and requests that waited for the backend.
+    pub fn cache(&self, hits: u64, misses: u64) {
+        add(self.cache_hits, hits);
+        add(self.cache_misses, misses);
+    }
+
+    pub fn report_failure(&self) {
+        bump(self.report_failures);
+    }
+
+    /// Calls that could not be kept for reporting (the pending bound, or a refused report).
+    pub fn reports_dropped(&self, calls: u64) {
+        add(self.reports_dropped, calls);
+    }
+
+    pub fn usage_pending(&self, calls: u64) {
+        if let Some(id) = self.usage_pending {
+            let _ = record_metric(id, calls);
+        }
     }
 
     /// A JWKS fetch installed new keys, or failed.
@@ -71,8 +121,14 @@ impl Metrics {
 }
 
 fn bump(id: Option<u32>) {
-    if let Some(id) = id {
-        // A failed increment only loses a count; never worth failing the request.
-        let _ = increment_metric(id, 1);
+    add(id, 1);
+}
+
+fn add(id: Option<u32>, n: u64) {
+    if let (Some(id), Ok(n)) = (id, i64::try_from(n)) {
+        // Envoy refuses increments of 0; a failed increment only loses a count.
+        if n > 0 {
+            let _ = increment_metric(id, n);
+        }
     }
 }

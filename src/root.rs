@@ -1,44 +1,70 @@
-//! The root context: configuration parsing (once per worker VM) and HTTP context creation.
+//! The root context: configuration parsing (once per worker VM), HTTP context creation, and
+//! the worker's timer and wake-up queue.
 
+use crate::host::Host;
 use crate::http::TollgateHttp;
 #[cfg(feature = "jwt")]
 use crate::jwks::JwksFetcher;
 use crate::metrics::Metrics;
+use crate::worker::{register_wake_queue, Worker};
 use log::{error, info, warn};
+use proxy_wasm::hostcalls::dequeue_shared_queue;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
+use std::collections::BTreeSet;
 use std::rc::Rc;
+use std::time::Duration;
 use tollgate_core::config::Config;
 
-#[derive(Default)]
 pub struct TollgateRoot {
-    config: Option<Rc<Config>>,
+    id: u32,
+    worker: Option<Rc<Worker>>,
     metrics: Rc<Metrics>,
+    wake_queue: Option<u32>,
     #[cfg(feature = "jwt")]
     jwks: JwksFetcher,
 }
 
 impl TollgateRoot {
-    #[cfg(feature = "jwt")]
-    fn now(&self) -> u64 {
-        self.get_current_time()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+    pub fn new(id: u32) -> TollgateRoot {
+        TollgateRoot {
+            id,
+            worker: None,
+            metrics: Rc::default(),
+            wake_queue: None,
+            #[cfg(feature = "jwt")]
+            jwks: JwksFetcher::default(),
+        }
     }
 }
 
 impl Context for TollgateRoot {
-    #[cfg(feature = "jwt")]
-    fn on_http_call_response(&mut self, token: u32, _: usize, body_size: usize, _: usize) {
-        let status = self
-            .get_http_call_response_header(":status")
-            .and_then(|s| s.parse().ok());
-        let body = self.get_http_call_response_body(0, body_size);
-        let now = self.now();
-        if let Some(config) = &self.config {
-            self.jwks
-                .on_response(token, status, body, config, &self.metrics, now);
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+        _: usize,
+    ) {
+        if let Some(worker) = self.worker.as_ref().filter(|w| w.owns(token)) {
+            let answer = crate::headers::backend_answer(&Host, num_headers);
+            worker.on_response(token, &answer, self.id);
+            return;
         }
+        #[cfg(feature = "jwt")]
+        {
+            let status = self
+                .get_http_call_response_header(":status")
+                .and_then(|s| s.parse().ok());
+            let body = self.get_http_call_response_body(0, body_size);
+            let now = crate::host::now_ms() / 1000;
+            if let Some(worker) = &self.worker {
+                self.jwks
+                    .on_response(token, status, body, &worker.config, &self.metrics, now);
+            }
+        }
+        #[cfg(not(feature = "jwt"))]
+        let _ = body_size;
     }
 }
 
@@ -54,46 +80,73 @@ impl RootContext for TollgateRoot {
 
     fn on_configure(&mut self, _: usize) -> bool {
         let raw = self.get_plugin_configuration().unwrap_or_default();
-        match Config::parse(&raw) {
-            Ok(parsed) => {
-                for warning in &parsed.warnings {
-                    warn!("tollgate: {warning}");
-                }
-                info!(
-                    "tollgate: configuration loaded: {} service(s), backend cluster {}",
-                    parsed.config.services.len(),
-                    parsed.config.backend.cluster
-                );
-                let config = Rc::new(parsed.config);
-                #[cfg(feature = "jwt")]
-                {
-                    self.jwks = JwksFetcher::new(&config);
-                    if !self.jwks.is_empty() {
-                        // The first fetch happens on the first tick, a second from now.
-                        self.set_tick_period(std::time::Duration::from_secs(1));
-                    }
-                }
-                self.config = Some(config);
-                true
-            }
+        let parsed = match Config::parse(&raw) {
+            Ok(parsed) => parsed,
             Err(e) => {
                 error!("tollgate: invalid configuration: {e}");
-                false
+                return false;
+            }
+        };
+        for warning in &parsed.warnings {
+            warn!("tollgate: {warning}");
+        }
+        info!(
+            "tollgate: configuration loaded: {} service(s), backend cluster {}",
+            parsed.config.services.len(),
+            parsed.config.backend.cluster
+        );
+        let config = Rc::new(parsed.config);
+        let worker = Worker::new(config.clone(), self.metrics.clone(), self.id);
+        let mut tick = worker.tick_period();
+        if worker.batching() && self.wake_queue.is_none() {
+            self.wake_queue = register_wake_queue();
+            if self.wake_queue.is_none() {
+                warn!("tollgate: no wake-up queue; waiting requests are resumed by the timer");
+            }
+        }
+        #[cfg(feature = "jwt")]
+        {
+            self.jwks = JwksFetcher::new(&config);
+            if !self.jwks.is_empty() {
+                // The first fetch happens on the first tick.
+                tick = tick.or(Some(Duration::from_secs(1)));
+            }
+        }
+        if let Some(period) = tick {
+            self.set_tick_period(period);
+        }
+        self.worker = Some(Rc::new(worker));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(worker) = &self.worker {
+            worker.tick();
+        }
+        #[cfg(feature = "jwt")]
+        {
+            let now = crate::host::now_ms() / 1000;
+            let mut jwks = std::mem::take(&mut self.jwks);
+            jwks.tick(self, now);
+            self.jwks = jwks;
+        }
+    }
+
+    fn on_queue_ready(&mut self, queue_id: u32) {
+        let mut keys = BTreeSet::new();
+        while let Ok(Some(message)) = dequeue_shared_queue(queue_id) {
+            keys.insert(String::from_utf8_lossy(&message).into_owned());
+        }
+        if let Some(worker) = &self.worker {
+            for key in keys {
+                worker.wake(&key);
             }
         }
     }
 
-    #[cfg(feature = "jwt")]
-    fn on_tick(&mut self) {
-        let now = self.now();
-        let mut jwks = std::mem::take(&mut self.jwks);
-        jwks.tick(self, now);
-        self.jwks = jwks;
-    }
-
-    fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
-        let config = self.config.clone()?;
-        Some(Box::new(TollgateHttp::new(config, self.metrics.clone())))
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let worker = self.worker.clone()?;
+        Some(Box::new(TollgateHttp::new(context_id, worker)))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod backend;
 mod base64;
+pub mod cache;
 pub mod config;
 pub mod credentials;
 pub mod encoding;

@@ -8,6 +8,8 @@ pub struct BackendAnswer {
     pub rejection_reason: Option<String>,
     pub limit_reset: Option<String>,
     pub limit_max_value: Option<String>,
+    /// Calls of this usage the backend still allows (`-1`: no limit); the batching budget.
+    pub limit_remaining: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +68,7 @@ mod tests {
             rejection_reason: reason.map(Into::into),
             limit_reset: reset.map(Into::into),
             limit_max_value: max.map(Into::into),
+            limit_remaining: None,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Building `GET /transactions/authrep.xml` (APIcast §7.1).
+//! Building `GET /transactions/authrep.xml` and `authorize.xml` (APIcast §7.1).
 
 use crate::config::Service;
 use crate::credentials::Credentials;
@@ -15,6 +15,8 @@ pub struct BackendCall {
     /// Path and query.
     pub path: String,
     pub headers: Vec<(&'static str, String)>,
+    /// Request body (empty for GET).
+    pub body: String,
 }
 
 impl BackendCall {
@@ -23,6 +25,19 @@ impl BackendCall {
             method: "GET",
             path: authrep_path(service, credentials, usage),
             headers: vec![("3scale-options", THREESCALE_OPTIONS.to_string())],
+            body: String::new(),
+        }
+    }
+
+    /// `authorize.xml` (batching): the same parameters; the usage is predicted, not stored.
+    pub fn authorize(service: &Service, credentials: &Credentials, usage: &Usage) -> BackendCall {
+        let path =
+            authrep_path(service, credentials, usage).replacen("authrep.xml", "authorize.xml", 1);
+        BackendCall {
+            method: "GET",
+            path,
+            headers: vec![("3scale-options", THREESCALE_OPTIONS.to_string())],
+            body: String::new(),
         }
     }
 }
@@ -30,11 +45,7 @@ impl BackendCall {
 /// `/transactions/authrep.xml?service_id=..&service_token=..&user_key=..&usage%5Bhits%5D=1`:
 /// every name and value percent-encoded, so no credential can inject a parameter.
 pub fn authrep_path(service: &Service, credentials: &Credentials, usage: &Usage) -> String {
-    let mut query = QueryBuilder::default();
-    query.push("service_id", &service.id);
-    if let Some(auth) = &service.backend_auth {
-        query.push(auth.param, &auth.value);
-    }
+    let mut query = service_query(service);
     for (name, value) in credentials.params() {
         query.push(name, value);
     }
@@ -49,11 +60,22 @@ pub fn authrep_path(service: &Service, credentials: &Credentials, usage: &Usage)
     format!("{endpoint}?{}", query.0)
 }
 
+/// `service_id` and the service token or provider key: the start of every backend call.
+pub(crate) fn service_query(service: &Service) -> QueryBuilder {
+    let mut query = QueryBuilder::default();
+    query.push("service_id", &service.id);
+    if let Some(auth) = &service.backend_auth {
+        query.push(auth.param, &auth.value);
+    }
+    query
+}
+
+/// `name=value&...` with every name and value percent-encoded.
 #[derive(Default)]
-struct QueryBuilder(String);
+pub(crate) struct QueryBuilder(pub(crate) String);
 
 impl QueryBuilder {
-    fn push(&mut self, name: &str, value: &str) {
+    pub(crate) fn push(&mut self, name: &str, value: &str) {
         if !self.0.is_empty() {
             self.0.push('&');
         }

@@ -3,6 +3,8 @@
 
 pub mod answer;
 pub mod authrep;
+pub mod report;
 
 pub use answer::{BackendAnswer, Decision};
 pub use authrep::{authrep_path, BackendCall, THREESCALE_OPTIONS};
+pub use report::Transactions;

@@ -1,30 +1,21 @@
 //! Tollgate's configuration: parsed and compiled once (in `on_configure`), read-only afterwards.
 
+pub mod backend;
 pub mod errors;
 pub mod json;
 pub mod service;
 pub mod upstream;
 
+pub use backend::{BackendConfig, Batching, CachingType};
 pub use errors::{ErrorResponse, ErrorResponses};
 pub use json::ConfigError;
 pub use service::{AuthMode, BackendAuth, CredentialNames, CredentialsLocation, Service};
 pub use upstream::UpstreamRewrite;
 
-use json::{error, Obj, Result};
+use backend::parse_backend;
+use json::{error, Obj};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-const DEFAULT_TIMEOUT_MS: u64 = 1000;
-
-/// Where and how the 3scale backend is called.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackendConfig {
-    /// Envoy cluster for the callouts.
-    pub cluster: String,
-    /// `:authority` of the callouts.
-    pub authority: String,
-    pub timeout_ms: u64,
-}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -129,37 +120,6 @@ impl Config {
             .flatten()
             .filter_map(|&i| self.services.get(i))
     }
-}
-
-fn parse_backend(root: &Obj) -> Result<BackendConfig> {
-    let backend = root
-        .obj("backend")?
-        .ok_or_else(|| error("backend", "missing required field"))?;
-    backend.deny_unknown(&["cluster", "authority", "timeout_ms"])?;
-    let cluster = backend
-        .non_empty_string("cluster")?
-        .ok_or_else(|| error("backend.cluster", "missing required field"))?;
-    let timeout_ms = match backend.uint("timeout_ms")? {
-        None => DEFAULT_TIMEOUT_MS,
-        Some(0) => {
-            return Err(error(
-                "backend.timeout_ms",
-                "must be greater than 0 (Envoy reads 0 as no timeout)",
-            ))
-        }
-        Some(ms) if ms > u32::MAX as u64 => {
-            return Err(error("backend.timeout_ms", "is too large"))
-        }
-        Some(ms) => ms,
-    };
-    Ok(BackendConfig {
-        cluster: cluster.to_string(),
-        authority: backend
-            .non_empty_string("authority")?
-            .unwrap_or(cluster)
-            .to_string(),
-        timeout_ms,
-    })
 }
 
 #[cfg(test)]

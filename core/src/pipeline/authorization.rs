@@ -2,6 +2,7 @@
 
 use super::reply::{Forward, LocalReply, Outcome, Verdict};
 use crate::backend::{BackendAnswer, BackendCall, Decision};
+use crate::cache::{Denial, EntryKey};
 use crate::config::Service;
 use crate::credentials::Credentials;
 use crate::mapping::{RuleMatch, Usage};
@@ -58,31 +59,48 @@ impl Authorization {
         BackendCall::authrep(&self.service, &self.credentials, &self.usage)
     }
 
+    /// The `authorize` call of batching mode (usage predicted, reported later).
+    pub fn authorize_call(&self) -> BackendCall {
+        BackendCall::authorize(&self.service, &self.credentials, &self.usage)
+    }
+
+    /// What this request is cached under.
+    pub fn cache_key(&self) -> EntryKey {
+        EntryKey::new(&self.service.id, &self.credentials, &self.usage)
+    }
+
     /// Turns the backend's answer into the verdict. Fails closed when the backend is unavailable.
     pub fn decide(&self, answer: &BackendAnswer) -> Verdict {
-        let errors = &self.service.errors;
-        let reply = |error, outcome| {
-            let mut reply = LocalReply::error(error, outcome);
-            reply.headers.extend(self.debug_headers.iter().cloned());
-            reply
-        };
         match answer.decision() {
             Decision::Authorized => Verdict::Forward(self.forward()),
             Decision::LimitsExceeded { retry_after } => {
-                let mut r = reply(&errors.limits_exceeded, Outcome::LimitsExceeded);
-                if let Some(seconds) = retry_after {
-                    r.headers
-                        .push(("retry-after".to_string(), seconds.to_string()));
-                }
-                Verdict::Reply(r)
+                Verdict::Reply(self.denied(Denial::LimitsExceeded { retry_after }))
             }
             Decision::Denied | Decision::BackendUnavailable => {
-                Verdict::Reply(reply(&errors.auth_failed, Outcome::AuthFailed))
+                Verdict::Reply(self.denied(Denial::AuthFailed))
             }
         }
     }
 
-    pub(super) fn forward(&self) -> Forward {
+    /// The service's error for a denial, with `Retry-After` when the reset is known.
+    pub fn denied(&self, denial: Denial) -> LocalReply {
+        let errors = &self.service.errors;
+        let mut reply = match denial {
+            Denial::AuthFailed => LocalReply::error(&errors.auth_failed, Outcome::AuthFailed),
+            Denial::LimitsExceeded { retry_after } => {
+                let mut r = LocalReply::error(&errors.limits_exceeded, Outcome::LimitsExceeded);
+                if let Some(seconds) = retry_after {
+                    r.headers
+                        .push(("retry-after".to_string(), seconds.to_string()));
+                }
+                r
+            }
+        };
+        reply.headers.extend(self.debug_headers.iter().cloned());
+        reply
+    }
+
+    pub fn forward(&self) -> Forward {
         let mut set_request_headers = self.upstream_headers.clone();
         if let Some(token) = &self.service.secret_token {
             set_request_headers.push(("x-3scale-proxy-secret-token".to_string(), token.clone()));

@@ -1,0 +1,509 @@
+//! The authorization cache: each worker's view of the shared entries, with its leases.
+//!
+//! A request looks here first. A worker that holds a lease (a slice of an entry's limit budget)
+//! or an unlimited authorization answers from its own memory: the hot path does not touch
+//! shared data. When the lease runs out it takes another slice with one compare-and-swap; when
+//! the budget runs out, one worker asks the backend and the others wait for its answer.
+
+use super::entry::{Fresh, LastKnown, SharedEntry};
+use super::key::EntryKey;
+use super::store::{SharedStore, MAX_ATTEMPTS};
+use crate::backend::{BackendAnswer, Decision};
+use crate::config::{BackendConfig, CachingType};
+use std::collections::HashMap;
+
+/// After a failed backend call, the failure policy answers for this long before asking again.
+const UNAVAILABLE_RETRY_MS: u64 = 1000;
+/// Largest slice of a budget one worker leases at once.
+const MAX_LEASE: u64 = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSettings {
+    pub caching_type: CachingType,
+    pub auths_ttl_ms: u64,
+    pub denied_ttl_ms: u64,
+    pub slots: u32,
+    /// How long others wait for a worker that is asking the backend before asking themselves.
+    pub wait_ms: u64,
+}
+
+impl CacheSettings {
+    /// `None` when nothing is cached: authrep per request with `caching_type: none`.
+    pub fn new(backend: &BackendConfig) -> Option<CacheSettings> {
+        if backend.batching.is_none() && backend.caching_type == CachingType::None {
+            return None;
+        }
+        let ttl =
+            |f: fn(&crate::config::Batching) -> u64| backend.batching.as_ref().map_or(0, f) * 1000;
+        Some(CacheSettings {
+            caching_type: backend.caching_type,
+            auths_ttl_ms: ttl(|b| b.auths_ttl),
+            denied_ttl_ms: ttl(|b| b.denied_ttl),
+            slots: backend.cache_max_entries,
+            wait_ms: backend.timeout_ms + 1000,
+        })
+    }
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Forward it; it counts as one call of the entry's usage, to be reported. `leased`: the
+    /// call came out of a limit budget (its report settles the entry's outstanding calls).
+    Forward {
+        leased: bool,
+    },
+    Deny(Denial),
+    /// Ask the backend (`authorize`), then hand the answer to [`AuthCache::answer`].
+    Authorize(Ticket),
+    /// Another request is asking the backend for the same entry: look up again when it answers.
+    Wait,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    AuthFailed,
+    LimitsExceeded { retry_after: Option<u64> },
+}
+
+/// The right, and duty, to ask the backend for one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub key: EntryKey,
+    /// `None` when both of the key's slots hold other live entries: the answer then serves
+    /// only this request.
+    slot: Option<u32>,
+}
+
+impl Ticket {
+    /// Whether the answer goes to the shared cache (and to every request waiting on the key).
+    pub fn is_cached(&self) -> bool {
+        self.slot.is_some()
+    }
+}
+
+/// This worker's copy of a shared entry.
+struct Local {
+    slot: u32,
+    epoch: u32,
+    until: u64,
+    kind: LocalKind,
+}
+
+enum LocalKind {
+    Unlimited,
+    /// Calls left in this worker's lease.
+    Held(u64),
+    Denied,
+    Limited {
+        reset_known: bool,
+    },
+}
+
+pub struct AuthCache {
+    settings: CacheSettings,
+    local: HashMap<String, Local>,
+}
+
+pub fn slot_key(slot: u32) -> String {
+    format!("tollgate.auth.{slot}")
+}
+
+impl AuthCache {
+    pub fn new(settings: CacheSettings) -> AuthCache {
+        AuthCache {
+            settings,
+            local: HashMap::new(),
+        }
+    }
+
+    pub fn settings(&self) -> &CacheSettings {
+        &self.settings
+    }
+
+    /// Decides a request from this worker's lease, or from the shared entry.
+    pub fn lookup(&mut self, store: &dyn SharedStore, key: &EntryKey, now: u64) -> Lookup {
+        if let Some(local) = self.local.get_mut(key.as_str()) {
+            if local.until > now {
+                match &mut local.kind {
+                    LocalKind::Unlimited => return Lookup::Forward { leased: false },
+                    LocalKind::Held(n) if *n > 0 => {
+                        *n -= 1;
+                        return Lookup::Forward { leased: true };
+                    }
+                    LocalKind::Held(_) => {}
+                    LocalKind::Denied => return Lookup::Deny(Denial::AuthFailed),
+                    LocalKind::Limited { reset_known } => {
+                        return Lookup::Deny(limits_exceeded(*reset_known, local.until, now))
+                    }
+                }
+            } else if let Some(expired) = self.local.remove(key.as_str()) {
+                give_back(store, key.as_str(), &expired);
+            }
+        }
+        self.lookup_shared(store, key, now)
+    }
+
+    fn lookup_shared(&mut self, store: &dyn SharedStore, key: &EntryKey, now: u64) -> Lookup {
+        for _ in 0..MAX_ATTEMPTS {
+            let Some((slot, mut entry, version)) = find_slot(store, key, self.settings.slots, now)
+            else {
+                return Lookup::Authorize(Ticket {
+                    key: key.clone(),
+                    slot: None,
+                });
+            };
+            let name = slot_key(slot);
+            match entry.fresh_at(now) {
+                Fresh::Authorized {
+                    until,
+                    budget: None,
+                } => {
+                    self.remember(key, slot, entry.epoch, until, LocalKind::Unlimited);
+                    return Lookup::Forward { leased: false };
+                }
+                Fresh::Authorized {
+                    until,
+                    budget: Some(budget),
+                } if budget > 0 => {
+                    let lease = lease_size(budget);
+                    entry.fresh = Fresh::Authorized {
+                        until,
+                        budget: Some(budget - lease),
+                    };
+                    entry.outstanding += lease;
+                    if store.set(&name, &entry.encode(), version).is_err() {
+                        continue;
+                    }
+                    self.remember(key, slot, entry.epoch, until, LocalKind::Held(lease - 1));
+                    return Lookup::Forward { leased: true };
+                }
+                Fresh::Denied { until } => {
+                    self.remember(key, slot, entry.epoch, until, LocalKind::Denied);
+                    return Lookup::Deny(Denial::AuthFailed);
+                }
+                Fresh::Limited { until, retry_after } => {
+                    let reset_known = retry_after.is_some();
+                    self.remember(
+                        key,
+                        slot,
+                        entry.epoch,
+                        until,
+                        LocalKind::Limited { reset_known },
+                    );
+                    return Lookup::Deny(limits_exceeded(reset_known, until, now));
+                }
+                // Expired, never asked, or budget used up: the backend must be asked.
+                Fresh::Authorized { .. } | Fresh::None => {}
+            }
+            if entry.unavailable_until > now {
+                match self.fallback(entry.last) {
+                    Fallback::Answer(lookup) => return lookup,
+                    Fallback::UseOnce => {
+                        entry.last = LastKnown::None;
+                        if store.set(&name, &entry.encode(), version).is_err() {
+                            continue;
+                        }
+                        return Lookup::Forward { leased: false };
+                    }
+                }
+            }
+            if entry.authorizing_until > now {
+                return Lookup::Wait;
+            }
+            entry.authorizing_until = now + self.settings.wait_ms;
+            if store.set(&name, &entry.encode(), version).is_err() {
+                continue;
+            }
+            return Lookup::Authorize(Ticket {
+                key: key.clone(),
+                slot: Some(slot),
+            });
+        }
+        // Persistent contention: wait, and look again when woken or on the next tick.
+        Lookup::Wait
+    }
+
+    /// Records the backend's answer to an `authorize`. For a cached entry the caller then looks
+    /// up again, for this request and every request waiting on the key; an uncached ticket's
+    /// answer is returned as the lookup for this request alone.
+    pub fn answer(
+        &mut self,
+        store: &dyn SharedStore,
+        ticket: &Ticket,
+        answer: &BackendAnswer,
+        now: u64,
+    ) -> Option<Lookup> {
+        let Some(slot) = ticket.slot else {
+            return Some(self.uncached(answer));
+        };
+        let key = ticket.key.as_str();
+        let settings = self.settings;
+        super::store::update(store, &slot_key(slot), |value| {
+            let mut entry = value
+                .and_then(SharedEntry::decode)
+                .filter(|e| e.key == key)
+                .unwrap_or_else(|| SharedEntry::new(key));
+            apply_answer(&mut entry, answer, &settings, now);
+            Some((entry.encode(), ()))
+        });
+        None
+    }
+
+    /// Authrep mode: remembers the backend's answer as the last known one (the failure policy's
+    /// input); writes only when it changed.
+    pub fn remember_authrep(
+        &mut self,
+        store: &dyn SharedStore,
+        key: &EntryKey,
+        answer: &BackendAnswer,
+        now: u64,
+    ) {
+        let last = match answer.decision() {
+            Decision::Authorized => LastKnown::Authorized,
+            Decision::LimitsExceeded { .. } => LastKnown::Limited,
+            Decision::Denied => LastKnown::Denied,
+            Decision::BackendUnavailable => return,
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let Some((slot, mut entry, version)) = find_slot(store, key, self.settings.slots, now)
+            else {
+                return;
+            };
+            if entry.last == last && version != 0 {
+                return;
+            }
+            entry.last = last;
+            if store.set(&slot_key(slot), &entry.encode(), version).is_ok() {
+                return;
+            }
+        }
+    }
+
+    /// Authrep mode, backend unavailable: the failure policy's answer from the last known one.
+    pub fn authrep_fallback(
+        &mut self,
+        store: &dyn SharedStore,
+        key: &EntryKey,
+        now: u64,
+    ) -> Lookup {
+        for _ in 0..MAX_ATTEMPTS {
+            let found = find_slot(store, key, self.settings.slots, now);
+            let last = found.as_ref().map_or(LastKnown::None, |(_, e, _)| e.last);
+            match (self.fallback(last), found) {
+                (Fallback::Answer(lookup), _) => return lookup,
+                (Fallback::UseOnce, Some((slot, mut entry, version))) => {
+                    entry.last = LastKnown::None;
+                    if store.set(&slot_key(slot), &entry.encode(), version).is_ok() {
+                        return Lookup::Forward { leased: false };
+                    }
+                }
+                (Fallback::UseOnce, None) => return Lookup::Forward { leased: false },
+            }
+        }
+        Lookup::Deny(Denial::AuthFailed)
+    }
+
+    fn uncached(&self, answer: &BackendAnswer) -> Lookup {
+        match answer.decision() {
+            Decision::Authorized => Lookup::Forward { leased: false },
+            Decision::LimitsExceeded { retry_after } => {
+                Lookup::Deny(Denial::LimitsExceeded { retry_after })
+            }
+            Decision::Denied => Lookup::Deny(Denial::AuthFailed),
+            Decision::BackendUnavailable => match self.fallback(LastKnown::None) {
+                Fallback::Answer(lookup) => lookup,
+                Fallback::UseOnce => Lookup::Forward { leased: false },
+            },
+        }
+    }
+
+    /// What `caching_type` makes of the last known answer while the backend fails (§7.3).
+    fn fallback(&self, last: LastKnown) -> Fallback {
+        let deny = Fallback::Answer(Lookup::Deny(Denial::AuthFailed));
+        let limited = Fallback::Answer(Lookup::Deny(Denial::LimitsExceeded { retry_after: None }));
+        let forward = Fallback::Answer(Lookup::Forward { leased: false });
+        match (self.settings.caching_type, last) {
+            (CachingType::None, _) => deny,
+            (CachingType::Strict, LastKnown::Authorized) => Fallback::UseOnce,
+            (CachingType::Strict, _) => deny,
+            (_, LastKnown::Denied) => deny,
+            (_, LastKnown::Limited) => limited,
+            (CachingType::Resilient, LastKnown::Authorized) => forward,
+            (CachingType::Resilient, LastKnown::None) => deny,
+            (CachingType::Allow, _) => forward,
+        }
+    }
+
+    fn remember(&mut self, key: &EntryKey, slot: u32, epoch: u32, until: u64, kind: LocalKind) {
+        // Bounded like the shared slots; past the bound, lookups simply go to shared data.
+        if self.local.len() < self.settings.slots as usize || self.local.contains_key(key.as_str())
+        {
+            self.local.insert(
+                key.as_str().to_string(),
+                Local {
+                    slot,
+                    epoch,
+                    until,
+                    kind,
+                },
+            );
+        }
+    }
+
+    /// Drops expired local entries, returning unused leases (called on the worker's timer).
+    pub fn expire(&mut self, store: &dyn SharedStore, now: u64) {
+        let expired: Vec<String> = self
+            .local
+            .iter()
+            .filter(|(_, l)| l.until <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            if let Some(local) = self.local.remove(&key) {
+                give_back(store, &key, &local);
+            }
+        }
+    }
+}
+
+enum Fallback {
+    Answer(Lookup),
+    /// Strict: the remembered 200 covers this one request, then is forgotten.
+    UseOnce,
+}
+
+fn limits_exceeded(reset_known: bool, until: u64, now: u64) -> Denial {
+    Denial::LimitsExceeded {
+        retry_after: reset_known.then(|| until.saturating_sub(now).div_ceil(1000)),
+    }
+}
+
+/// A slice small enough that leases left idle in other workers cost little at the tail of a
+/// budget (one call at a time below 32), large enough that a busy key rarely writes.
+fn lease_size(budget: u64) -> u64 {
+    (budget / 16).clamp(1, MAX_LEASE).min(budget)
+}
+
+/// The slot holding `key`, else a free or idle slot to claim for it; `None` if both of its
+/// slots hold other live entries.
+fn find_slot(
+    store: &dyn SharedStore,
+    key: &EntryKey,
+    slots: u32,
+    now: u64,
+) -> Option<(u32, SharedEntry, u32)> {
+    let mut free = None;
+    for slot in key.slots(slots) {
+        let (value, version) = store.get(&slot_key(slot));
+        match value.as_deref().and_then(SharedEntry::decode) {
+            Some(entry) if entry.key == key.as_str() => return Some((slot, entry, version)),
+            Some(entry) if !entry.is_idle(now) => {}
+            _ => {
+                free.get_or_insert((slot, SharedEntry::new(key.as_str()), version));
+            }
+        }
+    }
+    free
+}
+
+/// Returns the unused part of an expired lease: it no longer counts against the budget.
+fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
+    let LocalKind::Held(unused) = local.kind else {
+        return;
+    };
+    if unused == 0 {
+        return;
+    }
+    super::store::update(store, &slot_key(local.slot), |value| {
+        let mut entry = value
+            .and_then(SharedEntry::decode)
+            .filter(|e| e.key == key)?;
+        entry.outstanding = entry.outstanding.saturating_sub(unused);
+        if entry.epoch == local.epoch {
+            if let Fresh::Authorized {
+                until,
+                budget: Some(b),
+            } = entry.fresh
+            {
+                entry.fresh = Fresh::Authorized {
+                    until,
+                    budget: Some(b + unused),
+                };
+            }
+        }
+        Some((entry.encode(), ()))
+    });
+}
+
+/// Turns an `authorize` answer into the entry's new state (reference §7.2, §7.4, and the
+/// exact-limit budget: the calls the backend still allows, minus the calls leased but not yet
+/// reported).
+fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettings, now: u64) {
+    entry.authorizing_until = 0;
+    let reset_ms = answer
+        .limit_reset
+        .as_deref()
+        .and_then(|r| r.trim().parse::<i64>().ok())
+        .filter(|&r| r > 0)
+        .map(|r| r as u64 * 1000);
+    let denied_until = now + s.denied_ttl_ms;
+    let (fresh, last) = match answer.decision() {
+        Decision::BackendUnavailable => {
+            entry.unavailable_until = now + UNAVAILABLE_RETRY_MS;
+            return;
+        }
+        Decision::Authorized => {
+            let remaining = answer
+                .limit_remaining
+                .as_deref()
+                .and_then(|r| r.trim().parse::<i64>().ok())
+                .filter(|&r| r >= 0);
+            let until = (now + s.auths_ttl_ms).min(reset_ms.map_or(u64::MAX, |r| now + r));
+            match remaining {
+                None => (
+                    Fresh::Authorized {
+                        until,
+                        budget: None,
+                    },
+                    LastKnown::Authorized,
+                ),
+                Some(r) if r as u64 > entry.outstanding => (
+                    Fresh::Authorized {
+                        until,
+                        budget: Some(r as u64 - entry.outstanding),
+                    },
+                    LastKnown::Authorized,
+                ),
+                // The backend allows no more than this gateway has already let through.
+                Some(_) => (
+                    Fresh::Limited {
+                        until: reset_ms.map_or(denied_until, |r| now + r),
+                        retry_after: reset_ms.map(|r| r / 1000),
+                    },
+                    LastKnown::Limited,
+                ),
+            }
+        }
+        Decision::LimitsExceeded { .. } => (
+            Fresh::Limited {
+                until: reset_ms.map_or(denied_until, |r| now + r),
+                retry_after: reset_ms.map(|r| r / 1000),
+            },
+            LastKnown::Limited,
+        ),
+        Decision::Denied => (
+            Fresh::Denied {
+                until: denied_until,
+            },
+            LastKnown::Denied,
+        ),
+    };
+    entry.fresh = fresh;
+    entry.last = last;
+    entry.epoch = entry.epoch.wrapping_add(1);
+    entry.unavailable_until = 0;
+}
+
+#[cfg(test)]
+mod tests;

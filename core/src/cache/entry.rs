@@ -1,0 +1,215 @@
+//! One cached authorization as stored in shared data, readable by every worker.
+//!
+//! Text form (one line, `|`-separated; keys are percent-encoded so they hold no `|`):
+//! `1|<key>|<epoch>|<state>|<until_ms>|<budget>|<retry_after>|<outstanding>|<authorizing_until_ms>|<last>|<unavailable_until_ms>`
+
+/// The fresh answer, valid until `until` (milliseconds since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fresh {
+    None,
+    /// Authorized; `budget` is how many more calls may be leased (`None`: no limit applies).
+    Authorized {
+        until: u64,
+        budget: Option<u64>,
+    },
+    /// Auth failed (invalid credentials, unknown app, disabled metric, other denials).
+    Denied {
+        until: u64,
+    },
+    /// Limits exceeded until the period resets.
+    Limited {
+        until: u64,
+        retry_after: Option<u64>,
+    },
+}
+
+/// The last answer the backend gave, kept for `caching_type` when the backend fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastKnown {
+    None,
+    Authorized,
+    Denied,
+    Limited,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedEntry {
+    pub key: String,
+    /// Bumped by every backend answer, so a worker can tell whose budget its lease came from.
+    pub epoch: u32,
+    pub fresh: Fresh,
+    /// Calls leased by workers (used or not) that the backend has not counted yet: they are
+    /// taken off the next budget, which keeps limits exact between reports.
+    pub outstanding: u64,
+    /// Some worker is asking the backend until then; others wait instead of asking too.
+    pub authorizing_until: u64,
+    pub last: LastKnown,
+    /// The backend failed; until then the failure policy answers without asking again.
+    pub unavailable_until: u64,
+}
+
+impl SharedEntry {
+    pub fn new(key: &str) -> SharedEntry {
+        SharedEntry {
+            key: key.to_string(),
+            epoch: 0,
+            fresh: Fresh::None,
+            outstanding: 0,
+            authorizing_until: 0,
+            last: LastKnown::None,
+            unavailable_until: 0,
+        }
+    }
+
+    /// Whether the slot can be given to another key: nothing fresh, nobody asking, nothing
+    /// owed to a budget.
+    pub fn is_idle(&self, now: u64) -> bool {
+        self.fresh_at(now) == Fresh::None && self.authorizing_until <= now && self.outstanding == 0
+    }
+
+    /// The fresh answer, or `Fresh::None` once it has expired.
+    pub fn fresh_at(&self, now: u64) -> Fresh {
+        let until = match self.fresh {
+            Fresh::None => 0,
+            Fresh::Authorized { until, .. }
+            | Fresh::Denied { until }
+            | Fresh::Limited { until, .. } => until,
+        };
+        if until > now {
+            self.fresh
+        } else {
+            Fresh::None
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        let (state, until, budget, retry) = match self.fresh {
+            Fresh::None => ("-", 0, None, None),
+            Fresh::Authorized { until, budget } => ("A", until, budget, None),
+            Fresh::Denied { until } => ("D", until, None, None),
+            Fresh::Limited { until, retry_after } => ("L", until, None, retry_after),
+        };
+        let last = match self.last {
+            LastKnown::None => "-",
+            LastKnown::Authorized => "A",
+            LastKnown::Denied => "D",
+            LastKnown::Limited => "L",
+        };
+        format!(
+            "1|{}|{}|{state}|{until}|{}|{}|{}|{}|{last}|{}",
+            self.key,
+            self.epoch,
+            opt(budget),
+            opt(retry),
+            self.outstanding,
+            self.authorizing_until,
+            self.unavailable_until
+        )
+        .into_bytes()
+    }
+
+    /// `None` for anything `encode` did not write (an older format, a foreign value).
+    pub fn decode(bytes: &[u8]) -> Option<SharedEntry> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let f: Vec<&str> = text.split('|').collect();
+        let [version, key, epoch, state, until, budget, retry, outstanding, authorizing, last, unavailable] =
+            f.as_slice()
+        else {
+            return None;
+        };
+        if *version != "1" {
+            return None;
+        }
+        let num = |s: &str| s.parse::<u64>().ok();
+        let opt = |s: &str| {
+            if s == "-" {
+                Some(None)
+            } else {
+                num(s).map(Some)
+            }
+        };
+        let until = num(until)?;
+        let fresh = match *state {
+            "-" => Fresh::None,
+            "A" => Fresh::Authorized {
+                until,
+                budget: opt(budget)?,
+            },
+            "D" => Fresh::Denied { until },
+            "L" => Fresh::Limited {
+                until,
+                retry_after: opt(retry)?,
+            },
+            _ => return None,
+        };
+        let last = match *last {
+            "-" => LastKnown::None,
+            "A" => LastKnown::Authorized,
+            "D" => LastKnown::Denied,
+            "L" => LastKnown::Limited,
+            _ => return None,
+        };
+        Some(SharedEntry {
+            key: key.to_string(),
+            epoch: epoch.parse().ok()?,
+            fresh,
+            outstanding: num(outstanding)?,
+            authorizing_until: num(authorizing)?,
+            last,
+            unavailable_until: num(unavailable)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let mut e = SharedEntry::new("42 u k%7C hits=1");
+        for fresh in [
+            Fresh::None,
+            Fresh::Authorized {
+                until: 5,
+                budget: Some(7),
+            },
+            Fresh::Authorized {
+                until: 5,
+                budget: None,
+            },
+            Fresh::Denied { until: 9 },
+            Fresh::Limited {
+                until: 9,
+                retry_after: Some(30),
+            },
+            Fresh::Limited {
+                until: 9,
+                retry_after: None,
+            },
+        ] {
+            e.fresh = fresh;
+            e.epoch = 3;
+            e.outstanding = 11;
+            e.authorizing_until = 12;
+            e.last = LastKnown::Limited;
+            e.unavailable_until = 13;
+            assert_eq!(SharedEntry::decode(&e.encode()), Some(e.clone()));
+        }
+        assert_eq!(SharedEntry::decode(b"2|x"), None);
+        assert_eq!(SharedEntry::decode(b""), None);
+    }
+
+    #[test]
+    fn fresh_answers_expire() {
+        let mut e = SharedEntry::new("k");
+        e.fresh = Fresh::Denied { until: 100 };
+        assert_eq!(e.fresh_at(99), Fresh::Denied { until: 100 });
+        assert_eq!(e.fresh_at(100), Fresh::None);
+        assert!(!e.is_idle(99));
+        assert!(e.is_idle(100));
+        e.outstanding = 1;
+        assert!(!e.is_idle(100));
+    }
+}

@@ -1,0 +1,162 @@
+//! What an authorization is cached under: service, credentials and usage, as APIcast's batcher
+//! keys its `cached_auths` (reference §7.4). The usage is part of the key because the backend's
+//! limit budget (`3scale-limit-remaining`) counts calls of that usage.
+
+use crate::credentials::Credentials;
+use crate::encoding::{decode_component, encode_component};
+use crate::mapping::Usage;
+
+/// `<service> <kind> <credential>[ <app_key>] <metric>=<delta>,...`, each part percent-encoded,
+/// so the text has no spaces, `|` or newlines inside parts and parses back for reports.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EntryKey(String);
+
+/// The parts of a key, read back when its usage is reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyParts {
+    pub service_id: String,
+    pub credentials: Credentials,
+    pub usage: Vec<(String, u64)>,
+}
+
+impl EntryKey {
+    pub fn new(service_id: &str, credentials: &Credentials, usage: &Usage) -> EntryKey {
+        let mut text = encode_component(service_id);
+        let (kind, parts): (&str, Vec<&str>) = match credentials {
+            Credentials::UserKey(k) => ("u", vec![k]),
+            Credentials::AppIdAndKey { app_id, app_key } => ("a", vec![app_id, app_key]),
+            Credentials::AppId(id) => ("i", vec![id]),
+        };
+        text.push(' ');
+        text.push_str(kind);
+        for part in parts {
+            text.push(' ');
+            text.push_str(&encode_component(part));
+        }
+        text.push(' ');
+        let usage: Vec<String> = usage
+            .iter()
+            .map(|(metric, delta)| format!("{}={delta}", encode_component(metric)))
+            .collect();
+        text.push_str(&usage.join(","));
+        EntryKey(text)
+    }
+
+    /// A key read back from shared data; `None` if it is not one `new` could have made.
+    pub fn from_text(text: &str) -> Option<EntryKey> {
+        let key = EntryKey(text.to_string());
+        key.parts().map(|_| key)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn parts(&self) -> Option<KeyParts> {
+        let mut fields = self.0.split(' ');
+        let service_id = decode_component(fields.next()?);
+        let mut next = || fields.next().map(decode_component);
+        let credentials = match next()?.as_str() {
+            "u" => Credentials::UserKey(next()?),
+            "a" => Credentials::AppIdAndKey {
+                app_id: next()?,
+                app_key: next()?,
+            },
+            "i" => Credentials::AppId(next()?),
+            _ => return None,
+        };
+        let usage_text = fields.next()?;
+        if fields.next().is_some() {
+            return None;
+        }
+        let usage = usage_text
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (metric, delta) = pair.split_once('=')?;
+                Some((decode_component(metric), delta.parse().ok()?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(KeyParts {
+            service_id,
+            credentials,
+            usage,
+        })
+    }
+
+    /// Two candidate slots among `slots` (two hash functions: a collision on one rarely
+    /// collides on the other).
+    pub fn slots(&self, slots: u32) -> [u32; 2] {
+        let n = slots.max(1) as u64;
+        let a = fnv1a(self.0.as_bytes(), 0xcbf2_9ce4_8422_2325);
+        let b = fnv1a(self.0.as_bytes(), 0x8422_2325_cbf2_9ce4);
+        [(a % n) as u32, (b % n) as u32]
+    }
+}
+
+fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
+    bytes.iter().fold(seed, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(pairs: &[(&str, u64)]) -> Usage {
+        let mut u = Usage::default();
+        for (m, d) in pairs {
+            u.add(m, *d);
+        }
+        u
+    }
+
+    #[test]
+    fn round_trips_awkward_credentials() {
+        let creds = Credentials::AppIdAndKey {
+            app_id: "a b|c".into(),
+            app_key: "k,=%\n".into(),
+        };
+        let key = EntryKey::new("svc 1", &creds, &usage(&[("hits", 1), ("a,b=c", 2)]));
+        assert!(!key.as_str().contains('|') && !key.as_str().contains('\n'));
+        let parts = EntryKey::from_text(key.as_str()).unwrap().parts().unwrap();
+        assert_eq!(parts.service_id, "svc 1");
+        assert_eq!(parts.credentials, creds);
+        assert_eq!(
+            parts.usage,
+            vec![("a,b=c".to_string(), 2), ("hits".to_string(), 1)]
+        );
+    }
+
+    #[test]
+    fn usage_and_credentials_make_distinct_keys() {
+        let k = |c: &str, u: &[(&str, u64)]| {
+            EntryKey::new("1", &Credentials::UserKey(c.into()), &usage(u))
+        };
+        assert_ne!(k("a", &[("hits", 1)]), k("b", &[("hits", 1)]));
+        assert_ne!(k("a", &[("hits", 1)]), k("a", &[("hits", 2)]));
+        assert_ne!(
+            EntryKey::new(
+                "1",
+                &Credentials::UserKey("a".into()),
+                &usage(&[("hits", 1)])
+            ),
+            EntryKey::new("1", &Credentials::AppId("a".into()), &usage(&[("hits", 1)]))
+        );
+        assert_eq!(EntryKey::from_text("1 x a hits=1"), None);
+        assert_eq!(EntryKey::from_text("1 u a hits=x"), None);
+    }
+
+    #[test]
+    fn slots_are_in_range_and_stable() {
+        let key = EntryKey::new(
+            "1",
+            &Credentials::UserKey("k".into()),
+            &usage(&[("hits", 1)]),
+        );
+        let [a, b] = key.slots(7);
+        assert!(a < 7 && b < 7);
+        assert_eq!(key.slots(7), [a, b]);
+    }
+}

@@ -1,0 +1,274 @@
+//! Batched reporting. Each worker counts the calls it forwards in its own memory, moves them
+//! into one shared pending list on its timer, and one worker at a time (elected by a
+//! compare-and-swap on the next report time) takes the whole list and reports it. A call is
+//! counted by exactly one worker and taken by exactly one reporter: none lost, none twice.
+
+use super::authorizations::slot_key;
+use super::entry::SharedEntry;
+use super::key::EntryKey;
+use super::store::{update, SharedStore};
+use crate::backend::{BackendCall, Transactions};
+use crate::config::Config;
+use std::collections::{BTreeMap, HashMap};
+
+pub const PENDING_KEY: &str = "tollgate.pending";
+pub const REPORT_KEY: &str = "tollgate.report";
+/// Transactions per report call: a bound on one POST body.
+const MAX_TRANSACTIONS_PER_CALL: usize = 500;
+const MAX_BACKOFF_MS: u64 = 60_000;
+
+/// Calls forwarded for one entry: all of them, and those taken from a limit budget.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Calls {
+    pub calls: u64,
+    pub leased: u64,
+}
+
+impl Calls {
+    fn add(&mut self, other: Calls) {
+        self.calls = self.calls.saturating_add(other.calls);
+        self.leased = self.leased.saturating_add(other.leased);
+    }
+}
+
+/// The calls this worker forwarded since it last flushed.
+#[derive(Default)]
+pub struct LocalUsage {
+    calls: HashMap<String, Calls>,
+}
+
+/// What a merge into the shared list did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Merged {
+    /// Calls dropped because the list was at its bound (counted in `tollgate.reports_dropped`).
+    pub dropped: u64,
+    /// Calls now waiting in the shared list (the `tollgate.usage_pending` gauge).
+    pub pending: u64,
+}
+
+impl LocalUsage {
+    pub fn add(&mut self, key: &EntryKey, leased: bool) {
+        let one = Calls {
+            calls: 1,
+            leased: u64::from(leased),
+        };
+        // Look up before inserting: the common case allocates nothing.
+        match self.calls.get_mut(key.as_str()) {
+            Some(c) => c.add(one),
+            None => {
+                self.calls.insert(key.as_str().to_string(), one);
+            }
+        }
+    }
+
+    /// Takes back calls whose report failed; the next flush returns them to the shared list.
+    pub fn add_calls(&mut self, key: &EntryKey, calls: Calls) {
+        self.calls
+            .entry(key.as_str().to_string())
+            .or_default()
+            .add(calls);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Moves the counts into the shared list; on persistent contention they stay here for
+    /// the next flush.
+    pub fn flush(&mut self, store: &dyn SharedStore, max_pending: usize) -> Option<Merged> {
+        if self.calls.is_empty() {
+            return Some(Merged::default());
+        }
+        let merged = merge(
+            store,
+            self.calls.iter().map(|(k, c)| (k.as_str(), *c)),
+            max_pending,
+        )?;
+        self.calls.clear();
+        Some(merged)
+    }
+}
+
+/// Adds calls to the shared pending list, up to `max_pending` distinct entries.
+pub fn merge<'a>(
+    store: &dyn SharedStore,
+    calls: impl Iterator<Item = (&'a str, Calls)> + Clone,
+    max_pending: usize,
+) -> Option<Merged> {
+    update(store, PENDING_KEY, |value| {
+        let mut list = decode_pending(value.unwrap_or_default());
+        let mut merged = Merged::default();
+        for (key, c) in calls.clone() {
+            let room = list.len() < max_pending;
+            match list.get_mut(key) {
+                Some(existing) => existing.add(c),
+                None if room => {
+                    list.insert(key.to_string(), c);
+                }
+                None => merged.dropped = merged.dropped.saturating_add(c.calls),
+            }
+        }
+        merged.pending = list.values().map(|c| c.calls).sum();
+        Some((encode_pending(&list), merged))
+    })
+}
+
+/// Takes the whole pending list, leaving it empty.
+pub fn take_pending(store: &dyn SharedStore) -> Vec<(EntryKey, Calls)> {
+    update(store, PENDING_KEY, |value| {
+        let list = decode_pending(value?);
+        Some((Vec::new(), list))
+    })
+    .unwrap_or_default()
+    .into_iter()
+    .filter_map(|(k, c)| Some((EntryKey::from_text(&k)?, c)))
+    .collect()
+}
+
+/// `<calls> <leased> <key>` per line.
+fn encode_pending(list: &BTreeMap<String, Calls>) -> Vec<u8> {
+    let mut out = String::new();
+    for (key, c) in list {
+        out.push_str(&format!("{} {} {key}\n", c.calls, c.leased));
+    }
+    out.into_bytes()
+}
+
+fn decode_pending(bytes: &[u8]) -> BTreeMap<String, Calls> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.splitn(3, ' ');
+            let calls = f.next()?.parse().ok()?;
+            let leased = f.next()?.parse().ok()?;
+            Some((f.next()?.to_string(), Calls { calls, leased }))
+        })
+        .collect()
+}
+
+/// Whether this worker reports now: the first to move the next report time forward wins.
+pub fn claim_report(store: &dyn SharedStore, now: u64, interval_ms: u64) -> bool {
+    update(store, REPORT_KEY, |value| {
+        let (next_at, failures) = decode_schedule(value);
+        if now < next_at {
+            return None;
+        }
+        Some((encode_schedule(now + interval_ms, failures), ()))
+    })
+    .is_some()
+}
+
+/// A report failed: the next attempt comes after 1 s, 2 s, 4 s, ... up to a minute.
+pub fn report_failed(store: &dyn SharedStore, now: u64) -> u64 {
+    update(store, REPORT_KEY, |value| {
+        let (_, failures) = decode_schedule(value);
+        let failures = failures.saturating_add(1);
+        let backoff = 1000u64
+            .saturating_mul(1 << failures.saturating_sub(1).min(16))
+            .min(MAX_BACKOFF_MS);
+        Some((encode_schedule(now + backoff, failures), backoff))
+    })
+    .unwrap_or(0)
+}
+
+/// A report went through: back to the regular schedule.
+pub fn report_succeeded(store: &dyn SharedStore) {
+    update(store, REPORT_KEY, |value| {
+        let (next_at, failures) = decode_schedule(value);
+        (failures > 0).then(|| (encode_schedule(next_at, 0), ()))
+    });
+}
+
+fn decode_schedule(value: Option<&[u8]>) -> (u64, u32) {
+    let text = String::from_utf8_lossy(value.unwrap_or_default()).into_owned();
+    let mut f = text.split(' ');
+    let next_at = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let failures = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    (next_at, failures)
+}
+
+fn encode_schedule(next_at: u64, failures: u32) -> Vec<u8> {
+    format!("{next_at} {failures}").into_bytes()
+}
+
+/// One report call and the pending entries it carries (returned to the list if it fails).
+#[derive(Debug, Clone)]
+pub struct ReportBatch {
+    pub service_id: String,
+    pub call: BackendCall,
+    pub entries: Vec<(EntryKey, Calls)>,
+}
+
+impl ReportBatch {
+    pub fn calls(&self) -> u64 {
+        self.entries.iter().map(|(_, c)| c.calls).sum()
+    }
+}
+
+/// Groups pending calls into report calls, per service. Calls of services no longer in the
+/// configuration cannot be reported: they are returned as dropped.
+pub fn batches(config: &Config, pending: Vec<(EntryKey, Calls)>) -> (Vec<ReportBatch>, u64) {
+    let mut per_service: BTreeMap<String, Vec<(EntryKey, Calls)>> = BTreeMap::new();
+    for (key, calls) in pending {
+        if let Some(parts) = key.parts() {
+            per_service
+                .entry(parts.service_id)
+                .or_default()
+                .push((key, calls));
+        }
+    }
+    let mut out = Vec::new();
+    let mut dropped = 0;
+    for (service_id, entries) in per_service {
+        let Some(service) = config.services.iter().find(|s| s.id == service_id) else {
+            dropped += entries.iter().map(|(_, c)| c.calls).sum::<u64>();
+            continue;
+        };
+        let mut transactions = Transactions::default();
+        let mut carried = Vec::new();
+        for (key, calls) in entries {
+            if let Some(parts) = key.parts() {
+                transactions.add(&parts.credentials, &parts.usage, calls.calls);
+            }
+            carried.push((key, calls));
+            if transactions.len() >= MAX_TRANSACTIONS_PER_CALL {
+                out.push(ReportBatch {
+                    service_id: service_id.clone(),
+                    call: BackendCall::report(service, &transactions),
+                    entries: std::mem::take(&mut carried),
+                });
+                transactions = Transactions::default();
+            }
+        }
+        if !transactions.is_empty() {
+            out.push(ReportBatch {
+                service_id,
+                call: BackendCall::report(service, &transactions),
+                entries: carried,
+            });
+        }
+    }
+    (out, dropped)
+}
+
+/// The backend has counted these calls: they no longer reduce their entries' budgets.
+pub fn settle(store: &dyn SharedStore, slots: u32, entries: &[(EntryKey, Calls)]) {
+    for (key, calls) in entries.iter().filter(|(_, c)| c.leased > 0) {
+        for slot in key.slots(slots) {
+            let done = update(store, &slot_key(slot), |value| {
+                let mut entry = value.and_then(SharedEntry::decode)?;
+                if entry.key != key.as_str() {
+                    return None;
+                }
+                entry.outstanding = entry.outstanding.saturating_sub(calls.leased);
+                Some((entry.encode(), ()))
+            });
+            if done.is_some() {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,386 @@
+//! What the root context and the HTTP contexts of one worker VM share: the authorization
+//! cache, usage not yet moved to shared data, requests waiting for a backend answer, and the
+//! backend calls in flight.
+//!
+//! Waiting requests are woken through a per-worker shared queue: whichever worker gets a
+//! backend answer enqueues the entry key to every worker, and each worker's root context
+//! resumes its own waiters (an HTTP context can only be resumed on its own thread).
+
+use crate::host::{now_ms, Host};
+use crate::http::{Flow, Step};
+use crate::metrics::{BackendCallKind, Metrics};
+use crate::store::HostStore;
+use log::{debug, error, warn};
+use proxy_wasm::hostcalls::{enqueue_shared_queue, register_shared_queue, set_effective_context};
+use proxy_wasm::traits::Context;
+use proxy_wasm::types::Action;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+use tollgate_core::backend::{BackendAnswer, BackendCall};
+use tollgate_core::cache::reports::{self, ReportBatch};
+use tollgate_core::cache::store::update;
+use tollgate_core::cache::{AuthCache, CacheSettings, EntryKey, LocalUsage, Lookup, Ticket};
+use tollgate_core::config::{Batching, Config};
+
+/// Shared-data keys of the wake-up queues: a sequence number, and the queue tokens.
+const QUEUE_SEQ_KEY: &str = "tollgate.workers.seq";
+const QUEUES_KEY: &str = "tollgate.workers";
+/// Queue tokens remembered (VMs come and go with configuration changes).
+const MAX_QUEUES: usize = 64;
+
+/// A request paused until a backend answer for its entry.
+#[derive(Clone)]
+pub struct Waiter {
+    pub id: u32,
+    pub flow: Weak<RefCell<Flow>>,
+}
+
+enum Call {
+    Authorize {
+        ticket: Ticket,
+        /// Set when the answer serves only this request (its key found no cache slot).
+        requester: Option<Waiter>,
+    },
+    Report(ReportBatch),
+}
+
+pub struct Worker {
+    pub config: Rc<Config>,
+    pub metrics: Rc<Metrics>,
+    root_id: u32,
+    cache: RefCell<Option<AuthCache>>,
+    batching: Option<Batching>,
+    usage: RefCell<LocalUsage>,
+    waiters: RefCell<HashMap<String, Vec<Waiter>>>,
+    calls: RefCell<HashMap<u32, Call>>,
+    hits: Cell<u64>,
+    misses: Cell<u64>,
+}
+
+impl Worker {
+    pub fn new(config: Rc<Config>, metrics: Rc<Metrics>, root_id: u32) -> Worker {
+        Worker {
+            cache: RefCell::new(CacheSettings::new(&config.backend).map(AuthCache::new)),
+            batching: config.backend.batching,
+            config,
+            metrics,
+            root_id,
+            usage: RefCell::default(),
+            waiters: RefCell::default(),
+            calls: RefCell::default(),
+            hits: Cell::new(0),
+            misses: Cell::new(0),
+        }
+    }
+
+    pub fn batching(&self) -> bool {
+        self.batching.is_some()
+    }
+
+    /// How often the root context's timer must run for this configuration.
+    pub fn tick_period(&self) -> Option<Duration> {
+        self.batching.map(|_| Duration::from_millis(250))
+    }
+
+    pub fn lookup(&self, key: &EntryKey, now: u64) -> Lookup {
+        match self.cache.borrow_mut().as_mut() {
+            Some(cache) => cache.lookup(&HostStore, key, now),
+            None => Lookup::Deny(tollgate_core::cache::Denial::AuthFailed),
+        }
+    }
+
+    /// Counts a forwarded call for the next report; `waited` tells hit from miss.
+    pub fn count(&self, key: &EntryKey, leased: bool, waited: bool) {
+        self.usage.borrow_mut().add(key, leased);
+        let counter = if waited { &self.misses } else { &self.hits };
+        counter.set(counter.get() + 1);
+    }
+
+    /// Authrep mode: the failure policy's answer when the backend is unavailable, if any
+    /// `caching_type` is configured; otherwise remembers a real answer for later failures.
+    pub fn authrep_answer(&self, key: &EntryKey, answer: &BackendAnswer) -> Option<Lookup> {
+        let mut cache = self.cache.borrow_mut();
+        let cache = cache.as_mut()?;
+        let now = now_ms();
+        if answer.decision() == tollgate_core::backend::Decision::BackendUnavailable {
+            Some(cache.authrep_fallback(&HostStore, key, now))
+        } else {
+            cache.remember_authrep(&HostStore, key, answer, now);
+            None
+        }
+    }
+
+    /// Carries out what a request's flow asked for, from context `home` (the context whose
+    /// callback is running). Returns the action for that callback when `home` is the request.
+    pub fn drive(&self, waiter: &Waiter, mut step: Step, home: u32, resume: bool) -> Action {
+        loop {
+            match step {
+                Step::Continue => return Action::Continue,
+                Step::Pause => return Action::Pause,
+                Step::Wait(key) => {
+                    self.add_waiter(key.as_str(), waiter.clone());
+                    return Action::Pause;
+                }
+                Step::Authorize(ticket, call) => {
+                    match self.dispatch(&call, BackendCallKind::Authorize) {
+                        Ok(token) => {
+                            let requester = if ticket.is_cached() {
+                                self.add_waiter(ticket.key.as_str(), waiter.clone());
+                                None
+                            } else {
+                                Some(waiter.clone())
+                            };
+                            self.calls
+                                .borrow_mut()
+                                .insert(token, Call::Authorize { ticket, requester });
+                            return Action::Pause;
+                        }
+                        Err(()) => {
+                            // As if the backend had not answered: the failure policy decides.
+                            let answer = BackendAnswer::default();
+                            let direct = self.answer(&ticket, &answer);
+                            step = self.in_context(waiter, home, |flow| {
+                                flow.resolve(self, direct, resume)
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on a waiter's flow with Envoy's effective context set to it, then back to
+    /// `home`. A gone request (reset by the client) yields `Step::Pause`.
+    fn in_context(&self, waiter: &Waiter, home: u32, f: impl FnOnce(&mut Flow) -> Step) -> Step {
+        let Some(flow) = waiter.flow.upgrade() else {
+            return Step::Pause;
+        };
+        if waiter.id != home && set_effective_context(waiter.id).is_err() {
+            return Step::Pause;
+        }
+        let step = match flow.try_borrow_mut() {
+            Ok(mut flow) => f(&mut flow),
+            Err(_) => Step::Pause,
+        };
+        if waiter.id != home {
+            let _ = set_effective_context(home);
+        }
+        step
+    }
+
+    fn add_waiter(&self, key: &str, waiter: Waiter) {
+        self.waiters
+            .borrow_mut()
+            .entry(key.to_string())
+            .or_default()
+            .push(waiter);
+    }
+
+    /// Sends a backend call from the current effective context; its answer comes back to the
+    /// context whose callback is running.
+    fn dispatch(&self, call: &BackendCall, kind: BackendCallKind) -> Result<u32, ()> {
+        let backend = &self.config.backend;
+        let mut headers: Vec<(&str, &str)> = vec![
+            (":method", call.method),
+            (":path", &call.path),
+            (":authority", &backend.authority),
+        ];
+        headers.extend(call.headers.iter().map(|(k, v)| (*k, v.as_str())));
+        let body = (!call.body.is_empty()).then_some(call.body.as_bytes());
+        self.metrics.backend_call(kind);
+        Host.dispatch_http_call(
+            &backend.cluster,
+            headers,
+            body,
+            vec![],
+            Duration::from_millis(backend.timeout_ms),
+        )
+        .map_err(|status| {
+            warn!(
+                "tollgate: backend callout to cluster {} failed: {status:?}",
+                backend.cluster
+            );
+            self.metrics.backend_error();
+        })
+    }
+
+    /// Records an authorize answer; for an uncached ticket, returns the requester's lookup.
+    fn answer(&self, ticket: &Ticket, answer: &BackendAnswer) -> Option<Lookup> {
+        if answer.status.is_none_or(|s| s >= 499) {
+            self.metrics.backend_error();
+        }
+        let direct = self
+            .cache
+            .borrow_mut()
+            .as_mut()
+            .and_then(|c| c.answer(&HostStore, ticket, answer, now_ms()));
+        if direct.is_none() {
+            self.notify(&ticket.key);
+        }
+        direct
+    }
+
+    /// Whether `token` is a call this worker made (authorize or report).
+    pub fn owns(&self, token: u32) -> bool {
+        self.calls.borrow().contains_key(&token)
+    }
+
+    /// A backend answer for one of this worker's calls, received by context `home`.
+    pub fn on_response(&self, token: u32, answer: &BackendAnswer, home: u32) {
+        let Some(call) = self.calls.borrow_mut().remove(&token) else {
+            return;
+        };
+        match call {
+            Call::Authorize { ticket, requester } => {
+                let direct = self.answer(&ticket, answer);
+                if let (Some(lookup), Some(waiter)) = (direct, requester) {
+                    let step = self
+                        .in_context(&waiter, home, |flow| flow.resolve(self, Some(lookup), true));
+                    self.drive(&waiter, step, home, true);
+                }
+            }
+            Call::Report(batch) => self.on_report_answer(batch, answer.status),
+        }
+    }
+
+    /// Tells every worker (this one included) that `key` has a new answer.
+    fn notify(&self, key: &EntryKey) {
+        let (value, _) = tollgate_core::cache::SharedStore::get(&HostStore, QUEUES_KEY);
+        for token in parse_tokens(value.as_deref()) {
+            // A queue of a VM that is gone refuses the message; its requests are gone too.
+            let _ = enqueue_shared_queue(token, Some(key.as_str().as_bytes()));
+        }
+    }
+
+    /// Resumes the requests waiting on `key` (from the root context).
+    pub fn wake(&self, key: &str) {
+        let waiters = self.waiters.borrow_mut().remove(key).unwrap_or_default();
+        for waiter in waiters {
+            let step =
+                self.in_context(&waiter, self.root_id, |flow| flow.resolve(self, None, true));
+            self.drive(&waiter, step, self.root_id, true);
+        }
+    }
+
+    /// The root context's timer: lease expiry, usage to shared data, lost wake-ups, reports.
+    pub fn tick(&self) {
+        let now = now_ms();
+        if let Some(cache) = self.cache.borrow_mut().as_mut() {
+            cache.expire(&HostStore, now);
+        }
+        self.metrics
+            .cache(self.hits.replace(0), self.misses.replace(0));
+        let Some(batching) = self.batching else {
+            return;
+        };
+        let max_pending = batching.max_pending as usize;
+        if let Some(merged) = self.usage.borrow_mut().flush(&HostStore, max_pending) {
+            self.metrics.reports_dropped(merged.dropped);
+            if merged.dropped > 0 {
+                error!(
+                    "tollgate: {} call(s) dropped: more than {max_pending} pending reports",
+                    merged.dropped
+                );
+            }
+            self.metrics.usage_pending(merged.pending);
+        }
+        // Waiters whose wake-up was lost, or whose asker went away, look again.
+        let keys: Vec<String> = self.waiters.borrow().keys().cloned().collect();
+        for key in keys {
+            self.wake(&key);
+        }
+        if reports::claim_report(&HostStore, now, batching.batch_report_seconds * 1000) {
+            self.send_reports();
+        }
+    }
+
+    fn send_reports(&self) {
+        let (batches, dropped) = reports::batches(&self.config, reports::take_pending(&HostStore));
+        if dropped > 0 {
+            warn!("tollgate: {dropped} call(s) of services no longer configured not reported");
+            self.metrics.reports_dropped(dropped);
+        }
+        for batch in batches {
+            debug!(
+                "tollgate: reporting {} call(s) for service {}",
+                batch.calls(),
+                batch.service_id
+            );
+            match self.dispatch(&batch.call, BackendCallKind::Report) {
+                Ok(token) => {
+                    self.calls.borrow_mut().insert(token, Call::Report(batch));
+                }
+                Err(()) => self.report_failed(batch, None),
+            }
+        }
+    }
+
+    fn on_report_answer(&self, batch: ReportBatch, status: Option<u16>) {
+        let slots = self.config.backend.cache_max_entries;
+        match status {
+            Some(200..=299) => {
+                reports::settle(&HostStore, slots, &batch.entries);
+                reports::report_succeeded(&HostStore);
+            }
+            Some(s @ 400..=498) => {
+                // The backend refuses the report itself (credentials, format): retrying
+                // cannot help, so the calls are dropped, loudly.
+                error!(
+                    "tollgate: backend refused a report for service {} with {s}: {} call(s) dropped",
+                    batch.service_id,
+                    batch.calls()
+                );
+                self.metrics.report_failure();
+                self.metrics.reports_dropped(batch.calls());
+                reports::settle(&HostStore, slots, &batch.entries);
+            }
+            _ => self.report_failed(batch, status),
+        }
+    }
+
+    /// Keeps the calls of a failed report for the next attempt, after a backoff.
+    fn report_failed(&self, batch: ReportBatch, status: Option<u16>) {
+        self.metrics.report_failure();
+        let mut usage = self.usage.borrow_mut();
+        for (key, calls) in &batch.entries {
+            usage.add_calls(key, *calls);
+        }
+        let backoff = reports::report_failed(&HostStore, now_ms());
+        warn!(
+            "tollgate: report for service {} failed ({status:?}); {} call(s) kept, retry in {backoff} ms",
+            batch.service_id,
+            batch.calls()
+        );
+    }
+}
+
+/// Registers this worker's wake-up queue (a unique name per VM) and publishes its token.
+pub fn register_wake_queue() -> Option<u32> {
+    let seq = update(&HostStore, QUEUE_SEQ_KEY, |value| {
+        let n: u64 = value
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+            .unwrap_or(0)
+            + 1;
+        Some((n.to_string().into_bytes(), n))
+    })?;
+    let token = register_shared_queue(&format!("tollgate.wake.{seq}")).ok()?;
+    update(&HostStore, QUEUES_KEY, |value| {
+        let mut tokens = parse_tokens(value);
+        tokens.push(token);
+        let skip = tokens.len().saturating_sub(MAX_QUEUES);
+        let text: Vec<String> = tokens[skip..].iter().map(u32::to_string).collect();
+        Some((text.join(" ").into_bytes(), ()))
+    })?;
+    Some(token)
+}
+
+fn parse_tokens(value: Option<&[u8]>) -> Vec<u32> {
+    value
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default()
+        .split(' ')
+        .filter_map(|t| t.parse().ok())
+        .collect()
+}
