@@ -21,7 +21,7 @@ use std::time::Duration;
 use tollgate_core::backend::{BackendAnswer, BackendCall};
 use tollgate_core::cache::reports::{self, ReportBatch};
 use tollgate_core::cache::store::update;
-use tollgate_core::cache::{AuthCache, CacheSettings, EntryKey, LocalUsage, Lookup, Ticket};
+use tollgate_core::cache::{AuthCache, CacheSettings, Calls, EntryKey, LocalUsage, Lookup, Ticket};
 use tollgate_core::config::{Batching, Config};
 
 /// Shared-data keys of the wake-up queues: a sequence number, and the queue tokens.
@@ -276,13 +276,14 @@ impl Worker {
             return;
         };
         let max_pending = batching.max_pending as usize;
-        if let Some(merged) = self.usage.borrow_mut().flush(&HostStore, max_pending) {
-            self.metrics.reports_dropped(merged.dropped);
+        let merged = self.usage.borrow_mut().flush(&HostStore, max_pending);
+        if let Some(merged) = merged {
             if merged.dropped > 0 {
                 error!(
                     "tollgate: {} call(s) dropped: more than {max_pending} pending reports",
                     merged.dropped
                 );
+                self.drop_calls(&merged.dropped_leased, merged.dropped);
             }
             self.metrics.usage_pending(merged.pending);
         }
@@ -298,9 +299,10 @@ impl Worker {
 
     fn send_reports(&self) {
         let (batches, dropped) = reports::batches(&self.config, reports::take_pending(&HostStore));
-        if dropped > 0 {
-            warn!("tollgate: {dropped} call(s) of services no longer configured not reported");
-            self.metrics.reports_dropped(dropped);
+        if !dropped.is_empty() {
+            let calls = Calls::total(&dropped);
+            warn!("tollgate: {calls} call(s) of services no longer configured not reported");
+            self.drop_calls(&dropped, calls);
         }
         for batch in batches {
             debug!(
@@ -317,10 +319,16 @@ impl Worker {
         }
     }
 
+    /// Calls that will never be reported: counted, and no longer owed by their entries.
+    fn drop_calls(&self, entries: &[(EntryKey, Calls)], calls: u64) {
+        self.metrics.reports_dropped(calls);
+        reports::settle(&HostStore, self.config.backend.cache_max_entries, entries);
+    }
+
     fn on_report_answer(&self, batch: ReportBatch, status: Option<u16>) {
-        let slots = self.config.backend.cache_max_entries;
         match status {
             Some(200..=299) => {
+                let slots = self.config.backend.cache_max_entries;
                 reports::settle(&HostStore, slots, &batch.entries);
                 reports::report_succeeded(&HostStore);
             }
@@ -333,8 +341,7 @@ impl Worker {
                     batch.calls()
                 );
                 self.metrics.report_failure();
-                self.metrics.reports_dropped(batch.calls());
-                reports::settle(&HostStore, slots, &batch.entries);
+                self.drop_calls(&batch.entries, batch.calls());
             }
             _ => self.report_failed(batch, status),
         }

@@ -85,7 +85,6 @@ impl Ticket {
 /// This worker's copy of a shared entry.
 struct Local {
     slot: u32,
-    epoch: u32,
     until: u64,
     kind: LocalKind,
 }
@@ -159,14 +158,19 @@ impl AuthCache {
                     until,
                     budget: None,
                 } => {
-                    self.remember(key, slot, entry.epoch, until, LocalKind::Unlimited);
+                    self.remember(key, slot, until, LocalKind::Unlimited);
                     return Lookup::Forward { leased: false };
                 }
                 Fresh::Authorized {
                     until,
                     budget: Some(budget),
                 } if budget > 0 => {
-                    let lease = lease_size(budget);
+                    // A lease this worker could not remember would be owed forever: one call.
+                    let lease = if self.can_remember(key) {
+                        lease_size(budget)
+                    } else {
+                        1
+                    };
                     entry.fresh = Fresh::Authorized {
                         until,
                         budget: Some(budget - lease),
@@ -175,22 +179,16 @@ impl AuthCache {
                     if store.set(&name, &entry.encode(), version).is_err() {
                         continue;
                     }
-                    self.remember(key, slot, entry.epoch, until, LocalKind::Held(lease - 1));
+                    self.remember(key, slot, until, LocalKind::Held(lease - 1));
                     return Lookup::Forward { leased: true };
                 }
                 Fresh::Denied { until } => {
-                    self.remember(key, slot, entry.epoch, until, LocalKind::Denied);
+                    self.remember(key, slot, until, LocalKind::Denied);
                     return Lookup::Deny(Denial::AuthFailed);
                 }
                 Fresh::Limited { until, retry_after } => {
                     let reset_known = retry_after.is_some();
-                    self.remember(
-                        key,
-                        slot,
-                        entry.epoch,
-                        until,
-                        LocalKind::Limited { reset_known },
-                    );
+                    self.remember(key, slot, until, LocalKind::Limited { reset_known });
                     return Lookup::Deny(limits_exceeded(reset_known, until, now));
                 }
                 // Expired, never asked, or budget used up: the backend must be asked.
@@ -239,15 +237,23 @@ impl AuthCache {
         };
         let key = ticket.key.as_str();
         let settings = self.settings;
+        let mut taken = false;
         super::store::update(store, &slot_key(slot), |value| {
-            let mut entry = value
-                .and_then(SharedEntry::decode)
-                .filter(|e| e.key == key)
-                .unwrap_or_else(|| SharedEntry::new(key));
+            // The slot may have gone to another key while this answer was slow to come (past
+            // `wait_ms`): that entry stays, and the answer serves this request alone.
+            let mut entry = match value.and_then(SharedEntry::decode) {
+                Some(e) if e.key == key => e,
+                Some(e) if !e.is_idle(now) => {
+                    taken = true;
+                    return None;
+                }
+                _ => SharedEntry::new(key),
+            };
+            taken = false;
             apply_answer(&mut entry, answer, &settings, now);
             Some((entry.encode(), ()))
         });
-        None
+        taken.then(|| self.uncached(answer))
     }
 
     /// Authrep mode: remembers the backend's answer as the last known one (the failure policy's
@@ -335,19 +341,15 @@ impl AuthCache {
         }
     }
 
-    fn remember(&mut self, key: &EntryKey, slot: u32, epoch: u32, until: u64, kind: LocalKind) {
-        // Bounded like the shared slots; past the bound, lookups simply go to shared data.
-        if self.local.len() < self.settings.slots as usize || self.local.contains_key(key.as_str())
-        {
-            self.local.insert(
-                key.as_str().to_string(),
-                Local {
-                    slot,
-                    epoch,
-                    until,
-                    kind,
-                },
-            );
+    /// Bounded like the shared slots; past the bound, lookups simply go to shared data.
+    fn can_remember(&self, key: &EntryKey) -> bool {
+        self.local.len() < self.settings.slots as usize || self.local.contains_key(key.as_str())
+    }
+
+    fn remember(&mut self, key: &EntryKey, slot: u32, until: u64, kind: LocalKind) {
+        if self.can_remember(key) {
+            self.local
+                .insert(key.as_str().to_string(), Local { slot, until, kind });
         }
     }
 
@@ -407,7 +409,8 @@ fn find_slot(
     free
 }
 
-/// Returns the unused part of an expired lease: it no longer counts against the budget.
+/// Returns the unused part of an expired lease: it no longer counts as owed, and goes back to
+/// the current budget (which was computed with it counted as owed), whichever answer that is.
 fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
     let LocalKind::Held(unused) = local.kind else {
         return;
@@ -420,17 +423,15 @@ fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
             .and_then(SharedEntry::decode)
             .filter(|e| e.key == key)?;
         entry.outstanding = entry.outstanding.saturating_sub(unused);
-        if entry.epoch == local.epoch {
-            if let Fresh::Authorized {
+        if let Fresh::Authorized {
+            until,
+            budget: Some(b),
+        } = entry.fresh
+        {
+            entry.fresh = Fresh::Authorized {
                 until,
-                budget: Some(b),
-            } = entry.fresh
-            {
-                entry.fresh = Fresh::Authorized {
-                    until,
-                    budget: Some(b + unused),
-                };
-            }
+                budget: Some(b + unused),
+            };
         }
         Some((entry.encode(), ()))
     });

@@ -35,7 +35,7 @@ pub enum LastKnown {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedEntry {
     pub key: String,
-    /// Bumped by every backend answer, so a worker can tell whose budget its lease came from.
+    /// Bumped by every backend answer (shows in debugging dumps how often an entry was asked).
     pub epoch: u32,
     pub fresh: Fresh,
     /// Calls leased by workers (used or not) that the backend has not counted yet: they are

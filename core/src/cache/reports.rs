@@ -25,6 +25,11 @@ pub struct Calls {
 }
 
 impl Calls {
+    /// Total calls of a list of entries.
+    pub fn total(entries: &[(EntryKey, Calls)]) -> u64 {
+        entries.iter().map(|(_, c)| c.calls).sum()
+    }
+
     fn add(&mut self, other: Calls) {
         self.calls = self.calls.saturating_add(other.calls);
         self.leased = self.leased.saturating_add(other.leased);
@@ -38,12 +43,15 @@ pub struct LocalUsage {
 }
 
 /// What a merge into the shared list did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Merged {
     /// Calls dropped because the list was at its bound (counted in `tollgate.reports_dropped`).
     pub dropped: u64,
     /// Calls now waiting in the shared list (the `tollgate.usage_pending` gauge).
     pub pending: u64,
+    /// Dropped calls that came out of a limit budget: to be settled, or their entries would
+    /// owe them forever.
+    pub dropped_leased: Vec<(EntryKey, Calls)>,
 }
 
 impl LocalUsage {
@@ -105,11 +113,16 @@ pub fn merge<'a>(
                 None if room => {
                     list.insert(key.to_string(), c);
                 }
-                None => merged.dropped = merged.dropped.saturating_add(c.calls),
+                None => {
+                    merged.dropped = merged.dropped.saturating_add(c.calls);
+                    if let (true, Some(k)) = (c.leased > 0, EntryKey::from_text(key)) {
+                        merged.dropped_leased.push((k, c));
+                    }
+                }
             }
         }
         merged.pending = list.values().map(|c| c.calls).sum();
-        Some((encode_pending(&list), merged))
+        Some((encode_pending(&list), merged.clone()))
     })
 }
 
@@ -207,7 +220,10 @@ impl ReportBatch {
 
 /// Groups pending calls into report calls, per service. Calls of services no longer in the
 /// configuration cannot be reported: they are returned as dropped.
-pub fn batches(config: &Config, pending: Vec<(EntryKey, Calls)>) -> (Vec<ReportBatch>, u64) {
+pub fn batches(
+    config: &Config,
+    pending: Vec<(EntryKey, Calls)>,
+) -> (Vec<ReportBatch>, Vec<(EntryKey, Calls)>) {
     let mut per_service: BTreeMap<String, Vec<(EntryKey, Calls)>> = BTreeMap::new();
     for (key, calls) in pending {
         if let Some(parts) = key.parts() {
@@ -218,10 +234,10 @@ pub fn batches(config: &Config, pending: Vec<(EntryKey, Calls)>) -> (Vec<ReportB
         }
     }
     let mut out = Vec::new();
-    let mut dropped = 0;
+    let mut dropped = Vec::new();
     for (service_id, entries) in per_service {
         let Some(service) = config.services.iter().find(|s| s.id == service_id) else {
-            dropped += entries.iter().map(|(_, c)| c.calls).sum::<u64>();
+            dropped.extend(entries);
             continue;
         };
         let mut transactions = Transactions::default();
