@@ -1,11 +1,13 @@
 """The benchmark's Envoy configuration: one process, several front listeners, one upstream.
 
     upstream listener   direct_response 200 "ok" (the fastest possible upstream)
-    front listeners     HTTP connection manager -> [tollgate wasm filter] -> router -> upstream
+    front listeners     HTTP connection manager -> [wasm filter] -> router -> upstream
 
-Every front listener routes to the same `upstream` cluster (the upstream listener), so the
-only difference between two front listeners is their filter. Rendered as YAML (a tiny emitter
-below; the standard library has no YAML writer).
+Every front listener routes to the upstream listener through a cluster of its own,
+`upstream_<listener>` (all alike), so the only difference between two front listeners is their
+filter, and `cluster.upstream_<listener>.upstream_rq_total` counts exactly the requests that
+listener forwarded. Rendered as YAML (a tiny emitter below; the standard library has no YAML
+writer).
 """
 
 import json
@@ -17,30 +19,37 @@ from dataclasses import dataclass
 class Listener:
     name: str  # also the stat prefix
     port: int
-    filter_config: dict | None  # Tollgate configuration, or None for no filter
+    module: str | None  # a key of render()'s `modules` ("tollgate", "floor"), None: no filter
+    filter_config: dict | None = None  # the plugin configuration (JSON), if any
 
 
-def _wasm_filter(name: str, wasm_path: str, filter_config: dict) -> dict:
+def upstream_cluster(listener: str) -> str:
+    return f"upstream_{listener}"
+
+
+def _wasm_filter(name: str, module: str, wasm_path: str, filter_config: dict | None) -> dict:
+    config = {
+        # One plugin per listener; plugins of one module share a VM (one per worker thread).
+        "name": f"{module}_{name}",
+        "root_id": module,
+        "vm_config": {
+            "vm_id": module,
+            "runtime": "envoy.wasm.runtime.v8",
+            "code": {"local": {"filename": wasm_path}},
+        },
+        "allow_on_headers_stop_iteration": True,
+        "failure_policy": "FAIL_CLOSED",
+    }
+    if filter_config is not None:
+        config["configuration"] = {
+            "@type": "type.googleapis.com/google.protobuf.StringValue",
+            "value": json.dumps(filter_config, separators=(",", ":")),
+        }
     return {
         "name": "envoy.filters.http.wasm",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                # One plugin per listener, all in the same VM (one VM per worker thread).
-                "name": f"tollgate_{name}",
-                "root_id": "tollgate",
-                "vm_config": {
-                    "vm_id": "tollgate",
-                    "runtime": "envoy.wasm.runtime.v8",
-                    "code": {"local": {"filename": wasm_path}},
-                },
-                "configuration": {
-                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": json.dumps(filter_config, separators=(",", ":")),
-                },
-                "allow_on_headers_stop_iteration": True,
-                "failure_policy": "FAIL_CLOSED",
-            },
+            "config": config,
         },
     }
 
@@ -116,10 +125,11 @@ def _cluster(name: str, port: int) -> dict:
 def render(
     listeners: list[Listener],
     upstream_port: int,
-    backend_port: int,
+    backends: dict[str, int],
     admin_port: int,
-    wasm_path: str,
+    modules: dict[str, str],
 ) -> str:
+    """backends: cluster name -> port of a mock-3scale; modules: module name -> .wasm path."""
     upstream = _listener(
         "upstream",
         upstream_port,
@@ -130,15 +140,18 @@ def render(
         _listener(
             l.name,
             l.port,
-            {"route": {"cluster": "upstream", "timeout": "15s"}},
-            [] if l.filter_config is None else [_wasm_filter(l.name, wasm_path, l.filter_config)],
+            {"route": {"cluster": upstream_cluster(l.name), "timeout": "15s"}},
+            [] if l.module is None
+            else [_wasm_filter(l.name, l.module, modules[l.module], l.filter_config)],
         )
         for l in listeners
     ]
+    clusters = [_cluster(upstream_cluster(l.name), upstream_port) for l in listeners]
+    clusters += [_cluster(name, port) for name, port in backends.items()]
     config = {
         "static_resources": {
             "listeners": [upstream, *fronts],
-            "clusters": [_cluster("upstream", upstream_port), _cluster("threescale_backend", backend_port)],
+            "clusters": clusters,
         },
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
     }

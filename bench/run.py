@@ -5,6 +5,7 @@ Started by scripts/bench.sh (`make bench`). Environment:
 
     ENVOY_BIN        Envoy binary (required)
     TOLLGATE_WASM    the module (default target/wasm32-unknown-unknown/release/tollgate.wasm)
+    FLOOR_WASM       the floor filter (default .../release/floor_filter.wasm)
     MOCK_3SCALE      mock backend binary (default target/release/mock-3scale)
     WRK              wrk binary (default: wrk on PATH)
     BENCH_PAIRS      pairs per comparison (default 8)
@@ -34,6 +35,7 @@ from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import backend_stats  # noqa: E402
 import envoy_config  # noqa: E402
 import mint  # noqa: E402
 import report  # noqa: E402
@@ -47,6 +49,12 @@ MOCK_LATENCY_MS = 2
 API_KEY = "bench_4f1c9a7e2b6d8053a1e7c9f2d4b6a8e0"
 SERVICE_TOKEN = "bench-service-token"
 USER_KEY = "bench-user-key"
+# The floor filter sets this header; the 3scale listeners are configured to set the same one.
+SECRET_TOKEN = "bench-secret"
+BATCHED_SERVICE = "batched"
+BATCHED_KEYS = [f"bench-key-{i}" for i in range(10)]
+AUTHS_TTL = 10
+BATCH_REPORT_SECONDS = 2
 ISSUER = "https://idp.bench.example"
 AUDIENCE = "bench-api"
 GET_ROOT_HITS = [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]
@@ -70,21 +78,45 @@ def env_num(name: str, default, kind=int):
 
 @dataclass
 class Case:
-    """One front listener: its filter configuration and the requests that check it."""
+    """One front listener: its filter, the requests that check it and the load wrk sends."""
 
     name: str
     description: str
+    module: str | None  # "tollgate", "floor", or None (no filter)
     filter_config: dict | None
     good_headers: dict[str, str]
     # (what, headers, accepted statuses) that must be refused.
     refused: list[tuple[str, dict[str, str], set[int]]] = field(default_factory=list)
+    # Header sets wrk rotates over (default: good_headers only); each must answer 200.
+    load_headers: list[dict[str, str]] = field(default_factory=list)
     port: int = 0
+    script: str = ""  # the wrk Lua script, written in main()
+
+    def __post_init__(self):
+        self.load_headers = self.load_headers or [self.good_headers]
 
 
-def tollgate_config(service: dict) -> dict:
+def tollgate_config(service: dict, **backend) -> dict:
     return {
-        "backend": {"cluster": "threescale_backend", "authority": "mock-3scale", "timeout_ms": 1000},
+        "backend": {"cluster": "threescale_backend", "authority": "mock-3scale", "timeout_ms": 1000,
+                    **backend},
         "services": [service],
+    }
+
+
+def threescale_service(service_id: str) -> dict:
+    return {
+        "id": service_id,
+        "backend_version": 1,
+        "backend_authentication_type": "service_token",
+        "backend_authentication_value": SERVICE_TOKEN,
+        "proxy": {
+            "hosts": ["127.0.0.1", "localhost"],
+            "credentials_location": "headers",
+            "auth_user_key": "user_key",
+            "secret_token": SECRET_TOKEN,
+            "proxy_rules": GET_ROOT_HITS,
+        },
     }
 
 
@@ -99,10 +131,19 @@ def local_service(authentication: dict) -> dict:
 def cases(signers: dict[str, mint.Signer]) -> list[Case]:
     api_key_hash = "sha256:" + hashlib.sha256(API_KEY.encode()).hexdigest()  # = `tollgate hash-key`
     out = [
-        Case("none", "no filter", None, {}),
+        Case("none", "no filter", None, None, {}),
+        Case(
+            "floor",
+            "floor: minimal Wasm filter (reads `user_key`, sets a header)",
+            "floor",
+            None,
+            {"user_key": USER_KEY},
+            [("no user_key", {}, {401})],
+        ),
         Case(
             "apikey",
             "API key (local, `X-API-Key`)",
+            "tollgate",
             tollgate_config(local_service({
                 "api_keys": {"header": "X-API-Key", "keys": [{"id": "bench", "hash": api_key_hash}]}
             })),
@@ -115,6 +156,7 @@ def cases(signers: dict[str, mint.Signer]) -> list[Case]:
         return Case(
             name,
             description,
+            "tollgate",
             tollgate_config(local_service({"jwt": jwt})),
             {"Authorization": f"Bearer {signer.token}"},
             [("no token", {}, {401}),
@@ -128,39 +170,69 @@ def cases(signers: dict[str, mint.Signer]) -> list[Case]:
                             signer, cache_size=0))
     out.append(jwt_case("jwt-es256-cached", "JWT ES256 (local, inline JWKS, cache on: default)",
                         signers["ES256"]))
+    unknown_key = [("no user_key", {}, {401}), ("unknown user_key", {"user_key": "nobody"}, {403})]
     out.append(Case(
         "3scale",
         f"3scale authrep per request (mock, {MOCK_LATENCY_MS} ms)",
-        tollgate_config({
-            "id": "1",
-            "backend_version": 1,
-            "backend_authentication_type": "service_token",
-            "backend_authentication_value": SERVICE_TOKEN,
-            "proxy": {
-                "hosts": ["127.0.0.1", "localhost"],
-                "credentials_location": "headers",
-                "auth_user_key": "user_key",
-                "proxy_rules": GET_ROOT_HITS,
-            },
-        }),
+        "tollgate",
+        tollgate_config(threescale_service("1")),
         {"user_key": USER_KEY},
-        [("no user_key", {}, {401}), ("unknown user_key", {"user_key": "nobody"}, {403})],
+        unknown_key,
+    ))
+    out.append(Case(
+        "3scale-batched",
+        f"3scale cached + batched, {len(BATCHED_KEYS)} keys (mock, {MOCK_LATENCY_MS} ms)",
+        "tollgate",
+        tollgate_config(
+            threescale_service(BATCHED_SERVICE),
+            cluster="threescale_batched",
+            caching_type="resilient",
+            batching={"auths_ttl": AUTHS_TTL, "batch_report_seconds": BATCH_REPORT_SECONDS},
+        ),
+        {"user_key": BATCHED_KEYS[0]},
+        unknown_key,
+        load_headers=[{"user_key": k} for k in BATCHED_KEYS],
     ))
     return out
 
 
-def mock_state() -> dict:
+# (candidate, reference) pairs, in report order. The cached JWT listener is only compared
+# with the key check (against no filter it would tell nothing the key check does not).
+COMPARISONS = [
+    ("floor", "none"),
+    ("3scale-batched", "floor"),  # issue #4 target: >= 0.9
+    ("3scale-batched", "none"),
+    ("3scale", "none"),
+    ("apikey", "none"),
+    ("jwt-hs256", "none"),
+    ("jwt-rs256", "none"),
+    ("jwt-es256", "none"),
+    ("jwt-hs256", "apikey"),
+    ("jwt-rs256", "apikey"),
+    ("jwt-es256", "apikey"),
+    ("jwt-es256-cached", "apikey"),
+]
+
+
+def mock_state(service_id: str, user_keys: list[str], limits: list[dict]) -> dict:
     return {
         "services": [{
-            "id": "1", "tokens": [SERVICE_TOKEN], "backend_version": "1", "state": "active",
-            "metrics": [{"name": "hits"}],
+            "id": service_id, "tokens": [SERVICE_TOKEN], "backend_version": "1",
+            "state": "active", "metrics": [{"name": "hits"}],
         }],
-        "apps": [{
-            "service_id": "1", "id": "bench-app", "user_key": USER_KEY, "plan": "Bench",
-            # Never reached during a run.
-            "limits": [{"metric": "hits", "period": "minute", "value": 10**15}],
-        }],
+        "apps": [{"service_id": service_id, "user_key": k, "plan": "Bench", "limits": limits}
+                 for k in user_keys],
     }
+
+
+# `3scale`: one application with a limit never reached (the answer carries limit headers).
+# `3scale-batched`: ten applications without limits, so every request is authorized and every
+# forwarded request must end up as one reported hit.
+MOCK_STATES = {
+    "threescale_backend": mock_state(
+        "1", [USER_KEY], [{"metric": "hits", "period": "minute", "value": 10**15}]),
+    "threescale_batched": mock_state(BATCHED_SERVICE, BATCHED_KEYS, []),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,11 +334,13 @@ def tcp_open(port: int) -> bool:
 # Checks and measurements
 
 def verify(case: Case):
-    """200 `ok` with the valid credential, the expected refusal without or with a wrong one."""
+    """200 `ok` with every valid credential, the expected refusal without or with a wrong one."""
     problems = []
-    status, body = http_get(case.port, case.good_headers)
-    if (status, body) != (200, "ok"):
-        problems.append(f"valid credential: expected 200 'ok', got {status} {body[:200]!r}")
+    for headers in [case.good_headers] + [h for h in case.load_headers if h != case.good_headers]:
+        status, body = http_get(case.port, headers)
+        if (status, body) != (200, "ok"):
+            problems.append(f"valid credential {headers}: expected 200 'ok', got {status} "
+                            f"{body[:200]!r}")
     for what, headers, expected in case.refused:
         status, body = http_get(case.port, headers)
         if status not in expected:
@@ -275,7 +349,8 @@ def verify(case: Case):
         raise RuntimeError(f"listener {case.name} ({case.description}) misbehaves:\n  "
                            + "\n  ".join(problems))
     refusals = ", ".join(f"{w} -> {sorted(e)[0]}" for w, _, e in case.refused)
-    print(f"    {case.name:16} ok: valid -> 200" + (f", {refusals}" if refusals else ""))
+    valid = f"{len(case.load_headers)} valid -> 200" if len(case.load_headers) > 1 else "valid -> 200"
+    print(f"    {case.name:16} ok: {valid}" + (f", {refusals}" if refusals else ""))
 
 
 def main() -> int:
@@ -284,6 +359,8 @@ def main() -> int:
     envoy_bin = os.environ.get("ENVOY_BIN", "")
     wasm_path = os.environ.get("TOLLGATE_WASM") or os.path.join(
         ROOT, "target", "wasm32-unknown-unknown", "release", "tollgate.wasm")
+    floor_path = os.environ.get("FLOOR_WASM") or os.path.join(
+        ROOT, "target", "wasm32-unknown-unknown", "release", "floor_filter.wasm")
     mock_bin = os.environ.get("MOCK_3SCALE") or os.path.join(ROOT, "target", "release", "mock-3scale")
     wrk_bin = os.environ.get("WRK") or shutil.which("wrk") or ""
     out_path = os.environ.get("BENCH_OUT") or os.path.join(ROOT, "bench", "RESULTS.md")
@@ -298,6 +375,9 @@ def main() -> int:
             sys.exit(f"bench: {what} not found or not executable: {path!r}")
     if not os.path.isfile(wasm_path):
         sys.exit(f"bench: module not found: {wasm_path} (run `make build`)")
+    if not os.path.isfile(floor_path):
+        sys.exit(f"bench: floor filter not found: {floor_path} (run "
+                 "`cargo build --release -p floor-filter --target wasm32-unknown-unknown`)")
     if shutil.which("openssl") is None:
         sys.exit("bench: openssl is needed to mint the RS256/ES256 tokens")
 
@@ -314,32 +394,39 @@ def main() -> int:
     all_cases = cases(signers)
     by_name = {c.name: c for c in all_cases}
 
-    ports = free_ports(len(all_cases) + 3)
-    upstream_port, backend_port, admin_port = ports[:3]
-    for case, port in zip(all_cases, ports[3:]):
-        case.port = port
+    ports = free_ports(len(all_cases) + len(MOCK_STATES) + 2)
+    upstream_port, admin_port = ports.pop(), ports.pop()
+    mock_ports = {cluster: ports.pop() for cluster in MOCK_STATES}
+    for case in all_cases:
+        case.port = ports.pop()
+        case.script = os.path.join(WORK, f"wrk-{case.name}.lua")
+        with open(case.script, "w") as f:
+            f.write(wrk.lua_script(case.load_headers))
 
-    state_path = os.path.join(WORK, "mock-state.json")
-    with open(state_path, "w") as f:
-        json.dump(mock_state(), f, indent=2)
     yaml_path = os.path.join(WORK, "envoy.yaml")
     with open(yaml_path, "w") as f:
         f.write(envoy_config.render(
-            [envoy_config.Listener(c.name, c.port, c.filter_config) for c in all_cases],
-            upstream_port, backend_port, admin_port, wasm_path))
+            [envoy_config.Listener(c.name, c.port, c.module, c.filter_config) for c in all_cases],
+            upstream_port, mock_ports, admin_port, {"tollgate": wasm_path, "floor": floor_path}))
 
     procs = Processes()
     try:
-        print("==> starting mock-3scale and Envoy")
-        procs.start("mock-3scale", [mock_bin, "--listen", f"127.0.0.1:{backend_port}",
-                                    "--state", state_path, "--latency-ms", str(MOCK_LATENCY_MS)])
-        wait_until("mock-3scale", lambda: tcp_open(backend_port), procs)
+        print("==> starting mock-3scale (one per 3scale listener) and Envoy")
+        for cluster, port in mock_ports.items():
+            state_path = os.path.join(WORK, f"mock-state-{cluster}.json")
+            with open(state_path, "w") as f:
+                json.dump(MOCK_STATES[cluster], f, indent=2)
+            procs.start(f"mock-{cluster}", [mock_bin, "--listen", f"127.0.0.1:{port}",
+                                            "--state", state_path,
+                                            "--latency-ms", str(MOCK_LATENCY_MS)])
+            wait_until(f"mock-3scale ({cluster})", lambda: tcp_open(port), procs)
         envoy = procs.start("envoy", [envoy_bin, "-c", yaml_path, "--concurrency", str(CONCURRENCY),
                               "--log-level", "warn", "--component-log-level", "wasm:info",
                               "--disable-hot-restart", "--base-id", str(random.randrange(10**6, 10**9))])
         wait_until("Envoy", lambda: http_get(admin_port, {}, "/ready") == (200, "LIVE\n"), procs)
         print("    listeners: " + ", ".join(f"{c.name} :{c.port}" for c in all_cases)
-              + f"; upstream :{upstream_port}; mock-3scale :{backend_port}; admin :{admin_port}")
+              + f"; upstream :{upstream_port}; admin :{admin_port}; mock-3scale "
+              + ", ".join(f"{cluster} :{port}" for cluster, port in mock_ports.items()))
 
         print("==> checking every listener")
         for case in all_cases:
@@ -349,7 +436,7 @@ def main() -> int:
             procs.check_alive()
             cpu_before = cpu_seconds(envoy.pid)
             result = wrk.run(wrk_bin, case.name, threads, connections, secs,
-                             f"http://127.0.0.1:{case.port}/", case.good_headers)
+                             f"http://127.0.0.1:{case.port}/", case.script)
             result.envoy_cpu_s = cpu_seconds(envoy.pid) - cpu_before
             return result
 
@@ -359,10 +446,12 @@ def main() -> int:
             print(f"    {case.name:16} {report.fmt_rps(r.rps):>8} req/s, "
                   f"Envoy CPU {r.cpu_per_request_s * 1e6:6.1f} µs/request")
 
-        jwt_names = [c.name for c in all_cases if c.name.startswith("jwt-")]
-        comparisons = [report.Comparison(c.name, "none") for c in all_cases
-                       if c.name not in ("none", "jwt-es256-cached")]
-        comparisons += [report.Comparison(n, "apikey") for n in jwt_names]
+        # Let the warm-up's last batch reach the backend before counting calls.
+        time.sleep(BATCH_REPORT_SECONDS + 1)
+        account = backend_stats.BatchedAccount("3scale-batched", BATCHED_SERVICE,
+                                               mock_ports["threescale_batched"], admin_port)
+
+        comparisons = [report.Comparison(cand, ref) for cand, ref in COMPARISONS]
         total_runs = 2 * pairs * len(comparisons)
         print(f"==> measuring: {len(comparisons)} comparisons x {pairs} pairs x 2 runs of "
               f"{seconds:g} s = {total_runs} runs, about {total_runs * seconds / 60:.1f} min")
@@ -388,6 +477,14 @@ def main() -> int:
                       f"CPU {cpu:+6.1f} µs/request")
                 time.sleep(0.1)
         procs.check_alive()
+
+        wait = BATCH_REPORT_SECONDS + 3
+        print(f"==> waiting {wait} s for the last batched report")
+        time.sleep(wait)
+        with open(os.path.join(WORK, "envoy-stats.txt"), "w") as f:  # for a closer look
+            f.write(backend_stats.envoy_stats(admin_port))
+        batched = account.close(sum(r.requests for r in runs["3scale-batched"]))
+        procs.check_alive()
     finally:
         procs.stop_all()
 
@@ -405,8 +502,8 @@ def main() -> int:
         module_path=os.path.relpath(wasm_path, ROOT),
         module_bytes=os.path.getsize(wasm_path),
         wrk_version=wrk_version,
-        wrk_args=" ".join(wrk.command("wrk", threads, connections, seconds, "URL", {}))
-        .replace(" URL", ""),
+        wrk_args=" ".join(wrk.command("wrk", threads, connections, seconds, "URL",
+                                      "target/bench/wrk-LISTENER.lua")[:-1]),
         pairs=pairs,
         seconds=seconds,
         warmup=warmup,
@@ -414,11 +511,12 @@ def main() -> int:
                 f"average {load_start[0]:.2f} at the start, {load[0]:.2f} at the end "
                 f"(5-minute: {load[1]:.2f}); shared with other jobs.",
         mock_latency_ms=MOCK_LATENCY_MS,
+        auths_ttl=AUTHS_TTL,
+        batch_report_seconds=BATCH_REPORT_SECONDS,
+        batched_keys=len(BATCHED_KEYS),
         duration_s=time.monotonic() - started,
     )
-    vs_baseline = {c.candidate: c for c in comparisons if c.reference == "none"}
-    vs_key = {c.candidate: c for c in comparisons if c.reference == "apikey"}
-    text = report.render(meta, all_cases, runs, vs_baseline, vs_key)
+    text = report.render(meta, all_cases, runs, comparisons, batched)
     with open(out_path, "w") as f:
         f.write(text)
     print()

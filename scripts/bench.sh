@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Tollgate benchmark (`make bench`): one Envoy (--concurrency 2) with a listener per filter
-# setup (no filter, API key, JWT HS256/RS256/ES256, 3scale authrep against mock-3scale),
-# measured with paired, alternating wrk runs. Writes bench/RESULTS.md and prints it.
+# setup (no filter, the floor filter, API key, JWT HS256/RS256/ES256, 3scale authrep and
+# 3scale cached + batched against mock-3scale), measured with paired, alternating wrk runs.
+# Writes bench/RESULTS.md and prints it.
 #
 # Environment: BENCH_PAIRS (default 8), BENCH_SECONDS (default 4), BENCH_WARMUP (default 2),
-# BENCH_THREADS (2), BENCH_CONNECTIONS (32), ENVOY_BIN, TOLLGATE_WASM. Quick check:
+# BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_OUT (bench/RESULTS.md), ENVOY_BIN,
+# TOLLGATE_WASM. Quick check:
 #   BENCH_PAIRS=2 BENCH_SECONDS=2 make bench
 # The Envoy configuration, keys and logs go to target/bench/.
 set -euo pipefail
@@ -41,9 +43,11 @@ if ! command -v wrk >/dev/null; then
 fi
 export WRK="$(command -v wrk)"
 
-echo "==> building mock-3scale"
+echo "==> building mock-3scale and the floor filter"
 cargo build --release -q -p tollgate-mock-backend
 export MOCK_3SCALE="$ROOT/target/release/mock-3scale"
+cargo build --release -q -p floor-filter --target wasm32-unknown-unknown
+export FLOOR_WASM="$ROOT/target/wasm32-unknown-unknown/release/floor_filter.wasm"
 
 mkdir -p target/bench
 

@@ -97,6 +97,13 @@ impl Counters {
             .unwrap_or(0)
     }
 
+    /// Every running total: (service, app, metric, sum of increments).
+    pub fn totals(&self) -> impl Iterator<Item = (&str, &str, &str, u64)> {
+        self.totals
+            .iter()
+            .map(|((s, a, m), n)| (s.as_str(), a.as_str(), m.as_str(), *n))
+    }
+
     /// Forgets every counter and total.
     pub fn clear(&mut self) {
         self.values.clear();

@@ -11,6 +11,7 @@
 //! println!("listening on {}", backend.url());
 //! ```
 
+pub mod admin;
 pub mod counters;
 pub mod handlers;
 pub mod model;
@@ -21,6 +22,7 @@ pub mod response;
 pub mod server;
 pub mod xml;
 
+pub use admin::Stats;
 pub use counters::UsageValue;
 pub use handlers::report::ReportError;
 pub use model::{App, Limit, Metric, Service, State};

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::admin::{self, Calls, Stats};
 use crate::counters::UsageValue;
 use crate::handlers::report::ReportError;
 use crate::handlers::{self, HttpRequest};
@@ -16,7 +17,8 @@ use crate::request::ReceivedRequest;
 use crate::response::Response;
 
 /// How transaction endpoints (authorize, authrep, oauth_*, report) answer.
-/// Health endpoints (`/status`, `/check.txt`, `/available`) always answer normally.
+/// Health endpoints (`/status`, `/check.txt`, `/available`) always answer normally, and the
+/// admin route `/_mock/stats` answers before `Mode` and latency apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Behave like apisonator.
@@ -41,6 +43,7 @@ struct Control {
 struct Shared {
     state: Mutex<State>,
     requests: Mutex<Vec<ReceivedRequest>>,
+    calls: Mutex<Calls>,
     control: Mutex<Control>,
     shutdown: AtomicBool,
 }
@@ -50,6 +53,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    fn stats(&self) -> Stats {
+        let calls = *lock(&self.calls);
+        Stats::collect(calls, &lock(&self.state).counters)
+    }
+
     fn now(&self) -> i64 {
         match lock(&self.control).now {
             Some(t) => t,
@@ -89,6 +97,7 @@ impl MockBackend {
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             requests: Mutex::new(Vec::new()),
+            calls: Mutex::new(Calls::default()),
             control: Mutex::new(Control {
                 mode: Mode::Normal,
                 latency: Duration::ZERO,
@@ -206,6 +215,12 @@ impl MockBackend {
         lock(&self.shared.state).counters.clear();
     }
 
+    /// What `GET /_mock/stats` answers: calls per transaction endpoint since start, usage
+    /// applied per service and metric.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
     /// Asynchronous report errors (batches that were not applied).
     pub fn report_errors(&self) -> Vec<ReportError> {
         lock(&self.shared.state).report_errors.clone()
@@ -249,6 +264,15 @@ fn serve(shared: &Shared, mut request: tiny_http::Request) {
     let started = Instant::now();
     let method = request.method().as_str().to_ascii_uppercase();
     let url = request.url().to_string();
+    let log = lock(&shared.control).log;
+    if admin::is_stats(&method, url.split('?').next().unwrap_or_default()) {
+        // Not recorded, not delayed, not subject to Mode: observing must not change the run.
+        let _ = request.respond(to_tiny(admin::response(&shared.stats())));
+        if log {
+            eprintln!("{method} {url} -> 200 (admin)");
+        }
+        return;
+    }
     let headers: Vec<(String, String)> = request
         .headers()
         .iter()
@@ -264,11 +288,15 @@ fn serve(shared: &Shared, mut request: tiny_http::Request) {
     let received = ReceivedRequest::new(&method, &url, headers, &body);
     lock(&shared.requests).push(received.clone());
 
-    let (mode, latency, log) = {
+    let (mode, latency) = {
         let c = lock(&shared.control);
-        (c.mode, c.latency, c.log)
+        (c.mode, c.latency)
     };
-    let transaction = handlers::endpoint(&method, &received.path).is_some();
+    let endpoint = handlers::endpoint(&method, &received.path);
+    if let Some(ep) = endpoint {
+        lock(&shared.calls).record(ep);
+    }
+    let transaction = endpoint.is_some();
     let response = match mode {
         Mode::Hang if transaction => {
             hang(shared);

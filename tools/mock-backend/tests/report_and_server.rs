@@ -1,4 +1,4 @@
-//! POST /transactions.xml, the control API (modes, latency, recording) and the binary.
+//! POST /transactions.xml, the control API (modes, latency, recording, `/_mock/stats`) and the binary.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
@@ -228,6 +228,83 @@ fn hang_mode_does_not_block_others() {
     assert_eq!(b.requests().len(), 2, "hung request is recorded");
     drop(b); // must not wait for the hang limit
     assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn stats_route_counts_calls_and_applied_usage() {
+    let b = MockBackend::start(
+        State::new()
+            .service(
+                Service::new("42")
+                    .token("svc-token")
+                    .backend_version("1")
+                    .metric("hits", None)
+                    .metric("get_foo", Some("hits")),
+            )
+            .app(App::new("42", "app1").user_key("uk-1").state_suspended())
+            .app(App::new("42", "app2").user_key("uk-2")),
+    )
+    .unwrap();
+    let port = b.port();
+    let authrep = "/transactions/authrep.xml?service_token=svc-token&service_id=42";
+    assert_eq!(
+        get(port, &format!("{authrep}&user_key=uk-2&usage[hits]=2")).status,
+        200
+    );
+    // Denied (suspended): counted as a call, nothing applied.
+    assert_eq!(
+        get(port, &format!("{authrep}&user_key=uk-1&usage[hits]=1")).status,
+        409
+    );
+    let authorize = "/transactions/authorize.xml?service_token=svc-token&service_id=42";
+    assert_eq!(get(port, &format!("{authorize}&user_key=uk-2")).status, 200);
+    let report = "/transactions.xml?service_token=svc-token&service_id=42";
+    // Accepted: get_foo and (propagated) hits. Then a batch refused as a whole.
+    assert_eq!(
+        post_form(
+            port,
+            report,
+            "transactions[0][user_key]=uk-2&transactions[0][usage][get_foo]=1"
+        )
+        .status,
+        202
+    );
+    assert_eq!(
+        post_form(
+            port,
+            report,
+            "transactions[0][app_id]=ghost&transactions[0][usage][hits]=7"
+        )
+        .status,
+        202
+    );
+    get(port, "/status");
+
+    let r = get(port, "/_mock/stats");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let stats: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        stats,
+        serde_json::json!({
+            "calls": {"authorize": 1, "authrep": 2, "report": 2, "oauth_authorize": 0, "oauth_authrep": 0},
+            "reported": {"42": {"hits": 3, "get_foo": 1}},
+        })
+    );
+    assert_eq!(serde_json::to_value(b.stats()).unwrap(), stats);
+    assert_eq!(b.requests().len(), 6, "admin requests are not recorded");
+
+    // Neither Mode nor latency applies to the admin route; calls still count.
+    b.set_mode(Mode::Hang);
+    b.set_latency(Duration::from_secs(2));
+    let hung = send_timeout(port, "GET", authorize, &[], "", Duration::from_millis(100));
+    assert!(hung.is_err(), "no answer expected: {hung:?}");
+    let t = Instant::now();
+    let r = send_timeout(port, "GET", "/_mock/stats", &[], "", Duration::from_secs(1)).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(r.body.contains(r#""authorize":2"#), "{}", r.body);
+    b.set_mode(Mode::Status(503));
+    assert_eq!(get(port, "/_mock/stats").status, 200);
 }
 
 #[test]
