@@ -15,7 +15,6 @@ use proxy_wasm::hostcalls::{enqueue_shared_queue, register_shared_queue, set_eff
 use proxy_wasm::traits::Context;
 use proxy_wasm::types::Action;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 use tollgate_core::backend::{BackendAnswer, BackendCall};
@@ -53,8 +52,10 @@ pub struct Worker {
     cache: RefCell<Option<AuthCache>>,
     batching: Option<Batching>,
     usage: RefCell<LocalUsage>,
-    waiters: RefCell<HashMap<String, Vec<Waiter>>>,
-    calls: RefCell<HashMap<u32, Call>>,
+    /// Requests waiting per entry key, and backend calls in flight: few at a time, so plain
+    /// `Vec`s (a map costs the module more).
+    waiters: RefCell<Vec<(String, Waiter)>>,
+    calls: RefCell<Vec<(u32, Call)>>,
     hits: Cell<u64>,
     misses: Cell<u64>,
 }
@@ -134,7 +135,7 @@ impl Worker {
                             };
                             self.calls
                                 .borrow_mut()
-                                .insert(token, Call::Authorize { ticket, requester });
+                                .push((token, Call::Authorize { ticket, requester }));
                             return Action::Pause;
                         }
                         Err(()) => {
@@ -171,11 +172,7 @@ impl Worker {
     }
 
     fn add_waiter(&self, key: &str, waiter: Waiter) {
-        self.waiters
-            .borrow_mut()
-            .entry(key.to_string())
-            .or_default()
-            .push(waiter);
+        self.waiters.borrow_mut().push((key.to_string(), waiter));
     }
 
     /// Sends a backend call from the current effective context; its answer comes back to the
@@ -224,13 +221,17 @@ impl Worker {
 
     /// Whether `token` is a call this worker made (authorize or report).
     pub fn owns(&self, token: u32) -> bool {
-        self.calls.borrow().contains_key(&token)
+        self.calls.borrow().iter().any(|(t, _)| *t == token)
     }
 
     /// A backend answer for one of this worker's calls, received by context `home`.
     pub fn on_response(&self, token: u32, answer: &BackendAnswer, home: u32) {
-        let Some(call) = self.calls.borrow_mut().remove(&token) else {
-            return;
+        let call = {
+            let mut calls = self.calls.borrow_mut();
+            match calls.iter().position(|(t, _)| *t == token) {
+                Some(i) => calls.swap_remove(i).1,
+                None => return,
+            }
         };
         match call {
             Call::Authorize { ticket, requester } => {
@@ -256,7 +257,14 @@ impl Worker {
 
     /// Resumes the requests waiting on `key` (from the root context).
     pub fn wake(&self, key: &str) {
-        let waiters = self.waiters.borrow_mut().remove(key).unwrap_or_default();
+        let waiters: Vec<Waiter> = {
+            let mut all = self.waiters.borrow_mut();
+            let (woken, rest) = std::mem::take(&mut *all)
+                .into_iter()
+                .partition(|(k, _)| k == key);
+            *all = rest;
+            woken.into_iter().map(|(_, w)| w).collect()
+        };
         for waiter in waiters {
             let step =
                 self.in_context(&waiter, self.root_id, |flow| flow.resolve(self, None, true));
@@ -288,7 +296,14 @@ impl Worker {
             self.metrics.usage_pending(merged.pending);
         }
         // Waiters whose wake-up was lost, or whose asker went away, look again.
-        let keys: Vec<String> = self.waiters.borrow().keys().cloned().collect();
+        let mut keys: Vec<String> = self
+            .waiters
+            .borrow()
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect();
+        // Unsorted: a key listed twice is simply found empty the second time.
+        keys.dedup();
         for key in keys {
             self.wake(&key);
         }
@@ -312,7 +327,7 @@ impl Worker {
             );
             match self.dispatch(&batch.call, BackendCallKind::Report) {
                 Ok(token) => {
-                    self.calls.borrow_mut().insert(token, Call::Report(batch));
+                    self.calls.borrow_mut().push((token, Call::Report(batch)));
                 }
                 Err(()) => self.report_failed(batch, None),
             }

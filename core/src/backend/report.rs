@@ -4,14 +4,18 @@
 use super::authrep::{service_query, BackendCall, QueryBuilder};
 use crate::config::Service;
 use crate::credentials::Credentials;
-use std::collections::BTreeMap;
 
 /// Usage per application, ready to report. Reports name the application only: an app_key is
 /// never sent (APIcast batcher TEST 6).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Transactions {
-    apps: BTreeMap<(&'static str, String), BTreeMap<String, u64>>,
+    /// Sorted by application, each usage sorted by metric (sorted `Vec`s: smaller module
+    /// than maps, and a deterministic body).
+    apps: Vec<(App, Vec<(String, u64)>)>,
 }
+
+/// The report parameter naming an application (`user_key` or `app_id`) and its value.
+type App = (&'static str, String);
 
 impl Transactions {
     /// Adds `calls` calls of `usage` by the application `credentials` name.
@@ -22,10 +26,26 @@ impl Transactions {
                 ("app_id", app_id.clone())
             }
         };
-        let totals = self.apps.entry(app).or_default();
+        let i = match self.apps.binary_search_by(|(a, _)| a.cmp(&app)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.apps.insert(i, (app, Vec::new()));
+                i
+            }
+        };
+        let Some((_, totals)) = self.apps.get_mut(i) else {
+            return;
+        };
         for (metric, delta) in usage {
-            let total = totals.entry(metric.clone()).or_insert(0);
-            *total = total.saturating_add(delta.saturating_mul(calls));
+            let n = delta.saturating_mul(calls);
+            match totals.binary_search_by(|(m, _)| m.cmp(metric)) {
+                Ok(j) => {
+                    if let Some((_, total)) = totals.get_mut(j) {
+                        *total = total.saturating_add(n);
+                    }
+                }
+                Err(j) => totals.insert(j, (metric.clone(), n)),
+            }
         }
     }
 

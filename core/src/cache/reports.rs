@@ -9,7 +9,7 @@ use super::key::EntryKey;
 use super::store::{update, SharedStore};
 use crate::backend::{BackendCall, Transactions};
 use crate::config::Config;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 pub const PENDING_KEY: &str = "tollgate.pending";
 pub const REPORT_KEY: &str = "tollgate.report";
@@ -108,12 +108,14 @@ pub fn merge<'a>(
         let mut merged = Merged::default();
         for (key, c) in calls.clone() {
             let room = list.len() < max_pending;
-            match list.get_mut(key) {
-                Some(existing) => existing.add(c),
-                None if room => {
-                    list.insert(key.to_string(), c);
+            match list.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+                Ok(i) => {
+                    if let Some((_, existing)) = list.get_mut(i) {
+                        existing.add(c);
+                    }
                 }
-                None => {
+                Err(i) if room => list.insert(i, (key.to_string(), c)),
+                Err(_) => {
                     merged.dropped = merged.dropped.saturating_add(c.calls);
                     if let (true, Some(k)) = (c.leased > 0, EntryKey::from_text(key)) {
                         merged.dropped_leased.push((k, c));
@@ -121,7 +123,7 @@ pub fn merge<'a>(
                 }
             }
         }
-        merged.pending = list.values().map(|c| c.calls).sum();
+        merged.pending = list.iter().map(|(_, c)| c.calls).sum();
         Some((encode_pending(&list), merged.clone()))
     })
 }
@@ -138,8 +140,8 @@ pub fn take_pending(store: &dyn SharedStore) -> Vec<(EntryKey, Calls)> {
     .collect()
 }
 
-/// `<calls> <leased> <key>` per line.
-fn encode_pending(list: &BTreeMap<String, Calls>) -> Vec<u8> {
+/// `<calls> <leased> <key>` per line, sorted by key.
+fn encode_pending(list: &[(String, Calls)]) -> Vec<u8> {
     let mut out = String::new();
     for (key, c) in list {
         out.push_str(&format!("{} {} {key}\n", c.calls, c.leased));
@@ -147,8 +149,9 @@ fn encode_pending(list: &BTreeMap<String, Calls>) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn decode_pending(bytes: &[u8]) -> BTreeMap<String, Calls> {
-    String::from_utf8_lossy(bytes)
+/// The pending list, sorted by key (a sorted `Vec` costs the module less than a map).
+fn decode_pending(bytes: &[u8]) -> Vec<(String, Calls)> {
+    let mut list: Vec<(String, Calls)> = String::from_utf8_lossy(bytes)
         .lines()
         .filter_map(|line| {
             let mut f = line.splitn(3, ' ');
@@ -156,7 +159,9 @@ fn decode_pending(bytes: &[u8]) -> BTreeMap<String, Calls> {
             let leased = f.next()?.parse().ok()?;
             Some((f.next()?.to_string(), Calls { calls, leased }))
         })
-        .collect()
+        .collect();
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    list
 }
 
 /// Whether this worker reports now: the first to move the next report time forward wins.
@@ -224,13 +229,16 @@ pub fn batches(
     config: &Config,
     pending: Vec<(EntryKey, Calls)>,
 ) -> (Vec<ReportBatch>, Vec<(EntryKey, Calls)>) {
-    let mut per_service: BTreeMap<String, Vec<(EntryKey, Calls)>> = BTreeMap::new();
+    let mut per_service: Vec<(String, Vec<(EntryKey, Calls)>)> = Vec::new();
     for (key, calls) in pending {
-        if let Some(parts) = key.parts() {
-            per_service
-                .entry(parts.service_id)
-                .or_default()
-                .push((key, calls));
+        let Some(parts) = key.parts() else { continue };
+        match per_service.binary_search_by(|(id, _)| id.cmp(&parts.service_id)) {
+            Ok(i) => {
+                if let Some((_, entries)) = per_service.get_mut(i) {
+                    entries.push((key, calls));
+                }
+            }
+            Err(i) => per_service.insert(i, (parts.service_id, vec![(key, calls)])),
         }
     }
     let mut out = Vec::new();

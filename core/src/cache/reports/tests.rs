@@ -1,6 +1,7 @@
 //! Pending usage, the reporter election and report batches, with two `LocalUsage`s over one
 //! `MemoryStore` standing for two Envoy workers. Times are milliseconds.
 
+use std::collections::BTreeMap;
 use super::*;
 use crate::backend::BackendAnswer;
 use crate::cache::authorizations::{AuthCache, CacheSettings, Lookup};
