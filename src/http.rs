@@ -73,7 +73,12 @@ impl TollgateHttp {
     fn run(&self, f: impl FnOnce(&mut Flow, &Worker) -> Step) -> Action {
         let step = match self.flow.try_borrow_mut() {
             Ok(mut flow) => f(&mut flow, &self.worker),
-            Err(_) => return Action::Continue,
+            Err(_) => {
+                // Cannot happen (one thread, no re-entry); if it did, fail closed.
+                log::error!("tollgate: request state busy; answering 500");
+                Host.send_http_response(500, vec![], None);
+                return Action::Pause;
+            }
         };
         let waiter = Waiter {
             id: self.id,

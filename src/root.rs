@@ -39,6 +39,14 @@ impl TollgateRoot {
 }
 
 impl Context for TollgateRoot {
+    fn on_done(&mut self) -> bool {
+        // Calls counted here but not yet in shared data would be lost with this VM.
+        if let Some(worker) = &self.worker {
+            worker.flush_usage();
+        }
+        true
+    }
+
     fn on_http_call_response(
         &mut self,
         token: u32,

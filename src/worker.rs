@@ -272,6 +272,16 @@ impl Worker {
         }
     }
 
+    /// Moves this worker's counted calls to shared data (the VM is going away).
+    pub fn flush_usage(&self) {
+        if let Some(batching) = self.batching {
+            let _ = self
+                .usage
+                .borrow_mut()
+                .flush(&HostStore, batching.max_pending as usize);
+        }
+    }
+
     /// The root context's timer: lease expiry, usage to shared data, lost wake-ups, reports.
     pub fn tick(&self) {
         let now = now_ms();
