@@ -2,6 +2,8 @@
 //! real Envoy loading tollgate.wasm with a given configuration.
 #![allow(dead_code)]
 
+pub mod cache;
+
 use e2e::mock_backend::{App, MockBackend, Period, Service, State};
 use e2e::{EchoUpstream, Envoy};
 use serde_json::{json, Value};

@@ -1,0 +1,560 @@
+//! Batching mode (`backend.batching`): one `authorize` per (service, credentials, usage) and
+//! `auths_ttl`, shared by both workers; forwarded hits reported in batches with
+//! `POST /transactions.xml`; `caching_type` deciding while the backend fails; reports kept and
+//! retried through an outage.
+
+mod support;
+
+use e2e::mock_backend::Mode;
+use e2e::{Envoy, Request, Response};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use support::cache::*;
+use support::{config, service, TOKEN, USER_KEY};
+
+fn batching(auths_ttl: u64) -> Value {
+    json!({"auths_ttl": auths_ttl, "batch_report_seconds": 1})
+}
+
+fn expect(r: &Response, status: u16, what: &str) {
+    assert_eq!(r.status, status, "{what}: {}", describe(r));
+}
+
+/// Waits until the backend has counted `expected` hits for each (service, app), then checks
+/// that nothing more arrives for two more report intervals.
+fn assert_reported_exactly(s: &support::Stack, expected: &[(&str, &str, &str, u64)]) {
+    let counted = || {
+        expected
+            .iter()
+            .map(|(svc, app, metric, _)| s.backend.reported_hits(svc, app, metric))
+            .collect::<Vec<u64>>()
+    };
+    let want: Vec<u64> = expected.iter().map(|e| e.3).collect();
+    wait_until(Duration::from_secs(20), || counted() == want);
+    assert_eq!(counted(), want, "reported usage of {expected:?}");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(counted(), want, "reported twice: {expected:?}");
+}
+
+#[test]
+fn one_authorize_per_key_and_usage_and_exact_reports() {
+    let s = start(cache_config("none", Some(batching(30))), cache_state());
+    // app-1 has 1000 hits a minute: with the clock at :01 its budget lasts 59 s.
+    pin_clock(&s.backend, 1);
+    let port = s.port();
+    let keys: [(&str, Request, u64); 5] = [
+        ("user_key /", user(USER_KEY), 10),
+        ("user_key /foo", user_path("/foo", USER_KEY), 5),
+        ("unlimited user_key", user(FREE), 10),
+        ("app_id + key A", app(APP3, APP3_KEY_A), 8),
+        ("app_id + key B", app(APP3, APP3_KEY_B), 7),
+    ];
+    // Sequentially, interleaved: the first request of each key is the only miss.
+    for round in 0..10 {
+        for (what, request, n) in &keys {
+            if round < *n {
+                expect(&request.send(port), 200, what);
+            }
+        }
+    }
+    // Then 8 of each at once: all answered from the cache.
+    let burst: Vec<Request> = keys
+        .iter()
+        .flat_map(|(_, r, _)| std::iter::repeat_n(r.clone(), 8))
+        .collect();
+    let responses = concurrently(port, burst);
+    assert_eq!(
+        count_status(&responses, 200),
+        40,
+        "{:?}",
+        responses.iter().map(describe).collect::<Vec<_>>()
+    );
+    let forwarded: Vec<u64> = keys.iter().map(|k| k.2 + 8).collect();
+    assert_eq!(
+        s.echo.requests().len() as u64,
+        forwarded.iter().sum::<u64>()
+    );
+
+    // Exactly one authorize per (credentials, usage), carrying the authrep parameters.
+    let calls = authorizes(&s.backend);
+    let mut seen: Vec<String> = calls.iter().map(|r| r.raw_query.clone()).collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            format!("service_id=1&service_token={TOKEN}&user_key={FREE}&usage%5Bhits%5D=1"),
+            format!("service_id=1&service_token={TOKEN}&user_key={USER_KEY}&usage%5Bget_foo%5D=2&usage%5Bhits%5D=1"),
+            format!("service_id=1&service_token={TOKEN}&user_key={USER_KEY}&usage%5Bhits%5D=1"),
+            format!("service_id=2&service_token={TOKEN}&app_id={APP3}&app_key={APP3_KEY_A}&usage%5Bhits%5D=1"),
+            format!("service_id=2&service_token={TOKEN}&app_id={APP3}&app_key={APP3_KEY_B}&usage%5Bhits%5D=1"),
+        ]
+    );
+    for call in &calls {
+        assert_eq!(
+            call.header("3scale-options"),
+            Some("rejection_reason_header=1&limit_headers=1&no_body=1")
+        );
+        assert_eq!(call.header("host"), Some("backend.example"));
+    }
+    assert!(authrep_calls(&s.backend).is_empty());
+
+    // Every forwarded hit reported once; /foo's get_foo 2 also counts 2 hits at the backend.
+    let [slash, foo, free, app_a, app_b] = forwarded[..] else {
+        unreachable!()
+    };
+    assert_reported_exactly(
+        &s,
+        &[
+            ("1", "app-1", "hits", slash + foo * 3),
+            ("1", "app-1", "get_foo", foo * 2),
+            ("1", "app-free", "hits", free),
+            ("2", APP3, "hits", app_a + app_b),
+        ],
+    );
+    let posts = reports(&s.backend);
+    assert_report_shape(&posts);
+    assert_eq!(
+        reported_in_bodies(&posts, "user_key", USER_KEY, "hits"),
+        slash + foo
+    );
+    assert_eq!(
+        reported_in_bodies(&posts, "user_key", USER_KEY, "get_foo"),
+        foo * 2
+    );
+    assert_eq!(reported_in_bodies(&posts, "user_key", FREE, "hits"), free);
+    assert_eq!(
+        reported_in_bodies(&posts, "app_id", APP3, "hits"),
+        app_a + app_b,
+        "both app keys reported under the app"
+    );
+
+    // The filter's counters agree with the backend.
+    let total: u64 = forwarded.iter().sum();
+    let t = Duration::from_secs(5);
+    assert_eq!(wait_stat(&s.envoy, "cache_misses", 5, t), 5);
+    assert_eq!(wait_stat(&s.envoy, "cache_hits", total - 5, t), total - 5);
+    assert_eq!(stat(&s.envoy, "requests_authorized"), total);
+    assert_eq!(stat(&s.envoy, "backend_authorize_calls"), 5);
+    assert_eq!(stat(&s.envoy, "backend_authrep_calls"), 0);
+    assert_eq!(
+        stat(&s.envoy, "backend_report_calls"),
+        posts.len() as u64,
+        "report calls counted by the filter and received by the backend"
+    );
+    assert_eq!(
+        stat(&s.envoy, "backend_calls"),
+        5 + posts.len() as u64,
+        "authorize + report"
+    );
+    assert_eq!(stat(&s.envoy, "report_failures"), 0);
+    assert_eq!(stat(&s.envoy, "reports_dropped"), 0);
+    assert_eq!(wait_stat(&s.envoy, "usage_pending", 0, t), 0);
+}
+
+#[test]
+fn authorization_is_asked_again_after_auths_ttl() {
+    // denied_ttl defaults to auths_ttl.
+    let s = start(cache_config("none", Some(batching(2))), cache_state());
+    let port = s.port();
+    let all = || {
+        [
+            (user(FREE), 200),
+            (app(APP3, APP3_KEY_A), 200),
+            (user(INVALID), 403),
+        ]
+    };
+    let mut forwarded = 0;
+    let started = Instant::now();
+    for (request, status) in all() {
+        expect(&request.send(port), status, "first");
+    }
+    let answered = Instant::now();
+    assert_eq!(authorizes(&s.backend).len(), 3);
+    // Within the TTL (requests sent less than 2 s after the answers were asked for).
+    while started.elapsed() < Duration::from_millis(1700) {
+        for (request, status) in all() {
+            expect(&request.send(port), status, "within auths_ttl");
+        }
+        forwarded += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        authorizes(&s.backend).len(),
+        3,
+        "no authorize within auths_ttl"
+    );
+    // After it: asked again, once per key.
+    std::thread::sleep(
+        (answered + Duration::from_millis(2200)).saturating_duration_since(Instant::now()),
+    );
+    for _ in 0..3 {
+        for (request, status) in all() {
+            expect(&request.send(port), status, "after auths_ttl");
+        }
+    }
+    forwarded += 1 + 3;
+    assert_eq!(authorizes_for(&s.backend, "user_key", FREE), 2);
+    assert_eq!(authorizes_for(&s.backend, "app_id", APP3), 2);
+    assert_eq!(authorizes_for(&s.backend, "user_key", INVALID), 2);
+    assert_eq!(stat(&s.envoy, "backend_authorize_calls"), 6);
+    assert_reported_exactly(
+        &s,
+        &[
+            ("1", "app-free", "hits", forwarded),
+            ("2", APP3, "hits", forwarded),
+        ],
+    );
+    assert_eq!(
+        reported_in_bodies(&reports(&s.backend), "user_key", INVALID, "hits"),
+        0,
+        "denied requests are not reported"
+    );
+}
+
+/// How the backend fails.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    Status(u16),
+    /// Never answers: the 500 ms callout timeout.
+    Hang,
+}
+
+impl Failure {
+    fn mode(self) -> Mode {
+        match self {
+            Failure::Status(code) => Mode::Status(code),
+            Failure::Hang => Mode::Hang,
+        }
+    }
+}
+
+/// `caching_type` with batching: a fresh cached answer is used whatever the backend does; once
+/// it has expired, a failed authorize leaves the decision to the caching type (from the last
+/// answer for that entry), which then answers for 1 s without asking the backend again.
+fn failure_scenario(caching_type: &str, failure: Failure) {
+    let (authorized_first, authorized_again, limited, unknown) = match caching_type {
+        "none" => (403, 403, 403, 403),
+        "strict" => (200, 403, 403, 403),
+        "resilient" => (200, 200, 429, 403),
+        "allow" => (200, 200, 429, 200),
+        other => panic!("{other}"),
+    };
+    let s = start(cache_config(caching_type, Some(batching(2))), cache_state());
+    // At :58 of a pinned minute every limit resets in 2 s, as the authorizations expire.
+    pin_clock(&s.backend, 58);
+    use_up(&s.backend);
+    let port = s.port();
+    let authorize_calls = || stat(&s.envoy, "backend_authorize_calls");
+    let mut steps: Vec<String> = Vec::new();
+    let mut check = |what: &str, request: Request, status: u16| {
+        let r = request.send(port);
+        steps.push(format!("{what}: {}", describe(&r)));
+        assert_eq!(r.status, status, "{what}; steps:\n{}", steps.join("\n"));
+        r
+    };
+    let mut free_forwarded = 0;
+    let mut fresh_forwarded = 0;
+
+    // Backend up.
+    check("up: valid", user(FREE), 200);
+    check("up: invalid", user(INVALID), 403);
+    let r = check("up: limits exceeded", user(ONE), 429);
+    assert!(r
+        .header("retry-after")
+        .is_some_and(|v| v.parse::<u64>().unwrap() <= 2));
+    let answered = Instant::now();
+    free_forwarded += 1;
+    assert_eq!(authorizes(&s.backend).len(), 3);
+
+    // Backend failing while the answers are fresh: answered from the cache, no backend call.
+    s.backend.set_mode(failure.mode());
+    for _ in 0..3 {
+        check("failing, fresh: valid", user(FREE), 200);
+        check("failing, fresh: invalid", user(INVALID), 403);
+        check("failing, fresh: limits exceeded", user(ONE), 429);
+        free_forwarded += 1;
+    }
+    assert_eq!(authorize_calls(), 3, "fresh answers need no backend call");
+    assert!(
+        answered.elapsed() < Duration::from_millis(1900),
+        "test too slow: {:?}",
+        answered.elapsed()
+    );
+
+    // Expired: one authorize each (it fails), then the caching type answers, for 1 s without
+    // another call.
+    std::thread::sleep(
+        (answered + Duration::from_millis(2200)).saturating_duration_since(Instant::now()),
+    );
+    let cases = [
+        ("valid", user(FREE), authorized_first, authorized_again),
+        ("invalid", user(INVALID), 403, 403),
+        ("limits exceeded", user(ONE), limited, limited),
+        ("never asked", user(FRESH), unknown, unknown),
+    ];
+    let mut expected_calls = 3;
+    for (what, request, first, again) in cases {
+        check(&format!("failing, expired: {what}"), request.clone(), first);
+        expected_calls += 1;
+        let failed_at = Instant::now();
+        check(
+            &format!("failing, expired: {what} again"),
+            request.clone(),
+            again,
+        );
+        check(
+            &format!("failing, expired: {what} a third time"),
+            request,
+            again,
+        );
+        assert!(failed_at.elapsed() < Duration::from_millis(900));
+        assert_eq!(
+            authorize_calls(),
+            expected_calls,
+            "{what}: one authorize, then the policy answers for 1 s"
+        );
+        if what == "valid" {
+            free_forwarded += u64::from(first == 200) + 2 * u64::from(again == 200);
+        }
+        if what == "never asked" {
+            fresh_forwarded += 3 * u64::from(first == 200);
+        }
+    }
+    // After that second, the backend is asked again (and still fails).
+    std::thread::sleep(Duration::from_millis(1100));
+    check("failing, 1 s later: valid", user(FREE), authorized_again);
+    free_forwarded += u64::from(authorized_again == 200);
+    expected_calls += 1;
+    assert_eq!(authorize_calls(), expected_calls);
+
+    // Backend back: once the 1 s is over, asked again and answered normally.
+    s.backend.set_mode(Mode::Normal);
+    std::thread::sleep(Duration::from_millis(1100));
+    check("restored: valid", user(FREE), 200);
+    check("restored: invalid", user(INVALID), 403);
+    check("restored: limits exceeded", user(ONE), 429);
+    free_forwarded += 1;
+    assert_eq!(authorize_calls(), expected_calls + 3);
+    assert_eq!(authorizes(&s.backend).len() as u64, expected_calls + 3);
+    assert!(authrep_calls(&s.backend).is_empty());
+    assert!(stat(&s.envoy, "backend_errors") >= expected_calls - 3);
+
+    // Every forwarded request is reported, including those the caching type let through.
+    assert_reported_exactly(
+        &s,
+        &[
+            ("1", "app-free", "hits", free_forwarded),
+            ("1", "app-fresh", "hits", fresh_forwarded),
+            ("1", "app-one", "hits", 0),
+        ],
+    );
+    assert_eq!(
+        stat(&s.envoy, "requests_authorized"),
+        free_forwarded + fresh_forwarded
+    );
+    assert_eq!(
+        s.echo.requests().len() as u64,
+        free_forwarded + fresh_forwarded
+    );
+}
+
+#[test]
+fn none_with_batching_backend_5xx() {
+    failure_scenario("none", Failure::Status(503));
+}
+
+#[test]
+fn none_with_batching_backend_timeout() {
+    failure_scenario("none", Failure::Hang);
+}
+
+#[test]
+fn strict_with_batching_backend_5xx() {
+    failure_scenario("strict", Failure::Status(503));
+}
+
+#[test]
+fn strict_with_batching_backend_timeout() {
+    failure_scenario("strict", Failure::Hang);
+}
+
+#[test]
+fn resilient_with_batching_backend_5xx() {
+    failure_scenario("resilient", Failure::Status(503));
+}
+
+#[test]
+fn resilient_with_batching_backend_timeout() {
+    failure_scenario("resilient", Failure::Hang);
+}
+
+#[test]
+fn allow_with_batching_backend_5xx() {
+    failure_scenario("allow", Failure::Status(503));
+}
+
+#[test]
+fn allow_with_batching_backend_timeout() {
+    failure_scenario("allow", Failure::Hang);
+}
+
+/// Hits forwarded while the backend cannot take reports are kept, retried, and counted
+/// exactly once when it is back.
+fn report_retry(failure: Failure) {
+    let s = start(cache_config("none", Some(batching(60))), cache_state());
+    let port = s.port();
+    expect(&user(FREE).send(port), 200, "first user_key");
+    expect(&app(APP3, APP3_KEY_A).send(port), 200, "first app_id");
+    let reported = || {
+        (
+            s.backend.reported_hits("1", "app-free", "hits"),
+            s.backend.reported_hits("2", APP3, "hits"),
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || reported() == (1, 1)),
+        "{:?}",
+        reported()
+    );
+
+    s.backend.set_mode(failure.mode());
+    let posts_before = reports(&s.backend).len();
+    let burst: Vec<Request> = (0..20)
+        .map(|i| {
+            if i % 2 == 0 {
+                user(FREE)
+            } else {
+                app(APP3, APP3_KEY_A)
+            }
+        })
+        .collect();
+    let responses = concurrently(port, burst);
+    assert_eq!(
+        count_status(&responses, 200),
+        20,
+        "cached: no backend needed"
+    );
+    assert_eq!(authorizes(&s.backend).len(), 2);
+    // The report falls due, is attempted, fails, and is attempted (and fails) again.
+    assert!(
+        wait_until(Duration::from_secs(10), || stat(
+            &s.envoy,
+            "report_failures"
+        ) >= 2),
+        "report_failures {}",
+        stat(&s.envoy, "report_failures")
+    );
+    assert!(reports(&s.backend).len() > posts_before, "report attempted");
+    assert_eq!(reported(), (1, 1), "nothing counted during the outage");
+    assert_eq!(stat(&s.envoy, "reports_dropped"), 0);
+
+    s.backend.set_mode(Mode::Normal);
+    assert_reported_exactly(
+        &s,
+        &[("1", "app-free", "hits", 11), ("2", APP3, "hits", 11)],
+    );
+    assert_report_shape(&reports(&s.backend));
+    assert_eq!(stat(&s.envoy, "reports_dropped"), 0);
+    assert_eq!(stat(&s.envoy, "requests_authorized"), 22);
+}
+
+#[test]
+fn report_is_retried_after_backend_5xx() {
+    report_retry(Failure::Status(503));
+}
+
+#[test]
+fn report_is_retried_after_backend_timeout() {
+    report_retry(Failure::Hang);
+}
+
+fn refused(c: &Value) -> String {
+    Envoy::builder()
+        .concurrency(2)
+        .filter_config(&c.to_string())
+        .start_expect_failure()
+        .expect("Envoy must refuse the configuration")
+}
+
+#[test]
+fn batching_values_out_of_range_are_refused() {
+    let base = config(vec![service(1, json!(1), json!({}))]);
+    let cases: [(&str, Value, &str); 9] = [
+        (
+            "batching",
+            json!({"auths_ttl": 0}),
+            "backend.batching.auths_ttl: must be between 1 and 86400",
+        ),
+        (
+            "batching",
+            json!({"auths_ttl": 86401}),
+            "backend.batching.auths_ttl: must be between 1 and 86400",
+        ),
+        (
+            "batching",
+            json!({"batch_report_seconds": 0}),
+            "backend.batching.batch_report_seconds: must be between 1 and 86400",
+        ),
+        (
+            "batching",
+            json!({"denied_ttl": 0}),
+            "backend.batching.denied_ttl: must be between 1 and 86400",
+        ),
+        (
+            "batching",
+            json!({"max_pending": 0}),
+            "backend.batching.max_pending: must be between 1 and 1000000",
+        ),
+        (
+            "batching",
+            json!({"max_pending": 1_000_001}),
+            "backend.batching.max_pending: must be between 1 and 1000000",
+        ),
+        (
+            "batching",
+            json!({"auth_ttl": 5}),
+            "backend.batching.auth_ttl: unknown field",
+        ),
+        ("batching", json!(true), "backend.batching:"),
+        (
+            "cache_max_entries",
+            json!(0),
+            "backend.cache_max_entries: must be between 1 and 1000000",
+        ),
+    ];
+    for (field, value, message) in cases {
+        let mut c = base.clone();
+        c["backend"][field] = value.clone();
+        let log = refused(&c);
+        assert!(
+            log.contains("Unable to create Wasm plugin tollgate"),
+            "{log}"
+        );
+        assert!(
+            log.contains(&format!("invalid configuration: {message}")),
+            "{field}: {value} should be refused with {message:?}\n{log}"
+        );
+    }
+    // The bounds themselves, and every field at once, are accepted.
+    let mut c = base;
+    c["backend"]["caching_type"] = json!("resilient");
+    c["backend"]["cache_max_entries"] = json!(1_000_000);
+    c["backend"]["batching"] = json!({
+        "auths_ttl": 86400, "batch_report_seconds": 1, "denied_ttl": 1, "max_pending": 1_000_000
+    });
+    let envoy = Envoy::builder()
+        .concurrency(2)
+        .filter_config(&c.to_string())
+        .start();
+    assert!(envoy.is_ok(), "{:?}", envoy.err());
+    c["backend"]["batching"] = json!({});
+    let envoy = Envoy::builder()
+        .concurrency(2)
+        .filter_config(&c.to_string())
+        .start();
+    assert!(
+        envoy.is_ok(),
+        "batching with its defaults: {:?}",
+        envoy.err()
+    );
+}

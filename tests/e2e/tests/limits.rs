@@ -1,0 +1,205 @@
+//! Batching mode and limits: exact limits under concurrency across 2 workers, concurrent cache
+//! misses sharing one authorize, and denials (invalid key, disabled metric, limits exceeded)
+//! answered from the cache.
+
+mod support;
+
+use e2e::Response;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use support::cache::*;
+
+fn batching(auths_ttl: u64, denied_ttl: u64) -> Value {
+    json!({"auths_ttl": auths_ttl, "denied_ttl": denied_ttl, "batch_report_seconds": 1})
+}
+
+fn statuses(responses: &[Response]) -> Vec<String> {
+    responses.iter().map(describe).collect()
+}
+
+#[test]
+fn exact_limit_with_concurrent_requests() {
+    let s = start(cache_config("none", Some(batching(30, 30))), cache_state());
+    // The mock's minute is pinned at :01, so the 50 hits a minute cannot reset mid-test.
+    pin_clock(&s.backend, 1);
+    let port = s.port();
+    let responses = concurrently(port, vec![user(FIFTY); 120]);
+    let ok = count_status(&responses, 200);
+    let limited = count_status(&responses, 429);
+    assert_eq!((ok, limited), (50, 70), "{:?}", statuses(&responses));
+    for r in responses.iter().filter(|r| r.status == 429) {
+        assert_eq!(r.body, "Limits exceeded");
+        let retry_after: u64 = r
+            .header("retry-after")
+            .unwrap_or_else(|| panic!("no Retry-After: {r}"))
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    }
+    assert_eq!(s.echo.requests().len(), 50);
+
+    // More requests are limited from the cache, without asking the backend.
+    let calls = authorizes(&s.backend).len();
+    for _ in 0..5 {
+        assert_eq!(user(FIFTY).send(port).status, 429);
+    }
+    assert_eq!(authorizes(&s.backend).len(), calls);
+
+    // Exactly the 50 forwarded hits are reported, once.
+    wait_until(Duration::from_secs(10), || {
+        s.backend.reported_hits("1", "app-50", "hits") >= 50
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(s.backend.reported_hits("1", "app-50", "hits"), 50);
+    let posts = reports(&s.backend);
+    assert_report_shape(&posts);
+    assert_eq!(reported_in_bodies(&posts, "user_key", FIFTY, "hits"), 50);
+    assert_eq!(stat(&s.envoy, "requests_authorized"), 50);
+    assert_eq!(stat(&s.envoy, "requests_denied.limits_exceeded"), 75);
+    assert_eq!(stat(&s.envoy, "report_failures"), 0);
+    assert_eq!(stat(&s.envoy, "reports_dropped"), 0);
+}
+
+#[test]
+fn concurrent_misses_share_one_authorize() {
+    let s = start(cache_config("none", Some(batching(30, 30))), cache_state());
+    s.backend.set_latency(Duration::from_millis(300));
+    let port = s.port();
+    let mut requests = vec![user(FREE); 20];
+    requests.extend(vec![app(APP3, APP3_KEY_A); 20]);
+    let responses = concurrently(port, requests);
+    assert_eq!(
+        count_status(&responses, 200),
+        40,
+        "{:?}",
+        statuses(&responses)
+    );
+    assert_eq!(authorizes_for(&s.backend, "user_key", FREE), 1);
+    assert_eq!(authorizes_for(&s.backend, "app_id", APP3), 1);
+    assert_eq!(stat(&s.envoy, "backend_authorize_calls"), 2);
+    let t = Duration::from_secs(5);
+    wait_until(t, || {
+        stat(&s.envoy, "cache_hits") + stat(&s.envoy, "cache_misses") == 40
+    });
+    let (hits, misses) = (stat(&s.envoy, "cache_hits"), stat(&s.envoy, "cache_misses"));
+    assert_eq!(hits + misses, 40);
+    assert!(
+        misses >= 2,
+        "the requests that waited for an authorize: {misses}"
+    );
+    wait_until(Duration::from_secs(10), || {
+        s.backend.reported_hits("1", "app-free", "hits") == 20
+            && s.backend.reported_hits("2", APP3, "hits") == 20
+    });
+    assert_eq!(s.backend.reported_hits("1", "app-free", "hits"), 20);
+    assert_eq!(s.backend.reported_hits("2", APP3, "hits"), 20);
+}
+
+#[test]
+fn denials_are_cached_for_denied_ttl() {
+    // denied_ttl (4 s) longer than auths_ttl (1 s): a denial outlives an authorization.
+    let s = start(cache_config("none", Some(batching(1, 4))), cache_state());
+    let port = s.port();
+    let started = Instant::now();
+    // An invalid key, a wrong app_key, and a disabled metric (a limit of 0): all auth failed.
+    let denied = [user(INVALID), app(APP3, "wrong-key"), user(ZERO)];
+    for request in &denied {
+        for _ in 0..10 {
+            let r = request.send(port);
+            assert_eq!(
+                (r.status, r.body.as_str()),
+                (403, "Authentication failed"),
+                "{r}"
+            );
+        }
+    }
+    let answered = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    for request in &denied {
+        for _ in 0..10 {
+            assert_eq!(request.send(port).status, 403);
+        }
+        let responses = concurrently(port, vec![request.clone(); 10]);
+        assert_eq!(
+            count_status(&responses, 403),
+            10,
+            "{:?}",
+            statuses(&responses)
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(3800),
+        "test too slow: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(authorizes_for(&s.backend, "user_key", INVALID), 1);
+    assert_eq!(authorizes_for(&s.backend, "app_id", APP3), 1);
+    assert_eq!(authorizes_for(&s.backend, "user_key", ZERO), 1);
+    assert_eq!(stat(&s.envoy, "backend_authorize_calls"), 3);
+    assert_eq!(stat(&s.envoy, "requests_denied.auth_failed"), 90);
+    assert_eq!(s.echo.requests().len(), 0);
+
+    // After denied_ttl, asked again.
+    std::thread::sleep(
+        (answered + Duration::from_millis(4200)).saturating_duration_since(Instant::now()),
+    );
+    for request in &denied {
+        assert_eq!(request.send(port).status, 403);
+    }
+    assert_eq!(authorizes(&s.backend).len(), 6);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        reports(&s.backend).is_empty(),
+        "nothing forwarded, nothing reported"
+    );
+}
+
+#[test]
+fn limits_exceeded_is_cached_until_reset() {
+    let s = start(cache_config("none", Some(batching(1, 1))), cache_state());
+    // The minute is pinned at :56 and app-one's hit is used up: 409, reset in 4 s.
+    let pinned = pin_clock(&s.backend, 56);
+    use_up(&s.backend);
+    let port = s.port();
+    let first = user(ONE).send(port);
+    let answered = Instant::now();
+    assert_eq!(
+        (first.status, first.body.as_str()),
+        (429, "Limits exceeded")
+    );
+    assert_eq!(first.header("retry-after"), Some("4"), "{first}");
+    // Cached beyond auths_ttl and denied_ttl (1 s), until the reset.
+    let mut responses = Vec::new();
+    while answered.elapsed() < Duration::from_millis(3000) {
+        responses.push(user(ONE).send(port));
+        responses.extend(concurrently(port, vec![user(ONE); 5]));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        count_status(&responses, 429),
+        responses.len(),
+        "{:?}",
+        statuses(&responses)
+    );
+    for r in &responses {
+        let retry_after: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=4).contains(&retry_after), "Retry-After {retry_after}");
+    }
+    assert_eq!(authorizes(&s.backend).len(), 1, "answered from the cache");
+
+    // The next minute starts at the backend: after the reset the filter asks again.
+    s.backend.set_now(Some(pinned + 5));
+    std::thread::sleep(
+        (answered + Duration::from_millis(4200)).saturating_duration_since(Instant::now()),
+    );
+    let r = user(ONE).send(port);
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(authorizes(&s.backend).len(), 2);
+    // And the new minute's single hit is the limit again.
+    let r = user(ONE).send(port);
+    assert_eq!(r.status, 429, "{r}");
+    wait_until(Duration::from_secs(5), || {
+        s.backend.reported_hits("1", "app-one", "hits") == 1
+    });
+    assert_eq!(s.backend.reported_hits("1", "app-one", "hits"), 1);
+}
