@@ -88,8 +88,8 @@
 //!   messages. They are written asynchronously: prefer [`Envoy::wait_for_log`] over
 //!   reading [`Envoy::log`] right after a response.
 //! * Wasm-related stats: `wasm.tollgate.vm_reload*`, `wasm.wasm_vm_count`,
-//!   `wasm.envoy.wasm.runtime.v8.{active,created}`; filter-defined metrics appear
-//!   without their `wasmcustom.` prefix.
+//!   `wasm.envoy.wasm.runtime.v8.{active,created}`; filter-defined metrics appear in
+//!   the admin `/stats` text as `wasmcustom.<name>` (pass that full name to `Envoy::stat`).
 //! * `/ready` answers `LIVE` once listeners and worker VMs are up; `start()` also
 //!   checks that the listener accepts connections.
 //! * Each Envoy gets its own ports, its own scratch directory under
