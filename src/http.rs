@@ -110,7 +110,9 @@ impl Flow {
     fn forward(&mut self, worker: &Worker, forward: Forward, resume: bool) -> Step {
         worker.metrics.outcome(Outcome::Authorized);
         for name in STRIPPED_REQUEST_HEADERS {
-            Host.set_http_request_header(name, None);
+            if !(forward.debug_header_absent && name == "x-3scale-debug") {
+                Host.set_http_request_header(name, None);
+            }
         }
         for (name, value) in &forward.set_request_headers {
             Host.set_http_request_header(name, Some(value));

@@ -2,6 +2,7 @@
 
 use proxy_wasm::hostcalls::{define_metric, increment_metric, record_metric};
 use proxy_wasm::types::MetricType;
+use std::cell::Cell;
 use tollgate_core::pipeline::Outcome;
 
 #[derive(Default)]
@@ -25,6 +26,10 @@ pub struct Metrics {
     report_failures: Option<u32>,
     reports_dropped: Option<u32>,
     usage_pending: Option<u32>,
+    /// With a worker timer (batching), authorized requests are counted here and added to
+    /// Envoy's counter on each tick: one host call per tick instead of one per request.
+    deferred: Cell<bool>,
+    authorized_pending: Cell<u64>,
 }
 
 /// The backend endpoints, counted apart.
@@ -60,10 +65,17 @@ impl Metrics {
             report_failures: counter("tollgate.report_failures"),
             reports_dropped: counter("tollgate.reports_dropped"),
             usage_pending: define_metric(MetricType::Gauge, "tollgate.usage_pending").ok(),
+            deferred: Cell::new(false),
+            authorized_pending: Cell::new(0),
         }
     }
 
     pub fn outcome(&self, outcome: Outcome) {
+        if outcome == Outcome::Authorized && self.deferred.get() {
+            self.authorized_pending
+                .set(self.authorized_pending.get().saturating_add(1));
+            return;
+        }
         bump(match outcome {
             Outcome::Authorized => self.authorized,
             Outcome::ServiceNotFound => self.service_not_found,
@@ -72,6 +84,16 @@ impl Metrics {
             Outcome::AuthFailed => self.auth_failed,
             Outcome::LimitsExceeded => self.limits_exceeded,
         });
+    }
+
+    /// Defers the authorized counter to `flush` (called from the worker's timer).
+    pub fn set_deferred(&self, deferred: bool) {
+        self.flush();
+        self.deferred.set(deferred);
+    }
+
+    pub fn flush(&self) {
+        add(self.authorized, self.authorized_pending.replace(0));
     }
 
     pub fn backend_call(&self, kind: BackendCallKind) {

@@ -62,6 +62,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(config: Rc<Config>, metrics: Rc<Metrics>, root_id: u32) -> Worker {
+        metrics.set_deferred(config.backend.batching.is_some());
         Worker {
             cache: RefCell::new(CacheSettings::new(&config.backend).map(AuthCache::new)),
             batching: config.backend.batching,
@@ -274,6 +275,7 @@ impl Worker {
 
     /// Moves this worker's counted calls to shared data (the VM is going away).
     pub fn flush_usage(&self) {
+        self.metrics.flush();
         if let Some(batching) = self.batching {
             let _ = self
                 .usage
@@ -290,6 +292,7 @@ impl Worker {
         }
         self.metrics
             .cache(self.hits.replace(0), self.misses.replace(0));
+        self.metrics.flush();
         let Some(batching) = self.batching else {
             return;
         };

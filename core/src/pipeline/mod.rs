@@ -58,6 +58,8 @@ pub struct PendingRequest {
     /// A header-secret rule covers the path and its header is absent or wrong.
     header_secret_failed: bool,
     debug: bool,
+    /// The request has no `X-3scale-debug` header (read once: nothing to remove upstream).
+    debug_header_absent: bool,
     body_eligible: bool,
 }
 
@@ -94,7 +96,7 @@ pub fn begin(config: &Config, head: RequestHead, headers: &dyn HeaderSource) -> 
             .is_some_and(|h| !h.is_secure(headers));
     let header_secret_failed =
         !header_secret::all_satisfied(&service.auth.header_secrets, &normalized_path, headers);
-    let debug = is_debug(&service, headers);
+    let (debug, debug_header_absent) = is_debug(&service, headers);
     let body_eligible = service.location == CredentialsLocation::Query
         && matches!(head.method, "POST" | "PUT" | "PATCH")
         && headers.header("content-type").is_some_and(|ct| {
@@ -113,6 +115,7 @@ pub fn begin(config: &Config, head: RequestHead, headers: &dyn HeaderSource) -> 
         insecure,
         header_secret_failed,
         debug,
+        debug_header_absent,
         body_eligible,
     }))
 }
@@ -141,13 +144,15 @@ fn select_service(
 }
 
 /// Debug headers are on when `X-3scale-Debug` equals the backend authentication value.
-fn is_debug(service: &Service, headers: &dyn HeaderSource) -> bool {
+/// Also says whether the header is known to be absent (then nothing needs removing upstream).
+fn is_debug(service: &Service, headers: &dyn HeaderSource) -> (bool, bool) {
     let Some(auth) = &service.backend_auth else {
-        return false;
+        return (false, false);
     };
-    headers
-        .header("x-3scale-debug")
-        .is_some_and(|v| constant_time_eq(v.as_bytes(), auth.value.as_bytes()))
+    match headers.header("x-3scale-debug") {
+        Some(v) => (constant_time_eq(v.as_bytes(), auth.value.as_bytes()), false),
+        None => (false, true),
+    }
 }
 
 impl PendingRequest {
@@ -221,7 +226,7 @@ impl PendingRequest {
                 return Err(failed());
             }
         }
-        let authorization = Authorization::new(
+        let mut authorization = Authorization::new(
             self.service.clone(),
             credentials,
             matched,
@@ -229,6 +234,7 @@ impl PendingRequest {
             &self.path,
             self.query.as_deref(),
         );
+        authorization.debug_header_absent = self.debug_header_absent;
         Ok(match self.service.auth.mode {
             Mode::Local => Next::Forward(authorization.forward()),
             Mode::ThreeScale | Mode::LocalThenThreeScale => Next::Backend(authorization),

@@ -68,6 +68,9 @@ pub struct Forward {
     pub set_request_headers: Vec<(String, String)>,
     /// Headers added to the upstream's response (debug headers).
     pub response_headers: Vec<(String, String)>,
+    /// The request was read without `X-3scale-debug`: removing it would be a wasted host
+    /// call per request. `false` (remove) unless known.
+    pub debug_header_absent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -133,7 +133,7 @@ fn one_authorize_per_key_and_usage_and_exact_reports() {
     let t = Duration::from_secs(5);
     assert_eq!(wait_stat(&s.envoy, "cache_misses", 5, t), 5);
     assert_eq!(wait_stat(&s.envoy, "cache_hits", total - 5, t), total - 5);
-    assert_eq!(stat(&s.envoy, "requests_authorized"), total);
+    assert_eq!(wait_stat(&s.envoy, "requests_authorized", total, t), total);
     assert_eq!(stat(&s.envoy, "backend_authorize_calls"), 5);
     assert_eq!(stat(&s.envoy, "backend_authrep_calls"), 0);
     assert_eq!(

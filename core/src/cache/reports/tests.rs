@@ -1,7 +1,6 @@
 //! Pending usage, the reporter election and report batches, with two `LocalUsage`s over one
 //! `MemoryStore` standing for two Envoy workers. Times are milliseconds.
 
-use std::collections::BTreeMap;
 use super::*;
 use crate::backend::BackendAnswer;
 use crate::cache::authorizations::{AuthCache, CacheSettings, Lookup};
@@ -9,6 +8,7 @@ use crate::cache::store::{MemoryStore, MAX_ATTEMPTS};
 use crate::config::CachingType;
 use crate::credentials::Credentials;
 use crate::mapping::Usage;
+use std::collections::BTreeMap;
 
 const SLOTS: u32 = 16;
 const INTERVAL: u64 = 10_000;
