@@ -105,7 +105,7 @@ pub mod paths;
 pub mod ports;
 
 pub use echo_upstream::{EchoRequest, EchoUpstream};
-pub use envoy::{Envoy, EnvoyBuilder};
+pub use envoy::{wait_until, Envoy, EnvoyBuilder};
 pub use http::{Request, Response};
 /// The mock 3scale backend crate, re-exported so tests need no extra dependency.
 pub use mock_backend;

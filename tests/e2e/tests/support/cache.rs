@@ -7,7 +7,7 @@ use e2e::mock_backend::{App, MockBackend, Period, ReceivedRequest, State};
 use e2e::{Envoy, Request, Response};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Service 1 (user_key): an app without limits (`app-free`).
 pub const FREE: &str = "uk-free";
@@ -140,19 +140,7 @@ pub fn stat(envoy: &Envoy, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Polls `cond` every 50 ms until it holds or `timeout` passes; returns whether it held.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+pub use e2e::wait_until;
 
 /// Waits until the filter counter `name` equals `value`; returns the last value seen.
 pub fn wait_stat(envoy: &Envoy, name: &str, value: u64, timeout: Duration) -> u64 {
