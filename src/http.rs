@@ -6,13 +6,13 @@
 
 use crate::headers::{backend_answer, request_header, RequestHeaders};
 use crate::host::{now_ms, Host};
+use crate::metrics::BackendCallKind;
 use crate::worker::{Waiter, Worker};
 use log::debug;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 use tollgate_core::backend::{BackendAnswer, BackendCall};
 use tollgate_core::cache::{EntryKey, Lookup, Ticket};
 use tollgate_core::pipeline::{
@@ -172,37 +172,16 @@ impl Flow {
 
     /// Authrep mode: one call that authorizes and reports this request.
     fn authrep(&mut self, worker: &Worker, authorization: Box<Authorization>) -> Step {
-        let call = authorization.authrep_call();
-        let backend = &worker.config.backend;
-        let mut headers: Vec<(&str, &str)> = vec![
-            (":method", call.method),
-            (":path", &call.path),
-            (":authority", &backend.authority),
-        ];
-        headers.extend(call.headers.iter().map(|(k, v)| (*k, v.as_str())));
         debug!(
             "tollgate: authrep for service {}",
             authorization.service().id
         );
-        worker
-            .metrics
-            .backend_call(crate::metrics::BackendCallKind::Authrep);
-        match Host.dispatch_http_call(
-            &backend.cluster,
-            headers,
-            None,
-            vec![],
-            Duration::from_millis(backend.timeout_ms),
-        ) {
+        match worker.dispatch(&authorization.authrep_call(), BackendCallKind::Authrep) {
             Ok(_) => {
                 self.state = State::Authorizing(authorization);
                 Step::Pause
             }
-            Err(status) => {
-                log::warn!(
-                    "tollgate: backend callout to cluster {} failed: {status:?}",
-                    backend.cluster
-                );
+            Err(()) => {
                 self.authrep_answer(worker, &authorization, &BackendAnswer::default(), false)
             }
         }

@@ -177,8 +177,9 @@ impl Worker {
     }
 
     /// Sends a backend call from the current effective context; its answer comes back to the
-    /// context whose callback is running.
-    fn dispatch(&self, call: &BackendCall, kind: BackendCallKind) -> Result<u32, ()> {
+    /// context whose callback is running. A refused dispatch is counted as a backend error by
+    /// whoever then handles the missing answer.
+    pub fn dispatch(&self, call: &BackendCall, kind: BackendCallKind) -> Result<u32, ()> {
         let backend = &self.config.backend;
         let mut headers: Vec<(&str, &str)> = vec![
             (":method", call.method),
@@ -200,7 +201,6 @@ impl Worker {
                 "tollgate: backend callout to cluster {} failed: {status:?}",
                 backend.cluster
             );
-            self.metrics.backend_error();
         })
     }
 
