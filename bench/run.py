@@ -5,6 +5,8 @@ Started by scripts/bench.sh (`make bench`). Environment:
 
     ENVOY_BIN        Envoy binary (required)
     TOLLGATE_WASM    the module (default target/wasm32-unknown-unknown/release/tollgate.wasm)
+    TOLLGATE_WASM_BASELINE  another module: `apikey` and `3scale-batched` are run with it too
+                     (`apikey-base`, `3scale-batched-base`) and compared with it
     FLOOR_WASM       the floor filter (default .../release/floor_filter.wasm)
     MOCK_3SCALE      mock backend binary (default target/release/mock-3scale)
     WRK              wrk binary (default: wrk on PATH)
@@ -13,7 +15,9 @@ Started by scripts/bench.sh (`make bench`). Environment:
     BENCH_WARMUP     warm-up seconds per listener (default 2)
     BENCH_THREADS    wrk threads (default 2)
     BENCH_CONNECTIONS  wrk connections (default 32)
-    BENCH_OUT        results file (default bench/RESULTS.md)
+    BENCH_ONLY       comma-separated comparisons to run, e.g. `3scale-batched/floor,jwt-rs256`
+                     (a bare name: all of its comparisons); default all
+    BENCH_OUT        results file (default bench/RESULTS.md; target/bench/RESULTS.md with BENCH_ONLY)
 
 Every process it starts is stopped on exit, including Ctrl-C and SIGTERM.
 """
@@ -214,6 +218,22 @@ COMPARISONS = [
 ]
 
 
+def selected_comparisons(only: str) -> list[tuple[str, str]]:
+    """BENCH_ONLY: comma-separated `candidate/reference` pairs of COMPARISONS (or a bare
+    candidate for all of its pairs); empty for all."""
+    wanted = [w.strip() for w in only.split(",") if w.strip()]
+    if not wanted:
+        return list(COMPARISONS)
+    out = []
+    for w in wanted:
+        match = [c for c in COMPARISONS if w in (c[0], f"{c[0]}/{c[1]}")]
+        if not match:
+            sys.exit(f"bench: BENCH_ONLY: {w!r} is not one of "
+                     + ", ".join(f"{c}/{r}" for c, r in COMPARISONS))
+        out += [c for c in match if c not in out]
+    return out
+
+
 def mock_state(service_id: str, user_keys: list[str], limits: list[dict]) -> dict:
     return {
         "services": [{
@@ -233,6 +253,22 @@ MOCK_STATES = {
         "1", [USER_KEY], [{"metric": "hits", "period": "minute", "value": 10**15}]),
     "threescale_batched": mock_state(BATCHED_SERVICE, BATCHED_KEYS, []),
 }
+
+
+# TOLLGATE_WASM_BASELINE: these listeners again with another module (`NAME-base`), each
+# compared with its twin, to measure what a change costs.
+BASELINE_CASES = ["apikey", "3scale-batched"]
+
+
+def baseline_cases(all_cases: list[Case], size: int) -> list[Case]:
+    out = []
+    for case in (c for c in all_cases if c.name in BASELINE_CASES):
+        config = json.loads(json.dumps(case.filter_config))
+        if config["backend"]["cluster"] == "threescale_batched":
+            config["backend"]["cluster"] = "threescale_baseline"  # its own mock: own counts
+        out.append(Case(f"{case.name}-base", f"{case.description}, baseline module ({size:,} B)",
+                        "baseline", config, case.good_headers, case.refused, case.load_headers))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,7 +399,15 @@ def main() -> int:
         ROOT, "target", "wasm32-unknown-unknown", "release", "floor_filter.wasm")
     mock_bin = os.environ.get("MOCK_3SCALE") or os.path.join(ROOT, "target", "release", "mock-3scale")
     wrk_bin = os.environ.get("WRK") or shutil.which("wrk") or ""
-    out_path = os.environ.get("BENCH_OUT") or os.path.join(ROOT, "bench", "RESULTS.md")
+    baseline_path = os.environ.get("TOLLGATE_WASM_BASELINE", "")
+    if baseline_path:
+        COMPARISONS[:0] = [(name, f"{name}-base") for name in BASELINE_CASES]
+        MOCK_STATES["threescale_baseline"] = MOCK_STATES["threescale_batched"]
+    selected = selected_comparisons(os.environ.get("BENCH_ONLY", ""))
+    # A partial run must not overwrite the published table.
+    default_out = (os.path.join(ROOT, "bench", "RESULTS.md") if selected == COMPARISONS
+                   else os.path.join(WORK, "RESULTS.md"))
+    out_path = os.environ.get("BENCH_OUT") or default_out
     pairs = env_num("BENCH_PAIRS", 8)
     seconds = env_num("BENCH_SECONDS", 4.0, float)
     warmup = env_num("BENCH_WARMUP", 2.0, float)
@@ -375,6 +419,8 @@ def main() -> int:
             sys.exit(f"bench: {what} not found or not executable: {path!r}")
     if not os.path.isfile(wasm_path):
         sys.exit(f"bench: module not found: {wasm_path} (run `make build`)")
+    if baseline_path and not os.path.isfile(baseline_path):
+        sys.exit(f"bench: baseline module not found: {baseline_path}")
     if not os.path.isfile(floor_path):
         sys.exit(f"bench: floor filter not found: {floor_path} (run "
                  "`cargo build --release -p floor-filter --target wasm32-unknown-unknown`)")
@@ -392,6 +438,8 @@ def main() -> int:
               "iat": int(time.time()), "exp": int(time.time()) + 10 * 365 * 86400}
     signers = mint.mint_all(os.path.join(WORK, "keys"), claims)
     all_cases = cases(signers)
+    if baseline_path:
+        all_cases += baseline_cases(all_cases, os.path.getsize(baseline_path))
     by_name = {c.name: c for c in all_cases}
 
     ports = free_ports(len(all_cases) + len(MOCK_STATES) + 2)
@@ -407,7 +455,8 @@ def main() -> int:
     with open(yaml_path, "w") as f:
         f.write(envoy_config.render(
             [envoy_config.Listener(c.name, c.port, c.module, c.filter_config) for c in all_cases],
-            upstream_port, mock_ports, admin_port, {"tollgate": wasm_path, "floor": floor_path}))
+            upstream_port, mock_ports, admin_port, {"tollgate": wasm_path, "floor": floor_path,
+                                                          "baseline": baseline_path}))
 
     procs = Processes()
     try:
@@ -440,8 +489,9 @@ def main() -> int:
             result.envoy_cpu_s = cpu_seconds(envoy.pid) - cpu_before
             return result
 
+        measured = {name for pair in selected for name in pair}
         print(f"==> warm-up, {warmup:g} s per listener")
-        for case in all_cases:
+        for case in (c for c in all_cases if c.name in measured):
             r = measure(case, warmup)
             print(f"    {case.name:16} {report.fmt_rps(r.rps):>8} req/s, "
                   f"Envoy CPU {r.cpu_per_request_s * 1e6:6.1f} µs/request")
@@ -451,7 +501,7 @@ def main() -> int:
         account = backend_stats.BatchedAccount("3scale-batched", BATCHED_SERVICE,
                                                mock_ports["threescale_batched"], admin_port)
 
-        comparisons = [report.Comparison(cand, ref) for cand, ref in COMPARISONS]
+        comparisons = [report.Comparison(cand, ref) for cand, ref in selected]
         total_runs = 2 * pairs * len(comparisons)
         print(f"==> measuring: {len(comparisons)} comparisons x {pairs} pairs x 2 runs of "
               f"{seconds:g} s = {total_runs} runs, about {total_runs * seconds / 60:.1f} min")

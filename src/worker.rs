@@ -273,9 +273,13 @@ impl Worker {
         }
     }
 
-    /// Moves this worker's counted calls to shared data (the VM is going away).
+    /// Moves this worker's counted calls to shared data and returns its unused leases (the VM
+    /// is going away).
     pub fn flush_usage(&self) {
         self.metrics.flush();
+        if let Some(cache) = self.cache.borrow_mut().as_mut() {
+            cache.release_all(&HostStore);
+        }
         if let Some(batching) = self.batching {
             let _ = self
                 .usage

@@ -50,6 +50,9 @@ pub struct JwtAuth {
     pub roles_claim: String,
     /// Claim holding the client id, used as the 3scale app_id (`azp` by default).
     pub client_id_claim: String,
+    /// OIDC: the client id claim is the caller's 3scale app_id, so a token without it is
+    /// refused (APIcast answers 403), rather than identified by `sub` as in local mode.
+    pub client_id_required: bool,
     /// Verified tokens and the time they stop being valid: a signature check costs
     /// 0.1-1 ms in V8 for RS256/ES256/EdDSA, a lookup microseconds. Cleared on key refresh.
     verified: Mutex<HashMap<String, (Claims, u64)>>,
@@ -64,6 +67,7 @@ impl Clone for JwtAuth {
             rules: self.rules.clone(),
             roles_claim: self.roles_claim.clone(),
             client_id_claim: self.client_id_claim.clone(),
+            client_id_required: self.client_id_required,
             verified: Mutex::new(HashMap::new()),
             cache_size: self.cache_size,
         }
@@ -117,6 +121,7 @@ impl JwtAuth {
                 .non_empty_string("client_id_claim")?
                 .unwrap_or("azp")
                 .to_string(),
+            client_id_required: false,
             verified: Mutex::new(HashMap::new()),
             cache_size: usize::try_from(obj.uint("cache_size")?.unwrap_or(DEFAULT_CACHE_SIZE))
                 .map_err(|_| error(&obj.child_path("cache_size"), "is too large"))?,

@@ -108,11 +108,18 @@ fn verify_jwt(
 ) -> Result<Identity, LocalFailure> {
     match jwt.verify(token, now) {
         Ok(claims) => {
-            let id = claims
+            let client_id = claims
                 .string(&jwt.client_id_claim)
-                .or_else(|| claims.string("sub"))
-                .unwrap_or_default()
-                .to_string();
+                .filter(|s| !s.is_empty());
+            let id = match client_id {
+                Some(id) => id,
+                None if jwt.client_id_required => {
+                    log::debug!("tollgate: JWT without a `{}` claim", jwt.client_id_claim);
+                    return Err(LocalFailure::Failed);
+                }
+                None => claims.string("sub").unwrap_or_default(),
+            }
+            .to_string();
             let mut who = identity(Method::Jwt, id, Vec::new(), false);
             who.roles = claims.strings_at(&jwt.roles_claim);
             Ok(who)

@@ -353,6 +353,11 @@ impl AuthCache {
         }
     }
 
+    /// Returns every unused lease (the VM is going away: what it holds would stay owed).
+    pub fn release_all(&mut self, store: &dyn SharedStore) {
+        self.expire(store, u64::MAX);
+    }
+
     /// Drops expired local entries, returning unused leases (called on the worker's timer).
     pub fn expire(&mut self, store: &dyn SharedStore, now: u64) {
         let expired: Vec<String> = self
@@ -387,26 +392,30 @@ fn lease_size(budget: u64) -> u64 {
     (budget / 16).clamp(1, MAX_LEASE).min(budget)
 }
 
-/// The slot holding `key`, else a free or idle slot to claim for it; `None` if both of its
-/// slots hold other live entries.
+/// The slot holding `key`, else a free or idle slot to claim for it, else one holding only
+/// another key's cached denial; `None` if both of its slots hold other live entries.
 fn find_slot(
     store: &dyn SharedStore,
     key: &EntryKey,
     slots: u32,
     now: u64,
 ) -> Option<(u32, SharedEntry, u32)> {
-    let mut free = None;
+    let (mut free, mut denial) = (None, None);
     for slot in key.slots(slots) {
         let (value, version) = store.get(&slot_key(slot));
+        let claim = || (slot, SharedEntry::new(key.as_str()), version);
         match value.as_deref().and_then(SharedEntry::decode) {
             Some(entry) if entry.key == key.as_str() => return Some((slot, entry, version)),
+            Some(entry) if entry.is_denial_only(now) => {
+                denial.get_or_insert_with(claim);
+            }
             Some(entry) if !entry.is_idle(now) => {}
             _ => {
-                free.get_or_insert((slot, SharedEntry::new(key.as_str()), version));
+                free.get_or_insert_with(claim);
             }
         }
     }
-    free
+    free.or(denial)
 }
 
 /// Returns the unused part of an expired lease: it no longer counts as owed, and goes back to

@@ -67,6 +67,15 @@ impl SharedEntry {
         self.fresh_at(now) == Fresh::None && self.authorizing_until <= now && self.outstanding == 0
     }
 
+    /// A cached denial (invalid key, unknown app) that nobody is asking about: another key
+    /// may take its slot, so a flood of bad keys cannot crowd out good ones. Losing it costs
+    /// one more backend call if that bad key comes back.
+    pub fn is_denial_only(&self, now: u64) -> bool {
+        matches!(self.fresh_at(now), Fresh::Denied { .. })
+            && self.authorizing_until <= now
+            && self.outstanding == 0
+    }
+
     /// The fresh answer, or `Fresh::None` once it has expired.
     pub fn fresh_at(&self, now: u64) -> Fresh {
         let until = match self.fresh {

@@ -85,7 +85,10 @@ impl LocalUsage {
     /// the next flush.
     pub fn flush(&mut self, store: &dyn SharedStore, max_pending: usize) -> Option<Merged> {
         if self.calls.is_empty() {
-            return Some(Merged::default());
+            return Some(Merged {
+                pending: pending_calls(store),
+                ..Merged::default()
+            });
         }
         let merged = merge(
             store,
@@ -95,6 +98,15 @@ impl LocalUsage {
         self.calls.clear();
         Some(merged)
     }
+}
+
+/// Calls in the shared pending list, not yet taken for a report.
+pub fn pending_calls(store: &dyn SharedStore) -> u64 {
+    let (value, _) = store.get(PENDING_KEY);
+    decode_pending(value.as_deref().unwrap_or_default())
+        .iter()
+        .map(|(_, c)| c.calls)
+        .sum()
 }
 
 /// Adds calls to the shared pending list, up to `max_pending` distinct entries.

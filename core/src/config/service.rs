@@ -188,6 +188,13 @@ fn parse_mode(service: &Obj, proxy: &Obj, auth: Mode) -> Result<AuthMode> {
 /// the app_id, and the request is authorized and reported through 3scale.
 #[cfg(feature = "jwt")]
 fn configure_oidc(service: &Obj, proxy: &Obj, auth: &mut Authentication) -> Result<AuthMode> {
+    // APIcast reads an absent authentication_method as native OAuth, which it no longer has.
+    if proxy.string("authentication_method")? != Some("oidc") {
+        return Err(error(
+            &proxy.child_path("authentication_method"),
+            "backend_version \"oauth\" needs \"oidc\" here (native OAuth is not supported)",
+        ));
+    }
     let Some(jwt) = auth.jwt.as_mut() else {
         return Err(error(
             &service.child_path("authentication.jwt"),
@@ -197,6 +204,7 @@ fn configure_oidc(service: &Obj, proxy: &Obj, auth: &mut Authentication) -> Resu
     if let Some(claim) = proxy.non_empty_string("jwt_claim_with_client_id")? {
         jwt.client_id_claim = claim.to_string();
     }
+    jwt.client_id_required = true;
     if auth.mode == Mode::Local {
         return Err(error(
             &service.child_path("authentication.mode"),

@@ -114,11 +114,15 @@ fn refusals_name_the_json_path() {
         "backend: missing required field"
     );
     assert!(refused(with_services(
-        json!([{"id": 1, "backend_version": "oauth"}])
+        json!([{"id": 1, "backend_version": "oauth", "proxy": {"authentication_method": "oidc"}}])
     ))
     .starts_with(
         "services[0].authentication.jwt: backend_version \"oauth\" (OpenID Connect) needs"
     ));
+    assert!(refused(with_services(
+        json!([{"id": 1, "backend_version": "oauth"}])
+    ))
+    .starts_with("services[0].proxy.authentication_method: backend_version \"oauth\" needs"));
     assert!(refused(with_services(
         json!([{"id": 1, "backend_version": 1, "proxy": {"credentials_location": "body"}}])
     ))

@@ -10,7 +10,8 @@
 //! Layout of the rendered config:
 //!
 //! * listener `ingress` on `127.0.0.1:<free port>`, HttpConnectionManager with
-//!   `stat_prefix: ingress_http`, `normalize_path: true`, `merge_slashes: true`,
+//!   `stat_prefix: ingress_http`, `normalize_path: true`, `merge_slashes: true` (both false
+//!   with `raw_paths()`),
 //!   one route `prefix: "/"` → cluster `upstream` (timeout 15 s);
 //! * HTTP filters: `envoy.filters.http.wasm` (plugin name/root_id `tollgate`,
 //!   vm_id `tollgate`, V8, `configuration` = the JSON given with
@@ -54,6 +55,8 @@ pub struct EnvoyBuilder {
     start_timeout: Duration,
     /// Certificate chain and private key files: the listener speaks TLS.
     tls: Option<(PathBuf, PathBuf)>,
+    /// Envoy's `normalize_path` and `merge_slashes` (true unless `raw_paths()`).
+    normalize_paths: bool,
 }
 
 impl Default for EnvoyBuilder {
@@ -70,6 +73,7 @@ impl Default for EnvoyBuilder {
             wasm_log_level: "debug".into(),
             start_timeout: START_TIMEOUT,
             tls: None,
+            normalize_paths: true,
         }
     }
 }
@@ -109,6 +113,13 @@ impl EnvoyBuilder {
     /// Adds a STATIC cluster `name` → `127.0.0.1:port` (connect_timeout 0.25 s).
     pub fn extra_cluster(mut self, name: &str, port: u16) -> Self {
         self.extra_clusters.push((name.to_owned(), port));
+        self
+    }
+
+    /// `normalize_path: false`, `merge_slashes: false`: the filter sees the path exactly as
+    /// the client sent it (Envoy's defaults), so its own normalisation is what is tested.
+    pub fn raw_paths(mut self) -> Self {
+        self.normalize_paths = false;
         self
     }
 
@@ -581,6 +592,7 @@ fn render_yaml(b: &EnvoyBuilder, listener_port: u16, admin_port: u16, wasm: &Pat
             q(&key.to_string_lossy())
         ),
     };
+    let normalize = b.normalize_paths;
     let _ = write!(
         y,
         r#"# Rendered by tests/e2e (e2e::envoy::EnvoyBuilder).
@@ -596,8 +608,8 @@ static_resources:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: ingress_http
           codec_type: AUTO
-          normalize_path: true
-          merge_slashes: true
+          normalize_path: {normalize}
+          merge_slashes: {normalize}
           route_config:
             name: local_route
             virtual_hosts:

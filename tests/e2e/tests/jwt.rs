@@ -181,6 +181,55 @@ fn oidc_authrep_reports_the_client_id() {
     assert_eq!(call(&s, "GET", None).status, 401);
 }
 
+/// `proxy.jwt_claim_with_client_id` names the claim; a valid token without it is auth failed
+/// (APIcast: 403), never identified by `sub` or an empty app_id.
+#[test]
+fn oidc_client_id_from_a_named_claim_and_never_from_sub() {
+    let k = keys();
+    let state = State::new()
+        .service(
+            Service::new("6")
+                .token(TOKEN)
+                .backend_version("oauth")
+                .metric("hits", None),
+        )
+        .app(App::new("6", "partner-app").plan("OIDC"))
+        .app(App::new("6", "user-1").plan("OIDC"));
+    let svc = json!({
+        "id": 6, "backend_version": "oauth",
+        "backend_authentication_type": "service_token", "backend_authentication_value": TOKEN,
+        "authentication": {"jwt": jwt_block(&k)},
+        "proxy": {"hosts": ["jwt.example.com"], "authentication_method": "oidc",
+            "jwt_claim_with_client_id": "client_id",
+            "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
+    });
+    let s = Stack::start_with(config(vec![svc]), state, |b| b);
+    let mut named = claims(&[], 60);
+    named["client_id"] = json!(["partner-app", "ignored"]);
+    let ok = call(&s, "GET", Some(&k.es.token(&named)));
+    assert_eq!(ok.status, 200, "{ok}");
+    let calls = s.backend.requests();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        calls[0].param("app_id"),
+        Some("partner-app"),
+        "first element of a list"
+    );
+
+    // `azp` is there but is not the configured claim; `sub` names an active app: still refused.
+    let without = call(&s, "GET", Some(&k.es.token(&claims(&[], 60))));
+    assert_eq!(without.status, 403, "{without}");
+    assert_eq!(without.body, "Authentication failed");
+    let mut empty = claims(&[], 60);
+    empty["client_id"] = json!("");
+    assert_eq!(call(&s, "GET", Some(&k.es.token(&empty))).status, 403);
+    assert_eq!(
+        s.backend.requests().len(),
+        1,
+        "no authrep without a client id"
+    );
+}
+
 #[test]
 fn jwks_fetched_through_a_cluster_and_refreshed() {
     use e2e::document_server::DocumentServer;

@@ -473,6 +473,21 @@ fn an_expired_lease_gives_its_unused_calls_back() {
 }
 
 #[test]
+fn a_worker_going_away_gives_its_leases_back() {
+    let (store, mut a, _) = workers(settings(CachingType::None));
+    let k = key("k");
+    let t = ticket(a.lookup(&store, &k, T0));
+    a.answer(&store, &t, &ok(Some("1000"), None), T0);
+    assert_eq!(a.lookup(&store, &k, T0), LEASED);
+    assert_eq!(shared(&store, &k, SLOTS).outstanding, 62);
+    a.release_all(&store);
+    // The one call used is still owed (it will be reported); the 61 others are back.
+    assert_eq!(shared(&store, &k, SLOTS).outstanding, 1);
+    assert_eq!(budget(&store, &k), Some(999));
+    assert!(a.local.is_empty());
+}
+
+#[test]
 fn a_lookup_past_its_lease_gives_the_rest_back() {
     let (store, mut a, _) = workers(settings(CachingType::None));
     let k = key("k");
@@ -926,6 +941,31 @@ fn a_key_without_a_slot_gets_an_uncached_answer() {
     request(&mut a, &store, &k1, &ok(None, None), T0);
     let t = ticket(a.lookup(&store, &k2, T0));
     assert_eq!(a.answer(&store, &t, &status(None), T0), Some(FORWARD));
+}
+
+#[test]
+fn a_cached_denial_gives_its_slot_to_another_key() {
+    let (store, mut a, mut b) = workers(with_slots(CachingType::None, 1));
+    let (bad, good, over) = (key("bad"), key("good"), key("over"));
+    assert_eq!(
+        request(&mut a, &store, &bad, &status(Some(403)), T0),
+        AUTH_FAILED
+    );
+    // The denial is cached, and nobody asks about it: the good key takes the slot.
+    let t = ticket(b.lookup(&store, &good, T0 + 1));
+    assert_eq!(t.slot, Some(0));
+    assert_eq!(b.answer(&store, &t, &ok(None, None), T0 + 1), None);
+    assert_eq!(a.lookup(&store, &good, T0 + 1), FORWARD);
+    // The bad key is asked about again, without a slot now.
+    assert!(ticket(b.lookup(&store, &bad, T0 + 2)).slot.is_none());
+
+    // A cached 409 is kept: it holds the reset the backend gave.
+    let (store, mut a, mut b) = workers(with_slots(CachingType::None, 1));
+    assert_eq!(
+        request(&mut a, &store, &over, &over_limit("30", "5"), T0),
+        limits_exceeded(Some(30))
+    );
+    assert!(ticket(b.lookup(&store, &good, T0 + 1)).slot.is_none());
 }
 
 #[test]

@@ -102,11 +102,18 @@ fn calls_from_two_workers_are_summed_per_key_and_taken_once() {
             dropped_leased: vec![],
         })
     );
-    // Flushing again adds nothing.
-    assert_eq!(a.flush(&store, 100), Some(Merged::default()));
-    assert_eq!(b.flush(&store, 100), Some(Merged::default()));
+    // Flushing again adds nothing, and still tells what is pending (the usage gauge).
+    let nothing_new = Some(Merged {
+        pending: 12,
+        ..Merged::default()
+    });
+    assert_eq!(a.flush(&store, 100), nothing_new);
+    assert_eq!(b.flush(&store, 100), nothing_new);
+    assert_eq!(pending_calls(&store), 12);
 
     let pending = take_pending(&store);
+    assert_eq!(pending_calls(&store), 0);
+    assert_eq!(a.flush(&store, 100), Some(Merged::default()));
     assert_eq!(
         as_map(pending),
         expected(&[(&k1, calls(9, 7)), (&k2, calls(1, 0)), (&k3, calls(2, 2))])

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make size`: the module with and without JWT (cargo's output and after wasm-opt), checked
+# against the budgets: at most 300 KB without JWT (the 3scale filter with caching, batching and
+# local keys), under 600 KB with everything. Fails when a budget is exceeded.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET=wasm32-unknown-unknown
+FULL="target/$TARGET/release"
+LEAN_DIR="target/lean"
+LEAN="$LEAN_DIR/$TARGET/release"
+NO_JWT_BUDGET=300000
+FULL_BUDGET=600000
+
+[[ -f "$FULL/tollgate.wasm" ]] || { echo "size: run \`make build\` first" >&2; exit 1; }
+# A target directory of its own, so the default build's module is left alone.
+cargo build --release --lib --target "$TARGET" --no-default-features --target-dir "$LEAN_DIR" -q
+bash scripts/wasm-opt.sh "$LEAN/deps/tollgate.wasm" "$LEAN/tollgate.wasm"
+
+status=0
+row() { # name cargo_output optimised budget
+    local raw opt verdict="ok"
+    raw=$(stat -c %s "$2") opt=$(stat -c %s "$3")
+    if (( opt > $4 )); then verdict="OVER BUDGET"; status=1; fi
+    printf "%-28s %9s %11s %9s  %s\n" "$1" "$raw" "$opt" "$4" "$verdict"
+}
+printf "%-28s %9s %11s %9s\n" "module (bytes)" "cargo" "+ wasm-opt" "budget"
+row "default (with JWT)" "$FULL/deps/tollgate.wasm" "$FULL/tollgate.wasm" "$FULL_BUDGET"
+row "--no-default-features" "$LEAN/deps/tollgate.wasm" "$LEAN/tollgate.wasm" "$NO_JWT_BUDGET"
+exit "$status"
