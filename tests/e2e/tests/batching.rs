@@ -212,18 +212,30 @@ fn authorization_is_asked_again_after_auths_ttl() {
 }
 
 /// How the backend fails.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Failure {
     Status(u16),
     /// Never answers: the 500 ms callout timeout.
     Hang,
+    /// Nothing listens on the backend port: connections are refused.
+    Down,
 }
 
 impl Failure {
-    fn mode(self) -> Mode {
+    /// The backend starts failing this way.
+    fn begin(self, s: &support::Stack, gate: &mut Gate) {
         match self {
-            Failure::Status(code) => Mode::Status(code),
-            Failure::Hang => Mode::Hang,
+            Failure::Status(code) => s.backend.set_mode(Mode::Status(code)),
+            Failure::Hang => s.backend.set_mode(Mode::Hang),
+            Failure::Down => gate.close(),
+        }
+    }
+
+    /// The backend answers normally again.
+    fn end(self, s: &support::Stack, gate: &mut Gate) {
+        match self {
+            Failure::Down => gate.open(),
+            _ => s.backend.set_mode(Mode::Normal),
         }
     }
 }
@@ -239,7 +251,7 @@ fn failure_scenario(caching_type: &str, failure: Failure) {
         "allow" => (200, 200, 429, 200),
         other => panic!("{other}"),
     };
-    let s = start(cache_config(caching_type, Some(batching(2))), cache_state());
+    let (s, mut gate) = start_gated(cache_config(caching_type, Some(batching(2))), cache_state());
     // At :58 of a pinned minute every limit resets in 2 s, as the authorizations expire.
     pin_clock(&s.backend, 58);
     use_up(&s.backend);
@@ -267,7 +279,7 @@ fn failure_scenario(caching_type: &str, failure: Failure) {
     assert_eq!(authorizes(&s.backend).len(), 3);
 
     // Backend failing while the answers are fresh: answered from the cache, no backend call.
-    s.backend.set_mode(failure.mode());
+    failure.begin(&s, &mut gate);
     for _ in 0..3 {
         check("failing, fresh: valid", user(FREE), 200);
         check("failing, fresh: invalid", user(INVALID), 403);
@@ -286,6 +298,8 @@ fn failure_scenario(caching_type: &str, failure: Failure) {
     std::thread::sleep(
         (answered + Duration::from_millis(2200)).saturating_duration_since(Instant::now()),
     );
+    // (Counted from here: a report in flight when the backend went down may still land.)
+    let received_before = s.backend.requests().len();
     let cases = [
         ("valid", user(FREE), authorized_first, authorized_again),
         ("invalid", user(INVALID), 403, 403),
@@ -328,16 +342,28 @@ fn failure_scenario(caching_type: &str, failure: Failure) {
     assert_eq!(authorize_calls(), expected_calls);
 
     // Backend back: once the 1 s is over, asked again and answered normally.
-    s.backend.set_mode(Mode::Normal);
+    let received_while_failing = s.backend.requests().len() - received_before;
+    failure.end(&s, &mut gate);
     std::thread::sleep(Duration::from_millis(1100));
     check("restored: valid", user(FREE), 200);
     check("restored: invalid", user(INVALID), 403);
     check("restored: limits exceeded", user(ONE), 429);
     free_forwarded += 1;
     assert_eq!(authorize_calls(), expected_calls + 3);
-    assert_eq!(authorizes(&s.backend).len() as u64, expected_calls + 3);
     assert!(authrep_calls(&s.backend).is_empty());
     assert!(stat(&s.envoy, "backend_errors") >= expected_calls - 3);
+    if failure == Failure::Down {
+        // The failed calls never reached the backend: Envoy's connections were refused.
+        assert_eq!(received_while_failing, 0);
+        assert_eq!(authorizes(&s.backend).len(), 6);
+        assert!(backend_connect_failures(&s.envoy) >= expected_calls - 3);
+    } else {
+        assert_eq!(authorizes(&s.backend).len() as u64, expected_calls + 3);
+    }
+    assert!(
+        stat(&s.envoy, "report_failures") >= 1,
+        "the hits forwarded during the outage were reported only after it"
+    );
 
     // Every forwarded request is reported, including those the caching type let through.
     assert_reported_exactly(
@@ -368,6 +394,12 @@ fn none_with_batching_backend_timeout() {
     failure_scenario("none", Failure::Hang);
 }
 
+/// Batching, `caching_type` none, backend down (connection refused), then back.
+#[test]
+fn none_with_batching_backend_down() {
+    failure_scenario("none", Failure::Down);
+}
+
 #[test]
 fn strict_with_batching_backend_5xx() {
     failure_scenario("strict", Failure::Status(503));
@@ -376,6 +408,12 @@ fn strict_with_batching_backend_5xx() {
 #[test]
 fn strict_with_batching_backend_timeout() {
     failure_scenario("strict", Failure::Hang);
+}
+
+/// Batching, `caching_type` strict, backend down (connection refused), then back.
+#[test]
+fn strict_with_batching_backend_down() {
+    failure_scenario("strict", Failure::Down);
 }
 
 #[test]
@@ -388,6 +426,12 @@ fn resilient_with_batching_backend_timeout() {
     failure_scenario("resilient", Failure::Hang);
 }
 
+/// Batching, `caching_type` resilient, backend down (connection refused), then back.
+#[test]
+fn resilient_with_batching_backend_down() {
+    failure_scenario("resilient", Failure::Down);
+}
+
 #[test]
 fn allow_with_batching_backend_5xx() {
     failure_scenario("allow", Failure::Status(503));
@@ -398,10 +442,16 @@ fn allow_with_batching_backend_timeout() {
     failure_scenario("allow", Failure::Hang);
 }
 
+/// Batching, `caching_type` allow, backend down (connection refused), then back.
+#[test]
+fn allow_with_batching_backend_down() {
+    failure_scenario("allow", Failure::Down);
+}
+
 /// Hits forwarded while the backend cannot take reports are kept, retried, and counted
 /// exactly once when it is back.
 fn report_retry(failure: Failure) {
-    let s = start(cache_config("none", Some(batching(60))), cache_state());
+    let (s, mut gate) = start_gated(cache_config("none", Some(batching(60))), cache_state());
     let port = s.port();
     expect(&user(FREE).send(port), 200, "first user_key");
     expect(&app(APP3, APP3_KEY_A).send(port), 200, "first app_id");
@@ -417,7 +467,7 @@ fn report_retry(failure: Failure) {
         reported()
     );
 
-    s.backend.set_mode(failure.mode());
+    failure.begin(&s, &mut gate);
     let posts_before = reports(&s.backend).len();
     let burst: Vec<Request> = (0..20)
         .map(|i| {
@@ -444,11 +494,20 @@ fn report_retry(failure: Failure) {
         "report_failures {}",
         stat(&s.envoy, "report_failures")
     );
-    assert!(reports(&s.backend).len() > posts_before, "report attempted");
+    if failure == Failure::Down {
+        assert_eq!(
+            reports(&s.backend).len(),
+            posts_before,
+            "nothing reached the backend"
+        );
+        assert!(backend_connect_failures(&s.envoy) >= 2);
+    } else {
+        assert!(reports(&s.backend).len() > posts_before, "report attempted");
+    }
     assert_eq!(reported(), (1, 1), "nothing counted during the outage");
     assert_eq!(stat(&s.envoy, "reports_dropped"), 0);
 
-    s.backend.set_mode(Mode::Normal);
+    failure.end(&s, &mut gate);
     assert_reported_exactly(
         &s,
         &[("1", "app-free", "hits", 11), ("2", APP3, "hits", 11)],
@@ -466,6 +525,85 @@ fn report_is_retried_after_backend_5xx() {
 #[test]
 fn report_is_retried_after_backend_timeout() {
     report_retry(Failure::Hang);
+}
+
+/// Reports refused a connection are kept, retried, and counted once when the backend is back.
+#[test]
+fn report_is_retried_after_backend_down() {
+    report_retry(Failure::Down);
+}
+
+/// With `max_pending` 1 and reports failing, a second key's hits find the pending list full:
+/// they are dropped, counted in `tollgate.reports_dropped` and logged, never reported.
+#[test]
+fn hits_beyond_max_pending_are_dropped_counted_and_logged() {
+    let mut b = batching(60);
+    b["max_pending"] = json!(1);
+    let s = start(cache_config("none", Some(b)), cache_state());
+    let port = s.port();
+    let reported = || {
+        (
+            s.backend.reported_hits("1", "app-free", "hits"),
+            s.backend.reported_hits("1", "app-fresh", "hits"),
+        )
+    };
+    let dropped = || stat(&s.envoy, "reports_dropped");
+    let t = Duration::from_secs(10);
+    // One key at a time, each reported before the next: the bound is never exceeded.
+    expect(&user(FREE).send(port), 200, "first FREE");
+    assert!(wait_until(t, || reported() == (1, 0)), "{:?}", reported());
+    expect(&user(FRESH).send(port), 200, "first FRESH");
+    assert!(wait_until(t, || reported() == (1, 1)), "{:?}", reported());
+    assert_eq!(dropped(), 0);
+
+    // Reports fail: FREE's hits wait for a retry in the list, FRESH's find it full (or FREE's,
+    // put back after a failed attempt, find FRESH's there).
+    s.backend.set_mode(Mode::Status(503));
+    for _ in 0..3 {
+        expect(&user(FREE).send(port), 200, "FREE, reports failing");
+    }
+    assert!(wait_until(t, || stat(&s.envoy, "report_failures") >= 1));
+    for _ in 0..4 {
+        expect(&user(FRESH).send(port), 200, "FRESH, reports failing");
+    }
+    assert!(wait_until(t, || dropped() > 0), "nothing dropped");
+
+    // Every forwarded hit is either reported once, or dropped and counted.
+    s.backend.set_mode(Mode::Normal);
+    let accounted = || {
+        let (free, fresh) = reported();
+        free + fresh - 2 + dropped()
+    };
+    wait_until(Duration::from_secs(20), || accounted() == 7);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        accounted(),
+        7,
+        "reported {:?} (1 each before), dropped {}",
+        reported(),
+        dropped()
+    );
+    assert!(dropped() > 0);
+    assert_eq!(s.echo.requests().len(), 9);
+    assert_eq!(authorizes(&s.backend).len(), 2, "answered from the cache");
+    // Each drop is logged as an error with its count; the logged counts add up to the counter.
+    let logged: u64 = s
+        .envoy
+        .filter_logs()
+        .iter()
+        .filter_map(|m| {
+            let n = m
+                .strip_prefix("tollgate: ")?
+                .strip_suffix(" call(s) dropped: more than 1 pending reports")?;
+            Some(n.parse::<u64>().unwrap())
+        })
+        .sum();
+    assert_eq!(logged, dropped(), "{:#?}", s.envoy.filter_logs());
+    assert!(s
+        .envoy
+        .log()
+        .lines()
+        .any(|l| l.contains("[error][wasm]") && l.contains("call(s) dropped: more than 1")));
 }
 
 fn refused(c: &Value) -> String {

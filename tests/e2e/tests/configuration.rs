@@ -61,3 +61,35 @@ fn missing_metric_and_bad_json_are_refused() {
         "{log}"
     );
 }
+
+/// An unknown top-level field is refused, and Envoy's log names it.
+#[test]
+fn unknown_top_level_field_is_refused_with_its_path() {
+    let mut c = config(vec![service(1, json!(1), json!({}))]);
+    c["path_routeing"] = json!(true);
+    let log = refused_log(&c.to_string());
+    assert!(
+        log.contains("invalid configuration: path_routeing: unknown field"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Unable to create Wasm plugin tollgate"),
+        "{log}"
+    );
+}
+
+/// An empty backend.cluster is refused, and Envoy's log names it.
+#[test]
+fn empty_backend_cluster_is_refused_with_its_path() {
+    let mut c = config(vec![service(1, json!(1), json!({}))]);
+    c["backend"]["cluster"] = json!("");
+    let log = refused_log(&c.to_string());
+    assert!(
+        log.contains("invalid configuration: backend.cluster: must not be empty"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Unable to create Wasm plugin tollgate"),
+        "{log}"
+    );
+}

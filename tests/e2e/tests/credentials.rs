@@ -191,3 +191,77 @@ fn form_body_credentials_for_query_location() {
         .send(s.port());
     assert_eq!(json_body.status, 401, "{json_body}");
 }
+
+/// Custom-named credentials in a PUT/PATCH form body with `; charset=utf-8` reach the backend
+/// (user_key and app_id/app_key services), and the upstream gets the body intact.
+#[test]
+fn form_body_credentials_with_custom_names_on_put_and_patch() {
+    let rules = json!([
+        {"http_method": "PUT", "pattern": "/orders", "metric_system_name": "hits", "delta": 1},
+        {"http_method": "PATCH", "pattern": "/orders", "metric_system_name": "hits", "delta": 2}
+    ]);
+    let s = Stack::start(config(vec![
+        service(
+            1,
+            json!(1),
+            json!({"hosts": ["v1.example.com"], "auth_user_key": "api_token", "proxy_rules": rules}),
+        ),
+        service(
+            2,
+            json!(2),
+            json!({"hosts": ["v2.example.com"], "auth_app_id": "client", "auth_app_key": "secret", "proxy_rules": rules}),
+        ),
+    ]));
+    let form = |req: Request, host: &str, body: &str| {
+        req.header("Host", host)
+            .header(
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(body)
+            .send(s.port())
+    };
+
+    let body = format!("item=42&api_token={USER_KEY}&note=a%20b");
+    let put = form(Request::put("/orders"), "v1.example.com", &body);
+    assert_eq!(put.status, 200, "{put}");
+    let seen = put.echo();
+    assert_eq!((seen.method.as_str(), seen.body.as_str()), ("PUT", &*body));
+    let call = &s.authreps()[0];
+    assert_eq!(
+        (
+            call.param("service_id"),
+            call.param("user_key"),
+            call.param("usage[hits]")
+        ),
+        (Some("1"), Some(USER_KEY), Some("1"))
+    );
+
+    let body = format!("client={APP_ID}&secret={APP_KEY}&item=42");
+    let patch = form(Request::patch("/orders"), "v2.example.com", &body);
+    assert_eq!(patch.status, 200, "{patch}");
+    let seen = patch.echo();
+    assert_eq!(
+        (seen.method.as_str(), seen.body.as_str()),
+        ("PATCH", &*body)
+    );
+    let call = &s.authreps()[1];
+    assert_eq!(
+        (
+            call.param("service_id"),
+            call.param("app_id"),
+            call.param("app_key"),
+            call.param("usage[hits]")
+        ),
+        (Some("2"), Some(APP_ID), Some(APP_KEY), Some("2"))
+    );
+
+    // The default names no longer count in the body.
+    let default_name = form(
+        Request::put("/orders"),
+        "v1.example.com",
+        &format!("user_key={USER_KEY}"),
+    );
+    assert_eq!(default_name.status, 401, "{default_name}");
+    assert_eq!(s.authreps().len(), 2);
+}

@@ -164,3 +164,82 @@ fn custom_limits_exceeded_reply() {
     assert_reply(&r, 503, "slow down", "text/x-limits");
     assert!(r.header("retry-after").is_some(), "{r}");
 }
+
+/// Retry-After is the 3scale-limit-reset the backend sent: the seconds left in the limit's minute.
+#[test]
+fn retry_after_is_the_backends_limit_reset() {
+    let s = stack();
+    let h = "api.example.com";
+    // The mock's clock, frozen 17 s into a minute: 43 s are left in the period.
+    s.backend.set_now(Some(1_800_000_017));
+    assert_eq!(send(&s, h, "/?user_key=uk-one-per-minute").status, 200);
+    let limited = send(&s, h, "/?user_key=uk-one-per-minute");
+    assert_reply(&limited, 429, "Limits exceeded", PLAIN);
+    assert_eq!(limited.header("retry-after"), Some("43"), "{limited}");
+
+    // Replaying the denied authrep (a denial applies nothing) shows what the backend sent.
+    let call = s.authreps().pop().expect("an authrep");
+    let options = call.header("3scale-options").expect("3scale-options");
+    let sent = Request::get(&call.url())
+        .header("3scale-options", options)
+        .send(s.backend.port());
+    assert_eq!(sent.status, 409, "{sent}");
+    assert_eq!(sent.header("3scale-limit-reset"), Some("43"), "{sent}");
+
+    // 30 s later in the same minute, the reset (and Retry-After) is 13.
+    s.backend.set_now(Some(1_800_000_047));
+    let later = send(&s, h, "/?user_key=uk-one-per-minute");
+    assert_eq!(later.header("retry-after"), Some("13"), "{later}");
+}
+
+/// Value of a Prometheus sample (`name{...} value`) in Envoy's /stats/prometheus text.
+fn prometheus_value(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (metric, value) = line.rsplit_once(' ')?;
+        let metric = metric.split('{').next()?;
+        (metric == name).then(|| value.parse().ok())?
+    })
+}
+
+/// /stats/prometheus shows the README's `tollgate_*` counters with the right values.
+#[test]
+fn prometheus_names_and_values() {
+    let s = stack();
+    s.backend.set_now(Some(1_800_000_017)); // both limited calls in one minute
+    let h = "api.example.com";
+    for path in [
+        "/?user_key=uk-valid",
+        "/?user_key=uk-valid",
+        "/",
+        "/?user_key=wrong",
+        "/?user_key=also-wrong",
+        "/?user_key=uk-one-per-minute",
+        "/?user_key=uk-one-per-minute",
+    ] {
+        send(&s, h, path);
+    }
+    Request::post("/?user_key=uk-valid")
+        .header("Host", h)
+        .send(s.port());
+    send(&s, "other.example.com", "/?user_key=uk-valid");
+
+    let text = s.envoy.admin("/stats/prometheus").expect("admin").body;
+    let expected = [
+        ("tollgate_requests_authorized", 3),
+        ("tollgate_requests_denied_auth_missing", 1),
+        ("tollgate_requests_denied_auth_failed", 2),
+        ("tollgate_requests_denied_no_match", 1),
+        ("tollgate_requests_denied_limits_exceeded", 1),
+        ("tollgate_requests_denied_service_not_found", 1),
+        ("tollgate_backend_calls", 6),
+        ("tollgate_backend_authrep_calls", 6),
+        ("tollgate_backend_errors", 0),
+    ];
+    for (name, value) in expected {
+        assert_eq!(prometheus_value(&text, name), Some(value), "{name}\n{text}");
+    }
+    assert!(
+        text.contains("# TYPE tollgate_requests_authorized counter"),
+        "{text}"
+    );
+}

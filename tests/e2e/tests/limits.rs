@@ -60,6 +60,100 @@ fn exact_limit_with_concurrent_requests() {
     assert_eq!(stat(&s.envoy, "reports_dropped"), 0);
 }
 
+/// A limit of 50 a minute, a burst of 20 reported, then a burst of 60 after `auths_ttl`
+/// (`reauthorize_after_ttl`) or within it: exactly 50 forwarded, by both workers, 50 reported.
+fn exact_limit_across_a_report(auths_ttl: u64, reauthorize_after_ttl: bool) {
+    let s = start(
+        cache_config("none", Some(batching(auths_ttl, auths_ttl))),
+        cache_state(),
+    );
+    pin_clock(&s.backend, 1);
+    let port = s.port();
+    let reported = || s.backend.reported_hits("1", "app-50", "hits");
+
+    let first = concurrently(port, vec![user(FIFTY); 20]);
+    let authorized_at = Instant::now();
+    assert_eq!(count_status(&first, 200), 20, "{:?}", statuses(&first));
+    let after_first = worker_connections(&s.envoy);
+    assert!(
+        wait_until(Duration::from_secs(10), || reported() == 20),
+        "first burst reported: {}",
+        reported()
+    );
+    let reported_at = s.backend.requests().len();
+    if reauthorize_after_ttl {
+        std::thread::sleep(
+            (authorized_at + Duration::from_millis(auths_ttl * 1000 + 300))
+                .saturating_duration_since(Instant::now()),
+        );
+    } else {
+        // The report's answer settles the first burst's calls at the filter.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    let second = concurrently(port, vec![user(FIFTY); 60]);
+    let mut limited = concurrently(port, vec![user(FIFTY); 5]);
+    assert_eq!(
+        (count_status(&second, 200), count_status(&second, 429)),
+        (30, 30),
+        "{:?}",
+        statuses(&second)
+    );
+    assert_eq!(count_status(&limited, 429), 5, "{:?}", statuses(&limited));
+    limited.extend(second.into_iter().filter(|r| r.status == 429));
+    for r in &limited {
+        assert_eq!(r.body, "Limits exceeded");
+        let retry_after: u64 = r
+            .header("retry-after")
+            .unwrap_or_else(|| panic!("no Retry-After: {r}"))
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    }
+    assert_eq!(s.echo.requests().len(), 50);
+    // The backend was asked again after it had counted the first burst.
+    let reauthorized = s.backend.requests()[reported_at..]
+        .iter()
+        .any(|r| r.path == "/transactions/authorize.xml");
+    assert!(reauthorized, "no authorize after the report");
+
+    // Both workers took part in each burst (all of the first one was forwarded).
+    let after_second = worker_connections(&s.envoy);
+    assert_eq!(after_first.len(), 2, "{after_first:?}");
+    for (worker, (&one, &two)) in after_first.iter().zip(&after_second).enumerate() {
+        assert!(
+            one > 0,
+            "worker {worker} took no request of the first burst"
+        );
+        assert!(
+            two > one,
+            "worker {worker} took no request of the second burst"
+        );
+    }
+
+    wait_until(Duration::from_secs(10), || reported() >= 50);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(reported(), 50);
+    let posts = reports(&s.backend);
+    assert_report_shape(&posts);
+    assert_eq!(reported_in_bodies(&posts, "user_key", FIFTY, "hits"), 50);
+    assert_eq!(stat(&s.envoy, "requests_authorized"), 50);
+    assert_eq!(stat(&s.envoy, "report_failures"), 0);
+    assert_eq!(stat(&s.envoy, "reports_dropped"), 0);
+}
+
+/// Exact limit when the authorization expires between the bursts: asked again after the report.
+#[test]
+fn exact_limit_across_a_report_and_reauthorize_after_auths_ttl() {
+    exact_limit_across_a_report(1, true);
+}
+
+/// Exact limit when the cached budget runs out in the second burst: asked again, owed calls kept.
+#[test]
+fn exact_limit_across_a_report_and_reauthorize_when_budget_is_spent() {
+    exact_limit_across_a_report(30, false);
+}
+
 #[test]
 fn concurrent_misses_share_one_authorize() {
     let s = start(cache_config("none", Some(batching(30, 30))), cache_state());

@@ -296,59 +296,277 @@ fn local_then_3scale_meters_the_key_id() {
 
 #[test]
 fn https_only_accepts_keys_over_tls() {
-    let dir = std::env::temp_dir().join(format!("tollgate-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let tls = SelfSigned::new("local");
     let mut keys = api_keys();
     keys["header"] = json!("X-API-Key");
     let svc = json!({"id": 11, "authentication": {"mode": "local", "api_keys": keys, "https_only": true},
         "proxy": {"hosts": ["strict.example.com"], "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}});
-    let s = Stack::start_with(config(vec![svc]), backend_state(), |b| b.tls(&cert, &key));
+    let s = Stack::start_with(config(vec![svc]), backend_state(), |b| {
+        b.tls(&tls.cert, &tls.key)
+    });
     let curl = |key: Option<&str>| {
-        let mut cmd = std::process::Command::new("curl");
-        cmd.args([
-            "-sk",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-H",
-            "Host: strict.example.com",
-        ]);
-        if let Some(k) = key {
-            cmd.args(["-H", &format!("X-API-Key: {k}")]);
-        }
-        let out = cmd
-            .arg(format!("https://127.0.0.1:{}/", s.port()))
-            .output()
-            .expect("curl");
-        String::from_utf8_lossy(&out.stdout).to_string()
+        let headers: Vec<String> = key.iter().map(|k| format!("X-API-Key: {k}")).collect();
+        curl_tls(s.port(), "strict.example.com", "/", &headers).0
     };
-    assert_eq!(curl(Some(READER_KEY)), "200", "a key over TLS is accepted");
-    assert_eq!(curl(Some("rk_unknown")), "403");
-    assert_eq!(curl(None), "401");
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(curl(Some(READER_KEY)), 200, "a key over TLS is accepted");
+    assert_eq!(curl(Some("rk_unknown")), 403);
+    assert_eq!(curl(None), 401);
+}
+
+/// A self-signed certificate for `Envoy::builder().tls`, removed on drop.
+struct SelfSigned {
+    dir: std::path::PathBuf,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+impl SelfSigned {
+    fn new(tag: &str) -> SelfSigned {
+        let dir = std::env::temp_dir().join(format!("tollgate-tls-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl");
+        let err = String::from_utf8_lossy(&made.stderr);
+        assert!(made.status.success(), "{err}");
+        SelfSigned { dir, cert, key }
+    }
+}
+
+impl Drop for SelfSigned {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `GET https://127.0.0.1:port{target}` with curl (certificate not verified): status and body.
+fn curl_tls(port: u16, host: &str, target: &str, headers: &[String]) -> (u16, String) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args([
+        "-sk",
+        "-w",
+        "\n%{http_code}",
+        "-H",
+        &format!("Host: {host}"),
+    ]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd
+        .arg(format!("https://127.0.0.1:{port}{target}"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = text.rsplit_once('\n').expect("curl output");
+    (status.parse().expect("status"), body.to_string())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Key `k-<id>` (id `<id>`) with one grant.
+fn key_with_grant(id: &str, namespace: &str, actions: &[&str]) -> Value {
+    json!({"id": id, "hash": stored_form(&format!("k-{id}")),
+           "grants": [{"namespace": namespace, "actions": actions}]})
+}
+
+/// A rule's explicit `action` replaces the method's: only a grant for that namespace and
+/// action (or `"*"`) lets the caller in.
+#[test]
+fn rule_action_needs_a_grant_for_that_namespace_and_action() {
+    let mut keys = api_keys();
+    keys["keys"] = json!([
+        key_with_grant("creator", "models", &["read", "create"]),
+        key_with_grant("trainer", "models", &["train"]),
+        key_with_grant("elsewhere", "datasets", &["train"]),
+        key_with_grant("admin", "models", &["*"]),
+    ]);
+    let rules = json!([{"http_method": "POST", "pattern": "/models/{name}/train", "metric_system_name": "hits",
+        "delta": 1, "namespace": "models", "action": "train"}]);
+    let s = Stack::start(config(vec![local_service(
+        json!({"mode": "local", "api_keys": keys}),
+        rules,
+    )]));
+    let train = |key: &str| {
+        req("POST", "/models/m1/train")
+            .header("APIKey", key)
+            .send(s.port())
+    };
+    let denied = train("k-creator");
+    assert_eq!(
+        (denied.status, denied.body.as_str()),
+        (403, "Authentication failed"),
+        "create (POST's default) is not train: {denied}"
+    );
+    assert_eq!(train("k-elsewhere").status, 403, "train, but on datasets");
+    assert!(
+        s.echo.requests().is_empty(),
+        "refused calls never reach the upstream"
+    );
+
+    for key in ["k-trainer", "k-admin"] {
+        let ok = train(key);
+        assert_eq!(ok.status, 200, "{key}: {ok}");
+        assert_eq!(
+            (ok.echo().method.as_str(), ok.echo().path.as_str()),
+            ("POST", "/models/m1/train")
+        );
+    }
+    assert_eq!(s.echo.requests().len(), 2);
+}
+
+/// Unknown keys are refused wherever they are read; a key as Basic username only counts with
+/// an empty password, so with a password it is no API key at all (auth missing).
+#[test]
+fn api_key_rejections_in_query_and_basic() {
+    let s = Stack::start(config(vec![local_service(
+        json!({"mode": "local", "api_keys": api_keys()}),
+        model_rules(),
+    )]));
+    let in_query = req("GET", "/models?api_key=rk_not_a_key").send(s.port());
+    assert_eq!(
+        (in_query.status, in_query.body.as_str()),
+        (403, "Authentication failed")
+    );
+    let as_username = req("GET", "/models")
+        .header("Authorization", &basic("rk_not_a_key", ""))
+        .send(s.port());
+    assert_eq!(
+        (as_username.status, as_username.body.as_str()),
+        (403, "Authentication failed")
+    );
+    let with_password = req("GET", "/models")
+        .header("Authorization", &basic(READER_KEY, "secret"))
+        .send(s.port());
+    assert_eq!(
+        (with_password.status, with_password.body.as_str()),
+        (401, "Authentication parameters missing"),
+        "{with_password}"
+    );
+    assert!(s.echo.requests().is_empty());
+    assert!(s.backend.requests().is_empty());
+}
+
+/// Any change to a signed URL's args, a missing `expires` or another secret is refused (403);
+/// the args may come in any order, as the signature covers them sorted.
+#[test]
+fn signed_urls_cover_every_arg_in_any_order() {
+    let secret = "url-signing-secret";
+    let auth = json!({"mode": "local", "signed_urls": {"secret": secret}});
+    let s = Stack::start(config(vec![local_service(auth, json!([]))]));
+    let expires = unix_now() + 300;
+    let sign = |key: &[u8]| signed_url::sign(key, "GET", "/files/r.csv?b=2&a=1&c=3", expires);
+    let url = sign(secret.as_bytes()).unwrap();
+    let (path, query) = url.split_once('?').unwrap();
+    let mut args: Vec<&str> = query.split('&').collect();
+    args.reverse();
+    let reordered = format!("{path}?{}", args.join("&"));
+    assert_ne!(reordered, url);
+    let ok = req("GET", &reordered).send(s.port());
+    assert_eq!(ok.status, 200, "{ok}");
+    assert_eq!(ok.echo().path, reordered, "forwarded as sent");
+
+    let no_expires = url.replace(&format!("&expires={expires}"), "");
+    let other_secret = sign(b"another-secret").unwrap();
+    for (what, bad) in [
+        ("added arg", format!("{url}&d=4")),
+        ("changed value", url.replace("b=2", "b=20")),
+        ("no expires", no_expires),
+        ("wrong secret", other_secret),
+    ] {
+        let r = req("GET", &bad).send(s.port());
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, "Authentication failed"),
+            "{what}: {bad}"
+        );
+    }
+    assert_eq!(s.echo.requests().len(), 1, "only the valid URL got through");
+}
+
+/// `https_only` on a plain 3scale user_key service: a key over plain HTTP is refused before
+/// any backend call; over TLS it is authorized by 3scale and forwarded.
+#[test]
+fn https_only_on_a_3scale_user_key_service() {
+    let mut svc = service(1, json!(1), json!({}));
+    svc["authentication"] = json!({"https_only": true});
+    let target = format!("/orders?user_key={USER_KEY}");
+
+    let plain = Stack::start(config(vec![svc.clone()]));
+    let r = Request::get(&target)
+        .header("Host", "api.example.com")
+        .send(plain.port());
+    assert_eq!((r.status, r.body.as_str()), (403, "HTTPS required"), "{r}");
+    assert!(plain.backend.requests().is_empty(), "no authrep over HTTP");
+    assert!(plain.echo.requests().is_empty());
+
+    let tls = SelfSigned::new("3scale");
+    let s = Stack::start_with(config(vec![svc]), backend_state(), |b| {
+        b.tls(&tls.cert, &tls.key)
+    });
+    let (status, body) = curl_tls(s.port(), "api.example.com", &target, &[]);
+    assert_eq!(status, 200, "{body}");
+    let seen = e2e::EchoRequest::from_json(&body).expect("echoed request");
+    assert_eq!(seen.path, target);
+    assert_eq!(s.authreps()[0].param("user_key"), Some(USER_KEY));
+    let (denied, body) = curl_tls(s.port(), "api.example.com", "/orders?user_key=nope", &[]);
+    assert_eq!((denied, body.as_str()), (403, "Authentication failed"));
+}
+
+/// A header secret guards a path prefix on a 3scale service too, checked before the
+/// credential and before any backend call.
+#[test]
+fn header_secret_on_a_3scale_service() {
+    let mut svc = service(1, json!(1), json!({}));
+    svc["authentication"] = json!({"header_secrets": [
+        {"path_prefix": "/admin", "header": "X-Admin-Secret", "secret": "s3cr3t-admin"}
+    ]});
+    let s = Stack::start(config(vec![svc]));
+    let send = |target: &str, secret: Option<&str>| {
+        let mut r = Request::get(target).header("Host", "api.example.com");
+        if let Some(v) = secret {
+            r = r.header("X-Admin-Secret", v);
+        }
+        r.send(s.port())
+    };
+    let admin = format!("/admin/users?user_key={USER_KEY}");
+    for secret in [None, Some("wrong")] {
+        let r = send(&admin, secret);
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, "Authentication failed"),
+            "{secret:?}"
+        );
+    }
+    assert_eq!(
+        send("/admin/users", None).status,
+        403,
+        "the secret is checked before the credential"
+    );
+    assert!(
+        s.backend.requests().is_empty(),
+        "no authrep without the secret"
+    );
+    assert!(s.echo.requests().is_empty());
+
+    let ok = send(&admin, Some("s3cr3t-admin"));
+    assert_eq!(ok.status, 200, "{ok}");
+    assert_eq!(ok.echo().path, admin);
+    assert_eq!(s.authreps()[0].param("user_key"), Some(USER_KEY));
+    assert_eq!(send("/admin/users", Some("s3cr3t-admin")).status, 401);
+    let public = send(&format!("/public?user_key={USER_KEY}"), None);
+    assert_eq!(public.status, 200, "{public}");
+    assert_eq!(s.authreps().len(), 2);
 }

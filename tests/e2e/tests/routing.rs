@@ -70,3 +70,51 @@ fn path_routing_only_never_falls_back() {
         200
     );
 }
+
+/// Path routing matches the URI args only: a form-body arg does not pick the service (reference §6).
+#[test]
+fn path_routing_ignores_form_body_args() {
+    let rule = |kind: &str| {
+        json!([{"http_method": "POST", "pattern": "/orders", "querystring_parameters": {"kind": kind},
+                "metric_system_name": "hits", "delta": 1}])
+    };
+    let mut c = config(vec![
+        service(
+            1,
+            json!(1),
+            json!({"hosts": ["shared.example.com"], "error_status_no_match": 411, "proxy_rules": rule("a")}),
+        ),
+        service(
+            2,
+            json!(2),
+            json!({"hosts": ["shared.example.com"], "error_status_no_match": 412, "proxy_rules": rule("b")}),
+        ),
+    ]);
+    c["path_routing"] = json!(true);
+    let s = Stack::start(c);
+    let post = |path: &str| {
+        Request::post(path)
+            .header("Host", "shared.example.com")
+            .form(&[
+                ("kind", "b"),
+                ("user_key", USER_KEY),
+                ("app_id", APP_ID),
+                ("app_key", APP_KEY),
+            ])
+            .send(s.port())
+    };
+
+    // kind=b only in the body: no service matches by URI, so the host's first service answers.
+    let r = post("/orders");
+    assert_eq!(r.status, 411, "service 1's no-match, not service 2: {r}");
+    assert!(s.authreps().is_empty(), "no backend call on no-match");
+
+    // kind=b in the query selects service 2.
+    let r = post("/orders?kind=b");
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(s.authreps()[0].param("service_id"), Some("2"));
+    assert_eq!(
+        r.echo().body,
+        format!("kind=b&user_key={USER_KEY}&app_id={APP_ID}&app_key={APP_KEY}")
+    );
+}

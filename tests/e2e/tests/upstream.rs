@@ -101,6 +101,7 @@ fn debug_headers_only_with_the_right_token() {
     assert!(missing.header("x-3scale-usage").is_none());
 }
 
+/// api_backend gives the upstream its path prefix and Host; hostname_rewrite overrides that Host.
 #[test]
 fn api_backend_and_hostname_rewrite_shape_the_upstream_request() {
     let s = Stack::start(config(vec![
@@ -110,8 +111,8 @@ fn api_backend_and_hostname_rewrite_shape_the_upstream_request() {
             json!({"api_backend": "http://internal.example:8081/v1"}),
         ),
         service(
-            4,
-            json!(1),
+            2,
+            json!(2),
             json!({"hosts": ["rewrite.example.com"], "api_backend": "https://internal.example", "hostname_rewrite": "vhost.example"}),
         ),
     ]));
@@ -123,9 +124,13 @@ fn api_backend_and_hostname_rewrite_shape_the_upstream_request() {
     assert_eq!(seen.path, format!("/v1/items?user_key={USER_KEY}"));
     assert_eq!(seen.header("host"), Some("internal.example:8081"));
 
-    let r = Request::get(&format!("/?user_key={USER_KEY}"))
+    // hostname_rewrite wins over api_backend's host.
+    let r = Request::get(&format!("/?app_id={APP_ID}&app_key={APP_KEY}"))
         .header("Host", "rewrite.example.com")
         .send(s.port());
-    // Service 4 is unknown to the mock backend: the backend's 403 becomes auth failed.
-    assert_eq!(r.status, 403, "{r}");
+    assert_eq!(r.status, 200, "{r}");
+    let seen = r.echo();
+    assert_eq!(seen.header_all("host"), vec!["vhost.example"]);
+    assert_eq!(seen.path, format!("/?app_id={APP_ID}&app_key={APP_KEY}"));
+    assert_eq!(s.authreps()[1].param("service_id"), Some("2"));
 }

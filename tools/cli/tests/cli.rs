@@ -447,3 +447,81 @@ fn openapi_refuses_a_bad_config() {
         "error: services[0].proxy.proxy_rules[0].delta: expected an integer\n"
     );
 }
+
+/// `check` refuses each bad `authentication` block (and OIDC misuse) and names its JSON path.
+#[test]
+fn check_refuses_bad_authentication_blocks_with_their_path() {
+    let keys = |keys: Value| json!({"header": "X-API-Key", "keys": keys});
+    let key = json!({"id": "bob", "hash": ABC_DIGEST});
+    let user = json!({"username": "alice", "salt": "s", "hash": ABC_DIGEST});
+    let cases = [
+        (
+            json!({"mode": "ldap"}),
+            "authentication.mode",
+            "unknown mode \"ldap\"",
+        ),
+        (
+            json!({"mode": "local"}),
+            "authentication.mode",
+            "needs api_keys",
+        ),
+        (
+            json!({"mode": "local", "api_keys": keys(json!([{"id": "bob", "hash": "sha256:abc"}]))}),
+            "authentication.api_keys.keys[0].hash",
+            "expected sha256:<64 hex digits>",
+        ),
+        (
+            json!({"mode": "local", "api_keys": keys(json!([key, {"id": "bob2", "hash": ABC_DIGEST}]))}),
+            "authentication.api_keys.keys[1]",
+            "the same key is listed twice",
+        ),
+        (
+            json!({"mode": "local", "basic_users": [user, user]}),
+            "authentication.basic_users[1].username",
+            "duplicate username",
+        ),
+        (
+            json!({"mode": "local", "api_keys": {"keys": [key]}}),
+            "authentication.api_keys",
+            "set at least one of header, query or basic_username",
+        ),
+        (
+            json!({"mode": "local", "jwt": {"issuer": "https://idp.example.com"}}),
+            "authentication.jwt.jwks",
+            "missing required field (or set jwks_source)",
+        ),
+        (
+            json!({"mode": "local", "jwt": {"jwks_source": {"cluster": "idp", "path": "/certs", "authority": "idp", "refresh_s": 0}}}),
+            "authentication.jwt.jwks_source.refresh_s",
+            "must be greater than 0",
+        ),
+        (
+            json!({"mode": "local", "signed_urls": {}}),
+            "authentication.signed_urls.secret",
+            "missing required field",
+        ),
+        (
+            json!({"header_secrets": [{"path_prefix": "admin", "header": "X-Admin-Secret", "secret": "s3"}]}),
+            "authentication.header_secrets[0].path_prefix",
+            "must start with /",
+        ),
+    ];
+    for (auth, path, message) in cases {
+        let mut config = threescale_config(json!(1));
+        config["services"][0]["authentication"] = auth.clone();
+        let run = tollgate(&["check", "-"], &config.to_string());
+        assert_eq!((run.code, run.stdout.as_str()), (1, ""), "{auth}");
+        let expected = format!("error: services[0].{path}: ");
+        assert!(run.stderr.starts_with(&expected), "{auth}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{auth}: {}", run.stderr);
+    }
+
+    let mut oidc = threescale_config(json!(1));
+    oidc["services"][0]["proxy"]["authentication_method"] = json!("oidc");
+    let run = tollgate(&["check", "-"], &oidc.to_string());
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "error: services[0].proxy.authentication_method: \"oidc\" needs backend_version \"oauth\"\n"
+    );
+}

@@ -4,9 +4,13 @@
 
 use super::{backend_state, config, service, Stack, TOKEN};
 use e2e::mock_backend::{App, MockBackend, Period, ReceivedRequest, State};
-use e2e::{Envoy, Request, Response};
+use e2e::{EchoUpstream, Envoy, Request, Response};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Service 1 (user_key): an app without limits (`app-free`).
@@ -82,6 +86,141 @@ pub fn cache_config(caching_type: &str, batching: Option<Value>) -> Value {
 /// Echo upstream, mock backend with `state`, and Envoy with 2 workers.
 pub fn start(cfg: Value, state: State) -> Stack {
     Stack::start_with(cfg, state, |b| b.concurrency(2))
+}
+
+/// [`start`], with Envoy calling the backend through a [`Gate`] that can take it down.
+pub fn start_gated(cfg: Value, state: State) -> (Stack, Gate) {
+    let echo = EchoUpstream::start().expect("echo upstream");
+    let backend = MockBackend::start(state).expect("mock backend");
+    let gate = Gate::open_to(backend.port());
+    let envoy = Envoy::builder()
+        .concurrency(2)
+        .upstream_port(echo.port())
+        .backend_port(gate.port())
+        .filter_config(&cfg.to_string())
+        .start()
+        .expect("envoy");
+    let stack = Stack {
+        echo,
+        backend,
+        envoy,
+    };
+    (stack, gate)
+}
+
+/// A TCP relay in front of the mock backend, to take the backend down without losing what it
+/// stored: [`Gate::close`] stops listening and cuts open connections (Envoy's callouts then
+/// get "connection refused"), [`Gate::open`] listens on the same port again.
+pub struct Gate {
+    port: u16,
+    backend: u16,
+    running: Option<Relay>,
+}
+
+struct Relay {
+    stop: Arc<AtomicBool>,
+    accept: JoinHandle<()>,
+    connections: Arc<Mutex<Vec<Weak<TcpStream>>>>,
+}
+
+impl Gate {
+    pub fn open_to(backend: u16) -> Gate {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the gate");
+        let port = listener.local_addr().unwrap().port();
+        let mut gate = Gate {
+            port,
+            backend,
+            running: None,
+        };
+        gate.serve(listener);
+        gate
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The backend is reachable again.
+    pub fn open(&mut self) {
+        assert!(self.running.is_none(), "the gate is already open");
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("reopen the gate");
+        self.serve(listener);
+    }
+
+    /// The backend is down: nothing listens on the port, open connections are cut.
+    pub fn close(&mut self) {
+        let Some(relay) = self.running.take() else {
+            return;
+        };
+        relay.stop.store(true, Ordering::SeqCst);
+        relay.accept.join().unwrap();
+        for c in relay.connections.lock().unwrap().iter() {
+            if let Some(c) = c.upgrade() {
+                let _ = c.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let (stopped, open, backend) = (stop.clone(), connections.clone(), self.backend);
+        let accept = std::thread::spawn(move || {
+            // The listener is closed when this loop ends.
+            while !stopped.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => relay(client, backend, &open),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        self.running = Some(Relay {
+            stop,
+            accept,
+            connections,
+        });
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Copies bytes both ways between `client` and a new connection to the backend.
+fn relay(client: TcpStream, backend: u16, open: &Mutex<Vec<Weak<TcpStream>>>) {
+    let _ = client.set_nonblocking(false);
+    let Ok(server) = TcpStream::connect(("127.0.0.1", backend)) else {
+        return;
+    };
+    let (client, server) = (Arc::new(client), Arc::new(server));
+    let mut open = open.lock().unwrap();
+    open.retain(|c| c.strong_count() > 0);
+    open.extend([Arc::downgrade(&client), Arc::downgrade(&server)]);
+    for (from, to) in [(client.clone(), server.clone()), (server, client)] {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut &*from, &mut &*to);
+            let _ = to.shutdown(Shutdown::Write);
+        });
+    }
+}
+
+/// Connections each Envoy worker accepted on the listener (`worker_<i>.downstream_cx_total`).
+pub fn worker_connections(envoy: &Envoy) -> Vec<u64> {
+    let prefix = format!("listener.127.0.0.1_{}.worker_", envoy.port());
+    let stats = envoy.stats();
+    (0..)
+        .map_while(|i| e2e::envoy::parse_stat(&stats, &format!("{prefix}{i}.downstream_cx_total")))
+        .collect()
+}
+
+/// Envoy's counter of failed connections to the backend (connection refused).
+pub fn backend_connect_failures(envoy: &Envoy) -> u64 {
+    envoy
+        .stat("cluster.threescale_backend.upstream_cx_connect_fail")
+        .unwrap_or(0)
 }
 
 /// `GET /` on service 1 with this user_key.
