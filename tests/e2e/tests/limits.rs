@@ -28,13 +28,7 @@ fn exact_limit_with_concurrent_requests() {
     let limited = count_status(&responses, 429);
     assert_eq!((ok, limited), (50, 70), "{:?}", statuses(&responses));
     for r in responses.iter().filter(|r| r.status == 429) {
-        assert_eq!(r.body, "Limits exceeded");
-        let retry_after: u64 = r
-            .header("retry-after")
-            .unwrap_or_else(|| panic!("no Retry-After: {r}"))
-            .parse()
-            .unwrap();
-        assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+        assert_limits_exceeded(r);
     }
     assert_eq!(s.echo.requests().len(), 50);
 
@@ -102,13 +96,7 @@ fn exact_limit_across_a_report(auths_ttl: u64, reauthorize_after_ttl: bool) {
     assert_eq!(count_status(&limited, 429), 5, "{:?}", statuses(&limited));
     limited.extend(second.into_iter().filter(|r| r.status == 429));
     for r in &limited {
-        assert_eq!(r.body, "Limits exceeded");
-        let retry_after: u64 = r
-            .header("retry-after")
-            .unwrap_or_else(|| panic!("no Retry-After: {r}"))
-            .parse()
-            .unwrap();
-        assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+        assert_limits_exceeded(r);
     }
     assert_eq!(s.echo.requests().len(), 50);
     // The backend was asked again after it had counted the first burst.
@@ -296,4 +284,15 @@ fn limits_exceeded_is_cached_until_reset() {
         s.backend.reported_hits("1", "app-one", "hits") == 1
     });
     assert_eq!(s.backend.reported_hits("1", "app-one", "hits"), 1);
+}
+
+/// The limits-exceeded error as a client sees it: 429 body and a `Retry-After` within the minute.
+fn assert_limits_exceeded(r: &Response) {
+    assert_eq!(r.body, "Limits exceeded");
+    let retry_after: u64 = r
+        .header("retry-after")
+        .unwrap_or_else(|| panic!("no Retry-After: {r}"))
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
 }
