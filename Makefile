@@ -54,6 +54,7 @@ test: build envoy size
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --lib --target $(WASM_TARGET) -- -D warnings
+	cargo clippy --lib --target $(WASM_TARGET) --no-default-features -- -D warnings
 
 fmt:
 	cargo fmt --all

@@ -13,7 +13,6 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::collections::BTreeSet;
 use std::rc::Rc;
-use std::time::Duration;
 use tollgate_core::config::Config;
 
 pub struct TollgateRoot {
@@ -105,7 +104,7 @@ impl RootContext for TollgateRoot {
         );
         let config = Rc::new(parsed.config);
         let worker = Worker::new(config.clone(), self.metrics.clone(), self.id);
-        let mut tick = worker.tick_period();
+        let tick = worker.tick_period();
         if worker.batching() && self.wake_queue.is_none() {
             self.wake_queue = register_wake_queue();
             if self.wake_queue.is_none() {
@@ -113,13 +112,15 @@ impl RootContext for TollgateRoot {
             }
         }
         #[cfg(feature = "jwt")]
-        {
+        let tick = {
             self.jwks = JwksFetcher::new(&config);
-            if !self.jwks.is_empty() {
-                // The first fetch happens on the first tick.
-                tick = tick.or(Some(Duration::from_secs(1)));
+            // The first fetch happens on the first tick.
+            if self.jwks.is_empty() {
+                tick
+            } else {
+                tick.or(Some(std::time::Duration::from_secs(1)))
             }
-        }
+        };
         if let Some(period) = tick {
             self.set_tick_period(period);
         }
