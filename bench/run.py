@@ -17,7 +17,8 @@ Started by scripts/bench.sh (`make bench`). Environment:
     BENCH_CONNECTIONS  wrk connections (default 32)
     BENCH_ONLY       comma-separated comparisons to run, e.g. `3scale-batched/floor,jwt-rs256`
                      (a bare name: all of its comparisons); default all
-    BENCH_OUT        results file (default bench/RESULTS.md; target/bench/RESULTS.md with BENCH_ONLY)
+    BENCH_OUT        results file (default bench/RESULTS.md; target/bench/RESULTS.md with BENCH_ONLY
+                     or TOLLGATE_WASM_BASELINE)
 
 Every process it starts is stopped on exit, including Ctrl-C and SIGTERM.
 """
@@ -404,9 +405,10 @@ def main() -> int:
         COMPARISONS[:0] = [(name, f"{name}-base") for name in BASELINE_CASES]
         MOCK_STATES["threescale_baseline"] = MOCK_STATES["threescale_batched"]
     selected = selected_comparisons(os.environ.get("BENCH_ONLY", ""))
-    # A partial run must not overwrite the published table.
-    default_out = (os.path.join(ROOT, "bench", "RESULTS.md") if selected == COMPARISONS
-                   else os.path.join(WORK, "RESULTS.md"))
+    # A partial run or an A/B against a baseline must not overwrite the published table.
+    published = selected == COMPARISONS and not baseline_path
+    default_out = os.path.join(ROOT, "bench", "RESULTS.md") if published else os.path.join(
+        WORK, "RESULTS.md")
     out_path = os.environ.get("BENCH_OUT") or default_out
     pairs = env_num("BENCH_PAIRS", 8)
     seconds = env_num("BENCH_SECONDS", 4.0, float)

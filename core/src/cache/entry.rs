@@ -64,16 +64,19 @@ impl SharedEntry {
     /// Whether the slot can be given to another key: nothing fresh, nobody asking, nothing
     /// owed to a budget.
     pub fn is_idle(&self, now: u64) -> bool {
-        self.fresh_at(now) == Fresh::None && self.authorizing_until <= now && self.outstanding == 0
+        self.fresh_at(now) == Fresh::None && self.is_unclaimed(now)
     }
 
     /// A cached denial (invalid key, unknown app) that nobody is asking about: another key
     /// may take its slot, so a flood of bad keys cannot crowd out good ones. Losing it costs
     /// one more backend call if that bad key comes back.
     pub fn is_denial_only(&self, now: u64) -> bool {
-        matches!(self.fresh_at(now), Fresh::Denied { .. })
-            && self.authorizing_until <= now
-            && self.outstanding == 0
+        matches!(self.fresh_at(now), Fresh::Denied { .. }) && self.is_unclaimed(now)
+    }
+
+    /// Nobody is asking the backend about this key, and no calls are owed on it.
+    fn is_unclaimed(&self, now: u64) -> bool {
+        self.authorizing_until <= now && self.outstanding == 0
     }
 
     /// The fresh answer, or `Fresh::None` once it has expired.
