@@ -16,8 +16,8 @@ use std::rc::Rc;
 use tollgate_core::backend::{BackendAnswer, BackendCall};
 use tollgate_core::cache::{EntryKey, Lookup, Ticket};
 use tollgate_core::pipeline::{
-    self, Authorization, Begin, Forward, LocalReply, Next, Outcome, PendingRequest, Verdict,
-    STRIPPED_REQUEST_HEADERS,
+    self, is_stripped_request_header, Authorization, Begin, Forward, LocalReply, Next, Outcome,
+    PendingRequest, Verdict,
 };
 use tollgate_core::request::RequestHead;
 
@@ -109,9 +109,10 @@ impl Flow {
     /// paused and must be resumed.
     fn forward(&mut self, worker: &Worker, forward: Forward, resume: bool) -> Step {
         worker.metrics.outcome(Outcome::Authorized);
-        for name in STRIPPED_REQUEST_HEADERS {
-            if !(forward.debug_header_absent && name == "x-3scale-debug") {
-                Host.set_http_request_header(name, None);
+        // One host call for the names (every spelling must go), one per header removed.
+        for (name, _) in Host.get_http_request_headers_bytes() {
+            if is_stripped_request_header(&name) {
+                Host.set_http_request_header(&name, None);
             }
         }
         for (name, value) in &forward.set_request_headers {
@@ -272,6 +273,15 @@ impl Flow {
         }
     }
 
+    /// While the verdict is pending (or a local reply was sent), body and trailers must stay
+    /// in Envoy: `Continue` from these callbacks would release the paused headers upstream.
+    fn holds_request(&self) -> bool {
+        matches!(
+            self.state,
+            State::ReadingBody(_) | State::Authorizing(_) | State::Waiting { .. } | State::Done
+        )
+    }
+
     fn on_authrep_response(&mut self, worker: &Worker, num_headers: usize) -> Step {
         match std::mem::replace(&mut self.state, State::Done) {
             State::Authorizing(authorization) => {
@@ -283,6 +293,14 @@ impl Flow {
                 Step::Pause
             }
         }
+    }
+}
+
+fn held(flow: &Flow) -> Step {
+    if flow.holds_request() {
+        Step::Pause
+    } else {
+        Step::Continue
     }
 }
 
@@ -303,14 +321,19 @@ impl HttpContext for TollgateHttp {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        // `Pause` here is StopIterationAndBuffer: Envoy keeps the body until the verdict
+        // (a body beyond its buffer limit gets Envoy's 413, and never reaches the upstream).
         self.run(|flow, worker| {
             flow.on_request_body(worker, body_size, end_of_stream)
-                .unwrap_or(Step::Continue)
+                .unwrap_or_else(|| held(flow))
         })
     }
 
     fn on_http_request_trailers(&mut self, _: usize) -> Action {
-        self.run(|flow, worker| flow.on_request_trailers(worker).unwrap_or(Step::Continue))
+        self.run(|flow, worker| {
+            flow.on_request_trailers(worker)
+                .unwrap_or_else(|| held(flow))
+        })
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
