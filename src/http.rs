@@ -23,8 +23,11 @@ use tollgate_core::request::RequestHead;
 
 enum State {
     Start,
-    /// Paused until the form body has arrived.
-    ReadingBody(Box<PendingRequest>),
+    /// Paused until the form body has arrived (`buffered`: its bytes so far, held by Envoy).
+    ReadingBody {
+        request: Box<PendingRequest>,
+        buffered: usize,
+    },
     /// Authrep mode: paused until the backend answers.
     Authorizing(Box<Authorization>),
     /// Batching mode: paused until the cache can decide (`waited`: the request had to wait).
@@ -145,7 +148,10 @@ impl Flow {
         match pipeline::begin(&worker.config, head, &RequestHeaders(&Host)) {
             Begin::Reply(reply) => self.reply(worker, reply),
             Begin::Request(request) if request.wants_body() && !end_of_stream => {
-                self.state = State::ReadingBody(request);
+                self.state = State::ReadingBody {
+                    request,
+                    buffered: 0,
+                };
                 Step::Pause
             }
             Begin::Request(request) => self.authorize(worker, *request),
@@ -245,32 +251,34 @@ impl Flow {
     }
 
     fn on_request_body(&mut self, worker: &Worker, body_size: usize, end: bool) -> Option<Step> {
-        if !matches!(self.state, State::ReadingBody(_)) {
+        let State::ReadingBody { buffered, .. } = &mut self.state else {
             return None;
-        }
+        };
         if !end {
             // Keep buffering until the whole body is there.
+            *buffered = body_size;
             return Some(Step::Pause);
         }
-        let body = Host.get_http_request_body(0, body_size).unwrap_or_default();
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::ReadingBody(mut request) => {
-                request.add_form_body(&body);
-                Some(self.authorize(worker, *request))
-            }
-            _ => None,
-        }
+        self.authorize_with_body(worker, body_size)
     }
 
+    /// Trailers end a body that never had `end_of_stream` (HTTP/2, chunked with trailers).
     fn on_request_trailers(&mut self, worker: &Worker) -> Option<Step> {
-        // HTTP/2 with trailers never ends the body with end_of_stream: decide without it.
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::ReadingBody(request) => Some(self.authorize(worker, *request)),
-            other => {
-                self.state = other;
-                None
-            }
-        }
+        let State::ReadingBody { buffered, .. } = self.state else {
+            return None;
+        };
+        self.authorize_with_body(worker, buffered)
+    }
+
+    /// The form body is complete (`size` bytes buffered by Envoy): read it and decide.
+    fn authorize_with_body(&mut self, worker: &Worker, size: usize) -> Option<Step> {
+        let State::ReadingBody { mut request, .. } = std::mem::replace(&mut self.state, State::Done)
+        else {
+            return None;
+        };
+        let body = Host.get_http_request_body(0, size).unwrap_or_default();
+        request.add_form_body(&body);
+        Some(self.authorize(worker, *request))
     }
 
     /// While the verdict is pending (or a local reply was sent), body and trailers must stay
@@ -278,7 +286,10 @@ impl Flow {
     fn holds_request(&self) -> bool {
         matches!(
             self.state,
-            State::ReadingBody(_) | State::Authorizing(_) | State::Waiting { .. } | State::Done
+            State::ReadingBody { .. }
+                | State::Authorizing(_)
+                | State::Waiting { .. }
+                | State::Done
         )
     }
 
