@@ -272,7 +272,8 @@ impl Flow {
 
     /// The form body is complete (`size` bytes buffered by Envoy): read it and decide.
     fn authorize_with_body(&mut self, worker: &Worker, size: usize) -> Option<Step> {
-        let State::ReadingBody { mut request, .. } = std::mem::replace(&mut self.state, State::Done)
+        let State::ReadingBody { mut request, .. } =
+            std::mem::replace(&mut self.state, State::Done)
         else {
             return None;
         };
@@ -286,10 +287,7 @@ impl Flow {
     fn holds_request(&self) -> bool {
         matches!(
             self.state,
-            State::ReadingBody { .. }
-                | State::Authorizing(_)
-                | State::Waiting { .. }
-                | State::Done
+            State::ReadingBody { .. } | State::Authorizing(_) | State::Waiting { .. } | State::Done
         )
     }
 

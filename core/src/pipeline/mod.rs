@@ -12,6 +12,8 @@
 
 mod authorization;
 mod reply;
+#[cfg(test)]
+mod tests;
 
 pub use authorization::Authorization;
 

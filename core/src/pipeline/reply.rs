@@ -102,3 +102,33 @@ pub enum Verdict {
     Forward(Forward),
     Reply(LocalReply),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_stripped_request_header;
+
+    #[test]
+    fn every_spelling_of_the_stripped_headers() {
+        for name in [
+            "x-3scale-proxy-secret-token",
+            "X-3scale-Proxy-Secret-Token",
+            "x_3scale_proxy_secret_token",
+            "X_3SCALE_PROXY_SECRET_TOKEN",
+            "x-3scale_proxy-secret_token",
+            "x-3scale-debug",
+            "X_3scale_Debug",
+        ] {
+            assert!(is_stripped_request_header(name), "{name}");
+        }
+        for name in [
+            "x-3scale-proxy-secret-tokens",
+            "x-3scale-proxy-secret",
+            "x-3scale-debugx",
+            "x 3scale debug",
+            "user_key",
+            "",
+        ] {
+            assert!(!is_stripped_request_header(name), "{name}");
+        }
+    }
+}
