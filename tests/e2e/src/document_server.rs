@@ -1,42 +1,70 @@
-//! An HTTP server that answers every GET with one JSON document the test can swap
+//! An HTTP server that answers every request with one JSON document the test can swap
 //! (a JWKS endpoint for key-rotation tests), and counts the requests.
+//!
+//! HTTP/1.1 with keep-alive (hyper), on a tokio runtime this handle owns.
 
+use std::convert::Infallible;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::service::service_fn;
+use hyper::StatusCode;
+use hyper_util::rt::TokioIo;
 
 pub struct DocumentServer {
     port: u16,
     document: Arc<Mutex<(u16, String)>>,
     hits: Arc<AtomicUsize>,
-    server: Arc<tiny_http::Server>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl DocumentServer {
     pub fn start(document: &str) -> io::Result<DocumentServer> {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?);
-        let port = server.server_addr().to_ip().map(|a| a.port()).unwrap_or(0);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("document-server")
+            .enable_all()
+            .build()?;
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
         let doc = Arc::new(Mutex::new((200, document.to_string())));
         let hits = Arc::new(AtomicUsize::new(0));
-        let (s, d, h) = (server.clone(), doc.clone(), hits.clone());
-        thread::spawn(move || {
-            for request in s.incoming_requests() {
-                h.fetch_add(1, Ordering::SeqCst);
-                let (status, body) = d.lock().unwrap().clone();
-                let response = tiny_http::Response::from_string(body)
-                    .with_status_code(status)
-                    .with_header(
-                        tiny_http::Header::from_bytes("content-type", "application/json").unwrap(),
-                    );
-                let _ = request.respond(response);
+        let (d, h) = (doc.clone(), hits.clone());
+        runtime.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (d, h) = (d.clone(), h.clone());
+                let service = service_fn(move |_request| {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    let (status, body) = d.lock().unwrap().clone();
+                    let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+                    *response.status_mut() =
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    response
+                        .headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
             }
         });
         Ok(DocumentServer {
             port,
             document: doc,
             hits,
-            server,
+            runtime: Some(runtime),
         })
     }
 
@@ -56,6 +84,9 @@ impl DocumentServer {
 
 impl Drop for DocumentServer {
     fn drop(&mut self) {
-        self.server.unblock();
+        // Closes the port and every connection before returning.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        }
     }
 }

@@ -555,13 +555,6 @@ fn cluster(out: &mut String, name: &str, port: u16) {
     type: STATIC
     connect_timeout: 0.25s
     lb_policy: ROUND_ROBIN
-    # One request per connection: the test servers (tiny_http) stall on reused connections
-    # under bursts of concurrent requests.
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        common_http_protocol_options: {{ max_requests_per_connection: 1 }}
-        explicit_http_config: {{ http_protocol_options: {{}} }}
     load_assignment:
       cluster_name: {name}
       endpoints:

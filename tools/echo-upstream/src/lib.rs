@@ -8,7 +8,9 @@
 //! ```
 //!
 //! * `path` is the request target exactly as received (query string included),
-//! * `headers` keeps the received order and duplicates, names lower-cased,
+//! * `headers` keeps duplicates, their values as sent, names lower-cased, in received order,
+//!   except that every value of a repeated name follows that name's first appearance
+//!   (`a: 1`, `b: 2`, `a: 3` is recorded as `a: 1`, `a: 3`, `b: 2`),
 //! * `body` is the request body (lossy UTF-8).
 //!
 //! Special paths (matched on the path part, query ignored):
@@ -18,6 +20,11 @@
 //!
 //! Every request is also recorded, before its response is written, and can be
 //! read back with [`EchoUpstream::requests`].
+//!
+//! The server is hyper (HTTP/1.1, keep-alive, any number of concurrent connections). It
+//! refuses with 400 a request target that is not a valid URI reference: control characters,
+//! spaces, `<`, `>`, `` ` ``, `"` in the query, bytes that are not UTF-8; it drops a
+//! `#fragment` (Envoy refuses both before they get here).
 //!
 //! ```no_run
 //! let echo = echo_upstream::EchoUpstream::start()?;
@@ -29,14 +36,21 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::ext::ReasonPhrase;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::service::service_fn;
+use hyper::StatusCode;
+use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
+use tokio::runtime::Runtime;
 
 /// One request as seen by the echo upstream (and as serialised in its responses).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +59,8 @@ pub struct EchoRequest {
     pub method: String,
     /// Request target as received, including the query string.
     pub path: String,
-    /// Headers in received order, names lower-cased, duplicates kept.
+    /// Headers in received order (repeats of a name grouped after its first appearance),
+    /// names lower-cased, duplicates kept.
     pub headers: Vec<(String, String)>,
     /// Request body (lossy UTF-8).
     pub body: String,
@@ -96,13 +111,15 @@ impl EchoRequest {
     }
 }
 
-/// A running echo server. Stops accepting requests when dropped.
+/// A running echo server. Stops accepting requests, and closes its connections, when dropped.
+///
+/// HTTP/1.1 with keep-alive (hyper), served by a tokio runtime of its own that this handle
+/// owns: any number of connections, each with any number of requests, concurrently.
 pub struct EchoUpstream {
-    server: Arc<tiny_http::Server>,
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<EchoRequest>>>,
-    shutdown: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    runtime: Option<Runtime>,
+    accept: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl EchoUpstream {
@@ -113,28 +130,25 @@ impl EchoUpstream {
 
     /// Starts a server on `addr`, e.g. `"127.0.0.1:8000"`.
     pub fn start_on(addr: impl ToSocketAddrs) -> io::Result<Self> {
-        let server = tiny_http::Server::http(addr).map_err(io::Error::other)?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| io::Error::other("echo upstream is not bound to an IP address"))?;
-        let server = Arc::new(server);
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let shutdown = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let server = Arc::clone(&server);
-            let requests = Arc::clone(&requests);
-            let shutdown = Arc::clone(&shutdown);
-            std::thread::Builder::new()
-                .name(format!("echo-upstream-{}", addr.port()))
-                .spawn(move || accept_loop(&server, &requests, &shutdown))?
+        let listener = std::net::TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKER_THREADS)
+            .thread_name(format!("echo-upstream-{}", addr.port()))
+            .enable_all()
+            .build()?;
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
         };
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let accept = runtime.spawn(accept_loop(listener, Arc::clone(&requests)));
         Ok(Self {
-            server,
             addr,
             requests,
-            shutdown,
-            thread: Some(thread),
+            runtime: Some(runtime),
+            accept: Some(accept),
         })
     }
 
@@ -170,67 +184,83 @@ impl EchoUpstream {
 
     /// Blocks the calling thread until the server is stopped (used by the binary).
     pub fn join(mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let (Some(runtime), Some(accept)) = (&self.runtime, self.accept.take()) {
+            let _ = runtime.block_on(accept);
         }
     }
 }
 
 impl Drop for EchoUpstream {
     fn drop(&mut self) {
-        self.shutdown.store(true, Ordering::SeqCst);
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        // Cancels every task (the listener and each connection, delayed answers included) and
+        // waits for the worker threads, so the port and connections are closed on return.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
         }
     }
 }
+
+/// Worker threads of each server's runtime: answers are cheap, delays are timers.
+const WORKER_THREADS: usize = 2;
+
+/// Hyper's default (100) is Envoy's own limit, before Envoy adds headers of its own.
+const MAX_HEADERS: usize = 1000;
+
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn accept_loop(
-    server: &tiny_http::Server,
-    requests: &Arc<Mutex<Vec<EchoRequest>>>,
-    shutdown: &AtomicBool,
-) {
+async fn accept_loop(listener: tokio::net::TcpListener, requests: Arc<Mutex<Vec<EchoRequest>>>) {
     loop {
-        match server.recv() {
-            Ok(request) => {
-                let requests = Arc::clone(requests);
-                // One thread per request so a delayed answer does not block others.
-                let spawned = std::thread::Builder::new()
-                    .name("echo-request".into())
-                    .spawn(move || handle(request, &requests));
-                if let Err(e) = spawned {
-                    eprintln!("echo-upstream: cannot spawn handler thread: {e}");
-                }
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_connection(stream, Arc::clone(&requests)));
             }
-            Err(_) if shutdown.load(Ordering::SeqCst) => return,
             Err(e) => {
+                // E.g. out of file descriptors: try again shortly rather than spin.
                 eprintln!("echo-upstream: accept error: {e}");
-                std::thread::sleep(Duration::from_millis(10));
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
     }
 }
 
-fn handle(mut request: tiny_http::Request, requests: &Mutex<Vec<EchoRequest>>) {
-    let mut body = Vec::new();
-    if let Err(e) = request.as_reader().read_to_end(&mut body) {
-        eprintln!("echo-upstream: error reading request body: {e}");
+async fn serve_connection(stream: tokio::net::TcpStream, requests: Arc<Mutex<Vec<EchoRequest>>>) {
+    let service = service_fn(move |request| {
+        let requests = Arc::clone(&requests);
+        async move { Ok::<_, Infallible>(handle(request, &requests).await) }
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .max_headers(MAX_HEADERS)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(e) = served {
+        // A client going away mid-request is normal in the tests; anything else is worth a line.
+        if !(e.is_incomplete_message() || e.is_canceled() || e.is_closed()) {
+            eprintln!("echo-upstream: connection error: {e}");
+        }
     }
+}
+
+async fn handle(
+    request: hyper::Request<Incoming>,
+    requests: &Mutex<Vec<EchoRequest>>,
+) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body).await;
     let echo = EchoRequest {
-        method: request.method().as_str().to_owned(),
-        path: request.url().to_owned(),
-        headers: request
-            .headers()
+        method: parts.method.as_str().to_owned(),
+        path: raw_target(&parts.uri),
+        headers: parts
+            .headers
             .iter()
-            .map(|h| {
+            .map(|(name, value)| {
                 (
-                    h.field.as_str().as_str().to_ascii_lowercase(),
-                    h.value.as_str().to_owned(),
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
                 )
             })
             .collect(),
@@ -241,17 +271,53 @@ fn handle(mut request: tiny_http::Request, requests: &Mutex<Vec<EchoRequest>>) {
     lock(requests).push(echo);
 
     if let Some(delay) = delay {
-        std::thread::sleep(delay);
+        tokio::time::sleep(delay).await;
     }
-    let mut response = tiny_http::Response::from_string(json).with_status_code(status);
-    for (name, value) in [("Content-Type", "application/json"), ("x-upstream", "echo")] {
-        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            response.add_header(h);
+    let mut response = hyper::Response::new(Full::new(Bytes::from(json)));
+    set_status(&mut response, status);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert("x-upstream", HeaderValue::from_static("echo"));
+    response
+}
+
+/// Sets the status; a code without a standard reason phrase gets `Unknown` (not `<none>`).
+fn set_status<B>(response: &mut hyper::Response<B>, status: u16) {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.canonical_reason().is_none() {
+        response
+            .extensions_mut()
+            .insert(ReasonPhrase::from_static(b"Unknown"));
+    }
+    *response.status_mut() = status;
+}
+
+/// The request target exactly as received: hyper keeps an origin-form target (`/a%2Fb?x`)
+/// byte for byte; other forms (`http://host/p`, `host:443`) are rebuilt from their parts.
+fn raw_target(uri: &hyper::Uri) -> String {
+    match (uri.scheme(), uri.authority(), uri.path_and_query()) {
+        (None, None, Some(target)) => target.as_str().to_owned(),
+        _ => uri.to_string(),
+    }
+}
+
+/// The whole body (de-chunked); what arrived before an error if the client went away.
+async fn read_body(mut body: Incoming) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            Err(e) => {
+                eprintln!("echo-upstream: error reading request body: {e}");
+                break;
+            }
         }
     }
-    if let Err(e) = request.respond(response) {
-        eprintln!("echo-upstream: error writing response: {e}");
-    }
+    out
 }
 
 /// Status code and delay requested by a special path.

@@ -1,11 +1,20 @@
-//! The HTTP server (tiny_http): one thread accepts, each request is answered
-//! on its own thread so that `Mode::Hang` never blocks other requests.
+//! The HTTP server: hyper (HTTP/1.1 with keep-alive) on a tokio runtime that the
+//! [`MockBackend`] handle owns. Connections and requests are served concurrently, so a
+//! hung or delayed answer never holds up the others.
 
-use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::ext::ReasonPhrase;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::service::service_fn;
+use hyper::StatusCode;
+use hyper_util::rt::TokioIo;
+use tokio::runtime::Runtime;
 
 use crate::admin::{self, Calls, Stats};
 use crate::counters::UsageValue;
@@ -25,8 +34,9 @@ pub enum Mode {
     Normal,
     /// Answer every transaction call with this status and an empty body (nothing is applied).
     Status(u16),
-    /// Accept but do not answer for up to [`HANG_LIMIT`]; the request then gets tiny_http's
-    /// empty 500. Other requests are unaffected.
+    /// Accept but do not answer for up to [`HANG_LIMIT`]; the request then gets an empty 500.
+    /// A client that gives up first (closes the connection) ends the wait; stopping the mock
+    /// closes the connection unanswered. Other requests are unaffected.
     Hang,
 }
 
@@ -45,7 +55,6 @@ struct Shared {
     requests: Mutex<Vec<ReceivedRequest>>,
     calls: Mutex<Calls>,
     control: Mutex<Control>,
-    shutdown: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -73,13 +82,20 @@ fn system_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// A running mock backend. Dropping it stops the server.
+/// A running mock backend. Dropping it stops the server and closes its connections.
 pub struct MockBackend {
     shared: Arc<Shared>,
-    server: Arc<tiny_http::Server>,
     addr: SocketAddr,
-    accept_thread: Option<JoinHandle<()>>,
+    runtime: Option<Runtime>,
 }
+
+/// Worker threads of each mock's runtime: answers take microseconds, delays are timers.
+const WORKER_THREADS: usize = 2;
+
+/// Hyper's default is 100; this mock should not be the limit.
+const MAX_HEADERS: usize = 1000;
+
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl MockBackend {
     /// Starts on `127.0.0.1` with an ephemeral port.
@@ -89,11 +105,18 @@ impl MockBackend {
 
     /// Starts on `addr` (e.g. `"127.0.0.1:3000"`).
     pub fn start_on(addr: &str, state: State) -> std::io::Result<MockBackend> {
-        let listener = TcpListener::bind(addr)?;
+        let listener = std::net::TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
-        let server = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let server = Arc::new(server);
+        listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKER_THREADS)
+            .thread_name("mock-3scale")
+            .enable_all()
+            .build()?;
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             requests: Mutex::new(Vec::new()),
@@ -104,20 +127,12 @@ impl MockBackend {
                 now: None,
                 log: false,
             }),
-            shutdown: AtomicBool::new(false),
         });
-        let accept_thread = {
-            let server = Arc::clone(&server);
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("mock-3scale-accept".into())
-                .spawn(move || accept_loop(&server, &shared))?
-        };
+        runtime.spawn(accept_loop(listener, Arc::clone(&shared)));
         Ok(MockBackend {
             shared,
-            server,
             addr,
-            accept_thread: Some(accept_thread),
+            runtime: Some(runtime),
         })
     }
 
@@ -237,54 +252,71 @@ impl MockBackend {
 
 impl Drop for MockBackend {
     fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::SeqCst);
-        self.server.unblock();
-        if let Some(t) = self.accept_thread.take() {
-            let _ = t.join();
+        // Cancels every task (the listener, each connection, hung and delayed answers) and
+        // waits for the worker threads: the port and connections are closed on return.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
         }
     }
 }
 
-fn accept_loop(server: &tiny_http::Server, shared: &Arc<Shared>) {
-    for request in server.incoming_requests() {
-        if shared.shutdown.load(Ordering::SeqCst) {
-            break;
-        }
-        let shared = Arc::clone(shared);
-        let spawned = std::thread::Builder::new()
-            .name("mock-3scale-req".into())
-            .spawn(move || serve(&shared, request));
-        if let Err(e) = spawned {
-            eprintln!("mock-3scale: cannot spawn a request thread: {e}");
+async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_connection(stream, Arc::clone(&shared)));
+            }
+            Err(e) => {
+                // E.g. out of file descriptors: try again shortly rather than spin.
+                eprintln!("mock-3scale: accept error: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
     }
 }
 
-fn serve(shared: &Shared, mut request: tiny_http::Request) {
+async fn serve_connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+    let service = service_fn(move |request| {
+        let shared = Arc::clone(&shared);
+        async move { Ok::<_, Infallible>(serve(&shared, request).await) }
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .max_headers(MAX_HEADERS)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(e) = served {
+        // Clients giving up on a hung request are expected; anything else is worth a line.
+        if !(e.is_incomplete_message() || e.is_canceled() || e.is_closed()) {
+            eprintln!("mock-3scale: connection error: {e}");
+        }
+    }
+}
+
+async fn serve(shared: &Shared, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
     let started = Instant::now();
-    let method = request.method().as_str().to_ascii_uppercase();
-    let url = request.url().to_string();
+    let (parts, body) = request.into_parts();
+    let method = parts.method.as_str().to_ascii_uppercase();
+    let url = raw_target(&parts.uri);
     let log = lock(&shared.control).log;
     if admin::is_stats(&method, url.split('?').next().unwrap_or_default()) {
         // Not recorded, not delayed, not subject to Mode: observing must not change the run.
-        let _ = request.respond(to_tiny(admin::response(&shared.stats())));
         if log {
             eprintln!("{method} {url} -> 200 (admin)");
         }
-        return;
+        return to_hyper(admin::response(&shared.stats()));
     }
-    let headers: Vec<(String, String)> = request
-        .headers()
+    let headers: Vec<(String, String)> = parts
+        .headers
         .iter()
-        .map(|h| {
+        .map(|(name, value)| {
             (
-                h.field.as_str().as_str().to_ascii_lowercase(),
-                h.value.as_str().to_string(),
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
             )
         })
         .collect();
-    let mut body = Vec::new();
-    let _ = request.as_reader().read_to_end(&mut body);
+    let body = read_body(body).await;
     let received = ReceivedRequest::new(&method, &url, headers, &body);
     lock(&shared.requests).push(received.clone());
 
@@ -299,11 +331,14 @@ fn serve(shared: &Shared, mut request: tiny_http::Request) {
     let transaction = endpoint.is_some();
     let response = match mode {
         Mode::Hang if transaction => {
-            hang(shared);
+            // Ends early only by being cancelled: the client went away or the mock stopped.
+            tokio::time::sleep(HANG_LIMIT).await;
             if log {
-                eprintln!("{method} {url} -> (hung, dropped)");
+                eprintln!("{method} {url} -> (hung, 500 after {HANG_LIMIT:?})");
             }
-            return; // dropping the request makes tiny_http answer an empty 500
+            let mut hung = hyper::Response::new(Full::new(Bytes::new()));
+            *hung.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            return hung;
         }
         Mode::Status(code) if transaction => Response::xml(code, ""),
         _ => {
@@ -319,30 +354,60 @@ fn serve(shared: &Shared, mut request: tiny_http::Request) {
         }
     };
     if !latency.is_zero() {
-        std::thread::sleep(latency);
+        tokio::time::sleep(latency).await;
     }
     let status = response.status;
-    let _ = request.respond(to_tiny(response));
     if log {
         eprintln!(
             "{method} {url} -> {status} ({:.1} ms)",
             started.elapsed().as_secs_f64() * 1000.0
         );
     }
+    to_hyper(response)
 }
 
-fn hang(shared: &Shared) {
-    let until = Instant::now() + HANG_LIMIT;
-    while Instant::now() < until && !shared.shutdown.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(20));
+/// The request target as received: hyper keeps an origin-form target (`/a%5B0%5D?x`) byte
+/// for byte; other forms (`http://host/p`) are rebuilt from their parts.
+fn raw_target(uri: &hyper::Uri) -> String {
+    match (uri.scheme(), uri.authority(), uri.path_and_query()) {
+        (None, None, Some(target)) => target.as_str().to_string(),
+        _ => uri.to_string(),
     }
 }
 
-fn to_tiny(r: Response) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
-    let mut out = tiny_http::Response::from_data(r.body.into_bytes()).with_status_code(r.status);
+/// The whole body (de-chunked); what arrived before an error if the client went away.
+async fn read_body(mut body: Incoming) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Headers in the order given (hyper adds `content-length` and `date` after them).
+fn to_hyper(r: Response) -> hyper::Response<Full<Bytes>> {
+    let mut out = hyper::Response::new(Full::new(Bytes::from(r.body.into_bytes())));
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.canonical_reason().is_none() {
+        // Rather than hyper's `<none>`.
+        out.extensions_mut()
+            .insert(ReasonPhrase::from_static(b"Unknown"));
+    }
+    *out.status_mut() = status;
+    let headers = out.headers_mut();
     for (name, value) in r.headers {
-        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            out.add_header(h);
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.append(name, value);
         }
     }
     out

@@ -21,12 +21,13 @@ impl HttpResponse {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Header names without those tiny_http adds itself (server, date).
+    /// Header names without those the HTTP server adds itself (date; connection: close,
+    /// since these requests ask for it).
     pub fn header_names(&self) -> Vec<&str> {
         self.headers
             .iter()
             .map(|(n, _)| n.as_str())
-            .filter(|n| *n != "server" && *n != "date")
+            .filter(|n| !matches!(*n, "server" | "date" | "connection"))
             .collect()
     }
 }
