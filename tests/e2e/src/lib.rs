@@ -97,6 +97,7 @@
 //!   tests run in parallel safely.
 
 pub mod base64;
+pub mod curl;
 pub mod document_server;
 pub mod envoy;
 pub mod http;
