@@ -40,7 +40,7 @@ pub const LIMITS: (u16, &str) = (429, "Limits exceeded");
 pub const HTTPS_REQUIRED: (u16, &str) = (403, "HTTPS required");
 
 /// Backend services 1 (user_key, headers), 2 (app_id/app_key, headers), 3 (app_id/app_key,
-/// Basic), 4 (user_key, query) and `APPS` apps of each kind.
+/// Basic), 4 (user_key, query), 5 (user_key, Bearer) and `APPS` apps of each kind.
 pub fn adv_state() -> State {
     let mut s = State::new()
         .service(
@@ -69,6 +69,18 @@ pub fn adv_state() -> State {
                 .token(TOKEN)
                 .backend_version("1")
                 .metric("hits", None),
+        )
+        .service(
+            Service::new("5")
+                .token(TOKEN)
+                .backend_version("1")
+                .metric("hits", None),
+        )
+        // A user_key sent as a Bearer token (service 5, `authorization`).
+        .app(
+            App::new("5", "bearer-app")
+                .user_key("uk-bearer")
+                .plan("Free"),
         )
         // HTTP Basic with a colon in the password (RFC 7617: split at the first colon).
         .app(App::new("3", "user").app_keys(&["pa:ss"]).plan("Free"));
