@@ -11,7 +11,7 @@ use e2e::mock_backend::ReceivedRequest;
 use e2e::{EchoRequest, Request, Response};
 use serde_json::{json, Value};
 use support::adversarial::*;
-use support::{Stack, TOKEN};
+use support::TOKEN;
 use tollgate_core::auth::basic::password_digest;
 use tollgate_core::auth::digest::to_hex;
 
@@ -369,6 +369,15 @@ fn credentials_cannot_inject_backend_parameters() {
                 ("user_key", payload),
                 ("usage[hits]", "1"),
             ];
+            // The form delivery uses another key, so that batching mode does not answer it
+            // from the query delivery's cached denial.
+            let form_key = format!("{payload}|form");
+            let user_key_f = [
+                ("service_id", "4"),
+                ("service_token", TOKEN),
+                ("user_key", form_key.as_str()),
+                ("usage[hits]", "1"),
+            ];
             let app_key = [
                 ("service_id", "3"),
                 ("service_token", TOKEN),
@@ -389,8 +398,8 @@ fn credentials_cannot_inject_backend_parameters() {
                     Request::post("/api/x")
                         .header("Host", "query.example.com")
                         .header("Content-Type", "application/x-www-form-urlencoded")
-                        .body(format!("note=1&user_key={}", encode(payload))),
-                    &user_key_q,
+                        .body(format!("note=1&user_key={}", encode(&form_key))),
+                    &user_key_f,
                 ),
                 (
                     "basic",

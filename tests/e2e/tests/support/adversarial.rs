@@ -610,7 +610,7 @@ pub fn run_and_check(
 pub fn assert_none(what: &str, failures: &[String], total: usize) {
     assert!(
         failures.is_empty(),
-        "{what}: {} of {total} case(s) failed:\n  {}",
+        "{what}: {} failure(s) in {total} case(s):\n  {}",
         failures.len(),
         failures.join("\n  ")
     );
