@@ -17,6 +17,16 @@ use tollgate_core::auth::digest::to_hex;
 
 const SALT: &str = "adv-salt";
 
+/// Host, description, `Authorization` value, the (app_id, app_key) the backend must get.
+type SchemeCase = (
+    &'static str,
+    &'static str,
+    String,
+    Option<(&'static str, &'static str)>,
+);
+/// How a credential is delivered, the request, the exact backend parameters expected.
+type Delivery<'a> = (&'static str, Request, &'a [(&'a str, &'a str)]);
+
 fn rule() -> Value {
     json!([{"http_method": "ANY", "pattern": "/api", "metric_system_name": "hits", "delta": 1}])
 }
@@ -189,7 +199,7 @@ fn basic_splits_at_the_first_colon_and_schemes_are_case_insensitive() {
     let s = adv_stack(adv_config(services(), false));
     let b64 = |pair: &str| e2e::base64::standard(pair.as_bytes());
     let jwt_ok = token(&["admin"]);
-    let cases: Vec<(&str, &str, String, Option<(&str, &str)>)> = vec![
+    let cases: Vec<SchemeCase> = vec![
         (
             "basic.example.com",
             "colon in the password",
@@ -386,7 +396,7 @@ fn credentials_cannot_inject_backend_parameters() {
                 ("usage[hits]", "1"),
             ];
             let header_ok = !payload.contains(['\u{e9}', '\u{2603}']);
-            let mut deliveries: Vec<(&str, Request, &[(&str, &str)])> = vec![
+            let mut deliveries: Vec<Delivery> = vec![
                 (
                     "query",
                     Request::get(&format!("/api/x?user_key={}", encode(payload)))
