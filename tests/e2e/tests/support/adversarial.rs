@@ -296,9 +296,11 @@ pub enum Shape {
     Expect100,
     H2,
     H2Form,
+    /// HTTP/2 with a request trailer (raw frames: curl cannot send trailers).
+    H2Trailers,
 }
 
-pub const SHAPES: [Shape; 12] = [
+pub const SHAPES: [Shape; 13] = [
     Shape::NoBody,
     Shape::Json,
     Shape::Form,
@@ -311,6 +313,7 @@ pub const SHAPES: [Shape; 12] = [
     Shape::Expect100,
     Shape::H2,
     Shape::H2Form,
+    Shape::H2Trailers,
 ];
 
 /// One request sent: what came back.
@@ -375,6 +378,29 @@ impl Shape {
                     }
                 }
                 r.map_err(|e| e.to_string())
+            }
+            Shape::H2Trailers => {
+                headers.push(("content-type".into(), self.content_type().into()));
+                let h: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                e2e::h2::send_with_trailers(
+                    port,
+                    method,
+                    &case.host,
+                    &case.target,
+                    &h,
+                    body.as_bytes(),
+                    &[("x-adv-trailer", "t1")],
+                )
+                .map(|r| Response {
+                    status: r.status,
+                    reason: String::new(),
+                    headers: Vec::new(),
+                    body: r.body,
+                })
+                .map_err(|e| e.to_string())
             }
             Shape::Expect100 => {
                 headers.push(("Content-Type".into(), self.content_type().into()));
