@@ -16,15 +16,18 @@ use std::rc::Rc;
 use tollgate_core::backend::{BackendAnswer, BackendCall};
 use tollgate_core::cache::{EntryKey, Lookup, Ticket};
 use tollgate_core::pipeline::{
-    self, Authorization, Begin, Forward, LocalReply, Next, Outcome, PendingRequest, Verdict,
-    STRIPPED_REQUEST_HEADERS,
+    self, is_stripped_request_header, Authorization, Begin, Forward, LocalReply, Next, Outcome,
+    PendingRequest, Verdict,
 };
 use tollgate_core::request::RequestHead;
 
 enum State {
     Start,
-    /// Paused until the form body has arrived.
-    ReadingBody(Box<PendingRequest>),
+    /// Paused until the form body has arrived (`buffered`: its bytes so far, held by Envoy).
+    ReadingBody {
+        request: Box<PendingRequest>,
+        buffered: usize,
+    },
     /// Authrep mode: paused until the backend answers.
     Authorizing(Box<Authorization>),
     /// Batching mode: paused until the cache can decide (`waited`: the request had to wait).
@@ -109,9 +112,10 @@ impl Flow {
     /// paused and must be resumed.
     fn forward(&mut self, worker: &Worker, forward: Forward, resume: bool) -> Step {
         worker.metrics.outcome(Outcome::Authorized);
-        for name in STRIPPED_REQUEST_HEADERS {
-            if !(forward.debug_header_absent && name == "x-3scale-debug") {
-                Host.set_http_request_header(name, None);
+        // One host call for the names (every spelling must go), one per header removed.
+        for (name, _) in Host.get_http_request_headers_bytes() {
+            if is_stripped_request_header(&name) {
+                Host.set_http_request_header(&name, None);
             }
         }
         for (name, value) in &forward.set_request_headers {
@@ -144,7 +148,10 @@ impl Flow {
         match pipeline::begin(&worker.config, head, &RequestHeaders(&Host)) {
             Begin::Reply(reply) => self.reply(worker, reply),
             Begin::Request(request) if request.wants_body() && !end_of_stream => {
-                self.state = State::ReadingBody(request);
+                self.state = State::ReadingBody {
+                    request,
+                    buffered: 0,
+                };
                 Step::Pause
             }
             Begin::Request(request) => self.authorize(worker, *request),
@@ -244,32 +251,44 @@ impl Flow {
     }
 
     fn on_request_body(&mut self, worker: &Worker, body_size: usize, end: bool) -> Option<Step> {
-        if !matches!(self.state, State::ReadingBody(_)) {
+        let State::ReadingBody { buffered, .. } = &mut self.state else {
             return None;
-        }
+        };
         if !end {
             // Keep buffering until the whole body is there.
+            *buffered = body_size;
             return Some(Step::Pause);
         }
-        let body = Host.get_http_request_body(0, body_size).unwrap_or_default();
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::ReadingBody(mut request) => {
-                request.add_form_body(&body);
-                Some(self.authorize(worker, *request))
-            }
-            _ => None,
-        }
+        self.authorize_with_body(worker, body_size)
     }
 
+    /// Trailers end a body that never had `end_of_stream` (HTTP/2, chunked with trailers).
     fn on_request_trailers(&mut self, worker: &Worker) -> Option<Step> {
-        // HTTP/2 with trailers never ends the body with end_of_stream: decide without it.
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::ReadingBody(request) => Some(self.authorize(worker, *request)),
-            other => {
-                self.state = other;
-                None
-            }
-        }
+        let State::ReadingBody { buffered, .. } = self.state else {
+            return None;
+        };
+        self.authorize_with_body(worker, buffered)
+    }
+
+    /// The form body is complete (`size` bytes buffered by Envoy): read it and decide.
+    fn authorize_with_body(&mut self, worker: &Worker, size: usize) -> Option<Step> {
+        let State::ReadingBody { mut request, .. } =
+            std::mem::replace(&mut self.state, State::Done)
+        else {
+            return None;
+        };
+        let body = Host.get_http_request_body(0, size).unwrap_or_default();
+        request.add_form_body(&body);
+        Some(self.authorize(worker, *request))
+    }
+
+    /// While the verdict is pending (or a local reply was sent), body and trailers must stay
+    /// in Envoy: `Continue` from these callbacks would release the paused headers upstream.
+    fn holds_request(&self) -> bool {
+        matches!(
+            self.state,
+            State::ReadingBody { .. } | State::Authorizing(_) | State::Waiting { .. } | State::Done
+        )
     }
 
     fn on_authrep_response(&mut self, worker: &Worker, num_headers: usize) -> Step {
@@ -283,6 +302,14 @@ impl Flow {
                 Step::Pause
             }
         }
+    }
+}
+
+fn held(flow: &Flow) -> Step {
+    if flow.holds_request() {
+        Step::Pause
+    } else {
+        Step::Continue
     }
 }
 
@@ -303,14 +330,19 @@ impl HttpContext for TollgateHttp {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        // `Pause` here is StopIterationAndBuffer: Envoy keeps the body until the verdict
+        // (a body beyond its buffer limit gets Envoy's 413, and never reaches the upstream).
         self.run(|flow, worker| {
             flow.on_request_body(worker, body_size, end_of_stream)
-                .unwrap_or(Step::Continue)
+                .unwrap_or_else(|| held(flow))
         })
     }
 
     fn on_http_request_trailers(&mut self, _: usize) -> Action {
-        self.run(|flow, worker| flow.on_request_trailers(worker).unwrap_or(Step::Continue))
+        self.run(|flow, worker| {
+            flow.on_request_trailers(worker)
+                .unwrap_or_else(|| held(flow))
+        })
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {

@@ -14,6 +14,7 @@ pub struct Metrics {
     no_match: Option<u32>,
     auth_failed: Option<u32>,
     limits_exceeded: Option<u32>,
+    bad_request: Option<u32>,
     backend_calls: Option<u32>,
     backend_errors: Option<u32>,
     jwks_refreshes: Option<u32>,
@@ -53,6 +54,7 @@ impl Metrics {
             no_match: counter("tollgate.requests_denied.no_match"),
             auth_failed: counter("tollgate.requests_denied.auth_failed"),
             limits_exceeded: counter("tollgate.requests_denied.limits_exceeded"),
+            bad_request: counter("tollgate.requests_denied.bad_request"),
             backend_calls: counter("tollgate.backend_calls"),
             backend_errors: counter("tollgate.backend_errors"),
             jwks_refreshes: counter("tollgate.jwks_refreshes"),
@@ -83,6 +85,7 @@ impl Metrics {
             Outcome::NoMatch => self.no_match,
             Outcome::AuthFailed => self.auth_failed,
             Outcome::LimitsExceeded => self.limits_exceeded,
+            Outcome::BadRequest => self.bad_request,
         });
     }
 

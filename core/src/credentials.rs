@@ -144,23 +144,26 @@ impl Authorization {
             .count();
         let (scheme, param) = value.split_at(scheme_len);
         let param = param.trim_start();
-        match scheme {
-            "Basic" => base64::decode(param)
+        // Schemes are case-insensitive (RFC 9110 §11.1).
+        if scheme.eq_ignore_ascii_case("Basic") {
+            base64::decode(param)
                 .map(|raw| String::from_utf8_lossy(&raw).into_owned())
                 .and_then(|pair| {
-                    // Greedy `^(.*):(.*)$`: split on the last colon.
-                    pair.rsplit_once(':').map(|(u, p)| Authorization {
+                    // RFC 7617: the user-id cannot contain a colon, the password can.
+                    pair.split_once(':').map(|(u, p)| Authorization {
                         userid: Some(u.to_string()),
                         password: Some(p.to_string()),
                         token: None,
                     })
                 })
-                .unwrap_or_default(),
-            "Bearer" => Authorization {
+                .unwrap_or_default()
+        } else if scheme.eq_ignore_ascii_case("Bearer") {
+            Authorization {
                 token: Some(param.to_string()),
                 ..Default::default()
-            },
-            _ => Authorization::default(),
+            }
+        } else {
+            Authorization::default()
         }
     }
 }
@@ -266,7 +269,7 @@ mod tests {
             Some(Credentials::UserKey("value".into()))
         );
         let s2 = service(2, r#"{"credentials_location":"authorization"}"#);
-        // "id:with:colon" -> userid "id:with", password "colon" (split on the last colon)
+        // "id:with:colon" -> userid "id", password "with:colon" (RFC 7617: the first colon)
         let found = extract(
             &s2,
             &QueryArgs::default(),
@@ -275,16 +278,28 @@ mod tests {
         assert_eq!(
             found.complete(s2.mode),
             Some(Credentials::AppIdAndKey {
-                app_id: "id:with".into(),
-                app_key: "colon".into()
+                app_id: "id".into(),
+                app_key: "with:colon".into()
             })
         );
-        let bad = extract(
+        for scheme in ["basic", "BASIC", "bAsIc"] {
+            let found = extract(
+                &s,
+                &QueryArgs::default(),
+                &headers(&[("authorization", &format!("{scheme} dmFsdWU6Cg=="))]),
+            );
+            assert_eq!(
+                found.complete(s.mode),
+                Some(Credentials::UserKey("value".into())),
+                "{scheme}"
+            );
+        }
+        let other = extract(
             &s,
             &QueryArgs::default(),
-            &headers(&[("authorization", "basic dmFsdWU6Cg==")]),
+            &headers(&[("authorization", "Basicx dmFsdWU6Cg==")]),
         );
-        assert_eq!(bad.complete(s.mode), None);
+        assert_eq!(other.complete(s.mode), None);
     }
 
     #[test]

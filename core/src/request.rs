@@ -45,9 +45,78 @@ pub fn split_path(path: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Whether an upstream could read `path` (query excluded) differently from the mapping rules,
+/// which see it percent-decoded with dot segments resolved (`mapping::normalize_path`).
+///
+/// Such a path is refused rather than forwarded: an encoded slash or backslash (`%2F`,
+/// `%5C`, `\`), which many upstreams decode or treat as `/`; a `;`, which Tomcat and Spring
+/// strip with what follows it in a segment (`/public/..;/admin`); a `.` or `..` segment,
+/// raw or encoded (`%2e%2e`), which Envoy resolves only when `normalize_path` is on; and
+/// control bytes (`%00` truncates paths in C upstreams). Envoy's defaults pass all of these.
+pub fn is_ambiguous_path(path: &str) -> bool {
+    path.as_bytes().split(|b| *b == b'/').any(|segment| {
+        let decoded: std::borrow::Cow<[u8]> = percent_encoding::percent_decode(segment).into();
+        matches!(&*decoded, b"." | b"..")
+            || decoded
+                .iter()
+                .any(|b| matches!(b, b'/' | b'\\' | b';' | 0x00..=0x1F | 0x7F))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ambiguous_paths() {
+        for path in [
+            "/admin%2F..%2Fpublic",
+            "/admin/..%2Fpublic",
+            "/admin%2f%2e%2e%2fpublic",
+            "/admin%20/..%2f..%2fpublic",
+            "/public/..;/admin",
+            "/public%5c..%5cadmin",
+            "/public%5C..%5Cadmin",
+            "/public\\..\\admin",
+            "/public/../admin",
+            "/public/%2e%2e/admin",
+            "/public/.%2E/admin",
+            "/public/%2e/admin",
+            "/public/./admin",
+            "/..",
+            "/a/.",
+            "/admin;jsessionid=1/x",
+            "/admin%3Bx/y",
+            "/admin%00/public",
+            "/a%0Ab",
+            "/a%7f",
+            "/a\tb",
+        ] {
+            assert!(is_ambiguous_path(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn plain_paths_are_not_ambiguous() {
+        for path in [
+            "/",
+            "",
+            "/public",
+            "/public/x%20y",
+            "/public//x",
+            "/public/%41",
+            "/a%252Fb",
+            "/...",
+            "/..foo/bar.",
+            "/v1/word/hello.json",
+            "/caf%C3%A9",
+            "/a%",
+            "/a%zz",
+            "/$=!,&+:@'*()~",
+        ] {
+            assert!(!is_ambiguous_path(path), "{path}");
+        }
+    }
 
     #[test]
     fn host_is_lowercased_without_port() {

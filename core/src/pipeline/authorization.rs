@@ -16,7 +16,6 @@ pub struct Authorization {
     debug_headers: Vec<(String, String)>,
     /// `:authority` and `:path` to send upstream, when api_backend/hostname_rewrite say so.
     upstream_headers: Vec<(String, String)>,
-    pub(super) debug_header_absent: bool,
 }
 
 impl Authorization {
@@ -48,7 +47,6 @@ impl Authorization {
             usage: matched.usage,
             debug_headers,
             upstream_headers,
-            debug_header_absent: false,
         }
     }
 
@@ -110,7 +108,6 @@ impl Authorization {
         Forward {
             set_request_headers,
             response_headers: self.debug_headers.clone(),
-            debug_header_absent: self.debug_header_absent,
         }
     }
 }

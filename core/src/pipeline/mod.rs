@@ -2,7 +2,7 @@
 //! backend authorization, then a local reply or the upstream.
 //!
 //! ```text
-//! Pipeline::begin ──► Begin::Reply (404 unknown host)
+//! Pipeline::begin ──► Begin::Reply (400 ambiguous path, 404 unknown host)
 //!        │
 //!        └► PendingRequest ──(wants_body? add_form_body)──► authorize()
 //!                 ├─► LocalReply (401 auth missing, 403 auth failed locally, 404 no match)
@@ -12,6 +12,8 @@
 
 mod authorization;
 mod reply;
+#[cfg(test)]
+mod tests;
 
 pub use authorization::Authorization;
 
@@ -22,7 +24,7 @@ pub enum Next {
     /// Authenticated locally, no backend: forward with these changes.
     Forward(Forward),
 }
-pub use reply::{Forward, LocalReply, Outcome, Verdict, STRIPPED_REQUEST_HEADERS};
+pub use reply::{is_stripped_request_header, Forward, LocalReply, Outcome, Verdict};
 
 use crate::auth::header_secret;
 use crate::auth::identity::Identity;
@@ -31,7 +33,7 @@ use crate::auth::Mode;
 use crate::config::{AuthMode, Config, CredentialsLocation, Service};
 use crate::credentials::{self, Credentials, Found};
 use crate::mapping::{any_rule_matches, match_rules, normalize_path, QueryArgs};
-use crate::request::{host_of, split_path, HeaderSource, RequestHead};
+use crate::request::{host_of, is_ambiguous_path, split_path, HeaderSource, RequestHead};
 use crate::secret::constant_time_eq;
 use std::sync::Arc;
 
@@ -58,14 +60,15 @@ pub struct PendingRequest {
     /// A header-secret rule covers the path and its header is absent or wrong.
     header_secret_failed: bool,
     debug: bool,
-    /// The request has no `X-3scale-debug` header (read once: nothing to remove upstream).
-    debug_header_absent: bool,
     body_eligible: bool,
 }
 
 /// Starts the pipeline from the request head; reads only the headers it needs.
 pub fn begin(config: &Config, head: RequestHead, headers: &dyn HeaderSource) -> Begin {
     let (path, query) = split_path(head.path);
+    if is_ambiguous_path(path) {
+        return Begin::Reply(LocalReply::ambiguous_path());
+    }
     let normalized_path = normalize_path(path);
     let args = query.map(QueryArgs::parse).unwrap_or_default();
     let Some(service) = select_service(config, head, &normalized_path, &args) else {
@@ -96,7 +99,7 @@ pub fn begin(config: &Config, head: RequestHead, headers: &dyn HeaderSource) -> 
             .is_some_and(|h| !h.is_secure(headers));
     let header_secret_failed =
         !header_secret::all_satisfied(&service.auth.header_secrets, &normalized_path, headers);
-    let (debug, debug_header_absent) = is_debug(&service, headers);
+    let debug = is_debug(&service, headers);
     let body_eligible = service.location == CredentialsLocation::Query
         && matches!(head.method, "POST" | "PUT" | "PATCH")
         && headers.header("content-type").is_some_and(|ct| {
@@ -115,7 +118,6 @@ pub fn begin(config: &Config, head: RequestHead, headers: &dyn HeaderSource) -> 
         insecure,
         header_secret_failed,
         debug,
-        debug_header_absent,
         body_eligible,
     }))
 }
@@ -144,15 +146,13 @@ fn select_service(
 }
 
 /// Debug headers are on when `X-3scale-Debug` equals the backend authentication value.
-/// Also says whether the header is known to be absent (then nothing needs removing upstream).
-fn is_debug(service: &Service, headers: &dyn HeaderSource) -> (bool, bool) {
+fn is_debug(service: &Service, headers: &dyn HeaderSource) -> bool {
     let Some(auth) = &service.backend_auth else {
-        return (false, false);
+        return false;
     };
-    match headers.header("x-3scale-debug") {
-        Some(v) => (constant_time_eq(v.as_bytes(), auth.value.as_bytes()), false),
-        None => (false, true),
-    }
+    headers
+        .header("x-3scale-debug")
+        .is_some_and(|v| constant_time_eq(v.as_bytes(), auth.value.as_bytes()))
 }
 
 impl PendingRequest {
@@ -226,7 +226,7 @@ impl PendingRequest {
                 return Err(failed());
             }
         }
-        let mut authorization = Authorization::new(
+        let authorization = Authorization::new(
             self.service.clone(),
             credentials,
             matched,
@@ -234,7 +234,6 @@ impl PendingRequest {
             &self.path,
             self.query.as_deref(),
         );
-        authorization.debug_header_absent = self.debug_header_absent;
         Ok(match self.service.auth.mode {
             Mode::Local => Next::Forward(authorization.forward()),
             Mode::ThreeScale | Mode::LocalThenThreeScale => Next::Backend(authorization),

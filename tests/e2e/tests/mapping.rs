@@ -91,34 +91,55 @@ fn rules_give_the_usage() {
 
 #[test]
 fn normalised_paths_cannot_dodge_a_rule() {
-    dodges_are_metered_as_admin(&stack());
+    // Envoy resolves raw and encoded dot segments itself; the encoded slash reaches the filter.
+    dodges_are_metered_as_admin_or_refused(
+        &stack(),
+        &[
+            "/admin",
+            "/public/../admin",
+            "//admin",
+            "/%61dmin",
+            "/./admin/",
+            "/public/%2E%2E/admin",
+            "/public/%2e%2e/admin",
+            "/public/x/../../admin",
+            "/public/..//admin",
+        ],
+        &["/public%2F..%2Fadmin"],
+    );
 }
 
-/// Envoy's own `normalize_path` and `merge_slashes` are off by default: the filter's
-/// normalisation alone must catch every dodge.
+/// Envoy's own `normalize_path` and `merge_slashes` are off by default: the filter alone
+/// must catch every dodge, and refuses the paths an upstream could read another way.
 #[test]
 fn normalised_paths_cannot_dodge_a_rule_without_envoy_normalising() {
-    dodges_are_metered_as_admin(&stack_with(|b| b.raw_paths()));
+    dodges_are_metered_as_admin_or_refused(
+        &stack_with(|b| b.raw_paths()),
+        &["/admin", "//admin", "/%61dmin", "//admin//"],
+        &[
+            "/public/../admin",
+            "/./admin/",
+            "/public/%2E%2E/admin",
+            "/public/%2e%2e/admin",
+            "/public/x/../../admin",
+            "/public%2F..%2Fadmin",
+            "/public/..//admin",
+        ],
+    );
 }
 
-fn dodges_are_metered_as_admin(s: &Stack) {
+/// `metered`: forwarded and charged as `/admin`; `refused`: 400, nothing charged or forwarded.
+fn dodges_are_metered_as_admin_or_refused(s: &Stack, metered: &[&str], refused: &[&str]) {
     let k = format!("user_key={USER_KEY}");
-    for path in [
-        format!("/admin?{k}"),
-        format!("/public/../admin?{k}"),
-        format!("//admin?{k}"),
-        format!("/%61dmin?{k}"),
-        format!("/./admin/?{k}"),
-        format!("/public/%2E%2E/admin?{k}"),
-        format!("/public/%2e%2e/admin?{k}"),
-        format!("/public/x/../../admin?{k}"),
-        format!("/public%2F..%2Fadmin?{k}"),
-        format!("/public/..//admin?{k}"),
-    ] {
+    let send = |path: &str| {
         // The raw request line, untouched by any client-side normalisation.
-        let raw =
-            format!("GET {path} HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n");
-        let r = send_raw(s.port(), raw.as_bytes()).unwrap();
+        let raw = format!(
+            "GET {path}?{k} HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n"
+        );
+        send_raw(s.port(), raw.as_bytes()).unwrap()
+    };
+    for path in metered {
+        let r = send(path);
         assert_eq!(r.status, 200, "{path}: {r}");
         let call = s.authreps().pop().unwrap();
         let usage: Vec<_> = call
@@ -132,4 +153,13 @@ fn dodges_are_metered_as_admin(s: &Stack) {
             "{path}"
         );
     }
+    s.backend.clear_requests();
+    let upstream_before = s.echo.request_count();
+    for path in refused {
+        let r = send(path);
+        assert_eq!(r.status, 400, "{path}: {r}");
+        assert_eq!(r.body, "Bad Request: ambiguous path", "{path}");
+    }
+    assert!(s.authreps().is_empty(), "{:?}", s.authreps());
+    assert_eq!(s.echo.request_count(), upstream_before);
 }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Fails when a .rs file under src/, core/ or tools/ is not part of its crate's module tree:
+# such a file is never compiled, and its tests never run.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+status=0
+while IFS= read -r f; do
+    base=$(basename "$f" .rs)
+    case $base in lib | main | mod | build) continue ;; esac
+    dir=$(dirname "$f")
+    case $dir in */bin | */tests | */tests/* | */benches | */examples) continue ;; esac
+    found=0
+    for parent in "$dir/mod.rs" "$dir/lib.rs" "$dir/main.rs" "$dir.rs"; do
+        if [[ -f $parent ]] && grep -qE "^\s*(pub(\([a-z]+\))? )?mod $base\s*;" "$parent"; then
+            found=1
+        fi
+    done
+    if [[ $found == 0 ]]; then
+        echo "not declared by any module (never compiled): $f" >&2
+        status=1
+    fi
+done < <(find src core/src tools -name '*.rs' -not -path '*/target/*' | sort)
+exit $status
