@@ -326,3 +326,108 @@ fn a_body_over_the_buffer_limit_while_waiting_is_413_and_never_forwarded() {
     }
     assert_none("bodies over the buffer limit", &failures, 10);
 }
+
+/// Sends the head and `first` bytes of the body, waits `pause`, then the rest; the answer.
+fn slow_body(
+    port: u16,
+    head: &str,
+    first: &[u8],
+    rest: &[u8],
+    pause: Duration,
+) -> Result<e2e::Response, String> {
+    use std::io::{BufReader, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(first);
+    std::thread::sleep(pause);
+    // A denied request may have been answered (and the connection closed) by now.
+    let _ = stream.write_all(rest);
+    e2e::http::read_response(&mut BufReader::new(stream), false).map_err(|e| e.to_string())
+}
+
+/// A body that trickles in after the verdict, and requests that wait for another request's
+/// authorize answer on the same key (batching), are held and released exactly like the rest.
+#[test]
+fn bodies_after_the_verdict_and_waiters_on_one_key_are_held_too() {
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for batching in [false, true] {
+        let mode = if batching { "batching" } else { "authrep" };
+        let s = three_scale_stack(batching);
+        let json = r#"{"mark":"slow","items":[1,2,3],"note":"half and half"}"#.as_bytes();
+        let slow_cases: Vec<(&str, String, Vec<u8>, Expect)> = vec![
+            (
+                "valid",
+                "hdr.example.com\r\nuser_key: uk-ok-30".into(),
+                json.to_vec(),
+                Expect::Allowed,
+            ),
+            (
+                "wrong",
+                "hdr.example.com\r\nuser_key: uk-wrong-30".into(),
+                json.to_vec(),
+                Expect::Denied(AUTH_FAILED.0, AUTH_FAILED.1),
+            ),
+            (
+                "form_creds",
+                "query.example.com\r\nContent-Type: application/x-www-form-urlencoded".into(),
+                b"a=1&user_key=uk-q-30&b=2".to_vec(),
+                Expect::Allowed,
+            ),
+            (
+                "form_wrong",
+                "query.example.com\r\nContent-Type: application/x-www-form-urlencoded".into(),
+                b"a=1&user_key=uk-wrong-q-30&b=2".to_vec(),
+                Expect::Denied(AUTH_FAILED.0, AUTH_FAILED.1),
+            ),
+        ];
+        for (kind, host_and_headers, body, expect) in slow_cases {
+            for split in [0, body.len() / 2] {
+                total += 1;
+                let mark = format!("{mode}/slow/{kind}/{split}");
+                let head = format!(
+                    "POST /api/x HTTP/1.1\r\nHost: {host_and_headers}\r\n{MARK}: {mark}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let (first, rest) = body.split_at(split);
+                let response = slow_body(s.port(), &head, first, rest, Duration::from_millis(600));
+                std::thread::sleep(Duration::from_millis(200));
+                let sent = Sent {
+                    method: "POST",
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                    response,
+                };
+                failures.extend(verdict(&s.echo.requests(), &mark, &sent, expect));
+            }
+        }
+        // A dozen requests with bodies for one new key at once: one asks, the rest wait.
+        let mut crowd = Vec::new();
+        for (kind, key, expect) in [
+            ("valid", "uk-ok-36", Expect::Allowed),
+            (
+                "wrong",
+                "uk-wrong-crowd",
+                Expect::Denied(AUTH_FAILED.0, AUTH_FAILED.1),
+            ),
+            ("limited", "uk-lim-36", Expect::Denied(LIMITS.0, LIMITS.1)),
+        ] {
+            for i in 0..12 {
+                let shape = [Shape::Json, Shape::Chunked, Shape::H2, Shape::Put][i % 4];
+                let case = Case::new("hdr.example.com", "/api/x").header("user_key", key);
+                crowd.push((
+                    format!("{mode}/crowd/{kind}/{i}/{shape:?}"),
+                    shape,
+                    case,
+                    expect,
+                ));
+            }
+        }
+        total += crowd.len();
+        failures.extend(run_and_check(&s, &crowd, 36));
+    }
+    assert_none("late bodies and waiters", &failures, total);
+}
