@@ -47,6 +47,10 @@ fn services() -> Vec<Value> {
     v.push(json!({"id": 13, "authentication": {"mode": "local", "basic_users": [
             {"username": "alice", "salt": SALT, "hash": hash}]},
         "proxy": {"hosts": ["basicuser.example.com"], "secret_token": SECRET, "proxy_rules": rule()}}));
+    // No secret_token: a client-sent one must still be removed.
+    let key = json!({"id": "w", "hash": tollgate_core::auth::digest::stored_form(WRITER_KEY)});
+    v.push(json!({"id": 14, "authentication": {"mode": "local", "api_keys": {"header": "APIKey", "keys": [key]}},
+        "proxy": {"hosts": ["nosecret.example.com"], "proxy_rules": rule()}}));
     v
 }
 
@@ -54,8 +58,9 @@ fn normalise(name: &str) -> String {
     name.to_ascii_lowercase().replace('_', "-")
 }
 
-/// What is wrong with the secret-token and debug headers the upstream received.
-fn header_problems(seen: &EchoRequest) -> Option<String> {
+/// What is wrong with the secret-token and debug headers the upstream received: exactly one
+/// secret token, the configured one (none on `nosecret.example.com`), and no debug header.
+fn header_problems(seen: &EchoRequest, host: &str) -> Option<String> {
     let tokens: Vec<&(String, String)> = seen
         .headers
         .iter()
@@ -66,7 +71,12 @@ fn header_problems(seen: &EchoRequest) -> Option<String> {
         .iter()
         .filter(|(k, _)| normalise(k) == "x-3scale-debug")
         .collect();
-    let ok = tokens.len() == 1 && tokens[0].1 == SECRET && debug.is_empty();
+    let token_ok = if host == "nosecret.example.com" {
+        tokens.is_empty()
+    } else {
+        tokens.len() == 1 && tokens[0].1 == SECRET
+    };
+    let ok = token_ok && debug.is_empty();
     (!ok).then(|| format!("secret-token headers {tokens:?}, debug headers {debug:?}"))
 }
 
@@ -121,6 +131,10 @@ fn the_client_cannot_set_the_secret_token_or_debug_headers_upstream() {
             vec![("APIKey".into(), WRITER_KEY.into())],
         ),
         (
+            "nosecret.example.com",
+            vec![("APIKey".into(), WRITER_KEY.into())],
+        ),
+        (
             "jwt.example.com",
             vec![(
                 "Authorization".into(),
@@ -151,7 +165,7 @@ fn the_client_cannot_set_the_secret_token_or_debug_headers_upstream() {
                         let got = seen(&upstream, &mark);
                         match (&resp, got.as_slice()) {
                             (Ok(r), [one]) if r.status == 200 => {
-                                if let Some(p) = header_problems(one) {
+                                if let Some(p) = header_problems(one, host) {
                                     failures.push(format!("{mark}: {p}"));
                                 }
                             }
