@@ -13,7 +13,8 @@
 //! ```
 //!
 //! The target is sent as given (`--path-as-is`), `Host` becomes `:authority` over HTTP/2,
-//! and a body is sent as is (`--data-raw`, or `--data-binary @-` when it is not text; curl's
+//! and a body is sent as is (`--data-raw`, or `--data-binary @-` when it is not text or
+//! longer than 64 KiB; curl's
 //! default form content type is removed unless a `Content-Type` header is given).
 
 use std::io::{self, Write};
@@ -21,6 +22,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::http::Response;
+
+/// Bodies up to this size go on the command line (Linux limits one argument to 128 KiB).
+const ARG_LIMIT: usize = 64 * 1024;
 
 /// A request to be sent with curl.
 #[derive(Debug, Clone)]
@@ -93,7 +97,7 @@ impl Curl {
             match self.body.as_deref().map(std::str::from_utf8) {
                 // Given on the command line, so curl sends the headers and the whole body at
                 // once with a Content-Length (from stdin it would stream it).
-                Some(Ok(text)) if !text.contains('\0') => {
+                Some(Ok(text)) if !text.contains('\0') && text.len() <= ARG_LIMIT => {
                     cmd.args(["--data-raw", text]);
                 }
                 _ => {
@@ -107,11 +111,9 @@ impl Curl {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn()?;
         if let Some(mut stdin) = child.stdin.take() {
-            if let Some(body) = self
-                .body
-                .as_ref()
-                .filter(|b| std::str::from_utf8(b).is_err() || b.contains(&0))
-            {
+            if let Some(body) = self.body.as_ref().filter(|b| {
+                std::str::from_utf8(b).is_err() || b.contains(&0) || b.len() > ARG_LIMIT
+            }) {
                 // curl may stop reading when the server answers early: ignore write errors.
                 let _ = stdin.write_all(body);
             }
