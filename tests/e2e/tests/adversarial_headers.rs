@@ -474,3 +474,101 @@ fn credentials_cannot_inject_backend_parameters() {
     }
     assert_none("credential injection", &failures, total);
 }
+
+/// Batching: an authorization cached for one set of credentials is never lent to lookalikes
+/// (case, separators, encodings, the id/key boundary moved): each is asked of the backend
+/// with its exact value and refused.
+#[test]
+fn cached_authorizations_are_not_lent_to_lookalike_credentials() {
+    let s = adv_stack(adv_config(services(), true));
+    let mut failures = Vec::new();
+    let hdr = |k: &str| {
+        Request::get("/api/x")
+            .header("Host", "hdr.example.com")
+            .header("user_key", k)
+    };
+    let app = |id: &str, key: &str| {
+        Request::get("/api/x")
+            .header("Host", "app.example.com")
+            .header("app_id", id)
+            .header("app_key", key)
+    };
+    let basic_req = |u: &str, p: &str| {
+        Request::get("/api/x")
+            .header("Host", "basic.example.com")
+            .header("Authorization", &basic(u, p))
+    };
+    // Prime: the genuine credentials are authorized and cached.
+    for (what, r) in [
+        ("user_key", hdr("uk-ok-9")),
+        ("app", app("app-ok-9", "key-ok")),
+        ("basic", basic_req("bapp-9", "bkey")),
+    ] {
+        let r = r.send(s.port());
+        if r.status != 200 {
+            failures.push(format!("prime {what}: {} {:?}", r.status, r.body));
+        }
+    }
+    let lookalikes: Vec<(&str, Request, (&str, &str))> = vec![
+        ("upper case key", hdr("UK-OK-9"), ("user_key", "UK-OK-9")),
+        ("encoded key", hdr("uk%2Dok-9"), ("user_key", "uk%2Dok-9")),
+        (
+            "key with a suffix",
+            hdr("uk-ok-9 x"),
+            ("user_key", "uk-ok-9 x"),
+        ),
+        (
+            "two keys joined",
+            hdr("uk-ok-9,uk-ok-9"),
+            ("user_key", "uk-ok-9,uk-ok-9"),
+        ),
+        (
+            "id/key boundary moved",
+            app("app-ok-9 key-ok", "x"),
+            ("app_id", "app-ok-9 key-ok"),
+        ),
+        (
+            "app_key upper case",
+            app("app-ok-9", "KEY-OK"),
+            ("app_key", "KEY-OK"),
+        ),
+        (
+            "app_key with a suffix",
+            app("app-ok-9", "key-ok%20"),
+            ("app_key", "key-ok%20"),
+        ),
+        (
+            "Basic boundary moved",
+            basic_req("bapp-9:bkey", "x"),
+            ("app_id", "bapp-9"),
+        ),
+        (
+            "Basic password suffix",
+            basic_req("bapp-9", "bkey:"),
+            ("app_key", "bkey:"),
+        ),
+        (
+            "Basic user case",
+            basic_req("BAPP-9", "bkey"),
+            ("app_id", "BAPP-9"),
+        ),
+    ];
+    let total = lookalikes.len() + 3;
+    for (i, (what, req, (param, value))) in lookalikes.into_iter().enumerate() {
+        let mark = format!("lookalike/{i}");
+        let before = s.backend.requests().len();
+        let r = req.header(MARK, &mark).send(s.port());
+        let calls: Vec<ReceivedRequest> = s.backend.requests().into_iter().skip(before).collect();
+        if (r.status, r.body.as_str()) != AUTH_FAILED || !seen(&s.echo.requests(), &mark).is_empty()
+        {
+            failures.push(format!("{what}: answered {} {:?}", r.status, r.body));
+        }
+        if !calls.iter().any(|c| c.param(param) == Some(value)) {
+            failures.push(format!(
+                "{what}: no backend call with {param}={value:?} (calls: {:?})",
+                calls.iter().map(|c| c.url()).collect::<Vec<_>>()
+            ));
+        }
+    }
+    assert_none("lookalike credentials", &failures, total);
+}

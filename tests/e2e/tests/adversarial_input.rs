@@ -373,6 +373,64 @@ fn cases() -> Vec<(&'static str, Want, Vec<u8>)> {
         ],
         b"",
     );
+    let admin_ok: &[u8] = ADMIN_SECRET.as_bytes();
+    add(
+        "dup header secret, wrong first",
+        Refused,
+        "GET /admin/x HTTP/1.1".into(),
+        vec![
+            ("Host", v("local.example.com")),
+            ("APIKey", v(WRITER_KEY)),
+            ("X-Admin-Secret", v("wrong")),
+            ("X-Admin-Secret", admin_ok.to_vec()),
+        ],
+        b"",
+    );
+    add(
+        "dup header secret, right first",
+        NoServerError,
+        "GET /admin/x HTTP/1.1".into(),
+        vec![
+            ("Host", v("local.example.com")),
+            ("APIKey", v(WRITER_KEY)),
+            ("X-Admin-Secret", admin_ok.to_vec()),
+            ("X-Admin-Secret", v("wrong")),
+        ],
+        b"",
+    );
+    add(
+        "dup APIKey, bad first",
+        Refused,
+        "GET /api/x HTTP/1.1".into(),
+        vec![
+            ("Host", v("local.example.com")),
+            ("APIKey", v("wk_bad")),
+            ("APIKey", v(WRITER_KEY)),
+        ],
+        b"",
+    );
+    add(
+        "dup Authorization, bad first",
+        Refused,
+        "GET /api/x HTTP/1.1".into(),
+        vec![
+            ("Host", v("basic.example.com")),
+            ("Authorization", v("Basic YmFwcC0xOndyb25n")),
+            ("Authorization", v("Basic YmFwcC0xOmJrZXk=")),
+        ],
+        b"",
+    );
+    add(
+        "dup Authorization, good first",
+        NoServerError,
+        "GET /api/x HTTP/1.1".into(),
+        vec![
+            ("Host", v("basic.example.com")),
+            ("Authorization", v("Basic YmFwcC0xOmJrZXk=")),
+            ("Authorization", v("Basic YmFwcC0xOndyb25n")),
+        ],
+        b"",
+    );
     // Framing and request-target tricks.
     add(
         "CL and TE",
