@@ -179,6 +179,50 @@ fn the_client_cannot_set_the_secret_token_or_debug_headers_upstream() {
                 }
             }
         }
+        // Credentials only in a form body: the verdict (and the header changes) come from
+        // the body callback, over HTTP/1.1 and HTTP/2 (trailers end the body).
+        let spoof_all = &spoofs.last().unwrap().1;
+        for (i, proto) in ["h1", "h2", "h2-trailers"].iter().enumerate() {
+            total += 1;
+            let mark = format!("{mode}/form-creds/{proto}");
+            let body = format!("a=1&user_key=uk-q-{}&b=2", 20 + i);
+            let mut headers: Vec<(&str, &str)> = spoof_all.clone();
+            headers.extend([
+                ("content-type", "application/x-www-form-urlencoded"),
+                (MARK, mark.as_str()),
+            ]);
+            let status = match *proto {
+                "h1" => {
+                    let mut r = Request::post("/api/x").header("Host", "query.example.com");
+                    for (k, v) in &headers {
+                        r = r.header(k, v);
+                    }
+                    r.body(body.clone()).try_send(s.port()).map(|r| r.status)
+                }
+                _ => e2e::h2::send_with_trailers(
+                    s.port(),
+                    "POST",
+                    "query.example.com",
+                    "/api/x",
+                    &headers,
+                    body.as_bytes(),
+                    if *proto == "h2" { &[] } else { &[("x-t", "1")] },
+                )
+                .map(|r| r.status),
+            };
+            let upstream = s.echo.requests();
+            match (status, seen(&upstream, &mark).as_slice()) {
+                (Ok(200), [one]) if one.body == body => {
+                    if let Some(p) = header_problems(one, "query.example.com") {
+                        failures.push(format!("{mark}: {p}"));
+                    }
+                }
+                (status, got) => failures.push(format!(
+                    "{mark}: {status:?}, upstream saw it {} time(s)",
+                    got.len()
+                )),
+            }
+        }
     }
     assert_none("secret-token and debug headers", &failures, total);
 }
