@@ -469,3 +469,65 @@ fn bodies_after_the_verdict_and_waiters_on_one_key_are_held_too() {
     }
     assert_none("late bodies and waiters", &failures, total);
 }
+
+/// Batching: the client whose request asked the backend goes away before the answer; the
+/// requests waiting on the same key (with bodies) are still answered, each forwarded once
+/// with its body, and the one that left never reaches the upstream.
+#[test]
+fn waiters_are_answered_when_the_asking_client_goes_away() {
+    use std::io::Write;
+    let s = three_scale_stack(true);
+    s.backend.set_latency(Duration::from_millis(1500));
+    let body = r#"{"mark":"asker"}"#;
+    let mut asker = std::net::TcpStream::connect(("127.0.0.1", s.port())).unwrap();
+    let head = format!(
+        "POST /api/x HTTP/1.1\r\nHost: hdr.example.com\r\nuser_key: uk-ok-44\r\n{MARK}: asker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    asker.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let waiters: Vec<(String, Shape, Case, Expect)> = (0..4)
+        .map(|i| {
+            let shape = [Shape::Json, Shape::H2, Shape::Chunked, Shape::NoBody][i];
+            let case = Case::new("hdr.example.com", "/api/x").header("user_key", "uk-ok-44");
+            (
+                format!("waiter/{i}/{shape:?}"),
+                shape,
+                case,
+                Expect::Allowed,
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let handle = {
+        let port = s.port();
+        let plain: Vec<(String, Shape, Case)> = waiters
+            .iter()
+            .map(|(m, sh, c, _)| (m.clone(), *sh, c.clone()))
+            .collect();
+        std::thread::spawn(move || run_all(port, &plain, 4))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    asker.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(asker);
+    let sent = handle.join().unwrap();
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_millis(400));
+    let upstream = s.echo.requests();
+    let mut failures: Vec<String> = waiters
+        .iter()
+        .zip(&sent)
+        .filter_map(|((mark, _, _, expect), s)| verdict(&upstream, mark, s, *expect))
+        .collect();
+    if !seen(&upstream, "asker").is_empty() {
+        failures.push("the request whose client left reached the upstream".into());
+    }
+    if took > Duration::from_secs(12) {
+        failures.push(format!("the waiters took {took:?}"));
+    }
+    assert_none(
+        "waiters of a client that left",
+        &failures,
+        waiters.len() + 2,
+    );
+}
