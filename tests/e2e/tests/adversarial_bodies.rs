@@ -330,7 +330,9 @@ fn a_body_over_the_buffer_limit_while_waiting_is_413_and_never_forwarded() {
                 )),
             }
         }
-        // Under the limit: forwarded once, byte-identical.
+        // Under the limit: forwarded once, byte-identical; also a form body whose
+        // credentials come last (the filter reads it all before deciding), over HTTP/1.1,
+        // HTTP/2 and HTTP/2 with trailers.
         let mark = format!("{mode}/under_limit");
         let (r, body) = big(
             "hdr.example.com",
@@ -340,25 +342,67 @@ fn a_body_over_the_buffer_limit_while_waiting_is_413_and_never_forwarded() {
             &mark,
             900 << 10,
         );
-        let upstream = s.echo.requests();
-        let got = seen(&upstream, &mark);
-        match r {
-            Ok(r)
-                if r.status == 200
-                    && got.len() == 1
-                    && got[0].body.as_bytes() == body.as_slice() => {}
-            Ok(r) => failures.push(format!(
-                "{mark}: answered {}, upstream saw it {} time(s), body intact: {}",
-                r.status,
-                got.len(),
-                got.first()
-                    .is_some_and(|g| g.body.as_bytes() == body.as_slice())
-            )),
-            Err(e) => failures.push(format!("{mark}: no answer ({e})")),
+        let r = r.map(|r| r.status).map_err(|e| e.to_string());
+        failures.extend(check_once(&s, &mark, r, &body));
+        for (proto, size) in [
+            ("h1", 900 << 10),
+            ("h2", 900 << 10),
+            ("h2-trailers", 60 << 10),
+        ] {
+            let mark = format!("{mode}/form_creds_last/{proto}");
+            let mut body = b"pad=".to_vec();
+            body.extend((0..size).map(|i| b'a' + (i % 26) as u8));
+            body.extend_from_slice(b"&user_key=uk-q-41");
+            let status = match proto {
+                "h1" => {
+                    let head = format!(
+                        "POST /api/x HTTP/1.1\r\nHost: query.example.com\r\nContent-Type: {form}\r\n{MARK}: {mark}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    send_streaming(s.port(), &head, body.clone())
+                        .map(|r| r.status)
+                        .map_err(|e| e.to_string())
+                }
+                "h2" => e2e::curl::Curl::new("POST", "/api/x")
+                    .http2()
+                    .header("Host", "query.example.com")
+                    .header("Content-Type", form)
+                    .header(MARK, &mark)
+                    .body(body.clone())
+                    .try_send(s.port())
+                    .map(|r| r.status)
+                    .map_err(|e| e.to_string()),
+                _ => e2e::h2::send_with_trailers(
+                    s.port(),
+                    "POST",
+                    "query.example.com",
+                    "/api/x",
+                    &[("content-type", form), (MARK, &mark)],
+                    &body,
+                    &[("x-t", "1")],
+                )
+                .map(|r| r.status)
+                .map_err(|e| e.to_string()),
+            };
+            failures.extend(check_once(&s, &mark, status, &body));
         }
         failures.extend(still_serving(s.port(), 4, "uk-ok-42"));
     }
-    assert_none("bodies over the buffer limit", &failures, 14);
+    assert_none("bodies over the buffer limit", &failures, 17);
+}
+
+/// `None` when the answer was 200 and the upstream got `mark` once with exactly `body`.
+fn check_once(s: &Stack, mark: &str, status: Result<u16, String>, body: &[u8]) -> Option<String> {
+    std::thread::sleep(Duration::from_millis(200));
+    let upstream = s.echo.requests();
+    let got = seen(&upstream, mark);
+    let intact = got.len() == 1 && got[0].body.as_bytes() == body;
+    (status != Ok(200) || !intact).then(|| {
+        format!(
+            "{mark}: answered {status:?}, upstream saw it {} time(s), body intact: {intact}",
+            got.len()
+        )
+    })
 }
 
 /// Sends the head and `first` bytes of the body, waits `pause`, then the rest; the answer.
