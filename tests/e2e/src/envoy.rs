@@ -57,6 +57,8 @@ pub struct EnvoyBuilder {
     tls: Option<(PathBuf, PathBuf)>,
     /// Envoy's `normalize_path` and `merge_slashes` (true unless `raw_paths()`).
     normalize_paths: bool,
+    /// HTTP/1.1 trailers on the listener (`enable_trailers`).
+    http1_trailers: bool,
 }
 
 impl Default for EnvoyBuilder {
@@ -74,6 +76,7 @@ impl Default for EnvoyBuilder {
             start_timeout: START_TIMEOUT,
             tls: None,
             normalize_paths: true,
+            http1_trailers: false,
         }
     }
 }
@@ -120,6 +123,14 @@ impl EnvoyBuilder {
     /// the client sent it (Envoy's defaults), so its own normalisation is what is tested.
     pub fn raw_paths(mut self) -> Self {
         self.normalize_paths = false;
+        self
+    }
+
+    /// `enable_trailers: true` in the listener's HTTP/1.1 options: request trailers of chunked
+    /// HTTP/1.1 requests reach the filter (Envoy drops them by default). The upstream cluster
+    /// still drops them (the echo upstream cannot parse trailers).
+    pub fn http1_trailers(mut self) -> Self {
+        self.http1_trailers = true;
         self
     }
 
@@ -586,6 +597,11 @@ fn render_yaml(b: &EnvoyBuilder, listener_port: u16, admin_port: u16, wasm: &Pat
         ),
     };
     let normalize = b.normalize_paths;
+    let http1 = if b.http1_trailers {
+        "\n          http_protocol_options: { enable_trailers: true }"
+    } else {
+        ""
+    };
     let _ = write!(
         y,
         r#"# Rendered by tests/e2e (e2e::envoy::EnvoyBuilder).
@@ -602,7 +618,7 @@ static_resources:
           stat_prefix: ingress_http
           codec_type: AUTO
           normalize_path: {normalize}
-          merge_slashes: {normalize}
+          merge_slashes: {normalize}{http1}
           route_config:
             name: local_route
             virtual_hosts:

@@ -58,7 +58,9 @@
 //!   `.timeout(d)`, `.send(port) -> Response` (panics on I/O error) or
 //!   `.try_send(port) -> io::Result<Response>`); [`Response`] has `status`,
 //!   `headers`, `body`, `.header(name)`, `.header_all(name)`, `.json()`, `.echo()`.
-//!   [`http::send_raw`] sends arbitrary bytes.
+//!   [`http::send_raw`] sends arbitrary bytes. [`curl::Curl`] sends HTTP/2 (and
+//!   HTTP/1.1) requests through the curl tool; [`h2::send_with_trailers`] sends an HTTP/2
+//!   request with trailers.
 //! * [`EchoUpstream`] / [`EchoRequest`]: re-exported from `echo_upstream`
 //!   (`start()`, `port()`, `requests()`, `last_request()`, `clear()`;
 //!   `/status/<code>` and `/delay/<ms>` paths). [`mock_backend`] is re-exported
@@ -97,8 +99,10 @@
 //!   tests run in parallel safely.
 
 pub mod base64;
+pub mod curl;
 pub mod document_server;
 pub mod envoy;
+pub mod h2;
 pub mod http;
 pub mod jwt;
 pub mod paths;

@@ -2,6 +2,7 @@
 //! real Envoy loading tollgate.wasm with a given configuration.
 #![allow(dead_code)]
 
+pub mod adversarial;
 pub mod cache;
 
 use e2e::mock_backend::{App, MockBackend, Period, Service, State};
