@@ -118,6 +118,7 @@ impl Flow {
                 Host.set_http_request_header(&name, None);
             }
         }
+        // Trailers that already arrived were cleaned in `on_request_trailers`.
         for (name, value) in &forward.set_request_headers {
             Host.set_http_request_header(name, Some(value));
         }
@@ -264,6 +265,13 @@ impl Flow {
 
     /// Trailers end a body that never had `end_of_stream` (HTTP/2, chunked with trailers).
     fn on_request_trailers(&mut self, worker: &Worker) -> Option<Step> {
+        // A secret token sent as a trailer must not reach an upstream that reads trailers.
+        // Trailers exist only from this callback on, so they are cleaned here, whatever the state.
+        for (name, _) in Host.get_http_request_trailers_bytes() {
+            if is_stripped_request_header(&name) {
+                Host.set_http_request_trailer(&name, None);
+            }
+        }
         let State::ReadingBody { buffered, .. } = self.state else {
             return None;
         };
