@@ -16,7 +16,7 @@
 //! * HTTP filters: `envoy.filters.http.wasm` (plugin name/root_id `tollgate`,
 //!   vm_id `tollgate`, V8, `configuration` = the JSON given with
 //!   [`EnvoyBuilder::filter_config`] as a `google.protobuf.StringValue`,
-//!   `allow_on_headers_stop_iteration: true`, `failure_policy: FAIL_CLOSED`)
+//!   `allow_on_headers_stop_iteration: true`, `failure_policy: FAIL_RELOAD`)
 //!   unless [`EnvoyBuilder::without_filter`], then the router;
 //! * STATIC clusters `upstream` → `127.0.0.1:<upstream_port>`,
 //!   `threescale_backend` → `127.0.0.1:<backend_port>` (connect_timeout 0.25 s),
@@ -57,6 +57,8 @@ pub struct EnvoyBuilder {
     tls: Option<(PathBuf, PathBuf)>,
     /// Envoy's `normalize_path` and `merge_slashes` (true unless `raw_paths()`).
     normalize_paths: bool,
+    /// `vm_config.code.remote`: (uri, cluster, sha256) instead of the local file.
+    wasm_remote: Option<(String, String, String)>,
 }
 
 impl Default for EnvoyBuilder {
@@ -74,6 +76,7 @@ impl Default for EnvoyBuilder {
             start_timeout: START_TIMEOUT,
             tls: None,
             normalize_paths: true,
+            wasm_remote: None,
         }
     }
 }
@@ -132,6 +135,13 @@ impl EnvoyBuilder {
     /// Load another module instead of [`paths::wasm_path`].
     pub fn wasm(mut self, path: impl Into<PathBuf>) -> Self {
         self.wasm = Some(path.into());
+        self
+    }
+
+    /// Envoy fetches the module over HTTP (`vm_config.code.remote`): `uri` through `cluster`
+    /// (add it with [`extra_cluster`](Self::extra_cluster)), verified against `sha256` (hex).
+    pub fn wasm_remote(mut self, uri: &str, cluster: &str, sha256: &str) -> Self {
+        self.wasm_remote = Some((uri.to_owned(), cluster.to_owned(), sha256.to_owned()));
         self
     }
 
@@ -622,6 +632,15 @@ static_resources:
 "#
     );
     if b.filter {
+        let code = match &b.wasm_remote {
+            None => format!("local:\n                      filename: {}", q(&wasm.to_string_lossy())),
+            Some((uri, cluster, sha256)) => format!(
+                "remote:\n                      http_uri: {{ uri: {}, cluster: {}, timeout: 5s }}\n                      sha256: {}\n                      retry_policy: {{ num_retries: 0 }}",
+                q(uri),
+                q(cluster),
+                q(sha256)
+            ),
+        };
         let _ = write!(
             y,
             r#"          - name: envoy.filters.http.wasm
@@ -634,15 +653,13 @@ static_resources:
                   vm_id: tollgate
                   runtime: envoy.wasm.runtime.v8
                   code:
-                    local:
-                      filename: {wasm}
+                    {code}
                 configuration:
                   "@type": type.googleapis.com/google.protobuf.StringValue
                   value: {config}
                 allow_on_headers_stop_iteration: true
-                failure_policy: FAIL_CLOSED
+                failure_policy: FAIL_RELOAD
 "#,
-            wasm = q(&wasm.to_string_lossy()),
             config = q(&b.filter_config),
         );
     }
