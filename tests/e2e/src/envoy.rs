@@ -59,6 +59,8 @@ pub struct EnvoyBuilder {
     normalize_paths: bool,
     /// `vm_config.code.remote`: (uri, cluster, sha256) instead of the local file.
     wasm_remote: Option<(String, String, String)>,
+    /// The plugin's `failure_policy` (default `FAIL_RELOAD`, as in the shipped configs).
+    failure_policy: String,
 }
 
 impl Default for EnvoyBuilder {
@@ -77,6 +79,7 @@ impl Default for EnvoyBuilder {
             tls: None,
             normalize_paths: true,
             wasm_remote: None,
+            failure_policy: "FAIL_RELOAD".into(),
         }
     }
 }
@@ -142,6 +145,12 @@ impl EnvoyBuilder {
     /// (add it with [`extra_cluster`](Self::extra_cluster)), verified against `sha256` (hex).
     pub fn wasm_remote(mut self, uri: &str, cluster: &str, sha256: &str) -> Self {
         self.wasm_remote = Some((uri.to_owned(), cluster.to_owned(), sha256.to_owned()));
+        self
+    }
+
+    /// The plugin's `failure_policy`: `FAIL_RELOAD` (default), `FAIL_CLOSED` or `FAIL_OPEN`.
+    pub fn failure_policy(mut self, policy: &str) -> Self {
+        self.failure_policy = policy.to_owned();
         self
     }
 
@@ -658,9 +667,10 @@ static_resources:
                   "@type": type.googleapis.com/google.protobuf.StringValue
                   value: {config}
                 allow_on_headers_stop_iteration: true
-                failure_policy: FAIL_RELOAD
+                failure_policy: {policy}
 "#,
             config = q(&b.filter_config),
+            policy = b.failure_policy,
         );
     }
     y.push_str(
