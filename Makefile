@@ -87,7 +87,7 @@ oci-tools:
 		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 		echo "installing skopeo and docker-registry (apt-get)"; \
 		$$sudo apt-get update -q >/dev/null; \
-		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 			skopeo docker-registry >/dev/null; \
 		skopeo --version; \
 	fi
