@@ -23,7 +23,7 @@ help:
 	@echo "make bench   wrk benchmark on one Envoy: no filter vs key, JWT and 3scale listeners (bench/RESULTS.md)"
 	@echo "make oci     OCI image of the module (Wasm image spec, compat variant) in target/oci/"
 	@echo "make test-oci  push the image to a loopback registry, pull it back, check it (skopeo)"
-	@echo "make release target/release/: module, sha256, OCI tarball, CHANGELOG entry"
+	@echo "make release target/release/tollgate-<version>/: module, sha256, OCI tarball, CHANGELOG entry"
 
 # cargo's output (deps/) is shrunk by binaryen's wasm-opt into $(WASM) (scripts/wasm-opt.sh).
 build:
@@ -75,7 +75,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' $(ROOT)/Cargo.toml | he
 # target/oci/tollgate/ (OCI image layout, tag $(VERSION)) and target/oci/tollgate-$(VERSION).oci.tar,
 # reproducible: the same module gives the same digest (scripts/oci.sh).
 oci: build
-	@bash scripts/oci.sh --module "$(WASM)" --out "$(ROOT)/target/oci" --version "$(VERSION)" \
+	@set -o pipefail; bash scripts/oci.sh --module "$(WASM)" --out "$(ROOT)/target/oci" --version "$(VERSION)" \
 		| sed 's/^/OCI image tollgate:$(VERSION) /'
 
 # skopeo and Debian's docker-registry (distribution 2.8), from apt, when missing.
