@@ -21,6 +21,9 @@ help:
 	@echo "make fmt     cargo fmt --all"
 	@echo "make demo    run mock 3scale + echo upstream + Envoy with the filter (scripts/demo.sh)"
 	@echo "make bench   wrk benchmark on one Envoy: no filter vs key, JWT and 3scale listeners (bench/RESULTS.md)"
+	@echo "make oci     OCI image of the module (Wasm image spec, compat variant) in target/oci/"
+	@echo "make test-oci  push the image to a loopback registry, pull it back, check it (skopeo)"
+	@echo "make release target/release/tollgate-<version>/: module, sha256, OCI tarball, CHANGELOG entry"
 
 # cargo's output (deps/) is shrunk by binaryen's wasm-opt into $(WASM) (scripts/wasm-opt.sh).
 build:
@@ -65,3 +68,33 @@ demo:
 
 bench: build envoy
 	ENVOY_BIN="$(ENVOY_BIN)" TOLLGATE_WASM="$(WASM)" bash scripts/bench.sh
+
+# --- Distribution: OCI image, registry round trip, release ---------------------------------
+.PHONY: oci oci-tools test-oci release
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' $(ROOT)/Cargo.toml | head -n1)
+
+# target/oci/tollgate/ (OCI image layout, tag $(VERSION)) and target/oci/tollgate-$(VERSION).oci.tar,
+# reproducible: the same module gives the same digest (scripts/oci.sh).
+oci: build
+	@set -o pipefail; bash scripts/oci.sh --module "$(WASM)" --out "$(ROOT)/target/oci" --version "$(VERSION)" \
+		| sed 's/^/OCI image tollgate:$(VERSION) /'
+
+# skopeo and Debian's docker-registry (distribution 2.8), from apt, when missing.
+oci-tools:
+	@set -euo pipefail; \
+	if command -v skopeo >/dev/null && command -v docker-registry >/dev/null; then \
+		echo "skopeo and docker-registry already installed"; \
+	else \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+		echo "installing skopeo and docker-registry (apt-get)"; \
+		$$sudo apt-get update -q >/dev/null; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			skopeo docker-registry >/dev/null; \
+		skopeo --version; \
+	fi
+
+test-oci: oci oci-tools
+	TOLLGATE_WASM="$(WASM)" bash scripts/oci-test.sh
+
+release: oci
+	VERSION="$(VERSION)" TOLLGATE_WASM="$(WASM)" bash scripts/release.sh

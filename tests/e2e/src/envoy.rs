@@ -16,7 +16,7 @@
 //! * HTTP filters: `envoy.filters.http.wasm` (plugin name/root_id `tollgate`,
 //!   vm_id `tollgate`, V8, `configuration` = the JSON given with
 //!   [`EnvoyBuilder::filter_config`] as a `google.protobuf.StringValue`,
-//!   `allow_on_headers_stop_iteration: true`, `failure_policy: FAIL_CLOSED`)
+//!   `allow_on_headers_stop_iteration: true`, `failure_policy: FAIL_RELOAD`)
 //!   unless [`EnvoyBuilder::without_filter`], then the router;
 //! * STATIC clusters `upstream` → `127.0.0.1:<upstream_port>`,
 //!   `threescale_backend` → `127.0.0.1:<backend_port>` (connect_timeout 0.25 s),
@@ -59,6 +59,10 @@ pub struct EnvoyBuilder {
     normalize_paths: bool,
     /// HTTP/1.1 trailers on the listener (`enable_trailers`).
     http1_trailers: bool,
+    /// `vm_config.code.remote`: (uri, cluster, sha256) instead of the local file.
+    wasm_remote: Option<(String, String, String)>,
+    /// The plugin's `failure_policy` (default `FAIL_RELOAD`, as in the shipped configs).
+    failure_policy: String,
 }
 
 impl Default for EnvoyBuilder {
@@ -77,6 +81,8 @@ impl Default for EnvoyBuilder {
             tls: None,
             normalize_paths: true,
             http1_trailers: false,
+            wasm_remote: None,
+            failure_policy: "FAIL_RELOAD".into(),
         }
     }
 }
@@ -143,6 +149,19 @@ impl EnvoyBuilder {
     /// Load another module instead of [`paths::wasm_path`].
     pub fn wasm(mut self, path: impl Into<PathBuf>) -> Self {
         self.wasm = Some(path.into());
+        self
+    }
+
+    /// Envoy fetches the module over HTTP (`vm_config.code.remote`): `uri` through `cluster`
+    /// (add it with [`extra_cluster`](Self::extra_cluster)), verified against `sha256` (hex).
+    pub fn wasm_remote(mut self, uri: &str, cluster: &str, sha256: &str) -> Self {
+        self.wasm_remote = Some((uri.to_owned(), cluster.to_owned(), sha256.to_owned()));
+        self
+    }
+
+    /// The plugin's `failure_policy`: `FAIL_RELOAD` (default), `FAIL_CLOSED` or `FAIL_OPEN`.
+    pub fn failure_policy(mut self, policy: &str) -> Self {
+        self.failure_policy = policy.to_owned();
         self
     }
 
@@ -631,6 +650,15 @@ static_resources:
 "#
     );
     if b.filter {
+        let code = match &b.wasm_remote {
+            None => format!("local:\n                      filename: {}", q(&wasm.to_string_lossy())),
+            Some((uri, cluster, sha256)) => format!(
+                "remote:\n                      http_uri: {{ uri: {}, cluster: {}, timeout: 5s }}\n                      sha256: {}\n                      retry_policy: {{ num_retries: 0 }}",
+                q(uri),
+                q(cluster),
+                q(sha256)
+            ),
+        };
         let _ = write!(
             y,
             r#"          - name: envoy.filters.http.wasm
@@ -643,16 +671,15 @@ static_resources:
                   vm_id: tollgate
                   runtime: envoy.wasm.runtime.v8
                   code:
-                    local:
-                      filename: {wasm}
+                    {code}
                 configuration:
                   "@type": type.googleapis.com/google.protobuf.StringValue
                   value: {config}
                 allow_on_headers_stop_iteration: true
-                failure_policy: FAIL_CLOSED
+                failure_policy: {policy}
 "#,
-            wasm = q(&wasm.to_string_lossy()),
             config = q(&b.filter_config),
+            policy = b.failure_policy,
         );
     }
     y.push_str(
