@@ -38,7 +38,7 @@ def _wasm_filter(name: str, module: str, wasm_path: str, filter_config: dict | N
             "code": {"local": {"filename": wasm_path}},
         },
         "allow_on_headers_stop_iteration": True,
-        "failure_policy": "FAIL_CLOSED",
+        "failure_policy": "FAIL_RELOAD",
     }
     if filter_config is not None:
         config["configuration"] = {

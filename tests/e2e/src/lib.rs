@@ -79,10 +79,11 @@
 //!   `/ready` is never served. See [`EnvoyBuilder::start_expect_failure`].
 //! * A local reply (`send_http_response` + `Action::Pause`) reaches the client with
 //!   the filter's status, headers and body; the upstream sees nothing.
-//! * A panic (wasm trap) in a request callback with `failure_policy: FAIL_CLOSED`
-//!   gives `503` with an empty body, logs `panicked at ...` at `critical` and
-//!   `Function: proxy_on_request_headers failed: Uncaught RuntimeError: unreachable`,
-//!   and the VM stays broken: **every later request on that worker is a 503 too**.
+//! * A panic (wasm trap) in a request callback gives `503` with an empty body, logs
+//!   `panicked at ...` at `critical` and `Function: proxy_on_request_headers failed:
+//!   Uncaught RuntimeError: unreachable`. With `failure_policy: FAIL_CLOSED` the VM stays
+//!   broken (**every later request on that worker is a 503 too**); with `FAIL_RELOAD` (the
+//!   harness default) Envoy loads a fresh VM (`tests/crash_recovery.rs`).
 //! * Filter log lines appear in [`Envoy::log`] as
 //!   `[info][wasm] ... wasm log tollgate tollgate: <msg>` (root context) or
 //!   `... wasm log tollgate tollgate tollgate: <msg>` (HTTP context); the
