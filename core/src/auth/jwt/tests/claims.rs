@@ -1,0 +1,190 @@
+//! Registered claims (exp, nbf, iss, aud) against the rules, claim values of odd types,
+//! and reading roles and the client id from the claims.
+
+use super::*;
+
+#[test]
+fn expiry_with_and_without_leeway() {
+    let expired = token("HS256", "h1", &with(json!({"exp": NOW - 30})));
+    assert_eq!(check(&expired), Err(JwtError::Expired));
+    let lenient = JwtRules {
+        leeway_s: 60,
+        ..rules()
+    };
+    assert!(verify(&expired, &all_keys(), &lenient, NOW).is_ok());
+    let tight = JwtRules {
+        leeway_s: 30,
+        ..rules()
+    };
+    assert_eq!(
+        verify(&expired, &all_keys(), &tight, NOW),
+        Err(JwtError::Expired)
+    );
+    // exp == now is expired; exp == now + 1 is not.
+    assert_eq!(
+        check(&token("HS256", "h1", &with(json!({"exp": NOW})))),
+        Err(JwtError::Expired)
+    );
+    assert!(check(&token("HS256", "h1", &with(json!({"exp": NOW + 1})))).is_ok());
+    // exp is required.
+    assert_eq!(
+        check(&token("HS256", "h1", &with(json!({"exp": null})))),
+        Err(JwtError::Expired)
+    );
+}
+
+#[test]
+fn not_before() {
+    let future = token("HS256", "h1", &with(json!({"nbf": NOW + 30})));
+    assert_eq!(check(&future), Err(JwtError::NotYetValid));
+    let lenient = JwtRules {
+        leeway_s: 30,
+        ..rules()
+    };
+    assert!(verify(&future, &all_keys(), &lenient, NOW).is_ok());
+    assert!(check(&token("HS256", "h1", &with(json!({"nbf": NOW})))).is_ok());
+    assert!(check(&token("HS256", "h1", &with(json!({"nbf": 0})))).is_ok());
+}
+
+#[test]
+fn issuer() {
+    let keys = all_keys();
+    let rules = JwtRules {
+        issuer: Some("https://idp.example/realms/r".into()),
+        ..rules()
+    };
+    assert!(verify(&token("ES256", "e1", &claims()), &keys, &rules, NOW).is_ok());
+    for iss in [
+        json!("https://idp.example/realms/other"),
+        json!(null),
+        json!(1),
+        json!(["https://idp.example/realms/r"]),
+    ] {
+        let t = token("ES256", "e1", &with(json!({ "iss": iss })));
+        assert_eq!(
+            verify(&t, &keys, &rules, NOW),
+            Err(JwtError::WrongIssuer),
+            "{iss}"
+        );
+    }
+}
+
+#[test]
+fn audience() {
+    let keys = all_keys();
+    let rules = JwtRules {
+        audiences: vec!["other".into(), "api".into()],
+        ..rules()
+    };
+    assert!(verify(&token("HS256", "h1", &claims()), &keys, &rules, NOW).is_ok());
+    assert!(verify(
+        &token("HS256", "h1", &with(json!({"aud": "api"}))),
+        &keys,
+        &rules,
+        NOW
+    )
+    .is_ok());
+    for aud in [
+        json!("account"),
+        json!(["account"]),
+        json!([]),
+        json!(null),
+        json!(7),
+        json!([["api"]]),
+    ] {
+        let t = token("HS256", "h1", &with(json!({ "aud": aud })));
+        assert_eq!(
+            verify(&t, &keys, &rules, NOW),
+            Err(JwtError::WrongAudience),
+            "{aud}"
+        );
+    }
+}
+
+#[test]
+fn roles_and_client_id() {
+    let t = token(
+        "RS256",
+        "r1",
+        &with(json!({
+            "roles": ["reader", 3, "writer"],
+            "realm_access": {"roles": ["admin", "user"]},
+            "resource_access": {"my-app": {"roles": ["ops"]}},
+            "scope": "openid  profile email",
+            "https://example.com/roles": ["ns"],
+            "azp": ["first", "second"],
+        })),
+    );
+    let claims = check(&t).unwrap();
+    assert_eq!(claims.strings_at("roles"), ["reader", "writer"]);
+    assert_eq!(claims.strings_at("realm_access.roles"), ["admin", "user"]);
+    assert_eq!(claims.strings_at("resource_access.my-app.roles"), ["ops"]);
+    assert_eq!(claims.strings_at("scope"), ["openid", "profile", "email"]);
+    assert_eq!(claims.strings_at("https://example.com/roles"), ["ns"]);
+    assert_eq!(claims.strings_at("sub"), ["alice"]);
+    assert!(claims.strings_at("missing").is_empty());
+    assert!(claims.strings_at("realm_access.missing").is_empty());
+    assert!(claims.strings_at("realm_access").is_empty());
+    assert!(claims.strings_at("exp").is_empty());
+    assert!(claims.strings_at("").is_empty());
+    assert!(claims.strings_at("sub.x").is_empty());
+    assert_eq!(claims.string("azp"), Some("first"));
+    assert_eq!(claims.string("sub"), Some("alice"));
+    assert_eq!(claims.string("exp"), None);
+    assert_eq!(claims.string("nope"), None);
+    assert_eq!(claims.get("exp"), Some(&json!(NOW + 300)));
+}
+
+#[test]
+fn odd_claim_values() {
+    // Signed payloads that are not objects, or with numbers and types of all kinds.
+    let payload_token = |payload: &str| {
+        let input = format!(
+            "{}.{}",
+            encode(br#"{"alg":"HS256","kid":"h1"}"#),
+            encode(payload.as_bytes())
+        );
+        format!(
+            "{input}.{}",
+            encode(&sign_with("HS256", HS_SECRET, input.as_bytes()))
+        )
+    };
+    for (payload, expected) in [
+        ("[1]", Err(JwtError::Malformed)),
+        ("\"x\"", Err(JwtError::Malformed)),
+        ("", Err(JwtError::Malformed)),
+        ("{", Err(JwtError::Malformed)),
+        ("{}", Err(JwtError::Expired)),
+        (r#"{"exp":"9999999999"}"#, Err(JwtError::Malformed)),
+        (r#"{"exp":[9999999999]}"#, Err(JwtError::Malformed)),
+        (r#"{"exp":{"a":1}}"#, Err(JwtError::Malformed)),
+        (r#"{"exp":true}"#, Err(JwtError::Malformed)),
+        (r#"{"exp":-5}"#, Err(JwtError::Expired)),
+        (r#"{"exp":-1e300}"#, Err(JwtError::Expired)),
+        (r#"{"exp":1e400}"#, Err(JwtError::Malformed)), // not a JSON number serde_json accepts
+        (r#"{"exp":1e300}"#, Ok(())),
+        (r#"{"exp":18446744073709551615}"#, Ok(())),
+        (r#"{"exp":99999999999999999999999999}"#, Ok(())),
+        (r#"{"exp":1700000000.5}"#, Err(JwtError::Expired)),
+        (r#"{"exp":1700000001.5}"#, Ok(())),
+        (r#"{"exp":1e300,"nbf":1e300}"#, Err(JwtError::NotYetValid)),
+        (r#"{"exp":1e300,"nbf":-1}"#, Ok(())),
+        (r#"{"exp":1e300,"nbf":"0"}"#, Err(JwtError::Malformed)),
+        (r#"{"exp":1e300,"nbf":null}"#, Ok(())),
+    ] {
+        let result = check(&payload_token(payload)).map(|_| ());
+        assert_eq!(result, expected, "{payload}");
+    }
+    // Huge leeway and now: no overflow.
+    let huge = JwtRules {
+        leeway_s: u64::MAX,
+        ..rules()
+    };
+    assert!(verify(
+        &payload_token(r#"{"exp":1,"nbf":18446744073709551615}"#),
+        &all_keys(),
+        &huge,
+        u64::MAX - 1
+    )
+    .is_ok());
+}

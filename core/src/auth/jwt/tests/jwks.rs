@@ -1,0 +1,119 @@
+//! Parsing a JWKS: the error for each bad key, the keys skipped, and no secret in `Debug`.
+
+use super::*;
+
+fn parse_err(keys: Vec<Value>) -> String {
+    Jwks::parse("authentication.jwt.jwks", &json!({ "keys": keys }))
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn jwks_parsing_and_errors() {
+    assert_eq!(all_keys().len(), 4);
+    assert!(!all_keys().is_empty());
+    let mut bad_n = jwk_rsa("r");
+    bad_n["n"] = json!("a+b/");
+    assert_eq!(
+        parse_err(vec![jwk_ec("e"), bad_n]),
+        "authentication.jwt.jwks.keys[1].n: invalid base64url"
+    );
+    let mut padded = jwk_oct("h", HS_SECRET);
+    padded["k"] = json!(format!("{}=", encode(&HS_SECRET[..31])));
+    assert_eq!(
+        parse_err(vec![padded]),
+        "authentication.jwt.jwks.keys[0].k: invalid base64url"
+    );
+    let mut small = jwk_rsa("r");
+    small["n"] = json!(encode(&[0xc5; 128]));
+    assert!(parse_err(vec![small])
+        .starts_with("authentication.jwt.jwks.keys[0].n: RSA modulus of 1024 bits"));
+    let mut no_e = jwk_rsa("r");
+    no_e.as_object_mut().unwrap().remove("e");
+    assert_eq!(
+        parse_err(vec![no_e]),
+        "authentication.jwt.jwks.keys[0].e: missing required field"
+    );
+    let mut pinned = jwk_rsa("r");
+    pinned["alg"] = json!("HS256");
+    assert_eq!(
+        parse_err(vec![pinned]),
+        "authentication.jwt.jwks.keys[0].alg: HS256 does not fit a RSA key (expected RS256)"
+    );
+    assert!(parse_err(vec![jwk_oct("h", b"short")])
+        .starts_with("authentication.jwt.jwks.keys[0].k: HS256 key of 5 bytes"));
+    let mut off_curve = jwk_ec("e");
+    off_curve["y"] = off_curve["x"].clone();
+    assert_eq!(
+        parse_err(vec![off_curve]),
+        "authentication.jwt.jwks.keys[0]: invalid P-256 key: not a point on the curve"
+    );
+    let mut short_x = jwk_ec("e");
+    short_x["x"] = json!(encode(&[1; 31]));
+    assert_eq!(
+        parse_err(vec![short_x]),
+        "authentication.jwt.jwks.keys[0].x: expected 32 bytes, got 31"
+    );
+    assert_eq!(
+        parse_err(vec![json!({"kty": "DSA"})]),
+        "authentication.jwt.jwks.keys[0].kty: unsupported key type \"DSA\" (expected RSA, EC, oct or OKP)"
+    );
+    assert_eq!(
+        parse_err(vec![json!({"kid": "a"})]),
+        "authentication.jwt.jwks.keys[0].kty: missing required field"
+    );
+    assert_eq!(
+        parse_err(vec![
+            json!({"kty": "oct", "kid": 5, "k": encode(HS_SECRET)})
+        ]),
+        "authentication.jwt.jwks.keys[0].kid: expected a string"
+    );
+    assert_eq!(
+        parse_err(vec![json!(1)]),
+        "authentication.jwt.jwks.keys[0]: expected an object"
+    );
+    assert_eq!(parse_err(vec![]), "authentication.jwt.jwks.keys: no key");
+    let err = Jwks::parse("j", &json!({"keys": {}}))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "j.keys: expected an array");
+    let err = Jwks::parse("j", &json!([])).unwrap_err().to_string();
+    assert_eq!(err, "j: expected an object");
+    let err = Jwks::parse("j", &json!({})).unwrap_err().to_string();
+    assert_eq!(err, "j.keys: missing required field");
+}
+
+#[test]
+fn jwks_skips_encryption_keys_other_algorithms_and_curves() {
+    let mut enc = jwk_rsa("enc");
+    enc["use"] = json!("enc");
+    enc["alg"] = json!("RSA-OAEP");
+    let mut rs384 = jwk_rsa("rs384");
+    rs384["alg"] = json!("RS384");
+    let p384 = json!({"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"});
+    let x25519 = json!({"kty": "OKP", "crv": "X25519", "x": "AA"});
+    let keys = Jwks::parse(
+        "j",
+        &json!({"keys": [enc.clone(), rs384, p384, x25519, jwk_ec("e1")]}),
+    )
+    .unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(verify(&token("ES256", "e1", &claims()), &keys, &rules(), NOW).is_ok());
+    let err = Jwks::parse("j", &json!({"keys": [enc]}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("j.keys: no usable signing key among 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn debug_output_hides_secrets() {
+    let text = format!("{:?}", all_keys());
+    assert_eq!(
+        text,
+        r#"Jwks([RS256 kid="r1", ES256 kid="e1", HS256 kid="h1", EdDSA kid="d1"])"#
+    );
+    assert!(!text.contains("0123456789"));
+}
