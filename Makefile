@@ -10,7 +10,7 @@ ENVOY_VERSION := 1.40.0
 # Resolved when a recipe runs (i.e. after `make envoy` installed it); override with ENVOY_BIN=...
 ENVOY_BIN ?= $(shell ls -1 $(VENV)/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | tail -n1)
 
-.PHONY: help build size envoy test lint fmt demo bench
+.PHONY: help build size envoy test lint fmt demo bench fuzz fuzz-smoke fuzz-build
 
 help:
 	@echo "make build   build target/$(WASM_TARGET)/release/tollgate.wasm"
@@ -24,6 +24,8 @@ help:
 	@echo "make oci     OCI image of the module (Wasm image spec, compat variant) in target/oci/"
 	@echo "make test-oci  push the image to a loopback registry, pull it back, check it (skopeo)"
 	@echo "make release target/release/tollgate-<version>/: module, sha256, OCI tarball, CHANGELOG entry"
+	@echo "make fuzz    cargo-fuzz, every target for FUZZ_SECONDS (default $(FUZZ_SECONDS)) one after another"
+	@echo "make fuzz-smoke  the seed corpora plus FUZZ_SMOKE_SECONDS (default $(FUZZ_SMOKE_SECONDS)) of fuzzing per target"
 
 # cargo's output (deps/) is shrunk by binaryen's wasm-opt into $(WASM) (scripts/wasm-opt.sh).
 build:
@@ -98,3 +100,42 @@ test-oci: oci oci-tools
 
 release: oci
 	VERSION="$(VERSION)" TOLLGATE_WASM="$(WASM)" bash scripts/release.sh
+
+# ---- Fuzzing (fuzz/, cargo-fuzz + libFuzzer) ------------------------------------------------
+# cargo-fuzz needs nightly flags: RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them.
+# Built once with optimisations, debug assertions and overflow checks (fuzz/Cargo.toml), so an
+# arithmetic overflow is a crash. New inputs go to fuzz/corpus-work/<target> (ignored by git);
+# the committed seeds in fuzz/corpus/<target> are read, never written. Crashes land in
+# fuzz/artifacts/<target>/.
+FUZZ_TARGETS       := config pipeline path_query credentials backend_answer cache_entries
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_FLAGS         := -O --debug-assertions
+FUZZ_ENV           := RUSTC_BOOTSTRAP=1
+
+fuzz-build:
+	@command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+	$(FUZZ_ENV) cargo fuzz build $(FUZZ_FLAGS)
+
+fuzz: fuzz-build
+	@set -eo pipefail; mkdir -p fuzz/logs; \
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus-work/$$t fuzz/corpus/$$t; \
+		echo "== fuzz $$t for $(FUZZ_SECONDS) s (log: fuzz/logs/$$t.make.log)"; \
+		$(FUZZ_ENV) cargo fuzz run $(FUZZ_FLAGS) $$t fuzz/corpus-work/$$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 > fuzz/logs/$$t.make.log 2>&1 \
+			|| { tail -n 60 fuzz/logs/$$t.make.log; echo "fuzz $$t: crash, see fuzz/artifacts/$$t"; exit 1; }; \
+		grep -E '^(Done |stat::number_of_executed_units)' fuzz/logs/$$t.make.log || true; \
+	done
+
+# The seeds, then a few seconds of fuzzing per target into a scratch corpus: a quick check
+# that every target builds and runs and the known reproducers stay fixed.
+fuzz-smoke: fuzz-build
+	@set -eo pipefail; scratch="$$(mktemp -d)"; trap 'rm -rf "$$scratch"' EXIT; \
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p "$$scratch/$$t" fuzz/corpus/$$t; \
+		$(FUZZ_ENV) cargo fuzz run $(FUZZ_FLAGS) $$t "$$scratch/$$t" fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SMOKE_SECONDS) -timeout=10 > "$$scratch/$$t.log" 2>&1 \
+			|| { tail -n 40 "$$scratch/$$t.log"; echo "fuzz-smoke: $$t failed"; exit 1; }; \
+		echo "fuzz-smoke $$t: $$(grep -Eo '^#[0-9]+' "$$scratch/$$t.log" | tail -n1 | tr -d '#') runs, ok"; \
+	done

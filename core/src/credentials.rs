@@ -130,14 +130,15 @@ pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource)
 
 /// `Authorization: Basic` (userid/password) or `Bearer` (token); other schemes give nothing.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Authorization {
+#[doc(hidden)]
+pub struct Authorization {
     pub userid: Option<String>,
     pub password: Option<String>,
     pub token: Option<String>,
 }
 
 impl Authorization {
-    pub(crate) fn parse(value: &str) -> Authorization {
+    pub fn parse(value: &str) -> Authorization {
         let scheme_len = value
             .bytes()
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')

@@ -33,14 +33,15 @@ impl CacheSettings {
         if backend.batching.is_none() && backend.caching_type == CachingType::None {
             return None;
         }
-        let ttl =
-            |f: fn(&crate::config::Batching) -> u64| backend.batching.as_ref().map_or(0, f) * 1000;
+        let ttl = |f: fn(&crate::config::Batching) -> u64| {
+            backend.batching.as_ref().map_or(0, f).saturating_mul(1000)
+        };
         Some(CacheSettings {
             caching_type: backend.caching_type,
             auths_ttl_ms: ttl(|b| b.auths_ttl),
             denied_ttl_ms: ttl(|b| b.denied_ttl),
             slots: backend.cache_max_entries,
-            wait_ms: backend.timeout_ms + 1000,
+            wait_ms: backend.timeout_ms.saturating_add(1000),
         })
     }
 }
@@ -173,9 +174,10 @@ impl AuthCache {
                     };
                     entry.fresh = Fresh::Authorized {
                         until,
-                        budget: Some(budget - lease),
+                        budget: Some(budget.saturating_sub(lease)),
                     };
-                    entry.outstanding += lease;
+                    // Decoded from shared data: not trusted to be small.
+                    entry.outstanding = entry.outstanding.saturating_add(lease);
                     if store.set(&name, &entry.encode(), version).is_err() {
                         continue;
                     }
@@ -209,7 +211,7 @@ impl AuthCache {
             if entry.authorizing_until > now {
                 return Lookup::Wait;
             }
-            entry.authorizing_until = now + self.settings.wait_ms;
+            entry.authorizing_until = now.saturating_add(self.settings.wait_ms);
             if store.set(&name, &entry.encode(), version).is_err() {
                 continue;
             }
@@ -439,7 +441,7 @@ fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
         {
             entry.fresh = Fresh::Authorized {
                 until,
-                budget: Some(b + unused),
+                budget: Some(b.saturating_add(unused)),
             };
         }
         Some((entry.encode(), ()))
@@ -448,19 +450,21 @@ fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
 
 /// Turns an `authorize` answer into the entry's new state (reference §7.2, §7.4, and the
 /// exact-limit budget: the calls the backend still allows, minus the calls leased but not yet
-/// reported).
+/// reported). Every number from the backend or from shared data saturates: a reset of
+/// `i64::MAX` seconds is "never" (`u64::MAX` ms), not a wrapped few seconds.
 fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettings, now: u64) {
     entry.authorizing_until = 0;
-    let reset_ms = answer
+    let reset_s = answer
         .limit_reset
         .as_deref()
         .and_then(|r| r.trim().parse::<i64>().ok())
-        .filter(|&r| r > 0)
-        .map(|r| r as u64 * 1000);
-    let denied_until = now + s.denied_ttl_ms;
+        .and_then(|r| u64::try_from(r).ok())
+        .filter(|&r| r > 0);
+    let reset_until = reset_s.map(|r| now.saturating_add(r.saturating_mul(1000)));
+    let denied_until = now.saturating_add(s.denied_ttl_ms);
     let (fresh, last) = match answer.decision() {
         Decision::BackendUnavailable => {
-            entry.unavailable_until = now + UNAVAILABLE_RETRY_MS;
+            entry.unavailable_until = now.saturating_add(UNAVAILABLE_RETRY_MS);
             return;
         }
         Decision::Authorized => {
@@ -468,8 +472,10 @@ fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettin
                 .limit_remaining
                 .as_deref()
                 .and_then(|r| r.trim().parse::<i64>().ok())
-                .filter(|&r| r >= 0);
-            let until = (now + s.auths_ttl_ms).min(reset_ms.map_or(u64::MAX, |r| now + r));
+                .and_then(|r| u64::try_from(r).ok());
+            let until = now
+                .saturating_add(s.auths_ttl_ms)
+                .min(reset_until.unwrap_or(u64::MAX));
             match remaining {
                 None => (
                     Fresh::Authorized {
@@ -478,18 +484,18 @@ fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettin
                     },
                     LastKnown::Authorized,
                 ),
-                Some(r) if r as u64 > entry.outstanding => (
+                Some(r) if r > entry.outstanding => (
                     Fresh::Authorized {
                         until,
-                        budget: Some(r as u64 - entry.outstanding),
+                        budget: Some(r.saturating_sub(entry.outstanding)),
                     },
                     LastKnown::Authorized,
                 ),
                 // The backend allows no more than this gateway has already let through.
                 Some(_) => (
                     Fresh::Limited {
-                        until: reset_ms.map_or(denied_until, |r| now + r),
-                        retry_after: reset_ms.map(|r| r / 1000),
+                        until: reset_until.unwrap_or(denied_until),
+                        retry_after: reset_s,
                     },
                     LastKnown::Limited,
                 ),
@@ -497,8 +503,8 @@ fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettin
         }
         Decision::LimitsExceeded { .. } => (
             Fresh::Limited {
-                until: reset_ms.map_or(denied_until, |r| now + r),
-                retry_after: reset_ms.map(|r| r / 1000),
+                until: reset_until.unwrap_or(denied_until),
+                retry_after: reset_s,
             },
             LastKnown::Limited,
         ),

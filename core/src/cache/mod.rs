@@ -16,3 +16,6 @@ pub use authorizations::{AuthCache, CacheSettings, Denial, Lookup, Ticket};
 pub use key::EntryKey;
 pub use reports::{Calls, LocalUsage, Merged, ReportBatch};
 pub use store::{MemoryStore, SharedStore};
+
+#[cfg(test)]
+mod overflow_tests;

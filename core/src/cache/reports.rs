@@ -27,7 +27,7 @@ pub struct Calls {
 impl Calls {
     /// Total calls of a list of entries.
     pub fn total(entries: &[(EntryKey, Calls)]) -> u64 {
-        entries.iter().map(|(_, c)| c.calls).sum()
+        sum_calls(entries)
     }
 
     fn add(&mut self, other: Calls) {
@@ -103,10 +103,14 @@ impl LocalUsage {
 /// Calls in the shared pending list, not yet taken for a report.
 pub fn pending_calls(store: &dyn SharedStore) -> u64 {
     let (value, _) = store.get(PENDING_KEY);
-    decode_pending(value.as_deref().unwrap_or_default())
+    sum_calls(&decode_pending(value.as_deref().unwrap_or_default()))
+}
+
+/// The calls of a list, saturating: the counts come from shared data.
+fn sum_calls<K>(entries: &[(K, Calls)]) -> u64 {
+    entries
         .iter()
-        .map(|(_, c)| c.calls)
-        .sum()
+        .fold(0u64, |sum, (_, c)| sum.saturating_add(c.calls))
 }
 
 /// Adds calls to the shared pending list, up to `max_pending` distinct entries.
@@ -135,7 +139,7 @@ pub fn merge<'a>(
                 }
             }
         }
-        merged.pending = list.iter().map(|(_, c)| c.calls).sum();
+        merged.pending = sum_calls(&list);
         Some((encode_pending(&list), merged.clone()))
     })
 }
@@ -183,7 +187,10 @@ pub fn claim_report(store: &dyn SharedStore, now: u64, interval_ms: u64) -> bool
         if now < next_at {
             return None;
         }
-        Some((encode_schedule(now + interval_ms, failures), ()))
+        Some((
+            encode_schedule(now.saturating_add(interval_ms), failures),
+            (),
+        ))
     })
     .is_some()
 }
@@ -196,7 +203,10 @@ pub fn report_failed(store: &dyn SharedStore, now: u64) -> u64 {
         let backoff = 1000u64
             .saturating_mul(1 << failures.saturating_sub(1).min(16))
             .min(MAX_BACKOFF_MS);
-        Some((encode_schedule(now + backoff, failures), backoff))
+        Some((
+            encode_schedule(now.saturating_add(backoff), failures),
+            backoff,
+        ))
     })
     .unwrap_or(0)
 }
@@ -231,7 +241,7 @@ pub struct ReportBatch {
 
 impl ReportBatch {
     pub fn calls(&self) -> u64 {
-        self.entries.iter().map(|(_, c)| c.calls).sum()
+        sum_calls(&self.entries)
     }
 }
 

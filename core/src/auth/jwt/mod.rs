@@ -32,7 +32,8 @@
 //! Header fields that point at keys (`jku`, `jwk`, `x5u`, `x5c`) are ignored: only the
 //! configured keys are ever trusted. Nothing here panics on any input.
 
-pub(crate) mod b64url;
+#[doc(hidden)]
+pub mod b64url;
 mod claims;
 mod jwk;
 mod verify;

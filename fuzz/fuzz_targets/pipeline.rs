@@ -1,0 +1,104 @@
+//! `pipeline::begin` + `authorize` over arbitrary requests against a realistic configuration,
+//! then the backend calls (authrep, authorize, report) and the verdict on an arbitrary answer.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use tollgate_core::auth::signed_url;
+use tollgate_core::backend::{BackendAnswer, BackendCall, Transactions};
+use tollgate_core::cache::{Denial, EntryKey};
+use tollgate_core::pipeline::{self, Begin, Next};
+use tollgate_core::request::RequestHead;
+use tollgate_fuzz::{
+    config, hs256_token, Headers, JoseHeader, Payload, Pick, HEADER_NAMES, HOSTS, METHODS, PATHS,
+    SIGNED_URL_SECRET,
+};
+
+#[derive(Debug, Arbitrary)]
+struct Input {
+    method: Pick,
+    authority: Pick,
+    path_start: Pick,
+    path_rest: String,
+    headers: Vec<(Pick, String)>,
+    tls: bool,
+    body: Option<Vec<u8>>,
+    now: u32,
+    status: Option<u16>,
+    reason: Option<String>,
+    reset: Option<String>,
+    remaining: Option<String>,
+    calls: u64,
+    /// A validly signed HS256 bearer token (service 4's key).
+    jwt: Option<(JoseHeader, Payload)>,
+    /// Sign the URL with service 4's secret, expiring this many seconds from now.
+    signed: Option<i16>,
+}
+
+fuzz_target!(|input: Input| {
+    let config = config();
+    let now = 1_700_000_000 + u64::from(input.now);
+    let method = input.method.get(METHODS);
+    let mut path = format!("{}{}", input.path_start.get(PATHS), input.path_rest);
+    if let Some(expires_in) = input.signed {
+        let expires = now.saturating_add_signed(i64::from(expires_in));
+        if let Some(signed) = signed_url::sign(SIGNED_URL_SECRET, method, &path, expires) {
+            path = signed;
+        }
+    }
+    let mut pairs: Vec<(String, String)> = input
+        .headers
+        .iter()
+        .map(|(n, v)| (n.get(HEADER_NAMES).to_string(), v.clone()))
+        .collect();
+    if let Some((header, payload)) = &input.jwt {
+        let token = hs256_token(&header.bytes(), &payload.bytes(now));
+        pairs.insert(0, ("authorization".to_string(), format!("Bearer {token}")));
+    }
+    let headers = Headers {
+        pairs,
+        tls: input.tls,
+    };
+    let head = RequestHead {
+        method,
+        authority: input.authority.get(HOSTS),
+        path: &path,
+        now,
+    };
+    let mut pending = match pipeline::begin(config, head, &headers) {
+        Begin::Reply(_) => return,
+        Begin::Request(p) => p,
+    };
+    if pending.wants_body() {
+        if let Some(body) = &input.body {
+            pending.add_form_body(body);
+        }
+    }
+    let authorization = match pending.authorize() {
+        Ok(Next::Backend(a)) => a,
+        Ok(Next::Forward(_)) | Err(_) => return,
+    };
+    let _ = authorization.authrep_call();
+    let _ = authorization.authorize_call();
+    let key = authorization.cache_key();
+    // The key goes to shared data and is read back for reports: it must parse back.
+    let Some(parts) = EntryKey::from_text(key.as_str()).and_then(|k| k.parts()) else {
+        panic!("cache key does not parse back: {:?}", key.as_str());
+    };
+    assert_eq!(parts.credentials, authorization.credentials);
+    let mut transactions = Transactions::default();
+    transactions.add(&parts.credentials, &parts.usage, input.calls);
+    transactions.add(&parts.credentials, &parts.usage, input.calls);
+    let _ = BackendCall::report(authorization.service(), &transactions);
+    let answer = BackendAnswer {
+        status: input.status,
+        rejection_reason: input.reason,
+        limit_reset: input.reset.clone(),
+        limit_max_value: input.reset,
+        limit_remaining: input.remaining,
+    };
+    let _ = authorization.decide(&answer);
+    let _ = authorization.denied(Denial::LimitsExceeded {
+        retry_after: Some(input.calls),
+    });
+});
