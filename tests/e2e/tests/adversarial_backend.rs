@@ -29,10 +29,13 @@ enum Fault {
     Hang,
 }
 
-/// A TCP server between Envoy and the mock backend that can misbehave on demand.
+/// A TCP server between Envoy and the mock backend that can misbehave on demand. The fault
+/// is chosen when a connection is accepted; changing it closes the relayed connections, so
+/// Envoy's pooled (keep-alive) connections cannot carry on relaying to the mock.
 struct FaultServer {
     port: u16,
     fault: Arc<Mutex<Fault>>,
+    relays: Arc<Mutex<Vec<TcpStream>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -42,13 +45,17 @@ impl FaultServer {
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let fault = Arc::new(Mutex::new(Fault::Relay));
+        let relays = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (f, st) = (fault.clone(), stop.clone());
+        let (f, r, st) = (fault.clone(), relays.clone(), stop.clone());
         std::thread::spawn(move || {
             while !st.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((conn, _)) => {
                         let fault = f.lock().unwrap().clone();
+                        if matches!(fault, Fault::Relay) {
+                            r.lock().unwrap().push(conn.try_clone().unwrap());
+                        }
                         let st = st.clone();
                         std::thread::spawn(move || serve(conn, fault, backend, &st));
                     }
@@ -56,11 +63,19 @@ impl FaultServer {
                 }
             }
         });
-        FaultServer { port, fault, stop }
+        FaultServer {
+            port,
+            fault,
+            relays,
+            stop,
+        }
     }
 
     fn set(&self, fault: Fault) {
         *self.fault.lock().unwrap() = fault;
+        for conn in self.relays.lock().unwrap().drain(..) {
+            let _ = conn.shutdown(Shutdown::Both);
+        }
     }
 }
 
