@@ -18,7 +18,8 @@
 //!   [`EnvoyBuilder::filter_config`] as a `google.protobuf.StringValue`,
 //!   `allow_on_headers_stop_iteration: true`, `failure_policy: FAIL_RELOAD`)
 //!   unless [`EnvoyBuilder::without_filter`], then the router;
-//! * STATIC clusters `upstream` → `127.0.0.1:<upstream_port>`,
+//! * STATIC clusters `upstream` → `127.0.0.1:<upstream_port>` (HTTP/1.1 trailers forwarded
+//!   with [`EnvoyBuilder::upstream_trailers`]),
 //!   `threescale_backend` → `127.0.0.1:<backend_port>` (connect_timeout 0.25 s),
 //!   plus any [`EnvoyBuilder::extra_cluster`]s. An unset port points at a free
 //!   port nobody listens on (connections are refused);
@@ -63,6 +64,8 @@ pub struct EnvoyBuilder {
     wasm_remote: Option<(String, String, String)>,
     /// The plugin's `failure_policy` (default `FAIL_RELOAD`, as in the shipped configs).
     failure_policy: String,
+    /// HTTP/1.1 trailers towards the cluster `upstream` (`enable_trailers`).
+    upstream_trailers: bool,
 }
 
 impl Default for EnvoyBuilder {
@@ -83,6 +86,7 @@ impl Default for EnvoyBuilder {
             http1_trailers: false,
             wasm_remote: None,
             failure_policy: "FAIL_RELOAD".into(),
+            upstream_trailers: false,
         }
     }
 }
@@ -134,9 +138,19 @@ impl EnvoyBuilder {
 
     /// `enable_trailers: true` in the listener's HTTP/1.1 options: request trailers of chunked
     /// HTTP/1.1 requests reach the filter (Envoy drops them by default). The upstream cluster
-    /// still drops them (the echo upstream cannot parse trailers).
+    /// still drops them unless [`upstream_trailers`](Self::upstream_trailers).
     pub fn http1_trailers(mut self) -> Self {
         self.http1_trailers = true;
+        self
+    }
+
+    /// `enable_trailers: true` in the HTTP/1.1 options of the cluster `upstream`
+    /// (`typed_extension_protocol_options` → `explicit_http_config.http_protocol_options`):
+    /// request trailers (from HTTP/2 clients, or HTTP/1.1 ones with
+    /// [`http1_trailers`](Self::http1_trailers)) are forwarded in a chunked body, and the
+    /// echo upstream records them (`EchoRequest::trailers`). Other clusters are unchanged.
+    pub fn upstream_trailers(mut self) -> Self {
+        self.upstream_trailers = true;
         self
     }
 
@@ -578,7 +592,7 @@ fn q(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
 
-fn cluster(out: &mut String, name: &str, port: u16) {
+fn cluster(out: &mut String, name: &str, port: u16, trailers: bool) {
     let _ = write!(
         out,
         r#"  - name: {name}
@@ -595,6 +609,16 @@ fn cluster(out: &mut String, name: &str, port: u16) {
 "#,
         name = q(name)
     );
+    if trailers {
+        out.push_str(
+            r#"    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config:
+          http_protocol_options: { enable_trailers: true }
+"#,
+        );
+    }
 }
 
 fn render_yaml(b: &EnvoyBuilder, listener_port: u16, admin_port: u16, wasm: &Path) -> String {
@@ -691,10 +715,10 @@ static_resources:
     );
     let upstream = b.upstream_port.unwrap_or_else(free_port);
     let backend = b.backend_port.unwrap_or_else(free_port);
-    cluster(&mut y, "upstream", upstream);
-    cluster(&mut y, "threescale_backend", backend);
+    cluster(&mut y, "upstream", upstream, b.upstream_trailers);
+    cluster(&mut y, "threescale_backend", backend, false);
     for (name, port) in &b.extra_clusters {
-        cluster(&mut y, name, *port);
+        cluster(&mut y, name, *port, false);
     }
     let _ = write!(
         y,
@@ -740,5 +764,36 @@ mod tests {
         assert!(y.contains(r#"filename: "/w.wasm""#), "{y}");
         let y = Envoy::builder().without_filter().render(10, 11);
         assert!(!y.contains("envoy.filters.http.wasm"), "{y}");
+    }
+
+    #[test]
+    fn upstream_trailers_only_on_the_upstream_cluster() {
+        let plain = Envoy::builder()
+            .upstream_port(1)
+            .backend_port(2)
+            .wasm("/w.wasm")
+            .render(10, 11);
+        // Default: no trailers option anywhere.
+        assert!(!plain.contains("enable_trailers"), "{plain}");
+        let y = Envoy::builder()
+            .upstream_port(1)
+            .backend_port(2)
+            .wasm("/w.wasm")
+            .upstream_trailers()
+            .render(10, 11);
+        assert_eq!(y.matches("enable_trailers: true").count(), 1, "{y}");
+        let upstream = y.find("- name: \"upstream\"").unwrap();
+        let backend = y.find("- name: \"threescale_backend\"").unwrap();
+        let option = y.find("explicit_http_config").unwrap();
+        assert!(upstream < option && option < backend, "{y}");
+        // With the listener's option too: one each.
+        let both = Envoy::builder()
+            .upstream_port(1)
+            .backend_port(2)
+            .wasm("/w.wasm")
+            .http1_trailers()
+            .upstream_trailers()
+            .render(10, 11);
+        assert_eq!(both.matches("enable_trailers: true").count(), 2, "{both}");
     }
 }

@@ -11,7 +11,9 @@
 //! * `headers` keeps duplicates, their values as sent, names lower-cased, in received order,
 //!   except that every value of a repeated name follows that name's first appearance
 //!   (`a: 1`, `b: 2`, `a: 3` is recorded as `a: 1`, `a: 3`, `b: 2`),
-//! * `body` is the request body (lossy UTF-8).
+//! * `body` is the request body (lossy UTF-8),
+//! * `trailers` are the request trailers (chunked HTTP/1.1), names lower-cased, values as sent,
+//!   duplicates kept, grouped like `headers`; absent from the JSON when there were none.
 //!
 //! Special paths (matched on the path part, query ignored):
 //!
@@ -45,7 +47,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::ext::ReasonPhrase;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::StatusCode;
 use hyper_util::rt::TokioIo;
@@ -64,6 +66,11 @@ pub struct EchoRequest {
     pub headers: Vec<(String, String)>,
     /// Request body (lossy UTF-8).
     pub body: String,
+    /// Request trailers (the trailer section of a chunked body), grouped like `headers`,
+    /// names lower-cased, duplicates kept. Empty when there were none; older JSON without
+    /// the field parses as empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trailers: Vec<(String, String)>,
 }
 
 impl EchoRequest {
@@ -87,6 +94,15 @@ impl EchoRequest {
     /// Whether header `name` is present at all (case-insensitive).
     pub fn has_header(&self, name: &str) -> bool {
         self.header(name).is_some()
+    }
+
+    /// All values of trailer `name` (case-insensitive), in received order.
+    pub fn trailer_all(&self, name: &str) -> Vec<&str> {
+        self.trailers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// The path part of the request target (everything before `?`).
@@ -250,21 +266,13 @@ async fn handle(
     requests: &Mutex<Vec<EchoRequest>>,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
-    let body = read_body(body).await;
+    let (body, trailers) = read_body(body).await;
     let echo = EchoRequest {
         method: parts.method.as_str().to_owned(),
         path: raw_target(&parts.uri),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
+        headers: pairs(&parts.headers),
         body: String::from_utf8_lossy(&body).into_owned(),
+        trailers: pairs(&trailers),
     };
     let (status, delay) = special_path(echo.path_only());
     let json = echo.to_json();
@@ -301,23 +309,45 @@ fn raw_target(uri: &hyper::Uri) -> String {
     }
 }
 
-/// The whole body (de-chunked); what arrived before an error if the client went away.
-async fn read_body(mut body: Incoming) -> Vec<u8> {
+/// `(name, value)` pairs of a header map (names lower-cased, values lossy UTF-8), in the
+/// map's order: received order, repeats of a name grouped after its first appearance.
+fn pairs(map: &HeaderMap) -> Vec<(String, String)> {
+    map.iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The whole body (de-chunked) and its trailers (hyper's http1 server parses the trailer
+/// section of a chunked body into a trailers frame); what arrived before an error if the
+/// client went away.
+async fn read_body(mut body: Incoming) -> (Vec<u8>, HeaderMap) {
     let mut out = Vec::new();
+    let mut trailers = HeaderMap::new();
     while let Some(frame) = body.frame().await {
         match frame {
-            Ok(frame) => {
-                if let Ok(data) = frame.into_data() {
-                    out.extend_from_slice(&data);
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => out.extend_from_slice(&data),
+                Err(frame) => {
+                    if let Ok(t) = frame.into_trailers() {
+                        // Only one trailers frame ends a body; extend in case of several.
+                        for (name, value) in &t {
+                            trailers.append(name.clone(), value.clone());
+                        }
+                    }
                 }
-            }
+            },
             Err(e) => {
                 eprintln!("echo-upstream: error reading request body: {e}");
                 break;
             }
         }
     }
-    out
+    (out, trailers)
 }
 
 /// Status code and delay requested by a special path.

@@ -190,6 +190,48 @@ fn bodies_chunked_and_after_100_continue() {
 }
 
 #[test]
+fn chunked_request_trailers_are_recorded() {
+    let echo = EchoUpstream::start().unwrap();
+    let mut c = Conn::open(echo.port());
+    let r = c.exchange(
+        "POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n\r\n\
+         5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX_Under_Score: u\r\nx-dup: 1\r\n\
+         X-DUP: 2\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let seen = r.echo();
+    assert_eq!(seen.body, "hello");
+    assert_eq!(
+        seen.trailers,
+        [
+            ("x-checksum", "abc"),
+            ("x_under_score", "u"),
+            ("x-dup", "1"),
+            ("x-dup", "2"),
+        ]
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+    );
+    assert_eq!(seen.trailer_all("X-DUP"), vec!["1", "2"]);
+    // Trailers are not headers.
+    assert!(!seen.has_header("x-checksum"));
+    assert_eq!(echo.requests(), vec![seen]);
+
+    // Without trailers (chunked or not), on the same connection: none recorded, and the
+    // JSON has no `trailers` field (older readers parse it unchanged).
+    let r = c.exchange(
+        "POST /n HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+    );
+    assert!(!r.body.contains("trailers"), "{}", r.body);
+    assert_eq!(r.echo().trailers, Vec::<(String, String)>::new());
+    let r = c.exchange("GET /g HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(r.echo().trailers.is_empty());
+    assert_eq!(echo.request_count(), 3);
+    // An old echo (no `trailers` field) still parses.
+    let old = r#"{"method":"GET","path":"/","headers":[["host","h"]],"body":""}"#;
+    assert!(EchoRequest::from_json(old).unwrap().trailers.is_empty());
+}
+
+#[test]
 fn many_requests_on_one_connection() {
     let echo = EchoUpstream::start().unwrap();
     let mut c = Conn::open(echo.port());
