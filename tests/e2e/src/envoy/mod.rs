@@ -25,7 +25,8 @@
 //!   port nobody listens on (connections are refused);
 //! * admin on `127.0.0.1:<free port>`.
 
-use std::fmt::Write as _;
+mod render;
+
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::net::{SocketAddr, TcpStream};
@@ -201,11 +202,6 @@ impl EnvoyBuilder {
     /// The module this builder will load.
     pub fn wasm_path(&self) -> PathBuf {
         self.wasm.clone().unwrap_or_else(paths::wasm_path)
-    }
-
-    /// Renders the bootstrap YAML for the given listener and admin ports.
-    pub fn render(&self, listener_port: u16, admin_port: u16) -> String {
-        render_yaml(self, listener_port, admin_port, &self.wasm_path())
     }
 
     /// Starts Envoy and waits until it is ready (admin `/ready` says `LIVE` and
@@ -587,149 +583,6 @@ fn unique_dir() -> io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// YAML/JSON double-quoted string literal.
-fn q(s: &str) -> String {
-    serde_json::Value::String(s.to_owned()).to_string()
-}
-
-fn cluster(out: &mut String, name: &str, port: u16, trailers: bool) {
-    let _ = write!(
-        out,
-        r#"  - name: {name}
-    type: STATIC
-    connect_timeout: 0.25s
-    lb_policy: ROUND_ROBIN
-    load_assignment:
-      cluster_name: {name}
-      endpoints:
-      - lb_endpoints:
-        - endpoint:
-            address:
-              socket_address: {{ address: 127.0.0.1, port_value: {port} }}
-"#,
-        name = q(name)
-    );
-    if trailers {
-        out.push_str(
-            r#"    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config:
-          http_protocol_options: { enable_trailers: true }
-"#,
-        );
-    }
-}
-
-fn render_yaml(b: &EnvoyBuilder, listener_port: u16, admin_port: u16, wasm: &Path) -> String {
-    let mut y = String::new();
-    let tls = match &b.tls {
-        None => String::new(),
-        Some((cert, key)) => format!(
-            r#"transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-          common_tls_context:
-            tls_certificates:
-            - certificate_chain: {{ filename: {} }}
-              private_key: {{ filename: {} }}
-      "#,
-            q(&cert.to_string_lossy()),
-            q(&key.to_string_lossy())
-        ),
-    };
-    let normalize = b.normalize_paths;
-    let http1 = if b.http1_trailers {
-        "\n          http_protocol_options: { enable_trailers: true }"
-    } else {
-        ""
-    };
-    let _ = write!(
-        y,
-        r#"# Rendered by tests/e2e (e2e::envoy::EnvoyBuilder).
-static_resources:
-  listeners:
-  - name: ingress
-    address:
-      socket_address: {{ address: 127.0.0.1, port_value: {listener_port} }}
-    filter_chains:
-    - {tls}filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress_http
-          codec_type: AUTO
-          normalize_path: {normalize}
-          merge_slashes: {normalize}{http1}
-          route_config:
-            name: local_route
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {{ prefix: "/" }}
-                route: {{ cluster: upstream, timeout: 15s }}
-          http_filters:
-"#
-    );
-    if b.filter {
-        let code = match &b.wasm_remote {
-            None => format!("local:\n                      filename: {}", q(&wasm.to_string_lossy())),
-            Some((uri, cluster, sha256)) => format!(
-                "remote:\n                      http_uri: {{ uri: {}, cluster: {}, timeout: 5s }}\n                      sha256: {}\n                      retry_policy: {{ num_retries: 0 }}",
-                q(uri),
-                q(cluster),
-                q(sha256)
-            ),
-        };
-        let _ = write!(
-            y,
-            r#"          - name: envoy.filters.http.wasm
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-              config:
-                name: tollgate
-                root_id: tollgate
-                vm_config:
-                  vm_id: tollgate
-                  runtime: envoy.wasm.runtime.v8
-                  code:
-                    {code}
-                configuration:
-                  "@type": type.googleapis.com/google.protobuf.StringValue
-                  value: {config}
-                allow_on_headers_stop_iteration: true
-                failure_policy: {policy}
-"#,
-            config = q(&b.filter_config),
-            policy = b.failure_policy,
-        );
-    }
-    y.push_str(
-        r#"          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-"#,
-    );
-    let upstream = b.upstream_port.unwrap_or_else(free_port);
-    let backend = b.backend_port.unwrap_or_else(free_port);
-    cluster(&mut y, "upstream", upstream, b.upstream_trailers);
-    cluster(&mut y, "threescale_backend", backend, false);
-    for (name, port) in &b.extra_clusters {
-        cluster(&mut y, name, *port, false);
-    }
-    let _ = write!(
-        y,
-        r#"admin:
-  address:
-    socket_address: {{ address: 127.0.0.1, port_value: {admin_port} }}
-"#
-    );
-    y
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -748,52 +601,5 @@ mod tests {
         let log = "a\n[t][1][info][main] [source/server/server.cc:467]   envoy.x: y\nb\nc";
         assert_eq!(tail(log, 2), "b\nc");
         assert_eq!(tail(log, 10), "a\nb\nc");
-    }
-
-    #[test]
-    fn render_quotes_config() {
-        let y = Envoy::builder()
-            .filter_config("{\"a\":\"x\\\"y\"}\n")
-            .upstream_port(1)
-            .backend_port(2)
-            .extra_cluster("other", 3)
-            .wasm("/w.wasm")
-            .render(10, 11);
-        assert!(y.contains(r#"value: "{\"a\":\"x\\\"y\"}\n""#), "{y}");
-        assert!(y.contains("port_value: 3 "), "{y}");
-        assert!(y.contains(r#"filename: "/w.wasm""#), "{y}");
-        let y = Envoy::builder().without_filter().render(10, 11);
-        assert!(!y.contains("envoy.filters.http.wasm"), "{y}");
-    }
-
-    #[test]
-    fn upstream_trailers_only_on_the_upstream_cluster() {
-        let plain = Envoy::builder()
-            .upstream_port(1)
-            .backend_port(2)
-            .wasm("/w.wasm")
-            .render(10, 11);
-        // Default: no trailers option anywhere.
-        assert!(!plain.contains("enable_trailers"), "{plain}");
-        let y = Envoy::builder()
-            .upstream_port(1)
-            .backend_port(2)
-            .wasm("/w.wasm")
-            .upstream_trailers()
-            .render(10, 11);
-        assert_eq!(y.matches("enable_trailers: true").count(), 1, "{y}");
-        let upstream = y.find("- name: \"upstream\"").unwrap();
-        let backend = y.find("- name: \"threescale_backend\"").unwrap();
-        let option = y.find("explicit_http_config").unwrap();
-        assert!(upstream < option && option < backend, "{y}");
-        // With the listener's option too: one each.
-        let both = Envoy::builder()
-            .upstream_port(1)
-            .backend_port(2)
-            .wasm("/w.wasm")
-            .http1_trailers()
-            .upstream_trailers()
-            .render(10, 11);
-        assert_eq!(both.matches("enable_trailers: true").count(), 2, "{both}");
     }
 }
