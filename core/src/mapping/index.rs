@@ -1,0 +1,177 @@
+//! Rule indexes, built at configuration time: a request tries only the rules that can
+//! match its method and first path segment, in configuration order.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+
+use super::pattern::PathView;
+use super::rule::{MappingRule, MethodMatch};
+
+/// Rules grouped by method (`ANY` apart) and by the literal their first path segment
+/// must equal; rules without such a literal (`/`, `/{id}`, `/v1`) are tried for every
+/// path. Entries are positions in the indexed sequence, ascending in each list.
+#[derive(Debug, Clone, Default)]
+pub struct RuleIndex {
+    methods: HashMap<String, Bucket>,
+    any: Bucket,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Bucket {
+    keyed: HashMap<Vec<u8>, Vec<u32>>,
+    general: Vec<u32>,
+}
+
+impl Bucket {
+    fn add(&mut self, position: u32, rule: &MappingRule) {
+        match rule.pattern.leading_literal() {
+            Some(key) => self.keyed.entry(key.to_vec()).or_default().push(position),
+            None => self.general.push(position),
+        }
+    }
+
+    fn lists<'a>(&'a self, key: &[u8]) -> [&'a [u32]; 2] {
+        [
+            self.keyed.get(key).map_or(&[], Vec::as_slice),
+            &self.general,
+        ]
+    }
+}
+
+impl RuleIndex {
+    /// Indexes `rules`; an entry is the rule's position in the sequence.
+    pub fn build<'a>(rules: impl IntoIterator<Item = &'a MappingRule>) -> RuleIndex {
+        let mut index = RuleIndex::default();
+        for (position, rule) in rules.into_iter().enumerate() {
+            let position = u32::try_from(position).unwrap_or(u32::MAX);
+            let bucket = match &rule.method {
+                MethodMatch::Any => &mut index.any,
+                MethodMatch::Exact(method) => index.methods.entry(method.clone()).or_default(),
+            };
+            bucket.add(position, rule);
+        }
+        index
+    }
+
+    /// Positions of the rules that may match, ascending (the others cannot match).
+    pub fn candidates<'a>(&'a self, method: &str, path: &PathView) -> Candidates<'a> {
+        let key = path.segment(1);
+        let [any_keyed, any_general] = self.any.lists(key);
+        let [keyed, general] = match self.methods.get(method) {
+            Some(bucket) => bucket.lists(key),
+            None => [&[][..], &[][..]],
+        };
+        Candidates {
+            lists: [any_keyed, any_general, keyed, general],
+        }
+    }
+}
+
+/// A merge of the ascending lists of the matching buckets.
+pub struct Candidates<'a> {
+    lists: [&'a [u32]; 4],
+}
+
+impl Iterator for Candidates<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let list = self
+            .lists
+            .iter_mut()
+            .filter(|list| !list.is_empty())
+            .min_by_key(|list| list.first().copied())?;
+        let (&first, rest) = list.split_first()?;
+        *list = rest;
+        usize::try_from(first).ok()
+    }
+}
+
+/// A service's rules with their index; reads as the slice of rules.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<MappingRule>,
+    index: RuleIndex,
+}
+
+impl From<Vec<MappingRule>> for RuleSet {
+    fn from(rules: Vec<MappingRule>) -> RuleSet {
+        RuleSet {
+            index: RuleIndex::build(&rules),
+            rules,
+        }
+    }
+}
+
+impl Deref for RuleSet {
+    type Target = [MappingRule];
+
+    fn deref(&self) -> &[MappingRule] {
+        &self.rules
+    }
+}
+
+/// What [`super::match_rules`] takes: a [`RuleSet`] (indexed), or plain rules (all tried).
+pub trait Rules {
+    fn rules(&self) -> &[MappingRule];
+
+    fn index(&self) -> Option<&RuleIndex> {
+        None
+    }
+}
+
+impl Rules for RuleSet {
+    fn rules(&self) -> &[MappingRule] {
+        &self.rules
+    }
+
+    fn index(&self) -> Option<&RuleIndex> {
+        Some(&self.index)
+    }
+}
+
+impl Rules for [MappingRule] {
+    fn rules(&self) -> &[MappingRule] {
+        self
+    }
+}
+
+impl<const N: usize> Rules for [MappingRule; N] {
+    fn rules(&self) -> &[MappingRule] {
+        self
+    }
+}
+
+impl Rules for Vec<MappingRule> {
+    fn rules(&self) -> &[MappingRule] {
+        self
+    }
+}
+
+/// Calls `visit` with each rule that may match, in order, until it returns false.
+pub(super) fn for_each_candidate<R: Rules + ?Sized>(
+    rules: &R,
+    method: &str,
+    path: &PathView,
+    mut visit: impl FnMut(usize, &MappingRule) -> bool,
+) {
+    let list = rules.rules();
+    match rules.index() {
+        Some(index) => {
+            for position in index.candidates(method, path) {
+                if let Some(rule) = list.get(position) {
+                    if !visit(position, rule) {
+                        return;
+                    }
+                }
+            }
+        }
+        None => {
+            for (position, rule) in list.iter().enumerate() {
+                if !visit(position, rule) {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! One `/`-free piece of a path pattern, matched in time linear in the text.
+//!
+//! Placeholders never match `/`, so a pattern is matched segment by segment. Within a
+//! segment, the pattern is a Shift-And automaton (one state per literal byte, `min`
+//! states per placeholder, the last of which loops): every byte updates the set of live
+//! states at once, so nothing backtracks. Cost: one step per text byte, of
+//! `ceil(states / 64)` words.
+
+use super::bytes::{is_placeholder_byte, ByteSet};
+
+/// A piece of a segment pattern: literal bytes (no `/`), or a placeholder of `min` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Piece<'a> {
+    Literal(&'a [u8]),
+    Placeholder(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Segment {
+    /// No placeholder: compared directly.
+    Literal(Vec<u8>),
+    Automaton(Automaton),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Automaton {
+    states: usize,
+    words: usize,
+    /// States that accept a placeholder byte.
+    class: Vec<u64>,
+    /// Placeholder states that loop on themselves (the last of each placeholder).
+    loops: Vec<u64>,
+    /// The literal bytes, for a quick "no literal state takes this byte" test.
+    literal_bytes: ByteSet,
+    /// Distinct literal bytes, sorted, and for each the states that accept it (`words` each).
+    bytes: Vec<u8>,
+    masks: Vec<u64>,
+}
+
+impl Segment {
+    pub(super) fn compile(pieces: &[Piece]) -> Segment {
+        if pieces
+            .iter()
+            .all(|piece| matches!(piece, Piece::Literal(_)))
+        {
+            let literal = pieces.iter().flat_map(|piece| match piece {
+                Piece::Literal(bytes) => bytes.iter().copied(),
+                Piece::Placeholder(_) => [].iter().copied(),
+            });
+            return Segment::Literal(literal.collect());
+        }
+        Segment::Automaton(Automaton::compile(pieces))
+    }
+
+    /// The whole `text` (`whole`) or a prefix of it matches.
+    pub(super) fn matches(&self, text: &[u8], whole: bool) -> bool {
+        match self {
+            Segment::Literal(literal) if whole => text == literal.as_slice(),
+            Segment::Literal(literal) => text.starts_with(literal),
+            Segment::Automaton(automaton) if automaton.words == 1 => automaton.run_one(text, whole),
+            Segment::Automaton(automaton) => automaton.run_many(text, whole),
+        }
+    }
+
+    pub(super) fn as_literal(&self) -> Option<&[u8]> {
+        match self {
+            Segment::Literal(literal) => Some(literal),
+            Segment::Automaton(_) => None,
+        }
+    }
+}
+
+fn set_bit(words: &mut [u64], bit: usize) {
+    if let Some(word) = words.get_mut(bit / 64) {
+        *word |= 1 << (bit % 64);
+    }
+}
+
+impl Automaton {
+    /// Linear in the segment's length (plus 256 words per distinct literal byte at most).
+    fn compile(pieces: &[Piece]) -> Automaton {
+        let states: usize = pieces
+            .iter()
+            .map(|piece| match piece {
+                Piece::Literal(bytes) => bytes.len(),
+                Piece::Placeholder(min) => *min,
+            })
+            .sum();
+        let words = states.div_ceil(64).max(1);
+        let mut literal_bytes = ByteSet::default();
+        for piece in pieces {
+            if let Piece::Literal(bytes) = piece {
+                bytes.iter().for_each(|&b| literal_bytes.insert(b));
+            }
+        }
+        let bytes: Vec<u8> = (0..=255u8).filter(|&b| literal_bytes.contains(b)).collect();
+        let mut automaton = Automaton {
+            states,
+            words,
+            class: vec![0; words],
+            loops: vec![0; words],
+            literal_bytes,
+            masks: vec![0; bytes.len() * words],
+            bytes,
+        };
+        let mut state = 0;
+        for piece in pieces {
+            match piece {
+                Piece::Literal(literal) => {
+                    for &byte in literal.iter() {
+                        if let Ok(slot) = automaton.bytes.binary_search(&byte) {
+                            let start = slot * words;
+                            if let Some(mask) = automaton.masks.get_mut(start..start + words) {
+                                set_bit(mask, state);
+                            }
+                        }
+                        state += 1;
+                    }
+                }
+                Piece::Placeholder(min) => {
+                    for _ in 0..*min {
+                        set_bit(&mut automaton.class, state);
+                        state += 1;
+                    }
+                    set_bit(&mut automaton.loops, state.saturating_sub(1));
+                }
+            }
+        }
+        automaton
+    }
+
+    /// The literal states accepting `byte` (`words` words), if any.
+    fn literal_mask(&self, byte: u8) -> Option<&[u64]> {
+        if !self.literal_bytes.contains(byte) {
+            return None;
+        }
+        let slot = self.bytes.binary_search(&byte).ok()?;
+        self.masks.get(slot * self.words..(slot + 1) * self.words)
+    }
+
+    /// At most 64 states: the state set is one word.
+    fn run_one(&self, text: &[u8], whole: bool) -> bool {
+        let accept = 1u64 << (self.states.saturating_sub(1) % 64);
+        let class = self.class.first().copied().unwrap_or(0);
+        let loops = self.loops.first().copied().unwrap_or(0);
+        // Before the first byte only the start (state -1) is live: shifting it in gives bit 0.
+        let mut live = 0u64;
+        let mut shift_in = 1u64;
+        let mut i = 0;
+        while let Some(&byte) = text.get(i) {
+            let mut accepts = if is_placeholder_byte(byte) { class } else { 0 };
+            if let Some(mask) = self.literal_mask(byte) {
+                accepts |= mask.first().copied().unwrap_or(0);
+            }
+            let next = ((live << 1) | shift_in | (live & loops)) & accepts;
+            shift_in = 0;
+            if next == 0 {
+                return false;
+            }
+            if !whole && next & accept != 0 {
+                return true;
+            }
+            i += 1;
+            if next == live {
+                // A fixed point under `byte` stays one for a run of it: skip the run.
+                i += run_length(text.get(i..).unwrap_or_default(), byte);
+            }
+            live = next;
+        }
+        live & accept != 0
+    }
+
+    /// More than 64 states: the same steps over `words` words.
+    fn run_many(&self, text: &[u8], whole: bool) -> bool {
+        let last = self.states.saturating_sub(1);
+        let mut live = vec![0u64; self.words];
+        let mut next = vec![0u64; self.words];
+        for (step, &byte) in text.iter().enumerate() {
+            let placeholder = is_placeholder_byte(byte);
+            let literal = self.literal_mask(byte);
+            let mut carry = u64::from(step == 0);
+            let mut any = 0;
+            for (w, out) in next.iter_mut().enumerate() {
+                let current = live.get(w).copied().unwrap_or(0);
+                let mut accepts = if placeholder {
+                    self.class.get(w).copied().unwrap_or(0)
+                } else {
+                    0
+                };
+                accepts |= literal.and_then(|m| m.get(w)).copied().unwrap_or(0);
+                let loops = self.loops.get(w).copied().unwrap_or(0);
+                *out = ((current << 1) | carry | (current & loops)) & accepts;
+                carry = current >> 63;
+                any |= *out;
+            }
+            std::mem::swap(&mut live, &mut next);
+            if any == 0 {
+                return false;
+            }
+            if !whole && bit(&live, last) {
+                return true;
+            }
+        }
+        bit(&live, last)
+    }
+}
+
+fn bit(words: &[u64], bit: usize) -> bool {
+    words
+        .get(bit / 64)
+        .is_some_and(|word| word >> (bit % 64) & 1 == 1)
+}
+
+/// How many bytes at the start of `text` equal `byte`, eight at a time.
+fn run_length(text: &[u8], byte: u8) -> usize {
+    let pattern = u64::from_ne_bytes([byte; 8]);
+    let mut n = 0;
+    while let Some(chunk) = text.get(n..n + 8) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(chunk);
+        if u64::from_ne_bytes(eight) != pattern {
+            break;
+        }
+        n += 8;
+    }
+    while text.get(n) == Some(&byte) {
+        n += 1;
+    }
+    n
+}
