@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod errors;
 pub mod json;
+mod routes;
 pub mod service;
 pub mod upstream;
 
@@ -12,8 +13,10 @@ pub use json::ConfigError;
 pub use service::{AuthMode, BackendAuth, CredentialNames, CredentialsLocation, Service};
 pub use upstream::UpstreamRewrite;
 
+use crate::mapping::QueryArgs;
 use backend::parse_backend;
 use json::{error, Obj};
+use routes::Routes;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -27,6 +30,8 @@ pub struct Config {
     pub services: Vec<Arc<Service>>,
     /// Host → indices of the services listing it, in configuration order.
     hosts: HashMap<String, Vec<usize>>,
+    /// Host → its services' rules, indexed for path routing (empty without path routing).
+    routes: HashMap<String, Routes>,
 }
 
 #[derive(Debug)]
@@ -77,6 +82,13 @@ impl Config {
             }
             services.push(Arc::new(service));
         }
+        let routes = match path_routing {
+            true => hosts
+                .iter()
+                .map(|(host, listed)| (host.clone(), Routes::build(&services, listed)))
+                .collect(),
+            false => HashMap::new(),
+        };
         Ok(Parsed {
             config: Config {
                 backend,
@@ -84,6 +96,7 @@ impl Config {
                 path_routing_only,
                 services,
                 hosts,
+                routes,
             },
             warnings,
         })
@@ -119,6 +132,21 @@ impl Config {
             .into_iter()
             .flatten()
             .filter_map(|&i| self.services.get(i))
+    }
+
+    /// Path routing: the first service listing `host` with a rule that matches the request
+    /// (URI args only). Uses the per-host index built by [`parse`](Self::parse); `None`
+    /// when path routing is off.
+    pub fn service_by_path(
+        &self,
+        host: &str,
+        method: &str,
+        normalized_path: &str,
+        args: &QueryArgs,
+    ) -> Option<&Arc<Service>> {
+        let routes = self.routes.get(host)?;
+        let index = routes.first_match(&self.services, method, normalized_path, args)?;
+        self.services.get(index)
     }
 }
 

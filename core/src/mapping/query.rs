@@ -9,7 +9,8 @@
 //! - `$arg_<name>`, used by credentials ([`QueryArgs::first_ci`]). The name is matched
 //!   case-insensitively, the first valued occurrence wins, and there is no limit.
 
-use crate::encoding::{decode_component, decode_form_component};
+use crate::encoding::decode_form_component;
+use percent_encoding::percent_decode;
 
 /// lua-nginx-module's default `max_args` for `get_uri_args`/`get_post_args`.
 const MAX_ARGS: usize = 100;
@@ -26,20 +27,38 @@ pub enum ArgValue {
 /// Where an argument came from, which decides how credentials see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Origin {
-    /// URI query, as `$arg_` sees it: raw text, plus a `decode_component` version.
+    /// URI query, as `$arg_` sees it: raw text, plus a `decode_component` version; all
+    /// four are spans of [`QueryArgs::text`], so an argument costs no allocation of its own.
     Uri {
-        raw_name: String,
-        raw_value: Option<String>,
-        name: String,
-        value: Option<String>,
+        raw_name: Span,
+        raw_value: Option<Span>,
+        name: Span,
+        value: Option<Span>,
     },
     /// Form body: APIcast's `read_body_args` indexes the decoded `get_post_args` table,
     /// so the name is matched exactly (case-sensitive) and the value is the rules' one.
     Form,
 }
 
+/// A byte range of [`QueryArgs::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    fn shifted(self, by: usize) -> Span {
+        Span {
+            start: self.start + by,
+            end: self.end + by,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Arg {
+    /// Decoded for rules; empty for args past `MAX_ARGS`, which rules never see.
     name: String,
     value: ArgValue,
     /// Within `MAX_ARGS`, i.e. visible to `get_uri_args`/`get_post_args`.
@@ -51,49 +70,87 @@ struct Arg {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryArgs {
     args: Vec<Arg>,
+    /// The raw and decoded texts of the URI args, end to end.
+    text: String,
 }
 
 impl QueryArgs {
-    /// Parses a raw URI query string (without the leading `?`).
+    /// Parses a raw URI query string (without the leading `?`). Linear, and only the
+    /// first `MAX_ARGS` args (those rules see) allocate strings of their own.
     pub fn parse(query: &str) -> QueryArgs {
+        let mut text = String::with_capacity(query.len());
+        let mut scratch = Vec::new();
         let args = pieces(query)
-            .map(|(index, raw_name, raw_value)| Arg {
-                name: decode_form_component(raw_name),
-                value: raw_value.map_or(ArgValue::NoValue, |v| {
-                    ArgValue::Present(decode_form_component(v))
-                }),
-                listed: index < MAX_ARGS,
-                origin: Origin::Uri {
-                    raw_name: raw_name.to_owned(),
-                    raw_value: raw_value.map(str::to_owned),
-                    name: decode_component(raw_name),
-                    value: raw_value.map(decode_component),
-                },
+            .map(|(index, raw_name, raw_value)| {
+                let listed = index < MAX_ARGS;
+                let raw_name_span = push(&mut text, raw_name);
+                let raw_value_span = raw_value.map(|v| push(&mut text, v));
+                let origin = Origin::Uri {
+                    raw_name: raw_name_span,
+                    raw_value: raw_value_span,
+                    name: push_decoded(&mut text, &mut scratch, raw_name, raw_name_span),
+                    value: raw_value
+                        .zip(raw_value_span)
+                        .map(|(v, span)| push_decoded(&mut text, &mut scratch, v, span)),
+                };
+                let (name, value) = if listed {
+                    rule_view(raw_name, raw_value)
+                } else {
+                    (String::new(), ArgValue::NoValue)
+                };
+                Arg {
+                    name,
+                    value,
+                    listed,
+                    origin,
+                }
             })
             .collect();
-        QueryArgs { args }
+        QueryArgs { args, text }
     }
 
-    /// Parses an `application/x-www-form-urlencoded` body (`get_post_args`).
+    /// Parses an `application/x-www-form-urlencoded` body (`get_post_args`); reads no
+    /// further than the first `MAX_ARGS` pieces.
     pub fn parse_form(body: &str) -> QueryArgs {
         let args = pieces(body)
-            .filter(|(index, _, _)| *index < MAX_ARGS)
-            .map(|(_, raw_name, raw_value)| Arg {
-                name: decode_form_component(raw_name),
-                value: raw_value.map_or(ArgValue::NoValue, |v| {
-                    ArgValue::Present(decode_form_component(v))
-                }),
-                listed: true,
-                origin: Origin::Form,
+            .take_while(|(index, _, _)| *index < MAX_ARGS)
+            .map(|(_, raw_name, raw_value)| {
+                let (name, value) = rule_view(raw_name, raw_value);
+                Arg {
+                    name,
+                    value,
+                    listed: true,
+                    origin: Origin::Form,
+                }
             })
             .collect();
-        QueryArgs { args }
+        QueryArgs {
+            args,
+            text: String::new(),
+        }
     }
 
     /// Appends `other`'s args so they win [`last`](Self::last) lookups (body over URI,
     /// like APIcast's `setmetatable(body_params, { __index = params })`).
     pub fn overlay(&mut self, other: &QueryArgs) {
-        self.args.extend(other.args.iter().cloned());
+        let by = self.text.len();
+        self.text.push_str(&other.text);
+        self.args.extend(other.args.iter().map(|arg| {
+            let mut arg = arg.clone();
+            if let Origin::Uri {
+                raw_name,
+                raw_value,
+                name,
+                value,
+            } = &mut arg.origin
+            {
+                *raw_name = raw_name.shifted(by);
+                *name = name.shifted(by);
+                *raw_value = raw_value.map(|s| s.shifted(by));
+                *value = value.map(|s| s.shifted(by));
+            }
+            arg
+        }));
     }
 
     /// The last value of `name` (exact case), as mapping rules compare it.
@@ -117,7 +174,7 @@ impl QueryArgs {
                 name: decoded,
                 value,
                 ..
-            } if decoded.eq_ignore_ascii_case(name) => value.as_deref(),
+            } if self.span(*decoded).eq_ignore_ascii_case(name) => value.map(|v| self.span(v)),
             _ => form_credential(arg, name),
         })
     }
@@ -130,7 +187,7 @@ impl QueryArgs {
                 raw_name,
                 raw_value,
                 ..
-            } if raw_name.eq_ignore_ascii_case(name) => raw_value.as_deref(),
+            } if self.span(*raw_name).eq_ignore_ascii_case(name) => raw_value.map(|v| self.span(v)),
             _ => form_credential(arg, name),
         })
     }
@@ -147,6 +204,42 @@ impl QueryArgs {
 
     fn listed(&self) -> impl DoubleEndedIterator<Item = &Arg> {
         self.args.iter().filter(|arg| arg.listed)
+    }
+
+    fn span(&self, span: Span) -> &str {
+        self.text.get(span.start..span.end).unwrap_or_default()
+    }
+}
+
+/// Name and value as mapping rules see them: decoded once, `+` as a space.
+fn rule_view(raw_name: &str, raw_value: Option<&str>) -> (String, ArgValue) {
+    let value = raw_value.map_or(ArgValue::NoValue, |v| {
+        ArgValue::Present(decode_form_component(v))
+    });
+    (decode_form_component(raw_name), value)
+}
+
+fn push(text: &mut String, piece: &str) -> Span {
+    let start = text.len();
+    text.push_str(piece);
+    Span {
+        start,
+        end: text.len(),
+    }
+}
+
+/// `decode_component(piece)`, appended to `text`; without a `%` it is `raw` itself.
+fn push_decoded(text: &mut String, scratch: &mut Vec<u8>, piece: &str, raw: Span) -> Span {
+    if !piece.contains('%') {
+        return raw;
+    }
+    scratch.clear();
+    scratch.extend(percent_decode(piece.as_bytes()));
+    let start = text.len();
+    text.push_str(&String::from_utf8_lossy(scratch));
+    Span {
+        start,
+        end: text.len(),
     }
 }
 
