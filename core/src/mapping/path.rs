@@ -3,8 +3,6 @@
 //! `ngx.var.uri` is nginx's normalised path: percent-decoded, slashes merged, dot segments
 //! resolved. APIcast then re-escapes it with `ngx_escape_uri(NGX_ESCAPE_URI)`.
 
-use std::fmt::Write;
-
 /// Normalises a request path (query string excluded) the way APIcast sees it.
 ///
 /// Decoded bytes are treated like literal ones (as nginx does): `%2F` is a real `/`
@@ -19,7 +17,7 @@ pub fn normalize_path(raw_path: &str) -> String {
         .position(|b| *b == b'?' || *b == b'#')
         .unwrap_or(raw.len());
     let raw = raw.get(..end).unwrap_or(raw);
-    let decoded: Vec<u8> = percent_encoding::percent_decode(raw).collect();
+    let decoded: std::borrow::Cow<[u8]> = percent_encoding::percent_decode(raw).into();
     escape_uri(&resolve_segments(&decoded))
 }
 
@@ -53,17 +51,28 @@ fn resolve_segments(path: &[u8]) -> Vec<u8> {
 }
 
 /// `ngx_escape_uri(NGX_ESCAPE_URI)`: only space, `#`, `%`, `?`, controls and bytes >= 0x7F.
+/// Runs of bytes kept as they are are copied at once (a path may be long).
 fn escape_uri(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &byte in bytes {
-        if needs_escape(byte) {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "%{byte:02X}");
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let kept = rest.iter().position(|b| needs_escape(*b)).unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(kept);
+        out.extend_from_slice(run);
+        if let Some((&byte, tail)) = tail.split_first() {
+            out.extend_from_slice(&[
+                b'%',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 15)],
+            ]);
+            rest = tail;
         } else {
-            out.push(char::from(byte));
+            rest = tail;
         }
     }
-    out
+    // Only ASCII was written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn needs_escape(byte: u8) -> bool {
