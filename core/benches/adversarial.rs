@@ -44,7 +44,13 @@ fn median(mut f: impl FnMut()) -> Duration {
     samples[samples.len() / 2]
 }
 
-fn report(name: &str, time: Duration) {
+/// Times `f` and prints one line, unless a filter (first argument) excludes `name`.
+fn report(name: &str, f: impl FnMut()) {
+    let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    if filter.is_some_and(|filter| !name.contains(&filter)) {
+        return;
+    }
+    let time = median(f);
     let micros = time.as_secs_f64() * 1e6;
     let flag = if micros > 100.0 { "  > 100 µs" } else { "" };
     println!("{name:<62} {micros:>12.2} µs{flag}");
@@ -107,29 +113,26 @@ fn main() {
     let informed_64k = format!("/{}x0123456789json", ".".repeat(65536));
 
     println!("{:<62} {:>15}", "input (median per request)", "time");
-    report(
-        "normalize_path, 64 KB path of dots",
-        median(|| {
-            black_box(normalize_path(black_box(&path_64k)));
-        }),
-    );
+    report("normalize_path, 64 KB path of dots", || {
+        black_box(normalize_path(black_box(&path_64k)));
+    });
 
     let one = PathPattern::compile("/v1/{a}.{b}/{c}-{d}.json$");
     for (label, path) in [("4 KB", &path_4k), ("64 KB", &path_64k)] {
         report(
             &format!("1 rule /v1/{{a}}.{{b}}/{{c}}-{{d}}.json$, {label} dots"),
-            median(|| {
+            || {
                 black_box(one.matches(black_box(path)));
-            }),
+            },
         );
     }
     let shape = PathPattern::compile("/{a}.{b}.{c}.{d}.json");
     for (label, path) in [("64 KB dots", &path_64k), ("64 KB informed", &informed_64k)] {
         report(
             &format!("1 rule /{{a}}.{{b}}.{{c}}.{{d}}.json, {label}"),
-            median(|| {
+            || {
                 black_box(shape.matches(black_box(path)));
-            }),
+            },
         );
     }
 
@@ -146,27 +149,27 @@ fn main() {
         let service = &config.services[0];
         report(
             &format!("match_rules, {count} rules /{{a}}.{{b}}.{{c}}.{{d}}.jsonN, {label}"),
-            median(|| {
+            || {
                 black_box(match_rules(
                     &service.rules,
                     "GET",
                     black_box(path),
                     &QueryArgs::default(),
                 ));
-            }),
+            },
         );
     }
     let plain = rules(&pathological(1000, 0));
     report(
         "match_rules, 1000 rules as a plain slice, 64 KB dots",
-        median(|| {
+        || {
             black_box(match_rules(
                 &plain[..],
                 "GET",
                 black_box(&path_64k),
                 &QueryArgs::default(),
             ));
-        }),
+        },
     );
 
     for (services, per, path, label) in [
@@ -178,9 +181,9 @@ fn main() {
         let config = routed_config(services, |s| pathological(per, s * per));
         report(
             &format!("path routing, {services} services x {per} rules, {label}"),
-            median(|| {
+            || {
                 black_box(request(&config, black_box(path)));
-            }),
+            },
         );
     }
     for (services, per) in [(10, 1), (1000, 100)] {
@@ -191,27 +194,21 @@ fn main() {
         });
         report(
             &format!("path routing, {services} services x {per} rules, no match"),
-            median(|| {
+            || {
                 black_box(request(&config, black_box("/nothing/here")));
-            }),
+            },
         );
     }
 
     for count in [10, 10_000] {
         let query: Vec<String> = (0..count).map(|i| format!("arg{i}=value{i}")).collect();
         let query = query.join("&");
-        report(
-            &format!("QueryArgs::parse, {count} args"),
-            median(|| {
-                black_box(QueryArgs::parse(black_box(&query)));
-            }),
-        );
-        report(
-            &format!("QueryArgs::parse_form, {count} args"),
-            median(|| {
-                black_box(QueryArgs::parse_form(black_box(&query)));
-            }),
-        );
+        report(&format!("QueryArgs::parse, {count} args"), || {
+            black_box(QueryArgs::parse(black_box(&query)));
+        });
+        report(&format!("QueryArgs::parse_form, {count} args"), || {
+            black_box(QueryArgs::parse_form(black_box(&query)));
+        });
     }
 
     for (label, pattern) in [
@@ -228,11 +225,8 @@ fn main() {
             "/{a}.{b}.{c}.{d}.json1".to_owned(),
         ),
     ] {
-        report(
-            label,
-            median(|| {
-                black_box(PathPattern::compile(black_box(&pattern)));
-            }),
-        );
+        report(label, || {
+            black_box(PathPattern::compile(black_box(&pattern)));
+        });
     }
 }

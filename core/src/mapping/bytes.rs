@@ -68,4 +68,20 @@ impl ByteSet {
     pub(super) fn is_subset_of(&self, other: &ByteSet) -> bool {
         self.0.iter().zip(other.0.iter()).all(|(a, b)| a & !b == 0)
     }
+
+    pub(super) fn union(&self, other: &ByteSet) -> ByteSet {
+        let mut set = *self;
+        set.0.iter_mut().zip(other.0).for_each(|(a, b)| *a |= b);
+        set
+    }
+
+    pub(super) fn minus(&self, other: &ByteSet) -> ByteSet {
+        let mut set = *self;
+        set.0.iter_mut().zip(other.0).for_each(|(a, b)| *a &= !b);
+        set
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0 == [0; 4]
+    }
 }

@@ -55,7 +55,7 @@ impl RuleIndex {
 
     /// Positions of the rules that may match, ascending (the others cannot match).
     pub fn candidates<'a>(&'a self, method: &str, path: &PathView) -> Candidates<'a> {
-        let key = path.segment(1);
+        let key = path.first_segment();
         let [any_keyed, any_general] = self.any.lists(key);
         let [keyed, general] = match self.methods.get(method) {
             Some(bucket) => bucket.lists(key),

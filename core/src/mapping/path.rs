@@ -57,7 +57,10 @@ fn escape_uri(bytes: &[u8]) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut rest = bytes;
     while !rest.is_empty() {
-        let kept = rest.iter().position(|b| needs_escape(*b)).unwrap_or(rest.len());
+        let kept = rest
+            .iter()
+            .position(|b| needs_escape(*b))
+            .unwrap_or(rest.len());
         let (run, tail) = rest.split_at(kept);
         out.extend_from_slice(run);
         if let Some((&byte, tail)) = tail.split_first() {

@@ -8,7 +8,8 @@
 //! regex engine is not worth its weight in the filter.
 
 use super::bytes::ByteSet;
-use super::segment::{Piece, Segment};
+use super::segment::{End, Piece, Segment, Walk};
+use std::cell::OnceCell;
 
 /// One compiled piece of a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,48 +34,40 @@ pub struct PathPattern {
     /// The pattern split at the `/` of its literals; a path has to match segment by segment.
     segments: Vec<Segment>,
     min_len: usize,
+    /// Literal bytes the path must contain, beyond those of `prefix` and `suffix`.
     needs: ByteSet,
     prefix: Vec<u8>,
     /// The final literal, checked only when the pattern ends with `$`.
     suffix: Vec<u8>,
 }
 
-/// A normalised path, looked at once per request and shared by every pattern tried.
+/// A normalised path, shared by every pattern tried for one request: the bytes it
+/// contains are found once, and only if some pattern gets that far.
 #[derive(Debug, Clone)]
 pub struct PathView<'a> {
     bytes: &'a [u8],
-    present: ByteSet,
-    slashes: Vec<usize>,
+    present: OnceCell<ByteSet>,
 }
 
 impl<'a> PathView<'a> {
     pub fn new(normalized_path: &'a str) -> PathView<'a> {
-        let bytes = normalized_path.as_bytes();
-        let slashes = bytes
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| **b == b'/')
-            .map(|(i, _)| i)
-            .collect();
         PathView {
-            bytes,
-            present: ByteSet::of(bytes),
-            slashes,
+            bytes: normalized_path.as_bytes(),
+            present: OnceCell::new(),
         }
     }
 
-    fn segment_count(&self) -> usize {
-        self.slashes.len() + 1
+    fn present(&self) -> &ByteSet {
+        self.present.get_or_init(|| ByteSet::of(self.bytes))
     }
 
-    /// The text between the `index`th and the next `/` (segment 0 is before the first).
-    pub(super) fn segment(&self, index: usize) -> &'a [u8] {
-        let start = match index.checked_sub(1) {
-            None => 0,
-            Some(slash) => self.slashes.get(slash).map_or(self.bytes.len(), |s| s + 1),
+    /// The first path segment (between the first and the second `/`), the index key.
+    pub(super) fn first_segment(&self) -> &'a [u8] {
+        let Some(rest) = self.bytes.strip_prefix(b"/") else {
+            return &[];
         };
-        let end = self.slashes.get(index).copied().unwrap_or(self.bytes.len());
-        self.bytes.get(start..end).unwrap_or_default()
+        let end = rest.iter().position(|b| *b == b'/').unwrap_or(rest.len());
+        rest.get(..end).unwrap_or_default()
     }
 }
 
@@ -103,16 +96,19 @@ impl PathPattern {
             Some(Token::Literal(literal)) => literal.clone(),
             _ => Vec::new(),
         };
+        let prefix = literal(tokens.first());
+        let suffix = match anchored_end {
+            true => literal(tokens.last()),
+            false => Vec::new(),
+        };
+        // Bytes the prefix and suffix checks already see need no look at the whole path.
+        let checked = ByteSet::of(&prefix).union(&ByteSet::of(&suffix));
         PathPattern {
             segments: segments(&tokens),
-            prefix: literal(tokens.first()),
-            suffix: if anchored_end {
-                literal(tokens.last())
-            } else {
-                Vec::new()
-            },
+            prefix,
+            suffix,
             min_len,
-            needs,
+            needs: needs.minus(&checked),
             tokens,
             anchored_end,
         }
@@ -126,20 +122,28 @@ impl PathPattern {
     /// As [`matches`](Self::matches), with the path looked at once for many patterns.
     pub fn matches_view(&self, path: &PathView) -> bool {
         let bytes = path.bytes;
-        let count = self.segments.len();
         if bytes.len() < self.min_len
             || !bytes.starts_with(&self.prefix)
             || !bytes.ends_with(&self.suffix)
-            || !self.needs.is_subset_of(&path.present)
-            || path.segment_count() < count
-            || (self.anchored_end && path.segment_count() != count)
+            || !(self.needs.is_empty() || self.needs.is_subset_of(path.present()))
         {
             return false;
         }
-        self.segments.iter().enumerate().all(|(i, segment)| {
-            let whole = self.anchored_end || i + 1 < count;
-            segment.matches(path.segment(i), whole)
-        })
+        let mut rest = bytes;
+        let last = self.segments.len().saturating_sub(1);
+        for (i, segment) in self.segments.iter().enumerate() {
+            let end = match (i == last, self.anchored_end) {
+                (false, _) => End::Slash,
+                (true, true) => End::Anchored,
+                (true, false) => End::Prefix,
+            };
+            match segment.walk(rest, end) {
+                Walk::Fail => return false,
+                Walk::Done => return true,
+                Walk::Next(next) => rest = next,
+            }
+        }
+        false
     }
 
     /// The first path segment, when it must equal a literal (`/v1/...` or `/v1$`): rules

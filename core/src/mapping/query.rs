@@ -24,108 +24,95 @@ pub enum ArgValue {
     NoValue,
 }
 
-/// Where an argument came from, which decides how credentials see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Origin {
-    /// URI query, as `$arg_` sees it: raw text, plus a `decode_component` version; all
-    /// four are spans of [`QueryArgs::text`], so an argument costs no allocation of its own.
+/// One argument as credentials see it, in request order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arg {
+    /// URI query, as `$arg_` sees it: the raw text, plus a `decode_component` version, as
+    /// spans of [`QueryArgs::text`]: an argument costs no allocation of its own.
     Uri {
         raw_name: Span,
-        raw_value: Option<Span>,
+        raw_value: Span,
         name: Span,
-        value: Option<Span>,
+        value: Span,
+        /// `name=value` rather than `name` alone.
+        valued: bool,
     },
-    /// Form body: APIcast's `read_body_args` indexes the decoded `get_post_args` table,
-    /// so the name is matched exactly (case-sensitive) and the value is the rules' one.
-    Form,
+    /// Form body, at this index of [`QueryArgs::rules`]: APIcast's `read_body_args`
+    /// indexes the decoded `get_post_args` table, so the name is matched exactly.
+    Form(usize),
 }
 
-/// A byte range of [`QueryArgs::text`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A byte range of [`QueryArgs::text`] (a query is far shorter than 4 GB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Span {
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Span {
-    fn shifted(self, by: usize) -> Span {
+    fn shifted(self, by: u32) -> Span {
         Span {
-            start: self.start + by,
-            end: self.end + by,
+            start: self.start.saturating_add(by),
+            end: self.end.saturating_add(by),
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Arg {
-    /// Decoded for rules; empty for args past `MAX_ARGS`, which rules never see.
-    name: String,
-    value: ArgValue,
-    /// Within `MAX_ARGS`, i.e. visible to `get_uri_args`/`get_post_args`.
-    listed: bool,
-    origin: Origin,
 }
 
 /// Arguments in request order; overlaid body args come after the URI args.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryArgs {
+    /// What mapping rules see: the first `MAX_ARGS` args of each source, decoded.
+    rules: Vec<(String, ArgValue)>,
+    /// What credentials see: every URI arg, and the form args.
     args: Vec<Arg>,
     /// The raw and decoded texts of the URI args, end to end.
     text: String,
 }
 
 impl QueryArgs {
-    /// Parses a raw URI query string (without the leading `?`). Linear, and only the
-    /// first `MAX_ARGS` args (those rules see) allocate strings of their own.
+    /// Parses a raw URI query string (without the leading `?`). Linear; only the first
+    /// `MAX_ARGS` args (those rules see) allocate strings of their own.
     pub fn parse(query: &str) -> QueryArgs {
-        let mut text = String::with_capacity(query.len());
+        let pieces_max = query.bytes().filter(|b| *b == b'&').count() + 1;
+        let mut parsed = QueryArgs {
+            rules: Vec::with_capacity(pieces_max.min(MAX_ARGS)),
+            args: Vec::with_capacity(pieces_max),
+            text: String::with_capacity(query.len()),
+        };
         let mut scratch = Vec::new();
-        let args = pieces(query)
-            .map(|(index, raw_name, raw_value)| {
-                let listed = index < MAX_ARGS;
-                let raw_name_span = push(&mut text, raw_name);
-                let raw_value_span = raw_value.map(|v| push(&mut text, v));
-                let origin = Origin::Uri {
-                    raw_name: raw_name_span,
-                    raw_value: raw_value_span,
-                    name: push_decoded(&mut text, &mut scratch, raw_name, raw_name_span),
-                    value: raw_value
-                        .zip(raw_value_span)
-                        .map(|(v, span)| push_decoded(&mut text, &mut scratch, v, span)),
-                };
-                let (name, value) = if listed {
-                    rule_view(raw_name, raw_value)
-                } else {
-                    (String::new(), ArgValue::NoValue)
-                };
-                Arg {
-                    name,
-                    value,
-                    listed,
-                    origin,
-                }
-            })
-            .collect();
-        QueryArgs { args, text }
+        for (index, raw_name, raw_value) in pieces(query) {
+            if index < MAX_ARGS {
+                parsed.rules.push(rule_view(raw_name, raw_value));
+            }
+            let text = &mut parsed.text;
+            let raw_name_span = push(text, raw_name);
+            let raw_value_span = push(text, raw_value.unwrap_or_default());
+            parsed.args.push(Arg::Uri {
+                raw_name: raw_name_span,
+                raw_value: raw_value_span,
+                name: push_decoded(text, &mut scratch, raw_name, raw_name_span),
+                value: push_decoded(
+                    text,
+                    &mut scratch,
+                    raw_value.unwrap_or_default(),
+                    raw_value_span,
+                ),
+                valued: raw_value.is_some(),
+            });
+        }
+        parsed
     }
 
     /// Parses an `application/x-www-form-urlencoded` body (`get_post_args`); reads no
     /// further than the first `MAX_ARGS` pieces.
     pub fn parse_form(body: &str) -> QueryArgs {
-        let args = pieces(body)
+        let rules: Vec<(String, ArgValue)> = pieces(body)
             .take_while(|(index, _, _)| *index < MAX_ARGS)
-            .map(|(_, raw_name, raw_value)| {
-                let (name, value) = rule_view(raw_name, raw_value);
-                Arg {
-                    name,
-                    value,
-                    listed: true,
-                    origin: Origin::Form,
-                }
-            })
+            .map(|(_, raw_name, raw_value)| rule_view(raw_name, raw_value))
             .collect();
         QueryArgs {
-            args,
+            args: (0..rules.len()).map(Arg::Form).collect(),
+            rules,
             text: String::new(),
         }
     }
@@ -133,32 +120,35 @@ impl QueryArgs {
     /// Appends `other`'s args so they win [`last`](Self::last) lookups (body over URI,
     /// like APIcast's `setmetatable(body_params, { __index = params })`).
     pub fn overlay(&mut self, other: &QueryArgs) {
-        let by = self.text.len();
+        let by = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
+        let rules_before = self.rules.len();
         self.text.push_str(&other.text);
-        self.args.extend(other.args.iter().map(|arg| {
-            let mut arg = arg.clone();
-            if let Origin::Uri {
+        self.rules.extend(other.rules.iter().cloned());
+        self.args.extend(other.args.iter().map(|arg| match *arg {
+            Arg::Uri {
                 raw_name,
                 raw_value,
                 name,
                 value,
-            } = &mut arg.origin
-            {
-                *raw_name = raw_name.shifted(by);
-                *name = name.shifted(by);
-                *raw_value = raw_value.map(|s| s.shifted(by));
-                *value = value.map(|s| s.shifted(by));
-            }
-            arg
+                valued,
+            } => Arg::Uri {
+                raw_name: raw_name.shifted(by),
+                raw_value: raw_value.shifted(by),
+                name: name.shifted(by),
+                value: value.shifted(by),
+                valued,
+            },
+            Arg::Form(index) => Arg::Form(index + rules_before),
         }));
     }
 
     /// The last value of `name` (exact case), as mapping rules compare it.
     pub fn last(&self, name: &str) -> Option<&ArgValue> {
-        self.listed()
+        self.rules
+            .iter()
             .rev()
-            .find(|arg| arg.name == name)
-            .map(|arg| &arg.value)
+            .find(|(arg, _)| arg == name)
+            .map(|(_, value)| value)
     }
 
     /// A credential: the first occurrence of `name` that has a value (`?user_key` is
@@ -169,45 +159,57 @@ impl QueryArgs {
     /// nginx's `$arg_` does not decode at all; [`first_raw_ci`](Self::first_raw_ci)
     /// gives that exact view.
     pub fn first_ci(&self, name: &str) -> Option<&str> {
-        self.args.iter().find_map(|arg| match &arg.origin {
-            Origin::Uri {
+        self.args.iter().find_map(|arg| match *arg {
+            Arg::Uri {
                 name: decoded,
                 value,
+                valued,
                 ..
-            } if self.span(*decoded).eq_ignore_ascii_case(name) => value.map(|v| self.span(v)),
-            _ => form_credential(arg, name),
+            } => {
+                (valued && self.span(decoded).eq_ignore_ascii_case(name)).then(|| self.span(value))
+            }
+            Arg::Form(index) => self.form_credential(index, name),
         })
     }
 
     /// Like [`first_ci`](Self::first_ci), but URI args are compared and returned raw,
     /// exactly as nginx `$arg_<name>` (`?user_key=a%26b` gives `a%26b`).
     pub fn first_raw_ci(&self, name: &str) -> Option<&str> {
-        self.args.iter().find_map(|arg| match &arg.origin {
-            Origin::Uri {
+        self.args.iter().find_map(|arg| match *arg {
+            Arg::Uri {
                 raw_name,
                 raw_value,
+                valued,
                 ..
-            } if self.span(*raw_name).eq_ignore_ascii_case(name) => raw_value.map(|v| self.span(v)),
-            _ => form_credential(arg, name),
+            } => (valued && self.span(raw_name).eq_ignore_ascii_case(name))
+                .then(|| self.span(raw_value)),
+            Arg::Form(index) => self.form_credential(index, name),
         })
     }
 
     /// True when no argument is visible to mapping rules.
     pub fn is_empty(&self) -> bool {
-        self.listed().next().is_none()
+        self.rules.is_empty()
     }
 
     /// Decoded `(name, value)` pairs visible to mapping rules, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ArgValue)> {
-        self.listed().map(|arg| (arg.name.as_str(), &arg.value))
-    }
-
-    fn listed(&self) -> impl DoubleEndedIterator<Item = &Arg> {
-        self.args.iter().filter(|arg| arg.listed)
+        self.rules
+            .iter()
+            .map(|(name, value)| (name.as_str(), value))
     }
 
     fn span(&self, span: Span) -> &str {
-        self.text.get(span.start..span.end).unwrap_or_default()
+        let range = usize::try_from(span.start).unwrap_or(usize::MAX)
+            ..usize::try_from(span.end).unwrap_or(usize::MAX);
+        self.text.get(range).unwrap_or_default()
+    }
+
+    fn form_credential(&self, index: usize, name: &str) -> Option<&str> {
+        match self.rules.get(index)? {
+            (arg, ArgValue::Present(value)) if arg == name => Some(value),
+            _ => None,
+        }
     }
 }
 
@@ -222,9 +224,13 @@ fn rule_view(raw_name: &str, raw_value: Option<&str>) -> (String, ArgValue) {
 fn push(text: &mut String, piece: &str) -> Span {
     let start = text.len();
     text.push_str(piece);
+    span(start, text.len())
+}
+
+fn span(start: usize, end: usize) -> Span {
     Span {
-        start,
-        end: text.len(),
+        start: u32::try_from(start).unwrap_or(u32::MAX),
+        end: u32::try_from(end).unwrap_or(u32::MAX),
     }
 }
 
@@ -237,17 +243,7 @@ fn push_decoded(text: &mut String, scratch: &mut Vec<u8>, piece: &str, raw: Span
     scratch.extend(percent_decode(piece.as_bytes()));
     let start = text.len();
     text.push_str(&String::from_utf8_lossy(scratch));
-    Span {
-        start,
-        end: text.len(),
-    }
-}
-
-fn form_credential<'a>(arg: &'a Arg, name: &str) -> Option<&'a str> {
-    match (&arg.origin, &arg.value) {
-        (Origin::Form, ArgValue::Present(value)) if arg.name == name => Some(value),
-        _ => None,
-    }
+    span(start, text.len())
 }
 
 /// `(piece index, raw name, raw value)` for each `&`-separated piece with a non-empty

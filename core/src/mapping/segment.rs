@@ -15,6 +15,23 @@ pub(super) enum Piece<'a> {
     Placeholder(usize),
 }
 
+/// What must follow a segment's match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum End {
+    /// A `/`, then the next segment.
+    Slash,
+    /// The end of the path (the pattern's last segment, before its `$`).
+    Anchored,
+    /// Anything (the pattern's last segment, without `$`).
+    Prefix,
+}
+
+pub(super) enum Walk<'t> {
+    Fail,
+    Done,
+    Next(&'t [u8]),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Segment {
     /// No placeholder: compared directly.
@@ -52,13 +69,41 @@ impl Segment {
         Segment::Automaton(Automaton::compile(pieces))
     }
 
-    /// The whole `text` (`whole`) or a prefix of it matches.
-    pub(super) fn matches(&self, text: &[u8], whole: bool) -> bool {
+    /// Matches the segment that starts `text` (up to its first `/`, or the end). `Last`:
+    /// the segment is the pattern's last; with `anchored`, `text` must end with it.
+    /// Returns whether it matched, and for a segment that is not the last, the text
+    /// after the `/` that ends it. Placeholders never take `/`, so no scan goes past it.
+    pub(super) fn walk<'t>(&self, text: &'t [u8], end: End) -> Walk<'t> {
         match self {
-            Segment::Literal(literal) if whole => text == literal.as_slice(),
-            Segment::Literal(literal) => text.starts_with(literal),
-            Segment::Automaton(automaton) if automaton.words == 1 => automaton.run_one(text, whole),
-            Segment::Automaton(automaton) => automaton.run_many(text, whole),
+            Segment::Literal(literal) => {
+                let Some(rest) = text.strip_prefix(literal.as_slice()) else {
+                    return Walk::Fail;
+                };
+                match end {
+                    End::Prefix => Walk::Done,
+                    End::Anchored if rest.is_empty() => Walk::Done,
+                    End::Anchored => Walk::Fail,
+                    End::Slash => match rest.split_first() {
+                        Some((b'/', rest)) => Walk::Next(rest),
+                        _ => Walk::Fail,
+                    },
+                }
+            }
+            Segment::Automaton(automaton) => {
+                let (accepted, stop) = if automaton.words == 1 {
+                    automaton.run_one(text, end == End::Prefix)
+                } else {
+                    automaton.run_many(text, end == End::Prefix)
+                };
+                match (accepted, end, text.get(stop)) {
+                    (false, _, _) => Walk::Fail,
+                    (true, End::Prefix, _) | (true, End::Anchored, None) => Walk::Done,
+                    (true, End::Slash, Some(b'/')) => {
+                        Walk::Next(text.get(stop + 1..).unwrap_or_default())
+                    }
+                    _ => Walk::Fail,
+                }
+            }
         }
     }
 
@@ -138,8 +183,10 @@ impl Automaton {
         self.masks.get(slot * self.words..(slot + 1) * self.words)
     }
 
-    /// At most 64 states: the state set is one word.
-    fn run_one(&self, text: &[u8], whole: bool) -> bool {
+    /// At most 64 states: the state set is one word. Runs up to the first `/` (which no
+    /// state takes) or the end; with `prefix`, stops at the first accepting state.
+    /// Returns whether the automaton accepts, and where it stopped.
+    fn run_one(&self, text: &[u8], prefix: bool) -> (bool, usize) {
         let accept = 1u64 << (self.states.saturating_sub(1) % 64);
         let class = self.class.first().copied().unwrap_or(0);
         let loops = self.loops.first().copied().unwrap_or(0);
@@ -148,6 +195,9 @@ impl Automaton {
         let mut shift_in = 1u64;
         let mut i = 0;
         while let Some(&byte) = text.get(i) {
+            if byte == b'/' {
+                break;
+            }
             let mut accepts = if is_placeholder_byte(byte) { class } else { 0 };
             if let Some(mask) = self.literal_mask(byte) {
                 accepts |= mask.first().copied().unwrap_or(0);
@@ -155,10 +205,10 @@ impl Automaton {
             let next = ((live << 1) | shift_in | (live & loops)) & accepts;
             shift_in = 0;
             if next == 0 {
-                return false;
+                return (false, i);
             }
-            if !whole && next & accept != 0 {
-                return true;
+            if prefix && next & accept != 0 {
+                return (true, i);
             }
             i += 1;
             if next == live {
@@ -167,15 +217,18 @@ impl Automaton {
             }
             live = next;
         }
-        live & accept != 0
+        (live & accept != 0, i)
     }
 
     /// More than 64 states: the same steps over `words` words.
-    fn run_many(&self, text: &[u8], whole: bool) -> bool {
+    fn run_many(&self, text: &[u8], prefix: bool) -> (bool, usize) {
         let last = self.states.saturating_sub(1);
         let mut live = vec![0u64; self.words];
         let mut next = vec![0u64; self.words];
         for (step, &byte) in text.iter().enumerate() {
+            if byte == b'/' {
+                return (bit(&live, last), step);
+            }
             let placeholder = is_placeholder_byte(byte);
             let literal = self.literal_mask(byte);
             let mut carry = u64::from(step == 0);
@@ -195,13 +248,13 @@ impl Automaton {
             }
             std::mem::swap(&mut live, &mut next);
             if any == 0 {
-                return false;
+                return (false, step);
             }
-            if !whole && bit(&live, last) {
-                return true;
+            if prefix && bit(&live, last) {
+                return (true, step);
             }
         }
-        bit(&live, last)
+        (bit(&live, last), text.len())
     }
 }
 
