@@ -45,9 +45,14 @@ fn median(mut f: impl FnMut()) -> Duration {
 }
 
 /// Times `f` and prints one line, unless a filter (first argument) excludes `name`.
-fn report(name: &str, f: impl FnMut()) {
+/// Whether the line `name` is wanted: a first argument (not a flag) filters lines.
+fn wanted(name: &str) -> bool {
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
-    if filter.is_some_and(|filter| !name.contains(&filter)) {
+    filter.is_none_or(|filter| name.contains(&filter))
+}
+
+fn report(name: &str, f: impl FnMut()) {
+    if !wanted(name) {
         return;
     }
     let time = median(f);
@@ -145,19 +150,20 @@ fn main() {
         (10, &informed_64k, "64 KB informed"),
         (1000, &informed_64k, "64 KB informed"),
     ] {
+        let name = format!("match_rules, {count} rules /{{a}}.{{b}}.{{c}}.{{d}}.jsonN, {label}");
+        if !wanted(&name) {
+            continue;
+        }
         let config = routed_config(1, |_| pathological(count, 0));
         let service = &config.services[0];
-        report(
-            &format!("match_rules, {count} rules /{{a}}.{{b}}.{{c}}.{{d}}.jsonN, {label}"),
-            || {
-                black_box(match_rules(
-                    &service.rules,
-                    "GET",
-                    black_box(path),
-                    &QueryArgs::default(),
-                ));
-            },
-        );
+        report(&name, || {
+            black_box(match_rules(
+                &service.rules,
+                "GET",
+                black_box(path),
+                &QueryArgs::default(),
+            ));
+        });
     }
     let plain = rules(&pathological(1000, 0));
     report(
@@ -178,26 +184,28 @@ fn main() {
         (10, 1, &informed_64k, "64 KB informed"),
         (100, 100, &informed_64k, "64 KB informed"),
     ] {
+        let name = format!("path routing, {services} services x {per} rules, {label}");
+        if !wanted(&name) {
+            continue;
+        }
         let config = routed_config(services, |s| pathological(per, s * per));
-        report(
-            &format!("path routing, {services} services x {per} rules, {label}"),
-            || {
-                black_box(request(&config, black_box(path)));
-            },
-        );
+        report(&name, || {
+            black_box(request(&config, black_box(path)));
+        });
     }
     for (services, per) in [(10, 1), (1000, 100)] {
+        let name = format!("path routing, {services} services x {per} rules, no match");
+        if !wanted(&name) {
+            continue;
+        }
         let config = routed_config(services, |s| {
             (0..per)
                 .map(|r| format!("/svc{s}/res{r}/{{id}}.json"))
                 .collect()
         });
-        report(
-            &format!("path routing, {services} services x {per} rules, no match"),
-            || {
-                black_box(request(&config, black_box("/nothing/here")));
-            },
-        );
+        report(&name, || {
+            black_box(request(&config, black_box("/nothing/here")));
+        });
     }
 
     for count in [10, 10_000] {

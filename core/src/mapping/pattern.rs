@@ -57,7 +57,11 @@ impl<'a> PathView<'a> {
         }
     }
 
-    fn present(&self) -> &ByteSet {
+    pub(super) fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub(super) fn present(&self) -> &ByteSet {
         self.present.get_or_init(|| ByteSet::of(self.bytes))
     }
 
@@ -156,6 +160,12 @@ impl PathPattern {
             }
             _ => None,
         }
+    }
+
+    /// The cheapest exact prefilter: the least path length, and the bytes the path must
+    /// contain beyond those of the leading literal.
+    pub(super) fn prefilter(&self) -> (usize, ByteSet) {
+        (self.min_len, self.needs)
     }
 
     #[cfg(test)]
