@@ -73,15 +73,15 @@ impl QueryArgs {
     /// Parses a raw URI query string (without the leading `?`). Linear; only the first
     /// `MAX_ARGS` args (those rules see) allocate strings of their own.
     pub fn parse(query: &str) -> QueryArgs {
-        let pieces_max = query.bytes().filter(|b| *b == b'&').count() + 1;
         let mut parsed = QueryArgs {
-            rules: Vec::with_capacity(pieces_max.min(MAX_ARGS)),
-            args: Vec::with_capacity(pieces_max),
             text: String::with_capacity(query.len()),
+            ..QueryArgs::default()
         };
         let mut scratch = Vec::new();
-        for (index, raw_name, raw_value) in pieces(query) {
-            if index < MAX_ARGS {
+        for piece in scan(query) {
+            let raw_value = query.get(piece.value.clone());
+            let raw_name = query.get(piece.name).unwrap_or_default();
+            if piece.index < MAX_ARGS {
                 parsed.rules.push(rule_view(raw_name, raw_value));
             }
             let text = &mut parsed.text;
@@ -90,13 +90,14 @@ impl QueryArgs {
             parsed.args.push(Arg::Uri {
                 raw_name: raw_name_span,
                 raw_value: raw_value_span,
-                name: push_decoded(text, &mut scratch, raw_name, raw_name_span),
-                value: push_decoded(
-                    text,
-                    &mut scratch,
-                    raw_value.unwrap_or_default(),
-                    raw_value_span,
-                ),
+                name: match piece.name_escaped {
+                    true => push_decoded(text, &mut scratch, raw_name),
+                    false => raw_name_span,
+                },
+                value: match piece.value_escaped {
+                    true => push_decoded(text, &mut scratch, raw_value.unwrap_or_default()),
+                    false => raw_value_span,
+                },
                 valued: raw_value.is_some(),
             });
         }
@@ -234,16 +235,60 @@ fn span(start: usize, end: usize) -> Span {
     }
 }
 
-/// `decode_component(piece)`, appended to `text`; without a `%` it is `raw` itself.
-fn push_decoded(text: &mut String, scratch: &mut Vec<u8>, piece: &str, raw: Span) -> Span {
-    if !piece.contains('%') {
-        return raw;
-    }
+/// `decode_component(piece)`, appended to `text`.
+fn push_decoded(text: &mut String, scratch: &mut Vec<u8>, piece: &str) -> Span {
     scratch.clear();
     scratch.extend(percent_decode(piece.as_bytes()));
     let start = text.len();
     text.push_str(&String::from_utf8_lossy(scratch));
     span(start, text.len())
+}
+
+/// One `&`-separated piece of a query with a non-empty name.
+struct Piece {
+    /// Counts every piece, empty ones included, as lua-nginx-module's `max_args` does.
+    index: usize,
+    name: std::ops::Range<usize>,
+    /// Empty range past the end when there is no `=`.
+    value: std::ops::Range<usize>,
+    name_escaped: bool,
+    value_escaped: bool,
+}
+
+/// The pieces of `query` in one pass over its bytes (a query can hold many thousands).
+fn scan(query: &str) -> impl Iterator<Item = Piece> + '_ {
+    let bytes = query.as_bytes();
+    let mut start = 0;
+    let mut index = 0;
+    std::iter::from_fn(move || {
+        while start <= bytes.len() {
+            let (mut equals, mut name_escaped, mut value_escaped) = (None, false, false);
+            let mut end = start;
+            while let Some(&byte) = bytes.get(end) {
+                match byte {
+                    b'&' => break,
+                    b'=' if equals.is_none() => equals = Some(end),
+                    b'%' if equals.is_none() => name_escaped = true,
+                    b'%' => value_escaped = true,
+                    _ => {}
+                }
+                end += 1;
+            }
+            let piece = Piece {
+                index,
+                name: start..equals.unwrap_or(end),
+                value: equals.map_or(usize::MAX..usize::MAX, |e| e + 1..end),
+                name_escaped,
+                value_escaped,
+            };
+            start = end + 1;
+            index += 1;
+            if !piece.name.is_empty() {
+                return Some(piece);
+            }
+        }
+        None
+    })
 }
 
 /// `(piece index, raw name, raw value)` for each `&`-separated piece with a non-empty
@@ -260,7 +305,27 @@ fn pieces(query: &str) -> impl Iterator<Item = (usize, &str, Option<&str>)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ArgValue, QueryArgs};
+    use super::{pieces, scan, ArgValue, QueryArgs};
+
+    #[test]
+    fn one_pass_scan_agrees_with_split() {
+        for query in [
+            "",
+            "&",
+            "a",
+            "a=",
+            "=a",
+            "a=b=c&&d%41=%42&e",
+            "%=x&x%&&=&",
+            "a&b&",
+        ] {
+            let scanned: Vec<_> = scan(query)
+                .map(|p| (p.index, &query[p.name], query.get(p.value)))
+                .collect();
+            let split: Vec<_> = pieces(query).collect();
+            assert_eq!(scanned, split, "{query}");
+        }
+    }
 
     fn present(value: &str) -> Option<ArgValue> {
         Some(ArgValue::Present(value.to_owned()))
