@@ -10,7 +10,7 @@ ENVOY_VERSION := 1.40.0
 # Resolved when a recipe runs (i.e. after `make envoy` installed it); override with ENVOY_BIN=...
 ENVOY_BIN ?= $(shell ls -1 $(VENV)/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | tail -n1)
 
-.PHONY: help build size envoy test lint fmt demo bench
+.PHONY: help build size envoy test lint fmt demo bench bench-core
 
 help:
 	@echo "make build   build target/$(WASM_TARGET)/release/tollgate.wasm"
@@ -21,6 +21,7 @@ help:
 	@echo "make fmt     cargo fmt --all"
 	@echo "make demo    run mock 3scale + echo upstream + Envoy with the filter (scripts/demo.sh)"
 	@echo "make bench   wrk benchmark on one Envoy: no filter vs key, JWT and 3scale listeners (bench/RESULTS.md)"
+	@echo "make bench-core  native adversarial costs per request: long paths, many rules, path routing, 10,000 query args (FILTER=text picks lines)"
 
 # cargo's output (deps/) is shrunk by binaryen's wasm-opt into $(WASM) (scripts/wasm-opt.sh).
 build:
@@ -64,3 +65,7 @@ demo:
 
 bench: build envoy
 	ENVOY_BIN="$(ENVOY_BIN)" TOLLGATE_WASM="$(WASM)" bash scripts/bench.sh
+
+# Native, no Envoy: the median cost of one adversarial request for each input (core/benches/adversarial.rs).
+bench-core:
+	cargo bench -p tollgate-core --bench adversarial --no-default-features -- $(FILTER)

@@ -17,6 +17,10 @@ pub fn normalize_path(raw_path: &str) -> String {
         .position(|b| *b == b'?' || *b == b'#')
         .unwrap_or(raw.len());
     let raw = raw.get(..end).unwrap_or(raw);
+    if is_normal(raw) {
+        // Nothing to decode, merge, resolve or escape: the common case, one pass.
+        return String::from_utf8_lossy(raw).into_owned();
+    }
     let decoded: std::borrow::Cow<[u8]> = percent_encoding::percent_decode(raw).into();
     escape_uri(&resolve_segments(&decoded))
 }
@@ -78,13 +82,60 @@ fn escape_uri(bytes: &[u8]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// Whether `raw` is already what [`normalize_path`] would return: absolute, and without
+/// `%`, bytes to escape, `//`, or `.`/`..` segments.
+fn is_normal(raw: &[u8]) -> bool {
+    if raw.first() != Some(&b'/') {
+        return false;
+    }
+    let mut i = 0;
+    while let Some(&byte) = raw.get(i) {
+        if needs_escape(byte) {
+            return false;
+        }
+        if byte == b'/' {
+            let dots = raw.get(i + 1..).unwrap_or_default();
+            let dot_segment = |n: usize| {
+                dots.len() >= n
+                    && dots.iter().take(n).all(|b| *b == b'.')
+                    && matches!(dots.get(n), None | Some(b'/'))
+            };
+            if dots.first() == Some(&b'/') || dot_segment(1) || dot_segment(2) {
+                return false;
+            }
+        }
+        i += 1;
+    }
+    true
+}
+
 fn needs_escape(byte: u8) -> bool {
     matches!(byte, 0x00..=0x20 | b'#' | b'%' | b'?' | 0x7F..=0xFF)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_path;
+    use super::{escape_uri, normalize_path, resolve_segments};
+
+    #[test]
+    fn fast_path_agrees_with_full_normalisation() {
+        let pieces = ["/", "a", ".", "..", "%2F", "%", " ", "b.c", "~", "?", "é"];
+        let mut seed = 7u64;
+        for _ in 0..5000 {
+            let mut path = String::new();
+            for _ in 0..(seed % 8) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                path.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let raw = path.split(['?', '#']).next().unwrap_or_default();
+            let decoded: Vec<u8> = percent_encoding::percent_decode(raw.as_bytes()).collect();
+            let full = escape_uri(&resolve_segments(&decoded));
+            assert_eq!(normalize_path(&path), full, "{path:?}");
+            seed = seed.wrapping_add(1);
+        }
+    }
 
     #[test]
     fn keeps_already_escaped_space() {
