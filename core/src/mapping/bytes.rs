@@ -35,6 +35,7 @@ const PLACEHOLDER: ByteSet = {
     set
 };
 
+#[inline]
 pub(super) fn is_placeholder_byte(byte: u8) -> bool {
     PLACEHOLDER.contains(byte)
 }
@@ -61,6 +62,7 @@ impl ByteSet {
         self.0[usize::from(byte / 64)] |= 1 << (byte % 64);
     }
 
+    #[inline]
     pub(super) fn contains(&self, byte: u8) -> bool {
         self.0[usize::from(byte / 64)] >> (byte % 64) & 1 == 1
     }

@@ -175,6 +175,7 @@ impl Automaton {
     }
 
     /// The literal states accepting `byte` (`words` words), if any.
+    #[inline]
     fn literal_mask(&self, byte: u8) -> Option<&[u64]> {
         if !self.literal_bytes.contains(byte) {
             return None;
