@@ -163,3 +163,22 @@ fn linear_on_long_paths() {
     assert!(PathPattern::compile(&braces).matches(&braces));
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
+
+#[test]
+fn many_distinct_literal_bytes_agree() {
+    let literal: String = (b'!'..=b'~')
+        .filter(|b| !matches!(b, b'/' | b'{' | b'}' | b'$' | b'?'))
+        .map(char::from)
+        .collect();
+    for pattern in [format!("/{{a}}{literal}{{b}}"), format!("/x{literal}$")] {
+        for path in [
+            format!("/v{literal}w"),
+            format!("/vv{literal}"),
+            format!("/x{literal}"),
+            format!("/x{literal}/"),
+            format!("/{literal}"),
+        ] {
+            check(&pattern, &path);
+        }
+    }
+}

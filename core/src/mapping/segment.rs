@@ -43,14 +43,13 @@ pub(super) enum Segment {
 pub(super) struct Automaton {
     states: usize,
     words: usize,
-    /// States that accept a placeholder byte.
-    class: Vec<u64>,
     /// Placeholder states that loop on themselves (the last of each placeholder).
     loops: Vec<u64>,
-    /// The literal bytes, for a quick "no literal state takes this byte" test.
-    literal_bytes: ByteSet,
-    /// Distinct literal bytes, sorted, and for each the states that accept it (`words` each).
-    bytes: Vec<u8>,
+    /// Byte → its class: 0 for bytes no state takes (`/` among them), 1 for placeholder
+    /// bytes that no literal has, then one class per literal byte. 512 bytes per segment
+    /// buy two loads per path byte.
+    class_of: Vec<u16>,
+    /// For each class, the states that take its bytes (`words` words each).
     masks: Vec<u64>,
 }
 
@@ -122,7 +121,7 @@ fn set_bit(words: &mut [u64], bit: usize) {
 }
 
 impl Automaton {
-    /// Linear in the segment's length (plus 256 words per distinct literal byte at most).
+    /// Linear in the segment's length (plus `words` words per distinct literal byte).
     fn compile(pieces: &[Piece]) -> Automaton {
         let states: usize = pieces
             .iter()
@@ -138,50 +137,68 @@ impl Automaton {
                 bytes.iter().for_each(|&b| literal_bytes.insert(b));
             }
         }
-        let bytes: Vec<u8> = (0..=255u8).filter(|&b| literal_bytes.contains(b)).collect();
-        let mut automaton = Automaton {
-            states,
-            words,
-            class: vec![0; words],
-            loops: vec![0; words],
-            literal_bytes,
-            masks: vec![0; bytes.len() * words],
-            bytes,
-        };
+        // Classes 0 (nothing) and 1 (placeholder only), then the literal bytes in order.
+        let mut class_of = vec![0u16; 256];
+        let mut classes = 2usize;
+        for (byte, class) in (0..=255u8).zip(class_of.iter_mut()) {
+            if literal_bytes.contains(byte) {
+                *class = u16::try_from(classes).unwrap_or(u16::MAX);
+                classes += 1;
+            } else if is_placeholder_byte(byte) {
+                *class = 1;
+            }
+        }
+        let mut placeholder_classes: Vec<usize> = vec![1];
+        for (byte, &class) in (0..=255u8).zip(class_of.iter()) {
+            if class > 1 && is_placeholder_byte(byte) {
+                placeholder_classes.push(usize::from(class));
+            }
+        }
+        let mut masks = vec![0u64; classes * words];
+        let mut loops = vec![0u64; words];
         let mut state = 0;
         for piece in pieces {
             match piece {
                 Piece::Literal(literal) => {
                     for &byte in literal.iter() {
-                        if let Ok(slot) = automaton.bytes.binary_search(&byte) {
-                            let start = slot * words;
-                            if let Some(mask) = automaton.masks.get_mut(start..start + words) {
-                                set_bit(mask, state);
-                            }
+                        let start = usize::from(class_of[usize::from(byte)]) * words;
+                        if let Some(mask) = masks.get_mut(start..start + words) {
+                            set_bit(mask, state);
                         }
                         state += 1;
                     }
                 }
                 Piece::Placeholder(min) => {
                     for _ in 0..*min {
-                        set_bit(&mut automaton.class, state);
+                        // Every placeholder byte, literal or not, reaches this state.
+                        for &class in &placeholder_classes {
+                            let start = class * words;
+                            if let Some(mask) = masks.get_mut(start..start + words) {
+                                set_bit(mask, state);
+                            }
+                        }
                         state += 1;
                     }
-                    set_bit(&mut automaton.loops, state.saturating_sub(1));
+                    set_bit(&mut loops, state.saturating_sub(1));
                 }
             }
         }
-        automaton
+        Automaton {
+            states,
+            words,
+            loops,
+            class_of,
+            masks,
+        }
     }
 
-    /// The literal states accepting `byte` (`words` words), if any.
+    /// The states that take `byte` (`words` words).
     #[inline]
-    fn literal_mask(&self, byte: u8) -> Option<&[u64]> {
-        if !self.literal_bytes.contains(byte) {
-            return None;
-        }
-        let slot = self.bytes.binary_search(&byte).ok()?;
-        self.masks.get(slot * self.words..(slot + 1) * self.words)
+    fn accepts(&self, byte: u8) -> &[u64] {
+        let class = usize::from(self.class_of.get(usize::from(byte)).copied().unwrap_or(0));
+        self.masks
+            .get(class * self.words..(class + 1) * self.words)
+            .unwrap_or_default()
     }
 
     /// At most 64 states: the state set is one word. Runs up to the first `/` (which no
@@ -189,24 +206,18 @@ impl Automaton {
     /// Returns whether the automaton accepts, and where it stopped.
     fn run_one(&self, text: &[u8], prefix: bool) -> (bool, usize) {
         let accept = 1u64 << (self.states.saturating_sub(1) % 64);
-        let class = self.class.first().copied().unwrap_or(0);
         let loops = self.loops.first().copied().unwrap_or(0);
         // Before the first byte only the start (state -1) is live: shifting it in gives bit 0.
         let mut live = 0u64;
         let mut shift_in = 1u64;
         let mut i = 0;
         while let Some(&byte) = text.get(i) {
-            if byte == b'/' {
-                break;
-            }
-            let mut accepts = if is_placeholder_byte(byte) { class } else { 0 };
-            if let Some(mask) = self.literal_mask(byte) {
-                accepts |= mask.first().copied().unwrap_or(0);
-            }
+            let accepts = self.accepts(byte).first().copied().unwrap_or(0);
             let next = ((live << 1) | shift_in | (live & loops)) & accepts;
             shift_in = 0;
             if next == 0 {
-                return (false, i);
+                // No state takes `/`: the segment ends there.
+                return (byte == b'/' && live & accept != 0, i);
             }
             if prefix && next & accept != 0 {
                 return (true, i);
@@ -230,18 +241,12 @@ impl Automaton {
             if byte == b'/' {
                 return (bit(&live, last), step);
             }
-            let placeholder = is_placeholder_byte(byte);
-            let literal = self.literal_mask(byte);
+            let accepts = self.accepts(byte);
             let mut carry = u64::from(step == 0);
             let mut any = 0;
             for (w, out) in next.iter_mut().enumerate() {
                 let current = live.get(w).copied().unwrap_or(0);
-                let mut accepts = if placeholder {
-                    self.class.get(w).copied().unwrap_or(0)
-                } else {
-                    0
-                };
-                accepts |= literal.and_then(|m| m.get(w)).copied().unwrap_or(0);
+                let accepts = accepts.get(w).copied().unwrap_or(0);
                 let loops = self.loops.get(w).copied().unwrap_or(0);
                 *out = ((current << 1) | carry | (current & loops)) & accepts;
                 carry = current >> 63;
