@@ -48,7 +48,7 @@ pub(super) struct Automaton {
     /// Byte → its class: 0 for bytes no state takes (`/` among them), 1 for placeholder
     /// bytes that no literal has, then one class per literal byte. 512 bytes per segment
     /// buy two loads per path byte.
-    class_of: Vec<u16>,
+    class_of: Box<[u16; 256]>,
     /// For each class, the states that take its bytes (`words` words each).
     masks: Vec<u64>,
 }
@@ -138,7 +138,7 @@ impl Automaton {
             }
         }
         // Classes 0 (nothing) and 1 (placeholder only), then the literal bytes in order.
-        let mut class_of = vec![0u16; 256];
+        let mut class_of = Box::new([0u16; 256]);
         let mut classes = 2usize;
         for (byte, class) in (0..=255u8).zip(class_of.iter_mut()) {
             if literal_bytes.contains(byte) {
@@ -193,9 +193,9 @@ impl Automaton {
     }
 
     /// The states that take `byte` (`words` words).
-    #[inline]
+    #[inline(always)]
     fn accepts(&self, byte: u8) -> &[u64] {
-        let class = usize::from(self.class_of.get(usize::from(byte)).copied().unwrap_or(0));
+        let class = usize::from(self.class_of[usize::from(byte)]);
         self.masks
             .get(class * self.words..(class + 1) * self.words)
             .unwrap_or_default()
@@ -212,7 +212,9 @@ impl Automaton {
         let mut shift_in = 1u64;
         let mut i = 0;
         while let Some(&byte) = text.get(i) {
-            let accepts = self.accepts(byte).first().copied().unwrap_or(0);
+            // One word per class here.
+            let class = usize::from(self.class_of[usize::from(byte)]);
+            let accepts = self.masks.get(class).copied().unwrap_or(0);
             let next = ((live << 1) | shift_in | (live & loops)) & accepts;
             shift_in = 0;
             if next == 0 {
