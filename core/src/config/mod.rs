@@ -29,9 +29,8 @@ pub struct Config {
     pub path_routing_only: bool,
     pub services: Vec<Arc<Service>>,
     /// Host → indices of the services listing it, in configuration order.
-    hosts: HashMap<String, Vec<usize>>,
-    /// Host → its services' rules, indexed for path routing (empty without path routing).
-    routes: HashMap<String, Routes>,
+    /// With path routing, each host's rules are indexed too (one map for both).
+    hosts: HashMap<String, (Vec<usize>, Routes)>,
 }
 
 #[derive(Debug)]
@@ -56,7 +55,7 @@ impl Config {
 
         let mut warnings = Vec::new();
         let mut services: Vec<Arc<Service>> = Vec::new();
-        let mut hosts: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut hosts: HashMap<String, (Vec<usize>, Routes)> = HashMap::new();
         for service in parsed {
             if services.iter().any(|s| s.id == service.id) {
                 warnings.push(format!(
@@ -67,7 +66,7 @@ impl Config {
             }
             let index = services.len();
             for host in &service.hosts {
-                let listed = hosts.entry(host.clone()).or_default();
+                let (listed, _) = hosts.entry(host.clone()).or_default();
                 if let Some(first) = listed.first().and_then(|&i| services.get(i)) {
                     if !path_routing {
                         warnings.push(format!(
@@ -82,13 +81,11 @@ impl Config {
             }
             services.push(Arc::new(service));
         }
-        let routes = match path_routing {
-            true => hosts
-                .iter()
-                .map(|(host, listed)| (host.clone(), Routes::build(&services, listed)))
-                .collect(),
-            false => HashMap::new(),
-        };
+        if path_routing {
+            for (listed, routes) in hosts.values_mut() {
+                *routes = Routes::build(&services, listed);
+            }
+        }
         Ok(Parsed {
             config: Config {
                 backend,
@@ -96,7 +93,6 @@ impl Config {
                 path_routing_only,
                 services,
                 hosts,
-                routes,
             },
             warnings,
         })
@@ -130,7 +126,7 @@ impl Config {
         self.hosts
             .get(host)
             .into_iter()
-            .flatten()
+            .flat_map(|(listed, _)| listed)
             .filter_map(|&i| self.services.get(i))
     }
 
@@ -144,7 +140,7 @@ impl Config {
         normalized_path: &str,
         args: &QueryArgs,
     ) -> Option<&Arc<Service>> {
-        let routes = self.routes.get(host)?;
+        let (_, routes) = self.hosts.get(host)?;
         let index = routes.first_match(&self.services, method, normalized_path, args)?;
         self.services.get(index)
     }

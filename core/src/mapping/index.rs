@@ -1,7 +1,6 @@
 //! Rule indexes, built at configuration time: a request tries only the rules that can
 //! match its method and first path segment, in configuration order.
 
-use std::collections::HashMap;
 use std::ops::Deref;
 
 use super::bytes::ByteSet;
@@ -11,15 +10,20 @@ use super::rule::{MappingRule, MethodMatch};
 /// Rules grouped by method (`ANY` apart) and by the literal their first path segment
 /// must equal; rules without such a literal (`/`, `/{id}`, `/v1`) are tried for every
 /// path. Entries are positions in the indexed sequence, ascending in each list.
+///
+/// Sorted vectors rather than hash maps: lookups are a binary search, and the module
+/// carries no extra hash-map instantiations.
 #[derive(Debug, Clone, Default)]
 pub struct RuleIndex {
-    methods: HashMap<String, Bucket>,
+    /// Sorted by method.
+    methods: Vec<(String, Bucket)>,
     any: Bucket,
 }
 
 #[derive(Debug, Clone, Default)]
 struct Bucket {
-    keyed: HashMap<Vec<u8>, Vec<Entry>>,
+    /// Sorted by key.
+    keyed: Vec<(Vec<u8>, Vec<Entry>)>,
     general: Vec<Entry>,
 }
 
@@ -49,14 +53,33 @@ impl Bucket {
             needs,
         };
         match rule.pattern.leading_literal() {
-            Some(key) => self.keyed.entry(key.to_vec()).or_default().push(entry),
+            // Grouped by `finish`: inserting in order would be quadratic in the keys.
+            Some(key) => self.keyed.push((key.to_vec(), vec![entry])),
             None => self.general.push(entry),
         }
     }
 
+    /// Sorts the keyed lists (stably: positions stay ascending) and merges equal keys.
+    fn finish(&mut self) {
+        self.keyed.sort_by(|(a, _), (b, _)| a.cmp(b));
+        let mut merged: Vec<(Vec<u8>, Vec<Entry>)> = Vec::new();
+        for (key, entries) in self.keyed.drain(..) {
+            match merged.last_mut() {
+                Some((last, list)) if *last == key => list.extend(entries),
+                _ => merged.push((key, entries)),
+            }
+        }
+        self.keyed = merged;
+    }
+
     fn lists<'a>(&'a self, key: &[u8]) -> [&'a [Entry]; 2] {
+        let keyed = self
+            .keyed
+            .binary_search_by(|(k, _)| k.as_slice().cmp(key))
+            .ok()
+            .and_then(|found| self.keyed.get(found));
         [
-            self.keyed.get(key).map_or(&[], Vec::as_slice),
+            keyed.map_or(&[], |(_, list)| list.as_slice()),
             &self.general,
         ]
     }
@@ -69,11 +92,29 @@ impl RuleIndex {
         for (position, rule) in rules.into_iter().enumerate() {
             let position = u32::try_from(position).unwrap_or(u32::MAX);
             let bucket = match &rule.method {
-                MethodMatch::Any => &mut index.any,
-                MethodMatch::Exact(method) => index.methods.entry(method.clone()).or_default(),
+                MethodMatch::Any => Some(&mut index.any),
+                MethodMatch::Exact(method) => {
+                    let at = match index.methods.binary_search_by(|(m, _)| m.cmp(method)) {
+                        Ok(at) => at,
+                        Err(at) => {
+                            index
+                                .methods
+                                .insert(at, (method.clone(), Bucket::default()));
+                            at
+                        }
+                    };
+                    index.methods.get_mut(at).map(|(_, bucket)| bucket)
+                }
             };
-            bucket.add(position, rule);
+            if let Some(bucket) = bucket {
+                bucket.add(position, rule);
+            }
         }
+        index.any.finish();
+        index
+            .methods
+            .iter_mut()
+            .for_each(|(_, bucket)| bucket.finish());
         index
     }
 
@@ -85,8 +126,13 @@ impl RuleIndex {
     ) -> Candidates<'a, 'p> {
         let key = path.first_segment();
         let [any_keyed, any_general] = self.any.lists(key);
-        let [keyed, general] = match self.methods.get(method) {
-            Some(bucket) => bucket.lists(key),
+        let bucket = self
+            .methods
+            .binary_search_by(|(m, _)| m.as_str().cmp(method))
+            .ok()
+            .and_then(|at| self.methods.get(at));
+        let [keyed, general] = match bucket {
+            Some((_, bucket)) => bucket.lists(key),
             None => [&[][..], &[][..]],
         };
         Candidates {
@@ -205,6 +251,47 @@ pub(super) fn for_each_candidate<R: Rules + ?Sized>(
                 if !visit(position, rule) {
                     return;
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RuleSet;
+    use crate::mapping::{match_rules, MappingRule, QueryArgs};
+
+    /// The index gives what trying every rule gives, `last` included.
+    #[test]
+    fn indexed_rules_match_like_the_plain_list() {
+        let patterns = [
+            "/",
+            "/v1/{id}",
+            "/v1$",
+            "/v1",
+            "/v2/x",
+            "/{a}.json",
+            "/v1/a",
+            "/v2/",
+        ];
+        let methods = ["GET", "POST", "ANY"];
+        let rules: Vec<MappingRule> = (0..40)
+            .map(|i| {
+                let pattern = patterns[(i * 7) % patterns.len()];
+                MappingRule::new(methods[i % 3], pattern, "hits", 1, i % 11 == 5, None)
+            })
+            .collect();
+        let set = RuleSet::from(rules.clone());
+        for method in ["GET", "POST", "PUT"] {
+            for path in [
+                "/", "/v1", "/v1/", "/v1/7", "/v1beta", "/v2/x", "/a.json", "v1/a",
+            ] {
+                let args = QueryArgs::default();
+                assert_eq!(
+                    match_rules(&set, method, path, &args),
+                    match_rules(&rules[..], method, path, &args),
+                    "{method} {path}"
+                );
             }
         }
     }
