@@ -1,5 +1,10 @@
 //! Rule indexes, built at configuration time: a request tries only the rules that can
 //! match its method and first path segment, in configuration order.
+//!
+//! Cost of one request: O(path) once, plus O(1) per candidate rule that the prefilters
+//! reject, plus at most one read of the path per candidate rule that passes them. A
+//! client that knows the rules' literals can put all their bytes in the path and so make
+//! every candidate read it once: O(candidates × path length) is the bound, never worse.
 
 use std::ops::Deref;
 
@@ -59,9 +64,11 @@ impl Bucket {
         }
     }
 
-    /// Sorts the keyed lists (stably: positions stay ascending) and merges equal keys.
+    /// Sorts the keyed lists (by key, then position) and merges equal keys.
     fn finish(&mut self) {
-        self.keyed.sort_by(|(a, _), (b, _)| a.cmp(b));
+        let first = |list: &[Entry]| list.first().map(|entry| entry.position);
+        self.keyed
+            .sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then(first(x).cmp(&first(y))));
         let mut merged: Vec<(Vec<u8>, Vec<Entry>)> = Vec::new();
         for (key, entries) in self.keyed.drain(..) {
             match merged.last_mut() {
