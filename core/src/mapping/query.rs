@@ -73,20 +73,24 @@ impl QueryArgs {
     /// Parses a raw URI query string (without the leading `?`). Linear; only the first
     /// `MAX_ARGS` args (those rules see) allocate strings of their own.
     pub fn parse(query: &str) -> QueryArgs {
+        // The raw spans point into this copy of the query; decoded ones are appended.
         let mut parsed = QueryArgs {
-            text: String::with_capacity(query.len()),
+            text: String::from(query),
             ..QueryArgs::default()
         };
         let mut scratch = Vec::new();
         for piece in scan(query) {
             let raw_value = query.get(piece.value.clone());
-            let raw_name = query.get(piece.name).unwrap_or_default();
+            let raw_name = query.get(piece.name.clone()).unwrap_or_default();
             if piece.index < MAX_ARGS {
                 parsed.rules.push(rule_view(raw_name, raw_value));
             }
+            let raw_name_span = span(piece.name.start, piece.name.end);
+            let raw_value_span = match raw_value {
+                Some(_) => span(piece.value.start, piece.value.end),
+                None => Span::default(),
+            };
             let text = &mut parsed.text;
-            let raw_name_span = push(text, raw_name);
-            let raw_value_span = push(text, raw_value.unwrap_or_default());
             parsed.args.push(Arg::Uri {
                 raw_name: raw_name_span,
                 raw_value: raw_value_span,
@@ -220,12 +224,6 @@ fn rule_view(raw_name: &str, raw_value: Option<&str>) -> (String, ArgValue) {
         ArgValue::Present(decode_form_component(v))
     });
     (decode_form_component(raw_name), value)
-}
-
-fn push(text: &mut String, piece: &str) -> Span {
-    let start = text.len();
-    text.push_str(piece);
-    span(start, text.len())
 }
 
 fn span(start: usize, end: usize) -> Span {
