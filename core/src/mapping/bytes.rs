@@ -77,6 +77,12 @@ impl ByteSet {
         set
     }
 
+    pub(super) fn intersection(&self, other: &ByteSet) -> ByteSet {
+        let mut set = *self;
+        set.0.iter_mut().zip(other.0).for_each(|(a, b)| *a &= b);
+        set
+    }
+
     pub(super) fn minus(&self, other: &ByteSet) -> ByteSet {
         let mut set = *self;
         set.0.iter_mut().zip(other.0).for_each(|(a, b)| *a &= !b);
