@@ -10,7 +10,7 @@ ENVOY_VERSION := 1.40.0
 # Resolved when a recipe runs (i.e. after `make envoy` installed it); override with ENVOY_BIN=...
 ENVOY_BIN ?= $(shell ls -1 $(VENV)/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | tail -n1)
 
-.PHONY: help build size envoy test lint fmt demo bench fuzz fuzz-smoke fuzz-build
+.PHONY: help build size envoy test lint fmt demo bench bench-core fuzz fuzz-smoke fuzz-build
 
 help:
 	@echo "make build   build target/$(WASM_TARGET)/release/tollgate.wasm"
@@ -26,6 +26,7 @@ help:
 	@echo "make release target/release/tollgate-<version>/: module, sha256, OCI tarball, CHANGELOG entry"
 	@echo "make fuzz    cargo-fuzz, every target for FUZZ_SECONDS (default $(FUZZ_SECONDS)) one after another"
 	@echo "make fuzz-smoke  the seed corpora plus FUZZ_SMOKE_SECONDS (default $(FUZZ_SMOKE_SECONDS)) of fuzzing per target"
+	@echo "make bench-core  native adversarial costs per request: long paths, many rules, path routing, 10,000 query args (FILTER=text picks lines)"
 
 # cargo's output (deps/) is shrunk by binaryen's wasm-opt into $(WASM) (scripts/wasm-opt.sh).
 build:
@@ -70,6 +71,10 @@ demo:
 
 bench: build envoy
 	ENVOY_BIN="$(ENVOY_BIN)" TOLLGATE_WASM="$(WASM)" bash scripts/bench.sh
+
+# Native, no Envoy: the median cost of one adversarial request for each input (core/benches/adversarial.rs).
+bench-core:
+	cargo bench -p tollgate-core --bench adversarial --no-default-features -- $(FILTER)
 
 # --- Distribution: OCI image, registry round trip, release ---------------------------------
 .PHONY: oci oci-tools test-oci release

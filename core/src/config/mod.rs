@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod errors;
 pub mod json;
+mod routes;
 pub mod service;
 pub mod upstream;
 
@@ -12,8 +13,10 @@ pub use json::ConfigError;
 pub use service::{AuthMode, BackendAuth, CredentialNames, CredentialsLocation, Service};
 pub use upstream::UpstreamRewrite;
 
+use crate::mapping::QueryArgs;
 use backend::parse_backend;
 use json::{error, Obj};
+use routes::Routes;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -26,7 +29,8 @@ pub struct Config {
     pub path_routing_only: bool,
     pub services: Vec<Arc<Service>>,
     /// Host → indices of the services listing it, in configuration order.
-    hosts: HashMap<String, Vec<usize>>,
+    /// With path routing, each host's rules are indexed too (one map for both).
+    hosts: HashMap<String, (Vec<usize>, Routes)>,
 }
 
 #[derive(Debug)]
@@ -51,7 +55,7 @@ impl Config {
 
         let mut warnings = Vec::new();
         let mut services: Vec<Arc<Service>> = Vec::new();
-        let mut hosts: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut hosts: HashMap<String, (Vec<usize>, Routes)> = HashMap::new();
         for service in parsed {
             if services.iter().any(|s| s.id == service.id) {
                 warnings.push(format!(
@@ -62,7 +66,7 @@ impl Config {
             }
             let index = services.len();
             for host in &service.hosts {
-                let listed = hosts.entry(host.clone()).or_default();
+                let (listed, _) = hosts.entry(host.clone()).or_default();
                 if let Some(first) = listed.first().and_then(|&i| services.get(i)) {
                     if !path_routing {
                         warnings.push(format!(
@@ -76,6 +80,11 @@ impl Config {
                 }
             }
             services.push(Arc::new(service));
+        }
+        if path_routing {
+            for (listed, routes) in hosts.values_mut() {
+                *routes = Routes::build(&services, listed);
+            }
         }
         Ok(Parsed {
             config: Config {
@@ -117,8 +126,23 @@ impl Config {
         self.hosts
             .get(host)
             .into_iter()
-            .flatten()
+            .flat_map(|(listed, _)| listed)
             .filter_map(|&i| self.services.get(i))
+    }
+
+    /// Path routing: the first service listing `host` with a rule that matches the request
+    /// (URI args only). Uses the per-host index built by [`parse`](Self::parse); `None`
+    /// when path routing is off.
+    pub fn service_by_path(
+        &self,
+        host: &str,
+        method: &str,
+        normalized_path: &str,
+        args: &QueryArgs,
+    ) -> Option<&Arc<Service>> {
+        let (_, routes) = self.hosts.get(host)?;
+        let index = routes.first_match(&self.services, method, normalized_path, args)?;
+        self.services.get(index)
     }
 }
 

@@ -6,7 +6,7 @@ use super::json::{error, Obj, Result};
 use super::upstream::UpstreamRewrite;
 use crate::auth::grants::RuleAccess;
 use crate::auth::{Authentication, Mode};
-use crate::mapping::{MappingRule, QueryCondition};
+use crate::mapping::{MappingRule, QueryCondition, RuleSet};
 use serde_json::Value;
 
 /// Which credentials identify the application (`backend_version`).
@@ -85,7 +85,8 @@ pub struct Service {
     pub hosts: Vec<String>,
     pub secret_token: Option<String>,
     pub errors: ErrorResponses,
-    pub rules: Vec<MappingRule>,
+    /// Indexed once here, so that a request tries only the rules that can match.
+    pub rules: RuleSet,
     /// True when some rule looks at query parameters (then form bodies matter for matching).
     pub rules_use_args: bool,
     pub upstream: Option<UpstreamRewrite>,
@@ -144,7 +145,7 @@ impl Service {
                 .map(str::to_string),
             errors: ErrorResponses::parse(&proxy)?,
             rules_use_args: rules.iter().any(|r| !r.query.is_empty()),
-            rules,
+            rules: RuleSet::from(rules),
             rule_access,
             oidc,
             auth,

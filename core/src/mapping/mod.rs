@@ -3,16 +3,24 @@
 //!
 //! Flow: the adapter normalises the path with [`normalize_path`], parses the query (and,
 //! when APIcast would, the form body) into [`QueryArgs`], then [`match_rules`] sums the
-//! deltas of the matching [`MappingRule`]s into a [`Usage`].
+//! deltas of the matching [`MappingRule`]s into a [`Usage`]. A service's rules are a
+//! [`RuleSet`], indexed at configuration time so that a request only tries the rules
+//! that could match its method and first path segment.
 
+mod bytes;
+pub mod index;
 pub mod path;
 pub mod pattern;
 pub mod query;
+#[cfg(test)]
+mod reference;
 pub mod rule;
+mod segment;
 pub mod usage;
 
+pub use index::{RuleIndex, RuleSet, Rules};
 pub use path::normalize_path;
-pub use pattern::PathPattern;
+pub use pattern::{PathPattern, PathView};
 pub use query::{ArgValue, QueryArgs};
 pub use rule::{MappingRule, MethodMatch, QueryCondition};
 pub use usage::{any_rule_matches, match_rules, RuleMatch, Usage};

@@ -3,8 +3,6 @@
 //! `ngx.var.uri` is nginx's normalised path: percent-decoded, slashes merged, dot segments
 //! resolved. APIcast then re-escapes it with `ngx_escape_uri(NGX_ESCAPE_URI)`.
 
-use std::fmt::Write;
-
 /// Normalises a request path (query string excluded) the way APIcast sees it.
 ///
 /// Decoded bytes are treated like literal ones (as nginx does): `%2F` is a real `/`
@@ -19,7 +17,11 @@ pub fn normalize_path(raw_path: &str) -> String {
         .position(|b| *b == b'?' || *b == b'#')
         .unwrap_or(raw.len());
     let raw = raw.get(..end).unwrap_or(raw);
-    let decoded: Vec<u8> = percent_encoding::percent_decode(raw).collect();
+    if is_normal(raw) {
+        // Nothing to decode, merge, resolve or escape: the common case, one pass.
+        return String::from_utf8_lossy(raw).into_owned();
+    }
+    let decoded: std::borrow::Cow<[u8]> = percent_encoding::percent_decode(raw).into();
     escape_uri(&resolve_segments(&decoded))
 }
 
@@ -53,17 +55,58 @@ fn resolve_segments(path: &[u8]) -> Vec<u8> {
 }
 
 /// `ngx_escape_uri(NGX_ESCAPE_URI)`: only space, `#`, `%`, `?`, controls and bytes >= 0x7F.
+/// Runs of bytes kept as they are are copied at once (a path may be long).
 fn escape_uri(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &byte in bytes {
-        if needs_escape(byte) {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "%{byte:02X}");
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let kept = rest
+            .iter()
+            .position(|b| needs_escape(*b))
+            .unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(kept);
+        out.extend_from_slice(run);
+        if let Some((&byte, tail)) = tail.split_first() {
+            out.extend_from_slice(&[
+                b'%',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 15)],
+            ]);
+            rest = tail;
         } else {
-            out.push(char::from(byte));
+            rest = tail;
         }
     }
-    out
+    // Only ASCII was written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Whether `raw` is already what [`normalize_path`] would return: absolute, and without
+/// `%`, bytes to escape, `//`, or `.`/`..` segments.
+fn is_normal(raw: &[u8]) -> bool {
+    if raw.first() != Some(&b'/') {
+        return false;
+    }
+    let mut i = 0;
+    while let Some(&byte) = raw.get(i) {
+        if needs_escape(byte) {
+            return false;
+        }
+        if byte == b'/' {
+            let dots = raw.get(i + 1..).unwrap_or_default();
+            let dot_segment = |n: usize| {
+                dots.len() >= n
+                    && dots.iter().take(n).all(|b| *b == b'.')
+                    && matches!(dots.get(n), None | Some(b'/'))
+            };
+            if dots.first() == Some(&b'/') || dot_segment(1) || dot_segment(2) {
+                return false;
+            }
+        }
+        i += 1;
+    }
+    true
 }
 
 fn needs_escape(byte: u8) -> bool {
@@ -72,7 +115,27 @@ fn needs_escape(byte: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_path;
+    use super::{escape_uri, normalize_path, resolve_segments};
+
+    #[test]
+    fn fast_path_agrees_with_full_normalisation() {
+        let pieces = ["/", "a", ".", "..", "%2F", "%", " ", "b.c", "~", "?", "é"];
+        let mut seed = 7u64;
+        for _ in 0..5000 {
+            let mut path = String::new();
+            for _ in 0..(seed % 8) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                path.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let raw = path.split(['?', '#']).next().unwrap_or_default();
+            let decoded: Vec<u8> = percent_encoding::percent_decode(raw.as_bytes()).collect();
+            let full = escape_uri(&resolve_segments(&decoded));
+            assert_eq!(normalize_path(&path), full, "{path:?}");
+            seed = seed.wrapping_add(1);
+        }
+    }
 
     #[test]
     fn keeps_already_escaped_space() {

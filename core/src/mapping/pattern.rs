@@ -7,26 +7,76 @@
 //! literally: APIcast would run it as PCRE, but admin-portal patterns are paths and a
 //! regex engine is not worth its weight in the filter.
 
+use super::bytes::ByteSet;
+use super::segment::{End, Piece, Segment, Walk};
+use std::cell::OnceCell;
+
 /// One compiled piece of a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
+pub(super) enum Token {
     Literal(Vec<u8>),
-    /// At least `min` bytes of [`is_placeholder_byte`] (never `/`); adjacent
-    /// placeholders (`{a}{b}`) merge into one with `min: 2`, which saves backtracking.
+    /// At least `min` bytes of the placeholder class (never `/`); adjacent
+    /// placeholders (`{a}{b}`) merge into one with `min: 2`.
     Placeholder {
         min: usize,
     },
 }
 
 /// A compiled path pattern; matching is a prefix match unless the pattern ends with `$`.
+///
+/// Matching reads each path byte at most once per pattern (see [`super::segment`]), after
+/// exact prefilters that usually decide alone: length, leading and (with `$`) trailing
+/// literal, segment count, and the bytes the literals need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPattern {
     tokens: Vec<Token>,
     anchored_end: bool,
+    /// The pattern split at the `/` of its literals; a path has to match segment by segment.
+    segments: Vec<Segment>,
+    min_len: usize,
+    /// Literal bytes the path must contain, beyond those of `prefix` and `suffix`.
+    needs: ByteSet,
+    prefix: Vec<u8>,
+    /// The final literal, checked only when the pattern ends with `$`.
+    suffix: Vec<u8>,
+}
+
+/// A normalised path, shared by every pattern tried for one request: the bytes it
+/// contains are found once, and only if some pattern gets that far.
+#[derive(Debug, Clone)]
+pub struct PathView<'a> {
+    bytes: &'a [u8],
+    present: OnceCell<ByteSet>,
+}
+
+impl<'a> PathView<'a> {
+    pub fn new(normalized_path: &'a str) -> PathView<'a> {
+        PathView {
+            bytes: normalized_path.as_bytes(),
+            present: OnceCell::new(),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub(super) fn present(&self) -> &ByteSet {
+        self.present.get_or_init(|| ByteSet::of(self.bytes))
+    }
+
+    /// The first path segment (between the first and the second `/`), the index key.
+    pub(super) fn first_segment(&self) -> &'a [u8] {
+        let Some(rest) = self.bytes.strip_prefix(b"/") else {
+            return &[];
+        };
+        let end = rest.iter().position(|b| *b == b'/').unwrap_or(rest.len());
+        rest.get(..end).unwrap_or_default()
+    }
 }
 
 impl PathPattern {
-    /// Compiles a configured pattern (its query part, if any, is ignored).
+    /// Compiles a configured pattern (its query part, if any, is ignored); linear time.
     pub fn compile(pattern: &str) -> PathPattern {
         let path = strip_query(pattern);
         let mut bytes = collapse_slashes(path.as_bytes());
@@ -34,15 +84,93 @@ impl PathPattern {
         if anchored_end {
             bytes.pop();
         }
+        let tokens = tokenize(&bytes);
+        let mut needs = ByteSet::default();
+        let mut min_len = 0;
+        for token in &tokens {
+            match token {
+                Token::Literal(literal) => {
+                    literal.iter().for_each(|&b| needs.insert(b));
+                    min_len += literal.len();
+                }
+                Token::Placeholder { min } => min_len += min,
+            }
+        }
+        let literal = |token: Option<&Token>| match token {
+            Some(Token::Literal(literal)) => literal.clone(),
+            _ => Vec::new(),
+        };
+        let prefix = literal(tokens.first());
+        let suffix = match anchored_end {
+            true => literal(tokens.last()),
+            false => Vec::new(),
+        };
+        // Bytes the prefix and suffix checks already see need no look at the whole path.
+        let checked = ByteSet::of(&prefix).union(&ByteSet::of(&suffix));
         PathPattern {
-            tokens: tokenize(&bytes),
+            segments: segments(&tokens),
+            prefix,
+            suffix,
+            min_len,
+            needs: needs.minus(&checked),
+            tokens,
             anchored_end,
         }
     }
 
     /// Whether `normalized_path` (see [`super::normalize_path`]) matches; case-sensitive.
     pub fn matches(&self, normalized_path: &str) -> bool {
-        match_tokens(&self.tokens, self.anchored_end, normalized_path.as_bytes())
+        self.matches_view(&PathView::new(normalized_path))
+    }
+
+    /// As [`matches`](Self::matches), with the path looked at once for many patterns.
+    pub fn matches_view(&self, path: &PathView) -> bool {
+        let bytes = path.bytes;
+        if bytes.len() < self.min_len
+            || !bytes.starts_with(&self.prefix)
+            || !bytes.ends_with(&self.suffix)
+            || !(self.needs.is_empty() || self.needs.is_subset_of(path.present()))
+        {
+            return false;
+        }
+        let mut rest = bytes;
+        let last = self.segments.len().saturating_sub(1);
+        for (i, segment) in self.segments.iter().enumerate() {
+            let end = match (i == last, self.anchored_end) {
+                (false, _) => End::Slash,
+                (true, true) => End::Anchored,
+                (true, false) => End::Prefix,
+            };
+            match segment.walk(rest, end) {
+                Walk::Fail => return false,
+                Walk::Done => return true,
+                Walk::Next(next) => rest = next,
+            }
+        }
+        false
+    }
+
+    /// The first path segment, when it must equal a literal (`/v1/...` or `/v1$`): rules
+    /// are indexed by it. `/v1` alone is a prefix match (`/v1beta`), so it has no key.
+    pub(super) fn leading_literal(&self) -> Option<&[u8]> {
+        match self.segments.as_slice() {
+            [first, second, rest @ ..] if first.as_literal() == Some(&[]) => {
+                let key = second.as_literal()?;
+                (!rest.is_empty() || self.anchored_end).then_some(key)
+            }
+            _ => None,
+        }
+    }
+
+    /// The cheapest exact prefilter: the least path length, and the bytes the path must
+    /// contain beyond those of the leading literal.
+    pub(super) fn prefilter(&self) -> (usize, ByteSet) {
+        (self.min_len, self.needs)
+    }
+
+    #[cfg(test)]
+    pub(super) fn parts(&self) -> (&[Token], bool) {
+        (&self.tokens, self.anchored_end)
     }
 }
 
@@ -66,12 +194,37 @@ fn collapse_slashes(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Splits the tokens at the `/` of their literals, and compiles each segment.
+fn segments(tokens: &[Token]) -> Vec<Segment> {
+    let mut segments = Vec::new();
+    let mut pieces: Vec<Piece> = Vec::new();
+    for token in tokens {
+        match token {
+            Token::Placeholder { min } => pieces.push(Piece::Placeholder(*min)),
+            Token::Literal(literal) => {
+                for (i, part) in literal.split(|b| *b == b'/').enumerate() {
+                    if i > 0 {
+                        segments.push(Segment::compile(&pieces));
+                        pieces.clear();
+                    }
+                    if !part.is_empty() {
+                        pieces.push(Piece::Literal(part));
+                    }
+                }
+            }
+        }
+    }
+    segments.push(Segment::compile(&pieces));
+    segments
+}
+
 fn tokenize(bytes: &[u8]) -> Vec<Token> {
+    let closes = Closes::new(bytes);
     let mut tokens = Vec::new();
     let mut literal = Vec::new();
     let mut i = 0;
     while let Some(&byte) = bytes.get(i) {
-        match placeholder_end(bytes, i) {
+        match closes.placeholder_end(bytes, i) {
             Some(close) => {
                 match tokens.last_mut() {
                     Some(Token::Placeholder { min }) if literal.is_empty() => *min += 1,
@@ -96,65 +249,34 @@ fn tokenize(bytes: &[u8]) -> Vec<Token> {
     tokens
 }
 
-/// Index of the `}` closing a placeholder opened at `start`, per PCRE `\{.+?\}`: at least
-/// one byte inside, the first `}` after that closes it, and `.` does not match `\n`.
-fn placeholder_end(bytes: &[u8], start: usize) -> Option<usize> {
-    if bytes.get(start) != Some(&b'{') {
-        return None;
-    }
-    let inner_start = start + 1;
-    let rest = bytes.get(inner_start..)?;
-    for (offset, &byte) in rest.iter().enumerate() {
-        match byte {
-            b'\n' => return None,
-            b'}' if offset > 0 => return Some(inner_start + offset),
-            _ => {}
-        }
-    }
-    None
+/// For each position, the next `}` and the next newline: finding a placeholder's end is
+/// then one look-up, not a scan (`/{{{{...` would otherwise compile in quadratic time).
+struct Closes {
+    brace: Vec<usize>,
+    newline: Vec<usize>,
 }
 
-/// APIcast's placeholder class `[\w\-.~%!$&'()*+,;=@:]`.
-fn is_placeholder_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"_-.~%!$&'()*+,;=@:".contains(&byte)
-}
-
-/// Upper bound on matcher steps, like PCRE's match limit: several placeholders in one
-/// segment backtrack polynomially, and the path is client-controlled. Real patterns
-/// need a few dozen steps; hitting the bound counts as no match, as a PCRE error would.
-const STEP_LIMIT: u32 = 100_000;
-
-/// Backtracking matcher; recursion depth is bounded by the number of tokens.
-fn match_tokens(tokens: &[Token], anchored_end: bool, input: &[u8]) -> bool {
-    let mut steps = STEP_LIMIT;
-    match_from(tokens, anchored_end, input, &mut steps)
-}
-
-fn match_from(tokens: &[Token], anchored_end: bool, input: &[u8], steps: &mut u32) -> bool {
-    if *steps == 0 {
-        return false;
+impl Closes {
+    fn new(bytes: &[u8]) -> Closes {
+        let mut brace = vec![usize::MAX; bytes.len() + 1];
+        let mut newline = vec![usize::MAX; bytes.len() + 1];
+        for (i, &byte) in bytes.iter().enumerate().rev() {
+            let (b, n) = (brace[i + 1], newline[i + 1]);
+            brace[i] = if byte == b'}' { i } else { b };
+            newline[i] = if byte == b'\n' { i } else { n };
+        }
+        Closes { brace, newline }
     }
-    *steps -= 1;
-    match tokens.split_first() {
-        None => !anchored_end || input.is_empty(),
-        Some((Token::Literal(literal), rest)) => {
-            input.starts_with(literal)
-                && input
-                    .get(literal.len()..)
-                    .is_some_and(|tail| match_from(rest, anchored_end, tail, steps))
+
+    /// Index of the `}` closing a placeholder opened at `start`, per PCRE `\{.+?\}`: at
+    /// least one byte inside, the first `}` after that closes it, and `.` does not match `\n`.
+    fn placeholder_end(&self, bytes: &[u8], start: usize) -> Option<usize> {
+        if bytes.get(start) != Some(&b'{') {
+            return None;
         }
-        Some((Token::Placeholder { min }, rest)) => {
-            let run = input
-                .iter()
-                .take_while(|byte| is_placeholder_byte(**byte))
-                .count();
-            // Greedy first, like PCRE; the result does not depend on the order.
-            (*min..=run).rev().any(|taken| {
-                input
-                    .get(taken..)
-                    .is_some_and(|tail| match_from(rest, anchored_end, tail, steps))
-            })
-        }
+        let close = *self.brace.get(start + 2)?;
+        let newline = *self.newline.get(start + 1)?;
+        (close != usize::MAX && newline > close).then_some(close)
     }
 }
 

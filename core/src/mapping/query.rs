@@ -9,7 +9,8 @@
 //! - `$arg_<name>`, used by credentials ([`QueryArgs::first_ci`]). The name is matched
 //!   case-insensitively, the first valued occurrence wins, and there is no limit.
 
-use crate::encoding::{decode_component, decode_form_component};
+use crate::encoding::decode_form_component;
+use percent_encoding::percent_decode;
 
 /// lua-nginx-module's default `max_args` for `get_uri_args`/`get_post_args`.
 const MAX_ARGS: usize = 100;
@@ -23,85 +24,136 @@ pub enum ArgValue {
     NoValue,
 }
 
-/// Where an argument came from, which decides how credentials see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Origin {
-    /// URI query, as `$arg_` sees it: raw text, plus a `decode_component` version.
+/// One argument as credentials see it, in request order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arg {
+    /// URI query, as `$arg_` sees it: the raw text, plus a `decode_component` version, as
+    /// spans of [`QueryArgs::text`]: an argument costs no allocation of its own.
     Uri {
-        raw_name: String,
-        raw_value: Option<String>,
-        name: String,
-        value: Option<String>,
+        raw_name: Span,
+        raw_value: Span,
+        name: Span,
+        value: Span,
+        /// `name=value` rather than `name` alone.
+        valued: bool,
     },
-    /// Form body: APIcast's `read_body_args` indexes the decoded `get_post_args` table,
-    /// so the name is matched exactly (case-sensitive) and the value is the rules' one.
-    Form,
+    /// Form body, at this index of [`QueryArgs::rules`]: APIcast's `read_body_args`
+    /// indexes the decoded `get_post_args` table, so the name is matched exactly.
+    Form(usize),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Arg {
-    name: String,
-    value: ArgValue,
-    /// Within `MAX_ARGS`, i.e. visible to `get_uri_args`/`get_post_args`.
-    listed: bool,
-    origin: Origin,
+/// A byte range of [`QueryArgs::text`] (a query is far shorter than 4 GB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn shifted(self, by: u32) -> Span {
+        Span {
+            start: self.start.saturating_add(by),
+            end: self.end.saturating_add(by),
+        }
+    }
 }
 
 /// Arguments in request order; overlaid body args come after the URI args.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryArgs {
+    /// What mapping rules see: the first `MAX_ARGS` args of each source, decoded.
+    rules: Vec<(String, ArgValue)>,
+    /// What credentials see: every URI arg, and the form args.
     args: Vec<Arg>,
+    /// The raw and decoded texts of the URI args, end to end.
+    text: String,
 }
 
 impl QueryArgs {
-    /// Parses a raw URI query string (without the leading `?`).
+    /// Parses a raw URI query string (without the leading `?`). Linear; only the first
+    /// `MAX_ARGS` args (those rules see) allocate strings of their own.
     pub fn parse(query: &str) -> QueryArgs {
-        let args = pieces(query)
-            .map(|(index, raw_name, raw_value)| Arg {
-                name: decode_form_component(raw_name),
-                value: raw_value.map_or(ArgValue::NoValue, |v| {
-                    ArgValue::Present(decode_form_component(v))
-                }),
-                listed: index < MAX_ARGS,
-                origin: Origin::Uri {
-                    raw_name: raw_name.to_owned(),
-                    raw_value: raw_value.map(str::to_owned),
-                    name: decode_component(raw_name),
-                    value: raw_value.map(decode_component),
+        // The raw spans point into this copy of the query; decoded ones are appended.
+        let mut parsed = QueryArgs {
+            text: String::from(query),
+            ..QueryArgs::default()
+        };
+        let mut scratch = Vec::new();
+        for piece in scan(query) {
+            let raw_value = query.get(piece.value.clone());
+            let raw_name = query.get(piece.name.clone()).unwrap_or_default();
+            if piece.index < MAX_ARGS {
+                parsed.rules.push(rule_view(raw_name, raw_value));
+            }
+            let raw_name_span = span(piece.name.start, piece.name.end);
+            let raw_value_span = match raw_value {
+                Some(_) => span(piece.value.start, piece.value.end),
+                None => Span::default(),
+            };
+            let text = &mut parsed.text;
+            parsed.args.push(Arg::Uri {
+                raw_name: raw_name_span,
+                raw_value: raw_value_span,
+                name: match piece.name_escaped {
+                    true => push_decoded(text, &mut scratch, raw_name),
+                    false => raw_name_span,
                 },
-            })
-            .collect();
-        QueryArgs { args }
+                value: match piece.value_escaped {
+                    true => push_decoded(text, &mut scratch, raw_value.unwrap_or_default()),
+                    false => raw_value_span,
+                },
+                valued: raw_value.is_some(),
+            });
+        }
+        parsed
     }
 
-    /// Parses an `application/x-www-form-urlencoded` body (`get_post_args`).
+    /// Parses an `application/x-www-form-urlencoded` body (`get_post_args`); reads no
+    /// further than the first `MAX_ARGS` pieces.
     pub fn parse_form(body: &str) -> QueryArgs {
-        let args = pieces(body)
-            .filter(|(index, _, _)| *index < MAX_ARGS)
-            .map(|(_, raw_name, raw_value)| Arg {
-                name: decode_form_component(raw_name),
-                value: raw_value.map_or(ArgValue::NoValue, |v| {
-                    ArgValue::Present(decode_form_component(v))
-                }),
-                listed: true,
-                origin: Origin::Form,
-            })
+        let rules: Vec<(String, ArgValue)> = pieces(body)
+            .take_while(|(index, _, _)| *index < MAX_ARGS)
+            .map(|(_, raw_name, raw_value)| rule_view(raw_name, raw_value))
             .collect();
-        QueryArgs { args }
+        QueryArgs {
+            args: (0..rules.len()).map(Arg::Form).collect(),
+            rules,
+            text: String::new(),
+        }
     }
 
     /// Appends `other`'s args so they win [`last`](Self::last) lookups (body over URI,
     /// like APIcast's `setmetatable(body_params, { __index = params })`).
     pub fn overlay(&mut self, other: &QueryArgs) {
-        self.args.extend(other.args.iter().cloned());
+        let by = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
+        let rules_before = self.rules.len();
+        self.text.push_str(&other.text);
+        self.rules.extend(other.rules.iter().cloned());
+        self.args.extend(other.args.iter().map(|arg| match *arg {
+            Arg::Uri {
+                raw_name,
+                raw_value,
+                name,
+                value,
+                valued,
+            } => Arg::Uri {
+                raw_name: raw_name.shifted(by),
+                raw_value: raw_value.shifted(by),
+                name: name.shifted(by),
+                value: value.shifted(by),
+                valued,
+            },
+            Arg::Form(index) => Arg::Form(index + rules_before),
+        }));
     }
 
     /// The last value of `name` (exact case), as mapping rules compare it.
     pub fn last(&self, name: &str) -> Option<&ArgValue> {
-        self.listed()
+        self.rules
+            .iter()
             .rev()
-            .find(|arg| arg.name == name)
-            .map(|arg| &arg.value)
+            .find(|(arg, _)| arg == name)
+            .map(|(_, value)| value)
     }
 
     /// A credential: the first occurrence of `name` that has a value (`?user_key` is
@@ -112,49 +164,129 @@ impl QueryArgs {
     /// nginx's `$arg_` does not decode at all; [`first_raw_ci`](Self::first_raw_ci)
     /// gives that exact view.
     pub fn first_ci(&self, name: &str) -> Option<&str> {
-        self.args.iter().find_map(|arg| match &arg.origin {
-            Origin::Uri {
+        self.args.iter().find_map(|arg| match *arg {
+            Arg::Uri {
                 name: decoded,
                 value,
+                valued,
                 ..
-            } if decoded.eq_ignore_ascii_case(name) => value.as_deref(),
-            _ => form_credential(arg, name),
+            } => {
+                (valued && self.span(decoded).eq_ignore_ascii_case(name)).then(|| self.span(value))
+            }
+            Arg::Form(index) => self.form_credential(index, name),
         })
     }
 
     /// Like [`first_ci`](Self::first_ci), but URI args are compared and returned raw,
     /// exactly as nginx `$arg_<name>` (`?user_key=a%26b` gives `a%26b`).
     pub fn first_raw_ci(&self, name: &str) -> Option<&str> {
-        self.args.iter().find_map(|arg| match &arg.origin {
-            Origin::Uri {
+        self.args.iter().find_map(|arg| match *arg {
+            Arg::Uri {
                 raw_name,
                 raw_value,
+                valued,
                 ..
-            } if raw_name.eq_ignore_ascii_case(name) => raw_value.as_deref(),
-            _ => form_credential(arg, name),
+            } => (valued && self.span(raw_name).eq_ignore_ascii_case(name))
+                .then(|| self.span(raw_value)),
+            Arg::Form(index) => self.form_credential(index, name),
         })
     }
 
     /// True when no argument is visible to mapping rules.
     pub fn is_empty(&self) -> bool {
-        self.listed().next().is_none()
+        self.rules.is_empty()
     }
 
     /// Decoded `(name, value)` pairs visible to mapping rules, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ArgValue)> {
-        self.listed().map(|arg| (arg.name.as_str(), &arg.value))
+        self.rules
+            .iter()
+            .map(|(name, value)| (name.as_str(), value))
     }
 
-    fn listed(&self) -> impl DoubleEndedIterator<Item = &Arg> {
-        self.args.iter().filter(|arg| arg.listed)
+    fn span(&self, span: Span) -> &str {
+        let range = usize::try_from(span.start).unwrap_or(usize::MAX)
+            ..usize::try_from(span.end).unwrap_or(usize::MAX);
+        self.text.get(range).unwrap_or_default()
+    }
+
+    fn form_credential(&self, index: usize, name: &str) -> Option<&str> {
+        match self.rules.get(index)? {
+            (arg, ArgValue::Present(value)) if arg == name => Some(value),
+            _ => None,
+        }
     }
 }
 
-fn form_credential<'a>(arg: &'a Arg, name: &str) -> Option<&'a str> {
-    match (&arg.origin, &arg.value) {
-        (Origin::Form, ArgValue::Present(value)) if arg.name == name => Some(value),
-        _ => None,
+/// Name and value as mapping rules see them: decoded once, `+` as a space.
+fn rule_view(raw_name: &str, raw_value: Option<&str>) -> (String, ArgValue) {
+    let value = raw_value.map_or(ArgValue::NoValue, |v| {
+        ArgValue::Present(decode_form_component(v))
+    });
+    (decode_form_component(raw_name), value)
+}
+
+fn span(start: usize, end: usize) -> Span {
+    Span {
+        start: u32::try_from(start).unwrap_or(u32::MAX),
+        end: u32::try_from(end).unwrap_or(u32::MAX),
     }
+}
+
+/// `decode_component(piece)`, appended to `text`.
+fn push_decoded(text: &mut String, scratch: &mut Vec<u8>, piece: &str) -> Span {
+    scratch.clear();
+    scratch.extend(percent_decode(piece.as_bytes()));
+    let start = text.len();
+    text.push_str(&String::from_utf8_lossy(scratch));
+    span(start, text.len())
+}
+
+/// One `&`-separated piece of a query with a non-empty name.
+struct Piece {
+    /// Counts every piece, empty ones included, as lua-nginx-module's `max_args` does.
+    index: usize,
+    name: std::ops::Range<usize>,
+    /// Empty range past the end when there is no `=`.
+    value: std::ops::Range<usize>,
+    name_escaped: bool,
+    value_escaped: bool,
+}
+
+/// The pieces of `query` in one pass over its bytes (a query can hold many thousands).
+fn scan(query: &str) -> impl Iterator<Item = Piece> + '_ {
+    let bytes = query.as_bytes();
+    let mut start = 0;
+    let mut index = 0;
+    std::iter::from_fn(move || {
+        while start <= bytes.len() {
+            let (mut equals, mut name_escaped, mut value_escaped) = (None, false, false);
+            let mut end = start;
+            while let Some(&byte) = bytes.get(end) {
+                match byte {
+                    b'&' => break,
+                    b'=' if equals.is_none() => equals = Some(end),
+                    b'%' if equals.is_none() => name_escaped = true,
+                    b'%' => value_escaped = true,
+                    _ => {}
+                }
+                end += 1;
+            }
+            let piece = Piece {
+                index,
+                name: start..equals.unwrap_or(end),
+                value: equals.map_or(usize::MAX..usize::MAX, |e| e + 1..end),
+                name_escaped,
+                value_escaped,
+            };
+            start = end + 1;
+            index += 1;
+            if !piece.name.is_empty() {
+                return Some(piece);
+            }
+        }
+        None
+    })
 }
 
 /// `(piece index, raw name, raw value)` for each `&`-separated piece with a non-empty
@@ -171,7 +303,27 @@ fn pieces(query: &str) -> impl Iterator<Item = (usize, &str, Option<&str>)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ArgValue, QueryArgs};
+    use super::{pieces, scan, ArgValue, QueryArgs};
+
+    #[test]
+    fn one_pass_scan_agrees_with_split() {
+        for query in [
+            "",
+            "&",
+            "a",
+            "a=",
+            "=a",
+            "a=b=c&&d%41=%42&e",
+            "%=x&x%&&=&",
+            "a&b&",
+        ] {
+            let scanned: Vec<_> = scan(query)
+                .map(|p| (p.index, &query[p.name], query.get(p.value)))
+                .collect();
+            let split: Vec<_> = pieces(query).collect();
+            assert_eq!(scanned, split, "{query}");
+        }
+    }
 
     fn present(value: &str) -> Option<ArgValue> {
         Some(ArgValue::Present(value.to_owned()))

@@ -1,6 +1,6 @@
 //! One mapping rule: method + path pattern + query conditions (APIcast `mapping_rule.lua`).
 
-use super::pattern::{query_part, PathPattern};
+use super::pattern::{query_part, PathPattern, PathView};
 use super::query::{ArgValue, QueryArgs};
 use crate::encoding::decode_form_component;
 
@@ -156,8 +156,13 @@ impl MappingRule {
 
     /// `normalized_path` comes from [`super::normalize_path`].
     pub fn matches(&self, method: &str, normalized_path: &str, args: &QueryArgs) -> bool {
+        self.matches_view(method, &PathView::new(normalized_path), args)
+    }
+
+    /// As [`matches`](Self::matches), with the path looked at once for many rules.
+    pub fn matches_view(&self, method: &str, path: &PathView, args: &QueryArgs) -> bool {
         self.method.matches(method)
-            && self.pattern.matches(normalized_path)
+            && self.pattern.matches_view(path)
             && self.query.iter().all(|condition| condition.matches(args))
     }
 }

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use super::index::{for_each_candidate, Rules};
+use super::pattern::PathView;
 use super::query::QueryArgs;
-use super::rule::MappingRule;
 use crate::encoding::encode_component;
 
 /// Metric name → summed delta; a `BTreeMap` keeps the output deterministic.
@@ -57,41 +58,49 @@ pub struct RuleMatch {
 }
 
 /// Evaluates every rule in order, summing deltas per metric; a matching rule with
-/// `last: true` stops the evaluation (a non-matching one has no effect).
-pub fn match_rules(
-    rules: &[MappingRule],
+/// `last: true` stops the evaluation (a non-matching one has no effect). A [`RuleSet`]
+/// skips, through its index, rules that cannot match.
+///
+/// [`RuleSet`]: super::RuleSet
+pub fn match_rules<R: Rules + ?Sized>(
+    rules: &R,
     method: &str,
     normalized_path: &str,
     args: &QueryArgs,
 ) -> RuleMatch {
+    let path = PathView::new(normalized_path);
     let mut result = RuleMatch::default();
-    for (index, rule) in rules.iter().enumerate() {
-        if rule.matches(method, normalized_path, args) {
-            result.usage.add(&rule.metric, rule.delta);
-            result.matched.push(index);
-            if rule.last {
-                break;
-            }
+    for_each_candidate(rules, method, &path, |index, rule| {
+        if !rule.matches_view(method, &path, args) {
+            return true;
         }
-    }
+        result.usage.add(&rule.metric, rule.delta);
+        result.matched.push(index);
+        !rule.last
+    });
     result
 }
 
 /// Path routing (reference §6): does any rule of a service match? URI args only.
-pub fn any_rule_matches(
-    rules: &[MappingRule],
+pub fn any_rule_matches<R: Rules + ?Sized>(
+    rules: &R,
     method: &str,
     normalized_path: &str,
     args: &QueryArgs,
 ) -> bool {
-    rules
-        .iter()
-        .any(|rule| rule.matches(method, normalized_path, args))
+    let path = PathView::new(normalized_path);
+    let mut found = false;
+    for_each_candidate(rules, method, &path, |_, rule| {
+        found = rule.matches_view(method, &path, args);
+        !found
+    });
+    found
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mapping::MappingRule;
 
     fn rule(pattern: &str, metric: &str, delta: u64, last: bool) -> MappingRule {
         MappingRule::new("GET", pattern, metric, delta, last, None)

@@ -32,7 +32,7 @@ use crate::auth::local::{self, LocalFailure, LocalRequest};
 use crate::auth::Mode;
 use crate::config::{AuthMode, Config, CredentialsLocation, Service};
 use crate::credentials::{self, Credentials, Found};
-use crate::mapping::{any_rule_matches, match_rules, normalize_path, QueryArgs};
+use crate::mapping::{match_rules, normalize_path, QueryArgs};
 use crate::request::{host_of, is_ambiguous_path, split_path, HeaderSource, RequestHead};
 use crate::secret::constant_time_eq;
 use std::sync::Arc;
@@ -131,17 +131,15 @@ fn select_service(
     args: &QueryArgs,
 ) -> Option<Arc<Service>> {
     let host = host_of(head.authority);
-    let mut candidates = config.services_for_host(&host);
+    let first = || config.services_for_host(&host).next().cloned();
     if !config.path_routing {
-        return candidates.next().cloned();
+        return first();
     }
-    let by_path = config
-        .services_for_host(&host)
-        .find(|s| any_rule_matches(&s.rules, head.method, normalized_path, args));
-    match by_path {
+    // One look-up in the host's rule index, built at configuration time.
+    match config.service_by_path(&host, head.method, normalized_path, args) {
         Some(s) => Some(s.clone()),
         None if config.path_routing_only => None,
-        None => candidates.next().cloned(),
+        None => first(),
     }
 }
 
