@@ -20,6 +20,11 @@ use routes::Routes;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// APIcast's default request-line limit (`APICAST_LARGE_CLIENT_HEADER_BUFFERS` `4 8k`).
+pub const DEFAULT_MAX_PATH_BYTES: usize = 8192;
+/// Envoy's own header limit can be raised to 8 MiB; a path this long is never legitimate.
+const MAX_MAX_PATH_BYTES: u64 = 1 << 20;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub backend: BackendConfig,
@@ -27,6 +32,9 @@ pub struct Config {
     pub path_routing: bool,
     /// APICAST_PATH_ROUTING_ONLY: as path routing, with no fallback to the host's first service.
     pub path_routing_only: bool,
+    /// Longest `:path` (query included) the filter reads; longer ones get 414, as APIcast's
+    /// nginx answers a request line over `large_client_header_buffers` (8 KB by default).
+    pub max_path_bytes: usize,
     pub services: Vec<Arc<Service>>,
     /// Host → indices of the services listing it, in configuration order.
     /// With path routing, each host's rules are indexed too (one map for both).
@@ -45,10 +53,26 @@ impl Config {
         let value: serde_json::Value =
             serde_json::from_slice(text).map_err(|e| error("", format!("invalid JSON: {e}")))?;
         let root = Obj::new("", &value)?;
-        root.deny_unknown(&["backend", "path_routing", "path_routing_only", "services"])?;
+        root.deny_unknown(&[
+            "backend",
+            "path_routing",
+            "path_routing_only",
+            "max_path_bytes",
+            "services",
+        ])?;
         let backend = parse_backend(&root)?;
         let path_routing_only = root.bool("path_routing_only")?.unwrap_or(false);
         let path_routing = root.bool("path_routing")?.unwrap_or(false) || path_routing_only;
+        let max_path_bytes = match root.uint("max_path_bytes")? {
+            None => DEFAULT_MAX_PATH_BYTES,
+            Some(n @ 1..=MAX_MAX_PATH_BYTES) => n as usize,
+            Some(_) => {
+                return Err(error(
+                    "max_path_bytes",
+                    format!("must be between 1 and {MAX_MAX_PATH_BYTES}"),
+                ))
+            }
+        };
         let parsed = root
             .array("services", Service::parse)?
             .ok_or_else(|| error("services", "missing required field"))?;
@@ -91,6 +115,7 @@ impl Config {
                 backend,
                 path_routing,
                 path_routing_only,
+                max_path_bytes,
                 services,
                 hosts,
             },

@@ -164,3 +164,21 @@ fn first_service_for_a_host_wins_and_duplicates_are_skipped() {
     assert!(c.services_for_host("c").next().is_none());
     assert_eq!(parsed.warnings.len(), 2);
 }
+
+#[test]
+fn max_path_bytes_defaults_to_apicast_request_line_and_is_bounded() {
+    let base = with_services(json!([]));
+    assert_eq!(
+        parse(base.clone()).unwrap().config.max_path_bytes,
+        DEFAULT_MAX_PATH_BYTES
+    );
+    let mut v = base.clone();
+    v["max_path_bytes"] = json!(65536);
+    assert_eq!(parse(v).unwrap().config.max_path_bytes, 65536);
+    for bad in [json!(0), json!(2_000_000), json!("8k"), json!(-1)] {
+        let mut v = base.clone();
+        v["max_path_bytes"] = bad.clone();
+        let e = refused(v);
+        assert!(e.contains("max_path_bytes"), "{bad}: {e}");
+    }
+}

@@ -2,7 +2,7 @@
 //! backend authorization, then a local reply or the upstream.
 //!
 //! ```text
-//! Pipeline::begin ──► Begin::Reply (400 ambiguous path, 404 unknown host)
+//! Pipeline::begin ──► Begin::Reply (414 path too long, 400 ambiguous path, 404 unknown host)
 //!        │
 //!        └► PendingRequest ──(wants_body? add_form_body)──► authorize()
 //!                 ├─► LocalReply (401 auth missing, 403 auth failed locally, 404 no match)
@@ -65,6 +65,10 @@ pub struct PendingRequest {
 
 /// Starts the pipeline from the request head; reads only the headers it needs.
 pub fn begin(config: &Config, head: RequestHead, headers: &dyn HeaderSource) -> Begin {
+    if head.path.len() > config.max_path_bytes {
+        // Bounds the work on every later step, whatever the rules.
+        return Begin::Reply(LocalReply::uri_too_long());
+    }
     let (path, query) = split_path(head.path);
     if is_ambiguous_path(path) {
         return Begin::Reply(LocalReply::ambiguous_path());

@@ -11,7 +11,8 @@ pub enum Outcome {
     NoMatch,
     AuthFailed,
     LimitsExceeded,
-    /// A path the upstream could read differently from the rules (see `request::is_ambiguous_path`).
+    /// A path the upstream could read differently from the rules (see
+    /// `request::is_ambiguous_path`), or longer than `max_path_bytes`.
     BadRequest,
 }
 
@@ -44,6 +45,19 @@ impl LocalReply {
                 "text/plain; charset=utf-8".to_string(),
             )],
             body: "Bad Request: ambiguous path".to_string(),
+            outcome: Outcome::BadRequest,
+        }
+    }
+
+    /// 414 to a path (query included) longer than `max_path_bytes`.
+    pub fn uri_too_long() -> LocalReply {
+        LocalReply {
+            status: 414,
+            headers: vec![(
+                "content-type".to_string(),
+                "text/plain; charset=utf-8".to_string(),
+            )],
+            body: "URI Too Long".to_string(),
             outcome: Outcome::BadRequest,
         }
     }

@@ -294,3 +294,22 @@ fn form_body_credentials() {
     };
     assert!(!r.wants_body());
 }
+
+#[test]
+fn a_path_over_max_path_bytes_is_414_before_anything_else() {
+    let c = config(false, false);
+    let long = format!("/one?user_key=k&pad={}", "x".repeat(c.max_path_bytes));
+    let head = RequestHead {
+        method: "GET",
+        authority: "unknown-host",
+        path: &long,
+        now: 0,
+    };
+    let Begin::Reply(r) = begin(&c, head, &headers(&[])) else {
+        panic!("accepted")
+    };
+    assert_eq!((r.status, r.outcome), (414, Outcome::BadRequest));
+    assert_eq!(r.body, "URI Too Long");
+    let fits = format!("/one?user_key=k&pad={}", "x".repeat(c.max_path_bytes - 100));
+    assert!(run(&c, "GET", &fits, &[]).is_ok());
+}

@@ -243,3 +243,30 @@ fn prometheus_names_and_values() {
         "{text}"
     );
 }
+
+/// A path (query included) over `max_path_bytes` (8 KB by default, APIcast's request-line
+/// limit) is 414 before anything else: no backend call, nothing upstream, even with a valid key.
+#[test]
+fn a_path_over_max_path_bytes_is_414() {
+    let pad = "p".repeat(8300);
+    let long = format!("/?user_key={USER_KEY}&pad={pad}");
+    let s = stack();
+    let r = send(&s, "api.example.com", &long);
+    assert_reply(&r, 414, "URI Too Long", PLAIN);
+    assert!(s.authreps().is_empty(), "{:?}", s.authreps());
+    assert_eq!(s.echo.request_count(), 0);
+    let counted = support::cache::wait_stat(
+        &s.envoy,
+        "requests_denied.bad_request",
+        1,
+        std::time::Duration::from_secs(5),
+    );
+    assert_eq!(counted, 1);
+
+    let mut raised = config(vec![service(1, json!(1), json!({}))]);
+    raised["max_path_bytes"] = json!(16384);
+    let s = Stack::start(raised);
+    let r = send(&s, "api.example.com", &long);
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(s.echo.last_request().unwrap().path, long);
+}
