@@ -186,10 +186,11 @@ fn parse_source(obj: &Obj) -> Result<JwksSource> {
         return Err(error(&obj.child_path("path"), "must start with /"));
     }
     let refresh_s = obj.uint("refresh_s")?.unwrap_or(300);
-    if refresh_s == 0 {
+    // A day at most: the refresh time is `now + refresh_s`, which must not overflow.
+    if !(1..=86_400).contains(&refresh_s) {
         return Err(error(
             &obj.child_path("refresh_s"),
-            "must be greater than 0",
+            "must be between 1 and 86400",
         ));
     }
     let timeout_ms = obj.uint("timeout_ms")?.unwrap_or(1000);

@@ -493,7 +493,13 @@ fn check_refuses_bad_authentication_blocks_with_their_path() {
         (
             json!({"mode": "local", "jwt": {"jwks_source": {"cluster": "idp", "path": "/certs", "authority": "idp", "refresh_s": 0}}}),
             "authentication.jwt.jwks_source.refresh_s",
-            "must be greater than 0",
+            "must be between 1 and 86400",
+        ),
+        (
+            // `now + refresh_s` would overflow in the module.
+            json!({"mode": "local", "jwt": {"jwks_source": {"cluster": "idp", "path": "/certs", "authority": "idp", "refresh_s": 18446744073709551615u64}}}),
+            "authentication.jwt.jwks_source.refresh_s",
+            "must be between 1 and 86400",
         ),
         (
             json!({"mode": "local", "signed_urls": {}}),
