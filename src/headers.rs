@@ -3,6 +3,9 @@
 
 use crate::host::{self, HostError, HostResult};
 use std::cell::Cell;
+use tollgate_core::backend::protocol::{
+    LIMIT_MAX_VALUE_HEADER, LIMIT_REMAINING_HEADER, LIMIT_RESET_HEADER, REJECTION_REASON_HEADER,
+};
 use tollgate_core::backend::BackendAnswer;
 use tollgate_core::request::HeaderSource;
 
@@ -59,9 +62,9 @@ pub fn backend_answer(num_headers: usize) -> HostResult<BackendAnswer> {
     let read = |name: &str| host::call_response_header(name).map(|v| v.map(text));
     Ok(BackendAnswer {
         status: read(":status")?.and_then(|s| s.parse().ok()),
-        rejection_reason: read("3scale-rejection-reason")?,
-        limit_reset: read("3scale-limit-reset")?,
-        limit_max_value: read("3scale-limit-max-value")?,
-        limit_remaining: read("3scale-limit-remaining")?,
+        rejection_reason: read(REJECTION_REASON_HEADER)?,
+        limit_reset: read(LIMIT_RESET_HEADER)?,
+        limit_max_value: read(LIMIT_MAX_VALUE_HEADER)?,
+        limit_remaining: read(LIMIT_REMAINING_HEADER)?,
     })
 }
