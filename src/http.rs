@@ -322,7 +322,11 @@ impl Flow {
         let stripped = host::request_trailer_names()
             .and_then(|names| strip(names, host::remove_request_trailer));
         if let Err(e) = stripped {
-            // Even after a 200 verdict: the trailers must not reach the upstream.
+            // Even after a 200 verdict: the trailers must not reach the upstream. A request
+            // already answered locally is only held (it has its answer).
+            if matches!(self.state, State::Done) {
+                return Some(Step::Pause);
+            }
             return Some(self.fail(e));
         }
         let State::ReadingBody { buffered, .. } = self.state else {
