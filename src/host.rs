@@ -23,11 +23,16 @@ pub type HostResult<T> = Result<T, HostError>;
 
 /// Logs and counts a failed call.
 fn check<T>(call: &'static str, result: Result<T, Code>) -> HostResult<T> {
-    result.map_err(|status| {
-        warn!("tollgate: host call {call} failed with status {status}");
-        metrics::host_error();
-        HostError { call, status }
-    })
+    result.map_err(|status| failed(call, status))
+}
+
+/// The error path, once (not once per `check` instance).
+#[cold]
+#[inline(never)]
+fn failed(call: &'static str, status: Code) -> HostError {
+    warn!("tollgate: host call {call} failed with status {status}");
+    metrics::host_error();
+    HostError { call, status }
 }
 
 /// Milliseconds since the Unix epoch, by Envoy's clock.
