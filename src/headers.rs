@@ -1,47 +1,70 @@
-//! Reading headers from Envoy without trusting them to be UTF-8
-//! (the SDK's `String` getters panic on invalid bytes, which would trap the VM).
+//! Reading headers from Envoy without trusting them to be UTF-8, and without letting a failed
+//! read pass for an absent header where that could open access.
 
-use proxy_wasm::traits::HttpContext;
+use crate::host::{self, HostError, HostResult};
+use std::cell::Cell;
+use tollgate_core::backend::protocol::{
+    LIMIT_MAX_VALUE_HEADER, LIMIT_REMAINING_HEADER, LIMIT_RESET_HEADER, REJECTION_REASON_HEADER,
+};
 use tollgate_core::backend::BackendAnswer;
 use tollgate_core::request::HeaderSource;
 
-/// Request headers, read one by one as the core asks for them.
-pub struct RequestHeaders<'a, C: HttpContext>(pub &'a C);
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8_lossy(&bytes).into_owned()
+}
 
-impl<C: HttpContext> HeaderSource for RequestHeaders<'_, C> {
+/// Request headers, read one by one as the core asks for them. The core's `HeaderSource`
+/// cannot carry an error, so a failed read is remembered here and the caller refuses the
+/// whole request ([`RequestHeaders::failed`]): an absent header is not always the safe
+/// reading (a missing limit or debug header is, a header the decision depends on may not be).
+#[derive(Default)]
+pub struct RequestHeaders {
+    failed: Cell<Option<HostError>>,
+}
+
+impl RequestHeaders {
+    /// The first read that failed, if any: the request must then fail closed.
+    pub fn failed(&self) -> Option<HostError> {
+        self.failed.get()
+    }
+
+    fn note<T>(&self, result: HostResult<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.failed.set(self.failed.get().or(Some(e)));
+                None
+            }
+        }
+    }
+}
+
+impl HeaderSource for RequestHeaders {
     fn header(&self, name: &str) -> Option<String> {
-        self.0
-            .get_http_request_header_bytes(name)
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
+        self.note(host::request_header(name)).flatten().map(text)
     }
 
     fn is_tls(&self) -> bool {
         // Envoy's `connection.tls_version` attribute is empty or absent on plain connections.
-        self.0
-            .get_property(vec!["connection", "tls_version"])
+        self.note(host::property(&["connection", "tls_version"]))
+            .flatten()
             .is_some_and(|v| !v.is_empty())
     }
 }
 
-pub fn request_header<C: HttpContext>(ctx: &C, name: &str) -> String {
-    RequestHeaders(ctx).header(name).unwrap_or_default()
-}
-
-/// The parts of a backend callout response that decide the request.
-pub fn backend_answer<C: HttpContext>(ctx: &C, num_headers: usize) -> BackendAnswer {
+/// The parts of a backend callout response that decide the request. A failed read fails the
+/// whole answer: reading `3scale-limit-remaining` as absent would mean "no limit".
+pub fn backend_answer(num_headers: usize) -> HostResult<BackendAnswer> {
     if num_headers == 0 {
         // Envoy reports a reset or connection failure as a response without headers.
-        return BackendAnswer::default();
+        return Ok(BackendAnswer::default());
     }
-    let read = |name: &str| {
-        ctx.get_http_call_response_header_bytes(name)
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-    };
-    BackendAnswer {
-        status: read(":status").and_then(|s| s.parse().ok()),
-        rejection_reason: read("3scale-rejection-reason"),
-        limit_reset: read("3scale-limit-reset"),
-        limit_max_value: read("3scale-limit-max-value"),
-        limit_remaining: read("3scale-limit-remaining"),
-    }
+    let read = |name: &str| host::call_response_header(name).map(|v| v.map(text));
+    Ok(BackendAnswer {
+        status: read(":status")?.and_then(|s| s.parse().ok()),
+        rejection_reason: read(REJECTION_REASON_HEADER)?,
+        limit_reset: read(LIMIT_RESET_HEADER)?,
+        limit_max_value: read(LIMIT_MAX_VALUE_HEADER)?,
+        limit_remaining: read(LIMIT_REMAINING_HEADER)?,
+    })
 }

@@ -2,13 +2,16 @@
 //!
 //! `TollgateHttp` is what Envoy calls; the request's state lives in a `Flow` behind an
 //! `Rc<RefCell>` so that the worker can resume a request that waited for another request's
-//! backend answer (batching mode). The flow acts through `Host`, on Envoy's effective context.
+//! backend answer (batching mode). The flow acts through `host`, on Envoy's effective context.
+//!
+//! A host call that fails while the request is undecided fails it closed: a local 500, or a
+//! reset when no reply can be sent (see [`Flow::fail`]).
 
-use crate::headers::{backend_answer, request_header, RequestHeaders};
-use crate::host::{now_ms, Host};
+use crate::headers::{backend_answer, RequestHeaders};
+use crate::host::{self, now_ms, HostError, HostResult};
 use crate::metrics::BackendCallKind;
 use crate::worker::{Waiter, Worker};
-use log::debug;
+use log::{debug, warn};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::cell::RefCell;
@@ -19,7 +22,7 @@ use tollgate_core::pipeline::{
     self, is_stripped_request_header, Authorization, Begin, Forward, LocalReply, Next, Outcome,
     PendingRequest, Verdict,
 };
-use tollgate_core::request::RequestHead;
+use tollgate_core::request::{HeaderSource, RequestHead};
 
 enum State {
     Start,
@@ -79,7 +82,7 @@ impl TollgateHttp {
             Err(_) => {
                 // Cannot happen (one thread, no re-entry); if it did, fail closed.
                 log::error!("tollgate: request state busy; answering 500");
-                Host.send_http_response(500, vec![], None);
+                answer_500();
                 return Action::Pause;
             }
         };
@@ -91,7 +94,33 @@ impl TollgateHttp {
     }
 }
 
+/// Answers the current request with an empty 500, or resets it if even that is refused.
+fn answer_500() {
+    if host::send_response(500, &[], &[]).is_err() {
+        let _ = host::reset_request();
+    }
+}
+
+/// Removes every header (or trailer) that reads as one the client must not send upstream.
+fn strip(names: Vec<Vec<u8>>, remove: fn(&[u8]) -> HostResult<()>) -> HostResult<()> {
+    for name in names {
+        if is_stripped_request_header(&String::from_utf8_lossy(&name)) {
+            remove(&name)?;
+        }
+    }
+    Ok(())
+}
+
 impl Flow {
+    /// A host call failed before the request was decided (or while forwarding it): the
+    /// request fails closed, and is done.
+    pub fn fail(&mut self, error: HostError) -> Step {
+        warn!("tollgate: answering 500: host call {} failed", error.call);
+        self.state = State::Done;
+        answer_500();
+        Step::Pause
+    }
+
     fn reply(&mut self, worker: &Worker, reply: LocalReply) -> Step {
         worker.metrics.outcome(reply.outcome);
         let headers: Vec<(&str, &str)> = reply
@@ -99,33 +128,38 @@ impl Flow {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        Host.send_http_response(
-            u32::from(reply.status),
-            headers,
-            Some(reply.body.as_bytes()),
-        );
         self.state = State::Done;
+        if host::send_response(reply.status, &headers, reply.body.as_bytes()).is_err() {
+            // Nothing else can be sent: the request must not stay paused forever.
+            let _ = host::reset_request();
+        }
         Step::Pause
     }
 
     /// Lets the request through with the verdict's header changes. `resume`: the request is
     /// paused and must be resumed.
     fn forward(&mut self, worker: &Worker, forward: Forward, resume: bool) -> Step {
-        worker.metrics.outcome(Outcome::Authorized);
         // One host call for the names (every spelling must go), one per header removed.
-        for (name, _) in Host.get_http_request_headers_bytes() {
-            if is_stripped_request_header(&name) {
-                Host.set_http_request_header(&name, None);
-            }
-        }
         // Trailers that already arrived were cleaned in `on_request_trailers`.
-        for (name, value) in &forward.set_request_headers {
-            Host.set_http_request_header(name, Some(value));
+        let prepared = host::request_header_names()
+            .and_then(|names| strip(names, host::remove_request_header))
+            .and_then(|()| {
+                forward
+                    .set_request_headers
+                    .iter()
+                    .try_for_each(|(name, value)| host::set_request_header(name, value))
+            });
+        if let Err(e) = prepared {
+            // A spoofed secret token may still be there, or ours missing: never forward.
+            return self.fail(e);
         }
         self.state = State::Forwarded(forward.response_headers);
         if resume {
-            Host.resume_http_request();
+            if let Err(e) = host::resume_request() {
+                return self.fail(e);
+            }
         }
+        worker.metrics.outcome(Outcome::Authorized);
         Step::Continue
     }
 
@@ -137,16 +171,25 @@ impl Flow {
     }
 
     fn on_request_headers(&mut self, worker: &Worker, end_of_stream: bool) -> Step {
-        let method = request_header(&Host, ":method");
-        let authority = request_header(&Host, ":authority");
-        let path = request_header(&Host, ":path");
+        let headers = RequestHeaders::default();
+        let pseudo = |name| headers.header(name).unwrap_or_default();
+        let (method, authority, path) = (pseudo(":method"), pseudo(":authority"), pseudo(":path"));
+        let now = match now_ms() {
+            Ok(now) => now,
+            Err(e) => return self.fail(e),
+        };
         let head = RequestHead {
             method: &method,
             authority: &authority,
             path: &path,
-            now: now_ms() / 1000,
+            now: now / 1000,
         };
-        match pipeline::begin(&worker.config, head, &RequestHeaders(&Host)) {
+        let begin = pipeline::begin(&worker.config, head, &headers);
+        if let Some(e) = headers.failed() {
+            // Whatever the core decided, it decided on a header it could not read.
+            return self.fail(e);
+        }
+        match begin {
             Begin::Reply(reply) => self.reply(worker, reply),
             Begin::Request(request) if request.wants_body() && !end_of_stream => {
                 self.state = State::ReadingBody {
@@ -207,9 +250,12 @@ impl Flow {
         }
         let key = authorization.cache_key();
         match worker.authrep_answer(&key, answer) {
-            Some(Lookup::Forward { .. }) => self.forward(worker, authorization.forward(), resume),
-            Some(Lookup::Deny(denial)) => self.reply(worker, authorization.denied(denial)),
-            _ => self.verdict(worker, authorization.decide(answer), resume),
+            Ok(Some(Lookup::Forward { .. })) => {
+                self.forward(worker, authorization.forward(), resume)
+            }
+            Ok(Some(Lookup::Deny(denial))) => self.reply(worker, authorization.denied(denial)),
+            Ok(_) => self.verdict(worker, authorization.decide(answer), resume),
+            Err(e) => self.fail(e),
         }
     }
 
@@ -224,7 +270,13 @@ impl Flow {
         else {
             return Step::Pause;
         };
-        let lookup = direct.unwrap_or_else(|| worker.lookup(&key, now_ms()));
+        let lookup = match direct {
+            Some(lookup) => lookup,
+            None => match now_ms() {
+                Ok(now) => worker.lookup(&key, now),
+                Err(e) => return self.fail(e),
+            },
+        };
         match lookup {
             Lookup::Forward { leased } => {
                 worker.count(&key, leased, waited);
@@ -267,10 +319,15 @@ impl Flow {
     fn on_request_trailers(&mut self, worker: &Worker) -> Option<Step> {
         // A secret token sent as a trailer must not reach an upstream that reads trailers.
         // Trailers exist only from this callback on, so they are cleaned here, whatever the state.
-        for (name, _) in Host.get_http_request_trailers_bytes() {
-            if is_stripped_request_header(&name) {
-                Host.set_http_request_trailer(&name, None);
+        let stripped = host::request_trailer_names()
+            .and_then(|names| strip(names, host::remove_request_trailer));
+        if let Err(e) = stripped {
+            // Even after a 200 verdict: the trailers must not reach the upstream. A request
+            // already answered locally is only held (it has its answer).
+            if matches!(self.state, State::Done) {
+                return Some(Step::Pause);
             }
+            return Some(self.fail(e));
         }
         let State::ReadingBody { buffered, .. } = self.state else {
             return None;
@@ -285,7 +342,10 @@ impl Flow {
         else {
             return None;
         };
-        let body = Host.get_http_request_body(0, size).unwrap_or_default();
+        let body = match host::request_body(size) {
+            Ok(body) => body,
+            Err(e) => return Some(self.fail(e)),
+        };
         request.add_form_body(&body);
         Some(self.authorize(worker, *request))
     }
@@ -301,10 +361,10 @@ impl Flow {
 
     fn on_authrep_response(&mut self, worker: &Worker, num_headers: usize) -> Step {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::Authorizing(authorization) => {
-                let answer = backend_answer(&Host, num_headers);
-                self.authrep_answer(worker, &authorization, &answer, true)
-            }
+            State::Authorizing(authorization) => match backend_answer(num_headers) {
+                Ok(answer) => self.authrep_answer(worker, &authorization, &answer, true),
+                Err(e) => self.fail(e),
+            },
             other => {
                 self.state = other;
                 Step::Pause
@@ -324,8 +384,8 @@ fn held(flow: &Flow) -> Step {
 impl Context for TollgateHttp {
     fn on_http_call_response(&mut self, token: u32, num_headers: usize, _: usize, _: usize) {
         if self.worker.owns(token) {
-            let answer = backend_answer(&Host, num_headers);
-            self.worker.on_response(token, &answer, self.id);
+            self.worker
+                .on_response(token, backend_answer(num_headers), self.id);
         } else {
             self.run(|flow, worker| flow.on_authrep_response(worker, num_headers));
         }
@@ -357,7 +417,8 @@ impl HttpContext for TollgateHttp {
         if let Ok(flow) = self.flow.try_borrow() {
             if let State::Forwarded(headers) = &flow.state {
                 for (name, value) in headers {
-                    Host.set_http_response_header(name, Some(value));
+                    // Debug headers only: a failure is logged and counted, the response goes on.
+                    let _ = host::set_response_header(name, value);
                 }
             }
         }

@@ -2,9 +2,9 @@
 //! source per `refresh_s` (each worker VM keeps its own keys). A failed fetch keeps the
 //! current keys and is retried sooner.
 
+use crate::host;
 use crate::metrics::Metrics;
 use log::{info, warn};
-use proxy_wasm::traits::Context;
 use std::collections::HashMap;
 use std::time::Duration;
 use tollgate_core::auth::jwt_auth::JwksSource;
@@ -47,7 +47,7 @@ impl JwksFetcher {
     }
 
     /// Dispatches the fetches that are due.
-    pub fn tick(&mut self, ctx: &dyn Context, now: u64) {
+    pub fn tick(&mut self, now: u64) {
         for (index, source) in self.sources.iter_mut().enumerate() {
             if source.next_due > now || self.pending.values().any(|&i| i == index) {
                 continue;
@@ -60,20 +60,12 @@ impl JwksFetcher {
                 ("accept", "application/json"),
             ];
             source.next_due = now + RETRY_S.min(spec.refresh_s);
-            match ctx.dispatch_http_call(
-                &spec.cluster,
-                headers,
-                None,
-                vec![],
-                Duration::from_millis(spec.timeout_ms),
-            ) {
+            let timeout = Duration::from_millis(spec.timeout_ms);
+            match host::dispatch(&spec.cluster, headers, None, timeout) {
                 Ok(token) => {
                     self.pending.insert(token, index);
                 }
-                Err(status) => warn!(
-                    "tollgate: JWKS fetch from cluster {} failed: {status:?}",
-                    spec.cluster
-                ),
+                Err(_) => warn!("tollgate: JWKS fetch from cluster {} failed", spec.cluster),
             }
         }
     }

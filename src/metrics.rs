@@ -1,7 +1,6 @@
 //! Envoy counters (shown in `/stats` and Prometheus output under `tollgate.*`).
 
-use proxy_wasm::hostcalls::{define_metric, increment_metric, record_metric};
-use proxy_wasm::types::MetricType;
+use crate::abi;
 use std::cell::Cell;
 use tollgate_core::pipeline::Outcome;
 
@@ -41,12 +40,26 @@ pub enum BackendCallKind {
     Report,
 }
 
+const COUNTER: u32 = 0;
+const GAUGE: u32 = 1;
+
 fn counter(name: &str) -> Option<u32> {
-    define_metric(MetricType::Counter, name).ok()
+    abi::define_metric(COUNTER, name).ok()
+}
+
+thread_local! {
+    /// `tollgate.host_errors`, counted from `host.rs` without a `Metrics` at hand.
+    static HOST_ERRORS: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
+/// A host call failed (counted in `tollgate.host_errors`).
+pub fn host_error() {
+    HOST_ERRORS.with(|id| bump(id.get()));
 }
 
 impl Metrics {
     pub fn define() -> Metrics {
+        HOST_ERRORS.with(|id| id.set(counter("tollgate.host_errors")));
         Metrics {
             authorized: counter("tollgate.requests_authorized"),
             service_not_found: counter("tollgate.requests_denied.service_not_found"),
@@ -66,7 +79,7 @@ impl Metrics {
             report_calls: counter("tollgate.backend_report_calls"),
             report_failures: counter("tollgate.report_failures"),
             reports_dropped: counter("tollgate.reports_dropped"),
-            usage_pending: define_metric(MetricType::Gauge, "tollgate.usage_pending").ok(),
+            usage_pending: abi::define_metric(GAUGE, "tollgate.usage_pending").ok(),
             deferred: Cell::new(false),
             authorized_pending: Cell::new(0),
         }
@@ -125,7 +138,7 @@ impl Metrics {
 
     pub fn usage_pending(&self, calls: u64) {
         if let Some(id) = self.usage_pending {
-            let _ = record_metric(id, calls);
+            let _ = abi::record_metric(id, calls);
         }
     }
 
@@ -153,7 +166,7 @@ fn add(id: Option<u32>, n: u64) {
     if let (Some(id), Ok(n)) = (id, i64::try_from(n)) {
         // Envoy refuses increments of 0; a failed increment only loses a count.
         if n > 0 {
-            let _ = increment_metric(id, n);
+            let _ = abi::increment_metric(id, n);
         }
     }
 }

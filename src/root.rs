@@ -1,14 +1,13 @@
 //! The root context: configuration parsing (once per worker VM), HTTP context creation, and
 //! the worker's timer and wake-up queue.
 
-use crate::host::Host;
+use crate::host;
 use crate::http::TollgateHttp;
 #[cfg(feature = "jwt")]
 use crate::jwks::JwksFetcher;
 use crate::metrics::Metrics;
 use crate::worker::{register_wake_queue, Worker};
 use log::{error, info, warn};
-use proxy_wasm::hostcalls::dequeue_shared_queue;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::collections::BTreeSet;
@@ -54,17 +53,19 @@ impl Context for TollgateRoot {
         _: usize,
     ) {
         if let Some(worker) = self.worker.as_ref().filter(|w| w.owns(token)) {
-            let answer = crate::headers::backend_answer(&Host, num_headers);
-            worker.on_response(token, &answer, self.id);
+            let answer = crate::headers::backend_answer(num_headers);
+            worker.on_response(token, answer, self.id);
             return;
         }
         #[cfg(feature = "jwt")]
         {
-            let status = self
-                .get_http_call_response_header(":status")
-                .and_then(|s| s.parse().ok());
-            let body = self.get_http_call_response_body(0, body_size);
-            let now = crate::host::now_ms() / 1000;
+            // A failed read (logged and counted) is a refused fetch: the keys stay.
+            let status = host::call_response_header(":status")
+                .ok()
+                .flatten()
+                .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
+            let body = host::call_response_body(body_size).ok().flatten();
+            let now = host::now_ms().unwrap_or(0) / 1000;
             if let Some(worker) = &self.worker {
                 self.jwks
                     .on_response(token, status, body, &worker.config, &self.metrics, now);
@@ -77,16 +78,19 @@ impl Context for TollgateRoot {
 
 impl RootContext for TollgateRoot {
     fn on_vm_start(&mut self, _: usize) -> bool {
-        // Match Envoy's level for the `wasm` logger so disabled log lines cost nothing.
-        if let Ok(level) = proxy_wasm::hostcalls::get_log_level() {
-            proxy_wasm::set_log_level(level);
-        }
+        crate::logger::follow_host_level();
         self.metrics = Rc::new(Metrics::define());
         true
     }
 
     fn on_configure(&mut self, _: usize) -> bool {
-        let raw = self.get_plugin_configuration().unwrap_or_default();
+        let raw = match host::plugin_configuration() {
+            Ok(raw) => raw.unwrap_or_default(),
+            Err(_) => {
+                error!("tollgate: the configuration could not be read from Envoy");
+                return false;
+            }
+        };
         let parsed = match Config::parse(&raw) {
             Ok(parsed) => parsed,
             Err(e) => {
@@ -122,7 +126,11 @@ impl RootContext for TollgateRoot {
             }
         };
         if let Some(period) = tick {
-            self.set_tick_period(period);
+            if host::set_tick_period(period).is_err() {
+                // Reports, lease expiry and JWKS fetches all need the timer.
+                error!("tollgate: configuration refused: no timer");
+                return false;
+            }
         }
         self.worker = Some(Rc::new(worker));
         true
@@ -133,17 +141,14 @@ impl RootContext for TollgateRoot {
             worker.tick();
         }
         #[cfg(feature = "jwt")]
-        {
-            let now = crate::host::now_ms() / 1000;
-            let mut jwks = std::mem::take(&mut self.jwks);
-            jwks.tick(self, now);
-            self.jwks = jwks;
+        if let Ok(now) = host::now_ms() {
+            self.jwks.tick(now / 1000);
         }
     }
 
     fn on_queue_ready(&mut self, queue_id: u32) {
         let mut keys = BTreeSet::new();
-        while let Ok(Some(message)) = dequeue_shared_queue(queue_id) {
+        while let Ok(Some(message)) = host::dequeue(queue_id) {
             keys.insert(String::from_utf8_lossy(&message).into_owned());
         }
         if let Some(worker) = &self.worker {

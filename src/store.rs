@@ -1,7 +1,12 @@
 //! The core's shared store on proxy-wasm shared data (one map per VM id, shared by the
 //! worker VMs of this plugin).
+//!
+//! A failed read (logged and counted by `host`) reads as an absent key: the core then asks
+//! the backend rather than trust a cached answer, and its insert-only write (below) cannot
+//! overwrite a value it failed to see. A failed write is a conflict: the core retries or
+//! gives up without recording.
 
-use proxy_wasm::hostcalls::{get_shared_data, set_shared_data};
+use crate::host;
 use tollgate_core::cache::store::Conflict;
 use tollgate_core::cache::SharedStore;
 
@@ -14,14 +19,14 @@ const INSERT_ONLY: u32 = u32::MAX;
 
 impl SharedStore for HostStore {
     fn get(&self, key: &str) -> (Option<Vec<u8>>, u32) {
-        match get_shared_data(key) {
-            Ok((value, cas)) => (value, cas.unwrap_or(0)),
-            Err(_) => (None, 0),
-        }
+        host::shared_data(key).unwrap_or((None, 0))
     }
 
     fn set(&self, key: &str, value: &[u8], version: u32) -> Result<(), Conflict> {
         let cas = if version == 0 { INSERT_ONLY } else { version };
-        set_shared_data(key, Some(value), Some(cas)).map_err(|_| Conflict)
+        match host::set_shared_data(key, value, cas) {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(_) => Err(Conflict),
+        }
     }
 }

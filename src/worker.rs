@@ -6,13 +6,11 @@
 //! backend answer enqueues the entry key to every worker, and each worker's root context
 //! resumes its own waiters (an HTTP context can only be resumed on its own thread).
 
-use crate::host::{now_ms, Host};
+use crate::host::{self, now_ms, HostResult};
 use crate::http::{Flow, Step};
 use crate::metrics::{BackendCallKind, Metrics};
 use crate::store::HostStore;
 use log::{debug, error, warn};
-use proxy_wasm::hostcalls::{enqueue_shared_queue, register_shared_queue, set_effective_context};
-use proxy_wasm::traits::Context;
 use proxy_wasm::types::Action;
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -102,15 +100,21 @@ impl Worker {
 
     /// Authrep mode: the failure policy's answer when the backend is unavailable, if any
     /// `caching_type` is configured; otherwise remembers a real answer for later failures.
-    pub fn authrep_answer(&self, key: &EntryKey, answer: &BackendAnswer) -> Option<Lookup> {
+    pub fn authrep_answer(
+        &self,
+        key: &EntryKey,
+        answer: &BackendAnswer,
+    ) -> HostResult<Option<Lookup>> {
         let mut cache = self.cache.borrow_mut();
-        let cache = cache.as_mut()?;
-        let now = now_ms();
+        let Some(cache) = cache.as_mut() else {
+            return Ok(None);
+        };
+        let now = now_ms()?;
         if answer.decision() == tollgate_core::backend::Decision::BackendUnavailable {
-            Some(cache.authrep_fallback(&HostStore, key, now))
+            Ok(Some(cache.authrep_fallback(&HostStore, key, now)))
         } else {
             cache.remember_authrep(&HostStore, key, answer, now);
-            None
+            Ok(None)
         }
     }
 
@@ -142,9 +146,10 @@ impl Worker {
                         Err(()) => {
                             // As if the backend had not answered: the failure policy decides.
                             let answer = BackendAnswer::default();
-                            let direct = self.answer(&ticket, &answer);
-                            step = self.in_context(waiter, home, |flow| {
-                                flow.resolve(self, direct, resume)
+                            let direct = self.answer(&ticket, Ok(&answer));
+                            step = self.in_context(waiter, home, |flow| match direct {
+                                Ok(direct) => flow.resolve(self, direct, resume),
+                                Err(e) => flow.fail(e),
                             });
                         }
                     }
@@ -159,7 +164,7 @@ impl Worker {
         let Some(flow) = waiter.flow.upgrade() else {
             return Step::Pause;
         };
-        if waiter.id != home && set_effective_context(waiter.id).is_err() {
+        if waiter.id != home && host::set_effective_context(waiter.id).is_err() {
             return Step::Pause;
         }
         let step = match flow.try_borrow_mut() {
@@ -167,7 +172,7 @@ impl Worker {
             Err(_) => Step::Pause,
         };
         if waiter.id != home {
-            let _ = set_effective_context(home);
+            let _ = host::set_effective_context(home);
         }
         step
     }
@@ -189,32 +194,35 @@ impl Worker {
         headers.extend(call.headers.iter().map(|(k, v)| (*k, v.as_str())));
         let body = (!call.body.is_empty()).then_some(call.body.as_bytes());
         self.metrics.backend_call(kind);
-        Host.dispatch_http_call(
-            &backend.cluster,
-            headers,
-            body,
-            vec![],
-            Duration::from_millis(backend.timeout_ms),
-        )
-        .map_err(|status| {
+        let timeout = Duration::from_millis(backend.timeout_ms);
+        host::dispatch(&backend.cluster, headers, body, timeout).map_err(|_| {
             warn!(
-                "tollgate: backend callout to cluster {} failed: {status:?}",
+                "tollgate: backend callout to cluster {} failed",
                 backend.cluster
             );
         })
     }
 
     /// Records an authorize answer; for an uncached ticket, returns the requester's lookup.
-    fn answer(&self, ticket: &Ticket, answer: &BackendAnswer) -> Option<Lookup> {
-        if answer.status.is_none_or(|s| s >= 499) {
+    /// An answer that could not be read (or the clock) is not recorded: the requester fails
+    /// closed, and requests waiting on the key look again (and ask again once the ticket's
+    /// wait is over).
+    fn answer(
+        &self,
+        ticket: &Ticket,
+        answer: HostResult<&BackendAnswer>,
+    ) -> HostResult<Option<Lookup>> {
+        if answer.is_ok_and(|a| a.status.is_none_or(|s| s >= 499)) {
             self.metrics.backend_error();
         }
-        let direct = self
-            .cache
-            .borrow_mut()
-            .as_mut()
-            .and_then(|c| c.answer(&HostStore, ticket, answer, now_ms()));
-        if direct.is_none() {
+        let direct = answer.and_then(|answer| {
+            let now = now_ms()?;
+            let mut cache = self.cache.borrow_mut();
+            Ok(cache
+                .as_mut()
+                .and_then(|c| c.answer(&HostStore, ticket, answer, now)))
+        });
+        if !matches!(direct, Ok(Some(_))) {
             self.notify(&ticket.key);
         }
         direct
@@ -226,7 +234,7 @@ impl Worker {
     }
 
     /// A backend answer for one of this worker's calls, received by context `home`.
-    pub fn on_response(&self, token: u32, answer: &BackendAnswer, home: u32) {
+    pub fn on_response(&self, token: u32, answer: HostResult<BackendAnswer>, home: u32) {
         let call = {
             let mut calls = self.calls.borrow_mut();
             match calls.iter().position(|(t, _)| *t == token) {
@@ -236,14 +244,19 @@ impl Worker {
         };
         match call {
             Call::Authorize { ticket, requester } => {
-                let direct = self.answer(&ticket, answer);
-                if let (Some(lookup), Some(waiter)) = (direct, requester) {
-                    let step = self
-                        .in_context(&waiter, home, |flow| flow.resolve(self, Some(lookup), true));
-                    self.drive(&waiter, step, home, true);
-                }
+                let direct = self.answer(&ticket, answer.as_ref().map_err(|e| *e));
+                let Some(waiter) = requester else {
+                    return;
+                };
+                let step = self.in_context(&waiter, home, |flow| match direct {
+                    Ok(Some(lookup)) => flow.resolve(self, Some(lookup), true),
+                    Ok(None) => Step::Pause,
+                    Err(e) => flow.fail(e),
+                });
+                self.drive(&waiter, step, home, true);
             }
-            Call::Report(batch) => self.on_report_answer(batch, answer.status),
+            // An answer that could not be read is a failed report: kept and retried.
+            Call::Report(batch) => self.on_report_answer(batch, answer.ok().and_then(|a| a.status)),
         }
     }
 
@@ -251,8 +264,7 @@ impl Worker {
     fn notify(&self, key: &EntryKey) {
         let (value, _) = tollgate_core::cache::SharedStore::get(&HostStore, QUEUES_KEY);
         for token in parse_tokens(value.as_deref()) {
-            // A queue of a VM that is gone refuses the message; its requests are gone too.
-            let _ = enqueue_shared_queue(token, Some(key.as_str().as_bytes()));
+            host::enqueue(token, key.as_str().as_bytes());
         }
     }
 
@@ -290,7 +302,10 @@ impl Worker {
 
     /// The root context's timer: lease expiry, usage to shared data, lost wake-ups, reports.
     pub fn tick(&self) {
-        let now = now_ms();
+        // Without the clock nothing can expire or be reported; the next tick tries again.
+        let Ok(now) = now_ms() else {
+            return;
+        };
         if let Some(cache) = self.cache.borrow_mut().as_mut() {
             cache.expire(&HostStore, now);
         }
@@ -386,7 +401,8 @@ impl Worker {
         for (key, calls) in &batch.entries {
             usage.add_calls(key, *calls);
         }
-        let backoff = reports::report_failed(&HostStore, now_ms());
+        // Without the clock, the backoff starts from 0: the retry comes on the next tick.
+        let backoff = reports::report_failed(&HostStore, now_ms().unwrap_or(0));
         warn!(
             "tollgate: report for service {} failed ({status:?}); {} call(s) kept, retry in {backoff} ms",
             batch.service_id,
@@ -404,7 +420,7 @@ pub fn register_wake_queue() -> Option<u32> {
             + 1;
         Some((n.to_string().into_bytes(), n))
     })?;
-    let token = register_shared_queue(&format!("tollgate.wake.{seq}")).ok()?;
+    let token = host::register_queue(&format!("tollgate.wake.{seq}")).ok()?;
     update(&HostStore, QUEUES_KEY, |value| {
         let mut tokens = parse_tokens(value);
         tokens.push(token);

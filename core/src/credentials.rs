@@ -1,6 +1,6 @@
 //! Credential extraction, per `backend_version` and `credentials_location` (APIcast §1).
 
-use crate::base64;
+use crate::base64::{self, Alphabet};
 use crate::config::{AuthMode, CredentialsLocation, Service};
 use crate::encoding::encode_component;
 use crate::mapping::QueryArgs;
@@ -147,7 +147,7 @@ impl Authorization {
         let param = param.trim_start();
         // Schemes are case-insensitive (RFC 9110 §11.1).
         if scheme.eq_ignore_ascii_case("Basic") {
-            base64::decode(param)
+            base64::decode(param, Alphabet::Standard)
                 .map(|raw| String::from_utf8_lossy(&raw).into_owned())
                 .and_then(|pair| {
                     // RFC 7617: the user-id cannot contain a colon, the password can.

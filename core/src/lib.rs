@@ -8,7 +8,8 @@
 
 pub mod auth;
 pub mod backend;
-mod base64;
+#[doc(hidden)]
+pub mod base64;
 pub mod cache;
 pub mod config;
 pub mod credentials;

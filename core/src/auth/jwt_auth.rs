@@ -221,7 +221,7 @@ mod tests {
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
-    use crate::auth::jwt::b64url::encode as b64;
+    use crate::base64::encode_url as b64;
 
     fn token(exp: u64) -> String {
         let input = format!(

@@ -1,5 +1,7 @@
 //! Reading an authrep answer into a decision (APIcast §7.2).
 
+use super::protocol::LIMITS_EXCEEDED;
+
 /// The parts of a backend answer the decision depends on. `status: None` means no answer
 /// (connection failure, reset, or the callout could not be dispatched).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,7 +51,7 @@ impl BackendAnswer {
             .as_deref()
             .and_then(|v| v.trim().parse::<i64>().ok())
             == Some(0);
-        self.rejection_reason.as_deref() == Some("limits_exceeded") && !disabled
+        self.rejection_reason.as_deref() == Some(LIMITS_EXCEEDED) && !disabled
     }
 }
 

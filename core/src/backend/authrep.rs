@@ -1,18 +1,19 @@
-//! Building `GET /transactions/authrep.xml` and `authorize.xml` (APIcast §7.1).
+//! Building `GET /transactions/authrep.xml` and `authorize.xml` (APIcast §7.1), and the
+//! backend request they and the report share.
 
+use super::protocol::{Endpoint, OPTIONS, OPTIONS_HEADER};
 use crate::config::Service;
 use crate::credentials::Credentials;
 use crate::encoding::encode_component;
 use crate::mapping::Usage;
 
-/// The extensions APIcast asks for: rejection reason and limit headers, no XML body.
-pub const THREESCALE_OPTIONS: &str = "rejection_reason_header=1&limit_headers=1&no_body=1";
-
 /// A backend request, ready for the adapter to dispatch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendCall {
+    pub endpoint: Endpoint,
+    /// The endpoint's method.
     pub method: &'static str,
-    /// Path and query.
+    /// The endpoint's path and the query.
     pub path: String,
     pub headers: Vec<(&'static str, String)>,
     /// Request body (empty for GET).
@@ -20,31 +21,53 @@ pub struct BackendCall {
 }
 
 impl BackendCall {
-    pub fn authrep(service: &Service, credentials: &Credentials, usage: &Usage) -> BackendCall {
+    /// A call to `endpoint` with this (encoded) query, headers and body.
+    pub fn new(
+        endpoint: Endpoint,
+        query: &str,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+    ) -> BackendCall {
         BackendCall {
-            method: "GET",
-            path: authrep_path(service, credentials, usage),
-            headers: vec![("3scale-options", THREESCALE_OPTIONS.to_string())],
-            body: String::new(),
+            endpoint,
+            method: endpoint.method(),
+            path: format!("{}?{query}", endpoint.path()),
+            headers,
+            body,
         }
+    }
+
+    pub fn authrep(service: &Service, credentials: &Credentials, usage: &Usage) -> BackendCall {
+        let endpoint = Endpoint::authrep(service.oidc);
+        authorizing(endpoint, service, credentials, usage)
     }
 
     /// `authorize.xml` (batching): the same parameters; the usage is predicted, not stored.
     pub fn authorize(service: &Service, credentials: &Credentials, usage: &Usage) -> BackendCall {
-        let path =
-            authrep_path(service, credentials, usage).replacen("authrep.xml", "authorize.xml", 1);
-        BackendCall {
-            method: "GET",
-            path,
-            headers: vec![("3scale-options", THREESCALE_OPTIONS.to_string())],
-            body: String::new(),
-        }
+        let endpoint = Endpoint::authorize(service.oidc);
+        authorizing(endpoint, service, credentials, usage)
     }
+}
+
+fn authorizing(
+    endpoint: Endpoint,
+    service: &Service,
+    credentials: &Credentials,
+    usage: &Usage,
+) -> BackendCall {
+    let query = authorize_query(service, credentials, usage);
+    let headers = vec![(OPTIONS_HEADER, OPTIONS.to_string())];
+    BackendCall::new(endpoint, &query, headers, String::new())
 }
 
 /// `/transactions/authrep.xml?service_id=..&service_token=..&user_key=..&usage%5Bhits%5D=1`:
 /// every name and value percent-encoded, so no credential can inject a parameter.
 pub fn authrep_path(service: &Service, credentials: &Credentials, usage: &Usage) -> String {
+    BackendCall::authrep(service, credentials, usage).path
+}
+
+/// The query of an authrep or authorize: service, credentials, usage.
+fn authorize_query(service: &Service, credentials: &Credentials, usage: &Usage) -> String {
     let mut query = service_query(service);
     for (name, value) in credentials.params() {
         query.push(name, value);
@@ -52,12 +75,7 @@ pub fn authrep_path(service: &Service, credentials: &Credentials, usage: &Usage)
     for (metric, delta) in usage.iter() {
         query.push(&format!("usage[{metric}]"), &delta.to_string());
     }
-    let endpoint = if service.oidc {
-        "/transactions/oauth_authrep.xml"
-    } else {
-        "/transactions/authrep.xml"
-    };
-    format!("{endpoint}?{}", query.0)
+    query.0
 }
 
 /// `service_id` and the service token or provider key: the start of every backend call.

@@ -3,8 +3,10 @@
 
 pub mod answer;
 pub mod authrep;
+pub mod protocol;
 pub mod report;
 
 pub use answer::{BackendAnswer, Decision};
-pub use authrep::{authrep_path, BackendCall, THREESCALE_OPTIONS};
+pub use authrep::{authrep_path, BackendCall};
+pub use protocol::{Endpoint, OPTIONS as THREESCALE_OPTIONS};
 pub use report::Transactions;

@@ -2,6 +2,7 @@
 //! `service_id` and the service credential in the query, the transactions in a form body.
 
 use super::authrep::{service_query, BackendCall, QueryBuilder};
+use super::protocol::Endpoint;
 use crate::config::Service;
 use crate::credentials::Credentials;
 
@@ -70,15 +71,15 @@ impl BackendCall {
                 );
             }
         }
-        BackendCall {
-            method: "POST",
-            path: format!("/transactions.xml?{}", service_query(service).0),
-            headers: vec![(
+        BackendCall::new(
+            Endpoint::Report,
+            &service_query(service).0,
+            vec![(
                 "content-type",
                 "application/x-www-form-urlencoded".to_string(),
             )],
-            body: body.0,
-        }
+            body.0,
+        )
     }
 }
 

@@ -1,6 +1,7 @@
 //! JWK Set parsing (RFC 7517, RFC 7518 §6, RFC 8037): verifying keys, parsed once.
 
-use super::{b64url, Algorithm};
+use super::Algorithm;
+use crate::base64;
 use crate::config::json::{error, ConfigError, Obj};
 use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::Verifier;
@@ -260,7 +261,7 @@ fn parse_key(path: &str, value: &Value) -> Result<Option<Key>, ConfigError> {
 /// A required base64url member.
 fn bytes(obj: &Obj, name: &str) -> Result<Vec<u8>, ConfigError> {
     let text = obj.required_string(name)?;
-    b64url::decode(text).ok_or_else(|| error(&obj.child_path(name), "invalid base64url"))
+    base64::decode_url(text).ok_or_else(|| error(&obj.child_path(name), "invalid base64url"))
 }
 
 /// A required base64url member of exactly 32 bytes (P-256 coordinates, Ed25519 keys).

@@ -32,8 +32,6 @@
 //! Header fields that point at keys (`jku`, `jwk`, `x5u`, `x5c`) are ignored: only the
 //! configured keys are ever trusted. Nothing here panics on any input.
 
-#[doc(hidden)]
-pub mod b64url;
 mod claims;
 mod jwk;
 mod verify;

@@ -1,7 +1,8 @@
 //! Compact JWS verification.
 
 use super::claims::{self, Claims};
-use super::{b64url, Algorithm, Jwks, JwtError, JwtRules, MAX_TOKEN_LEN};
+use super::{Algorithm, Jwks, JwtError, JwtRules, MAX_TOKEN_LEN};
+use crate::base64;
 use serde_json::Value;
 
 /// Verifies a compact JWS `token` (the bearer token, without the `Bearer ` prefix) against
@@ -40,7 +41,7 @@ pub fn verify(
     };
 
     let candidates = jwks.select(kid).ok_or(JwtError::UnknownKid)?;
-    let signature = b64url::decode(signature_b64).ok_or(JwtError::Malformed)?;
+    let signature = base64::decode_url(signature_b64).ok_or(JwtError::Malformed)?;
     let signing_input = token
         .get(..header_b64.len() + 1 + payload_b64.len())
         .ok_or(JwtError::Malformed)?
@@ -63,7 +64,7 @@ pub fn verify(
 
 /// A base64url part holding a JSON object.
 fn object(part: &str) -> Result<serde_json::Map<String, Value>, JwtError> {
-    let bytes = b64url::decode(part).ok_or(JwtError::Malformed)?;
+    let bytes = base64::decode_url(part).ok_or(JwtError::Malformed)?;
     match serde_json::from_slice(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(JwtError::Malformed),

@@ -9,6 +9,10 @@ use crate::model::{App, Service, State};
 use crate::params::{parse_nested, Hash, Value};
 use crate::response::{ApiError, Response};
 use crate::xml::{ApplicationSection, StatusBody};
+use tollgate_core::backend::protocol::{
+    LIMITS_EXCEEDED, LIMIT_MAX_VALUE_HEADER, LIMIT_REMAINING_HEADER, LIMIT_RESET_HEADER,
+    OPTIONS_HEADER, REJECTION_REASON_HEADER,
+};
 
 /// A 409 denial (kind D in §5).
 struct Denial {
@@ -32,7 +36,7 @@ enum Outcome {
 }
 
 pub fn handle(ep: Endpoint, req: &HttpRequest<'_>, state: &mut State, now: i64) -> Response {
-    let header_ext = Extensions::from_header(req.header("3scale-options"));
+    let header_ext = Extensions::from_header(req.header(OPTIONS_HEADER));
     let parsed = match parse_nested(req.query) {
         Ok(p) => p,
         Err(e) => {
@@ -70,8 +74,8 @@ fn run(
     state: &mut State,
     now: i64,
 ) -> Result<Response, Failure> {
-    let oauth_endpoint = matches!(ep, Endpoint::OauthAuthorize | Endpoint::OauthAuthrep);
-    let authrep = matches!(ep, Endpoint::Authrep | Endpoint::OauthAuthrep);
+    let oauth_endpoint = ep.is_oauth();
+    let authrep = ep.is_authrep();
     // §3 step 2
     if invalid_utf8 {
         return Err(ApiError::new(422, "not_valid_data", "all data must be valid UTF8").into());
@@ -156,16 +160,16 @@ fn run(
         },
     );
     if let (Some(d), true) = (&denial, ext.rejection_reason_header) {
-        resp.add_extension_header("3scale-rejection-reason", d.code);
+        resp.add_extension_header(REJECTION_REASON_HEADER, d.code);
     }
-    let limits_denial = denial.as_ref().is_some_and(|d| d.code == "limits_exceeded");
+    let limits_denial = denial.as_ref().is_some_and(|d| d.code == LIMITS_EXCEEDED);
     if ext.limit_headers && (authorized || limits_denial) {
         let u = (!entries.is_empty()).then_some(&propagated);
         let h = limit_headers(&reports, u, now);
-        resp.add_extension_header("3scale-limit-remaining", h.remaining.to_string());
-        resp.add_extension_header("3scale-limit-reset", h.reset.to_string());
+        resp.add_extension_header(LIMIT_REMAINING_HEADER, h.remaining.to_string());
+        resp.add_extension_header(LIMIT_RESET_HEADER, h.reset.to_string());
         if let Some(max) = h.max_value {
-            resp.add_extension_header("3scale-limit-max-value", max.to_string());
+            resp.add_extension_header(LIMIT_MAX_VALUE_HEADER, max.to_string());
         }
     }
     if authrep && authorized {
@@ -293,7 +297,7 @@ fn validate(
         Ok(Outcome::Authorized(entries))
     } else {
         Ok(Outcome::Denied(
-            Denial::new("limits_exceeded", "usage limits are exceeded"),
+            Denial::new(LIMITS_EXCEEDED, "usage limits are exceeded"),
             Some(entries),
         ))
     }

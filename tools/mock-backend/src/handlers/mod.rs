@@ -33,27 +33,14 @@ impl HttpRequest<'_> {
     }
 }
 
-/// Which transaction endpoint a request targets, if any.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Authorize,
-    Authrep,
-    OauthAuthorize,
-    OauthAuthrep,
-    Report,
-}
+/// Which transaction endpoint a request targets: the filter's own vocabulary.
+pub use tollgate_core::backend::protocol::Endpoint;
 
 /// The transaction endpoint for `method` + `path` (HEAD counts as GET).
 pub fn endpoint(method: &str, path: &str) -> Option<Endpoint> {
-    let get = method == "GET" || method == "HEAD";
-    match path {
-        "/transactions/authorize.xml" if get => Some(Endpoint::Authorize),
-        "/transactions/authrep.xml" if get => Some(Endpoint::Authrep),
-        "/transactions/oauth_authorize.xml" if get => Some(Endpoint::OauthAuthorize),
-        "/transactions/oauth_authrep.xml" if get => Some(Endpoint::OauthAuthrep),
-        "/transactions.xml" if method == "POST" => Some(Endpoint::Report),
-        _ => None,
-    }
+    let ep = Endpoint::from_path(path)?;
+    let method = if method == "HEAD" { "GET" } else { method };
+    (ep.method() == method).then_some(ep)
 }
 
 /// Answers one request. `now` is UNIX seconds.

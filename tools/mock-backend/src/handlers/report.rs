@@ -9,6 +9,7 @@ use crate::model::{App, State};
 use crate::params::{parse_nested, parse_nested_pairs, Hash, Parsed, Value};
 use crate::periods::parse_timestamp;
 use crate::response::{ApiError, Response};
+use tollgate_core::backend::protocol::OPTIONS_HEADER;
 
 /// An asynchronous (worker) error: never returned to the caller, kept for tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +23,7 @@ const TOO_OLD: i64 = 86_400;
 const TOO_NEW: i64 = 3_600;
 
 pub fn handle(req: &HttpRequest<'_>, state: &mut State, now: i64) -> Response {
-    let ext = Extensions::from_header(req.header("3scale-options"));
+    let ext = Extensions::from_header(req.header(OPTIONS_HEADER));
     match run(req, state, now, ext) {
         Ok(()) => Response::xml(202, ""),
         Err(e) => Response::error(&e, ext.no_body),

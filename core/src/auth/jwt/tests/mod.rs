@@ -7,8 +7,8 @@ mod claims;
 mod jwks;
 mod rejected;
 
-use super::b64url::encode;
 use super::{verify, Claims, Jwks, JwtError, JwtRules};
+use crate::base64::encode_url as encode;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
@@ -40,7 +40,7 @@ const RSA_PKCS8_B64URL: &str = concat!(
 fn rsa_key() -> &'static rsa::RsaPrivateKey {
     static KEY: OnceLock<rsa::RsaPrivateKey> = OnceLock::new();
     KEY.get_or_init(|| {
-        let der = super::b64url::decode(RSA_PKCS8_B64URL).unwrap();
+        let der = crate::base64::decode_url(RSA_PKCS8_B64URL).unwrap();
         rsa::RsaPrivateKey::from_pkcs8_der(&der).unwrap()
     })
 }
