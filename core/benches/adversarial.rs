@@ -79,7 +79,13 @@ fn rule_json(pattern: &str) -> Value {
 }
 
 /// `services` services on one host, service `s` with the rules `make(s)`, path routing on.
-fn routed_config(services: usize, make: impl Fn(usize) -> Vec<String>) -> Config {
+/// `max_path_bytes`: `None` keeps the default (8 KB: longer paths are a 414 before any work);
+/// the matcher lines raise it so that they time the matcher itself.
+fn routed_config(
+    services: usize,
+    max_path_bytes: Option<usize>,
+    make: impl Fn(usize) -> Vec<String>,
+) -> Config {
     let list: Vec<Value> = (0..services)
         .map(|s| {
             let rules: Vec<Value> = make(s).iter().map(|p| rule_json(p)).collect();
@@ -87,9 +93,12 @@ fn routed_config(services: usize, make: impl Fn(usize) -> Vec<String>) -> Config
                    "proxy": {"hosts": ["api.example.com"], "proxy_rules": rules}})
         })
         .collect();
-    let text = json!({"backend": {"cluster": "threescale_backend"},
-                      "path_routing": true, "services": list})
-    .to_string();
+    let mut config = json!({"backend": {"cluster": "threescale_backend"},
+                            "path_routing": true, "services": list});
+    if let Some(max) = max_path_bytes {
+        config["max_path_bytes"] = json!(max);
+    }
+    let text = config.to_string();
     match Config::parse(text.as_bytes()) {
         Ok(parsed) => parsed.config,
         Err(e) => {
@@ -108,6 +117,9 @@ fn request(config: &Config, path: &str) -> bool {
     };
     matches!(begin(config, head, &NoHeaders), Begin::Request(_))
 }
+
+/// The largest `max_path_bytes`, so that 64 KB inputs reach the matcher.
+const RAISED: Option<usize> = Some(1 << 20);
 
 fn main() {
     let dots = |n: usize| format!("/{}x", ".".repeat(n));
@@ -162,7 +174,7 @@ fn main() {
         if !wanted(&name) {
             continue;
         }
-        let config = routed_config(1, |_| pathological(count, 0));
+        let config = routed_config(1, RAISED, |_| pathological(count, 0));
         let service = &config.services[0];
         report(&name, || {
             black_box(match_rules(
@@ -196,7 +208,7 @@ fn main() {
         if !wanted(&name) {
             continue;
         }
-        let config = routed_config(services, |s| pathological(per, s * per));
+        let config = routed_config(services, RAISED, |s| pathological(per, s * per));
         report(&name, || {
             black_box(request(&config, black_box(path)));
         });
@@ -206,7 +218,7 @@ fn main() {
         if !wanted(&name) {
             continue;
         }
-        let config = routed_config(services, |s| {
+        let config = routed_config(services, RAISED, |s| {
             (0..per)
                 .map(|r| format!("/svc{s}/res{r}/{{id}}.json"))
                 .collect()
@@ -243,6 +255,67 @@ fn main() {
     ] {
         report(label, || {
             black_box(PathPattern::compile(black_box(&pattern)));
+        });
+    }
+
+    // Whole requests through `pipeline::begin` with the default `max_path_bytes` (8 KB): what
+    // a client can make a worker do with Envoy's and Tollgate's defaults.
+    let fill = |n: usize| format!("/{}x0123456789json", ".".repeat(n));
+    let informed_8k = fill(8192 - 16);
+    let query_10k: String = (0..10_000)
+        .map(|i| format!("a{i}=1"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let query_8k: String = (0..1_100)
+        .map(|i| format!("a{i}=1"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let one_service = routed_config(1, None, |_| pathological(1000, 0));
+    let routed = routed_config(100, None, |s| pathological(100, s * 100));
+    for (name, config, path) in [
+        (
+            "default config, 1000 rules, 64 KB dots (414)",
+            &one_service,
+            path_64k.clone(),
+        ),
+        (
+            "default config, 1000 rules, 8 KB dots",
+            &one_service,
+            dots(8190),
+        ),
+        (
+            "default config, 1000 rules, 8 KB informed",
+            &one_service,
+            informed_8k.clone(),
+        ),
+        (
+            "default config, 100 x 100 routed, 64 KB dots (414)",
+            &routed,
+            path_64k.clone(),
+        ),
+        (
+            "default config, 100 x 100 routed, 8 KB dots",
+            &routed,
+            dots(8190),
+        ),
+        (
+            "default config, 100 x 100 routed, 8 KB informed",
+            &routed,
+            informed_8k.clone(),
+        ),
+        (
+            "default config, query of 10,000 args (414)",
+            &one_service,
+            format!("/x?{query_10k}"),
+        ),
+        (
+            "default config, query of 1,100 args (8 KB)",
+            &one_service,
+            format!("/x?{query_8k}"),
+        ),
+    ] {
+        report(name, || {
+            black_box(request(config, black_box(&path)));
         });
     }
 }
