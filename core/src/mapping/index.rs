@@ -27,7 +27,7 @@ pub struct RuleIndex {
 
 #[derive(Debug, Clone, Default)]
 struct Bucket {
-    /// Sorted by key. Built as one list per rule, grouped by `finish`.
+    /// Sorted by key: rules are inserted at their key as they are added.
     keyed: Vec<(Vec<u8>, List)>,
     general: List,
 }
@@ -95,31 +95,31 @@ impl Bucket {
             needs,
         };
         match rule.pattern.leading_literal() {
-            // Grouped by `finish`: inserting in order would be quadratic in the keys.
-            Some(key) => self.keyed.push((
-                key.to_vec(),
-                List {
-                    entries: vec![entry],
-                    chunks: Vec::new(),
-                },
-            )),
+            // Kept sorted by key as rules arrive (in position order, so each list is too).
+            // A binary-search insert rather than a sort: no sort code in the module.
+            Some(key) => match self.keyed.binary_search_by(|(k, _)| k.as_slice().cmp(key)) {
+                Ok(found) => {
+                    if let Some((_, list)) = self.keyed.get_mut(found) {
+                        list.entries.push(entry);
+                    }
+                }
+                Err(at) => self.keyed.insert(
+                    at,
+                    (
+                        key.to_vec(),
+                        List {
+                            entries: vec![entry],
+                            chunks: Vec::new(),
+                        },
+                    ),
+                ),
+            },
             None => self.general.entries.push(entry),
         }
     }
 
-    /// Sorts the keyed lists (by key, then position), merges equal keys, summarises.
+    /// Summarises the lists once every rule is in.
     fn finish(&mut self) {
-        let first = |list: &List| list.entries.first().map(|entry| entry.position);
-        self.keyed
-            .sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then(first(x).cmp(&first(y))));
-        let mut merged: Vec<(Vec<u8>, List)> = Vec::new();
-        for (key, list) in self.keyed.drain(..) {
-            match merged.last_mut() {
-                Some((last, into)) if *last == key => into.entries.extend(list.entries),
-                _ => merged.push((key, list)),
-            }
-        }
-        self.keyed = merged;
         self.keyed.iter_mut().for_each(|(_, list)| list.summarise());
         self.general.summarise();
     }
