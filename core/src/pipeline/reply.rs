@@ -92,12 +92,15 @@ const STRIPPED_REQUEST_HEADERS: [&str; 2] = ["x-3scale-proxy-secret-token", "x-3
 
 /// Whether a request header must be removed before forwarding, in any spelling: case, and
 /// `_` for `-` (CGI/WSGI servers read `X_3scale_...` and `X-3scale-...` as one variable).
-pub fn is_stripped_request_header(name: &str) -> bool {
+pub fn is_stripped_request_header(name: &[u8]) -> bool {
     STRIPPED_REQUEST_HEADERS.iter().any(|stripped| {
         stripped.len() == name.len()
-            && stripped.bytes().zip(name.bytes()).all(|(want, got)| {
-                want == got.to_ascii_lowercase() || (want == b'-' && got == b'_')
-            })
+            && stripped
+                .bytes()
+                .zip(name.iter().copied())
+                .all(|(want, got)| {
+                    want == got.to_ascii_lowercase() || (want == b'-' && got == b'_')
+                })
     })
 }
 
@@ -132,7 +135,7 @@ mod tests {
             "x-3scale-debug",
             "X_3scale_Debug",
         ] {
-            assert!(is_stripped_request_header(name), "{name}");
+            assert!(is_stripped_request_header(name.as_bytes()), "{name}");
         }
         for name in [
             "x-3scale-proxy-secret-tokens",
@@ -142,7 +145,7 @@ mod tests {
             "user_key",
             "",
         ] {
-            assert!(!is_stripped_request_header(name), "{name}");
+            assert!(!is_stripped_request_header(name.as_bytes()), "{name}");
         }
     }
 }
