@@ -14,8 +14,8 @@ fn text(bytes: Vec<u8>) -> String {
 }
 
 /// Request headers, read one by one as the core asks for them. The core's `HeaderSource`
-/// cannot carry an error, so a failed read is remembered here and the caller refuses the
-/// whole request ([`RequestHeaders::failed`]): an absent header is not always the safe
+/// cannot carry an error, so a failed read is remembered here and the core refuses the
+/// whole request (`HeaderSource::failed`): an absent header is not always the safe
 /// reading (a missing limit or debug header is, a header the decision depends on may not be).
 #[derive(Default)]
 pub struct RequestHeaders {
@@ -23,11 +23,6 @@ pub struct RequestHeaders {
 }
 
 impl RequestHeaders {
-    /// The first read that failed, if any: the request must then fail closed.
-    pub fn failed(&self) -> Option<HostError> {
-        self.failed.get()
-    }
-
     fn note<T>(&self, result: HostResult<T>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
@@ -49,6 +44,10 @@ impl HeaderSource for RequestHeaders {
         self.note(host::property(&["connection", "tls_version"]))
             .flatten()
             .is_some_and(|v| !v.is_empty())
+    }
+
+    fn failed(&self) -> bool {
+        self.failed.get().is_some()
     }
 }
 

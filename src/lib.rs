@@ -1,11 +1,15 @@
 //! Tollgate's proxy-wasm adapter: the thin layer between Envoy and `tollgate_core`.
 //!
-//! - [`root`]: one per worker VM; parses the configuration in `on_configure`.
-//! - [`http`]: one per request; runs the core pipeline and moves data to and from Envoy.
-//! - [`worker`]: per-worker state: the authorization cache, waiting requests, reports.
-//! - [`store`], [`host`]: shared data and host calls for the core; [`abi`]: the raw ABI
-//!   imports under `host`, [`logger`]: the `log` logger on them.
-//! - [`metrics`]: Envoy counters.
+//! - [`root`]: one per worker VM; parses the configuration in `on_configure`, runs the timer
+//!   and the wake-up queue.
+//! - [`http`]: one per request; hands Envoy's callbacks to the core as events.
+//! - [`runner`]: hands an event to the core's `pipeline::Worker` and carries out the steps it
+//!   returns (reply, forward, read the body, call the backend, notify the other workers).
+//! - [`wake`]: the wake-up queues between workers; [`headers`]: reading headers and backend
+//!   answers.
+//! - [`store`], [`host`]: shared data, clock and host calls for the core; [`abi`]: the raw
+//!   ABI imports under `host`, [`logger`]: the `log` logger on them.
+//! - [`metrics`]: Envoy counters. [`jwks`]: JWKS fetches on the timer.
 //!
 //! Nothing here decides anything: decisions live in `tollgate_core`.
 
@@ -18,8 +22,9 @@ mod jwks;
 mod logger;
 mod metrics;
 mod root;
+mod runner;
 mod store;
-mod worker;
+mod wake;
 
 proxy_wasm::main! {{
     logger::install();

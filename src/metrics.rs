@@ -2,7 +2,8 @@
 
 use crate::abi;
 use std::cell::Cell;
-use tollgate_core::pipeline::Outcome;
+use tollgate_core::backend::protocol::Endpoint;
+use tollgate_core::pipeline::{Outcome, Tally};
 
 #[derive(Default)]
 #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
@@ -30,14 +31,6 @@ pub struct Metrics {
     /// Envoy's counter on each tick: one host call per tick instead of one per request.
     deferred: Cell<bool>,
     authorized_pending: Cell<u64>,
-}
-
-/// The backend endpoints, counted apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendCallKind {
-    Authrep,
-    Authorize,
-    Report,
 }
 
 const COUNTER: u32 = 0;
@@ -99,6 +92,8 @@ impl Metrics {
             Outcome::AuthFailed => self.auth_failed,
             Outcome::LimitsExceeded => self.limits_exceeded,
             Outcome::BadRequest => self.bad_request,
+            // Counted in `tollgate.host_errors` by the call that failed.
+            Outcome::InternalError => None,
         });
     }
 
@@ -112,32 +107,24 @@ impl Metrics {
         add(self.authorized, self.authorized_pending.replace(0));
     }
 
-    pub fn backend_call(&self, kind: BackendCallKind) {
+    /// A backend call, counted by endpoint (OAuth variants with theirs).
+    pub fn backend_call(&self, endpoint: Endpoint) {
         bump(self.backend_calls);
-        bump(match kind {
-            BackendCallKind::Authrep => self.authrep_calls,
-            BackendCallKind::Authorize => self.authorize_calls,
-            BackendCallKind::Report => self.report_calls,
+        bump(match endpoint {
+            Endpoint::Authrep | Endpoint::OauthAuthrep => self.authrep_calls,
+            Endpoint::Authorize | Endpoint::OauthAuthorize => self.authorize_calls,
+            Endpoint::Report => self.report_calls,
         });
     }
 
-    /// Requests answered from the cache, and requests that waited for the backend.
-    pub fn cache(&self, hits: u64, misses: u64) {
-        add(self.cache_hits, hits);
-        add(self.cache_misses, misses);
-    }
-
-    pub fn report_failure(&self) {
-        bump(self.report_failures);
-    }
-
-    /// Calls that could not be kept for reporting (the pending bound, or a refused report).
-    pub fn reports_dropped(&self, calls: u64) {
-        add(self.reports_dropped, calls);
-    }
-
-    pub fn usage_pending(&self, calls: u64) {
-        if let Some(id) = self.usage_pending {
+    /// The core's counts since its last event (zeros cost no host call).
+    pub fn tally(&self, tally: Tally) {
+        add(self.backend_errors, tally.backend_errors);
+        add(self.cache_hits, tally.cache_hits);
+        add(self.cache_misses, tally.cache_misses);
+        add(self.report_failures, tally.report_failures);
+        add(self.reports_dropped, tally.reports_dropped);
+        if let (Some(id), Some(calls)) = (self.usage_pending, tally.usage_pending) {
             let _ = abi::record_metric(id, calls);
         }
     }
@@ -150,11 +137,6 @@ impl Metrics {
         } else {
             self.jwks_refresh_errors
         });
-    }
-
-    /// No answer, timeout, 5xx, or a callout Envoy refused to dispatch.
-    pub fn backend_error(&self) {
-        bump(self.backend_errors);
     }
 }
 

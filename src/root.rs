@@ -6,17 +6,21 @@ use crate::http::TollgateHttp;
 #[cfg(feature = "jwt")]
 use crate::jwks::JwksFetcher;
 use crate::metrics::Metrics;
-use crate::worker::{register_wake_queue, Worker};
+use crate::runner::Runner;
+use crate::store::{HostClock, HostStore};
+use crate::wake;
 use log::{error, info, warn};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::collections::BTreeSet;
 use std::rc::Rc;
+use std::time::Duration;
 use tollgate_core::config::Config;
+use tollgate_core::pipeline::Worker;
 
 pub struct TollgateRoot {
     id: u32,
-    worker: Option<Rc<Worker>>,
+    worker: Option<Rc<Runner>>,
     metrics: Rc<Metrics>,
     wake_queue: Option<u32>,
     #[cfg(feature = "jwt")]
@@ -39,8 +43,12 @@ impl TollgateRoot {
 impl Context for TollgateRoot {
     fn on_done(&mut self) -> bool {
         // Calls counted here but not yet in shared data would be lost with this VM.
-        if let Some(worker) = &self.worker {
-            worker.flush_usage();
+        if let Some(runner) = &self.worker {
+            runner.metrics.flush();
+            runner.run(self.id, |worker| {
+                worker.on_shutdown();
+                Default::default()
+            });
         }
         true
     }
@@ -52,10 +60,13 @@ impl Context for TollgateRoot {
         body_size: usize,
         _: usize,
     ) {
-        if let Some(worker) = self.worker.as_ref().filter(|w| w.owns(token)) {
-            let answer = crate::headers::backend_answer(num_headers);
-            worker.on_response(token, answer, self.id);
-            return;
+        if let Some(runner) = &self.worker {
+            if runner.owns_call(token) {
+                // A failed read is an unreadable answer: the core fails closed.
+                let answer = crate::headers::backend_answer(num_headers).ok();
+                runner.run(self.id, |w| w.on_backend_answer(token, answer));
+                return;
+            }
         }
         #[cfg(feature = "jwt")]
         {
@@ -66,9 +77,9 @@ impl Context for TollgateRoot {
                 .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
             let body = host::call_response_body(body_size).ok().flatten();
             let now = host::now_ms().unwrap_or(0) / 1000;
-            if let Some(worker) = &self.worker {
+            if let Some(runner) = &self.worker {
                 self.jwks
-                    .on_response(token, status, body, &worker.config, &self.metrics, now);
+                    .on_response(token, status, body, runner.config(), &self.metrics, now);
             }
         }
         #[cfg(not(feature = "jwt"))]
@@ -107,10 +118,10 @@ impl RootContext for TollgateRoot {
             parsed.config.backend.cluster
         );
         let config = Rc::new(parsed.config);
-        let worker = Worker::new(config.clone(), self.metrics.clone(), self.id);
-        let tick = worker.tick_period();
+        let worker = Worker::new(config.clone(), Box::new(HostStore), Box::new(HostClock));
+        let tick = worker.tick_period_ms().map(Duration::from_millis);
         if worker.batching() && self.wake_queue.is_none() {
-            self.wake_queue = register_wake_queue();
+            self.wake_queue = wake::register_queue();
             if self.wake_queue.is_none() {
                 warn!("tollgate: no wake-up queue; waiting requests are resumed by the timer");
             }
@@ -132,13 +143,14 @@ impl RootContext for TollgateRoot {
                 return false;
             }
         }
-        self.worker = Some(Rc::new(worker));
+        self.worker = Some(Rc::new(Runner::new(worker, self.metrics.clone())));
         true
     }
 
     fn on_tick(&mut self) {
-        if let Some(worker) = &self.worker {
-            worker.tick();
+        if let Some(runner) = &self.worker {
+            runner.run(self.id, Worker::on_tick);
+            runner.metrics.flush();
         }
         #[cfg(feature = "jwt")]
         if let Ok(now) = host::now_ms() {
@@ -151,9 +163,9 @@ impl RootContext for TollgateRoot {
         while let Ok(Some(message)) = host::dequeue(queue_id) {
             keys.insert(String::from_utf8_lossy(&message).into_owned());
         }
-        if let Some(worker) = &self.worker {
+        if let Some(runner) = &self.worker {
             for key in keys {
-                worker.wake(&key);
+                runner.run(self.id, |w| w.on_wake(&key));
             }
         }
     }

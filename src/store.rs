@@ -1,5 +1,5 @@
 //! The core's shared store on proxy-wasm shared data (one map per VM id, shared by the
-//! worker VMs of this plugin).
+//! worker VMs of this plugin), and its clock.
 //!
 //! A failed read (logged and counted by `host`) reads as an absent key: the core then asks
 //! the backend rather than trust a cached answer, and its insert-only write (below) cannot
@@ -28,5 +28,15 @@ impl SharedStore for HostStore {
             Ok(true) => Ok(()),
             Ok(false) | Err(_) => Err(Conflict),
         }
+    }
+}
+
+/// Envoy's clock for the core. A failed read is logged and counted by `host`; the core then
+/// fails closed whatever needed the time.
+pub struct HostClock;
+
+impl tollgate_core::pipeline::Clock for HostClock {
+    fn now_ms(&self) -> Option<u64> {
+        host::now_ms().ok()
     }
 }

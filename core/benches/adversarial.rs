@@ -113,7 +113,7 @@ fn request(config: &Config, path: &str) -> bool {
         method: "GET",
         authority: "api.example.com",
         path,
-        now: 0,
+        now_s: 0,
     };
     matches!(begin(config, head, &NoHeaders), Begin::Request(_))
 }

@@ -11,6 +11,12 @@ pub trait HeaderSource {
     fn is_tls(&self) -> bool {
         false
     }
+
+    /// Whether a read failed (the adapter's host call). The request then fails closed: an
+    /// absent header is not always the safe reading.
+    fn failed(&self) -> bool {
+        false
+    }
 }
 
 /// The pseudo-headers of a request.
@@ -22,7 +28,7 @@ pub struct RequestHead<'a> {
     /// `:path`, query included.
     pub path: &'a str,
     /// Current time, seconds since the Unix epoch (JWT and signed-URL expiry).
-    pub now: u64,
+    pub now_s: u64,
 }
 
 /// The host used for service selection: lower-cased, port removed.

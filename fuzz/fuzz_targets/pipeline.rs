@@ -63,7 +63,7 @@ fuzz_target!(|input: Input| {
         method,
         authority: input.authority.get(HOSTS),
         path: &path,
-        now,
+        now_s: now,
     };
     let mut pending = match pipeline::begin(config, head, &headers) {
         Begin::Reply(_) => return,

@@ -44,6 +44,11 @@ impl BackendAnswer {
         }
     }
 
+    /// No answer, a timeout or a 5xx: counted in `tollgate.backend_errors`.
+    pub fn is_backend_error(&self) -> bool {
+        self.decision() == Decision::BackendUnavailable
+    }
+
     /// `limits_exceeded`, unless `3scale-limit-max-value: 0` says the metric is disabled.
     fn is_limits_exceeded(&self) -> bool {
         let disabled = self

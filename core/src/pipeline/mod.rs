@@ -1,21 +1,42 @@
-//! The request pipeline, in APIcast's order: service, credentials, mapping rules,
-//! backend authorization, then a local reply or the upstream.
+//! The request pipeline, in APIcast's order: service, credentials, mapping rules, backend
+//! authorization, then a local reply or the upstream.
+//!
+//! [`Worker`] takes Envoy's events for each request and returns the [`Steps`] the adapter
+//! carries out. One request, top to bottom (`worker.rs`; states in `flow.rs`):
 //!
 //! ```text
-//! Pipeline::begin ──► Begin::Reply (414 path too long, 400 ambiguous path, 404 unknown host)
-//!        │
-//!        └► PendingRequest ──(wants_body? add_form_body)──► authorize()
-//!                 ├─► LocalReply (401 auth missing, 403 auth failed locally, 404 no match)
-//!                 ├─► Next::Forward (local authentication, no backend)
-//!                 └─► Next::Backend(Authorization { call }) ──(backend answer)──► decide() ─► Verdict
+//! on_request_headers ─► begin() ─► Step::Reply (414 path too long, 400 ambiguous path,
+//!        │                                      404 unknown host, 500 host failure)
+//!        ├─ form body wanted ─► ReadingBody ─► on_request_body / on_request_trailers
+//!        │                          ─► Step::ReadBody ─► on_form_body ─┐
+//!        ▼                                                             ▼
+//!  PendingRequest::authorize() ─┬─► Step::Reply (401 auth missing, 403 auth failed, 404 no match)
+//!                               ├─► Step::Forward (local authentication, no backend)
+//!                               ├─ authrep ─► Calling ─► Step::Call(Authrep) ─► on_backend_answer
+//!                               │       ─► decide(), or the failure policy ─► Forward | Reply
+//!                               └─ batching ─► Waiting ─► resolve(): cache lookup ─┬─► Forward (hit)
+//!                                      ├─► Reply (cached denial)   ◄──────────────┤
+//!                                      ├─► Step::Call(Authorize) ─► on_backend_answer ─► Notify
+//!                                      └─► wait ◄── on_wake(key) / on_tick ◄── Notify (any worker)
 //! ```
+//!
+//! On every worker, `on_tick` also moves counted calls to shared data and, on the elected
+//! worker, sends the reports (`reporting.rs`). `on_host_error` fails a request closed.
 
 mod authorization;
+mod flow;
 mod reply;
+mod reporting;
+mod steps;
 #[cfg(test)]
 mod tests;
+mod worker;
+#[cfg(test)]
+mod worker_tests;
 
 pub use authorization::Authorization;
+pub use steps::{CallPurpose, Clock, RequestId, Step, Steps, Tally};
+pub use worker::{RequestLine, Worker};
 
 /// What follows a successful `authorize`.
 pub enum Next {
@@ -88,7 +109,7 @@ pub fn begin(config: &Config, head: RequestHead, headers: &dyn HeaderSource) -> 
                 query,
                 args: &args,
                 headers,
-                now: head.now,
+                now: head.now_s,
             },
         )
     });

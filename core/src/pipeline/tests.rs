@@ -53,7 +53,7 @@ fn run(
         method,
         authority: "API:8080",
         path,
-        now: 0,
+        now_s: 0,
     };
     match begin(config, head, &headers(hdrs)) {
         Begin::Reply(r) => Err(r),
@@ -82,7 +82,7 @@ fn unknown_host_is_404_with_empty_body() {
         method: "GET",
         authority: "other",
         path: "/one",
-        now: 0,
+        now_s: 0,
     };
     match begin(&c, head, &headers(&[])) {
         Begin::Reply(r) => {
@@ -257,7 +257,7 @@ fn normalised_path_cannot_dodge_a_rule() {
             method: "GET",
             authority: "unknown-host",
             path,
-            now: 0,
+            now_s: 0,
         };
         let Begin::Reply(r) = begin(&c, head, &headers(&[])) else {
             panic!("{path}")
@@ -274,7 +274,7 @@ fn form_body_credentials() {
         method: "POST",
         authority: "api",
         path: "/one",
-        now: 0,
+        now_s: 0,
     };
     let hdrs = headers(&[(
         "content-type",
@@ -303,7 +303,7 @@ fn a_path_over_max_path_bytes_is_414_before_anything_else() {
         method: "GET",
         authority: "unknown-host",
         path: &long,
-        now: 0,
+        now_s: 0,
     };
     let Begin::Reply(r) = begin(&c, head, &headers(&[])) else {
         panic!("accepted")

@@ -1,0 +1,92 @@
+//! One request's state between Envoy's callbacks (ext_authz's `State`), and the worker's list
+//! of the requests it must remember.
+//!
+//! A request that is forwarded at once with no response headers to add is never listed: no
+//! entry means "not held". Every other request is listed until Envoy is done with it.
+
+use super::authorization::Authorization;
+use super::steps::RequestId;
+use super::PendingRequest;
+use crate::cache::EntryKey;
+
+pub(super) enum State {
+    /// Paused until the form body has arrived (`buffered`: its bytes so far, held by Envoy).
+    ReadingBody {
+        request: Box<PendingRequest>,
+        buffered: usize,
+    },
+    /// Authrep mode: paused until the backend answers.
+    Calling(Box<Authorization>),
+    /// Batching mode: paused until the cache can decide. `waited`: the request had to wait (a
+    /// cache miss); `direct`: it asked the backend for an uncached entry, and only that
+    /// answer wakes it (not other requests' answers for the key).
+    Waiting {
+        authorization: Box<Authorization>,
+        key: EntryKey,
+        waited: bool,
+        direct: bool,
+    },
+    /// Forwarded; these headers go on the upstream's response (debug headers).
+    Forwarded(Vec<(String, String)>),
+    /// Answered locally, or failed: its body and trailers stay held in Envoy.
+    Complete,
+}
+
+impl State {
+    /// While the verdict is pending, or after a local reply, body and trailers must stay in
+    /// Envoy: letting them go on would release the paused headers upstream.
+    pub(super) fn holds_request(&self) -> bool {
+        !matches!(self, State::Forwarded(_))
+    }
+}
+
+/// The requests a worker remembers: few at a time, so a plain `Vec` (a map costs the module more).
+#[derive(Default)]
+pub(super) struct Flows(Vec<(RequestId, State)>);
+
+impl Flows {
+    pub(super) fn get(&self, request: RequestId) -> Option<&State> {
+        self.0.iter().find(|(id, _)| *id == request).map(|(_, s)| s)
+    }
+
+    pub(super) fn get_mut(&mut self, request: RequestId) -> Option<&mut State> {
+        self.0
+            .iter_mut()
+            .find(|(id, _)| *id == request)
+            .map(|(_, s)| s)
+    }
+
+    /// Removes the request's state (it is then "not held" until set again).
+    pub(super) fn take(&mut self, request: RequestId) -> Option<State> {
+        let i = self.0.iter().position(|(id, _)| *id == request)?;
+        Some(self.0.swap_remove(i).1)
+    }
+
+    pub(super) fn set(&mut self, request: RequestId, state: State) {
+        match self.get_mut(request) {
+            Some(s) => *s = state,
+            None => self.0.push((request, state)),
+        }
+    }
+
+    /// Requests waiting for any answer on `key` (every key: `None`), not those waiting for
+    /// the answer to their own call.
+    pub(super) fn waiting_on(&self, key: Option<&str>) -> Vec<RequestId> {
+        self.0
+            .iter()
+            .filter(|(_, s)| match s {
+                State::Waiting {
+                    key: k,
+                    direct: false,
+                    ..
+                } => key.is_none_or(|key| k.as_str() == key),
+                _ => false,
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+}

@@ -1,0 +1,117 @@
+//! What the core asks the adapter to carry out, and what it needs from the host to decide.
+//!
+//! The core never touches Envoy: every event of a request returns [`Steps`], which the
+//! adapter carries out in order through fallible host calls. A step that fails is reported
+//! back ([`super::Worker::on_host_error`]); a call the host refuses to send is reported back
+//! too ([`super::Worker::on_call_refused`]), and the core decides what follows.
+
+use super::reply::LocalReply;
+use crate::backend::BackendCall;
+use crate::cache::{EntryKey, ReportBatch, Ticket};
+
+/// The id Envoy gives a request (its HTTP context id).
+pub type RequestId = u32;
+
+/// One thing the adapter must do.
+#[derive(Debug)]
+pub enum Step {
+    /// Answer `request` locally (on failure, reset it). The request is complete.
+    Reply { request: RequestId, reply: LocalReply },
+    /// Remove every spelling of the stripped headers (`is_stripped_request_header`), set
+    /// these headers (pseudo-headers included), and let `request` go upstream. `resume`: the
+    /// request is paused by an earlier callback and must be resumed.
+    Forward {
+        request: RequestId,
+        set_request_headers: Vec<(String, String)>,
+        resume: bool,
+    },
+    /// Read the first `size` bytes of the body Envoy buffered for `request`, and hand them to
+    /// [`super::Worker::on_form_body`].
+    ReadBody { request: RequestId, size: usize },
+    /// Send `call` to the backend. Hand the host's token to [`super::Worker::on_call_sent`]
+    /// with `purpose`, or the purpose to [`super::Worker::on_call_refused`].
+    Call {
+        call: BackendCall,
+        purpose: CallPurpose,
+    },
+    /// Tell every worker (this one included) that `key` has a new answer: each then calls
+    /// [`super::Worker::on_wake`].
+    Notify(EntryKey),
+}
+
+/// What the steps of one event are, and what the Envoy callback in progress returns.
+#[derive(Debug, Default)]
+pub struct Steps {
+    /// The callback in progress lets the request (or its body, or trailers) go on. It is also
+    /// true after a `Forward` of that request with `resume: false`, if the forward succeeds.
+    pub proceed: bool,
+    pub list: Vec<Step>,
+}
+
+impl Steps {
+    pub(super) fn one(step: Step) -> Steps {
+        Steps {
+            proceed: false,
+            list: vec![step],
+        }
+    }
+
+    /// Nothing to do; the callback holds the request.
+    pub(super) fn hold() -> Steps {
+        Steps::default()
+    }
+
+    /// Nothing to do; the callback lets the request go on.
+    pub(super) fn proceed() -> Steps {
+        Steps {
+            proceed: true,
+            list: Vec::new(),
+        }
+    }
+
+    pub(super) fn push(&mut self, step: Step) {
+        self.list.push(step);
+    }
+
+    pub(super) fn extend(&mut self, more: Steps) {
+        self.proceed |= more.proceed;
+        self.list.extend(more.list);
+    }
+}
+
+/// Why a backend call is made; the core gets it back with the answer.
+#[derive(Debug)]
+pub enum CallPurpose {
+    /// Authrep mode: authorize and report `request`.
+    Authrep { request: RequestId, resume: bool },
+    /// Batching mode: ask for `ticket`'s entry. `requester` gets the answer directly when the
+    /// ticket is not cached; `resume`: it was paused by an earlier callback.
+    Authorize {
+        ticket: Ticket,
+        requester: RequestId,
+        resume: bool,
+    },
+    /// Batching mode: report these calls.
+    Report(ReportBatch),
+}
+
+/// The host's clock. `None`: the clock could not be read, and whatever needed it fails closed.
+pub trait Clock {
+    fn now_ms(&self) -> Option<u64>;
+}
+
+/// Counts the adapter moves to Envoy's counters after each event ([`super::Worker::take_tally`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// No answer, a timeout, a 5xx, or a call the host refused to send.
+    pub backend_errors: u64,
+    /// Batching: requests decided from the cache, and requests that waited for the backend.
+    /// Moved here on each tick (a host call per request would cost the cached path).
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub report_failures: u64,
+    /// Calls that will never be reported (the pending bound, a refused report, a removed service).
+    pub reports_dropped: u64,
+    /// Batching: calls waiting in shared data for the next report, when it changed.
+    pub usage_pending: Option<u64>,
+}

@@ -1,0 +1,516 @@
+//! A worker's side of every request: the state machine that takes Envoy's events for a
+//! request and returns the steps the adapter carries out (see the diagram in `pipeline`).
+//!
+//! It owns every decision along the way: the failure policy (fail closed, or the caching
+//! type's answer), what counts as a backend error, the report-status policy (in
+//! `reporting`), and what happens when the host fails (the request fails closed).
+
+use super::authorization::Authorization;
+use super::flow::{Flows, State};
+use super::reply::{Forward, LocalReply, Verdict};
+use super::reporting::Reporting;
+use super::steps::{CallPurpose, Clock, RequestId, Step, Steps, Tally};
+use super::{begin, Begin, Next, PendingRequest};
+use crate::backend::{BackendAnswer, Decision};
+use crate::cache::{AuthCache, CacheSettings, Denial, EntryKey, Lookup, SharedStore, Ticket};
+use crate::config::Config;
+use crate::request::{HeaderSource, RequestHead};
+use log::warn;
+use std::rc::Rc;
+
+pub struct Worker {
+    config: Rc<Config>,
+    store: Box<dyn SharedStore>,
+    clock: Box<dyn Clock>,
+    /// The authorization cache: batching, or the failure policy's memory in authrep mode.
+    cache: Option<AuthCache>,
+    /// Batching mode's counted calls and reports.
+    reporting: Option<Reporting>,
+    flows: Flows,
+    /// Backend calls in flight, by the host's token.
+    calls: Vec<(u32, CallPurpose)>,
+    tally: Tally,
+}
+
+impl Worker {
+    pub fn new(config: Rc<Config>, store: Box<dyn SharedStore>, clock: Box<dyn Clock>) -> Worker {
+        Worker {
+            cache: CacheSettings::new(&config.backend).map(AuthCache::new),
+            reporting: config.backend.batching.map(Reporting::new),
+            config,
+            store,
+            clock,
+            flows: Flows::default(),
+            calls: Vec::new(),
+            tally: Tally::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Rc<Config> {
+        &self.config
+    }
+
+    /// Batching mode: authorizations come from the cache, reports are batched on a timer.
+    pub fn batching(&self) -> bool {
+        self.reporting.is_some()
+    }
+
+    /// How often the worker's timer must call [`Worker::on_tick`] (batching only).
+    pub fn tick_period_ms(&self) -> Option<u64> {
+        self.reporting.as_ref().map(|_| 250)
+    }
+
+    /// The counts since the last call, for Envoy's counters.
+    pub fn take_tally(&mut self) -> Tally {
+        std::mem::take(&mut self.tally)
+    }
+
+    /// Requests this worker remembers (paused, forwarded with response headers, or answered).
+    pub fn requests_remembered(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Whether `token` is one of this worker's backend calls.
+    pub fn owns_call(&self, token: u32) -> bool {
+        self.calls.iter().any(|(t, _)| *t == token)
+    }
+
+    // --- A request's events ------------------------------------------------------------
+
+    /// The request's headers: start the pipeline. Only the headers the core asks for are read.
+    pub fn on_request_headers(
+        &mut self,
+        request: RequestId,
+        head: RequestLine,
+        headers: &dyn HeaderSource,
+        end_of_stream: bool,
+    ) -> Steps {
+        let Some(now_ms) = self.clock.now_ms() else {
+            return self.fail(request);
+        };
+        let head = RequestHead {
+            method: head.method,
+            authority: head.authority,
+            path: head.path,
+            now_s: now_ms / 1000,
+        };
+        let begun = begin(&self.config, head, headers);
+        if headers.failed() {
+            // Whatever was decided, it was decided on a header that could not be read.
+            return self.fail(request);
+        }
+        match begun {
+            Begin::Reply(reply) => self.reply(request, reply),
+            Begin::Request(pending) if pending.wants_body() && !end_of_stream => {
+                self.flows.set(
+                    request,
+                    State::ReadingBody {
+                        request: pending,
+                        buffered: 0,
+                    },
+                );
+                Steps::hold()
+            }
+            Begin::Request(pending) => self.authorize(request, *pending, false),
+        }
+    }
+
+    /// A part of the body arrived (`size`: all of it so far, buffered by Envoy).
+    pub fn on_request_body(&mut self, request: RequestId, size: usize, end: bool) -> Steps {
+        match self.flows.get_mut(request) {
+            Some(State::ReadingBody { buffered, .. }) if !end => {
+                *buffered = size;
+                Steps::hold()
+            }
+            Some(State::ReadingBody { .. }) => Steps::one(Step::ReadBody { request, size }),
+            other => held(other.map(|s| &*s)),
+        }
+    }
+
+    /// Trailers end a body that never had `end_of_stream` (HTTP/2, chunked with trailers).
+    /// The adapter strips spoofed trailers before this.
+    pub fn on_request_trailers(&mut self, request: RequestId) -> Steps {
+        match self.flows.get(request) {
+            Some(State::ReadingBody { buffered, .. }) => Steps::one(Step::ReadBody {
+                request,
+                size: *buffered,
+            }),
+            other => held(other),
+        }
+    }
+
+    /// The form body asked for by `Step::ReadBody`: it may hold the credentials, and its args
+    /// win for the mapping rules.
+    pub fn on_form_body(&mut self, request: RequestId, body: &[u8]) -> Steps {
+        match self.flows.take(request) {
+            Some(State::ReadingBody {
+                request: mut pending,
+                ..
+            }) => {
+                pending.add_form_body(body);
+                self.authorize(request, *pending, false)
+            }
+            other => self.put_back(request, other),
+        }
+    }
+
+    /// A host call for this request failed (or the request's state could not be reached): it
+    /// fails closed with an empty 500, unless it was already answered.
+    pub fn on_host_error(&mut self, request: RequestId) -> Steps {
+        match self.flows.get(request) {
+            Some(State::Complete) => Steps::hold(),
+            _ => self.fail(request),
+        }
+    }
+
+    /// Envoy is done with the request (completed, or reset by the client).
+    pub fn on_request_done(&mut self, request: RequestId) {
+        self.flows.take(request);
+    }
+
+    /// The headers to add to the upstream's response (debug headers), if any.
+    pub fn response_headers(&self, request: RequestId) -> &[(String, String)] {
+        match self.flows.get(request) {
+            Some(State::Forwarded(headers)) => headers,
+            _ => &[],
+        }
+    }
+
+    // --- Backend calls -------------------------------------------------------------------
+
+    /// The host sent a call asked for by `Step::Call`.
+    pub fn on_call_sent(&mut self, token: u32, purpose: CallPurpose) {
+        self.calls.push((token, purpose));
+    }
+
+    /// The host refused to send a call: as if the backend had not answered.
+    pub fn on_call_refused(&mut self, purpose: CallPurpose) -> Steps {
+        warn!(
+            "tollgate: backend callout to cluster {} failed",
+            self.config.backend.cluster
+        );
+        self.answered(purpose, Some(BackendAnswer::default()), false)
+    }
+
+    /// The backend answered call `token` (`None`: the answer could not be read).
+    pub fn on_backend_answer(&mut self, token: u32, answer: Option<BackendAnswer>) -> Steps {
+        let Some(i) = self.calls.iter().position(|(t, _)| *t == token) else {
+            return Steps::hold();
+        };
+        let (_, purpose) = self.calls.swap_remove(i);
+        self.answered(purpose, answer, true)
+    }
+
+    /// A call's answer (`later`: it came in its own callback, so the request it was for is
+    /// paused; otherwise the call was refused in the callback that asked for it).
+    fn answered(
+        &mut self,
+        purpose: CallPurpose,
+        answer: Option<BackendAnswer>,
+        later: bool,
+    ) -> Steps {
+        if answer.as_ref().is_some_and(BackendAnswer::is_backend_error) {
+            self.tally.backend_errors = self.tally.backend_errors.saturating_add(1);
+        }
+        match purpose {
+            CallPurpose::Authrep { request, resume } => {
+                let resume = resume || later;
+                let Some(State::Calling(authorization)) = self.flows.take(request) else {
+                    // The request went away while its call was in flight.
+                    return Steps::hold();
+                };
+                match answer {
+                    Some(answer) => self.authrep_answer(request, &authorization, &answer, resume),
+                    None => self.fail(request),
+                }
+            }
+            CallPurpose::Authorize {
+                ticket,
+                requester,
+                resume,
+            } => self.authorize_answer(&ticket, requester, answer.as_ref(), resume || later),
+            CallPurpose::Report(batch) => {
+                let now_ms = self.clock.now_ms();
+                let status = answer.and_then(|a| a.status);
+                if let Some(reporting) = &mut self.reporting {
+                    let store = &*self.store;
+                    reporting.on_answer(store, &self.config, batch, status, now_ms, &mut self.tally);
+                }
+                Steps::hold()
+            }
+        }
+    }
+
+    // --- Batching: the cache, waiting, waking -------------------------------------------
+
+    /// Another request's answer for `key` arrived (on any worker): its waiters look again.
+    pub fn on_wake(&mut self, key: &str) -> Steps {
+        self.wake(Some(key))
+    }
+
+    fn wake(&mut self, key: Option<&str>) -> Steps {
+        let mut steps = Steps::hold();
+        for request in self.flows.waiting_on(key) {
+            steps.extend(self.resolve(request, None, true));
+        }
+        steps
+    }
+
+    /// The worker's timer: lease expiry, lost wake-ups, usage to shared data, reports.
+    pub fn on_tick(&mut self) -> Steps {
+        // Without the clock nothing can expire or be reported; the next tick tries again.
+        let Some(now_ms) = self.clock.now_ms() else {
+            return Steps::hold();
+        };
+        if let Some(cache) = &mut self.cache {
+            cache.expire(&*self.store, now_ms);
+        }
+        // Waiters whose wake-up was lost, or whose asker went away, look again.
+        let mut steps = self.wake(None);
+        if let Some(reporting) = &mut self.reporting {
+            let store = &*self.store;
+            steps.list.extend(reporting.tick(store, &self.config, now_ms, &mut self.tally));
+        }
+        steps
+    }
+
+    /// The VM is going away: this worker's counted calls go to shared data, and its unused
+    /// leases go back.
+    pub fn on_shutdown(&mut self) {
+        if let Some(cache) = &mut self.cache {
+            cache.release_all(&*self.store);
+        }
+        if let Some(reporting) = &mut self.reporting {
+            reporting.flush(&*self.store);
+        }
+    }
+
+    // --- Transitions -------------------------------------------------------------------
+
+    /// Credentials and rules are known: answer now, forward (local authentication), or ask
+    /// the backend (authrep) or the cache (batching).
+    fn authorize(&mut self, request: RequestId, pending: PendingRequest, resume: bool) -> Steps {
+        let authorization = match pending.authorize() {
+            Ok(Next::Backend(a)) => Box::new(a),
+            Ok(Next::Forward(forward)) => return self.forward(request, forward, resume),
+            Err(reply) => return self.reply(request, reply),
+        };
+        if self.batching() {
+            let key = authorization.cache_key();
+            self.flows.set(
+                request,
+                State::Waiting {
+                    authorization,
+                    key,
+                    waited: false,
+                    direct: false,
+                },
+            );
+            return self.resolve(request, None, resume);
+        }
+        let call = authorization.authrep_call();
+        self.flows.set(request, State::Calling(authorization));
+        Steps::one(Step::Call {
+            call,
+            purpose: CallPurpose::Authrep { request, resume },
+        })
+    }
+
+    /// Authrep mode: the backend's answer, and the failure policy when it is unavailable.
+    fn authrep_answer(
+        &mut self,
+        request: RequestId,
+        authorization: &Authorization,
+        answer: &BackendAnswer,
+        resume: bool,
+    ) -> Steps {
+        if let Some(cache) = &mut self.cache {
+            let Some(now_ms) = self.clock.now_ms() else {
+                return self.fail(request);
+            };
+            let key = authorization.cache_key();
+            if answer.decision() == Decision::BackendUnavailable {
+                match cache.authrep_fallback(&*self.store, &key, now_ms) {
+                    Lookup::Forward { .. } => {
+                        return self.forward(request, authorization.forward(), resume)
+                    }
+                    Lookup::Deny(denial) => return self.reply(request, authorization.denied(denial)),
+                    Lookup::Authorize(_) | Lookup::Wait => {}
+                }
+            } else {
+                cache.remember_authrep(&*self.store, &key, answer, now_ms);
+            }
+        }
+        match authorization.decide(answer) {
+            Verdict::Forward(forward) => self.forward(request, forward, resume),
+            Verdict::Reply(reply) => self.reply(request, reply),
+        }
+    }
+
+    /// Batching mode: decides a waiting request from the cache (`direct`: an answer meant for
+    /// this request alone). Runs when the request arrives and on every wake-up.
+    fn resolve(&mut self, request: RequestId, direct: Option<Lookup>, resume: bool) -> Steps {
+        let Some(State::Waiting {
+            authorization,
+            key,
+            waited,
+            ..
+        }) = self.flows.take(request)
+        else {
+            return Steps::hold();
+        };
+        let lookup = match direct {
+            Some(lookup) => lookup,
+            None => match self.clock.now_ms() {
+                Some(now_ms) => self.lookup(&key, now_ms),
+                None => return self.fail(request),
+            },
+        };
+        match lookup {
+            Lookup::Forward { leased } => {
+                if let Some(reporting) = &mut self.reporting {
+                    reporting.count(&key, leased, waited);
+                }
+                self.forward(request, authorization.forward(), resume)
+            }
+            Lookup::Deny(denial) => self.reply(request, authorization.denied(denial)),
+            Lookup::Authorize(ticket) => {
+                let call = authorization.authorize_call();
+                let direct = !ticket.is_cached();
+                self.flows.set(
+                    request,
+                    State::Waiting {
+                        authorization,
+                        key,
+                        waited: true,
+                        direct,
+                    },
+                );
+                Steps::one(Step::Call {
+                    call,
+                    purpose: CallPurpose::Authorize {
+                        ticket,
+                        requester: request,
+                        resume,
+                    },
+                })
+            }
+            Lookup::Wait => {
+                self.flows.set(
+                    request,
+                    State::Waiting {
+                        authorization,
+                        key,
+                        waited: true,
+                        direct: false,
+                    },
+                );
+                Steps::hold()
+            }
+        }
+    }
+
+    fn lookup(&mut self, key: &EntryKey, now_ms: u64) -> Lookup {
+        match &mut self.cache {
+            Some(cache) => cache.lookup(&*self.store, key, now_ms),
+            // Batching without a cache cannot happen (batching implies one); if it did, deny.
+            None => Lookup::Deny(Denial::AuthFailed),
+        }
+    }
+
+    /// An `authorize` answer: recorded for every request waiting on the key (on every
+    /// worker), or, for an uncached ticket, the requester's alone. An answer that could not
+    /// be read (or the clock) is not recorded: the requester of an uncached ticket fails
+    /// closed, and requests waiting on the key look again (and ask again once the ticket's
+    /// wait is over).
+    fn authorize_answer(
+        &mut self,
+        ticket: &Ticket,
+        requester: RequestId,
+        answer: Option<&BackendAnswer>,
+        resume: bool,
+    ) -> Steps {
+        let recorded = match (answer, self.clock.now_ms()) {
+            (Some(answer), Some(now_ms)) => Some(
+                self.cache
+                    .as_mut()
+                    .and_then(|c| c.answer(&*self.store, ticket, answer, now_ms)),
+            ),
+            _ => None,
+        };
+        let mut steps = Steps::hold();
+        if !matches!(recorded, Some(Some(_))) {
+            steps.push(Step::Notify(ticket.key.clone()));
+        }
+        if ticket.is_cached() {
+            // The requester waits on the key like any other request: the notice wakes it.
+            return steps;
+        }
+        steps.extend(match recorded {
+            Some(Some(lookup)) => self.resolve(requester, Some(lookup), resume),
+            Some(None) => Steps::hold(),
+            None => match self.flows.get(requester) {
+                Some(State::Waiting { .. }) => self.fail(requester),
+                _ => Steps::hold(),
+            },
+        });
+        steps
+    }
+
+    // --- Ends ----------------------------------------------------------------------------
+
+    fn reply(&mut self, request: RequestId, reply: LocalReply) -> Steps {
+        self.flows.set(request, State::Complete);
+        Steps::one(Step::Reply { request, reply })
+    }
+
+    /// Lets the request through. A request forwarded by the callback in progress
+    /// (`resume: false`) is let go by that callback's return.
+    fn forward(&mut self, request: RequestId, forward: Forward, resume: bool) -> Steps {
+        if forward.response_headers.is_empty() {
+            self.flows.take(request);
+        } else {
+            self.flows
+                .set(request, State::Forwarded(forward.response_headers));
+        }
+        Steps {
+            proceed: !resume,
+            list: vec![Step::Forward {
+                request,
+                set_request_headers: forward.set_request_headers,
+                resume,
+            }],
+        }
+    }
+
+    /// Fails the request closed: an empty 500 (the host call that failed was logged).
+    fn fail(&mut self, request: RequestId) -> Steps {
+        self.reply(request, LocalReply::internal_error())
+    }
+
+    /// Puts back a state taken by mistake (an event that does not apply to it).
+    fn put_back(&mut self, request: RequestId, state: Option<State>) -> Steps {
+        let steps = held(state.as_ref());
+        if let Some(state) = state {
+            self.flows.set(request, state);
+        }
+        steps
+    }
+}
+
+/// The pseudo-headers of a request, as Envoy gives them.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLine<'a> {
+    pub method: &'a str,
+    pub authority: &'a str,
+    pub path: &'a str,
+}
+
+/// What a body or trailer callback returns when no step is due.
+fn held(state: Option<&State>) -> Steps {
+    if state.is_some_and(State::holds_request) {
+        Steps::hold()
+    } else {
+        Steps::proceed()
+    }
+}

@@ -1,0 +1,505 @@
+//! The request state machine, natively: a fake Envoy carries out the steps of one or more
+//! workers (shared store, fake clock), as the adapter does, and records what each request
+//! got, what the upstream received, and what the backend was asked.
+
+use super::*;
+use crate::backend::BackendAnswer;
+use crate::cache::{MemoryStore, SharedStore};
+use crate::config::Config;
+use serde_json::{json, Value};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+struct Store(Rc<MemoryStore>);
+impl SharedStore for Store {
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, u32) {
+        self.0.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8], version: u32) -> Result<(), crate::cache::store::Conflict> {
+        self.0.set(key, value, version)
+    }
+}
+
+struct FakeClock(Rc<Cell<Option<u64>>>);
+impl Clock for FakeClock {
+    fn now_ms(&self) -> Option<u64> {
+        self.0.get()
+    }
+}
+
+struct Headers(Vec<(&'static str, &'static str)>);
+impl HeaderSource for Headers {
+    fn header(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+/// What happened to one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fate {
+    /// Paused, undecided.
+    Held,
+    /// Went upstream with these headers set; `resumed`: by a later event.
+    Forwarded {
+        headers: Vec<(String, String)>,
+        resumed: bool,
+    },
+    Replied(u16, Outcome),
+}
+
+/// A fake Envoy with `n` workers on one shared store and one clock.
+struct Envoy {
+    workers: Vec<Worker>,
+    clock: Rc<Cell<Option<u64>>>,
+    fates: HashMap<RequestId, Fate>,
+    /// Calls in flight: (worker, token, call path).
+    calls: Vec<(usize, u32, String)>,
+    next_token: u32,
+    /// Bodies of every call made (reports).
+    call_bodies: Vec<String>,
+    /// The host refuses to dispatch.
+    refuse_calls: bool,
+    /// Request bodies Envoy buffered.
+    bodies: HashMap<RequestId, Vec<u8>>,
+}
+
+impl Envoy {
+    fn new(config: Value, workers: usize) -> Envoy {
+        let config = Rc::new(Config::parse(config.to_string().as_bytes()).unwrap().config);
+        let store = Rc::new(MemoryStore::default());
+        let clock = Rc::new(Cell::new(Some(1_000_000)));
+        Envoy {
+            workers: (0..workers)
+                .map(|_| {
+                    Worker::new(
+                        config.clone(),
+                        Box::new(Store(store.clone())),
+                        Box::new(FakeClock(clock.clone())),
+                    )
+                })
+                .collect(),
+            clock,
+            fates: HashMap::new(),
+            calls: Vec::new(),
+            next_token: 1,
+            call_bodies: Vec::new(),
+            refuse_calls: false,
+            bodies: HashMap::new(),
+        }
+    }
+
+    /// Sends a request to worker `w`; returns what the headers callback returned.
+    fn request(&mut self, w: usize, id: RequestId, method: &str, path: &str, end: bool) -> bool {
+        self.request_with(w, id, method, path, &[], end)
+    }
+
+    fn request_with(
+        &mut self,
+        w: usize,
+        id: RequestId,
+        method: &str,
+        path: &str,
+        headers: &[(&'static str, &'static str)],
+        end: bool,
+    ) -> bool {
+        self.fates.insert(id, Fate::Held);
+        let line = RequestLine {
+            method,
+            authority: "api.example.com",
+            path,
+        };
+        let steps = self.workers[w].on_request_headers(id, line, &Headers(headers.to_vec()), end);
+        self.carry_out(w, id, steps)
+    }
+
+    fn body(&mut self, w: usize, id: RequestId, body: &str, end: bool) -> bool {
+        self.bodies.insert(id, body.as_bytes().to_vec());
+        let steps = self.workers[w].on_request_body(id, body.len(), end);
+        self.carry_out(w, id, steps)
+    }
+
+    /// The backend answers the oldest call in flight with `status` (and a remaining budget).
+    fn answer(&mut self, status: Option<u16>, remaining: Option<&str>) -> String {
+        let (w, token, path) = self.calls.remove(0);
+        let answer = status.map(|s| BackendAnswer {
+            status: Some(s),
+            limit_remaining: remaining.map(str::to_string),
+            ..Default::default()
+        });
+        let steps = self.workers[w].on_backend_answer(token, answer);
+        self.carry_out(w, 0, steps);
+        path
+    }
+
+    fn tick(&mut self, w: usize) {
+        let steps = self.workers[w].on_tick();
+        self.carry_out(w, 0, steps);
+    }
+
+    /// Carries out steps as the adapter does, from context `home` of worker `w`.
+    fn carry_out(&mut self, w: usize, home: RequestId, steps: Steps) -> bool {
+        let mut proceed = steps.proceed;
+        let mut pending = steps.list;
+        pending.reverse();
+        while let Some(step) = pending.pop() {
+            let follow = match step {
+                Step::Reply { request, reply } => {
+                    self.fates
+                        .insert(request, Fate::Replied(reply.status, reply.outcome));
+                    None
+                }
+                Step::Forward {
+                    request,
+                    set_request_headers,
+                    resume,
+                } => {
+                    if !resume {
+                        assert_eq!(request, home, "only the callback in progress goes on");
+                    }
+                    self.fates.insert(
+                        request,
+                        Fate::Forwarded {
+                            headers: set_request_headers,
+                            resumed: resume,
+                        },
+                    );
+                    None
+                }
+                Step::ReadBody { request, size } => {
+                    let body = self.bodies.get(&request).cloned().unwrap_or_default();
+                    Some(self.workers[w].on_form_body(request, &body[..size.min(body.len())]))
+                }
+                Step::Call { call, purpose } => {
+                    if self.refuse_calls {
+                        Some(self.workers[w].on_call_refused(purpose))
+                    } else {
+                        let token = self.next_token;
+                        self.next_token += 1;
+                        self.calls.push((w, token, call.path.clone()));
+                        self.call_bodies.push(call.body.clone());
+                        self.workers[w].on_call_sent(token, purpose);
+                        None
+                    }
+                }
+                Step::Notify(key) => {
+                    let mut more = Steps::default();
+                    for i in 0..self.workers.len() {
+                        let steps = self.workers[i].on_wake(key.as_str());
+                        // Woken requests are resumed from worker i's root context.
+                        self.carry_out(i, 0, steps);
+                    }
+                    more.proceed = false;
+                    Some(more)
+                }
+            };
+            if let Some(more) = follow {
+                proceed |= more.proceed;
+                pending.extend(more.list.into_iter().rev());
+            }
+        }
+        proceed
+    }
+
+    fn fate(&self, id: RequestId) -> Fate {
+        self.fates[&id].clone()
+    }
+}
+
+fn service(batching: bool, caching_type: &str) -> Value {
+    let mut backend = json!({"cluster": "backend", "caching_type": caching_type});
+    if batching {
+        backend["batching"] = json!({"auths_ttl": 10, "batch_report_seconds": 1});
+    }
+    json!({
+        "backend": backend,
+        "services": [{
+            "id": "42", "backend_version": "1",
+            "backend_authentication_type": "service_token",
+            "backend_authentication_value": "st",
+            "proxy": {
+                "hosts": ["api.example.com"],
+                "secret_token": "s3cret",
+                "proxy_rules": [
+                    {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
+                    {"http_method": "POST", "pattern": "/", "metric_system_name": "hits", "delta": 1}
+                ]
+            }
+        }]
+    })
+}
+
+fn secret_token() -> Vec<(String, String)> {
+    vec![(
+        "x-3scale-proxy-secret-token".to_string(),
+        "s3cret".to_string(),
+    )]
+}
+
+#[test]
+fn authrep_pauses_for_the_backend_and_resumes_on_200() {
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    assert!(!envoy.request(0, 7, "GET", "/a?user_key=k", true));
+    assert_eq!(envoy.fate(7), Fate::Held);
+    let path = envoy.answer(Some(200), None);
+    assert!(path.starts_with("/transactions/authrep.xml?service_id=42&service_token=st&user_key=k"));
+    assert_eq!(
+        envoy.fate(7),
+        Fate::Forwarded {
+            headers: secret_token(),
+            resumed: true
+        }
+    );
+    assert_eq!(envoy.workers[0].requests_remembered(), 0);
+}
+
+#[test]
+fn authrep_denial_answers_with_the_services_error_and_forgets_nothing_held() {
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    envoy.request(0, 1, "GET", "/a?user_key=bad", true);
+    envoy.answer(Some(403), None);
+    assert_eq!(envoy.fate(1), Fate::Replied(403, Outcome::AuthFailed));
+    // Answered locally: body and trailers stay held until Envoy is done with it.
+    assert!(!envoy.workers[0].on_request_body(1, 10, true).proceed);
+    envoy.workers[0].on_request_done(1);
+    assert_eq!(envoy.workers[0].requests_remembered(), 0);
+}
+
+#[test]
+fn authrep_backend_errors_fail_closed_and_are_counted_once() {
+    for answer in [None, Some(500), Some(503), Some(0)] {
+        let mut envoy = Envoy::new(service(false, "none"), 1);
+        envoy.request(0, 1, "GET", "/a?user_key=k", true);
+        let before = envoy.workers[0].take_tally();
+        envoy.answer(answer, None);
+        let tally = envoy.workers[0].take_tally();
+        match answer {
+            // An answer that could not be read fails closed with a 500.
+            None => assert_eq!(envoy.fate(1), Fate::Replied(500, Outcome::InternalError)),
+            Some(_) => {
+                assert_eq!(envoy.fate(1), Fate::Replied(403, Outcome::AuthFailed));
+                assert_eq!(tally.backend_errors, 1, "{answer:?}");
+            }
+        }
+        assert_eq!(before.backend_errors, 0);
+    }
+}
+
+#[test]
+fn authrep_refused_dispatch_is_a_backend_error_and_the_failure_policy_decides() {
+    // caching_type allow: the last known answer (none yet: allow) lets it through.
+    let mut envoy = Envoy::new(service(false, "allow"), 1);
+    envoy.refuse_calls = true;
+    // Refused in the headers callback: that callback forwards (no resume).
+    assert!(envoy.request(0, 1, "GET", "/a?user_key=k", true));
+    assert_eq!(
+        envoy.fate(1),
+        Fate::Forwarded {
+            headers: secret_token(),
+            resumed: false
+        }
+    );
+    assert_eq!(envoy.workers[0].take_tally().backend_errors, 1);
+    // caching_type none: fail closed.
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    envoy.refuse_calls = true;
+    assert!(!envoy.request(0, 1, "GET", "/a?user_key=k", true));
+    assert_eq!(envoy.fate(1), Fate::Replied(403, Outcome::AuthFailed));
+}
+
+#[test]
+fn authrep_strict_caching_remembers_a_denial_for_outages() {
+    let mut envoy = Envoy::new(service(false, "strict"), 1);
+    envoy.request(0, 1, "GET", "/a?user_key=k", true);
+    envoy.answer(Some(200), None);
+    envoy.request(0, 2, "GET", "/a?user_key=k", true);
+    envoy.answer(Some(500), None);
+    assert!(matches!(envoy.fate(2), Fate::Forwarded { resumed: true, .. }));
+    envoy.request(0, 3, "GET", "/a?user_key=k", true);
+    envoy.answer(Some(403), None);
+    envoy.request(0, 4, "GET", "/a?user_key=k", true);
+    envoy.answer(None.or(Some(502)), None);
+    assert_eq!(envoy.fate(4), Fate::Replied(403, Outcome::AuthFailed));
+}
+
+#[test]
+fn a_request_gone_before_its_answer_leaves_nothing_behind() {
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    envoy.request(0, 1, "GET", "/a?user_key=k", true);
+    envoy.workers[0].on_request_done(1);
+    envoy.answer(Some(200), None);
+    // Nothing was carried out for it, and nothing is remembered.
+    assert_eq!(envoy.fate(1), Fate::Held);
+    assert_eq!(envoy.workers[0].requests_remembered(), 0);
+}
+
+#[test]
+fn local_denials_need_no_backend() {
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    envoy.request(0, 1, "GET", "/a", true);
+    assert_eq!(envoy.fate(1), Fate::Replied(401, Outcome::AuthMissing));
+    envoy.request(0, 2, "DELETE", "/a?user_key=k", true);
+    assert_eq!(envoy.fate(2), Fate::Replied(404, Outcome::NoMatch));
+    envoy.request(0, 3, "GET", "/a/%2e%2e/b?user_key=k", true);
+    assert_eq!(envoy.fate(3), Fate::Replied(400, Outcome::BadRequest));
+    assert!(envoy.calls.is_empty());
+}
+
+#[test]
+fn a_failed_clock_or_header_read_fails_closed() {
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    envoy.clock.set(None);
+    assert!(!envoy.request(0, 1, "GET", "/a?user_key=k", true));
+    assert_eq!(envoy.fate(1), Fate::Replied(500, Outcome::InternalError));
+
+    struct Failing;
+    impl HeaderSource for Failing {
+        fn header(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn failed(&self) -> bool {
+            true
+        }
+    }
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    let line = RequestLine {
+        method: "GET",
+        authority: "api.example.com",
+        path: "/a?user_key=k",
+    };
+    let steps = envoy.workers[0].on_request_headers(1, line, &Failing, true);
+    assert!(matches!(
+        steps.list.as_slice(),
+        [Step::Reply { reply, .. }] if reply.status == 500
+    ));
+}
+
+#[test]
+fn a_host_error_after_the_verdict_fails_an_undecided_or_forwarded_request_only() {
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    envoy.request(0, 1, "GET", "/a?user_key=k", true);
+    let steps = envoy.workers[0].on_host_error(1);
+    envoy.carry_out(0, 1, steps);
+    assert_eq!(envoy.fate(1), Fate::Replied(500, Outcome::InternalError));
+    // Already answered: nothing more is sent.
+    let steps = envoy.workers[0].on_host_error(1);
+    assert!(steps.list.is_empty() && !steps.proceed);
+}
+
+#[test]
+fn a_form_body_brings_the_credentials() {
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    assert!(!envoy.request_with(0, 1, "POST", "/a", &form, false));
+    // Buffering: held until the end of the body.
+    assert!(!envoy.body(0, 1, "user_", false));
+    assert!(envoy.calls.is_empty());
+    assert!(!envoy.body(0, 1, "user_key=k&x=1", true));
+    let path = envoy.answer(Some(200), None);
+    assert!(path.contains("user_key=k"), "{path}");
+    assert!(matches!(envoy.fate(1), Fate::Forwarded { resumed: true, .. }));
+    // The same body with trailers ending it (no end_of_stream on the body).
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    envoy.request_with(0, 2, "POST", "/a", &form, false);
+    envoy.body(0, 2, "user_key=k", false);
+    let steps = envoy.workers[0].on_request_trailers(2);
+    envoy.carry_out(0, 2, steps);
+    assert_eq!(envoy.calls.len(), 1);
+}
+
+#[test]
+fn batching_miss_asks_once_then_hits_are_counted_and_reported() {
+    let mut envoy = Envoy::new(service(true, "strict"), 2);
+    assert!(!envoy.request(0, 1, "GET", "/a?user_key=k", true));
+    // A second request for the same entry, on the other worker, waits for that answer.
+    assert!(!envoy.request(1, 2, "GET", "/a?user_key=k", true));
+    assert_eq!(envoy.calls.len(), 1, "one authorize for the entry");
+    let path = envoy.answer(Some(200), Some("-1"));
+    assert!(path.starts_with("/transactions/authorize.xml?"), "{path}");
+    assert!(matches!(envoy.fate(1), Fate::Forwarded { resumed: true, .. }));
+    assert!(matches!(envoy.fate(2), Fate::Forwarded { resumed: true, .. }));
+    // A hit: forwarded by the headers callback itself.
+    assert!(envoy.request(0, 3, "GET", "/a?user_key=k", true));
+    envoy.tick(0);
+    let tally = envoy.workers[0].take_tally();
+    assert_eq!((tally.cache_hits, tally.cache_misses), (1, 1));
+    // Worker 0 is elected first and reports its two calls; worker 1's call goes to shared
+    // data on its tick, and into the next report.
+    let reported = |envoy: &Envoy| -> Vec<String> {
+        envoy
+            .call_bodies
+            .iter()
+            .filter(|b| b.contains("transactions"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(reported(&envoy).len(), 1);
+    assert!(reported(&envoy)[0].contains("%5Busage%5D%5Bhits%5D=2"), "{:?}", reported(&envoy));
+    envoy.tick(1);
+    envoy.clock.set(Some(1_000_000 + 2_000));
+    envoy.tick(0);
+    envoy.tick(1);
+    assert_eq!(reported(&envoy).len(), 2);
+    assert!(reported(&envoy)[1].contains("%5Busage%5D%5Bhits%5D=1"), "{:?}", reported(&envoy));
+}
+
+#[test]
+fn batching_cached_denial_and_uncached_answers() {
+    let mut envoy = Envoy::new(service(true, "strict"), 1);
+    envoy.request(0, 1, "GET", "/a?user_key=bad", true);
+    envoy.answer(Some(403), None);
+    assert_eq!(envoy.fate(1), Fate::Replied(403, Outcome::AuthFailed));
+    // Denied from the cache, with no call.
+    envoy.request(0, 2, "GET", "/a?user_key=bad", true);
+    assert_eq!(envoy.fate(2), Fate::Replied(403, Outcome::AuthFailed));
+    assert!(envoy.calls.is_empty());
+}
+
+#[test]
+fn batching_unreadable_answer_is_not_recorded_and_waiters_ask_again() {
+    let mut envoy = Envoy::new(service(true, "strict"), 1);
+    envoy.request(0, 1, "GET", "/a?user_key=k", true);
+    envoy.request(0, 2, "GET", "/a?user_key=k", true);
+    envoy.answer(None, None);
+    // Both still wait (the ticket's wait is not over); nothing was let through.
+    assert_eq!((envoy.fate(1), envoy.fate(2)), (Fate::Held, Fate::Held));
+    // Once the ticket's wait is over, the next look asks again.
+    envoy.clock.set(Some(1_000_000 + 60_000));
+    envoy.tick(0);
+    assert_eq!(envoy.calls.len(), 1);
+    envoy.answer(Some(200), Some("-1"));
+    assert!(matches!(envoy.fate(1), Fate::Forwarded { .. }));
+    assert!(matches!(envoy.fate(2), Fate::Forwarded { .. }));
+}
+
+#[test]
+fn batching_refused_dispatch_fails_closed_in_the_callback() {
+    let mut envoy = Envoy::new(service(true, "strict"), 1);
+    envoy.refuse_calls = true;
+    assert!(!envoy.request(0, 1, "GET", "/a?user_key=k", true));
+    assert_eq!(envoy.fate(1), Fate::Replied(403, Outcome::AuthFailed));
+    assert_eq!(envoy.workers[0].take_tally().backend_errors, 1);
+}
+
+#[test]
+fn report_status_policy() {
+    for (status, kept) in [(Some(200), false), (Some(403), false), (Some(500), true), (None, true)] {
+        let mut envoy = Envoy::new(service(true, "strict"), 1);
+        envoy.request(0, 1, "GET", "/a?user_key=k", true);
+        envoy.answer(Some(200), Some("-1"));
+        envoy.tick(0);
+        assert_eq!(envoy.calls.len(), 1, "the first tick reports");
+        envoy.answer(status, None);
+        let tally = envoy.workers[0].take_tally();
+        let failed = u64::from(status != Some(200));
+        assert_eq!(tally.report_failures, failed, "{status:?}");
+        assert_eq!(tally.reports_dropped, u64::from(status == Some(403)), "{status:?}");
+        // Kept calls are reported again after the backoff.
+        envoy.clock.set(Some(1_000_000 + 120_000));
+        envoy.tick(0);
+        assert_eq!(envoy.calls.len(), usize::from(kept), "{status:?}");
+    }
+}

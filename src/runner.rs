@@ -1,0 +1,209 @@
+//! Runs the core's worker: hands it one event, then carries out the steps it returns through
+//! host calls, and reports back what the host did (a call's token, a body, a failure).
+//! Nothing here decides: every choice is the core's (`tollgate_core::pipeline::Worker`).
+
+use crate::host::{self, HostResult};
+use crate::metrics::Metrics;
+use crate::wake;
+use log::error;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+use tollgate_core::backend::BackendCall;
+use tollgate_core::config::Config;
+use tollgate_core::pipeline::{is_stripped_request_header, LocalReply, RequestId, Step, Steps, Worker};
+
+pub struct Runner {
+    worker: RefCell<Worker>,
+    config: Rc<Config>,
+    pub metrics: Rc<Metrics>,
+}
+
+impl Runner {
+    pub fn new(worker: Worker, metrics: Rc<Metrics>) -> Runner {
+        metrics.set_deferred(worker.batching());
+        Runner {
+            config: worker.config().clone(),
+            worker: RefCell::new(worker),
+            metrics,
+        }
+    }
+
+    #[cfg(feature = "jwt")]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether `token` is one of the worker's backend calls.
+    pub fn owns_call(&self, token: u32) -> bool {
+        self.worker.try_borrow().is_ok_and(|w| w.owns_call(token))
+    }
+
+    /// Sets the headers the core adds to `request`'s response (debug headers).
+    pub fn add_response_headers(&self, request: RequestId) {
+        if let Ok(worker) = self.worker.try_borrow() {
+            for (name, value) in worker.response_headers(request) {
+                // A failure is logged and counted; the response goes on.
+                let _ = host::set_response_header(name, value);
+            }
+        }
+    }
+
+    /// Envoy is done with `request` (never fails: it runs when a context is dropped).
+    pub fn forget(&self, request: RequestId) {
+        if let Ok(mut worker) = self.worker.try_borrow_mut() {
+            worker.on_request_done(request);
+        }
+    }
+
+    /// Hands one event to the worker from context `home` (the context whose callback is
+    /// running) and carries out its steps. Returns whether that callback lets its request go on.
+    pub fn run(&self, home: u32, event: impl FnOnce(&mut Worker) -> Steps) -> bool {
+        let Some(steps) = self.event(event) else {
+            // Cannot happen (one thread, and steps are carried out after the event returns);
+            // if it did, the request in progress fails closed.
+            error!("tollgate: worker busy; answering 500");
+            answer_500();
+            return false;
+        };
+        self.carry_out(home, steps)
+    }
+
+    fn event(&self, event: impl FnOnce(&mut Worker) -> Steps) -> Option<Steps> {
+        let mut worker = self.worker.try_borrow_mut().ok()?;
+        let steps = event(&mut worker);
+        self.metrics.tally(worker.take_tally());
+        Some(steps)
+    }
+
+    fn carry_out(&self, home: u32, steps: Steps) -> bool {
+        let mut proceed = steps.proceed;
+        let mut home_failed = false;
+        // Steps that follow from a step come right after it.
+        let mut pending: Vec<Step> = steps.list;
+        pending.reverse();
+        while let Some(step) = pending.pop() {
+            let follow = match step {
+                Step::Reply { request, reply } => {
+                    self.metrics.outcome(reply.outcome);
+                    in_context(request, home, || reply_with(&reply));
+                    None
+                }
+                Step::Forward {
+                    request,
+                    set_request_headers,
+                    resume,
+                } => match in_context(request, home, || forward(&set_request_headers, resume)) {
+                    Some(Err(_)) => {
+                        home_failed |= request == home;
+                        self.event(|w| w.on_host_error(request))
+                    }
+                    Some(Ok(())) => {
+                        self.metrics
+                            .outcome(tollgate_core::pipeline::Outcome::Authorized);
+                        None
+                    }
+                    None => None,
+                },
+                Step::ReadBody { request, size } => {
+                    match in_context(request, home, || host::request_body(size)) {
+                        Some(Ok(body)) => self.event(|w| w.on_form_body(request, &body)),
+                        Some(Err(_)) => {
+                            home_failed |= request == home;
+                            self.event(|w| w.on_host_error(request))
+                        }
+                        None => None,
+                    }
+                }
+                Step::Call { call, purpose } => match self.dispatch(&call) {
+                    Ok(token) => {
+                        self.event(|w| {
+                            w.on_call_sent(token, purpose);
+                            Steps::default()
+                        });
+                        None
+                    }
+                    Err(()) => self.event(|w| w.on_call_refused(purpose)),
+                },
+                Step::Notify(key) => {
+                    wake::notify(key.as_str());
+                    None
+                }
+            };
+            if let Some(more) = follow {
+                proceed |= more.proceed;
+                pending.extend(more.list.into_iter().rev());
+            }
+        }
+        proceed && !home_failed
+    }
+
+    /// Sends a backend call from the current context.
+    fn dispatch(&self, call: &BackendCall) -> Result<u32, ()> {
+        let backend = &self.config.backend;
+        let mut headers: Vec<(&str, &str)> = vec![
+            (":method", call.method),
+            (":path", &call.path),
+            (":authority", &backend.authority),
+        ];
+        headers.extend(call.headers.iter().map(|(k, v)| (*k, v.as_str())));
+        let body = (!call.body.is_empty()).then_some(call.body.as_bytes());
+        self.metrics.backend_call(call.endpoint);
+        let timeout = Duration::from_millis(backend.timeout_ms);
+        host::dispatch(&backend.cluster, headers, body, timeout).map_err(|_| ())
+    }
+}
+
+/// Runs `f` with Envoy's effective context set to `request`, then back to `home`. `None`: the
+/// request is gone (reset by the client).
+fn in_context<T>(request: RequestId, home: u32, f: impl FnOnce() -> T) -> Option<T> {
+    if request != home && host::set_effective_context(request).is_err() {
+        return None;
+    }
+    let result = f();
+    if request != home {
+        let _ = host::set_effective_context(home);
+    }
+    Some(result)
+}
+
+fn reply_with(reply: &LocalReply) {
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if host::send_response(reply.status, &headers, reply.body.as_bytes()).is_err() {
+        // Nothing else can be sent: the request must not stay paused forever.
+        let _ = host::reset_request();
+    }
+}
+
+/// Answers the current request with an empty 500, or resets it if even that is refused.
+pub fn answer_500() {
+    reply_with(&LocalReply::internal_error());
+}
+
+/// Strips the spoofable headers, sets the verdict's, and resumes a paused request. One host
+/// call for the names (every spelling must go), one per header removed. Trailers that already
+/// arrived were cleaned in `on_request_trailers`.
+fn forward(set_request_headers: &[(String, String)], resume: bool) -> HostResult<()> {
+    strip(host::request_header_names()?, host::remove_request_header)?;
+    for (name, value) in set_request_headers {
+        host::set_request_header(name, value)?;
+    }
+    if resume {
+        host::resume_request()?;
+    }
+    Ok(())
+}
+
+/// Removes every header (or trailer) that reads as one the client must not send upstream.
+pub fn strip(names: Vec<Vec<u8>>, remove: fn(&[u8]) -> HostResult<()>) -> HostResult<()> {
+    for name in names {
+        if is_stripped_request_header(&name) {
+            remove(&name)?;
+        }
+    }
+    Ok(())
+}
