@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tollgate_core::config::Config;
 use tollgate_core::mapping::{match_rules, normalize_path, MappingRule, PathPattern, QueryArgs};
-use tollgate_core::pipeline::{begin, Begin};
+use tollgate_core::pipeline::begin;
 use tollgate_core::request::{HeaderSource, RequestHead};
 
 /// Time spent on one line, at most; slow lines get fewer samples (at least 3).
@@ -115,7 +115,7 @@ fn request(config: &Config, path: &str) -> bool {
         path,
         now_s: 0,
     };
-    matches!(begin(config, head, &NoHeaders), Begin::Request(_))
+    begin(config, head, &NoHeaders).is_ok()
 }
 
 /// The largest `max_path_bytes`, so that 64 KB inputs reach the matcher.

@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use tollgate_core::auth::signed_url;
 use tollgate_core::backend::{BackendAnswer, BackendCall, Transactions};
 use tollgate_core::cache::{Denial, EntryKey};
-use tollgate_core::pipeline::{self, Begin, Next};
+use tollgate_core::pipeline::{self, Next};
 use tollgate_core::request::RequestHead;
 use tollgate_fuzz::{
     config, hs256_token, Headers, JoseHeader, Payload, Pick, HEADER_NAMES, HOSTS, METHODS, PATHS,
@@ -66,8 +66,8 @@ fuzz_target!(|input: Input| {
         now_s: now,
     };
     let mut pending = match pipeline::begin(config, head, &headers) {
-        Begin::Reply(_) => return,
-        Begin::Request(p) => p,
+        Err(_) => return,
+        Ok(p) => p,
     };
     if pending.wants_body() {
         if let Some(body) = &input.body {

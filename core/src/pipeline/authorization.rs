@@ -1,6 +1,6 @@
 //! A request ready for the backend, and the verdict once the backend has answered.
 
-use super::reply::{Forward, LocalReply, Outcome, Verdict};
+use super::reply::{Forward, LocalReply, Outcome};
 use crate::backend::{BackendAnswer, BackendCall, Decision};
 use crate::cache::{Denial, EntryKey};
 use crate::config::Service;
@@ -69,15 +69,16 @@ impl Authorization {
         EntryKey::new(&self.service.id, &self.credentials, &self.usage)
     }
 
-    /// Turns the backend's answer into the verdict. Fails closed when the backend is unavailable.
-    pub fn decide(&self, answer: &BackendAnswer) -> Verdict {
+    /// Turns the backend's answer into the verdict: forward, or the reply. Fails closed when
+    /// the backend is unavailable (the failure policy, if any, is applied before this).
+    pub fn decide(&self, answer: &BackendAnswer) -> Result<Forward, LocalReply> {
         match answer.decision() {
-            Decision::Authorized => Verdict::Forward(self.forward()),
+            Decision::Authorized => Ok(self.forward()),
             Decision::LimitsExceeded { retry_after } => {
-                Verdict::Reply(self.denied(Denial::LimitsExceeded { retry_after }))
+                Err(self.denied(Denial::LimitsExceeded { retry_after }))
             }
             Decision::Denied | Decision::BackendUnavailable => {
-                Verdict::Reply(self.denied(Denial::AuthFailed))
+                Err(self.denied(Denial::AuthFailed))
             }
         }
     }

@@ -45,7 +45,7 @@ pub enum Next {
     /// Authenticated locally, no backend: forward with these changes.
     Forward(Forward),
 }
-pub use reply::{is_stripped_request_header, Forward, LocalReply, Outcome, Verdict};
+pub use reply::{is_stripped_request_header, Forward, LocalReply, Outcome};
 
 use crate::auth::header_secret;
 use crate::auth::identity::Identity;
@@ -57,12 +57,6 @@ use crate::mapping::{match_rules, normalize_path, QueryArgs};
 use crate::request::{host_of, is_ambiguous_path, split_path, HeaderSource, RequestHead};
 use crate::secret::constant_time_eq;
 use std::sync::Arc;
-
-pub enum Begin {
-    Reply(LocalReply),
-    /// Boxed: a pending request is large, and may wait in the HTTP context for its body.
-    Request(Box<PendingRequest>),
-}
 
 /// A request whose service is known, possibly waiting for its form body.
 pub struct PendingRequest {
@@ -84,20 +78,25 @@ pub struct PendingRequest {
     body_eligible: bool,
 }
 
-/// Starts the pipeline from the request head; reads only the headers it needs.
-pub fn begin(config: &Config, head: RequestHead, headers: &dyn HeaderSource) -> Begin {
+/// Starts the pipeline from the request head; reads only the headers it needs. The request
+/// is boxed: it is large, and may wait for its body.
+pub fn begin(
+    config: &Config,
+    head: RequestHead,
+    headers: &dyn HeaderSource,
+) -> Result<Box<PendingRequest>, LocalReply> {
     if head.path.len() > config.max_path_bytes {
         // Bounds the work on every later step, whatever the rules.
-        return Begin::Reply(LocalReply::uri_too_long());
+        return Err(LocalReply::uri_too_long());
     }
     let (path, query) = split_path(head.path);
     if is_ambiguous_path(path) {
-        return Begin::Reply(LocalReply::ambiguous_path());
+        return Err(LocalReply::ambiguous_path());
     }
     let normalized_path = normalize_path(path);
     let args = query.map(QueryArgs::parse).unwrap_or_default();
     let Some(service) = select_service(config, head, &normalized_path, &args) else {
-        return Begin::Reply(LocalReply::service_not_found());
+        return Err(LocalReply::service_not_found());
     };
     let found = credentials::extract(&service, &args, headers);
     let local = (service.auth.mode != Mode::ThreeScale).then(|| {
@@ -131,7 +130,7 @@ pub fn begin(config: &Config, head: RequestHead, headers: &dyn HeaderSource) -> 
             ct.to_ascii_lowercase()
                 .contains("application/x-www-form-urlencoded")
         });
-    Begin::Request(Box::new(PendingRequest {
+    Ok(Box::new(PendingRequest {
         service,
         method: head.method.to_string(),
         normalized_path,

@@ -126,12 +126,6 @@ pub struct Forward {
     pub response_headers: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Forward(Forward),
-    Reply(LocalReply),
-}
-
 #[cfg(test)]
 mod tests {
     use super::is_stripped_request_header;

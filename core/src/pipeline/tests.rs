@@ -56,8 +56,8 @@ fn run(
         now_s: 0,
     };
     match begin(config, head, &headers(hdrs)) {
-        Begin::Reply(r) => Err(r),
-        Begin::Request(r) => r.authorize().map(backend),
+        Err(r) => Err(r),
+        Ok(r) => r.authorize().map(backend),
     }
 }
 
@@ -85,10 +85,10 @@ fn unknown_host_is_404_with_empty_body() {
         now_s: 0,
     };
     match begin(&c, head, &headers(&[])) {
-        Begin::Reply(r) => {
+        Err(r) => {
             assert_eq!((r.status, r.body.as_str(), r.headers.len()), (404, "", 0));
         }
-        Begin::Request(_) => panic!("expected a reply"),
+        Ok(_) => panic!("expected a reply"),
     }
 }
 
@@ -132,7 +132,7 @@ fn authorized_request_gets_secret_token() {
     let c = config(false, false);
     let a = run(&c, "GET", "/one?user_key=k", &[]).ok().unwrap();
     match a.decide(&status(200)) {
-        Verdict::Forward(f) => {
+        Ok(f) => {
             assert_eq!(
                 f.set_request_headers,
                 vec![(
@@ -142,7 +142,7 @@ fn authorized_request_gets_secret_token() {
             );
             assert!(f.response_headers.is_empty());
         }
-        Verdict::Reply(_) => panic!("expected forward"),
+        Err(_) => panic!("expected forward"),
     }
 }
 
@@ -157,22 +157,22 @@ fn denials_use_the_configured_errors() {
         limit_max_value: Some("10".into()),
         ..Default::default()
     };
-    let Verdict::Reply(r) = a.decide(&limited) else {
+    let Err(r) = a.decide(&limited) else {
         panic!()
     };
     assert_eq!((r.status, r.body.as_str()), (429, "Limits exceeded"));
     assert!(r
         .headers
         .contains(&("retry-after".to_string(), "60".to_string())));
-    let Verdict::Reply(r) = a.decide(&status(403)) else {
+    let Err(r) = a.decide(&status(403)) else {
         panic!()
     };
     assert_eq!((r.status, r.outcome), (403, Outcome::AuthFailed));
-    let Verdict::Reply(r) = a.decide(&BackendAnswer::default()) else {
+    let Err(r) = a.decide(&BackendAnswer::default()) else {
         panic!()
     };
     assert_eq!(r.status, 403);
-    let Verdict::Reply(r) = a.decide(&status(503)) else {
+    let Err(r) = a.decide(&status(503)) else {
         panic!()
     };
     assert_eq!(r.status, 403);
@@ -189,7 +189,7 @@ fn debug_headers_only_with_the_right_token() {
     )
     .ok()
     .unwrap();
-    let Verdict::Forward(f) = a.decide(&status(200)) else {
+    let Ok(f) = a.decide(&status(200)) else {
         panic!()
     };
     let get = |n: &str| {
@@ -209,7 +209,7 @@ fn debug_headers_only_with_the_right_token() {
     let a = run(&c, "GET", "/one?user_key=k", &[("X-3scale-Debug", "tok2")])
         .ok()
         .unwrap();
-    let Verdict::Forward(f) = a.decide(&status(200)) else {
+    let Ok(f) = a.decide(&status(200)) else {
         panic!()
     };
     assert!(f.response_headers.is_empty());
@@ -259,7 +259,7 @@ fn normalised_path_cannot_dodge_a_rule() {
             path,
             now_s: 0,
         };
-        let Begin::Reply(r) = begin(&c, head, &headers(&[])) else {
+        let Err(r) = begin(&c, head, &headers(&[])) else {
             panic!("{path}")
         };
         assert_eq!((r.status, r.outcome), (400, Outcome::BadRequest), "{path}");
@@ -280,7 +280,7 @@ fn form_body_credentials() {
         "content-type",
         "Application/X-WWW-Form-Urlencoded; charset=utf-8",
     )]);
-    let Begin::Request(mut r) = begin(&c, head, &hdrs) else {
+    let Ok(mut r) = begin(&c, head, &hdrs) else {
         panic!()
     };
     assert!(r.wants_body());
@@ -289,7 +289,7 @@ fn form_body_credentials() {
     assert!(a.authrep_call().path.contains("user_key=from%20body"));
 
     let json = headers(&[("content-type", "application/json")]);
-    let Begin::Request(r) = begin(&c, head, &json) else {
+    let Ok(r) = begin(&c, head, &json) else {
         panic!()
     };
     assert!(!r.wants_body());
@@ -305,7 +305,7 @@ fn a_path_over_max_path_bytes_is_414_before_anything_else() {
         path: &long,
         now_s: 0,
     };
-    let Begin::Reply(r) = begin(&c, head, &headers(&[])) else {
+    let Err(r) = begin(&c, head, &headers(&[])) else {
         panic!("accepted")
     };
     assert_eq!((r.status, r.outcome), (414, Outcome::BadRequest));

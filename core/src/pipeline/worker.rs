@@ -7,10 +7,10 @@
 
 use super::authorization::Authorization;
 use super::flow::{Flows, State};
-use super::reply::{Forward, LocalReply, Verdict};
+use super::reply::{Forward, LocalReply};
 use super::reporting::Reporting;
 use super::steps::{CallPurpose, Clock, RequestId, Step, Steps, Tally};
-use super::{begin, Begin, Next, PendingRequest};
+use super::{begin, Next, PendingRequest};
 use crate::backend::{BackendAnswer, Decision};
 use crate::cache::{AuthCache, CacheSettings, Denial, EntryKey, Lookup, SharedStore, Ticket};
 use crate::config::Config;
@@ -100,8 +100,8 @@ impl Worker {
             return self.fail(request);
         }
         match begun {
-            Begin::Reply(reply) => self.reply(request, reply),
-            Begin::Request(pending) if pending.wants_body() && !end_of_stream => {
+            Err(reply) => self.reply(request, reply),
+            Ok(pending) if pending.wants_body() && !end_of_stream => {
                 self.flows.set(
                     request,
                     State::ReadingBody {
@@ -111,7 +111,7 @@ impl Worker {
                 );
                 Steps::hold()
             }
-            Begin::Request(pending) => self.authorize(request, *pending, false),
+            Ok(pending) => self.authorize(request, *pending, false),
         }
     }
 
@@ -342,8 +342,8 @@ impl Worker {
             }
         }
         match authorization.decide(answer) {
-            Verdict::Forward(forward) => self.forward(request, forward, resume),
-            Verdict::Reply(reply) => self.reply(request, reply),
+            Ok(forward) => self.forward(request, forward, resume),
+            Err(reply) => self.reply(request, reply),
         }
     }
 
