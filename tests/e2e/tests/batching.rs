@@ -5,12 +5,10 @@
 
 mod support;
 
-mod batching_shared;
-
-use batching_shared::{assert_reported_exactly, batching, expect};
 use e2e::{Envoy, Request};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+use support::batching::{assert_reported_exactly, batching, expect};
 use support::cache::*;
 use support::{config, service, TOKEN, USER_KEY};
 

@@ -4,13 +4,11 @@
 
 mod support;
 
-mod batching_shared;
-
-use batching_shared::{assert_reported_exactly, batching, expect};
 use e2e::mock_backend::Mode;
 use e2e::Request;
 use serde_json::json;
 use std::time::{Duration, Instant};
+use support::batching::{assert_reported_exactly, batching, expect};
 use support::cache::*;
 
 /// How the backend fails.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod adversarial;
+pub mod batching;
 pub mod cache;
 
 use e2e::mock_backend::{App, MockBackend, Period, Service, State};

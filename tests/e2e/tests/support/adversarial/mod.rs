@@ -26,7 +26,8 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use tollgate_core::auth::digest::stored_form;
+use tollgate_core::auth::basic::password_digest;
+use tollgate_core::auth::digest::{stored_form, to_hex};
 
 /// The marker header every case carries, so the upstream's log tells cases apart.
 pub const MARK: &str = "x-adv-case";
@@ -223,6 +224,39 @@ pub fn local_services() -> Vec<Value> {
         json!({"id": 12, "authentication": {"mode": "local", "api_keys": api_keys(), "https_only": true},
                "proxy": {"hosts": ["strict.example.com"], "secret_token": SECRET, "proxy_rules": [ns("/api")]}}),
     ]
+}
+
+/// Salt of `alice`, the local Basic user of `basicuser.example.com`.
+const BASIC_SALT: &str = "adv-salt";
+
+/// The services of the header and credential suites (`adversarial_headers.rs`,
+/// `adversarial_credentials.rs`): the 3scale and local services, plus `bearer.example.com`
+/// (5: user_key as a Bearer token), `basicuser.example.com` (13: a local Basic user `alice`
+/// whose password, `pa:ss:word`, has colons) and `nosecret.example.com` (14: local API keys,
+/// no `secret_token`).
+pub fn header_services() -> Vec<Value> {
+    let api = || json!([rule("/api", "hits")]);
+    let mut v = three_scale_services();
+    v.extend(local_services());
+    v.push(three_scale(
+        5,
+        1,
+        "bearer.example.com",
+        "authorization",
+        api(),
+    ));
+    let hash = format!(
+        "sha256:{}",
+        to_hex(&password_digest(BASIC_SALT, "pa:ss:word"))
+    );
+    v.push(json!({"id": 13, "authentication": {"mode": "local", "basic_users": [
+            {"username": "alice", "salt": BASIC_SALT, "hash": hash}]},
+        "proxy": {"hosts": ["basicuser.example.com"], "secret_token": SECRET, "proxy_rules": api()}}));
+    // No secret_token: a client-sent one must still be removed.
+    let key = json!({"id": "w", "hash": stored_form(WRITER_KEY)});
+    v.push(json!({"id": 14, "authentication": {"mode": "local", "api_keys": {"header": "APIKey", "keys": [key]}},
+        "proxy": {"hosts": ["nosecret.example.com"], "proxy_rules": api()}}));
+    v
 }
 
 /// The filter configuration; `batching`: the authorization cache (60 s) instead of authrep.

@@ -1,8 +1,9 @@
-//! Helpers of both batching test files, `batching.rs` and `batching_outages.rs`, each its
-//! own test crate.
+//! Helpers of the batching tests (`batching.rs`, `batching_outages.rs`): the `batching`
+//! block, a status check that shows the response, and "the backend was charged exactly this,
+//! once".
 
-use crate::support::cache::{describe, wait_until};
-use crate::support::Stack;
+use super::cache::{describe, wait_until};
+use super::Stack;
 use e2e::Response;
 use serde_json::{json, Value};
 use std::time::Duration;

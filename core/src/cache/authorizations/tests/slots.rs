@@ -1,0 +1,166 @@
+//! Slots: keys without a slot, slots given to other keys, reuse of idle slots, and late
+//! answers.
+
+use super::*;
+use crate::cache::reports::{self, Calls};
+
+#[test]
+fn a_key_without_a_slot_gets_an_uncached_answer() {
+    let (store, mut a, mut b) = workers(with_slots(CachingType::None, 1));
+    let (k1, k2) = (key("one"), key("two"));
+    assert_eq!(request(&mut a, &store, &k1, &ok(None, None), T0), FORWARD);
+
+    let t = ticket(b.lookup(&store, &k2, T0 + 1));
+    assert_eq!(t.key, k2);
+    assert!(t.slot.is_none());
+    assert_eq!(
+        b.answer(&store, &t, &ok(Some("5"), None), T0 + 1),
+        Some(FORWARD)
+    );
+    // Nothing was cached for it: the next request asks again (no coalescing either).
+    let t = ticket(a.lookup(&store, &k2, T0 + 2));
+    assert!(t.slot.is_none());
+    assert!(matches!(
+        b.lookup(&store, &k2, T0 + 2),
+        Lookup::Authorize(_)
+    ));
+    assert_eq!(
+        a.answer(&store, &t, &status(Some(403)), T0 + 2),
+        Some(AUTH_FAILED)
+    );
+    assert_eq!(
+        a.answer(&store, &t, &over_limit("30", "5"), T0 + 2),
+        Some(limits_exceeded(Some(30)))
+    );
+    assert_eq!(
+        a.answer(&store, &t, &status(Some(503)), T0 + 2),
+        Some(AUTH_FAILED)
+    );
+    // The first key is untouched.
+    assert_eq!(b.lookup(&store, &k1, T0 + 3), FORWARD);
+    assert_eq!(
+        shared(&store, &k1, 1).fresh,
+        Fresh::Authorized {
+            until: T0 + TTL,
+            budget: None
+        }
+    );
+
+    // Allow: a failure with nothing known authorizes; others deny.
+    let (store, mut a, _) = workers(with_slots(CachingType::Allow, 1));
+    request(&mut a, &store, &k1, &ok(None, None), T0);
+    let t = ticket(a.lookup(&store, &k2, T0));
+    assert_eq!(a.answer(&store, &t, &status(None), T0), Some(FORWARD));
+}
+
+#[test]
+fn a_cached_denial_gives_its_slot_to_another_key() {
+    let (store, mut a, mut b) = workers(with_slots(CachingType::None, 1));
+    let (bad, good, over) = (key("bad"), key("good"), key("over"));
+    assert_eq!(
+        request(&mut a, &store, &bad, &status(Some(403)), T0),
+        AUTH_FAILED
+    );
+    // The denial is cached, and nobody asks about it: the good key takes the slot.
+    let t = ticket(b.lookup(&store, &good, T0 + 1));
+    assert_eq!(t.slot, Some(0));
+    assert_eq!(b.answer(&store, &t, &ok(None, None), T0 + 1), None);
+    assert_eq!(a.lookup(&store, &good, T0 + 1), FORWARD);
+    // The bad key is asked about again, without a slot now.
+    assert!(ticket(b.lookup(&store, &bad, T0 + 2)).slot.is_none());
+
+    // A cached 409 is kept: it holds the reset the backend gave.
+    let (store, mut a, mut b) = workers(with_slots(CachingType::None, 1));
+    assert_eq!(
+        request(&mut a, &store, &over, &over_limit("30", "5"), T0),
+        limits_exceeded(Some(30))
+    );
+    assert!(ticket(b.lookup(&store, &good, T0 + 1)).slot.is_none());
+}
+
+#[test]
+fn an_idle_slot_is_reused() {
+    let (store, mut a, mut b) = workers(with_slots(CachingType::None, 1));
+    let (k1, k2) = (key("one"), key("two"));
+    assert_eq!(request(&mut a, &store, &k1, &ok(None, None), T0), FORWARD);
+    assert!(ticket(b.lookup(&store, &k2, T0 + TTL - 1)).slot.is_none());
+    // The first entry has expired, nobody asks for it, nothing is owed: the slot is free.
+    let t = ticket(b.lookup(&store, &k2, T0 + TTL));
+    assert_eq!(t.slot, Some(0));
+    assert_eq!(a.lookup(&store, &k2, T0 + TTL), Lookup::Wait);
+    assert_eq!(b.answer(&store, &t, &ok(None, None), T0 + TTL), None);
+    assert_eq!(a.lookup(&store, &k2, T0 + TTL), FORWARD);
+    assert_eq!(b.lookup(&store, &k2, T0 + TTL), FORWARD);
+    // Now the first key is the one without a slot.
+    assert!(ticket(b.lookup(&store, &k1, T0 + TTL)).slot.is_none());
+}
+
+#[test]
+fn a_slot_is_not_reused_while_its_key_is_asked_for_or_owed_calls() {
+    let (store, mut a, mut b) = workers(with_slots(CachingType::None, 1));
+    let (k1, k2) = (key("one"), key("two"));
+    // Being asked for.
+    let _asking = ticket(a.lookup(&store, &k1, T0));
+    assert!(ticket(b.lookup(&store, &k2, T0 + WAIT - 1)).slot.is_none());
+    assert_eq!(ticket(b.lookup(&store, &k2, T0 + WAIT)).slot, Some(0));
+
+    // Owed calls: leased calls not yet reported keep the slot after its answer expires.
+    let (store, mut a, mut b) = workers(with_slots(CachingType::None, 1));
+    assert_eq!(
+        request(&mut a, &store, &k1, &ok(Some("10"), None), T0),
+        LEASED
+    );
+    assert_eq!(a.lookup(&store, &k1, T0), LEASED);
+    let later = T0 + TTL;
+    assert!(ticket(b.lookup(&store, &k2, later)).slot.is_none());
+    reports::settle(
+        &store,
+        1,
+        &[(
+            k1.clone(),
+            Calls {
+                calls: 2,
+                leased: 2,
+            },
+        )],
+    );
+    assert_eq!(ticket(b.lookup(&store, &k2, later)).slot, Some(0));
+}
+
+#[test]
+fn a_full_local_map_does_not_swallow_leases() {
+    // One slot: this worker still remembers the first key (expired, not yet swept by
+    // `expire`) when the second takes the shared slot over.
+    let (store, mut a, mut b) = workers(with_slots(CachingType::None, 1));
+    let (k1, k2) = (key("one"), key("two"));
+    assert_eq!(request(&mut a, &store, &k1, &ok(None, None), T0), FORWARD);
+    let now = T0 + TTL;
+    let t = ticket(b.lookup(&store, &k2, now));
+    b.answer(&store, &t, &ok(Some("100"), None), now);
+    let (forwarded, last) = drain(&mut a, &store, &k2, now);
+    assert_eq!(forwarded, 100);
+    assert!(matches!(last, Lookup::Authorize(_)));
+    assert_eq!(shared(&store, &k2, 1).outstanding, 100);
+}
+
+#[test]
+fn a_late_answer_does_not_overwrite_another_keys_entry() {
+    let (store, mut a, mut b) = workers(with_slots(CachingType::None, 1));
+    let (k1, k2) = (key("one"), key("two"));
+    let late = ticket(a.lookup(&store, &k1, T0));
+    // The asker is silent past wait_ms; the slot goes to another key, which gets a budget.
+    let now = T0 + WAIT;
+    assert_eq!(
+        request(&mut b, &store, &k2, &ok(Some("100"), None), now),
+        LEASED
+    );
+    let before = shared(&store, &k2, 1);
+    assert_eq!(before.outstanding, 6);
+    // The first key's answer arrives at last: it serves its request, and the other key's
+    // entry (with its owed calls) stays.
+    assert_eq!(
+        a.answer(&store, &late, &ok(None, None), now + 1),
+        Some(FORWARD)
+    );
+    assert_eq!(shared(&store, &k2, 1), before);
+}

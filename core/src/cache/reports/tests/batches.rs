@@ -1,0 +1,144 @@
+//! Report batches: grouped per service, app ids, split when large, merged back on failure.
+
+use super::*;
+
+#[test]
+fn batches_group_per_service_and_drop_unknown_services() {
+    let config = config();
+    let pending = vec![
+        (key_for("1", "a", &[("hits", 1)]), calls(7, 7)),
+        (key_for("1", "b", &[("hits", 2), ("m", 1)]), calls(3, 0)),
+        (key_for("1", "a", &[("hits", 3)]), calls(2, 1)),
+        (key_for("2", "a", &[("hits", 1)]), calls(4, 4)),
+        (key_for("9", "a", &[("hits", 1)]), calls(5, 5)),
+        (key_for("9", "b", &[("hits", 1)]), calls(6, 0)),
+    ];
+    let (batches, dropped) = batches(&config, pending.clone());
+    let dropped = Calls::total(&dropped);
+    assert_eq!(dropped, 11);
+    assert_eq!(batches.len(), 2);
+
+    let one = &batches[0];
+    assert_eq!(one.service_id, "1");
+    assert_eq!(one.calls(), 12);
+    assert_eq!(one.entries, pending[..3].to_vec());
+    assert_eq!(one.call.method, "POST");
+    assert_eq!(
+        one.call.path,
+        "/transactions.xml?service_id=1&service_token=tok1"
+    );
+    // Usage totals are calls × delta, per application.
+    assert_eq!(
+        one.call.body,
+        "transactions%5B0%5D%5Buser_key%5D=a&transactions%5B0%5D%5Busage%5D%5Bhits%5D=13\
+         &transactions%5B1%5D%5Buser_key%5D=b&transactions%5B1%5D%5Busage%5D%5Bhits%5D=6\
+         &transactions%5B1%5D%5Busage%5D%5Bm%5D=3"
+    );
+
+    let two = &batches[1];
+    assert_eq!(two.service_id, "2");
+    assert_eq!(two.entries, pending[3..4].to_vec());
+    assert_eq!(two.call.path, "/transactions.xml?service_id=2");
+    assert_eq!(
+        two.call.body,
+        "transactions%5B0%5D%5Buser_key%5D=a&transactions%5B0%5D%5Busage%5D%5Bhits%5D=4"
+    );
+
+    // Every pending call is either in a batch or dropped.
+    let carried: u64 = batches.iter().map(ReportBatch::calls).sum();
+    assert_eq!(carried + dropped, total(&pending));
+    assert_eq!(super::batches(&config, Vec::new()).0.len(), 0);
+}
+
+#[test]
+fn app_id_keys_report_the_app_id_only() {
+    let config = config();
+    let mut usage = Usage::default();
+    usage.add("hits", 1);
+    let creds = Credentials::AppIdAndKey {
+        app_id: "id".into(),
+        app_key: "secret".into(),
+    };
+    let (batches, _) = batches(
+        &config,
+        vec![(EntryKey::new("2", &creds, &usage), calls(2, 0))],
+    );
+    assert_eq!(
+        batches[0].call.body,
+        "transactions%5B0%5D%5Bapp_id%5D=id&transactions%5B0%5D%5Busage%5D%5Bhits%5D=2"
+    );
+    assert!(!batches[0].call.body.contains("secret"));
+}
+
+#[test]
+fn large_reports_are_split_without_losing_entries() {
+    let config = config();
+    let pending: Vec<(EntryKey, Calls)> = (0..1_001)
+        .map(|i| (key(&format!("app{i:04}")), calls(i + 1, 0)))
+        .collect();
+    let (batches, dropped) = batches(&config, pending.clone());
+    assert!(dropped.is_empty());
+    assert_eq!(
+        batches.iter().map(|b| b.entries.len()).collect::<Vec<_>>(),
+        [500, 500, 1]
+    );
+    let carried: Vec<(EntryKey, Calls)> = batches.iter().flat_map(|b| b.entries.clone()).collect();
+    assert_eq!(carried, pending);
+    for b in &batches {
+        assert_eq!(
+            b.call.body.matches("%5Buser_key%5D=").count(),
+            b.entries.len()
+        );
+    }
+}
+
+#[test]
+fn failed_batches_are_merged_back_and_reported_later() {
+    let config = config();
+    let store = MemoryStore::default();
+    let (mut a, mut b) = (LocalUsage::default(), LocalUsage::default());
+    let (k1, k2) = (key("one"), key_for("2", "x", &[("hits", 1)]));
+    add(&mut a, &k1, 3, true);
+    add(&mut b, &k2, 2, false);
+    a.flush(&store, 100).unwrap();
+    b.flush(&store, 100).unwrap();
+
+    // The reporter takes everything; the call for service 1 fails, the one for 2 succeeds.
+    assert!(claim_report(&store, T0, INTERVAL));
+    let (sent, dropped) = batches(&config, take_pending(&store));
+    assert_eq!((sent.len(), dropped.len()), (2, 0));
+    let failed = &sent[0];
+    assert_eq!(failed.service_id, "1");
+    let back = merge(
+        &store,
+        failed.entries.iter().map(|(k, c)| (k.as_str(), *c)),
+        100,
+    )
+    .unwrap();
+    assert_eq!(
+        back,
+        Merged {
+            dropped: 0,
+            pending: 3,
+            dropped_leased: vec![],
+        }
+    );
+    let backoff = report_failed(&store, T0 + 10);
+
+    // Meanwhile the workers go on counting.
+    add(&mut a, &k1, 1, true);
+    add(&mut b, &k1, 1, false);
+    a.flush(&store, 100).unwrap();
+    b.flush(&store, 100).unwrap();
+
+    // The next report carries the failed calls and the new ones, once.
+    assert!(!claim_report(&store, T0 + 10 + backoff - 1, INTERVAL));
+    assert!(claim_report(&store, T0 + 10 + backoff, INTERVAL));
+    let pending = take_pending(&store);
+    assert_eq!(as_map(pending.clone()), expected(&[(&k1, calls(5, 4))]));
+    let (sent, _) = batches(&config, pending);
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].call.body.ends_with("%5Bhits%5D=5"));
+    report_succeeded(&store);
+    assert!(take_pending(&store).is_empty());
+}

@@ -1,0 +1,211 @@
+//! Counting calls and the shared pending list: sums per key from two workers, the bound on
+//! keys, and no loss or double count through write conflicts.
+
+use super::*;
+use crate::cache::store::MAX_ATTEMPTS;
+
+#[test]
+fn calls_from_two_workers_are_summed_per_key_and_taken_once() {
+    let store = MemoryStore::default();
+    let (mut a, mut b) = (LocalUsage::default(), LocalUsage::default());
+    let (k1, k2, k3) = (key("one"), key("two"), key_for("2", "one", &[("hits", 2)]));
+    add(&mut a, &k1, 3, true);
+    add(&mut a, &k1, 2, false);
+    add(&mut a, &k2, 1, false);
+    add(&mut b, &k1, 4, true);
+    add(&mut b, &k3, 2, true);
+    assert!(!a.is_empty());
+
+    assert_eq!(
+        a.flush(&store, 100),
+        Some(Merged {
+            dropped: 0,
+            pending: 6,
+            dropped_leased: vec![],
+        })
+    );
+    assert!(a.is_empty());
+    assert_eq!(
+        b.flush(&store, 100),
+        Some(Merged {
+            dropped: 0,
+            pending: 12,
+            dropped_leased: vec![],
+        })
+    );
+    // Flushing again adds nothing, and still tells what is pending (the usage gauge).
+    let nothing_new = Some(Merged {
+        pending: 12,
+        ..Merged::default()
+    });
+    assert_eq!(a.flush(&store, 100), nothing_new);
+    assert_eq!(b.flush(&store, 100), nothing_new);
+    assert_eq!(pending_calls(&store), 12);
+
+    let pending = take_pending(&store);
+    assert_eq!(pending_calls(&store), 0);
+    assert_eq!(a.flush(&store, 100), Some(Merged::default()));
+    assert_eq!(
+        as_map(pending),
+        expected(&[(&k1, calls(9, 7)), (&k2, calls(1, 0)), (&k3, calls(2, 2))])
+    );
+    assert!(take_pending(&store).is_empty());
+    // Counting goes on after a take.
+    add(&mut b, &k2, 1, true);
+    b.flush(&store, 100).unwrap();
+    assert_eq!(
+        as_map(take_pending(&store)),
+        expected(&[(&k2, calls(1, 1))])
+    );
+    assert!(take_pending(&store).is_empty());
+}
+
+#[test]
+fn an_empty_store_has_nothing_pending() {
+    let store = MemoryStore::default();
+    assert!(take_pending(&store).is_empty());
+    assert_eq!(
+        LocalUsage::default().flush(&store, 10),
+        Some(Merged::default())
+    );
+    assert_eq!(
+        store.get(PENDING_KEY),
+        (None, 0),
+        "an empty flush writes nothing"
+    );
+}
+
+#[test]
+fn a_full_list_drops_new_keys_and_counts_their_calls() {
+    let store = MemoryStore::default();
+    let (mut a, mut b) = (LocalUsage::default(), LocalUsage::default());
+    let (k1, k2, k3) = (key("one"), key("two"), key("three"));
+    add(&mut a, &k1, 5, true);
+    add(&mut a, &k2, 2, false);
+    assert_eq!(
+        a.flush(&store, 2),
+        Some(Merged {
+            dropped: 0,
+            pending: 7,
+            dropped_leased: vec![],
+        })
+    );
+    // The list holds two keys: the known ones still add up, a third is dropped and counted.
+    add(&mut b, &k1, 1, true);
+    add(&mut b, &k3, 4, true);
+    assert_eq!(
+        b.flush(&store, 2),
+        Some(Merged {
+            dropped: 4,
+            pending: 8,
+            dropped_leased: vec![(k3.clone(), calls(4, 4))],
+        })
+    );
+    assert!(b.is_empty());
+    assert_eq!(
+        as_map(take_pending(&store)),
+        expected(&[(&k1, calls(6, 6)), (&k2, calls(2, 0))])
+    );
+    // Once taken there is room again.
+    add(&mut b, &k3, 1, false);
+    assert_eq!(b.flush(&store, 2).unwrap().dropped, 0);
+    assert_eq!(
+        as_map(take_pending(&store)),
+        expected(&[(&k3, calls(1, 0))])
+    );
+}
+
+#[test]
+fn a_bound_of_one_key_per_flush() {
+    let store = MemoryStore::default();
+    let mut a = LocalUsage::default();
+    for i in 0..10 {
+        add(&mut a, &key(&format!("k{i}")), i + 1, false);
+    }
+    let merged = a.flush(&store, 1).unwrap();
+    let pending = take_pending(&store);
+    assert_eq!(pending.len(), 1);
+    assert_eq!(merged.pending, total(&pending));
+    assert_eq!(merged.dropped + merged.pending, 55);
+}
+
+// ---- Conflicts --------------------------------------------------------------------------------
+
+#[test]
+fn flushes_and_takes_survive_conflicts_without_loss_or_double_counting() {
+    let store = MemoryStore::default();
+    let (mut a, mut b) = (LocalUsage::default(), LocalUsage::default());
+    let (k1, k2) = (key("one"), key("two"));
+    add(&mut a, &k1, 3, true);
+    add(&mut b, &k1, 2, false);
+    add(&mut b, &k2, 1, true);
+    *store.forced_conflicts.borrow_mut() = 5;
+    assert_eq!(a.flush(&store, 100).unwrap().pending, 3);
+    *store.forced_conflicts.borrow_mut() = 1;
+    assert_eq!(b.flush(&store, 100).unwrap().pending, 6);
+    *store.forced_conflicts.borrow_mut() = 7;
+    assert_eq!(
+        as_map(take_pending(&store)),
+        expected(&[(&k1, calls(5, 3)), (&k2, calls(1, 1))])
+    );
+    assert_eq!(*store.forced_conflicts.borrow(), 0);
+    assert!(take_pending(&store).is_empty());
+}
+
+#[test]
+fn persistent_contention_keeps_calls_for_the_next_flush() {
+    let store = MemoryStore::default();
+    let mut a = LocalUsage::default();
+    let k = key("one");
+    add(&mut a, &k, 3, true);
+    *store.forced_conflicts.borrow_mut() = MAX_ATTEMPTS as u32;
+    assert_eq!(a.flush(&store, 100), None);
+    assert!(!a.is_empty(), "the calls stay with the worker");
+    add(&mut a, &k, 2, false);
+    assert_eq!(a.flush(&store, 100).unwrap().pending, 5);
+    assert!(a.is_empty());
+
+    // A take under contention takes nothing, and leaves everything for the next one.
+    *store.forced_conflicts.borrow_mut() = MAX_ATTEMPTS as u32;
+    assert!(take_pending(&store).is_empty());
+    assert_eq!(as_map(take_pending(&store)), expected(&[(&k, calls(5, 3))]));
+    assert!(take_pending(&store).is_empty());
+}
+
+#[test]
+fn interleaved_flushes_and_takes_count_every_call_once() {
+    let store = MemoryStore::default();
+    let mut workers = [LocalUsage::default(), LocalUsage::default()];
+    let keys: Vec<EntryKey> = (0..5).map(|i| key(&format!("k{i}"))).collect();
+    let mut counted = [0u64; 5];
+    let mut leased = [0u64; 5];
+    let mut taken: BTreeMap<String, Calls> = BTreeMap::new();
+    for i in 0..3_000usize {
+        let w = i % 2;
+        let k = (i * 7 + i / 3) % 5;
+        let is_leased = i % 3 != 0;
+        workers[w].add(&keys[k], is_leased);
+        counted[k] += 1;
+        leased[k] += u64::from(is_leased);
+        if i % 17 == 0 {
+            *store.forced_conflicts.borrow_mut() = (i % 40) as u32;
+            let _ = workers[w].flush(&store, 100);
+        }
+        if i % 101 == 0 {
+            *store.forced_conflicts.borrow_mut() = (i % 35) as u32;
+            for (k, c) in take_pending(&store) {
+                taken.entry(k.as_str().to_string()).or_default().add(c);
+            }
+        }
+    }
+    *store.forced_conflicts.borrow_mut() = 0;
+    for w in &mut workers {
+        w.flush(&store, 100).unwrap();
+    }
+    for (k, c) in take_pending(&store) {
+        taken.entry(k.as_str().to_string()).or_default().add(c);
+    }
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(taken[k.as_str()], calls(counted[i], leased[i]));
+    }
+}

@@ -1,0 +1,171 @@
+//! [`EnvoyBuilder`]: what Envoy will run (filter, module, ports, clusters, HTTP options,
+//! logging), with its defaults. Rendering is in `render.rs`, starting in `process.rs`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::START_TIMEOUT;
+use crate::paths;
+
+/// Builder for an [`Envoy`]; get one with [`Envoy::builder`].
+#[derive(Debug, Clone)]
+pub struct EnvoyBuilder {
+    pub(super) filter: bool,
+    pub(super) filter_config: String,
+    pub(super) wasm: Option<PathBuf>,
+    pub(super) upstream_port: Option<u16>,
+    pub(super) backend_port: Option<u16>,
+    pub(super) extra_clusters: Vec<(String, u16)>,
+    pub(super) concurrency: u32,
+    pub(super) log_level: String,
+    pub(super) wasm_log_level: String,
+    pub(super) start_timeout: Duration,
+    /// Certificate chain and private key files: the listener speaks TLS.
+    pub(super) tls: Option<(PathBuf, PathBuf)>,
+    /// Envoy's `normalize_path` and `merge_slashes` (true unless `raw_paths()`).
+    pub(super) normalize_paths: bool,
+    /// HTTP/1.1 trailers on the listener (`enable_trailers`).
+    pub(super) http1_trailers: bool,
+    /// `vm_config.code.remote`: (uri, cluster, sha256) instead of the local file.
+    pub(super) wasm_remote: Option<(String, String, String)>,
+    /// The plugin's `failure_policy` (default `FAIL_RELOAD`, as in the shipped configs).
+    pub(super) failure_policy: String,
+    /// HTTP/1.1 trailers towards the cluster `upstream` (`enable_trailers`).
+    pub(super) upstream_trailers: bool,
+}
+
+impl Default for EnvoyBuilder {
+    fn default() -> Self {
+        Self {
+            filter: true,
+            filter_config: "{}".into(),
+            wasm: None,
+            upstream_port: None,
+            backend_port: None,
+            extra_clusters: Vec::new(),
+            concurrency: 1,
+            log_level: "info".into(),
+            wasm_log_level: "debug".into(),
+            start_timeout: START_TIMEOUT,
+            tls: None,
+            normalize_paths: true,
+            http1_trailers: false,
+            wasm_remote: None,
+            failure_policy: "FAIL_RELOAD".into(),
+            upstream_trailers: false,
+        }
+    }
+}
+
+impl EnvoyBuilder {
+    /// The filter's JSON configuration (delivered verbatim to `on_configure`).
+    /// Default: `{}`.
+    pub fn filter_config(mut self, json: &str) -> Self {
+        self.filter_config = json.to_owned();
+        self
+    }
+
+    /// Serves the listener over TLS with this certificate chain and key (PEM files).
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Port of the protected API (cluster `upstream`), usually `echo.port()`.
+    pub fn upstream_port(mut self, port: u16) -> Self {
+        self.upstream_port = Some(port);
+        self
+    }
+
+    /// Port of the 3scale backend (cluster `threescale_backend`), usually the mock backend's.
+    pub fn backend_port(mut self, port: u16) -> Self {
+        self.backend_port = Some(port);
+        self
+    }
+
+    /// Number of worker threads (`--concurrency`, default 1). Each worker has its own VM.
+    pub fn concurrency(mut self, n: u32) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    /// Adds a STATIC cluster `name` → `127.0.0.1:port` (connect_timeout 0.25 s).
+    pub fn extra_cluster(mut self, name: &str, port: u16) -> Self {
+        self.extra_clusters.push((name.to_owned(), port));
+        self
+    }
+
+    /// `normalize_path: false`, `merge_slashes: false`: the filter sees the path exactly as
+    /// the client sent it (Envoy's defaults), so its own normalisation is what is tested.
+    pub fn raw_paths(mut self) -> Self {
+        self.normalize_paths = false;
+        self
+    }
+
+    /// `enable_trailers: true` in the listener's HTTP/1.1 options: request trailers of chunked
+    /// HTTP/1.1 requests reach the filter (Envoy drops them by default). The upstream cluster
+    /// still drops them unless [`upstream_trailers`](Self::upstream_trailers).
+    pub fn http1_trailers(mut self) -> Self {
+        self.http1_trailers = true;
+        self
+    }
+
+    /// `enable_trailers: true` in the HTTP/1.1 options of the cluster `upstream`
+    /// (`typed_extension_protocol_options` → `explicit_http_config.http_protocol_options`):
+    /// request trailers (from HTTP/2 clients, or HTTP/1.1 ones with
+    /// [`http1_trailers`](Self::http1_trailers)) are forwarded in a chunked body, and the
+    /// echo upstream records them (`EchoRequest::trailers`). Other clusters are unchanged.
+    pub fn upstream_trailers(mut self) -> Self {
+        self.upstream_trailers = true;
+        self
+    }
+
+    /// No wasm filter: the listener only routes to `upstream`.
+    pub fn without_filter(mut self) -> Self {
+        self.filter = false;
+        self
+    }
+
+    /// Load another module instead of [`paths::wasm_path`].
+    pub fn wasm(mut self, path: impl Into<PathBuf>) -> Self {
+        self.wasm = Some(path.into());
+        self
+    }
+
+    /// Envoy fetches the module over HTTP (`vm_config.code.remote`): `uri` through `cluster`
+    /// (add it with [`extra_cluster`](Self::extra_cluster)), verified against `sha256` (hex).
+    pub fn wasm_remote(mut self, uri: &str, cluster: &str, sha256: &str) -> Self {
+        self.wasm_remote = Some((uri.to_owned(), cluster.to_owned(), sha256.to_owned()));
+        self
+    }
+
+    /// The plugin's `failure_policy`: `FAIL_RELOAD` (default), `FAIL_CLOSED` or `FAIL_OPEN`.
+    pub fn failure_policy(mut self, policy: &str) -> Self {
+        self.failure_policy = policy.to_owned();
+        self
+    }
+
+    /// Envoy's global `--log-level` (default `info`).
+    pub fn log_level(mut self, level: &str) -> Self {
+        self.log_level = level.to_owned();
+        self
+    }
+
+    /// Log level of Envoy's `wasm` component, which carries the filter's own log
+    /// lines (default `debug`).
+    pub fn wasm_log_level(mut self, level: &str) -> Self {
+        self.wasm_log_level = level.to_owned();
+        self
+    }
+
+    /// How long [`start`](Self::start) waits for readiness (default 30 s).
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// The module this builder will load.
+    pub fn wasm_path(&self) -> PathBuf {
+        self.wasm.clone().unwrap_or_else(paths::wasm_path)
+    }
+}
