@@ -8,7 +8,10 @@ while IFS= read -r f; do
     base=$(basename "$f" .rs)
     case $base in lib | main | mod | build) continue ;; esac
     dir=$(dirname "$f")
-    case $dir in */bin | */tests | */tests/* | */benches | */examples) continue ;; esac
+    # Cargo's own target folders (integration tests, benches...) are not module trees; a
+    # `tests/` folder inside `src/` is (unit-test modules split by concern).
+    case $dir in */src/*) ;; */bin | */tests | */tests/* | */benches | */examples) continue ;; esac
+    case $dir in */src/bin | */src/bin/*) continue ;; esac
     found=0
     for parent in "$dir/mod.rs" "$dir/lib.rs" "$dir/main.rs" "$dir.rs"; do
         if [[ -f $parent ]] && grep -qE "^\s*(pub(\([a-z]+\))? )?mod $base\s*;" "$parent"; then

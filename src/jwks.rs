@@ -1,113 +1,69 @@
-//! Fetches JWKS documents through Envoy clusters on the root context's timer, one fetch per
-//! source per `refresh_s` (each worker VM keeps its own keys). A failed fetch keeps the
-//! current keys and is retried sooner.
+//! Sends the JWKS fetches the core says are due (`tollgate_core::auth::jwks_refresh`) through
+//! Envoy clusters on the root context's timer, and hands back their answers.
 
 use crate::host;
 use crate::metrics::Metrics;
-use log::{info, warn};
-use std::collections::HashMap;
 use std::time::Duration;
-use tollgate_core::auth::jwt_auth::JwksSource;
+use tollgate_core::auth::jwks_refresh::{JwksRefresh, Refreshed};
 use tollgate_core::config::Config;
 
-/// Seconds before a failed fetch is tried again.
-const RETRY_S: u64 = 5;
-
-struct Source {
-    service: usize,
-    spec: JwksSource,
-    next_due: u64,
-}
-
 #[derive(Default)]
-pub struct JwksFetcher {
-    sources: Vec<Source>,
-    /// Callout token → index in `sources`.
-    pending: HashMap<u32, usize>,
-}
+pub struct JwksFetcher(JwksRefresh);
 
 impl JwksFetcher {
     pub fn new(config: &Config) -> JwksFetcher {
-        JwksFetcher {
-            sources: config
-                .jwks_sources()
-                .into_iter()
-                .map(|(service, spec)| Source {
-                    service,
-                    spec,
-                    next_due: 0,
-                })
-                .collect(),
-            pending: HashMap::new(),
-        }
+        JwksFetcher(JwksRefresh::new(config))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
+        self.0.is_empty()
     }
 
     /// Dispatches the fetches that are due.
-    pub fn tick(&mut self, now: u64) {
-        for (index, source) in self.sources.iter_mut().enumerate() {
-            if source.next_due > now || self.pending.values().any(|&i| i == index) {
-                continue;
-            }
-            let spec = &source.spec;
+    pub fn tick(&mut self, now_s: u64) {
+        let mut sent = Vec::new();
+        for (index, spec) in self.0.due(now_s) {
             let headers = vec![
                 (":method", "GET"),
                 (":path", spec.path.as_str()),
                 (":authority", spec.authority.as_str()),
                 ("accept", "application/json"),
             ];
-            source.next_due = now + RETRY_S.min(spec.refresh_s);
             let timeout = Duration::from_millis(spec.timeout_ms);
-            match host::dispatch(&spec.cluster, headers, None, timeout) {
-                Ok(token) => {
-                    self.pending.insert(token, index);
-                }
-                Err(_) => warn!("tollgate: JWKS fetch from cluster {} failed", spec.cluster),
-            }
+            sent.push((
+                index,
+                host::dispatch(&spec.cluster, headers, None, timeout).ok(),
+            ));
+        }
+        for (index, token) in sent {
+            self.0.on_sent(index, token);
         }
     }
 
-    /// Installs the answer to a fetch, if `token` is one of ours.
+    pub fn owns(&self, token: u32) -> bool {
+        self.0.owns(token)
+    }
+
+    /// Hands the answer to a fetch to the core, and counts what it did.
     pub fn on_response(
         &mut self,
         token: u32,
-        status: Option<u16>,
-        body: Option<Vec<u8>>,
+        body_size: usize,
         config: &Config,
         metrics: &Metrics,
-        now: u64,
     ) {
-        let Some(index) = self.pending.remove(&token) else {
-            return;
-        };
-        let Some(source) = self.sources.get_mut(index) else {
-            return;
-        };
-        let result = match (status, body) {
-            (Some(200), Some(body)) => config
-                .refresh_jwks(source.service, &body)
-                .map_err(|e| e.to_string()),
-            (status, _) => Err(format!("status {status:?}")),
-        };
-        match result {
-            Ok(keys) => {
-                source.next_due = now + source.spec.refresh_s;
-                metrics.jwks_refresh(true);
-                info!(
-                    "tollgate: JWKS from cluster {} installed: {keys} key(s)",
-                    source.spec.cluster
-                );
-            }
-            Err(e) => {
-                metrics.jwks_refresh(false);
-                warn!(
-                    "tollgate: JWKS from cluster {} refused, keeping the current keys: {e}",
-                    source.spec.cluster
-                );
-            }
+        // A failed read (logged and counted) is a refused fetch: the keys stay.
+        let status = host::call_response_header(":status")
+            .ok()
+            .flatten()
+            .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
+        let body = host::call_response_body(body_size).ok().flatten();
+        let now_s = host::now_ms().unwrap_or(0) / 1000;
+        if let Some(refreshed) = self
+            .0
+            .on_answer(token, status, body.as_deref(), config, now_s)
+        {
+            metrics.jwks_refresh(refreshed == Refreshed::Installed);
         }
     }
 }

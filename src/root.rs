@@ -69,17 +69,10 @@ impl Context for TollgateRoot {
             }
         }
         #[cfg(feature = "jwt")]
-        {
-            // A failed read (logged and counted) is a refused fetch: the keys stay.
-            let status = host::call_response_header(":status")
-                .ok()
-                .flatten()
-                .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
-            let body = host::call_response_body(body_size).ok().flatten();
-            let now = host::now_ms().unwrap_or(0) / 1000;
+        if self.jwks.owns(token) {
             if let Some(runner) = &self.worker {
                 self.jwks
-                    .on_response(token, status, body, runner.config(), &self.metrics, now);
+                    .on_response(token, body_size, runner.config(), &self.metrics);
             }
         }
         #[cfg(not(feature = "jwt"))]
@@ -153,8 +146,8 @@ impl RootContext for TollgateRoot {
             runner.metrics.flush();
         }
         #[cfg(feature = "jwt")]
-        if let Ok(now) = host::now_ms() {
-            self.jwks.tick(now / 1000);
+        if let Ok(now_ms) = host::now_ms() {
+            self.jwks.tick(now_ms / 1000);
         }
     }
 

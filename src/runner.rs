@@ -11,7 +11,9 @@ use std::rc::Rc;
 use std::time::Duration;
 use tollgate_core::backend::BackendCall;
 use tollgate_core::config::Config;
-use tollgate_core::pipeline::{is_stripped_request_header, LocalReply, RequestId, Step, Steps, Worker};
+use tollgate_core::pipeline::{
+    is_stripped_request_header, LocalReply, RequestId, Step, Steps, Worker,
+};
 
 pub struct Runner {
     worker: RefCell<Worker>,

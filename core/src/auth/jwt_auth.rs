@@ -129,18 +129,18 @@ impl JwtAuth {
     }
 
     /// Verifies a token, or finds it among the tokens verified before and not yet expired.
-    pub fn verify(&self, token: &str, now: u64) -> std::result::Result<Claims, JwtError> {
+    pub fn verify(&self, token: &str, now_s: u64) -> std::result::Result<Claims, JwtError> {
         let mut verified = match self.verified.lock() {
             Ok(v) => v,
             Err(poisoned) => poisoned.into_inner(),
         };
         if let Some((claims, valid_until)) = verified.get(token) {
-            if now < *valid_until {
+            if now_s < *valid_until {
                 return Ok(claims.clone());
             }
             verified.remove(token);
         }
-        let claims = jwt::verify(token, &self.keys.current(), &self.rules, now)?;
+        let claims = jwt::verify(token, &self.keys.current(), &self.rules, now_s)?;
         if self.cache_size > 0 {
             if verified.len() >= self.cache_size {
                 // Bounded memory: start over rather than track recency on the hot path.

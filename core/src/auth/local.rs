@@ -15,7 +15,7 @@ pub struct LocalRequest<'a> {
     pub query: Option<&'a str>,
     pub args: &'a QueryArgs,
     pub headers: &'a dyn HeaderSource,
-    pub now: u64,
+    pub now_s: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub enum LocalFailure {
 pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identity, LocalFailure> {
     if let Some(secret) = &auth.signed_url_secret {
         let query = req.query.unwrap_or("");
-        match signed_url::verify(secret, req.method, req.path, query, req.now) {
+        match signed_url::verify(secret, req.method, req.path, query, req.now_s) {
             Ok(()) => {
                 return Ok(identity(
                     Method::SignedUrl,
@@ -45,7 +45,7 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
         }
     }
     if let Some(value) = req.headers.header("authorization") {
-        if let Some(result) = from_authorization(auth, &Authorization::parse(&value), req.now) {
+        if let Some(result) = from_authorization(auth, &Authorization::parse(&value), req.now_s) {
             return result;
         }
     }
@@ -73,11 +73,11 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
 fn from_authorization(
     auth: &Authentication,
     header: &Authorization,
-    #[allow(unused_variables)] now: u64,
+    #[allow(unused_variables)] now_s: u64,
 ) -> Option<Result<Identity, LocalFailure>> {
     #[cfg(feature = "jwt")]
     if let (Some(jwt), Some(token)) = (&auth.jwt, &header.token) {
-        return Some(verify_jwt(jwt, token, now));
+        return Some(verify_jwt(jwt, token, now_s));
     }
     let (Some(user), Some(password)) = (&header.userid, &header.password) else {
         return None;
@@ -104,9 +104,9 @@ fn from_authorization(
 fn verify_jwt(
     jwt: &super::jwt_auth::JwtAuth,
     token: &str,
-    now: u64,
+    now_s: u64,
 ) -> Result<Identity, LocalFailure> {
-    match jwt.verify(token, now) {
+    match jwt.verify(token, now_s) {
         Ok(claims) => {
             let client_id = claims
                 .string(&jwt.client_id_claim)

@@ -10,6 +10,8 @@ pub mod grants;
 pub mod header_secret;
 pub mod identity;
 #[cfg(feature = "jwt")]
+pub mod jwks_refresh;
+#[cfg(feature = "jwt")]
 pub mod jwt;
 #[cfg(feature = "jwt")]
 pub mod jwt_auth;

@@ -65,7 +65,7 @@ pub fn verify(
     method: &str,
     path: &str,
     query: &str,
-    now: u64,
+    now_s: u64,
 ) -> Result<(), SignedUrlError> {
     let signature = query
         .split('&')
@@ -82,7 +82,7 @@ pub fn verify(
     ) {
         return Err(SignedUrlError::BadSignature);
     }
-    if now > expires {
+    if now_s > expires {
         return Err(SignedUrlError::Expired);
     }
     Ok(())

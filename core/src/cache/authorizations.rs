@@ -122,9 +122,9 @@ impl AuthCache {
     }
 
     /// Decides a request from this worker's lease, or from the shared entry.
-    pub fn lookup(&mut self, store: &dyn SharedStore, key: &EntryKey, now: u64) -> Lookup {
+    pub fn lookup(&mut self, store: &dyn SharedStore, key: &EntryKey, now_ms: u64) -> Lookup {
         if let Some(local) = self.local.get_mut(key.as_str()) {
-            if local.until > now {
+            if local.until > now_ms {
                 match &mut local.kind {
                     LocalKind::Unlimited => return Lookup::Forward { leased: false },
                     LocalKind::Held(n) if *n > 0 => {
@@ -134,19 +134,20 @@ impl AuthCache {
                     LocalKind::Held(_) => {}
                     LocalKind::Denied => return Lookup::Deny(Denial::AuthFailed),
                     LocalKind::Limited { reset_known } => {
-                        return Lookup::Deny(limits_exceeded(*reset_known, local.until, now))
+                        return Lookup::Deny(limits_exceeded(*reset_known, local.until, now_ms))
                     }
                 }
             } else if let Some(expired) = self.local.remove(key.as_str()) {
                 give_back(store, key.as_str(), &expired);
             }
         }
-        self.lookup_shared(store, key, now)
+        self.lookup_shared(store, key, now_ms)
     }
 
-    fn lookup_shared(&mut self, store: &dyn SharedStore, key: &EntryKey, now: u64) -> Lookup {
+    fn lookup_shared(&mut self, store: &dyn SharedStore, key: &EntryKey, now_ms: u64) -> Lookup {
         for _ in 0..MAX_ATTEMPTS {
-            let Some((slot, mut entry, version)) = find_slot(store, key, self.settings.slots, now)
+            let Some((slot, mut entry, version)) =
+                find_slot(store, key, self.settings.slots, now_ms)
             else {
                 return Lookup::Authorize(Ticket {
                     key: key.clone(),
@@ -154,7 +155,7 @@ impl AuthCache {
                 });
             };
             let name = slot_key(slot);
-            match entry.fresh_at(now) {
+            match entry.fresh_at(now_ms) {
                 Fresh::Authorized {
                     until,
                     budget: None,
@@ -191,12 +192,12 @@ impl AuthCache {
                 Fresh::Limited { until, retry_after } => {
                     let reset_known = retry_after.is_some();
                     self.remember(key, slot, until, LocalKind::Limited { reset_known });
-                    return Lookup::Deny(limits_exceeded(reset_known, until, now));
+                    return Lookup::Deny(limits_exceeded(reset_known, until, now_ms));
                 }
                 // Expired, never asked, or budget used up: the backend must be asked.
                 Fresh::Authorized { .. } | Fresh::None => {}
             }
-            if entry.unavailable_until > now {
+            if entry.unavailable_until > now_ms {
                 match self.fallback(entry.last) {
                     Fallback::Answer(lookup) => return lookup,
                     Fallback::UseOnce => {
@@ -208,10 +209,10 @@ impl AuthCache {
                     }
                 }
             }
-            if entry.authorizing_until > now {
+            if entry.authorizing_until > now_ms {
                 return Lookup::Wait;
             }
-            entry.authorizing_until = now.saturating_add(self.settings.wait_ms);
+            entry.authorizing_until = now_ms.saturating_add(self.settings.wait_ms);
             if store.set(&name, &entry.encode(), version).is_err() {
                 continue;
             }
@@ -232,7 +233,7 @@ impl AuthCache {
         store: &dyn SharedStore,
         ticket: &Ticket,
         answer: &BackendAnswer,
-        now: u64,
+        now_ms: u64,
     ) -> Option<Lookup> {
         let Some(slot) = ticket.slot else {
             return Some(self.uncached(answer));
@@ -245,14 +246,14 @@ impl AuthCache {
             // `wait_ms`): that entry stays, and the answer serves this request alone.
             let mut entry = match value.and_then(SharedEntry::decode) {
                 Some(e) if e.key == key => e,
-                Some(e) if !e.is_idle(now) => {
+                Some(e) if !e.is_idle(now_ms) => {
                     taken = true;
                     return None;
                 }
                 _ => SharedEntry::new(key),
             };
             taken = false;
-            apply_answer(&mut entry, answer, &settings, now);
+            apply_answer(&mut entry, answer, &settings, now_ms);
             Some((entry.encode(), ()))
         });
         taken.then(|| self.uncached(answer))
@@ -265,7 +266,7 @@ impl AuthCache {
         store: &dyn SharedStore,
         key: &EntryKey,
         answer: &BackendAnswer,
-        now: u64,
+        now_ms: u64,
     ) {
         let last = match answer.decision() {
             Decision::Authorized => LastKnown::Authorized,
@@ -274,7 +275,8 @@ impl AuthCache {
             Decision::BackendUnavailable => return,
         };
         for _ in 0..MAX_ATTEMPTS {
-            let Some((slot, mut entry, version)) = find_slot(store, key, self.settings.slots, now)
+            let Some((slot, mut entry, version)) =
+                find_slot(store, key, self.settings.slots, now_ms)
             else {
                 return;
             };
@@ -293,10 +295,10 @@ impl AuthCache {
         &mut self,
         store: &dyn SharedStore,
         key: &EntryKey,
-        now: u64,
+        now_ms: u64,
     ) -> Lookup {
         for _ in 0..MAX_ATTEMPTS {
-            let found = find_slot(store, key, self.settings.slots, now);
+            let found = find_slot(store, key, self.settings.slots, now_ms);
             let last = found.as_ref().map_or(LastKnown::None, |(_, e, _)| e.last);
             match (self.fallback(last), found) {
                 (Fallback::Answer(lookup), _) => return lookup,
@@ -361,11 +363,11 @@ impl AuthCache {
     }
 
     /// Drops expired local entries, returning unused leases (called on the worker's timer).
-    pub fn expire(&mut self, store: &dyn SharedStore, now: u64) {
+    pub fn expire(&mut self, store: &dyn SharedStore, now_ms: u64) {
         let expired: Vec<String> = self
             .local
             .iter()
-            .filter(|(_, l)| l.until <= now)
+            .filter(|(_, l)| l.until <= now_ms)
             .map(|(k, _)| k.clone())
             .collect();
         for key in expired {
@@ -382,9 +384,9 @@ enum Fallback {
     UseOnce,
 }
 
-fn limits_exceeded(reset_known: bool, until: u64, now: u64) -> Denial {
+fn limits_exceeded(reset_known: bool, until: u64, now_ms: u64) -> Denial {
     Denial::LimitsExceeded {
-        retry_after: reset_known.then(|| until.saturating_sub(now).div_ceil(1000)),
+        retry_after: reset_known.then(|| until.saturating_sub(now_ms).div_ceil(1000)),
     }
 }
 
@@ -400,7 +402,7 @@ fn find_slot(
     store: &dyn SharedStore,
     key: &EntryKey,
     slots: u32,
-    now: u64,
+    now_ms: u64,
 ) -> Option<(u32, SharedEntry, u32)> {
     let (mut free, mut denial) = (None, None);
     for slot in key.slots(slots) {
@@ -408,10 +410,10 @@ fn find_slot(
         let claim = || (slot, SharedEntry::new(key.as_str()), version);
         match value.as_deref().and_then(SharedEntry::decode) {
             Some(entry) if entry.key == key.as_str() => return Some((slot, entry, version)),
-            Some(entry) if entry.is_denial_only(now) => {
+            Some(entry) if entry.is_denial_only(now_ms) => {
                 denial.get_or_insert_with(claim);
             }
-            Some(entry) if !entry.is_idle(now) => {}
+            Some(entry) if !entry.is_idle(now_ms) => {}
             _ => {
                 free.get_or_insert_with(claim);
             }
@@ -452,7 +454,7 @@ fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
 /// exact-limit budget: the calls the backend still allows, minus the calls leased but not yet
 /// reported). Every number from the backend or from shared data saturates: a reset of
 /// `i64::MAX` seconds is "never" (`u64::MAX` ms), not a wrapped few seconds.
-fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettings, now: u64) {
+fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettings, now_ms: u64) {
     entry.authorizing_until = 0;
     let reset_s = answer
         .limit_reset
@@ -460,11 +462,11 @@ fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettin
         .and_then(|r| r.trim().parse::<i64>().ok())
         .and_then(|r| u64::try_from(r).ok())
         .filter(|&r| r > 0);
-    let reset_until = reset_s.map(|r| now.saturating_add(r.saturating_mul(1000)));
-    let denied_until = now.saturating_add(s.denied_ttl_ms);
+    let reset_until = reset_s.map(|r| now_ms.saturating_add(r.saturating_mul(1000)));
+    let denied_until = now_ms.saturating_add(s.denied_ttl_ms);
     let (fresh, last) = match answer.decision() {
         Decision::BackendUnavailable => {
-            entry.unavailable_until = now.saturating_add(UNAVAILABLE_RETRY_MS);
+            entry.unavailable_until = now_ms.saturating_add(UNAVAILABLE_RETRY_MS);
             return;
         }
         Decision::Authorized => {
@@ -473,7 +475,7 @@ fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettin
                 .as_deref()
                 .and_then(|r| r.trim().parse::<i64>().ok())
                 .and_then(|r| u64::try_from(r).ok());
-            let until = now
+            let until = now_ms
                 .saturating_add(s.auths_ttl_ms)
                 .min(reset_until.unwrap_or(u64::MAX));
             match remaining {

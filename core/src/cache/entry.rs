@@ -63,31 +63,31 @@ impl SharedEntry {
 
     /// Whether the slot can be given to another key: nothing fresh, nobody asking, nothing
     /// owed to a budget.
-    pub fn is_idle(&self, now: u64) -> bool {
-        self.fresh_at(now) == Fresh::None && self.is_unclaimed(now)
+    pub fn is_idle(&self, now_ms: u64) -> bool {
+        self.fresh_at(now_ms) == Fresh::None && self.is_unclaimed(now_ms)
     }
 
     /// A cached denial (invalid key, unknown app) that nobody is asking about: another key
     /// may take its slot, so a flood of bad keys cannot crowd out good ones. Losing it costs
     /// one more backend call if that bad key comes back.
-    pub fn is_denial_only(&self, now: u64) -> bool {
-        matches!(self.fresh_at(now), Fresh::Denied { .. }) && self.is_unclaimed(now)
+    pub fn is_denial_only(&self, now_ms: u64) -> bool {
+        matches!(self.fresh_at(now_ms), Fresh::Denied { .. }) && self.is_unclaimed(now_ms)
     }
 
     /// Nobody is asking the backend about this key, and no calls are owed on it.
-    fn is_unclaimed(&self, now: u64) -> bool {
-        self.authorizing_until <= now && self.outstanding == 0
+    fn is_unclaimed(&self, now_ms: u64) -> bool {
+        self.authorizing_until <= now_ms && self.outstanding == 0
     }
 
     /// The fresh answer, or `Fresh::None` once it has expired.
-    pub fn fresh_at(&self, now: u64) -> Fresh {
+    pub fn fresh_at(&self, now_ms: u64) -> Fresh {
         let until = match self.fresh {
             Fresh::None => 0,
             Fresh::Authorized { until, .. }
             | Fresh::Denied { until }
             | Fresh::Limited { until, .. } => until,
         };
-        if until > now {
+        if until > now_ms {
             self.fresh
         } else {
             Fresh::None

@@ -33,21 +33,21 @@ fn key(user_key: &str) -> EntryKey {
     EntryKey::new("1", &Credentials::UserKey(user_key.into()), &usage)
 }
 
-/// Asks the backend for `key` at `now` and records `answer`; then looks up again.
+/// Asks the backend for `key` at `now_ms` and records `answer`; then looks up again.
 fn ask(
     cache: &mut AuthCache,
     store: &MemoryStore,
     key: &EntryKey,
     answer: &BackendAnswer,
-    now: u64,
+    now_ms: u64,
 ) -> Lookup {
-    let Lookup::Authorize(ticket) = cache.lookup(store, key, now) else {
+    let Lookup::Authorize(ticket) = cache.lookup(store, key, now_ms) else {
         panic!("expected a ticket");
     };
     assert!(ticket.is_cached());
-    match cache.answer(store, &ticket, answer, now) {
+    match cache.answer(store, &ticket, answer, now_ms) {
         Some(lookup) => lookup,
-        None => cache.lookup(store, key, now),
+        None => cache.lookup(store, key, now_ms),
     }
 }
 
@@ -191,17 +191,17 @@ fn a_clock_at_the_end_of_time_does_not_overflow() {
     let store = MemoryStore::default();
     let mut cache = AuthCache::new(settings());
     let k = key("k");
-    let now = u64::MAX - 10;
+    let now_ms = u64::MAX - 10;
     let denied = BackendAnswer {
         status: Some(403),
         ..BackendAnswer::default()
     };
     assert_eq!(
-        ask(&mut cache, &store, &k, &denied, now),
+        ask(&mut cache, &store, &k, &denied, now_ms),
         Lookup::Deny(Denial::AuthFailed)
     );
-    assert!(!reports::claim_report(&store, now, 10_000) || store.get(REPORT_KEY).0.is_some());
-    assert!(reports::report_failed(&store, now) > 0);
+    assert!(!reports::claim_report(&store, now_ms, 10_000) || store.get(REPORT_KEY).0.is_some());
+    assert!(reports::report_failed(&store, now_ms) > 0);
 }
 
 /// Two keys pending `u64::MAX` calls each (another worker's saturated counts).

@@ -181,14 +181,14 @@ fn decode_pending(bytes: &[u8]) -> Vec<(String, Calls)> {
 }
 
 /// Whether this worker reports now: the first to move the next report time forward wins.
-pub fn claim_report(store: &dyn SharedStore, now: u64, interval_ms: u64) -> bool {
+pub fn claim_report(store: &dyn SharedStore, now_ms: u64, interval_ms: u64) -> bool {
     update(store, REPORT_KEY, |value| {
         let (next_at, failures) = decode_schedule(value);
-        if now < next_at {
+        if now_ms < next_at {
             return None;
         }
         Some((
-            encode_schedule(now.saturating_add(interval_ms), failures),
+            encode_schedule(now_ms.saturating_add(interval_ms), failures),
             (),
         ))
     })
@@ -196,7 +196,7 @@ pub fn claim_report(store: &dyn SharedStore, now: u64, interval_ms: u64) -> bool
 }
 
 /// A report failed: the next attempt comes after 1 s, 2 s, 4 s, ... up to a minute.
-pub fn report_failed(store: &dyn SharedStore, now: u64) -> u64 {
+pub fn report_failed(store: &dyn SharedStore, now_ms: u64) -> u64 {
     update(store, REPORT_KEY, |value| {
         let (_, failures) = decode_schedule(value);
         let failures = failures.saturating_add(1);
@@ -204,7 +204,7 @@ pub fn report_failed(store: &dyn SharedStore, now: u64) -> u64 {
             .saturating_mul(1 << failures.saturating_sub(1).min(16))
             .min(MAX_BACKOFF_MS);
         Some((
-            encode_schedule(now.saturating_add(backoff), failures),
+            encode_schedule(now_ms.saturating_add(backoff), failures),
             backoff,
         ))
     })

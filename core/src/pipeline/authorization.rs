@@ -77,9 +77,7 @@ impl Authorization {
             Decision::LimitsExceeded { retry_after } => {
                 Err(self.denied(Denial::LimitsExceeded { retry_after }))
             }
-            Decision::Denied | Decision::BackendUnavailable => {
-                Err(self.denied(Denial::AuthFailed))
-            }
+            Decision::Denied | Decision::BackendUnavailable => Err(self.denied(Denial::AuthFailed)),
         }
     }
 

@@ -108,7 +108,7 @@ pub fn begin(
                 query,
                 args: &args,
                 headers,
-                now: head.now_s,
+                now_s: head.now_s,
             },
         )
     });

@@ -43,7 +43,9 @@ impl Reporting {
         now_ms: u64,
         tally: &mut Tally,
     ) -> Vec<Step> {
-        tally.cache_hits = tally.cache_hits.saturating_add(std::mem::take(&mut self.hits));
+        tally.cache_hits = tally
+            .cache_hits
+            .saturating_add(std::mem::take(&mut self.hits));
         tally.cache_misses = tally
             .cache_misses
             .saturating_add(std::mem::take(&mut self.misses));
@@ -139,9 +141,7 @@ impl Reporting {
 
     /// Moves this worker's counted calls to shared data (the VM is going away).
     pub(super) fn flush(&mut self, store: &dyn SharedStore) {
-        let _ = self
-            .usage
-            .flush(store, self.batching.max_pending as usize);
+        let _ = self.usage.flush(store, self.batching.max_pending as usize);
     }
 }
 

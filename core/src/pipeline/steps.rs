@@ -16,7 +16,10 @@ pub type RequestId = u32;
 #[derive(Debug)]
 pub enum Step {
     /// Answer `request` locally (on failure, reset it). The request is complete.
-    Reply { request: RequestId, reply: LocalReply },
+    Reply {
+        request: RequestId,
+        reply: LocalReply,
+    },
     /// Remove every spelling of the stripped headers (`is_stripped_request_header`), set
     /// these headers (pseudo-headers included), and let `request` go upstream. `resume`: the
     /// request is paused by an earlier callback and must be resumed.

@@ -157,9 +157,7 @@ fn denials_use_the_configured_errors() {
         limit_max_value: Some("10".into()),
         ..Default::default()
     };
-    let Err(r) = a.decide(&limited) else {
-        panic!()
-    };
+    let Err(r) = a.decide(&limited) else { panic!() };
     assert_eq!((r.status, r.body.as_str()), (429, "Limits exceeded"));
     assert!(r
         .headers

@@ -234,7 +234,14 @@ impl Worker {
                 let status = answer.and_then(|a| a.status);
                 if let Some(reporting) = &mut self.reporting {
                     let store = &*self.store;
-                    reporting.on_answer(store, &self.config, batch, status, now_ms, &mut self.tally);
+                    reporting.on_answer(
+                        store,
+                        &self.config,
+                        batch,
+                        status,
+                        now_ms,
+                        &mut self.tally,
+                    );
                 }
                 Steps::hold()
             }
@@ -269,7 +276,9 @@ impl Worker {
         let mut steps = self.wake(None);
         if let Some(reporting) = &mut self.reporting {
             let store = &*self.store;
-            steps.list.extend(reporting.tick(store, &self.config, now_ms, &mut self.tally));
+            steps
+                .list
+                .extend(reporting.tick(store, &self.config, now_ms, &mut self.tally));
         }
         steps
     }
@@ -334,7 +343,9 @@ impl Worker {
                     Lookup::Forward { .. } => {
                         return self.forward(request, authorization.forward(), resume)
                     }
-                    Lookup::Deny(denial) => return self.reply(request, authorization.denied(denial)),
+                    Lookup::Deny(denial) => {
+                        return self.reply(request, authorization.denied(denial))
+                    }
                     Lookup::Authorize(_) | Lookup::Wait => {}
                 }
             } else {

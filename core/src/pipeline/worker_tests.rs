@@ -16,7 +16,12 @@ impl SharedStore for Store {
     fn get(&self, key: &str) -> (Option<Vec<u8>>, u32) {
         self.0.get(key)
     }
-    fn set(&self, key: &str, value: &[u8], version: u32) -> Result<(), crate::cache::store::Conflict> {
+    fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        version: u32,
+    ) -> Result<(), crate::cache::store::Conflict> {
         self.0.set(key, value, version)
     }
 }
@@ -317,7 +322,10 @@ fn authrep_strict_caching_remembers_a_denial_for_outages() {
     envoy.answer(Some(200), None);
     envoy.request(0, 2, "GET", "/a?user_key=k", true);
     envoy.answer(Some(500), None);
-    assert!(matches!(envoy.fate(2), Fate::Forwarded { resumed: true, .. }));
+    assert!(matches!(
+        envoy.fate(2),
+        Fate::Forwarded { resumed: true, .. }
+    ));
     envoy.request(0, 3, "GET", "/a?user_key=k", true);
     envoy.answer(Some(403), None);
     envoy.request(0, 4, "GET", "/a?user_key=k", true);
@@ -400,7 +408,10 @@ fn a_form_body_brings_the_credentials() {
     assert!(!envoy.body(0, 1, "user_key=k&x=1", true));
     let path = envoy.answer(Some(200), None);
     assert!(path.contains("user_key=k"), "{path}");
-    assert!(matches!(envoy.fate(1), Fate::Forwarded { resumed: true, .. }));
+    assert!(matches!(
+        envoy.fate(1),
+        Fate::Forwarded { resumed: true, .. }
+    ));
     // The same body with trailers ending it (no end_of_stream on the body).
     let mut envoy = Envoy::new(service(false, "none"), 1);
     envoy.request_with(0, 2, "POST", "/a", &form, false);
@@ -419,8 +430,14 @@ fn batching_miss_asks_once_then_hits_are_counted_and_reported() {
     assert_eq!(envoy.calls.len(), 1, "one authorize for the entry");
     let path = envoy.answer(Some(200), Some("-1"));
     assert!(path.starts_with("/transactions/authorize.xml?"), "{path}");
-    assert!(matches!(envoy.fate(1), Fate::Forwarded { resumed: true, .. }));
-    assert!(matches!(envoy.fate(2), Fate::Forwarded { resumed: true, .. }));
+    assert!(matches!(
+        envoy.fate(1),
+        Fate::Forwarded { resumed: true, .. }
+    ));
+    assert!(matches!(
+        envoy.fate(2),
+        Fate::Forwarded { resumed: true, .. }
+    ));
     // A hit: forwarded by the headers callback itself.
     assert!(envoy.request(0, 3, "GET", "/a?user_key=k", true));
     envoy.tick(0);
@@ -437,13 +454,21 @@ fn batching_miss_asks_once_then_hits_are_counted_and_reported() {
             .collect()
     };
     assert_eq!(reported(&envoy).len(), 1);
-    assert!(reported(&envoy)[0].contains("%5Busage%5D%5Bhits%5D=2"), "{:?}", reported(&envoy));
+    assert!(
+        reported(&envoy)[0].contains("%5Busage%5D%5Bhits%5D=2"),
+        "{:?}",
+        reported(&envoy)
+    );
     envoy.tick(1);
     envoy.clock.set(Some(1_000_000 + 2_000));
     envoy.tick(0);
     envoy.tick(1);
     assert_eq!(reported(&envoy).len(), 2);
-    assert!(reported(&envoy)[1].contains("%5Busage%5D%5Bhits%5D=1"), "{:?}", reported(&envoy));
+    assert!(
+        reported(&envoy)[1].contains("%5Busage%5D%5Bhits%5D=1"),
+        "{:?}",
+        reported(&envoy)
+    );
 }
 
 #[test]
@@ -486,7 +511,12 @@ fn batching_refused_dispatch_fails_closed_in_the_callback() {
 
 #[test]
 fn report_status_policy() {
-    for (status, kept) in [(Some(200), false), (Some(403), false), (Some(500), true), (None, true)] {
+    for (status, kept) in [
+        (Some(200), false),
+        (Some(403), false),
+        (Some(500), true),
+        (None, true),
+    ] {
         let mut envoy = Envoy::new(service(true, "strict"), 1);
         envoy.request(0, 1, "GET", "/a?user_key=k", true);
         envoy.answer(Some(200), Some("-1"));
@@ -496,10 +526,63 @@ fn report_status_policy() {
         let tally = envoy.workers[0].take_tally();
         let failed = u64::from(status != Some(200));
         assert_eq!(tally.report_failures, failed, "{status:?}");
-        assert_eq!(tally.reports_dropped, u64::from(status == Some(403)), "{status:?}");
+        assert_eq!(
+            tally.reports_dropped,
+            u64::from(status == Some(403)),
+            "{status:?}"
+        );
         // Kept calls are reported again after the backoff.
         envoy.clock.set(Some(1_000_000 + 120_000));
         envoy.tick(0);
         assert_eq!(envoy.calls.len(), usize::from(kept), "{status:?}");
     }
+}
+
+#[test]
+fn local_authentication_forwards_in_the_headers_callback_with_no_backend() {
+    let mut config = service(false, "none");
+    config["services"][0]["authentication"] = json!({"mode": "local", "api_keys": {
+        "header": "APIKey",
+        "keys": [{"id": "reader", "hash": crate::auth::digest::stored_form("k-reader")}]
+    }});
+    let mut envoy = Envoy::new(config, 1);
+    assert!(envoy.request_with(0, 1, "GET", "/a", &[("apikey", "k-reader")], true));
+    assert_eq!(
+        envoy.fate(1),
+        Fate::Forwarded {
+            headers: secret_token(),
+            resumed: false
+        }
+    );
+    assert!(!envoy.request_with(0, 2, "GET", "/a", &[("apikey", "wrong")], true));
+    assert_eq!(envoy.fate(2), Fate::Replied(403, Outcome::AuthFailed));
+    assert!(!envoy.request(0, 3, "GET", "/a", true));
+    assert_eq!(envoy.fate(3), Fate::Replied(401, Outcome::AuthMissing));
+    assert!(envoy.calls.is_empty());
+    // Forwarded with nothing to add to the response: not remembered; the denials are, until
+    // Envoy is done with them.
+    assert_eq!(envoy.workers[0].requests_remembered(), 2);
+    assert!(envoy.workers[0].on_request_body(1, 5, true).proceed);
+}
+
+#[test]
+fn debug_headers_go_on_the_response_and_are_forgotten_with_the_request() {
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    envoy.request_with(
+        0,
+        1,
+        "GET",
+        "/a?user_key=k",
+        &[("x-3scale-debug", "st")],
+        true,
+    );
+    envoy.answer(Some(200), None);
+    let names: Vec<&str> = envoy.workers[0]
+        .response_headers(1)
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert!(names.contains(&"x-3scale-usage"), "{names:?}");
+    envoy.workers[0].on_request_done(1);
+    assert!(envoy.workers[0].response_headers(1).is_empty());
 }

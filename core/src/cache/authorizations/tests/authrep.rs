@@ -10,12 +10,12 @@ fn authrep(
     store: &MemoryStore,
     key: &EntryKey,
     answer: &BackendAnswer,
-    now: u64,
+    now_ms: u64,
 ) -> Lookup {
     match answer.decision() {
-        Decision::BackendUnavailable => cache.authrep_fallback(store, key, now),
+        Decision::BackendUnavailable => cache.authrep_fallback(store, key, now_ms),
         decision => {
-            cache.remember_authrep(store, key, answer, now);
+            cache.remember_authrep(store, key, answer, now_ms);
             match decision {
                 Decision::Authorized => FORWARD,
                 Decision::LimitsExceeded { retry_after } => limits_exceeded(retry_after),

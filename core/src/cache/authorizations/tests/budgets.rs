@@ -11,7 +11,7 @@ fn interleave(
     b: &mut AuthCache,
     store: &MemoryStore,
     key: &EntryKey,
-    now: u64,
+    now_ms: u64,
 ) -> (u64, Vec<Ticket>) {
     let pattern = [true, true, false, true, false, false];
     let (mut forwarded, mut tickets) = (0, Vec::new());
@@ -24,7 +24,7 @@ fn interleave(
             continue;
         }
         let worker = if on_a { &mut *a } else { &mut *b };
-        match worker.lookup(store, key, now) {
+        match worker.lookup(store, key, now_ms) {
             Lookup::Forward { leased: true } => forwarded += 1,
             Lookup::Authorize(t) => {
                 tickets.push(t);
@@ -74,9 +74,9 @@ fn a_limit_allows_exactly_its_budget_across_workers() {
         a.answer(&store, &t, &ok(Some("50"), Some("60")), T0 + 2),
         None
     );
-    for now in [T0 + 2, T0 + 3] {
-        assert_eq!(a.lookup(&store, &k, now), limits_exceeded(Some(60)));
-        assert_eq!(b.lookup(&store, &k, now), limits_exceeded(Some(60)));
+    for now_ms in [T0 + 2, T0 + 3] {
+        assert_eq!(a.lookup(&store, &k, now_ms), limits_exceeded(Some(60)));
+        assert_eq!(b.lookup(&store, &k, now_ms), limits_exceeded(Some(60)));
     }
     // The denial stays (Retry-After counting down) until the reset, on both workers.
     assert_eq!(

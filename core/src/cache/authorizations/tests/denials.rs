@@ -74,9 +74,9 @@ fn denials_are_cached_for_denied_ttl_on_every_worker() {
             AUTH_FAILED,
             "{denial:?}"
         );
-        for now in [T0, T0 + 1, T0 + DENIED_TTL - 1] {
-            assert_eq!(a.lookup(&store, &k, now), AUTH_FAILED);
-            assert_eq!(b.lookup(&store, &k, now), AUTH_FAILED);
+        for now_ms in [T0, T0 + 1, T0 + DENIED_TTL - 1] {
+            assert_eq!(a.lookup(&store, &k, now_ms), AUTH_FAILED);
+            assert_eq!(b.lookup(&store, &k, now_ms), AUTH_FAILED);
         }
         assert!(matches!(
             b.lookup(&store, &k, T0 + DENIED_TTL),

@@ -16,7 +16,7 @@ enum Last {
 fn after_failure(caching_type: CachingType, last: Last, failure: &BackendAnswer) -> Vec<Lookup> {
     let (store, mut a, mut b) = workers(settings(caching_type));
     let k = key("k");
-    let mut now = T0;
+    let mut now_ms = T0;
     let previous = match last {
         Last::Authorized => Some((ok(None, None), TTL)),
         Last::Denied => Some((status(Some(403)), DENIED_TTL)),
@@ -24,23 +24,23 @@ fn after_failure(caching_type: CachingType, last: Last, failure: &BackendAnswer)
         Last::Nothing => None,
     };
     if let Some((answer, lasts)) = previous {
-        request(&mut a, &store, &k, &answer, now);
-        now += lasts;
+        request(&mut a, &store, &k, &answer, now_ms);
+        now_ms += lasts;
     }
-    let t = ticket(a.lookup(&store, &k, now));
-    assert_eq!(b.lookup(&store, &k, now), Lookup::Wait);
-    assert_eq!(a.answer(&store, &t, failure, now), None);
+    let t = ticket(a.lookup(&store, &k, now_ms));
+    assert_eq!(b.lookup(&store, &k, now_ms), Lookup::Wait);
+    assert_eq!(a.answer(&store, &t, failure, now_ms), None);
     let mut out = Vec::new();
-    for at in [now, now, now + 500, now + 999] {
+    for at in [now_ms, now_ms, now_ms + 500, now_ms + 999] {
         out.push(a.lookup(&store, &k, at));
         out.push(b.lookup(&store, &k, at));
     }
     // The backend is not asked again for a second, then it is (once).
     assert!(matches!(
-        b.lookup(&store, &k, now + 1_000),
+        b.lookup(&store, &k, now_ms + 1_000),
         Lookup::Authorize(_)
     ));
-    assert_eq!(a.lookup(&store, &k, now + 1_000), Lookup::Wait);
+    assert_eq!(a.lookup(&store, &k, now_ms + 1_000), Lookup::Wait);
     out
 }
 
@@ -94,27 +94,27 @@ fn strict_forgets_its_200_after_one_failure_even_once_the_backend_is_asked_again
     let (store, mut a, _) = workers(settings(CachingType::Strict));
     let k = key("k");
     assert_eq!(request(&mut a, &store, &k, &ok(None, None), T0), FORWARD);
-    let now = T0 + TTL;
+    let now_ms = T0 + TTL;
     assert_eq!(
-        request(&mut a, &store, &k, &status(Some(502)), now),
+        request(&mut a, &store, &k, &status(Some(502)), now_ms),
         FORWARD
     );
-    assert_eq!(a.lookup(&store, &k, now), AUTH_FAILED);
+    assert_eq!(a.lookup(&store, &k, now_ms), AUTH_FAILED);
     // A second later, the backend fails again: nothing is remembered any more.
     assert_eq!(
-        request(&mut a, &store, &k, &status(Some(502)), now + 1_000),
+        request(&mut a, &store, &k, &status(Some(502)), now_ms + 1_000),
         AUTH_FAILED
     );
     // It recovers: 200 is remembered again.
     assert_eq!(
-        request(&mut a, &store, &k, &ok(None, None), now + 2_000),
+        request(&mut a, &store, &k, &ok(None, None), now_ms + 2_000),
         FORWARD
     );
     assert_eq!(
-        request(&mut a, &store, &k, &status(None), now + 2_000 + TTL),
+        request(&mut a, &store, &k, &status(None), now_ms + 2_000 + TTL),
         FORWARD
     );
-    assert_eq!(a.lookup(&store, &k, now + 2_000 + TTL), AUTH_FAILED);
+    assert_eq!(a.lookup(&store, &k, now_ms + 2_000 + TTL), AUTH_FAILED);
 }
 
 #[test]

@@ -62,10 +62,10 @@ fn an_unlimited_authorization_forwards_everywhere_until_auths_ttl() {
         // From then on both workers answer from their own memory: shared data is not touched.
         let version =
             store.get(&slot_key(k.slots(SLOTS)[0])).1 + store.get(&slot_key(k.slots(SLOTS)[1])).1;
-        for now in [T0 + 1, T0 + TTL / 2, T0 + TTL - 1] {
+        for now_ms in [T0 + 1, T0 + TTL / 2, T0 + TTL - 1] {
             for _ in 0..100 {
-                assert_eq!(a.lookup(&store, &k, now), FORWARD);
-                assert_eq!(b.lookup(&store, &k, now), FORWARD);
+                assert_eq!(a.lookup(&store, &k, now_ms), FORWARD);
+                assert_eq!(b.lookup(&store, &k, now_ms), FORWARD);
             }
         }
         let after =

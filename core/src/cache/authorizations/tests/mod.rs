@@ -100,12 +100,12 @@ fn request(
     store: &MemoryStore,
     key: &EntryKey,
     answer: &BackendAnswer,
-    now: u64,
+    now_ms: u64,
 ) -> Lookup {
-    match cache.lookup(store, key, now) {
-        Lookup::Authorize(ticket) => match cache.answer(store, &ticket, answer, now) {
+    match cache.lookup(store, key, now_ms) {
+        Lookup::Authorize(ticket) => match cache.answer(store, &ticket, answer, now_ms) {
             Some(lookup) => lookup,
-            None => cache.lookup(store, key, now),
+            None => cache.lookup(store, key, now_ms),
         },
         other => other,
     }
@@ -129,10 +129,10 @@ fn budget(store: &MemoryStore, key: &EntryKey) -> Option<u64> {
 }
 
 /// Counts leased forwards on one worker until it gets something else.
-fn drain(cache: &mut AuthCache, store: &MemoryStore, key: &EntryKey, now: u64) -> (u64, Lookup) {
+fn drain(cache: &mut AuthCache, store: &MemoryStore, key: &EntryKey, now_ms: u64) -> (u64, Lookup) {
     let mut forwarded = 0;
     loop {
-        match cache.lookup(store, key, now) {
+        match cache.lookup(store, key, now_ms) {
             Lookup::Forward { leased: true } => forwarded += 1,
             other => return (forwarded, other),
         }

@@ -134,10 +134,10 @@ fn a_full_local_map_does_not_swallow_leases() {
     let (store, mut a, mut b) = workers(with_slots(CachingType::None, 1));
     let (k1, k2) = (key("one"), key("two"));
     assert_eq!(request(&mut a, &store, &k1, &ok(None, None), T0), FORWARD);
-    let now = T0 + TTL;
-    let t = ticket(b.lookup(&store, &k2, now));
-    b.answer(&store, &t, &ok(Some("100"), None), now);
-    let (forwarded, last) = drain(&mut a, &store, &k2, now);
+    let now_ms = T0 + TTL;
+    let t = ticket(b.lookup(&store, &k2, now_ms));
+    b.answer(&store, &t, &ok(Some("100"), None), now_ms);
+    let (forwarded, last) = drain(&mut a, &store, &k2, now_ms);
     assert_eq!(forwarded, 100);
     assert!(matches!(last, Lookup::Authorize(_)));
     assert_eq!(shared(&store, &k2, 1).outstanding, 100);
@@ -149,9 +149,9 @@ fn a_late_answer_does_not_overwrite_another_keys_entry() {
     let (k1, k2) = (key("one"), key("two"));
     let late = ticket(a.lookup(&store, &k1, T0));
     // The asker is silent past wait_ms; the slot goes to another key, which gets a budget.
-    let now = T0 + WAIT;
+    let now_ms = T0 + WAIT;
     assert_eq!(
-        request(&mut b, &store, &k2, &ok(Some("100"), None), now),
+        request(&mut b, &store, &k2, &ok(Some("100"), None), now_ms),
         LEASED
     );
     let before = shared(&store, &k2, 1);
@@ -159,7 +159,7 @@ fn a_late_answer_does_not_overwrite_another_keys_entry() {
     // The first key's answer arrives at last: it serves its request, and the other key's
     // entry (with its owed calls) stays.
     assert_eq!(
-        a.answer(&store, &late, &ok(None, None), now + 1),
+        a.answer(&store, &late, &ok(None, None), now_ms + 1),
         Some(FORWARD)
     );
     assert_eq!(shared(&store, &k2, 1), before);

@@ -9,9 +9,9 @@ fn one_worker_reports_per_interval() {
     // Worker A and B both try at every tick; exactly one wins per interval.
     let mut wins = [0; 2];
     for tick in 0..100u64 {
-        let now = T0 + tick * 1_000;
-        let a = claim_report(&store, now, INTERVAL);
-        let b = claim_report(&store, now + 1, INTERVAL);
+        let now_ms = T0 + tick * 1_000;
+        let a = claim_report(&store, now_ms, INTERVAL);
+        let b = claim_report(&store, now_ms + 1, INTERVAL);
         assert!(!(a && b));
         wins[0] += u32::from(a);
         wins[1] += u32::from(b);
@@ -25,15 +25,15 @@ fn one_worker_reports_per_interval() {
 #[test]
 fn failed_reports_back_off_up_to_a_minute() {
     let store = MemoryStore::default();
-    let mut now = T0;
-    assert!(claim_report(&store, now, INTERVAL));
+    let mut now_ms = T0;
+    assert!(claim_report(&store, now_ms, INTERVAL));
     let mut backoffs = Vec::new();
     for _ in 0..10 {
-        let backoff = report_failed(&store, now);
+        let backoff = report_failed(&store, now_ms);
         backoffs.push(backoff);
-        assert!(!claim_report(&store, now + backoff - 1, INTERVAL));
-        now += backoff;
-        assert!(claim_report(&store, now, INTERVAL));
+        assert!(!claim_report(&store, now_ms + backoff - 1, INTERVAL));
+        now_ms += backoff;
+        assert!(claim_report(&store, now_ms, INTERVAL));
     }
     assert_eq!(
         backoffs,
@@ -41,19 +41,19 @@ fn failed_reports_back_off_up_to_a_minute() {
     );
     // Many more failures never overflow.
     for _ in 0..100 {
-        assert_eq!(report_failed(&store, now), 60_000);
+        assert_eq!(report_failed(&store, now_ms), 60_000);
     }
 
     // A success resets the back-off and keeps the regular schedule.
-    now += 60_000;
-    assert!(claim_report(&store, now, INTERVAL));
+    now_ms += 60_000;
+    assert!(claim_report(&store, now_ms, INTERVAL));
     report_succeeded(&store);
-    assert!(!claim_report(&store, now + INTERVAL - 1, INTERVAL));
-    assert!(claim_report(&store, now + INTERVAL, INTERVAL));
-    assert_eq!(report_failed(&store, now + INTERVAL), 1_000);
-    assert_eq!(report_failed(&store, now + INTERVAL), 2_000);
+    assert!(!claim_report(&store, now_ms + INTERVAL - 1, INTERVAL));
+    assert!(claim_report(&store, now_ms + INTERVAL, INTERVAL));
+    assert_eq!(report_failed(&store, now_ms + INTERVAL), 1_000);
+    assert_eq!(report_failed(&store, now_ms + INTERVAL), 2_000);
     report_succeeded(&store);
-    assert_eq!(report_failed(&store, now + INTERVAL), 1_000);
+    assert_eq!(report_failed(&store, now_ms + INTERVAL), 1_000);
 }
 
 #[test]
