@@ -4,7 +4,7 @@
 //! A request that is forwarded at once with no response headers to add is never listed: no
 //! entry means "not held". Every other request is listed until Envoy is done with it.
 
-use super::authorization::Authorization;
+use super::matched::MatchedRequest;
 use super::steps::RequestId;
 use super::PendingRequest;
 use crate::cache::EntryKey;
@@ -16,12 +16,12 @@ pub(super) enum State {
         buffered: usize,
     },
     /// Authrep mode: paused until the backend answers.
-    Calling(Box<Authorization>),
+    Calling(Box<MatchedRequest>),
     /// Batching mode: paused until the cache can decide. `waited`: the request had to wait (a
     /// cache miss); `direct`: it asked the backend for an uncached entry, and only that
     /// answer wakes it (not other requests' answers for the key).
     Waiting {
-        authorization: Box<Authorization>,
+        matched: Box<MatchedRequest>,
         key: EntryKey,
         waited: bool,
         direct: bool,

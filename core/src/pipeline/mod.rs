@@ -1,5 +1,5 @@
 //! The request pipeline, in APIcast's order: service, credentials, mapping rules, backend
-//! authorization, then a local reply or the upstream.
+//! matched, then a local reply or the upstream.
 //!
 //! [`Worker`] takes Envoy's events for each request and returns the [`Steps`] the adapter
 //! carries out. One request, top to bottom (`worker.rs`; states in `flow.rs`):
@@ -23,8 +23,8 @@
 //! On every worker, `on_tick` also moves counted calls to shared data and, on the elected
 //! worker, sends the reports (`reporting.rs`). `on_host_error` fails a request closed.
 
-mod authorization;
 mod flow;
+mod matched;
 mod reply;
 mod reporting;
 mod steps;
@@ -34,14 +34,14 @@ mod worker;
 #[cfg(test)]
 mod worker_tests;
 
-pub use authorization::Authorization;
+pub use matched::MatchedRequest;
 pub use steps::{CallPurpose, Clock, RequestId, Step, Steps, Tally};
 pub use worker::{RequestLine, Worker};
 
 /// What follows a successful `authorize`.
 pub enum Next {
     /// Ask the 3scale backend.
-    Backend(Authorization),
+    Backend(MatchedRequest),
     /// Authenticated locally, no backend: forward with these changes.
     Forward(Forward),
 }
@@ -248,7 +248,7 @@ impl PendingRequest {
                 return Err(failed());
             }
         }
-        let authorization = Authorization::new(
+        let matched = MatchedRequest::new(
             self.service.clone(),
             credentials,
             matched,
@@ -257,8 +257,8 @@ impl PendingRequest {
             self.query.as_deref(),
         );
         Ok(match self.service.auth.mode {
-            Mode::Local => Next::Forward(authorization.forward()),
-            Mode::ThreeScale | Mode::LocalThenThreeScale => Next::Backend(authorization),
+            Mode::Local => Next::Forward(matched.forward()),
+            Mode::ThreeScale | Mode::LocalThenThreeScale => Next::Backend(matched),
         })
     }
 }

@@ -48,7 +48,7 @@ fn run(
     method: &str,
     path: &str,
     hdrs: &[(&str, &str)],
-) -> Result<Authorization, LocalReply> {
+) -> Result<MatchedRequest, LocalReply> {
     let head = RequestHead {
         method,
         authority: "API:8080",
@@ -61,7 +61,7 @@ fn run(
     }
 }
 
-fn backend(next: Next) -> Authorization {
+fn backend(next: Next) -> MatchedRequest {
     match next {
         Next::Backend(a) => a,
         Next::Forward(_) => panic!("expected a backend call"),

@@ -5,8 +5,8 @@
 //! type's answer), what counts as a backend error, the report-status policy (in
 //! `reporting`), and what happens when the host fails (the request fails closed).
 
-use super::authorization::Authorization;
 use super::flow::{Flows, State};
+use super::matched::MatchedRequest;
 use super::reply::{Forward, LocalReply};
 use super::reporting::Reporting;
 use super::steps::{CallPurpose, Clock, RequestId, Step, Steps, Tally};
@@ -22,7 +22,7 @@ pub struct Worker {
     config: Rc<Config>,
     store: Box<dyn SharedStore>,
     clock: Box<dyn Clock>,
-    /// The authorization cache: batching, or the failure policy's memory in authrep mode.
+    /// The matched cache: batching, or the failure policy's memory in authrep mode.
     cache: Option<AuthCache>,
     /// Batching mode's counted calls and reports.
     reporting: Option<Reporting>,
@@ -215,12 +215,12 @@ impl Worker {
         match purpose {
             CallPurpose::Authrep { request, resume } => {
                 let resume = resume || later;
-                let Some(State::Calling(authorization)) = self.flows.take(request) else {
+                let Some(State::Calling(matched)) = self.flows.take(request) else {
                     // The request went away while its call was in flight.
                     return Steps::hold();
                 };
                 match answer {
-                    Some(answer) => self.authrep_answer(request, &authorization, &answer, resume),
+                    Some(answer) => self.authrep_answer(request, &matched, &answer, resume),
                     None => self.fail(request),
                 }
             }
@@ -299,17 +299,17 @@ impl Worker {
     /// Credentials and rules are known: answer now, forward (local authentication), or ask
     /// the backend (authrep) or the cache (batching).
     fn authorize(&mut self, request: RequestId, pending: PendingRequest, resume: bool) -> Steps {
-        let authorization = match pending.authorize() {
+        let matched = match pending.authorize() {
             Ok(Next::Backend(a)) => Box::new(a),
             Ok(Next::Forward(forward)) => return self.forward(request, forward, resume),
             Err(reply) => return self.reply(request, reply),
         };
         if self.batching() {
-            let key = authorization.cache_key();
+            let key = matched.cache_key();
             self.flows.set(
                 request,
                 State::Waiting {
-                    authorization,
+                    matched,
                     key,
                     waited: false,
                     direct: false,
@@ -317,8 +317,8 @@ impl Worker {
             );
             return self.resolve(request, None, resume);
         }
-        let call = authorization.authrep_call();
-        self.flows.set(request, State::Calling(authorization));
+        let call = matched.authrep_call();
+        self.flows.set(request, State::Calling(matched));
         Steps::one(Step::Call {
             call,
             purpose: CallPurpose::Authrep { request, resume },
@@ -329,7 +329,7 @@ impl Worker {
     fn authrep_answer(
         &mut self,
         request: RequestId,
-        authorization: &Authorization,
+        matched: &MatchedRequest,
         answer: &BackendAnswer,
         resume: bool,
     ) -> Steps {
@@ -337,22 +337,20 @@ impl Worker {
             let Some(now_ms) = self.clock.now_ms() else {
                 return self.fail(request);
             };
-            let key = authorization.cache_key();
+            let key = matched.cache_key();
             if answer.decision() == Decision::BackendUnavailable {
                 match cache.authrep_fallback(&*self.store, &key, now_ms) {
                     Lookup::Forward { .. } => {
-                        return self.forward(request, authorization.forward(), resume)
+                        return self.forward(request, matched.forward(), resume)
                     }
-                    Lookup::Deny(denial) => {
-                        return self.reply(request, authorization.denied(denial))
-                    }
+                    Lookup::Deny(denial) => return self.reply(request, matched.denied(denial)),
                     Lookup::Authorize(_) | Lookup::Wait => {}
                 }
             } else {
                 cache.remember_authrep(&*self.store, &key, answer, now_ms);
             }
         }
-        match authorization.decide(answer) {
+        match matched.decide(answer) {
             Ok(forward) => self.forward(request, forward, resume),
             Err(reply) => self.reply(request, reply),
         }
@@ -362,7 +360,7 @@ impl Worker {
     /// this request alone). Runs when the request arrives and on every wake-up.
     fn resolve(&mut self, request: RequestId, direct: Option<Lookup>, resume: bool) -> Steps {
         let Some(State::Waiting {
-            authorization,
+            matched,
             key,
             waited,
             ..
@@ -382,16 +380,16 @@ impl Worker {
                 if let Some(reporting) = &mut self.reporting {
                     reporting.count(&key, leased, waited);
                 }
-                self.forward(request, authorization.forward(), resume)
+                self.forward(request, matched.forward(), resume)
             }
-            Lookup::Deny(denial) => self.reply(request, authorization.denied(denial)),
+            Lookup::Deny(denial) => self.reply(request, matched.denied(denial)),
             Lookup::Authorize(ticket) => {
-                let call = authorization.authorize_call();
+                let call = matched.authorize_call();
                 let direct = !ticket.is_cached();
                 self.flows.set(
                     request,
                     State::Waiting {
-                        authorization,
+                        matched,
                         key,
                         waited: true,
                         direct,
@@ -410,7 +408,7 @@ impl Worker {
                 self.flows.set(
                     request,
                     State::Waiting {
-                        authorization,
+                        matched,
                         key,
                         waited: true,
                         direct: false,

@@ -1,4 +1,5 @@
-//! A request ready for the backend, and the verdict once the backend has answered.
+//! A request whose credentials and mapping rules are known: the backend calls for it, its
+//! cache key, and its verdict once the backend has answered.
 
 use super::reply::{Forward, LocalReply, Outcome};
 use crate::backend::{BackendAnswer, BackendCall, Decision};
@@ -8,7 +9,7 @@ use crate::credentials::Credentials;
 use crate::mapping::{RuleMatch, Usage};
 use std::sync::Arc;
 
-pub struct Authorization {
+pub struct MatchedRequest {
     service: Arc<Service>,
     pub credentials: Credentials,
     pub usage: Usage,
@@ -18,7 +19,7 @@ pub struct Authorization {
     upstream_headers: Vec<(String, String)>,
 }
 
-impl Authorization {
+impl MatchedRequest {
     pub(super) fn new(
         service: Arc<Service>,
         credentials: Credentials,
@@ -26,7 +27,7 @@ impl Authorization {
         debug: bool,
         path: &str,
         query: Option<&str>,
-    ) -> Authorization {
+    ) -> MatchedRequest {
         let debug_headers = if debug {
             debug_headers(&service, &credentials, &matched)
         } else {
@@ -41,7 +42,7 @@ impl Authorization {
                 upstream_headers.push((":path".to_string(), rewrite.rewrite_path(path, query)));
             }
         }
-        Authorization {
+        MatchedRequest {
             service,
             credentials,
             usage: matched.usage,
