@@ -16,7 +16,6 @@ use std::ptr::{null, null_mut};
 pub type Code = u32;
 
 /// A header map's (name, value) pairs, as bytes.
-pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 pub const OK: Code = 0;
 pub const NOT_FOUND: Code = 1;
@@ -50,13 +49,6 @@ extern "C" {
     ) -> u32;
     fn proxy_get_header_map_pairs(
         map_type: u32,
-        return_data: *mut *mut u8,
-        return_size: *mut usize,
-    ) -> u32;
-    fn proxy_get_header_map_value(
-        map_type: u32,
-        key_data: *const u8,
-        key_size: usize,
         return_data: *mut *mut u8,
         return_size: *mut usize,
     ) -> u32;
@@ -191,33 +183,20 @@ pub fn get_buffer(buffer_type: u32, start: usize, size: usize) -> Result<Option<
     )
 }
 
-/// Every (name, value) pair of a header map, names and values as bytes.
-pub fn get_map(map_type: u32) -> Result<Pairs, Code> {
+/// A header map as the host serializes it (read it with [`MapPairs`]); empty when it has none.
+pub fn get_map_bytes(map_type: u32) -> Result<Vec<u8>, Code> {
     // SAFETY: the out-pointers are live locals of `buffer`.
     let bytes = buffer(
         |data, len| unsafe { proxy_get_header_map_pairs(map_type, data, len) },
         u32::MAX,
-    )?;
-    match bytes {
-        Some(bytes) => deserialize_map(&bytes).ok_or(MALFORMED),
-        None => Ok(Vec::new()),
+    )?
+    .unwrap_or_default();
+    let mut pairs = MapPairs::new(&bytes);
+    pairs.by_ref().for_each(drop);
+    if pairs.malformed {
+        return Err(MALFORMED);
     }
-}
-
-/// One header's value; `Ok(None)` when absent.
-pub fn get_map_value(map_type: u32, key: &[u8]) -> Result<Option<Vec<u8>>, Code> {
-    let mut data: *mut u8 = null_mut();
-    let mut size: usize = 0;
-    // SAFETY: `key` is live; the out-pointers are live locals.
-    let code = unsafe {
-        proxy_get_header_map_value(map_type, key.as_ptr(), key.len(), &mut data, &mut size)
-    };
-    match code {
-        // SAFETY: on success the host set `data`/`size` to a buffer it allocated with `malloc`.
-        OK => Ok(Some(unsafe { owned(data, size) }.unwrap_or_default())),
-        NOT_FOUND => Ok(None),
-        c => Err(c),
-    }
+    Ok(bytes)
 }
 
 /// Sets a header (replacing every value), or removes it with `None`.
@@ -367,31 +346,69 @@ pub fn serialize_map(map: &[(&str, &str)]) -> Vec<u8> {
     bytes
 }
 
-/// The reverse of [`serialize_map`]; `None` when the bytes do not hold a whole map.
-pub fn deserialize_map(bytes: &[u8]) -> Option<Pairs> {
-    if bytes.is_empty() {
-        return Some(Vec::new());
-    }
-    let u32_at = |at: usize| -> Option<usize> {
-        let b = bytes.get(at..at.checked_add(4)?)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
-    let count = u32_at(0)?;
-    let mut data = count.checked_mul(8)?.checked_add(4)?;
-    let mut map = Vec::with_capacity(count.min(bytes.len() / 10));
-    for n in 0..count {
-        let sizes = 4 + n * 8;
-        let mut take = |len: usize| -> Option<Vec<u8>> {
-            let end = data.checked_add(len)?;
-            let part = bytes.get(data..end)?.to_vec();
-            data = end.checked_add(1)?;
-            Some(part)
+/// The (name, value) pairs of a serialized header map, borrowed: a count, then the size of
+/// each name and value (u32 little-endian), then the names and values, each followed by a NUL.
+/// Iteration stops at the first entry that does not fit, and sets `malformed`.
+pub struct MapPairs<'a> {
+    bytes: &'a [u8],
+    next: usize,
+    count: usize,
+    data: usize,
+    pub malformed: bool,
+}
+
+impl<'a> MapPairs<'a> {
+    pub fn new(bytes: &'a [u8]) -> MapPairs<'a> {
+        let count = if bytes.is_empty() {
+            Some(0)
+        } else {
+            u32_at(bytes, 0)
         };
-        let name = take(u32_at(sizes)?)?;
-        let value = take(u32_at(sizes + 4)?)?;
-        map.push((name, value));
+        MapPairs {
+            bytes,
+            next: 0,
+            count: count.unwrap_or(0),
+            data: count
+                .and_then(|c| c.checked_mul(8)?.checked_add(4))
+                .unwrap_or(0),
+            malformed: count.is_none(),
+        }
     }
-    Some(map)
+
+    fn entry(&mut self) -> Option<(&'a [u8], &'a [u8])> {
+        let sizes = self.next.checked_mul(8)?.checked_add(4)?;
+        let name_len = u32_at(self.bytes, sizes)?;
+        let value_len = u32_at(self.bytes, sizes.checked_add(4)?)?;
+        let name_end = self.data.checked_add(name_len)?;
+        let name = self.bytes.get(self.data..name_end)?;
+        let value_start = name_end.checked_add(1)?;
+        let value_end = value_start.checked_add(value_len)?;
+        let value = self.bytes.get(value_start..value_end)?;
+        self.data = value_end.checked_add(1)?;
+        Some((name, value))
+    }
+}
+
+impl<'a> Iterator for MapPairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.count {
+            return None;
+        }
+        let entry = self.entry();
+        self.next += 1;
+        if entry.is_none() {
+            self.malformed = true;
+            self.next = self.count;
+        }
+        entry
+    }
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<usize> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
 }
 
 #[cfg(test)]
@@ -406,11 +423,9 @@ mod tests {
             ("Powered-By", "proxy-wasm"),
         ];
         let bytes = serialize_map(&map);
-        let back = deserialize_map(&bytes).unwrap_or_default();
-        let back: Vec<(&[u8], &[u8])> = back
-            .iter()
-            .map(|(k, v)| (k.as_slice(), v.as_slice()))
-            .collect();
+        let mut pairs = MapPairs::new(&bytes);
+        let back: Vec<(&[u8], &[u8])> = pairs.by_ref().collect();
+        assert!(!pairs.malformed);
         let want: Vec<(&[u8], &[u8])> = map
             .iter()
             .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
@@ -421,10 +436,16 @@ mod tests {
     #[test]
     fn malformed_maps_are_refused_not_trusted() {
         let bytes = serialize_map(&[("name", "value")]);
+        let malformed = |bytes: &[u8]| {
+            let mut pairs = MapPairs::new(bytes);
+            pairs.by_ref().for_each(drop);
+            pairs.malformed
+        };
         for cut in 1..bytes.len() - 1 {
-            assert!(deserialize_map(&bytes[..cut]).is_none(), "cut at {cut}");
+            assert!(malformed(&bytes[..cut]), "cut at {cut}");
         }
-        assert!(deserialize_map(&[255, 255, 255, 255]).is_none());
-        assert_eq!(deserialize_map(&[0, 0, 0, 0]), Some(vec![]));
+        assert!(malformed(&[255, 255, 255, 255]));
+        assert!(!malformed(&[0, 0, 0, 0]));
+        assert_eq!(MapPairs::new(&[0, 0, 0, 0]).count(), 0);
     }
 }

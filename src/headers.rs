@@ -1,69 +1,114 @@
 //! Reading headers from Envoy without trusting them to be UTF-8, and without letting a failed
 //! read pass for an absent header where that could open access.
+//!
+//! A request's headers (and a backend answer's) are read with one host call, as the host
+//! serializes the whole map: the decision reads several of them, and forwarding needs every
+//! name anyway (to strip each spelling of the secret-token and debug headers).
 
-use crate::host::{self, HostError, HostResult};
+use crate::abi::MapPairs;
+use crate::host::{self, HostError};
 use std::cell::Cell;
 use tollgate_core::backend::protocol::{
     LIMIT_MAX_VALUE_HEADER, LIMIT_REMAINING_HEADER, LIMIT_RESET_HEADER, REJECTION_REASON_HEADER,
 };
 use tollgate_core::backend::BackendAnswer;
+use tollgate_core::pipeline::is_stripped_request_header;
 use tollgate_core::request::HeaderSource;
 
-fn text(bytes: Vec<u8>) -> String {
-    String::from_utf8_lossy(&bytes).into_owned()
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Request headers, read one by one as the core asks for them. The core's `HeaderSource`
-/// cannot carry an error, so a failed read is remembered here and the core refuses the
-/// whole request (`HeaderSource::failed`): an absent header is not always the safe
-/// reading (a missing limit or debug header is, a header the decision depends on may not be).
-#[derive(Default)]
-pub struct RequestHeaders {
-    failed: Cell<Option<HostError>>,
+/// A header map read once. A read that failed, or a map the host serialized wrongly, reads
+/// as failed: the core then refuses the whole request (an absent header is not always the
+/// safe reading: a missing limit or debug header is, a header the decision depends on may
+/// not be).
+pub struct HeaderMap {
+    map: Vec<u8>,
+    failed: Cell<bool>,
 }
 
-impl RequestHeaders {
-    fn note<T>(&self, result: HostResult<T>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(e) => {
-                self.failed.set(self.failed.get().or(Some(e)));
-                None
-            }
+impl HeaderMap {
+    fn read(read: fn() -> Result<Vec<u8>, HostError>) -> HeaderMap {
+        let (map, failed) = match read() {
+            Ok(map) => (map, false),
+            Err(_) => (Vec::new(), true),
+        };
+        HeaderMap {
+            map,
+            failed: Cell::new(failed),
         }
+    }
+
+    /// The request's headers.
+    pub fn request() -> HeaderMap {
+        HeaderMap::read(host::request_headers)
+    }
+
+    /// The first value of `name` (Envoy's names are lower-case), as `get_header` gives it.
+    fn value(&self, name: &str) -> Option<&[u8]> {
+        MapPairs::new(&self.map)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    /// The names to remove before forwarding: every spelling of the stripped headers.
+    pub fn stripped_names(&self) -> Vec<Vec<u8>> {
+        MapPairs::new(&self.map)
+            .filter(|(name, _)| is_stripped_request_header(name))
+            .map(|(name, _)| name.to_vec())
+            .collect()
     }
 }
 
-impl HeaderSource for RequestHeaders {
+impl HeaderSource for HeaderMap {
     fn header(&self, name: &str) -> Option<String> {
-        self.note(host::request_header(name)).flatten().map(text)
+        self.value(name).map(text)
     }
 
     fn is_tls(&self) -> bool {
         // Envoy's `connection.tls_version` attribute is empty or absent on plain connections.
-        self.note(host::property(&["connection", "tls_version"]))
-            .flatten()
-            .is_some_and(|v| !v.is_empty())
+        match host::property(&["connection", "tls_version"]) {
+            Ok(v) => v.is_some_and(|v| !v.is_empty()),
+            Err(_) => {
+                self.failed.set(true);
+                false
+            }
+        }
     }
 
     fn failed(&self) -> bool {
-        self.failed.get().is_some()
+        self.failed.get()
     }
 }
 
 /// The parts of a backend callout response that decide the request. A failed read fails the
 /// whole answer: reading `3scale-limit-remaining` as absent would mean "no limit".
-pub fn backend_answer(num_headers: usize) -> HostResult<BackendAnswer> {
+pub fn backend_answer(num_headers: usize) -> Option<BackendAnswer> {
     if num_headers == 0 {
         // Envoy reports a reset or connection failure as a response without headers.
-        return Ok(BackendAnswer::default());
+        return Some(BackendAnswer::default());
     }
-    let read = |name: &str| host::call_response_header(name).map(|v| v.map(text));
-    Ok(BackendAnswer {
-        status: read(":status")?.and_then(|s| s.parse().ok()),
-        rejection_reason: read(REJECTION_REASON_HEADER)?,
-        limit_reset: read(LIMIT_RESET_HEADER)?,
-        limit_max_value: read(LIMIT_MAX_VALUE_HEADER)?,
-        limit_remaining: read(LIMIT_REMAINING_HEADER)?,
+    let map = HeaderMap::read(host::call_response_headers);
+    if map.failed() {
+        return None;
+    }
+    let read = |name: &str| map.value(name).map(text);
+    Some(BackendAnswer {
+        status: read(":status").and_then(|s| s.parse().ok()),
+        rejection_reason: read(REJECTION_REASON_HEADER),
+        limit_reset: read(LIMIT_RESET_HEADER),
+        limit_max_value: read(LIMIT_MAX_VALUE_HEADER),
+        limit_remaining: read(LIMIT_REMAINING_HEADER),
     })
+}
+
+/// The status of the callout response being delivered (`None`: absent, or unreadable).
+#[cfg(feature = "jwt")]
+pub fn call_status() -> Option<u16> {
+    let map = HeaderMap::read(host::call_response_headers);
+    std::str::from_utf8(map.value(":status")?)
+        .ok()?
+        .parse()
+        .ok()
 }

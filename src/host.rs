@@ -53,30 +53,40 @@ pub fn plugin_configuration() -> HostResult<Option<Vec<u8>>> {
     )
 }
 
-/// One request header's value, as bytes (`None`: absent).
-pub fn request_header(name: &str) -> HostResult<Option<Vec<u8>>> {
+fn map_names(map: Vec<u8>) -> HostResult<Vec<Vec<u8>>> {
+    Ok(abi::MapPairs::new(&map)
+        .map(|(name, _)| name.to_vec())
+        .collect())
+}
+
+/// Every request header, serialized as the host gives them (read with `abi::MapPairs`): one
+/// host call for all the headers a request's decision reads.
+pub fn request_headers() -> HostResult<Vec<u8>> {
     check(
-        "get_http_request_header",
-        abi::get_map_value(abi::MAP_REQUEST_HEADERS, name.as_bytes()),
+        "get_http_request_headers",
+        abi::get_map_bytes(abi::MAP_REQUEST_HEADERS),
+    )
+}
+
+/// Every header of the callout response being delivered, serialized (see `request_headers`).
+pub fn call_response_headers() -> HostResult<Vec<u8>> {
+    check(
+        "get_http_call_response_headers",
+        abi::get_map_bytes(abi::MAP_CALL_RESPONSE_HEADERS),
     )
 }
 
 /// The names of every request header (one per value), as bytes.
 pub fn request_header_names() -> HostResult<Vec<Vec<u8>>> {
-    let pairs = check(
-        "get_http_request_headers",
-        abi::get_map(abi::MAP_REQUEST_HEADERS),
-    )?;
-    Ok(pairs.into_iter().map(|(name, _)| name).collect())
+    map_names(request_headers()?)
 }
 
 /// The names of every request trailer, as bytes.
 pub fn request_trailer_names() -> HostResult<Vec<Vec<u8>>> {
-    let pairs = check(
+    map_names(check(
         "get_http_request_trailers",
-        abi::get_map(abi::MAP_REQUEST_TRAILERS),
-    )?;
-    Ok(pairs.into_iter().map(|(name, _)| name).collect())
+        abi::get_map_bytes(abi::MAP_REQUEST_TRAILERS),
+    )?)
 }
 
 /// Sets a request header, replacing every value it had.
@@ -124,14 +134,6 @@ pub fn request_body(size: usize) -> HostResult<Vec<u8>> {
         abi::get_buffer(abi::BUFFER_REQUEST_BODY, 0, size),
     )
     .map(Option::unwrap_or_default)
-}
-
-/// A header of the callout response being delivered (`None`: absent).
-pub fn call_response_header(name: &str) -> HostResult<Option<Vec<u8>>> {
-    check(
-        "get_http_call_response_header",
-        abi::get_map_value(abi::MAP_CALL_RESPONSE_HEADERS, name.as_bytes()),
-    )
 }
 
 /// The body of the callout response being delivered.

@@ -5,7 +5,7 @@
 //! context's id, so that a request waiting for another request's backend answer (batching)
 //! can be resumed from the root context.
 
-use crate::headers::{backend_answer, RequestHeaders};
+use crate::headers::{backend_answer, HeaderMap};
 use crate::host;
 use crate::runner::{strip, Runner};
 use proxy_wasm::traits::{Context, HttpContext};
@@ -43,7 +43,7 @@ impl Drop for TollgateHttp {
 impl Context for TollgateHttp {
     fn on_http_call_response(&mut self, token: u32, num_headers: usize, _: usize, _: usize) {
         // A failed read is an unreadable answer: the core fails closed.
-        let answer = backend_answer(num_headers).ok();
+        let answer = backend_answer(num_headers);
         self.runner
             .run(self.id, |worker| worker.on_backend_answer(token, answer));
     }
@@ -51,7 +51,8 @@ impl Context for TollgateHttp {
 
 impl HttpContext for TollgateHttp {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
-        let headers = RequestHeaders::default();
+        // One host call for every header the decision reads, and the names to strip.
+        let headers = HeaderMap::request();
         let pseudo = |name| headers.header(name).unwrap_or_default();
         let (method, authority, path) = (pseudo(":method"), pseudo(":authority"), pseudo(":path"));
         let line = RequestLine {
@@ -60,7 +61,8 @@ impl HttpContext for TollgateHttp {
             path: &path,
         };
         let id = self.id;
-        Self::action(self.runner.run(id, |worker| {
+        let stripped = headers.stripped_names();
+        Self::action(self.runner.run_reading(id, Some(stripped), |worker| {
             worker.on_request_headers(id, line, &headers, end_of_stream)
         }))
     }

@@ -53,10 +53,7 @@ impl JwksFetcher {
         metrics: &Metrics,
     ) {
         // A failed read (logged and counted) is a refused fetch: the keys stay.
-        let status = host::call_response_header(":status")
-            .ok()
-            .flatten()
-            .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
+        let status = crate::headers::call_status();
         let body = host::call_response_body(body_size).ok().flatten();
         let now_s = host::now_ms().unwrap_or(0) / 1000;
         if let Some(refreshed) = self

@@ -63,7 +63,7 @@ impl Context for TollgateRoot {
         if let Some(runner) = &self.worker {
             if runner.owns_call(token) {
                 // A failed read is an unreadable answer: the core fails closed.
-                let answer = crate::headers::backend_answer(num_headers).ok();
+                let answer = crate::headers::backend_answer(num_headers);
                 runner.run(self.id, |w| w.on_backend_answer(token, answer));
                 return;
             }

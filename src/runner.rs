@@ -61,6 +61,17 @@ impl Runner {
     /// Hands one event to the worker from context `home` (the context whose callback is
     /// running) and carries out its steps. Returns whether that callback lets its request go on.
     pub fn run(&self, home: u32, event: impl FnOnce(&mut Worker) -> Steps) -> bool {
+        self.run_reading(home, None, event)
+    }
+
+    /// As [`Runner::run`]; `stripped`: the header names to remove if `home` is forwarded by
+    /// this callback, when the callback has read them already.
+    pub fn run_reading(
+        &self,
+        home: u32,
+        stripped: Option<Vec<Vec<u8>>>,
+        event: impl FnOnce(&mut Worker) -> Steps,
+    ) -> bool {
         let Some(steps) = self.event(event) else {
             // Cannot happen (one thread, and steps are carried out after the event returns);
             // if it did, the request in progress fails closed.
@@ -68,7 +79,7 @@ impl Runner {
             answer_500();
             return false;
         };
-        self.carry_out(home, steps)
+        self.carry_out(home, steps, stripped)
     }
 
     fn event(&self, event: impl FnOnce(&mut Worker) -> Steps) -> Option<Steps> {
@@ -78,7 +89,7 @@ impl Runner {
         Some(steps)
     }
 
-    fn carry_out(&self, home: u32, steps: Steps) -> bool {
+    fn carry_out(&self, home: u32, steps: Steps, mut stripped: Option<Vec<Vec<u8>>>) -> bool {
         let mut proceed = steps.proceed;
         let mut home_failed = false;
         // Steps that follow from a step come right after it.
@@ -95,7 +106,11 @@ impl Runner {
                     request,
                     set_request_headers,
                     resume,
-                } => match in_context(request, home, || forward(&set_request_headers, resume)) {
+                } => match in_context(request, home, || {
+                    // Names read by this callback still hold for its own request only.
+                    let names = stripped.take().filter(|_| request == home && !resume);
+                    forward(names, &set_request_headers, resume)
+                }) {
                     Some(Err(_)) => {
                         home_failed |= request == home;
                         self.event(|w| w.on_host_error(request))
@@ -186,11 +201,20 @@ pub fn answer_500() {
     reply_with(&LocalReply::internal_error());
 }
 
-/// Strips the spoofable headers, sets the verdict's, and resumes a paused request. One host
-/// call for the names (every spelling must go), one per header removed. Trailers that already
-/// arrived were cleaned in `on_request_trailers`.
-fn forward(set_request_headers: &[(String, String)], resume: bool) -> HostResult<()> {
-    strip(host::request_header_names()?, host::remove_request_header)?;
+/// Strips the spoofable headers, sets the verdict's, and resumes a paused request. Every
+/// spelling must go: the names come from the callback's own read (`stripped`), or one host
+/// call; then one call per header removed. Trailers that already arrived were cleaned in
+/// `on_request_trailers`.
+fn forward(
+    stripped: Option<Vec<Vec<u8>>>,
+    set_request_headers: &[(String, String)],
+    resume: bool,
+) -> HostResult<()> {
+    let names = match stripped {
+        Some(names) => names,
+        None => host::request_header_names()?,
+    };
+    strip(names, host::remove_request_header)?;
     for (name, value) in set_request_headers {
         host::set_request_header(name, value)?;
     }
