@@ -34,6 +34,7 @@
 
 mod claims;
 mod jwk;
+mod rs256;
 mod verify;
 
 #[cfg(test)]

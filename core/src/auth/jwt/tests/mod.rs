@@ -6,6 +6,7 @@ mod algorithms;
 mod claims;
 mod jwks;
 mod rejected;
+mod rs256;
 
 use super::{verify, Claims, Jwks, JwtError, JwtRules};
 use crate::base64::encode_url as encode;
