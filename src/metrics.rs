@@ -18,6 +18,7 @@ pub struct Metrics {
     backend_errors: Option<u32>,
     jwks_refreshes: Option<u32>,
     jwks_refresh_errors: Option<u32>,
+    jwt_verify_budget_exhausted: Option<u32>,
     cache_hits: Option<u32>,
     cache_misses: Option<u32>,
     authorize_calls: Option<u32>,
@@ -72,6 +73,7 @@ impl Metrics {
             backend_errors: counter("tollgate.backend_errors"),
             jwks_refreshes: counter("tollgate.jwks_refreshes"),
             jwks_refresh_errors: counter("tollgate.jwks_refresh_errors"),
+            jwt_verify_budget_exhausted: counter("tollgate.jwt_verify_budget_exhausted"),
             cache_hits: counter("tollgate.cache_hits"),
             cache_misses: counter("tollgate.cache_misses"),
             authorize_calls: counter("tollgate.backend_authorize_calls"),
@@ -86,6 +88,15 @@ impl Metrics {
     }
 
     pub fn outcome(&self, outcome: Outcome) {
+        // Tokens refused with no signature check (a forged-token flood) are auth failures;
+        // the core counts them, this takes the count.
+        #[cfg(feature = "jwt")]
+        if outcome == Outcome::AuthFailed {
+            add(
+                self.jwt_verify_budget_exhausted,
+                tollgate_core::auth::jwt::take_budget_refusals(),
+            );
+        }
         if outcome == Outcome::Authorized && self.deferred.get() {
             self.authorized_pending
                 .set(self.authorized_pending.get().saturating_add(1));

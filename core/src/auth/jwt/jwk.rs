@@ -39,6 +39,15 @@ impl Key {
         }
     }
 
+    /// The length of this key's signatures, in bytes.
+    pub(super) fn signature_len(&self) -> usize {
+        match &self.material {
+            Material::Hmac(_) => 32,
+            Material::Rsa(key) => key.signature_len(),
+            Material::Es256(_) | Material::Ed25519(_) => 64,
+        }
+    }
+
     /// Whether `signature` signs `input` (the JWS signing input `header.payload`).
     pub(super) fn verifies(&self, input: &[u8], signature: &[u8]) -> bool {
         match &self.material {

@@ -87,6 +87,11 @@ impl RsaKey {
         })
     }
 
+    /// The modulus length in bytes: the length of a signature.
+    pub(super) fn signature_len(&self) -> usize {
+        self.len
+    }
+
     /// Whether `signature` is this key's RSASSA-PKCS1-v1_5 signature of the SHA-256 `digest`.
     pub(super) fn verifies(&self, digest: &[u8; 32], signature: &[u8]) -> bool {
         if signature.len() != self.len {

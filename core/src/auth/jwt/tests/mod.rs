@@ -3,6 +3,7 @@
 //! These fixtures are shared; the tests are grouped by theme in the submodules.
 
 mod algorithms;
+mod budget;
 mod claims;
 mod jwks;
 mod rejected;
