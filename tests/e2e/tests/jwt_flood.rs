@@ -61,7 +61,10 @@ fn flood(signer: Signer) {
         let r = call(&s, &forged(&signer, n));
         assert_eq!(r.status, 403, "{alg}: forged token {n}: {r}");
         let r = call(&s, &cached);
-        assert_eq!(r.status, 200, "{alg}: the cached token during the flood, after {n}: {r}");
+        assert_eq!(
+            r.status, 200,
+            "{alg}: the cached token during the flood, after {n}: {r}"
+        );
     }
     let seconds = started.elapsed().as_secs() + 1; // the seconds the flood touched, at most
     assert_eq!(
@@ -81,7 +84,11 @@ fn flood(signer: Signer) {
     // A new second, a fresh budget: a valid token this worker has never seen is checked.
     std::thread::sleep(Duration::from_millis(1100));
     let fresh = signer.token(&claims("bob", 0));
-    assert_eq!(call(&s, &fresh).status, 200, "{alg}: a new valid token after the flood");
+    assert_eq!(
+        call(&s, &fresh).status,
+        200,
+        "{alg}: a new valid token after the flood"
+    );
 }
 
 /// Polls `read` until `done` holds (2 s at most); returns the last value.
