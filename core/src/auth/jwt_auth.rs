@@ -195,7 +195,7 @@ impl JwtAuth {
     }
 }
 
-/// `max_failed_verifications_per_s`: 1 to 1,000,000 (default 100).
+/// `max_failed_verifications_per_s`: 1 to 1,000,000 (default 20).
 fn parse_budget(obj: &Obj) -> Result<u32> {
     match obj.uint("max_failed_verifications_per_s")? {
         None => Ok(jwt::DEFAULT_MAX_FAILED_PER_S),

@@ -189,7 +189,7 @@ fn cached_tokens_keep_working_while_the_budget_is_spent() {
 #[test]
 fn budget_configuration() {
     let keys = json!({"keys": [jwk_ec("e1")]});
-    assert_eq!(auth(json!({"jwks": keys})).unwrap().max_failed_per_s(), 100);
+    assert_eq!(auth(json!({"jwks": keys})).unwrap().max_failed_per_s(), 20);
     let set = |n: Value| auth(json!({"jwks": keys, "max_failed_verifications_per_s": n}));
     assert_eq!(set(json!(1)).unwrap().max_failed_per_s(), 1);
     assert_eq!(set(json!(1_000_000)).unwrap().max_failed_per_s(), 1_000_000);
