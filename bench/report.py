@@ -71,6 +71,7 @@ class Meta:
     batch_report_seconds: int
     batched_keys: int
     duration_s: float
+    flood: str = ""
 
 
 def _header(meta: Meta) -> list[str]:
@@ -99,7 +100,7 @@ def _header(meta: Meta) -> list[str]:
         f"`batch_report_seconds: {meta.batch_report_seconds}`), so each one's calls are its "
         "listener's alone.",
         f"- **Machine**: {meta.machine}",
-    ]
+    ] + ([f"- **Forged-token flood** (`jwt-es256-flood`): {meta.flood}"] if meta.flood else [])
 
 
 def _listener_table(listeners: list, runs: dict[str, list[WrkResult]]) -> list[str]:

@@ -34,6 +34,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -62,6 +63,10 @@ AUTHS_TTL = 10
 BATCH_REPORT_SECONDS = 2
 ISSUER = "https://idp.bench.example"
 AUDIENCE = "bench-api"
+# Forged tokens per second sent to `jwt-es256-flood` (a known kid, valid claims, a signature of
+# other claims: only the signature check refuses them).
+FLOOD_RATE = 1000
+FLOOD_CONNECTIONS = 16
 GET_ROOT_HITS = [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]
 
 
@@ -96,6 +101,9 @@ class Case:
     load_headers: list[dict[str, str]] = field(default_factory=list)
     port: int = 0
     script: str = ""  # the wrk Lua script, written in main()
+    # Forged-token flood: these headers are sent at FLOOD_RATE per second, beside wrk's load,
+    # during every run of this listener (see Flood).
+    flood_headers: dict[str, str] | None = None
 
     def __post_init__(self):
         self.load_headers = self.load_headers or [self.good_headers]
@@ -175,6 +183,11 @@ def cases(signers: dict[str, mint.Signer]) -> list[Case]:
                             signer, cache_size=0))
     out.append(jwt_case("jwt-es256-cached", "JWT ES256 (local, inline JWKS, cache on: default)",
                         signers["ES256"]))
+    flooded = jwt_case("jwt-es256-flood",
+                       f"JWT ES256 cached, while {FLOOD_RATE:,} forged ES256 tokens/s arrive",
+                       signers["ES256"])
+    flooded.flood_headers = {"Authorization": f"Bearer {signers['ES256'].bad_token}"}
+    out.append(flooded)
     unknown_key = [("no user_key", {}, {401}), ("unknown user_key", {"user_key": "nobody"}, {403})]
     out.append(Case(
         "3scale",
@@ -216,6 +229,7 @@ COMPARISONS = [
     ("jwt-rs256", "apikey"),
     ("jwt-es256", "apikey"),
     ("jwt-es256-cached", "apikey"),
+    ("jwt-es256-flood", "jwt-es256-cached"),
 ]
 
 
@@ -258,7 +272,7 @@ MOCK_STATES = {
 
 # TOLLGATE_WASM_BASELINE: these listeners again with another module (`NAME-base`), each
 # compared with its twin, to measure what a change costs.
-BASELINE_CASES = ["apikey", "3scale-batched"]
+BASELINE_CASES = ["apikey", "3scale-batched", "jwt-rs256", "jwt-es256", "jwt-es256-flood"]
 
 
 def baseline_cases(all_cases: list[Case], size: int) -> list[Case]:
@@ -268,7 +282,8 @@ def baseline_cases(all_cases: list[Case], size: int) -> list[Case]:
         if config["backend"]["cluster"] == "threescale_batched":
             config["backend"]["cluster"] = "threescale_baseline"  # its own mock: own counts
         out.append(Case(f"{case.name}-base", f"{case.description}, baseline module ({size:,} B)",
-                        "baseline", config, case.good_headers, case.refused, case.load_headers))
+                        "baseline", config, case.good_headers, case.refused, case.load_headers,
+                        flood_headers=case.flood_headers))
     return out
 
 
@@ -369,6 +384,66 @@ def tcp_open(port: int) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Checks and measurements
+
+class Flood:
+    """Sends `headers` to `port` at `rate` requests/s in total, from FLOOD_CONNECTIONS threads
+    with a keep-alive connection each (one connection is bound by the answer latency under
+    load), until the `with` block ends; counts what was sent and the answers that were not 403."""
+
+    def __init__(self, port: int, headers: dict[str, str], rate: int):
+        self.port, self.headers, self.rate = port, headers, rate
+        self.sent = self.unexpected = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(rate / FLOOD_CONNECTIONS,),
+                                          daemon=True) for _ in range(FLOOD_CONNECTIONS)]
+
+    def __enter__(self):
+        self._started = time.monotonic()
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        self.seconds = time.monotonic() - self._started
+
+    def _run(self, rate: float):
+        conn, sent, unexpected = None, 0, 0
+        while not self._stop.is_set():
+            # Paced against the start: a slow answer is caught up, never skipped.
+            delay = self._started + sent / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/", headers=self.headers)
+                response = conn.getresponse()
+                response.read()
+                unexpected += response.status != 403
+            except (OSError, http.client.HTTPException):
+                unexpected += 1
+                conn = None
+            sent += 1
+        with self._lock:
+            self.sent += sent
+            self.unexpected += unexpected
+
+
+def flood_note(floods: list[tuple[float, int]]) -> str:
+    if not floods:
+        return ""
+    rates = sorted(rate for rate, _ in floods)
+    return (f"while wrk replays one valid (cached) token, {FLOOD_CONNECTIONS} threads send the "
+            f"listener's forged token on a keep-alive connection each, paced at {FLOOD_RATE:,}/s "
+            f"in total; achieved "
+            f"{rates[len(rates) // 2]:,.0f}/s median ({rates[0]:,.0f}–{rates[-1]:,.0f}) over "
+            f"{len(floods)} runs, every one answered 403. Default budget "
+            "(`max_failed_verifications_per_s: 20` per worker): most are refused with no check.")
+
 
 def verify(case: Case):
     """200 `ok` with every valid credential, the expected refusal without or with a wrong one."""
@@ -483,11 +558,22 @@ def main() -> int:
         for case in all_cases:
             verify(case)
 
+        floods: list[tuple[float, int]] = []  # (forged tokens/s achieved, unexpected answers)
+
         def measure(case: Case, secs: float) -> wrk.WrkResult:
             procs.check_alive()
             cpu_before = cpu_seconds(envoy.pid)
-            result = wrk.run(wrk_bin, case.name, threads, connections, secs,
-                             f"http://127.0.0.1:{case.port}/", case.script)
+            if case.flood_headers is None:
+                result = wrk.run(wrk_bin, case.name, threads, connections, secs,
+                                 f"http://127.0.0.1:{case.port}/", case.script)
+            else:
+                with Flood(case.port, case.flood_headers, FLOOD_RATE) as flood:
+                    result = wrk.run(wrk_bin, case.name, threads, connections, secs,
+                                     f"http://127.0.0.1:{case.port}/", case.script)
+                floods.append((flood.sent / flood.seconds, flood.unexpected))
+                if flood.unexpected:
+                    raise RuntimeError(f"{case.name}: {flood.unexpected} forged tokens were "
+                                       "not answered 403")
             result.envoy_cpu_s = cpu_seconds(envoy.pid) - cpu_before
             return result
 
@@ -567,6 +653,7 @@ def main() -> int:
         batch_report_seconds=BATCH_REPORT_SECONDS,
         batched_keys=len(BATCHED_KEYS),
         duration_s=time.monotonic() - started,
+        flood=flood_note(floods),
     )
     text = report.render(meta, all_cases, runs, comparisons, batched)
     with open(out_path, "w") as f:

@@ -19,6 +19,8 @@ pub struct Metrics {
     backend_errors: Option<u32>,
     jwks_refreshes: Option<u32>,
     jwks_refresh_errors: Option<u32>,
+    #[cfg(feature = "jwt")]
+    jwt_verify_budget_exhausted: Option<u32>,
     cache_hits: Option<u32>,
     cache_misses: Option<u32>,
     authorize_calls: Option<u32>,
@@ -65,6 +67,8 @@ impl Metrics {
             backend_errors: counter("tollgate.backend_errors"),
             jwks_refreshes: counter("tollgate.jwks_refreshes"),
             jwks_refresh_errors: counter("tollgate.jwks_refresh_errors"),
+            #[cfg(feature = "jwt")]
+            jwt_verify_budget_exhausted: counter("tollgate.jwt_verify_budget_exhausted"),
             cache_hits: counter("tollgate.cache_hits"),
             cache_misses: counter("tollgate.cache_misses"),
             authorize_calls: counter("tollgate.backend_authorize_calls"),
@@ -124,6 +128,11 @@ impl Metrics {
         add(self.cache_misses, tally.cache_misses);
         add(self.report_failures, tally.report_failures);
         add(self.reports_dropped, tally.reports_dropped);
+        #[cfg(feature = "jwt")]
+        add(
+            self.jwt_verify_budget_exhausted,
+            tally.jwt_verify_budget_exhausted,
+        );
         if let (Some(id), Some(calls)) = (self.usage_pending, tally.usage_pending) {
             let _ = abi::record_metric(id, calls);
         }

@@ -1,7 +1,7 @@
 //! The `jwt` block: verification keys (parsed once, or fetched from a JWKS URL through an
 //! Envoy cluster and refreshed), claims rules, and which claims carry roles and client id.
 
-use super::jwt::{self, Claims, Jwks, JwtError, JwtRules};
+use super::jwt::{self, Claims, FailureBudget, Jwks, JwtError, JwtRules};
 use crate::config::json::{error, Obj, Result};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -57,6 +57,8 @@ pub struct JwtAuth {
     /// 0.1-1 ms in V8 for RS256/ES256/EdDSA, a lookup microseconds. Cleared on key refresh.
     verified: Mutex<HashMap<String, (Claims, u64)>>,
     cache_size: usize,
+    /// Failed RS256/ES256/EdDSA checks allowed per second (`max_failed_verifications_per_s`).
+    budget: Mutex<FailureBudget>,
 }
 
 impl Clone for JwtAuth {
@@ -70,6 +72,7 @@ impl Clone for JwtAuth {
             client_id_required: self.client_id_required,
             verified: Mutex::new(HashMap::new()),
             cache_size: self.cache_size,
+            budget: Mutex::new(FailureBudget::new(self.max_failed_per_s())),
         }
     }
 }
@@ -85,6 +88,7 @@ impl JwtAuth {
             "roles_claim",
             "client_id_claim",
             "cache_size",
+            "max_failed_verifications_per_s",
         ])?;
         let source = obj
             .obj("jwks_source")?
@@ -125,7 +129,16 @@ impl JwtAuth {
             verified: Mutex::new(HashMap::new()),
             cache_size: usize::try_from(obj.uint("cache_size")?.unwrap_or(DEFAULT_CACHE_SIZE))
                 .map_err(|_| error(&obj.child_path("cache_size"), "is too large"))?,
+            budget: Mutex::new(FailureBudget::new(parse_budget(obj)?)),
         })
+    }
+
+    /// The configured bound on failed signature checks per second and worker.
+    pub fn max_failed_per_s(&self) -> u32 {
+        match self.budget.lock() {
+            Ok(budget) => budget.per_second(),
+            Err(poisoned) => poisoned.into_inner().per_second(),
+        }
     }
 
     /// Verifies a token, or finds it among the tokens verified before and not yet expired.
@@ -140,7 +153,13 @@ impl JwtAuth {
             }
             verified.remove(token);
         }
-        let claims = jwt::verify(token, &self.keys.current(), &self.rules, now_s)?;
+        let claims = {
+            let mut budget = match self.budget.lock() {
+                Ok(b) => b,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            jwt::verify_within(token, &self.keys.current(), &self.rules, now_s, &mut budget)?
+        };
         if self.cache_size > 0 {
             if verified.len() >= self.cache_size {
                 // Bounded memory: start over rather than track recency on the hot path.
@@ -173,6 +192,18 @@ impl JwtAuth {
             Err(poisoned) => poisoned.into_inner().clear(),
         }
         Ok(count)
+    }
+}
+
+/// `max_failed_verifications_per_s`: 1 to 1,000,000 (default 20).
+fn parse_budget(obj: &Obj) -> Result<u32> {
+    match obj.uint("max_failed_verifications_per_s")? {
+        None => Ok(jwt::DEFAULT_MAX_FAILED_PER_S),
+        Some(n @ 1..=1_000_000) => Ok(n as u32),
+        Some(_) => Err(error(
+            &obj.child_path("max_failed_verifications_per_s"),
+            "must be between 1 and 1000000",
+        )),
     }
 }
 

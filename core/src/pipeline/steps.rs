@@ -115,6 +115,9 @@ pub struct Tally {
     pub report_failures: u64,
     /// Calls that will never be reported (the pending bound, a refused report, a removed service).
     pub reports_dropped: u64,
+    /// Tokens refused with no signature check: the worker's budget of failed checks was spent
+    /// (a forged-token flood).
+    pub jwt_verify_budget_exhausted: u64,
     /// Batching: calls waiting in shared data for the next report, when it changed.
     pub usage_pending: Option<u64>,
 }

@@ -62,6 +62,10 @@ impl Worker {
 
     /// The counts since the last call, for Envoy's counters.
     pub fn take_tally(&mut self) -> Tally {
+        #[cfg(feature = "jwt")]
+        {
+            self.tally.jwt_verify_budget_exhausted = crate::auth::jwt::take_budget_refusals();
+        }
         std::mem::take(&mut self.tally)
     }
 

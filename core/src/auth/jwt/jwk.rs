@@ -1,17 +1,15 @@
 //! JWK Set parsing (RFC 7517, RFC 7518 §6, RFC 8037): verifying keys, parsed once.
 
+use super::rs256::RsaKey;
 use super::Algorithm;
 use crate::base64;
 use crate::config::json::{error, ConfigError, Obj};
 use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::Verifier;
-use rsa::{BigUint, Pkcs1v15Sign, RsaPublicKey};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-/// Smallest accepted RSA modulus (RFC 7518 §3.3). The largest is the `rsa` crate's 4096.
-const RSA_MIN_BITS: usize = 2048;
 /// Smallest accepted HS256 secret: the hash size (RFC 7518 §3.2).
 const HMAC_MIN_BYTES: usize = 32;
 
@@ -19,7 +17,7 @@ const HMAC_MIN_BYTES: usize = 32;
 #[derive(Clone, PartialEq, Eq)]
 enum Material {
     Hmac(Vec<u8>),
-    Rsa(RsaPublicKey),
+    Rsa(RsaKey),
     Es256(p256::ecdsa::VerifyingKey),
     Ed25519(ed25519_dalek::VerifyingKey),
 }
@@ -41,6 +39,15 @@ impl Key {
         }
     }
 
+    /// The length of this key's signatures, in bytes.
+    pub(super) fn signature_len(&self) -> usize {
+        match &self.material {
+            Material::Hmac(_) => 32,
+            Material::Rsa(key) => key.signature_len(),
+            Material::Es256(_) | Material::Ed25519(_) => 64,
+        }
+    }
+
     /// Whether `signature` signs `input` (the JWS signing input `header.payload`).
     pub(super) fn verifies(&self, input: &[u8], signature: &[u8]) -> bool {
         match &self.material {
@@ -51,11 +58,7 @@ impl Key {
                 }
                 Err(_) => false,
             },
-            Material::Rsa(key) => {
-                let hashed = Sha256::digest(input);
-                key.verify(Pkcs1v15Sign::new::<Sha256>(), &hashed, signature)
-                    .is_ok()
-            }
+            Material::Rsa(key) => key.verifies(&Sha256::digest(input).into(), signature),
             Material::Es256(key) => match p256::ecdsa::Signature::from_slice(signature) {
                 Ok(sig) => key.verify(input, &sig).is_ok(),
                 Err(_) => false,
@@ -188,19 +191,16 @@ fn parse_key(path: &str, value: &Value) -> Result<Option<Key>, ConfigError> {
     };
     let material = match kty {
         "RSA" => {
-            let n = BigUint::from_bytes_be(&bytes(&obj, "n")?);
-            if n.bits() < RSA_MIN_BITS {
-                return Err(error(
-                    &obj.child_path("n"),
-                    format!(
-                        "RSA modulus of {} bits, at least {RSA_MIN_BITS} are needed",
-                        n.bits()
-                    ),
-                ));
-            }
-            let e = BigUint::from_bytes_be(&bytes(&obj, "e")?);
-            let key = RsaPublicKey::new(n, e)
-                .map_err(|err| error(path, format!("invalid RSA key: {err}")))?;
+            let n = bytes(&obj, "n")?;
+            let e = bytes(&obj, "e")?;
+            let key = RsaKey::new(&n, &e).map_err(|message| {
+                let at = if message.starts_with("RSA modulus") {
+                    obj.child_path("n")
+                } else {
+                    path.to_string()
+                };
+                error(&at, message)
+            })?;
             Material::Rsa(key)
         }
         "EC" => {

@@ -10,16 +10,17 @@
 //! `alg` must be that algorithm: an RSA key never verifies an `HS256` token, which blocks
 //! the RS256→HS256 key-confusion attack; `alg: none` and every other algorithm are refused.
 //!
-//! What is checked, in order:
+//! What is checked, in order, every cheap check before the signature:
 //! 1. shape: at most [`MAX_TOKEN_LEN`] bytes, exactly three base64url parts (unpadded; a
 //!    `=` is an error), a JSON-object header with a string `alg`, a string
 //!    `kid` if any, and no `crit` (no extension is understood) → [`JwtError::Malformed`];
 //! 2. `alg` is supported → [`JwtError::UnsupportedAlgorithm`];
 //! 3. key selection (see [`Jwks`]) → [`JwtError::UnknownKid`], then a selected key of the
 //!    token's algorithm must exist → [`JwtError::AlgorithmMismatch`];
-//! 4. the signature → [`JwtError::BadSignature`]; only then is the payload parsed (a JSON
-//!    object, else `Malformed`);
-//! 5. claims, with `leeway_s` of tolerance for clock skew:
+//! 4. the signature part is base64url and the payload a JSON object → `Malformed`;
+//! 5. claims, with `leeway_s` of tolerance for clock skew (checked before the signature so
+//!    that an expired or foreign token costs no signature check; nothing from the payload is
+//!    used unless the signature verifies):
 //!    * `exp` is **required** (as in APIcast's OIDC policy and RFC 9068): missing, the
 //!      token is [`JwtError::Expired`]; valid while `now < exp + leeway`;
 //!    * `nbf` is optional: valid when `nbf <= now + leeway`, else [`JwtError::NotYetValid`];
@@ -27,21 +28,29 @@
 //!      value counts as 0, a huge one saturates); any other type is `Malformed`;
 //!    * `iss` must equal [`JwtRules::issuer`] when one is configured → [`JwtError::WrongIssuer`];
 //!    * `aud` (a string or an array of strings) must contain one of [`JwtRules::audiences`]
-//!      when any is configured → [`JwtError::WrongAudience`].
+//!      when any is configured → [`JwtError::WrongAudience`];
+//! 6. the signature's length fits the key (RS256: the modulus length; ES256, EdDSA: 64
+//!    bytes; HS256: 32) → [`JwtError::BadSignature`];
+//! 7. with [`verify_within`], the worker's [`FailureBudget`] of failed RS256/ES256/EdDSA
+//!    checks is not spent for this second → [`JwtError::BudgetExhausted`] (see `budget.rs`);
+//! 8. the signature → [`JwtError::BadSignature`].
 //!
 //! Header fields that point at keys (`jku`, `jwk`, `x5u`, `x5c`) are ignored: only the
 //! configured keys are ever trusted. Nothing here panics on any input.
 
+mod budget;
 mod claims;
 mod jwk;
+mod rs256;
 mod verify;
 
 #[cfg(test)]
 mod tests;
 
+pub use budget::{take_budget_refusals, FailureBudget, DEFAULT_MAX_FAILED_PER_S};
 pub use claims::Claims;
 pub use jwk::Jwks;
-pub use verify::verify;
+pub use verify::{verify, verify_within};
 
 use std::fmt;
 
@@ -118,6 +127,9 @@ pub enum JwtError {
     NotYetValid,
     WrongIssuer,
     WrongAudience,
+    /// Refused with no signature check: this worker's budget of failed checks for the
+    /// current second is spent (a forged-token flood; see [`FailureBudget`]).
+    BudgetExhausted,
 }
 
 impl JwtError {
@@ -133,6 +145,7 @@ impl JwtError {
             JwtError::NotYetValid => "not_yet_valid",
             JwtError::WrongIssuer => "wrong_issuer",
             JwtError::WrongAudience => "wrong_audience",
+            JwtError::BudgetExhausted => "verify_budget_exhausted",
         }
     }
 }
@@ -149,6 +162,7 @@ impl fmt::Display for JwtError {
             JwtError::NotYetValid => "token not yet valid",
             JwtError::WrongIssuer => "wrong issuer",
             JwtError::WrongAudience => "wrong audience",
+            JwtError::BudgetExhausted => "not checked: budget of failed signature checks spent",
         })
     }
 }

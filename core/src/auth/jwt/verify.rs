@@ -1,5 +1,6 @@
-//! Compact JWS verification.
+//! Compact JWS verification: every cheap check first, the signature last.
 
+use super::budget::{self, FailureBudget};
 use super::claims::{self, Claims};
 use super::{Algorithm, Jwks, JwtError, JwtRules, MAX_TOKEN_LEN};
 use crate::base64;
@@ -7,12 +8,32 @@ use serde_json::Value;
 
 /// Verifies a compact JWS `token` (the bearer token, without the `Bearer ` prefix) against
 /// `jwks` and `rules` at `now_unix` (seconds since the epoch), and returns its claims.
-/// See the [module documentation](super) for the checks and their order.
+/// See the [module documentation](super) for the checks and their order. No bound on failed
+/// checks: see [`verify_within`].
 pub fn verify(
     token: &str,
     jwks: &Jwks,
     rules: &JwtRules,
     now_unix: u64,
+) -> Result<Claims, JwtError> {
+    verify_within(
+        token,
+        jwks,
+        rules,
+        now_unix,
+        &mut FailureBudget::unlimited(),
+    )
+}
+
+/// [`verify`], with the RS256/ES256/EdDSA checks that fail counted in `budget`: once it is
+/// spent for the current second, a token that needs such a check is
+/// [`JwtError::BudgetExhausted`] without one.
+pub fn verify_within(
+    token: &str,
+    jwks: &Jwks,
+    rules: &JwtRules,
+    now_unix: u64,
+    budget: &mut FailureBudget,
 ) -> Result<Claims, JwtError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwtError::Malformed);
@@ -41,25 +62,46 @@ pub fn verify(
     };
 
     let candidates = jwks.select(kid).ok_or(JwtError::UnknownKid)?;
+    let fitting: Vec<_> = candidates
+        .into_iter()
+        .filter(|k| k.algorithm() == alg)
+        .collect();
+    if fitting.is_empty() {
+        return Err(JwtError::AlgorithmMismatch);
+    }
     let signature = base64::decode_url(signature_b64).ok_or(JwtError::Malformed)?;
     let signing_input = token
         .get(..header_b64.len() + 1 + payload_b64.len())
         .ok_or(JwtError::Malformed)?
         .as_bytes();
-    let mut fitting = candidates
-        .into_iter()
-        .filter(|k| k.algorithm() == alg)
-        .peekable();
-    if fitting.peek().is_none() {
-        return Err(JwtError::AlgorithmMismatch);
-    }
-    if !fitting.any(|key| key.verifies(signing_input, &signature)) {
-        return Err(JwtError::BadSignature);
-    }
-
+    // The claims before the signature: an expired or foreign token costs no check. Nothing
+    // from the payload is used unless the signature verifies.
     let payload = object(payload_b64)?;
     claims::check(&payload, rules, now_unix)?;
-    Ok(Claims::new(payload))
+
+    // Only keys a signature of this length can be for (RS256: the modulus length; ES256 and
+    // EdDSA: 64 bytes): a wrong length is refused with no arithmetic, and spends no budget.
+    let mut sized = fitting
+        .into_iter()
+        .filter(|k| k.signature_len() == signature.len())
+        .peekable();
+    if sized.peek().is_none() {
+        return Err(JwtError::BadSignature);
+    }
+    let limited = alg != Algorithm::HS256;
+    for key in sized {
+        if limited && !budget.allows(now_unix) {
+            budget::count_refusal();
+            return Err(JwtError::BudgetExhausted);
+        }
+        if key.verifies(signing_input, &signature) {
+            return Ok(Claims::new(payload));
+        }
+        if limited {
+            budget.failed(now_unix);
+        }
+    }
+    Err(JwtError::BadSignature)
 }
 
 /// A base64url part holding a JSON object.

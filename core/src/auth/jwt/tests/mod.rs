@@ -3,9 +3,11 @@
 //! These fixtures are shared; the tests are grouped by theme in the submodules.
 
 mod algorithms;
+mod budget;
 mod claims;
 mod jwks;
 mod rejected;
+mod rs256;
 
 use super::{verify, Claims, Jwks, JwtError, JwtRules};
 use crate::base64::encode_url as encode;
