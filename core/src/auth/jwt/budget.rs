@@ -62,22 +62,22 @@ impl FailureBudget {
         self.per_second
     }
 
-    /// Whether an asymmetric check may run at `now` (seconds).
-    pub(super) fn allows(&mut self, now: u64) -> bool {
-        self.roll(now);
+    /// Whether an asymmetric check may run at `now_s` (seconds).
+    pub(super) fn allows(&mut self, now_s: u64) -> bool {
+        self.roll(now_s);
         self.failed < self.per_second
     }
 
-    /// An asymmetric check failed at `now`.
-    pub(super) fn failed(&mut self, now: u64) {
-        self.roll(now);
+    /// An asymmetric check failed at `now_s`.
+    pub(super) fn failed(&mut self, now_s: u64) {
+        self.roll(now_s);
         self.failed = self.failed.saturating_add(1);
     }
 
-    fn roll(&mut self, now: u64) {
+    fn roll(&mut self, now_s: u64) {
         // Any other second starts afresh, a clock that stepped back included.
-        if now != self.second {
-            self.second = now;
+        if now_s != self.second {
+            self.second = now_s;
             self.failed = 0;
         }
     }

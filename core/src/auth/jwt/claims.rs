@@ -87,13 +87,13 @@ fn numeric_date(value: &Value) -> Option<u64> {
 }
 
 /// Checks `exp`, `nbf`, `iss` and `aud` (see the module documentation).
-pub(super) fn check(map: &Map<String, Value>, rules: &JwtRules, now: u64) -> Result<(), JwtError> {
+pub(super) fn check(map: &Map<String, Value>, rules: &JwtRules, now_s: u64) -> Result<(), JwtError> {
     let leeway = rules.leeway_s;
     match map.get("exp") {
         None | Some(Value::Null) => return Err(JwtError::Expired),
         Some(value) => {
             let exp = numeric_date(value).ok_or(JwtError::Malformed)?;
-            if exp.saturating_add(leeway) <= now {
+            if exp.saturating_add(leeway) <= now_s {
                 return Err(JwtError::Expired);
             }
         }
@@ -102,7 +102,7 @@ pub(super) fn check(map: &Map<String, Value>, rules: &JwtRules, now: u64) -> Res
         None | Some(Value::Null) => {}
         Some(value) => {
             let nbf = numeric_date(value).ok_or(JwtError::Malformed)?;
-            if nbf > now.saturating_add(leeway) {
+            if nbf > now_s.saturating_add(leeway) {
                 return Err(JwtError::NotYetValid);
             }
         }

@@ -22,8 +22,8 @@
 //!    that an expired or foreign token costs no signature check; nothing from the payload is
 //!    used unless the signature verifies):
 //!    * `exp` is **required** (as in APIcast's OIDC policy and RFC 9068): missing, the
-//!      token is [`JwtError::Expired`]; valid while `now < exp + leeway`;
-//!    * `nbf` is optional: valid when `nbf <= now + leeway`, else [`JwtError::NotYetValid`];
+//!      token is [`JwtError::Expired`]; valid while `now_s < exp + leeway`;
+//!    * `nbf` is optional: valid when `nbf <= now_s + leeway`, else [`JwtError::NotYetValid`];
 //!    * `exp`/`nbf` are NumericDates: a JSON number (a fraction is floored, a negative
 //!      value counts as 0, a huge one saturates); any other type is `Malformed`;
 //!    * `iss` must equal [`JwtRules::issuer`] when one is configured → [`JwtError::WrongIssuer`];

@@ -13,9 +13,9 @@ fn forged(alg: &str, kid: &str, n: u64) -> String {
     format!("{input}.{signature}")
 }
 
-fn run(token: &str, budget: &mut FailureBudget, now: u64) -> Result<Claims, JwtError> {
+fn run(token: &str, budget: &mut FailureBudget, now_s: u64) -> Result<Claims, JwtError> {
     static KEYS: OnceLock<Jwks> = OnceLock::new();
-    verify_within(token, KEYS.get_or_init(all_keys), &rules(), now, budget)
+    verify_within(token, KEYS.get_or_init(all_keys), &rules(), now_s, budget)
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn cached_tokens_keep_working_while_the_budget_is_spent() {
     let jwt = auth(json!({"jwks": {"keys": [jwk_ec("e1")]}, "max_failed_verifications_per_s": 2}))
         .unwrap();
     let valid = token("ES256", "e1", &claims());
-    assert!(jwt.verify(&valid, NOW).is_ok(), "verified, now cached");
+    assert!(jwt.verify(&valid, NOW).is_ok(), "verified, now_s cached");
     take_budget_refusals();
     for n in 0..2 {
         assert_eq!(
