@@ -18,3 +18,4 @@ pub mod mapping;
 pub mod pipeline;
 pub mod request;
 pub mod secret;
+pub mod system;

@@ -87,7 +87,11 @@ fn numeric_date(value: &Value) -> Option<u64> {
 }
 
 /// Checks `exp`, `nbf`, `iss` and `aud` (see the module documentation).
-pub(super) fn check(map: &Map<String, Value>, rules: &JwtRules, now_s: u64) -> Result<(), JwtError> {
+pub(super) fn check(
+    map: &Map<String, Value>,
+    rules: &JwtRules,
+    now_s: u64,
+) -> Result<(), JwtError> {
     let leeway = rules.leeway_s;
     match map.get("exp") {
         None | Some(Value::Null) => return Err(JwtError::Expired),

@@ -1,0 +1,93 @@
+//! Which worker fetches the configuration from 3scale System, and when: one fetch per
+//! `refresh_s` for the whole Envoy, elected through shared data as the reporter is, with a
+//! backoff after failures (5 s, doubling, never more than `refresh_s`).
+
+use crate::cache::store::update;
+use crate::cache::SharedStore;
+
+const SCHEDULE_KEY: &str = "tollgate.system.schedule";
+/// The first retry after a failed fetch.
+pub const FIRST_BACKOFF_MS: u64 = 5_000;
+
+/// `next_at_ms backoff_ms`: when the next fetch is due, and the last backoff (0: none).
+fn decode(value: Option<&[u8]>) -> (u64, u64) {
+    let text = String::from_utf8_lossy(value.unwrap_or_default()).into_owned();
+    let mut fields = text.split(' ').map(|f| f.parse().unwrap_or(0));
+    (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
+}
+
+fn encode(next_at_ms: u64, backoff_ms: u64) -> Vec<u8> {
+    format!("{next_at_ms} {backoff_ms}").into_bytes()
+}
+
+/// Whether this worker fetches now: the first to move the next fetch time forward wins. The
+/// winner holds the fetch for `hold_ms` (if its VM goes away, another worker fetches then).
+pub fn claim_fetch(store: &dyn SharedStore, now_ms: u64, hold_ms: u64) -> bool {
+    update(store, SCHEDULE_KEY, |value| {
+        let (next_at_ms, backoff_ms) = decode(value);
+        (now_ms >= next_at_ms).then(|| (encode(now_ms.saturating_add(hold_ms), backoff_ms), ()))
+    })
+    .is_some()
+}
+
+/// The fetch succeeded: the next one is `refresh_ms` from now.
+pub fn fetch_succeeded(store: &dyn SharedStore, now_ms: u64, refresh_ms: u64) {
+    update(store, SCHEDULE_KEY, |_| {
+        Some((encode(now_ms.saturating_add(refresh_ms), 0), ()))
+    });
+}
+
+/// The fetch failed: the next one comes after the backoff, which this returns.
+pub fn fetch_failed(store: &dyn SharedStore, now_ms: u64, refresh_ms: u64) -> u64 {
+    update(store, SCHEDULE_KEY, |value| {
+        let (_, last) = decode(value);
+        let backoff_ms = if last == 0 {
+            FIRST_BACKOFF_MS
+        } else {
+            last.saturating_mul(2)
+        }
+        .min(refresh_ms.max(1));
+        Some((
+            encode(now_ms.saturating_add(backoff_ms), backoff_ms),
+            backoff_ms,
+        ))
+    })
+    .unwrap_or(FIRST_BACKOFF_MS.min(refresh_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::MemoryStore;
+
+    #[test]
+    fn one_worker_wins_each_round() {
+        let store = MemoryStore::default();
+        assert!(claim_fetch(&store, 1_000, 60_000));
+        assert!(!claim_fetch(&store, 1_000, 60_000), "held by the first");
+        fetch_succeeded(&store, 2_000, 300_000);
+        assert!(!claim_fetch(&store, 301_999, 60_000));
+        assert!(claim_fetch(&store, 302_000, 60_000));
+    }
+
+    #[test]
+    fn failures_back_off_from_5_s_doubling_up_to_refresh() {
+        let store = MemoryStore::default();
+        let backoffs: Vec<u64> = (0..6).map(|_| fetch_failed(&store, 0, 30_000)).collect();
+        assert_eq!(
+            backoffs,
+            vec![5_000, 10_000, 20_000, 30_000, 30_000, 30_000]
+        );
+        assert!(!claim_fetch(&store, 29_999, 1));
+        assert!(claim_fetch(&store, 30_000, 1));
+        fetch_succeeded(&store, 0, 30_000);
+        assert_eq!(
+            fetch_failed(&store, 0, 30_000),
+            5_000,
+            "success resets the backoff"
+        );
+        // A refresh shorter than the first backoff caps it.
+        let store = MemoryStore::default();
+        assert_eq!(fetch_failed(&store, 0, 2_000), 2_000);
+    }
+}
