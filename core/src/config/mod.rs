@@ -65,7 +65,8 @@ impl Config {
             "ignore_policies",
         ])?;
         let backend = parse_backend(&root)?;
-        let policies = policies::Context::new(&root, &backend)?;
+        let policies =
+            policies::Context::new(&root, backend.caching_type, backend.batching.is_some())?;
         let path_routing_only = root.bool("path_routing_only")?.unwrap_or(false);
         let path_routing = root.bool("path_routing")?.unwrap_or(false) || path_routing_only;
         let max_path_bytes = match root.uint("max_path_bytes")? {

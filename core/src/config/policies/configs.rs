@@ -4,6 +4,7 @@
 //! `check_type`). Liquid templates are refused: Tollgate renders none.
 
 use super::cidr::Cidr;
+use super::Policy;
 use crate::config::json::{error, Obj, Result};
 use crate::config::CachingType;
 use crate::mapping::PathPattern;
@@ -546,4 +547,23 @@ fn route_operation(o: &Obj) -> Result<RouteOperation> {
         op: op(o)?,
         value: required(o, "value")?,
     })
+}
+
+/// The typed configuration of a policy to be enforced (`Kind::Later`); `Ok(None)` for other
+/// names. The filter calls it for a policy once that policy is enforced; until then
+/// `tollgate check` and the tests do.
+pub fn typed(name: &str, c: &Obj) -> Result<Option<Policy>> {
+    Ok(Some(match name {
+        "3scale_referrer" => Policy::Referrer,
+        "default_credentials" => Policy::DefaultCredentials(default_credentials(c)?),
+        "ip_check" => Policy::IpCheck(ip_check(c)?),
+        "jwt_claim_check" => Policy::JwtClaimCheck(jwt_claim_check(c)?),
+        "maintenance_mode" => Policy::MaintenanceMode(maintenance_mode(c)?),
+        "cors" => Policy::Cors(cors(c)?),
+        "headers" => Policy::Headers(headers(c)?),
+        "url_rewriting" => Policy::UrlRewriting(url_rewriting(c)?),
+        "statuscode_overwrite" => Policy::StatusCodeOverwrite(statuscode_overwrite(c)?),
+        "routing" => Policy::Routing(routing(c)?),
+        _ => return Ok(None),
+    }))
 }
