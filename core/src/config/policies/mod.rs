@@ -248,7 +248,9 @@ fn leniency(t: CachingType) -> u8 {
 
 /// A chain element's name and version as APIcast resolves them, and its configuration.
 fn resolve<'a>(obj: &Obj<'a>, empty: &'a Value) -> Result<(&'a str, &'a str, Obj<'a>)> {
-    let given = obj.required_string("name")?;
+    let given = obj
+        .non_empty_string("name")?
+        .ok_or_else(|| error(&obj.child_path("name"), "missing required field"))?;
     let version = obj.string("version")?;
     let (name, version) = match builtin_name(given) {
         Some(name) => (name, "builtin"),
@@ -300,8 +302,8 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
         Some(Kind::Caching) => {
             let asked = caching(&c)?;
             let answer = match leniency(ctx.caching).cmp(&leniency(asked)) {
-                Ordering::Equal => accepted("backend.caching_type, the same, applies", false),
-                Ordering::Less => accepted("backend.caching_type applies, which is stricter", true),
+                Ordering::Equal => accepted("backend.caching_type applies (the same)", false),
+                Ordering::Less => accepted("backend.caching_type applies (stricter)", true),
                 Ordering::Greater => Err((
                     c.child_path("caching_type"),
                     "is stricter than backend.caching_type, which applies to every service",
@@ -310,17 +312,18 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
             (Policy::Caching(asked), answer)
         }
     };
-    let answer =
-        match answer {
-            Ok(answer) => answer,
-            Err(_) if ctx.ignore.iter().any(|n| n == name) => Answer::Ignored,
-            Err((at, why)) => return Err(error(
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(_) if ctx.ignore.iter().any(|n| n == name) => Answer::Ignored,
+        Err((at, why)) => {
+            return Err(error(
                 &at,
                 format!(
                     "policy {name} ({version}) {why}: remove it, or accept it in ignore_policies"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     Ok(ChainEntry {
         path: path.to_string(),
         name: name.to_string(),
@@ -360,10 +363,10 @@ pub fn review(text: &[u8]) -> Vec<Review> {
     };
     // Not parse_backend: a second caller would keep it from being inlined (0.4 KB of module).
     let backend = obj.obj("backend").ok().flatten();
-    let caching = backend.as_ref().and_then(|b| caching(b).ok());
+    let caching_type = backend.as_ref().and_then(|b| caching(b).ok());
     let batching = backend.is_some_and(|b| b.get("batching").is_some());
     let ctx =
-        Context::new(&obj, caching.unwrap_or(CachingType::None), batching).unwrap_or_default();
+        Context::new(&obj, caching_type.unwrap_or(CachingType::None), batching).unwrap_or_default();
     let services = root.get("services").and_then(Value::as_array);
     let mut reviews = Vec::new();
     for (i, service) in services.into_iter().flatten().enumerate() {
