@@ -306,7 +306,7 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
                 Ordering::Less => accepted("backend.caching_type applies (stricter)", true),
                 Ordering::Greater => Err((
                     c.child_path("caching_type"),
-                    "is stricter than backend.caching_type, which applies to every service",
+                    "asks for a stricter caching_type than backend.caching_type, which applies to every service",
                 )),
             };
             (Policy::Caching(asked), answer)
@@ -379,13 +379,14 @@ pub fn review(text: &[u8]) -> Vec<Review> {
         let mut entries = Vec::new();
         for (j, v) in chain.iter().enumerate() {
             let at = format!("{path}[{j}]");
-            let config = Obj::new(&at, v)
-                .and_then(|o| resolve(&o, &empty))
-                .and_then(|(name, version, c)| match kind(name, version) {
-                    Some(Kind::Later) => typed(name, &c),
-                    _ => Ok(None),
-                })
-                .err();
+            // Only for a well-formed element: `entry` reports a malformed one.
+            let resolved = Obj::new(&at, v).and_then(|o| resolve(&o, &empty)).ok();
+            let config = match resolved {
+                Some((name, version, c)) if kind(name, version) == Some(Kind::Later) => {
+                    typed(name, &c).err()
+                }
+                _ => None,
+            };
             entries.push(Reviewed {
                 answer: entry(&at, v, &ctx),
                 config,

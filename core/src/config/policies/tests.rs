@@ -277,8 +277,8 @@ fn caching_is_accepted_when_backend_caching_type_is_as_strict_or_stricter() {
         );
         assert_eq!(
             e.message,
-            "policy caching (builtin) is stricter than backend.caching_type, which applies to \
-             every service: remove it, or accept it in ignore_policies"
+            "policy caching (builtin) asks for a stricter caching_type than backend.caching_type, \
+             which applies to every service: remove it, or accept it in ignore_policies"
         );
     }
     let e = with("none", "sometimes").unwrap_err();
