@@ -4,6 +4,8 @@
 //! never dropped silently (APIcast drops any policy it cannot load and lets requests through).
 
 pub mod cidr;
+#[cfg(test)]
+mod config_tests;
 pub mod configs;
 #[cfg(test)]
 mod tests;
