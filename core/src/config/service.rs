@@ -1,4 +1,5 @@
-//! One APIcast service object, compiled: credentials, rules, errors and upstream rewrite.
+//! One APIcast service object, compiled: credentials, rules, errors, upstream rewrite and
+//! policy chain.
 //! Unknown fields are ignored here, because 3scale exports carry many.
 
 use super::errors::ErrorResponses;
