@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod errors;
 pub mod json;
+pub mod policies;
 mod routes;
 pub mod service;
 pub mod upstream;
@@ -10,6 +11,7 @@ pub mod upstream;
 pub use backend::{BackendConfig, Batching, CachingType};
 pub use errors::{ErrorResponse, ErrorResponses};
 pub use json::ConfigError;
+pub use policies::{Answer, Policy, PolicyChain};
 pub use service::{AuthMode, BackendAuth, CredentialNames, CredentialsLocation, Service};
 pub use upstream::UpstreamRewrite;
 
@@ -42,7 +44,8 @@ pub struct Config {
 }
 
 #[derive(Debug)]
-/// A parsed configuration and the warnings worth logging (skipped duplicates).
+/// A parsed configuration and the warnings worth logging (skipped duplicates, policies
+/// accepted with a difference). Policies that are Envoy's job are logged at info level here.
 pub struct Parsed {
     pub config: Config,
     pub warnings: Vec<String>,
@@ -59,8 +62,11 @@ impl Config {
             "path_routing_only",
             "max_path_bytes",
             "services",
+            "ignore_policies",
         ])?;
         let backend = parse_backend(&root)?;
+        let policies =
+            policies::Context::new(&root, backend.caching_type, backend.batching.is_some())?;
         let path_routing_only = root.bool("path_routing_only")?.unwrap_or(false);
         let path_routing = root.bool("path_routing")?.unwrap_or(false) || path_routing_only;
         let max_path_bytes = match root.uint("max_path_bytes")? {
@@ -74,7 +80,7 @@ impl Config {
             }
         };
         let parsed = root
-            .array("services", Service::parse)?
+            .array("services", |path, v| Service::parse(path, v, &policies))?
             .ok_or_else(|| error("services", "missing required field"))?;
 
         let mut warnings = Vec::new();
@@ -87,6 +93,12 @@ impl Config {
                     service.id
                 ));
                 continue;
+            }
+            for (warning, line) in service.policies.log_lines() {
+                match warning {
+                    true => warnings.push(line),
+                    false => log::info!("tollgate: {line}"),
+                }
             }
             let index = services.len();
             for host in &service.hosts {

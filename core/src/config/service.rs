@@ -1,8 +1,10 @@
-//! One APIcast service object, compiled: credentials, rules, errors and upstream rewrite.
+//! One APIcast service object, compiled: credentials, rules, errors, upstream rewrite and
+//! policy chain.
 //! Unknown fields are ignored here, because 3scale exports carry many.
 
 use super::errors::ErrorResponses;
 use super::json::{error, Obj, Result};
+use super::policies::{Context, PolicyChain};
 use super::upstream::UpstreamRewrite;
 use crate::auth::grants::RuleAccess;
 use crate::auth::{Authentication, Mode};
@@ -97,10 +99,12 @@ pub struct Service {
     pub auth: Authentication,
     /// What each rule (same index as `rules`) requires of a locally authenticated caller.
     pub rule_access: Vec<RuleAccess>,
+    /// `proxy.policy_chain`, compiled; what is not enforced yet was refused or ignored.
+    pub policies: PolicyChain,
 }
 
 impl Service {
-    pub fn parse(path: &str, value: &Value) -> Result<Service> {
+    pub fn parse(path: &str, value: &Value, policies: &Context) -> Result<Service> {
         let obj = Obj::new(path, value)?;
         let id = obj
             .number_or_string("id")?
@@ -144,6 +148,7 @@ impl Service {
                 .filter(|t| !t.is_empty())
                 .map(str::to_string),
             errors: ErrorResponses::parse(&proxy)?,
+            policies: PolicyChain::parse(&proxy, policies)?,
             rules_use_args: rules.iter().any(|r| !r.query.is_empty()),
             rules: RuleSet::from(rules),
             rule_access,

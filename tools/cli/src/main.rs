@@ -4,6 +4,7 @@
 
 mod args;
 mod openapi;
+mod policies;
 
 use args::Args;
 use std::io::{Read, Write};
@@ -20,6 +21,8 @@ Commands:
       Validate a configuration, exactly as the filter does. CONFIG is a file holding the
       JSON of the filter's `configuration` value, or - for stdin. Prints `ok: N service(s)`
       (warnings go to stderr); on error prints `error: <path>: <message>` and exits 1.
+      Either way, each policy of each `proxy.policy_chain` is listed with Tollgate's answer:
+      enforced, Envoy's job, accepted (with a note, or through ignore_policies) or refused.
 
   hash-key KEY [--salt SALT]
       Print the stored form (sha256:<hex>) of an API key, for api_keys.keys[].hash; with
@@ -147,9 +150,17 @@ fn load_config(path: &str) -> Result<Parsed, Failure> {
 }
 
 fn check(args: &Args) -> Outcome {
-    let parsed = load_config(usage(args.single("CONFIG"))?)?;
+    let text = read_input(usage(args.single("CONFIG"))?)?;
+    let policies = policies::report(&text);
+    let parsed = match Config::parse(&text) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            out(&policies)?;
+            return Err(Failure::Error(e.to_string()));
+        }
+    };
     out(&format!(
-        "ok: {} service(s)\n",
+        "ok: {} service(s)\n{policies}",
         parsed.config.services.len()
     ))?;
     for warning in &parsed.warnings {

@@ -112,6 +112,77 @@ fn check_prints_warnings() {
     );
 }
 
+fn chain_config(chain: Value, top: Value) -> Value {
+    let mut config = threescale_config(json!(1));
+    config["services"][0]["proxy"]["policy_chain"] = chain;
+    if let (Some(c), Value::Object(top)) = (config.as_object_mut(), top) {
+        c.extend(top);
+    }
+    config
+}
+
+#[test]
+fn check_lists_each_policy_with_its_answer() {
+    let config = chain_config(
+        json!([{"name": "logging"}, {"name": "apicast.policy.rate_limit"},
+               {"name": "apicast", "version": "builtin"}, {"name": "3scale_batcher", "configuration": {}},
+               {"name": "rate_limit_headers"}]),
+        json!({"ignore_policies": ["rate_limit"]}),
+    );
+    let run = tollgate(&["check", "-"], &config.to_string());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "ok: 1 service(s)\n\
+         service 42 (services[0].proxy.policy_chain):\n\
+         \x20 [0] logging: Envoy's job (configure it in Envoy); it cannot block traffic\n\
+         \x20 [1] rate_limit: NOT enforced: accepted through ignore_policies\n\
+         \x20 [2] apicast: enforced\n\
+         \x20 [3] 3scale_batcher: accepted: backend.batching is off: every request is authorized by an authrep\n\
+         \x20 [4] rate_limit_headers: accepted: RateLimit-* headers are not added yet\n"
+    );
+    assert_eq!(
+        run.stderr,
+        "warning: services[0].proxy.policy_chain[1]: policy rate_limit: NOT enforced: accepted through ignore_policies\n\
+         warning: services[0].proxy.policy_chain[4]: policy rate_limit_headers: accepted: RateLimit-* headers are not added yet\n"
+    );
+}
+
+#[test]
+fn check_lists_every_refused_policy_and_fails() {
+    let config = chain_config(
+        json!([{"name": "ip_check", "configuration": {"check_type": "whitelist", "ips": ["10.0.0.300"]}},
+               {"name": "rate_limit"}, {"name": "apicast"}, {"name": "my_policy", "version": "1.0.0"}]),
+        json!({}),
+    );
+    let run = tollgate(&["check", "-"], &config.to_string());
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stdout,
+        "service 42 (services[0].proxy.policy_chain):\n\
+         \x20 [0] refused: policy ip_check (builtin) is not enforced yet: remove it, or accept it in ignore_policies\n\
+         \x20     configuration.ips[0]: \"10.0.0.300\" is not an IP address or CIDR block\n\
+         \x20 [1] refused: policy rate_limit (builtin) can block or change traffic and Tollgate does not enforce it: remove it, or accept it in ignore_policies\n\
+         \x20 [2] apicast: enforced\n\
+         \x20 [3] refused: policy my_policy (1.0.0) can block or change traffic and Tollgate does not enforce it: remove it, or accept it in ignore_policies\n"
+    );
+    assert_eq!(
+        run.stderr,
+        "error: services[0].proxy.policy_chain[0]: policy ip_check (builtin) is not enforced yet: remove it, or accept it in ignore_policies\n"
+    );
+
+    let public = chain_config(json!([{"name": "upstream"}]), json!({}));
+    let run = tollgate(&["check", "-"], &public.to_string());
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.ends_with("  refused: no apicast policy: APIcast would serve this service without 3scale authorization (public), which Tollgate does not do: add {\"name\": \"apicast\"} to the chain\n"), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .starts_with("error: services[0].proxy.policy_chain: no apicast policy"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn hash_key_prints_the_stored_form() {
     let run = tollgate(&["hash-key", "abc"], "");

@@ -1,0 +1,569 @@
+//! Typed configurations of the APIcast policies Tollgate is to enforce, read with APIcast's
+//! schemas (reference apicast-policies.md §3). Bad values are refused with their JSON path,
+//! including what APIcast itself would drop or turn into a no-op (a missing `rules`, a missing
+//! `check_type`). Liquid templates are refused: Tollgate renders none.
+
+use super::cidr::Cidr;
+use super::Policy;
+use crate::config::json::{error, Obj, Result};
+use crate::config::CachingType;
+use crate::mapping::PathPattern;
+use serde_json::Value;
+
+/// `==`, `!=` or `matches` (an unanchored regex, checked when enforcement lands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Matches,
+}
+
+/// One `{left, op, right}` operation of a condition, plain values only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    pub left: String,
+    pub op: Op,
+    pub right: String,
+}
+
+/// `{combine_op, operations}`: all operations (`and`) or any (`or`) must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub any: bool,
+    pub operations: Vec<Operation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpSource {
+    LastCaller,
+    XForwardedFor,
+    XRealIp,
+    ProxyProtocol,
+}
+
+/// `ip_check` (§3.4): the status is always 403, the body `error_msg` and a newline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpCheck {
+    /// `blacklist`: listed addresses are denied; else only listed addresses pass.
+    pub blacklist: bool,
+    pub ips: Vec<Cidr>,
+    pub error_msg: String,
+    /// The first source that yields an address is used; none yields one: denied.
+    pub sources: Vec<IpSource>,
+}
+
+/// One `jwt_claim_check` rule (§3.8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRule {
+    /// A mapping-rule pattern, matched against the path.
+    pub resource: PathPattern,
+    /// Empty: any method.
+    pub methods: Vec<String>,
+    pub any: bool,
+    /// `left` is the claim name, `right` the expected value.
+    pub operations: Vec<Operation>,
+}
+
+/// `jwt_claim_check`: a request matching a rule whose operations fail gets 403 + message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtClaimCheck {
+    pub error_message: String,
+    pub rules: Vec<ClaimRule>,
+}
+
+/// `maintenance_mode` (§3.7): every request (or those matching `condition`) gets this answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceMode {
+    pub status: u16,
+    pub message: String,
+    pub content_type: String,
+    pub condition: Option<Condition>,
+}
+
+/// `cors` (§3.5); `None` fields echo the request's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    pub allow_headers: Option<Vec<String>>,
+    pub allow_methods: Option<Vec<String>>,
+    pub allow_origin: Option<String>,
+    pub allow_credentials: bool,
+    pub max_age: u64,
+}
+
+/// `add` (only to an existing header or arg), `set` (`""` removes), `push`, `delete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditOp {
+    Add,
+    Set,
+    Push,
+    Delete,
+}
+
+/// One header operation, or one query-argument operation of `url_rewriting`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub op: EditOp,
+    pub name: String,
+    pub value: String,
+    /// `url_rewriting` only; empty: any method.
+    pub methods: Vec<String>,
+}
+
+/// `headers` (§3.6): request operations, then response operations, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Headers {
+    pub request: Vec<Edit>,
+    pub response: Vec<Edit>,
+}
+
+/// One `url_rewriting` path command: `sub` (first match) or `gsub` (all matches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    pub global: bool,
+    pub regex: String,
+    pub replace: String,
+    pub options: String,
+    /// Stop after this command when it changed the path.
+    pub stop: bool,
+    pub methods: Vec<String>,
+}
+
+/// `url_rewriting` (§3.9): path commands, then query-argument commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlRewriting {
+    pub commands: Vec<Rewrite>,
+    pub query_args: Vec<Edit>,
+}
+
+/// What a `routing` operation looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteSubject {
+    Path,
+    Header(String),
+    QueryArg(String),
+    JwtClaim(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteOperation {
+    pub subject: RouteSubject,
+    pub op: Op,
+    pub value: String,
+}
+
+/// One `routing` rule (§3.13): the first rule whose condition holds picks `url`; its
+/// `owner_id` keeps only the usage of that backend's mapping rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRule {
+    pub url: String,
+    pub any: bool,
+    pub operations: Vec<RouteOperation>,
+    pub replace_path: Option<String>,
+    pub owner_id: Option<u64>,
+    pub host_header: Option<String>,
+}
+
+/// `default_credentials` (§3.2): used when the request carries none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefaultCredentials {
+    UserKey(String),
+    AppIdAndKey(String, String),
+}
+
+/// `3scale_batcher` (§3.11); `None`: APIcast's default (10 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batcher {
+    pub auths_ttl: Option<u64>,
+    pub batch_report_seconds: Option<u64>,
+}
+
+const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+];
+const EDIT_OPS: &[&str] = &["add", "set", "push", "delete"];
+const EDITS: [EditOp; 4] = [EditOp::Add, EditOp::Set, EditOp::Push, EditOp::Delete];
+
+/// The index of `key`'s value in `options`; `default` when absent.
+fn choice(obj: &Obj, key: &str, options: &[&str], default: Option<usize>) -> Result<usize> {
+    let path = obj.child_path(key);
+    match obj.string(key)? {
+        None => default.ok_or_else(|| error(&path, "missing required field")),
+        Some(v) => pick(&path, v, options),
+    }
+}
+
+fn pick(path: &str, value: &str, options: &[&str]) -> Result<usize> {
+    options.iter().position(|o| *o == value).ok_or_else(|| {
+        let liquid = if value == "liquid" {
+            " (Liquid templates are not supported)"
+        } else {
+            ""
+        };
+        error(
+            path,
+            format!(
+                "unknown value {value:?}{liquid} (expected one of: {})",
+                options.join(", ")
+            ),
+        )
+    })
+}
+
+/// A `*_type` field that must be `plain` (its default).
+fn plain(obj: &Obj, key: &str) -> Result<()> {
+    choice(obj, key, &["plain"], Some(0)).map(drop)
+}
+
+fn text(path: &str, value: &Value) -> Result<String> {
+    value
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| error(path, "expected a string"))
+}
+
+fn string_or(obj: &Obj, key: &str, default: &str) -> Result<String> {
+    Ok(obj.string(key)?.unwrap_or(default).to_string())
+}
+
+fn required(obj: &Obj, key: &str) -> Result<String> {
+    obj.required_string(key).map(str::to_string)
+}
+
+/// The items of an array field with their paths (absent: `None`). Every list is read
+/// through this one non-generic walker and a plain loop: an iterator chain per item type
+/// costs about 2 KB of module each.
+pub(super) fn list<'a>(obj: &Obj<'a>, key: &str) -> Result<Option<Vec<(String, &'a Value)>>> {
+    let path = obj.child_path(key);
+    match obj.get(key) {
+        None => Ok(None),
+        Some(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, v) in items.iter().enumerate() {
+                out.push((format!("{path}[{i}]"), v));
+            }
+            Ok(Some(out))
+        }
+        Some(_) => Err(error(&path, "expected an array")),
+    }
+}
+
+/// An array of objects, each read by `item`; `required`: present and not empty.
+fn objects<T>(
+    obj: &Obj,
+    key: &str,
+    required: bool,
+    item: &dyn Fn(&Obj) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for (path, v) in list(obj, key)?.unwrap_or_default() {
+        out.push(item(&Obj::new(&path, v)?)?);
+    }
+    if required && out.is_empty() {
+        return Err(error(&obj.child_path(key), "expected a non-empty array"));
+    }
+    Ok(out)
+}
+
+/// An array of strings, each among `allowed` unless that is empty.
+fn strings(obj: &Obj, key: &str, allowed: &[&str]) -> Result<Option<Vec<String>>> {
+    let Some(items) = list(obj, key)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for (path, v) in items {
+        let s = text(&path, v)?;
+        if !allowed.is_empty() {
+            pick(&path, &s, allowed)?;
+        }
+        out.push(s);
+    }
+    Ok(Some(out))
+}
+
+/// HTTP methods; absent: empty (any method).
+fn methods(obj: &Obj, key: &str, allowed: &[&str]) -> Result<Vec<String>> {
+    Ok(strings(obj, key, allowed)?.unwrap_or_default())
+}
+
+fn op(obj: &Obj) -> Result<Op> {
+    Ok([Op::Eq, Op::Ne, Op::Matches][choice(obj, "op", &["==", "!=", "matches"], None)?])
+}
+
+fn any(obj: &Obj) -> Result<bool> {
+    Ok(choice(obj, "combine_op", &["and", "or"], Some(0))? == 1)
+}
+
+/// A field APIcast always renders as Liquid: accepted only when it holds no template.
+fn no_template(obj: &Obj, key: &str) -> Result<Option<String>> {
+    match obj.string(key)? {
+        Some(t) if t.contains("{{") || t.contains("{%") => Err(error(
+            &obj.child_path(key),
+            "Liquid templates are not supported",
+        )),
+        other => Ok(other.map(str::to_string)),
+    }
+}
+
+/// `{combine_op, operations: [{left, left_type, op, right, right_type}]}` (reference §1.8).
+fn condition(obj: &Obj) -> Result<Condition> {
+    Ok(Condition {
+        any: any(obj)?,
+        operations: objects(obj, "operations", true, &|o| {
+            plain(o, "left_type")?;
+            plain(o, "right_type")?;
+            Ok(Operation {
+                left: required(o, "left")?,
+                op: op(o)?,
+                right: required(o, "right")?,
+            })
+        })?,
+    })
+}
+
+pub fn caching(c: &Obj) -> Result<CachingType> {
+    Ok([
+        CachingType::Strict,
+        CachingType::Resilient,
+        CachingType::Allow,
+        CachingType::None,
+    ][choice(
+        c,
+        "caching_type",
+        &["strict", "resilient", "allow", "none"],
+        None,
+    )?])
+}
+
+pub fn batcher(c: &Obj) -> Result<Batcher> {
+    Ok(Batcher {
+        auths_ttl: c.uint("auths_ttl")?,
+        batch_report_seconds: c.uint("batch_report_seconds")?,
+    })
+}
+
+pub fn ip_check(c: &Obj) -> Result<IpCheck> {
+    const SOURCES: [IpSource; 4] = [
+        IpSource::LastCaller,
+        IpSource::XForwardedFor,
+        IpSource::XRealIp,
+        IpSource::ProxyProtocol,
+    ];
+    let names = &[
+        "last_caller",
+        "X-Forwarded-For",
+        "X-Real-IP",
+        "proxy_protocol_addr",
+    ];
+    let sources = match strings(c, "client_ip_sources", names)? {
+        None => vec![IpSource::LastCaller],
+        Some(s) if (1..=3).contains(&s.len()) => s
+            .iter()
+            .filter_map(|s| names.iter().position(|n| n == s).map(|i| SOURCES[i]))
+            .collect(),
+        Some(_) => {
+            return Err(error(
+                &c.child_path("client_ip_sources"),
+                "expected 1 to 3 sources",
+            ))
+        }
+    };
+    Ok(IpCheck {
+        blacklist: choice(c, "check_type", &["whitelist", "blacklist"], None)? == 1,
+        ips: {
+            let mut ips = Vec::new();
+            let items = list(c, "ips")?;
+            for (path, v) in
+                items.ok_or_else(|| error(&c.child_path("ips"), "missing required field"))?
+            {
+                let ip = text(&path, v)?;
+                ips.push(Cidr::parse(&ip).ok_or_else(|| {
+                    error(&path, format!("{ip:?} is not an IP address or CIDR block"))
+                })?);
+            }
+            ips
+        },
+        error_msg: string_or(c, "error_msg", "IP address not allowed")?,
+        sources,
+    })
+}
+
+pub fn jwt_claim_check(c: &Obj) -> Result<JwtClaimCheck> {
+    let mut all = METHODS.to_vec();
+    all.insert(0, "ANY");
+    c.bool("enable_extended_context")?;
+    Ok(JwtClaimCheck {
+        error_message: string_or(
+            c,
+            "error_message",
+            "Request blocked due to JWT claim policy",
+        )?,
+        rules: objects(c, "rules", true, &|r| {
+            plain(r, "resource_type")?;
+            let resource = required(r, "resource")?;
+            if !resource.starts_with('/') {
+                return Err(error(&r.child_path("resource"), "must start with /"));
+            }
+            let mut methods = methods(r, "methods", &all)?;
+            if methods.iter().any(|m| m == "ANY") {
+                methods.clear();
+            }
+            Ok(ClaimRule {
+                resource: PathPattern::compile(&resource),
+                methods,
+                any: any(r)?,
+                operations: objects(r, "operations", true, &|o| {
+                    // APIcast reads any jwt_claim_type but "plain", even none, as Liquid.
+                    choice(o, "jwt_claim_type", &["plain"], None)?;
+                    plain(o, "value_type")?;
+                    Ok(Operation {
+                        left: required(o, "jwt_claim")?,
+                        op: op(o)?,
+                        right: required(o, "value")?,
+                    })
+                })?,
+            })
+        })?,
+    })
+}
+
+pub fn maintenance_mode(c: &Obj) -> Result<MaintenanceMode> {
+    let status = match c.uint("status")? {
+        None => 503,
+        Some(s @ 200..=599) => s as u16,
+        Some(_) => {
+            return Err(error(
+                &c.child_path("status"),
+                "expected an HTTP status between 200 and 599",
+            ))
+        }
+    };
+    Ok(MaintenanceMode {
+        status,
+        message: string_or(c, "message", "Service Unavailable - Maintenance")?,
+        content_type: string_or(c, "message_content_type", "text/plain; charset=utf-8")?,
+        condition: c.obj("condition")?.map(|o| condition(&o)).transpose()?,
+    })
+}
+
+pub fn cors(c: &Obj) -> Result<Cors> {
+    Ok(Cors {
+        allow_headers: strings(c, "allow_headers", &[])?,
+        allow_methods: strings(c, "allow_methods", METHODS)?,
+        allow_origin: c.string("allow_origin")?.map(str::to_string),
+        allow_credentials: c.bool("allow_credentials")?.unwrap_or(true),
+        max_age: c.uint("max_age")?.unwrap_or(600),
+    })
+}
+
+fn edit(o: &Obj, name_key: &str, with_methods: bool) -> Result<Edit> {
+    plain(o, "value_type")?;
+    Ok(Edit {
+        op: EDITS[choice(o, "op", EDIT_OPS, None)?],
+        name: required(o, name_key)?,
+        value: string_or(o, "value", "")?,
+        methods: match with_methods {
+            true => methods(o, "methods", METHODS)?,
+            false => Vec::new(),
+        },
+    })
+}
+
+pub fn headers(c: &Obj) -> Result<Headers> {
+    Ok(Headers {
+        request: objects(c, "request", false, &|o| edit(o, "header", false))?,
+        response: objects(c, "response", false, &|o| edit(o, "header", false))?,
+    })
+}
+
+pub fn url_rewriting(c: &Obj) -> Result<UrlRewriting> {
+    Ok(UrlRewriting {
+        commands: objects(c, "commands", false, &|o| {
+            Ok(Rewrite {
+                global: choice(o, "op", &["sub", "gsub"], None)? == 1,
+                regex: required(o, "regex")?,
+                replace: required(o, "replace")?,
+                options: string_or(o, "options", "")?,
+                stop: o.bool("break")?.unwrap_or(false),
+                methods: methods(o, "methods", METHODS)?,
+            })
+        })?,
+        query_args: objects(c, "query_args_commands", false, &|o| edit(o, "arg", true))?,
+    })
+}
+
+pub fn statuscode_overwrite(c: &Obj) -> Result<Vec<(u16, u16)>> {
+    let status = |o: &Obj, key: &str| match o.uint(key)? {
+        Some(s @ 100..=600) => Ok(s as u16),
+        Some(_) => Err(error(
+            &o.child_path(key),
+            "expected a status between 100 and 600",
+        )),
+        None => Err(error(&o.child_path(key), "missing required field")),
+    };
+    objects(c, "http_statuses", true, &|o| {
+        Ok((status(o, "upstream")?, status(o, "apicast")?))
+    })
+}
+
+pub fn default_credentials(c: &Obj) -> Result<DefaultCredentials> {
+    let user_key = choice(c, "auth_type", &["user_key", "app_id_and_app_key"], None)? == 0;
+    Ok(match user_key {
+        true => DefaultCredentials::UserKey(required(c, "user_key")?),
+        false => DefaultCredentials::AppIdAndKey(required(c, "app_id")?, required(c, "app_key")?),
+    })
+}
+
+pub fn routing(c: &Obj) -> Result<Vec<RouteRule>> {
+    objects(c, "rules", true, &|r| {
+        let (any, operations) = match r.obj("condition")? {
+            None => (false, Vec::new()),
+            Some(cond) => (
+                any(&cond)?,
+                objects(&cond, "operations", false, &route_operation)?,
+            ),
+        };
+        Ok(RouteRule {
+            url: required(r, "url")?,
+            any,
+            operations,
+            replace_path: no_template(r, "replace_path")?,
+            owner_id: r.uint("owner_id")?,
+            host_header: r.string("host_header")?.map(str::to_string),
+        })
+    })
+}
+
+fn route_operation(o: &Obj) -> Result<RouteOperation> {
+    plain(o, "value_type")?;
+    let kinds = &["path", "header", "query_arg", "jwt_claim"];
+    let subject = match choice(o, "match", kinds, None)? {
+        0 => RouteSubject::Path,
+        1 => RouteSubject::Header(required(o, "header_name")?),
+        2 => RouteSubject::QueryArg(required(o, "query_arg_name")?),
+        _ => RouteSubject::JwtClaim(required(o, "jwt_claim_name")?),
+    };
+    Ok(RouteOperation {
+        subject,
+        op: op(o)?,
+        value: required(o, "value")?,
+    })
+}
+
+/// The typed configuration of a policy to be enforced (`Kind::Later`); `Ok(None)` for other
+/// names. The filter calls it for a policy once that policy is enforced; until then
+/// `tollgate check` and the tests do.
+pub fn typed(name: &str, c: &Obj) -> Result<Option<Policy>> {
+    Ok(Some(match name {
+        "3scale_referrer" => Policy::Referrer,
+        "default_credentials" => Policy::DefaultCredentials(default_credentials(c)?),
+        "ip_check" => Policy::IpCheck(ip_check(c)?),
+        "jwt_claim_check" => Policy::JwtClaimCheck(jwt_claim_check(c)?),
+        "maintenance_mode" => Policy::MaintenanceMode(maintenance_mode(c)?),
+        "cors" => Policy::Cors(cors(c)?),
+        "headers" => Policy::Headers(headers(c)?),
+        "url_rewriting" => Policy::UrlRewriting(url_rewriting(c)?),
+        "statuscode_overwrite" => Policy::StatusCodeOverwrite(statuscode_overwrite(c)?),
+        "routing" => Policy::Routing(routing(c)?),
+        _ => return Ok(None),
+    }))
+}

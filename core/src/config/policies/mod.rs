@@ -1,0 +1,418 @@
+//! A service's `proxy.policy_chain`, read as APIcast does (reference apicast-policies.md §1),
+//! and Tollgate's answer to each policy: enforced, Envoy's job, accepted with a note, accepted
+//! through `ignore_policies`, or refused with its JSON path. A policy that can block traffic is
+//! never dropped silently (APIcast drops any policy it cannot load and lets requests through).
+
+pub mod cidr;
+#[cfg(test)]
+mod config_tests;
+pub mod configs;
+#[cfg(test)]
+mod tests;
+
+use super::json::{error, Obj, Result};
+use super::{CachingType, ConfigError};
+use configs::*;
+use serde_json::Value;
+use std::cmp::Ordering;
+use std::fmt;
+
+/// What Tollgate does with a builtin policy (reference §2; README "APIcast policies").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Apicast,
+    /// The proxy's job (routes, clusters, listeners, filters); it cannot block traffic.
+    Envoy,
+    Caching,
+    Batcher,
+    RateLimitHeaders,
+    /// To be enforced (issue 12); until then refused unless ignored. Its configuration is
+    /// read by [`configs::typed`] once its enforcement lands.
+    Later,
+}
+
+/// Builtin policies Tollgate knows; any other name, or a builtin name with a version other
+/// than `builtin`, can block traffic and is refused unless ignored.
+const BUILTIN: &[(&str, Kind)] = &[
+    ("apicast", Kind::Apicast),
+    ("caching", Kind::Caching),
+    ("3scale_batcher", Kind::Batcher),
+    ("rate_limit_headers", Kind::RateLimitHeaders),
+    ("3scale_referrer", Kind::Later),
+    ("default_credentials", Kind::Later),
+    ("ip_check", Kind::Later),
+    ("jwt_claim_check", Kind::Later),
+    ("maintenance_mode", Kind::Later),
+    ("cors", Kind::Later),
+    ("headers", Kind::Later),
+    ("url_rewriting", Kind::Later),
+    ("statuscode_overwrite", Kind::Later),
+    ("routing", Kind::Later),
+    ("camel", Kind::Envoy),
+    ("content_caching", Kind::Envoy),
+    ("grpc", Kind::Envoy),
+    ("http_proxy", Kind::Envoy),
+    ("logging", Kind::Envoy),
+    ("nginx_filters", Kind::Envoy),
+    ("phase_logger", Kind::Envoy),
+    ("request_unbuffered", Kind::Envoy),
+    ("retry", Kind::Envoy),
+    ("tls", Kind::Envoy),
+    ("upstream", Kind::Envoy),
+    ("upstream_connection", Kind::Envoy),
+    ("upstream_mtls", Kind::Envoy),
+    ("websocket", Kind::Envoy),
+];
+
+/// What Tollgate does with `name` at `version`; `None`: unknown, custom or not enforced.
+pub fn kind(name: &str, version: &str) -> Option<Kind> {
+    if version != "builtin" {
+        // APIcast looks a non-builtin version up among custom policies only.
+        return None;
+    }
+    BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+}
+
+/// What the top level says about every service's policies.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// `ignore_policies`: names accepted although Tollgate would refuse them.
+    pub ignore: Vec<String>,
+    /// `backend.caching_type` and whether `backend.batching` is on: they apply to every service.
+    pub caching: CachingType,
+    pub batching: bool,
+}
+
+impl Default for Context {
+    fn default() -> Context {
+        Context {
+            ignore: Vec::new(),
+            caching: CachingType::None,
+            batching: false,
+        }
+    }
+}
+
+impl Context {
+    pub fn new(root: &Obj, caching: CachingType, batching: bool) -> Result<Context> {
+        let mut ignore = Vec::new();
+        for (path, v) in list(root, "ignore_policies")?.unwrap_or_default() {
+            let name = v
+                .as_str()
+                .ok_or_else(|| error(&path, "expected a string (a policy name)"))?;
+            ignore.push(builtin_name(name).unwrap_or(name).to_string());
+        }
+        Ok(Context {
+            ignore,
+            caching,
+            batching,
+        })
+    }
+}
+
+/// One compiled policy; the configurations of the policies to enforce are typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Policy {
+    /// The 3scale flow: credentials, mapping rules, authorization, reporting.
+    Apicast,
+    /// Envoy's job; nothing for the filter to do.
+    Proxy,
+    Caching(CachingType),
+    Batcher(Batcher),
+    RateLimitHeaders,
+    Referrer,
+    DefaultCredentials(DefaultCredentials),
+    IpCheck(IpCheck),
+    JwtClaimCheck(JwtClaimCheck),
+    MaintenanceMode(MaintenanceMode),
+    Cors(Cors),
+    Headers(Headers),
+    UrlRewriting(UrlRewriting),
+    /// `(upstream status, status sent)` pairs; a later pair for the same status wins.
+    StatusCodeOverwrite(Vec<(u16, u16)>),
+    Routing(Vec<RouteRule>),
+    /// A policy Tollgate does not know or enforce, accepted through `ignore_policies`.
+    Other,
+}
+
+/// Tollgate's answer to one policy of a chain it accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Enforced,
+    /// The proxy's job: logged at info level.
+    EnvoysJob,
+    /// Accepted, with what differs from APIcast; `warn`: logged as a warning.
+    Accepted {
+        note: &'static str,
+        warn: bool,
+    },
+    /// Would be refused; the operator accepted it in `ignore_policies` (a warning).
+    Ignored,
+}
+
+impl Answer {
+    pub fn is_warning(&self) -> bool {
+        matches!(self, Answer::Ignored | Answer::Accepted { warn: true, .. })
+    }
+}
+
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Answer::Enforced => f.write_str("enforced"),
+            Answer::EnvoysJob => {
+                f.write_str("Envoy's job (configure it in Envoy); it cannot block traffic")
+            }
+            Answer::Accepted { note, .. } => write!(f, "accepted: {note}"),
+            Answer::Ignored => f.write_str("NOT enforced: accepted through ignore_policies"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainEntry {
+    /// `services[0].proxy.policy_chain[2]`.
+    pub path: String,
+    /// The policy's directory name, without `apicast.policy.`.
+    pub name: String,
+    pub policy: Policy,
+    pub answer: Answer,
+}
+
+/// A service's policies in chain order. Empty when `policy_chain` is absent or null:
+/// APIcast's default chain, `apicast` alone. An explicit chain without `apicast` is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyChain {
+    pub entries: Vec<ChainEntry>,
+    /// Index in `entries` of the (first) `apicast` policy; 0 for the default chain.
+    pub apicast: usize,
+}
+
+impl PolicyChain {
+    pub fn parse(proxy: &Obj, ctx: &Context) -> Result<PolicyChain> {
+        let path = proxy.child_path("policy_chain");
+        let Some(items) = list(proxy, "policy_chain")? else {
+            return Ok(PolicyChain::default());
+        };
+        let mut entries = Vec::with_capacity(items.len());
+        for (p, v) in items {
+            entries.push(entry(&p, v, ctx)?);
+        }
+        let apicast = entries
+            .iter()
+            .position(|e| matches!(e.policy, Policy::Apicast))
+            .ok_or_else(|| no_apicast(&path))?;
+        Ok(PolicyChain { entries, apicast })
+    }
+
+    /// Whether the policy at `index` comes before `apicast` (it matters within one phase).
+    pub fn before_apicast(&self, index: usize) -> bool {
+        index < self.apicast
+    }
+
+    /// The log lines: (warning?, text), one per policy not plainly enforced.
+    pub fn log_lines(&self) -> impl Iterator<Item = (bool, String)> + '_ {
+        self.entries
+            .iter()
+            .filter(|e| !matches!(e.answer, Answer::Enforced))
+            .map(|e| {
+                (
+                    e.answer.is_warning(),
+                    format!("{}: policy {}: {}", e.path, e.name, e.answer),
+                )
+            })
+    }
+}
+
+/// A chain without `apicast` does no 3scale authorization in APIcast: the service is public.
+/// Tollgate refuses it rather than authorizing it (a behaviour that would change the day
+/// public services land).
+fn no_apicast(path: &str) -> ConfigError {
+    error(
+        path,
+        "no apicast policy: APIcast would serve this service without 3scale authorization \
+         (public), which Tollgate does not do: add {\"name\": \"apicast\"} to the chain",
+    )
+}
+
+/// `apicast.policy.<name>` names a builtin policy, whatever `version` says (APIcast strips
+/// the first 15 characters).
+fn builtin_name(given: &str) -> Option<&str> {
+    given
+        .strip_prefix("apicast.policy")
+        .map(|rest| rest.get(1..).unwrap_or(""))
+}
+
+/// `none` < `strict` < `resilient` < `allow`: how much a failing backend lets through.
+fn leniency(t: CachingType) -> u8 {
+    t as u8
+}
+
+/// A chain element's name and version as APIcast resolves them, and its configuration.
+fn resolve<'a>(obj: &Obj<'a>, empty: &'a Value) -> Result<(&'a str, &'a str, Obj<'a>)> {
+    let given = obj
+        .non_empty_string("name")?
+        .ok_or_else(|| error(&obj.child_path("name"), "missing required field"))?;
+    let version = obj.string("version")?;
+    let (name, version) = match builtin_name(given) {
+        Some(name) => (name, "builtin"),
+        None => (given, version.unwrap_or("builtin")),
+    };
+    let c = obj.get("configuration").unwrap_or(empty);
+    Ok((
+        name,
+        version,
+        Obj::new(&obj.child_path("configuration"), c)?,
+    ))
+}
+
+fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
+    let empty = Value::Object(Default::default());
+    let (name, version, c) = resolve(&Obj::new(path, value)?, &empty)?;
+    let accepted = |note, warn| Ok(Answer::Accepted { note, warn });
+    // The answer, or where and why the policy is refused (one message format: 0.3 KB less).
+    let (policy, answer) = match kind(name, version) {
+        None => (
+            Policy::Other,
+            Err((
+                path.to_string(),
+                "can block or change traffic and Tollgate does not enforce it",
+            )),
+        ),
+        Some(Kind::Apicast) => (Policy::Apicast, Ok(Answer::Enforced)),
+        Some(Kind::Envoy) => (Policy::Proxy, Ok(Answer::EnvoysJob)),
+        Some(Kind::Later) => (
+            Policy::Other,
+            Err((path.to_string(), "is not enforced yet")),
+        ),
+        Some(Kind::Batcher) => (
+            Policy::Batcher(batcher(&c)?),
+            accepted(
+                match ctx.batching {
+                    true => "backend.batching applies (its TTLs, not the policy's)",
+                    false => "backend.batching is off: every request is authorized by an authrep",
+                },
+                false,
+            ),
+        ),
+        Some(Kind::RateLimitHeaders) => (
+            Policy::RateLimitHeaders,
+            accepted("RateLimit-* headers are not added yet", true),
+        ),
+        // backend.caching_type applies to every service: it may be stricter than the
+        // policy's (fewer requests pass while the backend is down), never looser.
+        Some(Kind::Caching) => {
+            let asked = caching(&c)?;
+            let answer = match leniency(ctx.caching).cmp(&leniency(asked)) {
+                Ordering::Equal => accepted("backend.caching_type applies (the same)", false),
+                Ordering::Less => accepted("backend.caching_type applies (stricter)", true),
+                Ordering::Greater => Err((
+                    c.child_path("caching_type"),
+                    "asks for a stricter caching_type than backend.caching_type, which applies to every service",
+                )),
+            };
+            (Policy::Caching(asked), answer)
+        }
+    };
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(_) if ctx.ignore.iter().any(|n| n == name) => Answer::Ignored,
+        Err((at, why)) => {
+            return Err(error(
+                &at,
+                format!(
+                    "policy {name} ({version}) {why}: remove it, or accept it in ignore_policies"
+                ),
+            ))
+        }
+    };
+    Ok(ChainEntry {
+        path: path.to_string(),
+        name: name.to_string(),
+        policy,
+        answer,
+    })
+}
+
+/// One policy of a chain as `tollgate check` prints it.
+#[derive(Debug)]
+pub struct Reviewed {
+    /// The filter's answer, or its refusal.
+    pub answer: std::result::Result<ChainEntry, ConfigError>,
+    /// For a policy to be enforced later: what its configuration's check says (the filter
+    /// reads it once the policy is enforced).
+    pub config: Option<ConfigError>,
+}
+
+/// One service's explicit chain as `tollgate check` prints it, refused policies included.
+#[derive(Debug)]
+pub struct Review {
+    pub service: String,
+    /// `services[0].proxy.policy_chain`.
+    pub path: String,
+    pub entries: Vec<Reviewed>,
+    pub no_apicast: Option<ConfigError>,
+}
+
+/// Every policy of every explicit chain with its answer or its refusal, even when the
+/// configuration is refused (the filter stops at the first refusal).
+pub fn review(text: &[u8]) -> Vec<Review> {
+    let Ok(root) = serde_json::from_slice::<Value>(text) else {
+        return Vec::new();
+    };
+    let Ok(obj) = Obj::new("", &root) else {
+        return Vec::new();
+    };
+    // Not parse_backend: a second caller would keep it from being inlined (0.4 KB of module).
+    let backend = obj.obj("backend").ok().flatten();
+    let caching_type = backend.as_ref().and_then(|b| caching(b).ok());
+    let batching = backend.is_some_and(|b| b.get("batching").is_some());
+    let ctx =
+        Context::new(&obj, caching_type.unwrap_or(CachingType::None), batching).unwrap_or_default();
+    let services = root.get("services").and_then(Value::as_array);
+    let mut reviews = Vec::new();
+    for (i, service) in services.into_iter().flatten().enumerate() {
+        let chain = service.get("proxy").and_then(|p| p.get("policy_chain"));
+        let Some(Value::Array(chain)) = chain else {
+            continue;
+        };
+        let path = format!("services[{i}].proxy.policy_chain");
+        let empty = Value::Object(Default::default());
+        let mut entries = Vec::new();
+        for (j, v) in chain.iter().enumerate() {
+            let at = format!("{path}[{j}]");
+            // Only for a well-formed element: `entry` reports a malformed one.
+            let resolved = Obj::new(&at, v).and_then(|o| resolve(&o, &empty)).ok();
+            let config = match resolved {
+                Some((name, version, c)) if kind(name, version) == Some(Kind::Later) => {
+                    typed(name, &c).err()
+                }
+                _ => None,
+            };
+            entries.push(Reviewed {
+                answer: entry(&at, v, &ctx),
+                config,
+            });
+        }
+        let has_apicast = entries.iter().any(|e| {
+            matches!(
+                &e.answer,
+                Ok(ChainEntry {
+                    policy: Policy::Apicast,
+                    ..
+                })
+            )
+        });
+        reviews.push(Review {
+            service: match service.get("id") {
+                Some(Value::String(s)) => s.clone(),
+                Some(id) => id.to_string(),
+                None => "?".to_string(),
+            },
+            no_apicast: (!has_apicast).then(|| no_apicast(&path)),
+            path,
+            entries,
+        });
+    }
+    reviews
+}

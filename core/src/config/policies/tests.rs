@@ -1,0 +1,405 @@
+//! Policy chains: APIcast's reading of names and versions, Tollgate's answer to each policy,
+//! refusals naming the JSON path and the policy, `ignore_policies`, and the typed
+//! configurations of the policies to enforce.
+
+use super::*;
+use crate::config::{Config, Parsed};
+use serde_json::{json, Value};
+
+fn config(chain: Value, top: Value) -> Value {
+    let mut c = json!({
+        "backend": {"cluster": "threescale_backend"},
+        "services": [{"id": 7, "backend_version": 1, "proxy": {"policy_chain": chain}}]
+    });
+    if let (Some(c), Value::Object(top)) = (c.as_object_mut(), top) {
+        c.extend(top);
+    }
+    c
+}
+
+fn parse(chain: Value, top: Value) -> std::result::Result<Parsed, ConfigError> {
+    Config::parse(config(chain, top).to_string().as_bytes())
+}
+
+fn chain(chain: Value) -> PolicyChain {
+    parse(chain, json!({})).unwrap().config.services[0]
+        .policies
+        .clone()
+}
+
+fn refused(chain: Value, top: Value) -> String {
+    parse(chain, top).unwrap_err().to_string()
+}
+
+const APICAST: fn() -> Value =
+    || json!({"name": "apicast", "version": "builtin", "configuration": {}});
+
+#[test]
+fn an_absent_or_null_chain_is_apicast_alone() {
+    for absent in [false, true] {
+        let mut c = config(Value::Null, json!({}));
+        if absent {
+            c["services"][0]["proxy"] = json!({});
+        }
+        let parsed = Config::parse(c.to_string().as_bytes()).unwrap();
+        let policies = &parsed.config.services[0].policies;
+        assert!(policies.entries.is_empty(), "default chain");
+        assert_eq!(policies.apicast, 0);
+        assert!(parsed.warnings.is_empty());
+    }
+}
+
+#[test]
+fn names_with_and_without_the_prefix_and_versions_resolve_as_in_apicast() {
+    let c = chain(json!([
+        {"name": "apicast.policy.logging", "version": "1.0.0"},
+        {"name": "upstream_connection", "version": "builtin", "configuration": {"connect_timeout": 1}},
+        {"name": "apicast.policy.apicast"},
+        {"name": "websocket"}
+    ]));
+    let names: Vec<_> = c.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["logging", "upstream_connection", "apicast", "websocket"]
+    );
+    assert_eq!(c.apicast, 2);
+    assert!(c.before_apicast(1));
+    assert!(!c.before_apicast(3));
+    assert_eq!(c.entries[0].policy, Policy::Proxy);
+    assert_eq!(c.entries[0].answer, Answer::EnvoysJob);
+    assert_eq!(c.entries[0].path, "services[0].proxy.policy_chain[0]");
+    assert_eq!(c.entries[2].answer, Answer::Enforced);
+
+    // A builtin name with another version is a custom policy: unknown to Tollgate.
+    let e = refused(
+        json!([{"name": "logging", "version": "1.0.0"}, APICAST()]),
+        json!({}),
+    );
+    assert_eq!(
+        e,
+        "services[0].proxy.policy_chain[0]: policy logging (1.0.0) can block or change traffic \
+         and Tollgate does not enforce it: remove it, or accept it in ignore_policies"
+    );
+    let e = refused(json!([{"name": "apicast", "version": "2.0.0"}]), json!({}));
+    assert!(e.contains("policy apicast (2.0.0) can block"), "{e}");
+}
+
+#[test]
+fn a_chain_without_apicast_is_refused() {
+    for chain in [
+        json!([]),
+        json!([{"name": "logging"}, {"name": "upstream"}]),
+    ] {
+        let e = refused(chain, json!({}));
+        assert!(
+            e.starts_with(
+                "services[0].proxy.policy_chain: no apicast policy: APIcast would serve \
+                 this service without 3scale authorization (public)"
+            ),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn policies_that_can_block_traffic_and_are_not_enforced_are_refused_with_path_and_name() {
+    for name in [
+        "rate_limit",
+        "payload_limits",
+        "token_introspection",
+        "keycloak_role_check",
+        "tls_validation",
+        "oauth_mtls",
+        "fapi",
+        "soap",
+        "conditional",
+        "on_failed",
+        "jwt_parser",
+        "echo",
+        "custom_metrics",
+        "rewrite_url_captures",
+        "liquid_context_debug",
+        "edge_limiting",
+        "status_code_overwrite",
+        "my_custom",
+        "find_service",
+    ] {
+        for spelling in [name.to_string(), format!("apicast.policy.{name}")] {
+            let e = refused(json!([APICAST(), {"name": spelling}]), json!({}));
+            assert_eq!(
+                e,
+                format!(
+                    "services[0].proxy.policy_chain[1]: policy {name} (builtin) can block or \
+                     change traffic and Tollgate does not enforce it: remove it, or accept it \
+                     in ignore_policies"
+                )
+            );
+        }
+    }
+}
+
+#[test]
+fn policies_to_enforce_are_refused_until_they_are() {
+    for name in [
+        "3scale_referrer",
+        "default_credentials",
+        "ip_check",
+        "jwt_claim_check",
+        "maintenance_mode",
+        "cors",
+        "headers",
+        "url_rewriting",
+        "statuscode_overwrite",
+        "routing",
+    ] {
+        let e = refused(
+            json!([{"name": name, "configuration": {}}, APICAST()]),
+            json!({}),
+        );
+        assert_eq!(
+            e,
+            format!(
+                "services[0].proxy.policy_chain[0]: policy {name} (builtin) is not enforced yet: \
+                 remove it, or accept it in ignore_policies"
+            )
+        );
+    }
+}
+
+#[test]
+fn envoys_job_is_accepted_without_warnings() {
+    let names = [
+        "camel",
+        "content_caching",
+        "grpc",
+        "http_proxy",
+        "logging",
+        "nginx_filters",
+        "phase_logger",
+        "request_unbuffered",
+        "retry",
+        "tls",
+        "upstream",
+        "upstream_connection",
+        "upstream_mtls",
+        "websocket",
+    ];
+    let mut list: Vec<Value> = names.iter().map(|n| json!({"name": n})).collect();
+    list.push(APICAST());
+    let parsed = parse(Value::Array(list), json!({})).unwrap();
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    let c = &parsed.config.services[0].policies;
+    assert!(c.entries[..names.len()]
+        .iter()
+        .all(|e| e.answer == Answer::EnvoysJob && e.policy == Policy::Proxy));
+    let (warning, line) = c.log_lines().next().unwrap();
+    assert!(!warning);
+    assert_eq!(
+        line,
+        "services[0].proxy.policy_chain[0]: policy camel: Envoy's job (configure it in Envoy); \
+         it cannot block traffic"
+    );
+    assert_eq!(c.log_lines().count(), names.len(), "apicast has no line");
+}
+
+#[test]
+fn ignore_policies_accepts_a_named_policy_with_a_warning_per_service() {
+    let mut c = config(
+        json!([{"name": "rate_limit", "configuration": {"fixed_window_limiters": []}}, APICAST(),
+               {"name": "apicast.policy.ip_check", "configuration": {"check_type": "whitelist", "ips": ["10.0.0.0/8"]}},
+               {"name": "my_policy", "version": "1.2.3"}]),
+        json!({"ignore_policies": ["apicast.policy.rate_limit", "ip_check", "my_policy", "not_in_any_chain"]}),
+    );
+    let second = json!({"id": 8, "backend_version": 1, "proxy": {"hosts": ["b"], "policy_chain": [{"name": "rate_limit"}, APICAST()]}});
+    c["services"].as_array_mut().unwrap().push(second);
+    let parsed = Config::parse(c.to_string().as_bytes()).unwrap();
+    let first = &parsed.config.services[0].policies;
+    assert_eq!(first.entries[0].answer, Answer::Ignored);
+    assert_eq!(first.entries[0].policy, Policy::Other);
+    assert_eq!(first.entries[2].answer, Answer::Ignored);
+    assert_eq!(first.entries[3].answer, Answer::Ignored);
+    assert_eq!(
+        parsed.warnings,
+        [
+            "services[0].proxy.policy_chain[0]: policy rate_limit: NOT enforced: accepted through ignore_policies",
+            "services[0].proxy.policy_chain[2]: policy ip_check: NOT enforced: accepted through ignore_policies",
+            "services[0].proxy.policy_chain[3]: policy my_policy: NOT enforced: accepted through ignore_policies",
+            "services[1].proxy.policy_chain[0]: policy rate_limit: NOT enforced: accepted through ignore_policies",
+        ]
+    );
+}
+
+#[test]
+fn ignore_policies_is_a_list_of_strings() {
+    let e = refused(
+        json!([APICAST()]),
+        json!({"ignore_policies": ["rate_limit", 3]}),
+    );
+    assert_eq!(e, "ignore_policies[1]: expected a string (a policy name)");
+    let e = refused(json!([APICAST()]), json!({"ignore_policies": "rate_limit"}));
+    assert_eq!(e, "ignore_policies: expected an array");
+    // Still refused: apicast missing is not a policy to ignore.
+    let e = refused(
+        json!([{"name": "logging"}]),
+        json!({"ignore_policies": ["apicast"]}),
+    );
+    assert!(e.contains("no apicast policy"), "{e}");
+}
+
+#[test]
+fn caching_is_accepted_when_backend_caching_type_is_as_strict_or_stricter() {
+    let with = |global: &str, asked: &str| {
+        let chain =
+            json!([{"name": "caching", "configuration": {"caching_type": asked}}, APICAST()]);
+        let mut c = config(chain, json!({}));
+        c["backend"]["caching_type"] = json!(global);
+        Config::parse(c.to_string().as_bytes())
+    };
+    let same = with("resilient", "resilient").unwrap();
+    let entry = &same.config.services[0].policies.entries[0];
+    assert_eq!(entry.policy, Policy::Caching(CachingType::Resilient));
+    assert!(same.warnings.is_empty());
+    let stricter = with("none", "allow").unwrap();
+    assert_eq!(
+        stricter.warnings,
+        ["services[0].proxy.policy_chain[0]: policy caching: accepted: backend.caching_type applies (stricter)"]
+    );
+    for (global, asked) in [
+        ("strict", "none"),
+        ("allow", "strict"),
+        ("resilient", "none"),
+        ("allow", "resilient"),
+    ] {
+        let e = with(global, asked).unwrap_err();
+        assert_eq!(
+            e.path,
+            "services[0].proxy.policy_chain[0].configuration.caching_type"
+        );
+        assert_eq!(
+            e.message,
+            "policy caching (builtin) asks for a stricter caching_type than backend.caching_type, \
+             which applies to every service: remove it, or accept it in ignore_policies"
+        );
+    }
+    let e = with("none", "sometimes").unwrap_err();
+    assert_eq!(
+        e.path,
+        "services[0].proxy.policy_chain[0].configuration.caching_type"
+    );
+    assert!(e.message.starts_with("unknown value \"sometimes\""), "{e}");
+    let e = refused(json!([{"name": "caching"}, APICAST()]), json!({}));
+    assert_eq!(
+        e,
+        "services[0].proxy.policy_chain[0].configuration.caching_type: missing required field"
+    );
+}
+
+#[test]
+fn batcher_and_rate_limit_headers_are_accepted() {
+    let parsed = parse(
+        json!([{"name": "3scale_batcher", "configuration": {"auths_ttl": 30}},
+               {"name": "rate_limit_headers"}, APICAST()]),
+        json!({}),
+    )
+    .unwrap();
+    let c = &parsed.config.services[0].policies;
+    assert_eq!(
+        c.entries[0].policy,
+        Policy::Batcher(Batcher {
+            auths_ttl: Some(30),
+            batch_report_seconds: None
+        })
+    );
+    let lines: Vec<_> = c.log_lines().collect();
+    assert_eq!(lines[0], (false, "services[0].proxy.policy_chain[0]: policy 3scale_batcher: accepted: backend.batching is off: every request is authorized by an authrep".to_string()));
+    assert_eq!(parsed.warnings, ["services[0].proxy.policy_chain[1]: policy rate_limit_headers: accepted: RateLimit-* headers are not added yet"]);
+    let e = refused(
+        json!([{"name": "3scale_batcher", "configuration": {"auths_ttl": "10"}}, APICAST()]),
+        json!({}),
+    );
+    assert_eq!(e, "services[0].proxy.policy_chain[0].configuration.auths_ttl: expected a non-negative integer");
+}
+
+#[test]
+fn malformed_chains_are_refused_with_their_path() {
+    let cases = [
+        (
+            json!({"name": "apicast"}),
+            "services[0].proxy.policy_chain: expected an array",
+        ),
+        (
+            json!(["apicast"]),
+            "services[0].proxy.policy_chain[0]: expected an object",
+        ),
+        (
+            json!([{"version": "builtin"}]),
+            "services[0].proxy.policy_chain[0].name: missing required field",
+        ),
+        (
+            json!([{"name": ""}]),
+            "services[0].proxy.policy_chain[0].name: must not be empty",
+        ),
+        (
+            json!([{"name": 3}]),
+            "services[0].proxy.policy_chain[0].name: expected a string",
+        ),
+        (
+            json!([{"name": "apicast", "version": 1}]),
+            "services[0].proxy.policy_chain[0].version: expected a string",
+        ),
+        (
+            json!([{"name": "apicast", "configuration": []}]),
+            "services[0].proxy.policy_chain[0].configuration: expected an object",
+        ),
+    ];
+    for (chain, expected) in cases {
+        assert_eq!(refused(chain, json!({})), expected);
+    }
+}
+
+#[test]
+fn review_lists_every_policy_even_when_the_configuration_is_refused() {
+    let c = config(
+        json!([{"name": "ip_check", "configuration": {"check_type": "whitelist", "ips": ["nope"]}},
+               {"name": "logging"}, {"name": "rate_limit"}, {"name": "caching", "configuration": {"caching_type": "strict"}}]),
+        json!({"ignore_policies": ["rate_limit"]}),
+    );
+    let reviews = review(c.to_string().as_bytes());
+    assert_eq!(reviews.len(), 1);
+    let r = &reviews[0];
+    assert_eq!(
+        (r.service.as_str(), r.path.as_str()),
+        ("7", "services[0].proxy.policy_chain")
+    );
+    assert!(r.no_apicast.is_some());
+    let ip = &r.entries[0];
+    assert!(ip
+        .answer
+        .as_ref()
+        .unwrap_err()
+        .message
+        .contains("is not enforced yet"));
+    assert_eq!(
+        ip.config.as_ref().unwrap().path,
+        "services[0].proxy.policy_chain[0].configuration.ips[0]"
+    );
+    assert_eq!(
+        r.entries[1].answer.as_ref().unwrap().answer,
+        Answer::EnvoysJob
+    );
+    assert_eq!(
+        r.entries[2].answer.as_ref().unwrap().answer,
+        Answer::Ignored
+    );
+    assert_eq!(
+        r.entries[3].answer.as_ref().unwrap().answer,
+        Answer::Accepted {
+            note: "backend.caching_type applies (stricter)",
+            warn: true
+        }
+    );
+    assert!(r
+        .entries
+        .iter()
+        .all(|e| e.config.is_none() || std::ptr::eq(e, ip)));
+}

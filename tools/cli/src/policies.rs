@@ -1,0 +1,41 @@
+//! `tollgate check`'s report on policy chains: each policy of each explicit
+//! `proxy.policy_chain` with the filter's answer, refused ones included, so that one run
+//! lists every policy to deal with (the filter stops at the first refusal).
+
+use std::fmt::Write;
+use tollgate_core::config::policies::review;
+
+/// The report, one block per service with an explicit chain; empty when there is none.
+pub fn report(text: &[u8]) -> String {
+    let mut out = String::new();
+    for service in review(text) {
+        let _ = writeln!(out, "service {} ({}):", service.service, service.path);
+        for (i, reviewed) in service.entries.iter().enumerate() {
+            let at = format!("{}[{i}]", service.path);
+            let _ = match &reviewed.answer {
+                Ok(entry) => writeln!(out, "  [{i}] {}: {}", entry.name, entry.answer),
+                Err(e) => writeln!(
+                    out,
+                    "  [{i}] refused: {}{}",
+                    relative(&e.path, &at),
+                    e.message
+                ),
+            };
+            if let Some(e) = &reviewed.config {
+                let _ = writeln!(out, "      {}{}", relative(&e.path, &at), e.message);
+            }
+        }
+        if let Some(e) = &service.no_apicast {
+            let _ = writeln!(out, "  refused: {}", e.message);
+        }
+    }
+    out
+}
+
+/// `configuration.caching_type: ` for a path under the policy's own, else nothing.
+fn relative(path: &str, entry: &str) -> String {
+    match path.strip_prefix(entry).and_then(|p| p.strip_prefix('.')) {
+        Some(rest) => format!("{rest}: "),
+        None => String::new(),
+    }
+}
