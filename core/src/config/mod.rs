@@ -5,12 +5,14 @@ pub mod errors;
 pub mod json;
 mod routes;
 pub mod service;
+pub mod system;
 pub mod upstream;
 
 pub use backend::{BackendConfig, Batching, CachingType};
 pub use errors::{ErrorResponse, ErrorResponses};
 pub use json::ConfigError;
 pub use service::{AuthMode, BackendAuth, CredentialNames, CredentialsLocation, Service};
+pub use system::{Environment, SystemConfig};
 pub use upstream::UpstreamRewrite;
 
 use crate::mapping::QueryArgs;
@@ -36,6 +38,8 @@ pub struct Config {
     /// nginx answers a request line over `large_client_header_buffers` (8 KB by default).
     pub max_path_bytes: usize,
     pub services: Vec<Arc<Service>>,
+    /// Services are (also) loaded from 3scale System; top-level `services` is then optional.
+    pub system: Option<SystemConfig>,
     /// Host → indices of the services listing it, in configuration order.
     /// With path routing, each host's rules are indexed too (one map for both).
     hosts: HashMap<String, (Vec<usize>, Routes)>,
@@ -54,12 +58,14 @@ impl Config {
             serde_json::from_slice(text).map_err(|e| error("", format!("invalid JSON: {e}")))?;
         let root = Obj::new("", &value)?;
         root.deny_unknown(&[
+            "system",
             "backend",
             "path_routing",
             "path_routing_only",
             "max_path_bytes",
             "services",
         ])?;
+        let system = SystemConfig::parse_in(&root)?;
         let backend = parse_backend(&root)?;
         let path_routing_only = root.bool("path_routing_only")?.unwrap_or(false);
         let path_routing = root.bool("path_routing")?.unwrap_or(false) || path_routing_only;
@@ -75,7 +81,13 @@ impl Config {
         };
         let parsed = root
             .array("services", Service::parse)?
-            .ok_or_else(|| error("services", "missing required field"))?;
+            .or_else(|| system.as_ref().map(|_| Vec::new()))
+            .ok_or_else(|| {
+                error(
+                    "services",
+                    "missing required field (or give a system block)",
+                )
+            })?;
 
         let mut warnings = Vec::new();
         let mut services: Vec<Arc<Service>> = Vec::new();
@@ -117,6 +129,7 @@ impl Config {
                 path_routing_only,
                 max_path_bytes,
                 services,
+                system,
                 hosts,
             },
             warnings,
