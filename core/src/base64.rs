@@ -1,4 +1,4 @@
-//! Base64 decoding, the core's one decoder, in two alphabets:
+//! Base64, the core's one decoder (and encoder), in two alphabets:
 //!
 //! - [`Alphabet::Standard`] (RFC 4648 §4) for HTTP Basic credentials (RFC 7617), as lenient
 //!   as clients need: padding optional, unused trailing bits ignored;
@@ -63,10 +63,15 @@ pub fn decode_url(input: &str) -> Option<Vec<u8>> {
     decode(input, Alphabet::UrlSafe)
 }
 
-/// Encodes as unpadded base64url (tests mint tokens with it).
-#[cfg(test)]
-pub fn encode_url(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// Encodes `data`: [`Alphabet::Standard`] padded with `=` (HTTP Basic credentials),
+/// [`Alphabet::UrlSafe`] unpadded (JWS).
+pub fn encode(data: &[u8], alphabet: Alphabet) -> String {
+    const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let table = match alphabet {
+        Alphabet::Standard => STANDARD,
+        Alphabet::UrlSafe => URL_SAFE,
+    };
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
         let mut acc = 0u32;
@@ -74,15 +79,27 @@ pub fn encode_url(data: &[u8]) -> String {
             acc |= u32::from(b) << (16 - 8 * i);
         }
         for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[((acc >> (18 - 6 * i)) & 63) as usize]));
+            let index = ((acc >> (18 - 6 * i)) & 63) as usize;
+            out.push(char::from(table.get(index).copied().unwrap_or(b'A')));
+        }
+        if alphabet == Alphabet::Standard {
+            for _ in chunk.len()..3 {
+                out.push('=');
+            }
         }
     }
     out
 }
 
+/// Encodes as unpadded base64url (tests mint tokens with it).
+#[cfg(test)]
+pub fn encode_url(data: &[u8]) -> String {
+    encode(data, Alphabet::UrlSafe)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{decode, encode_url, Alphabet};
+    use super::{decode, encode, encode_url, Alphabet};
 
     fn standard(s: &str) -> Option<Vec<u8>> {
         decode(s, Alphabet::Standard)
@@ -105,6 +122,27 @@ mod tests {
         assert!(standard("!!!!").is_none());
         assert!(standard("YQ===").is_none());
         assert!(standard("-_8").is_none());
+    }
+
+    #[test]
+    fn standard_encodes_with_padding_and_round_trips() {
+        // RFC 4648 §10 test vectors.
+        for (data, text) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(encode(data.as_bytes(), Alphabet::Standard), text);
+        }
+        assert_eq!(encode(&[0xfb, 0xff], Alphabet::Standard), "+/8=");
+        for len in 0..40 {
+            let data: Vec<u8> = (0..len).map(|i| (i * 53 + 7) as u8).collect();
+            assert_eq!(standard(&encode(&data, Alphabet::Standard)).unwrap(), data);
+        }
     }
 
     #[test]

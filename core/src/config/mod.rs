@@ -6,6 +6,7 @@ pub mod json;
 pub mod policies;
 mod routes;
 pub mod service;
+pub mod system;
 pub mod upstream;
 
 pub use backend::{BackendConfig, Batching, CachingType};
@@ -13,6 +14,7 @@ pub use errors::{ErrorResponse, ErrorResponses};
 pub use json::ConfigError;
 pub use policies::{Answer, Policy, PolicyChain};
 pub use service::{AuthMode, BackendAuth, CredentialNames, CredentialsLocation, Service};
+pub use system::{Environment, SystemConfig};
 pub use upstream::UpstreamRewrite;
 
 use crate::mapping::QueryArgs;
@@ -38,6 +40,8 @@ pub struct Config {
     /// nginx answers a request line over `large_client_header_buffers` (8 KB by default).
     pub max_path_bytes: usize,
     pub services: Vec<Arc<Service>>,
+    /// Services are (also) loaded from 3scale System; top-level `services` is then optional.
+    pub system: Option<SystemConfig>,
     /// Host → indices of the services listing it, in configuration order.
     /// With path routing, each host's rules are indexed too (one map for both).
     hosts: HashMap<String, (Vec<usize>, Routes)>,
@@ -57,6 +61,7 @@ impl Config {
             serde_json::from_slice(text).map_err(|e| error("", format!("invalid JSON: {e}")))?;
         let root = Obj::new("", &value)?;
         root.deny_unknown(&[
+            "system",
             "backend",
             "path_routing",
             "path_routing_only",
@@ -64,6 +69,7 @@ impl Config {
             "services",
             "ignore_policies",
         ])?;
+        let system = SystemConfig::parse_in(&root)?;
         let backend = parse_backend(&root)?;
         let policies =
             policies::Context::new(&root, backend.caching_type, backend.batching.is_some())?;
@@ -81,7 +87,13 @@ impl Config {
         };
         let parsed = root
             .array("services", |path, v| Service::parse(path, v, &policies))?
-            .ok_or_else(|| error("services", "missing required field"))?;
+            .or_else(|| system.as_ref().map(|_| Vec::new()))
+            .ok_or_else(|| {
+                error(
+                    "services",
+                    "missing required field (or give a system block)",
+                )
+            })?;
 
         let mut warnings = Vec::new();
         let mut services: Vec<Arc<Service>> = Vec::new();
@@ -129,6 +141,7 @@ impl Config {
                 path_routing_only,
                 max_path_bytes,
                 services,
+                system,
                 hosts,
             },
             warnings,

@@ -108,6 +108,7 @@ pub mod http;
 pub mod jwt;
 pub mod paths;
 pub mod ports;
+pub mod system;
 
 pub use echo_upstream::{EchoRequest, EchoUpstream};
 pub use envoy::{wait_until, Envoy, EnvoyBuilder};

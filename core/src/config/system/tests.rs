@@ -1,0 +1,321 @@
+//! The `system` block's contract, the wire's paths and header, and how answers are read.
+
+use super::*;
+use crate::config::Config;
+use serde_json::json;
+
+fn system(v: Value) -> std::result::Result<SystemConfig, String> {
+    let obj = Obj::new("system", &v).map_err(|e| e.to_string())?;
+    SystemConfig::parse(&obj).map_err(|e| e.to_string())
+}
+
+fn minimal() -> Value {
+    json!({"cluster": "threescale_system", "access_token": "tok"})
+}
+
+fn with(field: &str, value: Value) -> Value {
+    let mut v = minimal();
+    v[field] = value;
+    v
+}
+
+#[test]
+fn the_documented_shape_is_read() {
+    let s = system(json!({
+        "cluster": "threescale_system",
+        "authority": "acme-admin.3scale.net",
+        "access_token": "secret-token",
+        "environment": "production",
+        "refresh_s": 300,
+        "timeout_ms": 5000,
+        "services": ["2555417777777"],
+        "versions": {"2555417777777": 17}
+    }))
+    .unwrap();
+    assert_eq!(s.cluster, "threescale_system");
+    assert_eq!(s.authority, "acme-admin.3scale.net");
+    assert_eq!(s.access_token, "secret-token");
+    assert_eq!(s.environment, Environment::Production);
+    assert_eq!((s.refresh_s, s.timeout_ms), (300, 5000));
+    assert_eq!(s.services, Some(vec!["2555417777777".to_string()]));
+    assert_eq!(s.versions, vec![("2555417777777".to_string(), 17)]);
+    assert!(s.issuer_clusters.is_empty());
+}
+
+#[test]
+fn defaults() {
+    let s = system(minimal()).unwrap();
+    assert_eq!(s.authority, "threescale_system");
+    assert_eq!(s.environment, Environment::Production);
+    assert_eq!((s.refresh_s, s.timeout_ms), (300, 5000));
+    assert_eq!(s.services, None);
+    assert!(s.versions.is_empty());
+}
+
+#[test]
+fn environments_are_kept_as_written() {
+    for name in ["production", "staging", "sandbox"] {
+        let s = system(with("environment", json!(name))).unwrap();
+        assert_eq!(s.environment.as_str(), name);
+        assert_eq!(Environment::from_name(name), Some(s.environment));
+    }
+    assert_eq!(
+        system(with("environment", json!("Production"))).unwrap_err(),
+        "system.environment: expected production, staging or sandbox"
+    );
+}
+
+#[test]
+fn refusals_name_the_path() {
+    let cases = [
+        (json!({"access_token": "t"}), "system.cluster: missing required field"),
+        (json!({"cluster": "c"}), "system.access_token: missing required field"),
+        (with("access_token", json!("")), "system.access_token: must not be empty"),
+        (with("access_token", json!(7)), "system.access_token: expected a string"),
+        (with("authority", json!("")), "system.authority: must not be empty"),
+        (with("refresh_s", json!(0)), "system.refresh_s: must be between 1 and 86400"),
+        (with("refresh_s", json!(86401)), "system.refresh_s: must be between 1 and 86400"),
+        (with("refresh_s", json!("300")), "system.refresh_s: expected a non-negative integer"),
+        (with("timeout_ms", json!(0)), "system.timeout_ms: must be between 1 and 60000"),
+        (with("timeout_ms", json!(60001)), "system.timeout_ms: must be between 1 and 60000"),
+        (with("services", json!("42")), "system.services: expected an array"),
+        (with("services", json!([42, true])), "system.services[1]: expected a service id (an integer or a string)"),
+        (with("services", json!(["4/2"])), "system.services[0]: a service id is made of digits"),
+        (with("services", json!([-1])), "system.services[0]: expected a service id (an integer or a string)"),
+        (with("services", json!([42, "42"])), "system.services[1]: service 42 is listed twice"),
+        (with("versions", json!({"42": 0})), "system.versions.42: expected a version number (1 or more)"),
+        (with("versions", json!({"42": "17"})), "system.versions.42: expected a version number (1 or more)"),
+        (with("versions", json!({"x": 1})), "system.versions.x: a service id is made of digits"),
+        (with("issuer_clusters", json!({"sso.example.com": ""})), "system.issuer_clusters.sso.example.com: expected an issuer host and a cluster name"),
+        (with("issuer_clusters", json!(["sso"])), "system.issuer_clusters: expected an object"),
+        (with("token", json!("t")), "system.token: unknown field (expected one of: cluster, authority, access_token, environment, refresh_s, timeout_ms, services, versions, issuer_clusters)"),
+    ];
+    for (value, expected) in cases {
+        assert_eq!(system(value.clone()).unwrap_err(), expected, "{value}");
+    }
+    let mut pinned_elsewhere = with("services", json!(["1"]));
+    pinned_elsewhere["versions"] = json!({"2": 3});
+    assert_eq!(
+        system(pinned_elsewhere).unwrap_err(),
+        "system.versions.2: this service is not in system.services"
+    );
+}
+
+#[test]
+fn services_take_integers_and_strings_and_issuers_are_case_insensitive() {
+    let mut v = with("services", json!([2555417777777u64, "7"]));
+    v["issuer_clusters"] = json!({"SSO.example.com": "sso"});
+    let s = system(v).unwrap();
+    assert_eq!(s.services, Some(vec!["2555417777777".into(), "7".into()]));
+    assert_eq!(s.issuer_cluster("sso.EXAMPLE.com"), Some("sso"));
+    assert_eq!(s.issuer_cluster("other.example.com"), None);
+}
+
+#[test]
+fn the_token_never_shows_in_debug_output() {
+    let s = system(with("access_token", json!("very-secret-token"))).unwrap();
+    let text = format!("{s:?}");
+    assert!(!text.contains("very-secret-token"), "{text}");
+    assert!(text.contains("threescale_system"), "{text}");
+}
+
+#[test]
+fn plans() {
+    let s = system(minimal()).unwrap();
+    assert_eq!(s.plan(), Plan::Account { pinned: vec![] });
+    let s = system(with("versions", json!({"42": 17}))).unwrap();
+    assert_eq!(
+        s.plan(),
+        Plan::Account {
+            pinned: vec![("42".into(), 17)]
+        }
+    );
+    let mut v = with("services", json!([42, "7"]));
+    v["versions"] = json!({"7": 3});
+    assert_eq!(
+        system(v).unwrap().plan(),
+        Plan::Services(vec![("42".into(), None), ("7".into(), Some(3))])
+    );
+}
+
+#[test]
+fn paths_and_header() {
+    assert_eq!(
+        account_page_path(Environment::Production, 1),
+        "/admin/api/account/proxy_configs/production.json?version=latest&page=1&per_page=500"
+    );
+    assert_eq!(
+        account_page_path(Environment::Staging, 3),
+        "/admin/api/account/proxy_configs/staging.json?version=latest&page=3&per_page=500"
+    );
+    assert_eq!(
+        service_config_path("42", Environment::Sandbox, None),
+        "/admin/api/services/42/proxy/configs/sandbox/latest.json"
+    );
+    assert_eq!(
+        service_config_path("42", Environment::Production, Some(17)),
+        "/admin/api/services/42/proxy/configs/production/17.json"
+    );
+    assert_eq!(
+        service_index_path("42", Environment::Production),
+        "/admin/api/services/42/proxy/configs/production.json"
+    );
+    // base64("TOKEN:") as APIcast sends https://TOKEN@portal.
+    assert_eq!(basic_authorization("TOKEN"), "Basic VE9LRU46");
+    assert_eq!(
+        system(with("access_token", json!("abc")))
+            .unwrap()
+            .authorization(),
+        "Basic YWJjOg=="
+    );
+}
+
+fn entry(id: Value, version: u64) -> Value {
+    json!({"proxy_config": {"id": 9000 + version, "version": version, "environment": "production",
+        "content": {"id": id, "backend_version": "1", "proxy": {"hosts": ["a.example.com"]}}}})
+}
+
+#[test]
+fn a_page_is_read_with_per_entry_errors() {
+    let body = json!({"proxy_configs": [
+        entry(json!(42), 17),
+        {"proxy_config": {"id": 1, "version": 2, "environment": "production"}},
+        {"proxy_config": {"id": 1, "version": "2", "environment": "production", "content": {}}},
+        {"proxy_config": {"id": 1, "version": 2, "content": {}}},
+        {"proxy_config": {"id": 1, "version": 2, "environment": "sandbox", "content": []}},
+        {"proxy_config": {"id": 1, "version": 2, "environment": "sandbox", "content": {"id": 1.5}}},
+        {"something": 1},
+        7,
+        {"proxy_config": {"id": 1, "version": 5, "environment": "sandbox",
+            "content": {"proxy": {"service_id": "77"}}}},
+        {"proxy_config": {"id": 1, "version": 6, "environment": "sandbox", "content": {}}},
+    ], "metadata": {"per_page": 500}});
+    let fetched = parse_answer(body.to_string().as_bytes()).unwrap();
+    let errors: Vec<String> = fetched.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        errors,
+        [
+            "proxy_configs[1].proxy_config.content: missing required field",
+            "proxy_configs[2].proxy_config.version: expected a non-negative integer",
+            "proxy_configs[3].proxy_config.environment: missing required field",
+            "proxy_configs[4].proxy_config.content: expected an object",
+            "proxy_configs[5].proxy_config.content.id: expected a string or an integer",
+            "proxy_configs[6].proxy_config: missing required field",
+            "proxy_configs[7]: expected an object",
+        ]
+    );
+    assert!(!fetched.more);
+    let ids: Vec<(Option<&str>, u64, &str)> = fetched
+        .services
+        .iter()
+        .map(|s| (s.id.as_deref(), s.version, s.path.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (Some("42"), 17, "proxy_configs[0].proxy_config.content"),
+            (Some("77"), 5, "proxy_configs[8].proxy_config.content"),
+            (None, 6, "proxy_configs[9].proxy_config.content"),
+        ]
+    );
+    let first = &fetched.services[0];
+    assert_eq!(first.environment, "production");
+    assert_eq!(first.content["proxy"]["hosts"][0], "a.example.com");
+}
+
+#[test]
+fn exactly_a_full_page_asks_for_the_next() {
+    let page = |n: usize| {
+        let items: Vec<Value> = (0..n).map(|i| entry(json!(i), 1)).collect();
+        parse_answer(json!({ "proxy_configs": items }).to_string().as_bytes()).unwrap()
+    };
+    assert!(page(500).more);
+    assert_eq!(page(500).services.len(), 500);
+    assert!(!page(499).more);
+    assert!(!page(501).more);
+    assert!(!page(0).more);
+}
+
+#[test]
+fn a_single_proxy_config_is_read() {
+    let fetched = parse_answer(entry(json!("42"), 3).to_string().as_bytes()).unwrap();
+    assert_eq!(fetched.services.len(), 1);
+    assert_eq!(fetched.services[0].id.as_deref(), Some("42"));
+    assert_eq!(fetched.services[0].path, "proxy_config.content");
+    assert!(fetched.errors.is_empty() && !fetched.more);
+    let bad = json!({"proxy_config": {"version": 3, "environment": "production"}});
+    let fetched = parse_answer(bad.to_string().as_bytes()).unwrap();
+    assert!(fetched.services.is_empty());
+    assert_eq!(
+        fetched.errors[0].to_string(),
+        "proxy_config.content: missing required field"
+    );
+}
+
+#[test]
+fn whole_answer_failures() {
+    let fail = |body: &str| parse_answer(body.as_bytes()).unwrap_err().to_string();
+    assert!(
+        fail("<html>").starts_with("invalid JSON: "),
+        "{}",
+        fail("<html>")
+    );
+    assert!(fail("{\"proxy_configs\": [").starts_with("invalid JSON: "));
+    assert_eq!(fail("{}"), "proxy_configs: missing required field");
+    assert_eq!(
+        fail("{\"proxy_configs\": null}"),
+        "proxy_configs: missing required field"
+    );
+    assert_eq!(
+        fail("{\"error\": \"Access denied\"}"),
+        "proxy_configs: missing required field"
+    );
+    assert_eq!(
+        fail("{\"proxy_configs\": {}}"),
+        "proxy_configs: expected an array"
+    );
+    assert_eq!(fail("[]"), "expected an object");
+}
+
+#[test]
+fn config_with_system_needs_no_services_and_without_it_still_does() {
+    let parsed = Config::parse(
+        json!({"backend": {"cluster": "threescale_backend"}, "system": minimal()})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert!(parsed.config.services.is_empty());
+    assert_eq!(parsed.config.system.unwrap().cluster, "threescale_system");
+
+    let err =
+        Config::parse(json!({"backend": {"cluster": "b"}}).to_string().as_bytes()).unwrap_err();
+    assert_eq!(err.path, "services");
+
+    let static_too = Config::parse(
+        json!({"backend": {"cluster": "b"}, "system": minimal(), "services": [{"id": 1, "backend_version": 1}]})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(static_too.config.services.len(), 1);
+
+    let without = Config::parse(
+        json!({"backend": {"cluster": "b"}, "services": []})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert!(without.config.system.is_none());
+
+    let err = Config::parse(
+        json!({"backend": {"cluster": "b"}, "system": {"cluster": "s"}})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "system.access_token: missing required field"
+    );
+}
