@@ -29,7 +29,6 @@ pub const MAP_REQUEST_TRAILERS: u32 = 1;
 pub const MAP_RESPONSE_HEADERS: u32 = 2;
 pub const MAP_CALL_RESPONSE_HEADERS: u32 = 6;
 pub const BUFFER_REQUEST_BODY: u32 = 0;
-#[cfg(feature = "jwt")]
 pub const BUFFER_CALL_RESPONSE_BODY: u32 = 4;
 pub const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
 pub const STREAM_REQUEST: u32 = 0;

@@ -104,7 +104,6 @@ pub fn backend_answer(num_headers: usize) -> Option<BackendAnswer> {
 }
 
 /// The status of the callout response being delivered (`None`: absent, or unreadable).
-#[cfg(feature = "jwt")]
 pub fn call_status() -> Option<u16> {
     let map = HeaderMap::read(host::call_response_headers);
     std::str::from_utf8(map.value(":status")?)

@@ -137,7 +137,6 @@ pub fn request_body(size: usize) -> HostResult<Vec<u8>> {
 }
 
 /// The body of the callout response being delivered.
-#[cfg(feature = "jwt")]
 pub fn call_response_body(size: usize) -> HostResult<Option<Vec<u8>>> {
     check(
         "get_http_call_response_body",

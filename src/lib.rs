@@ -9,7 +9,8 @@
 //!   answers.
 //! - [`store`], [`host`]: shared data, clock and host calls for the core; [`abi`]: the raw
 //!   ABI imports under `host`, [`logger`]: the `log` logger on them.
-//! - [`metrics`]: Envoy counters. [`jwks`]: JWKS fetches on the timer.
+//! - [`metrics`]: Envoy counters. [`jwks`]: JWKS fetches on the timer. [`system`]: loading
+//!   services from 3scale System on the timer.
 //!
 //! Nothing here decides anything: decisions live in `tollgate_core`.
 
@@ -24,6 +25,7 @@ mod metrics;
 mod root;
 mod runner;
 mod store;
+mod system;
 mod wake;
 
 proxy_wasm::main! {{

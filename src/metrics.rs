@@ -3,7 +3,9 @@
 use crate::abi;
 use std::cell::Cell;
 use tollgate_core::backend::protocol::Endpoint;
+use tollgate_core::config::Config;
 use tollgate_core::pipeline::{Outcome, Tally};
+use tollgate_core::system::loader::LoaderCounts;
 
 #[derive(Default)]
 #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
@@ -15,6 +17,13 @@ pub struct Metrics {
     auth_failed: Option<u32>,
     limits_exceeded: Option<u32>,
     bad_request: Option<u32>,
+    config_not_loaded: Option<u32>,
+    config_fetches: Option<u32>,
+    config_fetch_failures: Option<u32>,
+    config_services: Option<u32>,
+    config_loaded_at: Option<u32>,
+    /// `tollgate.config_version.<service id>` gauges defined so far.
+    config_versions: std::cell::RefCell<Vec<(String, Option<u32>)>>,
     backend_calls: Option<u32>,
     backend_errors: Option<u32>,
     jwks_refreshes: Option<u32>,
@@ -42,6 +51,16 @@ fn counter(name: &str) -> Option<u32> {
     abi::define_metric(COUNTER, name).ok()
 }
 
+fn gauge(name: &str) -> Option<u32> {
+    abi::define_metric(GAUGE, name).ok()
+}
+
+fn record(id: Option<u32>, value: u64) {
+    if let Some(id) = id {
+        let _ = abi::record_metric(id, value);
+    }
+}
+
 thread_local! {
     /// `tollgate.host_errors`, counted from `host.rs` without a `Metrics` at hand.
     static HOST_ERRORS: Cell<Option<u32>> = const { Cell::new(None) };
@@ -63,6 +82,12 @@ impl Metrics {
             auth_failed: counter("tollgate.requests_denied.auth_failed"),
             limits_exceeded: counter("tollgate.requests_denied.limits_exceeded"),
             bad_request: counter("tollgate.requests_denied.bad_request"),
+            config_not_loaded: counter("tollgate.requests_denied.config_not_loaded"),
+            config_fetches: counter("tollgate.config_fetches"),
+            config_fetch_failures: counter("tollgate.config_fetch_failures"),
+            config_services: gauge("tollgate.config_services"),
+            config_loaded_at: gauge("tollgate.config_loaded_at"),
+            config_versions: Default::default(),
             backend_calls: counter("tollgate.backend_calls"),
             backend_errors: counter("tollgate.backend_errors"),
             jwks_refreshes: counter("tollgate.jwks_refreshes"),
@@ -76,7 +101,7 @@ impl Metrics {
             report_calls: counter("tollgate.backend_report_calls"),
             report_failures: counter("tollgate.report_failures"),
             reports_dropped: counter("tollgate.reports_dropped"),
-            usage_pending: abi::define_metric(GAUGE, "tollgate.usage_pending").ok(),
+            usage_pending: gauge("tollgate.usage_pending"),
             deferred: Cell::new(false),
             authorized_pending: Cell::new(0),
         }
@@ -96,6 +121,7 @@ impl Metrics {
             Outcome::AuthFailed => self.auth_failed,
             Outcome::LimitsExceeded => self.limits_exceeded,
             Outcome::BadRequest => self.bad_request,
+            Outcome::ConfigNotLoaded => self.config_not_loaded,
             // Counted in `tollgate.host_errors` by the call that failed.
             Outcome::InternalError => None,
         });
@@ -133,8 +159,36 @@ impl Metrics {
             self.jwt_verify_budget_exhausted,
             tally.jwt_verify_budget_exhausted,
         );
-        if let (Some(id), Some(calls)) = (self.usage_pending, tally.usage_pending) {
-            let _ = abi::record_metric(id, calls);
+        if let Some(calls) = tally.usage_pending {
+            record(self.usage_pending, calls);
+        }
+    }
+
+    /// Fetches from 3scale System started, and failed.
+    pub fn config_fetches(&self, counts: LoaderCounts) {
+        add(self.config_fetches, counts.fetches);
+        add(self.config_fetch_failures, counts.failures);
+    }
+
+    /// A configuration from 3scale System is installed: the services live, when it was
+    /// fetched, and each service's version (`tollgate.config_version.<id>`).
+    pub fn config_installed(&self, config: &Config, loaded_at_s: u64) {
+        record(self.config_services, config.services.len() as u64);
+        record(self.config_loaded_at, loaded_at_s);
+        let mut versions = self.config_versions.borrow_mut();
+        for service in &config.services {
+            let Some(version) = service.config_version else {
+                continue;
+            };
+            let id = match versions.iter().find(|(s, _)| *s == service.id) {
+                Some((_, id)) => *id,
+                None => {
+                    let id = gauge(&format!("tollgate.config_version.{}", service.id));
+                    versions.push((service.id.clone(), id));
+                    id
+                }
+            };
+            record(id, version);
         }
     }
 

@@ -8,6 +8,7 @@ use crate::jwks::JwksFetcher;
 use crate::metrics::Metrics;
 use crate::runner::Runner;
 use crate::store::{HostClock, HostStore};
+use crate::system::SystemFetcher;
 use crate::wake;
 use log::{error, info, warn};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -23,6 +24,7 @@ pub struct TollgateRoot {
     worker: Option<Rc<Runner>>,
     metrics: Rc<Metrics>,
     wake_queue: Option<u32>,
+    system: Option<SystemFetcher>,
     #[cfg(feature = "jwt")]
     jwks: JwksFetcher,
 }
@@ -34,6 +36,7 @@ impl TollgateRoot {
             worker: None,
             metrics: Rc::default(),
             wake_queue: None,
+            system: None,
             #[cfg(feature = "jwt")]
             jwks: JwksFetcher::default(),
         }
@@ -60,6 +63,12 @@ impl Context for TollgateRoot {
         body_size: usize,
         _: usize,
     ) {
+        if let (Some(system), Some(runner)) = (&mut self.system, &self.worker) {
+            if system.owns(token) {
+                system.on_response(body_size, runner, &self.metrics);
+                return;
+            }
+        }
         if let Some(runner) = &self.worker {
             if runner.owns_call(token) {
                 // A failed read is an unreadable answer: the core fails closed.
@@ -75,8 +84,6 @@ impl Context for TollgateRoot {
                     .on_response(token, body_size, runner.config(), &self.metrics);
             }
         }
-        #[cfg(not(feature = "jwt"))]
-        let _ = body_size;
     }
 }
 
@@ -112,7 +119,12 @@ impl RootContext for TollgateRoot {
         );
         let config = Rc::new(parsed.config);
         let worker = Worker::new(config.clone(), Box::new(HostStore), Box::new(HostClock));
-        let tick = worker.tick_period_ms().map(Duration::from_millis);
+        let mut tick = worker.tick_period_ms().map(Duration::from_millis);
+        self.system = config.system.clone().map(SystemFetcher::new);
+        if self.system.is_some() {
+            // The first fetch right after start; new generations installed within 250 ms.
+            tick = Some(Duration::from_millis(250));
+        }
         if worker.batching() && self.wake_queue.is_none() {
             self.wake_queue = wake::register_queue();
             if self.wake_queue.is_none() {
@@ -142,6 +154,9 @@ impl RootContext for TollgateRoot {
 
     fn on_tick(&mut self) {
         if let Some(runner) = &self.worker {
+            if let Some(system) = &mut self.system {
+                system.tick(runner, &self.metrics);
+            }
             runner.run(self.id, Worker::on_tick);
             runner.metrics.flush();
         }

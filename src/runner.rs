@@ -31,9 +31,16 @@ impl Runner {
         }
     }
 
-    #[cfg(feature = "jwt")]
+    /// The static configuration (its settings hold for services loaded from System too).
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Installs services loaded from 3scale System.
+    pub fn install(&self, config: Rc<Config>) {
+        if let Ok(mut worker) = self.worker.try_borrow_mut() {
+            worker.install_config(config);
+        }
     }
 
     /// Whether `token` is one of the worker's backend calls.

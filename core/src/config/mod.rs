@@ -14,7 +14,7 @@ pub use errors::{ErrorResponse, ErrorResponses};
 pub use json::ConfigError;
 pub use policies::{Answer, Policy, PolicyChain};
 pub use service::{AuthMode, BackendAuth, CredentialNames, CredentialsLocation, Service};
-pub use system::{Environment, SystemConfig};
+pub use system::{Environment, FetchedService, SystemConfig};
 pub use upstream::UpstreamRewrite;
 
 use crate::mapping::QueryArgs;
@@ -42,6 +42,8 @@ pub struct Config {
     pub services: Vec<Arc<Service>>,
     /// Services are (also) loaded from 3scale System; top-level `services` is then optional.
     pub system: Option<SystemConfig>,
+    /// What the top level says about every service's policies (fetched services too).
+    policies: policies::Context,
     /// Host → indices of the services listing it, in configuration order.
     /// With path routing, each host's rules are indexed too (one map for both).
     hosts: HashMap<String, (Vec<usize>, Routes)>,
@@ -95,6 +97,52 @@ impl Config {
                 )
             })?;
 
+        let mut config = Config {
+            backend,
+            path_routing,
+            path_routing_only,
+            max_path_bytes,
+            services: Vec::new(),
+            system,
+            policies,
+            hosts: HashMap::new(),
+        };
+        let warnings = config.install(parsed.into_iter().map(Arc::new).collect());
+        Ok(Parsed { config, warnings })
+    }
+
+    /// This configuration's settings with other services (fetched from 3scale System):
+    /// each is compiled as a static one. A service that cannot be compiled is skipped, and
+    /// the returned warnings name its JSON path and the problem.
+    pub fn with_fetched(&self, fetched: &[FetchedService]) -> (Config, Vec<String>) {
+        let mut warnings = Vec::new();
+        let mut services = Vec::new();
+        for f in fetched {
+            match Service::parse(&f.path, &f.content, &self.policies) {
+                Ok(mut service) => {
+                    service.config_version = Some(f.version);
+                    services.push(Arc::new(service));
+                }
+                Err(e) => warnings.push(format!("service skipped: {e}")),
+            }
+        }
+        let mut config = Config {
+            services: Vec::new(),
+            hosts: HashMap::new(),
+            ..self.clone()
+        };
+        warnings.extend(config.install(services));
+        (config, warnings)
+    }
+
+    /// Whether a fetched service compiles with these settings (its JSON path and problem if not).
+    pub fn check_fetched(&self, fetched: &FetchedService) -> std::result::Result<(), ConfigError> {
+        Service::parse(&fetched.path, &fetched.content, &self.policies).map(drop)
+    }
+
+    /// Installs the services and indexes their hosts (and, with path routing, their rules);
+    /// returns the warnings worth logging.
+    fn install(&mut self, parsed: Vec<Arc<Service>>) -> Vec<String> {
         let mut warnings = Vec::new();
         let mut services: Vec<Arc<Service>> = Vec::new();
         let mut hosts: HashMap<String, (Vec<usize>, Routes)> = HashMap::new();
@@ -116,7 +164,7 @@ impl Config {
             for host in &service.hosts {
                 let (listed, _) = hosts.entry(host.clone()).or_default();
                 if let Some(first) = listed.first().and_then(|&i| services.get(i)) {
-                    if !path_routing {
+                    if !self.path_routing {
                         warnings.push(format!(
                             "host {host} for service {} already defined by service {}",
                             service.id, first.id
@@ -127,25 +175,16 @@ impl Config {
                     listed.push(index);
                 }
             }
-            services.push(Arc::new(service));
+            services.push(service);
         }
-        if path_routing {
+        if self.path_routing {
             for (listed, routes) in hosts.values_mut() {
                 *routes = Routes::build(&services, listed);
             }
         }
-        Ok(Parsed {
-            config: Config {
-                backend,
-                path_routing,
-                path_routing_only,
-                max_path_bytes,
-                services,
-                system,
-                hosts,
-            },
-            warnings,
-        })
+        self.services = services;
+        self.hosts = hosts;
+        warnings
     }
 
     /// Services whose JWT keys are fetched through a cluster: (service index, source).

@@ -76,6 +76,8 @@ pub struct BackendAuth {
 
 #[derive(Debug, Clone)]
 pub struct Service {
+    /// The configuration version System gave it (loaded from 3scale System only).
+    pub config_version: Option<u64>,
     pub id: String,
     /// `system_name`, reported in `X-3scale-service-name`.
     pub system_name: String,
@@ -133,6 +135,7 @@ impl Service {
             .into_iter()
             .unzip();
         Ok(Service {
+            config_version: None,
             system_name: obj.string("system_name")?.unwrap_or_default().to_string(),
             mode,
             location: parse_location(&proxy)?,

@@ -123,7 +123,7 @@ fn debug_headers(
         .filter_map(|&i| service.rules.get(i))
         .map(|r| r.raw_pattern.as_str())
         .collect();
-    vec![
+    let mut headers = vec![
         ("x-3scale-matched-rules".to_string(), patterns.join(", ")),
         ("x-3scale-credentials".to_string(), credentials.encoded()),
         ("x-3scale-usage".to_string(), matched.usage.encoded()),
@@ -132,5 +132,9 @@ fn debug_headers(
             "x-3scale-service-name".to_string(),
             service.system_name.clone(),
         ),
-    ]
+    ];
+    if let Some(version) = service.config_version {
+        headers.push(("x-3scale-config-version".to_string(), version.to_string()));
+    }
+    headers
 }

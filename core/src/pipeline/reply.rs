@@ -14,6 +14,8 @@ pub enum Outcome {
     /// A path the upstream could read differently from the rules (see
     /// `request::is_ambiguous_path`), or longer than `max_path_bytes`.
     BadRequest,
+    /// Services come from 3scale System and none has been loaded yet: 503.
+    ConfigNotLoaded,
     /// A host call failed: an empty 500 (counted in `tollgate.host_errors`, not here).
     InternalError,
 }
@@ -35,6 +37,23 @@ impl LocalReply {
             headers: Vec::new(),
             body: String::new(),
             outcome: Outcome::ServiceNotFound,
+        }
+    }
+
+    /// 503 before the first configuration from 3scale System, with `Retry-After` (the first
+    /// retry of a failed fetch comes 5 s later).
+    pub fn config_not_loaded() -> LocalReply {
+        LocalReply {
+            status: 503,
+            headers: vec![
+                (
+                    "content-type".to_string(),
+                    "text/plain; charset=utf-8".to_string(),
+                ),
+                ("retry-after".to_string(), "5".to_string()),
+            ],
+            body: "Configuration not loaded".to_string(),
+            outcome: Outcome::ConfigNotLoaded,
         }
     }
 

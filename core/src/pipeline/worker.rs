@@ -27,6 +27,8 @@ pub struct Worker {
     /// Batching mode's counted calls and reports.
     reporting: Option<Reporting>,
     flows: Flows,
+    /// False while services are to come from 3scale System and none has arrived.
+    config_loaded: bool,
     /// Backend calls in flight, by the host's token.
     calls: Vec<(u32, CallPurpose)>,
     tally: Tally,
@@ -37,6 +39,7 @@ impl Worker {
         Worker {
             cache: CacheSettings::new(&config.backend).map(AuthCache::new),
             reporting: config.backend.batching.map(Reporting::new),
+            config_loaded: config.system.is_none() || !config.services.is_empty(),
             config,
             store,
             clock,
@@ -48,6 +51,14 @@ impl Worker {
 
     pub fn config(&self) -> &Rc<Config> {
         &self.config
+    }
+
+    /// Installs services loaded from 3scale System. A request in progress finishes with the
+    /// service it started with; the cache and the pending reports stay (their keys carry the
+    /// service id, the credentials and the usage, so nothing is mixed up).
+    pub fn install_config(&mut self, config: Rc<Config>) {
+        self.config = config;
+        self.config_loaded = true;
     }
 
     /// Batching mode: authorizations come from the cache, reports are batched on a timer.
@@ -89,6 +100,9 @@ impl Worker {
         headers: &dyn HeaderSource,
         end_of_stream: bool,
     ) -> Steps {
+        if !self.config_loaded {
+            return self.reply(request, LocalReply::config_not_loaded());
+        }
         let Some(now_ms) = self.clock.now_ms() else {
             return self.fail(request);
         };

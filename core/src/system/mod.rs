@@ -1,5 +1,7 @@
 //! Configuration from 3scale System (the Admin Portal): who fetches and when
-//! ([`schedule`]), and how the result reaches every worker ([`published`]).
+//! ([`schedule`]), what a fetch does ([`loader`]), and how the result reaches every worker
+//! ([`published`]). The wire itself is `config::system`.
 
+pub mod loader;
 pub mod published;
 pub mod schedule;

@@ -1,0 +1,358 @@
+//! Loading services from 3scale System on a worker: the elected worker fetches (pages, or one
+//! request per service), checks each service, keeps a failing service's previous version,
+//! publishes the result to shared data and logs what changed; every worker installs each
+//! new generation once. The adapter only sends the requests and hands back the answers.
+
+use super::{published, schedule};
+use crate::config::system::{
+    account_page_path, parse_answer, service_config_path, Fetched, Plan, SystemConfig,
+};
+use crate::config::{Config, FetchedService};
+use log::{info, warn};
+use serde_json::{json, Value};
+
+/// What the adapter must do for the loader.
+#[derive(Debug)]
+pub enum LoaderStep {
+    /// Send `GET path` to the System cluster (with [`Loader::request_headers`]); hand the
+    /// token (or the refusal) to [`Loader::on_sent`].
+    Get(String),
+    /// Compile these services with the static settings ([`Config::with_fetched`]) and
+    /// install them on this worker.
+    Install(Installed),
+}
+
+#[derive(Debug)]
+pub struct Installed {
+    pub services: Vec<FetchedService>,
+    pub generation: u64,
+    /// Unix seconds of the fetch (the `tollgate.config_loaded_at` gauge).
+    pub loaded_at_s: u64,
+}
+
+enum Request {
+    Page(u32),
+    Service { id: String, version: Option<u64> },
+}
+
+/// One fetch in progress on the elected worker.
+struct Fetch {
+    /// Requests still to send, in order; the first is in flight once sent.
+    queue: Vec<Request>,
+    in_flight: Option<u32>,
+    collected: Vec<FetchedService>,
+}
+
+/// Counts for Envoy's counters, taken after each event.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LoaderCounts {
+    pub fetches: u64,
+    pub failures: u64,
+}
+
+pub struct Loader {
+    system: SystemConfig,
+    /// The generation this worker runs (0: none yet).
+    generation: u64,
+    /// The services of that generation (a failing service keeps its entry from here).
+    installed: Vec<FetchedService>,
+    fetch: Option<Fetch>,
+    counts: LoaderCounts,
+}
+
+impl Loader {
+    pub fn new(system: SystemConfig) -> Loader {
+        Loader {
+            system,
+            generation: 0,
+            installed: Vec::new(),
+            fetch: None,
+            counts: LoaderCounts::default(),
+        }
+    }
+
+    pub fn system(&self) -> &SystemConfig {
+        &self.system
+    }
+
+    /// The headers of every request besides `:path` (the token travels as Basic, never in
+    /// the URL).
+    pub fn request_headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (":method", "GET".to_string()),
+            (":authority", self.system.authority.clone()),
+            ("authorization", self.system.authorization()),
+            ("accept", "application/json".to_string()),
+        ]
+    }
+
+    pub fn take_counts(&mut self) -> LoaderCounts {
+        std::mem::take(&mut self.counts)
+    }
+
+    /// Whether `token` is the fetch request in flight.
+    pub fn owns(&self, token: u32) -> bool {
+        self.fetch.as_ref().is_some_and(|f| f.in_flight == Some(token))
+    }
+
+    /// The timer: install a newer published generation; start a fetch if this worker is elected.
+    pub fn on_tick(&mut self, store: &dyn crate::cache::SharedStore, now_ms: u64) -> Vec<LoaderStep> {
+        let mut steps = Vec::new();
+        if let Some(doc) = published::newer_than(store, self.generation) {
+            match decode(&doc.json) {
+                Some(services) => {
+                    self.generation = doc.generation;
+                    self.installed = services.clone();
+                    steps.push(LoaderStep::Install(Installed {
+                        services,
+                        generation: doc.generation,
+                        loaded_at_s: doc.loaded_at_s,
+                    }));
+                }
+                None => warn!("tollgate: the shared System configuration could not be read"),
+            }
+        }
+        // The winner holds the fetch long enough for every request to time out.
+        let hold_ms = self.system.timeout_ms.saturating_mul(4).max(self.refresh_ms());
+        if self.fetch.is_none() && schedule::claim_fetch(store, now_ms, hold_ms) {
+            let queue = match self.system.plan() {
+                Plan::Account { pinned } => {
+                    let mut queue = vec![Request::Page(1)];
+                    queue.extend(pinned.into_iter().map(|(id, v)| Request::Service {
+                        id,
+                        version: Some(v),
+                    }));
+                    queue
+                }
+                Plan::Services(list) => list
+                    .into_iter()
+                    .map(|(id, version)| Request::Service { id, version })
+                    .collect(),
+            };
+            self.counts.fetches += 1;
+            self.fetch = Some(Fetch {
+                queue,
+                in_flight: None,
+                collected: Vec::new(),
+            });
+            steps.extend(self.next_request(store, now_ms));
+        }
+        steps
+    }
+
+    /// The host sent the request (`None`: it refused to).
+    pub fn on_sent(&mut self, store: &dyn crate::cache::SharedStore, token: Option<u32>, now_ms: u64) {
+        match (token, self.fetch.as_mut()) {
+            (Some(token), Some(fetch)) => fetch.in_flight = Some(token),
+            (None, Some(_)) => self.failed(store, "the System cluster refused the call", now_ms),
+            _ => {}
+        }
+    }
+
+    /// The answer to the request in flight (`status: None`: no answer, or a timeout).
+    pub fn on_answer(
+        &mut self,
+        store: &dyn crate::cache::SharedStore,
+        base: &Config,
+        status: Option<u16>,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Vec<LoaderStep> {
+        let Some(fetch) = self.fetch.as_mut() else {
+            return Vec::new();
+        };
+        fetch.in_flight = None;
+        if fetch.queue.is_empty() {
+            return Vec::new();
+        }
+        let request = fetch.queue.remove(0);
+        match (status, &request) {
+            (Some(404), Request::Service { id, .. }) => {
+                // One service gone or not deployed: it keeps its current version, if any.
+                warn!("tollgate: service {id} not found in 3scale System (404): keeping its current configuration");
+                if let Some(old) = self.installed.iter().find(|s| s.id.as_deref() == Some(id)) {
+                    fetch.collected.push(old.clone());
+                }
+            }
+            (Some(200), _) => match parse_answer(body) {
+                Ok(Fetched {
+                    services,
+                    errors,
+                    more,
+                }) => {
+                    for e in errors {
+                        warn!("tollgate: 3scale System answer: entry skipped: {e}");
+                    }
+                    if let (true, Request::Page(n)) = (more, &request) {
+                        fetch.queue.insert(0, Request::Page(n + 1));
+                    }
+                    merge(&mut fetch.collected, services);
+                }
+                Err(e) => {
+                    self.failed(store, &format!("invalid answer: {e}"), now_ms);
+                    return Vec::new();
+                }
+            },
+            (status, _) => {
+                let reason = match status {
+                    Some(s) => format!("status {s}"),
+                    None => "no answer (connection failure or timeout)".to_string(),
+                };
+                self.failed(store, &reason, now_ms);
+                return Vec::new();
+            }
+        }
+        match self.fetch.as_ref().is_some_and(|f| f.queue.is_empty()) {
+            true => {
+                self.finish(store, base, now_ms);
+                Vec::new()
+            }
+            false => self.next_request(store, now_ms),
+        }
+    }
+
+    fn next_request(&mut self, store: &dyn crate::cache::SharedStore, now_ms: u64) -> Vec<LoaderStep> {
+        let environment = self.system.environment;
+        let path = match self.fetch.as_ref().and_then(|f| f.queue.first()) {
+            Some(Request::Page(n)) => account_page_path(environment, *n),
+            Some(Request::Service { id, version }) => service_config_path(id, environment, *version),
+            None => {
+                self.finish_empty(store, now_ms);
+                return Vec::new();
+            }
+        };
+        vec![LoaderStep::Get(path)]
+    }
+
+    fn finish_empty(&mut self, store: &dyn crate::cache::SharedStore, now_ms: u64) {
+        self.fetch = None;
+        schedule::fetch_succeeded(store, now_ms, self.refresh_ms());
+    }
+
+    /// Every request answered: check each service, keep the previous version of one that
+    /// fails, log the changes and publish.
+    fn finish(&mut self, store: &dyn crate::cache::SharedStore, base: &Config, now_ms: u64) {
+        let Some(fetch) = self.fetch.take() else {
+            return;
+        };
+        let mut accepted = Vec::new();
+        for service in fetch.collected {
+            match base.check_fetched(&service) {
+                Ok(()) => accepted.push(service),
+                Err(e) => {
+                    let old = self
+                        .installed
+                        .iter()
+                        .find(|s| s.id.is_some() && s.id == service.id);
+                    let kept = match old {
+                        Some(old) => {
+                            accepted.push(old.clone());
+                            format!("; version {} stays live", old.version)
+                        }
+                        None => String::new(),
+                    };
+                    warn!("tollgate: service from 3scale System skipped: {e}{kept}");
+                }
+            }
+        }
+        log_changes(&self.installed, &accepted);
+        schedule::fetch_succeeded(store, now_ms, self.refresh_ms());
+        if published::publish(store, &encode(&accepted), now_ms / 1000).is_none() {
+            warn!("tollgate: the System configuration could not be shared with the workers");
+        }
+    }
+
+    fn failed(&mut self, store: &dyn crate::cache::SharedStore, reason: &str, now_ms: u64) {
+        self.fetch = None;
+        self.counts.failures += 1;
+        let backoff_ms = schedule::fetch_failed(store, now_ms, self.refresh_ms());
+        warn!(
+            "tollgate: configuration fetch from 3scale System (cluster {}) failed: {reason}; keeping the current configuration, retry in {backoff_ms} ms",
+            self.system.cluster
+        );
+    }
+
+    fn refresh_ms(&self) -> u64 {
+        self.system.refresh_s.saturating_mul(1000)
+    }
+}
+
+/// Adds services, a later entry for the same id replacing an earlier one (a pinned version
+/// replaces the latest the pages returned).
+fn merge(collected: &mut Vec<FetchedService>, services: Vec<FetchedService>) {
+    for service in services {
+        match collected
+            .iter_mut()
+            .find(|s| s.id.is_some() && s.id == service.id)
+        {
+            Some(slot) => *slot = service,
+            None => collected.push(service),
+        }
+    }
+}
+
+fn name(service: &FetchedService) -> &str {
+    service
+        .content
+        .get("system_name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// One info line per service added, removed or at a new version.
+fn log_changes(old: &[FetchedService], new: &[FetchedService]) {
+    let label = |s: &FetchedService| s.id.clone().unwrap_or_else(|| "(no id)".to_string());
+    for service in new {
+        match old.iter().find(|o| o.id.is_some() && o.id == service.id) {
+            Some(o) if o.version == service.version => {}
+            Some(o) => info!(
+                "tollgate: service {} ({}): {} configuration version {} -> {}",
+                label(service),
+                name(service),
+                service.environment,
+                o.version,
+                service.version
+            ),
+            None => info!(
+                "tollgate: service {} ({}) added: {} configuration version {}",
+                label(service),
+                name(service),
+                service.environment,
+                service.version
+            ),
+        }
+    }
+    for o in old {
+        if !new.iter().any(|s| s.id.is_some() && s.id == o.id) {
+            info!("tollgate: service {} ({}) removed", label(o), name(o));
+        }
+    }
+}
+
+fn encode(services: &[FetchedService]) -> Vec<u8> {
+    let list: Vec<Value> = services
+        .iter()
+        .map(|s| {
+            json!({"id": s.id, "version": s.version, "environment": s.environment,
+                   "path": s.path, "content": s.content})
+        })
+        .collect();
+    serde_json::to_vec(&list).unwrap_or_default()
+}
+
+fn decode(bytes: &[u8]) -> Option<Vec<FetchedService>> {
+    let Value::Array(list) = serde_json::from_slice(bytes).ok()? else {
+        return None;
+    };
+    list.into_iter()
+        .map(|mut v| {
+            Some(FetchedService {
+                id: v.get("id").and_then(Value::as_str).map(str::to_string),
+                version: v.get("version")?.as_u64()?,
+                environment: v.get("environment")?.as_str()?.to_string(),
+                path: v.get("path")?.as_str()?.to_string(),
+                content: v.get_mut("content")?.take(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,75 @@
+//! Sends the requests the core's System loader asks for (`tollgate_core::system::loader`)
+//! through the System cluster on the root context's timer, hands back the answers, and
+//! installs each new configuration on this worker.
+
+use crate::host;
+use crate::metrics::Metrics;
+use crate::runner::Runner;
+use crate::store::HostStore;
+use log::debug;
+use std::rc::Rc;
+use std::time::Duration;
+use tollgate_core::config::SystemConfig;
+use tollgate_core::system::loader::{Loader, LoaderStep};
+
+pub struct SystemFetcher(Loader);
+
+impl SystemFetcher {
+    pub fn new(system: SystemConfig) -> SystemFetcher {
+        SystemFetcher(Loader::new(system))
+    }
+
+    pub fn owns(&self, token: u32) -> bool {
+        self.0.owns(token)
+    }
+
+    pub fn tick(&mut self, runner: &Runner, metrics: &Metrics) {
+        let Ok(now_ms) = host::now_ms() else {
+            return;
+        };
+        let steps = self.0.on_tick(&HostStore, now_ms);
+        self.carry_out(steps, runner, metrics, now_ms);
+    }
+
+    /// The answer to the request in flight (a failed read is no answer: the fetch fails).
+    pub fn on_response(&mut self, body_size: usize, runner: &Runner, metrics: &Metrics) {
+        let status = crate::headers::call_status();
+        let body = host::call_response_body(body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let now_ms = host::now_ms().unwrap_or(0);
+        let steps = self
+            .0
+            .on_answer(&HostStore, runner.config(), status, &body, now_ms);
+        self.carry_out(steps, runner, metrics, now_ms);
+    }
+
+    fn carry_out(&mut self, steps: Vec<LoaderStep>, runner: &Runner, metrics: &Metrics, now_ms: u64) {
+        for step in steps {
+            match step {
+                LoaderStep::Get(path) => {
+                    let system = self.0.system();
+                    let timeout = Duration::from_millis(system.timeout_ms);
+                    let cluster = system.cluster.clone();
+                    let mut headers = self.0.request_headers();
+                    headers.push((":path", path));
+                    let headers: Vec<(&str, &str)> =
+                        headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    let token = host::dispatch(&cluster, headers, None, timeout).ok();
+                    self.0.on_sent(&HostStore, token, now_ms);
+                }
+                LoaderStep::Install(installed) => {
+                    let (config, warnings) = runner.config().with_fetched(&installed.services);
+                    // The fetching worker has logged each skipped service already.
+                    for warning in warnings {
+                        debug!("tollgate: {warning}");
+                    }
+                    metrics.config_installed(&config, installed.loaded_at_s);
+                    runner.install(Rc::new(config));
+                }
+            }
+        }
+        metrics.config_fetches(self.0.take_counts());
+    }
+}
