@@ -15,8 +15,6 @@ use std::ptr::{null, null_mut};
 /// A host status other than `Ok` (0), or 1000 for a map the host returned malformed.
 pub type Code = u32;
 
-/// A header map's (name, value) pairs, as bytes.
-
 pub const OK: Code = 0;
 pub const NOT_FOUND: Code = 1;
 pub const EMPTY: Code = 7;

@@ -170,11 +170,16 @@ impl Metrics {
         add(self.config_fetch_failures, counts.failures);
     }
 
+    /// A fetch from 3scale System succeeded at `at_s` (Unix seconds).
+    pub fn config_fetched_at(&self, at_s: u64) {
+        record(self.config_loaded_at, at_s);
+    }
+
     /// A configuration from 3scale System is installed: the services live, when it was
     /// fetched, and each service's version (`tollgate.config_version.<id>`).
     pub fn config_installed(&self, config: &Config, loaded_at_s: u64) {
         record(self.config_services, config.services.len() as u64);
-        record(self.config_loaded_at, loaded_at_s);
+        self.config_fetched_at(loaded_at_s);
         let mut versions = self.config_versions.borrow_mut();
         for service in &config.services {
             let Some(version) = service.config_version else {

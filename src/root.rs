@@ -63,23 +63,18 @@ impl Context for TollgateRoot {
         body_size: usize,
         _: usize,
     ) {
-        if let (Some(system), Some(runner)) = (&mut self.system, &self.worker) {
-            if system.owns(token) {
-                system.on_response(body_size, runner, &self.metrics);
-                return;
-            }
-        }
-        if let Some(runner) = &self.worker {
-            if runner.owns_call(token) {
-                // A failed read is an unreadable answer: the core fails closed.
-                let answer = crate::headers::backend_answer(num_headers);
-                runner.run(self.id, |w| w.on_backend_answer(token, answer));
-                return;
-            }
-        }
-        #[cfg(feature = "jwt")]
-        if self.jwks.owns(token) {
-            if let Some(runner) = &self.worker {
+        let Some(runner) = &self.worker else {
+            return;
+        };
+        if let Some(system) = self.system.as_mut().filter(|s| s.owns(token)) {
+            system.on_response(body_size, runner, &self.metrics);
+        } else if runner.owns_call(token) {
+            // A failed read is an unreadable answer: the core fails closed.
+            let answer = crate::headers::backend_answer(num_headers);
+            runner.run(self.id, |w| w.on_backend_answer(token, answer));
+        } else {
+            #[cfg(feature = "jwt")]
+            if self.jwks.owns(token) {
                 self.jwks
                     .on_response(token, body_size, runner.config(), &self.metrics);
             }

@@ -45,7 +45,13 @@ impl SystemFetcher {
         self.carry_out(steps, runner, metrics, now_ms);
     }
 
-    fn carry_out(&mut self, steps: Vec<LoaderStep>, runner: &Runner, metrics: &Metrics, now_ms: u64) {
+    fn carry_out(
+        &mut self,
+        steps: Vec<LoaderStep>,
+        runner: &Runner,
+        metrics: &Metrics,
+        now_ms: u64,
+    ) {
         for step in steps {
             match step {
                 LoaderStep::Get(path) => {
@@ -59,6 +65,7 @@ impl SystemFetcher {
                     let token = host::dispatch(&cluster, headers, None, timeout).ok();
                     self.0.on_sent(&HostStore, token, now_ms);
                 }
+                LoaderStep::Fetched(at_s) => metrics.config_fetched_at(at_s),
                 LoaderStep::Install(installed) => {
                     let (config, warnings) = runner.config().with_fetched(&installed.services);
                     // The fetching worker has logged each skipped service already.

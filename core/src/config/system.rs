@@ -134,7 +134,7 @@ impl SystemConfig {
         };
         let refresh_s = bounded(obj, "refresh_s", DEFAULT_REFRESH_S, MAX_REFRESH_S)?;
         let timeout_ms = bounded(obj, "timeout_ms", DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS)?;
-        let services = obj.array("services", |path, v| service_id(path, v))?;
+        let services = obj.array("services", service_id)?;
         if let Some(list) = &services {
             for (i, id) in list.iter().enumerate() {
                 if list.get(..i).is_some_and(|before| before.contains(id)) {
