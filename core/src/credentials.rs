@@ -65,6 +65,7 @@ impl Found {
                 }),
                 _ => None,
             },
+            AuthMode::Unusable => None,
         }
     }
 
@@ -81,6 +82,7 @@ impl Found {
                 take(&mut self.app_id, &service.names.app_id);
                 take(&mut self.app_key, &service.names.app_key);
             }
+            AuthMode::Unusable => {}
         }
     }
 }
@@ -106,6 +108,7 @@ pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource)
                     app_key: read(&names.app_key_headers),
                     ..Found::default()
                 },
+                AuthMode::Unusable => Found::default(),
             }
         }
         CredentialsLocation::Authorization => {
@@ -123,6 +126,7 @@ pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource)
                     app_key: auth.password,
                     ..Found::default()
                 },
+                AuthMode::Unusable => Found::default(),
             }
         }
     }

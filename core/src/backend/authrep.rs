@@ -81,7 +81,9 @@ fn authorize_query(service: &Service, credentials: &Credentials, usage: &Usage) 
 /// `service_id` and the service token or provider key: the start of every backend call.
 pub(crate) fn service_query(service: &Service) -> QueryBuilder {
     let mut query = QueryBuilder::default();
-    query.push("service_id", &service.id);
+    if !service.id.is_empty() {
+        query.push("service_id", &service.id);
+    }
     if let Some(auth) = &service.backend_auth {
         query.push(auth.param, &auth.value);
     }

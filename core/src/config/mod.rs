@@ -135,9 +135,13 @@ impl Config {
         (config, warnings)
     }
 
-    /// Whether a fetched service compiles with these settings (its JSON path and problem if not).
-    pub fn check_fetched(&self, fetched: &FetchedService) -> std::result::Result<(), ConfigError> {
-        Service::parse(&fetched.path, &fetched.content, &self.policies).map(drop)
+    /// Whether a fetched service compiles with these settings (its JSON path and problem if
+    /// not), and the warnings it is accepted with.
+    pub fn check_fetched(
+        &self,
+        fetched: &FetchedService,
+    ) -> std::result::Result<Vec<String>, ConfigError> {
+        Service::parse(&fetched.path, &fetched.content, &self.policies).map(|s| s.warnings)
     }
 
     /// Installs the services and indexes their hosts (and, with path routing, their rules);
@@ -147,7 +151,8 @@ impl Config {
         let mut services: Vec<Arc<Service>> = Vec::new();
         let mut hosts: HashMap<String, (Vec<usize>, Routes)> = HashMap::new();
         for service in parsed {
-            if services.iter().any(|s| s.id == service.id) {
+            warnings.extend(service.warnings.iter().cloned());
+            if !service.id.is_empty() && services.iter().any(|s| s.id == service.id) {
                 warnings.push(format!(
                     "service {} is defined twice: the later one is skipped",
                     service.id

@@ -18,6 +18,9 @@ pub enum AuthMode {
     UserKey,
     /// `backend_version: 2`: `app_id` and `app_key`, both required.
     AppIdAndKey,
+    /// No `backend_version`, or one APIcast cannot use: loaded with a warning, as APIcast
+    /// does, and every request is auth missing (401).
+    Unusable,
 }
 
 /// Where credentials are read (`proxy.credentials_location`).
@@ -78,6 +81,8 @@ pub struct BackendAuth {
 pub struct Service {
     /// The configuration version System gave it (loaded from 3scale System only).
     pub config_version: Option<u64>,
+    /// Accepted with a difference worth logging (no id, an unusable backend version).
+    pub warnings: Vec<String>,
     pub id: String,
     /// `system_name`, reported in `X-3scale-service-name`.
     pub system_name: String,
@@ -108,11 +113,15 @@ pub struct Service {
 impl Service {
     pub fn parse(path: &str, value: &Value, policies: &Context) -> Result<Service> {
         let obj = Obj::new(path, value)?;
-        let id = obj
-            .number_or_string("id")?
-            .ok_or_else(|| error(&obj.child_path("id"), "missing required field"))?;
+        let mut warnings = Vec::new();
+        // APIcast loads a service without an id; it sends no `service_id` (valid with a
+        // provider key, which identifies the service on its own).
+        let id = obj.number_or_string("id")?.unwrap_or_default();
         if id.is_empty() {
-            return Err(error(&obj.child_path("id"), "must not be empty"));
+            warnings.push(format!(
+                "{}: no service id: no service_id is sent to the backend (valid with a provider key)",
+                obj.child_path("id")
+            ));
         }
         let proxy_value = obj
             .get("proxy")
@@ -127,7 +136,7 @@ impl Service {
         let mode = if oidc {
             configure_oidc(&obj, &proxy, &mut auth)?
         } else {
-            parse_mode(&obj, &proxy, auth.mode)?
+            parse_mode(&obj, &proxy, auth.mode, &mut warnings)?
         };
         let (rules, rule_access): (Vec<_>, Vec<_>) = proxy
             .array("proxy_rules", parse_rule)?
@@ -136,6 +145,7 @@ impl Service {
             .unzip();
         Ok(Service {
             config_version: None,
+            warnings,
             system_name: obj.string("system_name")?.unwrap_or_default().to_string(),
             mode,
             location: parse_location(&proxy)?,
@@ -167,21 +177,33 @@ impl Service {
     }
 }
 
-fn parse_mode(service: &Obj, proxy: &Obj, auth: Mode) -> Result<AuthMode> {
+fn parse_mode(
+    service: &Obj,
+    proxy: &Obj,
+    auth: Mode,
+    warnings: &mut Vec<String>,
+) -> Result<AuthMode> {
     let path = service.child_path("backend_version");
     let version = match service.number_or_string("backend_version")? {
         Some(v) => v,
         // A service that never calls the backend needs no backend version.
         None if auth == Mode::Local => "1".to_string(),
-        None => return Err(error(&path, "missing required field")),
+        None => String::new(),
     };
     match version.as_str() {
         "1" => Ok(AuthMode::UserKey),
         "2" => Ok(AuthMode::AppIdAndKey),
-        other => Err(error(
-            &path,
-            format!("unknown backend version \"{other}\" (expected 1 or 2)"),
-        )),
+        other => {
+            // APIcast loads it, and answers every request auth missing.
+            let problem = match other {
+                "" => "missing".to_string(),
+                other => format!("\"{other}\" is not 1, 2 or \"oauth\""),
+            };
+            warnings.push(format!(
+                "{path}: backend version {problem}: the service is loaded, and every request is auth missing (401), as in APIcast"
+            ));
+            Ok(AuthMode::Unusable)
+        }
     }
     .and_then(|mode| match proxy.string("authentication_method")? {
         Some("oidc") => Err(error(

@@ -182,3 +182,55 @@ fn max_path_bytes_defaults_to_apicast_request_line_and_is_bounded() {
         assert!(e.contains("max_path_bytes"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn services_without_id_or_a_usable_backend_version_load_as_in_apicast() {
+    let parsed = parse(with_services(json!([
+        {"backend_version": 1, "backend_authentication_type": "provider_key",
+         "backend_authentication_value": "pk", "proxy": {"hosts": ["a"]}},
+        {"id": 2, "proxy": {"hosts": ["b"]}},
+        {"id": 3, "backend_version": "3", "proxy": {"hosts": ["c"]}}
+    ])))
+    .unwrap();
+    let c = &parsed.config;
+    assert_eq!(c.services.len(), 3);
+    let no_id = c.services_for_host("a").next().unwrap();
+    assert_eq!(no_id.id, "");
+    let call = crate::backend::BackendCall::authrep(
+        no_id,
+        &crate::credentials::Credentials::UserKey("k".into()),
+        &crate::mapping::Usage::default(),
+    );
+    assert!(
+        call.path
+            .starts_with("/transactions/authrep.xml?provider_key=pk&user_key=k"),
+        "{}",
+        call.path
+    );
+    assert_eq!(
+        c.services_for_host("b").next().unwrap().mode,
+        AuthMode::Unusable
+    );
+    assert_eq!(
+        c.services_for_host("c").next().unwrap().mode,
+        AuthMode::Unusable
+    );
+    let warnings = parsed.warnings.join("\n");
+    assert!(
+        warnings.contains("services[0].id: no service id"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("services[1].backend_version: backend version missing"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("services[2].backend_version: backend version \"3\" is not 1, 2"),
+        "{warnings}"
+    );
+    // A value of the wrong type is still refused.
+    let e = refused(with_services(
+        json!([{"id": 4, "backend_version": [1], "proxy": {"hosts": ["d"]}}]),
+    ));
+    assert!(e.contains("services[0].backend_version"), "{e}");
+}

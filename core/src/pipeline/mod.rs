@@ -266,8 +266,9 @@ impl PendingRequest {
 /// The 3scale credential for a locally authenticated caller: its id, as the user_key of a
 /// version 1 service or the app_id of a version 2 service.
 fn credentials_for(service: &Service, who: &Identity) -> Option<Credentials> {
-    Some(match service.mode {
-        AuthMode::UserKey => Credentials::UserKey(who.id.clone()),
-        AuthMode::AppIdAndKey => Credentials::AppId(who.id.clone()),
-    })
+    match service.mode {
+        AuthMode::UserKey => Some(Credentials::UserKey(who.id.clone())),
+        AuthMode::AppIdAndKey => Some(Credentials::AppId(who.id.clone())),
+        AuthMode::Unusable => None,
+    }
 }

@@ -586,3 +586,16 @@ fn debug_headers_go_on_the_response_and_are_forgotten_with_the_request() {
     envoy.workers[0].on_request_done(1);
     assert!(envoy.workers[0].response_headers(1).is_empty());
 }
+
+#[test]
+fn a_service_without_a_usable_backend_version_answers_auth_missing() {
+    let mut config = service(false, "none");
+    config["services"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("backend_version");
+    let mut envoy = Envoy::new(config, 1);
+    assert!(!envoy.request(0, 1, "GET", "/a?user_key=k", true));
+    assert_eq!(envoy.fate(1), Fate::Replied(401, Outcome::AuthMissing));
+    assert!(envoy.calls.is_empty());
+}

@@ -263,9 +263,13 @@ impl Loader {
             return Vec::new();
         };
         let mut accepted = Vec::new();
+        let mut accepted_with = Vec::new();
         for service in fetch.collected {
             match base.check_fetched(&service) {
-                Ok(()) => accepted.push(service),
+                Ok(warnings) => {
+                    accepted_with.extend(warnings);
+                    accepted.push(service);
+                }
                 Err(e) => {
                     let old = self
                         .installed
@@ -290,6 +294,9 @@ impl Loader {
                 .zip(&self.installed)
                 .all(|(a, b)| a.id == b.id && a.version == b.version && a.content == b.content);
         if !unchanged {
+            for warning in accepted_with {
+                warn!("tollgate: service from 3scale System accepted: {warning}");
+            }
             log_changes(&self.installed, &accepted);
             if published::publish(store, &encode(&accepted), now_ms / 1000).is_none() {
                 warn!("tollgate: the System configuration could not be shared with the workers");

@@ -309,3 +309,35 @@ fn hits_counted_across_a_refresh_are_reported_exactly_once() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(counted(), sent, "every hit reported once, none twice");
 }
+
+#[test]
+fn a_service_apicast_would_load_is_loaded_with_a_warning() {
+    let mock = system::start();
+    mock.publish(Stored::Production, service_1(json!([rule("/")])))
+        .unwrap();
+    // No backend_version: APIcast loads it and answers auth missing.
+    let mut odd = service(3, json!(null), json!({"hosts": ["odd.example.com"]}));
+    odd.as_object_mut().unwrap().remove("backend_version");
+    mock.publish(Stored::Production, odd).unwrap();
+    let s = start(&mock, system::block(60), json!({}));
+    assert!(wait_until(Duration::from_secs(5), || {
+        status_of(&s, &format!("/?user_key={USER_KEY}")) == 200
+    }));
+    let r = Request::get(&format!("/?user_key={USER_KEY}"))
+        .header("Host", "odd.example.com")
+        .send(s.port());
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (401, "Authentication parameters missing"),
+        "{r}"
+    );
+    assert!(s
+        .backend
+        .requests()
+        .iter()
+        .all(|b| b.param("service_id") != Some("3")));
+    assert!(s.envoy.wait_for_log(
+        "content.backend_version: backend version missing",
+        Duration::from_secs(2)
+    ));
+}
