@@ -161,6 +161,8 @@ fn threescale(s: &mut Schemes, prefix: &str, service: &Service) -> Requirement {
                         "3scale application key, sent with its app_id",
                     ),
                 ],
+                // No credential can pass (no usable backend_version): no scheme to offer.
+                AuthMode::Unusable => Vec::new(),
             };
             keys.into_iter()
                 .map(|(kind, name, what)| {
