@@ -106,7 +106,8 @@ impl Client {
         if status != 200 {
             let text = String::from_utf8_lossy(&body);
             let excerpt: String = text.chars().take(200).collect();
-            return Err(self.scrub(&format!("GET {path}: HTTP {status} {}", excerpt.trim())));
+            let message = format!("GET {path}: HTTP {status} {}", excerpt.trim());
+            return Err(self.scrub(message.trim_end()));
         }
         Ok(body)
     }
@@ -126,6 +127,13 @@ pub fn run(pull: &Pull) -> Result<Report, String> {
         .max_redirects(0)
         .max_redirects_will_error(false)
         .user_agent(format!("tollgate/{}", env!("CARGO_PKG_VERSION")))
+        // The operating system's trust store, as curl uses (a private CA for a self-managed
+        // portal is installed there), rather than only Mozilla's list.
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build(),
+        )
         .build();
     let client = Client {
         agent: ureq::Agent::new_with_config(config),
