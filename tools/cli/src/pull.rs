@@ -163,10 +163,19 @@ pub fn run(pull: &Pull) -> Result<Report, String> {
         (ids, true) => {
             let ids = match ids {
                 Some(ids) => ids.clone(),
-                None => account(&client, env, &mut report)?
-                    .iter()
-                    .filter_map(|s| s.id.clone())
-                    .collect(),
+                None => {
+                    let mut ids = Vec::new();
+                    for service in account(&client, env, &mut report)? {
+                        match service.id {
+                            Some(id) if is_service_id(&id) => ids.push(id),
+                            _ => report.problems.push(format!(
+                                "{}.id: not a 3scale service id (skipped)",
+                                service.path
+                            )),
+                        }
+                    }
+                    ids
+                }
             };
             for id in &ids {
                 fetch_into(
@@ -253,7 +262,7 @@ fn save(service: &FetchedService, requested: Option<&str>, pull: &Pull, report: 
         }
     };
     // The id becomes a directory name: digits only, as 3scale ids are.
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_service_id(id) {
         return report.problems.push(format!(
             "{}.id: {id:?} is not a 3scale service id (skipped)",
             service.path
@@ -283,6 +292,11 @@ fn save(service: &FetchedService, requested: Option<&str>, pull: &Pull, report: 
         }
         Err(e) => report.problems.push(format!("{}: {e}", file.display())),
     }
+}
+
+/// 3scale service ids are integers; an id also becomes a path segment and a directory name.
+fn is_service_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Content carries the service token and the secret token: files are readable by the owner
