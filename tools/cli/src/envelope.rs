@@ -4,7 +4,7 @@
 //! a fetched one, so an error names the path the filter's warning would name
 //! (`proxy_configs[3].proxy_config.content.proxy.proxy_rules[2].delta: expected an integer`).
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tollgate_core::config::system::parse_answer;
 use tollgate_core::config::Config;
 
@@ -35,23 +35,15 @@ pub fn check(bytes: &[u8]) -> Result<Checked, String> {
         warnings: Vec::new(),
         errors: fetched.errors.iter().map(ToString::to_string).collect(),
     };
-    for service in fetched.services {
-        // The filter compiles a fetched service as a static one; its own blocks are not the
-        // portal's, so a minimal backend stands in for them.
-        let config =
-            json!({"backend": {"cluster": "threescale_backend"}, "services": [service.content]});
-        let rebase = |path: &str| match path.strip_prefix("services[0]") {
-            Some(rest) => format!("{}{rest}", service.path),
-            None => path.to_string(),
-        };
-        match Config::parse(config.to_string().as_bytes()) {
-            Ok(parsed) => {
-                checked.warnings.extend(
-                    parsed
-                        .warnings
-                        .iter()
-                        .map(|w| format!("{}: {w}", service.path)),
-                );
+    // The filter compiles fetched services with its own top-level settings; a minimal
+    // configuration stands in for them here.
+    let settings =
+        Config::parse(br#"{"backend": {"cluster": "threescale_backend"}, "services": []}"#)
+            .map_err(|e| e.to_string())?
+            .config;
+    for service in &fetched.services {
+        match settings.check_fetched(service) {
+            Ok(()) => {
                 let name = service.content["name"]
                     .as_str()
                     .map(|n| format!(" ({n})"))
@@ -63,17 +55,23 @@ pub fn check(bytes: &[u8]) -> Result<Checked, String> {
                     service.version
                 ));
             }
-            Err(e) => checked
-                .errors
-                .push(format!("{}: {}", rebase(&e.path), e.message)),
+            Err(e) => checked.errors.push(e.to_string()),
         }
     }
+    // What installing them together says (a host claimed twice, a duplicate id); the skipped
+    // ones are already errors.
+    let (_, warnings) = settings.with_fetched(&fetched.services);
+    checked.warnings = warnings
+        .into_iter()
+        .filter(|w| !w.starts_with("service skipped: "))
+        .collect();
     Ok(checked)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn entry(content: Value) -> Value {
         json!({"proxy_config": {"id": 1, "version": 3, "environment": "production", "content": content}})
