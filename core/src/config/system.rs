@@ -136,6 +136,12 @@ impl SystemConfig {
         let timeout_ms = bounded(obj, "timeout_ms", DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS)?;
         let services = obj.array("services", service_id)?;
         if let Some(list) = &services {
+            if list.is_empty() {
+                return Err(error(
+                    &obj.child_path("services"),
+                    "must not be empty (leave it out to load every service)",
+                ));
+            }
             for (i, id) in list.iter().enumerate() {
                 if list.get(..i).is_some_and(|before| before.contains(id)) {
                     let path = format!("{}[{i}]", obj.child_path("services"));

@@ -1,5 +1,5 @@
-//! A small argument parser: `--name VALUE` or `--name=VALUE` options (all take a value),
-//! positionals, `-` as a positional (stdin), and `--` ending the options.
+//! A small argument parser: `--name VALUE` or `--name=VALUE` options, `--name` flags (no
+//! value), positionals, `-` as a positional (stdin), and `--` ending the options.
 
 pub struct Args {
     options: Vec<(String, String)>,
@@ -9,6 +9,15 @@ pub struct Args {
 impl Args {
     /// `known`: the option names accepted, without their leading `--`.
     pub fn parse(argv: &[String], known: &[&str]) -> Result<Args, String> {
+        Args::parse_with_flags(argv, known, &[])
+    }
+
+    /// As [`parse`](Self::parse), and `flags`: options without a value ([`has`](Self::has)).
+    pub fn parse_with_flags(
+        argv: &[String],
+        known: &[&str],
+        flags: &[&str],
+    ) -> Result<Args, String> {
         let mut args = Args {
             options: Vec::new(),
             positionals: Vec::new(),
@@ -30,11 +39,18 @@ impl Args {
                 Some((name, value)) => (name, Some(value.to_string())),
                 None => (option, None),
             };
-            if !known.contains(&name) {
-                return Err(format!("unknown option --{name}"));
-            }
             if args.get(name).is_some() {
                 return Err(format!("--{name} is given twice"));
+            }
+            if flags.contains(&name) {
+                if inline.is_some() {
+                    return Err(format!("--{name} takes no value"));
+                }
+                args.options.push((name.to_string(), String::new()));
+                continue;
+            }
+            if !known.contains(&name) {
+                return Err(format!("unknown option --{name}"));
             }
             let value = match inline {
                 Some(value) => value,
@@ -53,6 +69,11 @@ impl Args {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether a flag was given.
+    pub fn has(&self, flag: &str) -> bool {
+        self.get(flag).is_some()
     }
 
     /// The only positional argument, named `what` in the error.
@@ -89,5 +110,19 @@ mod tests {
         assert!(Args::parse(&strings(&["-x"]), &["salt"]).is_err());
         assert!(Args::parse(&strings(&["--salt"]), &["salt"]).is_err());
         assert!(Args::parse(&strings(&["--salt", "a", "--salt", "b"]), &["salt"]).is_err());
+    }
+
+    #[test]
+    fn flags_take_no_value() {
+        let a = Args::parse_with_flags(&strings(&["--all", "x", "--out", "d"]), &["out"], &["all"])
+            .unwrap();
+        assert!(a.has("all"));
+        assert_eq!(a.get("out"), Some("d"));
+        assert_eq!(a.single("X").unwrap(), "x");
+        assert!(!Args::parse_with_flags(&strings(&[]), &[], &["all"])
+            .unwrap()
+            .has("all"));
+        assert!(Args::parse_with_flags(&strings(&["--all=1"]), &[], &["all"]).is_err());
+        assert!(Args::parse(&strings(&["--all"]), &["out"]).is_err());
     }
 }

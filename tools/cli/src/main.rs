@@ -3,15 +3,18 @@
 //! signatures it prints are the ones the filter checks.
 
 mod args;
+mod diff;
+mod envelope;
 mod openapi;
 mod policies;
+mod pull;
 
 use args::Args;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tollgate_core::auth::{basic, digest, signed_url};
-use tollgate_core::config::{Config, Parsed};
+use tollgate_core::config::{Config, Environment, Parsed};
 
 const USAGE: &str = "\
 Usage: tollgate <command> [arguments]
@@ -19,10 +22,24 @@ Usage: tollgate <command> [arguments]
 Commands:
   check CONFIG
       Validate a configuration, exactly as the filter does. CONFIG is a file holding the
-      JSON of the filter's `configuration` value, or - for stdin. Prints `ok: N service(s)`
-      (warnings go to stderr); on error prints `error: <path>: <message>` and exits 1.
-      Either way, each policy of each `proxy.policy_chain` is listed with Tollgate's answer:
-      enforced, Envoy's job, accepted (with a note, or through ignore_policies) or refused.
+      JSON of the filter's `configuration` value, or what 3scale System answers (a page of
+      proxy_configs, or one proxy_config as `pull` writes), or - for stdin. Prints
+      `ok: N service(s)` (warnings go to stderr); on error prints
+      `error: <path>: <message>` and exits 1. For a configuration, each policy of each
+      `proxy.policy_chain` is listed either way with Tollgate's answer: enforced, Envoy's
+      job, accepted (with a note, or through ignore_policies) or refused.
+
+  pull --portal URL --token-file FILE --out DIR [--environment ENV] [--services ID,ID]
+       [--all-versions] [--timeout-s N]
+      Fetch service configurations from 3scale System (the Admin Portal API at URL, e.g.
+      https://acme-admin.3scale.net) with the filter's requests, into DIR/<id>/<version>.json.
+      ENV: production (default), staging or sandbox. --all-versions takes every version.
+      The token is read from FILE (- for stdin); it is never printed.
+
+  diff A B
+      Print what changed between two configurations of one service (files from `pull`, the
+      portal's envelopes, or service objects): mapping rules added and removed, and other
+      fields by JSON path. Secrets are not printed.
 
   hash-key KEY [--salt SALT]
       Print the stored form (sha256:<hex>) of an API key, for api_keys.keys[].hash; with
@@ -100,6 +117,19 @@ fn run(argv: &[String]) -> Outcome {
             &["secret", "method", "expires-in", "expires"],
         )?),
         "openapi" => openapi(&parse(rest, &[])?),
+        "pull" => pull(&usage(Args::parse_with_flags(
+            rest,
+            &[
+                "portal",
+                "token-file",
+                "out",
+                "environment",
+                "services",
+                "timeout-s",
+            ],
+            &["all-versions"],
+        ))?),
+        "diff" => diff(&parse(rest, &[])?),
         other => Err(Failure::Usage(format!("unknown command {other}"))),
     }
 }
@@ -151,6 +181,9 @@ fn load_config(path: &str) -> Result<Parsed, Failure> {
 
 fn check(args: &Args) -> Outcome {
     let text = read_input(usage(args.single("CONFIG"))?)?;
+    if envelope::is_envelope(&text) {
+        return check_envelope(&text);
+    }
     let policies = policies::report(&text);
     let parsed = match Config::parse(&text) {
         Ok(parsed) => parsed,
@@ -159,14 +192,137 @@ fn check(args: &Args) -> Outcome {
             return Err(Failure::Error(e.to_string()));
         }
     };
+    let system = match &parsed.config.system {
+        Some(s) => format!(
+            ", and the {} services of 3scale System (cluster {}, every {} s)",
+            s.environment.as_str(),
+            s.cluster,
+            s.refresh_s
+        ),
+        None => String::new(),
+    };
     out(&format!(
-        "ok: {} service(s)\n{policies}",
+        "ok: {} service(s){system}\n{policies}",
         parsed.config.services.len()
     ))?;
     for warning in &parsed.warnings {
         warn(warning);
     }
     Ok(())
+}
+
+/// A System answer: every service is checked; each one the filter would skip is an error.
+fn check_envelope(bytes: &[u8]) -> Outcome {
+    let checked = envelope::check(bytes).map_err(Failure::Error)?;
+    for warning in &checked.warnings {
+        warn(warning);
+    }
+    let mut stderr = std::io::stderr();
+    for error in &checked.errors {
+        let _ = writeln!(stderr, "error: {error}");
+    }
+    let listing: String = checked
+        .services
+        .iter()
+        .map(|s| format!("  {s}\n"))
+        .collect();
+    if !checked.errors.is_empty() {
+        return Err(Failure::Error(format!(
+            "{} of {} service(s) would be skipped",
+            checked.errors.len(),
+            checked.errors.len() + checked.services.len()
+        )));
+    }
+    out(&format!(
+        "ok: {} service(s)\n{listing}",
+        checked.services.len()
+    ))
+}
+
+fn pull(args: &Args) -> Outcome {
+    if let Some(extra) = args.positionals.first() {
+        return Err(Failure::Usage(format!("unexpected argument {extra}")));
+    }
+    let required = |name: &str| {
+        args.get(name)
+            .ok_or_else(|| Failure::Usage(format!("missing --{name}")))
+    };
+    let portal = usage(pull::portal(required("portal")?))?;
+    let token_file = required("token-file")?;
+    let token_text = String::from_utf8(read_input(token_file)?)
+        .map_err(|_| Failure::Error(format!("{token_file} is not UTF-8")))?;
+    let token = pull::token(&token_text).map_err(Failure::Error)?;
+    let name = args.get("environment").unwrap_or("production");
+    let environment = Environment::from_name(name).ok_or_else(|| {
+        Failure::Usage(format!(
+            "--environment is production, staging or sandbox, not {name}"
+        ))
+    })?;
+    let services = match args.get("services") {
+        None => None,
+        Some(list) => {
+            let ids: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
+            if ids
+                .iter()
+                .any(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(Failure::Usage(format!(
+                    "--services is a comma-separated list of service ids, not {list}"
+                )));
+            }
+            Some(ids)
+        }
+    };
+    let timeout_s = match args.get("timeout-s") {
+        None => 30,
+        Some(text) => usage(number("--timeout-s", text))?.max(1),
+    };
+    let request = pull::Pull {
+        portal,
+        token,
+        environment,
+        out: std::path::PathBuf::from(required("out")?),
+        all_versions: args.has("all-versions"),
+        services,
+        timeout: std::time::Duration::from_secs(timeout_s),
+    };
+    let report = pull::run(&request).map_err(Failure::Error)?;
+    let mut listing: String = report.written.iter().map(|l| format!("{l}\n")).collect();
+    listing.push_str(&format!(
+        "pulled {} configuration(s) into {}\n",
+        report.written.len(),
+        request.out.display()
+    ));
+    out(&listing)?;
+    if report.problems.is_empty() {
+        return Ok(());
+    }
+    let mut stderr = std::io::stderr();
+    for problem in &report.problems {
+        let _ = writeln!(stderr, "error: {problem}");
+    }
+    Err(Failure::Error(format!(
+        "{} problem(s) while pulling",
+        report.problems.len()
+    )))
+}
+
+fn diff(args: &Args) -> Outcome {
+    let [a, b] = args.positionals.as_slice() else {
+        return Err(Failure::Usage("diff takes two files".to_string()));
+    };
+    let a = diff::side(a, &read_input(a)?).map_err(Failure::Error)?;
+    let b = diff::side(b, &read_input(b)?).map_err(Failure::Error)?;
+    let lines = diff::lines(&a.service, &b.service);
+    let mut text = format!("--- {}\n+++ {}\n", a.label, b.label);
+    if lines.is_empty() {
+        text.push_str("no differences\n");
+    }
+    for line in lines {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    out(&text)
 }
 
 fn hash_key(args: &Args) -> Outcome {

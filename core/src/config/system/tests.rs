@@ -79,6 +79,10 @@ fn refusals_name_the_path() {
         (with("timeout_ms", json!(0)), "system.timeout_ms: must be between 1 and 60000"),
         (with("timeout_ms", json!(60001)), "system.timeout_ms: must be between 1 and 60000"),
         (with("services", json!("42")), "system.services: expected an array"),
+        (
+            with("services", json!([])),
+            "system.services: must not be empty (leave it out to load every service)",
+        ),
         (with("services", json!([42, true])), "system.services[1]: expected a service id (an integer or a string)"),
         (with("services", json!(["4/2"])), "system.services[0]: a service id is made of digits"),
         (with("services", json!([-1])), "system.services[0]: expected a service id (an integer or a string)"),
