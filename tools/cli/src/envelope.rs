@@ -43,7 +43,10 @@ pub fn check(bytes: &[u8]) -> Result<Checked, String> {
             .config;
     for service in &fetched.services {
         match settings.check_fetched(service) {
-            Ok(()) => {
+            Ok(warnings) => {
+                for warning in warnings {
+                    checked.services.push(format!("warning: {warning}"));
+                }
                 let name = service.content["name"]
                     .as_str()
                     .map(|n| format!(" ({n})"))
