@@ -45,6 +45,9 @@ impl TollgateRoot {
 
 impl Context for TollgateRoot {
     fn on_done(&mut self) -> bool {
+        if let Some(system) = &mut self.system {
+            system.shutdown();
+        }
         // Calls counted here but not yet in shared data would be lost with this VM.
         if let Some(runner) = &self.worker {
             runner.metrics.flush();

@@ -142,7 +142,7 @@ impl Runner {
                 Step::Call { call, purpose } => match self.dispatch(&call) {
                     Ok(token) => {
                         self.event(|w| {
-                            w.on_call_sent(token, purpose);
+                            w.on_call_sent(token, purpose, home);
                             Steps::default()
                         });
                         None

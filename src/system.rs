@@ -23,6 +23,11 @@ impl SystemFetcher {
         self.0.owns(token)
     }
 
+    /// The VM is going away: a fetch in progress is left to the other workers.
+    pub fn shutdown(&mut self) {
+        self.0.on_shutdown(&HostStore, host::now_ms().unwrap_or(0));
+    }
+
     pub fn tick(&mut self, runner: &Runner, metrics: &Metrics) {
         let Ok(now_ms) = host::now_ms() else {
             return;

@@ -121,6 +121,10 @@ impl Config {
             match Service::parse(&f.path, &f.content, &self.policies) {
                 Ok(mut service) => {
                     service.config_version = Some(f.version);
+                    // System's entry names it by `proxy.service_id` when `content.id` is absent.
+                    if service.id.is_empty() {
+                        service.id = f.id.clone().unwrap_or_default();
+                    }
                     services.push(Arc::new(service));
                 }
                 Err(e) => warnings.push(format!("service skipped: {e}")),
@@ -152,11 +156,14 @@ impl Config {
         let mut hosts: HashMap<String, (Vec<usize>, Routes)> = HashMap::new();
         for service in parsed {
             warnings.extend(service.warnings.iter().cloned());
-            if !service.id.is_empty() && services.iter().any(|s| s.id == service.id) {
-                warnings.push(format!(
-                    "service {} is defined twice: the later one is skipped",
-                    service.id
-                ));
+            if services.iter().any(|s| s.id == service.id) {
+                // Two services without an id would share cached authorizations and reports.
+                warnings.push(match service.id.as_str() {
+                    "" => {
+                        "a second service without id is skipped: only one may have none".to_string()
+                    }
+                    id => format!("service {id} is defined twice: the later one is skipped"),
+                });
                 continue;
             }
             for (warning, line) in service.policies.log_lines() {

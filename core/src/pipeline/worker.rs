@@ -29,8 +29,9 @@ pub struct Worker {
     flows: Flows,
     /// False while services are to come from 3scale System and none has arrived.
     config_loaded: bool,
-    /// Backend calls in flight, by the host's token.
-    calls: Vec<(u32, CallPurpose)>,
+    /// Backend calls in flight: the host's token, why, and the context that sent it (Envoy
+    /// cancels a context's calls when the context goes).
+    calls: Vec<(u32, CallPurpose, u32)>,
     tally: Tally,
 }
 
@@ -85,9 +86,14 @@ impl Worker {
         self.flows.len()
     }
 
+    /// Backend calls waiting for their answer.
+    pub fn calls_in_flight(&self) -> usize {
+        self.calls.len()
+    }
+
     /// Whether `token` is one of this worker's backend calls.
     pub fn owns_call(&self, token: u32) -> bool {
-        self.calls.iter().any(|(t, _)| *t == token)
+        self.calls.iter().any(|(t, _, _)| *t == token)
     }
 
     // --- A request's events ------------------------------------------------------------
@@ -181,9 +187,11 @@ impl Worker {
         }
     }
 
-    /// Envoy is done with the request (completed, or reset by the client).
+    /// Envoy is done with the request (completed, or reset by the client): its state goes,
+    /// and so do the calls its context sent (Envoy cancels them: no answer will come).
     pub fn on_request_done(&mut self, request: RequestId) {
         self.flows.take(request);
+        self.calls.retain(|(_, _, sent_from)| *sent_from != request);
     }
 
     /// The headers to add to the upstream's response (debug headers), if any.
@@ -196,9 +204,9 @@ impl Worker {
 
     // --- Backend calls -------------------------------------------------------------------
 
-    /// The host sent a call asked for by `Step::Call`.
-    pub fn on_call_sent(&mut self, token: u32, purpose: CallPurpose) {
-        self.calls.push((token, purpose));
+    /// The host sent a call asked for by `Step::Call`, from context `sent_from`.
+    pub fn on_call_sent(&mut self, token: u32, purpose: CallPurpose, sent_from: u32) {
+        self.calls.push((token, purpose, sent_from));
     }
 
     /// The host refused to send a call: as if the backend had not answered.
@@ -212,10 +220,10 @@ impl Worker {
 
     /// The backend answered call `token` (`None`: the answer could not be read).
     pub fn on_backend_answer(&mut self, token: u32, answer: Option<BackendAnswer>) -> Steps {
-        let Some(i) = self.calls.iter().position(|(t, _)| *t == token) else {
+        let Some(i) = self.calls.iter().position(|(t, _, _)| *t == token) else {
             return Steps::hold();
         };
-        let (_, purpose) = self.calls.swap_remove(i);
+        let (_, purpose, _) = self.calls.swap_remove(i);
         self.answered(purpose, answer, true)
     }
 
@@ -227,7 +235,10 @@ impl Worker {
         answer: Option<BackendAnswer>,
         later: bool,
     ) -> Steps {
-        if answer.as_ref().is_some_and(BackendAnswer::is_backend_error) {
+        // Authorizations only: a failed report is counted in `report_failures`.
+        if !matches!(purpose, CallPurpose::Report(_))
+            && answer.as_ref().is_some_and(BackendAnswer::is_backend_error)
+        {
             self.tally.backend_errors = self.tally.backend_errors.saturating_add(1);
         }
         match purpose {
@@ -246,7 +257,7 @@ impl Worker {
                 ticket,
                 requester,
                 resume,
-            } => self.authorize_answer(&ticket, requester, answer.as_ref(), resume || later),
+            } => self.authorize_answer(&ticket, requester, answer.as_ref(), resume, later),
             CallPurpose::Report(batch) => {
                 let now_ms = self.clock.now_ms();
                 let status = answer.and_then(|a| a.status);
@@ -456,7 +467,9 @@ impl Worker {
         requester: RequestId,
         answer: Option<&BackendAnswer>,
         resume: bool,
+        later: bool,
     ) -> Steps {
+        let resume = resume || later;
         let recorded = match (answer, self.clock.now_ms()) {
             (Some(answer), Some(now_ms)) => Some(
                 self.cache
@@ -471,6 +484,11 @@ impl Worker {
         }
         if ticket.is_cached() {
             // The requester waits on the key like any other request: the notice wakes it.
+            // A call refused in the requester's own callback is decided there, from the
+            // answer just recorded (the failure policy).
+            if !later {
+                steps.extend(self.resolve(requester, None, resume));
+            }
             return steps;
         }
         steps.extend(match recorded {

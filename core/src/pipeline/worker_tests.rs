@@ -186,7 +186,7 @@ impl Envoy {
                         self.next_token += 1;
                         self.calls.push((w, token, call.path.clone()));
                         self.call_bodies.push(call.body.clone());
-                        self.workers[w].on_call_sent(token, purpose);
+                        self.workers[w].on_call_sent(token, purpose, home);
                         None
                     }
                 }
@@ -338,6 +338,8 @@ fn a_request_gone_before_its_answer_leaves_nothing_behind() {
     let mut envoy = Envoy::new(service(false, "none"), 1);
     envoy.request(0, 1, "GET", "/a?user_key=k", true);
     envoy.workers[0].on_request_done(1);
+    // Envoy cancels the calls of a context that goes: none is left waiting.
+    assert_eq!(envoy.workers[0].calls_in_flight(), 0);
     envoy.answer(Some(200), None);
     // Nothing was carried out for it, and nothing is remembered.
     assert_eq!(envoy.fate(1), Fate::Held);

@@ -53,8 +53,15 @@ pub struct LoaderCounts {
     pub failures: u64,
 }
 
+/// Pages of 500 a fetch reads at most (500,000 services): a portal (or a proxy before it)
+/// that ignores `page` must not keep a worker fetching forever.
+const MAX_PAGES: u32 = 1000;
+
 pub struct Loader {
     system: SystemConfig,
+    /// Shared-data keys are scoped by this fingerprint of the `system` block: two filters
+    /// (or a changed configuration) never share a fetch or a document.
+    scope: String,
     /// The generation this worker runs (0: none yet).
     generation: u64,
     /// The services of that generation (a failing service keeps its entry from here).
@@ -66,6 +73,7 @@ pub struct Loader {
 impl Loader {
     pub fn new(system: SystemConfig) -> Loader {
         Loader {
+            scope: scope(&system),
             system,
             generation: 0,
             installed: Vec::new(),
@@ -107,7 +115,7 @@ impl Loader {
         now_ms: u64,
     ) -> Vec<LoaderStep> {
         let mut steps = Vec::new();
-        if let Some(doc) = published::newer_than(store, self.generation) {
+        if let Some(doc) = published::newer_than(store, &self.scope, self.generation) {
             match decode(&doc.json) {
                 Some(services) => {
                     self.generation = doc.generation;
@@ -127,7 +135,7 @@ impl Loader {
             .timeout_ms
             .saturating_mul(4)
             .max(self.refresh_ms());
-        if self.fetch.is_none() && schedule::claim_fetch(store, now_ms, hold_ms) {
+        if self.fetch.is_none() && schedule::claim_fetch(store, &self.scope, now_ms, hold_ms) {
             let queue = match self.system.plan() {
                 Plan::Account { pinned } => {
                     let mut queue = vec![Request::Page(1)];
@@ -188,9 +196,7 @@ impl Loader {
             (Some(404), Request::Service { id, .. }) => {
                 // One service gone or not deployed: it keeps its current version, if any.
                 warn!("tollgate: service {id} not found in 3scale System (404): keeping its current configuration");
-                if let Some(old) = self.installed.iter().find(|s| s.id.as_deref() == Some(id)) {
-                    fetch.collected.push(old.clone());
-                }
+                keep_installed(&self.installed, &mut fetch.collected, id);
             }
             (Some(200), _) => match parse_answer(body) {
                 Ok(Fetched {
@@ -201,7 +207,23 @@ impl Loader {
                     for e in errors {
                         warn!("tollgate: 3scale System answer: entry skipped: {e}");
                     }
+                    if let Request::Service { id, .. } = &request {
+                        if services.is_empty() {
+                            // Its entry could not be read: the live version stays.
+                            keep_installed(&self.installed, &mut fetch.collected, id);
+                        }
+                    }
                     if let (true, Request::Page(n)) = (more, &request) {
+                        let repeated = services.first().is_some_and(|first| {
+                            fetch
+                                .collected
+                                .iter()
+                                .any(|c| c.id.is_some() && c.id == first.id)
+                        });
+                        if repeated || *n >= MAX_PAGES {
+                            self.failed(store, &format!("page {n} repeats an earlier page, or is past {MAX_PAGES} pages: the portal ignores `page`"), now_ms);
+                            return Vec::new();
+                        }
                         fetch.queue.insert(0, Request::Page(n + 1));
                     }
                     merge(&mut fetch.collected, services);
@@ -247,7 +269,14 @@ impl Loader {
 
     fn finish_empty(&mut self, store: &dyn crate::cache::SharedStore, now_ms: u64) {
         self.fetch = None;
-        schedule::fetch_succeeded(store, now_ms, self.refresh_ms());
+        schedule::fetch_succeeded(store, &self.scope, now_ms, self.refresh_ms());
+    }
+
+    /// The VM is going away: a fetch it holds is released to the other workers.
+    pub fn on_shutdown(&mut self, store: &dyn crate::cache::SharedStore, now_ms: u64) {
+        if self.fetch.take().is_some() {
+            schedule::release(store, &self.scope, now_ms);
+        }
     }
 
     /// Every request answered: check each service, keep the previous version of one that
@@ -286,7 +315,7 @@ impl Loader {
                 }
             }
         }
-        schedule::fetch_succeeded(store, now_ms, self.refresh_ms());
+        schedule::fetch_succeeded(store, &self.scope, now_ms, self.refresh_ms());
         let unchanged = self.generation > 0
             && accepted.len() == self.installed.len()
             && accepted
@@ -297,8 +326,13 @@ impl Loader {
             for warning in accepted_with {
                 warn!("tollgate: service from 3scale System accepted: {warning}");
             }
+            // Duplicates and hosts claimed twice, as every worker will see them.
+            for warning in base.with_fetched(&accepted).1 {
+                warn!("tollgate: configuration from 3scale System: {warning}");
+            }
             log_changes(&self.installed, &accepted);
-            if published::publish(store, &encode(&accepted), now_ms / 1000).is_none() {
+            let json = encode(&accepted);
+            if published::publish(store, &self.scope, &json, now_ms / 1000).is_none() {
                 warn!("tollgate: the System configuration could not be shared with the workers");
             }
         }
@@ -308,7 +342,7 @@ impl Loader {
     fn failed(&mut self, store: &dyn crate::cache::SharedStore, reason: &str, now_ms: u64) {
         self.fetch = None;
         self.counts.failures += 1;
-        let backoff_ms = schedule::fetch_failed(store, now_ms, self.refresh_ms());
+        let backoff_ms = schedule::fetch_failed(store, &self.scope, now_ms, self.refresh_ms());
         warn!(
             "tollgate: configuration fetch from 3scale System (cluster {}) failed: {reason}; keeping the current configuration, retry in {backoff_ms} ms",
             self.system.cluster
@@ -318,6 +352,35 @@ impl Loader {
     fn refresh_ms(&self) -> u64 {
         self.system.refresh_s.saturating_mul(1000)
     }
+}
+
+/// Keeps the live version of service `id` (if it has one) in the set being fetched.
+fn keep_installed(installed: &[FetchedService], collected: &mut Vec<FetchedService>, id: &str) {
+    if let Some(old) = installed.iter().find(|s| s.id.as_deref() == Some(id)) {
+        merge(collected, vec![old.clone()]);
+    }
+}
+
+/// A fingerprint of what a fetch depends on (FNV-1a): the shared keys' scope.
+fn scope(system: &SystemConfig) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut add = |text: &str| {
+        for b in text.bytes().chain([0]) {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    add(&system.cluster);
+    add(&system.authority);
+    add(&system.access_token);
+    add(system.environment.as_str());
+    for id in system.services.iter().flatten() {
+        add(id);
+    }
+    for (id, version) in &system.versions {
+        add(id);
+        add(&version.to_string());
+    }
+    format!("{hash:016x}")
 }
 
 /// Adds services, a later entry for the same id replacing an earlier one (a pinned version

@@ -2,15 +2,22 @@
 //! worker publishes the services it accepted, and every worker (itself included) compiles
 //! them once when the generation moves.
 //!
-//! Two keys: a small generation number every worker reads on its timer, and the document
-//! itself, read only when the generation moved. The document carries its generation too, so
-//! a reader that races a newer publish simply installs the newer one.
+//! Two keys per `system` block: a small generation number every worker reads on its timer,
+//! and the document itself, read only when the generation moved. The document is written
+//! first, carrying the next generation; then the generation moves by compare-and-swap, so a
+//! reader never sees a generation without its document, and of two overlapping publishes
+//! the later one wins with a generation of its own.
 
 use crate::cache::store::update;
 use crate::cache::SharedStore;
 
-const GENERATION_KEY: &str = "tollgate.system.generation";
-const DOCUMENT_KEY: &str = "tollgate.system.config";
+fn generation_key(scope: &str) -> String {
+    format!("tollgate.system.{scope}.generation")
+}
+
+fn document_key(scope: &str) -> String {
+    format!("tollgate.system.{scope}.config")
+}
 
 /// A published configuration: `generation loaded_at_s` on the first line, then the JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,28 +29,41 @@ pub struct Published {
 }
 
 /// Publishes a new document; returns its generation.
-pub fn publish(store: &dyn SharedStore, json: &[u8], loaded_at_s: u64) -> Option<u64> {
-    let generation = update(store, GENERATION_KEY, |value| {
-        let n = parse_u64(value).saturating_add(1);
-        Some((n.to_string().into_bytes(), n))
-    })?;
-    let mut document = format!("{generation} {loaded_at_s}\n").into_bytes();
-    document.extend_from_slice(json);
-    update(store, DOCUMENT_KEY, |_| Some((document.clone(), ())))?;
-    Some(generation)
+pub fn publish(store: &dyn SharedStore, scope: &str, json: &[u8], loaded_at_s: u64) -> Option<u64> {
+    for _ in 0..8 {
+        let (value, version) = store.get(&generation_key(scope));
+        let generation = parse_u64(value.as_deref()).saturating_add(1);
+        let mut document = format!("{generation} {loaded_at_s}\n").into_bytes();
+        document.extend_from_slice(json);
+        update(store, &document_key(scope), |_| {
+            Some((document.clone(), ()))
+        })?;
+        // Another publish since the read: write again, with the generation after it.
+        if store
+            .set(
+                &generation_key(scope),
+                generation.to_string().as_bytes(),
+                version,
+            )
+            .is_ok()
+        {
+            return Some(generation);
+        }
+    }
+    None
 }
 
 /// The published generation (0: none yet).
-pub fn generation(store: &dyn SharedStore) -> u64 {
-    parse_u64(store.get(GENERATION_KEY).0.as_deref())
+pub fn generation(store: &dyn SharedStore, scope: &str) -> u64 {
+    parse_u64(store.get(&generation_key(scope)).0.as_deref())
 }
 
 /// The published document, if there is one newer than `known`.
-pub fn newer_than(store: &dyn SharedStore, known: u64) -> Option<Published> {
-    if generation(store) <= known {
+pub fn newer_than(store: &dyn SharedStore, scope: &str, known: u64) -> Option<Published> {
+    if generation(store, scope) <= known {
         return None;
     }
-    let bytes = store.get(DOCUMENT_KEY).0?;
+    let bytes = store.get(&document_key(scope)).0?;
     let newline = bytes.iter().position(|&b| b == b'\n')?;
     let head = std::str::from_utf8(bytes.get(..newline)?).ok()?;
     let mut fields = head.split(' ').map(|f| f.parse::<u64>().ok());
@@ -70,15 +90,15 @@ mod tests {
     #[test]
     fn readers_see_each_new_generation_once() {
         let store = MemoryStore::default();
-        assert_eq!(newer_than(&store, 0), None);
-        assert_eq!(publish(&store, b"[1]", 100), Some(1));
-        let first = newer_than(&store, 0).unwrap();
+        assert_eq!(newer_than(&store, "s", 0), None);
+        assert_eq!(publish(&store, "s", b"[1]", 100), Some(1));
+        let first = newer_than(&store, "s", 0).unwrap();
         assert_eq!(
             (first.generation, first.loaded_at_s, first.json.as_slice()),
             (1, 100, &b"[1]"[..])
         );
-        assert_eq!(newer_than(&store, 1), None);
-        assert_eq!(publish(&store, b"[2]", 200), Some(2));
-        assert_eq!(newer_than(&store, 1).unwrap().json, b"[2]".to_vec());
+        assert_eq!(newer_than(&store, "s", 1), None);
+        assert_eq!(publish(&store, "s", b"[2]", 200), Some(2));
+        assert_eq!(newer_than(&store, "s", 1).unwrap().json, b"[2]".to_vec());
     }
 }

@@ -5,7 +5,10 @@
 use crate::cache::store::update;
 use crate::cache::SharedStore;
 
-const SCHEDULE_KEY: &str = "tollgate.system.schedule";
+/// The schedule's shared-data key for one `system` block (see `loader::scope`).
+fn key(scope: &str) -> String {
+    format!("tollgate.system.{scope}.schedule")
+}
 /// The first retry after a failed fetch.
 pub const FIRST_BACKOFF_MS: u64 = 5_000;
 
@@ -22,24 +25,32 @@ fn encode(next_at_ms: u64, backoff_ms: u64) -> Vec<u8> {
 
 /// Whether this worker fetches now: the first to move the next fetch time forward wins. The
 /// winner holds the fetch for `hold_ms` (if its VM goes away, another worker fetches then).
-pub fn claim_fetch(store: &dyn SharedStore, now_ms: u64, hold_ms: u64) -> bool {
-    update(store, SCHEDULE_KEY, |value| {
+pub fn claim_fetch(store: &dyn SharedStore, scope: &str, now_ms: u64, hold_ms: u64) -> bool {
+    update(store, &key(scope), |value| {
         let (next_at_ms, backoff_ms) = decode(value);
         (now_ms >= next_at_ms).then(|| (encode(now_ms.saturating_add(hold_ms), backoff_ms), ()))
     })
     .is_some()
 }
 
+/// The elected worker goes away mid-fetch: the next worker to tick fetches.
+pub fn release(store: &dyn SharedStore, scope: &str, now_ms: u64) {
+    update(store, &key(scope), |value| {
+        let (_, backoff_ms) = decode(value);
+        Some((encode(now_ms, backoff_ms), ()))
+    });
+}
+
 /// The fetch succeeded: the next one is `refresh_ms` from now.
-pub fn fetch_succeeded(store: &dyn SharedStore, now_ms: u64, refresh_ms: u64) {
-    update(store, SCHEDULE_KEY, |_| {
+pub fn fetch_succeeded(store: &dyn SharedStore, scope: &str, now_ms: u64, refresh_ms: u64) {
+    update(store, &key(scope), |_| {
         Some((encode(now_ms.saturating_add(refresh_ms), 0), ()))
     });
 }
 
 /// The fetch failed: the next one comes after the backoff, which this returns.
-pub fn fetch_failed(store: &dyn SharedStore, now_ms: u64, refresh_ms: u64) -> u64 {
-    update(store, SCHEDULE_KEY, |value| {
+pub fn fetch_failed(store: &dyn SharedStore, scope: &str, now_ms: u64, refresh_ms: u64) -> u64 {
+    update(store, &key(scope), |value| {
         let (_, last) = decode(value);
         let backoff_ms = if last == 0 {
             FIRST_BACKOFF_MS
@@ -63,31 +74,45 @@ mod tests {
     #[test]
     fn one_worker_wins_each_round() {
         let store = MemoryStore::default();
-        assert!(claim_fetch(&store, 1_000, 60_000));
-        assert!(!claim_fetch(&store, 1_000, 60_000), "held by the first");
-        fetch_succeeded(&store, 2_000, 300_000);
-        assert!(!claim_fetch(&store, 301_999, 60_000));
-        assert!(claim_fetch(&store, 302_000, 60_000));
+        assert!(claim_fetch(&store, "s", 1_000, 60_000));
+        assert!(
+            !claim_fetch(&store, "s", 1_000, 60_000),
+            "held by the first"
+        );
+        assert!(
+            claim_fetch(&store, "other", 1_000, 60_000),
+            "another system block"
+        );
+        release(&store, "s", 1_500);
+        assert!(
+            claim_fetch(&store, "s", 1_500, 60_000),
+            "released: taken over"
+        );
+        fetch_succeeded(&store, "s", 2_000, 300_000);
+        assert!(!claim_fetch(&store, "s", 301_999, 60_000));
+        assert!(claim_fetch(&store, "s", 302_000, 60_000));
     }
 
     #[test]
     fn failures_back_off_from_5_s_doubling_up_to_refresh() {
         let store = MemoryStore::default();
-        let backoffs: Vec<u64> = (0..6).map(|_| fetch_failed(&store, 0, 30_000)).collect();
+        let backoffs: Vec<u64> = (0..6)
+            .map(|_| fetch_failed(&store, "s", 0, 30_000))
+            .collect();
         assert_eq!(
             backoffs,
             vec![5_000, 10_000, 20_000, 30_000, 30_000, 30_000]
         );
-        assert!(!claim_fetch(&store, 29_999, 1));
-        assert!(claim_fetch(&store, 30_000, 1));
-        fetch_succeeded(&store, 0, 30_000);
+        assert!(!claim_fetch(&store, "s", 29_999, 1));
+        assert!(claim_fetch(&store, "s", 30_000, 1));
+        fetch_succeeded(&store, "s", 0, 30_000);
         assert_eq!(
-            fetch_failed(&store, 0, 30_000),
+            fetch_failed(&store, "s", 0, 30_000),
             5_000,
             "success resets the backoff"
         );
         // A refresh shorter than the first backoff caps it.
         let store = MemoryStore::default();
-        assert_eq!(fetch_failed(&store, 0, 2_000), 2_000);
+        assert_eq!(fetch_failed(&store, "s", 0, 2_000), 2_000);
     }
 }
