@@ -1,13 +1,17 @@
 //! Envoy's `jwt_authn` verifies tokens and Tollgate trusts the payload it stored
 //! (`authentication.jwt.from_jwt_authn`): valid, expired, forged and missing tokens, roles on
-//! rules, OIDC authrep with the client id as `app_id`, and what happens without `jwt_authn`.
+//! rules, OIDC authrep with the client id as `app_id`, what happens without `jwt_authn`, and
+//! the shipped `envoy/envoy-jwt-authn.yaml`.
 
 mod support;
 
+use e2e::document_server::DocumentServer;
+use e2e::envoy::RawEnvoy;
 use e2e::jwt::{b64url, now, Signer};
-use e2e::mock_backend::{App, Service, State};
-use e2e::{JwtAuthn, JwtRequirement, Request};
+use e2e::mock_backend::{App, MockBackend, Service, State};
+use e2e::{paths, wait_until, EchoUpstream, JwtAuthn, JwtRequirement, Request};
 use serde_json::{json, Value};
+use std::time::Duration;
 use support::*;
 
 const ISSUER: &str = "https://idp.example.com/realms/demo";
@@ -241,4 +245,106 @@ fn oidc_authrep_sends_the_verified_client_id_as_app_id() {
         "only the two verified callers"
     );
     assert_eq!(s.echo.requests().len(), 1);
+}
+
+/// `envoy/envoy-jwt-authn.yaml` as shipped (its ports moved to free ones, the module path
+/// filled in): jwt_authn fetches the IdP's JWKS through the `idp` cluster, and Tollgate reports
+/// the verified `azp` to 3scale as app_id.
+#[test]
+fn shipped_envoy_jwt_authn_yaml() {
+    const IDP_ISSUER: &str = "https://idp.example.com/realms/demo";
+    let key = Signer::rs256("kc-1");
+    let idp = DocumentServer::start(&Signer::jwks(&[&key]).to_string()).unwrap();
+    let echo = EchoUpstream::start().unwrap();
+    let backend = MockBackend::start(
+        State::new()
+            .service(
+                Service::new("3")
+                    .token("demo-service-token")
+                    .backend_version("oauth")
+                    .metric("hits", None),
+            )
+            .app(App::new("3", "client-1").plan("OIDC")),
+    )
+    .unwrap();
+    let shipped = paths::workspace_root().join("envoy/envoy-jwt-authn.yaml");
+    let original = std::fs::read_to_string(&shipped).expect("envoy/envoy-jwt-authn.yaml");
+    let wasm = paths::wasm_path().to_string_lossy().into_owned();
+    let (envoy, listener) = RawEnvoy::start(|listener, admin| {
+        let mut yaml = original.clone();
+        for (from, to) in [
+            ("${TOLLGATE_WASM}".to_owned(), wasm.clone()),
+            (
+                "127.0.0.1:8180/".to_owned(),
+                format!("127.0.0.1:{}/", idp.port()),
+            ),
+            (
+                "port_value: 8180 ".to_owned(),
+                format!("port_value: {} ", idp.port()),
+            ),
+            (
+                "port_value: 10000 ".to_owned(),
+                format!("port_value: {listener} "),
+            ),
+            (
+                "port_value: 9901 ".to_owned(),
+                format!("port_value: {admin} "),
+            ),
+            (
+                "port_value: 8000 ".to_owned(),
+                format!("port_value: {} ", echo.port()),
+            ),
+            (
+                "port_value: 3000 ".to_owned(),
+                format!("port_value: {} ", backend.port()),
+            ),
+        ] {
+            assert!(
+                yaml.contains(&from),
+                "{} has no {from:?}",
+                shipped.display()
+            );
+            yaml = yaml.replace(&from, &to);
+        }
+        yaml
+    });
+    assert!(
+        wait_until(Duration::from_secs(5), || envoy
+            .log()
+            .contains("tollgate: configuration loaded: 1 service(s)")),
+        "{}",
+        envoy.log()
+    );
+    assert!(idp.hits() >= 1, "jwt_authn fetched the JWKS at startup");
+    let send = |method: &str, path: &str, token: Option<&str>| {
+        let mut r = Request::new(method, path);
+        if let Some(t) = token {
+            r = r.header("Authorization", &format!("Bearer {t}"));
+        }
+        r.send(listener)
+    };
+    let claims = |roles: &[&str]| {
+        json!({"iss": IDP_ISSUER, "azp": "client-1", "exp": now() + 60,
+               "realm_access": {"roles": roles}})
+    };
+    let ok = send("GET", "/orders", Some(&key.token(&claims(&["reader"]))));
+    assert_eq!(ok.status, 200, "{ok}\n{}", envoy.log());
+    assert_eq!(
+        ok.echo().header("x-3scale-proxy-secret-token"),
+        Some("demo-secret-token")
+    );
+    let calls = backend.requests();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].path, "/transactions/oauth_authrep.xml");
+    assert_eq!(calls[0].param("app_id"), Some("client-1"));
+    let reader = send("DELETE", "/orders", Some(&key.token(&claims(&["reader"]))));
+    assert_eq!(reader.status, 403, "DELETE needs admin: {reader}");
+    let admin = send("DELETE", "/orders", Some(&key.token(&claims(&["admin"]))));
+    assert_eq!(admin.status, 200, "{admin}");
+    let forged = send("GET", "/orders", Some(&forged(&key, &claims(&["admin"]))));
+    assert_eq!((forged.status, forged.body.as_str()), (403, FAILED));
+    let missing = send("GET", "/orders", None);
+    assert_eq!((missing.status, missing.body.as_str()), (401, MISSING));
+    assert_eq!(echo.requests().len(), 2);
+    assert_eq!(backend.requests().len(), 2);
 }

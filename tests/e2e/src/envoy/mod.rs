@@ -28,13 +28,14 @@
 //! * admin on `127.0.0.1:<free port>`.
 //!
 //! Here: [`EnvoyBuilder`] and its settings (`builder.rs`), the `jwt_authn` filter
-//! (`jwt_authn.rs`), the YAML (`render.rs`), the process
+//! (`jwt_authn.rs`), Envoy on a given YAML such as a shipped example (`raw.rs`), the YAML (`render.rs`), the process
 //! (`process.rs`), its log, admin interface and stats (`admin.rs`).
 
 mod admin;
 mod builder;
 mod jwt_authn;
 mod process;
+mod raw;
 mod render;
 
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub use admin::{parse_stat, read_from, tail, wait_until};
 pub use builder::EnvoyBuilder;
 pub use jwt_authn::{JwtAuthn, JwtRequirement};
 pub use process::Envoy;
+pub use raw::RawEnvoy;
 
 /// How long [`EnvoyBuilder::start`] waits for Envoy to become ready.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
