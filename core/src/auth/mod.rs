@@ -17,7 +17,8 @@ pub mod jwt;
 pub mod jwt_auth;
 #[cfg(feature = "jwt")]
 pub mod jwt_authn;
-#[cfg(all(test, feature = "jwt"))]
+#[cfg(test)]
+#[cfg(feature = "jwt")]
 mod jwt_authn_tests;
 pub mod local;
 pub mod signed_url;
