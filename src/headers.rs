@@ -77,6 +77,19 @@ impl HeaderSource for HeaderMap {
         }
     }
 
+    #[cfg(feature = "jwt")]
+    fn dynamic_metadata(&self) -> Option<Vec<u8>> {
+        // The whole `metadata` property: Envoy serializes it as a typed protobuf message,
+        // deeper paths as untyped pairs (see the core's `auth/jwt/metadata.rs`).
+        match host::property(&["metadata"]) {
+            Ok(v) => v,
+            Err(_) => {
+                self.failed.set(true);
+                None
+            }
+        }
+    }
+
     fn failed(&self) -> bool {
         self.failed.get()
     }

@@ -12,6 +12,15 @@ pub trait HeaderSource {
         false
     }
 
+    /// The request's dynamic metadata as Envoy serializes it for the proxy-wasm `metadata`
+    /// property: an `envoy.config.core.v3.Metadata` protobuf message (`None`: none). Asked only
+    /// by services that trust `jwt_authn` (`authentication.jwt.from_jwt_authn`), so the adapter
+    /// reads it lazily; a failed read must set [`HeaderSource::failed`].
+    #[cfg(feature = "jwt")]
+    fn dynamic_metadata(&self) -> Option<Vec<u8>> {
+        None
+    }
+
     /// Whether a read failed (the adapter's host call). The request then fails closed: an
     /// absent header is not always the safe reading.
     fn failed(&self) -> bool {

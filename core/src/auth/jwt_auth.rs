@@ -1,7 +1,9 @@
 //! The `jwt` block: verification keys (parsed once, or fetched from a JWKS URL through an
-//! Envoy cluster and refreshed), claims rules, and which claims carry roles and client id.
+//! Envoy cluster and refreshed) or trust in Envoy's `jwt_authn` (`from_jwt_authn`), claims
+//! rules, and which claims carry roles and client id.
 
 use super::jwt::{self, Claims, FailureBudget, Jwks, JwtError, JwtRules};
+use super::jwt_authn::JwtAuthnSource;
 use crate::config::json::{error, Obj, Result};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -45,6 +47,9 @@ impl KeySet {
 pub struct JwtAuth {
     pub keys: KeySet,
     pub source: Option<JwksSource>,
+    /// Envoy's `jwt_authn` verifies tokens and this filter reads the claims it stored: then
+    /// there are no keys, and a token is never verified here.
+    pub from_jwt_authn: Option<JwtAuthnSource>,
     pub rules: JwtRules,
     /// Dotted path of the claim holding roles (`roles`, `realm_access.roles`, `scope`).
     pub roles_claim: String,
@@ -66,6 +71,7 @@ impl Clone for JwtAuth {
         JwtAuth {
             keys: KeySet(RwLock::new(self.keys.current())),
             source: self.source.clone(),
+            from_jwt_authn: self.from_jwt_authn.clone(),
             rules: self.rules.clone(),
             roles_claim: self.roles_claim.clone(),
             client_id_claim: self.client_id_claim.clone(),
@@ -89,24 +95,46 @@ impl JwtAuth {
             "client_id_claim",
             "cache_size",
             "max_failed_verifications_per_s",
+            "from_jwt_authn",
         ])?;
+        let from_jwt_authn = obj
+            .obj("from_jwt_authn")?
+            .map(|o| JwtAuthnSource::parse(&o))
+            .transpose()?;
+        if from_jwt_authn.is_some() {
+            // Settings of a verification done here: meaningless when jwt_authn verifies.
+            for field in [
+                "jwks",
+                "jwks_source",
+                "cache_size",
+                "max_failed_verifications_per_s",
+            ] {
+                if obj.get(field).is_some() {
+                    return Err(error(
+                        &obj.child_path(field),
+                        "not allowed with from_jwt_authn (Envoy's jwt_authn verifies the tokens)",
+                    ));
+                }
+            }
+        }
         let source = obj
             .obj("jwks_source")?
             .map(|s| parse_source(&s))
             .transpose()?;
         let jwks = match obj.get("jwks") {
             Some(v) => Jwks::parse(&obj.child_path("jwks"), v)?,
-            None if source.is_some() => Jwks::default(),
+            None if source.is_some() || from_jwt_authn.is_some() => Jwks::default(),
             None => {
                 return Err(error(
                     &obj.child_path("jwks"),
-                    "missing required field (or set jwks_source)",
+                    "missing required field (or set jwks_source or from_jwt_authn)",
                 ))
             }
         };
         Ok(JwtAuth {
             keys: KeySet(RwLock::new(Arc::new(jwks))),
             source,
+            from_jwt_authn,
             rules: JwtRules {
                 issuer: obj.non_empty_string("issuer")?.map(str::to_string),
                 audiences: obj

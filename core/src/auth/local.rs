@@ -26,8 +26,8 @@ pub enum LocalFailure {
     Failed,
 }
 
-/// Tries each configured method in turn: signed URL, Authorization (Bearer JWT, Basic user or
-/// key-as-username), API key header, API key query arg.
+/// Tries each configured method in turn: signed URL, claims Envoy's `jwt_authn` verified,
+/// Authorization (Bearer JWT, Basic user or key-as-username), API key header, API key query arg.
 pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identity, LocalFailure> {
     if let Some(secret) = &auth.signed_url_secret {
         let query = req.query.unwrap_or("");
@@ -43,6 +43,10 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
             Err(SignedUrlError::Missing) => {}
             Err(_) => return Err(LocalFailure::Failed),
         }
+    }
+    #[cfg(feature = "jwt")]
+    if let Some(result) = from_jwt_authn(auth, req) {
+        return result;
     }
     if let Some(value) = req.headers.header("authorization") {
         if let Some(result) = from_authorization(auth, &Authorization::parse(&value), req.now_s) {
@@ -77,6 +81,10 @@ fn from_authorization(
 ) -> Option<Result<Identity, LocalFailure>> {
     #[cfg(feature = "jwt")]
     if let (Some(jwt), Some(token)) = (&auth.jwt, &header.token) {
+        if jwt.from_jwt_authn.is_some() {
+            // jwt_authn did not verify it (else its claims were used): never verified here.
+            return Some(Err(LocalFailure::Failed));
+        }
         return Some(verify_jwt(jwt, token, now_s));
     }
     let (Some(user), Some(password)) = (&header.userid, &header.password) else {
@@ -100,6 +108,26 @@ fn from_authorization(
     )
 }
 
+/// For a service that trusts `jwt_authn`: the claims it verified, or a failure when a token
+/// came without them; `None` when neither (other methods may still apply).
+#[cfg(feature = "jwt")]
+fn from_jwt_authn(
+    auth: &Authentication,
+    req: &LocalRequest,
+) -> Option<Result<Identity, LocalFailure>> {
+    use super::jwt_authn::Presented;
+    let jwt = auth.jwt.as_ref()?;
+    let source = jwt.from_jwt_authn.as_ref()?;
+    match source.presented(&jwt.rules, req.headers, req.args, req.now_s) {
+        Presented::Verified(claims) => Some(jwt_identity(jwt, &claims)),
+        Presented::Failed(reason) => {
+            log::debug!("tollgate: no claims from jwt_authn: {reason}");
+            Some(Err(LocalFailure::Failed))
+        }
+        Presented::Nothing => None,
+    }
+}
+
 #[cfg(feature = "jwt")]
 fn verify_jwt(
     jwt: &super::jwt_auth::JwtAuth,
@@ -107,28 +135,36 @@ fn verify_jwt(
     now_s: u64,
 ) -> Result<Identity, LocalFailure> {
     match jwt.verify(token, now_s) {
-        Ok(claims) => {
-            let client_id = claims
-                .string(&jwt.client_id_claim)
-                .filter(|s| !s.is_empty());
-            let id = match client_id {
-                Some(id) => id,
-                None if jwt.client_id_required => {
-                    log::debug!("tollgate: JWT without a `{}` claim", jwt.client_id_claim);
-                    return Err(LocalFailure::Failed);
-                }
-                None => claims.string("sub").unwrap_or_default(),
-            }
-            .to_string();
-            let mut who = identity(Method::Jwt, id, Vec::new(), false);
-            who.roles = claims.strings_at(&jwt.roles_claim);
-            Ok(who)
-        }
+        Ok(claims) => jwt_identity(jwt, &claims),
         Err(e) => {
             log::debug!("tollgate: JWT rejected: {e:?}");
             Err(LocalFailure::Failed)
         }
     }
+}
+
+/// The caller a verified token's claims name: the client id claim (required for OIDC with
+/// 3scale, else `sub` stands in), with the roles of the roles claim.
+#[cfg(feature = "jwt")]
+fn jwt_identity(
+    jwt: &super::jwt_auth::JwtAuth,
+    claims: &super::jwt::Claims,
+) -> Result<Identity, LocalFailure> {
+    let client_id = claims
+        .string(&jwt.client_id_claim)
+        .filter(|s| !s.is_empty());
+    let id = match client_id {
+        Some(id) => id,
+        None if jwt.client_id_required => {
+            log::debug!("tollgate: JWT without a `{}` claim", jwt.client_id_claim);
+            return Err(LocalFailure::Failed);
+        }
+        None => claims.string("sub").unwrap_or_default(),
+    }
+    .to_string();
+    let mut who = identity(Method::Jwt, id, Vec::new(), false);
+    who.roles = claims.strings_at(&jwt.roles_claim);
+    Ok(who)
 }
 
 fn identity(

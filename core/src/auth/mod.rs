@@ -15,6 +15,11 @@ pub mod jwks_refresh;
 pub mod jwt;
 #[cfg(feature = "jwt")]
 pub mod jwt_auth;
+#[cfg(feature = "jwt")]
+pub mod jwt_authn;
+#[cfg(test)]
+#[cfg(feature = "jwt")]
+mod jwt_authn_tests;
 pub mod local;
 pub mod signed_url;
 pub mod transport;

@@ -46,7 +46,8 @@
 //!
 //! * [`envoy`]: [`Envoy::builder()`] → [`EnvoyBuilder`] with `.filter_config(json)`,
 //!   `.upstream_port(p)`, `.backend_port(p)`, `.concurrency(n)`,
-//!   `.extra_cluster(name, p)`, `.without_filter()`, `.wasm(path)`,
+//!   `.extra_cluster(name, p)`, `.jwt_authn(JwtAuthn::new(&jwks))` (Envoy's `jwt_authn`
+//!   before the filter), `.without_filter()`, `.wasm(path)`,
 //!   `.log_level(l)`, `.wasm_log_level(l)`, `.start_timeout(d)`, then
 //!   `.start() -> io::Result<Envoy>` or `.start_expect_failure() -> io::Result<String>`.
 //!   [`Envoy`] has `.port()`, `.admin_port()`, `.log()`, `.wait_for_log(s, d)`,
@@ -111,7 +112,7 @@ pub mod ports;
 pub mod system;
 
 pub use echo_upstream::{EchoRequest, EchoUpstream};
-pub use envoy::{wait_until, Envoy, EnvoyBuilder};
+pub use envoy::{wait_until, Envoy, EnvoyBuilder, JwtAuthn, JwtRequirement};
 pub use http::{Request, Response};
 /// The mock 3scale backend crate, re-exported so tests need no extra dependency.
 pub use mock_backend;

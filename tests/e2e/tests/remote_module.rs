@@ -5,12 +5,12 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use e2e::envoy::RawEnvoy;
 use e2e::{free_port, paths, wait_until, EchoUpstream, Envoy, Request};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -285,78 +285,4 @@ fn shipped_envoy_remote_yaml_loads_the_module_over_http() {
         "{missing}"
     );
     assert!(echo.requests().is_empty());
-}
-
-/// Envoy on a configuration given as is (the harness renders its own). Killed on drop.
-struct RawEnvoy {
-    child: Child,
-    log_path: std::path::PathBuf,
-}
-
-impl RawEnvoy {
-    /// Starts Envoy on `render(listener_port, admin_port)`; returns it and the listener port
-    /// once it is ready. Other ports if one was taken meanwhile (the machine is shared).
-    fn start(render: impl Fn(u16, u16) -> String) -> (RawEnvoy, u16) {
-        for attempt in 1.. {
-            let (listener, admin) = (free_port(), free_port());
-            let dir = paths::target_dir()
-                .join("e2e")
-                .join(format!("remote-{}-{admin}", std::process::id()));
-            fs::create_dir_all(&dir).unwrap();
-            fs::write(dir.join("envoy.yaml"), render(listener, admin)).unwrap();
-            let log_path = dir.join("envoy.log");
-            let log = fs::File::create(&log_path).unwrap();
-            let child = Command::new(paths::envoy_bin())
-                .arg("-c")
-                .arg(dir.join("envoy.yaml"))
-                .args(["--concurrency", "1", "--disable-hot-restart"])
-                .args(["--base-id", &(u32::from(admin) * 10 + 7).to_string()])
-                .args(["--component-log-level", "wasm:info"])
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("run envoy (make envoy or ENVOY_BIN)");
-            let mut envoy = RawEnvoy { child, log_path };
-            // Ready: our process runs its dispatch loop and its admin says LIVE.
-            let ready = wait_until(Duration::from_secs(30), || {
-                envoy.exited()
-                    || (envoy.log().contains("starting workers")
-                        && Request::get("/ready")
-                            .timeout(Duration::from_secs(1))
-                            .try_send(admin)
-                            .is_ok_and(|r| r.body.trim() == "LIVE"))
-            });
-            if !envoy.exited() {
-                assert!(ready, "envoy not ready:\n{}", envoy.log());
-                return (envoy, listener);
-            }
-            assert!(
-                attempt < 3 && envoy.log().contains("Address already in use"),
-                "envoy exited:\n{}",
-                envoy.log()
-            );
-        }
-        unreachable!()
-    }
-
-    fn exited(&mut self) -> bool {
-        !matches!(self.child.try_wait(), Ok(None))
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-}
-
-impl Drop for RawEnvoy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !std::thread::panicking() {
-            if let Some(dir) = self.log_path.parent() {
-                let _ = fs::remove_dir_all(dir);
-            }
-        }
-    }
 }

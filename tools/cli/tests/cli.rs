@@ -559,7 +559,17 @@ fn check_refuses_bad_authentication_blocks_with_their_path() {
         (
             json!({"mode": "local", "jwt": {"issuer": "https://idp.example.com"}}),
             "authentication.jwt.jwks",
-            "missing required field (or set jwks_source)",
+            "missing required field (or set jwks_source or from_jwt_authn)",
+        ),
+        (
+            json!({"mode": "local", "jwt": {"from_jwt_authn": {"metadata_key": "p"}, "jwks": {"keys": []}}}),
+            "authentication.jwt.jwks",
+            "not allowed with from_jwt_authn (Envoy's jwt_authn verifies the tokens)",
+        ),
+        (
+            json!({"mode": "local", "jwt": {"from_jwt_authn": {"header": "x-jwt"}}}),
+            "authentication.jwt.from_jwt_authn.metadata_key",
+            "missing required field (jwt_authn's payload_in_metadata)",
         ),
         (
             json!({"mode": "local", "jwt": {"jwks_source": {"cluster": "idp", "path": "/certs", "authority": "idp", "refresh_s": 0}}}),

@@ -41,15 +41,17 @@
 mod budget;
 mod claims;
 mod jwk;
+mod metadata;
 mod rs256;
 mod verify;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use budget::{take_budget_refusals, FailureBudget, DEFAULT_MAX_FAILED_PER_S};
 pub use claims::Claims;
 pub use jwk::Jwks;
+pub use metadata::{jwt_authn_payload, verified_by_jwt_authn, JWT_AUTHN_NAMESPACE};
 pub use verify::{verify, verify_within};
 
 use std::fmt;

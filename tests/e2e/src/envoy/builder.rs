@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::jwt_authn::JwtAuthn;
 use super::START_TIMEOUT;
 use crate::paths;
 
@@ -32,6 +33,8 @@ pub struct EnvoyBuilder {
     pub(super) failure_policy: String,
     /// HTTP/1.1 trailers towards the cluster `upstream` (`enable_trailers`).
     pub(super) upstream_trailers: bool,
+    /// Envoy's `jwt_authn` filter before the wasm filter.
+    pub(super) jwt_authn: Option<JwtAuthn>,
 }
 
 impl Default for EnvoyBuilder {
@@ -53,6 +56,7 @@ impl Default for EnvoyBuilder {
             wasm_remote: None,
             failure_policy: "FAIL_RELOAD".into(),
             upstream_trailers: false,
+            jwt_authn: None,
         }
     }
 }
@@ -117,6 +121,12 @@ impl EnvoyBuilder {
     /// echo upstream records them (`EchoRequest::trailers`). Other clusters are unchanged.
     pub fn upstream_trailers(mut self) -> Self {
         self.upstream_trailers = true;
+        self
+    }
+
+    /// Envoy's `jwt_authn` filter runs first (before the wasm filter), with these settings.
+    pub fn jwt_authn(mut self, jwt_authn: JwtAuthn) -> Self {
+        self.jwt_authn = Some(jwt_authn);
         self
     }
 

@@ -13,7 +13,9 @@
 //!   `stat_prefix: ingress_http`, `normalize_path: true`, `merge_slashes: true` (both false
 //!   with `raw_paths()`),
 //!   one route `prefix: "/"` → cluster `upstream` (timeout 15 s);
-//! * HTTP filters: `envoy.filters.http.wasm` (plugin name/root_id `tollgate`,
+//! * HTTP filters: Envoy's `envoy.filters.http.jwt_authn` first with
+//!   [`EnvoyBuilder::jwt_authn`] (one provider `idp`, inline JWKS, `payload_in_metadata`),
+//!   then `envoy.filters.http.wasm` (plugin name/root_id `tollgate`,
 //!   vm_id `tollgate`, V8, `configuration` = the JSON given with
 //!   [`EnvoyBuilder::filter_config`] as a `google.protobuf.StringValue`,
 //!   `allow_on_headers_stop_iteration: true`, `failure_policy: FAIL_RELOAD`)
@@ -25,19 +27,24 @@
 //!   port nobody listens on (connections are refused);
 //! * admin on `127.0.0.1:<free port>`.
 //!
-//! Here: [`EnvoyBuilder`] and its settings (`builder.rs`), the YAML (`render.rs`), the process
+//! Here: [`EnvoyBuilder`] and its settings (`builder.rs`), the `jwt_authn` filter
+//! (`jwt_authn.rs`), Envoy on a given YAML such as a shipped example (`raw.rs`), the YAML (`render.rs`), the process
 //! (`process.rs`), its log, admin interface and stats (`admin.rs`).
 
 mod admin;
 mod builder;
+mod jwt_authn;
 mod process;
+mod raw;
 mod render;
 
 use std::time::Duration;
 
 pub use admin::{parse_stat, read_from, tail, wait_until};
 pub use builder::EnvoyBuilder;
+pub use jwt_authn::{JwtAuthn, JwtRequirement};
 pub use process::Envoy;
+pub use raw::RawEnvoy;
 
 /// How long [`EnvoyBuilder::start`] waits for Envoy to become ready.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);

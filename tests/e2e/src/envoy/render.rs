@@ -98,6 +98,9 @@ static_resources:
           http_filters:
 "#
     );
+    if let Some(jwt_authn) = &b.jwt_authn {
+        jwt_authn.render(&mut y);
+    }
     if b.filter {
         let code = match &b.wasm_remote {
             None => format!("local:\n                      filename: {}", q(&wasm.to_string_lossy())),
@@ -174,6 +177,31 @@ mod tests {
         assert!(y.contains(r#"filename: "/w.wasm""#), "{y}");
         let y = Envoy::builder().without_filter().render(10, 11);
         assert!(!y.contains("envoy.filters.http.wasm"), "{y}");
+    }
+
+    #[test]
+    fn jwt_authn_goes_before_the_wasm_filter() {
+        use crate::envoy::{JwtAuthn, JwtRequirement};
+        let jwks = serde_json::json!({"keys": []});
+        let y = Envoy::builder()
+            .jwt_authn(
+                JwtAuthn::new(&jwks)
+                    .issuer("https://idp")
+                    .requirement(JwtRequirement::AllowMissing),
+            )
+            .wasm("/w.wasm")
+            .render(10, 11);
+        let jwt = y.find("envoy.filters.http.jwt_authn").unwrap();
+        assert!(jwt < y.find("envoy.filters.http.wasm").unwrap(), "{y}");
+        assert!(
+            y.contains(r#"local_jwks: { inline_string: "{\"keys\":[]}" }"#),
+            "{y}"
+        );
+        assert!(y.contains(r#"issuer: "https://idp""#), "{y}");
+        assert!(y.contains("{ allow_missing: {} }"), "{y}");
+        assert!(y.contains(r#"payload_in_metadata: "jwt_payload""#), "{y}");
+        let plain = Envoy::builder().wasm("/w.wasm").render(10, 11);
+        assert!(!plain.contains("jwt_authn"), "{plain}");
     }
 
     #[test]

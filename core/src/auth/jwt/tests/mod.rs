@@ -6,6 +6,7 @@ mod algorithms;
 mod budget;
 mod claims;
 mod jwks;
+pub(crate) mod metadata;
 mod rejected;
 mod rs256;
 
