@@ -3,5 +3,7 @@
 //! ([`published`]). The wire itself is `config::system`.
 
 pub mod loader;
+#[cfg(test)]
+mod loader_tests;
 pub mod published;
 pub mod schedule;

@@ -1,0 +1,219 @@
+//! The System loader on two workers sharing one store: who fetches, what is published, what a
+//! failure keeps.
+
+use super::loader::{Loader, LoaderStep};
+use crate::cache::MemoryStore;
+use crate::config::{Config, SystemConfig};
+use serde_json::{json, Value};
+
+fn system(extra: Value) -> SystemConfig {
+    let mut block = json!({"cluster": "sys", "access_token": "secret-token", "refresh_s": 10});
+    if let (Some(b), Value::Object(extra)) = (block.as_object_mut(), extra) {
+        b.extend(extra);
+    }
+    let config = json!({"backend": {"cluster": "b"}, "system": block});
+    Config::parse(config.to_string().as_bytes())
+        .unwrap()
+        .config
+        .system
+        .unwrap()
+}
+
+fn base() -> Config {
+    Config::parse(br#"{"backend": {"cluster": "b"}, "services": []}"#)
+        .unwrap()
+        .config
+}
+
+fn content(id: u64, delta: Value) -> Value {
+    json!({"id": id, "backend_version": "1", "proxy": {"hosts": [format!("h{id}")],
+        "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": delta}]}})
+}
+
+fn page(entries: &[(u64, u64, Value)]) -> Vec<u8> {
+    let list: Vec<Value> = entries
+        .iter()
+        .map(|(id, version, delta)| {
+            json!({"proxy_config": {"id": 1, "version": version, "environment": "production",
+                "content": content(*id, delta.clone())}})
+        })
+        .collect();
+    json!({"proxy_configs": list}).to_string().into_bytes()
+}
+
+fn gets(steps: &[LoaderStep]) -> Vec<String> {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            LoaderStep::Get(path) => Some(path.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn installed(steps: &[LoaderStep]) -> Option<Vec<(Option<String>, u64)>> {
+    steps.iter().find_map(|s| match s {
+        LoaderStep::Install(i) => Some(
+            i.services
+                .iter()
+                .map(|f| (f.id.clone(), f.version))
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+#[test]
+fn one_worker_fetches_and_both_install_the_result_once() {
+    let store = MemoryStore::default();
+    let (mut a, mut b) = (
+        Loader::new(system(json!({}))),
+        Loader::new(system(json!({}))),
+    );
+    let first = a.on_tick(&store, 1_000);
+    assert_eq!(
+        gets(&first),
+        vec!["/admin/api/account/proxy_configs/production.json?version=latest&page=1&per_page=500"]
+    );
+    assert!(
+        gets(&b.on_tick(&store, 1_000)).is_empty(),
+        "one fetch per Envoy"
+    );
+    a.on_sent(&store, Some(7), 1_000);
+    assert!(a.owns(7));
+    let body = page(&[(1, 3, json!(1)), (2, 5, json!(1))]);
+    a.on_answer(&store, &base(), Some(200), &body, 1_100);
+    let want = Some(vec![(Some("1".into()), 3), (Some("2".into()), 5)]);
+    assert_eq!(installed(&a.on_tick(&store, 1_200)), want);
+    assert_eq!(installed(&b.on_tick(&store, 1_200)), want);
+    assert_eq!(installed(&b.on_tick(&store, 1_300)), None, "installed once");
+    assert_eq!(a.take_counts().fetches, 1);
+    // The same answer at the next refresh publishes nothing new.
+    let again = b.on_tick(&store, 11_100);
+    assert_eq!(gets(&again).len(), 1);
+    b.on_sent(&store, Some(8), 11_100);
+    b.on_answer(&store, &base(), Some(200), &body, 11_200);
+    assert_eq!(installed(&a.on_tick(&store, 11_300)), None);
+}
+
+#[test]
+fn a_failed_fetch_keeps_the_configuration_and_backs_off() {
+    let store = MemoryStore::default();
+    let mut a = Loader::new(system(json!({})));
+    a.on_tick(&store, 0);
+    a.on_sent(&store, Some(1), 0);
+    a.on_answer(&store, &base(), Some(200), &page(&[(1, 1, json!(1))]), 0);
+    assert!(installed(&a.on_tick(&store, 10)).is_some());
+    let mut t = 1_000_000;
+    for (status, body) in [
+        (Some(500), &b"{}"[..]),
+        (Some(200), b"garbage"),
+        (Some(200), b"{}"),
+        (None, b""),
+    ] {
+        let steps = a.on_tick(&store, t);
+        assert_eq!(gets(&steps).len(), 1, "{status:?}");
+        a.on_sent(&store, Some(2), t);
+        a.on_answer(&store, &base(), status, body, t);
+        assert_eq!(a.take_counts().failures, 1, "{status:?}");
+        assert_eq!(
+            installed(&a.on_tick(&store, t + 1)),
+            None,
+            "nothing replaced"
+        );
+        // Retried after the backoff (5 s first), not at once.
+        assert!(gets(&a.on_tick(&store, t + 4_999)).is_empty());
+        assert_eq!(gets(&a.on_tick(&store, t + 5_000)).len(), 1);
+        // A success resets the backoff.
+        a.on_sent(&store, Some(3), t + 5_000);
+        a.on_answer(
+            &store,
+            &base(),
+            Some(200),
+            &page(&[(1, 1, json!(1))]),
+            t + 5_000,
+        );
+        t += 1_000_000;
+    }
+}
+
+#[test]
+fn a_service_that_does_not_compile_keeps_its_live_version() {
+    let store = MemoryStore::default();
+    let mut a = Loader::new(system(json!({})));
+    a.on_tick(&store, 0);
+    a.on_sent(&store, Some(1), 0);
+    a.on_answer(
+        &store,
+        &base(),
+        Some(200),
+        &page(&[(1, 1, json!(1)), (2, 1, json!(1))]),
+        0,
+    );
+    a.on_tick(&store, 1);
+    a.on_tick(&store, 10_000);
+    a.on_sent(&store, Some(2), 10_000);
+    let bad = page(&[(1, 2, json!("x")), (2, 2, json!(1)), (3, 1, json!("x"))]);
+    a.on_answer(&store, &base(), Some(200), &bad, 10_000);
+    assert_eq!(
+        installed(&a.on_tick(&store, 10_001)),
+        Some(vec![(Some("1".into()), 1), (Some("2".into()), 2)]),
+        "1 stays at version 1, 3 (never live) is skipped"
+    );
+}
+
+#[test]
+fn per_service_requests_pinned_versions_and_404() {
+    let store = MemoryStore::default();
+    let mut a = Loader::new(system(
+        json!({"services": ["1", "7"], "versions": {"1": 4}}),
+    ));
+    let steps = a.on_tick(&store, 0);
+    assert_eq!(
+        gets(&steps),
+        vec!["/admin/api/services/1/proxy/configs/production/4.json"]
+    );
+    a.on_sent(&store, Some(1), 0);
+    let one = json!({"proxy_config": {"id": 9, "version": 4, "environment": "production",
+        "content": content(1, json!(1))}});
+    let steps = a.on_answer(&store, &base(), Some(200), one.to_string().as_bytes(), 0);
+    assert_eq!(
+        gets(&steps),
+        vec!["/admin/api/services/7/proxy/configs/production/latest.json"]
+    );
+    a.on_sent(&store, Some(2), 0);
+    a.on_answer(&store, &base(), Some(404), b"", 0);
+    assert_eq!(
+        installed(&a.on_tick(&store, 1)),
+        Some(vec![(Some("1".into()), 4)])
+    );
+}
+
+#[test]
+fn a_portal_that_ignores_page_fails_the_fetch() {
+    let store = MemoryStore::default();
+    let mut a = Loader::new(system(json!({})));
+    let full: Vec<(u64, u64, Value)> = (0..500).map(|i| (i + 1, 1, json!(1))).collect();
+    let body = page(&full);
+    a.on_tick(&store, 0);
+    a.on_sent(&store, Some(1), 0);
+    let steps = a.on_answer(&store, &base(), Some(200), &body, 0);
+    assert!(gets(&steps)[0].contains("page=2&"));
+    a.on_sent(&store, Some(2), 0);
+    a.on_answer(&store, &base(), Some(200), &body, 0);
+    assert_eq!(a.take_counts().failures, 1, "the same page twice");
+}
+
+#[test]
+fn different_system_blocks_never_share_a_fetch() {
+    let store = MemoryStore::default();
+    let mut a = Loader::new(system(json!({})));
+    let mut b = Loader::new(system(json!({"environment": "staging"})));
+    assert_eq!(gets(&a.on_tick(&store, 0)).len(), 1);
+    assert_eq!(gets(&b.on_tick(&store, 0)).len(), 1);
+    // A VM going away mid-fetch leaves the fetch to the others at once.
+    let mut c = Loader::new(system(json!({})));
+    assert!(gets(&c.on_tick(&store, 1)).is_empty());
+    a.on_shutdown(&store, 2);
+    assert_eq!(gets(&c.on_tick(&store, 2)).len(), 1);
+}
