@@ -15,6 +15,13 @@ pub fn encode_component(value: &str) -> String {
     utf8_percent_encode(value, COMPONENT).to_string()
 }
 
+/// Appends `value` percent-encoded as [`encode_component`] does, without a string of its own.
+pub fn push_component(out: &mut String, value: &str) {
+    for part in utf8_percent_encode(value, COMPONENT) {
+        out.push_str(part);
+    }
+}
+
 /// Percent-decodes once; invalid UTF-8 is replaced rather than refused.
 pub fn decode_component(value: &str) -> String {
     percent_decode(value.as_bytes())

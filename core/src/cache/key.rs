@@ -3,7 +3,7 @@
 //! limit budget (`3scale-limit-remaining`) counts calls of that usage.
 
 use crate::credentials::Credentials;
-use crate::encoding::{decode_component, encode_component};
+use crate::encoding::{decode_component, push_component};
 use crate::mapping::Usage;
 
 /// `<service> <kind> <credential>[ <app_key>] <metric>=<delta>,...`, each part percent-encoded,
@@ -20,25 +20,30 @@ pub struct KeyParts {
 }
 
 impl EntryKey {
+    /// Built in one buffer: it is made for every request in batching mode.
     pub fn new(service_id: &str, credentials: &Credentials, usage: &Usage) -> EntryKey {
-        let mut text = encode_component(service_id);
-        let (kind, parts): (&str, Vec<&str>) = match credentials {
-            Credentials::UserKey(k) => ("u", vec![k]),
-            Credentials::AppIdAndKey { app_id, app_key } => ("a", vec![app_id, app_key]),
-            Credentials::AppId(id) => ("i", vec![id]),
+        let mut text = String::with_capacity(64);
+        push_component(&mut text, service_id);
+        let (kind, first, second) = match credentials {
+            Credentials::UserKey(k) => ("u", k, None),
+            Credentials::AppIdAndKey { app_id, app_key } => ("a", app_id, Some(app_key)),
+            Credentials::AppId(id) => ("i", id, None),
         };
         text.push(' ');
         text.push_str(kind);
-        for part in parts {
+        for part in std::iter::once(first).chain(second) {
             text.push(' ');
-            text.push_str(&encode_component(part));
+            push_component(&mut text, part);
         }
         text.push(' ');
-        let usage: Vec<String> = usage
-            .iter()
-            .map(|(metric, delta)| format!("{}={delta}", encode_component(metric)))
-            .collect();
-        text.push_str(&usage.join(","));
+        for (i, (metric, delta)) in usage.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            push_component(&mut text, metric);
+            text.push('=');
+            text.push_str(&delta.to_string());
+        }
         EntryKey(text)
     }
 

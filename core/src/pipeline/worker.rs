@@ -135,7 +135,7 @@ impl Worker {
                 );
                 Steps::hold()
             }
-            Ok(pending) => self.authorize(request, *pending, false),
+            Ok(pending) => self.authorize(request, *pending, false, Some(now_ms)),
         }
     }
 
@@ -172,7 +172,7 @@ impl Worker {
                 ..
             }) => {
                 pending.add_form_body(body);
-                self.authorize(request, *pending, false)
+                self.authorize(request, *pending, false, None)
             }
             other => self.put_back(request, other),
         }
@@ -287,7 +287,7 @@ impl Worker {
     fn wake(&mut self, key: Option<&str>) -> Steps {
         let mut steps = Steps::hold();
         for request in self.flows.waiting_on(key) {
-            steps.extend(self.resolve(request, None, true));
+            steps.extend(self.resolve(request, None, true, None));
         }
         steps
     }
@@ -327,7 +327,14 @@ impl Worker {
 
     /// Credentials and rules are known: answer now, forward (local authentication), or ask
     /// the backend (authrep) or the cache (batching).
-    fn authorize(&mut self, request: RequestId, pending: PendingRequest, resume: bool) -> Steps {
+    /// `now_ms`: the clock already read by this event, if any (one host call less).
+    fn authorize(
+        &mut self,
+        request: RequestId,
+        pending: PendingRequest,
+        resume: bool,
+        now_ms: Option<u64>,
+    ) -> Steps {
         let matched = match pending.authorize() {
             Ok(Next::Backend(a)) => Box::new(a),
             Ok(Next::Forward(forward)) => return self.forward(request, forward, resume),
@@ -344,7 +351,7 @@ impl Worker {
                     direct: false,
                 },
             );
-            return self.resolve(request, None, resume);
+            return self.resolve(request, None, resume, now_ms);
         }
         let call = matched.authrep_call();
         self.flows.set(request, State::Calling(matched));
@@ -387,7 +394,13 @@ impl Worker {
 
     /// Batching mode: decides a waiting request from the cache (`direct`: an answer meant for
     /// this request alone). Runs when the request arrives and on every wake-up.
-    fn resolve(&mut self, request: RequestId, direct: Option<Lookup>, resume: bool) -> Steps {
+    fn resolve(
+        &mut self,
+        request: RequestId,
+        direct: Option<Lookup>,
+        resume: bool,
+        now_ms: Option<u64>,
+    ) -> Steps {
         let Some(State::Waiting {
             matched,
             key,
@@ -399,7 +412,7 @@ impl Worker {
         };
         let lookup = match direct {
             Some(lookup) => lookup,
-            None => match self.clock.now_ms() {
+            None => match now_ms.or_else(|| self.clock.now_ms()) {
                 Some(now_ms) => self.lookup(&key, now_ms),
                 None => return self.fail(request),
             },
@@ -487,12 +500,12 @@ impl Worker {
             // A call refused in the requester's own callback is decided there, from the
             // answer just recorded (the failure policy).
             if !later {
-                steps.extend(self.resolve(requester, None, resume));
+                steps.extend(self.resolve(requester, None, resume, None));
             }
             return steps;
         }
         steps.extend(match recorded {
-            Some(Some(lookup)) => self.resolve(requester, Some(lookup), resume),
+            Some(Some(lookup)) => self.resolve(requester, Some(lookup), resume, None),
             Some(None) => Steps::hold(),
             None => match self.flows.get(requester) {
                 Some(State::Waiting { .. }) => self.fail(requester),
