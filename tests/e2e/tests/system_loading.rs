@@ -341,3 +341,44 @@ fn a_service_apicast_would_load_is_loaded_with_a_warning() {
         Duration::from_secs(2)
     ));
 }
+
+#[test]
+fn before_the_first_load_no_request_shape_reaches_the_upstream() {
+    use support::adversarial::{assert_none, run_and_check, traps};
+    use support::adversarial::{Case, Expect, SHAPES};
+    let mock = system::start();
+    mock.publish(Stored::Production, service_1(json!([rule("/")])))
+        .unwrap();
+    // System answers 500 for now: nothing is loaded, every request waits for it.
+    mock.fail(Failure::Status(500));
+    let config = json!({
+        "backend": {"cluster": "threescale_backend", "authority": "backend.example", "timeout_ms": 1000},
+        "system": system::block(60)
+    });
+    let s = Stack::start_with(config, backend_state(), |b| {
+        b.with_system(&mock).concurrency(2).http1_trailers()
+    });
+    let cases: Vec<_> = SHAPES
+        .iter()
+        .map(|shape| {
+            let case = Case::new("api.example.com", &format!("/?user_key={USER_KEY}"));
+            (
+                format!("{shape:?}"),
+                *shape,
+                case,
+                Expect::Denied(503, "Configuration not loaded"),
+            )
+        })
+        .collect();
+    let failures = run_and_check(&s, &cases, 4);
+    assert_none("not loaded", &failures, cases.len());
+    assert!(traps(&s).is_empty(), "{:?}", traps(&s));
+    // Once System answers, the same key passes.
+    mock.fail(Failure::Normal);
+    assert!(
+        s.envoy
+            .stat("wasmcustom.tollgate.config_fetch_failures")
+            .unwrap_or(0)
+            >= 1
+    );
+}
