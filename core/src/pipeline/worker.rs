@@ -428,15 +428,7 @@ impl Worker {
             Lookup::Authorize(ticket) => {
                 let call = matched.authorize_call();
                 let direct = !ticket.is_cached();
-                self.flows.set(
-                    request,
-                    State::Waiting {
-                        matched,
-                        key,
-                        waited: true,
-                        direct,
-                    },
-                );
+                self.wait(request, matched, key, direct);
                 Steps::one(Step::Call {
                     call,
                     purpose: CallPurpose::Authorize {
@@ -447,18 +439,27 @@ impl Worker {
                 })
             }
             Lookup::Wait => {
-                self.flows.set(
-                    request,
-                    State::Waiting {
-                        matched,
-                        key,
-                        waited: true,
-                        direct: false,
-                    },
-                );
+                self.wait(request, matched, key, false);
                 Steps::hold()
             }
         }
+    }
+
+    /// The request waits for an answer (`direct`: to its own call, for an uncached entry).
+    fn wait(
+        &mut self,
+        request: RequestId,
+        matched: Box<MatchedRequest>,
+        key: EntryKey,
+        direct: bool,
+    ) {
+        let waiting = State::Waiting {
+            matched,
+            key,
+            waited: true,
+            direct,
+        };
+        self.flows.set(request, waiting);
     }
 
     fn lookup(&mut self, key: &EntryKey, now_ms: u64) -> Lookup {
