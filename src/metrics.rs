@@ -18,6 +18,7 @@ pub struct Metrics {
     limits_exceeded: Option<u32>,
     bad_request: Option<u32>,
     config_not_loaded: Option<u32>,
+    maintenance: Option<u32>,
     config_fetches: Option<u32>,
     config_fetch_failures: Option<u32>,
     config_services: Option<u32>,
@@ -83,6 +84,7 @@ impl Metrics {
             limits_exceeded: counter("tollgate.requests_denied.limits_exceeded"),
             bad_request: counter("tollgate.requests_denied.bad_request"),
             config_not_loaded: counter("tollgate.requests_denied.config_not_loaded"),
+            maintenance: counter("tollgate.requests_denied.maintenance"),
             config_fetches: counter("tollgate.config_fetches"),
             config_fetch_failures: counter("tollgate.config_fetch_failures"),
             config_services: gauge("tollgate.config_services"),
@@ -122,6 +124,7 @@ impl Metrics {
             Outcome::LimitsExceeded => self.limits_exceeded,
             Outcome::BadRequest => self.bad_request,
             Outcome::ConfigNotLoaded => self.config_not_loaded,
+            Outcome::Maintenance => self.maintenance,
             // Counted in `tollgate.host_errors` by the call that failed.
             Outcome::InternalError => None,
         });

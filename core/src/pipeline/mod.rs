@@ -98,6 +98,13 @@ pub fn begin(
     let Some(service) = select_service(config, head, &normalized_path, &args) else {
         return Err(LocalReply::service_not_found());
     };
+    if let Some(m) = service.policies.maintenance() {
+        return Err(LocalReply::maintenance(
+            m.status,
+            &m.content_type,
+            &m.message,
+        ));
+    }
     let found = credentials::extract(&service, &args, headers);
     let local = (service.auth.mode != Mode::ThreeScale).then(|| {
         local::authenticate(

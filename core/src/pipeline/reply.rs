@@ -16,6 +16,8 @@ pub enum Outcome {
     BadRequest,
     /// Services come from 3scale System and none has been loaded yet: 503.
     ConfigNotLoaded,
+    /// The service's `maintenance_mode` policy answered.
+    Maintenance,
     /// A host call failed: an empty 500 (counted in `tollgate.host_errors`, not here).
     InternalError,
 }
@@ -37,6 +39,17 @@ impl LocalReply {
             headers: Vec::new(),
             body: String::new(),
             outcome: Outcome::ServiceNotFound,
+        }
+    }
+
+    /// The `maintenance_mode` policy's answer: its status, content type and message, with the
+    /// newline APIcast's `ngx.say` adds.
+    pub fn maintenance(status: u16, content_type: &str, message: &str) -> LocalReply {
+        LocalReply {
+            status,
+            headers: vec![("content-type".to_string(), content_type.to_string())],
+            body: format!("{message}\n"),
+            outcome: Outcome::Maintenance,
         }
     }
 

@@ -148,3 +148,73 @@ fn apicast_with_policies_that_are_envoys_job_serves_normally() {
         "no warning for Envoy's job: {log}"
     );
 }
+
+#[test]
+fn maintenance_mode_answers_every_request_shape_and_nothing_reaches_the_upstream_or_the_backend() {
+    use support::adversarial::{assert_none, run_and_check, traps, Case, Expect, SHAPES};
+    let maintenance = |configuration: Value| {
+        with_chain(json!([
+            {"name": "apicast", "version": "builtin", "configuration": {}},
+            {"name": "apicast.policy.maintenance_mode", "configuration": configuration}
+        ]))
+    };
+    // APIcast's defaults: 503, its message and a newline, text/plain.
+    let s = Stack::start_with(maintenance(json!({})), backend_state(), |b| {
+        b.concurrency(2).http1_trailers()
+    });
+    let body = "Service Unavailable - Maintenance\n";
+    let r = get(&format!("/things/7?user_key={USER_KEY}")).send(s.port());
+    assert_eq!((r.status, r.body.as_str()), (503, body), "{r}");
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    let cases: Vec<_> = SHAPES
+        .iter()
+        .flat_map(|shape| {
+            [
+                (
+                    format!("valid key/{shape:?}"),
+                    format!("/?user_key={USER_KEY}"),
+                ),
+                (format!("no key/{shape:?}"), "/".to_string()),
+            ]
+            .into_iter()
+            .map(move |(name, target)| {
+                let case = Case::new("api.example.com", &target);
+                (
+                    name,
+                    *shape,
+                    case,
+                    Expect::Denied(503, "Service Unavailable - Maintenance\n"),
+                )
+            })
+        })
+        .collect();
+    let failures = run_and_check(&s, &cases, 4);
+    assert_none("maintenance", &failures, cases.len());
+    assert!(traps(&s).is_empty(), "{:?}", traps(&s));
+    assert!(s.authreps().is_empty(), "the backend is never asked");
+    assert!(
+        s.envoy
+            .stat("wasmcustom.tollgate.requests_denied.maintenance")
+            .unwrap_or(0)
+            >= 27
+    );
+
+    // A configured status, message and content type.
+    let s = start(maintenance(
+        json!({"status": 418, "message": "{\"down\": true}",
+        "message_content_type": "application/json"}),
+    ));
+    let r = get(&format!("/things/7?user_key={USER_KEY}")).send(s.port());
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (418, "{\"down\": true}\n"),
+        "{r}"
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(s.echo.request_count(), 0);
+
+    // A condition would need Liquid or a regex: refused, naming its path.
+    let log = refused_log(&maintenance(json!({"condition": {"combine_op": "and",
+        "operations": [{"left": "{{ host }}", "left_type": "liquid", "op": "==", "right": "a"}]}})));
+    assert!(log_line(&log, "configuration.condition").contains("maintenance_mode"));
+}

@@ -427,6 +427,14 @@ pub fn jwt_claim_check(c: &Obj) -> Result<JwtClaimCheck> {
 }
 
 pub fn maintenance_mode(c: &Obj) -> Result<MaintenanceMode> {
+    Ok(MaintenanceMode {
+        condition: c.obj("condition")?.map(|o| condition(&o)).transpose()?,
+        ..maintenance_answer(c)?
+    })
+}
+
+/// `maintenance_mode` without reading its `condition` (the filter refuses one before this).
+pub fn maintenance_answer(c: &Obj) -> Result<MaintenanceMode> {
     let status = match c.uint("status")? {
         None => 503,
         Some(s @ 200..=599) => s as u16,
@@ -441,7 +449,7 @@ pub fn maintenance_mode(c: &Obj) -> Result<MaintenanceMode> {
         status,
         message: string_or(c, "message", "Service Unavailable - Maintenance")?,
         content_type: string_or(c, "message_content_type", "text/plain; charset=utf-8")?,
-        condition: c.obj("condition")?.map(|o| condition(&o)).transpose()?,
+        condition: None,
     })
 }
 

@@ -26,6 +26,8 @@ pub enum Kind {
     Caching,
     Batcher,
     RateLimitHeaders,
+    /// Enforced without a `condition` (a condition is refused: not enforced yet).
+    Maintenance,
     /// To be enforced (issue 12); until then refused unless ignored. Its configuration is
     /// read by [`configs::typed`] once its enforcement lands.
     Later,
@@ -42,7 +44,7 @@ const BUILTIN: &[(&str, Kind)] = &[
     ("default_credentials", Kind::Later),
     ("ip_check", Kind::Later),
     ("jwt_claim_check", Kind::Later),
-    ("maintenance_mode", Kind::Later),
+    ("maintenance_mode", Kind::Maintenance),
     ("cors", Kind::Later),
     ("headers", Kind::Later),
     ("url_rewriting", Kind::Later),
@@ -205,6 +207,15 @@ impl PolicyChain {
         Ok(PolicyChain { entries, apicast })
     }
 
+    /// The `maintenance_mode` policy, if the chain has one (wherever it stands: it answers
+    /// before any authorization, so the backend is never called).
+    pub fn maintenance(&self) -> Option<&MaintenanceMode> {
+        self.entries.iter().find_map(|e| match &e.policy {
+            Policy::MaintenanceMode(m) => Some(m),
+            _ => None,
+        })
+    }
+
     /// Whether the policy at `index` comes before `apicast` (it matters within one phase).
     pub fn before_apicast(&self, index: usize) -> bool {
         index < self.apicast
@@ -284,6 +295,18 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
         Some(Kind::Later) => (
             Policy::Other,
             Err((path.to_string(), "is not enforced yet")),
+        ),
+        // Its condition's operations would need Liquid or a regex: not enforced yet.
+        Some(Kind::Maintenance) if c.get("condition").is_some() => (
+            Policy::Other,
+            Err((
+                c.child_path("condition"),
+                "has a condition, which is not enforced yet",
+            )),
+        ),
+        Some(Kind::Maintenance) => (
+            Policy::MaintenanceMode(maintenance_answer(&c)?),
+            Ok(Answer::Enforced),
         ),
         Some(Kind::Batcher) => (
             Policy::Batcher(batcher(&c)?),

@@ -145,7 +145,6 @@ fn policies_to_enforce_are_refused_until_they_are() {
         "default_credentials",
         "ip_check",
         "jwt_claim_check",
-        "maintenance_mode",
         "cors",
         "headers",
         "url_rewriting",
@@ -164,6 +163,24 @@ fn policies_to_enforce_are_refused_until_they_are() {
             )
         );
     }
+}
+
+#[test]
+fn maintenance_mode_is_enforced_and_its_condition_refused() {
+    let with = |c: Value| json!([{"name": "maintenance_mode", "configuration": c}, APICAST()]);
+    let policies = chain(with(json!({"status": 418, "message": "Later"})));
+    let m = policies.maintenance().unwrap();
+    assert_eq!((m.status, m.message.as_str()), (418, "Later"));
+    assert!(chain(json!([APICAST()])).maintenance().is_none());
+    let e = refused(
+        with(json!({"condition": {"combine_op": "and",
+            "operations": [{"left": "a", "op": "==", "right": "a"}]}})),
+        json!({}),
+    );
+    assert!(
+        e.starts_with("services[0].proxy.policy_chain[0].configuration.condition: policy maintenance_mode (builtin) has a condition"),
+        "{e}"
+    );
 }
 
 #[test]
