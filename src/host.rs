@@ -53,10 +53,11 @@ pub fn plugin_configuration() -> HostResult<Option<Vec<u8>>> {
     )
 }
 
-fn map_names(map: Vec<u8>) -> HostResult<Vec<Vec<u8>>> {
-    Ok(abi::MapPairs::new(&map)
+/// The names of a serialized header map.
+fn map_names(map: &[u8]) -> Vec<Vec<u8>> {
+    abi::MapPairs::new(map)
         .map(|(name, _)| name.to_vec())
-        .collect())
+        .collect()
 }
 
 /// Every request header, serialized as the host gives them (read with `abi::MapPairs`): one
@@ -78,15 +79,16 @@ pub fn call_response_headers() -> HostResult<Vec<u8>> {
 
 /// The names of every request header (one per value), as bytes.
 pub fn request_header_names() -> HostResult<Vec<Vec<u8>>> {
-    map_names(request_headers()?)
+    Ok(map_names(&request_headers()?))
 }
 
 /// The names of every request trailer, as bytes.
 pub fn request_trailer_names() -> HostResult<Vec<Vec<u8>>> {
-    map_names(check(
+    let map = check(
         "get_http_request_trailers",
         abi::get_map_bytes(abi::MAP_REQUEST_TRAILERS),
-    )?)
+    )?;
+    Ok(map_names(&map))
 }
 
 /// Sets a request header, replacing every value it had.

@@ -4,6 +4,7 @@
 //! new generation once. The adapter only sends the requests and hands back the answers.
 
 use super::{published, schedule};
+use crate::cache::SharedStore;
 use crate::config::system::{
     account_page_path, parse_answer, service_config_path, Fetched, Plan, SystemConfig,
 };
@@ -109,11 +110,7 @@ impl Loader {
     }
 
     /// The timer: install a newer published generation; start a fetch if this worker is elected.
-    pub fn on_tick(
-        &mut self,
-        store: &dyn crate::cache::SharedStore,
-        now_ms: u64,
-    ) -> Vec<LoaderStep> {
+    pub fn on_tick(&mut self, store: &dyn SharedStore, now_ms: u64) -> Vec<LoaderStep> {
         let mut steps = Vec::new();
         if let Some(doc) = published::newer_than(store, &self.scope, self.generation) {
             match decode(&doc.json) {
@@ -162,12 +159,7 @@ impl Loader {
     }
 
     /// The host sent the request (`None`: it refused to).
-    pub fn on_sent(
-        &mut self,
-        store: &dyn crate::cache::SharedStore,
-        token: Option<u32>,
-        now_ms: u64,
-    ) {
+    pub fn on_sent(&mut self, store: &dyn SharedStore, token: Option<u32>, now_ms: u64) {
         match (token, self.fetch.as_mut()) {
             (Some(token), Some(fetch)) => fetch.in_flight = Some(token),
             (None, Some(_)) => self.failed(store, "the System cluster refused the call", now_ms),
@@ -178,7 +170,7 @@ impl Loader {
     /// The answer to the request in flight (`status: None`: no answer, or a timeout).
     pub fn on_answer(
         &mut self,
-        store: &dyn crate::cache::SharedStore,
+        store: &dyn SharedStore,
         base: &Config,
         status: Option<u16>,
         body: &[u8],
@@ -248,11 +240,7 @@ impl Loader {
         }
     }
 
-    fn next_request(
-        &mut self,
-        store: &dyn crate::cache::SharedStore,
-        now_ms: u64,
-    ) -> Vec<LoaderStep> {
+    fn next_request(&mut self, store: &dyn SharedStore, now_ms: u64) -> Vec<LoaderStep> {
         let environment = self.system.environment;
         let path = match self.fetch.as_ref().and_then(|f| f.queue.first()) {
             Some(Request::Page(n)) => account_page_path(environment, *n),
@@ -267,13 +255,13 @@ impl Loader {
         vec![LoaderStep::Get(path)]
     }
 
-    fn finish_empty(&mut self, store: &dyn crate::cache::SharedStore, now_ms: u64) {
+    fn finish_empty(&mut self, store: &dyn SharedStore, now_ms: u64) {
         self.fetch = None;
         schedule::fetch_succeeded(store, &self.scope, now_ms, self.refresh_ms());
     }
 
     /// The VM is going away: a fetch it holds is released to the other workers.
-    pub fn on_shutdown(&mut self, store: &dyn crate::cache::SharedStore, now_ms: u64) {
+    pub fn on_shutdown(&mut self, store: &dyn SharedStore, now_ms: u64) {
         if self.fetch.take().is_some() {
             schedule::release(store, &self.scope, now_ms);
         }
@@ -282,12 +270,7 @@ impl Loader {
     /// Every request answered: check each service, keep the previous version of one that
     /// fails, log the changes and publish (only a change: every worker compiles what is
     /// published, about 40 ms natively for 500 services).
-    fn finish(
-        &mut self,
-        store: &dyn crate::cache::SharedStore,
-        base: &Config,
-        now_ms: u64,
-    ) -> Vec<LoaderStep> {
+    fn finish(&mut self, store: &dyn SharedStore, base: &Config, now_ms: u64) -> Vec<LoaderStep> {
         let Some(fetch) = self.fetch.take() else {
             return Vec::new();
         };
@@ -339,7 +322,7 @@ impl Loader {
         vec![LoaderStep::Fetched(now_ms / 1000)]
     }
 
-    fn failed(&mut self, store: &dyn crate::cache::SharedStore, reason: &str, now_ms: u64) {
+    fn failed(&mut self, store: &dyn SharedStore, reason: &str, now_ms: u64) {
         self.fetch = None;
         self.counts.failures += 1;
         let backoff_ms = schedule::fetch_failed(store, &self.scope, now_ms, self.refresh_ms());
