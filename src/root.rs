@@ -70,7 +70,13 @@ impl Context for TollgateRoot {
             return;
         };
         if let Some(system) = self.system.as_mut().filter(|s| s.owns(token)) {
-            system.on_response(body_size, runner, &self.metrics);
+            let installed = system.on_response(body_size, runner, &self.metrics);
+            #[cfg(feature = "jwt")]
+            if let Some(config) = installed {
+                self.jwks.follow(config);
+            }
+            #[cfg(not(feature = "jwt"))]
+            let _ = installed;
         } else if runner.owns_call(token) {
             // A failed read is an unreadable answer: the core fails closed.
             let answer = crate::headers::backend_answer(num_headers);
@@ -78,8 +84,7 @@ impl Context for TollgateRoot {
         } else {
             #[cfg(feature = "jwt")]
             if self.jwks.owns(token) {
-                self.jwks
-                    .on_response(token, body_size, runner.config(), &self.metrics);
+                self.jwks.on_response(token, body_size, &self.metrics);
             }
         }
     }
@@ -131,7 +136,7 @@ impl RootContext for TollgateRoot {
         }
         #[cfg(feature = "jwt")]
         let tick = {
-            self.jwks = JwksFetcher::new(&config);
+            self.jwks = JwksFetcher::new(config.clone());
             // The first fetch happens on the first tick.
             if self.jwks.is_empty() {
                 tick
@@ -153,7 +158,13 @@ impl RootContext for TollgateRoot {
     fn on_tick(&mut self) {
         if let Some(runner) = &self.worker {
             if let Some(system) = &mut self.system {
-                system.tick(runner, &self.metrics);
+                let installed = system.tick(runner, &self.metrics);
+                #[cfg(feature = "jwt")]
+                if let Some(config) = installed {
+                    self.jwks.follow(config);
+                }
+                #[cfg(not(feature = "jwt"))]
+                let _ = installed;
             }
             runner.run(self.id, Worker::on_tick);
             runner.metrics.flush();

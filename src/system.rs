@@ -9,7 +9,7 @@ use crate::store::HostStore;
 use log::debug;
 use std::rc::Rc;
 use std::time::Duration;
-use tollgate_core::config::SystemConfig;
+use tollgate_core::config::{Config, SystemConfig};
 use tollgate_core::system::loader::{Loader, LoaderStep};
 
 pub struct SystemFetcher(Loader);
@@ -28,16 +28,23 @@ impl SystemFetcher {
         self.0.on_shutdown(&HostStore, host::now_ms().unwrap_or(0));
     }
 
-    pub fn tick(&mut self, runner: &Runner, metrics: &Metrics) {
+    /// Returns the configuration installed on this worker, if a new one was.
+    pub fn tick(&mut self, runner: &Runner, metrics: &Metrics) -> Option<Rc<Config>> {
         let Ok(now_ms) = host::now_ms() else {
-            return;
+            return None;
         };
         let steps = self.0.on_tick(&HostStore, now_ms);
-        self.carry_out(steps, runner, metrics, now_ms);
+        self.carry_out(steps, runner, metrics, now_ms)
     }
 
     /// The answer to the request in flight (a failed read is no answer: the fetch fails).
-    pub fn on_response(&mut self, body_size: usize, runner: &Runner, metrics: &Metrics) {
+    /// Returns the configuration installed on this worker, if a new one was.
+    pub fn on_response(
+        &mut self,
+        body_size: usize,
+        runner: &Runner,
+        metrics: &Metrics,
+    ) -> Option<Rc<Config>> {
         let status = crate::headers::call_status();
         let body = host::call_response_body(body_size)
             .ok()
@@ -47,7 +54,7 @@ impl SystemFetcher {
         let steps = self
             .0
             .on_answer(&HostStore, runner.config(), status, &body, now_ms);
-        self.carry_out(steps, runner, metrics, now_ms);
+        self.carry_out(steps, runner, metrics, now_ms)
     }
 
     fn carry_out(
@@ -56,7 +63,8 @@ impl SystemFetcher {
         runner: &Runner,
         metrics: &Metrics,
         now_ms: u64,
-    ) {
+    ) -> Option<Rc<Config>> {
+        let mut installed = None;
         for step in steps {
             match step {
                 LoaderStep::Get(path) => {
@@ -71,17 +79,20 @@ impl SystemFetcher {
                     self.0.on_sent(&HostStore, token, now_ms);
                 }
                 LoaderStep::Fetched(at_s) => metrics.config_fetched_at(at_s),
-                LoaderStep::Install(installed) => {
-                    let (config, warnings) = runner.config().with_fetched(&installed.services);
+                LoaderStep::Install(loaded) => {
+                    let (config, warnings) = runner.config().with_fetched(&loaded.services);
                     // The fetching worker has logged each skipped service already.
                     for warning in warnings {
                         debug!("tollgate: {warning}");
                     }
-                    metrics.config_installed(&config, installed.loaded_at_s);
-                    runner.install(Rc::new(config));
+                    metrics.config_installed(&config, loaded.loaded_at_s);
+                    let config = Rc::new(config);
+                    runner.install(config.clone());
+                    installed = Some(config);
                 }
             }
         }
         metrics.config_fetches(self.0.take_counts());
+        installed
     }
 }

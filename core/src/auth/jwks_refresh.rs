@@ -1,20 +1,37 @@
 //! When to fetch each service's JWKS, and what to do with the answer: one fetch per source
 //! per `refresh_s` (each worker VM keeps its own keys); a failed fetch keeps the current keys
-//! and is retried sooner. The adapter only sends the fetches and hands back the answers.
+//! and is retried sooner. An OpenID Connect issuer is discovered first (its discovery
+//! document names the issuer and the keys' URL), then its keys are fetched, at every
+//! refresh. The adapter only sends the fetches and hands back the answers.
 
 use super::jwt_auth::JwksSource;
+use super::oidc_discovery::{parse_discovery, Discovered};
 use crate::config::Config;
 use log::{info, warn};
 
 /// Seconds before a failed (or unanswered) fetch is tried again, at most `refresh_s`.
 const RETRY_S: u64 = 5;
 
+/// One request to send through an Envoy cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetch {
+    pub cluster: String,
+    pub path: String,
+    pub authority: String,
+    /// Basic credentials (discovery only; a secret: never logged).
+    pub authorization: Option<String>,
+    pub timeout_ms: u64,
+}
+
 struct Source {
     service: usize,
+    service_id: String,
     spec: JwksSource,
     next_due_s: u64,
     /// The host's token of the fetch in flight.
     in_flight: Option<u32>,
+    /// Discovery answered: the keys' fetch comes next, then the issuer is installed with them.
+    discovered: Option<(Discovered, Fetch)>,
 }
 
 #[derive(Default)]
@@ -27,6 +44,8 @@ pub struct JwksRefresh {
 pub enum Refreshed {
     Installed,
     Refused,
+    /// A discovery document was read; the keys' fetch is due now.
+    Discovered,
 }
 
 impl JwksRefresh {
@@ -37,12 +56,41 @@ impl JwksRefresh {
                 .into_iter()
                 .map(|(service, spec)| Source {
                     service,
+                    service_id: config
+                        .services
+                        .get(service)
+                        .map(|s| s.id.clone())
+                        .unwrap_or_default(),
                     spec,
                     next_due_s: 0,
                     in_flight: None,
+                    discovered: None,
                 })
                 .collect(),
         }
+    }
+
+    /// Follows a new configuration (services from 3scale System): a source that is still
+    /// there (same service id and source) keeps its keys, its schedule and its fetch in
+    /// flight; a new one is due now.
+    pub fn follow(&mut self, old: &Config, new: &Config) {
+        let mut next = JwksRefresh::new(new);
+        for source in &mut next.sources {
+            let same = |s: &&mut Source| s.service_id == source.service_id && s.spec == source.spec;
+            let Some(kept) = self.sources.iter_mut().find(same) else {
+                continue;
+            };
+            if let (Some(from), Some(to)) = (
+                old.services.get(kept.service).and_then(|s| s.auth.jwt.as_ref()),
+                new.services.get(source.service).and_then(|s| s.auth.jwt.as_ref()),
+            ) {
+                to.adopt_keys(from);
+            }
+            source.next_due_s = kept.next_due_s;
+            source.in_flight = kept.in_flight.take();
+            source.discovered = kept.discovered.take();
+        }
+        *self = next;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -51,14 +99,28 @@ impl JwksRefresh {
 
     /// The fetches due now (by index), each to send with [`JwksRefresh::on_sent`]. One fetch
     /// per source at a time (Envoy answers every call, if only with its timeout).
-    pub fn due(&mut self, now_s: u64) -> Vec<(usize, &JwksSource)> {
+    pub fn due(&mut self, now_s: u64) -> Vec<(usize, Fetch)> {
         let mut due = Vec::new();
         for (index, source) in self.sources.iter_mut().enumerate() {
             if source.next_due_s > now_s || source.in_flight.is_some() {
                 continue;
             }
             source.next_due_s = now_s.saturating_add(RETRY_S.min(source.spec.refresh_s));
-            due.push((index, &source.spec));
+            let fetch = match &source.discovered {
+                Some((_, keys)) => keys.clone(),
+                None => Fetch {
+                    cluster: source.spec.cluster.clone(),
+                    path: source.spec.path.clone(),
+                    authority: source.spec.authority.clone(),
+                    authorization: source
+                        .spec
+                        .discovery
+                        .as_ref()
+                        .and_then(|d| d.authorization.clone()),
+                    timeout_ms: source.spec.timeout_ms,
+                },
+            };
+            due.push((index, fetch));
         }
         due
     }
@@ -72,6 +134,7 @@ impl JwksRefresh {
                     "tollgate: JWKS fetch from cluster {} failed",
                     source.spec.cluster
                 );
+                source.discovered = None;
             }
         }
     }
@@ -82,7 +145,8 @@ impl JwksRefresh {
     }
 
     /// The answer to fetch `token`: a 200 with a valid JWKS replaces the service's keys;
-    /// anything else keeps them. `None`: not one of ours.
+    /// anything else keeps them. A discovery document makes the keys' fetch due now.
+    /// `None`: not one of ours.
     pub fn on_answer(
         &mut self,
         token: u32,
@@ -96,12 +160,38 @@ impl JwksRefresh {
             .iter_mut()
             .find(|s| s.in_flight == Some(token))?;
         source.in_flight = None;
-        let result = match (status, body) {
-            (Some(200), Some(body)) => config
-                .refresh_jwks(source.service, body)
-                .map_err(|e| e.to_string()),
+        let body = match (status, body) {
+            (Some(200), Some(body)) => Ok(body),
             (status, _) => Err(format!("status {status:?}")),
         };
+        let discovering = source.spec.discovery.is_some() && source.discovered.is_none();
+        if discovering {
+            let read = body.and_then(|body| {
+                let discovered = parse_discovery(body)?;
+                let keys = discovered_keys(source, &discovered)?;
+                Ok((discovered, keys))
+            });
+            return Some(match read {
+                Ok(found) => {
+                    source.discovered = Some(found);
+                    source.next_due_s = now_s;
+                    Refreshed::Discovered
+                }
+                Err(e) => {
+                    warn!(
+                        "tollgate: OpenID Connect discovery through cluster {} failed, keeping the current keys: {e}",
+                        source.spec.cluster
+                    );
+                    Refreshed::Refused
+                }
+            });
+        }
+        let issuer = source.discovered.take().map(|(d, _)| d.issuer);
+        let result = body.and_then(|body| {
+            config
+                .refresh_jwks(source.service, body, issuer.as_deref())
+                .map_err(|e| e.to_string())
+        });
         Some(match result {
             Ok(keys) => {
                 source.next_due_s = now_s.saturating_add(source.spec.refresh_s);
@@ -120,6 +210,34 @@ impl JwksRefresh {
             }
         })
     }
+}
+
+/// The keys' fetch a discovery document names, through the cluster mapped to its host.
+fn discovered_keys(source: &Source, discovered: &Discovered) -> Result<Fetch, String> {
+    let jwks = &discovered.jwks;
+    let clusters = source
+        .spec
+        .discovery
+        .as_ref()
+        .map(|d| d.clusters.as_slice())
+        .unwrap_or_default();
+    let cluster = clusters
+        .iter()
+        .find(|(host, _)| host.eq_ignore_ascii_case(&jwks.host))
+        .map(|(_, cluster)| cluster.clone())
+        .ok_or_else(|| {
+            format!(
+                "jwks_uri host {} has no cluster in system.issuer_clusters",
+                jwks.host
+            )
+        })?;
+    Ok(Fetch {
+        cluster,
+        path: jwks.path.clone(),
+        authority: jwks.authority.clone(),
+        authorization: None,
+        timeout_ms: source.spec.timeout_ms,
+    })
 }
 
 #[cfg(test)]

@@ -20,26 +20,54 @@ pub struct JwksSource {
     pub authority: String,
     pub refresh_s: u64,
     pub timeout_ms: u64,
+    /// OpenID Connect discovery (a service from 3scale System): `path` is the issuer's
+    /// discovery document, which names the issuer and the keys' URL.
+    pub discovery: Option<Discovery>,
+}
+
+/// How to follow a discovery document (`oidc_discovery`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// Basic credentials from the issuer URL, for the discovery request only (a secret).
+    pub authorization: Option<String>,
+    /// `system.issuer_clusters`: the cluster for the `jwks_uri`'s host.
+    pub clusters: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery")
+            .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .field("clusters", &self.clusters)
+            .finish()
+    }
+}
+
+/// Verification keys, and the issuer a discovery document named (then required of tokens).
+#[derive(Debug, Default)]
+pub struct Keys {
+    pub jwks: Jwks,
+    pub issuer: Option<String>,
 }
 
 /// The current verification keys; replaced whole when a refresh succeeds.
 #[derive(Debug)]
-pub struct KeySet(RwLock<Arc<Jwks>>);
+pub struct KeySet(RwLock<Arc<Keys>>);
 
 impl KeySet {
-    pub fn current(&self) -> Arc<Jwks> {
+    pub fn current(&self) -> Arc<Keys> {
         match self.0.read() {
             Ok(keys) => keys.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
-    fn replace(&self, jwks: Jwks) {
+    fn replace(&self, keys: Arc<Keys>) {
         let mut slot = match self.0.write() {
             Ok(slot) => slot,
             Err(poisoned) => poisoned.into_inner(),
         };
-        *slot = Arc::new(jwks);
+        *slot = keys;
     }
 }
 
@@ -132,7 +160,7 @@ impl JwtAuth {
             }
         };
         Ok(JwtAuth {
-            keys: KeySet(RwLock::new(Arc::new(jwks))),
+            keys: KeySet(RwLock::new(Arc::new(Keys { jwks, issuer: None }))),
             source,
             from_jwt_authn,
             rules: JwtRules {
@@ -186,7 +214,19 @@ impl JwtAuth {
                 Ok(b) => b,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            jwt::verify_within(token, &self.keys.current(), &self.rules, now_s, &mut budget)?
+            let keys = self.keys.current();
+            let discovered;
+            let rules = match &keys.issuer {
+                Some(issuer) => {
+                    discovered = JwtRules {
+                        issuer: Some(issuer.clone()),
+                        ..self.rules.clone()
+                    };
+                    &discovered
+                }
+                None => &self.rules,
+            };
+            jwt::verify_within(token, &keys.jwks, rules, now_s, &mut budget)?
         };
         if self.cache_size > 0 {
             if verified.len() >= self.cache_size {
@@ -204,8 +244,9 @@ impl JwtAuth {
         Ok(claims)
     }
 
-    /// Installs a freshly fetched JWKS document; on error the current keys stay.
-    pub fn refresh(&self, body: &[u8]) -> Result<usize> {
+    /// Installs a freshly fetched JWKS document, with the issuer discovery named (if any);
+    /// on error the current keys stay.
+    pub fn refresh(&self, body: &[u8], issuer: Option<&str>) -> Result<usize> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| error("jwks", format!("invalid JSON: {e}")))?;
         let jwks = Jwks::parse("jwks", &value)?;
@@ -213,13 +254,42 @@ impl JwtAuth {
             return Err(error("jwks", "no usable key"));
         }
         let count = jwks.len();
-        self.keys.replace(jwks);
+        let issuer = issuer.map(str::to_string);
+        self.install(Arc::new(Keys { jwks, issuer }));
+        Ok(count)
+    }
+
+    /// Takes over the keys another version of this service fetched (same source), so that a
+    /// configuration refresh does not leave the service without keys until the next fetch.
+    pub fn adopt_keys(&self, from: &JwtAuth) {
+        self.install(from.keys.current());
+    }
+
+    fn install(&self, keys: Arc<Keys>) {
+        self.keys.replace(keys);
         // Tokens signed by a key that is gone must not stay accepted.
         match self.verified.lock() {
             Ok(mut v) => v.clear(),
             Err(poisoned) => poisoned.into_inner().clear(),
         }
-        Ok(count)
+    }
+
+    /// An OpenID Connect service from 3scale System whose keys are discovered from its
+    /// issuer (`None`: no cluster reaches the issuer, so every token is refused): APIcast's
+    /// claims (`azp` client id), the default cache and failure budget.
+    pub fn discovered(source: Option<JwksSource>) -> JwtAuth {
+        JwtAuth {
+            keys: KeySet(RwLock::new(Arc::default())),
+            source,
+            from_jwt_authn: None,
+            rules: JwtRules::default(),
+            roles_claim: "roles".to_string(),
+            client_id_claim: "azp".to_string(),
+            client_id_required: false,
+            verified: Mutex::new(HashMap::new()),
+            cache_size: DEFAULT_CACHE_SIZE as usize,
+            budget: Mutex::new(FailureBudget::new(jwt::DEFAULT_MAX_FAILED_PER_S)),
+        }
     }
 }
 
@@ -268,6 +338,7 @@ fn parse_source(obj: &Obj) -> Result<JwksSource> {
             .to_string(),
         refresh_s,
         timeout_ms,
+        discovery: None,
     })
 }
 
@@ -312,7 +383,8 @@ mod tests {
         );
         assert!(auth.verify(&t, 995).is_ok());
         // The key rotates away: the cached token must stop working.
-        auth.refresh(jwks("other").to_string().as_bytes()).unwrap();
+        auth.refresh(jwks("other").to_string().as_bytes(), None)
+            .unwrap();
         assert_eq!(auth.verify(&t, 995), Err(JwtError::UnknownKid));
     }
 

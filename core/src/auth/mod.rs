@@ -21,6 +21,11 @@ pub mod jwt_authn;
 #[cfg(feature = "jwt")]
 mod jwt_authn_tests;
 pub mod local;
+#[cfg(feature = "jwt")]
+pub mod oidc_discovery;
+#[cfg(test)]
+#[cfg(feature = "jwt")]
+mod oidc_tests;
 pub mod signed_url;
 pub mod transport;
 

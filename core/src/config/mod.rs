@@ -73,8 +73,13 @@ impl Config {
         ])?;
         let system = SystemConfig::parse_in(&root)?;
         let backend = parse_backend(&root)?;
-        let policies =
+        let mut policies =
             policies::Context::new(&root, backend.caching_type, backend.batching.is_some())?;
+        policies.issuers = system.as_ref().map(|s| policies::Issuers {
+            clusters: s.issuer_clusters.clone(),
+            refresh_s: s.refresh_s,
+            timeout_ms: s.timeout_ms,
+        });
         let path_routing_only = root.bool("path_routing_only")?.unwrap_or(false);
         let path_routing = root.bool("path_routing")?.unwrap_or(false) || path_routing_only;
         let max_path_bytes = match root.uint("max_path_bytes")? {
@@ -209,15 +214,17 @@ impl Config {
             .collect()
     }
 
-    /// Installs a fetched JWKS for a service; returns the number of keys.
+    /// Installs a fetched JWKS for a service (with the issuer discovery named, for an
+    /// OpenID Connect issuer); returns the number of keys.
     #[cfg(feature = "jwt")]
     pub fn refresh_jwks(
         &self,
         service: usize,
         body: &[u8],
+        issuer: Option<&str>,
     ) -> std::result::Result<usize, ConfigError> {
         match self.services.get(service).and_then(|s| s.auth.jwt.as_ref()) {
-            Some(jwt) => jwt.refresh(body),
+            Some(jwt) => jwt.refresh(body, issuer),
             None => Err(error("jwks", "no such service")),
         }
     }

@@ -134,7 +134,7 @@ impl Service {
         };
         let oidc = obj.number_or_string("backend_version")?.as_deref() == Some("oauth");
         let mode = if oidc {
-            configure_oidc(&obj, &proxy, &mut auth)?
+            configure_oidc(&obj, &proxy, &mut auth, policies, &mut warnings)?
         } else {
             parse_mode(&obj, &proxy, auth.mode, &mut warnings)?
         };
@@ -218,7 +218,13 @@ fn parse_mode(
 /// (issuer, keys), its client id claim (`azp`, or `proxy.jwt_claim_with_client_id`) becomes
 /// the app_id, and the request is authorized and reported through 3scale.
 #[cfg(feature = "jwt")]
-fn configure_oidc(service: &Obj, proxy: &Obj, auth: &mut Authentication) -> Result<AuthMode> {
+fn configure_oidc(
+    service: &Obj,
+    proxy: &Obj,
+    auth: &mut Authentication,
+    context: &Context,
+    warnings: &mut Vec<String>,
+) -> Result<AuthMode> {
     // APIcast reads an absent authentication_method as native OAuth, which it no longer has.
     if proxy.string("authentication_method")? != Some("oidc") {
         return Err(error(
@@ -226,10 +232,13 @@ fn configure_oidc(service: &Obj, proxy: &Obj, auth: &mut Authentication) -> Resu
             "backend_version \"oauth\" needs \"oidc\" here (native OAuth is not supported)",
         ));
     }
+    if auth.jwt.is_none() {
+        auth.jwt = discovered_issuer(proxy, context, warnings)?;
+    }
     let Some(jwt) = auth.jwt.as_mut() else {
         return Err(error(
             &service.child_path("authentication.jwt"),
-            "backend_version \"oauth\" (OpenID Connect) needs the issuer's keys here",
+            "backend_version \"oauth\" (OpenID Connect) needs the issuer's keys here (or proxy.oidc_issuer_endpoint and a system block)",
         ));
     };
     if let Some(claim) = proxy.non_empty_string("jwt_claim_with_client_id")? {
@@ -246,8 +255,64 @@ fn configure_oidc(service: &Obj, proxy: &Obj, auth: &mut Authentication) -> Resu
     Ok(AuthMode::AppIdAndKey)
 }
 
+/// `proxy.oidc_issuer_endpoint` with a `system` block, as APIcast's loader: the issuer's keys
+/// are discovered through the cluster `system.issuer_clusters` maps its host to. An issuer
+/// that cannot be reached is a warning, and every token of the service is auth failed (403).
+/// `None`: no endpoint, or no `system` block (a static service gives its keys in `jwt`).
+#[cfg(feature = "jwt")]
+fn discovered_issuer(
+    proxy: &Obj,
+    context: &Context,
+    warnings: &mut Vec<String>,
+) -> Result<Option<crate::auth::jwt_auth::JwtAuth>> {
+    use crate::auth::jwt_auth::{Discovery, JwksSource, JwtAuth};
+    use crate::auth::oidc_discovery::Location;
+    let (Some(issuers), Some(endpoint)) = (
+        context.issuers.as_ref(),
+        proxy.non_empty_string("oidc_issuer_endpoint")?,
+    ) else {
+        return Ok(None);
+    };
+    let path = proxy.child_path("oidc_issuer_endpoint");
+    let unreachable = |problem: String| {
+        format!("{path}: {problem}: every token of this service is auth failed (403)")
+    };
+    let issuer = match Location::parse(endpoint) {
+        Ok(issuer) => issuer,
+        Err(problem) => {
+            warnings.push(unreachable(problem.to_string()));
+            return Ok(Some(JwtAuth::discovered(None)));
+        }
+    };
+    let Some((_, cluster)) = issuers.clusters.iter().find(|(h, _)| *h == issuer.host) else {
+        warnings.push(unreachable(format!(
+            "issuer host {} has no cluster in system.issuer_clusters",
+            issuer.host
+        )));
+        return Ok(Some(JwtAuth::discovered(None)));
+    };
+    let discovery = issuer.discovery();
+    Ok(Some(JwtAuth::discovered(Some(JwksSource {
+        cluster: cluster.clone(),
+        path: discovery.path,
+        authority: discovery.authority,
+        refresh_s: issuers.refresh_s,
+        timeout_ms: issuers.timeout_ms,
+        discovery: Some(Discovery {
+            authorization: discovery.authorization,
+            clusters: issuers.clusters.clone(),
+        }),
+    }))))
+}
+
 #[cfg(not(feature = "jwt"))]
-fn configure_oidc(service: &Obj, _: &Obj, _: &mut Authentication) -> Result<AuthMode> {
+fn configure_oidc(
+    service: &Obj,
+    _: &Obj,
+    _: &mut Authentication,
+    _: &Context,
+    _: &mut Vec<String>,
+) -> Result<AuthMode> {
     Err(error(
         &service.child_path("backend_version"),
         "\"oauth\" (OpenID Connect) needs JWT support, which this build does not have",

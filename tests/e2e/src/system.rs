@@ -21,7 +21,9 @@
 use serde_json::{json, Value};
 
 use crate::envoy::EnvoyBuilder;
-pub use mock_system::{fixtures, Credential, Failure, Faults, MockSystem, Stored, SystemRequest};
+pub use mock_system::{
+    fixtures, Credential, Failure, Faults, MockSystem, Realm, Stored, SystemRequest,
+};
 
 /// The Envoy cluster [`WithSystem::with_system`] adds and [`block`] names.
 pub const CLUSTER: &str = "threescale_system";

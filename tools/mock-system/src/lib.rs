@@ -25,6 +25,16 @@
 //! or wrong token gets 403 `{"error":"Access denied"}`. Answers are
 //! `application/json; charset=utf-8`.
 //!
+//! # OpenID Connect issuer (no token; see [`idp`])
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /auth/realms/{realm}/.well-known/openid-configuration` | `{"issuer": "https://{Host}/auth/realms/{realm}", "jwks_uri": ...}`; 401 without the realm's Basic client credentials |
+//! | `GET /auth/realms/{realm}/protocol/openid-connect/certs` | the realm's JWKS |
+//!
+//! Realms are set with [`MockSystem::set_realm`]. Issuer requests are recorded and can be
+//! failed like the API's (`Faults::path`).
+//!
 //! # Control API (tests; not authenticated, not recorded, never failed or delayed)
 //!
 //! | request | effect |
@@ -42,10 +52,12 @@
 pub mod api;
 pub mod control;
 pub mod fixtures;
+pub mod idp;
 pub mod model;
 pub mod server;
 
 pub use api::Credential;
 pub use control::{Failure, Faults, SystemRequest};
+pub use idp::Realm;
 pub use model::{ProxyConfig, Published, Store, Stored};
 pub use server::MockSystem;

@@ -18,11 +18,13 @@ use tokio::runtime::Runtime;
 
 use crate::api::{self, ApiRequest, Response};
 use crate::control::{self, Action, Failure, Faults, SystemRequest, HANG_LIMIT};
+use crate::idp::{self, Realm, Realms};
 use crate::model::{Published, Store, Stored};
 
 struct Shared {
     token: String,
     store: Mutex<Store>,
+    realms: Mutex<Realms>,
     faults: Mutex<Faults>,
     /// (sequence number, request), so an answer can fill in its status.
     requests: Mutex<Vec<(u64, SystemRequest)>>,
@@ -67,6 +69,7 @@ impl MockSystem {
         let shared = Arc::new(Shared {
             token: token.to_string(),
             store: Mutex::new(Store::default()),
+            realms: Mutex::new(Realms::new()),
             faults: Mutex::new(Faults::default()),
             requests: Mutex::new(Vec::new()),
             next_seq: Mutex::new(0),
@@ -114,6 +117,11 @@ impl MockSystem {
     /// Deletes a service and its history; false if unknown.
     pub fn delete_service(&self, id: u64) -> bool {
         lock(&self.shared.store).delete(id)
+    }
+
+    /// Serves (or replaces) an OpenID Connect realm at `/auth/realms/{name}/`.
+    pub fn set_realm(&self, name: &str, realm: Realm) {
+        lock(&self.shared.realms).insert(name.to_string(), realm);
     }
 
     /// Reads or changes the store while the server runs.
@@ -262,7 +270,7 @@ async fn serve(
             method: method.clone(),
             path: path.clone(),
             query: raw_query.clone(),
-            authorization,
+            authorization: authorization.clone(),
             user_agent: header(hyper::header::USER_AGENT),
             credential,
             status: None,
@@ -289,7 +297,14 @@ async fn serve(
         }
         _ => {}
     }
-    let real = api::handle(
+    let host = header(hyper::header::HOST).unwrap_or_default();
+    let issuer = idp::handle(
+        &lock(&shared.realms),
+        &host,
+        &path,
+        authorization.as_deref(),
+    );
+    let real = issuer.unwrap_or_else(|| api::handle(
         &mut lock(&shared.store),
         &shared.token,
         &ApiRequest {
@@ -299,7 +314,7 @@ async fn serve(
             token: token.as_deref(),
             ignore_page,
         },
-    );
+    ));
     let response = control::failed(failure, real);
     if let Some((_, r)) = lock(&shared.requests).iter_mut().find(|(s, _)| *s == seq) {
         r.status = Some(response.status);

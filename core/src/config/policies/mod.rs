@@ -83,6 +83,18 @@ pub struct Context {
     /// `backend.caching_type` and whether `backend.batching` is on: they apply to every service.
     pub caching: CachingType,
     pub batching: bool,
+    /// With a `system` block: where OpenID Connect services from 3scale System discover their
+    /// issuer's keys.
+    pub issuers: Option<Issuers>,
+}
+
+/// `system.issuer_clusters`, and the System's refresh and timeout the discovery follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuers {
+    /// Issuer host (lower-cased) → Envoy cluster.
+    pub clusters: Vec<(String, String)>,
+    pub refresh_s: u64,
+    pub timeout_ms: u64,
 }
 
 impl Default for Context {
@@ -91,6 +103,7 @@ impl Default for Context {
             ignore: Vec::new(),
             caching: CachingType::None,
             batching: false,
+            issuers: None,
         }
     }
 }
@@ -108,6 +121,7 @@ impl Context {
             ignore,
             caching,
             batching,
+            issuers: None,
         })
     }
 }

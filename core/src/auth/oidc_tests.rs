@@ -1,0 +1,177 @@
+//! OpenID Connect services whose issuer is discovered (`proxy.oidc_issuer_endpoint` with a
+//! `system` block): the service's compiled source, the discovery-then-keys fetches, the
+//! discovered issuer required of tokens, and keys kept across a configuration refresh.
+
+use super::jwks_refresh::{Fetch, JwksRefresh, Refreshed};
+use super::jwt::JwtError;
+use crate::base64::encode_url as b64;
+use crate::config::Config;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+const ISSUER: &str = "https://sso.example.com/auth/realms/api";
+const DISCOVERY: &[u8] = br#"{"issuer":"https://sso.example.com/auth/realms/api",
+  "jwks_uri":"https://SSO.example.com:8443/auth/realms/api/protocol/openid-connect/certs"}"#;
+
+fn service(endpoint: &str) -> Value {
+    json!({"id": 7, "backend_version": "oauth",
+        "proxy": {"hosts": ["api"], "authentication_method": "oidc",
+            "oidc_issuer_endpoint": endpoint, "proxy_rules": []}})
+}
+
+fn config(services: Value) -> (Config, Vec<String>) {
+    let v = json!({
+        "backend": {"cluster": "b"},
+        "system": {"cluster": "s", "access_token": "t", "refresh_s": 60, "timeout_ms": 900,
+            "issuer_clusters": {"sso.example.com": "sso"}},
+        "services": services
+    });
+    let parsed = Config::parse(v.to_string().as_bytes()).unwrap();
+    (parsed.config, parsed.warnings)
+}
+
+fn jwks() -> Vec<u8> {
+    json!({"keys": [{"kty": "oct", "kid": "k", "k": b64(SECRET), "alg": "HS256"}]})
+        .to_string()
+        .into_bytes()
+}
+
+fn token(iss: &str) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(json!({"alg": "HS256", "kid": "k"}).to_string().as_bytes()),
+        b64(json!({"exp": 2000, "azp": "app", "iss": iss}).to_string().as_bytes())
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+}
+
+fn verify(config: &Config, token: &str) -> Result<(), JwtError> {
+    let jwt = config.services[0].auth.jwt.as_ref().unwrap();
+    jwt.verify(token, 1000).map(|_| ())
+}
+
+/// Discovery, then the keys: the fetches the adapter sends, answered 200.
+fn discover_and_fetch(refresh: &mut JwksRefresh, config: &Config, now_s: u64) -> Fetch {
+    let (_, discovery) = refresh.due(now_s).pop().unwrap();
+    refresh.on_sent(0, Some(1));
+    let r = refresh.on_answer(1, Some(200), Some(DISCOVERY), config, now_s);
+    assert_eq!(r, Some(Refreshed::Discovered));
+    let (_, keys) = refresh.due(now_s).pop().expect("the keys are due at once");
+    refresh.on_sent(0, Some(2));
+    let r = refresh.on_answer(2, Some(200), Some(&jwks()), config, now_s);
+    assert_eq!(r, Some(Refreshed::Installed));
+    assert_eq!(keys.authorization, None, "no credentials for the keys");
+    assert_eq!(
+        (keys.cluster.as_str(), keys.authority.as_str()),
+        ("sso", "SSO.example.com:8443")
+    );
+    assert_eq!(keys.path, "/auth/realms/api/protocol/openid-connect/certs");
+    discovery
+}
+
+#[test]
+fn the_issuer_is_discovered_then_its_keys_fetched_and_tokens_must_carry_its_iss() {
+    let (config, warnings) = config(json!([service(
+        "https://zync:s3cr3t@sso.example.com/auth/realms/api/"
+    )]));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let mut refresh = JwksRefresh::new(&config);
+    assert_eq!(verify(&config, &token(ISSUER)), Err(JwtError::UnknownKid));
+
+    let discovery = discover_and_fetch(&mut refresh, &config, 100);
+    assert_eq!(
+        discovery,
+        Fetch {
+            cluster: "sso".into(),
+            path: "/auth/realms/api/.well-known/openid-configuration".into(),
+            authority: "sso.example.com".into(),
+            authorization: Some("Basic enluYzpzM2NyM3Q=".into()),
+            timeout_ms: 900,
+        }
+    );
+    assert_eq!(verify(&config, &token(ISSUER)), Ok(()));
+    assert_eq!(
+        verify(&config, &token("https://evil.example.com/auth/realms/api")),
+        Err(JwtError::WrongIssuer)
+    );
+    // Each System refresh rediscovers, then refetches the keys.
+    assert!(refresh.due(159).is_empty());
+    assert_eq!(discover_and_fetch(&mut refresh, &config, 160), discovery);
+}
+
+#[test]
+fn a_failed_discovery_or_an_unmapped_jwks_host_keeps_the_keys_and_retries_in_5_s() {
+    let (config, _) = config(json!([service("https://sso.example.com/auth/realms/api")]));
+    let mut refresh = JwksRefresh::new(&config);
+    discover_and_fetch(&mut refresh, &config, 100);
+    for answer in [
+        &br#"{"issuer":"i","jwks_uri":"https://other.example.com/certs"}"#[..],
+        b"<html>",
+    ] {
+        let now_s = refresh_due_at(&mut refresh, 160);
+        refresh.on_sent(0, Some(3));
+        let r = refresh.on_answer(3, Some(200), Some(answer), &config, now_s);
+        assert_eq!(r, Some(Refreshed::Refused));
+        assert_eq!(verify(&config, &token(ISSUER)), Ok(()), "keys kept");
+        assert!(refresh.due(now_s + 4).is_empty());
+        assert_eq!(refresh.due(now_s + 5).len(), 1);
+        refresh.on_sent(0, Some(4));
+        refresh.on_answer(4, Some(503), None, &config, now_s + 5);
+    }
+}
+
+fn refresh_due_at(refresh: &mut JwksRefresh, from_s: u64) -> u64 {
+    (from_s..from_s + 100)
+        .find(|&now| !refresh.due(now).is_empty())
+        .unwrap()
+}
+
+#[test]
+fn an_issuer_without_a_cluster_or_with_a_bad_url_is_a_warning_and_every_token_fails() {
+    let (config, warnings) = config(json!([
+        service("https://user:hunter2@idp.elsewhere.com/realms/x"),
+        {"id": 8, "backend_version": "oauth",
+         "proxy": {"hosts": ["b"], "authentication_method": "oidc",
+           "oidc_issuer_endpoint": "sso.example.com/realms/x", "proxy_rules": []}}
+    ]));
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains(
+        "services[0].proxy.oidc_issuer_endpoint: issuer host idp.elsewhere.com has no cluster in system.issuer_clusters: every token of this service is auth failed (403)"
+    ), "{warnings:?}");
+    assert!(warnings[1].contains("services[1].proxy.oidc_issuer_endpoint: is not an http or https URL"));
+    assert!(!warnings.concat().contains("hunter2"), "no credentials in logs");
+    assert!(JwksRefresh::new(&config).is_empty());
+    assert_eq!(verify(&config, &token(ISSUER)), Err(JwtError::UnknownKid));
+}
+
+#[test]
+fn without_a_system_block_a_static_oidc_service_still_needs_its_keys() {
+    let v = json!({"backend": {"cluster": "b"},
+        "services": [service("https://sso.example.com/auth/realms/api")]});
+    let e = Config::parse(v.to_string().as_bytes()).unwrap_err();
+    assert_eq!(e.path, "services[0].authentication.jwt", "{e}");
+}
+
+#[test]
+fn a_refreshed_configuration_keeps_the_keys_of_a_service_whose_source_did_not_change() {
+    let endpoint = "https://sso.example.com/auth/realms/api";
+    let (old, _) = config(json!([service(endpoint)]));
+    let mut refresh = JwksRefresh::new(&old);
+    discover_and_fetch(&mut refresh, &old, 100);
+    // Version 2 of the service (a new rule), and a new OIDC service.
+    let mut changed = service(endpoint);
+    changed["proxy"]["proxy_rules"] = json!([{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
+    let mut other = service("https://sso.example.com/auth/realms/other");
+    other["id"] = json!(9);
+    other["proxy"]["hosts"] = json!(["other"]);
+    let (new, _) = config(json!([changed, other]));
+    refresh.follow(&old, &new);
+    assert_eq!(verify(&new, &token(ISSUER)), Ok(()), "keys adopted");
+    let due: Vec<String> = refresh.due(101).into_iter().map(|(_, f)| f.path).collect();
+    assert_eq!(due, ["/auth/realms/other/.well-known/openid-configuration"]);
+    let other_jwt = new.services[1].auth.jwt.as_ref().unwrap();
+    assert_eq!(other_jwt.verify(&token(ISSUER), 1000), Err(JwtError::UnknownKid));
+}
