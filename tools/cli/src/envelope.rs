@@ -36,11 +36,13 @@ pub fn check(bytes: &[u8]) -> Result<Checked, String> {
         errors: fetched.errors.iter().map(ToString::to_string).collect(),
     };
     // The filter compiles fetched services with its own top-level settings; a minimal
-    // configuration stands in for them here.
-    let settings =
-        Config::parse(br#"{"backend": {"cluster": "threescale_backend"}, "services": []}"#)
-            .map_err(|e| e.to_string())?
-            .config;
+    // configuration with a `system` block (no issuer mapped) stands in for them here.
+    let settings = Config::parse(
+        br#"{"backend": {"cluster": "threescale_backend"},
+            "system": {"cluster": "threescale_system", "access_token": "-"}}"#,
+    )
+    .map_err(|e| e.to_string())?
+    .config;
     for service in &fetched.services {
         match settings.check_fetched(service) {
             Ok(warnings) => {
@@ -105,5 +107,19 @@ mod tests {
         assert!(single.errors.is_empty());
         assert!(!is_envelope(br#"{"backend": {}, "services": []}"#));
         assert!(check(b"{}").is_err());
+    }
+
+    #[test]
+    fn an_oidc_service_loads_with_a_warning_until_its_issuer_is_mapped() {
+        let oidc = json!({"id": 9, "backend_version": "oauth",
+            "proxy": {"authentication_method": "oidc",
+              "oidc_issuer_endpoint": "https://zync:pw@sso.example.com/auth/realms/api"}});
+        let checked = check(entry(oidc).to_string().as_bytes()).unwrap();
+        assert!(checked.errors.is_empty(), "{:?}", checked.errors);
+        assert_eq!(checked.services.len(), 2, "{:?}", checked.services);
+        assert!(checked.services[0].contains(
+            "proxy_config.content.proxy.oidc_issuer_endpoint: issuer host sso.example.com has no cluster in system.issuer_clusters"
+        ), "{:?}", checked.services);
+        assert!(!checked.services.concat().contains("pw@"));
     }
 }

@@ -181,11 +181,15 @@ fn threescale(s: &mut Schemes, prefix: &str, service: &Service) -> Requirement {
 fn jwt_description(auth: &Authentication) -> Option<String> {
     let jwt = auth.jwt.as_ref()?;
     let keys = match &jwt.source {
+        Some(source) if source.discovery.is_some() => format!(
+            "the keys of the OpenID Connect issuer discovered through cluster `{}` ({})",
+            source.cluster, source.path
+        ),
         Some(source) => format!(
             "the keys fetched from cluster `{}` ({})",
             source.cluster, source.path
         ),
-        None => format!("one of {} configured key(s)", jwt.keys.current().len()),
+        None => format!("one of {} configured key(s)", jwt.keys.current().jwks.len()),
     };
     let mut text = format!(
         "JWT bearer token signed by {keys}; roles are read from the `{}` claim",
