@@ -81,8 +81,12 @@ impl JwksRefresh {
                 continue;
             };
             if let (Some(from), Some(to)) = (
-                old.services.get(kept.service).and_then(|s| s.auth.jwt.as_ref()),
-                new.services.get(source.service).and_then(|s| s.auth.jwt.as_ref()),
+                old.services
+                    .get(kept.service)
+                    .and_then(|s| s.auth.jwt.as_ref()),
+                new.services
+                    .get(source.service)
+                    .and_then(|s| s.auth.jwt.as_ref()),
             ) {
                 to.adopt_keys(from);
             }

@@ -31,7 +31,10 @@ impl fmt::Debug for Location {
         f.debug_struct("Location")
             .field("authority", &self.authority)
             .field("path", &self.path)
-            .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -107,11 +110,13 @@ pub struct Discovered {
 /// Reads a discovery document: `issuer` and `jwks_uri` are required (the keys are fetched
 /// without credentials, as APIcast does).
 pub fn parse_discovery(body: &[u8]) -> Result<Discovered, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("discovery document: invalid JSON: {e}"))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("discovery document: invalid JSON: {e}"))?;
     let field = |name: &str| match value.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
-        _ => Err(format!("discovery document: {name}: expected a non-empty string")),
+        _ => Err(format!(
+            "discovery document: {name}: expected a non-empty string"
+        )),
     };
     let issuer = field("issuer")?;
     let mut jwks = Location::parse(field("jwks_uri")?)
@@ -137,12 +142,21 @@ mod tests {
         let d = l.discovery();
         assert_eq!(d.path, "/auth/realms/api/.well-known/openid-configuration");
         assert_eq!(d.authorization, l.authorization);
-        assert!(!format!("{l:?}").contains("enlu"), "credentials stay out of Debug");
+        assert!(
+            !format!("{l:?}").contains("enlu"),
+            "credentials stay out of Debug"
+        );
 
         let l = Location::parse("http://[::1]:8080/realm/?x=1#frag").unwrap();
-        assert_eq!((l.host.as_str(), l.authority.as_str()), ("::1", "[::1]:8080"));
+        assert_eq!(
+            (l.host.as_str(), l.authority.as_str()),
+            ("::1", "[::1]:8080")
+        );
         assert_eq!(l.path, "/realm/?x=1");
-        assert_eq!(l.discovery().path, "/realm/.well-known/openid-configuration");
+        assert_eq!(
+            l.discovery().path,
+            "/realm/.well-known/openid-configuration"
+        );
         assert_eq!(l.authorization, None);
 
         let l = Location::parse("http://idp:9000").unwrap();
@@ -160,7 +174,10 @@ mod tests {
             ("https://", "has no host"),
             ("https://:443/x", "has no host"),
             ("https://idp/a b", "contains spaces or control characters"),
-            ("https://idp/\u{7f}", "contains spaces or control characters"),
+            (
+                "https://idp/\u{7f}",
+                "contains spaces or control characters",
+            ),
             ("", "is not an http or https URL"),
             ("é", "is not an http or https URL"),
         ] {
@@ -179,15 +196,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.issuer, "https://sso/auth/realms/api");
-        assert_eq!((d.jwks.host.as_str(), d.jwks.path.as_str()), ("sso", "/certs"));
-        assert_eq!(d.jwks.authorization, None, "keys are fetched without credentials");
+        assert_eq!(
+            (d.jwks.host.as_str(), d.jwks.path.as_str()),
+            ("sso", "/certs")
+        );
+        assert_eq!(
+            d.jwks.authorization, None,
+            "keys are fetched without credentials"
+        );
         for (body, problem) in [
             (&b"<html>"[..], "invalid JSON"),
             (br#"{"jwks_uri":"https://sso/certs"}"#, "issuer: expected"),
-            (br#"{"issuer":"","jwks_uri":"https://sso/certs"}"#, "issuer: expected"),
+            (
+                br#"{"issuer":"","jwks_uri":"https://sso/certs"}"#,
+                "issuer: expected",
+            ),
             (br#"{"issuer":"i"}"#, "jwks_uri: expected"),
             (br#"{"issuer":"i","jwks_uri":7}"#, "jwks_uri: expected"),
-            (br#"{"issuer":"i","jwks_uri":"/certs"}"#, "jwks_uri is not an http"),
+            (
+                br#"{"issuer":"i","jwks_uri":"/certs"}"#,
+                "jwks_uri is not an http",
+            ),
             (br#"[]"#, "issuer: expected"),
         ] {
             let e = parse_discovery(body).unwrap_err();

@@ -41,7 +41,9 @@ fn token(iss: &str) -> String {
     let input = format!(
         "{}.{}",
         b64(json!({"alg": "HS256", "kid": "k"}).to_string().as_bytes()),
-        b64(json!({"exp": 2000, "azp": "app", "iss": iss}).to_string().as_bytes())
+        b64(json!({"exp": 2000, "azp": "app", "iss": iss})
+            .to_string()
+            .as_bytes())
     );
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
     mac.update(input.as_bytes());
@@ -141,8 +143,13 @@ fn an_issuer_without_a_cluster_or_with_a_bad_url_is_a_warning_and_every_token_fa
     assert!(warnings[0].contains(
         "services[0].proxy.oidc_issuer_endpoint: issuer host idp.elsewhere.com has no cluster in system.issuer_clusters: every token of this service is auth failed (403)"
     ), "{warnings:?}");
-    assert!(warnings[1].contains("services[1].proxy.oidc_issuer_endpoint: is not an http or https URL"));
-    assert!(!warnings.concat().contains("hunter2"), "no credentials in logs");
+    assert!(
+        warnings[1].contains("services[1].proxy.oidc_issuer_endpoint: is not an http or https URL")
+    );
+    assert!(
+        !warnings.concat().contains("hunter2"),
+        "no credentials in logs"
+    );
     assert!(JwksRefresh::new(&config).is_empty());
     assert_eq!(verify(&config, &token(ISSUER)), Err(JwtError::UnknownKid));
 }
@@ -163,7 +170,8 @@ fn a_refreshed_configuration_keeps_the_keys_of_a_service_whose_source_did_not_ch
     discover_and_fetch(&mut refresh, &old, 100);
     // Version 2 of the service (a new rule), and a new OIDC service.
     let mut changed = service(endpoint);
-    changed["proxy"]["proxy_rules"] = json!([{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
+    changed["proxy"]["proxy_rules"] =
+        json!([{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
     let mut other = service("https://sso.example.com/auth/realms/other");
     other["id"] = json!(9);
     other["proxy"]["hosts"] = json!(["other"]);
@@ -173,5 +181,8 @@ fn a_refreshed_configuration_keeps_the_keys_of_a_service_whose_source_did_not_ch
     let due: Vec<String> = refresh.due(101).into_iter().map(|(_, f)| f.path).collect();
     assert_eq!(due, ["/auth/realms/other/.well-known/openid-configuration"]);
     let other_jwt = new.services[1].auth.jwt.as_ref().unwrap();
-    assert_eq!(other_jwt.verify(&token(ISSUER), 1000), Err(JwtError::UnknownKid));
+    assert_eq!(
+        other_jwt.verify(&token(ISSUER), 1000),
+        Err(JwtError::UnknownKid)
+    );
 }

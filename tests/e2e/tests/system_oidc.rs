@@ -125,7 +125,11 @@ fn an_oidc_service_from_system_discovers_its_issuer_and_checks_tokens_with_its_k
 
     // The discovered issuer is required; a forged signature, another key, or no token fail.
     let backend_before = s.backend.requests().len();
-    let wrong_iss = token(&first, "https://evil.example.com/auth/realms/api", "client-1");
+    let wrong_iss = token(
+        &first,
+        "https://evil.example.com/auth/realms/api",
+        "client-1",
+    );
     let r = call(&s, "api.example.com", Some(&wrong_iss));
     assert_eq!((r.status, r.body.as_str()), (403, "Authentication failed"));
     let mut forged = valid.clone();
@@ -135,11 +139,22 @@ fn an_oidc_service_from_system_discovers_its_issuer_and_checks_tokens_with_its_k
     let not_yet = token(&second, ISSUER, "client-1");
     assert_eq!(call(&s, "api.example.com", Some(&not_yet)).status, 403);
     let missing = call(&s, "api.example.com", None);
-    assert_eq!((missing.status, missing.body.as_str()), (401, "Authentication parameters missing"));
+    assert_eq!(
+        (missing.status, missing.body.as_str()),
+        (401, "Authentication parameters missing")
+    );
     // The issuer of service 6 has no cluster: every token is refused, with a warning.
     assert_eq!(call(&s, "other.example.com", Some(&valid)).status, 403);
-    assert_eq!(s.backend.requests().len(), backend_before, "no authrep for a refused token");
-    assert_eq!(s.echo.requests().len(), upstream_before, "nothing refused reached the upstream");
+    assert_eq!(
+        s.backend.requests().len(),
+        backend_before,
+        "no authrep for a refused token"
+    );
+    assert_eq!(
+        s.echo.requests().len(),
+        upstream_before,
+        "nothing refused reached the upstream"
+    );
     assert!(s.envoy.wait_for_log(
         "issuer host idp.elsewhere.com has no cluster in system.issuer_clusters",
         Duration::from_secs(2)

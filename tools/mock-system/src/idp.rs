@@ -39,15 +39,22 @@ pub fn handle(
 ) -> Option<Response> {
     let (name, rest) = path.strip_prefix(PREFIX)?.split_once('/')?;
     let Some(realm) = realms.get(name) else {
-        return Some(Response::json(404, &json!({"error": "Realm does not exist"})));
+        return Some(Response::json(
+            404,
+            &json!({"error": "Realm does not exist"}),
+        ));
     };
     match rest {
         DISCOVERY => {
-            let expected = realm.credentials.as_ref().map(|c| {
-                format!("Basic {}", base64::encode(c.as_bytes(), Alphabet::Standard))
-            });
+            let expected = realm
+                .credentials
+                .as_ref()
+                .map(|c| format!("Basic {}", base64::encode(c.as_bytes(), Alphabet::Standard)));
             if expected.is_some() && expected.as_deref() != authorization {
-                return Some(Response::json(401, &json!({"error": "unauthorized_client"})));
+                return Some(Response::json(
+                    401,
+                    &json!({"error": "unauthorized_client"}),
+                ));
             }
             let issuer = issuer(host, name);
             Some(Response::json(
@@ -61,7 +68,10 @@ pub fn handle(
             ))
         }
         CERTS => Some(Response::json(200, &realm.jwks)),
-        _ => Some(Response::json(404, &json!({"error": "Unable to find matching target resource method"}))),
+        _ => Some(Response::json(
+            404,
+            &json!({"error": "Unable to find matching target resource method"}),
+        )),
     }
 }
 
@@ -82,7 +92,13 @@ mod tests {
         let path = "/auth/realms/api/.well-known/openid-configuration";
         let r = handle(&realms, "sso.example.com", path, None).unwrap();
         assert_eq!(r.status, 401);
-        let r = handle(&realms, "sso.example.com", path, Some("Basic enluYzpzM2NyM3Q=")).unwrap();
+        let r = handle(
+            &realms,
+            "sso.example.com",
+            path,
+            Some("Basic enluYzpzM2NyM3Q="),
+        )
+        .unwrap();
         assert_eq!(r.status, 200);
         let doc: Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(doc["issuer"], "https://sso.example.com/auth/realms/api");
@@ -91,8 +107,16 @@ mod tests {
             "https://sso.example.com/auth/realms/api/protocol/openid-connect/certs"
         );
         let certs = "/auth/realms/api/protocol/openid-connect/certs";
-        assert_eq!(handle(&realms, "h", certs, None).unwrap().body, r#"{"keys":[]}"#);
-        assert_eq!(handle(&realms, "h", "/auth/realms/x/y", None).unwrap().status, 404);
+        assert_eq!(
+            handle(&realms, "h", certs, None).unwrap().body,
+            r#"{"keys":[]}"#
+        );
+        assert_eq!(
+            handle(&realms, "h", "/auth/realms/x/y", None)
+                .unwrap()
+                .status,
+            404
+        );
         assert_eq!(handle(&realms, "h", "/admin/api/services.json", None), None);
     }
 }

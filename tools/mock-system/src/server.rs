@@ -304,17 +304,19 @@ async fn serve(
         &path,
         authorization.as_deref(),
     );
-    let real = issuer.unwrap_or_else(|| api::handle(
-        &mut lock(&shared.store),
-        &shared.token,
-        &ApiRequest {
-            method: &method,
-            path: &path,
-            query: &query,
-            token: token.as_deref(),
-            ignore_page,
-        },
-    ));
+    let real = issuer.unwrap_or_else(|| {
+        api::handle(
+            &mut lock(&shared.store),
+            &shared.token,
+            &ApiRequest {
+                method: &method,
+                path: &path,
+                query: &query,
+                token: token.as_deref(),
+                ignore_page,
+            },
+        )
+    });
     let response = control::failed(failure, real);
     if let Some((_, r)) = lock(&shared.requests).iter_mut().find(|(s, _)| *s == seq) {
         r.status = Some(response.status);
