@@ -21,7 +21,7 @@ impl Method {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
     pub method: Method,
     /// Key id, username, JWT client id (`azp`), or `signed-url`.
@@ -30,6 +30,9 @@ pub struct Identity {
     pub roles: Vec<String>,
     /// A signed URL was authorized for exactly this request by whoever signed it.
     pub unrestricted: bool,
+    /// A token's verified claims (`jwt_claim_check` reads them).
+    #[cfg(feature = "jwt")]
+    pub claims: Option<super::jwt::Claims>,
 }
 
 impl Identity {

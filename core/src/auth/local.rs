@@ -119,7 +119,7 @@ fn from_jwt_authn(
     let jwt = auth.jwt.as_ref()?;
     let source = jwt.from_jwt_authn.as_ref()?;
     match source.presented(&jwt.rules, req.headers, req.args, req.now_s) {
-        Presented::Verified(claims) => Some(jwt_identity(jwt, &claims)),
+        Presented::Verified(claims) => Some(jwt_identity(jwt, claims)),
         Presented::Failed(reason) => {
             log::debug!("tollgate: no claims from jwt_authn: {reason}");
             Some(Err(LocalFailure::Failed))
@@ -135,7 +135,7 @@ fn verify_jwt(
     now_s: u64,
 ) -> Result<Identity, LocalFailure> {
     match jwt.verify(token, now_s) {
-        Ok(claims) => jwt_identity(jwt, &claims),
+        Ok(claims) => jwt_identity(jwt, claims),
         Err(e) => {
             log::debug!("tollgate: JWT rejected: {e:?}");
             Err(LocalFailure::Failed)
@@ -148,7 +148,7 @@ fn verify_jwt(
 #[cfg(feature = "jwt")]
 fn jwt_identity(
     jwt: &super::jwt_auth::JwtAuth,
-    claims: &super::jwt::Claims,
+    claims: super::jwt::Claims,
 ) -> Result<Identity, LocalFailure> {
     let client_id = claims
         .string(&jwt.client_id_claim)
@@ -164,6 +164,7 @@ fn jwt_identity(
     .to_string();
     let mut who = identity(Method::Jwt, id, Vec::new(), false);
     who.roles = claims.strings_at(&jwt.roles_claim);
+    who.claims = Some(claims);
     Ok(who)
 }
 
@@ -179,5 +180,7 @@ fn identity(
         grants,
         roles: Vec::new(),
         unrestricted,
+        #[cfg(feature = "jwt")]
+        claims: None,
     }
 }

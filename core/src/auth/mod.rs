@@ -5,6 +5,8 @@
 
 pub mod api_keys;
 pub mod basic;
+#[cfg(feature = "jwt")]
+pub mod claim_check;
 pub mod digest;
 pub mod grants;
 pub mod header_secret;

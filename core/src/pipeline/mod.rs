@@ -25,6 +25,8 @@
 
 mod flow;
 mod matched;
+#[cfg(test)]
+mod policy_tests;
 mod reply;
 mod reporting;
 mod steps;
@@ -47,10 +49,13 @@ pub enum Next {
 }
 pub use reply::{is_stripped_request_header, Forward, LocalReply, Outcome};
 
+#[cfg(feature = "jwt")]
+use crate::auth::claim_check;
 use crate::auth::header_secret;
 use crate::auth::identity::Identity;
 use crate::auth::local::{self, LocalFailure, LocalRequest};
 use crate::auth::Mode;
+use crate::config::policies::configs::DefaultCredentials;
 use crate::config::{AuthMode, Config, CredentialsLocation, Service};
 use crate::credentials::{self, Credentials, Found};
 use crate::mapping::{match_rules, normalize_path, QueryArgs};
@@ -227,7 +232,10 @@ impl PendingRequest {
         };
         let credentials = match identity {
             Some(who) => credentials_for(&self.service, who),
-            None => self.found.complete(self.service.mode),
+            None => self
+                .found
+                .complete(self.service.mode)
+                .or_else(|| self.default_credentials()),
         };
         let Some(credentials) = credentials else {
             return Err(LocalReply::error(
@@ -235,6 +243,9 @@ impl PendingRequest {
                 Outcome::AuthMissing,
             ));
         };
+        // `jwt_claim_check` before `apicast` answers before the mapping rules, after it once
+        // they matched; either way before the backend is called.
+        self.check_claims(identity, true)?;
         let matched = match_rules(
             &self.service.rules,
             &self.method,
@@ -255,6 +266,7 @@ impl PendingRequest {
                 return Err(failed());
             }
         }
+        self.check_claims(identity, false)?;
         let matched = MatchedRequest::new(
             self.service.clone(),
             credentials,
@@ -267,6 +279,57 @@ impl PendingRequest {
             Mode::Local => Next::Forward(matched.forward()),
             Mode::ThreeScale | Mode::LocalThenThreeScale => Next::Backend(matched),
         })
+    }
+}
+
+impl PendingRequest {
+    /// APIcast's `default_credentials` (before `apicast`): a version 1 service without
+    /// `user_key`, or a version 2 service with neither `app_id` nor `app_key`, gets the
+    /// configured ones, which are then authorized and reported as any others. Credentials the
+    /// request carries, even invalid or incomplete, are never replaced.
+    fn default_credentials(&self) -> Option<Credentials> {
+        if self.service.auth.mode != Mode::ThreeScale {
+            return None;
+        }
+        let found = &self.found;
+        match (
+            self.service.policies.default_credentials()?,
+            self.service.mode,
+        ) {
+            (DefaultCredentials::UserKey(key), AuthMode::UserKey) if found.user_key.is_none() => {
+                Some(Credentials::UserKey(key.clone()))
+            }
+            (DefaultCredentials::AppIdAndKey(id, key), AuthMode::AppIdAndKey)
+                if found.app_id.is_none() && found.app_key.is_none() =>
+            {
+                Some(Credentials::AppIdAndKey {
+                    app_id: id.clone(),
+                    app_key: key.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The service's `jwt_claim_check` policies on one side of `apicast`: the first that
+    /// denies answers 403 with its message. (Refused in a build without JWT.)
+    #[cfg(not(feature = "jwt"))]
+    fn check_claims(&self, _: Option<&Identity>, _: bool) -> Result<(), LocalReply> {
+        Ok(())
+    }
+
+    #[cfg(feature = "jwt")]
+    fn check_claims(&self, who: Option<&Identity>, before: bool) -> Result<(), LocalReply> {
+        let claims = who.and_then(|w| w.claims.as_ref());
+        let claim = |name: &str| claims.map(|c| c.render(name)).unwrap_or_default();
+        for (is_before, check) in self.service.policies.claim_checks() {
+            if is_before == before
+                && claim_check::denies(check, &self.method, &self.normalized_path, &claim)
+            {
+                return Err(LocalReply::claim_check(&check.error_message));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -18,6 +18,8 @@ pub enum Outcome {
     ConfigNotLoaded,
     /// The service's `maintenance_mode` policy answered.
     Maintenance,
+    /// A `jwt_claim_check` policy denied the request.
+    ClaimCheckDenied,
     /// A host call failed: an empty 500 (counted in `tollgate.host_errors`, not here).
     InternalError,
 }
@@ -50,6 +52,16 @@ impl LocalReply {
             headers: vec![("content-type".to_string(), content_type.to_string())],
             body: format!("{message}\n"),
             outcome: Outcome::Maintenance,
+        }
+    }
+
+    /// A `jwt_claim_check` denial: 403 with the policy's message and `ngx.say`'s newline.
+    pub fn claim_check(message: &str) -> LocalReply {
+        LocalReply {
+            status: 403,
+            headers: vec![("content-type".to_string(), "text/plain".to_string())],
+            body: format!("{message}\n"),
+            outcome: Outcome::ClaimCheckDenied,
         }
     }
 

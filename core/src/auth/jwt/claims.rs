@@ -55,6 +55,26 @@ impl Claims {
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.map
     }
+
+    /// A claim as APIcast's Liquid renders `{{a.b}}` (`jwt_claim_check`): a string as is, a
+    /// number or boolean as written, an array its elements one after another, anything else
+    /// (missing, null, an object) empty.
+    pub fn render(&self, dotted_path: &str) -> String {
+        fn text(value: &Value, out: &mut String) {
+            match value {
+                Value::String(s) => out.push_str(s),
+                Value::Number(n) => out.push_str(&n.to_string()),
+                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                Value::Array(items) => items.iter().for_each(|v| text(v, out)),
+                Value::Null | Value::Object(_) => {}
+            }
+        }
+        let mut out = String::new();
+        if let Some(value) = lookup(&self.map, dotted_path) {
+            text(value, &mut out);
+        }
+        out
+    }
 }
 
 fn lookup<'a>(map: &'a Map<String, Value>, dotted_path: &str) -> Option<&'a Value> {

@@ -415,9 +415,26 @@ pub fn jwt_claim_check(c: &Obj) -> Result<JwtClaimCheck> {
                     // APIcast reads any jwt_claim_type but "plain", even none, as Liquid.
                     choice(o, "jwt_claim_type", &["plain"], None)?;
                     plain(o, "value_type")?;
+                    let left = required(o, "jwt_claim")?;
+                    // A plain claim becomes `{{<claim>}}`: only a name (or a dotted path)
+                    // renders as that claim; anything else would be a Liquid expression.
+                    let name_char = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+                    if !left.chars().all(name_char) {
+                        return Err(error(
+                            &o.child_path("jwt_claim"),
+                            "is not a claim name (letters, digits, _ - and . for a path): APIcast would read it as a Liquid expression",
+                        ));
+                    }
+                    let op = op(o)?;
+                    if op == Op::Matches {
+                        return Err(error(
+                            &o.child_path("op"),
+                            "\"matches\" (a regular expression) is not enforced yet: use == or !=",
+                        ));
+                    }
                     Ok(Operation {
-                        left: required(o, "jwt_claim")?,
-                        op: op(o)?,
+                        left,
+                        op,
                         right: required(o, "value")?,
                     })
                 })?,

@@ -31,6 +31,8 @@ pub enum Kind {
     /// To be enforced (issue 12); until then refused unless ignored. Its configuration is
     /// read by [`configs::typed`] once its enforcement lands.
     Later,
+    /// Enforced, with the configuration [`configs::typed`] reads.
+    Typed,
 }
 
 /// Builtin policies Tollgate knows; any other name, or a builtin name with a version other
@@ -41,9 +43,9 @@ const BUILTIN: &[(&str, Kind)] = &[
     ("3scale_batcher", Kind::Batcher),
     ("rate_limit_headers", Kind::RateLimitHeaders),
     ("3scale_referrer", Kind::Later),
-    ("default_credentials", Kind::Later),
+    ("default_credentials", Kind::Typed),
     ("ip_check", Kind::Later),
-    ("jwt_claim_check", Kind::Later),
+    ("jwt_claim_check", Kind::Typed),
     ("maintenance_mode", Kind::Maintenance),
     ("cors", Kind::Later),
     ("headers", Kind::Later),
@@ -218,7 +220,38 @@ impl PolicyChain {
             .iter()
             .position(|e| matches!(e.policy, Policy::Apicast))
             .ok_or_else(|| no_apicast(&path))?;
+        for e in entries.iter_mut().skip(apicast) {
+            if matches!(e.policy, Policy::DefaultCredentials(_)) {
+                e.answer = Answer::Accepted {
+                    note: "placed after apicast, where it has no effect (a request without credentials gets 401), as in APIcast",
+                    warn: true,
+                };
+            }
+        }
         Ok(PolicyChain { entries, apicast })
+    }
+
+    /// The `default_credentials` policy, when it stands before `apicast` (after it, APIcast
+    /// has already found the credentials missing).
+    pub fn default_credentials(&self) -> Option<&DefaultCredentials> {
+        self.entries
+            .iter()
+            .take(self.apicast)
+            .find_map(|e| match &e.policy {
+                Policy::DefaultCredentials(d) => Some(d),
+                _ => None,
+            })
+    }
+
+    /// The `jwt_claim_check` policies, each with whether it stands before `apicast`.
+    pub fn claim_checks(&self) -> impl Iterator<Item = (bool, &JwtClaimCheck)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match &e.policy {
+                Policy::JwtClaimCheck(c) => Some((i < self.apicast, c)),
+                _ => None,
+            })
     }
 
     /// The `maintenance_mode` policy, if the chain has one (wherever it stands: it answers
@@ -305,6 +338,24 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
             )),
         ),
         Some(Kind::Apicast) => (Policy::Apicast, Ok(Answer::Enforced)),
+        // Each parser named, not `typed`: that would link every policy's (24 KB of module).
+        Some(Kind::Typed) => {
+            (
+                match name {
+                    #[cfg(feature = "jwt")]
+                    "jwt_claim_check" => Policy::JwtClaimCheck(jwt_claim_check(&c)?),
+                    // Without JWT support there are no claims to check.
+                    #[cfg(not(feature = "jwt"))]
+                    "jwt_claim_check" => return Err(error(
+                        path,
+                        "policy jwt_claim_check needs JWT support, which this build does not have",
+                    )),
+                    "default_credentials" => Policy::DefaultCredentials(default_credentials(&c)?),
+                    _ => Policy::Other,
+                },
+                Ok(Answer::Enforced),
+            )
+        }
         Some(Kind::Envoy) => (Policy::Proxy, Ok(Answer::EnvoysJob)),
         Some(Kind::Later) => (
             Policy::Other,

@@ -142,9 +142,7 @@ fn policies_that_can_block_traffic_and_are_not_enforced_are_refused_with_path_an
 fn policies_to_enforce_are_refused_until_they_are() {
     for name in [
         "3scale_referrer",
-        "default_credentials",
         "ip_check",
-        "jwt_claim_check",
         "cors",
         "headers",
         "url_rewriting",
@@ -163,6 +161,65 @@ fn policies_to_enforce_are_refused_until_they_are() {
             )
         );
     }
+}
+
+#[test]
+#[cfg(feature = "jwt")]
+fn jwt_claim_check_is_enforced_with_plain_claim_names_and_without_regexes() {
+    let with = |op: Value| {
+        json!([{"name": "jwt_claim_check", "configuration": {"rules": [
+            {"resource": "/", "operations": [op]}]}}, APICAST()])
+    };
+    let ok = chain(with(
+        json!({"jwt_claim": "realm_access.role-1", "jwt_claim_type": "plain", "op": "==", "value": "x"}),
+    ));
+    let checks: Vec<_> = ok.claim_checks().collect();
+    assert_eq!(checks.len(), 1);
+    assert!(checks[0].0, "before apicast");
+    for (op, path, problem) in [
+        (
+            json!({"jwt_claim": "roles | first", "jwt_claim_type": "plain", "op": "==", "value": "x"}),
+            "jwt_claim",
+            "is not a claim name",
+        ),
+        (
+            json!({"jwt_claim": "foo", "jwt_claim_type": "plain", "op": "matches", "value": "x"}),
+            "op",
+            "\"matches\" (a regular expression) is not enforced yet",
+        ),
+        (
+            json!({"jwt_claim": "{{foo}}", "jwt_claim_type": "liquid", "op": "==", "value": "x"}),
+            "jwt_claim_type",
+            "",
+        ),
+    ] {
+        let e = refused(with(op), json!({}));
+        let at = format!(
+            "services[0].proxy.policy_chain[0].configuration.rules[0].operations[0].{path}: "
+        );
+        assert!(e.starts_with(&at) && e.contains(problem), "{e}");
+    }
+}
+
+#[test]
+fn default_credentials_after_apicast_is_accepted_with_a_warning_and_does_nothing() {
+    let policy = json!({"name": "default_credentials", "configuration": {"auth_type": "user_key", "user_key": "anon"}});
+    let before = chain(json!([policy.clone(), APICAST()]));
+    assert!(before.default_credentials().is_some());
+    assert_eq!(before.entries[0].answer, Answer::Enforced);
+    let after = chain(json!([APICAST(), policy]));
+    assert!(after.default_credentials().is_none());
+    assert!(after.entries[1].answer.is_warning());
+    let e = refused(
+        json!([{"name": "default_credentials", "configuration": {"auth_type": "app_id_and_app_key", "app_id": "a"}}, APICAST()]),
+        json!({}),
+    );
+    assert!(
+        e.starts_with(
+            "services[0].proxy.policy_chain[0].configuration.app_key: missing required field"
+        ),
+        "{e}"
+    );
 }
 
 #[test]

@@ -1,0 +1,110 @@
+//! The policies the pipeline enforces between credentials and the backend call:
+//! `default_credentials` (anonymous access) and `jwt_claim_check`, on each side of `apicast`.
+
+use super::*;
+use crate::config::Config;
+use serde_json::{json, Value};
+
+struct NoHeaders;
+impl HeaderSource for NoHeaders {
+    fn header(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+fn config(version: Value, chain: Value) -> Config {
+    let v = json!({"backend": {"cluster": "b"}, "services": [{"id": 1, "backend_version": version,
+        "proxy": {"hosts": ["api"], "policy_chain": chain, "proxy_rules": [
+            {"http_method": "GET", "pattern": "/a", "metric_system_name": "hits", "delta": 1}]}}]});
+    Config::parse(v.to_string().as_bytes()).unwrap().config
+}
+
+fn run(config: &Config, method: &str, path: &str) -> Result<Credentials, LocalReply> {
+    let head = RequestHead {
+        method,
+        authority: "api",
+        path,
+        now_s: 0,
+    };
+    match begin(config, head, &NoHeaders)?.authorize()? {
+        Next::Backend(m) => Ok(m.credentials),
+        Next::Forward(_) => panic!("expected a backend call"),
+    }
+}
+
+fn apicast() -> Value {
+    json!({"name": "apicast"})
+}
+
+#[test]
+fn default_credentials_fill_missing_ones_only_before_apicast() {
+    let v1 = json!({"name": "default_credentials", "configuration": {"auth_type": "user_key", "user_key": "anon"}});
+    let c = config(json!(1), json!([v1.clone(), apicast()]));
+    assert_eq!(
+        run(&c, "GET", "/a"),
+        Ok(Credentials::UserKey("anon".into()))
+    );
+    // Credentials the request carries are used, even invalid ones.
+    assert_eq!(
+        run(&c, "GET", "/a?user_key=mine"),
+        Ok(Credentials::UserKey("mine".into()))
+    );
+    // After apicast: no effect, 401.
+    let c = config(json!(1), json!([apicast(), v1.clone()]));
+    assert_eq!(
+        run(&c, "GET", "/a").unwrap_err().outcome,
+        Outcome::AuthMissing
+    );
+    // A version 2 service: both app_id and app_key must be absent; user_key defaults do
+    // not fit it (APIcast branches on backend_version).
+    let v2 = json!({"name": "default_credentials", "configuration": {"auth_type": "app_id_and_app_key", "app_id": "id", "app_key": "key"}});
+    let c = config(json!(2), json!([v2, apicast()]));
+    assert_eq!(
+        run(&c, "GET", "/a"),
+        Ok(Credentials::AppIdAndKey {
+            app_id: "id".into(),
+            app_key: "key".into()
+        })
+    );
+    let partial = run(&c, "GET", "/a?app_id=mine").unwrap_err();
+    assert_eq!(partial.outcome, Outcome::AuthMissing);
+    let c = config(json!(2), json!([v1, apicast()]));
+    assert_eq!(
+        run(&c, "GET", "/a").unwrap_err().outcome,
+        Outcome::AuthMissing
+    );
+}
+
+#[test]
+#[cfg(feature = "jwt")]
+fn a_claim_check_without_a_token_denies_equality_before_or_after_the_mapping_rules() {
+    let check = json!({"name": "jwt_claim_check", "configuration": {"error_message": "JWT no valid",
+        "rules": [{"resource": "/", "operations": [
+            {"jwt_claim": "role", "jwt_claim_type": "plain", "op": "==", "value": "admin"}]}]}});
+    // Before apicast: denied before the mapping rules (a path no rule matches too).
+    let c = config(json!(1), json!([check.clone(), apicast()]));
+    let denied = run(&c, "GET", "/nothing?user_key=k").unwrap_err();
+    assert_eq!(
+        (denied.status, denied.body.as_str(), denied.outcome),
+        (403, "JWT no valid\n", Outcome::ClaimCheckDenied)
+    );
+    assert_eq!(
+        denied.headers,
+        vec![("content-type".to_string(), "text/plain".to_string())]
+    );
+    // After apicast: no mapping rule is 404 first; a matched request is denied.
+    let c = config(json!(1), json!([apicast(), check]));
+    assert_eq!(
+        run(&c, "GET", "/nothing?user_key=k").unwrap_err().outcome,
+        Outcome::NoMatch
+    );
+    assert_eq!(
+        run(&c, "GET", "/a?user_key=k").unwrap_err().outcome,
+        Outcome::ClaimCheckDenied
+    );
+    // Credentials missing come first (APIcast's rewrite phase).
+    assert_eq!(
+        run(&c, "GET", "/a").unwrap_err().outcome,
+        Outcome::AuthMissing
+    );
+}
