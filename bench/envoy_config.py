@@ -21,6 +21,7 @@ class Listener:
     port: int
     module: str | None  # a key of render()'s `modules` ("tollgate", "floor"), None: no filter
     filter_config: dict | None = None  # the plugin configuration (JSON), if any
+    pre_filters: list | None = None  # HTTP filters before the wasm filter (jwt_authn)
 
 
 def upstream_cluster(listener: str) -> str:
@@ -141,8 +142,9 @@ def render(
             l.name,
             l.port,
             {"route": {"cluster": upstream_cluster(l.name), "timeout": "15s"}},
-            [] if l.module is None
-            else [_wasm_filter(l.name, l.module, modules[l.module], l.filter_config)],
+            (l.pre_filters or [])
+            + ([] if l.module is None
+               else [_wasm_filter(l.name, l.module, modules[l.module], l.filter_config)]),
         )
         for l in listeners
     ]

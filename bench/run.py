@@ -104,6 +104,8 @@ class Case:
     # Forged-token flood: these headers are sent at FLOOD_RATE per second, beside wrk's load,
     # during every run of this listener (see Flood).
     flood_headers: dict[str, str] | None = None
+    # HTTP filters before Tollgate (Envoy's jwt_authn).
+    pre_filters: list = field(default_factory=list)
 
     def __post_init__(self):
         self.load_headers = self.load_headers or [self.good_headers]
@@ -129,6 +131,38 @@ def threescale_service(service_id: str) -> dict:
             "auth_user_key": "user_key",
             "secret_token": SECRET_TOKEN,
             "proxy_rules": GET_ROOT_HITS,
+        },
+    }
+
+
+def many_rules(n: int) -> list[dict]:
+    """`n` mapping rules, the one requests match (`GET /`) last: a realistic API's spread of
+    methods and literal first segments, each with a `{id}` parameter."""
+    methods = ["GET", "POST", "PUT", "DELETE"]
+    rules = [{"http_method": methods[i % 4], "pattern": f"/resource{i // 4}/{{id}}/items",
+              "metric_system_name": "hits", "delta": 1} for i in range(n - 1)]
+    return rules + GET_ROOT_HITS
+
+
+def jwt_authn_filter(jwks: dict, cache: bool) -> dict:
+    """Envoy's jwt_authn with the keys inline, the payload kept for Tollgate; `cache`: its
+    verified-token cache (`jwt_cache_config`), else every request is verified."""
+    provider = {
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "forward": True,
+        "payload_in_metadata": "jwt_payload",
+        "local_jwks": {"inline_string": json.dumps(jwks)},
+    }
+    if cache:
+        provider["jwt_cache_config"] = {"jwt_cache_size": 1000}
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"bench": provider},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": "bench"}, {"allow_missing_or_failed": {}}]}}}],
         },
     }
 
@@ -183,6 +217,20 @@ def cases(signers: dict[str, mint.Signer]) -> list[Case]:
                             signer, cache_size=0))
     out.append(jwt_case("jwt-es256-cached", "JWT ES256 (local, inline JWKS, cache on: default)",
                         signers["ES256"]))
+    out.append(jwt_case("jwt-rs256-cached", "JWT RS256 (local, inline JWKS, cache on: default)",
+                        signers["RS256"]))
+    # Envoy's jwt_authn verifies (BoringSSL); Tollgate reads the payload it stored.
+    for cached in (False, True):
+        trusted = jwt_case(
+            "jwt-authn-rs256" + ("-cached" if cached else ""),
+            "jwt_authn RS256 + Tollgate from_jwt_authn"
+            + (" (jwt_authn cache on)" if cached else " (no cache)"),
+            signers["RS256"])
+        trusted.filter_config = tollgate_config(local_service({"jwt": {
+            "from_jwt_authn": {"metadata_key": "jwt_payload"},
+            "issuer": ISSUER, "audiences": [AUDIENCE]}}))
+        trusted.pre_filters = [jwt_authn_filter(signers["RS256"].jwks(), cached)]
+        out.append(trusted)
     flooded = jwt_case("jwt-es256-flood",
                        f"JWT ES256 cached, while {FLOOD_RATE:,} forged ES256 tokens/s arrive",
                        signers["ES256"])
@@ -211,6 +259,24 @@ def cases(signers: dict[str, mint.Signer]) -> list[Case]:
         unknown_key,
         load_headers=[{"user_key": k} for k in BATCHED_KEYS],
     ))
+    # The same with 1,000 mapping rules instead of 1 (10 in `3scale-batched-10rules`).
+    for n in (10, 1000):
+        service = threescale_service(f"{BATCHED_SERVICE}{n}")
+        service["proxy"]["proxy_rules"] = many_rules(n)
+        out.append(Case(
+            f"3scale-batched-{n}rules",
+            f"3scale cached + batched, {n:,} mapping rules",
+            "tollgate",
+            tollgate_config(
+                service,
+                cluster=f"threescale_batched{n}",
+                caching_type="resilient",
+                batching={"auths_ttl": AUTHS_TTL, "batch_report_seconds": BATCH_REPORT_SECONDS},
+            ),
+            {"user_key": BATCHED_KEYS[0]},
+            unknown_key,
+            load_headers=[{"user_key": k} for k in BATCHED_KEYS],
+        ))
     return out
 
 
@@ -230,6 +296,9 @@ COMPARISONS = [
     ("jwt-es256", "apikey"),
     ("jwt-es256-cached", "apikey"),
     ("jwt-es256-flood", "jwt-es256-cached"),
+    ("jwt-authn-rs256", "jwt-rs256"),  # issue 13: jwt_authn + Tollgate vs Tollgate's RS256
+    ("jwt-authn-rs256-cached", "jwt-rs256-cached"),
+    ("3scale-batched-1000rules", "3scale-batched-10rules"),  # issue 13 goal: >= 0.5
 ]
 
 
@@ -267,6 +336,8 @@ MOCK_STATES = {
     "threescale_backend": mock_state(
         "1", [USER_KEY], [{"metric": "hits", "period": "minute", "value": 10**15}]),
     "threescale_batched": mock_state(BATCHED_SERVICE, BATCHED_KEYS, []),
+    "threescale_batched10": mock_state(f"{BATCHED_SERVICE}10", BATCHED_KEYS, []),
+    "threescale_batched1000": mock_state(f"{BATCHED_SERVICE}1000", BATCHED_KEYS, []),
 }
 
 
@@ -531,7 +602,8 @@ def main() -> int:
     yaml_path = os.path.join(WORK, "envoy.yaml")
     with open(yaml_path, "w") as f:
         f.write(envoy_config.render(
-            [envoy_config.Listener(c.name, c.port, c.module, c.filter_config) for c in all_cases],
+            [envoy_config.Listener(c.name, c.port, c.module, c.filter_config, c.pre_filters)
+             for c in all_cases],
             upstream_port, mock_ports, admin_port, {"tollgate": wasm_path, "floor": floor_path,
                                                           "baseline": baseline_path}))
 
