@@ -12,7 +12,7 @@ use std::time::Duration;
 use tollgate_core::backend::BackendCall;
 use tollgate_core::config::Config;
 use tollgate_core::pipeline::{
-    is_stripped_request_header, LocalReply, RequestId, Step, Steps, Worker,
+    is_stripped_request_header, LocalReply, Outcome, RequestId, Step, Steps, Worker,
 };
 
 pub struct Runner {
@@ -113,6 +113,7 @@ impl Runner {
                     request,
                     set_request_headers,
                     resume,
+                    public,
                 } => match in_context(request, home, || {
                     // Names read by this callback still hold for its own request only.
                     let names = stripped.take().filter(|_| request == home && !resume);
@@ -123,8 +124,11 @@ impl Runner {
                         self.event(|w| w.on_host_error(request))
                     }
                     Some(Ok(())) => {
-                        self.metrics
-                            .outcome(tollgate_core::pipeline::Outcome::Authorized);
+                        self.metrics.outcome(if public {
+                            Outcome::Public
+                        } else {
+                            Outcome::Authorized
+                        });
                         None
                     }
                     None => None,

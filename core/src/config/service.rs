@@ -143,6 +143,9 @@ impl Service {
             .unwrap_or_default()
             .into_iter()
             .unzip();
+        if auth.mode == Mode::Open {
+            refuse_rule_access(&proxy, &rule_access)?;
+        }
         Ok(Service {
             config_version: None,
             warnings,
@@ -187,7 +190,7 @@ fn parse_mode(
     let version = match service.number_or_string("backend_version")? {
         Some(v) => v,
         // A service that never calls the backend needs no backend version.
-        None if auth == Mode::Local => "1".to_string(),
+        None if matches!(auth, Mode::Local | Mode::Open) => "1".to_string(),
         None => String::new(),
     };
     match version.as_str() {
@@ -252,6 +255,18 @@ fn configure_oidc(service: &Obj, _: &Obj, _: &mut Authentication) -> Result<Auth
         &service.child_path("backend_version"),
         "\"oauth\" (OpenID Connect) needs JWT support, which this build does not have",
     ))
+}
+
+/// With `mode: none` nobody is authenticated: a rule's namespace or roles would never be
+/// checked, so they are refused rather than ignored.
+fn refuse_rule_access(proxy: &Obj, access: &[RuleAccess]) -> Result<()> {
+    match access.iter().position(|a| !a.is_open()) {
+        Some(i) => Err(error(
+            &format!("{}[{i}]", proxy.child_path("proxy_rules")),
+            "namespace and roles need an authenticated caller; authentication.mode none has none",
+        )),
+        None => Ok(()),
+    }
 }
 
 fn parse_location(proxy: &Obj) -> Result<CredentialsLocation> {

@@ -538,6 +538,7 @@ impl Worker {
                 request,
                 set_request_headers: forward.set_request_headers,
                 resume,
+                public: forward.public,
             }],
         }
     }
