@@ -10,27 +10,37 @@ use crate::mapping::normalize_path;
 use serde_json::Value;
 
 pub fn parse(obj: &Obj) -> Result<Vec<String>> {
-    let paths = obj.array("public_paths", |path, v| {
-        let Value::String(prefix) = v else {
-            return Err(error(path, "expected a string"));
-        };
-        if !prefix.starts_with('/') {
-            return Err(error(path, "must start with /"));
-        }
-        if prefix.contains(['?', '#']) {
-            return Err(error(path, "a path prefix has no query or fragment"));
-        }
-        // A prefix the normalised path can never start with would never match.
-        let normal = normalize_path(prefix);
-        if normal != *prefix {
+    // A plain loop: a generic `Obj::array` instance costs the module more.
+    let base = obj.child_path("public_paths");
+    let items = match obj.get("public_paths") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(error(&base, "expected an array")),
+    };
+    let mut prefixes = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let p = item.as_str().unwrap_or_default();
+        let problem = if !item.is_string() {
+            "expected a string"
+        } else if !p.starts_with('/') {
+            "must start with /"
+        } else if p.bytes().any(|b| b == b'?' || b == b'#') {
+            "a path prefix has no query or fragment"
+        } else {
+            let normal = normalize_path(p);
+            if normal == p {
+                prefixes.push(normal);
+                continue;
+            }
+            // The normalised path could never start with it: it would never match.
             return Err(error(
-                path,
-                format!("not a normalised path (requests are matched as {normal:?})"),
+                &format!("{base}[{i}]"),
+                format!("requests are matched normalised: write \"{normal}\""),
             ));
-        }
-        Ok(prefix.clone())
-    })?;
-    Ok(paths.unwrap_or_default())
+        };
+        return Err(error(&format!("{base}[{i}]"), problem));
+    }
+    Ok(prefixes)
 }
 
 /// Whether `normalized_path` is under one of the prefixes.
@@ -137,17 +147,17 @@ mod tests {
             (
                 serde_json::json!(["//a"]),
                 "services[0].authentication.public_paths[0]",
-                "matched as \"/a\"",
+                "matched normalised: write \"/a\"",
             ),
             (
                 serde_json::json!(["/a/../b"]),
                 "services[0].authentication.public_paths[0]",
-                "normalised",
+                "write \"/b\"",
             ),
             (
                 serde_json::json!(["/my docs"]),
                 "services[0].authentication.public_paths[0]",
-                "\"/my%20docs\"",
+                "write \"/my%20docs\"",
             ),
         ];
         for (value, path, message) in cases {

@@ -138,14 +138,12 @@ impl Service {
         } else {
             parse_mode(&obj, &proxy, auth.mode, &mut warnings)?
         };
+        let open = auth.mode == Mode::Open;
         let (rules, rule_access): (Vec<_>, Vec<_>) = proxy
-            .array("proxy_rules", parse_rule)?
+            .array("proxy_rules", |path, v| parse_rule(path, v, open))?
             .unwrap_or_default()
             .into_iter()
             .unzip();
-        if auth.mode == Mode::Open {
-            refuse_rule_access(&proxy, &rule_access)?;
-        }
         Ok(Service {
             config_version: None,
             warnings,
@@ -257,18 +255,6 @@ fn configure_oidc(service: &Obj, _: &Obj, _: &mut Authentication) -> Result<Auth
     ))
 }
 
-/// With `mode: none` nobody is authenticated: a rule's namespace or roles would never be
-/// checked, so they are refused rather than ignored.
-fn refuse_rule_access(proxy: &Obj, access: &[RuleAccess]) -> Result<()> {
-    match access.iter().position(|a| !a.is_open()) {
-        Some(i) => Err(error(
-            &format!("{}[{i}]", proxy.child_path("proxy_rules")),
-            "namespace and roles need an authenticated caller; authentication.mode none has none",
-        )),
-        None => Ok(()),
-    }
-}
-
 fn parse_location(proxy: &Obj) -> Result<CredentialsLocation> {
     match proxy.string("credentials_location")? {
         None | Some("query") => Ok(CredentialsLocation::Query),
@@ -321,7 +307,9 @@ fn parse_hosts(proxy: &Obj) -> Result<Vec<String>> {
     Ok(hosts.unwrap_or_else(|| vec!["localhost".to_string()]))
 }
 
-fn parse_rule(path: &str, value: &Value) -> Result<(MappingRule, RuleAccess)> {
+/// `open`: `authentication.mode` is none, so nobody is authenticated: a rule's namespace or
+/// roles would never be checked, and are refused rather than ignored.
+fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, RuleAccess)> {
     let rule = Obj::new(path, value)?;
     let method = rule.required_string("http_method")?;
     let pattern = rule.required_string("pattern")?;
@@ -362,5 +350,12 @@ fn parse_rule(path: &str, value: &Value) -> Result<(MappingRule, RuleAccess)> {
         rule.bool("last")?.unwrap_or(false),
         query,
     );
-    Ok((mapping, RuleAccess::parse(&rule)?))
+    let access = RuleAccess::parse(&rule)?;
+    if open && !access.is_open() {
+        return Err(error(
+            path,
+            "namespace and roles need an authenticated caller; authentication.mode none has none",
+        ));
+    }
+    Ok((mapping, access))
 }
