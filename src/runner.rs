@@ -48,13 +48,15 @@ impl Runner {
         self.worker.try_borrow().is_ok_and(|w| w.owns_call(token))
     }
 
-    /// Sets the headers the core adds to `request`'s response (debug headers).
-    pub fn add_response_headers(&self, request: RequestId) {
-        if let Ok(worker) = self.worker.try_borrow() {
+    /// `request`'s response headers: sets those the core adds (debug headers), and hands the
+    /// core the status when it waits for it (response codes in batched reports).
+    pub fn on_response_headers(&self, request: RequestId) {
+        if let Ok(mut worker) = self.worker.try_borrow_mut() {
             for (name, value) in worker.response_headers(request) {
                 // A failure is logged and counted; the response goes on.
                 let _ = host::set_response_header(name, value);
             }
+            worker.on_response(request, crate::headers::response_status);
         }
     }
 

@@ -23,6 +23,8 @@
 //! On every worker, `on_tick` also moves counted calls to shared data and, on the elected
 //! worker, sends the reports (`reporting.rs`). `on_host_error` fails a request closed.
 
+#[cfg(test)]
+mod codes_tests;
 mod flow;
 mod matched;
 #[cfg(test)]

@@ -24,9 +24,14 @@ impl Reporting {
         }
     }
 
-    /// Counts a forwarded call for the next report; `waited` tells a hit from a miss.
-    pub(super) fn count(&mut self, key: &EntryKey, leased: bool, waited: bool) {
+    /// Counts a forwarded call for the next report (its key carries the response code, if
+    /// reported).
+    pub(super) fn count(&mut self, key: &EntryKey, leased: bool) {
         self.usage.add(key, leased);
+    }
+
+    /// Counts a request decided from the cache; `waited` tells a hit from a miss.
+    pub(super) fn decided(&mut self, waited: bool) {
         let counter = if waited {
             &mut self.misses
         } else {
