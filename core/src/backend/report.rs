@@ -18,8 +18,11 @@ pub struct Transactions {
     /// usage sorted by metric (sorted `Vec`s: smaller module than maps, and a deterministic body).
     apps: Vec<(App, Vec<(String, u64)>)>,
     /// Calls with a code: the application, the code, one call's usage, and how many calls.
-    coded: Vec<(App, u16, Vec<(String, u64)>, u64)>,
+    coded: Vec<(App, u16, Usage, u64)>,
 }
+
+/// A usage: metrics and their deltas.
+type Usage = Vec<(String, u64)>;
 
 /// The report parameter naming an application (`user_key` or `app_id`) and its value.
 type App = (&'static str, String);

@@ -91,6 +91,14 @@ impl Flows {
             .collect()
     }
 
+    /// The call a forwarded request still has to count, once (response codes).
+    pub(super) fn take_report(&mut self, request: RequestId) -> Option<(EntryKey, bool)> {
+        match self.get_mut(request) {
+            Some(State::Forwarded { report, .. }) => report.take(),
+            _ => None,
+        }
+    }
+
     pub(super) fn len(&self) -> usize {
         self.0.len()
     }

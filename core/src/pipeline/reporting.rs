@@ -9,15 +9,18 @@ use log::{debug, error, warn};
 
 pub(super) struct Reporting {
     batching: Batching,
+    /// `backend.report_response_codes`: a call is counted once its status is known.
+    codes: bool,
     usage: LocalUsage,
     hits: u64,
     misses: u64,
 }
 
 impl Reporting {
-    pub(super) fn new(batching: Batching) -> Reporting {
+    pub(super) fn new(batching: Batching, codes: bool) -> Reporting {
         Reporting {
             batching,
+            codes,
             usage: LocalUsage::default(),
             hits: 0,
             misses: 0,
@@ -30,14 +33,25 @@ impl Reporting {
         self.usage.add(key, leased);
     }
 
-    /// Counts a request decided from the cache; `waited` tells a hit from a miss.
-    pub(super) fn decided(&mut self, waited: bool) {
+    /// A call forwarded from the cache (`waited`: a miss, else a hit). It is counted now, or,
+    /// with response codes, returned to be counted with its status (`Worker::on_response`).
+    pub(super) fn forwarded(
+        &mut self,
+        key: EntryKey,
+        leased: bool,
+        waited: bool,
+    ) -> Option<(EntryKey, bool)> {
         let counter = if waited {
             &mut self.misses
         } else {
             &mut self.hits
         };
         *counter = counter.saturating_add(1);
+        if self.codes {
+            return Some((key, leased));
+        }
+        self.count(&key, leased);
+        None
     }
 
     /// The timer: usage to shared data, and the report calls if this worker is elected.

@@ -39,7 +39,8 @@ impl Worker {
     pub fn new(config: Rc<Config>, store: Box<dyn SharedStore>, clock: Box<dyn Clock>) -> Worker {
         Worker {
             cache: CacheSettings::new(&config.backend).map(AuthCache::new),
-            reporting: config.backend.batching.map(Reporting::new),
+            reporting: (config.backend.batching)
+                .map(|b| Reporting::new(b, config.backend.report_response_codes)),
             config_loaded: config.system.is_none() || !config.services.is_empty(),
             config,
             store,
@@ -188,23 +189,12 @@ impl Worker {
     }
 
     /// Envoy is done with the request (completed, or reset by the client): its state goes,
-    /// and so do the calls its context sent (Envoy cancels them: no answer will come). A
-    /// forwarded call whose response never came (the client went first) is counted without
-    /// a code.
+    /// and so do the calls its context sent (Envoy cancels them: no answer will come). A call
+    /// whose response never came (the client went first) is counted without a code.
     pub fn on_request_done(&mut self, request: RequestId) {
-        self.forget(request);
+        self.on_response(request, || None);
+        self.flows.take(request);
         self.calls.retain(|(_, _, sent_from)| *sent_from != request);
-    }
-
-    /// Drops the request's state; a call still waiting for its status is counted without.
-    fn forget(&mut self, request: RequestId) {
-        if let Some(State::Forwarded {
-            report: Some((key, leased)),
-            ..
-        }) = self.flows.take(request)
-        {
-            self.count(&key, leased);
-        }
     }
 
     /// The headers to add to the upstream's response (debug headers), if any.
@@ -218,22 +208,12 @@ impl Worker {
     /// The response's headers are going to the client: a call waiting for its status
     /// (`backend.report_response_codes` with batching) is counted with it. `status` is read
     /// only then; `None` (unreadable) counts it without a code.
-    pub fn on_response(&mut self, request: RequestId, status: impl FnOnce() -> Option<u16>) {
-        let Some(State::Forwarded { report, .. }) = self.flows.get_mut(request) else {
-            return;
-        };
-        if let Some((key, leased)) = report.take() {
-            let key = match status() {
-                Some(code) => key.with_code(code),
-                None => key,
-            };
-            self.count(&key, leased);
-        }
-    }
-
-    fn count(&mut self, key: &EntryKey, leased: bool) {
-        if let Some(reporting) = &mut self.reporting {
-            reporting.count(key, leased);
+    pub fn on_response(&mut self, request: RequestId, status: fn() -> Option<u16>) {
+        if let (Some((key, leased)), Some(reporting)) =
+            (self.flows.take_report(request), &mut self.reporting)
+        {
+            let key = status().map(|c| key.with_code(c)).unwrap_or(key);
+            reporting.count(&key, leased);
         }
     }
 
@@ -455,16 +435,8 @@ impl Worker {
         };
         match lookup {
             Lookup::Forward { leased } => {
-                let mut report = None;
-                if let Some(reporting) = &mut self.reporting {
-                    reporting.decided(waited);
-                    if self.config.backend.report_response_codes {
-                        // Counted with the status the client gets (`on_response`).
-                        report = Some((key, leased));
-                    } else {
-                        reporting.count(&key, leased);
-                    }
-                }
+                let report = (self.reporting.as_mut())
+                    .and_then(|reporting| reporting.forwarded(key, leased, waited));
                 self.forward(request, matched.forward(), resume, report)
             }
             Lookup::Deny(denial) => self.reply(request, matched.denied(denial)),
@@ -563,7 +535,7 @@ impl Worker {
 
     fn reply(&mut self, request: RequestId, reply: LocalReply) -> Steps {
         // A forward the host failed to carry out: its call is counted, as it always was.
-        self.forget(request);
+        self.on_response(request, || None);
         self.flows.set(request, State::Complete);
         Steps::one(Step::Reply { request, reply })
     }
