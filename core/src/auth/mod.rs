@@ -1,7 +1,8 @@
 //! Local authentication: API keys, HTTP Basic users, JWT, signed URLs, header secrets and
 //! HTTPS-only, configured per service in its `authentication` block (a Tollgate extension
 //! next to APIcast's fields). A service authenticates through 3scale (the default), locally,
-//! or both (verify locally, then authrep to meter and enforce plans).
+//! both (verify locally, then authrep to meter and enforce plans), or not at all (`none`);
+//! its public paths (`public.rs`) pass without credentials in every mode.
 
 pub mod api_keys;
 pub mod basic;
