@@ -118,7 +118,16 @@ pub fn backend_answer(num_headers: usize) -> Option<BackendAnswer> {
 
 /// The status of the callout response being delivered (`None`: absent, or unreadable).
 pub fn call_status() -> Option<u16> {
-    let map = HeaderMap::read(host::call_response_headers);
+    status(host::call_response_headers)
+}
+
+/// The status of the response going to the client (`None`: absent, or unreadable).
+pub fn response_status() -> Option<u16> {
+    status(host::response_headers)
+}
+
+fn status(read: fn() -> Result<Vec<u8>, HostError>) -> Option<u16> {
+    let map = HeaderMap::read(read);
     std::str::from_utf8(map.value(":status")?)
         .ok()?
         .parse()

@@ -69,6 +69,14 @@ pub fn request_headers() -> HostResult<Vec<u8>> {
     )
 }
 
+/// Every header of the response going to the client, serialized (see `request_headers`).
+pub fn response_headers() -> HostResult<Vec<u8>> {
+    check(
+        "get_http_response_headers",
+        abi::get_map_bytes(abi::MAP_RESPONSE_HEADERS),
+    )
+}
+
 /// Every header of the callout response being delivered, serialized (see `request_headers`).
 pub fn call_response_headers() -> HostResult<Vec<u8>> {
     check(

@@ -90,7 +90,7 @@ impl HttpContext for TollgateHttp {
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
-        self.runner.add_response_headers(self.id);
+        self.runner.on_response_headers(self.id);
         Action::Continue
     }
 }

@@ -11,6 +11,7 @@ use tollgate_core::system::loader::LoaderCounts;
 #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
 pub struct Metrics {
     authorized: Option<u32>,
+    public: Option<u32>,
     service_not_found: Option<u32>,
     auth_missing: Option<u32>,
     no_match: Option<u32>,
@@ -78,6 +79,7 @@ impl Metrics {
         HOST_ERRORS.with(|id| id.set(counter("tollgate.host_errors")));
         Metrics {
             authorized: counter("tollgate.requests_authorized"),
+            public: counter("tollgate.requests_public"),
             service_not_found: counter("tollgate.requests_denied.service_not_found"),
             auth_missing: counter("tollgate.requests_denied.auth_missing"),
             no_match: counter("tollgate.requests_denied.no_match"),
@@ -119,6 +121,7 @@ impl Metrics {
         }
         bump(match outcome {
             Outcome::Authorized => self.authorized,
+            Outcome::Public => self.public,
             Outcome::ServiceNotFound => self.service_not_found,
             Outcome::AuthMissing => self.auth_missing,
             Outcome::NoMatch => self.no_match,

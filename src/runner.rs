@@ -12,7 +12,7 @@ use std::time::Duration;
 use tollgate_core::backend::BackendCall;
 use tollgate_core::config::Config;
 use tollgate_core::pipeline::{
-    is_stripped_request_header, LocalReply, RequestId, Step, Steps, Worker,
+    is_stripped_request_header, LocalReply, Outcome, RequestId, Step, Steps, Worker,
 };
 
 pub struct Runner {
@@ -48,13 +48,15 @@ impl Runner {
         self.worker.try_borrow().is_ok_and(|w| w.owns_call(token))
     }
 
-    /// Sets the headers the core adds to `request`'s response (debug headers).
-    pub fn add_response_headers(&self, request: RequestId) {
-        if let Ok(worker) = self.worker.try_borrow() {
+    /// `request`'s response headers: sets those the core adds (debug headers), and hands the
+    /// core the status when it waits for it (response codes in batched reports).
+    pub fn on_response_headers(&self, request: RequestId) {
+        if let Ok(mut worker) = self.worker.try_borrow_mut() {
             for (name, value) in worker.response_headers(request) {
                 // A failure is logged and counted; the response goes on.
                 let _ = host::set_response_header(name, value);
             }
+            worker.on_response(request, crate::headers::response_status);
         }
     }
 
@@ -113,6 +115,7 @@ impl Runner {
                     request,
                     set_request_headers,
                     resume,
+                    public,
                 } => match in_context(request, home, || {
                     // Names read by this callback still hold for its own request only.
                     let names = stripped.take().filter(|_| request == home && !resume);
@@ -123,8 +126,11 @@ impl Runner {
                         self.event(|w| w.on_host_error(request))
                     }
                     Some(Ok(())) => {
-                        self.metrics
-                            .outcome(tollgate_core::pipeline::Outcome::Authorized);
+                        self.metrics.outcome(if public {
+                            Outcome::Public
+                        } else {
+                            Outcome::Authorized
+                        });
                         None
                     }
                     None => None,

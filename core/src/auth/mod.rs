@@ -1,7 +1,8 @@
 //! Local authentication: API keys, HTTP Basic users, JWT, signed URLs, header secrets and
 //! HTTPS-only, configured per service in its `authentication` block (a Tollgate extension
 //! next to APIcast's fields). A service authenticates through 3scale (the default), locally,
-//! or both (verify locally, then authrep to meter and enforce plans).
+//! both (verify locally, then authrep to meter and enforce plans), or not at all (`none`);
+//! its public paths (`public.rs`) pass without credentials in every mode.
 
 pub mod api_keys;
 pub mod basic;
@@ -28,6 +29,7 @@ pub mod oidc_discovery;
 #[cfg(test)]
 #[cfg(feature = "jwt")]
 mod oidc_tests;
+pub mod public;
 pub mod signed_url;
 pub mod transport;
 
@@ -47,6 +49,8 @@ pub enum Mode {
     Local,
     /// Local credentials, then authrep with the caller's id as the 3scale credential.
     LocalThenThreeScale,
+    /// `none`: no credentials and no backend call; the mapping rules still decide no-match.
+    Open,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -60,6 +64,8 @@ pub struct Authentication {
     pub jwt: Option<jwt_auth::JwtAuth>,
     /// HMAC secret for signed URLs.
     pub signed_url_secret: Option<Vec<u8>>,
+    /// Path prefixes open without credentials, in every mode (`public::covers`).
+    pub public_paths: Vec<String>,
 }
 
 const FIELDS: &[&str] = &[
@@ -71,6 +77,7 @@ const FIELDS: &[&str] = &[
     "basic_users",
     "jwt",
     "signed_urls",
+    "public_paths",
 ];
 
 impl Authentication {
@@ -80,10 +87,13 @@ impl Authentication {
             None | Some("3scale") => Mode::ThreeScale,
             Some("local") => Mode::Local,
             Some("local+3scale") => Mode::LocalThenThreeScale,
+            Some("none") => Mode::Open,
             Some(other) => {
                 return Err(error(
                     &obj.child_path("mode"),
-                    format!("unknown mode \"{other}\" (expected 3scale, local or local+3scale)"),
+                    format!(
+                        "unknown mode \"{other}\" (expected 3scale, local, local+3scale or none)"
+                    ),
                 ))
             }
         };
@@ -105,6 +115,7 @@ impl Authentication {
                 .map(|o| jwt_auth::JwtAuth::parse(&o))
                 .transpose()?,
             signed_url_secret: parse_signed_urls(obj)?,
+            public_paths: public::parse(obj)?,
         };
         #[cfg(not(feature = "jwt"))]
         if obj.get("jwt").is_some() {
@@ -113,7 +124,15 @@ impl Authentication {
                 "this build of Tollgate has no JWT support",
             ));
         }
-        if auth.mode != Mode::ThreeScale && !auth.has_local_method() {
+        if auth.mode == Mode::Open {
+            // A credential setting would look enforced and never be.
+            if auth.has_local_method() || auth.https_only.is_some() {
+                return Err(error(
+                    &obj.child_path("mode"),
+                    "none reads no credentials: remove api_keys, basic_users, jwt, signed_urls and https_only",
+                ));
+            }
+        } else if auth.mode != Mode::ThreeScale && !auth.has_local_method() {
             return Err(error(
                 &obj.child_path("mode"),
                 "local authentication needs api_keys, basic_users, jwt or signed_urls",

@@ -8,25 +8,45 @@ use crate::credentials::Credentials;
 
 /// Usage per application, ready to report. Reports name the application only: an app_key is
 /// never sent (APIcast batcher TEST 6).
+///
+/// With response codes, every call is a transaction of its own with `[log][code]`: 3scale
+/// counts one response per transaction, whatever its usage (apisonator's response-code
+/// aggregator adds 1), so merged calls would count as one response.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Transactions {
-    /// Sorted by application, each usage sorted by metric (sorted `Vec`s: smaller module
-    /// than maps, and a deterministic body).
+    /// Calls without a code: one transaction per application, sorted by application, each
+    /// usage sorted by metric (sorted `Vec`s: smaller module than maps, and a deterministic body).
     apps: Vec<(App, Vec<(String, u64)>)>,
+    /// Calls with a code: the application, the code, one call's usage, and how many calls.
+    coded: Vec<(App, u16, Usage, u64)>,
 }
+
+/// A usage: metrics and their deltas.
+type Usage = Vec<(String, u64)>;
 
 /// The report parameter naming an application (`user_key` or `app_id`) and its value.
 type App = (&'static str, String);
 
 impl Transactions {
-    /// Adds `calls` calls of `usage` by the application `credentials` name.
-    pub fn add(&mut self, credentials: &Credentials, usage: &[(String, u64)], calls: u64) {
+    /// Adds `calls` calls of `usage` by the application `credentials` name, answered with
+    /// `code` when response codes are reported.
+    pub fn add(
+        &mut self,
+        credentials: &Credentials,
+        usage: &[(String, u64)],
+        code: Option<u16>,
+        calls: u64,
+    ) {
         let app = match credentials {
             Credentials::UserKey(k) => ("user_key", k.clone()),
             Credentials::AppIdAndKey { app_id, .. } | Credentials::AppId(app_id) => {
                 ("app_id", app_id.clone())
             }
         };
+        if let Some(code) = code {
+            self.coded.push((app, code, usage.to_vec(), calls));
+            return;
+        }
         let i = match self.apps.binary_search_by(|(a, _)| a.cmp(&app)) {
             Ok(i) => i,
             Err(i) => {
@@ -51,24 +71,39 @@ impl Transactions {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.apps.is_empty()
+        self.len() == 0
     }
 
+    /// The transactions the report will hold.
     pub fn len(&self) -> usize {
-        self.apps.len()
+        let coded = self.coded.iter().map(|(.., calls)| *calls as usize);
+        coded.fold(self.apps.len(), usize::saturating_add)
     }
 }
 
 impl BackendCall {
     pub fn report(service: &Service, transactions: &Transactions) -> BackendCall {
         let mut body = QueryBuilder::default();
-        for (i, ((param, value), usage)) in transactions.apps.iter().enumerate() {
+        let mut i = 0usize;
+        let mut push = |(param, value): &App, usage: &[(String, u64)], code: Option<u64>| {
             body.push(&format!("transactions[{i}][{param}]"), value);
             for (metric, total) in usage {
                 body.push(
                     &format!("transactions[{i}][usage][{metric}]"),
                     &total.to_string(),
                 );
+            }
+            if let Some(code) = code {
+                body.push(&format!("transactions[{i}][log][code]"), &code.to_string());
+            }
+            i += 1;
+        };
+        for (app, usage) in &transactions.apps {
+            push(app, usage, None);
+        }
+        for (app, code, usage, calls) in &transactions.coded {
+            for _ in 0..*calls {
+                push(app, usage, Some(u64::from(*code)));
             }
         }
         BackendCall::new(
@@ -98,9 +133,14 @@ mod tests {
             app_id: id.into(),
             app_key: key.into(),
         };
-        t.add(&app("a=1", "k1"), &[("hits".into(), 1)], 3);
-        t.add(&app("a=1", "k2"), &[("hits".into(), 2), ("m".into(), 1)], 2);
-        t.add(&app("b", "k"), &[("hits".into(), 1)], 1);
+        t.add(&app("a=1", "k1"), &[("hits".into(), 1)], None, 3);
+        t.add(
+            &app("a=1", "k2"),
+            &[("hits".into(), 2), ("m".into(), 1)],
+            None,
+            2,
+        );
+        t.add(&app("b", "k"), &[("hits".into(), 1)], None, 1);
         let call = BackendCall::report(&config.services[0], &t);
         assert_eq!(call.method, "POST");
         assert_eq!(
@@ -114,5 +154,29 @@ mod tests {
              &transactions%5B1%5D%5Bapp_id%5D=b&transactions%5B1%5D%5Busage%5D%5Bhits%5D=1"
         );
         assert!(!call.body.contains("k1"));
+    }
+
+    #[test]
+    fn every_call_with_a_code_is_a_transaction_of_its_own() {
+        let text = br#"{"backend":{"cluster":"b"},"services":[{"id":"7","backend_version":1}]}"#;
+        let config = Config::parse(text).unwrap().config;
+        let mut t = Transactions::default();
+        let uk = Credentials::UserKey("u".into());
+        t.add(&uk, &[("hits".to_string(), 1)], Some(503), 1);
+        t.add(&uk, &[("hits".into(), 2), ("m".into(), 1)], Some(200), 2);
+        t.add(&uk, &[("hits".to_string(), 1)], None, 4);
+        t.add(&uk, &[("hits".to_string(), 3)], None, 1);
+        assert_eq!(t.len(), 4);
+        let body = BackendCall::report(&config.services[0], &t)
+            .body
+            .replace("%5B", "[")
+            .replace("%5D", "]");
+        assert_eq!(
+            body,
+            "transactions[0][user_key]=u&transactions[0][usage][hits]=7\
+             &transactions[1][user_key]=u&transactions[1][usage][hits]=1&transactions[1][log][code]=503\
+             &transactions[2][user_key]=u&transactions[2][usage][hits]=2&transactions[2][usage][m]=1&transactions[2][log][code]=200\
+             &transactions[3][user_key]=u&transactions[3][usage][hits]=2&transactions[3][usage][m]=1&transactions[3][log][code]=200"
+        );
     }
 }

@@ -8,6 +8,8 @@ use crate::mapping::Usage;
 
 /// `<service> <kind> <credential>[ <app_key>] <metric>=<delta>,...`, each part percent-encoded,
 /// so the text has no spaces, `|` or newlines inside parts and parses back for reports.
+/// A pending report's key may end with ` <code>`, the response code of its calls
+/// (`backend.report_response_codes`): digits only, so it cannot be read as a usage part.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EntryKey(String);
 
@@ -17,6 +19,8 @@ pub struct KeyParts {
     pub service_id: String,
     pub credentials: Credentials,
     pub usage: Vec<(String, u64)>,
+    /// The response code the calls were answered with, for `log[code]`.
+    pub code: Option<u16>,
 }
 
 impl EntryKey {
@@ -57,8 +61,31 @@ impl EntryKey {
         &self.0
     }
 
+    /// The key of calls answered with `code` (reported as `log[code]`).
+    pub fn with_code(&self, code: u16) -> EntryKey {
+        // As u64: its formatting is in the module already.
+        EntryKey(format!("{} {}", self.0, u64::from(code)))
+    }
+
+    /// The key without a response code: the authorization the calls were counted against.
+    pub fn base(&self) -> &str {
+        self.split_code().0
+    }
+
+    fn split_code(&self) -> (&str, Option<u16>) {
+        let text = self.0.as_str();
+        let space = text.bytes().rposition(|b| b == b' ').unwrap_or(0);
+        let (base, code) = (text.get(..space), text.get(space + 1..));
+        match (base, code.and_then(|c| c.parse::<u64>().ok())) {
+            // Digits only (a usage part has `=`); parsed as u64, whose parser is linked already.
+            (Some(base), Some(code)) => (base, u16::try_from(code).ok()),
+            _ => (text, None),
+        }
+    }
+
     pub fn parts(&self) -> Option<KeyParts> {
-        let mut fields = self.0.split(' ');
+        let (base, code) = self.split_code();
+        let mut fields = base.split(' ');
         let service_id = decode_component(fields.next()?);
         let mut next = || fields.next().map(decode_component);
         let credentials = match next()?.as_str() {
@@ -86,15 +113,18 @@ impl EntryKey {
             service_id,
             credentials,
             usage,
+            code,
         })
     }
 
     /// Two candidate slots among `slots` (two hash functions: a collision on one rarely
     /// collides on the other).
+    /// The slots of the authorization: a code does not change them.
     pub fn slots(&self, slots: u32) -> [u32; 2] {
         let n = slots.max(1) as u64;
-        let a = fnv1a(self.0.as_bytes(), 0xcbf2_9ce4_8422_2325);
-        let b = fnv1a(self.0.as_bytes(), 0x8422_2325_cbf2_9ce4);
+        let base = self.base().as_bytes();
+        let a = fnv1a(base, 0xcbf2_9ce4_8422_2325);
+        let b = fnv1a(base, 0x8422_2325_cbf2_9ce4);
         [(a % n) as u32, (b % n) as u32]
     }
 }
@@ -151,6 +181,36 @@ mod tests {
         );
         assert_eq!(EntryKey::from_text("1 x a hits=1"), None);
         assert_eq!(EntryKey::from_text("1 u a hits=x"), None);
+    }
+
+    #[test]
+    fn a_response_code_rides_on_the_key_and_leaves_the_authorization_alone() {
+        let key = EntryKey::new(
+            "1",
+            &Credentials::AppIdAndKey {
+                app_id: "a 1".into(),
+                app_key: "k".into(),
+            },
+            &usage(&[("hits", 2)]),
+        );
+        assert_eq!(key.parts().unwrap().code, None);
+        assert_eq!(key.base(), key.as_str());
+        let coded = key.with_code(503);
+        assert_eq!(coded.as_str(), format!("{} 503", key.as_str()));
+        let parts = EntryKey::from_text(coded.as_str())
+            .unwrap()
+            .parts()
+            .unwrap();
+        assert_eq!(parts.code, Some(503));
+        assert_eq!(parts.usage, vec![("hits".to_string(), 2)]);
+        assert_eq!(coded.base(), key.as_str());
+        assert_eq!(coded.slots(97), key.slots(97));
+        assert_ne!(coded, key.with_code(200));
+        // A key whose usage is empty still reads back, with or without a code.
+        let empty = EntryKey::new("1", &Credentials::UserKey("u".into()), &Usage::default());
+        assert_eq!(empty.parts().unwrap().code, None);
+        assert_eq!(empty.with_code(200).parts().unwrap().code, Some(200));
+        assert_eq!(empty.with_code(200).base(), empty.as_str());
     }
 
     #[test]

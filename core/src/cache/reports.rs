@@ -34,6 +34,15 @@ impl Calls {
         self.calls = self.calls.saturating_add(other.calls);
         self.leased = self.leased.saturating_add(other.leased);
     }
+
+    /// Takes up to `n` calls (leased ones first) out of these.
+    fn take(&mut self, n: u64) -> Calls {
+        let calls = self.calls.min(n);
+        let leased = self.leased.min(calls);
+        self.calls -= calls;
+        self.leased -= leased;
+        Calls { calls, leased }
+    }
 }
 
 /// The calls this worker forwarded since it last flushed.
@@ -272,18 +281,28 @@ pub fn batches(
         };
         let mut transactions = Transactions::default();
         let mut carried = Vec::new();
-        for (key, calls) in entries {
-            if let Some(parts) = key.parts() {
-                transactions.add(&parts.credentials, &parts.usage, calls.calls);
-            }
-            carried.push((key, calls));
-            if transactions.len() >= MAX_TRANSACTIONS_PER_CALL {
-                out.push(ReportBatch {
-                    service_id: service_id.clone(),
-                    call: BackendCall::report(service, &transactions),
-                    entries: std::mem::take(&mut carried),
-                });
-                transactions = Transactions::default();
+        for (key, mut calls) in entries {
+            let parts = key.parts();
+            loop {
+                // Calls with a code are a transaction each: an entry may span report calls.
+                let room = MAX_TRANSACTIONS_PER_CALL.saturating_sub(transactions.len()) as u64;
+                let coded = parts.as_ref().is_some_and(|p| p.code.is_some());
+                let part = calls.take(if coded { room.max(1) } else { u64::MAX });
+                if let Some(parts) = &parts {
+                    transactions.add(&parts.credentials, &parts.usage, parts.code, part.calls);
+                }
+                carried.push((key.clone(), part));
+                if transactions.len() >= MAX_TRANSACTIONS_PER_CALL {
+                    out.push(ReportBatch {
+                        service_id: service_id.clone(),
+                        call: BackendCall::report(service, &transactions),
+                        entries: std::mem::take(&mut carried),
+                    });
+                    transactions = Transactions::default();
+                }
+                if calls.calls == 0 {
+                    break;
+                }
             }
         }
         if !transactions.is_empty() {
@@ -303,7 +322,7 @@ pub fn settle(store: &dyn SharedStore, slots: u32, entries: &[(EntryKey, Calls)]
         for slot in key.slots(slots) {
             let done = update(store, &slot_key(slot), |value| {
                 let mut entry = value.and_then(SharedEntry::decode)?;
-                if entry.key != key.as_str() {
+                if entry.key != key.base() {
                     return None;
                 }
                 entry.outstanding = entry.outstanding.saturating_sub(calls.leased);

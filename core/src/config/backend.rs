@@ -25,6 +25,8 @@ pub struct BackendConfig {
     pub batching: Option<Batching>,
     /// Bound on cached authorizations (shared-data slots, shared by all workers).
     pub cache_max_entries: u32,
+    /// APICAST_RESPONSE_CODES: batched reports carry each call's response code (`log[code]`).
+    pub report_response_codes: bool,
 }
 
 /// APIcast's caching policy `caching_type` (reference §7.3).
@@ -65,6 +67,7 @@ pub(super) fn parse_backend(root: &Obj) -> Result<BackendConfig> {
         "caching_type",
         "batching",
         "cache_max_entries",
+        "report_response_codes",
     ])?;
     let cluster = backend
         .non_empty_string("cluster")?
@@ -114,6 +117,7 @@ pub(super) fn parse_backend(root: &Obj) -> Result<BackendConfig> {
         caching_type,
         batching,
         cache_max_entries,
+        report_response_codes: backend.bool("report_response_codes")?.unwrap_or(false),
     })
 }
 

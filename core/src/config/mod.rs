@@ -112,7 +112,13 @@ impl Config {
             policies,
             hosts: HashMap::new(),
         };
-        let warnings = config.install(parsed.into_iter().map(Arc::new).collect());
+        let mut warnings = config.install(parsed.into_iter().map(Arc::new).collect());
+        if config.backend.report_response_codes && config.backend.batching.is_none() {
+            // As APIcast's synchronous authrep: it is sent before the upstream answers.
+            warnings.push(
+                "backend.report_response_codes: authrep mode reports each call before the upstream answers, so no code is sent (as APIcast); batching sends them".to_string(),
+            );
+        }
         Ok(Parsed { config, warnings })
     }
 

@@ -138,8 +138,9 @@ impl Service {
         } else {
             parse_mode(&obj, &proxy, auth.mode, &mut warnings)?
         };
+        let open = auth.mode == Mode::Open;
         let (rules, rule_access): (Vec<_>, Vec<_>) = proxy
-            .array("proxy_rules", parse_rule)?
+            .array("proxy_rules", |path, v| parse_rule(path, v, open))?
             .unwrap_or_default()
             .into_iter()
             .unzip();
@@ -187,7 +188,7 @@ fn parse_mode(
     let version = match service.number_or_string("backend_version")? {
         Some(v) => v,
         // A service that never calls the backend needs no backend version.
-        None if auth == Mode::Local => "1".to_string(),
+        None if matches!(auth, Mode::Local | Mode::Open) => "1".to_string(),
         None => String::new(),
     };
     match version.as_str() {
@@ -371,7 +372,9 @@ fn parse_hosts(proxy: &Obj) -> Result<Vec<String>> {
     Ok(hosts.unwrap_or_else(|| vec!["localhost".to_string()]))
 }
 
-fn parse_rule(path: &str, value: &Value) -> Result<(MappingRule, RuleAccess)> {
+/// `open`: `authentication.mode` is none, so nobody is authenticated: a rule's namespace or
+/// roles would never be checked, and are refused rather than ignored.
+fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, RuleAccess)> {
     let rule = Obj::new(path, value)?;
     let method = rule.required_string("http_method")?;
     let pattern = rule.required_string("pattern")?;
@@ -412,5 +415,12 @@ fn parse_rule(path: &str, value: &Value) -> Result<(MappingRule, RuleAccess)> {
         rule.bool("last")?.unwrap_or(false),
         query,
     );
-    Ok((mapping, RuleAccess::parse(&rule)?))
+    let access = RuleAccess::parse(&rule)?;
+    if open && !access.is_open() {
+        return Err(error(
+            path,
+            "namespace and roles need an authenticated caller; authentication.mode none has none",
+        ));
+    }
+    Ok((mapping, access))
 }

@@ -26,8 +26,13 @@ pub(super) enum State {
         waited: bool,
         direct: bool,
     },
-    /// Forwarded; these headers go on the upstream's response (debug headers).
-    Forwarded(Vec<(String, String)>),
+    /// Forwarded; these headers go on the upstream's response (debug headers). `report`:
+    /// batching with response codes, the call (its cache key, and whether it was leased) is
+    /// counted once the response's status is known.
+    Forwarded {
+        headers: Vec<(String, String)>,
+        report: Option<(EntryKey, bool)>,
+    },
     /// Answered locally, or failed: its body and trailers stay held in Envoy.
     Complete,
 }
@@ -36,7 +41,7 @@ impl State {
     /// While the verdict is pending, or after a local reply, body and trailers must stay in
     /// Envoy: letting them go on would release the paused headers upstream.
     pub(super) fn holds_request(&self) -> bool {
-        !matches!(self, State::Forwarded(_))
+        !matches!(self, State::Forwarded { .. })
     }
 }
 
@@ -84,6 +89,14 @@ impl Flows {
             })
             .map(|(id, _)| *id)
             .collect()
+    }
+
+    /// The call a forwarded request still has to count, once (response codes).
+    pub(super) fn take_report(&mut self, request: RequestId) -> Option<(EntryKey, bool)> {
+        match self.get_mut(request) {
+            Some(State::Forwarded { report, .. }) => report.take(),
+            _ => None,
+        }
     }
 
     pub(super) fn len(&self) -> usize {

@@ -29,25 +29,16 @@ impl MatchedRequest {
         query: Option<&str>,
     ) -> MatchedRequest {
         let debug_headers = if debug {
-            debug_headers(&service, &credentials, &matched)
+            debug_headers(&service, Some(&credentials), &matched)
         } else {
             Vec::new()
         };
-        let mut upstream_headers = Vec::new();
-        if let Some(rewrite) = &service.upstream {
-            if let Some(host) = &rewrite.host {
-                upstream_headers.push((":authority".to_string(), host.clone()));
-            }
-            if !rewrite.path_prefix.is_empty() || rewrite.query.is_some() {
-                upstream_headers.push((":path".to_string(), rewrite.rewrite_path(path, query)));
-            }
-        }
         MatchedRequest {
+            upstream_headers: upstream_headers(&service, path, query),
             service,
             credentials,
             usage: matched.usage,
             debug_headers,
-            upstream_headers,
         }
     }
 
@@ -101,20 +92,71 @@ impl MatchedRequest {
     }
 
     pub fn forward(&self) -> Forward {
-        let mut set_request_headers = self.upstream_headers.clone();
-        if let Some(token) = &self.service.secret_token {
-            set_request_headers.push(("x-3scale-proxy-secret-token".to_string(), token.clone()));
-        }
-        Forward {
-            set_request_headers,
-            response_headers: self.debug_headers.clone(),
-        }
+        forward(
+            &self.service,
+            self.upstream_headers.clone(),
+            self.debug_headers.clone(),
+        )
     }
 }
 
+/// A request let through without credentials (a public path, or `authentication.mode: none`):
+/// the same upstream headers and debug headers as any forwarded request, with no credentials
+/// and no usage (nothing is reported).
+pub(super) fn public_forward(
+    service: &Service,
+    matched: &RuleMatch,
+    debug: bool,
+    path: &str,
+    query: Option<&str>,
+) -> Forward {
+    let debug_headers = if debug {
+        debug_headers(service, None, matched)
+    } else {
+        Vec::new()
+    };
+    let upstream = upstream_headers(service, path, query);
+    Forward {
+        public: true,
+        ..forward(service, upstream, debug_headers)
+    }
+}
+
+/// The upstream rewrite (`api_backend`, `hostname_rewrite`) and the secret token.
+fn forward(
+    service: &Service,
+    mut set_request_headers: Vec<(String, String)>,
+    response_headers: Vec<(String, String)>,
+) -> Forward {
+    if let Some(token) = &service.secret_token {
+        set_request_headers.push(("x-3scale-proxy-secret-token".to_string(), token.clone()));
+    }
+    Forward {
+        set_request_headers,
+        response_headers,
+        public: false,
+    }
+}
+
+/// `:authority` and `:path` to send upstream, when api_backend/hostname_rewrite say so.
+fn upstream_headers(service: &Service, path: &str, query: Option<&str>) -> Vec<(String, String)> {
+    let mut headers = Vec::new();
+    if let Some(rewrite) = &service.upstream {
+        if let Some(host) = &rewrite.host {
+            headers.push((":authority".to_string(), host.clone()));
+        }
+        if !rewrite.path_prefix.is_empty() || rewrite.query.is_some() {
+            headers.push((":path".to_string(), rewrite.rewrite_path(path, query)));
+        }
+    }
+    headers
+}
+
+/// The `X-3scale-*` debug headers; without credentials (a public request) the credentials
+/// and usage are empty.
 fn debug_headers(
     service: &Service,
-    credentials: &Credentials,
+    credentials: Option<&Credentials>,
     matched: &RuleMatch,
 ) -> Vec<(String, String)> {
     let patterns: Vec<&str> = matched
@@ -125,8 +167,16 @@ fn debug_headers(
         .collect();
     let mut headers = vec![
         ("x-3scale-matched-rules".to_string(), patterns.join(", ")),
-        ("x-3scale-credentials".to_string(), credentials.encoded()),
-        ("x-3scale-usage".to_string(), matched.usage.encoded()),
+        (
+            "x-3scale-credentials".to_string(),
+            credentials.map(Credentials::encoded).unwrap_or_default(),
+        ),
+        (
+            "x-3scale-usage".to_string(),
+            credentials
+                .map(|_| matched.usage.encoded())
+                .unwrap_or_default(),
+        ),
         ("x-3scale-service-id".to_string(), service.id.clone()),
         (
             "x-3scale-service-name".to_string(),

@@ -11,7 +11,7 @@
 //!        │                          ─► Step::ReadBody ─► on_form_body ─┐
 //!        ▼                                                             ▼
 //!  PendingRequest::authorize() ─┬─► Step::Reply (401 auth missing, 403 auth failed, 404 no match)
-//!                               ├─► Step::Forward (local authentication, no backend)
+//!                               ├─► Step::Forward (local authentication, or public: no backend)
 //!                               ├─ authrep ─► Calling ─► Step::Call(Authrep) ─► on_backend_answer
 //!                               │       ─► decide(), or the failure policy ─► Forward | Reply
 //!                               └─ batching ─► Waiting ─► resolve(): cache lookup ─┬─► Forward (hit)
@@ -23,10 +23,14 @@
 //! On every worker, `on_tick` also moves counted calls to shared data and, on the elected
 //! worker, sends the reports (`reporting.rs`). `on_host_error` fails a request closed.
 
+#[cfg(test)]
+mod codes_tests;
 mod flow;
 mod matched;
 #[cfg(test)]
 mod policy_tests;
+#[cfg(test)]
+mod public_tests;
 mod reply;
 mod reporting;
 mod steps;
@@ -51,14 +55,14 @@ pub use reply::{is_stripped_request_header, Forward, LocalReply, Outcome};
 
 #[cfg(feature = "jwt")]
 use crate::auth::claim_check;
-use crate::auth::header_secret;
 use crate::auth::identity::Identity;
 use crate::auth::local::{self, LocalFailure, LocalRequest};
 use crate::auth::Mode;
+use crate::auth::{header_secret, public};
 use crate::config::policies::configs::DefaultCredentials;
 use crate::config::{AuthMode, Config, CredentialsLocation, Service};
 use crate::credentials::{self, Credentials, Found};
-use crate::mapping::{match_rules, normalize_path, QueryArgs};
+use crate::mapping::{match_rules, normalize_path, QueryArgs, RuleMatch};
 use crate::request::{host_of, is_ambiguous_path, split_path, HeaderSource, RequestHead};
 use crate::secret::constant_time_eq;
 use std::sync::Arc;
@@ -79,6 +83,8 @@ pub struct PendingRequest {
     insecure: bool,
     /// A header-secret rule covers the path and its header is absent or wrong.
     header_secret_failed: bool,
+    /// Under one of `authentication.public_paths`: no credentials, rules or backend.
+    public_path: bool,
     debug: bool,
     body_eligible: bool,
 }
@@ -110,8 +116,15 @@ pub fn begin(
             &m.message,
         ));
     }
-    let found = credentials::extract(&service, &args, headers);
-    let local = (service.auth.mode != Mode::ThreeScale).then(|| {
+    let public_path = public::covers(&service.auth.public_paths, &normalized_path);
+    // A public request reads no credential: none can fail it, and none costs a verification.
+    let anonymous = public_path || service.auth.mode == Mode::Open;
+    let found = if anonymous {
+        Found::default()
+    } else {
+        credentials::extract(&service, &args, headers)
+    };
+    let local = (!anonymous && service.auth.mode != Mode::ThreeScale).then(|| {
         local::authenticate(
             &service.auth,
             &LocalRequest {
@@ -136,7 +149,8 @@ pub fn begin(
     let header_secret_failed =
         !header_secret::all_satisfied(&service.auth.header_secrets, &normalized_path, headers);
     let debug = is_debug(&service, headers);
-    let body_eligible = service.location == CredentialsLocation::Query
+    let body_eligible = !public_path
+        && service.location == CredentialsLocation::Query
         && matches!(head.method, "POST" | "PUT" | "PATCH")
         && headers.header("content-type").is_some_and(|ct| {
             ct.to_ascii_lowercase()
@@ -153,6 +167,7 @@ pub fn begin(
         local,
         insecure,
         header_secret_failed,
+        public_path,
         debug,
         body_eligible,
     }))
@@ -219,6 +234,9 @@ impl PendingRequest {
         if self.header_secret_failed {
             return Err(failed());
         }
+        if self.public_path {
+            return Ok(Next::Forward(self.public(&RuleMatch::default())));
+        }
         let identity = match &self.local {
             None => None,
             Some(Ok(identity)) => Some(identity),
@@ -237,12 +255,13 @@ impl PendingRequest {
                 .complete(self.service.mode)
                 .or_else(|| self.default_credentials()),
         };
-        let Some(credentials) = credentials else {
+        let open = self.service.auth.mode == Mode::Open;
+        if credentials.is_none() && !open {
             return Err(LocalReply::error(
                 &errors.auth_missing,
                 Outcome::AuthMissing,
             ));
-        };
+        }
         // `jwt_claim_check` before `apicast` answers before the mapping rules, after it once
         // they matched; either way before the backend is called.
         self.check_claims(identity, true)?;
@@ -252,8 +271,10 @@ impl PendingRequest {
             &self.normalized_path,
             &self.args,
         );
-        let open_local = self.service.auth.mode == Mode::Local && self.service.rules.is_empty();
-        if matched.usage.is_empty() && !open_local {
+        // Without a backend, a service without rules lets every path through.
+        let no_rules = matches!(self.service.auth.mode, Mode::Local | Mode::Open)
+            && self.service.rules.is_empty();
+        if matched.usage.is_empty() && !no_rules {
             return Err(LocalReply::error(&errors.no_match, Outcome::NoMatch));
         }
         if let Some(who) = identity {
@@ -267,6 +288,10 @@ impl PendingRequest {
             }
         }
         self.check_claims(identity, false)?;
+        let Some(credentials) = credentials else {
+            // Mode none: nobody to authorize or report.
+            return Ok(Next::Forward(self.public(&matched)));
+        };
         let matched = MatchedRequest::new(
             self.service.clone(),
             credentials,
@@ -276,9 +301,19 @@ impl PendingRequest {
             self.query.as_deref(),
         );
         Ok(match self.service.auth.mode {
-            Mode::Local => Next::Forward(matched.forward()),
+            Mode::Local | Mode::Open => Next::Forward(matched.forward()),
             Mode::ThreeScale | Mode::LocalThenThreeScale => Next::Backend(matched),
         })
+    }
+
+    fn public(&self, matched: &RuleMatch) -> Forward {
+        matched::public_forward(
+            &self.service,
+            matched,
+            self.debug,
+            &self.path,
+            self.query.as_deref(),
+        )
     }
 }
 

@@ -6,6 +6,8 @@ use crate::config::ErrorResponse;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Authorized,
+    /// Let through without credentials: a public path, or `authentication.mode: none`.
+    Public,
     ServiceNotFound,
     AuthMissing,
     NoMatch,
@@ -168,6 +170,8 @@ pub struct Forward {
     pub set_request_headers: Vec<(String, String)>,
     /// Headers added to the upstream's response (debug headers).
     pub response_headers: Vec<(String, String)>,
+    /// Let through without credentials (counted apart from authorized requests).
+    pub public: bool,
 }
 
 #[cfg(test)]

@@ -9,30 +9,49 @@ use log::{debug, error, warn};
 
 pub(super) struct Reporting {
     batching: Batching,
+    /// `backend.report_response_codes`: a call is counted once its status is known.
+    codes: bool,
     usage: LocalUsage,
     hits: u64,
     misses: u64,
 }
 
 impl Reporting {
-    pub(super) fn new(batching: Batching) -> Reporting {
+    pub(super) fn new(batching: Batching, codes: bool) -> Reporting {
         Reporting {
             batching,
+            codes,
             usage: LocalUsage::default(),
             hits: 0,
             misses: 0,
         }
     }
 
-    /// Counts a forwarded call for the next report; `waited` tells a hit from a miss.
-    pub(super) fn count(&mut self, key: &EntryKey, leased: bool, waited: bool) {
+    /// Counts a forwarded call for the next report (its key carries the response code, if
+    /// reported).
+    pub(super) fn count(&mut self, key: &EntryKey, leased: bool) {
         self.usage.add(key, leased);
+    }
+
+    /// A call forwarded from the cache (`waited`: a miss, else a hit). It is counted now, or,
+    /// with response codes, returned to be counted with its status (`Worker::on_response`).
+    pub(super) fn forwarded(
+        &mut self,
+        key: EntryKey,
+        leased: bool,
+        waited: bool,
+    ) -> Option<(EntryKey, bool)> {
         let counter = if waited {
             &mut self.misses
         } else {
             &mut self.hits
         };
         *counter = counter.saturating_add(1);
+        if self.codes {
+            return Some((key, leased));
+        }
+        self.count(&key, leased);
+        None
     }
 
     /// The timer: usage to shared data, and the report calls if this worker is elected.

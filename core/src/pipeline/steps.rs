@@ -23,10 +23,12 @@ pub enum Step {
     /// Remove every spelling of the stripped headers (`is_stripped_request_header`), set
     /// these headers (pseudo-headers included), and let `request` go upstream. `resume`: the
     /// request is paused by an earlier callback and must be resumed.
+    /// `public`: let through without credentials (`tollgate.requests_public`), else authorized.
     Forward {
         request: RequestId,
         set_request_headers: Vec<(String, String)>,
         resume: bool,
+        public: bool,
     },
     /// Read the first `size` bytes of the body Envoy buffered for `request`, and hand them to
     /// [`super::Worker::on_form_body`].

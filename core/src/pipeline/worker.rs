@@ -39,7 +39,8 @@ impl Worker {
     pub fn new(config: Rc<Config>, store: Box<dyn SharedStore>, clock: Box<dyn Clock>) -> Worker {
         Worker {
             cache: CacheSettings::new(&config.backend).map(AuthCache::new),
-            reporting: config.backend.batching.map(Reporting::new),
+            reporting: (config.backend.batching)
+                .map(|b| Reporting::new(b, config.backend.report_response_codes)),
             config_loaded: config.system.is_none() || !config.services.is_empty(),
             config,
             store,
@@ -188,8 +189,10 @@ impl Worker {
     }
 
     /// Envoy is done with the request (completed, or reset by the client): its state goes,
-    /// and so do the calls its context sent (Envoy cancels them: no answer will come).
+    /// and so do the calls its context sent (Envoy cancels them: no answer will come). A call
+    /// whose response never came (the client went first) is counted without a code.
     pub fn on_request_done(&mut self, request: RequestId) {
+        self.on_response(request, || None);
         self.flows.take(request);
         self.calls.retain(|(_, _, sent_from)| *sent_from != request);
     }
@@ -197,8 +200,20 @@ impl Worker {
     /// The headers to add to the upstream's response (debug headers), if any.
     pub fn response_headers(&self, request: RequestId) -> &[(String, String)] {
         match self.flows.get(request) {
-            Some(State::Forwarded(headers)) => headers,
+            Some(State::Forwarded { headers, .. }) => headers,
             _ => &[],
+        }
+    }
+
+    /// The response's headers are going to the client: a call waiting for its status
+    /// (`backend.report_response_codes` with batching) is counted with it. `status` is read
+    /// only then; `None` (unreadable) counts it without a code.
+    pub fn on_response(&mut self, request: RequestId, status: fn() -> Option<u16>) {
+        if let (Some((key, leased)), Some(reporting)) =
+            (self.flows.take_report(request), &mut self.reporting)
+        {
+            let key = status().map(|c| key.with_code(c)).unwrap_or(key);
+            reporting.count(&key, leased);
         }
     }
 
@@ -313,7 +328,8 @@ impl Worker {
     }
 
     /// The VM is going away: this worker's counted calls go to shared data, and its unused
-    /// leases go back.
+    /// leases go back. (Envoy keeps a VM until its requests are done, so a call waiting for
+    /// its response's status was counted by `on_request_done` already.)
     pub fn on_shutdown(&mut self) {
         if let Some(cache) = &mut self.cache {
             cache.release_all(&*self.store);
@@ -337,7 +353,7 @@ impl Worker {
     ) -> Steps {
         let matched = match pending.authorize() {
             Ok(Next::Backend(a)) => Box::new(a),
-            Ok(Next::Forward(forward)) => return self.forward(request, forward, resume),
+            Ok(Next::Forward(forward)) => return self.forward(request, forward, resume, None),
             Err(reply) => return self.reply(request, reply),
         };
         if self.batching() {
@@ -377,7 +393,7 @@ impl Worker {
             if answer.decision() == Decision::BackendUnavailable {
                 match cache.authrep_fallback(&*self.store, &key, now_ms) {
                     Lookup::Forward { .. } => {
-                        return self.forward(request, matched.forward(), resume)
+                        return self.forward(request, matched.forward(), resume, None)
                     }
                     Lookup::Deny(denial) => return self.reply(request, matched.denied(denial)),
                     Lookup::Authorize(_) | Lookup::Wait => {}
@@ -387,7 +403,7 @@ impl Worker {
             }
         }
         match matched.decide(answer) {
-            Ok(forward) => self.forward(request, forward, resume),
+            Ok(forward) => self.forward(request, forward, resume, None),
             Err(reply) => self.reply(request, reply),
         }
     }
@@ -419,10 +435,9 @@ impl Worker {
         };
         match lookup {
             Lookup::Forward { leased } => {
-                if let Some(reporting) = &mut self.reporting {
-                    reporting.count(&key, leased, waited);
-                }
-                self.forward(request, matched.forward(), resume)
+                let report = (self.reporting.as_mut())
+                    .and_then(|reporting| reporting.forwarded(key, leased, waited));
+                self.forward(request, matched.forward(), resume, report)
             }
             Lookup::Deny(denial) => self.reply(request, matched.denied(denial)),
             Lookup::Authorize(ticket) => {
@@ -519,18 +534,30 @@ impl Worker {
     // --- Ends ----------------------------------------------------------------------------
 
     fn reply(&mut self, request: RequestId, reply: LocalReply) -> Steps {
+        // A forward the host failed to carry out: its call is counted, as it always was.
+        self.on_response(request, || None);
         self.flows.set(request, State::Complete);
         Steps::one(Step::Reply { request, reply })
     }
 
     /// Lets the request through. A request forwarded by the callback in progress
-    /// (`resume: false`) is let go by that callback's return.
-    fn forward(&mut self, request: RequestId, forward: Forward, resume: bool) -> Steps {
-        if forward.response_headers.is_empty() {
+    /// (`resume: false`) is let go by that callback's return. `report`: the call, counted
+    /// once its response's status is known.
+    fn forward(
+        &mut self,
+        request: RequestId,
+        forward: Forward,
+        resume: bool,
+        report: Option<(EntryKey, bool)>,
+    ) -> Steps {
+        if forward.response_headers.is_empty() && report.is_none() {
             self.flows.take(request);
         } else {
-            self.flows
-                .set(request, State::Forwarded(forward.response_headers));
+            let state = State::Forwarded {
+                headers: forward.response_headers,
+                report,
+            };
+            self.flows.set(request, state);
         }
         Steps {
             proceed: !resume,
@@ -538,6 +565,7 @@ impl Worker {
                 request,
                 set_request_headers: forward.set_request_headers,
                 resume,
+                public: forward.public,
             }],
         }
     }

@@ -25,7 +25,7 @@ pub mod xml;
 pub use admin::Stats;
 pub use counters::UsageValue;
 pub use handlers::report::ReportError;
-pub use model::{App, Limit, Metric, Service, State};
+pub use model::{App, Limit, Logged, Metric, Service, State};
 pub use periods::Period;
 pub use request::ReceivedRequest;
 pub use response::Response;

@@ -254,6 +254,57 @@ pub struct State {
     /// Asynchronous report errors (what apisonator writes to the service's error log).
     #[serde(skip)]
     pub report_errors: Vec<ReportError>,
+    /// Every transaction counted, with its `log[code]` and `referrer`.
+    #[serde(skip)]
+    pub logged: Vec<Logged>,
+}
+
+/// A transaction the backend counted (an authorized authrep, or a report transaction with
+/// usage), with what it keeps beside the usage: `log[code]` (response-code stats) and
+/// `referrer`, as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub service_id: String,
+    pub app_id: String,
+    /// `authrep` (the oauth variant too) or `report`.
+    pub endpoint: &'static str,
+    /// `usage[...]` as sent: metric and value, in order.
+    pub usage: Vec<(String, String)>,
+    /// `log[code]` (`transactions[i][log][code]` in a report).
+    pub code: Option<String>,
+    pub referrer: Option<String>,
+}
+
+impl Logged {
+    /// Records a counted transaction whose parameters are `params`.
+    pub(crate) fn new(
+        endpoint: &'static str,
+        service_id: &str,
+        app_id: &str,
+        params: &crate::params::Hash,
+    ) -> Logged {
+        let usage = params
+            .get("usage")
+            .and_then(crate::params::Value::as_hash)
+            .map(|h| {
+                h.iter()
+                    .map(|(m, v)| (m.to_string(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Logged {
+            service_id: service_id.to_string(),
+            app_id: app_id.to_string(),
+            endpoint,
+            usage,
+            code: params
+                .get("log")
+                .and_then(crate::params::Value::as_hash)
+                .and_then(|h| h.str("code"))
+                .map(str::to_string),
+            referrer: params.str("referrer").map(str::to_string),
+        }
+    }
 }
 
 impl State {

@@ -236,6 +236,12 @@ impl MockBackend {
         self.shared.stats()
     }
 
+    /// Every transaction counted (authorized authreps, applied report transactions), with
+    /// its `log[code]` and `referrer`, in the order they were counted.
+    pub fn logged(&self) -> Vec<crate::model::Logged> {
+        lock(&self.shared.state).logged.clone()
+    }
+
     /// Asynchronous report errors (batches that were not applied).
     pub fn report_errors(&self) -> Vec<ReportError> {
         lock(&self.shared.state).report_errors.clone()

@@ -350,3 +350,60 @@ fn binary_serves_demo_state() {
     assert_eq!(r2.status, 200, "{}", r2.body);
     assert_eq!(r3.status, 403);
 }
+
+#[test]
+fn log_code_and_referrer_are_recorded_with_each_counted_transaction() {
+    let state = State::new()
+        .service(
+            Service::new("7")
+                .token("t")
+                .backend_version("2")
+                .metric("hits", None),
+        )
+        .app(App::new("7", "a").app_keys(&["k"]))
+        .app(App::new("7", "b"));
+    let b = MockBackend::start(state).unwrap();
+    let r = post_form(
+        b.port(),
+        "/transactions.xml?service_token=t&service_id=7",
+        "transactions[0][app_id]=a&transactions[0][usage][hits]=2&transactions[0][log][code]=200\
+         &transactions[1][app_id]=a&transactions[1][usage][hits]=1&transactions[1][log][code]=503\
+         &transactions[2][app_id]=a&transactions[2][usage][hits]=0&transactions[2][log][code]=404\
+         &transactions[3][app_id]=b&transactions[3][usage][hits]=1",
+    );
+    assert_eq!(r.status, 202);
+    let r = get(
+        b.port(),
+        "/transactions/authrep.xml?service_token=t&service_id=7&app_id=a&app_key=k\
+         &usage%5Bhits%5D=1&log%5Bcode%5D=201&referrer=shop.example.com",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Denied: not counted, so not recorded.
+    let r = get(
+        b.port(),
+        "/transactions/authrep.xml?service_token=t&service_id=7&app_id=a&app_key=bad&usage%5Bhits%5D=1&log%5Bcode%5D=200",
+    );
+    assert_eq!(r.status, 409);
+    let logged: Vec<_> = b
+        .logged()
+        .into_iter()
+        .map(|l| (l.endpoint, l.app_id, l.usage, l.code, l.referrer))
+        .collect();
+    let hits = |n: &str| vec![("hits".to_string(), n.to_string())];
+    let code = |c: &str| Some(c.to_string());
+    assert_eq!(
+        logged,
+        vec![
+            ("report", "a".into(), hits("2"), code("200"), None),
+            ("report", "a".into(), hits("1"), code("503"), None),
+            ("report", "b".into(), hits("1"), None, None),
+            (
+                "authrep",
+                "a".into(),
+                hits("1"),
+                code("201"),
+                code("shop.example.com")
+            ),
+        ]
+    );
+}

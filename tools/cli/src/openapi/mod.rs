@@ -11,11 +11,11 @@ mod schemes;
 mod tests;
 
 use paths::{parameters, responses, servers, tag_description, tag_name, template};
-use schemes::{requirement_json, scheme_prefix, schemes, security, Schemes};
+use schemes::{scheme_prefix, schemes, security, security_json, Schemes};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use tollgate_core::auth::grants::{default_action, RuleAccess};
-use tollgate_core::auth::Mode;
+use tollgate_core::auth::{public, Mode};
 use tollgate_core::config::{Config, Service};
 use tollgate_core::mapping::{MethodMatch, QueryCondition};
 
@@ -74,7 +74,8 @@ fn operation(
         .iter()
         .map(|(_, a)| a.unwrap_or(&default_access))
         .collect();
-    let security = security(ctx.schemes, path, &accesses, warnings, &what);
+    let open = is_public(service, path);
+    let security = security(ctx.schemes, path, open, &accesses, warnings, &what);
     if security.is_empty() {
         warnings.push(format!(
             "{what}: no configured credential can satisfy both the roles and the namespace its rules require; left out"
@@ -97,11 +98,11 @@ fn operation(
     if !params.is_empty() {
         map.insert("parameters".into(), Value::Array(params));
     }
-    map.insert(
-        "security".into(),
-        Value::Array(security.iter().map(requirement_json).collect()),
-    );
+    map.insert("security".into(), security_json(&security));
     map.insert("responses".into(), responses(service));
+    if open {
+        map.insert("x-tollgate-public".into(), json!(true));
+    }
     if let Some(servers) = &ctx.servers {
         map.insert("servers".into(), Value::Array(servers.clone()));
     }
@@ -139,6 +140,32 @@ fn operation(
     Some(Value::Object(map))
 }
 
+/// Passes without credentials: `authentication.mode: none`, or under a public path.
+fn is_public(service: &Service, path: &str) -> bool {
+    service.auth.mode == Mode::Open || public::covers(&service.auth.public_paths, path)
+}
+
+/// A public path no rule describes: every method passes without credentials, unmetered.
+fn public_operation(ctx: &Context, prefix: &str, warnings: &mut Vec<String>) -> Value {
+    let what = format!("service {}: public path {prefix}", ctx.service.id);
+    let security = security(ctx.schemes, prefix, true, &[], warnings, &what);
+    let mut map = Map::new();
+    map.insert("tags".into(), json!([ctx.tag]));
+    map.insert(
+        "summary".into(),
+        json!(format!(
+            "Public: every path under {prefix}, no credentials, not metered"
+        )),
+    );
+    map.insert("security".into(), security_json(&security));
+    map.insert("responses".into(), responses(ctx.service));
+    if let Some(servers) = &ctx.servers {
+        map.insert("servers".into(), Value::Array(servers.clone()));
+    }
+    map.insert("x-tollgate-public".into(), json!(true));
+    Value::Object(map)
+}
+
 fn rule_method(method: &MethodMatch) -> &str {
     match method {
         MethodMatch::Any => "ANY",
@@ -168,6 +195,12 @@ pub fn document(config: &Config) -> Document {
         if service.rules.is_empty() && service.auth.mode == Mode::Local {
             warnings.push(format!(
                 "service {}: no mapping rules, so any path is open to its local credentials; no operation is listed",
+                service.id
+            ));
+        }
+        if service.rules.is_empty() && service.auth.mode == Mode::Open {
+            warnings.push(format!(
+                "service {}: authentication.mode none and no mapping rules, so any path is open to anyone; no operation is listed",
                 service.id
             ));
         }
@@ -251,6 +284,19 @@ pub fn document(config: &Config) -> Document {
         }
         if !item.is_empty() {
             paths.insert(path.clone(), Value::Object(item));
+        }
+    }
+    for ctx in &contexts {
+        for prefix in &ctx.service.auth.public_paths {
+            if paths.contains_key(prefix) {
+                continue;
+            }
+            let operation = public_operation(ctx, prefix, &mut warnings);
+            let item: Map<String, Value> = ANY_METHODS
+                .iter()
+                .map(|m| ((*m).to_string(), operation.clone()))
+                .collect();
+            paths.insert(prefix.clone(), Value::Object(item));
         }
     }
     let security_schemes: Map<String, Value> = all_schemes

@@ -88,8 +88,16 @@ pub(super) fn tag_description(service: &Service) -> String {
         Mode::LocalThenThreeScale => {
             "local credentials, then the 3scale backend with the caller's id as its user_key or app_id"
         }
+        Mode::Open => "no credentials (authentication.mode none), no 3scale backend call",
     };
-    format!("3scale service {}: {via}", service.id)
+    let mut text = format!("3scale service {}: {via}", service.id);
+    if !service.auth.public_paths.is_empty() {
+        text.push_str(&format!(
+            "; public without credentials: paths under {}",
+            service.auth.public_paths.join(", ")
+        ));
+    }
+    text
 }
 
 /// The error replies the filter may send instead of the upstream's response.
@@ -98,19 +106,24 @@ pub(super) fn responses(service: &Service) -> Value {
     let mut by_status: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut add =
         |status: u16, text: String| by_status.entry(status.to_string()).or_default().push(text);
-    add(
-        errors.auth_missing.status,
-        format!("{:?} (auth_missing)", errors.auth_missing.body),
-    );
-    add(
-        errors.auth_failed.status,
-        format!("{:?} (auth_failed)", errors.auth_failed.body),
-    );
+    let mode = service.auth.mode;
+    if mode != Mode::Open {
+        add(
+            errors.auth_missing.status,
+            format!("{:?} (auth_missing)", errors.auth_missing.body),
+        );
+    }
+    if mode != Mode::Open || !service.auth.header_secrets.is_empty() {
+        add(
+            errors.auth_failed.status,
+            format!("{:?} (auth_failed)", errors.auth_failed.body),
+        );
+    }
     add(
         errors.no_match.status,
         format!("{:?} (no_match)", errors.no_match.body),
     );
-    if service.auth.mode != Mode::Local {
+    if matches!(mode, Mode::ThreeScale | Mode::LocalThenThreeScale) {
         add(
             errors.limits_exceeded.status,
             format!("{:?} (limits_exceeded)", errors.limits_exceeded.body),

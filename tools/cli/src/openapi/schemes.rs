@@ -258,15 +258,18 @@ pub(super) fn role_choices(sets: &[Vec<String>]) -> Option<Vec<Vec<String>>> {
     Some(choices)
 }
 
-/// The alternatives accepted for an operation (empty: no credential can pass).
+/// The alternatives accepted for an operation (empty: no credential can pass). A public
+/// operation needs no credential: one empty alternative (plus any header secret).
 pub(super) fn security(
     schemes: &Schemes,
     path: &str,
+    public: bool,
     accesses: &[&RuleAccess],
     warnings: &mut Vec<String>,
     what: &str,
 ) -> Vec<Requirement> {
     let mut alternatives: Vec<Requirement> = match &schemes.threescale {
+        _ if public => vec![Vec::new()],
         Some(requirement) => vec![requirement.clone()],
         None => {
             let needs_grant = accesses.iter().any(|a| a.namespace.is_some());
@@ -318,7 +321,15 @@ pub(super) fn security(
     alternatives
 }
 
-pub(super) fn requirement_json(requirement: &Requirement) -> Value {
+/// The `security` of an operation: no requirement at all when it is public.
+pub(super) fn security_json(alternatives: &[Requirement]) -> Value {
+    match alternatives {
+        [only] if only.is_empty() => json!([]),
+        _ => Value::Array(alternatives.iter().map(requirement_json).collect()),
+    }
+}
+
+fn requirement_json(requirement: &Requirement) -> Value {
     Value::Object(
         requirement
             .iter()

@@ -185,6 +185,8 @@ fn run(
                     .counters
                     .apply(&service.id, &app.id, &metric, value, now);
             }
+            let logged = crate::model::Logged::new("authrep", &service.id, &app.id, params);
+            state.logged.push(logged);
         }
     }
     Ok(resp)

@@ -134,6 +134,7 @@ struct Pending {
     app_id: String,
     usage: usage::Usage,
     ts: i64,
+    logged: crate::model::Logged,
 }
 
 /// The worker: validates every transaction and applies all of them, or none.
@@ -201,6 +202,7 @@ fn process(state: &mut State, service_id: &str, transactions: &Hash, now: i64, f
             usage::propagate(&service, &usage)
         };
         pending.push(Pending {
+            logged: crate::model::Logged::new("report", service_id, &app.id, t),
             app_id: app.id.clone(),
             usage,
             ts,
@@ -212,6 +214,7 @@ fn process(state: &mut State, service_id: &str, transactions: &Hash, now: i64, f
                 .counters
                 .apply(service_id, &p.app_id, &metric, value, p.ts);
         }
+        state.logged.push(p.logged);
     }
 }
 

@@ -3,6 +3,7 @@
 //! shared fixtures; the tests are split by concern into its children.
 
 mod batches;
+mod codes;
 mod election;
 mod pending;
 mod settle;

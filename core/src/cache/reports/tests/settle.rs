@@ -6,7 +6,7 @@ use crate::backend::BackendAnswer;
 use crate::cache::authorizations::{AuthCache, CacheSettings, Lookup};
 use crate::config::CachingType;
 
-fn settings(slots: u32) -> CacheSettings {
+pub(super) fn settings(slots: u32) -> CacheSettings {
     CacheSettings {
         caching_type: CachingType::None,
         auths_ttl_ms: 60_000,
@@ -16,7 +16,7 @@ fn settings(slots: u32) -> CacheSettings {
     }
 }
 
-fn outstanding(store: &MemoryStore, key: &EntryKey, slots: u32) -> u64 {
+pub(super) fn outstanding(store: &MemoryStore, key: &EntryKey, slots: u32) -> u64 {
     key.slots(slots)
         .iter()
         .filter_map(|&slot| store.get(&slot_key(slot)).0)
@@ -27,7 +27,7 @@ fn outstanding(store: &MemoryStore, key: &EntryKey, slots: u32) -> u64 {
 }
 
 /// A cached entry for `key` with `n` leased calls outstanding (one worker forwarding `n`).
-fn leased(store: &MemoryStore, cache: &mut AuthCache, key: &EntryKey, n: u64) {
+pub(super) fn leased(store: &MemoryStore, cache: &mut AuthCache, key: &EntryKey, n: u64) {
     let Lookup::Authorize(ticket) = cache.lookup(store, key, T0) else {
         panic!("expected Authorize");
     };

@@ -1,0 +1,374 @@
+//! Public access, natively: `authentication.mode: none` and `public_paths` in every mode.
+//! What the decision is (forward, which reply), what is forwarded (the secret token, the
+//! upstream rewrite, debug headers), and that no backend call or report follows.
+
+use super::*;
+use crate::cache::MemoryStore;
+use serde_json::{json, Value};
+
+struct Headers(Vec<(&'static str, &'static str)>);
+impl HeaderSource for Headers {
+    fn header(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+struct Clock;
+impl super::Clock for Clock {
+    fn now_ms(&self) -> Option<u64> {
+        Some(1_000_000)
+    }
+}
+
+const RULES: &str = r#"[
+    {"http_method": "GET", "pattern": "/v1", "metric_system_name": "hits", "delta": 1},
+    {"http_method": "POST", "pattern": "/v1", "metric_system_name": "hits", "delta": 1}
+]"#;
+
+/// One service in `auth`'s mode, with a secret token and `/health`, `/docs/` public.
+fn config(service: Value, batching: bool) -> Config {
+    let mut backend = json!({"cluster": "backend"});
+    if batching {
+        backend["batching"] = json!({"batch_report_seconds": 1});
+    }
+    let mut s = json!({
+        "id": "42", "system_name": "api",
+        "backend_authentication_type": "service_token", "backend_authentication_value": "st",
+        "proxy": {"hosts": ["api"], "secret_token": "s3cret", "error_status_no_match": 411,
+                  "proxy_rules": serde_json::from_str::<Value>(RULES).unwrap()}
+    });
+    if let (Value::Object(s), Value::Object(extra)) = (&mut s, service) {
+        s.extend(extra);
+    }
+    let v = json!({"backend": backend, "services": [s]});
+    Config::parse(v.to_string().as_bytes()).unwrap().config
+}
+
+fn public(mode: &str) -> Value {
+    json!({"authentication": {"mode": mode, "public_paths": ["/health", "/docs/"]}})
+}
+
+/// Every mode with a public path: 3scale user_key (v1), app_id (v2), local, and JWT.
+fn every_mode() -> Vec<(&'static str, Value)> {
+    let key = json!({"id": "bob", "hash": "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"});
+    let mut modes = vec![
+        (
+            "user_key",
+            json!({"backend_version": 1, "authentication": {"public_paths": ["/health", "/docs/"]}}),
+        ),
+        (
+            "app_id",
+            json!({"backend_version": 2, "authentication": {"public_paths": ["/health", "/docs/"]}}),
+        ),
+        (
+            "local",
+            json!({"authentication": {"mode": "local", "public_paths": ["/health", "/docs/"],
+                                            "api_keys": {"header": "x-api-key", "keys": [key]}}}),
+        ),
+    ];
+    #[cfg(feature = "jwt")]
+    modes.push((
+        "jwt",
+        json!({"authentication": {"mode": "local", "public_paths": ["/health", "/docs/"],
+            "jwt": {"jwks": {"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}]}}}}),
+    ));
+    modes
+}
+
+fn decide(
+    config: &Config,
+    method: &str,
+    path: &str,
+    headers: &[(&'static str, &'static str)],
+) -> Result<Next, LocalReply> {
+    let head = RequestHead {
+        method,
+        authority: "api",
+        path,
+        now_s: 0,
+    };
+    begin(config, head, &Headers(headers.to_vec()))?.authorize()
+}
+
+fn forwarded(next: Result<Next, LocalReply>) -> Forward {
+    match next {
+        Ok(Next::Forward(f)) => f,
+        Ok(Next::Backend(m)) => panic!("backend call {}", m.authrep_call().path),
+        Err(reply) => panic!("reply {reply:?}"),
+    }
+}
+
+fn status(next: Result<Next, LocalReply>) -> (u16, Outcome) {
+    match next {
+        Err(reply) => (reply.status, reply.outcome),
+        Ok(Next::Forward(f)) => panic!("forwarded {f:?}"),
+        Ok(Next::Backend(m)) => panic!("backend call {}", m.authrep_call().path),
+    }
+}
+
+fn secret_token() -> Vec<(String, String)> {
+    vec![("x-3scale-proxy-secret-token".into(), "s3cret".into())]
+}
+
+#[test]
+fn public_paths_pass_without_credentials_in_every_mode() {
+    for (mode, service) in every_mode() {
+        let c = config(service, false);
+        for path in [
+            "/health",
+            "/health/",
+            "/health/deep/x?user_key=ignored",
+            "//health",
+            "/%68ealth",
+            "/docs/x",
+        ] {
+            let f = forwarded(decide(&c, "GET", path, &[]));
+            assert!(f.public, "{mode} {path}");
+            assert_eq!(f.set_request_headers, secret_token(), "{mode} {path}");
+            assert!(f.response_headers.is_empty());
+        }
+        // Every method, and a path no mapping rule matches.
+        assert!(
+            forwarded(decide(&c, "DELETE", "/health", &[])).public,
+            "{mode}"
+        );
+        // Not public: outside the prefixes, a segment past them, another case, or a prefix
+        // whose trailing slash the path lacks. Credentials are needed, as without public_paths.
+        for path in [
+            "/healthz",
+            "/Health",
+            "/HEALTH/x",
+            "/docs",
+            "/v1",
+            "/x/health",
+        ] {
+            assert_eq!(
+                status(decide(&c, "GET", path, &[])),
+                (401, Outcome::AuthMissing),
+                "{mode} {path}"
+            );
+        }
+        // Paths an upstream could read apart from the rules are refused before any of this.
+        for path in [
+            "/health/../private",
+            "/health%2F..%2Fprivate",
+            "/health/..;/private",
+            "/health%5C..%5Cprivate",
+        ] {
+            assert_eq!(
+                status(decide(&c, "GET", path, &[])),
+                (400, Outcome::BadRequest),
+                "{mode} {path}"
+            );
+        }
+    }
+}
+
+#[test]
+fn wrong_credentials_on_a_public_path_do_not_fail_it() {
+    // A wrong key or token on a public path is not looked at, so it cannot fail the request.
+    for (mode, service) in every_mode() {
+        let c = config(service, false);
+        let wrong = [
+            ("x-api-key", "wrong"),
+            ("authorization", "Bearer not.a.jwt"),
+        ];
+        let f = forwarded(decide(
+            &c,
+            "GET",
+            "/health?user_key=x&app_id=y&app_key=z",
+            &wrong,
+        ));
+        assert!(f.public, "{mode}");
+    }
+}
+
+#[test]
+fn a_public_form_post_is_not_buffered() {
+    let c = config(
+        json!({"backend_version": 1, "authentication": {"public_paths": ["/health"]}}),
+        false,
+    );
+    let head = RequestHead {
+        method: "POST",
+        authority: "api",
+        path: "/health",
+        now_s: 0,
+    };
+    let form = Headers(vec![("content-type", "application/x-www-form-urlencoded")]);
+    assert!(!begin(&c, head, &form).unwrap().wants_body());
+    let head = RequestHead {
+        path: "/v1",
+        ..head
+    };
+    assert!(begin(&c, head, &form).unwrap().wants_body());
+}
+
+#[test]
+fn header_secrets_still_guard_public_paths() {
+    let c = config(
+        json!({"backend_version": 1, "authentication": {"public_paths": ["/health"],
+        "header_secrets": [{"path_prefix": "/health/internal", "header": "x-s", "secret": "pw"}]}}),
+        false,
+    );
+    assert!(forwarded(decide(&c, "GET", "/health", &[])).public);
+    assert_eq!(
+        status(decide(&c, "GET", "/health/internal", &[])),
+        (403, Outcome::AuthFailed)
+    );
+    assert!(forwarded(decide(&c, "GET", "/health/internal", &[("x-s", "pw")])).public);
+}
+
+#[test]
+fn mode_none_forwards_matched_requests_and_answers_no_match() {
+    let c = config(json!({"authentication": {"mode": "none"}}), false);
+    let f = forwarded(decide(&c, "GET", "/v1/x?user_key=ignored", &[]));
+    assert!(f.public);
+    assert_eq!(f.set_request_headers, secret_token());
+    assert_eq!(
+        status(decide(&c, "GET", "/other", &[])),
+        (411, Outcome::NoMatch)
+    );
+    assert_eq!(
+        status(decide(&c, "PUT", "/v1", &[])),
+        (411, Outcome::NoMatch)
+    );
+    // Public paths need no rule in mode none either.
+    let c = config(public("none"), false);
+    assert!(forwarded(decide(&c, "PUT", "/health", &[])).public);
+    // Without rules, as local mode, every path goes through.
+    let v = json!({"backend": {"cluster": "b"}, 
+        "services": [{"id": "1", "authentication": {"mode": "none"}, "proxy": {"hosts": ["api"]}}]});
+    let c = Config::parse(v.to_string().as_bytes()).unwrap().config;
+    assert!(forwarded(decide(&c, "GET", "/anything", &[])).public);
+}
+
+#[test]
+fn debug_headers_and_the_upstream_rewrite_apply_to_public_requests() {
+    let mut service = public("none");
+    service["proxy"] = json!({"hosts": ["api"], "secret_token": "s3cret", "api_backend": "https://up.internal/base",
+        "proxy_rules": serde_json::from_str::<Value>(RULES).unwrap()});
+    let c = config(service, false);
+    let f = forwarded(decide(&c, "GET", "/v1?a=1", &[("x-3scale-debug", "st")]));
+    assert_eq!(
+        f.set_request_headers,
+        vec![
+            (":authority".to_string(), "up.internal".to_string()),
+            (":path".to_string(), "/base/v1?a=1".to_string()),
+            (
+                "x-3scale-proxy-secret-token".to_string(),
+                "s3cret".to_string()
+            ),
+        ]
+    );
+    let debug: Vec<(&str, &str)> = f
+        .response_headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        debug,
+        vec![
+            ("x-3scale-matched-rules", "/v1"),
+            ("x-3scale-credentials", ""),
+            ("x-3scale-usage", ""),
+            ("x-3scale-service-id", "42"),
+            ("x-3scale-service-name", "api"),
+        ]
+    );
+    let f = forwarded(decide(&c, "GET", "/health", &[("x-3scale-debug", "st")]));
+    assert_eq!(
+        f.response_headers.first(),
+        Some(&("x-3scale-matched-rules".to_string(), String::new()))
+    );
+    assert!(
+        forwarded(decide(&c, "GET", "/health", &[("x-3scale-debug", "wrong")]))
+            .response_headers
+            .is_empty()
+    );
+}
+
+#[test]
+fn no_backend_call_and_no_report_in_either_backend_mode() {
+    for batching in [false, true] {
+        for service in [public("3scale"), public("none")] {
+            let mut service = service;
+            service["backend_version"] = json!(1);
+            let c = std::rc::Rc::new(config(service, batching));
+            let mut worker = Worker::new(c, Box::new(MemoryStore::default()), Box::new(Clock));
+            let line = RequestLine {
+                method: "GET",
+                authority: "api",
+                path: "/health",
+            };
+            let steps = worker.on_request_headers(1, line, &Headers(Vec::new()), true);
+            assert!(steps.proceed);
+            assert!(
+                matches!(
+                    &steps.list[..],
+                    [Step::Forward {
+                        request: 1,
+                        resume: false,
+                        public: true,
+                        ..
+                    }]
+                ),
+                "{:?}",
+                steps.list
+            );
+            assert_eq!(worker.requests_remembered(), 0);
+            // Reports come from the tick; a public request leaves nothing to report.
+            for _ in 0..8 {
+                assert!(worker.on_tick().list.is_empty());
+            }
+        }
+    }
+}
+
+#[test]
+fn configuration_refuses_what_mode_none_could_not_enforce() {
+    let refused = |service: Value| {
+        let v = json!({"backend": {"cluster": "b"}, "services": [service]});
+        Config::parse(v.to_string().as_bytes())
+            .unwrap_err()
+            .to_string()
+    };
+    let e = refused(json!({"id": "1", "authentication": {"mode": "nobody"}}));
+    assert!(e.starts_with("services[0].authentication.mode: unknown mode \"nobody\" (expected 3scale, local, local+3scale or none)"), "{e}");
+    for extra in [
+        json!({"https_only": true}),
+        json!({"signed_urls": {"secret": "s"}}),
+        json!({"basic_users": []}),
+    ] {
+        let mut auth = json!({"mode": "none"});
+        if let (Value::Object(a), Value::Object(x)) = (&mut auth, extra) {
+            a.extend(x);
+        }
+        let e = refused(json!({"id": "1", "authentication": auth}));
+        assert!(
+            e.starts_with("services[0].authentication.mode: none reads no credentials"),
+            "{e}"
+        );
+    }
+    let rule =
+        json!({"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1});
+    let mut guarded = rule.clone();
+    guarded["roles"] = json!(["admin"]);
+    let e = refused(
+        json!({"id": "1", "authentication": {"mode": "none"}, "proxy": {"proxy_rules": [rule, guarded]}}),
+    );
+    assert!(
+        e.starts_with(
+            "services[0].proxy.proxy_rules[1]: namespace and roles need an authenticated caller"
+        ),
+        "{e}"
+    );
+    let e = refused(json!({"id": "1", "authentication": {"public_paths": ["/ok", "health"]}}));
+    assert_eq!(
+        e,
+        "services[0].authentication.public_paths[1]: must start with /"
+    );
+}
