@@ -37,15 +37,28 @@ impl BackendCall {
         }
     }
 
-    pub fn authrep(service: &Service, credentials: &Credentials, usage: &Usage) -> BackendCall {
+    /// `referrer`: the request's `Referer`, for the `3scale_referrer` policy.
+    pub fn authrep(
+        service: &Service,
+        credentials: &Credentials,
+        usage: &Usage,
+        referrer: Option<&str>,
+    ) -> BackendCall {
         let endpoint = Endpoint::authrep(service.oidc);
-        authorizing(endpoint, service, credentials, usage)
+        authorizing(endpoint, service, credentials, usage, referrer)
     }
 
     /// `authorize.xml` (batching): the same parameters; the usage is predicted, not stored.
-    pub fn authorize(service: &Service, credentials: &Credentials, usage: &Usage) -> BackendCall {
+    /// With `referrer` too, unlike APIcast's batcher: the application's referrer filters
+    /// hold in batching mode as well.
+    pub fn authorize(
+        service: &Service,
+        credentials: &Credentials,
+        usage: &Usage,
+        referrer: Option<&str>,
+    ) -> BackendCall {
         let endpoint = Endpoint::authorize(service.oidc);
-        authorizing(endpoint, service, credentials, usage)
+        authorizing(endpoint, service, credentials, usage, referrer)
     }
 }
 
@@ -54,8 +67,14 @@ fn authorizing(
     service: &Service,
     credentials: &Credentials,
     usage: &Usage,
+    referrer: Option<&str>,
 ) -> BackendCall {
-    let query = authorize_query(service, credentials, usage);
+    let mut query = authorize_query(service, credentials, usage);
+    if let Some(referrer) = referrer {
+        let mut extra = QueryBuilder(query);
+        extra.push("referrer", referrer);
+        query = extra.0;
+    }
     let headers = vec![(OPTIONS_HEADER, OPTIONS.to_string())];
     BackendCall::new(endpoint, &query, headers, String::new())
 }
@@ -63,7 +82,7 @@ fn authorizing(
 /// `/transactions/authrep.xml?service_id=..&service_token=..&user_key=..&usage%5Bhits%5D=1`:
 /// every name and value percent-encoded, so no credential can inject a parameter.
 pub fn authrep_path(service: &Service, credentials: &Credentials, usage: &Usage) -> String {
-    BackendCall::authrep(service, credentials, usage).path
+    BackendCall::authrep(service, credentials, usage, None).path
 }
 
 /// The query of an authrep or authorize: service, credentials, usage.

@@ -8,6 +8,8 @@ use crate::mapping::Usage;
 
 /// `<service> <kind> <credential>[ <app_key>] <metric>=<delta>,...`, each part percent-encoded,
 /// so the text has no spaces, `|` or newlines inside parts and parses back for reports.
+/// With the `3scale_referrer` policy the usage is followed by ` r<referrer>`: the backend checks
+/// an application's referrer filters, so its answer holds for that referrer only.
 /// A pending report's key may end with ` <code>`, the response code of its calls
 /// (`backend.report_response_codes`): digits only, so it cannot be read as a usage part.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -21,6 +23,8 @@ pub struct KeyParts {
     pub usage: Vec<(String, u64)>,
     /// The response code the calls were answered with, for `log[code]`.
     pub code: Option<u16>,
+    /// The `Referer` the authorization was asked with (reports do not carry it).
+    pub referrer: Option<String>,
 }
 
 impl EntryKey {
@@ -49,6 +53,15 @@ impl EntryKey {
             text.push_str(&delta.to_string());
         }
         EntryKey(text)
+    }
+
+    /// The key of an authorization asked with this `Referer` (the `3scale_referrer` policy).
+    pub fn with_referrer(mut self, referrer: Option<&str>) -> EntryKey {
+        if let Some(referrer) = referrer {
+            self.0.push_str(" r");
+            push_component(&mut self.0, referrer);
+        }
+        self
     }
 
     /// A key read back from shared data; `None` if it is not one `new` could have made.
@@ -98,6 +111,10 @@ impl EntryKey {
             _ => return None,
         };
         let usage_text = fields.next()?;
+        let referrer = match fields.next() {
+            Some(part) => Some(decode_component(part.strip_prefix('r')?)),
+            None => None,
+        };
         if fields.next().is_some() {
             return None;
         }
@@ -114,6 +131,7 @@ impl EntryKey {
             credentials,
             usage,
             code,
+            referrer,
         })
     }
 

@@ -204,6 +204,7 @@ fn services_without_id_or_a_usable_backend_version_load_as_in_apicast() {
         no_id,
         &crate::credentials::Credentials::UserKey("k".into()),
         &crate::mapping::Usage::default(),
+        None,
     );
     assert!(
         call.path

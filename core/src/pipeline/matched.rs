@@ -17,6 +17,8 @@ pub struct MatchedRequest {
     debug_headers: Vec<(String, String)>,
     /// `:authority` and `:path` to send upstream, when api_backend/hostname_rewrite say so.
     upstream_headers: Vec<(String, String)>,
+    /// The request's `Referer`, sent as `referrer` (the `3scale_referrer` policy).
+    pub referrer: Option<String>,
 }
 
 impl MatchedRequest {
@@ -39,6 +41,7 @@ impl MatchedRequest {
             credentials,
             usage: matched.usage,
             debug_headers,
+            referrer: None,
         }
     }
 
@@ -48,17 +51,28 @@ impl MatchedRequest {
 
     /// The authrep call that authorizes and reports this request.
     pub fn authrep_call(&self) -> BackendCall {
-        BackendCall::authrep(&self.service, &self.credentials, &self.usage)
+        BackendCall::authrep(
+            &self.service,
+            &self.credentials,
+            &self.usage,
+            self.referrer.as_deref(),
+        )
     }
 
     /// The `authorize` call of batching mode (usage predicted, reported later).
     pub fn authorize_call(&self) -> BackendCall {
-        BackendCall::authorize(&self.service, &self.credentials, &self.usage)
+        BackendCall::authorize(
+            &self.service,
+            &self.credentials,
+            &self.usage,
+            self.referrer.as_deref(),
+        )
     }
 
     /// What this request is cached under.
     pub fn cache_key(&self) -> EntryKey {
         EntryKey::new(&self.service.id, &self.credentials, &self.usage)
+            .with_referrer(self.referrer.as_deref())
     }
 
     /// Turns the backend's answer into the verdict: forward, or the reply. Fails closed when

@@ -87,6 +87,8 @@ pub struct PendingRequest {
     public_path: bool,
     debug: bool,
     body_eligible: bool,
+    /// `Referer`, read only for a service with the `3scale_referrer` policy.
+    referrer: Option<String>,
 }
 
 /// Starts the pipeline from the request head; reads only the headers it needs. The request
@@ -156,6 +158,10 @@ pub fn begin(
             ct.to_ascii_lowercase()
                 .contains("application/x-www-form-urlencoded")
         });
+    let referrer = match service.policies.has_referrer() {
+        true => headers.header("referer"),
+        false => None,
+    };
     Ok(Box::new(PendingRequest {
         service,
         method: head.method.to_string(),
@@ -170,6 +176,7 @@ pub fn begin(
         public_path,
         debug,
         body_eligible,
+        referrer,
     }))
 }
 
@@ -292,7 +299,7 @@ impl PendingRequest {
             // Mode none: nobody to authorize or report.
             return Ok(Next::Forward(self.public(&matched)));
         };
-        let matched = MatchedRequest::new(
+        let mut matched = MatchedRequest::new(
             self.service.clone(),
             credentials,
             matched,
@@ -300,6 +307,7 @@ impl PendingRequest {
             &self.path,
             self.query.as_deref(),
         );
+        matched.referrer = self.referrer;
         Ok(match self.service.auth.mode {
             Mode::Local | Mode::Open => Next::Forward(matched.forward()),
             Mode::ThreeScale | Mode::LocalThenThreeScale => Next::Backend(matched),

@@ -108,3 +108,59 @@ fn a_claim_check_without_a_token_denies_equality_before_or_after_the_mapping_rul
         Outcome::AuthMissing
     );
 }
+
+struct Referer(&'static str);
+impl HeaderSource for Referer {
+    fn header(&self, name: &str) -> Option<String> {
+        (name == "referer").then(|| self.0.to_string())
+    }
+}
+
+#[test]
+fn the_referrer_policy_sends_referer_to_the_backend_and_keys_the_cache_by_it() {
+    let matched = |chain: Value, referer: &'static str| {
+        let c = config(json!(1), chain);
+        let head = RequestHead {
+            method: "GET",
+            authority: "api",
+            path: "/a?user_key=k",
+            now_s: 0,
+        };
+        match begin(&c, head, &Referer(referer))
+            .unwrap()
+            .authorize()
+            .unwrap()
+        {
+            Next::Backend(m) => m,
+            Next::Forward(_) => panic!("expected a backend call"),
+        }
+    };
+    let chain = json!([apicast(), {"name": "apicast.policy.3scale_referrer"}]);
+    let m = matched(chain.clone(), "https://shop.example.com/a b&x=1");
+    let encoded = "referrer=https%3A%2F%2Fshop.example.com%2Fa%20b%26x%3D1";
+    assert!(
+        m.authrep_call().path.ends_with(encoded),
+        "{}",
+        m.authrep_call().path
+    );
+    assert!(
+        m.authorize_call().path.ends_with(encoded),
+        "batching sends it too"
+    );
+    let key = m.cache_key();
+    let parts = key.parts().unwrap();
+    assert_eq!(
+        parts.referrer.as_deref(),
+        Some("https://shop.example.com/a b&x=1")
+    );
+    assert_eq!(parts.credentials, Credentials::UserKey("k".into()));
+    assert_eq!(key.with_code(200).parts().unwrap().code, Some(200));
+    assert_ne!(
+        key,
+        matched(chain, "https://other.example.com/").cache_key()
+    );
+    // Without the policy the header is not read.
+    let plain = matched(json!([apicast()]), "https://shop.example.com/");
+    assert!(!plain.authrep_call().path.contains("referrer"));
+    assert!(plain.cache_key().parts().unwrap().referrer.is_none());
+}

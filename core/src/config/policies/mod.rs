@@ -42,7 +42,7 @@ const BUILTIN: &[(&str, Kind)] = &[
     ("caching", Kind::Caching),
     ("3scale_batcher", Kind::Batcher),
     ("rate_limit_headers", Kind::RateLimitHeaders),
-    ("3scale_referrer", Kind::Later),
+    ("3scale_referrer", Kind::Typed),
     ("default_credentials", Kind::Typed),
     ("ip_check", Kind::Later),
     ("jwt_claim_check", Kind::Typed),
@@ -243,6 +243,11 @@ impl PolicyChain {
             })
     }
 
+    /// Whether the chain has `3scale_referrer` (wherever it stands, as in APIcast).
+    pub fn has_referrer(&self) -> bool {
+        self.entries.iter().any(|e| e.policy == Policy::Referrer)
+    }
+
     /// The `jwt_claim_check` policies, each with whether it stands before `apicast`.
     pub fn claim_checks(&self) -> impl Iterator<Item = (bool, &JwtClaimCheck)> {
         self.entries
@@ -351,6 +356,7 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
                         "policy jwt_claim_check needs JWT support, which this build does not have",
                     )),
                     "default_credentials" => Policy::DefaultCredentials(default_credentials(&c)?),
+                    "3scale_referrer" => Policy::Referrer,
                     _ => Policy::Other,
                 },
                 Ok(Answer::Enforced),
