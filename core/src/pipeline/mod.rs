@@ -24,6 +24,9 @@
 //! worker, sends the reports (`reporting.rs`). `on_host_error` fails a request closed.
 
 mod flow;
+pub mod ip_check;
+#[cfg(test)]
+mod ip_check_tests;
 mod matched;
 mod reply;
 mod reporting;
@@ -51,6 +54,7 @@ use crate::auth::header_secret;
 use crate::auth::identity::Identity;
 use crate::auth::local::{self, LocalFailure, LocalRequest};
 use crate::auth::Mode;
+use crate::config::policies::Policy;
 use crate::config::{AuthMode, Config, CredentialsLocation, Service};
 use crate::credentials::{self, Credentials, Found};
 use crate::mapping::{match_rules, normalize_path, QueryArgs};
@@ -76,6 +80,9 @@ pub struct PendingRequest {
     header_secret_failed: bool,
     debug: bool,
     body_eligible: bool,
+    /// The chain index of an `ip_check` after `apicast` that denied: answered once apicast's
+    /// own checks passed.
+    ip_denied: Option<usize>,
 }
 
 /// Starts the pipeline from the request head; reads only the headers it needs. The request
@@ -98,12 +105,27 @@ pub fn begin(
     let Some(service) = select_service(config, head, &normalized_path, &args) else {
         return Err(LocalReply::service_not_found());
     };
-    if let Some(m) = service.policies.maintenance() {
-        return Err(LocalReply::maintenance(
-            m.status,
-            &m.content_type,
-            &m.message,
-        ));
+    // The policies that answer in APIcast's access phase, in chain order: maintenance_mode
+    // wherever it stands, ip_check before apicast (after it: once apicast's checks pass).
+    // Either way before any backend call.
+    let mut ip_denied = None;
+    for (i, entry) in service.policies.entries.iter().enumerate() {
+        match &entry.policy {
+            Policy::MaintenanceMode(m) => {
+                return Err(LocalReply::maintenance(
+                    m.status,
+                    &m.content_type,
+                    &m.message,
+                ))
+            }
+            Policy::IpCheck(check) if ip_denied.is_none() && !ip_check::allows(check, headers) => {
+                if service.policies.before_apicast(i) {
+                    return Err(LocalReply::ip_denied(&check.error_msg));
+                }
+                ip_denied = Some(i);
+            }
+            _ => {}
+        }
     }
     let found = credentials::extract(&service, &args, headers);
     let local = (service.auth.mode != Mode::ThreeScale).then(|| {
@@ -150,6 +172,7 @@ pub fn begin(
         header_secret_failed,
         debug,
         body_eligible,
+        ip_denied,
     }))
 }
 
@@ -254,6 +277,12 @@ impl PendingRequest {
             if !allowed {
                 return Err(failed());
             }
+        }
+        let denied = self
+            .ip_denied
+            .and_then(|i| self.service.policies.entries.get(i));
+        if let Some(Policy::IpCheck(check)) = denied.map(|e| &e.policy) {
+            return Err(LocalReply::ip_denied(&check.error_msg));
         }
         let matched = MatchedRequest::new(
             self.service.clone(),

@@ -18,6 +18,8 @@ pub enum Outcome {
     ConfigNotLoaded,
     /// The service's `maintenance_mode` policy answered.
     Maintenance,
+    /// The service's `ip_check` policy denied the client's address.
+    IpDenied,
     /// A host call failed: an empty 500 (counted in `tollgate.host_errors`, not here).
     InternalError,
 }
@@ -50,6 +52,15 @@ impl LocalReply {
             headers: vec![("content-type".to_string(), content_type.to_string())],
             body: format!("{message}\n"),
             outcome: Outcome::Maintenance,
+        }
+    }
+
+    /// The `ip_check` policy's denial: 403 and its message with `ngx.say`'s newline, in
+    /// nginx's default type (the policy sets none).
+    pub fn ip_denied(message: &str) -> LocalReply {
+        LocalReply {
+            outcome: Outcome::IpDenied,
+            ..LocalReply::maintenance(403, "text/plain", message)
         }
     }
 

@@ -354,34 +354,44 @@ pub fn ip_check(c: &Obj) -> Result<IpCheck> {
         "X-Real-IP",
         "proxy_protocol_addr",
     ];
-    let sources = match strings(c, "client_ip_sources", names)? {
-        None => vec![IpSource::LastCaller],
-        Some(s) if (1..=3).contains(&s.len()) => s
-            .iter()
-            .filter_map(|s| names.iter().position(|n| n == s).map(|i| SOURCES[i]))
-            .collect(),
-        Some(_) => {
-            return Err(error(
-                &c.child_path("client_ip_sources"),
-                "expected 1 to 3 sources",
-            ))
+    // Plain loops over `list` (see there).
+    let given = list(c, "client_ip_sources")?;
+    let mut sources = Vec::new();
+    if given.is_none() {
+        sources.push(IpSource::LastCaller);
+    }
+    for (path, v) in given.into_iter().flatten() {
+        match SOURCES[pick(&path, &text(&path, v)?, names)?] {
+            // Not a configuration Tollgate can take as it is: no ignore_policies for it.
+            IpSource::ProxyProtocol => {
+                return Err(error(
+                    &path,
+                    "proxy_protocol_addr is not supported: with Envoy's proxy_protocol \
+                     listener filter, last_caller is the PROXY protocol source",
+                ))
+            }
+            source => sources.push(source),
         }
-    };
+    }
+    if !(1..=3).contains(&sources.len()) {
+        return Err(error(
+            &c.child_path("client_ip_sources"),
+            "expected 1 to 3 sources",
+        ));
+    }
+    let items = list(c, "ips")?;
+    let mut ips = Vec::new();
+    for (path, v) in items.ok_or_else(|| error(&c.child_path("ips"), "missing required field"))? {
+        let ip = text(&path, v)?;
+        ips.push(
+            Cidr::parse(&ip).ok_or_else(|| {
+                error(&path, format!("{ip:?} is not an IP address or CIDR block"))
+            })?,
+        );
+    }
     Ok(IpCheck {
         blacklist: choice(c, "check_type", &["whitelist", "blacklist"], None)? == 1,
-        ips: {
-            let mut ips = Vec::new();
-            let items = list(c, "ips")?;
-            for (path, v) in
-                items.ok_or_else(|| error(&c.child_path("ips"), "missing required field"))?
-            {
-                let ip = text(&path, v)?;
-                ips.push(Cidr::parse(&ip).ok_or_else(|| {
-                    error(&path, format!("{ip:?} is not an IP address or CIDR block"))
-                })?);
-            }
-            ips
-        },
+        ips,
         error_msg: string_or(c, "error_msg", "IP address not allowed")?,
         sources,
     })
