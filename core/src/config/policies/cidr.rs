@@ -22,12 +22,16 @@ impl Cidr {
             Some((ip, prefix)) => (ip, Some(prefix)),
             None => (text, None),
         };
-        let (v6, addr) = parse_ip(ip)?;
-        let max = if v6 { 128 } else { 32 };
-        let prefix = match prefix {
+        let (mut v6, mut addr) = parse_ip(ip)?;
+        let mut max = if v6 { 128 } else { 32 };
+        let mut prefix = match prefix {
             None => max,
             Some(p) => decimal(p, 3).filter(|p| *p <= u32::from(max))? as u8,
         };
+        // `::ffff:a.b.c.d/(96+n)` is the IPv4 block `a.b.c.d/n`: clients are compared as IPv4.
+        if v6 && addr >> 32 == 0xffff && prefix >= 96 {
+            (v6, addr, prefix, max) = (false, addr & 0xffff_ffff, prefix - 96, 32);
+        }
         Some(Cidr {
             v6,
             addr: addr & mask(prefix, max),
@@ -175,6 +179,10 @@ mod tests {
         assert!(!v6.contains("10.0.0.1"));
         assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("203.0.113.7"));
         assert!(Cidr::parse("::/0").unwrap().contains("fe80::1"));
+        // A block of IPv4-mapped addresses is the IPv4 block (clients are compared as IPv4).
+        assert_eq!(Cidr::parse("::ffff:10.0.0.0/104"), Cidr::parse("10.0.0.0/8"));
+        assert_eq!(Cidr::parse("::ffff:1.2.3.4"), Cidr::parse("1.2.3.4"));
+        assert!(Cidr::parse("::ffff:1.2.3.4").unwrap().contains("::ffff:1.2.3.4"));
         assert!(!Cidr::parse("::/0").unwrap().contains("10.0.0.1"));
     }
 
