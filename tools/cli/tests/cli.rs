@@ -514,6 +514,26 @@ fn openapi_app_id_and_key_are_required_together() {
 }
 
 #[test]
+fn openapi_reflects_ip_check() {
+    let config = chain_config(
+        json!([{"name": "ip_check", "configuration": {"check_type": "whitelist", "ips": ["10.0.0.0/8"],
+                 "error_msg": "Not from here"}}, {"name": "apicast"}]),
+        json!({}),
+    );
+    let run = tollgate(&["openapi", "-"], &config.to_string());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        doc["paths"]["/"]["get"]["responses"]["403"]["description"],
+        "From Tollgate: \"Authentication failed\" (auth_failed); \"Not from here\\n\" (ip_check)"
+    );
+    assert!(doc["tags"][0]["description"]
+        .as_str()
+        .unwrap()
+        .ends_with("; client addresses checked against a whitelist (ip_check)"));
+}
+
+#[test]
 fn openapi_refuses_a_bad_config() {
     let run = tollgate(&["openapi", "-"], &threescale_config(json!(-1)).to_string());
     assert_eq!(run.code, 1);
