@@ -27,8 +27,6 @@ pub fn client_ip(sources: &[IpSource], headers: &dyn HeaderSource) -> Option<Opt
         IpSource::XRealIp => headers
             .header("x-real-ip")
             .map(|v| parse_endpoint(v.trim())),
-        // Refused at configuration time.
-        IpSource::ProxyProtocol => None,
     })
 }
 

@@ -12,7 +12,8 @@ pub struct Cidr {
     pub v6: bool,
     /// The network address, host bits cleared (an IPv4 address in the low 32 bits).
     pub addr: u128,
-    pub prefix: u8,
+    /// The network bits.
+    pub mask: u128,
 }
 
 impl Cidr {
@@ -32,10 +33,11 @@ impl Cidr {
         if v6 && addr >> 32 == 0xffff && prefix >= 96 {
             (v6, addr, prefix, max) = (false, addr & 0xffff_ffff, prefix - 96, 32);
         }
+        let mask = mask(prefix, max);
         Some(Cidr {
             v6,
-            addr: addr & mask(prefix, max),
-            prefix,
+            addr: addr & mask,
+            mask,
         })
     }
 
@@ -49,8 +51,7 @@ impl Cidr {
         if v6 && addr >> 32 == 0xffff {
             (v6, addr) = (false, addr & 0xffff_ffff);
         }
-        let max = if v6 { 128 } else { 32 };
-        v6 == self.v6 && addr & mask(self.prefix, max) == self.addr
+        v6 == self.v6 && addr & self.mask == self.addr
     }
 }
 
@@ -168,7 +169,7 @@ mod tests {
         assert!(net.contains("::ffff:10.1.0.9"));
         assert!(!net.contains("garbage"));
         let host = Cidr::parse("2.2.2.2").unwrap();
-        assert_eq!(host.prefix, 32);
+        assert_eq!(host.mask, 0xffff_ffff);
         assert!(host.contains("2.2.2.2"));
         assert!(!host.contains("2.2.2.3"));
         // Host bits are cleared, as resty.iputils does.
@@ -180,9 +181,14 @@ mod tests {
         assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("203.0.113.7"));
         assert!(Cidr::parse("::/0").unwrap().contains("fe80::1"));
         // A block of IPv4-mapped addresses is the IPv4 block (clients are compared as IPv4).
-        assert_eq!(Cidr::parse("::ffff:10.0.0.0/104"), Cidr::parse("10.0.0.0/8"));
+        assert_eq!(
+            Cidr::parse("::ffff:10.0.0.0/104"),
+            Cidr::parse("10.0.0.0/8")
+        );
         assert_eq!(Cidr::parse("::ffff:1.2.3.4"), Cidr::parse("1.2.3.4"));
-        assert!(Cidr::parse("::ffff:1.2.3.4").unwrap().contains("::ffff:1.2.3.4"));
+        assert!(Cidr::parse("::ffff:1.2.3.4")
+            .unwrap()
+            .contains("::ffff:1.2.3.4"));
         assert!(!Cidr::parse("::/0").unwrap().contains("10.0.0.1"));
     }
 
@@ -314,7 +320,9 @@ mod tests {
         ] {
             assert_eq!(Cidr::parse(bad), None, "{bad:?}");
         }
-        assert_eq!(Cidr::parse("::1/128").unwrap().prefix, 128);
+        assert_eq!(Cidr::parse("::1/128").unwrap().mask, u128::MAX);
+        assert_eq!(Cidr::parse("2001:db8::/32").unwrap().mask, u128::MAX << 96);
+        assert_eq!(Cidr::parse("10.0.0.0/8").unwrap().mask, 0xff00_0000);
         assert_eq!(Cidr::parse("10.0.0.0/0").unwrap().addr, 0);
     }
 }

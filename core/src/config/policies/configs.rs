@@ -33,12 +33,12 @@ pub struct Condition {
     pub operations: Vec<Operation>,
 }
 
+/// Where `ip_check` reads the client address (`proxy_protocol_addr` is refused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IpSource {
     LastCaller,
     XForwardedFor,
     XRealIp,
-    ProxyProtocol,
 }
 
 /// `ip_check` (§3.4): the status is always 403, the body `error_msg` and a newline.
@@ -342,11 +342,10 @@ pub fn batcher(c: &Obj) -> Result<Batcher> {
 }
 
 pub fn ip_check(c: &Obj) -> Result<IpCheck> {
-    const SOURCES: [IpSource; 4] = [
+    const SOURCES: [IpSource; 3] = [
         IpSource::LastCaller,
         IpSource::XForwardedFor,
         IpSource::XRealIp,
-        IpSource::ProxyProtocol,
     ];
     let names = &[
         "last_caller",
@@ -355,29 +354,28 @@ pub fn ip_check(c: &Obj) -> Result<IpCheck> {
         "proxy_protocol_addr",
     ];
     // Plain loops over `list` (see there).
-    let given = list(c, "client_ip_sources")?;
-    let mut sources = Vec::new();
-    if given.is_none() {
-        sources.push(IpSource::LastCaller);
-    }
-    for (path, v) in given.into_iter().flatten() {
-        match SOURCES[pick(&path, &text(&path, v)?, names)?] {
-            // Not a configuration Tollgate can take as it is: no ignore_policies for it.
-            IpSource::ProxyProtocol => {
-                return Err(error(
-                    &path,
-                    "proxy_protocol_addr is not supported: with Envoy's proxy_protocol \
-                     listener filter, last_caller is the PROXY protocol source",
-                ))
-            }
-            source => sources.push(source),
+    let mut sources = vec![IpSource::LastCaller];
+    if let Some(items) = list(c, "client_ip_sources")? {
+        if !(1..=3).contains(&items.len()) {
+            return Err(error(
+                &c.child_path("client_ip_sources"),
+                "expected 1 to 3 sources",
+            ));
         }
-    }
-    if !(1..=3).contains(&sources.len()) {
-        return Err(error(
-            &c.child_path("client_ip_sources"),
-            "expected 1 to 3 sources",
-        ));
+        sources.clear();
+        for (path, v) in items {
+            match pick(&path, &text(&path, v)?, names)? {
+                // Not a configuration Tollgate can take as it is: no ignore_policies for it.
+                3 => {
+                    return Err(error(
+                        &path,
+                        "proxy_protocol_addr is not supported: with Envoy's proxy_protocol \
+                         listener filter, last_caller is the PROXY protocol source",
+                    ))
+                }
+                i => sources.push(SOURCES[i % 3]),
+            }
+        }
     }
     let items = list(c, "ips")?;
     let mut ips = Vec::new();
