@@ -162,7 +162,7 @@ fn check_lists_every_refused_policy_and_fails() {
     assert_eq!(
         run.stdout,
         "service 42 (services[0].proxy.policy_chain):\n\
-         \x20 [0] refused: configuration.ips[0]: \"10.0.0.300\" is not an IP address or CIDR block\n\
+         \x20 [0] refused: configuration.ips[0]: expected an IP address or CIDR block\n\
          \x20 [1] refused: policy rate_limit (builtin) can block or change traffic and Tollgate does not enforce it: remove it, or accept it in ignore_policies\n\
          \x20 [2] apicast: enforced\n\
          \x20 [3] refused: policy my_policy (1.0.0) can block or change traffic and Tollgate does not enforce it: remove it, or accept it in ignore_policies\n\
@@ -172,7 +172,7 @@ fn check_lists_every_refused_policy_and_fails() {
     );
     assert_eq!(
         run.stderr,
-        "error: services[0].proxy.policy_chain[0].configuration.ips[0]: \"10.0.0.300\" is not an IP address or CIDR block\n"
+        "error: services[0].proxy.policy_chain[0].configuration.ips[0]: expected an IP address or CIDR block\n"
     );
 
     let public = chain_config(json!([{"name": "upstream"}]), json!({}));

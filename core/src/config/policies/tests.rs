@@ -207,8 +207,8 @@ fn ip_check_is_enforced_and_proxy_protocol_addr_refused() {
         assert_eq!(
             e,
             "services[0].proxy.policy_chain[0].configuration.client_ip_sources[1]: \
-             proxy_protocol_addr is not supported: with Envoy's proxy_protocol listener filter, \
-             last_caller is the PROXY protocol source"
+             proxy_protocol_addr is not supported: use last_caller with Envoy's proxy_protocol \
+             listener filter"
         );
     }
     // Listed in ignore_policies, an enforced policy is still enforced.
@@ -230,8 +230,8 @@ fn ip_check_is_enforced_and_proxy_protocol_addr_refused() {
     );
     assert_eq!(
         e,
-        "services[0].proxy.policy_chain[0].configuration.ips[0]: \"10.0.0.0/33\" is not an IP \
-         address or CIDR block"
+        "services[0].proxy.policy_chain[0].configuration.ips[0]: expected an IP address or CIDR \
+         block"
     );
 }
 
