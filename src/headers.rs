@@ -90,6 +90,16 @@ impl HeaderSource for HeaderMap {
         }
     }
 
+    fn source_address(&self) -> Option<String> {
+        match host::property(&["source", "address"]) {
+            Ok(v) => v.map(|v| text(&v)),
+            Err(_) => {
+                self.failed.set(true);
+                None
+            }
+        }
+    }
+
     fn failed(&self) -> bool {
         self.failed.get()
     }

@@ -21,6 +21,7 @@ pub struct Metrics {
     config_not_loaded: Option<u32>,
     maintenance: Option<u32>,
     claim_check: Option<u32>,
+    ip_check: Option<u32>,
     config_fetches: Option<u32>,
     config_fetch_failures: Option<u32>,
     config_services: Option<u32>,
@@ -89,6 +90,7 @@ impl Metrics {
             config_not_loaded: counter("tollgate.requests_denied.config_not_loaded"),
             maintenance: counter("tollgate.requests_denied.maintenance"),
             claim_check: counter("tollgate.requests_denied.jwt_claim_check"),
+            ip_check: counter("tollgate.requests_denied.ip_check"),
             config_fetches: counter("tollgate.config_fetches"),
             config_fetch_failures: counter("tollgate.config_fetch_failures"),
             config_services: gauge("tollgate.config_services"),
@@ -131,6 +133,7 @@ impl Metrics {
             Outcome::ConfigNotLoaded => self.config_not_loaded,
             Outcome::Maintenance => self.maintenance,
             Outcome::ClaimCheckDenied => self.claim_check,
+            Outcome::IpDenied => self.ip_check,
             // Counted in `tollgate.host_errors` by the call that failed.
             Outcome::InternalError => None,
         });

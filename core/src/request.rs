@@ -21,6 +21,14 @@ pub trait HeaderSource {
         None
     }
 
+    /// Envoy's `source.address` property: the downstream address Envoy trusts, `ip:port` or
+    /// `[ipv6]:port` (`None`: absent). Asked only by services whose `ip_check` reads
+    /// `last_caller`, so the adapter reads it lazily; a failed read must set
+    /// [`HeaderSource::failed`].
+    fn source_address(&self) -> Option<String> {
+        None
+    }
+
     /// Whether a read failed (the adapter's host call). The request then fails closed: an
     /// absent header is not always the safe reading.
     fn failed(&self) -> bool {

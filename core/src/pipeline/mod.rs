@@ -26,6 +26,9 @@
 #[cfg(test)]
 mod codes_tests;
 mod flow;
+pub mod ip_check;
+#[cfg(test)]
+mod ip_check_tests;
 mod matched;
 #[cfg(test)]
 mod policy_tests;
@@ -60,6 +63,7 @@ use crate::auth::local::{self, LocalFailure, LocalRequest};
 use crate::auth::Mode;
 use crate::auth::{header_secret, public};
 use crate::config::policies::configs::DefaultCredentials;
+use crate::config::policies::Policy;
 use crate::config::{AuthMode, Config, CredentialsLocation, Service};
 use crate::credentials::{self, Credentials, Found};
 use crate::mapping::{match_rules, normalize_path, QueryArgs, RuleMatch};
@@ -89,6 +93,9 @@ pub struct PendingRequest {
     body_eligible: bool,
     /// `Referer`, read only for a service with the `3scale_referrer` policy.
     referrer: Option<String>,
+    /// The chain index of an `ip_check` after `apicast` that denied: answered once apicast's
+    /// own checks passed.
+    ip_denied: Option<usize>,
 }
 
 /// Starts the pipeline from the request head; reads only the headers it needs. The request
@@ -111,12 +118,27 @@ pub fn begin(
     let Some(service) = select_service(config, head, &normalized_path, &args) else {
         return Err(LocalReply::service_not_found());
     };
-    if let Some(m) = service.policies.maintenance() {
-        return Err(LocalReply::maintenance(
-            m.status,
-            &m.content_type,
-            &m.message,
-        ));
+    // The policies that answer in APIcast's access phase, in chain order: maintenance_mode
+    // wherever it stands, ip_check before apicast (after it: once apicast's checks pass).
+    // Either way before any backend call.
+    let mut ip_denied = None;
+    for (i, entry) in service.policies.entries.iter().enumerate() {
+        match &entry.policy {
+            Policy::MaintenanceMode(m) => {
+                return Err(LocalReply::maintenance(
+                    m.status,
+                    &m.content_type,
+                    &m.message,
+                ))
+            }
+            Policy::IpCheck(check) if ip_denied.is_none() && !ip_check::allows(check, headers) => {
+                if service.policies.before_apicast(i) {
+                    return Err(LocalReply::ip_denied(&check.error_msg));
+                }
+                ip_denied = Some(i);
+            }
+            _ => {}
+        }
     }
     let public_path = public::covers(&service.auth.public_paths, &normalized_path);
     // A public request reads no credential: none can fail it, and none costs a verification.
@@ -177,6 +199,7 @@ pub fn begin(
         debug,
         body_eligible,
         referrer,
+        ip_denied,
     }))
 }
 
@@ -293,6 +316,12 @@ impl PendingRequest {
             if !allowed {
                 return Err(failed());
             }
+        }
+        let denied = self
+            .ip_denied
+            .and_then(|i| self.service.policies.entries.get(i));
+        if let Some(Policy::IpCheck(check)) = denied.map(|e| &e.policy) {
+            return Err(LocalReply::ip_denied(&check.error_msg));
         }
         self.check_claims(identity, false)?;
         let Some(credentials) = credentials else {

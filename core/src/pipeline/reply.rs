@@ -22,6 +22,8 @@ pub enum Outcome {
     Maintenance,
     /// A `jwt_claim_check` policy denied the request.
     ClaimCheckDenied,
+    /// The service's `ip_check` policy denied the client's address.
+    IpDenied,
     /// A host call failed: an empty 500 (counted in `tollgate.host_errors`, not here).
     InternalError,
 }
@@ -60,10 +62,17 @@ impl LocalReply {
     /// A `jwt_claim_check` denial: 403 with the policy's message and `ngx.say`'s newline.
     pub fn claim_check(message: &str) -> LocalReply {
         LocalReply {
-            status: 403,
-            headers: vec![("content-type".to_string(), "text/plain".to_string())],
-            body: format!("{message}\n"),
             outcome: Outcome::ClaimCheckDenied,
+            ..LocalReply::maintenance(403, "text/plain", message)
+        }
+    }
+
+    /// The `ip_check` policy's denial: 403 and its message with `ngx.say`'s newline, in
+    /// nginx's default type (the policy sets none).
+    pub fn ip_denied(message: &str) -> LocalReply {
+        LocalReply {
+            outcome: Outcome::IpDenied,
+            ..LocalReply::maintenance(403, "text/plain", message)
         }
     }
 

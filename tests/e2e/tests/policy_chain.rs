@@ -68,10 +68,11 @@ fn serves_like_apicast(s: &Stack) {
 fn a_policy_that_can_block_traffic_and_is_not_enforced_keeps_envoy_from_starting() {
     let cases = [
         (
-            json!([{"name": "apicast.policy.ip_check", "configuration": {"check_type": "whitelist", "ips": ["10.0.0.0/8"]}},
+            json!([{"name": "apicast.policy.ip_check", "configuration": {"check_type": "whitelist",
+                      "ips": ["10.0.0.0/8"], "client_ip_sources": ["proxy_protocol_addr"]}},
                    {"name": "apicast", "version": "builtin"}]),
-            "services[0].proxy.policy_chain[0]: policy ip_check (builtin) is not enforced yet: \
-             remove it, or accept it in ignore_policies",
+            "services[0].proxy.policy_chain[0].configuration.client_ip_sources[0]: \
+             proxy_protocol_addr is not supported",
         ),
         (
             json!([{"name": "apicast", "version": "builtin"},

@@ -152,7 +152,9 @@ fn check_lists_each_policy_with_its_answer() {
 fn check_lists_every_refused_policy_and_fails() {
     let config = chain_config(
         json!([{"name": "ip_check", "configuration": {"check_type": "whitelist", "ips": ["10.0.0.300"]}},
-               {"name": "rate_limit"}, {"name": "apicast"}, {"name": "my_policy", "version": "1.0.0"}]),
+               {"name": "rate_limit"}, {"name": "apicast"}, {"name": "my_policy", "version": "1.0.0"},
+               {"name": "headers", "configuration": {"request": [{"op": "nope", "header": "x"}]}},
+               {"name": "ip_check", "configuration": {"check_type": "blacklist", "ips": ["2001:db8::/32"]}}]),
         json!({}),
     );
     let run = tollgate(&["check", "-"], &config.to_string());
@@ -160,15 +162,17 @@ fn check_lists_every_refused_policy_and_fails() {
     assert_eq!(
         run.stdout,
         "service 42 (services[0].proxy.policy_chain):\n\
-         \x20 [0] refused: policy ip_check (builtin) is not enforced yet: remove it, or accept it in ignore_policies\n\
-         \x20     configuration.ips[0]: \"10.0.0.300\" is not an IP address or CIDR block\n\
+         \x20 [0] refused: configuration.ips[0]: expected an IP address or CIDR block\n\
          \x20 [1] refused: policy rate_limit (builtin) can block or change traffic and Tollgate does not enforce it: remove it, or accept it in ignore_policies\n\
          \x20 [2] apicast: enforced\n\
-         \x20 [3] refused: policy my_policy (1.0.0) can block or change traffic and Tollgate does not enforce it: remove it, or accept it in ignore_policies\n"
+         \x20 [3] refused: policy my_policy (1.0.0) can block or change traffic and Tollgate does not enforce it: remove it, or accept it in ignore_policies\n\
+         \x20 [4] refused: policy headers (builtin) is not enforced yet: remove it, or accept it in ignore_policies\n\
+         \x20     configuration.request[0].op: unknown value \"nope\" (expected one of: add, set, push, delete)\n\
+         \x20 [5] ip_check: enforced\n"
     );
     assert_eq!(
         run.stderr,
-        "error: services[0].proxy.policy_chain[0]: policy ip_check (builtin) is not enforced yet: remove it, or accept it in ignore_policies\n"
+        "error: services[0].proxy.policy_chain[0].configuration.ips[0]: expected an IP address or CIDR block\n"
     );
 
     let public = chain_config(json!([{"name": "upstream"}]), json!({}));
@@ -507,6 +511,26 @@ fn openapi_app_id_and_key_are_required_together() {
         doc["servers"],
         json!([{"url": "https://localhost"}, {"url": "http://localhost"}])
     );
+}
+
+#[test]
+fn openapi_reflects_ip_check() {
+    let config = chain_config(
+        json!([{"name": "ip_check", "configuration": {"check_type": "whitelist", "ips": ["10.0.0.0/8"],
+                 "error_msg": "Not from here"}}, {"name": "apicast"}]),
+        json!({}),
+    );
+    let run = tollgate(&["openapi", "-"], &config.to_string());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        doc["paths"]["/"]["get"]["responses"]["403"]["description"],
+        "From Tollgate: \"Authentication failed\" (auth_failed); \"Not from here\\n\" (ip_check)"
+    );
+    assert!(doc["tags"][0]["description"]
+        .as_str()
+        .unwrap()
+        .ends_with("; client addresses checked against a whitelist (ip_check)"));
 }
 
 #[test]

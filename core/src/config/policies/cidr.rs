@@ -1,6 +1,10 @@
 //! IP addresses and CIDR blocks for `ip_check` (IPv4 and IPv6; APIcast's library reads IPv4
-//! only). An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) counts as its IPv4 address. Parsed
-//! by hand: std's parser costs about 4 KB of module.
+//! only), and the client addresses a request carries (Envoy's `source.address`, the headers
+//! `X-Forwarded-For` and `X-Real-IP`). An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) counts as
+//! its IPv4 address. Parsed by hand: std's parser costs about 4 KB of module.
+
+/// An address: (is IPv6, its bits; an IPv4 address in the low 32 bits).
+pub type Ip = (bool, u128);
 
 /// `10.0.0.0/8`, `2001:db8::/32`, or one address (a full-length prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -8,7 +12,8 @@ pub struct Cidr {
     pub v6: bool,
     /// The network address, host bits cleared (an IPv4 address in the low 32 bits).
     pub addr: u128,
-    pub prefix: u8,
+    /// The network bits.
+    pub mask: u128,
 }
 
 impl Cidr {
@@ -18,67 +23,98 @@ impl Cidr {
             Some((ip, prefix)) => (ip, Some(prefix)),
             None => (text, None),
         };
-        let (v6, addr) = parse_ip(ip)?;
-        let max = if v6 { 128 } else { 32 };
-        let prefix = match prefix {
+        let (mut v6, mut addr) = parse_ip(ip)?;
+        let mut max = if v6 { 128 } else { 32 };
+        let mut prefix = match prefix {
             None => max,
             Some(p) => decimal(p, 3).filter(|p| *p <= u32::from(max))? as u8,
         };
+        // `::ffff:a.b.c.d/(96+n)` is the IPv4 block `a.b.c.d/n`: clients are compared as IPv4.
+        if v6 && addr >> 32 == 0xffff && prefix >= 96 {
+            (v6, addr, prefix, max) = (false, addr & 0xffff_ffff, prefix - 96, 32);
+        }
+        let mask = mask(prefix, max);
         Some(Cidr {
             v6,
-            addr: addr & mask(prefix, max),
-            prefix,
+            addr: addr & mask,
+            mask,
         })
     }
 
     /// Whether the address `ip` (as [`parse_ip`] reads it) is in the block.
     pub fn contains(&self, ip: &str) -> bool {
-        let Some((mut v6, mut addr)) = parse_ip(ip) else {
-            return false;
-        };
+        parse_ip(ip).is_some_and(|ip| self.holds(ip))
+    }
+
+    /// Whether the address is in the block.
+    pub fn holds(&self, (mut v6, mut addr): Ip) -> bool {
         if v6 && addr >> 32 == 0xffff {
             (v6, addr) = (false, addr & 0xffff_ffff);
         }
-        let max = if v6 { 128 } else { 32 };
-        v6 == self.v6 && addr & mask(self.prefix, max) == self.addr
+        v6 == self.v6 && addr & self.mask == self.addr
     }
 }
 
+/// An address with an optional port, as Envoy writes `source.address` (`10.0.0.1:5678`,
+/// `[::1]:5678`) and proxies write `X-Forwarded-For` elements (`10.0.0.1`, `2001:db8::1`,
+/// `[2001:db8::1]:80`). What follows a port's colon is not read (APIcast ignores an invalid
+/// port). `None`: no IP address (a pipe path, a name, garbage).
+pub fn parse_endpoint(text: &str) -> Option<Ip> {
+    if let Some(ip) = parse_ip(text) {
+        return Some(ip);
+    }
+    match text.strip_prefix('[') {
+        Some(rest) => parse_ip(rest.split_once(']')?.0),
+        // An IPv6 address without brackets parsed above.
+        None => parse_ip(text.split_once(':')?.0),
+    }
+}
+
+/// The client address of an `X-Forwarded-For` value as APIcast reads it: its first
+/// comma-separated element, spaces trimmed, without a port. `None`: that element is empty (the
+/// header yields no address); `Some(None)`: it is not an IP address.
+pub fn forwarded_for(value: &str) -> Option<Option<Ip>> {
+    let first = value.split(',').next()?.trim();
+    (!first.is_empty()).then(|| parse_endpoint(first))
+}
+
 /// An IPv4 (dotted quad, no leading zeros) or IPv6 address: (is IPv6, its bits).
-pub fn parse_ip(text: &str) -> Option<(bool, u128)> {
+pub fn parse_ip(text: &str) -> Option<Ip> {
     if !text.contains(':') {
         return ipv4(text).map(|a| (false, u128::from(a)));
     }
-    let (head, tail) = match text.split_once("::") {
-        Some((head, tail)) => (head, Some(tail)),
-        None => (text, None),
-    };
-    let mut groups = Vec::new();
-    let mut head_len = 0;
-    for (i, side) in [Some(head), tail].into_iter().flatten().enumerate() {
-        if !side.is_empty() {
-            let mut parts = side.split(':').peekable();
-            while let Some(part) = parts.next() {
-                let last = parts.peek().is_none() && (tail.is_none() || i == 1);
-                match ipv4(part).filter(|_| last) {
-                    Some(v4) => groups.extend([(v4 >> 16) as u16, v4 as u16]),
-                    None => groups.push(hex16(part)?),
-                }
+    let bits = match text.split_once("::") {
+        None => groups(text, true).filter(|(_, n)| *n == 8)?.0,
+        Some((head, tail)) => {
+            let (head, n) = groups(head, false)?;
+            let (tail, m) = groups(tail, true)?;
+            if n + m > 7 {
+                return None;
             }
+            head.checked_shl(16 * (8 - n)).unwrap_or(0) | tail
         }
-        if i == 0 {
-            head_len = groups.len();
-        }
-    }
-    let missing = 8usize.checked_sub(groups.len())?;
-    if (tail.is_some() && missing == 0) || (tail.is_none() && missing != 0) {
-        return None;
-    }
-    let bits = groups.iter().enumerate().fold(0u128, |acc, (i, g)| {
-        let at = if i < head_len { i } else { i + missing };
-        acc | u128::from(*g) << (112 - 16 * at)
-    });
+    };
     Some((true, bits))
+}
+
+/// Colon-separated hex groups (the last may be a dotted quad when `v4_last`): their bits and
+/// how many 16-bit groups they make. Empty: none.
+fn groups(text: &str, v4_last: bool) -> Option<(u128, u32)> {
+    let (mut bits, mut n) = (0u128, 0);
+    if text.is_empty() {
+        return Some((bits, n));
+    }
+    let mut parts = text.split(':').peekable();
+    while let Some(part) = parts.next() {
+        match ipv4(part).filter(|_| v4_last && parts.peek().is_none()) {
+            Some(v4) => (bits, n) = (bits << 32 | u128::from(v4), n + 2),
+            None => (bits, n) = (bits << 16 | u128::from(hex16(part)?), n + 1),
+        }
+        if n > 8 {
+            return None;
+        }
+    }
+    Some((bits, n))
 }
 
 fn ipv4(text: &str) -> Option<u32> {
@@ -133,7 +169,7 @@ mod tests {
         assert!(net.contains("::ffff:10.1.0.9"));
         assert!(!net.contains("garbage"));
         let host = Cidr::parse("2.2.2.2").unwrap();
-        assert_eq!(host.prefix, 32);
+        assert_eq!(host.mask, 0xffff_ffff);
         assert!(host.contains("2.2.2.2"));
         assert!(!host.contains("2.2.2.3"));
         // Host bits are cleared, as resty.iputils does.
@@ -144,6 +180,15 @@ mod tests {
         assert!(!v6.contains("10.0.0.1"));
         assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("203.0.113.7"));
         assert!(Cidr::parse("::/0").unwrap().contains("fe80::1"));
+        // A block of IPv4-mapped addresses is the IPv4 block (clients are compared as IPv4).
+        assert_eq!(
+            Cidr::parse("::ffff:10.0.0.0/104"),
+            Cidr::parse("10.0.0.0/8")
+        );
+        assert_eq!(Cidr::parse("::ffff:1.2.3.4"), Cidr::parse("1.2.3.4"));
+        assert!(Cidr::parse("::ffff:1.2.3.4")
+            .unwrap()
+            .contains("::ffff:1.2.3.4"));
         assert!(!Cidr::parse("::/0").unwrap().contains("10.0.0.1"));
     }
 
@@ -205,6 +250,60 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_as_envoy_and_proxies_write_them() {
+        let v4 = |a: [u8; 4]| Some((false, u128::from(u32::from_be_bytes(a))));
+        let v6 = |t: &str| Some((true, u128::from(t.parse::<std::net::Ipv6Addr>().unwrap())));
+        assert_eq!(parse_endpoint("127.0.0.1:38138"), v4([127, 0, 0, 1]));
+        assert_eq!(parse_endpoint("6.6.6.6:0"), v4([6, 6, 6, 6]));
+        assert_eq!(parse_endpoint("[::1]:59944"), v6("::1"));
+        assert_eq!(parse_endpoint("[2001:db8::5]:0"), v6("2001:db8::5"));
+        assert_eq!(parse_endpoint("2001:db8::5"), v6("2001:db8::5"));
+        assert_eq!(parse_endpoint("[2001:db8::5]"), v6("2001:db8::5"));
+        // APIcast's client_ip_spec: an invalid or out-of-range port is ignored.
+        assert_eq!(parse_endpoint("1.2.3.4:foo"), v4([1, 2, 3, 4]));
+        assert_eq!(parse_endpoint("1.2.3.4:99999"), v4([1, 2, 3, 4]));
+        for bad in [
+            "",
+            "/tmp/envoy.sock",
+            "@abstract",
+            "example.com:80",
+            "[::1",
+            "[1.2.3.4.5]:80",
+            "::1]:80",
+            ":80",
+            "1.2.3:80",
+            " 1.2.3.4",
+        ] {
+            assert_eq!(parse_endpoint(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn forwarded_for_is_its_first_element() {
+        let ip = |t: &str| parse_ip(t);
+        // APIcast's TEST 9 and client_ip_spec.
+        assert_eq!(forwarded_for("1.2.3.4"), Some(ip("1.2.3.4")));
+        assert_eq!(forwarded_for("6.6.6.6, 1.2.3.4"), Some(ip("6.6.6.6")));
+        assert_eq!(forwarded_for("1.2.3.4:1000"), Some(ip("1.2.3.4")));
+        assert_eq!(forwarded_for(" \t9.9.9.9 ,1.1.1.1"), Some(ip("9.9.9.9")));
+        assert_eq!(
+            forwarded_for("2001:db8::1,10.0.0.1"),
+            Some(ip("2001:db8::1"))
+        );
+        assert_eq!(
+            forwarded_for("[2001:4860:4860::8888]:8080"),
+            Some(ip("2001:4860:4860::8888"))
+        );
+        // Present but not an address: "in no block".
+        assert_eq!(forwarded_for("unknown, 1.2.3.4"), Some(None));
+        assert_eq!(forwarded_for("_hidden"), Some(None));
+        // An empty first element yields no address: the next source is asked.
+        for none in ["", " ", ",", ", 9.9.9.9", " ,1.2.3.4"] {
+            assert_eq!(forwarded_for(none), None, "{none:?}");
+        }
+    }
+
+    #[test]
     fn invalid_blocks_are_refused() {
         for bad in [
             "",
@@ -221,7 +320,9 @@ mod tests {
         ] {
             assert_eq!(Cidr::parse(bad), None, "{bad:?}");
         }
-        assert_eq!(Cidr::parse("::1/128").unwrap().prefix, 128);
+        assert_eq!(Cidr::parse("::1/128").unwrap().mask, u128::MAX);
+        assert_eq!(Cidr::parse("2001:db8::/32").unwrap().mask, u128::MAX << 96);
+        assert_eq!(Cidr::parse("10.0.0.0/8").unwrap().mask, 0xff00_0000);
         assert_eq!(Cidr::parse("10.0.0.0/0").unwrap().addr, 0);
     }
 }

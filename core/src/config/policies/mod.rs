@@ -28,6 +28,8 @@ pub enum Kind {
     RateLimitHeaders,
     /// Enforced without a `condition` (a condition is refused: not enforced yet).
     Maintenance,
+    /// Enforced (the `proxy_protocol_addr` source is refused with its path).
+    IpCheck,
     /// To be enforced (issue 12); until then refused unless ignored. Its configuration is
     /// read by [`configs::typed`] once its enforcement lands.
     Later,
@@ -44,7 +46,7 @@ const BUILTIN: &[(&str, Kind)] = &[
     ("rate_limit_headers", Kind::RateLimitHeaders),
     ("3scale_referrer", Kind::Typed),
     ("default_credentials", Kind::Typed),
-    ("ip_check", Kind::Later),
+    ("ip_check", Kind::IpCheck),
     ("jwt_claim_check", Kind::Typed),
     ("maintenance_mode", Kind::Maintenance),
     ("cors", Kind::Later),
@@ -379,6 +381,7 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
             Policy::MaintenanceMode(maintenance_answer(&c)?),
             Ok(Answer::Enforced),
         ),
+        Some(Kind::IpCheck) => (Policy::IpCheck(ip_check(&c)?), Ok(Answer::Enforced)),
         Some(Kind::Batcher) => (
             Policy::Batcher(batcher(&c)?),
             accepted(

@@ -141,7 +141,6 @@ fn policies_that_can_block_traffic_and_are_not_enforced_are_refused_with_path_an
 #[test]
 fn policies_to_enforce_are_refused_until_they_are() {
     for name in [
-        "ip_check",
         "cors",
         "headers",
         "url_rewriting",
@@ -240,6 +239,59 @@ fn maintenance_mode_is_enforced_and_its_condition_refused() {
 }
 
 #[test]
+fn ip_check_is_enforced_and_proxy_protocol_addr_refused() {
+    let ip = |c: Value| json!({"name": "apicast.policy.ip_check", "configuration": c});
+    let policies = chain(json!([
+        ip(json!({"check_type": "whitelist", "ips": ["10.0.0.0/8"]})),
+        APICAST(),
+        ip(json!({"check_type": "blacklist", "ips": ["2001:db8::/32"], "error_msg": "no"}))
+    ]));
+    assert_eq!(policies.entries[0].answer, Answer::Enforced);
+    assert_eq!(policies.log_lines().count(), 0, "enforced: nothing to log");
+    assert!(policies.before_apicast(0) && !policies.before_apicast(2));
+    let Policy::IpCheck(after) = &policies.entries[2].policy else {
+        panic!("{:?}", policies.entries[2])
+    };
+    assert!(after.blacklist && after.error_msg == "no");
+
+    // Envoy's proxy_protocol listener filter puts the PROXY source in source.address: the
+    // source is refused, even when ip_check is ignored (a configuration to change).
+    let pp = ip(json!({"check_type": "whitelist", "ips": [],
+        "client_ip_sources": ["X-Real-IP", "proxy_protocol_addr"]}));
+    for ignore in [json!([]), json!(["ip_check"])] {
+        let e = refused(json!([pp, APICAST()]), json!({"ignore_policies": ignore}));
+        assert_eq!(
+            e,
+            "services[0].proxy.policy_chain[0].configuration.client_ip_sources[1]: \
+             proxy_protocol_addr is not supported: use last_caller with Envoy's proxy_protocol \
+             listener filter"
+        );
+    }
+    // Listed in ignore_policies, an enforced policy is still enforced.
+    let parsed = parse(
+        json!([ip(json!({"check_type": "whitelist", "ips": []})), APICAST()]),
+        json!({"ignore_policies": ["ip_check"]}),
+    )
+    .unwrap();
+    let entry = &parsed.config.services[0].policies.entries[0];
+    assert_eq!(entry.answer, Answer::Enforced);
+    assert!(matches!(entry.policy, Policy::IpCheck(_)));
+    // A bad configuration is refused even when ignored.
+    let e = refused(
+        json!([
+            ip(json!({"check_type": "whitelist", "ips": ["10.0.0.0/33"]})),
+            APICAST()
+        ]),
+        json!({"ignore_policies": ["ip_check"]}),
+    );
+    assert_eq!(
+        e,
+        "services[0].proxy.policy_chain[0].configuration.ips[0]: expected an IP address or CIDR \
+         block"
+    );
+}
+
+#[test]
 fn envoys_job_is_accepted_without_warnings() {
     let names = [
         "camel",
@@ -279,9 +331,9 @@ fn envoys_job_is_accepted_without_warnings() {
 fn ignore_policies_accepts_a_named_policy_with_a_warning_per_service() {
     let mut c = config(
         json!([{"name": "rate_limit", "configuration": {"fixed_window_limiters": []}}, APICAST(),
-               {"name": "apicast.policy.ip_check", "configuration": {"check_type": "whitelist", "ips": ["10.0.0.0/8"]}},
+               {"name": "apicast.policy.cors", "configuration": {"allow_origin": "*"}},
                {"name": "my_policy", "version": "1.2.3"}]),
-        json!({"ignore_policies": ["apicast.policy.rate_limit", "ip_check", "my_policy", "not_in_any_chain"]}),
+        json!({"ignore_policies": ["apicast.policy.rate_limit", "cors", "my_policy", "not_in_any_chain"]}),
     );
     let second = json!({"id": 8, "backend_version": 1, "proxy": {"hosts": ["b"], "policy_chain": [{"name": "rate_limit"}, APICAST()]}});
     c["services"].as_array_mut().unwrap().push(second);
@@ -295,7 +347,7 @@ fn ignore_policies_accepts_a_named_policy_with_a_warning_per_service() {
         parsed.warnings,
         [
             "services[0].proxy.policy_chain[0]: policy rate_limit: NOT enforced: accepted through ignore_policies",
-            "services[0].proxy.policy_chain[2]: policy ip_check: NOT enforced: accepted through ignore_policies",
+            "services[0].proxy.policy_chain[2]: policy cors: NOT enforced: accepted through ignore_policies",
             "services[0].proxy.policy_chain[3]: policy my_policy: NOT enforced: accepted through ignore_policies",
             "services[1].proxy.policy_chain[0]: policy rate_limit: NOT enforced: accepted through ignore_policies",
         ]
@@ -433,7 +485,7 @@ fn malformed_chains_are_refused_with_their_path() {
 #[test]
 fn review_lists_every_policy_even_when_the_configuration_is_refused() {
     let c = config(
-        json!([{"name": "ip_check", "configuration": {"check_type": "whitelist", "ips": ["nope"]}},
+        json!([{"name": "headers", "configuration": {"request": [{"op": "nope", "header": "x"}]}},
                {"name": "logging"}, {"name": "rate_limit"}, {"name": "caching", "configuration": {"caching_type": "strict"}}]),
         json!({"ignore_policies": ["rate_limit"]}),
     );
@@ -454,7 +506,7 @@ fn review_lists_every_policy_even_when_the_configuration_is_refused() {
         .contains("is not enforced yet"));
     assert_eq!(
         ip.config.as_ref().unwrap().path,
-        "services[0].proxy.policy_chain[0].configuration.ips[0]"
+        "services[0].proxy.policy_chain[0].configuration.request[0].op"
     );
     assert_eq!(
         r.entries[1].answer.as_ref().unwrap().answer,

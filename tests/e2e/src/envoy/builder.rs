@@ -35,6 +35,10 @@ pub struct EnvoyBuilder {
     pub(super) upstream_trailers: bool,
     /// Envoy's `jwt_authn` filter before the wasm filter.
     pub(super) jwt_authn: Option<JwtAuthn>,
+    /// The listener also accepts connections on `[::1]` (same port).
+    pub(super) ipv6: bool,
+    /// The HTTP connection manager's `use_remote_address` (Envoy's default: false).
+    pub(super) use_remote_address: bool,
 }
 
 impl Default for EnvoyBuilder {
@@ -57,6 +61,8 @@ impl Default for EnvoyBuilder {
             failure_policy: "FAIL_RELOAD".into(),
             upstream_trailers: false,
             jwt_authn: None,
+            ipv6: false,
+            use_remote_address: false,
         }
     }
 }
@@ -127,6 +133,20 @@ impl EnvoyBuilder {
     /// Envoy's `jwt_authn` filter runs first (before the wasm filter), with these settings.
     pub fn jwt_authn(mut self, jwt_authn: JwtAuthn) -> Self {
         self.jwt_authn = Some(jwt_authn);
+        self
+    }
+
+    /// The listener also accepts connections on `[::1]`, on the same port
+    /// (`additional_addresses`): clients with an IPv6 address.
+    pub fn listener_ipv6(mut self) -> Self {
+        self.ipv6 = true;
+        self
+    }
+
+    /// `use_remote_address: true`: Envoy's downstream address (`source.address`) is the TCP
+    /// peer. By default Envoy takes it from the last `X-Forwarded-For` address when there is one.
+    pub fn use_remote_address(mut self) -> Self {
+        self.use_remote_address = true;
         self
     }
 

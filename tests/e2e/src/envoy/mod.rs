@@ -9,8 +9,9 @@
 //!
 //! Layout of the rendered config:
 //!
-//! * listener `ingress` on `127.0.0.1:<free port>`, HttpConnectionManager with
-//!   `stat_prefix: ingress_http`, `normalize_path: true`, `merge_slashes: true` (both false
+//! * listener `ingress` on `127.0.0.1:<free port>` (and `[::1]` with `listener_ipv6()`),
+//!   HttpConnectionManager with `stat_prefix: ingress_http`, `use_remote_address: false` (true
+//!   with `use_remote_address()`), `normalize_path: true`, `merge_slashes: true` (both false
 //!   with `raw_paths()`),
 //!   one route `prefix: "/"` → cluster `upstream` (timeout 15 s);
 //! * HTTP filters: Envoy's `envoy.filters.http.jwt_authn` first with

@@ -70,6 +70,12 @@ fn render_yaml(b: &EnvoyBuilder, listener_port: u16, admin_port: u16, wasm: &Pat
     } else {
         ""
     };
+    let ipv6 = if b.ipv6 {
+        format!("\n    additional_addresses:\n    - address: {{ socket_address: {{ address: \"::1\", port_value: {listener_port} }} }}")
+    } else {
+        String::new()
+    };
+    let remote = b.use_remote_address;
     let _ = write!(
         y,
         r#"# Rendered by tests/e2e (e2e::envoy::EnvoyBuilder).
@@ -77,7 +83,7 @@ static_resources:
   listeners:
   - name: ingress
     address:
-      socket_address: {{ address: 127.0.0.1, port_value: {listener_port} }}
+      socket_address: {{ address: 127.0.0.1, port_value: {listener_port} }}{ipv6}
     filter_chains:
     - {tls}filters:
       - name: envoy.filters.network.http_connection_manager
@@ -85,6 +91,7 @@ static_resources:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: ingress_http
           codec_type: AUTO
+          use_remote_address: {remote}
           normalize_path: {normalize}
           merge_slashes: {normalize}{http1}
           route_config:
@@ -177,6 +184,23 @@ mod tests {
         assert!(y.contains(r#"filename: "/w.wasm""#), "{y}");
         let y = Envoy::builder().without_filter().render(10, 11);
         assert!(!y.contains("envoy.filters.http.wasm"), "{y}");
+    }
+
+    #[test]
+    fn ipv6_listener_and_remote_address_are_options() {
+        let plain = Envoy::builder().wasm("/w.wasm").render(10, 11);
+        assert!(!plain.contains("additional_addresses"), "{plain}");
+        assert!(plain.contains("use_remote_address: false"), "{plain}");
+        let y = Envoy::builder()
+            .wasm("/w.wasm")
+            .listener_ipv6()
+            .use_remote_address()
+            .render(10, 11);
+        assert!(
+            y.contains(r#"- address: { socket_address: { address: "::1", port_value: 10 } }"#),
+            "{y}"
+        );
+        assert!(y.contains("use_remote_address: true"), "{y}");
     }
 
     #[test]

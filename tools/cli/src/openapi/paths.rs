@@ -4,6 +4,8 @@
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use tollgate_core::auth::Mode;
+use tollgate_core::config::policies::configs::IpCheck;
+use tollgate_core::config::policies::Policy;
 use tollgate_core::config::Service;
 use tollgate_core::mapping::QueryCondition;
 
@@ -97,7 +99,29 @@ pub(super) fn tag_description(service: &Service) -> String {
             service.auth.public_paths.join(", ")
         ));
     }
+    for check in ip_checks(service) {
+        let kind = if check.blacklist {
+            "blacklist"
+        } else {
+            "whitelist"
+        };
+        text.push_str(&format!(
+            "; client addresses checked against a {kind} (ip_check)"
+        ));
+    }
     text
+}
+
+/// The service's `ip_check` policies.
+fn ip_checks(service: &Service) -> impl Iterator<Item = &IpCheck> {
+    service
+        .policies
+        .entries
+        .iter()
+        .filter_map(|e| match &e.policy {
+            Policy::IpCheck(check) => Some(check),
+            _ => None,
+        })
 }
 
 /// The error replies the filter may send instead of the upstream's response.
@@ -131,6 +155,12 @@ pub(super) fn responses(service: &Service) -> Value {
     }
     if service.auth.https_only.is_some() {
         add(403, "\"HTTPS required\" (https_only)".to_string());
+    }
+    for check in ip_checks(service) {
+        add(
+            403,
+            format!("{:?} (ip_check)", format!("{}\n", check.error_msg)),
+        );
     }
     let mut map = Map::new();
     map.insert(
