@@ -19,6 +19,7 @@ pub struct Metrics {
     bad_request: Option<u32>,
     config_not_loaded: Option<u32>,
     maintenance: Option<u32>,
+    preflight: Option<u32>,
     config_fetches: Option<u32>,
     config_fetch_failures: Option<u32>,
     config_services: Option<u32>,
@@ -85,6 +86,7 @@ impl Metrics {
             bad_request: counter("tollgate.requests_denied.bad_request"),
             config_not_loaded: counter("tollgate.requests_denied.config_not_loaded"),
             maintenance: counter("tollgate.requests_denied.maintenance"),
+            preflight: counter("tollgate.requests_preflight"),
             config_fetches: counter("tollgate.config_fetches"),
             config_fetch_failures: counter("tollgate.config_fetch_failures"),
             config_services: gauge("tollgate.config_services"),
@@ -125,6 +127,7 @@ impl Metrics {
             Outcome::BadRequest => self.bad_request,
             Outcome::ConfigNotLoaded => self.config_not_loaded,
             Outcome::Maintenance => self.maintenance,
+            Outcome::Preflight => self.preflight,
             // Counted in `tollgate.host_errors` by the call that failed.
             Outcome::InternalError => None,
         });

@@ -54,6 +54,7 @@ use crate::auth::Mode;
 use crate::config::{AuthMode, Config, CredentialsLocation, Service};
 use crate::credentials::{self, Credentials, Found};
 use crate::mapping::{match_rules, normalize_path, QueryArgs};
+use crate::policies::{self, RequestPolicies};
 use crate::request::{host_of, is_ambiguous_path, split_path, HeaderSource, RequestHead};
 use crate::secret::constant_time_eq;
 use std::sync::Arc;
@@ -76,6 +77,10 @@ pub struct PendingRequest {
     header_secret_failed: bool,
     debug: bool,
     body_eligible: bool,
+    /// The chain's header, status and CORS policies; the worker keeps them for the response.
+    policies: Option<Box<RequestPolicies>>,
+    /// A CORS preflight that a `cors` policy after `apicast` answers once credentials are found.
+    preflight: bool,
 }
 
 /// Starts the pipeline from the request head; reads only the headers it needs. The request
@@ -98,13 +103,16 @@ pub fn begin(
     let Some(service) = select_service(config, head, &normalized_path, &args) else {
         return Err(LocalReply::service_not_found());
     };
-    if let Some(m) = service.policies.maintenance() {
-        return Err(LocalReply::maintenance(
-            m.status,
-            &m.content_type,
-            &m.message,
-        ));
+    // The chain's header, status and CORS policies (`None`: the chain has none).
+    let policies = RequestPolicies::new(&service, headers);
+    if let Some(reply) = RequestPolicies::early_reply(&service, policies.as_deref(), head.method) {
+        return Err(reply);
     }
+    let edited = policies.as_deref().map(|p| p.view(headers));
+    let headers: &dyn HeaderSource = match &edited {
+        Some(edited) => edited,
+        None => headers,
+    };
     let found = credentials::extract(&service, &args, headers);
     let local = (service.auth.mode != Mode::ThreeScale).then(|| {
         local::authenticate(
@@ -150,6 +158,10 @@ pub fn begin(
         header_secret_failed,
         debug,
         body_eligible,
+        preflight: policies
+            .as_ref()
+            .is_some_and(|p| p.preflight_after_apicast(head.method)),
+        policies,
     }))
 }
 
@@ -235,6 +247,10 @@ impl PendingRequest {
                 Outcome::AuthMissing,
             ));
         };
+        if self.preflight {
+            // APIcast's `cors` after `apicast`: its rewrite answers once apicast's found them.
+            return Err(policies::preflight());
+        }
         let matched = match_rules(
             &self.service.rules,
             &self.method,

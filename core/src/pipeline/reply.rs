@@ -18,6 +18,8 @@ pub enum Outcome {
     ConfigNotLoaded,
     /// The service's `maintenance_mode` policy answered.
     Maintenance,
+    /// The service's `cors` policy answered a preflight (204).
+    Preflight,
     /// A host call failed: an empty 500 (counted in `tollgate.host_errors`, not here).
     InternalError,
 }

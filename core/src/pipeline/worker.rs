@@ -14,8 +14,10 @@ use super::{begin, Next, PendingRequest};
 use crate::backend::{BackendAnswer, Decision};
 use crate::cache::{AuthCache, CacheSettings, Denial, EntryKey, Lookup, SharedStore, Ticket};
 use crate::config::Config;
+use crate::policies::RequestPolicies;
 use crate::request::{HeaderSource, RequestHead};
 use log::warn;
+use std::mem::take;
 use std::rc::Rc;
 
 pub struct Worker {
@@ -27,6 +29,9 @@ pub struct Worker {
     /// Batching mode's counted calls and reports.
     reporting: Option<Reporting>,
     flows: Flows,
+    /// The header, status and CORS policies of requests whose service's chain has some, from
+    /// their authorization until Envoy is done with them (the response phase needs them).
+    policies: Vec<(RequestId, Box<RequestPolicies>)>,
     /// False while services are to come from 3scale System and none has arrived.
     config_loaded: bool,
     /// Backend calls in flight: the host's token, why, and the context that sent it (Envoy
@@ -45,6 +50,7 @@ impl Worker {
             store,
             clock,
             flows: Flows::default(),
+            policies: Vec::new(),
             calls: Vec::new(),
             tally: Tally::default(),
         }
@@ -191,6 +197,7 @@ impl Worker {
     /// and so do the calls its context sent (Envoy cancels them: no answer will come).
     pub fn on_request_done(&mut self, request: RequestId) {
         self.flows.take(request);
+        self.take_policies(request);
         self.calls.retain(|(_, _, sent_from)| *sent_from != request);
     }
 
@@ -200,6 +207,17 @@ impl Worker {
             Some(State::Forwarded(headers)) => headers,
             _ => &[],
         }
+    }
+
+    /// The chain's response phase for a forwarded request, if its service has one.
+    pub fn response_policies(&self, request: RequestId) -> Option<&RequestPolicies> {
+        let found = self.policies.iter().find(|(id, _)| *id == request);
+        found.map(|(_, p)| &**p)
+    }
+
+    fn take_policies(&mut self, request: RequestId) -> Option<Box<RequestPolicies>> {
+        let i = self.policies.iter().position(|(id, _)| *id == request)?;
+        Some(self.policies.swap_remove(i).1)
     }
 
     // --- Backend calls -------------------------------------------------------------------
@@ -331,10 +349,13 @@ impl Worker {
     fn authorize(
         &mut self,
         request: RequestId,
-        pending: PendingRequest,
+        mut pending: PendingRequest,
         resume: bool,
         now_ms: Option<u64>,
     ) -> Steps {
+        if let Some(p) = pending.policies.take() {
+            self.policies.push((request, p));
+        }
         let matched = match pending.authorize() {
             Ok(Next::Backend(a)) => Box::new(a),
             Ok(Next::Forward(forward)) => return self.forward(request, forward, resume),
@@ -518,8 +539,13 @@ impl Worker {
 
     // --- Ends ----------------------------------------------------------------------------
 
+    /// Answers locally; the chain's response phase applies, once.
     fn reply(&mut self, request: RequestId, reply: LocalReply) -> Steps {
         self.flows.set(request, State::Complete);
+        let reply = match self.take_policies(request) {
+            Some(p) => p.reply(reply),
+            None => reply,
+        };
         Steps::one(Step::Reply { request, reply })
     }
 
@@ -532,10 +558,12 @@ impl Worker {
             self.flows
                 .set(request, State::Forwarded(forward.response_headers));
         }
+        let edits = self.policies.iter_mut().find(|(id, _)| *id == request);
         Steps {
             proceed: !resume,
             list: vec![Step::Forward {
                 request,
+                edit_request_headers: edits.map(|(_, p)| take(&mut p.request)).unwrap_or_default(),
                 set_request_headers: forward.set_request_headers,
                 resume,
             }],

@@ -161,6 +161,7 @@ impl Envoy {
                     request,
                     set_request_headers,
                     resume,
+                    ..
                 } => {
                     if !resume {
                         assert_eq!(request, home, "only the callback in progress goes on");

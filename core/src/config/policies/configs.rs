@@ -8,6 +8,7 @@ use super::Policy;
 use crate::config::json::{error, Obj, Result};
 use crate::config::CachingType;
 use crate::mapping::PathPattern;
+use crate::pipeline::is_stripped_request_header;
 use serde_json::Value;
 
 /// `==`, `!=` or `matches` (an unanchored regex, checked when enforcement lands).
@@ -454,10 +455,14 @@ pub fn maintenance_answer(c: &Obj) -> Result<MaintenanceMode> {
 }
 
 pub fn cors(c: &Obj) -> Result<Cors> {
+    let allow_origin = c.string("allow_origin")?;
+    if let Some(why) = allow_origin.and_then(crate::policies::cors::unsupported) {
+        return Err(error(&c.child_path("allow_origin"), why));
+    }
     Ok(Cors {
         allow_headers: strings(c, "allow_headers", &[])?,
         allow_methods: strings(c, "allow_methods", METHODS)?,
-        allow_origin: c.string("allow_origin")?.map(str::to_string),
+        allow_origin: allow_origin.map(str::to_string),
         allow_credentials: c.bool("allow_credentials")?.unwrap_or(true),
         max_age: c.uint("max_age")?.unwrap_or(600),
     })
@@ -478,9 +483,35 @@ fn edit(o: &Obj, name_key: &str, with_methods: bool) -> Result<Edit> {
 
 pub fn headers(c: &Obj) -> Result<Headers> {
     Ok(Headers {
-        request: objects(c, "request", false, &|o| edit(o, "header", false))?,
-        response: objects(c, "response", false, &|o| edit(o, "header", false))?,
+        request: objects(c, "request", false, &|o| header_edit(o, true))?,
+        response: objects(c, "response", false, &|o| header_edit(o, false))?,
     })
+}
+
+/// A header operation Envoy can carry out as it is: a valid name and value. A request
+/// operation never names a header Tollgate strips or sets itself (the secret token, the debug
+/// token) nor `Host` (the route's authority), whatever the client sends.
+fn header_edit(o: &Obj, request: bool) -> Result<Edit> {
+    let e = edit(o, "header", false)?;
+    let name = e.name.as_bytes();
+    let why = if name.is_empty()
+        || !(name.iter()).all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b))
+    {
+        "is not an HTTP header name"
+    } else if request && (is_stripped_request_header(name) || e.name.eq_ignore_ascii_case("host")) {
+        "is set or removed by Tollgate itself (proxy.secret_token, X-3scale-Debug, the route's Host)"
+    } else if e.value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(error(
+            &o.child_path("value"),
+            "must not contain CR, LF or NUL",
+        ));
+    } else {
+        return Ok(e);
+    };
+    Err(error(
+        &o.child_path("header"),
+        format!("{:?} {why}", e.name),
+    ))
 }
 
 pub fn url_rewriting(c: &Obj) -> Result<UrlRewriting> {
@@ -499,17 +530,22 @@ pub fn url_rewriting(c: &Obj) -> Result<UrlRewriting> {
     })
 }
 
+/// `(upstream, apicast)` pairs. The status sent must be a final one Envoy can send (200 to
+/// 599); APIcast's schema also allows 1xx and 600.
 pub fn statuscode_overwrite(c: &Obj) -> Result<Vec<(u16, u16)>> {
-    let status = |o: &Obj, key: &str| match o.uint(key)? {
-        Some(s @ 100..=600) => Ok(s as u16),
+    let status = |o: &Obj, key: &str, low: u64, high: u64| match o.uint(key)? {
+        Some(s) if (low..=high).contains(&s) => Ok(s as u16),
         Some(_) => Err(error(
             &o.child_path(key),
-            "expected a status between 100 and 600",
+            format!("expected a status between {low} and {high}"),
         )),
         None => Err(error(&o.child_path(key), "missing required field")),
     };
     objects(c, "http_statuses", true, &|o| {
-        Ok((status(o, "upstream")?, status(o, "apicast")?))
+        Ok((
+            status(o, "upstream", 100, 600)?,
+            status(o, "apicast", 200, 599)?,
+        ))
     })
 }
 

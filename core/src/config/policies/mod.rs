@@ -28,6 +28,8 @@ pub enum Kind {
     RateLimitHeaders,
     /// Enforced without a `condition` (a condition is refused: not enforced yet).
     Maintenance,
+    /// Enforced; its configuration is read by [`configs::typed`].
+    Typed,
     /// To be enforced (issue 12); until then refused unless ignored. Its configuration is
     /// read by [`configs::typed`] once its enforcement lands.
     Later,
@@ -45,10 +47,10 @@ const BUILTIN: &[(&str, Kind)] = &[
     ("ip_check", Kind::Later),
     ("jwt_claim_check", Kind::Later),
     ("maintenance_mode", Kind::Maintenance),
-    ("cors", Kind::Later),
-    ("headers", Kind::Later),
+    ("cors", Kind::Typed),
+    ("headers", Kind::Typed),
     ("url_rewriting", Kind::Later),
-    ("statuscode_overwrite", Kind::Later),
+    ("statuscode_overwrite", Kind::Typed),
     ("routing", Kind::Later),
     ("camel", Kind::Envoy),
     ("content_caching", Kind::Envoy),
@@ -305,6 +307,10 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
             )),
         ),
         Some(Kind::Apicast) => (Policy::Apicast, Ok(Answer::Enforced)),
+        Some(Kind::Typed) => (
+            typed(name, &c)?.unwrap_or(Policy::Other),
+            Ok(Answer::Enforced),
+        ),
         Some(Kind::Envoy) => (Policy::Proxy, Ok(Answer::EnvoysJob)),
         Some(Kind::Later) => (
             Policy::Other,

@@ -145,10 +145,7 @@ fn policies_to_enforce_are_refused_until_they_are() {
         "default_credentials",
         "ip_check",
         "jwt_claim_check",
-        "cors",
-        "headers",
         "url_rewriting",
-        "statuscode_overwrite",
         "routing",
     ] {
         let e = refused(

@@ -1,0 +1,580 @@
+//! The `headers`, `statuscode_overwrite` and `cors` policies natively: origin patterns, the
+//! operations a request and a response get in chain order, and the worker's answers (a
+//! preflight before and after `apicast`, denials and forwards through the response phase).
+
+use super::cors::{is_literal, search, unsupported};
+use super::*;
+use crate::backend::BackendAnswer;
+use crate::cache::MemoryStore;
+use crate::config::Config;
+use crate::pipeline::{CallPurpose, Clock, RequestLine, Step, Steps, Worker};
+use serde_json::{json, Value};
+use std::rc::Rc;
+use EditOp::{Delete, Push, Set};
+
+struct Headers(Vec<(&'static str, &'static str)>);
+impl HeaderSource for Headers {
+    fn header(&self, name: &str) -> Option<String> {
+        let found = self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name));
+        found.map(|(_, v)| v.to_string())
+    }
+}
+
+const APICAST: fn() -> Value = || json!({"name": "apicast"});
+
+fn config(chain: Value) -> Config {
+    let v = json!({
+        "backend": {"cluster": "b"},
+        "services": [{"id": 1, "backend_version": 1,
+            "backend_authentication_type": "service_token", "backend_authentication_value": "tok",
+            "proxy": {"hosts": ["api"], "secret_token": "s3cret", "policy_chain": chain,
+              "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}}]
+    });
+    Config::parse(v.to_string().as_bytes()).unwrap().config
+}
+
+fn policies(chain: Value, headers: &[(&'static str, &'static str)]) -> Box<RequestPolicies> {
+    let c = config(chain);
+    RequestPolicies::new(&c.services[0], &Headers(headers.to_vec())).unwrap()
+}
+
+fn op(op: EditOp, name: &str, value: &str) -> HeaderOp {
+    (op, name.to_string(), value.to_string())
+}
+
+fn cors_default() -> Value {
+    json!({"name": "apicast.policy.cors"})
+}
+
+const PREFLIGHT: [(&str, &str); 3] = [
+    ("Origin", "http://example.com"),
+    ("Access-Control-Request-Method", "GET"),
+    ("Access-Control-Request-Headers", "Content-Type"),
+];
+
+#[test]
+fn allow_origin_literal_or_pattern_as_lua_resty_url_reads_it() {
+    for literal in [
+        "*",
+        "http://example.com",
+        "https://api.example.com:8443/x",
+        "HTTPS://user@example.com",
+        "mailto:someone",
+        "https?://(www\\.)?example.com",
+    ] {
+        assert!(is_literal(literal), "{literal}");
+    }
+    for pattern in [
+        "example.com",
+        "localhost",
+        "(api|web).test.com",
+        "https://(api|web).test.com",
+        "http:example.com",
+        "",
+    ] {
+        assert!(!is_literal(pattern), "{pattern}");
+    }
+}
+
+#[test]
+fn origin_patterns_match_as_pcre_does_unanchored() {
+    let m = |p: &str, s: &str| search(p.as_bytes(), s.as_bytes());
+    let p = "(api|web).test.com";
+    assert!(m(p, "http://api.test.com") && m(p, "http://web.test.com"));
+    assert!(!m(p, "http://staging.test.com"));
+    // Unanchored, and `.` is any byte, as in APIcast.
+    assert!(m(p, "http://api.test.com.evil.net") && m(p, "http://webXtestXcom"));
+    let anchored = "^https://(www\\.)?example\\.com$";
+    assert!(m(anchored, "https://example.com") && m(anchored, "https://www.example.com"));
+    for no in [
+        "https://www.example.com.evil",
+        "http://example.com",
+        "https://wwwXexample.com",
+        "xhttps://example.com",
+    ] {
+        assert!(!m(anchored, no), "{no}");
+    }
+    assert!(m("a|^b", "xa") && m("a|^b", "bx") && !m("a|^b", "xb"));
+    assert!(m("((a|b)c|d)$", "xbc") && m("((a|b)c|d)$", "d") && !m("((a|b)c|d)$", "ac!"));
+    assert!(m("(?:x|y)z?$", "ax") && m("(?:x|y)z?$", "ayz") && !m("(?:x|y)z?$", "ayzz"));
+    assert!(m("", "anything") && m("", ""));
+    assert!(m("\\(a\\)", "(a)") && !m("\\(a\\)", "a"));
+}
+
+#[test]
+fn unsupported_origin_patterns_are_named() {
+    for ok in [
+        "(api|web).test.com",
+        "^https://(www\\.)?example\\.com$",
+        "a|b",
+        "(?:x|y)z?",
+        "https://example.com/*",
+        "*",
+        "",
+    ] {
+        assert_eq!(unsupported(ok), None, "{ok}");
+    }
+    for (bad, why) in [
+        (".*\\.example\\.com", "*, +"),
+        // Not an http(s) URL to lua-resty-url: a regex, where `/*` repeats `/`.
+        ("https://*.example.com", "*, +"),
+        ("a+", "*, +"),
+        ("[a-z]", "*, +"),
+        ("a{2}", "*, +"),
+        ("\\d", "only punctuation"),
+        ("a\\", "only punctuation"),
+        ("(a", "unbalanced ("),
+        ("a)", "unbalanced )"),
+        ("?a", "nothing to repeat"),
+        ("(?a)", "nothing to repeat"),
+        ("a??", "nothing to repeat"),
+        ("a|?", "nothing to repeat"),
+    ] {
+        let e = unsupported(bad).unwrap_or_else(|| panic!("{bad} accepted"));
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn the_three_policies_are_enforced_and_bad_configurations_refused() {
+    let c = config(json!([cors_default(), APICAST(), {"name": "headers"},
+        {"name": "statuscode_overwrite", "configuration": {"http_statuses": [{"upstream": 500, "apicast": 503}]}}]));
+    let answers: Vec<_> = c.services[0]
+        .policies
+        .entries
+        .iter()
+        .map(|e| &e.answer)
+        .collect();
+    assert!(answers
+        .iter()
+        .all(|a| **a == crate::config::policies::Answer::Enforced));
+    let refused = |policy: Value| {
+        let v = json!({"backend": {"cluster": "b"}, "services": [{"id": 1, "backend_version": 1,
+            "proxy": {"policy_chain": [policy, APICAST()]}}]});
+        Config::parse(v.to_string().as_bytes())
+            .unwrap_err()
+            .to_string()
+    };
+    let at = "services[0].proxy.policy_chain[0].configuration";
+    let edit = |dir: &str, header: &str, value: &str| json!({"name": "headers", "configuration": {dir: [{"op": "set", "header": header, "value": value}]}});
+    for name in [
+        "X-3scale-Proxy-Secret-Token",
+        "x_3scale_proxy_secret_token",
+        "X-3scale-Debug",
+        "Host",
+    ] {
+        assert_eq!(
+            refused(edit("request", name, "v")),
+            format!("{at}.request[0].header: {name:?} is set or removed by Tollgate itself (proxy.secret_token, X-3scale-Debug, the route's Host)")
+        );
+    }
+    for name in [":path", "", "X Bad", "X-Bad:"] {
+        assert_eq!(
+            refused(edit("response", name, "v")),
+            format!("{at}.response[0].header: {name:?} is not an HTTP header name")
+        );
+    }
+    assert_eq!(
+        refused(edit("response", "X-Ok", "a\r\nX-Evil: 1")),
+        format!("{at}.response[0].value: must not contain CR, LF or NUL")
+    );
+    assert_eq!(
+        refused(json!({"name": "headers", "configuration": {"request": [{"op": "set", "header": "X", "value": "{{ service.id }}", "value_type": "liquid"}]}})),
+        format!("{at}.request[0].value_type: unknown value \"liquid\" (Liquid templates are not supported) (expected one of: plain)")
+    );
+    assert_eq!(
+        refused(json!({"name": "cors", "configuration": {"allow_origin": ".*\\.example\\.com"}})),
+        format!("{at}.allow_origin: uses regex syntax Tollgate does not match (*, +, {{}}, []): use literals, '.', '\\' escapes, ^, $, (a|b) groups and ?")
+    );
+    assert_eq!(
+        refused(
+            json!({"name": "statuscode_overwrite", "configuration": {"http_statuses": [{"upstream": 200, "apicast": 101}]}})
+        ),
+        format!("{at}.http_statuses[0].apicast: expected a status between 200 and 599")
+    );
+    assert_eq!(
+        refused(json!({"name": "statuscode_overwrite"})),
+        format!("{at}.http_statuses: expected a non-empty array")
+    );
+}
+
+#[test]
+fn cors_headers_echo_the_request_or_say_the_configuration() {
+    // TEST 2 of t/apicast-policy-cors.t: defaults echo the request.
+    let p = policies(json!([cors_default(), APICAST()]), &PREFLIGHT);
+    let (status, ops) = p.response(Some(200), &|_| false);
+    assert_eq!(status, None);
+    assert_eq!(
+        ops,
+        [
+            op(Set, "access-control-allow-headers", "Content-Type"),
+            op(Set, "access-control-allow-methods", "GET"),
+            op(Set, "access-control-allow-origin", "http://example.com"),
+            op(Set, "access-control-allow-credentials", "true"),
+            op(Set, "access-control-max-age", "600"),
+        ]
+    );
+    // TEST 3: the configured values.
+    let custom = json!({"name": "cors", "configuration": {
+        "allow_headers": ["X-Custom-Header-1", "X-Custom-Header-2"],
+        "allow_methods": ["POST", "GET", "OPTIONS"], "allow_origin": "*",
+        "max_age": 200, "allow_credentials": false}});
+    let (_, ops) = policies(json!([custom, APICAST()]), &PREFLIGHT).response(None, &|_| false);
+    assert_eq!(
+        ops,
+        [
+            op(
+                Set,
+                "access-control-allow-headers",
+                "X-Custom-Header-1, X-Custom-Header-2"
+            ),
+            op(Set, "access-control-allow-methods", "POST, GET, OPTIONS"),
+            op(Set, "access-control-allow-origin", "*"),
+            op(Set, "access-control-allow-credentials", "false"),
+            op(Set, "access-control-max-age", "200"),
+        ]
+    );
+    // Without Origin, nothing; unset values (no configured list, nothing asked) are removed,
+    // as `ngx.header[name] = nil` does.
+    let p = policies(json!([cors_default(), APICAST()]), &[("Accept", "x")]);
+    assert!(p.response(Some(200), &|_| true).1.is_empty());
+    let p = policies(json!([cors_default(), APICAST()]), &PREFLIGHT[..1]);
+    let (_, ops) = p.response(Some(200), &|_| true);
+    assert_eq!(ops[0], op(Delete, "access-control-allow-headers", ""));
+    assert_eq!(ops[1], op(Delete, "access-control-allow-methods", ""));
+}
+
+#[test]
+fn a_pattern_that_does_not_match_sets_no_allow_origin() {
+    // TEST 4 of t/apicast-policy-cors.t.
+    let chain = json!([{"name": "cors", "configuration": {"allow_headers": [],
+        "allow_methods": ["POST", "GET", "OPTIONS"], "allow_origin": "(api|web).test.com",
+        "max_age": 200, "allow_credentials": false}}, APICAST()]);
+    for (origin, echoed) in [
+        ("http://api.test.com", true),
+        ("http://web.test.com", true),
+        ("http://staging.test.com", false),
+    ] {
+        let p = policies(chain.clone(), &[("Origin", origin)]);
+        let (_, ops) = p.response(Some(200), &|_| false);
+        let allow = ops
+            .iter()
+            .find(|(_, n, _)| n == "access-control-allow-origin");
+        assert_eq!(allow.map(|(_, _, v)| v.as_str()), echoed.then_some(origin));
+        // An empty allow_headers list clears the header (an empty Lua table).
+        assert_eq!(ops[0], op(Delete, "access-control-allow-headers", ""));
+        assert!(ops.contains(&op(
+            Set,
+            "access-control-allow-methods",
+            "POST, GET, OPTIONS"
+        )));
+    }
+}
+
+#[test]
+fn request_operations_resolve_against_the_request_in_order() {
+    // TESTs 1 to 4 of t/apicast-policy-headers.t, in one chain.
+    let chain = json!([APICAST(), {"name": "headers", "configuration": {"request": [
+        {"op": "set", "header": "New-Header", "value": "nh"},
+        {"op": "set", "header": "Existing-Header", "value": "eh"},
+        {"op": "set", "header": "Header-To-Delete", "value": ""},
+        {"op": "push", "header": "Pushed", "value": "p"},
+        {"op": "add", "header": "Missing", "value": "m"},
+        {"op": "add", "header": "Present", "value": "a"},
+        {"op": "delete", "header": "Gone"},
+        {"op": "add", "header": "Pushed", "value": "after"},
+        {"op": "delete", "header": "Present"},
+        {"op": "add", "header": "present", "value": "never"}
+    ]}}]);
+    let p = policies(
+        chain,
+        &[
+            ("existing-header", "x"),
+            ("header-to-delete", "y"),
+            ("present", "z"),
+            ("gone", "g"),
+        ],
+    );
+    assert_eq!(
+        p.request,
+        [
+            op(Set, "New-Header", "nh"),
+            op(Set, "Existing-Header", "eh"),
+            op(Delete, "Header-To-Delete", ""),
+            op(Push, "Pushed", "p"),
+            op(Push, "Present", "a"),
+            op(Delete, "Gone", ""),
+            op(Push, "Pushed", "after"),
+            op(Delete, "Present", ""),
+        ]
+    );
+    // After apicast: the 3scale flow reads the request as the client sent it.
+    let client = Headers(vec![("present", "z")]);
+    assert_eq!(p.view(&client).header("present").as_deref(), Some("z"));
+    assert_eq!(p.view(&client).header("new-header"), None);
+}
+
+#[test]
+fn operations_before_apicast_are_what_the_3scale_flow_reads() {
+    let chain = json!([{"name": "headers", "configuration": {"request": [
+        {"op": "set", "header": "User-Key", "value": "from-policy"},
+        {"op": "delete", "header": "X-Drop"},
+        {"op": "push", "header": "X-Kept", "value": "second"},
+        {"op": "push", "header": "X-New", "value": "first"}
+    ]}}, APICAST(), {"name": "headers", "configuration": {"request": [
+        {"op": "set", "header": "X-Late", "value": "late"}
+    ]}}]);
+    let client = Headers(vec![
+        ("user-key", "client"),
+        ("x-drop", "1"),
+        ("x-kept", "one"),
+    ]);
+    let c = config(chain);
+    let p = RequestPolicies::new(&c.services[0], &client).unwrap();
+    let view = p.view(&client);
+    let read = |n| view.header(n);
+    assert_eq!(read("user-key").as_deref(), Some("from-policy"));
+    assert_eq!(read("x-drop"), None);
+    assert_eq!(read("x-kept").as_deref(), Some("one"), "the first value");
+    assert_eq!(read("x-new").as_deref(), Some("first"));
+    assert_eq!(read("x-late"), None, "after apicast");
+    assert_eq!(p.request.len(), 5, "every operation goes upstream");
+}
+
+#[test]
+fn response_phase_runs_in_chain_order() {
+    let statuses = json!({"name": "statuscode_overwrite", "configuration": {"http_statuses": [
+        {"upstream": 200, "apicast": 201}, {"upstream": 403, "apicast": 401},
+        {"upstream": 200, "apicast": 202}]}});
+    let drop_origin = json!({"name": "headers", "configuration": {"response": [
+        {"op": "delete", "header": "Access-Control-Allow-Origin"},
+        {"op": "add", "header": "Access-Control-Max-Age", "value": "1"},
+        {"op": "add", "header": "X-Upstream", "value": "more"},
+        {"op": "push", "header": "Set-Cookie", "value": "a=1"},
+        {"op": "set", "header": "X-Cleared", "value": ""}]}});
+    let present = |n: &str| n.eq_ignore_ascii_case("x-upstream");
+    // The headers policy after cors sees cors' headers; before it, it does not.
+    let after = policies(
+        json!([cors_default(), statuses, APICAST(), drop_origin]),
+        &PREFLIGHT,
+    );
+    let (status, ops) = after.response(Some(200), &present);
+    assert_eq!(status, Some(202), "a later pair for the same status wins");
+    assert_eq!(ops.len(), 10);
+    assert_eq!(ops[5], op(Delete, "Access-Control-Allow-Origin", ""));
+    assert_eq!(ops[6], op(Push, "Access-Control-Max-Age", "1"));
+    assert_eq!(ops[7], op(Push, "X-Upstream", "more"));
+    let before = policies(json!([drop_origin, cors_default(), APICAST()]), &PREFLIGHT);
+    let (status, ops) = before.response(Some(403), &present);
+    assert_eq!(status, None, "no statuscode_overwrite");
+    assert_eq!(ops[0], op(Delete, "Access-Control-Allow-Origin", ""));
+    assert_eq!(ops[1], op(Push, "X-Upstream", "more"), "max-age absent yet");
+    assert_eq!(ops[3], op(Delete, "X-Cleared", ""));
+    assert!(ops.contains(&op(
+        Set,
+        "access-control-allow-origin",
+        "http://example.com"
+    )));
+    // Statuses not listed, or unreadable, stay.
+    let p = policies(json!([statuses, APICAST()]), &[]);
+    assert_eq!(p.response(Some(404), &present).0, None);
+    assert_eq!(p.response(Some(403), &present).0, Some(401));
+    assert_eq!(p.response(None, &present).0, None);
+}
+
+#[test]
+fn a_local_reply_goes_through_the_response_phase() {
+    let chain = json!([cors_default(),
+        {"name": "statuscode_overwrite", "configuration": {"http_statuses": [{"upstream": 403, "apicast": 401}]}},
+        {"name": "headers", "configuration": {"response": [
+            {"op": "set", "header": "Content-Type", "value": "application/json"},
+            {"op": "push", "header": "X-Extra", "value": "1"},
+            {"op": "push", "header": "X-Extra", "value": "2"}]}}, APICAST()]);
+    let p = policies(chain, &PREFLIGHT);
+    let reply = LocalReply {
+        status: 403,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: "Authentication failed".into(),
+        outcome: Outcome::AuthFailed,
+    };
+    let r = p.reply(reply);
+    assert_eq!((r.status, r.body.as_str()), (401, "Authentication failed"));
+    let named = |n: &str| -> Vec<&str> {
+        let values = r.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(n));
+        values.map(|(_, v)| v.as_str()).collect()
+    };
+    assert_eq!(named("content-type"), ["application/json"]);
+    assert_eq!(named("x-extra"), ["1", "2"]);
+    assert_eq!(named("access-control-allow-origin"), ["http://example.com"]);
+    assert_eq!(r.outcome, Outcome::AuthFailed);
+}
+
+#[test]
+fn chains_without_these_policies_cost_nothing() {
+    let c = config(json!([APICAST(), {"name": "logging"}]));
+    assert!(RequestPolicies::new(&c.services[0], &Headers(PREFLIGHT.to_vec())).is_none());
+    let c = config(Value::Null);
+    assert!(RequestPolicies::new(&c.services[0], &Headers(vec![])).is_none());
+}
+
+// --- Through the worker ------------------------------------------------------------------
+
+struct Now;
+impl Clock for Now {
+    fn now_ms(&self) -> Option<u64> {
+        Some(1_000_000)
+    }
+}
+
+fn worker(chain: Value) -> Worker {
+    let c = Rc::new(config(chain));
+    Worker::new(c, Box::new(MemoryStore::default()), Box::new(Now))
+}
+
+fn request(
+    w: &mut Worker,
+    id: u32,
+    method: &str,
+    path: &str,
+    h: &[(&'static str, &'static str)],
+) -> Steps {
+    let line = RequestLine {
+        method,
+        authority: "api",
+        path,
+    };
+    w.on_request_headers(id, line, &Headers(h.to_vec()), true)
+}
+
+fn reply_of(steps: &Steps) -> &LocalReply {
+    match steps.list.as_slice() {
+        [Step::Reply { reply, .. }] => reply,
+        other => panic!("expected one reply: {other:?}"),
+    }
+}
+
+fn header<'a>(r: &'a LocalReply, name: &str) -> Option<&'a str> {
+    let found = r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name));
+    found.map(|(_, v)| v.as_str())
+}
+
+/// Sends the authrep call the steps ask for, and the backend's `status`.
+fn backend(w: &mut Worker, request: u32, steps: Steps, status: u16) -> Steps {
+    let Some(Step::Call { purpose, .. }) = steps.list.into_iter().next() else {
+        panic!("expected a backend call");
+    };
+    assert!(matches!(purpose, CallPurpose::Authrep { .. }));
+    w.on_call_sent(7, purpose, request);
+    let answer = BackendAnswer {
+        status: Some(status),
+        ..Default::default()
+    };
+    w.on_backend_answer(7, Some(answer))
+}
+
+#[test]
+fn a_preflight_before_apicast_is_answered_without_credentials_or_backend() {
+    let mut w = worker(json!([cors_default(), APICAST()]));
+    let steps = request(&mut w, 1, "OPTIONS", "/things", &PREFLIGHT);
+    let r = reply_of(&steps);
+    assert_eq!(
+        (r.status, r.outcome, r.body.as_str()),
+        (204, Outcome::Preflight, "")
+    );
+    assert_eq!(header(r, "access-control-allow-methods"), Some("GET"));
+    assert_eq!(
+        header(r, "access-control-allow-origin"),
+        Some("http://example.com")
+    );
+    assert_eq!(header(r, "access-control-max-age"), Some("600"));
+    // Not a preflight: OPTIONS without Access-Control-Request-Method, or another method.
+    for (method, h) in [("OPTIONS", &PREFLIGHT[..1]), ("GET", &PREFLIGHT[..])] {
+        let steps = request(&mut w, 2, method, "/things", h);
+        let r = reply_of(&steps);
+        assert_eq!(r.status, 401, "{method}");
+        assert_eq!(
+            header(r, "access-control-allow-origin"),
+            Some("http://example.com")
+        );
+    }
+}
+
+#[test]
+fn a_preflight_with_cors_after_apicast_needs_credentials_first() {
+    let mut w = worker(json!([APICAST(), cors_default()]));
+    let r = request(&mut w, 1, "OPTIONS", "/things", &PREFLIGHT);
+    let r = reply_of(&r);
+    assert_eq!(r.status, 401, "apicast's rewrite runs first");
+    assert_eq!(
+        header(r, "access-control-allow-origin"),
+        Some("http://example.com")
+    );
+    // With credentials: answered, no backend call, although no rule matches OPTIONS.
+    let steps = request(&mut w, 2, "OPTIONS", "/things?user_key=k", &PREFLIGHT);
+    let r = reply_of(&steps);
+    assert_eq!((r.status, r.outcome), (204, Outcome::Preflight));
+    assert_eq!(header(r, "access-control-allow-credentials"), Some("true"));
+}
+
+#[test]
+fn chain_order_decides_between_maintenance_and_preflight() {
+    let maintenance = json!({"name": "maintenance_mode"});
+    let mut w = worker(json!([cors_default(), maintenance, APICAST()]));
+    let steps = request(&mut w, 1, "OPTIONS", "/", &PREFLIGHT);
+    assert_eq!(reply_of(&steps).status, 204);
+    let mut w = worker(json!([maintenance, cors_default(), APICAST()]));
+    let steps = request(&mut w, 1, "OPTIONS", "/", &PREFLIGHT);
+    let r = reply_of(&steps);
+    assert_eq!((r.status, r.outcome), (503, Outcome::Maintenance));
+    assert_eq!(
+        header(r, "access-control-allow-origin"),
+        Some("http://example.com")
+    );
+}
+
+#[test]
+fn denials_and_forwards_go_through_the_response_phase() {
+    let chain = json!([cors_default(), APICAST(),
+        {"name": "statuscode_overwrite", "configuration": {"http_statuses": [{"upstream": 403, "apicast": 401}]}},
+        {"name": "headers", "configuration": {"request": [
+            {"op": "set", "header": "X-Tenant", "value": "t1"},
+            {"op": "delete", "header": "X-Internal"}]}}]);
+    let mut w = worker(chain);
+    // A denial by the backend: overwritten, with CORS headers.
+    let steps = request(&mut w, 1, "GET", "/?user_key=bad", &PREFLIGHT);
+    let steps = backend(&mut w, 1, steps, 403);
+    let r = reply_of(&steps);
+    assert_eq!((r.status, r.outcome), (401, Outcome::AuthFailed));
+    assert_eq!(
+        header(r, "access-control-allow-origin"),
+        Some("http://example.com")
+    );
+    assert!(
+        w.response_policies(1).is_none(),
+        "a local reply's phase runs once"
+    );
+    // Authorized: the operations go upstream before Tollgate's own headers; the response
+    // phase stays until Envoy is done with the request.
+    let steps = request(&mut w, 2, "GET", "/?user_key=good", &[("x-internal", "1")]);
+    let steps = backend(&mut w, 2, steps, 200);
+    let [Step::Forward {
+        edit_request_headers,
+        set_request_headers,
+        ..
+    }] = steps.list.as_slice()
+    else {
+        panic!("expected a forward: {steps:?}");
+    };
+    assert_eq!(
+        edit_request_headers,
+        &[op(Set, "X-Tenant", "t1"), op(Delete, "X-Internal", "")]
+    );
+    assert!(set_request_headers.contains(&("x-3scale-proxy-secret-token".into(), "s3cret".into())));
+    let (status, _) = w
+        .response_policies(2)
+        .unwrap()
+        .response(Some(403), &|_| false);
+    assert_eq!(status, Some(401));
+    w.on_request_done(2);
+    assert!(w.response_policies(2).is_none());
+}
