@@ -81,6 +81,8 @@ pub struct PendingRequest {
     policies: Option<Box<RequestPolicies>>,
     /// A CORS preflight that a `cors` policy after `apicast` answers once credentials are found.
     preflight: bool,
+    /// The chain's answer before anything else: `maintenance_mode`, a CORS preflight.
+    early: Option<LocalReply>,
 }
 
 /// Starts the pipeline from the request head; reads only the headers it needs. The request
@@ -103,11 +105,11 @@ pub fn begin(
     let Some(service) = select_service(config, head, &normalized_path, &args) else {
         return Err(LocalReply::service_not_found());
     };
-    // The chain's header, status and CORS policies (`None`: the chain has none).
+    // The chain's header, status and CORS policies (`None`: the chain has none). An answer
+    // of the chain's own (maintenance, a preflight) comes through `authorize`, so that the
+    // worker keeps the policies for the response phase.
     let policies = RequestPolicies::new(&service, headers);
-    if let Some(reply) = RequestPolicies::early_reply(&service, policies.as_deref(), head.method) {
-        return Err(reply);
-    }
+    let early = RequestPolicies::early_reply(&service, policies.as_deref(), head.method);
     let edited = policies.as_deref().map(|p| p.view(headers));
     let headers: &dyn HeaderSource = match &edited {
         Some(edited) => edited,
@@ -139,7 +141,8 @@ pub fn begin(
     let header_secret_failed =
         !header_secret::all_satisfied(&service.auth.header_secrets, &normalized_path, headers);
     let debug = is_debug(&service, headers);
-    let body_eligible = service.location == CredentialsLocation::Query
+    let body_eligible = early.is_none()
+        && service.location == CredentialsLocation::Query
         && matches!(head.method, "POST" | "PUT" | "PATCH")
         && headers.header("content-type").is_some_and(|ct| {
             ct.to_ascii_lowercase()
@@ -162,6 +165,7 @@ pub fn begin(
             .as_ref()
             .is_some_and(|p| p.preflight_after_apicast(head.method)),
         policies,
+        early,
     }))
 }
 
@@ -220,6 +224,9 @@ impl PendingRequest {
     pub fn authorize(self) -> Result<Next, LocalReply> {
         let errors = &self.service.errors;
         let failed = || LocalReply::error(&errors.auth_failed, Outcome::AuthFailed);
+        if let Some(reply) = self.early {
+            return Err(reply);
+        }
         if self.insecure {
             return Err(LocalReply::https_required());
         }

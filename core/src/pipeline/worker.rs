@@ -197,7 +197,9 @@ impl Worker {
     /// and so do the calls its context sent (Envoy cancels them: no answer will come).
     pub fn on_request_done(&mut self, request: RequestId) {
         self.flows.take(request);
-        self.take_policies(request);
+        if let Some(i) = self.policies.iter().position(|(id, _)| *id == request) {
+            self.policies.swap_remove(i);
+        }
         self.calls.retain(|(_, _, sent_from)| *sent_from != request);
     }
 
@@ -209,15 +211,11 @@ impl Worker {
         }
     }
 
-    /// The chain's response phase for a forwarded request, if its service has one.
+    /// The chain's response phase for a request (forwarded or answered locally: Envoy runs
+    /// the response callback on the filter's own replies too), if its service has one.
     pub fn response_policies(&self, request: RequestId) -> Option<&RequestPolicies> {
         let found = self.policies.iter().find(|(id, _)| *id == request);
         found.map(|(_, p)| &**p)
-    }
-
-    fn take_policies(&mut self, request: RequestId) -> Option<Box<RequestPolicies>> {
-        let i = self.policies.iter().position(|(id, _)| *id == request)?;
-        Some(self.policies.swap_remove(i).1)
     }
 
     // --- Backend calls -------------------------------------------------------------------
@@ -539,13 +537,8 @@ impl Worker {
 
     // --- Ends ----------------------------------------------------------------------------
 
-    /// Answers locally; the chain's response phase applies, once.
     fn reply(&mut self, request: RequestId, reply: LocalReply) -> Steps {
         self.flows.set(request, State::Complete);
-        let reply = match self.take_policies(request) {
-            Some(p) => p.reply(reply),
-            None => reply,
-        };
         Steps::one(Step::Reply { request, reply })
     }
 

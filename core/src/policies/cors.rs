@@ -104,16 +104,16 @@ pub fn unsupported(pattern: &str) -> Option<&'static str> {
     while let Some(&b) = p.get(i) {
         atom = match b {
             b'*' | b'+' | b'{' | b'}' | b'[' | b']' => {
-                return Some("uses regex syntax Tollgate does not match (*, +, {}, []): use literals, '.', '\\' escapes, ^, $, (a|b) groups and ?")
+                return Some("a regex with *, +, {} or []: Tollgate matches literals, ., \\ escapes, ^, $, (a|b) and ?")
             }
             b'\\' => {
                 i += 1;
                 if !p.get(i).is_some_and(|c| c.is_ascii_punctuation()) {
-                    return Some("escapes only punctuation (no \\d, \\w, ...)");
+                    return Some("a regex escaping other than punctuation");
                 }
                 true
             }
-            b'?' if !atom => return Some("has a ? with nothing to repeat"),
+            b'?' if !atom => return Some("a regex with ? after nothing"),
             b'(' => {
                 depth += 1;
                 if p[i + 1..].starts_with(b"?:") {
@@ -121,7 +121,7 @@ pub fn unsupported(pattern: &str) -> Option<&'static str> {
                 }
                 false
             }
-            b')' if depth == 0 => return Some("has an unbalanced )"),
+            b')' if depth == 0 => return Some("a regex with an unbalanced )"),
             b')' => {
                 depth -= 1;
                 true
@@ -131,7 +131,7 @@ pub fn unsupported(pattern: &str) -> Option<&'static str> {
         };
         i += 1;
     }
-    (depth != 0).then_some("has an unbalanced (")
+    (depth != 0).then_some("a regex with an unbalanced (")
 }
 
 /// PCRE's unanchored search of a checked pattern ([`unsupported`]) in `s`.

@@ -2,7 +2,8 @@
 //! (reference apicast-policies.md §3.5, §3.6, §3.15): the request header operations the
 //! upstream gets, the CORS preflight answer, and the response phase (APIcast's
 //! `header_filter`), which runs in chain order on the upstream's response and on the filter's
-//! own replies alike. Decided here; the adapter only carries out the operations.
+//! own replies alike (Envoy runs the filter's response callback on its local replies too).
+//! Decided here; the adapter only carries out the operations.
 
 pub mod cors;
 #[cfg(test)]
@@ -50,7 +51,10 @@ impl RequestPolicies {
                         p.before = p.request.len();
                     }
                 }
-                Policy::Cors(_) => p.cors = cors::REQUEST_HEADERS.map(|n| headers.header(n)),
+                Policy::Cors(_) => {
+                    let [o, m, h] = cors::REQUEST_HEADERS;
+                    p.cors = [headers.header(o), headers.header(m), headers.header(h)];
+                }
                 Policy::StatusCodeOverwrite(_) => {}
                 _ => continue,
             }
@@ -70,10 +74,10 @@ impl RequestPolicies {
 
     /// The chain's answer before any authorization, if any: `maintenance_mode` (wherever it
     /// stands: Tollgate's choice), or the preflight answer of a `cors` policy that stands
-    /// before it and before `apicast`. Its response phase is applied.
+    /// before it and before `apicast`.
     pub fn early_reply(service: &Service, me: Option<&Self>, method: &str) -> Option<LocalReply> {
         let chain = &service.policies;
-        let reply = chain
+        chain
             .entries
             .iter()
             .enumerate()
@@ -87,11 +91,7 @@ impl RequestPolicies {
                     Some(preflight())
                 }
                 _ => None,
-            })?;
-        Some(match me {
-            Some(me) => me.reply(reply),
-            None => reply,
-        })
+            })
     }
 
     /// A preflight the `cors` policy answers once `apicast`'s rewrite phase found credentials
@@ -131,26 +131,6 @@ impl RequestPolicies {
             }
         }
         (changed, ops)
-    }
-
-    /// The response phase on one of the filter's own replies.
-    pub fn reply(&self, mut reply: LocalReply) -> LocalReply {
-        let headers = &reply.headers;
-        let (status, ops) = self.response(Some(reply.status), &|n| {
-            headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(n))
-        });
-        reply.status = status.unwrap_or(reply.status);
-        for (op, name, value) in ops {
-            if op != EditOp::Push {
-                reply
-                    .headers
-                    .retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
-            }
-            if op != EditOp::Delete {
-                reply.headers.push((name, value));
-            }
-        }
-        reply
     }
 }
 

@@ -121,14 +121,14 @@ fn unsupported_origin_patterns_are_named() {
         ("a+", "*, +"),
         ("[a-z]", "*, +"),
         ("a{2}", "*, +"),
-        ("\\d", "only punctuation"),
-        ("a\\", "only punctuation"),
+        ("\\d", "other than punctuation"),
+        ("a\\", "other than punctuation"),
         ("(a", "unbalanced ("),
         ("a)", "unbalanced )"),
-        ("?a", "nothing to repeat"),
-        ("(?a)", "nothing to repeat"),
-        ("a??", "nothing to repeat"),
-        ("a|?", "nothing to repeat"),
+        ("?a", "? after nothing"),
+        ("(?a)", "? after nothing"),
+        ("a??", "? after nothing"),
+        ("a|?", "? after nothing"),
     ] {
         let e = unsupported(bad).unwrap_or_else(|| panic!("{bad} accepted"));
         assert!(e.contains(why), "{bad}: {e}");
@@ -165,18 +165,20 @@ fn the_three_policies_are_enforced_and_bad_configurations_refused() {
     ] {
         assert_eq!(
             refused(edit("request", name, "v")),
-            format!("{at}.request[0].header: {name:?} is set or removed by Tollgate itself (proxy.secret_token, X-3scale-Debug, the route's Host)")
+            format!("{at}.request[0].header: set or removed by Tollgate itself (secret token, X-3scale-Debug, Host)"),
+            "{name}"
         );
     }
     for name in [":path", "", "X Bad", "X-Bad:"] {
         assert_eq!(
             refused(edit("response", name, "v")),
-            format!("{at}.response[0].header: {name:?} is not an HTTP header name")
+            format!("{at}.response[0].header: not a header name"),
+            "{name:?}"
         );
     }
     assert_eq!(
         refused(edit("response", "X-Ok", "a\r\nX-Evil: 1")),
-        format!("{at}.response[0].value: must not contain CR, LF or NUL")
+        format!("{at}.response[0].value: has CR, LF or NUL")
     );
     assert_eq!(
         refused(json!({"name": "headers", "configuration": {"request": [{"op": "set", "header": "X", "value": "{{ service.id }}", "value_type": "liquid"}]}})),
@@ -184,13 +186,13 @@ fn the_three_policies_are_enforced_and_bad_configurations_refused() {
     );
     assert_eq!(
         refused(json!({"name": "cors", "configuration": {"allow_origin": ".*\\.example\\.com"}})),
-        format!("{at}.allow_origin: uses regex syntax Tollgate does not match (*, +, {{}}, []): use literals, '.', '\\' escapes, ^, $, (a|b) groups and ?")
+        format!("{at}.allow_origin: a regex with *, +, {{}} or []: Tollgate matches literals, ., \\ escapes, ^, $, (a|b) and ?")
     );
     assert_eq!(
         refused(
             json!({"name": "statuscode_overwrite", "configuration": {"http_statuses": [{"upstream": 200, "apicast": 101}]}})
         ),
-        format!("{at}.http_statuses[0].apicast: expected a status between 200 and 599")
+        format!("{at}.http_statuses[0]: expected upstream (100 to 600) and apicast (200 to 599)")
     );
     assert_eq!(
         refused(json!({"name": "statuscode_overwrite"})),
@@ -382,6 +384,26 @@ fn response_phase_runs_in_chain_order() {
     assert_eq!(p.response(None, &present).0, None);
 }
 
+/// What the adapter does with the response phase, on a reply (Envoy runs the filter's
+/// response callback on its own local replies too).
+fn respond(p: &RequestPolicies, mut reply: LocalReply) -> LocalReply {
+    let headers = &reply.headers;
+    let present = |n: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
+    let (status, ops) = p.response(Some(reply.status), &present);
+    reply.status = status.unwrap_or(reply.status);
+    for (op, name, value) in ops {
+        if op != Push {
+            reply
+                .headers
+                .retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
+        }
+        if op != Delete {
+            reply.headers.push((name, value));
+        }
+    }
+    reply
+}
+
 #[test]
 fn a_local_reply_goes_through_the_response_phase() {
     let chain = json!([cors_default(),
@@ -397,7 +419,7 @@ fn a_local_reply_goes_through_the_response_phase() {
         body: "Authentication failed".into(),
         outcome: Outcome::AuthFailed,
     };
-    let r = p.reply(reply);
+    let r = respond(&p, reply);
     assert_eq!((r.status, r.body.as_str()), (401, "Authentication failed"));
     let named = |n: &str| -> Vec<&str> {
         let values = r.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(n));
@@ -406,7 +428,6 @@ fn a_local_reply_goes_through_the_response_phase() {
     assert_eq!(named("content-type"), ["application/json"]);
     assert_eq!(named("x-extra"), ["1", "2"]);
     assert_eq!(named("access-control-allow-origin"), ["http://example.com"]);
-    assert_eq!(r.outcome, Outcome::AuthFailed);
 }
 
 #[test]
@@ -446,10 +467,16 @@ fn request(
     w.on_request_headers(id, line, &Headers(h.to_vec()), true)
 }
 
-fn reply_of(steps: &Steps) -> &LocalReply {
-    match steps.list.as_slice() {
-        [Step::Reply { reply, .. }] => reply,
+/// The reply of request `id` as the client gets it: the response phase the worker keeps
+/// for the request applied, as the adapter does.
+fn reply_of(w: &Worker, id: u32, steps: &Steps) -> LocalReply {
+    let reply = match steps.list.as_slice() {
+        [Step::Reply { request, reply }] if *request == id => reply.clone(),
         other => panic!("expected one reply: {other:?}"),
+    };
+    match w.response_policies(id) {
+        Some(p) => respond(p, reply),
+        None => reply,
     }
 }
 
@@ -476,24 +503,24 @@ fn backend(w: &mut Worker, request: u32, steps: Steps, status: u16) -> Steps {
 fn a_preflight_before_apicast_is_answered_without_credentials_or_backend() {
     let mut w = worker(json!([cors_default(), APICAST()]));
     let steps = request(&mut w, 1, "OPTIONS", "/things", &PREFLIGHT);
-    let r = reply_of(&steps);
+    let r = reply_of(&w, 1, &steps);
     assert_eq!(
         (r.status, r.outcome, r.body.as_str()),
         (204, Outcome::Preflight, "")
     );
-    assert_eq!(header(r, "access-control-allow-methods"), Some("GET"));
+    assert_eq!(header(&r, "access-control-allow-methods"), Some("GET"));
     assert_eq!(
-        header(r, "access-control-allow-origin"),
+        header(&r, "access-control-allow-origin"),
         Some("http://example.com")
     );
-    assert_eq!(header(r, "access-control-max-age"), Some("600"));
+    assert_eq!(header(&r, "access-control-max-age"), Some("600"));
     // Not a preflight: OPTIONS without Access-Control-Request-Method, or another method.
     for (method, h) in [("OPTIONS", &PREFLIGHT[..1]), ("GET", &PREFLIGHT[..])] {
         let steps = request(&mut w, 2, method, "/things", h);
-        let r = reply_of(&steps);
+        let r = reply_of(&w, 2, &steps);
         assert_eq!(r.status, 401, "{method}");
         assert_eq!(
-            header(r, "access-control-allow-origin"),
+            header(&r, "access-control-allow-origin"),
             Some("http://example.com")
         );
     }
@@ -503,17 +530,17 @@ fn a_preflight_before_apicast_is_answered_without_credentials_or_backend() {
 fn a_preflight_with_cors_after_apicast_needs_credentials_first() {
     let mut w = worker(json!([APICAST(), cors_default()]));
     let r = request(&mut w, 1, "OPTIONS", "/things", &PREFLIGHT);
-    let r = reply_of(&r);
+    let r = reply_of(&w, 1, &r);
     assert_eq!(r.status, 401, "apicast's rewrite runs first");
     assert_eq!(
-        header(r, "access-control-allow-origin"),
+        header(&r, "access-control-allow-origin"),
         Some("http://example.com")
     );
     // With credentials: answered, no backend call, although no rule matches OPTIONS.
     let steps = request(&mut w, 2, "OPTIONS", "/things?user_key=k", &PREFLIGHT);
-    let r = reply_of(&steps);
+    let r = reply_of(&w, 2, &steps);
     assert_eq!((r.status, r.outcome), (204, Outcome::Preflight));
-    assert_eq!(header(r, "access-control-allow-credentials"), Some("true"));
+    assert_eq!(header(&r, "access-control-allow-credentials"), Some("true"));
 }
 
 #[test]
@@ -521,13 +548,13 @@ fn chain_order_decides_between_maintenance_and_preflight() {
     let maintenance = json!({"name": "maintenance_mode"});
     let mut w = worker(json!([cors_default(), maintenance, APICAST()]));
     let steps = request(&mut w, 1, "OPTIONS", "/", &PREFLIGHT);
-    assert_eq!(reply_of(&steps).status, 204);
+    assert_eq!(reply_of(&w, 1, &steps).status, 204);
     let mut w = worker(json!([maintenance, cors_default(), APICAST()]));
     let steps = request(&mut w, 1, "OPTIONS", "/", &PREFLIGHT);
-    let r = reply_of(&steps);
+    let r = reply_of(&w, 1, &steps);
     assert_eq!((r.status, r.outcome), (503, Outcome::Maintenance));
     assert_eq!(
-        header(r, "access-control-allow-origin"),
+        header(&r, "access-control-allow-origin"),
         Some("http://example.com")
     );
 }
@@ -543,16 +570,15 @@ fn denials_and_forwards_go_through_the_response_phase() {
     // A denial by the backend: overwritten, with CORS headers.
     let steps = request(&mut w, 1, "GET", "/?user_key=bad", &PREFLIGHT);
     let steps = backend(&mut w, 1, steps, 403);
-    let r = reply_of(&steps);
+    let r = reply_of(&w, 1, &steps);
     assert_eq!((r.status, r.outcome), (401, Outcome::AuthFailed));
     assert_eq!(
-        header(r, "access-control-allow-origin"),
+        header(&r, "access-control-allow-origin"),
         Some("http://example.com")
     );
-    assert!(
-        w.response_policies(1).is_none(),
-        "a local reply's phase runs once"
-    );
+    assert!(r
+        .headers
+        .contains(&("content-type".into(), "text/plain; charset=utf-8".into())));
     // Authorized: the operations go upstream before Tollgate's own headers; the response
     // phase stays until Envoy is done with the request.
     let steps = request(&mut w, 2, "GET", "/?user_key=good", &[("x-internal", "1")]);

@@ -482,36 +482,47 @@ fn edit(o: &Obj, name_key: &str, with_methods: bool) -> Result<Edit> {
 }
 
 pub fn headers(c: &Obj) -> Result<Headers> {
-    Ok(Headers {
-        request: objects(c, "request", false, &|o| header_edit(o, true))?,
-        response: objects(c, "response", false, &|o| header_edit(o, false))?,
-    })
+    let mut h = Headers {
+        request: Vec::new(),
+        response: Vec::new(),
+    };
+    // Plain loops over `list`, not `objects`/`edit`: the filter links only this reader.
+    for (request, key) in [(true, "request"), (false, "response")] {
+        for (path, v) in list(c, key)?.unwrap_or_default() {
+            let e = header_edit(&Obj::new(&path, v)?, request)?;
+            match request {
+                true => h.request.push(e),
+                false => h.response.push(e),
+            }
+        }
+    }
+    Ok(h)
 }
 
 /// A header operation Envoy can carry out as it is: a valid name and value. A request
 /// operation never names a header Tollgate strips or sets itself (the secret token, the debug
 /// token) nor `Host` (the route's authority), whatever the client sends.
 fn header_edit(o: &Obj, request: bool) -> Result<Edit> {
-    let e = edit(o, "header", false)?;
+    plain(o, "value_type")?;
+    let e = Edit {
+        op: EDITS[choice(o, "op", EDIT_OPS, None)?],
+        name: required(o, "header")?,
+        value: string_or(o, "value", "")?,
+        methods: Vec::new(),
+    };
     let name = e.name.as_bytes();
     let why = if name.is_empty()
         || !(name.iter()).all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b))
     {
-        "is not an HTTP header name"
+        "not a header name"
     } else if request && (is_stripped_request_header(name) || e.name.eq_ignore_ascii_case("host")) {
-        "is set or removed by Tollgate itself (proxy.secret_token, X-3scale-Debug, the route's Host)"
+        "set or removed by Tollgate itself (secret token, X-3scale-Debug, Host)"
     } else if e.value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-        return Err(error(
-            &o.child_path("value"),
-            "must not contain CR, LF or NUL",
-        ));
+        return Err(error(&o.child_path("value"), "has CR, LF or NUL"));
     } else {
         return Ok(e);
     };
-    Err(error(
-        &o.child_path("header"),
-        format!("{:?} {why}", e.name),
-    ))
+    Err(error(&o.child_path("header"), why))
 }
 
 pub fn url_rewriting(c: &Obj) -> Result<UrlRewriting> {
@@ -533,20 +544,24 @@ pub fn url_rewriting(c: &Obj) -> Result<UrlRewriting> {
 /// `(upstream, apicast)` pairs. The status sent must be a final one Envoy can send (200 to
 /// 599); APIcast's schema also allows 1xx and 600.
 pub fn statuscode_overwrite(c: &Obj) -> Result<Vec<(u16, u16)>> {
-    let status = |o: &Obj, key: &str, low: u64, high: u64| match o.uint(key)? {
-        Some(s) if (low..=high).contains(&s) => Ok(s as u16),
-        Some(_) => Err(error(
-            &o.child_path(key),
-            format!("expected a status between {low} and {high}"),
-        )),
-        None => Err(error(&o.child_path(key), "missing required field")),
-    };
-    objects(c, "http_statuses", true, &|o| {
-        Ok((
-            status(o, "upstream", 100, 600)?,
-            status(o, "apicast", 200, 599)?,
-        ))
-    })
+    let key = "http_statuses";
+    let mut pairs = Vec::new();
+    for (path, v) in list(c, key)?.unwrap_or_default() {
+        let status = |key| v.get(key).and_then(Value::as_u64);
+        match (status("upstream"), status("apicast")) {
+            (Some(from @ 100..=600), Some(to @ 200..=599)) => pairs.push((from as u16, to as u16)),
+            _ => {
+                return Err(error(
+                    &path,
+                    "expected upstream (100 to 600) and apicast (200 to 599)",
+                ))
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Err(error(&c.child_path(key), "expected a non-empty array"));
+    }
+    Ok(pairs)
 }
 
 pub fn default_credentials(c: &Obj) -> Result<DefaultCredentials> {

@@ -28,8 +28,9 @@ pub enum Kind {
     RateLimitHeaders,
     /// Enforced without a `condition` (a condition is refused: not enforced yet).
     Maintenance,
-    /// Enforced; its configuration is read by [`configs::typed`].
-    Typed,
+    Cors,
+    Headers,
+    StatusCodeOverwrite,
     /// To be enforced (issue 12); until then refused unless ignored. Its configuration is
     /// read by [`configs::typed`] once its enforcement lands.
     Later,
@@ -47,10 +48,10 @@ const BUILTIN: &[(&str, Kind)] = &[
     ("ip_check", Kind::Later),
     ("jwt_claim_check", Kind::Later),
     ("maintenance_mode", Kind::Maintenance),
-    ("cors", Kind::Typed),
-    ("headers", Kind::Typed),
+    ("cors", Kind::Cors),
+    ("headers", Kind::Headers),
     ("url_rewriting", Kind::Later),
-    ("statuscode_overwrite", Kind::Typed),
+    ("statuscode_overwrite", Kind::StatusCodeOverwrite),
     ("routing", Kind::Later),
     ("camel", Kind::Envoy),
     ("content_caching", Kind::Envoy),
@@ -307,8 +308,11 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
             )),
         ),
         Some(Kind::Apicast) => (Policy::Apicast, Ok(Answer::Enforced)),
-        Some(Kind::Typed) => (
-            typed(name, &c)?.unwrap_or(Policy::Other),
+        // Each reader by name: `typed` would link every policy's reader into the filter.
+        Some(Kind::Cors) => (Policy::Cors(cors(&c)?), Ok(Answer::Enforced)),
+        Some(Kind::Headers) => (Policy::Headers(headers(&c)?), Ok(Answer::Enforced)),
+        Some(Kind::StatusCodeOverwrite) => (
+            Policy::StatusCodeOverwrite(statuscode_overwrite(&c)?),
             Ok(Answer::Enforced),
         ),
         Some(Kind::Envoy) => (Policy::Proxy, Ok(Answer::EnvoysJob)),
