@@ -7,12 +7,14 @@
 
 pub mod cors;
 #[cfg(test)]
+mod flow_tests;
+#[cfg(test)]
 mod tests;
 
 use crate::config::policies::configs::{Edit, EditOp};
 use crate::config::policies::Policy;
 use crate::config::Service;
-use crate::pipeline::{LocalReply, Outcome};
+use crate::pipeline::{is_stripped_request_header, LocalReply, Outcome};
 use crate::request::HeaderSource;
 use std::sync::Arc;
 
@@ -131,6 +133,27 @@ impl RequestPolicies {
             }
         }
         (changed, ops)
+    }
+}
+
+/// What makes a header operation unusable, and at which key: a name that is not an HTTP token
+/// (a pseudo-header such as `:path`), a value with CR, LF or NUL (Envoy sends both as they
+/// are), or a request operation on a header Tollgate strips or sets itself (the secret token,
+/// the debug token) or on `Host` (the route's authority), whatever the client sends.
+pub fn header_problem(e: &Edit, request: bool) -> Option<(&'static str, &'static str)> {
+    let name = e.name.as_bytes();
+    let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    if name.is_empty() || !name.iter().all(token) {
+        Some(("header", "not a header name"))
+    } else if request && (is_stripped_request_header(name) || e.name.eq_ignore_ascii_case("host")) {
+        Some((
+            "header",
+            "set or removed by Tollgate itself (secret token, X-3scale-Debug, Host)",
+        ))
+    } else if e.value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        Some(("value", "has CR, LF or NUL"))
+    } else {
+        None
     }
 }
 

@@ -8,7 +8,6 @@ use super::Policy;
 use crate::config::json::{error, Obj, Result};
 use crate::config::CachingType;
 use crate::mapping::PathPattern;
-use crate::pipeline::is_stripped_request_header;
 use serde_json::Value;
 
 /// `==`, `!=` or `matches` (an unanchored regex, checked when enforcement lands).
@@ -482,26 +481,18 @@ fn edit(o: &Obj, name_key: &str, with_methods: bool) -> Result<Edit> {
 }
 
 pub fn headers(c: &Obj) -> Result<Headers> {
-    let mut h = Headers {
-        request: Vec::new(),
-        response: Vec::new(),
-    };
     // Plain loops over `list`, not `objects`/`edit`: the filter links only this reader.
-    for (request, key) in [(true, "request"), (false, "response")] {
+    let mut lists = [Vec::new(), Vec::new()];
+    for (i, key) in ["request", "response"].into_iter().enumerate() {
         for (path, v) in list(c, key)?.unwrap_or_default() {
-            let e = header_edit(&Obj::new(&path, v)?, request)?;
-            match request {
-                true => h.request.push(e),
-                false => h.response.push(e),
-            }
+            lists[i].push(header_edit(&Obj::new(&path, v)?, i == 0)?);
         }
     }
-    Ok(h)
+    let [request, response] = lists;
+    Ok(Headers { request, response })
 }
 
-/// A header operation Envoy can carry out as it is: a valid name and value. A request
-/// operation never names a header Tollgate strips or sets itself (the secret token, the debug
-/// token) nor `Host` (the route's authority), whatever the client sends.
+/// A header operation Envoy can carry out as it is ([`crate::policies::header_problem`]).
 fn header_edit(o: &Obj, request: bool) -> Result<Edit> {
     plain(o, "value_type")?;
     let e = Edit {
@@ -510,19 +501,10 @@ fn header_edit(o: &Obj, request: bool) -> Result<Edit> {
         value: string_or(o, "value", "")?,
         methods: Vec::new(),
     };
-    let name = e.name.as_bytes();
-    let why = if name.is_empty()
-        || !(name.iter()).all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b))
-    {
-        "not a header name"
-    } else if request && (is_stripped_request_header(name) || e.name.eq_ignore_ascii_case("host")) {
-        "set or removed by Tollgate itself (secret token, X-3scale-Debug, Host)"
-    } else if e.value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-        return Err(error(&o.child_path("value"), "has CR, LF or NUL"));
-    } else {
-        return Ok(e);
-    };
-    Err(error(&o.child_path("header"), why))
+    match crate::policies::header_problem(&e, request) {
+        Some((key, why)) => Err(error(&o.child_path(key), why)),
+        None => Ok(e),
+    }
 }
 
 pub fn url_rewriting(c: &Obj) -> Result<UrlRewriting> {
