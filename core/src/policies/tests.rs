@@ -1,6 +1,6 @@
-//! The `headers`, `statuscode_overwrite` and `cors` policies natively: origin patterns, the
-//! operations a request and a response get in chain order, and the worker's answers (a
-//! preflight before and after `apicast`, denials and forwards through the response phase).
+//! The `headers`, `statuscode_overwrite` and `cors` policies natively: their configurations,
+//! origin patterns, and the operations a request and a response get in chain order (through
+//! the worker: `flow_tests.rs`).
 
 use super::cors::{is_literal, search, unsupported};
 use super::*;
