@@ -4,11 +4,12 @@
 //!
 //! Tollgate has no regex engine: it matches the part of the syntax origin patterns use
 //! (literals, `.`, `\` escapes, `^`, `$`, `|` and `( )` groups, `?`), and the configuration
-//! refuses any other pattern. Without `*`, `+` or `{}` the work per request is bounded by the
-//! pattern, whatever `Origin` the client sends.
+//! refuses any other pattern. A search tries at most [`STEPS`] items, whatever the pattern and
+//! whatever `Origin` the client sends.
 
 use super::HeaderOp;
 use crate::config::policies::configs::{Cors, EditOp};
+use std::cell::Cell;
 
 /// The request headers the policy reads: `Origin`, `Access-Control-Request-Method`, and
 /// `Access-Control-Request-Headers`.
@@ -134,9 +135,16 @@ pub fn unsupported(pattern: &str) -> Option<&'static str> {
     (depth != 0).then_some("a regex with an unbalanced (")
 }
 
+/// Items a search may try before it gives up: the origin then does not match. Backtracking
+/// over `?` and `( | )` could otherwise take time exponential in the pattern.
+const STEPS: u32 = 20_000;
+
 /// PCRE's unanchored search of a checked pattern ([`unsupported`]) in `s`.
 pub fn search(pattern: &[u8], s: &[u8]) -> bool {
-    let m = Matcher { len: s.len() };
+    let m = Matcher {
+        len: s.len(),
+        steps: Cell::new(STEPS),
+    };
     (0..=s.len()).any(|i| m.seq(pattern, &s[i..], &|_| true))
 }
 
@@ -145,6 +153,8 @@ pub fn search(pattern: &[u8], s: &[u8]) -> bool {
 struct Matcher {
     /// The subject's length: `^` matches where this much is left.
     len: usize,
+    /// Items left to try.
+    steps: Cell<u32>,
 }
 
 type Then<'a> = &'a dyn Fn(&[u8]) -> bool;
@@ -208,6 +218,10 @@ impl Matcher {
     }
 
     fn item(&self, item: &[u8], s: &[u8], then: Then) -> bool {
+        let Some(left) = self.steps.get().checked_sub(1) else {
+            return false;
+        };
+        self.steps.set(left);
         let one = |ok: bool| ok && then(&s[1..]);
         match item {
             [b'(', inner @ .., b')'] => {

@@ -95,6 +95,13 @@ fn origin_patterns_match_as_pcre_does_unanchored() {
     assert!(m("(?:x|y)z?$", "ax") && m("(?:x|y)z?$", "ayz") && !m("(?:x|y)z?$", "ayzz"));
     assert!(m("", "anything") && m("", ""));
     assert!(m("\\(a\\)", "(a)") && !m("\\(a\\)", "a"));
+    // Exponential backtracking gives up (no match) within the step budget.
+    let blowup = format!("{}b", "(a|a)".repeat(30));
+    let origin = "a".repeat(4000);
+    let started = std::time::Instant::now();
+    assert!(!m(&blowup, &origin));
+    assert!(started.elapsed() < std::time::Duration::from_millis(200));
+    assert!(m(&format!("{}b", "(a|a)".repeat(3)), "xaaab"));
 }
 
 #[test]
