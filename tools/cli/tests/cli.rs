@@ -149,6 +149,46 @@ fn check_lists_each_policy_with_its_answer() {
 }
 
 #[test]
+fn check_lists_headers_statuscode_overwrite_and_cors_as_enforced() {
+    let config = chain_config(
+        json!([{"name": "apicast.policy.cors", "configuration": {"allow_origin": "(api|web).test.com"}},
+               {"name": "apicast"},
+               {"name": "headers", "configuration": {"response": [{"op": "set", "header": "X-A", "value": "1"}]}},
+               {"name": "statuscode_overwrite", "version": "builtin",
+                "configuration": {"http_statuses": [{"upstream": 403, "apicast": 401}]}}]),
+        json!({}),
+    );
+    let run = tollgate(&["check", "-"], &config.to_string());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "ok: 1 service(s)\n\
+         service 42 (services[0].proxy.policy_chain):\n\
+         \x20 [0] cors: enforced\n\
+         \x20 [1] apicast: enforced\n\
+         \x20 [2] headers: enforced\n\
+         \x20 [3] statuscode_overwrite: enforced\n"
+    );
+    assert_eq!(run.stderr, "");
+
+    let config = chain_config(
+        json!([{"name": "apicast"}, {"name": "headers", "configuration": {"request": [
+            {"op": "set", "header": "X-3scale-Proxy-Secret-Token", "value": "forged"}]}}]),
+        json!({}),
+    );
+    let run = tollgate(&["check", "-"], &config.to_string());
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.ends_with(
+            "  [1] refused: configuration.request[0].header: set or removed by Tollgate itself \
+             (secret token, X-3scale-Debug, Host)\n"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn check_lists_every_refused_policy_and_fails() {
     let config = chain_config(
         json!([{"name": "ip_check", "configuration": {"check_type": "whitelist", "ips": ["10.0.0.300"]}},
