@@ -74,26 +74,24 @@ impl RequestPolicies {
         }
     }
 
-    /// The chain's answer before any authorization, if any: `maintenance_mode` (wherever it
-    /// stands: Tollgate's choice), or the preflight answer of a `cors` policy that stands
-    /// before it and before `apicast`.
+    /// The chain's answer before any authorization, if any: the preflight answer of a `cors`
+    /// policy before `apicast`, else `maintenance_mode` (wherever it stands: Tollgate's
+    /// choice). A preflight ends APIcast's rewrite phase, so `maintenance_mode`, an access-phase
+    /// policy, never answers one, whatever the order (a preflight for a `cors` after `apicast`
+    /// is answered once credentials are found, see [`Self::preflight_after_apicast`]).
     pub fn early_reply(service: &Service, me: Option<&Self>, method: &str) -> Option<LocalReply> {
         let chain = &service.policies;
-        chain
-            .entries
-            .iter()
-            .enumerate()
-            .find_map(|(i, e)| match &e.policy {
-                Policy::MaintenanceMode(m) => Some(LocalReply::maintenance(
-                    m.status,
-                    &m.content_type,
-                    &m.message,
-                )),
-                Policy::Cors(_) if chain.before_apicast(i) && me?.is_preflight(method) => {
-                    Some(preflight())
-                }
-                _ => None,
-            })
+        if me.is_some_and(|p| p.is_preflight(method)) {
+            let before = (chain.entries.iter().enumerate())
+                .any(|(i, e)| matches!(e.policy, Policy::Cors(_)) && chain.before_apicast(i));
+            return before.then(preflight);
+        }
+        let m = chain.maintenance()?;
+        Some(LocalReply::maintenance(
+            m.status,
+            &m.content_type,
+            &m.message,
+        ))
     }
 
     /// A preflight the `cors` policy answers once `apicast`'s rewrite phase found credentials
