@@ -123,19 +123,34 @@ fn a_preflight_with_cors_after_apicast_needs_credentials_first() {
 }
 
 #[test]
-fn chain_order_decides_between_maintenance_and_preflight() {
+fn a_preflight_is_answered_before_maintenance_mode_whatever_the_order() {
+    // APIcast answers it in its rewrite phase; maintenance_mode acts in its access phase.
     let maintenance = json!({"name": "maintenance_mode"});
-    let mut w = worker(json!([cors_default(), maintenance, APICAST()]));
+    for chain in [
+        json!([cors_default(), maintenance, APICAST()]),
+        json!([maintenance, cors_default(), APICAST()]),
+    ] {
+        let mut w = worker(chain);
+        let steps = request(&mut w, 1, "OPTIONS", "/", &PREFLIGHT);
+        let r = reply_of(&w, 1, &steps);
+        assert_eq!((r.status, r.outcome), (204, Outcome::Preflight));
+        // Any other request gets the maintenance answer, with the CORS headers.
+        let steps = request(&mut w, 2, "GET", "/?user_key=k", &PREFLIGHT);
+        let r = reply_of(&w, 2, &steps);
+        assert_eq!((r.status, r.outcome), (503, Outcome::Maintenance));
+        assert_eq!(
+            header(&r, "access-control-allow-origin"),
+            Some("http://example.com")
+        );
+    }
+    // With cors after apicast: credentials first, then the preflight, never maintenance.
+    let mut w = worker(json!([APICAST(), cors_default(), maintenance]));
     let steps = request(&mut w, 1, "OPTIONS", "/", &PREFLIGHT);
-    assert_eq!(reply_of(&w, 1, &steps).status, 204);
-    let mut w = worker(json!([maintenance, cors_default(), APICAST()]));
-    let steps = request(&mut w, 1, "OPTIONS", "/", &PREFLIGHT);
-    let r = reply_of(&w, 1, &steps);
-    assert_eq!((r.status, r.outcome), (503, Outcome::Maintenance));
-    assert_eq!(
-        header(&r, "access-control-allow-origin"),
-        Some("http://example.com")
-    );
+    assert_eq!(reply_of(&w, 1, &steps).status, 401);
+    let steps = request(&mut w, 2, "OPTIONS", "/?user_key=k", &PREFLIGHT);
+    assert_eq!(reply_of(&w, 2, &steps).status, 204);
+    let steps = request(&mut w, 3, "GET", "/?user_key=k", &PREFLIGHT);
+    assert_eq!(reply_of(&w, 3, &steps).status, 503);
 }
 
 #[test]
