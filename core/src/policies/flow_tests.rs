@@ -198,3 +198,22 @@ fn denials_and_forwards_go_through_the_response_phase() {
     w.on_request_done(2);
     assert!(w.response_policies(2).is_none());
 }
+
+#[test]
+fn ip_check_denials_get_the_response_phase_and_a_preflight_is_answered_before_them() {
+    let ip_check = json!({"name": "ip_check", "configuration": {"check_type": "blacklist",
+        "ips": ["10.0.0.0/8"], "client_ip_sources": ["X-Forwarded-For"]}});
+    let mut w = worker(json!([ip_check, cors_default(), APICAST()]));
+    let mut denied = PREFLIGHT.to_vec();
+    denied.push(("X-Forwarded-For", "10.1.2.3"));
+    let steps = request(&mut w, 1, "GET", "/?user_key=k", &denied);
+    let r = reply_of(&w, 1, &steps);
+    assert_eq!((r.status, r.outcome), (403, Outcome::IpDenied));
+    assert_eq!(
+        header(&r, "access-control-allow-origin"),
+        Some("http://example.com")
+    );
+    // APIcast answers the preflight in its rewrite phase, before ip_check's access phase.
+    let steps = request(&mut w, 2, "OPTIONS", "/", &denied);
+    assert_eq!(reply_of(&w, 2, &steps).status, 204);
+}

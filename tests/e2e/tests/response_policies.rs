@@ -220,6 +220,27 @@ fn with_batching_a_request_resumed_after_the_backend_gets_the_operations_too() {
 }
 
 #[test]
+fn a_batched_report_carries_the_status_the_client_got() {
+    // APIcast reports `$status`, the status after its header filters: the overwritten one.
+    let codes = json!({"name": "statuscode_overwrite", "configuration": {
+        "http_statuses": [{"upstream": 503, "apicast": 502}]}});
+    let mut c = with_chain(json!([apicast(), codes]), json!({}));
+    c["backend"]["batching"] = json!({"auths_ttl": 30, "batch_report_seconds": 1});
+    c["backend"]["report_response_codes"] = json!(true);
+    let s = Stack::start_with(c, backend_state(), |b| b.concurrency(2));
+    for path in ["/status/503", "/status/200"] {
+        let r = get(&format!("{path}?user_key={USER_KEY}")).send(s.port());
+        assert_eq!(r.status, if path == "/status/503" { 502 } else { 200 });
+    }
+    e2e::wait_until(std::time::Duration::from_secs(20), || {
+        s.backend.logged().len() >= 2
+    });
+    let mut codes: Vec<_> = s.backend.logged().into_iter().map(|l| l.code).collect();
+    codes.sort();
+    assert_eq!(codes, [Some("200".to_string()), Some("502".to_string())]);
+}
+
+#[test]
 fn operations_before_apicast_are_what_credential_extraction_reads() {
     let headers = |ops: Value| json!({"name": "headers", "configuration": {"request": ops}});
     let in_headers = json!({"credentials_location": "headers", "auth_user_key": "X-Api-Key"});
