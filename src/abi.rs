@@ -56,6 +56,13 @@ extern "C" {
         value_data: *const u8,
         value_size: usize,
     ) -> u32;
+    fn proxy_add_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
     fn proxy_get_property(
         path_data: *const u8,
@@ -210,6 +217,20 @@ pub fn set_map_value(map_type: u32, key: &[u8], value: Option<&[u8]>) -> Result<
             ),
             None => proxy_remove_header_map_value(map_type, key.as_ptr(), key.len()),
         }
+    })
+}
+
+/// Adds a value to a header (a header of its own, after any it has).
+pub fn add_map_value(map_type: u32, key: &[u8], value: &[u8]) -> Result<(), Code> {
+    // SAFETY: pointers and lengths of live slices.
+    status(unsafe {
+        proxy_add_header_map_value(
+            map_type,
+            key.as_ptr(),
+            key.len(),
+            value.as_ptr(),
+            value.len(),
+        )
     })
 }
 

@@ -11,6 +11,7 @@ use crate::abi::{self, Code};
 use crate::metrics;
 use log::warn;
 use std::time::Duration;
+use tollgate_core::config::policies::configs::EditOp;
 
 /// A host call that failed: which one, and the status Envoy returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +135,24 @@ pub fn set_response_header(name: &str, value: &str) -> HostResult<()> {
             name.as_bytes(),
             Some(value.as_bytes()),
         ),
+    )
+}
+
+/// Carries out a header operation of the core's on the request's (`response`: the
+/// response's) headers: `Set` replaces every value, `Push` adds one, `Delete` removes all.
+pub fn edit_header(response: bool, op: EditOp, name: &str, value: &str) -> HostResult<()> {
+    let map = match response {
+        true => abi::MAP_RESPONSE_HEADERS,
+        false => abi::MAP_REQUEST_HEADERS,
+    };
+    let (name, value) = (name.as_bytes(), value.as_bytes());
+    check(
+        "edit_http_header",
+        match op {
+            EditOp::Push | EditOp::Add => abi::add_map_value(map, name, value),
+            EditOp::Set => abi::set_map_value(map, name, Some(value)),
+            EditOp::Delete => abi::set_map_value(map, name, None),
+        },
     )
 }
 

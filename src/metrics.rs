@@ -22,6 +22,7 @@ pub struct Metrics {
     maintenance: Option<u32>,
     claim_check: Option<u32>,
     ip_check: Option<u32>,
+    preflight: Option<u32>,
     config_fetches: Option<u32>,
     config_fetch_failures: Option<u32>,
     config_services: Option<u32>,
@@ -91,6 +92,7 @@ impl Metrics {
             maintenance: counter("tollgate.requests_denied.maintenance"),
             claim_check: counter("tollgate.requests_denied.jwt_claim_check"),
             ip_check: counter("tollgate.requests_denied.ip_check"),
+            preflight: counter("tollgate.requests_preflight"),
             config_fetches: counter("tollgate.config_fetches"),
             config_fetch_failures: counter("tollgate.config_fetch_failures"),
             config_services: gauge("tollgate.config_services"),
@@ -134,6 +136,7 @@ impl Metrics {
             Outcome::Maintenance => self.maintenance,
             Outcome::ClaimCheckDenied => self.claim_check,
             Outcome::IpDenied => self.ip_check,
+            Outcome::Preflight => self.preflight,
             // Counted in `tollgate.host_errors` by the call that failed.
             Outcome::InternalError => None,
         });

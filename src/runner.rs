@@ -2,6 +2,7 @@
 //! host calls, and reports back what the host did (a call's token, a body, a failure).
 //! Nothing here decides: every choice is the core's (`tollgate_core::pipeline::Worker`).
 
+use crate::abi::MapPairs;
 use crate::host::{self, HostResult};
 use crate::metrics::Metrics;
 use crate::wake;
@@ -14,6 +15,7 @@ use tollgate_core::config::Config;
 use tollgate_core::pipeline::{
     is_stripped_request_header, LocalReply, Outcome, RequestId, Step, Steps, Worker,
 };
+use tollgate_core::policies::HeaderOp;
 
 pub struct Runner {
     worker: RefCell<Worker>,
@@ -48,16 +50,37 @@ impl Runner {
         self.worker.try_borrow().is_ok_and(|w| w.owns_call(token))
     }
 
-    /// `request`'s response headers: sets those the core adds (debug headers), and hands the
-    /// core the status when it waits for it (response codes in batched reports).
+    /// `request`'s response headers: sets those the core adds (debug headers), carries out
+    /// the chain's response phase if its service has one, then hands the core the status
+    /// when it waits for it (response codes in batched reports: the status the client gets,
+    /// after `statuscode_overwrite`, as APIcast reports it). A failure is logged and counted;
+    /// the response goes on.
     pub fn on_response_headers(&self, request: RequestId) {
-        if let Ok(mut worker) = self.worker.try_borrow_mut() {
-            for (name, value) in worker.response_headers(request) {
-                // A failure is logged and counted; the response goes on.
-                let _ = host::set_response_header(name, value);
-            }
-            worker.on_response(request, crate::headers::response_status);
+        let Ok(mut worker) = self.worker.try_borrow_mut() else {
+            return;
+        };
+        for (name, value) in worker.response_headers(request) {
+            let _ = host::set_response_header(name, value);
         }
+        if let Some(policies) = worker.response_policies(request) {
+            // One read for the status and every header an operation asks about.
+            let map = host::response_headers().unwrap_or_default();
+            let value = |name: &str| {
+                MapPairs::new(&map)
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                    .map(|(_, v)| v)
+            };
+            let status = value(":status").and_then(|s| std::str::from_utf8(s).ok()?.parse().ok());
+            let (status, ops) = policies.response(status, &|name| value(name).is_some());
+            if let Some(status) = status {
+                // u64's formatting is linked already; u16's would cost 0.3 KB.
+                let _ = host::set_response_header(":status", &u64::from(status).to_string());
+            }
+            for (op, name, value) in ops {
+                let _ = host::edit_header(true, op, &name, &value);
+            }
+        }
+        worker.on_response(request, crate::headers::response_status);
     }
 
     /// Envoy is done with `request` (never fails: it runs when a context is dropped).
@@ -113,13 +136,14 @@ impl Runner {
                 }
                 Step::Forward {
                     request,
+                    edit_request_headers,
                     set_request_headers,
                     resume,
                     public,
                 } => match in_context(request, home, || {
                     // Names read by this callback still hold for its own request only.
                     let names = stripped.take().filter(|_| request == home && !resume);
-                    forward(names, &set_request_headers, resume)
+                    forward(names, &edit_request_headers, &set_request_headers, resume)
                 }) {
                     Some(Err(_)) => {
                         home_failed |= request == home;
@@ -214,12 +238,14 @@ pub fn answer_500() {
     reply_with(&LocalReply::internal_error());
 }
 
-/// Strips the spoofable headers, sets the verdict's, and resumes a paused request. Every
-/// spelling must go: the names come from the callback's own read (`stripped`), or one host
-/// call; then one call per header removed. Trailers that already arrived were cleaned in
+/// Strips the spoofable headers, carries out the header policies' operations, sets the
+/// verdict's headers (last, so the secret token is Tollgate's), and resumes a paused request.
+/// Every spelling must go: the names come from the callback's own read (`stripped`), or one
+/// host call; then one call per header removed. Trailers that already arrived were cleaned in
 /// `on_request_trailers`.
 fn forward(
     stripped: Option<Vec<Vec<u8>>>,
+    edits: &[HeaderOp],
     set_request_headers: &[(String, String)],
     resume: bool,
 ) -> HostResult<()> {
@@ -228,6 +254,9 @@ fn forward(
         None => host::request_header_names()?,
     };
     strip(names, host::remove_request_header)?;
+    for (op, name, value) in edits {
+        host::edit_header(false, *op, name, value)?;
+    }
     for (name, value) in set_request_headers {
         host::set_request_header(name, value)?;
     }

@@ -4,6 +4,7 @@
 //! - [`config`]: the JSON configuration, validated and compiled once;
 //! - [`pipeline`]: service selection, credentials, mapping rules and the verdict;
 //! - [`backend`]: the 3scale Service Management API requests and answers;
+//! - [`policies`]: what a chain's header, status and CORS policies do to a request;
 //! - [`mapping`], [`credentials`]: APIcast's matching and extraction rules.
 
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod credentials;
 pub mod encoding;
 pub mod mapping;
 pub mod pipeline;
+pub mod policies;
 pub mod request;
 pub mod secret;
 pub mod system;

@@ -178,7 +178,9 @@ fn the_answer_is_403_with_the_message_a_newline_and_text_plain() {
         path: "/ok",
         now_s: 0,
     };
-    let Err(reply) = begin(&c, head, &from("10.0.0.1:1")) else {
+    // Decided at the request headers, answered through `authorize` (the worker keeps the
+    // response phase's policies for it).
+    let Err(reply) = begin(&c, head, &from("10.0.0.1:1")).and_then(|p| p.authorize()) else {
         panic!("denied at the request headers")
     };
     assert_eq!(

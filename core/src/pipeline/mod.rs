@@ -67,6 +67,7 @@ use crate::config::policies::Policy;
 use crate::config::{AuthMode, Config, CredentialsLocation, Service};
 use crate::credentials::{self, Credentials, Found};
 use crate::mapping::{match_rules, normalize_path, QueryArgs, RuleMatch};
+use crate::policies::{self, RequestPolicies};
 use crate::request::{host_of, is_ambiguous_path, split_path, HeaderSource, RequestHead};
 use crate::secret::constant_time_eq;
 use std::sync::Arc;
@@ -96,6 +97,12 @@ pub struct PendingRequest {
     /// The chain index of an `ip_check` after `apicast` that denied: answered once apicast's
     /// own checks passed.
     ip_denied: Option<usize>,
+    /// The chain's header, status and CORS policies; the worker keeps them for the response.
+    policies: Option<Box<RequestPolicies>>,
+    /// A CORS preflight that a `cors` policy after `apicast` answers once credentials are found.
+    preflight: bool,
+    /// The chain's answer before anything else: `maintenance_mode`, a CORS preflight.
+    early: Option<LocalReply>,
 }
 
 /// Starts the pipeline from the request head; reads only the headers it needs. The request
@@ -118,27 +125,45 @@ pub fn begin(
     let Some(service) = select_service(config, head, &normalized_path, &args) else {
         return Err(LocalReply::service_not_found());
     };
-    // The policies that answer in APIcast's access phase, in chain order: maintenance_mode
-    // wherever it stands, ip_check before apicast (after it: once apicast's checks pass).
-    // Either way before any backend call.
+    // The chain's header, status and CORS policies (`None`: the chain has none); the 3scale
+    // flow reads the request as the header operations before `apicast` leave it.
+    let policies = RequestPolicies::new(&service, headers);
+    let edited = policies.as_deref().map(|p| p.view(headers));
+    let headers: &dyn HeaderSource = match &edited {
+        Some(edited) => edited,
+        None => headers,
+    };
+    // A CORS preflight ends APIcast's rewrite phase (answered here with `cors` before
+    // `apicast`, once credentials are found with it after): the access-phase policies never
+    // act on it. Otherwise, in chain order: maintenance_mode wherever it stands, ip_check
+    // before apicast (after it: once apicast's checks pass). Either way before any backend
+    // call, and through `authorize`, so that the worker keeps the policies for the response
+    // phase (CORS headers, status overwrite).
+    let preflight = policies
+        .as_deref()
+        .is_some_and(|p| p.is_preflight(head.method));
+    let mut early = RequestPolicies::preflight_before_apicast(&service).filter(|_| preflight);
     let mut ip_denied = None;
     for (i, entry) in service.policies.entries.iter().enumerate() {
-        match &entry.policy {
-            Policy::MaintenanceMode(m) => {
-                return Err(LocalReply::maintenance(
-                    m.status,
-                    &m.content_type,
-                    &m.message,
-                ))
-            }
-            Policy::IpCheck(check) if ip_denied.is_none() && !ip_check::allows(check, headers) => {
-                if service.policies.before_apicast(i) {
-                    return Err(LocalReply::ip_denied(&check.error_msg));
-                }
-                ip_denied = Some(i);
-            }
-            _ => {}
+        if preflight {
+            break;
         }
+        early = match &entry.policy {
+            Policy::MaintenanceMode(m) => Some(LocalReply::maintenance(
+                m.status,
+                &m.content_type,
+                &m.message,
+            )),
+            Policy::IpCheck(check) if ip_denied.is_none() && !ip_check::allows(check, headers) => {
+                if !service.policies.before_apicast(i) {
+                    ip_denied = Some(i);
+                    continue;
+                }
+                Some(LocalReply::ip_denied(&check.error_msg))
+            }
+            _ => continue,
+        };
+        break;
     }
     let public_path = public::covers(&service.auth.public_paths, &normalized_path);
     // A public request reads no credential: none can fail it, and none costs a verification.
@@ -174,6 +199,7 @@ pub fn begin(
         !header_secret::all_satisfied(&service.auth.header_secrets, &normalized_path, headers);
     let debug = is_debug(&service, headers);
     let body_eligible = !public_path
+        && early.is_none()
         && service.location == CredentialsLocation::Query
         && matches!(head.method, "POST" | "PUT" | "PATCH")
         && headers.header("content-type").is_some_and(|ct| {
@@ -200,6 +226,11 @@ pub fn begin(
         body_eligible,
         referrer,
         ip_denied,
+        preflight: policies
+            .as_ref()
+            .is_some_and(|p| p.preflight_after_apicast(head.method)),
+        policies,
+        early,
     }))
 }
 
@@ -258,6 +289,9 @@ impl PendingRequest {
     pub fn authorize(self) -> Result<Next, LocalReply> {
         let errors = &self.service.errors;
         let failed = || LocalReply::error(&errors.auth_failed, Outcome::AuthFailed);
+        if let Some(reply) = self.early {
+            return Err(reply);
+        }
         if self.insecure {
             return Err(LocalReply::https_required());
         }
@@ -291,6 +325,10 @@ impl PendingRequest {
                 &errors.auth_missing,
                 Outcome::AuthMissing,
             ));
+        }
+        if self.preflight {
+            // APIcast's `cors` after `apicast`: its rewrite answers once apicast's found them.
+            return Err(policies::preflight());
         }
         // `jwt_claim_check` before `apicast` answers before the mapping rules, after it once
         // they matched; either way before the backend is called.

@@ -24,6 +24,8 @@ pub enum Outcome {
     ClaimCheckDenied,
     /// The service's `ip_check` policy denied the client's address.
     IpDenied,
+    /// The service's `cors` policy answered a preflight (204).
+    Preflight,
     /// A host call failed: an empty 500 (counted in `tollgate.host_errors`, not here).
     InternalError,
 }

@@ -8,6 +8,7 @@
 use super::reply::LocalReply;
 use crate::backend::BackendCall;
 use crate::cache::{EntryKey, ReportBatch, Ticket};
+use crate::policies::HeaderOp;
 
 /// The id Envoy gives a request (its HTTP context id).
 pub type RequestId = u32;
@@ -20,12 +21,14 @@ pub enum Step {
         request: RequestId,
         reply: LocalReply,
     },
-    /// Remove every spelling of the stripped headers (`is_stripped_request_header`), set
-    /// these headers (pseudo-headers included), and let `request` go upstream. `resume`: the
+    /// Remove every spelling of the stripped headers (`is_stripped_request_header`), carry
+    /// out the header policies' operations in order, set these headers (pseudo-headers
+    /// included, last: Tollgate's own win), and let `request` go upstream. `resume`: the
     /// request is paused by an earlier callback and must be resumed.
     /// `public`: let through without credentials (`tollgate.requests_public`), else authorized.
     Forward {
         request: RequestId,
+        edit_request_headers: Vec<HeaderOp>,
         set_request_headers: Vec<(String, String)>,
         resume: bool,
         public: bool,

@@ -14,8 +14,10 @@ use super::{begin, Next, PendingRequest};
 use crate::backend::{BackendAnswer, Decision};
 use crate::cache::{AuthCache, CacheSettings, Denial, EntryKey, Lookup, SharedStore, Ticket};
 use crate::config::Config;
+use crate::policies::RequestPolicies;
 use crate::request::{HeaderSource, RequestHead};
 use log::warn;
+use std::mem::take;
 use std::rc::Rc;
 
 pub struct Worker {
@@ -27,6 +29,9 @@ pub struct Worker {
     /// Batching mode's counted calls and reports.
     reporting: Option<Reporting>,
     flows: Flows,
+    /// The header, status and CORS policies of requests whose service's chain has some, from
+    /// their authorization until Envoy is done with them (the response phase needs them).
+    policies: Vec<(RequestId, Box<RequestPolicies>)>,
     /// False while services are to come from 3scale System and none has arrived.
     config_loaded: bool,
     /// Backend calls in flight: the host's token, why, and the context that sent it (Envoy
@@ -46,6 +51,7 @@ impl Worker {
             store,
             clock,
             flows: Flows::default(),
+            policies: Vec::new(),
             calls: Vec::new(),
             tally: Tally::default(),
         }
@@ -194,6 +200,9 @@ impl Worker {
     pub fn on_request_done(&mut self, request: RequestId) {
         self.on_response(request, || None);
         self.flows.take(request);
+        if let Some(i) = self.policies.iter().position(|(id, _)| *id == request) {
+            self.policies.swap_remove(i);
+        }
         self.calls.retain(|(_, _, sent_from)| *sent_from != request);
     }
 
@@ -215,6 +224,13 @@ impl Worker {
             let key = status().map(|c| key.with_code(c)).unwrap_or(key);
             reporting.count(&key, leased);
         }
+    }
+
+    /// The chain's response phase for a request (forwarded or answered locally: Envoy runs
+    /// the response callback on the filter's own replies too), if its service has one.
+    pub fn response_policies(&self, request: RequestId) -> Option<&RequestPolicies> {
+        let found = self.policies.iter().find(|(id, _)| *id == request);
+        found.map(|(_, p)| &**p)
     }
 
     // --- Backend calls -------------------------------------------------------------------
@@ -347,10 +363,13 @@ impl Worker {
     fn authorize(
         &mut self,
         request: RequestId,
-        pending: PendingRequest,
+        mut pending: PendingRequest,
         resume: bool,
         now_ms: Option<u64>,
     ) -> Steps {
+        if let Some(p) = pending.policies.take() {
+            self.policies.push((request, p));
+        }
         let matched = match pending.authorize() {
             Ok(Next::Backend(a)) => Box::new(a),
             Ok(Next::Forward(forward)) => return self.forward(request, forward, resume, None),
@@ -559,10 +578,12 @@ impl Worker {
             };
             self.flows.set(request, state);
         }
+        let edits = self.policies.iter_mut().find(|(id, _)| *id == request);
         Steps {
             proceed: !resume,
             list: vec![Step::Forward {
                 request,
+                edit_request_headers: edits.map(|(_, p)| take(&mut p.request)).unwrap_or_default(),
                 set_request_headers: forward.set_request_headers,
                 resume,
                 public: forward.public,

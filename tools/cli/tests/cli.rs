@@ -149,11 +149,51 @@ fn check_lists_each_policy_with_its_answer() {
 }
 
 #[test]
+fn check_lists_headers_statuscode_overwrite_and_cors_as_enforced() {
+    let config = chain_config(
+        json!([{"name": "apicast.policy.cors", "configuration": {"allow_origin": "(api|web).test.com"}},
+               {"name": "apicast"},
+               {"name": "headers", "configuration": {"response": [{"op": "set", "header": "X-A", "value": "1"}]}},
+               {"name": "statuscode_overwrite", "version": "builtin",
+                "configuration": {"http_statuses": [{"upstream": 403, "apicast": 401}]}}]),
+        json!({}),
+    );
+    let run = tollgate(&["check", "-"], &config.to_string());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "ok: 1 service(s)\n\
+         service 42 (services[0].proxy.policy_chain):\n\
+         \x20 [0] cors: enforced\n\
+         \x20 [1] apicast: enforced\n\
+         \x20 [2] headers: enforced\n\
+         \x20 [3] statuscode_overwrite: enforced\n"
+    );
+    assert_eq!(run.stderr, "");
+
+    let config = chain_config(
+        json!([{"name": "apicast"}, {"name": "headers", "configuration": {"request": [
+            {"op": "set", "header": "X-3scale-Proxy-Secret-Token", "value": "forged"}]}}]),
+        json!({}),
+    );
+    let run = tollgate(&["check", "-"], &config.to_string());
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.ends_with(
+            "  [1] refused: configuration.request[0].header: set or removed by Tollgate itself \
+             (secret token, X-3scale-Debug, Host)\n"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn check_lists_every_refused_policy_and_fails() {
     let config = chain_config(
         json!([{"name": "ip_check", "configuration": {"check_type": "whitelist", "ips": ["10.0.0.300"]}},
                {"name": "rate_limit"}, {"name": "apicast"}, {"name": "my_policy", "version": "1.0.0"},
-               {"name": "headers", "configuration": {"request": [{"op": "nope", "header": "x"}]}},
+               {"name": "url_rewriting", "configuration": {"commands": [{"op": "nope", "regex": "a", "replace": "b"}]}},
                {"name": "ip_check", "configuration": {"check_type": "blacklist", "ips": ["2001:db8::/32"]}}]),
         json!({}),
     );
@@ -166,8 +206,8 @@ fn check_lists_every_refused_policy_and_fails() {
          \x20 [1] refused: policy rate_limit (builtin) can block or change traffic and Tollgate does not enforce it: remove it, or accept it in ignore_policies\n\
          \x20 [2] apicast: enforced\n\
          \x20 [3] refused: policy my_policy (1.0.0) can block or change traffic and Tollgate does not enforce it: remove it, or accept it in ignore_policies\n\
-         \x20 [4] refused: policy headers (builtin) is not enforced yet: remove it, or accept it in ignore_policies\n\
-         \x20     configuration.request[0].op: unknown value \"nope\" (expected one of: add, set, push, delete)\n\
+         \x20 [4] refused: policy url_rewriting (builtin) is not enforced yet: remove it, or accept it in ignore_policies\n\
+         \x20     configuration.commands[0].op: unknown value \"nope\" (expected one of: sub, gsub)\n\
          \x20 [5] ip_check: enforced\n"
     );
     assert_eq!(

@@ -238,7 +238,7 @@ fn the_other_typed_configurations() {
             "statuscode_overwrite",
             json!({"http_statuses": [{"upstream": 200, "apicast": 601}]})
         ),
-        "p.configuration.http_statuses[0].apicast: expected a status between 100 and 600"
+        "p.configuration.http_statuses[0]: expected upstream (100 to 600) and apicast (200 to 599)"
     );
 
     assert_eq!(

@@ -481,10 +481,14 @@ pub fn maintenance_answer(c: &Obj) -> Result<MaintenanceMode> {
 }
 
 pub fn cors(c: &Obj) -> Result<Cors> {
+    let allow_origin = c.string("allow_origin")?;
+    if let Some(why) = allow_origin.and_then(crate::policies::cors::unsupported) {
+        return Err(error(&c.child_path("allow_origin"), why));
+    }
     Ok(Cors {
         allow_headers: strings(c, "allow_headers", &[])?,
         allow_methods: strings(c, "allow_methods", METHODS)?,
-        allow_origin: c.string("allow_origin")?.map(str::to_string),
+        allow_origin: allow_origin.map(str::to_string),
         allow_credentials: c.bool("allow_credentials")?.unwrap_or(true),
         max_age: c.uint("max_age")?.unwrap_or(600),
     })
@@ -504,10 +508,30 @@ fn edit(o: &Obj, name_key: &str, with_methods: bool) -> Result<Edit> {
 }
 
 pub fn headers(c: &Obj) -> Result<Headers> {
-    Ok(Headers {
-        request: objects(c, "request", false, &|o| edit(o, "header", false))?,
-        response: objects(c, "response", false, &|o| edit(o, "header", false))?,
-    })
+    // Plain loops over `list`, not `objects`/`edit`: the filter links only this reader.
+    let mut lists = [Vec::new(), Vec::new()];
+    for (i, key) in ["request", "response"].into_iter().enumerate() {
+        for (path, v) in list(c, key)?.unwrap_or_default() {
+            lists[i].push(header_edit(&Obj::new(&path, v)?, i == 0)?);
+        }
+    }
+    let [request, response] = lists;
+    Ok(Headers { request, response })
+}
+
+/// A header operation Envoy can carry out as it is ([`crate::policies::header_problem`]).
+fn header_edit(o: &Obj, request: bool) -> Result<Edit> {
+    plain(o, "value_type")?;
+    let e = Edit {
+        op: EDITS[choice(o, "op", EDIT_OPS, None)?],
+        name: required(o, "header")?,
+        value: string_or(o, "value", "")?,
+        methods: Vec::new(),
+    };
+    match crate::policies::header_problem(&e, request) {
+        Some((key, why)) => Err(error(&o.child_path(key), why)),
+        None => Ok(e),
+    }
 }
 
 pub fn url_rewriting(c: &Obj) -> Result<UrlRewriting> {
@@ -526,18 +550,27 @@ pub fn url_rewriting(c: &Obj) -> Result<UrlRewriting> {
     })
 }
 
+/// `(upstream, apicast)` pairs. The status sent must be a final one Envoy can send (200 to
+/// 599); APIcast's schema also allows 1xx and 600.
 pub fn statuscode_overwrite(c: &Obj) -> Result<Vec<(u16, u16)>> {
-    let status = |o: &Obj, key: &str| match o.uint(key)? {
-        Some(s @ 100..=600) => Ok(s as u16),
-        Some(_) => Err(error(
-            &o.child_path(key),
-            "expected a status between 100 and 600",
-        )),
-        None => Err(error(&o.child_path(key), "missing required field")),
-    };
-    objects(c, "http_statuses", true, &|o| {
-        Ok((status(o, "upstream")?, status(o, "apicast")?))
-    })
+    let key = "http_statuses";
+    let mut pairs = Vec::new();
+    for (path, v) in list(c, key)?.unwrap_or_default() {
+        let status = |key| v.get(key).and_then(Value::as_u64);
+        match (status("upstream"), status("apicast")) {
+            (Some(from @ 100..=600), Some(to @ 200..=599)) => pairs.push((from as u16, to as u16)),
+            _ => {
+                return Err(error(
+                    &path,
+                    "expected upstream (100 to 600) and apicast (200 to 599)",
+                ))
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Err(error(&c.child_path(key), "expected a non-empty array"));
+    }
+    Ok(pairs)
 }
 
 pub fn default_credentials(c: &Obj) -> Result<DefaultCredentials> {

@@ -49,10 +49,10 @@ const BUILTIN: &[(&str, Kind)] = &[
     ("ip_check", Kind::IpCheck),
     ("jwt_claim_check", Kind::Typed),
     ("maintenance_mode", Kind::Maintenance),
-    ("cors", Kind::Later),
-    ("headers", Kind::Later),
+    ("cors", Kind::Typed),
+    ("headers", Kind::Typed),
     ("url_rewriting", Kind::Later),
-    ("statuscode_overwrite", Kind::Later),
+    ("statuscode_overwrite", Kind::Typed),
     ("routing", Kind::Later),
     ("camel", Kind::Envoy),
     ("content_caching", Kind::Envoy),
@@ -359,6 +359,11 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
                     )),
                     "default_credentials" => Policy::DefaultCredentials(default_credentials(&c)?),
                     "3scale_referrer" => Policy::Referrer,
+                    "cors" => Policy::Cors(cors(&c)?),
+                    "headers" => Policy::Headers(headers(&c)?),
+                    "statuscode_overwrite" => {
+                        Policy::StatusCodeOverwrite(statuscode_overwrite(&c)?)
+                    }
                     _ => Policy::Other,
                 },
                 Ok(Answer::Enforced),

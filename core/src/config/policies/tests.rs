@@ -140,13 +140,7 @@ fn policies_that_can_block_traffic_and_are_not_enforced_are_refused_with_path_an
 
 #[test]
 fn policies_to_enforce_are_refused_until_they_are() {
-    for name in [
-        "cors",
-        "headers",
-        "url_rewriting",
-        "statuscode_overwrite",
-        "routing",
-    ] {
+    for name in ["url_rewriting", "routing"] {
         let e = refused(
             json!([{"name": name, "configuration": {}}, APICAST()]),
             json!({}),
@@ -331,9 +325,9 @@ fn envoys_job_is_accepted_without_warnings() {
 fn ignore_policies_accepts_a_named_policy_with_a_warning_per_service() {
     let mut c = config(
         json!([{"name": "rate_limit", "configuration": {"fixed_window_limiters": []}}, APICAST(),
-               {"name": "apicast.policy.cors", "configuration": {"allow_origin": "*"}},
+               {"name": "apicast.policy.url_rewriting", "configuration": {"commands": []}},
                {"name": "my_policy", "version": "1.2.3"}]),
-        json!({"ignore_policies": ["apicast.policy.rate_limit", "cors", "my_policy", "not_in_any_chain"]}),
+        json!({"ignore_policies": ["apicast.policy.rate_limit", "url_rewriting", "my_policy", "not_in_any_chain"]}),
     );
     let second = json!({"id": 8, "backend_version": 1, "proxy": {"hosts": ["b"], "policy_chain": [{"name": "rate_limit"}, APICAST()]}});
     c["services"].as_array_mut().unwrap().push(second);
@@ -347,7 +341,7 @@ fn ignore_policies_accepts_a_named_policy_with_a_warning_per_service() {
         parsed.warnings,
         [
             "services[0].proxy.policy_chain[0]: policy rate_limit: NOT enforced: accepted through ignore_policies",
-            "services[0].proxy.policy_chain[2]: policy cors: NOT enforced: accepted through ignore_policies",
+            "services[0].proxy.policy_chain[2]: policy url_rewriting: NOT enforced: accepted through ignore_policies",
             "services[0].proxy.policy_chain[3]: policy my_policy: NOT enforced: accepted through ignore_policies",
             "services[1].proxy.policy_chain[0]: policy rate_limit: NOT enforced: accepted through ignore_policies",
         ]
@@ -485,7 +479,7 @@ fn malformed_chains_are_refused_with_their_path() {
 #[test]
 fn review_lists_every_policy_even_when_the_configuration_is_refused() {
     let c = config(
-        json!([{"name": "headers", "configuration": {"request": [{"op": "nope", "header": "x"}]}},
+        json!([{"name": "url_rewriting", "configuration": {"commands": [{"op": "nope", "regex": "a", "replace": "b"}]}},
                {"name": "logging"}, {"name": "rate_limit"}, {"name": "caching", "configuration": {"caching_type": "strict"}}]),
         json!({"ignore_policies": ["rate_limit"]}),
     );
@@ -506,7 +500,7 @@ fn review_lists_every_policy_even_when_the_configuration_is_refused() {
         .contains("is not enforced yet"));
     assert_eq!(
         ip.config.as_ref().unwrap().path,
-        "services[0].proxy.policy_chain[0].configuration.request[0].op"
+        "services[0].proxy.policy_chain[0].configuration.commands[0].op"
     );
     assert_eq!(
         r.entries[1].answer.as_ref().unwrap().answer,

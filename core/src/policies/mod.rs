@@ -1,0 +1,220 @@
+//! What a service's `headers`, `statuscode_overwrite` and `cors` policies do to one request
+//! (reference apicast-policies.md §3.5, §3.6, §3.15): the request header operations the
+//! upstream gets, the CORS preflight answer, and the response phase (APIcast's
+//! `header_filter`), which runs in chain order on the upstream's response and on the filter's
+//! own replies alike (Envoy runs the filter's response callback on its local replies too).
+//! Decided here; the adapter only carries out the operations.
+
+pub mod cors;
+#[cfg(test)]
+mod flow_tests;
+#[cfg(test)]
+mod tests;
+
+use crate::config::policies::configs::{Edit, EditOp};
+use crate::config::policies::Policy;
+use crate::config::Service;
+use crate::pipeline::{is_stripped_request_header, LocalReply, Outcome};
+use crate::request::HeaderSource;
+use std::sync::Arc;
+
+/// One header operation, in order: `Set` replaces every value, `Push` adds one, `Delete`
+/// removes every value (`add` and `set ""` are resolved into these, or dropped).
+pub type HeaderOp = (EditOp, String, String);
+
+/// A service's header, status and CORS policies, as they apply to one request.
+#[derive(Debug)]
+pub struct RequestPolicies {
+    service: Arc<Service>,
+    /// The request header operations, in chain order; the first `before` come from policies
+    /// before `apicast`, so credential extraction sees them (APIcast's rewrite phase).
+    pub request: Vec<HeaderOp>,
+    before: usize,
+    /// `cors::REQUEST_HEADERS` as the request sent them (with a `cors` policy only).
+    cors: [Option<String>; 3],
+}
+
+impl RequestPolicies {
+    /// `None` when the chain has none of these policies: nothing to read or remember.
+    pub fn new(service: &Arc<Service>, headers: &dyn HeaderSource) -> Option<Box<Self>> {
+        let chain = &service.policies;
+        let mut p = RequestPolicies {
+            service: service.clone(),
+            request: Vec::new(),
+            before: 0,
+            cors: Default::default(),
+        };
+        let mut any = false;
+        for (i, e) in chain.entries.iter().enumerate() {
+            match &e.policy {
+                Policy::Headers(h) => {
+                    resolve(&h.request, &|n| headers.header(n).is_some(), &mut p.request);
+                    if chain.before_apicast(i) {
+                        p.before = p.request.len();
+                    }
+                }
+                Policy::Cors(_) => {
+                    let [o, m, h] = cors::REQUEST_HEADERS;
+                    p.cors = [headers.header(o), headers.header(m), headers.header(h)];
+                }
+                Policy::StatusCodeOverwrite(_) => {}
+                _ => continue,
+            }
+            any = true;
+        }
+        any.then(|| Box::new(p))
+    }
+
+    /// The request headers as the policies before `apicast` left them: what the 3scale flow
+    /// reads (credentials, the debug token, the form content type...).
+    pub fn view<'a>(&'a self, headers: &'a dyn HeaderSource) -> Edited<'a> {
+        Edited {
+            inner: headers,
+            ops: &self.request[..self.before],
+        }
+    }
+
+    /// The answer to a preflight when a `cors` policy stands before `apicast` (`None`: it is
+    /// answered once credentials are found, see [`Self::preflight_after_apicast`]).
+    pub fn preflight_before_apicast(service: &Service) -> Option<LocalReply> {
+        let chain = &service.policies;
+        (chain.entries.iter().enumerate())
+            .any(|(i, e)| matches!(e.policy, Policy::Cors(_)) && chain.before_apicast(i))
+            .then(preflight)
+    }
+
+    /// A preflight the `cors` policy answers once `apicast`'s rewrite phase found credentials
+    /// (the policy stands after `apicast`).
+    pub fn preflight_after_apicast(&self, method: &str) -> bool {
+        let chain = &self.service.policies;
+        self.is_preflight(method)
+            && (chain.entries.iter().enumerate())
+                .any(|(i, e)| matches!(e.policy, Policy::Cors(_)) && !chain.before_apicast(i))
+    }
+
+    /// A CORS preflight (with a `cors` policy in the chain).
+    pub fn is_preflight(&self, method: &str) -> bool {
+        cors::is_preflight(method, &self.cors)
+    }
+
+    /// The response phase: the new status, if it changes, and the header operations, in chain
+    /// order. `present`: whether the response has a header before them.
+    pub fn response(
+        &self,
+        mut status: Option<u16>,
+        present: &dyn Fn(&str) -> bool,
+    ) -> (Option<u16>, Vec<HeaderOp>) {
+        let mut ops = Vec::new();
+        let mut changed = None;
+        for e in &self.service.policies.entries {
+            match &e.policy {
+                Policy::Headers(h) => resolve(&h.response, present, &mut ops),
+                Policy::Cors(c) => cors::response_headers(c, &self.cors, &mut ops),
+                Policy::StatusCodeOverwrite(pairs) => {
+                    // A later pair for the same status wins.
+                    let to = pairs.iter().rev().find(|(from, _)| Some(*from) == status);
+                    if let Some(&(_, to)) = to {
+                        (status, changed) = (Some(to), Some(to));
+                    }
+                }
+                _ => {}
+            }
+        }
+        (changed, ops)
+    }
+}
+
+/// What makes a header operation unusable, and at which key: a name that is not an HTTP token
+/// (a pseudo-header such as `:path`), a value with CR, LF or NUL (Envoy sends both as they
+/// are), or a request operation on a header Tollgate strips or sets itself (the secret token,
+/// the debug token) or on `Host` (the route's authority), whatever the client sends.
+pub fn header_problem(e: &Edit, request: bool) -> Option<(&'static str, &'static str)> {
+    let name = e.name.as_bytes();
+    let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    if name.is_empty() || !name.iter().all(token) {
+        Some(("header", "not a header name"))
+    } else if request && (is_stripped_request_header(name) || e.name.eq_ignore_ascii_case("host")) {
+        Some((
+            "header",
+            "set or removed by Tollgate itself (secret token, X-3scale-Debug, Host)",
+        ))
+    } else if e.value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        Some(("value", "has CR, LF or NUL"))
+    } else {
+        None
+    }
+}
+
+/// The answer to a CORS preflight: 204, its headers from the response phase.
+pub fn preflight() -> LocalReply {
+    LocalReply {
+        status: 204,
+        headers: Vec::new(),
+        body: String::new(),
+        outcome: Outcome::Preflight,
+    }
+}
+
+/// Resolves `edits` against the headers present before them and the operations so far:
+/// `add` to a header absent at that point does nothing, `set ""` deletes. APIcast reads the
+/// request's headers once, before its operations; Tollgate applies them in order, as
+/// APIcast does on responses (the same unless two operations name one header).
+fn resolve(edits: &[Edit], present: &dyn Fn(&str) -> bool, out: &mut Vec<HeaderOp>) {
+    for e in edits {
+        let op = match e.op {
+            EditOp::Add if !exists(&e.name, out, present) => continue,
+            EditOp::Add => EditOp::Push,
+            EditOp::Set if e.value.is_empty() => EditOp::Delete,
+            op => op,
+        };
+        out.push((op, e.name.clone(), e.value.clone()));
+    }
+}
+
+/// Whether `name` exists after `ops`: the last operation on it says, else `present`.
+fn exists(name: &str, ops: &[HeaderOp], present: &dyn Fn(&str) -> bool) -> bool {
+    match ops
+        .iter()
+        .rev()
+        .find(|(_, n, _)| n.eq_ignore_ascii_case(name))
+    {
+        Some((op, _, _)) => *op != EditOp::Delete,
+        None => present(name),
+    }
+}
+
+/// Request headers seen through header operations (the first value of each, as
+/// [`HeaderSource::header`] gives it).
+pub struct Edited<'a> {
+    inner: &'a dyn HeaderSource,
+    ops: &'a [HeaderOp],
+}
+
+impl HeaderSource for Edited<'_> {
+    fn header(&self, name: &str) -> Option<String> {
+        let mut value = self.inner.header(name);
+        for (op, n, v) in self.ops {
+            if n.eq_ignore_ascii_case(name) {
+                value = match op {
+                    EditOp::Delete => None,
+                    EditOp::Push => value.or_else(|| Some(v.clone())),
+                    _ => Some(v.clone()),
+                };
+            }
+        }
+        value
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+
+    #[cfg(feature = "jwt")]
+    fn dynamic_metadata(&self) -> Option<Vec<u8>> {
+        self.inner.dynamic_metadata()
+    }
+
+    fn failed(&self) -> bool {
+        self.inner.failed()
+    }
+}

@@ -1,0 +1,442 @@
+//! The `headers`, `statuscode_overwrite` and `cors` policies natively: their configurations,
+//! origin patterns, and the operations a request and a response get in chain order (through
+//! the worker: `flow_tests.rs`).
+
+use super::cors::{is_literal, search, unsupported};
+use super::*;
+use crate::config::Config;
+use serde_json::{json, Value};
+use EditOp::{Delete, Push, Set};
+
+struct Headers(Vec<(&'static str, &'static str)>);
+impl HeaderSource for Headers {
+    fn header(&self, name: &str) -> Option<String> {
+        let found = self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name));
+        found.map(|(_, v)| v.to_string())
+    }
+}
+
+pub(super) const APICAST: fn() -> Value = || json!({"name": "apicast"});
+
+pub(super) fn config(chain: Value) -> Config {
+    let v = json!({
+        "backend": {"cluster": "b"},
+        "services": [{"id": 1, "backend_version": 1,
+            "backend_authentication_type": "service_token", "backend_authentication_value": "tok",
+            "proxy": {"hosts": ["api"], "secret_token": "s3cret", "policy_chain": chain,
+              "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}}]
+    });
+    Config::parse(v.to_string().as_bytes()).unwrap().config
+}
+
+fn policies(chain: Value, headers: &[(&'static str, &'static str)]) -> Box<RequestPolicies> {
+    let c = config(chain);
+    RequestPolicies::new(&c.services[0], &Headers(headers.to_vec())).unwrap()
+}
+
+pub(super) fn op(op: EditOp, name: &str, value: &str) -> HeaderOp {
+    (op, name.to_string(), value.to_string())
+}
+
+pub(super) fn cors_default() -> Value {
+    json!({"name": "apicast.policy.cors"})
+}
+
+pub(super) const PREFLIGHT: [(&str, &str); 3] = [
+    ("Origin", "http://example.com"),
+    ("Access-Control-Request-Method", "GET"),
+    ("Access-Control-Request-Headers", "Content-Type"),
+];
+
+#[test]
+fn allow_origin_literal_or_pattern_as_lua_resty_url_reads_it() {
+    for literal in [
+        "*",
+        "http://example.com",
+        "https://api.example.com:8443/x",
+        "HTTPS://user@example.com",
+        "mailto:someone",
+        "https?://(www\\.)?example.com",
+    ] {
+        assert!(is_literal(literal), "{literal}");
+    }
+    for pattern in [
+        "example.com",
+        "localhost",
+        "(api|web).test.com",
+        "https://(api|web).test.com",
+        "http:example.com",
+        "",
+    ] {
+        assert!(!is_literal(pattern), "{pattern}");
+    }
+}
+
+#[test]
+fn origin_patterns_match_as_pcre_does_unanchored() {
+    let m = |p: &str, s: &str| search(p.as_bytes(), s.as_bytes());
+    let p = "(api|web).test.com";
+    assert!(m(p, "http://api.test.com") && m(p, "http://web.test.com"));
+    assert!(!m(p, "http://staging.test.com"));
+    // Unanchored, and `.` is any byte, as in APIcast.
+    assert!(m(p, "http://api.test.com.evil.net") && m(p, "http://webXtestXcom"));
+    let anchored = "^https://(www\\.)?example\\.com$";
+    assert!(m(anchored, "https://example.com") && m(anchored, "https://www.example.com"));
+    for no in [
+        "https://www.example.com.evil",
+        "http://example.com",
+        "https://wwwXexample.com",
+        "xhttps://example.com",
+    ] {
+        assert!(!m(anchored, no), "{no}");
+    }
+    assert!(m("a|^b", "xa") && m("a|^b", "bx") && !m("a|^b", "xb"));
+    assert!(m("((a|b)c|d)$", "xbc") && m("((a|b)c|d)$", "d") && !m("((a|b)c|d)$", "ac!"));
+    assert!(m("(?:x|y)z?$", "ax") && m("(?:x|y)z?$", "ayz") && !m("(?:x|y)z?$", "ayzz"));
+    assert!(m("", "anything") && m("", ""));
+    assert!(m("\\(a\\)", "(a)") && !m("\\(a\\)", "a"));
+    // Exponential backtracking gives up (no match) within the step budget.
+    let blowup = format!("{}b", "(a|a)".repeat(30));
+    let origin = "a".repeat(4000);
+    let started = std::time::Instant::now();
+    assert!(!m(&blowup, &origin));
+    assert!(started.elapsed() < std::time::Duration::from_millis(200));
+    assert!(m(&format!("{}b", "(a|a)".repeat(3)), "xaaab"));
+}
+
+#[test]
+fn unsupported_origin_patterns_are_named() {
+    for ok in [
+        "(api|web).test.com",
+        "^https://(www\\.)?example\\.com$",
+        "a|b",
+        "(?:x|y)z?",
+        "https://example.com/*",
+        "*",
+        "",
+    ] {
+        assert_eq!(unsupported(ok), None, "{ok}");
+    }
+    for (bad, why) in [
+        (".*\\.example\\.com", "*, +"),
+        // Not an http(s) URL to lua-resty-url: a regex, where `/*` repeats `/`.
+        ("https://*.example.com", "*, +"),
+        ("a+", "*, +"),
+        ("[a-z]", "*, +"),
+        ("a{2}", "*, +"),
+        ("\\d", "other than punctuation"),
+        ("a\\", "other than punctuation"),
+        ("(a", "unbalanced ("),
+        ("a)", "unbalanced )"),
+        ("?a", "? after nothing"),
+        ("(?a)", "? after nothing"),
+        ("a??", "? after nothing"),
+        ("a|?", "? after nothing"),
+    ] {
+        let e = unsupported(bad).unwrap_or_else(|| panic!("{bad} accepted"));
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn the_three_policies_are_enforced_and_bad_configurations_refused() {
+    let c = config(json!([cors_default(), APICAST(), {"name": "headers"},
+        {"name": "statuscode_overwrite", "configuration": {"http_statuses": [{"upstream": 500, "apicast": 503}]}}]));
+    let answers: Vec<_> = c.services[0]
+        .policies
+        .entries
+        .iter()
+        .map(|e| &e.answer)
+        .collect();
+    assert!(answers
+        .iter()
+        .all(|a| **a == crate::config::policies::Answer::Enforced));
+    let refused = |policy: Value| {
+        let v = json!({"backend": {"cluster": "b"}, "services": [{"id": 1, "backend_version": 1,
+            "proxy": {"policy_chain": [policy, APICAST()]}}]});
+        Config::parse(v.to_string().as_bytes())
+            .unwrap_err()
+            .to_string()
+    };
+    let at = "services[0].proxy.policy_chain[0].configuration";
+    let edit = |dir: &str, header: &str, value: &str| json!({"name": "headers", "configuration": {dir: [{"op": "set", "header": header, "value": value}]}});
+    for name in [
+        "X-3scale-Proxy-Secret-Token",
+        "x_3scale_proxy_secret_token",
+        "X-3scale-Debug",
+        "Host",
+    ] {
+        assert_eq!(
+            refused(edit("request", name, "v")),
+            format!("{at}.request[0].header: set or removed by Tollgate itself (secret token, X-3scale-Debug, Host)"),
+            "{name}"
+        );
+    }
+    for name in [":path", "", "X Bad", "X-Bad:"] {
+        assert_eq!(
+            refused(edit("response", name, "v")),
+            format!("{at}.response[0].header: not a header name"),
+            "{name:?}"
+        );
+    }
+    assert_eq!(
+        refused(edit("response", "X-Ok", "a\r\nX-Evil: 1")),
+        format!("{at}.response[0].value: has CR, LF or NUL")
+    );
+    assert_eq!(
+        refused(json!({"name": "headers", "configuration": {"request": [{"op": "set", "header": "X", "value": "{{ service.id }}", "value_type": "liquid"}]}})),
+        format!("{at}.request[0].value_type: unknown value \"liquid\" (Liquid templates are not supported) (expected one of: plain)")
+    );
+    assert_eq!(
+        refused(json!({"name": "cors", "configuration": {"allow_origin": ".*\\.example\\.com"}})),
+        format!("{at}.allow_origin: a regex with *, +, {{}} or []: Tollgate matches literals, ., \\ escapes, ^, $, (a|b) and ?")
+    );
+    assert_eq!(
+        refused(
+            json!({"name": "statuscode_overwrite", "configuration": {"http_statuses": [{"upstream": 200, "apicast": 101}]}})
+        ),
+        format!("{at}.http_statuses[0]: expected upstream (100 to 600) and apicast (200 to 599)")
+    );
+    assert_eq!(
+        refused(json!({"name": "statuscode_overwrite"})),
+        format!("{at}.http_statuses: expected a non-empty array")
+    );
+}
+
+#[test]
+fn cors_headers_echo_the_request_or_say_the_configuration() {
+    // TEST 2 of t/apicast-policy-cors.t: defaults echo the request.
+    let p = policies(json!([cors_default(), APICAST()]), &PREFLIGHT);
+    let (status, ops) = p.response(Some(200), &|_| false);
+    assert_eq!(status, None);
+    assert_eq!(
+        ops,
+        [
+            op(Set, "access-control-allow-headers", "Content-Type"),
+            op(Set, "access-control-allow-methods", "GET"),
+            op(Set, "access-control-allow-origin", "http://example.com"),
+            op(Set, "access-control-allow-credentials", "true"),
+            op(Set, "access-control-max-age", "600"),
+        ]
+    );
+    // TEST 3: the configured values.
+    let custom = json!({"name": "cors", "configuration": {
+        "allow_headers": ["X-Custom-Header-1", "X-Custom-Header-2"],
+        "allow_methods": ["POST", "GET", "OPTIONS"], "allow_origin": "*",
+        "max_age": 200, "allow_credentials": false}});
+    let (_, ops) = policies(json!([custom, APICAST()]), &PREFLIGHT).response(None, &|_| false);
+    assert_eq!(
+        ops,
+        [
+            op(
+                Set,
+                "access-control-allow-headers",
+                "X-Custom-Header-1, X-Custom-Header-2"
+            ),
+            op(Set, "access-control-allow-methods", "POST, GET, OPTIONS"),
+            op(Set, "access-control-allow-origin", "*"),
+            op(Set, "access-control-allow-credentials", "false"),
+            op(Set, "access-control-max-age", "200"),
+        ]
+    );
+    // Without Origin, nothing; unset values (no configured list, nothing asked) are removed,
+    // as `ngx.header[name] = nil` does.
+    let p = policies(json!([cors_default(), APICAST()]), &[("Accept", "x")]);
+    assert!(p.response(Some(200), &|_| true).1.is_empty());
+    let p = policies(json!([cors_default(), APICAST()]), &PREFLIGHT[..1]);
+    let (_, ops) = p.response(Some(200), &|_| true);
+    assert_eq!(ops[0], op(Delete, "access-control-allow-headers", ""));
+    assert_eq!(ops[1], op(Delete, "access-control-allow-methods", ""));
+}
+
+#[test]
+fn a_pattern_that_does_not_match_sets_no_allow_origin() {
+    // TEST 4 of t/apicast-policy-cors.t.
+    let chain = json!([{"name": "cors", "configuration": {"allow_headers": [],
+        "allow_methods": ["POST", "GET", "OPTIONS"], "allow_origin": "(api|web).test.com",
+        "max_age": 200, "allow_credentials": false}}, APICAST()]);
+    for (origin, echoed) in [
+        ("http://api.test.com", true),
+        ("http://web.test.com", true),
+        ("http://staging.test.com", false),
+    ] {
+        let p = policies(chain.clone(), &[("Origin", origin)]);
+        let (_, ops) = p.response(Some(200), &|_| false);
+        let allow = ops
+            .iter()
+            .find(|(_, n, _)| n == "access-control-allow-origin");
+        assert_eq!(allow.map(|(_, _, v)| v.as_str()), echoed.then_some(origin));
+        // An empty allow_headers list clears the header (an empty Lua table).
+        assert_eq!(ops[0], op(Delete, "access-control-allow-headers", ""));
+        assert!(ops.contains(&op(
+            Set,
+            "access-control-allow-methods",
+            "POST, GET, OPTIONS"
+        )));
+    }
+}
+
+#[test]
+fn request_operations_resolve_against_the_request_in_order() {
+    // TESTs 1 to 4 of t/apicast-policy-headers.t, in one chain.
+    let chain = json!([APICAST(), {"name": "headers", "configuration": {"request": [
+        {"op": "set", "header": "New-Header", "value": "nh"},
+        {"op": "set", "header": "Existing-Header", "value": "eh"},
+        {"op": "set", "header": "Header-To-Delete", "value": ""},
+        {"op": "push", "header": "Pushed", "value": "p"},
+        {"op": "add", "header": "Missing", "value": "m"},
+        {"op": "add", "header": "Present", "value": "a"},
+        {"op": "delete", "header": "Gone"},
+        {"op": "add", "header": "Pushed", "value": "after"},
+        {"op": "delete", "header": "Present"},
+        {"op": "add", "header": "present", "value": "never"}
+    ]}}]);
+    let p = policies(
+        chain,
+        &[
+            ("existing-header", "x"),
+            ("header-to-delete", "y"),
+            ("present", "z"),
+            ("gone", "g"),
+        ],
+    );
+    assert_eq!(
+        p.request,
+        [
+            op(Set, "New-Header", "nh"),
+            op(Set, "Existing-Header", "eh"),
+            op(Delete, "Header-To-Delete", ""),
+            op(Push, "Pushed", "p"),
+            op(Push, "Present", "a"),
+            op(Delete, "Gone", ""),
+            op(Push, "Pushed", "after"),
+            op(Delete, "Present", ""),
+        ]
+    );
+    // After apicast: the 3scale flow reads the request as the client sent it.
+    let client = Headers(vec![("present", "z")]);
+    assert_eq!(p.view(&client).header("present").as_deref(), Some("z"));
+    assert_eq!(p.view(&client).header("new-header"), None);
+}
+
+#[test]
+fn operations_before_apicast_are_what_the_3scale_flow_reads() {
+    let chain = json!([{"name": "headers", "configuration": {"request": [
+        {"op": "set", "header": "User-Key", "value": "from-policy"},
+        {"op": "delete", "header": "X-Drop"},
+        {"op": "push", "header": "X-Kept", "value": "second"},
+        {"op": "push", "header": "X-New", "value": "first"}
+    ]}}, APICAST(), {"name": "headers", "configuration": {"request": [
+        {"op": "set", "header": "X-Late", "value": "late"}
+    ]}}]);
+    let client = Headers(vec![
+        ("user-key", "client"),
+        ("x-drop", "1"),
+        ("x-kept", "one"),
+    ]);
+    let c = config(chain);
+    let p = RequestPolicies::new(&c.services[0], &client).unwrap();
+    let view = p.view(&client);
+    let read = |n| view.header(n);
+    assert_eq!(read("user-key").as_deref(), Some("from-policy"));
+    assert_eq!(read("x-drop"), None);
+    assert_eq!(read("x-kept").as_deref(), Some("one"), "the first value");
+    assert_eq!(read("x-new").as_deref(), Some("first"));
+    assert_eq!(read("x-late"), None, "after apicast");
+    assert_eq!(p.request.len(), 5, "every operation goes upstream");
+}
+
+#[test]
+fn response_phase_runs_in_chain_order() {
+    let statuses = json!({"name": "statuscode_overwrite", "configuration": {"http_statuses": [
+        {"upstream": 200, "apicast": 201}, {"upstream": 403, "apicast": 401},
+        {"upstream": 200, "apicast": 202}]}});
+    let drop_origin = json!({"name": "headers", "configuration": {"response": [
+        {"op": "delete", "header": "Access-Control-Allow-Origin"},
+        {"op": "add", "header": "Access-Control-Max-Age", "value": "1"},
+        {"op": "add", "header": "X-Upstream", "value": "more"},
+        {"op": "push", "header": "Set-Cookie", "value": "a=1"},
+        {"op": "set", "header": "X-Cleared", "value": ""}]}});
+    let present = |n: &str| n.eq_ignore_ascii_case("x-upstream");
+    // The headers policy after cors sees cors' headers; before it, it does not.
+    let after = policies(
+        json!([cors_default(), statuses, APICAST(), drop_origin]),
+        &PREFLIGHT,
+    );
+    let (status, ops) = after.response(Some(200), &present);
+    assert_eq!(status, Some(202), "a later pair for the same status wins");
+    assert_eq!(ops.len(), 10);
+    assert_eq!(ops[5], op(Delete, "Access-Control-Allow-Origin", ""));
+    assert_eq!(ops[6], op(Push, "Access-Control-Max-Age", "1"));
+    assert_eq!(ops[7], op(Push, "X-Upstream", "more"));
+    let before = policies(json!([drop_origin, cors_default(), APICAST()]), &PREFLIGHT);
+    let (status, ops) = before.response(Some(403), &present);
+    assert_eq!(status, None, "no statuscode_overwrite");
+    assert_eq!(ops[0], op(Delete, "Access-Control-Allow-Origin", ""));
+    assert_eq!(ops[1], op(Push, "X-Upstream", "more"), "max-age absent yet");
+    assert_eq!(ops[3], op(Delete, "X-Cleared", ""));
+    assert!(ops.contains(&op(
+        Set,
+        "access-control-allow-origin",
+        "http://example.com"
+    )));
+    // Statuses not listed, or unreadable, stay.
+    let p = policies(json!([statuses, APICAST()]), &[]);
+    assert_eq!(p.response(Some(404), &present).0, None);
+    assert_eq!(p.response(Some(403), &present).0, Some(401));
+    assert_eq!(p.response(None, &present).0, None);
+}
+
+/// What the adapter does with the response phase, on a reply (Envoy runs the filter's
+/// response callback on its own local replies too).
+pub(super) fn respond(p: &RequestPolicies, mut reply: LocalReply) -> LocalReply {
+    let headers = &reply.headers;
+    let present = |n: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
+    let (status, ops) = p.response(Some(reply.status), &present);
+    reply.status = status.unwrap_or(reply.status);
+    for (op, name, value) in ops {
+        if op != Push {
+            reply
+                .headers
+                .retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
+        }
+        if op != Delete {
+            reply.headers.push((name, value));
+        }
+    }
+    reply
+}
+
+#[test]
+fn a_local_reply_goes_through_the_response_phase() {
+    let chain = json!([cors_default(),
+        {"name": "statuscode_overwrite", "configuration": {"http_statuses": [{"upstream": 403, "apicast": 401}]}},
+        {"name": "headers", "configuration": {"response": [
+            {"op": "set", "header": "Content-Type", "value": "application/json"},
+            {"op": "push", "header": "X-Extra", "value": "1"},
+            {"op": "push", "header": "X-Extra", "value": "2"}]}}, APICAST()]);
+    let p = policies(chain, &PREFLIGHT);
+    let reply = LocalReply {
+        status: 403,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: "Authentication failed".into(),
+        outcome: Outcome::AuthFailed,
+    };
+    let r = respond(&p, reply);
+    assert_eq!((r.status, r.body.as_str()), (401, "Authentication failed"));
+    let named = |n: &str| -> Vec<&str> {
+        let values = r.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(n));
+        values.map(|(_, v)| v.as_str()).collect()
+    };
+    assert_eq!(named("content-type"), ["application/json"]);
+    assert_eq!(named("x-extra"), ["1", "2"]);
+    assert_eq!(named("access-control-allow-origin"), ["http://example.com"]);
+}
+
+#[test]
+fn chains_without_these_policies_cost_nothing() {
+    let c = config(json!([APICAST(), {"name": "logging"}]));
+    assert!(RequestPolicies::new(&c.services[0], &Headers(PREFLIGHT.to_vec())).is_none());
+    let c = config(Value::Null);
+    assert!(RequestPolicies::new(&c.services[0], &Headers(vec![])).is_none());
+}
