@@ -68,6 +68,18 @@ AUDIENCE = "bench-api"
 FLOOD_RATE = 1000
 FLOOD_CONNECTIONS = 16
 GET_ROOT_HITS = [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]
+# Issue 12's "chain of five policies": each runs on every request (the client is 127.0.0.1).
+FIVE_POLICIES = [
+    {"name": "ip_check", "configuration": {"check_type": "whitelist", "ips": ["127.0.0.1/32"]}},
+    {"name": "headers", "configuration": {
+        "request": [{"op": "set", "header": "X-Bench", "value": "1"}],
+        "response": [{"op": "set", "header": "X-Served-By", "value": "tollgate"}]}},
+    {"name": "cors", "configuration": {"allow_origin": "*"}},
+    {"name": "statuscode_overwrite", "configuration": {"http_statuses": [
+        {"upstream": 500, "apicast": 503}]}},
+    {"name": "3scale_referrer", "configuration": {}},
+    {"name": "apicast", "configuration": {}},
+]
 
 
 def env_num(name: str, default, kind=int):
@@ -259,6 +271,24 @@ def cases(signers: dict[str, mint.Signer]) -> list[Case]:
         unknown_key,
         load_headers=[{"user_key": k} for k in BATCHED_KEYS],
     ))
+    # The same with a chain of five enforced policies before `apicast`.
+    service = threescale_service(f"{BATCHED_SERVICE}-policies")
+    service["proxy"]["policy_chain"] = FIVE_POLICIES
+    out.append(Case(
+        "3scale-batched-policies",
+        "3scale cached + batched, 5 policies (ip_check, headers, cors, statuscode_overwrite, "
+        "3scale_referrer)",
+        "tollgate",
+        tollgate_config(
+            service,
+            cluster="threescale_batched_policies",
+            caching_type="resilient",
+            batching={"auths_ttl": AUTHS_TTL, "batch_report_seconds": BATCH_REPORT_SECONDS},
+        ),
+        {"user_key": BATCHED_KEYS[0]},
+        unknown_key,
+        load_headers=[{"user_key": k} for k in BATCHED_KEYS],
+    ))
     # The same with 1,000 mapping rules instead of 1 (10 in `3scale-batched-10rules`).
     for n in (10, 1000):
         service = threescale_service(f"{BATCHED_SERVICE}{n}")
@@ -299,6 +329,7 @@ COMPARISONS = [
     ("jwt-authn-rs256", "jwt-rs256"),  # issue 13: jwt_authn + Tollgate vs Tollgate's RS256
     ("jwt-authn-rs256-cached", "jwt-rs256-cached"),
     ("3scale-batched-1000rules", "3scale-batched-10rules"),  # issue 13 goal: >= 0.5
+    ("3scale-batched-policies", "3scale-batched"),  # issue 12: a chain of five policies
 ]
 
 
@@ -338,6 +369,7 @@ MOCK_STATES = {
     "threescale_batched": mock_state(BATCHED_SERVICE, BATCHED_KEYS, []),
     "threescale_batched10": mock_state(f"{BATCHED_SERVICE}10", BATCHED_KEYS, []),
     "threescale_batched1000": mock_state(f"{BATCHED_SERVICE}1000", BATCHED_KEYS, []),
+    "threescale_batched_policies": mock_state(f"{BATCHED_SERVICE}-policies", BATCHED_KEYS, []),
 }
 
 
