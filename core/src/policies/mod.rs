@@ -214,6 +214,12 @@ impl HeaderSource for Edited<'_> {
         self.inner.dynamic_metadata()
     }
 
+    // Every method the trait has, or the view answers with its default (`ip_check` found no
+    // address and denied everyone).
+    fn source_address(&self) -> Option<String> {
+        self.inner.source_address()
+    }
+
     fn failed(&self) -> bool {
         self.inner.failed()
     }

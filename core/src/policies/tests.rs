@@ -440,3 +440,37 @@ fn chains_without_these_policies_cost_nothing() {
     let c = config(Value::Null);
     assert!(RequestPolicies::new(&c.services[0], &Headers(vec![])).is_none());
 }
+
+/// A source that answers every lazy read, to check that a view forwards them all.
+struct Everything;
+impl HeaderSource for Everything {
+    fn header(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn is_tls(&self) -> bool {
+        true
+    }
+    #[cfg(feature = "jwt")]
+    fn dynamic_metadata(&self) -> Option<Vec<u8>> {
+        Some(vec![1])
+    }
+    fn source_address(&self) -> Option<String> {
+        Some("127.0.0.1:5000".into())
+    }
+    fn failed(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn the_edited_view_forwards_every_lazy_read() {
+    // Found by the bench: with `headers` or `cors` in the chain, `ip_check` saw no address.
+    let view = Edited {
+        inner: &Everything,
+        ops: &[],
+    };
+    assert!(view.is_tls() && view.failed());
+    assert_eq!(view.source_address().as_deref(), Some("127.0.0.1:5000"));
+    #[cfg(feature = "jwt")]
+    assert_eq!(view.dynamic_metadata(), Some(vec![1]));
+}

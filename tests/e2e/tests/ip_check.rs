@@ -440,3 +440,29 @@ fn a_service_from_3scale_system_with_ip_check_loads_and_is_enforced() {
         == 200));
     assert_eq!(s.echo.request_count(), 1);
 }
+
+#[test]
+fn the_client_address_is_read_whatever_other_policies_share_the_chain() {
+    // Found by `make bench`: with `headers`, `cors` or `statuscode_overwrite` in the chain, the
+    // request was seen through a view that lost `source.address`, and everyone was denied.
+    let others = [
+        json!({"name": "headers", "configuration": {"request": [{"op": "set", "header": "X-Bench", "value": "1"}]}}),
+        json!({"name": "cors", "configuration": {"allow_origin": "*"}}),
+        json!({"name": "statuscode_overwrite", "configuration": {"http_statuses": [{"upstream": 500, "apicast": 503}]}}),
+    ];
+    let mut chains = Vec::new();
+    for other in &others {
+        for (check, ips) in [("whitelist", "127.0.0.1/32"), ("blacklist", "127.0.0.0/8")] {
+            chains.push(json!([
+                ip_check(check, json!([ips]), json!({})),
+                other,
+                apicast()
+            ]));
+        }
+    }
+    let s = start(chains, |b| b.use_remote_address());
+    for (i, _) in others.iter().enumerate() {
+        assert_allowed(&keyed(2 * i + 1).send(s.port()));
+        assert_denied(&keyed(2 * i + 2).send(s.port()), DENIED);
+    }
+}
