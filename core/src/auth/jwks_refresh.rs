@@ -13,7 +13,7 @@ use log::{info, warn};
 const RETRY_S: u64 = 5;
 
 /// One request to send through an Envoy cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Fetch {
     pub cluster: String,
     pub path: String,
@@ -21,6 +21,21 @@ pub struct Fetch {
     /// Basic credentials (discovery only; a secret: never logged).
     pub authorization: Option<String>,
     pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for Fetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetch")
+            .field("cluster", &self.cluster)
+            .field("path", &self.path)
+            .field("authority", &self.authority)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
 }
 
 struct Source {

@@ -60,6 +60,11 @@ impl Location {
         let rest = rest.split('#').next().unwrap_or_default();
         let end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(end);
+        // An `@` further on means credentials with a raw `/`, `?` or `#`: what looks like
+        // the host would be part of the secret (and logged), so the URL is refused.
+        if rest[end..].contains('@') {
+            return Err("has an @ after its host (percent-encode the credentials)");
+        }
         let (userinfo, authority) = match authority.rsplit_once('@') {
             Some((userinfo, authority)) => (Some(userinfo), authority),
             None => (None, authority),
@@ -180,6 +185,14 @@ mod tests {
             ),
             ("", "is not an http or https URL"),
             ("é", "is not an http or https URL"),
+            (
+                "https://abc/def@sso/x",
+                "has an @ after its host (percent-encode the credentials)",
+            ),
+            (
+                "https://u:p?w@sso/x",
+                "has an @ after its host (percent-encode the credentials)",
+            ),
         ] {
             assert_eq!(Location::parse(url), Err(problem), "{url}");
         }

@@ -25,6 +25,8 @@
 
 #[cfg(test)]
 mod codes_tests;
+#[cfg(test)]
+mod combination_tests;
 mod flow;
 pub mod ip_check;
 #[cfg(test)]
@@ -129,10 +131,12 @@ pub fn begin(
     // flow reads the request as the header operations before `apicast` leave it.
     let policies = RequestPolicies::new(&service, headers);
     let edited = policies.as_deref().map(|p| p.view(headers));
-    let headers: &dyn HeaderSource = match &edited {
-        Some(edited) => edited,
-        None => headers,
-    };
+    let edited_all = policies.as_deref().map(|p| p.view_all(headers));
+    let (headers, access_headers): (&dyn HeaderSource, &dyn HeaderSource) =
+        match (&edited, &edited_all) {
+            (Some(edited), Some(all)) => (edited, all),
+            _ => (headers, headers),
+        };
     // A CORS preflight ends APIcast's rewrite phase (answered here with `cors` before
     // `apicast`, once credentials are found with it after): the access-phase policies never
     // act on it. Otherwise, in chain order: maintenance_mode wherever it stands, ip_check
@@ -154,7 +158,9 @@ pub fn begin(
                 &m.content_type,
                 &m.message,
             )),
-            Policy::IpCheck(check) if ip_denied.is_none() && !ip_check::allows(check, headers) => {
+            Policy::IpCheck(check)
+                if ip_denied.is_none() && !ip_check::allows(check, access_headers) =>
+            {
                 if !service.policies.before_apicast(i) {
                     ip_denied = Some(i);
                     continue;
@@ -299,6 +305,15 @@ impl PendingRequest {
             return Err(failed());
         }
         if self.public_path {
+            // No credentials, but every other check: a preflight is answered here (never
+            // forwarded), and the `ip_check` after `apicast` and `jwt_claim_check` (no token:
+            // every claim is empty) still apply.
+            if self.preflight {
+                return Err(policies::preflight());
+            }
+            self.check_ip_after_apicast()?;
+            self.check_claims(None, true)?;
+            self.check_claims(None, false)?;
             return Ok(Next::Forward(self.public(&RuleMatch::default())));
         }
         let identity = match &self.local {
@@ -355,12 +370,7 @@ impl PendingRequest {
                 return Err(failed());
             }
         }
-        let denied = self
-            .ip_denied
-            .and_then(|i| self.service.policies.entries.get(i));
-        if let Some(Policy::IpCheck(check)) = denied.map(|e| &e.policy) {
-            return Err(LocalReply::ip_denied(&check.error_msg));
-        }
+        self.check_ip_after_apicast()?;
         self.check_claims(identity, false)?;
         let Some(credentials) = credentials else {
             // Mode none: nobody to authorize or report.
@@ -418,6 +428,18 @@ impl PendingRequest {
                 })
             }
             _ => None,
+        }
+    }
+
+    /// An `ip_check` after `apicast` that denied the client (answered once apicast's own
+    /// checks passed).
+    fn check_ip_after_apicast(&self) -> Result<(), LocalReply> {
+        let denied = self
+            .ip_denied
+            .and_then(|i| self.service.policies.entries.get(i));
+        match denied.map(|e| &e.policy) {
+            Some(Policy::IpCheck(check)) => Err(LocalReply::ip_denied(&check.error_msg)),
+            _ => Ok(()),
         }
     }
 

@@ -74,6 +74,16 @@ impl RequestPolicies {
         }
     }
 
+    /// The request headers as every request operation left them, wherever it stands: what the
+    /// access-phase policies (`ip_check`) read, since APIcast runs every `headers` request
+    /// operation in the rewrite phase, before them.
+    pub fn view_all<'a>(&'a self, headers: &'a dyn HeaderSource) -> Edited<'a> {
+        Edited {
+            inner: headers,
+            ops: &self.request,
+        }
+    }
+
     /// The answer to a preflight when a `cors` policy stands before `apicast` (`None`: it is
     /// answered once credentials are found, see [`Self::preflight_after_apicast`]).
     pub fn preflight_before_apicast(service: &Service) -> Option<LocalReply> {

@@ -275,3 +275,25 @@ fn the_other_typed_configurations() {
         None
     );
 }
+
+#[test]
+fn cors_values_cannot_start_another_response_header() {
+    let e = typed_err(
+        "cors",
+        json!({"allow_origin": "https://a.com\r\nSet-Cookie: x"}),
+    );
+    assert!(
+        e.starts_with("p.configuration.allow_origin: has CR, LF or NUL"),
+        "{e}"
+    );
+    let e = typed_err("cors", json!({"allow_headers": ["X-A", "X-B\nX-C: 1"]}));
+    assert!(
+        e.starts_with("p.configuration.allow_headers: has CR, LF or NUL"),
+        "{e}"
+    );
+    assert!(typed_of(
+        "cors",
+        json!({"allow_origin": "https://a.com", "allow_headers": ["X-A"]})
+    )
+    .is_ok());
+}

@@ -485,8 +485,22 @@ pub fn cors(c: &Obj) -> Result<Cors> {
     if let Some(why) = allow_origin.and_then(crate::policies::cors::unsupported) {
         return Err(error(&c.child_path("allow_origin"), why));
     }
+    let allow_headers = strings(c, "allow_headers", &[])?;
+    // They become response header values: a CR or LF would start another header.
+    let bad = |v: &str| v.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
+    for (key, values) in [
+        ("allow_origin", allow_origin.into_iter().collect::<Vec<_>>()),
+        (
+            "allow_headers",
+            allow_headers.iter().flatten().map(String::as_str).collect(),
+        ),
+    ] {
+        if values.into_iter().any(bad) {
+            return Err(error(&c.child_path(key), "has CR, LF or NUL"));
+        }
+    }
     Ok(Cors {
-        allow_headers: strings(c, "allow_headers", &[])?,
+        allow_headers,
         allow_methods: strings(c, "allow_methods", METHODS)?,
         allow_origin: allow_origin.map(str::to_string),
         allow_credentials: c.bool("allow_credentials")?.unwrap_or(true),
