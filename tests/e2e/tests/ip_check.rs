@@ -466,3 +466,31 @@ fn the_client_address_is_read_whatever_other_policies_share_the_chain() {
         assert_denied(&keyed(2 * i + 2).send(s.port()), DENIED);
     }
 }
+
+#[test]
+fn public_paths_do_not_escape_an_ip_check_after_apicast_nor_forward_a_preflight() {
+    // Found by a review: a public path returned before the denial of an `ip_check` after
+    // `apicast` was looked at, and a preflight on it was forwarded.
+    let mut cfg = services(vec![
+        json!([
+            apicast(),
+            ip_check("blacklist", json!(["127.0.0.0/8"]), json!({}))
+        ]),
+        json!([{"name": "maintenance_mode"}, apicast(), {"name": "cors"}]),
+    ]);
+    for svc in cfg["services"].as_array_mut().unwrap() {
+        svc["authentication"] = json!({"public_paths": ["/docs"]});
+    }
+    let s = Stack::start_with(cfg, state(2), |b| b.concurrency(2).use_remote_address());
+    assert_denied(&get(1, "/docs/x").send(s.port()), DENIED);
+    let preflight = Request::new("OPTIONS", "/docs/x")
+        .header("Host", &host(2))
+        .header("Origin", "https://app.example.com")
+        .header("Access-Control-Request-Method", "GET")
+        .send(s.port());
+    assert_eq!(preflight.status, 204, "{preflight}");
+    assert!(!preflight.from_echo());
+    assert_eq!(get(2, "/docs/x").send(s.port()).status, 503, "maintenance");
+    assert_eq!(s.echo.request_count(), 0, "nothing reached the upstream");
+    assert!(s.authreps().is_empty());
+}
