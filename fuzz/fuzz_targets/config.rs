@@ -19,6 +19,6 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = config.jwks_sources();
     for i in 0..config.services.len() {
-        let _ = config.refresh_jwks(i, br#"{"keys":[]}"#);
+        let _ = config.refresh_jwks(i, br#"{"keys":[]}"#, None);
     }
 });

@@ -43,7 +43,7 @@ fuzz_target!(|input: Input| {
                 audiences: vec!["orders".into()],
                 leeway_s: u64::MAX,
             };
-            let _ = verify(&token, &jwt.keys.current(), &rules, now);
+            let _ = verify(&token, &jwt.keys.current().jwks, &rules, now);
             if let Ok(claims) = jwt.verify(&token, now) {
                 let _ = claims.strings_at("realm_access.roles");
                 let _ = claims.string("azp");

@@ -87,8 +87,8 @@ fuzz_target!(|input: Input| {
     };
     assert_eq!(parts.credentials, authorization.credentials);
     let mut transactions = Transactions::default();
-    transactions.add(&parts.credentials, &parts.usage, input.calls);
-    transactions.add(&parts.credentials, &parts.usage, input.calls);
+    transactions.add(&parts.credentials, &parts.usage, parts.code, input.calls);
+    transactions.add(&parts.credentials, &parts.usage, Some(200), input.calls);
     let _ = BackendCall::report(authorization.service(), &transactions);
     let answer = BackendAnswer {
         status: input.status,
