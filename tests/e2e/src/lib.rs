@@ -112,7 +112,7 @@ pub mod ports;
 pub mod system;
 
 pub use echo_upstream::{EchoRequest, EchoUpstream};
-pub use envoy::{wait_until, Envoy, EnvoyBuilder, JwtAuthn, JwtRequirement};
+pub use envoy::{wait_steady, wait_until, Envoy, EnvoyBuilder, JwtAuthn, JwtRequirement};
 pub use http::{Request, Response};
 /// The mock 3scale backend crate, re-exported so tests need no extra dependency.
 pub use mock_backend;

@@ -10,7 +10,7 @@ mod support;
 use e2e::jwt::{now, Signer};
 use e2e::mock_backend::{App, Service, State};
 use e2e::system::{self, MockSystem, Realm, Stored, WithSystem};
-use e2e::{wait_until, Request, Response};
+use e2e::{wait_steady, wait_until, Request, Response};
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::*;
@@ -90,7 +90,7 @@ fn an_oidc_service_from_system_discovers_its_issuer_and_checks_tokens_with_its_k
     let s = start(&mock);
     let valid = token(&first, ISSUER, "client-1");
     assert!(
-        wait_until(Duration::from_secs(8), || {
+        wait_steady(Duration::from_secs(8), || {
             call(&s, "api.example.com", Some(&valid)).status == 200
         }),
         "a token signed with the issuer's key is accepted once its keys are discovered"
@@ -188,7 +188,7 @@ fn a_discovery_failure_keeps_serving_with_the_keys_already_fetched() {
     .unwrap();
     let s = start(&mock);
     let valid = token(&signer, ISSUER, "client-1");
-    assert!(wait_until(Duration::from_secs(8), || {
+    assert!(wait_steady(Duration::from_secs(8), || {
         call(&s, "api.example.com", Some(&valid)).status == 200
     }));
     // The issuer starts failing, and System publishes a new version of the service (a

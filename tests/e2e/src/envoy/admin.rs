@@ -81,6 +81,12 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Like [`wait_until`], but `cond` must hold four times in a row: with two workers, each
+/// taking a new configuration on its own, one answer shows only one worker's state.
+pub fn wait_steady(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    wait_until(timeout, || (0..4).all(|_| cond()))
+}
+
 /// Parses `name: value` out of admin `/stats` text.
 pub fn parse_stat(stats: &str, name: &str) -> Option<u64> {
     stats.lines().find_map(|line| {

@@ -41,7 +41,7 @@ mod render;
 
 use std::time::Duration;
 
-pub use admin::{parse_stat, read_from, tail, wait_until};
+pub use admin::{parse_stat, read_from, tail, wait_steady, wait_until};
 pub use builder::EnvoyBuilder;
 pub use jwt_authn::{JwtAuthn, JwtRequirement};
 pub use process::Envoy;
