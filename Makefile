@@ -26,7 +26,7 @@ help:
 	@echo "make release target/release/tollgate-<version>/: module, sha256, OCI tarball, CHANGELOG entry"
 	@echo "make fuzz    cargo-fuzz, every target for FUZZ_SECONDS (default $(FUZZ_SECONDS)) one after another"
 	@echo "make fuzz-smoke  the seed corpora plus FUZZ_SMOKE_SECONDS (default $(FUZZ_SMOKE_SECONDS)) of fuzzing per target"
-	@echo "make bench-core  native adversarial costs per request: long paths, many rules, path routing, 10,000 query args (FILTER=text picks lines)"
+	@echo "make bench-core  native costs per request: adversarial inputs (long paths, many rules, 10,000 query args), and the cached path's time and allocations (FILTER=text picks lines)"
 
 # cargo's output (deps/) is shrunk by binaryen's wasm-opt into $(WASM) (scripts/wasm-opt.sh).
 build:
@@ -74,7 +74,7 @@ bench: build envoy
 
 # Native, no Envoy: the median cost of one adversarial request for each input (core/benches/adversarial.rs).
 bench-core:
-	cargo bench -p tollgate-core --bench adversarial --no-default-features -- $(FILTER)
+	cargo bench -p tollgate-core --no-default-features --bench adversarial --bench cached_path -- $(FILTER)
 
 # --- Distribution: OCI image, registry round trip, release ---------------------------------
 .PHONY: oci oci-tools test-oci release
