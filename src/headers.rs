@@ -52,6 +52,11 @@ impl HeaderMap {
             .map(|(_, v)| v)
     }
 
+    /// The first value of `name`, borrowed unless it must be repaired (not UTF-8).
+    pub fn lossy(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        self.value(name).map(String::from_utf8_lossy)
+    }
+
     /// The names to remove before forwarding: every spelling of the stripped headers.
     pub fn stripped_names(&self) -> Vec<Vec<u8>> {
         MapPairs::new(&self.map)

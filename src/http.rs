@@ -12,7 +12,6 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
 use tollgate_core::pipeline::RequestLine;
-use tollgate_core::request::HeaderSource;
 
 pub struct TollgateHttp {
     id: u32,
@@ -53,7 +52,8 @@ impl HttpContext for TollgateHttp {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
         // One host call for every header the decision reads, and the names to strip.
         let headers = HeaderMap::request();
-        let pseudo = |name| headers.header(name).unwrap_or_default();
+        // Borrowed from the map when UTF-8 (always, from Envoy): no copies per request.
+        let pseudo = |name| headers.lossy(name).unwrap_or_default();
         let (method, authority, path) = (pseudo(":method"), pseudo(":authority"), pseudo(":path"));
         let line = RequestLine {
             method: &method,

@@ -69,6 +69,15 @@ impl Found {
         }
     }
 
+    /// Whether [`Found::complete`] would find credentials (without copying them).
+    pub fn is_complete(&self, mode: AuthMode) -> bool {
+        match mode {
+            AuthMode::UserKey => self.user_key.is_some(),
+            AuthMode::AppIdAndKey => self.app_id.is_some() && self.app_key.is_some(),
+            AuthMode::Unusable => false,
+        }
+    }
+
     /// Fills the missing values from form-body arguments (query location only).
     pub fn fill_from_args(&mut self, service: &Service, args: &QueryArgs) {
         let take = |slot: &mut Option<String>, name: &str| {

@@ -5,6 +5,7 @@
 use crate::credentials::Credentials;
 use crate::encoding::{decode_component, push_component};
 use crate::mapping::Usage;
+use std::fmt::Write;
 
 /// `<service> <kind> <credential>[ <app_key>] <metric>=<delta>,...`, each part percent-encoded,
 /// so the text has no spaces, `|` or newlines inside parts and parses back for reports.
@@ -50,7 +51,8 @@ impl EntryKey {
             }
             push_component(&mut text, metric);
             text.push('=');
-            text.push_str(&delta.to_string());
+            // Into the key's buffer: no temporary string (this runs for every request).
+            let _ = write!(text, "{delta}");
         }
         EntryKey(text)
     }
@@ -171,14 +173,14 @@ mod tests {
             app_id: "a b|c".into(),
             app_key: "k,=%\n".into(),
         };
-        let key = EntryKey::new("svc 1", &creds, &usage(&[("hits", 1), ("a,b=c", 2)]));
+        let key = EntryKey::new("svc 1", &creds, &usage(&[("hits", u64::MAX), ("a,b=c", 0)]));
         assert!(!key.as_str().contains('|') && !key.as_str().contains('\n'));
         let parts = EntryKey::from_text(key.as_str()).unwrap().parts().unwrap();
         assert_eq!(parts.service_id, "svc 1");
         assert_eq!(parts.credentials, creds);
         assert_eq!(
             parts.usage,
-            vec![("a,b=c".to_string(), 2), ("hits".to_string(), 1)]
+            vec![("a,b=c".to_string(), 0), ("hits".to_string(), u64::MAX)]
         );
     }
 

@@ -279,7 +279,7 @@ impl PendingRequest {
     /// True when the form body must be read: credentials may be in it, or rules look at args.
     pub fn wants_body(&self) -> bool {
         let credentials_missing = self.service.auth.mode == Mode::ThreeScale
-            && self.found.complete(self.service.mode).is_none();
+            && !self.found.is_complete(self.service.mode);
         self.body_eligible && (credentials_missing || self.service.rules_use_args)
     }
 
