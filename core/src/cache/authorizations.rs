@@ -391,11 +391,11 @@ impl AuthCache {
             LocalKind::Unlimited | LocalKind::Denied => return None,
         };
         let reset_s = local.reset_at.saturating_sub(now_ms).div_ceil(1000);
-        Figures::new(
-            i64::try_from(local.max_value).unwrap_or(i64::MAX),
-            i64::try_from(remaining).unwrap_or(i64::MAX),
-            i64::try_from(reset_s).unwrap_or(i64::MAX),
-        )
+        (reset_s > 0).then_some(Figures {
+            limit: local.max_value,
+            remaining,
+            reset_s,
+        })
     }
 
     /// Returns every unused lease (the VM is going away: what it holds would stay owed).
