@@ -17,7 +17,7 @@ use support::cache::{
 use support::{config, service, Stack, TOKEN};
 
 /// Service 1: `hits`, and `foo` beside it (not a child). `uk-ten` may make 10 hits and 100
-/// foo a minute, `uk-other` the same; `uk-free` has no limits.
+/// foo a minute, `uk-other` the same, `uk-thirty` 30 hits; `uk-free` has no limits.
 fn state() -> State {
     let limited = |id: &str, key: &str| {
         App::new("1", id)
@@ -26,6 +26,10 @@ fn state() -> State {
             .limit("hits", Period::Minute, 10)
             .limit("foo", Period::Minute, 100)
     };
+    let thirty = App::new("1", "app-thirty")
+        .user_key("uk-thirty")
+        .plan("Thirty")
+        .limit("hits", Period::Minute, 30);
     State::new()
         .service(
             Service::new("1")
@@ -36,6 +40,7 @@ fn state() -> State {
         )
         .app(limited("app-ten", "uk-ten"))
         .app(limited("app-other", "uk-other"))
+        .app(thirty)
         .app(App::new("1", "app-free").user_key("uk-free").plan("Free"))
 }
 
@@ -140,46 +145,46 @@ fn authrep_mode_a_limits_exceeded_429_says_0_left_and_denials_say_nothing() {
 #[test]
 fn batching_counts_the_cached_budget_down_exactly_across_both_workers() {
     let s = start(true);
-    // TEST 6: the first request is authorized by an `authorize` (10 left before it).
-    let r = get(&s, "/", "uk-ten");
+    // TEST 6: the first request is authorized by an `authorize` (30 left before it).
+    let r = get(&s, "/", "uk-thirty");
     let (limit, remaining, reset) = figures(&r).expect("figures");
-    assert_eq!((r.status, limit, remaining), (200, 10, 9), "{r}");
+    assert_eq!((r.status, limit, remaining), (200, 30, 29), "{r}");
     assert!((58..=60).contains(&reset), "{r}");
-    // Then from the cache, 8 at once on both workers: one call less each, every figure
+    // Then from the cache, 28 at once on both workers: one call less each, every figure
     // given once (a budget under 32 is leased one call at a time from shared data), the
     // reset counting down from the deadline the answer gave.
     let before = worker_connections(&s.envoy);
-    let burst = concurrently(s.port(), vec![user_path("/", "uk-ten"); 8]);
+    let burst = concurrently(s.port(), vec![user_path("/", "uk-thirty"); 28]);
     let mut left: Vec<u64> = (burst.iter())
         .map(|r| {
             let (limit, remaining, reset) = figures(r).expect("figures");
-            assert_eq!((r.status, limit), (200, 10), "{r}");
+            assert_eq!((r.status, limit), (200, 30), "{r}");
             assert!((50..=60).contains(&reset), "{r}");
             remaining
         })
         .collect();
     left.sort_unstable();
-    assert_eq!(left, [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(left, (1..=28).collect::<Vec<u64>>());
     let after = worker_connections(&s.envoy);
     assert_eq!(after.len(), 2, "{after:?}");
     assert!(
         after.iter().zip(&before).all(|(a, b)| a > b),
         "both workers served the burst: {before:?} then {after:?}"
     );
-    let r = get(&s, "/", "uk-ten");
+    let r = get(&s, "/", "uk-thirty");
     assert_eq!(
         (r.status, figures(&r).map(|(l, n, _)| (l, n))),
-        (200, Some((10, 0))),
+        (200, Some((30, 0))),
         "{r}"
     );
     // The budget is spent: a 429 that says so.
-    let r = get(&s, "/", "uk-ten");
+    let r = get(&s, "/", "uk-thirty");
     let (limit, remaining, _) = figures(&r).expect("figures on the 429");
-    assert_eq!((r.status, limit, remaining), (429, 10, 0), "{r}");
-    let r = get(&s, "/", "uk-ten");
+    assert_eq!((r.status, limit, remaining), (429, 30, 0), "{r}");
+    let r = get(&s, "/", "uk-thirty");
     assert_eq!(r.status, 429, "{r}");
-    assert_eq!(figures(&r).map(|(l, n, _)| (l, n)), Some((10, 0)), "{r}");
-    assert_eq!(s.echo.requests().len(), 10);
+    assert_eq!(figures(&r).map(|(l, n, _)| (l, n)), Some((30, 0)), "{r}");
+    assert_eq!(s.echo.requests().len(), 30);
     // TEST 4 and 2: a usage of two metrics is its own entry, counted down by one call.
     let r = get(&s, "/two", "uk-other");
     assert_eq!(figures(&r).map(|(l, n, _)| (l, n)), Some((10, 9)), "{r}");
@@ -193,6 +198,6 @@ fn batching_counts_the_cached_budget_down_exactly_across_both_workers() {
     assert_eq!(
         authorizes(&s.backend).len(),
         4,
-        "uk-ten twice (the budget, then the 429), uk-other and uk-free once"
+        "uk-thirty twice (the budget, then the 429), uk-other and uk-free once"
     );
 }
