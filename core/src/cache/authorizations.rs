@@ -380,9 +380,10 @@ impl AuthCache {
 
     /// `rate_limit_headers`: the figures of the request `lookup` just decided for `key`. The
     /// calls left are those in shared data plus this worker's lease: exact while leases are
-    /// one call (budgets under 32); above, a figure may miss the calls other workers made
-    /// since this worker took its slice (at most the slices they hold). A denial has 0 left;
-    /// an unlimited authorization or an auth failure has no figures.
+    /// one call (budgets under 32); above, a figure leaves out the unused calls of the slices
+    /// other workers held when this worker took its own (too low), and does not count down
+    /// the calls they made since (too high). A denial has 0 left; an unlimited authorization
+    /// or an auth failure has no figures.
     pub fn figures(&self, key: &EntryKey, now_ms: u64) -> Option<Figures> {
         let local = self.local.get(key.as_str())?;
         let remaining = match local.kind {

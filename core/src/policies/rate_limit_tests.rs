@@ -341,7 +341,8 @@ fn batching_without_figures_sends_no_headers() {
 #[test]
 fn batching_budgets_leased_in_slices_count_down_per_worker() {
     // 100 left: each worker leases 6 calls at a time. A worker counts its own slice down and
-    // sees the shared budget as it was when it took the slice: worker 0's second figure
+    // sees the shared budget as it was when it took the slice: worker 1's figure leaves out
+    // the 5 calls worker 0 still holds (93, where 98 are left), worker 0's second figure
     // misses worker 1's call (98, where 97 are left).
     let mut g = Gateway::new(json!([RATE_LIMIT(), APICAST()]), true, 2);
     g.send(0, 1, "/?user_key=k");
