@@ -10,6 +10,7 @@ use super::key::EntryKey;
 use super::store::{SharedStore, MAX_ATTEMPTS};
 use crate::backend::{BackendAnswer, Decision};
 use crate::config::{BackendConfig, CachingType};
+use crate::policies::rate_limit_headers::Figures;
 use std::collections::HashMap;
 
 /// After a failed backend call, the failure policy answers for this long before asking again.
@@ -88,6 +89,11 @@ struct Local {
     slot: u32,
     until: u64,
     kind: LocalKind,
+    /// For `rate_limit_headers`: the entry's limit and reset deadline, and the budget left in
+    /// shared data once this worker's lease was taken (its calls left come on top).
+    max_value: u64,
+    reset_at: u64,
+    shared_left: u64,
 }
 
 enum LocalKind {
@@ -160,7 +166,7 @@ impl AuthCache {
                     until,
                     budget: None,
                 } => {
-                    self.remember(key, slot, until, LocalKind::Unlimited);
+                    self.remember(key, (slot, &entry), until, LocalKind::Unlimited);
                     return Lookup::Forward { leased: false };
                 }
                 Fresh::Authorized {
@@ -182,16 +188,17 @@ impl AuthCache {
                     if store.set(&name, &entry.encode(), version).is_err() {
                         continue;
                     }
-                    self.remember(key, slot, until, LocalKind::Held(lease - 1));
+                    self.remember(key, (slot, &entry), until, LocalKind::Held(lease - 1));
                     return Lookup::Forward { leased: true };
                 }
                 Fresh::Denied { until } => {
-                    self.remember(key, slot, until, LocalKind::Denied);
+                    self.remember(key, (slot, &entry), until, LocalKind::Denied);
                     return Lookup::Deny(Denial::AuthFailed);
                 }
                 Fresh::Limited { until, retry_after } => {
                     let reset_known = retry_after.is_some();
-                    self.remember(key, slot, until, LocalKind::Limited { reset_known });
+                    let kind = LocalKind::Limited { reset_known };
+                    self.remember(key, (slot, &entry), until, kind);
                     return Lookup::Deny(limits_exceeded(reset_known, until, now_ms));
                 }
                 // Expired, never asked, or budget used up: the backend must be asked.
@@ -350,11 +357,46 @@ impl AuthCache {
         self.local.len() < self.settings.slots as usize || self.local.contains_key(key.as_str())
     }
 
-    fn remember(&mut self, key: &EntryKey, slot: u32, until: u64, kind: LocalKind) {
+    fn remember(&mut self, key: &EntryKey, at: (u32, &SharedEntry), until: u64, kind: LocalKind) {
+        let (slot, entry) = at;
+        let shared_left = match entry.fresh {
+            Fresh::Authorized {
+                budget: Some(b), ..
+            } => b,
+            _ => 0,
+        };
         if self.can_remember(key) {
-            self.local
-                .insert(key.as_str().to_string(), Local { slot, until, kind });
+            let local = Local {
+                slot,
+                until,
+                kind,
+                max_value: entry.max_value,
+                reset_at: entry.reset_at,
+                shared_left,
+            };
+            self.local.insert(key.as_str().to_string(), local);
         }
+    }
+
+    /// `rate_limit_headers`: the figures of the request `lookup` just decided for `key`. The
+    /// calls left are those in shared data plus this worker's lease: exact while leases are
+    /// one call (budgets under 32); above, a figure leaves out the unused calls of the slices
+    /// other workers held when this worker took its own (too low), and does not count down
+    /// the calls they made since (too high). A denial has 0 left; an unlimited authorization
+    /// or an auth failure has no figures.
+    pub fn figures(&self, key: &EntryKey, now_ms: u64) -> Option<Figures> {
+        let local = self.local.get(key.as_str())?;
+        let remaining = match local.kind {
+            LocalKind::Held(n) => local.shared_left.saturating_add(n),
+            LocalKind::Limited { .. } => 0,
+            LocalKind::Unlimited | LocalKind::Denied => return None,
+        };
+        let reset_s = local.reset_at.saturating_sub(now_ms).div_ceil(1000);
+        (reset_s > 0).then_some(Figures {
+            limit: local.max_value,
+            remaining,
+            reset_s,
+        })
     }
 
     /// Returns every unused lease (the VM is going away: what it holds would stay owed).
@@ -464,11 +506,20 @@ fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettin
         .filter(|&r| r > 0);
     let reset_until = reset_s.map(|r| now_ms.saturating_add(r.saturating_mul(1000)));
     let denied_until = now_ms.saturating_add(s.denied_ttl_ms);
-    let (fresh, last) = match answer.decision() {
-        Decision::BackendUnavailable => {
-            entry.unavailable_until = now_ms.saturating_add(UNAVAILABLE_RETRY_MS);
-            return;
-        }
+    let decision = answer.decision();
+    if decision == Decision::BackendUnavailable {
+        entry.unavailable_until = now_ms.saturating_add(UNAVAILABLE_RETRY_MS);
+        return;
+    }
+    // `rate_limit_headers`: the deadline, not the seconds, so every reader counts down.
+    let max_value = answer
+        .limit_max_value
+        .as_deref()
+        .map(|m| m.trim().parse::<u64>());
+    entry.max_value = max_value.and_then(Result::ok).unwrap_or(0);
+    entry.reset_at = reset_until.unwrap_or(0);
+    let (fresh, last) = match decision {
+        Decision::BackendUnavailable => return,
         Decision::Authorized => {
             let remaining = answer
                 .limit_remaining

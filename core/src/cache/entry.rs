@@ -1,7 +1,8 @@
 //! One cached authorization as stored in shared data, readable by every worker.
 //!
 //! Text form (one line, `|`-separated; keys are percent-encoded so they hold no `|`):
-//! `1|<key>|<epoch>|<state>|<until_ms>|<budget>|<retry_after>|<outstanding>|<authorizing_until_ms>|<last>|<unavailable_until_ms>`
+//! `1|<key>|<epoch>|<state>|<until_ms>|<budget>|<retry_after>|<outstanding>|<authorizing_until_ms>|<last>|<unavailable_until_ms>|<max_value>|<reset_at_ms>`
+//! (the last two are read as 0 when absent: an entry written before they were added).
 
 /// The fresh answer, valid until `until` (milliseconds since the epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,11 @@ pub struct SharedEntry {
     pub last: LastKnown,
     /// The backend failed; until then the failure policy answers without asking again.
     pub unavailable_until: u64,
+    /// The last answer's `3scale-limit-max-value` (0 when absent, as APIcast reads it) and
+    /// the deadline its `3scale-limit-reset` gave (ms since the epoch; 0: none), for the
+    /// `rate_limit_headers` policy.
+    pub max_value: u64,
+    pub reset_at: u64,
 }
 
 impl SharedEntry {
@@ -58,6 +64,8 @@ impl SharedEntry {
             authorizing_until: 0,
             last: LastKnown::None,
             unavailable_until: 0,
+            max_value: 0,
+            reset_at: 0,
         }
     }
 
@@ -109,14 +117,16 @@ impl SharedEntry {
             LastKnown::Limited => "L",
         };
         format!(
-            "1|{}|{}|{state}|{until}|{}|{}|{}|{}|{last}|{}",
+            "1|{}|{}|{state}|{until}|{}|{}|{}|{}|{last}|{}|{}|{}",
             self.key,
             self.epoch,
             opt(budget),
             opt(retry),
             self.outstanding,
             self.authorizing_until,
-            self.unavailable_until
+            self.unavailable_until,
+            self.max_value,
+            self.reset_at
         )
         .into_bytes()
     }
@@ -124,8 +134,11 @@ impl SharedEntry {
     /// `None` for anything `encode` did not write (an older format, a foreign value).
     pub fn decode(bytes: &[u8]) -> Option<SharedEntry> {
         let text = std::str::from_utf8(bytes).ok()?;
-        let f: Vec<&str> = text.split('|').collect();
-        let [version, key, epoch, state, until, budget, retry, outstanding, authorizing, last, unavailable] =
+        let mut f: Vec<&str> = text.split('|').collect();
+        if f.len() == 11 {
+            f.extend(["0", "0"]);
+        }
+        let [version, key, epoch, state, until, budget, retry, outstanding, authorizing, last, unavailable, max_value, reset_at] =
             f.as_slice()
         else {
             return None;
@@ -170,6 +183,8 @@ impl SharedEntry {
             authorizing_until: num(authorizing)?,
             last,
             unavailable_until: num(unavailable)?,
+            max_value: num(max_value)?,
+            reset_at: num(reset_at)?,
         })
     }
 }
@@ -207,8 +222,15 @@ mod tests {
             e.authorizing_until = 12;
             e.last = LastKnown::Limited;
             e.unavailable_until = 13;
+            e.max_value = 14;
+            e.reset_at = 15;
             assert_eq!(SharedEntry::decode(&e.encode()), Some(e.clone()));
         }
+        // Written before the rate-limit figures: read with none.
+        let old =
+            SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13").map(|e| (e.max_value, e.reset_at));
+        assert_eq!(old, Some((0, 0)));
+        assert_eq!(SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13|14"), None);
         assert_eq!(SharedEntry::decode(b"2|x"), None);
         assert_eq!(SharedEntry::decode(b""), None);
     }

@@ -5,7 +5,7 @@
 //! entry means "not held". Every other request is listed until Envoy is done with it.
 
 use super::matched::MatchedRequest;
-use super::steps::RequestId;
+use super::steps::{RequestId, Steps};
 use super::PendingRequest;
 use crate::cache::EntryKey;
 
@@ -42,6 +42,15 @@ impl State {
     /// Envoy: letting them go on would release the paused headers upstream.
     pub(super) fn holds_request(&self) -> bool {
         !matches!(self, State::Forwarded { .. })
+    }
+}
+
+/// What a body or trailer callback returns when no step is due.
+pub(super) fn held(state: Option<&State>) -> Steps {
+    if state.is_some_and(State::holds_request) {
+        Steps::hold()
+    } else {
+        Steps::proceed()
     }
 }
 

@@ -5,7 +5,7 @@
 //! type's answer), what counts as a backend error, the report-status policy (in
 //! `reporting`), and what happens when the host fails (the request fails closed).
 
-use super::flow::{Flows, State};
+use super::flow::{held, Flows, State};
 use super::matched::MatchedRequest;
 use super::reply::{Forward, LocalReply};
 use super::reporting::Reporting;
@@ -14,7 +14,7 @@ use super::{begin, Next, PendingRequest};
 use crate::backend::{BackendAnswer, Decision};
 use crate::cache::{AuthCache, CacheSettings, Denial, EntryKey, Lookup, SharedStore, Ticket};
 use crate::config::Config;
-use crate::policies::RequestPolicies;
+use crate::policies::{rate_limit_headers as rate_limit, RequestPolicies};
 use crate::request::{HeaderSource, RequestHead};
 use log::warn;
 use std::mem::take;
@@ -421,6 +421,7 @@ impl Worker {
                 cache.remember_authrep(&*self.store, &key, answer, now_ms);
             }
         }
+        rate_limit::from_answer(&mut self.policies, request, answer);
         match matched.decide(answer) {
             Ok(forward) => self.forward(request, forward, resume, None),
             Err(reply) => self.reply(request, reply),
@@ -452,6 +453,8 @@ impl Worker {
                 None => return self.fail(request),
             },
         };
+        let cached = (self.cache.as_ref(), &key);
+        rate_limit::from_cache(&mut self.policies, request, &lookup, cached, &*self.clock);
         match lookup {
             Lookup::Forward { leased } => {
                 let report = (self.reporting.as_mut())
@@ -612,13 +615,4 @@ pub struct RequestLine<'a> {
     pub method: &'a str,
     pub authority: &'a str,
     pub path: &'a str,
-}
-
-/// What a body or trailer callback returns when no step is due.
-fn held(state: Option<&State>) -> Steps {
-    if state.is_some_and(State::holds_request) {
-        Steps::hold()
-    } else {
-        Steps::proceed()
-    }
 }

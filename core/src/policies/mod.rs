@@ -1,5 +1,6 @@
-//! What a service's `headers`, `statuscode_overwrite` and `cors` policies do to one request
-//! (reference apicast-policies.md §3.5, §3.6, §3.15): the request header operations the
+//! What a service's `headers`, `statuscode_overwrite`, `cors` and `rate_limit_headers` policies
+//! do to one request (reference apicast-policies.md §3.1, §3.5, §3.6, §3.15): the request
+//! header operations the
 //! upstream gets, the CORS preflight answer, and the response phase (APIcast's
 //! `header_filter`), which runs in chain order on the upstream's response and on the filter's
 //! own replies alike (Envoy runs the filter's response callback on its local replies too).
@@ -8,6 +9,9 @@
 pub mod cors;
 #[cfg(test)]
 mod flow_tests;
+pub mod rate_limit_headers;
+#[cfg(test)]
+mod rate_limit_tests;
 #[cfg(test)]
 mod tests;
 
@@ -32,6 +36,9 @@ pub struct RequestPolicies {
     before: usize,
     /// `cors::REQUEST_HEADERS` as the request sent them (with a `cors` policy only).
     cors: [Option<String>; 3],
+    /// With a `rate_limit_headers` policy: the `RateLimit-*` headers, once the backend or the
+    /// cache gave figures (`rate_limit_headers`).
+    rate_limit: Option<Vec<HeaderOp>>,
 }
 
 impl RequestPolicies {
@@ -43,6 +50,7 @@ impl RequestPolicies {
             request: Vec::new(),
             before: 0,
             cors: Default::default(),
+            rate_limit: None,
         };
         let mut any = false;
         for (i, e) in chain.entries.iter().enumerate() {
@@ -58,6 +66,7 @@ impl RequestPolicies {
                     p.cors = [headers.header(o), headers.header(m), headers.header(h)];
                 }
                 Policy::StatusCodeOverwrite(_) => {}
+                Policy::RateLimitHeaders => p.rate_limit = Some(Vec::new()),
                 _ => continue,
             }
             any = true;
@@ -108,13 +117,15 @@ impl RequestPolicies {
     }
 
     /// The response phase: the new status, if it changes, and the header operations, in chain
-    /// order. `present`: whether the response has a header before them.
+    /// order. `present`: whether the response has a header before them. The `RateLimit-*`
+    /// headers come first, wherever the policy stands: APIcast sets them in its content
+    /// phase, before any policy's `header_filter`.
     pub fn response(
         &self,
         mut status: Option<u16>,
         present: &dyn Fn(&str) -> bool,
     ) -> (Option<u16>, Vec<HeaderOp>) {
-        let mut ops = Vec::new();
+        let mut ops = self.rate_limit.clone().unwrap_or_default();
         let mut changed = None;
         for e in &self.service.policies.entries {
             match &e.policy {

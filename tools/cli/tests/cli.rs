@@ -139,12 +139,11 @@ fn check_lists_each_policy_with_its_answer() {
          \x20 [1] rate_limit: NOT enforced: accepted through ignore_policies\n\
          \x20 [2] apicast: enforced\n\
          \x20 [3] 3scale_batcher: accepted: backend.batching is off: every request is authorized by an authrep\n\
-         \x20 [4] rate_limit_headers: accepted: RateLimit-* headers are not added yet\n"
+         \x20 [4] rate_limit_headers: enforced\n"
     );
     assert_eq!(
         run.stderr,
-        "warning: services[0].proxy.policy_chain[1]: policy rate_limit: NOT enforced: accepted through ignore_policies\n\
-         warning: services[0].proxy.policy_chain[4]: policy rate_limit_headers: accepted: RateLimit-* headers are not added yet\n"
+        "warning: services[0].proxy.policy_chain[1]: policy rate_limit: NOT enforced: accepted through ignore_policies\n"
     );
 }
 

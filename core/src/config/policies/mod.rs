@@ -397,10 +397,7 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
                 false,
             ),
         ),
-        Some(Kind::RateLimitHeaders) => (
-            Policy::RateLimitHeaders,
-            accepted("RateLimit-* headers are not added yet", true),
-        ),
+        Some(Kind::RateLimitHeaders) => (Policy::RateLimitHeaders, Ok(Answer::Enforced)),
         // backend.caching_type applies to every service: it may be stricter than the
         // policy's (fewer requests pass while the backend is down), never looser.
         Some(Kind::Caching) => {

@@ -414,7 +414,7 @@ fn caching_is_accepted_when_backend_caching_type_is_as_strict_or_stricter() {
 }
 
 #[test]
-fn batcher_and_rate_limit_headers_are_accepted() {
+fn batcher_is_accepted_and_rate_limit_headers_enforced() {
     let parsed = parse(
         json!([{"name": "3scale_batcher", "configuration": {"auths_ttl": 30}},
                {"name": "rate_limit_headers"}, APICAST()]),
@@ -431,7 +431,9 @@ fn batcher_and_rate_limit_headers_are_accepted() {
     );
     let lines: Vec<_> = c.log_lines().collect();
     assert_eq!(lines[0], (false, "services[0].proxy.policy_chain[0]: policy 3scale_batcher: accepted: backend.batching is off: every request is authorized by an authrep".to_string()));
-    assert_eq!(parsed.warnings, ["services[0].proxy.policy_chain[1]: policy rate_limit_headers: accepted: RateLimit-* headers are not added yet"]);
+    assert_eq!(c.entries[1].policy, Policy::RateLimitHeaders);
+    assert_eq!(c.entries[1].answer, Answer::Enforced);
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
     let e = refused(
         json!([{"name": "3scale_batcher", "configuration": {"auths_ttl": "10"}}, APICAST()]),
         json!({}),
