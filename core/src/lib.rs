@@ -18,6 +18,9 @@ pub mod encoding;
 pub mod mapping;
 pub mod pipeline;
 pub mod policies;
+pub mod regex;
 pub mod request;
+#[cfg(feature = "rewrite")]
+pub mod rewrite;
 pub mod secret;
 pub mod system;

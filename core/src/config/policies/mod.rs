@@ -9,6 +9,7 @@ mod config_tests;
 pub mod configs;
 #[cfg(test)]
 mod tests;
+pub mod url_rewriting;
 
 use super::json::{error, Obj, Result};
 use super::{CachingType, ConfigError};
@@ -16,6 +17,7 @@ use configs::*;
 use serde_json::Value;
 use std::cmp::Ordering;
 use std::fmt;
+use url_rewriting::UrlRewriting;
 
 /// What Tollgate does with a builtin policy (reference §2; README "APIcast policies").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +53,7 @@ const BUILTIN: &[(&str, Kind)] = &[
     ("maintenance_mode", Kind::Maintenance),
     ("cors", Kind::Typed),
     ("headers", Kind::Typed),
-    ("url_rewriting", Kind::Later),
+    ("url_rewriting", Kind::Typed),
     ("statuscode_overwrite", Kind::Typed),
     ("routing", Kind::Later),
     ("camel", Kind::Envoy),
@@ -358,6 +360,10 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
                         "policy jwt_claim_check needs JWT support, which this build does not have",
                     )),
                     "default_credentials" => Policy::DefaultCredentials(default_credentials(&c)?),
+                    #[cfg(feature = "rewrite")]
+                    "url_rewriting" => Policy::UrlRewriting(url_rewriting::parse(&c)?),
+                    #[cfg(not(feature = "rewrite"))]
+                    "url_rewriting" => return Err(crate::regex::unsupported(path)),
                     "3scale_referrer" => Policy::Referrer,
                     "cors" => Policy::Cors(cors(&c)?),
                     "headers" => Policy::Headers(headers(&c)?),
