@@ -311,3 +311,49 @@ fn a_path_that_is_not_text_is_refused() {
     let c = policy(commands(json!([{"op": "sub", "regex": "é", "replace": "e"}])), true);
     assert_eq!(upstream(&c, "GET", "/caf%C3%A9/a").as_deref(), Some("/cafe/a"));
 }
+
+#[test]
+fn what_cannot_be_honoured_is_refused_with_its_path() {
+    let refused = |config: Value| {
+        let proxy = json!({"policy_chain": [{"name": "url_rewriting", "configuration": config}, {"name": "apicast"}]});
+        let at = "services[0].proxy";
+        PolicyChain::parse(&Obj::new(at, &proxy).unwrap(), &Context::default())
+            .unwrap_err()
+            .to_string()
+    };
+    let base = "services[0].proxy.policy_chain[0].configuration";
+    let cases = [
+        (
+            json!({"query_args_commands": [{"op": "set", "arg": "a", "value": "{{ uri }}", "value_type": "liquid"}]}),
+            format!("{base}.query_args_commands[0].value_type: unknown value \"liquid\" (Liquid templates are not supported)"),
+        ),
+        (
+            commands(json!([{"op": "sub", "regex": "a", "replace": "b", "options": "ia"}])),
+            format!("{base}.commands[0].options: option 'a' is not supported"),
+        ),
+        (
+            commands(json!([{"op": "sub", "regex": "(?=a)", "replace": "b"}])),
+            format!("{base}.commands[0].regex: not a regular expression Tollgate can run"),
+        ),
+        (
+            commands(json!([{"op": "sub", "regex": "a".repeat(1025), "replace": "b"}])),
+            format!("{base}.commands[0].regex: longer than 1024 bytes"),
+        ),
+        (
+            commands(json!([{"op": "sub", "regex": "(a)", "replace": "$2"}])),
+            format!("{base}.commands[0].replace: refers to group 2"),
+        ),
+        (
+            commands(json!([{"op": "sub", "regex": "a", "replace": "b", "methods": ["FETCH"]}])),
+            format!("{base}.commands[0].methods[0]: unknown value \"FETCH\""),
+        ),
+        (
+            json!({"query_args_commands": [{"op": "push", "value": "1"}]}),
+            format!("{base}.query_args_commands[0].arg: missing required field"),
+        ),
+    ];
+    for (config, expected) in cases {
+        let e = refused(config);
+        assert!(e.starts_with(&expected), "{e}\nexpected: {expected}");
+    }
+}
