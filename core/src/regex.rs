@@ -47,12 +47,7 @@ const OPTIONS: &str = "imsxjou";
 
 impl Regex {
     /// Compiles `pattern` (at `path`) with ngx.re `options` (at `options_path`).
-    pub fn compile(
-        path: &str,
-        pattern: &str,
-        options_path: &str,
-        options: &str,
-    ) -> Result<Regex> {
+    pub fn compile(path: &str, pattern: &str, options_path: &str, options: &str) -> Result<Regex> {
         if let Some(c) = options.chars().find(|c| !OPTIONS.contains(*c)) {
             return Err(error(
                 options_path,
@@ -82,7 +77,10 @@ impl Regex {
                 // regex-lite's message spans lines (the pattern, a caret): keep the first.
                 let why = e.to_string();
                 let first = why.lines().last().unwrap_or("invalid");
-                error(path, format!("not a regular expression Tollgate can run: {first}"))
+                error(
+                    path,
+                    format!("not a regular expression Tollgate can run: {first}"),
+                )
             })?;
         Ok(Regex {
             source: pattern.to_string(),
@@ -192,7 +190,10 @@ impl Template {
                 },
                 None => {
                     let n = after.bytes().take_while(u8::is_ascii_digit).count();
-                    (after.get(..n).unwrap_or_default(), after.get(n..).unwrap_or_default())
+                    (
+                        after.get(..n).unwrap_or_default(),
+                        after.get(n..).unwrap_or_default(),
+                    )
                 }
             };
             let group = match digits.parse::<usize>() {
@@ -254,7 +255,8 @@ mod tests {
     fn sub_and_gsub() {
         let r = re("original", "");
         assert_eq!(
-            r.replace("/xxx_original_yyy", &t("new", 1), false).as_deref(),
+            r.replace("/xxx_original_yyy", &t("new", 1), false)
+                .as_deref(),
             Some("/xxx_new_yyy")
         );
         assert_eq!(
@@ -283,7 +285,10 @@ mod tests {
         assert_eq!(r.replace("/v3/x", &tpl, false).as_deref(), Some("3a"));
         // An optional group that did not take part adds nothing.
         let r = re("a(b)?c", "");
-        assert_eq!(r.replace("ac", &t("[$1]", r.groups()), false).as_deref(), Some("[]"));
+        assert_eq!(
+            r.replace("ac", &t("[$1]", r.groups()), false).as_deref(),
+            Some("[]")
+        );
     }
 
     #[test]

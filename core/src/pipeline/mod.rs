@@ -133,9 +133,18 @@ pub fn begin(
     };
     // url_rewriting: `apicast` sees what the policies before it made, the upstream what all
     // of them made (the service was chosen on the path as sent, as APIcast chooses it).
-    let rewrite = rewrite(&service, head, &normalized_path, query, config.max_path_bytes)?;
+    let rewrite = rewrite(
+        &service,
+        head,
+        &normalized_path,
+        query,
+        config.max_path_bytes,
+    )?;
     let (normalized_path, args) = match rewrite.at_apicast {
-        Some(r) => (r.path, r.query.as_deref().map(QueryArgs::parse).unwrap_or_default()),
+        Some(r) => (
+            r.path,
+            r.query.as_deref().map(QueryArgs::parse).unwrap_or_default(),
+        ),
         None => (normalized_path, args),
     };
     let (upstream_path, upstream_query, rewritten) = match rewrite.upstream {
@@ -265,7 +274,13 @@ fn rewrite(
     query: Option<&str>,
     max_bytes: usize,
 ) -> Result<crate::rewrite::Outcome, LocalReply> {
-    crate::rewrite::run(&service.policies, head.method, normalized_path, query, max_bytes)
+    crate::rewrite::run(
+        &service.policies,
+        head.method,
+        normalized_path,
+        query,
+        max_bytes,
+    )
 }
 
 /// Without regexes the policy is refused with the configuration: nothing to do.
@@ -511,9 +526,7 @@ impl PendingRequest {
             false => &self.normalized_path,
         };
         for (is_before, check) in self.service.policies.claim_checks() {
-            if is_before == before
-                && claim_check::denies(check, &self.method, path, &claim)
-            {
+            if is_before == before && claim_check::denies(check, &self.method, path, &claim) {
                 return Err(LocalReply::claim_check(&check.error_message));
             }
         }

@@ -38,7 +38,12 @@ fn run(config: &Config, path: &str) -> Result<(String, Option<String>), LocalRep
     };
     match begin(config, head, &NoHeaders)?.authorize()? {
         Next::Backend(m) => {
-            let path = m.forward().set_request_headers.iter().find(|(n, _)| n == ":path").map(|(_, v)| v.clone());
+            let path = m
+                .forward()
+                .set_request_headers
+                .iter()
+                .find(|(n, _)| n == ":path")
+                .map(|(_, v)| v.clone());
             Ok((m.usage.encoded(), path))
         }
         Next::Forward(_) => panic!("expected a backend call"),
@@ -73,29 +78,54 @@ fn nothing_rewritten_the_path_goes_as_received() {
 
 #[test]
 fn the_api_backend_prefix_applies_to_the_rewritten_path() {
-    let c = config(json!([sub("original", "new"), apicast()]), Some("http://up:8080/base"));
-    assert_eq!(run(&c, "/original?user_key=k").unwrap().1.as_deref(), Some("/base/new?user_key=k"));
+    let c = config(
+        json!([sub("original", "new"), apicast()]),
+        Some("http://up:8080/base"),
+    );
+    assert_eq!(
+        run(&c, "/original?user_key=k").unwrap().1.as_deref(),
+        Some("/base/new?user_key=k")
+    );
 }
 
 #[test]
 fn credentials_are_read_from_rewritten_args_before_apicast_only() {
-    let push = rewriting(json!({"query_args_commands": [{"op": "set", "arg": "user_key", "value": "set-by-policy"}]}));
+    let push = rewriting(
+        json!({"query_args_commands": [{"op": "set", "arg": "user_key", "value": "set-by-policy"}]}),
+    );
     let c = config(json!([push.clone(), apicast()]), None);
-    let head = RequestHead { method: "GET", authority: "api", path: "/new", now_s: 0 };
-    let Next::Backend(m) = begin(&c, head, &NoHeaders).unwrap().authorize().unwrap() else { panic!() };
+    let head = RequestHead {
+        method: "GET",
+        authority: "api",
+        path: "/new",
+        now_s: 0,
+    };
+    let Next::Backend(m) = begin(&c, head, &NoHeaders).unwrap().authorize().unwrap() else {
+        panic!()
+    };
     assert_eq!(m.credentials, Credentials::UserKey("set-by-policy".into()));
     // After apicast: the request had none.
     let c = config(json!([apicast(), push]), None);
-    let e = begin(&c, head, &NoHeaders).unwrap().authorize().err().unwrap();
+    let e = begin(&c, head, &NoHeaders)
+        .unwrap()
+        .authorize()
+        .err()
+        .unwrap();
     assert_eq!(e.outcome, Outcome::AuthMissing);
 }
 
 #[test]
 fn a_rewrite_that_would_be_read_differently_is_refused() {
     let c = config(json!([sub("original", "new;x"), apicast()]), None);
-    assert_eq!(run(&c, "/original?user_key=k").err(), Some(LocalReply::ambiguous_path()));
+    assert_eq!(
+        run(&c, "/original?user_key=k").err(),
+        Some(LocalReply::ambiguous_path())
+    );
     // Dot segments are resolved: the rules and the upstream read `/new`.
-    let c = config(json!([sub("^/original/x", "/original/../new"), apicast()]), None);
+    let c = config(
+        json!([sub("^/original/x", "/original/../new"), apicast()]),
+        None,
+    );
     let (usage, path) = run(&c, "/original/x?user_key=k").unwrap();
     assert_eq!(usage, "usage%5Bnew%5D=1");
     assert_eq!(path.as_deref(), Some("/new?user_key=k"));

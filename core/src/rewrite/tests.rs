@@ -38,7 +38,10 @@ fn upstream(chain: &PolicyChain, method: &str, path: &str) -> Option<String> {
 
 #[test]
 fn sub_after_apicast_leaves_the_rules_the_original_path() {
-    let c = policy(commands(json!([{"op": "sub", "regex": "original", "replace": "new"}])), false);
+    let c = policy(
+        commands(json!([{"op": "sub", "regex": "original", "replace": "new"}])),
+        false,
+    );
     let out = run_on(&c, "GET", "/xxx_original_yyy", Some("user_key=value"));
     assert_eq!(out.at_apicast, None);
     assert_eq!(
@@ -52,7 +55,10 @@ fn sub_after_apicast_leaves_the_rules_the_original_path() {
 
 #[test]
 fn gsub_replaces_every_match() {
-    let c = policy(commands(json!([{"op": "gsub", "regex": "original", "replace": "new"}])), false);
+    let c = policy(
+        commands(json!([{"op": "gsub", "regex": "original", "replace": "new"}])),
+        false,
+    );
     assert_eq!(
         upstream(&c, "GET", "/aaa_original_bbb_original_ccc").as_deref(),
         Some("/aaa_new_bbb_new_ccc")
@@ -88,7 +94,10 @@ fn break_only_after_a_command_that_matched() {
 
 #[test]
 fn before_apicast_the_rules_see_the_rewritten_path() {
-    let c = policy(commands(json!([{"op": "sub", "regex": "original", "replace": "new"}])), true);
+    let c = policy(
+        commands(json!([{"op": "sub", "regex": "original", "replace": "new"}])),
+        true,
+    );
     let out = run_on(&c, "GET", "/original", Some("user_key=value"));
     let expected = Some(Rewritten {
         path: "/new".into(),
@@ -100,46 +109,72 @@ fn before_apicast_the_rules_see_the_rewritten_path() {
 
 #[test]
 fn nothing_matched_nothing_changes() {
-    let c = policy(commands(json!([{"op": "sub", "regex": "zzz", "replace": "new"}])), true);
-    assert_eq!(run_on(&c, "GET", "/original", Some("a=1")), Outcome::default());
+    let c = policy(
+        commands(json!([{"op": "sub", "regex": "zzz", "replace": "new"}])),
+        true,
+    );
+    assert_eq!(
+        run_on(&c, "GET", "/original", Some("a=1")),
+        Outcome::default()
+    );
     // A chain without the policy does not even decode the path.
     let plain = chain(json!([{"name": "apicast"}]));
-    assert_eq!(run(&plain, "GET", "/%FF", None, MAX), Ok(Outcome::default()));
+    assert_eq!(
+        run(&plain, "GET", "/%FF", None, MAX),
+        Ok(Outcome::default())
+    );
 }
 
 #[test]
 fn the_replacement_is_escaped_for_the_rules() {
     // APIcast TEST 13: rule `/new%20/foo/` matches `/original` rewritten to `/new /foo/`.
-    let c = policy(commands(json!([{"op": "sub", "regex": "original", "replace": "new /foo/"}])), true);
+    let c = policy(
+        commands(json!([{"op": "sub", "regex": "original", "replace": "new /foo/"}])),
+        true,
+    );
     let out = run_on(&c, "GET", "/original", None);
     assert_eq!(out.at_apicast.unwrap().path, "/new%20/foo/");
 }
 
 #[test]
 fn commands_read_the_decoded_path() {
-    let c = policy(commands(json!([{"op": "sub", "regex": "a b", "replace": "c"}])), true);
+    let c = policy(
+        commands(json!([{"op": "sub", "regex": "a b", "replace": "c"}])),
+        true,
+    );
     assert_eq!(upstream(&c, "GET", "/x/a%20b").as_deref(), Some("/x/c"));
     // Groups, and `$$` for a dollar.
     let c = policy(
         commands(json!([{"op": "sub", "regex": "^/v(\\d+)/(\\w+)", "replace": "/$2/v$1/$$"}])),
         true,
     );
-    assert_eq!(upstream(&c, "GET", "/v2/users/7").as_deref(), Some("/users/v2/$/7"));
+    assert_eq!(
+        upstream(&c, "GET", "/v2/users/7").as_deref(),
+        Some("/users/v2/$/7")
+    );
 }
 
 #[test]
 fn methods_filter_commands() {
     let config = |methods: Value| {
         policy(
-            commands(json!([{"op": "sub", "regex": "original", "replace": "new", "methods": methods}])),
+            commands(
+                json!([{"op": "sub", "regex": "original", "replace": "new", "methods": methods}]),
+            ),
             false,
         )
     };
     let c = config(json!(["GET", "POST", "PUT"]));
-    assert_eq!(upstream(&c, "GET", "/xxx_original_yyy").as_deref(), Some("/xxx_new_yyy"));
+    assert_eq!(
+        upstream(&c, "GET", "/xxx_original_yyy").as_deref(),
+        Some("/xxx_new_yyy")
+    );
     let c = config(json!(["DELETE", "POST", "PUT"]));
     assert_eq!(upstream(&c, "GET", "/xxx_original_yyy"), None);
-    assert_eq!(upstream(&c, "DELETE", "/xxx_original_yyy").as_deref(), Some("/xxx_new_yyy"));
+    assert_eq!(
+        upstream(&c, "DELETE", "/xxx_original_yyy").as_deref(),
+        Some("/xxx_new_yyy")
+    );
 }
 
 fn query_after(ops: Value, method: &str, query: Option<&str>) -> Option<Option<String>> {
@@ -189,7 +224,11 @@ fn add_only_to_an_argument_present() {
         {"op": "add", "arg": "new_arg", "value": "a_value"},
         {"op": "add", "arg": "existing_arg", "value": "new_value"}
     ]);
-    let q = query_after(ops.clone(), "GET", Some("user_key=value&existing_arg=original_value"));
+    let q = query_after(
+        ops.clone(),
+        "GET",
+        Some("user_key=value&existing_arg=original_value"),
+    );
     assert_eq!(
         q,
         Some(Some(
@@ -204,7 +243,11 @@ fn add_only_to_an_argument_present() {
 fn delete_removes_every_value() {
     let ops = json!([{"op": "delete", "arg": "an_arg"}]);
     assert_eq!(
-        query_after(ops.clone(), "GET", Some("user_key=value&an_arg=1&an%5Farg=2")),
+        query_after(
+            ops.clone(),
+            "GET",
+            Some("user_key=value&an_arg=1&an%5Farg=2")
+        ),
         Some(Some("user_key=value".into()))
     );
     // The last argument gone: no query at all.
@@ -258,18 +301,30 @@ fn before_and_after_apicast_in_one_chain() {
 #[test]
 fn a_rewrite_cannot_escape() {
     let rewrite = |regex: &str, replace: &str, path: &str| {
-        let c = policy(commands(json!([{"op": "sub", "regex": regex, "replace": replace}])), true);
+        let c = policy(
+            commands(json!([{"op": "sub", "regex": regex, "replace": replace}])),
+            true,
+        );
         run(&c, "GET", &normalize_path(path), None, MAX).map(|o| o.upstream.map(|r| r.path))
     };
     // Dot segments are resolved, never above the root; slashes merged.
-    assert_eq!(rewrite("^/public", "/public/../admin", "/public/x"), Ok(Some("/admin/x".into())));
+    assert_eq!(
+        rewrite("^/public", "/public/../admin", "/public/x"),
+        Ok(Some("/admin/x".into()))
+    );
     assert_eq!(rewrite("^/p", "/../../..", "/p/x"), Ok(Some("/x".into())));
     assert_eq!(rewrite("x", "/./", "/a/x/b"), Ok(Some("/a/b".into())));
     // An encoded slash written by the replacement stays text: the upstream decodes `%2F`.
-    assert_eq!(rewrite("x", "..%2Fadmin", "/a/x"), Ok(Some("/a/..%252Fadmin".into())));
+    assert_eq!(
+        rewrite("x", "..%2Fadmin", "/a/x"),
+        Ok(Some("/a/..%252Fadmin".into()))
+    );
     // No leading slash: made absolute. `?` and `#` are escaped, not a query or fragment.
     assert_eq!(rewrite("^/a", "b", "/a/c"), Ok(Some("/b/c".into())));
-    assert_eq!(rewrite("c", "?q=1#f", "/a/c"), Ok(Some("/a/%3Fq=1%23f".into())));
+    assert_eq!(
+        rewrite("c", "?q=1#f", "/a/c"),
+        Ok(Some("/a/%3Fq=1%23f".into()))
+    );
     // What no upstream may read differently: refused, as in a request.
     for replace in ["/;jsessionid=1", "\\..\\", "\u{1}"] {
         assert_eq!(
@@ -297,19 +352,31 @@ fn growth_is_bounded() {
         json!({"query_args_commands": [{"op": "push", "arg": "a", "value": "v".repeat(100)}]}),
         true,
     );
-    assert_eq!(run(&c, "GET", "/", None, 50), Err(LocalReply::uri_too_long()));
+    assert_eq!(
+        run(&c, "GET", "/", None, 50),
+        Err(LocalReply::uri_too_long())
+    );
 }
 
 #[test]
 fn a_path_that_is_not_text_is_refused() {
-    let c = policy(commands(json!([{"op": "sub", "regex": "a", "replace": "b"}])), true);
+    let c = policy(
+        commands(json!([{"op": "sub", "regex": "a", "replace": "b"}])),
+        true,
+    );
     assert_eq!(
         run(&c, "GET", &normalize_path("/a%FF"), None, MAX),
         Err(LocalReply::ambiguous_path())
     );
     // UTF-8 text is read as characters.
-    let c = policy(commands(json!([{"op": "sub", "regex": "é", "replace": "e"}])), true);
-    assert_eq!(upstream(&c, "GET", "/caf%C3%A9/a").as_deref(), Some("/cafe/a"));
+    let c = policy(
+        commands(json!([{"op": "sub", "regex": "é", "replace": "e"}])),
+        true,
+    );
+    assert_eq!(
+        upstream(&c, "GET", "/caf%C3%A9/a").as_deref(),
+        Some("/cafe/a")
+    );
 }
 
 #[test]

@@ -89,39 +89,56 @@ fn usage(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 #[test]
 fn after_apicast_the_rules_match_the_original_and_the_upstream_gets_the_rewrite() {
     // TEST 1 (sub), 2 (gsub), 3 (order, options), 4 (break) in one chain each.
-    let s = start(json!([apicast(), commands(json!([
-        {"op": "sub", "regex": "original", "replace": "new"}]))]));
+    let s = start(json!([
+        apicast(),
+        commands(json!([
+        {"op": "sub", "regex": "original", "replace": "new"}]))
+    ]));
     at(&s);
     let r = get(&format!("/xxx_original_yyy?user_key={USER_KEY}"));
-    assert_eq!(upstream_got(&r), format!("/xxx_new_yyy?user_key={USER_KEY}"));
+    assert_eq!(
+        upstream_got(&r),
+        format!("/xxx_new_yyy?user_key={USER_KEY}")
+    );
     assert_eq!(last_usage(&s), usage(&[("hits", "1")]));
     // The rules matched `/original`, not `/new`, although the upstream got `/new...`.
     let r = get(&format!("/original?user_key={USER_KEY}"));
     assert_eq!(upstream_got(&r), format!("/new?user_key={USER_KEY}"));
     assert_eq!(last_usage(&s), usage(&[("hits", "1")]));
 
-    let s = start(json!([apicast(), commands(json!([
-        {"op": "gsub", "regex": "original", "replace": "new"}]))]));
+    let s = start(json!([
+        apicast(),
+        commands(json!([
+        {"op": "gsub", "regex": "original", "replace": "new"}]))
+    ]));
     at(&s);
-    let r = get(&format!("/aaa_original_bbb_original_ccc?user_key={USER_KEY}"));
+    let r = get(&format!(
+        "/aaa_original_bbb_original_ccc?user_key={USER_KEY}"
+    ));
     assert_eq!(
         upstream_got(&r),
         format!("/aaa_new_bbb_new_ccc?user_key={USER_KEY}")
     );
 
-    let s = start(json!([apicast(), commands(json!([
+    let s = start(json!([
+        apicast(),
+        commands(json!([
         {"op": "gsub", "regex": "AAA", "replace": "bbb", "options": "i"},
         {"op": "sub", "regex": "bbb", "replace": "ccc"},
-        {"op": "sub", "regex": "ccc", "replace": "ddd"}]))]));
+        {"op": "sub", "regex": "ccc", "replace": "ddd"}]))
+    ]));
     at(&s);
     let r = get(&format!("/aaa_aaa?user_key={USER_KEY}"));
     assert_eq!(upstream_got(&r), format!("/ddd_bbb?user_key={USER_KEY}"));
 
-    let s = start(json!([apicast(), commands(json!([
+    let s = start(json!([
+        apicast(),
+        commands(json!([
         {"op": "sub", "regex": "does_not_match", "replace": "a", "break": true},
         {"op": "sub", "regex": "aaa", "replace": "bbb"},
         {"op": "sub", "regex": "bbb", "replace": "ccc", "break": true},
-        {"op": "sub", "regex": "ccc", "replace": "ddd"}]))]));
+        {"op": "sub", "regex": "ccc", "replace": "ddd"}]))
+    ]));
     at(&s);
     for _ in 0..4 {
         // Both workers answer the same.
@@ -133,8 +150,11 @@ fn after_apicast_the_rules_match_the_original_and_the_upstream_gets_the_rewrite(
 #[test]
 fn before_apicast_the_rules_and_the_upstream_read_the_rewritten_path() {
     // TEST 5: rule `/new` matches `/original`.
-    let s = start(json!([commands(json!([
-        {"op": "sub", "regex": "original", "replace": "new"}])), apicast()]));
+    let s = start(json!([
+        commands(json!([
+        {"op": "sub", "regex": "original", "replace": "new"}])),
+        apicast()
+    ]));
     at(&s);
     for _ in 0..4 {
         let r = get(&format!("/original?user_key={USER_KEY}"));
@@ -143,43 +163,67 @@ fn before_apicast_the_rules_and_the_upstream_read_the_rewritten_path() {
     }
     // Unmatched: forwarded as sent, rules as usual.
     let r = get(&format!("/other/a%20b?user_key={USER_KEY}"));
-    assert_eq!(upstream_got(&r), format!("/other/a%20b?user_key={USER_KEY}"));
+    assert_eq!(
+        upstream_got(&r),
+        format!("/other/a%20b?user_key={USER_KEY}")
+    );
     assert_eq!(last_usage(&s), usage(&[("hits", "1")]));
 
     // TEST 13: a replacement with a space; the rules read it escaped (`/new%20/foo/`), the
     // upstream gets it escaped.
-    let s = start(json!([commands(json!([
-        {"op": "sub", "regex": "original", "replace": "new /foo/"}])), apicast()]));
+    let s = start(json!([
+        commands(json!([
+        {"op": "sub", "regex": "original", "replace": "new /foo/"}])),
+        apicast()
+    ]));
     at(&s);
     let r = get(&format!("/original?user_key={USER_KEY}"));
-    assert_eq!(upstream_got(&r), format!("/new%20/foo/?user_key={USER_KEY}"));
+    assert_eq!(
+        upstream_got(&r),
+        format!("/new%20/foo/?user_key={USER_KEY}")
+    );
     let used = last_usage(&s);
-    assert!(used.contains(&("disabled".to_string(), "1".to_string())), "{used:?}");
+    assert!(
+        used.contains(&("disabled".to_string(), "1".to_string())),
+        "{used:?}"
+    );
 }
 
 #[test]
 fn methods_filter_the_commands() {
     // TEST 14/15.
-    let s = start(json!([apicast(), commands(json!([
-        {"op": "sub", "regex": "original", "replace": "new", "methods": ["POST", "PUT"]}]))]));
+    let s = start(json!([
+        apicast(),
+        commands(json!([
+        {"op": "sub", "regex": "original", "replace": "new", "methods": ["POST", "PUT"]}]))
+    ]));
     at(&s);
     let r = get(&format!("/xxx_original_yyy?user_key={USER_KEY}"));
-    assert_eq!(upstream_got(&r), format!("/xxx_original_yyy?user_key={USER_KEY}"));
+    assert_eq!(
+        upstream_got(&r),
+        format!("/xxx_original_yyy?user_key={USER_KEY}")
+    );
     let r = send(Request::post(&format!("/xxx_original_yyy?user_key={USER_KEY}")).body("x"));
-    assert_eq!(upstream_got(&r), format!("/xxx_new_yyy?user_key={USER_KEY}"));
+    assert_eq!(
+        upstream_got(&r),
+        format!("/xxx_new_yyy?user_key={USER_KEY}")
+    );
 }
 
 #[test]
 fn query_argument_commands() {
     // TEST 6-9 in one policy: push, set (both values replaced), add (only to one present),
     // delete.
-    let s = start(json!([rewriting(json!({"query_args_commands": [
+    let s = start(json!([
+        rewriting(json!({"query_args_commands": [
         {"op": "push", "arg": "new_arg", "value": "a_value"},
         {"op": "push", "arg": "existing_arg", "value": "new_value"},
         {"op": "set", "arg": "an_arg", "value": "new value&x=1"},
         {"op": "add", "arg": "missing", "value": "never"},
         {"op": "add", "arg": "existing_arg", "value": "added"},
-        {"op": "delete", "arg": "to_delete"}]})), apicast()]));
+        {"op": "delete", "arg": "to_delete"}]})),
+        apicast()
+    ]));
     at(&s);
     let r = get(&format!(
         "/things?user_key={USER_KEY}&existing_arg=original_value&an_arg=1&an_arg=2&to_delete=1&to_delete=2"
@@ -188,7 +232,10 @@ fn query_argument_commands() {
         upstream_got(&r),
         format!("/things?user_key={USER_KEY}&existing_arg=original_value&new_arg=a_value&existing_arg=new_value&an_arg=new%20value%26x%3D1&existing_arg=added")
     );
-    assert_eq!(s.authreps().last().unwrap().param("user_key"), Some(USER_KEY));
+    assert_eq!(
+        s.authreps().last().unwrap().param("user_key"),
+        Some(USER_KEY)
+    );
 
     // Before apicast, credential extraction reads the rewritten args; after it, the
     // request's own.
@@ -208,11 +255,14 @@ fn query_argument_commands() {
 
 #[test]
 fn a_rewrite_cannot_escape_the_path_the_rules_matched() {
-    let s = start(json!([commands(json!([
+    let s = start(json!([
+        commands(json!([
         {"op": "sub", "regex": "^/public/(\\w+)", "replace": "/public/../new/$1"},
         {"op": "sub", "regex": "^/slash", "replace": "/..%2Fnew"},
         {"op": "sub", "regex": "^/semi", "replace": "/new;x=1"},
-        {"op": "sub", "regex": "^/bare", "replace": "new"}])), apicast()]));
+        {"op": "sub", "regex": "^/bare", "replace": "new"}])),
+        apicast()
+    ]));
     at(&s);
     // `..` is resolved: the rules matched `/new/x` (get_foo), the upstream reads the same.
     let r = get(&format!("/public/x?user_key={USER_KEY}"));
@@ -225,7 +275,10 @@ fn a_rewrite_cannot_escape_the_path_the_rules_matched() {
     // A `;` an upstream would cut: refused, as in a request; nothing reaches anyone.
     let before = s.authreps().len();
     let r = get(&format!("/semi?user_key={USER_KEY}"));
-    assert_eq!((r.status, r.body.as_str()), (400, "Bad Request: ambiguous path"));
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (400, "Bad Request: ambiguous path")
+    );
     assert_eq!(s.authreps().len(), before);
     // No leading slash: made absolute.
     let r = get(&format!("/bare/y?user_key={USER_KEY}"));

@@ -165,7 +165,12 @@ pub(super) const EDIT_OPS: &[&str] = &["add", "set", "push", "delete"];
 pub(super) const EDITS: [EditOp; 4] = [EditOp::Add, EditOp::Set, EditOp::Push, EditOp::Delete];
 
 /// The index of `key`'s value in `options`; `default` when absent.
-pub(super) fn choice(obj: &Obj, key: &str, options: &[&str], default: Option<usize>) -> Result<usize> {
+pub(super) fn choice(
+    obj: &Obj,
+    key: &str,
+    options: &[&str],
+    default: Option<usize>,
+) -> Result<usize> {
     let path = obj.child_path(key);
     match obj.string(key)? {
         None => default.ok_or_else(|| error(&path, "missing required field")),
