@@ -12,6 +12,7 @@ pub mod backend;
 #[doc(hidden)]
 pub mod base64;
 pub mod cache;
+pub mod condition;
 pub mod config;
 pub mod credentials;
 pub mod encoding;

@@ -87,7 +87,8 @@ fn liquid_is_refused_where_apicast_would_render_it() {
         Operation {
             left: "foo".into(),
             op: Op::Eq,
-            right: "1".into()
+            right: "1".into(),
+            pattern: None,
         }
     );
 

@@ -10,7 +10,7 @@ use crate::config::CachingType;
 use crate::mapping::PathPattern;
 use serde_json::Value;
 
-/// `==`, `!=` or `matches` (an unanchored regex, checked when enforcement lands).
+/// `==`, `!=` or `matches` (an unanchored regex search, [`crate::condition`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Eq,
@@ -24,6 +24,8 @@ pub struct Operation {
     pub left: String,
     pub op: Op,
     pub right: String,
+    /// `right` compiled, for `matches`.
+    pub pattern: Option<crate::regex::Regex>,
 }
 
 /// `{combine_op, operations}`: all operations (`and`) or any (`or`) must hold.
@@ -300,10 +302,12 @@ fn condition(obj: &Obj) -> Result<Condition> {
         operations: objects(obj, "operations", true, &|o| {
             plain(o, "left_type")?;
             plain(o, "right_type")?;
+            let (op, right) = (op(o)?, required(o, "right")?);
             Ok(Operation {
                 left: required(o, "left")?,
-                op: op(o)?,
-                right: required(o, "right")?,
+                pattern: crate::condition::pattern(&o.child_path("right"), op, &right)?,
+                op,
+                right,
             })
         })?,
     })
@@ -421,17 +425,12 @@ pub fn jwt_claim_check(c: &Obj) -> Result<JwtClaimCheck> {
                             "is not a claim name (letters, digits, _ - and . for a path): APIcast would read it as a Liquid expression",
                         ));
                     }
-                    let op = op(o)?;
-                    if op == Op::Matches {
-                        return Err(error(
-                            &o.child_path("op"),
-                            "\"matches\" (a regular expression) is not enforced yet: use == or !=",
-                        ));
-                    }
+                    let (op, right) = (op(o)?, required(o, "value")?);
                     Ok(Operation {
                         left,
+                        pattern: crate::condition::pattern(&o.child_path("value"), op, &right)?,
                         op,
-                        right: required(o, "value")?,
+                        right,
                     })
                 })?,
             })
@@ -446,7 +445,7 @@ pub fn maintenance_mode(c: &Obj) -> Result<MaintenanceMode> {
     })
 }
 
-/// `maintenance_mode` without reading its `condition` (the filter refuses one before this).
+/// `maintenance_mode` without its `condition`.
 pub fn maintenance_answer(c: &Obj) -> Result<MaintenanceMode> {
     let status = match c.uint("status")? {
         None => 503,

@@ -28,7 +28,7 @@ pub enum Kind {
     Caching,
     Batcher,
     RateLimitHeaders,
-    /// Enforced without a `condition` (a condition is refused: not enforced yet).
+    /// Enforced; a `condition` of plain values is decided with the configuration.
     Maintenance,
     /// Enforced (the `proxy_protocol_addr` source is refused with its path).
     IpCheck,
@@ -380,18 +380,17 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
             Policy::Other,
             Err((path.to_string(), "is not enforced yet")),
         ),
-        // Its condition's operations would need Liquid or a regex: not enforced yet.
-        Some(Kind::Maintenance) if c.get("condition").is_some() => (
-            Policy::Other,
-            Err((
-                c.child_path("condition"),
-                "has a condition, which is not enforced yet",
-            )),
-        ),
-        Some(Kind::Maintenance) => (
-            Policy::MaintenanceMode(maintenance_answer(&c)?),
-            Ok(Answer::Enforced),
-        ),
+        // A condition of plain values (Liquid is refused) is the same for every request.
+        Some(Kind::Maintenance) => {
+            let m = maintenance_mode(&c)?;
+            match m.condition.as_ref().is_none_or(crate::condition::constant) {
+                true => (Policy::MaintenanceMode(m), Ok(Answer::Enforced)),
+                false => (
+                    Policy::Other,
+                    accepted("its condition (plain values) never holds: it never answers", true),
+                ),
+            }
+        }
         Some(Kind::IpCheck) => (Policy::IpCheck(ip_check(&c)?), Ok(Answer::Enforced)),
         Some(Kind::Batcher) => (
             Policy::Batcher(batcher(&c)?),

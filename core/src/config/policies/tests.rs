@@ -175,9 +175,9 @@ fn jwt_claim_check_is_enforced_with_plain_claim_names_and_without_regexes() {
             "is not a claim name",
         ),
         (
-            json!({"jwt_claim": "foo", "jwt_claim_type": "plain", "op": "matches", "value": "x"}),
-            "op",
-            "\"matches\" (a regular expression) is not enforced yet",
+            json!({"jwt_claim": "foo", "jwt_claim_type": "plain", "op": "matches", "value": "(?=x)"}),
+            "value",
+            "regular expression",
         ),
         (
             json!({"jwt_claim": "{{foo}}", "jwt_claim_type": "liquid", "op": "==", "value": "x"}),
@@ -215,19 +215,36 @@ fn default_credentials_after_apicast_is_accepted_with_a_warning_and_does_nothing
 }
 
 #[test]
-fn maintenance_mode_is_enforced_and_its_condition_refused() {
+fn maintenance_mode_is_enforced_and_a_plain_condition_decided_once() {
     let with = |c: Value| json!([{"name": "maintenance_mode", "configuration": c}, APICAST()]);
     let policies = chain(with(json!({"status": 418, "message": "Later"})));
     let m = policies.maintenance().unwrap();
     assert_eq!((m.status, m.message.as_str()), (418, "Later"));
     assert!(chain(json!([APICAST()])).maintenance().is_none());
+    // Plain values: the condition holds for every request, or for none.
+    let holds = chain(with(json!({"condition": {"combine_op": "and",
+        "operations": [{"left": "a", "op": "==", "right": "a"}, {"left": "abc", "op": "matches", "right": "^a.c$"}]}})));
+    assert!(holds.maintenance().is_some());
+    assert_eq!(holds.entries[0].answer, Answer::Enforced);
+    let never = chain(with(json!({"condition": {"combine_op": "or",
+        "operations": [{"left": "a", "op": "!=", "right": "a"}, {"left": "abc", "op": "matches", "right": "^b"}]}})));
+    assert!(never.maintenance().is_none());
+    assert!(never.entries[0].answer.is_warning());
+    // Liquid and bad regexes are refused with their path.
     let e = refused(
-        with(json!({"condition": {"combine_op": "and",
-            "operations": [{"left": "a", "op": "==", "right": "a"}]}})),
+        with(json!({"condition": {"operations": [{"left": "{{ host }}", "left_type": "liquid", "op": "==", "right": "a"}]}})),
         json!({}),
     );
     assert!(
-        e.starts_with("services[0].proxy.policy_chain[0].configuration.condition: policy maintenance_mode (builtin) has a condition"),
+        e.starts_with("services[0].proxy.policy_chain[0].configuration.condition.operations[0].left_type: unknown value \"liquid\""),
+        "{e}"
+    );
+    let e = refused(
+        with(json!({"condition": {"operations": [{"left": "a", "op": "matches", "right": "(a)\\1"}]}})),
+        json!({}),
+    );
+    assert!(
+        e.starts_with("services[0].proxy.policy_chain[0].configuration.condition.operations[0].right: "),
         "{e}"
     );
 }
