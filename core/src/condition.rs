@@ -64,9 +64,18 @@ mod tests {
             any,
             operations: ops,
         };
-        assert!(constant(&c(false, vec![op("a", Op::Eq, "a"), op("abc", Op::Matches, "b")])));
-        assert!(!constant(&c(false, vec![op("a", Op::Eq, "a"), op("a", Op::Ne, "a")])));
-        assert!(constant(&c(true, vec![op("a", Op::Eq, "b"), op("a", Op::Ne, "b")])));
+        assert!(constant(&c(
+            false,
+            vec![op("a", Op::Eq, "a"), op("abc", Op::Matches, "b")]
+        )));
+        assert!(!constant(&c(
+            false,
+            vec![op("a", Op::Eq, "a"), op("a", Op::Ne, "a")]
+        )));
+        assert!(constant(&c(
+            true,
+            vec![op("a", Op::Eq, "b"), op("a", Op::Ne, "b")]
+        )));
     }
 
     #[test]

@@ -387,7 +387,10 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
                 true => (Policy::MaintenanceMode(m), Ok(Answer::Enforced)),
                 false => (
                     Policy::Other,
-                    accepted("its condition (plain values) never holds: it never answers", true),
+                    accepted(
+                        "its condition (plain values) never holds: it never answers",
+                        true,
+                    ),
                 ),
             }
         }

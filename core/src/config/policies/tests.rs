@@ -223,16 +223,28 @@ fn maintenance_mode_is_enforced_and_a_plain_condition_decided_once() {
     assert!(chain(json!([APICAST()])).maintenance().is_none());
     // Plain values: the condition holds for every request, or for none.
     let holds = chain(with(json!({"condition": {"combine_op": "and",
-        "operations": [{"left": "a", "op": "==", "right": "a"}, {"left": "abc", "op": "matches", "right": "^a.c$"}]}})));
+        "operations": [{"left": "a", "op": "==", "right": "a"}, {"left": "a", "op": "!=", "right": "b"}]}})));
     assert!(holds.maintenance().is_some());
     assert_eq!(holds.entries[0].answer, Answer::Enforced);
     let never = chain(with(json!({"condition": {"combine_op": "or",
-        "operations": [{"left": "a", "op": "!=", "right": "a"}, {"left": "abc", "op": "matches", "right": "^b"}]}})));
+        "operations": [{"left": "a", "op": "!=", "right": "a"}, {"left": "a", "op": "==", "right": "b"}]}})));
     assert!(never.maintenance().is_none());
     assert!(never.entries[0].answer.is_warning());
+    #[cfg(feature = "rewrite")]
+    {
+        let matches = |right: &str| {
+            chain(with(
+                json!({"condition": {"operations": [{"left": "abc", "op": "matches", "right": right}]}}),
+            ))
+        };
+        assert!(matches("^a.c$").maintenance().is_some());
+        assert!(matches("^b").maintenance().is_none());
+    }
     // Liquid and bad regexes are refused with their path.
     let e = refused(
-        with(json!({"condition": {"operations": [{"left": "{{ host }}", "left_type": "liquid", "op": "==", "right": "a"}]}})),
+        with(
+            json!({"condition": {"operations": [{"left": "{{ host }}", "left_type": "liquid", "op": "==", "right": "a"}]}}),
+        ),
         json!({}),
     );
     assert!(
@@ -240,13 +252,20 @@ fn maintenance_mode_is_enforced_and_a_plain_condition_decided_once() {
         "{e}"
     );
     let e = refused(
-        with(json!({"condition": {"operations": [{"left": "a", "op": "matches", "right": "(a)\\1"}]}})),
+        with(
+            json!({"condition": {"operations": [{"left": "a", "op": "matches", "right": "(a)\\1"}]}}),
+        ),
         json!({}),
     );
     assert!(
-        e.starts_with("services[0].proxy.policy_chain[0].configuration.condition.operations[0].right: "),
+        e.starts_with(
+            "services[0].proxy.policy_chain[0].configuration.condition.operations[0].right: "
+        ),
         "{e}"
     );
+    // Without regexes, `matches` is refused the same way, saying so.
+    #[cfg(not(feature = "rewrite"))]
+    assert!(e.contains("this build does not have"), "{e}");
 }
 
 #[test]
@@ -508,12 +527,13 @@ fn review_lists_every_policy_even_when_the_configuration_is_refused() {
         ("7", "services[0].proxy.policy_chain")
     );
     assert!(r.no_apicast.is_some());
-    // An enforced policy's bad configuration is its refusal.
+    // An enforced policy's bad configuration is its refusal (without regexes, the policy).
     let ip = &r.entries[0];
-    assert_eq!(
-        ip.answer.as_ref().unwrap_err().path,
-        "services[0].proxy.policy_chain[0].configuration.commands[0].op"
-    );
+    let at = match cfg!(feature = "rewrite") {
+        true => "services[0].proxy.policy_chain[0].configuration.commands[0].op",
+        false => "services[0].proxy.policy_chain[0]",
+    };
+    assert_eq!(ip.answer.as_ref().unwrap_err().path, at);
     assert_eq!(
         r.entries[1].answer.as_ref().unwrap().answer,
         Answer::EnvoysJob
