@@ -380,7 +380,22 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
             Policy::Other,
             Err((path.to_string(), "is not enforced yet")),
         ),
+        // Conditions come with the regexes (4 KB of module the lean build does without).
+        #[cfg(not(feature = "rewrite"))]
+        Some(Kind::Maintenance) if c.get("condition").is_some() => (
+            Policy::Other,
+            Err((
+                c.child_path("condition"),
+                "has a condition, which this build does not evaluate (cargo feature \"rewrite\")",
+            )),
+        ),
+        #[cfg(not(feature = "rewrite"))]
+        Some(Kind::Maintenance) => (
+            Policy::MaintenanceMode(maintenance_answer(&c)?),
+            Ok(Answer::Enforced),
+        ),
         // A condition of plain values (Liquid is refused) is the same for every request.
+        #[cfg(feature = "rewrite")]
         Some(Kind::Maintenance) => {
             let m = maintenance_mode(&c)?;
             match m.condition.as_ref().is_none_or(crate::condition::constant) {
