@@ -35,7 +35,8 @@ pub fn constant(c: &Condition) -> bool {
     }
 }
 
-#[cfg(all(test, feature = "rewrite"))]
+#[cfg(test)]
+#[cfg(feature = "rewrite")]
 mod tests {
     use super::*;
 

@@ -239,7 +239,8 @@ impl Template {
     }
 }
 
-#[cfg(all(test, feature = "rewrite"))]
+#[cfg(test)]
+#[cfg(feature = "rewrite")]
 mod tests {
     use super::*;
 

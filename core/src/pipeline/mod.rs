@@ -38,7 +38,7 @@ mod policy_tests;
 mod public_tests;
 mod reply;
 mod reporting;
-#[cfg(all(test, feature = "rewrite"))]
+#[cfg(test)]
 mod rewrite_tests;
 mod steps;
 #[cfg(test)]

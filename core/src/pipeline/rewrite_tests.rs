@@ -1,5 +1,6 @@
 //! `url_rewriting` through the pipeline: what the mapping rules and credential extraction
 //! read on each side of `apicast`, and the `:path` the upstream gets.
+#![cfg(feature = "rewrite")]
 
 use super::*;
 use crate::config::Config;

@@ -140,7 +140,8 @@ fn policies_that_can_block_traffic_and_are_not_enforced_are_refused_with_path_an
 
 #[test]
 fn policies_to_enforce_are_refused_until_they_are() {
-    for name in ["routing"] {
+    {
+        let name = "routing";
         let e = refused(
             json!([{"name": name, "configuration": {}}, APICAST()]),
             json!({}),
