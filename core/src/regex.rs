@@ -334,3 +334,29 @@ mod tests {
         assert_eq!(r.replace("ab", &t("-", 1), true).as_deref(), Some("-a-b-"));
     }
 }
+
+#[cfg(test)]
+#[cfg(not(feature = "rewrite"))]
+mod lean_tests {
+    use super::Regex;
+    use crate::config::json::Obj;
+    use crate::config::policies::{Context, PolicyChain};
+    use serde_json::{json, Value};
+
+    #[test]
+    fn what_needs_a_regex_is_refused_with_its_path() {
+        let refused = |chain: Value| {
+            let proxy = json!({ "policy_chain": chain });
+            PolicyChain::parse(&Obj::new("p", &proxy).unwrap(), &Context::default()).unwrap_err()
+        };
+        // Even without a regex in it: the policy is not in this build.
+        let e = refused(
+            json!([{"name": "url_rewriting", "configuration": {"query_args_commands": []}},
+            {"name": "apicast"}]),
+        );
+        assert_eq!(e.path, "p.policy_chain[0]");
+        assert!(e.message.contains("this build does not have"), "{e}");
+        let e = Regex::compile("c.value", "a", "c.options", "").unwrap_err();
+        assert_eq!(e.path, "c.value");
+    }
+}
