@@ -131,3 +131,21 @@ fn a_rewrite_that_would_be_read_differently_is_refused() {
     assert_eq!(usage, "usage%5Bnew%5D=1");
     assert_eq!(path.as_deref(), Some("/new?user_key=k"));
 }
+
+#[test]
+#[cfg(feature = "jwt")]
+fn jwt_claim_check_reads_the_path_every_rewrite_made() {
+    // No token: every claim is empty, so the rule's `==` fails wherever it applies.
+    let claims = json!({"name": "jwt_claim_check", "configuration": {"error_message": "no", "rules": [
+        {"resource": "/new", "operations": [{"jwt_claim": "foo", "jwt_claim_type": "plain", "op": "==", "value": "x"}]}]}});
+    // The rewrite after apicast: the rules read `/original`, the claim check `/new`.
+    let c = config(
+        json!([apicast(), sub("original", "new"), claims.clone()]),
+        None,
+    );
+    let e = run(&c, "/original?user_key=k").err().unwrap();
+    assert_eq!((e.status, e.body.as_str()), (403, "no\n"));
+    // Without the rewrite the rule does not apply.
+    let c = config(json!([apicast(), claims]), None);
+    assert!(run(&c, "/original?user_key=k").is_ok());
+}
