@@ -12,12 +12,16 @@ pub mod backend;
 #[doc(hidden)]
 pub mod base64;
 pub mod cache;
+pub mod condition;
 pub mod config;
 pub mod credentials;
 pub mod encoding;
 pub mod mapping;
 pub mod pipeline;
 pub mod policies;
+pub mod regex;
 pub mod request;
+#[cfg(feature = "rewrite")]
+pub mod rewrite;
 pub mod secret;
 pub mod system;

@@ -1,11 +1,12 @@
 //! APIcast's `jwt_claim_check` policy (reference apicast-policies.md §3.8): a rule applies to
 //! a request whose method is one of its `methods` (none: any) and whose path matches its
 //! `resource` (a mapping-rule pattern, on the path the mapping rules see); its operations,
-//! joined by `and` or `or`, compare a claim of the verified token with a plain value. The
+//! joined by `and` or `or`, compare a claim of the verified token with a plain value (`==`,
+//! `!=`, or `matches`: an unanchored regex, [`crate::condition`]). The
 //! first applicable rule whose condition is false denies. Without a token every claim is
 //! empty, so `==` fails and `!=` holds, as in APIcast.
 
-use crate::config::policies::configs::{JwtClaimCheck, Op};
+use crate::config::policies::configs::{JwtClaimCheck, Operation};
 
 /// Whether the policy denies the request. `claim` renders a claim as APIcast's Liquid does
 /// (`Claims::render`; empty without a token).
@@ -21,15 +22,7 @@ pub fn denies(
         if !applies {
             return false;
         }
-        let holds = |op: &crate::config::policies::configs::Operation| {
-            let equal = claim(&op.left) == op.right;
-            match op.op {
-                Op::Eq => equal,
-                Op::Ne => !equal,
-                // Refused when the configuration is read (it needs a regex engine).
-                Op::Matches => false,
-            }
-        };
+        let holds = |op: &Operation| crate::condition::holds(op, &claim(&op.left));
         let passed = match rule.any {
             true => rule.operations.iter().any(holds),
             false => rule.operations.iter().all(holds),
@@ -111,5 +104,18 @@ mod tests {
             check(json!({"rules": [{"resource": "/", "operations": [op("role", "!=", "guest")]}]}));
         assert!(!denies(&ne, "GET", "/x", &none));
         assert_eq!(ne.error_message, "Request blocked due to JWT claim policy");
+    }
+
+    #[test]
+    #[cfg(feature = "rewrite")]
+    fn matches_is_an_unanchored_regex_search() {
+        let c = check(json!({"rules": [{"resource": "/", "combine_op": "and",
+            "operations": [op("email", "matches", "@example\\.com$"), op("role", "matches", "adm")]}]}));
+        let ok = claims(json!({"email": "a@example.com", "role": "sysadmin"}));
+        assert!(!denies(&c, "GET", "/x", &ok));
+        let other = claims(json!({"email": "a@example.org", "role": "sysadmin"}));
+        assert!(denies(&c, "GET", "/x", &other));
+        // No token: every claim is empty, and these patterns need text.
+        assert!(denies(&c, "GET", "/x", &|_: &str| String::new()));
     }
 }

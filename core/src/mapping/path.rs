@@ -25,6 +25,12 @@ pub fn normalize_path(raw_path: &str) -> String {
     escape_uri(&resolve_segments(&decoded))
 }
 
+/// [`normalize_path`] for a path already decoded (a `url_rewriting` result): every byte is
+/// literal, so a `%` is escaped (`%252F` stays the text `%2F`).
+pub fn normalize_decoded(decoded: &[u8]) -> String {
+    escape_uri(&resolve_segments(decoded))
+}
+
 /// Merges slashes and resolves `.`/`..`; always returns an absolute path.
 fn resolve_segments(path: &[u8]) -> Vec<u8> {
     let mut segments: Vec<&[u8]> = Vec::new();

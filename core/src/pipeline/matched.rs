@@ -4,7 +4,7 @@
 use super::reply::{Forward, LocalReply, Outcome};
 use crate::backend::{BackendAnswer, BackendCall, Decision};
 use crate::cache::{Denial, EntryKey};
-use crate::config::Service;
+use crate::config::{Service, UpstreamRewrite};
 use crate::credentials::Credentials;
 use crate::mapping::{RuleMatch, Usage};
 use std::sync::Arc;
@@ -27,8 +27,7 @@ impl MatchedRequest {
         credentials: Credentials,
         matched: RuleMatch,
         debug: bool,
-        path: &str,
-        query: Option<&str>,
+        line: Line,
     ) -> MatchedRequest {
         let debug_headers = if debug {
             debug_headers(&service, Some(&credentials), &matched)
@@ -36,7 +35,7 @@ impl MatchedRequest {
             Vec::new()
         };
         MatchedRequest {
-            upstream_headers: upstream_headers(&service, path, query),
+            upstream_headers: upstream_headers(&service, line),
             service,
             credentials,
             usage: matched.usage,
@@ -121,15 +120,14 @@ pub(super) fn public_forward(
     service: &Service,
     matched: &RuleMatch,
     debug: bool,
-    path: &str,
-    query: Option<&str>,
+    line: Line,
 ) -> Forward {
     let debug_headers = if debug {
         debug_headers(service, None, matched)
     } else {
         Vec::new()
     };
-    let upstream = upstream_headers(service, path, query);
+    let upstream = upstream_headers(service, line);
     Forward {
         public: true,
         ..forward(service, upstream, debug_headers)
@@ -152,16 +150,20 @@ fn forward(
     }
 }
 
-/// `:authority` and `:path` to send upstream, when api_backend/hostname_rewrite say so.
-fn upstream_headers(service: &Service, path: &str, query: Option<&str>) -> Vec<(String, String)> {
+/// The request's path and query, and whether `url_rewriting` changed them.
+pub(super) type Line<'a> = (&'a str, Option<&'a str>, bool);
+
+/// `:authority` and `:path` to send upstream, when api_backend/hostname_rewrite (or a
+/// `url_rewriting` policy) say so.
+fn upstream_headers(service: &Service, (path, query, rewritten): Line) -> Vec<(String, String)> {
     let mut headers = Vec::new();
-    if let Some(rewrite) = &service.upstream {
-        if let Some(host) = &rewrite.host {
-            headers.push((":authority".to_string(), host.clone()));
-        }
-        if !rewrite.path_prefix.is_empty() || rewrite.query.is_some() {
-            headers.push((":path".to_string(), rewrite.rewrite_path(path, query)));
-        }
+    let none = UpstreamRewrite::default();
+    let rewrite = service.upstream.as_ref().unwrap_or(&none);
+    if let Some(host) = &rewrite.host {
+        headers.push((":authority".to_string(), host.clone()));
+    }
+    if rewritten || !rewrite.path_prefix.is_empty() || rewrite.query.is_some() {
+        headers.push((":path".to_string(), rewrite.rewrite_path(path, query)));
     }
     headers
 }

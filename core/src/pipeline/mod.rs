@@ -38,6 +38,8 @@ mod policy_tests;
 mod public_tests;
 mod reply;
 mod reporting;
+#[cfg(test)]
+mod rewrite_tests;
 mod steps;
 #[cfg(test)]
 mod tests;
@@ -79,9 +81,11 @@ pub struct PendingRequest {
     service: Arc<Service>,
     method: String,
     normalized_path: String,
-    /// Raw path and query, for the upstream rewrite.
+    /// Raw path and query, for the upstream rewrite; normalised when `rewritten`.
     path: String,
     query: Option<String>,
+    /// `url_rewriting` changed the request line: the upstream gets `path` and `query`.
+    rewritten: bool,
     args: QueryArgs,
     found: Found,
     /// The local authentication result, for services that authenticate locally.
@@ -126,6 +130,26 @@ pub fn begin(
     let args = query.map(QueryArgs::parse).unwrap_or_default();
     let Some(service) = select_service(config, head, &normalized_path, &args) else {
         return Err(LocalReply::service_not_found());
+    };
+    // url_rewriting: `apicast` sees what the policies before it made, the upstream what all
+    // of them made (the service was chosen on the path as sent, as APIcast chooses it).
+    let rewrite = rewrite(
+        &service,
+        head,
+        &normalized_path,
+        query,
+        config.max_path_bytes,
+    )?;
+    let (normalized_path, args) = match rewrite.at_apicast {
+        Some(r) => (
+            r.path,
+            r.query.as_deref().map(QueryArgs::parse).unwrap_or_default(),
+        ),
+        None => (normalized_path, args),
+    };
+    let (upstream_path, upstream_query, rewritten) = match rewrite.upstream {
+        Some(r) => (r.path, r.query, true),
+        None => (path.to_string(), query.map(str::to_string), false),
     };
     // The chain's header, status and CORS policies (`None`: the chain has none); the 3scale
     // flow reads the request as the header operations before `apicast` leave it.
@@ -220,8 +244,9 @@ pub fn begin(
         service,
         method: head.method.to_string(),
         normalized_path,
-        path: path.to_string(),
-        query: query.map(str::to_string),
+        path: upstream_path,
+        query: upstream_query,
+        rewritten,
         args,
         found,
         local,
@@ -238,6 +263,49 @@ pub fn begin(
         policies,
         early,
     }))
+}
+
+/// The service's `url_rewriting` policies on the request (`crate::rewrite`).
+#[cfg(feature = "rewrite")]
+fn rewrite(
+    service: &Service,
+    head: RequestHead,
+    normalized_path: &str,
+    query: Option<&str>,
+    max_bytes: usize,
+) -> Result<crate::rewrite::Outcome, LocalReply> {
+    crate::rewrite::run(
+        &service.policies,
+        head.method,
+        normalized_path,
+        query,
+        max_bytes,
+    )
+}
+
+/// Without regexes the policy is refused with the configuration: nothing to do.
+#[cfg(not(feature = "rewrite"))]
+fn rewrite(
+    _: &Service,
+    _: RequestHead,
+    _: &str,
+    _: Option<&str>,
+    _: usize,
+) -> Result<NoRewrite, LocalReply> {
+    Ok(NoRewrite::default())
+}
+
+#[cfg(not(feature = "rewrite"))]
+#[derive(Default)]
+struct NoRewrite {
+    at_apicast: Option<NoLine>,
+    upstream: Option<NoLine>,
+}
+
+#[cfg(not(feature = "rewrite"))]
+struct NoLine {
+    path: String,
+    query: Option<String>,
 }
 
 /// Host routing (first service listing the host), or path routing (first service with a
@@ -381,8 +449,7 @@ impl PendingRequest {
             credentials,
             matched,
             self.debug,
-            &self.path,
-            self.query.as_deref(),
+            (&self.path, self.query.as_deref(), self.rewritten),
         );
         matched.referrer = self.referrer;
         Ok(match self.service.auth.mode {
@@ -396,8 +463,7 @@ impl PendingRequest {
             &self.service,
             matched,
             self.debug,
-            &self.path,
-            self.query.as_deref(),
+            (&self.path, self.query.as_deref(), self.rewritten),
         )
     }
 }
@@ -454,10 +520,13 @@ impl PendingRequest {
     fn check_claims(&self, who: Option<&Identity>, before: bool) -> Result<(), LocalReply> {
         let claims = who.and_then(|w| w.claims.as_ref());
         let claim = |name: &str| claims.map(|c| c.render(name)).unwrap_or_default();
+        // An access-phase policy: it reads the path every url_rewriting made.
+        let path = match self.rewritten {
+            true => &self.path,
+            false => &self.normalized_path,
+        };
         for (is_before, check) in self.service.policies.claim_checks() {
-            if is_before == before
-                && claim_check::denies(check, &self.method, &self.normalized_path, &claim)
-            {
+            if is_before == before && claim_check::denies(check, &self.method, path, &claim) {
                 return Err(LocalReply::claim_check(&check.error_message));
             }
         }

@@ -1,5 +1,5 @@
 //! APIcast's `jwt_claim_check` and `default_credentials` ("anonymous access") policies
-//! through real Envoy (2 workers): claim rules by method and resource, `and`/`or`, a denial
+//! through real Envoy (2 workers): claim rules by method and resource, `and`/`or`, `matches`, a denial
 //! with the policy's message across every request shape (nothing reaches the upstream or the
 //! backend); default credentials for version 1 and 2 services, never replacing credentials a
 //! request carries, in authrep and batching modes, and without effect after `apicast`.
@@ -40,7 +40,8 @@ fn claims_stack() -> Stack {
                 {"resource": "/confidential", "methods": ["ANY"],
                  "operations": [op("role", "==", "director"), op("level", "!=", "guest")]},
                 {"resource": "/groups/{id}$", "methods": ["PUT"], "combine_op": "or",
-                 "operations": [op("realm_access.roles", "==", "admin"), op("n", "==", "1")]}
+                 "operations": [op("realm_access.roles", "==", "admin"), op("n", "==", "1")]},
+                {"resource": "/mail", "operations": [op("email", "matches", "@example\\.(com|org)$")]}
             ]}},
         {"name": "apicast"}
     ]);
@@ -63,6 +64,26 @@ fn claims_stack() -> Stack {
     Stack::start_with(config(vec![svc]), state, |b| {
         b.concurrency(2).http1_trailers()
     })
+}
+
+#[test]
+fn matches_is_an_unanchored_regex_search_on_the_claim() {
+    let s = claims_stack();
+    for (email, status) in [
+        ("a@example.com", 200),
+        ("b@example.org", 200),
+        ("b@sub.example.org", 403),
+        ("a@example.com.evil.net", 403),
+        ("a@exampleXcom", 403),
+    ] {
+        let t = token(json!({"email": email}));
+        let r = call(&s, "GET", "/mail/1", Some(&t));
+        assert_eq!(r.status, status, "{email}: {r}");
+    }
+    // No such claim: empty, which the pattern does not match.
+    let r = call(&s, "GET", "/mail", Some(&token(json!({}))));
+    assert_eq!((r.status, r.body.as_str()), (403, "JWT no valid\n"));
+    assert_eq!(s.echo.request_count(), 2);
 }
 
 fn call(s: &Stack, method: &str, path: &str, token: Option<&str>) -> Response {

@@ -214,8 +214,8 @@ fn maintenance_mode_answers_every_request_shape_and_nothing_reaches_the_upstream
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(s.echo.request_count(), 0);
 
-    // A condition would need Liquid or a regex: refused, naming its path.
+    // A condition in Liquid: refused, naming its path.
     let log = refused_log(&maintenance(json!({"condition": {"combine_op": "and",
         "operations": [{"left": "{{ host }}", "left_type": "liquid", "op": "==", "right": "a"}]}})));
-    assert!(log_line(&log, "configuration.condition").contains("maintenance_mode"));
+    assert!(log_line(&log, "configuration.condition.operations[0].left_type").contains("Liquid"));
 }

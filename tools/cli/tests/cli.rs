@@ -193,7 +193,9 @@ fn check_lists_every_refused_policy_and_fails() {
         json!([{"name": "ip_check", "configuration": {"check_type": "whitelist", "ips": ["10.0.0.300"]}},
                {"name": "rate_limit"}, {"name": "apicast"}, {"name": "my_policy", "version": "1.0.0"},
                {"name": "url_rewriting", "configuration": {"commands": [{"op": "nope", "regex": "a", "replace": "b"}]}},
-               {"name": "ip_check", "configuration": {"check_type": "blacklist", "ips": ["2001:db8::/32"]}}]),
+               {"name": "ip_check", "configuration": {"check_type": "blacklist", "ips": ["2001:db8::/32"]}},
+               {"name": "url_rewriting", "configuration": {"commands": [{"op": "sub", "regex": "a", "replace": "b", "options": "a"}]}},
+               {"name": "url_rewriting", "configuration": {"commands": [{"op": "gsub", "regex": "^/v1", "replace": "/v2"}]}}]),
         json!({}),
     );
     let run = tollgate(&["check", "-"], &config.to_string());
@@ -205,9 +207,10 @@ fn check_lists_every_refused_policy_and_fails() {
          \x20 [1] refused: policy rate_limit (builtin) can block or change traffic and Tollgate does not enforce it: remove it, or accept it in ignore_policies\n\
          \x20 [2] apicast: enforced\n\
          \x20 [3] refused: policy my_policy (1.0.0) can block or change traffic and Tollgate does not enforce it: remove it, or accept it in ignore_policies\n\
-         \x20 [4] refused: policy url_rewriting (builtin) is not enforced yet: remove it, or accept it in ignore_policies\n\
-         \x20     configuration.commands[0].op: unknown value \"nope\" (expected one of: sub, gsub)\n\
-         \x20 [5] ip_check: enforced\n"
+         \x20 [4] refused: configuration.commands[0].op: unknown value \"nope\" (expected one of: sub, gsub)\n\
+         \x20 [5] ip_check: enforced\n\
+         \x20 [6] refused: configuration.commands[0].options: option 'a' is not supported (supported: i, m, s, x; j, o and u are accepted and change nothing)\n\
+         \x20 [7] url_rewriting: enforced\n"
     );
     assert_eq!(
         run.stderr,

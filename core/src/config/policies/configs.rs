@@ -10,7 +10,7 @@ use crate::config::CachingType;
 use crate::mapping::PathPattern;
 use serde_json::Value;
 
-/// `==`, `!=` or `matches` (an unanchored regex, checked when enforcement lands).
+/// `==`, `!=` or `matches` (an unanchored regex search, [`crate::condition`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Eq,
@@ -24,6 +24,8 @@ pub struct Operation {
     pub left: String,
     pub op: Op,
     pub right: String,
+    /// `right` compiled, for `matches`.
+    pub pattern: Option<crate::regex::Regex>,
 }
 
 /// `{combine_op, operations}`: all operations (`and`) or any (`or`) must hold.
@@ -116,25 +118,6 @@ pub struct Headers {
     pub response: Vec<Edit>,
 }
 
-/// One `url_rewriting` path command: `sub` (first match) or `gsub` (all matches).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rewrite {
-    pub global: bool,
-    pub regex: String,
-    pub replace: String,
-    pub options: String,
-    /// Stop after this command when it changed the path.
-    pub stop: bool,
-    pub methods: Vec<String>,
-}
-
-/// `url_rewriting` (§3.9): path commands, then query-argument commands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlRewriting {
-    pub commands: Vec<Rewrite>,
-    pub query_args: Vec<Edit>,
-}
-
 /// What a `routing` operation looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteSubject {
@@ -177,14 +160,19 @@ pub struct Batcher {
     pub batch_report_seconds: Option<u64>,
 }
 
-const METHODS: &[&str] = &[
+pub(super) const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
 ];
-const EDIT_OPS: &[&str] = &["add", "set", "push", "delete"];
-const EDITS: [EditOp; 4] = [EditOp::Add, EditOp::Set, EditOp::Push, EditOp::Delete];
+pub(super) const EDIT_OPS: &[&str] = &["add", "set", "push", "delete"];
+pub(super) const EDITS: [EditOp; 4] = [EditOp::Add, EditOp::Set, EditOp::Push, EditOp::Delete];
 
 /// The index of `key`'s value in `options`; `default` when absent.
-fn choice(obj: &Obj, key: &str, options: &[&str], default: Option<usize>) -> Result<usize> {
+pub(super) fn choice(
+    obj: &Obj,
+    key: &str,
+    options: &[&str],
+    default: Option<usize>,
+) -> Result<usize> {
     let path = obj.child_path(key);
     match obj.string(key)? {
         None => default.ok_or_else(|| error(&path, "missing required field")),
@@ -210,7 +198,7 @@ fn pick(path: &str, value: &str, options: &[&str]) -> Result<usize> {
 }
 
 /// A `*_type` field that must be `plain` (its default).
-fn plain(obj: &Obj, key: &str) -> Result<()> {
+pub(super) fn plain(obj: &Obj, key: &str) -> Result<()> {
     choice(obj, key, &["plain"], Some(0)).map(drop)
 }
 
@@ -224,11 +212,11 @@ fn str_at<'a>(path: &str, value: &'a Value) -> Result<&'a str> {
         .ok_or_else(|| error(path, "expected a string"))
 }
 
-fn string_or(obj: &Obj, key: &str, default: &str) -> Result<String> {
+pub(super) fn string_or(obj: &Obj, key: &str, default: &str) -> Result<String> {
     Ok(obj.string(key)?.unwrap_or(default).to_string())
 }
 
-fn required(obj: &Obj, key: &str) -> Result<String> {
+pub(super) fn required(obj: &Obj, key: &str) -> Result<String> {
     obj.required_string(key).map(str::to_string)
 }
 
@@ -251,7 +239,7 @@ pub(super) fn list<'a>(obj: &Obj<'a>, key: &str) -> Result<Option<Vec<(String, &
 }
 
 /// An array of objects, each read by `item`; `required`: present and not empty.
-fn objects<T>(
+pub(super) fn objects<T>(
     obj: &Obj,
     key: &str,
     required: bool,
@@ -284,7 +272,7 @@ fn strings(obj: &Obj, key: &str, allowed: &[&str]) -> Result<Option<Vec<String>>
 }
 
 /// HTTP methods; absent: empty (any method).
-fn methods(obj: &Obj, key: &str, allowed: &[&str]) -> Result<Vec<String>> {
+pub(super) fn methods(obj: &Obj, key: &str, allowed: &[&str]) -> Result<Vec<String>> {
     Ok(strings(obj, key, allowed)?.unwrap_or_default())
 }
 
@@ -314,10 +302,12 @@ fn condition(obj: &Obj) -> Result<Condition> {
         operations: objects(obj, "operations", true, &|o| {
             plain(o, "left_type")?;
             plain(o, "right_type")?;
+            let (op, right) = (op(o)?, required(o, "right")?);
             Ok(Operation {
                 left: required(o, "left")?,
-                op: op(o)?,
-                right: required(o, "right")?,
+                pattern: crate::condition::pattern(&o.child_path("right"), op, &right)?,
+                op,
+                right,
             })
         })?,
     })
@@ -435,17 +425,12 @@ pub fn jwt_claim_check(c: &Obj) -> Result<JwtClaimCheck> {
                             "is not a claim name (letters, digits, _ - and . for a path): APIcast would read it as a Liquid expression",
                         ));
                     }
-                    let op = op(o)?;
-                    if op == Op::Matches {
-                        return Err(error(
-                            &o.child_path("op"),
-                            "\"matches\" (a regular expression) is not enforced yet: use == or !=",
-                        ));
-                    }
+                    let (op, right) = (op(o)?, required(o, "value")?);
                     Ok(Operation {
                         left,
+                        pattern: crate::condition::pattern(&o.child_path("value"), op, &right)?,
                         op,
-                        right: required(o, "value")?,
+                        right,
                     })
                 })?,
             })
@@ -460,7 +445,7 @@ pub fn maintenance_mode(c: &Obj) -> Result<MaintenanceMode> {
     })
 }
 
-/// `maintenance_mode` without reading its `condition` (the filter refuses one before this).
+/// `maintenance_mode` without its `condition`.
 pub fn maintenance_answer(c: &Obj) -> Result<MaintenanceMode> {
     let status = match c.uint("status")? {
         None => 503,
@@ -508,19 +493,6 @@ pub fn cors(c: &Obj) -> Result<Cors> {
     })
 }
 
-fn edit(o: &Obj, name_key: &str, with_methods: bool) -> Result<Edit> {
-    plain(o, "value_type")?;
-    Ok(Edit {
-        op: EDITS[choice(o, "op", EDIT_OPS, None)?],
-        name: required(o, name_key)?,
-        value: string_or(o, "value", "")?,
-        methods: match with_methods {
-            true => methods(o, "methods", METHODS)?,
-            false => Vec::new(),
-        },
-    })
-}
-
 pub fn headers(c: &Obj) -> Result<Headers> {
     // Plain loops over `list`, not `objects`/`edit`: the filter links only this reader.
     let mut lists = [Vec::new(), Vec::new()];
@@ -546,22 +518,6 @@ fn header_edit(o: &Obj, request: bool) -> Result<Edit> {
         Some((key, why)) => Err(error(&o.child_path(key), why)),
         None => Ok(e),
     }
-}
-
-pub fn url_rewriting(c: &Obj) -> Result<UrlRewriting> {
-    Ok(UrlRewriting {
-        commands: objects(c, "commands", false, &|o| {
-            Ok(Rewrite {
-                global: choice(o, "op", &["sub", "gsub"], None)? == 1,
-                regex: required(o, "regex")?,
-                replace: required(o, "replace")?,
-                options: string_or(o, "options", "")?,
-                stop: o.bool("break")?.unwrap_or(false),
-                methods: methods(o, "methods", METHODS)?,
-            })
-        })?,
-        query_args: objects(c, "query_args_commands", false, &|o| edit(o, "arg", true))?,
-    })
 }
 
 /// `(upstream, apicast)` pairs. The status sent must be a final one Envoy can send (200 to
@@ -643,7 +599,7 @@ pub fn typed(name: &str, c: &Obj) -> Result<Option<Policy>> {
         "maintenance_mode" => Policy::MaintenanceMode(maintenance_mode(c)?),
         "cors" => Policy::Cors(cors(c)?),
         "headers" => Policy::Headers(headers(c)?),
-        "url_rewriting" => Policy::UrlRewriting(url_rewriting(c)?),
+        "url_rewriting" => Policy::UrlRewriting(super::url_rewriting::parse(c)?),
         "statuscode_overwrite" => Policy::StatusCodeOverwrite(statuscode_overwrite(c)?),
         "routing" => Policy::Routing(routing(c)?),
         _ => return Ok(None),

@@ -9,6 +9,7 @@ mod config_tests;
 pub mod configs;
 #[cfg(test)]
 mod tests;
+pub mod url_rewriting;
 
 use super::json::{error, Obj, Result};
 use super::{CachingType, ConfigError};
@@ -16,6 +17,7 @@ use configs::*;
 use serde_json::Value;
 use std::cmp::Ordering;
 use std::fmt;
+use url_rewriting::UrlRewriting;
 
 /// What Tollgate does with a builtin policy (reference §2; README "APIcast policies").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +28,7 @@ pub enum Kind {
     Caching,
     Batcher,
     RateLimitHeaders,
-    /// Enforced without a `condition` (a condition is refused: not enforced yet).
+    /// Enforced; a `condition` of plain values is decided with the configuration.
     Maintenance,
     /// Enforced (the `proxy_protocol_addr` source is refused with its path).
     IpCheck,
@@ -51,7 +53,7 @@ const BUILTIN: &[(&str, Kind)] = &[
     ("maintenance_mode", Kind::Maintenance),
     ("cors", Kind::Typed),
     ("headers", Kind::Typed),
-    ("url_rewriting", Kind::Later),
+    ("url_rewriting", Kind::Typed),
     ("statuscode_overwrite", Kind::Typed),
     ("routing", Kind::Later),
     ("camel", Kind::Envoy),
@@ -358,6 +360,10 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
                         "policy jwt_claim_check needs JWT support, which this build does not have",
                     )),
                     "default_credentials" => Policy::DefaultCredentials(default_credentials(&c)?),
+                    #[cfg(feature = "rewrite")]
+                    "url_rewriting" => Policy::UrlRewriting(url_rewriting::parse(&c)?),
+                    #[cfg(not(feature = "rewrite"))]
+                    "url_rewriting" => return Err(crate::regex::unsupported(path)),
                     "3scale_referrer" => Policy::Referrer,
                     "cors" => Policy::Cors(cors(&c)?),
                     "headers" => Policy::Headers(headers(&c)?),
@@ -374,18 +380,35 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
             Policy::Other,
             Err((path.to_string(), "is not enforced yet")),
         ),
-        // Its condition's operations would need Liquid or a regex: not enforced yet.
+        // Conditions come with the regexes (4 KB of module the lean build does without).
+        #[cfg(not(feature = "rewrite"))]
         Some(Kind::Maintenance) if c.get("condition").is_some() => (
             Policy::Other,
             Err((
                 c.child_path("condition"),
-                "has a condition, which is not enforced yet",
+                "has a condition, which this build does not evaluate (cargo feature \"rewrite\")",
             )),
         ),
+        #[cfg(not(feature = "rewrite"))]
         Some(Kind::Maintenance) => (
             Policy::MaintenanceMode(maintenance_answer(&c)?),
             Ok(Answer::Enforced),
         ),
+        // A condition of plain values (Liquid is refused) is the same for every request.
+        #[cfg(feature = "rewrite")]
+        Some(Kind::Maintenance) => {
+            let m = maintenance_mode(&c)?;
+            match m.condition.as_ref().is_none_or(crate::condition::constant) {
+                true => (Policy::MaintenanceMode(m), Ok(Answer::Enforced)),
+                false => (
+                    Policy::Other,
+                    accepted(
+                        "its condition (plain values) never holds: it never answers",
+                        true,
+                    ),
+                ),
+            }
+        }
         Some(Kind::IpCheck) => (Policy::IpCheck(ip_check(&c)?), Ok(Answer::Enforced)),
         Some(Kind::Batcher) => (
             Policy::Batcher(batcher(&c)?),
