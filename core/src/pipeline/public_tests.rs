@@ -54,6 +54,7 @@ fn public(mode: &str) -> Value {
 /// Every mode with a public path: 3scale user_key (v1), app_id (v2), local, and JWT.
 fn every_mode() -> Vec<(&'static str, Value)> {
     let key = json!({"id": "bob", "hash": "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"});
+    #[cfg_attr(not(feature = "jwt"), allow(unused_mut))]
     let mut modes = vec![
         (
             "user_key",
