@@ -40,6 +40,7 @@
 
 mod budget;
 mod claims;
+mod es256;
 mod jwk;
 mod metadata;
 mod rs256;

@@ -5,6 +5,7 @@
 mod algorithms;
 mod budget;
 mod claims;
+mod es256;
 mod jwks;
 pub(crate) mod metadata;
 mod rejected;
