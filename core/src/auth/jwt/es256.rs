@@ -4,7 +4,7 @@
 //! `p256` 0.13 computes `u1·G + u2·Q` as two constant-time scalar multiplications (256
 //! doublings each). Verification handles only public data (key, signature, message hash), so
 //! it may run in variable time: each point gets a table of its multiples, built once (G per
-//! VM, Q when the key is parsed), and the sum is about 120 mixed additions and 12 doublings.
+//! VM, Q when the key is parsed), and the sum is about 100 mixed additions and 15 doublings.
 //!
 //! Each scalar is recoded in signed `W`-bit digits `d_i` (in `-2^(W-1)+1 ..= 2^(W-1)`), so
 //! `u = Σ d_i·2^(W·i)`. With `i = S·j + k`, `u·P = Σ_k 2^(W·k) · Σ_j d_(S·j+k)·T_j` where
@@ -18,8 +18,8 @@ use p256::elliptic_curve::point::AffineCoordinates;
 use p256::{AffinePoint, ProjectivePoint, Scalar, U256};
 use std::sync::{Arc, OnceLock};
 
-/// Digit width in bits.
-const W: usize = 4;
+/// Digit width in bits (5 against 4: about 12 % faster checks, tables 1.6x as large).
+pub(super) const W: usize = 5;
 /// Horner steps: the table covers every `S`-th digit position.
 const S: usize = 4;
 /// Signed digits of a scalar below 2^256 (one more for the last carry).
@@ -33,7 +33,7 @@ const TABLE_LEN: usize = POSITIONS * HALF;
 /// The multiples of one point, affine (mixed additions are cheaper than projective ones).
 type Table = [AffinePoint; TABLE_LEN];
 
-/// A P-256 public key with its table (about 9 KB; shared by clones of the key set).
+/// A P-256 public key with its table (224 points, about 15 KB; shared by clones of the key set).
 #[derive(Clone)]
 pub(super) struct Es256Key {
     key: p256::ecdsa::VerifyingKey,
@@ -153,7 +153,7 @@ fn table(point: ProjectivePoint) -> Table {
         }
     }
     // One inversion per entry: p256 0.13 has no batch normalisation (its point coordinates
-    // are private). About 2 ms per table in V8, once per key.
+    // are private). A few milliseconds per table in V8, once per key.
     projective.map(|p| p.to_affine())
 }
 

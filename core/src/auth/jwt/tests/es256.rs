@@ -2,7 +2,7 @@
 //! messages and signatures from a seeded generator, valid and tampered, must get the same
 //! answer; the table sum must equal p256's `u1·G + u2·Q` for edge and random scalars.
 
-use super::super::es256::{digits, Es256Key};
+use super::super::es256::{digits, Es256Key, W};
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::ops::Reduce;
@@ -173,15 +173,16 @@ fn the_table_sum_is_u1_g_plus_u2_q() {
 #[test]
 fn digits_recompose_the_scalar() {
     let mut rng = Rng(5);
-    let sixteen = Scalar::from(16u64);
+    let base = Scalar::from(1u64 << W);
+    let half = 1i8 << (W - 1);
     for _ in 0..200 {
         let scalar = rng.scalar();
         let digits = digits(&scalar);
         let mut sum = Scalar::ZERO;
         for &d in digits.iter().rev() {
-            assert!((-7..=8).contains(&d), "{d}");
+            assert!((1 - half..=half).contains(&d), "{d}");
             let term = Scalar::from(u64::from(d.unsigned_abs()));
-            sum = sum * sixteen + if d < 0 { -term } else { term };
+            sum = sum * base + if d < 0 { -term } else { term };
         }
         assert_eq!(sum, scalar);
     }
