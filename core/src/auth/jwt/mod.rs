@@ -43,6 +43,7 @@ mod claims;
 mod es256;
 mod jwk;
 mod metadata;
+mod montgomery;
 mod rs256;
 mod verify;
 

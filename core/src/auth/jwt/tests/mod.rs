@@ -8,6 +8,7 @@ mod claims;
 mod es256;
 mod jwks;
 pub(crate) mod metadata;
+mod montgomery;
 mod rejected;
 mod rs256;
 
