@@ -17,7 +17,9 @@ pub(super) struct Modulus {
     n0: u32,
 }
 
-/// A 96-bit column accumulator: `hi·2^64 + lo`.
+/// A column accumulator: `lo + hi·2^32`, where each product's low half goes into `lo` and
+/// its high half into `hi`, so no addition carries (a column has at most 2·128 products plus
+/// the carry in, far below 2^64 in either word).
 #[derive(Clone, Copy, Default)]
 struct Acc {
     lo: u64,
@@ -27,30 +29,29 @@ struct Acc {
 impl Acc {
     #[inline(always)]
     fn add(&mut self, x: u32, y: u32) {
-        let (lo, carry) = self.lo.overflowing_add(u64::from(x) * u64::from(y));
-        self.lo = lo;
-        self.hi += u64::from(carry);
+        let p = u64::from(x) * u64::from(y);
+        self.lo += p & 0xffff_ffff;
+        self.hi += p >> 32;
     }
 
     #[inline(always)]
     fn add_acc(&mut self, other: Acc) {
-        let (lo, carry) = self.lo.overflowing_add(other.lo);
-        self.lo = lo;
-        self.hi += other.hi + u64::from(carry);
+        self.lo += other.lo;
+        self.hi += other.hi;
     }
 
     #[inline(always)]
     fn double(&mut self) {
-        self.hi = self.hi << 1 | self.lo >> 63;
         self.lo <<= 1;
+        self.hi <<= 1;
     }
 
     /// The low limb, and the accumulator shifted down by one limb.
     #[inline(always)]
     fn shift(&mut self) -> u32 {
         let low = self.lo as u32;
-        self.lo = self.lo >> 32 | self.hi << 32;
-        self.hi >>= 32;
+        self.lo = (self.lo >> 32) + self.hi;
+        self.hi = 0;
         low
     }
 }
