@@ -107,7 +107,7 @@ fn add_digit(acc: ProjectivePoint, row: &[AffinePoint], d: i8) -> ProjectivePoin
     match row.get(m.wrapping_sub(1)) {
         None => acc, // d = 0
         Some(point) if d > 0 => acc + point,
-        Some(point) => acc + &-*point,
+        Some(point) => acc + -*point,
     }
 }
 
