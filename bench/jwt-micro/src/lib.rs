@@ -17,7 +17,7 @@ pub const CASES: [&str; 8] = [
     "HS256 verify (valid: parsing, claims, HMAC)",
     "p256 0.13 verify_prehash (raw)",
     "p256 0.14 verify_prehash (raw)",
-    "ES256 key parse (JWKS with one EC key)",
+    "ES256 key parse again (JWKS with one EC key)",
 ];
 
 struct Fixtures {

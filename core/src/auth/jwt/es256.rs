@@ -16,7 +16,7 @@ use p256::elliptic_curve::group::Group;
 use p256::elliptic_curve::ops::Reduce;
 use p256::elliptic_curve::point::AffineCoordinates;
 use p256::{AffinePoint, ProjectivePoint, Scalar, U256};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Digit width in bits (5 against 4: about 12 % faster checks, tables 1.6x as large).
 pub(super) const W: usize = 5;
@@ -51,7 +51,7 @@ impl Eq for Es256Key {}
 
 impl Es256Key {
     pub(super) fn new(key: p256::ecdsa::VerifyingKey) -> Es256Key {
-        let table = Arc::new(table(ProjectivePoint::from(*key.as_affine())));
+        let table = recent_table(&key);
         // Built now rather than on the first token.
         generator_table();
         Es256Key { key, table }
@@ -155,6 +155,37 @@ fn table(point: ProjectivePoint) -> Table {
     // One inversion per entry: p256 0.13 has no batch normalisation (its point coordinates
     // are private). A few milliseconds per table in V8, once per key.
     projective.map(|p| p.to_affine())
+}
+
+/// Tables kept for the keys parsed last, most recent last: a JWKS refresh parses its keys
+/// again every few minutes, mostly the same, and a table costs milliseconds.
+const RECENT_TABLES: usize = 8;
+
+/// `key`'s table, from the recent ones or built (and kept).
+fn recent_table(key: &p256::ecdsa::VerifyingKey) -> Arc<Table> {
+    static RECENT: Mutex<Vec<(p256::ecdsa::VerifyingKey, Arc<Table>)>> = Mutex::new(Vec::new());
+    let build = || Arc::new(table(ProjectivePoint::from(*key.as_affine())));
+    let Ok(mut recent) = RECENT.lock() else {
+        return build(); // poisoned: nothing here panics, but do without the cache
+    };
+    if let Some(at) = recent.iter().position(|(k, _)| k == key) {
+        let entry = recent.remove(at);
+        let table = Arc::clone(&entry.1);
+        recent.push(entry);
+        return table;
+    }
+    let table = build();
+    if recent.len() >= RECENT_TABLES {
+        recent.remove(0);
+    }
+    recent.push((*key, Arc::clone(&table)));
+    table
+}
+
+/// Whether two keys share one table (tests).
+#[cfg(test)]
+pub(super) fn same_table(a: &Es256Key, b: &Es256Key) -> bool {
+    Arc::ptr_eq(&a.table, &b.table)
 }
 
 /// The generator's table, built on first use (once per VM).

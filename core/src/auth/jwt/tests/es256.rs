@@ -2,7 +2,7 @@
 //! messages and signatures from a seeded generator, valid and tampered, must get the same
 //! answer; the table sum must equal p256's `u1·G + u2·Q` for edge and random scalars.
 
-use super::super::es256::{digits, Es256Key, W};
+use super::super::es256::{digits, same_table, Es256Key, W};
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::ops::Reduce;
@@ -186,4 +186,15 @@ fn digits_recompose_the_scalar() {
         }
         assert_eq!(sum, scalar);
     }
+}
+
+#[test]
+fn a_key_parsed_again_reuses_its_table() {
+    let mut rng = Rng(99);
+    let public = *signing_key(&mut rng).verifying_key();
+    let first = Es256Key::new(public);
+    let again = Es256Key::new(public);
+    assert!(same_table(&first, &again));
+    let other = Es256Key::new(*signing_key(&mut rng).verifying_key());
+    assert!(!same_table(&first, &other));
 }
