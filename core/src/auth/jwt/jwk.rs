@@ -1,11 +1,11 @@
 //! JWK Set parsing (RFC 7517, RFC 7518 §6, RFC 8037): verifying keys, parsed once.
 
+use super::es256::Es256Key;
 use super::rs256::RsaKey;
 use super::Algorithm;
 use crate::base64;
 use crate::config::json::{error, ConfigError, Obj};
 use hmac::{Hmac, Mac};
-use p256::ecdsa::signature::Verifier;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -18,7 +18,7 @@ const HMAC_MIN_BYTES: usize = 32;
 enum Material {
     Hmac(Vec<u8>),
     Rsa(RsaKey),
-    Es256(p256::ecdsa::VerifyingKey),
+    Es256(Es256Key),
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
@@ -59,10 +59,7 @@ impl Key {
                 Err(_) => false,
             },
             Material::Rsa(key) => key.verifies(&Sha256::digest(input).into(), signature),
-            Material::Es256(key) => match p256::ecdsa::Signature::from_slice(signature) {
-                Ok(sig) => key.verify(input, &sig).is_ok(),
-                Err(_) => false,
-            },
+            Material::Es256(key) => key.verifies(&Sha256::digest(input).into(), signature),
             Material::Ed25519(key) => match ed25519_dalek::Signature::from_slice(signature) {
                 Ok(sig) => key.verify_strict(input, &sig).is_ok(),
                 Err(_) => false,
@@ -212,7 +209,7 @@ fn parse_key(path: &str, value: &Value) -> Result<Option<Key>, ConfigError> {
             let point = p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
             let key = p256::ecdsa::VerifyingKey::from_encoded_point(&point)
                 .map_err(|_| error(path, "invalid P-256 key: not a point on the curve"))?;
-            Material::Es256(key)
+            Material::Es256(Es256Key::new(key))
         }
         "oct" => {
             let k = bytes(&obj, "k")?;

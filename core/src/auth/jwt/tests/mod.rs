@@ -5,8 +5,10 @@
 mod algorithms;
 mod budget;
 mod claims;
+mod es256;
 mod jwks;
 pub(crate) mod metadata;
+mod montgomery;
 mod rejected;
 mod rs256;
 
