@@ -22,5 +22,5 @@ while IFS= read -r f; do
         echo "not declared by any module (never compiled): $f" >&2
         status=1
     fi
-done < <(find src core/src tools -name '*.rs' -not -path '*/target/*' | sort)
+done < <(find src core/src core/crypto/src tools -name '*.rs' -not -path '*/target/*' | sort)
 exit $status

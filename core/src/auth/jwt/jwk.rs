@@ -1,6 +1,5 @@
 //! JWK Set parsing (RFC 7517, RFC 7518 §6, RFC 8037): verifying keys, parsed once.
 
-use super::es256::Es256Key;
 use super::rs256::RsaKey;
 use super::Algorithm;
 use crate::base64;
@@ -9,6 +8,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt;
+use tollgate_crypto::es256::Es256Key;
 
 /// Smallest accepted HS256 secret: the hash size (RFC 7518 §3.2).
 const HMAC_MIN_BYTES: usize = 32;

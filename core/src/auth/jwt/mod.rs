@@ -40,10 +40,8 @@
 
 mod budget;
 mod claims;
-mod es256;
 mod jwk;
 mod metadata;
-mod montgomery;
 mod rs256;
 mod verify;
 

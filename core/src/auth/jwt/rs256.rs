@@ -1,11 +1,11 @@
 //! RS256 verification (RSASSA-PKCS1-v1_5 with SHA-256, RFC 8017 §8.2.2).
 //!
 //! Verifying is `s^e mod n` and a comparison with the expected encoding: with the usual
-//! `e = 65537` that is 16 Montgomery squarings and 2 products (montgomery.rs, 32-bit limbs).
+//! `e = 65537` that is 16 Montgomery squarings and 2 products (core/crypto/src/montgomery.rs, 32-bit limbs).
 //! Only public data is handled here (key, signature, message hash), so nothing needs to run
 //! in constant time.
 
-use super::montgomery::Modulus;
+use tollgate_crypto::montgomery::Modulus;
 
 /// Smallest accepted modulus (RFC 7518 §3.3).
 pub(super) const MIN_BITS: usize = 2048;

@@ -2,12 +2,12 @@
 //! messages and signatures from a seeded generator, valid and tampered, must get the same
 //! answer; the table sum must equal p256's `u1·G + u2·Q` for edge and random scalars.
 
-use super::super::es256::{digits, same_table, Es256Key, W};
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::ops::Reduce;
 use p256::elliptic_curve::PrimeField;
 use p256::{ProjectivePoint, Scalar, U256};
+use tollgate_crypto::es256::{digits, same_table, Es256Key, W};
 
 /// splitmix64: a fixed sequence, so a failure reproduces.
 struct Rng(u64);

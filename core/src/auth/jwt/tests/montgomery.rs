@@ -1,8 +1,8 @@
 //! Montgomery products (montgomery.rs) against `num-bigint-dig` (through `rsa`): random odd
 //! moduli of many lengths, random and extreme operands, from a seeded generator.
 
-use super::super::montgomery::Modulus;
 use rsa::BigUint;
+use tollgate_crypto::montgomery::Modulus;
 
 /// splitmix64: a fixed sequence, so a failure reproduces.
 fn next(state: &mut u64) -> u64 {

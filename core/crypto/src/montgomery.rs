@@ -10,7 +10,7 @@
 
 /// A modulus `n` (odd, at least two limbs) and what products modulo it need.
 #[derive(Clone, PartialEq, Eq)]
-pub(super) struct Modulus {
+pub struct Modulus {
     /// `n`, least significant limb first.
     n: Vec<u32>,
     /// `-n⁻¹ mod 2^32`.
@@ -58,7 +58,7 @@ impl Acc {
 
 impl Modulus {
     /// `n` as big-endian bytes; `None` unless it is odd and at least 33 bits long.
-    pub(super) fn new(n: &[u8]) -> Option<Modulus> {
+    pub fn new(n: &[u8]) -> Option<Modulus> {
         let significant = n.iter().skip_while(|&&b| b == 0).count();
         let n = limbs(n, significant.div_ceil(4))?;
         let low = *n.first()?;
@@ -77,18 +77,18 @@ impl Modulus {
     }
 
     /// Limbs per number.
-    pub(super) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.n.len()
     }
 
     /// `x` as big-endian bytes, if it is below `n`, as limbs.
-    pub(super) fn element(&self, x: &[u8]) -> Option<Vec<u32>> {
+    pub fn element(&self, x: &[u8]) -> Option<Vec<u32>> {
         let x = limbs(x, self.n.len())?;
         (!self.at_least_n(&x, 0)).then_some(x)
     }
 
     /// `2^bits mod n`, by doubling (only when a key is parsed).
-    pub(super) fn power_of_two(&self, bits: usize) -> Vec<u32> {
+    pub fn power_of_two(&self, bits: usize) -> Vec<u32> {
         let mut x = vec![0u32; self.n.len()];
         if let Some(low) = x.first_mut() {
             *low = 1;
@@ -110,7 +110,7 @@ impl Modulus {
     /// `a·b·R⁻¹ mod n` into `out` (`R = 2^(32·len)`; `a`, `b` below `n`, all `len` limbs).
     // Plain index loops: the module is built for size, where iterator adapters (zip, rev)
     // are not always inlined; these loops ran four times slower with them in V8.
-    pub(super) fn mul(&self, a: &[u32], b: &[u32], out: &mut [u32]) {
+    pub fn mul(&self, a: &[u32], b: &[u32], out: &mut [u32]) {
         let n = &self.n[..];
         let s = n.len();
         let (a, b, out) = (&a[..s], &b[..s], &mut out[..s]);
@@ -141,7 +141,7 @@ impl Modulus {
     }
 
     /// `a²·R⁻¹ mod n` into `out`: the products `a[j]·a[i-j]` with `j < i - j` once, doubled.
-    pub(super) fn square(&self, a: &[u32], out: &mut [u32]) {
+    pub fn square(&self, a: &[u32], out: &mut [u32]) {
         let n = &self.n[..];
         let s = n.len();
         let (a, out) = (&a[..s], &mut out[..s]);

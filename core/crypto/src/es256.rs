@@ -19,11 +19,11 @@ use p256::{AffinePoint, ProjectivePoint, Scalar, U256};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Digit width in bits (5 against 4: about 12 % faster checks, tables 1.6x as large).
-pub(super) const W: usize = 5;
+pub const W: usize = 5;
 /// Horner steps: the table covers every `S`-th digit position.
 const S: usize = 4;
 /// Signed digits of a scalar below 2^256 (one more for the last carry).
-const DIGITS: usize = 256usize.div_ceil(W) + 1;
+pub const DIGITS: usize = 256usize.div_ceil(W) + 1;
 /// Table positions (`j`).
 const POSITIONS: usize = DIGITS.div_ceil(S);
 /// Multiples per position (`m` in `1..=HALF`).
@@ -35,7 +35,7 @@ type Table = [AffinePoint; TABLE_LEN];
 
 /// A P-256 public key with its table (224 points, about 15 KB; shared by clones of the key set).
 #[derive(Clone)]
-pub(super) struct Es256Key {
+pub struct Es256Key {
     key: p256::ecdsa::VerifyingKey,
     table: Arc<Table>,
 }
@@ -50,7 +50,7 @@ impl PartialEq for Es256Key {
 impl Eq for Es256Key {}
 
 impl Es256Key {
-    pub(super) fn new(key: p256::ecdsa::VerifyingKey) -> Es256Key {
+    pub fn new(key: p256::ecdsa::VerifyingKey) -> Es256Key {
         let table = recent_table(&key);
         // Built now rather than on the first token.
         generator_table();
@@ -58,7 +58,7 @@ impl Es256Key {
     }
 
     /// Whether `signature` (JWS `r || s`, 64 bytes) signs the SHA-256 `digest` with this key.
-    pub(super) fn verifies(&self, digest: &[u8; 32], signature: &[u8]) -> bool {
+    pub fn verifies(&self, digest: &[u8; 32], signature: &[u8]) -> bool {
         // r and s in [1, n-1], as p256 checks.
         let Ok(sig) = Signature::from_slice(signature) else {
             return false;
@@ -78,7 +78,7 @@ impl Es256Key {
     }
 
     /// `u1·G + u2·Q`, Q this key.
-    pub(super) fn combination(&self, u1: &Scalar, u2: &Scalar) -> ProjectivePoint {
+    pub fn combination(&self, u1: &Scalar, u2: &Scalar) -> ProjectivePoint {
         let (u1, u2) = (digits(u1), digits(u2));
         let g = generator_table();
         let mut acc = ProjectivePoint::IDENTITY;
@@ -112,7 +112,7 @@ fn add_digit(acc: ProjectivePoint, row: &[AffinePoint], d: i8) -> ProjectivePoin
 }
 
 /// `scalar` in signed `W`-bit digits, least significant first.
-pub(super) fn digits(scalar: &Scalar) -> [i8; DIGITS] {
+pub fn digits(scalar: &Scalar) -> [i8; DIGITS] {
     let be = scalar.to_bytes();
     let bit = |i: usize| -> u32 {
         // Bit i of the big-endian 32 bytes; 0 past the top.
@@ -182,9 +182,9 @@ fn recent_table(key: &p256::ecdsa::VerifyingKey) -> Arc<Table> {
     table
 }
 
-/// Whether two keys share one table (tests).
-#[cfg(test)]
-pub(super) fn same_table(a: &Es256Key, b: &Es256Key) -> bool {
+/// Whether two keys share one table (the core's tests check the table cache).
+#[doc(hidden)]
+pub fn same_table(a: &Es256Key, b: &Es256Key) -> bool {
     Arc::ptr_eq(&a.table, &b.table)
 }
 
