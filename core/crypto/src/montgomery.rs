@@ -77,7 +77,7 @@ impl Modulus {
     }
 
     /// Limbs per number.
-    pub fn len(&self) -> usize {
+    pub fn limb_count(&self) -> usize {
         self.n.len()
     }
 

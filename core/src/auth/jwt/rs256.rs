@@ -61,7 +61,7 @@ impl RsaKey {
         }
         let modulus = Modulus::new(n).ok_or("invalid RSA key: even modulus")?;
         // R·R mod n is R in Montgomery form; its power e - 1 is R^(e-1), whose form is R^e.
-        let r_form = modulus.power_of_two(64 * modulus.len());
+        let r_form = modulus.power_of_two(64 * modulus.limb_count());
         let r_pow_e = power(&modulus, r_form, e - 1);
         Ok(RsaKey {
             modulus,

@@ -43,7 +43,7 @@ fn products_and_squares_agree_with_num_bigint() {
                 *last |= 1;
             }
             let modulus = Modulus::new(&n_bytes).unwrap();
-            let len = modulus.len();
+            let len = modulus.limb_count();
             let n = BigUint::from_bytes_be(&n_bytes);
             let r = BigUint::from(1u8) << (32 * len);
             let n_minus_1 = &n - 1u8;
