@@ -108,6 +108,8 @@ pub struct Service {
     pub rule_access: Vec<RuleAccess>,
     /// `proxy.policy_chain`, compiled; what is not enforced yet was refused or ignored.
     pub policies: PolicyChain,
+    /// With a `routing` policy: each rule's BackendApi `owner_id` (same index as `rules`).
+    pub rule_owners: Vec<Option<u64>>,
 }
 
 impl Service {
@@ -144,7 +146,12 @@ impl Service {
             .unwrap_or_default()
             .into_iter()
             .unzip();
+        let chain = PolicyChain::parse(&proxy, policies)?;
         Ok(Service {
+            rule_owners: match chain.routing() {
+                Some(_) => super::policies::routing::owners(&proxy)?,
+                None => Vec::new(),
+            },
             config_version: None,
             warnings,
             system_name: obj.string("system_name")?.unwrap_or_default().to_string(),
@@ -162,7 +169,7 @@ impl Service {
                 .filter(|t| !t.is_empty())
                 .map(str::to_string),
             errors: ErrorResponses::parse(&proxy)?,
-            policies: PolicyChain::parse(&proxy, policies)?,
+            policies: chain,
             rules_use_args: rules.iter().any(|r| !r.query.is_empty()),
             rules: RuleSet::from(rules),
             rule_access,

@@ -1,0 +1,84 @@
+//! The `caching` and `3scale_batcher` policies (reference apicast-policies.md §3.10, §3.11):
+//! a service's own caching type and batching. A service without them follows the `backend`
+//! block (`backend.caching_type`, `backend.batching`), which is the default for every service.
+
+use super::configs::Batcher;
+use super::PolicyChain;
+use crate::config::backend::{Batching, DEFAULT_MAX_PENDING, MAX_SECONDS};
+use crate::config::json::{error, Obj, Result};
+use crate::config::{BackendConfig, CachingType, Config};
+
+/// APIcast's default for both `auths_ttl` and `batch_report_seconds`.
+const DEFAULT_SECONDS: u64 = 10;
+
+/// `3scale_batcher`'s configuration; each value, when given, in 1 to a day (as
+/// `backend.batching`'s): 0 would cache nothing or report without pause.
+pub fn batcher(c: &Obj) -> Result<Batcher> {
+    let mut seconds = [None, None];
+    for (i, key) in ["auths_ttl", "batch_report_seconds"]
+        .into_iter()
+        .enumerate()
+    {
+        seconds[i] = match c.uint(key)? {
+            Some(v) if !(1..=MAX_SECONDS).contains(&v) => {
+                return Err(error(
+                    &c.child_path(key),
+                    format!("must be between 1 and {MAX_SECONDS}"),
+                ))
+            }
+            v => v,
+        };
+    }
+    Ok(Batcher {
+        auths_ttl: seconds[0],
+        batch_report_seconds: seconds[1],
+    })
+}
+
+impl BackendConfig {
+    /// The service's caching type: its `caching` policy's, else `backend.caching_type`.
+    pub fn caching_for(&self, chain: &PolicyChain) -> CachingType {
+        chain.caching.unwrap_or(self.caching_type)
+    }
+
+    /// The service's batching: its `3scale_batcher` policy's (APIcast's defaults, 10 s, for
+    /// what it leaves out; `backend.batching`'s bounds), else `backend.batching`.
+    pub fn batching_for(&self, chain: &PolicyChain) -> Option<Batching> {
+        let Some(b) = chain.batcher else {
+            return self.batching;
+        };
+        let auths_ttl = b.auths_ttl.unwrap_or(DEFAULT_SECONDS);
+        Some(Batching {
+            auths_ttl,
+            batch_report_seconds: b.batch_report_seconds.unwrap_or(DEFAULT_SECONDS),
+            denied_ttl: auths_ttl,
+            max_pending: self
+                .batching
+                .map_or(DEFAULT_MAX_PENDING as u32, |g| g.max_pending),
+        })
+    }
+}
+
+impl Config {
+    /// Whether any service (or `backend.batching`, the default) batches.
+    pub fn any_batching(&self) -> bool {
+        self.backend.batching.is_some()
+            || self.services.iter().any(|s| s.policies.batcher.is_some())
+    }
+
+    /// How often pending usage is reported: the shortest `batch_report_seconds` among the
+    /// batching services (one schedule for the shared reports; a service is reported at
+    /// least as often as it asks).
+    pub fn report_interval_ms(&self) -> u64 {
+        let services = self.services.iter().filter_map(|s| {
+            let chain = &s.policies;
+            chain.batcher.and(self.backend.batching_for(chain))
+        });
+        let shortest = self.backend.batching.into_iter().chain(services);
+        shortest
+            .map(|b| b.batch_report_seconds)
+            .min()
+            .unwrap_or(DEFAULT_SECONDS)
+            .saturating_mul(1000)
+    }
+}
