@@ -135,8 +135,12 @@ impl Service {
             None => Authentication::default(),
         };
         let oidc = obj.number_or_string("backend_version")?.as_deref() == Some("oauth");
+        let chain = PolicyChain::parse(&proxy, policies)?;
         let mode = if oidc {
             configure_oidc(&obj, &proxy, &mut auth, policies, &mut warnings)?
+        } else if chain.public.is_some() {
+            // Without apicast the backend is never called: its version does not matter.
+            parse_mode(&obj, &proxy, Mode::Open, &mut warnings)?
         } else {
             parse_mode(&obj, &proxy, auth.mode, &mut warnings)?
         };
@@ -146,7 +150,6 @@ impl Service {
             .unwrap_or_default()
             .into_iter()
             .unzip();
-        let chain = PolicyChain::parse(&proxy, policies)?;
         Ok(Service {
             rule_owners: match chain.routing() {
                 Some(_) => super::policies::routing::owners(&proxy)?,
