@@ -85,7 +85,7 @@ pub fn kind(name: &str, version: &str) -> Option<Kind> {
 }
 
 /// What the top level says about every service's policies.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Context {
     /// `ignore_policies`: names accepted although Tollgate would refuse them.
     pub ignore: Vec<String>,
@@ -101,15 +101,6 @@ pub struct Issuers {
     pub clusters: Vec<(String, String)>,
     pub refresh_s: u64,
     pub timeout_ms: u64,
-}
-
-impl Default for Context {
-    fn default() -> Context {
-        Context {
-            ignore: Vec::new(),
-            issuers: None,
-        }
-    }
 }
 
 impl Context {
