@@ -143,7 +143,7 @@ fn parse_batching(b: &Obj) -> Result<Batching> {
 }
 
 /// An integer in `1..=max`, or `default` when absent.
-fn bounded(obj: &Obj, key: &str, default: u64, max: u64) -> Result<u64> {
+pub(super) fn bounded(obj: &Obj, key: &str, default: u64, max: u64) -> Result<u64> {
     match obj.uint(key)? {
         None => Ok(default),
         Some(v) if (1..=max).contains(&v) => Ok(v),

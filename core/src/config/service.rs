@@ -108,8 +108,6 @@ pub struct Service {
     pub rule_access: Vec<RuleAccess>,
     /// `proxy.policy_chain`, compiled; what is not enforced yet was refused or ignored.
     pub policies: PolicyChain,
-    /// With a `routing` policy: each rule's BackendApi `owner_id` (same index as `rules`).
-    pub rule_owners: Vec<Option<u64>>,
 }
 
 impl Service {
@@ -138,11 +136,11 @@ impl Service {
         let chain = PolicyChain::parse(&proxy, policies)?;
         let mode = if oidc {
             configure_oidc(&obj, &proxy, &mut auth, policies, &mut warnings)?
-        } else if chain.public.is_some() {
-            // Without apicast the backend is never called: its version does not matter.
-            parse_mode(&obj, &proxy, Mode::Open, &mut warnings)?
         } else {
-            parse_mode(&obj, &proxy, auth.mode, &mut warnings)?
+            // Without apicast the backend is never called: its version does not matter.
+            let public = chain.public.is_some();
+            let auth_mode = if public { Mode::Open } else { auth.mode };
+            parse_mode(&obj, &proxy, auth_mode, &mut warnings)?
         };
         let open = auth.mode == Mode::Open;
         let (rules, rule_access): (Vec<_>, Vec<_>) = proxy
@@ -151,10 +149,6 @@ impl Service {
             .into_iter()
             .unzip();
         Ok(Service {
-            rule_owners: match chain.routing() {
-                Some(_) => super::policies::routing::owners(&proxy)?,
-                None => Vec::new(),
-            },
             config_version: None,
             warnings,
             system_name: obj.string("system_name")?.unwrap_or_default().to_string(),
@@ -417,7 +411,7 @@ fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, Rul
                 .collect::<Result<Vec<_>>>()?,
         ),
     };
-    let mapping = MappingRule::new(
+    let mut mapping = MappingRule::new(
         method,
         pattern,
         metric,
@@ -425,6 +419,7 @@ fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, Rul
         rule.bool("last")?.unwrap_or(false),
         query,
     );
+    mapping.owner = super::policies::routing::owner(&rule)?;
     let access = RuleAccess::parse(&rule)?;
     if open && !access.is_open() {
         return Err(error(

@@ -24,19 +24,6 @@ impl Usage {
         self.deltas.is_empty()
     }
 
-    /// Takes `delta` off `metric` as APIcast's `Usage:merge` of a negative usage: a metric
-    /// left at 0 or below is removed (the `routing` policy's clean-up).
-    pub fn subtract(&mut self, metric: &str, delta: u64) {
-        if let Some(total) = self.deltas.get_mut(metric) {
-            match total.checked_sub(delta) {
-                Some(left) if left > 0 => *total = left,
-                _ => {
-                    self.deltas.remove(metric);
-                }
-            }
-        }
-    }
-
     /// `(metric, delta)` in metric-name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
         self.deltas

@@ -295,3 +295,29 @@ fn without_apicast_the_policies_that_need_it_are_noted() {
         "policy 3scale_batcher: accepted: has no effect without apicast (the service is public), as in APIcast"
     ));
 }
+
+#[test]
+fn routing_subtracts_per_metric_and_drops_a_metric_left_at_zero() {
+    // One metric fed by both backends: only the other owner's delta goes (APIcast's
+    // Usage:merge); a metric only the other owner fed is gone, even at delta 0.
+    let rule = |metric: &str, delta: u64, owner: u64| {
+        json!({"http_method": "GET", "pattern": "/", "metric_system_name": metric, "delta": delta,
+               "owner_id": owner, "owner_type": "BackendApi"})
+    };
+    let v = json!({"backend": {"cluster": "backend"}, "services": [{"id": "9", "backend_version": "1",
+        "proxy": {"hosts": ["api"], "policy_chain": [{"name": "routing", "configuration": {"rules": [{"url": "http://a", "owner_id": 1}]}}, apicast()],
+            "proxy_rules": [rule("hits", 1, 1), rule("hits", 2, 2), rule("zero", 0, 2), rule("mine", 0, 1)]}}]});
+    let c = Config::parse(v.to_string().as_bytes()).unwrap().config;
+    let head = RequestHead {
+        method: "GET",
+        authority: "api",
+        path: "/?user_key=k",
+        now_s: 0,
+    };
+    let pending = begin(&c, head, &Headers(vec![])).unwrap();
+    let Ok(Next::Backend(m)) = pending.authorize() else {
+        panic!("expected a backend call")
+    };
+    let usage: Vec<(String, u64)> = m.usage.iter().map(|(k, d)| (k.to_string(), d)).collect();
+    assert_eq!(usage, [("hits".to_string(), 1), ("mine".to_string(), 0)]);
+}

@@ -4,34 +4,20 @@
 
 use super::configs::Batcher;
 use super::PolicyChain;
-use crate::config::backend::{Batching, DEFAULT_MAX_PENDING, MAX_SECONDS};
-use crate::config::json::{error, Obj, Result};
+use crate::config::backend::{bounded, Batching, DEFAULT_MAX_PENDING, MAX_SECONDS};
+use crate::config::json::{Obj, Result};
 use crate::config::{BackendConfig, CachingType, Config};
 
 /// APIcast's default for both `auths_ttl` and `batch_report_seconds`.
 const DEFAULT_SECONDS: u64 = 10;
 
-/// `3scale_batcher`'s configuration; each value, when given, in 1 to a day (as
-/// `backend.batching`'s): 0 would cache nothing or report without pause.
+/// `3scale_batcher`'s configuration; each value in 1 to a day (as `backend.batching`'s): 0
+/// would cache nothing or report without pause.
 pub fn batcher(c: &Obj) -> Result<Batcher> {
-    let mut seconds = [None, None];
-    for (i, key) in ["auths_ttl", "batch_report_seconds"]
-        .into_iter()
-        .enumerate()
-    {
-        seconds[i] = match c.uint(key)? {
-            Some(v) if !(1..=MAX_SECONDS).contains(&v) => {
-                return Err(error(
-                    &c.child_path(key),
-                    format!("must be between 1 and {MAX_SECONDS}"),
-                ))
-            }
-            v => v,
-        };
-    }
+    let seconds = |key| bounded(c, key, DEFAULT_SECONDS, MAX_SECONDS).map(Some);
     Ok(Batcher {
-        auths_ttl: seconds[0],
-        batch_report_seconds: seconds[1],
+        auths_ttl: seconds("auths_ttl")?,
+        batch_report_seconds: seconds("batch_report_seconds")?,
     })
 }
 

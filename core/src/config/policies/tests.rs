@@ -407,7 +407,7 @@ fn batcher_is_accepted_and_rate_limit_headers_enforced() {
         c.entries[0].policy,
         Policy::Batcher(Batcher {
             auths_ttl: Some(30),
-            batch_report_seconds: None
+            batch_report_seconds: Some(10)
         })
     );
     assert_eq!(c.entries[0].answer, Answer::Enforced);
