@@ -250,7 +250,7 @@ impl PolicyChain {
                         warn: true,
                     };
                 }
-                // The first of each, as APIcast's context takes the first export.
+                // Twice in one chain: the first applies.
                 Policy::Caching(t) => {
                     chain.caching.get_or_insert(*t);
                 }
