@@ -321,3 +321,26 @@ fn routing_subtracts_per_metric_and_drops_a_metric_left_at_zero() {
     let usage: Vec<(String, u64)> = m.usage.iter().map(|(k, d)| (k.to_string(), d)).collect();
     assert_eq!(usage, [("hits".to_string(), 1), ("mine".to_string(), 0)]);
 }
+
+#[test]
+fn reports_follow_the_shortest_interval_of_the_services_that_batch() {
+    let batcher = |s: u64| json!([apicast(), {"name": "3scale_batcher", "configuration": {"batch_report_seconds": s}}]);
+    let interval = |backend: Value, one: Value, two: Value| {
+        let c = two_services(backend, one, two);
+        let parsed = Config::parse(c.to_string().as_bytes()).unwrap().config;
+        parsed.report_interval_ms()
+    };
+    let backend = json!({"cluster": "backend", "batching": {"batch_report_seconds": 1}});
+    // Every service has its own: the backend block's default is nobody's.
+    assert_eq!(interval(backend.clone(), batcher(5), batcher(7)), 5_000);
+    // A service without the policy follows the backend block's.
+    assert_eq!(interval(backend, batcher(5), json!([apicast()])), 1_000);
+    assert_eq!(
+        interval(
+            json!({"cluster": "backend"}),
+            batcher(3),
+            json!([apicast()])
+        ),
+        3_000
+    );
+}

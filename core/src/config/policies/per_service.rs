@@ -56,14 +56,13 @@ impl Config {
     /// batching services (one schedule for the shared reports; a service is reported at
     /// least as often as it asks).
     pub fn report_interval_ms(&self) -> u64 {
-        let services = self.services.iter().filter_map(|s| {
-            let chain = &s.policies;
-            chain.batcher.and(self.backend.batching_for(chain))
-        });
-        let shortest = self.backend.batching.into_iter().chain(services);
+        let services = self.services.iter();
+        let batching = services.filter_map(|s| self.backend.batching_for(&s.policies));
+        let shortest = batching.map(|b| b.batch_report_seconds).min();
+        // No batching service (yet: System): the backend block's, else APIcast's default.
+        let fallback = self.backend.batching.map(|b| b.batch_report_seconds);
         shortest
-            .map(|b| b.batch_report_seconds)
-            .min()
+            .or(fallback)
             .unwrap_or(DEFAULT_SECONDS)
             .saturating_mul(1000)
     }
