@@ -4,6 +4,7 @@
 
 use super::configs::Batcher;
 use super::PolicyChain;
+use crate::cache::CacheSettings;
 use crate::config::backend::{bounded, Batching, DEFAULT_MAX_PENDING, MAX_SECONDS};
 use crate::config::json::{Obj, Result};
 use crate::config::{BackendConfig, CachingType, Config};
@@ -65,5 +66,36 @@ impl Config {
             .or(fallback)
             .unwrap_or(DEFAULT_SECONDS)
             .saturating_mul(1000)
+    }
+}
+
+impl CacheSettings {
+    /// The `backend` block's (every service's default). `None` when nothing is cached:
+    /// authrep per request with `caching_type: none`.
+    pub fn new(backend: &BackendConfig) -> Option<CacheSettings> {
+        CacheSettings::for_service(backend, &PolicyChain::default())
+    }
+
+    /// A service's: its `caching` and `3scale_batcher` policies', else the `backend` block's.
+    pub fn for_service(backend: &BackendConfig, chain: &PolicyChain) -> Option<CacheSettings> {
+        let (caching_type, batching) = (backend.caching_for(chain), backend.batching_for(chain));
+        (batching.is_some() || caching_type != CachingType::None)
+            .then(|| CacheSettings::of(backend, caching_type, batching))
+    }
+
+    /// With this caching type and batching (`None`: authrep mode, nothing leased).
+    pub fn of(
+        backend: &BackendConfig,
+        caching_type: CachingType,
+        batching: Option<Batching>,
+    ) -> CacheSettings {
+        let ttl = |f: fn(&Batching) -> u64| batching.as_ref().map_or(0, f).saturating_mul(1000);
+        CacheSettings {
+            caching_type,
+            auths_ttl_ms: ttl(|b| b.auths_ttl),
+            denied_ttl_ms: ttl(|b| b.denied_ttl),
+            slots: backend.cache_max_entries,
+            wait_ms: backend.timeout_ms.saturating_add(1000),
+        }
     }
 }
