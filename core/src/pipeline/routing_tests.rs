@@ -344,3 +344,21 @@ fn reports_follow_the_shortest_interval_of_the_services_that_batch() {
         3_000
     );
 }
+
+#[test]
+fn the_batcher_before_apicast_batches_too() {
+    let config = two_services(
+        json!({"cluster": "backend"}),
+        json!([{"name": "3scale_batcher", "configuration": {}}, apicast()]),
+        json!([apicast()]),
+    );
+    let mut envoy = Envoy::new(config, 2);
+    envoy.request(0, 1, "GET", "/one?user_key=k", true);
+    assert!(envoy
+        .answer(Some(200), None)
+        .starts_with("/transactions/authorize.xml?"));
+    // The other worker uses the shared answer: no second call.
+    envoy.request(1, 2, "GET", "/one?user_key=k", true);
+    assert!(forwarded(envoy.fate(1)) && forwarded(envoy.fate(2)));
+    assert!(envoy.calls.is_empty());
+}
