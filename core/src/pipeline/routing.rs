@@ -4,7 +4,7 @@
 //! usage before the backend is asked (`route_upstream_usage_cleanup`). Which upstream gets
 //! the request is Envoy's routes' job.
 
-use crate::config::policies::configs::{Op, RouteRule, RouteSubject};
+use crate::config::policies::configs::{Op, RouteOperation, RouteRule, RouteSubject};
 use crate::config::Service;
 use crate::mapping::{ArgValue, QueryArgs, RuleMatch, Usage};
 use crate::request::HeaderSource;
@@ -52,7 +52,7 @@ pub fn owner(
                 RouteSubject::JwtClaim(name) => claim(name),
                 RouteSubject::Header(_) | RouteSubject::QueryArg(_) => read,
             };
-            results.push(holds(operation.op, actual.as_deref(), &operation.value));
+            results.push(holds(operation, actual.as_deref()));
         }
         // Every rule's values are consumed, so the next rule reads its own.
         let holds = match rule.any {
@@ -66,14 +66,16 @@ pub fn owner(
     selected.flatten()
 }
 
-/// One operation; an absent value (Lua `nil`) equals no string.
-fn holds(op: Op, actual: Option<&str>, expected: &str) -> bool {
-    match op {
-        Op::Eq => actual == Some(expected),
-        Op::Ne => actual != Some(expected),
-        // HOOK (regex engine): refused by the configuration until it lands
-        // (`config::policies::routing::matches_refused`).
-        Op::Matches => false,
+/// One operation; an absent value (Lua `nil`) equals nothing and matches nothing.
+fn holds(operation: &RouteOperation, actual: Option<&str>) -> bool {
+    let value = Some(operation.value.as_str());
+    match (operation.op, actual) {
+        (Op::Eq, actual) => actual == value,
+        (Op::Ne, actual) => actual != value,
+        (Op::Matches, Some(actual)) => {
+            (operation.pattern.as_ref()).is_some_and(|r| r.is_match(actual))
+        }
+        (Op::Matches, None) => false,
     }
 }
 

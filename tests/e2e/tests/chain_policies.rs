@@ -116,7 +116,7 @@ fn product() -> Value {
         {"url": "http://backend-20.internal", "owner_id": 20, "condition": {"operations": [
             {"match": "header", "header_name": "X-Backend", "op": "==", "value": "twenty"}]}},
         {"url": "http://backend-10.internal", "owner_id": 10, "condition": {"operations": [
-            {"match": "path", "op": "!=", "value": "/nowhere"}]}}
+            {"match": "path", "op": "matches", "value": "^/[a-z]"}]}}
     ]}});
     config(vec![service(
         1,
@@ -134,8 +134,13 @@ fn routing_reports_only_the_usage_of_the_backend_the_request_is_routed_to() {
         .header("X-Backend", "twenty")
         .send(s.port());
     assert_eq!(r.status, 200, "{r}");
+    // No rule holds (`matches` an unanchored regex, not a prefix test): nothing is dropped.
+    let r = get(&format!("/1?user_key={USER_KEY}")).send(s.port());
+    assert_eq!(r.status, 200, "{r}");
     let calls = s.authreps();
-    assert_eq!(calls.len(), 2);
+    assert_eq!(calls.len(), 3);
+    assert_eq!(calls[2].param("usage[hits]"), Some("1"));
+    assert_eq!(calls[2].param("usage[get_foo]"), Some("1"));
     assert_eq!(calls[0].param("usage[hits]"), Some("1"));
     assert_eq!(calls[0].param("usage[get_foo]"), None);
     assert_eq!(calls[1].param("usage[get_foo]"), Some("1"));

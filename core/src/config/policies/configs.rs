@@ -132,6 +132,8 @@ pub struct RouteOperation {
     pub subject: RouteSubject,
     pub op: Op,
     pub value: String,
+    /// `value` compiled, for `matches`.
+    pub pattern: Option<crate::regex::Regex>,
 }
 
 /// One `routing` rule (§3.13): the first rule whose condition holds picks `url`; its

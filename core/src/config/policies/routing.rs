@@ -5,8 +5,7 @@
 //! Envoy's job: its routes do it, the filter does not.
 
 use super::configs::{
-    any, choice, list, no_template, op, plain, required, Op, RouteOperation, RouteRule,
-    RouteSubject,
+    any, choice, list, no_template, op, plain, required, RouteOperation, RouteRule, RouteSubject,
 };
 use super::Answer;
 use crate::config::json::{error, Obj, Result};
@@ -29,7 +28,7 @@ pub fn policy(c: &Obj) -> Result<(Vec<RouteRule>, Answer)> {
 
 /// `rules: [{url, condition: {combine_op, operations}, replace_path, owner_id, host_header}]`
 /// with APIcast's schema; Liquid is refused (`match: liquid`, a `liquid` value type, a
-/// template in `replace_path`), and so is `matches`. Plain loops over `list`: an `objects`
+/// template in `replace_path`). Plain loops over `list`: an `objects`
 /// closure per item type would cost kilobytes of module.
 pub fn rules(c: &Obj) -> Result<Vec<RouteRule>> {
     let mut rules = Vec::new();
@@ -67,24 +66,14 @@ fn operation(o: &Obj) -> Result<RouteOperation> {
         _ => RouteSubject::JwtClaim(required(o, "jwt_claim_name")?),
     };
     let op = op(o)?;
-    if op == Op::Matches {
-        return Err(matches_refused(&o.child_path("op")));
-    }
+    let value = required(o, "value")?;
     Ok(RouteOperation {
         subject,
         op,
-        value: required(o, "value")?,
+        // `matches`: an unanchored regex, refused with its path in a build without regexes.
+        pattern: crate::condition::pattern(&o.child_path("value"), op, &value)?,
+        value,
     })
-}
-
-/// HOOK (regex engine): `matches` is an unanchored regex in APIcast. Once the engine lands,
-/// compile `value` here (refusing a bad pattern with this path) and evaluate it in
-/// `pipeline::routing::holds`; until then the operation is refused.
-fn matches_refused(path: &str) -> crate::config::ConfigError {
-    error(
-        path,
-        "\"matches\" (a regular expression) is not enforced yet: use == or !=",
-    )
 }
 
 /// A mapping rule's BackendApi owner: `owner_id`, kept only with `owner_type: "BackendApi"`
