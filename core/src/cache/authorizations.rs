@@ -9,7 +9,7 @@ use super::entry::{Fresh, LastKnown, SharedEntry};
 use super::key::EntryKey;
 use super::store::{SharedStore, MAX_ATTEMPTS};
 use crate::backend::{BackendAnswer, Decision};
-use crate::config::{BackendConfig, CachingType};
+use crate::config::CachingType;
 use crate::policies::rate_limit_headers::Figures;
 use std::collections::HashMap;
 
@@ -28,24 +28,7 @@ pub struct CacheSettings {
     pub wait_ms: u64,
 }
 
-impl CacheSettings {
-    /// `None` when nothing is cached: authrep per request with `caching_type: none`.
-    pub fn new(backend: &BackendConfig) -> Option<CacheSettings> {
-        if backend.batching.is_none() && backend.caching_type == CachingType::None {
-            return None;
-        }
-        let ttl = |f: fn(&crate::config::Batching) -> u64| {
-            backend.batching.as_ref().map_or(0, f).saturating_mul(1000)
-        };
-        Some(CacheSettings {
-            caching_type: backend.caching_type,
-            auths_ttl_ms: ttl(|b| b.auths_ttl),
-            denied_ttl_ms: ttl(|b| b.denied_ttl),
-            slots: backend.cache_max_entries,
-            wait_ms: backend.timeout_ms.saturating_add(1000),
-        })
-    }
-}
+// `CacheSettings::new`, `for_service` and `of` (per service): config/policies/per_service.rs.
 
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +58,8 @@ pub struct Ticket {
     /// `None` when both of the key's slots hold other live entries: the answer then serves
     /// only this request.
     slot: Option<u32>,
+    /// The asking service's settings: its answer is recorded with them.
+    settings: CacheSettings,
 }
 
 impl Ticket {
@@ -127,6 +112,13 @@ impl AuthCache {
         &self.settings
     }
 
+    /// Uses a service's settings (caching type, TTLs) from this call on: each service may
+    /// have its own (`caching`, `3scale_batcher`); the slots are shared.
+    pub fn with_settings(&mut self, settings: CacheSettings) -> &mut AuthCache {
+        self.settings = settings;
+        self
+    }
+
     /// Decides a request from this worker's lease, or from the shared entry.
     pub fn lookup(&mut self, store: &dyn SharedStore, key: &EntryKey, now_ms: u64) -> Lookup {
         if let Some(local) = self.local.get_mut(key.as_str()) {
@@ -158,6 +150,7 @@ impl AuthCache {
                 return Lookup::Authorize(Ticket {
                     key: key.clone(),
                     slot: None,
+                    settings: self.settings,
                 });
             };
             let name = slot_key(slot);
@@ -226,6 +219,7 @@ impl AuthCache {
             return Lookup::Authorize(Ticket {
                 key: key.clone(),
                 slot: Some(slot),
+                settings: self.settings,
             });
         }
         // Persistent contention: wait, and look again when woken or on the next tick.
@@ -242,6 +236,7 @@ impl AuthCache {
         answer: &BackendAnswer,
         now_ms: u64,
     ) -> Option<Lookup> {
+        self.settings = ticket.settings;
         let Some(slot) = ticket.slot else {
             return Some(self.uncached(answer));
         };

@@ -7,9 +7,9 @@ const DEFAULT_TIMEOUT_MS: u64 = 1000;
 const DEFAULT_AUTHS_TTL: u64 = 10;
 const DEFAULT_BATCH_REPORT_SECONDS: u64 = 10;
 const DEFAULT_MAX_ENTRIES: u64 = 10_000;
-const DEFAULT_MAX_PENDING: u64 = 10_000;
+pub(crate) const DEFAULT_MAX_PENDING: u64 = 10_000;
 /// A day: 3scale's largest useful cache lifetime; longer values are a typo, not a choice.
-const MAX_SECONDS: u64 = 86_400;
+pub(crate) const MAX_SECONDS: u64 = 86_400;
 
 /// Where and how the 3scale backend is called.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +143,7 @@ fn parse_batching(b: &Obj) -> Result<Batching> {
 }
 
 /// An integer in `1..=max`, or `default` when absent.
-fn bounded(obj: &Obj, key: &str, default: u64, max: u64) -> Result<u64> {
+pub(super) fn bounded(obj: &Obj, key: &str, default: u64, max: u64) -> Result<u64> {
     match obj.uint(key)? {
         None => Ok(default),
         Some(v) if (1..=max).contains(&v) => Ok(v),

@@ -73,8 +73,7 @@ impl Config {
         ])?;
         let system = SystemConfig::parse_in(&root)?;
         let backend = parse_backend(&root)?;
-        let mut policies =
-            policies::Context::new(&root, backend.caching_type, backend.batching.is_some())?;
+        let mut policies = policies::Context::new(&root)?;
         policies.issuers = system.as_ref().map(|s| policies::Issuers {
             clusters: s.issuer_clusters.clone(),
             refresh_s: s.refresh_s,
@@ -113,7 +112,7 @@ impl Config {
             hosts: HashMap::new(),
         };
         let mut warnings = config.install(parsed.into_iter().map(Arc::new).collect());
-        if config.backend.report_response_codes && config.backend.batching.is_none() {
+        if config.backend.report_response_codes && !config.any_batching() {
             // As APIcast's synchronous authrep: it is sent before the upstream answers.
             warnings.push(
                 "backend.report_response_codes: authrep mode reports each call before the upstream answers, so no code is sent (as APIcast); batching sends them".to_string(),

@@ -133,10 +133,14 @@ impl Service {
             None => Authentication::default(),
         };
         let oidc = obj.number_or_string("backend_version")?.as_deref() == Some("oauth");
+        let chain = PolicyChain::parse(&proxy, policies)?;
         let mode = if oidc {
             configure_oidc(&obj, &proxy, &mut auth, policies, &mut warnings)?
         } else {
-            parse_mode(&obj, &proxy, auth.mode, &mut warnings)?
+            // Without apicast the backend is never called: its version does not matter.
+            let public = chain.public.is_some();
+            let auth_mode = if public { Mode::Open } else { auth.mode };
+            parse_mode(&obj, &proxy, auth_mode, &mut warnings)?
         };
         let open = auth.mode == Mode::Open;
         let (rules, rule_access): (Vec<_>, Vec<_>) = proxy
@@ -162,7 +166,7 @@ impl Service {
                 .filter(|t| !t.is_empty())
                 .map(str::to_string),
             errors: ErrorResponses::parse(&proxy)?,
-            policies: PolicyChain::parse(&proxy, policies)?,
+            policies: chain,
             rules_use_args: rules.iter().any(|r| !r.query.is_empty()),
             rules: RuleSet::from(rules),
             rule_access,
@@ -407,7 +411,7 @@ fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, Rul
                 .collect::<Result<Vec<_>>>()?,
         ),
     };
-    let mapping = MappingRule::new(
+    let mut mapping = MappingRule::new(
         method,
         pattern,
         metric,
@@ -415,6 +419,7 @@ fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, Rul
         rule.bool("last")?.unwrap_or(false),
         query,
     );
+    mapping.owner = super::policies::routing::owner(&rule)?;
     let access = RuleAccess::parse(&rule)?;
     if open && !access.is_open() {
         return Err(error(

@@ -125,6 +125,9 @@ pub struct MappingRule {
     pub delta: u64,
     pub last: bool,
     pub query: Vec<QueryCondition>,
+    /// `owner_id` of a rule with `owner_type: "BackendApi"` (API as a Product): the
+    /// `routing` policy drops the usage of rules owned by backends not routed to.
+    pub owner: Option<u64>,
 }
 
 impl MappingRule {
@@ -151,6 +154,7 @@ impl MappingRule {
             delta,
             last,
             query,
+            owner: None,
         }
     }
 

@@ -23,6 +23,7 @@
 //! On every worker, `on_tick` also moves counted calls to shared data and, on the elected
 //! worker, sends the reports (`reporting.rs`). `on_host_error` fails a request closed.
 
+mod batching;
 #[cfg(test)]
 mod codes_tests;
 #[cfg(test)]
@@ -40,6 +41,9 @@ mod reply;
 mod reporting;
 #[cfg(test)]
 mod rewrite_tests;
+mod routing;
+#[cfg(test)]
+mod routing_tests;
 mod steps;
 #[cfg(test)]
 mod tests;
@@ -94,8 +98,11 @@ pub struct PendingRequest {
     insecure: bool,
     /// A header-secret rule covers the path and its header is absent or wrong.
     header_secret_failed: bool,
-    /// Under one of `authentication.public_paths`: no credentials, rules or backend.
+    /// Under one of `authentication.public_paths`, or a chain without `apicast`: no
+    /// credentials, rules or backend.
     public_path: bool,
+    /// What the `routing` policy's conditions read from the head (with the policy only).
+    route: Option<routing::RouteInputs>,
     debug: bool,
     body_eligible: bool,
     /// `Referer`, read only for a service with the `3scale_referrer` policy.
@@ -195,7 +202,8 @@ pub fn begin(
         };
         break;
     }
-    let public_path = public::covers(&service.auth.public_paths, &normalized_path);
+    let public_path = service.policies.public.is_some()
+        || public::covers(&service.auth.public_paths, &normalized_path);
     // A public request reads no credential: none can fail it, and none costs a verification.
     let anonymous = public_path || service.auth.mode == Mode::Open;
     let found = if anonymous {
@@ -240,7 +248,10 @@ pub fn begin(
         true => headers.header("referer"),
         false => None,
     };
+    let route =
+        (service.policies.routing()).map(|rules| routing::RouteInputs::read(rules, headers, &args));
     Ok(Box::new(PendingRequest {
+        route,
         service,
         method: head.method.to_string(),
         normalized_path,
@@ -428,6 +439,8 @@ impl PendingRequest {
         if matched.usage.is_empty() && !no_rules {
             return Err(LocalReply::error(&errors.no_match, Outcome::NoMatch));
         }
+        let mut matched = matched;
+        self.route(identity, &mut matched);
         if let Some(who) = identity {
             let allowed = matched
                 .matched
@@ -456,6 +469,23 @@ impl PendingRequest {
             Mode::Local | Mode::Open => Next::Forward(matched.forward()),
             Mode::ThreeScale | Mode::LocalThenThreeScale => Next::Backend(matched),
         })
+    }
+
+    /// The `routing` policy: the usage of rules owned by backends the request is not routed
+    /// to goes (after the no-match check, as in APIcast).
+    fn route(&self, _who: Option<&Identity>, matched: &mut RuleMatch) {
+        let (Some(rules), Some(inputs)) = (self.service.policies.routing(), &self.route) else {
+            return;
+        };
+        #[cfg(feature = "jwt")]
+        let claims = _who.and_then(|w| w.claims.as_ref());
+        #[cfg(feature = "jwt")]
+        let claim = |name: &str| claims.map(|c| c.render(name));
+        #[cfg(not(feature = "jwt"))]
+        let claim = |_: &str| None;
+        if let Some(owner) = routing::owner(rules, inputs, &self.normalized_path, &claim) {
+            routing::clean_usage(&self.service, matched, owner);
+        }
     }
 
     fn public(&self, matched: &RuleMatch) -> Forward {

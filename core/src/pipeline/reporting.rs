@@ -4,11 +4,13 @@
 use super::steps::{CallPurpose, Step, Tally};
 use crate::cache::reports::{self, ReportBatch};
 use crate::cache::{Calls, EntryKey, LocalUsage, SharedStore};
-use crate::config::{Batching, Config};
+use crate::config::backend::DEFAULT_MAX_PENDING;
+use crate::config::{BackendConfig, Config};
 use log::{debug, error, warn};
 
 pub(super) struct Reporting {
-    batching: Batching,
+    /// Bound on pending reports (`backend.batching.max_pending`, or its default).
+    max_pending: usize,
     /// `backend.report_response_codes`: a call is counted once its status is known.
     codes: bool,
     usage: LocalUsage,
@@ -17,10 +19,12 @@ pub(super) struct Reporting {
 }
 
 impl Reporting {
-    pub(super) fn new(batching: Batching, codes: bool) -> Reporting {
+    pub(super) fn new(backend: &BackendConfig) -> Reporting {
         Reporting {
-            batching,
-            codes,
+            max_pending: (backend.batching)
+                .map_or(DEFAULT_MAX_PENDING, |b| u64::from(b.max_pending))
+                as usize,
+            codes: backend.report_response_codes,
             usage: LocalUsage::default(),
             hits: 0,
             misses: 0,
@@ -68,7 +72,7 @@ impl Reporting {
         tally.cache_misses = tally
             .cache_misses
             .saturating_add(std::mem::take(&mut self.misses));
-        let max_pending = self.batching.max_pending as usize;
+        let max_pending = self.max_pending;
         if let Some(merged) = self.usage.flush(store, max_pending) {
             if merged.dropped > 0 {
                 error!(
@@ -79,7 +83,7 @@ impl Reporting {
             }
             tally.usage_pending = Some(merged.pending);
         }
-        let interval_ms = self.batching.batch_report_seconds.saturating_mul(1000);
+        let interval_ms = config.report_interval_ms();
         if !reports::claim_report(store, now_ms, interval_ms) {
             return Vec::new();
         }
@@ -160,7 +164,7 @@ impl Reporting {
 
     /// Moves this worker's counted calls to shared data (the VM is going away).
     pub(super) fn flush(&mut self, store: &dyn SharedStore) {
-        let _ = self.usage.flush(store, self.batching.max_pending as usize);
+        let _ = self.usage.flush(store, self.max_pending);
     }
 }
 

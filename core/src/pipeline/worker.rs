@@ -12,8 +12,8 @@ use super::reporting::Reporting;
 use super::steps::{CallPurpose, Clock, RequestId, Step, Steps, Tally};
 use super::{begin, Next, PendingRequest};
 use crate::backend::{BackendAnswer, Decision};
-use crate::cache::{AuthCache, CacheSettings, Denial, EntryKey, Lookup, SharedStore, Ticket};
-use crate::config::Config;
+use crate::cache::{AuthCache, CacheSettings, EntryKey, Lookup, SharedStore};
+use crate::config::{CachingType, Config};
 use crate::policies::{rate_limit_headers as rate_limit, RequestPolicies};
 use crate::request::{HeaderSource, RequestHead};
 use log::warn;
@@ -21,31 +21,32 @@ use std::mem::take;
 use std::rc::Rc;
 
 pub struct Worker {
-    config: Rc<Config>,
-    store: Box<dyn SharedStore>,
-    clock: Box<dyn Clock>,
-    /// The matched cache: batching, or the failure policy's memory in authrep mode.
-    cache: Option<AuthCache>,
-    /// Batching mode's counted calls and reports.
-    reporting: Option<Reporting>,
-    flows: Flows,
+    pub(super) config: Rc<Config>,
+    pub(super) store: Box<dyn SharedStore>,
+    pub(super) clock: Box<dyn Clock>,
+    /// The matched cache: batching, or the failure policy's memory in authrep mode; each
+    /// service's settings apply ([`CacheSettings::for_service`]).
+    pub(super) cache: AuthCache,
+    /// Batching mode's counted calls and reports (some service batches, or may: System).
+    pub(super) reporting: Option<Reporting>,
+    pub(super) flows: Flows,
     /// The header, status and CORS policies of requests whose service's chain has some, from
     /// their authorization until Envoy is done with them (the response phase needs them).
-    policies: Vec<(RequestId, Box<RequestPolicies>)>,
+    pub(super) policies: Vec<(RequestId, Box<RequestPolicies>)>,
     /// False while services are to come from 3scale System and none has arrived.
     config_loaded: bool,
     /// Backend calls in flight: the host's token, why, and the context that sent it (Envoy
     /// cancels a context's calls when the context goes).
-    calls: Vec<(u32, CallPurpose, u32)>,
-    tally: Tally,
+    pub(super) calls: Vec<(u32, CallPurpose, u32)>,
+    pub(super) tally: Tally,
 }
 
 impl Worker {
     pub fn new(config: Rc<Config>, store: Box<dyn SharedStore>, clock: Box<dyn Clock>) -> Worker {
         Worker {
-            cache: CacheSettings::new(&config.backend).map(AuthCache::new),
-            reporting: (config.backend.batching)
-                .map(|b| Reporting::new(b, config.backend.report_response_codes)),
+            cache: AuthCache::new(CacheSettings::of(&config.backend, CachingType::None, None)),
+            reporting: (config.any_batching() || config.system.is_some())
+                .then(|| Reporting::new(&config.backend)),
             config_loaded: config.system.is_none() || !config.services.is_empty(),
             config,
             store,
@@ -308,30 +309,13 @@ impl Worker {
         }
     }
 
-    // --- Batching: the cache, waiting, waking -------------------------------------------
-
-    /// Another request's answer for `key` arrived (on any worker): its waiters look again.
-    pub fn on_wake(&mut self, key: &str) -> Steps {
-        self.wake(Some(key))
-    }
-
-    fn wake(&mut self, key: Option<&str>) -> Steps {
-        let mut steps = Steps::hold();
-        for request in self.flows.waiting_on(key) {
-            steps.extend(self.resolve(request, None, true, None));
-        }
-        steps
-    }
-
     /// The worker's timer: lease expiry, lost wake-ups, usage to shared data, reports.
     pub fn on_tick(&mut self) -> Steps {
         // Without the clock nothing can expire or be reported; the next tick tries again.
         let Some(now_ms) = self.clock.now_ms() else {
             return Steps::hold();
         };
-        if let Some(cache) = &mut self.cache {
-            cache.expire(&*self.store, now_ms);
-        }
+        self.cache.expire(&*self.store, now_ms);
         // Waiters whose wake-up was lost, or whose asker went away, look again.
         let mut steps = self.wake(None);
         if let Some(reporting) = &mut self.reporting {
@@ -347,9 +331,7 @@ impl Worker {
     /// leases go back. (Envoy keeps a VM until its requests are done, so a call waiting for
     /// its response's status was counted by `on_request_done` already.)
     pub fn on_shutdown(&mut self) {
-        if let Some(cache) = &mut self.cache {
-            cache.release_all(&*self.store);
-        }
+        self.cache.release_all(&*self.store);
         if let Some(reporting) = &mut self.reporting {
             reporting.flush(&*self.store);
         }
@@ -375,7 +357,10 @@ impl Worker {
             Ok(Next::Forward(forward)) => return self.forward(request, forward, resume, None),
             Err(reply) => return self.reply(request, reply),
         };
-        if self.batching() {
+        if (self.config.backend)
+            .batching_for(&matched.service().policies)
+            .is_some()
+        {
             let key = matched.cache_key();
             self.flows.set(
                 request,
@@ -404,7 +389,9 @@ impl Worker {
         answer: &BackendAnswer,
         resume: bool,
     ) -> Steps {
-        if let Some(cache) = &mut self.cache {
+        let chain = &matched.service().policies;
+        if let Some(settings) = CacheSettings::for_service(&self.config.backend, chain) {
+            let cache = self.cache.with_settings(settings);
             let Some(now_ms) = self.clock.now_ms() else {
                 return self.fail(request);
             };
@@ -428,134 +415,9 @@ impl Worker {
         }
     }
 
-    /// Batching mode: decides a waiting request from the cache (`direct`: an answer meant for
-    /// this request alone). Runs when the request arrives and on every wake-up.
-    fn resolve(
-        &mut self,
-        request: RequestId,
-        direct: Option<Lookup>,
-        resume: bool,
-        now_ms: Option<u64>,
-    ) -> Steps {
-        let Some(State::Waiting {
-            matched,
-            key,
-            waited,
-            ..
-        }) = self.flows.take(request)
-        else {
-            return Steps::hold();
-        };
-        let lookup = match direct {
-            Some(lookup) => lookup,
-            None => match now_ms.or_else(|| self.clock.now_ms()) {
-                Some(now_ms) => self.lookup(&key, now_ms),
-                None => return self.fail(request),
-            },
-        };
-        let cached = (self.cache.as_ref(), &key);
-        rate_limit::from_cache(&mut self.policies, request, &lookup, cached, &*self.clock);
-        match lookup {
-            Lookup::Forward { leased } => {
-                let report = (self.reporting.as_mut())
-                    .and_then(|reporting| reporting.forwarded(key, leased, waited));
-                self.forward(request, matched.forward(), resume, report)
-            }
-            Lookup::Deny(denial) => self.reply(request, matched.denied(denial)),
-            Lookup::Authorize(ticket) => {
-                let call = matched.authorize_call();
-                let direct = !ticket.is_cached();
-                self.wait(request, matched, key, direct);
-                Steps::one(Step::Call {
-                    call,
-                    purpose: CallPurpose::Authorize {
-                        ticket,
-                        requester: request,
-                        resume,
-                    },
-                })
-            }
-            Lookup::Wait => {
-                self.wait(request, matched, key, false);
-                Steps::hold()
-            }
-        }
-    }
-
-    /// The request waits for an answer (`direct`: to its own call, for an uncached entry).
-    fn wait(
-        &mut self,
-        request: RequestId,
-        matched: Box<MatchedRequest>,
-        key: EntryKey,
-        direct: bool,
-    ) {
-        let waiting = State::Waiting {
-            matched,
-            key,
-            waited: true,
-            direct,
-        };
-        self.flows.set(request, waiting);
-    }
-
-    fn lookup(&mut self, key: &EntryKey, now_ms: u64) -> Lookup {
-        match &mut self.cache {
-            Some(cache) => cache.lookup(&*self.store, key, now_ms),
-            // Batching without a cache cannot happen (batching implies one); if it did, deny.
-            None => Lookup::Deny(Denial::AuthFailed),
-        }
-    }
-
-    /// An `authorize` answer: recorded for every request waiting on the key (on every
-    /// worker), or, for an uncached ticket, the requester's alone. An answer that could not
-    /// be read (or the clock) is not recorded: the requester of an uncached ticket fails
-    /// closed, and requests waiting on the key look again (and ask again once the ticket's
-    /// wait is over).
-    fn authorize_answer(
-        &mut self,
-        ticket: &Ticket,
-        requester: RequestId,
-        answer: Option<&BackendAnswer>,
-        resume: bool,
-        later: bool,
-    ) -> Steps {
-        let resume = resume || later;
-        let recorded = match (answer, self.clock.now_ms()) {
-            (Some(answer), Some(now_ms)) => Some(
-                self.cache
-                    .as_mut()
-                    .and_then(|c| c.answer(&*self.store, ticket, answer, now_ms)),
-            ),
-            _ => None,
-        };
-        let mut steps = Steps::hold();
-        if !matches!(recorded, Some(Some(_))) {
-            steps.push(Step::Notify(ticket.key.clone()));
-        }
-        if ticket.is_cached() {
-            // The requester waits on the key like any other request: the notice wakes it.
-            // A call refused in the requester's own callback is decided there, from the
-            // answer just recorded (the failure policy).
-            if !later {
-                steps.extend(self.resolve(requester, None, resume, None));
-            }
-            return steps;
-        }
-        steps.extend(match recorded {
-            Some(Some(lookup)) => self.resolve(requester, Some(lookup), resume, None),
-            Some(None) => Steps::hold(),
-            None => match self.flows.get(requester) {
-                Some(State::Waiting { .. }) => self.fail(requester),
-                _ => Steps::hold(),
-            },
-        });
-        steps
-    }
-
     // --- Ends ----------------------------------------------------------------------------
 
-    fn reply(&mut self, request: RequestId, reply: LocalReply) -> Steps {
+    pub(super) fn reply(&mut self, request: RequestId, reply: LocalReply) -> Steps {
         // A forward the host failed to carry out: its call is counted, as it always was.
         self.on_response(request, || None);
         self.flows.set(request, State::Complete);
@@ -565,7 +427,7 @@ impl Worker {
     /// Lets the request through. A request forwarded by the callback in progress
     /// (`resume: false`) is let go by that callback's return. `report`: the call, counted
     /// once its response's status is known.
-    fn forward(
+    pub(super) fn forward(
         &mut self,
         request: RequestId,
         forward: Forward,
@@ -595,7 +457,7 @@ impl Worker {
     }
 
     /// Fails the request closed: an empty 500 (the host call that failed was logged).
-    fn fail(&mut self, request: RequestId) -> Steps {
+    pub(super) fn fail(&mut self, request: RequestId) -> Steps {
         self.reply(request, LocalReply::internal_error())
     }
 

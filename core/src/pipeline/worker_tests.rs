@@ -45,7 +45,7 @@ impl HeaderSource for Headers {
 
 /// What happened to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Fate {
+pub(super) enum Fate {
     /// Paused, undecided.
     Held,
     /// Went upstream with these headers set; `resumed`: by a later event.
@@ -57,15 +57,15 @@ enum Fate {
 }
 
 /// A fake Envoy with `n` workers on one shared store and one clock.
-struct Envoy {
+pub(super) struct Envoy {
     workers: Vec<Worker>,
-    clock: Rc<Cell<Option<u64>>>,
+    pub(super) clock: Rc<Cell<Option<u64>>>,
     fates: HashMap<RequestId, Fate>,
     /// Calls in flight: (worker, token, call path).
-    calls: Vec<(usize, u32, String)>,
+    pub(super) calls: Vec<(usize, u32, String)>,
     next_token: u32,
     /// Bodies of every call made (reports).
-    call_bodies: Vec<String>,
+    pub(super) call_bodies: Vec<String>,
     /// The host refuses to dispatch.
     refuse_calls: bool,
     /// Request bodies Envoy buffered.
@@ -73,7 +73,7 @@ struct Envoy {
 }
 
 impl Envoy {
-    fn new(config: Value, workers: usize) -> Envoy {
+    pub(super) fn new(config: Value, workers: usize) -> Envoy {
         let config = Rc::new(Config::parse(config.to_string().as_bytes()).unwrap().config);
         let store = Rc::new(MemoryStore::default());
         let clock = Rc::new(Cell::new(Some(1_000_000)));
@@ -98,11 +98,18 @@ impl Envoy {
     }
 
     /// Sends a request to worker `w`; returns what the headers callback returned.
-    fn request(&mut self, w: usize, id: RequestId, method: &str, path: &str, end: bool) -> bool {
+    pub(super) fn request(
+        &mut self,
+        w: usize,
+        id: RequestId,
+        method: &str,
+        path: &str,
+        end: bool,
+    ) -> bool {
         self.request_with(w, id, method, path, &[], end)
     }
 
-    fn request_with(
+    pub(super) fn request_with(
         &mut self,
         w: usize,
         id: RequestId,
@@ -128,7 +135,7 @@ impl Envoy {
     }
 
     /// The backend answers the oldest call in flight with `status` (and a remaining budget).
-    fn answer(&mut self, status: Option<u16>, remaining: Option<&str>) -> String {
+    pub(super) fn answer(&mut self, status: Option<u16>, remaining: Option<&str>) -> String {
         let (w, token, path) = self.calls.remove(0);
         let answer = status.map(|s| BackendAnswer {
             status: Some(s),
@@ -140,7 +147,7 @@ impl Envoy {
         path
     }
 
-    fn tick(&mut self, w: usize) {
+    pub(super) fn tick(&mut self, w: usize) {
         let steps = self.workers[w].on_tick();
         self.carry_out(w, 0, steps);
     }
@@ -210,7 +217,7 @@ impl Envoy {
         proceed
     }
 
-    fn fate(&self, id: RequestId) -> Fate {
+    pub(super) fn fate(&self, id: RequestId) -> Fate {
         self.fates[&id].clone()
     }
 }

@@ -158,6 +158,7 @@ pub fn rewrite_one(
             answer: crate::config::policies::Answer::Enforced,
         }],
         apicast: 1,
+        ..PolicyChain::default()
     };
     run(
         &chain,

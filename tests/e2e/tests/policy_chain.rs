@@ -86,9 +86,8 @@ fn a_policy_that_can_block_traffic_and_is_not_enforced_keeps_envoy_from_starting
              traffic and Tollgate does not enforce it: remove it, or accept it in ignore_policies",
         ),
         (
-            json!([{"name": "upstream", "configuration": {"rules": []}}]),
-            "services[0].proxy.policy_chain: no apicast policy: APIcast would serve this service \
-             without 3scale authorization (public)",
+            json!([]),
+            "services[0].proxy.policy_chain: an empty chain: APIcast would neither authorize nor proxy",
         ),
     ];
     for (chain, expected) in cases {

@@ -25,9 +25,11 @@ pub fn report(text: &[u8]) -> String {
                 let _ = writeln!(out, "      {}{}", relative(&e.path, &at), e.message);
             }
         }
-        if let Some(e) = &service.no_apicast {
-            let _ = writeln!(out, "  refused: {}", e.message);
-        }
+        let _ = match &service.chain {
+            Some(Err(e)) => writeln!(out, "  refused: {}", e.message),
+            Some(Ok(public)) => writeln!(out, "  warning: {public}"),
+            None => Ok(()),
+        };
     }
     out
 }

@@ -138,7 +138,7 @@ fn check_lists_each_policy_with_its_answer() {
          \x20 [0] logging: Envoy's job (configure it in Envoy); it cannot block traffic\n\
          \x20 [1] rate_limit: NOT enforced: accepted through ignore_policies\n\
          \x20 [2] apicast: enforced\n\
-         \x20 [3] 3scale_batcher: accepted: backend.batching is off: every request is authorized by an authrep\n\
+         \x20 [3] 3scale_batcher: enforced\n\
          \x20 [4] rate_limit_headers: enforced\n"
     );
     assert_eq!(
@@ -217,13 +217,31 @@ fn check_lists_every_refused_policy_and_fails() {
         "error: services[0].proxy.policy_chain[0].configuration.ips[0]: expected an IP address or CIDR block\n"
     );
 
-    let public = chain_config(json!([{"name": "upstream"}]), json!({}));
-    let run = tollgate(&["check", "-"], &public.to_string());
+    // An empty chain is refused; one without apicast is public (a warning, accepted).
+    let empty = chain_config(json!([]), json!({}));
+    let run = tollgate(&["check", "-"], &empty.to_string());
     assert_eq!(run.code, 1);
-    assert!(run.stdout.ends_with("  refused: no apicast policy: APIcast would serve this service without 3scale authorization (public), which Tollgate does not do: add {\"name\": \"apicast\"} to the chain\n"), "{}", run.stdout);
+    assert!(run.stdout.ends_with("  refused: an empty chain: APIcast would neither authorize nor proxy: list the policies (with {\"name\": \"apicast\"} for 3scale), or remove policy_chain for apicast alone\n"), "{}", run.stdout);
     assert!(
         run.stderr
-            .starts_with("error: services[0].proxy.policy_chain: no apicast policy"),
+            .starts_with("error: services[0].proxy.policy_chain: an empty chain"),
+        "{}",
+        run.stderr
+    );
+    let public = chain_config(json!([{"name": "upstream"}]), json!({}));
+    let run = tollgate(&["check", "-"], &public.to_string());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "  warning: services[0].proxy.policy_chain: no apicast policy: the service is PUBLIC"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains(
+            "warning: services[0].proxy.policy_chain: no apicast policy: the service is PUBLIC"
+        ),
         "{}",
         run.stderr
     );

@@ -261,8 +261,14 @@ fn the_other_typed_configurations() {
         "p.configuration.app_key: missing required field"
     );
 
-    let Policy::Routing(r) = typed_of("routing", json!({"rules": [{"url": "http://b:8080", "owner_id": 3, "condition": {"combine_op": "or",
-        "operations": [{"match": "header", "header_name": "X-V", "op": "matches", "value": "^2"}]}}]})).unwrap() else { panic!() };
+    let Policy::Routing(r) = typed_of(
+        "routing",
+        json!({"rules": [{"url": "http://b:8080", "owner_id": 3, "condition": {"combine_op": "or",
+        "operations": [{"match": "header", "header_name": "X-V", "op": "!=", "value": "2"}]}}]}),
+    )
+    .unwrap() else {
+        panic!()
+    };
     assert!(r[0].any);
     assert_eq!(r[0].owner_id, Some(3));
     assert_eq!(

@@ -132,6 +132,8 @@ pub struct RouteOperation {
     pub subject: RouteSubject,
     pub op: Op,
     pub value: String,
+    /// `value` compiled, for `matches`.
+    pub pattern: Option<crate::regex::Regex>,
 }
 
 /// One `routing` rule (§3.13): the first rule whose condition holds picks `url`; its
@@ -276,16 +278,16 @@ pub(super) fn methods(obj: &Obj, key: &str, allowed: &[&str]) -> Result<Vec<Stri
     Ok(strings(obj, key, allowed)?.unwrap_or_default())
 }
 
-fn op(obj: &Obj) -> Result<Op> {
+pub(super) fn op(obj: &Obj) -> Result<Op> {
     Ok([Op::Eq, Op::Ne, Op::Matches][choice(obj, "op", &["==", "!=", "matches"], None)?])
 }
 
-fn any(obj: &Obj) -> Result<bool> {
+pub(super) fn any(obj: &Obj) -> Result<bool> {
     Ok(choice(obj, "combine_op", &["and", "or"], Some(0))? == 1)
 }
 
 /// A field APIcast always renders as Liquid: accepted only when it holds no template.
-fn no_template(obj: &Obj, key: &str) -> Result<Option<String>> {
+pub(super) fn no_template(obj: &Obj, key: &str) -> Result<Option<String>> {
     match obj.string(key)? {
         Some(t) if t.contains("{{") || t.contains("{%") => Err(error(
             &obj.child_path(key),
@@ -551,40 +553,9 @@ pub fn default_credentials(c: &Obj) -> Result<DefaultCredentials> {
     })
 }
 
+/// Read by the filter's own reader (`routing.rs`): one reader, the filter's lean one.
 pub fn routing(c: &Obj) -> Result<Vec<RouteRule>> {
-    objects(c, "rules", true, &|r| {
-        let (any, operations) = match r.obj("condition")? {
-            None => (false, Vec::new()),
-            Some(cond) => (
-                any(&cond)?,
-                objects(&cond, "operations", false, &route_operation)?,
-            ),
-        };
-        Ok(RouteRule {
-            url: required(r, "url")?,
-            any,
-            operations,
-            replace_path: no_template(r, "replace_path")?,
-            owner_id: r.uint("owner_id")?,
-            host_header: r.string("host_header")?.map(str::to_string),
-        })
-    })
-}
-
-fn route_operation(o: &Obj) -> Result<RouteOperation> {
-    plain(o, "value_type")?;
-    let kinds = &["path", "header", "query_arg", "jwt_claim"];
-    let subject = match choice(o, "match", kinds, None)? {
-        0 => RouteSubject::Path,
-        1 => RouteSubject::Header(required(o, "header_name")?),
-        2 => RouteSubject::QueryArg(required(o, "query_arg_name")?),
-        _ => RouteSubject::JwtClaim(required(o, "jwt_claim_name")?),
-    };
-    Ok(RouteOperation {
-        subject,
-        op: op(o)?,
-        value: required(o, "value")?,
-    })
+    super::routing::rules(c)
 }
 
 /// The typed configuration of a policy to be enforced (`Kind::Later`); `Ok(None)` for other

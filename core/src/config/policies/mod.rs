@@ -7,6 +7,8 @@ pub mod cidr;
 #[cfg(test)]
 mod config_tests;
 pub mod configs;
+pub mod per_service;
+pub mod routing;
 #[cfg(test)]
 mod tests;
 pub mod url_rewriting;
@@ -15,7 +17,6 @@ use super::json::{error, Obj, Result};
 use super::{CachingType, ConfigError};
 use configs::*;
 use serde_json::Value;
-use std::cmp::Ordering;
 use std::fmt;
 use url_rewriting::UrlRewriting;
 
@@ -37,6 +38,8 @@ pub enum Kind {
     Later,
     /// Enforced, with the configuration [`configs::typed`] reads.
     Typed,
+    /// Its rules' `owner_id` decides which backend's usage is reported (`routing.rs`).
+    Routing,
 }
 
 /// Builtin policies Tollgate knows; any other name, or a builtin name with a version other
@@ -55,7 +58,7 @@ const BUILTIN: &[(&str, Kind)] = &[
     ("headers", Kind::Typed),
     ("url_rewriting", Kind::Typed),
     ("statuscode_overwrite", Kind::Typed),
-    ("routing", Kind::Later),
+    ("routing", Kind::Routing),
     ("camel", Kind::Envoy),
     ("content_caching", Kind::Envoy),
     ("grpc", Kind::Envoy),
@@ -82,13 +85,10 @@ pub fn kind(name: &str, version: &str) -> Option<Kind> {
 }
 
 /// What the top level says about every service's policies.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Context {
     /// `ignore_policies`: names accepted although Tollgate would refuse them.
     pub ignore: Vec<String>,
-    /// `backend.caching_type` and whether `backend.batching` is on: they apply to every service.
-    pub caching: CachingType,
-    pub batching: bool,
     /// With a `system` block: where OpenID Connect services from 3scale System discover their
     /// issuer's keys.
     pub issuers: Option<Issuers>,
@@ -103,19 +103,8 @@ pub struct Issuers {
     pub timeout_ms: u64,
 }
 
-impl Default for Context {
-    fn default() -> Context {
-        Context {
-            ignore: Vec::new(),
-            caching: CachingType::None,
-            batching: false,
-            issuers: None,
-        }
-    }
-}
-
 impl Context {
-    pub fn new(root: &Obj, caching: CachingType, batching: bool) -> Result<Context> {
+    pub fn new(root: &Obj) -> Result<Context> {
         let mut ignore = Vec::new();
         for (path, v) in list(root, "ignore_policies")?.unwrap_or_default() {
             let name = v
@@ -125,8 +114,6 @@ impl Context {
         }
         Ok(Context {
             ignore,
-            caching,
-            batching,
             issuers: None,
         })
     }
@@ -202,12 +189,21 @@ pub struct ChainEntry {
 }
 
 /// A service's policies in chain order. Empty when `policy_chain` is absent or null:
-/// APIcast's default chain, `apicast` alone. An explicit chain without `apicast` is refused.
+/// APIcast's default chain, `apicast` alone. An explicit empty chain is refused; one without
+/// `apicast` makes the service public.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyChain {
     pub entries: Vec<ChainEntry>,
-    /// Index in `entries` of the (first) `apicast` policy; 0 for the default chain.
+    /// Index in `entries` of the (first) `apicast` policy; 0 for the default chain, and
+    /// `entries.len()` without one (every policy then stands before it).
     pub apicast: usize,
+    /// No `apicast`: the chain's path. The service is public (no credentials, mapping rules
+    /// or 3scale authorization, as in APIcast).
+    pub public: Option<String>,
+    /// The service's own `caching_type` (the `caching` policy), else `backend.caching_type`.
+    pub caching: Option<CachingType>,
+    /// The service's own batching (the `3scale_batcher` policy), else `backend.batching`.
+    pub batcher: Option<Batcher>,
 }
 
 impl PolicyChain {
@@ -216,23 +212,56 @@ impl PolicyChain {
         let Some(items) = list(proxy, "policy_chain")? else {
             return Ok(PolicyChain::default());
         };
+        if items.is_empty() {
+            return Err(empty_chain(&path));
+        }
         let mut entries = Vec::with_capacity(items.len());
         for (p, v) in items {
             entries.push(entry(&p, v, ctx)?);
         }
-        let apicast = entries
+        let found = entries
             .iter()
-            .position(|e| matches!(e.policy, Policy::Apicast))
-            .ok_or_else(|| no_apicast(&path))?;
-        for e in entries.iter_mut().skip(apicast) {
-            if matches!(e.policy, Policy::DefaultCredentials(_)) {
-                e.answer = Answer::Accepted {
-                    note: "placed after apicast, where it has no effect (a request without credentials gets 401), as in APIcast",
-                    warn: true,
-                };
+            .position(|e| matches!(e.policy, Policy::Apicast));
+        let apicast = found.unwrap_or(entries.len());
+        let mut chain = PolicyChain {
+            public: found.is_none().then_some(path),
+            apicast,
+            ..PolicyChain::default()
+        };
+        for (i, e) in entries.iter_mut().enumerate() {
+            match &e.policy {
+                // What only `apicast` reads: nothing without it.
+                Policy::Caching(_)
+                | Policy::Batcher(_)
+                | Policy::Routing(_)
+                | Policy::DefaultCredentials(_)
+                | Policy::Referrer
+                    if found.is_none() =>
+                {
+                    e.answer = Answer::Accepted {
+                        note:
+                            "has no effect without apicast (the service is public), as in APIcast",
+                        warn: true,
+                    };
+                }
+                Policy::DefaultCredentials(_) if i > apicast => {
+                    e.answer = Answer::Accepted {
+                        note: "placed after apicast, where it has no effect (a request without credentials gets 401), as in APIcast",
+                        warn: true,
+                    };
+                }
+                // Twice in one chain: the first applies.
+                Policy::Caching(t) => {
+                    chain.caching.get_or_insert(*t);
+                }
+                Policy::Batcher(b) => {
+                    chain.batcher.get_or_insert(*b);
+                }
+                _ => {}
             }
         }
-        Ok(PolicyChain { entries, apicast })
+        chain.entries = entries;
+        Ok(chain)
     }
 
     /// The `default_credentials` policy, when it stands before `apicast` (after it, APIcast
@@ -272,33 +301,51 @@ impl PolicyChain {
         })
     }
 
+    /// The first `routing` policy's rules, with `apicast` (its usage clean-up needs it).
+    pub fn routing(&self) -> Option<&[RouteRule]> {
+        self.entries.iter().find_map(|e| match &e.policy {
+            Policy::Routing(rules) if self.public.is_none() => Some(rules.as_slice()),
+            _ => None,
+        })
+    }
+
     /// Whether the policy at `index` comes before `apicast` (it matters within one phase).
     pub fn before_apicast(&self, index: usize) -> bool {
         index < self.apicast
     }
 
-    /// The log lines: (warning?, text), one per policy not plainly enforced.
+    /// The log lines: (warning?, text), one per policy not plainly enforced, and a warning
+    /// for a public chain (no `apicast`).
     pub fn log_lines(&self) -> impl Iterator<Item = (bool, String)> + '_ {
-        self.entries
-            .iter()
-            .filter(|e| !matches!(e.answer, Answer::Enforced))
-            .map(|e| {
-                (
-                    e.answer.is_warning(),
-                    format!("{}: policy {}: {}", e.path, e.name, e.answer),
-                )
-            })
+        let public = self.public.as_deref().map(|p| (true, public_line(p)));
+        public.into_iter().chain(
+            self.entries
+                .iter()
+                .filter(|e| !matches!(e.answer, Answer::Enforced))
+                .map(|e| {
+                    (
+                        e.answer.is_warning(),
+                        format!("{}: policy {}: {}", e.path, e.name, e.answer),
+                    )
+                }),
+        )
     }
 }
 
 /// A chain without `apicast` does no 3scale authorization in APIcast: the service is public.
-/// Tollgate refuses it rather than authorizing it (a behaviour that would change the day
-/// public services land).
-fn no_apicast(path: &str) -> ConfigError {
+pub fn public_line(path: &str) -> String {
+    format!(
+        "{path}: no apicast policy: the service is PUBLIC: served without credentials, mapping \
+         rules or 3scale authorization (as APIcast); its other policies apply"
+    )
+}
+
+/// APIcast builds an empty chain, which neither authorizes nor proxies: surely a mistake.
+fn empty_chain(path: &str) -> ConfigError {
     error(
         path,
-        "no apicast policy: APIcast would serve this service without 3scale authorization \
-         (public), which Tollgate does not do: add {\"name\": \"apicast\"} to the chain",
+        "an empty chain: APIcast would neither authorize nor proxy: list the policies \
+         (with {\"name\": \"apicast\"} for 3scale), or remove policy_chain for apicast alone",
     )
 }
 
@@ -308,11 +355,6 @@ fn builtin_name(given: &str) -> Option<&str> {
     given
         .strip_prefix("apicast.policy")
         .map(|rest| rest.get(1..).unwrap_or(""))
-}
-
-/// `none` < `strict` < `resilient` < `allow`: how much a failing backend lets through.
-fn leniency(t: CachingType) -> u8 {
-    t as u8
 }
 
 /// A chain element's name and version as APIcast resolves them, and its configuration.
@@ -336,7 +378,6 @@ fn resolve<'a>(obj: &Obj<'a>, empty: &'a Value) -> Result<(&'a str, &'a str, Obj
 fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
     let empty = Value::Object(Default::default());
     let (name, version, c) = resolve(&Obj::new(path, value)?, &empty)?;
-    let accepted = |note, warn| Ok(Answer::Accepted { note, warn });
     // The answer, or where and why the policy is refused (one message format: 0.3 KB less).
     let (policy, answer) = match kind(name, version) {
         None => (
@@ -402,39 +443,25 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
                 true => (Policy::MaintenanceMode(m), Ok(Answer::Enforced)),
                 false => (
                     Policy::Other,
-                    accepted(
-                        "its condition (plain values) never holds: it never answers",
-                        true,
-                    ),
+                    Ok(Answer::Accepted {
+                        note: "its condition (plain values) never holds: it never answers",
+                        warn: true,
+                    }),
                 ),
             }
         }
         Some(Kind::IpCheck) => (Policy::IpCheck(ip_check(&c)?), Ok(Answer::Enforced)),
+        // The service's own batching and caching type (`per_service.rs`).
         Some(Kind::Batcher) => (
-            Policy::Batcher(batcher(&c)?),
-            accepted(
-                match ctx.batching {
-                    true => "backend.batching applies (its TTLs, not the policy's)",
-                    false => "backend.batching is off: every request is authorized by an authrep",
-                },
-                false,
-            ),
+            Policy::Batcher(per_service::batcher(&c)?),
+            Ok(Answer::Enforced),
         ),
-        Some(Kind::RateLimitHeaders) => (Policy::RateLimitHeaders, Ok(Answer::Enforced)),
-        // backend.caching_type applies to every service: it may be stricter than the
-        // policy's (fewer requests pass while the backend is down), never looser.
-        Some(Kind::Caching) => {
-            let asked = caching(&c)?;
-            let answer = match leniency(ctx.caching).cmp(&leniency(asked)) {
-                Ordering::Equal => accepted("backend.caching_type applies (the same)", false),
-                Ordering::Less => accepted("backend.caching_type applies (stricter)", true),
-                Ordering::Greater => Err((
-                    c.child_path("caching_type"),
-                    "asks for a stricter caching_type than backend.caching_type, which applies to every service",
-                )),
-            };
-            (Policy::Caching(asked), answer)
+        Some(Kind::Caching) => (Policy::Caching(caching(&c)?), Ok(Answer::Enforced)),
+        Some(Kind::Routing) => {
+            let (rules, answer) = routing::policy(&c)?;
+            (Policy::Routing(rules), Ok(answer))
         }
+        Some(Kind::RateLimitHeaders) => (Policy::RateLimitHeaders, Ok(Answer::Enforced)),
     };
     let answer = match answer {
         Ok(answer) => answer,
@@ -473,7 +500,9 @@ pub struct Review {
     /// `services[0].proxy.policy_chain`.
     pub path: String,
     pub entries: Vec<Reviewed>,
-    pub no_apicast: Option<ConfigError>,
+    /// The chain as a whole: an empty one is refused (`Err`); one without `apicast` is public
+    /// (`Ok`, a warning).
+    pub chain: Option<std::result::Result<String, ConfigError>>,
 }
 
 /// Every policy of every explicit chain with its answer or its refusal, even when the
@@ -485,12 +514,7 @@ pub fn review(text: &[u8]) -> Vec<Review> {
     let Ok(obj) = Obj::new("", &root) else {
         return Vec::new();
     };
-    // Not parse_backend: a second caller would keep it from being inlined (0.4 KB of module).
-    let backend = obj.obj("backend").ok().flatten();
-    let caching_type = backend.as_ref().and_then(|b| caching(b).ok());
-    let batching = backend.is_some_and(|b| b.get("batching").is_some());
-    let ctx =
-        Context::new(&obj, caching_type.unwrap_or(CachingType::None), batching).unwrap_or_default();
+    let ctx = Context::new(&obj).unwrap_or_default();
     let services = root.get("services").and_then(Value::as_array);
     let mut reviews = Vec::new();
     for (i, service) in services.into_iter().flatten().enumerate() {
@@ -531,7 +555,11 @@ pub fn review(text: &[u8]) -> Vec<Review> {
                 Some(id) => id.to_string(),
                 None => "?".to_string(),
             },
-            no_apicast: (!has_apicast).then(|| no_apicast(&path)),
+            chain: match (chain.is_empty(), has_apicast) {
+                (true, _) => Some(Err(empty_chain(&path))),
+                (false, false) => Some(Ok(public_line(&path))),
+                _ => None,
+            },
             path,
             entries,
         });

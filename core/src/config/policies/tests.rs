@@ -85,20 +85,25 @@ fn names_with_and_without_the_prefix_and_versions_resolve_as_in_apicast() {
 }
 
 #[test]
-fn a_chain_without_apicast_is_refused() {
-    for chain in [
-        json!([]),
+fn an_empty_chain_is_refused_and_one_without_apicast_is_public() {
+    let e = refused(json!([]), json!({}));
+    assert!(
+        e.starts_with("services[0].proxy.policy_chain: an empty chain: APIcast would neither authorize nor proxy"),
+        "{e}"
+    );
+    let parsed = parse(
         json!([{"name": "logging"}, {"name": "upstream"}]),
-    ] {
-        let e = refused(chain, json!({}));
-        assert!(
-            e.starts_with(
-                "services[0].proxy.policy_chain: no apicast policy: APIcast would serve \
-                 this service without 3scale authorization (public)"
-            ),
-            "{e}"
-        );
-    }
+        json!({}),
+    )
+    .unwrap();
+    let c = &parsed.config.services[0].policies;
+    assert_eq!(c.public.as_deref(), Some("services[0].proxy.policy_chain"));
+    assert_eq!(
+        c.apicast, 2,
+        "every policy stands before the missing apicast"
+    );
+    assert!(parsed.warnings[0]
+        .starts_with("services[0].proxy.policy_chain: no apicast policy: the service is PUBLIC"));
 }
 
 #[test]
@@ -135,24 +140,6 @@ fn policies_that_can_block_traffic_and_are_not_enforced_are_refused_with_path_an
                 )
             );
         }
-    }
-}
-
-#[test]
-fn policies_to_enforce_are_refused_until_they_are() {
-    {
-        let name = "routing";
-        let e = refused(
-            json!([{"name": name, "configuration": {}}, APICAST()]),
-            json!({}),
-        );
-        assert_eq!(
-            e,
-            format!(
-                "services[0].proxy.policy_chain[0]: policy {name} (builtin) is not enforced yet: \
-                 remove it, or accept it in ignore_policies"
-            )
-        );
     }
 }
 
@@ -405,60 +392,6 @@ fn ignore_policies_is_a_list_of_strings() {
     assert_eq!(e, "ignore_policies[1]: expected a string (a policy name)");
     let e = refused(json!([APICAST()]), json!({"ignore_policies": "rate_limit"}));
     assert_eq!(e, "ignore_policies: expected an array");
-    // Still refused: apicast missing is not a policy to ignore.
-    let e = refused(
-        json!([{"name": "logging"}]),
-        json!({"ignore_policies": ["apicast"]}),
-    );
-    assert!(e.contains("no apicast policy"), "{e}");
-}
-
-#[test]
-fn caching_is_accepted_when_backend_caching_type_is_as_strict_or_stricter() {
-    let with = |global: &str, asked: &str| {
-        let chain =
-            json!([{"name": "caching", "configuration": {"caching_type": asked}}, APICAST()]);
-        let mut c = config(chain, json!({}));
-        c["backend"]["caching_type"] = json!(global);
-        Config::parse(c.to_string().as_bytes())
-    };
-    let same = with("resilient", "resilient").unwrap();
-    let entry = &same.config.services[0].policies.entries[0];
-    assert_eq!(entry.policy, Policy::Caching(CachingType::Resilient));
-    assert!(same.warnings.is_empty());
-    let stricter = with("none", "allow").unwrap();
-    assert_eq!(
-        stricter.warnings,
-        ["services[0].proxy.policy_chain[0]: policy caching: accepted: backend.caching_type applies (stricter)"]
-    );
-    for (global, asked) in [
-        ("strict", "none"),
-        ("allow", "strict"),
-        ("resilient", "none"),
-        ("allow", "resilient"),
-    ] {
-        let e = with(global, asked).unwrap_err();
-        assert_eq!(
-            e.path,
-            "services[0].proxy.policy_chain[0].configuration.caching_type"
-        );
-        assert_eq!(
-            e.message,
-            "policy caching (builtin) asks for a stricter caching_type than backend.caching_type, \
-             which applies to every service: remove it, or accept it in ignore_policies"
-        );
-    }
-    let e = with("none", "sometimes").unwrap_err();
-    assert_eq!(
-        e.path,
-        "services[0].proxy.policy_chain[0].configuration.caching_type"
-    );
-    assert!(e.message.starts_with("unknown value \"sometimes\""), "{e}");
-    let e = refused(json!([{"name": "caching"}, APICAST()]), json!({}));
-    assert_eq!(
-        e,
-        "services[0].proxy.policy_chain[0].configuration.caching_type: missing required field"
-    );
 }
 
 #[test]
@@ -474,11 +407,10 @@ fn batcher_is_accepted_and_rate_limit_headers_enforced() {
         c.entries[0].policy,
         Policy::Batcher(Batcher {
             auths_ttl: Some(30),
-            batch_report_seconds: None
+            batch_report_seconds: Some(10)
         })
     );
-    let lines: Vec<_> = c.log_lines().collect();
-    assert_eq!(lines[0], (false, "services[0].proxy.policy_chain[0]: policy 3scale_batcher: accepted: backend.batching is off: every request is authorized by an authrep".to_string()));
+    assert_eq!(c.entries[0].answer, Answer::Enforced);
     assert_eq!(c.entries[1].policy, Policy::RateLimitHeaders);
     assert_eq!(c.entries[1].answer, Answer::Enforced);
     assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
@@ -540,7 +472,7 @@ fn review_lists_every_policy_even_when_the_configuration_is_refused() {
         (r.service.as_str(), r.path.as_str()),
         ("7", "services[0].proxy.policy_chain")
     );
-    assert!(r.no_apicast.is_some());
+    assert!(r.chain.as_ref().unwrap().is_ok(), "public: a warning");
     // An enforced policy's bad configuration is its refusal (without regexes, the policy).
     let ip = &r.entries[0];
     let at = match cfg!(feature = "rewrite") {
@@ -558,10 +490,7 @@ fn review_lists_every_policy_even_when_the_configuration_is_refused() {
     );
     assert_eq!(
         r.entries[3].answer.as_ref().unwrap().answer,
-        Answer::Accepted {
-            note: "backend.caching_type applies (stricter)",
-            warn: true
-        }
+        Answer::Enforced
     );
     assert!(r.entries.iter().all(|e| e.config.is_none()));
 }

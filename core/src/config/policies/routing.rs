@@ -1,0 +1,88 @@
+//! The `routing` policy (reference apicast-policies.md §3.13, apicast-behaviour.md §2.5), as
+//! far as it changes what 3scale sees: the first rule whose condition holds selects its
+//! `owner_id`, and the usage of mapping rules owned by another BackendApi is not reported
+//! (`pipeline/routing.rs`). Choosing the upstream (`url`, `replace_path`, `host_header`) is
+//! Envoy's job: its routes do it, the filter does not.
+
+use super::configs::{
+    any, choice, list, no_template, op, plain, required, RouteOperation, RouteRule, RouteSubject,
+};
+use super::Answer;
+use crate::config::json::{error, Obj, Result};
+
+/// What the log says of an accepted `routing` policy.
+pub const NOTE: &str = "the usage of mapping rules owned by another backend (owner_id) is not \
+    reported, as in APIcast; url, replace_path and host_header are NOT applied by the filter: \
+    Envoy's routes choose the upstream (README \"routing\")";
+
+/// The rules, refused with their path where a condition needs what is not enforced yet.
+pub fn policy(c: &Obj) -> Result<(Vec<RouteRule>, Answer)> {
+    Ok((
+        rules(c)?,
+        Answer::Accepted {
+            note: NOTE,
+            warn: true,
+        },
+    ))
+}
+
+/// `rules: [{url, condition: {combine_op, operations}, replace_path, owner_id, host_header}]`
+/// with APIcast's schema; Liquid is refused (`match: liquid`, a `liquid` value type, a
+/// template in `replace_path`). Plain loops over `list`: an `objects`
+/// closure per item type would cost kilobytes of module.
+pub fn rules(c: &Obj) -> Result<Vec<RouteRule>> {
+    let mut rules = Vec::new();
+    for (path, v) in list(c, "rules")?.unwrap_or_default() {
+        let r = Obj::new(&path, v)?;
+        let mut rule = RouteRule {
+            url: required(&r, "url")?,
+            any: false,
+            operations: Vec::new(),
+            replace_path: no_template(&r, "replace_path")?,
+            owner_id: r.uint("owner_id")?,
+            host_header: r.string("host_header")?.map(str::to_string),
+        };
+        if let Some(cond) = r.obj("condition")? {
+            rule.any = any(&cond)?;
+            for (path, v) in list(&cond, "operations")?.unwrap_or_default() {
+                rule.operations.push(operation(&Obj::new(&path, v)?)?);
+            }
+        }
+        rules.push(rule);
+    }
+    if rules.is_empty() {
+        return Err(error(&c.child_path("rules"), "expected a non-empty array"));
+    }
+    Ok(rules)
+}
+
+fn operation(o: &Obj) -> Result<RouteOperation> {
+    plain(o, "value_type")?;
+    let kinds = &["path", "header", "query_arg", "jwt_claim"];
+    let subject = match choice(o, "match", kinds, None)? {
+        0 => RouteSubject::Path,
+        1 => RouteSubject::Header(required(o, "header_name")?),
+        2 => RouteSubject::QueryArg(required(o, "query_arg_name")?),
+        _ => RouteSubject::JwtClaim(required(o, "jwt_claim_name")?),
+    };
+    let op = op(o)?;
+    let value = required(o, "value")?;
+    Ok(RouteOperation {
+        subject,
+        op,
+        // `matches`: an unanchored regex, refused with its path in a build without regexes.
+        pattern: crate::condition::pattern(&o.child_path("value"), op, &value)?,
+        value,
+    })
+}
+
+/// A mapping rule's BackendApi owner: `owner_id`, kept only with `owner_type: "BackendApi"`
+/// (APIcast's `mapping_rule.lua`); a rule owned by the product (`Proxy`) or by nobody is
+/// always reported. Read for every service (3scale writes it on every rule), so a value that
+/// is not an integer is no owner rather than a refusal: its usage is always reported.
+pub fn owner(rule: &Obj) -> Result<Option<u64>> {
+    let id = rule.get("owner_id").and_then(serde_json::Value::as_u64);
+    Ok(id.filter(|_| {
+        rule.get("owner_type").and_then(serde_json::Value::as_str) == Some("BackendApi")
+    }))
+}

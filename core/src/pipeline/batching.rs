@@ -1,0 +1,153 @@
+//! Batching mode on a worker (`3scale_batcher`, or `backend.batching` by default): a request
+//! waits for the cache's answer, asks the backend (`authorize`) on a miss, and is woken when
+//! another request's answer arrives. Each service's own settings apply (`CacheSettings`).
+
+use super::flow::State;
+use super::matched::MatchedRequest;
+use super::steps::{CallPurpose, RequestId, Step, Steps};
+use super::worker::Worker;
+use crate::backend::BackendAnswer;
+use crate::cache::{CacheSettings, Denial, EntryKey, Lookup, Ticket};
+use crate::policies::rate_limit_headers as rate_limit;
+
+impl Worker {
+    /// Another request's answer for `key` arrived (on any worker): its waiters look again.
+    pub fn on_wake(&mut self, key: &str) -> Steps {
+        self.wake(Some(key))
+    }
+
+    pub(super) fn wake(&mut self, key: Option<&str>) -> Steps {
+        let mut steps = Steps::hold();
+        for request in self.flows.waiting_on(key) {
+            steps.extend(self.resolve(request, None, true, None));
+        }
+        steps
+    }
+
+    /// Batching mode: decides a waiting request from the cache (`direct`: an answer meant for
+    /// this request alone). Runs when the request arrives and on every wake-up.
+    pub(super) fn resolve(
+        &mut self,
+        request: RequestId,
+        direct: Option<Lookup>,
+        resume: bool,
+        now_ms: Option<u64>,
+    ) -> Steps {
+        let Some(State::Waiting {
+            matched,
+            key,
+            waited,
+            ..
+        }) = self.flows.take(request)
+        else {
+            return Steps::hold();
+        };
+        let lookup = match direct {
+            Some(lookup) => lookup,
+            None => match now_ms.or_else(|| self.clock.now_ms()) {
+                Some(now_ms) => self.lookup(&matched, &key, now_ms),
+                None => return self.fail(request),
+            },
+        };
+        let cached = (Some(&self.cache), &key);
+        rate_limit::from_cache(&mut self.policies, request, &lookup, cached, &*self.clock);
+        match lookup {
+            Lookup::Forward { leased } => {
+                let report = (self.reporting.as_mut())
+                    .and_then(|reporting| reporting.forwarded(key, leased, waited));
+                self.forward(request, matched.forward(), resume, report)
+            }
+            Lookup::Deny(denial) => self.reply(request, matched.denied(denial)),
+            Lookup::Authorize(ticket) => {
+                let call = matched.authorize_call();
+                let direct = !ticket.is_cached();
+                self.wait(request, matched, key, direct);
+                Steps::one(Step::Call {
+                    call,
+                    purpose: CallPurpose::Authorize {
+                        ticket,
+                        requester: request,
+                        resume,
+                    },
+                })
+            }
+            Lookup::Wait => {
+                self.wait(request, matched, key, false);
+                Steps::hold()
+            }
+        }
+    }
+
+    /// The request waits for an answer (`direct`: to its own call, for an uncached entry).
+    fn wait(
+        &mut self,
+        request: RequestId,
+        matched: Box<MatchedRequest>,
+        key: EntryKey,
+        direct: bool,
+    ) {
+        let waiting = State::Waiting {
+            matched,
+            key,
+            waited: true,
+            direct,
+        };
+        self.flows.set(request, waiting);
+    }
+
+    /// The cache's answer, with the service's settings (caching type, TTLs).
+    fn lookup(&mut self, matched: &MatchedRequest, key: &EntryKey, now_ms: u64) -> Lookup {
+        let service = matched.service();
+        match CacheSettings::for_service(&self.config.backend, &service.policies) {
+            Some(settings) => {
+                (self.cache.with_settings(settings)).lookup(&*self.store, key, now_ms)
+            }
+            // A service that batches always has settings; if it had none, deny.
+            None => Lookup::Deny(Denial::AuthFailed),
+        }
+    }
+
+    /// An `authorize` answer: recorded for every request waiting on the key (on every
+    /// worker), or, for an uncached ticket, the requester's alone. An answer that could not
+    /// be read (or the clock) is not recorded: the requester of an uncached ticket fails
+    /// closed, and requests waiting on the key look again (and ask again once the ticket's
+    /// wait is over).
+    pub(super) fn authorize_answer(
+        &mut self,
+        ticket: &Ticket,
+        requester: RequestId,
+        answer: Option<&BackendAnswer>,
+        resume: bool,
+        later: bool,
+    ) -> Steps {
+        let resume = resume || later;
+        let recorded = match (answer, self.clock.now_ms()) {
+            (Some(answer), Some(now_ms)) => {
+                Some(self.cache.answer(&*self.store, ticket, answer, now_ms))
+            }
+            _ => None,
+        };
+        let mut steps = Steps::hold();
+        if !matches!(recorded, Some(Some(_))) {
+            steps.push(Step::Notify(ticket.key.clone()));
+        }
+        if ticket.is_cached() {
+            // The requester waits on the key like any other request: the notice wakes it.
+            // A call refused in the requester's own callback is decided there, from the
+            // answer just recorded (the failure policy).
+            if !later {
+                steps.extend(self.resolve(requester, None, resume, None));
+            }
+            return steps;
+        }
+        steps.extend(match recorded {
+            Some(Some(lookup)) => self.resolve(requester, Some(lookup), resume, None),
+            Some(None) => Steps::hold(),
+            None => match self.flows.get(requester) {
+                Some(State::Waiting { .. }) => self.fail(requester),
+                _ => Steps::hold(),
+            },
+        });
+        steps
+    }
+}
