@@ -165,3 +165,26 @@ fn check_refuses_bad_public_settings_with_their_path() {
     );
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn a_chain_without_apicast_is_public_with_a_warning() {
+    let config = json!({
+        "backend": {"cluster": "threescale_backend"},
+        "services": [{
+            "id": 9, "backend_version": 1,
+            "proxy": {"hosts": ["open.example.com"],
+                      "policy_chain": [{"name": "cors", "configuration": {}}],
+                      "proxy_rules": [rule("GET", "/v1/orders")]}
+        }]
+    });
+    let (code, stdout, stderr) = tollgate(&["openapi"], &config);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    let op = &doc["paths"]["/v1/orders"]["get"];
+    assert_eq!(op["security"], json!([]), "{op}");
+    assert_eq!(op["x-tollgate-public"], json!(true));
+    assert!(
+        stderr.contains("service 9: its policy chain has no apicast policy"),
+        "{stderr}"
+    );
+}

@@ -140,9 +140,12 @@ fn operation(
     Some(Value::Object(map))
 }
 
-/// Passes without credentials: `authentication.mode: none`, or under a public path.
+/// Passes without credentials: `authentication.mode: none`, a chain without `apicast`, or
+/// under a public path.
 fn is_public(service: &Service, path: &str) -> bool {
-    service.auth.mode == Mode::Open || public::covers(&service.auth.public_paths, path)
+    service.auth.mode == Mode::Open
+        || service.policies.public.is_some()
+        || public::covers(&service.auth.public_paths, path)
 }
 
 /// A public path no rule describes: every method passes without credentials, unmetered.
@@ -198,7 +201,12 @@ pub fn document(config: &Config) -> Document {
                 service.id
             ));
         }
-        if service.rules.is_empty() && service.auth.mode == Mode::Open {
+        if service.policies.public.is_some() {
+            warnings.push(format!(
+                "service {}: its policy chain has no apicast policy, so any path is open to anyone (mapping rules are not read); its operations are listed as public",
+                service.id
+            ));
+        } else if service.rules.is_empty() && service.auth.mode == Mode::Open {
             warnings.push(format!(
                 "service {}: authentication.mode none and no mapping rules, so any path is open to anyone; no operation is listed",
                 service.id
