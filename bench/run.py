@@ -568,6 +568,21 @@ def verify(case: Case):
     print(f"    {case.name:16} ok: {valid}" + (f", {refusals}" if refusals else ""))
 
 
+HISTORY = "# Earlier measurements"
+
+
+def earlier_measurements(path: str) -> str:
+    """The results file's history (from its `# Earlier measurements` heading on): a new run
+    replaces the tables above it, never the dated sections kept for comparison."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except OSError:
+        return ""
+    at = old.find("\n" + HISTORY)
+    return "\n\n" + old[at + 1:] if at >= 0 else ""
+
+
 def main() -> int:
     started = time.monotonic()
     load_start = os.getloadavg()
@@ -761,7 +776,7 @@ def main() -> int:
     )
     text = report.render(meta, all_cases, runs, comparisons, batched)
     with open(out_path, "w") as f:
-        f.write(text)
+        f.write(text + earlier_measurements(out_path))
     print()
     print(text)
     print(f"(written to {os.path.relpath(out_path, ROOT)})")
