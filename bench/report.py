@@ -163,7 +163,8 @@ def _batched_lines(b: BatchedFigures | None) -> list[str]:
         return []
     calls = ", ".join(f"{ep} {n:,}" for ep, n in b.calls.items() if n)
     equal = ("equal" if b.reported_hits == b.forwarded
-             else f"NOT equal ({b.reported_hits - b.forwarded:+,})")
+             else f"**NOT equal ({b.reported_hits - b.forwarded:+,}): usage lost or reported "
+                  "twice, a bug**")
     return [
         "",
         f"## `{b.listener}`: backend traffic and reported usage",
@@ -176,9 +177,8 @@ def _batched_lines(b: BatchedFigures | None) -> list[str]:
         f"- **Hits reported vs requests forwarded**: {b.reported_hits:,} hits reported to the "
         f"backend for service `{b.service_id}`, {b.forwarded:,} requests forwarded "
         f"(`{b.forwarded_stat}`), since start (checks and warm-up included), counted after "
-        f"waiting for the last batch: {equal}. Without batching the backend counts a hit "
-        "when the authrep arrives, so requests wrk abandons at the end of a run while their "
-        "authrep is in flight are reported but never forwarded.",
+        f"waiting for the last batch: {equal}. Every call forwarded from the cache must be "
+        "reported once.",
     ]
 
 

@@ -15,6 +15,7 @@ Started by scripts/bench.sh (`make bench`). Environment:
     BENCH_WARMUP     warm-up seconds per listener (default 2)
     BENCH_THREADS    wrk threads (default 2)
     BENCH_CONNECTIONS  wrk connections (default 32)
+    BENCH_HOLD       start and check everything, then wait (for profiling) instead of measuring
     BENCH_ONLY       comma-separated comparisons to run, e.g. `3scale-batched/floor,jwt-rs256`
                      (a bare name: all of its comparisons); default all
     BENCH_OUT        results file (default bench/RESULTS.md; target/bench/RESULTS.md with BENCH_ONLY
@@ -677,6 +678,13 @@ def main() -> int:
         for case in all_cases:
             verify(case)
 
+        if os.environ.get("BENCH_HOLD"):
+            # For profiling (see bench/README.md): everything up and checked, nothing measured.
+            print(f"==> holding (BENCH_HOLD); Envoy pid {envoy.pid}; Ctrl-C to stop", flush=True)
+            while True:
+                procs.check_alive()
+                time.sleep(1)
+
         floods: list[tuple[float, int]] = []  # (forged tokens/s achieved, unexpected answers)
 
         def measure(case: Case, secs: float) -> wrk.WrkResult:
@@ -781,14 +789,19 @@ def main() -> int:
     print(text)
     print(f"(written to {os.path.relpath(out_path, ROOT)})")
 
+    failed = False
+    if batched is not None and batched.reported_hits != batched.forwarded:
+        # Batching must report every forwarded call once: anything else is lost usage.
+        print(f"bench: ERROR: {batched.listener}: {batched.reported_hits:,} hits reported for "
+              f"{batched.forwarded:,} requests forwarded", file=sys.stderr)
+        failed = True
     bad = [(n, sum(r.errors for r in rs), sum(r.requests for r in rs)) for n, rs in runs.items()]
     bad = [(n, e, t) for n, e, t in bad if t and e / t > 0.01]
-    if bad:
-        for n, e, t in bad:
-            print(f"bench: ERROR: listener {n}: {e} of {t} requests failed (non-2xx or socket errors)",
-                  file=sys.stderr)
-        return 1
-    return 0
+    for n, e, t in bad:
+        print(f"bench: ERROR: listener {n}: {e} of {t} requests failed (non-2xx or socket errors)",
+              file=sys.stderr)
+        failed = True
+    return 1 if failed else 0
 
 
 def _terminate(signum, _frame):

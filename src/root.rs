@@ -121,15 +121,16 @@ impl RootContext for TollgateRoot {
             parsed.config.backend.cluster
         );
         let config = Rc::new(parsed.config);
-        let worker = Worker::new(config.clone(), Box::new(HostStore), Box::new(HostClock));
+        let store = HostStore::for_plugin();
+        let worker = Worker::new(config.clone(), Box::new(store.clone()), Box::new(HostClock));
         let mut tick = worker.tick_period_ms().map(Duration::from_millis);
-        self.system = config.system.clone().map(SystemFetcher::new);
+        self.system = (config.system.clone()).map(|s| SystemFetcher::new(s, store.clone()));
         if self.system.is_some() {
             // The first fetch right after start; new generations installed within 250 ms.
             tick = Some(Duration::from_millis(250));
         }
         if worker.batching() && self.wake_queue.is_none() {
-            self.wake_queue = wake::register_queue();
+            self.wake_queue = wake::register_queue(&store);
             if self.wake_queue.is_none() {
                 warn!("tollgate: no wake-up queue; waiting requests are resumed by the timer");
             }
@@ -151,7 +152,7 @@ impl RootContext for TollgateRoot {
                 return false;
             }
         }
-        self.worker = Some(Rc::new(Runner::new(worker, self.metrics.clone())));
+        self.worker = Some(Rc::new(Runner::new(worker, self.metrics.clone(), store)));
         true
     }
 

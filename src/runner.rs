@@ -5,6 +5,7 @@
 use crate::abi::MapPairs;
 use crate::host::{self, HostResult};
 use crate::metrics::Metrics;
+use crate::store::HostStore;
 use crate::wake;
 use log::error;
 use std::cell::RefCell;
@@ -21,15 +22,18 @@ pub struct Runner {
     worker: RefCell<Worker>,
     config: Rc<Config>,
     pub metrics: Rc<Metrics>,
+    /// The plugin's shared data (the worker has its own handle): wake-up notices.
+    store: HostStore,
 }
 
 impl Runner {
-    pub fn new(worker: Worker, metrics: Rc<Metrics>) -> Runner {
+    pub fn new(worker: Worker, metrics: Rc<Metrics>, store: HostStore) -> Runner {
         metrics.set_deferred(worker.batching());
         Runner {
             config: worker.config().clone(),
             worker: RefCell::new(worker),
             metrics,
+            store,
         }
     }
 
@@ -180,7 +184,7 @@ impl Runner {
                     Err(()) => self.event(|w| w.on_call_refused(purpose)),
                 },
                 Step::Notify(key) => {
-                    wake::notify(key.as_str());
+                    wake::notify(&self.store, key.as_str());
                     None
                 }
             };

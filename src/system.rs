@@ -12,11 +12,11 @@ use std::time::Duration;
 use tollgate_core::config::{Config, SystemConfig};
 use tollgate_core::system::loader::{Loader, LoaderStep};
 
-pub struct SystemFetcher(Loader);
+pub struct SystemFetcher(Loader, HostStore);
 
 impl SystemFetcher {
-    pub fn new(system: SystemConfig) -> SystemFetcher {
-        SystemFetcher(Loader::new(system))
+    pub fn new(system: SystemConfig, store: HostStore) -> SystemFetcher {
+        SystemFetcher(Loader::new(system), store)
     }
 
     pub fn owns(&self, token: u32) -> bool {
@@ -25,7 +25,7 @@ impl SystemFetcher {
 
     /// The VM is going away: a fetch in progress is left to the other workers.
     pub fn shutdown(&mut self) {
-        self.0.on_shutdown(&HostStore, host::now_ms().unwrap_or(0));
+        self.0.on_shutdown(&self.1, host::now_ms().unwrap_or(0));
     }
 
     /// Returns the configuration installed on this worker, if a new one was.
@@ -33,7 +33,7 @@ impl SystemFetcher {
         let Ok(now_ms) = host::now_ms() else {
             return None;
         };
-        let steps = self.0.on_tick(&HostStore, now_ms);
+        let steps = self.0.on_tick(&self.1, now_ms);
         self.carry_out(steps, runner, metrics, now_ms)
     }
 
@@ -53,7 +53,7 @@ impl SystemFetcher {
         let now_ms = host::now_ms().unwrap_or(0);
         let steps = self
             .0
-            .on_answer(&HostStore, runner.config(), status, &body, now_ms);
+            .on_answer(&self.1, runner.config(), status, &body, now_ms);
         self.carry_out(steps, runner, metrics, now_ms)
     }
 
@@ -76,7 +76,7 @@ impl SystemFetcher {
                     let headers: Vec<(&str, &str)> =
                         headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
                     let token = host::dispatch(&cluster, headers, None, timeout).ok();
-                    self.0.on_sent(&HostStore, token, now_ms);
+                    self.0.on_sent(&self.1, token, now_ms);
                 }
                 LoaderStep::Fetched(at_s) => metrics.config_fetched_at(at_s),
                 LoaderStep::Install(loaded) => {

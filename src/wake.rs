@@ -13,17 +13,18 @@ const QUEUES_KEY: &str = "tollgate.workers";
 /// Queue tokens remembered (VMs come and go with configuration changes).
 const MAX_QUEUES: usize = 64;
 
-/// Registers this worker's wake-up queue (a unique name per VM) and publishes its token.
-pub fn register_queue() -> Option<u32> {
-    let seq = update(&HostStore, QUEUE_SEQ_KEY, |value| {
+/// Registers this worker's wake-up queue (a unique name per VM and plugin) and publishes its
+/// token among the plugin's.
+pub fn register_queue(store: &HostStore) -> Option<u32> {
+    let seq = update(store, QUEUE_SEQ_KEY, |value| {
         let n: u64 = value
             .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
             .unwrap_or(0)
             + 1;
         Some((n.to_string().into_bytes(), n))
     })?;
-    let token = host::register_queue(&format!("tollgate.wake.{seq}")).ok()?;
-    update(&HostStore, QUEUES_KEY, |value| {
+    let token = host::register_queue(&store.key(&format!("tollgate.wake.{seq}"))).ok()?;
+    update(store, QUEUES_KEY, |value| {
         let mut tokens = parse_tokens(value);
         tokens.push(token);
         let skip = tokens.len().saturating_sub(MAX_QUEUES);
@@ -33,9 +34,9 @@ pub fn register_queue() -> Option<u32> {
     Some(token)
 }
 
-/// Tells every worker (this one included) that `key` has a new answer.
-pub fn notify(key: &str) {
-    let (value, _) = HostStore.get(QUEUES_KEY);
+/// Tells every worker of the plugin (this one included) that `key` has a new answer.
+pub fn notify(store: &HostStore, key: &str) {
+    let (value, _) = store.get(QUEUES_KEY);
     for token in parse_tokens(value.as_deref()) {
         host::enqueue(token, key.as_bytes());
     }

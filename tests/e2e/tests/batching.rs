@@ -277,3 +277,50 @@ fn batching_values_out_of_range_are_refused() {
         envoy.err()
     );
 }
+
+/// Two plugins in one VM (two listeners with the same module and `vm_id`, as two
+/// `WasmPlugin`s of one image): Envoy gives them one shared-data map. Each reports its own
+/// services' calls, exactly; neither takes the other's pending reports for calls of
+/// "services no longer configured" and drops them.
+#[test]
+fn two_plugins_in_one_vm_each_report_their_own_calls() {
+    let both = cache_config("none", Some(batching(30)));
+    let (mut first, mut second) = (both.clone(), both);
+    first["services"] = json!([both_services(&first)[0]]);
+    second["services"] = json!([both_services(&second)[1]]);
+    let s = support::Stack::start_with(first, cache_state(), |b| {
+        b.concurrency(2)
+            .second_plugin("tollgate-second", &second.to_string())
+    });
+    let (port, port2) = (s.port(), s.envoy.second_port());
+    // Each listener serves its own service only.
+    expect(
+        &app(APP3, APP3_KEY_A).send(port),
+        404,
+        "service 2 on the first",
+    );
+    expect(&user(FREE).send(port2), 404, "service 1 on the second");
+    let (n1, n2) = (24, 17);
+    // Interleaved, over several report intervals.
+    for i in 0..n1.max(n2) {
+        if i < n1 {
+            expect(&user(FREE).send(port), 200, "service 1");
+        }
+        if i < n2 {
+            expect(&app(APP3, APP3_KEY_B).send(port2), 200, "service 2");
+        }
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    assert_eq!(s.echo.requests().len() as u64, n1 + n2);
+    assert_reported_exactly(
+        &s,
+        &[("1", "app-free", "hits", n1), ("2", APP3, "hits", n2)],
+    );
+    let log = s.envoy.log();
+    assert!(!log.contains("not reported"), "calls dropped:\n{log}");
+    assert_eq!(stat(&s.envoy, "reports_dropped"), 0);
+}
+
+fn both_services(config: &Value) -> Vec<Value> {
+    config["services"].as_array().cloned().unwrap_or_default()
+}

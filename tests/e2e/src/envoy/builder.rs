@@ -39,6 +39,9 @@ pub struct EnvoyBuilder {
     pub(super) ipv6: bool,
     /// The HTTP connection manager's `use_remote_address` (Envoy's default: false).
     pub(super) use_remote_address: bool,
+    /// A second listener whose wasm filter is another plugin in the same VM: its `name` and
+    /// configuration.
+    pub(super) second_plugin: Option<(String, String)>,
 }
 
 impl Default for EnvoyBuilder {
@@ -63,6 +66,7 @@ impl Default for EnvoyBuilder {
             jwt_authn: None,
             ipv6: false,
             use_remote_address: false,
+            second_plugin: None,
         }
     }
 }
@@ -147,6 +151,14 @@ impl EnvoyBuilder {
     /// peer. By default Envoy takes it from the last `X-Forwarded-For` address when there is one.
     pub fn use_remote_address(mut self) -> Self {
         self.use_remote_address = true;
+        self
+    }
+
+    /// A second listener (its port: [`Envoy::second_port`](super::Envoy::second_port)), alike
+    /// but for its wasm filter: another plugin, named `name`, with configuration `json`, in
+    /// the same VM as the first (`vm_id: tollgate`), so Envoy gives both one shared-data map.
+    pub fn second_plugin(mut self, name: &str, json: &str) -> Self {
+        self.second_plugin = Some((name.to_owned(), json.to_owned()));
         self
     }
 

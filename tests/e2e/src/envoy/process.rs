@@ -120,9 +120,14 @@ impl EnvoyBuilder {
     fn spawn(&self) -> io::Result<Envoy> {
         let port = free_port();
         let admin_port = free_port();
+        let second_port = if self.second_plugin.is_some() {
+            free_port()
+        } else {
+            0
+        };
         let dir = unique_dir()?;
         let yaml_path = dir.join("envoy.yaml");
-        fs::write(&yaml_path, self.render(port, admin_port))?;
+        fs::write(&yaml_path, self.render_ports(port, admin_port, second_port))?;
         let log_path = dir.join("envoy.log");
         let log = File::create(&log_path)?;
         let bin = paths::envoy_bin();
@@ -155,6 +160,7 @@ impl EnvoyBuilder {
         Ok(Envoy {
             child,
             port,
+            second_port,
             admin_port,
             dir,
             log_path,
@@ -168,6 +174,8 @@ impl EnvoyBuilder {
 pub struct Envoy {
     pub(super) child: Child,
     pub(super) port: u16,
+    /// The second listener's ([`EnvoyBuilder::second_plugin`]), or 0.
+    pub(super) second_port: u16,
     pub(super) admin_port: u16,
     pub(super) dir: PathBuf,
     pub(super) log_path: PathBuf,
@@ -183,6 +191,13 @@ impl Envoy {
     /// Port of the HTTP listener (send test traffic here).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Port of the second listener, whose filter is the second plugin
+    /// ([`EnvoyBuilder::second_plugin`]).
+    pub fn second_port(&self) -> u16 {
+        assert!(self.second_port != 0, "no second_plugin configured");
+        self.second_port
     }
 
     /// Port of the admin interface.

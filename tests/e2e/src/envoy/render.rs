@@ -8,7 +8,27 @@ use std::path::Path;
 impl EnvoyBuilder {
     /// Renders the bootstrap YAML for the given listener and admin ports.
     pub fn render(&self, listener_port: u16, admin_port: u16) -> String {
-        render_yaml(self, listener_port, admin_port, &self.wasm_path())
+        self.render_ports(listener_port, admin_port, 0)
+    }
+
+    /// As [`render`](Self::render), with the port of the second listener, if there is one
+    /// ([`second_plugin`](Self::second_plugin)).
+    pub fn render_ports(&self, listener_port: u16, admin_port: u16, second_port: u16) -> String {
+        let wasm = self.wasm_path();
+        let mut y = "# Rendered by tests/e2e (e2e::envoy::EnvoyBuilder).\nstatic_resources:\n  listeners:\n".to_string();
+        let first = ("ingress", "tollgate", self.filter_config.as_str());
+        listener(&mut y, self, listener_port, first, &wasm);
+        if let Some((name, config)) = &self.second_plugin {
+            listener(
+                &mut y,
+                self,
+                second_port,
+                ("ingress_2", name, config),
+                &wasm,
+            );
+        }
+        clusters_and_admin(&mut y, self, admin_port);
+        y
     }
 }
 
@@ -46,8 +66,15 @@ fn cluster(out: &mut String, name: &str, port: u16, trailers: bool) {
     }
 }
 
-fn render_yaml(b: &EnvoyBuilder, listener_port: u16, admin_port: u16, wasm: &Path) -> String {
-    let mut y = String::new();
+/// One front listener: HTTP connection manager, [jwt_authn], the wasm filter (`plugin`: the
+/// listener's name, the plugin's name and its configuration), router.
+fn listener(
+    y: &mut String,
+    b: &EnvoyBuilder,
+    listener_port: u16,
+    (listener, plugin, config): (&str, &str, &str),
+    wasm: &Path,
+) {
     let tls = match &b.tls {
         None => String::new(),
         Some((cert, key)) => format!(
@@ -78,10 +105,7 @@ fn render_yaml(b: &EnvoyBuilder, listener_port: u16, admin_port: u16, wasm: &Pat
     let remote = b.use_remote_address;
     let _ = write!(
         y,
-        r#"# Rendered by tests/e2e (e2e::envoy::EnvoyBuilder).
-static_resources:
-  listeners:
-  - name: ingress
+        r#"  - name: {listener}
     address:
       socket_address: {{ address: 127.0.0.1, port_value: {listener_port} }}{ipv6}
     filter_chains:
@@ -89,7 +113,7 @@ static_resources:
       - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress_http
+          stat_prefix: {listener}_http
           codec_type: AUTO
           use_remote_address: {remote}
           normalize_path: {normalize}
@@ -106,7 +130,7 @@ static_resources:
 "#
     );
     if let Some(jwt_authn) = &b.jwt_authn {
-        jwt_authn.render(&mut y);
+        jwt_authn.render(y);
     }
     if b.filter {
         let code = match &b.wasm_remote {
@@ -124,7 +148,7 @@ static_resources:
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
               config:
-                name: tollgate
+                name: {plugin}
                 root_id: tollgate
                 vm_config:
                   vm_id: tollgate
@@ -137,7 +161,8 @@ static_resources:
                 allow_on_headers_stop_iteration: true
                 failure_policy: {policy}
 "#,
-            config = q(&b.filter_config),
+            config = q(config),
+            plugin = q(plugin),
             policy = b.failure_policy,
         );
     }
@@ -145,15 +170,18 @@ static_resources:
         r#"          - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
 "#,
     );
+}
+
+fn clusters_and_admin(y: &mut String, b: &EnvoyBuilder, admin_port: u16) {
+    y.push_str("  clusters:\n");
     let upstream = b.upstream_port.unwrap_or_else(free_port);
     let backend = b.backend_port.unwrap_or_else(free_port);
-    cluster(&mut y, "upstream", upstream, b.upstream_trailers);
-    cluster(&mut y, "threescale_backend", backend, false);
+    cluster(y, "upstream", upstream, b.upstream_trailers);
+    cluster(y, "threescale_backend", backend, false);
     for (name, port) in &b.extra_clusters {
-        cluster(&mut y, name, *port, false);
+        cluster(y, name, *port, false);
     }
     let _ = write!(
         y,
@@ -162,7 +190,6 @@ static_resources:
     socket_address: {{ address: 127.0.0.1, port_value: {admin_port} }}
 "#
     );
-    y
 }
 
 #[cfg(test)]
@@ -184,6 +211,26 @@ mod tests {
         assert!(y.contains(r#"filename: "/w.wasm""#), "{y}");
         let y = Envoy::builder().without_filter().render(10, 11);
         assert!(!y.contains("envoy.filters.http.wasm"), "{y}");
+    }
+
+    #[test]
+    fn a_second_plugin_is_a_second_listener_in_the_same_vm() {
+        let plain = Envoy::builder().wasm("/w.wasm").render(10, 11);
+        assert_eq!(plain.matches("vm_id: tollgate").count(), 1, "{plain}");
+        assert!(!plain.contains("ingress_2"), "{plain}");
+        let y = Envoy::builder()
+            .wasm("/w.wasm")
+            .filter_config("{\"a\":1}")
+            .second_plugin("other", "{\"b\":2}")
+            .render_ports(10, 11, 12);
+        assert_eq!(y.matches("vm_id: tollgate").count(), 2, "{y}");
+        assert!(y.contains("name: \"tollgate\""), "{y}");
+        assert!(y.contains("name: \"other\""), "{y}");
+        assert!(y.contains("port_value: 12 "), "{y}");
+        assert!(y.contains("stat_prefix: ingress_2_http"), "{y}");
+        let second = y.find("- name: ingress_2").unwrap();
+        assert!(y[second..].contains(r#"value: "{\"b\":2}""#), "{y}");
+        assert!(y.find(r#"value: "{\"a\":1}""#).unwrap() < second, "{y}");
     }
 
     #[test]
