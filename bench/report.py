@@ -8,7 +8,7 @@ from wrk import WrkResult
 
 # Issue #4: Tollgate with caching and batching must keep this share of the floor filter's
 # throughput.
-BATCHED_VS_FLOOR_TARGET = 0.9
+BATCHED_VS_FLOOR_TARGET = 0.95
 
 
 @dataclass
@@ -153,7 +153,7 @@ def _comparison_table(comparisons: list[Comparison]) -> list[str]:
     if target and target.ratios:
         med = statistics.median(target.ratios)
         verdict = "met" if med >= BATCHED_VS_FLOOR_TARGET else "not met"
-        lines += ["", f"**Target** (issue #4): `3scale-batched` ÷ `floor` ≥ "
+        lines += ["", f"**Target** (issue 13): `3scale-batched` ÷ `floor` ≥ "
                       f"{BATCHED_VS_FLOOR_TARGET}: median {med:.3f}, {verdict}."]
     return lines
 
@@ -182,11 +182,50 @@ def _batched_lines(b: BatchedFigures | None) -> list[str]:
     ]
 
 
+PATH_MICRO_NAMES = {
+    "floor": "floor filter",
+    "apikey": "API key (local)",
+    "3scale-batched": "cached + batched 3scale",
+    "3scale-batched-1000rules": "cached + batched 3scale, 1,000 rules",
+    "authrep": "3scale authrep per request",
+}
+
+
+def _path_micro_lines(pm: dict | None) -> list[str]:
+    """`bench/path-micro --json`: host calls per request, counted, and V8 time per request."""
+    if not pm:
+        return []
+    lines = [
+        "",
+        "## Host calls per request, counted (`bench/path-micro`)",
+        "",
+        f"The module in Node {pm['node']}'s V8 behind a proxy-wasm host in JavaScript, driven "
+        "through the ABI as Envoy drives it (context create, request headers, response headers, "
+        "log, done, delete; backend calls answered): every host call the module makes is counted "
+        "by kind. *µs in V8* is the module's CPU per request in a warm loop (median, min–max of "
+        f"{pm['rounds']} rounds of {pm['requests_per_round']:,}) behind that host, not Envoy: "
+        "compare the paths with each other, not with the tables above (in Envoy the same Wasm "
+        "code takes about 2.5 times as long, its caches cold between requests). *buffers* are the "
+        "host's calls into the module's `malloc` to hand over a header map or value.",
+        "",
+        "| path | host calls | which | buffers | µs in V8 |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for r in pm["results"]:
+        which = ", ".join(k if v == 1 else f"{k} ×{v:g}" for k, v in r["calls"].items())
+        lines.append(
+            f"| {PATH_MICRO_NAMES.get(r['path'], r['path'])} | {r['host_calls']:g} | {which} | "
+            f"{r['buffers_allocated']:g} | {r['us_median']:.2f} ({r['us_min']:.2f}–{r['us_max']:.2f}) |")
+    return lines
+
+
 def render(meta: Meta, listeners: list, runs: dict[str, list[WrkResult]],
-           comparisons: list[Comparison], batched: BatchedFigures | None) -> str:
+           comparisons: list[Comparison], batched: BatchedFigures | None,
+           path_micro: dict | None = None) -> str:
     """listeners: objects with .name and .description, in table order."""
     lines = _header(meta) + _listener_table(listeners, runs) + _comparison_table(comparisons)
     lines += _batched_lines(batched)
+    lines += _path_micro_lines(path_micro)
     lines += [
         "",
         "## Notes",
