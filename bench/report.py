@@ -89,7 +89,8 @@ def _header(meta: Meta) -> list[str]:
         "HTTP/1.1 keep-alive, `GET /`. Every listener is driven by a Lua script (one call per "
         "request), so wrk's own cost is the same for all; only `3scale-batched` rotates over "
         f"several credentials ({meta.batched_keys} user keys, round-robin).",
-        f"- **Pairing**: each comparison is {meta.pairs} pairs of {meta.seconds:g} s runs, the "
+        f"- **Pairing**: each comparison is {meta.pairs} pairs of {meta.seconds:g} s runs "
+        f"(`3scale-batched` against `floor`, issue 13's target: {2 * meta.pairs}), the "
         "two listeners back to back, order swapped every pair; pairs of all comparisons are "
         f"interleaved over the whole run. {meta.warmup:g} s warm-up per listener, not counted.",
         "- **Upstream**: a `direct_response` listener (200 `ok`) in the same Envoy, shared by "

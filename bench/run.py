@@ -811,8 +811,9 @@ def main() -> int:
     )
     text = report.render(meta, all_cases, runs, comparisons, batched,
                          path_micro(wasm_path, floor_path))
+    history = earlier_measurements(out_path)  # read before "w" empties the file
     with open(out_path, "w") as f:
-        f.write(text + earlier_measurements(out_path))
+        f.write(text + history)
     print()
     print(text)
     print(f"(written to {os.path.relpath(out_path, ROOT)})")

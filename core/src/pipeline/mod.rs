@@ -28,6 +28,8 @@ mod batching;
 mod codes_tests;
 #[cfg(test)]
 mod combination_tests;
+#[cfg(test)]
+mod fake_envoy;
 mod flow;
 pub mod ip_check;
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! the fake Envoy of `worker_tests`), `routing`'s usage clean-up by `owner_id`, and a chain
 //! without `apicast` (public).
 
-use super::worker_tests::{Envoy, Fate};
+use super::fake_envoy::{Envoy, Fate};
 use super::*;
 use serde_json::{json, Value};
 

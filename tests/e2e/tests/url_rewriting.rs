@@ -285,3 +285,62 @@ fn a_rewrite_cannot_escape_the_path_the_rules_matched() {
     assert_eq!(upstream_got(&r), format!("/new/y?user_key={USER_KEY}"));
     assert_eq!(s.echo.request_count(), 3);
 }
+
+/// The rewrite's refusals (a `;` an upstream would cut: 400; a rewrite past `max_path_bytes`:
+/// 414) and a wrong key after a rewrite (403) answer every request shape (bodies, chunked,
+/// trailers, `Expect: 100-continue`, HTTP/2) in authrep mode and with batching (miss and
+/// hit): nothing reaches the upstream, and the backend never hears of the refused requests'
+/// keys; the allowed rewrite reaches the upstream with the rewritten path.
+#[test]
+fn rewrite_refusals_hold_for_every_request_shape_in_authrep_and_batching() {
+    use support::adversarial::{
+        adv_config, adv_stack, assert_none, run_and_check, seen, three_scale, traps, Case, Expect,
+        AMBIGUOUS, AUTH_FAILED, SHAPES,
+    };
+    let host = "query.example.com";
+    for batching in [false, true] {
+        let rules = json!([{"http_method": "ANY", "pattern": "/api", "metric_system_name": "hits", "delta": 1}]);
+        let mut service = three_scale(4, 1, host, "query", rules);
+        service["proxy"]["policy_chain"] = json!([
+            commands(json!([
+                {"op": "sub", "regex": "^/semi", "replace": "/api;x=1"},
+                {"op": "gsub", "regex": "z", "replace": "zzzzzzzz"},
+                {"op": "sub", "regex": "^/old", "replace": "/api"}])),
+            apicast()
+        ]);
+        let mut cfg = adv_config(vec![service], batching);
+        cfg["max_path_bytes"] = json!(100);
+        let s = adv_stack(cfg);
+        let mut cases = Vec::new();
+        for shape in SHAPES {
+            for (name, target, expect) in [
+                ("semi", "/semi/x?user_key=uk-q-1", Expect::Denied(400, AMBIGUOUS)),
+                ("grow", "/zzzzzzzzzzzz?user_key=uk-q-2", Expect::Denied(414, "URI Too Long")),
+                ("wrong", "/old/x?user_key=uk-q-wrong", Expect::Denied(AUTH_FAILED.0, AUTH_FAILED.1)),
+                ("allowed", "/old/items?user_key=uk-q-0", Expect::Allowed),
+            ] {
+                let mark = format!("{name}/{shape:?}/{batching}");
+                cases.push((mark, shape, Case::new(host, target), expect));
+            }
+        }
+        let failures = run_and_check(&s, &cases, 4);
+        assert_none("url_rewriting", &failures, cases.len());
+        assert!(traps(&s).is_empty(), "{:?}", traps(&s));
+        let upstream = s.echo.requests();
+        for (mark, _, _, expect) in &cases {
+            if *expect == Expect::Allowed {
+                assert_eq!(seen(&upstream, mark)[0].path, "/api/items?user_key=uk-q-0", "{mark}");
+            }
+        }
+        assert_eq!(upstream.len(), SHAPES.len(), "only the allowed cases, once each");
+        // The refused rewrites never reached the backend, in any mode.
+        for call in s.backend.requests() {
+            let key = call.query.iter().find(|(k, _)| k == "user_key").map(|(_, v)| v.as_str());
+            assert!(
+                matches!(key, None | Some("uk-q-0" | "uk-q-wrong")),
+                "the backend heard of a refused request: {}",
+                call.raw_query
+            );
+        }
+    }
+}
