@@ -6,9 +6,9 @@ use super::*;
 use crate::backend::BackendAnswer;
 use crate::cache::{MemoryStore, SharedStore};
 use crate::config::Config;
+use serde_json::Value;
 use std::cell::Cell;
 use std::collections::HashMap;
-use serde_json::Value;
 use std::rc::Rc;
 
 pub(super) struct Store(pub(super) Rc<MemoryStore>);

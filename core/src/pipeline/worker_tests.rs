@@ -3,7 +3,6 @@
 
 use super::fake_envoy::*;
 use super::*;
-use crate::backend::BackendAnswer;
 use serde_json::{json, Value};
 
 fn service(batching: bool, caching_type: &str) -> Value {

@@ -314,9 +314,21 @@ fn rewrite_refusals_hold_for_every_request_shape_in_authrep_and_batching() {
         let mut cases = Vec::new();
         for shape in SHAPES {
             for (name, target, expect) in [
-                ("semi", "/semi/x?user_key=uk-q-1", Expect::Denied(400, AMBIGUOUS)),
-                ("grow", "/zzzzzzzzzzzz?user_key=uk-q-2", Expect::Denied(414, "URI Too Long")),
-                ("wrong", "/old/x?user_key=uk-q-wrong", Expect::Denied(AUTH_FAILED.0, AUTH_FAILED.1)),
+                (
+                    "semi",
+                    "/semi/x?user_key=uk-q-1",
+                    Expect::Denied(400, AMBIGUOUS),
+                ),
+                (
+                    "grow",
+                    "/zzzzzzzzzzzz?user_key=uk-q-2",
+                    Expect::Denied(414, "URI Too Long"),
+                ),
+                (
+                    "wrong",
+                    "/old/x?user_key=uk-q-wrong",
+                    Expect::Denied(AUTH_FAILED.0, AUTH_FAILED.1),
+                ),
                 ("allowed", "/old/items?user_key=uk-q-0", Expect::Allowed),
             ] {
                 let mark = format!("{name}/{shape:?}/{batching}");
@@ -329,13 +341,25 @@ fn rewrite_refusals_hold_for_every_request_shape_in_authrep_and_batching() {
         let upstream = s.echo.requests();
         for (mark, _, _, expect) in &cases {
             if *expect == Expect::Allowed {
-                assert_eq!(seen(&upstream, mark)[0].path, "/api/items?user_key=uk-q-0", "{mark}");
+                assert_eq!(
+                    seen(&upstream, mark)[0].path,
+                    "/api/items?user_key=uk-q-0",
+                    "{mark}"
+                );
             }
         }
-        assert_eq!(upstream.len(), SHAPES.len(), "only the allowed cases, once each");
+        assert_eq!(
+            upstream.len(),
+            SHAPES.len(),
+            "only the allowed cases, once each"
+        );
         // The refused rewrites never reached the backend, in any mode.
         for call in s.backend.requests() {
-            let key = call.query.iter().find(|(k, _)| k == "user_key").map(|(_, v)| v.as_str());
+            let key = call
+                .query
+                .iter()
+                .find(|(k, _)| k == "user_key")
+                .map(|(_, v)| v.as_str());
             assert!(
                 matches!(key, None | Some("uk-q-0" | "uk-q-wrong")),
                 "the backend heard of a refused request: {}",

@@ -60,15 +60,6 @@ fn check_prints_warnings() {
     );
 }
 
-fn chain_config(chain: Value, top: Value) -> Value {
-    let mut config = threescale_config(json!(1));
-    config["services"][0]["proxy"]["policy_chain"] = chain;
-    if let (Some(c), Value::Object(top)) = (config.as_object_mut(), top) {
-        c.extend(top);
-    }
-    config
-}
-
 #[test]
 fn check_lists_each_policy_with_its_answer() {
     let config = chain_config(
@@ -356,6 +347,7 @@ fn usage_and_bad_arguments() {
     }
 }
 
+/// `check` refuses each bad `authentication` block (and OIDC misuse) and names its JSON path.
 #[test]
 fn check_refuses_bad_authentication_blocks_with_their_path() {
     let keys = |keys: Value| json!({"header": "X-API-Key", "keys": keys});

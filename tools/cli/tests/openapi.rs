@@ -202,5 +202,3 @@ fn openapi_refuses_a_bad_config() {
         "error: services[0].proxy.proxy_rules[0].delta: expected an integer\n"
     );
 }
-
-/// `check` refuses each bad `authentication` block (and OIDC misuse) and names its JSON path.

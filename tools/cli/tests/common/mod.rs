@@ -58,4 +58,15 @@ pub fn threescale_config(delta: Value) -> Value {
     })
 }
 
-pub const ABC_DIGEST: &str = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+pub const ABC_DIGEST: &str =
+    "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+/// `threescale_config` with this policy chain and these top-level settings.
+pub fn chain_config(chain: Value, top: Value) -> Value {
+    let mut config = threescale_config(json!(1));
+    config["services"][0]["proxy"]["policy_chain"] = chain;
+    if let (Some(c), Value::Object(top)) = (config.as_object_mut(), top) {
+        c.extend(top);
+    }
+    config
+}
