@@ -97,6 +97,28 @@ impl Envoy {
         }
     }
 
+    /// Every worker installs these services, as loaded from 3scale System (`content` objects).
+    pub(super) fn install_fetched(&mut self, services: &[Value]) {
+        let fetched: Vec<crate::config::FetchedService> = services
+            .iter()
+            .enumerate()
+            .map(|(i, content)| crate::config::FetchedService {
+                id: content["id"].as_u64().map(|id| id.to_string()),
+                version: 1,
+                environment: "production".into(),
+                content: content.clone(),
+                path: format!("proxy_configs[{i}].proxy_config.content"),
+            })
+            .collect();
+        let base = self.workers[0].config().clone();
+        let (config, warnings) = base.with_fetched(&fetched);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = Rc::new(config);
+        for worker in &mut self.workers {
+            worker.install_config(config.clone());
+        }
+    }
+
     /// Sends a request to worker `w`; returns what the headers callback returned.
     pub(super) fn request(
         &mut self,

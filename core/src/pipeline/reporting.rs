@@ -83,6 +83,12 @@ impl Reporting {
             }
             tally.usage_pending = Some(merged.pending);
         }
+        if !config.any_batching() {
+            // Nothing to report yet (services from System still to come, or none batching):
+            // claiming now would schedule the next report at the default interval, not at the
+            // services' own (a 3scale_batcher's 1 s waited 10 s after boot).
+            return Vec::new();
+        }
         let interval_ms = config.report_interval_ms();
         if !reports::claim_report(store, now_ms, interval_ms) {
             return Vec::new();

@@ -392,3 +392,42 @@ fn a_service_without_a_usable_backend_version_answers_auth_missing() {
     assert_eq!(envoy.fate(1), Fate::Replied(401, Outcome::AuthMissing));
     assert!(envoy.calls.is_empty());
 }
+
+#[test]
+fn a_service_from_system_with_3scale_batcher_is_reported_on_its_own_schedule() {
+    // No `batching` in the backend block: the service's own 3scale_batcher batches it, and
+    // reports every second from the first.
+    let system = json!({"cluster": "system", "authority": "s", "access_token": "t"});
+    let config = json!({"backend": {"cluster": "backend"}, "system": system});
+    let mut envoy = Envoy::new(config, 1);
+    // Ticks before the services arrive (a 10 s schedule claimed then delayed the first report).
+    envoy.tick(0);
+    let mut service = service(false, "none")["services"][0].clone();
+    service["proxy"]["policy_chain"] = json!([{"name": "apicast"},
+        {"name": "3scale_batcher", "configuration": {"auths_ttl": 30, "batch_report_seconds": 1}}]);
+    envoy.install_fetched(&[service]);
+    assert!(!envoy.request(0, 1, "GET", "/a?user_key=k", true));
+    let path = envoy.answer(Some(200), Some("-1"));
+    assert!(path.starts_with("/transactions/authorize.xml?"), "{path}");
+    assert!(envoy.request(0, 2, "GET", "/a?user_key=k", true));
+    envoy.clock.set(Some(1_000_000 + 1_500));
+    envoy.tick(0);
+    envoy.clock.set(Some(1_000_000 + 3_000));
+    envoy.tick(0);
+    let reports: Vec<&String> = envoy
+        .call_bodies
+        .iter()
+        .filter(|b| b.contains("transactions"))
+        .collect();
+    assert_eq!(
+        reports.len(),
+        1,
+        "{:?} {:?}",
+        envoy.call_bodies,
+        envoy.calls
+    );
+    assert!(
+        reports[0].contains("%5Busage%5D%5Bhits%5D=2"),
+        "{reports:?}"
+    );
+}

@@ -392,3 +392,74 @@ fn before_the_first_load_no_request_shape_reaches_the_upstream() {
             >= 1
     );
 }
+
+/// `3scale_batcher` in the chain of a service loaded from System (the `backend` block has no
+/// `batching`): that service is authorized from the cache and reported in batches, exactly;
+/// the other service of the same configuration keeps one authrep per request.
+#[test]
+fn a_service_from_system_with_3scale_batcher_batches_its_calls_and_the_other_authreps() {
+    let mock = system::start();
+    let batcher = json!([{"name": "apicast"},
+        {"name": "3scale_batcher", "configuration": {"auths_ttl": 30, "batch_report_seconds": 1}}]);
+    let one = service(
+        1,
+        json!("1"),
+        json!({"proxy_rules": [rule("/")], "policy_chain": batcher}),
+    );
+    let two = service(
+        2,
+        json!("2"),
+        json!({"hosts": ["app.example.com"], "proxy_rules": [rule("/")]}),
+    );
+    mock.publish(Stored::Production, one).unwrap();
+    mock.publish(Stored::Production, two).unwrap();
+    let s = start(&mock, system::block(1), json!({}));
+    let one = || get(&format!("/?user_key={USER_KEY}")).send(s.port()).status;
+    let two = || {
+        let target = format!("/?app_id={APP_ID}&app_key={APP_KEY}");
+        Request::get(&target)
+            .header("Host", "app.example.com")
+            .send(s.port())
+            .status
+    };
+    // Every 200 is a hit to report (service 1) or an authrep (service 2), the wait's included.
+    let (mut sent1, mut sent2) = (0, 0);
+    assert!(wait_steady(Duration::from_secs(5), || {
+        let (a, b) = (one() == 200, two() == 200);
+        sent1 += u64::from(a);
+        sent2 += u64::from(b);
+        a && b
+    }));
+    for _ in 0..6 {
+        assert_eq!(one(), 200);
+        assert_eq!(two(), 200);
+        sent1 += 1;
+        sent2 += 1;
+    }
+    let calls = |path: &str, service: &str| {
+        let requests = s.backend.requests().into_iter();
+        requests
+            .filter(|r| r.path == path && r.param("service_id") == Some(service))
+            .count() as u64
+    };
+    let counted = || s.backend.counter("1", "app-1", "hits", Period::Eternity);
+    assert!(
+        wait_until(Duration::from_secs(8), || counted() >= sent1),
+        "{} of {sent1} hits reported; the backend got: {:?}",
+        counted(),
+        s.backend
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}", r.path, r.raw_query))
+            .collect::<Vec<_>>()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(counted(), sent1, "every hit of service 1 reported once");
+    assert_eq!(calls("/transactions/authrep.xml", "1"), 0);
+    assert!((1..=2).contains(&calls("/transactions/authorize.xml", "1")));
+    assert!(calls("/transactions.xml", "1") >= 1);
+    assert_eq!(calls("/transactions/authrep.xml", "2"), sent2);
+    assert_eq!(calls("/transactions/authorize.xml", "2"), 0);
+    assert_eq!(calls("/transactions.xml", "2"), 0);
+    assert_eq!(s.echo.request_count() as u64, sent1 + sent2);
+}

@@ -81,10 +81,18 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Like [`wait_until`], but `cond` must hold four times in a row: with two workers, each
-/// taking a new configuration on its own, one answer shows only one worker's state.
+/// Like [`wait_until`], but `cond` must hold four times in a row, and again four times 600 ms
+/// later: with two workers, each taking a new configuration on its own timer (250 ms, later
+/// on a loaded machine), one answer shows only one worker's state, and four quick ones may all
+/// reach the worker that has it (CI saw it).
 pub fn wait_steady(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    wait_until(timeout, || (0..4).all(|_| cond()))
+    let mut four = || (0..4).all(|_| cond());
+    wait_until(timeout, || {
+        four() && {
+            std::thread::sleep(Duration::from_millis(600));
+            four()
+        }
+    })
 }
 
 /// Parses `name: value` out of admin `/stats` text.
