@@ -222,10 +222,11 @@ def _path_micro_lines(pm: dict | None) -> list[str]:
 
 def render(meta: Meta, listeners: list, runs: dict[str, list[WrkResult]],
            comparisons: list[Comparison], batched: BatchedFigures | None,
-           path_micro: dict | None = None) -> str:
+           path_micro: dict | None = None, wasm_share: list[str] | None = None) -> str:
     """listeners: objects with .name and .description, in table order."""
     lines = _header(meta) + _listener_table(listeners, runs) + _comparison_table(comparisons)
     lines += _batched_lines(batched)
+    lines += wasm_share or []
     lines += _path_micro_lines(path_micro)
     lines += [
         "",

@@ -46,6 +46,7 @@ import backend_stats  # noqa: E402
 import envoy_config  # noqa: E402
 import mint  # noqa: E402
 import report  # noqa: E402
+import wasm_share  # noqa: E402
 import wrk  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -577,6 +578,39 @@ def verify(case: Case):
 HISTORY = "# Earlier measurements"
 
 
+# Listeners whose Wasm share is sampled with perf (when `perf` is there), 3 runs each.
+WASM_SHARE_CASES = ["floor", "3scale-batched", "apikey"]
+WASM_SHARE_RUNS = 3
+
+
+def sample_wasm_share(pid: int, names: list[str], by_name: dict, threads: int, connections: int,
+                      seconds: float, wrk_bin: str) -> list:
+    """The Wasm code's CPU per request of each listener, sampled with perf (bench/wasm_share.py)."""
+    if not names or not wasm_share.available():
+        if names:
+            print("bench: perf not found: no Wasm share (bench/wasm_share.py)", file=sys.stderr)
+        return []
+    print(f"==> sampling the Wasm code's CPU with perf: {', '.join(names)}, "
+          f"{WASM_SHARE_RUNS} runs each")
+    shares = {n: wasm_share.WasmShare(n) for n in names}
+    for _ in range(WASM_SHARE_RUNS):
+        for name in names:
+            case = by_name[name]
+
+            def run(case: Case = case) -> int:
+                return wrk.run(wrk_bin, case.name, threads, connections, seconds,
+                               f"http://127.0.0.1:{case.port}/", case.script).requests
+
+            got = wasm_share.measure(pid, run, name, seconds)
+            if got is None:
+                print("bench: perf record failed: no Wasm share", file=sys.stderr)
+                return []
+            shares[name].jit_us.append(got[0])
+            shares[name].total_us.append(got[1])
+            print(f"    {name:16} Wasm {got[0]:5.1f} µs/request of {got[1]:6.1f}")
+    return list(shares.values())
+
+
 def path_micro(wasm_path: str, floor_path: str) -> dict | None:
     """Host calls per request, counted by bench/path-micro in Node's V8 (None without node)."""
     node = shutil.which("node")
@@ -770,6 +804,10 @@ def main() -> int:
                 time.sleep(0.1)
         procs.check_alive()
 
+        shares = sample_wasm_share(envoy.pid, [n for n in WASM_SHARE_CASES if n in measured],
+                                   by_name, threads, connections, seconds, wrk_bin)
+        procs.check_alive()
+
         wait = BATCH_REPORT_SECONDS + 3
         print(f"==> waiting {wait} s for the last batched report")
         time.sleep(wait)
@@ -810,7 +848,7 @@ def main() -> int:
         flood=flood_note(floods),
     )
     text = report.render(meta, all_cases, runs, comparisons, batched,
-                         path_micro(wasm_path, floor_path))
+                         path_micro(wasm_path, floor_path), wasm_share.lines(shares))
     history = earlier_measurements(out_path)  # read before "w" empties the file
     with open(out_path, "w") as f:
         f.write(text + history)
