@@ -240,7 +240,7 @@ def render(meta: Meta, listeners: list, runs: dict[str, list[WrkResult]],
         "- *errors* counts non-2xx answers and socket errors during the measured runs; before "
         "measuring, every listener was checked to answer 200 with each valid credential and "
         "401/403 without one or with a wrong one (a forged token for JWT).",
-        "- Reproduce: `make bench` (about 13 minutes); `BENCH_PAIRS=2 BENCH_SECONDS=2 make bench` "
+        "- Reproduce: `make bench` (about 22 minutes); `BENCH_PAIRS=2 BENCH_SECONDS=2 make bench` "
         "for a quick check. Generated Envoy configuration, wrk scripts and logs: `target/bench/`.",
         "",
     ]
