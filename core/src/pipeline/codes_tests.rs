@@ -3,9 +3,10 @@
 //! client went first) or with an unreadable status, without one. The status is read only
 //! when a call waits for it.
 
+use super::fake_envoy::Store;
 use super::*;
 use crate::backend::BackendAnswer;
-use crate::cache::{MemoryStore, SharedStore};
+use crate::cache::MemoryStore;
 use serde_json::json;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -14,21 +15,6 @@ struct NoHeaders;
 impl HeaderSource for NoHeaders {
     fn header(&self, _: &str) -> Option<String> {
         None
-    }
-}
-
-struct Store(Rc<MemoryStore>);
-impl SharedStore for Store {
-    fn get(&self, key: &str) -> (Option<Vec<u8>>, u32) {
-        self.0.get(key)
-    }
-    fn set(
-        &self,
-        key: &str,
-        value: &[u8],
-        version: u32,
-    ) -> Result<(), crate::cache::store::Conflict> {
-        self.0.set(key, value, version)
     }
 }
 

@@ -2,19 +2,10 @@
 //! What the decision is (forward, which reply), what is forwarded (the secret token, the
 //! upstream rewrite, debug headers), and that no backend call or report follows.
 
+use super::fake_envoy::Headers;
 use super::*;
 use crate::cache::MemoryStore;
 use serde_json::{json, Value};
-
-struct Headers(Vec<(&'static str, &'static str)>);
-impl HeaderSource for Headers {
-    fn header(&self, name: &str) -> Option<String> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.to_string())
-    }
-}
 
 struct Clock;
 impl super::Clock for Clock {
