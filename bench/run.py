@@ -786,7 +786,8 @@ def main() -> int:
             # Rotate so no comparison always follows the same one.
             shift = i % len(comparisons)
             for comp in comparisons[shift:] + comparisons[:shift]:
-                if i >= pairs_of[(comp.candidate, comp.reference)]:
+                n_pairs = pairs_of[(comp.candidate, comp.reference)]
+                if i >= n_pairs:
                     continue
                 cand, ref = by_name[comp.candidate], by_name[comp.reference]
                 order = [ref, cand] if i % 2 == 0 else [cand, ref]
@@ -797,7 +798,7 @@ def main() -> int:
                 done += 2
                 cpu = (results[cand.name].cpu_per_request_s
                        - results[ref.name].cpu_per_request_s) * 1e6
-                print(f"    [{done:3}/{total_runs}] pair {i + 1}/{pairs_of[(comp.candidate, comp.reference)]} {cand.name:>16} vs "
+                print(f"    [{done:3}/{total_runs}] pair {i + 1}/{n_pairs} {cand.name:>16} vs "
                       f"{ref.name:6}: {report.fmt_rps(results[cand.name].rps):>8} / "
                       f"{report.fmt_rps(results[ref.name].rps):>8} req/s, ratio {ratio:.3f}, "
                       f"CPU {cpu:+6.1f} µs/request")
