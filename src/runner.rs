@@ -15,6 +15,7 @@ use tollgate_core::backend::BackendCall;
 use tollgate_core::config::Config;
 use tollgate_core::pipeline::{
     is_stripped_request_header, LocalReply, Outcome, RequestId, Step, Steps, Worker,
+    SECRET_TOKEN_HEADER,
 };
 use tollgate_core::policies::HeaderOp;
 
@@ -142,12 +143,17 @@ impl Runner {
                     request,
                     edit_request_headers,
                     set_request_headers,
+                    secret_token,
                     resume,
                     public,
                 } => match in_context(request, home, || {
                     // Names read by this callback still hold for its own request only.
                     let names = stripped.take().filter(|_| request == home && !resume);
-                    forward(names, &edit_request_headers, &set_request_headers, resume)
+                    let set = Headers {
+                        set: &set_request_headers,
+                        secret_token: secret_token.as_deref(),
+                    };
+                    forward(names, &edit_request_headers, set, resume)
                 }) {
                     Some(Err(_)) => {
                         home_failed |= request == home;
@@ -250,7 +256,7 @@ pub fn answer_500() {
 fn forward(
     stripped: Option<Vec<Vec<u8>>>,
     edits: &[HeaderOp],
-    set_request_headers: &[(String, String)],
+    headers: Headers,
     resume: bool,
 ) -> HostResult<()> {
     let names = match stripped {
@@ -261,13 +267,22 @@ fn forward(
     for (op, name, value) in edits {
         host::edit_header(false, *op, name, value)?;
     }
-    for (name, value) in set_request_headers {
+    for (name, value) in headers.set {
         host::set_request_header(name, value)?;
+    }
+    if let Some(token) = headers.secret_token {
+        host::set_request_header(SECRET_TOKEN_HEADER, token)?;
     }
     if resume {
         host::resume_request()?;
     }
     Ok(())
+}
+
+/// The headers a forward sets: the verdict's, then the secret token.
+struct Headers<'a> {
+    set: &'a [(String, String)],
+    secret_token: Option<&'a str>,
 }
 
 /// Removes every header (or trailer) that reads as one the client must not send upstream.

@@ -69,6 +69,21 @@ impl Found {
         }
     }
 
+    /// As [`Found::complete`], moving the values out (nothing is taken unless complete).
+    pub fn take_complete(&mut self, mode: AuthMode) -> Option<Credentials> {
+        if !self.is_complete(mode) {
+            return None;
+        }
+        match mode {
+            AuthMode::UserKey => self.user_key.take().map(Credentials::UserKey),
+            AuthMode::AppIdAndKey => Some(Credentials::AppIdAndKey {
+                app_id: self.app_id.take()?,
+                app_key: self.app_key.take()?,
+            }),
+            AuthMode::Unusable => None,
+        }
+    }
+
     /// Whether [`Found::complete`] would find credentials (without copying them).
     pub fn is_complete(&self, mode: AuthMode) -> bool {
         match mode {
@@ -240,20 +255,23 @@ mod tests {
             2,
             r#"{"auth_app_id":"X-App-Id","auth_app_key":"x_app_key","credentials_location":"headers"}"#,
         );
-        let only_id = extract(&s, &QueryArgs::default(), &headers(&[("x-app-id", "a")]));
+        let mut only_id = extract(&s, &QueryArgs::default(), &headers(&[("x-app-id", "a")]));
         assert_eq!(only_id.complete(s.mode), None);
-        let both = extract(
+        // Incomplete credentials are not taken: default_credentials must still see them.
+        assert_eq!(only_id.take_complete(s.mode), None);
+        assert_eq!(only_id.app_id.as_deref(), Some("a"));
+        let mut both = extract(
             &s,
             &QueryArgs::default(),
             &headers(&[("x_app_id", "a"), ("x-app-key", "k")]),
         );
-        assert_eq!(
-            both.complete(s.mode),
-            Some(Credentials::AppIdAndKey {
-                app_id: "a".into(),
-                app_key: "k".into()
-            })
-        );
+        let expected = Some(Credentials::AppIdAndKey {
+            app_id: "a".into(),
+            app_key: "k".into(),
+        });
+        assert_eq!(both.complete(s.mode), expected);
+        assert_eq!(both.take_complete(s.mode), expected);
+        assert_eq!(both.take_complete(s.mode), None);
     }
 
     #[test]

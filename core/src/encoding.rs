@@ -17,9 +17,19 @@ pub fn encode_component(value: &str) -> String {
 
 /// Appends `value` percent-encoded as [`encode_component`] does, without a string of its own.
 pub fn push_component(out: &mut String, value: &str) {
+    // Most values (keys, ids, metric names) need no escape: one scan, one copy.
+    if value.bytes().all(is_unreserved) {
+        out.push_str(value);
+        return;
+    }
     for part in utf8_percent_encode(value, COMPONENT) {
         out.push_str(part);
     }
+}
+
+/// RFC 3986 unreserved: the bytes [`COMPONENT`] leaves as they are.
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
 }
 
 /// Percent-decodes once; invalid UTF-8 is replaced rather than refused.
@@ -54,5 +64,17 @@ mod tests {
         assert_eq!(decode_component("a%2541"), "a%41");
         assert_eq!(decode_component("a+b"), "a+b");
         assert_eq!(decode_form_component("a+b%2Bc"), "a b+c");
+    }
+
+    #[test]
+    fn push_component_escapes_as_encode_component_does() {
+        // The fast path (nothing to escape) must agree with the encoder on every character.
+        for c in (0u32..0x180).filter_map(char::from_u32) {
+            for value in [c.to_string(), format!("ab{c}cd")] {
+                let mut pushed = String::from("x");
+                push_component(&mut pushed, &value);
+                assert_eq!(pushed, format!("x{}", encode_component(&value)), "{c:?}");
+            }
+        }
     }
 }

@@ -5,7 +5,6 @@
 use crate::credentials::Credentials;
 use crate::encoding::{decode_component, push_component};
 use crate::mapping::Usage;
-use std::fmt::Write;
 
 /// `<service> <kind> <credential>[ <app_key>] <metric>=<delta>,...`, each part percent-encoded,
 /// so the text has no spaces, `|` or newlines inside parts and parses back for reports.
@@ -26,6 +25,25 @@ pub struct KeyParts {
     pub code: Option<u16>,
     /// The `Referer` the authorization was asked with (reports do not carry it).
     pub referrer: Option<String>,
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    for &d in digits.get(at..).unwrap_or_default() {
+        out.push(char::from(d));
+    }
 }
 
 impl EntryKey {
@@ -51,8 +69,8 @@ impl EntryKey {
             }
             push_component(&mut text, metric);
             text.push('=');
-            // Into the key's buffer: no temporary string (this runs for every request).
-            let _ = write!(text, "{delta}");
+            // Into the key's buffer, without `fmt` (this runs for every request).
+            push_decimal(&mut text, delta);
         }
         EntryKey(text)
     }
@@ -158,6 +176,26 @@ fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_are_written_as_fmt_writes_them() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12_345,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut out = String::from("=");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("={n}"));
+        }
+    }
 
     fn usage(pairs: &[(&str, u64)]) -> Usage {
         let mut u = Usage::default();

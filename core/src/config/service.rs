@@ -10,6 +10,7 @@ use crate::auth::grants::RuleAccess;
 use crate::auth::{Authentication, Mode};
 use crate::mapping::{MappingRule, QueryCondition, RuleSet};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Which credentials identify the application (`backend_version`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +93,7 @@ pub struct Service {
     pub backend_auth: Option<BackendAuth>,
     /// Lower-cased hosts (`proxy.hosts`, default `localhost`).
     pub hosts: Vec<String>,
-    pub secret_token: Option<String>,
+    pub secret_token: Option<Arc<str>>,
     pub errors: ErrorResponses,
     /// Indexed once here, so that a request tries only the rules that can match.
     pub rules: RuleSet,
@@ -164,7 +165,7 @@ impl Service {
             secret_token: proxy
                 .string("secret_token")?
                 .filter(|t| !t.is_empty())
-                .map(str::to_string),
+                .map(Arc::from),
             errors: ErrorResponses::parse(&proxy)?,
             policies: chain,
             rules_use_args: rules.iter().any(|r| !r.query.is_empty()),

@@ -1,23 +1,31 @@
 //! Usage computation (APIcast `mapping_rules_matcher.lua`, `usage.lua`; reference §2.4).
 
-use std::collections::BTreeMap;
-
 use super::index::{for_each_candidate, Rules};
 use super::pattern::PathView;
 use super::query::QueryArgs;
 use crate::encoding::encode_component;
 
-/// Metric name → summed delta; a `BTreeMap` keeps the output deterministic.
+/// Metric name → summed delta, sorted by name so the output is deterministic. A `Vec`, not a
+/// map: a request's usage has one metric or a few, and this is built for every request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
-    deltas: BTreeMap<String, u64>,
+    deltas: Vec<(String, u64)>,
 }
 
 impl Usage {
     /// Adds `delta` to `metric`; a delta of 0 still records the metric (`usage[m]=0`).
     pub fn add(&mut self, metric: &str, delta: u64) {
-        let total = self.deltas.entry(metric.to_owned()).or_insert(0);
-        *total = total.saturating_add(delta);
+        match self
+            .deltas
+            .binary_search_by(|(m, _)| m.as_str().cmp(metric))
+        {
+            Ok(i) => {
+                if let Some((_, total)) = self.deltas.get_mut(i) {
+                    *total = total.saturating_add(delta);
+                }
+            }
+            Err(i) => self.deltas.insert(i, (metric.to_owned(), delta)),
+        }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -10,6 +10,14 @@ use crate::backend::BackendAnswer;
 use crate::cache::{CacheSettings, Denial, EntryKey, Lookup, Ticket};
 use crate::policies::rate_limit_headers as rate_limit;
 
+/// A request being decided from the cache: `waited`, it waited already (a miss); `resume`,
+/// it is paused and must be resumed when forwarded.
+pub(super) struct Waiting {
+    pub request: RequestId,
+    pub waited: bool,
+    pub resume: bool,
+}
+
 impl Worker {
     /// Another request's answer for `key` arrived (on any worker): its waiters look again.
     pub fn on_wake(&mut self, key: &str) -> Steps {
@@ -42,6 +50,28 @@ impl Worker {
         else {
             return Steps::hold();
         };
+        let waiting = Waiting {
+            request,
+            waited,
+            resume,
+        };
+        self.resolve_matched(waiting, *matched, key, direct, now_ms)
+    }
+
+    /// Decides `request` from the cache; it is listed as waiting only if it must wait (a
+    /// request decided at once, a cache hit, is never stored).
+    pub(super) fn resolve_matched(
+        &mut self,
+        Waiting {
+            request,
+            waited,
+            resume,
+        }: Waiting,
+        matched: MatchedRequest,
+        key: EntryKey,
+        direct: Option<Lookup>,
+        now_ms: Option<u64>,
+    ) -> Steps {
         let lookup = match direct {
             Some(lookup) => lookup,
             None => match now_ms.or_else(|| self.clock.now_ms()) {
@@ -79,15 +109,9 @@ impl Worker {
     }
 
     /// The request waits for an answer (`direct`: to its own call, for an uncached entry).
-    fn wait(
-        &mut self,
-        request: RequestId,
-        matched: Box<MatchedRequest>,
-        key: EntryKey,
-        direct: bool,
-    ) {
+    fn wait(&mut self, request: RequestId, matched: MatchedRequest, key: EntryKey, direct: bool) {
         let waiting = State::Waiting {
-            matched,
+            matched: Box::new(matched),
             key,
             waited: true,
             direct,

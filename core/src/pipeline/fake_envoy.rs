@@ -188,10 +188,15 @@ impl Envoy {
                 }
                 Step::Forward {
                     request,
-                    set_request_headers,
+                    mut set_request_headers,
+                    secret_token,
                     resume,
                     ..
                 } => {
+                    // As the adapter does: the secret token last.
+                    if let Some(token) = secret_token {
+                        set_request_headers.push((SECRET_TOKEN_HEADER.into(), token.to_string()));
+                    }
                     if !resume {
                         assert_eq!(request, home, "only the callback in progress goes on");
                     }

@@ -137,14 +137,12 @@ pub(super) fn public_forward(
 /// The upstream rewrite (`api_backend`, `hostname_rewrite`) and the secret token.
 fn forward(
     service: &Service,
-    mut set_request_headers: Vec<(String, String)>,
+    set_request_headers: Vec<(String, String)>,
     response_headers: Vec<(String, String)>,
 ) -> Forward {
-    if let Some(token) = &service.secret_token {
-        set_request_headers.push(("x-3scale-proxy-secret-token".to_string(), token.clone()));
-    }
     Forward {
         set_request_headers,
+        secret_token: service.secret_token.clone(),
         response_headers,
         public: false,
     }

@@ -64,7 +64,7 @@ pub enum Next {
     /// Authenticated locally, no backend: forward with these changes.
     Forward(Forward),
 }
-pub use reply::{is_stripped_request_header, Forward, LocalReply, Outcome};
+pub use reply::{is_stripped_request_header, Forward, LocalReply, Outcome, SECRET_TOKEN_HEADER};
 
 #[cfg(feature = "jwt")]
 use crate::auth::claim_check;
@@ -121,12 +121,12 @@ pub struct PendingRequest {
 }
 
 /// Starts the pipeline from the request head; reads only the headers it needs. The request
-/// is boxed: it is large, and may wait for its body.
+/// is boxed only if it waits for its body (`Worker::on_request_headers`).
 pub fn begin(
     config: &Config,
     head: RequestHead,
     headers: &dyn HeaderSource,
-) -> Result<Box<PendingRequest>, LocalReply> {
+) -> Result<PendingRequest, LocalReply> {
     if head.path.len() > config.max_path_bytes {
         // Bounds the work on every later step, whatever the rules.
         return Err(LocalReply::uri_too_long());
@@ -252,7 +252,7 @@ pub fn begin(
     };
     let route =
         (service.policies.routing()).map(|rules| routing::RouteInputs::read(rules, headers, &args));
-    Ok(Box::new(PendingRequest {
+    Ok(PendingRequest {
         route,
         service,
         method: head.method.to_string(),
@@ -275,7 +275,7 @@ pub fn begin(
             .is_some_and(|p| p.preflight_after_apicast(head.method)),
         policies,
         early,
-    }))
+    })
 }
 
 /// The service's `url_rewriting` policies on the request (`crate::rewrite`).
@@ -373,7 +373,7 @@ impl PendingRequest {
 
     /// Transport and header secrets, credentials, then mapping rules; on success, the
     /// backend call to make, or (local authentication) the request to forward.
-    pub fn authorize(self) -> Result<Next, LocalReply> {
+    pub fn authorize(mut self) -> Result<Next, LocalReply> {
         let errors = &self.service.errors;
         let failed = || LocalReply::error(&errors.auth_failed, Outcome::AuthFailed);
         if let Some(reply) = self.early {
@@ -410,10 +410,10 @@ impl PendingRequest {
         };
         let credentials = match identity {
             Some(who) => credentials_for(&self.service, who),
-            None => self
-                .found
-                .complete(self.service.mode)
-                .or_else(|| self.default_credentials()),
+            None => {
+                let found = self.found.take_complete(self.service.mode);
+                found.or_else(|| self.default_credentials())
+            }
         };
         let open = self.service.auth.mode == Mode::Open;
         if credentials.is_none() && !open {

@@ -119,7 +119,7 @@ fn public_paths_pass_without_credentials_in_every_mode() {
         ] {
             let f = forwarded(decide(&c, "GET", path, &[]));
             assert!(f.public, "{mode} {path}");
-            assert_eq!(f.set_request_headers, secret_token(), "{mode} {path}");
+            assert_eq!(f.headers_set(), secret_token(), "{mode} {path}");
             assert!(f.response_headers.is_empty());
         }
         // Every method, and a path no mapping rule matches.
@@ -219,7 +219,7 @@ fn mode_none_forwards_matched_requests_and_answers_no_match() {
     let c = config(json!({"authentication": {"mode": "none"}}), false);
     let f = forwarded(decide(&c, "GET", "/v1/x?user_key=ignored", &[]));
     assert!(f.public);
-    assert_eq!(f.set_request_headers, secret_token());
+    assert_eq!(f.headers_set(), secret_token());
     assert_eq!(
         status(decide(&c, "GET", "/other", &[])),
         (411, Outcome::NoMatch)
@@ -246,7 +246,7 @@ fn debug_headers_and_the_upstream_rewrite_apply_to_public_requests() {
     let c = config(service, false);
     let f = forwarded(decide(&c, "GET", "/v1?a=1", &[("x-3scale-debug", "st")]));
     assert_eq!(
-        f.set_request_headers,
+        f.headers_set(),
         vec![
             (":authority".to_string(), "up.internal".to_string()),
             (":path".to_string(), "/base/v1?a=1".to_string()),

@@ -1,6 +1,7 @@
 //! What the pipeline tells the adapter to do: answer locally, or forward with changes.
 
 use crate::config::ErrorResponse;
+use std::sync::Arc;
 
 /// Why a request ended the way it did; the adapter turns it into Envoy counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +158,10 @@ impl LocalReply {
 
 /// Request headers removed before forwarding: a client must not be able to spoof the
 /// secret token, and the debug token must never reach the upstream.
-const STRIPPED_REQUEST_HEADERS: [&str; 2] = ["x-3scale-proxy-secret-token", "x-3scale-debug"];
+/// The header that tells the upstream a request came through Tollgate (`proxy.secret_token`).
+pub const SECRET_TOKEN_HEADER: &str = "x-3scale-proxy-secret-token";
+
+const STRIPPED_REQUEST_HEADERS: [&str; 2] = [SECRET_TOKEN_HEADER, "x-3scale-debug"];
 
 /// Whether a request header must be removed before forwarding, in any spelling: case, and
 /// `_` for `-` (CGI/WSGI servers read `X_3scale_...` and `X-3scale-...` as one variable).
@@ -179,10 +183,25 @@ pub struct Forward {
     /// Request headers to set (after removing those `is_stripped_request_header` names),
     /// pseudo-headers included.
     pub set_request_headers: Vec<(String, String)>,
+    /// `X-3scale-proxy-secret-token`, set after `set_request_headers` (shared with the
+    /// service's configuration: nothing is copied per request).
+    pub secret_token: Option<Arc<str>>,
     /// Headers added to the upstream's response (debug headers).
     pub response_headers: Vec<(String, String)>,
     /// Let through without credentials (counted apart from authorized requests).
     pub public: bool,
+}
+
+#[cfg(test)]
+impl Forward {
+    /// Every header set on the request, in order: the secret token last.
+    pub fn headers_set(&self) -> Vec<(String, String)> {
+        let mut all = self.set_request_headers.clone();
+        if let Some(token) = &self.secret_token {
+            all.push((SECRET_TOKEN_HEADER.to_string(), token.to_string()));
+        }
+        all
+    }
 }
 
 #[cfg(test)]

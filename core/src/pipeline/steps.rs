@@ -9,6 +9,7 @@ use super::reply::LocalReply;
 use crate::backend::BackendCall;
 use crate::cache::{EntryKey, ReportBatch, Ticket};
 use crate::policies::HeaderOp;
+use std::sync::Arc;
 
 /// The id Envoy gives a request (its HTTP context id).
 pub type RequestId = u32;
@@ -30,6 +31,10 @@ pub enum Step {
         request: RequestId,
         edit_request_headers: Vec<HeaderOp>,
         set_request_headers: Vec<(String, String)>,
+        /// Set last, as `X-3scale-proxy-secret-token` ([`SECRET_TOKEN_HEADER`]).
+        ///
+        /// [`SECRET_TOKEN_HEADER`]: super::SECRET_TOKEN_HEADER
+        secret_token: Option<Arc<str>>,
         resume: bool,
         public: bool,
     },

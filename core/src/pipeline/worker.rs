@@ -10,6 +10,7 @@ use super::matched::MatchedRequest;
 use super::reply::{Forward, LocalReply};
 use super::reporting::Reporting;
 use super::steps::{CallPurpose, Clock, RequestId, Step, Steps, Tally};
+use super::batching::Waiting;
 use super::{begin, Next, PendingRequest};
 use crate::backend::{BackendAnswer, Decision};
 use crate::cache::{AuthCache, CacheSettings, EntryKey, Lookup, SharedStore};
@@ -137,13 +138,13 @@ impl Worker {
                 self.flows.set(
                     request,
                     State::ReadingBody {
-                        request: pending,
+                        request: Box::new(pending),
                         buffered: 0,
                     },
                 );
                 Steps::hold()
             }
-            Ok(pending) => self.authorize(request, *pending, false, Some(now_ms)),
+            Ok(pending) => self.authorize(request, pending, false, Some(now_ms)),
         }
     }
 
@@ -353,7 +354,7 @@ impl Worker {
             self.policies.push((request, p));
         }
         let matched = match pending.authorize() {
-            Ok(Next::Backend(a)) => Box::new(a),
+            Ok(Next::Backend(a)) => a,
             Ok(Next::Forward(forward)) => return self.forward(request, forward, resume, None),
             Err(reply) => return self.reply(request, reply),
         };
@@ -362,19 +363,15 @@ impl Worker {
             .is_some()
         {
             let key = matched.cache_key();
-            self.flows.set(
+            let waiting = Waiting {
                 request,
-                State::Waiting {
-                    matched,
-                    key,
-                    waited: false,
-                    direct: false,
-                },
-            );
-            return self.resolve(request, None, resume, now_ms);
+                waited: false,
+                resume,
+            };
+            return self.resolve_matched(waiting, matched, key, None, now_ms);
         }
         let call = matched.authrep_call();
-        self.flows.set(request, State::Calling(matched));
+        self.flows.set(request, State::Calling(Box::new(matched)));
         Steps::one(Step::Call {
             call,
             purpose: CallPurpose::Authrep { request, resume },
@@ -450,6 +447,7 @@ impl Worker {
                 request,
                 edit_request_headers: edits.map(|(_, p)| take(&mut p.request)).unwrap_or_default(),
                 set_request_headers: forward.set_request_headers,
+                secret_token: forward.secret_token,
                 resume,
                 public: forward.public,
             }],
