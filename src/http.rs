@@ -16,11 +16,25 @@ use tollgate_core::pipeline::RequestLine;
 pub struct TollgateHttp {
     id: u32,
     runner: Rc<Runner>,
+    /// The worker has held something for this request after one of its callbacks (see
+    /// `Worker::remembers`); if never, its response and end are not handed over: there is
+    /// nothing for them to do (a request forwarded from the cache).
+    remembered: bool,
 }
 
 impl TollgateHttp {
     pub fn new(id: u32, runner: Rc<Runner>) -> TollgateHttp {
-        TollgateHttp { id, runner }
+        TollgateHttp {
+            id,
+            runner,
+            remembered: false,
+        }
+    }
+
+    /// After each of the request's own callbacks: does the worker hold anything for it now?
+    /// (Other contexts' events only act on requests it holds already.)
+    fn note_remembered(&mut self) {
+        self.remembered = self.remembered || self.runner.remembers(self.id);
     }
 
     fn action(proceed: bool) -> Action {
@@ -35,7 +49,9 @@ impl TollgateHttp {
 impl Drop for TollgateHttp {
     fn drop(&mut self) {
         // Envoy is done with the request: the core forgets it.
-        self.runner.forget(self.id);
+        if self.remembered {
+            self.runner.forget(self.id);
+        }
     }
 }
 
@@ -45,6 +61,7 @@ impl Context for TollgateHttp {
         let answer = backend_answer(num_headers);
         self.runner
             .run(self.id, |worker| worker.on_backend_answer(token, answer));
+        self.note_remembered();
     }
 }
 
@@ -62,18 +79,22 @@ impl HttpContext for TollgateHttp {
         };
         let id = self.id;
         let stripped = headers.stripped_names();
-        Self::action(self.runner.run_reading(id, Some(stripped), |worker| {
+        let proceed = self.runner.run_reading(id, Some(stripped), |worker| {
             worker.on_request_headers(id, line, &headers, end_of_stream)
-        }))
+        });
+        self.note_remembered();
+        Self::action(proceed)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         // `Pause` here is StopIterationAndBuffer: Envoy keeps the body until the verdict
         // (a body beyond its buffer limit gets Envoy's 413, and never reaches the upstream).
         let id = self.id;
-        Self::action(self.runner.run(id, |worker| {
+        let proceed = self.runner.run(id, |worker| {
             worker.on_request_body(id, body_size, end_of_stream)
-        }))
+        });
+        self.note_remembered();
+        Self::action(proceed)
     }
 
     fn on_http_request_trailers(&mut self, _: usize) -> Action {
@@ -83,14 +104,18 @@ impl HttpContext for TollgateHttp {
         let id = self.id;
         let stripped = host::request_trailer_names()
             .and_then(|names| strip(names, host::remove_request_trailer));
-        Self::action(self.runner.run(id, |worker| match stripped {
+        let proceed = self.runner.run(id, |worker| match stripped {
             Ok(()) => worker.on_request_trailers(id),
             Err(_) => worker.on_host_error(id),
-        }))
+        });
+        self.note_remembered();
+        Self::action(proceed)
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
-        self.runner.on_response_headers(self.id);
+        if self.remembered {
+            self.runner.on_response_headers(self.id);
+        }
         Action::Continue
     }
 }

@@ -50,6 +50,13 @@ impl Runner {
         }
     }
 
+    /// Whether the worker holds anything for `request` (if it cannot tell: yes).
+    pub fn remembers(&self, request: RequestId) -> bool {
+        self.worker
+            .try_borrow()
+            .map_or(true, |w| w.remembers(request))
+    }
+
     /// Whether `token` is one of the worker's backend calls.
     pub fn owns_call(&self, token: u32) -> bool {
         self.worker.try_borrow().is_ok_and(|w| w.owns_call(token))

@@ -3,6 +3,7 @@
 use super::pattern::{query_part, PathPattern, PathView};
 use super::query::{ArgValue, QueryArgs};
 use crate::encoding::decode_form_component;
+use std::sync::Arc;
 
 /// The rule's `http_method`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +122,8 @@ pub struct MappingRule {
     pub pattern: PathPattern,
     /// As configured, query part included (for `X-3scale-matched-rules`).
     pub raw_pattern: String,
-    pub metric: String,
+    /// Shared with every request's [`super::Usage`] that counts it (no copy per request).
+    pub metric: Arc<str>,
     pub delta: u64,
     pub last: bool,
     pub query: Vec<QueryCondition>,
@@ -150,7 +152,7 @@ impl MappingRule {
             method: MethodMatch::parse(method),
             pattern: PathPattern::compile(raw_pattern),
             raw_pattern: raw_pattern.to_owned(),
-            metric: metric.to_owned(),
+            metric: Arc::from(metric),
             delta,
             last,
             query,

@@ -4,27 +4,34 @@ use super::index::{for_each_candidate, Rules};
 use super::pattern::PathView;
 use super::query::QueryArgs;
 use crate::encoding::encode_component;
+use std::sync::Arc;
 
 /// Metric name → summed delta, sorted by name so the output is deterministic. A `Vec`, not a
 /// map: a request's usage has one metric or a few, and this is built for every request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
-    deltas: Vec<(String, u64)>,
+    deltas: Vec<(Arc<str>, u64)>,
 }
 
 impl Usage {
     /// Adds `delta` to `metric`; a delta of 0 still records the metric (`usage[m]=0`).
     pub fn add(&mut self, metric: &str, delta: u64) {
-        match self
-            .deltas
-            .binary_search_by(|(m, _)| m.as_str().cmp(metric))
-        {
+        self.add_with(metric, delta, || Arc::from(metric));
+    }
+
+    /// As [`Usage::add`], with a metric name shared with the rule that counts it.
+    pub fn add_shared(&mut self, metric: &Arc<str>, delta: u64) {
+        self.add_with(metric, delta, || metric.clone());
+    }
+
+    fn add_with(&mut self, metric: &str, delta: u64, name: impl FnOnce() -> Arc<str>) {
+        match self.deltas.binary_search_by(|(m, _)| (**m).cmp(metric)) {
             Ok(i) => {
                 if let Some((_, total)) = self.deltas.get_mut(i) {
                     *total = total.saturating_add(delta);
                 }
             }
-            Err(i) => self.deltas.insert(i, (metric.to_owned(), delta)),
+            Err(i) => self.deltas.insert(i, (name(), delta)),
         }
     }
 
@@ -36,7 +43,7 @@ impl Usage {
     pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
         self.deltas
             .iter()
-            .map(|(metric, delta)| (metric.as_str(), *delta))
+            .map(|(metric, delta)| (&**metric, *delta))
     }
 
     /// APIcast's `encoded_format()`: `usage%5Ba%5D=1&usage%5Bb%5D=2`, used in cache keys
@@ -82,7 +89,7 @@ pub fn match_rules<R: Rules + ?Sized>(
         if !rule.matches_view(method, &path, args) {
             return true;
         }
-        result.usage.add(&rule.metric, rule.delta);
+        result.usage.add_shared(&rule.metric, rule.delta);
         result.matched.push(index);
         !rule.last
     });

@@ -103,8 +103,9 @@ fn each_call_is_reported_with_the_status_its_client_got() {
     for id in 1..=5 {
         assert!(forwarded(&mut w, id, "/a?user_key=k"), "{id}");
     }
-    // Every forwarded call waits for its response.
+    // Every forwarded call waits for its response: the host must hand it over.
     assert_eq!(w.requests_remembered(), 5);
+    assert!((1..=5).all(|id| w.remembers(id)));
     w.on_response(1, || Some(200));
     w.on_response(2, || Some(503));
     w.on_response(3, || Some(200));
@@ -133,6 +134,8 @@ fn without_codes_calls_are_counted_when_forwarded_and_no_status_is_read() {
         let (mut w, clock) = worker(codes, batching);
         assert!(forwarded(&mut w, 1, "/a?user_key=k"), "{codes} {batching}");
         assert_eq!(w.requests_remembered(), 0, "nothing waits for the response");
+        // So the host may skip the response phase and the end (the cached path does).
+        assert!(!w.remembers(1));
         w.on_response(1, || panic!("status read"));
         w.on_request_done(1);
         if batching {

@@ -91,7 +91,7 @@ pub fn clean_usage(service: &Service, matched: &mut RuleMatch, owner: u64) {
             let Some(rule) = service.rules.get(i) else {
                 continue;
             };
-            if rule.owner.is_some_and(|o| o != owner) && rule.metric == metric {
+            if rule.owner.is_some_and(|o| o != owner) && *rule.metric == *metric {
                 sum = Some(sum.unwrap_or(0u64).saturating_add(rule.delta));
             }
         }

@@ -5,12 +5,12 @@
 //! type's answer), what counts as a backend error, the report-status policy (in
 //! `reporting`), and what happens when the host fails (the request fails closed).
 
+use super::batching::Waiting;
 use super::flow::{held, Flows, State};
 use super::matched::MatchedRequest;
 use super::reply::{Forward, LocalReply};
 use super::reporting::Reporting;
 use super::steps::{CallPurpose, Clock, RequestId, Step, Steps, Tally};
-use super::batching::Waiting;
 use super::{begin, Next, PendingRequest};
 use crate::backend::{BackendAnswer, Decision};
 use crate::cache::{AuthCache, CacheSettings, EntryKey, Lookup, SharedStore};
@@ -93,6 +93,16 @@ impl Worker {
     /// Requests this worker remembers (paused, forwarded with response headers, or answered).
     pub fn requests_remembered(&self) -> usize {
         self.flows.len()
+    }
+
+    /// Whether the worker holds anything for `request`: a state, the chain's response phase, or
+    /// a backend call sent from its context. If not, its response and end need not be handed
+    /// to the worker ([`Worker::on_response`], [`Worker::on_request_done`] would do nothing):
+    /// the cached path skips them. Once true for a request, the host keeps calling them.
+    pub fn remembers(&self, request: RequestId) -> bool {
+        self.flows.get(request).is_some()
+            || self.policies.iter().any(|(id, _)| *id == request)
+            || self.calls.iter().any(|(_, _, from)| *from == request)
     }
 
     /// Backend calls waiting for their answer.

@@ -40,6 +40,7 @@ fn authrep_pauses_for_the_backend_and_resumes_on_200() {
     let mut envoy = Envoy::new(service(false, "none"), 1);
     assert!(!envoy.request(0, 7, "GET", "/a?user_key=k", true));
     assert_eq!(envoy.fate(7), Fate::Held);
+    assert!(envoy.workers[0].remembers(7), "its call is in flight");
     let path = envoy.answer(Some(200), None);
     assert!(path.starts_with("/transactions/authrep.xml?service_id=42&service_token=st&user_key=k"));
     assert_eq!(
@@ -50,6 +51,7 @@ fn authrep_pauses_for_the_backend_and_resumes_on_200() {
         }
     );
     assert_eq!(envoy.workers[0].requests_remembered(), 0);
+    assert!(!envoy.workers[0].remembers(7));
 }
 
 #[test]
@@ -59,8 +61,10 @@ fn authrep_denial_answers_with_the_services_error_and_forgets_nothing_held() {
     envoy.answer(Some(403), None);
     assert_eq!(envoy.fate(1), Fate::Replied(403, Outcome::AuthFailed));
     // Answered locally: body and trailers stay held until Envoy is done with it.
+    assert!(envoy.workers[0].remembers(1));
     assert!(!envoy.workers[0].on_request_body(1, 10, true).proceed);
     envoy.workers[0].on_request_done(1);
+    assert!(!envoy.workers[0].remembers(1));
     assert_eq!(envoy.workers[0].requests_remembered(), 0);
 }
 
@@ -376,6 +380,10 @@ fn debug_headers_go_on_the_response_and_are_forgotten_with_the_request() {
         .map(|(k, _)| k.as_str())
         .collect();
     assert!(names.contains(&"x-3scale-usage"), "{names:?}");
+    assert!(
+        envoy.workers[0].remembers(1),
+        "the response phase adds them"
+    );
     envoy.workers[0].on_request_done(1);
     assert!(envoy.workers[0].response_headers(1).is_empty());
 }

@@ -190,6 +190,7 @@ fn denials_and_forwards_go_through_the_response_phase() {
         &[op(Set, "X-Tenant", "t1"), op(Delete, "X-Internal", "")]
     );
     assert_eq!(secret_token.as_deref(), Some("s3cret"));
+    assert!(w.remembers(2), "the chain's response phase must run");
     let (status, _) = w
         .response_policies(2)
         .unwrap()

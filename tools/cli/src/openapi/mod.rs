@@ -107,12 +107,12 @@ fn operation(
         map.insert("servers".into(), Value::Array(servers.clone()));
     }
     map.insert("x-3scale-pattern".into(), json!(first.raw_pattern));
-    map.insert("x-3scale-metric".into(), json!(first.metric));
+    map.insert("x-3scale-metric".into(), json!(&*first.metric));
     map.insert("x-3scale-delta".into(), json!(first.delta));
     if rules.len() > 1 {
         let all: Vec<Value> = rules
             .iter()
-            .map(|(r, _)| json!({"method": rule_method(&r.method), "pattern": r.raw_pattern, "metric": r.metric, "delta": r.delta}))
+            .map(|(r, _)| json!({"method": rule_method(&r.method), "pattern": r.raw_pattern, "metric": &*r.metric, "delta": r.delta}))
             .collect();
         map.insert("x-3scale-rules".into(), Value::Array(all));
     }
