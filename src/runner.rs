@@ -156,7 +156,7 @@ impl Runner {
                 } => match in_context(request, home, || {
                     // Names read by this callback still hold for its own request only.
                     let names = stripped.take().filter(|_| request == home && !resume);
-                    let set = Headers {
+                    let set = SetHeaders {
                         set: &set_request_headers,
                         secret_token: secret_token.as_deref(),
                     };
@@ -263,7 +263,7 @@ pub fn answer_500() {
 fn forward(
     stripped: Option<Vec<Vec<u8>>>,
     edits: &[HeaderOp],
-    headers: Headers,
+    headers: SetHeaders,
     resume: bool,
 ) -> HostResult<()> {
     let names = match stripped {
@@ -287,7 +287,7 @@ fn forward(
 }
 
 /// The headers a forward sets: the verdict's, then the secret token.
-struct Headers<'a> {
+struct SetHeaders<'a> {
     set: &'a [(String, String)],
     secret_token: Option<&'a str>,
 }
