@@ -55,21 +55,13 @@ impl Found {
     }
 
     /// Complete credentials, or `None` (auth missing). Version 2 needs both app_id and app_key.
+    #[cfg(test)]
     pub fn complete(&self, mode: AuthMode) -> Option<Credentials> {
-        match mode {
-            AuthMode::UserKey => self.user_key.clone().map(Credentials::UserKey),
-            AuthMode::AppIdAndKey => match (&self.app_id, &self.app_key) {
-                (Some(id), Some(key)) => Some(Credentials::AppIdAndKey {
-                    app_id: id.clone(),
-                    app_key: key.clone(),
-                }),
-                _ => None,
-            },
-            AuthMode::Unusable => None,
-        }
+        self.clone().take_complete(mode)
     }
 
-    /// As [`Found::complete`], moving the values out (nothing is taken unless complete).
+    /// Complete credentials, moved out (a request is authorized once), or `None` (auth
+    /// missing): nothing is taken unless complete. Version 2 needs both app_id and app_key.
     pub fn take_complete(&mut self, mode: AuthMode) -> Option<Credentials> {
         if !self.is_complete(mode) {
             return None;
@@ -84,7 +76,7 @@ impl Found {
         }
     }
 
-    /// Whether [`Found::complete`] would find credentials (without copying them).
+    /// Whether [`Found::take_complete`] would find credentials (without taking them).
     pub fn is_complete(&self, mode: AuthMode) -> bool {
         match mode {
             AuthMode::UserKey => self.user_key.is_some(),
