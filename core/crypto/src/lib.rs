@@ -6,3 +6,5 @@
 
 pub mod es256;
 pub mod montgomery;
+pub mod p256_field;
+pub mod p256_point;

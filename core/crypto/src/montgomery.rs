@@ -21,34 +21,34 @@ pub struct Modulus {
 /// its high half into `hi`, so no addition carries (a column has at most 2·128 products plus
 /// the carry in, far below 2^64 in either word).
 #[derive(Clone, Copy, Default)]
-struct Acc {
-    lo: u64,
+pub(crate) struct Acc {
+    pub(crate) lo: u64,
     hi: u64,
 }
 
 impl Acc {
     #[inline(always)]
-    fn add(&mut self, x: u32, y: u32) {
+    pub(crate) fn add(&mut self, x: u32, y: u32) {
         let p = u64::from(x) * u64::from(y);
         self.lo += p & 0xffff_ffff;
         self.hi += p >> 32;
     }
 
     #[inline(always)]
-    fn add_acc(&mut self, other: Acc) {
+    pub(crate) fn add_acc(&mut self, other: Acc) {
         self.lo += other.lo;
         self.hi += other.hi;
     }
 
     #[inline(always)]
-    fn double(&mut self) {
+    pub(crate) fn double(&mut self) {
         self.lo <<= 1;
         self.hi <<= 1;
     }
 
     /// The low limb, and the accumulator shifted down by one limb.
     #[inline(always)]
-    fn shift(&mut self) -> u32 {
+    pub(crate) fn shift(&mut self) -> u32 {
         let low = self.lo as u32;
         self.lo = (self.lo >> 32) + self.hi;
         self.hi = 0;

@@ -209,7 +209,9 @@ fn parse_key(path: &str, value: &Value) -> Result<Option<Key>, ConfigError> {
             let point = p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
             let key = p256::ecdsa::VerifyingKey::from_encoded_point(&point)
                 .map_err(|_| error(path, "invalid P-256 key: not a point on the curve"))?;
-            Material::Es256(Es256Key::new(key))
+            Material::Es256(
+                Es256Key::new(key).ok_or_else(|| error(path, "invalid P-256 key: no table"))?,
+            )
         }
         "oct" => {
             let k = bytes(&obj, "k")?;

@@ -7,7 +7,9 @@ use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::ops::Reduce;
 use p256::elliptic_curve::PrimeField;
 use p256::{ProjectivePoint, Scalar, U256};
-use tollgate_crypto::es256::{digits, same_table, Es256Key, W};
+use tollgate_crypto::es256::{digits, same_table, x_reduces_to, Es256Key, W};
+use tollgate_crypto::p256_field::Fe;
+use tollgate_crypto::p256_point::{Affine, Jacobian};
 
 /// splitmix64: a fixed sequence, so a failure reproduces.
 struct Rng(u64);
@@ -54,8 +56,8 @@ fn agrees_with_p256_on_valid_and_tampered_signatures() {
     for round in 0..32 {
         let signer = signing_key(&mut rng);
         let public = *signer.verifying_key();
-        let ours = Es256Key::new(public);
-        let other = Es256Key::new(*signing_key(&mut rng).verifying_key());
+        let ours = Es256Key::new(public).unwrap();
+        let other = Es256Key::new(*signing_key(&mut rng).verifying_key()).unwrap();
         for _ in 0..4 {
             let digest = rng.bytes32();
             let sig: Signature = signer.sign_prehash(&digest).unwrap();
@@ -102,7 +104,7 @@ fn agrees_with_p256_on_valid_and_tampered_signatures() {
 fn refuses_out_of_range_r_and_s_and_other_lengths() {
     let mut rng = Rng(7);
     let signer = signing_key(&mut rng);
-    let key = Es256Key::new(*signer.verifying_key());
+    let key = Es256Key::new(*signer.verifying_key()).unwrap();
     let digest = rng.bytes32();
     let sig: Signature = signer.sign_prehash(&digest).unwrap();
     let (r, s) = (sig.r().to_bytes(), sig.s().to_bytes());
@@ -152,7 +154,7 @@ fn the_table_sum_is_u1_g_plus_u2_q() {
     ];
     for round in 0..16 {
         let public = *signing_key(&mut rng).verifying_key();
-        let key = Es256Key::new(public);
+        let key = Es256Key::new(public).unwrap();
         let q = ProjectivePoint::from(*public.as_affine());
         let mut pairs: Vec<(Scalar, Scalar)> =
             (0..8).map(|_| (rng.scalar(), rng.scalar())).collect();
@@ -165,7 +167,11 @@ fn the_table_sum_is_u1_g_plus_u2_q() {
         }
         for (u1, u2) in pairs {
             let expected = ProjectivePoint::GENERATOR * u1 + q * u2;
-            assert_eq!(key.combination(&u1, &u2), expected, "{u1:?} {u2:?}");
+            assert_eq!(
+                key.combination(&u1, &u2).unwrap(),
+                expected,
+                "{u1:?} {u2:?}"
+            );
         }
     }
 }
@@ -192,9 +198,120 @@ fn digits_recompose_the_scalar() {
 fn a_key_parsed_again_reuses_its_table() {
     let mut rng = Rng(99);
     let public = *signing_key(&mut rng).verifying_key();
-    let first = Es256Key::new(public);
-    let again = Es256Key::new(public);
+    let first = Es256Key::new(public).unwrap();
+    let again = Es256Key::new(public).unwrap();
     assert!(same_table(&first, &again));
-    let other = Es256Key::new(*signing_key(&mut rng).verifying_key());
+    let other = Es256Key::new(*signing_key(&mut rng).verifying_key()).unwrap();
     assert!(!same_table(&first, &other));
+}
+
+/// The sums a signature can steer into the cases incomplete formulas cannot take: with the
+/// key G itself (private key 1), `u·G + u·G` adds each table point to itself (a doubling),
+/// `u·G − u·G` cancels it (the identity); both must still be right.
+#[test]
+fn the_sum_doubles_and_cancels_where_points_meet() {
+    let mut rng = Rng(3);
+    let mut one = [0u8; 32];
+    one[31] = 1;
+    let signer = SigningKey::from_slice(&one).unwrap();
+    let public = *signer.verifying_key();
+    assert_eq!(
+        ProjectivePoint::from(*public.as_affine()),
+        ProjectivePoint::GENERATOR
+    );
+    let key = Es256Key::new(public).unwrap();
+    for _ in 0..16 {
+        let u = rng.scalar();
+        let doubled = ProjectivePoint::GENERATOR * (u + u);
+        assert_eq!(key.combination(&u, &u).unwrap(), doubled);
+        assert_eq!(key.combination(&u, &-u).unwrap(), ProjectivePoint::IDENTITY);
+        let v = rng.scalar();
+        assert_eq!(
+            key.combination(&u, &v).unwrap(),
+            ProjectivePoint::GENERATOR * (u + v)
+        );
+        // Signatures by that key verify (and a changed digest does not).
+        let digest = rng.bytes32();
+        let sig: Signature = signer.sign_prehash(&digest).unwrap();
+        assert!(key.verifies(&digest, &sig.to_bytes()));
+        let mut changed = digest;
+        changed[0] ^= 1;
+        assert!(!key.verifies(&changed, &sig.to_bytes()));
+    }
+}
+
+/// A point whose x is at least n reduces to x − n: found by trying x = n, n + 1, ... (about
+/// every other x is on the curve), as a signature whose R has such an x would be checked.
+#[test]
+fn an_x_above_the_order_reduces_by_it() {
+    use p256::elliptic_curve::bigint::ArrayEncoding;
+    use p256::elliptic_curve::point::DecompressPoint;
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    let n = U256::from_be_hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+    let mut found = 0;
+    for t in 0u64..40 {
+        let x = n.wrapping_add(&U256::from_u64(t));
+        let x_bytes: [u8; 32] = x.to_be_byte_array().into();
+        let Some(point) = Option::<p256::AffinePoint>::from(p256::AffinePoint::decompress(
+            &x_bytes.into(),
+            0.into(),
+        )) else {
+            continue;
+        };
+        let encoded = point.to_encoded_point(false);
+        let y = <[u8; 32]>::try_from(&encoded.y().unwrap()[..]).unwrap();
+        let affine = Affine {
+            x: Fe::from_be_bytes(&x_bytes).unwrap(),
+            y: Fe::from_be_bytes(&y).unwrap(),
+        };
+        // A Jacobian form with Z ≠ 1: the point doubled, then added to its negation's double.
+        let jacobian = Jacobian::IDENTITY.add_affine(&affine).double();
+        let back = jacobian.add_affine(&affine.neg());
+        assert!(!back.is_identity());
+        let r: [u8; 32] = U256::from_u64(t).to_be_byte_array().into();
+        assert!(x_reduces_to(&back, &r), "x = n + {t}");
+        let other: [u8; 32] = U256::from_u64(t + 1).to_be_byte_array().into();
+        assert!(!x_reduces_to(&back, &other));
+        assert!(!x_reduces_to(&Jacobian::IDENTITY, &r));
+        found += 1;
+    }
+    assert!(found >= 5, "{found}");
+}
+
+/// The field against p256's: products, squares, sums, differences and inverses of random
+/// elements, through their byte forms.
+#[test]
+fn the_field_agrees_with_p256() {
+    use p256::elliptic_curve::bigint::ArrayEncoding;
+    use p256::FieldElement;
+    let mut rng = Rng(11);
+    let bytes = |f: &FieldElement| -> [u8; 32] { f.to_bytes().into() };
+    let ours = |f: &FieldElement| Fe::from_be_bytes(&bytes(f)).unwrap();
+    let mut edges = vec![FieldElement::ZERO, FieldElement::ONE, -FieldElement::ONE];
+    edges.push(FieldElement::from_u64(u64::MAX));
+    for _ in 0..300 {
+        let a = FieldElement::from_bytes(&rng.bytes32().into());
+        let b = FieldElement::from_bytes(&rng.bytes32().into());
+        let (Some(a), Some(b)) = (Option::from(a), Option::from(b)) else {
+            continue;
+        };
+        edges.push(a);
+        edges.push(b);
+    }
+    for pair in edges.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        let (x, y) = (ours(&a), ours(&b));
+        assert_eq!(x.to_be_bytes(), bytes(&a));
+        assert_eq!(x.mul(&y).to_be_bytes(), bytes(&(a * b)));
+        assert_eq!(x.square().to_be_bytes(), bytes(&a.square()));
+        assert_eq!(x.add(&y).to_be_bytes(), bytes(&(a + b)));
+        assert_eq!(x.sub(&y).to_be_bytes(), bytes(&(a - b)));
+        assert_eq!(x.neg().to_be_bytes(), bytes(&-a));
+        let inverse = Option::<FieldElement>::from(a.invert()).unwrap_or(FieldElement::ZERO);
+        assert_eq!(x.invert().to_be_bytes(), bytes(&inverse));
+    }
+    // p itself and above are not elements.
+    let p = U256::from_be_hex("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff");
+    assert!(Fe::from_be_bytes(&p.to_be_byte_array().into()).is_none());
+    assert!(Fe::from_be_bytes(&[0xff; 32]).is_none());
 }
