@@ -18,6 +18,7 @@ Started by scripts/bench.sh (`make bench`). Environment:
     BENCH_HOLD       start and check everything, then wait (for profiling) instead of measuring
     BENCH_ONLY       comma-separated comparisons to run, e.g. `3scale-batched/floor,jwt-rs256`
                      (a bare name: all of its comparisons); default all
+    BENCH_SHARE      listeners whose Wasm share perf samples (default floor,3scale-batched,apikey)
     BENCH_OUT        results file (default bench/RESULTS.md; target/bench/RESULTS.md with BENCH_ONLY
                      or TOLLGATE_WASM_BASELINE)
 
@@ -578,8 +579,10 @@ def verify(case: Case):
 HISTORY = "# Earlier measurements"
 
 
-# Listeners whose Wasm share is sampled with perf (when `perf` is there), 5 runs each.
-WASM_SHARE_CASES = ["floor", "3scale-batched", "apikey"]
+# Listeners whose Wasm share is sampled with perf (when `perf` is there), 5 runs each;
+# BENCH_SHARE names others (e.g. `floor,3scale-batched,3scale-batched-base` for an A/B).
+WASM_SHARE_CASES = [n for n in os.environ.get("BENCH_SHARE", "floor,3scale-batched,apikey")
+                    .split(",") if n]
 WASM_SHARE_RUNS = 5
 
 
