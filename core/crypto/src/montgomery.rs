@@ -156,7 +156,7 @@ impl Modulus {
             let low = (i + 1).saturating_sub(s);
             let mut cross = Acc::default();
             // j from low while j < i − j, paired with i − j from i − low down.
-            let mid = (i + 1) / 2;
+            let mid = i.div_ceil(2);
             for (&x, &y) in a[low..mid]
                 .iter()
                 .zip(a[i + 1 - mid..=i - low].iter().rev())
