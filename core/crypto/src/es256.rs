@@ -5,7 +5,7 @@
 //! it may run in variable time: each point gets a table of its multiples, built once (G per
 //! VM, Q when the key is parsed), and the sum is about 76 mixed additions and 21 doublings.
 //! The arithmetic is our own field and Jacobian formulas (p256_field.rs, p256_point.rs):
-//! p256's is twice as slow in V8; a table costs one inversion, a check none.
+//! p256's is twice as slow in V8; a table costs ten inversions, a check none.
 //!
 //! Each scalar is recoded in signed `W`-bit digits `d_i` (in `-2^(W-1)+1 ..= 2^(W-1)`), so
 //! `u = Σ d_i·2^(W·i)`. With `i = S·j + k`, `u·P = Σ_k 2^(W·k) · Σ_j d_(S·j+k)·T_j` where
@@ -188,21 +188,25 @@ pub fn digits(scalar: &Scalar) -> [i8; DIGITS] {
 }
 
 /// The table of `point`: `table[j·HALF + m - 1] = m·2^(W·S·j)·point`, built in Jacobian
-/// coordinates and brought to affine with one inversion for all (Montgomery's trick).
+/// coordinates and brought to affine with one inversion for all entries (Montgomery's trick),
+/// plus one per position for the point its row multiplies (9 for W = 7).
 fn table(point: Affine) -> Option<Box<Table>> {
     let mut jacobian = Box::new([Jacobian::IDENTITY; TABLE_LEN]);
     let mut base = point;
-    for row in jacobian.chunks_mut(HALF) {
+    for (j, row) in jacobian.chunks_mut(HALF).enumerate() {
         let mut multiple = Jacobian::IDENTITY.add_affine(&base);
         for entry in row.iter_mut() {
             *entry = multiple;
             multiple = multiple.add_affine(&base);
         }
-        let mut next = Jacobian::IDENTITY.add_affine(&base);
-        for _ in 0..W * S {
-            next = next.double();
+        if j + 1 < POSITIONS {
+            // The next position's point, affine for the mixed additions: an inversion each.
+            let mut next = Jacobian::IDENTITY.add_affine(&base);
+            for _ in 0..W * S {
+                next = next.double();
+            }
+            base = next.to_affine()?;
         }
-        base = next.to_affine()?;
     }
     // Prefix products of the Zs, one inversion, then each Z⁻¹ from the back.
     let mut prefix = Box::new([Fe::ONE; TABLE_LEN]);

@@ -315,3 +315,43 @@ fn the_field_agrees_with_p256() {
     assert!(Fe::from_be_bytes(&p.to_be_byte_array().into()).is_none());
     assert!(Fe::from_be_bytes(&[0xff; 32]).is_none());
 }
+
+/// A signature whose R has an x above the group order: `r = x(R) − n`. Built backwards: R
+/// with x = n + t (by decompression), any u1 and u2, the key `Q = u2⁻¹·(R − u1·G)`, then
+/// `s = r / u2` and the digest `z = u1·s`, so that verification computes `u1·G + u2·Q = R`.
+/// Both p256 and the tables must accept it, and refuse it for r + 1.
+#[test]
+fn a_signature_whose_r_is_x_minus_the_order_verifies() {
+    use p256::elliptic_curve::bigint::ArrayEncoding;
+    use p256::elliptic_curve::point::DecompressPoint;
+    let mut rng = Rng(17);
+    let n = U256::from_be_hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+    let mut checked = 0;
+    for t in 1u64..40 {
+        let x: [u8; 32] = n.wrapping_add(&U256::from_u64(t)).to_be_byte_array().into();
+        let Some(big_r) =
+            Option::<p256::AffinePoint>::from(p256::AffinePoint::decompress(&x.into(), 1.into()))
+        else {
+            continue;
+        };
+        let (u1, u2) = (rng.scalar(), rng.scalar());
+        let q =
+            (ProjectivePoint::from(big_r) - ProjectivePoint::GENERATOR * u1) * u2.invert().unwrap();
+        let public = VerifyingKey::from_affine(q.to_affine()).unwrap();
+        let r = Scalar::from(t);
+        let s = r * u2.invert().unwrap();
+        let digest: [u8; 32] = (u1 * s).to_bytes().into();
+        let sig = Signature::from_scalars(r, s).unwrap().to_bytes().to_vec();
+        let ours = Es256Key::new(public).unwrap();
+        assert!(p256_says(&public, &digest, &sig), "t = {t}");
+        assert!(ours.verifies(&digest, &sig), "t = {t}");
+        let other = Signature::from_scalars(r + Scalar::ONE, s)
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        assert!(!p256_says(&public, &digest, &other));
+        assert!(!ours.verifies(&digest, &other));
+        checked += 1;
+    }
+    assert!(checked >= 5, "{checked}");
+}
