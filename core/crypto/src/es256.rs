@@ -5,7 +5,8 @@
 //! it may run in variable time: each point gets a table of its multiples, built once (G per
 //! VM, Q when the key is parsed), and the sum is about 76 mixed additions and 21 doublings.
 //! The arithmetic is our own field and Jacobian formulas (p256_field.rs, p256_point.rs):
-//! p256's is twice as slow in V8; a table costs ten inversions, a check none.
+//! p256's made a check about three times as slow in V8; a table costs ten inversions, a
+//! check none.
 //!
 //! Each scalar is recoded in signed `W`-bit digits `d_i` (in `-2^(W-1)+1 ..= 2^(W-1)`), so
 //! `u = Σ d_i·2^(W·i)`. With `i = S·j + k`, `u·P = Σ_k 2^(W·k) · Σ_j d_(S·j+k)·T_j` where
@@ -135,7 +136,8 @@ pub fn x_reduces_to(point: &Jacobian, r: &[u8; 32]) -> bool {
     point.has_x(r) || r_plus_n(r).is_some_and(|x| point.has_x(&x))
 }
 
-/// `r + n` (big-endian), if it is below `p`: the other x whose reduction mod n is r.
+/// `r + n` (big-endian), if below 2^256: the other x whose reduction mod n is r (`has_x`
+/// refuses it when it is not below p).
 fn r_plus_n(r: &[u8; 32]) -> Option<[u8; 32]> {
     // n, the group order, least significant limb first.
     const N: [u32; 8] = [
