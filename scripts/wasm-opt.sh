@@ -35,7 +35,7 @@ else
     # -Oz: smallest; the features are those rustc enables for wasm32-unknown-unknown, all of
     # which Envoy's V8 supports.
     "$wasm_opt" -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-        --enable-mutable-globals --enable-multivalue --enable-reference-types \
+        --enable-mutable-globals --enable-multivalue --enable-reference-types --enable-simd \
         --strip-debug --strip-producers "$in" -o "$tmp"
 fi
 # A new file, not a rewrite in place: cargo's own output (a hard link) stays as it built it.

@@ -7,9 +7,10 @@ use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 use tollgate_core::auth::jwt::{verify, Jwks, JwtRules};
 use tollgate_core::base64::decode_url;
+use tollgate_crypto::montgomery::Modulus;
 
 /// The case names, in the order `run` numbers them.
-pub const CASES: [&str; 8] = [
+pub const CASES: [&str; 10] = [
     "RS256 verify (valid)",
     "RS256 verify (forged)",
     "ES256 verify (valid)",
@@ -18,6 +19,8 @@ pub const CASES: [&str; 8] = [
     "p256 0.13 verify_prehash (raw)",
     "p256 0.14 verify_prehash (raw)",
     "ES256 key parse again (JWKS with one EC key)",
+    "RS256 arithmetic: 10 Montgomery squarings (2048-bit)",
+    "RS256 arithmetic: 10 Montgomery products (2048-bit)",
 ];
 
 struct Fixtures {
@@ -75,11 +78,32 @@ pub fn run(case: u32, iters: u32) -> u32 {
             }
             6 => p256_14(f),
             7 => Jwks::parse("jwks", &f.ec_jwks).is_ok(),
+            8 | 9 => montgomery(case == 8),
             _ => false,
         };
         ok += u32::from(good);
     }
     ok
+}
+
+/// Ten Montgomery squarings or products modulo a 2048-bit modulus: what an RS256 check
+/// spends most of its time on (16 squarings and 2 products).
+fn montgomery(square: bool) -> bool {
+    let n: Vec<u8> = (0..256u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 1)
+        .collect();
+    let modulus = Modulus::new(&n).unwrap();
+    let mut x = modulus.element(&n[1..]).unwrap();
+    let mut t = x.clone();
+    for _ in 0..10 {
+        if square {
+            modulus.square(&x, &mut t);
+        } else {
+            modulus.mul(&x, &x, &mut t);
+        }
+        std::mem::swap(&mut x, &mut t);
+    }
+    x.iter().any(|&limb| limb != 0)
 }
 
 #[cfg(feature = "p256-14")]

@@ -3,9 +3,11 @@
 //! Why not `p256`'s own field: on wasm32, p256 0.13 runs its 64-bit algorithm on `u64` limbs,
 //! so every limb product is a 128-bit product, which wasm32 has not: a call to
 //! compiler-builtins' `__multi3` (V8 profile of an ES256 check: 39 % in `__multi3`, 29 % in
-//! `fe_mul`). Here a limb product is one `i64.mul`, as in montgomery.rs, whose column
-//! accumulator this reuses; the loops have fixed bounds, so they unroll, and the products by
-//! p's limbs (0, 1 or 2^32 − 1) fold away.
+//! `fe_mul`). Here a limb product is one `i64.mul`; products are formed column by column
+//! (FIPS, "finely integrated product scanning", Koç, Acar and Kaliski 1996): each column's
+//! products are summed in an accumulator, and the reduction's products join the same columns,
+//! so each limb of the result is written once. The loops have fixed bounds, so they unroll,
+//! and the products by p's limbs (0, 1 or 2^32 − 1) fold away.
 //!
 //! Elements are in Montgomery form (`a·R mod p`, `R = 2^256`) and always fully reduced, so
 //! equal elements have equal limbs. Only public data is handled: nothing is constant-time.
@@ -13,7 +15,32 @@
 // Index loops over fixed bounds: the limb arithmetic reads best this way, and unrolls.
 #![allow(clippy::needless_range_loop)]
 
-use crate::montgomery::Acc;
+/// A column accumulator: `lo + hi·2^32`, where each product's low half goes into `lo` and
+/// its high half into `hi`, so no addition carries (a column has at most 16 products plus the
+/// carry in, far below 2^64 in either word).
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    lo: u64,
+    hi: u64,
+}
+
+impl Acc {
+    #[inline(always)]
+    fn add(&mut self, x: u32, y: u32) {
+        let p = u64::from(x) * u64::from(y);
+        self.lo += p & 0xffff_ffff;
+        self.hi += p >> 32;
+    }
+
+    /// The low limb, and the accumulator shifted down by one limb.
+    #[inline(always)]
+    fn shift(&mut self) -> u32 {
+        let low = self.lo as u32;
+        self.lo = (self.lo >> 32) + self.hi;
+        self.hi = 0;
+        low
+    }
+}
 
 /// A field element in Montgomery form, least significant limb first, below `p`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -61,7 +88,7 @@ impl Fe {
         self.0 == [0; 8]
     }
 
-    /// `self·other·R⁻¹ mod p`: the Montgomery product, column by column as in montgomery.rs.
+    /// `self·other·R⁻¹ mod p`: the Montgomery product, column by column.
     #[inline]
     pub fn mul(&self, other: &Fe) -> Fe {
         let (a, b) = (&self.0, &other.0);

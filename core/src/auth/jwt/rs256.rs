@@ -1,7 +1,8 @@
 //! RS256 verification (RSASSA-PKCS1-v1_5 with SHA-256, RFC 8017 §8.2.2).
 //!
 //! Verifying is `s^e mod n` and a comparison with the expected encoding: with the usual
-//! `e = 65537` that is 16 Montgomery squarings and 2 products (core/crypto/src/montgomery.rs, 32-bit limbs).
+//! `e = 65537` that is 16 Montgomery squarings and 2 products (core/crypto/src/montgomery.rs: 27-bit limbs,
+//! columns summed in SIMD on wasm32).
 //! Only public data is handled here (key, signature, message hash), so nothing needs to run
 //! in constant time.
 
@@ -24,7 +25,7 @@ const SHA256_PREFIX: [u8; 19] = [
 #[derive(Clone, PartialEq, Eq)]
 pub(super) struct RsaKey {
     modulus: Modulus,
-    /// `R^e mod n` (`R = 2^(32·limbs)`): see [`RsaKey::power`].
+    /// `R^e mod n` (`R = 2^r_bits`, montgomery.rs): see [`RsaKey::verifies`].
     r_pow_e: Vec<u32>,
     e: u64,
     /// The modulus length in bytes (`k` in RFC 8017): a signature has exactly this length.
@@ -61,7 +62,7 @@ impl RsaKey {
         }
         let modulus = Modulus::new(n).ok_or("invalid RSA key: even modulus")?;
         // R·R mod n is R in Montgomery form; its power e - 1 is R^(e-1), whose form is R^e.
-        let r_form = modulus.power_of_two(64 * modulus.limb_count());
+        let r_form = modulus.power_of_two(2 * modulus.r_bits());
         let r_pow_e = power(&modulus, r_form, e - 1);
         Ok(RsaKey {
             modulus,
