@@ -127,8 +127,9 @@ impl Modulus {
             // either column meeting a zero of the padding; m[i] and m[i + 1] are still 0.
             let lo = (i + 1).saturating_sub(s);
             let len = ((i + 2).min(s) - lo).next_multiple_of(4);
-            let products = dot_pair(a.from(lo, len), b_reversed.column_pair(i, lo, len));
-            let reductions = dot_pair(m.from(lo, len), self.n_reversed.column_pair(i, lo, len));
+            let j = FRONT + lo;
+            let products = dot_pair(a.from(j, len), b_reversed.column_pair(i, j, len));
+            let reductions = dot_pair(m.from(j, len), self.n_reversed.column_pair(i, j, len));
             let column = (products.0 + reductions.0, products.1 + reductions.1);
             carry = self.columns_done(i, column, carry, &mut m, out);
         }
@@ -148,15 +149,15 @@ impl Modulus {
             // of the padding (j < 0, or i − j past the top limb).
             let (lo, half) = ((i + 1).saturating_sub(s), i / 2);
             let len = half.saturating_sub(lo).next_multiple_of(4);
-            let first = half as isize - len as isize;
+            let first = FRONT + half - len;
             let cross = dot_pair(a.from(first, len), a_reversed.column_pair(i, first, len));
             let (middle, next) = (a.at(half), a.at(half + 1));
             let products = (
                 2 * cross.0 + u64::from(middle) * u64::from(middle),
                 2 * (cross.1 + u64::from(middle) * u64::from(next)),
             );
-            let len = ((i + 2).min(s) - lo).next_multiple_of(4);
-            let reductions = dot_pair(m.from(lo, len), self.n_reversed.column_pair(i, lo, len));
+            let (j, len) = (FRONT + lo, ((i + 2).min(s) - lo).next_multiple_of(4));
+            let reductions = dot_pair(m.from(j, len), self.n_reversed.column_pair(i, j, len));
             let column = (products.0 + reductions.0, products.1 + reductions.1);
             carry = self.columns_done(i, column, carry, &mut m, out);
         }
@@ -292,26 +293,23 @@ impl Padded {
         padded
     }
 
-    /// The `count` limbs of a forward number from `x[j]` (`j` may be below 0).
+    /// The `count` limbs of a forward number from `x[j]`, given as `FRONT + j` (`j` may be
+    /// below 0).
     #[inline(always)]
-    fn from(&self, j: impl TryInto<isize>, count: usize) -> &[u32] {
-        let start = j
-            .try_into()
-            .map_or(0, |j| (FRONT as isize + j).max(0) as usize);
-        self.limbs.get(start..start + count).unwrap_or(&[])
+    fn from(&self, front_plus_j: usize, count: usize) -> &[u32] {
+        self.limbs
+            .get(front_plus_j..front_plus_j + count)
+            .unwrap_or(&[])
     }
 
-    /// For a reversed `y`: the `count` limbs `y[i − j]`, and `y[i + 1 − j]`, for `j` from
-    /// `first` on (both read backwards through `y`).
+    /// For a reversed `y`, and `j` from `FRONT + j` on: the `count + 1` limbs from
+    /// `y[i + 1 − j]` (read backwards through `y`): without the first, `y[i − j]`; without the
+    /// last, `y[i + 1 − j]`.
     #[inline(always)]
-    fn column_pair(&self, i: usize, first: impl TryInto<isize>, count: usize) -> (&[u32], &[u32]) {
-        let first = first.try_into().unwrap_or(0);
-        let start = (FRONT + self.len) as isize - 1 - i as isize + first;
-        let at = |start: isize| {
-            let start = start.max(0) as usize;
-            self.limbs.get(start..start + count).unwrap_or(&[])
-        };
-        (at(start), at(start - 1))
+    fn column_pair(&self, i: usize, front_plus_j: usize, count: usize) -> &[u32] {
+        // y[i + 1 − j] is at FRONT + len − 2 − i + j, at least 1 (j ≥ i + 1 − len − 3).
+        let start = (front_plus_j + self.len).saturating_sub(i + 2);
+        self.limbs.get(start..start + count + 1).unwrap_or(&[])
     }
 
     /// `x[j]` of a forward number (zero outside it).
@@ -347,9 +345,10 @@ pub mod scalar {
             .fold(0, u64::wrapping_add)
     }
 
+    /// `(Σ x[j]·y[j + 1], Σ x[j]·y[j])`: `y` has one limb more than `x`.
     #[inline(always)]
-    pub fn dot_pair(x: &[u32], y: (&[u32], &[u32])) -> (u64, u64) {
-        (dot(x, y.0), dot(x, y.1))
+    pub fn dot_pair(x: &[u32], y: &[u32]) -> (u64, u64) {
+        (dot(x, y.get(1..).unwrap_or(&[])), dot(x, y))
     }
 }
 
@@ -390,10 +389,14 @@ pub mod simd {
 
     #[inline]
     #[target_feature(enable = "simd128")]
-    pub fn dot_pair(x: &[u32], y: (&[u32], &[u32])) -> (u64, u64) {
+    pub fn dot_pair(x: &[u32], y: &[u32]) -> (u64, u64) {
         let mask = u32x4_splat(LIMB_MASK);
         let (mut sums0, mut sums1) = (u64x2_splat(0), u64x2_splat(0));
-        let ys = y.0.chunks_exact(4).zip(y.1.chunks_exact(4));
+        let ys = y
+            .get(1..)
+            .unwrap_or(&[])
+            .chunks_exact(4)
+            .zip(y.chunks_exact(4));
         for (x, (y0, y1)) in x.chunks_exact(4).zip(ys) {
             let x = load(x, mask);
             sums0 = products(sums0, x, load(y0, mask));
