@@ -302,6 +302,88 @@ mod tests {
         );
     }
 
+    /// Keeps the warnings logged on this thread: what a refused fetch says.
+    struct Warnings;
+
+    thread_local! {
+        static WARNINGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    impl log::Log for Warnings {
+        fn enabled(&self, metadata: &log::Metadata) -> bool {
+            metadata.level() <= log::Level::Warn
+        }
+        fn log(&self, record: &log::Record) {
+            if self.enabled(record.metadata()) {
+                WARNINGS.with(|w| w.borrow_mut().push(record.args().to_string()));
+            }
+        }
+        fn flush(&self) {}
+    }
+
+    fn take_warnings() -> Vec<String> {
+        WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()))
+    }
+
+    /// A JWKS of HS256 keys `k0`, `k1`, ... (secret `aaa...`).
+    fn oct_jwks(n: usize) -> Vec<u8> {
+        let k = crate::base64::encode_url(&[b'a'; 32]);
+        let keys: Vec<_> = (0..n)
+            .map(|i| json!({"kty": "oct", "kid": format!("k{i}"), "alg": "HS256", "k": k}))
+            .collect();
+        json!({ "keys": keys }).to_string().into_bytes()
+    }
+
+    fn hs256_token(kid: &str) -> String {
+        use crate::base64::encode_url as b64;
+        use hmac::{Hmac, Mac};
+        let input = format!(
+            "{}.{}",
+            b64(json!({"alg": "HS256", "kid": kid}).to_string().as_bytes()),
+            b64(json!({"iss": "https://idp", "exp": 2000})
+                .to_string()
+                .as_bytes())
+        );
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&[b'a'; 32]).unwrap();
+        mac.update(input.as_bytes());
+        format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn a_fetched_jwks_over_the_key_limit_is_refused_and_the_keys_stay() {
+        let _ = log::set_logger(&Warnings);
+        log::set_max_level(log::LevelFilter::Warn);
+        let config = config();
+        let jwt = config.services[0].auth.jwt.as_ref().unwrap();
+        let mut refresh = JwksRefresh::new(&config);
+        assert_eq!(refresh.due(1000).len(), 1);
+        refresh.on_sent(0, Some(1));
+        let r = refresh.on_answer(1, Some(200), Some(&oct_jwks(2)), &config, 1000);
+        assert_eq!(r, Some(Refreshed::Installed));
+        assert!(jwt.verify(&hs256_token("k1"), 1000).is_ok());
+        take_warnings();
+
+        // 33 keys: refused (Envoy's jwks_refresh_errors counter), said why, the 2 keys stay.
+        assert_eq!(refresh.due(1060).len(), 1);
+        refresh.on_sent(0, Some(2));
+        let r = refresh.on_answer(2, Some(200), Some(&oct_jwks(33)), &config, 1060);
+        assert_eq!(r, Some(Refreshed::Refused));
+        assert_eq!(
+            take_warnings(),
+            vec![
+                "tollgate: JWKS from cluster idp refused, keeping the current keys: \
+                  jwks.keys: 33 keys, at most 32 are supported"
+                    .to_string()
+            ]
+        );
+        // k0's token was not verified before: no cached answer, the kept keys check it.
+        assert!(jwt.verify(&hs256_token("k0"), 1060).is_ok());
+        assert!(jwt.verify(&hs256_token("k32"), 1060).is_err());
+        // Retried 5 s after the fetch was sent, as for any refused answer.
+        assert!(refresh.due(1064).is_empty());
+        assert_eq!(refresh.due(1065).len(), 1);
+    }
+
     #[test]
     fn a_refused_send_waits_for_the_retry_delay() {
         let config = config();

@@ -93,3 +93,27 @@ fn empty_backend_cluster_is_refused_with_its_path() {
         "{log}"
     );
 }
+
+/// A JWKS of more than 32 keys is refused before any key is parsed, and Envoy's log names it.
+#[test]
+fn jwks_over_the_key_limit_is_refused_with_its_path() {
+    use e2e::jwt::Signer;
+    let signers: Vec<Signer> = (0..33)
+        .map(|i| Signer::hs256(b"0123456789abcdef0123456789abcdef", &format!("k{i}")))
+        .collect();
+    let mut svc = service(1, json!(1), json!({}));
+    svc["authentication"] = json!({"mode": "local", "jwt": {
+        "jwks": Signer::jwks(&signers.iter().collect::<Vec<_>>())
+    }});
+    let log = refused_log(&config(vec![svc]).to_string());
+    assert!(
+        log.contains(
+            "invalid configuration: services[0].authentication.jwt.jwks.keys: 33 keys, at most 32 are supported"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("Unable to create Wasm plugin tollgate"),
+        "{log}"
+    );
+}

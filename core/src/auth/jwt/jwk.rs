@@ -13,6 +13,12 @@ use tollgate_crypto::es256::Es256Key;
 /// Smallest accepted HS256 secret: the hash size (RFC 7518 §3.2).
 const HMAC_MIN_BYTES: usize = 32;
 
+/// Most entries a JWK Set's `keys` may hold. Identity providers publish 1 to ~10 keys (the
+/// current, next and retiring ones, per algorithm); every key costs each worker parse work
+/// (an RSA exponentiation, 40 KB of tables for a P-256 key), so a set pasted by mistake or
+/// served by a misconfigured or compromised `jwks_uri` must not bring thousands.
+pub(crate) const MAX_KEYS: usize = 32;
+
 /// A parsed verifying key.
 #[derive(Clone, PartialEq, Eq)]
 enum Material {
@@ -111,7 +117,8 @@ impl Jwks {
     /// Skipped, so that an identity provider's JWKS can be pasted as is: keys with a `use`
     /// other than `sig`, keys whose `alg` is an algorithm Tollgate does not verify (`RS384`,
     /// `PS256`, `RSA-OAEP`, ...) and EC/OKP keys on other curves. A set left with no key is
-    /// an error. Any other problem is an error naming the JSON path, e.g.
+    /// an error. So is a `keys` array of more than `MAX_KEYS` (32) entries, skipped ones
+    /// included. Any other problem is an error naming the JSON path, e.g.
     /// `authentication.jwt.jwks.keys[1].n: invalid base64url`.
     pub fn parse(path: &str, value: &Value) -> Result<Jwks, ConfigError> {
         let set = Obj::new(path, value)?;
@@ -121,6 +128,13 @@ impl Jwks {
             Some(_) => return Err(error(&keys_path, "expected an array")),
             None => return Err(error(&keys_path, "missing required field")),
         };
+        // Counted before any key is parsed, skipped ones included: the parse work is bounded.
+        if list.len() > MAX_KEYS {
+            return Err(error(
+                &keys_path,
+                format!("{} keys, at most {MAX_KEYS} are supported", list.len()),
+            ));
+        }
         let mut keys = Vec::with_capacity(list.len());
         for (i, value) in list.iter().enumerate() {
             if let Some(key) = parse_key(&format!("{keys_path}[{i}]"), value)? {

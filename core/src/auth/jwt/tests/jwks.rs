@@ -108,6 +108,51 @@ fn jwks_skips_encryption_keys_other_algorithms_and_curves() {
     );
 }
 
+/// `n` HS256 keys, `enc` of them (the last ones) for encryption.
+fn oct_keys(n: usize, enc: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let mut key = jwk_oct(&format!("h{i}"), HS_SECRET);
+            if i >= n - enc {
+                key["use"] = json!("enc");
+            }
+            key
+        })
+        .collect()
+}
+
+#[test]
+fn jwks_holds_at_most_32_keys() {
+    assert_eq!(super::super::jwk::MAX_KEYS, 32);
+    assert_eq!(jwks_of(oct_keys(32, 0)).len(), 32);
+    assert_eq!(
+        parse_err(oct_keys(33, 0)),
+        "authentication.jwt.jwks.keys: 33 keys, at most 32 are supported"
+    );
+    // Checked before any key is parsed: a bad entry does not get a say.
+    let mut bad_first = oct_keys(33, 0);
+    bad_first[0] = json!(1);
+    assert_eq!(
+        parse_err(bad_first),
+        "authentication.jwt.jwks.keys: 33 keys, at most 32 are supported"
+    );
+}
+
+#[test]
+fn jwks_key_limit_counts_skipped_keys() {
+    assert_eq!(jwks_of(oct_keys(32, 3)).len(), 29);
+    assert_eq!(
+        parse_err(oct_keys(33, 3)),
+        "authentication.jwt.jwks.keys: 33 keys, at most 32 are supported"
+    );
+    let mut rsa_enc = jwk_rsa("enc");
+    rsa_enc["use"] = json!("enc");
+    assert_eq!(
+        parse_err(vec![rsa_enc; 33]),
+        "authentication.jwt.jwks.keys: 33 keys, at most 32 are supported"
+    );
+}
+
 #[test]
 fn debug_output_hides_secrets() {
     let text = format!("{:?}", all_keys());
