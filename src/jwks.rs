@@ -70,13 +70,14 @@ impl JwksFetcher {
         let Some(config) = &self.config else {
             return;
         };
-        // A failed read (logged and counted) is a refused fetch: the keys stay.
+        // The core reads the body only if it wants it (not one over its size limit). A failed
+        // read (logged and counted) is a refused fetch: the keys stay.
         let status = crate::headers::call_status();
-        let body = host::call_response_body(body_size).ok().flatten();
+        let read_body = || host::call_response_body(body_size).ok().flatten();
         let now_s = host::now_ms().unwrap_or(0) / 1000;
         match self
             .refresh
-            .on_answer(token, status, body.as_deref(), config, now_s)
+            .on_answer(token, status, body_size, read_body, config, now_s)
         {
             Some(Refreshed::Installed) => metrics.jwks_refresh(true),
             Some(Refreshed::Refused) => metrics.jwks_refresh(false),

@@ -12,6 +12,11 @@ use log::{info, warn};
 /// Seconds before a failed (or unanswered) fetch is tried again, at most `refresh_s`.
 const RETRY_S: u64 = 5;
 
+/// Largest answer body read (a JWKS or a discovery document). A JWKS of 32 keys with `x5c`
+/// chains is well under it; a bigger answer is refused unread, as copying it into the VM
+/// and parsing it could exhaust the worker's memory.
+pub const MAX_FETCHED_BODY_BYTES: usize = 512 * 1024;
+
 /// One request to send through an Envoy cluster.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Fetch {
@@ -165,12 +170,14 @@ impl JwksRefresh {
 
     /// The answer to fetch `token`: a 200 with a valid JWKS replaces the service's keys;
     /// anything else keeps them. A discovery document makes the keys' fetch due now.
-    /// `None`: not one of ours.
+    /// `read_body` is called only for a 200 of at most [`MAX_FETCHED_BODY_BYTES`]
+    /// (`body_size`, as the host announces it). `None`: not one of ours.
     pub fn on_answer(
         &mut self,
         token: u32,
         status: Option<u16>,
-        body: Option<&[u8]>,
+        body_size: usize,
+        read_body: impl FnOnce() -> Option<Vec<u8>>,
         config: &Config,
         now_s: u64,
     ) -> Option<Refreshed> {
@@ -179,14 +186,17 @@ impl JwksRefresh {
             .iter_mut()
             .find(|s| s.in_flight == Some(token))?;
         source.in_flight = None;
-        let body = match (status, body) {
-            (Some(200), Some(body)) => Ok(body),
-            (status, _) => Err(format!("status {status:?}")),
+        let body = match status {
+            Some(200) if body_size > MAX_FETCHED_BODY_BYTES => Err(format!(
+                "answer of {body_size} bytes, at most {MAX_FETCHED_BODY_BYTES} are read"
+            )),
+            Some(200) => read_body().ok_or_else(|| "its body could not be read".to_string()),
+            _ => Err(format!("status {status:?}")),
         };
         let discovering = source.spec.discovery.is_some() && source.discovered.is_none();
         if discovering {
             let read = body.and_then(|body| {
-                let discovered = parse_discovery(body)?;
+                let discovered = parse_discovery(&body)?;
                 let keys = discovered_keys(source, &discovered)?;
                 Ok((discovered, keys))
             });
@@ -208,7 +218,7 @@ impl JwksRefresh {
         let issuer = source.discovered.take().map(|(d, _)| d.issuer);
         let result = body.and_then(|body| {
             config
-                .refresh_jwks(source.service, body, issuer.as_deref())
+                .refresh_jwks(source.service, &body, issuer.as_deref())
                 .map_err(|e| e.to_string())
         });
         Some(match result {
@@ -228,6 +238,29 @@ impl JwksRefresh {
                 Refreshed::Refused
             }
         })
+    }
+}
+
+#[cfg(test)]
+impl JwksRefresh {
+    /// [`JwksRefresh::on_answer`] with the body at hand, as the adapter reads it.
+    pub(crate) fn on_answer_body(
+        &mut self,
+        token: u32,
+        status: Option<u16>,
+        body: Option<&[u8]>,
+        config: &Config,
+        now_s: u64,
+    ) -> Option<Refreshed> {
+        let size = body.map_or(0, <[u8]>::len);
+        self.on_answer(
+            token,
+            status,
+            size,
+            || body.map(<[u8]>::to_vec),
+            config,
+            now_s,
+        )
     }
 }
 
@@ -260,7 +293,7 @@ fn discovered_keys(source: &Source, discovered: &Discovered) -> Result<Fetch, St
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -285,19 +318,19 @@ mod tests {
         assert!(refresh.owns(7));
         assert!(refresh.due(1004).is_empty());
         // A refused answer keeps the keys; the fetch is due again 5 s after it was sent.
-        let r = refresh.on_answer(7, Some(503), None, &config, 1001);
+        let r = refresh.on_answer_body(7, Some(503), None, &config, 1001);
         assert_eq!(r, Some(Refreshed::Refused));
         assert!(!refresh.owns(7));
         assert_eq!(refresh.due(1005).len(), 1);
         refresh.on_sent(0, Some(8));
         let jwks = br#"{"keys":[{"kty":"oct","kid":"k","alg":"HS256","k":"YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE"}]}"#;
-        let r = refresh.on_answer(8, Some(200), Some(jwks), &config, 1006);
+        let r = refresh.on_answer_body(8, Some(200), Some(jwks), &config, 1006);
         assert_eq!(r, Some(Refreshed::Installed));
         assert!(refresh.due(1065).is_empty());
         assert_eq!(refresh.due(1066).len(), 1);
         // Not ours.
         assert_eq!(
-            refresh.on_answer(99, Some(200), Some(jwks), &config, 1),
+            refresh.on_answer_body(99, Some(200), Some(jwks), &config, 1),
             None
         );
     }
@@ -321,8 +354,18 @@ mod tests {
         fn flush(&self) {}
     }
 
-    fn take_warnings() -> Vec<String> {
+    /// The warnings logged on this thread since the last call (starts capturing them).
+    pub(in crate::auth) fn take_warnings() -> Vec<String> {
+        let _ = log::set_logger(&Warnings);
+        log::set_max_level(log::LevelFilter::Warn);
         WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()))
+    }
+
+    /// `json` padded with spaces to `size` bytes (still valid JSON).
+    pub(in crate::auth) fn padded(json: &[u8], size: usize) -> Vec<u8> {
+        let mut body = json.to_vec();
+        body.resize(size, b' ');
+        body
     }
 
     /// A JWKS of HS256 keys `k0`, `k1`, ... (secret `aaa...`).
@@ -351,14 +394,12 @@ mod tests {
 
     #[test]
     fn a_fetched_jwks_over_the_key_limit_is_refused_and_the_keys_stay() {
-        let _ = log::set_logger(&Warnings);
-        log::set_max_level(log::LevelFilter::Warn);
         let config = config();
         let jwt = config.services[0].auth.jwt.as_ref().unwrap();
         let mut refresh = JwksRefresh::new(&config);
         assert_eq!(refresh.due(1000).len(), 1);
         refresh.on_sent(0, Some(1));
-        let r = refresh.on_answer(1, Some(200), Some(&oct_jwks(2)), &config, 1000);
+        let r = refresh.on_answer_body(1, Some(200), Some(&oct_jwks(2)), &config, 1000);
         assert_eq!(r, Some(Refreshed::Installed));
         assert!(jwt.verify(&hs256_token("k1"), 1000).is_ok());
         take_warnings();
@@ -366,7 +407,7 @@ mod tests {
         // 33 keys: refused (Envoy's jwks_refresh_errors counter), said why, the 2 keys stay.
         assert_eq!(refresh.due(1060).len(), 1);
         refresh.on_sent(0, Some(2));
-        let r = refresh.on_answer(2, Some(200), Some(&oct_jwks(33)), &config, 1060);
+        let r = refresh.on_answer_body(2, Some(200), Some(&oct_jwks(33)), &config, 1060);
         assert_eq!(r, Some(Refreshed::Refused));
         assert_eq!(
             take_warnings(),
@@ -380,6 +421,38 @@ mod tests {
         assert!(jwt.verify(&hs256_token("k0"), 1060).is_ok());
         assert!(jwt.verify(&hs256_token("k32"), 1060).is_err());
         // Retried 5 s after the fetch was sent, as for any refused answer.
+        assert!(refresh.due(1064).is_empty());
+        assert_eq!(refresh.due(1065).len(), 1);
+    }
+
+    #[test]
+    fn an_answer_over_the_size_limit_is_refused_unread_and_the_keys_stay() {
+        let config = config();
+        let jwt = config.services[0].auth.jwt.as_ref().unwrap();
+        let mut refresh = JwksRefresh::new(&config);
+        take_warnings();
+        // Exactly at the limit: read and installed.
+        let body = padded(&oct_jwks(2), MAX_FETCHED_BODY_BYTES);
+        assert_eq!(refresh.due(1000).len(), 1);
+        refresh.on_sent(0, Some(1));
+        let r = refresh.on_answer_body(1, Some(200), Some(&body), &config, 1000);
+        assert_eq!(r, Some(Refreshed::Installed));
+        assert!(jwt.verify(&hs256_token("k1"), 1000).is_ok());
+
+        // One byte more: refused before the body is read, said why, the keys stay.
+        assert_eq!(refresh.due(1060).len(), 1);
+        refresh.on_sent(0, Some(2));
+        let size = MAX_FETCHED_BODY_BYTES + 1;
+        let r = refresh.on_answer(2, Some(200), size, || unreachable!("read"), &config, 1060);
+        assert_eq!(r, Some(Refreshed::Refused));
+        assert_eq!(
+            take_warnings(),
+            vec![format!(
+                "tollgate: JWKS from cluster idp refused, keeping the current keys: \
+                 answer of {size} bytes, at most {MAX_FETCHED_BODY_BYTES} are read"
+            )]
+        );
+        assert!(jwt.verify(&hs256_token("k0"), 1060).is_ok());
         assert!(refresh.due(1064).is_empty());
         assert_eq!(refresh.due(1065).len(), 1);
     }

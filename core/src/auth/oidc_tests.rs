@@ -2,7 +2,8 @@
 //! `system` block): the service's compiled source, the discovery-then-keys fetches, the
 //! discovered issuer required of tokens, and keys kept across a configuration refresh.
 
-use super::jwks_refresh::{Fetch, JwksRefresh, Refreshed};
+use super::jwks_refresh::tests::{padded, take_warnings};
+use super::jwks_refresh::{Fetch, JwksRefresh, Refreshed, MAX_FETCHED_BODY_BYTES};
 use super::jwt::JwtError;
 use crate::base64::encode_url as b64;
 use crate::config::Config;
@@ -59,11 +60,11 @@ fn verify(config: &Config, token: &str) -> Result<(), JwtError> {
 fn discover_and_fetch(refresh: &mut JwksRefresh, config: &Config, now_s: u64) -> Fetch {
     let (_, discovery) = refresh.due(now_s).pop().unwrap();
     refresh.on_sent(0, Some(1));
-    let r = refresh.on_answer(1, Some(200), Some(DISCOVERY), config, now_s);
+    let r = refresh.on_answer_body(1, Some(200), Some(DISCOVERY), config, now_s);
     assert_eq!(r, Some(Refreshed::Discovered));
     let (_, keys) = refresh.due(now_s).pop().expect("the keys are due at once");
     refresh.on_sent(0, Some(2));
-    let r = refresh.on_answer(2, Some(200), Some(&jwks()), config, now_s);
+    let r = refresh.on_answer_body(2, Some(200), Some(&jwks()), config, now_s);
     assert_eq!(r, Some(Refreshed::Installed));
     assert_eq!(keys.authorization, None, "no credentials for the keys");
     assert_eq!(
@@ -115,14 +116,49 @@ fn a_failed_discovery_or_an_unmapped_jwks_host_keeps_the_keys_and_retries_in_5_s
     ] {
         let now_s = refresh_due_at(&mut refresh, 160);
         refresh.on_sent(0, Some(3));
-        let r = refresh.on_answer(3, Some(200), Some(answer), &config, now_s);
+        let r = refresh.on_answer_body(3, Some(200), Some(answer), &config, now_s);
         assert_eq!(r, Some(Refreshed::Refused));
         assert_eq!(verify(&config, &token(ISSUER)), Ok(()), "keys kept");
         assert!(refresh.due(now_s + 4).is_empty());
         assert_eq!(refresh.due(now_s + 5).len(), 1);
         refresh.on_sent(0, Some(4));
-        refresh.on_answer(4, Some(503), None, &config, now_s + 5);
+        refresh.on_answer_body(4, Some(503), None, &config, now_s + 5);
     }
+}
+
+#[test]
+fn a_discovery_document_over_the_size_limit_is_refused_unread_and_the_keys_stay() {
+    let (config, _) = config(json!([service("https://sso.example.com/auth/realms/api")]));
+    let mut refresh = JwksRefresh::new(&config);
+    discover_and_fetch(&mut refresh, &config, 100);
+    take_warnings();
+    // Exactly at the limit: read (the keys' fetch follows).
+    let now_s = refresh_due_at(&mut refresh, 160);
+    refresh.on_sent(0, Some(3));
+    let body = padded(DISCOVERY, MAX_FETCHED_BODY_BYTES);
+    let r = refresh.on_answer_body(3, Some(200), Some(&body), &config, now_s);
+    assert_eq!(r, Some(Refreshed::Discovered));
+    assert_eq!(refresh.due(now_s).len(), 1, "the keys are due at once");
+    refresh.on_sent(0, Some(4));
+    let r = refresh.on_answer_body(4, Some(200), Some(&jwks()), &config, now_s);
+    assert_eq!(r, Some(Refreshed::Installed));
+
+    // One byte more: refused unread, the keys stay, retried in 5 s.
+    let now_s = refresh_due_at(&mut refresh, now_s + 1);
+    refresh.on_sent(0, Some(5));
+    let size = MAX_FETCHED_BODY_BYTES + 1;
+    let r = refresh.on_answer(5, Some(200), size, || unreachable!("read"), &config, now_s);
+    assert_eq!(r, Some(Refreshed::Refused));
+    assert_eq!(
+        take_warnings(),
+        [format!(
+            "tollgate: OpenID Connect discovery through cluster sso failed, keeping the current \
+             keys: answer of {size} bytes, at most {MAX_FETCHED_BODY_BYTES} are read"
+        )]
+    );
+    assert_eq!(verify(&config, &token(ISSUER)), Ok(()), "keys kept");
+    assert!(refresh.due(now_s + 4).is_empty());
+    assert_eq!(refresh.due(now_s + 5).len(), 1);
 }
 
 fn refresh_due_at(refresh: &mut JwksRefresh, from_s: u64) -> u64 {

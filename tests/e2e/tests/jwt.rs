@@ -291,3 +291,57 @@ fn jwks_fetched_through_a_cluster_and_refreshed() {
     );
     assert!(idp.hits() >= 3);
 }
+
+#[test]
+fn an_oversized_jwks_answer_is_refused_unread_and_the_keys_stay() {
+    use e2e::document_server::DocumentServer;
+    use std::time::{Duration, Instant};
+    let key = Signer::es256("2025-key");
+    let jwks = Signer::jwks(&[&key]).to_string();
+    let idp = DocumentServer::start(&jwks).unwrap();
+    let svc = json!({
+        "id": 21,
+        "authentication": {"mode": "local", "jwt": {
+            "issuer": ISSUER,
+            "jwks_source": {"cluster": "idp", "path": "/realms/demo/certs", "authority": "idp.example.com", "refresh_s": 1}
+        }},
+        "proxy": {"hosts": ["jwt.example.com"], "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
+    });
+    let s = Stack::start_with(config(vec![svc]), backend_state(), |b| {
+        b.extra_cluster("idp", idp.port())
+    });
+    let token = || key.token(&json!({"iss": ISSUER, "exp": now() + 60}));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while call(&s, "GET", Some(&token())).status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the first fetch installs the key"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let errors = |s: &Stack| {
+        s.envoy
+            .stat("wasmcustom.tollgate.jwks_refresh_errors")
+            .unwrap_or(0)
+    };
+    assert_eq!(errors(&s), 0);
+
+    // The same JWKS padded with whitespace to 600,000 bytes (over the 512 KiB limit).
+    let size = 600_000;
+    idp.set(200, &(jwks.clone() + &" ".repeat(size - jwks.len())));
+    let refused = format!("JWKS from cluster idp refused, keeping the current keys: answer of {size} bytes, at most 524288 are read");
+    assert!(
+        s.envoy.wait_for_log(&refused, Duration::from_secs(10)),
+        "{:?}",
+        s.envoy.filter_logs()
+    );
+    assert!(errors(&s) >= 1);
+    s.echo.clear();
+    let ok = call(&s, "GET", Some(&token()));
+    assert_eq!(ok.status, 200, "the loaded key still verifies: {ok}");
+    assert_eq!(
+        s.echo.requests().len(),
+        1,
+        "the request reached the upstream"
+    );
+}
