@@ -117,8 +117,9 @@ class Case:
     port: int = 0
     script: str = ""  # the wrk Lua script, written in main()
     # Forged-token flood: these headers are sent at FLOOD_RATE per second, beside wrk's load,
-    # during every run of this listener (see Flood).
+    # during every run of this listener (see Flood), and each must be answered `flood_status`.
     flood_headers: dict[str, str] | None = None
+    flood_status: int = 403
     # HTTP filters before Tollgate (Envoy's jwt_authn).
     pre_filters: list = field(default_factory=list)
 
@@ -251,6 +252,14 @@ def cases(signers: dict[str, mint.Signer]) -> list[Case]:
                        signers["ES256"])
     flooded.flood_headers = {"Authorization": f"Bearer {signers['ES256'].bad_token}"}
     out.append(flooded)
+    # The control: as many requests, each refused at once (no token: 401), so that the flood's
+    # row can be read as what forged tokens cost beyond any refused traffic (Envoy's HTTP work
+    # and the sending threads share the machine with wrk either way).
+    control = jwt_case("jwt-es256-flood-control",
+                       f"JWT ES256 cached, while {FLOOD_RATE:,} requests/s without a token arrive",
+                       signers["ES256"])
+    control.flood_headers, control.flood_status = {}, 401
+    out.append(control)
     unknown_key = [("no user_key", {}, {401}), ("unknown user_key", {"user_key": "nobody"}, {403})]
     out.append(Case(
         "3scale",
@@ -329,6 +338,8 @@ COMPARISONS = [
     ("jwt-es256", "apikey"),
     ("jwt-es256-cached", "apikey"),
     ("jwt-es256-flood", "jwt-es256-cached"),
+    ("jwt-es256-flood-control", "jwt-es256-cached"),  # the same load of refused requests
+    ("jwt-es256-flood", "jwt-es256-flood-control"),  # what forged tokens cost beyond it
     ("jwt-authn-rs256", "jwt-rs256"),  # issue 13: jwt_authn + Tollgate vs Tollgate's RS256
     ("jwt-authn-rs256-cached", "jwt-rs256-cached"),
     ("3scale-batched-1000rules", "3scale-batched-10rules"),  # issue 13 goal: >= 0.5
@@ -394,7 +405,7 @@ def baseline_cases(all_cases: list[Case], size: int) -> list[Case]:
             config["backend"]["cluster"] = "threescale_baseline"  # its own mock: own counts
         out.append(Case(f"{case.name}-base", f"{case.description}, baseline module ({size:,} B)",
                         "baseline", config, case.good_headers, case.refused, case.load_headers,
-                        flood_headers=case.flood_headers))
+                        flood_headers=case.flood_headers, flood_status=case.flood_status))
     return out
 
 
@@ -499,10 +510,11 @@ def tcp_open(port: int) -> bool:
 class Flood:
     """Sends `headers` to `port` at `rate` requests/s in total, from FLOOD_CONNECTIONS threads
     with a keep-alive connection each (one connection is bound by the answer latency under
-    load), until the `with` block ends; counts what was sent and the answers that were not 403."""
+    load), until the `with` block ends; counts what was sent and the answers that were not
+    `status`."""
 
-    def __init__(self, port: int, headers: dict[str, str], rate: int):
-        self.port, self.headers, self.rate = port, headers, rate
+    def __init__(self, port: int, headers: dict[str, str], rate: int, status: int):
+        self.port, self.headers, self.rate, self.status = port, headers, rate, status
         self.sent = self.unexpected = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -534,7 +546,7 @@ class Flood:
                 conn.request("GET", "/", headers=self.headers)
                 response = conn.getresponse()
                 response.read()
-                unexpected += response.status != 403
+                unexpected += response.status != self.status
             except (OSError, http.client.HTTPException):
                 unexpected += 1
                 conn = None
@@ -553,7 +565,9 @@ def flood_note(floods: list[tuple[float, int]]) -> str:
             f"in total; achieved "
             f"{rates[len(rates) // 2]:,.0f}/s median ({rates[0]:,.0f}–{rates[-1]:,.0f}) over "
             f"{len(floods)} runs, every one answered 403. Default budget "
-            "(`max_failed_verifications_per_s: 20` per worker): most are refused with no check.")
+            "(`max_failed_verifications_per_s: 20` per worker): most are refused with no check. "
+            f"Control (`jwt-es256-flood-control`): the same, {FLOOD_RATE:,} requests/s without "
+            "a token, each answered 401.")
 
 
 def verify(case: Case):
@@ -755,13 +769,14 @@ def main() -> int:
                 result = wrk.run(wrk_bin, case.name, threads, connections, secs,
                                  f"http://127.0.0.1:{case.port}/", case.script)
             else:
-                with Flood(case.port, case.flood_headers, FLOOD_RATE) as flood:
+                with Flood(case.port, case.flood_headers, FLOOD_RATE, case.flood_status) as flood:
                     result = wrk.run(wrk_bin, case.name, threads, connections, secs,
                                      f"http://127.0.0.1:{case.port}/", case.script)
-                floods.append((flood.sent / flood.seconds, flood.unexpected))
+                if case.flood_status == 403:  # the forged tokens' runs (not the control's)
+                    floods.append((flood.sent / flood.seconds, flood.unexpected))
                 if flood.unexpected:
-                    raise RuntimeError(f"{case.name}: {flood.unexpected} forged tokens were "
-                                       "not answered 403")
+                    raise RuntimeError(f"{case.name}: {flood.unexpected} flood requests were "
+                                       f"not answered {case.flood_status}")
             result.envoy_cpu_s = cpu_seconds(envoy.pid) - cpu_before
             return result
 
