@@ -261,32 +261,10 @@ fn trusted_oidc_authrep_denials_never_reach_the_upstream_whatever_the_body() {
 #[test]
 fn trusted_oidc_batching_denials_never_reach_the_upstream_on_a_miss_or_a_hit() {
     let s = stack(true);
-    let miss = oidc_matrix("miss", 0);
-    let mut failures = run_and_check(&s, &miss, PARALLEL);
-
-    // Hit: each client first asked without a body (answered by 3scale and cached), then
-    // with each shape (answered from the cache).
-    let hit = oidc_matrix("hit", 20);
-    let primes: Vec<(String, Shape, Case, Expect)> = hit
-        .iter()
-        .map(|(mark, _, case, expect)| {
-            (
-                format!("prime:{mark}"),
-                Shape::NoBody,
-                case.clone(),
-                *expect,
-            )
-        })
-        .collect();
-    failures.extend(run_and_check(&s, &primes, PARALLEL));
-    let hits_before = support::cache::stat(&s.envoy, "cache_hits");
-    failures.extend(run_and_check(&s, &hit, PARALLEL));
-    let hits = support::cache::stat(&s.envoy, "cache_hits") - hits_before;
-    assert_none(
-        "jwt_authn + OIDC batching",
-        &failures,
-        miss.len() + primes.len() + hit.len(),
-    );
+    // Miss: clients 0.. new to the cache; hit: clients 20.., asked first without a body.
+    let (miss, hit) = (oidc_matrix("miss", 0), oidc_matrix("hit", 20));
+    let (failures, total, hits) = run_miss_then_hit(&s, &miss, &hit, PARALLEL);
+    assert_none("jwt_authn + OIDC batching", &failures, total);
     assert!(
         hits > 0,
         "the second round was answered from the cache ({hits} hits)"

@@ -230,12 +230,9 @@ fn oidc_client_id_from_a_named_claim_and_never_from_sub() {
     );
 }
 
-#[test]
-fn jwks_fetched_through_a_cluster_and_refreshed() {
-    use e2e::document_server::DocumentServer;
-    use std::time::{Duration, Instant};
-    let (old, new) = (Signer::es256("2025-key"), Signer::rs256("2026-key"));
-    let idp = DocumentServer::start(&Signer::jwks(&[&old]).to_string()).unwrap();
+/// Service 21 on `jwt.example.com`, its keys fetched every second from `/realms/demo/certs`
+/// on cluster `idp` (the document server on `idp_port`).
+fn fetching_stack(idp_port: u16) -> Stack {
     let svc = json!({
         "id": 21,
         "authentication": {"mode": "local", "jwt": {
@@ -244,9 +241,18 @@ fn jwks_fetched_through_a_cluster_and_refreshed() {
         }},
         "proxy": {"hosts": ["jwt.example.com"], "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
     });
-    let s = Stack::start_with(config(vec![svc]), backend_state(), |b| {
-        b.extra_cluster("idp", idp.port())
-    });
+    Stack::start_with(config(vec![svc]), backend_state(), |b| {
+        b.extra_cluster("idp", idp_port)
+    })
+}
+
+#[test]
+fn jwks_fetched_through_a_cluster_and_refreshed() {
+    use e2e::document_server::DocumentServer;
+    use std::time::{Duration, Instant};
+    let (old, new) = (Signer::es256("2025-key"), Signer::rs256("2026-key"));
+    let idp = DocumentServer::start(&Signer::jwks(&[&old]).to_string()).unwrap();
+    let s = fetching_stack(idp.port());
     let token = |signer: &Signer| signer.token(&json!({"iss": ISSUER, "exp": now() + 60}));
     let wait_for = |signer: &Signer, status: u16| {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -299,17 +305,7 @@ fn an_oversized_jwks_answer_is_refused_unread_and_the_keys_stay() {
     let key = Signer::es256("2025-key");
     let jwks = Signer::jwks(&[&key]).to_string();
     let idp = DocumentServer::start(&jwks).unwrap();
-    let svc = json!({
-        "id": 21,
-        "authentication": {"mode": "local", "jwt": {
-            "issuer": ISSUER,
-            "jwks_source": {"cluster": "idp", "path": "/realms/demo/certs", "authority": "idp.example.com", "refresh_s": 1}
-        }},
-        "proxy": {"hosts": ["jwt.example.com"], "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
-    });
-    let s = Stack::start_with(config(vec![svc]), backend_state(), |b| {
-        b.extra_cluster("idp", idp.port())
-    });
+    let s = fetching_stack(idp.port());
     let token = || key.token(&json!({"iss": ISSUER, "exp": now() + 60}));
     let deadline = Instant::now() + Duration::from_secs(10);
     while call(&s, "GET", Some(&token())).status != 200 {

@@ -139,3 +139,32 @@ pub fn traps(stack: &Stack) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Batching mode's two rounds: `miss` (credentials the cache has not seen), then `hit`, each
+/// case of which is first asked without a body (answered by the backend and cached), then in
+/// its shape (answered from the cache). Returns the failures, how many cases ran, and the
+/// cache hits of the last round.
+pub fn run_miss_then_hit(
+    s: &Stack,
+    miss: &[(String, Shape, Case, Expect)],
+    hit: &[(String, Shape, Case, Expect)],
+    parallel: usize,
+) -> (Vec<String>, usize, u64) {
+    let mut failures = run_and_check(s, miss, parallel);
+    let primes: Vec<(String, Shape, Case, Expect)> = hit
+        .iter()
+        .map(|(mark, _, case, expect)| {
+            (
+                format!("prime:{mark}"),
+                Shape::NoBody,
+                case.clone(),
+                *expect,
+            )
+        })
+        .collect();
+    failures.extend(run_and_check(s, &primes, parallel));
+    let hits_before = super::super::cache::stat(&s.envoy, "cache_hits");
+    failures.extend(run_and_check(s, hit, parallel));
+    let hits = super::super::cache::stat(&s.envoy, "cache_hits") - hits_before;
+    (failures, miss.len() + primes.len() + hit.len(), hits)
+}
