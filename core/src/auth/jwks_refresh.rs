@@ -378,18 +378,8 @@ pub(super) mod tests {
     }
 
     fn hs256_token(kid: &str) -> String {
-        use crate::base64::encode_url as b64;
-        use hmac::{Hmac, Mac};
-        let input = format!(
-            "{}.{}",
-            b64(json!({"alg": "HS256", "kid": kid}).to_string().as_bytes()),
-            b64(json!({"iss": "https://idp", "exp": 2000})
-                .to_string()
-                .as_bytes())
-        );
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&[b'a'; 32]).unwrap();
-        mac.update(input.as_bytes());
-        format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+        let claims = json!({"iss": "https://idp", "exp": 2000});
+        crate::auth::jwt::tests::hs256_token(&[b'a'; 32], kid, &claims)
     }
 
     #[test]

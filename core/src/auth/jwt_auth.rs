@@ -349,7 +349,6 @@ fn parse_source(obj: &Obj) -> Result<JwksSource> {
 mod tests {
     use super::*;
     use crate::config::json::Obj;
-    use hmac::{Hmac, Mac};
     use serde_json::json;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -357,14 +356,7 @@ mod tests {
     use crate::base64::encode_url as b64;
 
     fn token(exp: u64) -> String {
-        let input = format!(
-            "{}.{}",
-            b64(json!({"alg": "HS256", "kid": "k"}).to_string().as_bytes()),
-            b64(json!({"exp": exp, "azp": "c"}).to_string().as_bytes())
-        );
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
-        mac.update(input.as_bytes());
-        format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+        super::jwt::tests::hs256_token(SECRET, "k", &json!({"exp": exp, "azp": "c"}))
     }
 
     fn jwks(kid: &str) -> Value {

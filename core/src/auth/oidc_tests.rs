@@ -7,7 +7,6 @@ use super::jwks_refresh::{Fetch, JwksRefresh, Refreshed, MAX_FETCHED_BODY_BYTES}
 use super::jwt::JwtError;
 use crate::base64::encode_url as b64;
 use crate::config::Config;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -39,16 +38,8 @@ fn jwks() -> Vec<u8> {
 }
 
 fn token(iss: &str) -> String {
-    let input = format!(
-        "{}.{}",
-        b64(json!({"alg": "HS256", "kid": "k"}).to_string().as_bytes()),
-        b64(json!({"exp": 2000, "azp": "app", "iss": iss})
-            .to_string()
-            .as_bytes())
-    );
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
-    mac.update(input.as_bytes());
-    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+    let claims = json!({"exp": 2000, "azp": "app", "iss": iss});
+    super::jwt::tests::hs256_token(SECRET, "k", &claims)
 }
 
 fn verify(config: &Config, token: &str) -> Result<(), JwtError> {

@@ -131,6 +131,12 @@ fn token_with(header: &Value, claims: &Value, secret: &[u8]) -> String {
     )
 }
 
+/// An HS256 token of `claims` under `kid`, signed with `secret`: for the tests of the modules
+/// around the verifier (key refresh, OIDC discovery, the verified-token cache).
+pub(crate) fn hs256_token(secret: &[u8], kid: &str, claims: &Value) -> String {
+    token_with(&json!({"alg": "HS256", "kid": kid}), claims, secret)
+}
+
 fn token(alg: &str, kid: &str, claims: &Value) -> String {
     token_with(
         &json!({"alg": alg, "typ": "JWT", "kid": kid}),
