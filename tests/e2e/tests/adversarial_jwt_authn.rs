@@ -1,11 +1,11 @@
 //! Envoy's `jwt_authn` in front, Tollgate trusting the payload it verified
 //! (`authentication.jwt.from_jwt_authn`), seen by an attacker: every denial (no token, a
 //! forged one, an expired one, another issuer's, a role missing, no mapping rule, a payload
-//! sent as a header; with OIDC and 3scale: an application 3scale refuses, no client id) is
-//! crossed with every request shape (bodies, chunked, trailers, `Expect: 100-continue`,
-//! HTTP/2), locally and with 3scale in authrep and batching mode (cache miss and hit), the
-//! backend answering after 300 ms. No byte of a denied request reaches the upstream; an
-//! allowed one reaches it once with its body intact.
+//! sent as a header, two `Authorization` headers; with OIDC and 3scale: an application
+//! 3scale refuses, no client id) is crossed with every request shape (bodies, chunked,
+//! trailers, `Expect: 100-continue`, HTTP/2), locally and with 3scale in authrep and batching
+//! mode (cache miss and hit), the backend answering after 300 ms. No byte of a denied request
+//! reaches the upstream; an allowed one reaches it once with its body intact.
 
 mod support;
 
@@ -140,6 +140,15 @@ fn local_kinds() -> Vec<(&'static str, Case, Expect)> {
         ),
         ("other_issuer", trust("/admin/x", Some(foreign)), failed),
         ("no_role", trust("/admin/x", valid(&["reader"])), failed),
+        (
+            // A reader's valid token, then a forged admin one: neither spelling gets in.
+            "duplicate_authorization",
+            trust("/admin/x", valid(&["reader"])).header(
+                "authorization",
+                &bearer(&forged(&claims(None, &["admin"], 600))),
+            ),
+            failed,
+        ),
         (
             "no_match",
             trust("/nowhere", valid(&["admin"])),
