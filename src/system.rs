@@ -37,7 +37,7 @@ impl SystemFetcher {
         self.carry_out(steps, runner, metrics, now_ms)
     }
 
-    /// The answer to the request in flight (a failed read is no answer: the fetch fails).
+    /// The answer to the request in flight (a failed read fails the fetch).
     /// Returns the configuration installed on this worker, if a new one was.
     pub fn on_response(
         &mut self,
@@ -46,14 +46,11 @@ impl SystemFetcher {
         metrics: &Metrics,
     ) -> Option<Rc<Config>> {
         let status = crate::headers::call_status();
-        let body = host::call_response_body(body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        // Read only if the loader wants it (a 200 within `max_answer_bytes`).
+        let read_body = || host::call_response_body(body_size).ok().flatten();
         let now_ms = host::now_ms().unwrap_or(0);
-        let steps = self
-            .0
-            .on_answer(&self.1, runner.config(), status, &body, now_ms);
+        let base = runner.config();
+        let steps = (self.0).on_answer(&self.1, base, status, body_size, read_body, now_ms);
         self.carry_out(steps, runner, metrics, now_ms)
     }
 

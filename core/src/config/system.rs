@@ -16,6 +16,12 @@ const DEFAULT_REFRESH_S: u64 = 300;
 const MAX_REFRESH_S: u64 = 86_400;
 const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 const MAX_TIMEOUT_MS: u64 = 60_000;
+/// An answer is read into the fetching worker's memory and parsed there, then published to
+/// every worker: larger ones are refused unread (the fetch fails, the configuration stays).
+/// 64 MiB holds a full page of 500 services averaging 128 KB of JSON each.
+pub const DEFAULT_MAX_ANSWER_BYTES: u64 = 64 << 20;
+/// Envoy gives a Wasm VM at most 1 GiB; parsing needs several times the answer's size.
+const MAX_MAX_ANSWER_BYTES: u64 = 256 << 20;
 
 /// The deployment environment, sent in the path as written (porta maps `staging` to
 /// `sandbox` and answers `"environment": "sandbox"`).
@@ -62,6 +68,8 @@ pub struct SystemConfig {
     pub versions: Vec<(String, u64)>,
     /// OIDC issuer host (lower-cased) → Envoy cluster that reaches it.
     pub issuer_clusters: Vec<(String, String)>,
+    /// Answers larger than this are refused unread.
+    pub max_answer_bytes: u64,
 }
 
 impl fmt::Debug for SystemConfig {
@@ -76,6 +84,7 @@ impl fmt::Debug for SystemConfig {
             .field("services", &self.services)
             .field("versions", &self.versions)
             .field("issuer_clusters", &self.issuer_clusters)
+            .field("max_answer_bytes", &self.max_answer_bytes)
             .finish()
     }
 }
@@ -111,6 +120,7 @@ impl SystemConfig {
             "services",
             "versions",
             "issuer_clusters",
+            "max_answer_bytes",
         ])?;
         let required = |key: &str| -> Result<String> {
             match obj.non_empty_string(key)? {
@@ -134,6 +144,12 @@ impl SystemConfig {
         };
         let refresh_s = bounded(obj, "refresh_s", DEFAULT_REFRESH_S, MAX_REFRESH_S)?;
         let timeout_ms = bounded(obj, "timeout_ms", DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS)?;
+        let max_answer_bytes = bounded(
+            obj,
+            "max_answer_bytes",
+            DEFAULT_MAX_ANSWER_BYTES,
+            MAX_MAX_ANSWER_BYTES,
+        )?;
         let services = obj.array("services", service_id)?;
         if let Some(list) = &services {
             if list.is_empty() {
@@ -179,6 +195,7 @@ impl SystemConfig {
             services,
             versions,
             issuer_clusters,
+            max_answer_bytes,
         })
     }
 

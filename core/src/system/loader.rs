@@ -168,14 +168,18 @@ impl Loader {
     }
 
     /// The answer to the request in flight (`status: None`: no answer, or a timeout).
+    /// `read_body` is called only for a 200 of at most `system.max_answer_bytes`
+    /// (`body_size`, as the host announces it): a larger answer fails the fetch unread.
     pub fn on_answer(
         &mut self,
         store: &dyn SharedStore,
         base: &Config,
         status: Option<u16>,
-        body: &[u8],
+        body_size: usize,
+        read_body: impl FnOnce() -> Option<Vec<u8>>,
         now_ms: u64,
     ) -> Vec<LoaderStep> {
+        let max = self.system.max_answer_bytes;
         let Some(fetch) = self.fetch.as_mut() else {
             return Vec::new();
         };
@@ -183,6 +187,21 @@ impl Loader {
         if fetch.queue.is_empty() {
             return Vec::new();
         }
+        // Other statuses are decided below without their body.
+        let body = match status {
+            Some(200) if body_size as u64 > max => Err(format!(
+                "answer of {body_size} bytes, more than system.max_answer_bytes ({max})"
+            )),
+            Some(200) => read_body().ok_or_else(|| "its body could not be read".to_string()),
+            _ => Ok(Vec::new()),
+        };
+        let body = match body {
+            Ok(body) => body,
+            Err(reason) => {
+                self.failed(store, &reason, now_ms);
+                return Vec::new();
+            }
+        };
         let request = fetch.queue.remove(0);
         match (status, &request) {
             (Some(404), Request::Service { id, .. }) => {
@@ -190,7 +209,7 @@ impl Loader {
                 warn!("tollgate: service {id} not found in 3scale System (404): keeping its current configuration");
                 keep_installed(&self.installed, &mut fetch.collected, id);
             }
-            (Some(200), _) => match parse_answer(body) {
+            (Some(200), _) => match parse_answer(&body) {
                 Ok(Fetched {
                     services,
                     errors,

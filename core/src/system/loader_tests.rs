@@ -2,7 +2,7 @@
 //! failure keeps.
 
 use super::loader::{Loader, LoaderStep};
-use crate::cache::MemoryStore;
+use crate::cache::{MemoryStore, SharedStore};
 use crate::config::{Config, SystemConfig};
 use serde_json::{json, Value};
 
@@ -39,6 +39,32 @@ fn page(entries: &[(u64, u64, Value)]) -> Vec<u8> {
         })
         .collect();
     json!({"proxy_configs": list}).to_string().into_bytes()
+}
+
+/// [`Loader::on_answer`] with the body at hand, as the adapter reads it.
+trait AnswerBody {
+    fn on_answer_body(
+        &mut self,
+        store: &dyn SharedStore,
+        base: &Config,
+        status: Option<u16>,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Vec<LoaderStep>;
+}
+
+impl AnswerBody for Loader {
+    fn on_answer_body(
+        &mut self,
+        store: &dyn SharedStore,
+        base: &Config,
+        status: Option<u16>,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Vec<LoaderStep> {
+        let read = || Some(body.to_vec());
+        self.on_answer(store, base, status, body.len(), read, now_ms)
+    }
 }
 
 fn gets(steps: &[LoaderStep]) -> Vec<String> {
@@ -82,7 +108,7 @@ fn one_worker_fetches_and_both_install_the_result_once() {
     a.on_sent(&store, Some(7), 1_000);
     assert!(a.owns(7));
     let body = page(&[(1, 3, json!(1)), (2, 5, json!(1))]);
-    a.on_answer(&store, &base(), Some(200), &body, 1_100);
+    a.on_answer_body(&store, &base(), Some(200), &body, 1_100);
     let want = Some(vec![(Some("1".into()), 3), (Some("2".into()), 5)]);
     assert_eq!(installed(&a.on_tick(&store, 1_200)), want);
     assert_eq!(installed(&b.on_tick(&store, 1_200)), want);
@@ -92,7 +118,7 @@ fn one_worker_fetches_and_both_install_the_result_once() {
     let again = b.on_tick(&store, 11_100);
     assert_eq!(gets(&again).len(), 1);
     b.on_sent(&store, Some(8), 11_100);
-    b.on_answer(&store, &base(), Some(200), &body, 11_200);
+    b.on_answer_body(&store, &base(), Some(200), &body, 11_200);
     assert_eq!(installed(&a.on_tick(&store, 11_300)), None);
 }
 
@@ -102,7 +128,7 @@ fn a_failed_fetch_keeps_the_configuration_and_backs_off() {
     let mut a = Loader::new(system(json!({})));
     a.on_tick(&store, 0);
     a.on_sent(&store, Some(1), 0);
-    a.on_answer(&store, &base(), Some(200), &page(&[(1, 1, json!(1))]), 0);
+    a.on_answer_body(&store, &base(), Some(200), &page(&[(1, 1, json!(1))]), 0);
     assert!(installed(&a.on_tick(&store, 10)).is_some());
     let mut t = 1_000_000;
     for (status, body) in [
@@ -114,7 +140,7 @@ fn a_failed_fetch_keeps_the_configuration_and_backs_off() {
         let steps = a.on_tick(&store, t);
         assert_eq!(gets(&steps).len(), 1, "{status:?}");
         a.on_sent(&store, Some(2), t);
-        a.on_answer(&store, &base(), status, body, t);
+        a.on_answer_body(&store, &base(), status, body, t);
         assert_eq!(a.take_counts().failures, 1, "{status:?}");
         assert_eq!(
             installed(&a.on_tick(&store, t + 1)),
@@ -126,7 +152,7 @@ fn a_failed_fetch_keeps_the_configuration_and_backs_off() {
         assert_eq!(gets(&a.on_tick(&store, t + 5_000)).len(), 1);
         // A success resets the backoff.
         a.on_sent(&store, Some(3), t + 5_000);
-        a.on_answer(
+        a.on_answer_body(
             &store,
             &base(),
             Some(200),
@@ -143,7 +169,7 @@ fn a_service_that_does_not_compile_keeps_its_live_version() {
     let mut a = Loader::new(system(json!({})));
     a.on_tick(&store, 0);
     a.on_sent(&store, Some(1), 0);
-    a.on_answer(
+    a.on_answer_body(
         &store,
         &base(),
         Some(200),
@@ -154,7 +180,7 @@ fn a_service_that_does_not_compile_keeps_its_live_version() {
     a.on_tick(&store, 10_000);
     a.on_sent(&store, Some(2), 10_000);
     let bad = page(&[(1, 2, json!("x")), (2, 2, json!(1)), (3, 1, json!("x"))]);
-    a.on_answer(&store, &base(), Some(200), &bad, 10_000);
+    a.on_answer_body(&store, &base(), Some(200), &bad, 10_000);
     assert_eq!(
         installed(&a.on_tick(&store, 10_001)),
         Some(vec![(Some("1".into()), 1), (Some("2".into()), 2)]),
@@ -176,13 +202,13 @@ fn per_service_requests_pinned_versions_and_404() {
     a.on_sent(&store, Some(1), 0);
     let one = json!({"proxy_config": {"id": 9, "version": 4, "environment": "production",
         "content": content(1, json!(1))}});
-    let steps = a.on_answer(&store, &base(), Some(200), one.to_string().as_bytes(), 0);
+    let steps = a.on_answer_body(&store, &base(), Some(200), one.to_string().as_bytes(), 0);
     assert_eq!(
         gets(&steps),
         vec!["/admin/api/services/7/proxy/configs/production/latest.json"]
     );
     a.on_sent(&store, Some(2), 0);
-    a.on_answer(&store, &base(), Some(404), b"", 0);
+    a.on_answer_body(&store, &base(), Some(404), b"", 0);
     assert_eq!(
         installed(&a.on_tick(&store, 1)),
         Some(vec![(Some("1".into()), 4)])
@@ -197,10 +223,10 @@ fn a_portal_that_ignores_page_fails_the_fetch() {
     let body = page(&full);
     a.on_tick(&store, 0);
     a.on_sent(&store, Some(1), 0);
-    let steps = a.on_answer(&store, &base(), Some(200), &body, 0);
+    let steps = a.on_answer_body(&store, &base(), Some(200), &body, 0);
     assert!(gets(&steps)[0].contains("page=2&"));
     a.on_sent(&store, Some(2), 0);
-    a.on_answer(&store, &base(), Some(200), &body, 0);
+    a.on_answer_body(&store, &base(), Some(200), &body, 0);
     assert_eq!(a.take_counts().failures, 1, "the same page twice");
 }
 
@@ -216,4 +242,55 @@ fn different_system_blocks_never_share_a_fetch() {
     assert!(gets(&c.on_tick(&store, 1)).is_empty());
     a.on_shutdown(&store, 2);
     assert_eq!(gets(&c.on_tick(&store, 2)).len(), 1);
+}
+
+#[test]
+fn an_answer_over_max_answer_bytes_is_refused_unread_and_the_services_stay() {
+    let store = MemoryStore::default();
+    let mut a = Loader::new(system(json!({"max_answer_bytes": 2048})));
+    a.on_tick(&store, 0);
+    a.on_sent(&store, Some(1), 0);
+    a.on_answer_body(&store, &base(), Some(200), &page(&[(1, 1, json!(1))]), 0);
+    assert!(installed(&a.on_tick(&store, 1)).is_some());
+    // A larger page: its body is never read, the fetch fails, version 1 stays.
+    let big: Vec<(u64, u64, Value)> = (0..40).map(|i| (i + 1, 2, json!(1))).collect();
+    let big = page(&big);
+    assert!(big.len() > 2048);
+    a.on_tick(&store, 10_000);
+    a.on_sent(&store, Some(2), 10_000);
+    let read = || -> Option<Vec<u8>> { panic!("the body must not be read") };
+    let steps = a.on_answer(&store, &base(), Some(200), big.len(), read, 10_000);
+    assert!(steps.is_empty());
+    assert_eq!(a.take_counts().failures, 1);
+    assert_eq!(
+        installed(&a.on_tick(&store, 10_001)),
+        None,
+        "nothing replaced"
+    );
+    assert_eq!(
+        gets(&a.on_tick(&store, 15_000)).len(),
+        1,
+        "retried after 5 s"
+    );
+    // At the limit it is read; a body the host could not hand over fails the fetch too.
+    a.on_sent(&store, Some(3), 15_000);
+    let steps = a.on_answer(&store, &base(), Some(200), 2048, || None, 15_000);
+    assert!(steps.is_empty());
+    assert_eq!(a.take_counts().failures, 1);
+}
+
+#[test]
+fn max_answer_bytes_defaults_to_64_mib_and_is_bounded() {
+    assert_eq!(system(json!({})).max_answer_bytes, 64 << 20);
+    for bad in [json!(0), json!(268_435_457u64), json!("1M"), json!(-1)] {
+        let config = json!({"backend": {"cluster": "b"},
+            "system": {"cluster": "sys", "access_token": "t", "max_answer_bytes": bad}});
+        let Err(e) = Config::parse(config.to_string().as_bytes()) else {
+            panic!("{bad} accepted");
+        };
+        assert!(
+            e.to_string().starts_with("system.max_answer_bytes: "),
+            "{e}"
+        );
+    }
 }

@@ -463,3 +463,49 @@ fn a_service_from_system_with_3scale_batcher_batches_its_calls_and_the_other_aut
     assert_eq!(calls("/transactions.xml", "2"), 0);
     assert_eq!(s.echo.request_count() as u64, sent1 + sent2);
 }
+
+#[test]
+fn an_answer_over_max_answer_bytes_is_refused_and_the_current_configuration_serves() {
+    let mock = system::start();
+    mock.publish(Stored::Production, service_1(json!([rule("/a")])))
+        .unwrap();
+    let mut block = system::block(1);
+    block["max_answer_bytes"] = json!(65_536);
+    let s = start(&mock, block, json!({}));
+    let (a, b) = (
+        format!("/a?user_key={USER_KEY}"),
+        format!("/b?user_key={USER_KEY}"),
+    );
+    assert!(wait_steady(Duration::from_secs(5), || status_of(&s, &a) == 200));
+    // From now on every answer is valid JSON one byte over the limit; a new rule is published.
+    let padded = |bytes| Faults {
+        failure: Failure::Padded(bytes),
+        ..Faults::default()
+    };
+    mock.set_faults(padded(65_537));
+    mock.publish(
+        Stored::Production,
+        service_1(json!([rule("/a"), rule("/b")])),
+    )
+    .unwrap();
+    let failures = || {
+        s.envoy
+            .stat("wasmcustom.tollgate.config_fetch_failures")
+            .unwrap_or(0)
+    };
+    assert!(wait_until(Duration::from_secs(8), || failures() >= 2));
+    assert!(s.envoy.wait_for_log(
+        "answer of 65537 bytes, more than system.max_answer_bytes (65536); keeping the current configuration",
+        Duration::from_secs(2)
+    ));
+    assert_eq!(status_of(&s, &b), 404, "the new rule was never loaded");
+    assert_eq!(status_of(&s, &a), 200, "the current configuration serves");
+    // At the limit the same answer is read and installed.
+    mock.set_faults(padded(65_536));
+    assert!(wait_steady(Duration::from_secs(12), || status_of(&s, &b) == 200));
+    let echoed = s.echo.requests();
+    assert!(
+        echoed.iter().any(|r| r.path.starts_with("/b")),
+        "{echoed:?}"
+    );
+}

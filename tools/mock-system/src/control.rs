@@ -29,7 +29,13 @@ pub enum Failure {
     Reset,
     /// Answer nothing for [`HANG_LIMIT`], then 500 (a client times out first).
     Hang,
+    /// The real answer, padded with spaces to at least this many bytes: still valid JSON,
+    /// too large for a client with a smaller limit.
+    Padded(u64),
 }
+
+/// The most [`Failure::Padded`] makes an answer.
+pub const MAX_PADDED_BYTES: u64 = 1 << 30;
 
 /// How long [`Failure::Hang`] holds a request.
 pub const HANG_LIMIT: Duration = Duration::from_secs(60);
@@ -61,13 +67,21 @@ impl Default for Faults {
 }
 
 impl Faults {
-    /// Parses `{"mode": ..., "status": N, "delay_ms": N, "path": "...", "count": N,
+    /// Parses `{"mode": ..., "status": N, "bytes": N, "delay_ms": N, "path": "...", "count": N,
     /// "ignore_page": bool}`; every field is optional (`{}` restores normal behaviour).
     pub fn from_json(v: &Value) -> Result<Faults, String> {
         let obj = v.as_object().ok_or("expected a JSON object")?;
         for key in obj.keys() {
-            if !["mode", "status", "delay_ms", "path", "count", "ignore_page"]
-                .contains(&key.as_str())
+            if ![
+                "mode",
+                "status",
+                "bytes",
+                "delay_ms",
+                "path",
+                "count",
+                "ignore_page",
+            ]
+            .contains(&key.as_str())
             {
                 return Err(format!("unknown field {key}"));
             }
@@ -92,6 +106,10 @@ impl Faults {
             "truncated" => Failure::Truncated,
             "reset" => Failure::Reset,
             "hang" => Failure::Hang,
+            "padded" => match uint("bytes")? {
+                Some(n @ 1..=MAX_PADDED_BYTES) => Failure::Padded(n),
+                _ => return Err(format!("mode padded needs bytes (1 to {MAX_PADDED_BYTES})")),
+            },
             other => return Err(format!("unknown mode {other}")),
         };
         Ok(Faults {
@@ -136,6 +154,13 @@ pub fn failed(failure: Failure, real: Response) -> Response {
         Failure::Status(status) => Response::json(status, &json!({"status": "Mock failure"})),
         Failure::Garbage => Response::text(200, "<html><body>502 Bad Gateway</body>"),
         Failure::Empty => Response::json(200, &json!({})),
+        Failure::Padded(bytes) => {
+            let mut body = real.body;
+            let missing = usize::try_from(bytes).unwrap_or(usize::MAX);
+            let missing = missing.saturating_sub(body.len());
+            body.push_str(&" ".repeat(missing));
+            Response { body, ..real }
+        }
         Failure::Truncated => {
             let half = real.body.len() / 2;
             let mut body = real.body;
@@ -296,5 +321,18 @@ mod tests {
             failed(Failure::Status(403), real.clone()).body,
             r#"{"error":"Access denied"}"#
         );
+    }
+
+    #[test]
+    fn a_padded_answer_is_the_real_one_made_larger() {
+        let real = Response::json(200, &json!({"proxy_configs": []}));
+        let f = Faults::from_json(&json!({"mode": "padded", "bytes": 4096})).unwrap();
+        let r = failed(f.failure, real.clone());
+        assert_eq!((r.status, r.body.len()), (200, 4096));
+        let parsed: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(parsed, json!({"proxy_configs": []}));
+        assert_eq!(failed(Failure::Padded(3), real.clone()).body, real.body);
+        assert!(Faults::from_json(&json!({"mode": "padded"})).is_err());
+        assert!(Faults::from_json(&json!({"mode": "padded", "bytes": 0})).is_err());
     }
 }

@@ -92,7 +92,7 @@ fn refusals_name_the_path() {
         (with("versions", json!({"x": 1})), "system.versions.x: a service id is made of digits"),
         (with("issuer_clusters", json!({"sso.example.com": ""})), "system.issuer_clusters.sso.example.com: expected an issuer host and a cluster name"),
         (with("issuer_clusters", json!(["sso"])), "system.issuer_clusters: expected an object"),
-        (with("token", json!("t")), "system.token: unknown field (expected one of: cluster, authority, access_token, environment, refresh_s, timeout_ms, services, versions, issuer_clusters)"),
+        (with("token", json!("t")), "system.token: unknown field (expected one of: cluster, authority, access_token, environment, refresh_s, timeout_ms, services, versions, issuer_clusters, max_answer_bytes)"),
     ];
     for (value, expected) in cases {
         assert_eq!(system(value.clone()).unwrap_err(), expected, "{value}");
