@@ -173,6 +173,20 @@ pub fn current_time_ns() -> Result<u64, Code> {
     status(unsafe { proxy_get_current_time_nanoseconds(&mut time) }).map(|()| time)
 }
 
+// Envoy links WASI's `random_get` into every module (BoringSSL's `RAND_bytes`); the
+// proxy-wasm ABI has no call for random bytes.
+#[link(wasm_import_module = "wasi_snapshot_preview1")]
+extern "C" {
+    fn random_get(buf: *mut u8, buf_len: usize) -> u32;
+}
+
+/// Random bytes from the host (WASI `random_get`; a WASI errno as the error).
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], Code> {
+    let mut bytes = [0u8; N];
+    // SAFETY: `bytes` is writable for `N` bytes and outlives the call.
+    status(unsafe { random_get(bytes.as_mut_ptr(), N) }).map(|()| bytes)
+}
+
 pub fn set_tick_period_ms(period: u32) -> Result<(), Code> {
     // SAFETY: no pointers.
     status(unsafe { proxy_set_tick_period_milliseconds(period) })

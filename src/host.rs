@@ -41,6 +41,14 @@ pub fn now_ms() -> HostResult<u64> {
     check("get_current_time", abi::current_time_ns()).map(|ns| ns / 1_000_000)
 }
 
+/// Two random words from the host's CSPRNG.
+pub fn random_words() -> HostResult<(u64, u64)> {
+    let bytes: [u8; 16] = check("random_get", abi::random_bytes())?;
+    let (k0, k1) = bytes.split_at(8);
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+    Ok((word(k0), word(k1)))
+}
+
 pub fn set_tick_period(period: Duration) -> HostResult<()> {
     let ms = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
     check("set_tick_period", abi::set_tick_period_ms(ms))

@@ -90,9 +90,23 @@ impl Context for TollgateRoot {
     }
 }
 
+/// Keys for the hash maps clients fill (`tollgate_core::hashing`), before any is built. Without
+/// random bytes the clock and this VM's memory layout stand in: not secret, but not the same
+/// in every VM as std's keys are here.
+fn seed_hash_maps() {
+    let (k0, k1) = host::random_words().unwrap_or_else(|_| {
+        warn!("tollgate: no random bytes from the host: hash map keys come from the clock");
+        let now = host::now_ms().unwrap_or(0);
+        let here = &now as *const u64 as u64;
+        (now.rotate_left(17) ^ here, now ^ here.rotate_left(29))
+    });
+    tollgate_core::hashing::seed(k0, k1);
+}
+
 impl RootContext for TollgateRoot {
     fn on_vm_start(&mut self, _: usize) -> bool {
         crate::logger::follow_host_level();
+        seed_hash_maps();
         self.metrics = Rc::new(Metrics::define());
         true
     }

@@ -162,6 +162,8 @@ async function instantiate(path, config) {
   const env = {
     proxy_log: (level, p, n) => { count("log"); if (level >= 3) console.error(`[wasm ${level}] ${str(p, n)}`); return 0; },
     proxy_get_log_level: (p) => { count("get_log_level"); dv().setUint32(p, 2, true); return 0; },
+    // WASI, as Envoy links it into every module (Tollgate seeds its hash maps with it).
+    random_get: (p, n) => { count("random_get"); crypto.getRandomValues(u8().subarray(p, p + n)); return 0; },
     proxy_get_current_time_nanoseconds: (p) => { count("get_current_time"); dv().setBigUint64(p, host.now, true); return 0; },
     proxy_set_tick_period_milliseconds: () => { count("set_tick_period"); return 0; },
     proxy_get_buffer_bytes: (t, start, max, dp, sp) => {

@@ -16,6 +16,7 @@ pub mod condition;
 pub mod config;
 pub mod credentials;
 pub mod encoding;
+pub mod hashing;
 pub mod mapping;
 pub mod pipeline;
 pub mod policies;

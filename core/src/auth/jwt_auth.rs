@@ -5,8 +5,8 @@
 use super::jwt::{self, Claims, FailureBudget, Jwks, JwtError, JwtRules};
 use super::jwt_authn::JwtAuthnSource;
 use crate::config::json::{error, Obj, Result};
+use crate::hashing::SeededMap;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Default number of verified tokens remembered per worker.
@@ -91,7 +91,7 @@ pub struct JwtAuth {
     pub client_id_required: bool,
     /// Verified tokens and the time they stop being valid: a signature check costs
     /// 0.1-1 ms in V8 for RS256/ES256/EdDSA, a lookup microseconds. Cleared on key refresh.
-    verified: Mutex<HashMap<String, (Claims, u64)>>,
+    verified: Mutex<SeededMap<String, (Claims, u64)>>,
     cache_size: usize,
     /// Failed RS256/ES256/EdDSA checks allowed per second (`max_failed_verifications_per_s`).
     budget: Mutex<FailureBudget>,
@@ -107,7 +107,7 @@ impl Clone for JwtAuth {
             roles_claim: self.roles_claim.clone(),
             client_id_claim: self.client_id_claim.clone(),
             client_id_required: self.client_id_required,
-            verified: Mutex::new(HashMap::new()),
+            verified: Mutex::new(SeededMap::default()),
             cache_size: self.cache_size,
             budget: Mutex::new(FailureBudget::new(self.max_failed_per_s())),
         }
@@ -185,7 +185,7 @@ impl JwtAuth {
                 .unwrap_or("azp")
                 .to_string(),
             client_id_required: false,
-            verified: Mutex::new(HashMap::new()),
+            verified: Mutex::new(SeededMap::default()),
             cache_size: usize::try_from(obj.uint("cache_size")?.unwrap_or(DEFAULT_CACHE_SIZE))
                 .map_err(|_| error(&obj.child_path("cache_size"), "is too large"))?,
             budget: Mutex::new(FailureBudget::new(parse_budget(obj)?)),
@@ -289,7 +289,7 @@ impl JwtAuth {
             roles_claim: "roles".to_string(),
             client_id_claim: "azp".to_string(),
             client_id_required: false,
-            verified: Mutex::new(HashMap::new()),
+            verified: Mutex::new(SeededMap::default()),
             cache_size: DEFAULT_CACHE_SIZE as usize,
             budget: Mutex::new(FailureBudget::new(jwt::DEFAULT_MAX_FAILED_PER_S)),
         }

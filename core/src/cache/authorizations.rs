@@ -10,8 +10,8 @@ use super::key::EntryKey;
 use super::store::{SharedStore, MAX_ATTEMPTS};
 use crate::backend::{BackendAnswer, Decision};
 use crate::config::CachingType;
+use crate::hashing::SeededMap;
 use crate::policies::rate_limit_headers::Figures;
-use std::collections::HashMap;
 
 /// After a failed backend call, the failure policy answers for this long before asking again.
 const UNAVAILABLE_RETRY_MS: u64 = 1000;
@@ -93,7 +93,8 @@ enum LocalKind {
 
 pub struct AuthCache {
     settings: CacheSettings,
-    local: HashMap<String, Local>,
+    /// Keyed by the credentials a client sent: see `hashing`.
+    local: SeededMap<String, Local>,
 }
 
 pub fn slot_key(slot: u32) -> String {
@@ -104,7 +105,7 @@ impl AuthCache {
     pub fn new(settings: CacheSettings) -> AuthCache {
         AuthCache {
             settings,
-            local: HashMap::new(),
+            local: SeededMap::default(),
         }
     }
 

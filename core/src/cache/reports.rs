@@ -9,7 +9,7 @@ use super::key::EntryKey;
 use super::store::{update, SharedStore};
 use crate::backend::{BackendCall, Transactions};
 use crate::config::Config;
-use std::collections::HashMap;
+use crate::hashing::SeededMap;
 
 pub const PENDING_KEY: &str = "tollgate.pending";
 pub const REPORT_KEY: &str = "tollgate.report";
@@ -48,7 +48,7 @@ impl Calls {
 /// The calls this worker forwarded since it last flushed.
 #[derive(Default)]
 pub struct LocalUsage {
-    calls: HashMap<String, Calls>,
+    calls: SeededMap<String, Calls>,
 }
 
 /// What a merge into the shared list did.

@@ -125,6 +125,8 @@ fn one_authorize_per_key_and_usage_and_exact_reports() {
     assert_eq!(stat(&s.envoy, "report_failures"), 0);
     assert_eq!(stat(&s.envoy, "reports_dropped"), 0);
     assert_eq!(wait_stat(&s.envoy, "usage_pending", 0, t), 0);
+    // The cache's hash keys came from Envoy's random bytes (WASI `random_get`), not the clock.
+    assert!(!s.envoy.log().contains("no random bytes from the host"));
 }
 
 #[test]
