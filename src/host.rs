@@ -38,10 +38,15 @@ fn failed(call: &'static str, status: Code) -> HostError {
 
 /// Milliseconds since the Unix epoch, by Envoy's clock.
 pub fn now_ms() -> HostResult<u64> {
-    check("get_current_time", abi::current_time_ns()).map(|ns| ns / 1_000_000)
+    now_ns().map(|ns| ns / 1_000_000)
 }
 
-/// Two random words from the host's CSPRNG.
+/// Nanoseconds since the Unix epoch, by Envoy's clock.
+pub fn now_ns() -> HostResult<u64> {
+    check("get_current_time", abi::current_time_ns())
+}
+
+/// Two random words from the host's CSPRNG (a failure's status is a WASI errno).
 pub fn random_words() -> HostResult<(u64, u64)> {
     let bytes: [u8; 16] = check("random_get", abi::random_bytes())?;
     let (k0, k1) = bytes.split_at(8);

@@ -91,14 +91,13 @@ impl Context for TollgateRoot {
 }
 
 /// Keys for the hash maps clients fill (`tollgate_core::hashing`), before any is built. Without
-/// random bytes the clock and this VM's memory layout stand in: not secret, but not the same
-/// in every VM as std's keys are here.
+/// random bytes, the clock's nanoseconds at this VM's start stand in: not secret, but not the
+/// same in every VM as std's keys are here.
 fn seed_hash_maps() {
     let (k0, k1) = host::random_words().unwrap_or_else(|_| {
         warn!("tollgate: no random bytes from the host: hash map keys come from the clock");
-        let now = host::now_ms().unwrap_or(0);
-        let here = &now as *const u64 as u64;
-        (now.rotate_left(17) ^ here, now ^ here.rotate_left(29))
+        let now = host::now_ns().unwrap_or(0);
+        (now, now.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15)
     });
     tollgate_core::hashing::seed(k0, k1);
 }

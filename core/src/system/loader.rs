@@ -192,6 +192,8 @@ impl Loader {
             Some(200) if body_size as u64 > max => Err(format!(
                 "answer of {body_size} bytes, more than system.max_answer_bytes ({max})"
             )),
+            // Envoy hands over no buffer for an empty body: that is an (invalid) answer.
+            Some(200) if body_size == 0 => Ok(Vec::new()),
             Some(200) => read_body().ok_or_else(|| "its body could not be read".to_string()),
             _ => Ok(Vec::new()),
         };
@@ -363,7 +365,9 @@ fn keep_installed(installed: &[FetchedService], collected: &mut Vec<FetchedServi
     }
 }
 
-/// A fingerprint of what a fetch depends on (FNV-1a): the shared keys' scope.
+/// A fingerprint of what a fetch depends on (FNV-1a): the shared keys' scope. Settings of how
+/// to fetch (`refresh_s`, `timeout_ms`, `max_answer_bytes`) are not in it: filters differing
+/// only there share one fetch, made with the settings of the worker that claims it.
 fn scope(system: &SystemConfig) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut add = |text: &str| {
