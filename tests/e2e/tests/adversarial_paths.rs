@@ -465,6 +465,17 @@ fn the_model_of_the_upstream_is_what_the_suite_assumes() {
     assert!(!ambiguous("/public/%252F..%252Fadmin") && !ambiguous("/public/caf%C3%A9"));
 }
 
+/// The backend calls a request can cause in batching mode (authorizations): reports are left
+/// out, since they carry earlier requests' usage on the reporting timer (the first one at the
+/// first tick after boot, whichever case is running then).
+fn decision_calls(s: &Stack) -> usize {
+    let requests = s.backend.requests();
+    requests
+        .iter()
+        .filter(|r| !(r.method == "POST" && r.path == "/transactions.xml"))
+        .count()
+}
+
 /// The path check holds in batching mode and over HTTP/2 too: every ambiguous corpus path
 /// is refused with the 400 before any backend call (raw paths), plain ones are forwarded.
 #[test]
@@ -485,7 +496,7 @@ fn ambiguous_paths_are_refused_in_batching_mode_and_over_http2() {
         for (i, path) in ambiguous_paths.iter().enumerate() {
             total += 1;
             let mark = format!("batching/{proto}/{i}");
-            let before = s.backend.requests().len();
+            let before = decision_calls(&s);
             let resp = if h2 {
                 e2e::curl::Curl::new("GET", path)
                     .http2()
@@ -503,7 +514,7 @@ fn ambiguous_paths_are_refused_in_batching_mode_and_over_http2() {
                     .map_err(|e| e.to_string())
             };
             let upstream = seen(&s.echo.requests(), &mark).len();
-            let calls = s.backend.requests().len() - before;
+            let calls = decision_calls(&s) - before;
             match resp {
                 Ok(r) if is_filter_refusal(&r) && upstream == 0 && calls == 0 => {}
                 other => failures.push(format!(
@@ -540,7 +551,7 @@ fn ambiguous_paths_are_refused_in_batching_mode_and_over_http2() {
     {
         total += 1;
         let mark = format!("batching/h2raw/{i}");
-        let before = s.backend.requests().len();
+        let before = decision_calls(&s);
         let r = e2e::h2::send_with_trailers(
             s.port(),
             "GET",
@@ -551,7 +562,7 @@ fn ambiguous_paths_are_refused_in_batching_mode_and_over_http2() {
             &[],
         );
         let upstream = seen(&s.echo.requests(), &mark).len();
-        let calls = s.backend.requests().len() - before;
+        let calls = decision_calls(&s) - before;
         // Envoy's HTTP/2 codec drops the connection on a space or tab in `:path`.
         let refused = r.as_ref().map_or(true, |r| (400..500).contains(&r.status));
         if !refused || upstream != 0 || calls != 0 {
