@@ -294,3 +294,42 @@ fn max_answer_bytes_defaults_to_64_mib_and_is_bounded() {
         );
     }
 }
+
+/// A policy Tollgate refuses (it could block traffic Tollgate cannot block, or change what is
+/// reported) skips that service only: a static configuration would be refused whole.
+#[test]
+fn a_service_with_a_refused_policy_is_skipped_and_the_others_load() {
+    let with_chain = |id: u64, version: u64, policy: &str| {
+        let mut c = content(id, json!(1));
+        c["proxy"]["policy_chain"] = json!([
+            {"name": policy, "version": "builtin", "configuration": {}},
+            {"name": "apicast", "version": "builtin", "configuration": {}}
+        ]);
+        json!({"proxy_config": {"id": 1, "version": version, "environment": "production",
+            "content": c}})
+    };
+    let answer = |entries: Vec<Value>| json!({ "proxy_configs": entries }).to_string();
+    let store = MemoryStore::default();
+    let mut a = Loader::new(system(json!({})));
+    a.on_tick(&store, 0);
+    a.on_sent(&store, Some(1), 0);
+    let first = answer(vec![with_chain(1, 1, "headers")]);
+    a.on_answer_body(&store, &base(), Some(200), first.as_bytes(), 0);
+    assert_eq!(
+        installed(&a.on_tick(&store, 1)),
+        Some(vec![(Some("1".into()), 1)])
+    );
+    a.on_tick(&store, 10_000);
+    a.on_sent(&store, Some(2), 10_000);
+    let second = answer(vec![
+        with_chain(1, 2, "rate_limit"),
+        with_chain(2, 1, "headers"),
+        with_chain(3, 1, "conditional"),
+    ]);
+    a.on_answer_body(&store, &base(), Some(200), second.as_bytes(), 10_000);
+    assert_eq!(
+        installed(&a.on_tick(&store, 10_001)),
+        Some(vec![(Some("1".into()), 1), (Some("2".into()), 1)]),
+        "1 keeps version 1 (version 2 has rate_limit), 3 (conditional) is skipped, 2 loads"
+    );
+}
