@@ -71,6 +71,19 @@ impl HeaderSource for HeaderMap {
         self.value(name).map(text)
     }
 
+    #[cfg(feature = "jwt")]
+    fn header_joined(&self, name: &str) -> Option<String> {
+        let mut values = MapPairs::new(&self.map)
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v);
+        let mut joined = values.next()?.to_vec();
+        for value in values {
+            joined.push(b',');
+            joined.extend_from_slice(value);
+        }
+        Some(text(&joined))
+    }
+
     fn is_tls(&self) -> bool {
         // Envoy's `connection.tls_version` attribute is empty or absent on plain connections.
         match host::property(&["connection", "tls_version"]) {

@@ -5,6 +5,14 @@
 pub trait HeaderSource {
     fn header(&self, name: &str) -> Option<String>;
 
+    /// Every value of `name` in the request as it arrived, joined with `,` as Envoy's filters
+    /// read a repeated header (`jwt_authn` looks for its token in all of them). Header
+    /// operations of the service's chain are not applied: filters before Tollgate saw none.
+    #[cfg(feature = "jwt")]
+    fn header_joined(&self, name: &str) -> Option<String> {
+        self.header(name)
+    }
+
     /// Whether the downstream connection is TLS. Asked only by HTTPS-only services, so the
     /// adapter reads it lazily. `:scheme` is no proof: Envoy derives it from a client-sent
     /// `X-Forwarded-Proto` unless `use_remote_address` is set.

@@ -9,7 +9,6 @@
 
 use super::jwt::{self, Claims, JwtRules};
 use crate::config::json::{error, Obj, Result};
-use crate::credentials::Authorization;
 use crate::mapping::QueryArgs;
 use crate::request::HeaderSource;
 
@@ -67,23 +66,72 @@ impl JwtAuthnSource {
         now_s: u64,
     ) -> Presented {
         let metadata = headers.dynamic_metadata().unwrap_or_default();
+        let tokens = self.tokens_sent(headers, args);
         match jwt::verified_by_jwt_authn(&metadata, &self.metadata_key, rules, now_s) {
+            // `jwt_authn` stores the payload of the token it verified, and an
+            // `allow_missing_or_failed` requirement lets another token it rejected go on with
+            // it: which one the payload belongs to cannot be told, so two tokens fail.
+            Ok(Some(_)) if tokens > 1 => Presented::Failed("several_tokens"),
             Ok(Some(claims)) => Presented::Verified(claims),
             Err(e) => Presented::Failed(e.code()),
-            Ok(None) if self.token_sent(headers, args) => Presented::Failed("not_verified"),
+            Ok(None) if tokens > 0 => Presented::Failed("not_verified"),
             Ok(None) => Presented::Nothing,
         }
     }
 
-    /// Whether the request carries a token where `jwt_authn` looks for one.
-    fn token_sent(&self, headers: &dyn HeaderSource, args: &QueryArgs) -> bool {
-        let in_header = headers.header(&self.header).is_some_and(|value| {
-            if self.header == "authorization" {
-                Authorization::parse(&value).token.is_some()
-            } else {
-                !value.trim().is_empty()
+    /// How many different tokens the request carries where `jwt_authn` looks for them (2
+    /// stands for 2 or more). Seen as `jwt_authn` sees them, or more: a `Bearer ` anywhere in
+    /// the header's values (any case, where `jwt_authn` matches the case: a token it skipped
+    /// is then one it did not verify), and every value of the query argument.
+    fn tokens_sent(&self, headers: &dyn HeaderSource, args: &QueryArgs) -> usize {
+        let mut tokens: Vec<String> = Vec::new();
+        let mut add = |token: &str| {
+            if !tokens.iter().any(|t| t == token) {
+                tokens.push(token.to_string());
             }
-        });
-        in_header || args.first_ci(&self.query).is_some()
+        };
+        if let Some(value) = headers.header_joined(&self.header) {
+            if self.header == "authorization" {
+                bearer_tokens(&value).for_each(&mut add);
+            } else if !value.trim().is_empty() {
+                add(value.trim());
+            }
+        }
+        args.all_uri_ci(&self.query).for_each(&mut add);
+        tokens.len().min(2)
     }
+}
+
+/// The token after each `bearer` followed by a space or a tab, anywhere in `value` (ASCII
+/// case-insensitive), as `jwt_authn` extracts it: the first run of base64url characters and
+/// dots after the scheme (empty if none).
+fn bearer_tokens(value: &str) -> impl Iterator<Item = &str> {
+    const SCHEME: &[u8] = b"bearer";
+    let bytes = value.as_bytes();
+    let is_token = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        while from + SCHEME.len() < bytes.len() {
+            let at = from;
+            from += 1;
+            let scheme_end = at + SCHEME.len();
+            let is_scheme = bytes
+                .get(at..scheme_end)
+                .is_some_and(|s| s.eq_ignore_ascii_case(SCHEME));
+            if !is_scheme || !matches!(bytes.get(scheme_end), Some(b' ' | b'\t')) {
+                continue;
+            }
+            let rest = bytes.get(scheme_end..).unwrap_or_default();
+            let start = scheme_end + rest.iter().position(|&b| is_token(b)).unwrap_or(rest.len());
+            let tail = bytes.get(start..).unwrap_or_default();
+            let end = start
+                + tail
+                    .iter()
+                    .position(|&b| !is_token(b))
+                    .unwrap_or(tail.len());
+            // Scanning goes on from the scheme: a scheme inside what was taken is one more.
+            return Some(value.get(start..end).unwrap_or_default());
+        }
+        None
+    })
 }

@@ -42,6 +42,14 @@ impl HeaderSource for Request {
             .map(|(_, v)| v.clone())
     }
 
+    fn header_joined(&self, name: &str) -> Option<String> {
+        let values: Vec<&str> = (self.headers.iter())
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        (!values.is_empty()).then(|| values.join(","))
+    }
+
     fn dynamic_metadata(&self) -> Option<Vec<u8>> {
         self.metadata_reads.set(self.metadata_reads.get() + 1);
         self.metadata.clone().unwrap_or_else(|()| {
@@ -209,6 +217,67 @@ fn a_token_without_a_payload_failed_and_no_token_is_missing() {
     // Another payload key (another provider's) is no payload for this service.
     let other = Request::new(&[], Some(jwt_authn_metadata("other", &valid())));
     assert_eq!(local(&c, &other, None), Err(LocalFailure::Missing));
+}
+
+/// `jwt_authn` finds `Bearer ` anywhere in a header's values (joined with `,`), and with an
+/// `allow_missing_or_failed` requirement keeps the payload of a token it verified when another
+/// one failed: every token it could have read counts, and two different ones fail.
+#[test]
+fn every_token_jwt_authn_could_read_counts_and_two_different_ones_fail() {
+    let c = parse(&service(trusting(), "local")).unwrap();
+    let with = |headers: &[(&'static str, &str)]| Request::new(headers, payload(valid()));
+    let without = |headers: &[(&'static str, &str)]| Request::new(headers, None);
+    let bearer = [("authorization", "Bearer a.b.c")];
+    // One token, in one place or the same in both: the payload is its.
+    assert!(local(&c, &with(&bearer), None).is_ok());
+    assert!(local(&c, &with(&bearer), Some("access_token=a.b.c")).is_ok());
+    assert!(local(&c, &with(&[]), Some("access_token=a.b.c")).is_ok());
+    // Two different ones: whichever was verified, the other was not.
+    let failed = Err(LocalFailure::Failed);
+    assert_eq!(
+        local(&c, &with(&bearer), Some("access_token=x.y.z")),
+        failed
+    );
+    assert_eq!(
+        local(
+            &c,
+            &with(&[]),
+            Some("access_token=a.b.c&access_token=x.y.z")
+        ),
+        failed
+    );
+    let two_headers = [
+        ("authorization", "Bearer a.b.c"),
+        ("authorization", "Bearer x.y.z"),
+    ];
+    assert_eq!(local(&c, &with(&two_headers), None), failed);
+    assert_eq!(
+        local(
+            &c,
+            &with(&[("authorization", "Bearer a.b.c, Bearer x.y.z")]),
+            None
+        ),
+        failed
+    );
+    // Without a payload, a token anywhere in the values failed, even next to a valid Basic
+    // user (the first value alone was read before), or in a case `jwt_authn` skips.
+    for headers in [
+        &[("authorization", "Token Bearer x.y.z")][..],
+        &[
+            ("authorization", "Basic Ym9iOnNwdw=="),
+            ("authorization", "Bearer x.y.z"),
+        ][..],
+        &[("authorization", "bearer x.y.z")][..],
+        &[("authorization", "Basic Ym9iOnNwdw==,BEARER\tx.y.z")][..],
+    ] {
+        assert_eq!(local(&c, &without(headers), None), failed, "{headers:?}");
+    }
+    // A header without the scheme followed by a space is no token: Basic still works.
+    let basic = [("authorization", "Basic Ym9iOnNwdw==")];
+    assert_eq!(
+        local(&c, &without(&basic), None).map(|w| w.0),
+        Ok("bob".into())
+    );
 }
 
 #[test]

@@ -177,6 +177,20 @@ impl QueryArgs {
         })
     }
 
+    /// Every URI arg named `name` (ASCII case-insensitive) that has a value, decoded once as
+    /// [`first_ci`](Self::first_ci) reads them, in order.
+    pub fn all_uri_ci<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.args.iter().filter_map(move |arg| match *arg {
+            Arg::Uri {
+                name: decoded,
+                value,
+                valued: true,
+                ..
+            } if self.span(decoded).eq_ignore_ascii_case(name) => Some(self.span(value)),
+            _ => None,
+        })
+    }
+
     /// Like [`first_ci`](Self::first_ci), but URI args are compared and returned raw,
     /// exactly as nginx `$arg_<name>` (`?user_key=a%26b` gives `a%26b`).
     pub fn first_raw_ci(&self, name: &str) -> Option<&str> {

@@ -226,6 +226,11 @@ impl HeaderSource for Edited<'_> {
         value
     }
 
+    #[cfg(feature = "jwt")]
+    fn header_joined(&self, name: &str) -> Option<String> {
+        self.inner.header_joined(name)
+    }
+
     fn is_tls(&self) -> bool {
         self.inner.is_tls()
     }
