@@ -1,6 +1,7 @@
 //! A minimal HTTP/2 cleartext (prior knowledge) client for what curl cannot send: request
-//! **trailers**. One request per connection, stream 1: HEADERS, DATA (the body), then a
-//! trailing HEADERS frame with END_STREAM.
+//! **trailers** ([`send_with_trailers`]: one request per connection, stream 1: HEADERS, DATA
+//! (the body), then a trailing HEADERS frame with END_STREAM), and streams driven frame by
+//! frame: paused mid-body, reset, or several at once ([`Connection`]).
 //!
 //! Requests are HPACK-encoded as literals without indexing or Huffman coding. Of the answer
 //! only the status (first header field: an indexed static entry or a literal, Huffman-coded
@@ -73,6 +74,15 @@ fn literal(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(value);
 }
 
+/// HPACK block of literal fields.
+fn block(fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in fields {
+        literal(&mut out, k, v.as_bytes());
+    }
+    out
+}
+
 /// Sends `method authority path` with `headers`, `body` (one DATA frame each 16 KB) and
 /// `trailers` over HTTP/2 to `127.0.0.1:port`, and reads the answer.
 pub fn send_with_trailers(
@@ -84,91 +94,129 @@ pub fn send_with_trailers(
     body: &[u8],
     trailers: &[(&str, &str)],
 ) -> io::Result<H2Response> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    out.extend(frame(SETTINGS, 0, 0, &[]));
-    let mut block = Vec::new();
-    for (k, v) in [
-        (":method", method),
-        (":scheme", "http"),
-        (":path", path),
-        (":authority", authority),
-    ] {
-        literal(&mut block, k, v.as_bytes());
-    }
-    for (k, v) in headers {
-        literal(&mut block, k, v.as_bytes());
-    }
-    let end = if body.is_empty() && trailers.is_empty() {
-        END_STREAM
-    } else {
-        0
-    };
-    out.extend(frame(HEADERS, END_HEADERS | end, 1, &block));
+    let mut c = Connection::open(port)?;
     let chunks: Vec<&[u8]> = body.chunks(16 * 1024).collect();
+    c.head(
+        1,
+        method,
+        authority,
+        path,
+        headers,
+        chunks.is_empty() && trailers.is_empty(),
+    );
     for (i, chunk) in chunks.iter().enumerate() {
-        let last = i + 1 == chunks.len() && trailers.is_empty();
-        out.extend(frame(DATA, if last { END_STREAM } else { 0 }, 1, chunk));
+        c.data(1, chunk, i + 1 == chunks.len() && trailers.is_empty());
     }
     if !trailers.is_empty() {
-        let mut block = Vec::new();
-        for (k, v) in trailers {
-            literal(&mut block, k, v.as_bytes());
-        }
-        out.extend(frame(HEADERS, END_HEADERS | END_STREAM, 1, &block));
+        c.trailers(1, trailers);
     }
-    // The server may answer (and reset the stream) before reading it all.
-    let _ = stream.write_all(&out);
-    read_answer(&mut stream)
+    c.answer(1)
 }
 
-fn read_answer(stream: &mut TcpStream) -> io::Result<H2Response> {
-    let mut status = None;
-    let mut body = Vec::new();
-    loop {
-        let mut head = [0u8; 9];
-        if let Err(e) = stream.read_exact(&mut head) {
-            return match status {
-                Some(status) => Ok(H2Response {
-                    status,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                }),
-                None => Err(e),
-            };
-        }
-        let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
-        let (kind, flags) = (head[3], head[4]);
-        let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
-        let mut payload = vec![0u8; len];
-        stream.read_exact(&mut payload)?;
-        match (kind, id) {
-            (SETTINGS, 0) if flags & 1 == 0 => {
-                let _ = stream.write_all(&frame(SETTINGS, 1, 0, &[]));
-            }
-            (HEADERS, 1) if status.is_none() => {
-                status = Some(decode_status(&payload).ok_or_else(|| {
-                    io::Error::other(format!("cannot decode the status of {payload:02x?}"))
-                })?);
-            }
-            (DATA, 1) => body.extend_from_slice(&payload),
-            (RST_STREAM, 1) | (GOAWAY, _) if status.is_some() => break,
-            (RST_STREAM, 1) | (GOAWAY, _) => {
-                return Err(io::Error::other(format!(
-                    "stream reset (frame type {kind})"
-                )))
-            }
-            _ => {}
-        }
-        if id == 1 && (kind == DATA || kind == HEADERS) && flags & END_STREAM != 0 {
-            break;
-        }
+/// One HTTP/2 cleartext connection whose streams a test drives frame by frame: a body sent in
+/// parts, a pause between them, trailers, a `RST_STREAM`, several streams at once. Writes
+/// ignore errors: the server may answer (and reset a stream) before reading it all.
+pub struct Connection {
+    conn: TcpStream,
+}
+
+impl Connection {
+    pub fn open(port: u16) -> io::Result<Connection> {
+        let mut conn = TcpStream::connect(("127.0.0.1", port))?;
+        conn.set_read_timeout(Some(Duration::from_secs(20)))?;
+        let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        out.extend(frame(SETTINGS, 0, 0, &[]));
+        conn.write_all(&out)?;
+        Ok(Connection { conn })
     }
-    let status = status.ok_or_else(|| io::Error::other("no response headers"))?;
-    Ok(H2Response {
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+
+    /// The request's head on `stream` (odd, increasing); `end`: no body or trailers follow.
+    pub fn head(
+        &mut self,
+        stream: u32,
+        method: &str,
+        authority: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        end: bool,
+    ) {
+        let mut fields = vec![
+            (":method", method),
+            (":scheme", "http"),
+            (":path", path),
+            (":authority", authority),
+        ];
+        fields.extend_from_slice(headers);
+        let flags = END_HEADERS | if end { END_STREAM } else { 0 };
+        let _ = (self.conn).write_all(&frame(HEADERS, flags, stream, &block(&fields)));
+    }
+
+    /// A DATA frame; `end`: the last of the request.
+    pub fn data(&mut self, stream: u32, body: &[u8], end: bool) {
+        let flags = if end { END_STREAM } else { 0 };
+        let _ = self.conn.write_all(&frame(DATA, flags, stream, body));
+    }
+
+    /// Trailers, which end the request.
+    pub fn trailers(&mut self, stream: u32, trailers: &[(&str, &str)]) {
+        let flags = END_HEADERS | END_STREAM;
+        let _ = (self.conn).write_all(&frame(HEADERS, flags, stream, &block(trailers)));
+    }
+
+    /// `RST_STREAM` with `CANCEL` (8), as a browser cancelling a fetch.
+    pub fn reset(&mut self, stream: u32) {
+        let _ = (self.conn).write_all(&frame(RST_STREAM, 0, stream, &8u32.to_be_bytes()));
+    }
+
+    /// The answer on `stream`; frames of other streams are skipped.
+    pub fn answer(&mut self, stream: u32) -> io::Result<H2Response> {
+        let mut status = None;
+        let mut body = Vec::new();
+        loop {
+            let mut head = [0u8; 9];
+            if let Err(e) = self.conn.read_exact(&mut head) {
+                return match status {
+                    Some(status) => Ok(H2Response {
+                        status,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    }),
+                    None => Err(e),
+                };
+            }
+            let len =
+                (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
+            let (kind, flags) = (head[3], head[4]);
+            let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+            let mut payload = vec![0u8; len];
+            self.conn.read_exact(&mut payload)?;
+            match (kind, id) {
+                (SETTINGS, 0) if flags & 1 == 0 => {
+                    let _ = self.conn.write_all(&frame(SETTINGS, 1, 0, &[]));
+                }
+                (HEADERS, i) if i == stream && status.is_none() => {
+                    status = Some(decode_status(&payload).ok_or_else(|| {
+                        io::Error::other(format!("cannot decode the status of {payload:02x?}"))
+                    })?);
+                }
+                (DATA, i) if i == stream => body.extend_from_slice(&payload),
+                (RST_STREAM, i) if i == stream && status.is_some() => break,
+                (GOAWAY, _) if status.is_some() => break,
+                (RST_STREAM, i) if i == stream => {
+                    return Err(io::Error::other(format!("stream {stream} reset")))
+                }
+                (GOAWAY, _) => return Err(io::Error::other("GOAWAY")),
+                _ => {}
+            }
+            if id == stream && (kind == DATA || kind == HEADERS) && flags & END_STREAM != 0 {
+                break;
+            }
+        }
+        let status = status.ok_or_else(|| io::Error::other("no response headers"))?;
+        Ok(H2Response {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
 }
 
 /// Reads an HPACK integer with an `n`-bit prefix at `*i`.

@@ -6,12 +6,15 @@
 
 mod checks;
 mod shapes;
+mod upstream;
 
 // Not every test binary that compiles `support` uses them.
 #[allow(unused_imports)]
 pub use checks::*;
 #[allow(unused_imports)]
 pub use shapes::*;
+#[allow(unused_imports)]
+pub use upstream::*;
 
 use super::cache::pin_clock;
 use super::{Stack, TOKEN};
