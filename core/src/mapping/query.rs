@@ -67,6 +67,8 @@ pub struct QueryArgs {
     args: Vec<Arg>,
     /// The raw and decoded texts of the URI args, end to end.
     text: String,
+    /// A named arg lies beyond the first `MAX_ARGS` pieces of a source: rules do not see it.
+    truncated: bool,
 }
 
 impl QueryArgs {
@@ -84,6 +86,8 @@ impl QueryArgs {
             let raw_name = query.get(piece.name.clone()).unwrap_or_default();
             if piece.index < MAX_ARGS {
                 parsed.rules.push(rule_view(raw_name, raw_value));
+            } else {
+                parsed.truncated = true;
             }
             let raw_name_span = span(piece.name.start, piece.name.end);
             let raw_value_span = match raw_value {
@@ -111,20 +115,27 @@ impl QueryArgs {
     /// Parses an `application/x-www-form-urlencoded` body (`get_post_args`); reads no
     /// further than the first `MAX_ARGS` pieces.
     pub fn parse_form(body: &str) -> QueryArgs {
-        let rules: Vec<(String, ArgValue)> = pieces(body)
-            .take_while(|(index, _, _)| *index < MAX_ARGS)
-            .map(|(_, raw_name, raw_value)| rule_view(raw_name, raw_value))
-            .collect();
+        let mut rules: Vec<(String, ArgValue)> = Vec::new();
+        let mut truncated = false;
+        for (index, raw_name, raw_value) in pieces(body) {
+            if index >= MAX_ARGS {
+                truncated = true;
+                break;
+            }
+            rules.push(rule_view(raw_name, raw_value));
+        }
         QueryArgs {
             args: (0..rules.len()).map(Arg::Form).collect(),
             rules,
             text: String::new(),
+            truncated,
         }
     }
 
     /// Appends `other`'s args so they win [`last`](Self::last) lookups (body over URI,
     /// like APIcast's `setmetatable(body_params, { __index = params })`).
     pub fn overlay(&mut self, other: &QueryArgs) {
+        self.truncated |= other.truncated;
         let by = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
         let rules_before = self.rules.len();
         self.text.push_str(&other.text);
@@ -204,6 +215,12 @@ impl QueryArgs {
                 .then(|| self.span(raw_value)),
             Arg::Form(index) => self.form_credential(index, name),
         })
+    }
+
+    /// Whether a named arg lies beyond the first 100 pieces of the query or the form body,
+    /// where mapping rules (APIcast's `max_args`) do not see it.
+    pub fn truncated(&self) -> bool {
+        self.truncated
     }
 
     /// True when no argument is visible to mapping rules.
@@ -431,6 +448,14 @@ mod tests {
         let form = QueryArgs::parse_form(&query);
         assert_eq!(form.last("b").cloned(), None);
         assert_eq!(form.first_ci("b"), None);
+        // What rules do not see is flagged (the pipeline refuses it when rules read args);
+        // empty pieces beyond the limit hide nothing.
+        assert!(args.truncated() && form.truncated());
+        let mut overlaid = QueryArgs::parse("x=1");
+        overlaid.overlay(&form);
+        assert!(overlaid.truncated());
+        assert!(!QueryArgs::parse(&format!("a=1{}", "&".repeat(200))).truncated());
+        assert!(!QueryArgs::parse(&"&".repeat(99)).truncated());
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub struct PendingRequest {
     local: Option<Result<Identity, LocalFailure>>,
     /// A credential arrived over plain HTTP on an HTTPS-only service.
     insecure: bool,
+    /// The request came over plain HTTP to an HTTPS-only service (read only when it carried
+    /// credentials or could carry them in its form body).
+    plain_http: bool,
     /// A header-secret rule covers the path and its header is absent or wrong.
     header_secret_failed: bool,
     /// Under one of `authentication.public_paths`, or a chain without `apicast`: no
@@ -230,14 +233,6 @@ pub fn begin(
         || local
             .as_ref()
             .is_some_and(|l| *l != Err(LocalFailure::Missing));
-    let insecure = carries_credentials
-        && service
-            .auth
-            .https_only
-            .is_some_and(|h| !h.is_secure(headers));
-    let header_secret_failed =
-        !header_secret::all_satisfied(&service.auth.header_secrets, &normalized_path, headers);
-    let debug = is_debug(&service, headers);
     let body_eligible = !public_path
         && early.is_none()
         && service.location == CredentialsLocation::Query
@@ -246,6 +241,16 @@ pub fn begin(
             ct.to_ascii_lowercase()
                 .contains("application/x-www-form-urlencoded")
         });
+    // Read only when a credential came, or may come in the form body.
+    let plain_http = (carries_credentials || body_eligible)
+        && service
+            .auth
+            .https_only
+            .is_some_and(|h| !h.is_secure(headers));
+    let insecure = carries_credentials && plain_http;
+    let header_secret_failed =
+        !header_secret::all_satisfied(&service.auth.header_secrets, &normalized_path, headers);
+    let debug = is_debug(&service, headers);
     let referrer = match service.policies.has_referrer() {
         true => headers.header("referer"),
         false => None,
@@ -264,6 +269,7 @@ pub fn begin(
         found,
         local,
         insecure,
+        plain_http,
         header_secret_failed,
         public_path,
         debug,
@@ -368,6 +374,8 @@ impl PendingRequest {
     pub fn add_form_body(&mut self, body: &[u8]) {
         let form = QueryArgs::parse_form(&String::from_utf8_lossy(body));
         self.found.fill_from_args(&self.service, &form);
+        // A credential in the body is as exposed on plain HTTP as one in the query.
+        self.insecure |= self.plain_http && self.found.any();
         self.args.overlay(&form);
     }
 
@@ -429,6 +437,9 @@ impl PendingRequest {
         // `jwt_claim_check` before `apicast` answers before the mapping rules, after it once
         // they matched; either way before the backend is called.
         self.check_claims(identity, true)?;
+        if self.service.rules_use_args && self.args.truncated() {
+            return Err(LocalReply::too_many_args());
+        }
         let matched = match_rules(
             &self.service.rules,
             &self.method,

@@ -215,6 +215,39 @@ fn header_secrets_still_guard_public_paths() {
 }
 
 #[test]
+fn header_secret_prefixes_are_compared_normalised_and_ambiguous_ones_refused() {
+    let c = config(
+        json!({"backend_version": 1, "authentication": {"public_paths": ["/"],
+        "header_secrets": [{"path_prefix": "/my docs", "header": "x-s", "secret": "pw"},
+                           {"path_prefix": "//caf\u{e9}", "header": "x-s", "secret": "pw"}]}}),
+        false,
+    );
+    for path in [
+        "/my%20docs/a",
+        "/my docs/a",
+        "/caf%C3%A9/menu",
+        "//caf%c3%a9",
+    ] {
+        assert_eq!(
+            status(decide(&c, "GET", path, &[])),
+            (403, Outcome::AuthFailed),
+            "{path}"
+        );
+        assert!(forwarded(decide(&c, "GET", path, &[("x-s", "pw")])).public);
+    }
+    for prefix in ["/a/../admin", "/a%2Fb", "/a?x", "/a;b"] {
+        let v = json!({"backend": {"cluster": "b"}, "services": [{"id": "1",
+            "authentication": {"mode": "none", "header_secrets": [
+                {"path_prefix": prefix, "header": "x-s", "secret": "pw"}]},
+            "proxy": {"hosts": ["api"]}}]});
+        let e = (Config::parse(v.to_string().as_bytes()).err())
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("header_secrets[0].path_prefix"), "{prefix}: {e}");
+    }
+}
+
+#[test]
 fn mode_none_forwards_matched_requests_and_answers_no_match() {
     let c = config(json!({"authentication": {"mode": "none"}}), false);
     let f = forwarded(decide(&c, "GET", "/v1/x?user_key=ignored", &[]));

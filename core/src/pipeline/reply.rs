@@ -119,6 +119,21 @@ impl LocalReply {
         }
     }
 
+    /// 400 to a request whose mapping rules read args and that has more than they see (a
+    /// named arg beyond the first 100 pieces of the query or form): the arg could have chosen
+    /// another rule.
+    pub fn too_many_args() -> LocalReply {
+        LocalReply {
+            status: 400,
+            headers: vec![(
+                "content-type".to_string(),
+                "text/plain; charset=utf-8".to_string(),
+            )],
+            body: "Bad Request: too many arguments".to_string(),
+            outcome: Outcome::BadRequest,
+        }
+    }
+
     /// 414 to a path (query included) longer than `max_path_bytes`.
     pub fn uri_too_long() -> LocalReply {
         LocalReply {
