@@ -15,7 +15,8 @@ impl Grant {
     }
 }
 
-/// The default action for a method: GET/HEAD read, POST create, PUT/PATCH update, DELETE delete.
+/// The default action for a method: GET/HEAD/OPTIONS read, POST create, PUT/PATCH update,
+/// DELETE delete.
 pub fn default_action(method: &str) -> &'static str {
     match method {
         "GET" | "HEAD" | "OPTIONS" => "read",
