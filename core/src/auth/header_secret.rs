@@ -1,8 +1,6 @@
 //! A header that must carry a secret on paths under a prefix (seed 003's plugin example).
 
 use crate::config::json::{error, Obj, Result};
-use crate::mapping::normalize_path;
-use crate::request::is_ambiguous_path;
 use crate::request::HeaderSource;
 use crate::secret::constant_time_eq;
 
@@ -20,22 +18,12 @@ pub fn parse_all(obj: &Obj) -> Result<Vec<HeaderSecret>> {
             let h = Obj::new(path, v)?;
             h.deny_unknown(&["path_prefix", "header", "secret"])?;
             let prefix = h.required_string("path_prefix")?;
-            let problem = if !prefix.starts_with('/') {
-                Some("must start with /")
-            } else if prefix.bytes().any(|b| b == b'?' || b == b'#') {
-                Some("a path prefix has no query or fragment")
-            } else if is_ambiguous_path(prefix) {
-                Some("a dot segment, encoded slash, `;` or control byte cannot match a path")
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                return Err(error(&h.child_path("path_prefix"), problem));
-            }
+            // Compared in the form requests are matched in: as written, `/my docs` or `//a`
+            // could never match.
+            let path_prefix = super::public::path_prefix(prefix)
+                .map_err(|problem| error(&h.child_path("path_prefix"), problem))?;
             Ok(HeaderSecret {
-                // Compared in the form requests are matched in (`/my docs` is `/my%20docs`,
-                // `//a` is `/a`): as written, some prefixes could never match.
-                path_prefix: normalize_path(prefix),
+                path_prefix,
                 header: h
                     .non_empty_string("header")?
                     .ok_or_else(|| error(&h.child_path("header"), "missing required field"))?

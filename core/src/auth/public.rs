@@ -20,24 +20,32 @@ pub fn parse(obj: &Obj) -> Result<Vec<String>> {
     };
     let mut prefixes = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let p = item.as_str().unwrap_or_default();
-        let problem = if !item.is_string() {
-            "expected a string"
-        } else if !p.starts_with('/') {
-            "must start with /"
-        } else if p.bytes().any(|b| b == b'?' || b == b'#') {
-            "a path prefix has no query or fragment"
-        } else if is_ambiguous_path(p) {
-            // Refused in requests too; normalising it could widen it (`/health/..` is `/`).
-            "a dot segment, encoded slash, `;` or control byte is never a public path"
-        } else {
-            // Compared in the form requests are matched in: `//a` is `/a`, `/a%41` is `/aA`.
-            prefixes.push(normalize_path(p));
-            continue;
+        let prefix = match item.as_str() {
+            Some(p) => path_prefix(p),
+            None => Err("expected a string"),
         };
-        return Err(error(&format!("{base}[{i}]"), problem));
+        match prefix {
+            Ok(prefix) => prefixes.push(prefix),
+            Err(problem) => return Err(error(&format!("{base}[{i}]"), problem)),
+        }
     }
     Ok(prefixes)
+}
+
+/// A configured path prefix (`public_paths`, `header_secrets`) in the form requests are
+/// matched in (`//a` is `/a`, `/a%41` is `/aA`, `/my docs` is `/my%20docs`), or why it cannot
+/// be one. An ambiguous prefix is refused, as such paths are in requests: normalising it could
+/// widen it (`/health/..` is `/`).
+pub fn path_prefix(p: &str) -> std::result::Result<String, &'static str> {
+    if !p.starts_with('/') {
+        Err("must start with /")
+    } else if p.bytes().any(|b| b == b'?' || b == b'#') {
+        Err("a path prefix has no query or fragment")
+    } else if is_ambiguous_path(p) {
+        Err("a dot segment, encoded slash, `;` or control byte is never a path prefix")
+    } else {
+        Ok(normalize_path(p))
+    }
 }
 
 /// Whether `normalized_path` is under one of the prefixes.

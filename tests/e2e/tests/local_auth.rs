@@ -15,14 +15,6 @@ use tollgate_core::auth::signed_url;
 const READER_KEY: &str = "rk_5f0c8e7a1b2d4c6e9f1a3b5c7d9e0f21";
 const WRITER_KEY: &str = "wk_0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d";
 
-fn local_service(auth: Value, rules: Value) -> Value {
-    json!({
-        "id": 10,
-        "authentication": auth,
-        "proxy": {"hosts": ["local.example.com"], "secret_token": "local-secret", "proxy_rules": rules}
-    })
-}
-
 fn api_keys() -> Value {
     json!({
         "header": "APIKey", "query": "api_key", "basic_username": true,

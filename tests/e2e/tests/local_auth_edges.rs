@@ -66,14 +66,6 @@ fn https_only_refuses_a_user_key_in_a_form_body_over_plain_http() {
 
 const READER_KEY: &str = "rk_5f0c8e7a1b2d4c6e9f1a3b5c7d9e0f21";
 
-fn local_service(auth: Value, rules: Value) -> Value {
-    json!({
-        "id": 10,
-        "authentication": auth,
-        "proxy": {"hosts": ["local.example.com"], "secret_token": "local-secret", "proxy_rules": rules}
-    })
-}
-
 fn reader_keys(namespace: &str) -> Value {
     json!({
         "header": "APIKey",

@@ -131,3 +131,12 @@ impl Stack {
             .collect()
     }
 }
+
+/// A locally authenticated service (id 10) on `local.example.com`, secret token `local-secret`.
+pub fn local_service(auth: Value, rules: Value) -> Value {
+    json!({
+        "id": 10,
+        "authentication": auth,
+        "proxy": {"hosts": ["local.example.com"], "secret_token": "local-secret", "proxy_rules": rules}
+    })
+}
