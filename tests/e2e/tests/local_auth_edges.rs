@@ -62,6 +62,20 @@ fn https_only_refuses_a_user_key_in_a_form_body_over_plain_http() {
     );
     assert!(authreps.is_empty(), "no authrep over HTTP: {authreps:?}");
     assert!(upstream.is_empty(), "the upstream received {upstream:?}");
+
+    // Over HTTP/2, the body followed by a trailer: the same.
+    let r = e2e::h2::send_with_trailers(
+        s.port(),
+        "POST",
+        "api.example.com",
+        "/orders",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+        &[("x-checksum", "1")],
+    )
+    .unwrap();
+    assert_eq!((r.status, r.body.as_str()), (403, "HTTPS required"));
+    assert!(s.authreps().is_empty() && s.echo.requests().is_empty());
 }
 
 const READER_KEY: &str = "rk_5f0c8e7a1b2d4c6e9f1a3b5c7d9e0f21";
