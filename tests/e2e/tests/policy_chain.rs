@@ -92,13 +92,14 @@ fn a_policy_that_can_block_traffic_and_is_not_enforced_keeps_envoy_from_starting
     ];
     for (chain, expected) in cases {
         let log = refused_log(&with_chain(chain));
+        let tail = e2e::envoy::tail(&log, 30);
         assert!(
             log.contains(&format!("tollgate: invalid configuration: {expected}")),
-            "{log}"
+            "{tail}"
         );
         assert!(
             log.contains("Unable to create Wasm plugin tollgate"),
-            "{log}"
+            "{tail}"
         );
     }
 }
@@ -143,9 +144,15 @@ fn apicast_with_policies_that_are_envoys_job_serves_normally() {
     );
     assert!(line.contains("[info][wasm]"), "an info line: {line}");
     assert!(log_line(&log, "policy_chain[0]: policy logging: Envoy's job").contains("[info]"));
+    // Only warnings about the chain count: a warning about something else (a host call the
+    // machine refused once, say) is not what this test is about.
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("[warning][wasm]") && l.contains("policy"))
+        .collect();
     assert!(
-        !log.lines().any(|l| l.contains("[warning][wasm]")),
-        "no warning for Envoy's job: {log}"
+        warnings.is_empty(),
+        "no warning for Envoy's job: {warnings:#?}"
     );
 }
 

@@ -66,6 +66,22 @@ impl EnvoyBuilder {
         if self.filter {
             self.check_wasm()?;
         }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let log = self.run_until_failure()?;
+            // A port `free_port` handed out can be taken (by another test's connection) before
+            // Envoy binds it; the admin port is bound before the filter is loaded, so such a
+            // failure says nothing about the configuration: try again with other ports.
+            if attempt < 3 && log.contains("Address already in use") {
+                continue;
+            }
+            return Ok(log);
+        }
+    }
+
+    /// One Envoy run for [`Self::start_expect_failure`].
+    fn run_until_failure(&self) -> io::Result<String> {
         let mut envoy = self.spawn()?;
         envoy.keep_dir = false;
         let deadline = Instant::now() + self.start_timeout;
