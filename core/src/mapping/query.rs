@@ -167,6 +167,24 @@ impl QueryArgs {
             .map(|(_, value)| value)
     }
 
+    /// Whether a rule reading `name` could read another value than the upstream does: an
+    /// arg rules see is spelled `name` in another case (`Scope` for `scope`: some frameworks
+    /// read names case-insensitively), or `name` comes twice with different values (rules
+    /// read the last, many frameworks the first).
+    pub fn ambiguous(&self, name: &str) -> bool {
+        let mut first: Option<&ArgValue> = None;
+        for (arg, value) in &self.rules {
+            if !arg.eq_ignore_ascii_case(name) {
+                continue;
+            }
+            if arg != name || first.is_some_and(|seen| seen != value) {
+                return true;
+            }
+            first = Some(value);
+        }
+        false
+    }
+
     /// A credential: the first occurrence of `name` that has a value (`?user_key` is
     /// not found, `?user_key=` is `Some("")`). URI args: ASCII case-insensitive name,
     /// both decoded once with `+` kept. Form args: exact name (a Lua table lookup in
@@ -384,6 +402,32 @@ mod tests {
         assert_eq!(args.last("missing").cloned(), None);
         let args = QueryArgs::parse("flag=1&flag");
         assert_eq!(args.last("flag").cloned(), Some(ArgValue::NoValue));
+    }
+
+    #[test]
+    fn ambiguous_args() {
+        let ambiguous = |query: &str| QueryArgs::parse(query).ambiguous("scope");
+        assert!(!ambiguous(""));
+        assert!(!ambiguous("scope=all"));
+        assert!(!ambiguous("scope=all&scope=all&other=1&other=2"));
+        assert!(!ambiguous("scope&scope"));
+        assert!(
+            !ambiguous("sc%6Fpe=all&scope=all"),
+            "names are compared decoded"
+        );
+        assert!(ambiguous("scope=all&scope=mine"));
+        assert!(ambiguous("scope=mine&x=1&scope=all"));
+        assert!(ambiguous("scope=all&scope"));
+        assert!(ambiguous("scope=all&scope="));
+        assert!(ambiguous("Scope=all"));
+        assert!(ambiguous("scope=all&SCOPE=all"));
+        // The body after the query, as rules see them.
+        let mut args = QueryArgs::parse("scope=mine");
+        args.overlay(&QueryArgs::parse_form("scope=all"));
+        assert!(args.ambiguous("scope"));
+        let mut args = QueryArgs::parse("scope=all");
+        args.overlay(&QueryArgs::parse_form("scope=all"));
+        assert!(!args.ambiguous("scope"));
     }
 
     #[test]

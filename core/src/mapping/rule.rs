@@ -167,9 +167,21 @@ impl MappingRule {
 
     /// As [`matches`](Self::matches), with the path looked at once for many rules.
     pub fn matches_view(&self, method: &str, path: &PathView, args: &QueryArgs) -> bool {
-        self.method.matches(method)
-            && self.pattern.matches_view(path)
-            && self.query.iter().all(|condition| condition.matches(args))
+        self.matches_route(method, path) && self.matches_args(args)
+    }
+
+    /// The method and the path, args aside.
+    pub fn matches_route(&self, method: &str, path: &PathView) -> bool {
+        self.method.matches(method) && self.pattern.matches_view(path)
+    }
+
+    pub fn matches_args(&self, args: &QueryArgs) -> bool {
+        self.query.iter().all(|condition| condition.matches(args))
+    }
+
+    /// Whether an arg this rule reads is [ambiguous](QueryArgs::ambiguous) in `args`.
+    pub fn reads_ambiguous_arg(&self, args: &QueryArgs) -> bool {
+        self.query.iter().any(|c| args.ambiguous(c.name()))
     }
 }
 

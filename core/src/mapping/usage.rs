@@ -70,6 +70,10 @@ pub struct RuleMatch {
     pub usage: Usage,
     /// Indices of the matched rules, in evaluation order.
     pub matched: Vec<usize>,
+    /// A rule whose method and path match reads an [ambiguous](QueryArgs::ambiguous) arg:
+    /// evaluation stopped there and the request must be refused, as the upstream may read
+    /// the arg otherwise than the rules did.
+    pub ambiguous_arg: bool,
 }
 
 /// Evaluates every rule in order, summing deltas per metric; a matching rule with
@@ -86,7 +90,14 @@ pub fn match_rules<R: Rules + ?Sized>(
     let path = PathView::new(normalized_path);
     let mut result = RuleMatch::default();
     for_each_candidate(rules, method, &path, |index, rule| {
-        if !rule.matches_view(method, &path, args) {
+        if !rule.matches_route(method, &path) {
+            return true;
+        }
+        if rule.reads_ambiguous_arg(args) {
+            result.ambiguous_arg = true;
+            return false;
+        }
+        if !rule.matches_args(args) {
             return true;
         }
         result.usage.add_shared(&rule.metric, rule.delta);
@@ -248,8 +259,42 @@ mod tests {
         assert_eq!(result.matched, vec![0]);
 
         let path = crate::mapping::normalize_path("//foo/./bar");
-        let args = QueryArgs::parse("speed=3x&speed=2x");
+        let args = QueryArgs::parse("speed=2x&other=1&speed=2x");
         let result = match_rules(&rules, "POST", &path, &args);
         assert_eq!(result.usage.encoded(), "usage%5Bspeed%5D=1");
+        assert!(!result.ambiguous_arg);
+    }
+
+    /// APIcast matches `speed=3x&speed=2x` on the last value (t/apicast-mapping-rules.t TEST
+    /// 1); Tollgate refuses it, as an upstream reading the first value would get `3x`.
+    #[test]
+    fn a_rule_reading_an_ambiguous_arg_stops_the_match() {
+        let rules = [
+            MappingRule::new("GET", "/", "hits", 1, false, None),
+            MappingRule::new("GET", "/foo?speed=2x", "speed", 1, false, None),
+            MappingRule::new("GET", "/bar?speed=2x", "bar", 1, false, None),
+        ];
+        for query in [
+            "speed=3x&speed=2x",
+            "speed=2x&speed",
+            "Speed=2x",
+            "speed=2x&SPEED=2x",
+        ] {
+            let args = QueryArgs::parse(query);
+            let result = match_rules(&rules, "GET", "/foo", &args);
+            assert!(result.ambiguous_arg, "{query}");
+            assert_eq!(result.matched, vec![0], "{query}: evaluation stopped");
+            // A rule whose path does not match reads nothing.
+            let result = match_rules(&rules, "GET", "/baz", &args);
+            assert!(!result.ambiguous_arg, "{query}");
+            assert_eq!(result.matched, vec![0]);
+        }
+        let args = QueryArgs::parse("speed=2x&speed=2x&x=1&x=2");
+        let result = match_rules(&rules, "GET", "/foo", &args);
+        assert!(
+            !result.ambiguous_arg,
+            "the same value twice, and an arg no rule reads"
+        );
+        assert_eq!(result.matched, vec![0, 1]);
     }
 }

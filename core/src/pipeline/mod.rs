@@ -446,6 +446,9 @@ impl PendingRequest {
             &self.normalized_path,
             &self.args,
         );
+        if matched.ambiguous_arg {
+            return Err(LocalReply::ambiguous_arg());
+        }
         // Without a backend, a service without rules lets every path through.
         let no_rules = matches!(self.service.auth.mode, Mode::Local | Mode::Open)
             && self.service.rules.is_empty();

@@ -108,28 +108,31 @@ impl LocalReply {
 
     /// 400 to a path that the upstream could read differently from the mapping rules.
     pub fn ambiguous_path() -> LocalReply {
-        LocalReply {
-            status: 400,
-            headers: vec![(
-                "content-type".to_string(),
-                "text/plain; charset=utf-8".to_string(),
-            )],
-            body: "Bad Request: ambiguous path".to_string(),
-            outcome: Outcome::BadRequest,
-        }
+        LocalReply::bad_request("Bad Request: ambiguous path")
+    }
+
+    /// 400 to a request with an arg a matching rule reads twice with different values, or in
+    /// another case: the upstream could read another value than the rules did.
+    pub fn ambiguous_arg() -> LocalReply {
+        LocalReply::bad_request("Bad Request: ambiguous argument")
     }
 
     /// 400 to a request whose mapping rules read args and that has more than they see (a
     /// named arg beyond the first 100 pieces of the query or form): the arg could have chosen
     /// another rule.
     pub fn too_many_args() -> LocalReply {
+        LocalReply::bad_request("Bad Request: too many arguments")
+    }
+
+    /// A 400 with a plain-text `body`.
+    fn bad_request(body: &str) -> LocalReply {
         LocalReply {
             status: 400,
             headers: vec![(
                 "content-type".to_string(),
                 "text/plain; charset=utf-8".to_string(),
             )],
-            body: "Bad Request: too many arguments".to_string(),
+            body: body.to_string(),
             outcome: Outcome::BadRequest,
         }
     }

@@ -1,0 +1,194 @@
+//! An arg a mapping rule reads must mean one thing to the rules and to the upstream. APIcast's
+//! rules compare the *last* value of a repeated arg (`ngx.req.get_uri_args`), and a form body's
+//! value over the query's, while many upstreams read the first (Go's `Query().Get`, Flask's
+//! `request.args.get` and `request.values`) and some read names case-insensitively (ASP.NET).
+//! Until 2026-12-05 `/reports?scope=all&scope=mine` matched the rule for `scope=mine`, so a
+//! rule on `scope=all` that needs the `admin` grant (or counts an expensive metric) was dodged
+//! and the upstream served `scope=all`. Now, when a rule whose method and path match reads an
+//! arg that comes twice with different values or in another case, the request is refused:
+//! 400 `Bad Request: ambiguous argument`, nothing upstream, no backend call. The same value
+//! twice is fine, and args no rule reads are the upstream's business.
+
+mod support;
+
+use e2e::Request;
+use serde_json::{json, Value};
+use support::*;
+use tollgate_core::auth::digest::stored_form;
+
+const READER_KEY: &str = "reader-key-0123456789";
+const AMBIGUOUS: (u16, &str) = (400, "Bad Request: ambiguous argument");
+
+fn local(method: &str, target: &str) -> Request {
+    Request::new(method, target)
+        .header("Host", "local.example.com")
+        .header("APIKey", READER_KEY)
+}
+
+fn paths(s: &Stack) -> Vec<String> {
+    s.echo.requests().iter().map(|q| q.path.clone()).collect()
+}
+
+/// Local keys with grants: the reader may read and create its own reports, not everybody's.
+#[test]
+fn a_namespace_rule_on_a_query_or_form_arg_cannot_be_dodged_by_repeating_the_arg() {
+    let auth = json!({"mode": "local", "api_keys": {
+        "header": "APIKey",
+        "keys": [{"id": "reader", "hash": stored_form(READER_KEY),
+                  "grants": [{"namespace": "reports", "actions": ["read", "create"]}]}]
+    }});
+    let rule = |method: &str, pattern: &str, namespace: &str| {
+        json!({"http_method": method, "pattern": pattern, "metric_system_name": "hits",
+               "delta": 1, "namespace": namespace})
+    };
+    let rules = Value::Array(vec![
+        rule("GET", "/reports?scope=all", "admin"),
+        rule("GET", "/reports", "reports"),
+        rule("POST", "/reports?scope=all", "admin"),
+        rule("POST", "/reports", "reports"),
+    ]);
+    let s = Stack::start(config(vec![local_service(auth, rules)]));
+
+    // Controls: the reader's own reports, the same value twice, and not everybody's.
+    for target in [
+        "/reports?scope=mine",
+        "/reports?scope=mine&scope=mine&x=1&x=2",
+    ] {
+        let r = local("GET", target).send(s.port());
+        assert_eq!(r.status, 200, "{target}: {r}");
+        assert_eq!(r.echo().path, target);
+    }
+    for target in ["/reports?scope=all", "/reports?scope=all&scope=all"] {
+        let r = local("GET", target).send(s.port());
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, "Authentication failed"),
+            "{target}"
+        );
+    }
+    let allowed = paths(&s);
+    assert_eq!(allowed.len(), 2);
+
+    for target in [
+        "/reports?scope=all&scope=mine",
+        "/reports?scope=mine&scope=all",
+        "/reports?scope=all&scope",
+        "/reports?Scope=all",
+        "/reports?SCOPE=all&scope=mine",
+        "/reports?sc%6Fpe=all&scope=mine",
+    ] {
+        let r = local("GET", target).send(s.port());
+        assert_eq!((r.status, r.body.as_str()), AMBIGUOUS, "{target}: {r}");
+    }
+    let r = e2e::h2::send_with_trailers(
+        s.port(),
+        "GET",
+        "local.example.com",
+        "/reports?scope=all&scope=mine",
+        &[("apikey", READER_KEY)],
+        b"",
+        &[],
+    )
+    .unwrap();
+    assert_eq!((r.status, r.body.as_str()), AMBIGUOUS, "HTTP/2");
+    assert_eq!(paths(&s), allowed, "nothing more went upstream");
+
+    // A form's value wins over the query's for the rules (APIcast), the query's for Flask's
+    // `request.values`: both orders are refused, over HTTP/1.1 and HTTP/2.
+    let form = |target: &str, body: &str| {
+        local("POST", target)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send(s.port())
+    };
+    let r = form("/reports", "scope=mine");
+    assert_eq!(r.status, 200, "{r}");
+    for (target, body) in [
+        ("/reports?scope=all", "scope=mine"),
+        ("/reports?scope=mine", "scope=all"),
+        ("/reports", "scope=mine&scope=all"),
+    ] {
+        let r = form(target, body);
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            AMBIGUOUS,
+            "{target} {body}: {r}"
+        );
+    }
+    let r = e2e::h2::send_with_trailers(
+        s.port(),
+        "POST",
+        "local.example.com",
+        "/reports?scope=all",
+        &[
+            ("apikey", READER_KEY),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        b"scope=mine",
+        &[],
+    )
+    .unwrap();
+    assert_eq!((r.status, r.body.as_str()), AMBIGUOUS, "HTTP/2 form");
+    let bodies: Vec<String> = s.echo.requests().iter().map(|q| q.body.clone()).collect();
+    assert_eq!(
+        bodies.len(),
+        3,
+        "only the allowed calls went upstream: {bodies:?}"
+    );
+    assert_eq!(bodies[2], "scope=mine");
+}
+
+/// With 3scale, a rule on `scope=all` that counts an expensive metric: repeating the arg must
+/// not turn the call into a cheap one, in authrep and in batching mode (miss and hit).
+#[test]
+fn a_metric_rule_on_an_arg_cannot_be_dodged_by_repeating_the_arg_in_any_mode() {
+    let rules = json!({"proxy_rules": [
+        {"http_method": "GET", "pattern": "/reports?scope=all", "metric_system_name": "get_foo", "delta": 5},
+        {"http_method": "GET", "pattern": "/reports", "metric_system_name": "hits", "delta": 1}
+    ]});
+    for batching in [false, true] {
+        let mut c = config(vec![service(1, json!(1), rules.clone())]);
+        if batching {
+            c["backend"]["batching"] = json!({"auths_ttl": 60, "batch_report_seconds": 1});
+        }
+        let s = Stack::start(c);
+        let get = |target: &str| {
+            Request::get(target)
+                .header("Host", "api.example.com")
+                .send(s.port())
+        };
+        // Control (and, batching, the cache filled): the expensive call is counted as such.
+        let all = format!("/reports?scope=all&user_key={USER_KEY}");
+        let r = get(&all);
+        assert_eq!(r.status, 200, "batching {batching}: {r}");
+        assert_eq!(r.echo().path, all);
+        let calls_before = s.backend.requests().len();
+        if !batching {
+            let authreps = s.authreps();
+            assert_eq!(authreps[0].param("usage[get_foo]"), Some("5"));
+        }
+
+        for target in [
+            format!("/reports?scope=all&scope=mine&user_key={USER_KEY}"),
+            format!("/reports?user_key={USER_KEY}&Scope=all"),
+        ] {
+            let r = get(&target);
+            assert_eq!(
+                (r.status, r.body.as_str()),
+                AMBIGUOUS,
+                "batching {batching}: {target}: {r}"
+            );
+        }
+        assert_eq!(s.echo.requests().len(), 1, "batching {batching}: upstream");
+        if !batching {
+            assert_eq!(
+                s.backend.requests().len(),
+                calls_before,
+                "no backend call for a refused request"
+            );
+        } else {
+            // Only the first call is reported: 5 on get_foo (and hits, its parent).
+            support::batching::assert_reported_exactly(&s, &[("1", "app-1", "get_foo", 5)]);
+        }
+    }
+}
