@@ -47,9 +47,22 @@ impl HeaderMap {
 
     /// The first value of `name` (Envoy's names are lower-case), as `get_header` gives it.
     fn value(&self, name: &str) -> Option<&[u8]> {
-        MapPairs::new(&self.map)
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
+        self.nth_value(name, 0)
+    }
+
+    /// The `n`th value of `name` (from 0). One loop for every reader: module size.
+    #[inline(never)]
+    fn nth_value(&self, name: &str, n: usize) -> Option<&[u8]> {
+        let mut skip = n;
+        for (key, value) in MapPairs::new(&self.map) {
+            if key.eq_ignore_ascii_case(name.as_bytes()) {
+                if skip == 0 {
+                    return Some(value);
+                }
+                skip -= 1;
+            }
+        }
+        None
     }
 
     /// The first value of `name`, borrowed unless it must be repaired (not UTF-8).
@@ -69,6 +82,13 @@ impl HeaderMap {
 impl HeaderSource for HeaderMap {
     fn header(&self, name: &str) -> Option<String> {
         self.value(name).map(text)
+    }
+
+    fn header_ambiguous(&self, name: &str) -> bool {
+        let first = self.value(name);
+        (1..)
+            .map_while(|n| self.nth_value(name, n))
+            .any(|v| Some(v) != first)
     }
 
     #[cfg(feature = "jwt")]

@@ -46,6 +46,9 @@ pub struct Found {
     pub user_key: Option<String>,
     pub app_id: Option<String>,
     pub app_key: Option<String>,
+    /// A credential came twice with different values (query, form or headers): the backend
+    /// would authorize one and the upstream might read the other. Auth failed.
+    pub ambiguous: bool,
 }
 
 impl Found {
@@ -86,10 +89,14 @@ impl Found {
     }
 
     /// Fills the missing values from form-body arguments (query location only).
+    /// A value the body repeats differently from the query makes the credentials ambiguous.
     pub fn fill_from_args(&mut self, service: &Service, args: &QueryArgs) {
-        let take = |slot: &mut Option<String>, name: &str| {
+        let mut ambiguous = false;
+        let mut take = |slot: &mut Option<String>, name: &str| {
+            let (first, twice) = args.credential(name);
+            ambiguous |= twice || first.is_some_and(|v| slot.as_deref().is_some_and(|s| s != v));
             if slot.is_none() {
-                *slot = args.first_ci(name).map(str::to_string);
+                *slot = first.map(str::to_string);
             }
         };
         match service.mode {
@@ -100,6 +107,7 @@ impl Found {
             }
             AuthMode::Unusable => {}
         }
+        self.ambiguous |= ambiguous;
     }
 }
 
@@ -112,9 +120,10 @@ pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource)
             found
         }
         CredentialsLocation::Headers => {
-            let read = |spellings: &[String]| spellings.iter().find_map(|n| headers.header(n));
+            let mut ambiguous = false;
+            let mut read = |spellings: &[String]| read_header(headers, spellings, &mut ambiguous);
             let names = &service.names;
-            match service.mode {
+            let mut found = match service.mode {
                 AuthMode::UserKey => Found {
                     user_key: read(&names.user_key_headers),
                     ..Found::default()
@@ -125,7 +134,9 @@ pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource)
                     ..Found::default()
                 },
                 AuthMode::Unusable => Found::default(),
-            }
+            };
+            found.ambiguous = ambiguous;
+            found
         }
         CredentialsLocation::Authorization => {
             let auth = headers
@@ -146,6 +157,25 @@ pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource)
             }
         }
     }
+}
+
+/// The first spelling present; any spelling sent twice, or two spellings that disagree, make
+/// the credentials ambiguous.
+#[inline(never)]
+fn read_header(
+    headers: &dyn HeaderSource,
+    spellings: &[String],
+    ambiguous: &mut bool,
+) -> Option<String> {
+    let mut found: Option<String> = None;
+    for name in spellings {
+        *ambiguous |= headers.header_ambiguous(name);
+        if let Some(value) = headers.header(name) {
+            *ambiguous |= found.as_ref().is_some_and(|f| *f != value);
+            found.get_or_insert(value);
+        }
+    }
+    found
 }
 
 /// `Authorization: Basic` (userid/password) or `Bearer` (token); other schemes give nothing.
@@ -227,6 +257,46 @@ mod tests {
             found.complete(AuthMode::UserKey),
             Some(Credentials::UserKey("a&b".into()))
         );
+    }
+
+    /// A credential with two values is ambiguous (the upstream may read the other one): in
+    /// the query (any case), across query and form, across header spellings, or a header
+    /// sent twice. The same value twice is not.
+    #[test]
+    fn a_credential_with_two_values_is_ambiguous() {
+        let s = service(1, "{}");
+        let from_query = |q: &str| extract(&s, &QueryArgs::parse(q), &headers(&[])).ambiguous;
+        assert!(from_query("USER_KEY=a&user_key=b"));
+        assert!(from_query("user_key=a&x=1&user_key="));
+        assert!(!from_query("user_key=a&User_Key=a&user_key"));
+        assert!(!from_query("user_key=a&other=1&other=2"));
+
+        let v2 = service(2, "{}");
+        let mut found = extract(&v2, &QueryArgs::parse("app_id=q"), &headers(&[]));
+        assert!(!found.ambiguous);
+        found.fill_from_args(&v2, &QueryArgs::parse_form("app_id=q&app_key=k"));
+        assert!(!found.ambiguous, "the body repeats the query's value");
+        found.fill_from_args(&v2, &QueryArgs::parse_form("app_id=other&app_key=k"));
+        assert!(
+            found.ambiguous,
+            "the body's app_id differs from the query's"
+        );
+
+        let in_headers = service(1, r#"{"credentials_location":"headers"}"#);
+        let spellings = headers(&[("user_key", "a"), ("user-key", "b")]);
+        assert!(extract(&in_headers, &QueryArgs::default(), &spellings).ambiguous);
+        let same = headers(&[("user_key", "a"), ("user-key", "a")]);
+        assert!(!extract(&in_headers, &QueryArgs::default(), &same).ambiguous);
+        struct Twice;
+        impl HeaderSource for Twice {
+            fn header(&self, name: &str) -> Option<String> {
+                (name == "user_key").then(|| "a".to_string())
+            }
+            fn header_ambiguous(&self, name: &str) -> bool {
+                name == "user_key"
+            }
+        }
+        assert!(extract(&in_headers, &QueryArgs::default(), &Twice).ambiguous);
     }
 
     #[test]

@@ -5,6 +5,12 @@
 pub trait HeaderSource {
     fn header(&self, name: &str) -> Option<String>;
 
+    /// Whether `name` comes more than once with different values: the decision reads the
+    /// first, an upstream may read another (a credential header sent twice is refused).
+    fn header_ambiguous(&self, _name: &str) -> bool {
+        false
+    }
+
     /// Every value of `name` in the request as it arrived, joined with `,` as Envoy's filters
     /// read a repeated header (`jwt_authn` looks for its token in all of them). Header
     /// operations of the service's chain are not applied: filters before Tollgate saw none.

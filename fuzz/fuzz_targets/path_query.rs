@@ -22,6 +22,15 @@ fuzz_target!(|data: &[u8]| {
     }
     args.overlay(&form);
     let _ = args.is_empty();
+    // `credential` reads the value `first_ci` does; an arg a rule reads is ambiguous exactly
+    // when it comes in another case or with another value.
+    for (name, _) in args.iter() {
+        assert_eq!(args.credential(name).0, args.first_ci(name));
+        let values: Vec<_> = args.iter().filter(|(n, _)| *n == name).map(|(_, v)| v).collect();
+        let cased = args.iter().any(|(n, _)| n != name && n.eq_ignore_ascii_case(name));
+        let differ = values.iter().any(|v| *v != values[0]);
+        assert_eq!(args.ambiguous(name), cased || differ, "{name:?}");
+    }
     let config = tollgate_fuzz::config();
     for service in &config.services {
         for method in ["GET", "POST", "DELETE"] {

@@ -48,21 +48,28 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
     if let Some(result) = from_jwt_authn(auth, req) {
         return result;
     }
+    // A credential sent twice with different values is refused: the upstream might read the
+    // one not checked.
     if let Some(value) = req.headers.header("authorization") {
         if let Some(result) = from_authorization(auth, &Authorization::parse(&value), req.now_s) {
-            return result;
+            return match req.headers.header_ambiguous("authorization") {
+                true => Err(LocalFailure::Failed),
+                false => result,
+            };
         }
     }
     if let Some(keys) = &auth.api_keys {
-        let presented = keys
-            .header
-            .as_deref()
+        let header = keys.header.as_deref();
+        let (in_query, query_twice) = match keys.query.as_deref() {
+            Some(q) => req.args.credential(q),
+            None => (None, false),
+        };
+        if query_twice || header.is_some_and(|h| req.headers.header_ambiguous(h)) {
+            return Err(LocalFailure::Failed);
+        }
+        let presented = header
             .and_then(|h| req.headers.header(h))
-            .or_else(|| {
-                keys.query
-                    .as_deref()
-                    .and_then(|q| req.args.first_ci(q).map(str::to_string))
-            });
+            .or_else(|| in_query.map(str::to_string));
         if let Some(key) = presented {
             return keys
                 .find(&key)

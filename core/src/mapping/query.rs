@@ -193,17 +193,32 @@ impl QueryArgs {
     /// nginx's `$arg_` does not decode at all; [`first_raw_ci`](Self::first_raw_ci)
     /// gives that exact view.
     pub fn first_ci(&self, name: &str) -> Option<&str> {
-        self.args.iter().find_map(|arg| match *arg {
-            Arg::Uri {
-                name: decoded,
-                value,
-                valued,
-                ..
-            } => {
-                (valued && self.span(decoded).eq_ignore_ascii_case(name)).then(|| self.span(value))
+        self.credential(name).0
+    }
+
+    /// The credential `name` as [`first_ci`](Self::first_ci) reads it, and whether it comes
+    /// again with another value (an upstream may read that one).
+    pub fn credential(&self, name: &str) -> (Option<&str>, bool) {
+        let mut first = None;
+        let mut ambiguous = false;
+        for arg in &self.args {
+            let value = match *arg {
+                Arg::Uri {
+                    name: decoded,
+                    value,
+                    valued,
+                    ..
+                } => (valued && self.span(decoded).eq_ignore_ascii_case(name))
+                    .then(|| self.span(value)),
+                Arg::Form(index) => self.form_credential(index, name),
+            };
+            match (first, value) {
+                (None, _) => first = value,
+                (Some(seen), Some(v)) => ambiguous |= seen != v,
+                (Some(_), None) => {}
             }
-            Arg::Form(index) => self.form_credential(index, name),
-        })
+        }
+        (first, ambiguous)
     }
 
     /// Every URI arg named `name` (ASCII case-insensitive) that has a value, decoded once as

@@ -41,6 +41,14 @@ impl HeaderSource for Headers {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.to_string())
     }
+
+    fn header_ambiguous(&self, name: &str) -> bool {
+        let mut values = (self.0.iter())
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v);
+        let first = values.next();
+        values.any(|v| Some(v) != first)
+    }
 }
 
 /// What happened to one request.

@@ -23,6 +23,8 @@
 //! On every worker, `on_tick` also moves counted calls to shared data and, on the elected
 //! worker, sends the reports (`reporting.rs`). `on_host_error` fails a request closed.
 
+#[cfg(test)]
+mod ambiguity_tests;
 mod batching;
 #[cfg(test)]
 mod codes_tests;
@@ -418,6 +420,7 @@ impl PendingRequest {
         };
         let credentials = match identity {
             Some(who) => credentials_for(&self.service, who),
+            None if self.found.ambiguous => return Err(failed()),
             None => {
                 let found = self.found.take_complete(self.service.mode);
                 found.or_else(|| self.default_credentials())

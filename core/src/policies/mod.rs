@@ -226,6 +226,14 @@ impl HeaderSource for Edited<'_> {
         value
     }
 
+    /// A `set` or a deletion leaves one value or none; otherwise the request's own say.
+    fn header_ambiguous(&self, name: &str) -> bool {
+        let replaced = self.ops.iter().any(|(op, n, _)| {
+            n.eq_ignore_ascii_case(name) && matches!(op, EditOp::Set | EditOp::Delete)
+        });
+        !replaced && self.inner.header_ambiguous(name)
+    }
+
     #[cfg(feature = "jwt")]
     fn header_joined(&self, name: &str) -> Option<String> {
         self.inner.header_joined(name)

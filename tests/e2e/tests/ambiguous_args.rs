@@ -192,3 +192,112 @@ fn a_metric_rule_on_an_arg_cannot_be_dodged_by_repeating_the_arg_in_any_mode() {
         }
     }
 }
+
+/// A credential sent twice with different values: the decision reads one (the first, as
+/// APIcast's `$arg_` and `$http_` do), an upstream may read the other (PHP's `$_GET` reads the
+/// last, Node joins repeated headers). Refused with the service's auth-failed error before
+/// any backend call: the query (any case), a header sent twice, two spellings of a header,
+/// in authrep and batching (hit) mode, and locally. The same value twice is fine.
+#[test]
+fn a_credential_sent_twice_with_different_values_is_refused() {
+    for (batching, location) in [
+        (false, "query"),
+        (true, "query"),
+        (false, "headers"),
+        (true, "headers"),
+    ] {
+        let what = format!("batching {batching}, credentials in the {location}");
+        let mut c = config(vec![service(
+            1,
+            json!(1),
+            json!({"credentials_location": location}),
+        )]);
+        if batching {
+            c["backend"]["batching"] = json!({"auths_ttl": 60, "batch_report_seconds": 1});
+        }
+        let s = Stack::start(c);
+        let get = |target: &str| Request::get(target).header("Host", "api.example.com");
+        let (control, refused) = match location {
+            "query" => (
+                get(&format!("/a?user_key={USER_KEY}&user_key={USER_KEY}")),
+                vec![
+                    get(&format!("/c?user_key={USER_KEY}&user_key=other")),
+                    get(&format!("/c?user_key={USER_KEY}&USER_KEY=")),
+                ],
+            ),
+            _ => (
+                get("/a")
+                    .header("user_key", USER_KEY)
+                    .header("user-key", USER_KEY),
+                vec![
+                    get("/c")
+                        .header("user_key", USER_KEY)
+                        .header("user_key", "other"),
+                    get("/c")
+                        .header("user-key", USER_KEY)
+                        .header("user_key", "other"),
+                ],
+            ),
+        };
+        // The control also fills the cache with the valid key in batching mode.
+        let ok = control.send(s.port());
+        assert_eq!(ok.status, 200, "{what}: {ok}");
+        let calls = s.backend.requests().len();
+        for request in refused {
+            let r = request.send(s.port());
+            assert_eq!(
+                (r.status, r.body.as_str()),
+                (403, "Authentication failed"),
+                "{what}: {r}"
+            );
+        }
+        let upstream = paths(&s);
+        assert_eq!(upstream.len(), 1, "{what}: upstream got {upstream:?}");
+        assert!(upstream[0].starts_with("/a"), "{what}: {upstream:?}");
+        if !batching {
+            assert_eq!(s.backend.requests().len(), calls, "{what}: no backend call");
+        }
+    }
+
+    // Local keys: the header twice, the query arg twice.
+    let auth = json!({"mode": "local", "api_keys": {
+        "header": "APIKey", "query": "api_key",
+        "keys": [{"id": "reader", "hash": stored_form(READER_KEY),
+                  "grants": [{"namespace": "reports", "actions": ["read"]}]}]
+    }});
+    let rules = json!([{"http_method": "GET", "pattern": "/reports", "metric_system_name": "hits",
+                        "delta": 1, "namespace": "reports"}]);
+    let s = Stack::start(config(vec![local_service(auth, rules)]));
+    let r = local("GET", "/reports")
+        .header("APIKey", READER_KEY)
+        .send(s.port());
+    assert_eq!(r.status, 200, "the same key twice: {r}");
+    let target = format!("/reports?api_key={READER_KEY}&api_key={READER_KEY}");
+    let r = Request::get(&target)
+        .header("Host", "local.example.com")
+        .send(s.port());
+    assert_eq!(r.status, 200, "the same key twice: {r}");
+    for request in [
+        local("GET", "/reports").header("APIKey", "someone-else"),
+        Request::get("/reports")
+            .header("Host", "local.example.com")
+            .header("APIKey", "someone-else")
+            .header("APIKey", READER_KEY),
+        Request::get(&format!(
+            "/reports?api_key={READER_KEY}&api_key=someone-else"
+        ))
+        .header("Host", "local.example.com"),
+    ] {
+        let r = request.send(s.port());
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, "Authentication failed"),
+            "{r}"
+        );
+    }
+    assert_eq!(
+        paths(&s).len(),
+        2,
+        "only the two allowed calls went upstream"
+    );
+}
