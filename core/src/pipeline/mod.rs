@@ -449,7 +449,7 @@ impl PendingRequest {
             &self.normalized_path,
             &self.args,
         );
-        if matched.ambiguous_arg {
+        if matched.ambiguous_arg || self.route.as_ref().is_some_and(|r| r.ambiguous) {
             return Err(LocalReply::ambiguous_arg());
         }
         // Without a backend, a service without rules lets every path through.

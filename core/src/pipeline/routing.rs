@@ -12,23 +12,37 @@ use crate::request::HeaderSource;
 /// The header and query-argument values the rules' conditions look at, read with the
 /// request's head (URI arguments only, as APIcast's `ngx.req.get_uri_args`), in rule and
 /// operation order; `None` for other subjects or an absent value.
-pub struct RouteInputs(Vec<Option<String>>);
+pub struct RouteInputs {
+    values: Vec<Option<String>>,
+    /// A header sent twice with different values, or an [ambiguous](QueryArgs::ambiguous)
+    /// arg: Envoy's route matchers read another value (the first arg; the header's values
+    /// joined), so the usage kept could be another backend's than the one routed to.
+    pub ambiguous: bool,
+}
 
 impl RouteInputs {
     pub fn read(rules: &[RouteRule], headers: &dyn HeaderSource, args: &QueryArgs) -> RouteInputs {
         let mut values = Vec::new();
+        let mut ambiguous = false;
         for operation in rules.iter().flat_map(|r| &r.operations) {
             values.push(match &operation.subject {
-                RouteSubject::Header(name) => headers.header(&name.to_ascii_lowercase()),
+                RouteSubject::Header(name) => {
+                    let name = name.to_ascii_lowercase();
+                    ambiguous |= headers.header_ambiguous(&name);
+                    headers.header(&name)
+                }
                 // A `?flag` without `=` is Lua `true`: equal to no string.
-                RouteSubject::QueryArg(name) => match args.last(name) {
-                    Some(ArgValue::Present(v)) => Some(v.clone()),
-                    _ => None,
-                },
+                RouteSubject::QueryArg(name) => {
+                    ambiguous |= args.ambiguous(name);
+                    match args.last(name) {
+                        Some(ArgValue::Present(v)) => Some(v.clone()),
+                        _ => None,
+                    }
+                }
                 RouteSubject::Path | RouteSubject::JwtClaim(_) => None,
             });
         }
-        RouteInputs(values)
+        RouteInputs { values, ambiguous }
     }
 }
 
@@ -41,7 +55,7 @@ pub fn owner(
     path: &str,
     claim: &dyn Fn(&str) -> Option<String>,
 ) -> Option<u64> {
-    let mut values = inputs.0.iter();
+    let mut values = inputs.values.iter();
     let mut selected = None;
     for rule in rules {
         let mut results = Vec::with_capacity(rule.operations.len());

@@ -2,7 +2,7 @@
 //! the fake Envoy of `worker_tests`), `routing`'s usage clean-up by `owner_id`, and a chain
 //! without `apicast` (public).
 
-use super::fake_envoy::{Envoy, Fate};
+use super::fake_envoy::{Envoy, Fate, Headers};
 use super::*;
 use serde_json::{json, Value};
 
@@ -138,14 +138,6 @@ fn batcher_values_are_bounded_and_refused_with_their_path() {
 
 // --- routing ------------------------------------------------------------------------------
 
-struct Headers(Vec<(&'static str, &'static str)>);
-impl HeaderSource for Headers {
-    fn header(&self, name: &str) -> Option<String> {
-        let found = self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name));
-        found.map(|(_, v)| v.to_string())
-    }
-}
-
 /// A product with two backends (owners 1 and 2) and a rule of its own; APIcast
 /// t/apicast-policy-routing.t TEST 28-30.
 fn product(rules: Value) -> Config {
@@ -200,6 +192,42 @@ fn routing_reports_only_the_routed_backends_rules_and_the_products() {
     assert_eq!(
         usage(&c, "/x?user_key=k", &[]),
         ["a_hits", "b_hits", "product_hits"]
+    );
+}
+
+/// Envoy's route matchers read a repeated query arg's first value and a repeated header's
+/// values joined; `routing` reads the last arg and the first header. Where they could differ,
+/// the usage kept might be another backend's than the one routed to: refused.
+#[test]
+fn routing_on_an_ambiguous_arg_or_header_is_a_bad_request() {
+    let c = product(json!([
+        {"url": "http://a:1", "owner_id": 1, "condition": {"operations": [
+            {"match": "header", "header_name": "X-Backend", "op": "==", "value": "a"}]}},
+        {"url": "http://b:1", "owner_id": 2, "condition": {"operations": [
+            {"match": "query_arg", "query_arg_name": "to", "op": "==", "value": "b"}]}}
+    ]));
+    let reply = |path: &str, headers: &[(&'static str, &'static str)]| {
+        let head = RequestHead {
+            method: "GET",
+            authority: "api",
+            path,
+            now_s: 0,
+        };
+        let pending = begin(&c, head, &Headers(headers.to_vec())).unwrap();
+        pending.authorize().err().map(|r| (r.status, r.body))
+    };
+    let ambiguous = Some((400, "Bad Request: ambiguous argument".to_string()));
+    assert_eq!(reply("/x?user_key=k&to=a&to=b", &[]), ambiguous);
+    assert_eq!(reply("/x?user_key=k&TO=b", &[]), ambiguous);
+    let twice = [("x-backend", "b"), ("X-Backend", "a")];
+    assert_eq!(reply("/x?user_key=k", &twice), ambiguous);
+    // The same value twice is one reading.
+    assert_eq!(
+        reply(
+            "/x?user_key=k&to=b&to=b",
+            &[("x-backend", "a"), ("x-backend", "a")]
+        ),
+        None
     );
 }
 

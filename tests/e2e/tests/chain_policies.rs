@@ -154,6 +154,41 @@ fn routing_reports_only_the_usage_of_the_backend_the_request_is_routed_to() {
     );
 }
 
+/// Envoy's routes read a repeated header's values joined and a repeated query arg's first
+/// value; `routing` read the header's first value and the arg's last, so the usage kept (and
+/// billed) could be another backend's than the one the request went to. Where they could
+/// differ the request is refused: 400, nothing upstream, no authrep. The same value twice is
+/// one reading.
+#[test]
+fn routing_on_a_header_or_arg_sent_twice_with_different_values_is_refused() {
+    let mut c = product();
+    c["services"][0]["proxy"]["policy_chain"][0]["configuration"]["rules"][1]["condition"] = json!(
+        {"operations": [{"match": "query_arg", "query_arg_name": "to", "op": "==", "value": "ten"}]}
+    );
+    let s = start(c);
+    let ok = get(&format!("/a?user_key={USER_KEY}&to=ten&to=ten"))
+        .header("X-Backend", "twenty")
+        .header("X-Backend", "twenty")
+        .send(s.port());
+    assert_eq!(ok.status, 200, "{ok}");
+    for request in [
+        get(&format!("/a?user_key={USER_KEY}"))
+            .header("X-Backend", "ten")
+            .header("X-Backend", "twenty"),
+        get(&format!("/a?user_key={USER_KEY}&to=twenty&to=ten")),
+        get(&format!("/a?user_key={USER_KEY}&TO=ten")),
+    ] {
+        let r = request.send(s.port());
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (400, "Bad Request: ambiguous argument"),
+            "{r}"
+        );
+    }
+    assert_eq!(s.echo.request_count(), 1, "only the control went upstream");
+    assert_eq!(s.authreps().len(), 1, "no authrep for a refused request");
+}
+
 #[test]
 fn a_chain_without_apicast_is_public_and_its_other_policies_apply() {
     let blocked = json!({"name": "ip_check", "configuration": {"check_type": "blacklist",
