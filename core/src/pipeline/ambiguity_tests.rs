@@ -84,3 +84,19 @@ fn an_arg_a_matching_rule_reads_twice_is_a_bad_request() {
     assert_eq!(status, 0);
     assert!(call.contains("usage%5Ball%5D=1"), "{call}");
 }
+
+#[test]
+fn a_method_with_a_lower_case_letter_is_a_bad_request() {
+    let c = config(json!({}), rules());
+    for method in ["get", "Get", "gET", "patch"] {
+        let head = RequestHead {
+            method,
+            authority: "api",
+            path: "/r?user_key=a",
+            now_s: 0,
+        };
+        let reply = begin(&c, head, &Headers(vec![])).err().map(|r| (r.status, r.body));
+        assert_eq!(reply, Some((400, "Bad Request: invalid method".into())), "{method}");
+    }
+    assert_eq!(decide(&c, "/r?user_key=a", &[]).0, 0, "GET goes on");
+}

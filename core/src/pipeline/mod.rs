@@ -136,6 +136,11 @@ pub fn begin(
         // Bounds the work on every later step, whatever the rules.
         return Err(LocalReply::uri_too_long());
     }
+    if head.method.bytes().any(|b| b.is_ascii_lowercase()) {
+        // Rules compare methods exactly, and some upstreams ignore the case (ASP.NET, Flask):
+        // `get` over HTTP/2 would dodge a `GET` rule and be served as one. nginx refuses it.
+        return Err(LocalReply::invalid_method());
+    }
     let (path, query) = split_path(head.path);
     if is_ambiguous_path(path) {
         return Err(LocalReply::ambiguous_path());

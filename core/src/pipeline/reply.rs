@@ -111,6 +111,12 @@ impl LocalReply {
         LocalReply::bad_request("Bad Request: ambiguous path")
     }
 
+    /// 400 to a method with a lower-case letter (HTTP/1.1 clients cannot send one through
+    /// Envoy; HTTP/2 clients can): an upstream may read `get` as `GET`, the rules do not.
+    pub fn invalid_method() -> LocalReply {
+        LocalReply::bad_request("Bad Request: invalid method")
+    }
+
     /// 400 to a request with an arg a matching rule reads twice with different values, or in
     /// another case: the upstream could read another value than the rules did.
     pub fn ambiguous_arg() -> LocalReply {
