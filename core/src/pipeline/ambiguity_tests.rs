@@ -95,8 +95,14 @@ fn a_method_with_a_lower_case_letter_is_a_bad_request() {
             path: "/r?user_key=a",
             now_s: 0,
         };
-        let reply = begin(&c, head, &Headers(vec![])).err().map(|r| (r.status, r.body));
-        assert_eq!(reply, Some((400, "Bad Request: invalid method".into())), "{method}");
+        let reply = begin(&c, head, &Headers(vec![]))
+            .err()
+            .map(|r| (r.status, r.body));
+        assert_eq!(
+            reply,
+            Some((400, "Bad Request: invalid method".into())),
+            "{method}"
+        );
     }
     assert_eq!(decide(&c, "/r?user_key=a", &[]).0, 0, "GET goes on");
 }

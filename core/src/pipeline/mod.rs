@@ -370,20 +370,32 @@ impl PendingRequest {
         &self.service
     }
 
-    /// True when the form body must be read: credentials may be in it, or rules look at args.
+    /// True when the form body must be read: credentials read from the query may be in it
+    /// (3scale fills what the query lacks from it) or differ in it (an upstream may read the
+    /// body's), or rules look at args.
     pub fn wants_body(&self) -> bool {
-        let credentials_missing = self.service.auth.mode == Mode::ThreeScale
-            && !self.found.is_complete(self.service.mode);
-        self.body_eligible && (credentials_missing || self.service.rules_use_args)
+        let query_credentials = self.service.auth.mode == Mode::ThreeScale
+            || (self.service.auth.api_keys.as_ref()).is_some_and(|k| k.query.is_some());
+        self.body_eligible && (query_credentials || self.service.rules_use_args)
     }
 
     /// Adds a form-urlencoded body: it fills missing credentials, and its args win for rules.
+    /// A local key the body repeats with another value fails authentication.
     pub fn add_form_body(&mut self, body: &[u8]) {
         let form = QueryArgs::parse_form(&String::from_utf8_lossy(body));
         self.found.fill_from_args(&self.service, &form);
         // A credential in the body is as exposed on plain HTTP as one in the query.
         self.insecure |= self.plain_http && self.found.any();
         self.args.overlay(&form);
+        let local_key = self
+            .service
+            .auth
+            .api_keys
+            .as_ref()
+            .and_then(|k| k.query.as_deref());
+        if local_key.is_some_and(|name| self.args.credential(name).1) {
+            self.local = Some(Err(LocalFailure::Failed));
+        }
     }
 
     /// Transport and header secrets, credentials, then mapping rules; on success, the

@@ -301,3 +301,81 @@ fn a_credential_sent_twice_with_different_values_is_refused() {
         "only the two allowed calls went upstream"
     );
 }
+
+/// A key in the query and another in a form body: the body is read for that (found by an
+/// audit, 2026-12-05: it was read only when the query lacked the key or rules read args, so
+/// the query's key was authorized and the upstream got the other, which PHP's `$_REQUEST`
+/// reads). 3scale in authrep and batching (hit) mode over HTTP/1.1 and HTTP/2, and a local
+/// key from the query: auth failed, nothing upstream. The same key twice goes on.
+#[test]
+fn a_form_body_key_that_disagrees_with_the_query_key_is_refused() {
+    let post_rule = json!({"proxy_rules": [
+        {"http_method": "POST", "pattern": "/", "metric_system_name": "hits", "delta": 1}]});
+    let failed = (403, "Authentication failed");
+    for batching in [false, true] {
+        let mut c = config(vec![service(1, json!(1), post_rule.clone())]);
+        if batching {
+            c["backend"]["batching"] = json!({"auths_ttl": 60, "batch_report_seconds": 1});
+        }
+        let s = Stack::start(c);
+        let target = format!("/a?user_key={USER_KEY}");
+        let form = |body: &str| {
+            Request::post(&target)
+                .header("Host", "api.example.com")
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send(s.port())
+        };
+        let r = form(&format!("x=1&user_key={USER_KEY}"));
+        assert_eq!(r.status, 200, "batching {batching}: the same key: {r}");
+        let r = form("x=1&user_key=uk-someone-else");
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            failed,
+            "batching {batching}: {r}"
+        );
+        let r = e2e::h2::send_with_trailers(
+            s.port(),
+            "POST",
+            "api.example.com",
+            &target,
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"user_key=uk-someone-else",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            failed,
+            "batching {batching}: HTTP/2"
+        );
+        assert_eq!(
+            s.echo.request_count(),
+            1,
+            "batching {batching}: only the control"
+        );
+    }
+
+    let auth = json!({"mode": "local", "api_keys": {"query": "api_key", "keys": [
+        {"id": "reader", "hash": stored_form(READER_KEY),
+         "grants": [{"namespace": "any", "actions": ["create"]}]}]}});
+    let rules =
+        json!([{"http_method": "POST", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
+    let s = Stack::start(config(vec![local_service(auth, rules)]));
+    let form = |body: &str| {
+        Request::post(&format!("/r?api_key={READER_KEY}"))
+            .header("Host", "local.example.com")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send(s.port())
+    };
+    let r = form(&format!("api_key={READER_KEY}&x=1"));
+    assert_eq!(r.status, 200, "local: the same key: {r}");
+    let r = form("api_key=someone-elses-key&x=1");
+    assert_eq!((r.status, r.body.as_str()), failed, "local: {r}");
+    assert_eq!(
+        s.echo.request_count(),
+        1,
+        "local: only the control went upstream"
+    );
+}

@@ -89,6 +89,15 @@ fn a_policy_that_can_block_traffic_and_is_not_enforced_keeps_envoy_from_starting
             json!([]),
             "services[0].proxy.policy_chain: an empty chain: APIcast would neither authorize nor proxy",
         ),
+        // APIcast would match the rules again on the rewritten `/admin` (found by an audit,
+        // 2026-12-05: Tollgate authorized `/public` and forwarded `/admin`).
+        (
+            json!([{"name": "apicast"},
+                   {"name": "url_rewriting", "configuration": {"commands": [
+                       {"op": "sub", "regex": "^/public", "replace": "/admin"}]}},
+                   {"name": "apicast"}]),
+            "services[0].proxy.policy_chain[2]: a second apicast: Tollgate authorizes once, with the first",
+        ),
     ];
     for (chain, expected) in cases {
         let log = refused_log(&with_chain(chain));

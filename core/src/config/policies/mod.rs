@@ -219,9 +219,18 @@ impl PolicyChain {
         for (p, v) in items {
             entries.push(entry(&p, v, ctx)?);
         }
-        let found = entries
-            .iter()
-            .position(|e| matches!(e.policy, Policy::Apicast));
+        let mut apicasts = (entries.iter().enumerate())
+            .filter(|(_, e)| matches!(e.policy, Policy::Apicast))
+            .map(|(i, _)| i);
+        let found = apicasts.next();
+        if let Some(second) = apicasts.next() {
+            // APIcast would run the rules and the backend again on what the policies between
+            // them made (a rewritten path, say); Tollgate reads one `apicast`.
+            return Err(error(
+                &format!("{path}[{second}]"),
+                "a second apicast: Tollgate authorizes once, with the first",
+            ));
+        }
         let apicast = found.unwrap_or(entries.len());
         let mut chain = PolicyChain {
             public: found.is_none().then_some(path),

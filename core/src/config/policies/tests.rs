@@ -85,6 +85,18 @@ fn names_with_and_without_the_prefix_and_versions_resolve_as_in_apicast() {
 }
 
 #[test]
+fn a_second_apicast_is_refused_at_its_path() {
+    let e = refused(
+        json!([{"name": "apicast"}, {"name": "logging"}, {"name": "apicast", "version": "builtin"}]),
+        json!({}),
+    );
+    assert_eq!(
+        e,
+        "services[0].proxy.policy_chain[2]: a second apicast: Tollgate authorizes once, with the first"
+    );
+}
+
+#[test]
 fn an_empty_chain_is_refused_and_one_without_apicast_is_public() {
     let e = refused(json!([]), json!({}));
     assert!(
