@@ -13,7 +13,7 @@ use tollgate_core::backend::protocol::{
 };
 use tollgate_core::backend::BackendAnswer;
 use tollgate_core::pipeline::is_stripped_request_header;
-use tollgate_core::request::HeaderSource;
+use tollgate_core::request::{same_header_spelling, HeaderSource};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -82,6 +82,20 @@ impl HeaderMap {
 impl HeaderSource for HeaderMap {
     fn header(&self, name: &str) -> Option<String> {
         self.value(name).map(text)
+    }
+
+    fn header_any_spelling(&self, name: &str) -> (Option<String>, bool) {
+        let mut first: Option<&[u8]> = None;
+        let mut ambiguous = false;
+        for (key, value) in MapPairs::new(&self.map) {
+            if same_header_spelling(key, name.as_bytes()) {
+                match first {
+                    None => first = Some(value),
+                    Some(seen) => ambiguous |= seen != value,
+                }
+            }
+        }
+        (first.map(text), ambiguous)
     }
 
     fn header_ambiguous(&self, name: &str) -> bool {

@@ -121,16 +121,20 @@ pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource)
         }
         CredentialsLocation::Headers => {
             let mut ambiguous = false;
-            let mut read = |spellings: &[String]| read_header(headers, spellings, &mut ambiguous);
+            let mut read = |name: &str| {
+                let (value, twice) = headers.header_any_spelling(name);
+                ambiguous |= twice;
+                value
+            };
             let names = &service.names;
             let mut found = match service.mode {
                 AuthMode::UserKey => Found {
-                    user_key: read(&names.user_key_headers),
+                    user_key: read(&names.user_key),
                     ..Found::default()
                 },
                 AuthMode::AppIdAndKey => Found {
-                    app_id: read(&names.app_id_headers),
-                    app_key: read(&names.app_key_headers),
+                    app_id: read(&names.app_id),
+                    app_key: read(&names.app_key),
                     ..Found::default()
                 },
                 AuthMode::Unusable => Found::default(),
@@ -157,25 +161,6 @@ pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource)
             }
         }
     }
-}
-
-/// The first spelling present; any spelling sent twice, or two spellings that disagree, make
-/// the credentials ambiguous.
-#[inline(never)]
-fn read_header(
-    headers: &dyn HeaderSource,
-    spellings: &[String],
-    ambiguous: &mut bool,
-) -> Option<String> {
-    let mut found: Option<String> = None;
-    for name in spellings {
-        *ambiguous |= headers.header_ambiguous(name);
-        if let Some(value) = headers.header(name) {
-            *ambiguous |= found.as_ref().is_some_and(|f| *f != value);
-            found.get_or_insert(value);
-        }
-    }
-    found
 }
 
 /// `Authorization: Basic` (userid/password) or `Bearer` (token); other schemes give nothing.

@@ -11,6 +11,25 @@ pub trait HeaderSource {
         false
     }
 
+    /// The first value of the headers named `name` up to case and `-`/`_` (nginx's `$http_`
+    /// variables and CGI-style upstreams read `X-Api-Key`, `x_api_key` and `X_Api-Key` as
+    /// one), and whether another of them has a different value. This default tries the
+    /// name, all-dashes and all-underscores; the adapter compares every name in the map.
+    fn header_any_spelling(&self, name: &str) -> (Option<String>, bool) {
+        let mut found: Option<String> = None;
+        let mut ambiguous = false;
+        let dashes = name.replace('_', "-");
+        let underscores = name.replace('-', "_");
+        for spelling in [name, &dashes, &underscores] {
+            ambiguous |= self.header_ambiguous(spelling);
+            if let Some(value) = self.header(spelling) {
+                ambiguous |= found.as_ref().is_some_and(|f| *f != value);
+                found.get_or_insert(value);
+            }
+        }
+        (found, ambiguous)
+    }
+
     /// Every value of `name` in the request as it arrived, joined with `,` as Envoy's filters
     /// read a repeated header (`jwt_authn` looks for its token in all of them). Header
     /// operations of the service's chain are not applied: filters before Tollgate saw none.
@@ -48,6 +67,14 @@ pub trait HeaderSource {
     fn failed(&self) -> bool {
         false
     }
+}
+
+/// Whether two header names are one to nginx's `$http_` and to CGI: equal up to ASCII case,
+/// with `-` and `_` equal.
+pub fn same_header_spelling(a: &[u8], b: &[u8]) -> bool {
+    let dash = |c: u8| c == b'-' || c == b'_';
+    a.len() == b.len()
+        && (a.iter().zip(b)).all(|(x, y)| x.eq_ignore_ascii_case(y) || (dash(*x) && dash(*y)))
 }
 
 /// The pseudo-headers of a request.

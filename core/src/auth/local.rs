@@ -59,17 +59,18 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
         }
     }
     if let Some(keys) = &auth.api_keys {
-        let header = keys.header.as_deref();
+        let (in_header, header_twice) = match keys.header.as_deref() {
+            Some(h) => req.headers.header_any_spelling(h),
+            None => (None, false),
+        };
         let (in_query, query_twice) = match keys.query.as_deref() {
             Some(q) => req.args.credential(q),
             None => (None, false),
         };
-        if query_twice || header.is_some_and(|h| req.headers.header_ambiguous(h)) {
+        if query_twice || header_twice {
             return Err(LocalFailure::Failed);
         }
-        let presented = header
-            .and_then(|h| req.headers.header(h))
-            .or_else(|| in_query.map(str::to_string));
+        let presented = in_header.or_else(|| in_query.map(str::to_string));
         if let Some(key) = presented {
             return keys
                 .find(&key)

@@ -40,35 +40,16 @@ pub struct CredentialNames {
     pub user_key: String,
     pub app_id: String,
     pub app_key: String,
-    /// The header spellings tried for each name (see [`header_spellings`]), computed once.
-    pub(crate) user_key_headers: Vec<String>,
-    pub(crate) app_id_headers: Vec<String>,
-    pub(crate) app_key_headers: Vec<String>,
 }
 
 impl CredentialNames {
     fn new(user_key: String, app_id: String, app_key: String) -> CredentialNames {
         CredentialNames {
-            user_key_headers: header_spellings(&user_key),
-            app_id_headers: header_spellings(&app_id),
-            app_key_headers: header_spellings(&app_key),
             user_key,
             app_id,
             app_key,
         }
     }
-}
-
-/// Header names are matched with `_` and `-` equal (as nginx's `$http_*`): the configured
-/// spelling, then all-dashes, then all-underscores, without repeats.
-fn header_spellings(name: &str) -> Vec<String> {
-    let mut spellings = vec![name.to_string()];
-    for candidate in [name.replace('_', "-"), name.replace('-', "_")] {
-        if !spellings.contains(&candidate) {
-            spellings.push(candidate);
-        }
-    }
-    spellings
 }
 
 /// `backend_authentication_type` and value: sent to the backend as `service_token=` or `provider_key=`.

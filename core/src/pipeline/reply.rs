@@ -190,15 +190,8 @@ const STRIPPED_REQUEST_HEADERS: [&str; 2] = [SECRET_TOKEN_HEADER, "x-3scale-debu
 /// Whether a request header must be removed before forwarding, in any spelling: case, and
 /// `_` for `-` (CGI/WSGI servers read `X_3scale_...` and `X-3scale-...` as one variable).
 pub fn is_stripped_request_header(name: &[u8]) -> bool {
-    STRIPPED_REQUEST_HEADERS.iter().any(|stripped| {
-        stripped.len() == name.len()
-            && stripped
-                .bytes()
-                .zip(name.iter().copied())
-                .all(|(want, got)| {
-                    want == got.to_ascii_lowercase() || (want == b'-' && got == b'_')
-                })
-    })
+    (STRIPPED_REQUEST_HEADERS.iter())
+        .any(|stripped| crate::request::same_header_spelling(stripped.as_bytes(), name))
 }
 
 /// Changes to a request the filter lets through.

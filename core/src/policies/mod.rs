@@ -211,6 +211,19 @@ pub struct Edited<'a> {
     ops: &'a [HeaderOp],
 }
 
+/// An edited view that reads spellings one by one (the trait's default).
+struct Spellings<'a, 'b>(&'a Edited<'b>);
+
+impl HeaderSource for Spellings<'_, '_> {
+    fn header(&self, name: &str) -> Option<String> {
+        self.0.header(name)
+    }
+
+    fn header_ambiguous(&self, name: &str) -> bool {
+        self.0.header_ambiguous(name)
+    }
+}
+
 impl HeaderSource for Edited<'_> {
     fn header(&self, name: &str) -> Option<String> {
         let mut value = self.inner.header(name);
@@ -224,6 +237,20 @@ impl HeaderSource for Edited<'_> {
             }
         }
         value
+    }
+
+    /// The request's own reading, unless an operation names a spelling of `name`: then the
+    /// spellings are read through the operations.
+    fn header_any_spelling(&self, name: &str) -> (Option<String>, bool) {
+        let edited = (self.ops.iter())
+            .any(|(_, n, _)| crate::request::same_header_spelling(n.as_bytes(), name.as_bytes()));
+        match edited {
+            false => self.inner.header_any_spelling(name),
+            true => {
+                let view: &dyn HeaderSource = &Spellings(self);
+                view.header_any_spelling(name)
+            }
+        }
     }
 
     /// A `set` or a deletion leaves one value or none; otherwise the request's own say.

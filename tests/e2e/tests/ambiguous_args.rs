@@ -379,3 +379,72 @@ fn a_form_body_key_that_disagrees_with_the_query_key_is_refused() {
         "local: only the control went upstream"
     );
 }
+
+/// A credential header in a mixed spelling (`X_Api-Key` for `X-Api-Key`): nginx's `$http_`
+/// (APIcast) and CGI-style upstreams read every mix of `-` and `_` as one header. Until
+/// 2026-12-05 Tollgate tried only the configured, all-dash and all-underscore spellings (found
+/// by an audit): with `default_credentials`, `X_Api-Key: <another key>` was authorized as the
+/// anonymous app while the upstream read the client's key; without it, a valid key plus
+/// `X_Api-Key: <another>` was authorized and both went upstream. Now any spelling is read,
+/// and two that disagree are auth failed; for local keys too.
+#[test]
+fn a_credential_header_in_any_spelling_is_read_and_two_that_disagree_are_refused() {
+    let failed = (403, "Authentication failed");
+    let anonymous = json!({"name": "default_credentials", "configuration": {
+        "auth_type": "user_key", "user_key": USER_KEY}});
+    for chain in [
+        json!([{"name": "apicast"}]),
+        json!([anonymous, {"name": "apicast"}]),
+    ] {
+        let proxy = json!({"credentials_location": "headers", "auth_user_key": "X-Api-Key",
+                           "policy_chain": chain});
+        let s = Stack::start(config(vec![service(1, json!(1), proxy)]));
+        let get = || Request::get("/a").header("Host", "api.example.com");
+        let r = get().header("X_Api-Key", USER_KEY).send(s.port());
+        assert_eq!(r.status, 200, "{chain}: {r}");
+        assert_eq!(s.authreps()[0].param("user_key"), Some(USER_KEY));
+        let r = get().header("x_API-key", "uk-someone-else").send(s.port());
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            failed,
+            "{chain}: another key, read"
+        );
+        assert_eq!(s.authreps()[1].param("user_key"), Some("uk-someone-else"));
+        let calls = s.authreps().len();
+        let r = get()
+            .header("X-Api-Key", USER_KEY)
+            .header("X_Api-Key", "uk-someone-else")
+            .send(s.port());
+        assert_eq!((r.status, r.body.as_str()), failed, "{chain}: two keys");
+        assert_eq!(
+            s.authreps().len(),
+            calls,
+            "{chain}: no authrep for two keys"
+        );
+        assert_eq!(
+            s.echo.request_count(),
+            1,
+            "{chain}: only the first went upstream"
+        );
+    }
+
+    let auth = json!({"mode": "local", "api_keys": {"header": "X-API-Key", "keys": [
+        {"id": "reader", "hash": stored_form(READER_KEY),
+         "grants": [{"namespace": "any", "actions": ["read"]}]}]}});
+    let rules =
+        json!([{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
+    let s = Stack::start(config(vec![local_service(auth, rules)]));
+    let get = || Request::get("/r").header("Host", "local.example.com");
+    let r = get().header("X_API-Key", READER_KEY).send(s.port());
+    assert_eq!(r.status, 200, "local: a mixed spelling is read: {r}");
+    let r = get()
+        .header("X-API-Key", READER_KEY)
+        .header("x_api_key", "someone-elses-key")
+        .send(s.port());
+    assert_eq!((r.status, r.body.as_str()), failed, "local: two keys");
+    assert_eq!(
+        s.echo.request_count(),
+        1,
+        "local: only the first went upstream"
+    );
+}
