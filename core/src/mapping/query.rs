@@ -235,6 +235,21 @@ impl QueryArgs {
         })
     }
 
+    /// Whether a URI arg named `name` (decoded, any case) has a `%` or a `+` in its raw name
+    /// or value: a reader that does not decode (Envoy's route matchers) reads another text.
+    pub fn encoded(&self, name: &str) -> bool {
+        let raw = |span| self.span(span).contains(['%', '+']);
+        self.args.iter().any(|arg| match *arg {
+            Arg::Uri {
+                raw_name,
+                raw_value,
+                name: decoded,
+                ..
+            } => self.span(decoded).eq_ignore_ascii_case(name) && (raw(raw_name) || raw(raw_value)),
+            Arg::Form(_) => false,
+        })
+    }
+
     /// Like [`first_ci`](Self::first_ci), but URI args are compared and returned raw,
     /// exactly as nginx `$arg_<name>` (`?user_key=a%26b` gives `a%26b`).
     pub fn first_raw_ci(&self, name: &str) -> Option<&str> {
@@ -443,6 +458,16 @@ mod tests {
         let mut args = QueryArgs::parse("scope=all");
         args.overlay(&QueryArgs::parse_form("scope=all"));
         assert!(!args.ambiguous("scope"));
+    }
+
+    #[test]
+    fn encoded_args() {
+        let args = QueryArgs::parse("a=1&b=tw%65nty&c%61=1&d=x+y&E=%41&f+g=1");
+        let encoded: Vec<bool> = ["a", "b", "ca", "d", "e", "f+g", "zz"]
+            .iter()
+            .map(|n| args.encoded(n))
+            .collect();
+        assert_eq!(encoded, [false, true, true, true, true, true, false]);
     }
 
     #[test]

@@ -262,8 +262,9 @@ pub fn begin(
         true => headers.header("referer"),
         false => None,
     };
-    let route =
-        (service.policies.routing()).map(|rules| routing::RouteInputs::read(rules, headers, &args));
+    let route = (service.policies.routing()).map(|rules| {
+        routing::RouteInputs::read(rules, headers, &args, normalize_path(path) != path)
+    });
     Ok(PendingRequest {
         route,
         service,

@@ -14,14 +14,22 @@ use crate::request::HeaderSource;
 /// operation order; `None` for other subjects or an absent value.
 pub struct RouteInputs {
     values: Vec<Option<String>>,
-    /// A header sent twice with different values, or an [ambiguous](QueryArgs::ambiguous)
-    /// arg: Envoy's route matchers read another value (the first arg; the header's values
-    /// joined), so the usage kept could be another backend's than the one routed to.
+    /// A header sent twice with different values, an [ambiguous](QueryArgs::ambiguous) or
+    /// [encoded](QueryArgs::encoded) arg, or an encoded path: Envoy's route matchers read
+    /// another value (the first arg, undecoded; the header's values joined; the path as
+    /// sent), so the usage kept could be another backend's than the one routed to.
     pub ambiguous: bool,
 }
 
 impl RouteInputs {
-    pub fn read(rules: &[RouteRule], headers: &dyn HeaderSource, args: &QueryArgs) -> RouteInputs {
+    /// `path_encoded`: the path as sent is not its normalized form (`/tw%65nty`), which
+    /// Envoy's route prefixes do not see.
+    pub fn read(
+        rules: &[RouteRule],
+        headers: &dyn HeaderSource,
+        args: &QueryArgs,
+        path_encoded: bool,
+    ) -> RouteInputs {
         let mut values = Vec::new();
         let mut ambiguous = false;
         for operation in rules.iter().flat_map(|r| &r.operations) {
@@ -33,13 +41,17 @@ impl RouteInputs {
                 }
                 // A `?flag` without `=` is Lua `true`: equal to no string.
                 RouteSubject::QueryArg(name) => {
-                    ambiguous |= args.ambiguous(name);
+                    ambiguous |= args.ambiguous(name) || args.encoded(name);
                     match args.last(name) {
                         Some(ArgValue::Present(v)) => Some(v.clone()),
                         _ => None,
                     }
                 }
-                RouteSubject::Path | RouteSubject::JwtClaim(_) => None,
+                RouteSubject::Path => {
+                    ambiguous |= path_encoded;
+                    None
+                }
+                RouteSubject::JwtClaim(_) => None,
             });
         }
         RouteInputs { values, ambiguous }

@@ -221,6 +221,9 @@ fn routing_on_an_ambiguous_arg_or_header_is_a_bad_request() {
     assert_eq!(reply("/x?user_key=k&TO=b", &[]), ambiguous);
     let twice = [("x-backend", "b"), ("X-Backend", "a")];
     assert_eq!(reply("/x?user_key=k", &twice), ambiguous);
+    // Envoy's query matcher does not decode: `tw%65nty` is not `twenty` to it.
+    assert_eq!(reply("/x?user_key=k&to=%62", &[]), ambiguous);
+    assert_eq!(reply("/x?user_key=k&t%6F=b", &[]), ambiguous);
     // The same value twice is one reading.
     assert_eq!(
         reply(
@@ -229,6 +232,29 @@ fn routing_on_an_ambiguous_arg_or_header_is_a_bad_request() {
         ),
         None
     );
+}
+
+/// A `path` condition reads the normalized path; Envoy's route prefixes (without its
+/// `normalize_path`) the path as sent: a path that is not in its normal form is refused.
+#[test]
+fn routing_on_the_path_refuses_a_path_not_in_its_normal_form() {
+    let c = product(json!([
+        {"url": "http://b:1", "owner_id": 2, "condition": {"operations": [
+            {"match": "path", "op": "==", "value": "/b"}]}}
+    ]));
+    let reply = |path: &str| {
+        let head = RequestHead {
+            method: "GET",
+            authority: "api",
+            path,
+            now_s: 0,
+        };
+        let pending = begin(&c, head, &Headers(vec![])).unwrap();
+        pending.authorize().err().map(|r| r.status)
+    };
+    assert_eq!(reply("/b?user_key=k"), None);
+    assert_eq!(reply("/%62?user_key=k"), Some(400));
+    assert_eq!(reply("//b?user_key=k"), Some(400));
 }
 
 #[test]

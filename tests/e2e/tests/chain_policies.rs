@@ -154,13 +154,14 @@ fn routing_reports_only_the_usage_of_the_backend_the_request_is_routed_to() {
     );
 }
 
-/// Envoy's routes read a repeated header's values joined and a repeated query arg's first
-/// value; `routing` read the header's first value and the arg's last, so the usage kept (and
+/// Envoy's routes read a repeated header's values joined, a repeated query arg's first value,
+/// args undecoded and (without `normalize_path`) the path as sent; `routing` read the header's
+/// first value, the arg's last, decoded, and the normalized path, so the usage kept (and
 /// billed) could be another backend's than the one the request went to. Where they could
 /// differ the request is refused: 400, nothing upstream, no authrep. The same value twice is
 /// one reading.
 #[test]
-fn routing_on_a_header_or_arg_sent_twice_with_different_values_is_refused() {
+fn routing_inputs_envoys_routes_could_read_otherwise_are_refused() {
     let mut c = product();
     c["services"][0]["proxy"]["policy_chain"][0]["configuration"]["rules"][1]["condition"] = json!(
         {"operations": [{"match": "query_arg", "query_arg_name": "to", "op": "==", "value": "ten"}]}
@@ -177,6 +178,9 @@ fn routing_on_a_header_or_arg_sent_twice_with_different_values_is_refused() {
             .header("X-Backend", "twenty"),
         get(&format!("/a?user_key={USER_KEY}&to=twenty&to=ten")),
         get(&format!("/a?user_key={USER_KEY}&TO=ten")),
+        // Envoy's query matcher does not decode (found by an audit, 2026-12-05).
+        get(&format!("/a?user_key={USER_KEY}&to=t%65n")),
+        get(&format!("/a?user_key={USER_KEY}&t%6F=ten")),
     ] {
         let r = request.send(s.port());
         assert_eq!(
@@ -187,6 +191,17 @@ fn routing_on_a_header_or_arg_sent_twice_with_different_values_is_refused() {
     }
     assert_eq!(s.echo.request_count(), 1, "only the control went upstream");
     assert_eq!(s.authreps().len(), 1, "no authrep for a refused request");
+
+    // A `path` condition: without Envoy's `normalize_path` (off by default) its route
+    // prefixes see the path as sent, the condition the normalized one.
+    let s = Stack::start_with(product(), backend_state(), |b| b.raw_paths());
+    let r = get(&format!("/a?user_key={USER_KEY}")).send(s.port());
+    assert_eq!(r.status, 200, "{r}");
+    for target in ["/%61", "//a"] {
+        let r = get(&format!("{target}?user_key={USER_KEY}")).send(s.port());
+        assert_eq!(r.status, 400, "{target}: {r}");
+    }
+    assert_eq!(s.echo.request_count(), 1, "only the control went upstream");
 }
 
 #[test]
