@@ -12,12 +12,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 use tollgate_core::backend::BackendCall;
+use tollgate_core::config::policies::configs::EditOp;
 use tollgate_core::config::Config;
 use tollgate_core::pipeline::{
     is_stripped_request_header, LocalReply, Outcome, RequestId, Step, Steps, Worker,
     SECRET_TOKEN_HEADER,
 };
-use tollgate_core::policies::HeaderOp;
+use tollgate_core::policies::{is_other_spelling_of_replaced, HeaderOp};
 
 pub struct Runner {
     worker: RefCell<Worker>,
@@ -271,6 +272,16 @@ fn forward(
         None => host::request_header_names()?,
     };
     strip(names, host::remove_request_header)?;
+    if edits
+        .iter()
+        .any(|(op, _, _)| matches!(op, EditOp::Set | EditOp::Delete))
+    {
+        for name in host::request_header_names()? {
+            if is_other_spelling_of_replaced(edits, &name) {
+                host::remove_request_header(&name)?;
+            }
+        }
+    }
     for (op, name, value) in edits {
         host::edit_header(false, *op, name, value)?;
     }

@@ -16,7 +16,7 @@ pub struct RouteInputs {
     values: Vec<Option<String>>,
     /// A header sent twice with different values, an [ambiguous](QueryArgs::ambiguous) or
     /// [encoded](QueryArgs::encoded) arg, or an encoded path: Envoy's route matchers read
-    /// another value (the first arg, undecoded; the header's values joined; the path as
+    /// another value (the first arg, undecoded; another of the header's values; the path as
     /// sent), so the usage kept could be another backend's than the one routed to.
     pub ambiguous: bool,
 }

@@ -204,6 +204,17 @@ fn exists(name: &str, ops: &[HeaderOp], present: &dyn Fn(&str) -> bool) -> bool 
     }
 }
 
+/// Whether `name` is another spelling (`x_consumer_tier`) of a header that a request
+/// operation sets or deletes (`X-Consumer-Tier`): the forward removes it, as CGI-style
+/// upstreams would read it as that header, past the operator's value.
+pub fn is_other_spelling_of_replaced(ops: &[HeaderOp], name: &[u8]) -> bool {
+    ops.iter().any(|(op, replaced, _)| {
+        matches!(op, EditOp::Set | EditOp::Delete)
+            && crate::request::same_header_spelling(replaced.as_bytes(), name)
+            && !replaced.as_bytes().eq_ignore_ascii_case(name)
+    })
+}
+
 /// Request headers seen through header operations (the first value of each, as
 /// [`HeaderSource::header`] gives it).
 pub struct Edited<'a> {

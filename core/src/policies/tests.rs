@@ -474,3 +474,22 @@ fn the_edited_view_forwards_every_lazy_read() {
     #[cfg(feature = "jwt")]
     assert_eq!(view.dynamic_metadata(), Some(vec![1]));
 }
+
+#[test]
+fn a_set_or_delete_covers_the_other_spellings_of_its_header() {
+    let ops: Vec<HeaderOp> = vec![
+        (EditOp::Set, "X-Consumer-Tier".into(), "basic".into()),
+        (EditOp::Delete, "x-internal-admin".into(), String::new()),
+        (EditOp::Push, "X-Trace".into(), "1".into()),
+    ];
+    let other = |name: &str| is_other_spelling_of_replaced(&ops, name.as_bytes());
+    assert!(other("x_consumer_tier"));
+    assert!(other("X_Consumer-Tier"));
+    assert!(other("x_internal_admin"));
+    // The operation's own spelling (any case) is the operation's business.
+    assert!(!other("x-consumer-tier"));
+    assert!(!other("X-INTERNAL-ADMIN"));
+    // `push` keeps what the client sent; other names are not touched.
+    assert!(!other("x_trace"));
+    assert!(!other("x_consumer_tiers"));
+}

@@ -154,7 +154,7 @@ fn routing_reports_only_the_usage_of_the_backend_the_request_is_routed_to() {
     );
 }
 
-/// Envoy's routes read a repeated header's values joined, a repeated query arg's first value,
+/// Envoy's routes may read another of a repeated header's values, a repeated arg's first value,
 /// args undecoded and (without `normalize_path`) the path as sent; `routing` read the header's
 /// first value, the arg's last, decoded, and the normalized path, so the usage kept (and
 /// billed) could be another backend's than the one the request went to. Where they could
