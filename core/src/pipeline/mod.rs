@@ -23,6 +23,7 @@
 //! On every worker, `on_tick` also moves counted calls to shared data and, on the elected
 //! worker, sends the reports (`reporting.rs`). `on_host_error` fails a request closed.
 
+mod access;
 #[cfg(test)]
 mod ambiguity_tests;
 mod batching;
@@ -68,16 +69,13 @@ pub enum Next {
 }
 pub use reply::{is_stripped_request_header, Forward, LocalReply, Outcome, SECRET_TOKEN_HEADER};
 
-#[cfg(feature = "jwt")]
-use crate::auth::claim_check;
 use crate::auth::identity::Identity;
 use crate::auth::local::{self, LocalFailure, LocalRequest};
 use crate::auth::Mode;
 use crate::auth::{header_secret, public};
-use crate::config::policies::configs::DefaultCredentials;
 use crate::config::policies::Policy;
-use crate::config::{AuthMode, Config, CredentialsLocation, Service};
-use crate::credentials::{self, Credentials, Found};
+use crate::config::{Config, CredentialsLocation, Service};
+use crate::credentials::{self, Found};
 use crate::mapping::{match_rules, normalize_path, QueryArgs, RuleMatch};
 use crate::policies::{self, RequestPolicies};
 use crate::request::{host_of, is_ambiguous_path, split_path, HeaderSource, RequestHead};
@@ -437,7 +435,7 @@ impl PendingRequest {
             Some(Err(LocalFailure::Failed)) => return Err(failed()),
         };
         let credentials = match identity {
-            Some(who) => credentials_for(&self.service, who),
+            Some(who) => access::credentials_for(&self.service, who),
             None if self.found.ambiguous => return Err(failed()),
             None => {
                 let found = self.found.take_complete(self.service.mode);
@@ -532,81 +530,5 @@ impl PendingRequest {
             self.debug,
             (&self.path, self.query.as_deref(), self.rewritten),
         )
-    }
-}
-
-impl PendingRequest {
-    /// APIcast's `default_credentials` (before `apicast`): a version 1 service without
-    /// `user_key`, or a version 2 service with neither `app_id` nor `app_key`, gets the
-    /// configured ones, which are then authorized and reported as any others. Credentials the
-    /// request carries, even invalid or incomplete, are never replaced.
-    fn default_credentials(&self) -> Option<Credentials> {
-        if self.service.auth.mode != Mode::ThreeScale {
-            return None;
-        }
-        let found = &self.found;
-        match (
-            self.service.policies.default_credentials()?,
-            self.service.mode,
-        ) {
-            (DefaultCredentials::UserKey(key), AuthMode::UserKey) if found.user_key.is_none() => {
-                Some(Credentials::UserKey(key.clone()))
-            }
-            (DefaultCredentials::AppIdAndKey(id, key), AuthMode::AppIdAndKey)
-                if found.app_id.is_none() && found.app_key.is_none() =>
-            {
-                Some(Credentials::AppIdAndKey {
-                    app_id: id.clone(),
-                    app_key: key.clone(),
-                })
-            }
-            _ => None,
-        }
-    }
-
-    /// An `ip_check` after `apicast` that denied the client (answered once apicast's own
-    /// checks passed).
-    fn check_ip_after_apicast(&self) -> Result<(), LocalReply> {
-        let denied = self
-            .ip_denied
-            .and_then(|i| self.service.policies.entries.get(i));
-        match denied.map(|e| &e.policy) {
-            Some(Policy::IpCheck(check)) => Err(LocalReply::ip_denied(&check.error_msg)),
-            _ => Ok(()),
-        }
-    }
-
-    /// The service's `jwt_claim_check` policies on one side of `apicast`: the first that
-    /// denies answers 403 with its message. (Refused in a build without JWT.)
-    #[cfg(not(feature = "jwt"))]
-    fn check_claims(&self, _: Option<&Identity>, _: bool) -> Result<(), LocalReply> {
-        Ok(())
-    }
-
-    #[cfg(feature = "jwt")]
-    fn check_claims(&self, who: Option<&Identity>, before: bool) -> Result<(), LocalReply> {
-        let claims = who.and_then(|w| w.claims.as_ref());
-        let claim = |name: &str| claims.map(|c| c.render(name)).unwrap_or_default();
-        // An access-phase policy: it reads the path every url_rewriting made.
-        let path = match self.rewritten {
-            true => &self.path,
-            false => &self.normalized_path,
-        };
-        for (is_before, check) in self.service.policies.claim_checks() {
-            if is_before == before && claim_check::denies(check, &self.method, path, &claim) {
-                return Err(LocalReply::claim_check(&check.error_message));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The 3scale credential for a locally authenticated caller: its id, as the user_key of a
-/// version 1 service or the app_id of a version 2 service.
-fn credentials_for(service: &Service, who: &Identity) -> Option<Credentials> {
-    match service.mode {
-        AuthMode::UserKey => Some(Credentials::UserKey(who.id.clone())),
-        AuthMode::AppIdAndKey => Some(Credentials::AppId(who.id.clone())),
-        AuthMode::Unusable => None,
     }
 }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::config::Config;
+use crate::credentials::Credentials;
 use serde_json::{json, Value};
 
 struct NoHeaders;

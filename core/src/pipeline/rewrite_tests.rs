@@ -104,7 +104,10 @@ fn credentials_are_read_from_rewritten_args_before_apicast_only() {
     let Next::Backend(m) = begin(&c, head, &NoHeaders).unwrap().authorize().unwrap() else {
         panic!()
     };
-    assert_eq!(m.credentials, Credentials::UserKey("set-by-policy".into()));
+    assert_eq!(
+        m.credentials,
+        crate::credentials::Credentials::UserKey("set-by-policy".into())
+    );
     // After apicast: the request had none.
     let c = config(json!([apicast(), push]), None);
     let e = begin(&c, head, &NoHeaders)
