@@ -51,7 +51,16 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
     // A credential sent twice with different values is refused: the upstream might read the
     // one not checked.
     if let Some(value) = req.headers.header("authorization") {
-        if let Some(result) = from_authorization(auth, &Authorization::parse(&value), req.now_s) {
+        let parsed = Authorization::parse(&value);
+        // A token checked here must be the only one: an upstream reading an RFC 6750
+        // `access_token` from the query would get another, which nobody verified.
+        #[cfg(feature = "jwt")]
+        if let (Some(_), Some(token)) = (&auth.jwt, &parsed.token) {
+            if req.args.all_uri_ci("access_token").any(|t| t != token) {
+                return Err(LocalFailure::Failed);
+            }
+        }
+        if let Some(result) = from_authorization(auth, &parsed, req.now_s) {
             return match req.headers.header_ambiguous("authorization") {
                 true => Err(LocalFailure::Failed),
                 false => result,

@@ -58,9 +58,6 @@ pub struct Merged {
     pub dropped: u64,
     /// Calls now waiting in the shared list (the `tollgate.usage_pending` gauge).
     pub pending: u64,
-    /// Dropped calls that came out of a limit budget: to be settled, or their entries would
-    /// owe them forever.
-    pub dropped_leased: Vec<(EntryKey, Calls)>,
 }
 
 impl LocalUsage {
@@ -140,12 +137,9 @@ pub fn merge<'a>(
                     }
                 }
                 Err(i) if room => list.insert(i, (key.to_string(), c)),
-                Err(_) => {
-                    merged.dropped = merged.dropped.saturating_add(c.calls);
-                    if let (true, Some(k)) = (c.leased > 0, EntryKey::from_text(key)) {
-                        merged.dropped_leased.push((k, c));
-                    }
-                }
+                // Dropped calls stay owed by their entries (never settled): the backend
+                // never counts them, so they must not free budget.
+                Err(_) => merged.dropped = merged.dropped.saturating_add(c.calls),
             }
         }
         merged.pending = sum_calls(&list);

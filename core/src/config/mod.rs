@@ -166,6 +166,14 @@ impl Config {
         let mut hosts: HashMap<String, (Vec<usize>, Routes)> = HashMap::new();
         for service in parsed {
             warnings.extend(service.warnings.iter().cloned());
+            let chain = &service.policies;
+            if chain.has_referrer() && (self.backend.batching.is_some() || chain.batcher.is_some())
+            {
+                warnings.push(format!(
+                    "service {}: 3scale_referrer: authorized with an authrep per request, not batched (a cache entry per Referer value would multiply the limits)",
+                    service.id
+                ));
+            }
             if services.iter().any(|s| s.id == service.id) {
                 // Two services without an id would share cached authorizations and reports.
                 warnings.push(match service.id.as_str() {

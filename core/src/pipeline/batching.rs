@@ -88,6 +88,18 @@ impl Worker {
                 self.forward(request, matched.forward(), resume, report)
             }
             Lookup::Deny(denial) => self.reply(request, matched.denied(denial)),
+            // No slot can hold this entry's budget, so nothing would stop concurrent requests
+            // at the limit: the backend authorizes and counts the call at once (authrep), and
+            // it is not reported (found by an audit, 2026-12-05: with the cache full, every
+            // request was authorized on its own and its call reported later).
+            Lookup::Authorize(ticket) if !ticket.is_cached() => {
+                let call = matched.authrep_call();
+                self.flows.set(request, State::Calling(Box::new(matched)));
+                Steps::one(Step::Call {
+                    call,
+                    purpose: CallPurpose::Authrep { request, resume },
+                })
+            }
             Lookup::Authorize(ticket) => {
                 let call = matched.authorize_call();
                 let direct = !ticket.is_cached();

@@ -79,7 +79,7 @@ impl Reporting {
                     "tollgate: {} call(s) dropped: more than {max_pending} pending reports",
                     merged.dropped
                 );
-                drop_calls(store, config, &merged.dropped_leased, merged.dropped, tally);
+                drop_calls(merged.dropped, tally);
             }
             tally.usage_pending = Some(merged.pending);
         }
@@ -97,7 +97,7 @@ impl Reporting {
         if !dropped.is_empty() {
             let calls = Calls::total(&dropped);
             warn!("tollgate: {calls} call(s) of services no longer configured not reported");
-            drop_calls(store, config, &dropped, calls, tally);
+            drop_calls(calls, tally);
         }
         batches
             .into_iter()
@@ -139,7 +139,7 @@ impl Reporting {
                     batch.calls()
                 );
                 tally.report_failures = tally.report_failures.saturating_add(1);
-                drop_calls(store, config, &batch.entries, batch.calls(), tally);
+                drop_calls(batch.calls(), tally);
             }
             _ => self.keep_for_retry(store, batch, status, now_ms, tally),
         }
@@ -175,13 +175,10 @@ impl Reporting {
 }
 
 /// Calls that will never be reported: counted, and no longer owed by their entries.
-fn drop_calls(
-    store: &dyn SharedStore,
-    config: &Config,
-    entries: &[(EntryKey, Calls)],
-    calls: u64,
-    tally: &mut Tally,
-) {
+/// Dropped calls are counted, and their entries are NOT settled: the backend never counted
+/// them, so they keep reducing their entries' budgets until the entries go (settling them
+/// made every dropped call a free one: a client that filled the pending list got past its
+/// limit; found by an audit, 2026-12-05).
+fn drop_calls(calls: u64, tally: &mut Tally) {
     tally.reports_dropped = tally.reports_dropped.saturating_add(calls);
-    reports::settle(store, config.backend.cache_max_entries, entries);
 }

@@ -31,6 +31,12 @@ impl BackendConfig {
     /// The service's batching: its `3scale_batcher` policy's (APIcast's defaults, 10 s, for
     /// what it leaves out; `backend.batching`'s bounds), else `backend.batching`.
     pub fn batching_for(&self, chain: &PolicyChain) -> Option<Batching> {
+        if chain.has_referrer() {
+            // The Referer is part of the authorization (and of its cache key): an entry per
+            // value a client chooses, each with the whole remaining limit, would multiply the
+            // limit (found by an audit, 2026-12-05). An authrep per request is exact.
+            return None;
+        }
         let Some(b) = chain.batcher else {
             return self.batching;
         };

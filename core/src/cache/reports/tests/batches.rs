@@ -120,7 +120,6 @@ fn failed_batches_are_merged_back_and_reported_later() {
         Merged {
             dropped: 0,
             pending: 3,
-            dropped_leased: vec![],
         }
     );
     let backoff = report_failed(&store, T0 + 10);
