@@ -136,6 +136,61 @@ fn batcher_values_are_bounded_and_refused_with_their_path() {
     assert_eq!(c.report_interval_ms(), 10_000);
 }
 
+/// A service with `3scale_referrer` is authorized per request (authrep) even when batching
+/// applies to it, with a warning: the Referer is part of each authorization.
+#[test]
+fn a_service_with_3scale_referrer_is_not_batched() {
+    let referrer = json!({"name": "3scale_referrer"});
+    let batcher = json!({"name": "3scale_batcher", "configuration": {}});
+    let config = two_services(
+        json!({"cluster": "backend", "batching": {}}),
+        json!([apicast(), referrer.clone()]),
+        json!([apicast(), referrer, batcher]),
+    );
+    let parsed = Config::parse(config.to_string().as_bytes()).unwrap();
+    let c = &parsed.config;
+    assert_eq!(c.backend.batching_for(&c.services[0].policies), None);
+    assert_eq!(c.backend.batching_for(&c.services[1].policies), None);
+    for id in ["1", "2"] {
+        let warning =
+            format!("service {id}: 3scale_referrer: authorized with an authrep per request");
+        assert!(
+            parsed.warnings.iter().any(|w| w.starts_with(&warning)),
+            "{:?}",
+            parsed.warnings
+        );
+    }
+    let mut envoy = Envoy::new(config, 1);
+    envoy.request(0, 1, "GET", "/one?user_key=k", true);
+    let path = envoy.answer(Some(200), None);
+    assert!(path.starts_with("/transactions/authrep.xml?"), "{path}");
+}
+
+/// With every candidate slot busy (here the only one, held by key `a`'s pending authorize),
+/// key `b` gets an authrep of its own: the backend counts it at once, as no entry can hold
+/// its budget; it is not reported later.
+#[test]
+fn a_request_with_no_cache_slot_gets_its_own_authrep() {
+    let backend = json!({"cluster": "backend", "cache_max_entries": 1, "batching": {}});
+    let mut envoy = Envoy::new(
+        two_services(backend, json!([apicast()]), json!([apicast()])),
+        1,
+    );
+    envoy.request(0, 1, "GET", "/one?user_key=a", true);
+    envoy.request(0, 2, "GET", "/one?user_key=b", true);
+    let paths: Vec<&str> = envoy.calls.iter().map(|(_, _, p)| p.as_str()).collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(
+        paths[0].starts_with("/transactions/authorize.xml?"),
+        "{paths:?}"
+    );
+    assert!(
+        paths[1].starts_with("/transactions/authrep.xml?"),
+        "{paths:?}"
+    );
+    assert!(paths[1].contains("user_key=b"), "{paths:?}");
+}
+
 // --- routing ------------------------------------------------------------------------------
 
 /// A product with two backends (owners 1 and 2) and a rule of its own; APIcast
