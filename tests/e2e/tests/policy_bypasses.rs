@@ -100,6 +100,14 @@ fn product(condition: Value) -> Value {
     )])
 }
 
+/// README's `query_parameters` route: `?backend=twenty` to backend 20, the rest to 10.
+const ROUTES_BY_BACKEND_ARG: &str = "              routes:
+              - match: { prefix: \"/\", query_parameters: [{name: backend, string_match: {exact: twenty}}] }
+                route: { cluster: upstream, timeout: 15s, prefix_rewrite: \"/b20/\" }
+              - match: { prefix: \"/\" }
+                route: { cluster: upstream, timeout: 15s, prefix_rewrite: \"/b10/\" }
+";
+
 /// Which backend Envoy's route chose: the routes prefix the path with `/b20` or `/b10`.
 fn routed_to(r: &Response) -> &'static str {
     assert_eq!(r.status, 200, "{r}");
@@ -173,12 +181,7 @@ fn routing_a_repeated_header_is_not_read_differently_from_envoys_route() {
 /// fix with a real Envoy `query_parameters` route.
 #[test]
 fn routing_a_repeated_query_arg_is_not_read_differently_from_envoys_route() {
-    let routes = "              routes:
-              - match: { prefix: \"/\", query_parameters: [{name: backend, string_match: {exact: twenty}}] }
-                route: { cluster: upstream, timeout: 15s, prefix_rewrite: \"/b20/\" }
-              - match: { prefix: \"/\" }
-                route: { cluster: upstream, timeout: 15s, prefix_rewrite: \"/b10/\" }
-";
+    let routes = ROUTES_BY_BACKEND_ARG;
     let s = start_routed(
         product(json!({"operations": [
             {"match": "query_arg", "query_arg_name": "backend", "op": "==", "value": "twenty"}]})),
@@ -226,12 +229,7 @@ fn metered_where_served(s: &Routed, r: &Response, what: &str) -> Result<(), Stri
 /// that are never reported for it, so its limits do not apply.
 #[test]
 fn routing_percent_encoded_inputs_are_not_read_differently_from_envoys_route() {
-    let routes = "              routes:
-              - match: { prefix: \"/\", query_parameters: [{name: backend, string_match: {exact: twenty}}] }
-                route: { cluster: upstream, timeout: 15s, prefix_rewrite: \"/b20/\" }
-              - match: { prefix: \"/\" }
-                route: { cluster: upstream, timeout: 15s, prefix_rewrite: \"/b10/\" }
-";
+    let routes = ROUTES_BY_BACKEND_ARG;
     let s = start_routed(
         product(json!({"operations": [
             {"match": "query_arg", "query_arg_name": "backend", "op": "==", "value": "twenty"}]})),
