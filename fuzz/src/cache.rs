@@ -264,9 +264,8 @@ impl World {
             Op::Release { w } => self.workers[usize::from(*w)].0.release_all(store),
             Op::Flush { w, max_pending } => {
                 let (_, usage, _) = &mut self.workers[usize::from(*w)];
-                if let Some(merged) = usage.flush(store, usize::from(*max_pending)) {
-                    reports::settle(store, self.settings.slots, &merged.dropped_leased);
-                }
+                // As the worker: dropped calls are counted, never settled.
+                let _ = usage.flush(store, usize::from(*max_pending));
                 let _ = reports::pending_calls(store);
                 if reports::claim_report(store, now, 10_000) {
                     self.report(*w, true);
@@ -298,8 +297,8 @@ impl World {
         let store = &self.store;
         let pending = reports::take_pending(store);
         let _ = Calls::total(&pending);
-        let (batches, dropped) = reports::batches(crate::config(), pending);
-        reports::settle(store, self.settings.slots, &dropped);
+        // Calls of services no longer configured are dropped, and not settled (as the worker).
+        let (batches, _dropped) = reports::batches(crate::config(), pending);
         let (_, usage, _) = &mut self.workers[usize::from(w)];
         for batch in batches {
             let _ = batch.calls();
