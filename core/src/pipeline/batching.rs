@@ -27,17 +27,16 @@ impl Worker {
     pub(super) fn wake(&mut self, key: Option<&str>) -> Steps {
         let mut steps = Steps::hold();
         for request in self.flows.waiting_on(key) {
-            steps.extend(self.resolve(request, None, true, None));
+            steps.extend(self.resolve(request, true, None));
         }
         steps
     }
 
-    /// Batching mode: decides a waiting request from the cache (`direct`: an answer meant for
-    /// this request alone). Runs when the request arrives and on every wake-up.
+    /// Batching mode: decides a waiting request from the cache. Runs when the request arrives
+    /// and on every wake-up.
     pub(super) fn resolve(
         &mut self,
         request: RequestId,
-        direct: Option<Lookup>,
         resume: bool,
         now_ms: Option<u64>,
     ) -> Steps {
@@ -55,7 +54,7 @@ impl Worker {
             waited,
             resume,
         };
-        self.resolve_matched(waiting, *matched, key, direct, now_ms)
+        self.resolve_matched(waiting, *matched, key, now_ms)
     }
 
     /// Decides `request` from the cache; it is listed as waiting only if it must wait (a
@@ -69,15 +68,11 @@ impl Worker {
         }: Waiting,
         matched: MatchedRequest,
         key: EntryKey,
-        direct: Option<Lookup>,
         now_ms: Option<u64>,
     ) -> Steps {
-        let lookup = match direct {
-            Some(lookup) => lookup,
-            None => match now_ms.or_else(|| self.clock.now_ms()) {
-                Some(now_ms) => self.lookup(&matched, &key, now_ms),
-                None => return self.fail(request),
-            },
+        let lookup = match now_ms.or_else(|| self.clock.now_ms()) {
+            Some(now_ms) => self.lookup(&matched, &key, now_ms),
+            None => return self.fail(request),
         };
         let cached = (Some(&self.cache), &key);
         rate_limit::from_cache(&mut self.policies, request, &lookup, cached, &*self.clock);
@@ -102,8 +97,7 @@ impl Worker {
             }
             Lookup::Authorize(ticket) => {
                 let call = matched.authorize_call();
-                let direct = !ticket.is_cached();
-                self.wait(request, matched, key, direct);
+                self.wait(request, matched, key);
                 Steps::one(Step::Call {
                     call,
                     purpose: CallPurpose::Authorize {
@@ -114,19 +108,18 @@ impl Worker {
                 })
             }
             Lookup::Wait => {
-                self.wait(request, matched, key, false);
+                self.wait(request, matched, key);
                 Steps::hold()
             }
         }
     }
 
-    /// The request waits for an answer (`direct`: to its own call, for an uncached entry).
-    fn wait(&mut self, request: RequestId, matched: MatchedRequest, key: EntryKey, direct: bool) {
+    /// The request waits for an answer on its key.
+    fn wait(&mut self, request: RequestId, matched: MatchedRequest, key: EntryKey) {
         let waiting = State::Waiting {
             matched: Box::new(matched),
             key,
             waited: true,
-            direct,
         };
         self.flows.set(request, waiting);
     }
@@ -144,10 +137,9 @@ impl Worker {
     }
 
     /// An `authorize` answer: recorded for every request waiting on the key (on every
-    /// worker), or, for an uncached ticket, the requester's alone. An answer that could not
-    /// be read (or the clock) is not recorded: the requester of an uncached ticket fails
-    /// closed, and requests waiting on the key look again (and ask again once the ticket's
-    /// wait is over).
+    /// worker). Tickets are cached ones only (a request without a slot gets an authrep). An
+    /// answer that could not be read (or the clock) is not recorded: requests waiting on the
+    /// key look again (and ask again once the ticket's wait is over).
     pub(super) fn authorize_answer(
         &mut self,
         ticket: &Ticket,
@@ -167,23 +159,12 @@ impl Worker {
         if !matches!(recorded, Some(Some(_))) {
             steps.push(Step::Notify(ticket.key.clone()));
         }
-        if ticket.is_cached() {
-            // The requester waits on the key like any other request: the notice wakes it.
-            // A call refused in the requester's own callback is decided there, from the
-            // answer just recorded (the failure policy).
-            if !later {
-                steps.extend(self.resolve(requester, None, resume, None));
-            }
-            return steps;
+        // The requester waits on the key like any other request: the notice wakes it. A
+        // call refused in the requester's own callback is decided there, from the answer
+        // just recorded (the failure policy).
+        if !later {
+            steps.extend(self.resolve(requester, resume, None));
         }
-        steps.extend(match recorded {
-            Some(Some(lookup)) => self.resolve(requester, Some(lookup), resume, None),
-            Some(None) => Steps::hold(),
-            None => match self.flows.get(requester) {
-                Some(State::Waiting { .. }) => self.fail(requester),
-                _ => Steps::hold(),
-            },
-        });
         steps
     }
 }

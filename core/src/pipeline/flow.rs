@@ -18,13 +18,11 @@ pub(super) enum State {
     /// Authrep mode: paused until the backend answers.
     Calling(Box<MatchedRequest>),
     /// Batching mode: paused until the cache can decide. `waited`: the request had to wait (a
-    /// cache miss); `direct`: it asked the backend for an uncached entry, and only that
-    /// answer wakes it (not other requests' answers for the key).
+    /// cache miss).
     Waiting {
         matched: Box<MatchedRequest>,
         key: EntryKey,
         waited: bool,
-        direct: bool,
     },
     /// Forwarded; these headers go on the upstream's response (debug headers). `report`:
     /// batching with response codes, the call (its cache key, and whether it was leased) is
@@ -83,17 +81,12 @@ impl Flows {
         }
     }
 
-    /// Requests waiting for any answer on `key` (every key: `None`), not those waiting for
-    /// the answer to their own call.
+    /// Requests waiting for any answer on `key` (every key: `None`).
     pub(super) fn waiting_on(&self, key: Option<&str>) -> Vec<RequestId> {
         self.0
             .iter()
             .filter(|(_, s)| match s {
-                State::Waiting {
-                    key: k,
-                    direct: false,
-                    ..
-                } => key.is_none_or(|key| k.as_str() == key),
+                State::Waiting { key: k, .. } => key.is_none_or(|key| k.as_str() == key),
                 _ => false,
             })
             .map(|(id, _)| *id)

@@ -95,10 +95,11 @@ impl Steps {
 /// Why a backend call is made; the core gets it back with the answer.
 #[derive(Debug)]
 pub enum CallPurpose {
-    /// Authrep mode: authorize and report `request`.
+    /// Authorize and report `request`: authrep mode, and in batching mode a request that no
+    /// cache slot can hold.
     Authrep { request: RequestId, resume: bool },
-    /// Batching mode: ask for `ticket`'s entry. `requester` gets the answer directly when the
-    /// ticket is not cached; `resume`: it was paused by an earlier callback.
+    /// Batching mode: ask for `ticket`'s entry (a cached one), for `requester` and every
+    /// request waiting on the key; `resume`: the requester was paused by an earlier callback.
     Authorize {
         ticket: Ticket,
         requester: RequestId,

@@ -378,7 +378,7 @@ impl Worker {
                 waited: false,
                 resume,
             };
-            return self.resolve_matched(waiting, matched, key, None, now_ms);
+            return self.resolve_matched(waiting, matched, key, now_ms);
         }
         let call = matched.authrep_call();
         self.flows.set(request, State::Calling(Box::new(matched)));
