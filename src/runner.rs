@@ -98,8 +98,13 @@ impl Runner {
 
     /// Envoy is done with `request` (never fails: it runs when a context is dropped).
     pub fn forget(&self, request: RequestId) {
-        if let Ok(mut worker) = self.worker.try_borrow_mut() {
-            worker.on_request_done(request);
+        let abandoned = match self.worker.try_borrow_mut() {
+            Ok(mut worker) => worker.on_request_done(request),
+            Err(_) => return,
+        };
+        // Its `authorize` was cancelled with it: the requests waiting on the key ask again.
+        for key in abandoned {
+            wake::notify(&self.store, key.as_str());
         }
     }
 

@@ -75,6 +75,10 @@ pub enum Op {
         w: bool,
         answer: Answer,
     },
+    /// Worker `w`'s oldest ticket is abandoned (its request went away with the call).
+    Abandon {
+        w: bool,
+    },
     /// Authrep mode: an answer remembered, or the fallback while the backend fails.
     Authrep {
         w: bool,
@@ -246,6 +250,13 @@ impl World {
                 let lookup = lookup.unwrap_or_else(|| cache.lookup(store, &ticket.key, now));
                 if let Lookup::Forward { leased } = lookup {
                     usage.add(&ticket.key, leased);
+                }
+            }
+            Op::Abandon { w } => {
+                let (cache, _, tickets) = &mut self.workers[usize::from(*w)];
+                if !tickets.is_empty() {
+                    let ticket = tickets.remove(0);
+                    cache.abandon(store, &ticket);
                 }
             }
             Op::Authrep { w, k, answer } => {

@@ -60,6 +60,8 @@ pub struct Ticket {
     slot: Option<u32>,
     /// The asking service's settings: its answer is recorded with them.
     settings: CacheSettings,
+    /// Until when others wait for this ticket's answer (the entry's `authorizing_until`).
+    asked_until: u64,
 }
 
 impl Ticket {
@@ -152,6 +154,7 @@ impl AuthCache {
                     key: key.clone(),
                     slot: None,
                     settings: self.settings,
+                    asked_until: 0,
                 });
             };
             let name = slot_key(slot);
@@ -221,6 +224,7 @@ impl AuthCache {
                 key: key.clone(),
                 slot: Some(slot),
                 settings: self.settings,
+                asked_until: entry.authorizing_until,
             });
         }
         // Persistent contention: wait, and look again when woken or on the next tick.
@@ -260,6 +264,24 @@ impl AuthCache {
             Some((entry.encode(), ()))
         });
         taken.then(|| self.uncached(answer))
+    }
+
+    /// The ticket's call will never be answered (Envoy cancelled it with the context that sent
+    /// it, e.g. a client's reset): the entry stops waiting for it, so that the requests waiting
+    /// on the key ask again now rather than when the wait runs out (`timeout_ms` + 1 s).
+    /// Nothing changes if another worker asks for the entry already.
+    pub fn abandon(&mut self, store: &dyn SharedStore, ticket: &Ticket) {
+        let Some(slot) = ticket.slot else {
+            return;
+        };
+        super::store::update(store, &slot_key(slot), |value| {
+            let mut entry = value.and_then(SharedEntry::decode)?;
+            if entry.key != ticket.key.as_str() || entry.authorizing_until != ticket.asked_until {
+                return None;
+            }
+            entry.authorizing_until = 0;
+            Some((entry.encode(), ()))
+        });
     }
 
     /// Authrep mode: remembers the backend's answer as the last known one (the failure policy's

@@ -177,6 +177,22 @@ impl Envoy {
         path
     }
 
+    /// Envoy is done with request `id` on worker `w` (completed or reset): the calls its
+    /// context sent are cancelled, and the keys whose ask went with it are notified.
+    pub(super) fn done(&mut self, w: usize, id: RequestId) {
+        let abandoned = self.workers[w].on_request_done(id);
+        let owned: Vec<bool> = (self.calls.iter())
+            .map(|(cw, token, _)| *cw != w || self.workers[w].owns_call(*token))
+            .collect();
+        let mut owned = owned.into_iter();
+        self.calls.retain(|_| owned.next().unwrap_or(true));
+        let steps = Steps {
+            list: abandoned.into_iter().map(Step::Notify).collect(),
+            ..Steps::default()
+        };
+        self.carry_out(w, 0, steps);
+    }
+
     pub(super) fn tick(&mut self, w: usize) {
         let steps = self.workers[w].on_tick();
         self.carry_out(w, 0, steps);

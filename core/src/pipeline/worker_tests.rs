@@ -269,6 +269,24 @@ fn batching_miss_asks_once_then_hits_are_counted_and_reported() {
 }
 
 #[test]
+fn batching_waiters_ask_again_at_once_when_the_asker_goes_away() {
+    let mut envoy = Envoy::new(service(true, "strict"), 2);
+    envoy.request(0, 1, "GET", "/a?user_key=k", true);
+    envoy.request(1, 2, "GET", "/a?user_key=k", true);
+    envoy.request(0, 3, "GET", "/a?user_key=k", true);
+    assert_eq!(envoy.calls.len(), 1, "one authorize for the entry");
+    // The asker's client resets: Envoy cancels its call. A waiter asks again right away (no
+    // tick, the clock unchanged), and only one does.
+    envoy.done(0, 1);
+    assert_eq!(envoy.calls.len(), 1, "one new authorize: {:?}", envoy.calls);
+    envoy.answer(Some(200), Some("-1"));
+    for id in [2, 3] {
+        assert!(matches!(envoy.fate(id), Fate::Forwarded { .. }), "{id}");
+    }
+    assert_eq!(envoy.fate(1), Fate::Held, "the gone request was never decided");
+}
+
+#[test]
 fn batching_cached_denial_and_uncached_answers() {
     let mut envoy = Envoy::new(service(true, "strict"), 1);
     envoy.request(0, 1, "GET", "/a?user_key=bad", true);

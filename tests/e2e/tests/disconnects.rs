@@ -11,7 +11,9 @@ use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::cache::{cache_config, cache_state, concurrently, start, stat, user, FREE, FRESH};
+use support::cache::{
+    authorizes, cache_config, cache_state, concurrently, start, stat, user, FREE, FRESH,
+};
 use support::Stack;
 
 /// How long the mock backend takes to answer while clients leave.
@@ -124,4 +126,44 @@ fn batching_askers_that_leave_leave_the_worker_healthy() {
     std::thread::sleep(LATENCY + Duration::from_millis(600));
     assert_healthy(&s, FREE);
     assert_healthy(&s, FRESH);
+}
+
+/// Batching: the client whose request asked the backend resets its stream (HTTP/2
+/// `RST_STREAM`) while requests for the same key wait, on both workers. Envoy cancels the
+/// asker's call with its context, so no answer will come for it: the waiters ask again at once
+/// and are answered one backend latency later, not when the ask's wait runs out
+/// (`timeout_ms` + 1 s = 6 s here; before the fix they took about 6.5 s after the reset). The
+/// request that was reset never reaches the upstream.
+#[test]
+fn batching_waiters_ask_again_at_once_when_the_asker_resets() {
+    let s = start(config(batching()), cache_state());
+    s.backend.set_latency(LATENCY);
+    let mut asker = e2e::h2::Connection::open(s.port()).unwrap();
+    let headers = [("user_key", FREE), ("x-mark", "asker")];
+    asker.head(1, "GET", "api.example.com", "/", &headers, true);
+    std::thread::sleep(Duration::from_millis(300));
+    let port = s.port();
+    let waiters = std::thread::spawn(move || {
+        let marked = (0..6).map(|i| user(FREE).header("x-mark", &format!("waiter-{i}")));
+        concurrently(port, marked.collect())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    asker.reset(1);
+    let reset_at = std::time::Instant::now();
+    let answered = waiters.join().unwrap();
+    let took = reset_at.elapsed();
+    let statuses: Vec<u16> = answered.iter().map(|r| r.status).collect();
+    assert!(statuses.iter().all(|&st| st == 200), "{statuses:?}");
+    assert!(
+        took < LATENCY + Duration::from_millis(1800),
+        "the waiters were answered {took:?} after the asker's reset"
+    );
+    let marks: Vec<String> = (s.echo.requests().iter())
+        .filter_map(|r| r.header("x-mark").map(str::to_string))
+        .collect();
+    assert_eq!(marks.len(), 6, "forwarded: {marks:?}");
+    assert!(!marks.contains(&"asker".to_string()), "{marks:?}");
+    // The asker's call and the waiters' one: the entry was asked for twice, not per waiter.
+    assert_eq!(authorizes(&s.backend).len(), 2);
+    assert_healthy(&s, FREE);
 }
