@@ -124,6 +124,13 @@ impl Service {
             let auth_mode = if public { Mode::Open } else { auth.mode };
             parse_mode(&obj, &proxy, auth_mode, &mut warnings)?
         };
+        // The client id is the caller's 3scale credential: a token without it is refused,
+        // never sent as its `sub` (the user's id at the identity provider, which may equal
+        // another app's key).
+        #[cfg(feature = "jwt")]
+        if let (Mode::LocalThenThreeScale, Some(jwt)) = (auth.mode, auth.jwt.as_mut()) {
+            jwt.client_id_required = true;
+        }
         let open = auth.mode == Mode::Open;
         let (rules, rule_access): (Vec<_>, Vec<_>) = proxy
             .array("proxy_rules", |path, v| parse_rule(path, v, open))?

@@ -283,7 +283,11 @@ fn batching_waiters_ask_again_at_once_when_the_asker_goes_away() {
     for id in [2, 3] {
         assert!(matches!(envoy.fate(id), Fate::Forwarded { .. }), "{id}");
     }
-    assert_eq!(envoy.fate(1), Fate::Held, "the gone request was never decided");
+    assert_eq!(
+        envoy.fate(1),
+        Fate::Held,
+        "the gone request was never decided"
+    );
 }
 
 #[test]

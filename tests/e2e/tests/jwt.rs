@@ -230,6 +230,62 @@ fn oidc_client_id_from_a_named_claim_and_never_from_sub() {
     );
 }
 
+/// `local+3scale` with a JWT (not OIDC): the token's client id claim (`azp`) is the 3scale
+/// credential (`user_key` on this version 1 service). A valid token without it is auth failed
+/// with no backend call: its `sub` is the user's id at the identity provider, not an app's,
+/// and could name another app's key (before the fix it was sent as the `user_key`).
+#[test]
+fn local_then_3scale_jwt_needs_the_client_id_and_never_uses_sub() {
+    let k = keys();
+    let state = State::new()
+        .service(
+            Service::new("7")
+                .token(TOKEN)
+                .backend_version("1")
+                .metric("hits", None),
+        )
+        .app(
+            App::new("7", "app-client")
+                .user_key("client-1")
+                .plan("Basic"),
+        )
+        .app(
+            App::new("7", "app-premium")
+                .user_key("user-1")
+                .plan("Premium"),
+        );
+    let svc = json!({
+        "id": 7, "backend_version": 1,
+        "backend_authentication_type": "service_token", "backend_authentication_value": TOKEN,
+        "authentication": {"mode": "local+3scale", "jwt": jwt_block(&k)},
+        "proxy": {"hosts": ["jwt.example.com"],
+            "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
+    });
+    let s = Stack::start_with(config(vec![svc]), state, |b| b);
+    let ok = call(&s, "GET", Some(&k.rs.token(&claims(&[], 60))));
+    assert_eq!(ok.status, 200, "{ok}");
+    let calls = s.backend.requests();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].param("user_key"), Some("client-1"));
+
+    // A valid token whose `sub` is another app's key, without `azp`.
+    let mut no_client = claims(&[], 60);
+    no_client.as_object_mut().unwrap().remove("azp");
+    let r = call(&s, "GET", Some(&k.rs.token(&no_client)));
+    assert_eq!(r.status, 403, "{r}");
+    assert_eq!(r.body, "Authentication failed");
+    assert_eq!(
+        s.backend.requests().len(),
+        1,
+        "no authrep without a client id"
+    );
+    assert_eq!(
+        s.echo.requests().len(),
+        1,
+        "only the first request was forwarded"
+    );
+}
+
 /// Service 21 on `jwt.example.com`, its keys fetched every second from `/realms/demo/certs`
 /// on cluster `idp` (the document server on `idp_port`).
 fn fetching_stack(idp_port: u16) -> Stack {
