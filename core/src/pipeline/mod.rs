@@ -38,6 +38,7 @@ pub mod ip_check;
 #[cfg(test)]
 mod ip_check_tests;
 mod matched;
+mod method_override;
 #[cfg(test)]
 mod policy_tests;
 #[cfg(test)]
@@ -110,6 +111,10 @@ pub struct PendingRequest {
     route: Option<routing::RouteInputs>,
     debug: bool,
     body_eligible: bool,
+    /// A form `POST` whose body is read for a `_method` only (see `method_override`).
+    override_body: bool,
+    /// A `POST` that names another method for the upstream to run (`method_override`).
+    method_overridden: bool,
     /// `Referer`, read only for a service with the `3scale_referrer` policy.
     referrer: Option<String>,
     /// The chain index of an `ip_check` after `apicast` that denied: answered once apicast's
@@ -238,14 +243,16 @@ pub fn begin(
         || local
             .as_ref()
             .is_some_and(|l| *l != Err(LocalFailure::Missing));
-    let body_eligible = !public_path
+    let form = !public_path
         && early.is_none()
-        && service.location == CredentialsLocation::Query
         && matches!(head.method, "POST" | "PUT" | "PATCH")
         && headers.header("content-type").is_some_and(|ct| {
             ct.to_ascii_lowercase()
                 .contains("application/x-www-form-urlencoded")
         });
+    let body_eligible = form && service.location == CredentialsLocation::Query;
+    let method_overridden = method_override::in_headers(head.method, headers)
+        || method_override::in_args(head.method, &args, query);
     // Read only when a credential came, or may come in the form body.
     let plain_http = (carries_credentials || body_eligible)
         && service
@@ -280,6 +287,8 @@ pub fn begin(
         public_path,
         debug,
         body_eligible,
+        override_body: form && head.method == "POST",
+        method_overridden,
         referrer,
         ip_denied,
         preflight: policies
@@ -372,16 +381,27 @@ impl PendingRequest {
     /// True when the form body must be read: credentials read from the query may be in it
     /// (3scale fills what the query lacks from it) or differ in it (an upstream may read the
     /// body's), or rules look at args.
+    /// A form `POST` is read for a `_method` field too, unless it is refused already.
     pub fn wants_body(&self) -> bool {
+        self.reads_form() || (self.override_body && !self.method_overridden)
+    }
+
+    fn reads_form(&self) -> bool {
         let query_credentials = self.service.auth.mode == Mode::ThreeScale
             || (self.service.auth.api_keys.as_ref()).is_some_and(|k| k.query.is_some());
         self.body_eligible && (query_credentials || self.service.rules_use_args)
     }
 
     /// Adds a form-urlencoded body: it fills missing credentials, and its args win for rules.
-    /// A local key the body repeats with another value fails authentication.
+    /// A local key the body repeats with another value fails authentication. A body read only
+    /// for its `_method` changes nothing else.
     pub fn add_form_body(&mut self, body: &[u8]) {
-        let form = QueryArgs::parse_form(&String::from_utf8_lossy(body));
+        let text = String::from_utf8_lossy(body);
+        let form = QueryArgs::parse_form(&text);
+        self.method_overridden |= method_override::in_args(&self.method, &form, Some(&text));
+        if !self.reads_form() {
+            return;
+        }
         self.found.fill_from_args(&self.service, &form);
         // A credential in the body is as exposed on plain HTTP as one in the query.
         self.insecure |= self.plain_http && self.found.any();
@@ -404,6 +424,9 @@ impl PendingRequest {
         let failed = || LocalReply::error(&errors.auth_failed, Outcome::AuthFailed);
         if let Some(reply) = self.early {
             return Err(reply);
+        }
+        if self.method_overridden {
+            return Err(LocalReply::method_override());
         }
         if self.insecure {
             return Err(LocalReply::https_required());

@@ -117,6 +117,12 @@ impl LocalReply {
         LocalReply::bad_request("Bad Request: invalid method")
     }
 
+    /// 400 to a `POST` that names another method for the upstream to run
+    /// (`X-HTTP-Method-Override`, `_method`): the rules matched `POST`.
+    pub fn method_override() -> LocalReply {
+        LocalReply::bad_request("Bad Request: method override")
+    }
+
     /// 400 to a request with an arg a matching rule reads twice with different values, or in
     /// another case: the upstream could read another value than the rules did.
     pub fn ambiguous_arg() -> LocalReply {
