@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make size`: the module with and without JWT (cargo's output and after wasm-opt), checked
 # against the budgets: at most 510 KB without JWT (the 3scale filter with caching, batching and
-# local keys), under 730 KB with everything (budgets revised 2026-12-04, the last time for the
-# request-path crates at opt-level 2, see README). Fails when a budget is exceeded.
+# local keys), under 740 KB with everything (revised 2026-12-04 for the request-path crates at
+# opt-level 2, see README; the full budget again 2026-12-05, from 730 KB: the checks that make
+# the filter read a request as upstream frameworks do, method overrides, arg spellings, `;`,
+# HEAD as GET, form bodies on every method, cost 8.7 KB). Fails when a budget is exceeded.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,7 +14,7 @@ FULL="target/$TARGET/release"
 LEAN_DIR="target/lean"
 LEAN="$LEAN_DIR/$TARGET/release"
 NO_JWT_BUDGET=510000
-FULL_BUDGET=730000
+FULL_BUDGET=740000
 
 [[ -f "$FULL/tollgate.wasm" ]] || { echo "size: run \`make build\` first" >&2; exit 1; }
 # A target directory of its own, so the default build's module is left alone.

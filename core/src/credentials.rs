@@ -170,6 +170,10 @@ pub struct Authorization {
     pub userid: Option<String>,
     pub password: Option<String>,
     pub token: Option<String>,
+    /// `Basic` with a parameter that is not base64 of `user:password` (in the standard
+    /// alphabet): nothing is read from it, though an upstream's lenient decoder may read a
+    /// user (Node's `Buffer` takes the URL-safe alphabet).
+    pub malformed_basic: bool,
 }
 
 impl Authorization {
@@ -189,10 +193,13 @@ impl Authorization {
                     pair.split_once(':').map(|(u, p)| Authorization {
                         userid: Some(u.to_string()),
                         password: Some(p.to_string()),
-                        token: None,
+                        ..Default::default()
                     })
                 })
-                .unwrap_or_default()
+                .unwrap_or(Authorization {
+                    malformed_basic: true,
+                    ..Default::default()
+                })
         } else if scheme.eq_ignore_ascii_case("Bearer") {
             Authorization {
                 token: Some(param.to_string()),

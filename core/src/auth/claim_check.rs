@@ -17,7 +17,9 @@ pub fn denies(
     claim: &dyn Fn(&str) -> String,
 ) -> bool {
     check.rules.iter().any(|rule| {
-        let applies = (rule.methods.is_empty() || rule.methods.iter().any(|m| m == method))
+        // `HEAD` runs the `GET` handler upstream (see `MethodMatch::matches`).
+        let listed = |m: &String| m == method || (method == "HEAD" && m == "GET");
+        let applies = (rule.methods.is_empty() || rule.methods.iter().any(listed))
             && rule.resource.matches(normalized_path);
         if !applies {
             return false;

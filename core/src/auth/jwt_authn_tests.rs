@@ -289,8 +289,13 @@ fn a_custom_token_header_and_query_count_as_presented() {
     assert_eq!(local(&c, &custom, None), Err(LocalFailure::Failed));
     let query = Request::new(&[], None);
     assert_eq!(local(&c, &query, Some("jwt=x")), Err(LocalFailure::Failed));
+    // An `access_token` nobody verified, which an upstream may read (RFC 6750), is refused.
     assert_eq!(
         local(&c, &query, Some("access_token=x")),
+        Err(LocalFailure::Failed)
+    );
+    assert_eq!(
+        local(&c, &query, Some("other=x")),
         Err(LocalFailure::Missing)
     );
     // A Bearer token in Authorization is still never verified here.

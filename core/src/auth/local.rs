@@ -50,16 +50,23 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
     }
     // A credential sent twice with different values is refused: the upstream might read the
     // one not checked.
-    if let Some(value) = req.headers.header("authorization") {
-        let parsed = Authorization::parse(&value);
-        // A token checked here must be the only one: an upstream reading an RFC 6750
-        // `access_token` from the query would get another, which nobody verified.
-        #[cfg(feature = "jwt")]
-        if let (Some(_), Some(token)) = (&auth.jwt, &parsed.token) {
-            if req.args.all_uri_ci("access_token").any(|t| t != token) {
-                return Err(LocalFailure::Failed);
-            }
+    let authorization = req.headers.header("authorization");
+    let parsed = authorization.as_deref().map(Authorization::parse);
+    // A token checked here must be the only one: an upstream reading an RFC 6750
+    // `access_token` from the query would get another, which nobody verified; without a
+    // Bearer token (another credential authenticates), any `access_token` is refused.
+    #[cfg(feature = "jwt")]
+    if auth.jwt.is_some() {
+        let bearer = parsed.as_ref().and_then(|p| p.token.as_deref());
+        if req
+            .args
+            .all_uri_ci("access_token")
+            .any(|t| Some(t) != bearer)
+        {
+            return Err(LocalFailure::Failed);
         }
+    }
+    if let Some(parsed) = parsed {
         if let Some(result) = from_authorization(auth, &parsed, req.now_s) {
             return match req.headers.header_ambiguous("authorization") {
                 true => Err(LocalFailure::Failed),
@@ -76,7 +83,10 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
             Some(q) => req.args.credential(q),
             None => (None, false),
         };
-        if query_twice || header_twice {
+        // A key in the header and another in the query: the upstream may read the one not
+        // checked (found by an audit, 2026-12-05).
+        let disagree = matches!((&in_header, in_query), (Some(h), Some(q)) if h != q);
+        if query_twice || header_twice || disagree {
             return Err(LocalFailure::Failed);
         }
         let presented = in_header.or_else(|| in_query.map(str::to_string));
@@ -103,6 +113,13 @@ fn from_authorization(
             return Some(Err(LocalFailure::Failed));
         }
         return Some(verify_jwt(jwt, token, now_s));
+    }
+    let basic_users = auth.basic_users.is_some();
+    let basic_keys = auth.api_keys.as_ref().is_some_and(|k| k.basic_username);
+    if header.malformed_basic && (basic_users || basic_keys) {
+        // A Basic credential this service reads, unreadable here: never let another
+        // credential authenticate while an upstream may read a user from it.
+        return Some(Err(LocalFailure::Failed));
     }
     let (Some(user), Some(password)) = (&header.userid, &header.password) else {
         return None;

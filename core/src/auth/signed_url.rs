@@ -95,10 +95,19 @@ pub fn verify(
     query: &str,
     now_s: u64,
 ) -> Result<(), SignedUrlError> {
-    let signature = query
+    // Exactly one: the text signed leaves out every `signature` piece, so a second one
+    // (`&signature=0;scope=all`, which a `;`-splitting upstream reads as `scope=all`) would
+    // ride along unsigned (found by an audit, 2026-12-05).
+    let mut signatures = query
         .split('&')
-        .find_map(|p| p.strip_prefix("signature="))
+        .filter(|p| p.split('=').next() == Some(SIGNATURE));
+    let signature = signatures
+        .next()
+        .and_then(|p| p.strip_prefix("signature="))
         .ok_or(SignedUrlError::Missing)?;
+    if signatures.next().is_some() {
+        return Err(SignedUrlError::BadSignature);
+    }
     let (text, expires) = canonical(method, path, query);
     let expires: u64 = expires
         .and_then(|e| e.parse().ok())
@@ -163,6 +172,14 @@ mod tests {
             verify(b"k", "GET", path, &altered, 999),
             Err(SignedUrlError::BadSignature)
         );
+        for second in ["&signature=0;c=3", "&signature", "&signature=x"] {
+            let twice = format!("{query}{second}");
+            assert_eq!(
+                verify(b"k", "GET", path, &twice, 999),
+                Err(SignedUrlError::BadSignature),
+                "{second}"
+            );
+        }
         let added = format!("{query}&c=3");
         assert_eq!(
             verify(b"k", "GET", path, &added, 999),

@@ -1,36 +1,19 @@
 //! Byte classes shared by the pattern compiler and the matchers.
 
-/// APIcast's placeholder class `[\w\-.~%!$&'()*+,;=@:]`, as a 256-bit table.
+/// What a `{var}` placeholder matches: any byte of a path segment (not `/`, and never the
+/// `?` or `#` that end a path).
+///
+/// APIcast's class is `[\w\-.~%!$&'()*+,;=@:]`, and its rules see the path decoded then
+/// re-escaped by nginx, which leaves `|`, `"`, `[`, `]`, `{`, `}`, `^` and `` ` `` decoded:
+/// `/users/1%7C/export` matched no `/users/{id}/export` rule and fell to a cheaper one, while
+/// every upstream router (Express, Rails, Flask, Spring, Go) serves it as that route, with an
+/// id that Rails' `to_i` or `parseInt` read as 1 (found by an audit, 2026-12-05).
 const PLACEHOLDER: ByteSet = {
-    let mut set = ByteSet([0; 4]);
-    let mut b = 0;
-    while b < 256 {
-        let byte = b as u8;
-        if byte.is_ascii_alphanumeric()
-            || matches!(
-                byte,
-                b'_' | b'-'
-                    | b'.'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b'@'
-                    | b':'
-            )
-        {
-            set.0[b / 64] |= 1 << (b % 64);
-        }
-        b += 1;
+    let mut set = ByteSet([u64::MAX; 4]);
+    let mut excluded = [b'/', b'?', b'#'].as_slice();
+    while let [byte, rest @ ..] = excluded {
+        set.0[*byte as usize / 64] &= !(1 << (*byte as usize % 64));
+        excluded = rest;
     }
     set
 };

@@ -175,17 +175,33 @@ impl RuleIndex {
     ) -> Candidates<'a, 'p> {
         let key = path.first_segment();
         let [any_keyed, any_general] = self.any.lists(key);
-        let bucket = self
-            .methods
-            .binary_search_by(|(m, _)| m.as_str().cmp(method))
-            .ok()
-            .and_then(|at| self.methods.get(at));
-        let [keyed, general] = match bucket {
-            Some((_, bucket)) => bucket.lists(key),
-            None => [&EMPTY, &EMPTY],
+        let lists = |method: &str| {
+            let bucket = self
+                .methods
+                .binary_search_by(|(m, _)| m.as_str().cmp(method))
+                .ok()
+                .and_then(|at| self.methods.get(at));
+            match bucket {
+                Some((_, bucket)) => bucket.lists(key),
+                None => [&EMPTY, &EMPTY],
+            }
+        };
+        let [keyed, general] = lists(method);
+        // `GET` rules match `HEAD` too (`MethodMatch::matches`).
+        let [get_keyed, get_general] = match method {
+            "HEAD" => lists("GET"),
+            _ => [&EMPTY, &EMPTY],
         };
         Candidates {
-            lists: [any_keyed, any_general, keyed, general].map(|list| (list, 0)),
+            lists: [
+                any_keyed,
+                any_general,
+                keyed,
+                general,
+                get_keyed,
+                get_general,
+            ]
+            .map(|list| (list, 0)),
             path,
         }
     }
@@ -194,7 +210,7 @@ impl RuleIndex {
 /// A merge of the ascending lists of the matching buckets, prefiltered.
 pub struct Candidates<'a, 'p> {
     /// Each list, and how far it was read.
-    lists: [(&'a List, usize); 4],
+    lists: [(&'a List, usize); 6],
     path: &'p PathView<'p>,
 }
 
@@ -343,7 +359,7 @@ mod tests {
             })
             .collect();
         let set = RuleSet::from(rules.clone());
-        for method in ["GET", "POST", "PUT"] {
+        for method in ["GET", "HEAD", "POST", "PUT"] {
             for path in [
                 "/", "/v1", "/v1/", "/v1/7", "/v1beta", "/v2/x", "/a.json", "v1/a",
             ] {
@@ -355,5 +371,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// `HEAD` matches `GET` rules as well as its own and `ANY` ones, indexed or not.
+    #[test]
+    fn head_matches_get_rules() {
+        let rules = vec![
+            MappingRule::new("GET", "/secret", "dear", 10, false, None),
+            MappingRule::new("HEAD", "/secret", "head", 1, false, None),
+            MappingRule::new("ANY", "/", "hits", 1, false, None),
+            MappingRule::new("POST", "/secret", "post", 5, false, None),
+        ];
+        let set = RuleSet::from(rules.clone());
+        let args = QueryArgs::default();
+        for matched in [
+            match_rules(&set, "HEAD", "/secret", &args),
+            match_rules(&rules[..], "HEAD", "/secret", &args),
+        ] {
+            assert_eq!(matched.matched, [0, 1, 2]);
+        }
+        assert_eq!(match_rules(&set, "GET", "/secret", &args).matched, [0, 2]);
     }
 }

@@ -7,6 +7,7 @@
 //! [`RuleSet`], indexed at configuration time so that a request only tries the rules
 //! that could match its method and first path segment.
 
+pub mod arg_names;
 mod bytes;
 pub mod index;
 pub mod path;

@@ -9,6 +9,7 @@
 //! - `$arg_<name>`, used by credentials ([`QueryArgs::first_ci`]). The name is matched
 //!   case-insensitively, the first valued occurrence wins, and there is no limit.
 
+use super::arg_names::is_spelling_of;
 use crate::encoding::decode_form_component;
 use percent_encoding::percent_decode;
 
@@ -69,6 +70,10 @@ pub struct QueryArgs {
     text: String,
     /// A named arg lies beyond the first `MAX_ARGS` pieces of a source: rules do not see it.
     truncated: bool,
+    /// The query as parsers that also split on `;` read it (Rack 2, so Rails up to 7.0;
+    /// Python before 3.9.2; Go before 1.17), when it has a `;`: `?x=1;scope=all` has a
+    /// `scope` for them. A name it reads otherwise is ambiguous.
+    semicolons: Option<Box<QueryArgs>>,
 }
 
 impl QueryArgs {
@@ -109,6 +114,9 @@ impl QueryArgs {
                 valued: raw_value.is_some(),
             });
         }
+        if query.contains(';') {
+            parsed.semicolons = Some(Box::new(QueryArgs::parse(&query.replace(';', "&"))));
+        }
         parsed
     }
 
@@ -129,12 +137,16 @@ impl QueryArgs {
             rules,
             text: String::new(),
             truncated,
+            semicolons: None,
         }
     }
 
     /// Appends `other`'s args so they win [`last`](Self::last) lookups (body over URI,
     /// like APIcast's `setmetatable(body_params, { __index = params })`).
     pub fn overlay(&mut self, other: &QueryArgs) {
+        if let Some(semicolons) = &mut self.semicolons {
+            semicolons.overlay(other);
+        }
         self.truncated |= other.truncated;
         let by = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
         let rules_before = self.rules.len();
@@ -168,13 +180,14 @@ impl QueryArgs {
     }
 
     /// Whether a rule reading `name` could read another value than the upstream does: an
-    /// arg rules see is spelled `name` in another case (`Scope` for `scope`: some frameworks
-    /// read names case-insensitively), or `name` comes twice with different values (rules
-    /// read the last, many frameworks the first).
+    /// arg rules see is another spelling of `name` that an upstream reads as `name` (`Scope`,
+    /// `[scope]`, `scope[]`: see `arg_names`), `name` comes twice with different values
+    /// (rules read the last, many frameworks the first), or a parser that splits on `;`
+    /// reads `name` otherwise.
     pub fn ambiguous(&self, name: &str) -> bool {
         let mut first: Option<&ArgValue> = None;
         for (arg, value) in &self.rules {
-            if !arg.eq_ignore_ascii_case(name) {
+            if !is_spelling_of(arg, name) {
                 continue;
             }
             if arg != name || first.is_some_and(|seen| seen != value) {
@@ -182,7 +195,9 @@ impl QueryArgs {
             }
             first = Some(value);
         }
-        false
+        self.semicolons
+            .as_ref()
+            .is_some_and(|other| other.ambiguous(name) || other.last(name) != self.last(name))
     }
 
     /// A credential: the first occurrence of `name` that has a value (`?user_key` is
@@ -198,25 +213,53 @@ impl QueryArgs {
 
     /// The credential `name` as [`first_ci`](Self::first_ci) reads it, and whether it comes
     /// again with another value (an upstream may read that one).
+    ///
+    /// Another spelling of `name` that an upstream reads as `name` (`user.key` for PHP,
+    /// `[user_key]` for `qs`: see `arg_names`) is never read as the credential, but one with
+    /// another value makes it ambiguous; so does a `;`-splitting parser's other reading.
     pub fn credential(&self, name: &str) -> (Option<&str>, bool) {
         let mut first = None;
         let mut ambiguous = false;
+        // The first value of another spelling, and whether those values disagree.
+        let mut spelled: Option<&str> = None;
         for arg in &self.args {
-            let value = match *arg {
+            let (exact, value) = match *arg {
                 Arg::Uri {
                     name: decoded,
                     value,
-                    valued,
+                    valued: true,
                     ..
-                } => (valued && self.span(decoded).eq_ignore_ascii_case(name))
-                    .then(|| self.span(value)),
-                Arg::Form(index) => self.form_credential(index, name),
+                } => {
+                    let decoded = self.span(decoded);
+                    if decoded.eq_ignore_ascii_case(name) {
+                        (true, Some(self.span(value)))
+                    } else {
+                        (
+                            false,
+                            is_spelling_of(decoded, name).then(|| self.span(value)),
+                        )
+                    }
+                }
+                Arg::Uri { .. } => (true, None),
+                Arg::Form(index) => match self.rules.get(index) {
+                    Some((arg, ArgValue::Present(value))) if arg == name => (true, Some(&**value)),
+                    Some((arg, ArgValue::Present(value))) if is_spelling_of(arg, name) => {
+                        (false, Some(&**value))
+                    }
+                    _ => (true, None),
+                },
             };
-            match (first, value) {
-                (None, _) => first = value,
+            let slot = if exact { &mut first } else { &mut spelled };
+            match (*slot, value) {
+                (None, _) => *slot = value,
                 (Some(seen), Some(v)) => ambiguous |= seen != v,
                 (Some(_), None) => {}
             }
+        }
+        ambiguous |= first.is_some() && spelled.is_some_and(|v| Some(v) != first);
+        if let Some(other) = &self.semicolons {
+            let (other_first, other_ambiguous) = other.credential(name);
+            ambiguous |= other_ambiguous || other_first != first;
         }
         (first, ambiguous)
     }

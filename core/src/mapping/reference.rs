@@ -4,13 +4,15 @@
 use super::pattern::{PathPattern, Token};
 
 fn is_placeholder_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"_-.~%!$&'()*+,;=@:".contains(&byte)
+    !matches!(byte, b'/' | b'?' | b'#')
 }
 
 /// The former matcher, without its step limit (inputs here are small).
 fn reference_matches(pattern: &PathPattern, input: &str) -> bool {
     let (tokens, anchored_end) = pattern.parts();
+    let trimmed = input.strip_suffix('/').filter(|t| !t.is_empty());
     match_from(tokens, anchored_end, input.as_bytes())
+        || (anchored_end && trimmed.is_some_and(|t| match_from(tokens, true, t.as_bytes())))
 }
 
 fn match_from(tokens: &[Token], anchored_end: bool, input: &[u8]) -> bool {

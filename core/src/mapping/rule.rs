@@ -24,10 +24,16 @@ impl MethodMatch {
         }
     }
 
+    /// A `GET` rule also matches `HEAD`: Express, Flask, Rails, Spring, Go and nginx answer
+    /// `HEAD` with the `GET` handler (its side effects, status and headers), so a `GET` rule
+    /// that needs a grant or counts a dear metric must not be dodged with `HEAD` (APIcast
+    /// matches `HEAD` on `HEAD` and `ANY` rules only; found by an audit, 2026-12-05).
     pub fn matches(&self, method: &str) -> bool {
         match self {
             MethodMatch::Any => true,
-            MethodMatch::Exact(expected) => expected == method,
+            MethodMatch::Exact(expected) => {
+                expected == method || (method == "HEAD" && expected == "GET")
+            }
         }
     }
 }

@@ -68,7 +68,10 @@ pub enum Next {
     /// Authenticated locally, no backend: forward with these changes.
     Forward(Forward),
 }
-pub use reply::{is_stripped_request_header, Forward, LocalReply, Outcome, SECRET_TOKEN_HEADER};
+pub use reply::{
+    is_stripped_request_header, is_tollgate_request_header, Forward, LocalReply, Outcome,
+    SECRET_TOKEN_HEADER,
+};
 
 use crate::auth::identity::Identity;
 use crate::auth::local::{self, LocalFailure, LocalRequest};
@@ -110,9 +113,14 @@ pub struct PendingRequest {
     /// What the `routing` policy's conditions read from the head (with the policy only).
     route: Option<routing::RouteInputs>,
     debug: bool,
+    /// A form body a credential may be in (APIcast: `POST`, `PUT`, `PATCH`, query location).
     body_eligible: bool,
-    /// A form `POST` whose body is read for a `_method` only (see `method_override`).
-    override_body: bool,
+    /// An `application/x-www-form-urlencoded` body, any method: rules that read args read
+    /// it (an upstream does, on `DELETE` too), and a `POST`'s is read for a `_method`.
+    form_body: bool,
+    /// That body is compressed (`Content-Encoding`): it cannot be read, an upstream may
+    /// inflate it (Express's `urlencoded()`), so it is refused whenever it would be read.
+    encoded_form: bool,
     /// A `POST` that names another method for the upstream to run (`method_override`).
     method_overridden: bool,
     /// `Referer`, read only for a service with the `3scale_referrer` policy.
@@ -243,14 +251,18 @@ pub fn begin(
         || local
             .as_ref()
             .is_some_and(|l| *l != Err(LocalFailure::Missing));
-    let form = !public_path
+    let form_body = !public_path
         && early.is_none()
-        && matches!(head.method, "POST" | "PUT" | "PATCH")
         && headers.header("content-type").is_some_and(|ct| {
             ct.to_ascii_lowercase()
                 .contains("application/x-www-form-urlencoded")
         });
-    let body_eligible = form && service.location == CredentialsLocation::Query;
+    let body_eligible = form_body
+        && matches!(head.method, "POST" | "PUT" | "PATCH")
+        && service.location == CredentialsLocation::Query;
+    let encoded_form = form_body
+        && (headers.header("content-encoding"))
+            .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
     let method_overridden = method_override::in_headers(head.method, headers)
         || method_override::in_args(head.method, &args, query);
     // Read only when a credential came, or may come in the form body.
@@ -287,7 +299,8 @@ pub fn begin(
         public_path,
         debug,
         body_eligible,
-        override_body: form && head.method == "POST",
+        form_body,
+        encoded_form,
         method_overridden,
         referrer,
         ip_denied,
@@ -381,15 +394,31 @@ impl PendingRequest {
     /// True when the form body must be read: credentials read from the query may be in it
     /// (3scale fills what the query lacks from it) or differ in it (an upstream may read the
     /// body's), or rules look at args.
-    /// A form `POST` is read for a `_method` field too, unless it is refused already.
+    /// A form `POST` is read for a `_method` field too; nothing is read from a request that
+    /// is refused already.
     pub fn wants_body(&self) -> bool {
-        self.reads_form() || (self.override_body && !self.method_overridden)
+        !self.method_overridden && !self.encoded_form && self.reads_form()
     }
 
+    /// Whether the form body matters: for credentials, rules or a `_method`.
     fn reads_form(&self) -> bool {
+        self.form_credentials() || self.form_rules() || self.form_override()
+    }
+
+    fn form_credentials(&self) -> bool {
         let query_credentials = self.service.auth.mode == Mode::ThreeScale
             || (self.service.auth.api_keys.as_ref()).is_some_and(|k| k.query.is_some());
-        self.body_eligible && (query_credentials || self.service.rules_use_args)
+        self.body_eligible && query_credentials
+    }
+
+    /// Rules that read args read the form's, on every method and whatever the credentials'
+    /// location (APIcast reads it for `POST`, `PUT` and `PATCH`; an upstream also on `DELETE`).
+    fn form_rules(&self) -> bool {
+        self.form_body && self.service.rules_use_args
+    }
+
+    fn form_override(&self) -> bool {
+        self.form_body && self.method == "POST"
     }
 
     /// Adds a form-urlencoded body: it fills missing credentials, and its args win for rules.
@@ -399,13 +428,15 @@ impl PendingRequest {
         let text = String::from_utf8_lossy(body);
         let form = QueryArgs::parse_form(&text);
         self.method_overridden |= method_override::in_args(&self.method, &form, Some(&text));
-        if !self.reads_form() {
+        if self.form_rules() || self.form_credentials() {
+            self.args.overlay(&form);
+        }
+        if !self.form_credentials() {
             return;
         }
         self.found.fill_from_args(&self.service, &form);
         // A credential in the body is as exposed on plain HTTP as one in the query.
         self.insecure |= self.plain_http && self.found.any();
-        self.args.overlay(&form);
         let local_key = self
             .service
             .auth
@@ -427,6 +458,9 @@ impl PendingRequest {
         }
         if self.method_overridden {
             return Err(LocalReply::method_override());
+        }
+        if self.encoded_form && self.reads_form() {
+            return Err(LocalReply::encoded_form());
         }
         if self.insecure {
             return Err(LocalReply::https_required());

@@ -123,6 +123,12 @@ impl LocalReply {
         LocalReply::bad_request("Bad Request: method override")
     }
 
+    /// 400 to a compressed form body that credentials, rules or a `_method` would be read
+    /// from: it cannot be read here, and an upstream may inflate it.
+    pub fn encoded_form() -> LocalReply {
+        LocalReply::bad_request("Bad Request: encoded form body")
+    }
+
     /// 400 to a request with an arg a matching rule reads twice with different values, or in
     /// another case: the upstream could read another value than the rules did.
     pub fn ambiguous_arg() -> LocalReply {
@@ -191,12 +197,29 @@ impl LocalReply {
 /// The header that tells the upstream a request came through Tollgate (`proxy.secret_token`).
 pub const SECRET_TOKEN_HEADER: &str = "x-3scale-proxy-secret-token";
 
-const STRIPPED_REQUEST_HEADERS: [&str; 2] = [SECRET_TOKEN_HEADER, "x-3scale-debug"];
+/// The secret token and the debug token must never come from a client. Nor must
+/// `X-Original-URL` and `X-Rewrite-URL`: IIS, Symfony before 2.7.49/3.4.14/4.1.3, Zend and
+/// older Drupal route on them instead of the request's path, which the rules matched (found
+/// by an audit, 2026-12-05).
+const STRIPPED_REQUEST_HEADERS: [&str; 4] = [
+    SECRET_TOKEN_HEADER,
+    "x-3scale-debug",
+    "x-original-url",
+    "x-rewrite-url",
+];
 
 /// Whether a request header must be removed before forwarding, in any spelling: case, and
 /// `_` for `-` (CGI/WSGI servers read `X_3scale_...` and `X-3scale-...` as one variable).
 pub fn is_stripped_request_header(name: &[u8]) -> bool {
     (STRIPPED_REQUEST_HEADERS.iter())
+        .any(|stripped| crate::request::same_header_spelling(stripped.as_bytes(), name))
+}
+
+/// The stripped headers Tollgate itself sets or reads (the secret token, the debug token): a
+/// `headers` policy may not touch them. (An operator may set `X-Original-URL`: the policy's
+/// operations come after the stripping.)
+pub fn is_tollgate_request_header(name: &[u8]) -> bool {
+    (STRIPPED_REQUEST_HEADERS[..2].iter())
         .any(|stripped| crate::request::same_header_spelling(stripped.as_bytes(), name))
 }
 
@@ -241,6 +264,8 @@ mod tests {
             "x-3scale_proxy-secret_token",
             "x-3scale-debug",
             "X_3scale_Debug",
+            "X-Original-URL",
+            "x_rewrite_url",
         ] {
             assert!(is_stripped_request_header(name.as_bytes()), "{name}");
         }

@@ -18,7 +18,7 @@ mod tests;
 use crate::config::policies::configs::{Edit, EditOp};
 use crate::config::policies::Policy;
 use crate::config::Service;
-use crate::pipeline::{is_stripped_request_header, LocalReply, Outcome};
+use crate::pipeline::{is_tollgate_request_header, LocalReply, Outcome};
 use crate::request::HeaderSource;
 use std::sync::Arc;
 
@@ -154,7 +154,7 @@ pub fn header_problem(e: &Edit, request: bool) -> Option<(&'static str, &'static
     let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
     if name.is_empty() || !name.iter().all(token) {
         Some(("header", "not a header name"))
-    } else if request && (is_stripped_request_header(name) || e.name.eq_ignore_ascii_case("host")) {
+    } else if request && (is_tollgate_request_header(name) || e.name.eq_ignore_ascii_case("host")) {
         Some((
             "header",
             "set or removed by Tollgate itself (secret token, X-3scale-Debug, Host)",
