@@ -44,28 +44,22 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
             Err(_) => return Err(LocalFailure::Failed),
         }
     }
+    let authorization = req.headers.header("authorization");
+    let parsed = authorization.as_deref().map(Authorization::parse);
+    #[cfg(feature = "jwt")]
+    if !access_tokens_agree(
+        auth,
+        req.args,
+        parsed.as_ref().and_then(|p| p.token.as_deref()),
+    ) {
+        return Err(LocalFailure::Failed);
+    }
     #[cfg(feature = "jwt")]
     if let Some(result) = from_jwt_authn(auth, req) {
         return result;
     }
     // A credential sent twice with different values is refused: the upstream might read the
     // one not checked.
-    let authorization = req.headers.header("authorization");
-    let parsed = authorization.as_deref().map(Authorization::parse);
-    // A token checked here must be the only one: an upstream reading an RFC 6750
-    // `access_token` from the query would get another, which nobody verified; without a
-    // Bearer token (another credential authenticates), any `access_token` is refused.
-    #[cfg(feature = "jwt")]
-    if auth.jwt.is_some() {
-        let bearer = parsed.as_ref().and_then(|p| p.token.as_deref());
-        if req
-            .args
-            .all_uri_ci("access_token")
-            .any(|t| Some(t) != bearer)
-        {
-            return Err(LocalFailure::Failed);
-        }
-    }
     if let Some(parsed) = parsed {
         if let Some(result) = from_authorization(auth, &parsed, req.now_s) {
             return match req.headers.header_ambiguous("authorization") {
@@ -99,6 +93,29 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
     }
     Err(LocalFailure::Missing)
 }
+
+/// On a JWT service, the token checked must be the only one: an upstream reading an RFC 6750
+/// `access_token` (query or form body, in any spelling an upstream reads as that name) would
+/// get another, which nobody verified. The token checked is the Bearer one, or, when Envoy's
+/// `jwt_authn` reads `access_token` from the query, that arg's first value; without either
+/// (another credential authenticates), any `access_token` is refused.
+#[cfg(feature = "jwt")]
+pub fn access_tokens_agree(auth: &Authentication, args: &QueryArgs, bearer: Option<&str>) -> bool {
+    let Some(jwt) = &auth.jwt else {
+        return true;
+    };
+    let from_query =
+        (jwt.from_jwt_authn.as_ref()).is_some_and(|s| s.query.eq_ignore_ascii_case(ACCESS_TOKEN));
+    let checked = bearer.or(if from_query {
+        args.first_ci(ACCESS_TOKEN)
+    } else {
+        None
+    });
+    args.spelled(ACCESS_TOKEN).all(|t| Some(t) == checked)
+}
+
+#[cfg(feature = "jwt")]
+const ACCESS_TOKEN: &str = "access_token";
 
 /// `None` when the header carries nothing this service authenticates with.
 fn from_authorization(

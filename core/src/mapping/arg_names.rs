@@ -18,10 +18,11 @@ pub fn is_spelling_of(arg: &str, name: &str) -> bool {
 }
 
 /// PHP's reading of a name: leading spaces dropped, ` `, `.` and `[` read as `_`, compared
-/// without case (a case-insensitive upstream may fold it too).
+/// without case (a case-insensitive upstream may fold it too). A `+` is a space to PHP: the
+/// credentials' view of a name keeps it.
 fn php_equal(arg: &str, name: &str) -> bool {
-    let folded = arg.trim_start_matches(' ').bytes().map(|b| match b {
-        b' ' | b'.' | b'[' => b'_',
+    let folded = arg.trim_start_matches([' ', '+']).bytes().map(|b| match b {
+        b' ' | b'+' | b'.' | b'[' => b'_',
         other => other.to_ascii_lowercase(),
     });
     folded.eq(name.bytes().map(|b| b.to_ascii_lowercase()))
@@ -33,7 +34,7 @@ fn bracket_base(arg: &str) -> Option<&str> {
     if !arg.contains(['[', ']']) {
         return None;
     }
-    let arg = arg.trim_start_matches(' ');
+    let arg = arg.trim_start_matches([' ', '+']);
     let inner = arg.strip_prefix('[').unwrap_or(arg);
     let end = inner.find(['[', ']']).unwrap_or(inner.len());
     inner.get(..end)
@@ -66,6 +67,8 @@ mod tests {
             "user[key",
             "[user_key]",
             "user_key[]",
+            "user+key",
+            "+user_key",
         ] {
             assert!(is_spelling_of(arg, "user_key"), "{arg}");
         }

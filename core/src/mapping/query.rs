@@ -115,7 +115,10 @@ impl QueryArgs {
             });
         }
         if query.contains(';') {
-            parsed.semicolons = Some(Box::new(QueryArgs::parse(&query.replace(';', "&"))));
+            let other = QueryArgs::parse(&query.replace(';', "&"));
+            // An arg past that reading's 100 pieces is one the rules never compare.
+            parsed.truncated |= other.truncated;
+            parsed.semicolons = Some(Box::new(other));
         }
         parsed
     }
@@ -132,20 +135,31 @@ impl QueryArgs {
             }
             rules.push(rule_view(raw_name, raw_value));
         }
+        // Django before its 2021 fix and Go before 1.17 split form bodies on `;` too.
+        let semicolons =
+            (body.contains(';')).then(|| Box::new(QueryArgs::parse_form(&body.replace(';', "&"))));
         QueryArgs {
             args: (0..rules.len()).map(Arg::Form).collect(),
             rules,
             text: String::new(),
-            truncated,
-            semicolons: None,
+            truncated: truncated || semicolons.as_ref().is_some_and(|s| s.truncated),
+            semicolons,
         }
     }
 
     /// Appends `other`'s args so they win [`last`](Self::last) lookups (body over URI,
     /// like APIcast's `setmetatable(body_params, { __index = params })`).
     pub fn overlay(&mut self, other: &QueryArgs) {
-        if let Some(semicolons) = &mut self.semicolons {
-            semicolons.overlay(other);
+        // The `;` reading of both: each side's own, or its only reading.
+        let theirs = other.semicolons.as_deref();
+        match (&mut self.semicolons, theirs) {
+            (Some(mine), _) => mine.overlay(theirs.unwrap_or(other)),
+            (None, Some(theirs)) => {
+                let mut mine = self.clone();
+                mine.overlay(theirs);
+                self.semicolons = Some(Box::new(mine));
+            }
+            (None, None) => {}
         }
         self.truncated |= other.truncated;
         let by = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
@@ -274,6 +288,26 @@ impl QueryArgs {
                 valued: true,
                 ..
             } if self.span(decoded).eq_ignore_ascii_case(name) => Some(self.span(value)),
+            _ => None,
+        })
+    }
+
+    /// Every value (URI or form) of an arg an upstream reads as `name`: any case, PHP's and
+    /// `qs`'s spellings (`arg_names`).
+    pub fn spelled<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.args.iter().filter_map(move |arg| match *arg {
+            Arg::Uri {
+                name: decoded,
+                value,
+                valued: true,
+                ..
+            } if is_spelling_of(self.span(decoded), name) => Some(self.span(value)),
+            Arg::Form(index) => match self.rules.get(index) {
+                Some((arg, ArgValue::Present(value))) if is_spelling_of(arg, name) => {
+                    Some(value.as_str())
+                }
+                _ => None,
+            },
             _ => None,
         })
     }
@@ -424,172 +458,5 @@ fn pieces(query: &str) -> impl Iterator<Item = (usize, &str, Option<&str>)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{pieces, scan, ArgValue, QueryArgs};
-
-    #[test]
-    fn one_pass_scan_agrees_with_split() {
-        for query in [
-            "",
-            "&",
-            "a",
-            "a=",
-            "=a",
-            "a=b=c&&d%41=%42&e",
-            "%=x&x%&&=&",
-            "a&b&",
-        ] {
-            let scanned: Vec<_> = scan(query)
-                .map(|p| (p.index, &query[p.name], query.get(p.value)))
-                .collect();
-            let split: Vec<_> = pieces(query).collect();
-            assert_eq!(scanned, split, "{query}");
-        }
-    }
-
-    fn present(value: &str) -> Option<ArgValue> {
-        Some(ArgValue::Present(value.to_owned()))
-    }
-
-    #[test]
-    fn parses_like_get_uri_args() {
-        let args = QueryArgs::parse("a%20b=1%61+2&foo&bar=&=x&&c=3=4");
-        let pairs: Vec<(&str, &ArgValue)> = args.iter().collect();
-        assert_eq!(
-            pairs,
-            vec![
-                ("a b", &ArgValue::Present("1a 2".into())),
-                ("foo", &ArgValue::NoValue),
-                ("bar", &ArgValue::Present(String::new())),
-                ("c", &ArgValue::Present("3=4".into())),
-            ]
-        );
-    }
-
-    #[test]
-    fn last_value_wins_for_rules() {
-        // t/apicast-mapping-rules.t TEST 1.
-        let args = QueryArgs::parse("speed=3x&other=1&speed=2x");
-        assert_eq!(args.last("speed").cloned(), present("2x"));
-        assert_eq!(args.last("Speed").cloned(), None);
-        assert_eq!(args.last("missing").cloned(), None);
-        let args = QueryArgs::parse("flag=1&flag");
-        assert_eq!(args.last("flag").cloned(), Some(ArgValue::NoValue));
-    }
-
-    #[test]
-    fn ambiguous_args() {
-        let ambiguous = |query: &str| QueryArgs::parse(query).ambiguous("scope");
-        assert!(!ambiguous(""));
-        assert!(!ambiguous("scope=all"));
-        assert!(!ambiguous("scope=all&scope=all&other=1&other=2"));
-        assert!(!ambiguous("scope&scope"));
-        assert!(
-            !ambiguous("sc%6Fpe=all&scope=all"),
-            "names are compared decoded"
-        );
-        assert!(ambiguous("scope=all&scope=mine"));
-        assert!(ambiguous("scope=mine&x=1&scope=all"));
-        assert!(ambiguous("scope=all&scope"));
-        assert!(ambiguous("scope=all&scope="));
-        assert!(ambiguous("Scope=all"));
-        assert!(ambiguous("scope=all&SCOPE=all"));
-        // The body after the query, as rules see them.
-        let mut args = QueryArgs::parse("scope=mine");
-        args.overlay(&QueryArgs::parse_form("scope=all"));
-        assert!(args.ambiguous("scope"));
-        let mut args = QueryArgs::parse("scope=all");
-        args.overlay(&QueryArgs::parse_form("scope=all"));
-        assert!(!args.ambiguous("scope"));
-    }
-
-    #[test]
-    fn encoded_args() {
-        let args = QueryArgs::parse("a=1&b=tw%65nty&c%61=1&d=x+y&E=%41&f+g=1");
-        let encoded: Vec<bool> = ["a", "b", "ca", "d", "e", "f+g", "zz"]
-            .iter()
-            .map(|n| args.encoded(n))
-            .collect();
-        assert_eq!(encoded, [false, true, true, true, true, true, false]);
-    }
-
-    #[test]
-    fn decodes_once() {
-        let args = QueryArgs::parse("a=%2541&b=%zz");
-        assert_eq!(args.last("a").cloned(), present("%41"));
-        assert_eq!(args.last("b").cloned(), present("%zz"));
-    }
-
-    #[test]
-    fn body_overlays_uri() {
-        // t/apicast-mapping-rules.t TEST 3/4: the body wins.
-        let mut args = QueryArgs::parse("a=uri&b=uri");
-        args.overlay(&QueryArgs::parse_form("a=body+x&c=body"));
-        assert_eq!(args.last("a").cloned(), present("body x"));
-        assert_eq!(args.last("b").cloned(), present("uri"));
-        assert_eq!(args.last("c").cloned(), present("body"));
-    }
-
-    #[test]
-    fn credentials_use_case_insensitive_first_value() {
-        let args = QueryArgs::parse("USER_KEY=a%26b+c&user_key=second");
-        assert_eq!(args.first_ci("user_key"), Some("a&b+c"));
-        assert_eq!(args.first_raw_ci("user_key"), Some("a%26b+c"));
-        // `?user_key` without `=` is not found; a later valued one is.
-        let args = QueryArgs::parse("user_key&user_key=v");
-        assert_eq!(args.first_ci("user_key"), Some("v"));
-        assert_eq!(args.first_raw_ci("user_key"), Some("v"));
-        assert_eq!(QueryArgs::parse("user_key").first_ci("user_key"), None);
-        // `?user_key=` is a present, empty credential.
-        assert_eq!(QueryArgs::parse("user_key=").first_ci("user_key"), Some(""));
-        // An encoded name is decoded for first_ci, but is a different arg for `$arg_`.
-        let args = QueryArgs::parse("user%5Fkey=x");
-        assert_eq!(args.first_ci("user_key"), Some("x"));
-        assert_eq!(args.first_raw_ci("user_key"), None);
-    }
-
-    #[test]
-    fn credentials_fall_back_to_body_exact_name() {
-        let mut args = QueryArgs::parse("other=1");
-        args.overlay(&QueryArgs::parse_form("USER_KEY=no&user_key=a+b%21"));
-        assert_eq!(args.first_ci("user_key"), Some("a b!"));
-        assert_eq!(args.first_raw_ci("user_key"), Some("a b!"));
-        assert_eq!(args.first_ci("User_Key"), None);
-
-        let mut args = QueryArgs::parse("user_key=uri");
-        args.overlay(&QueryArgs::parse_form("user_key=body"));
-        assert_eq!(args.first_ci("user_key"), Some("uri"));
-    }
-
-    #[test]
-    fn only_first_hundred_pieces_reach_rules() {
-        let mut query = "&".repeat(99);
-        query.push_str("a=1&b=2");
-        let args = QueryArgs::parse(&query);
-        assert_eq!(args.last("a").cloned(), present("1"));
-        assert_eq!(args.last("b").cloned(), None);
-        // `$arg_` has no such limit.
-        assert_eq!(args.first_ci("b"), Some("2"));
-        assert_eq!(args.first_raw_ci("b"), Some("2"));
-
-        let form = QueryArgs::parse_form(&query);
-        assert_eq!(form.last("b").cloned(), None);
-        assert_eq!(form.first_ci("b"), None);
-        // What rules do not see is flagged (the pipeline refuses it when rules read args);
-        // empty pieces beyond the limit hide nothing.
-        assert!(args.truncated() && form.truncated());
-        let mut overlaid = QueryArgs::parse("x=1");
-        overlaid.overlay(&form);
-        assert!(overlaid.truncated());
-        assert!(!QueryArgs::parse(&format!("a=1{}", "&".repeat(200))).truncated());
-        assert!(!QueryArgs::parse(&"&".repeat(99)).truncated());
-    }
-
-    #[test]
-    fn empty() {
-        assert!(QueryArgs::parse("").is_empty());
-        assert!(QueryArgs::parse("&&=x").is_empty());
-        assert!(!QueryArgs::parse("a").is_empty());
-        assert!(QueryArgs::default().is_empty());
-    }
-}
+#[path = "query_tests.rs"]
+mod tests;

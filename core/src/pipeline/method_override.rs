@@ -6,7 +6,8 @@
 //! `DELETE`. APIcast ignores overrides; Tollgate refuses a `POST` that names another method.
 //! Those frameworks only honour overrides on `POST`, so other methods are not looked at.
 
-use crate::mapping::{ArgValue, QueryArgs};
+use crate::encoding::decode_form_component;
+use crate::mapping::arg_names::is_spelling_of;
 use crate::request::HeaderSource;
 
 /// The override headers those frameworks read (any spelling, as nginx and CGI read them).
@@ -27,17 +28,21 @@ pub(super) fn in_headers(method: &str, headers: &dyn HeaderSource) -> bool {
         })
 }
 
-/// Whether a `POST`'s query or form args name another method in any `_method` (any case,
-/// every value). `raw`: the query or body as sent, searched when the args were cut short
-/// (past 100 pieces an upstream still reads a `_method` the rules' view does not hold).
-pub(super) fn in_args(method: &str, args: &QueryArgs, raw: Option<&str>) -> bool {
-    if method != "POST" {
-        return false;
-    }
-    let named = args.iter().any(|(name, value)| {
-        name.eq_ignore_ascii_case(ARG) && matches!(value, ArgValue::Present(v) if !is_post(v))
-    });
-    named || (args.truncated() && raw.is_some_and(|text| contains_ci(text, "method")))
+/// Whether a `POST`'s query or form body (`text`, as sent) names another method in a
+/// `_method` piece: every piece, split on `&` and `;` (Rack 2, old Python and Go split on
+/// both), its name decoded as a form's and read in any spelling an upstream reads as
+/// `_method` (`_METHOD`, PHP's `.method`, `[_method]`: `arg_names`). Not `QueryArgs`: its
+/// view stops at 100 pieces, an upstream's does not.
+pub(super) fn in_text(method: &str, text: &str) -> bool {
+    method == "POST"
+        && text.split(['&', ';']).any(|piece| {
+            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+            // Cheap first look: a `_method` name holds `method` in some case, or an escape.
+            let maybe = name.contains('%') || contains_ci(name, "method");
+            maybe
+                && is_spelling_of(&decode_form_component(name), ARG)
+                && !is_post(&decode_form_component(value))
+        })
 }
 
 fn is_post(value: &str) -> bool {
@@ -95,32 +100,36 @@ mod tests {
 
     #[test]
     fn args_naming_another_method_on_a_post() {
-        for query in [
+        for text in [
             "_method=DELETE",
             "_METHOD=put",
             "%5Fmethod=DELETE",
             "_method=POST&_method=DELETE",
             "a=1&_method=",
-        ] {
-            let args = QueryArgs::parse(query);
-            assert!(in_args("POST", &args, Some(query)), "{query}");
-            assert!(!in_args("GET", &args, Some(query)), "{query}");
-        }
-        for query in [
-            "_method=POST",
+            "a=1;_method=DELETE",
+            ".method=DELETE",
+            "[_method]=DELETE",
+            "%5B_method%5D=DELETE",
+            "+_method=DELETE",
+            "_m%65thod=DELETE",
             "_method",
+        ] {
+            assert!(in_text("POST", text), "{text}");
+            assert!(!in_text("GET", text), "{text}");
+        }
+        for text in [
+            "_method=POST",
+            "_method=+post+",
             "method=DELETE",
             "x_method=DELETE",
         ] {
-            assert!(
-                !in_args("POST", &QueryArgs::parse(query), Some(query)),
-                "{query}"
-            );
+            assert!(!in_text("POST", text), "{text}");
         }
-        // Past the 100 pieces the rules see, a `_method` is still read upstream.
-        let long = format!("{}_method=DELETE", "a=1&".repeat(120));
-        assert!(in_args("POST", &QueryArgs::parse(&long), Some(&long)));
-        let long = "a=1&".repeat(120);
-        assert!(!in_args("POST", &QueryArgs::parse(&long), Some(&long)));
+        // Past the 100 pieces the rules see, a `_method` is still read upstream, and a field
+        // merely named like one is not an override.
+        let long = format!("{}_m%65thod=DELETE", "a=1&".repeat(120));
+        assert!(in_text("POST", &long));
+        let long = format!("{}payment_method=card", "a=1&".repeat(120));
+        assert!(!in_text("POST", &long));
     }
 }

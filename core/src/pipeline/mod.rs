@@ -34,6 +34,7 @@ mod combination_tests;
 #[cfg(test)]
 mod fake_envoy;
 mod flow;
+mod form_body;
 pub mod ip_check;
 #[cfg(test)]
 mod ip_check_tests;
@@ -118,9 +119,17 @@ pub struct PendingRequest {
     /// An `application/x-www-form-urlencoded` body, any method: rules that read args read
     /// it (an upstream does, on `DELETE` too), and a `POST`'s is read for a `_method`.
     form_body: bool,
-    /// That body is compressed (`Content-Encoding`): it cannot be read, an upstream may
-    /// inflate it (Express's `urlencoded()`), so it is refused whenever it would be read.
+    /// That body is compressed (`Content-Encoding`) or in a charset that is not ASCII's
+    /// superset (UTF-16): it cannot be read as sent, an upstream may decode it (Express's
+    /// `urlencoded()` inflates, ASP.NET Core honours the charset), so it is refused whenever it
+    /// would be read.
     encoded_form: bool,
+    /// JWT services: the `Bearer` token, which a form body's `access_token` must equal.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    bearer: Option<String>,
+    /// Local keys read from a header and the query: the header's, which a form body's key
+    /// must equal.
+    header_key: Option<String>,
     /// A `POST` that names another method for the upstream to run (`method_override`).
     method_overridden: bool,
     /// `Referer`, read only for a service with the `3scale_referrer` policy.
@@ -251,20 +260,27 @@ pub fn begin(
         || local
             .as_ref()
             .is_some_and(|l| *l != Err(LocalFailure::Missing));
+    let content_type = headers
+        .header("content-type")
+        .filter(|ct| !ct.trim().is_empty());
+    let form = content_type.as_deref().is_some_and(|ct| {
+        ct.to_ascii_lowercase()
+            .contains("application/x-www-form-urlencoded")
+    });
+    // Rack (Rails, Sinatra) parses a `POST` body without a content type as a form.
     let form_body = !public_path
         && early.is_none()
-        && headers.header("content-type").is_some_and(|ct| {
-            ct.to_ascii_lowercase()
-                .contains("application/x-www-form-urlencoded")
-        });
-    let body_eligible = form_body
+        && (form || (content_type.is_none() && head.method == "POST"));
+    let body_eligible = form
+        && form_body
         && matches!(head.method, "POST" | "PUT" | "PATCH")
         && service.location == CredentialsLocation::Query;
     let encoded_form = form_body
-        && (headers.header("content-encoding"))
-            .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
+        && ((headers.header("content-encoding"))
+            .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
+            || content_type.as_deref().is_some_and(form_body::wide_charset));
     let method_overridden = method_override::in_headers(head.method, headers)
-        || method_override::in_args(head.method, &args, query);
+        || method_override::in_text(head.method, query.unwrap_or_default());
     // Read only when a credential came, or may come in the form body.
     let plain_http = (carries_credentials || body_eligible)
         && service
@@ -282,6 +298,8 @@ pub fn begin(
     let route = (service.policies.routing()).map(|rules| {
         routing::RouteInputs::read(rules, headers, &args, normalize_path(path) != path)
     });
+    let bearer = form_body::bearer(&service, headers);
+    let header_key = form_body::header_key(&service, headers);
     Ok(PendingRequest {
         route,
         service,
@@ -301,6 +319,8 @@ pub fn begin(
         body_eligible,
         form_body,
         encoded_form,
+        bearer,
+        header_key,
         method_overridden,
         referrer,
         ip_denied,
@@ -394,60 +414,6 @@ impl PendingRequest {
     /// True when the form body must be read: credentials read from the query may be in it
     /// (3scale fills what the query lacks from it) or differ in it (an upstream may read the
     /// body's), or rules look at args.
-    /// A form `POST` is read for a `_method` field too; nothing is read from a request that
-    /// is refused already.
-    pub fn wants_body(&self) -> bool {
-        !self.method_overridden && !self.encoded_form && self.reads_form()
-    }
-
-    /// Whether the form body matters: for credentials, rules or a `_method`.
-    fn reads_form(&self) -> bool {
-        self.form_credentials() || self.form_rules() || self.form_override()
-    }
-
-    fn form_credentials(&self) -> bool {
-        let query_credentials = self.service.auth.mode == Mode::ThreeScale
-            || (self.service.auth.api_keys.as_ref()).is_some_and(|k| k.query.is_some());
-        self.body_eligible && query_credentials
-    }
-
-    /// Rules that read args read the form's, on every method and whatever the credentials'
-    /// location (APIcast reads it for `POST`, `PUT` and `PATCH`; an upstream also on `DELETE`).
-    fn form_rules(&self) -> bool {
-        self.form_body && self.service.rules_use_args
-    }
-
-    fn form_override(&self) -> bool {
-        self.form_body && self.method == "POST"
-    }
-
-    /// Adds a form-urlencoded body: it fills missing credentials, and its args win for rules.
-    /// A local key the body repeats with another value fails authentication. A body read only
-    /// for its `_method` changes nothing else.
-    pub fn add_form_body(&mut self, body: &[u8]) {
-        let text = String::from_utf8_lossy(body);
-        let form = QueryArgs::parse_form(&text);
-        self.method_overridden |= method_override::in_args(&self.method, &form, Some(&text));
-        if self.form_rules() || self.form_credentials() {
-            self.args.overlay(&form);
-        }
-        if !self.form_credentials() {
-            return;
-        }
-        self.found.fill_from_args(&self.service, &form);
-        // A credential in the body is as exposed on plain HTTP as one in the query.
-        self.insecure |= self.plain_http && self.found.any();
-        let local_key = self
-            .service
-            .auth
-            .api_keys
-            .as_ref()
-            .and_then(|k| k.query.as_deref());
-        if local_key.is_some_and(|name| self.args.credential(name).1) {
-            self.local = Some(Err(LocalFailure::Failed));
-        }
-    }
-
     /// Transport and header secrets, credentials, then mapping rules; on success, the
     /// backend call to make, or (local authentication) the request to forward.
     pub fn authorize(mut self) -> Result<Next, LocalReply> {

@@ -1,0 +1,150 @@
+//! The form body: whether a request waits for it (credentials, rules that read args, a
+//! `_method`, an `access_token`), what is read from it, the charset it can be read in, and
+//! the credentials of the head that a value in it must not contradict.
+
+use super::{method_override, PendingRequest};
+#[cfg(feature = "jwt")]
+use crate::auth::local;
+use crate::auth::local::LocalFailure;
+use crate::auth::Mode;
+use crate::config::Service;
+#[cfg(feature = "jwt")]
+use crate::credentials::Authorization;
+use crate::mapping::QueryArgs;
+use crate::request::HeaderSource;
+
+/// Whether a `Content-Type`'s charset is not a superset of ASCII (UTF-16, UTF-32, UCS-2,
+/// UTF-7): `_method=DELETE` in UTF-16 is not those bytes, but ASP.NET Core and Spring decode
+/// the body in its charset before reading the fields.
+pub(super) fn wide_charset(content_type: &str) -> bool {
+    let lower = content_type.to_ascii_lowercase();
+    let Some((_, charset)) = lower.split_once("charset=") else {
+        return false;
+    };
+    let charset = charset.trim_start_matches(['"', '\'', ' ']);
+    [
+        "utf-16", "utf16", "utf-32", "utf32", "ucs", "utf-7", "utf7", "unicode",
+    ]
+    .iter()
+    .any(|wide| charset.starts_with(wide))
+}
+
+/// A JWT service's `Bearer` token: an `access_token` in the form body must be that one.
+#[cfg(feature = "jwt")]
+pub(super) fn bearer(service: &Service, headers: &dyn HeaderSource) -> Option<String> {
+    service.auth.jwt.as_ref()?;
+    Authorization::parse(&headers.header("authorization")?).token
+}
+
+#[cfg(not(feature = "jwt"))]
+pub(super) fn bearer(_: &Service, _: &dyn HeaderSource) -> Option<String> {
+    None
+}
+
+/// The local key in the header, for services that read keys from a header and the query:
+/// one in the form body must be the same (the upstream may read that one).
+pub(super) fn header_key(service: &Service, headers: &dyn HeaderSource) -> Option<String> {
+    let keys = service.auth.api_keys.as_ref()?;
+    keys.query.as_ref()?;
+    headers.header_any_spelling(keys.header.as_deref()?).0
+}
+
+impl PendingRequest {
+    /// A form `POST` is read for a `_method` field too; nothing is read from a request that
+    /// is refused already.
+    pub fn wants_body(&self) -> bool {
+        !self.method_overridden && !self.encoded_form && self.reads_form()
+    }
+
+    /// Whether the form body matters: for credentials, rules or a `_method`.
+    pub(super) fn reads_form(&self) -> bool {
+        self.form_credentials() || self.form_rules() || self.form_override() || self.form_tokens()
+    }
+
+    /// A JWT service reads a form body for an `access_token` that is not the token checked.
+    fn form_tokens(&self) -> bool {
+        #[cfg(feature = "jwt")]
+        let jwt = self.service.auth.jwt.is_some();
+        #[cfg(not(feature = "jwt"))]
+        let jwt = false;
+        self.form_body && jwt
+    }
+
+    fn form_credentials(&self) -> bool {
+        let query_credentials = self.service.auth.mode == Mode::ThreeScale
+            || (self.service.auth.api_keys.as_ref()).is_some_and(|k| k.query.is_some());
+        self.body_eligible && query_credentials
+    }
+
+    /// Rules that read args read the form's, on every method and whatever the credentials'
+    /// location (APIcast reads it for `POST`, `PUT` and `PATCH`; an upstream also on `DELETE`).
+    fn form_rules(&self) -> bool {
+        self.form_body && self.service.rules_use_args
+    }
+
+    fn form_override(&self) -> bool {
+        self.form_body && self.method == "POST"
+    }
+
+    /// Adds a form-urlencoded body: it fills missing credentials, and its args win for rules.
+    /// A local key the body repeats with another value fails authentication. A body read only
+    /// for its `_method` changes nothing else.
+    pub fn add_form_body(&mut self, body: &[u8]) {
+        let text = String::from_utf8_lossy(body);
+        let form = QueryArgs::parse_form(&text);
+        self.method_overridden |= method_override::in_text(&self.method, &text);
+        if self.form_rules() || self.form_credentials() || self.form_tokens() {
+            self.args.overlay(&form);
+        }
+        #[cfg(feature = "jwt")]
+        if self.form_tokens()
+            && !local::access_tokens_agree(&self.service.auth, &self.args, self.bearer.as_deref())
+        {
+            self.local = Some(Err(LocalFailure::Failed));
+        }
+        if !self.form_credentials() {
+            return;
+        }
+        self.found.fill_from_args(&self.service, &form);
+        // A credential in the body is as exposed on plain HTTP as one in the query.
+        self.insecure |= self.plain_http && self.found.any();
+        let local_key = self
+            .service
+            .auth
+            .api_keys
+            .as_ref()
+            .and_then(|k| k.query.as_deref());
+        let differs = |name: &str| {
+            let (value, twice) = self.args.credential(name);
+            twice || matches!((value, &self.header_key), (Some(v), Some(h)) if v != h)
+        };
+        if local_key.is_some_and(differs) {
+            self.local = Some(Err(LocalFailure::Failed));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wide_charset;
+
+    #[test]
+    fn charsets_that_are_not_ascii_supersets() {
+        for ct in [
+            "application/x-www-form-urlencoded; charset=utf-16",
+            "application/x-www-form-urlencoded;charset=UTF-16BE",
+            "application/x-www-form-urlencoded; charset=\"utf-16le\"",
+            "application/x-www-form-urlencoded; charset=utf-32",
+            "application/x-www-form-urlencoded; charset=UTF-7",
+        ] {
+            assert!(wide_charset(ct), "{ct}");
+        }
+        for ct in [
+            "application/x-www-form-urlencoded",
+            "application/x-www-form-urlencoded; charset=utf-8",
+            "application/x-www-form-urlencoded; charset=ISO-8859-1",
+        ] {
+            assert!(!wide_charset(ct), "{ct}");
+        }
+    }
+}
