@@ -72,6 +72,9 @@ FLOOD_RATE = 1000
 FLOOD_CONNECTIONS = 16
 GET_ROOT_HITS = [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]
 # Issue 12's "chain of five policies": each runs on every request (the client is 127.0.0.1).
+# `rate_limit_headers` stands where `3scale_referrer` stood until 2026-12-05: a service with
+# `3scale_referrer` is authorized by an authrep per request now (a cache entry per client-chosen
+# `Referer` multiplied its budget), so this listener would no longer be cached + batched.
 FIVE_POLICIES = [
     {"name": "ip_check", "configuration": {"check_type": "whitelist", "ips": ["127.0.0.1/32"]}},
     {"name": "headers", "configuration": {
@@ -80,7 +83,7 @@ FIVE_POLICIES = [
     {"name": "cors", "configuration": {"allow_origin": "*"}},
     {"name": "statuscode_overwrite", "configuration": {"http_statuses": [
         {"upstream": 500, "apicast": 503}]}},
-    {"name": "3scale_referrer", "configuration": {}},
+    {"name": "rate_limit_headers", "configuration": {}},
     {"name": "apicast", "configuration": {}},
 ]
 
@@ -289,7 +292,7 @@ def cases(signers: dict[str, mint.Signer]) -> list[Case]:
     out.append(Case(
         "3scale-batched-policies",
         "3scale cached + batched, 5 policies (ip_check, headers, cors, statuscode_overwrite, "
-        "3scale_referrer)",
+        "rate_limit_headers)",
         "tollgate",
         tollgate_config(
             service,
