@@ -14,6 +14,8 @@ pub mod path;
 pub mod pattern;
 pub mod query;
 #[cfg(test)]
+mod query_tests;
+#[cfg(test)]
 mod reference;
 pub mod rule;
 mod segment;

@@ -399,18 +399,18 @@ fn push_decoded(text: &mut String, scratch: &mut Vec<u8>, piece: &str) -> Span {
 }
 
 /// One `&`-separated piece of a query with a non-empty name.
-struct Piece {
+pub(super) struct Piece {
     /// Counts every piece, empty ones included, as lua-nginx-module's `max_args` does.
-    index: usize,
-    name: std::ops::Range<usize>,
+    pub(super) index: usize,
+    pub(super) name: std::ops::Range<usize>,
     /// Empty range past the end when there is no `=`.
-    value: std::ops::Range<usize>,
+    pub(super) value: std::ops::Range<usize>,
     name_escaped: bool,
     value_escaped: bool,
 }
 
 /// The pieces of `query` in one pass over its bytes (a query can hold many thousands).
-fn scan(query: &str) -> impl Iterator<Item = Piece> + '_ {
+pub(super) fn scan(query: &str) -> impl Iterator<Item = Piece> + '_ {
     let bytes = query.as_bytes();
     let mut start = 0;
     let mut index = 0;
@@ -447,7 +447,7 @@ fn scan(query: &str) -> impl Iterator<Item = Piece> + '_ {
 
 /// `(piece index, raw name, raw value)` for each `&`-separated piece with a non-empty
 /// name; the index counts every piece, as lua-nginx-module's `max_args` does.
-fn pieces(query: &str) -> impl Iterator<Item = (usize, &str, Option<&str>)> {
+pub(super) fn pieces(query: &str) -> impl Iterator<Item = (usize, &str, Option<&str>)> {
     query.split('&').enumerate().filter_map(|(index, piece)| {
         let (name, value) = match piece.split_once('=') {
             Some((name, value)) => (name, Some(value)),
@@ -456,7 +456,3 @@ fn pieces(query: &str) -> impl Iterator<Item = (usize, &str, Option<&str>)> {
         (!name.is_empty()).then_some((index, name, value))
     })
 }
-
-#[cfg(test)]
-#[path = "query_tests.rs"]
-mod tests;

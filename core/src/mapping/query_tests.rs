@@ -1,5 +1,5 @@
 //! Tests of `query.rs`.
-use super::{pieces, scan, ArgValue, QueryArgs};
+use super::query::{pieces, scan, ArgValue, QueryArgs};
 
 #[test]
 fn one_pass_scan_agrees_with_split() {
