@@ -25,8 +25,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = args.is_empty();
     // `credential` reads the value `first_ci` does; an arg a rule reads is ambiguous when it
     // comes in another spelling an upstream reads as the same name or with another value, and
-    // (without a `;`, which other parsers split on) only then.
-    let semicolons = query.is_some_and(|q| q.contains(';'));
+    // (without a `;` in the query or the form, which other parsers split on) only then.
+    let semicolons = text.contains(';');
     for (name, _) in args.iter() {
         assert_eq!(args.credential(name).0, args.first_ci(name));
         let values: Vec<_> = args.iter().filter(|(n, _)| *n == name).map(|(_, v)| v).collect();
