@@ -171,9 +171,17 @@ pub fn edit_header(response: bool, op: EditOp, name: &str, value: &str) -> HostR
 
 /// The first `size` bytes of the request body Envoy buffered (empty when there is none).
 pub fn request_body(size: usize) -> HostResult<Vec<u8>> {
+    request_body_range(0, size)
+}
+
+/// Bytes `from..to` of the request body Envoy holds for the current callback.
+pub fn request_body_range(from: usize, to: usize) -> HostResult<Vec<u8>> {
+    if to <= from {
+        return Ok(Vec::new());
+    }
     check(
         "get_http_request_body",
-        abi::get_buffer(abi::BUFFER_REQUEST_BODY, 0, size),
+        abi::get_buffer(abi::BUFFER_REQUEST_BODY, from, to.saturating_sub(from)),
     )
     .map(Option::unwrap_or_default)
 }

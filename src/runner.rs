@@ -192,6 +192,19 @@ impl Runner {
                         None => None,
                     }
                 }
+                Step::ScanBody {
+                    request,
+                    from,
+                    size,
+                    end,
+                } => match in_context(request, home, || host::request_body_range(from, size)) {
+                    Some(Ok(chunk)) => self.event(|w| w.on_body_chunk(request, size, &chunk, end)),
+                    Some(Err(_)) => {
+                        home_failed |= request == home;
+                        self.event(|w| w.on_host_error(request))
+                    }
+                    None => None,
+                },
                 Step::Call { call, purpose } => match self.dispatch(&call) {
                     Ok(token) => {
                         self.event(|w| {

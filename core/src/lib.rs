@@ -11,6 +11,7 @@ pub mod auth;
 pub mod backend;
 #[doc(hidden)]
 pub mod base64;
+pub mod body_scan;
 pub mod cache;
 pub mod condition;
 pub mod config;

@@ -237,6 +237,16 @@ impl Envoy {
                     let body = self.bodies.get(&request).cloned().unwrap_or_default();
                     Some(self.workers[w].on_form_body(request, &body[..size.min(body.len())]))
                 }
+                Step::ScanBody {
+                    request,
+                    from,
+                    size,
+                    end,
+                } => {
+                    let body = self.bodies.get(&request).cloned().unwrap_or_default();
+                    let chunk = body.get(from..size).unwrap_or_default();
+                    Some(self.workers[w].on_body_chunk(request, size, chunk, end))
+                }
                 Step::Call { call, purpose } => {
                     if self.refuse_calls {
                         Some(self.workers[w].on_call_refused(purpose))

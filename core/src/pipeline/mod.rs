@@ -52,6 +52,9 @@ mod routing;
 #[cfg(test)]
 mod routing_tests;
 mod steps;
+mod streamed_body;
+#[cfg(test)]
+mod streamed_body_tests;
 #[cfg(test)]
 mod tests;
 mod worker;
@@ -78,6 +81,7 @@ use crate::auth::identity::Identity;
 use crate::auth::local::{self, LocalFailure, LocalRequest};
 use crate::auth::Mode;
 use crate::auth::{header_secret, public};
+use crate::body_scan::BodyKind;
 use crate::config::policies::Policy;
 use crate::config::{Config, CredentialsLocation, Service};
 use crate::credentials::{self, Found};
@@ -132,6 +136,11 @@ pub struct PendingRequest {
     header_key: Option<String>,
     /// A `POST` that names another method for the upstream to run (`method_override`).
     method_overridden: bool,
+    /// A multipart or JSON `POST`: its body is read for a `_method` as it streams, after the
+    /// verdict too (`crate::body_scan`, `Worker::on_body_chunk`).
+    body_kind: Option<BodyKind>,
+    /// That body is compressed or in a wide charset: it cannot be read, so it is refused.
+    encoded_body: bool,
     /// `Referer`, read only for a service with the `3scale_referrer` policy.
     referrer: Option<String>,
     /// The chain index of an `ip_check` after `apicast` that denied: answered once apicast's
@@ -275,10 +284,15 @@ pub fn begin(
         && form_body
         && matches!(head.method, "POST" | "PUT" | "PATCH")
         && service.location == CredentialsLocation::Query;
-    let encoded_form = form_body
-        && ((headers.header("content-encoding"))
-            .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
-            || content_type.as_deref().is_some_and(form_body::wide_charset));
+    let encoded = (headers.header("content-encoding"))
+        .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
+        || content_type.as_deref().is_some_and(form_body::wide_charset);
+    let encoded_form = form_body && encoded;
+    // Frameworks read a `_method` in a multipart or JSON body on `POST` only.
+    let body_kind = (head.method == "POST" && !public_path && early.is_none())
+        .then(|| content_type.as_deref().and_then(BodyKind::of))
+        .flatten();
+    let encoded_body = body_kind.is_some() && encoded;
     let method_overridden = method_override::in_headers(head.method, headers)
         || method_override::in_text(head.method, query.unwrap_or_default());
     // Read only when a credential came, or may come in the form body.
@@ -322,6 +336,8 @@ pub fn begin(
         bearer,
         header_key,
         method_overridden,
+        body_kind,
+        encoded_body,
         referrer,
         ip_denied,
         preflight: policies
@@ -411,6 +427,11 @@ impl PendingRequest {
         &self.service
     }
 
+    /// The kind of body read for a `_method` as it streams, if any.
+    pub(super) fn body_kind(&self) -> Option<BodyKind> {
+        self.body_kind
+    }
+
     /// True when the form body must be read: credentials read from the query may be in it
     /// (3scale fills what the query lacks from it) or differ in it (an upstream may read the
     /// body's), or rules look at args.
@@ -427,6 +448,9 @@ impl PendingRequest {
         }
         if self.encoded_form && self.reads_form() {
             return Err(LocalReply::encoded_form());
+        }
+        if self.encoded_body {
+            return Err(LocalReply::encoded_body());
         }
         if self.insecure {
             return Err(LocalReply::https_required());

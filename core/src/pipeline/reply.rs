@@ -129,6 +129,12 @@ impl LocalReply {
         LocalReply::bad_request("Bad Request: encoded form body")
     }
 
+    /// 400 to a compressed (or UTF-16) multipart or JSON `POST` body: it cannot be read for a
+    /// `_method`, and an upstream may decode it.
+    pub fn encoded_body() -> LocalReply {
+        LocalReply::bad_request("Bad Request: encoded body")
+    }
+
     /// 400 to a request with an arg a matching rule reads twice with different values, or in
     /// another case: the upstream could read another value than the rules did.
     pub fn ambiguous_arg() -> LocalReply {

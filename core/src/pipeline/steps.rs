@@ -41,6 +41,15 @@ pub enum Step {
     /// Read the first `size` bytes of the body Envoy buffered for `request`, and hand them to
     /// [`super::Worker::on_form_body`].
     ReadBody { request: RequestId, size: usize },
+    /// Read bytes `from..size` of the body Envoy holds for `request` (the chunk just arrived,
+    /// or what arrived since the last read while the request is held) and hand them to
+    /// [`super::Worker::on_body_chunk`]; `end`: the body ends with them.
+    ScanBody {
+        request: RequestId,
+        from: usize,
+        size: usize,
+        end: bool,
+    },
     /// Send `call` to the backend. Hand the host's token to [`super::Worker::on_call_sent`]
     /// with `purpose`, or the purpose to [`super::Worker::on_call_refused`].
     Call {

@@ -11,6 +11,7 @@ use super::matched::MatchedRequest;
 use super::reply::{Forward, LocalReply};
 use super::reporting::Reporting;
 use super::steps::{CallPurpose, Clock, RequestId, Step, Steps, Tally};
+use super::streamed_body::BodyWatch;
 use super::{begin, Next, PendingRequest};
 use crate::backend::{BackendAnswer, Decision};
 use crate::cache::{AuthCache, CacheSettings, EntryKey, Lookup, SharedStore};
@@ -34,6 +35,8 @@ pub struct Worker {
     /// The header, status and CORS policies of requests whose service's chain has some, from
     /// their authorization until Envoy is done with them (the response phase needs them).
     pub(super) policies: Vec<(RequestId, Box<RequestPolicies>)>,
+    /// Multipart and JSON `POST` bodies being read for a `_method` (`streamed_body`).
+    pub(super) bodies: Vec<BodyWatch>,
     /// False while services are to come from 3scale System and none has arrived.
     config_loaded: bool,
     /// Backend calls in flight: the host's token, why, and the context that sent it (Envoy
@@ -54,6 +57,7 @@ impl Worker {
             clock,
             flows: Flows::default(),
             policies: Vec::new(),
+            bodies: Vec::new(),
             calls: Vec::new(),
             tally: Tally::default(),
         }
@@ -102,6 +106,7 @@ impl Worker {
     pub fn remembers(&self, request: RequestId) -> bool {
         self.flows.get(request).is_some()
             || self.policies.iter().any(|(id, _)| *id == request)
+            || self.watches_body(request)
             || self.calls.iter().any(|(_, _, from)| *from == request)
     }
 
@@ -154,12 +159,21 @@ impl Worker {
                 );
                 Steps::hold()
             }
-            Ok(pending) => self.authorize(request, pending, false, Some(now_ms)),
+            Ok(pending) => {
+                if !end_of_stream {
+                    self.watch_body(request, &pending);
+                }
+                self.authorize(request, pending, false, Some(now_ms))
+            }
         }
     }
 
-    /// A part of the body arrived (`size`: all of it so far, buffered by Envoy).
+    /// A part of the body arrived (`size`: Envoy's buffer, the whole body so far while the
+    /// request is held, else this chunk).
     pub fn on_request_body(&mut self, request: RequestId, size: usize, end: bool) -> Steps {
+        if let Some(step) = self.body_step(request, size, end) {
+            return Steps::one(step);
+        }
         match self.flows.get_mut(request) {
             Some(State::ReadingBody { buffered, .. }) if !end => {
                 *buffered = size;
@@ -173,6 +187,9 @@ impl Worker {
     /// Trailers end a body that never had `end_of_stream` (HTTP/2, chunked with trailers).
     /// The adapter strips spoofed trailers before this.
     pub fn on_request_trailers(&mut self, request: RequestId) -> Steps {
+        if let Some(steps) = self.body_ends(request) {
+            return steps;
+        }
         match self.flows.get(request) {
             Some(State::ReadingBody { buffered, .. }) => Steps::one(Step::ReadBody {
                 request,
@@ -217,6 +234,7 @@ impl Worker {
     pub fn on_request_done(&mut self, request: RequestId) -> Vec<EntryKey> {
         self.on_response(request, || None);
         self.flows.take(request);
+        self.forget_body(request);
         if let Some(i) = self.policies.iter().position(|(id, _)| *id == request) {
             self.policies.swap_remove(i);
         }

@@ -146,7 +146,7 @@ impl Gateway {
                         self.carry_out(i, 0, steps);
                     }
                 }
-                Step::ReadBody { .. } => panic!("no bodies here"),
+                Step::ReadBody { .. } | Step::ScanBody { .. } => panic!("no bodies here"),
             }
         }
     }

@@ -1,0 +1,97 @@
+//! Multipart and JSON `POST` bodies, read for a `_method` as they stream (`crate::body_scan`).
+//! Such a body is never held for the verdict: each chunk is read in the body callback that
+//! brings it, before Envoy passes it on, whatever the request's state (waiting for the
+//! backend, or forwarded from the cache at the headers). A `_method` found answers 400 then:
+//! the upstream, which has not had the whole body, is reset by Envoy's local reply.
+
+use super::flow::{held, State};
+use super::reply::LocalReply;
+use super::steps::{RequestId, Step, Steps};
+use super::{PendingRequest, Worker};
+use crate::body_scan::BodyScan;
+
+/// A body being read.
+pub(super) struct BodyWatch {
+    request: RequestId,
+    scan: BodyScan,
+    /// Bytes of Envoy's buffer read already: while the request is held Envoy's buffer keeps
+    /// every chunk, so the next read starts after them; once it goes on, each callback's buffer
+    /// is its chunk alone.
+    read: usize,
+}
+
+impl Worker {
+    /// Starts reading the body of a request whose headers did not end the stream.
+    pub(super) fn watch_body(&mut self, request: RequestId, pending: &PendingRequest) {
+        if let Some(kind) = pending.body_kind() {
+            self.bodies.push(BodyWatch {
+                request,
+                scan: BodyScan::new(kind),
+                read: 0,
+            });
+        }
+    }
+
+    /// The step that reads a body callback's new bytes, for a body being read.
+    pub(super) fn body_step(&self, request: RequestId, size: usize, end: bool) -> Option<Step> {
+        let state = self.flows.get(request);
+        if matches!(state, Some(State::Complete)) {
+            return None;
+        }
+        let watch = self.bodies.iter().find(|w| w.request == request)?;
+        let from = match state.is_some_and(State::holds_request) {
+            true => watch.read.min(size),
+            false => 0,
+        };
+        Some(Step::ScanBody {
+            request,
+            from,
+            size,
+            end,
+        })
+    }
+
+    /// The bytes asked for by `Step::ScanBody` (`size`: Envoy's buffer, read up to its end).
+    pub fn on_body_chunk(
+        &mut self,
+        request: RequestId,
+        size: usize,
+        chunk: &[u8],
+        end: bool,
+    ) -> Steps {
+        let Some(i) = self.bodies.iter().position(|w| w.request == request) else {
+            return held(self.flows.get(request));
+        };
+        let holds = self.flows.get(request).is_some_and(State::holds_request);
+        let Some(watch) = self.bodies.get_mut(i) else {
+            return held(self.flows.get(request));
+        };
+        let found = watch.scan.feed(chunk) || (end && watch.scan.finish());
+        watch.read = if holds { size } else { 0 };
+        if found || end {
+            self.bodies.swap_remove(i);
+        }
+        if found {
+            return self.reply(request, LocalReply::method_override());
+        }
+        held(self.flows.get(request))
+    }
+
+    /// Trailers end the body (HTTP/2 and chunked bodies with trailers never say `end`).
+    pub(super) fn body_ends(&mut self, request: RequestId) -> Option<Steps> {
+        let i = self.bodies.iter().position(|w| w.request == request)?;
+        let mut watch = self.bodies.swap_remove(i);
+        let answered = matches!(self.flows.get(request), Some(State::Complete));
+        (watch.scan.finish() && !answered)
+            .then(|| self.reply(request, LocalReply::method_override()))
+    }
+
+    /// Envoy is done with the request.
+    pub(super) fn forget_body(&mut self, request: RequestId) {
+        self.bodies.retain(|w| w.request != request);
+    }
+
+    pub(super) fn watches_body(&self, request: RequestId) -> bool {
+        self.bodies.iter().any(|w| w.request == request)
+    }
+}
