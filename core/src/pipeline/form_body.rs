@@ -7,6 +7,7 @@ use super::{method_override, PendingRequest};
 use crate::auth::local;
 use crate::auth::local::LocalFailure;
 use crate::auth::Mode;
+use crate::body_scan::BodyScan;
 use crate::config::Service;
 #[cfg(feature = "jwt")]
 use crate::credentials::Authorization;
@@ -93,6 +94,13 @@ impl PendingRequest {
         let text = String::from_utf8_lossy(body);
         let form = QueryArgs::parse_form(&text);
         self.method_overridden |= method_override::in_text(&self.method, &text);
+        // A form type that also names multipart or JSON (`...; profile=/json`): those readers
+        // too, since an upstream may believe the other name.
+        if self.scans_body() {
+            let mut scan = BodyScan::new();
+            scan.feed(body);
+            self.method_overridden |= scan.finish();
+        }
         if self.form_rules() || self.form_credentials() || self.form_tokens() {
             self.args.overlay(&form);
         }

@@ -81,7 +81,7 @@ use crate::auth::identity::Identity;
 use crate::auth::local::{self, LocalFailure, LocalRequest};
 use crate::auth::Mode;
 use crate::auth::{header_secret, public};
-use crate::body_scan::BodyKind;
+use crate::body_scan;
 use crate::config::policies::Policy;
 use crate::config::{Config, CredentialsLocation, Service};
 use crate::credentials::{self, Found};
@@ -136,9 +136,10 @@ pub struct PendingRequest {
     header_key: Option<String>,
     /// A `POST` that names another method for the upstream to run (`method_override`).
     method_overridden: bool,
-    /// A multipart or JSON `POST`: its body is read for a `_method` as it streams, after the
-    /// verdict too (`crate::body_scan`, `Worker::on_body_chunk`).
-    body_kind: Option<BodyKind>,
+    /// A multipart or JSON `POST` (`body_scan::applies`): its body is read for a `_method`, as
+    /// it streams and after the verdict too (`Worker::on_body_chunk`), or as a form body is if
+    /// the content type also names a form.
+    scan_body: bool,
     /// That body is compressed or in a wide charset: it cannot be read, so it is refused.
     encoded_body: bool,
     /// `Referer`, read only for a service with the `3scale_referrer` policy.
@@ -289,10 +290,11 @@ pub fn begin(
         || content_type.as_deref().is_some_and(form_body::wide_charset);
     let encoded_form = form_body && encoded;
     // Frameworks read a `_method` in a multipart or JSON body on `POST` only.
-    let body_kind = (head.method == "POST" && !public_path && early.is_none())
-        .then(|| content_type.as_deref().and_then(BodyKind::of))
-        .flatten();
-    let encoded_body = body_kind.is_some() && encoded;
+    let scan_body = head.method == "POST"
+        && !public_path
+        && early.is_none()
+        && content_type.as_deref().is_some_and(body_scan::applies);
+    let encoded_body = scan_body && encoded;
     let method_overridden = method_override::in_headers(head.method, headers)
         || method_override::in_text(head.method, query.unwrap_or_default());
     // Read only when a credential came, or may come in the form body.
@@ -336,7 +338,7 @@ pub fn begin(
         bearer,
         header_key,
         method_overridden,
-        body_kind,
+        scan_body,
         encoded_body,
         referrer,
         ip_denied,
@@ -427,9 +429,9 @@ impl PendingRequest {
         &self.service
     }
 
-    /// The kind of body read for a `_method` as it streams, if any.
-    pub(super) fn body_kind(&self) -> Option<BodyKind> {
-        self.body_kind
+    /// Whether the body is read for a `_method` in a multipart part or a JSON key.
+    pub(super) fn scans_body(&self) -> bool {
+        self.scan_body
     }
 
     /// True when the form body must be read: credentials read from the query may be in it

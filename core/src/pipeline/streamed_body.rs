@@ -23,10 +23,10 @@ pub(super) struct BodyWatch {
 impl Worker {
     /// Starts reading the body of a request whose headers did not end the stream.
     pub(super) fn watch_body(&mut self, request: RequestId, pending: &PendingRequest) {
-        if let Some(kind) = pending.body_kind() {
+        if pending.scans_body() {
             self.bodies.push(BodyWatch {
                 request,
-                scan: BodyScan::new(kind),
+                scan: BodyScan::new(),
                 read: 0,
             });
         }
