@@ -329,3 +329,58 @@ fn an_encoded_body_is_refused() {
     assert!(upstream_bodies(&s, "encoded").is_empty());
     assert!(s.authreps().is_empty(), "the backend was not asked");
 }
+
+/// A 2 MB upload forwarded from the cache at the headers: Envoy hands it over in many chunks,
+/// each read and passed on. Without a `_method` the upstream gets it byte for byte; with one
+/// in the last part, the client gets 400 and the upstream never has the whole body.
+#[test]
+fn a_large_upload_is_read_to_its_last_part() {
+    let mut c = config(vec![service(
+        1,
+        json!(1),
+        json!({"proxy_rules": orders_rules()}),
+    )]);
+    c["backend"]["batching"] = json!({"auths_ttl": 60, "batch_report_seconds": 1});
+    let s = Stack::start(c);
+    let target = format!("/orders/7?user_key={USER_KEY}");
+    let warm = Request::new("POST", &target)
+        .header("Host", "api.example.com")
+        .send(s.port());
+    assert_eq!(warm.status, 200, "{warm}");
+    let file: String = (0..50_000)
+        .map(|i| format!("line {i:05} of the file, named in no header\r\n"))
+        .collect();
+    for (name, refused) in [("note", false), ("_method", true)] {
+        let body = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; \
+             filename=\"big.txt\"\r\nContent-Type: text/plain\r\n\r\n{file}\r\n\
+             --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n\
+             DELETE\r\n--{BOUNDARY}--\r\n"
+        );
+        assert!(body.len() > 2_000_000);
+        let mark = format!("large-{name}");
+        let head = format!(
+            "POST {target} HTTP/1.1\r\nHost: api.example.com\r\n{MARK}: {mark}\r\n\
+             Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
+            Body::Multipart.content_type(),
+            body.len()
+        );
+        let r = support::adversarial::send_streaming(s.port(), &head, body.clone().into_bytes())
+            .unwrap();
+        let seen = upstream_bodies(&s, &mark);
+        if refused {
+            assert_eq!((r.status, r.body.as_str()), REFUSED, "{mark}");
+            assert!(
+                seen.iter()
+                    .all(|b| b.len() < body.len() && !b.contains("_method")),
+                "{mark}: the upstream got the whole body"
+            );
+        } else {
+            assert_eq!(r.status, 200, "{mark}: {}", r.body);
+            assert!(
+                seen.len() == 1 && seen[0] == body,
+                "{mark}: the upstream's body"
+            );
+        }
+    }
+}
