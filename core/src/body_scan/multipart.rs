@@ -36,6 +36,9 @@ struct Capture {
     first_line: Option<usize>,
     /// The last byte was a line feed (a carriage return does not change it).
     after_line_feed: bool,
+    /// The value is an RFC 2047 encoded word (`=?`): ASP.NET Core's base64 decoder ignores
+    /// whitespace, however much, so it is left out rather than kept up to [`VALUE_CAP`].
+    encoded_word: bool,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -110,9 +113,14 @@ impl Fields {
                     capture.first_line.get_or_insert(capture.value.len());
                     true
                 }
+                _ if capture.encoded_word && byte <= b' ' => {
+                    capture.after_line_feed = false;
+                    true
+                }
                 _ if capture.value.len() < VALUE_CAP => {
                     capture.after_line_feed = false;
                     capture.value.push(byte);
+                    capture.encoded_word |= capture.value == b"=?";
                     true
                 }
                 _ => {

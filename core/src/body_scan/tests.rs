@@ -112,6 +112,21 @@ fn a_value_at_the_end_of_the_body_is_read_when_it_ends() {
 }
 
 #[test]
+fn an_encoded_word_padded_past_the_cap_is_read_without_its_whitespace() {
+    let spaces = " ".repeat(100);
+    for name in [
+        format!("=?utf-8?B?X21ld{spaces}GhvZA==?="),
+        format!("=?utf-8?B?{spaces}X21ldGhvZA==?="),
+        format!("=?utf-8?B?X21ld\r\n{spaces}GhvZA==?="),
+    ] {
+        assert!(
+            scan(&part(&format!("form-data; name=\"{name}\""))),
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn long_multipart_values_are_judged_on_what_they_hold() {
     let long = |v: &str| format!("form-data; name=\"{v}\"");
     let pad = "a".repeat(200);

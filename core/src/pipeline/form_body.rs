@@ -14,20 +14,38 @@ use crate::credentials::Authorization;
 use crate::mapping::QueryArgs;
 use crate::request::HeaderSource;
 
-/// Whether a `Content-Type`'s charset is not a superset of ASCII (UTF-16, UTF-32, UCS-2,
-/// UTF-7): `_method=DELETE` in UTF-16 is not those bytes, but ASP.NET Core and Spring decode
-/// the body in its charset before reading the fields.
+/// Whether a `Content-Type` names a charset that may not write ASCII as ASCII (UTF-16, UTF-32,
+/// UCS-2 under any alias, UTF-7, EBCDIC): `_method=DELETE` in UTF-16 is not those bytes, but
+/// ASP.NET Core and Spring decode the body in its charset before reading the fields. Every
+/// parameter whose name holds `charset` counts (`x-charset=utf-8; charset=utf-16`), spaces
+/// around `=` allowed, and a charset is readable only if it is a known ASCII superset: an
+/// alias (`ISO-10646-UCS-2` is UTF-16 to .NET) cannot slip through a list of wide ones.
 pub(super) fn wide_charset(content_type: &str) -> bool {
+    const ASCII_SUPERSETS: [&str; 17] = [
+        "utf-8",
+        "utf8",
+        "us-ascii",
+        "ascii",
+        "iso-8859-",
+        "iso8859-",
+        "iso_8859-",
+        "latin",
+        "windows-125",
+        "cp125",
+        "shift_jis",
+        "sjis",
+        "euc-",
+        "gb2312",
+        "gbk",
+        "gb18030",
+        "big5",
+    ];
     let lower = content_type.to_ascii_lowercase();
-    let Some((_, charset)) = lower.split_once("charset=") else {
-        return false;
-    };
-    let charset = charset.trim_start_matches(['"', '\'', ' ']);
-    [
-        "utf-16", "utf16", "utf-32", "utf32", "ucs", "utf-7", "utf7", "unicode",
-    ]
-    .iter()
-    .any(|wide| charset.starts_with(wide))
+    lower.split(';').skip(1).any(|param| {
+        let (name, value) = param.split_once('=').unwrap_or((param, ""));
+        let value = value.trim_matches(|c: char| c.is_ascii_whitespace() || c == '"' || c == '\'');
+        name.contains("charset") && !ASCII_SUPERSETS.iter().any(|ok| value.starts_with(ok))
+    })
 }
 
 /// A JWT service's `Bearer` token: an `access_token` in the form body must be that one.
@@ -144,6 +162,14 @@ mod tests {
             "application/x-www-form-urlencoded; charset=\"utf-16le\"",
             "application/x-www-form-urlencoded; charset=utf-32",
             "application/x-www-form-urlencoded; charset=UTF-7",
+            // Found by an audit: aliases, spaces around `=`, a second parameter.
+            "application/x-www-form-urlencoded; charset=ISO-10646-UCS-2",
+            "application/x-www-form-urlencoded; charset = utf-16",
+            "application/x-www-form-urlencoded; charset=\tutf-16",
+            "application/x-www-form-urlencoded; x-charset=utf-8; charset=utf-16",
+            "application/x-www-form-urlencoded; charset=unicodeFFFE",
+            "application/x-www-form-urlencoded; charset=IBM037",
+            "application/x-www-form-urlencoded; charset=",
         ] {
             assert!(wide_charset(ct), "{ct}");
         }
@@ -151,6 +177,9 @@ mod tests {
             "application/x-www-form-urlencoded",
             "application/x-www-form-urlencoded; charset=utf-8",
             "application/x-www-form-urlencoded; charset=ISO-8859-1",
+            "application/x-www-form-urlencoded; charset=\"UTF-8\"",
+            "application/x-www-form-urlencoded ; charset = windows-1252",
+            "multipart/form-data; boundary=x",
         ] {
             assert!(!wide_charset(ct), "{ct}");
         }

@@ -290,10 +290,16 @@ pub fn begin(
         || content_type.as_deref().is_some_and(form_body::wide_charset);
     let encoded_form = form_body && encoded;
     // Frameworks read a `_method` in a multipart or JSON body on `POST` only.
+    // `Content_Type` too: an upstream that reads header names as CGI does (Symfony's
+    // `HTTP_CONTENT_TYPE`) may take it for the content type (found by an audit).
+    let other_type = || {
+        let (value, ambiguous) = headers.header_any_spelling("content-type");
+        ambiguous || value.as_deref().is_some_and(body_scan::applies)
+    };
     let scan_body = head.method == "POST"
         && !public_path
         && early.is_none()
-        && content_type.as_deref().is_some_and(body_scan::applies);
+        && (content_type.as_deref().is_some_and(body_scan::applies) || other_type());
     let encoded_body = scan_body && encoded;
     let method_overridden = method_override::in_headers(head.method, headers)
         || method_override::in_text(head.method, query.unwrap_or_default());
