@@ -8,14 +8,15 @@
 //!
 //! Both readings are wider than any framework's, on purpose (a false alarm is a 400, a miss
 //! is a method the rules never matched):
-//! - **multipart**: every `name` or `content-id` followed by `=` or `:`, anywhere in the body
-//!   (not only in part headers: Rack's regex finds `name=` inside a quoted `filename`), its
-//!   value read quoted, unquoted, as RFC 2231 (`name*=utf-8''%5Fmethod`, Busboy) and RFC 2047
-//!   (`=?utf-8?B?...?=`, ASP.NET Core), percent-decoded, and compared in every spelling PHP
-//!   or Rack reads as `_method` (`arg_names`). A file whose text holds `name="_method"` is
-//!   refused too.
-//! - **JSON**: every string followed by `:` (a key, at any depth), its escapes decoded, equal
-//!   to `_method` in any case.
+//! - **multipart** (`multipart.rs`): every `name` or `content-id` followed by `=` or `:`,
+//!   anywhere in the body (not only in part headers: Rack's regex finds `name=` inside a
+//!   quoted `filename`), its value read quoted, unquoted, as RFC 2231 (`name*=utf-8''%5Fmethod`,
+//!   Busboy) and RFC 2047 (`=?utf-8?B?...?=` in any charset, ASP.NET Core), percent-decoded,
+//!   across a line break (PHP), up to a NUL, without control bytes at either end (Java), and
+//!   compared in every spelling PHP or Rack reads as `_method` (`arg_names`). A file whose
+//!   text holds `name="_method"` is refused too.
+//! - **JSON** (`json.rs`): every string followed by `:` (a key, at any depth), its escapes
+//!   decoded, equal to `_method` in any case.
 
 mod json;
 mod multipart;
