@@ -285,13 +285,16 @@ pub fn begin(
         && form_body
         && matches!(head.method, "POST" | "PUT" | "PATCH")
         && service.location == CredentialsLocation::Query;
-    let encoded = (headers.header("content-encoding"))
-        .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
-        || content_type.as_deref().is_some_and(form_body::wide_charset);
-    let encoded_form = form_body && encoded;
-    // Frameworks read a `_method` in a multipart or JSON body on `POST` only.
-    // `Content_Type` too: an upstream that reads header names as CGI does (Symfony's
-    // `HTTP_CONTENT_TYPE`) may take it for the content type (found by an audit).
+    // Read only for a body that is read (no header look-up on a `GET`).
+    let encoded = || {
+        (headers.header("content-encoding"))
+            .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
+            || content_type.as_deref().is_some_and(form_body::wide_charset)
+    };
+    let encoded_form = form_body && encoded();
+    // Frameworks read a `_method` in a multipart or JSON body on `POST` only; the content
+    // type in any spelling: an upstream that reads header names as CGI does (Symfony's
+    // `HTTP_CONTENT_TYPE`) may take `Content_Type` for it (found by an audit).
     let other_type = || {
         let (value, ambiguous) = headers.header_any_spelling("content-type");
         ambiguous || value.as_deref().is_some_and(body_scan::applies)
@@ -300,7 +303,7 @@ pub fn begin(
         && !public_path
         && early.is_none()
         && (content_type.as_deref().is_some_and(body_scan::applies) || other_type());
-    let encoded_body = scan_body && encoded;
+    let encoded_body = scan_body && encoded();
     let method_overridden = method_override::in_headers(head.method, headers)
         || method_override::in_text(head.method, query.unwrap_or_default());
     // Read only when a credential came, or may come in the form body.
