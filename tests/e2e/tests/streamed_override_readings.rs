@@ -14,13 +14,12 @@ use e2e::Request;
 use serde_json::{json, Value};
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
-use std::thread::sleep;
 use std::time::Duration;
+use support::pieces::{send_in_pieces, upstream_bodies, MARK};
 use support::*;
 use tollgate_core::body_scan::BodyScan;
 
 const REFUSED: (u16, &str) = (400, "Bad Request: method override");
-const MARK: &str = "x-case";
 const B: &str = "XyZ";
 
 fn orders_rules() -> Value {
@@ -55,14 +54,6 @@ fn multipart(params: &[u8]) -> Vec<u8> {
         format!("\r\n\r\nDELETE\r\n--{B}--\r\n").as_bytes(),
     ]
     .concat()
-}
-
-/// The bodies the upstream received for requests marked `mark`.
-fn upstream_bodies(s: &Stack, mark: &str) -> Vec<String> {
-    (s.echo.requests().into_iter())
-        .filter(|r| r.headers.iter().any(|(k, v)| k == MARK && v == mark))
-        .map(|r| r.body)
-        .collect()
 }
 
 /// `POST /orders/7` with `content_type` and `body` (Content-Length, one write).
@@ -414,33 +405,17 @@ fn a_name_split_across_the_resume() {
     let cuts = [at + 2, at + 5];
     for chunked in [false, true] {
         let mark = format!("resume-{chunked}");
-        let mut head = format!(
+        let head = format!(
             "POST {} HTTP/1.1\r\nHost: api.example.com\r\n{MARK}: {mark}\r\n\
              Content-Type: multipart/form-data; boundary={B}\r\n",
             target()
         );
-        head.push_str(&match chunked {
-            true => "Transfer-Encoding: chunked\r\n\r\n".to_string(),
-            false => format!("Content-Length: {}\r\n\r\n", body.len()),
-        });
-        let piece = |p: &[u8]| match chunked {
-            true => [format!("{:x}\r\n", p.len()).as_bytes(), p, b"\r\n"].concat(),
-            false => p.to_vec(),
-        };
-        let mut stream = TcpStream::connect(("127.0.0.1", s.port())).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let _ = stream.write_all(&[head.as_bytes(), &piece(&body[..cuts[0]])].concat());
-        sleep(Duration::from_millis(200));
-        let _ = stream.write_all(&piece(&body[cuts[0]..cuts[1]]));
-        sleep(Duration::from_millis(800));
-        let mut rest = piece(&body[cuts[1]..]);
-        if chunked {
-            rest.extend_from_slice(b"0\r\n\r\n");
-        }
-        let _ = stream.write_all(&rest);
-        let r = read_response(&mut BufReader::new(stream), false).unwrap();
+        let pieces = [
+            (Duration::ZERO, &body[..cuts[0]]),
+            (Duration::from_millis(200), &body[cuts[0]..cuts[1]]),
+            (Duration::from_millis(800), &body[cuts[1]..]),
+        ];
+        let r = send_in_pieces(s.port(), &head, &pieces, chunked).unwrap();
         assert_eq!((r.status, r.body.as_str()), REFUSED, "{mark}");
         // Chunked: the upstream got the pieces before the one that completes the name, then
         // a reset (the echo upstream records the truncated body); never the whole body.

@@ -18,19 +18,17 @@
 mod support;
 
 use e2e::h2::Connection;
-use e2e::http::{read_response, send_raw};
+use e2e::http::send_raw;
 use serde_json::{json, Value};
-use std::io::{BufReader, Write};
-use std::net::TcpStream;
 use std::thread::sleep;
 use std::time::Duration;
+use support::pieces::{send_in_pieces, upstream_bodies, MARK};
 use support::*;
 use tollgate_core::body_scan::{applies, BodyScan};
 
 const REFUSED: (u16, &str) = (400, "Bad Request: method override");
 const ENCODED_BODY: (u16, &str) = (400, "Bad Request: encoded body");
 const ENCODED_FORM: (u16, &str) = (400, "Bad Request: encoded form body");
-const MARK: &str = "x-case";
 const B: &str = "XyZ";
 
 fn orders_rules() -> Value {
@@ -84,14 +82,6 @@ fn multipart(params: &[u8]) -> Vec<u8> {
 
 fn mp_type() -> String {
     format!("multipart/form-data; boundary={B}")
-}
-
-/// The bodies the upstream received for requests marked `mark`.
-fn upstream_bodies(s: &Stack, mark: &str) -> Vec<String> {
-    (s.echo.requests().into_iter())
-        .filter(|r| r.headers.iter().any(|(k, v)| k == MARK && v == mark))
-        .map(|r| r.body)
-        .collect()
 }
 
 /// `POST target` over HTTP/1.1 with these header lines (raw, in order) and a Content-Length.
@@ -601,32 +591,17 @@ fn refused_mid_body_after_a_cache_hit_http1() {
     let at = body.windows(7).rposition(|w| w == b"_method").unwrap() + 3;
     for chunked in [false, true] {
         let mark = format!("mid-{chunked}");
-        let mut head = format!(
+        let head = format!(
             "POST {} HTTP/1.1\r\nHost: api.example.com\r\n{MARK}: {mark}\r\n\
              Content-Type: {}\r\n",
             target(),
             mp_type()
         );
-        head.push_str(&match chunked {
-            true => "Transfer-Encoding: chunked\r\n\r\n".to_string(),
-            false => format!("Content-Length: {}\r\n\r\n", body.len()),
-        });
-        let piece = |p: &[u8]| match chunked {
-            true => [format!("{:x}\r\n", p.len()).as_bytes(), p, b"\r\n"].concat(),
-            false => p.to_vec(),
-        };
-        let mut stream = TcpStream::connect(("127.0.0.1", s.port())).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let _ = stream.write_all(&[head.as_bytes(), &piece(&body[..at])].concat());
-        sleep(Duration::from_millis(400));
-        let mut rest = piece(&body[at..]);
-        if chunked {
-            rest.extend_from_slice(b"0\r\n\r\n");
-        }
-        let _ = stream.write_all(&rest);
-        let r = read_response(&mut BufReader::new(stream), false).unwrap();
+        let pieces = [
+            (Duration::ZERO, &body[..at]),
+            (Duration::from_millis(400), &body[at..]),
+        ];
+        let r = send_in_pieces(s.port(), &head, &pieces, chunked).unwrap();
         assert_eq!((r.status, r.body.as_str()), REFUSED, "{mark}");
         sleep(Duration::from_millis(200));
         let seen = upstream_bodies(&s, &mark);

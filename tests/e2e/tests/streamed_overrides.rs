@@ -14,20 +14,17 @@
 mod support;
 
 use e2e::h2::Connection;
-use e2e::http::read_response;
 use e2e::Request;
 use serde_json::{json, Value};
-use std::io::{BufReader, Write};
-use std::net::TcpStream;
 use std::thread::sleep;
 use std::time::Duration;
 use support::adversarial::{expect_100, Case};
+use support::pieces::{send_in_pieces, upstream_bodies, MARK};
 use support::*;
 use tollgate_core::auth::digest::stored_form;
 
 const WRITER_KEY: &str = "writer-key-0123456789";
 const REFUSED: (u16, &str) = (400, "Bad Request: method override");
-const MARK: &str = "x-case";
 const BOUNDARY: &str = "XyZ";
 /// Between two pieces of a body: the verdict of a slow backend comes in between.
 const PAUSE: Duration = Duration::from_millis(400);
@@ -109,32 +106,13 @@ fn send(
             (r.status, r.body)
         }
         Shape::LengthSplit | Shape::ChunkedSplit => {
-            let chunked = matches!(shape, Shape::ChunkedSplit);
             let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n");
             for (k, v) in headers {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
-            head.push_str(&match chunked {
-                true => "Transfer-Encoding: chunked\r\n\r\n".to_string(),
-                false => format!("Content-Length: {}\r\n\r\n", body.len()),
-            });
-            let piece = |p: &[u8]| match chunked {
-                true => [format!("{:x}\r\n", p.len()).as_bytes(), p, b"\r\n"].concat(),
-                false => p.to_vec(),
-            };
-            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(20)))
-                .unwrap();
-            // Writes may fail once the server has answered: the answer is the verdict.
-            let _ = stream.write_all(&[head.as_bytes(), &piece(first)].concat());
-            sleep(PAUSE);
-            let mut rest = piece(second);
-            if chunked {
-                rest.extend_from_slice(b"0\r\n\r\n");
-            }
-            let _ = stream.write_all(&rest);
-            let r = read_response(&mut BufReader::new(stream), false).unwrap();
+            let pieces = [(Duration::ZERO, first), (PAUSE, second)];
+            let chunked = matches!(shape, Shape::ChunkedSplit);
+            let r = send_in_pieces(port, &head, &pieces, chunked).unwrap();
             (r.status, r.body)
         }
         Shape::Expect100 => {
@@ -160,14 +138,6 @@ fn send(
             (r.status, r.body)
         }
     }
-}
-
-/// The bodies the upstream received for requests marked `mark`.
-fn upstream_bodies(s: &Stack, mark: &str) -> Vec<String> {
-    (s.echo.requests().into_iter())
-        .filter(|r| r.header(MARK) == Some(mark))
-        .map(|r| r.body)
-        .collect()
 }
 
 /// Every shape and body kind, with a `_method` part or key (refused) and with another name

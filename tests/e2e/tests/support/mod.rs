@@ -5,6 +5,7 @@
 pub mod adversarial;
 pub mod batching;
 pub mod cache;
+pub mod pieces;
 
 use e2e::mock_backend::{App, MockBackend, Period, Service, State};
 use e2e::{EchoUpstream, Envoy};
