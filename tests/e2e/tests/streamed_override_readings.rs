@@ -11,50 +11,14 @@ mod support;
 
 use e2e::http::{read_response, send_raw};
 use e2e::Request;
-use serde_json::{json, Value};
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-use support::pieces::{send_in_pieces, upstream_bodies, MARK};
+use support::pieces::{
+    multipart, scan, send_in_pieces, stack, target, upstream_bodies, B, MARK, REFUSED,
+};
 use support::*;
 use tollgate_core::body_scan::BodyScan;
-
-const REFUSED: (u16, &str) = (400, "Bad Request: method override");
-const B: &str = "XyZ";
-
-fn orders_rules() -> Value {
-    json!([
-        {"http_method": "POST", "pattern": "/orders", "metric_system_name": "hits", "delta": 1},
-        {"http_method": "DELETE", "pattern": "/orders", "metric_system_name": "get_foo", "delta": 10}
-    ])
-}
-
-fn stack() -> Stack {
-    Stack::start(config(vec![service(
-        1,
-        json!(1),
-        json!({"proxy_rules": orders_rules()}),
-    )]))
-}
-
-fn target() -> String {
-    format!("/orders/7?user_key={USER_KEY}")
-}
-
-/// A multipart body whose last part's `Content-Disposition` parameters are `params` (raw
-/// bytes), its value `DELETE`.
-fn multipart(params: &[u8]) -> Vec<u8> {
-    [
-        format!(
-            "--{B}\r\nContent-Disposition: form-data; name=\"item\"\r\n\r\n42\r\n\
-             --{B}\r\nContent-Disposition: form-data; "
-        )
-        .as_bytes(),
-        params,
-        format!("\r\n\r\nDELETE\r\n--{B}--\r\n").as_bytes(),
-    ]
-    .concat()
-}
 
 /// `POST /orders/7` with `content_type` and `body` (Content-Length, one write).
 fn post(s: &Stack, mark: &str, content_type: &str, body: &[u8]) -> (u16, String) {
@@ -82,12 +46,6 @@ fn assert_refused(s: &Stack, mark: &str, got: (u16, String), why: &str) {
 /// every variant that got through).
 fn refused(s: &Stack, mark: &str, got: &(u16, String)) -> bool {
     (got.0, got.1.as_str()) == REFUSED && upstream_bodies(s, mark).is_empty()
-}
-
-fn scan(body: &[u8]) -> bool {
-    let mut s = BodyScan::new();
-    s.feed(body);
-    s.finish()
 }
 
 // --- Content-Type readings ---------------------------------------------------------------
