@@ -31,6 +31,8 @@ const modules = args.length ? args : [`${root}/target/wasm32-unknown-unknown/rel
 const floorWasm = process.env.FLOOR_WASM || `${root}/target/wasm32-unknown-unknown/release/floor_filter.wasm`;
 
 const SECRET = "bench-secret";
+const enc = new TextEncoder();
+const dec = new TextDecoder();
 const rule = { http_method: "GET", pattern: "/", metric_system_name: "hits", delta: 1 };
 const hosts = ["127.0.0.1", "localhost"];
 const apikeyConfig = {
@@ -74,6 +76,38 @@ const rotation = (n, extra) => {
   return (i) => sets[i % n];
 };
 const userKeys = () => rotation(10, (i) => [["user_key", `bench-key-${i}`]]);
+// A `POST` whose body is read as it streams (multipart or JSON, for a `_method`): 64 KiB in
+// 16 KiB chunks, each passed on as it arrives (the cache forwarded the request at its headers).
+const BODY_KB = 64, CHUNK_KB = 16;
+const postRule = { ...rule, http_method: "POST" };
+// The same header sets (built once, as `rotation`'s) with `:method` POST.
+const posts = (headers) => {
+  const sets = Array.from({ length: 10 }, (_, i) => headers(i).map(([k, v]) => [k, k === ":method" ? "POST" : v]));
+  return (i) => sets[i % 10];
+};
+const multipartBody = () => {
+  // A file upload: bytes of every value, with the part headers an upload has.
+  const file = new Uint8Array(BODY_KB * 1024 - 200);
+  let x = 2463534242;
+  for (let i = 0; i < file.length; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; file[i] = x & 255; }
+  const head = enc.encode("--XyZ\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"a.bin\"\r\n"
+    + "Content-Type: application/octet-stream\r\n\r\n");
+  return Uint8Array.from([...head, ...file, ...enc.encode("\r\n--XyZ--\r\n")]);
+};
+const jsonBody = () => {
+  // An API payload: an array of small objects with keys and string, number and bool values.
+  const items = [];
+  for (let i = 0; JSON.stringify(items).length < BODY_KB * 1024 - 120; i++) {
+    items.push({ id: i, name: `item ${i}`, description: "a line of ordinary text in a payload", price: i * 1.5, active: i % 2 === 0 });
+  }
+  return enc.encode(JSON.stringify({ items }));
+};
+const bodyPath = (contentType, body) => ({
+  config: { backend: { cluster: "backend", authority: "mock-3scale", timeout_ms: 1000, ...batching },
+    services: [threescaleService("batched", [rule, postRule])] },
+  headers: posts(rotation(10, (i) => [["user_key", `bench-key-${i}`], ["content-type", contentType]])),
+  body,
+});
 const PATHS = {
   floor: { wasm: "floor", config: null, headers: userKeys() },
   apikey: { config: apikeyConfig, headers: rotation(1, () => [["x-api-key", API_KEY]]), noSecret: true },
@@ -87,6 +121,8 @@ const PATHS = {
       services: [threescaleService("batched", manyRules(1000))] },
     headers: userKeys(),
   },
+  "3scale-batched-multipart-64k": bodyPath("multipart/form-data; boundary=XyZ", multipartBody()),
+  "3scale-batched-json-64k": bodyPath("application/json", jsonBody()),
   authrep: {
     config: { backend: { cluster: "backend", authority: "mock-3scale", timeout_ms: 1000 },
       services: [threescaleService("authrep", [rule])] },
@@ -97,8 +133,6 @@ const PATHS = {
 const AUTHORIZED = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><status><authorized>true</authorized><plan>Bench</plan></status>";
 const MAPS = { 0: "request", 1: "request trailers", 2: "response", 3: "response trailers", 6: "call response" };
 const BUFFERS = { 0: "request body", 4: "call response body", 7: "plugin configuration" };
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 // One module instance with its host state: the proxy-wasm host Envoy would be.
 async function instantiate(path, config) {
@@ -292,17 +326,23 @@ async function instantiate(path, config) {
   const tick = () => { ex.proxy_on_tick(ROOT); answerCalls(); };
 
   // One request, as Envoy calls the filter; returns how it ended.
-  const serve = (headers) => {
+  const serve = (headers, body) => {
     const id = nextId++;
     host.maps[0] = headers;
     host.reply = null;
     host.continued = false;
     host.effective = id;
     ex.proxy_on_context_create(id, ROOT);
-    const action = ex.proxy_on_request_headers(id, headers.length, 1);
+    const action = ex.proxy_on_request_headers(id, headers.length, body ? 0 : 1);
     if (action !== 0) {
       answerCalls();
       host.effective = id;
+    }
+    // The body in chunks, each the whole buffer Envoy hands over once the request went on.
+    for (let at = 0; body && at < body.length && host.reply === null; at += CHUNK_KB * 1024) {
+      const chunk = body.subarray(at, at + CHUNK_KB * 1024);
+      host.buffers[0] = chunk;
+      ex.proxy_on_request_body(id, chunk.length, at + chunk.length >= body.length ? 1 : 0);
     }
     const forwarded = host.reply === null && (action === 0 || host.continued);
     host.maps[2] = [[":status", host.reply ? String(host.reply.status) : "200"], ["content-length", "2"]];
@@ -331,7 +371,7 @@ for (const name of selected) {
     const vm = await instantiate(path, spec.config);
     // Warm-up: fills caches (a batched miss per key), lets V8 tier the code up.
     for (let i = 0; i < 3000; i++) {
-      const end = vm.serve(spec.headers(i));
+      const end = vm.serve(spec.headers(i), spec.body);
       if (!end.forwarded || (!spec.noSecret && end.secret !== SECRET)) {
         throw new Error(`${label}: request ${i} was not forwarded with the secret token: ${JSON.stringify(end)}`);
       }
@@ -350,7 +390,7 @@ const evictCaches = () => {
 const timeRound = (s) => {
   if (!coldKb) {
     const t = process.cpuUsage();
-    for (let i = 0; i < perRound; i++) s.vm.serve(s.spec.headers(served++));
+    for (let i = 0; i < perRound; i++) s.vm.serve(s.spec.headers(served++), s.spec.body);
     const used = process.cpuUsage(t);
     return (used.user + used.system) / perRound;
   }
@@ -359,7 +399,7 @@ const timeRound = (s) => {
     evictCaches();
     const headers = s.spec.headers(served++);
     const t0 = process.hrtime.bigint();
-    s.vm.serve(headers);
+    s.vm.serve(headers, s.spec.body);
     ns += process.hrtime.bigint() - t0;
   }
   return Number(ns) / 1000 / perRound;
@@ -386,6 +426,7 @@ const results = subjects.map((s) => {
     path: s.label, us_median: t.median, us_min: t.min, us_max: t.max,
     host_calls: Object.values(hostCalls).reduce((a, b) => a + b, 0),
     calls: hostCalls, buffers_allocated: s.calls["(host calls malloc)"] || 0,
+    ...(s.spec.body ? { body_bytes: s.spec.body.length } : {}),
   };
 });
 if (json) {
@@ -395,6 +436,13 @@ if (json) {
   console.log(`V8 (Node ${process.version}), ${measure} (median, min–max of ${rounds} rounds of ${perRound}), host calls per request:`);
   for (const r of results) {
     const which = Object.entries(r.calls).map(([k, v]) => (v === 1 ? k : `${k} x${+v.toFixed(2)}`)).join(", ");
-    console.log(`${r.path.padEnd(28)} ${r.us_median.toFixed(2).padStart(6)} µs (${r.us_min.toFixed(2)}–${r.us_max.toFixed(2)})  ${(+r.host_calls.toFixed(2)).toString().padStart(5)} calls: ${which}`);
+    console.log(`${r.path.padEnd(30)} ${r.us_median.toFixed(2).padStart(6)} µs (${r.us_min.toFixed(2)}–${r.us_max.toFixed(2)})  ${(+r.host_calls.toFixed(2)).toString().padStart(5)} calls: ${which}`);
+  }
+}
+if (!json) {
+  // The body readers' speed: a body path's time beyond the cached path's without a body.
+  const base = results.find((r) => r.path === "3scale-batched");
+  for (const r of results.filter((r) => r.body_bytes && base && r.us_median > base.us_median)) {
+    console.log(`${r.path}: body read at ${(r.body_bytes / (r.us_median - base.us_median)).toFixed(0)} MB/s`);
   }
 }

@@ -54,10 +54,28 @@ impl Keys {
                 self.string_byte(byte);
             } else if self.outside_byte(byte) {
                 return true;
+            } else if let Some(skip) = self.whole_string(chunk.get(i + 1..).unwrap_or_default()) {
+                i += skip;
+                continue;
             }
             i += 1;
         }
         false
+    }
+
+    /// A string that just opened, when it closes in `rest` without an escape: read whole
+    /// rather than byte by byte (most strings of a payload are short). Returns the bytes from
+    /// its opening quote to past its closing one.
+    fn whole_string(&mut self, rest: &[u8]) -> Option<usize> {
+        if !self.in_string {
+            return None;
+        }
+        let k = rest.iter().position(|b| matches!(b, b'"' | b'\\'))?;
+        (rest.get(k) == Some(&b'"')).then(|| {
+            self.in_string = false;
+            self.candidate = is_method(rest.get(..k).unwrap_or_default());
+            k + 2
+        })
     }
 
     /// A byte inside a string (it never finds anything itself: the `:` after it does).
@@ -98,9 +116,7 @@ impl Keys {
                 b'\\' => self.escape = Escape::Backslash,
                 b'"' => {
                     self.in_string = false;
-                    self.candidate = self.len == METHOD_FIELD.len()
-                        && self.key[..METHOD_FIELD.len()]
-                            .eq_ignore_ascii_case(METHOD_FIELD.as_bytes());
+                    self.candidate = is_method(self.key.get(..self.len).unwrap_or_default());
                 }
                 other => self.push(other),
             },
@@ -127,6 +143,11 @@ impl Keys {
         }
         self.len = self.len.saturating_add(1);
     }
+}
+
+/// Whether a string's decoded bytes read `_method`, in any case.
+fn is_method(text: &[u8]) -> bool {
+    text.eq_ignore_ascii_case(METHOD_FIELD.as_bytes())
 }
 
 /// The byte a JSON escape `\x` stands for (`\"`, `\\`, `\/` and the control escapes).
