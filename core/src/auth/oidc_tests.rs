@@ -213,3 +213,34 @@ fn a_refreshed_configuration_keeps_the_keys_of_a_service_whose_source_did_not_ch
         Err(JwtError::UnknownKid)
     );
 }
+
+#[test]
+fn a_liquid_client_id_is_one_claim_or_refused() {
+    let with = |claim: &str, kind: &str| {
+        let mut s = service("https://sso.example.com/auth/realms/api");
+        s["proxy"]["jwt_claim_with_client_id"] = json!(claim);
+        s["proxy"]["jwt_claim_with_client_id_type"] = json!(kind);
+        let v = json!({"backend": {"cluster": "b"},
+            "system": {"cluster": "s", "access_token": "t", "issuer_clusters": {"sso.example.com": "sso"}},
+            "services": [s]});
+        Config::parse(v.to_string().as_bytes()).map(|p| {
+            let jwt = p.config.services[0].auth.jwt.clone().unwrap();
+            jwt.client_id_claim
+        })
+    };
+    assert_eq!(with("{{ client_id }}", "liquid").unwrap(), "client_id");
+    assert_eq!(with("{{azp}}", "liquid").unwrap(), "azp");
+    assert_eq!(with("azp", "plain").unwrap(), "azp");
+    for (claim, kind) in [
+        ("azp", "liquid"),
+        ("{{ a }}{{ b }}", "liquid"),
+        ("{{ azp | upcase }}", "liquid"),
+        ("azp", "Plain"),
+    ] {
+        let e = with(claim, kind).unwrap_err().to_string();
+        assert!(
+            e.contains("services[0].proxy.jwt_claim_with_client_id_type"),
+            "{claim} {kind}: {e}"
+        );
+    }
+}

@@ -8,7 +8,7 @@ use super::policies::{Context, PolicyChain};
 use super::upstream::UpstreamRewrite;
 use crate::auth::grants::RuleAccess;
 use crate::auth::{Authentication, Mode};
-use crate::mapping::{MappingRule, QueryCondition, RuleSet};
+use crate::mapping::{MappingRule, PathPattern, QueryCondition, RuleSet};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -236,7 +236,7 @@ fn configure_oidc(
         ));
     };
     if let Some(claim) = proxy.non_empty_string("jwt_claim_with_client_id")? {
-        jwt.client_id_claim = claim.to_string();
+        jwt.client_id_claim = client_id_claim(proxy, claim)?;
     }
     jwt.client_id_required = true;
     if auth.mode == Mode::Local {
@@ -247,6 +247,39 @@ fn configure_oidc(
     }
     auth.mode = Mode::LocalThenThreeScale;
     Ok(AuthMode::AppIdAndKey)
+}
+
+/// The claim `jwt_claim_with_client_id` names, as its `_type` reads it: `plain` (the default)
+/// names the claim; `liquid` is a template over the claims, read when it is one variable
+/// (`{{ azp }}`) and refused otherwise (a template with no variable is a constant app_id).
+#[cfg(feature = "jwt")]
+fn client_id_claim(proxy: &Obj, claim: &str) -> Result<String> {
+    let path = proxy.child_path("jwt_claim_with_client_id_type");
+    match proxy.string("jwt_claim_with_client_id_type")? {
+        None | Some("plain") => Ok(claim.to_string()),
+        Some("liquid") => claim
+            .trim()
+            .strip_prefix("{{")
+            .and_then(|c| c.strip_suffix("}}"))
+            .map(str::trim)
+            .filter(|c| {
+                !c.is_empty()
+                    && c.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+            })
+            .map(str::to_string)
+            .ok_or_else(|| {
+                error(
+                    &path,
+                    "a liquid client id is read only as one claim (`{{ azp }}`); \
+                     write the claim's name with type plain",
+                )
+            }),
+        Some(other) => Err(error(
+            &path,
+            format!("expected \"plain\" or \"liquid\", got {other:?}"),
+        )),
+    }
 }
 
 /// `proxy.oidc_issuer_endpoint` with a `system` block, as APIcast's loader: the issuer's keys
@@ -373,6 +406,9 @@ fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, Rul
     let pattern = rule.required_string("pattern")?;
     if !pattern.starts_with('/') {
         return Err(error(&rule.child_path("pattern"), "must start with /"));
+    }
+    if let Some(problem) = PathPattern::regex_problem(&pattern) {
+        return Err(error(&rule.child_path("pattern"), problem));
     }
     let metric = rule
         .non_empty_string("metric_system_name")?

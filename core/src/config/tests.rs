@@ -239,3 +239,29 @@ fn services_without_id_or_a_usable_backend_version_load_as_in_apicast() {
     ));
     assert!(e.contains("services[0].backend_version"), "{e}");
 }
+
+#[test]
+fn patterns_with_regex_metacharacters_are_refused_naming_the_rule() {
+    let rules = json!([
+        {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
+        {"http_method": "GET", "pattern": "/admin*", "metric_system_name": "hits", "delta": 1}
+    ]);
+    let e = refused(with_services(
+        json!([{"id": 1, "backend_version": "1", "proxy": {"proxy_rules": rules}}]),
+    ));
+    assert!(
+        e.contains("services[0].proxy.proxy_rules[1].pattern: `*` is a regular-expression"),
+        "{e}"
+    );
+    let chain = json!([{"name": "jwt_claim_check", "configuration": {"rules": [{
+        "resource": "/admin/(users|keys)", "methods": ["ANY"],
+        "operations": [{"jwt_claim": "role", "jwt_claim_type": "plain", "op": "==", "value": "admin"}]
+    }]}}, {"name": "apicast"}]);
+    let e = refused(with_services(json!([{"id": 1, "backend_version": "oauth",
+        "proxy": {"oidc_issuer_endpoint": "https://idp.example.com/realms/r", "policy_chain": chain,
+            "proxy_rules": [{"http_method": "GET", "pattern": "/{id}.json$", "metric_system_name": "hits", "delta": 1}]}}])));
+    assert!(
+        e.contains("policy_chain[0].configuration.rules[0].resource: `(`"),
+        "{e}"
+    );
+}

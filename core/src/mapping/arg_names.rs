@@ -17,10 +17,12 @@ pub fn is_spelling_of(arg: &str, name: &str) -> bool {
         || bracket_base(arg).is_some_and(|base| php_equal(base, name))
 }
 
-/// PHP's reading of a name: leading spaces dropped, ` `, `.` and `[` read as `_`, compared
-/// without case (a case-insensitive upstream may fold it too). A `+` is a space to PHP: the
-/// credentials' view of a name keeps it.
+/// PHP's reading of a name: up to a NUL (PHP registers a name as a C string:
+/// `_method%00x=DELETE` is `$_POST['_method']`), leading spaces dropped, ` `, `.` and `[`
+/// read as `_`, compared without case (a case-insensitive upstream may fold it too). A `+` is
+/// a space to PHP: the credentials' view of a name keeps it.
 fn php_equal(arg: &str, name: &str) -> bool {
+    let arg = up_to_nul(arg);
     let folded = arg.trim_start_matches([' ', '+']).bytes().map(|b| match b {
         b' ' | b'+' | b'.' | b'[' => b'_',
         other => other.to_ascii_lowercase(),
@@ -31,6 +33,7 @@ fn php_equal(arg: &str, name: &str) -> bool {
 /// The key `qs` and Rack read first in a bracketed name: `scope` in `scope[]`, `scope[x]`,
 /// `[scope]` and `scope]`; `None` for a name without brackets.
 fn bracket_base(arg: &str) -> Option<&str> {
+    let arg = up_to_nul(arg);
     if !arg.contains(['[', ']']) {
         return None;
     }
@@ -38,6 +41,10 @@ fn bracket_base(arg: &str) -> Option<&str> {
     let inner = arg.strip_prefix('[').unwrap_or(arg);
     let end = inner.find(['[', ']']).unwrap_or(inner.len());
     inner.get(..end)
+}
+
+fn up_to_nul(arg: &str) -> &str {
+    arg.split('\0').next().unwrap_or(arg)
 }
 
 #[cfg(test)]

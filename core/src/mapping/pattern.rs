@@ -86,6 +86,33 @@ impl<'a> PathView<'a> {
 
 impl PathPattern {
     /// Compiles a configured pattern (its query part, if any, is ignored); linear time.
+    /// Why the configuration refuses this pattern, if it holds a regular-expression
+    /// metacharacter outside placeholders: APIcast runs a pattern as PCRE (`/v1/*` matches
+    /// every path from `/v1`), Tollgate would match the character literally, so a rule would
+    /// match fewer paths than in APIcast and its limits be dodged.
+    pub fn regex_problem(pattern: &str) -> Option<String> {
+        let c = PathPattern::regex_metacharacter(pattern)?;
+        Some(format!(
+            "`{c}` is a regular-expression metacharacter (APIcast runs patterns as PCRE; \
+             Tollgate matches paths, `{{name}}` placeholders and a final `$`): write the paths \
+             the rule should match"
+        ))
+    }
+
+    fn regex_metacharacter(pattern: &str) -> Option<char> {
+        let path = strip_query(pattern);
+        let path = path.strip_suffix('$').unwrap_or(path);
+        tokenize(path.as_bytes())
+            .iter()
+            .find_map(|token| match token {
+                Token::Literal(literal) => literal
+                    .iter()
+                    .find(|b| b"*+()[]|^\\".contains(b))
+                    .map(|&b| char::from(b)),
+                Token::Placeholder { .. } => None,
+            })
+    }
+
     pub fn compile(pattern: &str) -> PathPattern {
         let path = strip_query(pattern);
         let mut bytes = collapse_slashes(path.as_bytes());
@@ -420,6 +447,30 @@ mod tests {
         assert!(matches("/foo$?bar=1", "/foo"));
         assert!(!matches("/foo$?bar=1", "/foo/x"));
         assert!(matches("/foo?", "/foo/x"));
+    }
+
+    #[test]
+    fn regex_metacharacters_are_found_outside_placeholders() {
+        for (pattern, found) in [
+            ("/v1/*", Some('*')),
+            ("/a+", Some('+')),
+            ("/Products(1)", Some('(')),
+            ("/[ab]", Some('[')),
+            ("/x|y", Some('|')),
+            ("/^x", Some('^')),
+            ("/a\\.b", Some('\\')),
+            ("/{id}*$", Some('*')),
+            ("/{a*b}/c", None),
+            ("/a.b/{id}$", None),
+            ("/x?q=*", None),
+            ("/foo$", None),
+        ] {
+            assert_eq!(
+                PathPattern::regex_metacharacter(pattern),
+                found,
+                "{pattern}"
+            );
+        }
     }
 
     #[test]

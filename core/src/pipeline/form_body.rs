@@ -17,9 +17,11 @@ use crate::request::HeaderSource;
 /// Whether a `Content-Type` names a charset that may not write ASCII as ASCII (UTF-16, UTF-32,
 /// UCS-2 under any alias, UTF-7, EBCDIC): `_method=DELETE` in UTF-16 is not those bytes, but
 /// ASP.NET Core and Spring decode the body in its charset before reading the fields. Every
-/// parameter whose name holds `charset` counts (`x-charset=utf-8; charset=utf-16`), spaces
-/// around `=` allowed, and a charset is readable only if it is a known ASCII superset: an
-/// alias (`ISO-10646-UCS-2` is UTF-16 to .NET) cannot slip through a list of wide ones.
+/// `charset` followed by `=` counts, wherever it is (`x-charset=utf-8; charset=utf-16`, and
+/// `x=charset=utf-16le`: Tomcat takes the first `charset=` anywhere in the header), spaces
+/// before `=` allowed, its value up to the next `;`; and a charset is readable only if it is
+/// a known ASCII superset: an alias (`ISO-10646-UCS-2` is UTF-16 to .NET) cannot slip through
+/// a list of wide ones.
 pub(super) fn wide_charset(content_type: &str) -> bool {
     const ASCII_SUPERSETS: [&str; 17] = [
         "utf-8",
@@ -41,10 +43,14 @@ pub(super) fn wide_charset(content_type: &str) -> bool {
         "big5",
     ];
     let lower = content_type.to_ascii_lowercase();
-    lower.split(';').skip(1).any(|param| {
-        let (name, value) = param.split_once('=').unwrap_or((param, ""));
+    lower.match_indices("charset").any(|(at, word)| {
+        let after = lower.get(at + word.len()..).unwrap_or_default();
+        let Some(value) = after.trim_start().strip_prefix('=') else {
+            return false;
+        };
+        let value = value.split(';').next().unwrap_or_default();
         let value = value.trim_matches(|c: char| c.is_ascii_whitespace() || c == '"' || c == '\'');
-        name.contains("charset") && !ASCII_SUPERSETS.iter().any(|ok| value.starts_with(ok))
+        !ASCII_SUPERSETS.iter().any(|ok| value.starts_with(ok))
     })
 }
 
@@ -86,7 +92,7 @@ impl PendingRequest {
         let jwt = self.service.auth.jwt.is_some();
         #[cfg(not(feature = "jwt"))]
         let jwt = false;
-        self.form_body && jwt
+        self.form_body && jwt && !self.public_path
     }
 
     fn form_credentials(&self) -> bool {
@@ -98,7 +104,7 @@ impl PendingRequest {
     /// Rules that read args read the form's, on every method and whatever the credentials'
     /// location (APIcast reads it for `POST`, `PUT` and `PATCH`; an upstream also on `DELETE`).
     fn form_rules(&self) -> bool {
-        self.form_body && self.service.rules_use_args
+        self.form_body && self.service.rules_use_args && !self.public_path
     }
 
     fn form_override(&self) -> bool {
@@ -170,6 +176,9 @@ mod tests {
             "application/x-www-form-urlencoded; charset=unicodeFFFE",
             "application/x-www-form-urlencoded; charset=IBM037",
             "application/x-www-form-urlencoded; charset=",
+            // Tomcat reads the first `charset=` anywhere (found by an audit).
+            "application/x-www-form-urlencoded; x=charset=utf-16le",
+            "application/x-www-form-urlencoded; a=b, charset=utf-16le",
         ] {
             assert!(wide_charset(ct), "{ct}");
         }

@@ -277,12 +277,19 @@ pub fn begin(
         ct.to_ascii_lowercase()
             .contains("application/x-www-form-urlencoded")
     });
-    // Rack (Rails, Sinatra) parses a `POST` body without a content type as a form.
-    let form_body = !public_path
-        && early.is_none()
-        && (form || (content_type.is_none() && head.method == "POST"));
+    // Rack (Rails, Sinatra) parses a `POST` body without a content type as a form. A public
+    // path's form is read for a `_method` only: `jwt_claim_check` still tells methods apart
+    // there (found by an audit).
+    // Two spellings of the content type that disagree are read as a form too: Unicorn (and
+    // Puma before 6.4.3) give Rack `Content_Type` and `Content-Type` joined, and Rack takes
+    // the first type in the list (found by an audit).
+    let form_body = early.is_none()
+        && (form
+            || (head.method == "POST"
+                && (content_type.is_none() || headers.header_any_spelling("content-type").1)));
     let body_eligible = form
         && form_body
+        && !public_path
         && matches!(head.method, "POST" | "PUT" | "PATCH")
         && service.location == CredentialsLocation::Query;
     // Read only for a body that is read (no header look-up on a `GET`).
@@ -300,7 +307,6 @@ pub fn begin(
         ambiguous || value.as_deref().is_some_and(body_scan::applies)
     };
     let scan_body = head.method == "POST"
-        && !public_path
         && early.is_none()
         && (content_type.as_deref().is_some_and(body_scan::applies) || other_type());
     let encoded_body = scan_body && encoded();

@@ -196,13 +196,23 @@ fn a_request_with_no_cache_slot_gets_its_own_authrep() {
 /// A product with two backends (owners 1 and 2) and a rule of its own; APIcast
 /// t/apicast-policy-routing.t TEST 28-30.
 fn product(rules: Value) -> Config {
+    product_chain(rules, true)
+}
+
+/// The product with `routing` before `apicast` (`routing_first`) or after it.
+fn product_chain(rules: Value, routing_first: bool) -> Config {
+    let routing = json!({"name": "routing", "configuration": {"rules": rules}});
+    let chain = match routing_first {
+        true => json!([routing, apicast()]),
+        false => json!([apicast(), routing]),
+    };
     let rule = |pattern: &str, metric: &str, owner: Value, owner_type: &str| {
         json!({"http_method": "GET", "pattern": pattern, "metric_system_name": metric, "delta": 1,
                "owner_id": owner, "owner_type": owner_type})
     };
     let v = json!({"backend": {"cluster": "backend"}, "services": [{
         "id": "9", "backend_version": "1",
-        "proxy": {"hosts": ["api"], "policy_chain": [{"name": "routing", "configuration": {"rules": rules}}, apicast()],
+        "proxy": {"hosts": ["api"], "policy_chain": chain,
             "proxy_rules": [rule("/", "a_hits", json!(1), "BackendApi"), rule("/", "b_hits", json!(2), "BackendApi"),
                             rule("/", "product_hits", json!(9), "Proxy"), rule("/b", "b_only", json!(2), "BackendApi")]}}]});
     Config::parse(v.to_string().as_bytes()).unwrap().config
@@ -246,6 +256,19 @@ fn routing_reports_only_the_routed_backends_rules_and_the_products() {
     // No rule holds: nothing is cleaned up.
     assert_eq!(
         usage(&c, "/x?user_key=k", &[]),
+        ["a_hits", "b_hits", "product_hits"]
+    );
+}
+
+/// `routing` after `apicast`: APIcast's clean-up runs in `apicast`'s access phase only if
+/// `routing`'s ran first, so every matched rule's usage is reported (found by an audit).
+#[test]
+fn routing_after_apicast_cleans_no_usage() {
+    let rules = json!([{"url": "http://a:1", "owner_id": 1, "condition": {"operations": [
+        {"match": "header", "header_name": "X-Backend", "op": "==", "value": "a"}]}}]);
+    let c = product_chain(rules, false);
+    assert_eq!(
+        usage(&c, "/x?user_key=k", &[("x-backend", "a")]),
         ["a_hits", "b_hits", "product_hits"]
     );
 }

@@ -405,6 +405,9 @@ pub fn jwt_claim_check(c: &Obj) -> Result<JwtClaimCheck> {
             if !resource.starts_with('/') {
                 return Err(error(&r.child_path("resource"), "must start with /"));
             }
+            if let Some(problem) = PathPattern::regex_problem(&resource) {
+                return Err(error(&r.child_path("resource"), problem));
+            }
             let mut methods = methods(r, "methods", &all)?;
             if methods.iter().any(|m| m == "ANY") {
                 methods.clear();

@@ -259,6 +259,12 @@ impl PolicyChain {
                         warn: true,
                     };
                 }
+                Policy::Routing(_) if i > apicast => {
+                    e.answer = Answer::Accepted {
+                        note: "placed after apicast, whose usage clean-up it then misses: every matched rule's usage is reported, as in APIcast",
+                        warn: true,
+                    };
+                }
                 // Twice in one chain: the first applies.
                 Policy::Caching(t) => {
                     chain.caching.get_or_insert(*t);
@@ -310,12 +316,15 @@ impl PolicyChain {
         })
     }
 
-    /// The first `routing` policy's rules, with `apicast` (its usage clean-up needs it).
+    /// The first `routing` policy's rules, when it stands before `apicast`: APIcast cleans
+    /// the usage of other backends in `apicast`'s access phase, only if `routing`'s has run
+    /// (after it, every matched rule's usage is reported: found by an audit).
     pub fn routing(&self) -> Option<&[RouteRule]> {
-        self.entries.iter().find_map(|e| match &e.policy {
-            Policy::Routing(rules) if self.public.is_none() => Some(rules.as_slice()),
+        let (at, rules) = (self.entries.iter().enumerate()).find_map(|(i, e)| match &e.policy {
+            Policy::Routing(rules) => Some((i, rules.as_slice())),
             _ => None,
-        })
+        })?;
+        (self.public.is_none() && self.before_apicast(at)).then_some(rules)
     }
 
     /// Whether the policy at `index` comes before `apicast` (it matters within one phase).
