@@ -44,9 +44,33 @@ pub struct Config {
     pub system: Option<SystemConfig>,
     /// What the top level says about every service's policies (fetched services too).
     policies: policies::Context,
-    /// Host → indices of the services listing it, in configuration order.
+    /// Host → the services listing it, in configuration order.
     /// With path routing, each host's rules are indexed too (one map for both).
-    hosts: HashMap<String, (Vec<usize>, Routes)>,
+    hosts: HashMap<String, Host>,
+}
+
+/// The start of the warning [`Config::with_fetched`] gives for each service it skips.
+pub const SKIPPED_WARNING: &str = "service skipped: ";
+
+/// The services listing one host.
+#[derive(Debug, Clone, Default)]
+struct Host {
+    /// Indices of the services serving it, in configuration order.
+    listed: Vec<usize>,
+    /// Path routing: the rules of the `listed` services, indexed.
+    routes: Routes,
+    /// A service skipped from 3scale System holds the host (its id): no later service gets
+    /// it, as APIcast keeps a host for the first service listing it. With host routing it is
+    /// set only when the skipped service is the first: `listed` is then empty. With path
+    /// routing, `listed` are the services before it, and a request none of their rules
+    /// matches is refused (the skipped service's rules are unknown): no fallback.
+    skipped: Option<String>,
+}
+
+/// A service to install, or one skipped from 3scale System, which keeps its place.
+enum Entry {
+    Loaded(Arc<Service>),
+    Skipped { id: String, hosts: Vec<String> },
 }
 
 #[derive(Debug)]
@@ -111,7 +135,8 @@ impl Config {
             policies,
             hosts: HashMap::new(),
         };
-        let mut warnings = config.install(parsed.into_iter().map(Arc::new).collect());
+        let entries = parsed.into_iter().map(|s| Entry::Loaded(Arc::new(s)));
+        let mut warnings = config.install(entries.collect());
         if config.backend.report_response_codes && !config.any_batching() {
             // As APIcast's synchronous authrep: it is sent before the upstream answers.
             warnings.push(
@@ -123,10 +148,13 @@ impl Config {
 
     /// This configuration's settings with other services (fetched from 3scale System):
     /// each is compiled as a static one. A service that cannot be compiled is skipped, and
-    /// the returned warnings name its JSON path and the problem.
+    /// the returned warnings name its JSON path and the problem ([`SKIPPED_WARNING`]). A
+    /// skipped service keeps its place: the hosts it is the first to list stay its, and no
+    /// service serves them (APIcast gives a host to the first service listing it, and would
+    /// serve it with that service's policies: a later service must not get its traffic).
     pub fn with_fetched(&self, fetched: &[FetchedService]) -> (Config, Vec<String>) {
         let mut warnings = Vec::new();
-        let mut services = Vec::new();
+        let mut entries = Vec::new();
         for f in fetched {
             match Service::parse(&f.path, &f.content, &self.policies) {
                 Ok(mut service) => {
@@ -135,9 +163,15 @@ impl Config {
                     if service.id.is_empty() {
                         service.id = f.id.clone().unwrap_or_default();
                     }
-                    services.push(Arc::new(service));
+                    entries.push(Entry::Loaded(Arc::new(service)));
                 }
-                Err(e) => warnings.push(format!("service skipped: {e}")),
+                Err(e) => {
+                    warnings.push(format!("{SKIPPED_WARNING}{e}"));
+                    entries.push(Entry::Skipped {
+                        id: f.id.clone().unwrap_or_default(),
+                        hosts: listed_hosts(&f.content),
+                    });
+                }
             }
         }
         let mut config = Config {
@@ -145,7 +179,7 @@ impl Config {
             hosts: HashMap::new(),
             ..self.clone()
         };
-        warnings.extend(config.install(services));
+        warnings.extend(config.install(entries));
         (config, warnings)
     }
 
@@ -160,11 +194,24 @@ impl Config {
 
     /// Installs the services and indexes their hosts (and, with path routing, their rules);
     /// returns the warnings worth logging.
-    fn install(&mut self, parsed: Vec<Arc<Service>>) -> Vec<String> {
+    fn install(&mut self, entries: Vec<Entry>) -> Vec<String> {
         let mut warnings = Vec::new();
         let mut services: Vec<Arc<Service>> = Vec::new();
-        let mut hosts: HashMap<String, (Vec<usize>, Routes)> = HashMap::new();
-        for service in parsed {
+        let mut hosts: HashMap<String, Host> = HashMap::new();
+        for entry in entries {
+            let service = match entry {
+                Entry::Loaded(service) => service,
+                Entry::Skipped { id, hosts: claimed } => {
+                    for host in claimed {
+                        let held = hosts.entry(host).or_default();
+                        // With host routing, a service listed before keeps the host.
+                        if held.skipped.is_none() && (self.path_routing || held.listed.is_empty()) {
+                            held.skipped = Some(id.clone());
+                        }
+                    }
+                    continue;
+                }
+            };
             warnings.extend(service.warnings.iter().cloned());
             let chain = &service.policies;
             if chain.has_referrer() && (self.backend.batching.is_some() || chain.batcher.is_some())
@@ -192,7 +239,19 @@ impl Config {
             }
             let index = services.len();
             for host in &service.hosts {
-                let (listed, _) = hosts.entry(host.clone()).or_default();
+                let held = hosts.entry(host.clone()).or_default();
+                if let Some(skipped) = &held.skipped {
+                    warnings.push(format!(
+                        "host {host} for service {} already defined by service {}, which is skipped: requests to {host} are refused",
+                        service.id,
+                        match skipped.as_str() {
+                            "" => "without id",
+                            id => id,
+                        }
+                    ));
+                    continue;
+                }
+                let listed = &mut held.listed;
                 if let Some(first) = listed.first().and_then(|&i| services.get(i)) {
                     if !self.path_routing {
                         warnings.push(format!(
@@ -208,8 +267,8 @@ impl Config {
             services.push(service);
         }
         if self.path_routing {
-            for (listed, routes) in hosts.values_mut() {
-                *routes = Routes::build(&services, listed);
+            for held in hosts.values_mut() {
+                held.routes = Routes::build(&services, &held.listed);
             }
         }
         self.services = services;
@@ -242,12 +301,16 @@ impl Config {
         }
     }
 
-    /// The services listing `host` (already lower-cased, without port), in configuration order.
+    /// The services serving `host` (already lower-cased, without port), in configuration
+    /// order: host routing takes the first, path routing falls back to it. None when a
+    /// service skipped from 3scale System holds the host (with path routing: lists it at all,
+    /// so that no request is handed to another service when its rules might have matched).
     pub fn services_for_host(&self, host: &str) -> impl Iterator<Item = &Arc<Service>> {
         self.hosts
             .get(host)
+            .filter(|held| !(self.path_routing && held.skipped.is_some()))
             .into_iter()
-            .flat_map(|(listed, _)| listed)
+            .flat_map(|held| &held.listed)
             .filter_map(|&i| self.services.get(i))
     }
 
@@ -261,11 +324,34 @@ impl Config {
         normalized_path: &str,
         args: &QueryArgs,
     ) -> Option<&Arc<Service>> {
-        let (_, routes) = self.hosts.get(host)?;
+        let routes = &self.hosts.get(host)?.routes;
         let index = routes.first_match(&self.services, method, normalized_path, args)?;
         self.services.get(index)
     }
 }
 
+/// The hosts a service's JSON lists, read as a compiled service reads them (lower-cased,
+/// `localhost` without any) but leniently: a service that does not compile still holds them.
+fn listed_hosts(content: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    let localhost = || vec!["localhost".to_string()];
+    match content.get("proxy") {
+        None | Some(Value::Null) => localhost(),
+        Some(Value::Object(proxy)) => match proxy.get("hosts") {
+            None | Some(Value::Null) => localhost(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|h| !h.is_empty())
+                .map(str::to_ascii_lowercase)
+                .collect(),
+            Some(_) => Vec::new(),
+        },
+        Some(_) => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod skipped_tests;

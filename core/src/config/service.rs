@@ -407,7 +407,7 @@ fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, Rul
     if !pattern.starts_with('/') {
         return Err(error(&rule.child_path("pattern"), "must start with /"));
     }
-    if let Some(problem) = PathPattern::regex_problem(&pattern) {
+    if let Some(problem) = PathPattern::regex_problem(pattern) {
         return Err(error(&rule.child_path("pattern"), problem));
     }
     let metric = rule

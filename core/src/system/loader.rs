@@ -8,7 +8,7 @@ use crate::cache::SharedStore;
 use crate::config::system::{
     account_page_path, parse_answer, service_config_path, Fetched, Plan, SystemConfig,
 };
-use crate::config::{Config, FetchedService};
+use crate::config::{Config, FetchedService, SKIPPED_WARNING};
 use log::{info, warn};
 use serde_json::{json, Value};
 
@@ -290,13 +290,17 @@ impl Loader {
 
     /// Every request answered: check each service, keep the previous version of one that
     /// fails, log the changes and publish (only a change: every worker compiles what is
-    /// published, about 40 ms natively for 500 services).
+    /// published, about 40 ms natively for 500 services). A failing service without a live
+    /// version is published as it is, in its place: every worker skips it and keeps its hosts
+    /// from the services after it ([`Config::with_fetched`]).
     fn finish(&mut self, store: &dyn SharedStore, base: &Config, now_ms: u64) -> Vec<LoaderStep> {
         let Some(fetch) = self.fetch.take() else {
             return Vec::new();
         };
         let mut accepted = Vec::new();
         let mut accepted_with = Vec::new();
+        // Indices in `accepted` of the services published only to hold their place.
+        let mut skipped = Vec::new();
         for service in fetch.collected {
             match base.check_fetched(&service) {
                 Ok(warnings) => {
@@ -304,16 +308,23 @@ impl Loader {
                     accepted.push(service);
                 }
                 Err(e) => {
+                    // The installed entry may itself be one that failed (published to hold
+                    // its place): only a version that compiles stays live.
                     let old = self
                         .installed
                         .iter()
-                        .find(|s| s.id.is_some() && s.id == service.id);
+                        .find(|s| s.id.is_some() && s.id == service.id)
+                        .filter(|old| base.check_fetched(old).is_ok());
                     let kept = match old {
                         Some(old) => {
                             accepted.push(old.clone());
                             format!("; version {} stays live", old.version)
                         }
-                        None => String::new(),
+                        None => {
+                            skipped.push(accepted.len());
+                            accepted.push(service);
+                            "; its hosts are refused (404), not served by a later service listing them".to_string()
+                        }
                     };
                     warn!("tollgate: service from 3scale System skipped: {e}{kept}");
                 }
@@ -330,11 +341,14 @@ impl Loader {
             for warning in accepted_with {
                 warn!("tollgate: service from 3scale System accepted: {warning}");
             }
-            // Duplicates and hosts claimed twice, as every worker will see them.
+            // Duplicates and hosts claimed twice, as every worker will see them (the skipped
+            // services are logged above).
             for warning in base.with_fetched(&accepted).1 {
-                warn!("tollgate: configuration from 3scale System: {warning}");
+                if !warning.starts_with(SKIPPED_WARNING) {
+                    warn!("tollgate: configuration from 3scale System: {warning}");
+                }
             }
-            log_changes(&self.installed, &accepted);
+            log_changes(&self.installed, &accepted, &skipped);
             let json = encode(&accepted);
             if published::publish(store, &self.scope, &json, now_ms / 1000).is_none() {
                 warn!("tollgate: the System configuration could not be shared with the workers");
@@ -411,10 +425,14 @@ fn name(service: &FetchedService) -> &str {
         .unwrap_or("")
 }
 
-/// One info line per service added, removed or at a new version.
-fn log_changes(old: &[FetchedService], new: &[FetchedService]) {
+/// One info line per service added, removed or at a new version (`skipped`: indices in
+/// `new` of services that hold their place only, already logged).
+fn log_changes(old: &[FetchedService], new: &[FetchedService], skipped: &[usize]) {
     let label = |s: &FetchedService| s.id.clone().unwrap_or_else(|| "(no id)".to_string());
-    for service in new {
+    for (i, service) in new.iter().enumerate() {
+        if skipped.contains(&i) {
+            continue;
+        }
         match old.iter().find(|o| o.id.is_some() && o.id == service.id) {
             Some(o) if o.version == service.version => {}
             Some(o) => info!(

@@ -183,8 +183,12 @@ fn a_service_that_does_not_compile_keeps_its_live_version() {
     a.on_answer_body(&store, &base(), Some(200), &bad, 10_000);
     assert_eq!(
         installed(&a.on_tick(&store, 10_001)),
-        Some(vec![(Some("1".into()), 1), (Some("2".into()), 2)]),
-        "1 stays at version 1, 3 (never live) is skipped"
+        Some(vec![
+            (Some("1".into()), 1),
+            (Some("2".into()), 2),
+            (Some("3".into()), 1)
+        ]),
+        "1 stays at version 1, 3 (never live) is skipped: published to hold its hosts"
     );
 }
 
@@ -329,7 +333,59 @@ fn a_service_with_a_refused_policy_is_skipped_and_the_others_load() {
     a.on_answer_body(&store, &base(), Some(200), second.as_bytes(), 10_000);
     assert_eq!(
         installed(&a.on_tick(&store, 10_001)),
-        Some(vec![(Some("1".into()), 1), (Some("2".into()), 1)]),
-        "1 keeps version 1 (version 2 has rate_limit), 3 (conditional) is skipped, 2 loads"
+        Some(vec![
+            (Some("1".into()), 1),
+            (Some("2".into()), 1),
+            (Some("3".into()), 1)
+        ]),
+        "1 keeps version 1 (version 2 has rate_limit), 3 (conditional) is skipped (published to hold its hosts), 2 loads"
+    );
+}
+
+/// A skipped service without a live version is published in its place, so that every
+/// worker keeps its hosts from the services after it (APIcast gives a host to the first
+/// service listing it); a later version that fails again replaces it, never "stays live".
+#[test]
+fn a_skipped_service_is_published_in_its_place_and_keeps_its_hosts() {
+    let entry = |id: u64, version: u64, delta: Value, hosts: Value| {
+        let mut c = content(id, delta);
+        c["proxy"]["hosts"] = hosts;
+        json!({"proxy_config": {"id": 1, "version": version, "environment": "production",
+            "content": c}})
+    };
+    let answer = |entries: Vec<Value>| json!({ "proxy_configs": entries }).to_string();
+    let services = |steps: &[LoaderStep]| {
+        steps.iter().find_map(|s| match s {
+            LoaderStep::Install(i) => Some(i.services.clone()),
+            _ => None,
+        })
+    };
+    let store = MemoryStore::default();
+    let mut a = Loader::new(system(json!({})));
+    a.on_tick(&store, 0);
+    a.on_sent(&store, Some(1), 0);
+    let first = answer(vec![
+        entry(1, 1, json!("x"), json!(["shared"])),
+        entry(2, 1, json!(1), json!(["shared", "h2"])),
+    ]);
+    a.on_answer_body(&store, &base(), Some(200), first.as_bytes(), 0);
+    let published = services(&a.on_tick(&store, 1)).unwrap();
+    let (config, _) = base().with_fetched(&published);
+    assert!(
+        config.services_for_host("shared").next().is_none(),
+        "service 2 must not serve service 1's host"
+    );
+    assert_eq!(config.services_for_host("h2").next().unwrap().id, "2");
+    // Version 2 fails too: it takes the place of version 1, which never was live.
+    a.on_tick(&store, 10_000);
+    a.on_sent(&store, Some(2), 10_000);
+    let second = answer(vec![
+        entry(1, 2, json!("y"), json!(["shared"])),
+        entry(2, 1, json!(1), json!(["shared", "h2"])),
+    ]);
+    a.on_answer_body(&store, &base(), Some(200), second.as_bytes(), 10_000);
+    assert_eq!(
+        installed(&a.on_tick(&store, 10_001)),
+        Some(vec![(Some("1".into()), 2), (Some("2".into()), 1)])
     );
 }

@@ -1,0 +1,121 @@
+//! A service from 3scale System that Tollgate skips keeps its place: the hosts it is the
+//! first to list stay its (APIcast's `configuration_store.lua` `store` gives a host to the
+//! first service listing it), so no later service serves them.
+
+use super::*;
+use serde_json::{json, Value};
+
+fn base(path_routing: bool) -> Config {
+    let v = json!({"backend": {"cluster": "b"}, "path_routing": path_routing, "services": []});
+    Config::parse(v.to_string().as_bytes()).unwrap().config
+}
+
+fn good(id: u64, hosts: &[&str], pattern: &str) -> Value {
+    json!({"id": id, "backend_version": "1", "proxy": {"hosts": hosts,
+        "proxy_rules": [{"http_method": "GET", "pattern": pattern, "metric_system_name": "hits", "delta": 1}]}})
+}
+
+/// An `ip_check` whitelist and a custom policy Tollgate refuses: the service is skipped.
+fn skipped(id: u64, proxy: Value) -> Value {
+    let mut proxy = proxy;
+    proxy["policy_chain"] = json!([
+        {"name": "ip_check", "configuration": {"check_type": "whitelist", "ips": ["203.0.113.7"]}},
+        {"name": "my_custom_policy", "version": "1.0.0", "configuration": {}},
+        {"name": "apicast"}
+    ]);
+    json!({"id": id, "backend_version": "1", "proxy": proxy})
+}
+
+fn fetched(contents: &[Value]) -> Vec<FetchedService> {
+    contents
+        .iter()
+        .enumerate()
+        .map(|(i, content)| FetchedService {
+            id: content["id"].as_u64().map(|id| id.to_string()),
+            version: 1,
+            environment: "production".into(),
+            content: content.clone(),
+            path: format!("proxy_configs[{i}].proxy_config.content"),
+        })
+        .collect()
+}
+
+fn first(c: &Config, host: &str) -> Option<String> {
+    c.services_for_host(host).next().map(|s| s.id.clone())
+}
+
+#[test]
+fn a_skipped_service_keeps_the_hosts_it_lists_first() {
+    let (c, warnings) = base(false).with_fetched(&fetched(&[
+        skipped(1, json!({"hosts": ["API.example.com"]})),
+        good(2, &["api.example.com", "two.example.com"], "/"),
+        good(3, &["api.example.com"], "/"),
+    ]));
+    assert_eq!(first(&c, "api.example.com"), None, "no service serves it");
+    // Service 2 is loaded, for its other host.
+    assert_eq!(first(&c, "two.example.com").as_deref(), Some("2"));
+    let ids: Vec<&str> = c.services.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["2", "3"]);
+    assert!(warnings[0].starts_with(SKIPPED_WARNING), "{warnings:?}");
+    for id in [2, 3] {
+        let line = format!(
+            "host api.example.com for service {id} already defined by service 1, which is skipped"
+        );
+        assert!(
+            warnings.iter().any(|w| w.starts_with(&line)),
+            "{warnings:?}"
+        );
+    }
+}
+
+#[test]
+fn a_host_listed_first_by_a_loaded_service_stays_with_it() {
+    let (c, _) = base(false).with_fetched(&fetched(&[
+        good(2, &["api.example.com"], "/"),
+        skipped(1, json!({"hosts": ["api.example.com", "one.example.com"]})),
+        good(3, &["api.example.com", "one.example.com"], "/"),
+    ]));
+    assert_eq!(first(&c, "api.example.com").as_deref(), Some("2"));
+    assert_eq!(first(&c, "one.example.com"), None);
+}
+
+#[test]
+fn a_skipped_service_without_hosts_holds_localhost_as_a_loaded_one_would() {
+    let (c, _) = base(false).with_fetched(&fetched(&[
+        skipped(1, json!({})),
+        good(2, &["localhost"], "/"),
+    ]));
+    assert_eq!(first(&c, "localhost"), None);
+}
+
+/// With path routing, the services before the skipped one are tried; a request none of
+/// their rules matches might be the skipped service's: refused, with no fallback to the
+/// host's first service, and the services after it do not get the host.
+#[test]
+fn path_routing_stops_at_a_skipped_service() {
+    let args = crate::mapping::QueryArgs::parse("");
+    let (c, _) = base(true).with_fetched(&fetched(&[
+        good(2, &["api"], "/two"),
+        skipped(1, json!({"hosts": ["api"]})),
+        good(3, &["api", "three"], "/three"),
+    ]));
+    let by_path = |host: &str, path: &str| {
+        c.service_by_path(host, "GET", path, &args)
+            .map(|s| s.id.clone())
+    };
+    assert_eq!(by_path("api", "/two").as_deref(), Some("2"));
+    assert_eq!(by_path("api", "/three"), None);
+    assert_eq!(first(&c, "api"), None, "no fallback");
+    assert_eq!(by_path("three", "/three").as_deref(), Some("3"));
+    assert_eq!(first(&c, "three").as_deref(), Some("3"));
+    let (c, _) = base(true).with_fetched(&fetched(&[
+        skipped(1, json!({"hosts": ["api"]})),
+        good(2, &["api"], "/two"),
+    ]));
+    assert_eq!(
+        c.service_by_path("api", "GET", "/two", &args)
+            .map(|s| s.id.clone()),
+        None
+    );
+    assert_eq!(first(&c, "api"), None);
+}
