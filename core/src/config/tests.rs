@@ -253,6 +253,11 @@ fn patterns_with_regex_metacharacters_are_refused_naming_the_rule() {
         e.contains("services[0].proxy.proxy_rules[1].pattern: `*` is a regular-expression"),
         "{e}"
     );
+}
+
+#[cfg(feature = "jwt")]
+#[test]
+fn claim_check_resources_with_regex_metacharacters_are_refused_naming_the_rule() {
     let chain = json!([{"name": "jwt_claim_check", "configuration": {"rules": [{
         "resource": "/admin/(users|keys)", "methods": ["ANY"],
         "operations": [{"jwt_claim": "role", "jwt_claim_type": "plain", "op": "==", "value": "admin"}]
