@@ -5,6 +5,7 @@ use super::METHOD_FIELD;
 use crate::base64::{self, Alphabet};
 use crate::encoding::decode_component;
 use crate::mapping::arg_names::is_spelling_of;
+use percent_encoding::percent_decode;
 use std::mem::take;
 
 /// The words a field's name follows: `Content-Disposition`'s `name` (and `filename`, which
@@ -37,17 +38,22 @@ struct Capture {
     /// The last byte was a line feed (a carriage return does not change it).
     after_line_feed: bool,
     /// The value is an RFC 2047 encoded word (`=?`): ASP.NET Core's base64 decoder ignores
-    /// whitespace, however much, so it is left out rather than kept up to [`VALUE_CAP`].
+    /// whitespace, however much, and Tomcat drops it between two encoded words, so a run of it
+    /// is kept as one space rather than up to [`VALUE_CAP`].
     encoded_word: bool,
+    /// A `*` came before the separator: the value may be RFC 2231's (`name*=`).
+    extended: bool,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
 enum Phase {
-    /// After the key: spaces, line breaks or a `*` (RFC 2231), then `=` or `:`.
+    /// After the key: white space (every control byte, and Unicode's spaces: Java's
+    /// `Character.isWhitespace`), line breaks or a `*` (RFC 2231), then `=` or `:`.
     #[default]
     Separator,
     /// After the separator: whitespace and control bytes (PHP skips `\v` and `\f`, Java's
-    /// `trim` every byte up to a space), quotes and `<`, then the value.
+    /// `trim` every byte up to a space, Tomcat's `ParameterParser` Unicode's spaces too),
+    /// quotes and `<`, then the value.
     Value,
     /// In the value.
     Reading,
@@ -86,48 +92,12 @@ impl Fields {
     /// Moves every open value on by `byte`; true when one that ended names `_method`.
     fn advance(&mut self, byte: u8) -> bool {
         let mut found = false;
-        self.open.retain_mut(|capture| match capture.phase {
-            Phase::Separator => match byte {
-                b' ' | b'\t' | b'\r' | b'\n' | b'*' => true,
-                b'=' | b':' => {
-                    capture.phase = Phase::Value;
-                    true
-                }
-                _ => false,
-            },
-            Phase::Value => {
-                if !(byte <= b' ' || matches!(byte, b'"' | b'\'' | b'<')) {
-                    capture.phase = Phase::Reading;
-                    capture.value.push(byte);
-                }
-                true
+        self.open.retain_mut(|capture| match capture.step(byte) {
+            Ok(()) => true,
+            Err(named) => {
+                found |= named;
+                false
             }
-            Phase::Reading => match byte {
-                b'\r' => true,
-                b'\n' if capture.after_line_feed => {
-                    found |= capture.names_method(false);
-                    false
-                }
-                b'\n' => {
-                    capture.after_line_feed = true;
-                    capture.first_line.get_or_insert(capture.value.len());
-                    true
-                }
-                _ if capture.encoded_word && byte <= b' ' => {
-                    capture.after_line_feed = false;
-                    true
-                }
-                _ if capture.value.len() < VALUE_CAP => {
-                    capture.after_line_feed = false;
-                    capture.value.push(byte);
-                    capture.encoded_word |= capture.value == b"=?";
-                    true
-                }
-                _ => {
-                    found |= capture.names_method(true);
-                    false
-                }
-            },
         });
         found
     }
@@ -176,11 +146,79 @@ impl Fields {
 }
 
 impl Capture {
+    /// Moves the value on by `byte`: `Err` when it ended, with whether it names `_method`.
+    fn step(&mut self, byte: u8) -> Result<(), bool> {
+        match self.phase {
+            // A character of more than one byte before the value (`value` holds its bytes so
+            // far, a chunk may end inside it): a Unicode space is skipped.
+            Phase::Separator | Phase::Value if byte > 0x7f || !self.value.is_empty() => {
+                self.value.push(byte);
+                match std::str::from_utf8(&self.value) {
+                    Ok(c) if c.chars().all(char::is_whitespace) => self.value.clear(),
+                    Err(e) if e.error_len().is_none() => {}
+                    _ if self.phase == Phase::Separator => return Err(false),
+                    Ok(_) => self.phase = Phase::Reading,
+                    // Not UTF-8: the bytes before start the value, this one is read after them.
+                    Err(_) => {
+                        self.value.pop();
+                        self.phase = Phase::Reading;
+                        return self.step(byte);
+                    }
+                }
+                Ok(())
+            }
+            Phase::Separator => match byte {
+                b'=' | b':' => {
+                    self.phase = Phase::Value;
+                    Ok(())
+                }
+                b'*' => {
+                    self.extended = true;
+                    Ok(())
+                }
+                ..=b' ' | 0x7f => Ok(()),
+                _ => Err(false),
+            },
+            Phase::Value => {
+                if !(byte <= b' ' || matches!(byte, b'"' | b'\'' | b'<')) {
+                    self.phase = Phase::Reading;
+                    self.value.push(byte);
+                }
+                Ok(())
+            }
+            Phase::Reading => match byte {
+                b'\r' => Ok(()),
+                b'\n' if self.after_line_feed => Err(self.names_method(false)),
+                b'\n' => {
+                    self.after_line_feed = true;
+                    self.first_line.get_or_insert(self.value.len());
+                    Ok(())
+                }
+                _ if self.encoded_word && byte <= b' ' => {
+                    self.after_line_feed = false;
+                    if self.value.len() < VALUE_CAP && self.value.last() != Some(&b' ') {
+                        self.value.push(b' ');
+                    }
+                    Ok(())
+                }
+                _ if self.value.len() < VALUE_CAP => {
+                    self.after_line_feed = false;
+                    self.value.push(byte);
+                    self.encoded_word |= self.value == b"=?";
+                    Ok(())
+                }
+                _ => Err(self.names_method(true)),
+            },
+        }
+    }
+
     /// Whether the value names `_method` as any reader may take it: up to its first line
     /// break, or with the next lines joined (PHP); `long`: it went on past [`VALUE_CAP`].
     fn names_method(&self, long: bool) -> bool {
         let first = self.first_line.and_then(|end| self.value.get(..end));
-        first.is_some_and(|v| names_method(v, false)) || names_method(&self.value, long)
+        first.is_some_and(|v| names_method(v, false))
+            || names_method(&self.value, long)
+            || (long && self.extended && padded_extended(&self.value))
     }
 }
 
@@ -199,7 +237,9 @@ fn names_method(value: &[u8], long: bool) -> bool {
     // A token ends at whitespace or a control byte (PHP ends a name at a NUL, `\v` or `\f`).
     let delimiter = |b: &u8| *b <= b' ' || b";,\"'>".contains(b);
     let token = cut(value, delimiter);
-    if long && token.len() == value.len() {
+    // An encoded word's value may be padded with words that decode to nothing or to white
+    // space, each followed by a byte that ends a token (Tomcat ignores what follows `?=`).
+    if long && (token.len() == value.len() || value.starts_with(b"=?")) {
         return contains_ci(value, b"method") || value.contains(&b'%') || contains_ci(value, b"=?");
     }
     let unquoted = unescape_quoted(value);
@@ -209,29 +249,74 @@ fn names_method(value: &[u8], long: bool) -> bool {
         .nth(1)
         .and_then(|(at, _)| value.get(at + 1..))
         .map(|rest| cut(rest, |b| *b <= b' ' || b";,\"".contains(b)));
-    read_as_method(token) || read_as_method(&unquoted) || extended.is_some_and(read_as_method)
+    // Tomcat ends an unquoted value at `;` only, spaces between encoded words kept.
+    read_as_method(token)
+        || read_as_method(&unquoted)
+        || read_as_method(cut(&unquoted, |b| *b == b';'))
+        || extended.is_some_and(|rest| {
+            // Decoded in its charset (Tomcat, busboy 0.x): UTF-16's NUL bytes left out.
+            read_as_method(rest) || spelled(&as_ascii(percent_decode(rest).collect()))
+        })
 }
 
-/// A candidate as written or as an RFC 2047 encoded word.
+/// A long RFC 2231 value (`charset'language'text`), judged on what it holds: a language that
+/// runs past [`VALUE_CAP`] (Tomcat and busboy ignore it: only padding is that long), or a text
+/// whose start, decoded and without its white space (Tomcat trims it), may begin a spelling of
+/// `_method`.
+fn padded_extended(value: &[u8]) -> bool {
+    let mut parts = value.splitn(3, |b| *b == b'\'');
+    let (Some(_charset), Some(_language)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let Some(mut text) = parts.next() else {
+        return true;
+    };
+    // An escape the cap cut short.
+    if let Some(at) = (text.iter().rposition(|b| *b == b'%')).filter(|at| at + 3 > text.len()) {
+        text = text.get(..at).unwrap_or_default();
+    }
+    let text = as_ascii(percent_decode(text).collect());
+    let text = String::from_utf8_lossy(&text);
+    fn trim(t: &str) -> &str {
+        t.trim_start_matches(|c: char| c == '+' || java_space(c))
+    }
+    let start = trim(&text);
+    let start = start.strip_prefix('[').map_or(start, trim);
+    ["_method", ".method", "[method"].iter().any(|spelling| {
+        spelling
+            .bytes()
+            .zip(start.bytes())
+            .all(|(a, b)| a == b.to_ascii_lowercase())
+    })
+}
+
+/// A candidate as written, as one RFC 2047 encoded word (ASP.NET Core) or as text with
+/// encoded words in it (Tomcat), the Q encoding's `_` read as itself and as a space.
 fn read_as_method(candidate: &[u8]) -> bool {
-    spelled(candidate) || encoded_word(candidate).is_some_and(|word| spelled(&word))
+    spelled(candidate)
+        || encoded_word(candidate).is_some_and(|word| spelled(&word))
+        || (contains_ci(candidate, b"=?")
+            && [false, true]
+                .into_iter()
+                .any(|space| spelled(&mime_text(candidate, space))))
 }
 
-/// Compared as PHP and Java leave it: up to a NUL (C strings), without the bytes up to a
-/// space at either end (Java's `trim`).
+/// Compared as PHP and Java leave it: up to a NUL (C strings), and percent-decoded.
 fn spelled(candidate: &[u8]) -> bool {
-    let candidate = cut(candidate, |b| *b == 0);
-    let start = candidate
-        .iter()
-        .position(|b| *b > b' ')
-        .unwrap_or(candidate.len());
-    let end = candidate
-        .iter()
-        .rposition(|b| *b > b' ')
-        .map_or(start, |e| e + 1);
-    let text = String::from_utf8_lossy(candidate.get(start..end).unwrap_or_default());
-    is_spelling_of(&text, METHOD_FIELD)
-        || (text.contains('%') && is_spelling_of(&decode_component(&text), METHOD_FIELD))
+    let text = String::from_utf8_lossy(cut(candidate, |b| *b == 0));
+    is_method(&text) || (text.contains('%') && is_method(&decode_component(&text)))
+}
+
+/// Whether `text` is a spelling of `_method` without the white space at either end (Java's
+/// `trim`: every byte up to a space; `Character.isWhitespace`: Unicode's spaces).
+fn is_method(text: &str) -> bool {
+    is_spelling_of(text.trim_matches(java_space), METHOD_FIELD)
+}
+
+/// Java's `trim` (every character up to a space) and `Character.isWhitespace` (Unicode's
+/// spaces; Rust's reading of them is a little wider).
+fn java_space(c: char) -> bool {
+    c <= ' ' || c.is_whitespace()
 }
 
 /// A quoted-string's content: `\x` is `x`, up to the closing quote.
@@ -252,30 +337,79 @@ fn unescape_quoted(value: &[u8]) -> Vec<u8> {
 }
 
 /// An RFC 2047 encoded word, `=?charset?B?base64?=` or `=?charset?Q?text?=`, decoded as
-/// ASP.NET Core decodes it (whitespace in the base64 ignored), then read as ASCII whatever
-/// its charset: NUL bytes (UTF-16 and UTF-32 of ASCII) and a byte-order mark left out.
+/// ASP.NET Core decodes it (whitespace in the base64 ignored), what follows the last `?=` in
+/// its text.
 fn encoded_word(candidate: &[u8]) -> Option<Vec<u8>> {
     let inner = candidate.strip_prefix(b"=?")?;
     let inner = inner.strip_suffix(b"?=").unwrap_or(inner);
     let mut parts = inner.splitn(3, |b| *b == b'?');
     let (_charset, encoding, text) = (parts.next()?, parts.next()?, parts.next()?);
-    let bytes = match encoding {
-        b"B" | b"b" => {
-            let text: Vec<u8> = text.iter().copied().filter(|b| *b > b' ').collect();
-            base64::decode(&String::from_utf8_lossy(&text), Alphabet::Standard)?
+    decode_word(encoding, text, false)
+}
+
+/// Text with RFC 2047 encoded words as Tomcat's `MimeUtility.decodeText` reads it: each word
+/// (between white space) that is an encoded word decoded, what follows its first `?=`
+/// ignored, the white space between two encoded words dropped. `space`: the Q encoding's `_`
+/// read as a space (Java's `trim` then drops it at either end).
+fn mime_text(text: &[u8], space: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut after_word = false;
+    let mut rest = text;
+    while let Some(start) = rest.iter().position(|b| *b > b' ') {
+        let (white, word) = rest.split_at(start);
+        let end = word.iter().position(|b| *b <= b' ').unwrap_or(word.len());
+        let (word, next) = word.split_at(end);
+        rest = next;
+        let decoded = mime_word(word, space);
+        if !(after_word && decoded.is_some()) {
+            out.extend_from_slice(white);
         }
+        after_word = decoded.is_some();
+        out.extend_from_slice(decoded.as_deref().unwrap_or(word));
+    }
+    out
+}
+
+/// One of [`mime_text`]'s words as Tomcat's `decodeWord` reads it: what follows the first
+/// `?=` after its encoding ignored.
+fn mime_word(word: &[u8], space: bool) -> Option<Vec<u8>> {
+    let mut parts = word.strip_prefix(b"=?")?.splitn(3, |b| *b == b'?');
+    let (_charset, encoding, text) = (parts.next()?, parts.next()?, parts.next()?);
+    let end = text.windows(2).position(|w| w == b"?=")?;
+    decode_word(encoding, text.get(..end)?, space)
+}
+
+/// An encoded word's text decoded (white space in it ignored), then read as ASCII whatever its
+/// charset.
+fn decode_word(encoding: &[u8], text: &[u8], space: bool) -> Option<Vec<u8>> {
+    let text: Vec<u8> = text.iter().copied().filter(|b| *b > b' ').collect();
+    let bytes = match encoding {
+        b"B" | b"b" => base64::decode(&String::from_utf8_lossy(&text), Alphabet::Standard)?,
         b"Q" | b"q" => {
-            let text = String::from_utf8_lossy(text).replace('=', "%");
-            decode_component(&text).into_bytes()
+            let text: Vec<u8> = (text.into_iter())
+                .map(|b| match b {
+                    b'=' => b'%',
+                    b'_' if space => b' ',
+                    b => b,
+                })
+                .collect();
+            percent_decode(&text).collect()
         }
         _ => return None,
     };
-    let ascii: Vec<u8> = bytes.into_iter().filter(|b| *b != 0).collect();
-    let ascii = (ascii.strip_prefix(&[0xef, 0xbb, 0xbf]))
-        .or_else(|| ascii.strip_prefix(&[0xff, 0xfe]))
-        .or_else(|| ascii.strip_prefix(&[0xfe, 0xff]))
-        .unwrap_or(&ascii);
-    Some(ascii.to_vec())
+    Some(as_ascii(bytes))
+}
+
+/// Bytes read as ASCII whatever their charset: NUL bytes (UTF-16 and UTF-32 of ASCII) and a
+/// byte-order mark left out.
+fn as_ascii(mut bytes: Vec<u8>) -> Vec<u8> {
+    bytes.retain(|b| *b != 0);
+    for bom in [&[0xef, 0xbb, 0xbf][..], &[0xff, 0xfe], &[0xfe, 0xff]] {
+        if let Some(rest) = bytes.strip_prefix(bom) {
+            return rest.to_vec();
+        }
+    }
+    bytes
 }
 
 fn cut(value: &[u8], delimiter: impl Fn(&u8) -> bool) -> &[u8] {

@@ -174,3 +174,161 @@ fn other_json_passes() {
     );
     assert!(scan(long.as_bytes()));
 }
+
+/// `s` percent-encoded in UTF-16LE (`_` is `%5F%00`).
+fn utf16le_escaped(s: &str) -> String {
+    (s.encode_utf16().flat_map(u16::to_le_bytes))
+        .map(|b| format!("%{b:02X}"))
+        .collect()
+}
+
+#[test]
+fn rfc2231_names_in_a_wide_charset_are_read_without_their_nul_bytes() {
+    // Tomcat (`RFC2231Utility.decodeText`) and busboy 0.x decode the value in its charset.
+    let le = utf16le_escaped("_method");
+    let be: String = ("_method".encode_utf16().flat_map(u16::to_be_bytes))
+        .map(|b| format!("%{b:02X}"))
+        .collect();
+    let utf32: String = ("_method".chars().flat_map(|c| u32::from(c).to_le_bytes()))
+        .map(|b| format!("%{b:02X}"))
+        .collect();
+    for disposition in [
+        format!("form-data; name*=UTF-16LE''{le}"),
+        format!("form-data; name*=utf-16le'en'{le}"),
+        format!("form-data; name*=ucs2''{le}"),
+        format!("form-data; name*=\"UTF-16LE''{le}\""),
+        format!("form-data; name*=UTF-16BE''{be}"),
+        format!("form-data; name*=UTF-16''%FF%FE{le}"),
+        format!("form-data; name*=UTF-32LE''{utf32}"),
+        format!("form-data; name*=UTF-16LE''{le}; filename=\"x\""),
+    ] {
+        assert!(scan(&part(&disposition)), "{disposition}");
+    }
+    // PHP's reading of a plain value still ends at a NUL; other names in a wide charset pass.
+    assert!(scan(&part("form-data; name=\"_method\0x\"")));
+    let other = utf16le_escaped("payment_method");
+    assert!(!scan(&part(&format!("form-data; name*=UTF-16LE''{other}"))));
+    assert!(!scan(&part(&format!(
+        "form-data; name*=UTF-16LE''{}",
+        utf16le_escaped("_methods")
+    ))));
+}
+
+#[test]
+fn a_name_is_trimmed_after_it_is_percent_decoded() {
+    // Tomcat trims the decoded RFC 2231 name (`FileUploadBase.getFieldName`).
+    for disposition in [
+        "form-data; name*=utf-8''_method%20",
+        "form-data; name*=utf-8''%09_method%0B",
+    ] {
+        assert!(scan(&part(disposition)), "{disposition}");
+    }
+}
+
+#[test]
+fn several_encoded_words_are_read_joined() {
+    // Tomcat's `MimeUtility.decodeText`: the white space between two encoded words dropped,
+    // and what follows a word's `?=` ignored.
+    for disposition in [
+        "form-data; name=\"=?UTF-8?Q?=5F?= =?UTF-8?Q?method?=\"",
+        "form-data; name=\"=?UTF-8?B?Xw==?= =?UTF-8?B?bWV0aG9k?=\"",
+        "form-data; name=\"=?UTF-8?Q?=5Fmethod?=x\"",
+        "form-data; name=\"=?UTF-8?B?X21ldGhvZA==?=x\"",
+        "form-data; name==?UTF-8?Q?=5F?=\t=?UTF-8?Q?method?=",
+        "form-data; name==?UTF-8?Q?=5F?= =?UTF-8?Q?method?=; filename=\"a b\"",
+        "form-data; name=\"=?UTF-8?Q?=5F?=x =?UTF-8?Q?met?=y=?z \t =?UTF-8?Q?hod?=\"",
+        "form-data; name=\"=?UTF-8?Q?=5F?=\r\n =?UTF-8?Q?method?=\"",
+        "form-data; name=\"=?UTF-8?Q?=5F?= =?UTF-8?Q?method?==?UTF-8?Q?x?=\"",
+        "form-data; name=\"=?utf-16le?B?XwA=?= =?utf-16le?B?bQBlAHQAaABvAGQA?=\"",
+        // The Q encoding's `_` is a space, which Java's `trim` drops.
+        "form-data; name=\"=?UTF-8?Q?_=5Fmethod?=\"",
+        "form-data; name=\"=?UTF-8?Q?=20?= =?UTF-8?Q?=5Fmethod_?=\"",
+    ] {
+        assert!(scan(&part(disposition)), "{disposition}");
+    }
+    // Text between the words is kept: not `_method`.
+    for disposition in [
+        "form-data; name=\"=?UTF-8?Q?=5F?= x =?UTF-8?Q?method?=\"",
+        "form-data; name=\"=?UTF-8?Q?payment?= =?UTF-8?Q?=5Fmethod?=\"",
+        "form-data; name=\"=?UTF-8?Q?=5F?==?UTF-8?Q?methods?=\"",
+    ] {
+        assert!(!scan(&part(disposition)), "{disposition}");
+    }
+}
+
+#[test]
+fn encoded_words_padded_past_the_cap_are_refused() {
+    // Empty words, or text after `?=` that ends a token, before the word that counts.
+    for pad in ["=?a?Q??= ", "=?a?Q?=20?=; ", "=?a?Q??=, ", "=?a?Q??=' "] {
+        let name = format!("{}=?UTF-8?Q?=5Fmethod?=", pad.repeat(20));
+        let disposition = format!("form-data; name=\"{name}\"");
+        assert!(scan(&part(&disposition)), "{disposition}");
+    }
+}
+
+#[test]
+fn java_white_space_around_a_name_is_skipped() {
+    // Tomcat's `ParameterParser` trims with `Character.isWhitespace`: `\x1c`-`\x1f`, `\v`,
+    // `\f` and Unicode spaces (part headers read as UTF-8).
+    for disposition in [
+        "form-data; name\x0b=\"_method\"",
+        "form-data; name\x0c=\"_method\"",
+        "form-data; name\x1c=\"_method\"",
+        "form-data; name\x1f=\"_method\"",
+        "form-data; name\x01 \x1e=_method",
+        "form-data; name\u{3000}=\"_method\"",
+        "form-data; name\u{1680}\u{2028}=\"_method\"",
+        "form-data; name \u{2000}\u{200a}\u{205f}=\"_method\"",
+        "form-data; name\u{2029}*=utf-8''_method",
+        "form-data; name=\u{2003}\"_method\"",
+        "form-data; name=\u{2003}_method",
+        "form-data; name= \u{3000}\u{2009} \"_method\"",
+        "form-data; name=\"\u{2003}_method\"",
+        "form-data; name=_method\u{2003}",
+        "form-data; name=_method\u{3000}; filename=\"x\"",
+        "form-data; name=\"_method\"\u{2003}",
+    ] {
+        assert!(scan(&part(disposition)), "{disposition:?}");
+    }
+    // Other bytes, or a space that is not one, end the name or start the value.
+    for disposition in [
+        "form-data; name\u{e9}=\"_method\"",
+        "form-data; name\u{2003}x=\"_method\"",
+        "form-data; name\u{3001}=\"_method\"",
+        "form-data; name=\u{e9}_method",
+        "form-data; name=\u{3001}_method",
+        "form-data; name=\u{200b}_method",
+        "form-data; name=\u{2003}\u{e9}_method",
+        "form-data; name=\u{2003}_methods",
+    ] {
+        assert!(!scan(&part(disposition)), "{disposition:?}");
+    }
+    // A broken UTF-8 sequence: its bytes start the value, the byte after it read as usual.
+    for body in [
+        &b"--b\r\nContent-Disposition: form-data; name=\xe2\"_method\"\r\n\r\nx"[..],
+        b"--b\r\nContent-Disposition: form-data; name=\xe2\x80\r\n\r\nx",
+        b"--b\r\nContent-Disposition: form-data; name\xe2=\"_method\"\r\n\r\nx",
+        b"--b\r\nContent-Disposition: form-data; name=\xe2\x80",
+    ] {
+        assert!(!scan(body), "{body:?}");
+    }
+    assert!(scan(
+        b"--b\r\nContent-Disposition: form-data; name=\xe2\x80\x83\xe2\x80\x83_method"
+    ));
+}
+
+#[test]
+fn rfc2231_values_padded_past_the_cap_are_refused() {
+    // Tomcat ignores the language and trims the decoded name; busboy ignores the language.
+    let wide = utf16le_escaped(" ").repeat(10);
+    for value in [
+        format!("utf-8'{}'_method", "x".repeat(120)),
+        format!("utf-8''{}_method", "%20".repeat(40)),
+        format!("utf-8''{}_method", "%09%0B%00".repeat(20)),
+        format!("UTF-16LE''{wide}{}", utf16le_escaped("_method")),
+        format!("\"utf-8'{}'_method\"", "en".repeat(60)),
+    ] {
+        let disposition = format!("form-data; name*={value}");
+        assert!(scan(&part(&disposition)), "{disposition}");
+    }
+}
