@@ -59,8 +59,25 @@ pub struct RuleAccess {
     pub roles: Vec<String>,
 }
 
+/// Near misses of a rule's access fields: such a typo would silently drop the requirement
+/// (porta's rule fields are none of these), so it is refused.
+const NEAR_MISSES: [(&str, &str); 6] = [
+    ("role", "roles"),
+    ("grant", "namespace"),
+    ("grants", "namespace"),
+    ("namespaces", "namespace"),
+    ("actions", "action"),
+    ("scope", "namespace"),
+];
+
 impl RuleAccess {
     pub fn parse(rule: &Obj) -> Result<RuleAccess> {
+        if let Some((typo, meant)) = NEAR_MISSES.iter().find(|(k, _)| rule.get(k).is_some()) {
+            return Err(error(
+                &rule.child_path(typo),
+                format!("unknown field (a rule's access fields are `namespace`, `action` and `roles`: `{meant}`?)"),
+            ));
+        }
         Ok(RuleAccess {
             namespace: rule.non_empty_string("namespace")?.map(str::to_string),
             action: rule.non_empty_string("action")?.map(str::to_string),
@@ -92,5 +109,21 @@ mod tests {
         assert!(!g.allows("models", "delete"));
         assert!(!g.allows("files", "read"));
         assert_eq!(default_action("PATCH"), "update");
+    }
+
+    #[test]
+    fn near_misses_of_the_access_fields_are_refused() {
+        for typo in ["role", "grants", "actions", "namespaces"] {
+            let v = serde_json::json!({"pattern": "/", typo: ["admin"]});
+            let rule = Obj::new("rules[0]", &v).unwrap();
+            let e = RuleAccess::parse(&rule).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("rules[0].{typo}: unknown field")),
+                "{e}"
+            );
+        }
+        let v = serde_json::json!({"pattern": "/", "roles": ["admin"], "owner_type": "Proxy"});
+        let rule = Obj::new("rules[0]", &v).unwrap();
+        assert_eq!(RuleAccess::parse(&rule).unwrap().roles, ["admin"]);
     }
 }

@@ -322,3 +322,35 @@ fn liquid_client_id_claim_type_is_not_read_as_plain() {
         },
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Tollgate's own rule fields: a typo (`namespaces` for `namespace`) would silently drop the
+// grant the rule requires, and every valid key could then reach it.
+
+/// A rule requiring the `admin` namespace, misspelt `namespaces`: refused at that field,
+/// never served to a key without an `admin` grant.
+#[test]
+fn a_misspelt_rule_access_field_is_refused() {
+    let key = "rk_5f0c8e7a1b2d4c6e9f1a3b5c7d9e0f21";
+    let auth = json!({"mode": "local", "api_keys": {"header": "APIKey", "keys": [
+        {"id": "reader", "hash": tollgate_core::auth::digest::stored_form(key),
+         "grants": [{"namespace": "models", "actions": ["read"]}]}]}});
+    let rules = json!([
+        {"http_method": "ANY", "pattern": "/admin", "metric_system_name": "hits", "delta": 1,
+         "namespaces": "admin"},
+        {"http_method": "ANY", "pattern": "/models", "metric_system_name": "hits", "delta": 1,
+         "namespace": "models"}
+    ]);
+    refused_at_or(
+        config(vec![local_service(auth, rules)]),
+        State::default(),
+        "services[0].proxy.proxy_rules[0].namespaces",
+        |s| {
+            let r = Request::get("/admin/users")
+                .header("Host", "local.example.com")
+                .header("APIKey", key)
+                .send(s.port());
+            assert_eq!(r.status, 403, "a reader reached /admin: {}", describe(&r));
+        },
+    );
+}
