@@ -59,39 +59,74 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
         return result;
     }
     // A credential sent twice with different values is refused: the upstream might read the
-    // one not checked.
-    if let Some(parsed) = parsed {
-        if let Some(result) = from_authorization(auth, &parsed, req.now_s) {
-            return match req.headers.header_ambiguous("authorization") {
-                true => Err(LocalFailure::Failed),
-                false => result,
-            };
-        }
+    // one not checked. That holds across places: a key as the Basic username (with or
+    // without a password: the upstream's convention ignores it) and one in the header or the
+    // query must be the same (found by an audit).
+    let other_key = other_key(auth, req)?;
+    let basic_key = basic_username_key(auth, parsed.as_ref());
+    if matches!((&basic_key, &other_key), (Some(b), Some(o)) if b != o) {
+        return Err(LocalFailure::Failed);
     }
-    if let Some(keys) = &auth.api_keys {
-        let (in_header, header_twice) = match keys.header.as_deref() {
-            Some(h) => req.headers.header_any_spelling(h),
-            None => (None, false),
-        };
-        let (in_query, query_twice) = match keys.query.as_deref() {
-            Some(q) => req.args.credential(q),
-            None => (None, false),
-        };
-        // A key in the header and another in the query: the upstream may read the one not
-        // checked (found by an audit, 2026-12-05).
-        let disagree = matches!((&in_header, in_query), (Some(h), Some(q)) if h != q);
-        if query_twice || header_twice || disagree {
+    if let Some(parsed) = parsed {
+        // A second `Authorization`, whatever its scheme, on a service that reads one: the
+        // upstream may read the other. Envoy joins two into one value with a `,`, which no
+        // Basic or Bearer credential holds.
+        let joined = authorization.as_deref().is_some_and(|a| a.contains(','));
+        if reads_authorization(auth) && (joined || req.headers.header_ambiguous("authorization")) {
             return Err(LocalFailure::Failed);
         }
-        let presented = in_header.or_else(|| in_query.map(str::to_string));
-        if let Some(key) = presented {
-            return keys
-                .find(&key)
-                .map(|k| identity(Method::ApiKey, k.id.clone(), k.grants.clone(), false))
-                .ok_or(LocalFailure::Failed);
+        if let Some(result) = from_authorization(auth, &parsed, req.now_s) {
+            return result;
         }
     }
+    if let (Some(keys), Some(key)) = (&auth.api_keys, other_key) {
+        return keys
+            .find(&key)
+            .map(|k| identity(Method::ApiKey, k.id.clone(), k.grants.clone(), false))
+            .ok_or(LocalFailure::Failed);
+    }
     Err(LocalFailure::Missing)
+}
+
+/// The API key in the header or the query; failed when either comes twice or they disagree.
+fn other_key(auth: &Authentication, req: &LocalRequest) -> Result<Option<String>, LocalFailure> {
+    let Some(keys) = &auth.api_keys else {
+        return Ok(None);
+    };
+    let (in_header, header_twice) = match keys.header.as_deref() {
+        Some(h) => req.headers.header_any_spelling(h),
+        None => (None, false),
+    };
+    let (in_query, query_twice) = match keys.query.as_deref() {
+        Some(q) => req.args.credential(q),
+        None => (None, false),
+    };
+    // A key in the header and another in the query: the upstream may read the one not
+    // checked (found by an audit, 2026-12-05).
+    let disagree = matches!((&in_header, in_query), (Some(h), Some(q)) if h != q);
+    if query_twice || header_twice || disagree {
+        return Err(LocalFailure::Failed);
+    }
+    Ok(in_header.or_else(|| in_query.map(str::to_string)))
+}
+
+/// The Basic username of a service that reads keys from it, with or without a password.
+pub(crate) fn basic_username_key(
+    auth: &Authentication,
+    parsed: Option<&Authorization>,
+) -> Option<String> {
+    let reads = auth.api_keys.as_ref().is_some_and(|k| k.basic_username);
+    let user = parsed?.userid.as_ref().filter(|u| reads && !u.is_empty())?;
+    Some(user.clone())
+}
+
+/// Whether the service reads the `Authorization` header (Basic users or keys, a JWT).
+fn reads_authorization(auth: &Authentication) -> bool {
+    #[cfg(feature = "jwt")]
+    let jwt = auth.jwt.is_some();
+    #[cfg(not(feature = "jwt"))]
+    let jwt = false;
+    jwt || auth.basic_users.is_some() || auth.api_keys.as_ref().is_some_and(|k| k.basic_username)
 }
 
 /// On a JWT service, the token checked must be the only one: an upstream reading an RFC 6750

@@ -3,14 +3,14 @@
 //! the credentials of the head that a value in it must not contradict.
 
 use super::{method_override, PendingRequest};
-#[cfg(feature = "jwt")]
+use crate::auth::identity::Method;
 use crate::auth::local;
 use crate::auth::local::LocalFailure;
 use crate::auth::Mode;
 use crate::body_scan::BodyScan;
 use crate::config::Service;
-#[cfg(feature = "jwt")]
 use crate::credentials::Authorization;
+use crate::mapping::arg_names::is_spelling_of;
 use crate::mapping::QueryArgs;
 use crate::request::HeaderSource;
 
@@ -66,12 +66,16 @@ pub(super) fn bearer(_: &Service, _: &dyn HeaderSource) -> Option<String> {
     None
 }
 
-/// The local key in the header, for services that read keys from a header and the query:
-/// one in the form body must be the same (the upstream may read that one).
+/// The local key in the header (or as the Basic username), for services that also read keys
+/// from the query: one in the form body must be the same (the upstream may read that one).
 pub(super) fn header_key(service: &Service, headers: &dyn HeaderSource) -> Option<String> {
     let keys = service.auth.api_keys.as_ref()?;
     keys.query.as_ref()?;
-    headers.header_any_spelling(keys.header.as_deref()?).0
+    let in_header = (keys.header.as_deref()).and_then(|h| headers.header_any_spelling(h).0);
+    in_header.or_else(|| {
+        let authorization = Authorization::parse(&headers.header("authorization")?);
+        local::basic_username_key(&service.auth, Some(&authorization))
+    })
 }
 
 impl PendingRequest {
@@ -83,7 +87,30 @@ impl PendingRequest {
 
     /// Whether the form body matters: for credentials, rules or a `_method`.
     pub(super) fn reads_form(&self) -> bool {
-        self.form_credentials() || self.form_rules() || self.form_override() || self.form_tokens()
+        self.form_credentials()
+            || self.form_rules()
+            || self.form_override()
+            || self.form_tokens()
+            || self.form_signed()
+    }
+
+    /// A signed URL's args are its query's: a form body naming one of them again (Laravel's
+    /// `input()`, PHP's `$_REQUEST` and Rack's `params` prefer the body's) would give the
+    /// upstream a value nobody signed (found by an audit).
+    fn form_signed(&self) -> bool {
+        self.form_body && !self.public_path && self.service.auth.signed_url_secret.is_some()
+    }
+
+    /// Whether the form names an arg of the signed query again with another value, in any
+    /// spelling an upstream reads as it (or hides some of its args past what is read).
+    fn redefines_signed_args(&self, form: &QueryArgs) -> bool {
+        let signed = matches!(&self.local, Some(Ok(who)) if who.method == Method::SignedUrl);
+        signed
+            && (form.truncated()
+                || form.iter().any(|(name, value)| {
+                    (self.args.iter())
+                        .any(|(arg, signed)| is_spelling_of(name, arg) && value != signed)
+                }))
     }
 
     /// A JWT service reads a form body for an `access_token` that is not the token checked.
@@ -124,6 +151,9 @@ impl PendingRequest {
             let mut scan = BodyScan::new();
             scan.feed(body);
             self.method_overridden |= scan.finish();
+        }
+        if self.form_signed() && self.redefines_signed_args(&form) {
+            self.local = Some(Err(LocalFailure::Failed));
         }
         if self.form_rules() || self.form_credentials() || self.form_tokens() {
             self.args.overlay(&form);

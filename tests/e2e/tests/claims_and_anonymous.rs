@@ -7,7 +7,6 @@
 mod support;
 
 use e2e::jwt::{now, Signer};
-use e2e::mock_backend::{App, Service, State};
 use e2e::{Request, Response};
 use serde_json::{json, Value};
 use support::adversarial::{assert_none, run_and_check, traps, Case, Expect, SHAPES};
@@ -53,14 +52,7 @@ fn claims_stack() -> Stack {
             "policy_chain": chain,
             "proxy_rules": [{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
     });
-    let state = State::new()
-        .service(
-            Service::new("5")
-                .token(TOKEN)
-                .backend_version("oauth")
-                .metric("hits", None),
-        )
-        .app(App::new("5", "client-1").plan("OIDC"));
+    let state = oidc_state();
     Stack::start_with(config(vec![svc]), state, |b| {
         b.concurrency(2).http1_trailers()
     })

@@ -9,7 +9,7 @@
 
 mod support;
 
-use e2e::mock_backend::{App, MockBackend, Service, State};
+use e2e::mock_backend::{MockBackend, State};
 use e2e::system::{self, Stored, WithSystem};
 use e2e::{wait_until, EchoUpstream, Envoy, Request, Response};
 use serde_json::{json, Value};
@@ -90,14 +90,7 @@ fn claims_config(resource: &str) -> (Value, State) {
         "proxy": {"hosts": [HOST], "authentication_method": "oidc", "policy_chain": chain,
             "proxy_rules": [{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
     });
-    let state = State::new()
-        .service(
-            Service::new("5")
-                .token(TOKEN)
-                .backend_version("oauth")
-                .metric("hits", None),
-        )
-        .app(App::new("5", "client-1").plan("OIDC"));
+    let state = oidc_state();
     (config(vec![svc]), state)
 }
 
@@ -290,14 +283,7 @@ fn liquid_client_id_claim_type_is_not_read_as_plain() {
             "jwt_claim_with_client_id": "azp", "jwt_claim_with_client_id_type": "liquid",
             "proxy_rules": [{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
     });
-    let state = State::new()
-        .service(
-            Service::new("5")
-                .token(TOKEN)
-                .backend_version("oauth")
-                .metric("hits", None),
-        )
-        .app(App::new("5", "client-1").plan("OIDC"));
+    let state = oidc_state();
     refused_at_or(
         config(vec![svc]),
         state,

@@ -136,15 +136,7 @@ fn rejected_tokens() {
 #[test]
 fn oidc_authrep_reports_the_client_id() {
     let k = keys();
-    let state = State::new()
-        .service(
-            Service::new("5")
-                .token(TOKEN)
-                .backend_version("oauth")
-                .metric("hits", None),
-        )
-        .app(App::new("5", "client-1").plan("OIDC"))
-        .app(App::new("5", "client-2").plan("OIDC").state_suspended());
+    let state = oidc_state().app(App::new("5", "client-2").plan("OIDC").state_suspended());
     let svc = json!({
         "id": 5, "backend_version": "oauth",
         "backend_authentication_type": "service_token", "backend_authentication_value": TOKEN,

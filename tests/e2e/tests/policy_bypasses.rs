@@ -346,7 +346,6 @@ fn a_headers_policy_set_or_delete_is_not_dodged_with_an_underscore_spelling() {
 /// `PUT` or `DELETE` a group; the mapping rule is `ANY /`.
 fn claims_stack() -> Stack {
     use e2e::jwt::Signer;
-    use e2e::mock_backend::{App, Service, State};
     let op = |claim: &str, op: &str, value: &str| json!({"jwt_claim": claim, "jwt_claim_type": "plain", "op": op, "value": value});
     let chain = json!([
         {"name": "jwt_claim_check", "configuration": {
@@ -363,14 +362,7 @@ fn claims_stack() -> Stack {
             "policy_chain": chain,
             "proxy_rules": [{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
     });
-    let state = State::new()
-        .service(
-            Service::new("5")
-                .token(TOKEN)
-                .backend_version("oauth")
-                .metric("hits", None),
-        )
-        .app(App::new("5", "client-1").plan("OIDC"));
+    let state = oidc_state();
     Stack::start_with(config(vec![svc]), state, |b| b)
 }
 

@@ -17,7 +17,6 @@
 mod support;
 
 use e2e::jwt::Signer;
-use e2e::mock_backend::{App, Service, State};
 use e2e::Request;
 use serde_json::json;
 use support::pieces::{cached_stack, multipart, post_raw, stack, target, upstream_bodies, B, MARK};
@@ -299,14 +298,7 @@ fn a_body_override_on_a_public_path_escapes_a_method_rule() {
             "policy_chain": chain,
             "proxy_rules": [{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
     });
-    let state = State::new()
-        .service(
-            Service::new("5")
-                .token(TOKEN)
-                .backend_version("oauth")
-                .metric("hits", None),
-        )
-        .app(App::new("5", "client-1").plan("OIDC"));
+    let state = oidc_state();
     let s = Stack::start_with(config(vec![svc]), state, |b| b);
     let send = |method: &str, mark: &str, headers: &[(&str, &str)], body: &[u8]| {
         let mut r = Request::new(method, "/files/7")

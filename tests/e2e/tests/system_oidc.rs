@@ -8,7 +8,6 @@
 mod support;
 
 use e2e::jwt::{now, Signer};
-use e2e::mock_backend::{App, Service, State};
 use e2e::system::{self, MockSystem, Realm, Stored, WithSystem};
 use e2e::{wait_steady, wait_until, Request, Response};
 use serde_json::{json, Value};
@@ -51,14 +50,7 @@ fn call(s: &Stack, host: &str, token: Option<&str>) -> Response {
 }
 
 fn start(mock: &MockSystem) -> Stack {
-    let state = State::new()
-        .service(
-            Service::new("5")
-                .token(TOKEN)
-                .backend_version("oauth")
-                .metric("hits", None),
-        )
-        .app(App::new("5", "client-1").plan("OIDC"));
+    let state = oidc_state();
     let mut block = system::block(2);
     block["issuer_clusters"] = json!({"SSO.example.com": "sso"});
     let config = json!({

@@ -134,6 +134,19 @@ impl Stack {
 }
 
 /// A locally authenticated service (id 10) on `local.example.com`, secret token `local-secret`.
+/// The mock backend of the OIDC service `5` (token [`TOKEN`]) and its app `client-1`, the
+/// client id of the tokens the OIDC tests sign.
+pub fn oidc_state() -> State {
+    State::new()
+        .service(
+            Service::new("5")
+                .token(TOKEN)
+                .backend_version("oauth")
+                .metric("hits", None),
+        )
+        .app(App::new("5", "client-1").plan("OIDC"))
+}
+
 pub fn local_service(auth: Value, rules: Value) -> Value {
     json!({
         "id": 10,
