@@ -78,7 +78,18 @@ impl RuleAccess {
                 format!("unknown field (a rule's access fields are `namespace`, `action` and `roles`: `{meant}`?)"),
             ));
         }
-        Ok(RuleAccess {
+        // In another case (`Namespace`): the same typo.
+        let fields = ["namespace", "action", "roles"];
+        if let Some(key) = rule
+            .keys()
+            .find(|k| fields.iter().any(|f| k.eq_ignore_ascii_case(f) && k != f))
+        {
+            return Err(error(
+                &rule.child_path(key),
+                "unknown field (a rule's access fields are `namespace`, `action` and `roles`, in lower case)",
+            ));
+        }
+        let access = RuleAccess {
             namespace: rule.non_empty_string("namespace")?.map(str::to_string),
             action: rule.non_empty_string("action")?.map(str::to_string),
             roles: rule
@@ -87,7 +98,21 @@ impl RuleAccess {
                     _ => Err(error(p, "expected a non-empty string")),
                 })?
                 .unwrap_or_default(),
-        })
+        };
+        // Requirements that would require nothing: refused rather than read as open.
+        if access.action.is_some() && access.namespace.is_none() {
+            return Err(error(
+                &rule.child_path("action"),
+                "an action is checked within a `namespace`: give one",
+            ));
+        }
+        if rule.get("roles").is_some() && access.roles.is_empty() {
+            return Err(error(
+                &rule.child_path("roles"),
+                "no role listed: the rule would require none (leave the field out for that)",
+            ));
+        }
+        Ok(access)
     }
 
     pub fn is_open(&self) -> bool {

@@ -9,6 +9,9 @@ use crate::hashing::SeededMap;
 use serde_json::Value;
 use std::sync::{Arc, Mutex, RwLock};
 
+/// The most clock skew `leeway_s` may allow.
+const MAX_LEEWAY_S: u64 = 300;
+
 /// Default number of verified tokens remembered per worker.
 const DEFAULT_CACHE_SIZE: u64 = 1024;
 
@@ -168,13 +171,26 @@ impl JwtAuth {
             from_jwt_authn,
             rules: JwtRules {
                 issuer: obj.non_empty_string("issuer")?.map(str::to_string),
-                audiences: obj
-                    .array("audiences", |p, v| match v {
-                        Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                        _ => Err(error(p, "expected a non-empty string")),
-                    })?
-                    .unwrap_or_default(),
-                leeway_s: obj.uint("leeway_s")?.unwrap_or(0),
+                audiences: match obj.array("audiences", |p, v| match v {
+                    Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                    _ => Err(error(p, "expected a non-empty string")),
+                })? {
+                    // An empty list would check no audience: leave the field out for that.
+                    Some(list) if list.is_empty() => {
+                        return Err(error(&obj.child_path("audiences"), "no audience listed"))
+                    }
+                    list => list.unwrap_or_default(),
+                },
+                leeway_s: match obj.uint("leeway_s")?.unwrap_or(0) {
+                    // A leeway in the wrong unit (ms) would lift `exp` for years.
+                    s if s > MAX_LEEWAY_S => {
+                        return Err(error(
+                            &obj.child_path("leeway_s"),
+                            format!("at most {MAX_LEEWAY_S} s"),
+                        ))
+                    }
+                    s => s,
+                },
             },
             roles_claim: obj
                 .non_empty_string("roles_claim")?

@@ -41,6 +41,9 @@ pub fn path_prefix(p: &str) -> std::result::Result<String, &'static str> {
         Err("must start with /")
     } else if p.bytes().any(|b| b == b'?' || b == b'#') {
         Err("a path prefix has no query or fragment")
+    } else if p.contains('*') {
+        // A glob read literally would cover nothing (`/admin/*`): no secret required.
+        Err("a path prefix is a plain prefix (`/admin/` covers everything under it), not a glob")
     } else if is_ambiguous_path(p) {
         Err("a dot segment, encoded slash, `;` or control byte is never a path prefix")
     } else {

@@ -65,6 +65,11 @@ impl<'a> Obj<'a> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
+    /// The object's field names.
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> {
+        self.map.keys().map(String::as_str)
+    }
+
     /// Refuses fields that are not in `known`, so that a typo cannot silently change behaviour.
     pub fn deny_unknown(&self, known: &[&str]) -> Result<()> {
         match self.map.keys().find(|k| !known.contains(&k.as_str())) {

@@ -1,6 +1,7 @@
 //! Tollgate's configuration: parsed and compiled once (in `on_configure`), read-only afterwards.
 
 pub mod backend;
+mod duplicates;
 pub mod errors;
 pub mod json;
 pub mod policies;
@@ -85,6 +86,12 @@ impl Config {
     pub fn parse(text: &[u8]) -> std::result::Result<Parsed, ConfigError> {
         let value: serde_json::Value =
             serde_json::from_slice(text).map_err(|e| error("", format!("invalid JSON: {e}")))?;
+        if let Some(path) = duplicates::first_duplicate(text) {
+            return Err(error(
+                &path,
+                "given twice in one object (a JSON reader keeps one silently)",
+            ));
+        }
         let root = Obj::new("", &value)?;
         root.deny_unknown(&[
             "system",
@@ -352,6 +359,6 @@ fn listed_hosts(content: &serde_json::Value) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod skipped_tests;
+#[cfg(test)]
+mod tests;

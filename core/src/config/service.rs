@@ -121,6 +121,13 @@ impl Service {
         } else {
             // Without apicast the backend is never called: its version does not matter.
             let public = chain.public.is_some();
+            // ... and no credential is read: local authentication would never be checked.
+            if public && !matches!(auth.mode, Mode::ThreeScale | Mode::Open) {
+                return Err(error(
+                    &proxy.child_path("policy_chain"),
+                    "no apicast policy, so the service is public: its local authentication would never be checked (add apicast, or set authentication.mode none)",
+                ));
+            }
             let auth_mode = if public { Mode::Open } else { auth.mode };
             parse_mode(&obj, &proxy, auth_mode, &mut warnings)?
         };
@@ -131,7 +138,9 @@ impl Service {
         if let (Mode::LocalThenThreeScale, Some(jwt)) = (auth.mode, auth.jwt.as_mut()) {
             jwt.client_id_required = true;
         }
-        let open = auth.mode == Mode::Open;
+        // No local caller (mode none or 3scale): a rule's namespace or roles would never be
+        // checked, so they are refused rather than ignored.
+        let open = matches!(auth.mode, Mode::Open | Mode::ThreeScale);
         let (rules, rule_access): (Vec<_>, Vec<_>) = proxy
             .array("proxy_rules", |path, v| parse_rule(path, v, open))?
             .unwrap_or_default()
@@ -449,7 +458,7 @@ fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, Rul
     if open && !access.is_open() {
         return Err(error(
             path,
-            "namespace and roles need an authenticated caller; authentication.mode none has none",
+            "namespace and roles need a locally authenticated caller; with authentication.mode none or 3scale there is none",
         ));
     }
     Ok((mapping, access))

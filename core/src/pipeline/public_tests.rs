@@ -406,8 +406,18 @@ fn configuration_refuses_what_mode_none_could_not_enforce() {
     );
     assert!(
         e.starts_with(
-            "services[0].proxy.proxy_rules[1]: namespace and roles need an authenticated caller"
+            "services[0].proxy.proxy_rules[1]: namespace and roles need a locally authenticated caller"
         ),
+        "{e}"
+    );
+    // A 3scale service has no local caller either (found by an audit).
+    let mut guarded = rule.clone();
+    guarded["namespace"] = json!("admin");
+    let e = refused(
+        json!({"id": "1", "backend_version": "1", "proxy": {"proxy_rules": [rule.clone(), guarded]}}),
+    );
+    assert!(
+        e.starts_with("services[0].proxy.proxy_rules[1]: namespace and roles need a locally"),
         "{e}"
     );
     let e = refused(json!({"id": "1", "authentication": {"public_paths": ["/ok", "health"]}}));

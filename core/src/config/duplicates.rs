@@ -1,0 +1,125 @@
+//! Keys given twice in one JSON object. serde_json (and APIcast's cjson) keep the last value
+//! silently, so `"header_secrets": [...], ..., "header_secrets": []` would drop a secret, and
+//! `"mode": "local", "mode": "none"` open a service: the configuration is refused instead,
+//! naming the key. Read from the raw text, which serde_json has already accepted as JSON.
+
+enum Frame {
+    Object {
+        path: String,
+        keys: Vec<Vec<u8>>,
+        /// The key whose value comes next (the path of a nested object or array).
+        key: Vec<u8>,
+        want_key: bool,
+    },
+    Array {
+        path: String,
+        index: usize,
+    },
+}
+
+/// The JSON path of the first key given twice in one object (keys compared as written).
+pub fn first_duplicate(text: &[u8]) -> Option<String> {
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while let Some(&byte) = text.get(i) {
+        match byte {
+            b'"' => {
+                let end = string_end(text, i + 1);
+                if let Some(Frame::Object {
+                    path,
+                    keys,
+                    key,
+                    want_key: want_key @ true,
+                }) = stack.last_mut()
+                {
+                    let name = text.get(i + 1..end).unwrap_or_default();
+                    if keys.iter().any(|k| k == name) {
+                        return Some(child(path, name));
+                    }
+                    keys.push(name.to_vec());
+                    *key = name.to_vec();
+                    *want_key = false;
+                }
+                i = end;
+            }
+            b'{' | b'[' => {
+                let path = match stack.last() {
+                    None => String::new(),
+                    Some(Frame::Object { path, key, .. }) => child(path, key),
+                    Some(Frame::Array { path, index }) => format!("{path}[{index}]"),
+                };
+                stack.push(match byte {
+                    b'{' => Frame::Object {
+                        path,
+                        keys: Vec::new(),
+                        key: Vec::new(),
+                        want_key: true,
+                    },
+                    _ => Frame::Array { path, index: 0 },
+                });
+            }
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Object { want_key, .. }) => *want_key = true,
+                Some(Frame::Array { index, .. }) => *index += 1,
+                None => {}
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The index of the quote that closes the string starting at `from` (past its escapes).
+fn string_end(text: &[u8], mut from: usize) -> usize {
+    while let Some(&byte) = text.get(from) {
+        match byte {
+            b'\\' => from += 2,
+            b'"' => return from,
+            _ => from += 1,
+        }
+    }
+    from
+}
+
+fn child(path: &str, key: &[u8]) -> String {
+    let key = String::from_utf8_lossy(key);
+    match path {
+        "" => key.into_owned(),
+        _ => format!("{path}.{key}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_duplicate;
+
+    #[test]
+    fn the_first_key_given_twice_is_named_by_its_path() {
+        let found = |text: &str| first_duplicate(text.as_bytes());
+        assert_eq!(found(r#"{"a": 1, "b": {"c": 2}}"#), None);
+        assert_eq!(found(r#"{"a": 1, "a": 2}"#).as_deref(), Some("a"));
+        assert_eq!(
+            found(r#"{"services": [{"id": 1}, {"id": 2, "authentication": {"mode": "local", "x": "mode", "mode": "none"}}]}"#).as_deref(),
+            Some("services[1].authentication.mode")
+        );
+        // Strings that look like keys or hold quotes and brackets are values.
+        assert_eq!(
+            found(r#"{"a": "a", "b": ["a", "{\"a\"", {"a": 1}], "c": "}"}"#),
+            None
+        );
+        assert_eq!(
+            found(r#"{"a\"b": 1, "a\"b": 2}"#).as_deref(),
+            Some("a\\\"b")
+        );
+        // The same key in two objects is not twice.
+        assert_eq!(found(r#"[{"a": 1}, {"a": 2}]"#), None);
+        assert_eq!(
+            found(r#"{"x": [[1, {"k": 1, "k": 1}]]}"#).as_deref(),
+            Some("x[0][1].k")
+        );
+    }
+}

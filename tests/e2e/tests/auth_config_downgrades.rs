@@ -1,0 +1,384 @@
+//! Tollgate's own configuration (the `authentication` block and the rules' access fields)
+//! that asked for a check and was accepted while the check never happened (an audit of "a
+//! silent downgrade is a bypass too", 2026-12-05). Each test asserts what a safe filter must
+//! do: refuse the configuration naming the JSON path, or block the request; each failed on
+//! the module before its fix: a rule's `namespace`/`roles` on a 3scale service, access fields
+//! in another case, `action` without `namespace`, `roles: []`, `audiences: []`, a leeway of
+//! years, a glob in a header secret's prefix, local authentication in a chain without
+//! `apicast`, and a key given twice in one object.
+
+mod support;
+
+use e2e::jwt::{now, Signer};
+use e2e::mock_backend::{MockBackend, State};
+use e2e::{EchoUpstream, Envoy, Request, Response};
+use serde_json::{json, Value};
+use support::*;
+use tollgate_core::auth::digest::stored_form;
+
+const LOCAL: &str = "local.example.com";
+const READER_KEY: &str = "rk_5f0c8e7a1b2d4c6e9f1a3b5c7d9e0f21";
+const ISSUER: &str = "https://idp.example.com/realms/audit";
+
+/// The stack, or Envoy's log when the filter refused the configuration (JSON text).
+fn start_or_refused(config: &str, state: State) -> Result<Stack, String> {
+    let echo = EchoUpstream::start().expect("echo upstream");
+    let backend = MockBackend::start(state).expect("mock backend");
+    let started = Envoy::builder()
+        .upstream_port(echo.port())
+        .backend_port(backend.port())
+        .filter_config(config)
+        .start();
+    match started {
+        Ok(envoy) => Ok(Stack {
+            echo,
+            backend,
+            envoy,
+        }),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Refused naming one of `paths` (or a field under it), or `check` holds on the running stack.
+fn refused_at_or(config: Value, state: State, paths: &[&str], check: impl FnOnce(&Stack)) {
+    refused_text_at_or(&config.to_string(), state, paths, check);
+}
+
+fn refused_text_at_or(config: &str, state: State, paths: &[&str], check: impl FnOnce(&Stack)) {
+    match start_or_refused(config, state) {
+        Err(log) => assert!(
+            paths
+                .iter()
+                .any(|p| log.contains(&format!("invalid configuration: {p}"))),
+            "refused, but not at {paths:?}: {log}"
+        ),
+        Ok(s) => check(&s),
+    }
+}
+
+fn describe(r: &Response) -> String {
+    format!("{} {:?}", r.status, r.body)
+}
+
+fn local(path: &str) -> Request {
+    Request::get(path).header("Host", LOCAL)
+}
+
+/// A key holding only `models:read`.
+fn reader_keys() -> Value {
+    json!({"header": "APIKey", "keys": [
+        {"id": "reader", "hash": stored_form(READER_KEY),
+         "grants": [{"namespace": "models", "actions": ["read"]}]}]})
+}
+
+fn rule(pattern: &str, access: Value) -> Value {
+    let mut r = json!({"http_method": "ANY", "pattern": pattern,
+        "metric_system_name": "hits", "delta": 1});
+    if let (Some(r), Value::Object(extra)) = (r.as_object_mut(), access) {
+        r.extend(extra);
+    }
+    r
+}
+
+fn signer() -> Signer {
+    Signer::hs256(b"0123456789abcdef0123456789abcdef-audit-d", "hs-d")
+}
+
+/// A local JWT service on `LOCAL`; `jwt` fields are merged over the keys.
+fn jwt_service(jwt: Value, rules: Value) -> Value {
+    let mut block = json!({"jwks": Signer::jwks(&[&signer()]), "issuer": ISSUER});
+    if let (Some(b), Value::Object(extra)) = (block.as_object_mut(), jwt) {
+        b.extend(extra);
+    }
+    local_service(json!({"mode": "local", "jwt": block}), rules)
+}
+
+fn bearer(claims: Value) -> String {
+    format!("Bearer {}", signer().token(&claims))
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule access fields on a 3scale service: `namespace` and `roles` are read only from a
+// locally authenticated caller. With `authentication.mode` none they are refused ("would
+// never be checked"); with mode 3scale (the default: no `mode`, `mode: null`, or no
+// `authentication` block) they are accepted and never checked.
+
+/// `GET /admin` requires the `admin` namespace (api_keys configured, `mode` left null) or the
+/// `admin` role; a 3scale user_key reaches it.
+#[test]
+fn rule_grants_and_roles_on_a_3scale_service_are_not_ignored() {
+    let cases = [
+        (
+            json!({"mode": null, "api_keys": reader_keys()}),
+            json!({"namespace": "admin"}),
+        ),
+        (Value::Null, json!({"roles": ["admin"]})),
+    ];
+    for (auth, access) in cases {
+        let mut svc = service(
+            1,
+            json!(1),
+            json!({"proxy_rules": [rule("/", json!({})), rule("/admin", access.clone())]}),
+        );
+        svc["authentication"] = auth;
+        refused_at_or(
+            config(vec![svc]),
+            backend_state(),
+            &[
+                "services[0].proxy.proxy_rules[1]",
+                "services[0].authentication",
+            ],
+            |s| {
+                let r = Request::get(&format!("/admin/users?user_key={USER_KEY}"))
+                    .header("Host", "api.example.com")
+                    .send(s.port());
+                assert_ne!(
+                    r.status,
+                    200,
+                    "{access}: the rule's requirement was never checked: {}",
+                    describe(&r)
+                );
+                assert_eq!(s.echo.request_count(), 0, "{access}");
+            },
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule access fields in another case: `Namespace`, `Roles` are ignored as unknown fields of a
+// service object, so the requirement is dropped (the near misses `namespaces`, `role`... are
+// refused, the case variants are not).
+
+#[test]
+fn rule_access_fields_in_another_case_are_refused() {
+    for (field, value) in [("Namespace", json!("admin")), ("Roles", json!(["admin"]))] {
+        let rules = json!([
+            rule("/admin", json!({field: value})),
+            rule("/models", json!({}))
+        ]);
+        let auth = json!({"mode": "local", "api_keys": reader_keys()});
+        refused_at_or(
+            config(vec![local_service(auth, rules)]),
+            State::default(),
+            &[&format!("services[0].proxy.proxy_rules[0].{field}")],
+            |s| {
+                let r = local("/admin/users")
+                    .header("APIKey", READER_KEY)
+                    .send(s.port());
+                assert_eq!(
+                    r.status,
+                    403,
+                    "{field}: a reader reached /admin: {}",
+                    describe(&r)
+                );
+            },
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A rule's `action` without `namespace`: the rule counts as open (`RuleAccess::is_open`), so
+// the action it demands is dropped.
+
+#[test]
+fn rule_action_without_namespace_is_not_dropped() {
+    let rules = json!([rule("/admin", json!({"action": "admin"}))]);
+    let auth = json!({"mode": "local", "api_keys": reader_keys()});
+    refused_at_or(
+        config(vec![local_service(auth, rules)]),
+        State::default(),
+        &["services[0].proxy.proxy_rules[0]"],
+        |s| {
+            let r = local("/admin/users")
+                .header("APIKey", READER_KEY)
+                .send(s.port());
+            assert_eq!(
+                r.status,
+                403,
+                "a key without any `admin` action reached /admin: {}",
+                describe(&r)
+            );
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Empty lists read as "no requirement": README says the caller needs "at least one of these
+// roles", and `aud` "must contain one of the audiences"; an empty list holds none, and is
+// accepted as if the field were absent.
+
+#[test]
+fn empty_rule_roles_are_not_read_as_no_requirement() {
+    let rules = json!([rule("/admin", json!({"roles": []}))]);
+    refused_at_or(
+        config(vec![jwt_service(json!({}), rules)]),
+        State::default(),
+        &["services[0].proxy.proxy_rules[0].roles"],
+        |s| {
+            let r = local("/admin/users")
+                .header(
+                    "Authorization",
+                    &bearer(json!({"iss": ISSUER, "sub": "u", "exp": now() + 300, "roles": []})),
+                )
+                .send(s.port());
+            assert_eq!(
+                r.status,
+                403,
+                "a token with no role reached a rule listing roles: {}",
+                describe(&r)
+            );
+        },
+    );
+}
+
+#[test]
+fn empty_jwt_audiences_do_not_drop_the_audience_check() {
+    let rules = json!([rule("/", json!({}))]);
+    refused_at_or(
+        config(vec![jwt_service(json!({"audiences": []}), rules)]),
+        State::default(),
+        &["services[0].authentication.jwt.audiences"],
+        |s| {
+            let r = local("/orders")
+                .header(
+                    "Authorization",
+                    &bearer(json!({"iss": ISSUER, "sub": "u", "aud": "another-api",
+                        "exp": now() + 300})),
+                )
+                .send(s.port());
+            assert_eq!(
+                r.status,
+                403,
+                "a token for another audience was accepted: {}",
+                describe(&r)
+            );
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// `jwt.leeway_s` has no upper bound (every other duration of Tollgate's blocks stops at a
+// day: "longer values are a typo"), so a leeway in the wrong unit lifts expiry.
+
+/// `leeway_s: 315360000` (ten years): a token that expired thirty days ago is accepted.
+#[test]
+fn jwt_leeway_is_bounded() {
+    let rules = json!([rule("/", json!({}))]);
+    refused_at_or(
+        config(vec![jwt_service(
+            json!({"leeway_s": 315_360_000u64}),
+            rules,
+        )]),
+        State::default(),
+        &["services[0].authentication.jwt.leeway_s"],
+        |s| {
+            let r = local("/orders")
+                .header(
+                    "Authorization",
+                    &bearer(json!({"iss": ISSUER, "sub": "u", "exp": now() - 30 * 86_400})),
+                )
+                .send(s.port());
+            assert_eq!(
+                r.status,
+                403,
+                "a token expired 30 days ago was accepted: {}",
+                describe(&r)
+            );
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// `header_secrets[].path_prefix` with a wildcard: compared literally (`starts_with`), so
+// `/admin/*` or `/admin*` never covers `/admin/users` and the secret is never required
+// (mapping-rule patterns with the same characters are refused).
+
+#[test]
+fn header_secret_prefix_with_a_wildcard_is_not_silently_literal() {
+    for prefix in ["/admin/*", "/admin*"] {
+        let auth = json!({"mode": "local", "api_keys": reader_keys(),
+            "header_secrets": [{"path_prefix": prefix, "header": "X-Admin-Secret", "secret": "s3cr3t"}]});
+        refused_at_or(
+            config(vec![local_service(auth, json!([rule("/", json!({}))]))]),
+            State::default(),
+            &["services[0].authentication.header_secrets[0].path_prefix"],
+            |s| {
+                let r = local("/admin/users")
+                    .header("APIKey", READER_KEY)
+                    .send(s.port());
+                assert_eq!(
+                    r.status,
+                    403,
+                    "prefix {prefix:?}: /admin/users served without the secret: {}",
+                    describe(&r)
+                );
+            },
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A chain without `apicast` makes the service public (APIcast's reading, logged as a
+// warning). With Tollgate's own `authentication.mode: local` and its keys, the local methods
+// and the rules' grants are dropped too; `mode: none` refuses the same settings as "would
+// look enforced and never be".
+
+#[test]
+fn local_authentication_in_a_chain_without_apicast_is_not_dropped() {
+    let auth = json!({"mode": "local", "api_keys": reader_keys()});
+    let mut svc = local_service(auth, json!([rule("/admin", json!({"namespace": "admin"}))]));
+    svc["proxy"]["policy_chain"] = json!([{"name": "cors", "configuration": {}}]);
+    refused_at_or(
+        config(vec![svc]),
+        State::default(),
+        &[
+            "services[0].proxy.policy_chain",
+            "services[0].authentication",
+        ],
+        |s| {
+            let r = local("/admin/users").send(s.port());
+            assert_ne!(
+                r.status,
+                200,
+                "served without a key, past the admin grant: {}",
+                describe(&r)
+            );
+            assert_eq!(s.echo.request_count(), 0);
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// A field given twice in one of Tollgate's objects: the JSON is read into a map, the last
+// value wins, and the first (here the header secret guarding `/admin`) is dropped without a
+// word, though unknown fields of the same block are refused "so that a typo cannot
+// silently change behaviour".
+
+#[test]
+fn a_field_given_twice_in_the_authentication_block_is_refused() {
+    let secret = json!([{"path_prefix": "/admin", "header": "X-Admin-Secret", "secret": "s3cr3t"}]);
+    let text = format!(
+        r#"{{"backend": {{"cluster": "threescale_backend", "authority": "backend.example", "timeout_ms": 1000}},
+            "services": [{{"id": 10,
+              "authentication": {{"mode": "local", "api_keys": {keys}, "header_secrets": {secret}, "header_secrets": []}},
+              "proxy": {{"hosts": ["{LOCAL}"], "proxy_rules": [{rule}]}}}}]}}"#,
+        keys = reader_keys(),
+        rule = rule("/", json!({})),
+    );
+    refused_text_at_or(
+        &text,
+        State::default(),
+        &["services[0].authentication.header_secrets"],
+        |s| {
+            let r = local("/admin/users")
+                .header("APIKey", READER_KEY)
+                .send(s.port());
+            assert_eq!(
+                r.status,
+                403,
+                "/admin/users served without the secret: {}",
+                describe(&r)
+            );
+        },
+    );
+}
