@@ -56,8 +56,12 @@ impl BasicUsers {
     }
 
     /// The user, if the username exists and the password matches (constant-time compare).
+    /// An unknown username costs the same digest and compare as a known one, so the time of
+    /// the answer does not tell which usernames exist (found by an audit).
     pub fn verify(&self, username: &str, password: &str) -> Option<&BasicUser> {
-        let user = self.users.get(username)?;
-        digests_equal(&password_digest(&user.salt, password), &user.digest).then_some(user)
+        let user = self.users.get(username);
+        let (salt, stored) = user.map_or(("", &[0; 32]), |u| (u.salt.as_str(), &u.digest));
+        let matches = digests_equal(&password_digest(salt, password), stored);
+        user.filter(|_| matches)
     }
 }
