@@ -19,6 +19,12 @@ enum Frame {
 
 /// The JSON path of the first key given twice in one object (keys compared as written).
 pub fn first_duplicate(text: &[u8]) -> Option<String> {
+    duplicates(text).into_iter().next()
+}
+
+/// The JSON paths of every key given twice in one object, in the order of the text.
+pub fn duplicates(text: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut i = 0;
     while let Some(&byte) = text.get(i) {
@@ -34,7 +40,7 @@ pub fn first_duplicate(text: &[u8]) -> Option<String> {
                 {
                     let name = text.get(i + 1..end).unwrap_or_default();
                     if keys.iter().any(|k| k == name) {
-                        return Some(child(path, name));
+                        found.push(child(path, name));
                     }
                     keys.push(name.to_vec());
                     *key = name.to_vec();
@@ -70,7 +76,7 @@ pub fn first_duplicate(text: &[u8]) -> Option<String> {
         }
         i += 1;
     }
-    None
+    found
 }
 
 /// The index of the quote that closes the string starting at `from` (past its escapes).

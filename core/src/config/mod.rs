@@ -1,7 +1,7 @@
 //! Tollgate's configuration: parsed and compiled once (in `on_configure`), read-only afterwards.
 
 pub mod backend;
-mod duplicates;
+pub mod duplicates;
 pub mod errors;
 pub mod json;
 pub mod policies;

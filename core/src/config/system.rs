@@ -326,6 +326,28 @@ pub fn parse_answer(body: &[u8]) -> Result<Fetched> {
     let Value::Object(root) = &mut value else {
         return Err(error("", "expected an object"));
     };
+    // A key given twice: the service holding it is skipped (a JSON reader keeps one of the two
+    // silently), and one outside every service fails the answer.
+    let twice = super::duplicates::duplicates(body);
+    let twice_in = |entry: &str| {
+        (twice.iter())
+            .find(|path| {
+                path.strip_prefix(entry)
+                    .is_some_and(|rest| rest.starts_with('.'))
+            })
+            .map(|path| {
+                error(
+                    path,
+                    "given twice in one object (a JSON reader keeps one silently)",
+                )
+            })
+    };
+    if let Some(path) = twice
+        .iter()
+        .find(|p| !p.starts_with("proxy_configs[") && !p.starts_with("proxy_config."))
+    {
+        return Err(error(path, "given twice in one object"));
+    }
     let mut fetched = Fetched::default();
     if let Some(list) = root.get_mut("proxy_configs").filter(|v| !v.is_null()) {
         let Value::Array(items) = list else {
@@ -335,10 +357,12 @@ pub fn parse_answer(body: &[u8]) -> Result<Fetched> {
         for (i, item) in items.iter_mut().enumerate() {
             let path = format!("proxy_configs[{i}].proxy_config");
             let is_object = item.is_object();
-            let entry = match item.get_mut("proxy_config").filter(|v| !v.is_null()) {
-                Some(inner) => read_entry(&path, inner),
-                None if is_object => Err(error(&path, "missing required field")),
-                None => Err(error(&format!("proxy_configs[{i}]"), "expected an object")),
+            let inner = item.get_mut("proxy_config").filter(|v| !v.is_null());
+            let entry = match (inner, twice_in(&format!("proxy_configs[{i}]"))) {
+                (Some(_), Some(twice)) => Err(twice),
+                (Some(inner), None) => read_entry(&path, inner),
+                (None, _) if is_object => Err(error(&path, "missing required field")),
+                (None, _) => Err(error(&format!("proxy_configs[{i}]"), "expected an object")),
             };
             match entry {
                 Ok(service) => fetched.services.push(service),
@@ -346,7 +370,7 @@ pub fn parse_answer(body: &[u8]) -> Result<Fetched> {
             }
         }
     } else if let Some(single) = root.get_mut("proxy_config").filter(|v| !v.is_null()) {
-        match read_entry("proxy_config", single) {
+        match twice_in("proxy_config").map_or_else(|| read_entry("proxy_config", single), Err) {
             Ok(service) => fetched.services.push(service),
             Err(e) => fetched.errors.push(e),
         }

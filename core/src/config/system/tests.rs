@@ -323,3 +323,23 @@ fn config_with_system_needs_no_services_and_without_it_still_does() {
         "system.access_token: missing required field"
     );
 }
+
+/// A key given twice in a service skips that service only; one outside every service fails the
+/// answer (JSON readers keep one of the two silently).
+#[test]
+fn a_key_given_twice_skips_its_service() {
+    let one = r#"{"proxy_config": {"id": 1, "version": 2, "environment": "production", "content": {"id": 1}}}"#;
+    let twice = r#"{"proxy_config": {"id": 2, "version": 2, "environment": "production",
+        "content": {"id": 2, "proxy": {"hosts": ["a"], "policy_chain": [{"name": "ip_check"}], "policy_chain": []}}}}"#;
+    let body = format!(r#"{{"proxy_configs": [{one}, {twice}]}}"#);
+    let fetched = parse_answer(body.as_bytes()).unwrap();
+    let errors: Vec<String> = fetched.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        errors,
+        ["proxy_configs[1].proxy_config.content.proxy.policy_chain: given twice in one object (a JSON reader keeps one silently)"]
+    );
+    assert_eq!(fetched.services.len(), 1);
+    let body = format!(r#"{{"proxy_configs": [{one}], "proxy_configs": []}}"#);
+    let e = parse_answer(body.as_bytes()).unwrap_err().to_string();
+    assert!(e.starts_with("proxy_configs: given twice"), "{e}");
+}
