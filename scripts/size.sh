@@ -7,8 +7,8 @@
 # HEAD as GET, form bodies on every method, cost 8.7 KB; both again 2026-12-05, from 740 and
 # 510 KB: reading multipart and JSON bodies for a `_method` as they stream cost 13.1 KB, 13.5
 # without JWT: the two readers about 9 and the worker's steps for them 4; both again the same
-# day, from 750 and 520 KB: the fifteenth session's audit fixes, 18.8 and 17.5 KB: refusals of
-# configuration that would have been read more weakly, about 10 KB, the multipart reader's
+# day, from 750 and 520 KB: the fifteenth session's audit fixes, 20.6 and 19.2 KB: refusals of
+# configuration that would have been read more weakly, about 12 KB, the multipart reader's
 # framework readings 4 KB, a skipped System service keeping its hosts 3.8 KB). Fails when a
 # budget is exceeded.
 set -euo pipefail
