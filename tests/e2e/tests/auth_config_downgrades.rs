@@ -10,55 +10,16 @@
 mod support;
 
 use e2e::jwt::{now, Signer};
-use e2e::mock_backend::{MockBackend, State};
-use e2e::{EchoUpstream, Envoy, Request, Response};
+use e2e::mock_backend::State;
+use e2e::Request;
 use serde_json::{json, Value};
+use support::refusals::*;
 use support::*;
 use tollgate_core::auth::digest::stored_form;
 
 const LOCAL: &str = "local.example.com";
 const READER_KEY: &str = "rk_5f0c8e7a1b2d4c6e9f1a3b5c7d9e0f21";
 const ISSUER: &str = "https://idp.example.com/realms/audit";
-
-/// The stack, or Envoy's log when the filter refused the configuration (JSON text).
-fn start_or_refused(config: &str, state: State) -> Result<Stack, String> {
-    let echo = EchoUpstream::start().expect("echo upstream");
-    let backend = MockBackend::start(state).expect("mock backend");
-    let started = Envoy::builder()
-        .upstream_port(echo.port())
-        .backend_port(backend.port())
-        .filter_config(config)
-        .start();
-    match started {
-        Ok(envoy) => Ok(Stack {
-            echo,
-            backend,
-            envoy,
-        }),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Refused naming one of `paths` (or a field under it), or `check` holds on the running stack.
-fn refused_at_or(config: Value, state: State, paths: &[&str], check: impl FnOnce(&Stack)) {
-    refused_text_at_or(&config.to_string(), state, paths, check);
-}
-
-fn refused_text_at_or(config: &str, state: State, paths: &[&str], check: impl FnOnce(&Stack)) {
-    match start_or_refused(config, state) {
-        Err(log) => assert!(
-            paths
-                .iter()
-                .any(|p| log.contains(&format!("invalid configuration: {p}"))),
-            "refused, but not at {paths:?}: {log}"
-        ),
-        Ok(s) => check(&s),
-    }
-}
-
-fn describe(r: &Response) -> String {
-    format!("{} {:?}", r.status, r.body)
-}
 
 fn local(path: &str) -> Request {
     Request::get(path).header("Host", LOCAL)

@@ -9,51 +9,18 @@
 
 mod support;
 
-use e2e::mock_backend::{MockBackend, State};
+use e2e::mock_backend::State;
 use e2e::system::{self, Stored, WithSystem};
-use e2e::{wait_until, EchoUpstream, Envoy, Request, Response};
+use e2e::{wait_until, Request};
 use serde_json::{json, Value};
 use std::time::Duration;
+use support::refusals::*;
 use support::*;
 
 const HOST: &str = "api.example.com";
 
-/// The stack, or Envoy's log when the filter refused the configuration.
-fn start_or_refused(config: Value, state: State) -> Result<Stack, String> {
-    let echo = EchoUpstream::start().expect("echo upstream");
-    let backend = MockBackend::start(state).expect("mock backend");
-    let started = Envoy::builder()
-        .upstream_port(echo.port())
-        .backend_port(backend.port())
-        .filter_config(&config.to_string())
-        .start();
-    match started {
-        Ok(envoy) => Ok(Stack {
-            echo,
-            backend,
-            envoy,
-        }),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Refused naming `path`, or `check` holds on the running stack.
-fn refused_at_or(config: Value, state: State, path: &str, check: impl FnOnce(&Stack)) {
-    match start_or_refused(config, state) {
-        Err(log) => assert!(
-            log.contains(&format!("invalid configuration: {path}")),
-            "refused, but not at {path}: {log}"
-        ),
-        Ok(s) => check(&s),
-    }
-}
-
 fn get(target: &str) -> Request {
     Request::get(target).header("Host", HOST)
-}
-
-fn describe(r: &Response) -> String {
-    format!("{} {:?}", r.status, r.body)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -104,7 +71,7 @@ fn jwt_claim_check_resource_with_regex_metacharacters_is_not_silently_literal() 
         refused_at_or(
             cfg,
             state,
-            "services[0].proxy.policy_chain[0].configuration.rules[0].resource",
+            &["services[0].proxy.policy_chain[0].configuration.rules[0].resource"],
             |s| {
                 let r = get("/admin/users")
                     .header("Authorization", &format!("Bearer {}", token("guest")))
@@ -143,7 +110,7 @@ fn mapping_rule_pattern_with_regex_metacharacters_is_not_silently_literal() {
     refused_at_or(
         config(vec![svc]),
         backend_state(),
-        "services[0].proxy.proxy_rules[1].pattern",
+        &["services[0].proxy.proxy_rules[1].pattern"],
         |s| {
             let r = get("/admin/x?user_key=uk-disabled").send(s.port());
             let usage: Vec<String> = s
@@ -194,7 +161,7 @@ fn routing_after_apicast_does_not_take_usage_out() {
     refused_at_or(
         config(vec![svc]),
         backend_state(),
-        "services[0].proxy.policy_chain[1]",
+        &["services[0].proxy.policy_chain[1]"],
         |s| {
             let r = get("/x?user_key=uk-disabled").send(s.port());
             let sent: Vec<Option<String>> = s
@@ -287,7 +254,7 @@ fn liquid_client_id_claim_type_is_not_read_as_plain() {
     refused_at_or(
         config(vec![svc]),
         state,
-        "services[0].proxy.jwt_claim_with_client_id_type",
+        &["services[0].proxy.jwt_claim_with_client_id_type"],
         |s| {
             let r = get("/")
                 .header("Authorization", &format!("Bearer {}", token("guest")))
@@ -330,7 +297,7 @@ fn a_misspelt_rule_access_field_is_refused() {
     refused_at_or(
         config(vec![local_service(auth, rules)]),
         State::default(),
-        "services[0].proxy.proxy_rules[0].namespaces",
+        &["services[0].proxy.proxy_rules[0].namespaces"],
         |s| {
             let r = Request::get("/admin/users")
                 .header("Host", "local.example.com")

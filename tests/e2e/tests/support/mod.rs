@@ -6,6 +6,7 @@ pub mod adversarial;
 pub mod batching;
 pub mod cache;
 pub mod pieces;
+pub mod refusals;
 
 use e2e::mock_backend::{App, MockBackend, Period, Service, State};
 use e2e::{EchoUpstream, Envoy};

@@ -1,0 +1,49 @@
+//! Configurations a safe filter must refuse: the stack when Envoy started it, or the log that
+//! names the JSON path the filter refused (for the `*_downgrades.rs` tests).
+
+use super::Stack;
+use e2e::mock_backend::{MockBackend, State};
+use e2e::{EchoUpstream, Envoy, Response};
+use serde_json::Value;
+
+/// The stack, or Envoy's log when the filter refused the configuration (JSON text).
+pub fn start_or_refused(config: &str, state: State) -> Result<Stack, String> {
+    let echo = EchoUpstream::start().expect("echo upstream");
+    let backend = MockBackend::start(state).expect("mock backend");
+    let started = Envoy::builder()
+        .upstream_port(echo.port())
+        .backend_port(backend.port())
+        .filter_config(config)
+        .start();
+    match started {
+        Ok(envoy) => Ok(Stack {
+            echo,
+            backend,
+            envoy,
+        }),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Refused naming one of `paths` (or a field under it), or `check` holds on the running stack.
+pub fn refused_at_or(config: Value, state: State, paths: &[&str], check: impl FnOnce(&Stack)) {
+    refused_text_at_or(&config.to_string(), state, paths, check);
+}
+
+/// [`refused_at_or`] for a configuration given as text (one JSON cannot hold, say a key twice).
+pub fn refused_text_at_or(config: &str, state: State, paths: &[&str], check: impl FnOnce(&Stack)) {
+    match start_or_refused(config, state) {
+        Err(log) => assert!(
+            paths
+                .iter()
+                .any(|p| log.contains(&format!("invalid configuration: {p}"))),
+            "refused, but not at {paths:?}: {log}"
+        ),
+        Ok(s) => check(&s),
+    }
+}
+
+/// A response's status and body, for messages.
+pub fn describe(r: &Response) -> String {
+    format!("{} {:?}", r.status, r.body)
+}
