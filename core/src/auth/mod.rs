@@ -153,6 +153,10 @@ impl Authentication {
     }
 }
 
+/// The shortest `signed_urls.secret` accepted (HS256 keys in a JWKS need 32 bytes; a secret
+/// typed as text gets some slack).
+const MIN_SIGNING_SECRET_BYTES: usize = 16;
+
 fn parse_signed_urls(obj: &Obj) -> Result<Option<Vec<u8>>> {
     let Some(signed) = obj.obj("signed_urls")? else {
         return Ok(None);
@@ -161,5 +165,13 @@ fn parse_signed_urls(obj: &Obj) -> Result<Option<Vec<u8>>> {
     let secret = signed
         .non_empty_string("secret")?
         .ok_or_else(|| error(&signed.child_path("secret"), "missing required field"))?;
+    // A signed URL passes every grant and role check: a short key guessed offline from one
+    // URL would open everything.
+    if secret.len() < MIN_SIGNING_SECRET_BYTES {
+        return Err(error(
+            &signed.child_path("secret"),
+            format!("at least {MIN_SIGNING_SECRET_BYTES} bytes (a long random secret)"),
+        ));
+    }
     Ok(Some(secret.as_bytes().to_vec()))
 }

@@ -384,7 +384,7 @@ fn configuration_refuses_what_mode_none_could_not_enforce() {
     assert!(e.starts_with("services[0].authentication.mode: unknown mode \"nobody\" (expected 3scale, local, local+3scale or none)"), "{e}");
     for extra in [
         json!({"https_only": true}),
-        json!({"signed_urls": {"secret": "s"}}),
+        json!({"signed_urls": {"secret": "a-signing-secret-of-32-bytes-abc"}}),
         json!({"basic_users": []}),
     ] {
         let mut auth = json!({"mode": "none"});

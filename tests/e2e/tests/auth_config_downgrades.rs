@@ -343,3 +343,26 @@ fn a_field_given_twice_in_the_authentication_block_is_refused() {
         },
     );
 }
+
+/// A one-byte `signed_urls.secret`: one signed URL lets anyone find it offline (256 tries),
+/// and a signed URL passes every grant and role check. Refused at its path.
+#[test]
+fn a_short_signing_secret_is_refused() {
+    let auth = json!({"mode": "local", "signed_urls": {"secret": "k"}});
+    refused_at_or(
+        config(vec![local_service(auth, json!([]))]),
+        State::default(),
+        &["services[0].authentication.signed_urls.secret"],
+        |s| {
+            let url = tollgate_core::auth::signed_url::sign(b"k", "GET", "/admin", now() + 60)
+                .expect("signed");
+            let r = local(&url).send(s.port());
+            assert_ne!(
+                r.status,
+                200,
+                "a URL signed with a 1-byte key: {}",
+                describe(&r)
+            );
+        },
+    );
+}

@@ -42,7 +42,7 @@ fn local_config() -> Value {
                     "jwt": {"jwks": {"keys": [{"kty": "oct", "kid": "k1", "k": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}]},
                             "issuer": "https://idp.example.com", "audiences": ["models"], "leeway_s": 0,
                             "roles_claim": "roles", "client_id_claim": "azp"},
-                    "signed_urls": {"secret": "sign-me"},
+                    "signed_urls": {"secret": "sign-me-with-a-long-secret"},
                     "header_secrets": [{"path_prefix": "/admin", "header": "X-Admin-Secret", "secret": "s3"}],
                     "https_only": true, "trust_forwarded_proto": false
                 }
