@@ -60,6 +60,14 @@ pub fn covers(prefixes: &[String], normalized_path: &str) -> bool {
     })
 }
 
+/// The prefix covering `normalized_path`, if any (for configuration errors).
+pub fn covering<'a>(prefixes: &'a [String], normalized_path: &str) -> Option<&'a str> {
+    prefixes
+        .iter()
+        .find(|p| covers(std::slice::from_ref(*p), normalized_path))
+        .map(String::as_str)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -146,6 +146,7 @@ impl Service {
             .unwrap_or_default()
             .into_iter()
             .unzip();
+        refuse_public_requirements(&proxy, &rules, &rule_access, &auth.public_paths)?;
         Ok(Service {
             config_version: None,
             warnings,
@@ -405,6 +406,31 @@ fn parse_hosts(proxy: &Obj) -> Result<Vec<String>> {
         _ => Err(error(path, "expected a non-empty string")),
     })?;
     Ok(hosts.unwrap_or_else(|| vec!["localhost".to_string()]))
+}
+
+/// A rule whose every path starts with a public path: its `namespace` or `roles` would never
+/// be checked (a public path skips grants and roles), so the two settings contradict each
+/// other and the configuration is refused rather than the requirement dropped. A rule that
+/// only partly overlaps a public path (`/{id}` beside `/docs/`) is kept: the public path
+/// is the exception the owner listed.
+fn refuse_public_requirements(
+    proxy: &Obj,
+    rules: &[MappingRule],
+    access: &[RuleAccess],
+    public_paths: &[String],
+) -> Result<()> {
+    for (i, (rule, access)) in rules.iter().zip(access).enumerate() {
+        let literal = String::from_utf8_lossy(rule.pattern.literal_prefix());
+        let normalized = crate::mapping::normalize_path(&literal);
+        let covering = crate::auth::public::covering(public_paths, &normalized);
+        if let (false, Some(public)) = (access.is_open(), covering) {
+            return Err(error(
+                &format!("{}[{i}]", proxy.child_path("proxy_rules")),
+                format!("its namespace or roles would never be checked: its paths are under the public path `{public}` (authentication.public_paths), where no credential is read"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `open`: `authentication.mode` is none, so nobody is authenticated: a rule's namespace or

@@ -154,6 +154,11 @@ impl PathPattern {
         }
     }
 
+    /// The literal the pattern starts with: every path it matches begins with it.
+    pub fn literal_prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+
     /// Whether `normalized_path` (see [`super::normalize_path`]) matches; case-sensitive.
     pub fn matches(&self, normalized_path: &str) -> bool {
         self.matches_view(&PathView::new(normalized_path))

@@ -426,3 +426,46 @@ fn configuration_refuses_what_mode_none_could_not_enforce() {
         "services[0].authentication.public_paths[1]: must start with /"
     );
 }
+
+#[test]
+fn a_rule_requirement_under_a_public_path_is_refused() {
+    let key = json!({"id": "bob", "hash": "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"});
+    let parse = |pattern: &str, public: Value| {
+        let rules = json!([
+            {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1},
+            {"http_method": "GET", "pattern": pattern, "metric_system_name": "hits", "delta": 1,
+             "namespace": "admin"}
+        ]);
+        let service = json!({"id": "1", "proxy": {"proxy_rules": rules},
+            "authentication": {"mode": "local", "public_paths": public,
+                               "api_keys": {"header": "x-api-key", "keys": [key]}}});
+        let v = json!({"backend": {"cluster": "b"}, "services": [service]});
+        Config::parse(v.to_string().as_bytes()).map_err(|e| e.to_string())
+    };
+    // Every path the rule matches is public: its grant would never be checked.
+    for (pattern, public) in [
+        ("/docs/admin", json!(["/docs/"])),
+        ("/docs/{id}$", json!(["/health", "/docs/"])),
+        ("/health", json!(["/health"])),
+        ("//health/{x}", json!(["/health"])),
+        ("/{anything}", json!(["/"])),
+    ] {
+        let e = parse(pattern, public.clone()).map(|_| ()).unwrap_err();
+        assert!(
+            e.starts_with(
+                "services[0].proxy.proxy_rules[1]: its namespace or roles would never be checked"
+            ),
+            "{pattern} {public}: {e}"
+        );
+    }
+    // A rule only partly public keeps its requirement elsewhere: the public path is the
+    // listed exception.
+    for (pattern, public) in [
+        ("/{id}", json!(["/docs/"])),
+        ("/docs", json!(["/docs/"])),
+        ("/healthz", json!(["/health"])),
+        ("/a/{x}", json!(["/a/b"])),
+    ] {
+        assert!(parse(pattern, public.clone()).is_ok(), "{pattern} {public}");
+    }
+}

@@ -5,7 +5,7 @@
 //! the module before its fix: a rule's `namespace`/`roles` on a 3scale service, access fields
 //! in another case, `action` without `namespace`, `roles: []`, `audiences: []`, a leeway of
 //! years, a glob in a header secret's prefix, local authentication in a chain without
-//! `apicast`, and a key given twice in one object.
+//! `apicast`, a key given twice in one object, and a rule's requirement on public paths only.
 
 mod support;
 
@@ -262,6 +262,41 @@ fn header_secret_prefix_with_a_wildcard_is_not_silently_literal() {
                     s,
                     &format!("prefix {prefix:?}: /admin/users served without the secret"),
                 );
+            },
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A rule's `namespace` or `roles` on paths that are all public: a public path reads no
+// credential, so the requirement was dropped with no word (documented, never refused).
+
+#[test]
+fn a_rule_requirement_under_a_public_path_is_not_dropped() {
+    let cases = [
+        ("/docs/", "/docs/internal", json!({"namespace": "admin"})),
+        (
+            "/",
+            "/admin",
+            json!({"namespace": "admin", "action": "read"}),
+        ),
+    ];
+    for (public, pattern, access) in cases {
+        let auth = json!({"mode": "local", "api_keys": reader_keys(), "public_paths": [public]});
+        let rules = json!([rule("/models", json!({})), rule(pattern, access.clone())]);
+        refused_at_or(
+            config(vec![local_service(auth, rules)]),
+            State::default(),
+            &["services[0].proxy.proxy_rules[1]"],
+            |s| {
+                let r = local(&format!("{pattern}/x")).send(s.port());
+                assert_ne!(
+                    r.status,
+                    200,
+                    "{pattern} {access} under public {public}: served without a key: {}",
+                    describe(&r)
+                );
+                assert_eq!(s.echo.request_count(), 0, "{pattern}: the upstream got it");
             },
         );
     }
