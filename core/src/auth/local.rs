@@ -29,23 +29,44 @@ pub enum LocalFailure {
 /// Tries each configured method in turn: signed URL, claims Envoy's `jwt_authn` verified,
 /// Authorization (Bearer JWT, Basic user or key-as-username), API key header, API key query arg.
 pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identity, LocalFailure> {
+    let authorization = req.headers.header("authorization");
+    let parsed = authorization.as_deref().map(Authorization::parse);
+    // A credential sent twice with different values is refused: the upstream might read the
+    // one not checked. That holds across places: a key as the Basic username (with or
+    // without a password: the upstream's convention ignores it) and one in the header or the
+    // query must be the same (found by an audit).
+    let other_key = other_key(auth, req)?;
+    let basic_key = basic_username_key(auth, parsed.as_ref());
+    if matches!((&basic_key, &other_key), (Some(b), Some(o)) if b != o) {
+        return Err(LocalFailure::Failed);
+    }
+    // Once one credential authenticates, no credential of another kind this service reads may
+    // come with it: the upstream would get one nobody checked (a forged token beside a signed
+    // URL, an unknown key beside a verified token; found by an audit, 2026-12-05).
+    let reads_header = parsed.is_some() && reads_authorization(auth);
     if let Some(secret) = &auth.signed_url_secret {
         let query = req.query.unwrap_or("");
         match signed_url::verify(secret, req.method, req.path, query, req.now_s) {
             Ok(()) => {
+                #[cfg(feature = "jwt")]
+                let token = from_jwt_authn(auth, req).is_some()
+                    || !access_tokens_agree(auth, req.args, None);
+                #[cfg(not(feature = "jwt"))]
+                let token = false;
+                if token || reads_header || other_key.is_some() {
+                    return Err(LocalFailure::Failed);
+                }
                 return Ok(identity(
                     Method::SignedUrl,
                     "signed-url".into(),
                     Vec::new(),
                     true,
-                ))
+                ));
             }
             Err(SignedUrlError::Missing) => {}
             Err(_) => return Err(LocalFailure::Failed),
         }
     }
-    let authorization = req.headers.header("authorization");
-    let parsed = authorization.as_deref().map(Authorization::parse);
     #[cfg(feature = "jwt")]
     if !access_tokens_agree(
         auth,
@@ -56,27 +77,30 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
     }
     #[cfg(feature = "jwt")]
     if let Some(result) = from_jwt_authn(auth, req) {
-        return result;
-    }
-    // A credential sent twice with different values is refused: the upstream might read the
-    // one not checked. That holds across places: a key as the Basic username (with or
-    // without a password: the upstream's convention ignores it) and one in the header or the
-    // query must be the same (found by an audit).
-    let other_key = other_key(auth, req)?;
-    let basic_key = basic_username_key(auth, parsed.as_ref());
-    if matches!((&basic_key, &other_key), (Some(b), Some(o)) if b != o) {
-        return Err(LocalFailure::Failed);
+        // The Bearer token is the one jwt_authn verified (`presented` compares them).
+        let basic = parsed.as_ref().is_some_and(|p| p.token.is_none()) && reads_header;
+        return match result {
+            Ok(_) if basic || other_key.is_some() => Err(LocalFailure::Failed),
+            result => result,
+        };
     }
     if let Some(parsed) = parsed {
         // A second `Authorization`, whatever its scheme, on a service that reads one: the
         // upstream may read the other. Envoy joins two into one value with a `,`, which no
         // Basic or Bearer credential holds.
         let joined = authorization.as_deref().is_some_and(|a| a.contains(','));
-        if reads_authorization(auth) && (joined || req.headers.header_ambiguous("authorization")) {
+        if reads_header && (joined || req.headers.header_ambiguous("authorization")) {
             return Err(LocalFailure::Failed);
         }
         if let Some(result) = from_authorization(auth, &parsed, req.now_s) {
-            return result;
+            // A key beside a token or a Basic user (the key as the Basic username is the same
+            // credential, compared above).
+            return match result {
+                Ok(who) if who.method != Method::ApiKey && other_key.is_some() => {
+                    Err(LocalFailure::Failed)
+                }
+                result => result,
+            };
         }
     }
     if let (Some(keys), Some(key)) = (&auth.api_keys, other_key) {

@@ -176,9 +176,16 @@ impl PendingRequest {
             .api_keys
             .as_ref()
             .and_then(|k| k.query.as_deref());
-        let differs = |name: &str| {
-            let (value, twice) = self.args.credential(name);
-            twice || matches!((value, &self.header_key), (Some(v), Some(h)) if v != h)
+        // A key in the body beside another credential (a token, a Basic user, a signed URL)
+        // reaches the upstream unchecked, as one beside a key that differs (found by audits).
+        let other_credential = matches!(&self.local, Some(Ok(who)) if who.method != Method::ApiKey);
+        let differs = |name: &str| match self.args.credential(name) {
+            (_, true) => true,
+            (Some(v), _) => self
+                .header_key
+                .as_ref()
+                .map_or(other_credential, |h| v != h),
+            (None, _) => false,
         };
         if local_key.is_some_and(differs) {
             self.local = Some(Err(LocalFailure::Failed));
