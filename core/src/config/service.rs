@@ -4,11 +4,13 @@
 
 use super::errors::ErrorResponses;
 use super::json::{error, Obj, Result};
-use super::policies::{Context, PolicyChain};
+use super::policies::configs::Edit;
+use super::policies::{Context, Policy, PolicyChain};
 use super::upstream::UpstreamRewrite;
 use crate::auth::grants::RuleAccess;
 use crate::auth::{Authentication, Mode};
 use crate::mapping::{MappingRule, PathPattern, QueryCondition, RuleSet};
+use crate::request::same_header_spelling;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -116,6 +118,7 @@ impl Service {
         };
         let oidc = obj.number_or_string("backend_version")?.as_deref() == Some("oauth");
         let chain = PolicyChain::parse(&proxy, policies)?;
+        refuse_body_headers_after_apicast(&chain)?;
         let mode = if oidc {
             configure_oidc(&obj, &proxy, &mut auth, policies, &mut warnings)?
         } else {
@@ -406,6 +409,32 @@ fn parse_hosts(proxy: &Obj) -> Result<Vec<String>> {
         _ => Err(error(path, "expected a non-empty string")),
     })?;
     Ok(hosts.unwrap_or_else(|| vec!["localhost".to_string()]))
+}
+
+/// A `headers` policy after `apicast` that changes how the upstream reads the body: the
+/// rules, the credentials and the `_method` check read it by the client's `Content-Type`
+/// (`text/plain` is never scanned), the upstream by the new one (a form whose `_method=DELETE`
+/// Rails or Laravel runs; found by an audit). Before `apicast`, the filter reads it too.
+fn refuse_body_headers_after_apicast(chain: &PolicyChain) -> Result<()> {
+    let after = chain.entries.iter().skip(chain.apicast + 1);
+    for entry in after {
+        let Policy::Headers(headers) = &entry.policy else {
+            continue;
+        };
+        // In any spelling an upstream reads as the header (`Content_Type`: CGI, Rack).
+        let body_header = |e: &Edit| {
+            [b"content-type".as_slice(), b"content-encoding"]
+                .iter()
+                .any(|h| same_header_spelling(e.name.as_bytes(), h))
+        };
+        if let Some(i) = headers.request.iter().position(body_header) {
+            return Err(error(
+                &format!("{}.configuration.request[{i}]", entry.path),
+                "Content-Type and Content-Encoding tell the upstream how to read the body the filter read after apicast: change them in a headers policy before apicast",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A rule whose every path starts with a public path: its `namespace` or `roles` would never

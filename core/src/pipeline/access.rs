@@ -68,11 +68,7 @@ impl PendingRequest {
     ) -> Result<(), LocalReply> {
         let claims = who.and_then(|w| w.claims.as_ref());
         let claim = |name: &str| claims.map(|c| c.render(name)).unwrap_or_default();
-        // An access-phase policy: it reads the path every url_rewriting made.
-        let path = match self.rewritten {
-            true => &self.path,
-            false => &self.normalized_path,
-        };
+        let path = self.access_path();
         for (is_before, check) in self.service.policies.claim_checks() {
             if is_before == before && claim_check::denies(check, &self.method, path, &claim) {
                 return Err(LocalReply::claim_check(&check.error_message));

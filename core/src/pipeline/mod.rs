@@ -582,8 +582,17 @@ impl PendingRequest {
         let claim = |name: &str| claims.map(|c| c.render(name));
         #[cfg(not(feature = "jwt"))]
         let claim = |_: &str| None;
-        if let Some(owner) = routing::owner(rules, inputs, &self.normalized_path, &claim) {
+        if let Some(owner) = routing::owner(rules, inputs, self.access_path(), &claim) {
             routing::clean_usage(&self.service, matched, owner);
+        }
+    }
+
+    /// The path APIcast's access-phase policies (`routing`, `jwt_claim_check`) read: after
+    /// every url_rewriting, as Envoy's route reads it (found by audits).
+    fn access_path(&self) -> &str {
+        match self.rewritten {
+            true => &self.path,
+            false => &self.normalized_path,
         }
     }
 
