@@ -2,7 +2,7 @@
 //! host's services, in (service, rule) order, indexed like one service's rules. The first
 //! candidate that matches names the service, as trying the services in turn would.
 
-use super::Service;
+use super::{Config, Service};
 use crate::mapping::{PathView, QueryArgs, RuleIndex};
 use std::sync::Arc;
 
@@ -40,12 +40,73 @@ impl Routes {
         normalized_path: &str,
         args: &QueryArgs,
     ) -> Option<usize> {
+        self.route(services, method, normalized_path, args).service
+    }
+
+    /// What path routing reads: the rules whose method and path match, in order, up to the
+    /// first whose URI args match too.
+    fn route(
+        &self,
+        services: &[Arc<Service>],
+        method: &str,
+        normalized_path: &str,
+        args: &QueryArgs,
+    ) -> Routed {
         let path = PathView::new(normalized_path);
-        self.index.candidates(method, &path).find_map(|position| {
-            let &(s, r) = self.owners.get(position)?;
-            let rule = services.get(s)?.rules.get(r)?;
-            rule.matches_view(method, &path, args).then_some(s)
-        })
+        let mut routed = Routed::default();
+        for position in self.index.candidates(method, &path) {
+            let Some(rule) = (self.owners.get(position))
+                .and_then(|&(s, r)| Some((s, services.get(s)?.rules.get(r)?)))
+            else {
+                continue;
+            };
+            let (s, rule) = rule;
+            if !rule.matches_route(method, &path) {
+                continue;
+            }
+            if rule.reads_ambiguous_arg(args) {
+                routed.ambiguous = true;
+                return routed;
+            }
+            let read = rule.query.iter().map(|c| c.name().to_string());
+            routed.args_read.extend(read);
+            if rule.matches_args(args) {
+                routed.service = Some(s);
+                return routed;
+            }
+        }
+        routed
+    }
+}
+
+/// What path routing read to choose a service.
+#[derive(Debug, Default)]
+pub struct Routed {
+    service: Option<usize>,
+    /// A rule whose method and path match reads an arg sent twice with different values or
+    /// in another spelling: the upstream may read the value another service's rule guards.
+    pub ambiguous: bool,
+    /// The args the rules tried read: a form body giving one of them a value the query did
+    /// not (PHP's `$_REQUEST`, Laravel's `input()`, Rack's `params` prefer the body's) makes
+    /// the upstream serve what a rule not chosen guards.
+    pub args_read: Vec<String>,
+}
+
+impl Config {
+    /// Path routing (APICAST_PATH_ROUTING): the first service of `host` with a rule matching
+    /// the request (URI args only), and what was read to choose it.
+    pub fn route_by_path(
+        &self,
+        host: &str,
+        method: &str,
+        normalized_path: &str,
+        args: &QueryArgs,
+    ) -> (Option<&Arc<Service>>, Routed) {
+        let Some(listed) = self.hosts.get(host) else {
+            return (None, Routed::default());
+        };
+        let routed = (listed.routes).route(&self.services, method, normalized_path, args);
+        (routed.service.and_then(|i| self.services.get(i)), routed)
     }
 }
 

@@ -2,7 +2,7 @@
 //! `_method`, an `access_token`), what is read from it, the charset it can be read in, and
 //! the credentials of the head that a value in it must not contradict.
 
-use super::{method_override, PendingRequest};
+use super::{method_override, select, PendingRequest};
 use crate::auth::identity::Method;
 use crate::auth::local;
 use crate::auth::local::LocalFailure;
@@ -87,7 +87,8 @@ impl PendingRequest {
 
     /// Whether the form body matters: for credentials, rules or a `_method`.
     pub(super) fn reads_form(&self) -> bool {
-        self.form_credentials()
+        (self.form_body && !self.routing_args.is_empty())
+            || self.form_credentials()
             || self.form_rules()
             || self.form_override()
             || self.form_tokens()
@@ -144,6 +145,7 @@ impl PendingRequest {
     pub fn add_form_body(&mut self, body: &[u8]) {
         let text = String::from_utf8_lossy(body);
         let form = QueryArgs::parse_form(&text);
+        self.routing_changed |= select::form_changes_routing(&self.routing_args, &self.args, &form);
         self.method_overridden |= method_override::in_text(&self.method, &text);
         // A form type that also names multipart or JSON (`...; profile=/json`): those readers
         // too, since an upstream may believe the other name.

@@ -51,6 +51,7 @@ mod rewrite_tests;
 mod routing;
 #[cfg(test)]
 mod routing_tests;
+mod select;
 mod steps;
 mod streamed_body;
 #[cfg(test)]
@@ -87,8 +88,9 @@ use crate::config::{Config, CredentialsLocation, Service};
 use crate::credentials::{self, Found};
 use crate::mapping::{match_rules, normalize_path, QueryArgs, RuleMatch};
 use crate::policies::{self, RequestPolicies};
-use crate::request::{host_of, is_ambiguous_path, split_path, HeaderSource, RequestHead};
+use crate::request::{is_ambiguous_path, split_path, HeaderSource, RequestHead};
 use crate::secret::constant_time_eq;
+use select::{select_service, Selected};
 use std::sync::Arc;
 
 /// A request whose service is known, possibly waiting for its form body.
@@ -153,6 +155,10 @@ pub struct PendingRequest {
     preflight: bool,
     /// The chain's answer before anything else: `maintenance_mode`, a CORS preflight.
     early: Option<LocalReply>,
+    /// The URI args path routing read to choose the service (`select::Selected`).
+    routing_args: Vec<String>,
+    /// The form body gave one of them another value: 400, ambiguous argument.
+    routing_changed: bool,
 }
 
 /// Starts the pipeline from the request head; reads only the headers it needs. The request
@@ -177,9 +183,10 @@ pub fn begin(
     }
     let normalized_path = normalize_path(path);
     let args = query.map(QueryArgs::parse).unwrap_or_default();
-    let Some(service) = select_service(config, head, &normalized_path, &args) else {
-        return Err(LocalReply::service_not_found());
-    };
+    let Selected {
+        service,
+        routing_args,
+    } = select_service(config, head, &normalized_path, &args)?;
     // url_rewriting: `apicast` sees what the policies before it made, the upstream what all
     // of them made (the service was chosen on the path as sent, as APIcast chooses it).
     let rewrite = rewrite(
@@ -362,6 +369,8 @@ pub fn begin(
             .is_some_and(|p| p.preflight_after_apicast(head.method)),
         policies,
         early,
+        routing_args,
+        routing_changed: false,
     })
 }
 
@@ -408,27 +417,6 @@ struct NoLine {
     query: Option<String>,
 }
 
-/// Host routing (first service listing the host), or path routing (first service with a
-/// matching rule, URI args only), falling back to host routing unless path routing only.
-fn select_service(
-    config: &Config,
-    head: RequestHead,
-    normalized_path: &str,
-    args: &QueryArgs,
-) -> Option<Arc<Service>> {
-    let host = host_of(head.authority);
-    let first = || config.services_for_host(&host).next().cloned();
-    if !config.path_routing {
-        return first();
-    }
-    // One look-up in the host's rule index, built at configuration time.
-    match config.service_by_path(&host, head.method, normalized_path, args) {
-        Some(s) => Some(s.clone()),
-        None if config.path_routing_only => None,
-        None => first(),
-    }
-}
-
 /// Debug headers are on when `X-3scale-Debug` equals the backend authentication value.
 fn is_debug(service: &Service, headers: &dyn HeaderSource) -> bool {
     let Some(auth) = &service.backend_auth else {
@@ -462,6 +450,9 @@ impl PendingRequest {
         }
         if self.method_overridden {
             return Err(LocalReply::method_override());
+        }
+        if self.routing_changed {
+            return Err(LocalReply::ambiguous_arg());
         }
         if self.encoded_form && self.reads_form() {
             return Err(LocalReply::encoded_form());

@@ -71,7 +71,9 @@ fn path_routing_only_never_falls_back() {
     );
 }
 
-/// Path routing matches the URI args only: a form-body arg does not pick the service (reference §6).
+/// Path routing matches the URI args only: a form-body arg does not pick the service
+/// (reference §6), and one that gives an arg the rules read another value than the query did
+/// (or one it lacked) is refused, since the upstream may read the body's (found by an audit).
 #[test]
 fn path_routing_ignores_form_body_args() {
     let rule = |kind: &str| {
@@ -104,10 +106,16 @@ fn path_routing_ignores_form_body_args() {
             .send(s.port())
     };
 
-    // kind=b only in the body: no service matches by URI, so the host's first service answers.
+    // kind=b only in the body: no service matches by URI (the host's first would answer),
+    // and the upstream would read the body's kind, which service 2's rule guards.
     let r = post("/orders");
-    assert_eq!(r.status, 411, "service 1's no-match, not service 2: {r}");
-    assert!(s.authreps().is_empty(), "no backend call on no-match");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (400, "Bad Request: ambiguous argument"),
+        "{r}"
+    );
+    assert!(s.authreps().is_empty(), "no backend call");
+    assert_eq!(s.echo.request_count(), 0, "nothing upstream");
 
     // kind=b in the query selects service 2.
     let r = post("/orders?kind=b");
