@@ -18,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = config.jwks_sources();
-    for i in 0..config.services.len() {
-        let _ = config.refresh_jwks(i, br#"{"keys":[]}"#, None);
+    for service in &config.services {
+        if let Some(jwt) = &service.auth.jwt {
+            let _ = jwt.refresh(br#"{"keys":[]}"#, None);
+        }
     }
 });

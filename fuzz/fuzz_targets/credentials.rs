@@ -42,6 +42,7 @@ fuzz_target!(|input: Input| {
                 issuer: Some("https://idp.example.com".into()),
                 audiences: vec!["orders".into()],
                 leeway_s: u64::MAX,
+                ..JwtRules::default()
             };
             let _ = verify(&token, &jwt.keys.current().jwks, &rules, now);
             if let Ok(claims) = jwt.verify(&token, now) {

@@ -38,6 +38,8 @@ fuzz_target!(|data: &[u8]| {
         issuer: Some("https://issuer.example".into()),
         audiences: vec!["orders".into()],
         leeway_s: 60,
+        oidc: true,
+        ..JwtRules::default()
     };
     match verified_by_jwt_authn(data, "jwt_payload", &rules, 1_796_312_000) {
         // The same bytes decode the same way, and accepted claims came from a payload.

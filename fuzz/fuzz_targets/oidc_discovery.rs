@@ -22,5 +22,6 @@ fuzz_target!(|data: &[u8]| {
         assert!(!found.issuer.is_empty());
         assert!(found.jwks.authorization.is_none());
         assert!(found.jwks.path.starts_with('/'));
+        assert_eq!(found.algs & !0b1111, 0, "a bit per verified algorithm");
     }
 });

@@ -215,10 +215,16 @@ impl JwksRefresh {
                 }
             });
         }
-        let issuer = source.discovered.take().map(|(d, _)| d.issuer);
+        let discovered = source.discovered.take();
+        let named = discovered
+            .as_ref()
+            .map(|(d, _)| (d.issuer.as_str(), d.algs));
         let result = body.and_then(|body| {
-            config
-                .refresh_jwks(source.service, &body, issuer.as_deref())
+            let service = config.services.get(source.service);
+            let jwt = service
+                .and_then(|s| s.auth.jwt.as_ref())
+                .ok_or("no such service")?;
+            jwt.refresh_discovered(&body, named)
                 .map_err(|e| e.to_string())
         });
         Some(match result {

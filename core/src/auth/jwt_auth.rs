@@ -49,11 +49,13 @@ impl std::fmt::Debug for Discovery {
     }
 }
 
-/// Verification keys, and the issuer a discovery document named (then required of tokens).
+/// Verification keys, and the issuer a discovery document named (then required of tokens)
+/// with the algorithms it lists ([`jwt::Algorithm::bit`] each: then the only ones accepted).
 #[derive(Debug, Default)]
 pub struct Keys {
     pub jwks: Jwks,
     pub issuer: Option<String>,
+    pub algs: u8,
 }
 
 /// The current verification keys; replaced whole when a refresh succeeds.
@@ -166,7 +168,10 @@ impl JwtAuth {
             }
         };
         Ok(JwtAuth {
-            keys: KeySet(RwLock::new(Arc::new(Keys { jwks, issuer: None }))),
+            keys: KeySet(RwLock::new(Arc::new(Keys {
+                jwks,
+                ..Keys::default()
+            }))),
             source,
             from_jwt_authn,
             rules: JwtRules {
@@ -191,6 +196,7 @@ impl JwtAuth {
                     }
                     s => s,
                 },
+                ..JwtRules::default()
             },
             roles_claim: obj
                 .non_empty_string("roles_claim")?
@@ -239,6 +245,7 @@ impl JwtAuth {
                 Some(issuer) => {
                     discovered = JwtRules {
                         issuer: Some(issuer.clone()),
+                        algs: Some(keys.algs),
                         ..self.rules.clone()
                     };
                     &discovered
@@ -263,9 +270,15 @@ impl JwtAuth {
         Ok(claims)
     }
 
-    /// Installs a freshly fetched JWKS document, with the issuer discovery named (if any);
-    /// on error the current keys stay.
+    /// Installs a freshly fetched JWKS document; on error the current keys stay. An issuer
+    /// here comes with no algorithm, so no token passes: see [`JwtAuth::refresh_discovered`].
     pub fn refresh(&self, body: &[u8], issuer: Option<&str>) -> Result<usize> {
+        self.refresh_discovered(body, issuer.map(|i| (i, 0)))
+    }
+
+    /// [`JwtAuth::refresh`], with the issuer and the signing algorithms a discovery document
+    /// named (if any): tokens must then carry that `iss` and one of those `alg`s.
+    pub fn refresh_discovered(&self, body: &[u8], discovered: Option<(&str, u8)>) -> Result<usize> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| error("jwks", format!("invalid JSON: {e}")))?;
         let jwks = Jwks::parse("jwks", &value)?;
@@ -273,8 +286,12 @@ impl JwtAuth {
             return Err(error("jwks", "no usable key"));
         }
         let count = jwks.len();
-        let issuer = issuer.map(str::to_string);
-        self.install(Arc::new(Keys { jwks, issuer }));
+        let (issuer, algs) = discovered.unzip();
+        self.install(Arc::new(Keys {
+            jwks,
+            issuer: issuer.map(str::to_string),
+            algs: algs.unwrap_or_default(),
+        }));
         Ok(count)
     }
 
@@ -295,7 +312,8 @@ impl JwtAuth {
 
     /// An OpenID Connect service from 3scale System whose keys are discovered from its
     /// issuer (`None`: no cluster reaches the issuer, so every token is refused): APIcast's
-    /// claims (`azp` client id), the default cache and failure budget.
+    /// claims (`azp` client id; `configure_oidc` sets the OIDC profile), the default cache and
+    /// failure budget.
     pub fn discovered(source: Option<JwksSource>) -> JwtAuth {
         JwtAuth {
             keys: KeySet(RwLock::new(Arc::default())),

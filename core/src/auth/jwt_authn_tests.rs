@@ -371,20 +371,44 @@ fn oidc_with_3scale_sends_the_client_id_as_app_id() {
         .as_object_mut()
         .unwrap()
         .remove("mode");
-    let req = Request::new(&[("authorization", "Bearer x.y.z")], payload(valid()));
+    let mut oidc = valid();
+    oidc["aud"] = json!("app-1");
+    oidc["typ"] = json!("Bearer");
+    let req = Request::new(&[("authorization", "Bearer x.y.z")], payload(oidc.clone()));
     let path = through_worker(config.clone(), &req, "/").unwrap();
     assert!(
         path.starts_with("/transactions/oauth_authrep.xml?") && path.contains("app_id=app-1"),
         "{path}"
     );
-    // OIDC needs the client id claim.
-    let mut no_azp = valid();
-    no_azp.as_object_mut().unwrap().remove("azp");
-    let req = Request::new(&[], payload(no_azp));
-    assert_eq!(
-        through_worker(config, &req, "/"),
-        Err((403, Outcome::AuthFailed))
-    );
+    // OIDC needs the client id claim, and APIcast's access-token claims (jwt_authn checks
+    // none of them): `sub`, `aud`, `iss`, `typ` Bearer (not a Keycloak ID token), `iat` > 0.
+    for (claim, value) in [
+        ("azp", Value::Null),
+        ("sub", Value::Null),
+        ("aud", Value::Null),
+        ("iss", Value::Null),
+        ("typ", json!("ID")),
+        ("iat", json!(0)),
+    ] {
+        let mut refused = oidc.clone();
+        match value {
+            Value::Null => refused.as_object_mut().unwrap().remove(claim),
+            value => refused.as_object_mut().unwrap().insert(claim.into(), value),
+        };
+        let req = Request::new(&[], payload(refused));
+        assert_eq!(
+            through_worker(config.clone(), &req, "/"),
+            Err((403, Outcome::AuthFailed)),
+            "{claim}"
+        );
+    }
+    // Tollgate's own local+3scale mode keeps its rules: no sub, aud or typ needed.
+    let config = service(trusting(), "local+3scale");
+    let mut own = valid();
+    own.as_object_mut().unwrap().remove("sub");
+    own["typ"] = json!("ID");
+    let req = Request::new(&[], payload(own));
+    assert!(through_worker(config, &req, "/").is_ok());
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! `jwks_uri` of its keys. Each host is reached through the Envoy cluster that
 //! `system.issuer_clusters` maps it to. Parsing only: the fetches are `jwks_refresh`'s.
 
+use super::jwt::Algorithm;
 use crate::base64::{self, Alphabet};
 use serde_json::Value;
 use std::fmt;
@@ -110,10 +111,15 @@ pub struct Discovered {
     /// The `iss` every token must carry (the discovered one, as APIcast checks it).
     pub issuer: String,
     pub jwks: Location,
+    /// `id_token_signing_alg_values_supported`, those Tollgate verifies ([`Algorithm::bit`]
+    /// each): the only `alg`s accepted, as in APIcast (which refuses every token without the
+    /// list).
+    pub algs: u8,
 }
 
-/// Reads a discovery document: `issuer` and `jwks_uri` are required (the keys are fetched
-/// without credentials, as APIcast does).
+/// Reads a discovery document: `issuer`, `jwks_uri` and a non-empty
+/// `id_token_signing_alg_values_supported` are required (the keys are fetched without
+/// credentials, as APIcast does).
 pub fn parse_discovery(body: &[u8]) -> Result<Discovered, String> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| format!("discovery document: invalid JSON: {e}"))?;
@@ -127,9 +133,20 @@ pub fn parse_discovery(body: &[u8]) -> Result<Discovered, String> {
     let mut jwks = Location::parse(field("jwks_uri")?)
         .map_err(|problem| format!("discovery document: jwks_uri {problem}"))?;
     jwks.authorization = None;
+    let algs = match value.get("id_token_signing_alg_values_supported") {
+        Some(Value::Array(names)) if !names.is_empty() => names
+            .iter()
+            .filter_map(|name| Algorithm::from_name(name.as_str()?))
+            .fold(0, |algs, alg| algs | alg.bit()),
+        _ => return Err(
+            "discovery document: id_token_signing_alg_values_supported: expected a non-empty array"
+                .to_string(),
+        ),
+    };
     Ok(Discovered {
         issuer: issuer.to_string(),
         jwks,
+        algs,
     })
 }
 
@@ -203,12 +220,18 @@ mod tests {
     }
 
     #[test]
-    fn a_discovery_document_needs_issuer_and_jwks_uri() {
+    fn a_discovery_document_needs_issuer_jwks_uri_and_signing_algorithms() {
         let d = parse_discovery(
-            br#"{"issuer":"https://sso/auth/realms/api","jwks_uri":"https://u:p@sso:8443/certs"}"#,
+            br#"{"issuer":"https://sso/auth/realms/api","jwks_uri":"https://u:p@sso:8443/certs",
+                "id_token_signing_alg_values_supported":["PS384","RS256",7,"none","ES256","rs256"]}"#,
         )
         .unwrap();
         assert_eq!(d.issuer, "https://sso/auth/realms/api");
+        assert_eq!(
+            d.algs,
+            Algorithm::RS256.bit() | Algorithm::ES256.bit(),
+            "those Tollgate verifies"
+        );
         assert_eq!(
             (d.jwks.host.as_str(), d.jwks.path.as_str()),
             ("sso", "/certs")
@@ -231,6 +254,19 @@ mod tests {
                 "jwks_uri is not an http",
             ),
             (br#"[]"#, "issuer: expected"),
+            // APIcast: "missing OIDC configuration", every token refused.
+            (
+                br#"{"issuer":"i","jwks_uri":"https://sso/certs"}"#,
+                "id_token_signing_alg_values_supported: expected a non-empty array",
+            ),
+            (
+                br#"{"issuer":"i","jwks_uri":"https://sso/certs","id_token_signing_alg_values_supported":[]}"#,
+                "id_token_signing_alg_values_supported: expected",
+            ),
+            (
+                br#"{"issuer":"i","jwks_uri":"https://sso/certs","id_token_signing_alg_values_supported":"RS256"}"#,
+                "id_token_signing_alg_values_supported: expected",
+            ),
         ] {
             let e = parse_discovery(body).unwrap_err();
             assert!(e.contains(problem), "{e}");

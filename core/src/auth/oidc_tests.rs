@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 const ISSUER: &str = "https://sso.example.com/auth/realms/api";
 const DISCOVERY: &[u8] = br#"{"issuer":"https://sso.example.com/auth/realms/api",
-  "jwks_uri":"https://SSO.example.com:8443/auth/realms/api/protocol/openid-connect/certs"}"#;
+  "jwks_uri":"https://SSO.example.com:8443/auth/realms/api/protocol/openid-connect/certs",
+  "id_token_signing_alg_values_supported":["HS256","RS256"]}"#;
 
 fn service(endpoint: &str) -> Value {
     json!({"id": 7, "backend_version": "oauth",
@@ -38,7 +39,7 @@ fn jwks() -> Vec<u8> {
 }
 
 fn token(iss: &str) -> String {
-    let claims = json!({"exp": 2000, "azp": "app", "iss": iss});
+    let claims = json!({"exp": 2000, "azp": "app", "iss": iss, "sub": "u", "aud": "app"});
     super::jwt::tests::hs256_token(SECRET, "k", &claims)
 }
 
@@ -243,4 +244,114 @@ fn a_liquid_client_id_is_one_claim_or_refused() {
             "{claim} {kind}: {e}"
         );
     }
+}
+
+#[test]
+fn tokens_need_an_algorithm_discovery_lists_and_apicasts_access_token_claims() {
+    let (config, _) = config(json!([service("https://sso.example.com/auth/realms/api")]));
+    let mut refresh = JwksRefresh::new(&config);
+    let answer = |refresh: &mut JwksRefresh, token: u32, body: &[u8], now_s: u64| {
+        refresh.due(now_s);
+        refresh.on_sent(0, Some(token));
+        refresh.on_answer_body(token, Some(200), Some(body), &config, now_s)
+    };
+    // No `id_token_signing_alg_values_supported` (or an empty one): APIcast's "missing OIDC
+    // configuration". A failed discovery: no keys, every token refused.
+    let discovery = |algs: &str| {
+        format!(r#"{{"issuer":"{ISSUER}","jwks_uri":"https://sso.example.com/certs"{algs}}}"#)
+    };
+    for (i, algs) in ["", r#","id_token_signing_alg_values_supported":[]"#]
+        .into_iter()
+        .enumerate()
+    {
+        let now_s = 100 + 5 * i as u64;
+        let r = answer(&mut refresh, 1, discovery(algs).as_bytes(), now_s);
+        assert_eq!(r, Some(Refreshed::Refused), "{algs}");
+        assert_eq!(verify(&config, &token(ISSUER)), Err(JwtError::UnknownKid));
+    }
+    // Listed: RS256 only. The HS256 key is installed, its tokens refused.
+    let rs256 = discovery(r#","id_token_signing_alg_values_supported":["RS256"]"#);
+    assert_eq!(
+        answer(&mut refresh, 2, rs256.as_bytes(), 110),
+        Some(Refreshed::Discovered)
+    );
+    assert_eq!(
+        answer(&mut refresh, 3, &jwks(), 110),
+        Some(Refreshed::Installed)
+    );
+    assert_eq!(
+        verify(&config, &token(ISSUER)),
+        Err(JwtError::UnsupportedAlgorithm)
+    );
+    // Only algorithms Tollgate does not verify: every token refused.
+    let ps256 = discovery(r#","id_token_signing_alg_values_supported":["PS256","none"]"#);
+    assert_eq!(
+        answer(&mut refresh, 4, ps256.as_bytes(), 115),
+        Some(Refreshed::Discovered)
+    );
+    assert_eq!(
+        answer(&mut refresh, 5, &jwks(), 115),
+        Some(Refreshed::Installed)
+    );
+    assert_eq!(
+        verify(&config, &token(ISSUER)),
+        Err(JwtError::UnsupportedAlgorithm)
+    );
+    // HS256 listed: accepted, with APIcast's access-token claims.
+    discover_and_fetch(&mut refresh, &config, 175);
+    assert_eq!(verify(&config, &token(ISSUER)), Ok(()));
+    let signed = |claims: Value| super::jwt::tests::hs256_token(SECRET, "k", &claims);
+    let full = json!({"exp": 2000, "azp": "app", "iss": ISSUER, "sub": "u", "aud": "app",
+        "iat": 900, "typ": "Bearer"});
+    assert_eq!(verify(&config, &signed(full.clone())), Ok(()));
+    for (claim, value) in [
+        ("typ", json!("ID")),
+        ("typ", json!("Refresh")),
+        ("iat", json!(0)),
+        ("sub", Value::Null),
+        ("aud", Value::Null),
+    ] {
+        let mut claims = full.clone();
+        match value {
+            Value::Null => claims.as_object_mut().unwrap().remove(claim),
+            value => claims.as_object_mut().unwrap().insert(claim.into(), value),
+        };
+        assert_eq!(
+            verify(&config, &signed(claims)),
+            Err(JwtError::NotAccessToken),
+            "{claim}"
+        );
+    }
+    // A later document without the list fails as any discovery: the keys (and list) stay.
+    assert_eq!(
+        answer(&mut refresh, 6, discovery("").as_bytes(), 235),
+        Some(Refreshed::Refused)
+    );
+    assert_eq!(verify(&config, &token(ISSUER)), Ok(()), "keys kept");
+}
+
+#[test]
+fn an_oidc_service_with_its_own_keys_gets_apicasts_claims_and_a_local_one_does_not() {
+    let secret = b64(SECRET);
+    let keys = json!({"keys": [{"kty": "oct", "kid": "k", "k": secret, "alg": "HS256"}]});
+    let parse = |service: Value| {
+        let v = json!({"backend": {"cluster": "b"}, "services": [service]});
+        Config::parse(v.to_string().as_bytes()).unwrap().config
+    };
+    let oidc = parse(json!({"id": 1, "backend_version": "oauth",
+        "proxy": {"authentication_method": "oidc", "proxy_rules": []},
+        "authentication": {"jwt": {"jwks": keys, "issuer": ISSUER}}}));
+    let local = parse(
+        json!({"id": 1, "backend_version": 2, "proxy": {"proxy_rules": []},
+        "authentication": {"mode": "local+3scale", "jwt": {"jwks": keys, "issuer": ISSUER}}}),
+    );
+    let id_token = super::jwt::tests::hs256_token(
+        SECRET,
+        "k",
+        &json!({"exp": 2000, "azp": "app", "iss": ISSUER, "typ": "ID"}),
+    );
+    assert_eq!(verify(&oidc, &id_token), Err(JwtError::NotAccessToken));
+    assert_eq!(verify(&local, &id_token), Ok(()));
+    // No discovery: every algorithm the keys fit.
+    assert_eq!(verify(&oidc, &token(ISSUER)), Ok(()));
 }

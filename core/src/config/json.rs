@@ -2,6 +2,7 @@
 //! configuration error names its JSON path (`services[1].proxy.proxy_rules[3].delta`).
 
 use serde_json::{Map, Value};
+use std::cell::Cell;
 use std::fmt;
 
 /// An invalid configuration: where, and what is wrong.
@@ -35,10 +36,17 @@ pub fn error(path: &str, message: impl Into<String>) -> ConfigError {
 /// One field of an object: its path, its name and its value.
 pub type Entry<'a> = (String, &'a str, &'a Value);
 
+/// Field `i`'s bit in [`Obj`]'s `read`; none past the 64th, which is then never read.
+fn bit(i: usize) -> u64 {
+    1u64.checked_shl(i as u32).unwrap_or(0)
+}
+
 /// A JSON object together with its path.
 pub struct Obj<'a> {
     pub path: String,
     map: &'a Map<String, Value>,
+    /// Bit i: the i-th field was looked up ([`Obj::deny_unread`]).
+    read: Cell<u64>,
 }
 
 impl<'a> Obj<'a> {
@@ -47,6 +55,7 @@ impl<'a> Obj<'a> {
             Value::Object(map) => Ok(Obj {
                 path: path.to_string(),
                 map,
+                read: Cell::new(0),
             }),
             _ => Err(error(path, "expected an object")),
         }
@@ -62,7 +71,18 @@ impl<'a> Obj<'a> {
 
     /// The value of `key`; JSON `null` counts as absent (3scale exports write nulls for unset fields).
     pub fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
+        let (i, (_, v)) = self.map.iter().enumerate().find(|(_, (k, _))| *k == key)?;
+        self.read.set(self.read.get() | bit(i));
+        Some(v).filter(|v| !v.is_null())
+    }
+
+    /// Refuses the first field no accessor looked up: one the parser does not know (a typo),
+    /// without a list of the known ones (each costs module bytes). Call it after the parser.
+    pub fn deny_unread(&self) -> Result<()> {
+        match (self.map.keys().enumerate()).find(|(i, _)| self.read.get() & bit(*i) == 0) {
+            Some((_, k)) => Err(error(&self.child_path(k), "unknown field")),
+            None => Ok(()),
+        }
     }
 
     /// The object's field names.
@@ -203,5 +223,28 @@ mod tests {
         assert_eq!(root.string("x").unwrap(), None);
         let err = root.deny_unknown(&["x"]).unwrap_err();
         assert_eq!(err.path, "backend.typo");
+    }
+
+    #[test]
+    fn a_field_no_accessor_looked_up_is_unread() {
+        let v = json!({"x": null, "y": 1, "typo": 1});
+        let root = Obj::new("p", &v).unwrap();
+        assert_eq!(root.string("x").unwrap(), None);
+        assert_eq!(root.uint("y").unwrap(), Some(1));
+        assert_eq!(root.get("absent"), None);
+        assert_eq!(
+            root.deny_unread().unwrap_err().to_string(),
+            "p.typo: unknown field"
+        );
+        root.get("typo");
+        assert_eq!(root.deny_unread(), Ok(()));
+        // Past the 64th field nothing is marked: an object that large is refused.
+        let big: Map<String, Value> = (0..70).map(|i| (format!("k{i:02}"), json!(i))).collect();
+        let big = Value::Object(big);
+        let root = Obj::new("b", &big).unwrap();
+        for i in 0..70 {
+            root.get(&format!("k{i:02}"));
+        }
+        assert_eq!(root.deny_unread().unwrap_err().path, "b.k64");
     }
 }

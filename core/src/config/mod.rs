@@ -159,11 +159,14 @@ impl Config {
     /// skipped service keeps its place: the hosts it is the first to list stay its, and no
     /// service serves them (APIcast gives a host to the first service listing it, and would
     /// serve it with that service's policies: a later service must not get its traffic).
+    /// A service just before its own skipped entry is a version kept live (`Loader::finish`):
+    /// it serves only the hosts the skipped one lists, which holds its other hosts.
     pub fn with_fetched(&self, fetched: &[FetchedService]) -> (Config, Vec<String>) {
         let mut warnings = Vec::new();
-        let mut entries = Vec::new();
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut previous: Option<&Option<String>> = None;
         for f in fetched {
-            match Service::parse(&f.path, &f.content, &self.policies) {
+            match self.compile(f) {
                 Ok(mut service) => {
                     service.config_version = Some(f.version);
                     // System's entry names it by `proxy.service_id` when `content.id` is absent.
@@ -174,12 +177,22 @@ impl Config {
                 }
                 Err(e) => {
                     warnings.push(format!("{SKIPPED_WARNING}{e}"));
+                    let hosts = listed_hosts(&f.content);
+                    if let (Some(Entry::Loaded(kept)), true) = (
+                        entries.last_mut(),
+                        f.id.is_some() && previous == Some(&f.id),
+                    ) {
+                        if let Some(kept) = Arc::get_mut(kept) {
+                            kept.hosts.retain(|h| hosts.contains(h));
+                        }
+                    }
                     entries.push(Entry::Skipped {
                         id: f.id.clone().unwrap_or_default(),
-                        hosts: listed_hosts(&f.content),
+                        hosts,
                     });
                 }
             }
+            previous = Some(&f.id);
         }
         let mut config = Config {
             services: Vec::new(),
@@ -196,7 +209,20 @@ impl Config {
         &self,
         fetched: &FetchedService,
     ) -> std::result::Result<Vec<String>, ConfigError> {
-        Service::parse(&fetched.path, &fetched.content, &self.policies).map(|s| s.warnings)
+        self.compile(fetched).map(|s| s.warnings)
+    }
+
+    /// Compiles a fetched service; one at a version other than `system.versions` pins is
+    /// refused (APIcast never serves a pinned service at another version).
+    fn compile(&self, f: &FetchedService) -> std::result::Result<Service, ConfigError> {
+        let pins = self.system.as_ref().map_or(&[][..], |s| &s.versions);
+        if pins
+            .iter()
+            .any(|(id, v)| f.id.as_ref() == Some(id) && *v != f.version)
+        {
+            return Err(error(&f.path, "not the version system.versions pins"));
+        }
+        Service::parse(&f.path, &f.content, &self.policies)
     }
 
     /// Installs the services and indexes their hosts (and, with path routing, their rules);
@@ -291,21 +317,6 @@ impl Config {
             .enumerate()
             .filter_map(|(i, s)| Some((i, s.auth.jwt.as_ref()?.source.clone()?)))
             .collect()
-    }
-
-    /// Installs a fetched JWKS for a service (with the issuer discovery named, for an
-    /// OpenID Connect issuer); returns the number of keys.
-    #[cfg(feature = "jwt")]
-    pub fn refresh_jwks(
-        &self,
-        service: usize,
-        body: &[u8],
-        issuer: Option<&str>,
-    ) -> std::result::Result<usize, ConfigError> {
-        match self.services.get(service).and_then(|s| s.auth.jwt.as_ref()) {
-            Some(jwt) => jwt.refresh(body, issuer),
-            None => Err(error("jwks", "no such service")),
-        }
     }
 
     /// The services serving `host` (already lower-cased, without port), in configuration

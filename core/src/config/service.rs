@@ -252,6 +252,9 @@ fn configure_oidc(
         jwt.client_id_claim = client_id_claim(proxy, claim)?;
     }
     jwt.client_id_required = true;
+    // APIcast's access-token claims (`oauth/oidc.lua`), for keys given or discovered and for
+    // claims jwt_authn verified alike.
+    jwt.rules.oidc = true;
     if auth.mode == Mode::Local {
         return Err(error(
             &service.child_path("authentication.mode"),

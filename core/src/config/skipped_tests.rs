@@ -119,3 +119,37 @@ fn path_routing_stops_at_a_skipped_service() {
     );
     assert_eq!(first(&c, "api"), None);
 }
+
+/// A version kept live (published just before its refused version, `Loader::finish`) serves
+/// only the hosts the refused version lists; the refused version holds its other hosts.
+#[test]
+fn a_kept_version_serves_only_the_hosts_its_refused_version_lists() {
+    let mut list = fetched(&[
+        good(1, &["api", "old"], "/"),
+        skipped(1, json!({"hosts": ["api", "new"]})),
+        good(2, &["old", "new", "two"], "/"),
+    ]);
+    list[1].version = 2;
+    let (c, _) = base(false).with_fetched(&list);
+    assert_eq!(first(&c, "api").as_deref(), Some("1"));
+    assert_eq!(first(&c, "old").as_deref(), Some("2"), "given to service 2");
+    assert_eq!(first(&c, "new"), None, "held by the refused version");
+    assert_eq!(first(&c, "two").as_deref(), Some("2"));
+}
+
+/// A service pinned by `system.versions` is never compiled at another version.
+#[test]
+fn a_version_other_than_the_pinned_one_is_refused() {
+    let v = json!({"backend": {"cluster": "b"},
+        "system": {"cluster": "s", "access_token": "t", "versions": {"1": 1}}});
+    let base = Config::parse(v.to_string().as_bytes()).unwrap().config;
+    let mut list = fetched(&[good(1, &["api"], "/"), good(2, &["two"], "/")]);
+    list[0].version = 2;
+    list[1].version = 2;
+    let (c, warnings) = base.with_fetched(&list);
+    assert_eq!(first(&c, "api"), None, "held");
+    assert_eq!(first(&c, "two").as_deref(), Some("2"), "not pinned");
+    assert!(warnings[0].ends_with("not the version system.versions pins"));
+    list[0].version = 1;
+    assert!(base.check_fetched(&list[0]).is_ok());
+}

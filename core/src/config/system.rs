@@ -314,6 +314,9 @@ pub struct Fetched {
     pub services: Vec<FetchedService>,
     /// Entries that could not be read (each skipped), naming their JSON path.
     pub errors: Vec<ConfigError>,
+    /// The service id of each unreadable entry of a list (`proxy_configs`), empty when that
+    /// cannot be read either: the service keeps its live version.
+    pub unread: Vec<String>,
     /// The page held exactly [`PER_PAGE`] entries: ask for the next one.
     pub more: bool,
 }
@@ -366,7 +369,13 @@ pub fn parse_answer(body: &[u8]) -> Result<Fetched> {
             };
             match entry {
                 Ok(service) => fetched.services.push(service),
-                Err(e) => fetched.errors.push(e),
+                Err(e) => {
+                    // Its id as a JSON reader (APIcast's too) reads it: the last of two.
+                    let content = item.get("proxy_config").and_then(|e| e.get("content"));
+                    let id = content.and_then(|c| service_id_of("", c).ok()?);
+                    fetched.errors.push(e);
+                    fetched.unread.push(id.unwrap_or_default());
+                }
             }
         }
     } else if let Some(single) = root.get_mut("proxy_config").filter(|v| !v.is_null()) {
@@ -392,15 +401,7 @@ fn read_entry(path: &str, value: &mut Value) -> Result<FetchedService> {
         let content = entry
             .get("content")
             .ok_or_else(|| error(&content_path, "missing required field"))?;
-        let service = Obj::new(&content_path, content)?;
-        let id = match service.number_or_string("id")? {
-            Some(id) => Some(id),
-            None => match service.obj("proxy")? {
-                Some(proxy) => proxy.number_or_string("service_id")?,
-                None => None,
-            },
-        };
-        (version, environment, id)
+        (version, environment, service_id_of(&content_path, content)?)
     };
     let content = value
         .get_mut("content")
@@ -413,6 +414,18 @@ fn read_entry(path: &str, value: &mut Value) -> Result<FetchedService> {
         content,
         path: content_path,
     })
+}
+
+/// A service's id: `content.id`, else `content.proxy.service_id`.
+fn service_id_of(path: &str, content: &Value) -> Result<Option<String>> {
+    let service = Obj::new(path, content)?;
+    match service.number_or_string("id")? {
+        Some(id) => Ok(Some(id)),
+        None => match service.obj("proxy")? {
+            Some(proxy) => proxy.number_or_string("service_id"),
+            None => Ok(None),
+        },
+    }
 }
 
 #[cfg(test)]

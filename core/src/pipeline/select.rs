@@ -72,14 +72,31 @@ mod tests {
         let uri = QueryArgs::parse("type=summary");
         let same = QueryArgs::parse_form("type=summary&x=1");
         assert!(!form_changes_routing(&read, &uri, &same));
-        for form in ["type=full", "Type=full", "type[]=full", "x=1&type=summary&type=full"] {
+        for form in [
+            "type=full",
+            "Type=full",
+            "type[]=full",
+            "x=1&type=summary&type=full",
+        ] {
             let form = QueryArgs::parse_form(form);
             assert!(form_changes_routing(&read, &uri, &form));
         }
         // An arg the query lacked: the rule that read it was passed over.
         let none = QueryArgs::parse("");
-        assert!(form_changes_routing(&read, &none, &QueryArgs::parse_form("type=full")));
-        assert!(!form_changes_routing(&read, &none, &QueryArgs::parse_form("other=1")));
-        assert!(!form_changes_routing(&[], &none, &QueryArgs::parse_form("type=full")));
+        assert!(form_changes_routing(
+            &read,
+            &none,
+            &QueryArgs::parse_form("type=full")
+        ));
+        assert!(!form_changes_routing(
+            &read,
+            &none,
+            &QueryArgs::parse_form("other=1")
+        ));
+        assert!(!form_changes_routing(
+            &[],
+            &none,
+            &QueryArgs::parse_form("type=full")
+        ));
     }
 }

@@ -215,16 +215,25 @@ impl Loader {
                 Ok(Fetched {
                     services,
                     errors,
+                    unread,
                     more,
                 }) => {
                     for e in errors {
                         warn!("tollgate: 3scale System answer: entry skipped: {e}");
                     }
+                    // An entry that could not be read: its service's live version stays.
                     if let Request::Service { id, .. } = &request {
                         if services.is_empty() {
-                            // Its entry could not be read: the live version stays.
                             keep_installed(&self.installed, &mut fetch.collected, id);
                         }
+                    }
+                    for id in unread {
+                        // Whose is it? Dropping a live service is worse than a stale set.
+                        if id.is_empty() && !self.installed.is_empty() {
+                            self.failed(store, "an entry without a readable service id", now_ms);
+                            return Vec::new();
+                        }
+                        keep_installed(&self.installed, &mut fetch.collected, &id);
                     }
                     if let (true, Request::Page(n)) = (more, &request) {
                         let repeated = services.first().is_some_and(|first| {
@@ -309,7 +318,9 @@ impl Loader {
                 }
                 Err(e) => {
                     // The installed entry may itself be one that failed (published to hold
-                    // its place): only a version that compiles stays live.
+                    // its place): only a version that compiles stays live. It is published
+                    // just before this one, which holds its place: the kept version serves
+                    // only the hosts this one lists ([`Config::with_fetched`]).
                     let old = self
                         .installed
                         .iter()
@@ -318,14 +329,12 @@ impl Loader {
                     let kept = match old {
                         Some(old) => {
                             accepted.push(old.clone());
-                            format!("; version {} stays live", old.version)
+                            format!("; version {} stays live, on the hosts this one lists", old.version)
                         }
-                        None => {
-                            skipped.push(accepted.len());
-                            accepted.push(service);
-                            "; its hosts are refused (404), not served by a later service listing them".to_string()
-                        }
+                        None => "; its hosts are refused (404), not served by a later service listing them".to_string(),
                     };
+                    skipped.push(accepted.len());
+                    accepted.push(service);
                     warn!("tollgate: service from 3scale System skipped: {e}{kept}");
                 }
             }
@@ -372,9 +381,11 @@ impl Loader {
     }
 }
 
-/// Keeps the live version of service `id` (if it has one) in the set being fetched.
+/// Keeps the live version of service `id` (if it has one) in the set being fetched, in place
+/// of a version fetched for it: its last installed entry (a refused version published after
+/// the version it keeps live, which [`Loader::finish`] keeps again).
 fn keep_installed(installed: &[FetchedService], collected: &mut Vec<FetchedService>, id: &str) {
-    if let Some(old) = installed.iter().find(|s| s.id.as_deref() == Some(id)) {
+    if let Some(old) = installed.iter().rev().find(|s| s.id.as_deref() == Some(id)) {
         merge(collected, vec![old.clone()]);
     }
 }

@@ -185,10 +185,11 @@ fn a_service_that_does_not_compile_keeps_its_live_version() {
         installed(&a.on_tick(&store, 10_001)),
         Some(vec![
             (Some("1".into()), 1),
+            (Some("1".into()), 2),
             (Some("2".into()), 2),
             (Some("3".into()), 1)
         ]),
-        "1 stays at version 1, 3 (never live) is skipped: published to hold its hosts"
+        "1 stays at version 1 (with version 2 after it, naming its hosts), 3 (never live) is skipped: published to hold its hosts"
     );
 }
 
@@ -335,6 +336,7 @@ fn a_service_with_a_refused_policy_is_skipped_and_the_others_load() {
         installed(&a.on_tick(&store, 10_001)),
         Some(vec![
             (Some("1".into()), 1),
+            (Some("1".into()), 2),
             (Some("2".into()), 1),
             (Some("3".into()), 1)
         ]),
@@ -387,5 +389,138 @@ fn a_skipped_service_is_published_in_its_place_and_keeps_its_hosts() {
     assert_eq!(
         installed(&a.on_tick(&store, 10_001)),
         Some(vec![(Some("1".into()), 2), (Some("2".into()), 1)])
+    );
+}
+
+/// Service 1 at version 1 on h1; version 2 (refused) moves to h9: version 1 stays live but no
+/// longer serves h1, and version 2 holds h9.
+#[test]
+fn a_kept_version_is_published_with_its_refused_version() {
+    let store = MemoryStore::default();
+    let mut a = Loader::new(system(json!({})));
+    a.on_tick(&store, 0);
+    a.on_sent(&store, Some(1), 0);
+    a.on_answer_body(&store, &base(), Some(200), &page(&[(1, 1, json!(1))]), 0);
+    a.on_tick(&store, 1);
+    a.on_tick(&store, 10_000);
+    a.on_sent(&store, Some(2), 10_000);
+    let mut moved = content(1, json!("x"));
+    moved["proxy"]["hosts"] = json!(["h9"]);
+    let body = json!({"proxy_configs": [{"proxy_config": {"id": 2, "version": 2,
+        "environment": "production", "content": moved}}]});
+    a.on_answer_body(
+        &store,
+        &base(),
+        Some(200),
+        body.to_string().as_bytes(),
+        10_000,
+    );
+    let steps = a.on_tick(&store, 10_001);
+    let published = steps
+        .iter()
+        .find_map(|s| match s {
+            LoaderStep::Install(i) => Some(i.services.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let versions: Vec<u64> = published.iter().map(|s| s.version).collect();
+    assert_eq!(versions, [1, 2]);
+    let (config, _) = base().with_fetched(&published);
+    assert_eq!(config.services.len(), 1, "version 1 stays live");
+    assert!(config.services_for_host("h1").next().is_none());
+    assert!(config.services_for_host("h9").next().is_none());
+    // The next refresh keeps the pair as it is: nothing new is published.
+    a.on_tick(&store, 20_000);
+    a.on_sent(&store, Some(3), 20_000);
+    a.on_answer_body(
+        &store,
+        &base(),
+        Some(200),
+        body.to_string().as_bytes(),
+        20_000,
+    );
+    assert_eq!(installed(&a.on_tick(&store, 20_001)), None);
+}
+
+/// An account entry that cannot be read keeps its service's live version when its id can be
+/// read; without one, the whole configuration stays (the fetch fails).
+#[test]
+fn an_unreadable_account_entry_keeps_the_live_version() {
+    let store = MemoryStore::default();
+    let mut a = Loader::new(system(json!({})));
+    a.on_tick(&store, 0);
+    a.on_sent(&store, Some(1), 0);
+    let two = page(&[(1, 1, json!(1)), (2, 1, json!(1))]);
+    a.on_answer_body(&store, &base(), Some(200), &two, 0);
+    a.on_tick(&store, 1);
+    a.on_tick(&store, 10_000);
+    a.on_sent(&store, Some(2), 10_000);
+    let twice = String::from_utf8(page(&[(1, 2, json!(1)), (2, 2, json!(1))]))
+        .unwrap()
+        .replacen("\"delta\":1", "\"delta\":1,\"delta\":1", 1);
+    a.on_answer_body(&store, &base(), Some(200), twice.as_bytes(), 10_000);
+    assert_eq!(
+        installed(&a.on_tick(&store, 10_001)),
+        Some(vec![(Some("1".into()), 1), (Some("2".into()), 2)])
+    );
+    a.on_tick(&store, 20_000);
+    a.on_sent(&store, Some(3), 20_000);
+    let no_id = json!({"proxy_configs": [{"proxy_config": {"version": 3}}]});
+    a.on_answer_body(
+        &store,
+        &base(),
+        Some(200),
+        no_id.to_string().as_bytes(),
+        20_000,
+    );
+    assert_eq!(a.take_counts().failures, 1);
+    assert_eq!(installed(&a.on_tick(&store, 20_001)), None);
+}
+
+/// A pinned version System does not have (404) is not replaced by the latest the page gave:
+/// the service is held (its hosts refused), and a live pinned version stays.
+#[test]
+fn a_pinned_version_not_found_is_not_replaced_by_the_latest() {
+    let store = MemoryStore::default();
+    let mut a = Loader::new(system(json!({"versions": {"1": 1}})));
+    let mut b = base();
+    b.system = Some(system(json!({"versions": {"1": 1}})));
+    a.on_tick(&store, 0);
+    a.on_sent(&store, Some(1), 0);
+    a.on_answer_body(&store, &b, Some(200), &page(&[(1, 2, json!(1))]), 0);
+    a.on_sent(&store, Some(2), 0);
+    a.on_answer_body(&store, &b, Some(404), b"", 0);
+    let steps = a.on_tick(&store, 1);
+    let published = steps
+        .iter()
+        .find_map(|s| match s {
+            LoaderStep::Install(i) => Some(i.services.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let (config, _) = b.with_fetched(&published);
+    assert!(config.services.is_empty(), "version 2 is not served");
+    assert!(config.services_for_host("h1").next().is_none());
+    // Once version 1 is live, a 404 keeps it.
+    a.on_tick(&store, 10_000);
+    a.on_sent(&store, Some(3), 10_000);
+    a.on_answer_body(&store, &b, Some(200), &page(&[(1, 2, json!(1))]), 10_000);
+    a.on_sent(&store, Some(4), 10_000);
+    let one = json!({"proxy_config": {"id": 9, "version": 1, "environment": "production",
+        "content": content(1, json!(1))}});
+    a.on_answer_body(&store, &b, Some(200), one.to_string().as_bytes(), 10_000);
+    assert_eq!(
+        installed(&a.on_tick(&store, 10_001)),
+        Some(vec![(Some("1".into()), 1)])
+    );
+    a.on_tick(&store, 20_000);
+    a.on_sent(&store, Some(5), 20_000);
+    a.on_answer_body(&store, &b, Some(200), &page(&[(1, 2, json!(1))]), 20_000);
+    a.on_sent(&store, Some(6), 20_000);
+    a.on_answer_body(&store, &b, Some(404), b"", 20_000);
+    assert_eq!(
+        installed(&a.on_tick(&store, 20_001)),
+        None,
+        "version 1 stays"
     );
 }

@@ -222,7 +222,7 @@ mod tests {
         let rules = JwtRules {
             issuer: Some("idp".into()),
             audiences: vec!["api".into()],
-            leeway_s: 0,
+            ..JwtRules::default()
         };
         let claims = json!({"iss": "idp", "aud": "api", "sub": "alice", "azp": "app", "exp": now() + 60,
                             "realm_access": {"roles": ["admin"]}});

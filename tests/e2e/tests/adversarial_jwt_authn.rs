@@ -31,7 +31,8 @@ fn key() -> &'static Signer {
 }
 
 fn claims(azp: Option<&str>, roles: &[&str], exp_in: i64) -> Value {
-    let mut c = json!({"iss": ISSUER, "sub": "u1", "exp": now() as i64 + exp_in, "roles": roles});
+    let mut c = json!({"iss": ISSUER, "sub": "u1", "aud": "account",
+        "exp": now() as i64 + exp_in, "roles": roles});
     if let Some(azp) = azp {
         c["azp"] = json!(azp);
     }

@@ -19,7 +19,8 @@ fn signer() -> Signer {
 }
 
 fn token(claims: Value) -> String {
-    let mut all = json!({"iss": ISSUER, "azp": "client-1", "sub": "u", "exp": now() + 300});
+    let mut all = json!({"iss": ISSUER, "azp": "client-1", "sub": "u", "aud": "account",
+        "exp": now() + 300});
     if let (Some(all), Value::Object(extra)) = (all.as_object_mut(), claims) {
         all.extend(extra);
     }

@@ -24,7 +24,7 @@ fn trusting() -> Value {
 }
 
 fn claims(roles: &[&str], exp_in: i64) -> Value {
-    json!({"iss": ISSUER, "sub": "user-1", "azp": "client-1",
+    json!({"iss": ISSUER, "sub": "user-1", "azp": "client-1", "aud": "account",
            "exp": now() as i64 + exp_in, "realm_access": {"roles": roles}})
 }
 
@@ -324,8 +324,9 @@ fn shipped_envoy_jwt_authn_yaml() {
         r.send(listener)
     };
     let claims = |roles: &[&str]| {
-        json!({"iss": IDP_ISSUER, "azp": "client-1", "exp": now() + 60,
-               "realm_access": {"roles": roles}})
+        // An access token as Keycloak mints it: OIDC requires `sub` and `aud`.
+        json!({"iss": IDP_ISSUER, "azp": "client-1", "sub": "user-1", "aud": "account",
+               "exp": now() + 60, "realm_access": {"roles": roles}})
     };
     let ok = send("GET", "/orders", Some(&key.token(&claims(&["reader"]))));
     assert_eq!(ok.status, 200, "{ok}\n{}", envoy.log());

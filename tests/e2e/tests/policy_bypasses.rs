@@ -373,8 +373,9 @@ fn claims_signer() -> e2e::jwt::Signer {
 }
 
 fn claims_token(role: &str) -> String {
-    claims_signer().token(&json!({"iss": ISSUER, "azp": "client-1", "sub": "u",
-        "exp": e2e::jwt::now() + 300, "role": role}))
+    let claims = json!({"iss": ISSUER, "azp": "client-1", "sub": "u", "aud": "account",
+        "exp": e2e::jwt::now() + 300, "role": role});
+    claims_signer().token(&claims)
 }
 
 /// HTTP/2 lets a client send `:method: delete`; Envoy accepts it and forwards it as is

@@ -38,7 +38,10 @@ fn realm(signer: &Signer) -> Realm {
 }
 
 fn token(signer: &Signer, iss: &str, client: &str) -> String {
-    signer.token(&json!({"iss": iss, "azp": client, "sub": "user-1", "exp": now() + 300}))
+    // APIcast's OIDC requires `sub` and `aud` (Keycloak's access tokens carry both).
+    let claims = json!({"iss": iss, "azp": client, "sub": "user-1", "aud": "account",
+        "exp": now() + 300});
+    signer.token(&claims)
 }
 
 fn call(s: &Stack, host: &str, token: Option<&str>) -> Response {

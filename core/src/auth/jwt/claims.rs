@@ -106,7 +106,8 @@ fn numeric_date(value: &Value) -> Option<u64> {
     Some(f.floor() as u64)
 }
 
-/// Checks `exp`, `nbf`, `iss` and `aud` (see the module documentation).
+/// Checks `exp`, `nbf`, `iss`, `aud` and the OpenID Connect profile (see the module
+/// documentation).
 pub(super) fn check(
     map: &Map<String, Value>,
     rules: &JwtRules,
@@ -145,6 +146,18 @@ pub(super) fn check(
         };
         if !ok {
             return Err(JwtError::WrongAudience);
+        }
+    }
+    // APIcast's `oauth/oidc.lua`: a Keycloak ID (`typ: ID`) or refresh token is no access token.
+    if rules.oidc {
+        let missing = |claim| map.get(claim).is_none_or(Value::is_null);
+        if missing("iss")
+            || missing("sub")
+            || missing("aud")
+            || map.get("iat").is_some_and(|t| t.as_f64() <= Some(0.0))
+            || map.get("typ").is_some_and(|t| *t != "Bearer")
+        {
+            return Err(JwtError::NotAccessToken);
         }
     }
     Ok(())

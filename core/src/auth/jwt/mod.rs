@@ -14,7 +14,8 @@
 //! 1. shape: at most [`MAX_TOKEN_LEN`] bytes, exactly three base64url parts (unpadded; a
 //!    `=` is an error), a JSON-object header with a string `alg`, a string
 //!    `kid` if any, and no `crit` (no extension is understood) → [`JwtError::Malformed`];
-//! 2. `alg` is supported → [`JwtError::UnsupportedAlgorithm`];
+//! 2. `alg` is supported (and one of [`JwtRules::algs`], when set) →
+//!    [`JwtError::UnsupportedAlgorithm`];
 //! 3. key selection (see [`Jwks`]) → [`JwtError::UnknownKid`], then a selected key of the
 //!    token's algorithm must exist → [`JwtError::AlgorithmMismatch`];
 //! 4. the signature part is base64url and the payload a JSON object → `Malformed`;
@@ -29,6 +30,9 @@
 //!    * `iss` must equal [`JwtRules::issuer`] when one is configured → [`JwtError::WrongIssuer`];
 //!    * `aud` (a string or an array of strings) must contain one of [`JwtRules::audiences`]
 //!      when any is configured → [`JwtError::WrongAudience`];
+//!    * with [`JwtRules::oidc`], APIcast's OpenID Connect claims (RFC 7523 §3): `iss`, `sub`
+//!      and `aud` present, `iat` a number above 0 if present, `typ` `Bearer` if present →
+//!      [`JwtError::NotAccessToken`];
 //! 6. the signature's length fits the key (RS256: the modulus length; ES256, EdDSA: 64
 //!    bytes; HS256: 32) → [`JwtError::BadSignature`];
 //! 7. with [`verify_within`], the worker's [`FailureBudget`] of failed RS256/ES256/EdDSA
@@ -84,6 +88,11 @@ impl Algorithm {
         }
     }
 
+    /// The algorithm's bit in a set of algorithms.
+    pub fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::HS256 => "HS256",
@@ -109,6 +118,12 @@ pub struct JwtRules {
     pub audiences: Vec<String>,
     /// Clock-skew tolerance for `exp` and `nbf`, in seconds.
     pub leeway_s: u64,
+    /// APIcast's OpenID Connect profile (`backend_version: oauth`): `iss`, `sub` and `aud`
+    /// required, `iat` (if any) after 0, `typ` (if any) `Bearer` → [`JwtError::NotAccessToken`].
+    pub oidc: bool,
+    /// The only `alg`s accepted ([`Algorithm::bit`] each), when set: a discovery document's
+    /// `id_token_signing_alg_values_supported` → [`JwtError::UnsupportedAlgorithm`].
+    pub algs: Option<u8>,
 }
 
 /// Why a token was refused.
@@ -129,6 +144,9 @@ pub enum JwtError {
     NotYetValid,
     WrongIssuer,
     WrongAudience,
+    /// An OpenID Connect token without `iss`, `sub` or `aud`, or with `iat` <= 0 or a `typ`
+    /// other than `Bearer` (a Keycloak ID or refresh token).
+    NotAccessToken,
     /// Refused with no signature check: this worker's budget of failed checks for the
     /// current second is spent (a forged-token flood; see [`FailureBudget`]).
     BudgetExhausted,
@@ -147,6 +165,7 @@ impl JwtError {
             JwtError::NotYetValid => "not_yet_valid",
             JwtError::WrongIssuer => "wrong_issuer",
             JwtError::WrongAudience => "wrong_audience",
+            JwtError::NotAccessToken => "not_access_token",
             JwtError::BudgetExhausted => "verify_budget_exhausted",
         }
     }
@@ -164,6 +183,7 @@ impl fmt::Display for JwtError {
             JwtError::NotYetValid => "token not yet valid",
             JwtError::WrongIssuer => "wrong issuer",
             JwtError::WrongAudience => "wrong audience",
+            JwtError::NotAccessToken => "not an access token",
             JwtError::BudgetExhausted => "not checked: budget of failed signature checks spent",
         })
     }

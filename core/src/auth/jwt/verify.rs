@@ -52,6 +52,9 @@ pub fn verify_within(
         }
         _ => return Err(JwtError::Malformed),
     };
+    if rules.algs.is_some_and(|algs| algs & alg.bit() == 0) {
+        return Err(JwtError::UnsupportedAlgorithm);
+    }
     if header.contains_key("crit") {
         return Err(JwtError::Malformed);
     }

@@ -249,7 +249,9 @@ pub(super) fn objects<T>(
 ) -> Result<Vec<T>> {
     let mut out = Vec::new();
     for (path, v) in list(obj, key)?.unwrap_or_default() {
-        out.push(item(&Obj::new(&path, v)?)?);
+        let o = Obj::new(&path, v)?;
+        out.push(item(&o)?);
+        o.deny_unread()?;
     }
     if required && out.is_empty() {
         return Err(error(&obj.child_path(key), "expected a non-empty array"));
@@ -299,7 +301,7 @@ pub(super) fn no_template(obj: &Obj, key: &str) -> Result<Option<String>> {
 
 /// `{combine_op, operations: [{left, left_type, op, right, right_type}]}` (reference §1.8).
 fn condition(obj: &Obj) -> Result<Condition> {
-    Ok(Condition {
+    let c = Condition {
         any: any(obj)?,
         operations: objects(obj, "operations", true, &|o| {
             plain(o, "left_type")?;
@@ -312,7 +314,9 @@ fn condition(obj: &Obj) -> Result<Condition> {
                 right,
             })
         })?,
-    })
+    };
+    obj.deny_unread()?;
+    Ok(c)
 }
 
 pub fn caching(c: &Obj) -> Result<CachingType> {
@@ -519,6 +523,7 @@ fn header_edit(o: &Obj, request: bool) -> Result<Edit> {
         value: string_or(o, "value", "")?,
         methods: Vec::new(),
     };
+    o.deny_unread()?;
     match crate::policies::header_problem(&e, request) {
         Some((key, why)) => Err(error(&o.child_path(key), why)),
         None => Ok(e),
@@ -531,9 +536,13 @@ pub fn statuscode_overwrite(c: &Obj) -> Result<Vec<(u16, u16)>> {
     let key = "http_statuses";
     let mut pairs = Vec::new();
     for (path, v) in list(c, key)?.unwrap_or_default() {
-        let status = |key| v.get(key).and_then(Value::as_u64);
+        let o = Obj::new(&path, v)?;
+        let status = |key| o.get(key).and_then(Value::as_u64);
         match (status("upstream"), status("apicast")) {
-            (Some(from @ 100..=600), Some(to @ 200..=599)) => pairs.push((from as u16, to as u16)),
+            (Some(from @ 100..=600), Some(to @ 200..=599)) => {
+                o.deny_unread()?;
+                pairs.push((from as u16, to as u16))
+            }
             _ => {
                 return Err(error(
                     &path,
@@ -549,6 +558,8 @@ pub fn statuscode_overwrite(c: &Obj) -> Result<Vec<(u16, u16)>> {
 }
 
 pub fn default_credentials(c: &Obj) -> Result<DefaultCredentials> {
+    // In APIcast's schema whatever `auth_type` says: looked up, so not unknown.
+    let _ = (c.get("user_key"), c.get("app_id"), c.get("app_key"));
     let user_key = choice(c, "auth_type", &["user_key", "app_id_and_app_key"], None)? == 0;
     Ok(match user_key {
         true => DefaultCredentials::UserKey(required(c, "user_key")?),

@@ -386,6 +386,8 @@ fn resolve<'a>(obj: &Obj<'a>, empty: &'a Value) -> Result<(&'a str, &'a str, Obj
         None => (given, version.unwrap_or("builtin")),
     };
     let c = obj.get("configuration").unwrap_or(empty);
+    // APIcast reads these three: another field (`enabled`, say) would change nothing there.
+    obj.deny_unread()?;
     Ok((
         name,
         version,
@@ -481,6 +483,12 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
         }
         Some(Kind::RateLimitHeaders) => (Policy::RateLimitHeaders, Ok(Answer::Enforced)),
     };
+    // A configuration read: a field its parser did not look up is not in APIcast's schema (a
+    // typo, say, that would drop a check); `apicast`, `rate_limit_headers` and
+    // `3scale_referrer` have none.
+    if answer.is_ok() && !matches!(policy, Policy::Proxy) {
+        c.deny_unread()?;
+    }
     let answer = match answer {
         Ok(answer) => answer,
         Err(_) if ctx.ignore.iter().any(|n| n == name) => Answer::Ignored,

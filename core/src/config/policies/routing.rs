@@ -47,7 +47,10 @@ pub fn rules(c: &Obj) -> Result<Vec<RouteRule>> {
             for (path, v) in list(&cond, "operations")?.unwrap_or_default() {
                 rule.operations.push(operation(&Obj::new(&path, v)?)?);
             }
+            cond.deny_unread()?;
         }
+        // `conditions` for `condition` would make the rule hold for every request.
+        r.deny_unread()?;
         rules.push(rule);
     }
     if rules.is_empty() {
@@ -58,6 +61,13 @@ pub fn rules(c: &Obj) -> Result<Vec<RouteRule>> {
 
 fn operation(o: &Obj) -> Result<RouteOperation> {
     plain(o, "value_type")?;
+    // In APIcast's schema whatever `match` says (`liquid` is refused): not unknown.
+    let _ = (
+        o.get("header_name"),
+        o.get("query_arg_name"),
+        o.get("jwt_claim_name"),
+        o.get("liquid_value"),
+    );
     let kinds = &["path", "header", "query_arg", "jwt_claim"];
     let subject = match choice(o, "match", kinds, None)? {
         0 => RouteSubject::Path,
@@ -67,6 +77,7 @@ fn operation(o: &Obj) -> Result<RouteOperation> {
     };
     let op = op(o)?;
     let value = required(o, "value")?;
+    o.deny_unread()?;
     Ok(RouteOperation {
         subject,
         op,

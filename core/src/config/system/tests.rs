@@ -343,3 +343,24 @@ fn a_key_given_twice_skips_its_service() {
     let e = parse_answer(body.as_bytes()).unwrap_err().to_string();
     assert!(e.starts_with("proxy_configs: given twice"), "{e}");
 }
+
+/// An unreadable entry of a page names its service id when that can be read (the service
+/// keeps its live version), empty when not.
+#[test]
+fn unreadable_entries_name_their_service() {
+    let body = json!({"proxy_configs": [
+        {"proxy_config": {"id": 1, "version": 2, "content": {"id": 7}}},
+        {"proxy_config": {"version": 2, "environment": "production",
+            "content": {"proxy": {"service_id": "8"}, "system_name": 1}}},
+        {"proxy_config": {"version": 2}},
+        entry(json!(9), 1),
+    ]});
+    let text = body.to_string().replacen(
+        "\"system_name\":1",
+        "\"system_name\":1,\"system_name\":1",
+        1,
+    );
+    let fetched = parse_answer(text.as_bytes()).unwrap();
+    assert_eq!(fetched.unread, ["7", "8", ""]);
+    assert_eq!(fetched.services.len(), 1);
+}

@@ -2,6 +2,7 @@
 //! algorithm confusion, and the key chosen by `kid` (or tried without one).
 
 use super::*;
+use crate::auth::jwt::Algorithm;
 
 #[test]
 fn each_algorithm_is_accepted() {
@@ -45,6 +46,46 @@ fn alg_none_and_other_algorithms_are_unsupported() {
             Err(JwtError::Malformed)
         );
     }
+}
+
+#[test]
+fn only_the_listed_algorithms_are_accepted_when_a_list_is_set() {
+    // A discovery document's `id_token_signing_alg_values_supported`.
+    let keys = all_keys();
+    let listed = JwtRules {
+        algs: Some(Algorithm::RS256.bit() | Algorithm::EdDSA.bit()),
+        ..rules()
+    };
+    let none_listed = JwtRules {
+        algs: Some(0),
+        ..rules()
+    };
+    for (alg, kid, accepted) in [
+        ("HS256", "h1", false),
+        ("RS256", "r1", true),
+        ("ES256", "e1", false),
+        ("EdDSA", "d1", true),
+    ] {
+        let t = token(alg, kid, &claims());
+        let expected = if accepted {
+            Ok(())
+        } else {
+            Err(JwtError::UnsupportedAlgorithm)
+        };
+        let result = verify(&t, &keys, &listed, NOW).map(|_| ());
+        assert_eq!(result, expected, "{alg}");
+        let result = verify(&t, &keys, &none_listed, NOW).map(|_| ());
+        assert_eq!(result, Err(JwtError::UnsupportedAlgorithm), "{alg}");
+        assert!(verify(&t, &keys, &rules(), NOW).is_ok(), "no list: {alg}");
+    }
+    let bits = [
+        Algorithm::HS256,
+        Algorithm::RS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+    ]
+    .map(Algorithm::bit);
+    assert_eq!(bits, [1, 2, 4, 8]);
 }
 
 #[test]

@@ -188,3 +188,59 @@ fn odd_claim_values() {
     )
     .is_ok());
 }
+
+#[test]
+fn openid_connect_access_token_claims() {
+    // APIcast's `oauth/oidc.lua` (RFC 7523 §3): iss, sub, aud required; iat > 0 and typ
+    // Bearer when present.
+    let keys = all_keys();
+    let oidc = JwtRules {
+        oidc: true,
+        ..rules()
+    };
+    let run = |extra: Value, rules: &JwtRules| {
+        verify(&token("HS256", "h1", &with(extra)), &keys, rules, NOW).map(|_| ())
+    };
+    for accepted in [
+        json!({}),
+        json!({"typ": "Bearer"}),
+        json!({"iat": null}),
+        json!({"iat": 0.5}),
+        json!({"aud": "api"}),
+        json!({"aud": []}),
+        json!({"sub": ""}),
+    ] {
+        assert_eq!(run(accepted.clone(), &oidc), Ok(()), "{accepted}");
+    }
+    for refused in [
+        json!({"typ": "ID"}),
+        json!({"typ": "Refresh"}),
+        json!({"typ": "bearer"}),
+        json!({"typ": ["Bearer"]}),
+        json!({"sub": null}),
+        json!({"aud": null}),
+        json!({"iss": null}),
+        json!({"iat": 0}),
+        json!({"iat": -1}),
+        json!({"iat": "1"}),
+    ] {
+        assert_eq!(
+            run(refused.clone(), &oidc),
+            Err(JwtError::NotAccessToken),
+            "{refused}"
+        );
+        // Tollgate's own JWT (no OIDC) keeps its rules.
+        assert_eq!(run(refused.clone(), &rules()), Ok(()), "{refused}");
+    }
+    // A claim that is present but JSON null counts as missing.
+    let mut null_sub = claims();
+    null_sub["sub"] = Value::Null;
+    let t = token("HS256", "h1", &null_sub);
+    assert_eq!(verify(&t, &keys, &oidc, NOW), Err(JwtError::NotAccessToken));
+    // The other checks still come first.
+    assert_eq!(
+        run(json!({"typ": "ID", "exp": NOW - 1}), &oidc),
+        Err(JwtError::Expired)
+    );
+    assert_eq!(JwtError::NotAccessToken.code(), "not_access_token");
+}
