@@ -1,9 +1,10 @@
 //! OpenID Connect services from 3scale System, as APIcast's `oauth/oidc.lua` (`_M.new`) checks
 //! their tokens: only a signing algorithm the discovery document lists in
 //! `id_token_signing_alg_values_supported` (the mock lists `RS256` and `ES256`), and the
-//! access-token claims: a `typ` other than `Bearer` (Keycloak's refresh tokens say
-//! `Refresh`) or an `iat` not above 0 is refused. The ID-token and `sub`/`aud` cases are in
-//! audit_system_oidc.rs. Each test fails on the module before (s16a: every token 200).
+//! access-token claims: `sub` and `aud` required, a `typ` other than `Bearer` (Keycloak's ID
+//! and refresh tokens say `ID` and `Refresh`) or an `iat` not above 0 refused (found by an
+//! audit, 2026-12-05). Each `*_refused` test fails on the module before (s16a: every token
+//! 200); the client id's encoding held.
 
 mod support;
 
@@ -12,6 +13,7 @@ use e2e::system::{self, MockSystem, Realm, Stored, WithSystem};
 use e2e::{wait_steady, Request, Response};
 use serde_json::{json, Value};
 use std::time::Duration;
+use support::refusals::describe;
 use support::*;
 
 const API: &str = "api.example.com";
@@ -142,4 +144,69 @@ fn a_refresh_token_or_an_iat_not_above_zero_is_refused() {
         served.is_empty(),
         "tokens that are not access tokens were served: {served:?}"
     );
+}
+
+/// A Keycloak ID token (`typ: ID`, signed with the realm key that signs access tokens, `azp`
+/// and `aud` the client id) and tokens without `sub` or `aud`: APIcast requires `sub` and `aud`
+/// (`jwt_validators.required()`) and a `typ` of `Bearer` when present (403, no authrep).
+#[test]
+fn an_id_token_or_a_token_without_sub_or_aud_is_refused() {
+    let mock = system::start();
+    let rs = Signer::rs256("kc-rs");
+    let s = oidc_stack(&mock, &[&rs]);
+    let without = |claim: &str| {
+        let mut claims = access_claims();
+        if let Some(c) = claims.as_object_mut() {
+            c.remove(claim);
+        }
+        rs.token(&claims)
+    };
+    let mut id = access_claims();
+    id["typ"] = json!("ID");
+    id["aud"] = json!("client-1");
+    let served = served(
+        &s,
+        &rs.token(&access_claims()),
+        &[
+            ("an ID token", rs.token(&id)),
+            ("without sub", without("sub")),
+            ("without aud", without("aud")),
+        ],
+    );
+    assert!(
+        served.is_empty(),
+        "tokens APIcast refuses were served: {served:?}"
+    );
+}
+
+/// The app_id of the OAuth authrep is exactly the token's client id, percent-encoded as one
+/// parameter (a client id holding `&app_id=` adds none); a list gives its first element.
+#[test]
+fn held_oidc_client_id_is_one_percent_encoded_app_id() {
+    let mock = system::start();
+    let signer = Signer::rs256("kc-1");
+    let s = oidc_stack(&mock, &[&signer]);
+    let port = s.port();
+    let token = |azp: Value| {
+        signer.token(
+            &json!({"iss": ISSUER, "azp": azp, "aud": "account", "sub": "u",
+            "typ": "Bearer", "exp": now() + 300}),
+        )
+    };
+    let listed = token(json!(["client-1", "other"]));
+    assert!(wait_steady(Duration::from_secs(10), || bearer(
+        port, &listed
+    )
+    .status
+        == 200));
+    let odd = "c 1&app_id=client-1%2B+";
+    let before = s.echo.request_count();
+    let r = bearer(port, &token(json!(odd)));
+    assert_eq!(r.status, 403, "no such application: {}", describe(&r));
+    assert_eq!(s.echo.request_count(), before);
+    let last = s.backend.requests().into_iter().last().unwrap();
+    assert_eq!(last.path, "/transactions/oauth_authrep.xml");
+    let app_ids: Vec<_> = last.query.iter().filter(|(k, _)| k == "app_id").collect();
+    assert_eq!(app_ids.len(), 1, "{}", last.raw_query);
+    assert_eq!(app_ids[0].1, odd, "{}", last.raw_query);
 }

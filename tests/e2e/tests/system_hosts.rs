@@ -1,6 +1,6 @@
-//! Hosts of services from 3scale System, and OIDC tokens: an audit (2026-12-05, sixteenth
-//! session, module s16a) of configuration loaded from 3scale System, and OpenID Connect
-//! services with 3scale, that lets a request through that should be refused, serves it with
+//! Hosts of services from 3scale System: an audit (2026-12-05, sixteenth session, module s16a)
+//! of configuration loaded from 3scale System, and OpenID Connect services with 3scale (their
+//! tokens' findings are in oidc_claims.rs), that lets a request through that should be refused, serves it with
 //! the wrong service, or silently drops configuration that would block traffic. Each
 //! `finding_*` test fails on the audited module and asserts what a safe filter must do (what
 //! APIcast does, or what the README promises); `held_*` tests pass and keep a probe that held.
@@ -16,9 +16,9 @@
 //!   (`Loader::on_answer`, `keep_installed` is only called for per-service requests);
 //! - a pinned version System does not have (404) is replaced by the latest version from the
 //!   account list (`Loader::on_answer` 404 arm: `keep_installed` keeps the page's latest);
-//! - OIDC services from System accept Keycloak ID tokens (`typ: "ID"`) as access tokens, and
-//!   tokens without `sub` or `aud`, which APIcast's `oauth/oidc.lua` refuses
-//!   (`core/src/auth/jwt_auth.rs` `JwtAuth::discovered` rules, `core/src/auth/jwt/claims.rs`).
+//! - OIDC services from System accepted Keycloak ID tokens (`typ: "ID"`) as access tokens,
+//!   and tokens without `sub` or `aud`, which APIcast's `oauth/oidc.lua` refuses (now in
+//!   oidc_claims.rs).
 //!
 //! Held (probed, not kept as tests unless listed below):
 //! - two services swapping hosts in one refresh, both valid: each host is served by its new
@@ -39,12 +39,8 @@
 //! - an OIDC issuer URL with credentials in it: sent only to discovery, never logged;
 //!   a token from another issuer or realm: 403 (system_oidc.rs covers the issuer check);
 //! - the OAuth authrep's `app_id` is exactly the token's client id, one percent-encoded
-//!   parameter (`&app_id=` inside it adds none), a list's first element (kept:
-//!   `held_oidc_client_id_is_one_percent_encoded_app_id`).
-//!
-//! Also differs from APIcast, not tested: APIcast refuses every token of an issuer whose
-//! discovery document lacks `id_token_signing_alg_values_supported`, and a token whose `alg`
-//! is not listed there; Tollgate accepts any algorithm its fetched keys fit.
+//!   parameter (`&app_id=` inside it adds none), a list's first element (kept in
+//!   oidc_claims.rs: `held_oidc_client_id_is_one_percent_encoded_app_id`).
 //!
 //! Not tested here, noted: with `system.services`, a service System answers 404 for (deleted,
 //! or no longer visible to the token) keeps serving its last version indefinitely (README
@@ -55,8 +51,7 @@
 mod support;
 
 use e2e::document_server::DocumentServer;
-use e2e::jwt::{now, Signer};
-use e2e::system::{self, MockSystem, Realm, Stored, WithSystem};
+use e2e::system::{self, MockSystem, Stored, WithSystem};
 use e2e::{wait_steady, wait_until, Request, Response};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -408,143 +403,6 @@ fn finding_a_pinned_version_system_lacks_is_not_replaced_by_the_latest() {
 }
 
 // ---------------------------------------------------------------------------------------
-// OpenID Connect services from System: APIcast's `oauth/oidc.lua` (`_M.new`, RFC 7523 §3)
-// checks `iss` (the discovered issuer), requires `sub` and `aud`, requires `exp`, and
-// refuses a `typ` other than `Bearer` (Keycloak writes `typ: ID` in ID tokens, `Bearer` in
-// access tokens). Tollgate checks `iss` and `exp` only.
-
-const ISSUER: &str = "https://sso.example.com/auth/realms/api";
-const ENDPOINT: &str = "https://zync:s3cr3t@sso.example.com/auth/realms/api";
-
-fn oidc_service() -> Value {
-    json!({
-        "id": 5, "backend_version": "oauth", "system_name": "oidc-5",
-        "backend_authentication_type": "service_token", "backend_authentication_value": TOKEN,
-        "proxy": {"hosts": [API], "authentication_method": "oidc",
-            "oidc_issuer_endpoint": ENDPOINT,
-            "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
-    })
-}
-
-fn oidc_stack(mock: &MockSystem, signer: &Signer) -> Stack {
-    mock.set_realm(
-        "api",
-        Realm {
-            jwks: Signer::jwks(&[signer]),
-            credentials: Some("zync:s3cr3t".to_string()),
-        },
-    );
-    mock.publish(Stored::Production, oidc_service()).unwrap();
-    let mut block = system::block(60);
-    block["issuer_clusters"] = json!({"sso.example.com": "sso"});
-    let config = json!({
-        "backend": {"cluster": "threescale_backend", "authority": "backend.example", "timeout_ms": 1000},
-        "system": block
-    });
-    Stack::start_with(config, oidc_state(), |b| {
-        b.with_system(mock)
-            .extra_cluster("sso", mock.port())
-            .concurrency(2)
-    })
-}
-
-fn bearer(port: u16, token: &str) -> Response {
-    Request::get("/orders")
-        .header("Host", API)
-        .header("Authorization", &format!("Bearer {token}"))
-        .send(port)
-}
-
-fn oauth_authreps(s: &Stack) -> Vec<String> {
-    s.backend
-        .requests()
-        .into_iter()
-        .filter(|r| r.path == "/transactions/oauth_authrep.xml")
-        .map(|r| r.raw_query)
-        .collect()
-}
-
-/// Keycloak signs ID tokens with the realm key that signs access tokens; they carry
-/// `typ: "ID"`, `azp` and `aud` = the client id. APIcast refuses them (`typ` must be
-/// `Bearer` when present): 403. Tollgate authorizes the ID token as the client's access
-/// token: an ID token handed to a front end (or logged, or sent as `id_token_hint`) works
-/// as an API credential.
-#[test]
-fn finding_an_oidc_id_token_is_not_an_access_token() {
-    let mock = system::start();
-    let signer = Signer::rs256("kc-1");
-    let s = oidc_stack(&mock, &signer);
-    let port = s.port();
-    let claims = |typ: &str| {
-        json!({"iss": ISSUER, "azp": "client-1", "aud": "client-1", "sub": "user-1",
-            "typ": typ, "exp": now() + 300})
-    };
-    let access = signer.token(&claims("Bearer"));
-    assert!(
-        wait_steady(Duration::from_secs(10), || bearer(port, &access).status
-            == 200),
-        "the access token was never accepted (keys not discovered?)"
-    );
-    let (upstream_before, backend_before) = (s.echo.request_count(), oauth_authreps(&s).len());
-
-    let id_token = signer.token(&claims("ID"));
-    let r = bearer(port, &id_token);
-    let authreps = oauth_authreps(&s);
-    assert!(
-        r.status == 403 && r.body == "Authentication failed",
-        "APIcast refuses a token whose typ is not Bearer (a Keycloak ID token); Tollgate: {}; \
-         oauth_authreps sent for it: {:?}",
-        short(&r),
-        &authreps[backend_before.min(authreps.len())..]
-    );
-    assert_eq!(
-        s.echo.request_count(),
-        upstream_before,
-        "the upstream was reached"
-    );
-    assert_eq!(
-        authreps.len(),
-        backend_before,
-        "no authrep for a refused token"
-    );
-}
-
-/// APIcast requires `sub` and `aud` in every OIDC token (`jwt_validators.required()`): a
-/// token of the realm without either is 403. Tollgate accepts both and authorizes them.
-#[test]
-fn finding_an_oidc_token_without_sub_or_aud_is_refused() {
-    let mock = system::start();
-    let signer = Signer::rs256("kc-1");
-    let s = oidc_stack(&mock, &signer);
-    let port = s.port();
-    let full = json!({"iss": ISSUER, "azp": "client-1", "aud": "account", "sub": "user-1",
-        "typ": "Bearer", "exp": now() + 300});
-    assert!(
-        wait_steady(Duration::from_secs(10), || bearer(
-            port,
-            &signer.token(&full)
-        )
-        .status
-            == 200),
-        "the complete token was never accepted"
-    );
-    let mut served = Vec::new();
-    for missing in ["sub", "aud"] {
-        let mut claims = full.clone();
-        claims.as_object_mut().unwrap().remove(missing);
-        let before = s.echo.request_count();
-        let r = bearer(port, &signer.token(&claims));
-        if r.status != 403 || s.echo.request_count() != before {
-            served.push(format!("without {missing}: {}", short(&r)));
-        }
-    }
-    assert!(
-        served.is_empty(),
-        "APIcast refuses (403) an OIDC token without sub or aud; Tollgate: {served:?}"
-    );
-}
-
-// ---------------------------------------------------------------------------------------
 // Probes that held.
 
 /// Two services swap their hosts in one refresh (both versions valid): each host is served
@@ -601,38 +459,6 @@ fn held_two_services_swapping_hosts_in_one_refresh() {
         "service 1's key on service 2's host"
     );
     assert_eq!(on(port, "two.example.com", &app_creds()).status, 401);
-}
-
-/// The app_id of the OAuth authrep is exactly the token's client id, percent-encoded as one
-/// parameter (a client id holding `&app_id=` adds none); a list gives its first element.
-#[test]
-fn held_oidc_client_id_is_one_percent_encoded_app_id() {
-    let mock = system::start();
-    let signer = Signer::rs256("kc-1");
-    let s = oidc_stack(&mock, &signer);
-    let port = s.port();
-    let token = |azp: Value| {
-        signer.token(
-            &json!({"iss": ISSUER, "azp": azp, "aud": "account", "sub": "u",
-            "typ": "Bearer", "exp": now() + 300}),
-        )
-    };
-    let listed = token(json!(["client-1", "other"]));
-    assert!(wait_steady(Duration::from_secs(10), || bearer(
-        port, &listed
-    )
-    .status
-        == 200));
-    let odd = "c 1&app_id=client-1%2B+";
-    let before = s.echo.request_count();
-    let r = bearer(port, &token(json!(odd)));
-    assert_eq!(r.status, 403, "no such application: {}", short(&r));
-    assert_eq!(s.echo.request_count(), before);
-    let last = s.backend.requests().into_iter().last().unwrap();
-    assert_eq!(last.path, "/transactions/oauth_authrep.xml");
-    let app_ids: Vec<_> = last.query.iter().filter(|(k, _)| k == "app_id").collect();
-    assert_eq!(app_ids.len(), 1, "{}", last.raw_query);
-    assert_eq!(app_ids[0].1, odd, "{}", last.raw_query);
 }
 
 /// Host spellings from the client: case and port select the service; a trailing dot (which
