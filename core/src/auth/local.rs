@@ -77,10 +77,17 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
     }
     #[cfg(feature = "jwt")]
     if let Some(result) = from_jwt_authn(auth, req) {
-        // The Bearer token is the one jwt_authn verified (`presented` compares them).
-        let basic = parsed.as_ref().is_some_and(|p| p.token.is_none()) && reads_header;
+        // A Bearer token is the one jwt_authn verified (`presented` compares them) only when
+        // jwt_authn reads `Authorization`; any other credential there was never checked (a
+        // second token beside one in `x-jwt`, say: found by a review).
+        let source_reads = |s: &super::jwt_authn::JwtAuthnSource| s.header == "authorization";
+        let same_token = parsed.as_ref().is_some_and(|p| p.token.is_some())
+            && (auth.jwt.as_ref().and_then(|j| j.from_jwt_authn.as_ref()))
+                .is_some_and(source_reads);
         return match result {
-            Ok(_) if basic || other_key.is_some() => Err(LocalFailure::Failed),
+            Ok(_) if (reads_header && !same_token) || other_key.is_some() => {
+                Err(LocalFailure::Failed)
+            }
             result => result,
         };
     }

@@ -60,11 +60,17 @@ pub fn covers(prefixes: &[String], normalized_path: &str) -> bool {
     })
 }
 
-/// The prefix covering `normalized_path`, if any (for configuration errors).
-pub fn covering<'a>(prefixes: &'a [String], normalized_path: &str) -> Option<&'a str> {
+/// The prefix covering every path that starts with `literal` (only `literal` itself, and
+/// with a trailing `/`, when `exact`), if any (for configuration errors). `/doc` covers
+/// `/doc/x...` and, exactly, `/doc`, but not every path from `/doc` (`/docs-admin`).
+pub fn covering_all<'a>(prefixes: &'a [String], literal: &str, exact: bool) -> Option<&'a str> {
     prefixes
         .iter()
-        .find(|p| covers(std::slice::from_ref(*p), normalized_path))
+        .find(|p| match literal.strip_prefix(p.as_str()) {
+            Some("") => exact || p.ends_with('/'),
+            Some(rest) => rest.starts_with('/') || p.ends_with('/'),
+            None => false,
+        })
         .map(String::as_str)
 }
 

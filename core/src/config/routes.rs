@@ -64,8 +64,10 @@ impl Routes {
             if !rule.matches_route(method, &path) {
                 continue;
             }
-            if rule.reads_ambiguous_arg(args) {
-                routed.ambiguous = true;
+            // An arg past the pieces rules see could be the one that picks another service.
+            routed.truncated = !rule.query.is_empty() && args.truncated();
+            if routed.truncated || rule.reads_ambiguous_arg(args) {
+                routed.ambiguous = !routed.truncated;
                 return routed;
             }
             let read = rule.query.iter().map(|c| c.name().to_string());
@@ -86,6 +88,8 @@ pub struct Routed {
     /// A rule whose method and path match reads an arg sent twice with different values or
     /// in another spelling: the upstream may read the value another service's rule guards.
     pub ambiguous: bool,
+    /// Such a rule reads args and the query has more pieces than rules see.
+    pub truncated: bool,
     /// The args the rules tried read: a form body giving one of them a value the query did
     /// not (PHP's `$_REQUEST`, Laravel's `input()`, Rack's `params` prefer the body's) makes
     /// the upstream serve what a rule not chosen guards.

@@ -454,7 +454,8 @@ fn refuse_public_requirements(
     for (i, (rule, access)) in rules.iter().zip(access).enumerate() {
         let literal = String::from_utf8_lossy(rule.pattern.literal_prefix());
         let normalized = crate::mapping::normalize_path(&literal);
-        let covering = crate::auth::public::covering(public_paths, &normalized);
+        let exact = rule.pattern.is_exact_literal();
+        let covering = crate::auth::public::covering_all(public_paths, &normalized, exact);
         if let (false, Some(public)) = (access.is_open(), covering) {
             return Err(error(
                 &format!("{}[{i}]", proxy.child_path("proxy_rules")),

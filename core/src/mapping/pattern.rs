@@ -159,6 +159,12 @@ impl PathPattern {
         &self.prefix
     }
 
+    /// Whether the pattern is that literal alone, ending with `$`: it matches the literal
+    /// (and the literal with a trailing `/`) only.
+    pub fn is_exact_literal(&self) -> bool {
+        self.anchored_end && self.tokens.len() == 1
+    }
+
     /// Whether `normalized_path` (see [`super::normalize_path`]) matches; case-sensitive.
     pub fn matches(&self, normalized_path: &str) -> bool {
         self.matches_view(&PathView::new(normalized_path))

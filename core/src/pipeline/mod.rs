@@ -46,6 +46,7 @@ mod policy_tests;
 mod public_tests;
 mod reply;
 mod reporting;
+mod rewrite_step;
 #[cfg(test)]
 mod rewrite_tests;
 mod routing;
@@ -90,6 +91,7 @@ use crate::mapping::{match_rules, normalize_path, QueryArgs, RuleMatch};
 use crate::policies::{self, RequestPolicies};
 use crate::request::{is_ambiguous_path, split_path, HeaderSource, RequestHead};
 use crate::secret::constant_time_eq;
+use rewrite_step::rewrite;
 use select::{select_service, Selected};
 use std::sync::Arc;
 
@@ -333,8 +335,19 @@ pub fn begin(
         true => headers.header("referer"),
         false => None,
     };
+    // An access-phase policy: it reads what every header operation and url_rewriting left,
+    // as the upstream gets it (found by a review).
     let route = (service.policies.routing()).map(|rules| {
-        routing::RouteInputs::read(rules, headers, &args, normalize_path(path) != path)
+        let final_args = rewritten.then(|| {
+            (upstream_query.as_deref())
+                .map(QueryArgs::parse)
+                .unwrap_or_default()
+        });
+        let (args, encoded) = match &final_args {
+            Some(a) => (a, false),
+            None => (&args, normalize_path(path) != path),
+        };
+        routing::RouteInputs::read(rules, access_headers, args, encoded)
     });
     let bearer = form_body::bearer(&service, headers);
     let header_key = form_body::header_key(&service, headers);
@@ -372,49 +385,6 @@ pub fn begin(
         routing_args,
         routing_changed: false,
     })
-}
-
-/// The service's `url_rewriting` policies on the request (`crate::rewrite`).
-#[cfg(feature = "rewrite")]
-fn rewrite(
-    service: &Service,
-    head: RequestHead,
-    normalized_path: &str,
-    query: Option<&str>,
-    max_bytes: usize,
-) -> Result<crate::rewrite::Outcome, LocalReply> {
-    crate::rewrite::run(
-        &service.policies,
-        head.method,
-        normalized_path,
-        query,
-        max_bytes,
-    )
-}
-
-/// Without regexes the policy is refused with the configuration: nothing to do.
-#[cfg(not(feature = "rewrite"))]
-fn rewrite(
-    _: &Service,
-    _: RequestHead,
-    _: &str,
-    _: Option<&str>,
-    _: usize,
-) -> Result<NoRewrite, LocalReply> {
-    Ok(NoRewrite::default())
-}
-
-#[cfg(not(feature = "rewrite"))]
-#[derive(Default)]
-struct NoRewrite {
-    at_apicast: Option<NoLine>,
-    upstream: Option<NoLine>,
-}
-
-#[cfg(not(feature = "rewrite"))]
-struct NoLine {
-    path: String,
-    query: Option<String>,
 }
 
 /// Debug headers are on when `X-3scale-Debug` equals the backend authentication value.

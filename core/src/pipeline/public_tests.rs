@@ -446,7 +446,7 @@ fn a_rule_requirement_under_a_public_path_is_refused() {
     for (pattern, public) in [
         ("/docs/admin", json!(["/docs/"])),
         ("/docs/{id}$", json!(["/health", "/docs/"])),
-        ("/health", json!(["/health"])),
+        ("/health$", json!(["/health"])),
         ("//health/{x}", json!(["/health"])),
         ("/{anything}", json!(["/"])),
     ] {
@@ -465,6 +465,9 @@ fn a_rule_requirement_under_a_public_path_is_refused() {
         ("/docs", json!(["/docs/"])),
         ("/healthz", json!(["/health"])),
         ("/a/{x}", json!(["/a/b"])),
+        // `/health` and `/doc{id}` also match `/healthz` and `/docs-admin` (found by a review).
+        ("/health", json!(["/health"])),
+        ("/doc{id}", json!(["/doc"])),
     ] {
         assert!(parse(pattern, public.clone()).is_ok(), "{pattern} {public}");
     }

@@ -26,6 +26,9 @@ pub(super) fn select_service(
     let (service, routing_args) = if config.path_routing {
         // One look-up in the host's rule index, built at configuration time.
         let (found, routed) = config.route_by_path(&host, head.method, normalized_path, args);
+        if routed.truncated {
+            return Err(LocalReply::too_many_args());
+        }
         if routed.ambiguous {
             // Refused whichever service it would reach, a public one included (found by an
             // audit): the upstream may read the value another service's rule guards.
@@ -56,10 +59,13 @@ pub(super) fn form_changes_routing(
     uri: &QueryArgs,
     form: &QueryArgs,
 ) -> bool {
-    routing_args.iter().any(|name| {
-        let sent = uri.spelled(name).last();
-        form.spelled(name).any(|v| Some(v) != sent)
-    })
+    // A form longer than what is read could hide one past the pieces seen.
+    let hidden = !routing_args.is_empty() && form.truncated();
+    hidden
+        || routing_args.iter().any(|name| {
+            let sent = uri.spelled(name).last();
+            form.spelled(name).any(|v| Some(v) != sent)
+        })
 }
 
 #[cfg(test)]
@@ -92,6 +98,13 @@ mod tests {
             &read,
             &none,
             &QueryArgs::parse_form("other=1")
+        ));
+        // Past the pieces read (found by a review).
+        let long = format!("{}type=full", "x=1&".repeat(120));
+        assert!(form_changes_routing(
+            &read,
+            &uri,
+            &QueryArgs::parse_form(&long)
         ));
         assert!(!form_changes_routing(
             &[],

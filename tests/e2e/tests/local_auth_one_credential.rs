@@ -352,6 +352,45 @@ fn claims_jwt_authn_verified_carry_another_api_key_upstream() {
     );
 }
 
+/// jwt_authn reading its token from `x-jwt` (`from_headers`): a verified token there and a
+/// second one in `Authorization`, which nobody verified (found by a review of the fix above:
+/// only a Basic credential beside the claims was refused).
+#[test]
+fn claims_jwt_authn_verified_carry_an_unverified_bearer_upstream() {
+    let key = Signer::es256("audit-authn-3");
+    let forger = Signer::hs256(FORGER_SECRET, "forged");
+    let svc = json!({
+        "id": 53,
+        "authentication": {"mode": "local",
+            "jwt": {"from_jwt_authn": {"metadata_key": "jwt_payload", "header": "x-jwt"},
+                    "issuer": ISSUER}},
+        "proxy": {"hosts": ["authn.example.com"], "proxy_rules": any_rule()}
+    });
+    let s = Stack::start_with(config(vec![svc]), backend_state(), |b| {
+        b.jwt_authn(
+            JwtAuthn::new(&Signer::jwks(&[&key]))
+                .issuer(ISSUER)
+                .from_header("x-jwt"),
+        )
+    });
+    let token = key.token(&reader_claims());
+    let forged = forger.token(&admin_claims());
+    let get = || Request::get("/me").header("Host", "authn.example.com");
+    // Control: the verified token alone passes.
+    let r = get().header("x-jwt", &token).send(s.port());
+    assert_eq!(r.status, 200, "{r}");
+    let wrong = not_refused(
+        &s,
+        vec![(
+            "verified `x-jwt` + `Authorization: Bearer <forged>`",
+            get()
+                .header("x-jwt", &token)
+                .header("Authorization", &format!("Bearer {forged}")),
+        )],
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 // ---------------------------------------------------------------------------------------
 // Held (kept as regression probes; these pass on the audited module).
 // ---------------------------------------------------------------------------------------

@@ -278,3 +278,43 @@ fn routing_reads_the_path_every_url_rewriting_made() {
          APIcast's routing reads the rewritten path and keeps get_foo only"
     );
 }
+
+/// The `routing` element porta generates for a product's backends (`enabled: true`,
+/// `owner_type` beside `owner_id`) loads (found by a review: both were refused as unknown
+/// fields), and its `header` condition reads what a `headers` policy after `apicast` left, as
+/// APIcast's access phase and Envoy's route do: the usage kept is backend 20's.
+#[test]
+fn porta_routing_element_loads_and_reads_headers_after_apicast() {
+    let rule = |metric: &str, owner: u64| {
+        json!({"http_method": "GET", "pattern": "/", "metric_system_name": metric, "delta": 1,
+               "owner_id": owner, "owner_type": "BackendApi"})
+    };
+    let routing = json!({"name": "routing", "version": "builtin", "enabled": true,
+        "configuration": {"rules": [
+            {"url": "http://backend-20.internal", "owner_id": 20, "owner_type": "BackendApi",
+             "condition": {"operations": [
+                {"match": "header", "header_name": "X-Backend", "op": "==", "value": "twenty"}]}},
+            {"url": "http://backend-10.internal", "owner_id": 10, "owner_type": "BackendApi"}
+    ]}});
+    let headers = json!({"name": "headers", "configuration": {"request": [
+        {"op": "set", "header": "X-Backend", "value": "twenty"}]}});
+    let s = support::Stack::start(chain(
+        vec![routing, apicast(), headers],
+        json!({"proxy_rules": [rule("hits", 10), rule("get_foo", 20)]}),
+    ));
+    let r = get(&format!("/x?user_key={USER_KEY}")).send(s.port());
+    assert_eq!(r.status, 200, "{r}");
+    let sent = s
+        .echo
+        .requests()
+        .last()
+        .and_then(|e| e.header("x-backend").map(str::to_string));
+    assert_eq!(sent.as_deref(), Some("twenty"), "the upstream's X-Backend");
+    let calls = s.authreps();
+    let call = calls.last().expect("an authrep");
+    assert_eq!(
+        (call.param("usage[hits]"), call.param("usage[get_foo]")),
+        (None, Some("1")),
+        "the request goes to backend 20 (X-Backend: twenty upstream): its usage only"
+    );
+}

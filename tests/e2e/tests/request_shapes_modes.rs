@@ -207,6 +207,20 @@ fn path_routing_refuses_a_form_arg_a_passed_over_rule_reads() {
         r.status
     );
     assert_eq!(r.body, "Bad Request: ambiguous argument", "{r}");
+    // The same past the 100 pieces a form is read to (found by a review), and in the query.
+    let long = format!("{}format=full", "x=1&".repeat(120));
+    let r = post("/reports", &long, "long-form");
+    let reached = (s.echo.requests().into_iter()).any(|e| e.header(MARK) == Some("long-form"));
+    assert!(
+        r.status == 400 && !reached,
+        "long form: {r} (upstream: {reached})"
+    );
+    let r = post(&format!("/reports?{long}"), "", "long-query");
+    let reached = (s.echo.requests().into_iter()).any(|e| e.header(MARK) == Some("long-query"));
+    assert!(
+        r.status == 400 && !reached,
+        "long query: {r} (upstream: {reached})"
+    );
 }
 
 // --- Held (kept) -------------------------------------------------------------------------

@@ -323,6 +323,10 @@ fn chain_of(policy: Value) -> std::result::Result<crate::config::Parsed, ConfigE
 fn full_schemas() -> Vec<Value> {
     let mut all = Vec::new();
     all.extend([
+        // The element porta generates for a product's backends (`routing_policy.rb`).
+        json!({"name": "routing", "version": "builtin", "enabled": true, "configuration": {
+            "rules": [{"url": "http://b.internal:80", "owner_id": 7, "owner_type": "BackendApi",
+                "condition": {"operations": [{"match": "path", "op": "matches", "value": "/api/.*|/api/?"}]}}]}}),
         json!({"name": "ip_check", "version": "builtin", "configuration": {
             "check_type": "whitelist", "ips": ["10.0.0.0/8"], "error_msg": "no",
             "client_ip_sources": ["X-Forwarded-For", "X-Real-IP", "last_caller"]}}),
@@ -346,7 +350,7 @@ fn full_schemas() -> Vec<Value> {
         json!({"name": "3scale_batcher", "configuration": {"auths_ttl": 5,
             "batch_report_seconds": 5}}),
         json!({"name": "routing", "configuration": {"rules": [{"url": "http://b.internal",
-            "replace_path": "/x", "owner_id": 2, "host_header": "b", "condition": {
+            "replace_path": "/x", "owner_id": 2, "owner_type": "BackendApi", "host_header": "b", "condition": {
             "combine_op": "or", "operations": [{"match": "header", "header_name": "X",
             "query_arg_name": "q", "jwt_claim_name": "c", "liquid_value": "l", "op": "==",
             "value": "v", "value_type": "plain"}]}}]}}),
@@ -391,8 +395,8 @@ fn a_misspelt_field_of_a_policy_is_refused_with_its_path() {
     cases.extend([
         // The chain element itself: APIcast reads name, version and configuration only.
         (
-            json!({"name": "cors", "enabled": false, "configuration": {}}),
-            "enabled",
+            json!({"name": "cors", "enable": true, "configuration": {}}),
+            "enable",
         ),
         (
             json!({"name": "ip_check", "configuration": {"check_type": "blacklist",
@@ -541,6 +545,16 @@ fn a_misspelt_field_of_a_policy_is_refused_with_its_path() {
             "{policy}"
         );
     }
+    // `enabled: false` would not switch the policy off in APIcast (porta drops such policies).
+    let off = json!({"name": "cors", "enabled": false, "configuration": {}});
+    let e = chain_of(off)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.starts_with("services[0].proxy.policy_chain[0].enabled: APIcast runs"),
+        "{e}"
+    );
     // `tollgate check`'s review says the same.
     let cors = json!({"name": "cors", "configuration": {"allow_origins": "*"}});
     let text = json!({"services": [{"id": 1, "proxy": {"policy_chain": [cors]}}]});

@@ -386,7 +386,15 @@ fn resolve<'a>(obj: &Obj<'a>, empty: &'a Value) -> Result<(&'a str, &'a str, Obj
         None => (given, version.unwrap_or("builtin")),
     };
     let c = obj.get("configuration").unwrap_or(empty);
-    // APIcast reads these three: another field (`enabled`, say) would change nothing there.
+    // porta writes `enabled: true` on the policies it generates (`routing`) and drops disabled
+    // ones; APIcast ignores the field, so `false` would not switch the policy off: refused.
+    if obj.bool("enabled")? == Some(false) {
+        return Err(error(
+            &obj.child_path("enabled"),
+            "APIcast runs a policy whatever `enabled` says: remove the policy instead",
+        ));
+    }
+    // APIcast reads these: another field would change nothing there.
     obj.deny_unread()?;
     Ok((
         name,

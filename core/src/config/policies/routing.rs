@@ -49,6 +49,8 @@ pub fn rules(c: &Obj) -> Result<Vec<RouteRule>> {
             }
             cond.deny_unread()?;
         }
+        // porta writes `owner_type` (`BackendApi`) beside `owner_id`: part of the schema.
+        r.get("owner_type");
         // `conditions` for `condition` would make the rule hold for every request.
         r.deny_unread()?;
         rules.push(rule);

@@ -24,6 +24,8 @@ pub struct JwtAuthn {
     pub(super) issuer: Option<String>,
     pub(super) payload_in_metadata: String,
     pub(super) requirement: JwtRequirement,
+    /// `from_headers`: the header the token is read from (default: `Authorization`).
+    pub(super) header: Option<String>,
 }
 
 impl JwtAuthn {
@@ -35,7 +37,14 @@ impl JwtAuthn {
             issuer: None,
             payload_in_metadata: "jwt_payload".into(),
             requirement: JwtRequirement::AllowMissingOrFailed,
+            header: None,
         }
+    }
+
+    /// Reads the token from this header (`from_headers`, no prefix) instead of `Authorization`.
+    pub fn from_header(mut self, name: &str) -> JwtAuthn {
+        self.header = Some(name.to_owned());
+        self
     }
 
     /// The provider's `issuer` (tokens with another `iss` fail).
@@ -62,6 +71,10 @@ impl JwtAuthn {
             Some(i) => format!("\n                  issuer: {}", q(i)),
             None => String::new(),
         };
+        let from = match &self.header {
+            Some(h) => format!("\n                  from_headers: [ {{ name: {} }} ]", q(h)),
+            None => String::new(),
+        };
         let requires = match self.requirement {
             JwtRequirement::Provider => "{ provider_name: idp }",
             JwtRequirement::AllowMissing => {
@@ -77,7 +90,7 @@ impl JwtAuthn {
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication
               providers:
-                idp:{issuer}
+                idp:{issuer}{from}
                   forward: true
                   payload_in_metadata: {key}
                   local_jwks: {{ inline_string: {jwks} }}
