@@ -83,6 +83,21 @@ fn serve(mock: &MockSystem, block: Value) -> Stack {
     })
 }
 
+/// Service 1 (user_key) on api.example.com and service 2 (app_id/app_key) on
+/// two.example.com, both at version 1.
+fn publish_one_and_two(mock: &MockSystem) {
+    mock.publish(
+        Stored::Production,
+        service(1, json!(1), json!({"hosts": [API]})),
+    )
+    .unwrap();
+    mock.publish(
+        Stored::Production,
+        service(2, json!(2), json!({"hosts": ["two.example.com"]})),
+    )
+    .unwrap();
+}
+
 /// A chain with a policy Tollgate refuses (Edge Limiting): the fetched version is skipped.
 fn refused_chain() -> Value {
     json!([
@@ -134,16 +149,7 @@ fn debug_service_id(port: u16, host: &str, target: &str) -> String {
 #[test]
 fn finding_a_kept_old_version_does_not_keep_a_host_system_gave_to_another_service() {
     let mock = system::start();
-    mock.publish(
-        Stored::Production,
-        service(1, json!(1), json!({"hosts": [API]})),
-    )
-    .unwrap();
-    mock.publish(
-        Stored::Production,
-        service(2, json!(2), json!({"hosts": ["two.example.com"]})),
-    )
-    .unwrap();
+    publish_one_and_two(&mock);
     let s = serve(&mock, system::block(1));
     let port = s.port();
     assert!(
@@ -211,16 +217,7 @@ fn finding_a_kept_old_version_does_not_keep_a_host_system_gave_to_another_servic
 #[test]
 fn finding_a_refused_version_holds_its_hosts_even_when_an_old_version_stays_live() {
     let mock = system::start();
-    mock.publish(
-        Stored::Production,
-        service(1, json!(1), json!({"hosts": [API]})),
-    )
-    .unwrap();
-    mock.publish(
-        Stored::Production,
-        service(2, json!(2), json!({"hosts": ["two.example.com"]})),
-    )
-    .unwrap();
+    publish_one_and_two(&mock);
     let mut block = system::block(1);
     block["services"] = json!(["1", "2"]);
     let s = serve(&mock, block);
