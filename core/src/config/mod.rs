@@ -18,7 +18,6 @@ pub use service::{AuthMode, BackendAuth, CredentialNames, CredentialsLocation, S
 pub use system::{Environment, FetchedService, SystemConfig};
 pub use upstream::UpstreamRewrite;
 
-use crate::mapping::QueryArgs;
 use backend::parse_backend;
 use json::{error, Obj};
 use routes::Routes;
@@ -330,21 +329,6 @@ impl Config {
             .into_iter()
             .flat_map(|held| &held.listed)
             .filter_map(|&i| self.services.get(i))
-    }
-
-    /// Path routing: the first service listing `host` with a rule that matches the request
-    /// (URI args only). Uses the per-host index built by [`parse`](Self::parse); `None`
-    /// when path routing is off.
-    pub fn service_by_path(
-        &self,
-        host: &str,
-        method: &str,
-        normalized_path: &str,
-        args: &QueryArgs,
-    ) -> Option<&Arc<Service>> {
-        let routes = &self.hosts.get(host)?.routes;
-        let index = routes.first_match(&self.services, method, normalized_path, args)?;
-        self.services.get(index)
     }
 }
 

@@ -32,17 +32,6 @@ impl Routes {
         }
     }
 
-    /// The index of the first service with a rule matching the request (URI args only).
-    pub(super) fn first_match(
-        &self,
-        services: &[Arc<Service>],
-        method: &str,
-        normalized_path: &str,
-        args: &QueryArgs,
-    ) -> Option<usize> {
-        self.route(services, method, normalized_path, args).service
-    }
-
     /// What path routing reads: the rules whose method and path match, in order, up to the
     /// first whose URI args match too.
     fn route(
@@ -164,7 +153,8 @@ mod tests {
                             .find(|s| any_rule_matches(&s.rules[..], method, path, &args))
                             .map(|s| s.id.clone());
                         let got = config
-                            .service_by_path(host, method, path, &args)
+                            .route_by_path(host, method, path, &args)
+                            .0
                             .map(|s| s.id.clone());
                         assert_eq!(got, expected, "{host} {method} {path}?{query}");
                     }

@@ -100,7 +100,8 @@ fn path_routing_stops_at_a_skipped_service() {
         good(3, &["api", "three"], "/three"),
     ]));
     let by_path = |host: &str, path: &str| {
-        c.service_by_path(host, "GET", path, &args)
+        c.route_by_path(host, "GET", path, &args)
+            .0
             .map(|s| s.id.clone())
     };
     assert_eq!(by_path("api", "/two").as_deref(), Some("2"));
@@ -113,7 +114,8 @@ fn path_routing_stops_at_a_skipped_service() {
         good(2, &["api"], "/two"),
     ]));
     assert_eq!(
-        c.service_by_path("api", "GET", "/two", &args)
+        c.route_by_path("api", "GET", "/two", &args)
+            .0
             .map(|s| s.id.clone()),
         None
     );

@@ -326,7 +326,7 @@ fn full_schemas() -> Vec<Value> {
         // The element porta generates for a product's backends (`routing_policy.rb`).
         json!({"name": "routing", "version": "builtin", "enabled": true, "configuration": {
             "rules": [{"url": "http://b.internal:80", "owner_id": 7, "owner_type": "BackendApi",
-                "condition": {"operations": [{"match": "path", "op": "matches", "value": "/api/.*|/api/?"}]}}]}}),
+                "condition": {"operations": [{"match": "path", "op": "==", "value": "/api"}]}}]}}),
         json!({"name": "ip_check", "version": "builtin", "configuration": {
             "check_type": "whitelist", "ips": ["10.0.0.0/8"], "error_msg": "no",
             "client_ip_sources": ["X-Forwarded-For", "X-Real-IP", "last_caller"]}}),
