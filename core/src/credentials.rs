@@ -6,6 +6,13 @@ use crate::encoding::encode_component;
 use crate::mapping::QueryArgs;
 use crate::request::HeaderSource;
 
+/// The longest credential value (user_key, app_id, app_key) sent to the backend, in bytes.
+/// 3scale's admin (porta) accepts user keys of at most 256 characters and app ids and app
+/// keys of at most 255, printable ASCII: a longer value cannot be valid. Four times that
+/// leaves room for deployments that differ; refusing longer ones (auth failed, before any
+/// backend call) bounds what a cache key holds, as the count of slots bounds the keys.
+pub const MAX_VALUE_BYTES: usize = 1024;
+
 /// The caller's credentials as sent to the backend. An empty value is present, not missing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Credentials {
@@ -27,6 +34,16 @@ impl Credentials {
                 vec![("app_id", app_id), ("app_key", app_key)]
             }
             Credentials::AppId(app_id) => vec![("app_id", app_id)],
+        }
+    }
+
+    /// Whether every value is within [`MAX_VALUE_BYTES`] (no allocation: runs per request).
+    pub fn fits(&self) -> bool {
+        let fits = |v: &String| v.len() <= MAX_VALUE_BYTES;
+        match self {
+            Credentials::UserKey(k) => fits(k),
+            Credentials::AppIdAndKey { app_id, app_key } => fits(app_id) && fits(app_key),
+            Credentials::AppId(app_id) => fits(app_id),
         }
     }
 
@@ -397,6 +414,24 @@ mod tests {
             &headers(&[("authorization", "Basic dmFsdWU6Cg==")]),
         );
         assert_eq!(found.complete(s.mode), None);
+    }
+
+    #[test]
+    fn values_longer_than_any_3scale_credential_do_not_fit() {
+        let at = "k".repeat(MAX_VALUE_BYTES);
+        let over = "k".repeat(MAX_VALUE_BYTES + 1);
+        assert!(Credentials::UserKey(at.clone()).fits());
+        assert!(!Credentials::UserKey(over.clone()).fits());
+        assert!(!Credentials::AppId(over.clone()).fits());
+        let pair = |app_id: &str, app_key: &str| Credentials::AppIdAndKey {
+            app_id: app_id.into(),
+            app_key: app_key.into(),
+        };
+        assert!(pair(&at, &at).fits());
+        assert!(!pair(&over, "k").fits());
+        assert!(!pair("a", &over).fits());
+        // Bytes, not characters: a multi-byte value counts what the key would store.
+        assert!(!Credentials::UserKey("é".repeat(MAX_VALUE_BYTES / 2 + 1)).fits());
     }
 
     #[test]

@@ -89,13 +89,22 @@ pub struct RequestHead<'a> {
     pub now_s: u64,
 }
 
-/// The host used for service selection: lower-cased, port removed.
+/// The host used for service selection: lower-cased, a final `:<digits>` port removed.
+///
+/// Only a port Envoy would strip too (the last `:` outside IPv6 brackets, followed by digits
+/// that fit 32 bits, as `strip_any_host_port` parses them):
+/// `h:1:2` is `h:1`, and anything else after a `:` (`h:`, `h:abc`, `[::1]x:80`) is kept, so it
+/// selects no service rather than one Envoy's routes do not send it to.
 pub fn host_of(authority: &str) -> std::borrow::Cow<'_, str> {
-    let host = if authority.starts_with('[') {
-        // IPv6 literal: keep the brackets, drop a port after them.
-        authority.split_inclusive(']').next().unwrap_or(authority)
-    } else {
-        authority.split(':').next().unwrap_or(authority)
+    let host = match authority.rsplit_once(':') {
+        Some((host, port))
+            if port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u32>().is_ok()
+                && (!host.starts_with('[') || host.ends_with(']')) =>
+        {
+            host
+        }
+        _ => authority,
     };
     // Borrowed when already lower-case (the usual case): one allocation less per request.
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -192,6 +201,22 @@ mod tests {
         assert_eq!(host_of("API.Example.com:8080"), "api.example.com");
         assert_eq!(host_of("[::1]:10000"), "[::1]");
         assert_eq!(host_of("localhost"), "localhost");
+        assert_eq!(host_of("[::1]"), "[::1]");
+        // Not a port Envoy strips: kept, so no service's host matches.
+        for kept in [
+            "h.example.com:",
+            "h.example.com:abc",
+            "[::1]x:80",
+            "h.example.com:+80",
+            "h.example.com:4294967296",
+            "h.example.com:99999999999",
+        ] {
+            assert_eq!(host_of(kept), kept);
+        }
+        // Envoy's view too (ignore_port_in_host_matching): no service's host.
+        assert_eq!(host_of("h.example.com:1:2"), "h.example.com:1");
+        assert_eq!(host_of("[::1]:"), "[::1]:");
+        assert_eq!(host_of("h.example.com:4294967295"), "h.example.com");
     }
 
     #[test]

@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = config.jwks_sources();
     for service in &config.services {
         if let Some(jwt) = &service.auth.jwt {
-            let _ = jwt.refresh(br#"{"keys":[]}"#, None);
+            let _ = jwt.refresh(br#"{"keys":[]}"#);
         }
     }
 });

@@ -5,7 +5,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use tollgate_core::auth::signed_url;
-use tollgate_core::backend::{BackendAnswer, BackendCall, Transactions};
+use tollgate_core::backend::{BackendAnswer, BackendCall, ReportingIdentity, Transactions};
 use tollgate_core::cache::{Denial, EntryKey};
 use tollgate_core::pipeline::{self, Next};
 use tollgate_core::request::RequestHead;
@@ -90,7 +90,8 @@ fuzz_target!(|input: Input| {
     transactions.add(&parts.credentials, &parts.usage, parts.code, input.calls);
     // Coded calls are a transaction each; `batches` puts at most 500 in one report call.
     transactions.add(&parts.credentials, &parts.usage, Some(200), input.calls % 500);
-    let _ = BackendCall::report(authorization.service(), &transactions);
+    let identity = ReportingIdentity::of(authorization.service());
+    let _ = BackendCall::report(&identity, &transactions);
     let answer = BackendAnswer {
         status: input.status,
         rejection_reason: input.reason,

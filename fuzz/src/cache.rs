@@ -309,7 +309,8 @@ impl World {
         let pending = reports::take_pending(store);
         let _ = Calls::total(&pending);
         // Calls of services no longer configured are dropped, and not settled (as the worker).
-        let (batches, _dropped) = reports::batches(crate::config(), pending);
+        let retired = reports::RetiredServices::default();
+        let (batches, _dropped) = reports::batches(crate::config(), &retired, pending);
         let (_, usage, _) = &mut self.workers[usize::from(w)];
         for batch in batches {
             let _ = batch.calls();

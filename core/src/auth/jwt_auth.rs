@@ -270,10 +270,10 @@ impl JwtAuth {
         Ok(claims)
     }
 
-    /// Installs a freshly fetched JWKS document; on error the current keys stay. An issuer
-    /// here comes with no algorithm, so no token passes: see [`JwtAuth::refresh_discovered`].
-    pub fn refresh(&self, body: &[u8], issuer: Option<&str>) -> Result<usize> {
-        self.refresh_discovered(body, issuer.map(|i| (i, 0)))
+    /// Installs a freshly fetched JWKS document (no discovered issuer); on error the current
+    /// keys stay.
+    pub fn refresh(&self, body: &[u8]) -> Result<usize> {
+        self.refresh_discovered(body, None)
     }
 
     /// [`JwtAuth::refresh`], with the issuer and the signing algorithms a discovery document
@@ -412,8 +412,7 @@ mod tests {
         );
         assert!(auth.verify(&t, 995).is_ok());
         // The key rotates away: the cached token must stop working.
-        auth.refresh(jwks("other").to_string().as_bytes(), None)
-            .unwrap();
+        auth.refresh(jwks("other").to_string().as_bytes()).unwrap();
         assert_eq!(auth.verify(&t, 995), Err(JwtError::UnknownKid));
     }
 

@@ -2,6 +2,7 @@
 //! backend request they and the report share.
 
 use super::protocol::{Endpoint, OPTIONS, OPTIONS_HEADER};
+use crate::config::service::BackendAuth;
 use crate::config::Service;
 use crate::credentials::Credentials;
 use crate::encoding::encode_component;
@@ -99,11 +100,16 @@ fn authorize_query(service: &Service, credentials: &Credentials, usage: &Usage) 
 
 /// `service_id` and the service token or provider key: the start of every backend call.
 pub(crate) fn service_query(service: &Service) -> QueryBuilder {
+    identity_query(&service.id, service.backend_auth.as_ref())
+}
+
+/// [`service_query`] from the id and credential alone (a report may outlive its service).
+pub(crate) fn identity_query(id: &str, backend_auth: Option<&BackendAuth>) -> QueryBuilder {
     let mut query = QueryBuilder::default();
-    if !service.id.is_empty() {
-        query.push("service_id", &service.id);
+    if !id.is_empty() {
+        query.push("service_id", id);
     }
-    if let Some(auth) = &service.backend_auth {
+    if let Some(auth) = backend_auth {
         query.push(auth.param, &auth.value);
     }
     query

@@ -1,10 +1,28 @@
 //! Building `POST /transactions.xml` (the batcher's report, APIcast §7.1 and protocol §2.5):
 //! `service_id` and the service credential in the query, the transactions in a form body.
 
-use super::authrep::{service_query, BackendCall, QueryBuilder};
+use super::authrep::{identity_query, BackendCall, QueryBuilder};
 use super::protocol::Endpoint;
+use crate::config::service::BackendAuth;
 use crate::config::Service;
 use crate::credentials::Credentials;
+
+/// What a report needs of its service: the id and the backend credential. Kept apart from the
+/// `Service` so that calls of a service removed from the configuration can still be reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportingIdentity {
+    pub service_id: String,
+    pub backend_auth: Option<BackendAuth>,
+}
+
+impl ReportingIdentity {
+    pub fn of(service: &Service) -> ReportingIdentity {
+        ReportingIdentity {
+            service_id: service.id.clone(),
+            backend_auth: service.backend_auth.clone(),
+        }
+    }
+}
 
 /// Usage per application, ready to report. Reports name the application only: an app_key is
 /// never sent (APIcast batcher TEST 6).
@@ -82,7 +100,7 @@ impl Transactions {
 }
 
 impl BackendCall {
-    pub fn report(service: &Service, transactions: &Transactions) -> BackendCall {
+    pub fn report(service: &ReportingIdentity, transactions: &Transactions) -> BackendCall {
         let mut body = QueryBuilder::default();
         let mut i = 0usize;
         let mut push = |(param, value): &App, usage: &[(String, u64)], code: Option<u64>| {
@@ -108,7 +126,7 @@ impl BackendCall {
         }
         BackendCall::new(
             Endpoint::Report,
-            &service_query(service).0,
+            &identity_query(&service.service_id, service.backend_auth.as_ref()).0,
             vec![(
                 "content-type",
                 "application/x-www-form-urlencoded".to_string(),
@@ -141,7 +159,7 @@ mod tests {
             2,
         );
         t.add(&app("b", "k"), &[("hits".into(), 1)], None, 1);
-        let call = BackendCall::report(&config.services[0], &t);
+        let call = BackendCall::report(&ReportingIdentity::of(&config.services[0]), &t);
         assert_eq!(call.method, "POST");
         assert_eq!(
             call.path,
@@ -167,7 +185,7 @@ mod tests {
         t.add(&uk, &[("hits".to_string(), 1)], None, 4);
         t.add(&uk, &[("hits".to_string(), 3)], None, 1);
         assert_eq!(t.len(), 4);
-        let body = BackendCall::report(&config.services[0], &t)
+        let body = BackendCall::report(&ReportingIdentity::of(&config.services[0]), &t)
             .body
             .replace("%5B", "[")
             .replace("%5D", "]");

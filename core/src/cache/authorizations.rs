@@ -6,6 +6,7 @@
 //! the budget runs out, one worker asks the backend and the others wait for its answer.
 
 use super::entry::{Fresh, LastKnown, SharedEntry};
+use super::eviction::{self, find_slot, REFRESH_USED_MS};
 use super::key::EntryKey;
 use super::store::{SharedStore, MAX_ATTEMPTS};
 use crate::backend::{BackendAnswer, Decision};
@@ -147,8 +148,9 @@ impl AuthCache {
 
     fn lookup_shared(&mut self, store: &dyn SharedStore, key: &EntryKey, now_ms: u64) -> Lookup {
         for _ in 0..MAX_ATTEMPTS {
+            // Not accepted yet: the key may not take a known key's slot (`eviction`).
             let Some((slot, mut entry, version)) =
-                find_slot(store, key, self.settings.slots, now_ms)
+                find_slot(store, key, self.settings.slots, now_ms, false)
             else {
                 return Lookup::Authorize(Ticket {
                     key: key.clone(),
@@ -182,6 +184,7 @@ impl AuthCache {
                     };
                     // Decoded from shared data: not trusted to be small.
                     entry.outstanding = entry.outstanding.saturating_add(lease);
+                    entry.used_at = now_ms;
                     if store.set(&name, &entry.encode(), version).is_err() {
                         continue;
                     }
@@ -247,13 +250,14 @@ impl AuthCache {
         };
         let key = ticket.key.as_str();
         let settings = self.settings;
+        let known = accepted(answer);
         let mut taken = false;
         super::store::update(store, &slot_key(slot), |value| {
             // The slot may have gone to another key while this answer was slow to come (past
             // `wait_ms`): that entry stays, and the answer serves this request alone.
             let mut entry = match value.and_then(SharedEntry::decode) {
                 Some(e) if e.key == key => e,
-                Some(e) if !e.is_idle(now_ms) => {
+                other if eviction::rank(other.as_ref(), known, now_ms).is_none() => {
                     taken = true;
                     return None;
                 }
@@ -284,8 +288,10 @@ impl AuthCache {
         });
     }
 
-    /// Authrep mode: remembers the backend's answer as the last known one (the failure policy's
-    /// input); writes only when it changed.
+    /// Authrep mode (and batching mode's keys without a slot): remembers the backend's answer
+    /// as the last known one (the failure policy's input); writes when it changed, or to keep
+    /// an accepted key's `used_at` recent. Accepted credentials may take an idle slot of other
+    /// accepted ones (`eviction`): how a new valid key enters a full cache.
     pub fn remember_authrep(
         &mut self,
         store: &dyn SharedStore,
@@ -299,16 +305,21 @@ impl AuthCache {
             Decision::Denied => LastKnown::Denied,
             Decision::BackendUnavailable => return,
         };
+        let known = accepted(answer);
         for _ in 0..MAX_ATTEMPTS {
             let Some((slot, mut entry, version)) =
-                find_slot(store, key, self.settings.slots, now_ms)
+                find_slot(store, key, self.settings.slots, now_ms, known)
             else {
                 return;
             };
-            if entry.last == last && version != 0 {
+            let stale = known && now_ms.saturating_sub(entry.used_at) >= REFRESH_USED_MS;
+            if entry.last == last && version != 0 && !stale {
                 return;
             }
             entry.last = last;
+            if known {
+                entry.used_at = now_ms;
+            }
             if store.set(&slot_key(slot), &entry.encode(), version).is_ok() {
                 return;
             }
@@ -323,7 +334,7 @@ impl AuthCache {
         now_ms: u64,
     ) -> Lookup {
         for _ in 0..MAX_ATTEMPTS {
-            let found = find_slot(store, key, self.settings.slots, now_ms);
+            let found = find_slot(store, key, self.settings.slots, now_ms, false);
             let last = found.as_ref().map_or(LastKnown::None, |(_, e, _)| e.last);
             match (self.fallback(last), found) {
                 (Fallback::Answer(lookup), _) => return lookup,
@@ -456,30 +467,13 @@ fn lease_size(budget: u64) -> u64 {
     (budget / 16).clamp(1, MAX_LEASE).min(budget)
 }
 
-/// The slot holding `key`, else a free or idle slot to claim for it, else one holding only
-/// another key's cached denial; `None` if both of its slots hold other live entries.
-fn find_slot(
-    store: &dyn SharedStore,
-    key: &EntryKey,
-    slots: u32,
-    now_ms: u64,
-) -> Option<(u32, SharedEntry, u32)> {
-    let (mut free, mut denial) = (None, None);
-    for slot in key.slots(slots) {
-        let (value, version) = store.get(&slot_key(slot));
-        let claim = || (slot, SharedEntry::new(key.as_str()), version);
-        match value.as_deref().and_then(SharedEntry::decode) {
-            Some(entry) if entry.key == key.as_str() => return Some((slot, entry, version)),
-            Some(entry) if entry.is_denial_only(now_ms) => {
-                denial.get_or_insert_with(claim);
-            }
-            Some(entry) if !entry.is_idle(now_ms) => {}
-            _ => {
-                free.get_or_insert_with(claim);
-            }
-        }
-    }
-    free.or(denial)
+/// Whether the backend accepted the credentials (authorized them, or counted them over a
+/// limit): the answer may then take a slot of other accepted credentials (`eviction`).
+fn accepted(answer: &BackendAnswer) -> bool {
+    matches!(
+        answer.decision(),
+        Decision::Authorized | Decision::LimitsExceeded { .. }
+    )
 }
 
 /// Returns the unused part of an expired lease: it no longer counts as owed, and goes back to
@@ -516,6 +510,7 @@ fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
 /// `i64::MAX` seconds is "never" (`u64::MAX` ms), not a wrapped few seconds.
 fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettings, now_ms: u64) {
     entry.authorizing_until = 0;
+    entry.used_at = now_ms;
     let reset_s = answer
         .limit_reset
         .as_deref()

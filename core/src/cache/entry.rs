@@ -1,8 +1,9 @@
 //! One cached authorization as stored in shared data, readable by every worker.
 //!
 //! Text form (one line, `|`-separated; keys are percent-encoded so they hold no `|`):
-//! `1|<key>|<epoch>|<state>|<until_ms>|<budget>|<retry_after>|<outstanding>|<authorizing_until_ms>|<last>|<unavailable_until_ms>|<max_value>|<reset_at_ms>`
-//! (the last two are read as 0 when absent: an entry written before they were added).
+//! `1|<key>|<epoch>|<state>|<until_ms>|<budget>|<retry_after>|<outstanding>|<authorizing_until_ms>|<last>|<unavailable_until_ms>|<max_value>|<reset_at_ms>|<used_at_ms>`
+//! (fields after `unavailable_until_ms` are read as 0 when absent: an entry written before
+//! they were added).
 
 /// The fresh answer, valid until `until` (milliseconds since the epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +53,9 @@ pub struct SharedEntry {
     /// `rate_limit_headers` policy.
     pub max_value: u64,
     pub reset_at: u64,
+    /// When a worker last asked the backend or took a lease for this key (ms since the
+    /// epoch): which of two idle entries of valid keys gives way first (`cache::eviction`).
+    pub used_at: u64,
 }
 
 impl SharedEntry {
@@ -66,11 +70,13 @@ impl SharedEntry {
             unavailable_until: 0,
             max_value: 0,
             reset_at: 0,
+            used_at: 0,
         }
     }
 
-    /// Whether the slot can be given to another key: nothing fresh, nobody asking, nothing
-    /// owed to a budget.
+    /// Nothing fresh, nobody asking, nothing owed to a budget: the slot may go to another
+    /// key, if `eviction` lets it (a last known 200 stays against keys the backend has not
+    /// accepted).
     pub fn is_idle(&self, now_ms: u64) -> bool {
         self.fresh_at(now_ms) == Fresh::None && self.is_unclaimed(now_ms)
     }
@@ -80,6 +86,12 @@ impl SharedEntry {
     /// one more backend call if that bad key comes back.
     pub fn is_denial_only(&self, now_ms: u64) -> bool {
         matches!(self.fresh_at(now_ms), Fresh::Denied { .. }) && self.is_unclaimed(now_ms)
+    }
+
+    /// The backend accepted these credentials last time (authorized, or over a limit): what
+    /// `caching_type` keeps, and what a key the backend does not know may not evict.
+    pub fn is_known(&self) -> bool {
+        matches!(self.last, LastKnown::Authorized | LastKnown::Limited)
     }
 
     /// Nobody is asking the backend about this key, and no calls are owed on it.
@@ -117,7 +129,7 @@ impl SharedEntry {
             LastKnown::Limited => "L",
         };
         format!(
-            "1|{}|{}|{state}|{until}|{}|{}|{}|{}|{last}|{}|{}|{}",
+            "1|{}|{}|{state}|{until}|{}|{}|{}|{}|{last}|{}|{}|{}|{}",
             self.key,
             self.epoch,
             opt(budget),
@@ -126,7 +138,8 @@ impl SharedEntry {
             self.authorizing_until,
             self.unavailable_until,
             self.max_value,
-            self.reset_at
+            self.reset_at,
+            self.used_at
         )
         .into_bytes()
     }
@@ -135,10 +148,12 @@ impl SharedEntry {
     pub fn decode(bytes: &[u8]) -> Option<SharedEntry> {
         let text = std::str::from_utf8(bytes).ok()?;
         let mut f: Vec<&str> = text.split('|').collect();
-        if f.len() == 11 {
-            f.extend(["0", "0"]);
+        // Older entries lack the last fields (read as 0); a later module's extra fields are
+        // left unread, so the next addition does not make this module see free slots.
+        if f.len() == 11 || f.len() >= 13 {
+            f.resize(14, "0");
         }
-        let [version, key, epoch, state, until, budget, retry, outstanding, authorizing, last, unavailable, max_value, reset_at] =
+        let [version, key, epoch, state, until, budget, retry, outstanding, authorizing, last, unavailable, max_value, reset_at, used_at] =
             f.as_slice()
         else {
             return None;
@@ -185,6 +200,7 @@ impl SharedEntry {
             unavailable_until: num(unavailable)?,
             max_value: num(max_value)?,
             reset_at: num(reset_at)?,
+            used_at: num(used_at)?,
         })
     }
 }
@@ -224,13 +240,20 @@ mod tests {
             e.unavailable_until = 13;
             e.max_value = 14;
             e.reset_at = 15;
+            e.used_at = 16;
             assert_eq!(SharedEntry::decode(&e.encode()), Some(e.clone()));
         }
         // Written before the rate-limit figures: read with none.
         let old =
             SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13").map(|e| (e.max_value, e.reset_at));
         assert_eq!(old, Some((0, 0)));
+        // Written before `used_at`: never used, as far as eviction knows.
+        let older = SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13|14|15");
+        assert_eq!(older.map(|e| (e.reset_at, e.used_at)), Some((15, 0)));
         assert_eq!(SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13|14"), None);
+        // Written by a later module with more fields: read without them.
+        let later = SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13|14|15|16|17|x");
+        assert_eq!(later.map(|e| (e.reset_at, e.used_at)), Some((15, 16)));
         assert_eq!(SharedEntry::decode(b"2|x"), None);
         assert_eq!(SharedEntry::decode(b""), None);
     }

@@ -2,6 +2,7 @@
 //! keys its `cached_auths` (reference §7.4). The usage is part of the key because the backend's
 //! limit budget (`3scale-limit-remaining`) counts calls of that usage.
 
+use crate::auth::digest::{sha256, to_hex};
 use crate::credentials::Credentials;
 use crate::encoding::{decode_component, push_component};
 use crate::mapping::Usage;
@@ -9,11 +10,17 @@ use crate::mapping::Usage;
 /// `<service> <kind> <credential>[ <app_key>] <metric>=<delta>,...`, each part percent-encoded,
 /// so the text has no spaces, `|` or newlines inside parts and parses back for reports.
 /// With the `3scale_referrer` policy the usage is followed by ` r<referrer>`: the backend checks
-/// an application's referrer filters, so its answer holds for that referrer only.
+/// an application's referrer filters, so its answer holds for that referrer only. A referrer
+/// longer than [`MAX_INLINE_REFERRER`] is kept as ` h<hex SHA-256>` instead.
 /// A pending report's key may end with ` <code>`, the response code of its calls
 /// (`backend.report_response_codes`): digits only, so it cannot be read as a usage part.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EntryKey(String);
+
+/// Longest `Referer` kept whole in a key, in bytes. Browsers send up to 4 KiB of URL, and
+/// a long one is no credential to refuse: past this its digest stands for it, so a client
+/// cannot make each cache entry hold kilobytes.
+pub const MAX_INLINE_REFERRER: usize = 256;
 
 /// The parts of a key, read back when its usage is reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +30,8 @@ pub struct KeyParts {
     pub usage: Vec<(String, u64)>,
     /// The response code the calls were answered with, for `log[code]`.
     pub code: Option<u16>,
-    /// The `Referer` the authorization was asked with (reports do not carry it).
+    /// The `Referer` the authorization was asked with (reports do not carry it); a long one
+    /// as `sha256:<hex>`.
     pub referrer: Option<String>,
 }
 
@@ -77,9 +85,16 @@ impl EntryKey {
 
     /// The key of an authorization asked with this `Referer` (the `3scale_referrer` policy).
     pub fn with_referrer(mut self, referrer: Option<&str>) -> EntryKey {
-        if let Some(referrer) = referrer {
-            self.0.push_str(" r");
-            push_component(&mut self.0, referrer);
+        match referrer {
+            Some(r) if r.len() > MAX_INLINE_REFERRER => {
+                self.0.push_str(" h");
+                self.0.push_str(&to_hex(&sha256(r.as_bytes())));
+            }
+            Some(r) => {
+                self.0.push_str(" r");
+                push_component(&mut self.0, r);
+            }
+            None => {}
         }
         self
     }
@@ -132,7 +147,11 @@ impl EntryKey {
         };
         let usage_text = fields.next()?;
         let referrer = match fields.next() {
-            Some(part) => Some(decode_component(part.strip_prefix('r')?)),
+            Some(part) => match part.split_at_checked(1)? {
+                ("r", r) => Some(decode_component(r)),
+                ("h", digest) => Some(format!("sha256:{digest}")),
+                _ => return None,
+            },
             None => None,
         };
         if fields.next().is_some() {
@@ -269,6 +288,42 @@ mod tests {
         assert_eq!(empty.parts().unwrap().code, None);
         assert_eq!(empty.with_code(200).parts().unwrap().code, Some(200));
         assert_eq!(empty.with_code(200).base(), empty.as_str());
+    }
+
+    #[test]
+    fn a_long_referrer_is_kept_as_its_digest() {
+        let base = || {
+            EntryKey::new(
+                "1",
+                &Credentials::UserKey("k".into()),
+                &usage(&[("hits", 1)]),
+            )
+        };
+        let short = "https://example.com/".to_string() + &"a".repeat(MAX_INLINE_REFERRER - 20);
+        let key = base().with_referrer(Some(&short));
+        assert_eq!(
+            key.parts().unwrap().referrer.as_deref(),
+            Some(short.as_str())
+        );
+        let long = short.clone() + "b";
+        let key = base().with_referrer(Some(&long));
+        assert!(
+            key.as_str().len() < base().as_str().len() + 70,
+            "{}",
+            key.as_str()
+        );
+        let parts = key.parts().unwrap();
+        assert_eq!(
+            parts.referrer,
+            Some(format!("sha256:{}", to_hex(&sha256(long.as_bytes()))))
+        );
+        assert_eq!(parts.usage, vec![("hits".to_string(), 1)]);
+        // Each long referrer has its own entry.
+        assert_ne!(key, base().with_referrer(Some(&(short + "c"))));
+        assert_eq!(
+            EntryKey::from_text(&format!("{} x1", base().as_str())),
+            None
+        );
     }
 
     #[test]

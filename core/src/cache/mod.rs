@@ -4,17 +4,19 @@
 //! - [`key`]: what an authorization is cached under (service, credentials, usage);
 //! - [`entry`]: one cached authorization as every worker sees it;
 //! - [`authorizations`]: each worker's leases and the lookup / answer protocol;
+//! - [`eviction`]: which slot a key may take from another (valid keys' answers stay);
 //! - [`reports`]: pending usage, the reporter election and the report calls.
 
 pub mod authorizations;
 pub mod entry;
+pub mod eviction;
 pub mod key;
 pub mod reports;
 pub mod store;
 
 pub use authorizations::{AuthCache, CacheSettings, Denial, Lookup, Ticket};
 pub use key::EntryKey;
-pub use reports::{Calls, LocalUsage, Merged, ReportBatch};
+pub use reports::{Calls, LocalUsage, Merged, ReportBatch, RetiredServices};
 pub use store::{MemoryStore, SharedStore};
 
 #[cfg(test)]

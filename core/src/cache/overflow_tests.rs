@@ -269,7 +269,7 @@ fn taken_and_batched_calls_near_u64_max_sum_saturating() {
     )
     .unwrap_or_else(|e| panic!("{e}"))
     .config;
-    let (batches, dropped) = reports::batches(&config, pending);
+    let (batches, dropped) = reports::batches(&config, &RetiredServices::default(), pending);
     assert!(dropped.is_empty());
     assert_eq!(
         batches.iter().map(ReportBatch::calls).collect::<Vec<_>>(),

@@ -7,15 +7,19 @@ use super::authorizations::slot_key;
 use super::entry::SharedEntry;
 use super::key::EntryKey;
 use super::store::{update, SharedStore};
-use crate::backend::{BackendCall, Transactions};
+use crate::backend::{BackendCall, ReportingIdentity, Transactions};
 use crate::config::Config;
 use crate::hashing::SeededMap;
 
+mod retired;
+mod schedule;
+
+pub use retired::RetiredServices;
+pub use schedule::{claim_report, report_failed, report_succeeded, REPORT_KEY};
+
 pub const PENDING_KEY: &str = "tollgate.pending";
-pub const REPORT_KEY: &str = "tollgate.report";
 /// Transactions per report call: a bound on one POST body.
 const MAX_TRANSACTIONS_PER_CALL: usize = 500;
-const MAX_BACKOFF_MS: u64 = 60_000;
 
 /// Calls forwarded for one entry: all of them, and those taken from a limit budget.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -183,57 +187,6 @@ fn decode_pending(bytes: &[u8]) -> Vec<(String, Calls)> {
     list
 }
 
-/// Whether this worker reports now: the first to move the next report time forward wins.
-pub fn claim_report(store: &dyn SharedStore, now_ms: u64, interval_ms: u64) -> bool {
-    update(store, REPORT_KEY, |value| {
-        let (next_at, failures) = decode_schedule(value);
-        if now_ms < next_at {
-            return None;
-        }
-        Some((
-            encode_schedule(now_ms.saturating_add(interval_ms), failures),
-            (),
-        ))
-    })
-    .is_some()
-}
-
-/// A report failed: the next attempt comes after 1 s, 2 s, 4 s, ... up to a minute.
-pub fn report_failed(store: &dyn SharedStore, now_ms: u64) -> u64 {
-    update(store, REPORT_KEY, |value| {
-        let (_, failures) = decode_schedule(value);
-        let failures = failures.saturating_add(1);
-        let backoff = 1000u64
-            .saturating_mul(1 << failures.saturating_sub(1).min(16))
-            .min(MAX_BACKOFF_MS);
-        Some((
-            encode_schedule(now_ms.saturating_add(backoff), failures),
-            backoff,
-        ))
-    })
-    .unwrap_or(0)
-}
-
-/// A report went through: back to the regular schedule.
-pub fn report_succeeded(store: &dyn SharedStore) {
-    update(store, REPORT_KEY, |value| {
-        let (next_at, failures) = decode_schedule(value);
-        (failures > 0).then(|| (encode_schedule(next_at, 0), ()))
-    });
-}
-
-fn decode_schedule(value: Option<&[u8]>) -> (u64, u32) {
-    let text = String::from_utf8_lossy(value.unwrap_or_default()).into_owned();
-    let mut f = text.split(' ');
-    let next_at = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let failures = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-    (next_at, failures)
-}
-
-fn encode_schedule(next_at: u64, failures: u32) -> Vec<u8> {
-    format!("{next_at} {failures}").into_bytes()
-}
-
 /// One report call and the pending entries it carries (returned to the list if it fails).
 #[derive(Debug, Clone)]
 pub struct ReportBatch {
@@ -248,10 +201,12 @@ impl ReportBatch {
     }
 }
 
-/// Groups pending calls into report calls, per service. Calls of services no longer in the
-/// configuration cannot be reported: they are returned as dropped.
+/// Groups pending calls into report calls, per service: the configuration's, else a service
+/// it no longer has (`retired`). Calls of a service neither knows cannot be reported: they
+/// are returned as dropped.
 pub fn batches(
     config: &Config,
+    retired: &RetiredServices,
     pending: Vec<(EntryKey, Calls)>,
 ) -> (Vec<ReportBatch>, Vec<(EntryKey, Calls)>) {
     let mut per_service: Vec<(String, Vec<(EntryKey, Calls)>)> = Vec::new();
@@ -269,7 +224,11 @@ pub fn batches(
     let mut out = Vec::new();
     let mut dropped = Vec::new();
     for (service_id, entries) in per_service {
-        let Some(service) = config.services.iter().find(|s| s.id == service_id) else {
+        let configured = config.services.iter().find(|s| s.id == service_id);
+        let Some(service) = configured
+            .map(|s| ReportingIdentity::of(s))
+            .or_else(|| retired.find(&service_id).cloned())
+        else {
             dropped.extend(entries);
             continue;
         };
@@ -289,7 +248,7 @@ pub fn batches(
                 if transactions.len() >= MAX_TRANSACTIONS_PER_CALL {
                     out.push(ReportBatch {
                         service_id: service_id.clone(),
-                        call: BackendCall::report(service, &transactions),
+                        call: BackendCall::report(&service, &transactions),
                         entries: std::mem::take(&mut carried),
                     });
                     transactions = Transactions::default();
@@ -302,7 +261,7 @@ pub fn batches(
         if !transactions.is_empty() {
             out.push(ReportBatch {
                 service_id,
-                call: BackendCall::report(service, &transactions),
+                call: BackendCall::report(&service, &transactions),
                 entries: carried,
             });
         }

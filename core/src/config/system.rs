@@ -314,9 +314,10 @@ pub struct Fetched {
     pub services: Vec<FetchedService>,
     /// Entries that could not be read (each skipped), naming their JSON path.
     pub errors: Vec<ConfigError>,
-    /// The service id of each unreadable entry of a list (`proxy_configs`), empty when that
-    /// cannot be read either: the service keeps its live version.
-    pub unread: Vec<String>,
+    /// Each unreadable entry of a list (`proxy_configs`): how many of `services` came before
+    /// it, and its service id (empty when that cannot be read either). The service keeps its
+    /// live version, in the entry's place.
+    pub unread: Vec<(usize, String)>,
     /// The page held exactly [`PER_PAGE`] entries: ask for the next one.
     pub more: bool,
 }
@@ -374,7 +375,7 @@ pub fn parse_answer(body: &[u8]) -> Result<Fetched> {
                     let content = item.get("proxy_config").and_then(|e| e.get("content"));
                     let id = content.and_then(|c| service_id_of("", c).ok()?);
                     fetched.errors.push(e);
-                    fetched.unread.push(id.unwrap_or_default());
+                    (fetched.unread).push((fetched.services.len(), id.unwrap_or_default()));
                 }
             }
         }

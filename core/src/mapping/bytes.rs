@@ -18,9 +18,33 @@ const PLACEHOLDER: ByteSet = {
     set
 };
 
+/// APIcast's own placeholder class, `[\w\-.~%!$&'()*+,;=@:]`: a rule matched only through
+/// the wider [`PLACEHOLDER`] still counts, but its `last` does not stop the evaluation.
+const APICAST_PLACEHOLDER: ByteSet = {
+    let mut set = ByteSet([0; 4]);
+    let mut byte = 0u8;
+    while byte < 128 {
+        if byte.is_ascii_alphanumeric() {
+            set.0[byte as usize / 64] |= 1 << (byte as usize % 64);
+        }
+        byte += 1;
+    }
+    let mut others = b"_-.~%!$&'()*+,;=@:".as_slice();
+    while let [byte, rest @ ..] = others {
+        set.0[*byte as usize / 64] |= 1 << (*byte as usize % 64);
+        others = rest;
+    }
+    set
+};
+
 #[inline]
 pub(super) fn is_placeholder_byte(byte: u8) -> bool {
     PLACEHOLDER.contains(byte)
+}
+
+#[inline]
+pub(super) fn is_apicast_placeholder_byte(byte: u8) -> bool {
+    APICAST_PLACEHOLDER.contains(byte)
 }
 
 /// A set of bytes: what a pattern's literals need, or what a path contains.

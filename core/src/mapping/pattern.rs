@@ -177,12 +177,20 @@ impl PathPattern {
     /// that needs a grant or counts a dear metric must not be dodged with it (APIcast does
     /// not match it; found by an audit, 2026-12-05).
     pub fn matches_view(&self, path: &PathView) -> bool {
-        self.matches_as_is(path)
+        self.matches_as_is(path, false)
             || (self.anchored_end)
-                && (path.trailing_slash_trimmed()).is_some_and(|p| self.matches_as_is(&p))
+                && (path.trailing_slash_trimmed()).is_some_and(|p| self.matches_as_is(&p, false))
     }
 
-    fn matches_as_is(&self, path: &PathView) -> bool {
+    /// Whether APIcast's regex matches too: no trailing `/` beyond the pattern's, and
+    /// placeholders of APIcast's class. A match only the wider reading gives counts, but
+    /// must not stop the evaluation at a `last` rule (the rule APIcast counts next would be
+    /// lost).
+    pub fn matches_as_apicast(&self, path: &PathView) -> bool {
+        self.matches_as_is(path, true)
+    }
+
+    fn matches_as_is(&self, path: &PathView, apicast: bool) -> bool {
         let bytes = path.bytes;
         if bytes.len() < self.min_len
             || !bytes.starts_with(&self.prefix)
@@ -199,7 +207,7 @@ impl PathPattern {
                 (true, true) => End::Anchored,
                 (true, false) => End::Prefix,
             };
-            match segment.walk(rest, end) {
+            match segment.walk(rest, end, apicast) {
                 Walk::Fail => return false,
                 Walk::Done => return true,
                 Walk::Next(next) => rest = next,
@@ -513,6 +521,26 @@ mod tests {
         assert!(matches("/{id}$", "/7/"));
         assert!(matches("/foo/$", "/foo/"));
         assert!(!matches("/foo/$", "/foo"));
+    }
+
+    /// APIcast's own reading: no trailing `/` after `$`, `{name}` of its class only.
+    #[test]
+    fn matches_as_apicast_drops_the_widenings() {
+        let as_apicast = |pattern: &str, path: &str| {
+            PathPattern::compile(pattern).matches_as_apicast(&super::PathView::new(path))
+        };
+        assert!(as_apicast("/export$", "/export"));
+        assert!(!as_apicast("/export$", "/export/"));
+        assert!(as_apicast("/export", "/export/"));
+        assert!(as_apicast("/x/{id}$", "/x/AZaz09_-.~%!$&'()*+,;=@:"));
+        for odd in ["/x/a|b", "/x/a\"b", "/x/a{b", "/x/^", "/x/a`"] {
+            assert!(!as_apicast("/x/{id}$", odd), "{odd}");
+            assert!(matches("/x/{id}$", odd), "{odd}");
+        }
+        // A literal outside the class is still a literal; a prefix stops before the odd byte.
+        assert!(as_apicast("/x/{id}\"y", "/x/a\"y"));
+        assert!(as_apicast("/x/{id}", "/x/a|b"));
+        assert!(!as_apicast("/x/{id}/z", "/x/a|b/z"));
     }
 
     #[test]

@@ -36,6 +36,14 @@ impl MethodMatch {
             }
         }
     }
+
+    /// APIcast's comparison: `ANY`, or the same method (`HEAD` is not `GET`).
+    pub fn matches_as_apicast(&self, method: &str) -> bool {
+        match self {
+            MethodMatch::Any => true,
+            MethodMatch::Exact(expected) => expected == method,
+        }
+    }
 }
 
 /// One entry of `querystring_parameters`; all of a rule's conditions must hold.
@@ -179,6 +187,12 @@ impl MappingRule {
     /// The method and the path, args aside.
     pub fn matches_route(&self, method: &str, path: &PathView) -> bool {
         self.method.matches(method) && self.pattern.matches_view(path)
+    }
+
+    /// Whether APIcast matches the method and the path too, not only Tollgate's wider
+    /// reading of them (`HEAD` for `GET`, a trailing `/` after `$`, any byte in `{name}`).
+    pub fn matches_route_as_apicast(&self, method: &str, path: &PathView) -> bool {
+        self.method.matches_as_apicast(method) && self.pattern.matches_as_apicast(path)
     }
 
     pub fn matches_args(&self, args: &QueryArgs) -> bool {

@@ -6,7 +6,7 @@
 //! states at once, so nothing backtracks. Cost: one step per text byte, of
 //! `ceil(states / 64)` words.
 
-use super::bytes::{is_placeholder_byte, ByteSet};
+use super::bytes::{is_apicast_placeholder_byte, is_placeholder_byte, ByteSet};
 
 /// A piece of a segment pattern: literal bytes (no `/`), or a placeholder of `min` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,12 +45,15 @@ pub(super) struct Automaton {
     words: usize,
     /// Placeholder states that loop on themselves (the last of each placeholder).
     loops: Vec<u64>,
-    /// Byte → its class: 0 for bytes no state takes (`/` among them), 1 for placeholder
-    /// bytes that no literal has, then one class per literal byte. 512 bytes per segment
-    /// buy two loads per path byte.
+    /// Byte → its class: 0 for bytes no state takes (`/` among them), 1 and 2 for
+    /// placeholder bytes that no literal has (in APIcast's class, and not), then one class
+    /// per literal byte. 512 bytes per segment buy two loads per path byte.
     class_of: Box<[u16; 256]>,
     /// For each class, the states that take its bytes (`words` words each).
     masks: Vec<u64>,
+    /// The same, with placeholders of APIcast's class (`[\w\-.~%!$&'()*+,;=@:]`): a table
+    /// rather than a test per byte, so the usual match pays nothing for it.
+    apicast_masks: Vec<u64>,
 }
 
 impl Segment {
@@ -72,7 +75,8 @@ impl Segment {
     /// the segment is the pattern's last; with `anchored`, `text` must end with it.
     /// Returns whether it matched, and for a segment that is not the last, the text
     /// after the `/` that ends it. Placeholders never take `/`, so no scan goes past it.
-    pub(super) fn walk<'t>(&self, text: &'t [u8], end: End) -> Walk<'t> {
+    /// `apicast`: placeholders take APIcast's class only.
+    pub(super) fn walk<'t>(&self, text: &'t [u8], end: End, apicast: bool) -> Walk<'t> {
         match self {
             Segment::Literal(literal) => {
                 let Some(rest) = text.strip_prefix(literal.as_slice()) else {
@@ -89,10 +93,14 @@ impl Segment {
                 }
             }
             Segment::Automaton(automaton) => {
+                let masks = match apicast {
+                    true => &automaton.apicast_masks,
+                    false => &automaton.masks,
+                };
                 let (accepted, stop) = if automaton.words == 1 {
-                    automaton.run_one(text, end == End::Prefix)
+                    automaton.run_one(masks, text, end == End::Prefix)
                 } else {
-                    automaton.run_many(text, end == End::Prefix)
+                    automaton.run_many(masks, text, end == End::Prefix)
                 };
                 match (accepted, end, text.get(stop)) {
                     (false, _, _) => Walk::Fail,
@@ -137,25 +145,34 @@ impl Automaton {
                 bytes.iter().for_each(|&b| literal_bytes.insert(b));
             }
         }
-        // Classes 0 (nothing) and 1 (placeholder only), then the literal bytes in order.
+        // Classes 0 (nothing), 1 and 2 (placeholder only: in APIcast's class, and not),
+        // then the literal bytes in order.
         let mut class_of = Box::new([0u16; 256]);
-        let mut classes = 2usize;
+        let mut classes = 3usize;
         for (byte, class) in (0..=255u8).zip(class_of.iter_mut()) {
             if literal_bytes.contains(byte) {
                 *class = u16::try_from(classes).unwrap_or(u16::MAX);
                 classes += 1;
-            } else if is_placeholder_byte(byte) {
+            } else if is_apicast_placeholder_byte(byte) {
                 *class = 1;
+            } else if is_placeholder_byte(byte) {
+                *class = 2;
             }
         }
-        let mut placeholder_classes: Vec<usize> = vec![1];
+        let mut placeholder_classes: Vec<usize> = vec![1, 2];
+        // Classes whose bytes APIcast's placeholders do not take.
+        let mut outside_apicast: Vec<usize> = vec![2];
         for (byte, &class) in (0..=255u8).zip(class_of.iter()) {
-            if class > 1 && is_placeholder_byte(byte) {
+            if class > 2 && is_placeholder_byte(byte) {
                 placeholder_classes.push(usize::from(class));
+                if !is_apicast_placeholder_byte(byte) {
+                    outside_apicast.push(usize::from(class));
+                }
             }
         }
         let mut masks = vec![0u64; classes * words];
         let mut loops = vec![0u64; words];
+        let mut placeholders = vec![0u64; words];
         let mut state = 0;
         for piece in pieces {
             match piece {
@@ -177,9 +194,19 @@ impl Automaton {
                                 set_bit(mask, state);
                             }
                         }
+                        set_bit(&mut placeholders, state);
                         state += 1;
                     }
                     set_bit(&mut loops, state.saturating_sub(1));
+                }
+            }
+        }
+        let mut apicast_masks = masks.clone();
+        for class in outside_apicast {
+            let start = class * words;
+            if let Some(mask) = apicast_masks.get_mut(start..start + words) {
+                for (word, placeholder) in mask.iter_mut().zip(&placeholders) {
+                    *word &= !placeholder;
                 }
             }
         }
@@ -189,14 +216,15 @@ impl Automaton {
             loops,
             class_of,
             masks,
+            apicast_masks,
         }
     }
 
-    /// The states that take `byte` (`words` words).
+    /// The states that take `byte` (`words` words), per `masks`.
     #[inline(always)]
-    fn accepts(&self, byte: u8) -> &[u64] {
+    fn accepts<'m>(&self, masks: &'m [u64], byte: u8) -> &'m [u64] {
         let class = usize::from(self.class_of[usize::from(byte)]);
-        self.masks
+        masks
             .get(class * self.words..(class + 1) * self.words)
             .unwrap_or_default()
     }
@@ -204,7 +232,8 @@ impl Automaton {
     /// At most 64 states: the state set is one word. Runs up to the first `/` (which no
     /// state takes) or the end; with `prefix`, stops at the first accepting state.
     /// Returns whether the automaton accepts, and where it stopped.
-    fn run_one(&self, text: &[u8], prefix: bool) -> (bool, usize) {
+    /// `masks`: [`Automaton::masks`] or [`Automaton::apicast_masks`].
+    fn run_one(&self, masks: &[u64], text: &[u8], prefix: bool) -> (bool, usize) {
         let accept = 1u64 << (self.states.saturating_sub(1) % 64);
         let loops = self.loops.first().copied().unwrap_or(0);
         // Before the first byte only the start (state -1) is live: shifting it in gives bit 0.
@@ -214,7 +243,7 @@ impl Automaton {
         while let Some(&byte) = text.get(i) {
             // One word per class here.
             let class = usize::from(self.class_of[usize::from(byte)]);
-            let accepts = self.masks.get(class).copied().unwrap_or(0);
+            let accepts = masks.get(class).copied().unwrap_or(0);
             let next = ((live << 1) | shift_in | (live & loops)) & accepts;
             shift_in = 0;
             if next == 0 {
@@ -235,7 +264,7 @@ impl Automaton {
     }
 
     /// More than 64 states: the same steps over `words` words.
-    fn run_many(&self, text: &[u8], prefix: bool) -> (bool, usize) {
+    fn run_many(&self, masks: &[u64], text: &[u8], prefix: bool) -> (bool, usize) {
         let last = self.states.saturating_sub(1);
         let mut live = vec![0u64; self.words];
         let mut next = vec![0u64; self.words];
@@ -243,7 +272,7 @@ impl Automaton {
             if byte == b'/' {
                 return (bit(&live, last), step);
             }
-            let accepts = self.accepts(byte);
+            let accepts = self.accepts(masks, byte);
             let mut carry = u64::from(step == 0);
             let mut any = 0;
             for (w, out) in next.iter_mut().enumerate() {

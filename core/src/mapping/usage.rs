@@ -14,7 +14,8 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Adds `delta` to `metric`; a delta of 0 still records the metric (`usage[m]=0`).
+    /// Adds `delta` to `metric`; a delta of 0 still records the metric (`usage[m]=0`, as
+    /// `usage.lua`'s `add`; [`match_rules`] leaves such deltas out, as APIcast's `merge`).
     pub fn add(&mut self, metric: &str, delta: u64) {
         self.add_with(metric, delta, || Arc::from(metric));
     }
@@ -80,6 +81,17 @@ pub struct RuleMatch {
 /// `last: true` stops the evaluation (a non-matching one has no effect). A [`RuleSet`]
 /// skips, through its index, rules that cannot match.
 ///
+/// A metric whose total is 0 is left out: APIcast merges the rules' usage into the
+/// request's with `Usage:merge`, which drops a total of 0 or below, and `authorize` answers
+/// no match to what is left empty. Deltas are never negative here, so a total is 0 only
+/// when every delta was, and a zero delta is simply not added. The rule still counts as
+/// matched (`X-3scale-matched-rules`, its access requirements).
+///
+/// A `last` rule matched only through Tollgate's wider reading (`HEAD` for `GET`, a
+/// trailing `/` after `$`, a byte outside APIcast's `{name}` class) counts, but does not
+/// stop: APIcast does not match it, so goes on to count the rules after it, and stopping
+/// would count less than APIcast.
+///
 /// [`RuleSet`]: super::RuleSet
 pub fn match_rules<R: Rules + ?Sized>(
     rules: &R,
@@ -100,9 +112,12 @@ pub fn match_rules<R: Rules + ?Sized>(
         if !rule.matches_args(args) {
             return true;
         }
-        result.usage.add_shared(&rule.metric, rule.delta);
+        if rule.delta > 0 {
+            result.usage.add_shared(&rule.metric, rule.delta);
+        }
         result.matched.push(index);
-        !rule.last
+        // Checked only for a matched `last` rule: the common rule costs nothing more.
+        !(rule.last && rule.matches_route_as_apicast(method, &path))
     });
     result
 }
@@ -177,12 +192,103 @@ mod tests {
         assert_eq!(result.matched, vec![0, 2]);
     }
 
+    /// `usage.lua` `add` keeps a 0 (usage_spec.lua:162), but `proxy.lua` merges the rules'
+    /// usage into the context's with `merge`, which drops a total <= 0 ("Delete metric if
+    /// value is 0"), and `authorize` answers no match to an empty encoded usage.
     #[test]
-    fn zero_delta_still_reports_metric() {
-        // usage_spec.lua:162.
+    fn zero_totals_are_dropped_and_leave_no_match() {
         let result = run(&[rule("/", "hits", 0, false)], "/");
-        assert!(!result.usage.is_empty());
-        assert_eq!(result.usage.encoded(), "usage%5Bhits%5D=0");
+        assert!(result.usage.is_empty());
+        assert_eq!(result.usage.encoded(), "");
+        assert_eq!(result.matched, vec![0], "matched, for the debug header");
+
+        let rules = [
+            rule("/mix", "get_foo", 0, false),
+            rule("/mix", "hits", 2, false),
+            rule("/mix", "hits", 0, false),
+        ];
+        let result = run(&rules, "/mix");
+        assert_eq!(result.usage.encoded(), "usage%5Bhits%5D=2");
+        assert_eq!(result.matched, vec![0, 1, 2]);
+
+        // A zero before or after a count of the same metric leaves the count.
+        let rules = [
+            rule("/", "hits", 0, false),
+            rule("/", "hits", 3, false),
+            rule("/", "hits", 0, false),
+        ];
+        assert_eq!(
+            totals(&run(&rules, "/").usage),
+            vec![("hits".to_owned(), 3)]
+        );
+        // `Usage` itself keeps a 0, as `usage.lua`'s `add` (usage_spec.lua:162).
+        let mut usage = Usage::default();
+        usage.add("hits", 0);
+        assert_eq!(usage.encoded(), "usage%5Bhits%5D=0");
+    }
+
+    fn run_as(rules: &[MappingRule], method: &str, path: &str) -> RuleMatch {
+        match_rules(rules, method, path, &QueryArgs::default())
+    }
+
+    /// mapping_rules_matcher.lua: every rule until a *matching* `last`. A `last` rule that
+    /// only Tollgate's wider reading matches counts, and the rules APIcast counts after it
+    /// are counted too (never less than APIcast).
+    #[test]
+    fn a_last_rule_matched_only_by_a_wider_reading_does_not_stop() {
+        let cases: [(&str, &str, &str, &str); 3] = [
+            ("GET", "/reports", "HEAD", "/reports"),
+            ("GET", "/users/{id}/export", "GET", "/users/1|/export"),
+            ("GET", "/export$", "GET", "/export/"),
+        ];
+        for (method, pattern, request_method, path) in cases {
+            let rules = [
+                MappingRule::new(method, pattern, "hits", 1, true, None),
+                MappingRule::new("ANY", "/", "get_foo", 10, false, None),
+            ];
+            let result = run_as(&rules, request_method, path);
+            assert_eq!(result.matched, vec![0, 1], "{request_method} {path}");
+            assert_eq!(
+                totals(&result.usage),
+                vec![("get_foo".to_owned(), 10), ("hits".to_owned(), 1)],
+                "{request_method} {path}"
+            );
+        }
+    }
+
+    /// Where APIcast matches as well, `last` stops as before.
+    #[test]
+    fn a_last_rule_apicast_matches_still_stops() {
+        let cases: [(&str, &str, &str, &str); 7] = [
+            ("GET", "/reports", "GET", "/reports"),
+            ("HEAD", "/reports", "HEAD", "/reports"),
+            ("ANY", "/reports", "HEAD", "/reports"),
+            (
+                "GET",
+                "/users/{id}/export",
+                "GET",
+                "/users/a%7C:b@~!$&'()*+,;=/export",
+            ),
+            ("GET", "/export$", "GET", "/export"),
+            ("GET", "/export/$", "GET", "/export/"),
+            // A prefix rule matches `/export/` in APIcast too.
+            ("GET", "/export", "GET", "/export/|"),
+        ];
+        for (method, pattern, request_method, path) in cases {
+            let rules = [
+                MappingRule::new(method, pattern, "hits", 1, true, None),
+                MappingRule::new("ANY", "/", "get_foo", 10, false, None),
+            ];
+            let result = run_as(&rules, request_method, path);
+            assert_eq!(result.matched, vec![0], "{request_method} {path}");
+        }
+        // A `{name}` that takes a byte outside APIcast's class, past the part it checks.
+        let rules = [
+            MappingRule::new("GET", "/u/{id}", "hits", 1, true, None),
+            MappingRule::new("ANY", "/", "get_foo", 10, false, None),
+        ];
+        assert_eq!(run_as(&rules, "GET", "/u/1|").matched, vec![0]);
+        assert_eq!(run_as(&rules, "GET", "/u/|").matched, vec![0, 1]);
     }
 
     #[test]

@@ -82,7 +82,12 @@ impl Worker {
                     .and_then(|reporting| reporting.forwarded(key, leased, waited));
                 self.forward(request, matched.forward(), resume, report)
             }
-            Lookup::Deny(denial) => self.reply(request, matched.denied(denial)),
+            Lookup::Deny(denial) => {
+                if let Some(reporting) = self.reporting.as_mut() {
+                    reporting.decided(waited);
+                }
+                self.reply(request, matched.denied(denial))
+            }
             // No slot can hold this entry's budget, so nothing would stop concurrent requests
             // at the limit: the backend authorizes and counts the call at once (authrep), and
             // it is not reported (found by an audit, 2026-12-05: with the cache full, every

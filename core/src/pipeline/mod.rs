@@ -174,6 +174,11 @@ pub fn begin(
         // Bounds the work on every later step, whatever the rules.
         return Err(LocalReply::uri_too_long());
     }
+    if head.method == "CONNECT" || !head.path.starts_with('/') {
+        // Envoy tunnels what follows a CONNECT it accepts (HTTP/2's websocket CONNECT
+        // reaches filters as a `GET`).
+        return Err(LocalReply::invalid_target());
+    }
     if head.method.bytes().any(|b| b.is_ascii_lowercase()) {
         // Rules compare methods exactly, and some upstreams ignore the case (ASP.NET, Flask):
         // `get` over HTTP/2 would dodge a `GET` rule and be served as one. nginx refuses it.
@@ -467,6 +472,15 @@ impl PendingRequest {
                 found.or_else(|| self.default_credentials())
             }
         };
+        // Longer than any 3scale credential: refused before the backend is asked or a cache
+        // key holds it (`credentials::MAX_VALUE_BYTES`).
+        let asks_backend = matches!(
+            self.service.auth.mode,
+            Mode::ThreeScale | Mode::LocalThenThreeScale
+        );
+        if asks_backend && credentials.as_ref().is_some_and(|c| !c.fits()) {
+            return Err(failed());
+        }
         let open = self.service.auth.mode == Mode::Open;
         if credentials.is_none() && !open {
             return Err(LocalReply::error(
@@ -493,14 +507,23 @@ impl PendingRequest {
         if matched.ambiguous_arg || self.route.as_ref().is_some_and(|r| r.ambiguous) {
             return Err(LocalReply::ambiguous_arg());
         }
-        // Without a backend, a service without rules lets every path through.
-        let no_rules = matches!(self.service.auth.mode, Mode::Local | Mode::Open)
-            && self.service.rules.is_empty();
-        if matched.usage.is_empty() && !no_rules {
-            return Err(LocalReply::error(&errors.no_match, Outcome::NoMatch));
+        // Without a backend, a service without rules lets every path through, and a matched
+        // rule is enough (there is no usage to report, so a `delta` of 0 matches too).
+        let local = matches!(self.service.auth.mode, Mode::Local | Mode::Open);
+        let no_match = || Err(LocalReply::error(&errors.no_match, Outcome::NoMatch));
+        if local && matched.matched.is_empty() && !self.service.rules.is_empty() {
+            return no_match();
+        }
+        if !local && matched.usage.is_empty() {
+            return no_match();
         }
         let mut matched = matched;
         self.route(identity, &mut matched);
+        if !local && matched.usage.is_empty() {
+            // `routing` left nothing to report: an authrep without usage would be served
+            // unmetered (APIcast's `authorize` answers no match to an empty usage).
+            return no_match();
+        }
         if let Some(who) = identity {
             let allowed = matched
                 .matched
@@ -532,7 +555,8 @@ impl PendingRequest {
     }
 
     /// The `routing` policy: the usage of rules owned by backends the request is not routed
-    /// to goes (after the no-match check, as in APIcast).
+    /// to goes: after the rules' no-match check, and before `authorize`'s check of an empty
+    /// usage, as in APIcast.
     fn route(&self, _who: Option<&Identity>, matched: &mut RuleMatch) {
         let (Some(rules), Some(inputs)) = (self.service.policies.routing(), &self.route) else {
             return;

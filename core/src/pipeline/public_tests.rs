@@ -472,3 +472,34 @@ fn a_rule_requirement_under_a_public_path_is_refused() {
         assert!(parse(pattern, public.clone()).is_ok(), "{pattern} {public}");
     }
 }
+
+/// Without a backend (`mode: none`, `local`) a matched rule is enough: a `delta` of 0 has no
+/// usage to report, but still tells a covered path from an unmapped one. With 3scale it is no
+/// match (APIcast drops a total of 0, and answers no match to an empty usage).
+#[test]
+fn a_zero_delta_rule_matches_without_a_backend_and_is_no_match_with_one() {
+    let rules =
+        json!([{"http_method": "GET", "pattern": "/v1", "metric_system_name": "hits", "delta": 0}]);
+    let key = json!({"id": "bob", "hash": "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"});
+    let with = |auth: Value| {
+        let mut service = json!({"authentication": auth});
+        service["proxy"] = json!({"hosts": ["api"], "secret_token": "s3cret", "error_status_no_match": 411,
+            "proxy_rules": rules.clone()});
+        config(service, false)
+    };
+    let open = with(json!({"mode": "none"}));
+    forwarded(decide(&open, "GET", "/v1", &[]));
+    assert_eq!(status(decide(&open, "GET", "/v2", &[])).1, Outcome::NoMatch);
+    let local = with(json!({"mode": "local", "api_keys": {"header": "x-api-key", "keys": [key]}}));
+    forwarded(decide(&local, "GET", "/v1", &[("x-api-key", "abc")]));
+    let three_scale = {
+        let mut service = json!({"backend_version": 1});
+        service["proxy"] =
+            json!({"hosts": ["api"], "error_status_no_match": 411, "proxy_rules": rules});
+        config(service, false)
+    };
+    assert_eq!(
+        status(decide(&three_scale, "GET", "/v1?user_key=k", &[])),
+        (411, Outcome::NoMatch)
+    );
+}

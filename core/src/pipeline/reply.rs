@@ -117,6 +117,12 @@ impl LocalReply {
         LocalReply::bad_request("Bad Request: invalid method")
     }
 
+    /// 400 to `CONNECT` and to a `:path` that is not absolute (`*`): a tunnel carries
+    /// requests no rule sees, and no rule guards a target outside the path tree.
+    pub fn invalid_target() -> LocalReply {
+        LocalReply::bad_request("Bad Request: invalid request target")
+    }
+
     /// 400 to a `POST` that names another method for the upstream to run
     /// (`X-HTTP-Method-Override`, `_method`): the rules matched `POST`.
     pub fn method_override() -> LocalReply {

@@ -3,7 +3,7 @@
 
 use super::steps::{CallPurpose, Step, Tally};
 use crate::cache::reports::{self, ReportBatch};
-use crate::cache::{Calls, EntryKey, LocalUsage, SharedStore};
+use crate::cache::{Calls, EntryKey, LocalUsage, RetiredServices, SharedStore};
 use crate::config::backend::DEFAULT_MAX_PENDING;
 use crate::config::{BackendConfig, Config};
 use log::{debug, error, warn};
@@ -14,6 +14,8 @@ pub(super) struct Reporting {
     /// `backend.report_response_codes`: a call is counted once its status is known.
     codes: bool,
     usage: LocalUsage,
+    /// Services a System refresh removed, for their calls still pending.
+    retired: RetiredServices,
     hits: u64,
     misses: u64,
 }
@@ -26,6 +28,7 @@ impl Reporting {
                 as usize,
             codes: backend.report_response_codes,
             usage: LocalUsage::default(),
+            retired: RetiredServices::default(),
             hits: 0,
             misses: 0,
         }
@@ -37,6 +40,16 @@ impl Reporting {
         self.usage.add(key, leased);
     }
 
+    /// A request the cache decided, forwarded or denied (`waited`: a miss, else a hit).
+    pub(super) fn decided(&mut self, waited: bool) {
+        let counter = if waited {
+            &mut self.misses
+        } else {
+            &mut self.hits
+        };
+        *counter = counter.saturating_add(1);
+    }
+
     /// A call forwarded from the cache (`waited`: a miss, else a hit). It is counted now, or,
     /// with response codes, returned to be counted with its status (`Worker::on_response`).
     pub(super) fn forwarded(
@@ -45,12 +58,7 @@ impl Reporting {
         leased: bool,
         waited: bool,
     ) -> Option<(EntryKey, bool)> {
-        let counter = if waited {
-            &mut self.misses
-        } else {
-            &mut self.hits
-        };
-        *counter = counter.saturating_add(1);
+        self.decided(waited);
         if self.codes {
             return Some((key, leased));
         }
@@ -58,11 +66,17 @@ impl Reporting {
         None
     }
 
+    /// `new` replaces `old`: the services it removes are kept for their pending calls.
+    pub(super) fn retire(&mut self, old: &Config, new: &Config) {
+        self.retired.note(old, new);
+    }
+
     /// The timer: usage to shared data, and the report calls if this worker is elected.
     pub(super) fn tick(
         &mut self,
         store: &dyn SharedStore,
         config: &Config,
+        config_loaded: bool,
         now_ms: u64,
         tally: &mut Tally,
     ) -> Vec<Step> {
@@ -73,6 +87,7 @@ impl Reporting {
             .cache_misses
             .saturating_add(std::mem::take(&mut self.misses));
         let max_pending = self.max_pending;
+        let mut pending = 0;
         if let Some(merged) = self.usage.flush(store, max_pending) {
             if merged.dropped > 0 {
                 error!(
@@ -81,19 +96,21 @@ impl Reporting {
                 );
                 drop_calls(merged.dropped, tally);
             }
+            pending = merged.pending;
             tally.usage_pending = Some(merged.pending);
         }
-        if !config.any_batching() {
-            // Nothing to report yet (services from System still to come, or none batching):
-            // claiming now would schedule the next report at the default interval, not at the
-            // services' own (a 3scale_batcher's 1 s waited 10 s after boot).
+        if !config_loaded || (!config.any_batching() && pending == 0) {
+            // Services from System still to come: the pending calls (another VM's, say) are
+            // theirs. Or nothing batches and nothing waits; calls left by services that
+            // stopped batching are still reported.
             return Vec::new();
         }
         let interval_ms = config.report_interval_ms();
         if !reports::claim_report(store, now_ms, interval_ms) {
             return Vec::new();
         }
-        let (batches, dropped) = reports::batches(config, reports::take_pending(store));
+        let pending = reports::take_pending(store);
+        let (batches, dropped) = reports::batches(config, &self.retired, pending);
         if !dropped.is_empty() {
             let calls = Calls::total(&dropped);
             warn!("tollgate: {calls} call(s) of services no longer configured not reported");
@@ -115,9 +132,10 @@ impl Reporting {
             .collect()
     }
 
-    /// The report-status policy: 2xx settles the calls; a 4xx other than 499 is the backend
-    /// refusing the report itself (credentials, format), which a retry cannot fix, so the
-    /// calls are dropped, loudly; anything else (no answer, 5xx) keeps them for a retry.
+    /// The report-status policy: 2xx settles the calls; a 4xx other than 408, 429 and 499 is
+    /// the backend refusing the report itself (credentials, format), which a retry cannot
+    /// fix, so the calls are dropped, loudly; anything else (no answer, 5xx, a proxy in front
+    /// of the backend timing out or throttling) keeps them for a retry.
     pub(super) fn on_answer(
         &mut self,
         store: &dyn SharedStore,
@@ -132,7 +150,7 @@ impl Reporting {
                 reports::settle(store, config.backend.cache_max_entries, &batch.entries);
                 reports::report_succeeded(store);
             }
-            Some(s @ 400..=498) => {
+            Some(s @ 400..=498) if !is_temporary(s) => {
                 error!(
                     "tollgate: backend refused a report for service {} with {s}: {} call(s) dropped",
                     batch.service_id,
@@ -168,10 +186,21 @@ impl Reporting {
         );
     }
 
-    /// Moves this worker's counted calls to shared data (the VM is going away).
+    /// Moves this worker's counted calls to shared data (the VM is going away). A new VM
+    /// reports them; if Envoy is exiting, nothing will: Envoy runs this after its event loops
+    /// stopped, so no report can be sent now (README "What can still be lost": drain first).
     pub(super) fn flush(&mut self, store: &dyn SharedStore) {
-        let _ = self.usage.flush(store, self.max_pending);
+        let pending = (self.usage.flush(store, self.max_pending)).map_or(0, |m| m.pending);
+        if pending > 0 {
+            warn!("tollgate: {pending} call(s) wait for the next report; never reported if Envoy is exiting");
+        }
     }
+}
+
+/// 408 (request timeout) and 429 (too many requests): the report was not looked at, a later
+/// one goes through.
+fn is_temporary(status: u16) -> bool {
+    matches!(status, 408 | 429)
 }
 
 /// Calls that will never be reported: counted, and no longer owed by their entries.

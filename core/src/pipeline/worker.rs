@@ -69,8 +69,12 @@ impl Worker {
 
     /// Installs services loaded from 3scale System. A request in progress finishes with the
     /// service it started with; the cache and the pending reports stay (their keys carry the
-    /// service id, the credentials and the usage, so nothing is mixed up).
+    /// service id, the credentials and the usage, so nothing is mixed up), and the pending
+    /// calls of a removed service are still reported.
     pub fn install_config(&mut self, config: Rc<Config>) {
+        if let Some(reporting) = &mut self.reporting {
+            reporting.retire(&self.config, &config);
+        }
         self.config = config;
         self.config_loaded = true;
     }
@@ -369,9 +373,11 @@ impl Worker {
         let mut steps = self.wake(None);
         if let Some(reporting) = &mut self.reporting {
             let store = &*self.store;
+            let (config, loaded) = (&self.config, self.config_loaded);
+            let tally = &mut self.tally;
             steps
                 .list
-                .extend(reporting.tick(store, &self.config, now_ms, &mut self.tally));
+                .extend(reporting.tick(store, config, loaded, now_ms, tally));
         }
         steps
     }

@@ -333,6 +333,9 @@ fn report_status_policy() {
     for (status, kept) in [
         (Some(200), false),
         (Some(403), false),
+        // A proxy in front of the backend timing out or throttling: a retry goes through.
+        (Some(408), true),
+        (Some(429), true),
         (Some(500), true),
         (None, true),
     ] {
@@ -459,5 +462,95 @@ fn a_service_from_system_with_3scale_batcher_is_reported_on_its_own_schedule() {
     assert!(
         reports[0].contains("%5Busage%5D%5Bhits%5D=2"),
         "{reports:?}"
+    );
+}
+
+/// A System refresh takes away the only batcher (authrep from then on), or the service itself,
+/// while calls forwarded from the cache wait for the next report: they are still reported,
+/// under the service's own id and token.
+#[test]
+fn pending_calls_outlive_their_batcher_and_their_service() {
+    for service_removed in [false, true] {
+        let system = json!({"cluster": "system", "authority": "s", "access_token": "t"});
+        let config = json!({"backend": {"cluster": "backend"}, "system": system});
+        let mut envoy = Envoy::new(config, 1);
+        let plain = service(false, "none")["services"][0].clone();
+        let mut batched = plain.clone();
+        batched["proxy"]["policy_chain"] = json!([{"name": "apicast"},
+            {"name": "3scale_batcher", "configuration": {"batch_report_seconds": 60}}]);
+        envoy.install_fetched(&[batched]);
+        envoy.tick(0);
+        assert!(!envoy.request(0, 1, "GET", "/a?user_key=k", true));
+        envoy.answer(Some(200), Some("-1"));
+        assert!(envoy.request(0, 2, "GET", "/a?user_key=k", true));
+        envoy.tick(0);
+        assert!(envoy.calls.is_empty(), "the next report is a minute away");
+        let mut other = plain.clone();
+        other["id"] = json!(43);
+        other["proxy"]["hosts"] = json!(["other.example.com"]);
+        envoy.install_fetched(&[if service_removed { other } else { plain }]);
+        // Nothing batches any more: the pending calls go on the default 10 s schedule.
+        envoy.clock.set(Some(1_000_000 + 10_000));
+        envoy.tick(0);
+        assert_eq!(envoy.calls.len(), 1, "removed service: {service_removed}");
+        let path = envoy.answer(Some(202), None);
+        assert!(
+            path.starts_with("/transactions.xml?service_id=42&service_token=st"),
+            "{path}"
+        );
+        let reports: Vec<&String> = (envoy.call_bodies.iter())
+            .filter(|b| b.contains("transactions"))
+            .collect();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(reports[0].contains("%5Bhits%5D=2"), "{reports:?}");
+        let tally = envoy.workers[0].take_tally();
+        assert_eq!(tally.reports_dropped, 0);
+    }
+}
+
+/// A new VM (a restart, a plugin update) whose services from 3scale System have not arrived
+/// yet leaves the calls the old VM left in shared data for later: they are its services'
+/// (found by a review: it reported them as services no longer configured, and dropped them).
+#[test]
+fn a_worker_waiting_for_its_system_services_leaves_the_pending_calls() {
+    let system = json!({"cluster": "system", "authority": "s", "access_token": "t"});
+    let mut envoy = Envoy::new(
+        json!({"backend": {"cluster": "backend"}, "system": system}),
+        2,
+    );
+    let mut batched = service(false, "none")["services"][0].clone();
+    batched["proxy"]["policy_chain"] = json!([{"name": "apicast"},
+        {"name": "3scale_batcher", "configuration": {"batch_report_seconds": 60}}]);
+    let fetched = [crate::config::FetchedService {
+        id: Some("42".into()),
+        version: 1,
+        environment: "production".into(),
+        content: batched,
+        path: "proxy_configs[0].proxy_config.content".into(),
+    }];
+    let (config, _) = envoy.workers[0].config().with_fetched(&fetched);
+    let config = std::rc::Rc::new(config);
+    // Worker 0 is the old VM, with its services; worker 1 the new one, without them yet.
+    envoy.workers[0].install_config(config.clone());
+    envoy.tick(0);
+    assert!(!envoy.request(0, 1, "GET", "/a?user_key=k", true));
+    envoy.answer(Some(200), Some("-1"));
+    assert!(envoy.request(0, 2, "GET", "/a?user_key=k", true));
+    envoy.workers[0].on_shutdown();
+    envoy.workers.remove(0);
+    envoy.clock.set(Some(1_000_000 + 61_000));
+    envoy.tick(0);
+    assert!(envoy.calls.is_empty(), "{:?}", envoy.calls);
+    assert_eq!(envoy.workers[0].take_tally().reports_dropped, 0);
+    envoy.workers[0].install_config(config);
+    envoy.tick(0);
+    let reports: Vec<&String> = (envoy.calls.iter())
+        .map(|(_, _, path)| path)
+        .filter(|p| p.starts_with("/transactions.xml"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{:?}", envoy.calls);
+    assert_eq!(
+        envoy.call_bodies.last().map(String::as_str),
+        Some("transactions%5B0%5D%5Buser_key%5D=k&transactions%5B0%5D%5Busage%5D%5Bhits%5D=2")
     );
 }

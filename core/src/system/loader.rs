@@ -227,13 +227,10 @@ impl Loader {
                             keep_installed(&self.installed, &mut fetch.collected, id);
                         }
                     }
-                    for id in unread {
-                        // Whose is it? Dropping a live service is worse than a stale set.
-                        if id.is_empty() && !self.installed.is_empty() {
-                            self.failed(store, "an entry without a readable service id", now_ms);
-                            return Vec::new();
-                        }
-                        keep_installed(&self.installed, &mut fetch.collected, &id);
+                    // Whose is it? Dropping a live service is worse than a stale set.
+                    if unread.iter().any(|(_, id)| id.is_empty()) && !self.installed.is_empty() {
+                        self.failed(store, "an entry without a readable service id", now_ms);
+                        return Vec::new();
                     }
                     if let (true, Request::Page(n)) = (more, &request) {
                         let repeated = services.first().is_some_and(|first| {
@@ -248,7 +245,16 @@ impl Loader {
                         }
                         fetch.queue.insert(0, Request::Page(n + 1));
                     }
-                    merge(&mut fetch.collected, services);
+                    // In the answer's order: a kept version takes hosts where its entry stood.
+                    let mut services = services.into_iter();
+                    let mut merged = 0;
+                    for (before, id) in unread {
+                        let ahead = services.by_ref().take(before.saturating_sub(merged));
+                        merge(&mut fetch.collected, ahead.collect());
+                        merged = merged.max(before);
+                        keep_installed(&self.installed, &mut fetch.collected, &id);
+                    }
+                    merge(&mut fetch.collected, services.collect());
                 }
                 Err(e) => {
                     self.failed(store, &format!("invalid answer: {e}"), now_ms);

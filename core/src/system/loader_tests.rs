@@ -524,3 +524,46 @@ fn a_pinned_version_not_found_is_not_replaced_by_the_latest() {
         "version 1 stays"
     );
 }
+
+/// An unreadable entry's kept version stands where the entry stood in the answer: a service
+/// listed before it keeps the host they share (hosts go to the first service listing them).
+#[test]
+fn an_unreadable_entry_keeps_its_place_in_the_answer() {
+    let entry = |id: u64, version: u64| {
+        let mut c = content(id, json!(1));
+        c["proxy"]["hosts"] = json!(["shared"]);
+        json!({"proxy_config": {"version": version, "environment": "production", "content": c}})
+    };
+    let store = MemoryStore::default();
+    let b = base();
+    let mut a = Loader::new(system(json!({})));
+    a.on_tick(&store, 0);
+    a.on_sent(&store, Some(1), 0);
+    let first = json!({"proxy_configs": [entry(2, 1)]}).to_string();
+    a.on_answer_body(&store, &b, Some(200), first.as_bytes(), 0);
+    assert_eq!(
+        installed(&a.on_tick(&store, 1)),
+        Some(vec![(Some("2".into()), 1)])
+    );
+    a.on_tick(&store, 10_000);
+    a.on_sent(&store, Some(2), 10_000);
+    let second = json!({"proxy_configs": [entry(1, 1), entry(2, 2)]})
+        .to_string()
+        .replacen("\"version\":2", "\"version\":2,\"version\":2", 1);
+    a.on_answer_body(&store, &b, Some(200), second.as_bytes(), 10_000);
+    let steps = a.on_tick(&store, 10_001);
+    assert_eq!(
+        installed(&steps),
+        Some(vec![(Some("1".into()), 1), (Some("2".into()), 1)])
+    );
+    let published = steps
+        .iter()
+        .find_map(|s| match s {
+            LoaderStep::Install(i) => Some(i.services.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let (config, _) = b.with_fetched(&published);
+    let first_for_host = config.services_for_host("shared").next().unwrap();
+    assert_eq!(first_for_host.id, "1");
+}

@@ -151,6 +151,19 @@ impl Connection {
         let _ = (self.conn).write_all(&frame(HEADERS, flags, stream, &block(&fields)));
     }
 
+    /// A request head of exactly these fields, pseudo-headers included (a `CONNECT` has no
+    /// `:scheme` or `:path`; an extended `CONNECT` adds `:protocol`); `end` as in [`head`](Self::head).
+    pub fn head_fields(&mut self, stream: u32, fields: &[(&str, &str)], end: bool) {
+        let flags = END_HEADERS | if end { END_STREAM } else { 0 };
+        let _ = (self.conn).write_all(&frame(HEADERS, flags, stream, &block(fields)));
+    }
+
+    /// How long [`answer`](Self::answer) waits for a frame (20 s by default); a tunnel's
+    /// answer has no end, so its body is what arrived within this time.
+    pub fn read_timeout(&mut self, timeout: Duration) {
+        let _ = self.conn.set_read_timeout(Some(timeout));
+    }
+
     /// A DATA frame; `end`: the last of the request.
     pub fn data(&mut self, stream: u32, body: &[u8], end: bool) {
         let flags = if end { END_STREAM } else { 0 };

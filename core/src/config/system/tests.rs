@@ -361,6 +361,9 @@ fn unreadable_entries_name_their_service() {
         1,
     );
     let fetched = parse_answer(text.as_bytes()).unwrap();
-    assert_eq!(fetched.unread, ["7", "8", ""]);
+    assert_eq!(
+        fetched.unread,
+        [(0, "7".into()), (0, "8".into()), (0, String::new())]
+    );
     assert_eq!(fetched.services.len(), 1);
 }

@@ -42,6 +42,16 @@ pub struct EnvoyBuilder {
     /// A second listener whose wasm filter is another plugin in the same VM: its `name` and
     /// configuration.
     pub(super) second_plugin: Option<(String, String)>,
+    /// The connection manager's `upgrade_configs` (`websocket`, `h2c`, `CONNECT`...).
+    pub(super) upgrades: Vec<String>,
+    /// A `connect_matcher` route to `upstream` that terminates `CONNECT` (TCP tunnel).
+    pub(super) connect_route: bool,
+    /// Virtual hosts before the catch-all `*` one: (domains, cluster).
+    pub(super) virtual_hosts: Vec<(Vec<String>, String)>,
+    /// The route configuration's `ignore_port_in_host_matching`.
+    pub(super) ignore_port_in_host_matching: bool,
+    /// The HTTP connection manager's `strip_any_host_port`.
+    pub(super) strip_any_host_port: bool,
 }
 
 impl Default for EnvoyBuilder {
@@ -67,6 +77,11 @@ impl Default for EnvoyBuilder {
             ipv6: false,
             use_remote_address: false,
             second_plugin: None,
+            upgrades: Vec::new(),
+            connect_route: false,
+            virtual_hosts: Vec::new(),
+            ignore_port_in_host_matching: false,
+            strip_any_host_port: false,
         }
     }
 }
@@ -159,6 +174,44 @@ impl EnvoyBuilder {
     /// the same VM as the first (`vm_id: tollgate`), so Envoy gives both one shared-data map.
     pub fn second_plugin(mut self, name: &str, json: &str) -> Self {
         self.second_plugin = Some((name.to_owned(), json.to_owned()));
+        self
+    }
+
+    /// Adds `upgrade_type` to the connection manager's `upgrade_configs` (as a user enabling
+    /// websockets would: `websocket`; also `h2c` or `CONNECT`), and allows extended CONNECT
+    /// on HTTP/2 (`http2_protocol_options.allow_connect`).
+    pub fn upgrade(mut self, upgrade_type: &str) -> Self {
+        self.upgrades.push(upgrade_type.to_owned());
+        self
+    }
+
+    /// `CONNECT` is accepted (`upgrade_configs` `CONNECT`) and a `connect_matcher` route
+    /// terminates it: Envoy opens a TCP connection to `upstream` and tunnels the bytes.
+    pub fn connect_tunnel(mut self) -> Self {
+        self.upgrades.push("CONNECT".to_owned());
+        self.connect_route = true;
+        self
+    }
+
+    /// A virtual host matching `domains` that routes `/` to `cluster`, before the catch-all
+    /// `*` one (which routes to `upstream`).
+    pub fn virtual_host(mut self, domains: &[&str], cluster: &str) -> Self {
+        let domains = domains.iter().map(|d| d.to_string()).collect();
+        self.virtual_hosts.push((domains, cluster.to_owned()));
+        self
+    }
+
+    /// The route configuration's `ignore_port_in_host_matching: true` (as Envoy Gateway
+    /// sets it): virtual hosts are matched on the host without its port.
+    pub fn ignore_port_in_host_matching(mut self) -> Self {
+        self.ignore_port_in_host_matching = true;
+        self
+    }
+
+    /// The HTTP connection manager's `strip_any_host_port: true` (README, Request handling):
+    /// Envoy drops a port it parses from the Host before filters and routes see it.
+    pub fn strip_any_host_port(mut self) -> Self {
+        self.strip_any_host_port = true;
         self
     }
 

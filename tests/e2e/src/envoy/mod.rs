@@ -13,7 +13,10 @@
 //!   HttpConnectionManager with `stat_prefix: ingress_http`, `use_remote_address: false` (true
 //!   with `use_remote_address()`), `normalize_path: true`, `merge_slashes: true` (both false
 //!   with `raw_paths()`),
-//!   one route `prefix: "/"` → cluster `upstream` (timeout 15 s);
+//!   one route `prefix: "/"` → cluster `upstream` (timeout 15 s); options: `upgrade_configs`
+//!   (`upgrade(t)`), a `connect_matcher` route terminating `CONNECT` (`connect_tunnel()`),
+//!   virtual hosts before the `*` one (`virtual_host(domains, cluster)`) and
+//!   `ignore_port_in_host_matching()`;
 //! * HTTP filters: Envoy's `envoy.filters.http.jwt_authn` first with
 //!   [`EnvoyBuilder::jwt_authn`] (one provider `idp`, inline JWKS, `payload_in_metadata`),
 //!   then `envoy.filters.http.wasm` (plugin name/root_id `tollgate`,

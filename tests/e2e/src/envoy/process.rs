@@ -231,6 +231,11 @@ impl Envoy {
         &self.log_path
     }
 
+    /// The Envoy process's id (to send it a signal, e.g. `kill -TERM`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -103,6 +103,37 @@ fn listener(
         String::new()
     };
     let remote = b.use_remote_address;
+    let mut extra = String::new();
+    if !b.upgrades.is_empty() {
+        extra.push_str("\n          upgrade_configs:");
+        for u in &b.upgrades {
+            let _ = write!(extra, "\n          - upgrade_type: {}", q(u));
+        }
+        extra.push_str("\n          http2_protocol_options: { allow_connect: true }");
+    }
+    if b.strip_any_host_port {
+        extra.push_str("\n          strip_any_host_port: true");
+    }
+    let ignore_port = if b.ignore_port_in_host_matching {
+        "\n            ignore_port_in_host_matching: true"
+    } else {
+        ""
+    };
+    let mut vhosts = String::new();
+    for (i, (domains, cluster)) in b.virtual_hosts.iter().enumerate() {
+        let domains: Vec<String> = domains.iter().map(|d| q(d)).collect();
+        let _ = write!(
+            vhosts,
+            "\n            - name: vh{i}\n              domains: [{}]\n              routes:\n              - match: {{ prefix: \"/\" }}\n                route: {{ cluster: {}, timeout: 15s }}",
+            domains.join(", "),
+            q(cluster)
+        );
+    }
+    let connect = if b.connect_route {
+        "\n              - match: { connect_matcher: {} }\n                route: { cluster: upstream, timeout: 15s, upgrade_configs: [{ upgrade_type: CONNECT, connect_config: {} }] }"
+    } else {
+        ""
+    };
     let _ = write!(
         y,
         r#"  - name: {listener}
@@ -117,13 +148,13 @@ fn listener(
           codec_type: AUTO
           use_remote_address: {remote}
           normalize_path: {normalize}
-          merge_slashes: {normalize}{http1}
+          merge_slashes: {normalize}{http1}{extra}
           route_config:
-            name: local_route
-            virtual_hosts:
+            name: local_route{ignore_port}
+            virtual_hosts:{vhosts}
             - name: all
               domains: ["*"]
-              routes:
+              routes:{connect}
               - match: {{ prefix: "/" }}
                 route: {{ cluster: upstream, timeout: 15s }}
           http_filters:
@@ -273,6 +304,30 @@ mod tests {
         assert!(y.contains(r#"payload_in_metadata: "jwt_payload""#), "{y}");
         let plain = Envoy::builder().wasm("/w.wasm").render(10, 11);
         assert!(!plain.contains("jwt_authn"), "{plain}");
+    }
+
+    #[test]
+    fn upgrades_connect_and_virtual_hosts_are_options() {
+        let plain = Envoy::builder().wasm("/w.wasm").render(10, 11);
+        for absent in ["upgrade_configs", "connect_matcher", "ignore_port", "vh0"] {
+            assert!(!plain.contains(absent), "{absent}: {plain}");
+        }
+        let y = Envoy::builder()
+            .wasm("/w.wasm")
+            .upgrade("websocket")
+            .connect_tunnel()
+            .virtual_host(&["public.example.com"], "upstream_public")
+            .ignore_port_in_host_matching()
+            .render(10, 11);
+        assert!(y.contains("- upgrade_type: \"websocket\"\n"), "{y}");
+        assert!(y.contains("- upgrade_type: \"CONNECT\"\n"), "{y}");
+        assert!(y.contains("allow_connect: true"), "{y}");
+        assert!(y.contains("ignore_port_in_host_matching: true"), "{y}");
+        let vh = y.find("domains: [\"public.example.com\"]").unwrap();
+        let all = y.find("domains: [\"*\"]").unwrap();
+        let connect = y.find("connect_matcher").unwrap();
+        assert!(vh < all && all < connect, "{y}");
+        assert!(y.contains("cluster: \"upstream_public\""), "{y}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ fn batches_group_per_service_and_drop_unknown_services() {
         (key_for("9", "a", &[("hits", 1)]), calls(5, 5)),
         (key_for("9", "b", &[("hits", 1)]), calls(6, 0)),
     ];
-    let (batches, dropped) = batches(&config, pending.clone());
+    let (batches, dropped) = batches(&config, &RetiredServices::default(), pending.clone());
     let dropped = Calls::total(&dropped);
     assert_eq!(dropped, 11);
     assert_eq!(batches.len(), 2);
@@ -47,7 +47,12 @@ fn batches_group_per_service_and_drop_unknown_services() {
     // Every pending call is either in a batch or dropped.
     let carried: u64 = batches.iter().map(ReportBatch::calls).sum();
     assert_eq!(carried + dropped, total(&pending));
-    assert_eq!(super::batches(&config, Vec::new()).0.len(), 0);
+    assert_eq!(
+        super::batches(&config, &RetiredServices::default(), Vec::new())
+            .0
+            .len(),
+        0
+    );
 }
 
 #[test]
@@ -61,6 +66,7 @@ fn app_id_keys_report_the_app_id_only() {
     };
     let (batches, _) = batches(
         &config,
+        &RetiredServices::default(),
         vec![(EntryKey::new("2", &creds, &usage), calls(2, 0))],
     );
     assert_eq!(
@@ -76,7 +82,7 @@ fn large_reports_are_split_without_losing_entries() {
     let pending: Vec<(EntryKey, Calls)> = (0..1_001)
         .map(|i| (key(&format!("app{i:04}")), calls(i + 1, 0)))
         .collect();
-    let (batches, dropped) = batches(&config, pending.clone());
+    let (batches, dropped) = batches(&config, &RetiredServices::default(), pending.clone());
     assert!(dropped.is_empty());
     assert_eq!(
         batches.iter().map(|b| b.entries.len()).collect::<Vec<_>>(),
@@ -105,7 +111,7 @@ fn failed_batches_are_merged_back_and_reported_later() {
 
     // The reporter takes everything; the call for service 1 fails, the one for 2 succeeds.
     assert!(claim_report(&store, T0, INTERVAL));
-    let (sent, dropped) = batches(&config, take_pending(&store));
+    let (sent, dropped) = batches(&config, &RetiredServices::default(), take_pending(&store));
     assert_eq!((sent.len(), dropped.len()), (2, 0));
     let failed = &sent[0];
     assert_eq!(failed.service_id, "1");
@@ -135,9 +141,33 @@ fn failed_batches_are_merged_back_and_reported_later() {
     assert!(claim_report(&store, T0 + 10 + backoff, INTERVAL));
     let pending = take_pending(&store);
     assert_eq!(as_map(pending.clone()), expected(&[(&k1, calls(5, 4))]));
-    let (sent, _) = batches(&config, pending);
+    let (sent, _) = batches(&config, &RetiredServices::default(), pending);
     assert_eq!(sent.len(), 1);
     assert!(sent[0].call.body.ends_with("%5Bhits%5D=5"));
     report_succeeded(&store);
     assert!(take_pending(&store).is_empty());
+}
+
+#[test]
+fn calls_of_a_removed_service_are_reported_with_its_identity() {
+    let before = config();
+    let after = Config::parse(br#"{"backend":{"cluster":"b"},"services":[{"id":"2"}]}"#)
+        .unwrap()
+        .config;
+    let mut retired = RetiredServices::default();
+    retired.note(&before, &after);
+    let pending = vec![
+        (key_for("1", "a", &[("hits", 1)]), calls(7, 7)),
+        (key_for("9", "a", &[("hits", 1)]), calls(5, 0)),
+    ];
+    let (sent, dropped) = batches(&after, &retired, pending.clone());
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].service_id, "1");
+    assert_eq!(sent[0].entries, pending[..1].to_vec());
+    assert_eq!(
+        sent[0].call.path,
+        "/transactions.xml?service_id=1&service_token=tok1"
+    );
+    // A service this worker never had cannot be reported.
+    assert_eq!(dropped, pending[1..].to_vec());
 }
