@@ -5,6 +5,9 @@ SHELL := /bin/bash
 ROOT          := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 WASM_TARGET   := wasm32-unknown-unknown
 WASM          := $(ROOT)/target/$(WASM_TARGET)/release/tollgate.wasm
+# The scripts read cargo's outputs under ./target: a CARGO_TARGET_DIR set in the environment
+# would put them elsewhere (make demo failed to find the module).
+export CARGO_TARGET_DIR := $(ROOT)/target
 VENV          := $(ROOT)/.venv
 ENVOY_VERSION := 1.40.0
 # Resolved when a recipe runs (i.e. after `make envoy` installed it); override with ENVOY_BIN=...

@@ -100,10 +100,10 @@ Tollgate demo is running:
   echo API     http://127.0.0.1:8000
 Logs: $OUT/
 
-Try (credentials are defined in $STATE):
-  curl -i http://127.0.0.1:10000/hello                       # no credentials -> rejected
-  curl -i 'http://127.0.0.1:10000/hello?user_key=<user_key>'  # valid key -> 200 from the echo API
-  curl -i -H 'user_key: <user_key>' http://127.0.0.1:10000/hello
+Try (credentials are defined in $STATE; the demo service reads user_key from a header):
+  curl -i http://127.0.0.1:10000/hello                              # no credentials -> 401
+  curl -i -H 'user_key: demo-user-key' http://127.0.0.1:10000/hello  # valid key -> 200 from the echo API
+  curl -i -H 'user_key: wrong' http://127.0.0.1:10000/hello          # unknown key -> 403
   curl -s http://127.0.0.1:9901/stats | grep -i tollgate      # filter metrics
   tail -f $OUT/envoy.log   # filter logs
 

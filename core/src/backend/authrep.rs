@@ -106,9 +106,9 @@ pub(crate) fn service_query(service: &Service) -> QueryBuilder {
 /// [`service_query`] from the id and credential alone (a report may outlive its service).
 pub(crate) fn identity_query(id: &str, backend_auth: Option<&BackendAuth>) -> QueryBuilder {
     let mut query = QueryBuilder::default();
-    if !id.is_empty() {
-        query.push("service_id", id);
-    }
+    // APIcast's `tostring(service.id or 'default')`: without one, the backend must not pick
+    // the provider key's default service (it knows no service `default`: auth failed).
+    query.push("service_id", if id.is_empty() { "default" } else { id });
     if let Some(auth) = backend_auth {
         query.push(auth.param, &auth.value);
     }

@@ -17,7 +17,7 @@ enum Frame {
     },
 }
 
-/// The JSON path of the first key given twice in one object (keys compared as written).
+/// The JSON path of the first key given twice in one object (keys compared decoded).
 pub fn first_duplicate(text: &[u8]) -> Option<String> {
     duplicates(text).into_iter().next()
 }
@@ -38,7 +38,21 @@ pub fn duplicates(text: &[u8]) -> Vec<String> {
                     want_key: want_key @ true,
                 }) = stack.last_mut()
                 {
-                    let name = text.get(i + 1..end).unwrap_or_default();
+                    let raw = text.get(i + 1..end).unwrap_or_default();
+                    // Compared as the JSON reader decodes them: `"policy_ch\u0061in"` is
+                    // `policy_chain` too.
+                    let decoded = raw.contains(&b'\\').then(|| {
+                        (text.get(i..=end))
+                            // As a `Value`: the reader the configuration already links.
+                            .and_then(|quoted| serde_json::from_slice(quoted).ok())
+                            .and_then(|v: serde_json::Value| {
+                                v.as_str().map(|s| s.as_bytes().to_vec())
+                            })
+                    });
+                    let name = match &decoded {
+                        Some(Some(name)) => name.as_slice(),
+                        _ => raw,
+                    };
                     if keys.iter().any(|k| k == name) {
                         found.push(child(path, name));
                     }
@@ -108,6 +122,16 @@ mod tests {
         let found = |text: &str| first_duplicate(text.as_bytes());
         assert_eq!(found(r#"{"a": 1, "b": {"c": 2}}"#), None);
         assert_eq!(found(r#"{"a": 1, "a": 2}"#).as_deref(), Some("a"));
+        // Keys are compared as a JSON reader decodes them.
+        assert_eq!(
+            found(r#"{"policy_chain": 1, "policy_ch\u0061in": 2}"#).as_deref(),
+            Some("policy_chain")
+        );
+        assert_eq!(
+            found(r#"{"a\"b": 1, "a\u0022b": 2}"#).as_deref(),
+            Some("a\"b")
+        );
+        assert_eq!(found(r#"{"a\nb": 1, "a\\nb": 2}"#), None);
         assert_eq!(
             found(r#"{"services": [{"id": 1}, {"id": 2, "authentication": {"mode": "local", "x": "mode", "mode": "none"}}]}"#).as_deref(),
             Some("services[1].authentication.mode")
@@ -117,10 +141,7 @@ mod tests {
             found(r#"{"a": "a", "b": ["a", "{\"a\"", {"a": 1}], "c": "}"}"#),
             None
         );
-        assert_eq!(
-            found(r#"{"a\"b": 1, "a\"b": 2}"#).as_deref(),
-            Some("a\\\"b")
-        );
+        assert_eq!(found(r#"{"a\"b": 1, "a\"b": 2}"#).as_deref(), Some("a\"b"));
         // The same key in two objects is not twice.
         assert_eq!(found(r#"[{"a": 1}, {"a": 2}]"#), None);
         assert_eq!(

@@ -98,12 +98,11 @@ impl Service {
     pub fn parse(path: &str, value: &Value, policies: &Context) -> Result<Service> {
         let obj = Obj::new(path, value)?;
         let mut warnings = Vec::new();
-        // APIcast loads a service without an id; it sends no `service_id` (valid with a
-        // provider key, which identifies the service on its own).
+        // APIcast loads a service without an id, and sends `service_id=default`.
         let id = obj.number_or_string("id")?.unwrap_or_default();
         if id.is_empty() {
             warnings.push(format!(
-                "{}: no service id: no service_id is sent to the backend (valid with a provider key)",
+                "{}: no service id: service_id=default is sent to the backend, as APIcast does (auth failed unless the backend knows it)",
                 obj.child_path("id")
             ));
         }
@@ -216,6 +215,11 @@ fn parse_mode(
         Some("oidc") => Err(error(
             &proxy.child_path("authentication_method"),
             "\"oidc\" needs backend_version \"oauth\"",
+        )),
+        // APIcast runs native OAuth for it, which it no longer has: every request fails.
+        Some("oauth") => Err(error(
+            &proxy.child_path("authentication_method"),
+            "native OAuth is not supported",
         )),
         _ => Ok(mode),
     })

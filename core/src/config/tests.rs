@@ -208,7 +208,7 @@ fn services_without_id_or_a_usable_backend_version_load_as_in_apicast() {
     );
     assert!(
         call.path
-            .starts_with("/transactions/authrep.xml?provider_key=pk&user_key=k"),
+            .starts_with("/transactions/authrep.xml?service_id=default&provider_key=pk&user_key=k"),
         "{}",
         call.path
     );
