@@ -77,6 +77,16 @@ fn gets(steps: &[LoaderStep]) -> Vec<String> {
         .collect()
 }
 
+/// The services an `Install` step among `steps` publishes.
+fn published(steps: &[LoaderStep]) -> Vec<crate::config::FetchedService> {
+    (steps.iter())
+        .find_map(|s| match s {
+            LoaderStep::Install(i) => Some(i.services.clone()),
+            _ => None,
+        })
+        .unwrap()
+}
+
 fn installed(steps: &[LoaderStep]) -> Option<Vec<(Option<String>, u64)>> {
     steps.iter().find_map(|s| match s {
         LoaderStep::Install(i) => Some(
@@ -416,13 +426,7 @@ fn a_kept_version_is_published_with_its_refused_version() {
         10_000,
     );
     let steps = a.on_tick(&store, 10_001);
-    let published = steps
-        .iter()
-        .find_map(|s| match s {
-            LoaderStep::Install(i) => Some(i.services.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let published = published(&steps);
     let versions: Vec<u64> = published.iter().map(|s| s.version).collect();
     assert_eq!(versions, [1, 2]);
     let (config, _) = base().with_fetched(&published);
@@ -491,13 +495,7 @@ fn a_pinned_version_not_found_is_not_replaced_by_the_latest() {
     a.on_sent(&store, Some(2), 0);
     a.on_answer_body(&store, &b, Some(404), b"", 0);
     let steps = a.on_tick(&store, 1);
-    let published = steps
-        .iter()
-        .find_map(|s| match s {
-            LoaderStep::Install(i) => Some(i.services.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let published = published(&steps);
     let (config, _) = b.with_fetched(&published);
     assert!(config.services.is_empty(), "version 2 is not served");
     assert!(config.services_for_host("h1").next().is_none());
@@ -556,13 +554,7 @@ fn an_unreadable_entry_keeps_its_place_in_the_answer() {
         installed(&steps),
         Some(vec![(Some("1".into()), 1), (Some("2".into()), 1)])
     );
-    let published = steps
-        .iter()
-        .find_map(|s| match s {
-            LoaderStep::Install(i) => Some(i.services.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let published = published(&steps);
     let (config, _) = b.with_fetched(&published);
     let first_for_host = config.services_for_host("shared").next().unwrap();
     assert_eq!(first_for_host.id, "1");
