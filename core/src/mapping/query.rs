@@ -43,6 +43,14 @@ enum Arg {
     Form(usize),
 }
 
+fn last_in<'a>(rules: &'a [(String, ArgValue)], name: &str) -> Option<&'a ArgValue> {
+    rules
+        .iter()
+        .rev()
+        .find(|(arg, _)| arg == name)
+        .map(|(_, value)| value)
+}
+
 /// A byte range of [`QueryArgs::text`] (a query is far shorter than 4 GB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Span {
@@ -74,6 +82,10 @@ pub struct QueryArgs {
     /// Python before 3.9.2; Go before 1.17), when it has a `;`: `?x=1;scope=all` has a
     /// `scope` for them. A name it reads otherwise is ambiguous.
     semicolons: Option<Box<QueryArgs>>,
+    /// Rule args from this index on came from a form body APIcast does not read (on a
+    /// method other than `POST`, `PUT` or `PATCH`): Tollgate's wider reading, which may
+    /// count a rule but not end the evaluation APIcast goes on with (`last`).
+    wider_from: Option<usize>,
 }
 
 impl QueryArgs {
@@ -144,6 +156,7 @@ impl QueryArgs {
             text: String::new(),
             truncated: truncated || semicolons.as_ref().is_some_and(|s| s.truncated),
             semicolons,
+            wider_from: None,
         }
     }
 
@@ -184,13 +197,23 @@ impl QueryArgs {
         }));
     }
 
+    /// As [`overlay`](Self::overlay), for a form body APIcast would not read: rules see its
+    /// args, [`last_as_apicast`](Self::last_as_apicast) does not.
+    pub fn overlay_wider(&mut self, other: &QueryArgs) {
+        let before = self.rules.len();
+        self.overlay(other);
+        self.wider_from.get_or_insert(before);
+    }
+
     /// The last value of `name` (exact case), as mapping rules compare it.
     pub fn last(&self, name: &str) -> Option<&ArgValue> {
-        self.rules
-            .iter()
-            .rev()
-            .find(|(arg, _)| arg == name)
-            .map(|(_, value)| value)
+        last_in(&self.rules, name)
+    }
+
+    /// As [`last`](Self::last), among the args APIcast reads.
+    pub fn last_as_apicast(&self, name: &str) -> Option<&ArgValue> {
+        let end = self.wider_from.unwrap_or(self.rules.len());
+        last_in(self.rules.get(..end).unwrap_or_default(), name)
     }
 
     /// Whether a rule reading `name` could read another value than the upstream does: an

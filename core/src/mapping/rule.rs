@@ -78,11 +78,20 @@ impl QueryCondition {
     }
 
     pub fn matches(&self, args: &QueryArgs) -> bool {
+        self.holds_for(args.last(self.name()))
+    }
+
+    /// As [`matches`](Self::matches), reading only the args APIcast reads.
+    pub fn matches_as_apicast(&self, args: &QueryArgs) -> bool {
+        self.holds_for(args.last_as_apicast(self.name()))
+    }
+
+    fn holds_for(&self, found: Option<&ArgValue>) -> bool {
         match self {
-            QueryCondition::Present { name } => args.last(name).is_some(),
+            QueryCondition::Present { .. } => found.is_some(),
             // A `?flag` without `=` is Lua `true`, which equals no string.
-            QueryCondition::Equals { name, value } => {
-                matches!(args.last(name), Some(ArgValue::Present(actual)) if actual == value)
+            QueryCondition::Equals { value, .. } => {
+                matches!(found, Some(ArgValue::Present(actual)) if actual == value)
             }
         }
     }
@@ -197,6 +206,13 @@ impl MappingRule {
 
     pub fn matches_args(&self, args: &QueryArgs) -> bool {
         self.query.iter().all(|condition| condition.matches(args))
+    }
+
+    /// Whether APIcast's args (no form body on a method it does not read one for) match too.
+    pub fn matches_args_as_apicast(&self, args: &QueryArgs) -> bool {
+        self.query
+            .iter()
+            .all(|condition| condition.matches_as_apicast(args))
     }
 
     /// Whether an arg this rule reads is [ambiguous](QueryArgs::ambiguous) in `args`.

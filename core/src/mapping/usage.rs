@@ -88,7 +88,8 @@ pub struct RuleMatch {
 /// matched (`X-3scale-matched-rules`, its access requirements).
 ///
 /// A `last` rule matched only through Tollgate's wider reading (`HEAD` for `GET`, a
-/// trailing `/` after `$`, a byte outside APIcast's `{name}` class) counts, but does not
+/// trailing `/` after `$`, a byte outside APIcast's `{name}` class, an arg only a form body
+/// APIcast does not read gives) counts, but does not
 /// stop: APIcast does not match it, so goes on to count the rules after it, and stopping
 /// would count less than APIcast.
 ///
@@ -117,7 +118,9 @@ pub fn match_rules<R: Rules + ?Sized>(
         }
         result.matched.push(index);
         // Checked only for a matched `last` rule: the common rule costs nothing more.
-        !(rule.last && rule.matches_route_as_apicast(method, &path))
+        !(rule.last
+            && rule.matches_route_as_apicast(method, &path)
+            && rule.matches_args_as_apicast(args))
     });
     result
 }
@@ -254,6 +257,37 @@ mod tests {
                 "{request_method} {path}"
             );
         }
+    }
+
+    /// A form body read on a method APIcast reads none for (`GET`, `DELETE`) is a wider
+    /// reading too: its args match a `last` rule, which counts and does not stop. On `POST`,
+    /// `PUT` and `PATCH` APIcast reads the body as well, and the rule stops.
+    #[test]
+    fn a_last_rule_matched_only_by_a_form_body_apicast_does_not_read_does_not_stop() {
+        let rules = [
+            MappingRule::new("ANY", "/items?kind=cheap", "hits", 1, true, None),
+            MappingRule::new("ANY", "/", "get_foo", 10, false, None),
+        ];
+        let form = QueryArgs::parse_form("kind=cheap");
+        let mut wider = QueryArgs::parse("a=1");
+        wider.overlay_wider(&form);
+        let mut read = QueryArgs::parse("a=1");
+        read.overlay(&form);
+        assert_eq!(
+            match_rules(&rules[..], "GET", "/items", &wider).matched,
+            vec![0, 1]
+        );
+        assert_eq!(
+            match_rules(&rules[..], "POST", "/items", &read).matched,
+            vec![0]
+        );
+        // The query gives the arg too: APIcast matches, the rule stops.
+        let mut both = QueryArgs::parse("kind=cheap");
+        both.overlay_wider(&form);
+        assert_eq!(
+            match_rules(&rules[..], "GET", "/items", &both).matched,
+            vec![0]
+        );
     }
 
     /// Where APIcast matches as well, `last` stops as before.

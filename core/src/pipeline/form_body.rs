@@ -158,7 +158,11 @@ impl PendingRequest {
             self.local = Some(Err(LocalFailure::Failed));
         }
         if self.form_rules() || self.form_credentials() || self.form_tokens() {
-            self.args.overlay(&form);
+            // APIcast's rules read a form body on `POST`, `PUT` and `PATCH` only.
+            match self.method.as_str() {
+                "POST" | "PUT" | "PATCH" => self.args.overlay(&form),
+                _ => self.args.overlay_wider(&form),
+            }
         }
         #[cfg(feature = "jwt")]
         if self.form_tokens()

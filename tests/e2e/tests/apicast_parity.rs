@@ -179,6 +179,48 @@ fn matches_wider_than_apicast_never_cut_short_what_apicast_counts() {
     );
 }
 
+/// APIcast's rules read a form body's args on `POST`, `PUT` and `PATCH` only
+/// (apicast-behaviour.md "Args source"); Tollgate reads one on every method, as upstream
+/// frameworks do. A `last` rule whose arg only such a body gives counts but must not end
+/// the evaluation: APIcast goes on and counts the rules after it.
+#[test]
+fn a_form_body_apicast_does_not_read_never_cuts_short_what_apicast_counts() {
+    let s = stack(json!([
+        rule("ANY", "/items?kind=cheap", "hits", 1, true),
+        rule("ANY", "/items", "get_foo", 10, false)
+    ]));
+    let form = |method: &str| {
+        Request::new(method, &format!("/items?user_key={USER_KEY}"))
+            .header("Host", "api.example.com")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("kind=cheap")
+    };
+    let mut wrong = Vec::new();
+    for method in ["GET", "DELETE"] {
+        let r = form(method).send(s.port());
+        let usage = last_usage(&s);
+        let seen = (r.from_echo()).then(|| r.echo().body).unwrap_or_default();
+        if (r.status, usage.as_deref(), seen.as_str())
+            != (200, Some("usage[get_foo]=10&usage[hits]=1"), "kind=cheap")
+        {
+            wrong.push(format!(
+                "- {method}: {}, backend got {usage:?}, upstream body {seen:?}",
+                r.status
+            ));
+        }
+    }
+    // On POST APIcast reads the body too: the `last` rule stops there as well.
+    let r = form("POST").send(s.port());
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(last_usage(&s).as_deref(), Some("usage[hits]=1"));
+    assert!(
+        wrong.is_empty(),
+        "APIcast counts usage[get_foo]=10 (its rules read no body on these methods); \
+         Tollgate's body reading took the `last` rule and dropped it:\n{}",
+        wrong.join("\n")
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Held: regressions.
 // ---------------------------------------------------------------------------------------
