@@ -5,6 +5,7 @@ use crate::config::{AuthMode, CredentialsLocation, Service};
 use crate::encoding::encode_component;
 use crate::mapping::QueryArgs;
 use crate::request::HeaderSource;
+use crate::secret::constant_time_eq;
 
 /// The longest credential value (user_key, app_id, app_key) sent to the backend, in bytes.
 /// 3scale's admin (porta) accepts user keys of at most 256 characters and app ids and app
@@ -69,6 +70,17 @@ pub struct Found {
 }
 
 impl Found {
+    /// Whether a `user_key` or `app_id` found names another application than `id` (the one
+    /// a local identity gives): the backend would authorize `id`, the upstream could read the
+    /// other.
+    pub fn names_another(&self, id: &str) -> bool {
+        [&self.user_key, &self.app_id].iter().any(|found| {
+            found
+                .as_deref()
+                .is_some_and(|v| !constant_time_eq(v.as_bytes(), id.as_bytes()))
+        })
+    }
+
     /// Whether the request carries any 3scale credential, complete or not.
     pub fn any(&self) -> bool {
         self.user_key.is_some() || self.app_id.is_some() || self.app_key.is_some()
@@ -233,6 +245,22 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use std::collections::HashMap;
+
+    #[test]
+    fn names_another_compares_user_key_and_app_id_with_the_identity() {
+        let found = |user_key: Option<&str>, app_id: Option<&str>| Found {
+            user_key: user_key.map(str::to_string),
+            app_id: app_id.map(str::to_string),
+            app_key: Some("any".to_string()),
+            ambiguous: false,
+        };
+        assert!(!found(None, None).names_another("client-1"));
+        assert!(!found(Some("client-1"), None).names_another("client-1"));
+        assert!(!found(None, Some("client-1")).names_another("client-1"));
+        assert!(found(Some("uk-premium"), None).names_another("client-1"));
+        assert!(found(None, Some("client-2")).names_another("client-1"));
+        assert!(found(None, Some("client-1x")).names_another("client-1"));
+    }
 
     struct Headers(HashMap<String, String>);
     impl HeaderSource for Headers {

@@ -465,6 +465,14 @@ impl PendingRequest {
             Some(Err(LocalFailure::Failed)) => return Err(failed()),
         };
         let credentials = match identity {
+            // A 3scale credential beside the token must be the token's own: the README's "a
+            // credential sent twice with different values is refused" (found by an audit).
+            Some(who)
+                if self.service.auth.mode == Mode::LocalThenThreeScale
+                    && (self.found.ambiguous || self.found.names_another(&who.id)) =>
+            {
+                return Err(failed())
+            }
             Some(who) => access::credentials_for(&self.service, who),
             None if self.found.ambiguous => return Err(failed()),
             None => {

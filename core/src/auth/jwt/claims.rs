@@ -26,7 +26,7 @@ impl Claims {
 
     /// The strings at a dotted path (`roles`, `realm_access.roles`,
     /// `resource_access.my-client.roles`, `scope`): an array gives its string elements, a
-    /// string its space-separated words (OAuth `scope`). Missing or of another type: empty.
+    /// string its words separated by ASCII spaces (OAuth `scope`). Missing or of another type: empty.
     ///
     /// A claim whose own name contains dots (`https://example.com/roles`) is found too: the
     /// whole path is first looked up as a top-level name.
@@ -36,7 +36,13 @@ impl Claims {
             None => lookup(&self.map, dotted_path),
         };
         match value {
-            Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+            // Words split on the ASCII space only (RFC 6749 §3.3): `billing\u{a0}admin` is
+            // one role, not `admin` (found by an audit).
+            Some(Value::String(s)) => s
+                .split(' ')
+                .filter(|word| !word.is_empty())
+                .map(str::to_string)
+                .collect(),
             Some(Value::Array(items)) => items
                 .iter()
                 .filter_map(Value::as_str)
