@@ -72,11 +72,16 @@ fn mac(secret: &[u8], text: &str) -> Option<String> {
     Some(to_hex(&m.finalize().into_bytes()))
 }
 
-/// Appends `expires` and `signature` to `path_and_query`.
+/// Appends `expires` and `signature` to `path_and_query`; `None` when it already has either
+/// (the URL would never verify, or outlive `expires`).
 pub fn sign(secret: &[u8], method: &str, path_and_query: &str, expires: u64) -> Option<String> {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
+    let reserved = |p: &str| matches!(p.split('=').next(), Some(EXPIRES | SIGNATURE));
+    if query.split('&').any(reserved) {
+        return None;
+    }
     let query = if query.is_empty() {
         format!("{EXPIRES}={expires}")
     } else {
@@ -108,8 +113,18 @@ pub fn verify(
     if signatures.next().is_some() {
         return Err(SignedUrlError::BadSignature);
     }
+    // Exactly one `expires`, in plain digits: with two, both are signed and the expiry read
+    // is the first in sort order (`expires=1000…` before the signer's own), so a target that
+    // already carried one outlived the signer's expiry (found by an audit, 2026-12-06).
+    let mut expiries = query
+        .split('&')
+        .filter(|p| p.split('=').next() == Some(EXPIRES));
+    if expiries.next().is_none() || expiries.next().is_some() {
+        return Err(SignedUrlError::BadSignature);
+    }
     let (text, expires) = canonical(method, path, query);
     let expires: u64 = expires
+        .filter(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|e| e.parse().ok())
         .ok_or(SignedUrlError::BadSignature)?;
     let expected = mac(secret, &text).ok_or(SignedUrlError::BadSignature)?;
@@ -142,6 +157,36 @@ mod tests {
             let mut expected = input;
             expected.sort();
             assert_eq!(sorted, expected);
+        }
+    }
+
+    /// One `expires` in plain digits: a target that carried one of its own would otherwise
+    /// sort first and outlive the signer's expiry.
+    #[test]
+    fn a_second_or_spelled_expires_is_refused_and_never_signed() {
+        assert_eq!(sign(b"k", "GET", "/f?expires=10000000000", 1000), None);
+        assert_eq!(sign(b"k", "GET", "/f?a=1&signature=x", 1000), None);
+        // What a signer that did not refuse would have made: both pieces signed.
+        let query = "expires=10000000000&expires=1000";
+        let (text, _) = canonical("GET", "/f", query);
+        let smuggled = format!("{query}&signature={}", mac(b"k", &text).unwrap());
+        assert_eq!(
+            verify(b"k", "GET", "/f", &smuggled, 2000),
+            Err(SignedUrlError::BadSignature)
+        );
+        for spelled in ["+1000", "01000", " 1000", ""] {
+            let query = format!("expires={spelled}");
+            let (text, _) = canonical("GET", "/f", &query);
+            let url = format!("{query}&signature={}", mac(b"k", &text).unwrap());
+            assert_eq!(
+                verify(b"k", "GET", "/f", &url, 10),
+                if spelled == "01000" {
+                    Ok(())
+                } else {
+                    Err(SignedUrlError::BadSignature)
+                },
+                "{spelled:?}"
+            );
         }
     }
 

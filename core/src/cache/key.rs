@@ -60,9 +60,17 @@ impl EntryKey {
         let mut text = String::with_capacity(64);
         push_component(&mut text, service_id);
         let (kind, first, second) = match credentials {
-            Credentials::UserKey(k) => ("u", k, None),
-            Credentials::AppIdAndKey { app_id, app_key } => ("a", app_id, Some(app_key)),
-            Credentials::AppId(id) => ("i", id, None),
+            Credentials::UserKey(k) => ("u", k.as_str(), None),
+            // apisonator strips an app_key (Ruby's `strip`) before checking it: ` key` and
+            // `key` are one key to it, and must share one budget here (found by an audit).
+            Credentials::AppIdAndKey { app_id, app_key } => (
+                "a",
+                app_id.as_str(),
+                Some(app_key.trim_matches(|c| {
+                    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r' | '\0')
+                })),
+            ),
+            Credentials::AppId(id) => ("i", id.as_str(), None),
         };
         text.push(' ');
         text.push_str(kind);
@@ -228,7 +236,7 @@ mod tests {
     fn round_trips_awkward_credentials() {
         let creds = Credentials::AppIdAndKey {
             app_id: "a b|c".into(),
-            app_key: "k,=%\n".into(),
+            app_key: "k,=%\nk".into(),
         };
         let key = EntryKey::new("svc 1", &creds, &usage(&[("hits", u64::MAX), ("a,b=c", 0)]));
         assert!(!key.as_str().contains('|') && !key.as_str().contains('\n'));
@@ -239,6 +247,31 @@ mod tests {
             parts.usage,
             vec![("a,b=c".to_string(), 0), ("hits".to_string(), u64::MAX)]
         );
+    }
+
+    /// apisonator checks `app_key.strip`: every padded spelling is the one key.
+    #[test]
+    fn an_app_key_is_keyed_as_apisonator_strips_it() {
+        let k = |app_key: &str| {
+            let creds = Credentials::AppIdAndKey {
+                app_id: " id ".into(),
+                app_key: app_key.into(),
+            };
+            EntryKey::new("1", &creds, &usage(&[("hits", 1)]))
+        };
+        for padded in [" key", "key ", "\t\n\x0b\x0c\r\0key\0 "] {
+            assert_eq!(k(padded), k("key"), "{padded:?}");
+        }
+        assert_ne!(k("k ey"), k("key"));
+        // The app_id is looked up verbatim.
+        let id = |app_id: &str| {
+            EntryKey::new(
+                "1",
+                &Credentials::AppId(app_id.into()),
+                &usage(&[("hits", 1)]),
+            )
+        };
+        assert_ne!(id(" id"), id("id"));
     }
 
     #[test]

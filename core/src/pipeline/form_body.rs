@@ -103,14 +103,21 @@ impl PendingRequest {
     }
 
     /// Whether the form names an arg of the signed query again with another value, in any
-    /// spelling an upstream reads as it (or hides some of its args past what is read).
+    /// spelling an upstream reads as it (or hides some of its args past what is read). On a
+    /// method without a payload (`GET`, `DELETE`, ...) any arg the signed query lacks counts
+    /// too: Rack, Symfony and Laravel read such a body's args as the request's (found by an
+    /// audit, 2026-12-06); a `POST`, `PUT` or `PATCH` body is the payload the signer allowed.
     fn redefines_signed_args(&self, form: &QueryArgs) -> bool {
         let signed = matches!(&self.local, Some(Ok(who)) if who.method == Method::SignedUrl);
+        let payload = matches!(self.method.as_str(), "POST" | "PUT" | "PATCH");
         signed
             && (form.truncated()
                 || form.iter().any(|(name, value)| {
                     (self.args.iter())
                         .any(|(arg, signed)| is_spelling_of(name, arg) && value != signed)
+                        || (!payload
+                            && !(self.args.iter())
+                                .any(|(arg, signed)| arg == name && value == signed))
                 }))
     }
 

@@ -372,6 +372,13 @@ fn sign_url(args: &Args) -> Outcome {
         }
     };
     let url = usage(split_url(target))?;
+    let query = url.path_and_query.split_once('?').map_or("", |(_, q)| q);
+    if (query.split('&')).any(|p| matches!(p.split('=').next(), Some("expires" | "signature"))) {
+        return Err(Failure::Usage(
+            "the URL already has an expires or signature arg: sign the URL without them"
+                .to_string(),
+        ));
+    }
     let signed = signed_url::sign(secret.as_bytes(), &method, url.path_and_query, expires)
         .ok_or_else(|| Failure::Error("cannot sign with this secret".to_string()))?;
     out(&format!("{}{signed}{}\n", url.origin, url.fragment))
