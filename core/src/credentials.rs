@@ -70,14 +70,15 @@ pub struct Found {
 }
 
 impl Found {
-    /// Whether a `user_key` or `app_id` found names another application than `id` (the one
-    /// a local identity gives): the backend would authorize `id`, the upstream could read the
+    /// Whether a `user_key` or `app_id` found names another caller than a local identity's
+    /// `id`, and is not that caller's own credential either (`is_own`: a local API key read
+    /// from the same arg): the backend would authorize `id`, the upstream could read the
     /// other.
-    pub fn names_another(&self, id: &str) -> bool {
+    pub fn names_another(&self, id: &str, is_own: impl Fn(&str) -> bool) -> bool {
         [&self.user_key, &self.app_id].iter().any(|found| {
             found
                 .as_deref()
-                .is_some_and(|v| !constant_time_eq(v.as_bytes(), id.as_bytes()))
+                .is_some_and(|v| !constant_time_eq(v.as_bytes(), id.as_bytes()) && !is_own(v))
         })
     }
 
@@ -254,12 +255,17 @@ mod tests {
             app_key: Some("any".to_string()),
             ambiguous: false,
         };
-        assert!(!found(None, None).names_another("client-1"));
-        assert!(!found(Some("client-1"), None).names_another("client-1"));
-        assert!(!found(None, Some("client-1")).names_another("client-1"));
-        assert!(found(Some("uk-premium"), None).names_another("client-1"));
-        assert!(found(None, Some("client-2")).names_another("client-1"));
-        assert!(found(None, Some("client-1x")).names_another("client-1"));
+        let none = |_: &str| false;
+        assert!(!found(None, None).names_another("client-1", none));
+        assert!(!found(Some("client-1"), None).names_another("client-1", none));
+        assert!(!found(None, Some("client-1")).names_another("client-1", none));
+        assert!(found(Some("uk-premium"), None).names_another("client-1", none));
+        assert!(found(None, Some("client-2")).names_another("client-1", none));
+        assert!(found(None, Some("client-1x")).names_another("client-1", none));
+        // The caller's own key read from the same arg (a local key named `user_key`).
+        let own = |v: &str| v == "secret-key";
+        assert!(!found(Some("secret-key"), None).names_another("k1", own));
+        assert!(found(Some("other-key"), None).names_another("k1", own));
     }
 
     struct Headers(HashMap<String, String>);

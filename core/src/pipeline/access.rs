@@ -5,7 +5,7 @@
 use super::{LocalReply, PendingRequest};
 #[cfg(feature = "jwt")]
 use crate::auth::claim_check;
-use crate::auth::identity::Identity;
+use crate::auth::identity::{Identity, Method};
 use crate::auth::Mode;
 use crate::config::policies::configs::DefaultCredentials;
 use crate::config::policies::Policy;
@@ -43,6 +43,25 @@ impl PendingRequest {
 
     /// An `ip_check` after `apicast` that denied the client (answered once apicast's own
     /// checks passed).
+    /// `local+3scale` (and OIDC): the caller's id is the 3scale credential, so a `user_key`
+    /// or `app_id` the request carries beside the local credential must be that id (or, for
+    /// an API key read from the same arg, the key itself): the README's "a credential sent
+    /// twice with different values is refused" (found by an audit, 2026-12-06). A signed
+    /// URL's args are its signer's.
+    pub(super) fn names_another_caller(&self, who: &Identity) -> bool {
+        if self.service.auth.mode != Mode::LocalThenThreeScale || who.method == Method::SignedUrl {
+            return false;
+        }
+        let keys = self.service.auth.api_keys.as_ref();
+        let is_own = |value: &str| {
+            who.method == Method::ApiKey
+                && keys
+                    .and_then(|k| k.find(value))
+                    .is_some_and(|key| key.id == who.id)
+        };
+        self.found.ambiguous || self.found.names_another(&who.id, is_own)
+    }
+
     pub(super) fn check_ip_after_apicast(&self) -> Result<(), LocalReply> {
         let denied = self
             .ip_denied

@@ -324,6 +324,8 @@ pub fn begin(
         && early.is_none()
         && (content_type.as_deref().is_some_and(body_scan::applies) || other_type());
     let encoded_body = scan_body && encoded();
+    let other_body = content_type.as_deref().is_some_and(body_scan::applies) || other_type();
+    let local = form_body::signed_url_body(local, head.method, other_body);
     let method_overridden = method_override::in_headers(head.method, headers)
         || method_override::in_text(head.method, query.unwrap_or_default());
     // Read only when a credential came, or may come in the form body.
@@ -465,14 +467,7 @@ impl PendingRequest {
             Some(Err(LocalFailure::Failed)) => return Err(failed()),
         };
         let credentials = match identity {
-            // A 3scale credential beside the token must be the token's own: the README's "a
-            // credential sent twice with different values is refused" (found by an audit).
-            Some(who)
-                if self.service.auth.mode == Mode::LocalThenThreeScale
-                    && (self.found.ambiguous || self.found.names_another(&who.id)) =>
-            {
-                return Err(failed())
-            }
+            Some(who) if self.names_another_caller(who) => return Err(failed()),
             Some(who) => access::credentials_for(&self.service, who),
             None if self.found.ambiguous => return Err(failed()),
             None => {

@@ -562,3 +562,65 @@ fn header_secret_on_a_3scale_service() {
     assert_eq!(public.status, 200, "{public}");
     assert_eq!(s.authreps().len(), 2);
 }
+
+/// `local+3scale` meters the key id as the `user_key`: a `user_key` the request carries
+/// beside the key must be that caller's (the key itself, when the service reads its keys
+/// from the `user_key` arg), or the upstream would read another application than the one
+/// authorized (README "One credential per request").
+#[test]
+fn local_then_3scale_refuses_another_user_key_beside_the_local_key() {
+    let state = backend_state().app(App::new("1", "app-reader").user_key("reader").plan("Basic"));
+    let local_3scale = |host: &str, keys: Value| {
+        let mut svc = service(1, json!(1), json!({"hosts": [host]}));
+        svc["authentication"] = json!({"mode": "local+3scale", "api_keys": keys});
+        svc
+    };
+    let mut in_user_key = api_keys();
+    in_user_key["query"] = json!("user_key");
+    // Keys read from the arg 3scale clients already use: the key is the one credential.
+    let migrated = Stack::start_with(
+        config(vec![local_3scale("local.example.com", in_user_key)]),
+        state.clone(),
+        |b| b,
+    );
+    let target = format!("/?user_key={READER_KEY}");
+    let ok = req("GET", &target).send(migrated.port());
+    assert_eq!(ok.status, 200, "{ok}");
+    assert_eq!(ok.echo().path, target);
+    assert_eq!(migrated.authreps()[0].param("user_key"), Some("reader"));
+    drop(migrated);
+    let s = Stack::start_with(
+        config(vec![local_3scale("local.example.com", api_keys())]),
+        state,
+        |b| b,
+    );
+    // The key id beside the key: the same caller.
+    let same = req("GET", "/?user_key=reader")
+        .header("APIKey", READER_KEY)
+        .send(s.port());
+    assert_eq!(same.status, 200, "{same}");
+    // Another application's user_key beside the key, in the query or a form body.
+    let before = (s.authreps().len(), s.echo.requests().len());
+    let query = req("GET", "/?user_key=uk-premium")
+        .header("APIKey", READER_KEY)
+        .send(s.port());
+    assert_eq!(
+        (query.status, query.body.as_str()),
+        (403, "Authentication failed"),
+        "{query}"
+    );
+    let form = req("POST", "/")
+        .header("APIKey", READER_KEY)
+        .form(&[("user_key", "uk-premium")])
+        .send(s.port());
+    assert_eq!(
+        (form.status, form.body.as_str()),
+        (403, "Authentication failed"),
+        "{form}"
+    );
+    assert_eq!(
+        (s.authreps().len(), s.echo.requests().len()),
+        before,
+        "no backend call and nothing forwarded"
+    );
+}
