@@ -9,7 +9,7 @@ use crate::auth::identity::{Identity, Method};
 use crate::auth::Mode;
 use crate::config::policies::configs::DefaultCredentials;
 use crate::config::policies::Policy;
-use crate::config::{AuthMode, Service};
+use crate::config::{AuthMode, CredentialsLocation, Service};
 use crate::credentials::Credentials;
 
 impl PendingRequest {
@@ -22,15 +22,28 @@ impl PendingRequest {
             return None;
         }
         let found = &self.found;
+        // A credential only in a spelling an upstream reads as it (`user.key`, `user_key[]`,
+        // query or form body) is carried too: the defaults would authorize the anonymous
+        // application while the upstream read that one (found by an audit, 2026-12-06).
+        let names = &self.service.names;
+        let spelled = |name: &str| {
+            self.service.location == CredentialsLocation::Query
+                && self.args.spelled(name).next().is_some()
+        };
         match (
             self.service.policies.default_credentials()?,
             self.service.mode,
         ) {
-            (DefaultCredentials::UserKey(key), AuthMode::UserKey) if found.user_key.is_none() => {
+            (DefaultCredentials::UserKey(key), AuthMode::UserKey)
+                if found.user_key.is_none() && !spelled(&names.user_key) =>
+            {
                 Some(Credentials::UserKey(key.clone()))
             }
             (DefaultCredentials::AppIdAndKey(id, key), AuthMode::AppIdAndKey)
-                if found.app_id.is_none() && found.app_key.is_none() =>
+                if found.app_id.is_none()
+                    && found.app_key.is_none()
+                    && !spelled(&names.app_id)
+                    && !spelled(&names.app_key) =>
             {
                 Some(Credentials::AppIdAndKey {
                     app_id: id.clone(),
