@@ -43,7 +43,17 @@ pub struct Transactions {
 type Usage = Vec<(String, u64)>;
 
 /// The report parameter naming an application (`user_key` or `app_id`) and its value.
-type App = (&'static str, String);
+pub type App = (&'static str, String);
+
+/// The application a report transaction names: an app_id's keys are one application.
+pub fn reported_app(credentials: &Credentials) -> App {
+    match credentials {
+        Credentials::UserKey(k) => ("user_key", k.clone()),
+        Credentials::AppIdAndKey { app_id, .. } | Credentials::AppId(app_id) => {
+            ("app_id", app_id.clone())
+        }
+    }
+}
 
 impl Transactions {
     /// Adds `calls` calls of `usage` by the application `credentials` name, answered with
@@ -55,12 +65,7 @@ impl Transactions {
         code: Option<u16>,
         calls: u64,
     ) {
-        let app = match credentials {
-            Credentials::UserKey(k) => ("user_key", k.clone()),
-            Credentials::AppIdAndKey { app_id, .. } | Credentials::AppId(app_id) => {
-                ("app_id", app_id.clone())
-            }
-        };
+        let app = reported_app(credentials);
         if let Some(code) = code {
             self.coded.push((app, code, usage.to_vec(), calls));
             return;

@@ -5,8 +5,9 @@
 
 use super::authorizations::slot_key;
 use super::entry::SharedEntry;
-use super::key::EntryKey;
+use super::key::{EntryKey, KeyParts};
 use super::store::{update, SharedStore};
+use crate::backend::report::{reported_app, App};
 use crate::backend::{BackendCall, ReportingIdentity, Transactions};
 use crate::config::Config;
 use crate::hashing::SeededMap;
@@ -201,72 +202,123 @@ impl ReportBatch {
     }
 }
 
-/// Groups pending calls into report calls, per service: the configuration's, else a service
-/// it no longer has (`retired`). Calls of a service neither knows cannot be reported: they
-/// are returned as dropped.
+/// Groups pending calls into report calls, one per application of a service (each split at
+/// [`MAX_TRANSACTIONS_PER_CALL`]): apisonator applies a report all-or-nothing (protocol §2.5),
+/// so an application it rejects (deleted, a key let through by `caching_type: allow`) voids
+/// only its own calls, never the other applications'. The service is the configuration's,
+/// else one it no longer has (`retired`). Calls of a service neither knows cannot be
+/// reported: they are returned as dropped.
 pub fn batches(
     config: &Config,
     retired: &RetiredServices,
     pending: Vec<(EntryKey, Calls)>,
 ) -> (Vec<ReportBatch>, Vec<(EntryKey, Calls)>) {
-    let mut per_service: Vec<(String, Vec<(EntryKey, Calls)>)> = Vec::new();
+    let mut per_service: Vec<(String, Vec<Pending>)> = Vec::new();
     for (key, calls) in pending {
         let Some(parts) = key.parts() else { continue };
-        match per_service.binary_search_by(|(id, _)| id.cmp(&parts.service_id)) {
+        let app = reported_app(&parts.credentials);
+        let entry = Pending {
+            app,
+            key,
+            parts,
+            calls,
+        };
+        match per_service.binary_search_by(|(id, _)| id.cmp(&entry.parts.service_id)) {
             Ok(i) => {
                 if let Some((_, entries)) = per_service.get_mut(i) {
-                    entries.push((key, calls));
+                    entries.push(entry);
                 }
             }
-            Err(i) => per_service.insert(i, (parts.service_id, vec![(key, calls)])),
+            Err(i) => per_service.insert(i, (entry.parts.service_id.clone(), vec![entry])),
         }
     }
     let mut out = Vec::new();
     let mut dropped = Vec::new();
-    for (service_id, entries) in per_service {
+    for (service_id, mut entries) in per_service {
         let configured = config.services.iter().find(|s| s.id == service_id);
         let Some(service) = configured
             .map(|s| ReportingIdentity::of(s))
             .or_else(|| retired.find(&service_id).cloned())
         else {
-            dropped.extend(entries);
+            dropped.extend(entries.into_iter().map(|p| (p.key, p.calls)));
             continue;
         };
-        let mut transactions = Transactions::default();
-        let mut carried = Vec::new();
-        for (key, mut calls) in entries {
-            let parts = key.parts();
+        // Stable: an application's entries keep their order (an app_id's keys sort apart).
+        entries.sort_by(|a, b| a.app.cmp(&b.app));
+        let mut call = ReportCall::new(&service_id, &service);
+        for Pending {
+            app,
+            key,
+            parts,
+            mut calls,
+        } in entries
+        {
+            if call.app.as_ref().is_some_and(|a| *a != app) {
+                call.send(&mut out);
+            }
+            call.app = Some(app);
             loop {
                 // Calls with a code are a transaction each: an entry may span report calls.
-                let room = MAX_TRANSACTIONS_PER_CALL.saturating_sub(transactions.len()) as u64;
-                let coded = parts.as_ref().is_some_and(|p| p.code.is_some());
-                let part = calls.take(if coded { room.max(1) } else { u64::MAX });
-                if let Some(parts) = &parts {
-                    transactions.add(&parts.credentials, &parts.usage, parts.code, part.calls);
-                }
-                carried.push((key.clone(), part));
-                if transactions.len() >= MAX_TRANSACTIONS_PER_CALL {
-                    out.push(ReportBatch {
-                        service_id: service_id.clone(),
-                        call: BackendCall::report(&service, &transactions),
-                        entries: std::mem::take(&mut carried),
-                    });
-                    transactions = Transactions::default();
+                let room = MAX_TRANSACTIONS_PER_CALL.saturating_sub(call.transactions.len());
+                let part = calls.take(match parts.code {
+                    Some(_) => (room as u64).max(1),
+                    None => u64::MAX,
+                });
+                (call.transactions).add(&parts.credentials, &parts.usage, parts.code, part.calls);
+                call.carried.push((key.clone(), part));
+                if call.transactions.len() >= MAX_TRANSACTIONS_PER_CALL {
+                    call.send(&mut out);
                 }
                 if calls.calls == 0 {
                     break;
                 }
             }
         }
-        if !transactions.is_empty() {
-            out.push(ReportBatch {
-                service_id,
-                call: BackendCall::report(&service, &transactions),
-                entries: carried,
-            });
-        }
+        call.send(&mut out);
     }
     (out, dropped)
+}
+
+/// A pending entry read back for a report.
+struct Pending {
+    app: App,
+    key: EntryKey,
+    parts: KeyParts,
+    calls: Calls,
+}
+
+/// The report call being filled, for one application of one service.
+struct ReportCall<'a> {
+    service_id: &'a str,
+    service: &'a ReportingIdentity,
+    app: Option<App>,
+    transactions: Transactions,
+    carried: Vec<(EntryKey, Calls)>,
+}
+
+impl<'a> ReportCall<'a> {
+    fn new(service_id: &'a str, service: &'a ReportingIdentity) -> ReportCall<'a> {
+        ReportCall {
+            service_id,
+            service,
+            app: None,
+            transactions: Transactions::default(),
+            carried: Vec::new(),
+        }
+    }
+
+    /// Adds the call filled so far (if any) to `out`, and starts an empty one.
+    fn send(&mut self, out: &mut Vec<ReportBatch>) {
+        if !self.transactions.is_empty() {
+            out.push(ReportBatch {
+                service_id: self.service_id.to_string(),
+                call: BackendCall::report(self.service, &self.transactions),
+                entries: std::mem::take(&mut self.carried),
+            });
+        }
+        self.transactions = Transactions::default();
+        self.carried.clear();
+    }
 }
 
 /// The backend has counted these calls: they no longer reduce their entries' budgets.

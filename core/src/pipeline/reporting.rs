@@ -16,6 +16,9 @@ pub(super) struct Reporting {
     usage: LocalUsage,
     /// Services a System refresh removed, for their calls still pending.
     retired: RetiredServices,
+    /// This worker's report round has backed off already: a round is one call per
+    /// application, and an outage failing all of them is one failure, not one per app.
+    backed_off: bool,
     hits: u64,
     misses: u64,
 }
@@ -29,6 +32,7 @@ impl Reporting {
             codes: backend.report_response_codes,
             usage: LocalUsage::default(),
             retired: RetiredServices::default(),
+            backed_off: false,
             hits: 0,
             misses: 0,
         }
@@ -109,6 +113,7 @@ impl Reporting {
         if !reports::claim_report(store, now_ms, interval_ms) {
             return Vec::new();
         }
+        self.backed_off = false;
         let pending = reports::take_pending(store);
         let (batches, dropped) = reports::batches(config, &self.retired, pending);
         if !dropped.is_empty() {
@@ -177,6 +182,14 @@ impl Reporting {
         for (key, calls) in &batch.entries {
             self.usage.add_calls(key, *calls);
         }
+        if std::mem::replace(&mut self.backed_off, true) {
+            warn!(
+                "tollgate: report for service {} failed ({status:?}); {} call(s) kept for this round's retry",
+                batch.service_id,
+                batch.calls()
+            );
+            return;
+        }
         // Without the clock, the backoff starts from 0: the retry comes on the next tick.
         let backoff_ms = reports::report_failed(store, now_ms.unwrap_or(0));
         warn!(
@@ -210,4 +223,38 @@ fn is_temporary(status: u16) -> bool {
 /// limit; found by an audit, 2026-12-05).
 fn drop_calls(calls: u64, tally: &mut Tally) {
     tally.reports_dropped = tally.reports_dropped.saturating_add(calls);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{BackendCall, ReportingIdentity, Transactions};
+    use crate::cache::MemoryStore;
+
+    #[test]
+    fn a_round_failing_every_applications_report_backs_off_once() {
+        let text = br#"{"backend":{"cluster":"b","batching":{}},"services":[{"id":"1"}]}"#;
+        let config = Config::parse(text).unwrap().config;
+        let (store, mut tally) = (MemoryStore::default(), Tally::default());
+        let mut reporting = Reporting::new(&config.backend);
+        let t0 = 1_000_000;
+        let steps = reporting.tick(&store, &config, true, t0, &mut tally);
+        assert!(steps.is_empty());
+        let batch = ReportBatch {
+            service_id: "1".into(),
+            call: BackendCall::report(
+                &ReportingIdentity::of(&config.services[0]),
+                &Transactions::default(),
+            ),
+            entries: Vec::new(),
+        };
+        for _ in 0..3 {
+            let b = batch.clone();
+            reporting.on_answer(&store, &config, b, Some(503), Some(t0 + 5), &mut tally);
+        }
+        assert_eq!(tally.report_failures, 3);
+        // 1 s of back-off, not 4 s.
+        assert!(!reports::claim_report(&store, t0 + 1_004, 10_000));
+        assert!(reports::claim_report(&store, t0 + 1_005, 10_000));
+    }
 }

@@ -1,4 +1,4 @@
-//! Report batches: grouped per service, app ids, split when large, merged back on failure.
+//! Report batches: one per application of a service, app ids, merged back on failure.
 
 use super::*;
 
@@ -16,26 +16,33 @@ fn batches_group_per_service_and_drop_unknown_services() {
     let (batches, dropped) = batches(&config, &RetiredServices::default(), pending.clone());
     let dropped = Calls::total(&dropped);
     assert_eq!(dropped, 11);
-    assert_eq!(batches.len(), 2);
+    // One call per application of a service: a's two entries, b, then service 2's a.
+    assert_eq!(batches.len(), 3);
 
-    let one = &batches[0];
-    assert_eq!(one.service_id, "1");
-    assert_eq!(one.calls(), 12);
-    assert_eq!(one.entries, pending[..3].to_vec());
-    assert_eq!(one.call.method, "POST");
+    let a = &batches[0];
+    assert_eq!(a.service_id, "1");
+    assert_eq!(a.calls(), 9);
+    assert_eq!(a.entries, vec![pending[0].clone(), pending[2].clone()]);
+    assert_eq!(a.call.method, "POST");
     assert_eq!(
-        one.call.path,
+        a.call.path,
         "/transactions.xml?service_id=1&service_token=tok1"
     );
     // Usage totals are calls × delta, per application.
     assert_eq!(
-        one.call.body,
-        "transactions%5B0%5D%5Buser_key%5D=a&transactions%5B0%5D%5Busage%5D%5Bhits%5D=13\
-         &transactions%5B1%5D%5Buser_key%5D=b&transactions%5B1%5D%5Busage%5D%5Bhits%5D=6\
-         &transactions%5B1%5D%5Busage%5D%5Bm%5D=3"
+        a.call.body,
+        "transactions%5B0%5D%5Buser_key%5D=a&transactions%5B0%5D%5Busage%5D%5Bhits%5D=13"
+    );
+    let b = &batches[1];
+    assert_eq!(b.service_id, "1");
+    assert_eq!(b.entries, pending[1..2].to_vec());
+    assert_eq!(
+        b.call.body,
+        "transactions%5B0%5D%5Buser_key%5D=b&transactions%5B0%5D%5Busage%5D%5Bhits%5D=6\
+         &transactions%5B0%5D%5Busage%5D%5Bm%5D=3"
     );
 
-    let two = &batches[1];
+    let two = &batches[2];
     assert_eq!(two.service_id, "2");
     assert_eq!(two.entries, pending[3..4].to_vec());
     assert_eq!(two.call.path, "/transactions.xml?service_id=2");
@@ -77,25 +84,56 @@ fn app_id_keys_report_the_app_id_only() {
 }
 
 #[test]
-fn large_reports_are_split_without_losing_entries() {
+fn every_application_has_its_own_report_call() {
     let config = config();
     let pending: Vec<(EntryKey, Calls)> = (0..1_001)
         .map(|i| (key(&format!("app{i:04}")), calls(i + 1, 0)))
         .collect();
     let (batches, dropped) = batches(&config, &RetiredServices::default(), pending.clone());
     assert!(dropped.is_empty());
-    assert_eq!(
-        batches.iter().map(|b| b.entries.len()).collect::<Vec<_>>(),
-        [500, 500, 1]
-    );
+    assert_eq!(batches.len(), 1_001);
     let carried: Vec<(EntryKey, Calls)> = batches.iter().flat_map(|b| b.entries.clone()).collect();
     assert_eq!(carried, pending);
     for b in &batches {
-        assert_eq!(
-            b.call.body.matches("%5Buser_key%5D=").count(),
-            b.entries.len()
-        );
+        assert_eq!(b.entries.len(), 1);
+        assert_eq!(b.call.body.matches("%5Buser_key%5D=").count(), 1);
     }
+}
+
+#[test]
+fn an_app_ids_keys_share_one_report_call() {
+    let config = config();
+    let mut usage = Usage::default();
+    usage.add("hits", 1);
+    let with_key = |id: &str, key: &str| Credentials::AppIdAndKey {
+        app_id: id.into(),
+        app_key: key.into(),
+    };
+    let pending = vec![
+        (
+            EntryKey::new("2", &with_key("x", "k1"), &usage),
+            calls(1, 0),
+        ),
+        (EntryKey::new("2", &with_key("y", "k"), &usage), calls(2, 0)),
+        (
+            EntryKey::new("2", &with_key("x", "k2"), &usage),
+            calls(3, 0),
+        ),
+        (
+            EntryKey::new("2", &Credentials::AppId("x".into()), &usage),
+            calls(4, 0),
+        ),
+    ];
+    let (batches, _) = batches(&config, &RetiredServices::default(), pending.clone());
+    let bodies: Vec<&str> = batches.iter().map(|b| b.call.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        [
+            "transactions%5B0%5D%5Bapp_id%5D=x&transactions%5B0%5D%5Busage%5D%5Bhits%5D=8",
+            "transactions%5B0%5D%5Bapp_id%5D=y&transactions%5B0%5D%5Busage%5D%5Bhits%5D=2",
+        ]
+    );
+    assert_eq!(batches[0].calls(), 8);
 }
 
 #[test]

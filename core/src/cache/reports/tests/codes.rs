@@ -62,20 +62,22 @@ fn a_large_coded_entry_spans_report_calls_with_its_leases() {
     assert_eq!(
         parts,
         vec![
-            vec![(plain, calls(3, 3)), (coded.clone(), calls(499, 499))],
-            vec![(coded.clone(), calls(500, 201))],
-            vec![(coded, calls(201, 0))],
+            vec![(coded.clone(), calls(500, 500))],
+            vec![(coded.clone(), calls(500, 200))],
+            vec![(coded, calls(200, 0))],
+            vec![(plain, calls(3, 3))],
         ]
     );
     let counts: Vec<usize> = sent
         .iter()
         .map(|b| body(b).matches("[log][code]=201").count())
         .collect();
-    assert_eq!(counts, [499, 500, 201]);
+    assert_eq!(counts, [500, 500, 200, 0]);
     assert!(sent.iter().all(|b| !body(b).contains("[usage][hits]=4")));
     assert!(
         body(&sent[1]).starts_with("transactions[0][user_key]=big&transactions[0][usage][hits]=2&")
     );
+    assert!(!body(&sent[2]).contains("plain"));
 }
 
 #[test]
