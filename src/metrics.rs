@@ -177,6 +177,10 @@ impl Metrics {
         if let Some(calls) = tally.usage_pending {
             record(self.usage_pending, calls);
         }
+        for _ in 0..tally.authorized {
+            self.outcome(Outcome::Authorized);
+        }
+        add(self.public, tally.public);
     }
 
     /// Fetches from 3scale System started, and failed.

@@ -159,6 +159,7 @@ impl Runner {
                     secret_token,
                     resume,
                     public,
+                    counted,
                 } => match in_context(request, home, || {
                     // Names read by this callback still hold for its own request only.
                     let names = stripped.take().filter(|_| request == home && !resume);
@@ -173,11 +174,13 @@ impl Runner {
                         self.event(|w| w.on_host_error(request))
                     }
                     Some(Ok(())) => {
-                        self.metrics.outcome(if public {
-                            Outcome::Public
-                        } else {
-                            Outcome::Authorized
-                        });
+                        if counted {
+                            self.metrics.outcome(if public {
+                                Outcome::Public
+                            } else {
+                                Outcome::Authorized
+                            });
+                        }
                         None
                     }
                     None => None,

@@ -5,6 +5,9 @@ use super::grants::{parse_grants, Grant};
 use crate::config::json::{error, Obj, Result};
 use std::collections::HashMap;
 
+/// The characters of an HTTP token (a header name) besides letters and digits (RFC 9110 §5.6.2).
+const TCHAR: &[u8] = b"!#$%&'*+-.^_`|~";
+
 #[derive(Debug, Clone)]
 pub struct ApiKey {
     pub id: String,
@@ -57,9 +60,26 @@ impl ApiKeys {
                 return Err(error(&path, "the same key is listed twice"));
             }
         }
+        // A name no request can carry as written would never match: refused, not loaded.
+        let header = obj.non_empty_string("header")?;
+        let token = |h: &str| (h.bytes()).all(|b| b.is_ascii_alphanumeric() || TCHAR.contains(&b));
+        if header.is_some_and(|h| !token(h)) {
+            return Err(error(
+                &obj.child_path("header"),
+                "not a header name (RFC 9110 token: letters, digits and !#$%&'*+-.^_`|~)",
+            ));
+        }
+        let query = obj.non_empty_string("query")?;
+        let breaks = |c: char| "=&#".contains(c) || c.is_whitespace() || c.is_control();
+        if query.is_some_and(|q| q.contains(breaks)) {
+            return Err(error(
+                &obj.child_path("query"),
+                "has =, &, #, whitespace or a control character, which no query arg name holds as written",
+            ));
+        }
         let parsed = ApiKeys {
-            header: obj.non_empty_string("header")?.map(str::to_ascii_lowercase),
-            query: obj.non_empty_string("query")?.map(str::to_string),
+            header: header.map(str::to_ascii_lowercase),
+            query: query.map(str::to_string),
             basic_username: obj.bool("basic_username")?.unwrap_or(false),
             keys,
         };
@@ -75,5 +95,40 @@ impl ApiKeys {
     /// The key's entry, if the presented key is known.
     pub fn find(&self, presented: &str) -> Option<&ApiKey> {
         self.keys.get(&sha256(presented.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn parse(keys: Value) -> Result<ApiKeys> {
+        ApiKeys::parse(&Obj::new("services[0].authentication.api_keys", &keys)?)
+    }
+
+    /// A header or query arg name no request carries as written is refused at its path.
+    #[test]
+    fn names_that_could_never_match_are_refused_with_their_path() {
+        let at = "services[0].authentication.api_keys";
+        for header in [
+            "X API Key",
+            "X-Key:",
+            "x\tkey",
+            "X-Kéy",
+            "(key)",
+            ":authority",
+        ] {
+            let e = parse(json!({"header": header})).unwrap_err();
+            assert_eq!(e.path, format!("{at}.header"), "{header}");
+            assert!(e.message.starts_with("not a header name"), "{e}");
+        }
+        for query in ["api=key", "a&b", "key#1", "api key", "key\n", "k\u{7f}"] {
+            let e = parse(json!({"query": query})).unwrap_err();
+            assert_eq!(e.path, format!("{at}.query"), "{query}");
+        }
+        let ok = parse(json!({"header": "X-API_Key.v1!", "query": "api-key[0]"})).unwrap();
+        assert_eq!(ok.header.as_deref(), Some("x-api_key.v1!"));
+        assert_eq!(ok.query.as_deref(), Some("api-key[0]"));
     }
 }

@@ -37,6 +37,14 @@ impl BasicUsers {
             let username = u
                 .non_empty_string("username")?
                 .ok_or_else(|| error(&u.child_path("username"), "missing required field"))?;
+            // RFC 7617: the user-id ends at the first colon (so such a user could never
+            // authenticate) and holds no control character.
+            if username.contains(':') || username.contains(char::is_control) {
+                return Err(error(
+                    &u.child_path("username"),
+                    "has a colon or a control character, which a Basic user-id cannot hold (RFC 7617): it could never authenticate",
+                ));
+            }
             let digest = parse_stored(u.required_string("hash")?).ok_or_else(|| {
                 error(
                     &u.child_path("hash"),
@@ -63,5 +71,25 @@ impl BasicUsers {
         let (salt, stored) = user.map_or(("", &[0; 32]), |u| (u.salt.as_str(), &u.digest));
         let matches = digests_equal(&password_digest(salt, password), stored);
         user.filter(|_| matches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// RFC 7617: a user-id with a colon would be read as the part before it, so the user
+    /// could never authenticate; control characters are not allowed either.
+    #[test]
+    fn a_username_a_basic_credential_cannot_carry_is_refused_with_its_path() {
+        let hash = format!("sha256:{}", "0".repeat(64));
+        for name in ["svc:reports", ":", "a\u{1}b", "tab\t"] {
+            let users = json!([{"username": "ok", "hash": hash}, {"username": name, "hash": hash}]);
+            let e = BasicUsers::parse("basic_users", &users).unwrap_err();
+            assert_eq!(e.path, "basic_users[1].username", "{name:?}");
+        }
+        let users = json!([{"username": "svc-reports@example.com", "hash": hash}]);
+        assert!(BasicUsers::parse("basic_users", &users).is_ok());
     }
 }

@@ -41,6 +41,25 @@ fn bit(i: usize) -> u64 {
     1u64.checked_shl(i as u32).unwrap_or(0)
 }
 
+/// Refuses the first JSON `null` in `value`, itself included. For a policy's configuration:
+/// porta writes none and APIcast fails on one (cjson's null is truthy), so reading it as
+/// absent could weaken a check (a null `allow_origin` echoing every origin, say).
+pub fn deny_nulls(path: &str, value: &Value) -> Result<()> {
+    match value {
+        Value::Null => Err(error(
+            path,
+            "null, which APIcast cannot read: leave the field out for its default",
+        )),
+        Value::Array(items) => {
+            (items.iter().enumerate()).try_for_each(|(i, v)| deny_nulls(&format!("{path}[{i}]"), v))
+        }
+        Value::Object(map) => {
+            (map.iter()).try_for_each(|(k, v)| deny_nulls(&format!("{path}.{k}"), v))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A JSON object together with its path.
 pub struct Obj<'a> {
     pub path: String,
@@ -71,9 +90,15 @@ impl<'a> Obj<'a> {
 
     /// The value of `key`; JSON `null` counts as absent (3scale exports write nulls for unset fields).
     pub fn get(&self, key: &str) -> Option<&'a Value> {
+        self.raw(key).filter(|v| !v.is_null())
+    }
+
+    /// The value of `key` as written, a JSON `null` included: for a field whose null must
+    /// not read as its default.
+    pub fn raw(&self, key: &str) -> Option<&'a Value> {
         let (i, (_, v)) = self.map.iter().enumerate().find(|(_, (k, _))| *k == key)?;
         self.read.set(self.read.get() | bit(i));
-        Some(v).filter(|v| !v.is_null())
+        Some(v)
     }
 
     /// Refuses the first field no accessor looked up: one the parser does not know (a typo),
@@ -83,6 +108,11 @@ impl<'a> Obj<'a> {
             Some((_, k)) => Err(error(&self.child_path(k), "unknown field")),
             None => Ok(()),
         }
+    }
+
+    /// Refuses the first JSON `null` in the object, at any depth ([`deny_nulls`]).
+    pub fn deny_nulls(&self) -> Result<()> {
+        (self.map.iter()).try_for_each(|(k, v)| deny_nulls(&self.child_path(k), v))
     }
 
     /// The object's field names.
@@ -223,6 +253,24 @@ mod tests {
         assert_eq!(root.string("x").unwrap(), None);
         let err = root.deny_unknown(&["x"]).unwrap_err();
         assert_eq!(err.path, "backend.typo");
+    }
+
+    #[test]
+    fn the_first_null_is_refused_with_its_path() {
+        let v = json!({"a": 1, "b": [{"c": "x"}, {"d": null}]});
+        let err = deny_nulls("p.configuration", &v).unwrap_err();
+        assert_eq!(err.path, "p.configuration.b[1].d");
+        assert_eq!(deny_nulls("p", &json!([null])).unwrap_err().path, "p[0]");
+        assert_eq!(deny_nulls("p", &Value::Null).unwrap_err().path, "p");
+        assert_eq!(deny_nulls("p", &json!({"a": [1, "", {}, []]})), Ok(()));
+        let o = Obj::new("p", &v).unwrap();
+        assert_eq!(o.deny_nulls().unwrap_err().path, "p.b[1].d");
+        // `raw` keeps the null that `get` reads as absent, and marks the field read.
+        let v = json!({"n": null});
+        let o = Obj::new("o", &v).unwrap();
+        assert_eq!(o.get("n"), None);
+        assert_eq!(o.raw("n"), Some(&Value::Null));
+        assert_eq!(o.deny_unread(), Ok(()));
     }
 
     #[test]

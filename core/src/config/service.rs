@@ -391,11 +391,12 @@ fn parse_backend_auth(service: &Obj) -> Result<Option<BackendAuth>> {
         None => return Ok(None),
         Some("service_token") => "service_token",
         Some("provider_key") => "provider_key",
-        Some(other) => {
+        Some(_) => {
             return Err(error(
                 &service.child_path("backend_authentication_type"),
-                format!("unknown type \"{other}\" (expected service_token or provider_key)"),
-            ))
+                // Never the value: it may be the token pasted into the wrong field.
+                "unknown type (expected service_token or provider_key)",
+            ));
         }
     };
     match value {
@@ -490,7 +491,9 @@ fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, Rul
                 "missing required field",
             )
         })?;
-    let delta = match rule.get("delta") {
+    // A null is refused, not read as 0: APIcast fails the request on it, and 0 drops the
+    // rule's metric (and its limits) from the usage.
+    let delta = match rule.raw("delta") {
         None => 0,
         Some(v) => v
             .as_u64()

@@ -155,3 +155,29 @@ fn a_version_other_than_the_pinned_one_is_refused() {
     list[0].version = 1;
     assert!(base.check_fetched(&list[0]).is_ok());
 }
+
+/// A null `delta`, or a null in a policy's configuration, skips only its service.
+#[test]
+fn a_service_with_a_refused_null_is_skipped_alone() {
+    let mut delta = good(1, &["one.example.com"], "/");
+    delta["proxy"]["proxy_rules"][0]["delta"] = Value::Null;
+    let mut cors = good(2, &["two.example.com"], "/");
+    cors["proxy"]["policy_chain"] = json!([
+        {"name": "cors", "configuration": {"allow_origin": null}}, {"name": "apicast"}]);
+    let (c, warnings) = base(false).with_fetched(&fetched(&[
+        delta,
+        cors,
+        good(3, &["three.example.com"], "/"),
+    ]));
+    let ids: Vec<&str> = c.services.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["3"]);
+    for at in [
+        "proxy_configs[0].proxy_config.content.proxy.proxy_rules[0].delta",
+        "proxy_configs[1].proxy_config.content.proxy.policy_chain[0].configuration.allow_origin",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(at)),
+            "{at}: {warnings:?}"
+        );
+    }
+}

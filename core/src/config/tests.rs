@@ -85,10 +85,13 @@ fn refusals_name_the_json_path() {
             ]}}]),
         )
     };
-    assert_eq!(
-        refused(rule(json!("x"))),
-        "services[1].proxy.proxy_rules[3].delta: expected an integer"
-    );
+    // A null `delta` too: read as 0 it would drop the rule's metric from the usage.
+    for delta in [json!("x"), Value::Null] {
+        assert_eq!(
+            refused(rule(delta)),
+            "services[1].proxy.proxy_rules[3].delta: expected an integer"
+        );
+    }
     assert_eq!(
         refused(with_services(
             json!([{"id": 1, "backend_version": 1, "proxy": {"proxy_rules": [{"http_method": "GET", "pattern": "/"}]}}])

@@ -179,6 +179,10 @@ impl Reporting {
         tally: &mut Tally,
     ) {
         tally.report_failures = tally.report_failures.saturating_add(1);
+        // The backend's health, whatever the callout: no answer, never sent, or a 5xx.
+        if status.is_none_or(|s| s == 0 || s >= 499) {
+            tally.backend_errors = tally.backend_errors.saturating_add(1);
+        }
         for (key, calls) in &batch.entries {
             self.usage.add_calls(key, *calls);
         }

@@ -340,7 +340,7 @@ fn routing_first_true_rule_wins_and_ne_holds_for_an_absent_value() {
     let c = product(json!([
         {"url": "http://b:1", "owner_id": 2, "condition": {"operations": [
             {"match": "header", "header_name": "X-Backend", "op": "!=", "value": "a"}]}},
-        {"url": "http://a:1", "owner_id": 1}
+        {"url": "http://a:1", "owner_id": 1, "condition": {"operations": []}}
     ]));
     assert_eq!(usage(&c, "/x?user_key=k", &[]), ["b_hits", "product_hits"]);
     assert_eq!(
@@ -439,7 +439,7 @@ fn routing_subtracts_per_metric_and_drops_a_metric_left_at_zero() {
                "owner_id": owner, "owner_type": "BackendApi"})
     };
     let v = json!({"backend": {"cluster": "backend"}, "services": [{"id": "9", "backend_version": "1",
-        "proxy": {"hosts": ["api"], "policy_chain": [{"name": "routing", "configuration": {"rules": [{"url": "http://a", "owner_id": 1}]}}, apicast()],
+        "proxy": {"hosts": ["api"], "policy_chain": [{"name": "routing", "configuration": {"rules": [{"url": "http://a", "owner_id": 1, "condition": {"operations": []}}]}}, apicast()],
             "proxy_rules": [rule("hits", 1, 1), rule("hits", 2, 2), rule("zero", 0, 2), rule("mine", 0, 1)]}}]});
     let c = Config::parse(v.to_string().as_bytes()).unwrap().config;
     let head = RequestHead {
@@ -503,7 +503,7 @@ fn routing_matches_is_an_unanchored_regex() {
     let c = product(json!([
         {"url": "http://b:1", "owner_id": 2, "condition": {"operations": [
             {"match": "header", "header_name": "X-Version", "op": "matches", "value": "v[2-9]"}]}},
-        {"url": "http://a:1", "owner_id": 1}
+        {"url": "http://a:1", "owner_id": 1, "condition": {"operations": []}}
     ]));
     assert_eq!(
         usage(&c, "/x?user_key=k", &[("x-version", "api-v3")]),
@@ -532,7 +532,7 @@ fn routing_matches_is_refused_without_regexes() {
 fn routing_that_leaves_no_usage_is_no_match() {
     let v = json!({"backend": {"cluster": "backend"}, "services": [{"id": "9", "backend_version": "1",
         "proxy": {"hosts": ["api"], "policy_chain": [{"name": "routing", "configuration": {"rules": [
-            {"url": "http://a", "owner_id": 1}]}}, apicast()],
+            {"url": "http://a", "owner_id": 1, "condition": {"operations": []}}]}}, apicast()],
             "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "b_hits",
                 "delta": 1, "owner_id": 2, "owner_type": "BackendApi"}]}}]});
     let c = Config::parse(v.to_string().as_bytes()).unwrap().config;

@@ -37,6 +37,10 @@ pub enum Step {
         secret_token: Option<Arc<str>>,
         resume: bool,
         public: bool,
+        /// Count the outcome (authorized or public) now. `false`: a body is still read for a
+        /// `_method` that would refuse the request after all; the worker counts it when the
+        /// body ends ([`Tally::authorized`], [`Tally::public`]), so one request is one outcome.
+        counted: bool,
     },
     /// Read the first `size` bytes of the body Envoy buffered for `request`, and hand them to
     /// [`super::Worker::on_form_body`].
@@ -140,4 +144,8 @@ pub struct Tally {
     pub jwt_verify_budget_exhausted: u64,
     /// Batching: calls waiting in shared data for the next report, when it changed.
     pub usage_pending: Option<u64>,
+    /// Requests forwarded before their body was read for a `_method`, counted once it ended
+    /// without one (a `Forward` with `counted: false`).
+    pub authorized: u64,
+    pub public: u64,
 }

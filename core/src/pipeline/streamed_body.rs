@@ -18,6 +18,9 @@ pub(super) struct BodyWatch {
     /// every chunk, so the next read starts after them; once it goes on, each callback's buffer
     /// is its chunk alone.
     read: usize,
+    /// Forwarded already (`Some(public)`): its outcome is counted when the body ends
+    /// without a `_method`, never as well as the 400 one would bring.
+    forwarded: Option<bool>,
 }
 
 impl Worker {
@@ -28,6 +31,7 @@ impl Worker {
                 request,
                 scan: BodyScan::new(),
                 read: 0,
+                forwarded: None,
             });
         }
     }
@@ -69,7 +73,10 @@ impl Worker {
         let found = watch.scan.feed(chunk) || (end && watch.scan.finish());
         watch.read = if holds { size } else { 0 };
         if found || end {
-            self.bodies.swap_remove(i);
+            let watch = self.bodies.swap_remove(i);
+            if !found {
+                self.count_forward(&watch);
+            }
         }
         if found {
             return self.reply(request, LocalReply::method_override());
@@ -77,18 +84,42 @@ impl Worker {
         held(self.flows.get(request))
     }
 
+    /// A forward of a request whose body is being read: counted when the body ends
+    /// (`true`), or now.
+    pub(super) fn defer_count(&mut self, request: RequestId, public: bool) -> bool {
+        let watch = self.bodies.iter_mut().find(|w| w.request == request);
+        watch.map(|w| w.forwarded = Some(public)).is_some()
+    }
+
+    fn count_forward(&mut self, watch: &BodyWatch) {
+        let counter = match watch.forwarded {
+            Some(true) => &mut self.tally.public,
+            Some(false) => &mut self.tally.authorized,
+            None => return,
+        };
+        *counter = counter.saturating_add(1);
+    }
+
     /// Trailers end the body (HTTP/2 and chunked bodies with trailers never say `end`).
     pub(super) fn body_ends(&mut self, request: RequestId) -> Option<Steps> {
         let i = self.bodies.iter().position(|w| w.request == request)?;
         let mut watch = self.bodies.swap_remove(i);
         let answered = matches!(self.flows.get(request), Some(State::Complete));
-        (watch.scan.finish() && !answered)
-            .then(|| self.reply(request, LocalReply::method_override()))
+        if watch.scan.finish() && !answered {
+            return Some(self.reply(request, LocalReply::method_override()));
+        }
+        if !answered {
+            self.count_forward(&watch);
+        }
+        None
     }
 
-    /// Envoy is done with the request.
+    /// Envoy is done with the request (a forwarded one whose body never ended is counted).
     pub(super) fn forget_body(&mut self, request: RequestId) {
-        self.bodies.retain(|w| w.request != request);
+        while let Some(i) = self.bodies.iter().position(|w| w.request == request) {
+            let watch = self.bodies.swap_remove(i);
+            self.count_forward(&watch);
+        }
     }
 
     pub(super) fn watches_body(&self, request: RequestId) -> bool {

@@ -494,6 +494,7 @@ impl Worker {
             };
             self.flows.set(request, state);
         }
+        let counted = !self.defer_count(request, forward.public);
         let edits = self.policies.iter_mut().find(|(id, _)| *id == request);
         Steps {
             proceed: !resume,
@@ -504,6 +505,7 @@ impl Worker {
                 secret_token: forward.secret_token,
                 resume,
                 public: forward.public,
+                counted,
             }],
         }
     }

@@ -55,6 +55,7 @@ const SHAPES: [Shape; 7] = [
 
 /// Sends `method host target` with `headers` (besides framing) and `body` in `shape`, marked
 /// `mark`; returns (status, body).
+#[allow(clippy::too_many_arguments)]
 fn send(
     port: u16,
     shape: Shape,

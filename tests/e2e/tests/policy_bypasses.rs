@@ -90,7 +90,7 @@ fn product(condition: Value) -> Value {
     };
     let routing = json!({"name": "routing", "configuration": {"rules": [
         {"url": "http://backend-20.internal", "owner_id": 20, "condition": condition},
-        {"url": "http://backend-10.internal", "owner_id": 10}
+        {"url": "http://backend-10.internal", "owner_id": 10, "condition": {"operations": []}}
     ]}});
     config(vec![service(
         1,

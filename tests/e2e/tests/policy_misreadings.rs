@@ -294,7 +294,10 @@ fn porta_routing_element_loads_and_reads_headers_after_apicast() {
             {"url": "http://backend-20.internal", "owner_id": 20, "owner_type": "BackendApi",
              "condition": {"operations": [
                 {"match": "header", "header_name": "X-Backend", "op": "==", "value": "twenty"}]}},
-            {"url": "http://backend-10.internal", "owner_id": 10, "owner_type": "BackendApi"}
+            // porta's condition for a backend mounted at `/` (`routing_policy.rb`).
+            {"url": "http://backend-10.internal", "owner_id": 10, "owner_type": "BackendApi",
+             "condition": {"operations": [
+                {"match": "path", "op": "matches", "value": "^(/.*|/?)"}]}}
     ]}});
     let headers = json!({"name": "headers", "configuration": {"request": [
         {"op": "set", "header": "X-Backend", "value": "twenty"}]}});

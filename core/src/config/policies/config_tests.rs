@@ -309,7 +309,7 @@ fn cors_values_cannot_start_another_response_header() {
 }
 
 /// A service whose chain is `policy` then `apicast`, read as the filter reads it.
-fn chain_of(policy: Value) -> std::result::Result<crate::config::Parsed, ConfigError> {
+pub(super) fn chain_of(policy: Value) -> std::result::Result<crate::config::Parsed, ConfigError> {
     let c = json!({
         "backend": {"cluster": "threescale_backend"},
         "services": [{"id": 7, "backend_version": 1, "proxy": {"policy_chain": [
@@ -320,7 +320,7 @@ fn chain_of(policy: Value) -> std::result::Result<crate::config::Parsed, ConfigE
 
 /// Every field of each policy's `apicast-policy.json` (APIcast ffe5da57), and of the chain
 /// element (`name`, `version`, `configuration`: what porta writes and APIcast reads).
-fn full_schemas() -> Vec<Value> {
+pub(super) fn full_schemas() -> Vec<Value> {
     let mut all = Vec::new();
     all.extend([
         // The element porta generates for a product's backends (`routing_policy.rb`).
@@ -453,8 +453,8 @@ fn a_misspelt_field_of_a_policy_is_refused_with_its_path() {
             "configuration.auth_ttl",
         ),
         (
-            json!({"name": "routing", "configuration": {"rules": [{"url": "http://b"}],
-            "rule": []}}),
+            json!({"name": "routing", "configuration": {"rules": [{"url": "http://b",
+            "condition": {"operations": []}}], "rule": []}}),
             "configuration.rule",
         ),
         (

@@ -385,7 +385,8 @@ fn resolve<'a>(obj: &Obj<'a>, empty: &'a Value) -> Result<(&'a str, &'a str, Obj
         Some(name) => (name, "builtin"),
         None => (given, version.unwrap_or("builtin")),
     };
-    let c = obj.get("configuration").unwrap_or(empty);
+    // A null is not an object: refused, as APIcast fails on it (`cfg.allow_origin` throws).
+    let c = obj.raw("configuration").unwrap_or(empty);
     // porta writes `enabled: true` on the policies it generates (`routing`) and drops disabled
     // ones; APIcast ignores the field, so `false` would not switch the policy off: refused.
     if obj.bool("enabled")? == Some(false) {
@@ -492,10 +493,11 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
         Some(Kind::RateLimitHeaders) => (Policy::RateLimitHeaders, Ok(Answer::Enforced)),
     };
     // A configuration read: a field its parser did not look up is not in APIcast's schema (a
-    // typo, say, that would drop a check); `apicast`, `rate_limit_headers` and
-    // `3scale_referrer` have none.
+    // typo, say, that would drop a check), and a null in it is refused rather than read as
+    // absent; `apicast`, `rate_limit_headers` and `3scale_referrer` have none.
     if answer.is_ok() && !matches!(policy, Policy::Proxy) {
         c.deny_unread()?;
+        c.deny_nulls()?;
     }
     let answer = match answer {
         Ok(answer) => answer,

@@ -42,17 +42,33 @@ pub fn rules(c: &Obj) -> Result<Vec<RouteRule>> {
             owner_id: r.uint("owner_id")?,
             host_header: r.string("host_header")?.map(str::to_string),
         };
-        if let Some(cond) = r.obj("condition")? {
-            rule.any = any(&cond)?;
-            for (path, v) in list(&cond, "operations")?.unwrap_or_default() {
+        // Both required, after unknown fields (a misspelt `conditions`): APIcast's `rule.lua`
+        // indexes `condition.operations` and fails without them, dropping the whole policy,
+        // so every rule's usage is reported; read as "always holds" the rule would take every
+        // request's usage for its owner alone.
+        let cond = r.obj("condition")?;
+        if let Some(cond) = &cond {
+            rule.any = any(cond)?;
+            let operations = list(cond, "operations")?;
+            let missing = operations.is_none();
+            for (path, v) in operations.unwrap_or_default() {
                 rule.operations.push(operation(&Obj::new(&path, v)?)?);
             }
             cond.deny_unread()?;
+            if missing {
+                return Err(error(
+                    &cond.child_path("operations"),
+                    "missing required field",
+                ));
+            }
         }
         // porta writes `owner_type` (`BackendApi`) beside `owner_id`: part of the schema.
         r.get("owner_type");
         // `conditions` for `condition` would make the rule hold for every request.
         r.deny_unread()?;
+        if cond.is_none() {
+            return Err(error(&r.child_path("condition"), "missing required field"));
+        }
         rules.push(rule);
     }
     if rules.is_empty() {

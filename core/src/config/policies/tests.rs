@@ -2,6 +2,7 @@
 //! refusals naming the JSON path and the policy, `ignore_policies`, and the typed
 //! configurations of the policies to enforce.
 
+use super::config_tests::{chain_of, full_schemas};
 use super::*;
 use crate::config::{Config, Parsed};
 use serde_json::{json, Value};
@@ -505,4 +506,84 @@ fn review_lists_every_policy_even_when_the_configuration_is_refused() {
         Answer::Enforced
     );
     assert!(r.entries.iter().all(|e| e.config.is_none()));
+}
+
+/// Every value of every schema, and each configuration, set to null: refused at its path
+/// (porta writes no null there; APIcast fails on one), never read as the field's default.
+#[test]
+fn a_null_anywhere_in_a_policy_configuration_is_refused_at_its_path() {
+    fn paths(v: &Value, at: String, out: &mut Vec<String>) {
+        let children: Vec<(String, &Value)> = match v {
+            Value::Object(m) => m.iter().map(|(k, v)| (format!("{at}/{k}"), v)).collect(),
+            Value::Array(a) => (a.iter().enumerate())
+                .map(|(i, v)| (format!("{at}/{i}"), v))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (p, v) in children {
+            out.push(p.clone());
+            paths(v, p, out);
+        }
+    }
+    for policy in full_schemas() {
+        let mut at = vec!["/configuration".to_string()];
+        paths(&policy["configuration"], "/configuration".into(), &mut at);
+        for pointer in at {
+            let mut p = policy.clone();
+            if let Some(v) = p.pointer_mut(&pointer) {
+                *v = Value::Null;
+            }
+            // `/configuration/rules/0/url` is `configuration.rules[0].url`.
+            let mut path = String::from("services[0].proxy.policy_chain[0]");
+            for seg in pointer.split('/').skip(1) {
+                match seg.parse::<usize>() {
+                    Ok(i) => path.push_str(&format!("[{i}]")),
+                    Err(_) => path.push_str(&format!(".{seg}")),
+                }
+            }
+            let e = chain_of(p.clone()).err();
+            let e = e.unwrap_or_else(|| panic!("{p}: accepted"));
+            // At the null, or where its parser names a pair (`http_statuses[0]`).
+            let within = e
+                .path
+                .starts_with("services[0].proxy.policy_chain[0].configuration");
+            assert!(within && path.starts_with(&e.path), "{p}: {e}");
+        }
+    }
+    // A null configuration is not an object, whatever the policy; one Tollgate does not read
+    // (Envoy's job) may hold nulls.
+    let e = chain_of(json!({"name": "logging", "configuration": null})).unwrap_err();
+    let at = "services[0].proxy.policy_chain[0].configuration: expected an object";
+    assert_eq!(e.to_string(), at);
+    assert!(chain_of(json!({"name": "logging", "configuration": {"condition": null}})).is_ok());
+}
+
+/// APIcast's routing `rule.lua` indexes `condition.operations`: without either the policy
+/// fails to load and every rule's usage is reported, so neither may be read as "always".
+#[test]
+fn a_routing_rule_needs_its_condition_and_operations() {
+    let routing = |rule: Value| json!({"name": "routing", "configuration": {"rules": [rule]}});
+    for (rule, at) in [
+        (
+            json!({"url": "http://b", "owner_id": 2}),
+            "rules[0].condition",
+        ),
+        (
+            json!({"url": "http://b", "condition": {"combine_op": "or"}}),
+            "rules[0].condition.operations",
+        ),
+    ] {
+        let e = chain_of(routing(rule)).err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some(
+                format!(
+                    "services[0].proxy.policy_chain[0].configuration.{at}: missing required field"
+                )
+                .as_str()
+            )
+        );
+    }
+    let empty = json!({"url": "http://b", "condition": {"operations": []}});
+    assert!(chain_of(routing(empty)).is_ok());
 }
