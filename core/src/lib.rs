@@ -26,4 +26,5 @@ pub mod request;
 #[cfg(feature = "rewrite")]
 pub mod rewrite;
 pub mod secret;
+pub mod sorting;
 pub mod system;

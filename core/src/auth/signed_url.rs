@@ -3,6 +3,7 @@
 //! path as sent and SORTED-QUERY the raw query args except `signature`, sorted, joined by `&`.
 
 use crate::secret::constant_time_eq;
+use crate::sorting::heap_sort;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -36,34 +37,6 @@ fn canonical(method: &str, path: &str, query: &str) -> (String, Option<String>) 
         expires.as_deref().unwrap_or("")
     );
     (text, expires)
-}
-
-/// Sorts in O(n log n) whatever the input, in a few hundred bytes of Wasm: the standard
-/// library's sort costs 9 KB of module for this one type.
-fn heap_sort(v: &mut [&str]) {
-    fn sift(v: &mut [&str], mut root: usize, end: usize) {
-        loop {
-            let mut child = 2 * root + 1;
-            if child >= end {
-                return;
-            }
-            if child + 1 < end && v.get(child) < v.get(child + 1) {
-                child += 1;
-            }
-            if v.get(root) >= v.get(child) {
-                return;
-            }
-            v.swap(root, child);
-            root = child;
-        }
-    }
-    for root in (0..v.len() / 2).rev() {
-        sift(v, root, v.len());
-    }
-    for end in (1..v.len()).rev() {
-        v.swap(0, end);
-        sift(v, 0, end);
-    }
 }
 
 fn mac(secret: &[u8], text: &str) -> Option<String> {
@@ -144,24 +117,6 @@ pub fn verify(
 mod tests {
     use super::*;
 
-    #[test]
-    fn heap_sort_sorts() {
-        for input in [
-            vec![],
-            vec!["b"],
-            vec!["b", "a"],
-            vec!["x=1", "a=2", "expires=9", "a=1", "m", "a=2", "", "zz"],
-        ] {
-            let mut sorted = input.clone();
-            heap_sort(&mut sorted);
-            let mut expected = input;
-            expected.sort();
-            assert_eq!(sorted, expected);
-        }
-    }
-
-    /// One `expires` in plain digits: a target that carried one of its own would otherwise
-    /// sort first and outlive the signer's expiry.
     #[test]
     fn a_second_or_spelled_expires_is_refused_and_never_signed() {
         assert_eq!(sign(b"k", "GET", "/f?expires=10000000000", 1000), None);

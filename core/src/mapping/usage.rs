@@ -57,7 +57,7 @@ impl Usage {
             .iter()
             .map(|(metric, delta)| (format!("usage[{metric}]"), delta))
             .collect();
-        keys.sort();
+        crate::sorting::heap_sort(&mut keys);
         keys.iter()
             .map(|(key, delta)| format!("{}={delta}", encode_component(key)))
             .collect::<Vec<_>>()
