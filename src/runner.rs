@@ -99,7 +99,12 @@ impl Runner {
     /// Envoy is done with `request` (never fails: it runs when a context is dropped).
     pub fn forget(&self, request: RequestId) {
         let abandoned = match self.worker.try_borrow_mut() {
-            Ok(mut worker) => worker.on_request_done(request),
+            Ok(mut worker) => {
+                let abandoned = worker.on_request_done(request);
+                // A forward counted only now (its body never ended): to Envoy at once.
+                self.metrics.tally(worker.take_tally());
+                abandoned
+            }
             Err(_) => return,
         };
         // Its `authorize` was cancelled with it: the requests waiting on the key ask again.

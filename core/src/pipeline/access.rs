@@ -11,6 +11,7 @@ use crate::config::policies::configs::DefaultCredentials;
 use crate::config::policies::Policy;
 use crate::config::{AuthMode, CredentialsLocation, Service};
 use crate::credentials::Credentials;
+use crate::secret::constant_time_eq;
 
 impl PendingRequest {
     /// APIcast's `default_credentials` (before `apicast`): a version 1 service without
@@ -54,15 +55,18 @@ impl PendingRequest {
         }
     }
 
-    /// An `ip_check` after `apicast` that denied the client (answered once apicast's own
-    /// checks passed).
     /// `local+3scale` (and OIDC): the caller's id is the 3scale credential, so a `user_key`
-    /// or `app_id` the request carries beside the local credential must be that id (or, for
-    /// an API key read from the same arg, the key itself): the README's "a credential sent
-    /// twice with different values is refused" (found by an audit, 2026-12-06). A signed
-    /// URL's args are its signer's.
+    /// or `app_id` the request carries beside the local credential, in any spelling an
+    /// upstream reads as one (`user.key`, `user_key[]`), must be that id (or, for an API key
+    /// read from the same arg, the key itself): the README's "a credential sent twice with
+    /// different values is refused" (found by audits, 2026-12-06). A signed URL's args are
+    /// its signer's; with `credentials_location: authorization` the header read is the local
+    /// credential itself (a second one is refused as such).
     pub(super) fn names_another_caller(&self, who: &Identity) -> bool {
-        if self.service.auth.mode != Mode::LocalThenThreeScale || who.method == Method::SignedUrl {
+        if self.service.auth.mode != Mode::LocalThenThreeScale
+            || who.method == Method::SignedUrl
+            || self.service.location == CredentialsLocation::Authorization
+        {
             return false;
         }
         let keys = self.service.auth.api_keys.as_ref();
@@ -72,9 +76,17 @@ impl PendingRequest {
                     .and_then(|k| k.find(value))
                     .is_some_and(|key| key.id == who.id)
         };
-        self.found.ambiguous || self.found.names_another(&who.id, is_own)
+        let names = &self.service.names;
+        let spelled_another = self.service.location == CredentialsLocation::Query
+            && [&names.user_key, &names.app_id].iter().any(|name| {
+                (self.args.spelled(name))
+                    .any(|v| !constant_time_eq(v.as_bytes(), who.id.as_bytes()) && !is_own(v))
+            });
+        self.found.ambiguous || spelled_another || self.found.names_another(&who.id, is_own)
     }
 
+    /// An `ip_check` after `apicast` that denied the client (answered once apicast's own
+    /// checks passed).
     pub(super) fn check_ip_after_apicast(&self) -> Result<(), LocalReply> {
         let denied = self
             .ip_denied

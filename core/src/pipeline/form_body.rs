@@ -78,23 +78,29 @@ pub(super) fn header_key(service: &Service, headers: &dyn HeaderSource) -> Optio
     })
 }
 
-/// A signed URL on a method without a payload (`GET`, `DELETE`, ...) with a multipart or
-/// JSON body is auth failed: Rack, Rails and Laravel read such a body's fields as the
-/// request's args, which nobody signed (found by an audit, 2026-12-06). A form body is read
-/// and held to the signed query instead ([`PendingRequest::add_form_body`]).
+/// A signed URL on a method without a payload (`GET`, `DELETE`, ...) whose content type is
+/// multipart or JSON: if a body follows ([`PendingRequest::body_follows`]) it is auth failed,
+/// since Rack, Rails and Laravel read such a body's fields as the request's args, which
+/// nobody signed (found by an audit, 2026-12-06). A form body is read and held to the signed
+/// query instead ([`PendingRequest::add_form_body`]).
 pub(super) fn signed_url_body(
-    local: Option<Result<Identity, LocalFailure>>,
+    local: &Option<Result<Identity, LocalFailure>>,
     method: &str,
     other_body: bool,
-) -> Option<Result<Identity, LocalFailure>> {
-    let signed = matches!(&local, Some(Ok(who)) if who.method == Method::SignedUrl);
-    if signed && other_body && !matches!(method, "POST" | "PUT" | "PATCH") {
-        return Some(Err(LocalFailure::Failed));
-    }
-    local
+) -> bool {
+    let signed = matches!(local, Some(Ok(who)) if who.method == Method::SignedUrl);
+    signed && other_body && !matches!(method, "POST" | "PUT" | "PATCH")
 }
 
 impl PendingRequest {
+    /// Whether a body follows the headers (`end_of_stream` not set): a signed URL's
+    /// multipart or JSON body on a method without a payload fails it ([`signed_url_body`]).
+    pub fn body_follows(&mut self, follows: bool) {
+        if follows && self.signed_url_body {
+            self.local = Some(Err(LocalFailure::Failed));
+        }
+    }
+
     /// A form `POST` is read for a `_method` field too; nothing is read from a request that
     /// is refused already.
     pub fn wants_body(&self) -> bool {

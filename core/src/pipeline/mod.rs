@@ -124,6 +124,8 @@ pub struct PendingRequest {
     debug: bool,
     /// A form body a credential may be in (APIcast: `POST`, `PUT`, `PATCH`, query location).
     body_eligible: bool,
+    /// A signed URL's multipart or JSON content type on a method without a payload.
+    signed_url_body: bool,
     /// An `application/x-www-form-urlencoded` body, any method: rules that read args read
     /// it (an upstream does, on `DELETE` too), and a `POST`'s is read for a `_method`.
     form_body: bool,
@@ -325,7 +327,7 @@ pub fn begin(
         && (content_type.as_deref().is_some_and(body_scan::applies) || other_type());
     let encoded_body = scan_body && encoded();
     let other_body = content_type.as_deref().is_some_and(body_scan::applies) || other_type();
-    let local = form_body::signed_url_body(local, head.method, other_body);
+    let signed_url_body = form_body::signed_url_body(&local, head.method, other_body);
     let method_overridden = method_override::in_headers(head.method, headers)
         || method_override::in_text(head.method, query.unwrap_or_default());
     // Read only when a credential came, or may come in the form body.
@@ -375,6 +377,7 @@ pub fn begin(
         public_path,
         debug,
         body_eligible,
+        signed_url_body,
         form_body,
         encoded_form,
         bearer,

@@ -188,7 +188,7 @@ impl Reporting {
         }
         if std::mem::replace(&mut self.backed_off, true) {
             warn!(
-                "tollgate: report for service {} failed ({status:?}); {} call(s) kept for this round's retry",
+                "tollgate: report for service {} failed ({status:?}); {} call(s) kept for the next round's retry",
                 batch.service_id,
                 batch.calls()
             );

@@ -91,6 +91,14 @@ impl Worker {
         watch.map(|w| w.forwarded = Some(public)).is_some()
     }
 
+    /// The request is answered here after all (a `_method`, a host call that failed): its
+    /// forward is not counted, the answer is.
+    pub(super) fn uncount_forward(&mut self, request: RequestId) {
+        for watch in self.bodies.iter_mut().filter(|w| w.request == request) {
+            watch.forwarded = None;
+        }
+    }
+
     fn count_forward(&mut self, watch: &BodyWatch) {
         let counter = match watch.forwarded {
             Some(true) => &mut self.tally.public,

@@ -146,7 +146,10 @@ impl Worker {
             path: head.path,
             now_s: now_ms / 1000,
         };
-        let begun = begin(&self.config, head, headers);
+        let begun = begin(&self.config, head, headers).map(|mut pending| {
+            pending.body_follows(!end_of_stream);
+            pending
+        });
         if headers.failed() {
             // Whatever was decided, it was decided on a header that could not be read.
             return self.fail(request);
@@ -320,7 +323,8 @@ impl Worker {
         answer: Option<BackendAnswer>,
         later: bool,
     ) -> Steps {
-        // Authorizations only: a failed report is counted in `report_failures`.
+        // Authorizations here; a failed report is counted where reports are settled
+        // (`reporting`), in `report_failures` and, for no answer or a 5xx, here too.
         if !matches!(purpose, CallPurpose::Report(_))
             && answer.as_ref().is_some_and(BackendAnswer::is_backend_error)
         {
@@ -472,6 +476,7 @@ impl Worker {
         // A forward the host failed to carry out: its call is counted, as it always was.
         self.on_response(request, || None);
         self.flows.set(request, State::Complete);
+        self.uncount_forward(request);
         Steps::one(Step::Reply { request, reply })
     }
 

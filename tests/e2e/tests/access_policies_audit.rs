@@ -28,8 +28,12 @@ fn send(s: &Stack, r: Request) -> Response {
 fn anonymous_v1(batching: bool) -> Stack {
     let v1 = json!({"name": "default_credentials", "configuration": {
         "auth_type": "user_key", "user_key": USER_KEY}});
-    let mut cfg = config(vec![service(1, json!("1"), json!({"policy_chain": [v1, apicast()],
-        "proxy_rules": [{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}))]);
+    let mut cfg = config(vec![service(
+        1,
+        json!("1"),
+        json!({"policy_chain": [v1, apicast()],
+        "proxy_rules": [{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}),
+    )]);
     if batching {
         cfg["backend"]["batching"] = json!({"auths_ttl": 60, "batch_report_seconds": 1});
     }
@@ -78,7 +82,10 @@ fn default_credentials_do_not_replace_a_user_key_in_a_spelling_the_upstream_read
             Request::post("/things").form(&[("user.key", "uk-someone-else")]),
         );
         if r.from_echo() || r.status != 401 {
-            leaks.push(format!("batching {batching}: POST form user.key: {}", r.status));
+            leaks.push(format!(
+                "batching {batching}: POST form user.key: {}",
+                r.status
+            ));
         }
         leaks.push(format!(
             "  (batching {batching}: backend asked about {:?})",
@@ -88,7 +95,11 @@ fn default_credentials_do_not_replace_a_user_key_in_a_spelling_the_upstream_read
     // Version 2: an app_id and app_key only in such spellings.
     let v2 = json!({"name": "default_credentials", "configuration": {
         "auth_type": "app_id_and_app_key", "app_id": APP_ID, "app_key": APP_KEY}});
-    let cfg = config(vec![service(2, json!("2"), json!({"policy_chain": [v2, apicast()]}))]);
+    let cfg = config(vec![service(
+        2,
+        json!("2"),
+        json!({"policy_chain": [v2, apicast()]}),
+    )]);
     let s = Stack::start_with(cfg, backend_state(), |b| b);
     assert_eq!(send(&s, Request::get("/things")).status, 200, "control");
     let r = send(&s, Request::get("/things?app.id=someone&app[key]=else"));
@@ -133,12 +144,18 @@ fn default_credentials_never_replace_a_wrong_key_in_any_exact_spelling_or_a_form
             );
             assert!(!r.from_echo());
         }
-        let r = send(&s, Request::post("/things").form(&[("user_key", "wrong-4")]));
+        let r = send(
+            &s,
+            Request::post("/things").form(&[("user_key", "wrong-4")]),
+        );
         assert_eq!(r.status, 403, "batching {batching}: form: {r}");
         assert_eq!(s.echo.request_count(), 2, "batching {batching}");
         let keys = asked_keys(&s);
         for k in ["wrong-1", "wrong-2", "wrong-3", "wrong-4"] {
-            assert!(keys.iter().any(|x| x == k), "batching {batching}: {k} asked: {keys:?}");
+            assert!(
+                keys.iter().any(|x| x == k),
+                "batching {batching}: {k} asked: {keys:?}"
+            );
         }
     }
 }
@@ -162,8 +179,12 @@ fn ip_stack(chains: Vec<Value>, remote: bool) -> Stack {
         .map(|(i, chain)| {
             // Service ids 3.. (backend_state's service 2 is an app_id one).
             let id = i as u64 + 3;
-            let mut s = service(1, json!("1"), json!({"policy_chain": chain,
-                "hosts": [format!("s{}.example.com", i + 1)]}));
+            let mut s = service(
+                1,
+                json!("1"),
+                json!({"policy_chain": chain,
+                "hosts": [format!("s{}.example.com", i + 1)]}),
+            );
             s["id"] = json!(id);
             s["system_name"] = json!(format!("service-{id}"));
             s
@@ -172,8 +193,17 @@ fn ip_stack(chains: Vec<Value>, remote: bool) -> Stack {
     let mut state = backend_state();
     for id in 3..=8 {
         state = state
-            .service(Service::new(&id.to_string()).token(TOKEN).backend_version("1").metric("hits", None))
-            .app(App::new(&id.to_string(), &format!("app-{id}")).user_key(USER_KEY).plan("Basic"));
+            .service(
+                Service::new(&id.to_string())
+                    .token(TOKEN)
+                    .backend_version("1")
+                    .metric("hits", None),
+            )
+            .app(
+                App::new(&id.to_string(), &format!("app-{id}"))
+                    .user_key(USER_KEY)
+                    .plan("Basic"),
+            );
     }
     Stack::start_with(config(services), state, |b| {
         let b = b.concurrency(2);
@@ -201,8 +231,14 @@ fn keyed(id: usize) -> Request {
 fn last_caller_from_envoys_forwarded_address_in_mapped_and_odd_spellings() {
     let s = ip_stack(
         vec![
-            json!([ip_check("blacklist", json!(["127.0.0.0/8", "10.0.0.1/32"]), None), apicast()]),
-            json!([ip_check("whitelist", json!(["::ffff:0:0/96"]), None), apicast()]),
+            json!([
+                ip_check("blacklist", json!(["127.0.0.0/8", "10.0.0.1/32"]), None),
+                apicast()
+            ]),
+            json!([
+                ip_check("whitelist", json!(["::ffff:0:0/96"]), None),
+                apicast()
+            ]),
             json!([ip_check("whitelist", json!(["0.0.0.0/0"]), None), apicast()]),
             json!([ip_check("blacklist", json!(["::/0"]), None), apicast()]),
         ],
@@ -232,13 +268,35 @@ fn last_caller_from_envoys_forwarded_address_in_mapped_and_odd_spellings() {
     assert_eq!(r.status, 200, "{r}");
     // 2: a mapped block is the IPv4 world; 3: /0 is every IPv4 client.
     assert_eq!(keyed(2).send(p).status, 200);
-    assert_eq!(keyed(2).header("X-Forwarded-For", "2001:db8::1").send(p).status, 403);
+    assert_eq!(
+        keyed(2)
+            .header("X-Forwarded-For", "2001:db8::1")
+            .send(p)
+            .status,
+        403
+    );
     assert_eq!(keyed(3).send(p).status, 200);
-    assert_eq!(keyed(3).header("X-Forwarded-For", "2001:db8::1").send(p).status, 403);
+    assert_eq!(
+        keyed(3)
+            .header("X-Forwarded-For", "2001:db8::1")
+            .send(p)
+            .status,
+        403
+    );
     // 4: `::/0` is every IPv6 client, no IPv4 one (README).
     assert_eq!(keyed(4).send(p).status, 200);
-    assert_eq!(keyed(4).header("X-Forwarded-For", "2001:db8::1").send(p).status, 403);
-    assert_eq!(s.echo.request_count(), 4, "only the allowed requests reached the upstream");
+    assert_eq!(
+        keyed(4)
+            .header("X-Forwarded-For", "2001:db8::1")
+            .send(p)
+            .status,
+        403
+    );
+    assert_eq!(
+        s.echo.request_count(),
+        4,
+        "only the allowed requests reached the upstream"
+    );
     assert_eq!(s.authreps().len(), 4, "denials never reach the backend");
 }
 
@@ -248,7 +306,11 @@ fn last_caller_from_envoys_forwarded_address_in_mapped_and_odd_spellings() {
 fn x_real_ip_source_repeated_and_padded() {
     let s = ip_stack(
         vec![json!([
-            ip_check("blacklist", json!(["1.2.3.0/24", "2001:db8::/32"]), Some(json!(["X-Real-IP"]))),
+            ip_check(
+                "blacklist",
+                json!(["1.2.3.0/24", "2001:db8::/32"]),
+                Some(json!(["X-Real-IP"]))
+            ),
             apicast()
         ])],
         true,
@@ -268,7 +330,11 @@ fn x_real_ip_source_repeated_and_padded() {
             .fold(keyed(1), |r, v| r.header("X-Real-IP", v))
             .send(p);
         if denied {
-            assert_eq!((r.status, r.body.as_str()), (403, IP_DENIED), "{values:?}: {r}");
+            assert_eq!(
+                (r.status, r.body.as_str()),
+                (403, IP_DENIED),
+                "{values:?}: {r}"
+            );
         } else {
             assert_eq!(r.status, 200, "{values:?}: {r}");
         }
@@ -338,7 +404,10 @@ fn referrer_odd_spellings_twice_and_long_are_judged_as_sent() {
             Request::get(&format!("/things?user_key={USER_KEY}")).header("Referrer", good),
         );
         assert_eq!(r.status, 403, "batching {batching}: {r}");
-        assert!((3..=4).contains(&s.echo.request_count()), "batching {batching}");
+        assert!(
+            (3..=4).contains(&s.echo.request_count()),
+            "batching {batching}"
+        );
         let referrers: Vec<Option<String>> = s
             .authreps()
             .iter()
@@ -346,13 +415,27 @@ fn referrer_odd_spellings_twice_and_long_are_judged_as_sent() {
             .collect();
         assert_eq!(referrers.len(), 5, "an authrep per request: {referrers:?}");
         assert!(referrers.contains(&Some(long_good.clone())));
-        assert!(referrers.contains(&Some(inject.to_string())), "{referrers:?}");
         assert!(
-            referrers.iter().filter(|r| r.as_deref() == Some(good)).count() == 1,
+            referrers.contains(&Some(inject.to_string())),
+            "{referrers:?}"
+        );
+        assert!(
+            referrers
+                .iter()
+                .filter(|r| r.as_deref() == Some(good))
+                .count()
+                == 1,
             "the repeated header was not judged as its good value alone: {referrers:?}"
         );
-        assert!(referrers.iter().any(|r| r.as_deref().is_some_and(|r| r.starts_with(evil))));
-        assert!(s.authreps().iter().all(|c| c.query.iter().filter(|(k, _)| k == "referrer").count() <= 1));
+        assert!(referrers
+            .iter()
+            .any(|r| r.as_deref().is_some_and(|r| r.starts_with(evil))));
+        assert!(s.authreps().iter().all(|c| c
+            .query
+            .iter()
+            .filter(|(k, _)| k == "referrer")
+            .count()
+            <= 1));
     }
 }
 
@@ -367,8 +450,10 @@ fn signer() -> Signer {
 }
 
 fn token(role: &str) -> String {
-    signer().token(&json!({"iss": ISSUER, "azp": "client-1", "sub": "u", "aud": "account",
-        "exp": now() + 300, "role": role}))
+    signer().token(
+        &json!({"iss": ISSUER, "azp": "client-1", "sub": "u", "aud": "account",
+        "exp": now() + 300, "role": role}),
+    )
 }
 
 fn claims_stack(before: bool) -> Stack {
@@ -376,7 +461,11 @@ fn claims_stack(before: bool) -> Stack {
         "error_message": "admins only",
         "rules": [{"resource": "/admin", "methods": ["GET", "DELETE"],
                    "operations": [{"jwt_claim": "role", "jwt_claim_type": "plain", "op": "==", "value": "admin"}]}]}});
-    let chain = if before { json!([check, apicast()]) } else { json!([apicast(), check]) };
+    let chain = if before {
+        json!([check, apicast()])
+    } else {
+        json!([apicast(), check])
+    };
     let svc = json!({
         "id": 5, "backend_version": "oauth",
         "backend_authentication_type": "service_token", "backend_authentication_value": TOKEN,
@@ -398,7 +487,10 @@ fn a_claim_rule_is_not_dodged_with_path_encodings_or_method_overrides() {
         let guest = token("guest");
         let admin = token("admin");
         let bearer = |t: &str| format!("Bearer {t}");
-        let r = send(&s, Request::get("/admin/x").header("Authorization", &bearer(&admin)));
+        let r = send(
+            &s,
+            Request::get("/admin/x").header("Authorization", &bearer(&admin)),
+        );
         assert_eq!(r.status, 200, "{r}");
         let mut through = Vec::new();
         for target in [
@@ -412,7 +504,10 @@ fn a_claim_rule_is_not_dodged_with_path_encodings_or_method_overrides() {
             "/%2e/admin",
             "/admin%2Fx",
         ] {
-            let r = send(&s, Request::get(target).header("Authorization", &bearer(&guest)));
+            let r = send(
+                &s,
+                Request::get(target).header("Authorization", &bearer(&guest)),
+            );
             if r.from_echo() {
                 through.push(format!("GET {target} → upstream {}", r.echo().path));
             }
@@ -424,21 +519,32 @@ fn a_claim_rule_is_not_dodged_with_path_encodings_or_method_overrides() {
         ] {
             let r = send(
                 &s,
-                Request::new(method, "/admin").header("Authorization", &bearer(&guest)).header(header, value),
+                Request::new(method, "/admin")
+                    .header("Authorization", &bearer(&guest))
+                    .header(header, value),
             );
             if r.from_echo() {
                 through.push(format!("{method} with {header}: {value} → upstream"));
             }
         }
-        for target in ["/admin?_method=DELETE", "/admin?_METHOD=delete", "/admin?x=1&.method=DELETE"] {
-            let r = send(&s, Request::post(target).header("Authorization", &bearer(&guest)));
+        for target in [
+            "/admin?_method=DELETE",
+            "/admin?_METHOD=delete",
+            "/admin?x=1&.method=DELETE",
+        ] {
+            let r = send(
+                &s,
+                Request::post(target).header("Authorization", &bearer(&guest)),
+            );
             if r.from_echo() {
                 through.push(format!("POST {target} → upstream"));
             }
         }
         let r = send(
             &s,
-            Request::post("/admin").header("Authorization", &bearer(&guest)).form(&[("_method", "DELETE")]),
+            Request::post("/admin")
+                .header("Authorization", &bearer(&guest))
+                .form(&[("_method", "DELETE")]),
         );
         if r.from_echo() {
             through.push("POST form _method=DELETE → upstream".into());
@@ -475,9 +581,17 @@ fn maintenance_answers_before_a_cached_authorization_and_with_a_holding_conditio
         {"left": "a", "op": "==", "right": "b"},
         {"left": "abc", "op": "matches", "right": "b"}]});
     let services = vec![
-        service(1, json!("1"), json!({"hosts": ["m1.example.com"], "policy_chain": [apicast(), maint(None)]})),
+        service(
+            1,
+            json!("1"),
+            json!({"hosts": ["m1.example.com"], "policy_chain": [apicast(), maint(None)]}),
+        ),
         {
-            let mut s = service(3, json!("1"), json!({"hosts": ["m3.example.com"], "policy_chain": [maint(Some(holds)), apicast()]}));
+            let mut s = service(
+                3,
+                json!("1"),
+                json!({"hosts": ["m3.example.com"], "policy_chain": [maint(Some(holds)), apicast()]}),
+            );
             s["id"] = json!(3);
             s
         },
@@ -485,18 +599,34 @@ fn maintenance_answers_before_a_cached_authorization_and_with_a_holding_conditio
     let mut cfg = config(services);
     cfg["backend"]["batching"] = json!({"auths_ttl": 60, "batch_report_seconds": 1});
     let state = backend_state()
-        .service(Service::new("3").token(TOKEN).backend_version("1").metric("hits", None))
+        .service(
+            Service::new("3")
+                .token(TOKEN)
+                .backend_version("1")
+                .metric("hits", None),
+        )
         .app(App::new("3", "app-3").user_key(USER_KEY).plan("Basic"));
     let s = Stack::start_with(cfg, state, |b| b.concurrency(2));
     for host in ["m1.example.com", "m3.example.com"] {
-        for target in [format!("/things?user_key={USER_KEY}"), "/things".to_string()] {
+        for target in [
+            format!("/things?user_key={USER_KEY}"),
+            "/things".to_string(),
+        ] {
             let r = Request::get(&target).header("Host", host).send(s.port());
-            assert_eq!((r.status, r.body.as_str()), (503, "down\n"), "{host}{target}: {r}");
+            assert_eq!(
+                (r.status, r.body.as_str()),
+                (503, "down\n"),
+                "{host}{target}: {r}"
+            );
             assert!(!r.from_echo());
         }
     }
     assert_eq!(s.echo.request_count(), 0);
-    assert!(s.backend.requests().is_empty(), "{:?}", s.backend.requests());
+    assert!(
+        s.backend.requests().is_empty(),
+        "{:?}",
+        s.backend.requests()
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -519,13 +649,22 @@ fn policies_after_apicast_deny_on_a_batching_cache_hit() {
             "policy_chain": [apicast(), check],
             "proxy_rules": [{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
     });
-    let ip = service(1, json!("1"), json!({"hosts": ["ip.example.com"], "policy_chain": [
+    let ip = service(
+        1,
+        json!("1"),
+        json!({"hosts": ["ip.example.com"], "policy_chain": [
         apicast(),
-        ip_check("blacklist", json!(["6.6.6.0/24"]), Some(json!(["X-Forwarded-For"])))]}));
+        ip_check("blacklist", json!(["6.6.6.0/24"]), Some(json!(["X-Forwarded-For"])))]}),
+    );
     let mut cfg = config(vec![oidc, ip]);
     cfg["backend"]["batching"] = json!({"auths_ttl": 60, "batch_report_seconds": 1});
     let state = backend_state()
-        .service(Service::new("5").token(TOKEN).backend_version("oauth").metric("hits", None))
+        .service(
+            Service::new("5")
+                .token(TOKEN)
+                .backend_version("oauth")
+                .metric("hits", None),
+        )
         .app(App::new("5", "client-1").plan("Basic"));
     let s = Stack::start_with(cfg, state, |b| b.concurrency(1));
     let p = s.port();
@@ -547,7 +686,12 @@ fn policies_after_apicast_deny_on_a_batching_cache_hit() {
         assert_eq!(claims_get("/admin", "admin").status, 200);
         assert_eq!(claims_get("/other", "guest").status, 200);
     }
-    let asked = s.backend.requests().iter().filter(|c| c.path != "/transactions.xml").count();
+    let asked = s
+        .backend
+        .requests()
+        .iter()
+        .filter(|c| c.path != "/transactions.xml")
+        .count();
     // Hits: denied.
     for _ in 0..2 {
         let r = ip_get("6.6.6.7");
@@ -565,24 +709,47 @@ fn policies_after_apicast_deny_on_a_batching_cache_hit() {
         .header("X-Forwarded-For", "6.6.6.8")
         .send(p);
     assert_eq!((r.status, r.body.as_str()), (403, IP_DENIED), "{r}");
-    assert_eq!(s.echo.request_count(), 6, "only the warm-up reached the upstream");
-    let asked_after = s.backend.requests().iter().filter(|c| c.path != "/transactions.xml").count();
+    assert_eq!(
+        s.echo.request_count(),
+        6,
+        "only the warm-up reached the upstream"
+    );
+    let asked_after = s
+        .backend
+        .requests()
+        .iter()
+        .filter(|c| c.path != "/transactions.xml")
+        .count();
     assert_eq!(asked, asked_after, "hits ask nothing");
     // The reports count only the forwarded requests.
-    assert!(e2e::wait_until(std::time::Duration::from_secs(5), || {
-        s.backend
-            .logged()
-            .iter()
-            .map(|l| l.usage.iter().map(|(_, v)| v.parse::<u64>().unwrap_or(0)).sum::<u64>())
-            .sum::<u64>()
-            == 6
-    }), "{:?}", s.backend.logged());
+    assert!(
+        e2e::wait_until(std::time::Duration::from_secs(5), || {
+            s.backend
+                .logged()
+                .iter()
+                .map(|l| {
+                    l.usage
+                        .iter()
+                        .map(|(_, v)| v.parse::<u64>().unwrap_or(0))
+                        .sum::<u64>()
+                })
+                .sum::<u64>()
+                == 6
+        }),
+        "{:?}",
+        s.backend.logged()
+    );
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let total: u64 = s
         .backend
         .logged()
         .iter()
-        .map(|l| l.usage.iter().map(|(_, v)| v.parse::<u64>().unwrap_or(0)).sum::<u64>())
+        .map(|l| {
+            l.usage
+                .iter()
+                .map(|(_, v)| v.parse::<u64>().unwrap_or(0))
+                .sum::<u64>()
+        })
         .sum();
     assert_eq!(total, 6, "denied requests are not reported");
 }
@@ -608,10 +775,35 @@ fn local_mode_services_enforce_ip_check_and_maintenance_wherever_they_stand() {
         })
     };
     let cfg = config(vec![
-        local(11, "a.local", json!([ip_check("blacklist", json!(["127.0.0.0/8"]), None), apicast()])),
-        local(12, "b.local", json!([apicast(), ip_check("blacklist", json!(["127.0.0.0/8"]), None)])),
-        local(13, "c.local", json!([apicast(), {"name": "maintenance_mode"}])),
-        local(14, "d.local", json!([apicast(), ip_check("whitelist", json!(["127.0.0.1/32"]), None)])),
+        local(
+            11,
+            "a.local",
+            json!([
+                ip_check("blacklist", json!(["127.0.0.0/8"]), None),
+                apicast()
+            ]),
+        ),
+        local(
+            12,
+            "b.local",
+            json!([
+                apicast(),
+                ip_check("blacklist", json!(["127.0.0.0/8"]), None)
+            ]),
+        ),
+        local(
+            13,
+            "c.local",
+            json!([apicast(), {"name": "maintenance_mode"}]),
+        ),
+        local(
+            14,
+            "d.local",
+            json!([
+                apicast(),
+                ip_check("whitelist", json!(["127.0.0.1/32"]), None)
+            ]),
+        ),
     ]);
     let s = Stack::start_with(cfg, backend_state(), |b| b.use_remote_address());
     let get = |host: &str, key: Option<&str>| {
@@ -624,7 +816,10 @@ fn local_mode_services_enforce_ip_check_and_maintenance_wherever_they_stand() {
     };
     let r = get("d.local", Some(LOCAL_KEY));
     assert_eq!(r.status, 200, "control: {r}");
-    assert_eq!(r.echo().header("x-3scale-proxy-secret-token"), Some("local-secret"));
+    assert_eq!(
+        r.echo().header("x-3scale-proxy-secret-token"),
+        Some("local-secret")
+    );
     for host in ["a.local", "b.local"] {
         let r = get(host, Some(LOCAL_KEY));
         assert_eq!((r.status, r.body.as_str()), (403, IP_DENIED), "{host}: {r}");
@@ -639,6 +834,10 @@ fn local_mode_services_enforce_ip_check_and_maintenance_wherever_they_stand() {
         (503, "Service Unavailable - Maintenance\n"),
         "{r}"
     );
-    assert_eq!(s.echo.request_count(), 1, "only the control reached the upstream");
+    assert_eq!(
+        s.echo.request_count(),
+        1,
+        "only the control reached the upstream"
+    );
     assert!(s.backend.requests().is_empty());
 }

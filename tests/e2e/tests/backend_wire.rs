@@ -68,7 +68,13 @@ fn whitespace_padded_app_keys_share_one_limit_budget() {
     pin_clock(&s.backend, 1);
     let port = s.port();
     // `%20` and `+` are spaces, `%09` a tab: all the same key to the backend.
-    let spellings = ["lim-key", "%20lim-key", "lim-key%20", "%20%20lim-key", "%09lim-key"];
+    let spellings = [
+        "lim-key",
+        "%20lim-key",
+        "lim-key%20",
+        "%20%20lim-key",
+        "%09lim-key",
+    ];
     let mut responses = Vec::new();
     for key in spellings {
         for _ in 0..5 {
@@ -126,7 +132,11 @@ fn an_unknown_key_let_through_by_allow_does_not_void_other_apps_reports() {
         // The valid key from its fresh authorization; the made-up one by `allow`.
         assert_eq!(free().send(port).status, 200);
         free_forwarded += 1;
-        assert_eq!(bogus(i).send(port).status, 200, "allow forwards an unknown key");
+        assert_eq!(
+            bogus(i).send(port).status,
+            200,
+            "allow forwards an unknown key"
+        );
     }
     std::thread::sleep(Duration::from_millis(1500));
     gate.open();
@@ -162,7 +172,8 @@ fn a_deleted_application_does_not_void_other_apps_reports() {
         state,
     );
     let port = s.port();
-    let get = |key: &str| Request::get(&format!("/?user_key={key}")).header("Host", "api.example.com");
+    let get =
+        |key: &str| Request::get(&format!("/?user_key={key}")).header("Host", "api.example.com");
     assert_eq!(get(FREE).send(port).status, 200);
     assert_eq!(get("uk-gone").send(port).status, 200);
     wait_until(Duration::from_secs(5), || {
@@ -365,13 +376,28 @@ fn reserved_bytes_in_credentials_reach_authorize_and_report_intact() {
         let got: Vec<&str> = r.query.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(got, names, "{}", r.raw_query);
     };
-    let by_user = calls.iter().find(|r| r.param("user_key").is_some()).unwrap();
-    only(by_user, &["service_id", "service_token", "user_key", "usage[hits]"]);
+    let by_user = calls
+        .iter()
+        .find(|r| r.param("user_key").is_some())
+        .unwrap();
+    only(
+        by_user,
+        &["service_id", "service_token", "user_key", "usage[hits]"],
+    );
     assert_eq!(by_user.param("user_key"), Some(uk));
     assert_eq!(by_user.param("service_id"), Some("1"));
     assert_eq!(by_user.param("service_token"), Some(TOKEN));
     let by_app = calls.iter().find(|r| r.param("app_id").is_some()).unwrap();
-    only(by_app, &["service_id", "service_token", "app_id", "app_key", "usage[hits]"]);
+    only(
+        by_app,
+        &[
+            "service_id",
+            "service_token",
+            "app_id",
+            "app_key",
+            "usage[hits]",
+        ],
+    );
     assert_eq!(by_app.param("app_id"), Some(app_id));
     assert_eq!(by_app.param("app_key"), Some(app_key));
     support::batching::assert_reported_exactly(

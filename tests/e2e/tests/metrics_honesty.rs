@@ -228,7 +228,11 @@ fn every_outcome_is_counted_once_across_modes_http2_and_two_workers() {
         ("local authorized", 200, local(Some(LOCAL_KEY))),
         ("local auth_missing", 401, local(None)),
         ("local auth_failed", 403, local(Some("nope-nope-nope"))),
-        ("public", 200, Request::get("/").header("Host", "open.example.com")),
+        (
+            "public",
+            200,
+            Request::get("/").header("Host", "open.example.com"),
+        ),
     ];
     let mut got = Vec::new();
     for (what, status, r) in cases.drain(..) {
@@ -243,7 +247,14 @@ fn every_outcome_is_counted_once_across_modes_http2_and_two_workers() {
         .send(p);
     assert_eq!(h2.status, 200, "{h2}");
     let mut c = Connection::open(p).unwrap();
-    c.head(1, "get", "api.example.com", &format!("/?user_key={FREE}"), &[], true);
+    c.head(
+        1,
+        "get",
+        "api.example.com",
+        &format!("/?user_key={FREE}"),
+        &[],
+        true,
+    );
     let lower = c.answer(1).unwrap();
     assert_eq!(lower.status, 400, "{}", lower.body);
     let mut c = Connection::open(p).unwrap();
@@ -491,9 +502,7 @@ fn jwt_budget_refusals_are_counted_exactly_once() {
     use e2e::jwt::{now, Signer};
     let signer = Signer::rs256("k1");
     let iss = "https://idp.example.com/realms/m";
-    let claims = |sub: &str, n: u64| {
-        json!({"iss": iss, "sub": sub, "azp": "c", "jti": n, "exp": now() + 300})
-    };
+    let claims = |sub: &str, n: u64| json!({"iss": iss, "sub": sub, "azp": "c", "jti": n, "exp": now() + 300});
     let svc = json!({
         "id": 30,
         "authentication": {"mode": "local", "jwt": {
@@ -529,7 +538,10 @@ fn jwt_budget_refusals_are_counted_exactly_once() {
     let refused = stat(&s.envoy, "jwt_verify_budget_exhausted");
     assert_eq!(stat(&s.envoy, "requests_denied.auth_failed"), 6);
     assert_eq!(stat(&s.envoy, "requests_authorized"), 7);
-    assert!((4..=5).contains(&refused), "refused without a check: {refused}");
+    assert!(
+        (4..=5).contains(&refused),
+        "refused without a check: {refused}"
+    );
     assert_eq!(decided(&s.envoy), answered(&s.envoy));
     assert_eq!(s.echo.requests().len(), 7);
 }
@@ -595,14 +607,36 @@ fn local_credentials_stay_out_of_the_log_above_debug() {
         (403, get("/").header("APIKey", bad_key)),
         (403, get(&format!("/?api_key={bad_key}"))),
         (200, get("/").header("Authorization", &basic("alice", pw))),
-        (403, get("/").header("Authorization", &basic("alice", bad_pw))),
-        (200, get("/").header("Authorization", &format!("Bearer {good_jwt}"))),
-        (403, get("/").header("Authorization", &format!("Bearer {forged_jwt}"))),
-        (403, get("/").header("Authorization", &format!("Bearer {expired_jwt}"))),
+        (
+            403,
+            get("/").header("Authorization", &basic("alice", bad_pw)),
+        ),
+        (
+            200,
+            get("/").header("Authorization", &format!("Bearer {good_jwt}")),
+        ),
+        (
+            403,
+            get("/").header("Authorization", &format!("Bearer {forged_jwt}")),
+        ),
+        (
+            403,
+            get("/").header("Authorization", &format!("Bearer {expired_jwt}")),
+        ),
         (200, get(&url)),
         (403, get(&bad_url)),
-        (200, get("/admin/x").header("X-Admin-Secret", hs).header("APIKey", key)),
-        (403, get("/admin/x").header("X-Admin-Secret", bad_hs).header("APIKey", key)),
+        (
+            200,
+            get("/admin/x")
+                .header("X-Admin-Secret", hs)
+                .header("APIKey", key),
+        ),
+        (
+            403,
+            get("/admin/x")
+                .header("X-Admin-Secret", bad_hs)
+                .header("APIKey", key),
+        ),
     ];
     for (i, (status, r)) in cases.into_iter().enumerate() {
         let got = r.send(p);
@@ -613,7 +647,17 @@ fn local_credentials_stay_out_of_the_log_above_debug() {
     assert!(log.contains("][debug]["), "Envoy logs at debug");
     let lines = above_debug(&log);
     let secrets = [
-        key, bad_key, pw, bad_pw, hs, bad_hs, signing, &sig, &good_jwt, &forged_jwt, &expired_jwt,
+        key,
+        bad_key,
+        pw,
+        bad_pw,
+        hs,
+        bad_hs,
+        signing,
+        &sig,
+        &good_jwt,
+        &forged_jwt,
+        &expired_jwt,
         "local-secret",
     ];
     let mut leaks = Vec::new();
