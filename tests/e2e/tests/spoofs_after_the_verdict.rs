@@ -63,10 +63,14 @@ fn trailers_after_the_verdict_are_stripped_in_every_mode() {
                 let mark = format!("late-trailers/{mode}/{target}/{proto}");
                 let body = format!(r#"{{"mark":"{mark}","items":[1,2,3]}}"#);
                 let headers = with_spoofs(&[creds, ("content-type", JSON)], &mark, h2);
-                let before = count();
+                // The verdict is the request going upstream: Envoy's router opens the upstream
+                // request on the headers. (`requests_authorized` waits for the body: a JSON
+                // body is read for a `_method` to the end, and only then counted.)
+                let sent = || s.envoy.stat("cluster.upstream.upstream_rq_total").unwrap_or(0);
+                let before = sent();
                 let mut verdict_first = true;
                 let between = || {
-                    verdict_first = e2e::wait_until(Duration::from_secs(5), || count() > before);
+                    verdict_first = e2e::wait_until(Duration::from_secs(5), || sent() > before);
                 };
                 let answer = if h2 {
                     h2_request(port, target, "/api/x", &headers, &body, &TRAILERS, between)
