@@ -66,7 +66,11 @@ fn trailers_after_the_verdict_are_stripped_in_every_mode() {
                 // The verdict is the request going upstream: Envoy's router opens the upstream
                 // request on the headers. (`requests_authorized` waits for the body: a JSON
                 // body is read for a `_method` to the end, and only then counted.)
-                let sent = || s.envoy.stat("cluster.upstream.upstream_rq_total").unwrap_or(0);
+                let sent = || {
+                    s.envoy
+                        .stat("cluster.upstream.upstream_rq_total")
+                        .unwrap_or(0)
+                };
                 let before = sent();
                 let mut verdict_first = true;
                 let between = || {
