@@ -27,10 +27,7 @@ impl PendingRequest {
         // query or form body) is carried too: the defaults would authorize the anonymous
         // application while the upstream read that one (found by an audit, 2026-12-06).
         let names = &self.service.names;
-        let spelled = |name: &str| {
-            self.service.location == CredentialsLocation::Query
-                && self.args.spelled(name).next().is_some()
-        };
+        let spelled = |name: &str| self.spelled_args(name).next().is_some();
         match (
             self.service.policies.default_credentials()?,
             self.service.mode,
@@ -77,12 +74,18 @@ impl PendingRequest {
                     .is_some_and(|key| key.id == who.id)
         };
         let names = &self.service.names;
-        let spelled_another = self.service.location == CredentialsLocation::Query
-            && [&names.user_key, &names.app_id].iter().any(|name| {
-                (self.args.spelled(name))
-                    .any(|v| !constant_time_eq(v.as_bytes(), who.id.as_bytes()) && !is_own(v))
-            });
+        let spelled_another = [&names.user_key, &names.app_id].iter().any(|name| {
+            (self.spelled_args(name))
+                .any(|v| !constant_time_eq(v.as_bytes(), who.id.as_bytes()) && !is_own(v))
+        });
         self.found.ambiguous || spelled_another || self.found.names_another(&who.id, is_own)
+    }
+
+    /// The values of a credential arg `name` in every spelling an upstream reads as it
+    /// (`user.key`, `user_key[]`; query or form body), for a service reading credentials there.
+    fn spelled_args<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let query = self.service.location == CredentialsLocation::Query;
+        self.args.spelled(name).filter(move |_| query)
     }
 
     /// An `ip_check` after `apicast` that denied the client (answered once apicast's own

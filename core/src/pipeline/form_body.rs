@@ -83,13 +83,19 @@ pub(super) fn header_key(service: &Service, headers: &dyn HeaderSource) -> Optio
 /// since Rack, Rails and Laravel read such a body's fields as the request's args, which
 /// nobody signed (found by an audit, 2026-12-06). A form body is read and held to the signed
 /// query instead ([`PendingRequest::add_form_body`]).
+/// Whether `method` carries a payload APIcast reads: its rules and credentials read a form
+/// body on `POST`, `PUT` and `PATCH` only.
+pub(super) fn has_payload(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH")
+}
+
 pub(super) fn signed_url_body(
     local: &Option<Result<Identity, LocalFailure>>,
     method: &str,
     other_body: bool,
 ) -> bool {
     let signed = matches!(local, Some(Ok(who)) if who.method == Method::SignedUrl);
-    signed && other_body && !matches!(method, "POST" | "PUT" | "PATCH")
+    signed && other_body && !has_payload(method)
 }
 
 impl PendingRequest {
@@ -131,7 +137,7 @@ impl PendingRequest {
     /// audit, 2026-12-06); a `POST`, `PUT` or `PATCH` body is the payload the signer allowed.
     fn redefines_signed_args(&self, form: &QueryArgs) -> bool {
         let signed = matches!(&self.local, Some(Ok(who)) if who.method == Method::SignedUrl);
-        let payload = matches!(self.method.as_str(), "POST" | "PUT" | "PATCH");
+        let payload = has_payload(&self.method);
         signed
             && (form.truncated()
                 || form.iter().any(|(name, value)| {
@@ -192,10 +198,10 @@ impl PendingRequest {
             self.local = Some(Err(LocalFailure::Failed));
         }
         if self.form_rules() || self.form_credentials() || self.form_tokens() {
-            // APIcast's rules read a form body on `POST`, `PUT` and `PATCH` only.
-            match self.method.as_str() {
-                "POST" | "PUT" | "PATCH" => self.args.overlay(&form),
-                _ => self.args.overlay_wider(&form),
+            if has_payload(&self.method) {
+                self.args.overlay(&form)
+            } else {
+                self.args.overlay_wider(&form)
             }
         }
         #[cfg(feature = "jwt")]

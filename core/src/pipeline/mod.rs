@@ -306,7 +306,7 @@ pub fn begin(
     let body_eligible = form
         && form_body
         && !public_path
-        && matches!(head.method, "POST" | "PUT" | "PATCH")
+        && form_body::has_payload(head.method)
         && service.location == CredentialsLocation::Query;
     // Read only for a body that is read (no header look-up on a `GET`).
     let encoded = || {
