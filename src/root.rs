@@ -13,6 +13,7 @@ use crate::wake;
 use log::{error, info, warn};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Duration;
@@ -23,7 +24,9 @@ pub struct TollgateRoot {
     id: u32,
     worker: Option<Rc<Runner>>,
     metrics: Rc<Metrics>,
-    wake_queue: Option<u32>,
+    /// Batching's wake-up queue, registered at the first request (see [`WakeQueue`]).
+    wake_queue: Cell<WakeQueue>,
+    store: Option<HostStore>,
     system: Option<SystemFetcher>,
     #[cfg(feature = "jwt")]
     jwks: JwksFetcher,
@@ -35,10 +38,40 @@ impl TollgateRoot {
             id,
             worker: None,
             metrics: Rc::default(),
-            wake_queue: None,
+            wake_queue: Cell::new(WakeQueue::Unwanted),
+            store: None,
             system: None,
             #[cfg(feature = "jwt")]
             jwks: JwksFetcher::default(),
+        }
+    }
+}
+
+/// Whether this root context has a wake-up queue. It is registered at the root context's
+/// first request, never in `on_configure`: Envoy's main thread loads the configuration in VMs
+/// of its own, which serve no request and are torn down without `on_done`, and each queue they
+/// registered would fill with every notice, unread, for the rest of the process (found by an
+/// audit, 2026-12-06).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WakeQueue {
+    /// No batching: nobody waits for another request's answer.
+    Unwanted,
+    AtFirstRequest,
+    Registered,
+    /// Registration failed: waiting requests are resumed by the timer.
+    Failed,
+}
+
+impl TollgateRoot {
+    fn register_wake_queue(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        if wake::register_queue(store, self.id).is_some() {
+            self.wake_queue.set(WakeQueue::Registered);
+        } else {
+            warn!("tollgate: no wake-up queue; waiting requests are resumed by the timer");
+            self.wake_queue.set(WakeQueue::Failed);
         }
     }
 }
@@ -47,6 +80,9 @@ impl Context for TollgateRoot {
     fn on_done(&mut self) -> bool {
         if let Some(system) = &mut self.system {
             system.shutdown();
+        }
+        if let (WakeQueue::Registered, Some(store)) = (self.wake_queue.get(), &self.store) {
+            wake::unregister_queue(store, self.id);
         }
         // Calls counted here but not yet in shared data would be lost with this VM.
         if let Some(runner) = &self.worker {
@@ -142,12 +178,10 @@ impl RootContext for TollgateRoot {
             // The first fetch right after start; new generations installed within 250 ms.
             tick = Some(Duration::from_millis(250));
         }
-        if worker.batching() && self.wake_queue.is_none() {
-            self.wake_queue = wake::register_queue(&store);
-            if self.wake_queue.is_none() {
-                warn!("tollgate: no wake-up queue; waiting requests are resumed by the timer");
-            }
+        if worker.batching() && self.wake_queue.get() == WakeQueue::Unwanted {
+            self.wake_queue.set(WakeQueue::AtFirstRequest);
         }
+        self.store = Some(store.clone());
         #[cfg(feature = "jwt")]
         let tick = {
             self.jwks = JwksFetcher::new(config.clone());
@@ -203,6 +237,9 @@ impl RootContext for TollgateRoot {
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let worker = self.worker.clone()?;
+        if self.wake_queue.get() == WakeQueue::AtFirstRequest {
+            self.register_wake_queue();
+        }
         Some(Box::new(TollgateHttp::new(context_id, worker)))
     }
 

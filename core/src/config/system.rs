@@ -49,6 +49,15 @@ impl Environment {
             Environment::Sandbox => "sandbox",
         }
     }
+
+    /// The `environment` porta answers for this one: it stores only `production` and
+    /// `sandbox`, and maps `staging` to `sandbox`.
+    pub fn answered(self) -> &'static str {
+        match self {
+            Environment::Production => "production",
+            Environment::Staging | Environment::Sandbox => "sandbox",
+        }
+    }
 }
 
 /// The `system` block. `Debug` never shows the access token.
@@ -322,9 +331,32 @@ pub struct Fetched {
     pub more: bool,
 }
 
-/// Reads an answer: a page or index (`{"proxy_configs": [{"proxy_config": {…}}, …]}`) or a
-/// single `{"proxy_config": {…}}`. Invalid JSON, or neither key, fails the whole answer.
+/// What a request asks for, and so what its answer must be (audit 2026-12-06: the loader took
+/// an answer of either shape, and entries of any environment, for any request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// A page of the account list (or a service's index): `{"proxy_configs": […]}`.
+    List(Environment),
+    /// One service's configuration: `{"proxy_config": {…}}`.
+    Single(Environment),
+}
+
+/// Reads an answer of either shape, of any environment: a page or index
+/// (`{"proxy_configs": [{"proxy_config": {…}}, …]}`) or a single `{"proxy_config": {…}}`, as a
+/// pulled file holds. Invalid JSON, or neither key, fails the whole answer. The loader reads
+/// with [`parse_answer_for`].
 pub fn parse_answer(body: &[u8]) -> Result<Fetched> {
+    read_answer(body, None)
+}
+
+/// Reads the answer to a request: an answer of the other shape fails whole (a page without
+/// `proxy_configs` is no page, whatever else it holds), and an entry of another environment
+/// than the one asked for is unreadable (skipped, its service keeps its live version).
+pub fn parse_answer_for(body: &[u8], expected: Expected) -> Result<Fetched> {
+    read_answer(body, Some(expected))
+}
+
+fn read_answer(body: &[u8], expected: Option<Expected>) -> Result<Fetched> {
     let mut value: Value =
         serde_json::from_slice(body).map_err(|e| error("", format!("invalid JSON: {e}")))?;
     let Value::Object(root) = &mut value else {
@@ -352,8 +384,16 @@ pub fn parse_answer(body: &[u8]) -> Result<Fetched> {
     {
         return Err(error(path, "given twice in one object"));
     }
+    let (list_ok, single_ok, environment) = match expected {
+        None => (true, true, None),
+        Some(Expected::List(env)) => (true, false, Some(env.answered())),
+        Some(Expected::Single(env)) => (false, true, Some(env.answered())),
+    };
     let mut fetched = Fetched::default();
-    if let Some(list) = root.get_mut("proxy_configs").filter(|v| !v.is_null()) {
+    let list = root
+        .get_mut("proxy_configs")
+        .filter(|v| list_ok && !v.is_null());
+    if let Some(list) = list {
         let Value::Array(items) = list else {
             return Err(error("proxy_configs", "expected an array"));
         };
@@ -364,7 +404,7 @@ pub fn parse_answer(body: &[u8]) -> Result<Fetched> {
             let inner = item.get_mut("proxy_config").filter(|v| !v.is_null());
             let entry = match (inner, twice_in(&format!("proxy_configs[{i}]"))) {
                 (Some(_), Some(twice)) => Err(twice),
-                (Some(inner), None) => read_entry(&path, inner),
+                (Some(inner), None) => read_entry(&path, inner, environment),
                 (None, _) if is_object => Err(error(&path, "missing required field")),
                 (None, _) => Err(error(&format!("proxy_configs[{i}]"), "expected an object")),
             };
@@ -379,19 +419,27 @@ pub fn parse_answer(body: &[u8]) -> Result<Fetched> {
                 }
             }
         }
-    } else if let Some(single) = root.get_mut("proxy_config").filter(|v| !v.is_null()) {
-        match twice_in("proxy_config").map_or_else(|| read_entry("proxy_config", single), Err) {
+    } else if let Some(single) = root
+        .get_mut("proxy_config")
+        .filter(|v| single_ok && !v.is_null())
+    {
+        let read = || read_entry("proxy_config", single, environment);
+        match twice_in("proxy_config").map_or_else(read, Err) {
             Ok(service) => fetched.services.push(service),
             Err(e) => fetched.errors.push(e),
         }
+    } else if single_ok && !list_ok {
+        return Err(error("proxy_config", "missing required field"));
     } else {
         return Err(error("proxy_configs", "missing required field"));
     }
     Ok(fetched)
 }
 
-/// Reads one `proxy_config` and takes its `content` out of the answer (no copy).
-fn read_entry(path: &str, value: &mut Value) -> Result<FetchedService> {
+/// Reads one `proxy_config` and takes its `content` out of the answer (no copy). With
+/// `asked` (the environment System answers for the one asked for), an entry of another
+/// environment is an error. `environment` is required, as porta always sends it.
+fn read_entry(path: &str, value: &mut Value, asked: Option<&str>) -> Result<FetchedService> {
     let content_path = format!("{path}.content");
     let (version, environment, id) = {
         let entry = Obj::new(path, value)?;
@@ -399,6 +447,11 @@ fn read_entry(path: &str, value: &mut Value) -> Result<FetchedService> {
             .uint("version")?
             .ok_or_else(|| error(&entry.child_path("version"), "missing required field"))?;
         let environment = entry.required_string("environment")?.to_string();
+        // Audit 2026-12-06: a sandbox entry in a production answer was served.
+        if let Some(asked) = asked.filter(|asked| *asked != environment) {
+            let message = format!("{environment:?}, not the environment asked for ({asked:?})");
+            return Err(error(&entry.child_path("environment"), message));
+        }
         let content = entry
             .get("content")
             .ok_or_else(|| error(&content_path, "missing required field"))?;

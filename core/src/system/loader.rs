@@ -6,7 +6,7 @@
 use super::{published, schedule};
 use crate::cache::SharedStore;
 use crate::config::system::{
-    account_page_path, parse_answer, service_config_path, Fetched, Plan, SystemConfig,
+    account_page_path, parse_answer_for, service_config_path, Expected, Fetched, Plan, SystemConfig,
 };
 use crate::config::{Config, FetchedService, SKIPPED_WARNING};
 use log::{info, warn};
@@ -205,15 +205,21 @@ impl Loader {
             }
         };
         let request = fetch.queue.remove(0);
+        // Audit 2026-12-06: an answer is read as the answer to its request (shape, environment).
+        let environment = self.system.environment;
+        let (expected, newest) = match &request {
+            Request::Page(_) => (Expected::List(environment), true),
+            Request::Service { version, .. } => (Expected::Single(environment), version.is_none()),
+        };
         match (status, &request) {
             (Some(404), Request::Service { id, .. }) => {
                 // One service gone or not deployed: it keeps its current version, if any.
                 warn!("tollgate: service {id} not found in 3scale System (404): keeping its current configuration");
-                keep_installed(&self.installed, &mut fetch.collected, id);
+                keep_installed(&self.installed, &mut fetch.collected, id, newest);
             }
-            (Some(200), _) => match parse_answer(&body) {
+            (Some(200), _) => match parse_answer_for(&body, expected) {
                 Ok(Fetched {
-                    services,
+                    mut services,
                     errors,
                     unread,
                     more,
@@ -221,10 +227,18 @@ impl Loader {
                     for e in errors {
                         warn!("tollgate: 3scale System answer: entry skipped: {e}");
                     }
-                    // An entry that could not be read: its service's live version stays.
                     if let Request::Service { id, .. } = &request {
+                        // Only the asked service's own entry is used (audit 2026-12-06: an
+                        // answer holding another service installed it and dropped this one).
+                        let other = services.iter().find(|s| s.id.as_deref() != Some(id));
+                        if let Some(other) = other {
+                            let got = other.id.as_deref().unwrap_or("without an id");
+                            warn!("tollgate: 3scale System answered the request for service {id} with service {got}: entry skipped, keeping service {id}'s current configuration");
+                            services.clear();
+                        }
+                        // An entry that could not be read: its service's live version stays.
                         if services.is_empty() {
-                            keep_installed(&self.installed, &mut fetch.collected, id);
+                            keep_installed(&self.installed, &mut fetch.collected, id, newest);
                         }
                     }
                     // Whose is it? Dropping a live service is worse than a stale set.
@@ -250,11 +264,11 @@ impl Loader {
                     let mut merged = 0;
                     for (before, id) in unread {
                         let ahead = services.by_ref().take(before.saturating_sub(merged));
-                        merge(&mut fetch.collected, ahead.collect());
+                        merge(&mut fetch.collected, ahead.collect(), newest);
                         merged = merged.max(before);
-                        keep_installed(&self.installed, &mut fetch.collected, &id);
+                        keep_installed(&self.installed, &mut fetch.collected, &id, newest);
                     }
-                    merge(&mut fetch.collected, services.collect());
+                    merge(&mut fetch.collected, services.collect(), newest);
                 }
                 Err(e) => {
                     self.failed(store, &format!("invalid answer: {e}"), now_ms);
@@ -389,10 +403,17 @@ impl Loader {
 
 /// Keeps the live version of service `id` (if it has one) in the set being fetched, in place
 /// of a version fetched for it: its last installed entry (a refused version published after
-/// the version it keeps live, which [`Loader::finish`] keeps again).
-fn keep_installed(installed: &[FetchedService], collected: &mut Vec<FetchedService>, id: &str) {
+/// the version it keeps live, which [`Loader::finish`] keeps again). With `newest` (a latest
+/// fetch), a higher version the fetch already holds stays: an entry of another environment
+/// does not roll a service back.
+fn keep_installed(
+    installed: &[FetchedService],
+    collected: &mut Vec<FetchedService>,
+    id: &str,
+    newest: bool,
+) {
     if let Some(old) = installed.iter().rev().find(|s| s.id.as_deref() == Some(id)) {
-        merge(collected, vec![old.clone()]);
+        merge(collected, vec![old.clone()], newest);
     }
 }
 
@@ -420,15 +441,28 @@ fn scope(system: &SystemConfig) -> String {
     format!("{hash:016x}")
 }
 
-/// Adds services, a later entry for the same id replacing an earlier one (a pinned version
-/// replaces the latest the pages returned).
-fn merge(collected: &mut Vec<FetchedService>, services: Vec<FetchedService>) {
+/// Adds services, a later entry for the same id replacing an earlier one in its place (a
+/// pinned version replaces the latest the pages returned), except that with `newest` (a
+/// latest fetch) the higher version stays (audit 2026-12-06: of v2 then v1 in one answer, v1
+/// served).
+fn merge(collected: &mut Vec<FetchedService>, services: Vec<FetchedService>, newest: bool) {
     for service in services {
-        match collected
-            .iter_mut()
-            .find(|s| s.id.is_some() && s.id == service.id)
-        {
-            Some(slot) => *slot = service,
+        let slot = (collected.iter_mut()).find(|s| s.id.is_some() && s.id == service.id);
+        match slot {
+            Some(slot) => {
+                let keep_slot = newest && slot.version > service.version;
+                if newest && slot.version != service.version {
+                    let (kept, older) = match keep_slot {
+                        true => (slot.version, service.version),
+                        false => (service.version, slot.version),
+                    };
+                    let id = service.id.as_deref().unwrap_or_default();
+                    warn!("tollgate: 3scale System: service {id} version {older} skipped: version {kept} serves");
+                }
+                if !keep_slot {
+                    *slot = service;
+                }
+            }
             None => collected.push(service),
         }
     }

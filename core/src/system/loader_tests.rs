@@ -559,3 +559,7 @@ fn an_unreadable_entry_keeps_its_place_in_the_answer() {
     let first_for_host = config.services_for_host("shared").next().unwrap();
     assert_eq!(first_for_host.id, "1");
 }
+
+/// Answers that are not the answer asked for (audit 2026-12-06).
+#[path = "loader_answer_tests.rs"]
+mod answers;

@@ -367,3 +367,84 @@ fn unreadable_entries_name_their_service() {
     );
     assert_eq!(fetched.services.len(), 1);
 }
+
+/// Audit 2026-12-06: an answer is read as the answer to its request. A page must hold
+/// `proxy_configs` (one `proxy_config` is no page), a per-service answer `proxy_config`.
+#[test]
+fn an_answer_of_the_other_shape_fails_whole() {
+    let production = Environment::Production;
+    let single = entry(json!(2), 1).to_string();
+    let page = json!({"proxy_configs": [entry(json!(2), 1)]}).to_string();
+    let fail = |body: &str, expected| {
+        parse_answer_for(body.as_bytes(), expected)
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        fail(&single, Expected::List(production)),
+        "proxy_configs: missing required field"
+    );
+    assert_eq!(
+        fail(&page, Expected::Single(production)),
+        "proxy_config: missing required field"
+    );
+    assert_eq!(
+        fail("{}", Expected::Single(production)),
+        "proxy_config: missing required field"
+    );
+    let both = json!({"proxy_configs": [], "proxy_config": entry(json!(2), 1)["proxy_config"]});
+    let read = parse_answer_for(both.to_string().as_bytes(), Expected::List(production)).unwrap();
+    assert!(
+        read.services.is_empty(),
+        "a page reads `proxy_configs` only"
+    );
+    let read = parse_answer_for(page.as_bytes(), Expected::List(production)).unwrap();
+    assert_eq!(read.services.len(), 1);
+    let read = parse_answer_for(single.as_bytes(), Expected::Single(production)).unwrap();
+    assert_eq!(read.services[0].id.as_deref(), Some("2"));
+    // Tools reading a pulled file take either shape.
+    assert_eq!(parse_answer(single.as_bytes()).unwrap().services.len(), 1);
+    assert_eq!(parse_answer(page.as_bytes()).unwrap().services.len(), 1);
+}
+
+/// Audit 2026-12-06: an entry of another environment than the one asked for is unreadable
+/// (its service keeps its live version); `staging` is answered as `sandbox`.
+#[test]
+fn an_entry_of_another_environment_is_unreadable() {
+    let in_env = |id: u64, version: u64, env: &str| {
+        let mut e = entry(json!(id), version);
+        e["proxy_config"]["environment"] = json!(env);
+        e
+    };
+    let page = json!({"proxy_configs": [
+        in_env(1, 1, "production"), in_env(1, 2, "sandbox"), in_env(2, 1, "staging")
+    ]})
+    .to_string();
+    let read = parse_answer_for(page.as_bytes(), Expected::List(Environment::Production)).unwrap();
+    let errors: Vec<String> = read.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        errors,
+        [
+            r#"proxy_configs[1].proxy_config.environment: "sandbox", not the environment asked for ("production")"#,
+            r#"proxy_configs[2].proxy_config.environment: "staging", not the environment asked for ("production")"#,
+        ]
+    );
+    assert_eq!(read.unread, [(1, "1".to_string()), (1, "2".to_string())]);
+    let versions: Vec<u64> = read.services.iter().map(|s| s.version).collect();
+    assert_eq!(versions, [1]);
+    for asked in [Environment::Staging, Environment::Sandbox] {
+        let read = parse_answer_for(page.as_bytes(), Expected::List(asked)).unwrap();
+        let versions: Vec<u64> = read.services.iter().map(|s| s.version).collect();
+        assert_eq!(versions, [2], "{asked:?} is answered as sandbox");
+    }
+    let single = in_env(3, 1, "sandbox").to_string();
+    let read = parse_answer_for(single.as_bytes(), Expected::Single(Environment::Production));
+    let read = read.unwrap();
+    assert!(read.services.is_empty());
+    assert_eq!(
+        read.errors[0].to_string(),
+        r#"proxy_config.environment: "sandbox", not the environment asked for ("production")"#
+    );
+    // Without any environment asked (a pulled file), every entry is read.
+    assert_eq!(parse_answer(page.as_bytes()).unwrap().services.len(), 3);
+}
