@@ -14,7 +14,10 @@
 # 780 and 550 KB, for the seventeenth's, 6.4 and 7.2 KB: batched reports kept through
 # 408/429, removed services and a changed interval 2.7 KB, the cache's eviction rule and
 # credential bound 0.8, APIcast's `last` and zero totals 0.7, CONNECT and ports 1, duplicate
-# keys compared decoded 1). Fails when a budget is exceeded.
+# keys compared decoded 1); and again, from 785 and 555 KB, for the nineteenth's, 4.3 and
+# 4.4 KB: wake-up queues one per VM and plugin, System answers read as the answer asked for,
+# the pending list's byte bound, service ids without zeros, the caller check in every location).
+# Fails when a budget is exceeded.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,8 +26,8 @@ TARGET=wasm32-unknown-unknown
 FULL="target/$TARGET/release"
 LEAN_DIR="target/lean"
 LEAN="$LEAN_DIR/$TARGET/release"
-NO_JWT_BUDGET=555000
-FULL_BUDGET=785000
+NO_JWT_BUDGET=560000
+FULL_BUDGET=790000
 
 [[ -f "$FULL/tollgate.wasm" ]] || { echo "size: run \`make build\` first" >&2; exit 1; }
 # A target directory of its own, so the default build's module is left alone.

@@ -9,7 +9,9 @@ use tollgate_core::cache::store::update;
 use tollgate_core::cache::SharedStore;
 
 /// Shared-data key of the plugin's wake-up queue tokens.
-const QUEUES_KEY: &str = "tollgate.workers";
+/// (Not `tollgate.workers`, the list of modules before 2026-12-06, which never took their
+/// dead queues off it.)
+const QUEUES_KEY: &str = "tollgate.wake.queues";
 /// Queue tokens remembered (VMs come and go with configuration changes).
 const MAX_QUEUES: usize = 64;
 
@@ -24,8 +26,9 @@ thread_local! {
     /// a queue per root context filled with every notice, unread, for the rest of the process
     /// (found by an audit, 2026-12-06: 26 MB after three updates and 2,000 keys).
     static VM_SEQ: Cell<u64> = const { Cell::new(0) };
-    /// This VM's queue tokens and the root context each delivers to (0: none any more).
-    static RECEIVERS: RefCell<Vec<(u32, u32)>> = const { RefCell::new(Vec::new()) };
+    /// This VM's queues (name, token) and the root context each delivers to (0: none any
+    /// more).
+    static RECEIVERS: RefCell<Vec<(String, u32, u32)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Registers this worker's wake-up queue for root context `root` (the VM's queue of the
@@ -46,7 +49,25 @@ pub fn register_queue(store: &HostStore, root: u32) -> Option<u32> {
         seq => seq,
     };
     // `vm.`: not a name the numbers of earlier modules (per plugin) gave.
-    let token = host::register_queue(&store.key(&format!("tollgate.wake.vm.{seq}"))).ok()?;
+    let name = store.key(&format!("tollgate.wake.vm.{seq}")).into_owned();
+    // A newer root context of this VM receives it already: this one (still serving requests
+    // of connections from before a configuration update) does not take it back.
+    let newer = RECEIVERS.with_borrow(|receivers| {
+        (receivers.iter())
+            .find(|(n, _, r)| *n == name && *r > root)
+            .map(|(_, token, _)| *token)
+    });
+    if newer.is_some() {
+        return newer;
+    }
+    // The same name gives the same token, and the queue's messages go to `root` from now on.
+    let token = host::register_queue(&name).ok()?;
+    RECEIVERS.with_borrow_mut(|receivers| {
+        match receivers.iter_mut().find(|(n, _, _)| *n == name) {
+            Some(receiver) => (receiver.1, receiver.2) = (token, root),
+            None => receivers.push((name, token, root)),
+        }
+    });
     update(store, QUEUES_KEY, |value| {
         let mut tokens = parse_tokens(value);
         if !tokens.contains(&token) {
@@ -55,12 +76,6 @@ pub fn register_queue(store: &HostStore, root: u32) -> Option<u32> {
         let skip = tokens.len().saturating_sub(MAX_QUEUES);
         Some((listed(&tokens[skip..]), ()))
     })?;
-    RECEIVERS.with_borrow_mut(
-        |receivers| match receivers.iter_mut().find(|(t, _)| *t == token) {
-            Some(receiver) => receiver.1 = root,
-            None => receivers.push((token, root)),
-        },
-    );
     Some(token)
 }
 
@@ -68,9 +83,9 @@ pub fn register_queue(store: &HostStore, root: u32) -> Option<u32> {
 /// this VM took the queue over), no worker notifies that queue any more.
 pub fn unregister_queue(store: &HostStore, root: u32) {
     let token = RECEIVERS.with_borrow_mut(|receivers| {
-        let receiver = receivers.iter_mut().find(|(_, r)| *r == root)?;
-        receiver.1 = 0;
-        Some(receiver.0)
+        let receiver = receivers.iter_mut().find(|(_, _, r)| *r == root)?;
+        receiver.2 = 0;
+        Some(receiver.1)
     });
     if let Some(token) = token {
         update(store, QUEUES_KEY, |value| {

@@ -124,7 +124,14 @@ fn sum_calls<K>(entries: &[(K, Calls)]) -> u64 {
         .fold(0u64, |sum, (_, c)| sum.saturating_add(c.calls))
 }
 
-/// Adds calls to the shared pending list, up to `max_pending` distinct entries.
+/// The most key bytes the shared pending list holds, whatever `max_pending` allows: every
+/// worker reads and rewrites the whole list on each tick, and keys carry credentials (up to a
+/// few KB each). Without it, made-up keys let through by `caching_type: allow` while the
+/// backend is down could grow it to tens of megabytes (found by an audit, 2026-12-06).
+pub const MAX_PENDING_KEY_BYTES: usize = 4 << 20;
+
+/// Adds calls to the shared pending list, up to `max_pending` distinct entries and
+/// [`MAX_PENDING_KEY_BYTES`] of keys.
 pub fn merge<'a>(
     store: &dyn SharedStore,
     calls: impl Iterator<Item = (&'a str, Calls)> + Clone,
@@ -132,16 +139,20 @@ pub fn merge<'a>(
 ) -> Option<Merged> {
     update(store, PENDING_KEY, |value| {
         let mut list = decode_pending(value.unwrap_or_default());
+        let mut key_bytes: usize = list.iter().map(|(k, _)| k.len()).sum();
         let mut merged = Merged::default();
         for (key, c) in calls.clone() {
-            let room = list.len() < max_pending;
+            let room = list.len() < max_pending && key_bytes + key.len() <= MAX_PENDING_KEY_BYTES;
             match list.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
                 Ok(i) => {
                     if let Some((_, existing)) = list.get_mut(i) {
                         existing.add(c);
                     }
                 }
-                Err(i) if room => list.insert(i, (key.to_string(), c)),
+                Err(i) if room => {
+                    key_bytes += key.len();
+                    list.insert(i, (key.to_string(), c));
+                }
                 // Dropped calls stay owed by their entries (never settled): the backend
                 // never counts them, so they must not free budget.
                 Err(_) => merged.dropped = merged.dropped.saturating_add(c.calls),

@@ -265,7 +265,11 @@ fn service_id(path: &str, value: &Value) -> Result<String> {
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(error(path, "a service id is made of digits"));
     }
-    Ok(id)
+    // As porta reads it (`"0042"` is service 42): answers carry the id without the zeros.
+    match id.trim_start_matches('0') {
+        "" => Ok("0".to_string()),
+        digits => Ok(digits.to_string()),
+    }
 }
 
 /// `Basic base64("TOKEN:")`, as APIcast sends the token of `https://TOKEN@portal`.

@@ -318,13 +318,23 @@ impl QueryArgs {
     /// Every value (URI or form) of an arg an upstream reads as `name`: any case, PHP's and
     /// `qs`'s spellings (`arg_names`).
     pub fn spelled<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.spelled_in(name, true)
+    }
+
+    /// [`spelled`](Self::spelled), without the URI's args when `uri` is false (the form
+    /// body's only).
+    pub fn spelled_in<'a>(
+        &'a self,
+        name: &'a str,
+        uri: bool,
+    ) -> impl Iterator<Item = &'a str> + 'a {
         self.args.iter().filter_map(move |arg| match *arg {
             Arg::Uri {
                 name: decoded,
                 value,
                 valued: true,
                 ..
-            } if is_spelling_of(self.span(decoded), name) => Some(self.span(value)),
+            } if uri && is_spelling_of(self.span(decoded), name) => Some(self.span(value)),
             Arg::Form(index) => match self.rules.get(index) {
                 Some((arg, ArgValue::Present(value))) if is_spelling_of(arg, name) => {
                     Some(value.as_str())

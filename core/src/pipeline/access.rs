@@ -27,7 +27,7 @@ impl PendingRequest {
         // query or form body) is carried too: the defaults would authorize the anonymous
         // application while the upstream read that one (found by an audit, 2026-12-06).
         let names = &self.service.names;
-        let spelled = |name: &str| self.spelled_args(name).next().is_some();
+        let spelled = |name: &str| self.spelled_args(name, true).next().is_some();
         match (
             self.service.policies.default_credentials()?,
             self.service.mode,
@@ -53,39 +53,43 @@ impl PendingRequest {
     }
 
     /// `local+3scale` (and OIDC): the caller's id is the 3scale credential, so a `user_key`
-    /// or `app_id` the request carries beside the local credential, in any spelling an
-    /// upstream reads as one (`user.key`, `user_key[]`), must be that id (or, for an API key
-    /// read from the same arg, the key itself): the README's "a credential sent twice with
-    /// different values is refused" (found by audits, 2026-12-06). A signed URL's args are
-    /// its signer's; with `credentials_location: authorization` the header read is the local
-    /// credential itself (a second one is refused as such).
+    /// or `app_id` the request carries beside the local credential, where the service reads
+    /// credentials and in any spelling an upstream reads as one (`user.key`, `user_key[]`),
+    /// must be that id, or the caller's own credential read as one (its API key, or with
+    /// `credentials_location: authorization` its Basic username or Bearer token): the
+    /// README's "a credential sent twice with different values is refused" (found by audits,
+    /// 2026-12-06). A signed URL's query is its signer's; its body and headers are not.
     pub(super) fn names_another_caller(&self, who: &Identity) -> bool {
-        if self.service.auth.mode != Mode::LocalThenThreeScale
-            || who.method == Method::SignedUrl
-            || self.service.location == CredentialsLocation::Authorization
-        {
+        if self.service.auth.mode != Mode::LocalThenThreeScale {
             return false;
         }
         let keys = self.service.auth.api_keys.as_ref();
-        let is_own = |value: &str| {
-            who.method == Method::ApiKey
-                && keys
-                    .and_then(|k| k.find(value))
-                    .is_some_and(|key| key.id == who.id)
+        let is_own = |value: &str| match who.method {
+            Method::ApiKey => {
+                (keys.and_then(|k| k.find(value))).is_some_and(|key| key.id == who.id)
+            }
+            Method::Jwt => (self.bearer.as_deref())
+                .is_some_and(|token| constant_time_eq(token.as_bytes(), value.as_bytes())),
+            Method::Basic | Method::SignedUrl => false,
         };
         let names = &self.service.names;
+        let signed = who.method == Method::SignedUrl;
         let spelled_another = [&names.user_key, &names.app_id].iter().any(|name| {
-            (self.spelled_args(name))
+            (self.spelled_args(name, !signed))
                 .any(|v| !constant_time_eq(v.as_bytes(), who.id.as_bytes()) && !is_own(v))
         });
-        self.found.ambiguous || spelled_another || self.found.names_another(&who.id, is_own)
+        // With the query location, what `found` holds is in those args (checked above).
+        let found_another = !(signed && self.service.location == CredentialsLocation::Query)
+            && (self.found.ambiguous || self.found.names_another(&who.id, is_own));
+        spelled_another || found_another
     }
 
     /// The values of a credential arg `name` in every spelling an upstream reads as it
-    /// (`user.key`, `user_key[]`; query or form body), for a service reading credentials there.
-    fn spelled_args<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    /// (`user.key`, `user_key[]`; the query when `uri`, and the form body), for a service
+    /// reading credentials there.
+    fn spelled_args<'a>(&'a self, name: &'a str, uri: bool) -> impl Iterator<Item = &'a str> + 'a {
         let query = self.service.location == CredentialsLocation::Query;
-        self.args.spelled(name).filter(move |_| query)
+        self.args.spelled_in(name, uri).filter(move |_| query)
     }
 
     /// An `ip_check` after `apicast` that denied the client (answered once apicast's own

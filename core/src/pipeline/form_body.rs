@@ -78,17 +78,17 @@ pub(super) fn header_key(service: &Service, headers: &dyn HeaderSource) -> Optio
     })
 }
 
-/// A signed URL on a method without a payload (`GET`, `DELETE`, ...) whose content type is
-/// multipart or JSON: if a body follows ([`PendingRequest::body_follows`]) it is auth failed,
-/// since Rack, Rails and Laravel read such a body's fields as the request's args, which
-/// nobody signed (found by an audit, 2026-12-06). A form body is read and held to the signed
-/// query instead ([`PendingRequest::add_form_body`]).
 /// Whether `method` carries a payload APIcast reads: its rules and credentials read a form
 /// body on `POST`, `PUT` and `PATCH` only.
 pub(super) fn has_payload(method: &str) -> bool {
     matches!(method, "POST" | "PUT" | "PATCH")
 }
 
+/// A signed URL on a method without a payload (`GET`, `DELETE`, ...) whose content type is
+/// multipart or JSON: if a body follows ([`PendingRequest::body_follows`]) it is auth failed,
+/// since Rack, Rails and Laravel read such a body's fields as the request's args, which
+/// nobody signed (found by an audit, 2026-12-06). A form body is read and held to the signed
+/// query instead ([`PendingRequest::add_form_body`]).
 pub(super) fn signed_url_body(
     local: &Option<Result<Identity, LocalFailure>>,
     method: &str,

@@ -134,8 +134,8 @@ pub struct PendingRequest {
     /// `urlencoded()` inflates, ASP.NET Core honours the charset), so it is refused whenever it
     /// would be read.
     encoded_form: bool,
-    /// JWT services: the `Bearer` token, which a form body's `access_token` must equal.
-    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    /// JWT services: the `Bearer` token, which a form body's `access_token` must equal (and
+    /// which is the caller's own credential where `Authorization` is read for one).
     bearer: Option<String>,
     /// Local keys read from a header and the query: the header's, which a form body's key
     /// must equal.

@@ -43,6 +43,15 @@ fn the_documented_shape_is_read() {
 }
 
 #[test]
+fn service_ids_are_read_as_porta_reads_them() {
+    // porta finds `"0042"` as service 42, and its answers carry `42`.
+    let s = system(with("services", json!(["0042", 7, "000"]))).unwrap();
+    assert_eq!(s.services, Some(vec!["42".into(), "7".into(), "0".into()]));
+    let twice = system(with("services", json!(["42", "042"]))).unwrap_err();
+    assert!(twice.to_string().contains("listed twice"), "{twice}");
+}
+
+#[test]
 fn defaults() {
     let s = system(minimal()).unwrap();
     assert_eq!(s.authority, "threescale_system");

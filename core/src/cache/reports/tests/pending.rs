@@ -125,6 +125,30 @@ fn a_bound_of_one_key_per_flush() {
     assert_eq!(merged.dropped + merged.pending, 55);
 }
 
+#[test]
+fn the_list_holds_at_most_its_key_bytes_whatever_max_pending_allows() {
+    let store = MemoryStore::default();
+    let mut a = LocalUsage::default();
+    // Keys of about 2 KB (a made-up 1 KiB user_key, percent-encoded): 4 MiB holds ~2,000.
+    let long = |i: usize| key(&format!("{i:05}{}", "\u{e9}".repeat(250)));
+    let one = long(0).as_str().len();
+    assert!(one > 1500, "{one}");
+    let fits = MAX_PENDING_KEY_BYTES / one;
+    for i in 0..fits + 10 {
+        add(&mut a, &long(i), 1, false);
+    }
+    let merged = a.flush(&store, 1_000_000).unwrap();
+    assert_eq!((merged.pending, merged.dropped), (fits as u64, 10));
+    // At the bound, a key already listed still adds up; a new one is dropped.
+    add(&mut a, &long(0), 2, false);
+    add(&mut a, &long(fits + 20), 1, false);
+    let merged = a.flush(&store, 1_000_000).unwrap();
+    assert_eq!((merged.pending, merged.dropped), (fits as u64 + 2, 1));
+    let pending = take_pending(&store);
+    assert_eq!(pending.len(), fits);
+    assert_eq!(total(&pending), fits as u64 + 2);
+}
+
 // ---- Conflicts --------------------------------------------------------------------------------
 
 #[test]
