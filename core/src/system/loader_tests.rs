@@ -561,5 +561,4 @@ fn an_unreadable_entry_keeps_its_place_in_the_answer() {
 }
 
 /// Answers that are not the answer asked for (audit 2026-12-06).
-#[path = "loader_answer_tests.rs"]
 mod answers;
