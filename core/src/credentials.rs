@@ -1,5 +1,6 @@
 //! Credential extraction, per `backend_version` and `credentials_location` (APIcast §1).
 
+use crate::auth::Mode;
 use crate::base64::{self, Alphabet};
 use crate::config::{AuthMode, CredentialsLocation, Service};
 use crate::encoding::encode_component;
@@ -169,6 +170,16 @@ pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource)
                 },
                 AuthMode::Unusable => Found::default(),
             };
+            // `local+3scale`: the caller's id is the 3scale credential, so a header of the
+            // other kind naming another caller is read too, to be refused as the query's is
+            // (`user_key` on a version 2 service, `app_id` on a version 1 service).
+            if service.auth.mode == Mode::LocalThenThreeScale {
+                match service.mode {
+                    AuthMode::UserKey => found.app_id = read(&names.app_id),
+                    AuthMode::AppIdAndKey => found.user_key = read(&names.user_key),
+                    AuthMode::Unusable => {}
+                }
+            }
             found.ambiguous = ambiguous;
             found
         }

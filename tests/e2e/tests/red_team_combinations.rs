@@ -402,3 +402,28 @@ fn oidc_with_an_app_id_header_of_another_app_is_auth_failed() {
         .count();
     assert_eq!(asked, 2, "no backend call for the refused ones");
 }
+
+/// The same rule holds for the other kind of credential: on a version 1 service a header
+/// `app_id: victim` names another caller for an upstream that reads 3scale credentials as
+/// version 2 names them, as the query's `app_id=victim` already did (the query is checked for
+/// both names; the headers were checked for the service's own kind only).
+// Found in review (2026-12-06, twentieth session), fixed: local+3scale with credentials_location headers: an app_id header on a version 1 service was forwarded
+#[test]
+fn a_signed_url_with_an_app_id_header_of_another_app_is_auth_failed_under_local_then_3scale() {
+    let s = signed_stack("headers");
+    let url = sign("GET", "/files/r.pdf");
+    let get = || Request::get(&url).header("Host", SIGNED_HOST);
+    for name in ["app_id", "App-Id"] {
+        let r = get().header(name, "victim").send(s.port());
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, "Authentication failed"),
+            "{name}: {r}"
+        );
+    }
+    let r = get().header("app_id", "signed-url").send(s.port());
+    assert_eq!(r.status, 200, "its own id is no other caller: {r}");
+    assert_eq!(s.echo.request_count(), 1, "{:?}", s.echo.requests());
+    assert_eq!(s.authreps().len(), 1, "no authrep for the refused ones");
+    assert_eq!(s.authreps()[0].param("user_key"), Some("signed-url"));
+}
