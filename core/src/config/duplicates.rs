@@ -3,10 +3,13 @@
 //! `"mode": "local", "mode": "none"` open a service: the configuration is refused instead,
 //! naming the key. Read from the raw text, which serde_json has already accepted as JSON.
 
+use std::collections::BTreeSet;
+
 enum Frame {
     Object {
         path: String,
-        keys: Vec<Vec<u8>>,
+        /// A set: a System answer of up to 64 MiB may hold an object of very many keys.
+        keys: BTreeSet<Vec<u8>>,
         /// The key whose value comes next (the path of a nested object or array).
         key: Vec<u8>,
         want_key: bool,
@@ -53,10 +56,9 @@ pub fn duplicates(text: &[u8]) -> Vec<String> {
                         Some(Some(name)) => name.as_slice(),
                         _ => raw,
                     };
-                    if keys.iter().any(|k| k == name) {
+                    if !keys.insert(name.to_vec()) {
                         found.push(child(path, name));
                     }
-                    keys.push(name.to_vec());
                     *key = name.to_vec();
                     *want_key = false;
                 }
@@ -71,7 +73,7 @@ pub fn duplicates(text: &[u8]) -> Vec<String> {
                 stack.push(match byte {
                     b'{' => Frame::Object {
                         path,
-                        keys: Vec::new(),
+                        keys: BTreeSet::new(),
                         key: Vec::new(),
                         want_key: true,
                     },
