@@ -67,7 +67,8 @@ impl TollgateRoot {
         let Some(store) = &self.store else {
             return;
         };
-        if wake::register_queue(store, self.id).is_some() {
+        let now_s = host::now_ms().map_or(0, |ms| ms / 1000);
+        if wake::register_queue(store, self.id, now_s).is_some() {
             self.wake_queue.set(WakeQueue::Registered);
         } else {
             warn!("tollgate: no wake-up queue; waiting requests are resumed by the timer");
@@ -216,6 +217,11 @@ impl RootContext for TollgateRoot {
             }
             runner.run(self.id, Worker::on_tick);
             runner.metrics.flush();
+        }
+        if let (WakeQueue::Registered, Some(store), Ok(now_ms)) =
+            (self.wake_queue.get(), &self.store, host::now_ms())
+        {
+            wake::heartbeat(store, self.id, now_ms / 1000);
         }
         #[cfg(feature = "jwt")]
         if let Ok(now_ms) = host::now_ms() {

@@ -17,10 +17,16 @@ const MAX_QUEUES: usize = 64;
 
 /// Shared-data key (the `vm_id`'s, no plugin prefix) of the VMs' numbers.
 const VM_SEQ_KEY: &str = "tollgate.vm.seq";
+/// A listed queue whose worker has not said it lives for this long is a dead VM's (a VM that
+/// trapped gets no `on_done` to take its queue off): it is dropped from the list, or its
+/// notices would pile up unread in Envoy for the rest of the process.
+const STALE_S: u32 = 60;
+/// How often a worker says its queue lives (from its timer).
+const HEARTBEAT_S: u64 = 10;
 
 thread_local! {
     /// This VM's number among the VMs of its `vm_id` (0: not drawn yet), which names its
-    /// queue of each plugin: one queue per VM and plugin, whatever how many root contexts
+    /// queue of each plugin: one queue per VM and plugin, however many root contexts
     /// configuration updates create in the VM. Envoy keeps a queue as long as any VM of its
     /// `vm_id` lives and delivers its messages only to the context that registered it last:
     /// a queue per root context filled with every notice, unread, for the rest of the process
@@ -29,11 +35,13 @@ thread_local! {
     /// This VM's queues (name, token) and the root context each delivers to (0: none any
     /// more).
     static RECEIVERS: RefCell<Vec<(String, u32, u32)>> = const { RefCell::new(Vec::new()) };
+    /// When this VM last said its queue lives (seconds).
+    static LAST_BEAT_S: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Registers this worker's wake-up queue for root context `root` (the VM's queue of the
 /// plugin: the same token for every root context) and publishes its token among the plugin's.
-pub fn register_queue(store: &HostStore, root: u32) -> Option<u32> {
+pub fn register_queue(store: &HostStore, root: u32, now_s: u64) -> Option<u32> {
     let seq = match VM_SEQ.get() {
         0 => {
             let seq = update(&HostStore::default(), VM_SEQ_KEY, |value| {
@@ -68,15 +76,43 @@ pub fn register_queue(store: &HostStore, root: u32) -> Option<u32> {
             None => receivers.push((name, token, root)),
         }
     });
-    update(store, QUEUES_KEY, |value| {
-        let mut tokens = parse_tokens(value);
-        if !tokens.contains(&token) {
-            tokens.push(token);
-        }
-        let skip = tokens.len().saturating_sub(MAX_QUEUES);
-        Some((listed(&tokens[skip..]), ()))
-    })?;
+    beat(store, token, now_s)?;
     Some(token)
+}
+
+/// From the timer of root context `root`: every [`HEARTBEAT_S`], if this VM's queue delivers
+/// to it, says the queue lives (listing it again if it was dropped) and drops dead ones.
+pub fn heartbeat(store: &HostStore, root: u32, now_s: u64) {
+    if now_s.saturating_sub(LAST_BEAT_S.get()) < HEARTBEAT_S {
+        return;
+    }
+    let token = RECEIVERS.with_borrow(|receivers| {
+        (receivers.iter())
+            .find(|(_, _, r)| *r == root)
+            .map(|(_, token, _)| *token)
+    });
+    if let Some(token) = token {
+        beat(store, token, now_s);
+    }
+}
+
+/// Lists `token` as seen at `now_s`, and drops the queues not seen for [`STALE_S`].
+fn beat(store: &HostStore, token: u32, now_s: u64) -> Option<()> {
+    update(store, QUEUES_KEY, |value| {
+        let now_s = u32::try_from(now_s).unwrap_or(u32::MAX);
+        Some((listed(&refreshed(parse_entries(value), token, now_s)), ()))
+    })?;
+    LAST_BEAT_S.set(now_s);
+    Some(())
+}
+
+/// The list with `token` seen at `now_s` (last), without stale entries, at most
+/// [`MAX_QUEUES`] long.
+fn refreshed(mut entries: Vec<(u32, u32)>, token: u32, now_s: u32) -> Vec<(u32, u32)> {
+    entries.retain(|&(t, seen_s)| t != token && now_s.saturating_sub(seen_s) <= STALE_S);
+    entries.push((token, now_s));
+    let skip = entries.len().saturating_sub(MAX_QUEUES);
+    entries.split_off(skip)
 }
 
 /// Root context `root` is done: if its queue still delivers to it (no newer root context of
@@ -89,9 +125,9 @@ pub fn unregister_queue(store: &HostStore, root: u32) {
     });
     if let Some(token) = token {
         update(store, QUEUES_KEY, |value| {
-            let mut tokens = parse_tokens(value);
-            tokens.retain(|&t| t != token);
-            Some((listed(&tokens), ()))
+            let mut entries = parse_entries(value);
+            entries.retain(|&(t, _)| t != token);
+            Some((listed(&entries), ()))
         });
     }
 }
@@ -99,22 +135,58 @@ pub fn unregister_queue(store: &HostStore, root: u32) {
 /// Tells every worker of the plugin (this one included) that `key` has a new answer.
 pub fn notify(store: &HostStore, key: &str) {
     let (value, _) = store.get(QUEUES_KEY);
-    for token in parse_tokens(value.as_deref()) {
+    for (token, _) in parse_entries(value.as_deref()) {
         host::enqueue(token, key.as_bytes());
     }
 }
 
-/// The shared-data value of a token list.
-fn listed(tokens: &[u32]) -> Vec<u8> {
-    let text: Vec<String> = tokens.iter().map(u32::to_string).collect();
+/// The shared-data value of a queue list: `token seen_s` pairs, space-separated (u32s, as
+/// tokens were before: the same code, a smaller module).
+fn listed(entries: &[(u32, u32)]) -> Vec<u8> {
+    let text: Vec<String> = (entries.iter())
+        .flat_map(|&(token, seen_s)| [token, seen_s])
+        .map(|n| n.to_string())
+        .collect();
     text.join(" ").into_bytes()
 }
 
-fn parse_tokens(value: Option<&[u8]>) -> Vec<u32> {
-    value
-        .map(String::from_utf8_lossy)
-        .unwrap_or_default()
-        .split(' ')
-        .filter_map(|t| t.parse().ok())
+/// A queue list's entries. A list of bare tokens (from a module before 2026-12-07) reads as
+/// pairs seen long ago: dropped at the next beat.
+fn parse_entries(value: Option<&[u8]>) -> Vec<(u32, u32)> {
+    let text = value.map(String::from_utf8_lossy).unwrap_or_default();
+    let numbers: Vec<u32> = text.split(' ').filter_map(|n| n.parse().ok()).collect();
+    (numbers.chunks_exact(2))
+        .filter_map(|pair| match *pair {
+            [token, seen_s] => Some((token, seen_s)),
+            _ => None,
+        })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{listed, parse_entries, refreshed, MAX_QUEUES, STALE_S};
+
+    #[test]
+    fn a_queue_not_seen_for_stale_s_is_dropped_at_the_next_beat() {
+        let entries = parse_entries(Some(b"7 100 8 150 9 155"));
+        assert_eq!(entries, vec![(7, 100), (8, 150), (9, 155)]);
+        // At 161: 7 is dead; 9 beats.
+        let now = 100 + STALE_S + 1;
+        assert_eq!(refreshed(entries, 9, now), vec![(8, 150), (9, now)]);
+        assert_eq!(listed(&[(8, 150), (9, 161)]), b"8 150 9 161".to_vec());
+        assert_eq!(parse_entries(Some(b"")), vec![]);
+        // An earlier module's bare tokens read as seen long ago; a lone one is dropped.
+        assert_eq!(parse_entries(Some(b"5 7 9")), vec![(5, 7)]);
+        assert_eq!(refreshed(vec![(5, 7)], 9, now), vec![(9, now)]);
+    }
+
+    #[test]
+    fn the_list_keeps_the_newest_max_queues() {
+        let entries: Vec<(u32, u32)> = (0..MAX_QUEUES as u32 + 5).map(|t| (t, 1000)).collect();
+        let kept = refreshed(entries, 999, 1000);
+        assert_eq!(kept.len(), MAX_QUEUES);
+        assert_eq!(kept.last(), Some(&(999, 1000)));
+        assert_eq!(kept.first(), Some(&(6, 1000)));
+    }
 }
