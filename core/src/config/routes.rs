@@ -55,7 +55,11 @@ impl Routes {
             }
             // An arg past the pieces rules see could be the one that picks another service.
             routed.truncated = !rule.query.is_empty() && args.truncated();
-            if routed.truncated || rule.reads_ambiguous_arg(args) {
+            // An encoded arg (`type=summar%79`) is another text to Envoy's `query_parameters`
+            // matchers, which may send the request to another service's cluster (found by an
+            // audit, 2026-12-06), as the `routing` policy refuses it.
+            let encoded = || rule.query.iter().any(|c| args.encoded(c.name()));
+            if routed.truncated || rule.reads_ambiguous_arg(args) || encoded() {
                 routed.ambiguous = !routed.truncated;
                 return routed;
             }

@@ -195,6 +195,7 @@ pub fn begin(
     let Selected {
         service,
         routing_args,
+        path_routed,
     } = select_service(config, head, &normalized_path, &args)?;
     // url_rewriting: `apicast` sees what the policies before it made, the upstream what all
     // of them made (the service was chosen on the path as sent, as APIcast chooses it).
@@ -214,6 +215,10 @@ pub fn begin(
     };
     let (upstream_path, upstream_query, rewritten) = match rewrite.upstream {
         Some(r) => (r.path, r.query, true),
+        // Envoy re-routes on the `:path` the filter sets: it reads what path routing read.
+        None if path_routed && normalized_path != path => {
+            (normalized_path.clone(), query.map(str::to_string), true)
+        }
         None => (path.to_string(), query.map(str::to_string), false),
     };
     // The chain's header, status and CORS policies (`None`: the chain has none); the 3scale

@@ -13,6 +13,11 @@ pub(super) struct Selected {
     /// The URI args path routing read to choose it (empty without path routing): a form body
     /// must not give them other values.
     pub routing_args: Vec<String>,
+    /// Path routing chose among several services of the host: Envoy's routes may send each
+    /// service's paths to its own cluster, so the upstream gets the path as the rules read it
+    /// (found by an audit, 2026-12-06: `//public/x`, `/%70ublic/x`, `/users/%40me` chose a
+    /// public service and went as sent to another service's route).
+    pub path_routed: bool,
 }
 
 pub(super) fn select_service(
@@ -23,7 +28,7 @@ pub(super) fn select_service(
 ) -> Result<Selected, LocalReply> {
     let host = host_of(head.authority);
     let first = || config.services_for_host(&host).next().cloned();
-    let (service, routing_args) = if config.path_routing {
+    let (service, routing_args, path_routed) = if config.path_routing {
         // One look-up in the host's rule index, built at configuration time.
         let (found, routed) = config.route_by_path(&host, head.method, normalized_path, args);
         if routed.truncated {
@@ -39,14 +44,16 @@ pub(super) fn select_service(
             None if config.path_routing_only => None,
             None => first(),
         };
-        (service, routed.args_read)
+        let shared = config.services_for_host(&host).nth(1).is_some();
+        (service, routed.args_read, shared)
     } else {
-        (first(), Vec::new())
+        (first(), Vec::new(), false)
     };
     match service {
         Some(service) => Ok(Selected {
             service,
             routing_args,
+            path_routed,
         }),
         None => Err(LocalReply::service_not_found()),
     }
