@@ -8,10 +8,13 @@ use std::cell::{Cell, RefCell};
 use tollgate_core::cache::store::update;
 use tollgate_core::cache::SharedStore;
 
-/// Shared-data key of the plugin's wake-up queue tokens.
+/// Shared-data key of the plugin's wake-up queues: `token seen_s` pairs.
 /// (Not `tollgate.workers`, the list of modules before 2026-12-06, which never took their
 /// dead queues off it.)
-const QUEUES_KEY: &str = "tollgate.wake.queues";
+const QUEUES_KEY: &str = "tollgate.wake.live";
+/// The list of bare tokens of modules before 2026-12-07, still notified (read only): their
+/// VMs may serve during an update, and would misread pairs.
+const LEGACY_QUEUES_KEY: &str = "tollgate.wake.queues";
 /// Queue tokens remembered (VMs come and go with configuration changes).
 const MAX_QUEUES: usize = 64;
 
@@ -32,12 +35,14 @@ thread_local! {
     /// a queue per root context filled with every notice, unread, for the rest of the process
     /// (found by an audit, 2026-12-06: 26 MB after three updates and 2,000 keys).
     static VM_SEQ: Cell<u64> = const { Cell::new(0) };
-    /// This VM's queues (name, token) and the root context each delivers to (0: none any
-    /// more).
-    static RECEIVERS: RefCell<Vec<(String, u32, u32)>> = const { RefCell::new(Vec::new()) };
-    /// When this VM last said its queue lives (seconds).
-    static LAST_BEAT_S: Cell<u64> = const { Cell::new(0) };
+    /// This VM's queues (name, token), the root context each delivers to (0: none any
+    /// more), and when it last said the queue lives (seconds; one queue per plugin, and two
+    /// plugins may share a VM).
+    static RECEIVERS: RefCell<Vec<Receiver>> = const { RefCell::new(Vec::new()) };
 }
+
+/// A queue this VM registered: (name, token, root context, last beat in seconds).
+type Receiver = (String, u32, u32, u64);
 
 /// Registers this worker's wake-up queue for root context `root` (the VM's queue of the
 /// plugin: the same token for every root context) and publishes its token among the plugin's.
@@ -62,20 +67,20 @@ pub fn register_queue(store: &HostStore, root: u32, now_s: u64) -> Option<u32> {
     // of connections from before a configuration update) does not take it back.
     let newer = RECEIVERS.with_borrow(|receivers| {
         (receivers.iter())
-            .find(|(n, _, r)| *n == name && *r > root)
-            .map(|(_, token, _)| *token)
+            .find(|(n, _, r, _)| *n == name && *r > root)
+            .map(|(_, token, ..)| *token)
     });
     if newer.is_some() {
         return newer;
     }
     // The same name gives the same token, and the queue's messages go to `root` from now on.
     let token = host::register_queue(&name).ok()?;
-    RECEIVERS.with_borrow_mut(|receivers| {
-        match receivers.iter_mut().find(|(n, _, _)| *n == name) {
-            Some(receiver) => (receiver.1, receiver.2) = (token, root),
-            None => receivers.push((name, token, root)),
-        }
-    });
+    RECEIVERS.with_borrow_mut(
+        |receivers| match receivers.iter_mut().find(|(n, ..)| *n == name) {
+            Some(receiver) => (receiver.1, receiver.2, receiver.3) = (token, root, now_s),
+            None => receivers.push((name, token, root, now_s)),
+        },
+    );
     beat(store, token, now_s)?;
     Some(token)
 }
@@ -83,13 +88,13 @@ pub fn register_queue(store: &HostStore, root: u32, now_s: u64) -> Option<u32> {
 /// From the timer of root context `root`: every [`HEARTBEAT_S`], if this VM's queue delivers
 /// to it, says the queue lives (listing it again if it was dropped) and drops dead ones.
 pub fn heartbeat(store: &HostStore, root: u32, now_s: u64) {
-    if now_s.saturating_sub(LAST_BEAT_S.get()) < HEARTBEAT_S {
-        return;
-    }
-    let token = RECEIVERS.with_borrow(|receivers| {
-        (receivers.iter())
-            .find(|(_, _, r)| *r == root)
-            .map(|(_, token, _)| *token)
+    let token = RECEIVERS.with_borrow_mut(|receivers| {
+        let receiver = receivers.iter_mut().find(|(_, _, r, _)| *r == root)?;
+        if now_s.saturating_sub(receiver.3) < HEARTBEAT_S {
+            return None;
+        }
+        receiver.3 = now_s;
+        Some(receiver.1)
     });
     if let Some(token) = token {
         beat(store, token, now_s);
@@ -102,7 +107,6 @@ fn beat(store: &HostStore, token: u32, now_s: u64) -> Option<()> {
         let now_s = u32::try_from(now_s).unwrap_or(u32::MAX);
         Some((listed(&refreshed(parse_entries(value), token, now_s)), ()))
     })?;
-    LAST_BEAT_S.set(now_s);
     Some(())
 }
 
@@ -119,7 +123,7 @@ fn refreshed(mut entries: Vec<(u32, u32)>, token: u32, now_s: u32) -> Vec<(u32, 
 /// this VM took the queue over), no worker notifies that queue any more.
 pub fn unregister_queue(store: &HostStore, root: u32) {
     let token = RECEIVERS.with_borrow_mut(|receivers| {
-        let receiver = receivers.iter_mut().find(|(_, _, r)| *r == root)?;
+        let receiver = receivers.iter_mut().find(|(_, _, r, _)| *r == root)?;
         receiver.2 = 0;
         Some(receiver.1)
     });
@@ -135,7 +139,10 @@ pub fn unregister_queue(store: &HostStore, root: u32) {
 /// Tells every worker of the plugin (this one included) that `key` has a new answer.
 pub fn notify(store: &HostStore, key: &str) {
     let (value, _) = store.get(QUEUES_KEY);
-    for (token, _) in parse_entries(value.as_deref()) {
+    let (legacy, _) = store.get(LEGACY_QUEUES_KEY);
+    let legacy = String::from_utf8_lossy(legacy.as_deref().unwrap_or_default()).into_owned();
+    let live = parse_entries(value.as_deref()).into_iter().map(|(t, _)| t);
+    for token in live.chain(legacy.split(' ').filter_map(|t| t.parse().ok())) {
         host::enqueue(token, key.as_bytes());
     }
 }
@@ -150,8 +157,7 @@ fn listed(entries: &[(u32, u32)]) -> Vec<u8> {
     text.join(" ").into_bytes()
 }
 
-/// A queue list's entries. A list of bare tokens (from a module before 2026-12-07) reads as
-/// pairs seen long ago: dropped at the next beat.
+/// A queue list's entries.
 fn parse_entries(value: Option<&[u8]>) -> Vec<(u32, u32)> {
     let text = value.map(String::from_utf8_lossy).unwrap_or_default();
     let numbers: Vec<u32> = text.split(' ').filter_map(|n| n.parse().ok()).collect();
@@ -176,7 +182,7 @@ mod tests {
         assert_eq!(refreshed(entries, 9, now), vec![(8, 150), (9, now)]);
         assert_eq!(listed(&[(8, 150), (9, 161)]), b"8 150 9 161".to_vec());
         assert_eq!(parse_entries(Some(b"")), vec![]);
-        // An earlier module's bare tokens read as seen long ago; a lone one is dropped.
+        // A damaged list: whole pairs only.
         assert_eq!(parse_entries(Some(b"5 7 9")), vec![(5, 7)]);
         assert_eq!(refreshed(vec![(5, 7)], 9, now), vec![(9, now)]);
     }

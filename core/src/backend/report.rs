@@ -32,11 +32,25 @@ impl ReportingIdentity {
 /// aggregator adds 1), so merged calls would count as one response.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Transactions {
-    /// Calls without a code: one transaction per application, sorted by application, each
-    /// usage sorted by metric (sorted `Vec`s: smaller module than maps, and a deterministic body).
-    apps: Vec<(App, Vec<(String, u64)>)>,
-    /// Calls with a code: the application, the code, one call's usage, and how many calls.
-    coded: Vec<(App, u16, Usage, u64)>,
+    /// Calls without a code: one transaction per application and minute, sorted by them,
+    /// each usage sorted by metric (sorted `Vec`s: smaller module than maps, and a
+    /// deterministic body).
+    apps: Vec<((App, u64), Vec<(String, u64)>)>,
+    /// Calls with a code: the application, the code, one call's usage, the minute and how
+    /// many calls.
+    coded: Vec<(App, u16, Usage, u64, u64)>,
+}
+
+/// How far back a report's `timestamp` may go: apisonator refuses (asynchronously, with the
+/// whole report) transactions older than 24 hours (protocol §2.5). Calls kept longer by a
+/// backend outage are stamped this long ago.
+const MAX_TIMESTAMP_AGE_S: u64 = 23 * 3600;
+
+/// The `timestamp` of calls made in `minute` (0: unknown, none sent): the minute's start,
+/// within what the backend accepts.
+fn timestamp(minute: u64, now_s: u64) -> Option<u64> {
+    let at = minute.checked_mul(60).filter(|&at| at > 0)?;
+    Some(at.clamp(now_s.saturating_sub(MAX_TIMESTAMP_AGE_S), now_s.max(1)))
 }
 
 /// A usage: metrics and their deltas.
@@ -56,24 +70,25 @@ pub fn reported_app(credentials: &Credentials) -> App {
 }
 
 impl Transactions {
-    /// Adds `calls` calls of `usage` by the application `credentials` name, answered with
-    /// `code` when response codes are reported.
+    /// Adds `calls` calls of `usage` made in `minute` (UNIX seconds / 60; 0: unknown) by the
+    /// application `credentials` name, answered with `code` when response codes are reported.
     pub fn add(
         &mut self,
         credentials: &Credentials,
         usage: &[(String, u64)],
         code: Option<u16>,
-        calls: u64,
+        (minute, calls): (u64, u64),
     ) {
         let app = reported_app(credentials);
         if let Some(code) = code {
-            self.coded.push((app, code, usage.to_vec(), calls));
+            self.coded.push((app, code, usage.to_vec(), minute, calls));
             return;
         }
-        let i = match self.apps.binary_search_by(|(a, _)| a.cmp(&app)) {
+        let at = (app, minute);
+        let i = match self.apps.binary_search_by(|(a, _)| a.cmp(&at)) {
             Ok(i) => i,
             Err(i) => {
-                self.apps.insert(i, (app, Vec::new()));
+                self.apps.insert(i, (at, Vec::new()));
                 i
             }
         };
@@ -105,28 +120,37 @@ impl Transactions {
 }
 
 impl BackendCall {
-    pub fn report(service: &ReportingIdentity, transactions: &Transactions) -> BackendCall {
+    /// The report of `transactions`, stamped with their minutes (`now_s`: the clock).
+    pub fn report(
+        service: &ReportingIdentity,
+        transactions: &Transactions,
+        now_s: u64,
+    ) -> BackendCall {
         let mut body = QueryBuilder::default();
         let mut i = 0usize;
-        let mut push = |(param, value): &App, usage: &[(String, u64)], code: Option<u64>| {
-            body.push(&format!("transactions[{i}][{param}]"), value);
-            for (metric, total) in usage {
-                body.push(
-                    &format!("transactions[{i}][usage][{metric}]"),
-                    &total.to_string(),
-                );
-            }
-            if let Some(code) = code {
-                body.push(&format!("transactions[{i}][log][code]"), &code.to_string());
-            }
-            i += 1;
-        };
-        for (app, usage) in &transactions.apps {
-            push(app, usage, None);
+        let mut push =
+            |(param, value): &App, minute, usage: &[(String, u64)], code: Option<u64>| {
+                body.push(&format!("transactions[{i}][{param}]"), value);
+                if let Some(at) = timestamp(minute, now_s) {
+                    body.push(&format!("transactions[{i}][timestamp]"), &at.to_string());
+                }
+                for (metric, total) in usage {
+                    body.push(
+                        &format!("transactions[{i}][usage][{metric}]"),
+                        &total.to_string(),
+                    );
+                }
+                if let Some(code) = code {
+                    body.push(&format!("transactions[{i}][log][code]"), &code.to_string());
+                }
+                i += 1;
+            };
+        for ((app, minute), usage) in &transactions.apps {
+            push(app, *minute, usage, None);
         }
-        for (app, code, usage, calls) in &transactions.coded {
+        for (app, code, usage, minute, calls) in &transactions.coded {
             for _ in 0..*calls {
-                push(app, usage, Some(u64::from(*code)));
+                push(app, *minute, usage, Some(u64::from(*code)));
             }
         }
         BackendCall::new(
@@ -146,6 +170,9 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
+    /// 2026-12-06 05:30:00 UTC.
+    const NOW: u64 = 1_796_535_000;
+
     #[test]
     fn reports_usage_per_application_without_app_keys() {
         let text = br#"{"backend":{"cluster":"b"},"services":[{"id":"7","backend_version":2,
@@ -156,15 +183,15 @@ mod tests {
             app_id: id.into(),
             app_key: key.into(),
         };
-        t.add(&app("a=1", "k1"), &[("hits".into(), 1)], None, 3);
+        t.add(&app("a=1", "k1"), &[("hits".into(), 1)], None, (0, 3));
         t.add(
             &app("a=1", "k2"),
             &[("hits".into(), 2), ("m".into(), 1)],
             None,
-            2,
+            (0, 2),
         );
-        t.add(&app("b", "k"), &[("hits".into(), 1)], None, 1);
-        let call = BackendCall::report(&ReportingIdentity::of(&config.services[0]), &t);
+        t.add(&app("b", "k"), &[("hits".into(), 1)], None, (0, 1));
+        let call = BackendCall::report(&ReportingIdentity::of(&config.services[0]), &t, NOW);
         assert_eq!(call.method, "POST");
         assert_eq!(
             call.path,
@@ -185,12 +212,17 @@ mod tests {
         let config = Config::parse(text).unwrap().config;
         let mut t = Transactions::default();
         let uk = Credentials::UserKey("u".into());
-        t.add(&uk, &[("hits".to_string(), 1)], Some(503), 1);
-        t.add(&uk, &[("hits".into(), 2), ("m".into(), 1)], Some(200), 2);
-        t.add(&uk, &[("hits".to_string(), 1)], None, 4);
-        t.add(&uk, &[("hits".to_string(), 3)], None, 1);
+        t.add(&uk, &[("hits".to_string(), 1)], Some(503), (0, 1));
+        t.add(
+            &uk,
+            &[("hits".into(), 2), ("m".into(), 1)],
+            Some(200),
+            (0, 2),
+        );
+        t.add(&uk, &[("hits".to_string(), 1)], None, (0, 4));
+        t.add(&uk, &[("hits".to_string(), 3)], None, (0, 1));
         assert_eq!(t.len(), 4);
-        let body = BackendCall::report(&ReportingIdentity::of(&config.services[0]), &t)
+        let body = BackendCall::report(&ReportingIdentity::of(&config.services[0]), &t, NOW)
             .body
             .replace("%5B", "[")
             .replace("%5D", "]");
@@ -201,5 +233,51 @@ mod tests {
              &transactions[2][user_key]=u&transactions[2][usage][hits]=2&transactions[2][usage][m]=1&transactions[2][log][code]=200\
              &transactions[3][user_key]=u&transactions[3][usage][hits]=2&transactions[3][usage][m]=1&transactions[3][log][code]=200"
         );
+    }
+
+    #[test]
+    fn calls_are_stamped_with_their_minute_within_what_the_backend_accepts() {
+        let text = br#"{"backend":{"cluster":"b"},"services":[{"id":"7","backend_version":1}]}"#;
+        let config = Config::parse(text).unwrap().config;
+        let mut t = Transactions::default();
+        let uk = Credentials::UserKey("u".into());
+        let minute = NOW / 60;
+        // Two minutes of one application: two transactions, each in its minute.
+        t.add(&uk, &[("hits".to_string(), 1)], None, (minute - 1, 3));
+        t.add(&uk, &[("hits".to_string(), 1)], None, (minute, 1));
+        t.add(&uk, &[("hits".to_string(), 1)], None, (minute, 1));
+        // Older than the backend keeps (a long outage): stamped 23 hours ago, not refused.
+        t.add(
+            &uk,
+            &[("hits".to_string(), 1)],
+            None,
+            (minute - 2 * 24 * 60, 1),
+        );
+        // Unknown (from a module that kept no minutes): no timestamp, counted now.
+        t.add(&uk, &[("hits".to_string(), 1)], None, (0, 5));
+        t.add(&uk, &[("hits".to_string(), 1)], Some(200), (minute, 1));
+        assert_eq!(t.len(), 5);
+        let body = BackendCall::report(&ReportingIdentity::of(&config.services[0]), &t, NOW)
+            .body
+            .replace("%5B", "[")
+            .replace("%5D", "]");
+        let stamp = |at: u64| format!("[timestamp]={at}");
+        assert_eq!(
+            body,
+            format!(
+                "transactions[0][user_key]=u&transactions[0][usage][hits]=5\
+                 &transactions[1][user_key]=u&transactions[1]{}&transactions[1][usage][hits]=1\
+                 &transactions[2][user_key]=u&transactions[2]{}&transactions[2][usage][hits]=3\
+                 &transactions[3][user_key]=u&transactions[3]{}&transactions[3][usage][hits]=2\
+                 &transactions[4][user_key]=u&transactions[4]{}&transactions[4][usage][hits]=1&transactions[4][log][code]=200",
+                stamp(NOW - 23 * 3600),
+                stamp((minute - 1) * 60),
+                stamp(minute * 60),
+                stamp(minute * 60),
+            )
+        );
+        // A minute ahead of the clock (it went back) is stamped now.
+        assert_eq!(timestamp(minute + 10, NOW), Some(NOW));
+        assert_eq!(timestamp(0, NOW), None);
     }
 }

@@ -96,6 +96,9 @@ enum LocalKind {
 
 pub struct AuthCache {
     settings: CacheSettings,
+    /// The last answer found calls of an ended period still unreported (see
+    /// [`AuthCache::take_report_soon`]).
+    report_soon: bool,
     /// Keyed by the credentials a client sent: see `hashing`.
     local: SeededMap<String, Local>,
 }
@@ -108,12 +111,20 @@ impl AuthCache {
     pub fn new(settings: CacheSettings) -> AuthCache {
         AuthCache {
             settings,
+            report_soon: false,
             local: SeededMap::default(),
         }
     }
 
     pub fn settings(&self) -> &CacheSettings {
         &self.settings
+    }
+
+    /// Whether the answer just recorded wants the pending report sent now
+    /// ([`reports::report_soon`](super::reports::report_soon)): calls of an ended period
+    /// hold the entry's budget until the backend has them.
+    pub fn take_report_soon(&mut self) -> bool {
+        std::mem::take(&mut self.report_soon)
     }
 
     /// Uses a service's settings (caching type, TTLs) from this call on: each service may
@@ -264,7 +275,7 @@ impl AuthCache {
                 _ => SharedEntry::new(key),
             };
             taken = false;
-            apply_answer(&mut entry, answer, &settings, now_ms);
+            self.report_soon = apply_answer(&mut entry, answer, &settings, now_ms);
             Some((entry.encode(), ()))
         });
         taken.then(|| self.uncached(answer))
@@ -504,11 +515,28 @@ fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
     });
 }
 
+/// How long an entry whose budget is held by calls of an ended period stays limited: until
+/// their report (pulled forward) has gone, when the backend is asked again.
+const ENDED_PERIOD_RETRY_MS: u64 = 1000;
+
 /// Turns an `authorize` answer into the entry's new state (reference §7.2, §7.4, and the
 /// exact-limit budget: the calls the backend still allows, minus the calls leased but not yet
 /// reported). Every number from the backend or from shared data saturates: a reset of
 /// `i64::MAX` seconds is "never" (`u64::MAX` ms), not a wrapped few seconds.
-fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettings, now_ms: u64) {
+///
+/// Returns whether the report should go now: the backend allows no more than the calls still
+/// owed, but those were leased before the previous answer's reset, in a period that has
+/// ended. Reported (with their minute), they may not count in the new period at all: the
+/// entry is limited for a second, not until the new reset (found by an audit, 2026-12-06: a
+/// per-minute limit used in the last seconds of a minute was refused for all of the next).
+fn apply_answer(
+    entry: &mut SharedEntry,
+    answer: &BackendAnswer,
+    s: &CacheSettings,
+    now_ms: u64,
+) -> bool {
+    // Leases are taken only before the reset their answer gave (`Authorized::until`).
+    let period_ended = entry.reset_at != 0 && entry.reset_at <= now_ms && entry.outstanding > 0;
     entry.authorizing_until = 0;
     entry.used_at = now_ms;
     let reset_s = answer
@@ -522,7 +550,7 @@ fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettin
     let decision = answer.decision();
     if decision == Decision::BackendUnavailable {
         entry.unavailable_until = now_ms.saturating_add(UNAVAILABLE_RETRY_MS);
-        return;
+        return false;
     }
     // `rate_limit_headers`: the deadline, not the seconds, so every reader counts down.
     let max_value = answer
@@ -531,8 +559,9 @@ fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettin
         .map(|m| m.trim().parse::<u64>());
     entry.max_value = max_value.and_then(Result::ok).unwrap_or(0);
     entry.reset_at = reset_until.unwrap_or(0);
+    let mut report_soon = false;
     let (fresh, last) = match decision {
-        Decision::BackendUnavailable => return,
+        Decision::BackendUnavailable => return false,
         Decision::Authorized => {
             let remaining = answer
                 .limit_remaining
@@ -557,6 +586,17 @@ fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettin
                     },
                     LastKnown::Authorized,
                 ),
+                Some(_) if period_ended => {
+                    report_soon = true;
+                    let until = now_ms.saturating_add(ENDED_PERIOD_RETRY_MS);
+                    (
+                        Fresh::Limited {
+                            until: until.min(reset_until.unwrap_or(until)),
+                            retry_after: Some(ENDED_PERIOD_RETRY_MS / 1000),
+                        },
+                        LastKnown::Limited,
+                    )
+                }
                 // The backend allows no more than this gateway has already let through.
                 Some(_) => (
                     Fresh::Limited {
@@ -585,6 +625,7 @@ fn apply_answer(entry: &mut SharedEntry, answer: &BackendAnswer, s: &CacheSettin
     entry.last = last;
     entry.epoch = entry.epoch.wrapping_add(1);
     entry.unavailable_until = 0;
+    report_soon
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ const SLOTS: u32 = 1;
 const TTL: u64 = 30_000;
 const HUGE_RESET: &str = "9223372036854775807";
 
+/// The clock of report batches (seconds).
+const NOW_S: u64 = 1_796_535_000;
+
 fn settings() -> CacheSettings {
     CacheSettings {
         caching_type: CachingType::Resilient,
@@ -233,6 +236,7 @@ fn a_merge_into_a_huge_pending_list_reports_a_saturated_count() {
         [(
             key("c").as_str(),
             Calls {
+                minute: 0,
                 calls: 1,
                 leased: 1,
             },
@@ -247,6 +251,7 @@ fn a_merge_into_a_huge_pending_list_reports_a_saturated_count() {
         [(
             key("a").as_str(),
             Calls {
+                minute: 0,
                 calls: 5,
                 leased: 5,
             },
@@ -269,7 +274,7 @@ fn taken_and_batched_calls_near_u64_max_sum_saturating() {
     )
     .unwrap_or_else(|e| panic!("{e}"))
     .config;
-    let (batches, dropped) = reports::batches(&config, &RetiredServices::default(), pending);
+    let (batches, dropped) = reports::batches(&config, &RetiredServices::default(), pending, NOW_S);
     assert!(dropped.is_empty());
     // One call per application, each with its usage saturated, not wrapped.
     assert_eq!(

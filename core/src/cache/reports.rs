@@ -16,15 +16,20 @@ mod retired;
 mod schedule;
 
 pub use retired::RetiredServices;
-pub use schedule::{claim_report, report_failed, report_succeeded, REPORT_KEY};
+pub use schedule::{claim_report, report_failed, report_soon, report_succeeded, REPORT_KEY};
 
 pub const PENDING_KEY: &str = "tollgate.pending";
 /// Transactions per report call: a bound on one POST body.
 const MAX_TRANSACTIONS_PER_CALL: usize = 500;
 
-/// Calls forwarded for one entry: all of them, and those taken from a limit budget.
+/// Calls forwarded for one entry in one minute: all of them, and those taken from a limit
+/// budget. The minute (UNIX seconds / 60; 0: unknown) goes to the backend as the report's
+/// `timestamp`, so calls made at the end of a limit period are counted in it, not in the next
+/// one (found by an audit, 2026-12-06: a plan's per-minute limit used in the last seconds of
+/// a minute spent the next minute's too). Every 3scale period starts on a minute.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Calls {
+    pub minute: u64,
     pub calls: u64,
     pub leased: u64,
 }
@@ -46,14 +51,21 @@ impl Calls {
         let leased = self.leased.min(calls);
         self.calls -= calls;
         self.leased -= leased;
-        Calls { calls, leased }
+        Calls {
+            minute: self.minute,
+            calls,
+            leased,
+        }
     }
 }
 
-/// The calls this worker forwarded since it last flushed.
+/// The calls this worker forwarded since it last flushed: those of the current minute, by
+/// key (the request path adds to them), and those of earlier minutes or of failed reports.
 #[derive(Default)]
 pub struct LocalUsage {
     calls: SeededMap<String, Calls>,
+    minute: u64,
+    earlier: Vec<(String, Calls)>,
 }
 
 /// What a merge into the shared list did.
@@ -66,8 +78,15 @@ pub struct Merged {
 }
 
 impl LocalUsage {
-    pub fn add(&mut self, key: &EntryKey, leased: bool) {
+    /// One call of `key`, forwarded in `minute`.
+    pub fn add(&mut self, key: &EntryKey, leased: bool, minute: u64) {
+        if minute != self.minute {
+            // Once a minute at most: the current minute's calls become earlier ones.
+            self.earlier.extend(self.calls.drain());
+            self.minute = minute;
+        }
         let one = Calls {
+            minute,
             calls: 1,
             leased: u64::from(leased),
         };
@@ -82,31 +101,27 @@ impl LocalUsage {
 
     /// Takes back calls whose report failed; the next flush returns them to the shared list.
     pub fn add_calls(&mut self, key: &EntryKey, calls: Calls) {
-        self.calls
-            .entry(key.as_str().to_string())
-            .or_default()
-            .add(calls);
+        self.earlier.push((key.as_str().to_string(), calls));
     }
 
     pub fn is_empty(&self) -> bool {
-        self.calls.is_empty()
+        self.calls.is_empty() && self.earlier.is_empty()
     }
 
     /// Moves the counts into the shared list; on persistent contention they stay here for
     /// the next flush.
     pub fn flush(&mut self, store: &dyn SharedStore, max_pending: usize) -> Option<Merged> {
-        if self.calls.is_empty() {
+        if self.is_empty() {
             return Some(Merged {
                 pending: pending_calls(store),
                 ..Merged::default()
             });
         }
-        let merged = merge(
-            store,
-            self.calls.iter().map(|(k, c)| (k.as_str(), *c)),
-            max_pending,
-        )?;
+        let earlier = self.earlier.iter().map(|(k, c)| (k.as_str(), *c));
+        let current = self.calls.iter().map(|(k, c)| (k.as_str(), *c));
+        let merged = merge(store, earlier.chain(current), max_pending)?;
         self.calls.clear();
+        self.earlier.clear();
         Some(merged)
     }
 }
@@ -130,8 +145,8 @@ fn sum_calls<K>(entries: &[(K, Calls)]) -> u64 {
 /// backend is down could grow it to tens of megabytes (found by an audit, 2026-12-06).
 pub const MAX_PENDING_KEY_BYTES: usize = 4 << 20;
 
-/// Adds calls to the shared pending list, up to `max_pending` distinct entries and
-/// [`MAX_PENDING_KEY_BYTES`] of keys.
+/// Adds calls to the shared pending list, up to `max_pending` distinct entries (a key and a
+/// minute) and [`MAX_PENDING_KEY_BYTES`] of keys.
 pub fn merge<'a>(
     store: &dyn SharedStore,
     calls: impl Iterator<Item = (&'a str, Calls)> + Clone,
@@ -143,7 +158,7 @@ pub fn merge<'a>(
         let mut merged = Merged::default();
         for (key, c) in calls.clone() {
             let room = list.len() < max_pending && key_bytes + key.len() <= MAX_PENDING_KEY_BYTES;
-            match list.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+            match list.binary_search_by(|(k, e)| (k.as_str(), e.minute).cmp(&(key, c.minute))) {
                 Ok(i) => {
                     if let Some((_, existing)) = list.get_mut(i) {
                         existing.add(c);
@@ -175,16 +190,18 @@ pub fn take_pending(store: &dyn SharedStore) -> Vec<(EntryKey, Calls)> {
     .collect()
 }
 
-/// `<calls> <leased> <key>` per line, sorted by key.
+/// `<calls> <leased> @<minute> <key>` per line, sorted by key and minute. (A key never
+/// starts with `@`: its parts are percent-encoded.)
 fn encode_pending(list: &[(String, Calls)]) -> Vec<u8> {
     let mut out = String::new();
     for (key, c) in list {
-        out.push_str(&format!("{} {} {key}\n", c.calls, c.leased));
+        out.push_str(&format!("{} {} @{} {key}\n", c.calls, c.leased, c.minute));
     }
     out.into_bytes()
 }
 
-/// The pending list, sorted by key (a sorted `Vec` costs the module less than a map).
+/// The pending list, sorted by key and minute (a sorted `Vec` costs the module less than a
+/// map). A line written before minutes were kept (`<calls> <leased> <key>`) has minute 0.
 fn decode_pending(bytes: &[u8]) -> Vec<(String, Calls)> {
     let mut list: Vec<(String, Calls)> = String::from_utf8_lossy(bytes)
         .lines()
@@ -192,10 +209,23 @@ fn decode_pending(bytes: &[u8]) -> Vec<(String, Calls)> {
             let mut f = line.splitn(3, ' ');
             let calls = f.next()?.parse().ok()?;
             let leased = f.next()?.parse().ok()?;
-            Some((f.next()?.to_string(), Calls { calls, leased }))
+            let rest = f.next()?;
+            let (minute, key) = match rest.strip_prefix('@') {
+                Some(rest) => {
+                    let (minute, key) = rest.split_once(' ')?;
+                    (minute.parse().ok()?, key)
+                }
+                None => (0, rest),
+            };
+            let c = Calls {
+                minute,
+                calls,
+                leased,
+            };
+            Some((key.to_string(), c))
         })
         .collect();
-    // Keys are distinct: by key alone.
+    // (key, minute) pairs are distinct: by them alone.
     crate::sorting::heap_sort(&mut list);
     list
 }
@@ -224,6 +254,7 @@ pub fn batches(
     config: &Config,
     retired: &RetiredServices,
     pending: Vec<(EntryKey, Calls)>,
+    now_s: u64,
 ) -> (Vec<ReportBatch>, Vec<(EntryKey, Calls)>) {
     let mut per_service: Vec<(String, Vec<Pending>)> = Vec::new();
     for (key, calls) in pending {
@@ -256,7 +287,7 @@ pub fn batches(
             continue;
         };
         let entries = by_application(entries);
-        let mut call = ReportCall::new(&service_id, &service);
+        let mut call = ReportCall::new(&service_id, &service, now_s);
         for Pending {
             app,
             key,
@@ -275,7 +306,8 @@ pub fn batches(
                     Some(_) => (room as u64).max(1),
                     None => u64::MAX,
                 });
-                (call.transactions).add(&parts.credentials, &parts.usage, parts.code, part.calls);
+                let made = (part.minute, part.calls);
+                (call.transactions).add(&parts.credentials, &parts.usage, parts.code, made);
                 call.carried.push((key.clone(), part));
                 if call.transactions.len() >= MAX_TRANSACTIONS_PER_CALL {
                     call.send(&mut out);
@@ -319,16 +351,18 @@ struct Pending {
 struct ReportCall<'a> {
     service_id: &'a str,
     service: &'a ReportingIdentity,
+    now_s: u64,
     app: Option<App>,
     transactions: Transactions,
     carried: Vec<(EntryKey, Calls)>,
 }
 
 impl<'a> ReportCall<'a> {
-    fn new(service_id: &'a str, service: &'a ReportingIdentity) -> ReportCall<'a> {
+    fn new(service_id: &'a str, service: &'a ReportingIdentity, now_s: u64) -> ReportCall<'a> {
         ReportCall {
             service_id,
             service,
+            now_s,
             app: None,
             transactions: Transactions::default(),
             carried: Vec::new(),
@@ -340,7 +374,7 @@ impl<'a> ReportCall<'a> {
         if !self.transactions.is_empty() {
             out.push(ReportBatch {
                 service_id: self.service_id.to_string(),
-                call: BackendCall::report(self.service, &self.transactions),
+                call: BackendCall::report(self.service, &self.transactions, self.now_s),
                 entries: std::mem::take(&mut self.carried),
             });
         }

@@ -70,16 +70,16 @@ impl Worker {
         key: EntryKey,
         now_ms: Option<u64>,
     ) -> Steps {
-        let lookup = match now_ms.or_else(|| self.clock.now_ms()) {
-            Some(now_ms) => self.lookup(&matched, &key, now_ms),
-            None => return self.fail(request),
+        let Some(now_ms) = now_ms.or_else(|| self.clock.now_ms()) else {
+            return self.fail(request);
         };
+        let lookup = self.lookup(&matched, &key, now_ms);
         let cached = (Some(&self.cache), &key);
         rate_limit::from_cache(&mut self.policies, request, &lookup, cached, &*self.clock);
         match lookup {
             Lookup::Forward { leased } => {
                 let report = (self.reporting.as_mut())
-                    .and_then(|reporting| reporting.forwarded(key, leased, waited));
+                    .and_then(|r| r.forwarded((key, leased, now_ms / 60_000), waited));
                 self.forward(request, matched.forward(), resume, report)
             }
             Lookup::Deny(denial) => {
@@ -156,7 +156,11 @@ impl Worker {
         let resume = resume || later;
         let recorded = match (answer, self.clock.now_ms()) {
             (Some(answer), Some(now_ms)) => {
-                Some(self.cache.answer(&*self.store, ticket, answer, now_ms))
+                let recorded = self.cache.answer(&*self.store, ticket, answer, now_ms);
+                if self.cache.take_report_soon() {
+                    crate::cache::reports::report_soon(&*self.store, now_ms);
+                }
+                Some(recorded)
             }
             _ => None,
         };

@@ -121,10 +121,10 @@ fn each_call_is_reported_with_the_status_its_client_got() {
     assert_eq!(w.requests_remembered(), 0);
     assert_eq!(
         report(&mut w, &clock),
-        "transactions[0][user_key]=k&transactions[0][usage][hits]=2\
-         &transactions[1][user_key]=k&transactions[1][usage][hits]=1&transactions[1][log][code]=200\
-         &transactions[2][user_key]=k&transactions[2][usage][hits]=1&transactions[2][log][code]=200\
-         &transactions[3][user_key]=k&transactions[3][usage][hits]=1&transactions[3][log][code]=503"
+        "transactions[0][user_key]=k&transactions[0][timestamp]=960&transactions[0][usage][hits]=2\
+         &transactions[1][user_key]=k&transactions[1][timestamp]=960&transactions[1][usage][hits]=1&transactions[1][log][code]=200\
+         &transactions[2][user_key]=k&transactions[2][timestamp]=960&transactions[2][usage][hits]=1&transactions[2][log][code]=200\
+         &transactions[3][user_key]=k&transactions[3][timestamp]=960&transactions[3][usage][hits]=1&transactions[3][log][code]=503"
     );
 }
 
@@ -141,7 +141,7 @@ fn without_codes_calls_are_counted_when_forwarded_and_no_status_is_read() {
         if batching {
             assert_eq!(
                 report(&mut w, &clock),
-                "transactions[0][user_key]=k&transactions[0][usage][hits]=1"
+                "transactions[0][user_key]=k&transactions[0][timestamp]=960&transactions[0][usage][hits]=1"
             );
         }
     }

@@ -5,6 +5,7 @@
 //! entry means "not held". Every other request is listed until Envoy is done with it.
 
 use super::matched::MatchedRequest;
+use super::reporting::Uncounted;
 use super::steps::{RequestId, Steps};
 use super::PendingRequest;
 use crate::cache::EntryKey;
@@ -29,7 +30,7 @@ pub(super) enum State {
     /// counted once the response's status is known.
     Forwarded {
         headers: Vec<(String, String)>,
-        report: Option<(EntryKey, bool)>,
+        report: Option<Uncounted>,
     },
     /// Answered locally, or failed: its body and trailers stay held in Envoy.
     Complete,
@@ -94,7 +95,7 @@ impl Flows {
     }
 
     /// The call a forwarded request still has to count, once (response codes).
-    pub(super) fn take_report(&mut self, request: RequestId) -> Option<(EntryKey, bool)> {
+    pub(super) fn take_report(&mut self, request: RequestId) -> Option<Uncounted> {
         match self.get_mut(request) {
             Some(State::Forwarded { report, .. }) => report.take(),
             _ => None,

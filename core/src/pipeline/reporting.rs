@@ -8,6 +8,10 @@ use crate::config::backend::DEFAULT_MAX_PENDING;
 use crate::config::{BackendConfig, Config};
 use log::{debug, error, warn};
 
+/// A forwarded call not yet counted: its entry, whether it was leased from a budget, and the
+/// minute it was forwarded in (UNIX seconds / 60).
+pub(super) type Uncounted = (EntryKey, bool, u64);
+
 pub(super) struct Reporting {
     /// Bound on pending reports (`backend.batching.max_pending`, or its default).
     max_pending: usize,
@@ -39,9 +43,9 @@ impl Reporting {
     }
 
     /// Counts a forwarded call for the next report (its key carries the response code, if
-    /// reported).
-    pub(super) fn count(&mut self, key: &EntryKey, leased: bool) {
-        self.usage.add(key, leased);
+    /// reported), made in `minute` (UNIX seconds / 60).
+    pub(super) fn count(&mut self, (key, leased, minute): &Uncounted) {
+        self.usage.add(key, *leased, *minute);
     }
 
     /// A request the cache decided, forwarded or denied (`waited`: a miss, else a hit).
@@ -56,17 +60,12 @@ impl Reporting {
 
     /// A call forwarded from the cache (`waited`: a miss, else a hit). It is counted now, or,
     /// with response codes, returned to be counted with its status (`Worker::on_response`).
-    pub(super) fn forwarded(
-        &mut self,
-        key: EntryKey,
-        leased: bool,
-        waited: bool,
-    ) -> Option<(EntryKey, bool)> {
+    pub(super) fn forwarded(&mut self, call: Uncounted, waited: bool) -> Option<Uncounted> {
         self.decided(waited);
         if self.codes {
-            return Some((key, leased));
+            return Some(call);
         }
-        self.count(&key, leased);
+        self.count(&call);
         None
     }
 
@@ -115,7 +114,7 @@ impl Reporting {
         }
         self.backed_off = false;
         let pending = reports::take_pending(store);
-        let (batches, dropped) = reports::batches(config, &self.retired, pending);
+        let (batches, dropped) = reports::batches(config, &self.retired, pending, now_ms / 1000);
         if !dropped.is_empty() {
             let calls = Calls::total(&dropped);
             warn!("tollgate: {calls} call(s) of services no longer configured not reported");
@@ -249,6 +248,7 @@ mod tests {
             call: BackendCall::report(
                 &ReportingIdentity::of(&config.services[0]),
                 &Transactions::default(),
+                t0 / 1000,
             ),
             entries: Vec::new(),
         };

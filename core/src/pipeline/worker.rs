@@ -9,7 +9,7 @@ use super::batching::Waiting;
 use super::flow::{held, Flows, State};
 use super::matched::MatchedRequest;
 use super::reply::{Forward, LocalReply};
-use super::reporting::Reporting;
+use super::reporting::{Reporting, Uncounted};
 use super::steps::{CallPurpose, Clock, RequestId, Step, Steps, Tally};
 use super::streamed_body::BodyWatch;
 use super::{begin, Next, PendingRequest};
@@ -275,11 +275,11 @@ impl Worker {
     /// (`backend.report_response_codes` with batching) is counted with it. `status` is read
     /// only then; `None` (unreadable) counts it without a code.
     pub fn on_response(&mut self, request: RequestId, status: fn() -> Option<u16>) {
-        if let (Some((key, leased)), Some(reporting)) =
+        if let (Some((key, leased, minute)), Some(reporting)) =
             (self.flows.take_report(request), &mut self.reporting)
         {
             let key = status().map(|c| key.with_code(c)).unwrap_or(key);
-            reporting.count(&key, leased);
+            reporting.count(&(key, leased, minute));
         }
     }
 
@@ -488,7 +488,7 @@ impl Worker {
         request: RequestId,
         forward: Forward,
         resume: bool,
-        report: Option<(EntryKey, bool)>,
+        report: Option<Uncounted>,
     ) -> Steps {
         if forward.response_headers.is_empty() && report.is_none() {
             self.flows.take(request);

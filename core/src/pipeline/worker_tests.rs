@@ -551,6 +551,9 @@ fn a_worker_waiting_for_its_system_services_leaves_the_pending_calls() {
     assert_eq!(reports.len(), 1, "{:?}", envoy.calls);
     assert_eq!(
         envoy.call_bodies.last().map(String::as_str),
-        Some("transactions%5B0%5D%5Buser_key%5D=k&transactions%5B0%5D%5Busage%5D%5Bhits%5D=2")
+        Some(
+            "transactions%5B0%5D%5Buser_key%5D=k&transactions%5B0%5D%5Btimestamp%5D=960\
+             &transactions%5B0%5D%5Busage%5D%5Bhits%5D=2"
+        )
     );
 }

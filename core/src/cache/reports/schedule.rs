@@ -62,6 +62,21 @@ pub fn claim_report(store: &dyn SharedStore, now_ms: u64, interval_ms: u64) -> b
     .is_some()
 }
 
+/// The next report as soon as a worker's timer runs, unless reports are backing off
+/// (`AuthCache::take_report_soon`).
+pub fn report_soon(store: &dyn SharedStore, now_ms: u64) {
+    update(store, REPORT_KEY, |value| {
+        let schedule = Schedule::decode(value);
+        (schedule.failures == 0 && schedule.next_at > now_ms).then(|| {
+            let next = Schedule {
+                next_at: now_ms,
+                ..schedule
+            };
+            (next.encode(), ())
+        })
+    });
+}
+
 /// A report failed: the next attempt comes after 1 s, 2 s, 4 s, ... up to a minute.
 pub fn report_failed(store: &dyn SharedStore, now_ms: u64) -> u64 {
     update(store, REPORT_KEY, |value| {

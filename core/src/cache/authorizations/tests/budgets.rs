@@ -134,7 +134,7 @@ fn settled_reports_make_room_for_the_backends_new_budget() {
         } else {
             &mut usage_b
         };
-        usage.add(&k, true);
+        usage.add(&k, true, 0);
     }
     usage_a.flush(&store, 100).unwrap();
     usage_b.flush(&store, 100).unwrap();
@@ -144,6 +144,7 @@ fn settled_reports_make_room_for_the_backends_new_budget() {
         vec![(
             k.clone(),
             Calls {
+                minute: 0,
                 calls: 50,
                 leased: 50
             }
@@ -181,6 +182,7 @@ fn a_partial_settle_leaves_the_uncounted_calls_off_the_budget() {
         &[(
             k.clone(),
             Calls {
+                minute: 0,
                 calls: 30,
                 leased: 30,
             },
@@ -294,6 +296,7 @@ fn a_lease_from_an_older_answer_goes_back_to_the_new_budget() {
         &[(
             k.clone(),
             Calls {
+                minute: 0,
                 calls: 94,
                 leased: 94,
             },
@@ -310,4 +313,60 @@ fn a_lease_from_an_older_answer_goes_back_to_the_new_budget() {
     assert_eq!(budget(&store, &k), Some(9));
     let (forwarded, _) = drain(&mut b, &store, &k, T0 + TTL);
     assert_eq!(forwarded, 9);
+}
+
+/// Calls leased before the reset an answer gave (the last seconds of a minute, say) and not
+/// yet reported are owed to that period: once it has ended, a new answer whose budget they
+/// fill limits the entry for a second and asks for the report now, not until the new
+/// period's reset. Reported (in their minute), they leave the new period's budget whole.
+/// Within one period the same answer is limits exceeded until the reset, as before.
+#[test]
+fn calls_of_an_ended_period_hold_the_new_budget_only_until_their_report() {
+    let (store, mut a, _) = workers(settings(CachingType::None));
+    let k = key("k");
+    let t = ticket(a.lookup(&store, &k, T0));
+    a.answer(&store, &t, &ok(Some("3"), Some("3")), T0);
+    assert!(!a.take_report_soon());
+    for i in 0..3 {
+        assert_eq!(a.lookup(&store, &k, T0 + i), LEASED);
+    }
+    // Within the period: the backend has not counted the 3, so its 3 left are none left,
+    // until the reset.
+    let t = ticket(a.lookup(&store, &k, T0 + 3));
+    a.answer(&store, &t, &ok(Some("3"), Some("3")), T0 + 3);
+    assert!(!a.take_report_soon());
+    assert_eq!(a.lookup(&store, &k, T0 + 4), limits_exceeded(Some(3)));
+    assert_eq!(a.lookup(&store, &k, T0 + 3_002), limits_exceeded(Some(1)));
+    // The period ends (3 s after the answer); the next one's answer (59 s left) counts none
+    // of them.
+    let end = T0 + 3_003;
+    let t = ticket(a.lookup(&store, &k, end));
+    a.answer(&store, &t, &ok(Some("3"), Some("59")), end);
+    assert!(a.take_report_soon(), "the report is asked for now");
+    assert!(!a.take_report_soon(), "once");
+    assert_eq!(a.lookup(&store, &k, end + 999), limits_exceeded(Some(1)));
+    // Their report went (202): the new period's budget is the backend's.
+    reports::settle(
+        &store,
+        SLOTS,
+        &[(
+            k.clone(),
+            Calls {
+                minute: 0,
+                calls: 3,
+                leased: 3,
+            },
+        )],
+    );
+    let t = ticket(a.lookup(&store, &k, end + 1_000));
+    a.answer(&store, &t, &ok(Some("3"), Some("58")), end + 1_000);
+    assert!(!a.take_report_soon());
+    for i in 0..3 {
+        assert_eq!(a.lookup(&store, &k, end + 1_001 + i), LEASED);
+    }
+    // The budget spent, the backend is asked again.
+    assert!(matches!(
+        a.lookup(&store, &k, end + 1_010),
+        Lookup::Authorize(_)
+    ));
 }

@@ -129,6 +129,7 @@ fn a_slot_is_not_reused_while_its_key_is_asked_for_or_owed_calls() {
         &[(
             k1.clone(),
             Calls {
+                minute: 0,
                 calls: 2,
                 leased: 2,
             },

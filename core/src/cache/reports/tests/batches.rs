@@ -13,7 +13,7 @@ fn batches_group_per_service_and_drop_unknown_services() {
         (key_for("9", "a", &[("hits", 1)]), calls(5, 5)),
         (key_for("9", "b", &[("hits", 1)]), calls(6, 0)),
     ];
-    let (batches, dropped) = batches(&config, &RetiredServices::default(), pending.clone());
+    let (batches, dropped) = batches(&config, &RetiredServices::default(), pending.clone(), NOW_S);
     let dropped = Calls::total(&dropped);
     assert_eq!(dropped, 11);
     // One call per application of a service: a's two entries, b, then service 2's a.
@@ -55,7 +55,7 @@ fn batches_group_per_service_and_drop_unknown_services() {
     let carried: u64 = batches.iter().map(ReportBatch::calls).sum();
     assert_eq!(carried + dropped, total(&pending));
     assert_eq!(
-        super::batches(&config, &RetiredServices::default(), Vec::new())
+        super::batches(&config, &RetiredServices::default(), Vec::new(), NOW_S)
             .0
             .len(),
         0
@@ -75,6 +75,7 @@ fn app_id_keys_report_the_app_id_only() {
         &config,
         &RetiredServices::default(),
         vec![(EntryKey::new("2", &creds, &usage), calls(2, 0))],
+        NOW_S,
     );
     assert_eq!(
         batches[0].call.body,
@@ -89,7 +90,7 @@ fn every_application_has_its_own_report_call() {
     let pending: Vec<(EntryKey, Calls)> = (0..1_001)
         .map(|i| (key(&format!("app{i:04}")), calls(i + 1, 0)))
         .collect();
-    let (batches, dropped) = batches(&config, &RetiredServices::default(), pending.clone());
+    let (batches, dropped) = batches(&config, &RetiredServices::default(), pending.clone(), NOW_S);
     assert!(dropped.is_empty());
     assert_eq!(batches.len(), 1_001);
     let carried: Vec<(EntryKey, Calls)> = batches.iter().flat_map(|b| b.entries.clone()).collect();
@@ -124,7 +125,7 @@ fn an_app_ids_keys_share_one_report_call() {
             calls(4, 0),
         ),
     ];
-    let (batches, _) = batches(&config, &RetiredServices::default(), pending.clone());
+    let (batches, _) = batches(&config, &RetiredServices::default(), pending.clone(), NOW_S);
     let bodies: Vec<&str> = batches.iter().map(|b| b.call.body.as_str()).collect();
     assert_eq!(
         bodies,
@@ -149,7 +150,12 @@ fn failed_batches_are_merged_back_and_reported_later() {
 
     // The reporter takes everything; the call for service 1 fails, the one for 2 succeeds.
     assert!(claim_report(&store, T0, INTERVAL));
-    let (sent, dropped) = batches(&config, &RetiredServices::default(), take_pending(&store));
+    let (sent, dropped) = batches(
+        &config,
+        &RetiredServices::default(),
+        take_pending(&store),
+        NOW_S,
+    );
     assert_eq!((sent.len(), dropped.len()), (2, 0));
     let failed = &sent[0];
     assert_eq!(failed.service_id, "1");
@@ -179,7 +185,7 @@ fn failed_batches_are_merged_back_and_reported_later() {
     assert!(claim_report(&store, T0 + 10 + backoff, INTERVAL));
     let pending = take_pending(&store);
     assert_eq!(as_map(pending.clone()), expected(&[(&k1, calls(5, 4))]));
-    let (sent, _) = batches(&config, &RetiredServices::default(), pending);
+    let (sent, _) = batches(&config, &RetiredServices::default(), pending, NOW_S);
     assert_eq!(sent.len(), 1);
     assert!(sent[0].call.body.ends_with("%5Bhits%5D=5"));
     report_succeeded(&store);
@@ -198,7 +204,7 @@ fn calls_of_a_removed_service_are_reported_with_its_identity() {
         (key_for("1", "a", &[("hits", 1)]), calls(7, 7)),
         (key_for("9", "a", &[("hits", 1)]), calls(5, 0)),
     ];
-    let (sent, dropped) = batches(&after, &retired, pending.clone());
+    let (sent, dropped) = batches(&after, &retired, pending.clone(), NOW_S);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].service_id, "1");
     assert_eq!(sent[0].entries, pending[..1].to_vec());

@@ -33,7 +33,7 @@ fn codes_stay_apart_from_worker_to_report() {
             (&k.with_code(503), calls(1, 0)),
         ])
     );
-    let (sent, dropped) = batches(&config, &RetiredServices::default(), pending);
+    let (sent, dropped) = batches(&config, &RetiredServices::default(), pending, NOW_S);
     assert!(dropped.is_empty());
     assert_eq!(sent.len(), 1);
     assert_eq!(
@@ -57,7 +57,7 @@ fn a_large_coded_entry_spans_report_calls_with_its_leases() {
         (plain.clone(), calls(3, 3)),
         (coded.clone(), calls(1_200, 700)),
     ];
-    let (sent, _) = batches(&config, &RetiredServices::default(), pending);
+    let (sent, _) = batches(&config, &RetiredServices::default(), pending, NOW_S);
     let parts: Vec<Vec<(EntryKey, Calls)>> = sent.iter().map(|b| b.entries.clone()).collect();
     assert_eq!(
         parts,

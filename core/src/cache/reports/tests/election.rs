@@ -64,3 +64,18 @@ fn report_succeeded_without_failures_writes_nothing() {
     report_succeeded(&store);
     assert_eq!(store.get(REPORT_KEY).1, version);
 }
+
+/// `report_soon` brings the next report to the next timer, but never cuts a back-off short.
+#[test]
+fn a_report_asked_for_soon_goes_at_the_next_tick_unless_backing_off() {
+    let store = MemoryStore::default();
+    assert!(claim_report(&store, T0, INTERVAL));
+    assert!(!claim_report(&store, T0 + 1, INTERVAL));
+    report_soon(&store, T0 + 2);
+    assert!(claim_report(&store, T0 + 2, INTERVAL));
+    assert!(!claim_report(&store, T0 + 3, INTERVAL));
+    let backoff = report_failed(&store, T0 + 4);
+    report_soon(&store, T0 + 5);
+    assert!(!claim_report(&store, T0 + 5, INTERVAL));
+    assert!(claim_report(&store, T0 + 4 + backoff, INTERVAL));
+}

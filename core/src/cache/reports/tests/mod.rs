@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 const SLOTS: u32 = 16;
 const INTERVAL: u64 = 10_000;
 const T0: u64 = 1_000_000;
+/// The clock of report batches (seconds): 2026-12-06 05:30:00 UTC.
+const NOW_S: u64 = 1_796_535_000;
 
 fn key_for(service: &str, user_key: &str, usage: &[(&str, u64)]) -> EntryKey {
     let mut u = Usage::default();
@@ -31,12 +33,16 @@ fn key(user_key: &str) -> EntryKey {
 }
 
 fn calls(calls: u64, leased: u64) -> Calls {
-    Calls { calls, leased }
+    Calls {
+        minute: 0,
+        calls,
+        leased,
+    }
 }
 
 fn add(usage: &mut LocalUsage, key: &EntryKey, n: u64, leased: bool) {
     for _ in 0..n {
-        usage.add(key, leased);
+        usage.add(key, leased, 0);
     }
 }
 

@@ -204,7 +204,7 @@ fn interleaved_flushes_and_takes_count_every_call_once() {
         let w = i % 2;
         let k = (i * 7 + i / 3) % 5;
         let is_leased = i % 3 != 0;
-        workers[w].add(&keys[k], is_leased);
+        workers[w].add(&keys[k], is_leased, 0);
         counted[k] += 1;
         leased[k] += u64::from(is_leased);
         if i % 17 == 0 {
@@ -228,4 +228,55 @@ fn interleaved_flushes_and_takes_count_every_call_once() {
     for (i, k) in keys.iter().enumerate() {
         assert_eq!(taken[k.as_str()], calls(counted[i], leased[i]));
     }
+}
+
+/// Calls keep the minute they were forwarded in, through the worker's counts, the shared
+/// list and a failed report's return, so each is reported in its limit period; a list
+/// written before minutes were kept reads as minute 0 (reported without a timestamp).
+#[test]
+fn calls_of_two_minutes_stay_apart_from_the_worker_to_the_report() {
+    let store = MemoryStore::default();
+    let mut usage = LocalUsage::default();
+    let (k, other) = (key("a"), key("b"));
+    usage.add(&k, true, 100);
+    usage.add(&k, true, 100);
+    usage.add(&other, false, 100);
+    // The next minute: the earlier counts are kept apart, not merged into it.
+    usage.add(&k, false, 101);
+    // A failed report's calls of minute 100 come back.
+    usage.add_calls(
+        &k,
+        Calls {
+            minute: 100,
+            calls: 1,
+            leased: 1,
+        },
+    );
+    assert_eq!(usage.flush(&store, 100).map(|m| m.pending), Some(5));
+    let with_minutes = |list: Vec<(EntryKey, Calls)>| -> Vec<(String, u64, u64, u64)> {
+        let mut out: Vec<_> = (list.into_iter())
+            .map(|(k, c)| (k.as_str().to_string(), c.minute, c.calls, c.leased))
+            .collect();
+        out.sort();
+        out
+    };
+    let (ka, kb) = (k.as_str().to_string(), other.as_str().to_string());
+    assert_eq!(
+        with_minutes(take_pending(&store)),
+        vec![
+            (ka.clone(), 100, 3, 3),
+            (ka.clone(), 101, 1, 0),
+            (kb, 100, 1, 0)
+        ]
+    );
+    // The line of a module before minutes: minute 0; ours beside it stays apart.
+    let old = format!("2 1 {ka}\n");
+    let (_, version) = store.get(PENDING_KEY);
+    store.set(PENDING_KEY, old.as_bytes(), version).unwrap();
+    usage.add(&k, true, 102);
+    usage.flush(&store, 100).unwrap();
+    assert_eq!(
+        with_minutes(take_pending(&store)),
+        vec![(ka.clone(), 0, 2, 1), (ka, 102, 1, 1)]
+    );
 }

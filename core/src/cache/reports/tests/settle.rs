@@ -141,7 +141,7 @@ fn a_report_cycle_settles_what_two_workers_forwarded() {
             (&mut b, &mut usage_b)
         };
         if let Lookup::Forward { leased } = cache.lookup(&store, &k, T0 + 1) {
-            usage.add(&k, leased);
+            usage.add(&k, leased, 0);
             forwarded += 1;
         }
     }
@@ -149,7 +149,12 @@ fn a_report_cycle_settles_what_two_workers_forwarded() {
     usage_a.flush(&store, 100).unwrap();
     usage_b.flush(&store, 100).unwrap();
     assert!(claim_report(&store, T0 + 2, INTERVAL));
-    let (sent, dropped) = batches(&config(), &RetiredServices::default(), take_pending(&store));
+    let (sent, dropped) = batches(
+        &config(),
+        &RetiredServices::default(),
+        take_pending(&store),
+        NOW_S,
+    );
     assert!(dropped.is_empty());
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].calls(), 40);
