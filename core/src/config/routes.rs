@@ -3,11 +3,13 @@
 //! candidate that matches names the service, as trying the services in turn would.
 
 use super::{Config, Service};
-use crate::mapping::{PathView, QueryArgs, RuleIndex};
+use crate::mapping::{PathView, QueryArgs, QueryCondition, RuleIndex};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct Routes {
+    /// Several services list the host: the choice between them is Envoy's to follow.
+    shared: bool,
     index: RuleIndex,
     /// For each indexed position: (service index in the configuration, rule index).
     owners: Vec<(usize, usize)>,
@@ -27,6 +29,7 @@ impl Routes {
             }
         }
         Routes {
+            shared: listed.len() > 1,
             index: RuleIndex::build(rules),
             owners,
         }
@@ -57,8 +60,12 @@ impl Routes {
             routed.truncated = !rule.query.is_empty() && args.truncated();
             // An encoded arg (`type=summar%79`) is another text to Envoy's `query_parameters`
             // matchers, which may send the request to another service's cluster (found by an
-            // audit, 2026-12-06), as the `routing` policy refuses it.
-            let encoded = || rule.query.iter().any(|c| args.encoded(c.name()));
+            // audit, 2026-12-06), as the `routing` policy refuses it: on a host several
+            // services share, the name of any arg a rule reads, and the value it compares.
+            let encoded = || {
+                let value = |c: &QueryCondition| matches!(c, QueryCondition::Equals { .. });
+                self.shared && (rule.query.iter()).any(|c| args.encoded_in(c.name(), value(c)))
+            };
             if routed.truncated || rule.reads_ambiguous_arg(args) || encoded() {
                 routed.ambiguous = !routed.truncated;
                 return routed;
@@ -165,5 +172,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Encoded args a routing rule reads are refused only where Envoy's routes could follow
+    /// another service's (a host several services share), and only in what the rule reads:
+    /// the name always, the value when it compares one.
+    #[test]
+    fn encoded_routing_args_are_refused_on_shared_hosts_only() {
+        let rule = |pattern: &str| {
+            json!([{"http_method": "GET", "pattern": pattern, "metric_system_name": "hits",
+                    "delta": 1}])
+        };
+        let text = json!({"backend": {"cluster": "b"}, "path_routing": true, "services": [
+            {"id": 1, "proxy": {"hosts": ["shared"], "proxy_rules": rule("/r?type=summary")}},
+            {"id": 2, "proxy": {"hosts": ["shared"], "proxy_rules": rule("/s?q={q}")}},
+            {"id": 3, "proxy": {"hosts": ["alone"], "proxy_rules": rule("/r?type=summary")}},
+        ]});
+        let config = Config::parse(text.to_string().as_bytes()).unwrap().config;
+        let refused = |host: &str, path: &str, query: &str| {
+            let args = QueryArgs::parse(query);
+            config.route_by_path(host, "GET", path, &args).1.ambiguous
+        };
+        assert!(refused("shared", "/r", "type=summar%79"));
+        assert!(refused("shared", "/r", "typ%65=summary"));
+        assert!(refused("shared", "/r", "type=summary+"));
+        assert!(!refused("shared", "/r", "type=summary&other=%20"));
+        // A placeholder reads any value: only its name is Envoy's to misread.
+        assert!(!refused("shared", "/s", "q=a%20b"));
+        assert!(refused("shared", "/s", "%71=a"));
+        assert!(!refused("alone", "/r", "type=summar%79"));
     }
 }

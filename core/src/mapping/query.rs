@@ -348,6 +348,11 @@ impl QueryArgs {
     /// Whether a URI arg named `name` (decoded, any case) has a `%` or a `+` in its raw name
     /// or value: a reader that does not decode (Envoy's route matchers) reads another text.
     pub fn encoded(&self, name: &str) -> bool {
+        self.encoded_in(name, true)
+    }
+
+    /// [`encoded`](Self::encoded), in the raw name only (`value`: and in the raw value).
+    pub fn encoded_in(&self, name: &str, value: bool) -> bool {
         let raw = |span| self.span(span).contains(['%', '+']);
         self.args.iter().any(|arg| match *arg {
             Arg::Uri {
@@ -355,7 +360,10 @@ impl QueryArgs {
                 raw_value,
                 name: decoded,
                 ..
-            } => self.span(decoded).eq_ignore_ascii_case(name) && (raw(raw_name) || raw(raw_value)),
+            } => {
+                self.span(decoded).eq_ignore_ascii_case(name)
+                    && (raw(raw_name) || (value && raw(raw_value)))
+            }
             Arg::Form(_) => false,
         })
     }
