@@ -8,6 +8,7 @@
 use crate::abi::MapPairs;
 use crate::host::{self, HostError};
 use std::cell::Cell;
+use tollgate_core::backend::answer::is_backend_content_type;
 use tollgate_core::backend::protocol::{
     LIMIT_MAX_VALUE_HEADER, LIMIT_REMAINING_HEADER, LIMIT_RESET_HEADER, REJECTION_REASON_HEADER,
 };
@@ -175,6 +176,7 @@ pub fn backend_answer(num_headers: usize) -> Option<BackendAnswer> {
         limit_reset: read(LIMIT_RESET_HEADER),
         limit_max_value: read(LIMIT_MAX_VALUE_HEADER),
         limit_remaining: read(LIMIT_REMAINING_HEADER),
+        foreign: !read("content-type").is_some_and(|ct| is_backend_content_type(&ct)),
     })
 }
 

@@ -12,6 +12,20 @@ pub struct BackendAnswer {
     pub limit_max_value: Option<String>,
     /// Calls of this usage the backend still allows (`-1`: no limit); the batching budget.
     pub limit_remaining: Option<String>,
+    /// The answer does not carry apisonator's `Content-Type` ([`BACKEND_CONTENT_TYPE`], on
+    /// every answer of its routes, protocol §1.4): some other web server answered (a
+    /// `backend.cluster` naming the upstream, a proxy's page). Its 2xx authorizes nothing and
+    /// delivers no report: the failure policy decides, as for an answer never received.
+    pub foreign: bool,
+}
+
+/// The `Content-Type` of apisonator's answers, 200, 202 and 409 included (protocol §1.4).
+pub const BACKEND_CONTENT_TYPE: &str = "application/vnd.3scale-v2.0+xml";
+
+/// Whether a `Content-Type` value is apisonator's (parameters and case aside).
+pub fn is_backend_content_type(value: &str) -> bool {
+    let media_type = value.split(';').next().unwrap_or_default();
+    media_type.trim().eq_ignore_ascii_case(BACKEND_CONTENT_TYPE)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +46,7 @@ impl BackendAnswer {
         match self.status {
             None | Some(0) => Decision::BackendUnavailable,
             Some(s) if s >= 499 => Decision::BackendUnavailable,
+            Some(200) if self.foreign => Decision::BackendUnavailable,
             Some(200) => Decision::Authorized,
             Some(409) if self.is_limits_exceeded() => Decision::LimitsExceeded {
                 // A reset of -1 (eternity) gives no usable Retry-After.
@@ -47,6 +62,13 @@ impl BackendAnswer {
     /// No answer, a timeout or a 5xx: counted in `tollgate.backend_errors`.
     pub fn is_backend_error(&self) -> bool {
         self.decision() == Decision::BackendUnavailable
+    }
+
+    /// A report's answer status, `None` (never delivered: kept for a retry) for one that is not
+    /// the backend's: its 2xx delivered nothing, and its 4xx (a proxy's 403 or 413) is no
+    /// refusal by the backend, after which the calls would be dropped.
+    pub fn report_status(&self) -> Option<u16> {
+        self.status.filter(|&s| !(self.foreign && s < 499))
     }
 
     /// `limits_exceeded`, unless `3scale-limit-max-value: 0` says the metric is disabled.
@@ -76,6 +98,42 @@ mod tests {
             limit_reset: reset.map(Into::into),
             limit_max_value: max.map(Into::into),
             limit_remaining: None,
+            foreign: false,
+        }
+    }
+
+    #[test]
+    fn a_2xx_without_the_backends_content_type_is_no_answer() {
+        let foreign = |status| BackendAnswer {
+            status: Some(status),
+            foreign: true,
+            ..BackendAnswer::default()
+        };
+        assert_eq!(foreign(200).decision(), Decision::BackendUnavailable);
+        assert!(foreign(200).is_backend_error());
+        assert_eq!(foreign(202).report_status(), None);
+        assert_eq!(foreign(413).report_status(), None);
+        assert_eq!(foreign(503).report_status(), Some(503));
+        assert_eq!(foreign(403).decision(), Decision::Denied);
+        let ours = BackendAnswer {
+            status: Some(202),
+            ..BackendAnswer::default()
+        };
+        assert_eq!(ours.report_status(), Some(202));
+        for value in [
+            "application/vnd.3scale-v2.0+xml",
+            "Application/VND.3scale-v2.0+XML; charset=utf-8",
+            " application/vnd.3scale-v2.0+xml ",
+        ] {
+            assert!(is_backend_content_type(value), "{value}");
+        }
+        for value in [
+            "text/html",
+            "application/xml",
+            "",
+            "application/vnd.3scale-v2.0+xml2",
+        ] {
+            assert!(!is_backend_content_type(value), "{value}");
         }
     }
 

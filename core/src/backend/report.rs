@@ -35,7 +35,7 @@ pub struct Transactions {
     /// Calls without a code: one transaction per application and minute, sorted by them,
     /// each usage sorted by metric (sorted `Vec`s: smaller module than maps, and a
     /// deterministic body).
-    apps: Vec<((App, u64), Vec<(String, u64)>)>,
+    apps: Vec<((App, u64), Usage)>,
     /// Calls with a code: the application, the code, one call's usage, the minute and how
     /// many calls.
     coded: Vec<(App, u16, Usage, u64, u64)>,
@@ -110,6 +110,14 @@ impl Transactions {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The parameters the report's body will hold (apisonator takes at most 4,096).
+    pub fn params(&self) -> usize {
+        let apps = (self.apps.iter()).map(|(_, usage)| usage.len() + 2);
+        let coded = (self.coded.iter())
+            .map(|(.., usage, _, calls)| (usage.len() + 3).saturating_mul(*calls as usize));
+        apps.chain(coded).fold(0, usize::saturating_add)
     }
 
     /// The transactions the report will hold.

@@ -518,6 +518,10 @@ fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
 /// How long an entry whose budget is held by calls of an ended period stays limited: until
 /// their report (pulled forward) has gone, when the backend is asked again.
 const ENDED_PERIOD_RETRY_MS: u64 = 1000;
+/// How long after a period's end its owed calls are waited for so: past it (their report
+/// failing, or dropped), the entry is limited until the new reset, as within a period, and no
+/// longer asked about every second.
+const ENDED_PERIOD_GRACE_MS: u64 = 60_000;
 
 /// Turns an `authorize` answer into the entry's new state (reference §7.2, §7.4, and the
 /// exact-limit budget: the calls the backend still allows, minus the calls leased but not yet
@@ -529,6 +533,8 @@ const ENDED_PERIOD_RETRY_MS: u64 = 1000;
 /// ended. Reported (with their minute), they may not count in the new period at all: the
 /// entry is limited for a second, not until the new reset (found by an audit, 2026-12-06: a
 /// per-minute limit used in the last seconds of a minute was refused for all of the next).
+/// The entry keeps the ended period's reset until they are reported, so each answer within
+/// the grace sees them as the ended period's (`rate_limit_headers` shows no figures then).
 fn apply_answer(
     entry: &mut SharedEntry,
     answer: &BackendAnswer,
@@ -536,7 +542,20 @@ fn apply_answer(
     now_ms: u64,
 ) -> bool {
     // Leases are taken only before the reset their answer gave (`Authorized::until`).
-    let period_ended = entry.reset_at != 0 && entry.reset_at <= now_ms && entry.outstanding > 0;
+    // The same limit (its max value) in its next period: another, longer limit may hold
+    // the owed calls in its current period.
+    let same_limit = answer
+        .limit_max_value
+        .as_deref()
+        .and_then(|m| m.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        == entry.max_value;
+    let period_ended = entry.reset_at != 0
+        && entry.reset_at <= now_ms
+        && now_ms < entry.reset_at.saturating_add(ENDED_PERIOD_GRACE_MS)
+        && entry.outstanding > 0
+        && same_limit;
+    let ended_reset = entry.reset_at;
     entry.authorizing_until = 0;
     entry.used_at = now_ms;
     let reset_s = answer
@@ -588,6 +607,7 @@ fn apply_answer(
                 ),
                 Some(_) if period_ended => {
                     report_soon = true;
+                    entry.reset_at = ended_reset;
                     let until = now_ms.saturating_add(ENDED_PERIOD_RETRY_MS);
                     (
                         Fresh::Limited {

@@ -81,6 +81,7 @@ fn a_limits_exceeded_reset_near_i64_max_saturates() {
         limit_reset: Some(HUGE_RESET.into()),
         limit_max_value: Some("5".into()),
         limit_remaining: Some("0".into()),
+        foreign: false,
     };
     // `r as u64 * 1000` wrapped to a reset of a few seconds in the module. Now the entry is
     // limited until the end of time, and Retry-After (counted to then) is as good as never.

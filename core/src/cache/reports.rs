@@ -18,9 +18,17 @@ mod schedule;
 pub use retired::RetiredServices;
 pub use schedule::{claim_report, report_failed, report_soon, report_succeeded, REPORT_KEY};
 
-pub const PENDING_KEY: &str = "tollgate.pending";
+/// Shared-data key of the pending list, `<calls> <leased> @<minute> <key>` lines.
+pub const PENDING_KEY: &str = "tollgate.pending.m";
+/// The list of modules before minutes were kept (`<calls> <leased> <key>`), which VMs of such
+/// a module still fill during an update: taken with the other, read as minute 0. (One key for
+/// both would have those VMs drop the lines they cannot read.)
+pub const LEGACY_PENDING_KEY: &str = "tollgate.pending";
 /// Transactions per report call: a bound on one POST body.
 const MAX_TRANSACTIONS_PER_CALL: usize = 500;
+/// Parameters per report call: apisonator (Rack 3.1) answers 400 to more than 4,096, which
+/// would drop the application's calls.
+const MAX_PARAMS_PER_CALL: usize = 3_500;
 
 /// Calls forwarded for one entry in one minute: all of them, and those taken from a limit
 /// budget. The minute (UNIX seconds / 60; 0: unknown) goes to the backend as the report's
@@ -126,10 +134,15 @@ impl LocalUsage {
     }
 }
 
-/// Calls in the shared pending list, not yet taken for a report.
+/// Calls in the shared pending lists, not yet taken for a report.
 pub fn pending_calls(store: &dyn SharedStore) -> u64 {
-    let (value, _) = store.get(PENDING_KEY);
-    sum_calls(&decode_pending(value.as_deref().unwrap_or_default()))
+    [PENDING_KEY, LEGACY_PENDING_KEY]
+        .iter()
+        .map(|key| {
+            let (value, _) = store.get(key);
+            sum_calls(&decode_pending(value.as_deref().unwrap_or_default()))
+        })
+        .fold(0, u64::saturating_add)
 }
 
 /// The calls of a list, saturating: the counts come from shared data.
@@ -146,7 +159,9 @@ fn sum_calls<K>(entries: &[(K, Calls)]) -> u64 {
 pub const MAX_PENDING_KEY_BYTES: usize = 4 << 20;
 
 /// Adds calls to the shared pending list, up to `max_pending` distinct entries (a key and a
-/// minute) and [`MAX_PENDING_KEY_BYTES`] of keys.
+/// minute) and [`MAX_PENDING_KEY_BYTES`] of keys. Past them, calls of a key already listed
+/// join its latest minute (counted later, never earlier: a long outage does not fill the
+/// list with minutes); only calls of keys not listed are dropped.
 pub fn merge<'a>(
     store: &dyn SharedStore,
     calls: impl Iterator<Item = (&'a str, Calls)> + Clone,
@@ -168,6 +183,16 @@ pub fn merge<'a>(
                     key_bytes += key.len();
                     list.insert(i, (key.to_string(), c));
                 }
+                // Entries of one key are adjacent, by minute: the one before `i` is earlier,
+                // the one at `i` later.
+                Err(i) if latest_of(&list, key, i).is_some() => {
+                    if let Some((_, existing)) =
+                        latest_of(&list, key, i).and_then(|j| list.get_mut(j))
+                    {
+                        existing.calls = existing.calls.saturating_add(c.calls);
+                        existing.leased = existing.leased.saturating_add(c.leased);
+                    }
+                }
                 // Dropped calls stay owed by their entries (never settled): the backend
                 // never counts them, so they must not free budget.
                 Err(_) => merged.dropped = merged.dropped.saturating_add(c.calls),
@@ -178,16 +203,32 @@ pub fn merge<'a>(
     })
 }
 
-/// Takes the whole pending list, leaving it empty.
-pub fn take_pending(store: &dyn SharedStore) -> Vec<(EntryKey, Calls)> {
-    update(store, PENDING_KEY, |value| {
-        let list = decode_pending(value?);
-        Some((Vec::new(), list))
+/// The index of `key`'s entry with the latest minute, around `i` where a new minute of it
+/// would go.
+fn latest_of(list: &[(String, Calls)], key: &str, i: usize) -> Option<usize> {
+    let same = |j: usize| list.get(j).is_some_and(|(k, _)| k == key).then_some(j);
+    same(i).or_else(|| same(i.checked_sub(1)?)).map(|mut j| {
+        while same(j + 1).is_some() {
+            j += 1;
+        }
+        j
     })
-    .unwrap_or_default()
-    .into_iter()
-    .filter_map(|(k, c)| Some((EntryKey::from_text(&k)?, c)))
-    .collect()
+}
+
+/// Takes the whole pending list (and an earlier module's), leaving them empty.
+pub fn take_pending(store: &dyn SharedStore) -> Vec<(EntryKey, Calls)> {
+    let take = |key| {
+        update(store, key, |value| {
+            let list = decode_pending(value?);
+            Some((Vec::new(), list))
+        })
+        .unwrap_or_default()
+    };
+    let mut list = take(PENDING_KEY);
+    list.extend(take(LEGACY_PENDING_KEY));
+    (list.into_iter())
+        .filter_map(|(k, c)| Some((EntryKey::from_text(&k)?, c)))
+        .collect()
 }
 
 /// `<calls> <leased> @<minute> <key>` per line, sorted by key and minute. (A key never
@@ -301,7 +342,11 @@ pub fn batches(
             call.app = Some(app);
             loop {
                 // Calls with a code are a transaction each: an entry may span report calls.
-                let room = MAX_TRANSACTIONS_PER_CALL.saturating_sub(call.transactions.len());
+                let by_params = MAX_PARAMS_PER_CALL.saturating_sub(call.transactions.params())
+                    / (parts.usage.len() + 3);
+                let room = MAX_TRANSACTIONS_PER_CALL
+                    .saturating_sub(call.transactions.len())
+                    .min(by_params);
                 let part = calls.take(match parts.code {
                     Some(_) => (room as u64).max(1),
                     None => u64::MAX,
@@ -309,7 +354,9 @@ pub fn batches(
                 let made = (part.minute, part.calls);
                 (call.transactions).add(&parts.credentials, &parts.usage, parts.code, made);
                 call.carried.push((key.clone(), part));
-                if call.transactions.len() >= MAX_TRANSACTIONS_PER_CALL {
+                if call.transactions.len() >= MAX_TRANSACTIONS_PER_CALL
+                    || call.transactions.params() >= MAX_PARAMS_PER_CALL
+                {
                     call.send(&mut out);
                 }
                 if calls.calls == 0 {

@@ -4,6 +4,7 @@
 
 use super::flow::State;
 use super::matched::MatchedRequest;
+use super::reporting::minute_of;
 use super::steps::{CallPurpose, RequestId, Step, Steps};
 use super::worker::Worker;
 use crate::backend::BackendAnswer;
@@ -79,7 +80,7 @@ impl Worker {
         match lookup {
             Lookup::Forward { leased } => {
                 let report = (self.reporting.as_mut())
-                    .and_then(|r| r.forwarded((key, leased, now_ms / 60_000), waited));
+                    .and_then(|r| r.forwarded((key, leased, minute_of(now_ms)), waited));
                 self.forward(request, matched.forward(), resume, report)
             }
             Lookup::Deny(denial) => {

@@ -9,8 +9,19 @@ use crate::config::{BackendConfig, Config};
 use log::{debug, error, warn};
 
 /// A forwarded call not yet counted: its entry, whether it was leased from a budget, and the
-/// minute it was forwarded in (UNIX seconds / 60).
+/// minute it was forwarded in (UNIX seconds / 60, see [`minute_of`]).
 pub(super) type Uncounted = (EntryKey, bool, u64);
+
+/// How much later than the clock a call's minute is read: a call of a minute's last seconds
+/// is reported in the next minute. With this proxy's clock a little behind the backend's, a
+/// call the backend's new period authorized is then never counted in the old period (where
+/// its budget would be spent twice); a little ahead, it is counted later, never earlier.
+const MINUTE_MARGIN_MS: u64 = 2_000;
+
+/// The minute a call forwarded at `now_ms` is reported in.
+pub(super) fn minute_of(now_ms: u64) -> u64 {
+    now_ms.saturating_add(MINUTE_MARGIN_MS) / 60_000
+}
 
 pub(super) struct Reporting {
     /// Bound on pending reports (`backend.batching.max_pending`, or its default).

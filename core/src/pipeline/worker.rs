@@ -43,6 +43,8 @@ pub struct Worker {
     /// cancels a context's calls when the context goes).
     pub(super) calls: Vec<(u32, CallPurpose, u32)>,
     pub(super) tally: Tally,
+    /// Answers of something else than the backend (`BackendAnswer::foreign`), for the log.
+    foreign_answers: u64,
 }
 
 impl Worker {
@@ -60,6 +62,7 @@ impl Worker {
             bodies: Vec::new(),
             calls: Vec::new(),
             tally: Tally::default(),
+            foreign_answers: 0,
         }
     }
 
@@ -330,6 +333,19 @@ impl Worker {
         {
             self.tally.backend_errors = self.tally.backend_errors.saturating_add(1);
         }
+        // (apisonator's own 500 carries no headers: not this.)
+        let foreign = (answer.as_ref()).and_then(|a| a.foreign.then_some(a.status)?);
+        if let Some(status) = foreign.filter(|&s| s < 499) {
+            // The first, then every 1,000th: a wrong cluster answers every request so.
+            if self.foreign_answers.is_multiple_of(1000) {
+                warn!(
+                    "tollgate: backend answered {status} without 3scale's content type ({} \
+                     such answers): is backend.cluster the 3scale backend?",
+                    self.foreign_answers + 1
+                );
+            }
+            self.foreign_answers = self.foreign_answers.saturating_add(1);
+        }
         match purpose {
             CallPurpose::Authrep { request, resume } => {
                 let resume = resume || later;
@@ -349,7 +365,7 @@ impl Worker {
             } => self.authorize_answer(&ticket, requester, answer.as_ref(), resume, later),
             CallPurpose::Report(batch) => {
                 let now_ms = self.clock.now_ms();
-                let status = answer.and_then(|a| a.status);
+                let status = answer.and_then(|a| a.report_status());
                 if let Some(reporting) = &mut self.reporting {
                     let store = &*self.store;
                     reporting.on_answer(

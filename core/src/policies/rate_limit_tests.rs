@@ -119,6 +119,7 @@ impl Gateway {
             limit_max_value: max,
             limit_remaining: remaining,
             limit_reset: reset,
+            foreign: false,
         };
         let steps = self.workers[w].on_backend_answer(token, Some(answer));
         self.carry_out(w, 0, steps);

@@ -963,3 +963,89 @@ fn the_mock_answers_the_references_verbatim_bodies_and_headers() {
     let z = mock_answer(&mut st, "/transactions/authorize.xml", q0, opts, now);
     assert_eq!(z.status, 409);
 }
+
+/// A web server that is not 3scale's backend (an upstream, a proxy's page) answers `200`
+/// to everything, with its own content type.
+fn web_server_answer(_: &str, _: &str) -> Vec<u8> {
+    let body = "<html><body>Welcome</body></html>";
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The backend authorizes as apisonator does, but its reports are answered by a web server
+/// in front of it (a proxy's page, `200 text/html`): they were not delivered.
+fn proxied_report_answer(method: &str, target: &str) -> Vec<u8> {
+    if method == "POST" && target.starts_with("/transactions.xml") {
+        return web_server_answer(method, target);
+    }
+    route("200 OK", &[("3scale-limit-remaining", "-1")], "")
+}
+
+/// `backend.cluster` naming something that is not 3scale's backend (the upstream's own
+/// cluster, say) must not authorize everything: apisonator sends its content type on every
+/// answer (protocol §1.4), and a `200` without it is read as no answer, so the failure policy
+/// decides (`caching_type: none`: 403, nothing upstream), in both modes, and counted in
+/// `tollgate.backend_errors`.
+// Found in review (2026-12-06, twentieth session), fixed: a 200 from any web server on the backend cluster authorized every request
+#[test]
+fn a_200_that_is_not_the_backends_authorizes_nothing_in_either_mode() {
+    let web = RawBackend::start(web_server_answer);
+    for batching in [false, true] {
+        let (echo, envoy) = raw_stack(web.port, batching);
+        for key in ["anything", "at-all"] {
+            let r = get_with_key(envoy.port(), key);
+            assert_eq!((r.status, r.body.as_str()), AUTH_FAILED, "{batching}: {r}");
+        }
+        assert_eq!(echo.request_count(), 0, "{batching}: {:?}", echo.requests());
+        let errors = envoy
+            .stat("wasmcustom.tollgate.backend_errors")
+            .unwrap_or(0);
+        assert!(errors >= 2, "{batching}: backend_errors {errors}");
+    }
+    assert!(web.seen().len() >= 4, "{:?}", web.seen());
+}
+
+/// A report answered `200 text/html` by something in front of the backend was not
+/// delivered: its calls are kept and sent again (a report failure each time), never dropped
+/// as if the backend had counted them.
+// Found in review (2026-12-06, twentieth session), fixed: a report answered 200 by a proxy's page was settled as delivered and its calls lost
+#[test]
+fn a_report_answered_by_something_else_than_the_backend_is_sent_again() {
+    let backend = RawBackend::start(proxied_report_answer);
+    let (echo, envoy) = raw_stack(backend.port, true);
+    for _ in 0..3 {
+        let r = get_with_key(envoy.port(), "uk-report");
+        assert_eq!(r.status, 200, "{r}");
+    }
+    assert_eq!(echo.request_count(), 3);
+    let reports = || {
+        (backend.seen().into_iter())
+            .filter(|s| s.method == "POST" && s.body.contains("uk-report"))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || reports().len() >= 2),
+        "the report is sent again: {:?}",
+        backend.seen()
+    );
+    for report in reports() {
+        assert!(
+            report.body.contains("%5Busage%5D%5Bhits%5D=3"),
+            "every attempt carries the 3 calls: {}",
+            report.body
+        );
+    }
+    let failures = envoy
+        .stat("wasmcustom.tollgate.report_failures")
+        .unwrap_or(0);
+    assert!(failures >= 1, "report_failures {failures}");
+    assert_eq!(
+        envoy
+            .stat("wasmcustom.tollgate.reports_dropped")
+            .unwrap_or(0),
+        0
+    );
+}

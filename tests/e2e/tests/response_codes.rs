@@ -118,9 +118,11 @@ fn batched_reports_carry_each_calls_response_code() {
     for t in bodies.iter().flat_map(transactions) {
         let fields: Vec<&str> = t.fields.keys().map(String::as_str).collect();
         assert!(
-            fields == ["log][code", "user_key"] || fields == ["app_id", "log][code"],
+            fields == ["log][code", "timestamp", "user_key"]
+                || fields == ["app_id", "log][code", "timestamp"],
             "{t:?}"
         );
+        assert_recent_minute(&t);
     }
     assert!(bodies.iter().all(|r| !r.body.contains("app_key")));
     let per_code: BTreeMap<String, usize> =

@@ -62,14 +62,19 @@ pub fn claim_report(store: &dyn SharedStore, now_ms: u64, interval_ms: u64) -> b
     .is_some()
 }
 
-/// The next report as soon as a worker's timer runs, unless reports are backing off
-/// (`AuthCache::take_report_soon`).
+/// Reports asked for early are at least this far apart: many entries whose period ended
+/// together ask at once.
+const SOON_APART_MS: u64 = 1_000;
+
+/// The next report at a worker's next timer, a second after the last at the earliest, unless
+/// reports are backing off (`AuthCache::take_report_soon`).
 pub fn report_soon(store: &dyn SharedStore, now_ms: u64) {
     update(store, REPORT_KEY, |value| {
         let schedule = Schedule::decode(value);
-        (schedule.failures == 0 && schedule.next_at > now_ms).then(|| {
+        let soon = now_ms.max(schedule.last_at.saturating_add(SOON_APART_MS));
+        (schedule.failures == 0 && schedule.next_at > soon).then(|| {
             let next = Schedule {
-                next_at: now_ms,
+                next_at: soon,
                 ..schedule
             };
             (next.encode(), ())

@@ -390,11 +390,30 @@ pub fn assert_report_shape(reports: &[ReceivedRequest]) {
         }
         for t in transactions(r) {
             let names: Vec<&str> = t.fields.keys().map(String::as_str).collect();
-            let expected = if service == "1" { "user_key" } else { "app_id" };
-            assert_eq!(names, vec![expected], "{}", r.body);
+            let expected = if service == "1" {
+                vec!["timestamp", "user_key"]
+            } else {
+                vec!["app_id", "timestamp"]
+            };
+            assert_eq!(names, expected, "{}", r.body);
+            assert_recent_minute(&t);
             assert!(!t.usage.is_empty(), "{}", r.body);
         }
     }
+}
+
+/// A transaction's `timestamp`: the start of a minute of the last hour (UNIX seconds), when
+/// its calls were forwarded.
+pub fn assert_recent_minute(t: &Transaction) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at: u64 = t.fields["timestamp"].parse().unwrap();
+    assert!(
+        at % 60 == 0 && at <= now && at + 3600 > now,
+        "timestamp {at} at {now}: {t:?}"
+    );
 }
 
 /// A compact `status [retry-after]` description for assertion messages.

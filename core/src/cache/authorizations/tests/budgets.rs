@@ -345,6 +345,11 @@ fn calls_of_an_ended_period_hold_the_new_budget_only_until_their_report() {
     assert!(a.take_report_soon(), "the report is asked for now");
     assert!(!a.take_report_soon(), "once");
     assert_eq!(a.lookup(&store, &k, end + 999), limits_exceeded(Some(1)));
+    // Not reported yet a second later: another second, another call for the report.
+    let t = ticket(a.lookup(&store, &k, end + 1_000));
+    a.answer(&store, &t, &ok(Some("3"), Some("58")), end + 1_000);
+    assert!(a.take_report_soon());
+    assert_eq!(a.lookup(&store, &k, end + 1_001), limits_exceeded(Some(1)));
     // Their report went (202): the new period's budget is the backend's.
     reports::settle(
         &store,
@@ -358,15 +363,37 @@ fn calls_of_an_ended_period_hold_the_new_budget_only_until_their_report() {
             },
         )],
     );
-    let t = ticket(a.lookup(&store, &k, end + 1_000));
-    a.answer(&store, &t, &ok(Some("3"), Some("58")), end + 1_000);
+    let t = ticket(a.lookup(&store, &k, end + 2_000));
+    a.answer(&store, &t, &ok(Some("3"), Some("57")), end + 2_000);
     assert!(!a.take_report_soon());
     for i in 0..3 {
-        assert_eq!(a.lookup(&store, &k, end + 1_001 + i), LEASED);
+        assert_eq!(a.lookup(&store, &k, end + 2_001 + i), LEASED);
     }
     // The budget spent, the backend is asked again.
     assert!(matches!(
-        a.lookup(&store, &k, end + 1_010),
+        a.lookup(&store, &k, end + 2_010),
         Lookup::Authorize(_)
     ));
+}
+
+/// Calls of an ended period whose report never lands (failing, or dropped) hold the entry
+/// for a second at a time during a minute's grace, then as within a period: limited until
+/// the new reset, not asked about every second.
+#[test]
+fn calls_of_an_ended_period_never_reported_hold_the_budget_after_the_grace() {
+    let (store, mut a, _) = workers(settings(CachingType::None));
+    let k = key("k");
+    let t = ticket(a.lookup(&store, &k, T0));
+    a.answer(&store, &t, &ok(Some("2"), Some("1")), T0);
+    assert_eq!(a.lookup(&store, &k, T0 + 1), LEASED);
+    assert_eq!(a.lookup(&store, &k, T0 + 2), LEASED);
+    let end = T0 + 1_000;
+    let t = ticket(a.lookup(&store, &k, end));
+    a.answer(&store, &t, &ok(Some("2"), Some("3600")), end);
+    assert!(a.take_report_soon());
+    let late = end + 60_000;
+    let t = ticket(a.lookup(&store, &k, late));
+    a.answer(&store, &t, &ok(Some("2"), Some("3540")), late);
+    assert!(!a.take_report_soon());
+    assert_eq!(a.lookup(&store, &k, late + 1), limits_exceeded(Some(3540)));
 }

@@ -79,6 +79,7 @@ fn over_limit(reset: &str, max: &str) -> BackendAnswer {
         limit_reset: Some(reset.into()),
         limit_max_value: Some(max.into()),
         limit_remaining: Some("0".into()),
+        foreign: false,
     }
 }
 

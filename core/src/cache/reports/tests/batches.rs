@@ -215,3 +215,35 @@ fn calls_of_a_removed_service_are_reported_with_its_identity() {
     // A service this worker never had cannot be reported.
     assert_eq!(dropped, pending[1..].to_vec());
 }
+
+/// After a long outage an application's calls span many minutes, a transaction each (with
+/// its timestamp and every metric): report calls are split before apisonator's 4,096
+/// parameters, and every call is in one of them.
+#[test]
+fn many_minutes_of_many_metrics_split_under_the_backends_parameter_limit() {
+    let config = config();
+    let metrics: Vec<(String, u64)> = (0..10).map(|i| (format!("m{i}"), 1)).collect();
+    let usage: Vec<(&str, u64)> = metrics.iter().map(|(m, d)| (m.as_str(), *d)).collect();
+    let k = key_for("1", "a", &usage);
+    let first = NOW_S / 60 - 400;
+    let pending: Vec<(EntryKey, Calls)> = (0..400)
+        .map(|m| {
+            let c = Calls {
+                minute: first + m,
+                calls: 2,
+                leased: 0,
+            };
+            (k.clone(), c)
+        })
+        .collect();
+    let (sent, dropped) = batches(&config, &RetiredServices::default(), pending, NOW_S);
+    assert!(dropped.is_empty());
+    assert!(sent.len() >= 2, "{}", sent.len());
+    let mut total = 0;
+    for batch in &sent {
+        let params = batch.call.body.matches('&').count() + 1;
+        assert!(params <= 4_096, "{params} parameters");
+        total += batch.calls();
+    }
+    assert_eq!(total, 800);
+}

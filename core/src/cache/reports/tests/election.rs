@@ -65,17 +65,23 @@ fn report_succeeded_without_failures_writes_nothing() {
     assert_eq!(store.get(REPORT_KEY).1, version);
 }
 
-/// `report_soon` brings the next report to the next timer, but never cuts a back-off short.
+/// `report_soon` brings the next report to the next timer (a second after the last at the
+/// earliest), but never cuts a back-off short.
 #[test]
 fn a_report_asked_for_soon_goes_at_the_next_tick_unless_backing_off() {
     let store = MemoryStore::default();
     assert!(claim_report(&store, T0, INTERVAL));
     assert!(!claim_report(&store, T0 + 1, INTERVAL));
+    // A second after the last report at the earliest (many entries ask at once).
     report_soon(&store, T0 + 2);
-    assert!(claim_report(&store, T0 + 2, INTERVAL));
-    assert!(!claim_report(&store, T0 + 3, INTERVAL));
-    let backoff = report_failed(&store, T0 + 4);
-    report_soon(&store, T0 + 5);
-    assert!(!claim_report(&store, T0 + 5, INTERVAL));
-    assert!(claim_report(&store, T0 + 4 + backoff, INTERVAL));
+    assert!(!claim_report(&store, T0 + 999, INTERVAL));
+    assert!(claim_report(&store, T0 + 1_000, INTERVAL));
+    assert!(!claim_report(&store, T0 + 1_001, INTERVAL));
+    report_soon(&store, T0 + 2_500);
+    assert!(claim_report(&store, T0 + 2_500, INTERVAL));
+    let backoff = report_failed(&store, T0 + 2_600);
+    report_soon(&store, T0 + 2_700);
+    assert!(!claim_report(&store, T0 + 2_700, INTERVAL));
+    assert!(!claim_report(&store, T0 + 2_599 + backoff, INTERVAL));
+    assert!(claim_report(&store, T0 + 2_600 + backoff, INTERVAL));
 }

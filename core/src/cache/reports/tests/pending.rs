@@ -266,17 +266,34 @@ fn calls_of_two_minutes_stay_apart_from_the_worker_to_the_report() {
         vec![
             (ka.clone(), 100, 3, 3),
             (ka.clone(), 101, 1, 0),
-            (kb, 100, 1, 0)
+            (kb.clone(), 100, 1, 0)
         ]
     );
-    // The line of a module before minutes: minute 0; ours beside it stays apart.
+    // A module before minutes fills its own list, taken with ours: minute 0.
     let old = format!("2 1 {ka}\n");
-    let (_, version) = store.get(PENDING_KEY);
-    store.set(PENDING_KEY, old.as_bytes(), version).unwrap();
+    let (_, version) = store.get(LEGACY_PENDING_KEY);
+    store
+        .set(LEGACY_PENDING_KEY, old.as_bytes(), version)
+        .unwrap();
     usage.add(&k, true, 102);
     usage.flush(&store, 100).unwrap();
+    assert_eq!(pending_calls(&store), 3);
     assert_eq!(
         with_minutes(take_pending(&store)),
-        vec![(ka.clone(), 0, 2, 1), (ka, 102, 1, 1)]
+        vec![(ka.clone(), 0, 2, 1), (ka.clone(), 102, 1, 1)]
+    );
+    assert_eq!(store.get(LEGACY_PENDING_KEY).0, Some(Vec::new()));
+
+    // At the bound, a listed key's new minute joins its latest one (reported later, never
+    // lost); only a key not listed is dropped.
+    for (key, minute) in [(&k, 200), (&other, 200), (&k, 201), (&k, 202)] {
+        usage.add(key, false, minute);
+    }
+    usage.add(&key("c"), false, 202);
+    let merged = usage.flush(&store, 2).unwrap();
+    assert_eq!((merged.dropped, merged.pending), (1, 4));
+    assert_eq!(
+        with_minutes(take_pending(&store)),
+        vec![(ka, 200, 3, 0), (kb, 200, 1, 0)]
     );
 }
