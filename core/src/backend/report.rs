@@ -46,11 +46,20 @@ pub struct Transactions {
 /// backend outage are stamped this long ago.
 const MAX_TIMESTAMP_AGE_S: u64 = 23 * 3600;
 
+/// How far ahead of the clock a report's `timestamp` may go: a call of a minute's last
+/// seconds is counted in the next minute (`pipeline::reporting::minute_of`), which may not
+/// have begun when the report goes. (apisonator accepts an hour ahead.)
+const MAX_TIMESTAMP_AHEAD_S: u64 = 60;
+
 /// The `timestamp` of calls made in `minute` (0: unknown, none sent): the minute's start,
 /// within what the backend accepts.
 fn timestamp(minute: u64, now_s: u64) -> Option<u64> {
     let at = minute.checked_mul(60).filter(|&at| at > 0)?;
-    Some(at.clamp(now_s.saturating_sub(MAX_TIMESTAMP_AGE_S), now_s.max(1)))
+    let earliest = now_s.saturating_sub(MAX_TIMESTAMP_AGE_S);
+    Some(at.clamp(
+        earliest,
+        now_s.saturating_add(MAX_TIMESTAMP_AHEAD_S).max(earliest),
+    ))
 }
 
 /// A usage: metrics and their deltas.
@@ -284,8 +293,10 @@ mod tests {
                 stamp(minute * 60),
             )
         );
-        // A minute ahead of the clock (it went back) is stamped now.
-        assert_eq!(timestamp(minute + 10, NOW), Some(NOW));
+        // The next minute (a call of this one's last seconds) keeps its start; further
+        // ahead (the clock went back) is stamped a minute from now.
+        assert_eq!(timestamp(minute + 1, NOW), Some((minute + 1) * 60));
+        assert_eq!(timestamp(minute + 10, NOW), Some(NOW + 60));
         assert_eq!(timestamp(0, NOW), None);
     }
 }
