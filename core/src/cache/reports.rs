@@ -160,8 +160,8 @@ pub const MAX_PENDING_KEY_BYTES: usize = 4 << 20;
 
 /// Adds calls to the shared pending list, up to `max_pending` distinct entries (a key and a
 /// minute) and [`MAX_PENDING_KEY_BYTES`] of keys. Past them, calls of a key already listed
-/// join its latest minute (counted later, never earlier: a long outage does not fill the
-/// list with minutes); only calls of keys not listed are dropped.
+/// join its latest entry, at the later minute (counted later, never earlier: a long outage
+/// does not fill the list with minutes); only calls of keys not listed are dropped.
 pub fn merge<'a>(
     store: &dyn SharedStore,
     calls: impl Iterator<Item = (&'a str, Calls)> + Clone,
@@ -184,11 +184,14 @@ pub fn merge<'a>(
                     list.insert(i, (key.to_string(), c));
                 }
                 // Entries of one key are adjacent, by minute: the one before `i` is earlier,
-                // the one at `i` later.
+                // the one at `i` later. The latest takes them, at the later of the two
+                // minutes (still the latest of its key): a call counted in a minute before
+                // the one it was made in would free budget in its own period.
                 Err(i) if latest_of(&list, key, i).is_some() => {
                     if let Some((_, existing)) =
                         latest_of(&list, key, i).and_then(|j| list.get_mut(j))
                     {
+                        existing.minute = existing.minute.max(c.minute);
                         existing.calls = existing.calls.saturating_add(c.calls);
                         existing.leased = existing.leased.saturating_add(c.leased);
                     }

@@ -284,16 +284,25 @@ fn calls_of_two_minutes_stay_apart_from_the_worker_to_the_report() {
     );
     assert_eq!(store.get(LEGACY_PENDING_KEY).0, Some(Vec::new()));
 
-    // At the bound, a listed key's new minute joins its latest one (reported later, never
-    // lost); only a key not listed is dropped.
+    // At the bound, a listed key's new minute joins its latest entry, which takes the later
+    // minute (reported later, never earlier, never lost); only a key not listed is dropped.
+    // An earlier minute (a failed report's calls) joins it at its minute.
     for (key, minute) in [(&k, 200), (&other, 200), (&k, 201), (&k, 202)] {
         usage.add(key, false, minute);
     }
     usage.add(&key("c"), false, 202);
+    usage.add_calls(
+        &other,
+        Calls {
+            minute: 150,
+            calls: 2,
+            leased: 2,
+        },
+    );
     let merged = usage.flush(&store, 2).unwrap();
-    assert_eq!((merged.dropped, merged.pending), (1, 4));
+    assert_eq!((merged.dropped, merged.pending), (1, 6));
     assert_eq!(
         with_minutes(take_pending(&store)),
-        vec![(ka, 200, 3, 0), (kb, 200, 1, 0)]
+        vec![(ka, 202, 3, 0), (kb, 200, 3, 2)]
     );
 }
