@@ -46,9 +46,8 @@ pub struct Transactions {
 /// backend outage are stamped this long ago.
 const MAX_TIMESTAMP_AGE_S: u64 = 23 * 3600;
 
-/// How far ahead of the clock a report's `timestamp` may go: a call of a minute's last
-/// seconds is counted in the next minute (`pipeline::reporting::minute_of`), which may not
-/// have begun when the report goes. (apisonator accepts an hour ahead.)
+/// How far ahead of the clock a report's `timestamp` may go (a clock that went back since
+/// the calls were counted); apisonator accepts an hour.
 const MAX_TIMESTAMP_AHEAD_S: u64 = 60;
 
 /// The `timestamp` of calls made in `minute` (0: unknown, none sent): the minute's start,
@@ -293,8 +292,7 @@ mod tests {
                 stamp(minute * 60),
             )
         );
-        // The next minute (a call of this one's last seconds) keeps its start; further
-        // ahead (the clock went back) is stamped a minute from now.
+        // Ahead of the clock (it went back since): at most a minute ahead.
         assert_eq!(timestamp(minute + 1, NOW), Some((minute + 1) * 60));
         assert_eq!(timestamp(minute + 10, NOW), Some(NOW + 60));
         assert_eq!(timestamp(0, NOW), None);

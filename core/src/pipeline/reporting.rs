@@ -12,15 +12,12 @@ use log::{debug, error, warn};
 /// minute it was forwarded in (UNIX seconds / 60, see [`minute_of`]).
 pub(super) type Uncounted = (EntryKey, bool, u64);
 
-/// How much later than the clock a call's minute is read: a call of a minute's last seconds
-/// is reported in the next minute. With this proxy's clock a little behind the backend's, a
-/// call the backend's new period authorized is then never counted in the old period (where
-/// its budget would be spent twice); a little ahead, it is counted later, never earlier.
-const MINUTE_MARGIN_MS: u64 = 2_000;
-
-/// The minute a call forwarded at `now_ms` is reported in.
+/// The minute a call forwarded at `now_ms` is reported in. No margin either way: a call
+/// stamped later than its minute, once reported and settled, frees budget in the period it
+/// was made in; one stamped earlier, in the next. With clocks in step (NTP) limits are
+/// exact; a proxy clock `δ` off lets the calls of `δ` at a period's edge through twice.
 pub(super) fn minute_of(now_ms: u64) -> u64 {
-    now_ms.saturating_add(MINUTE_MARGIN_MS) / 60_000
+    now_ms / 60_000
 }
 
 pub(super) struct Reporting {

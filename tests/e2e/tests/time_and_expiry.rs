@@ -236,8 +236,15 @@ fn budget_and_reset_headers_start_again_once_when_the_minute_ends() {
     }));
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(s.backend.reported_hits("1", "app-three", "hits"), 6);
-    // (Which minute the backend counts them in follows the reports' timestamps, from the
-    // filter's clock, not the mock's pinned one: see the test above, on real clocks.)
+    // (The mock's clock is frozen: it counts each report at its own time, not the
+    // timestamps the filter's real clock wrote; the test above runs on real clocks.)
+    assert_eq!(
+        (
+            minute_counter(&s, "app-three", pinned),
+            minute_counter(&s, "app-three", pinned + 5)
+        ),
+        (3, 3)
+    );
 }
 
 /// Regression guard: an OIDC service in batching mode, its tokens verified by Tollgate. A

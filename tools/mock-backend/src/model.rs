@@ -251,6 +251,10 @@ pub struct State {
     pub apps: Vec<App>,
     #[serde(skip)]
     pub counters: Counters,
+    /// The clock is frozen (`MockBackend::set_now`): time stands still, so a report's
+    /// `timestamp`s, written by a real clock, cannot be placed in it: they count now.
+    #[serde(skip)]
+    pub frozen_clock: bool,
     /// Asynchronous report errors (what apisonator writes to the service's error log).
     #[serde(skip)]
     pub report_errors: Vec<ReportError>,

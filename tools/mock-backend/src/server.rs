@@ -170,6 +170,7 @@ impl MockBackend {
     /// Freezes the clock at `unix_secs` (`None`: real time again).
     pub fn set_now(&self, unix_secs: Option<i64>) {
         lock(&self.shared.control).now = unix_secs;
+        lock(&self.shared.state).frozen_clock = unix_secs.is_some();
     }
 
     /// The mock's current time (UNIX seconds).
