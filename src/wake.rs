@@ -15,8 +15,11 @@ const QUEUES_KEY: &str = "tollgate.wake.live";
 /// The list of bare tokens of modules before 2026-12-07, still notified (read only): their
 /// VMs may serve during an update, and would misread pairs.
 const LEGACY_QUEUES_KEY: &str = "tollgate.wake.queues";
-/// Queue tokens remembered (VMs come and go with configuration changes).
-const MAX_QUEUES: usize = 64;
+/// Queue tokens remembered (VMs come and go with configuration changes): room for a worker
+/// VM per thread of a large host, twice over during a module update (old VMs drain). A live
+/// queue pushed off the list waits for the timer at each cache miss (found by an audit,
+/// 2026-12-06: 64 pushed live queues off past 32 workers during an update). 4 KB.
+const MAX_QUEUES: usize = 512;
 
 /// Shared-data key (the `vm_id`'s, no plugin prefix) of the VMs' numbers.
 const VM_SEQ_KEY: &str = "tollgate.vm.seq";
@@ -81,7 +84,14 @@ pub fn register_queue(store: &HostStore, root: u32, now_s: u64) -> Option<u32> {
             None => receivers.push((name, token, root, now_s)),
         },
     );
-    beat(store, token, now_s)?;
+    if beat(store, token, now_s).is_none() {
+        // The queue receives all the same: the next heartbeat lists it (found by an audit).
+        RECEIVERS.with_borrow_mut(|receivers| {
+            if let Some(receiver) = receivers.iter_mut().find(|(_, t, ..)| *t == token) {
+                receiver.3 = 0;
+            }
+        });
+    }
     Some(token)
 }
 

@@ -47,6 +47,9 @@ impl BackendAnswer {
             None | Some(0) => Decision::BackendUnavailable,
             Some(s) if s >= 499 => Decision::BackendUnavailable,
             Some(200) if self.foreign => Decision::BackendUnavailable,
+            // A foreign 4xx stays a denial, as in APIcast: a WAF or rate limiter in front of
+            // the backend may answer what the client put in the call (a crafted key, a
+            // flood), and with `caching_type: allow` no answer would let it through.
             Some(200) => Decision::Authorized,
             Some(409) if self.is_limits_exceeded() => Decision::LimitsExceeded {
                 // A reset of -1 (eternity) gives no usable Retry-After.

@@ -46,19 +46,15 @@ pub struct Transactions {
 /// backend outage are stamped this long ago.
 const MAX_TIMESTAMP_AGE_S: u64 = 23 * 3600;
 
-/// How far ahead of the clock a report's `timestamp` may go (a clock that went back since
-/// the calls were counted); apisonator accepts an hour.
-const MAX_TIMESTAMP_AHEAD_S: u64 = 60;
-
 /// The `timestamp` of calls made in `minute` (0: unknown, none sent): the minute's start,
-/// within what the backend accepts.
+/// within what the backend accepts, and never ahead of the clock. A minute ahead of it means
+/// the clock went back since the calls were counted (an NTP step): they are stamped now, the
+/// period they were really made in, never a later one, where their budget would come back
+/// in their own (found by an audit, 2026-12-06).
 fn timestamp(minute: u64, now_s: u64) -> Option<u64> {
     let at = minute.checked_mul(60).filter(|&at| at > 0)?;
     let earliest = now_s.saturating_sub(MAX_TIMESTAMP_AGE_S);
-    Some(at.clamp(
-        earliest,
-        now_s.saturating_add(MAX_TIMESTAMP_AHEAD_S).max(earliest),
-    ))
+    Some(at.clamp(earliest, now_s.max(earliest)))
 }
 
 /// A usage: metrics and their deltas.
@@ -292,9 +288,10 @@ mod tests {
                 stamp(minute * 60),
             )
         );
-        // Ahead of the clock (it went back since): at most a minute ahead.
-        assert_eq!(timestamp(minute + 1, NOW), Some((minute + 1) * 60));
-        assert_eq!(timestamp(minute + 10, NOW), Some(NOW + 60));
+        // Ahead of the clock (it went back since): now.
+        assert_eq!(timestamp(minute, NOW), Some(minute * 60));
+        assert_eq!(timestamp(minute + 1, NOW), Some(NOW));
+        assert_eq!(timestamp(minute + 10, NOW), Some(NOW));
         assert_eq!(timestamp(0, NOW), None);
     }
 }

@@ -158,10 +158,15 @@ fn sum_calls<K>(entries: &[(K, Calls)]) -> u64 {
 /// backend is down could grow it to tens of megabytes (found by an audit, 2026-12-06).
 pub const MAX_PENDING_KEY_BYTES: usize = 4 << 20;
 
-/// Adds calls to the shared pending list, up to `max_pending` distinct entries (a key and a
-/// minute) and [`MAX_PENDING_KEY_BYTES`] of keys. Past them, calls of a key already listed
-/// join its latest entry, at the later minute (counted later, never earlier: a long outage
-/// does not fill the list with minutes); only calls of keys not listed are dropped.
+/// The most minutes one key keeps apart in the pending list: a report interval of a few
+/// minutes (`batch_report_seconds`) keeps each of its minutes; a long outage does not fill
+/// the list with minutes.
+pub const MAX_MINUTES_PER_KEY: usize = 16;
+
+/// Adds calls to the shared pending list, up to `max_pending` distinct keys of
+/// [`MAX_MINUTES_PER_KEY`] minutes each and [`MAX_PENDING_KEY_BYTES`] of keys. Past them, calls
+/// of a key already listed join its latest entry, at the later minute (counted later, never
+/// earlier); only calls of keys not listed are dropped.
 pub fn merge<'a>(
     store: &dyn SharedStore,
     calls: impl Iterator<Item = (&'a str, Calls)> + Clone,
@@ -170,40 +175,63 @@ pub fn merge<'a>(
     update(store, PENDING_KEY, |value| {
         let mut list = decode_pending(value.unwrap_or_default());
         let mut key_bytes: usize = list.iter().map(|(k, _)| k.len()).sum();
+        // Entries of one key are adjacent (the list is sorted by key, then minute).
+        let mut keys = list
+            .iter()
+            .zip(list.iter().skip(1))
+            .filter(|((a, _), (b, _))| a != b)
+            .count()
+            + usize::from(!list.is_empty());
         let mut merged = Merged::default();
         for (key, c) in calls.clone() {
-            let room = list.len() < max_pending && key_bytes + key.len() <= MAX_PENDING_KEY_BYTES;
-            match list.binary_search_by(|(k, e)| (k.as_str(), e.minute).cmp(&(key, c.minute))) {
+            let bytes_room = key_bytes + key.len() <= MAX_PENDING_KEY_BYTES;
+            let at = list.binary_search_by(|(k, e)| (k.as_str(), e.minute).cmp(&(key, c.minute)));
+            let i = match at {
                 Ok(i) => {
                     if let Some((_, existing)) = list.get_mut(i) {
                         existing.add(c);
                     }
+                    continue;
                 }
-                Err(i) if room => {
-                    key_bytes += key.len();
-                    list.insert(i, (key.to_string(), c));
-                }
-                // Entries of one key are adjacent, by minute: the one before `i` is earlier,
-                // the one at `i` later. The latest takes them, at the later of the two
-                // minutes (still the latest of its key): a call counted in a minute before
-                // the one it was made in would free budget in its own period.
-                Err(i) if latest_of(&list, key, i).is_some() => {
-                    if let Some((_, existing)) =
-                        latest_of(&list, key, i).and_then(|j| list.get_mut(j))
-                    {
-                        existing.minute = existing.minute.max(c.minute);
-                        existing.calls = existing.calls.saturating_add(c.calls);
-                        existing.leased = existing.leased.saturating_add(c.leased);
-                    }
+                Err(i) => i,
+            };
+            let minutes = minutes_of(&list, key, i);
+            let room = match minutes {
+                0 => keys < max_pending && bytes_room,
+                n => n < MAX_MINUTES_PER_KEY && bytes_room,
+            };
+            if room {
+                key_bytes += key.len();
+                keys += usize::from(minutes == 0);
+                list.insert(i, (key.to_string(), c));
+                continue;
+            }
+            // The latest entry of the key takes them, at the later of the two minutes (still
+            // the latest of its key): a call counted in a minute before the one it was made
+            // in would free budget in its own period.
+            match latest_of(&list, key, i).and_then(|j| list.get_mut(j)) {
+                Some((_, existing)) => {
+                    existing.minute = existing.minute.max(c.minute);
+                    existing.calls = existing.calls.saturating_add(c.calls);
+                    existing.leased = existing.leased.saturating_add(c.leased);
                 }
                 // Dropped calls stay owed by their entries (never settled): the backend
                 // never counts them, so they must not free budget.
-                Err(_) => merged.dropped = merged.dropped.saturating_add(c.calls),
+                None => merged.dropped = merged.dropped.saturating_add(c.calls),
             }
         }
         merged.pending = sum_calls(&list);
         Some((encode_pending(&list), merged.clone()))
     })
+}
+
+/// How many entries (minutes) `key` has, around `i` where a new minute of it would go.
+fn minutes_of(list: &[(String, Calls)], key: &str, i: usize) -> usize {
+    let same = |(k, _): &(String, Calls)| k == key;
+    let before = list.get(..i).unwrap_or_default();
+    let after = list.get(i..).unwrap_or_default();
+    before.iter().rev().take_while(|e| same(e)).count()
+        + after.iter().take_while(|e| same(e)).count()
 }
 
 /// The index of `key`'s entry with the latest minute, around `i` where a new minute of it

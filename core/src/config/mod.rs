@@ -300,7 +300,7 @@ impl Config {
         }
         if self.path_routing {
             for held in hosts.values_mut() {
-                held.routes = Routes::build(&services, &held.listed);
+                held.routes = Routes::build(&services, &held.listed, held.skipped.is_some());
             }
         }
         self.services = services;

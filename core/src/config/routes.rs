@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct Routes {
-    /// Several services list the host: the choice between them is Envoy's to follow.
+    /// Several services list the host (a skipped one counted): the choice between them is
+    /// Envoy's to follow.
     shared: bool,
     index: RuleIndex,
     /// For each indexed position: (service index in the configuration, rule index).
@@ -17,7 +18,8 @@ pub(super) struct Routes {
 
 impl Routes {
     /// `listed`: the indices of the services listing the host, in configuration order.
-    pub(super) fn build(services: &[Arc<Service>], listed: &[usize]) -> Routes {
+    /// `skipped`: a service skipped from 3scale System lists the host too.
+    pub(super) fn build(services: &[Arc<Service>], listed: &[usize], skipped: bool) -> Routes {
         let mut owners = Vec::new();
         let mut rules = Vec::new();
         for &s in listed {
@@ -29,7 +31,7 @@ impl Routes {
             }
         }
         Routes {
-            shared: listed.len() > 1,
+            shared: listed.len() > 1 || skipped,
             index: RuleIndex::build(rules),
             owners,
         }
@@ -45,7 +47,10 @@ impl Routes {
         args: &QueryArgs,
     ) -> Routed {
         let path = PathView::new(normalized_path);
-        let mut routed = Routed::default();
+        let mut routed = Routed {
+            shared: self.shared,
+            ..Routed::default()
+        };
         for position in self.index.candidates(method, &path) {
             let Some(rule) = (self.owners.get(position))
                 .and_then(|&(s, r)| Some((s, services.get(s)?.rules.get(r)?)))
@@ -73,8 +78,13 @@ impl Routes {
             let read = rule.query.iter().map(|c| c.name().to_string());
             routed.args_read.extend(read);
             if rule.matches_args(args) {
-                routed.service = Some(s);
-                return routed;
+                routed.service = routed.service.or(Some(s));
+                // A `/x$` rule took `/x/`: go on to the service a strict router's reading
+                // chooses, for `select` to compare.
+                if rule.matches_route_anchored(method, &path) {
+                    routed.anchored = Some(s);
+                    return routed;
+                }
             }
         }
         routed
@@ -85,6 +95,18 @@ impl Routes {
 #[derive(Debug, Default)]
 pub struct Routed {
     service: Option<usize>,
+    /// The service chosen without a trailing `/` after `$` (the same, unless a `/x$` rule
+    /// took `/x/` first).
+    anchored: Option<usize>,
+    /// Several services list the host, or one skipped from 3scale System does too.
+    pub shared: bool,
+    /// A `/x$` rule took `/x/` for another service than the one chosen without it (or than
+    /// the fallback to the host's first service): Express serves `/x/` as `/x`, a strict
+    /// router as another resource, so either service's checks may be the wrong ones (found
+    /// by an audit, 2026-12-06: a public service's `GET /status$` took `/status/`, which
+    /// APIcast gives a guarded service's `ANY /`). `HEAD` for `GET` and any byte in `{name}`
+    /// are how upstreams read a request, not an ambiguity.
+    pub readings_differ: bool,
     /// A rule whose method and path match reads an arg sent twice with different values or
     /// in another spelling: the upstream may read the value another service's rule guards.
     pub ambiguous: bool,
@@ -109,7 +131,16 @@ impl Config {
         let Some(listed) = self.hosts.get(host) else {
             return (None, Routed::default());
         };
-        let routed = (listed.routes).route(&self.services, method, normalized_path, args);
+        let mut routed = (listed.routes).route(&self.services, method, normalized_path, args);
+        // With no rule matching without the trailing `/`, APIcast would fall back to the
+        // host's first service (unless path routing only, or a skipped service holds it).
+        let fallback = || match self.path_routing_only || listed.skipped.is_some() {
+            true => None,
+            false => listed.listed.first().copied(),
+        };
+        let anchored = routed.anchored.or_else(fallback);
+        routed.readings_differ =
+            routed.service.is_some() && anchored.is_some_and(|a| Some(a) != routed.service);
         (routed.service.and_then(|i| self.services.get(i)), routed)
     }
 }
@@ -201,5 +232,47 @@ mod tests {
         assert!(!refused("shared", "/s", "q=a%20b"));
         assert!(refused("shared", "/s", "%71=a"));
         assert!(!refused("alone", "/r", "type=summar%79"));
+    }
+
+    /// A `/x$` rule taking `/x/` for another service than the one chosen without it (or the
+    /// fallback to the host's first service) is flagged; on a host of one service, with the
+    /// readings agreeing, or for `HEAD` under a `GET` rule, it is not.
+    #[test]
+    fn the_wider_reading_may_not_choose_another_service() {
+        let rule = |method: &str, pattern: &str| {
+            json!([{"http_method": method, "pattern": pattern, "metric_system_name": "hits",
+                    "delta": 1}])
+        };
+        let parse = |only: bool| {
+            let text = json!({"backend": {"cluster": "b"}, "path_routing": true,
+                "path_routing_only": only, "services": [
+                {"id": 1, "proxy": {"hosts": ["h"], "proxy_rules": rule("GET", "/status$")}},
+                {"id": 2, "proxy": {"hosts": ["h"], "proxy_rules": rule("ANY", "/")}},
+                {"id": 3, "proxy": {"hosts": ["g"], "proxy_rules": rule("GET", "/a")}},
+                {"id": 4, "proxy": {"hosts": ["g"], "proxy_rules": rule("GET", "/b")}},
+                {"id": 5, "proxy": {"hosts": ["solo"], "proxy_rules": rule("GET", "/x$")}},
+                {"id": 6, "proxy": {"hosts": ["k"], "proxy_rules": rule("GET", "/z")}},
+                {"id": 7, "proxy": {"hosts": ["k"], "proxy_rules": rule("GET", "/y$")}},
+            ]});
+            Config::parse(text.to_string().as_bytes()).unwrap().config
+        };
+        let config = parse(false);
+        let route = |config: &Config, host: &str, method: &str, path: &str| {
+            let (service, routed) = config.route_by_path(host, method, path, &QueryArgs::default());
+            (service.map(|s| s.id.clone()), routed.readings_differ)
+        };
+        let chosen = |id: &str| (Some(id.to_string()), false);
+        assert_eq!(route(&config, "h", "GET", "/status"), chosen("1"));
+        assert_eq!(route(&config, "h", "GET", "/other"), chosen("2"));
+        assert!(route(&config, "h", "GET", "/status/").1);
+        assert!(route(&config, "h", "HEAD", "/status/").1);
+        // An upstream serves `HEAD` as `GET`: the `GET` rule's service.
+        assert_eq!(route(&config, "h", "HEAD", "/status"), chosen("1"));
+        assert_eq!(route(&config, "g", "HEAD", "/b"), chosen("4"));
+        assert_eq!(route(&config, "solo", "GET", "/x/"), chosen("5"));
+        // No rule matches without the trailing `/`: APIcast's fallback, the host's first
+        // service, is another; with path routing only there is none.
+        assert!(route(&config, "k", "GET", "/y/").1);
+        assert_eq!(route(&parse(true), "k", "GET", "/y/"), chosen("7"));
     }
 }

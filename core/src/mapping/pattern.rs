@@ -182,6 +182,13 @@ impl PathPattern {
                 && (path.trailing_slash_trimmed()).is_some_and(|p| self.matches_as_is(&p, false))
     }
 
+    /// As [`matches_view`](Self::matches_view) without its trailing `/` after `$`: a strict
+    /// router (Go's `ServeMux`, Spring 6, an nginx `location =`, Envoy's exact `path` route)
+    /// serves `/export/` as another resource than `/export`.
+    pub fn matches_anchored(&self, path: &PathView) -> bool {
+        self.matches_as_is(path, false)
+    }
+
     /// Whether APIcast's regex matches too: no trailing `/` beyond the pattern's, and
     /// placeholders of APIcast's class. A match only the wider reading gives counts, but
     /// must not stop the evaluation at a `last` rule (the rule APIcast counts next would be

@@ -198,6 +198,11 @@ impl MappingRule {
         self.method.matches(method) && self.pattern.matches_view(path)
     }
 
+    /// [`matches_route`](Self::matches_route) without a trailing `/` after `$`.
+    pub fn matches_route_anchored(&self, method: &str, path: &PathView) -> bool {
+        self.method.matches(method) && self.pattern.matches_anchored(path)
+    }
+
     /// Whether APIcast matches the method and the path too, not only Tollgate's wider
     /// reading of them (`HEAD` for `GET`, a trailing `/` after `$`, any byte in `{name}`).
     pub fn matches_route_as_apicast(&self, method: &str, path: &PathView) -> bool {

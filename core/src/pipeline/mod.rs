@@ -216,7 +216,9 @@ pub fn begin(
     let (upstream_path, upstream_query, rewritten) = match rewrite.upstream {
         Some(r) => (r.path, r.query, true),
         // Envoy re-routes on the `:path` the filter sets: it reads what path routing read.
-        None if path_routed && normalized_path != path => {
+        // A leading `//` is a host to URL parsers (Node's `new URL(req.url, base)`, Python's
+        // `urlsplit`): `//health/admin` would be served as `/admin` (found by an audit).
+        None if (path_routed || path.starts_with("//")) && normalized_path != path => {
             (normalized_path.clone(), query.map(str::to_string), true)
         }
         None => (path.to_string(), query.map(str::to_string), false),

@@ -113,7 +113,6 @@ fn public_paths_pass_without_credentials_in_every_mode() {
             "/health",
             "/health/",
             "/health/deep/x?user_key=ignored",
-            "//health",
             "/%68ealth",
             "/docs/x",
         ] {
@@ -121,6 +120,15 @@ fn public_paths_pass_without_credentials_in_every_mode() {
             assert!(f.public, "{mode} {path}");
             assert_eq!(f.headers_set(), secret_token(), "{mode} {path}");
             assert!(f.response_headers.is_empty());
+        }
+        // A leading `//` is a host to URL parsers (`//health/admin`: host `health`, path
+        // `/admin`): the upstream gets the path the prefix matched.
+        for (path, upstream) in [("//health", "/health"), ("//health/admin", "/health/admin")] {
+            let f = forwarded(decide(&c, "GET", path, &[]));
+            assert!(f.public, "{mode} {path}");
+            let mut expected = secret_token();
+            expected.insert(0, (":path".into(), upstream.into()));
+            assert_eq!(f.headers_set(), expected, "{mode} {path}");
         }
         // Every method, and a path no mapping rule matches.
         assert!(

@@ -34,6 +34,9 @@ pub(super) fn select_service(
         if routed.truncated {
             return Err(LocalReply::too_many_args());
         }
+        if routed.readings_differ {
+            return Err(LocalReply::ambiguous_path());
+        }
         if routed.ambiguous {
             // Refused whichever service it would reach, a public one included (found by an
             // audit): the upstream may read the value another service's rule guards.
@@ -44,8 +47,7 @@ pub(super) fn select_service(
             None if config.path_routing_only => None,
             None => first(),
         };
-        let shared = config.services_for_host(&host).nth(1).is_some();
-        (service, routed.args_read, shared)
+        (service, routed.args_read, routed.shared)
     } else {
         (first(), Vec::new(), false)
     };

@@ -3,7 +3,7 @@
 //! `authentication.mode: none`.
 //!
 //! A public request passes with no credential and no backend call, reaches the upstream with
-//! the path it sent, its body intact and the service's secret token (a forged one replaced),
+//! the path it sent (a leading `//` merged), its body intact and the service's secret token (a forged one replaced),
 //! and is counted in `tollgate.requests_public`. Paths that try to climb out of a public
 //! prefix (`/health/../private`, `/health%2F..%2Fprivate`), another case (`/Health`), a
 //! longer segment (`/healthz`) or a prefix's missing trailing slash (`/docs`) are refused,
@@ -73,14 +73,18 @@ const SHAPES_TRIED: [Shape; 7] = [
     Shape::H2Trailers,
 ];
 
-/// Public targets: they pass, and the upstream gets exactly this target.
-const OPEN: [&str; 6] = [
-    "/health",
-    "/health/live?probe=1",
-    "/health/",
-    "/docs/index.html",
-    "//health",
-    "/%68ealth",
+/// Public targets: they pass, and the upstream gets exactly this target, but for a leading
+/// `//`: URL parsers read it as a host (`//health/admin`: host `health`, path `/admin` to
+/// Node's `new URL(req.url, base)` and Python's `urlsplit`), so the upstream gets the path the
+/// public prefix matched (found by an audit, 2026-12-06: it got `//health/admin`).
+const OPEN: [(&str, &str); 7] = [
+    ("/health", "/health"),
+    ("/health/live?probe=1", "/health/live?probe=1"),
+    ("/health/", "/health/"),
+    ("/docs/index.html", "/docs/index.html"),
+    ("//health", "/health"),
+    ("//health/admin", "/health/admin"),
+    ("/%68ealth", "/%68ealth"),
 ];
 
 /// Targets that try to escape a public prefix, and what the filter answers.
@@ -116,7 +120,7 @@ fn public_paths_pass_in_every_mode_and_escapes_are_refused() {
     let mut cases = Vec::new();
     for (h, (host, _)) in services.iter().enumerate() {
         for (i, shape) in SHAPES_TRIED.iter().enumerate() {
-            for (t, target) in OPEN.iter().enumerate() {
+            for (t, (target, _)) in OPEN.iter().enumerate() {
                 let case = with_bogus_credentials(Case::new(host, target));
                 cases.push((format!("open-{h}-{i}-{t}"), *shape, case, Expect::Allowed));
             }
@@ -134,15 +138,21 @@ fn public_paths_pass_in_every_mode_and_escapes_are_refused() {
     let failures = run_and_check(&s, &cases, 8);
     assert_none("public paths", &failures, cases.len());
 
-    // What the upstream received for each public case: the path as sent, the real secret
-    // token (the forged one replaced), and the credentials as the client sent them.
+    // What the upstream received for each public case: the path as sent (but a leading
+    // `//`), the real secret token (the forged one replaced), and the credentials as the
+    // client sent them.
     let upstream = s.echo.requests();
     for (mark, _, case, expect) in &cases {
         if *expect != Expect::Allowed {
             continue;
         }
         let got = seen(&upstream, mark);
-        assert_eq!(got[0].path, case.target, "{mark}");
+        let upstream_target = OPEN.iter().find(|(sent, _)| *sent == case.target);
+        assert_eq!(
+            Some(got[0].path.as_str()),
+            upstream_target.map(|(_, u)| *u),
+            "{mark}"
+        );
         let tokens: Vec<&str> = got[0]
             .headers
             .iter()

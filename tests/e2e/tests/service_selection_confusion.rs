@@ -386,6 +386,90 @@ fn path_routing_by_a_query_arg_delivers_each_request_to_the_upstream_of_the_serv
     assert_eq!(s.authrep_services(), ["1", "2"]);
 }
 
+// Found by an audit (2026-12-06), fixed: path routing chose with Tollgate's wider reading of the rules (`/status$` also matches `/status/`), so the public service's `GET /status$` took `/status/`, which APIcast gives service 1 (`ANY /`), and Envoy's exact `/status` route sent it to service 1's upstream with no credentials. A `/x$` rule taking `/x/` for another service than the one chosen without it is now 400 `ambiguous path`.
+#[test]
+fn path_routing_never_lets_the_wider_reading_of_a_rule_choose_another_service() {
+    let routes = "              routes:
+              - match: { path: \"/status\" }
+                route: { cluster: upstream_public, timeout: 15s }
+              - match: { prefix: \"/two\" }
+                route: { cluster: upstream_two, timeout: 15s }
+              - match: { prefix: \"/\" }
+                route: { cluster: upstream, timeout: 15s }
+";
+    let s = start_split(path_routed(json!([rule("GET", "/status$")])), routes, true);
+    controls_hold(&s, "/status");
+    let p = s.probe("/status/", &[]);
+    assert_eq!((p.status, p.reached()), (400, None), "{p:?}");
+    let r = Request::get("/status/").header("Host", HOST).send(s.port);
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (400, "Bad Request: ambiguous path"),
+        "{r}"
+    );
+    let r = Request::head("/status/").header("Host", HOST).send(s.port);
+    assert_eq!(r.status, 400, "{r}");
+    // `HEAD` is served as `GET`: the `GET /status$` rule's service takes it.
+    let r = Request::head("/status").header("Host", HOST).send(s.port);
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(s.public.requests().len(), 2);
+    // With service 1's key the request is still refused: which service's is it?
+    let p = s.probe("/status/", &[("user_key", USER_KEY)]);
+    assert_eq!((p.status, p.reached()), (400, None), "{p:?}");
+    assert_eq!(s.authrep_services(), ["1", "2"]);
+}
+
+// Found by an audit (2026-12-06), fixed: a service skipped from 3scale System on a host path routing shares left the host unshared to the forwarding step, so `//two` chosen as service 2 went upstream as sent, and Envoy's `/two` route did not take it: service 1's upstream got service 2's request.
+#[test]
+fn a_skipped_system_service_keeps_its_host_shared_for_path_routing() {
+    let mock = e2e::system::start();
+    let two = service(
+        2,
+        json!(2),
+        json!({"hosts": [HOST], "secret_token": TWO_SECRET, "proxy_rules": [rule("GET", "/two")]}),
+    );
+    let protected = service(
+        1,
+        json!(1),
+        json!({"hosts": [HOST], "secret_token": API_SECRET, "credentials_location": "headers",
+               "proxy_rules": [rule("ANY", "/orders")]}),
+    );
+    let skipped = service(
+        3,
+        json!(1),
+        json!({"hosts": [HOST], "policy_chain": [
+            {"name": "my_custom_policy", "version": "1.0.0", "configuration": {}},
+            {"name": "apicast"}]}),
+    );
+    for s in [protected, two, skipped] {
+        mock.publish(e2e::system::Stored::Production, s).unwrap();
+    }
+    let cfg = json!({
+        "backend": {"cluster": "threescale_backend", "authority": "backend.example", "timeout_ms": 1000},
+        "system": e2e::system::block(60),
+        "path_routing": true
+    });
+    use e2e::system::WithSystem;
+    let s = start_split_with(cfg, &prefix_routes(&[]), true, |b| b.with_system(&mock));
+    let app2 = format!("?app_id={APP_ID}&app_key={APP_KEY}");
+    let two_target = format!("/two{app2}");
+    assert!(
+        e2e::wait_until(std::time::Duration::from_secs(8), || {
+            s.probe(&two_target, &[]).status != 503
+        }),
+        "the configuration from System never loaded"
+    );
+    let p = s.probe(&two_target, &[]);
+    assert_eq!((p.status, p.reached()), (200, Some(TWO)), "{p:?}");
+    let p = s.probe(&format!("//two{app2}"), &[]);
+    let got = p.receiver.as_ref().map(|(who, r)| (*who, r.path.clone()));
+    assert_eq!(
+        (p.status, got),
+        (200, Some((TWO, two_target.clone()))),
+        "{p:?}"
+    );
+}
+
 // --- Held --------------------------------------------------------------------------------
 
 fn exchange_status(port: u16, request: &str) -> u16 {

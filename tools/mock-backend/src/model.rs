@@ -251,8 +251,9 @@ pub struct State {
     pub apps: Vec<App>,
     #[serde(skip)]
     pub counters: Counters,
-    /// The clock is frozen (`MockBackend::set_now`): time stands still, so a report's
-    /// `timestamp`s, written by a real clock, cannot be placed in it: they count now.
+    /// The clock is frozen (`MockBackend::set_now`): a report's `timestamp`s written by a
+    /// real clock (within the hour of the real time) cannot be placed in it: they count at
+    /// the frozen now; others (a test's own, in the frozen clock's time) are read.
     #[serde(skip)]
     pub frozen_clock: bool,
     /// Asynchronous report errors (what apisonator writes to the service's error log).

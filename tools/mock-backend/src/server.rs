@@ -75,7 +75,8 @@ impl Shared {
     }
 }
 
-fn system_now() -> i64 {
+/// The real time (UNIX seconds), whatever the mock's clock says.
+pub(crate) fn system_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -284,9 +284,8 @@ fn calls_of_two_minutes_stay_apart_from_the_worker_to_the_report() {
     );
     assert_eq!(store.get(LEGACY_PENDING_KEY).0, Some(Vec::new()));
 
-    // At the bound, a listed key's new minute joins its latest entry, which takes the later
-    // minute (reported later, never earlier, never lost); only a key not listed is dropped.
-    // An earlier minute (a failed report's calls) joins it at its minute.
+    // The bound counts keys, not minutes (found by an audit, 2026-12-06: a listed key's
+    // every new minute took a slot, so a list of two keys dropped a third after a minute).
     for (key, minute) in [(&k, 200), (&other, 200), (&k, 201), (&k, 202)] {
         usage.add(key, false, minute);
     }
@@ -303,6 +302,34 @@ fn calls_of_two_minutes_stay_apart_from_the_worker_to_the_report() {
     assert_eq!((merged.dropped, merged.pending), (1, 6));
     assert_eq!(
         with_minutes(take_pending(&store)),
-        vec![(ka, 202, 3, 0), (kb, 200, 3, 2)]
+        vec![
+            (ka.clone(), 200, 1, 0),
+            (ka.clone(), 201, 1, 0),
+            (ka.clone(), 202, 1, 0),
+            (kb.clone(), 150, 2, 2),
+            (kb.clone(), 200, 1, 0)
+        ]
     );
+    // Past its minutes, a key's new minute joins its latest entry, which takes the later
+    // minute (reported later, never earlier, never lost); an earlier minute (a failed
+    // report's calls) joins it at its minute.
+    let first = 300;
+    for minute in first..first + MAX_MINUTES_PER_KEY as u64 {
+        usage.add(&k, false, minute);
+        usage.flush(&store, 2).unwrap();
+    }
+    usage.add(&k, true, 400);
+    usage.add_calls(
+        &k,
+        Calls {
+            minute: 299,
+            calls: 2,
+            leased: 2,
+        },
+    );
+    assert_eq!(usage.flush(&store, 2).unwrap().dropped, 0);
+    let listed = with_minutes(take_pending(&store));
+    assert_eq!(listed.len(), MAX_MINUTES_PER_KEY);
+    assert_eq!(listed.first(), Some(&(ka.clone(), first, 1, 0)));
+    assert_eq!(listed.last(), Some(&(ka, 400, 4, 3)));
 }
