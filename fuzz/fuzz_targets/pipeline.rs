@@ -87,17 +87,26 @@ fuzz_target!(|input: Input| {
     };
     assert_eq!(parts.credentials, authorization.credentials);
     let mut transactions = Transactions::default();
-    transactions.add(&parts.credentials, &parts.usage, parts.code, input.calls);
+    // Minutes from the clock's, ahead of it (a clock stepped back) and unknown (0).
+    let minute = match input.calls % 3 {
+        0 => now / 60,
+        1 => now / 60 + 5,
+        _ => 0,
+    };
+    let calls = (minute, input.calls);
+    transactions.add(&parts.credentials, &parts.usage, parts.code, calls);
     // Coded calls are a transaction each; `batches` puts at most 500 in one report call.
-    transactions.add(&parts.credentials, &parts.usage, Some(200), input.calls % 500);
+    let coded = (minute, input.calls % 500);
+    transactions.add(&parts.credentials, &parts.usage, Some(200), coded);
     let identity = ReportingIdentity::of(authorization.service());
-    let _ = BackendCall::report(&identity, &transactions);
+    let _ = BackendCall::report(&identity, &transactions, now);
     let answer = BackendAnswer {
         status: input.status,
         rejection_reason: input.reason,
         limit_reset: input.reset.clone(),
         limit_max_value: input.reset,
         limit_remaining: input.remaining,
+        foreign: input.calls % 7 == 0,
     };
     let _ = authorization.decide(&answer);
     let _ = authorization.denied(Denial::LimitsExceeded {

@@ -45,6 +45,8 @@ pub struct Answer {
     pub reset: Option<NumText>,
     pub max_value: Option<NumText>,
     pub remaining: Option<NumText>,
+    /// Without apisonator's content type (another server answered).
+    pub foreign: bool,
 }
 
 impl Answer {
@@ -59,6 +61,7 @@ impl Answer {
             limit_reset: self.reset.as_ref().map(NumText::text),
             limit_max_value: self.max_value.as_ref().map(NumText::text),
             limit_remaining: self.remaining.as_ref().map(NumText::text),
+            foreign: self.foreign,
         }
     }
 }
@@ -139,7 +142,8 @@ pub enum Value {
 #[derive(Debug, Arbitrary)]
 pub enum Pending {
     Raw(Vec<u8>),
-    Lines(Vec<(u64, u64, u8)>),
+    /// (calls, leased, minute: none as an earlier module wrote them, key)
+    Lines(Vec<(u64, u64, Option<u64>, u8)>),
 }
 
 pub struct World {
@@ -234,7 +238,7 @@ impl World {
                 let key = self.key(*k);
                 let (cache, usage, tickets) = &mut self.workers[usize::from(*w)];
                 match cache.lookup(store, &key, now) {
-                    Lookup::Forward { leased } => usage.add(&key, leased),
+                    Lookup::Forward { leased } => usage.add(&key, leased, now / 60_000),
                     Lookup::Authorize(t) => tickets.push(t),
                     Lookup::Deny(_) | Lookup::Wait => {}
                 }
@@ -249,7 +253,7 @@ impl World {
                 let _ = ticket.is_cached();
                 let lookup = lookup.unwrap_or_else(|| cache.lookup(store, &ticket.key, now));
                 if let Lookup::Forward { leased } = lookup {
-                    usage.add(&ticket.key, leased);
+                    usage.add(&ticket.key, leased, now / 60_000);
                 }
             }
             Op::Abandon { w } => {
@@ -294,7 +298,10 @@ impl World {
                     Pending::Raw(raw) => raw.clone(),
                     Pending::Lines(lines) => lines
                         .iter()
-                        .map(|(c, l, k)| format!("{c} {l} {}\n", self.key(*k).as_str()))
+                        .map(|(c, l, m, k)| {
+                            let minute = m.map(|m| format!("@{m} ")).unwrap_or_default();
+                            format!("{c} {l} {minute}{}\n", self.key(*k).as_str())
+                        })
                         .collect::<String>()
                         .into_bytes(),
                 };
@@ -310,7 +317,8 @@ impl World {
         let _ = Calls::total(&pending);
         // Calls of services no longer configured are dropped, and not settled (as the worker).
         let retired = reports::RetiredServices::default();
-        let (batches, _dropped) = reports::batches(crate::config(), &retired, pending);
+        let now_s = self.now / 1000;
+        let (batches, _dropped) = reports::batches(crate::config(), &retired, pending, now_s);
         let (_, usage, _) = &mut self.workers[usize::from(w)];
         for batch in batches {
             let _ = batch.calls();
