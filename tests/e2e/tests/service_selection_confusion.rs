@@ -409,10 +409,21 @@ fn path_routing_never_lets_the_wider_reading_of_a_rule_choose_another_service() 
     );
     let r = Request::head("/status/").header("Host", HOST).send(s.port);
     assert_eq!(r.status, 400, "{r}");
+    // Other spellings of `/status/`, and HTTP/2: refused alike.
+    for target in ["/st%61tus/", "//status/", "/status/?x=1"] {
+        let p = s.probe(target, &[]);
+        assert_eq!((p.status, p.reached()), (400, None), "{p:?}");
+    }
+    let r = e2e::curl::Curl::new("GET", "/status/")
+        .http2()
+        .header("Host", HOST)
+        .send(s.port);
+    assert_eq!(r.status, 400, "{r}");
     // `HEAD` is served as `GET`: the `GET /status$` rule's service takes it.
     let r = Request::head("/status").header("Host", HOST).send(s.port);
     assert_eq!(r.status, 200, "{r}");
     assert_eq!(s.public.requests().len(), 2);
+    assert_eq!(s.protected.requests().len(), 1, "only the control");
     // With service 1's key the request is still refused: which service's is it?
     let p = s.probe("/status/", &[("user_key", USER_KEY)]);
     assert_eq!((p.status, p.reached()), (400, None), "{p:?}");
