@@ -541,6 +541,7 @@ fn apply_answer(
     s: &CacheSettings,
     now_ms: u64,
 ) -> bool {
+    entry.forgive_abandoned(now_ms);
     // Leases are taken only before the reset their answer gave (`Authorized::until`).
     // The same limit (its max value) in its next period: another, longer limit may hold
     // the owed calls in its current period.

@@ -1,7 +1,7 @@
 //! One cached authorization as stored in shared data, readable by every worker.
 //!
 //! Text form (one line, `|`-separated; keys are percent-encoded so they hold no `|`):
-//! `1|<key>|<epoch>|<state>|<until_ms>|<budget>|<retry_after>|<outstanding>|<authorizing_until_ms>|<last>|<unavailable_until_ms>|<max_value>|<reset_at_ms>|<used_at_ms>`
+//! `1|<key>|<epoch>|<state>|<until_ms>|<budget>|<retry_after>|<outstanding>|<authorizing_until_ms>|<last>|<unavailable_until_ms>|<max_value>|<reset_at_ms>|<used_at_ms>|<abandoned>|<abandoned_until_ms>`
 //! (fields after `unavailable_until_ms` are read as 0 when absent: an entry written before
 //! they were added).
 
@@ -56,6 +56,13 @@ pub struct SharedEntry {
     /// When a worker last asked the backend or took a lease for this key (ms since the
     /// epoch): which of two idle entries of valid keys gives way first (`cache::eviction`).
     pub used_at: u64,
+    /// Of `outstanding`, calls whose report was dropped (the pending list full, the backend
+    /// refusing the report): never counted by the backend, they stay owed until the end of
+    /// the limit period they were made in (`abandoned_until`, ms since the epoch; `u64::MAX`
+    /// for a period with no end), then are forgiven, so an application is held to its limit
+    /// within that period but not refused in every later one.
+    pub abandoned: u64,
+    pub abandoned_until: u64,
 }
 
 impl SharedEntry {
@@ -71,7 +78,41 @@ impl SharedEntry {
             max_value: 0,
             reset_at: 0,
             used_at: 0,
+            abandoned: 0,
+            abandoned_until: 0,
         }
+    }
+
+    /// The calls still owed to a budget at `now_ms`: abandoned ones only until their period
+    /// has ended.
+    pub fn owed_at(&self, now_ms: u64) -> u64 {
+        if self.abandoned > 0 && self.abandoned_until <= now_ms {
+            self.outstanding.saturating_sub(self.abandoned)
+        } else {
+            self.outstanding
+        }
+    }
+
+    /// Forgets the abandoned calls whose period has ended (see `abandoned`).
+    pub fn forgive_abandoned(&mut self, now_ms: u64) {
+        if self.abandoned > 0 && self.abandoned_until <= now_ms {
+            self.outstanding = self.owed_at(now_ms);
+            self.abandoned = 0;
+            self.abandoned_until = 0;
+        }
+    }
+
+    /// `leased` of these calls will never be reported: owed until the end of the current
+    /// limit period (`reset_at`), forgiven at once if it has already ended. With no reset
+    /// known (an eternity limit, or none) they stay owed.
+    pub fn abandon(&mut self, leased: u64, now_ms: u64) {
+        let until = match self.reset_at {
+            0 => u64::MAX,
+            reset_at => reset_at,
+        };
+        self.abandoned = self.abandoned.saturating_add(leased);
+        self.abandoned_until = self.abandoned_until.max(until);
+        self.forgive_abandoned(now_ms);
     }
 
     /// Nothing fresh, nobody asking, nothing owed to a budget: the slot may go to another
@@ -96,7 +137,7 @@ impl SharedEntry {
 
     /// Nobody is asking the backend about this key, and no calls are owed on it.
     fn is_unclaimed(&self, now_ms: u64) -> bool {
-        self.authorizing_until <= now_ms && self.outstanding == 0
+        self.authorizing_until <= now_ms && self.owed_at(now_ms) == 0
     }
 
     /// The fresh answer, or `Fresh::None` once it has expired.
@@ -129,7 +170,7 @@ impl SharedEntry {
             LastKnown::Limited => "L",
         };
         format!(
-            "1|{}|{}|{state}|{until}|{}|{}|{}|{}|{last}|{}|{}|{}|{}",
+            "1|{}|{}|{state}|{until}|{}|{}|{}|{}|{last}|{}|{}|{}|{}|{}|{}",
             self.key,
             self.epoch,
             opt(budget),
@@ -139,7 +180,9 @@ impl SharedEntry {
             self.unavailable_until,
             self.max_value,
             self.reset_at,
-            self.used_at
+            self.used_at,
+            self.abandoned,
+            self.abandoned_until
         )
         .into_bytes()
     }
@@ -151,9 +194,9 @@ impl SharedEntry {
         // Older entries lack the last fields (read as 0); a later module's extra fields are
         // left unread, so the next addition does not make this module see free slots.
         if f.len() == 11 || f.len() >= 13 {
-            f.resize(14, "0");
+            f.resize(16, "0");
         }
-        let [version, key, epoch, state, until, budget, retry, outstanding, authorizing, last, unavailable, max_value, reset_at, used_at] =
+        let [version, key, epoch, state, until, budget, retry, outstanding, authorizing, last, unavailable, max_value, reset_at, used_at, abandoned, abandoned_until] =
             f.as_slice()
         else {
             return None;
@@ -201,6 +244,8 @@ impl SharedEntry {
             max_value: num(max_value)?,
             reset_at: num(reset_at)?,
             used_at: num(used_at)?,
+            abandoned: num(abandoned)?,
+            abandoned_until: num(abandoned_until)?,
         })
     }
 }
@@ -241,6 +286,8 @@ mod tests {
             e.max_value = 14;
             e.reset_at = 15;
             e.used_at = 16;
+            e.abandoned = 2;
+            e.abandoned_until = 17;
             assert_eq!(SharedEntry::decode(&e.encode()), Some(e.clone()));
         }
         // Written before the rate-limit figures: read with none.
@@ -252,8 +299,14 @@ mod tests {
         assert_eq!(older.map(|e| (e.reset_at, e.used_at)), Some((15, 0)));
         assert_eq!(SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13|14"), None);
         // Written by a later module with more fields: read without them.
-        let later = SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13|14|15|16|17|x");
-        assert_eq!(later.map(|e| (e.reset_at, e.used_at)), Some((15, 16)));
+        let later = SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13|14|15|16|2|17|x");
+        assert_eq!(later.map(|e| (e.used_at, e.abandoned)), Some((16, 2)));
+        // Written before abandoned calls were kept apart: none.
+        let before = SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13|14|15|16");
+        assert_eq!(
+            before.map(|e| (e.abandoned, e.abandoned_until)),
+            Some((0, 0))
+        );
         assert_eq!(SharedEntry::decode(b"2|x"), None);
         assert_eq!(SharedEntry::decode(b""), None);
     }
@@ -268,5 +321,32 @@ mod tests {
         assert!(e.is_idle(100));
         e.outstanding = 1;
         assert!(!e.is_idle(100));
+    }
+
+    /// Calls never reported stay owed until their period ends, then are forgiven; with no
+    /// period end (an eternity limit) they stay owed.
+    #[test]
+    fn abandoned_calls_are_owed_until_their_period_ends() {
+        let mut e = SharedEntry::new("k");
+        e.outstanding = 7;
+        e.reset_at = 1_000;
+        e.abandon(5, 400);
+        assert_eq!((e.owed_at(999), e.owed_at(1_000)), (7, 2));
+        assert!(!e.is_idle(1_000));
+        e.outstanding = 5;
+        assert!(e.is_idle(1_000), "only abandoned calls of an ended period");
+        e.forgive_abandoned(999);
+        assert_eq!((e.outstanding, e.abandoned), (5, 5));
+        e.forgive_abandoned(1_000);
+        assert_eq!((e.outstanding, e.abandoned, e.abandoned_until), (0, 0, 0));
+        // Dropped after the period ended (no answer for the next one yet): forgiven at once.
+        e.outstanding = 3;
+        e.abandon(3, 1_500);
+        assert_eq!((e.outstanding, e.abandoned), (0, 0));
+        // No reset: an eternity limit, owed for good.
+        e.reset_at = 0;
+        e.outstanding = 4;
+        e.abandon(4, 1_500);
+        assert_eq!(e.owed_at(u64::MAX - 1), 4);
     }
 }

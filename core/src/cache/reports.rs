@@ -79,10 +79,18 @@ pub struct LocalUsage {
 /// What a merge into the shared list did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Merged {
-    /// Calls dropped because the list was at its bound (counted in `tollgate.reports_dropped`).
-    pub dropped: u64,
+    /// Calls dropped because the list was at its bound (counted in `tollgate.reports_dropped`),
+    /// by key: their entries owe them until their period ends ([`abandon`]).
+    pub dropped: Vec<(EntryKey, Calls)>,
     /// Calls now waiting in the shared list (the `tollgate.usage_pending` gauge).
     pub pending: u64,
+}
+
+impl Merged {
+    /// How many calls were dropped.
+    pub fn dropped_calls(&self) -> u64 {
+        sum_calls(&self.dropped)
+    }
 }
 
 impl LocalUsage {
@@ -217,7 +225,9 @@ pub fn merge<'a>(
                 }
                 // Dropped calls stay owed by their entries (never settled): the backend
                 // never counts them, so they must not free budget.
-                None => merged.dropped = merged.dropped.saturating_add(c.calls),
+                None => merged
+                    .dropped
+                    .extend(EntryKey::from_text(key).map(|k| (k, c))),
             }
         }
         merged.pending = sum_calls(&list);
@@ -463,6 +473,28 @@ impl<'a> ReportCall<'a> {
 
 /// The backend has counted these calls: they no longer reduce their entries' budgets.
 pub fn settle(store: &dyn SharedStore, slots: u32, entries: &[(EntryKey, Calls)]) {
+    for_entries(store, slots, entries, &|entry, leased| {
+        entry.outstanding = entry.outstanding.saturating_sub(leased);
+    });
+}
+
+/// These calls will never be reported (dropped): their entries owe them until the end of the
+/// limit period they were made in, then forgive them (`SharedEntry::abandon`). Settled at
+/// once they would be free calls within that period; owed for good, an application whose
+/// dropped calls reach its limit would be refused in every later period.
+pub fn abandon(store: &dyn SharedStore, slots: u32, entries: &[(EntryKey, Calls)], now_ms: u64) {
+    for_entries(store, slots, entries, &|entry, leased| {
+        entry.abandon(leased, now_ms);
+    });
+}
+
+/// Applies `change` with the leased calls to the shared entry of each key that has some.
+fn for_entries(
+    store: &dyn SharedStore,
+    slots: u32,
+    entries: &[(EntryKey, Calls)],
+    change: &dyn Fn(&mut SharedEntry, u64),
+) {
     for (key, calls) in entries.iter().filter(|(_, c)| c.leased > 0) {
         for slot in key.slots(slots) {
             let done = update(store, &slot_key(slot), |value| {
@@ -470,7 +502,7 @@ pub fn settle(store: &dyn SharedStore, slots: u32, entries: &[(EntryKey, Calls)]
                 if entry.key != key.base() {
                     return None;
                 }
-                entry.outstanding = entry.outstanding.saturating_sub(calls.leased);
+                change(&mut entry, calls.leased);
                 Some((entry.encode(), ()))
             });
             if done.is_some() {

@@ -99,13 +99,14 @@ impl Reporting {
             .saturating_add(std::mem::take(&mut self.misses));
         let max_pending = self.max_pending;
         let mut pending = 0;
+        let slots = config.backend.cache_max_entries;
         if let Some(merged) = self.usage.flush(store, max_pending) {
-            if merged.dropped > 0 {
+            if !merged.dropped.is_empty() {
+                let calls = Calls::total(&merged.dropped);
                 error!(
-                    "tollgate: {} call(s) dropped: more than {max_pending} pending reports",
-                    merged.dropped
+                    "tollgate: {calls} call(s) dropped: more than {max_pending} pending reports"
                 );
-                drop_calls(merged.dropped, tally);
+                drop_calls(store, slots, &merged.dropped, Some(now_ms), tally);
             }
             pending = merged.pending;
             tally.usage_pending = Some(merged.pending);
@@ -126,7 +127,7 @@ impl Reporting {
         if !dropped.is_empty() {
             let calls = Calls::total(&dropped);
             warn!("tollgate: {calls} call(s) of services no longer configured not reported");
-            drop_calls(calls, tally);
+            drop_calls(store, slots, &dropped, Some(now_ms), tally);
         }
         batches
             .into_iter()
@@ -169,7 +170,8 @@ impl Reporting {
                     batch.calls()
                 );
                 tally.report_failures = tally.report_failures.saturating_add(1);
-                drop_calls(batch.calls(), tally);
+                let slots = config.backend.cache_max_entries;
+                drop_calls(store, slots, &batch.entries, now_ms, tally);
             }
             _ => self.keep_for_retry(store, batch, status, now_ms, tally),
         }
@@ -227,13 +229,22 @@ fn is_temporary(status: u16) -> bool {
     matches!(status, 408 | 429)
 }
 
-/// Calls that will never be reported: counted, and no longer owed by their entries.
-/// Dropped calls are counted, and their entries are NOT settled: the backend never counted
-/// them, so they keep reducing their entries' budgets until the entries go (settling them
-/// made every dropped call a free one: a client that filled the pending list got past its
-/// limit; found by an audit, 2026-12-05).
-fn drop_calls(calls: u64, tally: &mut Tally) {
+/// Calls that will never be reported: counted, and owed by their entries until the end of
+/// the limit period they were made in (`reports::abandon`). Settling them made every dropped
+/// call a free one: a client that filled the pending list got past its limit (found by an
+/// audit, 2026-12-05); owing them for good refused an application whose dropped calls
+/// reached its limit in every later period, until Envoy restarted. Without the clock they
+/// count as made now.
+fn drop_calls(
+    store: &dyn SharedStore,
+    slots: u32,
+    dropped: &[(EntryKey, Calls)],
+    now_ms: Option<u64>,
+    tally: &mut Tally,
+) {
+    let calls = Calls::total(dropped);
     tally.reports_dropped = tally.reports_dropped.saturating_add(calls);
+    reports::abandon(store, slots, dropped, now_ms.unwrap_or(0));
 }
 
 #[cfg(test)]

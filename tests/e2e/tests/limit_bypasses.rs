@@ -1,7 +1,9 @@
 //! Ways a client got more calls than its plan allows with batching, or an unverified token
 //! upstream next to a verified one (found by an audit, 2026-12-05; each failed before its
 //! fix): a `Referer` per request with `3scale_referrer`, a full authorization cache, a full
-//! pending list, and an `access_token` query arg next to a locally verified `Authorization`.
+//! pending list, and an `access_token` query arg next to a locally verified `Authorization`;
+//! and the other side of the full pending list: its dropped calls refused the application
+//! in every later minute.
 //! Each asserts the client's answers and what the backend counted or the upstream received.
 
 mod support;
@@ -149,6 +151,46 @@ fn a_full_pending_list_does_not_make_calls_free() {
         stat(&s.envoy, "reports_dropped"),
         statuses(&responses)
     );
+}
+
+/// The calls dropped at a full pending list (above) are owed only within the period they
+/// were made in: in the next minute the application has its whole plan again. They were owed
+/// for good, so an application whose dropped calls reached its limit was refused in every
+/// later minute until Envoy restarted (found by the twenty-first session's audit).
+#[test]
+fn calls_dropped_at_a_full_pending_list_are_owed_only_in_their_minute() {
+    let mut cfg = cache_config("none", None);
+    cfg["backend"]["batching"] =
+        json!({"auths_ttl": 30, "denied_ttl": 30, "batch_report_seconds": 60, "max_pending": 1});
+    let s = start(cfg, state());
+    // The backend's minute has 8 s left: its answers reset the limit 8 s later.
+    let pinned = pin_clock(&s.backend, 52);
+    let port = s.port();
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(user(FREE).send(port).status, 200);
+    std::thread::sleep(Duration::from_millis(600));
+    let first: Vec<Response> = (0..6).map(|_| user(FIVE).send(port)).collect();
+    assert_eq!(statuses(&first), [200, 200, 200, 200, 200, 429]);
+    assert!(
+        wait_until(Duration::from_secs(5), || stat(&s.envoy, "reports_dropped")
+            >= 5),
+        "FIVE's calls were not dropped: {}",
+        stat(&s.envoy, "reports_dropped")
+    );
+    // The next minute, at the backend and (after the 8 s) at the gateway.
+    s.backend.set_now(Some(pinned + 10));
+    std::thread::sleep(Duration::from_millis(8_500));
+    let next: Vec<Response> = (0..6).map(|_| user(FIVE).send(port)).collect();
+    let forwarded_five = (s.echo.requests().iter())
+        .filter(|r| r.header("user_key") == Some(FIVE))
+        .count();
+    assert_eq!(
+        (statuses(&next), forwarded_five),
+        (vec![200, 200, 200, 200, 200, 429], 10),
+        "a plan of 5 calls a minute, each minute; reports_dropped {}",
+        stat(&s.envoy, "reports_dropped")
+    );
+    assert_eq!(s.backend.reported_hits("1", "app-five", "hits"), 0);
 }
 
 /// A locally verified JWT (`authentication.jwt` with keys, not `from_jwt_authn`): Tollgate

@@ -397,3 +397,41 @@ fn calls_of_an_ended_period_never_reported_hold_the_budget_after_the_grace() {
     assert!(!a.take_report_soon());
     assert_eq!(a.lookup(&store, &k, late + 1), limits_exceeded(Some(3540)));
 }
+
+/// Calls whose report was dropped (the pending list full) are never counted by the backend:
+/// within their period they hold the budget as if counted (not free calls); once it has
+/// ended they are forgiven, and the next period's budget is the backend's whole (they were
+/// owed for good, and an application whose dropped calls reached its limit was refused in
+/// every later period until Envoy restarted).
+#[test]
+fn dropped_calls_hold_the_budget_until_their_period_ends() {
+    let (store, mut a, _) = workers(settings(CachingType::None));
+    let k = key("k");
+    let t = ticket(a.lookup(&store, &k, T0));
+    a.answer(&store, &t, &ok(Some("3"), Some("30")), T0);
+    for i in 0..3 {
+        assert_eq!(a.lookup(&store, &k, T0 + 1 + i), LEASED);
+    }
+    let dropped = Calls {
+        minute: 0,
+        calls: 3,
+        leased: 3,
+    };
+    reports::abandon(&store, SLOTS, &[(k.clone(), dropped)], T0 + 5);
+    assert_eq!(shared(&store, &k, SLOTS).outstanding, 3);
+    // Within the period the backend still says 3 left: none for this gateway.
+    let t = ticket(a.lookup(&store, &k, T0 + 10));
+    a.answer(&store, &t, &ok(Some("3"), Some("30")), T0 + 10);
+    assert_eq!(a.lookup(&store, &k, T0 + 11), limits_exceeded(Some(30)));
+    // The next period (after the reset 30 s from the first answer): its whole budget, and
+    // the report of the ended period is not waited for.
+    let next = T0 + 30_000;
+    let t = ticket(a.lookup(&store, &k, next + 10_000));
+    a.answer(&store, &t, &ok(Some("3"), Some("60")), next + 10_000);
+    assert!(!a.take_report_soon());
+    for i in 0..3 {
+        assert_eq!(a.lookup(&store, &k, next + 10_001 + i), LEASED);
+    }
+    assert_eq!(shared(&store, &k, SLOTS).outstanding, 3);
+    assert_eq!(shared(&store, &k, SLOTS).abandoned, 0);
+}

@@ -168,7 +168,7 @@ fn failed_batches_are_merged_back_and_reported_later() {
     assert_eq!(
         back,
         Merged {
-            dropped: 0,
+            dropped: vec![],
             pending: 3,
         }
     );

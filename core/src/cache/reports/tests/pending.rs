@@ -19,7 +19,7 @@ fn calls_from_two_workers_are_summed_per_key_and_taken_once() {
     assert_eq!(
         a.flush(&store, 100),
         Some(Merged {
-            dropped: 0,
+            dropped: vec![],
             pending: 6,
         })
     );
@@ -27,7 +27,7 @@ fn calls_from_two_workers_are_summed_per_key_and_taken_once() {
     assert_eq!(
         b.flush(&store, 100),
         Some(Merged {
-            dropped: 0,
+            dropped: vec![],
             pending: 12,
         })
     );
@@ -83,7 +83,7 @@ fn a_full_list_drops_new_keys_and_counts_their_calls() {
     assert_eq!(
         a.flush(&store, 2),
         Some(Merged {
-            dropped: 0,
+            dropped: vec![],
             pending: 7,
         })
     );
@@ -93,7 +93,7 @@ fn a_full_list_drops_new_keys_and_counts_their_calls() {
     assert_eq!(
         b.flush(&store, 2),
         Some(Merged {
-            dropped: 4,
+            dropped: vec![(k3.clone(), calls(4, 4))],
             pending: 8,
         })
     );
@@ -104,7 +104,7 @@ fn a_full_list_drops_new_keys_and_counts_their_calls() {
     );
     // Once taken there is room again.
     add(&mut b, &k3, 1, false);
-    assert_eq!(b.flush(&store, 2).unwrap().dropped, 0);
+    assert_eq!(b.flush(&store, 2).unwrap().dropped_calls(), 0);
     assert_eq!(
         as_map(take_pending(&store)),
         expected(&[(&k3, calls(1, 0))])
@@ -122,7 +122,7 @@ fn a_bound_of_one_key_per_flush() {
     let pending = take_pending(&store);
     assert_eq!(pending.len(), 1);
     assert_eq!(merged.pending, total(&pending));
-    assert_eq!(merged.dropped + merged.pending, 55);
+    assert_eq!(merged.dropped_calls() + merged.pending, 55);
 }
 
 #[test]
@@ -138,12 +138,15 @@ fn the_list_holds_at_most_its_key_bytes_whatever_max_pending_allows() {
         add(&mut a, &long(i), 1, false);
     }
     let merged = a.flush(&store, 1_000_000).unwrap();
-    assert_eq!((merged.pending, merged.dropped), (fits as u64, 10));
+    assert_eq!((merged.pending, merged.dropped_calls()), (fits as u64, 10));
     // At the bound, a key already listed still adds up; a new one is dropped.
     add(&mut a, &long(0), 2, false);
     add(&mut a, &long(fits + 20), 1, false);
     let merged = a.flush(&store, 1_000_000).unwrap();
-    assert_eq!((merged.pending, merged.dropped), (fits as u64 + 2, 1));
+    assert_eq!(
+        (merged.pending, merged.dropped_calls()),
+        (fits as u64 + 2, 1)
+    );
     let pending = take_pending(&store);
     assert_eq!(pending.len(), fits);
     assert_eq!(total(&pending), fits as u64 + 2);
@@ -299,7 +302,7 @@ fn calls_of_two_minutes_stay_apart_from_the_worker_to_the_report() {
         },
     );
     let merged = usage.flush(&store, 2).unwrap();
-    assert_eq!((merged.dropped, merged.pending), (1, 6));
+    assert_eq!((merged.dropped_calls(), merged.pending), (1, 6));
     assert_eq!(
         with_minutes(take_pending(&store)),
         vec![
@@ -327,7 +330,7 @@ fn calls_of_two_minutes_stay_apart_from_the_worker_to_the_report() {
             leased: 2,
         },
     );
-    assert_eq!(usage.flush(&store, 2).unwrap().dropped, 0);
+    assert_eq!(usage.flush(&store, 2).unwrap().dropped_calls(), 0);
     let listed = with_minutes(take_pending(&store));
     assert_eq!(listed.len(), MAX_MINUTES_PER_KEY);
     assert_eq!(listed.first(), Some(&(ka.clone(), first, 1, 0)));
