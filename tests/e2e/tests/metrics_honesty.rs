@@ -765,7 +765,9 @@ fn a_refused_backend_authentication_type_does_not_log_the_token_it_holds() {
 /// 0 once reported; the backend receives exactly those calls, in the report calls counted.
 #[test]
 fn usage_pending_on_two_workers_matches_what_the_backend_receives() {
-    let b = json!({"auths_ttl": 60, "batch_report_seconds": 5});
+    // The first report claims the schedule at start-up, the next goes 10 s later: time to
+    // see all 10 calls pending on a loaded machine (with 5 s, a report once came first).
+    let b = json!({"auths_ttl": 60, "batch_report_seconds": 10});
     let s = Stack::start_with(cache_config("none", Some(b)), cache_state(), |b| {
         b.concurrency(2)
     });
@@ -783,7 +785,7 @@ fn usage_pending_on_two_workers_matches_what_the_backend_receives() {
     let reported = || s.backend.reported_hits("1", "app-free", "hits");
     assert_eq!(seen, 10, "reported so far: {}", reported());
     assert!(
-        wait_until(Duration::from_secs(10), || reported() == 10),
+        wait_until(Duration::from_secs(20), || reported() == 10),
         "reported {}",
         reported()
     );
