@@ -20,7 +20,11 @@
 # and again, from 790 and 560 KB, for the twentieth's, 11.8 and 11.8 KB: reports stamped with
 # their minute (kept per call, per pending entry, split under the backend's parameter limit)
 # and the ended period's second 5, wake-up queues with a heartbeat 3.5, answers that are not
-# the backend's 1, path routing's normalised path and encoded args 1.3).
+# the backend's 1, path routing's normalised path and encoded args 1.3); and again, from
+# 800 and 570 KB, for the twenty-second's 5.9 and 6.0 KB: near misses of the fields that
+# block traffic refused 3.0 (`core/src/config/typos.rs`), calls whose report was dropped owed
+# until the end of the period they were leased in 2.5 (three more fields in every cache
+# entry), rules for methods no request has refused 0.4.
 # Fails when a budget is exceeded.
 set -euo pipefail
 
@@ -30,8 +34,8 @@ TARGET=wasm32-unknown-unknown
 FULL="target/$TARGET/release"
 LEAN_DIR="target/lean"
 LEAN="$LEAN_DIR/$TARGET/release"
-NO_JWT_BUDGET=570000
-FULL_BUDGET=800000
+NO_JWT_BUDGET=575000
+FULL_BUDGET=810000
 
 [[ -f "$FULL/tollgate.wasm" ]] || { echo "size: run \`make build\` first" >&2; exit 1; }
 # A target directory of its own, so the default build's module is left alone.

@@ -642,6 +642,17 @@ fn apply_answer(
             LastKnown::Denied,
         ),
     };
+    // The latest end of a period whose leases may still be owed: where calls dropped later
+    // stop being owed (`SharedEntry::abandon`), whatever other answers came since.
+    if entry.outstanding == 0 {
+        entry.lease_reset = 0;
+    }
+    if let Fresh::Authorized {
+        budget: Some(_), ..
+    } = fresh
+    {
+        entry.lease_reset = entry.lease_reset.max(reset_until.unwrap_or(u64::MAX));
+    }
     entry.fresh = fresh;
     entry.last = last;
     entry.epoch = entry.epoch.wrapping_add(1);

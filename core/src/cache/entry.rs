@@ -1,7 +1,7 @@
 //! One cached authorization as stored in shared data, readable by every worker.
 //!
 //! Text form (one line, `|`-separated; keys are percent-encoded so they hold no `|`):
-//! `1|<key>|<epoch>|<state>|<until_ms>|<budget>|<retry_after>|<outstanding>|<authorizing_until_ms>|<last>|<unavailable_until_ms>|<max_value>|<reset_at_ms>|<used_at_ms>|<abandoned>|<abandoned_until_ms>`
+//! `1|<key>|<epoch>|<state>|<until_ms>|<budget>|<retry_after>|<outstanding>|<authorizing_until_ms>|<last>|<unavailable_until_ms>|<max_value>|<reset_at_ms>|<used_at_ms>|<abandoned>|<abandoned_until_ms>|<lease_reset_ms>`
 //! (fields after `unavailable_until_ms` are read as 0 when absent: an entry written before
 //! they were added).
 
@@ -63,6 +63,12 @@ pub struct SharedEntry {
     /// within that period but not refused in every later one.
     pub abandoned: u64,
     pub abandoned_until: u64,
+    /// The latest period end (ms since the epoch; `u64::MAX`: a limit with no reset) of the
+    /// answers whose budgets leased the calls still owed; 0 when none is owed. A later answer
+    /// (a denial, another limit's) does not move it, so dropped calls are owed until the end
+    /// of the period they were leased in, not of another limit's (found by an audit,
+    /// 2026-12-06: the hour's calls forgiven at the minute's reset).
+    pub lease_reset: u64,
 }
 
 impl SharedEntry {
@@ -80,6 +86,7 @@ impl SharedEntry {
             used_at: 0,
             abandoned: 0,
             abandoned_until: 0,
+            lease_reset: 0,
         }
     }
 
@@ -102,13 +109,16 @@ impl SharedEntry {
         }
     }
 
-    /// `leased` of these calls will never be reported: owed until the end of the current
-    /// limit period (`reset_at`), forgiven at once if it has already ended. With no reset
-    /// known (an eternity limit, or none) they stay owed.
+    /// `leased` of these calls will never be reported: owed until the end of the period they
+    /// were leased in (`lease_reset`), forgiven at once if it has already ended. With no
+    /// period end known (an eternity limit, or an entry of an earlier module) they stay owed.
+    /// Calls of an ended period dropped after the next period's first lease are owed until
+    /// that period's end: fewer calls in it, never more.
     pub fn abandon(&mut self, leased: u64, now_ms: u64) {
-        let until = match self.reset_at {
+        self.forgive_abandoned(now_ms);
+        let until = match self.lease_reset {
             0 => u64::MAX,
-            reset_at => reset_at,
+            lease_reset => lease_reset,
         };
         self.abandoned = self.abandoned.saturating_add(leased);
         self.abandoned_until = self.abandoned_until.max(until);
@@ -170,7 +180,7 @@ impl SharedEntry {
             LastKnown::Limited => "L",
         };
         format!(
-            "1|{}|{}|{state}|{until}|{}|{}|{}|{}|{last}|{}|{}|{}|{}|{}|{}",
+            "1|{}|{}|{state}|{until}|{}|{}|{}|{}|{last}|{}|{}|{}|{}|{}|{}|{}",
             self.key,
             self.epoch,
             opt(budget),
@@ -182,7 +192,8 @@ impl SharedEntry {
             self.reset_at,
             self.used_at,
             self.abandoned,
-            self.abandoned_until
+            self.abandoned_until,
+            self.lease_reset
         )
         .into_bytes()
     }
@@ -194,9 +205,9 @@ impl SharedEntry {
         // Older entries lack the last fields (read as 0); a later module's extra fields are
         // left unread, so the next addition does not make this module see free slots.
         if f.len() == 11 || f.len() >= 13 {
-            f.resize(16, "0");
+            f.resize(17, "0");
         }
-        let [version, key, epoch, state, until, budget, retry, outstanding, authorizing, last, unavailable, max_value, reset_at, used_at, abandoned, abandoned_until] =
+        let [version, key, epoch, state, until, budget, retry, outstanding, authorizing, last, unavailable, max_value, reset_at, used_at, abandoned, abandoned_until, lease_reset] =
             f.as_slice()
         else {
             return None;
@@ -246,6 +257,7 @@ impl SharedEntry {
             used_at: num(used_at)?,
             abandoned: num(abandoned)?,
             abandoned_until: num(abandoned_until)?,
+            lease_reset: num(lease_reset)?,
         })
     }
 }
@@ -288,6 +300,7 @@ mod tests {
             e.used_at = 16;
             e.abandoned = 2;
             e.abandoned_until = 17;
+            e.lease_reset = 18;
             assert_eq!(SharedEntry::decode(&e.encode()), Some(e.clone()));
         }
         // Written before the rate-limit figures: read with none.
@@ -299,7 +312,7 @@ mod tests {
         assert_eq!(older.map(|e| (e.reset_at, e.used_at)), Some((15, 0)));
         assert_eq!(SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13|14"), None);
         // Written by a later module with more fields: read without them.
-        let later = SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13|14|15|16|2|17|x");
+        let later = SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13|14|15|16|2|17|18|x");
         assert_eq!(later.map(|e| (e.used_at, e.abandoned)), Some((16, 2)));
         // Written before abandoned calls were kept apart: none.
         let before = SharedEntry::decode(b"1|k|3|A|5|7|-|11|12|L|13|14|15|16");
@@ -329,7 +342,7 @@ mod tests {
     fn abandoned_calls_are_owed_until_their_period_ends() {
         let mut e = SharedEntry::new("k");
         e.outstanding = 7;
-        e.reset_at = 1_000;
+        e.lease_reset = 1_000;
         e.abandon(5, 400);
         assert_eq!((e.owed_at(999), e.owed_at(1_000)), (7, 2));
         assert!(!e.is_idle(1_000));
@@ -343,8 +356,8 @@ mod tests {
         e.outstanding = 3;
         e.abandon(3, 1_500);
         assert_eq!((e.outstanding, e.abandoned), (0, 0));
-        // No reset: an eternity limit, owed for good.
-        e.reset_at = 0;
+        // No period end: an eternity limit, owed for good.
+        e.lease_reset = 0;
         e.outstanding = 4;
         e.abandon(4, 1_500);
         assert_eq!(e.owed_at(u64::MAX - 1), 4);

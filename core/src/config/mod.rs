@@ -8,6 +8,7 @@ pub mod policies;
 mod routes;
 pub mod service;
 pub mod system;
+mod typos;
 pub mod upstream;
 
 pub use backend::{BackendConfig, Batching, CachingType};

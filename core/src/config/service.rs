@@ -111,6 +111,7 @@ impl Service {
             .cloned()
             .unwrap_or(Value::Object(Default::default()));
         let proxy = Obj::new(&obj.child_path("proxy"), &proxy_value)?;
+        super::typos::check_service(&obj, &proxy)?;
         let mut auth = match obj.obj("authentication")? {
             Some(a) => Authentication::parse(&a)?,
             None => Authentication::default(),
@@ -475,7 +476,19 @@ fn refuse_public_requirements(
 /// roles would never be checked, and are refused rather than ignored.
 fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, RuleAccess)> {
     let rule = Obj::new(path, value)?;
+    super::typos::check_rule(&rule)?;
     let method = rule.required_string("http_method")?;
+    // `ANY`, or a method a request can have: Tollgate answers 400 to lower-case methods and
+    // to CONNECT, so a rule with one never matches, and its metric, limits and roles go with
+    // it (found by an audit, 2026-12-06). Porta offers upper-case methods only.
+    let method_chars =
+        |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_';
+    if method.is_empty() || method == "CONNECT" || !method.bytes().all(method_chars) {
+        return Err(error(
+            &rule.child_path("http_method"),
+            "must be ANY or a method in upper case other than CONNECT (no request has this method: the rule would never match)",
+        ));
+    }
     let pattern = rule.required_string("pattern")?;
     if !pattern.starts_with('/') {
         return Err(error(&rule.child_path("pattern"), "must start with /"));

@@ -408,7 +408,9 @@ impl Worker {
     pub fn on_shutdown(&mut self) {
         self.cache.release_all(&*self.store);
         if let Some(reporting) = &mut self.reporting {
-            reporting.flush(&*self.store);
+            let slots = self.config.backend.cache_max_entries;
+            let now_ms = self.clock.now_ms();
+            reporting.flush(&*self.store, slots, now_ms, &mut self.tally);
         }
     }
 

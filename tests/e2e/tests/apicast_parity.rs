@@ -230,9 +230,10 @@ fn a_form_body_apicast_does_not_read_never_cuts_short_what_apicast_counts() {
 // ---------------------------------------------------------------------------------------
 
 /// Rules with the same pattern sum per metric, a matching `last` stops and a non-matching one
-/// does not (`mapping_rules_matcher_spec.lua`), method names are exact (`get`, `any` match
-/// nothing: `mapping_rule.lua` compares with `"ANY"` and the method as is), and the debug
-/// header lists the raw patterns, query part included (`t/apicast.t` TEST 11).
+/// does not (`mapping_rules_matcher_spec.lua`), and the debug header lists the raw patterns,
+/// query part included (`t/apicast.t` TEST 11). Method names are exact in APIcast (`get`,
+/// `any` match nothing: `mapping_rule.lua` compares with `"ANY"` and the method as is); such
+/// a rule is refused here (`config_typos.rs`), and `/lower` matches no rule.
 #[test]
 fn rules_sum_stop_at_last_and_show_their_raw_patterns() {
     let s = stack(json!([
@@ -240,9 +241,7 @@ fn rules_sum_stop_at_last_and_show_their_raw_patterns() {
         rule("POST", "/dup", "hits", 50, true),
         rule("GET", "/dup?x={x}", "hits", 1, false),
         rule("GET", "/dup", "get_foo", 5, true),
-        rule("GET", "/dup", "hits", 100, false),
-        rule("get", "/lower", "hits", 3, false),
-        rule("any", "/lower", "hits", 3, false)
+        rule("GET", "/dup", "hits", 100, false)
     ]));
     let r = get(&format!("/dup/x?x=&user_key={USER_KEY}"))
         .header("X-3scale-Debug", TOKEN)

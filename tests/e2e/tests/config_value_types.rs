@@ -32,7 +32,8 @@
 //!   is an unusable version: every request 401, as APIcast (`service_field_downgrades.rs`).
 //! - `last: null` is `false`: APIcast stops there (null is truthy), Tollgate goes on and
 //!   counts the later rules too: never less usage.
-//! - `http_method: ""` matches no request, as in APIcast (exact comparison); `"get"` too.
+//! - `http_method: ""` or `"get"` matches no request in APIcast (exact comparison): refused
+//!   with its path (`config_typos.rs`).
 //! - Nulls whose default is as strict as APIcast's failure: `error_status_*`/`error_*`
 //!   (APIcast's defaults), `proxy_rules: null` (no rule: every request no match), `proxy:
 //!   null` (localhost, no rules), `policy_chain: null` (apicast alone, as APIcast),

@@ -435,3 +435,66 @@ fn dropped_calls_hold_the_budget_until_their_period_ends() {
     assert_eq!(shared(&store, &k, SLOTS).outstanding, 3);
     assert_eq!(shared(&store, &k, SLOTS).abandoned, 0);
 }
+
+fn ok_max(remaining: &str, reset: &str, max: &str) -> BackendAnswer {
+    BackendAnswer {
+        limit_max_value: Some(max.into()),
+        ..ok(Some(remaining), Some(reset))
+    }
+}
+
+fn leased_calls(n: u64) -> Calls {
+    Calls {
+        minute: 0,
+        calls: n,
+        leased: n,
+    }
+}
+
+/// Calls leased under an hour's limit and dropped after an answer naming a minute's limit
+/// stay owed until the hour's end, not the minute's (found by an audit, 2026-12-06: 10 calls
+/// in an hour of a 5-an-hour plan).
+#[test]
+fn dropped_calls_are_owed_until_the_end_of_the_period_they_were_leased_in() {
+    let (store, mut a, _) = workers(settings(CachingType::None));
+    let k = key("k");
+    let t = ticket(a.lookup(&store, &k, T0));
+    a.answer(&store, &t, &ok_max("5", "3600", "5"), T0);
+    for i in 0..5 {
+        assert_eq!(a.lookup(&store, &k, T0 + 1 + i), LEASED);
+    }
+    let t = ticket(a.lookup(&store, &k, T0 + 10));
+    a.answer(&store, &t, &ok_max("1", "30", "10"), T0 + 10);
+    assert_eq!(a.lookup(&store, &k, T0 + 11), limits_exceeded(Some(30)));
+    reports::abandon(&store, SLOTS, &[(k.clone(), leased_calls(5))], T0 + 100);
+    let later = T0 + 30_010;
+    let t = ticket(a.lookup(&store, &k, later));
+    a.answer(&store, &t, &ok_max("5", "3570", "5"), later);
+    assert_eq!(a.lookup(&store, &k, later + 1), limits_exceeded(Some(3570)));
+    // The hour over (its last answer's reset): the next one's budget whole.
+    let next = later + 3_570_000;
+    let t = ticket(a.lookup(&store, &k, next));
+    a.answer(&store, &t, &ok_max("5", "3600", "5"), next);
+    assert_eq!(drain(&mut a, &store, &k, next + 1).0, 5);
+}
+
+/// A denial between the lease and the drop (a report refused for a rotated service token)
+/// does not make the dropped calls owed for good (found by an audit, 2026-12-06).
+#[test]
+fn dropped_calls_after_a_denial_are_forgiven_at_their_period_end() {
+    let (store, mut a, _) = workers(settings(CachingType::None));
+    let k = key("k");
+    let t = ticket(a.lookup(&store, &k, T0));
+    a.answer(&store, &t, &ok(Some("3"), Some("30")), T0);
+    for i in 0..3 {
+        assert_eq!(a.lookup(&store, &k, T0 + 1 + i), LEASED);
+    }
+    let t = ticket(a.lookup(&store, &k, T0 + 10));
+    a.answer(&store, &t, &status(Some(403)), T0 + 10);
+    reports::abandon(&store, SLOTS, &[(k.clone(), leased_calls(3))], T0 + 20);
+    assert_eq!(shared(&store, &k, SLOTS).abandoned_until, T0 + 30_000);
+    let next = T0 + 3_600_000;
+    let t = ticket(a.lookup(&store, &k, next));
+    a.answer(&store, &t, &ok(Some("3"), Some("60")), next);
+    assert_eq!(drain(&mut a, &store, &k, next + 1).0, 3);
+}

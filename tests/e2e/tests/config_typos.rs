@@ -1,0 +1,139 @@
+//! Fields that block traffic, misspelt or misplaced, and mapping rules no request can match
+//! (an audit of "a silent downgrade is a bypass too", 2026-12-06). Service, `proxy` and rule
+//! objects ignore fields Tollgate does not read (porta writes dozens), so each of these was
+//! accepted and dropped with what it asked for: a `policy_chains` and its `ip_check`, a rule's
+//! `Delta` (its metric and limits), a `credential_location`, a rule for `post`. Each must now be
+//! refused naming its JSON path; from 3scale System, only that service is skipped. Each test
+//! failed on the module before the fix (the configuration was accepted, and the request it
+//! should have blocked reached the upstream).
+
+mod support;
+
+use e2e::system::{self, Stored, WithSystem};
+use e2e::{wait_until, Request};
+use serde_json::{json, Value};
+use std::time::Duration;
+use support::refusals::*;
+use support::*;
+
+const HOST: &str = "api.example.com";
+
+/// Requests the configuration should have blocked (`ip_check`) or metered as asked.
+fn probe(port: u16) -> String {
+    let send = |r: Request| r.header("Host", HOST).send(port).status;
+    let post = send(Request::post(&format!("/admin?user_key={USER_KEY}")));
+    let get = send(Request::get(&format!("/?user_key={USER_KEY}")));
+    format!("POST /admin {post}, GET / {get}")
+}
+
+/// Envoy refuses the configuration, naming `path`.
+fn refused_at(cfg: Value, path: &str) {
+    match start_or_refused(&cfg.to_string(), backend_state()) {
+        Err(log) => assert!(
+            log.contains(&format!("invalid configuration: {path}")),
+            "refused, but not at {path}: {log}"
+        ),
+        Ok(s) => panic!(
+            "accepted with {path}; {}, the upstream got {} request(s), the backend {:?}",
+            probe(s.port()),
+            s.echo.request_count(),
+            s.authreps()
+                .iter()
+                .map(|c| c.raw_query.clone())
+                .collect::<Vec<_>>()
+        ),
+    }
+}
+
+/// `ip_check` whitelisting another address: loopback clients are refused, if it is read.
+fn whitelist() -> Value {
+    json!([
+        {"name": "ip_check", "configuration": {"check_type": "whitelist", "ips": ["203.0.113.7"]}},
+        {"name": "apicast"}
+    ])
+}
+
+fn rules(first: Value) -> Value {
+    json!([first, {"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}])
+}
+
+#[test]
+fn a_misspelt_or_misplaced_policy_chain_is_refused() {
+    for key in ["policy_chains", "policyChain", "Policy_chain"] {
+        let svc = service(1, json!(1), json!({ key: whitelist() }));
+        refused_at(config(vec![svc]), &format!("services[0].proxy.{key}"));
+    }
+    let mut svc = service(1, json!(1), json!({}));
+    svc["policy_chain"] = whitelist();
+    refused_at(config(vec![svc]), "services[0].policy_chain");
+}
+
+#[test]
+fn a_misspelt_rule_delta_or_credentials_location_is_refused() {
+    let delta = rules(json!({"http_method": "POST", "pattern": "/admin",
+        "metric_system_name": "get_foo", "Delta": 5}));
+    let svc = service(1, json!(1), json!({ "proxy_rules": delta }));
+    refused_at(config(vec![svc]), "services[0].proxy.proxy_rules[0].Delta");
+    // Credentials then read from the query, not from the headers the owner chose.
+    let svc = service(1, json!(1), json!({"credential_location": "headers"}));
+    refused_at(config(vec![svc]), "services[0].proxy.credential_location");
+}
+
+/// Tollgate answers 400 to lower-case methods and to CONNECT, so such a rule never matched:
+/// `POST /admin` was counted only as the catch-all's `hits`, its own metric and limits gone.
+#[test]
+fn a_rule_for_a_method_no_request_has_is_refused() {
+    for method in ["post", "Post", "any", "", "CONNECT", "POST "] {
+        let first = json!({"http_method": method, "pattern": "/admin",
+            "metric_system_name": "get_foo", "delta": 5});
+        let svc = service(1, json!(1), json!({ "proxy_rules": rules(first) }));
+        refused_at(
+            config(vec![svc]),
+            "services[0].proxy.proxy_rules[0].http_method",
+        );
+    }
+}
+
+/// From 3scale System: the service with the misspelt chain is skipped (its host serves
+/// nothing), the other one is served.
+#[test]
+fn a_system_service_with_a_misspelt_policy_chain_alone_is_skipped() {
+    let mock = system::start();
+    let one = service(1, json!(1), json!({"policy_chains": whitelist()}));
+    mock.publish(Stored::Production, one).unwrap();
+    let two = service(2, json!(2), json!({"hosts": ["two.example.com"]}));
+    mock.publish(Stored::Production, two).unwrap();
+    let cfg = json!({
+        "backend": {"cluster": "threescale_backend", "authority": "backend.example", "timeout_ms": 1000},
+        "system": system::block(60)
+    });
+    let s = Stack::start_with(cfg, backend_state(), |b| b.with_system(&mock));
+    let two = || {
+        Request::get(&format!("/?app_id={APP_ID}&app_key={APP_KEY}"))
+            .header("Host", "two.example.com")
+            .send(s.port())
+    };
+    assert!(
+        wait_until(Duration::from_secs(8), || two().status == 200),
+        "service 2 never served"
+    );
+    assert!(s
+        .envoy
+        .wait_for_log("policy_chains", Duration::from_secs(2)));
+    let r = Request::get(&format!("/?user_key={USER_KEY}"))
+        .header("Host", HOST)
+        .send(s.port());
+    assert_ne!(
+        r.status,
+        200,
+        "service 1 (skipped) served: {}",
+        describe(&r)
+    );
+    let upstream: Vec<String> = (s.echo.requests().iter())
+        .map(|r| r.header("host").unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        upstream.iter().all(|h| h == "two.example.com"),
+        "the upstream got {upstream:?}"
+    );
+}
