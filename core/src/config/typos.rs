@@ -3,8 +3,9 @@
 //! `policy_chains`, a `Delta` or a `credential_location` was dropped with what it asked for:
 //! the chain's `ip_check`, the rule's metric and its limits, the location (found by an audit,
 //! 2026-12-06). A field that is not one of these but is one edit away from one (ignoring case,
-//! `_` and `-`), or a `proxy` field written beside `proxy`, is refused. None of porta's own
-//! fields is either (tested below), so no service 3scale System returns is skipped for it.
+//! `_` and `-`), another tool's name for one, or a field of `proxy` written beside it (or the
+//! other way round), is refused. None of porta's own fields is any of these (tested below), so
+//! no service 3scale System returns is skipped for it.
 
 use super::json::{error, Obj, Result};
 
@@ -35,49 +36,62 @@ const PROXY_FIELDS: [&str; 14] = [
     "jwt_claim_with_client_id_type",
 ];
 
-/// A mapping rule's fields (its access fields are checked in `auth::grants`).
-const RULE_FIELDS: [&str; 6] = [
+/// A mapping rule's fields, its access fields included (`auth::grants` also refuses some
+/// words for them: `scope`, `grants`).
+const RULE_FIELDS: [&str; 9] = [
     "http_method",
     "pattern",
     "metric_system_name",
     "delta",
     "last",
     "querystring_parameters",
+    "namespace",
+    "action",
+    "roles",
 ];
 
-/// Refuses near misses in a service object and its `proxy`, and `proxy` fields written at the
-/// service level (APIcast reads them only under `proxy`).
+/// Other names for a field: porta's Admin API (`policies_config`), the 3scale operator's
+/// Product (`policies`), a short hand (`auth`). Refused unless the field itself is there.
+const ALIASES: [(&str, &str); 3] = [
+    ("policies_config", "policy_chain"),
+    ("policies", "policy_chain"),
+    ("auth", "authentication"),
+];
+
+/// Refuses near misses in a service object and its `proxy`, `proxy` fields written at the
+/// service level, and service fields written in `proxy` (APIcast reads each in its place).
 pub fn check_service(service: &Obj, proxy: &Obj) -> Result<()> {
-    refuse(service, &SERVICE_FIELDS, &PROXY_FIELDS)?;
-    refuse(proxy, &PROXY_FIELDS, &[])
+    refuse(service, &SERVICE_FIELDS, &PROXY_FIELDS, "in `proxy`")?;
+    refuse(proxy, &PROXY_FIELDS, &SERVICE_FIELDS, "beside `proxy`")
 }
 
 /// Refuses near misses of a mapping rule's fields.
 pub fn check_rule(rule: &Obj) -> Result<()> {
-    refuse(rule, &RULE_FIELDS, &[])
+    refuse(rule, &RULE_FIELDS, &[], "")
 }
 
-/// Refuses a field near one of `fields`, or equal or near one of `elsewhere` (another
-/// object's).
-fn refuse(obj: &Obj, fields: &[&str], elsewhere: &[&str]) -> Result<()> {
+/// Refuses a field near one of `fields` (or another name for one absent), or equal or near
+/// one of `other`, the fields read `there`.
+fn refuse(obj: &Obj, fields: &[&str], other: &[&str], there: &str) -> Result<()> {
+    let alias = |key: &str, f: &str| ALIASES.contains(&(key, f)) && !obj.keys().any(|k| k == f);
     for key in obj.keys() {
-        let (field, problem) = match elsewhere.iter().find(|f| key == **f || near(key, f)) {
-            Some(f) => (f, "belongs in `proxy`, where it would be read"),
-            None => match fields.iter().find(|f| near(key, f)) {
-                Some(f) => (f, "would be ignored, with what it asks for"),
+        let (field, place) = match other.iter().find(|f| key == **f || near(key, f)) {
+            Some(f) => (f, there),
+            None => match fields.iter().find(|f| near(key, f) || alias(key, f)) {
+                Some(f) => (f, "here"),
                 None => continue,
             },
         };
         return Err(error(
             &obj.child_path(key),
-            format!("unknown field (`{field}`?): it {problem}"),
+            format!("unknown field: `{field}` is read {place}; this field would be ignored, with what it asks for"),
         ));
     }
     Ok(())
 }
 
 /// `key` is not `field` but is it for case, `_` and `-`, or (for fields of 5 letters or more)
-/// but for one letter added, removed or changed.
+/// but for one letter added, removed or changed, or two next to each other swapped.
 fn near(key: &str, field: &str) -> bool {
     let (a, b) = (letters(key), letters(field));
     let (la, lb) = (a.clone().count(), b.clone().count());
@@ -90,10 +104,20 @@ fn near(key: &str, field: &str) -> bool {
     if lb < 5 || la.abs_diff(lb) > 1 {
         return false;
     }
-    // One edit: what the two share at the start and at the end leaves one letter.
+    // What the two share at the start and at the end leaves one letter, or two swapped.
     let prefix = a.clone().zip(b.clone()).take_while(|(x, y)| x == y).count();
-    let suffix = a.rev().zip(b.rev()).take_while(|(x, y)| x == y).count();
-    prefix + suffix + 1 >= la.max(lb)
+    let suffix = a
+        .clone()
+        .rev()
+        .zip(b.clone().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let swapped = || {
+        let (mut a, mut b) = (a.clone().skip(prefix), b.clone().skip(prefix));
+        let (a1, a2, b1, b2) = (a.next(), a.next(), b.next(), b.next());
+        a1 == b2 && a2 == b1
+    };
+    prefix + suffix + 1 >= la.max(lb) || (la == lb && prefix + suffix + 2 == la && swapped())
 }
 
 /// A field name's letters, lower-cased, without `_`, `-` and spaces.
@@ -109,7 +133,7 @@ mod tests {
     use serde_json::{json, Map, Value};
 
     /// Porta's service, `proxy` and rule fields (reference §2.3, older versions' too).
-    const PORTA_SERVICE: &str = "id account_id name description txt_support created_at updated_at logo_file_name logo_content_type logo_file_size state intentions_required terms buyers_manage_apps buyers_manage_keys custom_keys_enabled buyer_plan_change_permission buyer_can_select_plan notification_settings default_application_plan_id default_service_plan_id tenant_id system_name backend_version mandatory_app_key buyer_key_regenerate_enabled support_email referrer_filters_required deployment_option kubernetes_service_link proxiable? backend_authentication_type backend_authentication_value proxy txt_api oneline_description draft_name end_user_registration_required tech_support_email admin_support_email credit_card_support_email infobar display_provider_keys txt_features default_end_user_plan_id authentication";
+    const PORTA_SERVICE: &str = "id account_id name description txt_support created_at updated_at logo_file_name logo_content_type logo_file_size state intentions_required terms buyers_manage_apps buyers_manage_keys custom_keys_enabled buyer_plan_change_permission buyer_can_select_plan notification_settings default_application_plan_id default_service_plan_id tenant_id system_name backend_version mandatory_app_key buyer_key_regenerate_enabled support_email referrer_filters_required deployment_option kubernetes_service_link proxiable? backend_authentication_type backend_authentication_value proxy act_as_product txt_api oneline_description draft_name end_user_registration_required tech_support_email admin_support_email credit_card_support_email infobar display_provider_keys txt_features default_end_user_plan_id authentication";
     const PORTA_PROXY: &str = "id tenant_id service_id endpoint deployed_at auth_app_key auth_app_id auth_user_key credentials_location error_auth_failed error_auth_missing created_at updated_at error_status_auth_failed error_headers_auth_failed error_status_auth_missing error_headers_auth_missing error_no_match error_status_no_match error_headers_no_match secret_token hostname_rewrite oauth_login_url sandbox_endpoint api_test_path api_test_success apicast_configuration_driven oidc_issuer_endpoint lock_version authentication_method oidc_issuer_type error_headers_limits_exceeded error_status_limits_exceeded error_limits_exceeded staging_domain production_domain hostname_rewrite_for_sandbox endpoint_port api_backend valid? service_backend_version hosts backend policy_chain jwt_claim_with_client_id jwt_claim_with_client_id_type proxy_rules policies_config";
     const PORTA_RULE: &str = "id proxy_id http_method pattern metric_id metric_system_name delta tenant_id created_at updated_at redirect_url position last owner_id owner_type parameters querystring_parameters namespace action roles";
 
@@ -141,97 +165,62 @@ mod tests {
         );
     }
 
+    /// (where, the field, the field meant): each refused, naming it.
+    const REFUSED: [(&str, &str, &str); 26] = [
+        ("proxy", "policy_chains", "policy_chain"),
+        ("proxy", "policyChain", "policy_chain"),
+        ("proxy", "Policy_chain", "policy_chain"),
+        ("proxy", "polciy_chain", "policy_chain"),
+        ("proxy", "policies_config", "policy_chain"),
+        ("proxy", "policies", "policy_chain"),
+        ("proxy", "credential_location", "credentials_location"),
+        ("proxy", "host", "hosts"),
+        ("proxy", "hsots", "hosts"),
+        ("proxy", "proxy_rule", "proxy_rules"),
+        ("proxy", "secret-token", "secret_token"),
+        ("proxy", "authentication", "authentication"),
+        ("proxy", "backend_version", "backend_version"),
+        ("service", "policy_chain", "policy_chain"),
+        ("service", "proxy_rules", "proxy_rules"),
+        ("service", "policy_chains", "policy_chain"),
+        ("service", "Authentication", "authentication"),
+        ("service", "auth", "authentication"),
+        ("service", "backend-version", "backend_version"),
+        ("rule", "Delta", "delta"),
+        ("rule", "deltas", "delta"),
+        ("rule", "detla", "delta"),
+        ("rule", "HTTP_method", "http_method"),
+        ("rule", "querystring_parameter", "querystring_parameters"),
+        ("rule", "Last", "last"),
+        ("rule", "rols", "roles"),
+    ];
+
     #[test]
     fn near_misses_of_fields_that_block_traffic_are_refused() {
-        for (service, proxy, rule, path, meant) in [
-            (
-                &[][..],
-                &["policy_chains"][..],
-                &[][..],
-                "s.proxy.policy_chains",
-                "policy_chain",
-            ),
-            (
-                &[],
-                &["policyChain"],
-                &[],
-                "s.proxy.policyChain",
-                "policy_chain",
-            ),
-            (
-                &[],
-                &["Policy_chain"],
-                &[],
-                "s.proxy.Policy_chain",
-                "policy_chain",
-            ),
-            (
-                &[],
-                &["credential_location"],
-                &[],
-                "s.proxy.credential_location",
-                "credentials_location",
-            ),
-            (&[], &["host"], &[], "s.proxy.host", "hosts"),
-            (
-                &[],
-                &["proxy_rule"],
-                &[],
-                "s.proxy.proxy_rule",
-                "proxy_rules",
-            ),
-            (
-                &[],
-                &["secret-token"],
-                &[],
-                "s.proxy.secret-token",
-                "secret_token",
-            ),
-            (
-                &["policy_chain"],
-                &[],
-                &[],
-                "s.policy_chain",
-                "policy_chain",
-            ),
-            (&["proxy_rules"], &[], &[], "s.proxy_rules", "proxy_rules"),
-            (
-                &["policy_chains"],
-                &[],
-                &[],
-                "s.policy_chains",
-                "policy_chain",
-            ),
-            (
-                &["Authentication"],
-                &[],
-                &[],
-                "s.Authentication",
-                "authentication",
-            ),
-            (
-                &["backend-version"],
-                &[],
-                &[],
-                "s.backend-version",
-                "backend_version",
-            ),
-            (&[], &[], &["Delta"], "r.Delta", "delta"),
-            (&[], &[], &["deltas"], "r.deltas", "delta"),
-            (&[], &[], &["HTTP_method"], "r.HTTP_method", "http_method"),
-            (
-                &[],
-                &[],
-                &["querystring_parameter"],
-                "r.querystring_parameter",
-                "querystring_parameters",
-            ),
-            (&[], &[], &["Last"], "r.Last", "last"),
-        ] {
-            let refused = check(service, proxy, rule).unwrap_err();
+        for (place, key, meant) in REFUSED {
+            let keys = [key];
+            let refused = match place {
+                "service" => check(&keys, &[], &[]),
+                "proxy" => check(&[], &keys, &[]),
+                _ => check(&[], &[], &keys),
+            };
+            let refused = refused.unwrap_err();
+            let path = match place {
+                "service" => format!("s.{key}"),
+                "proxy" => format!("s.proxy.{key}"),
+                _ => format!("r.{key}"),
+            };
             assert_eq!(refused.path, path);
             assert!(refused.message.contains(&format!("`{meant}`")), "{refused}");
         }
+        for rule in ["namespac", "acton", "name_space", "rolse"] {
+            assert!(check(&[], &[], &[rule]).is_err(), "{rule}");
+        }
+        // Another tool's name beside the field itself: the field is read.
+        assert_eq!(
+            check(&[], &["policies_config", "policy_chain"], &[]),
+            Ok(())
+        );
         // Far from every field read: ignored, as APIcast ignores it.
         assert_eq!(
             check(&["notes"], &["comment"], &["increment", "lst"]),
@@ -242,7 +231,8 @@ mod tests {
     #[test]
     fn one_edit_means_one() {
         assert!(near("deltas", "delta"));
-        assert!(!near("detla", "delta"));
+        assert!(near("detla", "delta"));
+        assert!(!near("dtlea", "delta"));
         assert!(near("hostz", "hosts"));
         assert!(near("osts", "hosts"));
         assert!(!near("ost", "hosts"));
@@ -251,5 +241,7 @@ mod tests {
         assert!(near("lasT", "last"));
         assert!(!near("lst", "last"));
         assert!(!near("_", "last"));
+        assert!(near("polciy_chain", "policy_chain"));
+        assert!(!near("plociy_chain", "policy_chain"));
     }
 }

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use support::refusals::*;
 use support::*;
+use tollgate_core::auth::digest::stored_form;
 
 const HOST: &str = "api.example.com";
 
@@ -59,7 +60,15 @@ fn rules(first: Value) -> Value {
 
 #[test]
 fn a_misspelt_or_misplaced_policy_chain_is_refused() {
-    for key in ["policy_chains", "policyChain", "Policy_chain"] {
+    // Typos, and porta's Admin API's and the 3scale operator's names for the chain.
+    for key in [
+        "policy_chains",
+        "policyChain",
+        "Policy_chain",
+        "polciy_chain",
+        "policies_config",
+        "policies",
+    ] {
         let svc = service(1, json!(1), json!({ key: whitelist() }));
         refused_at(config(vec![svc]), &format!("services[0].proxy.{key}"));
     }
@@ -136,4 +145,25 @@ fn a_system_service_with_a_misspelt_policy_chain_alone_is_skipped() {
         upstream.iter().all(|h| h == "two.example.com"),
         "the upstream got {upstream:?}"
     );
+}
+
+/// Tollgate's `authentication` block written in `proxy` (its `https_only` and header secrets
+/// apply in every mode), and a misspelt rule `roles`: each was dropped with what it asked
+/// for, the second letting any caller with a key reach the rule's path.
+#[test]
+fn an_authentication_block_in_proxy_or_a_misspelt_role_is_refused() {
+    let auth = json!({"https_only": true});
+    let svc = service(1, json!(1), json!({ "authentication": auth }));
+    refused_at(config(vec![svc]), "services[0].proxy.authentication");
+    let keys = json!({"mode": "local", "api_keys": {"header": "APIKey",
+        "keys": [{"id": "reader", "hash": stored_form("k-reader")}]}});
+    for typo in ["rols", "rolse", "Roles"] {
+        let admin = json!({"http_method": "POST", "pattern": "/admin",
+            "metric_system_name": "hits", "delta": 1, typo: ["admin"]});
+        let svc = local_service(keys.clone(), rules(admin));
+        refused_at(
+            config(vec![svc]),
+            &format!("services[0].proxy.proxy_rules[0].{typo}"),
+        );
+    }
 }
