@@ -523,6 +523,29 @@ const ENDED_PERIOD_RETRY_MS: u64 = 1000;
 /// longer asked about every second.
 const ENDED_PERIOD_GRACE_MS: u64 = 60_000;
 
+/// How far past a minute a reset may land and still be that minute's end (see [`lease_end`]).
+const RESET_ROUNDING_MS: u64 = 2_000;
+
+/// Where an answer's leases stop: its reset, or the minute just before it when that is at most
+/// [`RESET_ROUNDING_MS`] earlier and still to come. apisonator sends `3scale-limit-reset` in
+/// whole seconds rounded up, counted from when it answered, so the reset lands up to a second
+/// (and the answer's way back) after the period's end, which is always on a minute: calls
+/// leased there are the next period's, taken from this one's budget, and, if their report is
+/// dropped, forgiven at this one's end (found by an audit, 2026-12-06: 5 calls in a minute of
+/// a 3-a-minute plan). With the proxy's clock off by more than a second, no minute is that
+/// close and the reset stands, as before.
+fn lease_end(reset_until: Option<u64>, now_ms: u64) -> u64 {
+    let Some(reset) = reset_until else {
+        return u64::MAX;
+    };
+    let minute = reset - reset % 60_000;
+    if reset - minute <= RESET_ROUNDING_MS && minute > now_ms {
+        minute
+    } else {
+        reset
+    }
+}
+
 /// Turns an `authorize` answer into the entry's new state (reference §7.2, §7.4, and the
 /// exact-limit budget: the calls the backend still allows, minus the calls leased but not yet
 /// reported). Every number from the backend or from shared data saturates: a reset of
@@ -590,7 +613,7 @@ fn apply_answer(
                 .and_then(|r| u64::try_from(r).ok());
             let until = now_ms
                 .saturating_add(s.auths_ttl_ms)
-                .min(reset_until.unwrap_or(u64::MAX));
+                .min(lease_end(reset_until, now_ms));
             match remaining {
                 None => (
                     Fresh::Authorized {

@@ -116,8 +116,10 @@ impl SharedEntry {
     /// that period's end: fewer calls in it, never more.
     pub fn abandon(&mut self, leased: u64, now_ms: u64) {
         self.forgive_abandoned(now_ms);
+        // Owed for good: left in `outstanding` alone, so that later drops, with a period
+        // end, are not kept for good with them (found by an audit, 2026-12-06).
         let until = match self.lease_reset {
-            0 => u64::MAX,
+            0 | u64::MAX => return,
             lease_reset => lease_reset,
         };
         self.abandoned = self.abandoned.saturating_add(leased);

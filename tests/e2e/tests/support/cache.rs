@@ -257,11 +257,22 @@ pub fn count_status(responses: &[Response], status: u16) -> usize {
 
 /// Freezes the mock's clock at `second` (0..60) of the current UTC minute, so that limit
 /// periods never roll over during a test and `3scale-limit-reset` is `60 - second`.
+///
+/// The frozen clock is `now % 60 - second` seconds off Envoy's. When its resets would land
+/// within the first 2 s of one of Envoy's minutes, the filter takes that minute for the
+/// period's end (apisonator rounds resets up) and stops leasing there, so this first waits
+/// (up to 6 s) until they land elsewhere: a test's counts of backend calls stay exact.
 pub fn pin_clock(backend: &MockBackend, second: i64) -> i64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    while (0..=5).contains(&(now() - second + 2).rem_euclid(60)) {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let now = now();
     let pinned = now - now % 60 + second;
     backend.set_now(Some(pinned));
     pinned

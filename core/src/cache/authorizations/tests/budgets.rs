@@ -498,3 +498,59 @@ fn dropped_calls_after_a_denial_are_forgiven_at_their_period_end() {
     a.answer(&store, &t, &ok(Some("3"), Some("60")), next);
     assert_eq!(drain(&mut a, &store, &k, next + 1).0, 3);
 }
+
+/// apisonator's reset is whole seconds rounded up from when it answered: an answer 0.6 s
+/// before a minute's end says 1 s. Leases stop at the minute, not 0.4 s into the next one
+/// (such calls, dropped, were forgiven as the ended minute's: 5 calls in a minute of a
+/// 3-a-minute plan; found by an audit, 2026-12-06). A reset further past a minute (the
+/// proxy's clock off) stands.
+#[test]
+fn leases_stop_at_the_minute_a_rounded_up_reset_lands_just_after() {
+    let (store, mut a, _) = workers(settings(CachingType::None));
+    let (k, other) = (key("k"), key("other"));
+    let m0 = 60_000 * 300_000;
+    let t = ticket(a.lookup(&store, &k, m0 + 59_400));
+    a.answer(&store, &t, &ok_max("3", "1", "3"), m0 + 59_400);
+    assert_eq!(a.lookup(&store, &k, m0 + 59_500), LEASED);
+    assert!(matches!(
+        a.lookup(&store, &k, m0 + 60_100),
+        Lookup::Authorize(_)
+    ));
+    let t = ticket(a.lookup(&store, &other, m0 + 57_000));
+    a.answer(&store, &t, &ok_max("3", "6", "3"), m0 + 57_000);
+    assert_eq!(a.lookup(&store, &other, m0 + 61_000), LEASED);
+}
+
+/// Calls owed for good (an entry rewritten by an earlier module during an update lost its
+/// period end) do not keep later dropped calls, which have one, owed for good with them
+/// (found by an audit, 2026-12-06).
+#[test]
+fn calls_owed_for_good_do_not_hold_later_dropped_calls() {
+    let (store, mut a, _) = workers(settings(CachingType::None));
+    let k = key("k");
+    let t = ticket(a.lookup(&store, &k, T0));
+    a.answer(&store, &t, &ok(Some("3"), Some("30")), T0);
+    assert_eq!(a.lookup(&store, &k, T0 + 1), LEASED);
+    // The earlier module's 14 fields.
+    let slot = (k.slots(SLOTS).into_iter().map(slot_key))
+        .find(|s| store.get(s).0.is_some())
+        .unwrap();
+    let (value, version) = store.get(&slot);
+    let text = String::from_utf8(value.unwrap()).unwrap();
+    let old: Vec<&str> = text.split('|').take(14).collect();
+    store.set(&slot, old.join("|").as_bytes(), version).unwrap();
+    reports::abandon(&store, SLOTS, &[(k.clone(), leased_calls(1))], T0 + 100);
+    let later = T0 + 3_600_000;
+    let t = ticket(a.lookup(&store, &k, later));
+    a.answer(&store, &t, &ok(Some("3"), Some("60")), later);
+    assert_eq!(drain(&mut a, &store, &k, later + 1).0, 2);
+    reports::abandon(&store, SLOTS, &[(k.clone(), leased_calls(2))], later + 100);
+    // The next minutes: the one call owed for good, not the two.
+    for p in 1..4 {
+        let next = later + p * 60_000;
+        let t = ticket(a.lookup(&store, &k, next));
+        a.answer(&store, &t, &ok(Some("3"), Some("60")), next);
+        assert_eq!(drain(&mut a, &store, &k, next + 1).0, 2, "minute {p}");
+        reports::settle(&store, SLOTS, &[(k.clone(), leased_calls(2))]);
+    }
+}
