@@ -21,8 +21,8 @@
 # their minute (kept per call, per pending entry, split under the backend's parameter limit)
 # and the ended period's second 5, wake-up queues with a heartbeat 3.5, answers that are not
 # the backend's 1, path routing's normalised path and encoded args 1.3); and again, from
-# 800 and 570 KB, for the twenty-second's 7.7 and 7.8 KB: near misses of the fields that
-# block traffic refused 4.7 (`core/src/config/typos.rs`), calls whose report was dropped owed
+# 800 and 570 KB, for the twenty-second's 6.1 and 6.2 KB: near misses of the fields that
+# block traffic refused 3.2 (`core/src/config/typos.rs`), calls whose report was dropped owed
 # until the end of the period they were leased in 2.5 (three more fields in every cache
 # entry), rules for methods no request has refused 0.4.
 # Fails when a budget is exceeded.

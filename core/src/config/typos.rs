@@ -93,38 +93,45 @@ fn refuse(obj: &Obj, fields: &[&str], other: &[&str], there: &str) -> Result<()>
 /// `key` is not `field` but is it for case, `_` and `-`, or (for fields of 5 letters or more)
 /// but for one letter added, removed or changed, or two next to each other swapped.
 fn near(key: &str, field: &str) -> bool {
-    let (a, b) = (letters(key), letters(field));
-    let (la, lb) = (a.clone().count(), b.clone().count());
-    if key == field || la == 0 {
+    let (mut a_buf, mut b_buf) = ([0u8; 32], [0u8; 32]);
+    let (a, b) = (letters(key, &mut a_buf), letters(field, &mut b_buf));
+    if key == field || a.is_empty() {
         return false;
     }
-    if a.clone().eq(b.clone()) {
+    if a == b {
         return true;
     }
+    let (la, lb) = (a.len(), b.len());
     if lb < 5 || la.abs_diff(lb) > 1 {
         return false;
     }
     // What the two share at the start and at the end leaves one letter, or two swapped.
-    let prefix = a.clone().zip(b.clone()).take_while(|(x, y)| x == y).count();
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     let suffix = a
-        .clone()
+        .iter()
         .rev()
-        .zip(b.clone().rev())
+        .zip(b.iter().rev())
         .take_while(|(x, y)| x == y)
         .count();
     let swapped = || {
-        let (mut a, mut b) = (a.clone().skip(prefix), b.clone().skip(prefix));
-        let (a1, a2, b1, b2) = (a.next(), a.next(), b.next(), b.next());
+        let pair = |s: &[u8]| (s.get(prefix).copied(), s.get(prefix + 1).copied());
+        let ((a1, a2), (b1, b2)) = (pair(a), pair(b));
         a1 == b2 && a2 == b1
     };
     prefix + suffix + 1 >= la.max(lb) || (la == lb && prefix + suffix + 2 == la && swapped())
 }
 
-/// A field name's letters, lower-cased, without `_`, `-` and spaces.
-fn letters(name: &str) -> impl DoubleEndedIterator<Item = u8> + Clone + '_ {
-    (name.bytes())
-        .filter(|b| !matches!(b, b'_' | b'-' | b' '))
-        .map(|b| b.to_ascii_lowercase())
+/// A field name's letters, lower-cased, without `_`, `-` and spaces, in `buf` (a longer name
+/// is cut: none of the fields checked is that long).
+fn letters<'b>(name: &str, buf: &'b mut [u8; 32]) -> &'b [u8] {
+    let mut n = 0;
+    for b in name.bytes().filter(|b| !matches!(b, b'_' | b'-' | b' ')) {
+        if let Some(slot) = buf.get_mut(n) {
+            *slot = b.to_ascii_lowercase();
+            n += 1;
+        }
+    }
+    buf.get(..n).unwrap_or_default()
 }
 
 #[cfg(test)]
