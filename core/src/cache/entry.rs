@@ -58,9 +58,10 @@ pub struct SharedEntry {
     pub used_at: u64,
     /// Of `outstanding`, calls whose report was dropped (the pending list full, the backend
     /// refusing the report): never counted by the backend, they stay owed until the end of
-    /// the limit period they were made in (`abandoned_until`, ms since the epoch; `u64::MAX`
-    /// for a period with no end), then are forgiven, so an application is held to its limit
-    /// within that period but not refused in every later one.
+    /// the limit period they were leased in (`abandoned_until`, ms since the epoch), then are
+    /// forgiven, so an application is held to its limit within that period but not refused
+    /// in every later one. Dropped calls of a period with no end are not counted here: they
+    /// stay in `outstanding` alone, owed for good.
     pub abandoned: u64,
     pub abandoned_until: u64,
     /// The latest period end (ms since the epoch; `u64::MAX`: a limit with no reset) of the
