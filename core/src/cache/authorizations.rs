@@ -18,6 +18,9 @@ use crate::policies::rate_limit_headers::Figures;
 const UNAVAILABLE_RETRY_MS: u64 = 1000;
 /// Largest slice of a budget one worker leases at once.
 const MAX_LEASE: u64 = 64;
+/// How long a worker denies a limited entry from its own memory while calls are still owed
+/// on it (they may come back unused and lift the limit) before reading it again.
+const LIMITED_RECHECK_MS: u64 = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheSettings {
@@ -89,8 +92,9 @@ enum LocalKind {
     /// Calls left in this worker's lease.
     Held(u64),
     Denied,
+    /// `retry_at`: the shared entry's deadline when its reset is known (`Retry-After`).
     Limited {
-        reset_known: bool,
+        retry_at: Option<u64>,
     },
 }
 
@@ -146,8 +150,8 @@ impl AuthCache {
                     }
                     LocalKind::Held(_) => {}
                     LocalKind::Denied => return Lookup::Deny(Denial::AuthFailed),
-                    LocalKind::Limited { reset_known } => {
-                        return Lookup::Deny(limits_exceeded(*reset_known, local.until, now_ms))
+                    LocalKind::Limited { retry_at } => {
+                        return Lookup::Deny(limits_exceeded(*retry_at, now_ms))
                     }
                 }
             } else if let Some(expired) = self.local.remove(key.as_str()) {
@@ -207,10 +211,20 @@ impl AuthCache {
                     return Lookup::Deny(Denial::AuthFailed);
                 }
                 Fresh::Limited { until, retry_after } => {
-                    let reset_known = retry_after.is_some();
-                    let kind = LocalKind::Limited { reset_known };
-                    self.remember(key, (slot, &entry), until, kind);
-                    return Lookup::Deny(limits_exceeded(reset_known, until, now_ms));
+                    let retry_at = retry_after.map(|_| until);
+                    // Calls still owed may come back unused (another worker's lease expiring),
+                    // which lifts the limit (`give_back`): looked at again each second.
+                    let recheck = match entry.outstanding {
+                        0 => until,
+                        _ => until.min(now_ms.saturating_add(LIMITED_RECHECK_MS)),
+                    };
+                    self.remember(
+                        key,
+                        (slot, &entry),
+                        recheck,
+                        LocalKind::Limited { retry_at },
+                    );
+                    return Lookup::Deny(limits_exceeded(retry_at, now_ms));
                 }
                 // Expired, never asked, or budget used up: the backend must be asked.
                 Fresh::Authorized { .. } | Fresh::None => {}
@@ -466,9 +480,10 @@ enum Fallback {
     UseOnce,
 }
 
-fn limits_exceeded(reset_known: bool, until: u64, now_ms: u64) -> Denial {
+/// `retry_at`: when the limit resets, if the backend said.
+fn limits_exceeded(retry_at: Option<u64>, now_ms: u64) -> Denial {
     Denial::LimitsExceeded {
-        retry_after: reset_known.then(|| until.saturating_sub(now_ms).div_ceil(1000)),
+        retry_after: retry_at.map(|until| until.saturating_sub(now_ms).div_ceil(1000)),
     }
 }
 
@@ -489,6 +504,10 @@ fn accepted(answer: &BackendAnswer) -> bool {
 
 /// Returns the unused part of an expired lease: it no longer counts as owed, and goes back to
 /// the current budget (which was computed with it counted as owed), whichever answer that is.
+/// An entry limited meanwhile (its budget used up, maybe only because these calls were owed)
+/// is asked about again: the backend's remainder less what is still owed may allow them now.
+/// (Until 2026-12-07 it stayed limited until the reset: a worker that went idle holding part of
+/// a slice cost the application up to 64 calls of its period; found by an audit.)
 fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
     let LocalKind::Held(unused) = local.kind else {
         return;
@@ -501,15 +520,18 @@ fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
             .and_then(SharedEntry::decode)
             .filter(|e| e.key == key)?;
         entry.outstanding = entry.outstanding.saturating_sub(unused);
-        if let Fresh::Authorized {
-            until,
-            budget: Some(b),
-        } = entry.fresh
-        {
-            entry.fresh = Fresh::Authorized {
+        match entry.fresh {
+            Fresh::Authorized {
                 until,
-                budget: Some(b.saturating_add(unused)),
-            };
+                budget: Some(b),
+            } => {
+                entry.fresh = Fresh::Authorized {
+                    until,
+                    budget: Some(b.saturating_add(unused)),
+                }
+            }
+            Fresh::Limited { .. } => entry.fresh = Fresh::None,
+            _ => {}
         }
         Some((entry.encode(), ()))
     });

@@ -6,8 +6,11 @@ mod support;
 
 use e2e::Response;
 use serde_json::{json, Value};
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use support::cache::*;
+use support::Stack;
 
 fn batching(auths_ttl: u64, denied_ttl: u64) -> Value {
     json!({"auths_ttl": auths_ttl, "denied_ttl": denied_ttl, "batch_report_seconds": 1})
@@ -295,4 +298,105 @@ fn assert_limits_exceeded(r: &Response) {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+}
+
+/// A kept-alive HTTP/1.1 connection: every request on it goes to the worker that accepted it.
+struct KeptAlive(BufReader<TcpStream>);
+
+impl KeptAlive {
+    fn open(port: u16) -> KeptAlive {
+        let conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        KeptAlive(BufReader::new(conn))
+    }
+
+    /// `GET /` on service 1 with `key`: the status.
+    fn get(&mut self, key: &str) -> u16 {
+        let request = user(key).no_default_headers();
+        self.0.get_mut().write_all(&request.to_bytes()).unwrap();
+        e2e::http::read_response(&mut self.0, false).unwrap().status
+    }
+}
+
+/// Opens connections until two are on different workers: (first worker's, second's, the
+/// others, kept open so that Envoy does not hand their worker the next one).
+fn connections_on_both_workers(s: &Stack) -> (KeptAlive, KeptAlive, Vec<KeptAlive>) {
+    let (mut first, mut others) = (None::<(usize, KeptAlive)>, Vec::new());
+    for _ in 0..40 {
+        let before = worker_connections(&s.envoy);
+        let conn = KeptAlive::open(s.port());
+        let mut worker = None;
+        wait_until(Duration::from_secs(5), || {
+            let after = worker_connections(&s.envoy);
+            worker = (after.iter().zip(&before)).position(|(a, b)| a > b);
+            worker.is_some()
+        });
+        let worker = worker.expect("the connection was accepted by no worker");
+        match first.take() {
+            Some((w, one)) if w != worker => return (one, conn, others),
+            Some(one) => {
+                others.push(conn);
+                first = Some(one);
+            }
+            None => first = Some((worker, conn)),
+        }
+    }
+    panic!("40 connections, all on one worker");
+}
+
+/// A worker that took a slice of the budget and went idle holds its unused calls (owed) until
+/// its lease expires: the other worker uses up the rest and is limited, because the backend
+/// allows no more than is owed. When the idle lease expires, its unused calls lift the limit:
+/// the plan's 50 calls in all, not 48 (until 2026-12-07 the entry stayed limited until the
+/// reset; found by an audit of the twenty-second session).
+#[test]
+fn an_idle_workers_unused_slice_is_not_lost_to_the_application() {
+    let cfg = cache_config(
+        "none",
+        Some(json!({"auths_ttl": 4, "denied_ttl": 4, "batch_report_seconds": 1})),
+    );
+    let s = start(cfg, cache_state());
+    pin_clock(&s.backend, 1);
+    let (mut idle, mut busy, _others) = connections_on_both_workers(&s);
+    // The idle worker's one call asks the backend (50 left) and leases 3 of them.
+    assert_eq!(idle.get(FIFTY), 200);
+    let leased_at = Instant::now();
+    let mut first: Vec<u16> = Vec::new();
+    while first.last() != Some(&429) && first.len() < 60 {
+        first.push(busy.get(FIFTY));
+    }
+    assert!(
+        leased_at.elapsed() < Duration::from_secs(3),
+        "too slow to tell the idle lease's calls apart: {:?}",
+        leased_at.elapsed()
+    );
+    let forwarded = first.iter().filter(|&&s| s == 200).count();
+    assert_eq!((forwarded, first.last()), (47, Some(&429)), "{first:?}");
+    // The idle lease expires after auths_ttl (4 s); the busy worker looks again each second.
+    std::thread::sleep(
+        (leased_at + Duration::from_millis(5_800)).saturating_duration_since(Instant::now()),
+    );
+    let second: Vec<u16> = (0..4).map(|_| busy.get(FIFTY)).collect();
+    assert_eq!(
+        second,
+        [200, 200, 429, 429],
+        "the idle worker's 2 unused calls"
+    );
+    assert_eq!(
+        (s.echo.requests().iter())
+            .filter(|r| r.header("user_key") == Some(FIFTY))
+            .count(),
+        50
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || s
+            .backend
+            .reported_hits("1", "app-50", "hits")
+            >= 50),
+        "reported {}",
+        s.backend.reported_hits("1", "app-50", "hits")
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(s.backend.reported_hits("1", "app-50", "hits"), 50);
 }

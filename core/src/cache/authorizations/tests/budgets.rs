@@ -315,6 +315,74 @@ fn a_lease_from_an_older_answer_goes_back_to_the_new_budget() {
     assert_eq!(forwarded, 9);
 }
 
+/// A worker that went idle holding part of its slice: the other worker uses up the budget,
+/// and the backend's answer (the reports not in yet) allows no more than is owed, idle slice
+/// included: limited. When the idle slice expires, its unused calls lift the limit: the
+/// backend is asked again and they are allowed, exactly the limit in all (until 2026-12-07
+/// the entry stayed limited until the reset: 48 of 50).
+#[test]
+fn an_idle_workers_unused_slice_lifts_the_limit_it_caused() {
+    let (store, mut a, mut b) = workers(settings(CachingType::None));
+    let k = key("k");
+    let t = ticket(a.lookup(&store, &k, T0));
+    a.answer(&store, &t, &ok(Some("50"), Some("60")), T0);
+    // A leases 3 and uses 1; B uses the other 47.
+    assert_eq!(a.lookup(&store, &k, T0), LEASED);
+    let (forwarded, last) = drain(&mut b, &store, &k, T0 + 1);
+    assert_eq!(forwarded, 47);
+    b.answer(&store, &ticket(last), &ok(Some("50"), Some("60")), T0 + 2);
+    assert_eq!(b.lookup(&store, &k, T0 + 3), limits_exceeded(Some(60)));
+    assert_eq!(shared(&store, &k, SLOTS).outstanding, 50);
+    // Still limited while A holds its 2 (B reads the entry again each second).
+    assert_eq!(b.lookup(&store, &k, T0 + 1_500), limits_exceeded(Some(59)));
+    a.expire(&store, T0 + TTL);
+    assert_eq!(shared(&store, &k, SLOTS).outstanding, 48);
+    let t = ticket(b.lookup(&store, &k, T0 + TTL));
+    assert_eq!(
+        b.answer(&store, &t, &ok(Some("50"), Some("50")), T0 + TTL),
+        None
+    );
+    let (forwarded, last) = drain(&mut b, &store, &k, T0 + TTL);
+    assert_eq!(forwarded, 2, "the idle slice's unused calls");
+    b.answer(
+        &store,
+        &ticket(last),
+        &ok(Some("50"), Some("50")),
+        T0 + TTL + 1,
+    );
+    assert_eq!(
+        b.lookup(&store, &k, T0 + TTL + 2),
+        limits_exceeded(Some(50))
+    );
+    // With nothing left to come back, the limit is remembered until the reset.
+    assert_eq!(shared(&store, &k, SLOTS).outstanding, 50);
+    assert_eq!(
+        a.lookup(&store, &k, T0 + TTL + 3),
+        limits_exceeded(Some(50))
+    );
+}
+
+/// A limit the backend counted (409): a lease given back asks once more; still over it.
+#[test]
+fn an_unused_slice_given_back_after_a_409_asks_once_more() {
+    let (store, mut a, mut b) = workers(settings(CachingType::None));
+    let k = key("k");
+    let t = ticket(a.lookup(&store, &k, T0));
+    a.answer(&store, &t, &ok(Some("50"), Some("60")), T0);
+    assert_eq!(a.lookup(&store, &k, T0), LEASED);
+    let (_, last) = drain(&mut b, &store, &k, T0 + 1);
+    b.answer(&store, &ticket(last), &over_limit("60", "50"), T0 + 2);
+    assert_eq!(b.lookup(&store, &k, T0 + 3), limits_exceeded(Some(60)));
+    a.expire(&store, T0 + TTL);
+    let t = ticket(b.lookup(&store, &k, T0 + TTL));
+    b.answer(&store, &t, &over_limit("50", "50"), T0 + TTL);
+    assert_eq!(b.lookup(&store, &k, T0 + TTL), limits_exceeded(Some(50)));
+    assert_eq!(
+        a.lookup(&store, &k, T0 + TTL + 1),
+        limits_exceeded(Some(50))
+    );
+}
+
 /// Calls leased before the reset an answer gave (the last seconds of a minute, say) and not
 /// yet reported are owed to that period: once it has ended, a new answer whose budget they
 /// fill limits the entry for a second and asks for the report now, not until the new
