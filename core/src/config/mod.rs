@@ -52,6 +52,10 @@ pub struct Config {
 
 /// The start of the warning [`Config::with_fetched`] gives for each service it skips.
 pub const SKIPPED_WARNING: &str = "service skipped: ";
+/// The field of a placeholder the System loader publishes for an entry it could not read
+/// (why): never compiled, it holds the hosts the entry lists. (A module that does not know
+/// it compiles a service without rules: every request refused.)
+pub const UNREADABLE: &str = "tollgate_unreadable";
 
 /// The services listing one host.
 #[derive(Debug, Clone, Default)]
@@ -173,14 +177,25 @@ impl Config {
                     if service.id.is_empty() {
                         service.id = f.id.clone().unwrap_or_default();
                     }
+                    // A version kept live by a filter that refused this one, which compiles
+                    // here (another `ignore_policies`, a newer module): the newer version
+                    // serves, not the one System replaced (found by an audit, 2026-12-06).
+                    if let (Some(Entry::Loaded(_)), true) =
+                        (entries.last(), f.id.is_some() && previous == Some(&f.id))
+                    {
+                        entries.pop();
+                    }
                     entries.push(Entry::Loaded(Arc::new(service)));
                 }
                 Err(e) => {
                     warnings.push(format!("{SKIPPED_WARNING}{e}"));
                     let hosts = listed_hosts(&f.content);
-                    if let (Some(Entry::Loaded(kept)), true) = (
+                    // Hosts it lists in no readable form: the kept version keeps its own
+                    // (found by an audit, 2026-12-06: `"hosts": "a"` freed them all).
+                    if let (Some(Entry::Loaded(kept)), true, Some(hosts)) = (
                         entries.last_mut(),
                         f.id.is_some() && previous == Some(&f.id),
+                        &hosts,
                     ) {
                         if let Some(kept) = Arc::get_mut(kept) {
                             kept.hosts.retain(|h| hosts.contains(h));
@@ -188,7 +203,7 @@ impl Config {
                     }
                     entries.push(Entry::Skipped {
                         id: f.id.clone().unwrap_or_default(),
-                        hosts,
+                        hosts: hosts.unwrap_or_default(),
                     });
                 }
             }
@@ -221,6 +236,9 @@ impl Config {
             .any(|(id, v)| f.id.as_ref() == Some(id) && *v != f.version)
         {
             return Err(error(&f.path, "not the version system.versions pins"));
+        }
+        if let Some(reason) = f.content.get(UNREADABLE).and_then(|r| r.as_str()) {
+            return Err(error(&f.path, reason));
         }
         Service::parse(&f.path, &f.content, &self.policies)
     }
@@ -334,23 +352,29 @@ impl Config {
 }
 
 /// The hosts a service's JSON lists, read as a compiled service reads them (lower-cased,
-/// `localhost` without any) but leniently: a service that does not compile still holds them.
-fn listed_hosts(content: &serde_json::Value) -> Vec<String> {
+/// `localhost` without any) but leniently: a service that does not compile still holds them
+/// (a lone string is one host). `None`: hosts in no form this can read.
+fn listed_hosts(content: &serde_json::Value) -> Option<Vec<String>> {
     use serde_json::Value;
-    let localhost = || vec!["localhost".to_string()];
-    match content.get("proxy") {
+    let localhost = || Some(vec!["localhost".to_string()]);
+    let proxy = match content.get("proxy") {
+        None | Some(Value::Null) => return localhost(),
+        Some(Value::Object(proxy)) => proxy,
+        Some(_) => return None,
+    };
+    match proxy.get("hosts") {
         None | Some(Value::Null) => localhost(),
-        Some(Value::Object(proxy)) => match proxy.get("hosts") {
-            None | Some(Value::Null) => localhost(),
-            Some(Value::Array(items)) => items
+        Some(Value::String(host)) if host.is_empty() => Some(Vec::new()),
+        Some(Value::String(host)) => Some(vec![host.to_ascii_lowercase()]),
+        Some(Value::Array(items)) => Some(
+            items
                 .iter()
                 .filter_map(Value::as_str)
                 .filter(|h| !h.is_empty())
                 .map(str::to_ascii_lowercase)
                 .collect(),
-            Some(_) => Vec::new(),
-        },
-        Some(_) => Vec::new(),
+        ),
+        Some(_) => None,
     }
 }
 

@@ -327,12 +327,24 @@ pub struct Fetched {
     pub services: Vec<FetchedService>,
     /// Entries that could not be read (each skipped), naming their JSON path.
     pub errors: Vec<ConfigError>,
-    /// Each unreadable entry of a list (`proxy_configs`): how many of `services` came before
-    /// it, and its service id (empty when that cannot be read either). The service keeps its
-    /// live version, in the entry's place.
-    pub unread: Vec<(usize, String)>,
+    /// Each unreadable entry (of a list, or the single one): its service keeps its live
+    /// version, in the entry's place, or, without one, holds the hosts the entry lists.
+    pub unread: Vec<Unread>,
     /// The page held exactly [`PER_PAGE`] entries: ask for the next one.
     pub more: bool,
+}
+
+/// An entry of an answer that could not be read.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Unread {
+    /// How many of the answer's readable entries came before it.
+    pub before: usize,
+    /// Its service id, as a JSON reader (APIcast's too) reads it: the last of two; empty
+    /// when that cannot be read either.
+    pub id: String,
+    /// Its content (when an object) with [`UNREADABLE`](super::UNREADABLE) set to why: a
+    /// placeholder no worker compiles, which holds the hosts it lists.
+    pub placeholder: Option<FetchedService>,
 }
 
 /// What a request asks for, and so what its answer must be (audit 2026-12-06: the loader took
@@ -414,23 +426,17 @@ fn read_answer(body: &[u8], expected: Option<Expected>) -> Result<Fetched> {
             };
             match entry {
                 Ok(service) => fetched.services.push(service),
-                Err(e) => {
-                    // Its id as a JSON reader (APIcast's too) reads it: the last of two.
-                    let content = item.get("proxy_config").and_then(|e| e.get("content"));
-                    let id = content.and_then(|c| service_id_of("", c).ok()?);
-                    fetched.errors.push(e);
-                    (fetched.unread).push((fetched.services.len(), id.unwrap_or_default()));
-                }
+                Err(e) => fetched.not_read(item.get("proxy_config"), e),
             }
         }
     } else if let Some(single) = root
         .get_mut("proxy_config")
         .filter(|v| single_ok && !v.is_null())
     {
-        let read = || read_entry("proxy_config", single, environment);
-        match twice_in("proxy_config").map_or_else(read, Err) {
+        let read = |single: &mut Value| read_entry("proxy_config", single, environment);
+        match twice_in("proxy_config").map_or_else(|| read(single), Err) {
             Ok(service) => fetched.services.push(service),
-            Err(e) => fetched.errors.push(e),
+            Err(e) => fetched.not_read(root.get("proxy_config"), e),
         }
     } else if single_ok && !list_ok {
         return Err(error("proxy_config", "missing required field"));
@@ -438,6 +444,33 @@ fn read_answer(body: &[u8], expected: Option<Expected>) -> Result<Fetched> {
         return Err(error("proxy_configs", "missing required field"));
     }
     Ok(fetched)
+}
+
+impl Fetched {
+    /// `entry` (a `proxy_config`) could not be read: what can be read of it is kept.
+    fn not_read(&mut self, entry: Option<&Value>, e: ConfigError) {
+        let content = entry.and_then(|e| e.get("content"));
+        let id = content.and_then(|c| service_id_of("", c).ok()?);
+        let placeholder = content.filter(|c| c.is_object()).map(|c| {
+            let mut content = c.clone();
+            if let Some(fields) = content.as_object_mut() {
+                fields.insert(super::UNREADABLE.into(), Value::String(e.message.clone()));
+            }
+            FetchedService {
+                id: id.clone(),
+                version: 0,
+                environment: String::new(),
+                content,
+                path: e.path.clone(),
+            }
+        });
+        self.unread.push(Unread {
+            before: self.services.len(),
+            id: id.unwrap_or_default(),
+            placeholder,
+        });
+        self.errors.push(e);
+    }
 }
 
 /// Reads one `proxy_config` and takes its `content` out of the answer (no copy). With

@@ -6,7 +6,8 @@
 use super::{published, schedule};
 use crate::cache::SharedStore;
 use crate::config::system::{
-    account_page_path, parse_answer_for, service_config_path, Expected, Fetched, Plan, SystemConfig,
+    account_page_path, parse_answer_for, service_config_path, Expected, Fetched, Plan,
+    SystemConfig, Unread,
 };
 use crate::config::{Config, FetchedService, SKIPPED_WARNING};
 use log::{info, warn};
@@ -212,6 +213,14 @@ impl Loader {
             Request::Service { version, .. } => (Expected::Single(environment), version.is_none()),
         };
         match (status, &request) {
+            // A pinned service the account's pages do not list: deleted in System (found by an
+            // audit, 2026-12-06: it stayed live for good).
+            (Some(404), Request::Service { id, .. })
+                if self.system.services.is_none()
+                    && !(fetch.collected.iter()).any(|s| s.id.as_deref() == Some(id)) =>
+            {
+                warn!("tollgate: service {id} not found in 3scale System (404) nor in the account's list: removed");
+            }
             (Some(404), Request::Service { id, .. }) => {
                 // One service gone or not deployed: it keeps its current version, if any.
                 warn!("tollgate: service {id} not found in 3scale System (404): keeping its current configuration");
@@ -221,7 +230,7 @@ impl Loader {
                 Ok(Fetched {
                     mut services,
                     errors,
-                    unread,
+                    mut unread,
                     more,
                 }) => {
                     for e in errors {
@@ -236,13 +245,30 @@ impl Loader {
                             warn!("tollgate: 3scale System answered the request for service {id} with service {got}: entry skipped, keeping service {id}'s current configuration");
                             services.clear();
                         }
-                        // An entry that could not be read: its service's live version stays.
+                        // An entry that could not be read: its service's live version stays,
+                        // or the hosts it lists are held.
                         if services.is_empty() {
-                            keep_installed(&self.installed, &mut fetch.collected, id, newest);
+                            match unread.pop().filter(|u| u.id == *id) {
+                                Some(entry) => keep_or_hold(
+                                    &self.installed,
+                                    &mut fetch.collected,
+                                    entry,
+                                    newest,
+                                ),
+                                None => {
+                                    keep_installed(
+                                        &self.installed,
+                                        &mut fetch.collected,
+                                        id,
+                                        newest,
+                                    );
+                                }
+                            }
                         }
+                        unread.clear();
                     }
                     // Whose is it? Dropping a live service is worse than a stale set.
-                    if unread.iter().any(|(_, id)| id.is_empty()) && !self.installed.is_empty() {
+                    if unread.iter().any(|u| u.id.is_empty()) && !self.installed.is_empty() {
                         self.failed(store, "an entry without a readable service id", now_ms);
                         return Vec::new();
                     }
@@ -262,11 +288,11 @@ impl Loader {
                     // In the answer's order: a kept version takes hosts where its entry stood.
                     let mut services = services.into_iter();
                     let mut merged = 0;
-                    for (before, id) in unread {
-                        let ahead = services.by_ref().take(before.saturating_sub(merged));
+                    for entry in unread {
+                        let ahead = services.by_ref().take(entry.before.saturating_sub(merged));
                         merge(&mut fetch.collected, ahead.collect(), newest);
-                        merged = merged.max(before);
-                        keep_installed(&self.installed, &mut fetch.collected, &id, newest);
+                        merged = merged.max(entry.before);
+                        keep_or_hold(&self.installed, &mut fetch.collected, entry, newest);
                     }
                     merge(&mut fetch.collected, services.collect(), newest);
                 }
@@ -406,14 +432,32 @@ impl Loader {
 /// the version it keeps live, which [`Loader::finish`] keeps again). With `newest` (a latest
 /// fetch), a higher version the fetch already holds stays: an entry of another environment
 /// does not roll a service back.
+/// Returns whether it had one.
 fn keep_installed(
     installed: &[FetchedService],
     collected: &mut Vec<FetchedService>,
     id: &str,
     newest: bool,
-) {
-    if let Some(old) = installed.iter().rev().find(|s| s.id.as_deref() == Some(id)) {
+) -> bool {
+    let old = installed.iter().rev().find(|s| s.id.as_deref() == Some(id));
+    if let Some(old) = old {
         merge(collected, vec![old.clone()], newest);
+    }
+    old.is_some()
+}
+
+/// An entry that could not be read: its service keeps its live version ([`keep_installed`]);
+/// without one, a placeholder that no worker compiles holds the hosts the entry lists, so that
+/// a later service listing them does not get its traffic (found by an audit, 2026-12-06: a
+/// public service took them). Version 0: a readable entry of the service always wins.
+fn keep_or_hold(
+    installed: &[FetchedService],
+    collected: &mut Vec<FetchedService>,
+    entry: Unread,
+    newest: bool,
+) {
+    if !keep_installed(installed, collected, &entry.id, newest) {
+        merge(collected, entry.placeholder.into_iter().collect(), newest);
     }
 }
 
@@ -431,9 +475,13 @@ fn scope(system: &SystemConfig) -> String {
     add(&system.authority);
     add(&system.access_token);
     add(system.environment.as_str());
-    for id in system.services.iter().flatten() {
-        add(id);
+    // Each list behind its own tag: `services: ["1", "5"]` and `versions: {"1": 5}` are not
+    // the same words (found by an audit, 2026-12-06: one installed the other's document).
+    if let Some(services) = &system.services {
+        add("services");
+        services.iter().for_each(|id| add(id));
     }
+    add("versions");
     for (id, version) in &system.versions {
         add(id);
         add(&version.to_string());

@@ -562,3 +562,6 @@ fn an_unreadable_entry_keeps_its_place_in_the_answer() {
 
 /// Answers that are not the answer asked for (audit 2026-12-06).
 mod answers;
+
+/// Hosts held, versions replaced, services deleted (audit 2026-12-06).
+mod held_and_replaced;

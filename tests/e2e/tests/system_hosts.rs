@@ -20,6 +20,9 @@
 //!   and tokens without `sub` or `aud`, which APIcast's `oauth/oidc.lua` refuses (now in
 //!   oidc_claims.rs).
 //!
+//! - (2026-12-06) an unreadable entry of a service never live left its hosts to a later
+//!   service (`an_unreadable_entry_of_a_service_never_live_holds_its_host`).
+//!
 //! Held (probed, not kept as tests unless listed below):
 //! - two services swapping hosts in one refresh, both valid: each host is served by its new
 //!   service at once (kept: `held_two_services_swapping_hosts_in_one_refresh`);
@@ -343,6 +346,64 @@ fn finding_an_unreadable_account_entry_keeps_the_live_version_and_its_host() {
         "service 1's live version should keep serving its key: {}",
         describe(&r)
     );
+}
+
+/// First load (service 1 never live): service 1's entry has `system_name` twice (unreadable),
+/// service 2 (app_id/app_key) lists api.example.com after it. The host stays service 1's:
+/// refused (404), not served by service 2 (found by an audit, 2026-12-06: service 2's
+/// application reached the upstream). Once the entry can be read, service 1 serves.
+#[test]
+fn an_unreadable_entry_of_a_service_never_live_holds_its_host() {
+    let one = service(1, json!(1), json!({"hosts": [API]}));
+    let two = service(2, json!(2), json!({"hosts": [API, "two.example.com"]}));
+    let page = |first: String| format!("{{\"proxy_configs\":[{first},{}]}}", entry(12, 1, &two));
+    let twice = entry(11, 1, &one).replacen(
+        "\"system_name\":\"service-1\"",
+        "\"system_name\":\"service-1\",\"system_name\":\"service-1\"",
+        1,
+    );
+    assert_eq!(twice.matches("\"system_name\"").count(), 2, "{twice}");
+    let doc = DocumentServer::start(&page(twice)).unwrap();
+    let config = json!({
+        "backend": {"cluster": "threescale_backend", "authority": "backend.example", "timeout_ms": 1000},
+        "system": system::block(1)
+    });
+    let s = Stack::start_with(config, backend_state(), |b| {
+        b.extra_cluster(system::CLUSTER, doc.port()).concurrency(2)
+    });
+    let port = s.port();
+    assert!(
+        wait_steady(Duration::from_secs(8), || on(
+            port,
+            "two.example.com",
+            &app_creds()
+        )
+        .status
+            == 200),
+        "service 2 never served two.example.com"
+    );
+    let upstream_before = s.echo.request_count();
+    for target in [app_creds(), user_key()] {
+        let r = on(port, API, &target);
+        assert_eq!(
+            r.status,
+            404,
+            "{API} is service 1's (its entry unreadable): {}",
+            describe(&r)
+        );
+    }
+    assert_eq!(
+        s.echo.request_count(),
+        upstream_before,
+        "the upstream was reached"
+    );
+    doc.set(200, &page(entry(11, 1, &one)));
+    assert!(
+        wait_steady(Duration::from_secs(8), || on(port, API, &user_key()).status
+            == 200),
+        "service 1 never served {API}"
+    );
+    assert_eq!(on(port, API, &app_creds()).status, 401);
 }
 
 // ---------------------------------------------------------------------------------------
