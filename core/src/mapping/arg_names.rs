@@ -31,14 +31,16 @@ fn php_equal(arg: &str, name: &str) -> bool {
 }
 
 /// The key `qs` and Rack read first in a bracketed name: `scope` in `scope[]`, `scope[x]`,
-/// `[scope]` and `scope]`; `None` for a name without brackets.
+/// `[scope]` and `scope]`, and in Rack 2's (Rails up to 7.0, Sinatra) reading
+/// `\A[\[\]]*([^\[\]]+)\]*`, every leading bracket dropped: `]scope`, `[]scope`, `[[scope]`
+/// (found by an audit, 2026-12-06); `None` for a name without brackets.
 fn bracket_base(arg: &str) -> Option<&str> {
     let arg = up_to_nul(arg);
     if !arg.contains(['[', ']']) {
         return None;
     }
     let arg = arg.trim_start_matches([' ', '+']);
-    let inner = arg.strip_prefix('[').unwrap_or(arg);
+    let inner = arg.trim_start_matches(['[', ']']);
     let end = inner.find(['[', ']']).unwrap_or(inner.len());
     inner.get(..end)
 }
@@ -54,8 +56,20 @@ mod tests {
     #[test]
     fn spellings_an_upstream_reads_as_the_name() {
         for arg in [
-            "scope", "Scope", "SCOPE", "[scope]", "scope]", "scope[]", "scope[x]", " scope",
+            "scope",
+            "Scope",
+            "SCOPE",
+            "[scope]",
+            "scope]",
+            "scope[]",
+            "scope[x]",
+            " scope",
             "[Scope]",
+            "]scope",
+            "[]scope",
+            "[[scope]",
+            "]]scope]]",
+            "[[scope",
         ] {
             assert!(is_spelling_of(arg, "scope"), "{arg}");
         }

@@ -101,8 +101,8 @@ fn a_query_arg_rule_is_dodged_with_a_semicolon_separator() {
 
 /// The same admin rule, dodged with bracket spellings of the arg's name: Express 4's default
 /// query parser (`qs`) reads `?[scope]=all` as `{scope: "all"}` (checked with qs 6), and Rack 2's
-/// `normalize_params` reads `[scope]=all` and `scope]=all` as `scope = "all"`. Tollgate sees
-/// args named `[scope]` and `scope]`, which no rule reads.
+/// `normalize_params` reads `[scope]=all`, `scope]=all`, `]scope=all` and `[]scope=all` as
+/// `scope = "all"`. Tollgate sees args named `[scope]` and `scope]`, which no rule reads.
 #[test]
 fn a_query_arg_rule_is_dodged_with_a_bracketed_name() {
     let auth = json!({"mode": "local", "api_keys": reader_keys()});
@@ -122,6 +122,10 @@ fn a_query_arg_rule_is_dodged_with_a_bracketed_name() {
             "/reports?[scope]=all",
             "/reports?scope]=all",
             "/reports?%5Bscope%5D=all",
+            // Rack 2 drops every leading bracket (found by an audit, 2026-12-06).
+            "/reports?scope=mine&]scope=all",
+            "/reports?[]scope=all",
+            "/reports?[[scope]=all",
         ],
     );
     assert!(
