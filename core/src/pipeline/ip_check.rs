@@ -23,7 +23,10 @@ pub fn client_ip(sources: &[IpSource], headers: &dyn HeaderSource) -> Option<Opt
         IpSource::XForwardedFor => headers
             .header("x-forwarded-for")
             .and_then(|v| forwarded_for(&v)),
-        // APIcast takes the raw value: an empty one is an address in no block.
+        // APIcast takes the raw value: an empty one is an address in no block. Repeated
+        // with different values, it reads a Lua table: no address (found by an audit,
+        // 2026-12-06: the first line, a client's in front of a proxy that appends, was taken).
+        IpSource::XRealIp if headers.header_ambiguous("x-real-ip") => Some(None),
         IpSource::XRealIp => headers
             .header("x-real-ip")
             .map(|v| parse_endpoint(v.trim())),

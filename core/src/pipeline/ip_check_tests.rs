@@ -25,6 +25,11 @@ impl HeaderSource for Request {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.to_string())
     }
+    fn header_ambiguous(&self, name: &str) -> bool {
+        let mut values = (self.headers.iter()).filter(|(k, _)| k.eq_ignore_ascii_case(name));
+        let first = values.next().map(|(_, v)| v);
+        values.any(|(_, v)| Some(v) != first)
+    }
     fn source_address(&self) -> Option<String> {
         self.source_reads.set(self.source_reads.get() + 1);
         self.failed.set(self.fails);
@@ -386,4 +391,24 @@ fn source_address_is_read_only_when_a_source_reaches_it_and_a_failed_read_fails_
     };
     let _ = begin(&c, head, &r);
     assert!(r.failed());
+}
+
+/// A repeated X-Real-IP (the client's line, then an appending proxy's): APIcast's
+/// `ngx.req.get_headers()['X-Real-IP']` is then a Lua table, no address: a whitelist denies
+/// (the first line was taken; found by an audit, 2026-12-06).
+#[test]
+fn a_repeated_x_real_ip_is_no_address() {
+    let check = service(
+        json!({"check_type": "whitelist", "ips": ["10.0.0.0/8"],
+               "client_ip_sources": ["X-Real-IP", "last_caller"]}),
+        false,
+    );
+    let r = with(
+        with(Request::default(), "x-real-ip", "10.1.1.1"),
+        "x-real-ip",
+        "203.0.113.9",
+    );
+    assert_eq!(status(&check, &r), 403);
+    let r = with(Request::default(), "x-real-ip", "10.1.1.1");
+    assert_eq!(status(&check, &r), 200);
 }

@@ -322,11 +322,16 @@ fn each_client_ip_source_as_apicast_reads_it() {
     assert_allowed(&keyed(2).header("X-Real-IP", "9.9.9.9").send(port));
     assert_denied(&keyed(2).header("X-Real-IP", "8.8.8.8").send(port), DENIED);
     assert_allowed(&keyed(2).send(port));
+    // Two X-Real-IP lines (the client's, then a proxy's that appends): APIcast reads a Lua
+    // table, no address, and a whitelist denies; the client's line is not taken (found by an
+    // audit, 2026-12-06).
+    let twice = keyed(2).header("X-Real-IP", "9.9.9.9");
+    assert_denied(&twice.header("X-Real-IP", "8.8.8.8").send(port), DENIED);
 
     let allowed = 7;
     assert_eq!(s.echo.request_count(), allowed);
     assert_eq!(s.authreps().len(), allowed);
-    assert_eq!(denials(&s), 10);
+    assert_eq!(denials(&s), 11);
     // The upstream receives the client's X-Forwarded-For lines as Envoy forwards them.
     let seen: Vec<_> = s
         .echo

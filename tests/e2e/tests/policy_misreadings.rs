@@ -321,3 +321,42 @@ fn porta_routing_element_loads_and_reads_headers_after_apicast() {
         "the request goes to backend 20 (X-Backend: twenty upstream): its usage only"
     );
 }
+
+/// `jwt_claim_check` after `routing` (found by an audit, 2026-12-06): APIcast matches its
+/// rules against the routed upstream's path (`context:get_uri()`: `url`'s path, or
+/// `replace_path`), so a rule on `/admin` guards requests routed to `http://admin/admin`
+/// whatever path the client sent. Envoy's routes choose the upstream here and the filter reads
+/// the client's path: `GET /a` with `X-Target: admin` went to the admin backend with no
+/// `role` claim (the rule on `/admin` never applied). Refused, naming the claim check; placed
+/// before `routing`, both read the client's path.
+#[test]
+fn a_claim_check_after_routing_is_refused() {
+    let routing = json!({"name": "routing", "configuration": {"rules": [
+        {"url": "http://admin-backend:80/admin", "condition": {"operations": [
+            {"match": "header", "header_name": "X-Target", "op": "==", "value": "admin"}]}}]}});
+    let claims = json!({"name": "jwt_claim_check", "configuration": {"rules": [
+        {"resource": "/admin", "operations": [
+            {"jwt_claim": "role", "jwt_claim_type": "plain", "op": "==", "value": "admin"}]}]}});
+    let c = chain(vec![routing.clone(), claims.clone(), apicast()], json!({}));
+    refused_at_or(
+        c,
+        backend_state(),
+        &["services[0].proxy.policy_chain[1]: jwt_claim_check after routing"],
+        |s| {
+            let r = get(&format!("/a?user_key={USER_KEY}"))
+                .header("X-Target", "admin")
+                .send(s.port());
+            panic!(
+                "accepted: GET /a routed to the admin backend got {} with no role claim; the \
+                 upstream got {} request(s)",
+                r.status,
+                s.echo.request_count()
+            );
+        },
+    );
+    // Before routing, APIcast reads the client's path too: accepted.
+    let s = support::Stack::start(chain(vec![claims, routing, apicast()], json!({})));
+    let r = get(&format!("/admin/x?user_key={USER_KEY}")).send(s.port());
+    assert_eq!(r.status, 403, "no role claim on /admin");
+    assert_eq!(s.echo.request_count(), 0);
+}

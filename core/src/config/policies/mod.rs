@@ -7,6 +7,8 @@ pub mod cidr;
 #[cfg(test)]
 mod config_tests;
 pub mod configs;
+#[cfg(all(test, feature = "jwt"))]
+mod order_tests;
 pub mod per_service;
 pub mod routing;
 #[cfg(test)]
@@ -218,6 +220,23 @@ impl PolicyChain {
         let mut entries = Vec::with_capacity(items.len());
         for (p, v) in items {
             entries.push(entry(&p, v, ctx)?);
+        }
+        // APIcast matches a `jwt_claim_check` after `routing` against the path of the upstream
+        // routing chose (`url`'s path, `replace_path`), which Envoy's routes choose here: its
+        // rules would read another path than APIcast's (found by an audit, 2026-12-06).
+        #[cfg(feature = "jwt")]
+        let routing = entries
+            .iter()
+            .position(|e| matches!(e.policy, Policy::Routing(_)));
+        #[cfg(feature = "jwt")]
+        if let Some(check) = (entries.iter().enumerate())
+            .skip(routing.map_or(entries.len(), |r| r + 1))
+            .find(|(_, e)| matches!(e.policy, Policy::JwtClaimCheck(_)))
+        {
+            return Err(error(
+                &format!("{path}[{}]", check.0),
+                "jwt_claim_check after routing: APIcast checks the routed upstream's path, which Envoy's routes choose; place it before routing",
+            ));
         }
         let mut apicasts = (entries.iter().enumerate())
             .filter(|(_, e)| matches!(e.policy, Policy::Apicast))

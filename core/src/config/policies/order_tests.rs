@@ -1,0 +1,38 @@
+//! Where a policy stands in the chain changes what it reads (reference §1.6: each phase runs
+//! every policy in chain order).
+
+use super::config_tests::chain_of;
+use serde_json::json;
+
+/// `jwt_claim_check` after `routing`: APIcast checks the routed upstream's path, which the
+/// filter does not know (Envoy's routes choose it): refused at the claim check. Before
+/// `routing` (or without one) both read the client's path (found by an audit, 2026-12-06).
+#[test]
+fn a_claim_check_after_routing_is_refused() {
+    let routing = json!({"name": "routing", "configuration": {"rules": [
+        {"url": "http://admin:80/admin", "condition": {"operations": [
+            {"match": "header", "header_name": "X-Target", "op": "==", "value": "admin"}]}}]}});
+    let claims = json!({"name": "jwt_claim_check", "configuration": {"rules": [
+        {"resource": "/admin", "operations": [
+            {"jwt_claim": "role", "jwt_claim_type": "plain", "op": "==", "value": "admin"}]}]}});
+    let parse = |chain: serde_json::Value| {
+        let c = json!({"backend": {"cluster": "b"},
+            "services": [{"id": 7, "backend_version": 1, "proxy": {"policy_chain": chain}}]});
+        crate::config::Config::parse(c.to_string().as_bytes()).map(|_| ())
+    };
+    let apicast = json!({"name": "apicast"});
+    for chain in [
+        json!([routing, claims, apicast]),
+        json!([routing, apicast, claims]),
+        json!([apicast, routing, claims]),
+    ] {
+        let e = parse(chain.clone()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("services[0].proxy.policy_chain[")
+                && e.contains("jwt_claim_check after routing"),
+            "{chain}: {e}"
+        );
+    }
+    assert!(parse(json!([claims, routing, apicast])).is_ok());
+    assert!(chain_of(claims).is_ok());
+}
