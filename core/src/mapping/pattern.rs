@@ -3,9 +3,9 @@
 //! APIcast turns a pattern into a PCRE: `//+` collapses to `/`, the query part is
 //! dropped, each `{...}` becomes `([\w\-.~%!$&'()*+,;=@:]+)`, `.` is escaped, and the
 //! result is anchored at the start only. So only `{...}` and a final `$` are special
-//! here. Any other regex metacharacter (`* + ( ) [ ] | ^`, a `$` elsewhere) is matched
-//! literally: APIcast would run it as PCRE, but admin-portal patterns are paths and a
-//! regex engine is not worth its weight in the filter.
+//! here. Any other regex metacharacter (`* + ( ) [ ] | ^ \`, a `$` elsewhere) is refused by
+//! the configuration ([`PathPattern::regex_problem`]): APIcast would run it as PCRE, but
+//! admin-portal patterns are paths and a regex engine is not worth its weight in the filter.
 
 use super::bytes::ByteSet;
 use super::segment::{End, Piece, Segment, Walk};
@@ -107,7 +107,9 @@ impl PathPattern {
             .find_map(|token| match token {
                 Token::Literal(literal) => literal
                     .iter()
-                    .find(|b| b"*+()[]|^\\".contains(b))
+                    // A `$` before the final one: an end anchor to PCRE (`/price$$` matches
+                    // `/price`; `/a$/b` nothing), literal here (found by an audit, 2026-12-06).
+                    .find(|b| b"*+()[]|^\\$".contains(b))
                     .map(|&b| char::from(b)),
                 Token::Placeholder { .. } => None,
             })
@@ -490,6 +492,10 @@ mod tests {
             ("/a.b/{id}$", None),
             ("/x?q=*", None),
             ("/foo$", None),
+            ("/price$$", Some('$')),
+            ("/a$/b", Some('$')),
+            ("/odata/$metadata", Some('$')),
+            ("/{a$}/b$", None),
         ] {
             assert_eq!(
                 PathPattern::regex_metacharacter(pattern),

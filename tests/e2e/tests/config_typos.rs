@@ -103,6 +103,22 @@ fn a_rule_for_a_method_no_request_has_is_refused() {
     }
 }
 
+/// A `$` before the end of a pattern: APIcast's PCRE reads it as an end anchor, so
+/// `/admin$$` matches `/admin` there; read literally, `POST /admin` was counted only as the
+/// catch-all's `hits` (found by an audit, 2026-12-06).
+#[test]
+fn a_dollar_before_the_end_of_a_pattern_is_refused() {
+    for pattern in ["/admin$$", "/admin$/x", "/{id}/$metadata"] {
+        let first = json!({"http_method": "POST", "pattern": pattern,
+            "metric_system_name": "get_foo", "delta": 5});
+        let svc = service(1, json!(1), json!({ "proxy_rules": rules(first) }));
+        refused_at(
+            config(vec![svc]),
+            "services[0].proxy.proxy_rules[0].pattern",
+        );
+    }
+}
+
 /// From 3scale System: the service with the misspelt chain is skipped (its host serves
 /// nothing), the other one is served.
 #[test]
