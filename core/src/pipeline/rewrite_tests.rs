@@ -152,3 +152,22 @@ fn jwt_claim_check_reads_the_path_every_rewrite_made() {
     let c = config(json!([apicast(), claims]), None);
     assert!(run(&c, "/original?user_key=k").is_ok());
 }
+
+/// A `set` arg hidden behind a `;` (`x=1;tenant=evil`, which `;`-splitting upstreams read
+/// first) is refused before the backend or the upstream hear of it (found by an audit).
+#[test]
+fn a_set_arg_behind_a_semicolon_is_refused() {
+    let policy = rewriting(
+        json!({"query_args_commands": [{"op": "set", "arg": "tenant", "value": "acme"}]}),
+    );
+    let c = config(json!([policy, apicast()]), None);
+    assert_eq!(
+        run(&c, "/new?user_key=k&x=1;tenant=evil").err(),
+        Some(LocalReply::ambiguous_arg())
+    );
+    let (_, path) = run(&c, "/new?user_key=k&x=1%3Btenant=evil").unwrap();
+    assert_eq!(
+        path.as_deref(),
+        Some("/new?user_key=k&x=1%3Btenant=evil&tenant=acme")
+    );
+}

@@ -9,7 +9,9 @@
 //! resolved, never above `/`, always absolute) and escaped as nginx escapes it, so a `%2F`
 //! the rewrite wrote stays text (`%252F`); the result is then checked as a request path is
 //! ([`crate::request::is_ambiguous_path`]: a `;`, `\` or control byte a replacement wrote is a
-//! 400), and bounded by `max_path_bytes` after every command (414).
+//! 400), and bounded by `max_path_bytes` after every command (414). The query-argument
+//! commands refuse (400 `ambiguous argument`) a query where an upstream could read their arg
+//! otherwise than they do: behind a `;`, or in another spelling (`query`).
 
 mod query;
 #[cfg(test)]
@@ -115,7 +117,7 @@ fn apply(
         }
     }
     for edit in &policy.query_args {
-        if applies(&edit.methods) && query::edit(&mut s.query, edit) {
+        if applies(&edit.methods) && query::edit(&mut s.query, edit)? {
             s.changed = true;
         }
     }

@@ -2,9 +2,17 @@
 //! as `ngx.req.get_uri_args` names them (decoded, `+` as a space, case-sensitive); the other
 //! arguments keep their raw text and order, and new ones are appended, encoded as
 //! `ngx.encode_args` encodes them.
+//!
+//! Keeping the other pieces' raw text keeps their raw `;` too, which APIcast's
+//! `ngx.req.set_uri_args` escapes (`x=1;tenant=evil` goes as `x=1%3Btenant%3Devil`): an
+//! upstream that splits on `;` would read a `tenant` the command never saw, first. As for the
+//! mapping rules, a command's arg such a parser, or one folding spellings, reads otherwise is
+//! refused as ambiguous (found by an audit, 2026-12-06).
 
 use crate::config::policies::configs::{Edit, EditOp};
 use crate::encoding::decode_form_component;
+use crate::mapping::arg_names::is_spelling_of;
+use crate::pipeline::LocalReply;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Everything but `A-Za-z0-9-_.~` is escaped: a value cannot add an argument or end the query.
@@ -16,9 +24,13 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Carries out one command; whether the query changed. `set` replaces every value (one
 /// `name=value` at the end), `push` appends one, `add` appends only to an argument present,
-/// `delete` removes every value.
-pub(super) fn edit(query: &mut Option<String>, e: &Edit) -> bool {
-    match e.op {
+/// `delete` removes every value. 400 `ambiguous argument` when the query holds the command's
+/// arg in a form an upstream reads but the command cannot ([`ambiguous`]).
+pub(super) fn edit(query: &mut Option<String>, e: &Edit) -> Result<bool, LocalReply> {
+    if query.as_deref().is_some_and(|q| ambiguous(q, &e.name)) {
+        return Err(LocalReply::ambiguous_arg());
+    }
+    Ok(match e.op {
         EditOp::Delete => remove(query, &e.name),
         EditOp::Add if !present(query.as_deref(), &e.name) => false,
         op => {
@@ -34,7 +46,21 @@ pub(super) fn edit(query: &mut Option<String>, e: &Edit) -> bool {
             q.extend(utf8_percent_encode(&e.value, COMPONENT));
             true
         }
-    }
+    })
+}
+
+/// Whether an upstream may read `name` in `query` where the command does not: in a piece a
+/// raw `;` splits off (Rack 2, so Rails up to 7.0; Python before 3.9.2; Go before 1.17), in
+/// any spelling, or in another spelling of its own (`Tenant`, `[tenant]`, `tenant[]`:
+/// `arg_names`), which a `set` or `delete` would leave behind. A `%3B` is data to them all.
+fn ambiguous(query: &str, name: &str) -> bool {
+    query.split('&').any(|piece| match piece.contains(';') {
+        true => piece.split(';').any(|p| is_spelling_of(&name_of(p), name)),
+        false => {
+            let arg = name_of(piece);
+            arg != name && is_spelling_of(&arg, name)
+        }
+    })
 }
 
 /// The decoded name of one `&`-separated piece.

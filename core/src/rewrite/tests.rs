@@ -424,3 +424,60 @@ fn what_cannot_be_honoured_is_refused_with_its_path() {
         assert!(e.starts_with(&expected), "{e}\nexpected: {expected}");
     }
 }
+
+/// A `set` kept the other pieces' raw text, `;` included: `x=1;tenant=evil` went upstream
+/// beside `tenant=acme`, and Rack 2, Python before 3.9.2 or Go before 1.17 read `tenant=evil`
+/// first (APIcast's `ngx.req.set_uri_args` escapes that `;`). Found by an audit, 2026-12-06.
+#[test]
+fn a_set_arg_behind_a_semicolon_is_ambiguous() {
+    let c = policy(
+        json!({"query_args_commands": [{"op": "set", "arg": "tenant", "value": "acme"}]}),
+        true,
+    );
+    let refused = |query: &str| run(&c, "GET", "/ok", Some(query), MAX).err();
+    for query in [
+        "x=1;tenant=evil",
+        "user_key=k&x=1;tenant=evil",
+        "x;tenant=evil",
+        "tenant=a;b",
+        "x=1;Tenant=evil",
+        "x=1;[tenant]=evil",
+        "x=1;tenant[]=evil",
+        "x=1;te%6Eant=evil",
+        // Another spelling, `&`-separated: `set` would leave it for ASP.NET, `qs`, Rack.
+        "Tenant=evil&x=1",
+        "tenant[]=evil",
+        "[tenant]=evil",
+    ] {
+        assert_eq!(refused(query), Some(LocalReply::ambiguous_arg()), "{query}");
+    }
+    // A `%3B` is data to every parser; `;` beside other args, and `tenant` itself, are fine.
+    for (query, upstream) in [
+        ("x=1%3Btenant=evil", "x=1%3Btenant=evil&tenant=acme"),
+        ("x=1;y=2&tenant=old", "x=1;y=2&tenant=acme"),
+        ("tenants=1;x=2", "tenants=1;x=2&tenant=acme"),
+    ] {
+        let out = run_on(&c, "GET", "/ok", Some(query));
+        assert_eq!(out.upstream.unwrap().query.as_deref(), Some(upstream));
+    }
+}
+
+/// Every operation refuses its arg behind a `;`: `delete` would leave `;tenant=evil` for the
+/// upstream to read, `push` and `add` a value APIcast's upstream never reads.
+#[test]
+fn every_query_operation_refuses_its_arg_behind_a_semicolon() {
+    for op in [
+        json!({"op": "delete", "arg": "tenant"}),
+        json!({"op": "push", "arg": "tenant", "value": "acme"}),
+        json!({"op": "add", "arg": "tenant", "value": "acme"}),
+    ] {
+        let c = policy(json!({ "query_args_commands": [op] }), false);
+        for query in ["tenant=1&x=1;tenant=evil", "x=1;TENANT=evil"] {
+            let e = run(&c, "GET", "/ok", Some(query), MAX).err();
+            assert_eq!(e, Some(LocalReply::ambiguous_arg()), "{op} {query}");
+        }
+    }
+    // A command skipped for the method reads nothing.
+    let ops = json!([{"op": "delete", "arg": "tenant", "methods": ["POST"]}]);
+    assert_eq!(query_after(ops, "GET", Some("x=1;tenant=evil")), None);
+}

@@ -3,7 +3,7 @@
 //! which mapping rule's usage the backend got, with the policy before and after `apicast`;
 //! `sub`, `gsub`, ordered commands with options, `break`, `methods`, the query-argument
 //! operations, a replacement the rules read escaped; and rewrites that try to escape the path
-//! the rules matched.
+//! the rules matched, or an arg a query command names hidden behind a `;`.
 
 mod support;
 
@@ -251,6 +251,45 @@ fn query_argument_commands() {
     let r = get("/things?user_key=wrong");
     assert_eq!(r.status, 403, "{r}");
     assert_eq!(s.echo.request_count(), 0);
+}
+
+/// A `set` or `delete` arg behind a `;` (`x=1;tenant=evil`), or in another spelling, is 400
+/// `ambiguous argument`: upstreams that split on `;` (Rack 2, Python before 3.9.2, Go before
+/// 1.17) read it before the operator's value, where APIcast's upstream reads `x=1%3Btenant...`.
+#[test]
+fn query_commands_refuse_their_arg_behind_a_semicolon() {
+    let s = start(json!([
+        rewriting(json!({"query_args_commands": [
+        {"op": "set", "arg": "tenant", "value": "acme"},
+        {"op": "delete", "arg": "debug"}]})),
+        apicast()
+    ]));
+    at(&s);
+    for query in [
+        "x=1;tenant=evil",
+        "x=1;Tenant=evil",
+        "x=1;tenant[]=evil",
+        "[tenant]=evil",
+        "debug=1&x=1;debug=1",
+    ] {
+        let r = get(&format!("/new?user_key={USER_KEY}&{query}"));
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (400, "Bad Request: ambiguous argument"),
+            "{query}: {r}"
+        );
+    }
+    assert_eq!(s.authreps().len(), 0);
+    // `%3B` is data to every parser; the arg itself is set, `debug` deleted.
+    let r = get(&format!("/new?user_key={USER_KEY}&x=1%3Btenant=evil"));
+    let sent = format!("/new?user_key={USER_KEY}&x=1%3Btenant=evil&tenant=acme");
+    assert_eq!(upstream_got(&r), sent);
+    let r = get(&format!("/new?user_key={USER_KEY}&tenant=evil&debug=1"));
+    let set = format!("/new?user_key={USER_KEY}&tenant=acme");
+    assert_eq!(upstream_got(&r), set);
+    let upstream: Vec<String> = s.echo.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(upstream, [sent, set]);
+    assert_eq!(last_usage(&s), usage(&[("get_foo", "2"), ("hits", "1")]));
 }
 
 #[test]
