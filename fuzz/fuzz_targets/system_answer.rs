@@ -111,7 +111,7 @@ fuzz_target!(|data: &[u8]| {
         for env in [Environment::Production, Environment::Sandbox] {
             if let Ok(fetched) = parse_answer_for(body, Expected::List(env)) {
                 assert!(fetched.unread.len() == fetched.errors.len());
-                assert!(fetched.unread.iter().all(|(i, _)| *i <= fetched.services.len()));
+                assert!(fetched.unread.iter().all(|u| u.before <= fetched.services.len()));
             }
             if let Ok(fetched) = parse_answer_for(body, Expected::Single(env)) {
                 assert!(fetched.services.len() + fetched.errors.len() <= 1);
