@@ -77,6 +77,26 @@ fn ambiguous_args() {
     assert!(!args.ambiguous("scope"));
 }
 
+/// A rule's name that is not plain: another spelling of its key path is ambiguous, another
+/// key path is not.
+#[test]
+fn ambiguous_nested_args() {
+    let ambiguous = |query: &str| QueryArgs::parse(query).ambiguous("filter[status]");
+    assert!(!ambiguous(
+        "filter[status]=archived&filter[type]=x&filter=y"
+    ));
+    assert!(!ambiguous(
+        "filter%5Bstatus%5D=archived&filter[status]=archived"
+    ));
+    assert!(ambiguous("%5Bfilter%5D%5Bstatus%5D=archived"));
+    assert!(ambiguous("filter[status]=open&filter[status]x=archived"));
+    assert!(ambiguous("x=1;[filter][status]=archived"));
+    let ambiguous = |query: &str| QueryArgs::parse(query).ambiguous("report.type");
+    assert!(ambiguous("report.type=summary&report_type=full"));
+    assert!(ambiguous("report+type=full"));
+    assert!(!ambiguous("report.type=full&report-type=x&reporttype=y"));
+}
+
 #[test]
 fn encoded_args() {
     let args = QueryArgs::parse("a=1&b=tw%65nty&c%61=1&d=x+y&E=%41&f+g=1");

@@ -106,3 +106,39 @@ fn a_method_with_a_lower_case_letter_is_a_bad_request() {
     }
     assert_eq!(decide(&c, "/r?user_key=a", &[]).0, 0, "GET goes on");
 }
+
+/// Rule args that are not plain names: an arg a framework reads at the same key path is a
+/// second value of it (found by an audit, 2026-12-06).
+#[test]
+fn a_nested_or_dotted_rule_arg_in_another_spelling_is_a_bad_request() {
+    let rules = json!([
+        {"http_method": "GET", "pattern": "/orders", "metric_system_name": "all", "delta": 10,
+         "querystring_parameters": {"filter[status]": "archived"}},
+        {"http_method": "GET", "pattern": "/r", "metric_system_name": "all", "delta": 10,
+         "querystring_parameters": {"report.type": "full"}},
+        {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}
+    ]);
+    let c = config(json!({}), rules);
+    let ambiguous = (400, "Bad Request: ambiguous argument".to_string());
+    for path in [
+        "/orders?[filter][status]=archived",
+        "/orders?filter[status]x=archived",
+        "/orders?filter[status]=open&[filter][status]=archived",
+        "/orders?filter[status]=archived&filter[status][]=open",
+        "/r?report.type=summary&report_type=full",
+        "/r?report_type=full",
+    ] {
+        let path = format!("{path}&user_key=a");
+        assert_eq!(decide(&c, &path, &[]), ambiguous, "{path}");
+    }
+    // The rule's own name still matches; another key under `filter` is another arg.
+    for path in [
+        "/orders?filter[status]=archived",
+        "/orders?filter[status]=archived&filter[type]=x",
+        "/r?report.type=full&report-type=x",
+    ] {
+        let (status, call) = decide(&c, &format!("{path}&user_key=a"), &[]);
+        assert_eq!(status, 0, "{path}");
+        assert!(call.contains("usage%5Ball%5D=10"), "{path}: {call}");
+    }
+}

@@ -448,3 +448,53 @@ fn a_credential_header_in_any_spelling_is_read_and_two_that_disagree_are_refused
         "local: only the first went upstream"
     );
 }
+
+/// Rule args that are not plain names (JSON:API's `filter[status]`, a dotted `report.type`):
+/// until 2026-12-06 only their case was checked (found by an audit), so `[filter][status]`
+/// (`qs`, Rack 2) or `filter[status]x` (`qs`, PHP), or PHP's `report_type` next to
+/// `report.type`, gave the upstream the value of a rule that did not match: the call counted
+/// `hits`, not `get_foo`. An arg a framework reads at the rule's key path is now ambiguous.
+#[test]
+fn a_rule_on_a_nested_or_dotted_arg_cannot_be_dodged_by_another_spelling() {
+    let rule = |pattern: &str, name: &str, value: &str| {
+        json!({"http_method": "GET", "pattern": pattern, "metric_system_name": "get_foo",
+               "delta": 10, "querystring_parameters": {name: value}})
+    };
+    let rules = json!({"proxy_rules": [
+        rule("/orders", "filter[status]", "archived"),
+        rule("/r", "report.type", "full"),
+        {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}
+    ]});
+    let s = Stack::start(config(vec![service(1, json!(1), rules)]));
+    let get = |target: &str| {
+        Request::get(target)
+            .header("Host", "api.example.com")
+            .send(s.port())
+    };
+    // Controls: the rule's own spelling, next to another key under `filter`.
+    let controls = [
+        format!("/orders?filter[status]=archived&filter[type]=x&user_key={USER_KEY}"),
+        format!("/r?report.type=full&user_key={USER_KEY}"),
+    ];
+    for target in &controls {
+        let r = get(target);
+        assert_eq!(r.status, 200, "{target}: {r}");
+    }
+    let usage: Vec<_> = (s.authreps().iter())
+        .map(|a| a.param("usage[get_foo]").map(str::to_string))
+        .collect();
+    assert_eq!(usage, [Some("10".to_string()), Some("10".to_string())]);
+    let calls = s.backend.requests().len();
+    for query in [
+        "/orders?[filter][status]=archived",
+        "/orders?filter[status]x=archived",
+        "/orders?filter[status]=open&[filter][status]=archived",
+        "/r?report.type=summary&report_type=full",
+    ] {
+        let target = format!("{query}&user_key={USER_KEY}");
+        let r = get(&target);
+        assert_eq!((r.status, r.body.as_str()), AMBIGUOUS, "{target}: {r}");
+    }
+    assert_eq!(paths(&s), controls, "only the controls went upstream");
+    assert_eq!(s.backend.requests().len(), calls, "no backend call");
+}
