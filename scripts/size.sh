@@ -25,9 +25,9 @@
 # block traffic refused 3.2 (`core/src/config/typos.rs`), calls whose report was dropped owed
 # until the end of the period they were leased in 2.5 (three more fields in every cache
 # entry), rules for methods no request has refused 0.4; and again, from 810 and 575 KB, for the
-# twenty-third's audit fixes, 7.2 and 6.0 KB: rule arg names that are not plain compared by
+# twenty-third's audit fixes, 7.6 and 6.4 KB: rule arg names that are not plain compared by
 # the key paths PHP, qs and Rack 2 read 2.8, System entries that cannot be read holding their
-# hosts and the other System fixes 2.9, url_rewriting's args behind a `;` and the rest 1.5.
+# hosts and the other System fixes 3.3, url_rewriting's args behind a `;` and the rest 1.5.
 # Fails when a budget is exceeded.
 set -euo pipefail
 

@@ -180,9 +180,9 @@ impl Config {
                     // A version kept live by a filter that refused this one, which compiles
                     // here (another `ignore_policies`, a newer module): the newer version
                     // serves, not the one System replaced (found by an audit, 2026-12-06).
-                    if let (Some(Entry::Loaded(_)), true) =
-                        (entries.last(), f.id.is_some() && previous == Some(&f.id))
-                    {
+                    // The same when this filter refuses the kept version itself: its skipped
+                    // entry would hold the hosts the newer one serves (found by a review).
+                    if f.id.is_some() && previous == Some(&f.id) {
                         entries.pop();
                     }
                     entries.push(Entry::Loaded(Arc::new(service)));
@@ -364,16 +364,17 @@ fn listed_hosts(content: &serde_json::Value) -> Option<Vec<String>> {
     };
     match proxy.get("hosts") {
         None | Some(Value::Null) => localhost(),
-        Some(Value::String(host)) if host.is_empty() => Some(Vec::new()),
+        Some(Value::String(host)) if host.is_empty() => None,
         Some(Value::String(host)) => Some(vec![host.to_ascii_lowercase()]),
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
+        // `[5]`, `[""]`: hosts in no readable form, not an empty list (found by a review).
+        Some(Value::Array(items)) => {
+            let hosts: Vec<String> = (items.iter())
                 .filter_map(Value::as_str)
                 .filter(|h| !h.is_empty())
                 .map(str::to_ascii_lowercase)
-                .collect(),
-        ),
+                .collect();
+            (!hosts.is_empty() || items.is_empty()).then_some(hosts)
+        }
         Some(_) => None,
     }
 }

@@ -411,4 +411,14 @@ fn a_repeated_x_real_ip_is_no_address() {
     assert_eq!(status(&check, &r), 403);
     let r = with(Request::default(), "x-real-ip", "10.1.1.1");
     assert_eq!(status(&check, &r), 200);
+    // A blacklist too: the listed address may be either line.
+    let blacklist = service(
+        json!({"check_type": "blacklist", "ips": ["203.0.113.0/24"],
+               "client_ip_sources": ["X-Real-IP"]}),
+        false,
+    );
+    let twice = |a, b| with(with(Request::default(), "x-real-ip", a), "x-real-ip", b);
+    assert_eq!(status(&blacklist, &twice("10.1.1.1", "203.0.113.9")), 403);
+    assert_eq!(status(&blacklist, &twice("203.0.113.9", "10.1.1.1")), 403);
+    assert_eq!(status(&blacklist, &twice("10.1.1.1", "10.1.1.1")), 200);
 }

@@ -27,7 +27,11 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 /// `delete` removes every value. 400 `ambiguous argument` when the query holds the command's
 /// arg in a form an upstream reads but the command cannot ([`ambiguous`]).
 pub(super) fn edit(query: &mut Option<String>, e: &Edit) -> Result<bool, LocalReply> {
-    if query.as_deref().is_some_and(|q| ambiguous(q, &e.name)) {
+    let removes = matches!(e.op, EditOp::Set | EditOp::Delete);
+    if query
+        .as_deref()
+        .is_some_and(|q| ambiguous(q, &e.name, removes))
+    {
         return Err(LocalReply::ambiguous_arg());
     }
     Ok(match e.op {
@@ -53,12 +57,15 @@ pub(super) fn edit(query: &mut Option<String>, e: &Edit) -> Result<bool, LocalRe
 /// raw `;` splits off (Rack 2, so Rails up to 7.0; Python before 3.9.2; Go before 1.17), in
 /// any spelling, or in another spelling of its own (`Tenant`, `[tenant]`, `tenant[]`:
 /// `arg_names`), which a `set` or `delete` would leave behind. A `%3B` is data to them all.
-fn ambiguous(query: &str, name: &str) -> bool {
-    query.split('&').any(|piece| match piece.contains(';') {
-        true => piece.split(';').any(|p| is_spelling_of(&name_of(p), name)),
-        false => {
-            let arg = name_of(piece);
-            arg != name && is_spelling_of(&arg, name)
+/// `removes` (`set`, `delete`): a piece named `name` goes whole, whatever follows a `;` in it
+/// (`tenant=a;b` is no ambiguity then; found by a review, 2026-12-06).
+fn ambiguous(query: &str, name: &str, removes: bool) -> bool {
+    query.split('&').any(|piece| {
+        let arg = name_of(piece);
+        match piece.contains(';') {
+            _ if removes && arg == name => false,
+            true => piece.split(';').any(|p| is_spelling_of(&name_of(p), name)),
+            false => arg != name && is_spelling_of(&arg, name),
         }
     })
 }

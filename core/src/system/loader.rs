@@ -254,6 +254,7 @@ impl Loader {
                                     &mut fetch.collected,
                                     entry,
                                     newest,
+                                    base,
                                 ),
                                 None => {
                                     keep_installed(
@@ -292,7 +293,7 @@ impl Loader {
                         let ahead = services.by_ref().take(entry.before.saturating_sub(merged));
                         merge(&mut fetch.collected, ahead.collect(), newest);
                         merged = merged.max(entry.before);
-                        keep_or_hold(&self.installed, &mut fetch.collected, entry, newest);
+                        keep_or_hold(&self.installed, &mut fetch.collected, entry, newest, base);
                     }
                     merge(&mut fetch.collected, services.collect(), newest);
                 }
@@ -447,17 +448,27 @@ fn keep_installed(
 }
 
 /// An entry that could not be read: its service keeps its live version ([`keep_installed`]);
-/// without one, a placeholder that no worker compiles holds the hosts the entry lists, so that
-/// a later service listing them does not get its traffic (found by an audit, 2026-12-06: a
-/// public service took them). Version 0: a readable entry of the service always wins.
+/// otherwise (none, or the last one published does not compile: a refused version, an
+/// earlier placeholder) a placeholder that no worker compiles holds the hosts the entry lists
+/// now, so that a later service listing them does not get their traffic (found by an audit,
+/// 2026-12-06: a public service took them); [`Loader::finish`] still keeps a live version
+/// before it, on those hosts. In a latest fetch its version 0 loses to any readable entry.
 fn keep_or_hold(
     installed: &[FetchedService],
     collected: &mut Vec<FetchedService>,
     entry: Unread,
     newest: bool,
+    base: &Config,
 ) {
-    if !keep_installed(installed, collected, &entry.id, newest) {
-        merge(collected, entry.placeholder.into_iter().collect(), newest);
+    let last = installed
+        .iter()
+        .rev()
+        .find(|s| s.id.as_deref() == Some(&entry.id));
+    match (last, entry.placeholder) {
+        (Some(old), placeholder) if placeholder.is_none() || base.check_fetched(old).is_ok() => {
+            merge(collected, vec![old.clone()], newest)
+        }
+        (_, placeholder) => merge(collected, placeholder.into_iter().collect(), newest),
     }
 }
 

@@ -300,8 +300,9 @@ fn last_caller_from_envoys_forwarded_address_in_mapped_and_odd_spellings() {
     assert_eq!(s.authreps().len(), 4, "denials never reach the backend");
 }
 
-/// `X-Real-IP` as a source: repeated lines (the first counts, so a client cannot append a
-/// listed address after a trusted proxy's), and a value with spaces or a port.
+/// `X-Real-IP` as a source: repeated lines with different values are denied, by a blacklist
+/// too (whose line is the client's depends on whether the proxy in front appends or
+/// prepends; the twenty-third session's audit), and a value with spaces or a port.
 #[test]
 fn x_real_ip_source_repeated_and_padded() {
     let s = ip_stack(
@@ -322,7 +323,8 @@ fn x_real_ip_source_repeated_and_padded() {
         (vec!["1.2.3.4:99"], true),
         (vec!["[2001:db8::1]:99"], true),
         (vec!["1.2.3.4", "9.9.9.9"], true),
-        (vec!["9.9.9.9", "1.2.3.4"], false),
+        (vec!["9.9.9.9", "1.2.3.4"], true),
+        (vec!["9.9.9.9", "9.9.9.9"], false),
         (vec!["9.9.9.9"], false),
     ] {
         let r = values

@@ -127,7 +127,14 @@ fn a_refused_version_with_unreadable_hosts_keeps_the_live_versions_hosts() {
         serving(&b.with_fetched(&published1).0, "shared").as_deref(),
         Some("1")
     );
-    for (round, hosts) in [json!(7), json!({"a": 1})].into_iter().enumerate() {
+    let unreadable = [
+        json!(7),
+        json!({"a": 1}),
+        json!(""),
+        json!([5]),
+        json!([""]),
+    ];
+    for (round, hosts) in unreadable.into_iter().enumerate() {
         let page2 = format!(
             "{{\"proxy_configs\":[{},{two}]}}",
             entry(1, 2, hosts.clone(), false)
@@ -150,7 +157,7 @@ fn a_refused_version_with_unreadable_hosts_keeps_the_live_versions_hosts() {
         "{{\"proxy_configs\":[{},{two}]}}",
         entry(1, 3, json!("SHARED"), false).replace("\"delta\":1", "\"delta\":\"x\"")
     );
-    let published3 = published(&fetch_once(&mut a, &store, &b, &page3, 40_000, 3));
+    let published3 = published(&fetch_once(&mut a, &store, &b, &page3, 70_000, 3));
     assert_eq!(
         serving(&b.with_fetched(&published3).0, "shared").as_deref(),
         Some("1")
@@ -255,4 +262,67 @@ fn a_deleted_pinned_service_is_removed() {
     a.on_sent(&store, Some(4), 10_000);
     a.on_answer_body(&store, &b, Some(404), br#"{"status":"Not found"}"#, 10_000);
     assert_eq!(installed(&a.on_tick(&store, 10_001)), Some(vec![]));
+}
+
+/// The last version published for a service did not compile (refused, holding `a`); its next
+/// entry cannot be read and lists `b`, which a public service lists too: `b` is held by a
+/// placeholder (the refused version was published again, holding `a`, and `b` went to the
+/// public service; found by a review, 2026-12-06).
+#[test]
+fn an_unreadable_entry_after_a_refused_one_holds_the_hosts_it_lists_now() {
+    let (store, b) = (MemoryStore::default(), base());
+    let mut a = Loader::new(system(json!({})));
+    let public = entry(9, 1, json!(["b"]), true);
+    let refused = entry(7, 1, json!(["a"]), false).replace("\"delta\":1", "\"delta\":\"x\"");
+    let page1 = format!("{{\"proxy_configs\":[{refused},{public}]}}");
+    let doc = published(&fetch_once(&mut a, &store, &b, &page1, 0, 1));
+    assert_eq!(serving(&b.with_fetched(&doc).0, "b").as_deref(), Some("9"));
+    let twice = entry(7, 2, json!(["b"]), false).replacen(
+        "\"backend_version\":\"1\"",
+        "\"backend_version\":\"1\",\"backend_version\":\"1\"",
+        1,
+    );
+    let page2 = format!("{{\"proxy_configs\":[{twice},{public}]}}");
+    let doc = published(&fetch_once(&mut a, &store, &b, &page2, 10_000, 2));
+    assert_eq!(serving(&b.with_fetched(&doc).0, "b"), None);
+}
+
+/// A filter that refuses the version kept live (published before its successor) but accepts
+/// the successor: the successor serves its hosts (the kept version's skipped entry held them,
+/// and the successor was refused on them; found by a review, 2026-12-06).
+#[test]
+fn a_successor_serves_where_the_kept_version_is_refused() {
+    let ignoring = |policy: &str| {
+        let c = json!({"backend": {"cluster": "b"}, "services": [], "ignore_policies": [policy]});
+        Config::parse(c.to_string().as_bytes()).unwrap().config
+    };
+    let (store, strict, other) = (
+        MemoryStore::default(),
+        ignoring("rate_limit"),
+        ignoring("token_introspection"),
+    );
+    let with_policy = |version: u64, policy: &str| {
+        let mut c = content(1, json!(1));
+        c["proxy"]["hosts"] = json!(["api"]);
+        c["proxy"]["policy_chain"] = json!([
+            {"name": policy, "version": "builtin", "configuration": {}},
+            {"name": "apicast", "version": "builtin", "configuration": {}}]);
+        json!({"proxy_config": {"id": 100 + version, "version": version,
+            "environment": "production", "content": c}})
+    };
+    let mut a = Loader::new(system(json!({})));
+    let page1 = format!("{{\"proxy_configs\":[{}]}}", with_policy(1, "rate_limit"));
+    fetch_once(&mut a, &store, &strict, &page1, 0, 1);
+    let page2 = format!(
+        "{{\"proxy_configs\":[{}]}}",
+        with_policy(2, "token_introspection")
+    );
+    let doc = published(&fetch_once(&mut a, &store, &strict, &page2, 10_000, 2));
+    assert_eq!(doc.iter().map(|s| s.version).collect::<Vec<_>>(), [1, 2]);
+    let (config, warnings) = other.with_fetched(&doc);
+    let served = config
+        .services_for_host("api")
+        .next()
+        .map(|s| s.config_version);
+    assert_eq!(served, Some(Some(2)), "{warnings:?}");
 }
