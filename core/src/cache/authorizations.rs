@@ -506,8 +506,9 @@ fn accepted(answer: &BackendAnswer) -> bool {
 /// the current budget (which was computed with it counted as owed), whichever answer that is.
 /// An entry limited meanwhile (its budget used up, maybe only because these calls were owed)
 /// is asked about again: the backend's remainder less what is still owed may allow them now.
-/// (Until the twenty-third session it stayed limited until the reset: a worker that went idle holding part of
-/// a slice cost the application up to 64 calls of its period; found by an audit.)
+/// (Until the twenty-third session it stayed limited until the reset: a worker that went idle
+/// holding part of a slice cost the application up to 64 calls of its period; found by an
+/// audit.)
 fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
     let LocalKind::Held(unused) = local.kind else {
         return;

@@ -433,18 +433,15 @@ impl Loader {
 /// the version it keeps live, which [`Loader::finish`] keeps again). With `newest` (a latest
 /// fetch), a higher version the fetch already holds stays: an entry of another environment
 /// does not roll a service back.
-/// Returns whether it had one.
 fn keep_installed(
     installed: &[FetchedService],
     collected: &mut Vec<FetchedService>,
     id: &str,
     newest: bool,
-) -> bool {
-    let old = installed.iter().rev().find(|s| s.id.as_deref() == Some(id));
-    if let Some(old) = old {
+) {
+    if let Some(old) = installed.iter().rev().find(|s| s.id.as_deref() == Some(id)) {
         merge(collected, vec![old.clone()], newest);
     }
-    old.is_some()
 }
 
 /// An entry that could not be read: its service keeps its live version ([`keep_installed`]);
@@ -464,11 +461,11 @@ fn keep_or_hold(
         .iter()
         .rev()
         .find(|s| s.id.as_deref() == Some(&entry.id));
-    match (last, entry.placeholder) {
-        (Some(old), placeholder) if placeholder.is_none() || base.check_fetched(old).is_ok() => {
-            merge(collected, vec![old.clone()], newest)
+    match entry.placeholder {
+        Some(placeholder) if !last.is_some_and(|old| base.check_fetched(old).is_ok()) => {
+            merge(collected, vec![placeholder], newest)
         }
-        (_, placeholder) => merge(collected, placeholder.into_iter().collect(), newest),
+        _ => keep_installed(installed, collected, &entry.id, newest),
     }
 }
 

@@ -348,8 +348,8 @@ fn connections_on_both_workers(s: &Stack) -> (KeptAlive, KeptAlive, Vec<KeptAliv
 /// A worker that took a slice of the budget and went idle holds its unused calls (owed) until
 /// its lease expires: the other worker uses up the rest and is limited, because the backend
 /// allows no more than is owed. When the idle lease expires, its unused calls lift the limit:
-/// the plan's 50 calls in all, not 48 (until the twenty-third session the entry stayed limited until the
-/// reset; found by an audit of the twenty-second session).
+/// the plan's 50 calls in all, not 48 (until the twenty-third session the entry stayed limited
+/// until the reset; found by an audit of the twenty-second session).
 #[test]
 fn an_idle_workers_unused_slice_is_not_lost_to_the_application() {
     let cfg = cache_config(

@@ -318,8 +318,8 @@ fn a_lease_from_an_older_answer_goes_back_to_the_new_budget() {
 /// A worker that went idle holding part of its slice: the other worker uses up the budget,
 /// and the backend's answer (the reports not in yet) allows no more than is owed, idle slice
 /// included: limited. When the idle slice expires, its unused calls lift the limit: the
-/// backend is asked again and they are allowed, exactly the limit in all (until the twenty-third
-/// session the entry stayed limited until the reset: 48 of 50).
+/// backend is asked again and they are allowed, exactly the limit in all (until the
+/// twenty-third session the entry stayed limited until the reset: 48 of 50).
 #[test]
 fn an_idle_workers_unused_slice_lifts_the_limit_it_caused() {
     let (store, mut a, mut b) = workers(settings(CachingType::None));
