@@ -462,7 +462,7 @@ fn keep_or_hold(
         .rev()
         .find(|s| s.id.as_deref() == Some(&entry.id));
     match entry.placeholder {
-        Some(placeholder) if !last.is_some_and(|old| base.check_fetched(old).is_ok()) => {
+        Some(placeholder) if last.is_none_or(|old| base.check_fetched(old).is_err()) => {
             merge(collected, vec![placeholder], newest)
         }
         _ => keep_installed(installed, collected, &entry.id, newest),
