@@ -1,6 +1,7 @@
 //! `ip_check`'s parsers and decision: IP addresses (read exactly as std reads them), addresses
 //! with a port as Envoy's `source.address` and proxies write them, `X-Forwarded-For` values,
-//! CIDR blocks, then the decision over fuzzed sources and blocks.
+//! CIDR blocks, then the decision over fuzzed sources and blocks (a repeated `X-Real-IP`
+//! with different values is denied when it is the source read).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -18,6 +19,8 @@ struct Input {
     source_address: Option<String>,
     forwarded_for: Option<String>,
     real_ip: Option<String>,
+    /// A second `X-Real-IP` line (read as the first; ambiguous when it differs).
+    real_ip_again: Option<String>,
     sources: Vec<u8>,
     blacklist: bool,
 }
@@ -29,6 +32,11 @@ impl HeaderSource for Input {
             "x-real-ip" => self.real_ip.clone(),
             _ => None,
         }
+    }
+
+    fn header_ambiguous(&self, name: &str) -> bool {
+        name == "x-real-ip"
+            && matches!((&self.real_ip, &self.real_ip_again), (Some(a), Some(b)) if a != b)
     }
 
     fn source_address(&self) -> Option<String> {
@@ -94,8 +102,23 @@ fuzz_target!(|input: Input| {
         sources,
     };
     let allowed = allows(&check, &input);
+    // The source read: the first that yields a value.
+    let read_real_ip = check.sources.iter().find(|s| match s {
+        IpSource::LastCaller => input
+            .source_address
+            .as_deref()
+            .and_then(parse_endpoint)
+            .is_some(),
+        IpSource::XForwardedFor => input
+            .forwarded_for
+            .as_deref()
+            .and_then(forwarded_for)
+            .is_some(),
+        IpSource::XRealIp => input.real_ip.is_some(),
+    }) == Some(&IpSource::XRealIp);
     match client_ip(&check.sources, &input) {
         None => assert!(!allowed),
+        Some(_) if read_real_ip && input.header_ambiguous("x-real-ip") => assert!(!allowed),
         Some(ip) => {
             let listed = ip.is_some_and(|ip| check.ips.iter().any(|b| b.holds(ip)));
             assert_eq!(allowed, listed != check.blacklist);
