@@ -40,6 +40,10 @@ pub struct Config {
     /// Longest `:path` (query included) the filter reads; longer ones get 414, as APIcast's
     /// nginx answers a request line over `large_client_header_buffers` (8 KB by default).
     pub max_path_bytes: usize,
+    /// Whether the host delivers a request's body to a filter holding its headers (Envoy's
+    /// `allow_on_headers_stop_iteration: true`). Without it (Istio's `WasmPlugin`, Envoy
+    /// Gateway), a request waiting for its body would wait for good: it is refused instead.
+    pub read_request_bodies: bool,
     pub services: Vec<Arc<Service>>,
     /// Services are (also) loaded from 3scale System; top-level `services` is then optional.
     pub system: Option<SystemConfig>,
@@ -103,6 +107,7 @@ impl Config {
             "path_routing",
             "path_routing_only",
             "max_path_bytes",
+            "read_request_bodies",
             "services",
             "ignore_policies",
         ])?;
@@ -126,6 +131,7 @@ impl Config {
                 ))
             }
         };
+        let read_request_bodies = root.bool("read_request_bodies")?.unwrap_or(true);
         let parsed = root
             .array("services", |path, v| Service::parse(path, v, &policies))?
             .or_else(|| system.as_ref().map(|_| Vec::new()))
@@ -141,6 +147,7 @@ impl Config {
             path_routing,
             path_routing_only,
             max_path_bytes,
+            read_request_bodies,
             services: Vec::new(),
             system,
             policies,

@@ -28,6 +28,8 @@ mod access;
 mod ambiguity_tests;
 mod batching;
 #[cfg(test)]
+mod body_wait_tests;
+#[cfg(test)]
 mod codes_tests;
 #[cfg(test)]
 mod combination_tests;

@@ -135,6 +135,13 @@ impl LocalReply {
         LocalReply::bad_request("Bad Request: encoded form body")
     }
 
+    /// 400 to a request whose decision needs its body (a form `POST`, say) when the host
+    /// cannot deliver it before the decision (`read_request_bodies: false`): held, it would
+    /// wait for good.
+    pub fn unread_body() -> LocalReply {
+        LocalReply::bad_request("Bad Request: request body not readable here")
+    }
+
     /// 400 to a compressed (or UTF-16) multipart or JSON `POST` body: it cannot be read for a
     /// `_method`, and an upstream may decode it.
     pub fn encoded_body() -> LocalReply {

@@ -159,6 +159,13 @@ impl Worker {
         }
         match begun {
             Err(reply) => self.reply(request, reply),
+            // Envoy without `allow_on_headers_stop_iteration` gives a filter holding the
+            // headers no body (found by an audit, 2026-12-06: form `POST`s hung in Istio).
+            Ok(pending)
+                if pending.wants_body() && !end_of_stream && !self.config.read_request_bodies =>
+            {
+                self.reply(request, LocalReply::unread_body())
+            }
             Ok(pending) if pending.wants_body() && !end_of_stream => {
                 self.flows.set(
                     request,
@@ -349,9 +356,15 @@ impl Worker {
         match purpose {
             CallPurpose::Authrep { request, resume } => {
                 let resume = resume || later;
-                let Some(State::Calling(matched)) = self.flows.take(request) else {
-                    // The request went away while its call was in flight.
-                    return Steps::hold();
+                let matched = match self.flows.take(request) {
+                    Some(State::Calling(matched)) => matched,
+                    // Gone while its call was in flight, or answered meanwhile (a body's
+                    // `_method`): its state stays, so later body and trailer callbacks still
+                    // hold it (found by an audit, 2026-12-06).
+                    other => {
+                        self.put_back(request, other);
+                        return Steps::hold();
+                    }
                 };
                 match answer {
                     Some(answer) => self.authrep_answer(request, &matched, &answer, resume),

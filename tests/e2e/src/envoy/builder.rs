@@ -31,6 +31,8 @@ pub struct EnvoyBuilder {
     pub(super) wasm_remote: Option<(String, String, String)>,
     /// The plugin's `failure_policy` (default `FAIL_RELOAD`, as in the shipped configs).
     pub(super) failure_policy: String,
+    /// `allow_on_headers_stop_iteration: false`, as Istio's `WasmPlugin` configures the filter.
+    pub(super) stop_all_iteration: bool,
     /// HTTP/1.1 trailers towards the cluster `upstream` (`enable_trailers`).
     pub(super) upstream_trailers: bool,
     /// Envoy's `jwt_authn` filter before the wasm filter.
@@ -72,6 +74,7 @@ impl Default for EnvoyBuilder {
             http1_trailers: false,
             wasm_remote: None,
             failure_policy: "FAIL_RELOAD".into(),
+            stop_all_iteration: false,
             upstream_trailers: false,
             jwt_authn: None,
             ipv6: false,
@@ -146,6 +149,14 @@ impl EnvoyBuilder {
     /// echo upstream records them (`EchoRequest::trailers`). Other clusters are unchanged.
     pub fn upstream_trailers(mut self) -> Self {
         self.upstream_trailers = true;
+        self
+    }
+
+    /// `allow_on_headers_stop_iteration: false` (Envoy's default, and what Istio's
+    /// `WasmPlugin` sets): a filter pausing in its headers callback gets no body callbacks
+    /// until it resumes the request.
+    pub fn stop_all_iteration(mut self) -> Self {
+        self.stop_all_iteration = true;
         self
     }
 

@@ -189,12 +189,13 @@ fn listener(
                 configuration:
                   "@type": type.googleapis.com/google.protobuf.StringValue
                   value: {config}
-                allow_on_headers_stop_iteration: true
+                allow_on_headers_stop_iteration: {allow_stop}
                 failure_policy: {policy}
 "#,
             config = q(config),
             plugin = q(plugin),
             policy = b.failure_policy,
+            allow_stop = !b.stop_all_iteration,
         );
     }
     y.push_str(
