@@ -42,6 +42,12 @@ impl HeaderSource for Request {
             .map(|(_, v)| v.clone())
     }
 
+    fn header_ambiguous(&self, name: &str) -> bool {
+        let mut values = (self.headers.iter()).filter(|(k, _)| k.eq_ignore_ascii_case(name));
+        let first = values.next().map(|(_, v)| v.clone());
+        values.any(|(_, v)| Some(v) != first.as_ref())
+    }
+
     fn header_joined(&self, name: &str) -> Option<String> {
         let values: Vec<&str> = (self.headers.iter())
             .filter(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -362,18 +368,30 @@ fn roles_from_the_payload_guard_rules_and_a_failed_read_fails_closed() {
     );
 }
 
-#[test]
-fn oidc_with_3scale_sends_the_client_id_as_app_id() {
-    let mut config = service(trusting(), "local+3scale");
+/// `service` as an OpenID Connect one (no `mode`: OIDC sets local+3scale).
+fn oidc_service(jwt: Value) -> Value {
+    let mut config = service(jwt, "local+3scale");
     config["services"][0]["backend_version"] = json!("oauth");
     config["services"][0]["proxy"]["authentication_method"] = json!("oidc");
     config["services"][0]["authentication"]
         .as_object_mut()
         .unwrap()
         .remove("mode");
+    config
+}
+
+/// Claims an OIDC service accepts (APIcast's access-token claims).
+fn oidc_claims() -> Value {
     let mut oidc = valid();
     oidc["aud"] = json!("app-1");
     oidc["typ"] = json!("Bearer");
+    oidc
+}
+
+#[test]
+fn oidc_with_3scale_sends_the_client_id_as_app_id() {
+    let config = oidc_service(trusting());
+    let oidc = oidc_claims();
     let req = Request::new(&[("authorization", "Bearer x.y.z")], payload(oidc.clone()));
     let path = through_worker(config.clone(), &req, "/").unwrap();
     assert!(
@@ -425,4 +443,60 @@ fn the_metadata_is_read_only_for_services_that_trust_jwt_authn() {
     let req = Request::new(&[], payload(valid()));
     assert!(through_worker(service(trusting(), "local"), &req, "/").is_ok());
     assert_eq!(req.metadata_reads.get(), 1);
+}
+
+/// The token `jwt_authn` verified from a first `Authorization` value, and a second one (a
+/// Basic user, in another header or after Envoy's `,`): the upstream may read the second,
+/// which nobody checked. Auth failed in every mode and with or without Basic users, as when
+/// Tollgate verifies the token itself (found by an audit, 2026-12-06: the claims were used).
+#[test]
+fn a_second_authorization_beside_the_verified_token_fails() {
+    let mut no_basic = service(trusting(), "local");
+    no_basic["services"][0]["authentication"]
+        .as_object_mut()
+        .unwrap()
+        .remove("basic_users");
+    let configs = [
+        ("local", service(trusting(), "local"), valid()),
+        ("local+3scale", service(trusting(), "local+3scale"), valid()),
+        ("oidc", oidc_service(trusting()), oidc_claims()),
+        ("no basic_users", no_basic, valid()),
+    ];
+    let bob = "Basic Ym9iOnNwdw==";
+    for (what, config, claims) in configs {
+        let c = parse(&config).unwrap();
+        let with =
+            |headers: &[(&'static str, &str)]| Request::new(headers, payload(claims.clone()));
+        let alone = [("authorization", "Bearer a.b.c")];
+        assert_eq!(
+            local(&c, &with(&alone), None).map(|w| w.0),
+            Ok("app-1".into()),
+            "{what}"
+        );
+        // The same value twice is one credential.
+        let same = [alone[0], alone[0]];
+        assert!(local(&c, &with(&same), None).is_ok(), "{what}");
+        let joined = format!("Bearer a.b.c,{bob}");
+        for headers in [
+            &[alone[0], ("authorization", bob)][..],
+            &[("authorization", bob), alone[0]][..],
+            &[("authorization", joined.as_str())][..],
+            &[alone[0], ("authorization", "Token other")][..],
+        ] {
+            assert_eq!(
+                local(&c, &with(headers), None),
+                Err(LocalFailure::Failed),
+                "{what}: {headers:?}"
+            );
+        }
+    }
+    // Through the worker: 403 with no backend call.
+    let req = Request::new(
+        &[("authorization", "Bearer a.b.c"), ("authorization", bob)],
+        payload(oidc_claims()),
+    );
+    assert_eq!(
+        through_worker(oidc_service(trusting()), &req, "/"),
+        Err((403, Outcome::AuthFailed))
+    );
 }

@@ -44,6 +44,15 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
     // come with it: the upstream would get one nobody checked (a forged token beside a signed
     // URL, an unknown key beside a verified token; found by an audit, 2026-12-05).
     let reads_header = parsed.is_some() && reads_authorization(auth);
+    // A second `Authorization`, whatever its scheme, on a service that reads one: the
+    // upstream may read the other. Envoy joins two into one value with a `,`, which no
+    // Basic or Bearer credential holds. Checked before every method: the claims `jwt_authn`
+    // verified from a first `Bearer` value let a second, Basic one through unchecked (found
+    // by an audit, 2026-12-06).
+    let joined = authorization.as_deref().is_some_and(|a| a.contains(','));
+    if reads_header && (joined || req.headers.header_ambiguous("authorization")) {
+        return Err(LocalFailure::Failed);
+    }
     if let Some(secret) = &auth.signed_url_secret {
         let query = req.query.unwrap_or("");
         match signed_url::verify(secret, req.method, req.path, query, req.now_s) {
@@ -92,13 +101,6 @@ pub fn authenticate(auth: &Authentication, req: &LocalRequest) -> Result<Identit
         };
     }
     if let Some(parsed) = parsed {
-        // A second `Authorization`, whatever its scheme, on a service that reads one: the
-        // upstream may read the other. Envoy joins two into one value with a `,`, which no
-        // Basic or Bearer credential holds.
-        let joined = authorization.as_deref().is_some_and(|a| a.contains(','));
-        if reads_header && (joined || req.headers.header_ambiguous("authorization")) {
-            return Err(LocalFailure::Failed);
-        }
         if let Some(result) = from_authorization(auth, &parsed, req.now_s) {
             // A key beside a token or a Basic user (the key as the Basic username is the same
             // credential, compared above).

@@ -141,6 +141,20 @@ impl Authentication {
         Ok(auth)
     }
 
+    /// Refuses local methods on a service 3scale alone authenticates (no `mode`, or
+    /// `3scale`): they would look enforced and never be read (found by an audit,
+    /// 2026-12-06). Asked once the mode is final: OIDC makes it local+3scale. `path` is the
+    /// service's `authentication.mode`.
+    pub fn refuse_unread_methods(&self, path: &str) -> Result<()> {
+        if self.mode == Mode::ThreeScale && self.has_local_method() {
+            return Err(error(
+                path,
+                "3scale (the default) reads only 3scale credentials: api_keys, basic_users, jwt and signed_urls need mode local or local+3scale",
+            ));
+        }
+        Ok(())
+    }
+
     fn has_local_method(&self) -> bool {
         #[cfg(feature = "jwt")]
         let jwt = self.jwt.is_some();

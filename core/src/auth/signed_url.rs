@@ -1,6 +1,8 @@
 //! Signed URLs: `expires` and `signature` query args, the signature being
 //! hex(HMAC-SHA256(secret, METHOD \n PATH \n SORTED-QUERY \n EXPIRES)), where PATH is the
 //! path as sent and SORTED-QUERY the raw query args except `signature`, sorted, joined by `&`.
+//! Neither the host nor the args' order is signed (README: one secret per service, no arg
+//! signed twice; found by an audit, 2026-12-06).
 
 use crate::secret::constant_time_eq;
 use crate::sorting::heap_sort;

@@ -134,6 +134,7 @@ impl Service {
             let auth_mode = if public { Mode::Open } else { auth.mode };
             parse_mode(&obj, &proxy, auth_mode, &mut warnings)?
         };
+        auth.refuse_unread_methods(&obj.child_path("authentication.mode"))?;
         // The client id is the caller's 3scale credential: a token without it is refused,
         // never sent as its `sub` (the user's id at the identity provider, which may equal
         // another app's key).

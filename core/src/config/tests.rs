@@ -273,3 +273,96 @@ fn claim_check_resources_with_regex_metacharacters_are_refused_naming_the_rule()
         "{e}"
     );
 }
+
+/// Local methods on a service 3scale alone authenticates (no `mode`, `3scale`, or no
+/// `apicast` in its chain) were loaded and never read (found by an audit, 2026-12-06): refused
+/// at `authentication.mode`. What applies in every mode (header secrets, HTTPS-only, public
+/// paths) and OIDC (which sets local+3scale) still load; from 3scale System such a service is
+/// skipped, the others load.
+#[test]
+fn local_methods_without_a_local_mode_are_refused() {
+    let signed = json!({"signed_urls": {"secret": "a-signing-secret-of-32-bytes-abc"}});
+    #[cfg(feature = "jwt")]
+    let jwt = json!({"jwks": {"keys": [{"kty": "oct", "kid": "k", "alg": "HS256",
+        "k": crate::base64::encode_url(b"0123456789abcdef0123456789abcdef")}]}});
+    #[cfg(feature = "jwt")]
+    let jwt_method = Some(json!({"jwt": jwt}));
+    #[cfg(not(feature = "jwt"))]
+    let jwt_method = None;
+    let methods: Vec<Value> = [
+        json!({"api_keys": {"header": "X-API-Key", "keys": []}}),
+        json!({"basic_users": []}),
+        signed.clone(),
+    ]
+    .into_iter()
+    .chain(jwt_method)
+    .collect();
+    let service = |auth: Value, chain: Option<Value>| {
+        let mut s = json!({"id": 1, "backend_version": 1, "authentication": auth});
+        if let Some(chain) = chain {
+            s["proxy"] = json!({"policy_chain": chain});
+        }
+        s
+    };
+    let without_apicast = json!([{"name": "cors", "configuration": {}}]);
+    for method in &methods {
+        for (mode, chain) in [
+            (None, None),
+            (Some("3scale"), None),
+            (None, Some(without_apicast.clone())),
+        ] {
+            let mut auth = method.clone();
+            if let Some(mode) = mode {
+                auth["mode"] = json!(mode);
+            }
+            let e = refused(with_services(json!([service(auth, chain)])));
+            assert!(
+                e.starts_with("services[0].authentication.mode: 3scale (the default) reads only 3scale credentials"),
+                "{method} {mode:?}: {e}"
+            );
+        }
+        for mode in ["local", "local+3scale"] {
+            let mut auth = method.clone();
+            auth["mode"] = json!(mode);
+            if method.get("signed_urls").is_none() {
+                // basic_users: [] and keys: [] authenticate nobody, but are a method.
+                auth["signed_urls"] = signed["signed_urls"].clone();
+            }
+            assert!(parse(with_services(json!([service(auth, None)]))).is_ok());
+        }
+    }
+    let every_mode = json!({"https_only": true, "public_paths": ["/health"],
+        "header_secrets": [{"path_prefix": "/admin", "header": "X-Secret", "secret": "s"}]});
+    assert!(parse(with_services(json!([service(every_mode, None)]))).is_ok());
+    #[cfg(feature = "jwt")]
+    {
+        let oidc = json!({"id": 1, "backend_version": "oauth",
+            "proxy": {"authentication_method": "oidc"}, "authentication": {"jwt": jwt}});
+        assert!(parse(with_services(json!([oidc]))).is_ok());
+    }
+    // From 3scale System: the service is skipped, the next one loads.
+    let base = Config::parse(with_services(json!([])).to_string().as_bytes())
+        .unwrap()
+        .config;
+    let fetched: Vec<FetchedService> = [
+        service(methods[0].clone(), None),
+        json!({"id": 2, "backend_version": 1}),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, content)| FetchedService {
+        id: content["id"].as_u64().map(|id| id.to_string()),
+        version: 1,
+        environment: "production".into(),
+        content,
+        path: format!("proxy_configs[{i}].proxy_config.content"),
+    })
+    .collect();
+    let (c, warnings) = base.with_fetched(&fetched);
+    let ids: Vec<&str> = c.services.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["2"]);
+    assert!(
+        warnings[0].starts_with(SKIPPED_WARNING) && warnings[0].contains("authentication.mode"),
+        "{warnings:?}"
+    );
+}

@@ -5,7 +5,8 @@
 //! the module before its fix: a rule's `namespace`/`roles` on a 3scale service, access fields
 //! in another case, `action` without `namespace`, `roles: []`, `audiences: []`, a leeway of
 //! years, a glob in a header secret's prefix, local authentication in a chain without
-//! `apicast`, a key given twice in one object, and a rule's requirement on public paths only.
+//! `apicast`, a key given twice in one object, a rule's requirement on public paths only, and
+//! local methods on a service left in the default 3scale mode.
 
 mod support;
 
@@ -381,4 +382,42 @@ fn a_short_signing_secret_is_refused() {
             );
         },
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Local methods (`api_keys`, `basic_users`, `jwt`, `signed_urls`) with `mode` left out or
+// `3scale`: loaded, and never read, so a 3scale `user_key` alone was served where the block
+// reads as "an API key (or a token) is required" (an audit, 2026-12-06). Refused at
+// `authentication.mode`.
+
+#[test]
+fn local_methods_without_a_local_mode_are_not_ignored() {
+    let token_keys = json!({"jwks": Signer::jwks(&[&signer()]), "issuer": ISSUER});
+    let cases = [
+        json!({"api_keys": reader_keys()}),
+        json!({"mode": "3scale", "signed_urls": {"secret": "a-signing-secret-of-32-bytes-abc"}}),
+        json!({"mode": null, "jwt": token_keys, "basic_users": []}),
+    ];
+    for auth in cases {
+        let mut svc = service(1, json!(1), json!({}));
+        svc["authentication"] = auth.clone();
+        refused_at_or(
+            config(vec![svc]),
+            backend_state(),
+            &["services[0].authentication.mode"],
+            |s| {
+                let r = Request::get(&format!("/models?user_key={USER_KEY}"))
+                    .header("Host", "api.example.com")
+                    .send(s.port());
+                assert_ne!(
+                    r.status,
+                    200,
+                    "{auth}: served with a 3scale key alone: {}",
+                    describe(&r)
+                );
+                assert_eq!(s.echo.request_count(), 0, "{auth}");
+                assert!(s.backend.requests().is_empty(), "{auth}");
+            },
+        );
+    }
 }

@@ -9,14 +9,22 @@
 //!    headers, which Envoy joins with `,`): `jwt_authn` finds `Bearer ` anywhere in the value.
 //!    Such a token without a payload is auth failed (403), whatever other credential the
 //!    request carries.
+//! 3. The token `jwt_authn` verified, then a second `Authorization` value (another header, or
+//!    after a `,`) holding a Basic user: the upstream may read the Basic one, which nobody
+//!    checked. Auth failed (403), as the same pair when Tollgate verifies the token.
 //!
-//! Both failed before Tollgate counted every token (2026-12-05): the first forwarded the
-//! rejected admin token upstream next to a valid reader token, the second let a valid API key
-//! carry a rejected token upstream (or answered 401 with no other credential).
+//! The first two failed before Tollgate counted every token (2026-12-05): the first forwarded
+//! the rejected admin token upstream next to a valid reader token, the second let a valid API
+//! key carry a rejected token upstream (or answered 401 with no other credential). The third
+//! was let through by the core with the token's identity (an audit, 2026-12-06), but not
+//! through Envoy 1.40, which joins two `Authorization` headers into one and whose `jwt_authn`
+//! takes all of the value after `Bearer ` as the token, so fails to verify it: the test keeps
+//! Tollgate's refusal from resting on that.
 
 mod support;
 
 use e2e::jwt::{b64url, now, Signer};
+use e2e::mock_backend::{App, Service, State};
 use e2e::{JwtAuthn, Request, Response};
 use serde_json::{json, Value};
 use support::*;
@@ -197,4 +205,138 @@ fn forged_bearer_token_not_at_the_start_of_authorization_is_refused() {
         wrong.join("\n"),
         upstream_authorization(&s)
     );
+}
+
+/// Services trusting jwt_authn, each on its own host: local with Basic users, local+3scale
+/// with Basic users (the client id is the `user_key`), OIDC with Basic users (the client id
+/// is the `app_id`), and local without Basic users (a second `Authorization` is refused on a
+/// service that reads it).
+fn second_authorization_stack(key: &Signer) -> Stack {
+    let trusting = json!({"from_jwt_authn": {"metadata_key": "jwt_payload"}, "issuer": ISSUER});
+    let bob = json!([{"username": "bob", "salt": "s", "hash": stored_form("sbob-pw")}]);
+    let rules =
+        json!([{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
+    let svc = |id: u64, version: &str, host: &str, auth: Value| {
+        json!({"id": id, "backend_version": version, "authentication": auth,
+               "backend_authentication_type": "service_token", "backend_authentication_value": TOKEN,
+               "proxy": {"hosts": [host], "proxy_rules": rules}})
+    };
+    let mut oidc = svc(
+        62,
+        "oauth",
+        "oidc.example.com",
+        json!({"jwt": trusting, "basic_users": bob}),
+    );
+    oidc["proxy"]["authentication_method"] = json!("oidc");
+    let services = vec![
+        svc(
+            60,
+            "1",
+            "local.example.com",
+            json!({"mode": "local", "jwt": trusting, "basic_users": bob}),
+        ),
+        svc(
+            61,
+            "1",
+            "both.example.com",
+            json!({"mode": "local+3scale", "jwt": trusting, "basic_users": bob}),
+        ),
+        oidc,
+        svc(
+            63,
+            "1",
+            "nobasic.example.com",
+            json!({"mode": "local", "jwt": trusting}),
+        ),
+    ];
+    let state = State::new()
+        .service(
+            Service::new("61")
+                .token(TOKEN)
+                .backend_version("1")
+                .metric("hits", None),
+        )
+        .service(
+            Service::new("62")
+                .token(TOKEN)
+                .backend_version("oauth")
+                .metric("hits", None),
+        )
+        .app(App::new("61", "app-61").user_key("client-1").plan("Basic"))
+        .app(App::new("62", "client-1").plan("Basic"));
+    Stack::start_with(config(services), state, |b| {
+        b.jwt_authn(JwtAuthn::new(&Signer::jwks(&[key])).issuer(ISSUER))
+    })
+}
+
+#[test]
+fn a_second_authorization_beside_the_verified_token_is_refused() {
+    let key = Signer::es256("audit-3");
+    let s = second_authorization_stack(&key);
+    let mut token_claims = claims(&[]);
+    token_claims["aud"] = json!("account"); // OIDC needs one
+    let bearer = format!("Bearer {}", key.token(&token_claims));
+    let basic_bob = "Basic Ym9iOmJvYi1wdw=="; // bob:bob-pw
+    let hosts = [
+        "local.example.com",
+        "both.example.com",
+        "oidc.example.com",
+        "nobasic.example.com",
+    ];
+    let get = |host: &str| Request::get("/api/x").header("Host", host);
+    let mut wrong = Vec::new();
+    for host in hosts {
+        // Control: the token alone is let through with it.
+        let before = s.echo.requests().len();
+        let ok = get(host).header("Authorization", &bearer).send(s.port());
+        assert_eq!(ok.status, 200, "{host}: {ok}");
+        assert_eq!(s.echo.requests().len(), before + 1, "{host}");
+        let cases = [
+            (
+                "Basic first",
+                get(host)
+                    .header("Authorization", basic_bob)
+                    .header("Authorization", &bearer),
+            ),
+            (
+                "Bearer first",
+                get(host)
+                    .header("Authorization", &bearer)
+                    .header("Authorization", basic_bob),
+            ),
+            (
+                "joined",
+                get(host).header("Authorization", &format!("{bearer},{basic_bob}")),
+            ),
+        ];
+        for (case, request) in cases {
+            let before = s.echo.requests().len();
+            let r = request.send(s.port());
+            let forwarded = s.echo.requests().len() > before;
+            if (r.status, r.body.as_str()) != (403, FAILED) || forwarded {
+                wrong.push(format!(
+                    "{host} {case}: {} {:?}, upstream reached: {forwarded}",
+                    r.status, r.body
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "a Basic user beside the verified token (README: auth failed, 403):\n{}\nupstream Authorization headers: {:?}",
+        wrong.join("\n"),
+        upstream_authorization(&s)
+    );
+    // 3scale was asked once per 3scale service, for the controls, with the client id.
+    let calls = s.backend.requests();
+    let credentials: Vec<String> = calls
+        .iter()
+        .map(|c| {
+            c.param("user_key")
+                .or(c.param("app_id"))
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(credentials, ["client-1", "client-1"], "{calls:?}");
 }

@@ -187,7 +187,7 @@ pub fn document(config: &Config) -> Document {
 
     for (index, service) in config.services.iter().enumerate() {
         let prefix = scheme_prefix(&service.id, &prefixes);
-        all_schemes.push(schemes(&prefix, service, &mut warnings));
+        all_schemes.push(schemes(&prefix, service));
         prefixes.push(prefix);
         for server in servers(service) {
             if !top_servers.contains(&server) {

@@ -44,22 +44,13 @@ fn http(scheme: &str, description: &str) -> Value {
     json!({"type": "http", "scheme": scheme, "description": description})
 }
 
-pub(super) fn schemes(prefix: &str, service: &Service, warnings: &mut Vec<String>) -> Schemes {
+pub(super) fn schemes(prefix: &str, service: &Service) -> Schemes {
     let mut s = Schemes::default();
     let auth = &service.auth;
     let jwt = jwt_description(auth);
     if auth.mode == Mode::ThreeScale {
+        // Local credentials on a 3scale service are refused when the configuration loads.
         s.threescale = Some(threescale(&mut s, prefix, service));
-        if auth.api_keys.is_some()
-            || auth.basic_users.is_some()
-            || jwt.is_some()
-            || auth.signed_url_secret.is_some()
-        {
-            warnings.push(format!(
-                "service {}: authentication.mode is 3scale, so its local credentials are ignored (and left out)",
-                service.id
-            ));
-        }
     } else {
         if let Some(keys) = &auth.api_keys {
             if let Some(header) = &keys.header {
