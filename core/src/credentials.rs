@@ -65,8 +65,9 @@ pub struct Found {
     pub user_key: Option<String>,
     pub app_id: Option<String>,
     pub app_key: Option<String>,
-    /// A credential came twice with different values (query, form or headers): the backend
-    /// would authorize one and the upstream might read the other. Auth failed.
+    /// A credential came twice with different values (query, form or headers), or came in
+    /// an `Authorization` header that cannot be read here: the backend would authorize one
+    /// and the upstream might read the other. Auth failed.
     pub ambiguous: bool,
 }
 
@@ -140,6 +141,39 @@ impl Found {
         }
         self.ambiguous |= ambiguous;
     }
+
+    /// After a form body is read for credentials: each one as read from the query and the
+    /// form together (`merged`). A value in another spelling on the other side (`?user_key=a`
+    /// and a body `user.key=b`, `USER_KEY=b` or `user_key[]=b`, or the reverse) makes them
+    /// ambiguous: PHP, Laravel and Rack read the body's or the spelled one (found by an
+    /// audit, 2026-12-06).
+    pub fn check_merged(&mut self, service: &Service, merged: &QueryArgs) {
+        let twice = |name: &str| merged.credential(name).1;
+        let names = &service.names;
+        self.ambiguous |= match service.mode {
+            AuthMode::UserKey => twice(&names.user_key),
+            AuthMode::AppIdAndKey => twice(&names.app_id) || twice(&names.app_key),
+            AuthMode::Unusable => false,
+        };
+    }
+
+    /// A form body not read for credentials (APIcast reads them on `POST`, `PUT` and `PATCH`
+    /// with the form type only) that an upstream still reads: a credential in it, in any
+    /// spelling, must be the one found; one where none was found would have the default
+    /// credentials authorize another caller (found by an audit, 2026-12-06).
+    pub fn check_unread(&mut self, service: &Service, form: &QueryArgs) {
+        let differs = |slot: &Option<String>, name: &str| {
+            form.spelled(name).any(|v| slot.as_deref() != Some(v))
+        };
+        let names = &service.names;
+        self.ambiguous |= match service.mode {
+            AuthMode::UserKey => differs(&self.user_key, &names.user_key),
+            AuthMode::AppIdAndKey => {
+                differs(&self.app_id, &names.app_id) || differs(&self.app_key, &names.app_key)
+            }
+            AuthMode::Unusable => false,
+        };
+    }
 }
 
 /// Reads credentials from the query, the headers or the Authorization header.
@@ -184,11 +218,19 @@ pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource)
             found
         }
         CredentialsLocation::Authorization => {
-            let auth = headers
-                .header("authorization")
-                .map(|v| Authorization::parse(&v))
+            let value = headers.header("authorization");
+            let auth = value
+                .as_deref()
+                .map(Authorization::parse)
                 .unwrap_or_default();
-            match service.mode {
+            // A Basic credential unreadable here (URL-safe base64, no colon: Node's decoder
+            // reads a user from it), or a second header (Envoy joins two with a `,`): the
+            // upstream may read a caller while another, or the default credentials, is
+            // authorized (found by an audit, 2026-12-06).
+            let unreadable = auth.malformed_basic
+                || value.as_deref().is_some_and(Authorization::joined)
+                || headers.header_ambiguous("authorization");
+            let found = match service.mode {
                 AuthMode::UserKey => Found {
                     user_key: auth.userid.or(auth.password).or(auth.token),
                     ..Found::default()
@@ -199,6 +241,10 @@ pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource)
                     ..Found::default()
                 },
                 AuthMode::Unusable => Found::default(),
+            };
+            Found {
+                ambiguous: unreadable,
+                ..found
             }
         }
     }
@@ -249,6 +295,13 @@ impl Authorization {
         } else {
             Authorization::default()
         }
+    }
+
+    /// Whether `value` holds a Basic or Bearer credential after a `,`: two headers that
+    /// Envoy joined (no Basic or Bearer credential holds a comma).
+    pub fn joined(value: &str) -> bool {
+        (value.split(',').skip(1))
+            .any(|piece| Authorization::parse(piece.trim_start()) != Authorization::default())
     }
 }
 

@@ -8,7 +8,7 @@ use crate::auth::local;
 use crate::auth::local::LocalFailure;
 use crate::auth::Mode;
 use crate::body_scan::BodyScan;
-use crate::config::Service;
+use crate::config::{CredentialsLocation, Service};
 use crate::credentials::Authorization;
 use crate::mapping::arg_names::is_spelling_of;
 use crate::mapping::QueryArgs;
@@ -117,6 +117,7 @@ impl PendingRequest {
     pub(super) fn reads_form(&self) -> bool {
         (self.form_body && !self.routing_args.is_empty())
             || self.form_credentials()
+            || self.form_compared()
             || self.form_rules()
             || self.form_override()
             || self.form_tokens()
@@ -169,6 +170,23 @@ impl PendingRequest {
         self.body_eligible && query_credentials
     }
 
+    /// A form body APIcast does not read for credentials (on `DELETE`, `GET` and other
+    /// methods; a `POST` without a content type, which Rack reads as a form) on a service
+    /// reading 3scale credentials from the query: an upstream may read a key in it, so it is
+    /// read to be compared with the one authorized, never to fill it (found by an audit,
+    /// 2026-12-06).
+    fn form_compared(&self) -> bool {
+        let threescale = matches!(
+            self.service.auth.mode,
+            Mode::ThreeScale | Mode::LocalThenThreeScale
+        );
+        self.form_body
+            && !self.body_eligible
+            && !self.public_path
+            && threescale
+            && self.service.location == CredentialsLocation::Query
+    }
+
     /// Rules that read args read the form's, on every method and whatever the credentials'
     /// location (APIcast reads it for `POST`, `PUT` and `PATCH`; an upstream also on `DELETE`).
     fn form_rules(&self) -> bool {
@@ -197,7 +215,8 @@ impl PendingRequest {
         if self.form_signed() && self.redefines_signed_args(&form) {
             self.local = Some(Err(LocalFailure::Failed));
         }
-        if self.form_rules() || self.form_credentials() || self.form_tokens() {
+        let compared = self.form_compared();
+        if self.form_rules() || self.form_credentials() || self.form_tokens() || compared {
             if has_payload(&self.method) {
                 self.args.overlay(&form)
             } else {
@@ -210,10 +229,16 @@ impl PendingRequest {
         {
             self.local = Some(Err(LocalFailure::Failed));
         }
+        // `local+3scale` compares the caller's id with every spelling in the args instead
+        // (`names_another_caller`), where the form is now.
+        if compared && self.service.auth.mode == Mode::ThreeScale {
+            self.found.check_unread(&self.service, &form);
+        }
         if !self.form_credentials() {
             return;
         }
         self.found.fill_from_args(&self.service, &form);
+        self.found.check_merged(&self.service, &self.args);
         // A credential in the body is as exposed on plain HTTP as one in the query.
         self.insecure |= self.plain_http && self.found.any();
         let local_key = self

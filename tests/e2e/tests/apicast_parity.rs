@@ -265,8 +265,10 @@ fn rules_sum_stop_at_last_and_show_their_raw_patterns() {
 
 /// `credentials_location: authorization` (`configuration/service.lua`, `http_authorization.lua`):
 /// v1 takes `userid or password or token` (Lua's `""` is truthy, so `Basic :key` is the
-/// empty user_key), Basic without a colon gives nothing (401), v2 takes `userid or token` and
-/// `password`, so a Bearer token alone is 401 (`t/apicast.t` TEST 28 for Basic).
+/// empty user_key), v2 takes `userid or token` and `password`, so a Bearer token alone is 401
+/// (`t/apicast.t` TEST 28 for Basic). Basic without a colon gives APIcast nothing (401);
+/// Tollgate refuses it (403): a lenient upstream may read a user from it (found by an audit,
+/// 2026-12-06).
 #[test]
 fn authorization_header_is_read_as_apicast_reads_it() {
     let s = Stack::start(config(vec![
@@ -300,7 +302,7 @@ fn authorization_header_is_read_as_apicast_reads_it() {
     assert_eq!(send(h, &basic("", USER_KEY)), (403, Some(uk(""))));
     assert_eq!(
         send(h, &format!("Basic {}", standard(USER_KEY.as_bytes()))),
-        (401, None)
+        (403, None)
     );
     assert_eq!(
         send("v2.example.com", &format!("Bearer {APP_ID}")),

@@ -265,3 +265,221 @@ fn form_body_credentials_with_custom_names_on_put_and_patch() {
     assert_eq!(default_name.status, 401, "{default_name}");
     assert_eq!(s.authreps().len(), 2);
 }
+
+const REFUSED: (u16, &str) = (403, "Authentication failed");
+
+/// The backend of the tests below: a `victim` application beside the caller's on every
+/// service, so that a key the filter let through would be served.
+fn victim_state(ids: &[&str]) -> e2e::mock_backend::State {
+    use e2e::mock_backend::{App, Service, State};
+    (ids.iter()).fold(State::new(), |state, id| {
+        state
+            .service(
+                Service::new(id)
+                    .token(TOKEN)
+                    .backend_version("1")
+                    .metric("hits", None),
+            )
+            .app(
+                App::new(id, &format!("app-{id}"))
+                    .user_key(USER_KEY)
+                    .plan("Basic"),
+            )
+            .app(
+                App::new(id, &format!("anon-{id}"))
+                    .user_key("anon")
+                    .plan("Basic"),
+            )
+            .app(
+                App::new(id, &format!("victim-{id}"))
+                    .user_key("victim")
+                    .plan("Basic"),
+            )
+    })
+}
+
+fn any_path(id: u64, host: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut proxy = json!({"hosts": [host], "proxy_rules": [
+        {"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]});
+    if let (Some(p), serde_json::Value::Object(extra)) = (proxy.as_object_mut(), extra) {
+        p.extend(extra);
+    }
+    service(id, json!(1), proxy)
+}
+
+/// The user_key of every authrep, in order.
+fn authorized_keys(s: &Stack) -> Vec<String> {
+    (s.authreps().iter())
+        .filter_map(|c| c.param("user_key").map(str::to_string))
+        .collect()
+}
+
+/// A key in the form body in another spelling than the query's (`user.key`, `USER_KEY`,
+/// `user_key[]`), or the reverse: PHP, Laravel and Rack read the other one, so it is auth
+/// failed (found by an audit, 2026-12-06). The same key in any spelling is served.
+#[test]
+fn a_body_key_spelled_otherwise_than_the_querys_is_auth_failed() {
+    let s = Stack::start_with(
+        config(vec![any_path(1, "api.example.com", json!({}))]),
+        victim_state(&["1"]),
+        |b| b,
+    );
+    let post = |query: &str, body: &str| {
+        Request::post(&format!("/one?{query}"))
+            .header("Host", "api.example.com")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.to_string())
+            .send(s.port())
+    };
+    let mine = format!("user_key={USER_KEY}");
+    for body in [
+        "user.key=victim",
+        "USER_KEY=victim",
+        "User_Key=victim",
+        "user_key%5B%5D=victim",
+    ] {
+        let r = post(&mine, body);
+        assert_eq!((r.status, r.body.as_str()), REFUSED, "{body}: {r}");
+    }
+    let r = post("user.key=victim", &mine);
+    assert_eq!((r.status, r.body.as_str()), REFUSED, "the reverse: {r}");
+    let ok = post(&mine, &format!("user.key={USER_KEY}&item=42"));
+    assert_eq!(ok.status, 200, "{ok}");
+    assert_eq!(ok.echo().body, format!("user.key={USER_KEY}&item=42"));
+    assert_eq!(
+        s.echo.requests().len(),
+        1,
+        "only the same key went upstream"
+    );
+    assert_eq!(authorized_keys(&s), [USER_KEY]);
+}
+
+/// A form body APIcast does not read for credentials (`DELETE`, `GET`; a `POST` without a
+/// content type, which Rack reads as a form) is read to be compared: a key in it that is not
+/// the query's is auth failed; the body is never where the credential is taken from (found
+/// by an audit, 2026-12-06).
+#[test]
+fn a_body_apicast_does_not_read_must_carry_the_key_authorized() {
+    let s = Stack::start_with(
+        config(vec![any_path(1, "api.example.com", json!({}))]),
+        victim_state(&["1"]),
+        |b| b,
+    );
+    let send = |method: &str, form: bool, body: &str| {
+        let r = Request::new(method, &format!("/x?user_key={USER_KEY}"))
+            .header("Host", "api.example.com");
+        let r = match form {
+            true => r.header("Content-Type", "application/x-www-form-urlencoded"),
+            false => r,
+        };
+        r.body(body.to_string()).send(s.port())
+    };
+    for (method, form) in [("DELETE", true), ("GET", true), ("POST", false)] {
+        for body in ["user_key=victim", "a=1&user.key=victim"] {
+            let r = send(method, form, body);
+            assert_eq!((r.status, r.body.as_str()), REFUSED, "{method} {body}: {r}");
+        }
+    }
+    let ok = send("DELETE", true, &format!("user_key={USER_KEY}&a=1"));
+    assert_eq!(ok.status, 200, "{ok}");
+    assert_eq!(ok.echo().body, format!("user_key={USER_KEY}&a=1"));
+    let ok = send("POST", false, "a=1");
+    assert_eq!(ok.status, 200, "{ok}");
+    assert_eq!(ok.echo().body, "a=1");
+    let methods: Vec<String> = (s.echo.requests().iter())
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(
+        methods,
+        ["DELETE", "POST"],
+        "only the controls went upstream"
+    );
+    assert_eq!(authorized_keys(&s), [USER_KEY, USER_KEY]);
+}
+
+fn with_defaults(location: &str) -> serde_json::Value {
+    json!({"credentials_location": location, "policy_chain": [
+        {"name": "default_credentials", "configuration": {"auth_type": "user_key", "user_key": "anon"}},
+        {"name": "apicast"}]})
+}
+
+/// `default_credentials` authorize a request without a key, not one whose form body carries
+/// a key APIcast does not read (a `DELETE`'s, a `POST`'s without a content type): the
+/// upstream reads `victim` there while `anon` is metered (found by an audit, 2026-12-06).
+#[test]
+fn default_credentials_do_not_stand_for_a_key_in_a_body_apicast_does_not_read() {
+    let s = Stack::start_with(
+        config(vec![any_path(
+            3,
+            "anon.example.com",
+            with_defaults("query"),
+        )]),
+        victim_state(&["3"]),
+        |b| b,
+    );
+    let anon = |method: &str| Request::new(method, "/x").header("Host", "anon.example.com");
+    for (what, request) in [
+        (
+            "DELETE form",
+            anon("DELETE").form(&[("user_key", "victim")]),
+        ),
+        ("GET form", anon("GET").form(&[("user.key", "victim")])),
+        ("POST without type", anon("POST").body("user_key=victim")),
+    ] {
+        let r = request.send(s.port());
+        assert_eq!((r.status, r.body.as_str()), REFUSED, "{what}: {r}");
+    }
+    let ok = anon("DELETE").form(&[("a", "1")]).send(s.port());
+    assert_eq!(ok.status, 200, "{ok}");
+    assert_eq!(ok.echo().body, "a=1");
+    assert_eq!(s.echo.requests().len(), 1, "only the control went upstream");
+    assert_eq!(authorized_keys(&s), ["anon"]);
+}
+
+/// With `credentials_location: authorization`, an `Authorization: Basic` Tollgate cannot
+/// decode (URL-safe base64, which Node reads; no colon; a space inside) or a second
+/// `Authorization` header is auth failed, not the default credentials' caller (found by an
+/// audit, 2026-12-06).
+#[test]
+fn default_credentials_do_not_stand_for_an_authorization_unreadable_here() {
+    let s = Stack::start_with(
+        config(vec![any_path(
+            4,
+            "basic.example.com",
+            with_defaults("authorization"),
+        )]),
+        victim_state(&["4"]),
+        |b| b,
+    );
+    let basic = |values: &[&str]| {
+        (values.iter())
+            .fold(
+                Request::get("/x").header("Host", "basic.example.com"),
+                |r, v| r.header("Authorization", v),
+            )
+            .send(s.port())
+    };
+    for values in [
+        &["Basic dml-fnRpbT4_Og"][..],
+        &["Basic dmljdGlt"],
+        &["Basic dmljdGlt Og=="],
+        &["Digest x", "Basic dmljdGltOg=="],
+    ] {
+        let r = basic(values);
+        assert_eq!((r.status, r.body.as_str()), REFUSED, "{values:?}: {r}");
+    }
+    let ok = basic(&[]);
+    assert_eq!(ok.status, 200, "{ok}");
+    let ok = basic(&["Basic dmljdGltOg=="]);
+    assert_eq!(ok.status, 200, "a readable Basic is the caller's: {ok}");
+    assert_eq!(
+        ok.echo().header("authorization"),
+        Some("Basic dmljdGltOg==")
+    );
+    assert_eq!(
+        s.echo.requests().len(),
+        2,
+        "only the controls went upstream"
+    );
+    assert_eq!(authorized_keys(&s), ["anon", "victim"]);
+}

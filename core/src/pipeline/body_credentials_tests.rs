@@ -1,0 +1,261 @@
+//! A 3scale credential in a form body, or in an `Authorization` header, that an upstream reads
+//! otherwise than the decision: in another spelling than the query's, in a body APIcast does
+//! not read, or in a Basic credential Tollgate cannot decode. Each is auth failed, with or
+//! without `default_credentials` (found by an audit, 2026-12-06).
+
+use super::fake_envoy::Headers;
+use super::*;
+use serde_json::{json, Value};
+
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+
+fn config(version: u8, proxy: Value) -> Config {
+    let mut proxy = proxy;
+    proxy["hosts"] = json!(["api"]);
+    proxy["proxy_rules"] =
+        json!([{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
+    let v = json!({"backend": {"cluster": "b"}, "services": [
+        {"id": 1, "backend_version": version, "proxy": proxy}]});
+    Config::parse(v.to_string().as_bytes()).unwrap().config
+}
+
+fn anonymous(location: &str) -> Config {
+    let defaults = json!({"name": "default_credentials",
+        "configuration": {"auth_type": "user_key", "user_key": "anon"}});
+    config(
+        1,
+        json!({"credentials_location": location,
+            "policy_chain": [defaults, {"name": "apicast"}]}),
+    )
+}
+
+/// The reply's status, or 0 and the authrep's credentials. `body`: read when the request
+/// waits for it (`None` when it does not).
+fn decide(
+    c: &Config,
+    method: &str,
+    path: &str,
+    headers: &[(&'static str, &'static str)],
+    body: &str,
+) -> (u16, String) {
+    let head = RequestHead {
+        method,
+        authority: "api",
+        path,
+        now_s: 0,
+    };
+    let mut pending = match begin(c, head, &Headers(headers.to_vec())) {
+        Ok(p) => p,
+        Err(reply) => return (reply.status, reply.body),
+    };
+    if !body.is_empty() {
+        assert!(
+            pending.wants_body(),
+            "{method} {path} {headers:?}: body not read"
+        );
+        pending.add_form_body(body.as_bytes());
+    }
+    match pending.authorize() {
+        Err(reply) => (reply.status, reply.body),
+        Ok(Next::Backend(m)) => (0, m.credentials.encoded()),
+        Ok(Next::Forward(_)) => (0, "forward".into()),
+    }
+}
+
+fn failed() -> (u16, String) {
+    (403, "Authentication failed".into())
+}
+
+fn authorized(credentials: &str) -> (u16, String) {
+    (0, credentials.into())
+}
+
+#[test]
+fn a_body_credential_spelled_otherwise_than_the_querys_is_auth_failed() {
+    let c = config(1, json!({}));
+    for body in [
+        "user.key=victim",
+        "USER_KEY=victim",
+        "User_Key=victim",
+        "user_key[]=victim",
+        "[user_key]=victim",
+        "user_key=mine&user.key=victim",
+    ] {
+        let got = decide(&c, "POST", "/one?user_key=mine", &[FORM], body);
+        assert_eq!(got, failed(), "{body}");
+    }
+    for (query, body) in [
+        ("user.key=victim", "user_key=mine"),
+        ("USER.KEY=victim", "user_key=mine"),
+        ("user_key[]=victim", "user_key=mine"),
+    ] {
+        let got = decide(&c, "POST", &format!("/one?{query}"), &[FORM], body);
+        assert_eq!(got, failed(), "{query} {body}");
+    }
+    // The same value in any spelling, and other args, go on.
+    for body in ["user.key=mine", "USER_KEY=mine", "a=1"] {
+        let got = decide(&c, "POST", "/one?user_key=mine", &[FORM], body);
+        assert_eq!(got, authorized("user_key=mine"), "{body}");
+    }
+
+    let v2 = config(2, json!({}));
+    for (query, body) in [
+        ("app_id=a&app_key=k", "app.key=other"),
+        ("app_id=a&app_key=k", "APP_ID=other"),
+        ("app_id=a", "app_key=k&app.id=other"),
+        ("app.id=other", "app_id=a&app_key=k"),
+    ] {
+        let got = decide(&v2, "PUT", &format!("/one?{query}"), &[FORM], body);
+        assert_eq!(got, failed(), "{query} {body}");
+    }
+    let got = decide(&v2, "PUT", "/one?app_id=a", &[FORM], "app_key=k&App_Id=a");
+    assert_eq!(got, authorized("app_id=a&app_key=k"));
+}
+
+#[test]
+fn a_body_apicast_does_not_read_must_carry_the_credential_checked() {
+    let c = config(1, json!({}));
+    let shapes: [(&str, &[(&'static str, &'static str)]); 4] = [
+        ("DELETE", &[FORM]),
+        ("GET", &[FORM]),
+        ("OPTIONS", &[FORM]),
+        ("POST", &[]),
+    ];
+    for (method, headers) in shapes {
+        for body in ["user_key=victim", "user.key=victim", "a=1&USER_KEY=victim"] {
+            let got = decide(&c, method, "/x?user_key=mine", headers, body);
+            assert_eq!(got, failed(), "{method} {headers:?} {body}");
+        }
+        // Never read for the credential: the query's is the one, and one only in the body
+        // is not taken (auth failed, not authorized).
+        let got = decide(&c, method, "/x?user_key=mine", headers, "user_key=mine&a=1");
+        assert_eq!(got, authorized("user_key=mine"), "{method}");
+        let got = decide(&c, method, "/x?user_key=mine", headers, "a=1");
+        assert_eq!(got, authorized("user_key=mine"), "{method}");
+        assert_eq!(
+            decide(&c, method, "/x", headers, "user_key=victim"),
+            failed()
+        );
+    }
+    let v2 = config(2, json!({}));
+    let got = decide(
+        &v2,
+        "DELETE",
+        "/x?app_id=a&app_key=k",
+        &[FORM],
+        "app_key=other",
+    );
+    assert_eq!(got, failed());
+    let got = decide(&v2, "DELETE", "/x?app_id=a&app_key=k", &[FORM], "app_id=a");
+    assert_eq!(got, authorized("app_id=a&app_key=k"));
+}
+
+#[test]
+fn default_credentials_do_not_stand_for_a_key_in_a_body_apicast_does_not_read() {
+    let c = anonymous("query");
+    for (method, headers, body) in [
+        ("DELETE", &[FORM][..], "user_key=victim"),
+        ("GET", &[FORM][..], "user.key=victim"),
+        ("POST", &[][..], "user_key=victim"),
+        ("POST", &[][..], "user_key[]=victim"),
+    ] {
+        let got = decide(&c, method, "/x", headers, body);
+        assert_eq!(got, failed(), "{method} {headers:?} {body}");
+    }
+    assert_eq!(
+        decide(&c, "DELETE", "/x", &[FORM], "a=1"),
+        authorized("user_key=anon")
+    );
+    assert_eq!(
+        decide(&c, "POST", "/x", &[FORM], "user.key=victim").0,
+        401,
+        "a spelled key in a read body: carried, not replaced (auth missing)"
+    );
+}
+
+#[test]
+fn only_services_reading_credentials_from_the_query_wait_for_such_a_body() {
+    let waits = |c: &Config, method: &str, headers: &[(&'static str, &'static str)]| {
+        let head = RequestHead {
+            method,
+            authority: "api",
+            path: "/x?user_key=mine",
+            now_s: 0,
+        };
+        begin(c, head, &Headers(headers.to_vec())).is_ok_and(|p| p.wants_body())
+    };
+    let query = config(1, json!({}));
+    assert!(waits(&query, "DELETE", &[FORM]));
+    assert!(!waits(&query, "DELETE", &[]), "no form type: streamed");
+    assert!(!waits(
+        &query,
+        "GET",
+        &[("content-type", "application/json")]
+    ));
+    for location in ["headers", "authorization"] {
+        let other = config(1, json!({"credentials_location": location}));
+        assert!(!waits(&other, "DELETE", &[FORM]), "{location}");
+        assert!(
+            !waits(&anonymous(location), "DELETE", &[FORM]),
+            "{location}"
+        );
+    }
+}
+
+#[test]
+fn an_authorization_header_unreadable_here_is_auth_failed() {
+    let c = anonymous("authorization");
+    let urlsafe = "Basic dml-fnRpbT4_Og"; // `vi~~tim>?:` in the URL-safe alphabet
+    for (value, twice) in [
+        (urlsafe, None),
+        ("Basic dmljdGlt", None),      // no colon
+        ("Basic dmljdGlt Og==", None), // a space inside
+        ("Digest x, Basic dmljdGltOg==", None),
+        ("Bearer mine,Bearer victim", None),
+        ("Digest x", Some("Basic dmljdGltOg==")),
+        ("Basic bWluZTo=", Some("Basic dmljdGltOg==")),
+    ] {
+        let mut headers = vec![("authorization", value)];
+        headers.extend(twice.map(|v| ("authorization", v)));
+        assert_eq!(decide(&c, "GET", "/x", &headers, ""), failed(), "{value}");
+    }
+    assert_eq!(
+        decide(&c, "GET", "/x", &[], ""),
+        authorized("user_key=anon")
+    );
+    let digest = [("authorization", "Digest username=\"u\", realm=\"r\"")];
+    assert_eq!(
+        decide(&c, "GET", "/x", &digest, ""),
+        authorized("user_key=anon")
+    );
+    let basic = [("authorization", "Basic bWluZTo=")];
+    assert_eq!(
+        decide(&c, "GET", "/x", &basic, ""),
+        authorized("user_key=mine")
+    );
+    // Without default credentials too: 403 rather than 401.
+    let plain = config(1, json!({"credentials_location": "authorization"}));
+    let headers = [("authorization", urlsafe)];
+    assert_eq!(decide(&plain, "GET", "/x", &headers, ""), failed());
+}
+
+/// `local+3scale`: the caller's id is the credential, so such a body's key must be that id.
+#[test]
+fn a_body_apicast_does_not_read_must_name_the_local_caller() {
+    let auth = json!({"mode": "local+3scale", "api_keys": {"header": "x-api-key", "keys": [
+        {"id": "bob", "hash": crate::auth::digest::stored_form("abc")}]}});
+    let v = json!({"backend": {"cluster": "b"}, "services": [{"id": 1, "backend_version": 1,
+        "authentication": auth, "proxy": {"hosts": ["api"], "proxy_rules": [
+            {"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}}]});
+    let c = Config::parse(v.to_string().as_bytes()).unwrap().config;
+    let key = ("x-api-key", "abc");
+    for body in ["user_key=victim", "user.key=victim"] {
+        assert_eq!(
+            decide(&c, "DELETE", "/x", &[key, FORM], body),
+            failed(),
+            "{body}"
+        );
+    }
+    let got = decide(&c, "DELETE", "/x", &[key, FORM], "user_key=bob&a=1");
+    assert_eq!(got, authorized("user_key=bob"));
+}
