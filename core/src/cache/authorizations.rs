@@ -59,8 +59,8 @@ pub enum Denial {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {
     pub key: EntryKey,
-    /// `None` when both of the key's slots hold other live entries: the answer then serves
-    /// only this request.
+    /// `None` when both of the key's slots hold other live entries: an answer would hold for
+    /// this request alone, so the pipeline sends an authrep instead (the backend counts it).
     slot: Option<u32>,
     /// The asking service's settings: its answer is recorded with them.
     settings: CacheSettings,
@@ -259,9 +259,11 @@ impl AuthCache {
         Lookup::Wait
     }
 
-    /// Records the backend's answer to an `authorize`. For a cached entry the caller then looks
-    /// up again, for this request and every request waiting on the key; an uncached ticket's
-    /// answer is returned as the lookup for this request alone.
+    /// Records the backend's answer to an `authorize`. The caller then looks up again, for
+    /// this request and every request waiting on the key. An answer that could not be
+    /// recorded (an uncached ticket, or a slot taken meanwhile) is returned as a lookup that
+    /// would hold for the requester alone; the pipeline does not use it (the requester looks
+    /// again with the others, and gets an authrep if no slot is free).
     pub fn answer(
         &mut self,
         store: &dyn SharedStore,
@@ -279,7 +281,7 @@ impl AuthCache {
         let mut taken = false;
         super::store::update(store, &slot_key(slot), |value| {
             // The slot may have gone to another key while this answer was slow to come (past
-            // `wait_ms`): that entry stays, and the answer serves this request alone.
+            // `wait_ms`): that entry stays, and the answer is not recorded.
             let mut entry = match value.and_then(SharedEntry::decode) {
                 Some(e) if e.key == key => e,
                 other if eviction::rank(other.as_ref(), known, now_ms).is_none() => {

@@ -5,6 +5,7 @@
 //! - [`entry`]: one cached authorization as every worker sees it;
 //! - [`authorizations`]: each worker's leases and the lookup / answer protocol;
 //! - [`eviction`]: which slot a key may take from another (valid keys' answers stay);
+//! - [`slot_count`]: how many slots there are, fixed for the plugin by its first configuration;
 //! - [`reports`]: pending usage, the reporter election and the report calls.
 
 pub mod authorizations;
@@ -12,6 +13,7 @@ pub mod entry;
 pub mod eviction;
 pub mod key;
 pub mod reports;
+pub mod slot_count;
 pub mod store;
 
 pub use authorizations::{AuthCache, CacheSettings, Denial, Lookup, Ticket};

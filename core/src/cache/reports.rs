@@ -331,7 +331,7 @@ impl ReportBatch {
 /// so an application it rejects (deleted, a key let through by `caching_type: allow`) voids
 /// only its own calls, never the other applications'. The service is the configuration's,
 /// else one it no longer has (`retired`). Calls of a service neither knows cannot be
-/// reported: they are returned as dropped.
+/// reported here: they are returned, for a worker whose configuration knows it.
 pub fn batches(
     config: &Config,
     retired: &RetiredServices,
@@ -358,14 +358,14 @@ pub fn batches(
         }
     }
     let mut out = Vec::new();
-    let mut dropped = Vec::new();
+    let mut unknown = Vec::new();
     for (service_id, entries) in per_service {
         let configured = config.services.iter().find(|s| s.id == service_id);
         let Some(service) = configured
             .map(|s| ReportingIdentity::of(s))
             .or_else(|| retired.find(&service_id).cloned())
         else {
-            dropped.extend(entries.into_iter().map(|p| (p.key, p.calls)));
+            unknown.extend(entries.into_iter().map(|p| (p.key, p.calls)));
             continue;
         };
         let entries = by_application(entries);
@@ -407,7 +407,7 @@ pub fn batches(
         }
         call.send(&mut out);
     }
-    (out, dropped)
+    (out, unknown)
 }
 
 /// The entries grouped per application, each group in its entries' order. Not `sort_by`:

@@ -143,9 +143,13 @@ impl Worker {
     }
 
     /// An `authorize` answer: recorded for every request waiting on the key (on every
-    /// worker). Tickets are cached ones only (a request without a slot gets an authrep). An
-    /// answer that could not be read (or the clock) is not recorded: requests waiting on the
-    /// key look again (and ask again once the ticket's wait is over).
+    /// worker), which are woken to look again. Tickets are cached ones only (a request
+    /// without a slot gets an authrep). An answer that could not be read (or the clock) is not
+    /// recorded: requests waiting on the key look again (and ask again once the ticket's wait
+    /// is over). Nor is one whose slot another key took while it was slow to come (past
+    /// `wait_ms`): the waiters look again too, and find a slot or get an authrep each. (Until
+    /// 2026-12-06 nobody was woken then: the requester and every waiter sat until their
+    /// worker's next tick; found by an audit.)
     pub(super) fn authorize_answer(
         &mut self,
         ticket: &Ticket,
@@ -155,20 +159,13 @@ impl Worker {
         later: bool,
     ) -> Steps {
         let resume = resume || later;
-        let recorded = match (answer, self.clock.now_ms()) {
-            (Some(answer), Some(now_ms)) => {
-                let recorded = self.cache.answer(&*self.store, ticket, answer, now_ms);
-                if self.cache.take_report_soon() {
-                    crate::cache::reports::report_soon(&*self.store, now_ms);
-                }
-                Some(recorded)
+        if let (Some(answer), Some(now_ms)) = (answer, self.clock.now_ms()) {
+            self.cache.answer(&*self.store, ticket, answer, now_ms);
+            if self.cache.take_report_soon() {
+                crate::cache::reports::report_soon(&*self.store, now_ms);
             }
-            _ => None,
-        };
-        let mut steps = Steps::hold();
-        if !matches!(recorded, Some(Some(_))) {
-            steps.push(Step::Notify(ticket.key.clone()));
         }
+        let mut steps = Steps::one(Step::Notify(ticket.key.clone()));
         // The requester waits on the key like any other request: the notice wakes it. A
         // call refused in the requester's own callback is decided there, from the answer
         // just recorded (the failure policy).

@@ -67,6 +67,7 @@ pub(super) enum Fate {
 /// A fake Envoy with `n` workers on one shared store and one clock.
 pub(super) struct Envoy {
     pub(super) workers: Vec<Worker>,
+    pub(super) store: Rc<MemoryStore>,
     pub(super) clock: Rc<Cell<Option<u64>>>,
     pub(super) fates: HashMap<RequestId, Fate>,
     /// Calls in flight: (worker, token, call path).
@@ -95,6 +96,7 @@ impl Envoy {
                     )
                 })
                 .collect(),
+            store,
             clock,
             fates: HashMap::new(),
             calls: Vec::new(),
@@ -103,6 +105,18 @@ impl Envoy {
             refuse_calls: false,
             bodies: HashMap::new(),
         }
+    }
+
+    /// Adds a worker with another configuration on the same shared data (a configuration
+    /// update: the old VMs drain while the new ones start); returns its index.
+    pub(super) fn add_worker(&mut self, config: Value) -> usize {
+        let config = Rc::new(Config::parse(config.to_string().as_bytes()).unwrap().config);
+        self.workers.push(Worker::new(
+            config,
+            Box::new(Store(self.store.clone())),
+            Box::new(FakeClock(self.clock.clone())),
+        ));
+        self.workers.len() - 1
     }
 
     /// Every worker installs these services, as loaded from 3scale System (`content` objects).

@@ -28,6 +28,8 @@ mod access;
 mod ambiguity_tests;
 mod batching;
 #[cfg(test)]
+mod batching_tests;
+#[cfg(test)]
 mod body_credentials_tests;
 #[cfg(test)]
 mod body_wait_tests;

@@ -95,10 +95,6 @@ impl Steps {
         }
     }
 
-    pub(super) fn push(&mut self, step: Step) {
-        self.list.push(step);
-    }
-
     pub(super) fn extend(&mut self, more: Steps) {
         self.proceed |= more.proceed;
         self.list.extend(more.list);

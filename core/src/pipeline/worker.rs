@@ -9,12 +9,12 @@ use super::batching::Waiting;
 use super::flow::{held, Flows, State};
 use super::matched::MatchedRequest;
 use super::reply::{Forward, LocalReply};
-use super::reporting::{Reporting, Uncounted};
+use super::reporting::{minute_of, Reporting, Uncounted};
 use super::steps::{CallPurpose, Clock, RequestId, Step, Steps, Tally};
 use super::streamed_body::BodyWatch;
 use super::{begin, Next, PendingRequest};
 use crate::backend::{BackendAnswer, Decision};
-use crate::cache::{AuthCache, CacheSettings, EntryKey, Lookup, SharedStore};
+use crate::cache::{slot_count, AuthCache, CacheSettings, EntryKey, Lookup, SharedStore};
 use crate::config::{CachingType, Config};
 use crate::policies::{rate_limit_headers as rate_limit, RequestPolicies};
 use crate::request::{HeaderSource, RequestHead};
@@ -49,6 +49,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(config: Rc<Config>, store: Box<dyn SharedStore>, clock: Box<dyn Clock>) -> Worker {
+        let config = with_pinned_slots(config, &*store);
         Worker {
             cache: AuthCache::new(CacheSettings::of(&config.backend, CachingType::None, None)),
             reporting: (config.any_batching() || config.system.is_some())
@@ -73,8 +74,9 @@ impl Worker {
     /// Installs services loaded from 3scale System. A request in progress finishes with the
     /// service it started with; the cache and the pending reports stay (their keys carry the
     /// service id, the credentials and the usage, so nothing is mixed up), and the pending
-    /// calls of a removed service are still reported.
+    /// calls of a removed service are still reported. The cache keeps its slot count.
     pub fn install_config(&mut self, config: Rc<Config>) {
+        let config = with_pinned_slots(config, &*self.store);
         if let Some(reporting) = &mut self.reporting {
             reporting.retire(&self.config, &config);
         }
@@ -485,7 +487,16 @@ impl Worker {
             if answer.decision() == Decision::BackendUnavailable {
                 match cache.authrep_fallback(&*self.store, &key, now_ms) {
                     Lookup::Forward { .. } => {
-                        return self.forward(request, matched.forward(), resume, None)
+                        // A batching service's call no slot could hold (`resolve_matched`):
+                        // reported as the calls the policy forwards from the cache are, the
+                        // failed authrep having counted nothing (found by an audit,
+                        // 2026-12-06: never reported). Authrep mode reports no call.
+                        let batches = self.config.backend.batching_for(chain).is_some();
+                        let report = match &mut self.reporting {
+                            Some(r) if batches => r.uncounted((key, false, minute_of(now_ms))),
+                            _ => None,
+                        };
+                        return self.forward(request, matched.forward(), resume, report);
                     }
                     Lookup::Deny(denial) => return self.reply(request, matched.denied(denial)),
                     Lookup::Authorize(_) | Lookup::Wait => {}
@@ -559,6 +570,24 @@ impl Worker {
         }
         steps
     }
+}
+
+/// The configuration with the slot count the plugin's shared cache keeps
+/// ([`slot_count`]): `backend.cache_max_entries` is where every lookup, lease, settle and drop
+/// reads it, so it holds that count rather than the configured one.
+fn with_pinned_slots(config: Rc<Config>, store: &dyn SharedStore) -> Rc<Config> {
+    let configured = config.backend.cache_max_entries;
+    let slots = slot_count::pinned(store, configured, config.uses_cache());
+    if slots == configured {
+        return config;
+    }
+    warn!(
+        "tollgate: backend.cache_max_entries ignored: the shared cache of this plugin keeps \
+         {slots} slots until Envoy restarts"
+    );
+    let mut pinned = (*config).clone();
+    pinned.backend.cache_max_entries = slots;
+    Rc::new(pinned)
 }
 
 /// The pseudo-headers of a request, as Envoy gives them.

@@ -5,7 +5,7 @@ use super::fake_envoy::*;
 use super::*;
 use serde_json::{json, Value};
 
-fn service(batching: bool, caching_type: &str) -> Value {
+pub(super) fn service(batching: bool, caching_type: &str) -> Value {
     let mut backend = json!({"cluster": "backend", "caching_type": caching_type});
     if batching {
         backend["batching"] = json!({"auths_ttl": 10, "batch_report_seconds": 1});

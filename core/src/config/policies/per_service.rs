@@ -59,6 +59,16 @@ impl Config {
             || self.services.iter().any(|s| s.policies.batcher.is_some())
     }
 
+    /// Whether the authorization cache is used (batching, or a `caching_type`'s memory in
+    /// authrep mode), by the `backend` block's default or a service: the first such
+    /// configuration fixes the slot count (`cache::slot_count`).
+    pub fn uses_cache(&self) -> bool {
+        let caches = |c: CachingType| c != CachingType::None;
+        self.any_batching()
+            || caches(self.backend.caching_type)
+            || (self.services.iter()).any(|s| s.policies.caching.is_some_and(caches))
+    }
+
     /// How often pending usage is reported: the shortest `batch_report_seconds` among the
     /// batching services (one schedule for the shared reports; a service is reported at
     /// least as often as it asks).

@@ -3,7 +3,7 @@
 use super::*;
 
 #[test]
-fn batches_group_per_service_and_drop_unknown_services() {
+fn batches_group_per_service_and_set_aside_unknown_services() {
     let config = config();
     let pending = vec![
         (key_for("1", "a", &[("hits", 1)]), calls(7, 7)),
@@ -51,7 +51,7 @@ fn batches_group_per_service_and_drop_unknown_services() {
         "transactions%5B0%5D%5Buser_key%5D=a&transactions%5B0%5D%5Busage%5D%5Bhits%5D=4"
     );
 
-    // Every pending call is either in a batch or dropped.
+    // Every pending call is either in a batch or set aside (its service unknown).
     let carried: u64 = batches.iter().map(ReportBatch::calls).sum();
     assert_eq!(carried + dropped, total(&pending));
     assert_eq!(
