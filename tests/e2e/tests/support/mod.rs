@@ -5,6 +5,7 @@
 pub mod adversarial;
 pub mod batching;
 pub mod cache;
+pub mod dyn_envoy;
 pub mod pieces;
 pub mod refusals;
 
