@@ -179,3 +179,30 @@ fn a_call_the_failure_policy_forwards_without_a_slot_is_reported() {
         "{reported:?}"
     );
 }
+
+/// A report in flight when its VM goes (a configuration update) never gets its answer: its
+/// calls are owed until the end of their period, then forgiven, not owed for good.
+#[test]
+fn a_report_in_flight_at_shutdown_is_owed_until_its_period_ends() {
+    let mut envoy = Envoy::new(batching("none", 10), 1);
+    envoy.request(0, 1, "GET", "/a?user_key=k", true);
+    // 3 calls left this hour (an hour from now, in seconds).
+    let path = envoy.answer_with_reset(Some(200), Some("3"), Some(3600));
+    assert!(path.starts_with("/transactions/authorize.xml?"));
+    envoy.request(0, 2, "GET", "/a?user_key=k", true);
+    envoy.tick(0);
+    assert_eq!(reports(&envoy).len(), 1, "{:?}", envoy.calls);
+    envoy.workers[0].on_shutdown();
+    let entry = |envoy: &Envoy| {
+        (key("k").slots(10).into_iter())
+            .filter_map(|s| SharedEntry::decode(&envoy.store.get(&slot_key(s)).0?))
+            .find(|e| e.key == key("k").as_str())
+    };
+    let owed = entry(&envoy).map(|e| (e.outstanding, e.abandoned));
+    assert!(matches!(owed, Some((o, a)) if o > 0 && a == o), "{owed:?}");
+    // After the period: nothing owed.
+    let now = envoy.clock.get().unwrap_or_default();
+    envoy.clock.set(Some(now + 3_601_000));
+    let e = entry(&envoy).map(|e| e.owed_at(now + 3_601_000));
+    assert_eq!(e, Some(0));
+}

@@ -180,10 +180,21 @@ impl Envoy {
 
     /// The backend answers the oldest call in flight with `status` (and a remaining budget).
     pub(super) fn answer(&mut self, status: Option<u16>, remaining: Option<&str>) -> String {
+        self.answer_with_reset(status, remaining, None)
+    }
+
+    /// As [`Envoy::answer`], with `3scale-limit-reset` (seconds to the period's end).
+    pub(super) fn answer_with_reset(
+        &mut self,
+        status: Option<u16>,
+        remaining: Option<&str>,
+        reset_s: Option<u64>,
+    ) -> String {
         let (w, token, path) = self.calls.remove(0);
         let answer = status.map(|s| BackendAnswer {
             status: Some(s),
             limit_remaining: remaining.map(str::to_string),
+            limit_reset: reset_s.map(|r| r.to_string()),
             ..Default::default()
         });
         let steps = self.workers[w].on_backend_answer(token, answer);
