@@ -155,7 +155,8 @@ impl Authentication {
         Ok(())
     }
 
-    fn has_local_method(&self) -> bool {
+    /// Whether any local method (`api_keys`, `basic_users`, `jwt`, `signed_urls`) is set.
+    pub(crate) fn has_local_method(&self) -> bool {
         #[cfg(feature = "jwt")]
         let jwt = self.jwt.is_some();
         #[cfg(not(feature = "jwt"))]

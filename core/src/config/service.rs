@@ -125,7 +125,9 @@ impl Service {
             // Without apicast the backend is never called: its version does not matter.
             let public = chain.public.is_some();
             // ... and no credential is read: local authentication would never be checked.
-            if public && !matches!(auth.mode, Mode::ThreeScale | Mode::Open) {
+            if public
+                && (!matches!(auth.mode, Mode::ThreeScale | Mode::Open) || auth.has_local_method())
+            {
                 return Err(error(
                     &proxy.child_path("policy_chain"),
                     "no apicast policy, so the service is public: its local authentication would never be checked (add apicast, or set authentication.mode none)",

@@ -315,11 +315,13 @@ fn local_methods_without_a_local_mode_are_refused() {
             if let Some(mode) = mode {
                 auth["mode"] = json!(mode);
             }
-            let e = refused(with_services(json!([service(auth, chain)])));
-            assert!(
-                e.starts_with("services[0].authentication.mode: 3scale (the default) reads only 3scale credentials"),
-                "{method} {mode:?}: {e}"
-            );
+            let e = refused(with_services(json!([service(auth, chain.clone())])));
+            // Without apicast the service is public: the advice is to add it.
+            let expected = match chain {
+                None => "services[0].authentication.mode: 3scale (the default) reads only 3scale credentials",
+                Some(_) => "services[0].proxy.policy_chain: no apicast policy, so the service is public",
+            };
+            assert!(e.starts_with(expected), "{method} {mode:?}: {e}");
         }
         for mode in ["local", "local+3scale"] {
             let mut auth = method.clone();

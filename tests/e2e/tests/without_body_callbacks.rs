@@ -93,7 +93,8 @@ fn a_request_needing_its_body_is_refused_at_once_in_every_shape_and_mode() {
 }
 
 #[test]
-fn a_post_body_without_a_content_type_is_refused_and_a_form_post_without_a_body_is_not() {
+fn a_post_body_without_a_content_type_or_a_delete_form_is_refused_and_a_form_post_without_a_body_is_not(
+) {
     let s = stack();
     let send = |req: Request| {
         req.header("Host", &host(1))
@@ -105,6 +106,9 @@ fn a_post_body_without_a_content_type_is_refused_and_a_form_post_without_a_body_
     let r = send(Request::post(&target).body("user_key=other"));
     assert_eq!((r.status, r.body.as_str()), (400, UNREAD));
     let r = send(Request::post(&target).form(&[("_method", "DELETE")]));
+    assert_eq!((r.status, r.body.as_str()), (400, UNREAD));
+    // A form body on `DELETE`, compared with the query's key on a service reading it there.
+    let r = send(Request::delete(&target).form(&[("user_key", "other")]));
     assert_eq!((r.status, r.body.as_str()), (400, UNREAD));
     assert!(s.echo.requests().is_empty(), "{:?}", s.echo.requests());
     assert!(s.backend.requests().is_empty());
