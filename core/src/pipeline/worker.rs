@@ -498,9 +498,10 @@ impl Worker {
                 match cache.authrep_fallback(&*self.store, &key, now_ms) {
                     Lookup::Forward { .. } => {
                         // A batching service's call no slot could hold (`resolve_matched`):
-                        // reported as the calls the policy forwards from the cache are, the
-                        // failed authrep having counted nothing (found by an audit,
-                        // 2026-12-06: never reported). Authrep mode reports no call.
+                        // reported as the calls the policy forwards from the cache are (found
+                        // by an audit, 2026-12-06: never reported). An authrep that timed out
+                        // after the backend applied it is counted twice (README). Authrep
+                        // mode reports no call.
                         let batches = self.config.backend.batching_for(chain).is_some();
                         let report = match &mut self.reporting {
                             Some(r) if batches => r.uncounted((key, false, minute_of(now_ms))),
