@@ -2,32 +2,16 @@
 //! the decision came before the backend's answer.
 
 use super::fake_envoy::*;
+use super::worker_tests::service;
 use super::*;
-use serde_json::{json, Value};
-
-fn service() -> Value {
-    json!({
-        "backend": {"cluster": "backend"},
-        "services": [{
-            "id": "42", "backend_version": "1",
-            "backend_authentication_type": "service_token",
-            "backend_authentication_value": "st",
-            "proxy": {
-                "hosts": ["api.example.com"],
-                "proxy_rules": [
-                    {"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}
-                ]
-            }
-        }]
-    })
-}
+use serde_json::json;
 
 /// `read_request_bodies: false` (Envoy without `allow_on_headers_stop_iteration`: no body
 /// reaches a filter holding the headers): a request whose decision needs its body is 400 at
 /// once instead of held for good; one that needs none, or has no body, goes on as before.
 #[test]
 fn without_body_callbacks_a_request_needing_its_body_is_refused_at_once() {
-    let mut config = service();
+    let mut config = service(false, "none");
     config["read_request_bodies"] = json!(false);
     let mut envoy = Envoy::new(config, 1);
     let form = [("content-type", "application/x-www-form-urlencoded")];
@@ -48,7 +32,7 @@ fn without_body_callbacks_a_request_needing_its_body_is_refused_at_once() {
     assert!(!envoy.request_with(0, 4, "POST", "/a?user_key=k", &json_type, false));
     assert_eq!(envoy.calls.len(), 2);
     // The default: held for the body.
-    let mut envoy = Envoy::new(service(), 1);
+    let mut envoy = Envoy::new(service(false, "none"), 1);
     assert!(!envoy.request_with(0, 5, "POST", "/a?user_key=k", &form, false));
     assert!(matches!(envoy.fate(5), Fate::Held));
     assert!(envoy.calls.is_empty());
@@ -58,7 +42,7 @@ fn without_body_callbacks_a_request_needing_its_body_is_refused_at_once() {
 /// its state: later body callbacks still hold it.
 #[test]
 fn a_late_authrep_answer_keeps_the_state_of_a_request_answered_meanwhile() {
-    let mut envoy = Envoy::new(service(), 1);
+    let mut envoy = Envoy::new(service(false, "none"), 1);
     let json_type = [("content-type", "application/json")];
     assert!(!envoy.request_with(0, 5, "POST", "/a?user_key=k", &json_type, false));
     assert_eq!(envoy.calls.len(), 1);
