@@ -6,7 +6,8 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use tollgate_core::auth::signed_url;
 use tollgate_core::backend::{BackendAnswer, BackendCall, ReportingIdentity, Transactions};
-use tollgate_core::cache::{Denial, EntryKey};
+use tollgate_core::cache::{app_key_as_checked, Denial, EntryKey};
+use tollgate_core::credentials::Credentials;
 use tollgate_core::pipeline::{self, Next};
 use tollgate_core::request::RequestHead;
 use tollgate_fuzz::{
@@ -85,7 +86,15 @@ fuzz_target!(|input: Input| {
     let Some(parts) = EntryKey::from_text(key.as_str()).and_then(|k| k.parts()) else {
         panic!("cache key does not parse back: {:?}", key.as_str());
     };
-    assert_eq!(parts.credentials, authorization.credentials);
+    // The app_key as apisonator checks it (padded spellings share one budget).
+    let keyed = match &authorization.credentials {
+        Credentials::AppIdAndKey { app_id, app_key } => Credentials::AppIdAndKey {
+            app_id: app_id.clone(),
+            app_key: app_key_as_checked(app_key).to_string(),
+        },
+        other => other.clone(),
+    };
+    assert_eq!(parts.credentials, keyed);
     let mut transactions = Transactions::default();
     // Minutes from the clock's, ahead of it (a clock stepped back) and unknown (0).
     let minute = match input.calls % 3 {

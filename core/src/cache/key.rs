@@ -54,6 +54,12 @@ fn push_decimal(out: &mut String, mut n: u64) {
     }
 }
 
+/// An app_key as apisonator checks it (Ruby's `strip`): ` key` and `key` are one key to it, and
+/// must share one budget here (found by an audit). A key's parts hold this form.
+pub fn app_key_as_checked(app_key: &str) -> &str {
+    app_key.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r' | '\0'))
+}
+
 impl EntryKey {
     /// Built in one buffer: it is made for every request in batching mode.
     pub fn new(service_id: &str, credentials: &Credentials, usage: &Usage) -> EntryKey {
@@ -61,15 +67,9 @@ impl EntryKey {
         push_component(&mut text, service_id);
         let (kind, first, second) = match credentials {
             Credentials::UserKey(k) => ("u", k.as_str(), None),
-            // apisonator strips an app_key (Ruby's `strip`) before checking it: ` key` and
-            // `key` are one key to it, and must share one budget here (found by an audit).
-            Credentials::AppIdAndKey { app_id, app_key } => (
-                "a",
-                app_id.as_str(),
-                Some(app_key.trim_matches(|c| {
-                    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r' | '\0')
-                })),
-            ),
+            Credentials::AppIdAndKey { app_id, app_key } => {
+                ("a", app_id.as_str(), Some(app_key_as_checked(app_key)))
+            }
             Credentials::AppId(id) => ("i", id.as_str(), None),
         };
         text.push(' ');

@@ -17,7 +17,7 @@ pub mod slot_count;
 pub mod store;
 
 pub use authorizations::{AuthCache, CacheSettings, Denial, Lookup, Ticket};
-pub use key::EntryKey;
+pub use key::{app_key_as_checked, EntryKey};
 pub use reports::{Calls, LocalUsage, Merged, ReportBatch, RetiredServices};
 pub use store::{MemoryStore, SharedStore};
 
