@@ -4,6 +4,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use tollgate_core::backend::Decision;
 use tollgate_fuzz::cache::{Answer, Op, World};
 
 #[derive(Debug, Arbitrary)]
@@ -18,7 +19,15 @@ fuzz_target!(|input: Input| {
     let mut world = World::new(input.slots, input.caching);
     // Answer-heavy: every request of a key is asked about, then answered.
     for (k, answer) in &input.answers {
-        let _ = answer.backend().decision();
+        // Only the backend's own 200 authorizes: a proxy's 2xx, a 5xx or no answer never does.
+        let backend = answer.backend();
+        if backend.decision() == Decision::Authorized {
+            assert_eq!(backend.status, Some(200), "authorized on {backend:?}");
+            assert!(
+                !backend.foreign,
+                "authorized on a foreign answer: {backend:?}"
+            );
+        }
         world.run(&Op::Lookup { w: false, k: *k });
         world.run(&Op::Answer {
             w: false,

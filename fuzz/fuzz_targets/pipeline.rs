@@ -75,10 +75,25 @@ fuzz_target!(|input: Input| {
             pending.add_form_body(body);
         }
     }
+    let service = pending.service().system_name.clone();
     let authorization = match pending.authorize() {
         Ok(Next::Backend(a)) => a,
-        Ok(Next::Forward(_)) | Err(_) => return,
+        // What gets through without the backend: the local service's authenticated requests
+        // and a public path, nothing else (found missing by an audit, 2026-12-06).
+        Ok(Next::Forward(forward)) => {
+            match (service.as_str(), forward.public) {
+                ("local", false) => {}
+                ("chained", true) => assert!(
+                    path.starts_with("/health"),
+                    "public forward off the public path: {path:?}"
+                ),
+                _ => panic!("{service} forwarded without the backend: {forward:?}"),
+            }
+            return;
+        }
+        Err(_) => return,
     };
+    assert_ne!(service, "local", "a local service asked the backend");
     let _ = authorization.authrep_call();
     let _ = authorization.authorize_call();
     let key = authorization.cache_key();

@@ -10,7 +10,8 @@ use tollgate_core::request::HeaderSource;
 /// Several services on shared hosts (path routing), 3scale user_key and app_id/app_key,
 /// credentials in the query, headers and Authorization, mapping rules with placeholders,
 /// query conditions and `$`, local authentication (API keys, Basic users, HS256 JWT,
-/// signed URLs, header secrets), upstream rewrites and batching with caching.
+/// signed URLs, header secrets), upstream rewrites, batching with caching, and a policy chain
+/// (headers, url_rewriting, routing, default_credentials) with a public path.
 pub const CONFIG: &str = r#"{
   "backend": {"cluster": "backend", "authority": "su1.3scale.net", "timeout_ms": 500,
               "caching_type": "resilient", "cache_max_entries": 64,
@@ -71,7 +72,22 @@ pub const CONFIG: &str = r#"{
        "mode": "local+3scale", "https_only": true, "trust_forwarded_proto": true,
        "api_keys": {"header": "X-API-Key",
                     "keys": [{"id": "key-one", "hash": "sha256:9b346041bc9a49574eb2665b2ad2a0a3f9f9cce4e42f5d1f26deb8a256b5966a"}]}
-     }}
+     }},
+    {"id": 6, "system_name": "chained", "backend_version": 1,
+     "backend_authentication_type": "service_token", "backend_authentication_value": "tok-6",
+     "proxy": {"hosts": ["chain.example.com"], "credentials_location": "query",
+               "proxy_rules": [{"http_method": "GET", "pattern": "/items/{id}", "metric_system_name": "items", "delta": 1},
+                               {"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}],
+               "policy_chain": [
+                 {"name": "headers", "configuration": {
+                   "request": [{"op": "set", "header": "X-Tenant", "value": "t1", "value_type": "plain"}]}},
+                 {"name": "url_rewriting", "configuration": {
+                   "commands": [{"op": "sub", "regex": "^/v1/", "replace": "/", "break": true}]}},
+                 {"name": "routing", "configuration": {"rules": [{"url": "http://b.internal",
+                   "condition": {"operations": [{"match": "header", "header_name": "X-Route", "op": "==", "value": "b"}]}}]}},
+                 {"name": "default_credentials", "configuration": {"auth_type": "user_key", "user_key": "anonymous"}},
+                 {"name": "apicast", "configuration": {}}]},
+     "authentication": {"public_paths": ["/health"]}}
   ]
 }"#;
 
@@ -92,6 +108,7 @@ pub const HOSTS: &[&str] = &[
     "basic.example.com",
     "local.example.com",
     "mixed.example.com",
+    "chain.example.com",
     "localhost",
     "[::1]:10000",
 ];
@@ -111,6 +128,7 @@ pub const HEADER_NAMES: &[&str] = &[
     "x-3scale-debug",
     "content-type",
     "x-forwarded-proto",
+    "x-route",
 ];
 pub const PATHS: &[&str] = &[
     "/users/",
@@ -121,6 +139,8 @@ pub const PATHS: &[&str] = &[
     "/admin/",
     "/files/",
     "/a/b?",
+    "/v1/items/",
+    "/health",
     "/",
 ];
 
