@@ -1,5 +1,6 @@
 //! The four configurable error responses of an APIcast service (§3 of the APIcast reference).
 
+use super::header_values::header_value;
 use super::json::{error, Obj, Result};
 
 const DEFAULT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
@@ -72,8 +73,7 @@ fn parse_one(proxy: &Obj, kind: &str, status: u16, body: &str) -> Result<ErrorRe
             .string(&format!("error_{kind}"))?
             .unwrap_or(body)
             .to_string(),
-        content_type: proxy
-            .string(&format!("error_headers_{kind}"))?
+        content_type: header_value(proxy, &format!("error_headers_{kind}"))?
             .unwrap_or(DEFAULT_CONTENT_TYPE)
             .to_string(),
     })

@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod duplicates;
 pub mod errors;
+pub mod header_values;
 pub mod json;
 pub mod policies;
 mod routes;

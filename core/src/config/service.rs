@@ -3,6 +3,7 @@
 //! Unknown fields are ignored here, because 3scale exports carry many.
 
 use super::errors::ErrorResponses;
+use super::header_values::{check, header_value, value_problem};
 use super::json::{error, Obj, Result};
 use super::policies::configs::Edit;
 use super::policies::{Context, Policy, PolicyChain};
@@ -100,6 +101,8 @@ impl Service {
         let mut warnings = Vec::new();
         // APIcast loads a service without an id, and sends `service_id=default`.
         let id = obj.number_or_string("id")?.unwrap_or_default();
+        // Sent back in `X-3scale-service-id`.
+        check(&obj.child_path("id"), &id, value_problem)?;
         if id.is_empty() {
             warnings.push(format!(
                 "{}: no service id: service_id=default is sent to the backend, as APIcast does (auth failed unless the backend knows it)",
@@ -156,7 +159,9 @@ impl Service {
         Ok(Service {
             config_version: None,
             warnings,
-            system_name: obj.string("system_name")?.unwrap_or_default().to_string(),
+            system_name: header_value(&obj, "system_name")?
+                .unwrap_or_default()
+                .to_string(),
             mode,
             location: parse_location(&proxy)?,
             names: CredentialNames::new(
@@ -166,8 +171,7 @@ impl Service {
             ),
             backend_auth: parse_backend_auth(&obj)?,
             hosts: parse_hosts(&proxy)?,
-            secret_token: proxy
-                .string("secret_token")?
+            secret_token: header_value(&proxy, "secret_token")?
                 .filter(|t| !t.is_empty())
                 .map(Arc::from),
             errors: ErrorResponses::parse(&proxy)?,
@@ -177,11 +181,7 @@ impl Service {
             rule_access,
             oidc,
             auth,
-            upstream: UpstreamRewrite::parse(
-                &proxy.child_path("api_backend"),
-                proxy.string("api_backend")?,
-                proxy.string("hostname_rewrite")?,
-            )?,
+            upstream: UpstreamRewrite::parse(&proxy)?,
             id,
         })
     }
@@ -499,6 +499,8 @@ fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, Rul
     if let Some(problem) = PathPattern::regex_problem(pattern) {
         return Err(error(&rule.child_path("pattern"), problem));
     }
+    // Sent back in `X-3scale-matched-rules`.
+    check(&rule.child_path("pattern"), pattern, value_problem)?;
     let metric = rule
         .non_empty_string("metric_system_name")?
         .ok_or_else(|| {

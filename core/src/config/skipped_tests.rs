@@ -181,3 +181,28 @@ fn a_service_with_a_refused_null_is_skipped_alone() {
         );
     }
 }
+
+/// A fetched service whose secret token or error Content-Type holds a CR LF is refused like
+/// any other (found by an audit, 2026-12-06): skipped, the others load.
+#[test]
+fn a_service_with_a_header_value_envoy_cannot_send_is_skipped() {
+    let mut bad = good(1, &["one"], "/");
+    bad["proxy"]["secret_token"] = json!("t\r\nX-Injected: 1");
+    let mut bad_type = good(3, &["three"], "/");
+    bad_type["proxy"]["error_headers_auth_failed"] = json!("text/plain\r\nX-Injected: 1");
+    let (c, warnings) =
+        base(false).with_fetched(&fetched(&[bad, good(2, &["two"], "/"), bad_type]));
+    let ids: Vec<&str> = c.services.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["2"]);
+    assert!(
+        warnings.iter().any(|w| w.starts_with(SKIPPED_WARNING)
+            && w.contains("proxy_configs[0].proxy_config.content.proxy.secret_token")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("proxy.error_headers_auth_failed")),
+        "{warnings:?}"
+    );
+}

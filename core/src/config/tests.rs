@@ -368,3 +368,76 @@ fn local_methods_without_a_local_mode_are_refused() {
         "{warnings:?}"
     );
 }
+
+/// Every configured string Tollgate sends in a header value (an error reply's Content-Type,
+/// the secret token, the debug headers' service id, name and patterns) or as `:authority` /
+/// `:path` upstream is refused naming its path when Envoy could not send it as it is (found
+/// by an audit, 2026-12-06: a CR LF in them started another header).
+#[test]
+fn strings_sent_in_headers_are_refused_with_control_characters() {
+    let service = |id: Value, proxy: Value, system_name: &str| {
+        let mut proxy = proxy;
+        proxy["proxy_rules"] = json!([{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
+        with_services(
+            json!([{"id": id, "backend_version": 1, "system_name": system_name, "proxy": proxy}]),
+        )
+    };
+    let at = "services[0]";
+    let crlf = "x\r\nSet-Cookie: a=b";
+    for (proxy, key) in [
+        (json!({"secret_token": crlf}), "proxy.secret_token"),
+        (json!({"secret_token": "t\u{0}"}), "proxy.secret_token"),
+        (
+            json!({"error_headers_auth_failed": crlf}),
+            "proxy.error_headers_auth_failed",
+        ),
+        (
+            json!({"error_headers_auth_missing": "text/plain\n"}),
+            "proxy.error_headers_auth_missing",
+        ),
+        (
+            json!({"error_headers_no_match": "text/\u{1}plain"}),
+            "proxy.error_headers_no_match",
+        ),
+        (
+            json!({"error_headers_limits_exceeded": crlf}),
+            "proxy.error_headers_limits_exceeded",
+        ),
+        (json!({"hostname_rewrite": crlf}), "proxy.hostname_rewrite"),
+        (
+            json!({"api_backend": format!("http://{crlf}/")}),
+            "proxy.api_backend",
+        ),
+        (
+            json!({"api_backend": "http://api/v1 x"}),
+            "proxy.api_backend",
+        ),
+    ] {
+        let e = refused(service(json!(1), proxy.clone(), "name"));
+        assert!(e.starts_with(&format!("{at}.{key}: ")), "{proxy}: {e}");
+    }
+    let e = refused(service(json!(1), json!({}), "my api\r\nX: y"));
+    assert!(
+        e.starts_with(&format!("{at}.system_name: has CR, LF")),
+        "{e}"
+    );
+    let e = refused(service(json!("7\n"), json!({}), "n"));
+    assert!(e.starts_with(&format!("{at}.id: has CR, LF")), "{e}");
+    let mut rule_crlf = service(json!(1), json!({}), "n");
+    rule_crlf["services"][0]["proxy"]["proxy_rules"][0]["pattern"] = json!("/a\r\nX: y");
+    let e = refused(rule_crlf);
+    assert!(
+        e.starts_with(&format!("{at}.proxy.proxy_rules[0].pattern: ")),
+        "{e}"
+    );
+    // What is not a control byte passes: porta's names are `[a-z0-9_-]`, but a tab, a space
+    // or non-ASCII text is a valid header value.
+    let ok = service(
+        json!("7"),
+        json!({"secret_token": "s3cr\tet", "error_headers_no_match": "application/json; charset=\"utf-8\"",
+            "hostname_rewrite": "api.example:8080", "api_backend": "https://user@[::1]:8443/v1?k=v"}),
+        "Mön API",
+    );
+    let c = parse(ok).unwrap().config;
+    assert_eq!(c.services[0].system_name, "Mön API");
+}

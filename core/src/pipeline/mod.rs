@@ -81,7 +81,7 @@ pub enum Next {
     Forward(Forward),
 }
 pub use reply::{
-    is_stripped_request_header, is_tollgate_request_header, Forward, LocalReply, Outcome,
+    is_stripped_request_header, is_tollgate_request_header, Forward, LocalReply, Outcome, Refused,
     SECRET_TOKEN_HEADER,
 };
 
@@ -171,30 +171,39 @@ pub struct PendingRequest {
     routing_changed: bool,
 }
 
-/// Starts the pipeline from the request head; reads only the headers it needs. The request
-/// is boxed only if it waits for its body (`Worker::on_request_headers`).
+/// Starts the pipeline from the request head; reads only the headers it needs.
 pub fn begin(
     config: &Config,
     head: RequestHead,
     headers: &dyn HeaderSource,
 ) -> Result<PendingRequest, LocalReply> {
+    start(config, head, headers).map_err(|refused| refused.reply)
+}
+
+/// [`begin`], with a refusal's response-phase policies once its service is known. The request
+/// is boxed only if it waits for its body (`Worker::on_request_headers`).
+pub fn start(
+    config: &Config,
+    head: RequestHead,
+    headers: &dyn HeaderSource,
+) -> Result<PendingRequest, Refused> {
     if head.path.len() > config.max_path_bytes {
         // Bounds the work on every later step, whatever the rules.
-        return Err(LocalReply::uri_too_long());
+        return Err(LocalReply::uri_too_long().into());
     }
     if head.method == "CONNECT" || !head.path.starts_with('/') {
         // Envoy tunnels what follows a CONNECT it accepts (HTTP/2's websocket CONNECT
         // reaches filters as a `GET`).
-        return Err(LocalReply::invalid_target());
+        return Err(LocalReply::invalid_target().into());
     }
     if head.method.bytes().any(|b| b.is_ascii_lowercase()) {
         // Rules compare methods exactly, and some upstreams ignore the case (ASP.NET, Flask):
         // `get` over HTTP/2 would dodge a `GET` rule and be served as one. nginx refuses it.
-        return Err(LocalReply::invalid_method());
+        return Err(LocalReply::invalid_method().into());
     }
     let (path, query) = split_path(head.path);
     if is_ambiguous_path(path) {
-        return Err(LocalReply::ambiguous_path());
+        return Err(LocalReply::ambiguous_path().into());
     }
     let normalized_path = normalize_path(path);
     let args = query.map(QueryArgs::parse).unwrap_or_default();
@@ -203,15 +212,21 @@ pub fn begin(
         routing_args,
         path_routed,
     } = select_service(config, head, &normalized_path, &args)?;
+    // The chain's header, status and CORS policies (`None`: the chain has none), read before
+    // anything can refuse the request: its refusal is a response of the service too.
+    let policies = RequestPolicies::new(&service, headers);
     // url_rewriting: `apicast` sees what the policies before it made, the upstream what all
     // of them made (the service was chosen on the path as sent, as APIcast chooses it).
-    let rewrite = rewrite(
+    let rewrite = match rewrite(
         &service,
         head,
         &normalized_path,
         query,
         config.max_path_bytes,
-    )?;
+    ) {
+        Ok(rewrite) => rewrite,
+        Err(reply) => return Err(Refused { reply, policies }),
+    };
     let (normalized_path, args) = match rewrite.at_apicast {
         Some(r) => (
             r.path,
@@ -229,9 +244,7 @@ pub fn begin(
         }
         None => (path.to_string(), query.map(str::to_string), false),
     };
-    // The chain's header, status and CORS policies (`None`: the chain has none); the 3scale
-    // flow reads the request as the header operations before `apicast` leave it.
-    let policies = RequestPolicies::new(&service, headers);
+    // The 3scale flow reads the request as the header operations before `apicast` leave it.
     let edited = policies.as_deref().map(|p| p.view(headers));
     let edited_all = policies.as_deref().map(|p| p.view_all(headers));
     let (headers, access_headers): (&dyn HeaderSource, &dyn HeaderSource) =

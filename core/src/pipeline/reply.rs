@@ -1,7 +1,25 @@
 //! What the pipeline tells the adapter to do: answer locally, or forward with changes.
 
 use crate::config::ErrorResponse;
+use crate::policies::RequestPolicies;
 use std::sync::Arc;
+
+/// A request refused at its head, with the response-phase policies of its service when it is
+/// known: the worker keeps them, so the refusal gets the CORS headers and status overwrite
+/// every response of the service gets (found by an audit, 2026-12-06).
+pub struct Refused {
+    pub reply: LocalReply,
+    pub policies: Option<Box<RequestPolicies>>,
+}
+
+impl From<LocalReply> for Refused {
+    fn from(reply: LocalReply) -> Refused {
+        Refused {
+            reply,
+            policies: None,
+        }
+    }
+}
 
 /// Why a request ended the way it did; the adapter turns it into Envoy counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

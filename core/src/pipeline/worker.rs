@@ -12,7 +12,7 @@ use super::reply::{Forward, LocalReply};
 use super::reporting::{minute_of, Reporting, Uncounted};
 use super::steps::{CallPurpose, Clock, RequestId, Step, Steps, Tally};
 use super::streamed_body::BodyWatch;
-use super::{begin, Next, PendingRequest};
+use super::{start, Next, PendingRequest};
 use crate::backend::{BackendAnswer, Decision};
 use crate::cache::{reports, slot_count, AuthCache, CacheSettings, EntryKey, Lookup, SharedStore};
 use crate::config::{CachingType, Config};
@@ -151,7 +151,7 @@ impl Worker {
             path: head.path,
             now_s: now_ms / 1000,
         };
-        let begun = begin(&self.config, head, headers).map(|mut pending| {
+        let begun = start(&self.config, head, headers).map(|mut pending| {
             pending.body_follows(!end_of_stream);
             pending
         });
@@ -159,16 +159,26 @@ impl Worker {
             // Whatever was decided, it was decided on a header that could not be read.
             return self.fail(request);
         }
-        match begun {
-            Err(reply) => self.reply(request, reply),
+        // Every reply from here on, the refusals at the head included, gets the response
+        // phase of a known service (found by an audit, 2026-12-06: url_rewriting's and an
+        // unread body's 400s went without CORS headers and status overwrite).
+        let mut pending = match begun {
+            Err(refused) => {
+                self.keep_policies(request, refused.policies);
+                return self.reply(request, refused.reply);
+            }
+            Ok(pending) => pending,
+        };
+        self.keep_policies(request, pending.policies.take());
+        match pending {
             // Envoy without `allow_on_headers_stop_iteration` gives a filter holding the
             // headers no body (found by an audit, 2026-12-06: form `POST`s hung in Istio).
-            Ok(pending)
+            pending
                 if pending.wants_body() && !end_of_stream && !self.config.read_request_bodies =>
             {
                 self.reply(request, LocalReply::unread_body())
             }
-            Ok(pending) if pending.wants_body() && !end_of_stream => {
+            pending if pending.wants_body() && !end_of_stream => {
                 self.flows.set(
                     request,
                     State::ReadingBody {
@@ -178,7 +188,7 @@ impl Worker {
                 );
                 Steps::hold()
             }
-            Ok(pending) => {
+            pending => {
                 if !end_of_stream {
                     self.watch_body(request, &pending);
                 }
@@ -441,19 +451,23 @@ impl Worker {
 
     // --- Transitions -------------------------------------------------------------------
 
+    /// The chain's response phase for `request`, if its service has one.
+    fn keep_policies(&mut self, request: RequestId, policies: Option<Box<RequestPolicies>>) {
+        if let Some(p) = policies {
+            self.policies.push((request, p));
+        }
+    }
+
     /// Credentials and rules are known: answer now, forward (local authentication), or ask
     /// the backend (authrep) or the cache (batching).
     /// `now_ms`: the clock already read by this event, if any (one host call less).
     fn authorize(
         &mut self,
         request: RequestId,
-        mut pending: PendingRequest,
+        pending: PendingRequest,
         resume: bool,
         now_ms: Option<u64>,
     ) -> Steps {
-        if let Some(p) = pending.policies.take() {
-            self.policies.push((request, p));
-        }
         let matched = match pending.authorize() {
             Ok(Next::Backend(a)) => a,
             Ok(Next::Forward(forward)) => return self.forward(request, forward, resume, None),

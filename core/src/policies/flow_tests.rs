@@ -218,3 +218,94 @@ fn ip_check_denials_get_the_response_phase_and_a_preflight_is_answered_before_th
     let steps = request(&mut w, 2, "OPTIONS", "/", &denied);
     assert_eq!(reply_of(&w, 2, &steps).status, 204);
 }
+
+/// `[cors, statuscode_overwrite 400 → 422, ...rest, apicast]`.
+fn overwriting_400(rest: &[Value]) -> crate::config::Config {
+    let mut chain = vec![
+        cors_default(),
+        json!({"name": "statuscode_overwrite", "configuration": {"http_statuses": [{"upstream": 400, "apicast": 422}]}}),
+    ];
+    chain.extend_from_slice(rest);
+    chain.push(APICAST());
+    config(Value::Array(chain))
+}
+
+/// The reply of `steps` gets the CORS headers and the status overwrite.
+fn assert_overwritten(w: &Worker, id: u32, steps: &Steps, outcome: Outcome) {
+    let r = reply_of(w, id, steps);
+    assert_eq!((r.status, r.outcome), (422, outcome), "{r:?}");
+    assert_eq!(
+        header(&r, "access-control-allow-origin"),
+        Some("http://example.com")
+    );
+}
+
+const FORM_WITH_ORIGIN: [(&str, &str); 2] = [
+    ("Origin", "http://example.com"),
+    ("Content-Type", "application/x-www-form-urlencoded"),
+];
+
+/// Found by an audit, 2026-12-06: refusals decided with the request's head went without the
+/// response phase of their (known) service.
+#[test]
+fn a_body_that_cannot_be_read_is_refused_through_the_response_phase() {
+    let mut c = overwriting_400(&[]);
+    c.read_request_bodies = false;
+    let mut w = Worker::new(Rc::new(c), Box::new(MemoryStore::default()), Box::new(Now));
+    let line = RequestLine {
+        method: "POST",
+        authority: "api",
+        path: "/?user_key=k",
+    };
+    let steps = w.on_request_headers(1, line, &Headers(FORM_WITH_ORIGIN.to_vec()), false);
+    assert_overwritten(&w, 1, &steps, Outcome::BadRequest);
+    assert_eq!(reply_of(&w, 1, &steps).body, LocalReply::unread_body().body);
+}
+
+/// A request held for its body that then fails (a host call, or Envoy's 413 over its buffer
+/// limit) is answered through the response phase too.
+#[test]
+fn a_request_waiting_for_its_body_keeps_the_response_phase() {
+    let mut w = Worker::new(
+        Rc::new(overwriting_400(&[])),
+        Box::new(MemoryStore::default()),
+        Box::new(Now),
+    );
+    let line = RequestLine {
+        method: "POST",
+        authority: "api",
+        path: "/?user_key=k",
+    };
+    let steps = w.on_request_headers(1, line, &Headers(FORM_WITH_ORIGIN.to_vec()), false);
+    assert!(steps.list.is_empty() && !steps.proceed, "held: {steps:?}");
+    assert!(
+        w.response_policies(1).is_some(),
+        "Envoy's 413 gets CORS headers"
+    );
+    let steps = w.on_host_error(1);
+    let r = reply_of(&w, 1, &steps);
+    assert_eq!((r.status, r.outcome), (500, Outcome::InternalError));
+    assert_eq!(
+        header(&r, "access-control-allow-origin"),
+        Some("http://example.com")
+    );
+}
+
+#[test]
+#[cfg(feature = "rewrite")]
+fn a_refused_rewrite_is_answered_through_the_response_phase() {
+    let semicolon = json!({"name": "url_rewriting", "configuration": {"commands": [
+        {"op": "sub", "regex": "^/x", "replace": "/a;b"}]}});
+    let c = overwriting_400(&[semicolon]);
+    let mut w = Worker::new(Rc::new(c), Box::new(MemoryStore::default()), Box::new(Now));
+    let steps = request(&mut w, 1, "GET", "/x?user_key=k", &FORM_WITH_ORIGIN[..1]);
+    assert_overwritten(&w, 1, &steps, Outcome::BadRequest);
+    assert_eq!(
+        reply_of(&w, 1, &steps).body,
+        LocalReply::ambiguous_path().body
+    );
+    // Refusals before a service is chosen have no response phase to run.
+    let steps = request(&mut w, 2, "GET", "/a;b?user_key=k", &FORM_WITH_ORIGIN[..1]);
+    assert_eq!(reply_of(&w, 2, &steps).status, 400);
+    assert!(w.response_policies(2).is_none());
+}

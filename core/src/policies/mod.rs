@@ -146,7 +146,7 @@ impl RequestPolicies {
 }
 
 /// What makes a header operation unusable, and at which key: a name that is not an HTTP token
-/// (a pseudo-header such as `:path`), a value with CR, LF or NUL (Envoy sends both as they
+/// (a pseudo-header such as `:path`), a value with a control byte but tab (Envoy sends both as they
 /// are), or a request operation on a header Tollgate strips or sets itself (the secret token,
 /// the debug token) or on `Host` (the route's authority), whatever the client sends.
 pub fn header_problem(e: &Edit, request: bool) -> Option<(&'static str, &'static str)> {
@@ -159,10 +159,8 @@ pub fn header_problem(e: &Edit, request: bool) -> Option<(&'static str, &'static
             "header",
             "set or removed by Tollgate itself (secret token, X-3scale-Debug, Host)",
         ))
-    } else if e.value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-        Some(("value", "has CR, LF or NUL"))
     } else {
-        None
+        crate::config::header_values::value_problem(&e.value).map(|why| ("value", why))
     }
 }
 

@@ -181,7 +181,7 @@ fn the_three_policies_are_enforced_and_bad_configurations_refused() {
     }
     assert_eq!(
         refused(edit("response", "X-Ok", "a\r\nX-Evil: 1")),
-        format!("{at}.response[0].value: has CR, LF or NUL")
+        format!("{at}.response[0].value: has CR, LF, NUL or another control character")
     );
     assert_eq!(
         refused(json!({"name": "headers", "configuration": {"request": [{"op": "set", "header": "X", "value": "{{ service.id }}", "value_type": "liquid"}]}})),

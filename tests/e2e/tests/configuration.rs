@@ -117,3 +117,25 @@ fn jwks_over_the_key_limit_is_refused_with_its_path() {
         "{log}"
     );
 }
+
+/// A secret token or an error Content-Type that would start another header is refused with
+/// its path (found by an audit, 2026-12-06).
+#[test]
+fn header_values_with_crlf_are_refused_with_their_path() {
+    for (key, at) in [
+        ("secret_token", "services[0].proxy.secret_token"),
+        (
+            "error_headers_auth_failed",
+            "services[0].proxy.error_headers_auth_failed",
+        ),
+    ] {
+        let svc = service(1, json!(1), json!({ key: "x\r\nX-Injected: 1" }));
+        let log = refused_log(&config(vec![svc]).to_string());
+        assert!(
+            log.contains(&format!(
+                "invalid configuration: {at}: has CR, LF, NUL or another control character"
+            )),
+            "{log}"
+        );
+    }
+}

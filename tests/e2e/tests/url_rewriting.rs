@@ -407,3 +407,40 @@ fn rewrite_refusals_hold_for_every_request_shape_in_authrep_and_batching() {
         }
     }
 }
+
+/// A rewrite's refusal is a response of the service: it gets the chain's response phase (CORS
+/// headers, statuscode_overwrite), as every other reply of the filter does (found by an audit,
+/// 2026-12-06: a plain 400 without them).
+#[test]
+fn a_refused_rewrite_gets_the_response_phase() {
+    let s = start(json!([
+        {"name": "apicast.policy.cors", "configuration": {"allow_origin": "https://app.example"}},
+        {"name": "apicast.policy.statuscode_overwrite", "configuration": {"http_statuses": [{"upstream": 400, "apicast": 422}]}},
+        commands(json!([{"op": "sub", "regex": "^/semi", "replace": "/new;x=1"}])),
+        apicast()
+    ]));
+    at(&s);
+    let origin =
+        |target: String| send(Request::get(&target).header("Origin", "https://app.example"));
+    let r = origin(format!("/semi?user_key={USER_KEY}"));
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (422, "Bad Request: ambiguous path"),
+        "{r}"
+    );
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example"),
+        "{r}"
+    );
+    assert!(s.authreps().is_empty(), "the backend was not asked");
+    assert_eq!(s.echo.request_count(), 0, "nothing reached the upstream");
+    // The same chain lets an allowed request through, with the CORS headers.
+    let r = origin(format!("/new?user_key={USER_KEY}"));
+    assert_eq!(upstream_got(&r), format!("/new?user_key={USER_KEY}"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(last_usage(&s), usage(&[("get_foo", "2"), ("hits", "1")]));
+}

@@ -182,6 +182,14 @@ fn the_other_typed_configurations() {
         typed_err("maintenance_mode", json!({"status": 99})),
         "p.configuration.status: expected an HTTP status between 200 and 599"
     );
+    // The Content-Type of its reply (found by an audit, 2026-12-06).
+    assert_eq!(
+        typed_err(
+            "maintenance_mode",
+            json!({"message_content_type": "text/plain\r\nX: y"})
+        ),
+        "p.configuration.message_content_type: has CR, LF, NUL or another control character"
+    );
 
     let Policy::Cors(c) = typed_of(
         "cors",
@@ -293,12 +301,14 @@ fn cors_values_cannot_start_another_response_header() {
         json!({"allow_origin": "https://a.com\r\nSet-Cookie: x"}),
     );
     assert!(
-        e.starts_with("p.configuration.allow_origin: has CR, LF or NUL"),
+        e.starts_with("p.configuration.allow_origin: has CR, LF, NUL or another control character"),
         "{e}"
     );
     let e = typed_err("cors", json!({"allow_headers": ["X-A", "X-B\nX-C: 1"]}));
     assert!(
-        e.starts_with("p.configuration.allow_headers: has CR, LF or NUL"),
+        e.starts_with(
+            "p.configuration.allow_headers: has CR, LF, NUL or another control character"
+        ),
         "{e}"
     );
     assert!(typed_of(

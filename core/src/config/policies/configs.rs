@@ -5,6 +5,7 @@
 
 use super::cidr::Cidr;
 use super::Policy;
+use crate::config::header_values::{header_value, value_problem};
 use crate::config::json::{error, Obj, Result};
 use crate::config::CachingType;
 use crate::mapping::PathPattern;
@@ -469,7 +470,9 @@ pub fn maintenance_answer(c: &Obj) -> Result<MaintenanceMode> {
     Ok(MaintenanceMode {
         status,
         message: string_or(c, "message", "Service Unavailable - Maintenance")?,
-        content_type: string_or(c, "message_content_type", "text/plain; charset=utf-8")?,
+        content_type: header_value(c, "message_content_type")?
+            .unwrap_or("text/plain; charset=utf-8")
+            .to_string(),
         condition: None,
     })
 }
@@ -481,7 +484,6 @@ pub fn cors(c: &Obj) -> Result<Cors> {
     }
     let allow_headers = strings(c, "allow_headers", &[])?;
     // They become response header values: a CR or LF would start another header.
-    let bad = |v: &str| v.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
     for (key, values) in [
         ("allow_origin", allow_origin.into_iter().collect::<Vec<_>>()),
         (
@@ -489,8 +491,8 @@ pub fn cors(c: &Obj) -> Result<Cors> {
             allow_headers.iter().flatten().map(String::as_str).collect(),
         ),
     ] {
-        if values.into_iter().any(bad) {
-            return Err(error(&c.child_path(key), "has CR, LF or NUL"));
+        if let Some(why) = values.into_iter().find_map(value_problem) {
+            return Err(error(&c.child_path(key), why));
         }
     }
     Ok(Cors {
