@@ -1,7 +1,7 @@
 //! A request whose credentials and mapping rules are known: the backend calls for it, its
 //! cache key, and its verdict once the backend has answered.
 
-use super::reply::{Forward, LocalReply, Outcome};
+use super::reply::{Forward, LocalReply, Outcome, SERVICE_ID_HEADER};
 use crate::backend::{BackendAnswer, BackendCall, Decision};
 use crate::cache::{Denial, EntryKey};
 use crate::config::{Service, UpstreamRewrite};
@@ -148,13 +148,24 @@ fn forward(
     }
 }
 
-/// The request's path and query, and whether `url_rewriting` changed them.
-pub(super) type Line<'a> = (&'a str, Option<&'a str>, bool);
+/// The request's path and query, whether `url_rewriting` changed them, and whether the host
+/// is shared (`select::Selected::path_routed`).
+pub(super) type Line<'a> = (&'a str, Option<&'a str>, bool, bool);
 
 /// `:authority` and `:path` to send upstream, when api_backend/hostname_rewrite (or a
-/// `url_rewriting` policy) say so.
-fn upstream_headers(service: &Service, (path, query, rewritten): Line) -> Vec<(String, String)> {
+/// `url_rewriting` policy) say so; on a shared host, the service's id.
+fn upstream_headers(
+    service: &Service,
+    (path, query, rewritten, shared_host): Line,
+) -> Vec<(String, String)> {
     let mut headers = Vec::new();
+    if shared_host {
+        // Path routing chose by method, path and args; Envoy's routes read the path alone,
+        // so a prefix route can send the request to another service's upstream (found by an
+        // audit, 2026-12-06: `DELETE /two` checked as `ANY /`'s service reached `/two`'s).
+        // Envoy re-routes on this header, which no client can send (`reply.rs`).
+        headers.push((SERVICE_ID_HEADER.to_string(), service.id.clone()));
+    }
     let none = UpstreamRewrite::default();
     let rewrite = service.upstream.as_ref().unwrap_or(&none);
     if let Some(host) = &rewrite.host {

@@ -59,6 +59,8 @@ mod routing;
 #[cfg(test)]
 mod routing_tests;
 mod select;
+#[cfg(test)]
+mod service_header_tests;
 mod steps;
 mod streamed_body;
 #[cfg(test)]
@@ -169,6 +171,9 @@ pub struct PendingRequest {
     routing_args: Vec<String>,
     /// The form body gave one of them another value: 400, ambiguous argument.
     routing_changed: bool,
+    /// Path routing chose among several services of the host: the upstream request names the
+    /// service (`reply::SERVICE_ID_HEADER`) for Envoy's routes.
+    shared_host: bool,
 }
 
 /// Starts the pipeline from the request head; reads only the headers it needs.
@@ -420,6 +425,7 @@ pub fn start(
         early,
         routing_args,
         routing_changed: false,
+        shared_host: path_routed,
     })
 }
 
@@ -577,7 +583,7 @@ impl PendingRequest {
             credentials,
             matched,
             self.debug,
-            (&self.path, self.query.as_deref(), self.rewritten),
+            self.line(),
         );
         matched.referrer = self.referrer;
         Ok(match self.service.auth.mode {
@@ -614,11 +620,12 @@ impl PendingRequest {
     }
 
     fn public(&self, matched: &RuleMatch) -> Forward {
-        matched::public_forward(
-            &self.service,
-            matched,
-            self.debug,
-            (&self.path, self.query.as_deref(), self.rewritten),
-        )
+        matched::public_forward(&self.service, matched, self.debug, self.line())
+    }
+
+    /// What the upstream's request line and service header are made of.
+    fn line(&self) -> matched::Line<'_> {
+        let (query, rewritten) = (self.query.as_deref(), self.rewritten);
+        (&self.path, query, rewritten, self.shared_host)
     }
 }

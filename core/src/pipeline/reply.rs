@@ -234,13 +234,20 @@ impl LocalReply {
 /// The header that tells the upstream a request came through Tollgate (`proxy.secret_token`).
 pub const SECRET_TOKEN_HEADER: &str = "x-3scale-proxy-secret-token";
 
+/// The header that names the service path routing chose on a host several services share, for
+/// Envoy's routes to match.
+pub const SERVICE_ID_HEADER: &str = "x-3scale-service-id";
+
 /// The secret token and the debug token must never come from a client. Nor must
 /// `X-Original-URL` and `X-Rewrite-URL`: IIS, Symfony before 2.7.49/3.4.14/4.1.3, Zend and
 /// older Drupal route on them instead of the request's path, which the rules matched (found
-/// by an audit, 2026-12-05).
-const STRIPPED_REQUEST_HEADERS: [&str; 4] = [
+/// by an audit, 2026-12-05). Nor the service id Envoy's routes read on a shared host: a
+/// client's would steer the request to another service's upstream (found by an audit,
+/// 2026-12-06).
+const STRIPPED_REQUEST_HEADERS: [&str; 5] = [
     SECRET_TOKEN_HEADER,
     "x-3scale-debug",
+    SERVICE_ID_HEADER,
     "x-original-url",
     "x-rewrite-url",
 ];
@@ -252,11 +259,11 @@ pub fn is_stripped_request_header(name: &[u8]) -> bool {
         .any(|stripped| crate::request::same_header_spelling(stripped.as_bytes(), name))
 }
 
-/// The stripped headers Tollgate itself sets or reads (the secret token, the debug token): a
-/// `headers` policy may not touch them. (An operator may set `X-Original-URL`: the policy's
-/// operations come after the stripping.)
+/// The stripped headers Tollgate itself sets or reads (the secret token, the debug token, the
+/// service id): a `headers` policy may not touch them. (An operator may set `X-Original-URL`:
+/// the policy's operations come after the stripping.)
 pub fn is_tollgate_request_header(name: &[u8]) -> bool {
-    (STRIPPED_REQUEST_HEADERS[..2].iter())
+    (STRIPPED_REQUEST_HEADERS[..3].iter())
         .any(|stripped| crate::request::same_header_spelling(stripped.as_bytes(), name))
 }
 
@@ -303,9 +310,16 @@ mod tests {
             "X_3scale_Debug",
             "X-Original-URL",
             "x_rewrite_url",
+            "X-3scale-Service-Id",
+            "X_3scale_Service_Id",
         ] {
             assert!(is_stripped_request_header(name.as_bytes()), "{name}");
         }
+        // A `headers` policy may not set the service id Envoy's routes read either.
+        for name in ["x-3scale-service-id", "X_3SCALE_SERVICE_ID"] {
+            assert!(super::is_tollgate_request_header(name.as_bytes()), "{name}");
+        }
+        assert!(!super::is_tollgate_request_header(b"x-original-url"));
         for name in [
             "x-3scale-proxy-secret-tokens",
             "x-3scale-proxy-secret",

@@ -14,7 +14,8 @@ pub(super) struct Selected {
     /// must not give them other values.
     pub routing_args: Vec<String>,
     /// Path routing chose among several services of the host: Envoy's routes may send each
-    /// service's paths to its own cluster, so the upstream gets the path as the rules read it
+    /// service's paths to its own cluster, so the upstream gets the path as the rules read it,
+    /// and the service's id to route on (`reply::SERVICE_ID_HEADER`)
     /// (found by an audit, 2026-12-06: `//public/x`, `/%70ublic/x`, `/users/%40me` chose a
     /// public service and went as sent to another service's route).
     pub path_routed: bool,

@@ -148,7 +148,8 @@ impl RequestPolicies {
 /// What makes a header operation unusable, and at which key: a name that is not an HTTP token
 /// (a pseudo-header such as `:path`), a value with a control byte but tab (Envoy sends both as they
 /// are), or a request operation on a header Tollgate strips or sets itself (the secret token,
-/// the debug token) or on `Host` (the route's authority), whatever the client sends.
+/// the debug token, the service id) or on `Host` (the route's authority), whatever the client
+/// sends.
 pub fn header_problem(e: &Edit, request: bool) -> Option<(&'static str, &'static str)> {
     let name = e.name.as_bytes();
     let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
@@ -157,7 +158,7 @@ pub fn header_problem(e: &Edit, request: bool) -> Option<(&'static str, &'static
     } else if request && (is_tollgate_request_header(name) || e.name.eq_ignore_ascii_case("host")) {
         Some((
             "header",
-            "set or removed by Tollgate itself (secret token, X-3scale-Debug, Host)",
+            "set or removed by Tollgate itself (secret token, X-3scale-Debug, X-3scale-Service-Id, Host)",
         ))
     } else {
         crate::config::header_values::value_problem(&e.value).map(|why| ("value", why))

@@ -164,11 +164,12 @@ fn the_three_policies_are_enforced_and_bad_configurations_refused() {
         "X-3scale-Proxy-Secret-Token",
         "x_3scale_proxy_secret_token",
         "X-3scale-Debug",
+        "X_3scale_Service_Id",
         "Host",
     ] {
         assert_eq!(
             refused(edit("request", name, "v")),
-            format!("{at}.request[0].header: set or removed by Tollgate itself (secret token, X-3scale-Debug, Host)"),
+            format!("{at}.request[0].header: set or removed by Tollgate itself (secret token, X-3scale-Debug, X-3scale-Service-Id, Host)"),
             "{name}"
         );
     }

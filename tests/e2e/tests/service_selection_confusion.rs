@@ -23,6 +23,13 @@
 //! 3. `path_routing_by_a_query_arg_...`: `?type=summar%79` is the public `type=summary` rule
 //!    to the filter and service 1's route to Envoy's `query_parameters` matcher.
 //!
+//! Found by an audit (2026-12-06), fixed (each test fails on s25a): prefix routes cannot
+//! follow path routing at all, which also reads the method and the args (`DELETE /two` is
+//! service 1's `ANY /`, and went to service 2's upstream). On a shared host the filter now sets
+//! `x-3scale-service-id`, and `SERVICE_ID_ROUTES` route on it: `routes_on_the_service_id_...`,
+//! `the_fallback_to_a_public_first_service_...`, `a_clients_service_id_header_...`. The
+//! prefix-route tests above keep testing what the filter forwards.
+//!
 //! Held (kept as tests): `api_backend` hosts with a virtual host per upstream host route
 //! every reading of the path where the filter selected (the filter's `:authority` re-routes);
 //! Host port spellings not in `connection_shapes.rs` (`:+80`, `:0080`, `:0`, `:4294967295`,
@@ -34,225 +41,10 @@
 
 mod support;
 
-use e2e::envoy::RawEnvoy;
-use e2e::mock_backend::MockBackend;
-use e2e::{EchoRequest, EchoUpstream, Envoy, Request, Response};
+use e2e::{EchoUpstream, Request};
 use serde_json::{json, Value};
+use support::split::*;
 use support::*;
-
-const HOST: &str = "api.example.com";
-const API_SECRET: &str = "api-secret-token";
-const PUBLIC_SECRET: &str = "public-secret-token";
-const TWO_SECRET: &str = "two-secret-token";
-const MARK: &str = "x-audit-mark";
-
-const HARNESS_ROUTE: &str = "              routes:
-              - match: { prefix: \"/\" }
-                route: { cluster: upstream, timeout: 15s }
-";
-
-/// Three upstreams: service 1's (the harness's `upstream` cluster, Envoy's default route),
-/// the public service's (`upstream_public`) and service 2's (`upstream_two`), behind Envoy
-/// with the harness's route replaced by `routes`.
-struct Split {
-    protected: EchoUpstream,
-    public: EchoUpstream,
-    two: EchoUpstream,
-    backend: MockBackend,
-    _envoy: RawEnvoy,
-    port: u16,
-    marks: std::cell::Cell<u32>,
-}
-
-fn start_split(config: Value, routes: &str, raw_paths: bool) -> Split {
-    start_split_with(config, routes, raw_paths, |b| b)
-}
-
-fn start_split_with(
-    config: Value,
-    routes: &str,
-    raw_paths: bool,
-    envoy: impl FnOnce(e2e::EnvoyBuilder) -> e2e::EnvoyBuilder,
-) -> Split {
-    let protected = EchoUpstream::start().expect("echo upstream");
-    let public = EchoUpstream::start().expect("public echo upstream");
-    let two = EchoUpstream::start().expect("service 2 echo upstream");
-    let backend = MockBackend::start(backend_state()).expect("mock backend");
-    let mut builder = Envoy::builder()
-        .upstream_port(protected.port())
-        .backend_port(backend.port())
-        .extra_cluster("upstream_public", public.port())
-        .extra_cluster("upstream_two", two.port())
-        .filter_config(&config.to_string());
-    if raw_paths {
-        builder = builder.raw_paths();
-    }
-    let builder = envoy(builder);
-    let routes = routes.to_string();
-    let (envoy, port) = RawEnvoy::start(move |listener, admin| {
-        let yaml = builder.render(listener, admin);
-        assert!(
-            yaml.contains(HARNESS_ROUTE),
-            "the harness's route changed:\n{yaml}"
-        );
-        yaml.replace(HARNESS_ROUTE, &routes)
-    });
-    Split {
-        protected,
-        public,
-        two,
-        backend,
-        _envoy: envoy,
-        port,
-        marks: std::cell::Cell::new(0),
-    }
-}
-
-impl Split {
-    /// The `service_id` of every authrep the backend received, in order.
-    fn authrep_services(&self) -> Vec<String> {
-        (self.backend.requests().into_iter())
-            .filter(|r| r.path == "/transactions/authrep.xml")
-            .map(|r| r.param("service_id").unwrap_or("?").to_string())
-            .collect()
-    }
-
-    /// Which upstream received the request marked `mark`, and that request.
-    fn receiver(&self, mark: &str) -> Option<(&'static str, EchoRequest)> {
-        let find = |echo: &EchoUpstream| {
-            (echo.requests().into_iter()).find(|r| r.header(MARK) == Some(mark))
-        };
-        (find(&self.protected).map(|r| ("service 1's", r)))
-            .or_else(|| find(&self.public).map(|r| ("the public service's", r)))
-            .or_else(|| find(&self.two).map(|r| ("service 2's", r)))
-    }
-
-    /// `GET target` on [`HOST`] with `extra` headers; what the client got and who received it.
-    fn probe(&self, target: &str, extra: &[(&str, &str)]) -> Probe {
-        let n = self.marks.get() + 1;
-        self.marks.set(n);
-        let mark = format!("probe-{n}");
-        let mut req = Request::get(target)
-            .header("Host", HOST)
-            .header(MARK, &mark);
-        for (k, v) in extra {
-            req = req.header(k, v);
-        }
-        let r: Response = req.send(self.port);
-        Probe {
-            target: target.to_string(),
-            status: r.status,
-            receiver: self.receiver(&mark),
-        }
-    }
-}
-
-fn rule(method: &str, pattern: &str) -> Value {
-    json!({"http_method": method, "pattern": pattern, "metric_system_name": "hits", "delta": 1})
-}
-
-/// Path routing on one host: the public service (20, `mode: none`) with `public_rules` first,
-/// service 2 (`app_id`/`app_key` in the query) on `GET /two` next, service 1 (`user_key`
-/// header, `ANY /`) last.
-fn path_routed(public_rules: Value) -> Value {
-    let public = json!({"id": 20, "system_name": "public",
-        "authentication": {"mode": "none"},
-        "proxy": {"hosts": [HOST], "secret_token": PUBLIC_SECRET, "proxy_rules": public_rules}});
-    let two = service(
-        2,
-        json!(2),
-        json!({"hosts": [HOST], "secret_token": TWO_SECRET, "proxy_rules": [rule("GET", "/two")]}),
-    );
-    let protected = service(
-        1,
-        json!(1),
-        json!({"hosts": [HOST], "secret_token": API_SECRET, "credentials_location": "headers",
-               "proxy_rules": [rule("ANY", "/")]}),
-    );
-    let mut c = config(vec![public, two, protected]);
-    c["path_routing"] = json!(true);
-    c
-}
-
-/// Envoy's routes for [`path_routed`], one per service, as an operator writes them: each
-/// prefix of `public` to the public upstream, `/two` to service 2's, the rest to service 1's.
-fn prefix_routes(public: &[&str]) -> String {
-    let mut y = "              routes:\n".to_string();
-    for prefix in public {
-        y.push_str(&format!(
-            "              - match: {{ prefix: {prefix:?} }}\n                route: {{ cluster: upstream_public, timeout: 15s }}\n"
-        ));
-    }
-    y.push_str(
-        "              - match: { prefix: \"/two\" }
-                route: { cluster: upstream_two, timeout: 15s }
-              - match: { prefix: \"/\" }
-                route: { cluster: upstream, timeout: 15s }
-",
-    );
-    y
-}
-
-struct Probe {
-    target: String,
-    status: u16,
-    receiver: Option<(&'static str, EchoRequest)>,
-}
-
-impl std::fmt::Debug for Probe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let got = match &self.receiver {
-            Some((who, r)) => format!(
-                "{who} upstream got {} {} with secret token {:?}",
-                r.method,
-                r.path,
-                r.header_all("x-3scale-proxy-secret-token")
-            ),
-            None => "no upstream".into(),
-        };
-        write!(f, "{} -> {}, {got}", self.target, self.status)
-    }
-}
-
-impl Probe {
-    fn reached(&self) -> Option<&'static str> {
-        self.receiver.as_ref().map(|(who, _)| *who)
-    }
-}
-
-/// The controls every split test starts with: each service's plain path reaches its own
-/// upstream, under its own checks and `service_id`.
-fn controls_hold(s: &Split, public_target: &str) {
-    let p = s.probe(public_target, &[]);
-    assert_eq!(
-        (p.status, p.reached()),
-        (200, Some("the public service's")),
-        "{p:?}"
-    );
-    let p = s.probe("/orders", &[]);
-    assert_eq!((p.status, p.reached()), (401, None), "{p:?}");
-    let p = s.probe("/orders", &[("user_key", USER_KEY)]);
-    assert_eq!((p.status, p.reached()), (200, Some("service 1's")), "{p:?}");
-    let p = s.probe(&format!("/two?app_id={APP_ID}&app_key={APP_KEY}"), &[]);
-    assert_eq!((p.status, p.reached()), (200, Some("service 2's")), "{p:?}");
-    assert_eq!(s.authrep_services(), ["1", "2"]);
-}
-
-/// The probes (`target`, extra headers, the upstream of the service whose checks apply to
-/// it) that reached another upstream: Envoy delivered them as another service's request.
-/// A probe: its target, extra headers, and the upstream of the service whose checks apply.
-type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-
-fn misdelivered(s: &Split, cases: &[Case]) -> Vec<Probe> {
-    (cases.iter())
-        .map(|(target, extra, owner)| (s.probe(target, extra), *owner))
-        .filter(|(p, owner)| p.reached().is_some_and(|who| who != *owner))
-        .map(|(p, _)| p)
-        .collect()
-}
-
-const PUBLIC: &str = "the public service's";
-const TWO: &str = "service 2's";
 
 // --- Findings ----------------------------------------------------------------------------
 
@@ -479,6 +271,138 @@ fn a_skipped_system_service_keeps_its_host_shared_for_path_routing() {
         (200, Some((TWO, two_target.clone()))),
         "{p:?}"
     );
+}
+
+/// Envoy's routes for a host path routing shares (README, `path_routing`): on the service the
+/// filter names in `x-3scale-service-id`, exactly; a request without it is no service's.
+const SERVICE_ID_ROUTES: &str = "              routes:
+              - match: { prefix: \"/\", headers: [{name: x-3scale-service-id, string_match: {exact: \"20\"}}] }
+                route: { cluster: upstream_public, timeout: 15s }
+              - match: { prefix: \"/\", headers: [{name: x-3scale-service-id, string_match: {exact: \"2\"}}] }
+                route: { cluster: upstream_two, timeout: 15s }
+              - match: { prefix: \"/\", headers: [{name: x-3scale-service-id, string_match: {exact: \"1\"}}] }
+                route: { cluster: upstream, timeout: 15s }
+              - match: { prefix: \"/\" }
+                direct_response: { status: 404 }
+";
+
+/// Who received the probe, with the secret tokens and service ids it carried.
+fn delivered(p: &Probe) -> Option<(&'static str, String, Vec<&str>, Vec<&str>)> {
+    let (who, r) = p.receiver.as_ref()?;
+    let ids = (r.headers.iter())
+        .filter(|(k, _)| k.replace('_', "-") == "x-3scale-service-id")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let token = r.header_all("x-3scale-proxy-secret-token");
+    Some((*who, format!("{} {}", r.method, r.path), token, ids))
+}
+
+// Found by an audit (2026-12-06), fixed: path routing chooses by method, path and args, Envoy's prefix routes by path alone: `DELETE /two` with service 1's key is service 1's (`ANY /`; service 2 has `GET /two` only), was authorized and reported as service 1, and Envoy's `/two` route gave it to service 2's upstream, which no rule of service 2 let a `DELETE` reach. On a shared host the filter now names the service in `x-3scale-service-id`, and Envoy re-routes on it after the filter set it (after the authrep too).
+#[test]
+fn routes_on_the_service_id_header_deliver_each_request_where_path_routing_chose() {
+    let s = start_split(
+        path_routed(json!([rule("ANY", "/public")])),
+        SERVICE_ID_ROUTES,
+        false,
+    );
+    controls_hold(&s, "/public/x");
+    let key = [("user_key", USER_KEY)];
+    let p = s.probe_method("DELETE", "/two", &key);
+    assert_eq!(p.status, 200, "{p:?}");
+    assert_eq!(
+        delivered(&p),
+        Some((
+            "service 1's",
+            "DELETE /two".into(),
+            vec![API_SECRET],
+            vec!["1"]
+        )),
+        "{p:?}"
+    );
+    let p = s.probe("/public/x", &[]);
+    assert_eq!(
+        delivered(&p),
+        Some((
+            PUBLIC,
+            "GET /public/x".into(),
+            vec![PUBLIC_SECRET],
+            vec!["20"]
+        )),
+        "{p:?}"
+    );
+    let two = format!("/two?app_id={APP_ID}&app_key={APP_KEY}");
+    let p = s.probe(&two, &[]);
+    assert_eq!(
+        delivered(&p),
+        Some((TWO, format!("GET {two}"), vec![TWO_SECRET], vec!["2"])),
+        "{p:?}"
+    );
+    assert!((s.two.requests().iter()).all(|r| r.method == "GET"));
+    assert_eq!(s.authrep_services(), ["1", "2", "1", "2"]);
+}
+
+// Found by an audit (2026-12-06), fixed: the host's first service public with no rules takes what no rule matches: `DELETE /two/7` fell back to it, unchecked, and Envoy's `/two` route gave it to service 2's upstream.
+#[test]
+fn the_fallback_to_a_public_first_service_is_routed_to_its_upstream() {
+    let mut c = path_routed(json!([]));
+    c["services"][2]["proxy"]["proxy_rules"] = json!([rule("ANY", "/orders")]);
+    let s = start_split(c, SERVICE_ID_ROUTES, false);
+    let p = s.probe_method("DELETE", "/two/7", &[]);
+    assert_eq!(p.status, 200, "{p:?}");
+    assert_eq!(
+        delivered(&p),
+        Some((
+            PUBLIC,
+            "DELETE /two/7".into(),
+            vec![PUBLIC_SECRET],
+            vec!["20"]
+        )),
+        "{p:?}"
+    );
+    let p = s.probe("/orders", &[("user_key", USER_KEY)]);
+    assert_eq!(p.reached(), Some("service 1's"), "{p:?}");
+    assert!(s.two.requests().is_empty(), "{:#?}", s.two.requests());
+    assert_eq!(s.authrep_services(), ["1"]);
+}
+
+// Found by an audit (2026-12-06), fixed: with routes on `x-3scale-service-id`, a client's copy must not steer the request: it is stripped in every spelling, and the upstream sees the filter's value only.
+#[test]
+fn a_clients_service_id_header_never_steers_the_route() {
+    let s = start_split(
+        path_routed(json!([rule("ANY", "/public")])),
+        SERVICE_ID_ROUTES,
+        false,
+    );
+    for name in ["x-3scale-service-id", "X_3scale_Service_Id"] {
+        let p = s.probe("/orders", &[("user_key", USER_KEY), (name, "2")]);
+        assert_eq!(p.status, 200, "{name}: {p:?}");
+        assert_eq!(
+            delivered(&p),
+            Some((
+                "service 1's",
+                "GET /orders".into(),
+                vec![API_SECRET],
+                vec!["1"]
+            )),
+            "{name}: {p:?}"
+        );
+        let p = s.probe("/public/x", &[(name, "1")]);
+        assert_eq!(
+            delivered(&p),
+            Some((
+                PUBLIC,
+                "GET /public/x".into(),
+                vec![PUBLIC_SECRET],
+                vec!["20"]
+            )),
+            "{name}: {p:?}"
+        );
+        // Refused requests go nowhere, whatever they name.
+        let p = s.probe("/orders", &[(name, "2")]);
+        assert_eq!((p.status, p.reached()), (401, None), "{name}: {p:?}");
+    }
+    assert!(s.two.requests().is_empty(), "{:#?}", s.two.requests());
+    assert_eq!(s.authrep_services(), ["1", "1"]);
 }
 
 // --- Held --------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ fn check_lists_headers_statuscode_overwrite_and_cors_as_enforced() {
     assert!(
         run.stdout.ends_with(
             "  [1] refused: configuration.request[0].header: set or removed by Tollgate itself \
-             (secret token, X-3scale-Debug, Host)\n"
+             (secret token, X-3scale-Debug, X-3scale-Service-Id, Host)\n"
         ),
         "{}",
         run.stdout

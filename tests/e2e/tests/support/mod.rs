@@ -8,6 +8,7 @@ pub mod cache;
 pub mod dyn_envoy;
 pub mod pieces;
 pub mod refusals;
+pub mod split;
 
 use e2e::mock_backend::{App, MockBackend, Period, Service, State};
 use e2e::{EchoUpstream, Envoy};
