@@ -99,6 +99,12 @@ impl HeaderSource for HeaderMap {
         (first.map(text), ambiguous)
     }
 
+    fn any_value_any_spelling(&self, name: &str, found: &mut dyn FnMut(&str) -> bool) -> bool {
+        MapPairs::new(&self.map).any(|(key, value)| {
+            same_header_spelling(key, name.as_bytes()) && found(&String::from_utf8_lossy(value))
+        })
+    }
+
     fn header_ambiguous(&self, name: &str) -> bool {
         let first = self.value(name);
         (1..)

@@ -30,6 +30,13 @@ pub trait HeaderSource {
         (found, ambiguous)
     }
 
+    /// Whether `found` holds for a value of a header named `name` up to case and `-`/`_`
+    /// (CGI-style upstreams read `X_Forwarded_Host` as `X-Forwarded-Host`). This default
+    /// tries the first value of `name` alone; the adapter tries every one.
+    fn any_value_any_spelling(&self, name: &str, found: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.header(name).is_some_and(|v| found(&v))
+    }
+
     /// Every value of `name` in the request as it arrived, joined with `,` as Envoy's filters
     /// read a repeated header (`jwt_authn` looks for its token in all of them). Header
     /// operations of the service's chain are not applied: filters before Tollgate saw none.

@@ -143,6 +143,8 @@ impl Config {
                 )
             })?;
 
+        refuse_duplicate_ids(&parsed)?;
+
         let mut config = Config {
             backend,
             path_routing,
@@ -261,13 +263,7 @@ impl Config {
             let service = match entry {
                 Entry::Loaded(service) => service,
                 Entry::Skipped { id, hosts: claimed } => {
-                    for host in claimed {
-                        let held = hosts.entry(host).or_default();
-                        // With host routing, a service listed before keeps the host.
-                        if held.skipped.is_none() && (self.path_routing || held.listed.is_empty()) {
-                            held.skipped = Some(id.clone());
-                        }
-                    }
+                    hold(&mut hosts, self.path_routing, &id, &claimed);
                     continue;
                 }
             };
@@ -282,12 +278,17 @@ impl Config {
             }
             if services.iter().any(|s| s.id == service.id) {
                 // Two services without an id would share cached authorizations and reports.
+                // Only from 3scale System (a static configuration is refused): the skipped
+                // one holds its hosts as any skipped System service does, or its host would
+                // go to a later service, and with path routing its paths fall back to the
+                // host's first service (found by an audit, 2026-12-06).
                 warnings.push(match service.id.as_str() {
                     "" => {
                         "a second service without id is skipped: only one may have none".to_string()
                     }
                     id => format!("service {id} is defined twice: the later one is skipped"),
                 });
+                hold(&mut hosts, self.path_routing, &service.id, &service.hosts);
                 continue;
             }
             for (warning, line) in service.policies.log_lines() {
@@ -345,6 +346,16 @@ impl Config {
             .collect()
     }
 
+    /// How many hosts the services list (held hosts included).
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// Whether a service lists `host` (lower-cased, without port), or holds it when skipped.
+    pub fn lists_host(&self, host: &str) -> bool {
+        self.hosts.contains_key(host)
+    }
+
     /// The services serving `host` (already lower-cased, without port), in configuration
     /// order: host routing takes the first, path routing falls back to it. None when a
     /// service skipped from 3scale System holds the host (with path routing: lists it at all,
@@ -357,6 +368,36 @@ impl Config {
             .flat_map(|held| &held.listed)
             .filter_map(|&i| self.services.get(i))
     }
+}
+
+/// A skipped service holds the hosts it lists (`Host::skipped`); with host routing, a service
+/// listed before keeps the host. Not inlined: one copy of the map's insertion (module size).
+#[inline(never)]
+fn hold(hosts: &mut HashMap<String, Host>, path_routing: bool, id: &str, claimed: &[String]) {
+    for host in claimed {
+        let held = hosts.entry(host.clone()).or_default();
+        if held.skipped.is_none() && (path_routing || held.listed.is_empty()) {
+            held.skipped = Some(id.to_string());
+        }
+    }
+}
+
+/// A static configuration listing one service id twice (or two services without one) is
+/// refused, naming the second and the first: skipping the second would free its hosts and,
+/// with path routing, its paths for the other services (found by an audit, 2026-12-06).
+fn refuse_duplicate_ids(services: &[Service]) -> std::result::Result<(), ConfigError> {
+    for (i, service) in services.iter().enumerate() {
+        let before = services.get(..i).unwrap_or_default();
+        if let Some(first) = before.iter().position(|s| s.id == service.id) {
+            let id = match service.id.as_str() {
+                "" => "without id",
+                id => id,
+            };
+            let problem = format!("service {id} is defined twice (services[{first}])");
+            return Err(error(&format!("services[{i}].id"), problem));
+        }
+    }
+    Ok(())
 }
 
 /// The hosts a service's JSON lists, read as a compiled service reads them (lower-cased,

@@ -206,3 +206,53 @@ fn a_service_with_a_header_value_envoy_cannot_send_is_skipped() {
         "{warnings:?}"
     );
 }
+
+/// From System, a duplicate id skips only the later service (a static configuration is
+/// refused), and it holds the hosts it is the first to list as any skipped service does: a
+/// later service does not get them, and with path routing its paths do not fall back to the
+/// host's first service (found by an audit, 2026-12-06: they were released).
+#[test]
+fn a_duplicate_from_system_holds_its_hosts() {
+    let without_id = |host: &str| {
+        let mut s = good(0, &[host], "/");
+        s.as_object_mut().map(|s| s.remove("id"));
+        s
+    };
+    let (c, warnings) = base(false).with_fetched(&fetched(&[
+        without_id("one"),
+        without_id("held"),
+        good(3, &["held", "three"], "/"),
+    ]));
+    assert_eq!(first(&c, "one").as_deref(), Some(""));
+    assert_eq!(first(&c, "held"), None, "held by the skipped duplicate");
+    assert_eq!(first(&c, "three").as_deref(), Some("3"));
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("a second service without id is skipped")),
+        "{warnings:?}"
+    );
+    let args = crate::mapping::QueryArgs::parse("");
+    let mut list = fetched(&[
+        good(1, &["api"], "/public"),
+        good(2, &["two"], "/"),
+        good(1, &["api"], "/admin"),
+    ]);
+    // Not merged by the loader: another entry's id, the same `content.id`.
+    list[2].id = Some("9".into());
+    let (c, warnings) = base(true).with_fetched(&list);
+    let by_path = |path: &str| {
+        c.route_by_path("api", "GET", path, &args)
+            .0
+            .map(|s| s.id.clone())
+    };
+    assert_eq!(by_path("/public").as_deref(), Some("1"));
+    assert_eq!(by_path("/admin"), None);
+    assert_eq!(first(&c, "api"), None, "no fallback to service 1");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("service 1 is defined twice: the later one is skipped")),
+        "{warnings:?}"
+    );
+}

@@ -157,19 +157,43 @@ fn refusals_name_the_json_path() {
 }
 
 #[test]
-fn first_service_for_a_host_wins_and_duplicates_are_skipped() {
+fn first_service_for_a_host_wins() {
     let parsed = parse(with_services(json!([
         {"id": 1, "backend_version": 1, "proxy": {"hosts": ["a"]}},
-        {"id": 2, "backend_version": 1, "proxy": {"hosts": ["a", "b"]}},
-        {"id": 1, "backend_version": 1, "proxy": {"hosts": ["c"]}}
+        {"id": 2, "backend_version": 1, "proxy": {"hosts": ["a", "b"]}}
     ])))
     .unwrap();
     let c = &parsed.config;
     assert_eq!(c.services.len(), 2);
     assert_eq!(c.services_for_host("a").next().unwrap().id, "1");
     assert_eq!(c.services_for_host("b").next().unwrap().id, "2");
-    assert!(c.services_for_host("c").next().is_none());
-    assert_eq!(parsed.warnings.len(), 2);
+    assert_eq!(parsed.warnings.len(), 1);
+}
+
+/// Skipped, a second service 1 (a copy-pasted id) left its hosts to later services and, with
+/// path routing, its rules' paths to the host's first service (found by an audit,
+/// 2026-12-06): refused, naming both.
+#[test]
+fn a_service_id_given_twice_is_refused_naming_both() {
+    let e = refused(with_services(json!([
+        {"id": 1, "authentication": {"mode": "none"}, "proxy": {"hosts": ["api"]}},
+        {"id": 2, "backend_version": 1, "proxy": {"hosts": ["two"]}},
+        {"id": "1", "backend_version": 1, "proxy": {"hosts": ["api"], "proxy_rules": [
+            {"http_method": "GET", "pattern": "/admin", "metric_system_name": "hits", "delta": 1}]}}
+    ])));
+    assert_eq!(
+        e,
+        "services[2].id: service 1 is defined twice (services[0])"
+    );
+    let e = refused(with_services(json!([
+        {"id": 1, "backend_version": 1, "proxy": {"hosts": ["a"]}},
+        {"backend_version": 1, "proxy": {"hosts": ["b"]}},
+        {"backend_version": 1, "proxy": {"hosts": ["c"]}}
+    ])));
+    assert_eq!(
+        e,
+        "services[2].id: service without id is defined twice (services[1])"
+    );
 }
 
 #[test]

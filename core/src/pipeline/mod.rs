@@ -5,8 +5,8 @@
 //! carries out. One request, top to bottom (`worker.rs`; states in `flow.rs`):
 //!
 //! ```text
-//! on_request_headers ─► begin() ─► Step::Reply (414 path too long, 400 ambiguous path,
-//!        │                                      404 unknown host, 500 host failure)
+//! on_request_headers ─► begin() ─► Step::Reply (414 path too long, 400 ambiguous path or
+//!        │                                      host, 404 unknown host, 500 host failure)
 //!        ├─ form body wanted ─► ReadingBody ─► on_request_body / on_request_trailers
 //!        │                          ─► Step::ReadBody ─► on_form_body ─┐
 //!        ▼                                                             ▼
@@ -41,6 +41,9 @@ mod combination_tests;
 mod fake_envoy;
 mod flow;
 mod form_body;
+mod forwarded_host;
+#[cfg(test)]
+mod forwarded_host_tests;
 pub mod ip_check;
 #[cfg(test)]
 mod ip_check_tests;
@@ -216,7 +219,7 @@ pub fn start(
         service,
         routing_args,
         path_routed,
-    } = select_service(config, head, &normalized_path, &args)?;
+    } = select_service(config, head, &normalized_path, &args, headers)?;
     // The chain's header, status and CORS policies (`None`: the chain has none), read before
     // anything can refuse the request: its refusal is a response of the service too.
     let policies = RequestPolicies::new(&service, headers);

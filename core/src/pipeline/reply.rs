@@ -129,6 +129,12 @@ impl LocalReply {
         LocalReply::bad_request("Bad Request: ambiguous path")
     }
 
+    /// 400 to a request whose `X-Forwarded-Host` or `Forwarded: host=` names another host a
+    /// service lists: an upstream reading it would serve the request as that service.
+    pub fn ambiguous_host() -> LocalReply {
+        LocalReply::bad_request("Bad Request: ambiguous host")
+    }
+
     /// 400 to a method with a lower-case letter (HTTP/1.1 clients cannot send one through
     /// Envoy; HTTP/2 clients can): an upstream may read `get` as `GET`, the rules do not.
     pub fn invalid_method() -> LocalReply {

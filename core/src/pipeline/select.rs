@@ -5,7 +5,7 @@
 use super::reply::LocalReply;
 use crate::config::{Config, Service};
 use crate::mapping::QueryArgs;
-use crate::request::{host_of, RequestHead};
+use crate::request::{host_of, HeaderSource, RequestHead};
 use std::sync::Arc;
 
 pub(super) struct Selected {
@@ -26,8 +26,13 @@ pub(super) fn select_service(
     head: RequestHead,
     normalized_path: &str,
     args: &QueryArgs,
+    headers: &dyn HeaderSource,
 ) -> Result<Selected, LocalReply> {
     let host = host_of(head.authority);
+    if super::forwarded_host::names_another_host(config, &host, headers) {
+        // Checked as this host's service, the upstream could serve it as the named one's.
+        return Err(LocalReply::ambiguous_host());
+    }
     let first = || config.services_for_host(&host).next().cloned();
     let (service, routing_args, path_routed) = if config.path_routing {
         // One look-up in the host's rule index, built at configuration time.

@@ -1,12 +1,14 @@
 //! An attacker's view of the upstream's headers: the client can never set the upstream's
 //! secret-token or debug headers in any spelling (canonical, case, underscores, duplicates),
 //! over HTTP/1.1 and HTTP/2, in authrep and batching mode, with credentials in headers or only
-//! in a form body. Credential parsing and injection are in `adversarial_credentials.rs`.
+//! in a form body; and a forwarded host naming another service is refused. Credential
+//! parsing and injection are in `adversarial_credentials.rs`.
 
 mod support;
 
 use e2e::curl::Curl;
 use e2e::{EchoRequest, Request, Response};
+use serde_json::json;
 use support::adversarial::*;
 use support::TOKEN;
 
@@ -203,4 +205,75 @@ fn send(
         }
         r.try_send(port).map_err(|e| e.to_string())
     }
+}
+
+/// Two services on one upstream (the shipped examples route every host to one cluster):
+/// `public.example.com` open (`mode: none`), `api.example.com` guarded by a user key. An
+/// upstream that reads the host from `X-Forwarded-Host` or `Forwarded: host=` (Rails always,
+/// Express, Django, Symfony, Laravel behind trusted proxies) served a request checked as the
+/// public service as the guarded one (found by an audit, 2026-12-06, module s25a): 400
+/// before any backend call. A front proxy's own name (no service lists it) still passes.
+#[test]
+fn a_forwarded_host_naming_another_service_is_refused() {
+    let rule =
+        json!([{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
+    let public = json!({"id": 20, "authentication": {"mode": "none"},
+        "proxy": {"hosts": ["public.example.com"], "proxy_rules": rule}});
+    let guarded = support::service(1, json!(1), json!({"hosts": ["api.example.com"]}));
+    let s = support::Stack::start(support::config(vec![public, guarded]));
+    let smuggled: [&[(&str, &str)]; 4] = [
+        &[("X-Forwarded-Host", "api.example.com")],
+        &[("X-Forwarded-Host", "cdn.example.net, API.example.com:443")],
+        &[
+            ("X-Forwarded-Host", "cdn.example.net"),
+            ("X-Forwarded-Host", "api.example.com"),
+        ],
+        &[(
+            "Forwarded",
+            "for=192.0.2.1;Host=\"api.example.com:443\";proto=https",
+        )],
+    ];
+    for headers in smuggled {
+        let mut r = Request::get("/admin").header("Host", "public.example.com");
+        for (k, v) in headers {
+            r = r.header(k, v);
+        }
+        let r = r.send(s.port());
+        assert_eq!(
+            (r.status, r.body.as_str(), r.header("content-type")),
+            (
+                400,
+                "Bad Request: ambiguous host",
+                Some("text/plain; charset=utf-8")
+            ),
+            "{headers:?}: {}",
+            if r.from_echo() {
+                "forwarded to the upstream"
+            } else {
+                ""
+            }
+        );
+    }
+    assert_eq!(
+        s.echo.request_count(),
+        0,
+        "the upstream got a smuggled request"
+    );
+    assert_eq!(s.backend.requests().len(), 0, "the backend was asked");
+
+    // A CDN's name, and the request's own host on another port: forwarded as sent.
+    for forwarded in ["cdn.example.net", "public.example.com:8443"] {
+        let r = Request::get("/docs")
+            .header("Host", "public.example.com")
+            .header("X-Forwarded-Host", forwarded)
+            .send(s.port());
+        assert_eq!(r.status, 200, "{forwarded}: {} {:?}", r.status, r.body);
+        assert_eq!(r.echo().header("x-forwarded-host"), Some(forwarded));
+    }
+    assert_eq!(s.echo.request_count(), 2);
+    assert_eq!(
+        s.backend.requests().len(),
+        0,
+        "the public service asks no backend"
+    );
 }

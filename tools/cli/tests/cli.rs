@@ -49,14 +49,27 @@ fn check_refuses_a_bad_config_with_the_filter_message() {
 #[test]
 fn check_prints_warnings() {
     let mut config = threescale_config(json!(1));
-    let service = config["services"][0].clone();
-    config["services"].as_array_mut().unwrap().push(service);
+    let mut service = config["services"][0].clone();
+    service["id"] = json!(43);
+    config["services"]
+        .as_array_mut()
+        .unwrap()
+        .push(service.clone());
     let run = tollgate(&["check", "-"], &config.to_string());
     assert_eq!(run.code, 0);
-    assert_eq!(run.stdout, "ok: 1 service(s)\n");
+    assert_eq!(run.stdout, "ok: 2 service(s)\n");
     assert_eq!(
         run.stderr,
-        "warning: service 42 is defined twice: the later one is skipped\n"
+        "warning: host api.example.com for service 43 already defined by service 42\n"
+    );
+    // The same id twice is refused, naming both.
+    service["id"] = json!(42);
+    config["services"][1] = service;
+    let run = tollgate(&["check", "-"], &config.to_string());
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "error: services[1].id: service 42 is defined twice (services[0])\n"
     );
 }
 
