@@ -30,7 +30,10 @@
 # hosts and the other System fixes 3.3, url_rewriting's args behind a `;` and the rest 1.5;
 # and again, from 815 and 582 KB, for the twenty-fourth's audit fixes, 4.3 and 4.0 KB: the
 # cache's slot count fixed in shared data and the other batching fixes 1.3, form bodies
-# compared on every method 1.1, local authentication's refusals 0.5, the rest 1.4.
+# compared on every method 1.1, local authentication's refusals 0.5, the rest 1.4; and again,
+# from 820 and 587 KB, for the twenty-fifth's audit fixes, 5.2 and 5.5 KB: configured header
+# values checked 1.8, duplicate service ids and forwarded hosts naming another service's 2.9,
+# the service id header for Envoy's routes on a shared host 0.5.
 # Fails when a budget is exceeded.
 set -euo pipefail
 
@@ -40,8 +43,8 @@ TARGET=wasm32-unknown-unknown
 FULL="target/$TARGET/release"
 LEAN_DIR="target/lean"
 LEAN="$LEAN_DIR/$TARGET/release"
-NO_JWT_BUDGET=587000
-FULL_BUDGET=820000
+NO_JWT_BUDGET=592000
+FULL_BUDGET=824000
 
 [[ -f "$FULL/tollgate.wasm" ]] || { echo "size: run \`make build\` first" >&2; exit 1; }
 # A target directory of its own, so the default build's module is left alone.
