@@ -129,6 +129,9 @@ pub const HEADER_NAMES: &[&str] = &[
     "content-type",
     "x-forwarded-proto",
     "x-route",
+    "x-forwarded-host",
+    "forwarded",
+    "x-3scale-service-id",
 ];
 pub const PATHS: &[&str] = &[
     "/users/",

@@ -351,9 +351,14 @@ impl Config {
         self.hosts.len()
     }
 
-    /// Whether a service lists `host` (lower-cased, without port), or holds it when skipped.
-    pub fn lists_host(&self, host: &str) -> bool {
-        self.hosts.contains_key(host)
+    /// Whether a service lists `named` (lower-cased, without port), or holds it when skipped,
+    /// and its services are not those of the request's host `own`.
+    pub fn names_other_services(&self, named: &str, own: &str) -> bool {
+        match (self.hosts.get(named), self.hosts.get(own)) {
+            (None, _) => false,
+            (Some(named), Some(own)) => named.listed != own.listed || named.skipped != own.skipped,
+            (Some(_), None) => true,
+        }
     }
 
     /// The services serving `host` (already lower-cased, without port), in configuration

@@ -513,7 +513,15 @@ fn service_id_of(path: &str, content: &Value) -> Result<Option<String>> {
     match service.number_or_string("id")? {
         Some(id) => Ok(Some(id)),
         None => match service.obj("proxy")? {
-            Some(proxy) => proxy.number_or_string("service_id"),
+            // Sent in `x-3scale-service-id` as `content.id` is: checked alike (found by a
+            // review, 2026-12-06).
+            Some(proxy) => match proxy.number_or_string("service_id")? {
+                Some(id) => match super::header_values::value_problem(&id) {
+                    Some(why) => Err(error(&proxy.child_path("service_id"), why)),
+                    None => Ok(Some(id)),
+                },
+                None => Ok(None),
+            },
             None => Ok(None),
         },
     }

@@ -103,6 +103,16 @@ fn a_forwarded_host_naming_another_service_is_refused() {
             ("forwarded", "host=cdn.example.net"),
             ("Forwarded", "Host=\"admin.example.com\""),
         ],
+        // Read by a regex over the whole value (Spring, Vert.x): found by a review.
+        vec![("Forwarded", "for=\"host=admin.example.com\"")],
+        vec![("Forwarded", "for=192.0.2.1;xhost=admin.example.com")],
+        vec![("Forwarded", "host=\"admin.example.com")],
+        vec![("Forwarded", "host=admin.example.com\"")],
+        // Cut at the first `:` (Express's `req.hostname`).
+        vec![("X-Forwarded-Host", "admin.example.com:abc")],
+        vec![("X-Forwarded-Host", "admin.example.com:")],
+        vec![("X-Forwarded-Host", "admin.example.com:1:2")],
+        vec![("Forwarded", "host=admin.example.com:x")],
     ] {
         assert_eq!(
             outcome(&c, "public.example.com", headers.clone()),
@@ -122,8 +132,7 @@ fn a_forwarded_host_no_service_lists_or_the_own_host_passes() {
         vec![("X-Forwarded-Host", "PUBLIC.example.com, cdn.example.net")],
         vec![("Forwarded", "for=192.0.2.1;host=\"public.example.com:443\"")],
         vec![("Forwarded", "for=admin.example.com;by=admin.example.com")],
-        // Not read as `admin.example.com` by the service selection either: no such host.
-        vec![("X-Forwarded-Host", "admin.example.com:abc")],
+        vec![("Forwarded", "for=localhost")],
         vec![("X-Forwarded-Host", "")],
         vec![("Forwarded", "host")],
     ] {
@@ -162,4 +171,21 @@ fn a_held_host_counts_and_one_host_needs_no_check() {
         "public.example.com",
         &Unread
     ));
+}
+
+/// Another host of the request's own service is no confusion: a front proxy (ingress-nginx's
+/// `upstream-vhost`, a CDN's origin host) rewrites `Host` to an internal name and forwards the
+/// public one (found by a review, 2026-12-06).
+#[test]
+fn another_host_of_the_same_service_passes() {
+    let c = config();
+    for named in ["admin.example.com", "ADMIN.example.com:443"] {
+        let headers = vec![("X-Forwarded-Host", named)];
+        assert_eq!(outcome(&c, "localhost", headers), Ok(()), "{named}");
+    }
+    let headers = vec![("Forwarded", "host=public.example.com")];
+    assert_eq!(
+        outcome(&c, "localhost", headers),
+        Err((400, "Bad Request: ambiguous host".to_string()))
+    );
 }

@@ -460,3 +460,24 @@ fn an_entry_of_another_environment_is_unreadable() {
     // Without any environment asked (a pulled file), every entry is read.
     assert_eq!(parse_answer(page.as_bytes()).unwrap().services.len(), 3);
 }
+
+/// A `proxy.service_id` read as the service's id is sent in `x-3scale-service-id` as
+/// `content.id` is: a control character in it refuses the entry (found by a review,
+/// 2026-12-06).
+#[test]
+fn a_service_id_with_a_control_character_refuses_its_entry() {
+    let body = json!({"proxy_configs": [
+        {"proxy_config": {"id": 1, "version": 5, "environment": "production",
+            "content": {"proxy": {"service_id": "7\r\nX-Evil: 1"}}}},
+        {"proxy_config": {"id": 2, "version": 1, "environment": "production",
+            "content": {"proxy": {"service_id": "8"}}}},
+    ]});
+    let fetched = parse_answer(body.to_string().as_bytes()).unwrap();
+    let errors: Vec<String> = fetched.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        errors,
+        ["proxy_configs[0].proxy_config.content.proxy.service_id: has CR, LF, NUL or another control character"]
+    );
+    let ids: Vec<Option<&str>> = fetched.services.iter().map(|s| s.id.as_deref()).collect();
+    assert_eq!(ids, [Some("8")]);
+}
