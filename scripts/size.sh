@@ -31,9 +31,10 @@
 # and again, from 815 and 582 KB, for the twenty-fourth's audit fixes, 4.3 and 4.0 KB: the
 # cache's slot count fixed in shared data and the other batching fixes 1.3, form bodies
 # compared on every method 1.1, local authentication's refusals 0.5, the rest 1.4; and again,
-# from 820 and 587 KB, for the twenty-fifth's audit fixes, 5.2 and 5.5 KB: configured header
-# values checked 1.8, duplicate service ids and forwarded hosts naming another service's 2.9,
-# the service id header for Envoy's routes on a shared host 0.5.
+# from 820 and 587 KB, for the twenty-fifth's audit fixes, 7.0 and 7.3 KB: configured header
+# values checked 1.8, duplicate service ids and forwarded hosts naming another service's 2.9
+# and the review's fixes to the latter 1.8, the service id header for Envoy's routes on a
+# shared host 0.5.
 # Fails when a budget is exceeded.
 set -euo pipefail
 
