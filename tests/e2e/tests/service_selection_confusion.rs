@@ -544,3 +544,64 @@ fn path_routing_with_api_backend_hosts_lands_where_the_filter_selected() {
     }
     assert_eq!(s.authrep_services(), ["1", "2", "2", "2"]);
 }
+
+/// The service header through every request shape whose verdict waits for its body (a form
+/// `POST` is read for `_method`): over HTTP/1.1 with a length, chunked, with `Expect:
+/// 100-continue`, and over HTTP/2 with and without trailers. `POST /two` is service 1's (`ANY
+/// /`; service 2 has `GET /two`), set after the body and the authrep, and Envoy routes on it:
+/// service 2's upstream never gets one, and a client's `x-3scale-service-id: 2` is gone.
+#[test]
+fn the_service_header_routes_requests_decided_on_their_body() {
+    let s = start_split(
+        path_routed(json!([rule("ANY", "/public")])),
+        SERVICE_ID_ROUTES,
+        false,
+    );
+    let form = [
+        ("user_key", USER_KEY),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("x-3scale-service-id", "2"),
+    ];
+    for shape in ["length", "chunked", "expect", "h2", "h2-trailers"] {
+        let mark = format!("body-{shape}");
+        let status = match shape {
+            "h2" | "h2-trailers" => {
+                let mut headers = form.to_vec();
+                headers.push((MARK, &mark));
+                let trailers: &[(&str, &str)] = match shape {
+                    "h2" => &[],
+                    _ => &[("x-t", "1")],
+                };
+                let r = e2e::h2::send_with_trailers(
+                    s.port, "POST", HOST, "/two", &headers, b"a=1&b=2", trailers,
+                );
+                r.map(|r| r.status).unwrap_or(0)
+            }
+            _ => {
+                let mut r = Request::post("/two")
+                    .header("Host", HOST)
+                    .header(MARK, &mark);
+                for (k, v) in form {
+                    r = r.header(k, v);
+                }
+                let r = match shape {
+                    "chunked" => r
+                        .header("Transfer-Encoding", "chunked")
+                        .body("7\r\na=1&b=2\r\n0\r\n\r\n"),
+                    "expect" => r.header("Expect", "100-continue").body("a=1&b=2"),
+                    _ => r.body("a=1&b=2"),
+                };
+                r.send(s.port).status
+            }
+        };
+        let (who, got) = s
+            .receiver(&mark)
+            .unwrap_or_else(|| panic!("{shape}: not delivered"));
+        assert_eq!((status, who), (200, "service 1's"), "{shape}");
+        assert_eq!(got.header_all("x-3scale-service-id"), ["1"], "{shape}");
+        assert_eq!(got.header_all("x-3scale-proxy-secret-token"), [API_SECRET]);
+        assert_eq!((got.method.as_str(), got.path.as_str()), ("POST", "/two"));
+    }
+    assert_eq!(s.two.requests().len(), 0, "service 2's upstream got a POST");
+    assert_eq!(s.authrep_services(), ["1"; 5]);
+}
