@@ -262,6 +262,36 @@ fn a_forwarded_host_naming_another_service_is_refused() {
             }
         );
     }
+    // The same refusal for a request with a body (chunked form, HTTP/2 with trailers): it is
+    // decided on the headers, before any body is read.
+    let chunked = Request::post("/admin")
+        .header("Host", "public.example.com")
+        .header("X-Forwarded-Host", "api.example.com")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Transfer-Encoding", "chunked")
+        .body("3\r\na=1\r\n0\r\n\r\n")
+        .send(s.port());
+    assert_eq!(
+        (chunked.status, chunked.body.as_str()),
+        (400, "Bad Request: ambiguous host")
+    );
+    let h2 = e2e::h2::send_with_trailers(
+        s.port(),
+        "POST",
+        "public.example.com",
+        "/admin",
+        &[
+            ("forwarded", "host=api.example.com"),
+            ("content-type", "application/json"),
+        ],
+        b"{}",
+        &[("x-t", "1")],
+    )
+    .map(|r| (r.status, r.body));
+    assert_eq!(
+        h2.ok(),
+        Some((400, "Bad Request: ambiguous host".to_string()))
+    );
     assert_eq!(
         s.echo.request_count(),
         0,
