@@ -1,6 +1,6 @@
 //! Three upstreams behind one Envoy, one per service of a host path routing shares (the
 //! public service's, service 2's, service 1's), and probes that tell which one received a
-//! request: for `service_selection_confusion.rs`.
+//! request: for `service_selection_confusion.rs` and `service_id_routes.rs`.
 
 use super::*;
 use e2e::envoy::RawEnvoy;
@@ -151,7 +151,7 @@ pub fn path_routed(public_rules: Value) -> Value {
 /// prefix of `public` to the public upstream, `/two` to service 2's, the rest to service 1's.
 /// Not enough on a shared host: path routing chooses by method and args too, so `DELETE
 /// /two` is service 1's and this sends it to service 2's upstream (`SERVICE_ID_ROUTES` in
-/// `service_selection_confusion.rs` routes on `x-3scale-service-id` instead).
+/// `service_id_routes.rs` routes on `x-3scale-service-id` instead).
 pub fn prefix_routes(public: &[&str]) -> String {
     let mut y = "              routes:\n".to_string();
     for prefix in public {
