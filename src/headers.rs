@@ -8,10 +8,7 @@
 use crate::abi::MapPairs;
 use crate::host::{self, HostError};
 use std::cell::Cell;
-use tollgate_core::backend::answer::is_backend_content_type;
-use tollgate_core::backend::protocol::{
-    LIMIT_MAX_VALUE_HEADER, LIMIT_REMAINING_HEADER, LIMIT_RESET_HEADER, REJECTION_REASON_HEADER,
-};
+use tollgate_core::backend::answer_headers::{read_answer, status_code};
 use tollgate_core::backend::BackendAnswer;
 use tollgate_core::pipeline::is_stripped_request_header;
 use tollgate_core::request::{same_header_spelling, HeaderSource};
@@ -175,15 +172,7 @@ pub fn backend_answer(num_headers: usize) -> Option<BackendAnswer> {
     if map.failed() {
         return None;
     }
-    let read = |name: &str| map.value(name).map(text);
-    Some(BackendAnswer {
-        status: read(":status").and_then(|s| s.parse().ok()),
-        rejection_reason: read(REJECTION_REASON_HEADER),
-        limit_reset: read(LIMIT_RESET_HEADER),
-        limit_max_value: read(LIMIT_MAX_VALUE_HEADER),
-        limit_remaining: read(LIMIT_REMAINING_HEADER),
-        foreign: !read("content-type").is_some_and(|ct| is_backend_content_type(&ct)),
-    })
+    Some(read_answer(&|name| map.value(name)))
 }
 
 /// The status of the callout response being delivered (`None`: absent, or unreadable).
@@ -197,9 +186,5 @@ pub fn response_status() -> Option<u16> {
 }
 
 fn status(read: fn() -> Result<Vec<u8>, HostError>) -> Option<u16> {
-    let map = HeaderMap::read(read);
-    std::str::from_utf8(map.value(":status")?)
-        .ok()?
-        .parse()
-        .ok()
+    status_code(HeaderMap::read(read).value(":status")?)
 }

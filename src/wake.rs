@@ -6,27 +6,18 @@ use crate::host;
 use crate::store::HostStore;
 use std::cell::{Cell, RefCell};
 use tollgate_core::cache::store::update;
+use tollgate_core::cache::wake_list::{legacy_tokens, listed, parse_entries, refreshed, without};
 use tollgate_core::cache::SharedStore;
 
-/// Shared-data key of the plugin's wake-up queues: `token seen_s` pairs.
+/// Shared-data key of the plugin's wake-up queues: `token seen_s` pairs (`wake_list`).
 /// (Not `tollgate.workers`, the list of modules before 2026-12-06, which never took their
 /// dead queues off it.)
 const QUEUES_KEY: &str = "tollgate.wake.live";
 /// The list of bare tokens of modules before 2026-12-07, still notified (read only): their
 /// VMs may serve during an update, and would misread pairs.
 const LEGACY_QUEUES_KEY: &str = "tollgate.wake.queues";
-/// Queue tokens remembered (VMs come and go with configuration changes): room for a worker
-/// VM per thread of a large host, twice over during a module update (old VMs drain). A live
-/// queue pushed off the list waits for the timer at each cache miss (found by an audit,
-/// 2026-12-06: 64 pushed live queues off past 32 workers during an update). 4 KB.
-const MAX_QUEUES: usize = 512;
-
 /// Shared-data key (the `vm_id`'s, no plugin prefix) of the VMs' numbers.
 const VM_SEQ_KEY: &str = "tollgate.vm.seq";
-/// A listed queue whose worker has not said it lives for this long is a dead VM's (a VM that
-/// trapped gets no `on_done` to take its queue off): it is dropped from the list, or its
-/// notices would pile up unread in Envoy for the rest of the process.
-const STALE_S: u32 = 60;
 /// How often a worker says its queue lives (from its timer).
 const HEARTBEAT_S: u64 = 10;
 
@@ -111,22 +102,13 @@ pub fn heartbeat(store: &HostStore, root: u32, now_s: u64) {
     }
 }
 
-/// Lists `token` as seen at `now_s`, and drops the queues not seen for [`STALE_S`].
+/// Lists `token` as seen at `now_s`, and drops the queues not seen for `wake_list::STALE_S`.
 fn beat(store: &HostStore, token: u32, now_s: u64) -> Option<()> {
     update(store, QUEUES_KEY, |value| {
         let now_s = u32::try_from(now_s).unwrap_or(u32::MAX);
         Some((listed(&refreshed(parse_entries(value), token, now_s)), ()))
     })?;
     Some(())
-}
-
-/// The list with `token` seen at `now_s` (last), without stale entries, at most
-/// [`MAX_QUEUES`] long.
-fn refreshed(mut entries: Vec<(u32, u32)>, token: u32, now_s: u32) -> Vec<(u32, u32)> {
-    entries.retain(|&(t, seen_s)| t != token && now_s.saturating_sub(seen_s) <= STALE_S);
-    entries.push((token, now_s));
-    let skip = entries.len().saturating_sub(MAX_QUEUES);
-    entries.split_off(skip)
 }
 
 /// Root context `root` is done: if its queue still delivers to it (no newer root context of
@@ -139,9 +121,7 @@ pub fn unregister_queue(store: &HostStore, root: u32) {
     });
     if let Some(token) = token {
         update(store, QUEUES_KEY, |value| {
-            let mut entries = parse_entries(value);
-            entries.retain(|&(t, _)| t != token);
-            Some((listed(&entries), ()))
+            Some((listed(&without(parse_entries(value), token)), ()))
         });
     }
 }
@@ -150,59 +130,8 @@ pub fn unregister_queue(store: &HostStore, root: u32) {
 pub fn notify(store: &HostStore, key: &str) {
     let (value, _) = store.get(QUEUES_KEY);
     let (legacy, _) = store.get(LEGACY_QUEUES_KEY);
-    let legacy = String::from_utf8_lossy(legacy.as_deref().unwrap_or_default()).into_owned();
     let live = parse_entries(value.as_deref()).into_iter().map(|(t, _)| t);
-    for token in live.chain(legacy.split(' ').filter_map(|t| t.parse().ok())) {
+    for token in live.chain(legacy_tokens(legacy.as_deref())) {
         host::enqueue(token, key.as_bytes());
-    }
-}
-
-/// The shared-data value of a queue list: `token seen_s` pairs, space-separated (u32s, as
-/// tokens were before: the same code, a smaller module).
-fn listed(entries: &[(u32, u32)]) -> Vec<u8> {
-    let text: Vec<String> = (entries.iter())
-        .flat_map(|&(token, seen_s)| [token, seen_s])
-        .map(|n| n.to_string())
-        .collect();
-    text.join(" ").into_bytes()
-}
-
-/// A queue list's entries.
-fn parse_entries(value: Option<&[u8]>) -> Vec<(u32, u32)> {
-    let text = value.map(String::from_utf8_lossy).unwrap_or_default();
-    let numbers: Vec<u32> = text.split(' ').filter_map(|n| n.parse().ok()).collect();
-    (numbers.chunks_exact(2))
-        .filter_map(|pair| match *pair {
-            [token, seen_s] => Some((token, seen_s)),
-            _ => None,
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{listed, parse_entries, refreshed, MAX_QUEUES, STALE_S};
-
-    #[test]
-    fn a_queue_not_seen_for_stale_s_is_dropped_at_the_next_beat() {
-        let entries = parse_entries(Some(b"7 100 8 150 9 155"));
-        assert_eq!(entries, vec![(7, 100), (8, 150), (9, 155)]);
-        // At 161: 7 is dead; 9 beats.
-        let now = 100 + STALE_S + 1;
-        assert_eq!(refreshed(entries, 9, now), vec![(8, 150), (9, now)]);
-        assert_eq!(listed(&[(8, 150), (9, 161)]), b"8 150 9 161".to_vec());
-        assert_eq!(parse_entries(Some(b"")), vec![]);
-        // A damaged list: whole pairs only.
-        assert_eq!(parse_entries(Some(b"5 7 9")), vec![(5, 7)]);
-        assert_eq!(refreshed(vec![(5, 7)], 9, now), vec![(9, now)]);
-    }
-
-    #[test]
-    fn the_list_keeps_the_newest_max_queues() {
-        let entries: Vec<(u32, u32)> = (0..MAX_QUEUES as u32 + 5).map(|t| (t, 1000)).collect();
-        let kept = refreshed(entries, 999, 1000);
-        assert_eq!(kept.len(), MAX_QUEUES);
-        assert_eq!(kept.last(), Some(&(999, 1000)));
-        assert_eq!(kept.first(), Some(&(6, 1000)));
     }
 }

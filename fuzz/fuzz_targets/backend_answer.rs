@@ -1,11 +1,13 @@
-//! Backend answers (status, rejection reason, limit headers) read into decisions, and the
-//! cache's handling of them: two workers asking, leasing, reporting and settling.
+//! Backend answers (status, rejection reason, limit headers) read into decisions and into the
+//! `rate_limit_headers` policy's figures (exactly what the answer said), and the cache's
+//! handling of them: two workers asking, leasing, reporting and settling.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use tollgate_core::backend::Decision;
 use tollgate_fuzz::cache::{Answer, Op, World};
+use tollgate_fuzz::figures::check_figures;
 
 #[derive(Debug, Arbitrary)]
 struct Input {
@@ -28,6 +30,7 @@ fuzz_target!(|input: Input| {
                 "authorized on a foreign answer: {backend:?}"
             );
         }
+        check_figures(&backend);
         world.run(&Op::Lookup { w: false, k: *k });
         world.run(&Op::Answer {
             w: false,

@@ -1,6 +1,8 @@
 //! Shared pieces of the fuzz targets: a realistic configuration and a header map.
 
 pub mod cache;
+pub mod figures;
+pub mod test_keys;
 
 use arbitrary::Arbitrary;
 use std::sync::OnceLock;

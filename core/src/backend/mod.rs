@@ -2,6 +2,7 @@
 //! and how it reads the answers. Transport is the adapter's job.
 
 pub mod answer;
+pub mod answer_headers;
 pub mod authrep;
 pub mod protocol;
 pub mod report;

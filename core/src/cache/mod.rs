@@ -6,7 +6,8 @@
 //! - [`authorizations`]: each worker's leases and the lookup / answer protocol;
 //! - [`eviction`]: which slot a key may take from another (valid keys' answers stay);
 //! - [`slot_count`]: how many slots there are, fixed for the plugin by its first configuration;
-//! - [`reports`]: pending usage, the reporter election and the report calls.
+//! - [`reports`]: pending usage, the reporter election and the report calls;
+//! - [`wake_list`]: the list of the workers' wake-up queues, as shared data holds it.
 
 pub mod authorizations;
 pub mod entry;
@@ -15,6 +16,7 @@ pub mod key;
 pub mod reports;
 pub mod slot_count;
 pub mod store;
+pub mod wake_list;
 
 pub use authorizations::{AuthCache, CacheSettings, Denial, Lookup, Ticket};
 pub use key::{app_key_as_checked, EntryKey};
