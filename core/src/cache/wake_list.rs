@@ -28,7 +28,7 @@ pub fn listed(entries: &[(u32, u32)]) -> Vec<u8> {
 /// A queue list's entries: whole pairs of the numbers it holds, at most the last
 /// [`MAX_QUEUES`] (the newest: a beat lists its queue last). A longer list is none this
 /// module wrote: every worker's notice would go to each of its tokens (found by an audit,
-/// 2026-12-07).
+/// 2026-12-06).
 pub fn parse_entries(value: Option<&[u8]>) -> Vec<(u32, u32)> {
     let numbers = numbers(value);
     let pairs = numbers.chunks_exact(2);
