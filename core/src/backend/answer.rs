@@ -67,9 +67,9 @@ impl BackendAnswer {
         self.decision() == Decision::BackendUnavailable
     }
 
-    /// A report's answer status, `None` (never delivered: kept for a retry) for one that is not
-    /// the backend's: its 2xx delivered nothing, and its 4xx (a proxy's 403 or 413) is no
-    /// refusal by the backend, after which the calls would be dropped.
+    /// A report's answer status, `None` (never delivered: kept for a retry, a backend error)
+    /// for one that is not the backend's: its 2xx delivered nothing, and its 4xx (a proxy's
+    /// 403 or 413) is no refusal by the backend, after which the calls would be dropped.
     pub fn report_status(&self) -> Option<u16> {
         self.status.filter(|&s| !(self.foreign && s < 499))
     }

@@ -230,6 +230,12 @@ impl AuthCache {
                 Fresh::Authorized { .. } | Fresh::None => {}
             }
             if entry.unavailable_until > now_ms {
+                // The failure policy decides from the last known answer, not a budget: this
+                // worker's copy (a spent lease) goes, so `rate_limit_headers` shows no figures
+                // (found by an audit, 2026-12-06: the last lease's figures on its answers).
+                if let Some(spent) = self.local.remove(key.as_str()) {
+                    give_back(store, key.as_str(), &spent);
+                }
                 match self.fallback(entry.last) {
                     Fallback::Answer(lookup) => return lookup,
                     Fallback::UseOnce => {
@@ -545,7 +551,8 @@ fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
 const ENDED_PERIOD_RETRY_MS: u64 = 1000;
 /// How long after a period's end its owed calls are waited for so: past it (their report
 /// failing, or dropped), the entry is limited until the new reset, as within a period, and no
-/// longer asked about every second.
+/// longer asked about every second; with reports failing, so in every later period until they
+/// get through (kept, never over a limit: README *Exact limits*).
 const ENDED_PERIOD_GRACE_MS: u64 = 60_000;
 
 /// How far past a minute a reset may land and still be that minute's end (see [`lease_end`]).

@@ -186,8 +186,10 @@ impl Reporting {
 
     /// The report-status policy: 2xx settles the calls; a 4xx other than 408, 429 and 499 is
     /// the backend refusing the report itself (credentials, format), which a retry cannot
-    /// fix, so the calls are dropped, loudly; anything else (no answer, 5xx, a proxy in front
-    /// of the backend timing out or throttling) keeps them for a retry.
+    /// fix, so the calls are dropped, loudly; anything else (no answer, 5xx, 1xx, 3xx, a
+    /// proxy in front of the backend timing out or throttling, any answer not the backend's:
+    /// `status` `None`, see `BackendAnswer::report_status`) keeps them for a retry: still
+    /// owed, so no limit is passed, and delivered once the way to the backend works again.
     pub(super) fn on_answer(
         &mut self,
         store: &dyn SharedStore,
@@ -227,8 +229,10 @@ impl Reporting {
         tally: &mut Tally,
     ) {
         tally.report_failures = tally.report_failures.saturating_add(1);
-        // The backend's health, whatever the callout: no answer, never sent, or a 5xx.
-        if status.is_none_or(|s| s == 0 || s >= 499) {
+        // The backend's health: anything but its own 408 or 429 (no answer, never sent, a
+        // 5xx, a 1xx or 3xx, something else answering). Until 2026-12-06 a 1xx or 3xx was a
+        // report failure only, retried for ever unseen there (found by an audit).
+        if !status.is_some_and(|s| (400..499).contains(&s)) {
             tally.backend_errors = tally.backend_errors.saturating_add(1);
         }
         for (key, calls) in &batch.entries {

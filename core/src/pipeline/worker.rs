@@ -346,7 +346,8 @@ impl Worker {
         later: bool,
     ) -> Steps {
         // Authorizations here; a failed report is counted where reports are settled
-        // (`reporting`), in `report_failures` and, for no answer or a 5xx, here too.
+        // (`reporting`), in `report_failures` and, unless the backend's own 408 or 429, here
+        // too.
         if !matches!(purpose, CallPurpose::Report(_))
             && answer.as_ref().is_some_and(BackendAnswer::is_backend_error)
         {

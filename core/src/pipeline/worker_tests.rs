@@ -328,16 +328,23 @@ fn batching_refused_dispatch_fails_closed_in_the_callback() {
     assert_eq!(envoy.workers[0].take_tally().backend_errors, 1);
 }
 
+/// What each answer to a report does with its calls: settled, dropped (the backend's own
+/// refusal), or kept for a retry; and whether it counts as a backend error. A 1xx or 3xx
+/// (a redirect, never followed) is no delivery: kept, and a backend error like a 5xx (found
+/// by an audit, 2026-12-06: counted in `report_failures` only).
 #[test]
 fn report_status_policy() {
-    for (status, kept) in [
-        (Some(200), false),
-        (Some(403), false),
+    for (status, kept, backend_error) in [
+        (Some(200), false, false),
+        (Some(403), false, false),
         // A proxy in front of the backend timing out or throttling: a retry goes through.
-        (Some(408), true),
-        (Some(429), true),
-        (Some(500), true),
-        (None, true),
+        (Some(408), true, false),
+        (Some(429), true, false),
+        (Some(500), true, true),
+        (None, true, true),
+        (Some(100), true, true),
+        (Some(302), true, true),
+        (Some(304), true, true),
     ] {
         let mut envoy = Envoy::new(service(true, "strict"), 1);
         envoy.request(0, 1, "GET", "/a?user_key=k", true);
@@ -348,6 +355,7 @@ fn report_status_policy() {
         let tally = envoy.workers[0].take_tally();
         let failed = u64::from(status != Some(200));
         assert_eq!(tally.report_failures, failed, "{status:?}");
+        assert_eq!(tally.backend_errors, u64::from(backend_error), "{status:?}");
         assert_eq!(
             tally.reports_dropped,
             u64::from(status == Some(403)),

@@ -383,3 +383,44 @@ fn a_request_not_authorized_by_the_backend_gets_no_headers() {
     g.carry_out(w, 0, steps);
     assert_eq!((g.status[&1], g.got(1)), (403, None));
 }
+
+/// The failure policy decides from the last known answer, not from a budget: no figures,
+/// whatever this worker's copy of the entry still held from its last lease (found by an
+/// audit, 2026-12-06: a request forwarded by `resilient` got the last lease's 10/1/60).
+#[test]
+fn the_failure_policys_forwards_get_no_figures() {
+    for caching_type in ["resilient", "allow"] {
+        let mut c = config(json!([RATE_LIMIT(), APICAST()]), true);
+        c["backend"]["caching_type"] = json!(caching_type);
+        let mut g = Gateway::with(c, 2);
+        g.send(0, 1, "/?user_key=k");
+        g.answer(OK, [Some("10"), Some("2"), Some("60")]);
+        g.send(1, 2, "/?user_key=k");
+        assert_eq!(g.got(2), figures("10", "0", "60"));
+        g.send(0, 3, "/?user_key=k");
+        g.answer(503, [None, None, None]);
+        assert_eq!((g.status[&3], g.got(3)), (200, None), "{caching_type}");
+        // And from the policy's answer without asking (the backend failed under 1 s ago).
+        g.send(0, 4, "/?user_key=k");
+        assert!(g.calls.is_empty());
+        assert_eq!((g.status[&4], g.got(4)), (200, None), "{caching_type}");
+    }
+}
+
+/// A remembered limit: the policy's 429 says nothing either (the backend is down).
+#[test]
+fn the_failure_policys_429_gets_no_figures() {
+    let mut c = config(json!([RATE_LIMIT(), APICAST()]), true);
+    c["backend"]["caching_type"] = json!("resilient");
+    let mut g = Gateway::with(c, 2);
+    g.send(0, 1, "/?user_key=k");
+    g.answer(OK, [Some("10"), Some("2"), Some("60")]);
+    g.send(1, 2, "/?user_key=k");
+    g.send(1, 3, "/?user_key=k");
+    g.answer(409, [Some("10"), Some("0"), Some("5")]);
+    assert_eq!((g.status[&3], g.got(3)), (429, figures("10", "0", "5")));
+    g.clock.set(1_000_000 + 6_000);
+    g.send(0, 4, "/?user_key=k");
+    g.answer(503, [None, None, None]);
+    assert_eq!((g.status[&4], g.got(4)), (429, None));
+}

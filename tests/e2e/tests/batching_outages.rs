@@ -304,6 +304,14 @@ fn report_retry(failure: Failure) {
     } else {
         assert!(reports(&s.backend).len() > posts_before, "report attempted");
     }
+    // Every failed attempt is a backend error too (a 3xx as well: until 2026-12-06 it was
+    // only a report failure; found by an audit).
+    assert!(
+        wait_until(Duration::from_secs(5), || stat(&s.envoy, "backend_errors")
+            >= 2),
+        "backend_errors {}",
+        stat(&s.envoy, "backend_errors")
+    );
     assert_eq!(reported(), (1, 1), "nothing counted during the outage");
     assert_eq!(stat(&s.envoy, "reports_dropped"), 0);
 
@@ -325,6 +333,13 @@ fn report_is_retried_after_backend_5xx() {
 #[test]
 fn report_is_retried_after_backend_timeout() {
     report_retry(Failure::Hang);
+}
+
+/// A 3xx (or 1xx) answer to a report delivered nothing: kept and retried like a 5xx, a
+/// backend error each time, never followed, never dropped (found by an audit, 2026-12-06).
+#[test]
+fn report_is_retried_after_backend_3xx() {
+    report_retry(Failure::Status(302));
 }
 
 /// Reports refused a connection are kept, retried, and counted once when the backend is back.

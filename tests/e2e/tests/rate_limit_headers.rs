@@ -8,7 +8,7 @@
 
 mod support;
 
-use e2e::mock_backend::{App, Period, Service, State};
+use e2e::mock_backend::{App, Mode, Period, Service, State};
 use e2e::Response;
 use serde_json::{json, Value};
 use support::cache::{
@@ -200,4 +200,34 @@ fn batching_counts_the_cached_budget_down_exactly_across_both_workers() {
         4,
         "uk-thirty twice (the budget, then the 429), uk-other and uk-free once"
     );
+}
+
+/// The failure policy decides from the last known answer, not from a budget: a request it
+/// forwards while the backend fails gets no figures, not those of the worker's last lease
+/// (found by an audit, 2026-12-07: `RateLimit-Remaining` of a budget long spent, on an
+/// answer given with the backend down). One worker, so that the lease is its own.
+#[test]
+fn batching_the_failure_policys_forwards_carry_no_figures() {
+    for caching_type in ["resilient", "allow"] {
+        let mut c = filter_config(chain(), true);
+        c["backend"]["caching_type"] = json!(caching_type);
+        let s = Stack::start_with(c, state(), |b| b.concurrency(1));
+        pin_clock(&s.backend, 0);
+        s.backend
+            .set_counter("1", "app-ten", "hits", Period::Minute, 8);
+        let r = get(&s, "/", "uk-ten");
+        assert_eq!(figures(&r).map(|(l, n, _)| (l, n)), Some((10, 1)), "{r}");
+        assert_eq!(r.status, 200, "{r}");
+        let r = get(&s, "/", "uk-ten");
+        assert_eq!(figures(&r).map(|(l, n, _)| (l, n)), Some((10, 0)), "{r}");
+        // The budget is spent: the next request asks the backend, which fails.
+        s.backend.set_mode(Mode::Status(503));
+        let r = get(&s, "/", "uk-ten");
+        assert_eq!((r.status, figures(&r)), (200, None), "{caching_type}: {r}");
+        assert!(r.from_echo(), "{r}");
+        assert!(r.header("ratelimit-remaining").is_none(), "{r}");
+        assert_eq!(s.echo.requests().len(), 3, "{caching_type}");
+        assert_eq!(authorizes(&s.backend).len(), 2, "{caching_type}");
+        assert!(authrep_calls(&s.backend).is_empty());
+    }
 }
