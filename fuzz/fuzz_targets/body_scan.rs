@@ -32,7 +32,11 @@ fn read(body: &[u8], cuts: &[u8]) -> bool {
 
 fuzz_target!(|input: Input| {
     let whole = read(&input.body, &[]);
-    assert_eq!(read(&input.body, &input.cuts), whole, "chunking changed the answer");
+    assert_eq!(
+        read(&input.body, &input.cuts),
+        whole,
+        "chunking changed the answer"
+    );
     if let Some(at) = input.plant {
         // A field in plain form, on a line of its own (multipart) or as a key with a quote
         // before it (JSON: outside any string only if the body before it is balanced, so

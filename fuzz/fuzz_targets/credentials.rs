@@ -31,7 +31,10 @@ fuzz_target!(|input: Input| {
         }
         Input::Token(token) => {
             if let Some(bytes) = base64::decode_url(&token) {
-                assert_eq!(base64::decode_url(&tollgate_fuzz::encode(&bytes)), Some(bytes));
+                assert_eq!(
+                    base64::decode_url(&tollgate_fuzz::encode(&bytes)),
+                    Some(bytes)
+                );
             }
             let _ = jwt.verify(&token, 1_700_000_000);
         }

@@ -28,7 +28,9 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(decode_component(&encode_component(text)), text);
     assert_eq!(decode_form_component(&encode_component(text)), text);
     let encoded = encode_component(text);
-    assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
+    assert!(encoded
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
 
     // base64: at most 3 bytes per 4 characters, and the inverse of encoding.
     for alphabet in [Alphabet::Standard, Alphabet::UrlSafe] {
@@ -61,7 +63,11 @@ fuzz_target!(|data: &[u8]| {
     if let Some(url) = signed_url::sign(SECRET, method, &path_and_query, expires) {
         let (p, q) = url.split_once('?').unwrap_or((&url, ""));
         assert_eq!(p, path);
-        assert_eq!(signed_url::verify(SECRET, method, p, q, now), Ok(()), "{url:?}");
+        assert_eq!(
+            signed_url::verify(SECRET, method, p, q, now),
+            Ok(()),
+            "{url:?}"
+        );
         assert_eq!(signed_url::verify(SECRET, method, p, q, expires), Ok(()));
         assert_eq!(
             signed_url::verify(SECRET, method, p, q, expires + 1),
@@ -73,6 +79,9 @@ fuzz_target!(|data: &[u8]| {
             Some(rest) => format!("{rest}1"),
             None => format!("{}0", &q[..q.len().saturating_sub(1)]),
         };
-        assert!(signed_url::verify(SECRET, method, p, &flipped, now).is_err(), "{flipped:?}");
+        assert!(
+            signed_url::verify(SECRET, method, p, &flipped, now).is_err(),
+            "{flipped:?}"
+        );
     }
 });

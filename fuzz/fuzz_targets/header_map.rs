@@ -51,7 +51,10 @@ fuzz_target!(|data: &[u8]| {
     let mut back = MapPairs::new(&bytes);
     let reread: Vec<(&[u8], &[u8])> = back.by_ref().collect();
     assert!(!back.malformed);
-    let want: Vec<(&[u8], &[u8])> = map.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
+    let want: Vec<(&[u8], &[u8])> = map
+        .iter()
+        .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+        .collect();
     assert_eq!(reread, want);
     // Every cut (the last NUL aside, which is never read) of a serialized map short of its end is malformed, never misread.
     if bytes.len() < 512 && !map.is_empty() {

@@ -44,7 +44,10 @@ fuzz_target!(|data: &[u8]| {
     match verified_by_jwt_authn(data, "jwt_payload", &rules, 1_796_312_000) {
         // The same bytes decode the same way, and accepted claims came from a payload.
         Ok(Some(claims)) => {
-            assert_eq!(payload.as_ref().ok().and_then(|p| p.as_ref()), Some(claims.as_map()));
+            assert_eq!(
+                payload.as_ref().ok().and_then(|p| p.as_ref()),
+                Some(claims.as_map())
+            );
             let _ = claims.strings_at("realm_access.roles");
             let _ = claims.string("azp");
         }

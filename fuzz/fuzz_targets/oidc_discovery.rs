@@ -14,7 +14,9 @@ fuzz_target!(|data: &[u8]| {
             assert!(!location.path.contains('#'));
             assert!(!location.authority.contains(['/', '?', '@']));
             let discovery = location.discovery();
-            assert!(discovery.path.ends_with("/.well-known/openid-configuration"));
+            assert!(discovery
+                .path
+                .ends_with("/.well-known/openid-configuration"));
             assert!(!discovery.path.contains('?'));
         }
     }

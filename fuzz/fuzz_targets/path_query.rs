@@ -29,8 +29,14 @@ fuzz_target!(|data: &[u8]| {
     let semicolons = text.contains(';');
     for (name, _) in args.iter() {
         assert_eq!(args.credential(name).0, args.first_ci(name));
-        let values: Vec<_> = args.iter().filter(|(n, _)| *n == name).map(|(_, v)| v).collect();
-        let spelled = args.iter().any(|(n, _)| n != name && is_spelling_of(n, name));
+        let values: Vec<_> = args
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .collect();
+        let spelled = args
+            .iter()
+            .any(|(n, _)| n != name && is_spelling_of(n, name));
         let differ = values.iter().any(|v| *v != values[0]);
         if spelled || differ {
             assert!(args.ambiguous(name), "{name:?}");

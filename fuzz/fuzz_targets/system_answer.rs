@@ -44,7 +44,12 @@ impl SharedStore for Store {
 impl Store {
     /// Overwrites the key ending in `suffix` (if written yet), whatever its version.
     fn force(&self, suffix: &str, value: &[u8]) {
-        let key = self.keys.borrow().iter().find(|k| k.ends_with(suffix)).cloned();
+        let key = self
+            .keys
+            .borrow()
+            .iter()
+            .find(|k| k.ends_with(suffix))
+            .cloned();
         if let Some(key) = key {
             let (_, version) = self.inner.get(&key);
             let _ = self.inner.set(&key, value, version);
@@ -84,7 +89,10 @@ impl Worker {
                     self.token = Some(token);
                 }
                 LoaderStep::Install(installed) => {
-                    assert!(installed.generation > self.installed, "a generation installed twice");
+                    assert!(
+                        installed.generation > self.installed,
+                        "a generation installed twice"
+                    );
                     self.installed = installed.generation;
                     let (config, _warnings) = base.with_fetched(&installed.services);
                     for service in &config.services {
@@ -111,7 +119,10 @@ fuzz_target!(|data: &[u8]| {
         for env in [Environment::Production, Environment::Sandbox] {
             if let Ok(fetched) = parse_answer_for(body, Expected::List(env)) {
                 assert!(fetched.unread.len() == fetched.errors.len());
-                assert!(fetched.unread.iter().all(|u| u.before <= fetched.services.len()));
+                assert!(fetched
+                    .unread
+                    .iter()
+                    .all(|u| u.before <= fetched.services.len()));
             }
             if let Ok(fetched) = parse_answer_for(body, Expected::Single(env)) {
                 assert!(fetched.services.len() + fetched.errors.len() <= 1);
@@ -183,7 +194,9 @@ fuzz_target!(|data: &[u8]| {
                 }
                 w.token = None;
                 let read = || Some(body.to_vec());
-                let steps = w.loader.on_answer(&store, &base, status, body.len(), read, now_ms);
+                let steps = w
+                    .loader
+                    .on_answer(&store, &base, status, body.len(), read, now_ms);
                 w.steps(&base, &store, steps, now_ms);
                 break;
             }

@@ -32,7 +32,9 @@ fuzz_target!(|data: &[u8]| {
         "query_args_commands": [
             {"op": ops[usize::from(flags >> 2) % 4], "arg": arg, "value": value}],
     });
-    let Ok(obj) = Obj::new("c", &config) else { return };
+    let Ok(obj) = Obj::new("c", &config) else {
+        return;
+    };
     let Ok(policy) = parse(&obj) else { return };
     if request.len() > MAX {
         return;
