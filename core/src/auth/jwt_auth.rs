@@ -2,10 +2,9 @@
 //! Envoy cluster and refreshed) or trust in Envoy's `jwt_authn` (`from_jwt_authn`), claims
 //! rules, and which claims carry roles and client id.
 
-use super::jwt::{self, Claims, FailureBudget, Jwks, JwtError, JwtRules};
+use super::jwt::{self, Claims, FailureBudget, Jwks, JwtError, JwtRules, TokenCache};
 use super::jwt_authn::JwtAuthnSource;
 use crate::config::json::{error, Obj, Result};
-use crate::hashing::SeededMap;
 use serde_json::Value;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -91,12 +90,15 @@ pub struct JwtAuth {
     pub roles_claim: String,
     /// Claim holding the client id, used as the 3scale app_id (`azp` by default).
     pub client_id_claim: String,
+    /// `client_id_claim` came from a liquid `jwt_claim_with_client_id` (`{{ aud }}`): the
+    /// claim is rendered as APIcast's Liquid renders it (an array's elements joined), not
+    /// read as APIcast reads a plain claim (an array's first element).
+    pub client_id_liquid: bool,
     /// OIDC: the client id claim is the caller's 3scale app_id, so a token without it is
     /// refused (APIcast answers 403), rather than identified by `sub` as in local mode.
     pub client_id_required: bool,
-    /// Verified tokens and the time they stop being valid: a signature check costs
-    /// 0.1-1 ms in V8 for RS256/ES256/EdDSA, a lookup microseconds. Cleared on key refresh.
-    verified: Mutex<SeededMap<String, (Claims, u64)>>,
+    /// Verified tokens until they stop being valid. Cleared when the keys change.
+    verified: Mutex<TokenCache>,
     cache_size: usize,
     /// Failed RS256/ES256/EdDSA checks allowed per second (`max_failed_verifications_per_s`).
     budget: Mutex<FailureBudget>,
@@ -111,8 +113,9 @@ impl Clone for JwtAuth {
             rules: self.rules.clone(),
             roles_claim: self.roles_claim.clone(),
             client_id_claim: self.client_id_claim.clone(),
+            client_id_liquid: self.client_id_liquid,
             client_id_required: self.client_id_required,
-            verified: Mutex::new(SeededMap::default()),
+            verified: Mutex::new(TokenCache::default()),
             cache_size: self.cache_size,
             budget: Mutex::new(FailureBudget::new(self.max_failed_per_s())),
         }
@@ -157,6 +160,15 @@ impl JwtAuth {
             .obj("jwks_source")?
             .map(|s| parse_source(&s))
             .transpose()?;
+        // A key set fetched from an identity provider signs the tokens of all its tenants and
+        // clients (Azure AD's common keys, a shared realm): only `iss` tells ours apart.
+        let issuer = obj.non_empty_string("issuer")?.map(str::to_string);
+        if source.is_some() && issuer.is_none() {
+            return Err(error(
+                &obj.child_path("issuer"),
+                "required with jwks_source (keys fetched from an identity provider sign tokens of its other tenants too)",
+            ));
+        }
         let jwks = match obj.get("jwks") {
             Some(v) => Jwks::parse(&obj.child_path("jwks"), v)?,
             None if source.is_some() || from_jwt_authn.is_some() => Jwks::default(),
@@ -175,7 +187,7 @@ impl JwtAuth {
             source,
             from_jwt_authn,
             rules: JwtRules {
-                issuer: obj.non_empty_string("issuer")?.map(str::to_string),
+                issuer,
                 audiences: match obj.array("audiences", |p, v| match v {
                     Value::String(s) if !s.is_empty() => Ok(s.clone()),
                     _ => Err(error(p, "expected a non-empty string")),
@@ -206,8 +218,9 @@ impl JwtAuth {
                 .non_empty_string("client_id_claim")?
                 .unwrap_or("azp")
                 .to_string(),
+            client_id_liquid: false,
             client_id_required: false,
-            verified: Mutex::new(SeededMap::default()),
+            verified: Mutex::new(TokenCache::default()),
             cache_size: usize::try_from(obj.uint("cache_size")?.unwrap_or(DEFAULT_CACHE_SIZE))
                 .map_err(|_| error(&obj.child_path("cache_size"), "is too large"))?,
             budget: Mutex::new(FailureBudget::new(parse_budget(obj)?)),
@@ -228,11 +241,8 @@ impl JwtAuth {
             Ok(v) => v,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some((claims, valid_until)) = verified.get(token) {
-            if now_s < *valid_until {
-                return Ok(claims.clone());
-            }
-            verified.remove(token);
+        if let Some(claims) = verified.get(token, now_s) {
+            return Ok(claims);
         }
         let claims = {
             let mut budget = match self.budget.lock() {
@@ -255,17 +265,13 @@ impl JwtAuth {
             jwt::verify_within(token, &keys.jwks, rules, now_s, &mut budget)?
         };
         if self.cache_size > 0 {
-            if verified.len() >= self.cache_size {
-                // Bounded memory: start over rather than track recency on the hot path.
-                verified.clear();
-            }
             let exp = claims
                 .get("exp")
                 .and_then(Value::as_f64)
                 .unwrap_or(0.0)
                 .max(0.0) as u64;
             let valid_until = exp.saturating_add(self.rules.leeway_s);
-            verified.insert(token.to_string(), (claims.clone(), valid_until));
+            verified.insert(token, claims.clone(), valid_until, now_s, self.cache_size);
         }
         Ok(claims)
     }
@@ -281,9 +287,13 @@ impl JwtAuth {
     pub fn refresh_discovered(&self, body: &[u8], discovered: Option<(&str, u8)>) -> Result<usize> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| error("jwks", format!("invalid JSON: {e}")))?;
-        let jwks = Jwks::parse("jwks", &value)?;
+        let mut skipped = Vec::new();
+        let jwks = Jwks::parse_fetched("jwks", &value, &mut skipped)?;
         if jwks.is_empty() {
             return Err(error("jwks", "no usable key"));
+        }
+        for problem in &skipped {
+            log::warn!("tollgate: fetched JWKS: key skipped: {problem}");
         }
         let count = jwks.len();
         let (issuer, algs) = discovered.unzip();
@@ -302,7 +312,17 @@ impl JwtAuth {
     }
 
     fn install(&self, keys: Arc<Keys>) {
+        // A refresh (every `refresh_s`) mostly brings the same keys: the tokens verified with
+        // them stay, so a forged-token flood does not turn every valid token into a new
+        // signature check the failure budget refuses (found by an audit, 2026-12-06).
+        let current = self.keys.current();
+        let unchanged = current.issuer == keys.issuer
+            && current.algs == keys.algs
+            && current.jwks.same_keys(&keys.jwks);
         self.keys.replace(keys);
+        if unchanged {
+            return;
+        }
         // Tokens signed by a key that is gone must not stay accepted.
         match self.verified.lock() {
             Ok(mut v) => v.clear(),
@@ -322,8 +342,9 @@ impl JwtAuth {
             rules: JwtRules::default(),
             roles_claim: "roles".to_string(),
             client_id_claim: "azp".to_string(),
+            client_id_liquid: false,
             client_id_required: false,
-            verified: Mutex::new(SeededMap::default()),
+            verified: Mutex::new(TokenCache::default()),
             cache_size: DEFAULT_CACHE_SIZE as usize,
             budget: Mutex::new(FailureBudget::new(jwt::DEFAULT_MAX_FAILED_PER_S)),
         }
@@ -414,6 +435,24 @@ mod tests {
         // The key rotates away: the cached token must stop working.
         auth.refresh(jwks("other").to_string().as_bytes()).unwrap();
         assert_eq!(auth.verify(&t, 995), Err(JwtError::UnknownKid));
+    }
+
+    /// Fetched keys need an issuer: an identity provider's key set signs the tokens of its
+    /// other tenants and clients too (found by an audit, 2026-12-06).
+    #[test]
+    fn fetched_keys_need_an_issuer() {
+        let source = json!({"cluster": "idp", "path": "/certs"});
+        let config = json!({"jwks_source": source});
+        let err = JwtAuth::parse(&Obj::new("jwt", &config).unwrap()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("jwt.issuer: required with jwks_source"),
+            "{err}"
+        );
+        let config = json!({"jwks_source": source, "issuer": "https://idp"});
+        assert!(JwtAuth::parse(&Obj::new("jwt", &config).unwrap()).is_ok());
+        // Keys configured inline are the operator's own: no issuer needed.
+        assert!(JwtAuth::parse(&Obj::new("jwt", &json!({"jwks": jwks("k")})).unwrap()).is_ok());
     }
 
     #[test]

@@ -368,8 +368,10 @@ fn roles_from_the_payload_guard_rules_and_a_failed_read_fails_closed() {
     );
 }
 
-/// `service` as an OpenID Connect one (no `mode`: OIDC sets local+3scale).
-fn oidc_service(jwt: Value) -> Value {
+/// `service` as an OpenID Connect one (no `mode`: OIDC sets local+3scale), with the issuer
+/// of [`valid`] (an OIDC service needs one).
+fn oidc_service(mut jwt: Value) -> Value {
+    jwt["issuer"] = json!("https://idp.example");
     let mut config = service(jwt, "local+3scale");
     config["services"][0]["backend_version"] = json!("oauth");
     config["services"][0]["proxy"]["authentication_method"] = json!("oidc");
@@ -499,4 +501,72 @@ fn a_second_authorization_beside_the_verified_token_fails() {
         through_worker(oidc_service(trusting()), &req, "/"),
         Err((403, Outcome::AuthFailed))
     );
+}
+
+#[test]
+fn claim_check_reads_a_whole_number_claim_from_jwt_authn_as_apicast() {
+    let mut config = service(trusting(), "local");
+    config["services"][0]["proxy"]["policy_chain"] = json!([
+        {"name": "jwt_claim_check", "configuration": {"rules": [
+            {"resource": "/", "operations": [
+                {"jwt_claim": "tier", "jwt_claim_type": "plain", "op": "!=", "value": "0"}]}]}},
+        {"name": "apicast"}
+    ]);
+    let mut free = valid();
+    free["tier"] = json!(0);
+    let free = Request::new(&[], payload(free));
+    // APIcast renders the number 0 as "0": the free tier is denied.
+    assert_eq!(
+        through_worker(config, &free, "/"),
+        Err((403, Outcome::ClaimCheckDenied))
+    );
+}
+
+/// A numeric client id reaches the backend as APIcast sends it: Envoy stores `azp: 5` as 5.0,
+/// and the app_id is "5" (it was auth failed: found by an audit, 2026-12-06).
+#[test]
+fn a_numeric_client_id_from_jwt_authn_is_sent_as_an_integer_app_id() {
+    let mut oidc = oidc_claims();
+    oidc["azp"] = json!(5);
+    let req = Request::new(&[("authorization", "Bearer x.y.z")], payload(oidc));
+    let path = through_worker(oidc_service(trusting()), &req, "/").unwrap();
+    assert!(
+        path.contains("&app_id=5&") || path.ends_with("&app_id=5"),
+        "{path}"
+    );
+}
+
+/// An OIDC service with its own `jwt` block needs `issuer`, `from_jwt_authn` too: APIcast
+/// always checks `iss`, and a shared key set signs other tenants' tokens.
+#[test]
+fn an_oidc_service_trusting_jwt_authn_needs_an_issuer() {
+    let mut config = oidc_service(trusting());
+    config["services"][0]["authentication"]["jwt"]
+        .as_object_mut()
+        .unwrap()
+        .remove("issuer");
+    let err = parse(&config).unwrap_err();
+    assert_eq!(
+        err,
+        "services[0].authentication.jwt.issuer: required for an OIDC service"
+    );
+}
+
+/// A liquid client id renders an array as APIcast's Liquid does, its elements joined; a plain
+/// one takes its first element, as APIcast's `oidc.lua` (found by an audit, 2026-12-06).
+#[test]
+fn a_liquid_client_id_joins_an_array_and_a_plain_one_takes_its_first_element() {
+    let mut oidc = oidc_claims();
+    oidc["azp"] = json!(["web", "app"]);
+    let req = Request::new(&[("authorization", "Bearer x.y.z")], payload(oidc));
+    for (claim, kind, app_id) in [("{{ azp }}", "liquid", "webapp"), ("azp", "plain", "web")] {
+        let mut config = oidc_service(trusting());
+        config["services"][0]["proxy"]["jwt_claim_with_client_id"] = json!(claim);
+        config["services"][0]["proxy"]["jwt_claim_with_client_id_type"] = json!(kind);
+        let path = through_worker(config, &req, "/").unwrap();
+        assert!(
+            path.contains(&format!("&app_id={app_id}&")),
+            "{kind}: {path}"
+        );
+    }
 }

@@ -269,18 +269,21 @@ fn jwt_identity(
     jwt: &super::jwt_auth::JwtAuth,
     claims: super::jwt::Claims,
 ) -> Result<Identity, LocalFailure> {
-    let client_id = claims
-        .string(&jwt.client_id_claim)
-        .filter(|s| !s.is_empty());
+    // A liquid template renders an array's elements joined, as APIcast's Liquid does.
+    let client_id = if jwt.client_id_liquid {
+        Some(claims.render(&jwt.client_id_claim))
+    } else {
+        claims.identifier(&jwt.client_id_claim)
+    }
+    .filter(|s| !s.is_empty());
     let id = match client_id {
         Some(id) => id,
         None if jwt.client_id_required => {
             log::debug!("tollgate: JWT without a `{}` claim", jwt.client_id_claim);
             return Err(LocalFailure::Failed);
         }
-        None => claims.string("sub").unwrap_or_default(),
-    }
-    .to_string();
+        None => claims.identifier("sub").unwrap_or_default(),
+    };
     let mut who = identity(Method::Jwt, id, Vec::new(), false);
     who.roles = claims.strings_at(&jwt.roles_claim);
     who.claims = Some(claims);

@@ -355,3 +355,19 @@ fn an_oidc_service_with_its_own_keys_gets_apicasts_claims_and_a_local_one_does_n
     // No discovery: every algorithm the keys fit.
     assert_eq!(verify(&oidc, &token(ISSUER)), Ok(()));
 }
+
+/// An OIDC service with its own keys needs `issuer`: APIcast always checks `iss`, and a
+/// shared key set signs other tenants' tokens (found by an audit, 2026-12-06). A discovered
+/// issuer is pinned by its document (above).
+#[test]
+fn an_oidc_service_with_its_own_keys_needs_an_issuer() {
+    let keys = json!({"keys": [{"kty": "oct", "kid": "k", "k": b64(SECRET), "alg": "HS256"}]});
+    let v = json!({"backend": {"cluster": "b"}, "services": [{"id": 1,
+        "backend_version": "oauth", "proxy": {"authentication_method": "oidc", "proxy_rules": []},
+        "authentication": {"jwt": {"jwks": keys}}}]});
+    let e = Config::parse(v.to_string().as_bytes()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "services[0].authentication.jwt.issuer: required for an OIDC service"
+    );
+}

@@ -247,7 +247,8 @@ fn configure_oidc(
             "backend_version \"oauth\" needs \"oidc\" here (native OAuth is not supported)",
         ));
     }
-    if auth.jwt.is_none() {
+    let configured = auth.jwt.is_some();
+    if !configured {
         auth.jwt = discovered_issuer(proxy, context, warnings)?;
     }
     let Some(jwt) = auth.jwt.as_mut() else {
@@ -256,8 +257,17 @@ fn configure_oidc(
             "backend_version \"oauth\" (OpenID Connect) needs the issuer's keys here (or proxy.oidc_issuer_endpoint and a system block)",
         ));
     };
+    // APIcast always checks `iss`; without it, the tokens of every tenant and client of a
+    // shared key set (a multi-tenant IdP) would pass (found by an audit, 2026-12-06). Keys
+    // from discovery pin the issuer the document names.
+    if configured && jwt.rules.issuer.is_none() {
+        return Err(error(
+            &service.child_path("authentication.jwt.issuer"),
+            "required for an OIDC service",
+        ));
+    }
     if let Some(claim) = proxy.non_empty_string("jwt_claim_with_client_id")? {
-        jwt.client_id_claim = client_id_claim(proxy, claim)?;
+        (jwt.client_id_claim, jwt.client_id_liquid) = client_id_claim(proxy, claim)?;
     }
     jwt.client_id_required = true;
     // APIcast's access-token claims (`oauth/oidc.lua`), for keys given or discovered and for
@@ -276,11 +286,12 @@ fn configure_oidc(
 /// The claim `jwt_claim_with_client_id` names, as its `_type` reads it: `plain` (the default)
 /// names the claim; `liquid` is a template over the claims, read when it is one variable
 /// (`{{ azp }}`) and refused otherwise (a template with no variable is a constant app_id).
+/// With it, whether the claim is rendered as Liquid renders it (`true` for `liquid`).
 #[cfg(feature = "jwt")]
-fn client_id_claim(proxy: &Obj, claim: &str) -> Result<String> {
+fn client_id_claim(proxy: &Obj, claim: &str) -> Result<(String, bool)> {
     let path = proxy.child_path("jwt_claim_with_client_id_type");
     match proxy.string("jwt_claim_with_client_id_type")? {
-        None | Some("plain") => Ok(claim.to_string()),
+        None | Some("plain") => Ok((claim.to_string(), false)),
         Some("liquid") => claim
             .trim()
             .strip_prefix("{{")
@@ -291,7 +302,7 @@ fn client_id_claim(proxy: &Obj, claim: &str) -> Result<String> {
                     && c.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
             })
-            .map(str::to_string)
+            .map(|c| (c.to_string(), true))
             .ok_or_else(|| {
                 error(
                     &path,

@@ -363,7 +363,8 @@ fn local_methods_without_a_local_mode_are_refused() {
     #[cfg(feature = "jwt")]
     {
         let oidc = json!({"id": 1, "backend_version": "oauth",
-            "proxy": {"authentication_method": "oidc"}, "authentication": {"jwt": jwt}});
+            "proxy": {"authentication_method": "oidc"},
+            "authentication": {"jwt": {"issuer": "https://idp", "jwks": jwt["jwks"]}}});
         assert!(parse(with_services(json!([oidc]))).is_ok());
     }
     // From 3scale System: the service is skipped, the next one loads.

@@ -389,3 +389,54 @@ fn an_oversized_jwks_answer_is_refused_unread_and_the_keys_stay() {
         "the request reached the upstream"
     );
 }
+
+/// The IdP rotates to a set holding a key Tollgate cannot use (a 1024-bit RSA key) beside the
+/// new one: the unusable key is skipped, the new key installed, and the old key (gone from the
+/// set) stops verifying. The whole document was refused, so the removed key stayed trusted
+/// (found by an audit, 2026-12-06).
+#[test]
+fn a_fetched_set_with_an_unusable_key_still_rotates_the_keys() {
+    use e2e::document_server::DocumentServer;
+    use std::time::{Duration, Instant};
+    let (old, new) = (Signer::es256("2025-key"), Signer::es256("2026-key"));
+    let idp = DocumentServer::start(&Signer::jwks(&[&old]).to_string()).unwrap();
+    let s = fetching_stack(idp.port());
+    let token = |signer: &Signer| signer.token(&json!({"iss": ISSUER, "exp": now() + 60}));
+    let wait_for = |signer: &Signer, status: u16| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = call(&s, "GET", Some(&token(signer))).status;
+            if got == status || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    assert_eq!(wait_for(&old, 200), 200, "the first fetch installs the key");
+
+    let legacy = json!({"kty": "RSA", "kid": "legacy", "n": b64url(&[0xc5; 128]), "e": "AQAB"});
+    let mut rotated = Signer::jwks(&[&new]);
+    rotated["keys"].as_array_mut().unwrap().insert(0, legacy);
+    idp.set(200, &rotated.to_string());
+    assert_eq!(wait_for(&new, 200), 200, "the new key is installed");
+    let r = call(&s, "GET", Some(&token(&old)));
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (403, "Authentication failed"),
+        "the removed key: {r}"
+    );
+    let skipped = "key skipped: jwks.keys[0].n: RSA modulus of 1024 bits";
+    assert!(
+        s.envoy.wait_for_log(skipped, Duration::from_secs(5)),
+        "{:?}",
+        s.envoy.filter_logs()
+    );
+    s.echo.clear();
+    assert_eq!(call(&s, "GET", Some(&token(&new))).status, 200);
+    assert_eq!(
+        s.echo.requests().len(),
+        1,
+        "only the new key's token went upstream"
+    );
+    assert!(s.backend.requests().is_empty());
+}

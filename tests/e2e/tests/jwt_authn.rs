@@ -349,3 +349,75 @@ fn shipped_envoy_jwt_authn_yaml() {
     assert_eq!(echo.requests().len(), 2);
     assert_eq!(backend.requests().len(), 2);
 }
+
+/// Envoy's `jwt_authn` stores every JSON number as a double: `"tier": 0` reaches Tollgate as
+/// 0.0. A `jwt_claim_check` rule compares it as APIcast renders the Lua number, "0" (it read
+/// "0.0", so a `!= "0"` rule let the free tier through and `== "5"` refused level 5: found by
+/// an audit, 2026-12-06). An OIDC client id that is a number is the app_id as APIcast sends it.
+#[test]
+fn whole_number_claims_from_jwt_authn_read_as_apicast_writes_them() {
+    let key = Signer::es256("es-1");
+    let check = json!({"name": "jwt_claim_check", "configuration": {
+        "rules": [
+            {"resource": "/orders", "operations": [
+                {"jwt_claim": "tier", "jwt_claim_type": "plain", "op": "!=", "value": "0"}]},
+            {"resource": "/vip", "operations": [
+                {"jwt_claim": "level", "jwt_claim_type": "plain", "op": "==", "value": "5"}]}]}});
+    let local = json!({
+        "id": 30,
+        "authentication": {"mode": "local", "jwt": trusting()},
+        "proxy": {"hosts": ["jwt.example.com"], "policy_chain": [check, {"name": "apicast"}],
+            "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
+    });
+    let oidc = json!({
+        "id": 7, "backend_version": "oauth",
+        "backend_authentication_type": "service_token", "backend_authentication_value": TOKEN,
+        "authentication": {"jwt": trusting()},
+        "proxy": {"hosts": ["oidc.example.com"], "authentication_method": "oidc",
+            "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}
+    });
+    let state = State::new()
+        .service(
+            Service::new("7")
+                .token(TOKEN)
+                .backend_version("oauth")
+                .metric("hits", None),
+        )
+        .app(App::new("7", "5").plan("OIDC"));
+    let jwt_authn = JwtAuthn::new(&Signer::jwks(&[&key])).issuer(ISSUER);
+    let s = Stack::start_with(config(vec![local, oidc]), state, |b| b.jwt_authn(jwt_authn));
+    let get = |host: &str, path: &str, extra: Value| {
+        let mut c = claims(&[], 60);
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        Request::new("GET", path)
+            .header("Host", host)
+            .header("Authorization", &format!("Bearer {}", key.token(&c)))
+            .send(s.port())
+    };
+
+    let free = get("jwt.example.com", "/orders/1", json!({"tier": 0}));
+    assert_eq!(free.status, 403, "tier 0 is refused: {free}");
+    assert!(s.echo.requests().is_empty(), "the upstream got nothing");
+    let paid = get("jwt.example.com", "/orders/1", json!({"tier": 2}));
+    assert_eq!(paid.status, 200, "{paid}");
+    let vip = get("jwt.example.com", "/vip/1", json!({"level": 5}));
+    assert_eq!(vip.status, 200, "level 5 passes: {vip}");
+    let low = get("jwt.example.com", "/vip/1", json!({"level": 4}));
+    assert_eq!(low.status, 403, "{low}");
+    let seen: Vec<String> = s.echo.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(seen, ["/orders/1", "/vip/1"]);
+    assert!(
+        s.backend.requests().is_empty(),
+        "local services call no backend"
+    );
+
+    let numeric = get("oidc.example.com", "/x", json!({"azp": 5}));
+    assert_eq!(numeric.status, 200, "{numeric}");
+    let calls = s.backend.requests();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].path, "/transactions/oauth_authrep.xml");
+    assert_eq!(calls[0].param("app_id"), Some("5"));
+    assert_eq!(s.echo.requests().len(), 3);
+}

@@ -204,7 +204,7 @@ fn batching_counts_the_cached_budget_down_exactly_across_both_workers() {
 
 /// The failure policy decides from the last known answer, not from a budget: a request it
 /// forwards while the backend fails gets no figures, not those of the worker's last lease
-/// (found by an audit, 2026-12-07: `RateLimit-Remaining` of a budget long spent, on an
+/// (found by an audit, 2026-12-06: `RateLimit-Remaining` of a budget long spent, on an
 /// answer given with the backend down). One worker, so that the lease is its own.
 #[test]
 fn batching_the_failure_policys_forwards_carry_no_figures() {

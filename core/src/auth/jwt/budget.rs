@@ -68,10 +68,10 @@ impl FailureBudget {
         self.failed < self.per_second
     }
 
-    /// An asymmetric check failed at `now_s`.
-    pub(super) fn failed(&mut self, now_s: u64) {
+    /// A token no key verified at `now_s`, after `checks` asymmetric checks.
+    pub(super) fn failed(&mut self, now_s: u64, checks: u32) {
         self.roll(now_s);
-        self.failed = self.failed.saturating_add(1);
+        self.failed = self.failed.saturating_add(checks);
     }
 
     fn roll(&mut self, now_s: u64) {

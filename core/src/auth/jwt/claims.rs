@@ -1,7 +1,7 @@
 //! The verified payload, and the registered-claims checks.
 
 use super::{JwtError, JwtRules};
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 /// The payload of a verified token.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +21,21 @@ impl Claims {
             Value::String(s) => Some(s),
             Value::Array(items) => items.iter().find_map(Value::as_str),
             _ => None,
+        }
+    }
+
+    /// A claim as APIcast passes it on as an id (`app_id` from `azp`, a local caller's `sub`):
+    /// a string as is, a number as [`Claims::render`] writes it (APIcast sends `azp: 5` as
+    /// `app_id=5`), an array its first element so read. `None` when missing or of another type.
+    pub fn identifier(&self, name: &str) -> Option<String> {
+        let scalar = |value: &Value| match value {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(number_text(n)),
+            _ => None,
+        };
+        match self.map.get(name)? {
+            Value::Array(items) => items.first().and_then(scalar),
+            other => scalar(other),
         }
     }
 
@@ -62,14 +77,14 @@ impl Claims {
         &self.map
     }
 
-    /// A claim as APIcast's Liquid renders `{{a.b}}` (`jwt_claim_check`): a string as is, a
-    /// number or boolean as written, an array its elements one after another, anything else
-    /// (missing, null, an object) empty.
+    /// A claim as APIcast's Liquid renders `{{a.b}}` (`jwt_claim_check`, `routing`): a string
+    /// as is, a number as [`number_text`] writes it, a boolean as written, an array its
+    /// elements one after another, anything else (missing, null, an object) empty.
     pub fn render(&self, dotted_path: &str) -> String {
         fn text(value: &Value, out: &mut String) {
             match value {
                 Value::String(s) => out.push_str(s),
-                Value::Number(n) => out.push_str(&n.to_string()),
+                Value::Number(n) => out.push_str(&number_text(n)),
                 Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
                 Value::Array(items) => items.iter().for_each(|v| text(v, out)),
                 Value::Null | Value::Object(_) => {}
@@ -80,6 +95,21 @@ impl Claims {
             text(value, &mut out);
         }
         out
+    }
+}
+
+/// A number as APIcast writes a Lua number (LuaJIT's `%.14g`): a whole one as an integer.
+/// Envoy's `jwt_authn` stores every JSON number as a double, so `"tier": 0` arrives as 0.0,
+/// which must read "0" as in APIcast, not "0.0" (a `!= "0"` rule let the free tier through:
+/// found by an audit, 2026-12-06). Other fractions are written as Rust writes them.
+fn number_text(n: &Number) -> String {
+    // -2^63 up to 2^63 (excluded): i64's range, where the conversion is exact.
+    let i64_range = (i64::MIN as f64)..-(i64::MIN as f64);
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.fract() == 0.0 && i64_range.contains(&f) => {
+            (f as i64).to_string()
+        }
+        _ => n.to_string(),
     }
 }
 

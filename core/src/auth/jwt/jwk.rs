@@ -121,6 +121,27 @@ impl Jwks {
     /// included. Any other problem is an error naming the JSON path, e.g.
     /// `authentication.jwt.jwks.keys[1].n: invalid base64url`.
     pub fn parse(path: &str, value: &Value) -> Result<Jwks, ConfigError> {
+        Jwks::parse_keys(path, value, None)
+    }
+
+    /// [`Jwks::parse`] for a set fetched from an identity provider: a key Tollgate cannot use
+    /// (an RSA key outside 2048-4096 bits, an unknown `kty`, a malformed member) is skipped
+    /// as an unsupported `alg` is, and its problem added to `skipped`. Refusing the whole
+    /// document kept the old keys, so a key the provider had removed stayed trusted (found
+    /// by an audit, 2026-12-06). A set left with no usable key is still refused.
+    pub fn parse_fetched(
+        path: &str,
+        value: &Value,
+        skipped: &mut Vec<ConfigError>,
+    ) -> Result<Jwks, ConfigError> {
+        Jwks::parse_keys(path, value, Some(skipped))
+    }
+
+    fn parse_keys(
+        path: &str,
+        value: &Value,
+        mut skipped: Option<&mut Vec<ConfigError>>,
+    ) -> Result<Jwks, ConfigError> {
         let set = Obj::new(path, value)?;
         let keys_path = set.child_path("keys");
         let list = match set.get("keys") {
@@ -137,8 +158,14 @@ impl Jwks {
         }
         let mut keys = Vec::with_capacity(list.len());
         for (i, value) in list.iter().enumerate() {
-            if let Some(key) = parse_key(&format!("{keys_path}[{i}]"), value)? {
-                keys.push(key);
+            match (
+                parse_key(&format!("{keys_path}[{i}]"), value),
+                skipped.as_deref_mut(),
+            ) {
+                (Ok(Some(key)), _) => keys.push(key),
+                (Ok(None), _) => {}
+                (Err(problem), Some(skipped)) => skipped.push(problem),
+                (Err(problem), None) => return Err(problem),
             }
         }
         if keys.is_empty() {
@@ -161,6 +188,13 @@ impl Jwks {
 
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Whether both sets hold the same keys (`kid` and material), in any order.
+    pub fn same_keys(&self, other: &Jwks) -> bool {
+        self.keys.len() == other.keys.len()
+            && self.keys.iter().all(|k| other.keys.contains(k))
+            && other.keys.iter().all(|k| self.keys.contains(k))
     }
 
     /// The keys a token with this `kid` may be verified with; `None` for an unknown kid.

@@ -47,6 +47,7 @@ mod claims;
 mod jwk;
 mod metadata;
 mod rs256;
+mod token_cache;
 mod verify;
 
 #[cfg(test)]
@@ -56,6 +57,7 @@ pub use budget::{take_budget_refusals, FailureBudget, DEFAULT_MAX_FAILED_PER_S};
 pub use claims::Claims;
 pub use jwk::Jwks;
 pub use metadata::{jwt_authn_payload, verified_by_jwt_authn, JWT_AUTHN_NAMESPACE};
+pub use token_cache::TokenCache;
 pub use verify::{verify, verify_within};
 
 use std::fmt;

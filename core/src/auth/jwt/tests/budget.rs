@@ -203,3 +203,151 @@ fn budget_configuration() {
         .unwrap_err()
         .starts_with("authentication.jwt.max_failed_verifications_per_s:"));
 }
+
+/// A refresh that brings the very same keys keeps the cached tokens (it forgot them all, so
+/// during a forged-token flood the valid tokens the worker had verified were refused: found by
+/// an audit, 2026-12-06).
+#[test]
+fn a_refresh_with_the_same_keys_keeps_cached_tokens_during_a_flood() {
+    use crate::auth::jwt_auth::JwtAuth;
+    use crate::config::json::Obj;
+    let jwks = json!({"keys": [jwk_ec("e1")]});
+    let config = json!({"jwks": jwks, "max_failed_verifications_per_s": 1});
+    let auth = JwtAuth::parse(&Obj::new("jwt", &config).unwrap()).unwrap();
+    let valid = token("ES256", "e1", &claims());
+    assert!(auth.verify(&valid, NOW - 1).is_ok(), "verified, cached");
+    assert_eq!(
+        auth.verify(&forged("ES256", "e1", 1), NOW),
+        Err(JwtError::BadSignature)
+    );
+    assert_eq!(
+        auth.verify(&forged("ES256", "e1", 2), NOW),
+        Err(JwtError::BudgetExhausted)
+    );
+    assert!(
+        auth.verify(&valid, NOW).is_ok(),
+        "cached: served during the flood"
+    );
+    // The periodic JWKS refresh (every refresh_s) brings the same key.
+    auth.refresh(jwks.to_string().as_bytes()).unwrap();
+    assert!(
+        auth.verify(&valid, NOW).is_ok(),
+        "same keys: the cached token should stay"
+    );
+    // Another key set forgets them: a token of a key that is gone must not stay accepted.
+    let other = json!({"keys": [jwk_ec("e2")]});
+    auth.refresh(other.to_string().as_bytes()).unwrap();
+    assert_eq!(auth.verify(&valid, NOW), Err(JwtError::UnknownKid));
+}
+
+/// A full cache makes room by evicting one token, the least recently used, so a caller with
+/// many valid tokens of its own (one per client_credentials grant) evicts its own and not a
+/// token in use (the cache was emptied when full: found by an audit, 2026-12-06).
+#[test]
+fn a_full_cache_evicts_one_token_not_everyones() {
+    use crate::auth::jwt_auth::JwtAuth;
+    use crate::config::json::Obj;
+    let config = json!({"jwks": {"keys": [jwk_ec("e1")]}, "cache_size": 4,
+                        "max_failed_verifications_per_s": 1});
+    let auth = JwtAuth::parse(&Obj::new("jwt", &config).unwrap()).unwrap();
+    let victim = token("ES256", "e1", &claims());
+    assert!(auth.verify(&victim, NOW - 1).is_ok());
+    // The victim's token is used now and then; the other caller's four fill the cache.
+    for n in 0..4 {
+        let own = token("ES256", "e1", &with(json!({"jti": n, "azp": "attacker"})));
+        assert!(auth.verify(&own, NOW - 1).is_ok());
+        if n == 1 {
+            assert!(auth.verify(&victim, NOW - 1).is_ok(), "in use");
+        }
+    }
+    // A forged-token flood spends the budget: only a cached token passes now.
+    assert_eq!(
+        auth.verify(&forged("ES256", "e1", 1), NOW),
+        Err(JwtError::BadSignature)
+    );
+    assert!(
+        auth.verify(&victim, NOW).is_ok(),
+        "the victim's token stayed cached"
+    );
+    let first = token("ES256", "e1", &with(json!({"jti": 0, "azp": "attacker"})));
+    assert_eq!(
+        auth.verify(&first, NOW),
+        Err(JwtError::BudgetExhausted),
+        "evicted"
+    );
+}
+
+/// Valid tokens without `kid` against several keys of their type spend no budget on the keys
+/// tried before theirs (they did: with no attacker at all, new valid tokens were refused once
+/// a few arrived in one second: found by an audit, 2026-12-06).
+#[test]
+fn valid_tokens_without_kid_spend_no_budget_on_the_keys_before_theirs() {
+    use crate::auth::jwt_auth::JwtAuth;
+    use crate::config::json::Obj;
+    let (other_jwk, ours) = two_ec_keys_without_kid();
+    // The retiring key first, the current one second (a rotation).
+    let config = json!({"jwks": {"keys": [other_jwk, ours]}, "max_failed_verifications_per_s": 3});
+    let auth = JwtAuth::parse(&Obj::new("jwt", &config).unwrap()).unwrap();
+    for n in 0..5 {
+        let t = token_with(
+            &json!({"alg": "ES256"}),
+            &with(json!({"jti": n})),
+            HS_SECRET,
+        );
+        assert!(
+            auth.verify(&t, NOW).is_ok(),
+            "valid token {n}: {:?}",
+            auth.verify(&t, NOW)
+        );
+    }
+}
+
+/// A token no key verifies spends the budget once, by the checks it cost, and the budget is
+/// checked once per token: every key of a token started is tried.
+#[test]
+fn a_token_without_kid_no_key_verifies_spends_one_failure_per_key_tried() {
+    let (other_jwk, ours) = two_ec_keys_without_kid();
+    let keys = jwks_of(vec![other_jwk, ours]);
+    let mut budget = FailureBudget::new(3);
+    let forged_without_kid = |n: u64| {
+        let valid = token_with(
+            &json!({"alg": "ES256"}),
+            &with(json!({"jti": 0})),
+            HS_SECRET,
+        );
+        let other = token_with(
+            &json!({"alg": "ES256"}),
+            &with(json!({"jti": n})),
+            HS_SECRET,
+        );
+        let (_, signature) = valid.rsplit_once('.').unwrap();
+        let (input, _) = other.rsplit_once('.').unwrap();
+        format!("{input}.{signature}")
+    };
+    let check =
+        |t: &str, budget: &mut FailureBudget| verify_within(t, &keys, &rules(), NOW, budget);
+    assert_eq!(
+        check(&forged_without_kid(1), &mut budget),
+        Err(JwtError::BadSignature)
+    );
+    // 2 of 3 spent: the next token is still checked against both keys.
+    assert_eq!(
+        check(&forged_without_kid(2), &mut budget),
+        Err(JwtError::BadSignature)
+    );
+    assert_eq!(
+        check(&forged_without_kid(3), &mut budget),
+        Err(JwtError::BudgetExhausted)
+    );
+}
+
+/// Two P-256 keys without `kid`: another one, and the one [`token`] signs with.
+fn two_ec_keys_without_kid() -> (Value, Value) {
+    let other = p256::ecdsa::SigningKey::from_bytes(&[9u8; 32].into()).unwrap();
+    let point = other.verifying_key().to_encoded_point(false);
+    let other_jwk = json!({"kty": "EC", "crv": "P-256",
+        "x": encode(point.x().unwrap()), "y": encode(point.y().unwrap())});
+    let mut ours = jwk_ec("x");
+    ours.as_object_mut().unwrap().remove("kid");
+    (other_jwk, ours)
+}

@@ -244,3 +244,43 @@ fn openid_connect_access_token_claims() {
     );
     assert_eq!(JwtError::NotAccessToken.code(), "not_access_token");
 }
+
+/// Numbers render as APIcast's Lua writes them (`%.14g`): a whole number as an integer,
+/// whether the JSON wrote `5` or `5.0` (Envoy's `jwt_authn` stores every number as a double;
+/// "5.0" made a `== "5"` rule fail and a `!= "0"` rule pass: found by an audit, 2026-12-06).
+/// A client id that is a number is an app_id too.
+#[test]
+fn numbers_render_and_identify_as_apicast_writes_them() {
+    let t = token(
+        "HS256",
+        "h1",
+        &with(
+            json!({"tier": 0.0, "level": 5.0, "neg": -3.0, "half": 0.5, "int": 7,
+                     "list": [1.0, "a", 2], "azp": 5.0, "sub": 12}),
+        ),
+    );
+    let claims = check(&t).unwrap();
+    for (claim, text) in [
+        ("tier", "0"),
+        ("level", "5"),
+        ("neg", "-3"),
+        ("half", "0.5"),
+        ("int", "7"),
+        ("list", "1a2"),
+    ] {
+        assert_eq!(claims.render(claim), text, "{claim}");
+    }
+    assert_eq!(claims.identifier("azp").as_deref(), Some("5"));
+    assert_eq!(claims.identifier("sub").as_deref(), Some("12"));
+    assert_eq!(
+        claims.identifier("list").as_deref(),
+        Some("1"),
+        "the first element"
+    );
+    assert_eq!(claims.identifier("half").as_deref(), Some("0.5"));
+    let t = token("HS256", "h1", &with(json!({"azp": true, "sub": {"a": 1}})));
+    let claims = check(&t).unwrap();
+    assert_eq!(claims.identifier("azp"), None);
+    assert_eq!(claims.identifier("sub"), None);
+    assert_eq!(claims.identifier("missing"), None);
+}

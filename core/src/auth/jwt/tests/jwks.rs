@@ -162,3 +162,48 @@ fn debug_output_hides_secrets() {
     );
     assert!(!text.contains("0123456789"));
 }
+
+/// A fetched set skips the keys Tollgate cannot use (a small RSA key, an unknown `kty`, a bad
+/// member) and keeps the others; a configured set refuses them. Refusing the whole fetched
+/// document kept the old keys, so a key the identity provider had removed stayed trusted
+/// (found by an audit, 2026-12-06).
+#[test]
+fn a_fetched_set_skips_unusable_keys() {
+    let mut small = jwk_rsa("small");
+    small["n"] = json!(encode(&[0xc5; 128]));
+    let unknown = json!({"kty": "DSA", "kid": "d"});
+    let mut bad_x = jwk_ec("bad");
+    bad_x["x"] = json!("a+b/");
+    let set = json!({"keys": [small, jwk_ec("e1"), unknown, bad_x]});
+    let mut skipped = Vec::new();
+    let keys = Jwks::parse_fetched("jwks", &set, &mut skipped).unwrap();
+    assert_eq!(keys.len(), 1);
+    let problems: Vec<String> = skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(problems[0].starts_with("jwks.keys[0].n: RSA modulus of 1024 bits"));
+    assert!(problems[1].starts_with("jwks.keys[2].kty: unsupported key type"));
+    assert_eq!(problems[2], "jwks.keys[3].x: invalid base64url");
+    assert!(Jwks::parse("jwks", &set).is_err(), "configured: strict");
+    // Nothing usable, or not a key set: refused.
+    let none = json!({"keys": [{"kty": "DSA"}]});
+    assert!(Jwks::parse_fetched("jwks", &none, &mut Vec::new()).is_err());
+    assert!(Jwks::parse_fetched("jwks", &json!({"keys": 1}), &mut Vec::new()).is_err());
+}
+
+/// A refresh whose document holds a new key and an unusable one installs the new key, and the
+/// old key (gone from the document) stops verifying.
+#[test]
+fn a_refresh_with_an_unusable_key_still_drops_the_removed_key() {
+    use crate::auth::jwt_auth::JwtAuth;
+    use crate::config::json::Obj;
+    let config = json!({"jwks": {"keys": [jwk_oct("old", HS_SECRET)]}});
+    let auth = JwtAuth::parse(&Obj::new("jwt", &config).unwrap()).unwrap();
+    let old = token("HS256", "old", &claims());
+    assert!(auth.verify(&old, NOW).is_ok());
+    let mut small = jwk_rsa("small");
+    small["n"] = json!(encode(&[0xc5; 128]));
+    let fetched = json!({"keys": [small, jwk_ec("new")]});
+    assert_eq!(auth.refresh(fetched.to_string().as_bytes()).unwrap(), 1);
+    assert_eq!(auth.verify(&old, NOW), Err(JwtError::UnknownKid));
+    assert!(auth.verify(&token("ES256", "new", &claims()), NOW).is_ok());
+}

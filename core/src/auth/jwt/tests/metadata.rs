@@ -290,3 +290,16 @@ fn unknown_fields_are_skipped() {
         .unwrap();
     assert_eq!(Value::Object(payload), json!({"azp": "a"}));
 }
+
+#[test]
+fn whole_number_claims_from_jwt_authn_render_as_integers() {
+    // Envoy stores every JSON number as a double: `"tier": 0` arrives as 0.0.
+    let m = jwt_authn_metadata("jwt_payload", &json!({"tier": 0, "level": 5, "exp": EXP}));
+    let claims = verified_by_jwt_authn(&m, "jwt_payload", &rules(), EXP - 1)
+        .unwrap()
+        .unwrap();
+    // APIcast's Liquid renders the Lua number 0 as "0" (and a token verified by Tollgate
+    // itself renders "0" too).
+    assert_eq!(claims.render("tier"), "0", "tier");
+    assert_eq!(claims.render("level"), "5", "level");
+}
