@@ -168,7 +168,7 @@ fuzz_target!(|data: &[u8]| {
         let before = jwt.keys.current();
         let result = answer(&mut refresh, now, body);
         let value = serde_json::from_slice::<Value>(body).ok();
-        let reference = value.as_ref().map(|v| Jwks::parse("jwks", v));
+        let reference = (value.as_ref()).map(|v| Jwks::parse_fetched("jwks", v, &mut Vec::new()));
         let after = jwt.keys.current();
         let accepted = match reference {
             Some(Ok(jwks)) => {
