@@ -10,4 +10,4 @@ pub mod report;
 pub use answer::{BackendAnswer, Decision};
 pub use authrep::{authrep_path, BackendCall};
 pub use protocol::{Endpoint, OPTIONS as THREESCALE_OPTIONS};
-pub use report::{ReportingIdentity, Transactions};
+pub use report::{reporting_fingerprint, ReportingIdentity, Transactions};

@@ -4,6 +4,7 @@
 use super::authrep::{identity_query, BackendCall, QueryBuilder};
 use super::protocol::Endpoint;
 use crate::config::service::BackendAuth;
+use crate::config::BackendConfig;
 use crate::config::Service;
 use crate::credentials::Credentials;
 
@@ -13,6 +14,8 @@ use crate::credentials::Credentials;
 pub struct ReportingIdentity {
     pub service_id: String,
     pub backend_auth: Option<BackendAuth>,
+    /// [`reporting_fingerprint`] of the configuration the service came from.
+    pub fingerprint: String,
 }
 
 impl ReportingIdentity {
@@ -20,8 +23,33 @@ impl ReportingIdentity {
         ReportingIdentity {
             service_id: service.id.clone(),
             backend_auth: service.backend_auth.clone(),
+            fingerprint: service.reporting_fingerprint.clone(),
         }
     }
+}
+
+/// Who the backend counts a service's calls for: the backend cluster and authority the calls
+/// go to and the service credential they carry, as 8 hex digits of their SHA-256 (a key never
+/// holds the token itself). Cache keys and pending calls carry it, so that after a listener
+/// update rotating the token or moving the backend, neither a cached authorization nor a call
+/// of one identity is used or reported under the other (found by an audit, 2026-12-06).
+pub fn reporting_fingerprint(backend: &BackendConfig, service: &Service) -> String {
+    let mut text = String::new();
+    let auth = service.backend_auth.as_ref();
+    let parts = [
+        backend.cluster.as_str(),
+        backend.authority.as_str(),
+        auth.map_or("", |a| a.param),
+        auth.map_or("", |a| a.value.as_str()),
+    ];
+    for part in parts {
+        // Lengths first: no two lists of parts make the same text.
+        text.push_str(&part.len().to_string());
+        text.push(':');
+        text.push_str(part);
+    }
+    let digest = crate::auth::digest::sha256(text.as_bytes());
+    crate::auth::digest::to_hex(digest.get(..4).unwrap_or_default())
 }
 
 /// Usage per application, ready to report. Reports name the application only: an app_key is

@@ -7,7 +7,8 @@ use crate::credentials::Credentials;
 use crate::encoding::{decode_component, push_component};
 use crate::mapping::Usage;
 
-/// `<service> <kind> <credential>[ <app_key>] <metric>=<delta>,...`, each part percent-encoded,
+/// `<service>[@<fingerprint>] <kind> <credential>[ <app_key>] <metric>=<delta>,...`, each part
+/// percent-encoded (so `@` in a service id is `%40`),
 /// so the text has no spaces, `|` or newlines inside parts and parses back for reports.
 /// With the `3scale_referrer` policy the usage is followed by ` r<referrer>`: the backend checks
 /// an application's referrer filters, so its answer holds for that referrer only. A referrer
@@ -26,6 +27,9 @@ pub const MAX_INLINE_REFERRER: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyParts {
     pub service_id: String,
+    /// The reporting identity the call was authorized under (`backend::reporting_fingerprint`);
+    /// `None` in keys of modules before 2026-12-07.
+    pub fingerprint: Option<String>,
     pub credentials: Credentials,
     pub usage: Vec<(String, u64)>,
     /// The response code the calls were answered with, for `log[code]`.
@@ -61,10 +65,27 @@ pub fn app_key_as_checked(app_key: &str) -> &str {
 }
 
 impl EntryKey {
-    /// Built in one buffer: it is made for every request in batching mode.
+    /// A key without a reporting fingerprint (as modules before 2026-12-07 made them).
     pub fn new(service_id: &str, credentials: &Credentials, usage: &Usage) -> EntryKey {
+        EntryKey::identified(service_id, "", credentials, usage)
+    }
+
+    /// Built in one buffer: it is made for every request in batching mode. `fingerprint`: the
+    /// service's `reporting_fingerprint` (hex digits; none if empty), after an `@` that no
+    /// percent-encoded service id holds: a module before it reads the key as one of an
+    /// unknown service, which it keeps for a worker that knows it rather than dropping it.
+    pub fn identified(
+        service_id: &str,
+        fingerprint: &str,
+        credentials: &Credentials,
+        usage: &Usage,
+    ) -> EntryKey {
         let mut text = String::with_capacity(64);
         push_component(&mut text, service_id);
+        if !fingerprint.is_empty() {
+            text.push('@');
+            text.push_str(fingerprint);
+        }
         let (kind, first, second) = match credentials {
             Credentials::UserKey(k) => ("u", k.as_str(), None),
             Credentials::AppIdAndKey { app_id, app_key } => {
@@ -142,7 +163,12 @@ impl EntryKey {
     pub fn parts(&self) -> Option<KeyParts> {
         let (base, code) = self.split_code();
         let mut fields = base.split(' ');
-        let service_id = decode_component(fields.next()?);
+        let service = fields.next()?;
+        let (service, fingerprint) = match service.split_once('@') {
+            Some((service, fingerprint)) => (service, Some(fingerprint.to_string())),
+            None => (service, None),
+        };
+        let service_id = decode_component(service);
         let mut next = || fields.next().map(decode_component);
         let credentials = match next()?.as_str() {
             "u" => Credentials::UserKey(next()?),
@@ -175,6 +201,7 @@ impl EntryKey {
             .collect::<Option<Vec<_>>>()?;
         Some(KeyParts {
             service_id,
+            fingerprint,
             credentials,
             usage,
             code,
@@ -356,6 +383,33 @@ mod tests {
         assert_eq!(
             EntryKey::from_text(&format!("{} x1", base().as_str())),
             None
+        );
+    }
+
+    /// The reporting fingerprint rides after the service id; a key without one (an earlier
+    /// module's) reads back without, and an `@` of a service id is escaped.
+    #[test]
+    fn a_reporting_fingerprint_rides_on_the_service_id() {
+        let creds = Credentials::UserKey("k".into());
+        let hits = usage(&[("hits", 1)]);
+        let key = EntryKey::identified("4@2", "0a1b2c3d", &creds, &hits).with_code(200);
+        assert!(
+            key.as_str().starts_with("4%402@0a1b2c3d u k "),
+            "{}",
+            key.as_str()
+        );
+        let parts = EntryKey::from_text(key.as_str()).unwrap().parts().unwrap();
+        assert_eq!(parts.service_id, "4@2");
+        assert_eq!(parts.fingerprint.as_deref(), Some("0a1b2c3d"));
+        assert_eq!(parts.code, Some(200));
+        let plain = EntryKey::new("4@2", &creds, &hits);
+        assert_eq!(plain.parts().unwrap().fingerprint, None);
+        assert_eq!(plain.parts().unwrap().service_id, "4@2");
+        // Another identity is another cache entry.
+        assert_ne!(key.base(), plain.as_str());
+        assert_ne!(
+            EntryKey::identified("1", "0a1b2c3d", &creds, &hits),
+            EntryKey::identified("1", "ffffffff", &creds, &hits)
         );
     }
 

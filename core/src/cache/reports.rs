@@ -326,21 +326,58 @@ impl ReportBatch {
     }
 }
 
+/// How long calls wait for a worker that can report them as they were authorized: those of a
+/// service the reporting worker's configuration does not know, and those authorized under
+/// another reporting identity of the service (another token, backend or account: the
+/// fingerprint in their key). Envoy's default drain time (`--drain-time-s`, 600 s), during
+/// which the listener's old configuration and its new one both report.
+pub const UNKNOWN_SERVICE_GRACE_MINUTES: u64 = 10;
+
 /// Groups pending calls into report calls, one per application of a service (each split at
 /// [`MAX_TRANSACTIONS_PER_CALL`]): apisonator applies a report all-or-nothing (protocol §2.5),
 /// so an application it rejects (deleted, a key let through by `caching_type: allow`) voids
 /// only its own calls, never the other applications'. The service is the configuration's,
 /// else one it no longer has (`retired`). Calls of a service neither knows cannot be
 /// reported here: they are returned, for a worker whose configuration knows it.
+///
+/// A call is reported with the identity it was authorized under (found by an audit,
+/// 2026-12-06: during a listener drain the old configuration's worker reported the new one's
+/// calls with the revoked token, and the backend's 403 dropped them). Calls of another
+/// identity are returned as well, for a worker of the configuration that authorized them;
+/// past [`UNKNOWN_SERVICE_GRACE_MINUTES`] that configuration is gone (drained), and the
+/// service is the same: they are reported with this worker's identity rather than lost.
 pub fn batches(
     config: &Config,
     retired: &RetiredServices,
     pending: Vec<(EntryKey, Calls)>,
     now_s: u64,
 ) -> (Vec<ReportBatch>, Vec<(EntryKey, Calls)>) {
-    let mut per_service: Vec<(String, Vec<Pending>)> = Vec::new();
+    let now_minute = now_s / 60;
+    // Per identity, sorted by service id and fingerprint.
+    let mut per_identity: Vec<(ReportingIdentity, Vec<Pending>)> = Vec::new();
+    let mut unknown = Vec::new();
     for (key, calls) in pending {
         let Some(parts) = key.parts() else { continue };
+        let id = parts.service_id.as_str();
+        let configured = config.services.iter().find(|s| s.id == id);
+        let fingerprint = parts.fingerprint.as_deref();
+        let own = |f: &str| fingerprint.is_none_or(|p| p == f);
+        let identity = match configured {
+            Some(s) if own(&s.reporting_fingerprint) => Some(ReportingIdentity::of(s)),
+            _ => retired.find(id, fingerprint).cloned(),
+        };
+        let late = calls.minute != 0
+            && now_minute.saturating_sub(calls.minute) > UNKNOWN_SERVICE_GRACE_MINUTES;
+        let identity = match identity {
+            Some(identity) => Some(identity),
+            None if late => (configured.map(|s| ReportingIdentity::of(s)))
+                .or_else(|| retired.find(id, None).cloned()),
+            None => None,
+        };
+        let Some(identity) = identity else {
+            unknown.push((key, calls));
+            continue;
+        };
         let app = reported_app(&parts.credentials);
         let entry = Pending {
             app,
@@ -348,66 +385,71 @@ pub fn batches(
             parts,
             calls,
         };
-        match per_service.binary_search_by(|(id, _)| id.cmp(&entry.parts.service_id)) {
+        let wanted = (identity.service_id.as_str(), identity.fingerprint.as_str());
+        let at = per_identity.binary_search_by(|(i, _)| {
+            (i.service_id.as_str(), i.fingerprint.as_str()).cmp(&wanted)
+        });
+        match at {
             Ok(i) => {
-                if let Some((_, entries)) = per_service.get_mut(i) {
+                if let Some((_, entries)) = per_identity.get_mut(i) {
                     entries.push(entry);
                 }
             }
-            Err(i) => per_service.insert(i, (entry.parts.service_id.clone(), vec![entry])),
+            Err(i) => per_identity.insert(i, (identity, vec![entry])),
         }
     }
     let mut out = Vec::new();
-    let mut unknown = Vec::new();
-    for (service_id, entries) in per_service {
-        let configured = config.services.iter().find(|s| s.id == service_id);
-        let Some(service) = configured
-            .map(|s| ReportingIdentity::of(s))
-            .or_else(|| retired.find(&service_id).cloned())
-        else {
-            unknown.extend(entries.into_iter().map(|p| (p.key, p.calls)));
-            continue;
-        };
-        let entries = by_application(entries);
-        let mut call = ReportCall::new(&service_id, &service, now_s);
-        for Pending {
-            app,
-            key,
-            parts,
-            mut calls,
-        } in entries
-        {
-            if call.app.as_ref().is_some_and(|a| *a != app) {
-                call.send(&mut out);
-            }
-            call.app = Some(app);
-            loop {
-                // Calls with a code are a transaction each: an entry may span report calls.
-                let by_params = MAX_PARAMS_PER_CALL.saturating_sub(call.transactions.params())
-                    / (parts.usage.len() + 3);
-                let room = MAX_TRANSACTIONS_PER_CALL
-                    .saturating_sub(call.transactions.len())
-                    .min(by_params);
-                let part = calls.take(match parts.code {
-                    Some(_) => (room as u64).max(1),
-                    None => u64::MAX,
-                });
-                let made = (part.minute, part.calls);
-                (call.transactions).add(&parts.credentials, &parts.usage, parts.code, made);
-                call.carried.push((key.clone(), part));
-                if call.transactions.len() >= MAX_TRANSACTIONS_PER_CALL
-                    || call.transactions.params() >= MAX_PARAMS_PER_CALL
-                {
-                    call.send(&mut out);
-                }
-                if calls.calls == 0 {
-                    break;
-                }
-            }
-        }
-        call.send(&mut out);
+    for (service, entries) in &mut per_identity {
+        let entries = by_application(std::mem::take(entries));
+        fill(&mut out, service, entries, now_s);
     }
     (out, unknown)
+}
+
+/// Adds the report calls of one service's `entries` (grouped per application) to `out`.
+fn fill(
+    out: &mut Vec<ReportBatch>,
+    service: &ReportingIdentity,
+    entries: Vec<Pending>,
+    now_s: u64,
+) {
+    let mut call = ReportCall::new(&service.service_id, service, now_s);
+    for Pending {
+        app,
+        key,
+        parts,
+        mut calls,
+    } in entries
+    {
+        if call.app.as_ref().is_some_and(|a| *a != app) {
+            call.send(out);
+        }
+        call.app = Some(app);
+        loop {
+            // Calls with a code are a transaction each: an entry may span report calls.
+            let by_params = MAX_PARAMS_PER_CALL.saturating_sub(call.transactions.params())
+                / (parts.usage.len() + 3);
+            let room = MAX_TRANSACTIONS_PER_CALL
+                .saturating_sub(call.transactions.len())
+                .min(by_params);
+            let part = calls.take(match parts.code {
+                Some(_) => (room as u64).max(1),
+                None => u64::MAX,
+            });
+            let made = (part.minute, part.calls);
+            (call.transactions).add(&parts.credentials, &parts.usage, parts.code, made);
+            call.carried.push((key.clone(), part));
+            if call.transactions.len() >= MAX_TRANSACTIONS_PER_CALL
+                || call.transactions.params() >= MAX_PARAMS_PER_CALL
+            {
+                call.send(out);
+            }
+            if calls.calls == 0 {
+                break;
+            }
+        }
+    }
+    call.send(out);
 }
 
 /// The entries grouped per application, each group in its entries' order. Not `sort_by`:

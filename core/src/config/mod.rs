@@ -260,13 +260,20 @@ impl Config {
         let mut services: Vec<Arc<Service>> = Vec::new();
         let mut hosts: HashMap<String, Host> = HashMap::new();
         for entry in entries {
-            let service = match entry {
+            let mut service = match entry {
                 Entry::Loaded(service) => service,
                 Entry::Skipped { id, hosts: claimed } => {
                     hold(&mut hosts, self.path_routing, &id, &claimed);
                     continue;
                 }
             };
+            // Once per configuration, not per request. A service kept from the last System
+            // generation (shared) has it already: the backend block does not change. (Not
+            // `make_mut`: cloning a `Service` costs the module 16 KB.)
+            if let Some(loaded) = Arc::get_mut(&mut service) {
+                let fingerprint = crate::backend::reporting_fingerprint(&self.backend, loaded);
+                loaded.reporting_fingerprint = fingerprint;
+            }
             warnings.extend(service.warnings.iter().cloned());
             let chain = &service.policies;
             if chain.has_referrer() && (self.backend.batching.is_some() || chain.batcher.is_some())

@@ -75,6 +75,10 @@ pub struct Service {
     pub location: CredentialsLocation,
     pub names: CredentialNames,
     pub backend_auth: Option<BackendAuth>,
+    /// A short digest of who the backend counts this service's calls for (backend cluster,
+    /// authority, `backend_auth`), set when a configuration installs it
+    /// (`backend::reporting_fingerprint`): its cache keys and pending calls carry it.
+    pub reporting_fingerprint: String,
     /// Lower-cased hosts (`proxy.hosts`, default `localhost`).
     pub hosts: Vec<String>,
     pub secret_token: Option<Arc<str>>,
@@ -170,6 +174,7 @@ impl Service {
                 name_or(&proxy, "auth_app_key", "app_key")?,
             ),
             backend_auth: parse_backend_auth(&obj)?,
+            reporting_fingerprint: String::new(),
             hosts: parse_hosts(&proxy)?,
             secret_token: header_value(&proxy, "secret_token")?
                 .filter(|t| !t.is_empty())

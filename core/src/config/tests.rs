@@ -466,3 +466,39 @@ fn strings_sent_in_headers_are_refused_with_control_characters() {
     let c = parse(ok).unwrap().config;
     assert_eq!(c.services[0].system_name, "Mön API");
 }
+
+/// Each service gets its reporting fingerprint when a configuration installs it, from 3scale
+/// System too: the same backend and token give the same one, another token or `authority`
+/// another (found by an audit, 2026-12-06: calls were reported under another identity).
+#[test]
+fn services_get_the_fingerprint_of_their_reporting_identity() {
+    let svc = |token: &str| {
+        json!({"id": 1, "backend_authentication_type": "service_token",
+            "backend_authentication_value": token})
+    };
+    let fingerprint = |config: Value| {
+        let c = parse(config).unwrap().config;
+        c.services[0].reporting_fingerprint.clone()
+    };
+    let base = fingerprint(with_services(json!([svc("st")])));
+    assert_eq!(base.len(), 8);
+    assert!(base.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(fingerprint(with_services(json!([svc("st")]))), base);
+    assert_ne!(fingerprint(with_services(json!([svc("st2")]))), base);
+    let mut moved = with_services(json!([svc("st")]));
+    moved["backend"]["authority"] = json!("other.example");
+    assert_ne!(fingerprint(moved), base);
+    let empty = parse(with_services(json!([]))).unwrap().config;
+    let fetched = [FetchedService {
+        id: Some("1".into()),
+        version: 1,
+        environment: "production".into(),
+        content: svc("st"),
+        path: "proxy_configs[0].proxy_config.content".into(),
+    }];
+    let (c, _) = empty.with_fetched(&fetched);
+    assert_eq!(c.services[0].reporting_fingerprint, base);
+    // A second generation keeping the service keeps its fingerprint.
+    let (c, _) = c.with_fetched(&fetched);
+    assert_eq!(c.services[0].reporting_fingerprint, base);
+}

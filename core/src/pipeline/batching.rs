@@ -79,14 +79,11 @@ impl Worker {
         rate_limit::from_cache(&mut self.policies, request, &lookup, cached, &*self.clock);
         match lookup {
             Lookup::Forward { leased } => {
-                let report = (self.reporting.as_mut())
-                    .and_then(|r| r.forwarded((key, leased, minute_of(now_ms)), waited));
+                let report = (self.reporting).forwarded((key, leased, minute_of(now_ms)), waited);
                 self.forward(request, matched.forward(), resume, report)
             }
             Lookup::Deny(denial) => {
-                if let Some(reporting) = self.reporting.as_mut() {
-                    reporting.decided(waited);
-                }
+                self.reporting.decided(waited);
                 self.reply(request, matched.denied(denial))
             }
             // No slot can hold this entry's budget, so nothing would stop concurrent requests

@@ -20,11 +20,22 @@ fn batching(caching_type: &str, slots: u32) -> Value {
     config
 }
 
-/// The cache key of service 42's `GET /a?user_key=<k>`.
+/// The cache key of service 42's `GET /a?user_key=<k>` (its reporting fingerprint is that
+/// of every configuration here but the rotated ones).
 fn key(user_key: &str) -> EntryKey {
     let mut usage = Usage::default();
     usage.add("hits", 1);
-    EntryKey::new("42", &Credentials::UserKey(user_key.into()), &usage)
+    let config = batching("none", 10).to_string();
+    let config = crate::config::Config::parse(config.as_bytes())
+        .unwrap()
+        .config;
+    let fingerprint = &config.services[0].reporting_fingerprint;
+    EntryKey::identified(
+        "42",
+        fingerprint,
+        &Credentials::UserKey(user_key.into()),
+        &usage,
+    )
 }
 
 fn reports(envoy: &Envoy) -> Vec<&String> {
@@ -205,4 +216,151 @@ fn a_report_in_flight_at_shutdown_is_owed_until_its_period_ends() {
     envoy.clock.set(Some(now + 3_601_000));
     let e = entry(&envoy).map(|e| e.owed_at(now + 3_601_000));
     assert_eq!(e, Some(0));
+}
+
+/// A listener update from batching to authrep mode (same plugin name): the old VM's counted
+/// calls go to the shared pending list when it shuts down, and a worker of the new
+/// configuration reports them on its timer (found by an audit, 2026-12-06: authrep mode had
+/// no timer, and nobody ever reported them: free calls).
+#[test]
+fn an_update_to_authrep_mode_reports_the_calls_the_batching_configuration_left() {
+    let mut envoy = Envoy::new(batching("none", 10), 1);
+    envoy.request(0, 1, "GET", "/a?user_key=k", true);
+    envoy.answer(Some(200), Some("-1"));
+    for id in 2..=5 {
+        assert!(envoy.request(0, id, "GET", "/a?user_key=k", true));
+    }
+    // The update: the new configuration is the same service in authrep mode.
+    let new = envoy.add_worker(service(false, "none"));
+    envoy.workers[0].on_shutdown();
+    envoy.workers.remove(0);
+    let new = new - 1;
+    assert_eq!(crate::cache::reports::pending_calls(&*envoy.store), 5);
+    assert_eq!(envoy.workers[new].tick_period_ms(), Some(1_000));
+    assert!(!envoy.workers[new].batching());
+    for s in 1..=30u64 {
+        envoy.clock.set(Some(1_000_000 + s * 1_000));
+        envoy.tick(new);
+    }
+    assert_eq!(reports(&envoy).len(), 1, "{:?}", envoy.call_bodies);
+    assert!(
+        reports(&envoy)[0].contains("%5Bhits%5D=5"),
+        "{:?}",
+        reports(&envoy)
+    );
+    assert!(
+        envoy.calls[0].2.contains("service_token=st"),
+        "{:?}",
+        envoy.calls
+    );
+    envoy.answer(Some(202), None);
+    assert_eq!(crate::cache::reports::pending_calls(&*envoy.store), 0);
+    // Nothing pending: the authrep worker's ticks claim no round.
+    let before = envoy.store.get(crate::cache::reports::REPORT_KEY);
+    envoy.clock.set(Some(1_000_000 + 100_000));
+    envoy.tick(new);
+    assert_eq!(envoy.store.get(crate::cache::reports::REPORT_KEY), before);
+}
+
+/// The old and the new configuration of a token rotation ("st" -> "st2", same plugin name)
+/// during the drain: each reports the calls it authorized with its own token, whichever
+/// wins a round (found by an audit, 2026-12-06: the old configuration's worker sent the new
+/// one's calls with the revoked token, and the backend's 403 dropped them).
+#[test]
+fn during_a_drain_each_configuration_reports_the_calls_it_authorized() {
+    let mut envoy = Envoy::new(batching("none", 10), 1);
+    let mut rotated = batching("none", 10);
+    rotated["services"][0]["backend_authentication_value"] = json!("st2");
+    let new = envoy.add_worker(rotated);
+    envoy.tick(0);
+    // One call of the old configuration, four of the new one.
+    envoy.request(0, 1, "GET", "/a?user_key=old", true);
+    assert!(envoy
+        .answer(Some(200), Some("-1"))
+        .contains("service_token=st&"));
+    envoy.request(new, 2, "GET", "/a?user_key=k", true);
+    let asked = envoy.answer(Some(200), Some("-1"));
+    assert!(asked.contains("service_token=st2"), "{asked}");
+    for id in 3..=5 {
+        assert!(envoy.request(new, id, "GET", "/a?user_key=k", true));
+    }
+    envoy.tick(new);
+    // The old configuration's worker wins the next round: it reports its own call only.
+    envoy.clock.set(Some(1_000_000 + 1_000));
+    envoy.tick(0);
+    assert_eq!(envoy.calls.len(), 1, "{:?}", envoy.calls);
+    let path = envoy.calls[0].2.clone();
+    assert!(path.ends_with("service_token=st") || path.contains("service_token=st&"));
+    assert!(envoy
+        .call_bodies
+        .last()
+        .unwrap()
+        .contains("user_key%5D=old"));
+    envoy.answer(Some(202), None);
+    assert_eq!(crate::cache::reports::pending_calls(&*envoy.store), 0);
+    // The new one's calls go back to the shared list, and its worker reports them.
+    envoy.clock.set(Some(1_000_000 + 1_500));
+    envoy.tick(0);
+    assert_eq!(crate::cache::reports::pending_calls(&*envoy.store), 4);
+    envoy.clock.set(Some(1_000_000 + 2_000));
+    envoy.tick(new);
+    assert_eq!(envoy.calls.len(), 1, "{:?}", envoy.calls);
+    assert!(
+        envoy.calls[0].2.contains("service_token=st2"),
+        "{:?}",
+        envoy.calls
+    );
+    assert!(envoy.call_bodies.last().unwrap().contains("%5Bhits%5D=4"));
+    envoy.answer(Some(202), None);
+    assert_eq!(envoy.workers[new].take_tally().reports_dropped, 0);
+    assert_eq!(crate::cache::reports::pending_calls(&*envoy.store), 0);
+}
+
+/// Calls of another identity wait out the grace of calls of unknown services, then the
+/// configuration that authorized them is gone (drained): the worker left reports them with
+/// its own identity of the same service rather than losing them.
+#[test]
+fn calls_of_a_drained_identity_are_reported_with_the_remaining_one_after_the_grace() {
+    let mut envoy = Envoy::new(batching("none", 10), 1);
+    let mut rotated = batching("none", 10);
+    rotated["services"][0]["backend_authentication_value"] = json!("st2");
+    let old = envoy.add_worker(rotated);
+    envoy.request(old, 1, "GET", "/a?user_key=k", true);
+    envoy.answer(Some(200), Some("-1"));
+    assert!(envoy.request(old, 2, "GET", "/a?user_key=k", true));
+    envoy.workers[old].on_shutdown();
+    envoy.workers.remove(old);
+    for minutes in [1u64, 5, 10] {
+        envoy.clock.set(Some(1_000_000 + minutes * 60_000));
+        envoy.tick(0);
+        envoy.clock.set(Some(1_000_000 + minutes * 60_000 + 250));
+        envoy.tick(0);
+        assert!(envoy.calls.is_empty(), "{minutes}: {:?}", envoy.calls);
+        assert_eq!(crate::cache::reports::pending_calls(&*envoy.store), 2);
+    }
+    envoy.clock.set(Some(1_000_000 + 12 * 60_000));
+    envoy.tick(0);
+    assert_eq!(envoy.calls.len(), 1, "{:?}", envoy.calls);
+    assert!(envoy.calls[0].2.contains("service_token=st&") || envoy.calls[0].2.ends_with("=st"));
+    assert!(envoy.call_bodies.last().unwrap().contains("%5Bhits%5D=2"));
+}
+
+/// A token rotation (or a backend moved to another account) by a listener update: the new
+/// configuration asks the backend again instead of using the 200 the old one cached.
+#[test]
+fn a_rotated_token_is_not_authorized_by_the_old_tokens_cached_answer() {
+    let mut envoy = Envoy::new(batching("none", 10), 1);
+    envoy.request(0, 1, "GET", "/a?user_key=k", true);
+    envoy.answer(Some(200), Some("-1"));
+    assert!(envoy.request(0, 2, "GET", "/a?user_key=k", true));
+    let mut rotated = batching("none", 10);
+    rotated["services"][0]["backend_authentication_value"] = json!("st2");
+    let new = envoy.add_worker(rotated);
+    assert!(!envoy.request(new, 3, "GET", "/a?user_key=k", true));
+    assert!(envoy
+        .answer(Some(200), Some("-1"))
+        .contains("service_token=st2"));
+    // The same configuration again (same token, same backend) shares the cache.
+    let same = envoy.add_worker(batching("none", 10));
+    assert!(envoy.request(same, 4, "GET", "/a?user_key=k", true));
 }

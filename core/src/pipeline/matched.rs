@@ -70,8 +70,14 @@ impl MatchedRequest {
 
     /// What this request is cached under.
     pub fn cache_key(&self) -> EntryKey {
-        EntryKey::new(&self.service.id, &self.credentials, &self.usage)
-            .with_referrer(self.referrer.as_deref())
+        let fingerprint = &self.service.reporting_fingerprint;
+        EntryKey::identified(
+            &self.service.id,
+            fingerprint,
+            &self.credentials,
+            &self.usage,
+        )
+        .with_referrer(self.referrer.as_deref())
     }
 
     /// Turns the backend's answer into the verdict: forward, or the reply. Fails closed when

@@ -2,7 +2,7 @@
 //! data on each tick, reported by the elected worker, and what happens to a report's answer.
 
 use super::steps::{CallPurpose, Step, Tally};
-use crate::cache::reports::{self, ReportBatch};
+use crate::cache::reports::{self, ReportBatch, UNKNOWN_SERVICE_GRACE_MINUTES};
 use crate::cache::{Calls, EntryKey, LocalUsage, RetiredServices, SharedStore};
 use crate::config::backend::DEFAULT_MAX_PENDING;
 use crate::config::{BackendConfig, Config};
@@ -19,11 +19,6 @@ pub(super) type Uncounted = (EntryKey, bool, u64);
 pub(super) fn minute_of(now_ms: u64) -> u64 {
     now_ms / 60_000
 }
-
-/// How long calls of a service the reporting worker's configuration does not know wait for
-/// a worker that knows it: Envoy's default drain time (`--drain-time-s`, 600 s), during which
-/// the listener's old configuration and its new one both report.
-const UNKNOWN_SERVICE_GRACE_MINUTES: u64 = 10;
 
 pub(super) struct Reporting {
     /// Bound on pending reports (`backend.batching.max_pending`, or its default).

@@ -22,6 +22,10 @@ use log::warn;
 use std::mem::take;
 use std::rc::Rc;
 
+/// The timer period of a worker that does not batch (see [`Worker::tick_period_ms`]): calls
+/// left by another configuration wait a second at most to be noticed.
+const LEFTOVER_TICK_MS: u64 = 1_000;
+
 pub struct Worker {
     pub(super) config: Rc<Config>,
     pub(super) store: Box<dyn SharedStore>,
@@ -29,8 +33,10 @@ pub struct Worker {
     /// The matched cache: batching, or the failure policy's memory in authrep mode; each
     /// service's settings apply ([`CacheSettings::for_service`]).
     pub(super) cache: AuthCache,
-    /// Batching mode's counted calls and reports (some service batches, or may: System).
-    pub(super) reporting: Option<Reporting>,
+    /// Counted calls and reports: batching mode's, and in authrep mode the calls another
+    /// configuration of the plugin left in shared data (found by an audit, 2026-12-06: after
+    /// a listener update from batching to authrep mode, nobody reported them).
+    pub(super) reporting: Reporting,
     pub(super) flows: Flows,
     /// The header, status and CORS policies of requests whose service's chain has some, from
     /// their authorization until Envoy is done with them (the response phase needs them).
@@ -52,8 +58,7 @@ impl Worker {
         let config = with_pinned_slots(config, &*store);
         Worker {
             cache: AuthCache::new(CacheSettings::of(&config.backend, CachingType::None, None)),
-            reporting: (config.any_batching() || config.system.is_some())
-                .then(|| Reporting::new(&config.backend)),
+            reporting: Reporting::new(&config.backend),
             config_loaded: config.system.is_none() || !config.services.is_empty(),
             config,
             store,
@@ -77,21 +82,27 @@ impl Worker {
     /// calls of a removed service are still reported. The cache keeps its slot count.
     pub fn install_config(&mut self, config: Rc<Config>) {
         let config = with_pinned_slots(config, &*self.store);
-        if let Some(reporting) = &mut self.reporting {
-            reporting.retire(&self.config, &config);
-        }
+        self.reporting.retire(&self.config, &config);
         self.config = config;
         self.config_loaded = true;
     }
 
-    /// Batching mode: authorizations come from the cache, reports are batched on a timer.
+    /// Batching mode (some service batches, or may: System): authorizations come from the
+    /// cache, reports are batched on a timer.
     pub fn batching(&self) -> bool {
-        self.reporting.is_some()
+        self.config.any_batching() || self.config.system.is_some()
     }
 
-    /// How often the worker's timer must call [`Worker::on_tick`] (batching only).
+    /// How often the worker's timer must call [`Worker::on_tick`]: every worker has one, to
+    /// report calls left in shared data by the plugin's other configurations (the one a
+    /// listener update replaced). Without batching, a tick reads the two pending lists and
+    /// nothing more while they are empty; the request path reads nothing.
     pub fn tick_period_ms(&self) -> Option<u64> {
-        self.reporting.as_ref().map(|_| 250)
+        Some(if self.batching() {
+            250
+        } else {
+            LEFTOVER_TICK_MS
+        })
     }
 
     /// The counts since the last call, for Envoy's counters.
@@ -297,11 +308,9 @@ impl Worker {
     /// (`backend.report_response_codes` with batching) is counted with it. `status` is read
     /// only then; `None` (unreadable) counts it without a code.
     pub fn on_response(&mut self, request: RequestId, status: fn() -> Option<u16>) {
-        if let (Some((key, leased, minute)), Some(reporting)) =
-            (self.flows.take_report(request), &mut self.reporting)
-        {
+        if let Some((key, leased, minute)) = self.flows.take_report(request) {
             let key = status().map(|c| key.with_code(c)).unwrap_or(key);
-            reporting.count(&(key, leased, minute));
+            self.reporting.count(&(key, leased, minute));
         }
     }
 
@@ -392,17 +401,15 @@ impl Worker {
             CallPurpose::Report(batch) => {
                 let now_ms = self.clock.now_ms();
                 let status = answer.and_then(|a| a.report_status());
-                if let Some(reporting) = &mut self.reporting {
-                    let store = &*self.store;
-                    reporting.on_answer(
-                        store,
-                        &self.config,
-                        batch,
-                        status,
-                        now_ms,
-                        &mut self.tally,
-                    );
-                }
+                let store = &*self.store;
+                (self.reporting).on_answer(
+                    store,
+                    &self.config,
+                    batch,
+                    status,
+                    now_ms,
+                    &mut self.tally,
+                );
                 Steps::hold()
             }
         }
@@ -417,14 +424,10 @@ impl Worker {
         self.cache.expire(&*self.store, now_ms);
         // Waiters whose wake-up was lost, or whose asker went away, look again.
         let mut steps = self.wake(None);
-        if let Some(reporting) = &mut self.reporting {
-            let store = &*self.store;
-            let (config, loaded) = (&self.config, self.config_loaded);
-            let tally = &mut self.tally;
-            steps
-                .list
-                .extend(reporting.tick(store, config, loaded, now_ms, tally));
-        }
+        let store = &*self.store;
+        let (config, loaded) = (&self.config, self.config_loaded);
+        let tally = &mut self.tally;
+        (steps.list).extend(self.reporting.tick(store, config, loaded, now_ms, tally));
         steps
     }
 
@@ -433,19 +436,17 @@ impl Worker {
     /// its response's status was counted by `on_request_done` already.)
     pub fn on_shutdown(&mut self) {
         self.cache.release_all(&*self.store);
-        if let Some(reporting) = &mut self.reporting {
-            let slots = self.config.backend.cache_max_entries;
-            let now_ms = self.clock.now_ms();
-            reporting.flush(&*self.store, slots, now_ms, &mut self.tally);
-            // A report still waiting for its answer never gets it: whether the backend
-            // counted its calls is unknown, so they are owed until the end of their period,
-            // as dropped calls are, not owed for good nor reported twice (found by an
-            // audit, 2026-12-06: a slice of the budget lost until Envoy restarted).
-            for (_, purpose, _) in take(&mut self.calls) {
-                if let CallPurpose::Report(batch) = purpose {
-                    let now_ms = now_ms.unwrap_or_default();
-                    reports::abandon(&*self.store, slots, &batch.entries, now_ms);
-                }
+        let slots = self.config.backend.cache_max_entries;
+        let now_ms = self.clock.now_ms();
+        (self.reporting).flush(&*self.store, slots, now_ms, &mut self.tally);
+        // A report still waiting for its answer never gets it: whether the backend
+        // counted its calls is unknown, so they are owed until the end of their period,
+        // as dropped calls are, not owed for good nor reported twice (found by an
+        // audit, 2026-12-06: a slice of the budget lost until Envoy restarted).
+        for (_, purpose, _) in take(&mut self.calls) {
+            if let CallPurpose::Report(batch) = purpose {
+                let now_ms = now_ms.unwrap_or_default();
+                reports::abandon(&*self.store, slots, &batch.entries, now_ms);
             }
         }
     }
@@ -518,10 +519,9 @@ impl Worker {
                         // after the backend applied it is counted twice (README). Authrep
                         // mode reports no call.
                         let batches = self.config.backend.batching_for(chain).is_some();
-                        let report = match &mut self.reporting {
-                            Some(r) if batches => r.uncounted((key, false, minute_of(now_ms))),
-                            _ => None,
-                        };
+                        let report = (batches)
+                            .then(|| self.reporting.uncounted((key, false, minute_of(now_ms))))
+                            .flatten();
                         return self.forward(request, matched.forward(), resume, report);
                     }
                     Lookup::Deny(denial) => return self.reply(request, matched.denied(denial)),

@@ -16,22 +16,38 @@ pub struct RetiredServices {
 }
 
 impl RetiredServices {
-    /// `new` replaces `old`: the services `old` had and `new` has not are kept, and those
-    /// `new` has (back again, or never gone) are forgotten (the configuration's are current).
+    /// `new` replaces `old`: the identities `old` had and `new` has not are kept (a service
+    /// removed, or its token or backend changed), and those `new` has (back again, or never
+    /// gone) are forgotten (the configuration's are current).
     pub fn note(&mut self, old: &Config, new: &Config) {
         // A scan, only when a configuration is installed (a sort would cost the module 10 KB).
-        let is_live = |id: &str| new.services.iter().any(|s| s.id == id);
-        self.list.retain(|r| !is_live(&r.service_id));
-        for service in old.services.iter().filter(|s| !is_live(&s.id)) {
-            self.list.retain(|r| r.service_id != service.id);
-            self.list.push(ReportingIdentity::of(service));
+        let is_live = |r: &ReportingIdentity| {
+            (new.services.iter())
+                .any(|s| s.id == r.service_id && s.reporting_fingerprint == r.fingerprint)
+        };
+        self.list.retain(|r| !is_live(r));
+        for identity in old.services.iter().map(|s| ReportingIdentity::of(s)) {
+            if is_live(&identity) {
+                continue;
+            }
+            self.list.retain(|r| *r != identity);
+            self.list.push(identity);
         }
         let excess = self.list.len().saturating_sub(MAX_RETIRED);
         self.list.drain(..excess);
     }
 
-    pub fn find(&self, service_id: &str) -> Option<&ReportingIdentity> {
-        self.list.iter().find(|r| r.service_id == service_id)
+    /// The identity of `service_id` with this fingerprint (any: the latest removed).
+    pub fn find(&self, service_id: &str, fingerprint: Option<&str>) -> Option<&ReportingIdentity> {
+        let matches = |r: &&ReportingIdentity| {
+            r.service_id == service_id && fingerprint.is_none_or(|f| f == r.fingerprint)
+        };
+        self.list.iter().rev().find(matches)
+    }
+
+    #[cfg(test)]
+    fn find_id(&self, service_id: &str) -> Option<&ReportingIdentity> {
+        self.find(service_id, None)
     }
 
     pub fn len(&self) -> usize {
@@ -64,17 +80,44 @@ mod tests {
         let mut retired = RetiredServices::default();
         retired.note(&services(&[1, 2, 3]), &services(&[2]));
         assert_eq!(retired.len(), 2);
-        let one = retired.find("1").unwrap();
+        let one = retired.find_id("1").unwrap();
         assert_eq!(one.backend_auth.as_ref().unwrap().value, "tok1");
-        assert!(retired.find("2").is_none());
+        assert!(retired.find_id("2").is_none());
         // Service 1 is back: the configuration's identity is the current one.
         retired.note(&services(&[2]), &services(&[1, 2]));
-        assert!(retired.find("1").is_none());
-        assert!(retired.find("3").is_some());
+        assert!(retired.find_id("1").is_none());
+        assert!(retired.find_id("3").is_some());
         // Removed again: kept once.
         retired.note(&services(&[1, 2]), &services(&[2]));
         retired.note(&services(&[1, 2]), &services(&[2]));
         assert_eq!(retired.len(), 2);
+    }
+
+    /// A System refresh rotating a service's token: the old identity is kept for the calls
+    /// authorized with it, found by its fingerprint; the current one is the configuration's.
+    #[test]
+    fn a_changed_token_keeps_the_old_identity() {
+        let mut retired = RetiredServices::default();
+        let old = services(&[1]);
+        let json = r#"{"backend":{"cluster":"b"},"services":[{"id":"1","backend_authentication_type":"service_token","backend_authentication_value":"rotated"}]}"#;
+        let new = Config::parse(json.as_bytes()).unwrap().config;
+        let (was, now) = (&old.services[0], &new.services[0]);
+        assert_ne!(was.reporting_fingerprint, now.reporting_fingerprint);
+        assert_eq!(was.reporting_fingerprint.len(), 8);
+        retired.note(&old, &new);
+        let found = retired.find("1", Some(&was.reporting_fingerprint)).unwrap();
+        assert_eq!(found.backend_auth.as_ref().unwrap().value, "tok1");
+        assert!(retired
+            .find("1", Some(&now.reporting_fingerprint))
+            .is_none());
+        // Rotated back: the old identity is the configuration's again.
+        retired.note(&new, &old);
+        assert!(retired
+            .find("1", Some(&was.reporting_fingerprint))
+            .is_none());
+        assert!(retired
+            .find("1", Some(&now.reporting_fingerprint))
+            .is_some());
     }
 
     #[test]
@@ -83,9 +126,9 @@ mod tests {
         let all: Vec<u32> = (1..=(MAX_RETIRED as u32 + 10)).collect();
         retired.note(&services(&all), &services(&[]));
         assert_eq!(retired.len(), MAX_RETIRED);
-        assert!(retired.find("10").is_none());
-        assert!(retired.find("11").is_some());
-        assert!(retired.find(&all.len().to_string()).is_some());
+        assert!(retired.find_id("10").is_none());
+        assert!(retired.find_id("11").is_some());
+        assert!(retired.find_id(&all.len().to_string()).is_some());
         assert!(!retired.is_empty());
     }
 }

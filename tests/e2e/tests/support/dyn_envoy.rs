@@ -23,6 +23,17 @@ fn q(s: &str) -> String {
 
 impl DynEnvoy {
     pub fn start(upstream: u16, backend: u16, filter_config: &str) -> DynEnvoy {
+        DynEnvoy::start_draining(upstream, backend, filter_config, 1)
+    }
+
+    /// As [`DynEnvoy::start`], with an old listener's configuration draining `drain_s`
+    /// seconds after an update (the old and the new one both run meanwhile).
+    pub fn start_draining(
+        upstream: u16,
+        backend: u16,
+        filter_config: &str,
+        drain_s: u32,
+    ) -> DynEnvoy {
         let (port, admin) = (free_port(), free_port());
         let dir = paths::target_dir()
             .join("e2e")
@@ -58,7 +69,7 @@ impl DynEnvoy {
                 "2",
                 "--disable-hot-restart",
                 "--drain-time-s",
-                "1",
+                &drain_s.to_string(),
             ])
             .args(["--base-id", &(u32::from(admin) * 10 + 3).to_string()])
             .args(["--component-log-level", "wasm:info"])
@@ -144,6 +155,13 @@ impl DynEnvoy {
     /// Replaces the filter's configuration (the plugin's name stays) and waits until Envoy
     /// has taken it and the old listener has drained.
     pub fn update(&mut self, filter_config: &str) {
+        self.begin_update(filter_config);
+        self.wait_drained();
+    }
+
+    /// Replaces the filter's configuration and waits until Envoy has taken it; the old one
+    /// may still be draining.
+    pub fn begin_update(&mut self, filter_config: &str) {
         self.updates += 1;
         self.write_lds(filter_config);
         let want = u64::from(self.updates) + 1;
@@ -155,6 +173,10 @@ impl DynEnvoy {
             self.updates,
             self.log()
         );
+    }
+
+    /// Waits until no old listener configuration is draining.
+    pub fn wait_drained(&self) {
         assert!(
             wait_until(Duration::from_secs(15), || self
                 .stat("listener_manager.total_listeners_draining")
