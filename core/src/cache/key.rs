@@ -28,7 +28,7 @@ pub const MAX_INLINE_REFERRER: usize = 256;
 pub struct KeyParts {
     pub service_id: String,
     /// The reporting identity the call was authorized under (`backend::reporting_fingerprint`);
-    /// `None` in keys of modules before 2026-12-07.
+    /// `None` in keys of modules before the twenty-sixth session.
     pub fingerprint: Option<String>,
     pub credentials: Credentials,
     pub usage: Vec<(String, u64)>,
@@ -65,7 +65,7 @@ pub fn app_key_as_checked(app_key: &str) -> &str {
 }
 
 impl EntryKey {
-    /// A key without a reporting fingerprint (as modules before 2026-12-07 made them).
+    /// A key without a reporting fingerprint (as modules before the twenty-sixth session made them).
     pub fn new(service_id: &str, credentials: &Credentials, usage: &Usage) -> EntryKey {
         EntryKey::identified(service_id, "", credentials, usage)
     }
