@@ -14,6 +14,7 @@
 mod support;
 
 use e2e::h2::Connection;
+use e2e::mock_backend::App;
 use e2e::Request;
 use serde_json::{json, Value};
 use std::thread::sleep;
@@ -24,6 +25,7 @@ use support::*;
 use tollgate_core::auth::digest::stored_form;
 
 const WRITER_KEY: &str = "writer-key-0123456789";
+const UNMETERED_KEY: &str = "uk-unmetered";
 const REFUSED: (u16, &str) = (400, "Bad Request: method override");
 const BOUNDARY: &str = "XyZ";
 /// Between two pieces of a body: the verdict of a slow backend comes in between.
@@ -311,8 +313,13 @@ fn a_large_upload_is_read_to_its_last_part() {
         json!({"proxy_rules": orders_rules()}),
     )]);
     c["backend"]["batching"] = json!({"auths_ttl": 60, "batch_report_seconds": 1});
-    let s = Stack::start(c);
-    let target = format!("/orders/7?user_key={USER_KEY}");
+    // An app without limits: with `uk-valid`'s hits per minute, a minute ending between the
+    // two requests made the upload a miss, held while the backend was asked, and its 2 MB
+    // body then met Envoy's buffer limit (413, documented) before the verdict: the CI of
+    // 2026-12-07 started this test at 00:55:59.98.
+    let state = backend_state().app(App::new("1", "app-unmetered").user_key(UNMETERED_KEY));
+    let s = Stack::start_with(c, state, |b| b);
+    let target = format!("/orders/7?user_key={UNMETERED_KEY}");
     let warm = Request::new("POST", &target)
         .header("Host", "api.example.com")
         .send(s.port());
