@@ -9,6 +9,9 @@
 #   tollgate-V.oci.digest      its manifest digest: Istio's and Envoy Gateway's image sha256
 #   envoy-remote.yaml          envoy/envoy-remote.yaml with the module's sha256 filled in
 #   envoy-gateway-http.yaml    envoy/envoy-gateway-http.yaml, likewise
+#   istio-wasmplugin.yaml      envoy/istio-wasmplugin.yaml with the image digest filled in
+#   istio-jwt-authn.yaml       envoy/istio-jwt-authn.yaml, likewise
+#   envoy-gateway.yaml         envoy/envoy-gateway.yaml, likewise
 #   RELEASE_NOTES.md           the CHANGELOG.md entry for V, plus the digests and how to use them
 #   SHA256SUMS                 of all the above
 #
@@ -79,6 +82,13 @@ echo "$DIGEST" >"$OUT/$NAME-$VERSION.oci.digest"
 for f in envoy-remote.yaml envoy-gateway-http.yaml; do
     sed -e "/^ *#/!s/\${TOLLGATE_WASM_SHA256}/$SHA/g" "envoy/$f" >"$OUT/$f"
 done
+# The image examples pin the image by its digest (a placeholder in the repository's files).
+for f in istio-wasmplugin.yaml istio-jwt-authn.yaml envoy-gateway.yaml; do
+    sed -e "/^ *#/!s/\${TOLLGATE_IMAGE_DIGEST}/${DIGEST#sha256:}/g" "envoy/$f" >"$OUT/$f"
+    if awk '!/^ *#/ && /TOLLGATE_IMAGE_DIGEST/ { left = 1 } END { exit !left }' "$OUT/$f"; then
+        fail "$f: the image digest was not filled in"
+    fi
+done
 SIZE="$(stat -c %s "$WASM")"
 cat >"$OUT/RELEASE_NOTES.md" <<EOF
 $ENTRY
@@ -90,6 +100,7 @@ $ENTRY
 | \`$NAME-$VERSION.wasm\` | the module, $SIZE bytes, sha256 \`$SHA\` |
 | \`$NAME-$VERSION.oci.tar\` | OCI image (Wasm image spec, compat variant: one layer with \`plugin.wasm\`), manifest digest \`$DIGEST\` |
 | \`envoy-remote.yaml\`, \`envoy-gateway-http.yaml\` | the examples with this module's sha256 filled in |
+| \`istio-wasmplugin.yaml\`, \`istio-jwt-authn.yaml\`, \`envoy-gateway.yaml\` | the image examples with this image's digest filled in (set their registry URL) |
 | \`SHA256SUMS\` | sha256 of every file here |
 
 Push the image (the digest does not change): \`skopeo copy oci-archive:$NAME-$VERSION.oci.tar docker://REGISTRY/REPO/$NAME:$VERSION\`
