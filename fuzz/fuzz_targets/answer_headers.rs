@@ -1,21 +1,17 @@
 //! Backend answers read from the header map the host hands over (`answer_headers` in the core,
-//! behind the adapter's `MapPairs` of src/abi.rs, compiled in with `#[path]`): the input as a
+//! behind the adapter's `MapPairs` of src/abi.rs, in `tollgate_fuzz::abi`): the input as a
 //! serialized map, and as `name\nvalue\n...` text serialized into one. Each field is its
 //! header's value as sent (repaired UTF-8), a status is a decimal `u16`, only the backend's own
 //! 200 authorizes, and the `rate_limit_headers` figures are what the answer said.
 #![no_main]
 
-// The adapter's ABI module, as the module compiles it (its host imports are never called).
-#[allow(dead_code)]
-#[path = "../../src/abi.rs"]
-mod abi;
-
-use abi::{serialize_map, MapPairs};
 use libfuzzer_sys::fuzz_target;
 use tollgate_core::backend::answer::is_backend_content_type;
 use tollgate_core::backend::answer_headers::{read_answer, status_code};
 use tollgate_core::backend::Decision;
+use tollgate_fuzz::abi::MapPairs;
 use tollgate_fuzz::figures::check_figures;
+use tollgate_fuzz::header_lines::serialized_lines;
 
 /// Checks the answer read from `pairs` (each name's first value, in any case, as the
 /// adapter's `HeaderMap` finds it) against a plain reading of them.
@@ -67,12 +63,7 @@ fuzz_target!(|data: &[u8]| {
 
     // The bytes as names and values, one a line, serialized as Envoy does and read back.
     let text = String::from_utf8_lossy(data);
-    let parts: Vec<&str> = text.split('\n').collect();
-    let map: Vec<(&str, &str)> = parts
-        .chunks(2)
-        .map(|c| (c[0], c.get(1).copied().unwrap_or("")))
-        .collect();
-    let bytes = serialize_map(&map);
+    let (map, bytes) = serialized_lines(&text);
     let read: Vec<(&[u8], &[u8])> = MapPairs::new(&bytes).collect();
     assert_eq!(read.len(), map.len());
     check(&read);

@@ -5,13 +5,9 @@
 //! again; and any pairs serialized read back as they were.
 #![no_main]
 
-// The adapter's ABI module, as the module compiles it (its host imports are never called).
-#[allow(dead_code)]
-#[path = "../../src/abi.rs"]
-mod abi;
-
-use abi::{serialize_map, MapPairs};
 use libfuzzer_sys::fuzz_target;
+use tollgate_fuzz::abi::{serialize_map, MapPairs};
+use tollgate_fuzz::header_lines::serialized_lines;
 
 fuzz_target!(|data: &[u8]| {
     let mut pairs = MapPairs::new(data);
@@ -42,12 +38,7 @@ fuzz_target!(|data: &[u8]| {
 
     // The other way: the input cut into names and values, serialized, reads back exactly.
     let text = String::from_utf8_lossy(data);
-    let parts: Vec<&str> = text.split('\n').collect();
-    let map: Vec<(&str, &str)> = parts
-        .chunks(2)
-        .map(|c| (c[0], c.get(1).copied().unwrap_or("")))
-        .collect();
-    let bytes = serialize_map(&map);
+    let (map, bytes) = serialized_lines(&text);
     let mut back = MapPairs::new(&bytes);
     let reread: Vec<(&[u8], &[u8])> = back.by_ref().collect();
     assert!(!back.malformed);

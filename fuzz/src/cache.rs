@@ -162,18 +162,23 @@ pub fn keys() -> Vec<EntryKey> {
         }
         u
     };
+    // Without a reporting fingerprint, as modules before the twenty-sixth session made them:
+    // shared data may still hold such keys.
+    let key = |service: &str, credentials: &Credentials, usage: &Usage| {
+        EntryKey::identified(service, "", credentials, usage)
+    };
     vec![
-        EntryKey::new(
+        key(
             "1",
             &Credentials::UserKey("k1".into()),
             &usage(&[("hits", 1)]),
         ),
-        EntryKey::new(
+        key(
             "1",
             &Credentials::UserKey("k2".into()),
             &usage(&[("hits", 1), ("orders", 2)]),
         ),
-        EntryKey::new(
+        key(
             "2",
             &Credentials::AppIdAndKey {
                 app_id: "a|b c".into(),
@@ -181,13 +186,13 @@ pub fn keys() -> Vec<EntryKey> {
             },
             &usage(&[("apps", u64::MAX)]),
         ),
-        EntryKey::new(
+        key(
             "5",
             &Credentials::AppId("key-one".into()),
             &usage(&[("hits", 3)]),
         ),
         // A service the configuration no longer has.
-        EntryKey::new(
+        key(
             "99",
             &Credentials::UserKey("gone".into()),
             &usage(&[("hits", 1)]),

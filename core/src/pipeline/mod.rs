@@ -2,7 +2,8 @@
 //! matched, then a local reply or the upstream.
 //!
 //! [`Worker`] takes Envoy's events for each request and returns the [`Steps`] the adapter
-//! carries out. One request, top to bottom (`worker.rs`; states in `flow.rs`):
+//! carries out. One request, top to bottom (`request_events.rs` and `worker.rs`; states in
+//! `flow.rs`):
 //!
 //! ```text
 //! on_request_headers ─► begin() ─► Step::Reply (414 path too long, 400 ambiguous path or
@@ -56,6 +57,7 @@ mod policy_tests;
 mod public_tests;
 mod reply;
 mod reporting;
+mod request_events;
 mod rewrite_step;
 #[cfg(test)]
 mod rewrite_tests;

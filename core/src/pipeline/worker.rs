@@ -1,5 +1,6 @@
 //! A worker's side of every request: the state machine that takes Envoy's events for a
-//! request and returns the steps the adapter carries out (see the diagram in `pipeline`).
+//! request (received in `request_events`) and returns the steps the adapter carries out
+//! (see the diagram in `pipeline`).
 //!
 //! It owns every decision along the way: the failure policy (fail closed, or the caching
 //! type's answer), what counts as a backend error, the report-status policy (in
@@ -12,12 +13,11 @@ use super::reply::{Forward, LocalReply};
 use super::reporting::{minute_of, Reporting, Uncounted};
 use super::steps::{CallPurpose, Clock, RequestId, Step, Steps, Tally};
 use super::streamed_body::BodyWatch;
-use super::{start, Next, PendingRequest};
+use super::{Next, PendingRequest};
 use crate::backend::{BackendAnswer, Decision};
-use crate::cache::{reports, slot_count, AuthCache, CacheSettings, EntryKey, Lookup, SharedStore};
+use crate::cache::{reports, slot_count, AuthCache, CacheSettings, Lookup, SharedStore};
 use crate::config::{CachingType, Config};
 use crate::policies::{rate_limit_headers as rate_limit, RequestPolicies};
-use crate::request::{HeaderSource, RequestHead};
 use log::warn;
 use std::mem::take;
 use std::rc::Rc;
@@ -44,7 +44,7 @@ pub struct Worker {
     /// Multipart and JSON `POST` bodies being read for a `_method` (`streamed_body`).
     pub(super) bodies: Vec<BodyWatch>,
     /// False while services are to come from 3scale System and none has arrived.
-    config_loaded: bool,
+    pub(super) config_loaded: bool,
     /// Backend calls in flight: the host's token, why, and the context that sent it (Envoy
     /// cancels a context's calls when the context goes).
     pub(super) calls: Vec<(u32, CallPurpose, u32)>,
@@ -138,187 +138,6 @@ impl Worker {
     /// Whether `token` is one of this worker's backend calls.
     pub fn owns_call(&self, token: u32) -> bool {
         self.calls.iter().any(|(t, _, _)| *t == token)
-    }
-
-    // --- A request's events ------------------------------------------------------------
-
-    /// The request's headers: start the pipeline. Only the headers the core asks for are read.
-    pub fn on_request_headers(
-        &mut self,
-        request: RequestId,
-        head: RequestLine,
-        headers: &dyn HeaderSource,
-        end_of_stream: bool,
-    ) -> Steps {
-        if !self.config_loaded {
-            return self.reply(request, LocalReply::config_not_loaded());
-        }
-        let Some(now_ms) = self.clock.now_ms() else {
-            return self.fail(request);
-        };
-        let head = RequestHead {
-            method: head.method,
-            authority: head.authority,
-            path: head.path,
-            now_s: now_ms / 1000,
-        };
-        let begun = start(&self.config, head, headers).map(|mut pending| {
-            pending.body_follows(!end_of_stream);
-            pending
-        });
-        if headers.failed() {
-            // Whatever was decided, it was decided on a header that could not be read.
-            return self.fail(request);
-        }
-        // Every reply from here on, the refusals at the head included, gets the response
-        // phase of a known service (found by an audit, 2026-12-06: url_rewriting's and an
-        // unread body's 400s went without CORS headers and status overwrite).
-        let mut pending = match begun {
-            Err(refused) => {
-                self.keep_policies(request, refused.policies);
-                return self.reply(request, refused.reply);
-            }
-            Ok(pending) => pending,
-        };
-        self.keep_policies(request, pending.policies.take());
-        match pending {
-            // Envoy without `allow_on_headers_stop_iteration` gives a filter holding the
-            // headers no body (found by an audit, 2026-12-06: form `POST`s hung in Istio).
-            pending
-                if pending.wants_body() && !end_of_stream && !self.config.read_request_bodies =>
-            {
-                self.reply(request, LocalReply::unread_body())
-            }
-            pending if pending.wants_body() && !end_of_stream => {
-                self.flows.set(
-                    request,
-                    State::ReadingBody {
-                        request: Box::new(pending),
-                        buffered: 0,
-                    },
-                );
-                Steps::hold()
-            }
-            pending => {
-                if !end_of_stream {
-                    self.watch_body(request, &pending);
-                }
-                self.authorize(request, pending, false, Some(now_ms))
-            }
-        }
-    }
-
-    /// A part of the body arrived (`size`: Envoy's buffer, the whole body so far while the
-    /// request is held, else this chunk).
-    pub fn on_request_body(&mut self, request: RequestId, size: usize, end: bool) -> Steps {
-        if let Some(step) = self.body_step(request, size, end) {
-            return Steps::one(step);
-        }
-        match self.flows.get_mut(request) {
-            Some(State::ReadingBody { buffered, .. }) if !end => {
-                *buffered = size;
-                Steps::hold()
-            }
-            Some(State::ReadingBody { .. }) => Steps::one(Step::ReadBody { request, size }),
-            other => held(other.map(|s| &*s)),
-        }
-    }
-
-    /// Trailers end a body that never had `end_of_stream` (HTTP/2, chunked with trailers).
-    /// The adapter strips spoofed trailers before this.
-    pub fn on_request_trailers(&mut self, request: RequestId) -> Steps {
-        if let Some(steps) = self.body_ends(request) {
-            return steps;
-        }
-        match self.flows.get(request) {
-            Some(State::ReadingBody { buffered, .. }) => Steps::one(Step::ReadBody {
-                request,
-                size: *buffered,
-            }),
-            other => held(other),
-        }
-    }
-
-    /// The form body asked for by `Step::ReadBody`: it may hold the credentials, and its args
-    /// win for the mapping rules.
-    pub fn on_form_body(&mut self, request: RequestId, body: &[u8]) -> Steps {
-        match self.flows.take(request) {
-            Some(State::ReadingBody {
-                request: mut pending,
-                ..
-            }) => {
-                pending.add_form_body(body);
-                self.authorize(request, *pending, false, None)
-            }
-            other => self.put_back(request, other),
-        }
-    }
-
-    /// A host call for this request failed (or the request's state could not be reached): it
-    /// fails closed with an empty 500, unless it was already answered.
-    pub fn on_host_error(&mut self, request: RequestId) -> Steps {
-        match self.flows.get(request) {
-            Some(State::Complete) => Steps::hold(),
-            _ => self.fail(request),
-        }
-    }
-
-    /// Envoy is done with the request (completed, or reset by the client): its state goes,
-    /// and so do the calls its context sent (Envoy cancels them: no answer will come). A call
-    /// whose response never came (the client went first) is counted without a code.
-    ///
-    /// Returns the cache keys whose `authorize` went with it: the host must tell every worker
-    /// (`Step::Notify`), so that the requests waiting on them ask again at once instead of
-    /// waiting out the ask (found 2026-12-05: a client's HTTP/2 reset held every request for
-    /// the same app for `timeout_ms` + 1 s).
-    pub fn on_request_done(&mut self, request: RequestId) -> Vec<EntryKey> {
-        self.on_response(request, || None);
-        self.flows.take(request);
-        self.forget_body(request);
-        if let Some(i) = self.policies.iter().position(|(id, _)| *id == request) {
-            self.policies.swap_remove(i);
-        }
-        let mut abandoned = Vec::new();
-        self.calls.retain(|(_, purpose, sent_from)| {
-            if *sent_from != request {
-                return true;
-            }
-            if let CallPurpose::Authorize { ticket, .. } = purpose {
-                abandoned.push(ticket.clone());
-            }
-            false
-        });
-        (abandoned.into_iter())
-            .map(|ticket| {
-                self.cache.abandon(&*self.store, &ticket);
-                ticket.key
-            })
-            .collect()
-    }
-
-    /// The headers to add to the upstream's response (debug headers), if any.
-    pub fn response_headers(&self, request: RequestId) -> &[(String, String)] {
-        match self.flows.get(request) {
-            Some(State::Forwarded { headers, .. }) => headers,
-            _ => &[],
-        }
-    }
-
-    /// The response's headers are going to the client: a call waiting for its status
-    /// (`backend.report_response_codes` with batching) is counted with it. `status` is read
-    /// only then; `None` (unreadable) counts it without a code.
-    pub fn on_response(&mut self, request: RequestId, status: fn() -> Option<u16>) {
-        if let Some((key, leased, minute)) = self.flows.take_report(request) {
-            let key = status().map(|c| key.with_code(c)).unwrap_or(key);
-            self.reporting.count(&(key, leased, minute));
-        }
-    }
-
-    /// The chain's response phase for a request (forwarded or answered locally: Envoy runs
-    /// the response callback on the filter's own replies too), if its service has one.
-    pub fn response_policies(&self, request: RequestId) -> Option<&RequestPolicies> {
-        let found = self.policies.iter().find(|(id, _)| *id == request);
-        found.map(|(_, p)| &**p)
     }
 
     // --- Backend calls -------------------------------------------------------------------
@@ -454,7 +273,11 @@ impl Worker {
     // --- Transitions -------------------------------------------------------------------
 
     /// The chain's response phase for `request`, if its service has one.
-    fn keep_policies(&mut self, request: RequestId, policies: Option<Box<RequestPolicies>>) {
+    pub(super) fn keep_policies(
+        &mut self,
+        request: RequestId,
+        policies: Option<Box<RequestPolicies>>,
+    ) {
         if let Some(p) = policies {
             self.policies.push((request, p));
         }
@@ -463,7 +286,7 @@ impl Worker {
     /// Credentials and rules are known: answer now, forward (local authentication), or ask
     /// the backend (authrep) or the cache (batching).
     /// `now_ms`: the clock already read by this event, if any (one host call less).
-    fn authorize(
+    pub(super) fn authorize(
         &mut self,
         request: RequestId,
         pending: PendingRequest,
@@ -589,7 +412,7 @@ impl Worker {
     }
 
     /// Puts back a state taken by mistake (an event that does not apply to it).
-    fn put_back(&mut self, request: RequestId, state: Option<State>) -> Steps {
+    pub(super) fn put_back(&mut self, request: RequestId, state: Option<State>) -> Steps {
         let steps = held(state.as_ref());
         if let Some(state) = state {
             self.flows.set(request, state);

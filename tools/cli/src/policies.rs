@@ -3,7 +3,7 @@
 //! lists every policy to deal with (the filter stops at the first refusal).
 
 use std::fmt::Write;
-use tollgate_core::config::policies::review;
+use tollgate_core::config::policies::review::review;
 
 /// The report, one block per service with an explicit chain; empty when there is none.
 pub fn report(text: &[u8]) -> String {

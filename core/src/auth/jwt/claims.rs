@@ -14,19 +14,22 @@ impl Claims {
         Claims { map }
     }
 
-    /// A claim as a string (`azp`, `sub`, `client_id`, ...); for an array, its first string
-    /// element. `None` when missing or of another type.
+    /// A claim as a string (`azp`, `sub`, `client_id`, ...); for an array, its first element
+    /// if that is a string (APIcast's `app_id[1]`, as [`Claims::identifier`]: a later string
+    /// element is never taken instead). `None` when missing or of another type. The filter
+    /// reads ids with `identifier`; this is the tests' and fuzz targets' plain reading.
     pub fn string(&self, name: &str) -> Option<&str> {
         match self.map.get(name)? {
             Value::String(s) => Some(s),
-            Value::Array(items) => items.iter().find_map(Value::as_str),
+            Value::Array(items) => items.first()?.as_str(),
             _ => None,
         }
     }
 
     /// A claim as APIcast passes it on as an id (`app_id` from `azp`, a local caller's `sub`):
     /// a string as is, a number as [`Claims::render`] writes it (APIcast sends `azp: 5` as
-    /// `app_id=5`), an array its first element so read. `None` when missing or of another type.
+    /// `app_id=5`), an array its first element so read (APIcast's `app_id[1]`, whatever
+    /// follows it). `None` when missing or of another type.
     pub fn identifier(&self, name: &str) -> Option<String> {
         let scalar = |value: &Value| match value {
             Value::String(s) => Some(s.clone()),

@@ -1,6 +1,7 @@
 //! The typed configurations of the policies to enforce: APIcast's schemas, refusals naming
 //! the JSON path, and Liquid refused.
 
+use super::review::review;
 use super::*;
 use serde_json::{json, Value};
 

@@ -10,6 +10,7 @@ pub mod configs;
 #[cfg(all(test, feature = "jwt"))]
 mod order_tests;
 pub mod per_service;
+pub mod review;
 pub mod routing;
 #[cfg(test)]
 mod tests;
@@ -536,88 +537,4 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
         policy,
         answer,
     })
-}
-
-/// One policy of a chain as `tollgate check` prints it.
-#[derive(Debug)]
-pub struct Reviewed {
-    /// The filter's answer, or its refusal.
-    pub answer: std::result::Result<ChainEntry, ConfigError>,
-    /// For a policy to be enforced later: what its configuration's check says (the filter
-    /// reads it once the policy is enforced).
-    pub config: Option<ConfigError>,
-}
-
-/// One service's explicit chain as `tollgate check` prints it, refused policies included.
-#[derive(Debug)]
-pub struct Review {
-    pub service: String,
-    /// `services[0].proxy.policy_chain`.
-    pub path: String,
-    pub entries: Vec<Reviewed>,
-    /// The chain as a whole: an empty one is refused (`Err`); one without `apicast` is public
-    /// (`Ok`, a warning).
-    pub chain: Option<std::result::Result<String, ConfigError>>,
-}
-
-/// Every policy of every explicit chain with its answer or its refusal, even when the
-/// configuration is refused (the filter stops at the first refusal).
-pub fn review(text: &[u8]) -> Vec<Review> {
-    let Ok(root) = serde_json::from_slice::<Value>(text) else {
-        return Vec::new();
-    };
-    let Ok(obj) = Obj::new("", &root) else {
-        return Vec::new();
-    };
-    let ctx = Context::new(&obj).unwrap_or_default();
-    let services = root.get("services").and_then(Value::as_array);
-    let mut reviews = Vec::new();
-    for (i, service) in services.into_iter().flatten().enumerate() {
-        let chain = service.get("proxy").and_then(|p| p.get("policy_chain"));
-        let Some(Value::Array(chain)) = chain else {
-            continue;
-        };
-        let path = format!("services[{i}].proxy.policy_chain");
-        let empty = Value::Object(Default::default());
-        let mut entries = Vec::new();
-        for (j, v) in chain.iter().enumerate() {
-            let at = format!("{path}[{j}]");
-            // Only for a well-formed element: `entry` reports a malformed one.
-            let resolved = Obj::new(&at, v).and_then(|o| resolve(&o, &empty)).ok();
-            let config = match resolved {
-                Some((name, version, c)) if kind(name, version) == Some(Kind::Later) => {
-                    typed(name, &c).err()
-                }
-                _ => None,
-            };
-            entries.push(Reviewed {
-                answer: entry(&at, v, &ctx),
-                config,
-            });
-        }
-        let has_apicast = entries.iter().any(|e| {
-            matches!(
-                &e.answer,
-                Ok(ChainEntry {
-                    policy: Policy::Apicast,
-                    ..
-                })
-            )
-        });
-        reviews.push(Review {
-            service: match service.get("id") {
-                Some(Value::String(s)) => s.clone(),
-                Some(id) => id.to_string(),
-                None => "?".to_string(),
-            },
-            chain: match (chain.is_empty(), has_apicast) {
-                (true, _) => Some(Err(empty_chain(&path))),
-                (false, false) => Some(Ok(public_line(&path))),
-                _ => None,
-            },
-            path,
-            entries,
-        });
-    }
-    reviews
 }

@@ -3,6 +3,7 @@
 //! configurations of the policies to enforce.
 
 use super::config_tests::{chain_of, full_schemas};
+use super::review::review;
 use super::*;
 use crate::config::{Config, Parsed};
 use serde_json::{json, Value};

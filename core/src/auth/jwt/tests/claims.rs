@@ -284,3 +284,28 @@ fn numbers_render_and_identify_as_apicast_writes_them() {
     assert_eq!(claims.identifier("sub"), None);
     assert_eq!(claims.identifier("missing"), None);
 }
+
+/// An array claim reads as its first element, as APIcast's `app_id[1]` does, in both
+/// readings: a later element never stands in for a first one that is not a string (or, for
+/// an id, a number). `string` had taken the first string element (tidied 2026-12-07; the
+/// filter reads ids with `identifier` only).
+#[test]
+fn an_array_claim_reads_as_its_first_element() {
+    let t = token(
+        "HS256",
+        "h1",
+        &with(
+            json!({"azp": [5, "app-1"], "sub": [true, "alice"], "client": [{"a": 1}, "c"],
+                     "none": [], "names": ["first", 2]}),
+        ),
+    );
+    let claims = check(&t).unwrap();
+    assert_eq!(claims.string("azp"), None, "a number first: not a string");
+    assert_eq!(claims.identifier("azp").as_deref(), Some("5"));
+    for claim in ["sub", "client", "none"] {
+        assert_eq!(claims.string(claim), None, "{claim}");
+        assert_eq!(claims.identifier(claim), None, "{claim}");
+    }
+    assert_eq!(claims.string("names"), Some("first"));
+    assert_eq!(claims.identifier("names").as_deref(), Some("first"));
+}
