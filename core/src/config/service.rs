@@ -125,6 +125,9 @@ impl Service {
         };
         let oidc = obj.number_or_string("backend_version")?.as_deref() == Some("oauth");
         let chain = PolicyChain::parse(&proxy, policies)?;
+        for (_, check) in chain.claim_checks() {
+            warnings.extend(check.warnings.iter().cloned());
+        }
         refuse_body_headers_after_apicast(&chain)?;
         let mode = if oidc {
             configure_oidc(&obj, &proxy, &mut auth, policies, &mut warnings)?

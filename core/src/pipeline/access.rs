@@ -15,9 +15,11 @@ use crate::secret::constant_time_eq;
 
 impl PendingRequest {
     /// APIcast's `default_credentials` (before `apicast`): a version 1 service without
-    /// `user_key`, or a version 2 service with neither `app_id` nor `app_key`, gets the
-    /// configured ones, which are then authorized and reported as any others. Credentials the
-    /// request carries, even invalid or incomplete, are never replaced.
+    /// `user_key` gets the configured `user_key`, a version 2 service with neither `app_id`
+    /// nor `app_key` the configured `app_id` and `app_key` (both, else none: APIcast logs
+    /// "No default app_id + app_key configured"), whatever `auth_type` says. They are then
+    /// authorized and reported as any others. Credentials the request carries, even invalid
+    /// or incomplete, are never replaced.
     pub(super) fn default_credentials(&self) -> Option<Credentials> {
         if self.service.auth.mode != Mode::ThreeScale {
             return None;
@@ -28,20 +30,28 @@ impl PendingRequest {
         // application while the upstream read that one (found by an audit, 2026-12-06).
         let names = &self.service.names;
         let spelled = |name: &str| self.spelled_args(name, true).next().is_some();
-        match (
-            self.service.policies.default_credentials()?,
-            self.service.mode,
-        ) {
-            (DefaultCredentials::UserKey(key), AuthMode::UserKey)
-                if found.user_key.is_none() && !spelled(&names.user_key) =>
-            {
+        let defaults: &DefaultCredentials = self.service.policies.default_credentials()?;
+        match (defaults, self.service.mode) {
+            (
+                DefaultCredentials {
+                    user_key: Some(key),
+                    ..
+                },
+                AuthMode::UserKey,
+            ) if found.user_key.is_none() && !spelled(&names.user_key) => {
                 Some(Credentials::UserKey(key.clone()))
             }
-            (DefaultCredentials::AppIdAndKey(id, key), AuthMode::AppIdAndKey)
-                if found.app_id.is_none()
-                    && found.app_key.is_none()
-                    && !spelled(&names.app_id)
-                    && !spelled(&names.app_key) =>
+            (
+                DefaultCredentials {
+                    app_id: Some(id),
+                    app_key: Some(key),
+                    ..
+                },
+                AuthMode::AppIdAndKey,
+            ) if found.app_id.is_none()
+                && found.app_key.is_none()
+                && !spelled(&names.app_id)
+                && !spelled(&names.app_key) =>
             {
                 Some(Credentials::AppIdAndKey {
                     app_id: id.clone(),

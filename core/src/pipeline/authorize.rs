@@ -160,10 +160,9 @@ impl PendingRequest {
         };
         #[cfg(feature = "jwt")]
         let claims = _who.and_then(|w| w.claims.as_ref());
-        #[cfg(feature = "jwt")]
-        let claim = |name: &str| claims.map(|c| c.render(name));
         #[cfg(not(feature = "jwt"))]
-        let claim = |_: &str| None;
+        let claims = None;
+        let claim = |name: &str| routing::claim_text(claims, name);
         if let Some(owner) = routing::owner(rules, inputs, self.access_path(), &claim) {
             routing::clean_usage(&self.service, matched, owner);
         }

@@ -63,6 +63,8 @@ mod rewrite_step;
 mod rewrite_tests;
 mod routing;
 #[cfg(test)]
+mod routing_parity_tests;
+#[cfg(test)]
 mod routing_tests;
 mod select;
 #[cfg(test)]

@@ -76,6 +76,42 @@ fn default_credentials_fill_missing_ones_only_before_apicast() {
     );
 }
 
+/// APIcast's `default_credentials.lua` keeps `user_key`, `app_id` and `app_key` whatever
+/// `auth_type` says, and the service's `backend_version` picks: a version 2 service uses the
+/// `app_id`/`app_key` beside `auth_type: user_key`, a version 1 service the `user_key`
+/// beside `auth_type: app_id_and_app_key` (Tollgate obeyed `auth_type` and answered 401:
+/// found by an audit, 2026-12-07). A version 2 service needs both (an `app_id` alone: none).
+#[test]
+fn default_credentials_are_picked_by_backend_version_not_auth_type() {
+    let defaults = |c: Value| json!({"name": "default_credentials", "configuration": c});
+    let both = |auth_type: &str| {
+        defaults(
+            json!({"auth_type": auth_type, "user_key": "uk", "app_id": "id", "app_key": "key"}),
+        )
+    };
+    for auth_type in ["user_key", "app_id_and_app_key"] {
+        let c = config(json!(2), json!([both(auth_type), apicast()]));
+        assert_eq!(
+            run(&c, "GET", "/a"),
+            Ok(Credentials::AppIdAndKey {
+                app_id: "id".into(),
+                app_key: "key".into()
+            }),
+            "{auth_type}"
+        );
+        let c = config(json!(1), json!([both(auth_type), apicast()]));
+        assert_eq!(
+            run(&c, "GET", "/a"),
+            Ok(Credentials::UserKey("uk".into())),
+            "{auth_type}"
+        );
+    }
+    let id_only = defaults(json!({"auth_type": "user_key", "user_key": "uk", "app_id": "id"}));
+    let c = config(json!(2), json!([id_only, apicast()]));
+    let e = run(&c, "GET", "/a").unwrap_err();
+    assert_eq!(e.outcome, Outcome::AuthMissing);
+}
+
 #[test]
 #[cfg(feature = "jwt")]
 fn a_claim_check_without_a_token_denies_equality_before_or_after_the_mapping_rules() {
@@ -164,4 +200,48 @@ fn the_referrer_policy_sends_referer_to_the_backend_and_keys_the_cache_by_it() {
     let plain = matched(json!([apicast()]), "https://shop.example.com/");
     assert!(!plain.authrep_call().path.contains("referrer"));
     assert!(plain.cache_key().parts().unwrap().referrer.is_none());
+}
+
+/// A `jwt_claim_check` rule with `"methods": []` never applies in APIcast (`rule.methods or
+/// {ANY}` keeps the empty list, and the method loop runs zero times). Tollgate keeps applying
+/// it to every method (a check that silently never applies would be a bypass by
+/// configuration) and says so at configuration time, naming the path (found by an audit,
+/// 2026-12-07). Absent `methods` or `["ANY"]` is every method in both: no warning.
+#[test]
+#[cfg(feature = "jwt")]
+fn a_claim_check_rule_with_empty_methods_applies_to_every_method_with_a_warning() {
+    let check = |methods: Option<Value>| {
+        let mut rule = json!({"resource": "/a", "operations": [
+            {"jwt_claim": "role", "jwt_claim_type": "plain", "op": "==", "value": "admin"}]});
+        if let Some(m) = methods {
+            rule["methods"] = m;
+        }
+        let other = json!({"resource": "/x", "operations": [
+            {"jwt_claim": "role", "jwt_claim_type": "plain", "op": "!=", "value": "x"}]});
+        json!({"name": "jwt_claim_check", "configuration": {"rules": [other, rule]}})
+    };
+    let parse = |chain: Value| {
+        let v = json!({"backend": {"cluster": "b"}, "services": [{"id": 1, "backend_version": 1,
+            "proxy": {"hosts": ["api"], "policy_chain": chain, "proxy_rules": [
+                {"http_method": "GET", "pattern": "/a", "metric_system_name": "hits", "delta": 1}]}}]});
+        Config::parse(v.to_string().as_bytes()).unwrap()
+    };
+    let parsed = parse(json!([check(Some(json!([]))), apicast()]));
+    let line = "services[0].proxy.policy_chain[0].configuration.rules[1].methods: empty: APIcast never applies this rule; Tollgate applies it to every method";
+    assert!(
+        parsed.warnings.iter().any(|w| w == line),
+        "{:?}",
+        parsed.warnings
+    );
+    // Every method is checked: no token, `==` fails, 403.
+    let e = run(&parsed.config, "GET", "/a?user_key=k").unwrap_err();
+    assert_eq!((e.status, e.outcome), (403, Outcome::ClaimCheckDenied));
+    for methods in [None, Some(json!(["ANY"])), Some(json!(["GET"]))] {
+        let parsed = parse(json!([check(methods.clone()), apicast()]));
+        assert!(
+            !parsed.warnings.iter().any(|w| w.contains("methods: empty")),
+            "{methods:?}: {:?}",
+            parsed.warnings
+        );
+    }
 }

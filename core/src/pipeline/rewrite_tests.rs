@@ -171,3 +171,25 @@ fn a_set_arg_behind_a_semicolon_is_refused() {
         Some("/new?user_key=k&x=1%3Btenant=evil&tenant=acme")
     );
 }
+
+/// `query_args_commands` without `value`: APIcast passes `nil`, so `set` removes the arg and
+/// `push`/`add` change nothing (Tollgate sent `debug=&flag=`: found by an audit, 2026-12-07).
+#[test]
+fn a_query_arg_command_without_value_sets_nil() {
+    let policy = rewriting(json!({"query_args_commands": [
+        {"op": "set", "arg": "debug"}, {"op": "push", "arg": "flag"}, {"op": "add", "arg": "user_key"}]}));
+    let c = config(json!([apicast(), policy]), None);
+    let (usage, path) = run(&c, "/new?user_key=k&debug=1").unwrap();
+    assert_eq!(usage, "usage%5Bnew%5D=1");
+    assert_eq!(path.as_deref(), Some("/new?user_key=k"));
+    // Nothing to remove, nothing pushed: the request goes as received.
+    assert_eq!(run(&c, "/new?user_key=k").unwrap().1, None);
+    // `set` to "" still sends the arg empty, as APIcast does.
+    let policy =
+        rewriting(json!({"query_args_commands": [{"op": "set", "arg": "debug", "value": ""}]}));
+    let c = config(json!([apicast(), policy]), None);
+    assert_eq!(
+        run(&c, "/new?user_key=k&debug=1").unwrap().1.as_deref(),
+        Some("/new?user_key=k&debug=")
+    );
+}

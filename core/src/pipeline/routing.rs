@@ -9,9 +9,17 @@ use crate::config::Service;
 use crate::mapping::{ArgValue, QueryArgs, RuleMatch, Usage};
 use crate::request::HeaderSource;
 
+/// APIcast's `tostring` of nothing (an absent header, arg or claim, or no token).
+const NIL: &str = "nil";
+
+/// What `matches` reads for a Lua table (an array or object claim): `tostring` gives its
+/// address (`table: 0x7f...`), which no `==` equals; a pattern sees this fixed text.
+pub const TABLE_TEXT: &str = "table: 0x00000000";
+
 /// The header and query-argument values the rules' conditions look at, read with the
 /// request's head (URI arguments only, as APIcast's `ngx.req.get_uri_args`), in rule and
-/// operation order; `None` for other subjects or an absent value.
+/// operation order, as APIcast's `tostring` writes them (absent: `nil`); `None` for other
+/// subjects.
 pub struct RouteInputs {
     values: Vec<Option<String>>,
     /// A header sent twice with different values, an [ambiguous](QueryArgs::ambiguous) or
@@ -34,18 +42,21 @@ impl RouteInputs {
         let mut ambiguous = false;
         for operation in rules.iter().flat_map(|r| &r.operations) {
             values.push(match &operation.subject {
+                // Absent: `nil`, which `matches ".*"` and `== "nil"` hold for in APIcast
+                // (an absent value matched nothing here: found by an audit, 2026-12-07).
                 RouteSubject::Header(name) => {
                     let name = name.to_ascii_lowercase();
                     ambiguous |= headers.header_ambiguous(&name);
-                    headers.header(&name)
+                    Some(headers.header(&name).unwrap_or_else(|| NIL.to_string()))
                 }
-                // A `?flag` without `=` is Lua `true`: equal to no string.
+                // A `?flag` without `=` is Lua `true`, written `true`.
                 RouteSubject::QueryArg(name) => {
                     ambiguous |= args.ambiguous(name) || args.encoded(name);
-                    match args.last(name) {
-                        Some(ArgValue::Present(v)) => Some(v.clone()),
-                        _ => None,
-                    }
+                    Some(match args.last(name) {
+                        Some(ArgValue::Present(v)) => v.clone(),
+                        Some(ArgValue::NoValue) => "true".to_string(),
+                        None => NIL.to_string(),
+                    })
                 }
                 RouteSubject::Path => {
                     ambiguous |= path_encoded;
@@ -60,7 +71,8 @@ impl RouteInputs {
 
 /// The `owner_id` of the first rule whose condition holds (`and`: every operation, `or`:
 /// any); `None` when no rule holds or the selected one has no owner. `path` is the request's
-/// normalized path (nginx `$uri`), `claim` a verified token's claim, if any.
+/// normalized path (nginx `$uri`), `claim` a claim of the verified token as [`claim_text`]
+/// writes it (`None`: a table).
 pub fn owner(
     rules: &[RouteRule],
     inputs: &RouteInputs,
@@ -92,17 +104,42 @@ pub fn owner(
     selected.flatten()
 }
 
-/// One operation; an absent value (Lua `nil`) equals nothing and matches nothing.
+/// One operation, on `tostring` of the value (`None`: a table, whose address equals no
+/// configured value and reads [`TABLE_TEXT`] for `matches`).
 fn holds(operation: &RouteOperation, actual: Option<&str>) -> bool {
     let value = Some(operation.value.as_str());
-    match (operation.op, actual) {
-        (Op::Eq, actual) => actual == value,
-        (Op::Ne, actual) => actual != value,
-        (Op::Matches, Some(actual)) => {
-            (operation.pattern.as_ref()).is_some_and(|r| r.is_match(actual))
+    match operation.op {
+        Op::Eq => actual == value,
+        Op::Ne => actual != value,
+        Op::Matches => {
+            (operation.pattern.as_ref()).is_some_and(|r| r.is_match(actual.unwrap_or(TABLE_TEXT)))
         }
-        (Op::Matches, None) => false,
     }
+}
+
+/// A claim as APIcast's `routing` reads it: `tostring((jwt and jwt[name]) or nil)`, the
+/// top-level claim of that very name (`realm_access.tier` follows no path), not rendered as
+/// Liquid as `jwt_claim_check` does (found by an audit, 2026-12-07). Missing, `false` (the
+/// `or nil` drops it) or no token: `nil`; `null`: cjson's `userdata: NULL`; a number as
+/// `jwt_claim_check` writes it; an array or object: `None` (a table).
+#[cfg(feature = "jwt")]
+pub fn claim_text(claims: Option<&crate::auth::jwt::Claims>, name: &str) -> Option<String> {
+    use serde_json::Value;
+    let text = match claims.and_then(|c| c.get(name)) {
+        None | Some(Value::Bool(false)) => NIL,
+        Some(Value::Null) => "userdata: NULL",
+        Some(Value::Bool(true)) => "true",
+        Some(Value::String(s)) => s,
+        Some(Value::Number(n)) => return Some(crate::auth::jwt::number_text(n)),
+        Some(Value::Array(_) | Value::Object(_)) => return None,
+    };
+    Some(text.to_string())
+}
+
+/// Without JWT support no request has a token: every claim is `nil`.
+#[cfg(not(feature = "jwt"))]
+pub fn claim_text(_: Option<&()>, _: &str) -> Option<String> {
+    Some(NIL.to_string())
 }
 
 /// APIcast's `clean_usage_by_owner_id`: the deltas of matched rules owned by another

@@ -494,3 +494,27 @@ fn a_set_or_delete_covers_the_other_spellings_of_its_header() {
     assert!(!other("x_trace"));
     assert!(!other("x_consumer_tiers"));
 }
+
+/// `push`/`add` without `value`: APIcast's `new_header_value(current, nil)` keeps the
+/// current value, so nothing changes; `set` without one deletes, as `set ""` does (an empty
+/// header line was added: found by an audit, 2026-12-07). A bad name is still refused.
+#[test]
+fn push_or_add_without_a_value_changes_nothing() {
+    let chain = json!([APICAST(), {"name": "headers", "configuration": {
+        "request": [{"op": "push", "header": "X-Internal"}, {"op": "add", "header": "Present"},
+                    {"op": "set", "header": "X-Cleared"}],
+        "response": [{"op": "push", "header": "X-Frame"}, {"op": "add", "header": "X-Upstream"}]}}]);
+    let p = policies(chain, &[("present", "z")]);
+    assert_eq!(p.request, [op(Delete, "X-Cleared", "")]);
+    let present = |n: &str| n.eq_ignore_ascii_case("x-upstream");
+    assert_eq!(p.response(Some(200), &present).1, []);
+    let bad = json!({"backend": {"cluster": "b"}, "services": [{"id": 1, "proxy": {"policy_chain": [
+        APICAST(), {"name": "headers", "configuration": {"request": [{"op": "push", "header": "Bad Name"}]}}]}}]});
+    let e = Config::parse(bad.to_string().as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "services[0].proxy.policy_chain[1].configuration.request[0].header: not a header name"
+    );
+}

@@ -210,6 +210,175 @@ fn routing_inputs_envoys_routes_could_read_otherwise_are_refused() {
     assert_eq!(paths.last(), Some(&format!("/a?user_key={USER_KEY}")));
 }
 
+/// [`product`] with these routing rules; the `get_foo` rule's `owner_id` written `owner`.
+fn product_routed(rules: Value, owner: Value) -> Value {
+    let mut c = product();
+    c["services"][0]["proxy"]["policy_chain"][0]["configuration"]["rules"] = rules;
+    c["services"][0]["proxy"]["proxy_rules"][1]["owner_id"] = owner;
+    c
+}
+
+/// The usage of each authrep (`oauth_authrep` too): `hits` (routed to backend 10),
+/// `get_foo` (to 20) or both.
+fn routed_usage(s: &Stack) -> Vec<&'static str> {
+    let usage = |c: &e2e::mock_backend::ReceivedRequest| match (
+        c.param("usage[hits]"),
+        c.param("usage[get_foo]"),
+    ) {
+        (Some("1"), None) => "hits",
+        (None, Some("1")) => "get_foo",
+        (Some("1"), Some("1")) => "both",
+        _ => "other",
+    };
+    let calls = s.backend.requests().into_iter();
+    let authreps: Vec<_> = calls.filter(|c| c.path.ends_with("authrep.xml")).collect();
+    authreps.iter().map(usage).collect()
+}
+
+/// APIcast TEST 34 (THREESCALE-6415): `"condition": {}` is a catch-all rule (`rule.lua` reads
+/// a missing `operations` as `{}`). The module before refused the configuration (found by an
+/// audit, 2026-12-07).
+#[test]
+fn routing_a_condition_without_operations_is_a_catch_all() {
+    let s = start(product_routed(
+        json!([
+            {"url": "http://backend-20.internal", "owner_id": 20, "condition": {"operations": [
+                {"match": "header", "header_name": "X-Backend", "op": "==", "value": "twenty"}]}},
+            {"url": "http://backend-10.internal", "owner_id": 10, "condition": {}}
+        ]),
+        json!(20),
+    ));
+    let r = get(&format!("/1?user_key={USER_KEY}")).send(s.port());
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(r.echo().path, format!("/1?user_key={USER_KEY}"));
+    let r = get(&format!("/1?user_key={USER_KEY}"))
+        .header("X-Backend", "twenty")
+        .send(s.port());
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(r.echo().header("x-backend"), Some("twenty"));
+    assert_eq!(routed_usage(&s), ["hits", "get_foo"]);
+}
+
+/// A mapping rule's `owner_id` written as a decimal string (`"20"`) is that owner, as
+/// APIcast's `tonumber` reads it; the module before read no owner and reported its usage
+/// whatever the route (found by an audit, 2026-12-07).
+#[test]
+fn routing_a_mapping_rule_owner_id_may_be_a_decimal_string() {
+    let rules = json!([
+        {"url": "http://backend-20.internal", "owner_id": 20, "condition": {"operations": [
+            {"match": "header", "header_name": "X-Backend", "op": "==", "value": "twenty"}]}},
+        {"url": "http://backend-10.internal", "owner_id": 10, "condition": {"operations": []}}
+    ]);
+    let s = start(product_routed(rules, json!("20")));
+    let r = get(&format!("/a?user_key={USER_KEY}")).send(s.port());
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(r.echo().path, format!("/a?user_key={USER_KEY}"));
+    let r = get(&format!("/a?user_key={USER_KEY}"))
+        .header("X-Backend", "twenty")
+        .send(s.port());
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(routed_usage(&s), ["hits", "get_foo"]);
+    assert_eq!(s.echo.request_count(), 2);
+}
+
+/// An absent header or arg is `tostring(nil)`, the text `nil` (`matches "^nil$"` holds), and
+/// a bare `?beta` is Lua `true` (`== "true"` holds); `?beta=` is empty. The module before
+/// read an absent value as matching nothing and `?beta` as equal to nothing (found by an
+/// audit, 2026-12-07).
+#[test]
+fn routing_reads_an_absent_value_as_nil_and_a_bare_arg_as_true() {
+    let s = start(product_routed(
+        json!([
+            {"url": "http://backend-20.internal", "owner_id": 20, "condition": {"operations": [
+                {"match": "query_arg", "query_arg_name": "beta", "op": "==", "value": "true"}]}},
+            {"url": "http://backend-20.internal", "owner_id": 20, "condition": {"operations": [
+                {"match": "header", "header_name": "X-Tier", "op": "matches", "value": "^nil$"}]}},
+            {"url": "http://backend-10.internal", "owner_id": 10, "condition": {"operations": []}}
+        ]),
+        json!(20),
+    ));
+    for (target, tier) in [
+        (format!("/a?user_key={USER_KEY}&beta"), Some("gold")),
+        (format!("/a?user_key={USER_KEY}"), None),
+        (format!("/a?user_key={USER_KEY}&beta="), Some("gold")),
+    ] {
+        let mut request = get(&target);
+        if let Some(tier) = tier {
+            request = request.header("X-Tier", tier);
+        }
+        let r = request.send(s.port());
+        assert_eq!(r.status, 200, "{target}: {r}");
+        assert_eq!(r.echo().path, target);
+    }
+    assert_eq!(routed_usage(&s), ["get_foo", "get_foo", "hits"]);
+}
+
+/// A `jwt_claim` condition reads `tostring(jwt[name])`, as APIcast's `routing_operation.lua`:
+/// an array claim is a table (its address, equal to no value), a dotted name a claim of that
+/// very name, missing `nil`. The module before rendered claims as Liquid (`["admin"]` read
+/// `admin`, `realm_access.tier` followed the path: found by an audit, 2026-12-07).
+#[test]
+fn routing_reads_a_jwt_claim_raw() {
+    use e2e::jwt::{now, Signer};
+    use e2e::mock_backend::{App, Service, State};
+    let signer = Signer::hs256(b"0123456789abcdef0123456789abcdef-routing", "hs-r");
+    let issuer = "https://idp.example.com/realms/demo";
+    let token = |claims: Value| {
+        let mut all = json!({"iss": issuer, "azp": "client-1", "sub": "u", "aud": "account",
+            "exp": now() + 300});
+        if let (Some(all), Value::Object(extra)) = (all.as_object_mut(), claims) {
+            all.extend(extra);
+        }
+        signer.token(&all)
+    };
+    let mut c = product_routed(
+        json!([
+            {"url": "http://backend-20.internal", "owner_id": 20, "condition": {"operations": [
+                {"match": "jwt_claim", "jwt_claim_name": "roles", "op": "==", "value": "admin"}]}},
+            {"url": "http://backend-20.internal", "owner_id": 20, "condition": {"operations": [
+                {"match": "jwt_claim", "jwt_claim_name": "realm_access.tier", "op": "==", "value": "gold"}]}},
+            {"url": "http://backend-10.internal", "owner_id": 10, "condition": {"operations": []}}
+        ]),
+        json!(20),
+    );
+    let svc = &mut c["services"][0];
+    svc["id"] = json!(5);
+    svc["backend_version"] = json!("oauth");
+    svc["authentication"] = json!({"jwt": {"jwks": Signer::jwks(&[&signer]), "issuer": issuer}});
+    svc["proxy"]["authentication_method"] = json!("oidc");
+    let state = State::new()
+        .service(
+            Service::new("5")
+                .token(TOKEN)
+                .backend_version("oauth")
+                .metric("hits", None)
+                .metric("get_foo", Some("hits")),
+        )
+        .app(App::new("5", "client-1").plan("OIDC"));
+    let s = Stack::start_with(c, state, |b| b.concurrency(2));
+    for claims in [
+        json!({"roles": "admin"}),
+        json!({"roles": ["admin"]}),
+        json!({"realm_access": {"tier": "gold"}}),
+        json!({"realm_access.tier": "gold"}),
+    ] {
+        let r = get("/a")
+            .header(
+                "Authorization",
+                &format!("Bearer {}", token(claims.clone())),
+            )
+            .send(s.port());
+        assert_eq!(r.status, 200, "{claims}: {r}");
+        assert_eq!(r.echo().path, "/a");
+    }
+    assert_eq!(routed_usage(&s), ["get_foo", "hits", "hits", "get_foo"]);
+    let calls = s.backend.requests();
+    assert!(calls
+        .iter()
+        .all(|c| c.path == "/transactions/oauth_authrep.xml"
+            && c.param("app_id") == Some("client-1")));
+}
+
 #[test]
 fn a_chain_without_apicast_is_public_and_its_other_policies_apply() {
     let blocked = json!({"name": "ip_check", "configuration": {"check_type": "blacklist",

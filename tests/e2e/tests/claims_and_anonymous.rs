@@ -240,3 +240,40 @@ fn default_credentials_let_anonymous_callers_in_as_one_app_and_never_replace_giv
         .log()
         .contains("policy default_credentials: accepted: placed after apicast"));
 }
+
+/// APIcast's `default_credentials.lua` keeps `user_key`, `app_id` and `app_key` whatever
+/// `auth_type` says; the service's `backend_version` picks. The module before obeyed
+/// `auth_type` and answered these requests 401 (found by an audit, 2026-12-07).
+#[test]
+fn default_credentials_are_picked_by_the_backend_version_not_auth_type() {
+    let defaults = |auth_type: &str| {
+        json!({"name": "default_credentials", "configuration": {"auth_type": auth_type,
+            "user_key": USER_KEY, "app_id": APP_ID, "app_key": APP_KEY}})
+    };
+    // Version 2 with `auth_type: user_key`: the app_id and app_key beside it.
+    let s = anonymous(2, json!([defaults("user_key"), {"name": "apicast"}]), false);
+    let r = get(&s, "/things?x=1");
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(r.echo().path, "/things?x=1", "nothing added upstream");
+    let calls = s.authreps();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].param("service_id"), Some("2"));
+    assert_eq!(calls[0].param("app_id"), Some(APP_ID));
+    assert_eq!(calls[0].param("app_key"), Some(APP_KEY));
+    assert_eq!(calls[0].param("user_key"), None);
+    assert_eq!(calls[0].param("usage[hits]"), Some("1"));
+    // Version 1 with `auth_type: app_id_and_app_key`: the user_key beside it.
+    let s = anonymous(
+        1,
+        json!([defaults("app_id_and_app_key"), {"name": "apicast"}]),
+        false,
+    );
+    let r = get(&s, "/things");
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(r.echo().path, "/things");
+    let calls = s.authreps();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].param("user_key"), Some(USER_KEY));
+    assert_eq!(calls[0].param("app_id"), None);
+    assert_eq!(calls[0].param("usage[hits]"), Some("1"));
+}

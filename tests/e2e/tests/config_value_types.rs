@@ -44,7 +44,8 @@
 //!   `jwt_claim_check` `methods: null` (every method), `ip_check` `check_type: null`
 //!   (refused; APIcast's check is then a no-op).
 //! - `querystring_parameters: {}` is no condition, as APIcast's empty map; `{"a": null}`
-//!   refused. Mapping-rule `owner_id: "20"` is no owner (always reported: more usage).
+//!   refused. Mapping-rule `owner_id: "20"` is owner 20, as APIcast's `tonumber`
+//!   reads it (twenty-seventh session; `chain_policies.rs`); another string is no owner.
 //! - Not findings, noted: `ip_check` `client_ip_sources: null` reads `last_caller` (APIcast
 //!   throws in `ipairs` on every request, 500); `url_rewriting` `break: null` goes on
 //!   (APIcast stops); `headers` `value: null` is `""` (a `set` removes the header). They

@@ -534,3 +534,30 @@ fn cors_after_apicast_answers_a_preflight_once_credentials_are_found() {
     assert!(s.authreps().is_empty());
     assert_eq!(s.echo.request_count(), 0);
 }
+
+/// `push`/`add` without `value` change nothing (APIcast's `new_header_value(current, nil)`
+/// keeps the current value); `set` without one deletes. The module before added empty header
+/// lines upstream and to the client (found by an audit, 2026-12-07).
+#[test]
+fn push_or_add_without_a_value_changes_no_header() {
+    let ops = json!({"name": "headers", "configuration": {
+        "request": [{"op": "push", "header": "X-Internal"}, {"op": "add", "header": "X-Kept"},
+                    {"op": "set", "header": "X-Cleared"}],
+        "response": [{"op": "push", "header": "X-Frame"}, {"op": "add", "header": "X-Upstream"}]}});
+    let s = start(json!([apicast(), ops]), json!({}));
+    let r = get(&format!("/things?user_key={USER_KEY}"))
+        .header("X-Kept", "kept")
+        .header("X-Cleared", "client")
+        .send(s.port());
+    assert_eq!(r.status, 200, "{r}");
+    let seen = r.echo();
+    assert_eq!(seen.path, format!("/things?user_key={USER_KEY}"));
+    assert_eq!(values(&seen, "x-internal"), Vec::<&str>::new());
+    assert_eq!(values(&seen, "x-kept"), ["kept"]);
+    assert_eq!(values(&seen, "x-cleared"), Vec::<&str>::new());
+    assert!(r.header("x-frame").is_none(), "{r}");
+    assert_eq!(r.header_all("x-upstream"), ["echo"]);
+    let authreps = s.authreps();
+    assert_eq!(authreps.len(), 1);
+    assert_eq!(authreps[0].param("usage[hits]"), Some("1"));
+}

@@ -22,8 +22,9 @@
 //! as string, float or negative refused, `last: "true"` refused, `pattern` without `/`
 //! refused, `querystring_parameters` as an array or with a non-string value (porta writes
 //! `{"admin": null}` for `/x?admin`) refused, `http_method` compared case-sensitively as
-//! APIcast (`get` matches nothing in both), `owner_id` as a string never drops usage (APIcast
-//! `tonumber`s it: Tollgate meters more), `{name}` read as APIcast's `\{.+?\}`;
+//! APIcast (`get` matches nothing in both), `owner_id` as a decimal string is that owner, as
+//! APIcast `tonumber`s it (twenty-seventh session; another string never drops usage),
+//! `{name}` read as APIcast's `\{.+?\}`;
 //! `policy_chain` shapes and versions (`policy_misreadings.rs`, README); a plain duplicate key
 //! refused (test below). Porta-only fields (`deployment_option`, `api_test_path`,
 //! `oidc_issuer_type`, `apicast_configuration_driven`, `endpoint`, `sandbox_endpoint`,

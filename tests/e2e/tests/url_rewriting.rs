@@ -444,3 +444,27 @@ fn a_refused_rewrite_gets_the_response_phase() {
     );
     assert_eq!(last_usage(&s), usage(&[("get_foo", "2"), ("hits", "1")]));
 }
+
+/// A query command without `value` is APIcast's `nil` (`query_params.lua`): `set` removes the
+/// arg, `push` and `add` change nothing. The module before sent `debug=&flag=&user_key=...`
+/// (found by an audit, 2026-12-07).
+#[test]
+fn a_query_command_without_value_removes_or_does_nothing() {
+    let s = start(json!([
+        rewriting(json!({"query_args_commands": [
+            {"op": "set", "arg": "debug"},
+            {"op": "push", "arg": "flag"},
+            {"op": "add", "arg": "user_key"}]})),
+        apicast()
+    ]));
+    at(&s);
+    let r = get(&format!("/things?user_key={USER_KEY}&debug=1&debug=2"));
+    assert_eq!(upstream_got(&r), format!("/things?user_key={USER_KEY}"));
+    assert_eq!(last_usage(&s), usage(&[("hits", "1")]));
+    assert_eq!(s.authreps()[0].param("user_key"), Some(USER_KEY));
+    // Nothing to remove: the request goes as it came.
+    let r = get(&format!("/things?user_key={USER_KEY}&x=1"));
+    assert_eq!(upstream_got(&r), format!("/things?user_key={USER_KEY}&x=1"));
+    assert_eq!(s.authreps().len(), 2);
+    assert_eq!(s.echo.request_count(), 2);
+}

@@ -14,6 +14,12 @@ impl Claims {
         Claims { map }
     }
 
+    /// Claims as a verified token would carry them, for tests elsewhere in the crate.
+    #[cfg(test)]
+    pub(crate) fn of(map: Map<String, Value>) -> Claims {
+        Claims { map }
+    }
+
     /// A claim as a string (`azp`, `sub`, `client_id`, ...); for an array, its first element
     /// if that is a string (APIcast's `app_id[1]`, as [`Claims::identifier`]: a later string
     /// element is never taken instead). `None` when missing or of another type. The filter
@@ -105,7 +111,7 @@ impl Claims {
 /// Envoy's `jwt_authn` stores every JSON number as a double, so `"tier": 0` arrives as 0.0,
 /// which must read "0" as in APIcast, not "0.0" (a `!= "0"` rule let the free tier through:
 /// found by an audit, 2026-12-06). Other fractions are written as Rust writes them.
-fn number_text(n: &Number) -> String {
+pub(crate) fn number_text(n: &Number) -> String {
     // -2^63 up to 2^63 (excluded): i64's range, where the conversion is exact.
     let i64_range = (i64::MIN as f64)..-(i64::MIN as f64);
     match n.as_f64() {

@@ -54,6 +54,7 @@ mod verify;
 pub(crate) mod tests;
 
 pub use budget::{take_budget_refusals, FailureBudget, DEFAULT_MAX_FAILED_PER_S};
+pub(crate) use claims::number_text;
 pub use claims::Claims;
 pub use jwk::Jwks;
 pub use metadata::{jwt_authn_payload, verified_by_jwt_authn, JWT_AUTHN_NAMESPACE};

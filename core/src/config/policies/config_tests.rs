@@ -260,7 +260,30 @@ fn the_other_typed_configurations() {
             json!({"auth_type": "user_key", "user_key": "uk"})
         )
         .unwrap(),
-        Policy::DefaultCredentials(DefaultCredentials::UserKey("uk".into()))
+        Policy::DefaultCredentials(DefaultCredentials {
+            user_key: Some("uk".into()),
+            ..Default::default()
+        })
+    );
+    // The fields `auth_type` does not name are kept too, as APIcast keeps them.
+    assert_eq!(
+        typed_of(
+            "default_credentials",
+            json!({"auth_type": "user_key", "user_key": "uk", "app_id": "id", "app_key": "key"})
+        )
+        .unwrap(),
+        Policy::DefaultCredentials(DefaultCredentials {
+            user_key: Some("uk".into()),
+            app_id: Some("id".into()),
+            app_key: Some("key".into()),
+        })
+    );
+    assert_eq!(
+        typed_err(
+            "default_credentials",
+            json!({"auth_type": "user_key", "user_key": "uk", "app_id": 5})
+        ),
+        "p.configuration.app_id: expected a string"
     );
     assert_eq!(
         typed_err(

@@ -4,6 +4,7 @@
 //! `check_type`). Liquid templates are refused: Tollgate renders none.
 
 use super::cidr::Cidr;
+pub use super::default_credentials::{default_credentials, DefaultCredentials};
 use super::Policy;
 use crate::config::header_values::{header_value, value_problem};
 use crate::config::json::{error, Obj, Result};
@@ -72,6 +73,8 @@ pub struct ClaimRule {
 pub struct JwtClaimCheck {
     pub error_message: String,
     pub rules: Vec<ClaimRule>,
+    /// Worth logging at configuration time, with their paths.
+    pub warnings: Vec<String>,
 }
 
 /// `maintenance_mode` (§3.7): every request (or those matching `condition`) gets this answer.
@@ -147,13 +150,6 @@ pub struct RouteRule {
     pub replace_path: Option<String>,
     pub owner_id: Option<u64>,
     pub host_header: Option<String>,
-}
-
-/// `default_credentials` (§3.2): used when the request carries none.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DefaultCredentials {
-    UserKey(String),
-    AppIdAndKey(String, String),
 }
 
 /// `3scale_batcher` (§3.11); `None`: APIcast's default (10 s).
@@ -445,7 +441,28 @@ pub fn jwt_claim_check(c: &Obj) -> Result<JwtClaimCheck> {
                 })?,
             })
         })?,
+        warnings: empty_methods(c)?,
     })
+}
+
+/// `methods: []`: APIcast's `rule.methods or {ANY}` keeps the empty list and loops over no
+/// method, so the rule never applies. Tollgate applies it to every method, as no `methods`
+/// does: an access check that silently never applies would be a bypass by configuration;
+/// the difference is logged (found by an audit, 2026-12-07).
+fn empty_methods(c: &Obj) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    for (path, rule) in list(c, "rules")?.unwrap_or_default() {
+        if rule
+            .get("methods")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+        {
+            warnings.push(format!(
+                "{path}.methods: empty: APIcast never applies this rule; Tollgate applies it to every method"
+            ));
+        }
+    }
+    Ok(warnings)
 }
 
 pub fn maintenance_mode(c: &Obj) -> Result<MaintenanceMode> {
@@ -509,7 +526,14 @@ pub fn headers(c: &Obj) -> Result<Headers> {
     let mut lists = [Vec::new(), Vec::new()];
     for (i, key) in ["request", "response"].into_iter().enumerate() {
         for (path, v) in list(c, key)?.unwrap_or_default() {
-            lists[i].push(header_edit(&Obj::new(&path, v)?, i == 0)?);
+            let o = Obj::new(&path, v)?;
+            let e = header_edit(&o, i == 0)?;
+            // `push`/`add` without `value`: APIcast's `new_header_value(current, nil)` keeps
+            // the current value, so nothing changes (an empty header line was added: found by
+            // an audit, 2026-12-07). `set` without one deletes, as `set ""` does.
+            if o.get("value").is_some() || !matches!(e.op, EditOp::Push | EditOp::Add) {
+                lists[i].push(e);
+            }
         }
     }
     let [request, response] = lists;
@@ -557,16 +581,6 @@ pub fn statuscode_overwrite(c: &Obj) -> Result<Vec<(u16, u16)>> {
         return Err(error(&c.child_path(key), "expected a non-empty array"));
     }
     Ok(pairs)
-}
-
-pub fn default_credentials(c: &Obj) -> Result<DefaultCredentials> {
-    // In APIcast's schema whatever `auth_type` says: looked up, so not unknown.
-    let _ = (c.get("user_key"), c.get("app_id"), c.get("app_key"));
-    let user_key = choice(c, "auth_type", &["user_key", "app_id_and_app_key"], None)? == 0;
-    Ok(match user_key {
-        true => DefaultCredentials::UserKey(required(c, "user_key")?),
-        false => DefaultCredentials::AppIdAndKey(required(c, "app_id")?, required(c, "app_key")?),
-    })
 }
 
 /// Read by the filter's own reader (`routing.rs`): one reader, the filter's lean one.

@@ -7,6 +7,7 @@ pub mod cidr;
 #[cfg(test)]
 mod config_tests;
 pub mod configs;
+pub mod default_credentials;
 #[cfg(all(test, feature = "jwt"))]
 mod order_tests;
 pub mod per_service;

@@ -39,28 +39,22 @@ pub fn rules(c: &Obj) -> Result<Vec<RouteRule>> {
             any: false,
             operations: Vec::new(),
             replace_path: no_template(&r, "replace_path")?,
-            owner_id: r.uint("owner_id")?,
+            owner_id: owner_id(&r)?,
             host_header: r.string("host_header")?.map(str::to_string),
         };
-        // Both required, after unknown fields (a misspelt `conditions`): APIcast's `rule.lua`
-        // indexes `condition.operations` and fails without them, dropping the whole policy,
-        // so every rule's usage is reported; read as "always holds" the rule would take every
-        // request's usage for its owner alone.
+        // `condition` is required, checked after unknown fields (a misspelt `conditions`):
+        // APIcast's `rule.lua` indexes it and fails without it, dropping the whole policy, so
+        // every rule's usage is reported; read as "always holds" the rule would take every
+        // request's usage for its owner alone. A missing `operations` is `{}` there
+        // (`init_condition`, TEST 34 "Match all conditions"), as `[]` is here: refusing it
+        // skipped a fetched product whole (found by an audit, 2026-12-07).
         let cond = r.obj("condition")?;
         if let Some(cond) = &cond {
             rule.any = any(cond)?;
-            let operations = list(cond, "operations")?;
-            let missing = operations.is_none();
-            for (path, v) in operations.unwrap_or_default() {
+            for (path, v) in list(cond, "operations")?.unwrap_or_default() {
                 rule.operations.push(operation(&Obj::new(&path, v)?)?);
             }
             cond.deny_unread()?;
-            if missing {
-                return Err(error(
-                    &cond.child_path("operations"),
-                    "missing required field",
-                ));
-            }
         }
         // porta writes `owner_type` (`BackendApi`) beside `owner_id`: part of the schema.
         r.get("owner_type");
@@ -108,10 +102,31 @@ fn operation(o: &Obj) -> Result<RouteOperation> {
 /// A mapping rule's BackendApi owner: `owner_id`, kept only with `owner_type: "BackendApi"`
 /// (APIcast's `mapping_rule.lua`); a rule owned by the product (`Proxy`) or by nobody is
 /// always reported. Read for every service (3scale writes it on every rule), so a value that
-/// is not an integer is no owner rather than a refusal: its usage is always reported.
+/// is neither an integer nor a [decimal string](decimal_id) is no owner rather than a
+/// refusal: its usage is always reported.
 pub fn owner(rule: &Obj) -> Result<Option<u64>> {
-    let id = rule.get("owner_id").and_then(serde_json::Value::as_u64);
+    let id = rule.get("owner_id").and_then(decimal_id);
     Ok(id.filter(|_| {
         rule.get("owner_type").and_then(serde_json::Value::as_str) == Some("BackendApi")
     }))
+}
+
+/// A routing rule's `owner_id`: an integer or a decimal string, else refused with its path.
+fn owner_id(rule: &Obj) -> Result<Option<u64>> {
+    match rule.get("owner_id").and_then(decimal_id) {
+        Some(id) => Ok(Some(id)),
+        None => rule.uint("owner_id"),
+    }
+}
+
+/// An owner id as APIcast's `tonumber` reads it, as far as ids go: a non-negative integer,
+/// or a string of decimal digits (`"4"`), which was read as no owner, so its rules' usage
+/// was reported whatever the route (found by an audit, 2026-12-07).
+fn decimal_id(v: &serde_json::Value) -> Option<u64> {
+    match v {
+        serde_json::Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()
+        }
+        other => other.as_u64(),
+    }
 }

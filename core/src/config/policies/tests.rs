@@ -559,32 +559,25 @@ fn a_null_anywhere_in_a_policy_configuration_is_refused_at_its_path() {
     assert!(chain_of(json!({"name": "logging", "configuration": {"condition": null}})).is_ok());
 }
 
-/// APIcast's routing `rule.lua` indexes `condition.operations`: without either the policy
-/// fails to load and every rule's usage is reported, so neither may be read as "always".
+/// APIcast's routing `rule.lua` indexes `condition`: without it the policy fails to load and
+/// every rule's usage is reported, so it may not be read as "always". A missing `operations`
+/// is `{}` there (TEST 34), as `[]` (found by an audit, 2026-12-07).
 #[test]
-fn a_routing_rule_needs_its_condition_and_operations() {
+fn a_routing_rule_needs_its_condition_not_its_operations() {
     let routing = |rule: Value| json!({"name": "routing", "configuration": {"rules": [rule]}});
-    for (rule, at) in [
-        (
-            json!({"url": "http://b", "owner_id": 2}),
-            "rules[0].condition",
-        ),
-        (
-            json!({"url": "http://b", "condition": {"combine_op": "or"}}),
-            "rules[0].condition.operations",
-        ),
+    let e = chain_of(routing(json!({"url": "http://b", "owner_id": 2}))).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "services[0].proxy.policy_chain[0].configuration.rules[0].condition: missing required field"
+    );
+    for condition in [
+        json!({}),
+        json!({"combine_op": "or"}),
+        json!({"operations": []}),
     ] {
-        let e = chain_of(routing(rule)).err().map(|e| e.to_string());
-        assert_eq!(
-            e.as_deref(),
-            Some(
-                format!(
-                    "services[0].proxy.policy_chain[0].configuration.{at}: missing required field"
-                )
-                .as_str()
-            )
-        );
+        let rule = json!({"url": "http://b", "owner_id": 2, "condition": condition});
+        let parsed = chain_of(routing(rule)).unwrap();
+        let rules = parsed.config.services[0].policies.routing().unwrap();
+        assert!(rules[0].operations.is_empty(), "{condition}");
     }
-    let empty = json!({"url": "http://b", "condition": {"operations": []}});
-    assert!(chain_of(routing(empty)).is_ok());
 }

@@ -5,7 +5,8 @@
 //! The policy is carried out by [`crate::rewrite`].
 
 use super::configs::{
-    choice, methods, objects, plain, required, string_or, Edit, EDITS, EDIT_OPS, METHODS,
+    choice, list, methods, objects, plain, required, string_or, Edit, EditOp, EDITS, EDIT_OPS,
+    METHODS,
 };
 use crate::config::json::{Obj, Result};
 use crate::regex::{Regex, Template};
@@ -52,15 +53,32 @@ pub fn parse(c: &Obj) -> Result<UrlRewriting> {
                 methods: methods(o, "methods", METHODS)?,
             })
         })?,
-        query_args: objects(c, "query_args_commands", false, &|o| {
-            // `value_type: liquid` is refused here, with its path.
-            plain(o, "value_type")?;
-            Ok(Edit {
-                op: EDITS[choice(o, "op", EDIT_OPS, None)?],
-                name: required(o, "arg")?,
-                value: string_or(o, "value", "")?,
-                methods: methods(o, "methods", METHODS)?,
-            })
-        })?,
+        query_args: query_args(c)?,
     })
+}
+
+/// `query_args_commands`. Without `value` APIcast passes `nil` (`query_params.lua`): `set`
+/// then removes the arg (`args[arg] = nil`), `push` and `add` change nothing; Tollgate sent
+/// `arg=` (found by an audit, 2026-12-07). A plain loop over `list`, as `configs::headers`.
+fn query_args(c: &Obj) -> Result<Vec<Edit>> {
+    let mut edits = Vec::new();
+    for (path, v) in list(c, "query_args_commands")?.unwrap_or_default() {
+        let o = Obj::new(&path, v)?;
+        // `value_type: liquid` is refused here, with its path.
+        plain(&o, "value_type")?;
+        let mut e = Edit {
+            op: EDITS[choice(&o, "op", EDIT_OPS, None)?],
+            name: required(&o, "arg")?,
+            value: string_or(&o, "value", "")?,
+            methods: methods(&o, "methods", METHODS)?,
+        };
+        o.deny_unread()?;
+        match (o.get("value").is_some(), e.op) {
+            (false, EditOp::Push | EditOp::Add) => continue,
+            (false, EditOp::Set) => e.op = EditOp::Delete,
+            _ => {}
+        }
+        edits.push(e);
+    }
+    Ok(edits)
 }
