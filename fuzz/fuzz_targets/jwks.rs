@@ -17,7 +17,7 @@ use tollgate_core::auth::jwt::Jwks;
 use tollgate_core::base64;
 use tollgate_core::config::Config;
 use tollgate_fuzz::encode;
-use tollgate_fuzz::test_keys::{test_keys, ALGS};
+use tollgate_fuzz::test_keys::{needs_alg, test_keys, ALGS};
 
 const START: u64 = 1_700_000_000;
 const ISSUER: &str = "https://idp";
@@ -111,12 +111,13 @@ fn holds(entry: &Value, jwk: &Value) -> bool {
 }
 
 /// Whether `entry` is `jwk` listed plainly: its material, with at most a string `kid`,
-/// `use: sig` and its own `alg`.
+/// `use: sig` and its own `alg` (which an RS384, RS512, HS384 or HS512 key must name).
 fn plainly(entry: &Value, signer: &Signer) -> bool {
     let Some(fields) = entry.as_object() else {
         return false;
     };
-    holds(entry, &signer.jwk)
+    (fields.contains_key("alg") || !needs_alg(signer.alg))
+        && holds(entry, &signer.jwk)
         && fields.iter().all(|(name, value)| match name.as_str() {
             "kty" => true,
             "kid" => value.is_string(),
@@ -126,12 +127,14 @@ fn plainly(entry: &Value, signer: &Signer) -> bool {
         })
 }
 
-/// Keys a JWKS may hold that Tollgate skips (README: another `use`, algorithm or curve).
+/// Keys a JWKS may hold that Tollgate skips (README: another `use`, algorithm or curve; a
+/// fetched ES384 or ES512 key with a warning).
 fn unusable(pick: usize) -> Value {
-    match pick % 4 {
+    match pick % 5 {
         0 => json!({"kty": "RSA", "use": "enc", "alg": "RSA-OAEP", "n": "AQAB", "e": "AQAB"}),
         1 => json!({"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"}),
         2 => json!({"kty": "RSA", "alg": "PS256", "n": "AQAB", "e": "AQAB"}),
+        3 => json!({"kty": "EC", "crv": "P-521", "alg": "ES512", "x": "AA", "y": "AA"}),
         _ => json!({"kty": "OKP", "crv": "X25519", "x": "AA"}),
     }
 }

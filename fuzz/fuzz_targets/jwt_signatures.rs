@@ -1,6 +1,6 @@
-//! JWT signatures against every key type a JWKS server can publish: RS256 (the Montgomery
-//! arithmetic of core/crypto), ES256 (its own P-256 field and point arithmetic), EdDSA and
-//! HS256. The `credentials` target only reaches the HS256 key of the fuzz configuration;
+//! JWT signatures against every key type a JWKS server can publish: RS256, RS384 and RS512
+//! (the Montgomery arithmetic of core/crypto), ES256 (its own P-256 field and point
+//! arithmetic), EdDSA, and HS256, HS384 and HS512 (HMAC over SHA-384/512 of our own). The `credentials` target only reaches the HS256 key of the fuzz configuration;
 //! here tokens are signed with the test keys of core/src/auth/jwt/tests, then changed, and
 //! the verdict must be the reference crates' (rsa, p256, ed25519-dalek, hmac): a changed
 //! token is accepted only if the reference accepts it, and refused for its signature only if
@@ -29,7 +29,7 @@ fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
         let signing = test_keys();
-        let kids = ["h1", "r1", "e1", "d1"];
+        let kids = ["h1", "r1", "e1", "d1", "h384", "h512", "r384", "r512"];
         let mut list = Vec::new();
         for (alg, kid) in ALGS.iter().zip(kids) {
             let mut jwk = signing.jwk(alg);
@@ -113,7 +113,7 @@ enum Edit {
 enum Input {
     /// A valid token of one algorithm, changed.
     Changed { alg: u8, edits: Vec<Edit> },
-    /// A token over a fuzzed header and payload, signed by the header's `alg` (not RS256:
+    /// A token over a fuzzed header and payload, signed by the header's `alg` (not RS*:
     /// slow), then optionally given a fuzzed signature.
     Signed {
         alg: u8,
@@ -189,7 +189,7 @@ fuzz_target!(|input: Input| {
             payload,
             signature,
         } => {
-            let alg = ["HS256", "ES256", "EdDSA"][usize::from(alg) % 3];
+            let alg = ["HS256", "ES256", "EdDSA", "HS384", "HS512"][usize::from(alg) % 5];
             let mut header = json!({ "alg": alg });
             if let Some(kid) = kid {
                 header["kid"] = Value::from(kid);
@@ -244,9 +244,11 @@ fuzz_target!(|input: Input| {
             let mut signature = signature;
             signature.resize(n.len(), 0);
             signature[0] &= 0x7f;
+            // The high bits pick the hash the key is pinned to.
+            let alg = ["RS256", "RS384", "RS512"][(e >> 40) as usize % 3];
             let e = e % (1 << 34);
-            let jwk = json!({"kty": "RSA", "n": encode(&n), "e": encode(&e.to_be_bytes())});
-            key_token(jwk, "RS256", &signature);
+            let jwk = json!({"kty": "RSA", "alg": alg, "n": encode(&n), "e": encode(&e.to_be_bytes())});
+            key_token(jwk, alg, &signature);
         }
         Input::PointKey {
             okp,

@@ -1,5 +1,6 @@
-//! The signing keys of core/src/auth/jwt/tests (RS256, ES256, EdDSA, HS256), their JWKs,
-//! tokens they sign and the reference crates' verdicts: shared by the JWT targets.
+//! The signing keys of core/src/auth/jwt/tests (RS256, ES256, EdDSA, HS256; the RSA key as
+//! RS384 and RS512 too, HS384 and HS512 with secrets of their hash's size), their JWKs, tokens
+//! they sign and the reference crates' verdicts: shared by the JWT targets.
 
 use serde_json::{json, Value};
 use std::sync::OnceLock;
@@ -7,8 +8,46 @@ use tollgate_core::base64;
 
 use crate::encode;
 
-/// The algorithms of the test keys, one key each.
-pub const ALGS: [&str; 4] = ["HS256", "RS256", "ES256", "EdDSA"];
+/// The HS384 and HS512 test secrets (at least the hash's size, RFC 7518 §3.2).
+pub const HS384_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef";
+pub const HS512_SECRET: &[u8] =
+    b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// The algorithms of the test keys, one key each (the first four in this order: the targets
+/// index them).
+pub const ALGS: [&str; 8] = [
+    "HS256", "RS256", "ES256", "EdDSA", "HS384", "HS512", "RS384", "RS512",
+];
+
+/// The algorithms whose keys must name them (`alg`): without it an RSA key is RS256's, an
+/// `oct` key HS256's.
+pub fn needs_alg(alg: &str) -> bool {
+    matches!(alg, "HS384" | "HS512" | "RS384" | "RS512")
+}
+
+/// The HMAC secret of `alg`.
+fn hmac_secret(alg: &str) -> &'static [u8] {
+    match alg {
+        "HS384" => HS384_SECRET,
+        "HS512" => HS512_SECRET,
+        _ => HS_SECRET,
+    }
+}
+
+/// The HMAC of `input` with the `hmac` crate (the reference).
+fn hmac_of(alg: &str, input: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    let secret = hmac_secret(alg);
+    let mac = match alg {
+        "HS384" => hmac::Hmac::<sha2::Sha384>::new_from_slice(secret)
+            .map(|m| m.chain_update(input).finalize().into_bytes().to_vec()),
+        "HS512" => hmac::Hmac::<sha2::Sha512>::new_from_slice(secret)
+            .map(|m| m.chain_update(input).finalize().into_bytes().to_vec()),
+        _ => hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)
+            .map(|m| m.chain_update(input).finalize().into_bytes().to_vec()),
+    };
+    mac.unwrap_or_default()
+}
 
 // The key material of core's JWT tests, compiled here too: one copy of the keys.
 #[path = "../../core/src/auth/jwt/tests/keys.rs"]
@@ -42,12 +81,20 @@ pub fn test_keys() -> &'static TestKeys {
 }
 
 impl TestKeys {
-    /// The public JWK of the key of `alg` (`kid`, `use` and `alg` left out), `Null` for
-    /// another algorithm.
+    /// The public JWK of the key of `alg` (`kid` and `use` left out, `alg` only where
+    /// [`needs_alg`]), `Null` for another algorithm.
     pub fn jwk(&self, alg: &str) -> Value {
+        let mut jwk = self.material(alg);
+        if needs_alg(alg) && jwk.is_object() {
+            jwk["alg"] = Value::from(alg);
+        }
+        jwk
+    }
+
+    fn material(&self, alg: &str) -> Value {
         match alg {
-            "HS256" => json!({"kty": "oct", "k": encode(HS_SECRET)}),
-            "RS256" => {
+            "HS256" | "HS384" | "HS512" => json!({"kty": "oct", "k": encode(hmac_secret(alg))}),
+            "RS256" | "RS384" | "RS512" => {
                 use rsa::traits::PublicKeyParts;
                 let public = self.rsa.to_public_key();
                 json!({"kty": "RSA", "n": encode(&public.n().to_bytes_be()),
@@ -69,21 +116,10 @@ impl TestKeys {
     /// The signature of `input` with the key of `alg` (empty for another algorithm).
     pub fn sign(&self, alg: &str, input: &[u8]) -> Vec<u8> {
         match alg {
-            "HS256" => {
-                use hmac::Mac;
-                match hmac::Hmac::<sha2::Sha256>::new_from_slice(HS_SECRET) {
-                    Ok(mut mac) => {
-                        mac.update(input);
-                        mac.finalize().into_bytes().to_vec()
-                    }
-                    Err(_) => Vec::new(),
-                }
-            }
-            "RS256" => {
-                use rsa::signature::{SignatureEncoding, Signer};
-                let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(self.rsa.clone());
-                key.sign(input).to_vec()
-            }
+            "HS256" | "HS384" | "HS512" => hmac_of(alg, input),
+            "RS256" => rsa_sign::<sha2::Sha256>(&self.rsa, input),
+            "RS384" => rsa_sign::<sha2::Sha384>(&self.rsa, input),
+            "RS512" => rsa_sign::<sha2::Sha512>(&self.rsa, input),
             "ES256" => {
                 use p256::ecdsa::signature::Signer;
                 let signature: p256::ecdsa::Signature = self.es.sign(input);
@@ -111,20 +147,10 @@ impl TestKeys {
     /// Whether the reference crates accept `signature` of `input` with the key of `alg`.
     pub fn reference(&self, alg: &str, input: &[u8], signature: &[u8]) -> bool {
         match alg {
-            "HS256" => {
-                use hmac::Mac;
-                hmac::Hmac::<sha2::Sha256>::new_from_slice(HS_SECRET).is_ok_and(|mut mac| {
-                    mac.update(input);
-                    mac.verify_slice(signature).is_ok()
-                })
-            }
-            "RS256" => {
-                use rsa::signature::Verifier;
-                let key =
-                    rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(self.rsa.to_public_key());
-                rsa::pkcs1v15::Signature::try_from(signature)
-                    .is_ok_and(|sig| key.verify(input, &sig).is_ok())
-            }
+            "HS256" | "HS384" | "HS512" => hmac_of(alg, input) == signature,
+            "RS256" => rsa_verifies::<sha2::Sha256>(&self.rsa, input, signature),
+            "RS384" => rsa_verifies::<sha2::Sha384>(&self.rsa, input, signature),
+            "RS512" => rsa_verifies::<sha2::Sha512>(&self.rsa, input, signature),
             "ES256" => {
                 use p256::ecdsa::signature::Verifier;
                 p256::ecdsa::Signature::from_slice(signature)
@@ -135,4 +161,24 @@ impl TestKeys {
             _ => false,
         }
     }
+}
+
+fn rsa_sign<D: sha2::Digest + rsa::pkcs8::AssociatedOid>(
+    key: &rsa::RsaPrivateKey,
+    input: &[u8],
+) -> Vec<u8> {
+    use rsa::signature::{SignatureEncoding, Signer};
+    rsa::pkcs1v15::SigningKey::<D>::new(key.clone())
+        .sign(input)
+        .to_vec()
+}
+
+fn rsa_verifies<D: sha2::Digest + rsa::pkcs8::AssociatedOid>(
+    key: &rsa::RsaPrivateKey,
+    input: &[u8],
+    signature: &[u8],
+) -> bool {
+    use rsa::signature::Verifier;
+    let key = rsa::pkcs1v15::VerifyingKey::<D>::new(key.to_public_key());
+    rsa::pkcs1v15::Signature::try_from(signature).is_ok_and(|sig| key.verify(input, &sig).is_ok())
 }

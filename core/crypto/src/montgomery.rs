@@ -1,4 +1,4 @@
-//! Montgomery arithmetic modulo an odd RSA modulus, for RS256 (rs256.rs).
+//! Montgomery arithmetic modulo an odd RSA modulus, for RS256, RS384 and RS512 (pkcs1.rs).
 //!
 //! Numbers are limbs of 27 bits, least significant first, each in a `u32`. A limb product is
 //! below 2^54, so a whole column of a product (at most `2·len` limb products, `len` at most

@@ -8,6 +8,7 @@ pub mod json;
 pub mod policies;
 mod routes;
 pub mod service;
+mod service_backend;
 pub mod system;
 mod typos;
 pub mod upstream;
@@ -158,6 +159,15 @@ impl Config {
         };
         let entries = parsed.into_iter().map(|s| Entry::Loaded(Arc::new(s)));
         let mut warnings = config.install(entries.collect());
+        if let Some(serde_json::Value::Array(services)) = root.get("services") {
+            let services: Vec<_> = services.iter().collect();
+            let path = |i| format!("services[{i}]");
+            warnings.extend(service_backend::differing_backends(
+                &services,
+                &path,
+                &config.backend,
+            ));
+        }
         if config.backend.report_response_codes && !config.any_batching() {
             // As APIcast's synchronous authrep: it is sent before the upstream answers.
             warnings.push(
@@ -179,9 +189,11 @@ impl Config {
         let mut warnings = Vec::new();
         let mut entries: Vec<Entry> = Vec::new();
         let mut previous: Option<&Option<String>> = None;
+        let mut compiled: Vec<&FetchedService> = Vec::new();
         for f in fetched {
             match self.compile(f) {
                 Ok(mut service) => {
+                    compiled.push(f);
                     service.config_version = Some(f.version);
                     // System's entry names it by `proxy.service_id` when `content.id` is absent.
                     if service.id.is_empty() {
@@ -219,6 +231,13 @@ impl Config {
             }
             previous = Some(&f.id);
         }
+        let contents: Vec<_> = compiled.iter().map(|f| &f.content).collect();
+        let path = |i: usize| compiled.get(i).map(|f| f.path.clone()).unwrap_or_default();
+        warnings.extend(service_backend::differing_backends(
+            &contents,
+            &path,
+            &self.backend,
+        ));
         let mut config = Config {
             services: Vec::new(),
             hosts: HashMap::new(),

@@ -502,3 +502,56 @@ fn services_get_the_fingerprint_of_their_reporting_identity() {
     let (c, _) = c.with_fetched(&fetched);
     assert_eq!(c.services[0].reporting_fingerprint, base);
 }
+
+/// Services naming different `proxy.backend.endpoint`s get a warning naming the path (found by
+/// an audit, 2026-12-07: the field was ignored silently, and APIcast calls each service's own);
+/// a System export's services all name the same one, and get none. Static and fetched alike.
+#[test]
+fn services_naming_different_backends_are_warned_about() {
+    let svc = |id: u64, endpoint: &str| {
+        json!({"id": id, "backend_version": 1,
+               "proxy": {"hosts": [format!("h{id}")], "backend": {"endpoint": endpoint, "host": "x"}}})
+    };
+    let about_backends = |warnings: &[String]| -> Vec<String> {
+        warnings
+            .iter()
+            .filter(|w| w.contains("proxy.backend"))
+            .cloned()
+            .collect()
+    };
+    let same = parse(with_services(json!([
+        svc(1, "https://su1.3scale.net"),
+        svc(2, "https://su1.3scale.net:443"),
+        {"id": 3, "backend_version": 1, "proxy": {"hosts": ["h3"]}}
+    ])))
+    .unwrap();
+    assert_eq!(about_backends(&same.warnings), Vec::<String>::new());
+    let apart = parse(with_services(json!([
+        svc(1, "https://su1.3scale.net"),
+        svc(2, "http://other-backend:3000")
+    ])))
+    .unwrap();
+    let warnings = about_backends(&apart.warnings);
+    assert_eq!(warnings.len(), 1, "{:?}", apart.warnings);
+    assert!(
+        warnings[0].starts_with(
+            "services[1].proxy.backend.endpoint: names backend other-backend:3000, services[0].proxy.backend.endpoint names su1.3scale.net: Tollgate sends every service's calls to backend.cluster threescale_backend "
+        ),
+        "{warnings:?}"
+    );
+    let empty = parse(with_services(json!([]))).unwrap().config;
+    let fetched = |i: u64, endpoint: &str| FetchedService {
+        id: Some(i.to_string()),
+        version: 1,
+        environment: "production".into(),
+        content: svc(i, endpoint),
+        path: format!("proxy_configs[{i}].proxy_config.content"),
+    };
+    let (_, warnings) = empty.with_fetched(&[
+        fetched(1, "https://su1.3scale.net"),
+        fetched(2, "https://su2.3scale.net"),
+    ]);
+    assert_eq!(about_backends(&warnings).len(), 1, "{warnings:?}");
+    assert!(about_backends(&warnings)[0]
+        .starts_with("proxy_configs[2].proxy_config.content.proxy.backend.endpoint: names backend su2.3scale.net"));
+}

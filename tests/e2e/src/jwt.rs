@@ -20,11 +20,11 @@
 //! RSA keys are 2048-bit and generated per [`Signer::rs256`] call (tenths of a second, as the
 //! dev profile optimizes dependencies): share one signer across a test where you can.
 
-use hmac::{Hmac, Mac};
+use hmac::{Mac, SimpleHmac};
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
-use sha2::Sha256;
+use sha2::{Sha256, Sha384, Sha512};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, for `exp`/`nbf`/`iat`.
@@ -40,9 +40,35 @@ pub fn b64url(data: &[u8]) -> String {
     crate::base64::url(data)
 }
 
+/// The SHA-2 hash of an HMAC or RSA signer: 256, 384 or 512.
+#[derive(Clone, Copy)]
+enum Hash {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Hash {
+    fn bits(self) -> &'static str {
+        match self {
+            Hash::Sha256 => "256",
+            Hash::Sha384 => "384",
+            Hash::Sha512 => "512",
+        }
+    }
+
+    fn of(alg: &str) -> Hash {
+        match alg.get(2..) {
+            Some("384") => Hash::Sha384,
+            Some("512") => Hash::Sha512,
+            _ => Hash::Sha256,
+        }
+    }
+}
+
 enum Key {
-    Hs256(Vec<u8>),
-    Rs256(Box<rsa::RsaPrivateKey>),
+    Hmac(Vec<u8>, Hash),
+    Rsa(Box<rsa::RsaPrivateKey>, Hash),
     Es256(p256::ecdsa::SigningKey),
     Ed25519(ed25519_dalek::SigningKey),
 }
@@ -58,8 +84,13 @@ impl Signer {
     pub fn hs256(secret: &[u8], kid: &str) -> Signer {
         Signer {
             kid: kid.to_string(),
-            key: Key::Hs256(secret.to_vec()),
+            key: Key::Hmac(secret.to_vec(), Hash::Sha256),
         }
+    }
+
+    /// HS512 with this shared secret (at least 64 bytes for the filter).
+    pub fn hs512(secret: &[u8], kid: &str) -> Signer {
+        Signer::hs256(secret, kid).same_key_as("HS512")
     }
 
     /// RS256 with a freshly generated 2048-bit key.
@@ -68,7 +99,27 @@ impl Signer {
             rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("RSA key generation");
         Signer {
             kid: kid.to_string(),
-            key: Key::Rs256(Box::new(key)),
+            key: Key::Rsa(Box::new(key), Hash::Sha256),
+        }
+    }
+
+    /// RS512 with a freshly generated 2048-bit key (its JWK names `alg: RS512`).
+    pub fn rs512(kid: &str) -> Signer {
+        Signer::rs256(kid).same_key_as("RS512")
+    }
+
+    /// This HMAC or RSA signer's key and `kid` under another algorithm of its type
+    /// (`HS256`/`HS384`/`HS512`, `RS256`/`RS384`/`RS512`): to mint a token its own key signed
+    /// with another hash than the JWK's `alg` names.
+    pub fn same_key_as(&self, alg: &str) -> Signer {
+        let key = match &self.key {
+            Key::Hmac(secret, _) => Key::Hmac(secret.clone(), Hash::of(alg)),
+            Key::Rsa(key, _) => Key::Rsa(key.clone(), Hash::of(alg)),
+            _ => panic!("same_key_as: HMAC and RSA signers only"),
+        };
+        Signer {
+            kid: self.kid.clone(),
+            key,
         }
     }
 
@@ -95,12 +146,12 @@ impl Signer {
     }
 
     /// The JWS `alg` this signer signs with.
-    pub fn alg(&self) -> &'static str {
-        match self.key {
-            Key::Hs256(_) => "HS256",
-            Key::Rs256(_) => "RS256",
-            Key::Es256(_) => "ES256",
-            Key::Ed25519(_) => "EdDSA",
+    pub fn alg(&self) -> String {
+        match &self.key {
+            Key::Hmac(_, hash) => format!("HS{}", hash.bits()),
+            Key::Rsa(_, hash) => format!("RS{}", hash.bits()),
+            Key::Es256(_) => "ES256".to_string(),
+            Key::Ed25519(_) => "EdDSA".to_string(),
         }
     }
 
@@ -108,10 +159,10 @@ impl Signer {
     pub fn jwk(&self) -> Value {
         let (kid, alg) = (&self.kid, self.alg());
         match &self.key {
-            Key::Hs256(secret) => {
+            Key::Hmac(secret, _) => {
                 json!({"kty": "oct", "kid": kid, "alg": alg, "use": "sig", "k": b64url(secret)})
             }
-            Key::Rs256(key) => json!({
+            Key::Rsa(key, _) => json!({
                 "kty": "RSA", "kid": kid, "alg": alg, "use": "sig",
                 "n": b64url(&key.n().to_bytes_be()), "e": b64url(&key.e().to_bytes_be()),
             }),
@@ -139,7 +190,7 @@ impl Signer {
     /// an HMAC secret in the RS256→HS256 confusion attack.
     pub fn public_key_pem(&self) -> Option<String> {
         match &self.key {
-            Key::Rs256(key) => Some(
+            Key::Rsa(key, _) => Some(
                 key.to_public_key()
                     .to_public_key_pem(LineEnding::LF)
                     .expect("PEM"),
@@ -179,17 +230,16 @@ impl Signer {
     /// The JWS signature of `input` (`base64url(header).base64url(payload)`).
     pub fn sign(&self, input: &[u8]) -> Vec<u8> {
         match &self.key {
-            Key::Hs256(secret) => {
-                let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key");
-                mac.update(input);
-                mac.finalize().into_bytes().to_vec()
-            }
-            Key::Rs256(key) => {
-                use rsa::signature::{SignatureEncoding, Signer as _};
-                rsa::pkcs1v15::SigningKey::<Sha256>::new((**key).clone())
-                    .sign(input)
-                    .to_vec()
-            }
+            Key::Hmac(secret, hash) => match hash {
+                Hash::Sha256 => hmac_sign::<Sha256>(secret, input),
+                Hash::Sha384 => hmac_sign::<Sha384>(secret, input),
+                Hash::Sha512 => hmac_sign::<Sha512>(secret, input),
+            },
+            Key::Rsa(key, hash) => match hash {
+                Hash::Sha256 => rsa_sign::<Sha256>(key, input),
+                Hash::Sha384 => rsa_sign::<Sha384>(key, input),
+                Hash::Sha512 => rsa_sign::<Sha512>(key, input),
+            },
             Key::Es256(key) => {
                 use p256::ecdsa::signature::Signer as _;
                 let signature: p256::ecdsa::Signature = key.sign(input);
@@ -201,6 +251,25 @@ impl Signer {
             }
         }
     }
+}
+
+fn hmac_sign<D>(secret: &[u8], input: &[u8]) -> Vec<u8>
+where
+    D: sha2::Digest + hmac::digest::core_api::BlockSizeUser,
+{
+    let mut mac = SimpleHmac::<D>::new_from_slice(secret).expect("HMAC takes any key");
+    mac.update(input);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn rsa_sign<D>(key: &rsa::RsaPrivateKey, input: &[u8]) -> Vec<u8>
+where
+    D: sha2::Digest + rsa::pkcs8::AssociatedOid,
+{
+    use rsa::signature::{SignatureEncoding, Signer as _};
+    rsa::pkcs1v15::SigningKey::<D>::new(key.clone())
+        .sign(input)
+        .to_vec()
 }
 
 #[cfg(test)]

@@ -173,6 +173,55 @@ fn oidc_authrep_reports_the_client_id() {
     assert_eq!(call(&s, "GET", None).status, 401);
 }
 
+/// RS512 and HS512 keys (APIcast verifies RS384/512 and HS384/512 too; found by an audit,
+/// 2026-12-07: Tollgate refused their tokens, 403): a token of the key's `alg` is reported on
+/// oauth_authrep; one its own key signed under another `alg` (RS256, HS256) is refused
+/// before the backend, as the key's `alg` pins the token's.
+#[test]
+fn oidc_with_rs512_and_hs512_keys() {
+    let rs = Signer::rs512("rs512-1");
+    let hs = Signer::hs512(&[7u8; 64], "hs512-1");
+    // With an ES256 key beside them, a module that skips RS512 and HS512 keys loads the set.
+    let es = Signer::es256("es-1");
+    let mut jwt = jwt_block(&keys());
+    jwt["jwks"] = Signer::jwks(&[&rs, &hs, &es]);
+    let svc = json!({
+        "id": 5, "backend_version": "oauth",
+        "backend_authentication_type": "service_token", "backend_authentication_value": TOKEN,
+        "authentication": {"jwt": jwt},
+        "proxy": {"hosts": ["jwt.example.com"], "authentication_method": "oidc",
+            "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 2}]}
+    });
+    let s = Stack::start_with(config(vec![svc]), oidc_state(), |b| b);
+    for signer in [&rs, &hs] {
+        let r = call(&s, "GET", Some(&signer.token(&claims(&[], 60))));
+        assert_eq!(r.status, 200, "{}: {r}", signer.alg());
+        assert_eq!(r.echo().path, "/orders/1", "{}", signer.alg());
+        let calls = s.backend.requests();
+        let last = calls.last().unwrap();
+        assert_eq!(last.path, "/transactions/oauth_authrep.xml");
+        assert_eq!(last.param("app_id"), Some("client-1"));
+        assert_eq!(last.param("usage[hits]"), Some("2"));
+    }
+    assert_eq!(s.echo.requests().len(), 2);
+    for (other, signer) in [("RS256", &rs), ("RS384", &rs), ("HS256", &hs)] {
+        let relabelled = signer.same_key_as(other).token(&claims(&[], 60));
+        let r = call(&s, "GET", Some(&relabelled));
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, "Authentication failed"),
+            "{other} with the {} key: {r}",
+            signer.alg()
+        );
+    }
+    assert_eq!(
+        s.backend.requests().len(),
+        2,
+        "no authrep for a refused token"
+    );
+    assert_eq!(s.echo.requests().len(), 2, "nothing forwarded");
+}
+
 /// `proxy.jwt_claim_with_client_id` names the claim; a valid token without it is auth failed
 /// (APIcast: 403), never identified by `sub` or an empty app_id.
 #[test]

@@ -1,13 +1,13 @@
 //! A per-worker bound on the CPU spent on signature checks that fail (a forged-token flood).
 //!
-//! An RS256, ES256 or EdDSA check costs tens to hundreds of microseconds in V8, and a token
+//! An RSA (RS256/384/512), ES256 or EdDSA check costs tens to hundreds of microseconds in V8, and a token
 //! with a forged signature but a known `kid`, a fitting `alg` and acceptable claims passes
 //! every cheap check before it. The budget counts the asymmetric checks that failed in the
 //! current second (of the request clock); once `max_failed_verifications_per_s` have failed, a
 //! token that would need such a check is refused without one
 //! ([`JwtError::BudgetExhausted`](super::JwtError)) until the next second.
 //!
-//! Not limited: HS256 (a check costs about a microsecond), and tokens this worker has already
+//! Not limited: HMAC, HS256/384/512 (a check costs about a microsecond), and tokens this worker has already
 //! verified (the token cache answers them with no check). A valid token this worker has not
 //! seen yet is refused like a forged one while the budget is spent: the flood costs new
 //! tokens some refusals, never the worker's time.

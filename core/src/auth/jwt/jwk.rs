@@ -1,6 +1,7 @@
 //! JWK Set parsing (RFC 7517, RFC 7518 §6, RFC 8037): verifying keys, parsed once.
 
-use super::rs256::RsaKey;
+use super::pkcs1::{RsaKey, SHA256_PREFIX, SHA384_PREFIX, SHA512_PREFIX};
+use super::sha512_family::Wide;
 use super::Algorithm;
 use crate::base64;
 use crate::config::json::{error, ConfigError, Obj};
@@ -10,8 +11,11 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use tollgate_crypto::es256::Es256Key;
 
-/// Smallest accepted HS256 secret: the hash size (RFC 7518 §3.2).
-const HMAC_MIN_BYTES: usize = 32;
+/// The algorithms APIcast (lua-resty-jwt) verifies and Tollgate does not: their keys are
+/// refused in a configured set and skipped with a warning in a fetched one, rather than
+/// skipped silently as another algorithm is (found by an audit, 2026-12-07: APIcast's
+/// t/apicast-oidc.t verifies an ES512 token; here it is 403).
+const APICAST_ONLY: [(&str, &str); 2] = [("ES384", "P-384"), ("ES512", "P-521")];
 
 /// Most entries a JWK Set's `keys` may hold. Identity providers publish 1 to ~10 keys (the
 /// current, next and retiring ones, per algorithm); every key costs each worker parse work
@@ -31,24 +35,21 @@ enum Material {
 #[derive(Clone, PartialEq, Eq)]
 pub(super) struct Key {
     kid: Option<String>,
+    /// The one algorithm it verifies: its JWK's `alg`, else its type's SHA-256 one.
+    alg: Algorithm,
     material: Material,
 }
 
 impl Key {
     /// The one algorithm this key verifies.
     pub(super) fn algorithm(&self) -> Algorithm {
-        match self.material {
-            Material::Hmac(_) => Algorithm::HS256,
-            Material::Rsa(_) => Algorithm::RS256,
-            Material::Es256(_) => Algorithm::ES256,
-            Material::Ed25519(_) => Algorithm::EdDSA,
-        }
+        self.alg
     }
 
     /// The length of this key's signatures, in bytes.
     pub(super) fn signature_len(&self) -> usize {
         match &self.material {
-            Material::Hmac(_) => 32,
+            Material::Hmac(_) => hmac_len(self.alg),
             Material::Rsa(key) => key.signature_len(),
             Material::Es256(_) | Material::Ed25519(_) => 64,
         }
@@ -57,14 +58,21 @@ impl Key {
     /// Whether `signature` signs `input` (the JWS signing input `header.payload`).
     pub(super) fn verifies(&self, input: &[u8], signature: &[u8]) -> bool {
         match &self.material {
-            Material::Hmac(secret) => match Hmac::<Sha256>::new_from_slice(secret) {
-                Ok(mut mac) => {
-                    mac.update(input);
-                    mac.verify_slice(signature).is_ok()
-                }
-                Err(_) => false,
+            Material::Hmac(secret) => match self.alg {
+                Algorithm::HS384 => Wide::Sha384.hmac_verifies(secret, input, signature),
+                Algorithm::HS512 => Wide::Sha512.hmac_verifies(secret, input, signature),
+                _ => Hmac::<Sha256>::new_from_slice(secret)
+                    .is_ok_and(|mac| mac.chain_update(input).verify_slice(signature).is_ok()),
             },
-            Material::Rsa(key) => key.verifies(&Sha256::digest(input).into(), signature),
+            Material::Rsa(key) => match self.alg {
+                Algorithm::RS384 => {
+                    key.verifies(&SHA384_PREFIX, &Wide::Sha384.digest(&[input]), signature)
+                }
+                Algorithm::RS512 => {
+                    key.verifies(&SHA512_PREFIX, &Wide::Sha512.digest(&[input]), signature)
+                }
+                _ => key.verifies(&SHA256_PREFIX, &Sha256::digest(input), signature),
+            },
             Material::Es256(key) => key.verifies(&Sha256::digest(input).into(), signature),
             Material::Ed25519(key) => match ed25519_dalek::Signature::from_slice(signature) {
                 Ok(sig) => key.verify_strict(input, &sig).is_ok(),
@@ -109,15 +117,17 @@ impl fmt::Debug for Jwks {
 impl Jwks {
     /// Parses a JWK Set (`{"keys": [...]}`) found at `path` in the configuration.
     ///
-    /// Supported keys: `kty: RSA` (`n`, `e`; 2048 to 4096 bits), `kty: EC` with
-    /// `crv: P-256` (`x`, `y`), `kty: oct` (`k`, at least 32 bytes, for HS256) and
-    /// `kty: OKP` with `crv: Ed25519` (`x`). `kid` is optional. `alg`, when present, must fit
-    /// the key type (e.g. `RS256` for RSA).
+    /// Supported keys: `kty: RSA` (`n`, `e`; 2048 to 4096 bits; RS256, RS384, RS512),
+    /// `kty: EC` with `crv: P-256` (`x`, `y`; ES256), `kty: oct` (`k`; HS256, HS384, HS512,
+    /// with at least 32, 48, 64 bytes) and `kty: OKP` with `crv: Ed25519` (`x`; EdDSA). `kid`
+    /// is optional. `alg`, when present, must fit the key type and is the one algorithm the
+    /// key verifies; without it an RSA key verifies RS256 and an `oct` key HS256.
     ///
     /// Skipped, so that an identity provider's JWKS can be pasted as is: keys with a `use`
-    /// other than `sig`, keys whose `alg` is an algorithm Tollgate does not verify (`RS384`,
-    /// `PS256`, `RSA-OAEP`, ...) and EC/OKP keys on other curves. A set left with no key is
-    /// an error. So is a `keys` array of more than `MAX_KEYS` (32) entries, skipped ones
+    /// other than `sig`, keys whose `alg` is an algorithm neither Tollgate nor APIcast
+    /// verifies (`PS256`, `RSA-OAEP`, ...) and EC/OKP keys on other curves. ES384 and ES512
+    /// keys (`alg`, or `crv` P-384 or P-521), which APIcast verifies, are refused, naming the
+    /// path (a fetched set skips them with a warning). A set left with no key is an error. So is a `keys` array of more than `MAX_KEYS` (32) entries, skipped ones
     /// included. Any other problem is an error naming the JSON path, e.g.
     /// `authentication.jwt.jwks.keys[1].n: invalid base64url`.
     pub fn parse(path: &str, value: &Value) -> Result<Jwks, ConfigError> {
@@ -173,7 +183,7 @@ impl Jwks {
                 "no key".to_string()
             } else {
                 format!(
-                    "no usable signing key among {} (supported: RS256, ES256, HS256, EdDSA with use \"sig\")",
+                    "no usable signing key among {} (supported: RS256, RS384, RS512, ES256, HS256, HS384, HS512, EdDSA with use \"sig\")",
                     list.len()
                 )
             };
@@ -231,11 +241,36 @@ fn parse_key(path: &str, value: &Value) -> Result<Option<Key>, ConfigError> {
         None => None,
         Some(name) => match Algorithm::from_name(name) {
             Some(alg) => Some(alg),
+            None if APICAST_ONLY.iter().any(|(alg, _)| *alg == name) => {
+                return Err(apicast_only(&obj.child_path("alg"), name))
+            }
             None => return Ok(None),
         },
     };
-    let material = match kty {
-        "RSA" => {
+    let (default, fitting) = match kty {
+        "RSA" => (Algorithm::RS256, "RS256, RS384 or RS512"),
+        "EC" => (Algorithm::ES256, "ES256"),
+        "oct" => (Algorithm::HS256, "HS256, HS384 or HS512"),
+        "OKP" => (Algorithm::EdDSA, "EdDSA"),
+        other => {
+            return Err(error(
+                &obj.child_path("kty"),
+                format!("unsupported key type \"{other}\" (expected RSA, EC, oct or OKP)"),
+            ))
+        }
+    };
+    let alg = match pinned {
+        Some(alg) if alg.key_type() != kty => {
+            return Err(error(
+                &obj.child_path("alg"),
+                format!("{alg} does not fit a {kty} key (expected {fitting})"),
+            ))
+        }
+        Some(alg) => alg,
+        None => default,
+    };
+    let material = match alg {
+        Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 => {
             let n = bytes(&obj, "n")?;
             let e = bytes(&obj, "e")?;
             let key = RsaKey::new(&n, &e).map_err(|message| {
@@ -248,8 +283,12 @@ fn parse_key(path: &str, value: &Value) -> Result<Option<Key>, ConfigError> {
             })?;
             Material::Rsa(key)
         }
-        "EC" => {
-            if obj.required_string("crv")? != "P-256" {
+        Algorithm::ES256 => {
+            let crv = obj.required_string("crv")?;
+            if let Some((name, _)) = APICAST_ONLY.iter().find(|(_, curve)| *curve == crv) {
+                return Err(apicast_only(&obj.child_path("crv"), name));
+            }
+            if crv != "P-256" {
                 return Ok(None);
             }
             let x = coordinate(&obj, "x")?;
@@ -261,20 +300,19 @@ fn parse_key(path: &str, value: &Value) -> Result<Option<Key>, ConfigError> {
                 Es256Key::new(key).ok_or_else(|| error(path, "invalid P-256 key: no table"))?,
             )
         }
-        "oct" => {
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
             let k = bytes(&obj, "k")?;
-            if k.len() < HMAC_MIN_BYTES {
+            // The hash's size at least (RFC 7518 §3.2).
+            let min = hmac_len(alg);
+            if k.len() < min {
                 return Err(error(
                     &obj.child_path("k"),
-                    format!(
-                        "HS256 key of {} bytes, at least {HMAC_MIN_BYTES} are needed",
-                        k.len()
-                    ),
+                    format!("{alg} key of {} bytes, at least {min} are needed", k.len()),
                 ));
             }
             Material::Hmac(k)
         }
-        "OKP" => {
+        Algorithm::EdDSA => {
             if obj.required_string("crv")? != "Ed25519" {
                 return Ok(None);
             }
@@ -283,26 +321,25 @@ fn parse_key(path: &str, value: &Value) -> Result<Option<Key>, ConfigError> {
                 .map_err(|_| error(&obj.child_path("x"), "invalid Ed25519 public key"))?;
             Material::Ed25519(key)
         }
-        other => {
-            return Err(error(
-                &obj.child_path("kty"),
-                format!("unsupported key type \"{other}\" (expected RSA, EC, oct or OKP)"),
-            ))
-        }
     };
-    let key = Key { kid, material };
-    if let Some(alg) = pinned {
-        if alg != key.algorithm() {
-            return Err(error(
-                &obj.child_path("alg"),
-                format!(
-                    "{alg} does not fit a {kty} key (expected {})",
-                    key.algorithm()
-                ),
-            ));
-        }
+    Ok(Some(Key { kid, alg, material }))
+}
+
+/// The length of an HMAC algorithm's signatures, and the shortest secret it takes.
+fn hmac_len(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
     }
-    Ok(Some(key))
+}
+
+/// The error for an ES384 or ES512 key.
+fn apicast_only(path: &str, alg: &str) -> ConfigError {
+    error(
+        path,
+        format!("{alg} keys are not supported (APIcast verifies them, Tollgate does not: see README, Where Tollgate differs from APIcast); use ES256, RS256 or EdDSA keys"),
+    )
 }
 
 /// A required base64url member.

@@ -4,11 +4,15 @@
 //! [`verify`] with the token, the keys, the claim [`JwtRules`] and the current time, and gets
 //! the payload's [`Claims`] or a [`JwtError`].
 //!
-//! Supported algorithms: `HS256` (JWK `kty: oct`), `RS256` (`kty: RSA`), `ES256`
-//! (`kty: EC`, `crv: P-256`; signature is the JWS raw `r || s`, 64 bytes) and `EdDSA`
-//! (`kty: OKP`, `crv: Ed25519`). Each key type fits exactly one algorithm, and the token's
-//! `alg` must be that algorithm: an RSA key never verifies an `HS256` token, which blocks
-//! the RS256→HS256 key-confusion attack; `alg: none` and every other algorithm are refused.
+//! Supported algorithms: `HS256`, `HS384`, `HS512` (JWK `kty: oct`), `RS256`, `RS384`,
+//! `RS512` (`kty: RSA`), `ES256` (`kty: EC`, `crv: P-256`; signature is the JWS raw
+//! `r || s`, 64 bytes) and `EdDSA` (`kty: OKP`, `crv: Ed25519`). Each key verifies exactly
+//! one algorithm: the one its JWK's `alg` names, or without `alg` the one of its type that
+//! uses SHA-256 (`RS256`, `HS256`). The token's `alg` must be that algorithm: an RSA key never
+//! verifies an `HS256` token (the RS256→HS256 key-confusion attack), an `RS512` key never an
+//! `RS256` token; `alg: none` and every other algorithm are refused. `ES384` and `ES512`
+//! (which APIcast verifies) are not supported: their keys are refused in a configured set
+//! and skipped with a warning in a fetched one (see [`Jwks::parse`]).
 //!
 //! What is checked, in order, every cheap check before the signature:
 //! 1. shape: at most [`MAX_TOKEN_LEN`] bytes, exactly three base64url parts (unpadded; a
@@ -33,9 +37,9 @@
 //!    * with [`JwtRules::oidc`], APIcast's OpenID Connect claims (RFC 7523 §3): `iss`, `sub`
 //!      and `aud` present, `iat` a number above 0 if present, `typ` `Bearer` if present →
 //!      [`JwtError::NotAccessToken`];
-//! 6. the signature's length fits the key (RS256: the modulus length; ES256, EdDSA: 64
-//!    bytes; HS256: 32) → [`JwtError::BadSignature`];
-//! 7. with [`verify_within`], the worker's [`FailureBudget`] of failed RS256/ES256/EdDSA
+//! 6. the signature's length fits the key (RS*: the modulus length; ES256, EdDSA: 64
+//!    bytes; HS256, HS384, HS512: 32, 48, 64) → [`JwtError::BadSignature`];
+//! 7. with [`verify_within`], the worker's [`FailureBudget`] of failed RS*/ES256/EdDSA
 //!    checks is not spent for this second → [`JwtError::BudgetExhausted`] (see `budget.rs`);
 //! 8. the signature → [`JwtError::BadSignature`].
 //!
@@ -46,7 +50,8 @@ mod budget;
 mod claims;
 mod jwk;
 mod metadata;
-mod rs256;
+mod pkcs1;
+mod sha512_family;
 mod token_cache;
 mod verify;
 
@@ -66,7 +71,8 @@ use std::fmt;
 /// Longest accepted token, in bytes; longer ones are [`JwtError::Malformed`].
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-/// The signature algorithms Tollgate verifies (JWS `alg` names).
+/// The signature algorithms Tollgate verifies (JWS `alg` names). The order gives each its
+/// [`Algorithm::bit`]: eight, a `u8`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
     /// HMAC with SHA-256, `kty: oct`.
@@ -77,18 +83,47 @@ pub enum Algorithm {
     ES256,
     /// Ed25519, `kty: OKP`, `crv: Ed25519`.
     EdDSA,
+    /// HMAC with SHA-384, `kty: oct` with `alg: HS384`.
+    HS384,
+    /// HMAC with SHA-512, `kty: oct` with `alg: HS512`.
+    HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-384, `kty: RSA` with `alg: RS384`.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512, `kty: RSA` with `alg: RS512`.
+    RS512,
 }
+
+/// Every algorithm, in [`Algorithm::bit`] order.
+const ALGORITHMS: [Algorithm; 8] = [
+    Algorithm::HS256,
+    Algorithm::RS256,
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+    Algorithm::HS384,
+    Algorithm::HS512,
+    Algorithm::RS384,
+    Algorithm::RS512,
+];
 
 impl Algorithm {
     /// The algorithm a JWS `alg` value names, if supported (case-sensitive, as in RFC 7515).
     pub fn from_name(name: &str) -> Option<Algorithm> {
-        match name {
-            "HS256" => Some(Algorithm::HS256),
-            "RS256" => Some(Algorithm::RS256),
-            "ES256" => Some(Algorithm::ES256),
-            "EdDSA" => Some(Algorithm::EdDSA),
-            _ => None,
+        ALGORITHMS.into_iter().find(|alg| alg.name() == name)
+    }
+
+    /// The JWK `kty` of this algorithm's keys.
+    pub fn key_type(self) -> &'static str {
+        match self {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => "oct",
+            Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 => "RSA",
+            Algorithm::ES256 => "EC",
+            Algorithm::EdDSA => "OKP",
         }
+    }
+
+    /// An HMAC: a check costs about a microsecond (not limited by the failure budget).
+    pub fn is_hmac(self) -> bool {
+        self.key_type() == "oct"
     }
 
     /// The algorithm's bit in a set of algorithms.
@@ -102,6 +137,10 @@ impl Algorithm {
             Algorithm::RS256 => "RS256",
             Algorithm::ES256 => "ES256",
             Algorithm::EdDSA => "EdDSA",
+            Algorithm::HS384 => "HS384",
+            Algorithm::HS512 => "HS512",
+            Algorithm::RS384 => "RS384",
+            Algorithm::RS512 => "RS512",
         }
     }
 }
@@ -134,7 +173,7 @@ pub struct JwtRules {
 pub enum JwtError {
     /// Not a well-formed compact JWS (or too long, or a claim of the wrong type).
     Malformed,
-    /// `alg` is not one of HS256, RS256, ES256, EdDSA (this includes `none`).
+    /// `alg` is not one of the [`Algorithm`]s (this includes `none`).
     UnsupportedAlgorithm,
     /// The token's `kid` names no configured key.
     UnknownKid,

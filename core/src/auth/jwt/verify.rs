@@ -25,7 +25,7 @@ pub fn verify(
     )
 }
 
-/// [`verify`], with the RS256/ES256/EdDSA checks that fail counted in `budget`: once it is
+/// [`verify`], with the RS*/ES256/EdDSA checks that fail counted in `budget`: once it is
 /// spent for the current second, a token that needs such a check is
 /// [`JwtError::BudgetExhausted`] without one.
 pub fn verify_within(
@@ -82,8 +82,8 @@ pub fn verify_within(
     let payload = object(payload_b64)?;
     claims::check(&payload, rules, now_unix)?;
 
-    // Only keys a signature of this length can be for (RS256: the modulus length; ES256 and
-    // EdDSA: 64 bytes): a wrong length is refused with no arithmetic, and spends no budget.
+    // Only keys a signature of this length can be for (RS*: the modulus length; ES256 and
+    // EdDSA: 64 bytes; HS*: the hash's): a wrong length is refused with no arithmetic, and spends no budget.
     let mut sized = fitting
         .into_iter()
         .filter(|k| k.signature_len() == signature.len())
@@ -95,7 +95,7 @@ pub fn verify_within(
     // the number of keys tried (the CPU it cost: at most 32 over the budget in a second).
     // Checked and spent per key, a valid token without `kid` spent it on the keys before
     // its own, and was refused between them (found by an audit, 2026-12-06).
-    let limited = alg != Algorithm::HS256;
+    let limited = !alg.is_hmac();
     if limited && !budget.allows(now_unix) {
         budget::count_refusal();
         return Err(JwtError::BudgetExhausted);

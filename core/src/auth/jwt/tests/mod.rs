@@ -11,8 +11,9 @@ mod jwks;
 mod keys;
 pub(crate) mod metadata;
 mod montgomery;
+mod pkcs1;
 mod rejected;
-mod rs256;
+mod sha384_512;
 
 use super::{verify, Claims, Jwks, JwtError, JwtRules};
 use crate::base64::encode_url as encode;
@@ -73,19 +74,24 @@ fn all_keys() -> Jwks {
     ])
 }
 
+/// HMAC with hash `$hash`.
+macro_rules! hmac_sign {
+    ($hash:ty, $secret:expr, $input:expr) => {{
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<$hash>::new_from_slice($secret).unwrap();
+        mac.update($input);
+        mac.finalize().into_bytes().to_vec()
+    }};
+}
+
 fn sign_with(alg: &str, secret: &[u8], input: &[u8]) -> Vec<u8> {
     match alg {
-        "HS256" => {
-            use hmac::Mac;
-            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
-            mac.update(input);
-            mac.finalize().into_bytes().to_vec()
-        }
-        "RS256" => {
-            use rsa::signature::{SignatureEncoding, Signer};
-            let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(rsa_key().clone());
-            key.sign(input).to_vec()
-        }
+        "HS256" => hmac_sign!(sha2::Sha256, secret, input),
+        "HS384" => hmac_sign!(sha2::Sha384, secret, input),
+        "HS512" => hmac_sign!(sha2::Sha512, secret, input),
+        "RS256" => rsa_sign::<sha2::Sha256>(input),
+        "RS384" => rsa_sign::<sha2::Sha384>(input),
+        "RS512" => rsa_sign::<sha2::Sha512>(input),
         "ES256" => {
             use p256::ecdsa::signature::Signer;
             let signature: p256::ecdsa::Signature = es_key().sign(input);
@@ -97,6 +103,16 @@ fn sign_with(alg: &str, secret: &[u8], input: &[u8]) -> Vec<u8> {
         }
         _ => Vec::new(),
     }
+}
+
+/// RSASSA-PKCS1-v1_5 with the test RSA key and hash `D`, by the `rsa` crate.
+fn rsa_sign<D>(input: &[u8]) -> Vec<u8>
+where
+    D: sha2::Digest + rsa::pkcs8::AssociatedOid,
+{
+    use rsa::signature::{SignatureEncoding, Signer};
+    let key = rsa::pkcs1v15::SigningKey::<D>::new(rsa_key().clone());
+    key.sign(input).to_vec()
 }
 
 /// A token with this header and payload, signed with the test key of the header's `alg`.

@@ -1,4 +1,5 @@
-//! RS256 verification (RSASSA-PKCS1-v1_5 with SHA-256, RFC 8017 §8.2.2).
+//! RS256, RS384 and RS512 verification (RSASSA-PKCS1-v1_5 with SHA-256, SHA-384 or
+//! SHA-512, RFC 8017 §8.2.2).
 //!
 //! Verifying is `s^e mod n` and a comparison with the expected encoding: with the usual
 //! `e = 65537` that is 16 Montgomery squarings and 2 products (core/crypto/src/montgomery.rs: 27-bit limbs,
@@ -15,10 +16,20 @@ pub(super) const MAX_BITS: usize = 4096;
 /// Public exponents outside 3..2^33 are refused (as the `rsa` crate does).
 const MAX_EXPONENT: u64 = (1 << 33) - 1;
 
-/// DER of the SHA-256 `DigestInfo` before the hash (RFC 8017 §9.2, note 1).
-const SHA256_PREFIX: [u8; 19] = [
+/// DER of the `DigestInfo` before the hash (RFC 8017 §9.2, note 1) for SHA-256, SHA-384
+/// and SHA-512. The hash's OID is part of what is signed, so a signature over one hash never
+/// verifies as another's.
+pub(super) const SHA256_PREFIX: [u8; 19] = [
     0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
     0x00, 0x04, 0x20,
+];
+pub(super) const SHA384_PREFIX: [u8; 19] = [
+    0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05,
+    0x00, 0x04, 0x30,
+];
+pub(super) const SHA512_PREFIX: [u8; 19] = [
+    0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05,
+    0x00, 0x04, 0x40,
 ];
 
 /// An RSA public key, ready to verify.
@@ -77,8 +88,9 @@ impl RsaKey {
         self.len
     }
 
-    /// Whether `signature` is this key's RSASSA-PKCS1-v1_5 signature of the SHA-256 `digest`.
-    pub(super) fn verifies(&self, digest: &[u8; 32], signature: &[u8]) -> bool {
+    /// Whether `signature` is this key's RSASSA-PKCS1-v1_5 signature of `digest`, a hash
+    /// whose `DigestInfo` starts with `prefix` (one of the `SHA*_PREFIX`).
+    pub(super) fn verifies(&self, prefix: &[u8; 19], digest: &[u8], signature: &[u8]) -> bool {
         if signature.len() != self.len {
             return false;
         }
@@ -92,20 +104,20 @@ impl RsaKey {
         let x = power(&self.modulus, s, self.e);
         let mut em = vec![0u32; x.len()];
         self.modulus.mul(&x, &self.r_pow_e, &mut em);
-        let expected = encoding(self.len, digest).and_then(|em| self.modulus.element(&em));
+        let expected = encoding(self.len, prefix, digest).and_then(|em| self.modulus.element(&em));
         expected.as_deref() == Some(&em[..])
     }
 }
 
 /// EM = 0x00 || 0x01 || 0xff… || 0x00 || DigestInfo, `k` bytes (RFC 8017 §9.2), compared
 /// whole rather than parsed.
-fn encoding(k: usize, digest: &[u8; 32]) -> Option<Vec<u8>> {
-    let padding = k.checked_sub(3 + SHA256_PREFIX.len() + digest.len())?;
+fn encoding(k: usize, prefix: &[u8; 19], digest: &[u8]) -> Option<Vec<u8>> {
+    let padding = k.checked_sub(3 + prefix.len() + digest.len())?;
     let mut em = Vec::with_capacity(k);
     em.extend_from_slice(&[0x00, 0x01]);
     em.resize(2 + padding, 0xff);
     em.push(0x00);
-    em.extend_from_slice(&SHA256_PREFIX);
+    em.extend_from_slice(prefix);
     em.extend_from_slice(digest);
     Some(em)
 }

@@ -1,7 +1,7 @@
-//! RS256 arithmetic (rs256.rs) on its own: every width, an exponent other than 65537, and the
+//! RSA PKCS#1 v1.5 arithmetic (pkcs1.rs) on its own: every width, an exponent other than 65537, and the
 //! signatures and keys it must refuse. The 2048-bit key is also covered end to end (mod.rs).
 
-use super::super::rs256::RsaKey;
+use super::super::pkcs1::{RsaKey, SHA256_PREFIX};
 use crate::base64::decode_url;
 use sha2::{Digest, Sha256};
 
@@ -26,16 +26,19 @@ fn every_width_verifies_and_refuses_a_changed_message_or_signature() {
     for (bits, e, n, sig) in VECTORS {
         let key = key(n, e);
         let sig = decode_url(sig).unwrap();
-        assert!(key.verifies(&digest(MESSAGE), &sig), "{bits} bits");
         assert!(
-            !key.verifies(&digest(b"other"), &sig),
+            key.verifies(&SHA256_PREFIX, &digest(MESSAGE), &sig),
+            "{bits} bits"
+        );
+        assert!(
+            !key.verifies(&SHA256_PREFIX, &digest(b"other"), &sig),
             "{bits} bits, other message"
         );
         for at in [0, sig.len() / 2, sig.len() - 1] {
             let mut changed = sig.clone();
             changed[at] ^= 0x01;
             assert!(
-                !key.verifies(&digest(MESSAGE), &changed),
+                !key.verifies(&SHA256_PREFIX, &digest(MESSAGE), &changed),
                 "{bits} bits, byte {at}"
             );
         }
@@ -43,28 +46,31 @@ fn every_width_verifies_and_refuses_a_changed_message_or_signature() {
         let mut longer = vec![0u8];
         longer.extend_from_slice(&sig);
         assert!(
-            !key.verifies(&digest(MESSAGE), &longer),
+            !key.verifies(&SHA256_PREFIX, &digest(MESSAGE), &longer),
             "{bits} bits, 0-padded"
         );
         assert!(
-            !key.verifies(&digest(MESSAGE), &sig[1..]),
+            !key.verifies(&SHA256_PREFIX, &digest(MESSAGE), &sig[1..]),
             "{bits} bits, short"
         );
-        assert!(!key.verifies(&digest(MESSAGE), &[]), "{bits} bits, empty");
+        assert!(
+            !key.verifies(&SHA256_PREFIX, &digest(MESSAGE), &[]),
+            "{bits} bits, empty"
+        );
         // s >= n: n itself, and all ones.
         let n_bytes = decode_url(n).unwrap();
         assert!(
-            !key.verifies(&digest(MESSAGE), &n_bytes),
+            !key.verifies(&SHA256_PREFIX, &digest(MESSAGE), &n_bytes),
             "{bits} bits, s = n"
         );
         assert!(
-            !key.verifies(&digest(MESSAGE), &vec![0xff; sig.len()]),
+            !key.verifies(&SHA256_PREFIX, &digest(MESSAGE), &vec![0xff; sig.len()]),
             "{bits} bits, s > n"
         );
         // The same modulus with another exponent does not verify it.
         let other_e = if e == 3 { 65537 } else { 3 };
         assert!(
-            !self::key(n, other_e).verifies(&digest(MESSAGE), &sig),
+            !self::key(n, other_e).verifies(&SHA256_PREFIX, &digest(MESSAGE), &sig),
             "{bits} bits, e"
         );
     }
@@ -77,8 +83,8 @@ fn signature_zero_and_one_are_refused() {
     let len = decode_url(sig).unwrap().len();
     let mut one = vec![0u8; len];
     *one.last_mut().unwrap() = 1;
-    assert!(!key.verifies(&digest(MESSAGE), &vec![0u8; len]));
-    assert!(!key.verifies(&digest(MESSAGE), &one));
+    assert!(!key.verifies(&SHA256_PREFIX, &digest(MESSAGE), &vec![0u8; len]));
+    assert!(!key.verifies(&SHA256_PREFIX, &digest(MESSAGE), &one));
 }
 
 #[test]
