@@ -247,7 +247,8 @@ fuzz_target!(|input: Input| {
             // The high bits pick the hash the key is pinned to.
             let alg = ["RS256", "RS384", "RS512"][(e >> 40) as usize % 3];
             let e = e % (1 << 34);
-            let jwk = json!({"kty": "RSA", "alg": alg, "n": encode(&n), "e": encode(&e.to_be_bytes())});
+            let jwk =
+                json!({"kty": "RSA", "alg": alg, "n": encode(&n), "e": encode(&e.to_be_bytes())});
             key_token(jwk, alg, &signature);
         }
         Input::PointKey {

@@ -10,8 +10,7 @@ use crate::encode;
 
 /// The HS384 and HS512 test secrets (at least the hash's size, RFC 7518 §3.2).
 pub const HS384_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef";
-pub const HS512_SECRET: &[u8] =
-    b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+pub const HS512_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /// The algorithms of the test keys, one key each (the first four in this order: the targets
 /// index them).
