@@ -140,7 +140,14 @@ fn other_key(auth: &Authentication, req: &LocalRequest) -> Result<Option<String>
     if query_twice || header_twice || disagree {
         return Err(LocalFailure::Failed);
     }
-    Ok(in_header.or_else(|| in_query.map(str::to_string)))
+    let key = in_header.or_else(|| in_query.map(str::to_string));
+    // The query arg in another spelling an upstream reads as it (`api.key`, `api_key[]`) is
+    // never read as the key: its value must be the key checked, and beside no key (a Basic
+    // user, a signed URL) it is one nobody checked (found by an audit, 2026-12-07).
+    if (keys.query.as_deref()).is_some_and(|q| req.args.spelled_other_than(q, key.as_deref())) {
+        return Err(LocalFailure::Failed);
+    }
+    Ok(key)
 }
 
 /// The Basic username of a service that reads keys from it, with or without a password.

@@ -321,6 +321,14 @@ impl QueryArgs {
         self.spelled_in(name, true)
     }
 
+    /// Whether an arg an upstream reads as `name` ([`spelled`](Self::spelled), in this
+    /// reading or a `;`-splitting parser's) has a value other than `checked`: with none
+    /// checked, any value counts.
+    pub fn spelled_other_than(&self, name: &str, checked: Option<&str>) -> bool {
+        self.spelled(name).any(|v| checked != Some(v))
+            || (self.semicolons.as_deref()).is_some_and(|s| s.spelled_other_than(name, checked))
+    }
+
     /// [`spelled`](Self::spelled), without the URI's args when `uri` is false (the form
     /// body's only).
     pub fn spelled_in<'a>(

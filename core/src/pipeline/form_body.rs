@@ -107,8 +107,8 @@ impl PendingRequest {
         }
     }
 
-    /// A form `POST` is read for a `_method` field too; nothing is read from a request that
-    /// is refused already.
+    /// A form `POST`, `PUT`, `PATCH` or `DELETE` is read for a `_method` field too; nothing
+    /// is read from a request that is refused already.
     pub fn wants_body(&self) -> bool {
         !self.method_overridden && !self.encoded_form && self.reads_form()
     }
@@ -172,19 +172,23 @@ impl PendingRequest {
 
     /// A form body APIcast does not read for credentials (on `DELETE`, `GET` and other
     /// methods; a `POST` without a content type, which Rack reads as a form) on a service
-    /// reading 3scale credentials from the query: an upstream may read a key in it, so it is
-    /// read to be compared with the one authorized, never to fill it (found by an audit,
-    /// 2026-12-06).
+    /// reading 3scale credentials or local keys from the query: an upstream may read a key
+    /// in it, so it is read to be compared with the one authorized, never to fill it (found
+    /// by audits, 2026-12-06 and, for local keys, 2026-12-07).
     fn form_compared(&self) -> bool {
         let threescale = matches!(
             self.service.auth.mode,
             Mode::ThreeScale | Mode::LocalThenThreeScale
-        );
+        ) && self.service.location == CredentialsLocation::Query;
         self.form_body
             && !self.body_eligible
             && !self.public_path
-            && threescale
-            && self.service.location == CredentialsLocation::Query
+            && (threescale || self.local.is_some() && self.local_query_key().is_some())
+    }
+
+    /// The query arg a local service reads keys from.
+    fn local_query_key(&self) -> Option<&str> {
+        (self.service.auth.api_keys.as_ref()).and_then(|k| k.query.as_deref())
     }
 
     /// Rules that read args read the form's, on every method and whatever the credentials'
@@ -193,8 +197,10 @@ impl PendingRequest {
         self.form_body && self.service.rules_use_args && !self.public_path
     }
 
+    /// A form body that frameworks read a `_method` from (CakePHP on `PUT`, `PATCH` and
+    /// `DELETE` too: found by an audit, 2026-12-07).
     fn form_override(&self) -> bool {
-        self.form_body && self.method == "POST"
+        self.form_body && method_override::read_in_body(&self.method)
     }
 
     /// Adds a form-urlencoded body: it fills missing credentials, and its args win for rules.
@@ -204,7 +210,8 @@ impl PendingRequest {
         let text = String::from_utf8_lossy(body);
         let form = QueryArgs::parse_form(&text);
         self.routing_changed |= select::form_changes_routing(&self.routing_args, &self.args, &form);
-        self.method_overridden |= method_override::in_text(&self.method, &text);
+        self.method_overridden |=
+            self.form_override() && method_override::in_text(&self.method, &text);
         // A form type that also names multipart or JSON (`...; profile=/json`): those readers
         // too, since an upstream may believe the other name.
         if self.scans_body() {
@@ -234,33 +241,34 @@ impl PendingRequest {
         if compared && self.service.auth.mode == Mode::ThreeScale {
             self.found.check_unread(&self.service, &form);
         }
-        if !self.form_credentials() {
-            return;
+        if self.form_credentials() {
+            self.found.fill_from_args(&self.service, &form);
+            self.found.check_merged(&self.service, &self.args);
+            // A credential in the body is as exposed on plain HTTP as one in the query.
+            self.insecure |= self.plain_http && self.found.any();
         }
-        self.found.fill_from_args(&self.service, &form);
-        self.found.check_merged(&self.service, &self.args);
-        // A credential in the body is as exposed on plain HTTP as one in the query.
-        self.insecure |= self.plain_http && self.found.any();
-        let local_key = self
-            .service
-            .auth
-            .api_keys
-            .as_ref()
-            .and_then(|k| k.query.as_deref());
-        // A key in the body beside another credential (a token, a Basic user, a signed URL)
-        // reaches the upstream unchecked, as one beside a key that differs (found by audits).
-        let other_credential = matches!(&self.local, Some(Ok(who)) if who.method != Method::ApiKey);
-        let differs = |name: &str| match self.args.credential(name) {
-            (_, true) => true,
-            (Some(v), _) => self
-                .header_key
-                .as_ref()
-                .map_or(other_credential, |h| v != h),
-            (None, _) => false,
-        };
-        if local_key.is_some_and(differs) {
+        if (self.form_credentials() || compared) && self.form_names_another_key() {
             self.local = Some(Err(LocalFailure::Failed));
         }
+    }
+
+    /// Whether the query and form args, read together, hold the local key arg (in any
+    /// spelling an upstream reads as it) twice with different values, or with a value other
+    /// than the key checked: the header's (or the Basic username's), else the args' own. A
+    /// key beside another credential (a token, a Basic user, a signed URL) reaches the
+    /// upstream unchecked, as one beside a key that differs (found by audits).
+    fn form_names_another_key(&self) -> bool {
+        let Some(name) = self.local_query_key() else {
+            return false;
+        };
+        let other_credential = matches!(&self.local, Some(Ok(who)) if who.method != Method::ApiKey);
+        let (first, twice) = self.args.credential(name);
+        let checked = match &self.header_key {
+            Some(key) => Some(key.as_str()),
+            None if other_credential => None,
+            None => first,
+        };
+        twice || self.args.spelled_other_than(name, checked)
     }
 }
 

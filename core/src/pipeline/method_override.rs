@@ -3,8 +3,12 @@
 //! ASP.NET Core's `UseHttpMethodOverride` run a `POST` as the method a header or a `_method`
 //! field names, while the mapping rules, grants and roles matched `POST`: `POST /orders` with
 //! `X-HTTP-Method-Override: DELETE` was metered and allowed as a `POST` and served as a
-//! `DELETE`. APIcast ignores overrides; Tollgate refuses a `POST` that names another method.
-//! Those frameworks only honour overrides on `POST`, so other methods are not looked at.
+//! `DELETE`. APIcast ignores overrides; Tollgate refuses a request that names another method.
+//! Most frameworks honour overrides on `POST` only, but Slim 4 applies the header on every
+//! method and CakePHP 4 the header on every method and a `_method` in a `PUT`, `PATCH` or
+//! `DELETE` form body too (`GET /models/7` with `X-HTTP-Method-Override: DELETE` was allowed
+//! as a read and served as a delete: found by an audit, 2026-12-07). A `_method` in the query
+//! is read on `POST` only.
 
 use crate::encoding::decode_form_component;
 use crate::mapping::arg_names::is_spelling_of;
@@ -19,34 +23,37 @@ const HEADERS: [&str; 3] = [
 /// The form field (Rails, Spring, ASP.NET Core) or any request input (Laravel, Symfony).
 const ARG: &str = "_method";
 
-/// Whether a `POST`'s headers name another method (or two values disagree).
+/// Whether the headers name a method other than `method` (or two values disagree).
 pub(super) fn in_headers(method: &str, headers: &dyn HeaderSource) -> bool {
-    method == "POST"
-        && HEADERS.iter().any(|name| {
-            let (value, ambiguous) = headers.header_any_spelling(name);
-            ambiguous || value.is_some_and(|v| !is_post(&v))
-        })
+    HEADERS.iter().any(|name| {
+        let (value, ambiguous) = headers.header_any_spelling(name);
+        ambiguous || value.is_some_and(|v| !is_same(&v, method))
+    })
 }
 
-/// Whether a `POST`'s query or form body (`text`, as sent) names another method in a
+/// Whether a form body on `method` may carry a `_method` an upstream applies.
+pub(super) fn read_in_body(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+}
+
+/// Whether a query or form body (`text`, as sent) names a method other than `method` in a
 /// `_method` piece: every piece, split on `&` and `;` (Rack 2, old Python and Go split on
 /// both), its name decoded as a form's and read in any spelling an upstream reads as
 /// `_method` (`_METHOD`, PHP's `.method`, `[_method]`: `arg_names`). Not `QueryArgs`: its
 /// view stops at 100 pieces, an upstream's does not.
 pub(super) fn in_text(method: &str, text: &str) -> bool {
-    method == "POST"
-        && text.split(['&', ';']).any(|piece| {
-            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
-            // Cheap first look: a `_method` name holds `method` in some case, or an escape.
-            let maybe = name.contains('%') || contains_ci(name, "method");
-            maybe
-                && is_spelling_of(&decode_form_component(name), ARG)
-                && !is_post(&decode_form_component(value))
-        })
+    text.split(['&', ';']).any(|piece| {
+        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+        // Cheap first look: a `_method` name holds `method` in some case, or an escape.
+        let maybe = name.contains('%') || contains_ci(name, "method");
+        maybe
+            && is_spelling_of(&decode_form_component(name), ARG)
+            && !is_same(&decode_form_component(value), method)
+    })
 }
 
-fn is_post(value: &str) -> bool {
-    value.trim().eq_ignore_ascii_case("POST")
+fn is_same(value: &str, method: &str) -> bool {
+    value.trim().eq_ignore_ascii_case(method)
 }
 
 fn contains_ci(text: &str, needle: &str) -> bool {
@@ -86,16 +93,53 @@ mod tests {
                 in_headers("POST", &headers(&[(name, value)])),
                 "{name}: {value}"
             );
-            assert!(
-                !in_headers("PUT", &headers(&[(name, value)])),
-                "{name}: {value}"
-            );
         }
         for value in ["POST", " post "] {
             let h = headers(&[("x-http-method-override", value)]);
             assert!(!in_headers("POST", &h), "{value}");
         }
         assert!(!in_headers("POST", &headers(&[("x-method", "DELETE")])));
+    }
+
+    /// Slim 4 and CakePHP 4 apply the header whatever the method (found by an audit,
+    /// 2026-12-07): one naming another method is refused on every method, one naming the
+    /// request's own is not an override.
+    #[test]
+    fn headers_naming_another_method_on_any_method() {
+        for (method, own) in [("GET", " get "), ("PUT", "put"), ("DELETE", "Delete")] {
+            for name in HEADERS {
+                assert!(
+                    in_headers(method, &headers(&[(name, "PATCH")])),
+                    "{method} {name}"
+                );
+                assert!(
+                    in_headers(method, &headers(&[(name, "POST")])),
+                    "{method} {name}"
+                );
+                assert!(
+                    !in_headers(method, &headers(&[(name, own)])),
+                    "{method} {name}"
+                );
+            }
+        }
+        let spelled = headers(&[("x_http_method_override", "PATCH")]);
+        assert!(in_headers("GET", &spelled));
+        assert!(!in_headers("PATCH", &spelled));
+        assert!(!in_headers("GET", &headers(&[])));
+    }
+
+    /// CakePHP reads a `_method` in a `PUT`, `PATCH` or `DELETE` form body (found by an
+    /// audit, 2026-12-07).
+    #[test]
+    fn args_naming_another_method_on_other_methods() {
+        for method in ["PUT", "PATCH", "DELETE"] {
+            assert!(read_in_body(method));
+            assert!(in_text(method, "_method=POST"), "{method}");
+            assert!(in_text(method, "a=1&.method=GET"), "{method}");
+            assert!(!in_text(method, &format!("_method={method}")), "{method}");
+        }
+        assert!(in_text("PUT", "_method=DELETE"));
+        assert!(!read_in_body("GET"));
     }
 
     #[test]
@@ -118,7 +162,6 @@ mod tests {
             "_method%00x=DELETE",
         ] {
             assert!(in_text("POST", text), "{text}");
-            assert!(!in_text("GET", text), "{text}");
         }
         for text in [
             "_method=POST",

@@ -49,8 +49,12 @@ mod forwarded_host_tests;
 pub mod ip_check;
 #[cfg(test)]
 mod ip_check_tests;
+#[cfg(test)]
+mod local_key_tests;
 mod matched;
 mod method_override;
+#[cfg(test)]
+mod method_override_tests;
 #[cfg(test)]
 mod policy_tests;
 #[cfg(test)]
@@ -368,7 +372,8 @@ pub fn start(
     let other_body = content_type.as_deref().is_some_and(body_scan::applies) || other_type();
     let signed_url_body = form_body::signed_url_body(&local, head.method, other_body);
     let method_overridden = method_override::in_headers(head.method, headers)
-        || method_override::in_text(head.method, query.unwrap_or_default());
+        || (head.method == "POST"
+            && method_override::in_text(head.method, query.unwrap_or_default()));
     // Read only when a credential came, or may come in the form body.
     let plain_http = (carries_credentials || body_eligible)
         && service

@@ -240,3 +240,131 @@ fn a_second_authorization_header_behind_an_unread_scheme() {
         .send(s.port());
     refused(&s, &r, "a second Authorization header with another key");
 }
+
+/// Local authentication audit (2026-12-07): keys from the `APIKey` header and the `api_key`
+/// query arg (both keys known here), a Basic user `alice` and signed URLs.
+fn keys_users_and_signed_urls() -> Value {
+    json!({"mode": "local",
+        "api_keys": {"header": "APIKey", "query": "api_key", "keys": [
+            {"id": "reader", "hash": stored_form(READER_KEY)},
+            {"id": "admin", "hash": stored_form(OTHER_KEY)}]},
+        "basic_users": [{"username": "alice", "salt": "s", "hash": stored_form("spw")}],
+        "signed_urls": {"secret": SIGNING_SECRET}})
+}
+
+const SIGNING_SECRET: &str = "url-signing-secret";
+
+/// Refused as auth failed, with nothing at the upstream nor at the backend.
+fn refused_locally(s: &Stack, r: &e2e::Response, what: &str) {
+    refused(s, r, what);
+    assert!(s.backend.requests().is_empty(), "{what}: backend called");
+}
+
+/// `?api.key=<other key>` beside the header's key: the decision reads `api_key` only and
+/// never compared the other spelling, which PHP (`$_GET['api_key']`), `qs` and Rack
+/// (`api_key[]`, `[api_key]`) read as `api_key`. README: "a local key in the header and
+/// another in the query" is auth failed; one credential per request.
+#[test]
+fn a_key_in_another_spelling_of_the_query_arg_rides_along() {
+    let s = Stack::start(config(vec![local_service(
+        keys_users_and_signed_urls(),
+        any_rule(),
+    )]));
+    let alice = basic_auth("alice", "pw");
+    // Controls: the header key alone, with the same key spelled otherwise, and Alice alone.
+    let r = req("GET", "/me")
+        .header("APIKey", READER_KEY)
+        .send(s.port());
+    assert_eq!(r.status, 200, "{r}");
+    let r = req("GET", &format!("/me?api.key={READER_KEY}"))
+        .header("APIKey", READER_KEY)
+        .send(s.port());
+    assert_eq!(r.status, 200, "{r}");
+    let r = req("GET", "/me")
+        .header("Authorization", &alice)
+        .send(s.port());
+    assert_eq!(r.status, 200, "{r}");
+    s.echo.clear();
+
+    for name in [
+        "api.key",
+        "api_key[]",
+        "%5Bapi_key%5D",
+        "API.KEY",
+        "%20api_key",
+    ] {
+        let target = format!("/me?{name}={OTHER_KEY}");
+        let r = req("GET", &target)
+            .header("APIKey", READER_KEY)
+            .send(s.port());
+        refused_locally(&s, &r, &format!("{target} beside the header key"));
+        let r = req("GET", &target)
+            .header("Authorization", &alice)
+            .send(s.port());
+        refused_locally(&s, &r, &format!("{target} beside a Basic user"));
+    }
+    let form = [("api.key", OTHER_KEY)];
+    let r = (req("POST", "/me").header("APIKey", READER_KEY))
+        .form(&form)
+        .send(s.port());
+    refused_locally(&s, &r, "a form body's api.key beside the header key");
+    let url = signed_url::sign(SIGNING_SECRET.as_bytes(), "POST", "/me", now() + 300).unwrap();
+    let r = req("POST", &url).form(&form).send(s.port());
+    refused_locally(&s, &r, "a form body's api.key beside a signed URL");
+}
+
+/// A form body APIcast does not read for credentials (a `DELETE` or `GET` form, a `POST`
+/// without a content type, which Rack reads as a form) was never read for local keys, yet
+/// Laravel's `input()` prefers the body's `api_key` on a `DELETE`: the upstream read the other
+/// key beside the checked one, a Basic user or a signed URL.
+#[test]
+fn a_key_in_a_form_body_apicast_does_not_read_rides_along() {
+    let s = Stack::start(config(vec![local_service(
+        keys_users_and_signed_urls(),
+        any_rule(),
+    )]));
+    let alice = basic_auth("alice", "pw");
+    let with_key = |method: &str, target: &str, body: &str| {
+        (req(method, target).header("APIKey", READER_KEY))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.to_string())
+            .send(s.port())
+    };
+    // Controls: such bodies without a key, or with the checked one.
+    let r = with_key("DELETE", "/me", "note=x");
+    assert_eq!(r.status, 200, "{r}");
+    let r = with_key("DELETE", "/me", &format!("api_key={READER_KEY}"));
+    assert_eq!(r.status, 200, "{r}");
+    s.echo.clear();
+
+    let other = format!("api_key={OTHER_KEY}");
+    for method in ["DELETE", "GET"] {
+        let r = with_key(method, "/me", &other);
+        refused_locally(&s, &r, &format!("{method} form body beside the header key"));
+    }
+    let r = (req("DELETE", &format!("/me?api_key={READER_KEY}")))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(other.clone())
+        .send(s.port());
+    refused_locally(&s, &r, "DELETE form body beside the query key");
+    let r = (req("POST", "/me").header("APIKey", READER_KEY))
+        .body(other.clone())
+        .send(s.port());
+    refused_locally(
+        &s,
+        &r,
+        "POST body without a content type beside the header key",
+    );
+    let r = (req("DELETE", "/me").header("Authorization", &alice))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(other.clone())
+        .send(s.port());
+    refused_locally(&s, &r, "DELETE form body beside a Basic user");
+    let url = signed_url::sign(SIGNING_SECRET.as_bytes(), "POST", "/me", now() + 300).unwrap();
+    let r = req("POST", &url).body(other.clone()).send(s.port());
+    refused_locally(
+        &s,
+        &r,
+        "POST body without a content type beside a signed URL",
+    );
+}

@@ -5,16 +5,20 @@
 //! `POST`: until 2026-12-05 a key allowed to create orders deleted them (local grants), and a
 //! 3scale app was metered on the cheap `POST` rule for an expensive `DELETE` (authrep and
 //! batching). Such a `POST` is now refused with 400 `Bad Request: method override`: nothing
-//! reaches the upstream and the backend is not called. A `POST` that names `POST`, and other
-//! methods (those frameworks only honour overrides on a `POST`), are served as before.
+//! reaches the upstream and the backend is not called. A `POST` that names `POST` is served
+//! as before. Slim 4 and CakePHP 4 apply the header on every method, and CakePHP a `_method`
+//! in a `PUT`, `PATCH` or `DELETE` form body: those are refused the same way (found by an
+//! audit, 2026-12-07).
 
 mod support;
 
+use e2e::jwt::now;
 use e2e::Request;
 use serde_json::{json, Value};
 use support::adversarial::{expect_100, Case};
 use support::*;
 use tollgate_core::auth::digest::stored_form;
+use tollgate_core::auth::signed_url;
 
 const WRITER_KEY: &str = "writer-key-0123456789";
 const REFUSED: (u16, &str) = (400, "Bad Request: method override");
@@ -150,12 +154,12 @@ fn a_post_that_asks_for_a_delete_cannot_use_a_create_grant() {
         }
         r.send(s.port())
     };
-    // Controls: create, an override that names POST, a GET's override (ignored upstream),
-    // and the DELETE itself, which the writer may not do.
+    // Controls: create, an override that names POST, a GET's that names GET, and the
+    // DELETE itself, which the writer may not do.
     assert_eq!(plain("POST", None, "create").status, 200);
     let same = plain("POST", Some(("X-HTTP-Method-Override", "post")), "same");
     assert_eq!(same.status, 200, "{same}");
-    let get = plain("GET", Some(("X-HTTP-Method-Override", "DELETE")), "get");
+    let get = plain("GET", Some(("X-HTTP-Method-Override", "GET")), "get");
     assert_eq!(get.status, 200, "{get}");
     assert_eq!(plain("DELETE", None, "delete").status, 403);
 
@@ -216,4 +220,69 @@ fn a_post_that_asks_for_a_delete_is_not_metered_as_a_post_in_any_mode() {
             assert_eq!(s.authreps()[0].param("usage[hits]"), Some("1"));
         }
     }
+}
+
+type Header<'a> = (&'a str, &'a str);
+
+/// A key that may read and update models, not delete them. Slim 4's
+/// `MethodOverrideMiddleware` applies `X-Http-Method-Override` whatever the method, and
+/// CakePHP 4 the header too and a `_method` in a `PUT`, `PATCH` or `DELETE` form body:
+/// `GET /models/7` with `X-Http-Method-Override: DELETE` was allowed as a read and served as a
+/// delete, a signed `GET` URL the same.
+#[test]
+fn another_method_that_asks_for_a_delete_cannot_use_its_grant() {
+    let secret = "url-signing-secret";
+    let auth = json!({"mode": "local", "signed_urls": {"secret": secret}, "api_keys": {
+        "header": "APIKey",
+        "keys": [{"id": "editor", "hash": stored_form(WRITER_KEY),
+                  "grants": [{"namespace": "models", "actions": ["read", "update"]}]}]
+    }});
+    let rules = json!([{"http_method": "ANY", "pattern": "/models", "metric_system_name": "hits",
+        "delta": 1, "namespace": "models"}]);
+    let s = Stack::start(config(vec![local_service(auth, rules)]));
+    let send = |method: &str, target: &str, extra: &[(&str, &str)], body: &str, mark: &str| {
+        let mut r = Request::new(method, target)
+            .header("Host", "local.example.com")
+            .header(MARK, mark);
+        for (k, v) in extra {
+            r = r.header(k, v);
+        }
+        if !body.is_empty() {
+            r = r.header("Content-Type", FORM).body(body.to_string());
+        }
+        let r = r.send(s.port());
+        (r.status, r.body)
+    };
+    let key = ("APIKey", WRITER_KEY);
+    let delete = ("X-Http-Method-Override", "DELETE");
+    // Controls: a read, an update (a form body without `_method`), and the DELETE itself.
+    assert_eq!(send("GET", "/models/7", &[key], "", "read").0, 200);
+    assert_eq!(send("PUT", "/models/7", &[key], "name=x", "update").0, 200);
+    assert_eq!(send("DELETE", "/models/7", &[key], "", "delete").0, 403);
+
+    let url = signed_url::sign(secret.as_bytes(), "GET", "/models/7", now() + 300).unwrap();
+    let cases: [(&str, &str, &[Header], &str); 7] = [
+        ("GET", "/models/7", &[key, delete], ""),
+        (
+            "GET",
+            "/models/7",
+            &[key, ("x_http_method_override", "DELETE")],
+            "",
+        ),
+        ("PATCH", "/models/7", &[key, delete], ""),
+        ("PUT", "/models/7", &[key, ("X-HTTP-Method", "DELETE")], ""),
+        ("PUT", "/models/7", &[key], "name=x&_method=DELETE"),
+        ("PATCH", "/models/7", &[key], "_method=DELETE"),
+        ("GET", url.as_str(), &[delete], ""),
+    ];
+    for (method, target, extra, body) in cases {
+        let what = format!("{method} {target} {extra:?} {body}");
+        let got = send(method, target, extra, body, &what);
+        assert_eq!((got.0, got.1.as_str()), REFUSED, "{what}");
+    }
+    assert_eq!(marks(&s), ["read", "update"], "what the upstream received");
+    assert!(
+        s.backend.requests().is_empty(),
+        "no backend for a local service"
+    );
 }
