@@ -3,7 +3,7 @@
 //! not read, or in a Basic credential Tollgate cannot decode. Each is auth failed, with or
 //! without `default_credentials` (found by an audit, 2026-12-06).
 
-use super::fake_envoy::Headers;
+use super::fake_envoy::{decide_with_form, Headers};
 use super::*;
 use serde_json::{json, Value};
 
@@ -38,24 +38,7 @@ fn decide(
     headers: &[(&'static str, &'static str)],
     body: &str,
 ) -> (u16, String) {
-    let head = RequestHead {
-        method,
-        authority: "api",
-        path,
-        now_s: 0,
-    };
-    let mut pending = match begin(c, head, &Headers(headers.to_vec())) {
-        Ok(p) => p,
-        Err(reply) => return (reply.status, reply.body),
-    };
-    if !body.is_empty() {
-        assert!(
-            pending.wants_body(),
-            "{method} {path} {headers:?}: body not read"
-        );
-        pending.add_form_body(body.as_bytes());
-    }
-    match pending.authorize() {
+    match decide_with_form(c, method, path, headers, body) {
         Err(reply) => (reply.status, reply.body),
         Ok(Next::Backend(m)) => (0, m.credentials.encoded()),
         Ok(Next::Forward(_)) => (0, "forward".into()),

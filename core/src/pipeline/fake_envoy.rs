@@ -51,6 +51,44 @@ impl HeaderSource for Headers {
     }
 }
 
+/// One request's decision without a worker: `begin`, the form `body` when not empty (it must
+/// be waited for), then `authorize`. The form-body tests' shared path to a verdict.
+pub(super) fn decide_with_form(
+    config: &Config,
+    method: &str,
+    path: &str,
+    headers: &[(&'static str, &'static str)],
+    body: &str,
+) -> Result<Next, LocalReply> {
+    let head = RequestHead {
+        method,
+        authority: "api",
+        path,
+        now_s: 0,
+    };
+    let mut pending = begin(config, head, &Headers(headers.to_vec()))?;
+    if !body.is_empty() {
+        assert!(
+            pending.wants_body(),
+            "{method} {path} {headers:?}: body not read"
+        );
+        pending.add_form_body(body.as_bytes());
+    }
+    pending.authorize()
+}
+
+/// The metrics a `GET` is reported with (it must go to the backend).
+pub(super) fn backend_usage(
+    config: &Config,
+    path: &str,
+    headers: &[(&'static str, &'static str)],
+) -> Vec<String> {
+    match decide_with_form(config, "GET", path, headers, "") {
+        Ok(Next::Backend(m)) => m.usage.iter().map(|(m, _)| m.to_string()).collect(),
+        _ => panic!("expected a backend call"),
+    }
+}
+
 /// What happened to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Fate {

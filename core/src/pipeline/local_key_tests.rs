@@ -3,7 +3,7 @@
 //! `DELETE` or `GET` form, a `POST` without a content type). Each is auth failed beside a
 //! key that differs or another credential (found by an audit, 2026-12-07).
 
-use super::fake_envoy::Headers;
+use super::fake_envoy::decide_with_form;
 use super::*;
 use crate::auth::basic::password_digest;
 use crate::auth::digest::{stored_form, to_hex};
@@ -34,24 +34,7 @@ fn config() -> Config {
 /// The reply's status (0: forwarded). `body`: read when the request waits for it, which it
 /// must when `body` is not empty.
 fn decide(method: &str, path: &str, headers: &[(&'static str, &'static str)], body: &str) -> u16 {
-    let head = RequestHead {
-        method,
-        authority: "api",
-        path,
-        now_s: 0,
-    };
-    let mut pending = match begin(&config(), head, &Headers(headers.to_vec())) {
-        Ok(p) => p,
-        Err(reply) => return reply.status,
-    };
-    if !body.is_empty() {
-        assert!(
-            pending.wants_body(),
-            "{method} {path} {headers:?}: body not read"
-        );
-        pending.add_form_body(body.as_bytes());
-    }
-    match pending.authorize() {
+    match decide_with_form(&config(), method, path, headers, body) {
         Err(reply) => reply.status,
         Ok(Next::Forward(_)) => 0,
         Ok(Next::Backend(_)) => panic!("no backend for a local service"),

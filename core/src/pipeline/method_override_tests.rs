@@ -2,7 +2,7 @@
 //! whatever the method, CakePHP a `_method` in a `PUT`, `PATCH` or `DELETE` form body too.
 //! One naming another method is a bad request, as on `POST` (found by an audit, 2026-12-07).
 
-use super::fake_envoy::Headers;
+use super::fake_envoy::decide_with_form;
 use super::*;
 use crate::auth::digest::stored_form;
 use crate::auth::signed_url::sign;
@@ -35,21 +35,7 @@ fn decide(
     headers: &[(&'static str, &'static str)],
     body: &str,
 ) -> (u16, String) {
-    let head = RequestHead {
-        method,
-        authority: "api",
-        path,
-        now_s: 0,
-    };
-    let mut pending = match begin(&config(), head, &Headers(headers.to_vec())) {
-        Ok(p) => p,
-        Err(reply) => return (reply.status, reply.body),
-    };
-    if !body.is_empty() {
-        assert!(pending.wants_body(), "{method} {path}: body not read");
-        pending.add_form_body(body.as_bytes());
-    }
-    match pending.authorize() {
+    match decide_with_form(&config(), method, path, headers, body) {
         Err(reply) => (reply.status, reply.body),
         Ok(_) => (0, String::new()),
     }

@@ -2,7 +2,7 @@
 //! What the decision is (forward, which reply), what is forwarded (the secret token, the
 //! upstream rewrite, debug headers), and that no backend call or report follows.
 
-use super::fake_envoy::Headers;
+use super::fake_envoy::{decide_with_form, Headers};
 use super::*;
 use crate::cache::MemoryStore;
 use serde_json::{json, Value};
@@ -76,13 +76,7 @@ fn decide(
     path: &str,
     headers: &[(&'static str, &'static str)],
 ) -> Result<Next, LocalReply> {
-    let head = RequestHead {
-        method,
-        authority: "api",
-        path,
-        now_s: 0,
-    };
-    begin(config, head, &Headers(headers.to_vec()))?.authorize()
+    decide_with_form(config, method, path, headers, "")
 }
 
 fn forwarded(next: Result<Next, LocalReply>) -> Forward {

@@ -3,8 +3,7 @@
 //! arg (`nil`) and of a bare `?flag` (`true`), a claim read raw rather than rendered as
 //! Liquid, and an `owner_id` written as a decimal string.
 
-use super::fake_envoy::Headers;
-use super::*;
+use super::fake_envoy::{backend_usage, Headers};
 use crate::config::Config;
 use serde_json::{json, Value};
 
@@ -28,20 +27,6 @@ fn product(rules: Value) -> Config {
     product_with(rules, json!(2))
 }
 
-fn usage(config: &Config, path: &str, headers: &[(&'static str, &'static str)]) -> Vec<String> {
-    let head = RequestHead {
-        method: "GET",
-        authority: "api",
-        path,
-        now_s: 0,
-    };
-    let pending = begin(config, head, &Headers(headers.to_vec())).unwrap();
-    match pending.authorize() {
-        Ok(Next::Backend(m)) => m.usage.iter().map(|(m, _)| m.to_string()).collect(),
-        _ => panic!("expected a backend call"),
-    }
-}
-
 /// To backend 2 when `operation` holds, else to backend 1 (a catch-all).
 fn to_b_when(operation: Value) -> Config {
     product(json!([
@@ -62,14 +47,14 @@ fn a_condition_without_operations_always_holds() {
             {"match": "path", "op": "==", "value": "/b"}]}},
         {"url": "http://a", "owner_id": 1, "condition": {}}
     ]));
-    assert_eq!(usage(&c, "/b?user_key=k", &[]), TO_B);
-    assert_eq!(usage(&c, "/x?user_key=k", &[]), TO_A);
+    assert_eq!(backend_usage(&c, "/b?user_key=k", &[]), TO_B);
+    assert_eq!(backend_usage(&c, "/x?user_key=k", &[]), TO_A);
     // `or` over no operation holds for none (APIcast's `at_least_one_true`).
     let c = product(json!([
         {"url": "http://b", "owner_id": 2, "condition": {"combine_op": "or"}},
         {"url": "http://a", "owner_id": 1, "condition": {}}
     ]));
-    assert_eq!(usage(&c, "/x?user_key=k", &[]), TO_A);
+    assert_eq!(backend_usage(&c, "/x?user_key=k", &[]), TO_A);
 }
 
 /// An absent header is `tostring(nil)`, the text `nil`: `== "nil"` holds, and so does
@@ -78,13 +63,22 @@ fn a_condition_without_operations_always_holds() {
 fn an_absent_header_reads_nil() {
     let eq_nil =
         to_b_when(json!({"match": "header", "header_name": "X-Tier", "op": "==", "value": "nil"}));
-    assert_eq!(usage(&eq_nil, "/x?user_key=k", &[]), TO_B);
-    assert_eq!(usage(&eq_nil, "/x?user_key=k", &[("x-tier", "gold")]), TO_A);
-    assert_eq!(usage(&eq_nil, "/x?user_key=k", &[("x-tier", "")]), TO_A);
+    assert_eq!(backend_usage(&eq_nil, "/x?user_key=k", &[]), TO_B);
+    assert_eq!(
+        backend_usage(&eq_nil, "/x?user_key=k", &[("x-tier", "gold")]),
+        TO_A
+    );
+    assert_eq!(
+        backend_usage(&eq_nil, "/x?user_key=k", &[("x-tier", "")]),
+        TO_A
+    );
     let ne_empty =
         to_b_when(json!({"match": "header", "header_name": "X-Tier", "op": "!=", "value": ""}));
-    assert_eq!(usage(&ne_empty, "/x?user_key=k", &[]), TO_B);
-    assert_eq!(usage(&ne_empty, "/x?user_key=k", &[("x-tier", "")]), TO_A);
+    assert_eq!(backend_usage(&ne_empty, "/x?user_key=k", &[]), TO_B);
+    assert_eq!(
+        backend_usage(&ne_empty, "/x?user_key=k", &[("x-tier", "")]),
+        TO_A
+    );
 }
 
 #[test]
@@ -93,12 +87,12 @@ fn an_absent_header_or_arg_matches_what_matches_nil() {
     let any = to_b_when(
         json!({"match": "header", "header_name": "X-Tier", "op": "matches", "value": ".*"}),
     );
-    assert_eq!(usage(&any, "/x?user_key=k", &[]), TO_B);
+    assert_eq!(backend_usage(&any, "/x?user_key=k", &[]), TO_B);
     let nil = to_b_when(
         json!({"match": "query_arg", "query_arg_name": "tier", "op": "matches", "value": "^nil$"}),
     );
-    assert_eq!(usage(&nil, "/x?user_key=k", &[]), TO_B);
-    assert_eq!(usage(&nil, "/x?user_key=k&tier=gold", &[]), TO_A);
+    assert_eq!(backend_usage(&nil, "/x?user_key=k", &[]), TO_B);
+    assert_eq!(backend_usage(&nil, "/x?user_key=k&tier=gold", &[]), TO_A);
 }
 
 /// `ngx.req.get_uri_args`: `?flag` is Lua `true` (`== "true"` holds), `?flag=` the empty
@@ -111,13 +105,16 @@ fn a_query_arg_reads_as_tostring_of_get_uri_args() {
         )
     };
     let (is_true, is_empty, is_nil) = (c("true"), c(""), c("nil"));
-    assert_eq!(usage(&is_true, "/x?user_key=k&flag", &[]), TO_B);
-    assert_eq!(usage(&is_true, "/x?user_key=k&flag=true", &[]), TO_B);
-    assert_eq!(usage(&is_true, "/x?user_key=k&flag=", &[]), TO_A);
-    assert_eq!(usage(&is_empty, "/x?user_key=k&flag=", &[]), TO_B);
-    assert_eq!(usage(&is_empty, "/x?user_key=k&flag", &[]), TO_A);
-    assert_eq!(usage(&is_nil, "/x?user_key=k", &[]), TO_B);
-    assert_eq!(usage(&is_nil, "/x?user_key=k&flag", &[]), TO_A);
+    assert_eq!(backend_usage(&is_true, "/x?user_key=k&flag", &[]), TO_B);
+    assert_eq!(
+        backend_usage(&is_true, "/x?user_key=k&flag=true", &[]),
+        TO_B
+    );
+    assert_eq!(backend_usage(&is_true, "/x?user_key=k&flag=", &[]), TO_A);
+    assert_eq!(backend_usage(&is_empty, "/x?user_key=k&flag=", &[]), TO_B);
+    assert_eq!(backend_usage(&is_empty, "/x?user_key=k&flag", &[]), TO_A);
+    assert_eq!(backend_usage(&is_nil, "/x?user_key=k", &[]), TO_B);
+    assert_eq!(backend_usage(&is_nil, "/x?user_key=k&flag", &[]), TO_A);
 }
 
 /// A mapping rule's `owner_id` as a decimal string is that owner (APIcast's `tonumber`); it
@@ -126,7 +123,7 @@ fn a_query_arg_reads_as_tostring_of_get_uri_args() {
 fn a_mapping_rule_owner_id_may_be_a_decimal_string() {
     let rules = json!([{"url": "http://a", "owner_id": 1, "condition": {"operations": []}}]);
     assert_eq!(
-        usage(
+        backend_usage(
             &product_with(rules.clone(), json!("2")),
             "/x?user_key=k",
             &[]
@@ -136,12 +133,12 @@ fn a_mapping_rule_owner_id_may_be_a_decimal_string() {
     let kept = ["a_hits", "b_hits", "product_hits"];
     for other in [json!("two"), json!("+2"), json!(" 2"), json!(""), json!(-2)] {
         let c = product_with(rules.clone(), other.clone());
-        assert_eq!(usage(&c, "/x?user_key=k", &[]), kept, "{other}");
+        assert_eq!(backend_usage(&c, "/x?user_key=k", &[]), kept, "{other}");
     }
     // A routing rule's own `owner_id` too; a non-number there is refused, as before.
     let rules = |owner: Value| json!([{"url": "http://a", "owner_id": owner, "condition": {"operations": []}}]);
     let c = product(rules(json!("0001")));
-    assert_eq!(usage(&c, "/x?user_key=k", &[]), TO_A);
+    assert_eq!(backend_usage(&c, "/x?user_key=k", &[]), TO_A);
     let v = json!({"backend": {"cluster": "backend"}, "services": [{"id": "9", "backend_version": "1",
         "proxy": {"policy_chain": [{"name": "routing", "configuration": {"rules": rules(json!("one"))}},
             {"name": "apicast"}]}}]});

@@ -2,7 +2,7 @@
 //! the fake Envoy of `worker_tests`), `routing`'s usage clean-up by `owner_id`, and a chain
 //! without `apicast` (public).
 
-use super::fake_envoy::{Envoy, Fate, Headers};
+use super::fake_envoy::{backend_usage, Envoy, Fate, Headers};
 use super::*;
 use serde_json::{json, Value};
 
@@ -218,20 +218,6 @@ fn product_chain(rules: Value, routing_first: bool) -> Config {
     Config::parse(v.to_string().as_bytes()).unwrap().config
 }
 
-fn usage(config: &Config, path: &str, headers: &[(&'static str, &'static str)]) -> Vec<String> {
-    let head = RequestHead {
-        method: "GET",
-        authority: "api",
-        path,
-        now_s: 0,
-    };
-    let pending = begin(config, head, &Headers(headers.to_vec())).unwrap();
-    match pending.authorize() {
-        Ok(Next::Backend(m)) => m.usage.iter().map(|(m, _)| m.to_string()).collect(),
-        _ => panic!("expected a backend call"),
-    }
-}
-
 #[test]
 fn routing_reports_only_the_routed_backends_rules_and_the_products() {
     let c = product(json!([
@@ -242,20 +228,20 @@ fn routing_reports_only_the_routed_backends_rules_and_the_products() {
             {"match": "query_arg", "query_arg_name": "to", "op": "==", "value": "b"}]}}
     ]));
     assert_eq!(
-        usage(&c, "/x?user_key=k", &[("x-backend", "a")]),
+        backend_usage(&c, "/x?user_key=k", &[("x-backend", "a")]),
         ["a_hits", "product_hits"]
     );
     assert_eq!(
-        usage(&c, "/b?user_key=k", &[]),
+        backend_usage(&c, "/b?user_key=k", &[]),
         ["b_hits", "b_only", "product_hits"]
     );
     assert_eq!(
-        usage(&c, "/x?user_key=k&to=b", &[]),
+        backend_usage(&c, "/x?user_key=k&to=b", &[]),
         ["b_hits", "product_hits"]
     );
     // No rule holds: nothing is cleaned up.
     assert_eq!(
-        usage(&c, "/x?user_key=k", &[]),
+        backend_usage(&c, "/x?user_key=k", &[]),
         ["a_hits", "b_hits", "product_hits"]
     );
 }
@@ -268,7 +254,7 @@ fn routing_after_apicast_cleans_no_usage() {
         {"match": "header", "header_name": "X-Backend", "op": "==", "value": "a"}]}}]);
     let c = product_chain(rules, false);
     assert_eq!(
-        usage(&c, "/x?user_key=k", &[("x-backend", "a")]),
+        backend_usage(&c, "/x?user_key=k", &[("x-backend", "a")]),
         ["a_hits", "b_hits", "product_hits"]
     );
 }
@@ -344,9 +330,12 @@ fn routing_first_true_rule_wins_and_ne_holds_for_an_absent_value() {
             {"match": "header", "header_name": "X-Backend", "op": "!=", "value": "a"}]}},
         {"url": "http://a:1", "owner_id": 1, "condition": {"operations": []}}
     ]));
-    assert_eq!(usage(&c, "/x?user_key=k", &[]), ["b_hits", "product_hits"]);
     assert_eq!(
-        usage(&c, "/x?user_key=k", &[("x-backend", "a")]),
+        backend_usage(&c, "/x?user_key=k", &[]),
+        ["b_hits", "product_hits"]
+    );
+    assert_eq!(
+        backend_usage(&c, "/x?user_key=k", &[("x-backend", "a")]),
         ["a_hits", "product_hits"]
     );
 }
@@ -508,11 +497,14 @@ fn routing_matches_is_an_unanchored_regex() {
         {"url": "http://a:1", "owner_id": 1, "condition": {"operations": []}}
     ]));
     assert_eq!(
-        usage(&c, "/x?user_key=k", &[("x-version", "api-v3")]),
+        backend_usage(&c, "/x?user_key=k", &[("x-version", "api-v3")]),
         ["b_hits", "product_hits"]
     );
     // No header: matches nothing.
-    assert_eq!(usage(&c, "/x?user_key=k", &[]), ["a_hits", "product_hits"]);
+    assert_eq!(
+        backend_usage(&c, "/x?user_key=k", &[]),
+        ["a_hits", "product_hits"]
+    );
 }
 
 #[test]
