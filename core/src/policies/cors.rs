@@ -92,10 +92,20 @@ pub fn is_literal(v: &str) -> bool {
     !http || absolute
 }
 
+/// Longest pattern and deepest nesting of groups accepted. The search recurses once per item
+/// matched and per group entered: deep or long patterns overflowed the Wasm stack (in Node's
+/// V8 at 2,700 nested groups or 4,000 matched items), a trap for every request on the worker
+/// (found by an audit, 2026-12-07). The bounds are `url_rewriting`'s (`crate::regex`).
+const MAX_PATTERN_BYTES: usize = crate::regex::MAX_PATTERN_BYTES;
+const MAX_GROUP_DEPTH: usize = 32;
+
 /// Checks an `allow_origin` pattern Tollgate must match: `None` when it can.
 pub fn unsupported(pattern: &str) -> Option<&'static str> {
     if is_literal(pattern) {
         return None;
+    }
+    if pattern.len() > MAX_PATTERN_BYTES {
+        return Some("a regex longer than 1024 bytes");
     }
     let p = pattern.as_bytes();
     let mut depth = 0usize;
@@ -115,6 +125,9 @@ pub fn unsupported(pattern: &str) -> Option<&'static str> {
                 true
             }
             b'?' if !atom => return Some("a regex with ? after nothing"),
+            b'(' if depth == MAX_GROUP_DEPTH => {
+                return Some("a regex with groups nested deeper than 32")
+            }
             b'(' => {
                 depth += 1;
                 if p[i + 1..].starts_with(b"?:") {

@@ -250,6 +250,51 @@ fn cors_headers_echo_the_request_or_say_the_configuration() {
     assert_eq!(ops[1], op(Delete, "access-control-allow-methods", ""));
 }
 
+/// The search recurses per group entered and per item matched: a deep or long pattern
+/// overflowed V8's stack, a trap for every request with an `Origin` (found by an audit,
+/// 2026-12-07). Such patterns are refused; the largest accepted ones still match.
+#[test]
+fn an_origin_pattern_too_deep_or_too_long_is_refused_and_the_largest_accepted_match() {
+    let chain = |pattern: &str| json!([{"name": "cors", "configuration": {"allow_origin": pattern}}, APICAST()]);
+    let refused = |pattern: &str| {
+        let v = json!({"backend": {"cluster": "b"}, "services": [{"id": 1, "backend_version": 1,
+            "proxy": {"policy_chain": chain(pattern)}}]});
+        Config::parse(v.to_string().as_bytes())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    let at = "services[0].proxy.policy_chain[0].configuration.allow_origin";
+    let nested = |depth: usize| format!("{}a{}", "(".repeat(depth), ")".repeat(depth));
+    assert_eq!(
+        refused(&nested(33)),
+        format!("{at}: a regex with groups nested deeper than 32")
+    );
+    assert_eq!(
+        refused(&nested(3000)),
+        format!("{at}: a regex longer than 1024 bytes")
+    );
+    let long = format!("^{}", ".".repeat(1024));
+    assert_eq!(
+        refused(&long),
+        format!("{at}: a regex longer than 1024 bytes")
+    );
+    // The largest accepted: 32 groups deep, 1024 bytes of items that all match.
+    let origin_of = |len: usize| format!("http://{}", "o".repeat(len - "http://".len()));
+    for (pattern, origin) in [
+        (nested(32), "https://a.example".to_string()),
+        (format!("^{}$", ".".repeat(1022)), origin_of(1022)),
+    ] {
+        let origin: &'static str = Box::leak(origin.into_boxed_str());
+        let p = policies(chain(&pattern), &[("Origin", origin)]);
+        let (_, ops) = p.response(Some(200), &|_| false);
+        let allow = ops
+            .iter()
+            .find(|(_, n, _)| n == "access-control-allow-origin");
+        assert_eq!(allow.map(|(_, _, v)| v.as_str()), Some(origin));
+    }
+}
+
 #[test]
 fn a_pattern_that_does_not_match_sets_no_allow_origin() {
     // TEST 4 of t/apicast-policy-cors.t.

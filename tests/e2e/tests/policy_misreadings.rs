@@ -162,6 +162,30 @@ fn a_misspelt_cors_allow_origin_is_refused_not_echoing_every_origin() {
     );
 }
 
+/// An `allow_origin` of 20,000 nested groups (40 KB): the matcher recursed once per group
+/// and overflowed the Wasm stack on the first request with an `Origin` (503), a trap that
+/// failed every later request on the worker (found by an audit, 2026-12-07; Node's V8
+/// overflowed at 2,700). Refused at its path now.
+#[test]
+fn a_deeply_nested_cors_allow_origin_is_refused_not_a_trap() {
+    let pattern = format!("{}a{}", "(".repeat(20_000), ")".repeat(20_000));
+    let cors = json!({"name": "cors", "configuration": {"allow_origin": pattern}});
+    refused_at_or(
+        chain(vec![cors, apicast()], json!({})),
+        backend_state(),
+        &["services[0].proxy.policy_chain[0].configuration.allow_origin"],
+        |s| {
+            for n in 0..3 {
+                let r = get(&format!("/?user_key={USER_KEY}&n={n}"))
+                    .header("Origin", "https://x.example")
+                    .send(s.port());
+                assert_eq!(r.status, 200, "request {n} with an Origin: {r}");
+            }
+            assert_eq!(s.echo.request_count(), 3);
+        },
+    );
+}
+
 /// A `headers` policy after `apicast` sets the request's `Content-Type` to a form for a
 /// legacy upstream. The client sends `POST` as `text/plain` with the body `_method=DELETE`:
 /// the filter reads no body for a `text/plain` `POST`, so no method override is seen, the
