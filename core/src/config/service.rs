@@ -543,7 +543,13 @@ fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, Rul
                 .into_iter()
                 .map(|(path, name, v)| match v {
                     Value::String(s) => Ok(QueryCondition::from_pair(name, s)),
-                    _ => Err(error(&path, "expected a string")),
+                    // porta writes the pattern `/x?flag` as `{"flag": null}` (Ruby's
+                    // `split('=', 2)`): the arg must be present, as the pattern reads. It was
+                    // refused, skipping a fetched service whole (found by an audit, 2026-12-07).
+                    Value::Null => Ok(QueryCondition::Present {
+                        name: name.to_string(),
+                    }),
+                    _ => Err(error(&path, "expected a string or null")),
                 })
                 .collect::<Result<Vec<_>>>()?,
         ),

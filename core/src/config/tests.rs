@@ -267,6 +267,32 @@ fn services_without_id_or_a_usable_backend_version_load_as_in_apicast() {
     assert!(e.contains("services[0].backend_version"), "{e}");
 }
 
+/// porta writes the pattern `/search?debug` as `"querystring_parameters": {"debug": null}`:
+/// the arg must be present, as the pattern itself reads (found by an audit, 2026-12-07: it
+/// was refused, and a fetched service skipped whole). Other non-strings stay refused.
+#[test]
+fn a_null_query_parameter_from_porta_requires_the_arg() {
+    let rule = |value: Value| {
+        json!([{"http_method": "GET", "pattern": "/search?debug", "metric_system_name": "hits",
+                "delta": 1, "querystring_parameters": {"debug": value}}])
+    };
+    let service = |value: Value| {
+        with_services(json!([{"id": 1, "backend_version": "1",
+            "proxy": {"proxy_rules": rule(value)}}]))
+    };
+    let config = parse(service(Value::Null)).unwrap().config;
+    assert_eq!(
+        config.services[0].rules[0].query,
+        [crate::mapping::rule::QueryCondition::Present {
+            name: "debug".into()
+        }]
+    );
+    assert_eq!(
+        refused(service(json!(1))),
+        "services[0].proxy.proxy_rules[0].querystring_parameters.debug: expected a string or null"
+    );
+}
+
 #[test]
 fn patterns_with_regex_metacharacters_are_refused_naming_the_rule() {
     let rules = json!([

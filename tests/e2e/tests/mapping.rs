@@ -3,8 +3,10 @@
 mod support;
 
 use e2e::http::send_raw;
-use e2e::Request;
+use e2e::system::{self, Stored, WithSystem};
+use e2e::{wait_until, Request};
 use serde_json::json;
+use std::time::Duration;
 use support::*;
 
 fn stack() -> Stack {
@@ -90,6 +92,41 @@ fn rules_give_the_usage() {
         );
     }
     assert_eq!(usage(&s, &format!("/nothing?{k}")).0, 404);
+}
+
+/// porta stores the pattern `/search?debug` with `"querystring_parameters": {"debug": null}`
+/// (Ruby's `split('=', 2)`). That null was refused, so the fetched service was skipped whole:
+/// every request to its hosts got 404 (found by an audit, 2026-12-07). It now requires the
+/// arg, as the pattern reads.
+#[test]
+fn a_rule_porta_stores_with_a_bare_query_name_loads_from_system() {
+    let mock = system::start();
+    let rule = json!({"http_method": "GET", "pattern": "/search?debug",
+        "metric_system_name": "get_foo", "delta": 2, "querystring_parameters": {"debug": null}});
+    let stored = service(1, json!("1"), json!({"proxy_rules": [rule]}));
+    mock.publish(Stored::Production, stored).unwrap();
+    let config = json!({"backend": {"cluster": "threescale_backend", "timeout_ms": 1000},
+        "system": system::block(60)});
+    let s = Stack::start_with(config, backend_state(), |b| b.with_system(&mock));
+    let k = format!("user_key={USER_KEY}");
+    assert!(wait_until(Duration::from_secs(8), || {
+        usage(&s, &format!("/search?{k}")).0 != 503
+    }));
+    assert_eq!(s.envoy.stat("wasmcustom.tollgate.config_services"), Some(1));
+    for query in ["debug", "debug=", "debug=1"] {
+        assert_eq!(
+            usage(&s, &format!("/search?{query}&{k}")),
+            (200, Some("usage[get_foo]=2".into())),
+            "{query}"
+        );
+    }
+    assert_eq!(usage(&s, &format!("/search?{k}")), (404, None));
+    let upstream: Vec<String> = s.echo.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(upstream.len(), 3, "{upstream:?}");
+    assert!(
+        upstream.iter().all(|p| p.starts_with("/search?debug")),
+        "{upstream:?}"
+    );
 }
 
 #[test]

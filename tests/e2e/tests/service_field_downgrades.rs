@@ -20,8 +20,8 @@
 //! outside 200..599 refused; `hosts` lower-cased as APIcast's `configuration_store.lua` does,
 //! non-strings refused; `hostname_rewrite`/`secret_token` non-strings refused; rules: `delta`
 //! as string, float or negative refused, `last: "true"` refused, `pattern` without `/`
-//! refused, `querystring_parameters` as an array or with a non-string value (porta writes
-//! `{"admin": null}` for `/x?admin`) refused, `http_method` compared case-sensitively as
+//! refused, `querystring_parameters` as an array or with a value neither a string nor null refused
+//! (porta writes `{"admin": null}` for `/x?admin`: read as "present", `mapping.rs`), `http_method` compared case-sensitively as
 //! APIcast (`get` matches nothing in both), `owner_id` as a decimal string is that owner, as
 //! APIcast `tonumber`s it (twenty-seventh session; another string never drops usage),
 //! `{name}` read as APIcast's `\{.+?\}`;
