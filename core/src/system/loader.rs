@@ -3,6 +3,7 @@
 //! publishes the result to shared data and logs what changed; every worker installs each
 //! new generation once. The adapter only sends the requests and hands back the answers.
 
+use super::paging_race::{missed, to_installed_place};
 use super::{published, schedule};
 use crate::cache::SharedStore;
 use crate::config::system::{
@@ -208,6 +209,9 @@ impl Loader {
         let request = fetch.queue.remove(0);
         // Audit 2026-12-06: an answer is read as the answer to its request (shape, environment).
         let environment = self.system.environment;
+        // In account mode a latest request for one service confirms one the pages missed.
+        let confirming = matches!(&request, Request::Service { version: None, .. })
+            && self.system.services.is_none();
         let (expected, newest) = match &request {
             Request::Page(_) => (Expected::List(environment), true),
             Request::Service { version, .. } => (Expected::Single(environment), version.is_none()),
@@ -296,6 +300,27 @@ impl Loader {
                         keep_or_hold(&self.installed, &mut fetch.collected, entry, newest, base);
                     }
                     merge(&mut fetch.collected, services.collect(), newest);
+                    match &request {
+                        Request::Service { id, .. } if confirming => {
+                            to_installed_place(&self.installed, &mut fetch.collected, id);
+                        }
+                        // The last of several pages: porta pages by offset over the current
+                        // versions, so a deploy or a deletion between two page requests moves
+                        // an entry onto a page already read, and no page holds it (found by
+                        // an audit, 2026-12-07: a live service was removed until the next
+                        // refresh). Each installed service the pages missed is asked for by
+                        // itself: a 404 removes it, its latest version keeps it.
+                        Request::Page(2..) if !more => {
+                            // Before the pinned requests: a pinned 404 removes a service
+                            // the fetch has not seen.
+                            let missed = missed(&self.installed, &fetch.collected);
+                            for (i, id) in missed.into_iter().enumerate() {
+                                let confirm = Request::Service { id, version: None };
+                                fetch.queue.insert(i, confirm);
+                            }
+                        }
+                        _ => {}
+                    }
                 }
                 Err(e) => {
                     self.failed(store, &format!("invalid answer: {e}"), now_ms);

@@ -6,7 +6,7 @@ use crate::cache::{MemoryStore, SharedStore};
 use crate::config::{Config, SystemConfig};
 use serde_json::{json, Value};
 
-fn system(extra: Value) -> SystemConfig {
+pub(super) fn system(extra: Value) -> SystemConfig {
     let mut block = json!({"cluster": "sys", "access_token": "secret-token", "refresh_s": 10});
     if let (Some(b), Value::Object(extra)) = (block.as_object_mut(), extra) {
         b.extend(extra);
@@ -19,18 +19,18 @@ fn system(extra: Value) -> SystemConfig {
         .unwrap()
 }
 
-fn base() -> Config {
+pub(super) fn base() -> Config {
     Config::parse(br#"{"backend": {"cluster": "b"}, "services": []}"#)
         .unwrap()
         .config
 }
 
-fn content(id: u64, delta: Value) -> Value {
+pub(super) fn content(id: u64, delta: Value) -> Value {
     json!({"id": id, "backend_version": "1", "proxy": {"hosts": [format!("h{id}")],
         "proxy_rules": [{"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": delta}]}})
 }
 
-fn page(entries: &[(u64, u64, Value)]) -> Vec<u8> {
+pub(super) fn page(entries: &[(u64, u64, Value)]) -> Vec<u8> {
     let list: Vec<Value> = entries
         .iter()
         .map(|(id, version, delta)| {
@@ -42,7 +42,7 @@ fn page(entries: &[(u64, u64, Value)]) -> Vec<u8> {
 }
 
 /// [`Loader::on_answer`] with the body at hand, as the adapter reads it.
-trait AnswerBody {
+pub(super) trait AnswerBody {
     fn on_answer_body(
         &mut self,
         store: &dyn SharedStore,
@@ -67,7 +67,7 @@ impl AnswerBody for Loader {
     }
 }
 
-fn gets(steps: &[LoaderStep]) -> Vec<String> {
+pub(super) fn gets(steps: &[LoaderStep]) -> Vec<String> {
     steps
         .iter()
         .filter_map(|s| match s {
@@ -87,7 +87,7 @@ fn published(steps: &[LoaderStep]) -> Vec<crate::config::FetchedService> {
         .unwrap()
 }
 
-fn installed(steps: &[LoaderStep]) -> Option<Vec<(Option<String>, u64)>> {
+pub(super) fn installed(steps: &[LoaderStep]) -> Option<Vec<(Option<String>, u64)>> {
     steps.iter().find_map(|s| match s {
         LoaderStep::Install(i) => Some(
             i.services

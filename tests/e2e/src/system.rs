@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use crate::envoy::EnvoyBuilder;
 pub use mock_system::{
-    fixtures, Credential, Failure, Faults, MockSystem, Realm, Stored, SystemRequest,
+    fixtures, BetweenPages, Credential, Failure, Faults, MockSystem, Realm, Stored, SystemRequest,
 };
 
 /// The Envoy cluster [`WithSystem::with_system`] adds and [`block`] names.

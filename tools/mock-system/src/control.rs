@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::api::{Credential, Response};
+use crate::between_pages::BetweenPages;
 use crate::model::{Store, Stored};
 
 pub const PREFIX: &str = "/__control/";
@@ -197,6 +198,7 @@ pub struct SystemRequest {
 pub enum Action {
     Answer(Response),
     SetFaults(Faults),
+    BetweenPages(BetweenPages),
     Requests,
     ClearRequests,
     Reset,
@@ -255,6 +257,15 @@ pub fn handle(
                     .and_then(|v| Faults::from_json(&v));
             match faults {
                 Ok(faults) => Action::SetFaults(faults),
+                Err(e) => bad(e),
+            }
+        }
+        ("POST", "between_pages") => {
+            let change = serde_json::from_slice::<Value>(body)
+                .map_err(|e| format!("invalid JSON: {e}"))
+                .and_then(|v| BetweenPages::from_json(&v));
+            match change {
+                Ok(change) => Action::BetweenPages(change),
                 Err(e) => bad(e),
             }
         }

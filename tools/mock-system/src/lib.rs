@@ -41,6 +41,7 @@
 //! |---|---|
 //! | `POST /__control/publish[?environment=production\|sandbox\|staging\|both]` | body: a service content or an array of them (each with an integer `id`); each becomes a new version where it differs from the latest. Answers `{"published": [{"id","version","environment","created"}]}` |
 //! | `DELETE /__control/services/{id}` | deletes the service and its history |
+//! | `POST /__control/between_pages` | `{"after_page": 1, "publish": [contents], "delete": [ids]}`: deploys (production) and deletes once the account list's page `after_page` is answered, as a change between two page requests |
 //! | `POST /__control/fail` | `{"mode": "normal\|status\|garbage\|empty\|truncated\|reset\|hang", "status": 500, "delay_ms": 0, "path": "/admin/api/...", "count": N, "ignore_page": false}`, all optional; replaces the previous settings (`{}` is normal) |
 //! | `GET /__control/requests` / `DELETE /__control/requests` | the request log `{"requests": [{"method","path","query","authorization","user_agent","credential","status","at_ms"}]}` / clear it |
 //! | `GET /__control/state` | `{service id: {"sandbox": [versions], "production": [versions]}}` |
@@ -50,6 +51,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod between_pages;
 pub mod control;
 pub mod fixtures;
 pub mod idp;
@@ -57,6 +59,7 @@ pub mod model;
 pub mod server;
 
 pub use api::Credential;
+pub use between_pages::BetweenPages;
 pub use control::{Failure, Faults, SystemRequest};
 pub use idp::Realm;
 pub use model::{ProxyConfig, Published, Store, Stored};

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 
 use crate::api::{self, ApiRequest, Response};
+use crate::between_pages::BetweenPages;
 use crate::control::{self, Action, Failure, Faults, SystemRequest, HANG_LIMIT};
 use crate::idp::{self, Realm, Realms};
 use crate::model::{Published, Store, Stored};
@@ -26,6 +27,8 @@ struct Shared {
     store: Mutex<Store>,
     realms: Mutex<Realms>,
     faults: Mutex<Faults>,
+    /// A change to make once a page of the account list is answered.
+    between_pages: Mutex<Option<BetweenPages>>,
     /// (sequence number, request), so an answer can fill in its status.
     requests: Mutex<Vec<(u64, SystemRequest)>>,
     next_seq: Mutex<u64>,
@@ -71,6 +74,7 @@ impl MockSystem {
             store: Mutex::new(Store::default()),
             realms: Mutex::new(Realms::new()),
             faults: Mutex::new(Faults::default()),
+            between_pages: Mutex::new(None),
             requests: Mutex::new(Vec::new()),
             next_seq: Mutex::new(0),
             started: Instant::now(),
@@ -132,6 +136,17 @@ impl MockSystem {
     /// Replaces the misbehaviour settings (`Faults::default()` restores normal answers).
     pub fn set_faults(&self, faults: Faults) {
         *lock(&self.shared.faults) = faults;
+    }
+
+    /// Makes `change` once the account list's page `change.after_page` is answered (replacing
+    /// a change not made yet): System changing between two page requests.
+    pub fn between_pages(&self, change: BetweenPages) {
+        *lock(&self.shared.between_pages) = Some(change);
+    }
+
+    /// Whether the change given to [`MockSystem::between_pages`] is still to be made.
+    pub fn between_pages_pending(&self) -> bool {
+        lock(&self.shared.between_pages).is_some()
     }
 
     /// Shorthand: every System API request fails this way until changed.
@@ -318,6 +333,20 @@ async fn serve(
         )
     });
     let response = control::failed(failure, real);
+    // After the page is answered (computed), before the client can ask for the next one.
+    let change = {
+        let mut pending = lock(&shared.between_pages);
+        let due =
+            (pending.as_ref()).is_some_and(|c| response.status == 200 && c.follows(&path, &query));
+        if due {
+            pending.take()
+        } else {
+            None
+        }
+    };
+    if let Some(change) = change {
+        change.apply(&mut lock(&shared.store));
+    }
     if let Some((_, r)) = lock(&shared.requests).iter_mut().find(|(s, _)| *s == seq) {
         r.status = Some(response.status);
     }
@@ -341,6 +370,10 @@ fn control_request(
             *lock(&shared.faults) = faults;
             Response::json(200, &json!({"ok": true}))
         }
+        Action::BetweenPages(change) => {
+            *lock(&shared.between_pages) = Some(change);
+            Response::json(200, &json!({"ok": true}))
+        }
         Action::Requests => {
             let list: Vec<SystemRequest> = lock(&shared.requests)
                 .iter()
@@ -355,6 +388,7 @@ fn control_request(
         Action::Reset => {
             *lock(&shared.store) = Store::default();
             *lock(&shared.faults) = Faults::default();
+            *lock(&shared.between_pages) = None;
             lock(&shared.requests).clear();
             Response::json(200, &json!({"ok": true}))
         }

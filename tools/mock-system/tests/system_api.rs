@@ -349,6 +349,60 @@ fn pages_of_500_as_apicast_reads_them() {
 }
 
 #[test]
+fn a_change_between_two_page_requests_moves_an_entry_onto_the_page_read() {
+    let system = MockSystem::start(TOKEN).unwrap();
+    for id in 1..=501 {
+        system
+            .publish(
+                Stored::Production,
+                fixtures::minimal(id, &format!("s{id}.example.com"), vec![]),
+            )
+            .unwrap();
+    }
+    let ids = |page: u32| -> Vec<String> {
+        let body = get(&system, &account_page_path(PRODUCTION, page)).body;
+        let fetched = parse_answer(body.as_bytes()).unwrap();
+        fetched
+            .services
+            .into_iter()
+            .map(|s| s.id.unwrap())
+            .collect()
+    };
+    // Service 1 redeployed once page 1 is answered: its new row is last, 501 is on no page.
+    let redeploy = json!({"publish": [fixtures::minimal(1, "moved.example.com", vec![])]});
+    let set = control(
+        &system,
+        "POST",
+        "/__control/between_pages",
+        &redeploy.to_string(),
+    );
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert!(system.between_pages_pending());
+    assert_eq!(ids(1).len(), 500);
+    assert!(
+        !system.between_pages_pending(),
+        "made once page 1 was answered"
+    );
+    assert_eq!(ids(2), ["1"]);
+    assert_eq!(ids(1).last().map(String::as_str), Some("501"));
+    // A change waits for its page; a bad change is refused.
+    system.between_pages(mock_system::BetweenPages {
+        after_page: 2,
+        delete: vec![5],
+        ..Default::default()
+    });
+    assert_eq!(ids(1).len(), 500);
+    assert!(system.between_pages_pending());
+    let bad = control(
+        &system,
+        "POST",
+        "/__control/between_pages",
+        r#"{"delete": ["5"]}"#,
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+}
+
+#[test]
 fn a_deleted_service_disappears() {
     let system = MockSystem::start(TOKEN).unwrap();
     publish(&system, 1, "a.example.com");

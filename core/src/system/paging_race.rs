@@ -1,0 +1,42 @@
+//! Porta pages the account list by offset over the current versions, ordered by row id: a
+//! deploy (a new row, last) or a deletion between two page requests moves an entry onto a
+//! page already read, and no page holds it (found by an audit, 2026-12-07). The loader asks
+//! for each live service the pages of a fetch missed by itself; these find them and put a
+//! confirmed one back in its place.
+
+use crate::config::FetchedService;
+
+/// The ids of installed services a fetch's pages did not list, each once.
+pub(super) fn missed(installed: &[FetchedService], collected: &[FetchedService]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for id in installed.iter().filter_map(|s| s.id.as_deref()) {
+        let listed = collected.iter().any(|c| c.id.as_deref() == Some(id));
+        if !listed && !ids.iter().any(|known| known == id) {
+            ids.push(id.to_string());
+        }
+    }
+    ids
+}
+
+/// Moves confirmed service `id` (added last) to the place it had among the installed
+/// services, after the one before it there: a host belongs to the first service listing it,
+/// so a service later in the list must not take it over.
+pub(super) fn to_installed_place(
+    installed: &[FetchedService],
+    collected: &mut Vec<FetchedService>,
+    id: &str,
+) {
+    let same = |s: &FetchedService| s.id.as_deref() == Some(id);
+    let Some(was) = installed.iter().position(same) else {
+        return;
+    };
+    if !collected.last().is_some_and(same) {
+        return;
+    }
+    // Not `id` itself: the installed services before it have other ids.
+    let before = (installed.get(..was).unwrap_or_default().iter().rev())
+        .find_map(|prev| (collected.iter()).position(|c| c.id.is_some() && c.id == prev.id));
+    if let Some(service) = collected.pop() {
+        collected.insert(before.map_or(0, |i| i + 1), service);
+    }
+}
