@@ -43,7 +43,10 @@
 # 598 KB, for the twenty-seventh's parity fixes, 10.8 and 4.0 KB (policies read as APIcast
 # reads them 2.1 and 1.3 KB): RS384, RS512, HS384 and HS512
 # 6.0 (SHA-384/512 and HMAC written on them, core/src/auth/jwt/sha512_family.rs; the hmac
-# crate's took 10.8), the warning for services naming different proxy.backend 2.7.
+# crate's took 10.8), the warning for services naming different proxy.backend 2.7; and again,
+# to 846 and 602 KB, for the twenty-eighth's audit fixes: services hidden by porta's paging
+# confirmed one by one 2.2 (a sorted lookup of the listed ids 0.6 of it: accounts of thousands
+# of services), the rest 0.3.
 # Fails when a budget is exceeded.
 set -euo pipefail
 
@@ -53,8 +56,8 @@ TARGET=wasm32-unknown-unknown
 FULL="target/$TARGET/release"
 LEAN_DIR="target/lean"
 LEAN="$LEAN_DIR/$TARGET/release"
-NO_JWT_BUDGET=598000
-FULL_BUDGET=842000
+NO_JWT_BUDGET=602000
+FULL_BUDGET=846000
 
 [[ -f "$FULL/tollgate.wasm" ]] || { echo "size: run \`make build\` first" >&2; exit 1; }
 # A target directory of its own, so the default build's module is left alone.

@@ -7,11 +7,13 @@
 use crate::config::FetchedService;
 
 /// The ids of installed services a fetch's pages did not list, each once.
+/// Sorted lookups: an account may hold thousands of services.
 pub(super) fn missed(installed: &[FetchedService], collected: &[FetchedService]) -> Vec<String> {
+    let mut listed: Vec<&str> = collected.iter().filter_map(|c| c.id.as_deref()).collect();
+    crate::sorting::heap_sort(&mut listed);
     let mut ids: Vec<String> = Vec::new();
     for id in installed.iter().filter_map(|s| s.id.as_deref()) {
-        let listed = collected.iter().any(|c| c.id.as_deref() == Some(id));
-        if !listed && !ids.iter().any(|known| known == id) {
+        if listed.binary_search(&id).is_err() && !ids.iter().any(|known| known == id) {
             ids.push(id.to_string());
         }
     }
