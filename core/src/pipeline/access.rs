@@ -19,7 +19,8 @@ impl PendingRequest {
     /// nor `app_key` the configured `app_id` and `app_key` (both, else none: APIcast logs
     /// "No default app_id + app_key configured"), whatever `auth_type` says. They are then
     /// authorized and reported as any others. Credentials the request carries, even invalid
-    /// or incomplete, are never replaced.
+    /// or incomplete, are never replaced. Of several such policies the last that has them
+    /// wins: each asks the request, not the one before it (found by an audit, 2026-12-07).
     pub(super) fn default_credentials(&self) -> Option<Credentials> {
         if self.service.auth.mode != Mode::ThreeScale {
             return None;
@@ -30,36 +31,43 @@ impl PendingRequest {
         // application while the upstream read that one (found by an audit, 2026-12-06).
         let names = &self.service.names;
         let spelled = |name: &str| self.spelled_args(name, true).next().is_some();
-        let defaults: &DefaultCredentials = self.service.policies.default_credentials()?;
-        match (defaults, self.service.mode) {
-            (
-                DefaultCredentials {
-                    user_key: Some(key),
-                    ..
-                },
-                AuthMode::UserKey,
-            ) if found.user_key.is_none() && !spelled(&names.user_key) => {
-                Some(Credentials::UserKey(key.clone()))
+        let missing = match self.service.mode {
+            AuthMode::UserKey => found.user_key.is_none() && !spelled(&names.user_key),
+            AuthMode::AppIdAndKey => {
+                found.app_id.is_none()
+                    && found.app_key.is_none()
+                    && !spelled(&names.app_id)
+                    && !spelled(&names.app_key)
             }
-            (
-                DefaultCredentials {
-                    app_id: Some(id),
-                    app_key: Some(key),
-                    ..
-                },
-                AuthMode::AppIdAndKey,
-            ) if found.app_id.is_none()
-                && found.app_key.is_none()
-                && !spelled(&names.app_id)
-                && !spelled(&names.app_key) =>
-            {
-                Some(Credentials::AppIdAndKey {
+            _ => false,
+        };
+        if !missing {
+            return None;
+        }
+        let policies = self.service.policies.default_credentials();
+        policies
+            .rev()
+            .find_map(|defaults| match (defaults, self.service.mode) {
+                (
+                    DefaultCredentials {
+                        user_key: Some(key),
+                        ..
+                    },
+                    AuthMode::UserKey,
+                ) => Some(Credentials::UserKey(key.clone())),
+                (
+                    DefaultCredentials {
+                        app_id: Some(id),
+                        app_key: Some(key),
+                        ..
+                    },
+                    AuthMode::AppIdAndKey,
+                ) => Some(Credentials::AppIdAndKey {
                     app_id: id.clone(),
                     app_key: key.clone(),
-                })
-            }
-            _ => None,
-        }
+                }),
+                _ => None,
+            })
     }
 
     /// `local+3scale` (and OIDC): the caller's id is the 3scale credential, so a `user_key`

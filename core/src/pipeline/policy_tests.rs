@@ -76,6 +76,40 @@ fn default_credentials_fill_missing_ones_only_before_apicast() {
     );
 }
 
+/// Two `default_credentials` before `apicast`: each asks the request whether it carries
+/// credentials (not the one before it), so the last that has them for the service's version
+/// wins in APIcast; Tollgate used the first (found by an audit, 2026-12-07).
+#[test]
+fn of_two_default_credentials_the_last_that_has_them_wins() {
+    let defaults = |c: Value| json!({"name": "default_credentials", "configuration": c});
+    let key = |k: &str| defaults(json!({"auth_type": "user_key", "user_key": k}));
+    let ids = defaults(json!({"auth_type": "app_id_and_app_key", "app_id": "id", "app_key": "k"}));
+    let c = config(json!(1), json!([key("first"), key("last"), apicast()]));
+    assert_eq!(
+        run(&c, "GET", "/a"),
+        Ok(Credentials::UserKey("last".into()))
+    );
+    // The last has none for a version 1 service (APIcast: "No default user key
+    // configured"): the one before it stands.
+    let c = config(json!(1), json!([key("first"), ids.clone(), apicast()]));
+    assert_eq!(
+        run(&c, "GET", "/a"),
+        Ok(Credentials::UserKey("first".into()))
+    );
+    // One after `apicast` never counts.
+    let c = config(json!(1), json!([key("first"), apicast(), key("after")]));
+    assert_eq!(
+        run(&c, "GET", "/a"),
+        Ok(Credentials::UserKey("first".into()))
+    );
+    // The request's own credentials still win over all of them.
+    let c = config(json!(1), json!([key("first"), key("last"), apicast()]));
+    assert_eq!(
+        run(&c, "GET", "/a?user_key=mine"),
+        Ok(Credentials::UserKey("mine".into()))
+    );
+}
+
 /// APIcast's `default_credentials.lua` keeps `user_key`, `app_id` and `app_key` whatever
 /// `auth_type` says, and the service's `backend_version` picks: a version 2 service uses the
 /// `app_id`/`app_key` beside `auth_type: user_key`, a version 1 service the `user_key`

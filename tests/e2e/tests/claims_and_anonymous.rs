@@ -277,3 +277,23 @@ fn default_credentials_are_picked_by_the_backend_version_not_auth_type() {
     assert_eq!(calls[0].param("app_id"), None);
     assert_eq!(calls[0].param("usage[hits]"), Some("1"));
 }
+
+/// Two `default_credentials` before `apicast`: each asks the request whether it carries
+/// credentials, so in APIcast the last that has them wins. The module before used the first:
+/// here an unknown key, 403 (found by an audit, 2026-12-07).
+#[test]
+fn of_two_default_credentials_the_last_wins_as_in_apicast() {
+    let key = |k: &str| {
+        json!({"name": "default_credentials", "configuration": {"auth_type": "user_key",
+            "user_key": k}})
+    };
+    let chain = json!([key("uk-retired"), key(USER_KEY), {"name": "apicast"}]);
+    let s = anonymous(1, chain, false);
+    let r = get(&s, "/things");
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(r.echo().path, "/things", "nothing added upstream");
+    let calls = s.authreps();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].param("user_key"), Some(USER_KEY));
+    assert_eq!(calls[0].param("usage[hits]"), Some("1"));
+}

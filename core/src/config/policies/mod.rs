@@ -300,13 +300,13 @@ impl PolicyChain {
         Ok(chain)
     }
 
-    /// The `default_credentials` policy, when it stands before `apicast` (after it, APIcast
-    /// has already found the credentials missing).
-    pub fn default_credentials(&self) -> Option<&DefaultCredentials> {
+    /// The `default_credentials` policies that stand before `apicast`, in chain order (after
+    /// it, APIcast has already found the credentials missing).
+    pub fn default_credentials(&self) -> impl DoubleEndedIterator<Item = &DefaultCredentials> {
         self.entries
             .iter()
             .take(self.apicast)
-            .find_map(|e| match &e.policy {
+            .filter_map(|e| match &e.policy {
                 Policy::DefaultCredentials(d) => Some(d),
                 _ => None,
             })

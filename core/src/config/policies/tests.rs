@@ -199,10 +199,10 @@ fn jwt_claim_check_is_enforced_with_plain_claim_names_and_without_regexes() {
 fn default_credentials_after_apicast_is_accepted_with_a_warning_and_does_nothing() {
     let policy = json!({"name": "default_credentials", "configuration": {"auth_type": "user_key", "user_key": "anon"}});
     let before = chain(json!([policy.clone(), APICAST()]));
-    assert!(before.default_credentials().is_some());
+    assert!(before.default_credentials().next().is_some());
     assert_eq!(before.entries[0].answer, Answer::Enforced);
     let after = chain(json!([APICAST(), policy]));
-    assert!(after.default_credentials().is_none());
+    assert!(after.default_credentials().next().is_none());
     assert!(after.entries[1].answer.is_warning());
     let e = refused(
         json!([{"name": "default_credentials", "configuration": {"auth_type": "app_id_and_app_key", "app_id": "a"}}, APICAST()]),
