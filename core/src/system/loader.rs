@@ -3,7 +3,7 @@
 //! publishes the result to shared data and logs what changed; every worker installs each
 //! new generation once. The adapter only sends the requests and hands back the answers.
 
-use super::paging_race::{missed, to_installed_place};
+use super::paging_race::{missed, to_installed_place, MAX_CONFIRMS};
 use super::{published, schedule};
 use crate::cache::SharedStore;
 use crate::config::system::{
@@ -315,6 +315,10 @@ impl Loader {
                             // the fetch has not seen.
                             let missed = missed(&self.installed, &fetch.collected);
                             for (i, id) in missed.into_iter().enumerate() {
+                                if i >= MAX_CONFIRMS {
+                                    keep_in_place(&self.installed, &mut fetch.collected, &id);
+                                    continue;
+                                }
                                 let confirm = Request::Service { id, version: None };
                                 fetch.queue.insert(i, confirm);
                             }
@@ -327,6 +331,12 @@ impl Loader {
                     return Vec::new();
                 }
             },
+            // A confirm that failed: the service keeps its installed version (it was live;
+            // failing the whole fetch would let one slow request freeze every change).
+            (status, Request::Service { id, .. }) if confirming => {
+                warn!("tollgate: 3scale System: confirming service {id}, missing from the account's pages: status {status:?}: keeping its current configuration");
+                keep_in_place(&self.installed, &mut fetch.collected, id);
+            }
             (status, _) => {
                 let reason = match status {
                     Some(s) => format!("status {s}"),
@@ -458,6 +468,12 @@ impl Loader {
 /// the version it keeps live, which [`Loader::finish`] keeps again). With `newest` (a latest
 /// fetch), a higher version the fetch already holds stays: an entry of another environment
 /// does not roll a service back.
+/// A service the pages missed and no confirm answered: its installed version, in its place.
+fn keep_in_place(installed: &[FetchedService], collected: &mut Vec<FetchedService>, id: &str) {
+    keep_installed(installed, collected, id, true);
+    to_installed_place(installed, collected, id);
+}
+
 fn keep_installed(
     installed: &[FetchedService],
     collected: &mut Vec<FetchedService>,

@@ -6,6 +6,12 @@
 
 use crate::config::FetchedService;
 
+/// Services confirmed one by one in a fetch, at most: a race hides as many entries as rows
+/// changed between two page requests; more missed are deletions. The others keep their
+/// installed version until a later fetch confirms them (after a mass deletion, 20 go per
+/// fetch), so a fetch stays short and one slow portal does not freeze the set.
+pub(super) const MAX_CONFIRMS: usize = 20;
+
 /// The ids of installed services a fetch's pages did not list, each once.
 /// Sorted lookups: an account may hold thousands of services.
 pub(super) fn missed(installed: &[FetchedService], collected: &[FetchedService]) -> Vec<String> {
@@ -35,9 +41,15 @@ pub(super) fn to_installed_place(
     if !collected.last().is_some_and(same) {
         return;
     }
-    // Not `id` itself: the installed services before it have other ids.
+    // Not `id` itself: the installed services before it have other ids. Only a neighbour at
+    // the version installed: a redeployed one has a new row, last in porta's order, and `id`
+    // put after it lost a host it shares with a service listed between (found by a review,
+    // 2026-12-07).
+    let unmoved = |prev: &FetchedService, c: &FetchedService| {
+        c.id.is_some() && c.id == prev.id && c.version == prev.version
+    };
     let before = (installed.get(..was).unwrap_or_default().iter().rev())
-        .find_map(|prev| (collected.iter()).position(|c| c.id.is_some() && c.id == prev.id));
+        .find_map(|prev| (collected.iter()).position(|c| unmoved(prev, c)));
     if let Some(service) = collected.pop() {
         collected.insert(before.map_or(0, |i| i + 1), service);
     }
