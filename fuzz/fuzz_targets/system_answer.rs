@@ -7,8 +7,9 @@
 //! another module or version could leave it. Any bytes, never a panic.
 //!
 //! Input: a flags byte, then chunks separated by 0xFF. A chunk's first byte says what
-//! happens: `A` the request in flight is answered 200 with the rest as body, `N` 404, `E`
-//! 500, `X` no answer; `D`, `G`, `S` write the rest as the published document, generation or
+//! happens: `A` the request in flight is answered 200 with the rest as body, `P` 200 with a
+//! full account page of 500 services drawn from the rest (so that fetches span pages, and the
+//! services a page race hides are asked for by themselves), `N` 404, `E` 500, `X` no answer; `D`, `G`, `S` write the rest as the published document, generation or
 //! schedule; `W` the fetching worker goes away; anything else: time passes.
 #![no_main]
 
@@ -107,6 +108,26 @@ impl Worker {
     }
 }
 
+/// A full page (500 entries) of the production environment: ids from `seed[0]`, hosts shared
+/// every `seed[1]` ids, versions cycling every `seed[2]`.
+fn full_page(seed: &[u8]) -> Vec<u8> {
+    let at = |i: usize| u64::from(seed.get(i).copied().unwrap_or(0));
+    let list: Vec<serde_json::Value> = (0..500u64)
+        .map(|n| {
+            let id = at(0) * 7 + n + 1;
+            let content = serde_json::json!({"id": id, "backend_version": "1", "proxy": {
+                "hosts": [format!("h{}", id % (at(1) + 1))],
+                "proxy_rules": [{"http_method": "GET", "pattern": "/",
+                    "metric_system_name": "hits", "delta": 1}]}});
+            serde_json::json!({"proxy_config": {"id": id, "version": 1 + id % (at(2) + 1),
+                "environment": "production", "content": content}})
+        })
+        .collect();
+    serde_json::json!({ "proxy_configs": list })
+        .to_string()
+        .into_bytes()
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&flags, rest)) = data.split_first() else {
         return;
@@ -153,12 +174,20 @@ fuzz_target!(|data: &[u8]| {
     let mut now_ms: u64 = 1_700_000_000_000;
     for chunk in rest.split(|&b| b == 0xFF).take(64) {
         let (&what, body) = chunk.split_first().unwrap_or((&0, &[]));
+        let page;
+        let body = match what {
+            b'P' => {
+                page = full_page(body);
+                &page[..]
+            }
+            _ => body,
+        };
         for w in &mut workers {
             let steps = w.loader.on_tick(&store, now_ms);
             w.steps(&base, &store, steps, now_ms);
         }
         let status = match what {
-            b'A' => Some(Some(200)),
+            b'A' | b'P' => Some(Some(200)),
             b'N' => Some(Some(404)),
             b'E' => Some(Some(500)),
             b'X' => Some(None),
