@@ -7,13 +7,14 @@
 mod support;
 
 use e2e::mock_backend::{App, Service};
-use e2e::system::{self, fixtures, BetweenPages, MockSystem, Stored, WithSystem};
+use e2e::system::{self, fixtures, BetweenPages, Failure, Faults, MockSystem, Stored, WithSystem};
 use e2e::{wait_steady, wait_until, Request};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use support::*;
 
 const THREE_KEY: &str = "uk-three";
+const THOUSAND_KEY: &str = "uk-1000";
 
 /// Envoy (2 workers) loading from `mock` every 2 s; the backend also knows service 3.
 fn start(mock: &MockSystem) -> Stack {
@@ -28,7 +29,18 @@ fn start(mock: &MockSystem) -> Stack {
                 .backend_version("1")
                 .metric("hits", None),
         )
-        .app(App::new("3", "app-3").user_key(THREE_KEY).plan("Basic"));
+        .app(App::new("3", "app-3").user_key(THREE_KEY).plan("Basic"))
+        .service(
+            Service::new("1000")
+                .token("service-token-1000")
+                .backend_version("1")
+                .metric("hits", None),
+        )
+        .app(
+            App::new("1000", "app-1000")
+                .user_key(THOUSAND_KEY)
+                .plan("Basic"),
+        );
     Stack::start_with(config, state, |b| b.with_system(mock).concurrency(2))
 }
 
@@ -185,4 +197,31 @@ fn a_service_moved_onto_a_page_already_read_keeps_answering_and_a_deleted_one_go
         s.envoy.stat("wasmcustom.tollgate.config_services"),
         Some(501)
     );
+
+    // By row id now: 1001..=1498, 1, 2 (page 1), 1000 at v2 (page 2). Service 1498 deleted
+    // once page 1 is answered: page 2 is empty, 1000 is missed, and System's per-service
+    // endpoint fails (503): 1000 keeps its installed version (found by a review, 2026-12-07:
+    // the first fix failed the fetch; s28a removed the service).
+    mock.set_faults(Faults {
+        failure: Failure::Status(503),
+        path: Some("/admin/api/services/".into()),
+        ..Faults::default()
+    });
+    mock.between_pages(BetweenPages {
+        after_page: 1,
+        delete: vec![1498],
+        ..BetweenPages::default()
+    });
+    s.backend.clear_requests();
+    let target = format!("/v2?user_key={THOUSAND_KEY}");
+    let statuses = statuses_through_the_change(&s, &mock, "s1000.example.com", &target);
+    each_served(&s, &statuses, "/v2", "1000");
+    assert!(confirmed(&mock, 1000, 503), "service 1000 was asked for");
+    // 1498, read before its deletion, is missed by the next fetches: removed once System
+    // answers its 404.
+    mock.set_faults(Faults::default());
+    assert!(s
+        .envoy
+        .wait_for_log("service 1498 () removed", Duration::from_secs(5)));
+    assert!(!s.envoy.log().contains("service 1000 () removed"));
 }
