@@ -2,11 +2,9 @@
 
 use super::digest::{parse_stored, sha256, Sha256Digest};
 use super::grants::{parse_grants, Grant};
+use crate::config::header_values::name_problem;
 use crate::config::json::{error, Obj, Result};
 use std::collections::HashMap;
-
-/// The characters of an HTTP token (a header name) besides letters and digits (RFC 9110 §5.6.2).
-const TCHAR: &[u8] = b"!#$%&'*+-.^_`|~";
 
 #[derive(Debug, Clone)]
 pub struct ApiKey {
@@ -62,12 +60,8 @@ impl ApiKeys {
         }
         // A name no request can carry as written would never match: refused, not loaded.
         let header = obj.non_empty_string("header")?;
-        let token = |h: &str| (h.bytes()).all(|b| b.is_ascii_alphanumeric() || TCHAR.contains(&b));
-        if header.is_some_and(|h| !token(h)) {
-            return Err(error(
-                &obj.child_path("header"),
-                "not a header name (RFC 9110 token: letters, digits and !#$%&'*+-.^_`|~)",
-            ));
+        if let Some(problem) = header.and_then(name_problem) {
+            return Err(error(&obj.child_path("header"), problem));
         }
         let query = obj.non_empty_string("query")?;
         let breaks = |c: char| "=&#".contains(c) || c.is_whitespace() || c.is_control();

@@ -371,3 +371,41 @@ fn an_oidc_service_with_its_own_keys_needs_an_issuer() {
         "services[0].authentication.jwt.issuer: required for an OIDC service"
     );
 }
+
+/// `authentication.mode` none on an OIDC service was read as local+3scale: documented as
+/// reading no credentials, it asked every request for a token (found by an audit,
+/// 2026-12-07). Refused as local is; 3scale (the default) stays OIDC's own reading.
+#[test]
+fn an_oidc_service_in_mode_none_or_local_is_refused_at_its_mode() {
+    let keys = json!({"keys": [{"kty": "oct", "kid": "k", "k": b64(SECRET), "alg": "HS256"}]});
+    let at = "services[0].authentication.mode: an OpenID Connect service";
+    let cases = [
+        (
+            json!({"mode": "none"}),
+            format!(
+                "{at} reads a token and reports to 3scale: use local+3scale or leave mode unset"
+            ),
+        ),
+        (
+            json!({"mode": "local", "jwt": {"jwks": keys, "issuer": ISSUER}}),
+            format!("{at} reports to 3scale: use local+3scale or leave mode unset"),
+        ),
+    ];
+    for (auth, refusal) in cases {
+        let mut svc = service("https://sso.example.com/auth/realms/api");
+        svc["authentication"] = auth.clone();
+        let v = json!({"backend": {"cluster": "b"},
+            "system": {"cluster": "s", "access_token": "t",
+                "issuer_clusters": {"sso.example.com": "sso"}},
+            "services": [svc]});
+        let e = Config::parse(v.to_string().as_bytes()).unwrap_err();
+        assert_eq!(e.to_string(), refusal, "{auth}");
+    }
+    let mut svc = service("https://sso.example.com/auth/realms/api");
+    svc["authentication"] = json!({"mode": "3scale"});
+    let (config, _) = config(json!([svc]));
+    assert_eq!(
+        config.services[0].auth.mode,
+        super::Mode::LocalThenThreeScale
+    );
+}

@@ -16,6 +16,15 @@ pub fn value_problem(value: &str) -> Option<&'static str> {
         .then_some("has CR, LF, NUL or another control character")
 }
 
+/// Why `name` cannot be a header name: empty, or a byte outside an RFC 9110 token (letters,
+/// digits and ``!#$%&'*+-.^_`|~``); such a name is never on a request as written, so a check
+/// of it could never pass (or never apply).
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    (name.is_empty() || !name.bytes().all(token))
+        .then_some("not a header name (RFC 9110 token: letters, digits and !#$%&'*+-.^_`|~)")
+}
+
 /// Why `host` cannot be an `:authority`: a byte outside RFC 3986's `authority` (letters,
 /// digits, `-._~!$&'()*+,;=:@[]%`), as Envoy checks a client's.
 pub fn authority_problem(host: &str) -> Option<&'static str> {

@@ -95,7 +95,7 @@ pub struct Service {
     pub auth: Authentication,
     /// What each rule (same index as `rules`) requires of a locally authenticated caller.
     pub rule_access: Vec<RuleAccess>,
-    /// `proxy.policy_chain`, compiled; what is not enforced yet was refused or ignored.
+    /// `proxy.policy_chain`, compiled; what Tollgate does not enforce was refused or ignored.
     pub policies: PolicyChain,
 }
 
@@ -281,11 +281,15 @@ fn configure_oidc(
     // APIcast's access-token claims (`oauth/oidc.lua`), for keys given or discovered and for
     // claims jwt_authn verified alike.
     jwt.rules.oidc = true;
-    if auth.mode == Mode::Local {
-        return Err(error(
-            &service.child_path("authentication.mode"),
-            "an OpenID Connect service reports to 3scale: use local+3scale or leave mode unset",
-        ));
+    // `none` was read as local+3scale, so a service documented as reading no credentials
+    // asked every request for a token (found by an audit, 2026-12-07).
+    let refusal = match auth.mode {
+        Mode::Local => "an OpenID Connect service reports to 3scale: use local+3scale or leave mode unset",
+        Mode::Open => "an OpenID Connect service reads a token and reports to 3scale: use local+3scale or leave mode unset",
+        _ => "",
+    };
+    if !refusal.is_empty() {
+        return Err(error(&service.child_path("authentication.mode"), refusal));
     }
     auth.mode = Mode::LocalThenThreeScale;
     Ok(AuthMode::AppIdAndKey)
@@ -434,8 +438,15 @@ fn parse_backend_auth(service: &Obj) -> Result<Option<BackendAuth>> {
     }
 }
 
+/// `proxy.hosts`, lower-cased. A host ending in `:<digits>` is refused: the request's host is
+/// matched without its port (`request::host_of`), so it would never match and every request
+/// for it would be 404 (found by an audit, 2026-12-07; porta writes hosts without a port).
 fn parse_hosts(proxy: &Obj) -> Result<Vec<String>> {
     let hosts = proxy.array("hosts", |path, v| match v {
+        Value::String(h) if crate::request::host_of(h).len() != h.len() => Err(error(
+            path,
+            "ends in :<digits>, read as a port: hosts are matched without one (an IPv6 address goes in brackets)",
+        )),
         Value::String(h) if !h.is_empty() => Ok(h.to_ascii_lowercase()),
         _ => Err(error(path, "expected a non-empty string")),
     })?;

@@ -79,6 +79,38 @@ fn a_host_listed_first_by_a_loaded_service_stays_with_it() {
     assert_eq!(first(&c, "one.example.com"), None);
 }
 
+/// A host with a port never matched: the request's host is read without one. Refused with
+/// its path in a static configuration, and from System that service alone is skipped (found
+/// by an audit, 2026-12-07; porta writes hosts without a port).
+#[test]
+fn a_host_with_a_port_is_refused_and_its_system_service_skipped() {
+    for host in [
+        "api.example.com:8080",
+        "API.example.com:1",
+        "10.0.0.1:80",
+        "::1",
+    ] {
+        let v = json!({"backend": {"cluster": "b"}, "services": [good(1, &["a", host], "/")]});
+        let e = Config::parse(v.to_string().as_bytes()).unwrap_err();
+        assert_eq!(e.path, "services[0].proxy.hosts[1]", "{host}");
+        assert!(e.message.starts_with("ends in :<digits>"), "{e}");
+    }
+    for host in ["[::1]", "api.example.com", "xn--bcher-kva.example"] {
+        let v = json!({"backend": {"cluster": "b"}, "services": [good(1, &[host], "/")]});
+        assert!(Config::parse(v.to_string().as_bytes()).is_ok(), "{host}");
+    }
+    let (c, warnings) = base(false).with_fetched(&fetched(&[
+        good(1, &["api.example.com:8080"], "/"),
+        good(2, &["two.example.com"], "/"),
+    ]));
+    let ids: Vec<&str> = c.services.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["2"]);
+    assert!(
+        warnings[0].starts_with(SKIPPED_WARNING) && warnings[0].contains(".proxy.hosts[0]"),
+        "{warnings:?}"
+    );
+}
+
 #[test]
 fn a_skipped_service_without_hosts_holds_localhost_as_a_loaded_one_would() {
     let (c, _) = base(false).with_fetched(&fetched(&[

@@ -152,8 +152,7 @@ impl RequestPolicies {
 /// sends.
 pub fn header_problem(e: &Edit, request: bool) -> Option<(&'static str, &'static str)> {
     let name = e.name.as_bytes();
-    let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
-    if name.is_empty() || !name.iter().all(token) {
+    if crate::config::header_values::name_problem(&e.name).is_some() {
         Some(("header", "not a header name"))
     } else if request && (is_tollgate_request_header(name) || e.name.eq_ignore_ascii_case("host")) {
         Some((

@@ -5,8 +5,9 @@
 //! the module before its fix: a rule's `namespace`/`roles` on a 3scale service, access fields
 //! in another case, `action` without `namespace`, `roles: []`, `audiences: []`, a leeway of
 //! years, a glob in a header secret's prefix, local authentication in a chain without
-//! `apicast`, a key given twice in one object, a rule's requirement on public paths only, and
-//! local methods on a service left in the default 3scale mode.
+//! `apicast`, a key given twice in one object, a rule's requirement on public paths only,
+//! local methods on a service left in the default 3scale mode, `mode: none` on an OpenID
+//! Connect service, and a header secret's name no request can carry.
 
 mod support;
 
@@ -417,6 +418,75 @@ fn local_methods_without_a_local_mode_are_not_ignored() {
                 );
                 assert_eq!(s.echo.request_count(), 0, "{auth}");
                 assert!(s.backend.requests().is_empty(), "{auth}");
+            },
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// `authentication.mode: none` on an OpenID Connect service (an audit, 2026-12-07): read as
+// local+3scale, so a service documented as reading no credentials asked every request for a
+// token. Refused at `authentication.mode`, as `local` is.
+
+#[test]
+fn mode_none_on_an_oidc_service_is_not_read_as_local_then_3scale() {
+    let mut svc = service(
+        5,
+        json!("oauth"),
+        json!({"authentication_method": "oidc",
+            "oidc_issuer_endpoint": "https://sso.example.com/auth/realms/api"}),
+    );
+    svc["authentication"] = json!({"mode": "none"});
+    let mut cfg = config(vec![svc]);
+    cfg["system"] = e2e::system::block(60);
+    cfg["system"]["issuer_clusters"] = json!({"sso.example.com": "sso"});
+    refused_at_or(
+        cfg,
+        oidc_state(),
+        &["services[0].authentication.mode"],
+        |s| {
+            // What mode none says: no credential read, no backend call.
+            let r = Request::get("/orders")
+                .header("Host", "api.example.com")
+                .send(s.port());
+            assert_eq!(
+                r.status,
+                200,
+                "mode none, and a request without credentials was refused: {}",
+                describe(&r)
+            );
+            assert_eq!(s.echo.request_count(), 1);
+            assert!(s.backend.requests().is_empty());
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// `header_secrets[].header` not checked as a header name (`api_keys.header` is; an audit,
+// 2026-12-07): a name with a space or a colon is never on a request, so every request under
+// the prefix was 403, the one carrying the secret too.
+
+#[test]
+fn a_header_secret_name_no_request_can_carry_is_refused() {
+    for header in ["X-Admin-Secret ", "X-Admin-Secret:"] {
+        let auth = json!({"mode": "local", "api_keys": reader_keys(),
+            "header_secrets": [{"path_prefix": "/models", "header": header, "secret": "s3cr3t"}]});
+        refused_at_or(
+            config(vec![local_service(auth, json!([rule("/", json!({}))]))]),
+            State::default(),
+            &["services[0].authentication.header_secrets[0].header"],
+            |s| {
+                let r = local("/models/m1")
+                    .header("APIKey", READER_KEY)
+                    .header("X-Admin-Secret", "s3cr3t")
+                    .send(s.port());
+                assert_eq!(
+                    r.status,
+                    200,
+                    "header {header:?}: a request with the secret was refused: {}",
+                    describe(&r)
+                );
+                assert_eq!(s.echo.request_count(), 1, "{header:?}");
             },
         );
     }

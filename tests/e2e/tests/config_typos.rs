@@ -183,3 +183,68 @@ fn an_authentication_block_in_proxy_or_a_misspelt_role_is_refused() {
         );
     }
 }
+
+/// A `proxy.hosts` entry with a port (an audit, 2026-12-07): the request's host is matched
+/// without its port, so the entry never matched and every request to the service was 404.
+/// Refused with its path; from 3scale System, that service alone is skipped.
+#[test]
+fn a_host_with_a_port_is_refused() {
+    let svc = service(1, json!(1), json!({"hosts": ["api.example.com:8080"]}));
+    refused_at_or(
+        config(vec![svc]),
+        backend_state(),
+        &["services[0].proxy.hosts[0]"],
+        |s| {
+            let r = Request::get(&format!("/?user_key={USER_KEY}"))
+                .header("Host", "api.example.com:8080")
+                .send(s.port());
+            assert_eq!(
+                r.status,
+                200,
+                "the host it lists was never served: {}",
+                describe(&r)
+            );
+        },
+    );
+}
+
+#[test]
+fn a_system_service_with_a_host_with_a_port_alone_is_skipped() {
+    let mock = system::start();
+    let one = service(1, json!(1), json!({"hosts": ["api.example.com:8080"]}));
+    mock.publish(Stored::Production, one).unwrap();
+    let two = service(2, json!(2), json!({"hosts": ["two.example.com"]}));
+    mock.publish(Stored::Production, two).unwrap();
+    let cfg = json!({
+        "backend": {"cluster": "threescale_backend", "authority": "backend.example", "timeout_ms": 1000},
+        "system": system::block(60)
+    });
+    let s = Stack::start_with(cfg, backend_state(), |b| b.with_system(&mock));
+    let two = || {
+        Request::get(&format!("/?app_id={APP_ID}&app_key={APP_KEY}"))
+            .header("Host", "two.example.com")
+            .send(s.port())
+    };
+    assert!(
+        wait_until(Duration::from_secs(8), || two().status == 200),
+        "service 2 never served"
+    );
+    assert!(
+        s.envoy
+            .wait_for_log("proxy.hosts[0]", Duration::from_secs(2)),
+        "no warning names service 1's host"
+    );
+    let r = Request::get(&format!("/?user_key={USER_KEY}"))
+        .header("Host", "api.example.com:8080")
+        .send(s.port());
+    assert_eq!(r.status, 404, "service 1 (skipped): {}", describe(&r));
+    assert_eq!(s.echo.request_count(), 1, "only service 2's request");
+    let authreps = s.authreps();
+    assert!(
+        authreps
+            .iter()
+            .all(|a| a.raw_query.contains("service_id=2")),
+        "the backend got {:?}",
+        authreps.iter().map(|a| &a.raw_query).collect::<Vec<_>>()
+    );
+}

@@ -21,9 +21,6 @@ pub fn report(text: &[u8]) -> String {
                     e.message
                 ),
             };
-            if let Some(e) = &reviewed.config {
-                let _ = writeln!(out, "      {}{}", relative(&e.path, &at), e.message);
-            }
         }
         let _ = match &service.chain {
             Some(Err(e)) => writeln!(out, "  refused: {}", e.message),

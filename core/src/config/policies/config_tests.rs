@@ -5,6 +5,24 @@ use super::review::review;
 use super::*;
 use serde_json::{json, Value};
 
+/// The typed configuration of each policy that has one, read by its own parser as the filter
+/// reads it; `Ok(None)` for other names.
+fn typed(name: &str, c: &Obj) -> Result<Option<Policy>> {
+    Ok(Some(match name {
+        "3scale_referrer" => Policy::Referrer,
+        "default_credentials" => Policy::DefaultCredentials(default_credentials(c)?),
+        "ip_check" => Policy::IpCheck(ip_check(c)?),
+        "jwt_claim_check" => Policy::JwtClaimCheck(jwt_claim_check(c)?),
+        "maintenance_mode" => Policy::MaintenanceMode(maintenance_mode(c)?),
+        "cors" => Policy::Cors(cors(c)?),
+        "headers" => Policy::Headers(headers(c)?),
+        "url_rewriting" => Policy::UrlRewriting(super::url_rewriting::parse(c)?),
+        "statuscode_overwrite" => Policy::StatusCodeOverwrite(statuscode_overwrite(c)?),
+        "routing" => Policy::Routing(super::routing::rules(c)?),
+        _ => return Ok(None),
+    }))
+}
+
 fn typed_of(name: &str, configuration: Value) -> std::result::Result<Policy, ConfigError> {
     let v = json!({"name": name, "configuration": configuration});
     let empty = json!({});

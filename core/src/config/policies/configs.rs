@@ -1,11 +1,10 @@
-//! Typed configurations of the APIcast policies Tollgate is to enforce, read with APIcast's
+//! Typed configurations of the APIcast policies Tollgate enforces, read with APIcast's
 //! schemas (reference apicast-policies.md §3). Bad values are refused with their JSON path,
 //! including what APIcast itself would drop or turn into a no-op (a missing `rules`, a missing
 //! `check_type`). Liquid templates are refused: Tollgate renders none.
 
 use super::cidr::Cidr;
 pub use super::default_credentials::{default_credentials, DefaultCredentials};
-use super::Policy;
 use crate::config::header_values::{header_value, value_problem};
 use crate::config::json::{error, Obj, Result};
 use crate::config::CachingType;
@@ -581,28 +580,4 @@ pub fn statuscode_overwrite(c: &Obj) -> Result<Vec<(u16, u16)>> {
         return Err(error(&c.child_path(key), "expected a non-empty array"));
     }
     Ok(pairs)
-}
-
-/// Read by the filter's own reader (`routing.rs`): one reader, the filter's lean one.
-pub fn routing(c: &Obj) -> Result<Vec<RouteRule>> {
-    super::routing::rules(c)
-}
-
-/// The typed configuration of a policy to be enforced (`Kind::Later`); `Ok(None)` for other
-/// names. The filter calls it for a policy once that policy is enforced; until then
-/// `tollgate check` and the tests do.
-pub fn typed(name: &str, c: &Obj) -> Result<Option<Policy>> {
-    Ok(Some(match name {
-        "3scale_referrer" => Policy::Referrer,
-        "default_credentials" => Policy::DefaultCredentials(default_credentials(c)?),
-        "ip_check" => Policy::IpCheck(ip_check(c)?),
-        "jwt_claim_check" => Policy::JwtClaimCheck(jwt_claim_check(c)?),
-        "maintenance_mode" => Policy::MaintenanceMode(maintenance_mode(c)?),
-        "cors" => Policy::Cors(cors(c)?),
-        "headers" => Policy::Headers(headers(c)?),
-        "url_rewriting" => Policy::UrlRewriting(super::url_rewriting::parse(c)?),
-        "statuscode_overwrite" => Policy::StatusCodeOverwrite(statuscode_overwrite(c)?),
-        "routing" => Policy::Routing(routing(c)?),
-        _ => return Ok(None),
-    }))
 }

@@ -37,10 +37,7 @@ pub enum Kind {
     Maintenance,
     /// Enforced (the `proxy_protocol_addr` source is refused with its path).
     IpCheck,
-    /// To be enforced (issue 12); until then refused unless ignored. Its configuration is
-    /// read by [`configs::typed`] once its enforcement lands.
-    Later,
-    /// Enforced, with the configuration [`configs::typed`] reads.
+    /// Enforced, with its own typed configuration (`configs.rs`).
     Typed,
     /// Its rules' `owner_id` decides which backend's usage is reported (`routing.rs`).
     Routing,
@@ -438,7 +435,7 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
             )),
         ),
         Some(Kind::Apicast) => (Policy::Apicast, Ok(Answer::Enforced)),
-        // Each parser named, not `typed`: that would link every policy's (24 KB of module).
+        // Each parser named: a build links only those of the policies it enforces.
         Some(Kind::Typed) => {
             (
                 match name {
@@ -467,10 +464,6 @@ fn entry(path: &str, value: &Value, ctx: &Context) -> Result<ChainEntry> {
             )
         }
         Some(Kind::Envoy) => (Policy::Proxy, Ok(Answer::EnvoysJob)),
-        Some(Kind::Later) => (
-            Policy::Other,
-            Err((path.to_string(), "is not enforced yet")),
-        ),
         // Conditions come with the regexes (4 KB of module the lean build does without).
         #[cfg(not(feature = "rewrite"))]
         Some(Kind::Maintenance) if c.get("condition").is_some() => (

@@ -2,8 +2,7 @@
 //! refusal, and the chain's own verdict (empty, public), read on even after a refusal (the
 //! filter stops at the first). The filter itself never calls this.
 
-use super::configs::typed;
-use super::{empty_chain, entry, kind, public_line, resolve, ChainEntry, Context, Kind, Policy};
+use super::{empty_chain, entry, public_line, ChainEntry, Context, Policy};
 use crate::config::json::Obj;
 use crate::config::ConfigError;
 use serde_json::Value;
@@ -13,9 +12,6 @@ use serde_json::Value;
 pub struct Reviewed {
     /// The filter's answer, or its refusal.
     pub answer: std::result::Result<ChainEntry, ConfigError>,
-    /// For a policy to be enforced later: what its configuration's check says (the filter
-    /// reads it once the policy is enforced).
-    pub config: Option<ConfigError>,
 }
 
 /// One service's explicit chain as `tollgate check` prints it, refused policies included.
@@ -48,23 +44,11 @@ pub fn review(text: &[u8]) -> Vec<Review> {
             continue;
         };
         let path = format!("services[{i}].proxy.policy_chain");
-        let empty = Value::Object(Default::default());
-        let mut entries = Vec::new();
-        for (j, v) in chain.iter().enumerate() {
-            let at = format!("{path}[{j}]");
-            // Only for a well-formed element: `entry` reports a malformed one.
-            let resolved = Obj::new(&at, v).and_then(|o| resolve(&o, &empty)).ok();
-            let config = match resolved {
-                Some((name, version, c)) if kind(name, version) == Some(Kind::Later) => {
-                    typed(name, &c).err()
-                }
-                _ => None,
-            };
-            entries.push(Reviewed {
-                answer: entry(&at, v, &ctx),
-                config,
-            });
-        }
+        let entries: Vec<Reviewed> = (chain.iter().enumerate())
+            .map(|(j, v)| Reviewed {
+                answer: entry(&format!("{path}[{j}]"), v, &ctx),
+            })
+            .collect();
         let has_apicast = entries.iter().any(|e| {
             matches!(
                 &e.answer,
