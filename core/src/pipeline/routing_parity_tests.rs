@@ -3,7 +3,9 @@
 //! arg (`nil`) and of a bare `?flag` (`true`), a claim read raw rather than rendered as
 //! Liquid, and an `owner_id` written as a decimal string.
 
-use super::fake_envoy::{backend_usage, Headers};
+use super::fake_envoy::backend_usage;
+#[cfg(feature = "jwt")]
+use super::fake_envoy::Headers;
 use crate::config::Config;
 use serde_json::{json, Value};
 
