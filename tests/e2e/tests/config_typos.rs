@@ -9,7 +9,7 @@
 
 mod support;
 
-use e2e::system::{self, Stored, WithSystem};
+use e2e::system::{self, MockSystem, Stored, WithSystem};
 use e2e::{wait_until, Request};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -119,12 +119,11 @@ fn a_dollar_before_the_end_of_a_pattern_is_refused() {
     }
 }
 
-/// From 3scale System: the service with the misspelt chain is skipped (its host serves
-/// nothing), the other one is served.
-#[test]
-fn a_system_service_with_a_misspelt_policy_chain_alone_is_skipped() {
+/// Envoy loading from a mock System service 1 with `proxy` and service 2 on
+/// `two.example.com`, once service 2 serves.
+fn served_beside(proxy: Value) -> (Stack, MockSystem) {
     let mock = system::start();
-    let one = service(1, json!(1), json!({"policy_chains": whitelist()}));
+    let one = service(1, json!(1), proxy);
     mock.publish(Stored::Production, one).unwrap();
     let two = service(2, json!(2), json!({"hosts": ["two.example.com"]}));
     mock.publish(Stored::Production, two).unwrap();
@@ -142,6 +141,14 @@ fn a_system_service_with_a_misspelt_policy_chain_alone_is_skipped() {
         wait_until(Duration::from_secs(8), || two().status == 200),
         "service 2 never served"
     );
+    (s, mock)
+}
+
+/// From 3scale System: the service with the misspelt chain is skipped (its host serves
+/// nothing), the other one is served.
+#[test]
+fn a_system_service_with_a_misspelt_policy_chain_alone_is_skipped() {
+    let (s, _mock) = served_beside(json!({"policy_chains": whitelist()}));
     assert!(s
         .envoy
         .wait_for_log("policy_chains", Duration::from_secs(2)));
@@ -210,25 +217,7 @@ fn a_host_with_a_port_is_refused() {
 
 #[test]
 fn a_system_service_with_a_host_with_a_port_alone_is_skipped() {
-    let mock = system::start();
-    let one = service(1, json!(1), json!({"hosts": ["api.example.com:8080"]}));
-    mock.publish(Stored::Production, one).unwrap();
-    let two = service(2, json!(2), json!({"hosts": ["two.example.com"]}));
-    mock.publish(Stored::Production, two).unwrap();
-    let cfg = json!({
-        "backend": {"cluster": "threescale_backend", "authority": "backend.example", "timeout_ms": 1000},
-        "system": system::block(60)
-    });
-    let s = Stack::start_with(cfg, backend_state(), |b| b.with_system(&mock));
-    let two = || {
-        Request::get(&format!("/?app_id={APP_ID}&app_key={APP_KEY}"))
-            .header("Host", "two.example.com")
-            .send(s.port())
-    };
-    assert!(
-        wait_until(Duration::from_secs(8), || two().status == 200),
-        "service 2 never served"
-    );
+    let (s, _mock) = served_beside(json!({"hosts": ["api.example.com:8080"]}));
     assert!(
         s.envoy
             .wait_for_log("proxy.hosts[0]", Duration::from_secs(2)),
