@@ -7,6 +7,7 @@
 
 #![allow(deprecated)] // `SipHasher` (SipHash-2-4) is the only keyed SipHash in std.
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, SipHasher};
@@ -43,11 +44,7 @@ impl Default for Seeded {
                 k1: K1.load(Ordering::Relaxed),
             };
         }
-        let std = RandomState::new();
-        Seeded {
-            k0: std.hash_one(0u8),
-            k1: std.hash_one(1u8),
-        }
+        unseeded()
     }
 }
 
@@ -59,7 +56,25 @@ impl BuildHasher for Seeded {
     }
 }
 
-/// A `HashMap` keyed by what clients send.
+/// Natively, keys from std's `RandomState`.
+#[cfg(not(target_arch = "wasm32"))]
+fn unseeded() -> Seeded {
+    let std = RandomState::new();
+    Seeded {
+        k0: std.hash_one(0u8),
+        k1: std.hash_one(1u8),
+    }
+}
+
+/// In Wasm the adapter seeds every VM at its start, so this is not reached; std's keys would
+/// be constants here too, and linking its SipHash-1-3 only for them costs 2 KB of module.
+#[cfg(target_arch = "wasm32")]
+fn unseeded() -> Seeded {
+    Seeded { k0: 0, k1: 0 }
+}
+
+/// A `HashMap` with this VM's keys: every map of the filter (one SipHash in the module), and
+/// those keyed by what clients send must be one.
 pub type SeededMap<K, V> = HashMap<K, V, Seeded>;
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use super::digest::{parse_stored, sha256, Sha256Digest};
 use super::grants::{parse_grants, Grant};
 use crate::config::header_values::name_problem;
 use crate::config::json::{error, Obj, Result};
-use std::collections::HashMap;
+use crate::hashing::SeededMap;
 
 #[derive(Debug, Clone)]
 pub struct ApiKey {
@@ -22,13 +22,13 @@ pub struct ApiKeys {
     /// HTTP Basic with the key as username and an empty password.
     pub basic_username: bool,
     /// Keyed by digest: looking up a digest reveals nothing about the key.
-    keys: HashMap<Sha256Digest, ApiKey>,
+    keys: SeededMap<Sha256Digest, ApiKey>,
 }
 
 impl ApiKeys {
     pub fn parse(obj: &Obj) -> Result<ApiKeys> {
         obj.deny_unknown(&["header", "query", "basic_username", "keys"])?;
-        let mut keys = HashMap::new();
+        let mut keys = SeededMap::default();
         let list = obj
             .array("keys", |path, v| {
                 let k = Obj::new(path, v)?;

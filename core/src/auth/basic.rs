@@ -5,8 +5,8 @@
 use super::digest::{digests_equal, parse_stored, sha256, Sha256Digest};
 use super::grants::{parse_grants, Grant};
 use crate::config::json::{error, Obj, Result};
+use crate::hashing::SeededMap;
 use serde_json::Value;
-use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 pub struct BasicUser {
@@ -17,7 +17,7 @@ pub struct BasicUser {
 
 #[derive(Debug, Clone, Default)]
 pub struct BasicUsers {
-    users: HashMap<String, BasicUser>,
+    users: SeededMap<String, BasicUser>,
 }
 
 /// The stored form of a password: `sha256:<hex of sha256(salt || password)>`.
@@ -30,7 +30,7 @@ impl BasicUsers {
         let Value::Array(items) = value else {
             return Err(error(path, "expected an array"));
         };
-        let mut users = HashMap::new();
+        let mut users = SeededMap::default();
         for (i, item) in items.iter().enumerate() {
             let u = Obj::new(&format!("{path}[{i}]"), item)?;
             u.deny_unknown(&["username", "salt", "hash", "grants"])?;

@@ -27,9 +27,16 @@ impl std::error::Error for ConfigError {}
 pub type Result<T> = std::result::Result<T, ConfigError>;
 
 pub fn error(path: &str, message: impl Into<String>) -> ConfigError {
+    error_with(path, message.into())
+}
+
+/// [`error`]'s body, out of line: it has hundreds of callers, each read once per load, and a
+/// copy in every one costs module bytes (measured: the `Obj` helpers below likewise).
+#[inline(never)]
+fn error_with(path: &str, message: String) -> ConfigError {
     ConfigError {
         path: path.to_string(),
-        message: message.into(),
+        message,
     }
 }
 
@@ -69,6 +76,7 @@ pub struct Obj<'a> {
 }
 
 impl<'a> Obj<'a> {
+    #[inline(never)]
     pub fn new(path: &str, value: &'a Value) -> Result<Obj<'a>> {
         match value {
             Value::Object(map) => Ok(Obj {
@@ -80,6 +88,7 @@ impl<'a> Obj<'a> {
         }
     }
 
+    #[inline(never)]
     pub fn child_path(&self, key: &str) -> String {
         if self.path.is_empty() {
             key.to_string()
@@ -89,12 +98,14 @@ impl<'a> Obj<'a> {
     }
 
     /// The value of `key`; JSON `null` counts as absent (3scale exports write nulls for unset fields).
+    #[inline(never)]
     pub fn get(&self, key: &str) -> Option<&'a Value> {
         self.raw(key).filter(|v| !v.is_null())
     }
 
     /// The value of `key` as written, a JSON `null` included: for a field whose null must
     /// not read as its default.
+    #[inline(never)]
     pub fn raw(&self, key: &str) -> Option<&'a Value> {
         let (i, (_, v)) = self.map.iter().enumerate().find(|(_, (k, _))| *k == key)?;
         self.read.set(self.read.get() | bit(i));
@@ -103,6 +114,7 @@ impl<'a> Obj<'a> {
 
     /// Refuses the first field no accessor looked up: one the parser does not know (a typo),
     /// without a list of the known ones (each costs module bytes). Call it after the parser.
+    #[inline(never)]
     pub fn deny_unread(&self) -> Result<()> {
         match (self.map.keys().enumerate()).find(|(i, _)| self.read.get() & bit(*i) == 0) {
             Some((_, k)) => Err(error(&self.child_path(k), "unknown field")),
@@ -111,6 +123,7 @@ impl<'a> Obj<'a> {
     }
 
     /// Refuses the first JSON `null` in the object, at any depth ([`deny_nulls`]).
+    #[inline(never)]
     pub fn deny_nulls(&self) -> Result<()> {
         (self.map.iter()).try_for_each(|(k, v)| deny_nulls(&self.child_path(k), v))
     }
@@ -121,6 +134,7 @@ impl<'a> Obj<'a> {
     }
 
     /// Refuses fields that are not in `known`, so that a typo cannot silently change behaviour.
+    #[inline(never)]
     pub fn deny_unknown(&self, known: &[&str]) -> Result<()> {
         match self.map.keys().find(|k| !known.contains(&k.as_str())) {
             Some(k) => Err(error(
@@ -131,12 +145,14 @@ impl<'a> Obj<'a> {
         }
     }
 
+    #[inline(never)]
     pub fn obj(&self, key: &str) -> Result<Option<Obj<'a>>> {
         self.get(key)
             .map(|v| Obj::new(&self.child_path(key), v))
             .transpose()
     }
 
+    #[inline(never)]
     pub fn string(&self, key: &str) -> Result<Option<&'a str>> {
         match self.get(key) {
             None => Ok(None),
@@ -145,12 +161,14 @@ impl<'a> Obj<'a> {
         }
     }
 
+    #[inline(never)]
     pub fn required_string(&self, key: &str) -> Result<&'a str> {
         self.string(key)?
             .ok_or_else(|| error(&self.child_path(key), "missing required field"))
     }
 
     /// A string that must not be empty when present.
+    #[inline(never)]
     pub fn non_empty_string(&self, key: &str) -> Result<Option<&'a str>> {
         match self.string(key)? {
             Some("") => Err(error(&self.child_path(key), "must not be empty")),
@@ -158,6 +176,7 @@ impl<'a> Obj<'a> {
         }
     }
 
+    #[inline(never)]
     pub fn bool(&self, key: &str) -> Result<Option<bool>> {
         match self.get(key) {
             None => Ok(None),
@@ -167,6 +186,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A non-negative integer (a JSON number without fraction).
+    #[inline(never)]
     pub fn uint(&self, key: &str) -> Result<Option<u64>> {
         match self.get(key) {
             None => Ok(None),
@@ -178,6 +198,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A value 3scale writes either as a number or as a string (`id`, `backend_version`).
+    #[inline(never)]
     pub fn number_or_string(&self, key: &str) -> Result<Option<String>> {
         match self.get(key) {
             None => Ok(None),
@@ -212,6 +233,7 @@ impl<'a> Obj<'a> {
     }
 
     /// The entries of an object field, with their paths.
+    #[inline(never)]
     pub fn entries(&self, key: &str) -> Result<Option<Vec<Entry<'a>>>> {
         match self.get(key) {
             None => Ok(None),

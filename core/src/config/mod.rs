@@ -21,10 +21,10 @@ pub use service::{AuthMode, BackendAuth, CredentialNames, CredentialsLocation, S
 pub use system::{Environment, FetchedService, SystemConfig};
 pub use upstream::UpstreamRewrite;
 
+use crate::hashing::SeededMap;
 use backend::parse_backend;
 use json::{error, Obj};
 use routes::Routes;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// APIcast's default request-line limit (`APICAST_LARGE_CLIENT_HEADER_BUFFERS` `4 8k`).
@@ -53,7 +53,7 @@ pub struct Config {
     policies: policies::Context,
     /// Host → the services listing it, in configuration order.
     /// With path routing, each host's rules are indexed too (one map for both).
-    hosts: HashMap<String, Host>,
+    hosts: SeededMap<String, Host>,
 }
 
 /// The start of the warning [`Config::with_fetched`] gives for each service it skips.
@@ -155,7 +155,7 @@ impl Config {
             services: Vec::new(),
             system,
             policies,
-            hosts: HashMap::new(),
+            hosts: SeededMap::default(),
         };
         let entries = parsed.into_iter().map(|s| Entry::Loaded(Arc::new(s)));
         let mut warnings = config.install(entries.collect());
@@ -240,7 +240,7 @@ impl Config {
         ));
         let mut config = Config {
             services: Vec::new(),
-            hosts: HashMap::new(),
+            hosts: SeededMap::default(),
             ..self.clone()
         };
         warnings.extend(config.install(entries));
@@ -277,7 +277,7 @@ impl Config {
     fn install(&mut self, entries: Vec<Entry>) -> Vec<String> {
         let mut warnings = Vec::new();
         let mut services: Vec<Arc<Service>> = Vec::new();
-        let mut hosts: HashMap<String, Host> = HashMap::new();
+        let mut hosts: SeededMap<String, Host> = SeededMap::default();
         for entry in entries {
             let mut service = match entry {
                 Entry::Loaded(service) => service,
@@ -404,7 +404,7 @@ impl Config {
 /// A skipped service holds the hosts it lists (`Host::skipped`); with host routing, a service
 /// listed before keeps the host. Not inlined: one copy of the map's insertion (module size).
 #[inline(never)]
-fn hold(hosts: &mut HashMap<String, Host>, path_routing: bool, id: &str, claimed: &[String]) {
+fn hold(hosts: &mut SeededMap<String, Host>, path_routing: bool, id: &str, claimed: &[String]) {
     for host in claimed {
         let held = hosts.entry(host.clone()).or_default();
         if held.skipped.is_none() && (path_routing || held.listed.is_empty()) {
