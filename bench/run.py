@@ -634,20 +634,23 @@ def sample_wasm_share(pid: int, names: list[str], by_name: dict, threads: int, c
     return list(shares.values())
 
 
-def path_micro(wasm_path: str, floor_path: str) -> dict | None:
-    """Host calls per request, counted by bench/path-micro in Node's V8 (None without node)."""
+def path_micro(wasm_path: str, floor_path: str) -> tuple[dict | None, bool]:
+    """Host calls per request, counted by bench/path-micro in Node's V8 (None without node),
+    and whether it failed: a harness that no longer drives the module fails the run, rather
+    than leave the table out unnoticed (it did from the twentieth session to the
+    twenty-ninth)."""
     node = shutil.which("node")
     if node is None:
         print("bench: node not found: no host-call counts (bench/path-micro)", file=sys.stderr)
-        return None
+        return None, False
     print("==> counting host calls per request (bench/path-micro)")
     done = subprocess.run([node, os.path.join(ROOT, "bench", "path-micro", "run.mjs"), "--json",
                            wasm_path], capture_output=True, text=True,
                           env={**os.environ, "FLOOR_WASM": floor_path})
     if done.returncode != 0:
         print(f"bench: bench/path-micro failed:\n{done.stderr}", file=sys.stderr)
-        return None
-    return json.loads(done.stdout)
+        return None, True
+    return json.loads(done.stdout), False
 
 
 def earlier_measurements(path: str) -> str:
@@ -872,8 +875,9 @@ def main() -> int:
         duration_s=time.monotonic() - started,
         flood=flood_note(floods),
     )
-    text = report.render(meta, all_cases, runs, comparisons, batched,
-                         path_micro(wasm_path, floor_path), wasm_share.lines(shares))
+    micro, micro_failed = path_micro(wasm_path, floor_path)
+    text = report.render(meta, all_cases, runs, comparisons, batched, micro,
+                         wasm_share.lines(shares))
     history = earlier_measurements(out_path)  # read before "w" empties the file
     with open(out_path, "w") as f:
         f.write(text + history)
@@ -881,7 +885,10 @@ def main() -> int:
     print(text)
     print(f"(written to {os.path.relpath(out_path, ROOT)})")
 
-    failed = False
+    failed = micro_failed
+    if micro_failed:
+        print("bench: ERROR: bench/path-micro failed: no host-call counts (above)",
+              file=sys.stderr)
     if batched is not None and batched.reported_hits != batched.forwarded:
         # Batching must report every forwarded call once: anything else is lost usage.
         print(f"bench: ERROR: {batched.listener}: {batched.reported_hits:,} hits reported for "

@@ -306,13 +306,16 @@ async function instantiate(path, config) {
   if (!ex.proxy_on_configure(ROOT, configSize)) throw new Error(`${path}: configuration refused`);
   let nextId = 2;
 
-  // Answers every backend call in flight: authorize and authrep 200 (authorized), reports 202.
+  // Answers every backend call in flight: authorize and authrep 200 (authorized), reports
+  // (`POST /transactions.xml`) 202.
   const answerCalls = () => {
     while (host.pendingCalls.length) {
       const call = host.pendingCalls.shift();
       const p = (call.headers.find(([k]) => k === ":path") || [])[1] || "";
-      const report = p.includes("report.xml");
-      host.maps[6] = [[":status", report ? "202" : "200"]];
+      const report = p.startsWith("/transactions.xml");
+      // apisonator's content type on every answer: Tollgate reads any other as a proxy's page.
+      host.maps[6] = [[":status", report ? "202" : "200"],
+        ["content-type", "application/vnd.3scale-v2.0+xml"]];
       host.buffers[4] = report ? new Uint8Array(0) : enc.encode(AUTHORIZED);
       host.effective = call.context;
       ex.proxy_on_http_call_response(ROOT, call.token, 1, host.buffers[4].length, 0);

@@ -3,16 +3,16 @@
 //! publishes the result to shared data and logs what changed; every worker installs each
 //! new generation once. The adapter only sends the requests and hands back the answers.
 
+use super::collecting::{keep_in_place, keep_installed, keep_or_hold, merge};
 use super::paging_race::{missed, to_installed_place, MAX_CONFIRMS};
 use super::{published, schedule};
 use crate::cache::SharedStore;
 use crate::config::system::{
-    account_page_path, parse_answer_for, service_config_path, Expected, Fetched, Plan,
-    SystemConfig, Unread,
+    account_page_path, parse_answer_for, service_config_path, Expected, Fetched, Plan, SystemConfig,
 };
 use crate::config::{Config, FetchedService, SKIPPED_WARNING};
 use log::{info, warn};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// What the adapter must do for the loader.
 #[derive(Debug)]
@@ -115,7 +115,7 @@ impl Loader {
     pub fn on_tick(&mut self, store: &dyn SharedStore, now_ms: u64) -> Vec<LoaderStep> {
         let mut steps = Vec::new();
         if let Some(doc) = published::newer_than(store, &self.scope, self.generation) {
-            match decode(&doc.json) {
+            match published::decode(&doc.json) {
                 Some(services) => {
                     self.generation = doc.generation;
                     self.installed = services.clone();
@@ -440,7 +440,7 @@ impl Loader {
                 }
             }
             log_changes(&self.installed, &accepted, &skipped);
-            let json = encode(&accepted);
+            let json = published::encode(&accepted);
             if published::publish(store, &self.scope, &json, now_ms / 1000).is_none() {
                 warn!("tollgate: the System configuration could not be shared with the workers");
             }
@@ -460,53 +460,6 @@ impl Loader {
 
     fn refresh_ms(&self) -> u64 {
         self.system.refresh_s.saturating_mul(1000)
-    }
-}
-
-/// Keeps the live version of service `id` (if it has one) in the set being fetched, in place
-/// of a version fetched for it: its last installed entry (a refused version published after
-/// the version it keeps live, which [`Loader::finish`] keeps again). With `newest` (a latest
-/// fetch), a higher version the fetch already holds stays: an entry of another environment
-/// does not roll a service back.
-/// A service the pages missed and no confirm answered: its installed version, in its place.
-fn keep_in_place(installed: &[FetchedService], collected: &mut Vec<FetchedService>, id: &str) {
-    keep_installed(installed, collected, id, true);
-    to_installed_place(installed, collected, id);
-}
-
-fn keep_installed(
-    installed: &[FetchedService],
-    collected: &mut Vec<FetchedService>,
-    id: &str,
-    newest: bool,
-) {
-    if let Some(old) = installed.iter().rev().find(|s| s.id.as_deref() == Some(id)) {
-        merge(collected, vec![old.clone()], newest);
-    }
-}
-
-/// An entry that could not be read: its service keeps its live version ([`keep_installed`]);
-/// otherwise (none, or the last one published does not compile: a refused version, an
-/// earlier placeholder) a placeholder that no worker compiles holds the hosts the entry lists
-/// now, so that a later service listing them does not get their traffic (found by an audit,
-/// 2026-12-06: a public service took them); [`Loader::finish`] still keeps a live version
-/// before it, on those hosts. In a latest fetch its version 0 loses to any readable entry.
-fn keep_or_hold(
-    installed: &[FetchedService],
-    collected: &mut Vec<FetchedService>,
-    entry: Unread,
-    newest: bool,
-    base: &Config,
-) {
-    let last = installed
-        .iter()
-        .rev()
-        .find(|s| s.id.as_deref() == Some(&entry.id));
-    match entry.placeholder {
-        Some(placeholder) if last.is_none_or(|old| base.check_fetched(old).is_err()) => {
-            merge(collected, vec![placeholder], newest)
-        }
-        _ => keep_installed(installed, collected, &entry.id, newest),
     }
 }
 
@@ -536,33 +489,6 @@ fn scope(system: &SystemConfig) -> String {
         add(&version.to_string());
     }
     format!("{hash:016x}")
-}
-
-/// Adds services, a later entry for the same id replacing an earlier one in its place (a
-/// pinned version replaces the latest the pages returned), except that with `newest` (a
-/// latest fetch) the higher version stays (audit 2026-12-06: of v2 then v1 in one answer, v1
-/// served).
-fn merge(collected: &mut Vec<FetchedService>, services: Vec<FetchedService>, newest: bool) {
-    for service in services {
-        let slot = (collected.iter_mut()).find(|s| s.id.is_some() && s.id == service.id);
-        match slot {
-            Some(slot) => {
-                let keep_slot = newest && slot.version > service.version;
-                if newest && slot.version != service.version {
-                    let (kept, older) = match keep_slot {
-                        true => (slot.version, service.version),
-                        false => (service.version, slot.version),
-                    };
-                    let id = service.id.as_deref().unwrap_or_default();
-                    warn!("tollgate: 3scale System: service {id} version {older} skipped: version {kept} serves");
-                }
-                if !keep_slot {
-                    *slot = service;
-                }
-            }
-            None => collected.push(service),
-        }
-    }
 }
 
 fn name(service: &FetchedService) -> &str {
@@ -605,32 +531,4 @@ fn log_changes(old: &[FetchedService], new: &[FetchedService], skipped: &[usize]
             info!("tollgate: service {} ({}) removed", label(o), name(o));
         }
     }
-}
-
-fn encode(services: &[FetchedService]) -> Vec<u8> {
-    let list: Vec<Value> = services
-        .iter()
-        .map(|s| {
-            json!({"id": s.id, "version": s.version, "environment": s.environment,
-                   "path": s.path, "content": s.content})
-        })
-        .collect();
-    serde_json::to_vec(&list).unwrap_or_default()
-}
-
-fn decode(bytes: &[u8]) -> Option<Vec<FetchedService>> {
-    let Value::Array(list) = serde_json::from_slice(bytes).ok()? else {
-        return None;
-    };
-    list.into_iter()
-        .map(|mut v| {
-            Some(FetchedService {
-                id: v.get("id").and_then(Value::as_str).map(str::to_string),
-                version: v.get("version")?.as_u64()?,
-                environment: v.get("environment")?.as_str()?.to_string(),
-                path: v.get("path")?.as_str()?.to_string(),
-                content: v.get_mut("content")?.take(),
-            })
-        })
-        .collect()
 }

@@ -3,6 +3,7 @@
 //! `paging_race`), and how the result reaches every worker ([`published`]). The wire itself
 //! is `config::system`.
 
+mod collecting;
 pub mod loader;
 #[cfg(test)]
 mod loader_tests;

@@ -10,6 +10,8 @@
 
 use crate::cache::store::update;
 use crate::cache::SharedStore;
+use crate::config::FetchedService;
+use serde_json::{json, Value};
 
 fn generation_key(scope: &str) -> String {
     format!("tollgate.system.{scope}.generation")
@@ -80,6 +82,36 @@ fn parse_u64(value: Option<&[u8]>) -> u64 {
     value
         .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// The services as published: JSON, each with its id, version, environment, path and content.
+pub fn encode(services: &[FetchedService]) -> Vec<u8> {
+    let list: Vec<Value> = services
+        .iter()
+        .map(|s| {
+            json!({"id": s.id, "version": s.version, "environment": s.environment,
+                   "path": s.path, "content": s.content})
+        })
+        .collect();
+    serde_json::to_vec(&list).unwrap_or_default()
+}
+
+/// [`encode`]'s services, or `None` for a document this module cannot read.
+pub fn decode(bytes: &[u8]) -> Option<Vec<FetchedService>> {
+    let Value::Array(list) = serde_json::from_slice(bytes).ok()? else {
+        return None;
+    };
+    list.into_iter()
+        .map(|mut v| {
+            Some(FetchedService {
+                id: v.get("id").and_then(Value::as_str).map(str::to_string),
+                version: v.get("version")?.as_u64()?,
+                environment: v.get("environment")?.as_str()?.to_string(),
+                path: v.get("path")?.as_str()?.to_string(),
+                content: v.get_mut("content")?.take(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

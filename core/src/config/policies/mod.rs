@@ -14,6 +14,8 @@ pub mod per_service;
 pub mod review;
 pub mod routing;
 #[cfg(test)]
+mod schema_tests;
+#[cfg(test)]
 mod tests;
 pub mod url_rewriting;
 

@@ -1,7 +1,7 @@
 //! Where a policy stands in the chain changes what it reads (reference §1.6: each phase runs
 //! every policy in chain order).
 
-use super::config_tests::chain_of;
+use super::schema_tests::chain_of;
 use serde_json::json;
 
 /// `jwt_claim_check` after `routing`: APIcast checks the routed upstream's path, which the

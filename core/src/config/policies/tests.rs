@@ -2,8 +2,8 @@
 //! refusals naming the JSON path and the policy, `ignore_policies`, and the typed
 //! configurations of the policies to enforce.
 
-use super::config_tests::{chain_of, full_schemas};
 use super::review::review;
+use super::schema_tests::{chain_of, full_schemas};
 use super::*;
 use crate::config::{Config, Parsed};
 use serde_json::{json, Value};
