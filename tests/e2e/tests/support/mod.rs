@@ -2,10 +2,13 @@
 //! real Envoy loading tollgate.wasm with a given configuration.
 #![allow(dead_code)]
 
+pub mod access_policies;
 pub mod adversarial;
+pub mod apisonator;
 pub mod batching;
 pub mod cache;
 pub mod dyn_envoy;
+pub mod own_jwt;
 pub mod pieces;
 pub mod refusals;
 pub mod split;
