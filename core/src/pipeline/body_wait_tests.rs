@@ -2,6 +2,7 @@
 //! the decision came before the backend's answer.
 
 use super::fake_envoy::*;
+use super::request_events::UNDELIVERED_BODY_MS;
 use super::worker_tests::service;
 use super::*;
 use serde_json::json;
@@ -57,4 +58,68 @@ fn a_late_authrep_answer_keeps_the_state_of_a_request_answered_meanwhile() {
         envoy.fate(5),
         Fate::Replied(400, Outcome::BadRequest)
     ));
+}
+
+/// `read_request_bodies: true` (the default) under an Envoy that delivers no body to a filter
+/// holding the headers: a request held for its body gets 400 from the timer once it has
+/// waited `UNDELIVERED_BODY_MS` without a byte, instead of waiting for good.
+#[test]
+fn a_body_never_delivered_is_refused_by_the_timer() {
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let start = envoy.clock.get().unwrap_or_default();
+    assert!(!envoy.request_with(0, 1, "POST", "/a?user_key=k", &form, false));
+    envoy.clock.set(Some(start + 4_000));
+    assert!(!envoy.request_with(0, 2, "POST", "/a?user_key=k", &form, false));
+    envoy.clock.set(Some(start + UNDELIVERED_BODY_MS - 1));
+    envoy.tick(0);
+    assert!(matches!(envoy.fate(1), Fate::Held));
+    envoy.clock.set(Some(start + UNDELIVERED_BODY_MS));
+    envoy.tick(0);
+    assert!(matches!(
+        envoy.fate(1),
+        Fate::Replied(400, Outcome::BadRequest)
+    ));
+    // The second has waited 1 s so far.
+    assert!(matches!(envoy.fate(2), Fate::Held));
+    envoy.clock.set(Some(start + 4_000 + UNDELIVERED_BODY_MS));
+    envoy.tick(0);
+    assert!(matches!(
+        envoy.fate(2),
+        Fate::Replied(400, Outcome::BadRequest)
+    ));
+    assert!(envoy.calls.is_empty());
+}
+
+/// Once a body has come while headers were held, this Envoy delivers bodies: a slow client's
+/// body is waited for as long as Envoy lets it take.
+#[test]
+fn once_a_held_request_got_its_body_slow_bodies_are_waited_for() {
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    assert!(!envoy.request_with(0, 1, "POST", "/a?user_key=k", &form, false));
+    envoy.body(0, 1, "a=1", true);
+    assert_eq!(envoy.calls.len(), 1);
+    let start = envoy.clock.get().unwrap_or_default();
+    assert!(!envoy.request_with(0, 2, "POST", "/a?user_key=k", &form, false));
+    envoy.clock.set(Some(start + 10 * UNDELIVERED_BODY_MS));
+    envoy.tick(0);
+    assert!(matches!(envoy.fate(2), Fate::Held));
+    envoy.body(0, 2, "a=2", true);
+    assert_eq!(envoy.calls.len(), 2);
+}
+
+/// A body that has begun is not cut short: the timer refuses only requests with no byte yet.
+#[test]
+fn a_body_that_has_begun_is_not_refused_by_the_timer() {
+    let mut envoy = Envoy::new(service(false, "none"), 1);
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let start = envoy.clock.get().unwrap_or_default();
+    assert!(!envoy.request_with(0, 1, "POST", "/a?user_key=k", &form, false));
+    envoy.body(0, 1, "a=", false);
+    envoy.clock.set(Some(start + 10 * UNDELIVERED_BODY_MS));
+    envoy.tick(0);
+    assert!(matches!(envoy.fate(1), Fate::Held));
+    envoy.body(0, 1, "a=1", true);
+    assert_eq!(envoy.calls.len(), 1);
 }

@@ -11,10 +11,12 @@ use super::PendingRequest;
 use crate::cache::EntryKey;
 
 pub(super) enum State {
-    /// Paused until the form body has arrived (`buffered`: its bytes so far, held by Envoy).
+    /// Paused until the form body has arrived (`buffered`: its bytes so far, held by Envoy;
+    /// `since_ms`: when the headers were held).
     ReadingBody {
         request: Box<PendingRequest>,
         buffered: usize,
+        since_ms: u64,
     },
     /// Authrep mode: paused until the backend answers.
     Calling(Box<MatchedRequest>),
@@ -41,6 +43,14 @@ impl State {
     /// Envoy: letting them go on would release the paused headers upstream.
     pub(super) fn holds_request(&self) -> bool {
         !matches!(self, State::Forwarded { .. })
+    }
+
+    /// The request's headers are held in Envoy until the filter lets them go or answers.
+    pub(super) fn holds_headers(&self) -> bool {
+        matches!(
+            self,
+            State::ReadingBody { .. } | State::Calling(_) | State::Waiting { .. }
+        )
     }
 }
 
@@ -88,6 +98,22 @@ impl Flows {
             .iter()
             .filter(|(_, s)| match s {
                 State::Waiting { key: k, .. } => key.is_none_or(|key| k.as_str() == key),
+                _ => false,
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Requests held for their body since `since_ms` or earlier, with no byte of it yet.
+    pub(super) fn bodiless_since(&self, since_ms: u64) -> Vec<RequestId> {
+        self.0
+            .iter()
+            .filter(|(_, s)| match s {
+                State::ReadingBody {
+                    buffered: 0,
+                    since_ms: t,
+                    ..
+                } => *t <= since_ms,
                 _ => false,
             })
             .map(|(id, _)| *id)

@@ -9,7 +9,8 @@
 //! on_request_headers ─► begin() ─► Step::Reply (414 path too long, 400 ambiguous path or
 //!        │                                      host, 404 unknown host, 500 host failure)
 //!        ├─ form body wanted ─► ReadingBody ─► on_request_body / on_request_trailers
-//!        │                          ─► Step::ReadBody ─► on_form_body ─┐
+//!        │        │                 ─► Step::ReadBody ─► on_form_body ─┐
+//!        │        └─ no byte in 5 s, none ever delivered ─► on_tick ─► Step::Reply (400)
 //!        ▼                                                             ▼
 //!  PendingRequest::authorize() ─┬─► Step::Reply (401 auth missing, 403 auth failed, 404 no match)
 //!                               ├─► Step::Forward (local authentication, or public: no backend)

@@ -12,6 +12,11 @@ use super::worker::{RequestLine, Worker};
 use crate::cache::EntryKey;
 use crate::policies::RequestPolicies;
 use crate::request::{HeaderSource, RequestHead};
+use log::error;
+
+/// How long a request held for its body waits for its first byte before the filter takes it
+/// that this Envoy delivers none (see [`Worker::refuse_undelivered_bodies`]).
+pub(super) const UNDELIVERED_BODY_MS: u64 = 5_000;
 
 impl Worker {
     /// The request's headers: start the pipeline. Only the headers the core asks for are read.
@@ -67,6 +72,7 @@ impl Worker {
                     State::ReadingBody {
                         request: Box::new(pending),
                         buffered: 0,
+                        since_ms: now_ms,
                     },
                 );
                 Steps::hold()
@@ -83,6 +89,7 @@ impl Worker {
     /// A part of the body arrived (`size`: Envoy's buffer, the whole body so far while the
     /// request is held, else this chunk).
     pub fn on_request_body(&mut self, request: RequestId, size: usize, end: bool) -> Steps {
+        self.note_body_delivery(request);
         if let Some(step) = self.body_step(request, size, end) {
             return Steps::one(step);
         }
@@ -99,6 +106,7 @@ impl Worker {
     /// Trailers end a body that never had `end_of_stream` (HTTP/2, chunked with trailers).
     /// The adapter strips spoofed trailers before this.
     pub fn on_request_trailers(&mut self, request: RequestId) -> Steps {
+        self.note_body_delivery(request);
         if let Some(steps) = self.body_ends(request) {
             return steps;
         }
@@ -109,6 +117,40 @@ impl Worker {
             }),
             other => held(other),
         }
+    }
+
+    /// A body callback while the headers are held shows that this Envoy delivers bodies to a
+    /// filter holding them (`allow_on_headers_stop_iteration`).
+    fn note_body_delivery(&mut self, request: RequestId) {
+        if self.flows.get(request).is_some_and(State::holds_headers) {
+            self.bodies_delivered = true;
+        }
+    }
+
+    /// The timer: `read_request_bodies: true` under an Envoy that delivers no body to a
+    /// filter holding the headers (Istio's `WasmPlugin`, Envoy Gateway) would hold a form
+    /// `POST` for good. Until a body has come while headers were held, a request held that
+    /// long without a byte of its body gets the 400 `read_request_bodies: false` gives at once.
+    pub(super) fn refuse_undelivered_bodies(&mut self, now_ms: u64) -> Steps {
+        let mut steps = Steps::hold();
+        if self.bodies_delivered {
+            return steps;
+        }
+        let since_ms = now_ms.saturating_sub(UNDELIVERED_BODY_MS);
+        for request in self.flows.bodiless_since(since_ms) {
+            if !self.undelivered_body_logged {
+                self.undelivered_body_logged = true;
+                error!(
+                    "a request held for its body got none in {} s: this Envoy does not deliver \
+                     a body to a filter holding the headers (no allow_on_headers_stop_iteration: \
+                     Istio's WasmPlugin, Envoy Gateway); answered 400: set \
+                     read_request_bodies: false to refuse such requests at once",
+                    UNDELIVERED_BODY_MS / 1000
+                );
+            }
+            (steps.list).extend(self.reply(request, LocalReply::unread_body()).list);
+        }
+        steps
     }
 
     /// The form body asked for by `Step::ReadBody`: it may hold the credentials, and its args

@@ -51,6 +51,10 @@ pub struct Worker {
     pub(super) tally: Tally,
     /// Answers of something else than the backend (`BackendAnswer::foreign`), for the log.
     foreign_answers: u64,
+    /// A body (or trailers) came while a request's headers were held: this Envoy delivers
+    /// them (`refuse_undelivered_bodies`).
+    pub(super) bodies_delivered: bool,
+    pub(super) undelivered_body_logged: bool,
 }
 
 impl Worker {
@@ -69,6 +73,8 @@ impl Worker {
             calls: Vec::new(),
             tally: Tally::default(),
             foreign_answers: 0,
+            bodies_delivered: false,
+            undelivered_body_logged: false,
         }
     }
 
@@ -234,7 +240,8 @@ impl Worker {
         }
     }
 
-    /// The worker's timer: lease expiry, lost wake-ups, usage to shared data, reports.
+    /// The worker's timer: lease expiry, lost wake-ups, bodies Envoy does not deliver, usage
+    /// to shared data, reports.
     pub fn on_tick(&mut self) -> Steps {
         // Without the clock nothing can expire or be reported; the next tick tries again.
         let Some(now_ms) = self.clock.now_ms() else {
@@ -243,6 +250,7 @@ impl Worker {
         self.cache.expire(&*self.store, now_ms);
         // Waiters whose wake-up was lost, or whose asker went away, look again.
         let mut steps = self.wake(None);
+        (steps.list).extend(self.refuse_undelivered_bodies(now_ms).list);
         let store = &*self.store;
         let (config, loaded) = (&self.config, self.config_loaded);
         let tally = &mut self.tally;

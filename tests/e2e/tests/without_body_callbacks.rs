@@ -11,7 +11,7 @@ mod support;
 
 use e2e::Request;
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::adversarial::{assert_none, run_and_check, traps, Case, Expect, Shape, SHAPES};
 use support::*;
 use tollgate_core::auth::digest::stored_form;
@@ -22,8 +22,13 @@ fn host(id: u64) -> String {
     format!("s{id}.example.com")
 }
 
-/// Service 1 authrep, 2 batching (`3scale_batcher`), 3 local (an API key in `user_key`).
+/// Service 1 authrep, 2 batching (`3scale_batcher`), 3 local (an API key in `user_key`),
+/// `read_request_bodies: false`.
 fn stack() -> Stack {
+    stack_reading_bodies(false)
+}
+
+fn stack_reading_bodies(read_request_bodies: bool) -> Stack {
     let rules = json!({"proxy_rules": [
         {"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]});
     let apicast = json!({"name": "apicast", "version": "builtin"});
@@ -45,7 +50,7 @@ fn stack() -> Stack {
         })
         .collect();
     let mut cfg = config(services);
-    cfg["read_request_bodies"] = json!(false);
+    cfg["read_request_bodies"] = json!(read_request_bodies);
     let mut state = e2e::mock_backend::State::new();
     for id in ["1", "2"] {
         let svc = e2e::mock_backend::Service::new(id)
@@ -89,6 +94,49 @@ fn a_request_needing_its_body_is_refused_at_once_in_every_shape_and_mode() {
         asked.iter().filter(|id| *id == "1").count(),
         SHAPES.len() - 2,
         "one authrep per allowed call of service 1: {asked:?}"
+    );
+}
+
+/// Left at `read_request_bodies: true` (the default) under such an Envoy, a request held for
+/// its body got none and waited until the client gave up (Istio sets no stream timeout). The
+/// filter's timer now answers it with the same 400 once it has waited 5 s without a byte,
+/// and logs what to set; every other shape is decided at once, as before.
+#[test]
+fn left_reading_bodies_a_request_whose_body_never_comes_is_refused_after_five_seconds() {
+    let s = stack_reading_bodies(true);
+    let mut cases = Vec::new();
+    for id in 1..=3 {
+        for shape in SHAPES {
+            let case = Case::new(&host(id), &format!("/things?user_key={USER_KEY}"));
+            let expect = match shape {
+                Shape::Form | Shape::H2Form => Expect::Denied(400, UNREAD),
+                _ => Expect::Allowed,
+            };
+            cases.push((format!("service {id}/{shape:?}"), shape, case, expect));
+        }
+    }
+    let started = Instant::now();
+    let failures = run_and_check(&s, &cases, cases.len());
+    let took = started.elapsed();
+    assert_none("bodies never delivered", &failures, cases.len());
+    assert!(
+        (Duration::from_millis(4_900)..Duration::from_secs(15)).contains(&took),
+        "the held requests are answered after 5 s, not at once nor never: {took:?}"
+    );
+    assert!(traps(&s).is_empty(), "{:?}", traps(&s));
+    let asked: Vec<String> = (s.backend.requests().iter())
+        .filter_map(|r| r.param("service_id").map(str::to_string))
+        .collect();
+    assert_eq!(
+        asked.iter().filter(|id| *id == "1").count(),
+        SHAPES.len() - 2,
+        "one authrep per allowed call of service 1, none for a refused one: {asked:?}"
+    );
+    let log = s.envoy.log();
+    assert!(
+        log.contains("a request held for its body got none in 5 s")
+            && log.contains("set read_request_bodies: false"),
+        "the log says what to set"
     );
 }
 
