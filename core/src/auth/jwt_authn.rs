@@ -97,6 +97,16 @@ impl JwtAuthnSource {
                 add(value.trim());
             }
         }
+        // Another spelling of a custom header (`x_jwt` for `x-jwt`): `jwt_authn` never reads
+        // it, a CGI-style upstream reads it as the header (found by an audit, 2026-12-07).
+        if self.header != "authorization" {
+            headers.any_value_any_spelling(&self.header, &mut |value| {
+                if !value.trim().is_empty() {
+                    add(value.trim());
+                }
+                false
+            });
+        }
         args.all_uri_ci(&self.query).for_each(&mut add);
         tokens.len().min(2)
     }

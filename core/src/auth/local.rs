@@ -170,23 +170,21 @@ fn reads_authorization(auth: &Authentication) -> bool {
 }
 
 /// On a JWT service, the token checked must be the only one: an upstream reading an RFC 6750
-/// `access_token` (query or form body, in any spelling an upstream reads as that name) would
-/// get another, which nobody verified. The token checked is the Bearer one, or, when Envoy's
-/// `jwt_authn` reads `access_token` from the query, that arg's first value; without either
-/// (another credential authenticates), any `access_token` is refused.
+/// `access_token` (or the arg `jwt_authn` reads tokens from; query or form body, in any
+/// spelling an upstream reads as that name) would get another, which nobody verified. The
+/// token checked is the Bearer one, or the first URI value of the arg `jwt_authn` reads
+/// (never a form body's: `jwt_authn` reads no body, so a forged token there rode along with
+/// an API key; found by an audit, 2026-12-07); without either (another credential
+/// authenticates), any such arg is refused.
 #[cfg(feature = "jwt")]
 pub fn access_tokens_agree(auth: &Authentication, args: &QueryArgs, bearer: Option<&str>) -> bool {
     let Some(jwt) = &auth.jwt else {
         return true;
     };
-    let from_query =
-        (jwt.from_jwt_authn.as_ref()).is_some_and(|s| s.query.eq_ignore_ascii_case(ACCESS_TOKEN));
-    let checked = bearer.or(if from_query {
-        args.first_ci(ACCESS_TOKEN)
-    } else {
-        None
-    });
-    args.spelled(ACCESS_TOKEN).all(|t| Some(t) == checked)
+    let source_query = (jwt.from_jwt_authn.as_ref()).map(|s| s.query.as_str());
+    let checked = bearer.or_else(|| source_query.and_then(|q| args.all_uri_ci(q).next()));
+    let agree = |name: &str| args.spelled(name).all(|t| Some(t) == checked);
+    agree(ACCESS_TOKEN) && source_query.is_none_or(agree)
 }
 
 #[cfg(feature = "jwt")]

@@ -22,6 +22,9 @@ pub mod jwt_auth;
 pub mod jwt_authn;
 #[cfg(test)]
 #[cfg(feature = "jwt")]
+mod jwt_authn_spelling_tests;
+#[cfg(test)]
+#[cfg(feature = "jwt")]
 mod jwt_authn_tests;
 pub mod local;
 #[cfg(feature = "jwt")]

@@ -275,6 +275,11 @@ impl HeaderSource for Edited<'_> {
         self.inner.header_joined(name)
     }
 
+    /// The request as it arrived, as `header_joined` (the default read one spelling only).
+    fn any_value_any_spelling(&self, name: &str, found: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.inner.any_value_any_spelling(name, found)
+    }
+
     fn is_tls(&self) -> bool {
         self.inner.is_tls()
     }

@@ -26,6 +26,9 @@ pub struct JwtAuthn {
     pub(super) requirement: JwtRequirement,
     /// `from_headers`: the header the token is read from (default: `Authorization`).
     pub(super) header: Option<String>,
+    /// `from_params`: the query arg the token is read from (default: `access_token`, only
+    /// without `from_headers`).
+    pub(super) param: Option<String>,
 }
 
 impl JwtAuthn {
@@ -38,12 +41,19 @@ impl JwtAuthn {
             payload_in_metadata: "jwt_payload".into(),
             requirement: JwtRequirement::AllowMissingOrFailed,
             header: None,
+            param: None,
         }
     }
 
     /// Reads the token from this header (`from_headers`, no prefix) instead of `Authorization`.
     pub fn from_header(mut self, name: &str) -> JwtAuthn {
         self.header = Some(name.to_owned());
+        self
+    }
+
+    /// Reads the token from this query arg too (`from_params`).
+    pub fn from_param(mut self, name: &str) -> JwtAuthn {
+        self.param = Some(name.to_owned());
         self
     }
 
@@ -71,10 +81,13 @@ impl JwtAuthn {
             Some(i) => format!("\n                  issuer: {}", q(i)),
             None => String::new(),
         };
-        let from = match &self.header {
+        let mut from = match &self.header {
             Some(h) => format!("\n                  from_headers: [ {{ name: {} }} ]", q(h)),
             None => String::new(),
         };
+        if let Some(p) = &self.param {
+            let _ = write!(from, "\n                  from_params: [ {} ]", q(p));
+        }
         let requires = match self.requirement {
             JwtRequirement::Provider => "{ provider_name: idp }",
             JwtRequirement::AllowMissing => {
