@@ -529,6 +529,10 @@ fn parse_rule(path: &str, value: &Value, open: bool) -> Result<(MappingRule, Rul
     if let Some(problem) = PathPattern::regex_problem(pattern) {
         return Err(error(&rule.child_path("pattern"), problem));
     }
+    // Never matched, its metric, limits and roles dropped (found by an audit, 2026-12-07).
+    if let Some(problem) = crate::mapping::unmatchable::unmatchable(pattern) {
+        return Err(error(&rule.child_path("pattern"), problem));
+    }
     // Sent back in `X-3scale-matched-rules`.
     check(&rule.child_path("pattern"), pattern, value_problem)?;
     let metric = rule

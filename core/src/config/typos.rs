@@ -3,8 +3,8 @@
 //! `policy_chains`, a `Delta` or a `credential_location` was dropped with what it asked for:
 //! the chain's `ip_check`, the rule's metric and its limits, the location (found by an audit,
 //! 2026-12-06). A field that is not one of these but is one edit away from one (ignoring case,
-//! `_` and `-`), another tool's name for one, or a field of `proxy` written beside it (or the
-//! other way round), is refused. None of porta's own fields is any of these (tested below), so
+//! `_`, dashes and characters that show as nothing), another tool's name for one, or a field
+//! of `proxy` written beside it (or the other way round), is refused. None of porta's own fields is any of these (tested below), so
 //! no service 3scale System returns is skipped for it.
 
 use super::json::{error, Obj, Result};
@@ -50,11 +50,16 @@ const RULE_FIELDS: [&str; 9] = [
     "roles",
 ];
 
-/// Other names for a field: porta's Admin API (`policies_config`), the 3scale operator's
-/// Product (`policies`), a short hand (`auth`). Refused unless the field itself is there.
-const ALIASES: [(&str, &str); 3] = [
+/// Other names for a field: porta's Admin API (`policies_config`, `mapping_rules`), the
+/// 3scale operator's Product (`policies`, `mappingRules`), a short hand (`auth`). Refused
+/// unless the field itself is there; in `proxy` or beside it alike (the operator's Product
+/// holds them at the service's level). A local service's `mappingRules` was dropped with its
+/// rules' grants, every path then open to every key (found by an audit, 2026-12-07).
+const ALIASES: [(&str, &str); 5] = [
     ("policies_config", "policy_chain"),
     ("policies", "policy_chain"),
+    ("mapping_rules", "proxy_rules"),
+    ("mappingRules", "proxy_rules"),
     ("auth", "authentication"),
 ];
 
@@ -71,29 +76,35 @@ pub fn check_rule(rule: &Obj) -> Result<()> {
 }
 
 /// Refuses a field near one of `fields` (or another name for one absent), or equal or near
-/// one of `other`, the fields read `there`.
+/// one of `other` (or another name for one), the fields read `there`.
 fn refuse(obj: &Obj, fields: &[&str], other: &[&str], there: &str) -> Result<()> {
     let alias = |key: &str, f: &str| ALIASES.contains(&(key, f)) && !obj.keys().any(|k| k == f);
     for key in obj.keys() {
-        let (field, place) = match other.iter().find(|f| key == **f || near(key, f)) {
-            Some(f) => (f, there),
-            None => match fields.iter().find(|f| near(key, f) || alias(key, f)) {
-                Some(f) => (f, "here"),
-                None => continue,
-            },
+        let (field, place) =
+            match (other.iter()).find(|f| key == **f || near(key, f) || alias(key, f)) {
+                Some(f) => (f, there),
+                None => match fields.iter().find(|f| near(key, f) || alias(key, f)) {
+                    Some(f) => (f, "here"),
+                    None => continue,
+                },
+            };
+        // The path shows an invisible character as nothing, a look-alike as the letter.
+        let written = match key.bytes().all(|b| b.is_ascii_graphic()) {
+            true => "",
+            false => " (its name holds a character other than visible ASCII)",
         };
         return Err(error(
             &obj.child_path(key),
-            format!("unknown field: `{field}` is read {place}; this field would be ignored, with what it asks for"),
+            format!("unknown field{written}: `{field}` is read {place}; this field would be ignored, with what it asks for"),
         ));
     }
     Ok(())
 }
 
-/// `key` is not `field` but is it for case, `_` and `-`, or (for fields of 5 letters or more)
+/// `key` is not `field` but is it for case, `_`, dashes and invisible characters, or (for fields of 5 letters or more)
 /// but for one letter added, removed or changed, or two next to each other swapped.
 fn near(key: &str, field: &str) -> bool {
-    let (mut a_buf, mut b_buf) = ([0u8; 32], [0u8; 32]);
+    let (mut a_buf, mut b_buf) = ([' '; 32], [' '; 32]);
     let (a, b) = (letters(key, &mut a_buf), letters(field, &mut b_buf));
     if key == field || a.is_empty() {
         return false;
@@ -114,20 +125,45 @@ fn near(key: &str, field: &str) -> bool {
         .take_while(|(x, y)| x == y)
         .count();
     let swapped = || {
-        let pair = |s: &[u8]| (s.get(prefix).copied(), s.get(prefix + 1).copied());
+        let pair = |s: &[char]| (s.get(prefix).copied(), s.get(prefix + 1).copied());
         let ((a1, a2), (b1, b2)) = (pair(a), pair(b));
         a1 == b2 && a2 == b1
     };
     prefix + suffix + 1 >= la.max(lb) || (la == lb && prefix + suffix + 2 == la && swapped())
 }
 
-/// A field name's letters, lower-cased, without `_`, `-` and spaces, in `buf` (a longer name
-/// is cut: none of the fields checked is that long).
-fn letters<'b>(name: &str, buf: &'b mut [u8; 32]) -> &'b [u8] {
+/// A field name's letters, lower-cased, in `buf` (a longer name is cut: none of the fields
+/// checked is that long). A character is one letter, whatever its UTF-8 length (`pólicy_chain`
+/// is one letter changed); `_`, dashes, whitespace, control and zero-width characters are
+/// none, and full-width forms are their ASCII letter: a `policy_chain` pasted with a
+/// zero-width or no-break space, or typed with a word processor's hyphen, was dropped with its
+/// `ip_check` (found by an audit, 2026-12-07: bytes were counted). Out of line: one copy for
+/// its three callers (module size).
+#[inline(never)]
+fn letters<'b>(name: &str, buf: &'b mut [char; 32]) -> &'b [char] {
+    let invisible = |c: char| {
+        matches!(c, '\0'..=' ' | '_' | '-' | '\u{7f}'..='\u{a0}' | '\u{ad}' | '\u{1680}')
+            || matches!(c, '\u{2000}'..='\u{2015}' | '\u{2028}'..='\u{202f}' | '\u{205f}'..='\u{2064}')
+            || matches!(
+                c,
+                '\u{2212}'
+                    | '\u{3000}'
+                    | '\u{fe58}'
+                    | '\u{fe63}'
+                    | '\u{feff}'
+                    | '\u{ff0d}'
+                    | '\u{ff3f}'
+            )
+    };
     let mut n = 0;
-    for b in name.bytes().filter(|b| !matches!(b, b'_' | b'-' | b' ')) {
+    for c in name.chars().filter(|c| !invisible(*c)) {
+        // Full-width forms (U+FF01 to U+FF5E) are ASCII's `!` to `~`, 0xFEE0 above them.
+        let c = match c {
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(u32::from(c) - 0xfee0).unwrap_or(c),
+            c => c,
+        };
         if let Some(slot) = buf.get_mut(n) {
-            *slot = b.to_ascii_lowercase();
+            *slot = c.to_ascii_lowercase();
             n += 1;
         }
     }
@@ -250,5 +286,62 @@ mod tests {
         assert!(!near("_", "last"));
         assert!(near("polciy_chain", "policy_chain"));
         assert!(!near("plociy_chain", "policy_chain"));
+    }
+
+    /// A character is one letter, and what shows as nothing or as a dash is none: each of
+    /// these was ignored with the chain it held (bytes were counted; an audit, 2026-12-07).
+    #[test]
+    fn invisible_and_non_ascii_characters_do_not_hide_a_near_miss() {
+        for key in [
+            "policy_chain\u{200b}",
+            "policy_chain\u{a0}",
+            "\u{feff}policy_chain",
+            "policy_chain\u{3000}",
+            "policy\u{2010}chain",
+            "policy_chain\u{200d}\u{200b}\u{2060}",
+            "policy_chain\0\0",
+            "p\u{f3}licy_chain",
+            "\u{440}olicy_chain",
+            "policy_ch\u{430}in",
+            "\u{ff50}\u{ff4f}\u{ff4c}\u{ff49}\u{ff43}\u{ff59}\u{ff3f}\u{ff43}\u{ff48}\u{ff41}\u{ff49}\u{ff4e}",
+        ] {
+            assert!(near(key, "policy_chain"), "{key:?}");
+            let refused = check(&[], &[key], &[]).unwrap_err();
+            assert!(refused.message.contains("`policy_chain`"), "{refused}");
+            assert!(refused.message.contains("other than visible ASCII"), "{refused}");
+        }
+        assert!(near("d\u{e9}lta", "delta"));
+        assert!(near("namespace\u{200b}", "namespace"));
+        assert!(!near("p\u{f3}l\u{ed}cy_chain", "policy_chain"));
+        assert!(!near("\u{200b}", "hosts"));
+        let refused = check(&[], &["policy_chain\u{200b}"], &[]).unwrap_err();
+        assert!(
+            (refused.message).starts_with("unknown field (its name holds a character"),
+            "{refused}"
+        );
+        assert_eq!(refused.path, "s.proxy.policy_chain\u{200b}");
+    }
+
+    /// Other tools' names for the chain and the rules, in any case, in `proxy` or beside it.
+    #[test]
+    fn other_names_for_the_rules_and_the_chain_are_refused_where_read_or_not() {
+        for (place, key, meant) in [
+            ("proxy", "mapping_rules", "proxy_rules"),
+            ("proxy", "mappingRules", "proxy_rules"),
+            ("service", "mapping_rules", "proxy_rules"),
+            ("service", "mappingRules", "proxy_rules"),
+            ("service", "policies", "policy_chain"),
+            ("proxy", "auth", "authentication"),
+        ] {
+            let refused = match place {
+                "service" => check(&[key], &[], &[]),
+                _ => check(&[], &[key], &[]),
+            };
+            let refused = refused.unwrap_err();
+            assert!(refused.path.ends_with(key), "{refused}");
+            assert!(refused.message.contains(&format!("`{meant}`")), "{refused}");
+        }
+        // Beside the field itself, the field is read.
+        assert_eq!(check(&[], &["mapping_rules", "proxy_rules"], &[]), Ok(()));
     }
 }

@@ -19,6 +19,7 @@ mod query_tests;
 mod reference;
 pub mod rule;
 mod segment;
+pub mod unmatchable;
 pub mod usage;
 
 pub use index::{RuleIndex, RuleSet, Rules};

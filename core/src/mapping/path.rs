@@ -115,7 +115,7 @@ fn is_normal(raw: &[u8]) -> bool {
     true
 }
 
-fn needs_escape(byte: u8) -> bool {
+pub(super) fn needs_escape(byte: u8) -> bool {
     matches!(byte, 0x00..=0x20 | b'#' | b'%' | b'?' | 0x7F..=0xFF)
 }
 

@@ -254,7 +254,7 @@ pub fn query_part(pattern: &str) -> Option<&str> {
     pattern.split_once('?').map(|(_, query)| query)
 }
 
-fn strip_query(pattern: &str) -> &str {
+pub(super) fn strip_query(pattern: &str) -> &str {
     pattern.split_once('?').map_or(pattern, |(path, _)| path)
 }
 
@@ -293,7 +293,7 @@ fn segments(tokens: &[Token]) -> Vec<Segment> {
     segments
 }
 
-fn tokenize(bytes: &[u8]) -> Vec<Token> {
+pub(super) fn tokenize(bytes: &[u8]) -> Vec<Token> {
     let closes = Closes::new(bytes);
     let mut tokens = Vec::new();
     let mut literal = Vec::new();

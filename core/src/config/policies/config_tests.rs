@@ -148,6 +148,17 @@ fn liquid_is_refused_where_apicast_would_render_it() {
         typed_err("jwt_claim_check", json!({})),
         "p.configuration.rules: expected a non-empty array"
     );
+    // A resource no path the rules read holds: the rule would never apply (an audit,
+    // 2026-12-07).
+    let op = json!({"jwt_claim": "role", "jwt_claim_type": "plain", "op": "==", "value": "admin"});
+    let dead = typed_err(
+        "jwt_claim_check",
+        json!({"rules": [{"resource": "/%61dmin", "operations": [op]}]}),
+    );
+    assert!(
+        dead.starts_with("p.configuration.rules[0].resource: this `%` escape is never in a path"),
+        "{dead}"
+    );
 
     let header = typed_err(
         "headers",

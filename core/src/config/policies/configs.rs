@@ -408,6 +408,10 @@ pub fn jwt_claim_check(c: &Obj) -> Result<JwtClaimCheck> {
             if let Some(problem) = PathPattern::regex_problem(&resource) {
                 return Err(error(&r.child_path("resource"), problem));
             }
+            // The rule would never apply (found by an audit, 2026-12-07).
+            if let Some(problem) = crate::mapping::unmatchable::unmatchable(&resource) {
+                return Err(error(&r.child_path("resource"), problem));
+            }
             let mut methods = methods(r, "methods", &all)?;
             if methods.iter().any(|m| m == "ANY") {
                 methods.clear();
