@@ -6,9 +6,11 @@
 //! the budget runs out, one worker asks the backend and the others wait for its answer.
 
 mod apply;
+mod authrep;
+mod verify;
 
-use super::entry::{Fresh, LastKnown, SharedEntry};
-use super::eviction::{self, find_slot, REFRESH_USED_MS};
+use super::entry::{lists, Fresh, LastKnown, SharedEntry};
+use super::eviction::{self, find_slot};
 use super::key::EntryKey;
 use super::store::{SharedStore, MAX_ATTEMPTS};
 use crate::backend::{BackendAnswer, Decision};
@@ -69,12 +71,23 @@ pub struct Ticket {
     settings: CacheSettings,
     /// Until when others wait for this ticket's answer (the entry's `authorizing_until`).
     asked_until: u64,
+    /// The request's application key digest (`SharedEntry::members`), if any.
+    check: Option<String>,
+    /// Only this key is asked about: the entry holds a fresh answer for other keys of the
+    /// application, which stays; nobody waits for this call (see [`AuthCache::answer`]).
+    verify: bool,
 }
 
 impl Ticket {
     /// Whether the answer goes to the shared cache (and to every request waiting on the key).
     pub fn is_cached(&self) -> bool {
         self.slot.is_some()
+    }
+
+    /// Whether the answer decides the requester alone (a key checked against its
+    /// application's entry): [`AuthCache::answer`] returns its lookup.
+    pub fn verifies(&self) -> bool {
+        self.verify
     }
 }
 
@@ -88,6 +101,8 @@ struct Local {
     max_value: u64,
     reset_at: u64,
     shared_left: u64,
+    /// The application keys the answer holds for (`SharedEntry::members`).
+    members: String,
 }
 
 enum LocalKind {
@@ -141,10 +156,26 @@ impl AuthCache {
         self
     }
 
-    /// Decides a request from this worker's lease, or from the shared entry.
+    /// [`AuthCache::lookup_checked`] for credentials that are the application itself.
     pub fn lookup(&mut self, store: &dyn SharedStore, key: &EntryKey, now_ms: u64) -> Lookup {
+        self.lookup_checked(store, key, None, now_ms)
+    }
+
+    /// Decides a request from this worker's lease, or from the shared entry. `check`: the
+    /// request's application key digest (`SharedEntry::members`), if it has one.
+    #[inline(never)]
+    pub fn lookup_checked(
+        &mut self,
+        store: &dyn SharedStore,
+        key: &EntryKey,
+        check: Option<&str>,
+        now_ms: u64,
+    ) -> Lookup {
         if let Some(local) = self.local.get_mut(key.as_str()) {
-            if local.until > now_ms {
+            let admitted = check.is_none_or(|d| lists(&local.members, d));
+            if local.until > now_ms && !admitted {
+                // Another key of the application: the shared entry knows whether it is one.
+            } else if local.until > now_ms {
                 match &mut local.kind {
                     LocalKind::Unlimited => return Lookup::Forward { leased: false },
                     LocalKind::Held(n) if *n > 0 => {
@@ -161,29 +192,67 @@ impl AuthCache {
                 give_back(store, key.as_str(), &expired);
             }
         }
-        self.lookup_shared(store, key, now_ms)
+        self.lookup_shared(store, key, check, now_ms)
     }
 
-    fn lookup_shared(&mut self, store: &dyn SharedStore, key: &EntryKey, now_ms: u64) -> Lookup {
+    fn ticket(&self, key: &EntryKey, slot: Option<u32>, check: Option<&str>) -> Ticket {
+        Ticket {
+            key: key.clone(),
+            slot,
+            settings: self.settings,
+            asked_until: 0,
+            check: check.map(str::to_string),
+            verify: false,
+        }
+    }
+
+    #[inline(never)]
+    fn lookup_shared(
+        &mut self,
+        store: &dyn SharedStore,
+        key: &EntryKey,
+        check: Option<&str>,
+        now_ms: u64,
+    ) -> Lookup {
         for _ in 0..MAX_ATTEMPTS {
             // Not accepted yet: the key may not take a known key's slot (`eviction`).
             let Some((slot, mut entry, version)) =
                 find_slot(store, key, self.settings.slots, now_ms, false)
             else {
-                return Lookup::Authorize(Ticket {
-                    key: key.clone(),
-                    slot: None,
-                    settings: self.settings,
-                    asked_until: 0,
-                });
+                return Lookup::Authorize(self.ticket(key, None, check));
             };
+            if entry.refuses(check, now_ms) {
+                return Lookup::Deny(Denial::AuthFailed);
+            }
             let name = slot_key(slot);
-            match entry.fresh_at(now_ms) {
+            // Another key than those the backend accepted for the application is asked about
+            // on its own, and the budget stays the application's (found by an audit,
+            // 2026-12-07: any key is valid for an application without keys, and each made-up
+            // key was an entry with the whole budget). It never asks for the entry: a flood
+            // of wrong keys does not hold up the application's own.
+            let admitted = entry.admits(check);
+            if !admitted && !entry.members.is_empty() {
+                if entry.unavailable_until > now_ms {
+                    return match self.fallback(entry.last_for(check)) {
+                        Fallback::Answer(lookup) => lookup,
+                        Fallback::UseOnce => Lookup::Deny(Denial::AuthFailed),
+                    };
+                }
+                let mut ticket = self.ticket(key, Some(slot), check);
+                ticket.verify = true;
+                return Lookup::Authorize(ticket);
+            }
+            // Held for no key yet: this one asks for the entry.
+            let fresh = match admitted {
+                true => entry.fresh_at(now_ms),
+                false => Fresh::None,
+            };
+            match fresh {
                 Fresh::Authorized {
                     until,
                     budget: None,
                 } => {
-                    self.remember(key, (slot, &entry), until, LocalKind::Unlimited);
+                    self.remember(store, key, (slot, &entry), until, LocalKind::Unlimited);
                     return Lookup::Forward { leased: false };
                 }
                 Fresh::Authorized {
@@ -206,11 +275,18 @@ impl AuthCache {
                     if store.set(&name, &entry.encode(), version).is_err() {
                         continue;
                     }
-                    self.remember(key, (slot, &entry), until, LocalKind::Held(lease - 1));
+                    self.remember(
+                        store,
+                        key,
+                        (slot, &entry),
+                        until,
+                        LocalKind::Held(lease - 1),
+                    );
                     return Lookup::Forward { leased: true };
                 }
-                Fresh::Denied { until } => {
-                    self.remember(key, (slot, &entry), until, LocalKind::Denied);
+                // A key's refusal is `SharedEntry::denied`: another key may be valid.
+                Fresh::Denied { until } if check.is_none() => {
+                    self.remember(store, key, (slot, &entry), until, LocalKind::Denied);
                     return Lookup::Deny(Denial::AuthFailed);
                 }
                 Fresh::Limited { until, retry_after } => {
@@ -222,6 +298,7 @@ impl AuthCache {
                         _ => until.min(now_ms.saturating_add(LIMITED_RECHECK_MS)),
                     };
                     self.remember(
+                        store,
                         key,
                         (slot, &entry),
                         recheck,
@@ -230,7 +307,7 @@ impl AuthCache {
                     return Lookup::Deny(limits_exceeded(retry_at, now_ms));
                 }
                 // Expired, never asked, or budget used up: the backend must be asked.
-                Fresh::Authorized { .. } | Fresh::None => {}
+                Fresh::Authorized { .. } | Fresh::Denied { .. } | Fresh::None => {}
             }
             if entry.unavailable_until > now_ms {
                 // The failure policy decides from the last known answer, not a budget: this
@@ -239,7 +316,7 @@ impl AuthCache {
                 if let Some(spent) = self.local.remove(key.as_str()) {
                     give_back(store, key.as_str(), &spent);
                 }
-                match self.fallback(entry.last) {
+                match self.fallback(entry.last_for(check)) {
                     Fallback::Answer(lookup) => return lookup,
                     Fallback::UseOnce => {
                         entry.last = LastKnown::None;
@@ -257,12 +334,9 @@ impl AuthCache {
             if store.set(&name, &entry.encode(), version).is_err() {
                 continue;
             }
-            return Lookup::Authorize(Ticket {
-                key: key.clone(),
-                slot: Some(slot),
-                settings: self.settings,
-                asked_until: entry.authorizing_until,
-            });
+            let mut ticket = self.ticket(key, Some(slot), check);
+            ticket.asked_until = entry.authorizing_until;
+            return Lookup::Authorize(ticket);
         }
         // Persistent contention: wait, and look again when woken or on the next tick.
         Lookup::Wait
@@ -273,6 +347,7 @@ impl AuthCache {
     /// recorded (an uncached ticket, or a slot taken meanwhile) is returned as a lookup that
     /// would hold for the requester alone; the pipeline does not use it (the requester looks
     /// again with the others, and gets an authrep if no slot is free).
+    #[inline(never)]
     pub fn answer(
         &mut self,
         store: &dyn SharedStore,
@@ -284,9 +359,13 @@ impl AuthCache {
         let Some(slot) = ticket.slot else {
             return Some(self.uncached(answer));
         };
+        if ticket.verify {
+            return Some(self.verified(store, ticket, slot, answer, now_ms));
+        }
         let key = ticket.key.as_str();
         let settings = self.settings;
         let known = accepted(answer);
+        let check = ticket.check.as_deref();
         let mut taken = false;
         super::store::update(store, &slot_key(slot), |value| {
             // The slot may have gone to another key while this answer was slow to come (past
@@ -301,6 +380,21 @@ impl AuthCache {
             };
             taken = false;
             self.report_soon = apply_answer(&mut entry, answer, &settings, now_ms);
+            // A new answer holds for the key asked with; other keys ask again (each key's
+            // answer is at most `auths_ttl` old, as with an entry per key).
+            match answer.decision() {
+                _ if check.is_none() => {}
+                Decision::Authorized | Decision::LimitsExceeded { .. } => {
+                    entry.members.clear();
+                    entry.accept(check);
+                }
+                Decision::Denied => {
+                    entry.members.clear();
+                    let until = now_ms.saturating_add(settings.denied_ttl_ms);
+                    entry.refuse(check, until);
+                }
+                Decision::BackendUnavailable => {}
+            }
             Some((entry.encode(), ()))
         });
         taken.then(|| self.uncached(answer))
@@ -311,7 +405,7 @@ impl AuthCache {
     /// on the key ask again now rather than when the wait runs out (`timeout_ms` + 1 s).
     /// Nothing changes if another worker asks for the entry already.
     pub fn abandon(&mut self, store: &dyn SharedStore, ticket: &Ticket) {
-        let Some(slot) = ticket.slot else {
+        let (Some(slot), false) = (ticket.slot, ticket.verify) else {
             return;
         };
         super::store::update(store, &slot_key(slot), |value| {
@@ -324,69 +418,7 @@ impl AuthCache {
         });
     }
 
-    /// Authrep mode (and batching mode's keys without a slot): remembers the backend's answer
-    /// as the last known one (the failure policy's input); writes when it changed, or to keep
-    /// an accepted key's `used_at` recent. Accepted credentials may take an idle slot of other
-    /// accepted ones (`eviction`): how a new valid key enters a full cache.
-    pub fn remember_authrep(
-        &mut self,
-        store: &dyn SharedStore,
-        key: &EntryKey,
-        answer: &BackendAnswer,
-        now_ms: u64,
-    ) {
-        let last = match answer.decision() {
-            Decision::Authorized => LastKnown::Authorized,
-            Decision::LimitsExceeded { .. } => LastKnown::Limited,
-            Decision::Denied => LastKnown::Denied,
-            Decision::BackendUnavailable => return,
-        };
-        let known = accepted(answer);
-        for _ in 0..MAX_ATTEMPTS {
-            let Some((slot, mut entry, version)) =
-                find_slot(store, key, self.settings.slots, now_ms, known)
-            else {
-                return;
-            };
-            let stale = known && now_ms.saturating_sub(entry.used_at) >= REFRESH_USED_MS;
-            if entry.last == last && version != 0 && !stale {
-                return;
-            }
-            entry.last = last;
-            if known {
-                entry.used_at = now_ms;
-            }
-            if store.set(&slot_key(slot), &entry.encode(), version).is_ok() {
-                return;
-            }
-        }
-    }
-
-    /// Authrep mode, backend unavailable: the failure policy's answer from the last known one.
-    pub fn authrep_fallback(
-        &mut self,
-        store: &dyn SharedStore,
-        key: &EntryKey,
-        now_ms: u64,
-    ) -> Lookup {
-        for _ in 0..MAX_ATTEMPTS {
-            let found = find_slot(store, key, self.settings.slots, now_ms, false);
-            let last = found.as_ref().map_or(LastKnown::None, |(_, e, _)| e.last);
-            match (self.fallback(last), found) {
-                (Fallback::Answer(lookup), _) => return lookup,
-                (Fallback::UseOnce, Some((slot, mut entry, version))) => {
-                    entry.last = LastKnown::None;
-                    if store.set(&slot_key(slot), &entry.encode(), version).is_ok() {
-                        return Lookup::Forward { leased: false };
-                    }
-                }
-                (Fallback::UseOnce, None) => return Lookup::Forward { leased: false },
-            }
-        }
-        Lookup::Deny(Denial::AuthFailed)
-    }
-
-    fn uncached(&self, answer: &BackendAnswer) -> Lookup {
+    pub(super) fn uncached(&self, answer: &BackendAnswer) -> Lookup {
         match answer.decision() {
             Decision::Authorized => Lookup::Forward { leased: false },
             Decision::LimitsExceeded { retry_after } => {
@@ -401,7 +433,7 @@ impl AuthCache {
     }
 
     /// What `caching_type` makes of the last known answer while the backend fails (§7.3).
-    fn fallback(&self, last: LastKnown) -> Fallback {
+    pub(super) fn fallback(&self, last: LastKnown) -> Fallback {
         let deny = Fallback::Answer(Lookup::Deny(Denial::AuthFailed));
         let limited = Fallback::Answer(Lookup::Deny(Denial::LimitsExceeded { retry_after: None }));
         let forward = Fallback::Answer(Lookup::Forward { leased: false });
@@ -422,8 +454,21 @@ impl AuthCache {
         self.local.len() < self.settings.slots as usize || self.local.contains_key(key.as_str())
     }
 
-    fn remember(&mut self, key: &EntryKey, at: (u32, &SharedEntry), until: u64, kind: LocalKind) {
+    #[inline(never)]
+    fn remember(
+        &mut self,
+        store: &dyn SharedStore,
+        key: &EntryKey,
+        at: (u32, &SharedEntry),
+        until: u64,
+        kind: LocalKind,
+    ) {
         let (slot, entry) = at;
+        // A lease still held (another key of the application came through the shared
+        // entry) is given back: replaced, it would stay owed for good.
+        if let Some(old) = self.local.remove(key.as_str()) {
+            give_back(store, key.as_str(), &old);
+        }
         let shared_left = match entry.fresh {
             Fresh::Authorized {
                 budget: Some(b), ..
@@ -438,6 +483,7 @@ impl AuthCache {
                 max_value: entry.max_value,
                 reset_at: entry.reset_at,
                 shared_left,
+                members: entry.members.clone(),
             };
             self.local.insert(key.as_str().to_string(), local);
         }
@@ -485,7 +531,7 @@ impl AuthCache {
     }
 }
 
-enum Fallback {
+pub(super) enum Fallback {
     Answer(Lookup),
     /// Strict: the remembered 200 covers this one request, then is forgotten.
     UseOnce,

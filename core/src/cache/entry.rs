@@ -1,7 +1,7 @@
 //! One cached authorization as stored in shared data, readable by every worker.
 //!
 //! Text form (one line, `|`-separated; keys are percent-encoded so they hold no `|`):
-//! `1|<key>|<epoch>|<state>|<until_ms>|<budget>|<retry_after>|<outstanding>|<authorizing_until_ms>|<last>|<unavailable_until_ms>|<max_value>|<reset_at_ms>|<used_at_ms>|<abandoned>|<abandoned_until_ms>|<lease_reset_ms>`
+//! `1|<key>|<epoch>|<state>|<until_ms>|<budget>|<retry_after>|<outstanding>|<authorizing_until_ms>|<last>|<unavailable_until_ms>|<max_value>|<reset_at_ms>|<used_at_ms>|<abandoned>|<abandoned_until_ms>|<lease_reset_ms>|<members>|<denied>|<denied_until_ms>`
 //! (fields after `unavailable_until_ms` are read as 0 when absent: an entry written before
 //! they were added).
 
@@ -70,6 +70,72 @@ pub struct SharedEntry {
     /// of the period they were leased in, not of another limit's (found by an audit,
     /// 2026-12-06: the hour's calls forgiven at the minute's reset).
     pub lease_reset: u64,
+    /// An application's keys share its entry (`MatchedRequest::cache_key`): the digests of
+    /// the keys the backend accepted ([`key_digest`], [`DIGEST_HEX`] digits each, joined;
+    /// the fresh answer and `last` hold for them alone; most recent last, at most
+    /// [`MAX_MEMBERS`]) ...
+    pub members: String,
+    /// ... and of keys it refused, each refusal cached until `denied_until`, and the last
+    /// known answer of these keys (`caching_type`) whatever the deadline.
+    pub denied: String,
+    pub denied_until: u64,
+}
+
+/// Hex digits of a [`key_digest`].
+pub const DIGEST_HEX: usize = 32;
+
+/// Keys of one application whose acceptance an entry remembers; an older one asks again.
+pub const MAX_MEMBERS: usize = 8;
+/// Refused keys an entry remembers; an older one asks again.
+pub const MAX_DENIED: usize = 4;
+
+/// What an application key is remembered by in its application's entry: 128 bits of the
+/// SHA-256 of the key as apisonator checks it (`app_key_as_checked`), so no key is stored.
+pub fn key_digest(app_key: &str) -> String {
+    use crate::auth::digest::{sha256, to_hex};
+    let checked = super::key::app_key_as_checked(app_key);
+    let digest = sha256(checked.as_bytes());
+    to_hex(digest.get(..16).unwrap_or_default())
+}
+
+/// Whether a list of digests (`SharedEntry::members`) holds `digest`.
+pub fn lists(list: &str, digest: &str) -> bool {
+    let mut digests = list.as_bytes().chunks(DIGEST_HEX);
+    digests.any(|d| d == digest.as_bytes())
+}
+
+/// The list without `digest`, and without its oldest digests past `keep` (rebuilt: a string
+/// splice costs the module a kilobyte).
+fn take_out(list: &mut String, digest: &str, keep: usize) {
+    let digests = list
+        .as_bytes()
+        .chunks(DIGEST_HEX)
+        .filter(|d| *d != digest.as_bytes());
+    let kept: Vec<&[u8]> = digests.collect();
+    let mut out = String::with_capacity(list.len());
+    for d in kept.iter().skip(kept.len().saturating_sub(keep)) {
+        out.push_str(std::str::from_utf8(d).unwrap_or_default());
+    }
+    *list = out;
+}
+
+/// Adds `digest` last to a bounded list (taking it out of where it was), the oldest out.
+fn push_bounded(list: &mut String, digest: &str, bound: usize) {
+    if digest.len() == DIGEST_HEX {
+        take_out(list, digest, bound.saturating_sub(1));
+        list.push_str(digest);
+    }
+}
+
+/// A list of digests as read from shared data: whole digests, at most `bound`.
+fn read_digests(field: &str, bound: usize) -> String {
+    let whole =
+        field.len().is_multiple_of(DIGEST_HEX) && field.bytes().all(|b| b.is_ascii_hexdigit());
+    let keep = field.len().min(bound * DIGEST_HEX);
+    match (whole, field.get(field.len() - keep..)) {
+        (true, Some(last)) => last.to_string(),
+        _ => String::new(),
+    }
 }
 
 impl SharedEntry {
@@ -88,6 +154,53 @@ impl SharedEntry {
             abandoned: 0,
             abandoned_until: 0,
             lease_reset: 0,
+            members: String::new(),
+            denied: String::new(),
+            denied_until: 0,
+        }
+    }
+
+    /// `check`: the request's key digest, `None` for credentials that are the application
+    /// itself (a user_key, an app_id alone). Whether the fresh answer and `last` hold for it.
+    pub fn admits(&self, check: Option<&str>) -> bool {
+        check.is_none_or(|d| lists(&self.members, d))
+    }
+
+    /// Whether the backend's refusal of this key is cached at `now_ms`.
+    pub fn refuses(&self, check: Option<&str>, now_ms: u64) -> bool {
+        self.denied_until > now_ms && self.was_refused(check)
+    }
+
+    fn was_refused(&self, check: Option<&str>) -> bool {
+        check.is_some_and(|d| lists(&self.denied, d))
+    }
+
+    /// The last known answer for this key (`caching_type`): the entry's for a member, a
+    /// refusal for a refused key, nothing for a key never asked about.
+    pub fn last_for(&self, check: Option<&str>) -> LastKnown {
+        if self.admits(check) {
+            self.last
+        } else if self.was_refused(check) {
+            LastKnown::Denied
+        } else {
+            LastKnown::None
+        }
+    }
+
+    /// The backend accepted this key (authorized it, or counted it over a limit).
+    pub fn accept(&mut self, check: Option<&str>) {
+        if let Some(d) = check {
+            take_out(&mut self.denied, d, MAX_DENIED);
+            push_bounded(&mut self.members, d, MAX_MEMBERS);
+        }
+    }
+
+    /// The backend refused this key: its refusal holds until `until`.
+    pub fn refuse(&mut self, check: Option<&str>, until: u64) {
+        if let Some(d) = check {
+            take_out(&mut self.members, d, MAX_MEMBERS);
+            push_bounded(&mut self.denied, d, MAX_DENIED);
+            self.denied_until = self.denied_until.max(until);
         }
     }
 
@@ -183,7 +296,7 @@ impl SharedEntry {
             LastKnown::Limited => "L",
         };
         format!(
-            "1|{}|{}|{state}|{until}|{}|{}|{}|{}|{last}|{}|{}|{}|{}|{}|{}|{}",
+            "1|{}|{}|{state}|{until}|{}|{}|{}|{}|{last}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
             self.key,
             self.epoch,
             opt(budget),
@@ -196,7 +309,10 @@ impl SharedEntry {
             self.used_at,
             self.abandoned,
             self.abandoned_until,
-            self.lease_reset
+            self.lease_reset,
+            self.members,
+            self.denied,
+            self.denied_until
         )
         .into_bytes()
     }
@@ -205,6 +321,10 @@ impl SharedEntry {
     pub fn decode(bytes: &[u8]) -> Option<SharedEntry> {
         let text = std::str::from_utf8(bytes).ok()?;
         let mut f: Vec<&str> = text.split('|').collect();
+        // Added in the thirtieth session: absent in older entries (no keys remembered).
+        let digests = |i: usize, bound| read_digests(f.get(i).copied().unwrap_or_default(), bound);
+        let (members, denied) = (digests(17, MAX_MEMBERS), digests(18, MAX_DENIED));
+        let denied_until = f.get(19).copied().unwrap_or("0");
         // Older entries lack the last fields (read as 0); a later module's extra fields are
         // left unread, so the next addition does not make this module see free slots.
         if f.len() == 11 || f.len() >= 13 {
@@ -261,6 +381,9 @@ impl SharedEntry {
             abandoned: num(abandoned)?,
             abandoned_until: num(abandoned_until)?,
             lease_reset: num(lease_reset)?,
+            members,
+            denied,
+            denied_until: num(denied_until)?,
         })
     }
 }
@@ -304,6 +427,9 @@ mod tests {
             e.abandoned = 2;
             e.abandoned_until = 17;
             e.lease_reset = 18;
+            e.members = "ab".repeat(DIGEST_HEX);
+            e.denied = "e".repeat(DIGEST_HEX);
+            e.denied_until = 19;
             assert_eq!(SharedEntry::decode(&e.encode()), Some(e.clone()));
         }
         // Written before the rate-limit figures: read with none.

@@ -75,6 +75,28 @@ impl Worker {
             return self.fail(request);
         };
         let lookup = self.lookup(&matched, &key, now_ms);
+        let waiting = Waiting {
+            request,
+            waited,
+            resume,
+        };
+        self.act(waiting, matched, key, lookup, now_ms)
+    }
+
+    /// Carries out the cache's answer for a request.
+    #[inline(never)]
+    fn act(
+        &mut self,
+        Waiting {
+            request,
+            waited,
+            resume,
+        }: Waiting,
+        matched: MatchedRequest,
+        key: EntryKey,
+        lookup: Lookup,
+        now_ms: u64,
+    ) -> Steps {
         let cached = (Some(&self.cache), &key);
         rate_limit::from_cache(&mut self.policies, request, &lookup, cached, &*self.clock);
         match lookup {
@@ -85,6 +107,20 @@ impl Worker {
             Lookup::Deny(denial) => {
                 self.reporting.decided(waited);
                 self.reply(request, matched.denied(denial))
+            }
+            // One key of an application asked about on its own: the answer decides this
+            // request alone (`authorize_answer`), so it waits for nothing else.
+            Lookup::Authorize(ticket) if ticket.is_cached() && ticket.verifies() => {
+                let call = matched.authorize_call();
+                self.flows.set(request, State::Calling(Box::new(matched)));
+                Steps::one(Step::Call {
+                    call,
+                    purpose: CallPurpose::Authorize {
+                        ticket,
+                        requester: request,
+                        resume,
+                    },
+                })
             }
             // No slot can hold this entry's budget, so nothing would stop concurrent requests
             // at the limit: the backend authorizes and counts the call at once (authrep), and
@@ -132,7 +168,9 @@ impl Worker {
         let service = matched.service();
         match CacheSettings::for_service(&self.config.backend, &service.policies) {
             Some(settings) => {
-                (self.cache.with_settings(settings)).lookup(&*self.store, key, now_ms)
+                let check = matched.key_check();
+                let cache = self.cache.with_settings(settings);
+                cache.lookup_checked(&*self.store, key, check.as_deref(), now_ms)
             }
             // A service that batches always has settings; if it had none, deny.
             None => Lookup::Deny(Denial::AuthFailed),
@@ -156,6 +194,9 @@ impl Worker {
         later: bool,
     ) -> Steps {
         let resume = resume || later;
+        if ticket.verifies() {
+            return self.verify_answer(ticket, requester, answer, resume);
+        }
         if let (Some(answer), Some(now_ms)) = (answer, self.clock.now_ms()) {
             self.cache.answer(&*self.store, ticket, answer, now_ms);
             if self.cache.take_report_soon() {
@@ -169,6 +210,41 @@ impl Worker {
         if !later {
             steps.extend(self.resolve(requester, resume, None));
         }
+        steps
+    }
+
+    /// The answer about one key of an application (`Ticket::verifies`): recorded, it
+    /// decides its requester, which waited for nothing else. An answer that could not be
+    /// read is the backend failing.
+    fn verify_answer(
+        &mut self,
+        ticket: &Ticket,
+        requester: RequestId,
+        answer: Option<&BackendAnswer>,
+        resume: bool,
+    ) -> Steps {
+        let matched = match self.flows.take(requester) {
+            Some(State::Calling(matched)) => matched,
+            other => return self.put_back(requester, other),
+        };
+        let Some(now_ms) = self.clock.now_ms() else {
+            return self.fail(requester);
+        };
+        let unreadable = BackendAnswer::default();
+        let answer = answer.unwrap_or(&unreadable);
+        let lookup = self.cache.answer(&*self.store, ticket, answer, now_ms);
+        let lookup = lookup.unwrap_or(Lookup::Deny(Denial::AuthFailed));
+        if self.cache.take_report_soon() {
+            crate::cache::reports::report_soon(&*self.store, now_ms);
+        }
+        let waiting = Waiting {
+            request: requester,
+            waited: true,
+            resume,
+        };
+        let mut steps = Steps::one(Step::Notify(ticket.key.clone()));
+        let key = ticket.key.clone();
+        steps.extend(self.act(waiting, *matched, key, lookup, now_ms));
         steps
     }
 }

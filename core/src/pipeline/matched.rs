@@ -3,6 +3,7 @@
 
 use super::reply::{Forward, LocalReply, Outcome, SERVICE_ID_HEADER};
 use crate::backend::{BackendAnswer, BackendCall, Decision};
+use crate::cache::entry::key_digest;
 use crate::cache::{Denial, EntryKey};
 use crate::config::{Service, UpstreamRewrite};
 use crate::credentials::Credentials;
@@ -68,16 +69,28 @@ impl MatchedRequest {
         )
     }
 
-    /// What this request is cached under.
+    /// What this request is cached under: an app_id and app_key under the application's
+    /// entry (its keys share its limit), the key checked against it ([`Self::key_check`]).
     pub fn cache_key(&self) -> EntryKey {
         let fingerprint = &self.service.reporting_fingerprint;
-        EntryKey::identified(
-            &self.service.id,
-            fingerprint,
-            &self.credentials,
-            &self.usage,
-        )
-        .with_referrer(self.referrer.as_deref())
+        let application;
+        let credentials = match &self.credentials {
+            Credentials::AppIdAndKey { app_id, .. } => {
+                application = Credentials::AppId(app_id.clone());
+                &application
+            }
+            other => other,
+        };
+        EntryKey::identified(&self.service.id, fingerprint, credentials, &self.usage)
+            .with_referrer(self.referrer.as_deref())
+    }
+
+    /// The app_key's digest, checked against its application's entry (`SharedEntry::members`).
+    pub fn key_check(&self) -> Option<String> {
+        match &self.credentials {
+            Credentials::AppIdAndKey { app_key, .. } => Some(key_digest(app_key)),
+            _ => None,
+        }
     }
 
     /// Turns the backend's answer into the verdict: forward, or the reply. Fails closed when

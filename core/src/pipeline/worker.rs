@@ -340,9 +340,10 @@ impl Worker {
             let Some(now_ms) = self.clock.now_ms() else {
                 return self.fail(request);
             };
-            let key = matched.cache_key();
+            let (key, check) = (matched.cache_key(), matched.key_check());
             if answer.decision() == Decision::BackendUnavailable {
-                match cache.authrep_fallback(&*self.store, &key, now_ms) {
+                let check = check.as_deref();
+                match cache.authrep_fallback(&*self.store, &key, check, now_ms) {
                     Lookup::Forward { .. } => {
                         // A batching service's call no slot could hold (`resolve_matched`):
                         // reported as the calls the policy forwards from the cache are (found
@@ -359,7 +360,8 @@ impl Worker {
                     Lookup::Authorize(_) | Lookup::Wait => {}
                 }
             } else {
-                cache.remember_authrep(&*self.store, &key, answer, now_ms);
+                let check = check.as_deref();
+                cache.remember_authrep(&*self.store, &key, check, answer, now_ms);
             }
         }
         rate_limit::from_answer(&mut self.policies, request, answer);

@@ -13,9 +13,9 @@ fn authrep(
     now_ms: u64,
 ) -> Lookup {
     match answer.decision() {
-        Decision::BackendUnavailable => cache.authrep_fallback(store, key, now_ms),
+        Decision::BackendUnavailable => cache.authrep_fallback(store, key, None, now_ms),
         decision => {
-            cache.remember_authrep(store, key, answer, now_ms);
+            cache.remember_authrep(store, key, None, answer, now_ms);
             match decision {
                 Decision::Authorized => FORWARD,
                 Decision::LimitsExceeded { retry_after } => limits_exceeded(retry_after),
@@ -117,18 +117,18 @@ fn authrep_failures_follow_caching_type() {
 fn authrep_remembers_only_changes() {
     let (store, mut a, mut b) = workers(settings(CachingType::Resilient));
     let k = key("k");
-    a.remember_authrep(&store, &k, &ok(None, None), T0);
+    a.remember_authrep(&store, &k, None, &ok(None, None), T0);
     let slot = slot_key(k.slots(SLOTS)[0]);
     let version = store.get(&slot).1;
     assert!(version > 0);
-    b.remember_authrep(&store, &k, &ok(Some("7"), None), T0 + 1);
-    a.remember_authrep(&store, &k, &status(Some(503)), T0 + 2);
+    b.remember_authrep(&store, &k, None, &ok(Some("7"), None), T0 + 1);
+    a.remember_authrep(&store, &k, None, &status(Some(503)), T0 + 2);
     assert_eq!(
         store.get(&slot).1,
         version,
         "unchanged answers are not written"
     );
-    b.remember_authrep(&store, &k, &status(Some(403)), T0 + 3);
+    b.remember_authrep(&store, &k, None, &status(Some(403)), T0 + 3);
     assert_eq!(shared(&store, &k, SLOTS).last, LastKnown::Denied);
-    assert_eq!(a.authrep_fallback(&store, &k, T0 + 4), AUTH_FAILED);
+    assert_eq!(a.authrep_fallback(&store, &k, None, T0 + 4), AUTH_FAILED);
 }

@@ -8,6 +8,7 @@ mod conflicts;
 mod denials;
 mod failures;
 mod lookups;
+mod members;
 mod periods;
 mod settings;
 mod slots;

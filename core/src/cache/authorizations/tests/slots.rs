@@ -89,10 +89,10 @@ fn an_idle_slot_is_reused() {
     // key the backend has not accepted may not take (a flood of bad keys would erase it).
     let later = T0 + KEEP_KNOWN_MS;
     assert!(ticket(b.lookup(&store, &k2, later)).slot.is_none());
-    b.remember_authrep(&store, &bad, &status(Some(403)), later);
+    b.remember_authrep(&store, &bad, None, &status(Some(403)), later);
     assert_eq!(shared(&store, &k1, 1).last, LastKnown::Authorized);
     // Once the backend accepts the new key (its uncached authrep), it takes the slot.
-    b.remember_authrep(&store, &k2, &ok(None, None), later);
+    b.remember_authrep(&store, &k2, None, &ok(None, None), later);
     assert_eq!(shared(&store, &k2, 1).last, LastKnown::Authorized);
     let t = ticket(b.lookup(&store, &k2, later));
     assert_eq!(t.slot, Some(0));
@@ -121,7 +121,7 @@ fn a_slot_is_not_reused_while_its_key_is_asked_for_or_owed_calls() {
     );
     assert_eq!(a.lookup(&store, &k1, T0), LEASED);
     let later = T0 + KEEP_KNOWN_MS;
-    b.remember_authrep(&store, &k2, &ok(None, None), later);
+    b.remember_authrep(&store, &k2, None, &ok(None, None), later);
     assert!(ticket(b.lookup(&store, &k2, later)).slot.is_none());
     reports::settle(
         &store,
@@ -135,7 +135,7 @@ fn a_slot_is_not_reused_while_its_key_is_asked_for_or_owed_calls() {
             },
         )],
     );
-    b.remember_authrep(&store, &k2, &ok(None, None), later);
+    b.remember_authrep(&store, &k2, None, &ok(None, None), later);
     assert_eq!(ticket(b.lookup(&store, &k2, later)).slot, Some(0));
 }
 
@@ -155,7 +155,7 @@ fn a_flood_of_bad_keys_keeps_a_valid_keys_last_known_answer() {
                 AUTH_FAILED
             );
             // Authrep mode and uncached keys: the denial is remembered where it may be.
-            b.remember_authrep(&store, &bad, &status(Some(403)), now);
+            b.remember_authrep(&store, &bad, None, &status(Some(403)), now);
             now += KEEP_KNOWN_MS;
         }
         assert_eq!(shared(&store, &good, slots).last, LastKnown::Authorized);
@@ -165,7 +165,7 @@ fn a_flood_of_bad_keys_keeps_a_valid_keys_last_known_answer() {
             FORWARD,
             "{slots} slots"
         );
-        assert_eq!(b.authrep_fallback(&store, &good, now), FORWARD);
+        assert_eq!(b.authrep_fallback(&store, &good, None, now), FORWARD);
     }
 }
 
@@ -173,20 +173,26 @@ fn a_flood_of_bad_keys_keeps_a_valid_keys_last_known_answer() {
 fn valid_keys_displace_only_valid_keys_unused_for_a_while() {
     let (store, mut a, _) = workers(with_slots(CachingType::Resilient, 1));
     let (old, new) = (key("old"), key("new"));
-    a.remember_authrep(&store, &old, &ok(None, None), T0);
+    a.remember_authrep(&store, &old, None, &ok(None, None), T0);
     // In use within KEEP_KNOWN_MS (authrep refreshes it every REFRESH_USED_MS): it stays.
-    a.remember_authrep(&store, &old, &ok(None, None), T0 + REFRESH_USED_MS);
+    a.remember_authrep(&store, &old, None, &ok(None, None), T0 + REFRESH_USED_MS);
     let now = T0 + KEEP_KNOWN_MS + REFRESH_USED_MS - 1;
-    a.remember_authrep(&store, &new, &ok(None, None), now);
+    a.remember_authrep(&store, &new, None, &ok(None, None), now);
     assert_eq!(shared(&store, &old, 1).last, LastKnown::Authorized);
     // Unused for KEEP_KNOWN_MS: the other valid key takes its place.
-    a.remember_authrep(&store, &new, &ok(None, None), now + 1);
+    a.remember_authrep(&store, &new, None, &ok(None, None), now + 1);
     assert_eq!(shared(&store, &new, 1).last, LastKnown::Authorized);
     // An unchanged answer within REFRESH_USED_MS writes nothing.
     let (before, _) = store.get(&slot_key(0));
-    a.remember_authrep(&store, &new, &ok(None, None), now + REFRESH_USED_MS);
+    a.remember_authrep(&store, &new, None, &ok(None, None), now + REFRESH_USED_MS);
     assert_eq!(store.get(&slot_key(0)).0, before);
-    a.remember_authrep(&store, &new, &ok(None, None), now + 1 + REFRESH_USED_MS);
+    a.remember_authrep(
+        &store,
+        &new,
+        None,
+        &ok(None, None),
+        now + 1 + REFRESH_USED_MS,
+    );
     assert_eq!(shared(&store, &new, 1).used_at, now + 1 + REFRESH_USED_MS);
 }
 
@@ -208,10 +214,10 @@ fn of_two_valid_keys_the_least_recently_used_gives_way() {
             .unwrap_or_else(|| panic!("no key for slot {slot}"))
     };
     let (k1, k2) = (holder(s1, s2), holder(s2, s1));
-    a.remember_authrep(&store, &k1, &ok(None, None), T0 + 1);
-    a.remember_authrep(&store, &k2, &ok(None, None), T0);
+    a.remember_authrep(&store, &k1, None, &ok(None, None), T0 + 1);
+    a.remember_authrep(&store, &k2, None, &ok(None, None), T0);
     let now = T0 + 1 + KEEP_KNOWN_MS;
-    a.remember_authrep(&store, &third, &ok(None, None), now);
+    a.remember_authrep(&store, &third, None, &ok(None, None), now);
     assert_eq!(shared(&store, &k1, 64).last, LastKnown::Authorized);
     assert_eq!(shared(&store, &third, 64).last, LastKnown::Authorized);
     let holds = |k: &EntryKey, slot: u32| {
@@ -232,7 +238,7 @@ fn a_full_local_map_does_not_swallow_leases() {
     let (k1, k2) = (key("one"), key("two"));
     assert_eq!(request(&mut a, &store, &k1, &ok(None, None), T0), FORWARD);
     let now_ms = T0 + KEEP_KNOWN_MS;
-    b.remember_authrep(&store, &k2, &ok(None, None), now_ms);
+    b.remember_authrep(&store, &k2, None, &ok(None, None), now_ms);
     let t = ticket(b.lookup(&store, &k2, now_ms));
     b.answer(&store, &t, &ok(Some("100"), None), now_ms);
     let (forwarded, last) = drain(&mut a, &store, &k2, now_ms);
