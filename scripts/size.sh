@@ -53,7 +53,8 @@
 # raised, to 848 and 607 KB, in the thirtieth: an application's keys sharing one cache
 # entry and budget, with the digests of its accepted and refused keys, 10.3 and 10.2 KB;
 # near misses by character and unmatchable patterns refused, 3.0 and 2.6; a forged token
-# beside jwt_authn's in every spelling, 0.6; bodies Envoy never delivers refused, 1.5.
+# beside jwt_authn's in every spelling, 0.6; bodies Envoy never delivers refused, 1.5; a
+# credential compared with its name in the other locations, 1.0.
 # Fails when a budget is exceeded.
 set -euo pipefail
 

@@ -176,8 +176,49 @@ impl Found {
     }
 }
 
+impl Found {
+    /// A credential found is authorized; the same name elsewhere (the query's arg beside a
+    /// header credential, a header beside the query's, either beside `Authorization`) with
+    /// another value, in any spelling, would reach an upstream that reads it there: auth
+    /// failed (found by an audit, 2026-12-07: `?app_id=` of another application rode along
+    /// with a header-located service's credentials). Only credentials found are compared:
+    /// one missing stays auth missing.
+    fn check_other_locations(
+        &mut self,
+        service: &Service,
+        query: &QueryArgs,
+        headers: &dyn HeaderSource,
+    ) {
+        let location = service.location;
+        let differs = |slot: &Option<String>, name: &str| {
+            let Some(found) = slot.as_deref() else {
+                return false;
+            };
+            let in_query = location != CredentialsLocation::Query
+                && query.spelled_other_than(name, Some(found));
+            in_query
+                || (location != CredentialsLocation::Headers
+                    && headers.any_value_any_spelling(name, &mut |v| v != found))
+        };
+        let names = &service.names;
+        self.ambiguous |= match service.mode {
+            AuthMode::UserKey => differs(&self.user_key, &names.user_key),
+            AuthMode::AppIdAndKey => {
+                differs(&self.app_id, &names.app_id) || differs(&self.app_key, &names.app_key)
+            }
+            AuthMode::Unusable => false,
+        };
+    }
+}
+
 /// Reads credentials from the query, the headers or the Authorization header.
 pub fn extract(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource) -> Found {
+    let mut found = extract_at_location(service, query, headers);
+    found.check_other_locations(service, query, headers);
+    found
+}
+
+fn extract_at_location(service: &Service, query: &QueryArgs, headers: &dyn HeaderSource) -> Found {
     match service.location {
         CredentialsLocation::Query => {
             let mut found = Found::default();

@@ -16,6 +16,8 @@ pub mod cache;
 pub mod condition;
 pub mod config;
 pub mod credentials;
+#[cfg(test)]
+mod credentials_location_tests;
 pub mod encoding;
 pub mod hashing;
 pub mod mapping;

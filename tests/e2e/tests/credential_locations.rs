@@ -1,0 +1,154 @@
+//! A credential read where the service reads it, and the same name elsewhere with another
+//! value (found by an audit, 2026-12-07): with `credentials_location: headers` a
+//! `?app_id=admin` rode along to an upstream that reads the query, while the headers'
+//! application was authorized and metered; the same for a header beside the query's
+//! `user_key`, and for either beside `Authorization`. Now auth failed (403), with nothing at
+//! the upstream or the backend, in authrep and batching mode (a cached authorization too).
+
+mod support;
+
+use e2e::mock_backend::{App, Service, State};
+use e2e::Request;
+use serde_json::{json, Value};
+use support::*;
+
+const FAILED: &str = "Authentication failed";
+
+/// Service 1 version 2 in the headers (authrep), 2 version 1 in the query (batching), 3
+/// version 1 in `Authorization` (authrep); each has its caller's and an admin application.
+fn stack() -> Stack {
+    let host = |id: u64| format!("s{id}.example.com");
+    let batcher = json!([{"name": "apicast", "version": "builtin"},
+        {"name": "3scale_batcher", "configuration": {"auths_ttl": 30, "batch_report_seconds": 30}}]);
+    let proxy = |id: u64, location: &str| -> Value {
+        let mut p = json!({"hosts": [host(id)], "credentials_location": location});
+        if id == 2 {
+            p["policy_chain"] = batcher.clone();
+        }
+        p
+    };
+    let services = vec![
+        service(1, json!(2), proxy(1, "headers")),
+        service(2, json!(1), proxy(2, "query")),
+        service(3, json!(1), proxy(3, "authorization")),
+    ];
+    let mut state = State::new();
+    for (id, version) in [("1", "2"), ("2", "1"), ("3", "1")] {
+        state = state.service(
+            Service::new(id)
+                .token(TOKEN)
+                .backend_version(version)
+                .metric("hits", None),
+        );
+    }
+    let state = state
+        .app(App::new("1", "mine").app_keys(&["k-mine"]).plan("Basic"))
+        .app(App::new("1", "admin").app_keys(&["k-admin"]).plan("Basic"))
+        .app(App::new("2", "app-2").user_key("uk-mine").plan("Basic"))
+        .app(App::new("2", "admin-2").user_key("uk-admin").plan("Basic"))
+        .app(App::new("3", "app-3").user_key("uk-mine").plan("Basic"))
+        .app(App::new("3", "admin-3").user_key("uk-admin").plan("Basic"));
+    Stack::start_with(config(services), state, |b| b.concurrency(2))
+}
+
+fn on(host: &str, target: &str, headers: &[(&str, &str)]) -> Request {
+    headers
+        .iter()
+        .fold(Request::get(target).header("Host", host), |r, (k, v)| {
+            r.header(k, v)
+        })
+}
+
+#[test]
+fn a_credential_beside_another_value_in_another_location_is_auth_failed() {
+    let s = stack();
+    let mine = [("App-Id", "mine"), ("App-Key", "k-mine")];
+    // Basic base64("uk-mine:")
+    let basic = [("Authorization", "Basic dWstbWluZTo=")];
+    let allowed: Vec<Request> = vec![
+        on("s1.example.com", "/a?x=1", &mine),
+        on("s1.example.com", "/a?app_id=mine", &mine),
+        on("s2.example.com", "/a?user_key=uk-mine", &[]),
+        on(
+            "s2.example.com",
+            "/a?user_key=uk-mine",
+            &[("User-Key", "uk-mine")],
+        ),
+        on("s3.example.com", "/a", &basic),
+    ];
+    for r in allowed {
+        let got = r.send(s.port());
+        assert_eq!(got.status, 200, "{got}");
+    }
+    let upstream_before = s.echo.requests().len();
+    let backend_before = s.backend.requests().len();
+    let refused: Vec<(&str, Request)> = vec![
+        (
+            "query app_id",
+            on("s1.example.com", "/a?app_id=admin", &mine),
+        ),
+        (
+            "query APP_ID",
+            on("s1.example.com", "/a?APP_ID=admin", &mine),
+        ),
+        (
+            "query app.id (PHP)",
+            on("s1.example.com", "/a?app.id=admin", &mine),
+        ),
+        (
+            "query app_key",
+            on("s1.example.com", "/a?app_key=k-admin", &mine),
+        ),
+        // The batching service's authorization of uk-mine is cached by now.
+        (
+            "header user_key",
+            on(
+                "s2.example.com",
+                "/a?user_key=uk-mine",
+                &[("User-Key", "uk-admin")],
+            ),
+        ),
+        (
+            "header user_key",
+            on(
+                "s2.example.com",
+                "/a?user_key=uk-mine",
+                &[("user_key", "uk-admin")],
+            ),
+        ),
+        (
+            "query beside Basic",
+            on("s3.example.com", "/a?user_key=uk-admin", &basic),
+        ),
+        (
+            "header beside Basic",
+            on(
+                "s3.example.com",
+                "/a",
+                &[basic[0], ("User_Key", "uk-admin")],
+            ),
+        ),
+    ];
+    for (what, r) in refused {
+        let got = r.send(s.port());
+        assert_eq!(
+            (got.status, got.body.as_str()),
+            (403, FAILED),
+            "{what}: {got}"
+        );
+    }
+    assert_eq!(
+        s.echo.requests().len(),
+        upstream_before,
+        "the upstream got a refused request: {:?}",
+        &s.echo.requests()[upstream_before..]
+    );
+    assert_eq!(
+        s.backend.requests().len(),
+        backend_before,
+        "the backend was asked about a refused request"
+    );
+    // Nothing found where the service reads credentials: auth missing, as before.
+    let r = on("s1.example.com", "/a?app_id=mine&app_key=k-mine", &[]).send(s.port());
+    assert_eq!(r.status, 401, "{r}");
+}
