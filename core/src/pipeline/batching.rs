@@ -62,24 +62,15 @@ impl Worker {
     /// request decided at once, a cache hit, is never stored).
     pub(super) fn resolve_matched(
         &mut self,
-        Waiting {
-            request,
-            waited,
-            resume,
-        }: Waiting,
+        waiting: Waiting,
         matched: MatchedRequest,
         key: EntryKey,
         now_ms: Option<u64>,
     ) -> Steps {
         let Some(now_ms) = now_ms.or_else(|| self.clock.now_ms()) else {
-            return self.fail(request);
+            return self.fail(waiting.request);
         };
         let lookup = self.lookup(&matched, &key, now_ms);
-        let waiting = Waiting {
-            request,
-            waited,
-            resume,
-        };
         self.act(waiting, matched, key, lookup, now_ms)
     }
 

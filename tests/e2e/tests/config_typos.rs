@@ -9,8 +9,7 @@
 
 mod support;
 
-use e2e::system::{self, MockSystem, Stored, WithSystem};
-use e2e::{wait_until, Request};
+use e2e::Request;
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::refusals::*;
@@ -117,31 +116,6 @@ fn a_dollar_before_the_end_of_a_pattern_is_refused() {
             "services[0].proxy.proxy_rules[0].pattern",
         );
     }
-}
-
-/// Envoy loading from a mock System service 1 with `proxy` and service 2 on
-/// `two.example.com`, once service 2 serves.
-fn served_beside(proxy: Value) -> (Stack, MockSystem) {
-    let mock = system::start();
-    let one = service(1, json!(1), proxy);
-    mock.publish(Stored::Production, one).unwrap();
-    let two = service(2, json!(2), json!({"hosts": ["two.example.com"]}));
-    mock.publish(Stored::Production, two).unwrap();
-    let cfg = json!({
-        "backend": {"cluster": "threescale_backend", "authority": "backend.example", "timeout_ms": 1000},
-        "system": system::block(60)
-    });
-    let s = Stack::start_with(cfg, backend_state(), |b| b.with_system(&mock));
-    let two = || {
-        Request::get(&format!("/?app_id={APP_ID}&app_key={APP_KEY}"))
-            .header("Host", "two.example.com")
-            .send(s.port())
-    };
-    assert!(
-        wait_until(Duration::from_secs(8), || two().status == 200),
-        "service 2 never served"
-    );
-    (s, mock)
 }
 
 /// From 3scale System: the service with the misspelt chain is skipped (its host serves

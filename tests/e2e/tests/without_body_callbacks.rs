@@ -68,9 +68,9 @@ fn stack_reading_bodies(read_request_bodies: bool) -> Stack {
     })
 }
 
-#[test]
-fn a_request_needing_its_body_is_refused_at_once_in_every_shape_and_mode() {
-    let s = stack();
+/// Each request shape on each service: a form body (needed for the decision) refused with
+/// 400, the others allowed.
+fn every_shape_of_every_service() -> Vec<(String, Shape, Case, Expect)> {
     let mut cases = Vec::new();
     for id in 1..=3 {
         for shape in SHAPES {
@@ -82,6 +82,13 @@ fn a_request_needing_its_body_is_refused_at_once_in_every_shape_and_mode() {
             cases.push((format!("service {id}/{shape:?}"), shape, case, expect));
         }
     }
+    cases
+}
+
+#[test]
+fn a_request_needing_its_body_is_refused_at_once_in_every_shape_and_mode() {
+    let s = stack();
+    let cases = every_shape_of_every_service();
     let failures = run_and_check(&s, &cases, 4);
     assert_none("without body callbacks", &failures, cases.len());
     assert!(traps(&s).is_empty(), "{:?}", traps(&s));
@@ -104,17 +111,7 @@ fn a_request_needing_its_body_is_refused_at_once_in_every_shape_and_mode() {
 #[test]
 fn left_reading_bodies_a_request_whose_body_never_comes_is_refused_after_five_seconds() {
     let s = stack_reading_bodies(true);
-    let mut cases = Vec::new();
-    for id in 1..=3 {
-        for shape in SHAPES {
-            let case = Case::new(&host(id), &format!("/things?user_key={USER_KEY}"));
-            let expect = match shape {
-                Shape::Form | Shape::H2Form => Expect::Denied(400, UNREAD),
-                _ => Expect::Allowed,
-            };
-            cases.push((format!("service {id}/{shape:?}"), shape, case, expect));
-        }
-    }
+    let cases = every_shape_of_every_service();
     let started = Instant::now();
     let failures = run_and_check(&s, &cases, cases.len());
     let took = started.elapsed();

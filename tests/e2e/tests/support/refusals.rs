@@ -1,10 +1,12 @@
 //! Configurations a safe filter must refuse: the stack when Envoy started it, or the log that
 //! names the JSON path the filter refused (for the `*_downgrades.rs` tests).
 
-use super::Stack;
+use super::{backend_state, service, Stack, APP_ID, APP_KEY};
 use e2e::mock_backend::{MockBackend, State};
-use e2e::{EchoUpstream, Envoy, Response};
-use serde_json::Value;
+use e2e::system::{self, MockSystem, Stored, WithSystem};
+use e2e::{wait_until, EchoUpstream, Envoy, Request, Response};
+use serde_json::{json, Value};
+use std::time::Duration;
 
 /// The stack, or Envoy's log when the filter refused the configuration (JSON text).
 pub fn start_or_refused(config: &str, state: State) -> Result<Stack, String> {
@@ -46,4 +48,29 @@ pub fn refused_text_at_or(config: &str, state: State, paths: &[&str], check: imp
 /// A response's status and body, for messages.
 pub fn describe(r: &Response) -> String {
     format!("{} {:?}", r.status, r.body)
+}
+
+/// Envoy loading from a mock System service 1 with `proxy` and service 2 on
+/// `two.example.com`, once service 2 serves.
+pub fn served_beside(proxy: Value) -> (Stack, MockSystem) {
+    let mock = system::start();
+    let one = service(1, json!(1), proxy);
+    mock.publish(Stored::Production, one).unwrap();
+    let two = service(2, json!(2), json!({"hosts": ["two.example.com"]}));
+    mock.publish(Stored::Production, two).unwrap();
+    let cfg = json!({
+        "backend": {"cluster": "threescale_backend", "authority": "backend.example", "timeout_ms": 1000},
+        "system": system::block(60)
+    });
+    let s = Stack::start_with(cfg, backend_state(), |b| b.with_system(&mock));
+    let two = || {
+        Request::get(&format!("/?app_id={APP_ID}&app_key={APP_KEY}"))
+            .header("Host", "two.example.com")
+            .send(s.port())
+    };
+    assert!(
+        wait_until(Duration::from_secs(8), || two().status == 200),
+        "service 2 never served"
+    );
+    (s, mock)
 }
