@@ -6,6 +6,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use tollgate_core::auth::signed_url;
 use tollgate_core::backend::{BackendAnswer, BackendCall, ReportingIdentity, Transactions};
+use tollgate_core::cache::entry::key_digest;
 use tollgate_core::cache::{app_key_as_checked, Denial, EntryKey};
 use tollgate_core::credentials::Credentials;
 use tollgate_core::encoding::decode_component;
@@ -103,13 +104,19 @@ fuzz_target!(|input: Input| {
     let Some(parts) = EntryKey::from_text(key.as_str()).and_then(|k| k.parts()) else {
         panic!("cache key does not parse back: {:?}", key.as_str());
     };
-    // The app_key as apisonator checks it (padded spellings share one budget).
+    // An application's keys share its entry (the app_id alone); the key is checked against
+    // it by its digest, of the key as apisonator checks it (padded spellings are one key).
     let keyed = match &authorization.credentials {
-        Credentials::AppIdAndKey { app_id, app_key } => Credentials::AppIdAndKey {
-            app_id: app_id.clone(),
-            app_key: app_key_as_checked(app_key).to_string(),
-        },
-        other => other.clone(),
+        Credentials::AppIdAndKey { app_id, app_key } => {
+            let check = authorization.key_check();
+            assert_eq!(check, Some(key_digest(app_key)));
+            assert_eq!(check, Some(key_digest(app_key_as_checked(app_key))));
+            Credentials::AppId(app_id.clone())
+        }
+        other => {
+            assert_eq!(authorization.key_check(), None);
+            other.clone()
+        }
     };
     assert_eq!(parts.credentials, keyed);
     let mut transactions = Transactions::default();
