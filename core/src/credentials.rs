@@ -69,6 +69,17 @@ pub struct Found {
     /// an `Authorization` header that cannot be read here: the backend would authorize one
     /// and the upstream might read the other. Auth failed.
     pub ambiguous: bool,
+    /// Query location: the header values (any spelling) of a credential the query lacks. A
+    /// form body may fill it later and must agree with them, as the query's value must.
+    pub in_headers: Vec<(Slot, String)>,
+}
+
+/// Which credential a value is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    UserKey,
+    AppId,
+    AppKey,
 }
 
 impl Found {
@@ -124,18 +135,23 @@ impl Found {
     /// A value the body repeats differently from the query makes the credentials ambiguous.
     pub fn fill_from_args(&mut self, service: &Service, args: &QueryArgs) {
         let mut ambiguous = false;
-        let mut take = |slot: &mut Option<String>, name: &str| {
+        let in_headers = &self.in_headers;
+        let mut take = |slot: &mut Option<String>, which: Slot, name: &str| {
             let (first, twice) = args.credential(name);
             ambiguous |= twice || first.is_some_and(|v| slot.as_deref().is_some_and(|s| s != v));
             if slot.is_none() {
                 *slot = first.map(str::to_string);
+                ambiguous |= first.is_some_and(|v| {
+                    (in_headers.iter()).any(|(other, h)| *other == which && h != v)
+                });
             }
         };
+        let names = &service.names;
         match service.mode {
-            AuthMode::UserKey => take(&mut self.user_key, &service.names.user_key),
+            AuthMode::UserKey => take(&mut self.user_key, Slot::UserKey, &names.user_key),
             AuthMode::AppIdAndKey => {
-                take(&mut self.app_id, &service.names.app_id);
-                take(&mut self.app_key, &service.names.app_key);
+                take(&mut self.app_id, Slot::AppId, &names.app_id);
+                take(&mut self.app_key, Slot::AppKey, &names.app_key);
             }
             AuthMode::Unusable => {}
         }
@@ -182,7 +198,8 @@ impl Found {
     /// another value, in any spelling, would reach an upstream that reads it there: auth
     /// failed (found by an audit, 2026-12-07: `?app_id=` of another application rode along
     /// with a header-located service's credentials). Only credentials found are compared:
-    /// one missing stays auth missing.
+    /// one missing stays auth missing; in the query location, its header values are kept for
+    /// the form body's (`in_headers`).
     fn check_other_locations(
         &mut self,
         service: &Service,
@@ -190,8 +207,15 @@ impl Found {
         headers: &dyn HeaderSource,
     ) {
         let location = service.location;
-        let differs = |slot: &Option<String>, name: &str| {
+        let mut in_headers = Vec::new();
+        let mut differs = |slot: &Option<String>, which: Slot, name: &str| {
             let Some(found) = slot.as_deref() else {
+                if location == CredentialsLocation::Query {
+                    headers.any_value_any_spelling(name, &mut |v| {
+                        in_headers.push((which, v.to_string()));
+                        false
+                    });
+                }
                 return false;
             };
             let in_query = location != CredentialsLocation::Query
@@ -202,12 +226,15 @@ impl Found {
         };
         let names = &service.names;
         self.ambiguous |= match service.mode {
-            AuthMode::UserKey => differs(&self.user_key, &names.user_key),
+            AuthMode::UserKey => differs(&self.user_key, Slot::UserKey, &names.user_key),
             AuthMode::AppIdAndKey => {
-                differs(&self.app_id, &names.app_id) || differs(&self.app_key, &names.app_key)
+                // Both compared (no `||`): a missing app_key's header values are kept too.
+                let app_id = differs(&self.app_id, Slot::AppId, &names.app_id);
+                differs(&self.app_key, Slot::AppKey, &names.app_key) | app_id
             }
             AuthMode::Unusable => false,
         };
+        self.in_headers = in_headers;
     }
 }
 
@@ -358,7 +385,7 @@ mod tests {
             user_key: user_key.map(str::to_string),
             app_id: app_id.map(str::to_string),
             app_key: Some("any".to_string()),
-            ambiguous: false,
+            ..Found::default()
         };
         let none = |_: &str| false;
         assert!(!found(None, None).names_another("client-1", none));

@@ -83,3 +83,29 @@ fn an_authorization_credential_beside_another_value_elsewhere_is_ambiguous() {
         vec![basic, ("x-user-key", "z"), ("user_key", "theirs")]
     ));
 }
+
+#[test]
+fn a_form_body_credential_beside_another_value_in_a_header_is_ambiguous() {
+    let filled = |version: u8, headers: Vec<(&'static str, &'static str)>, form: &str| {
+        let s = service(version, "query");
+        let mut found = extract(&s, &QueryArgs::parse(""), &Headers(headers));
+        assert!(!found.ambiguous, "nothing to compare before the body");
+        found.fill_from_args(&s, &QueryArgs::parse(form));
+        found.ambiguous
+    };
+    assert!(!filled(1, vec![("user_key", "mine")], "user_key=mine"));
+    assert!(filled(1, vec![("user_key", "theirs")], "user_key=mine"));
+    assert!(filled(1, vec![("User-Key", "theirs")], "user_key=mine"));
+    assert!(
+        !filled(1, vec![("user_key", "theirs")], "x=1"),
+        "still missing"
+    );
+    let creds = "app_id=mine&app_key=k";
+    assert!(!filled(
+        2,
+        vec![("app_id", "mine"), ("app_key", "k")],
+        creds
+    ));
+    assert!(filled(2, vec![("app_key", "other")], creds));
+    assert!(filled(2, vec![("APP-ID", "admin")], creds));
+}

@@ -15,13 +15,15 @@ use support::*;
 const FAILED: &str = "Authentication failed";
 
 /// Service 1 version 2 in the headers (authrep), 2 version 1 in the query (batching), 3
-/// version 1 in `Authorization` (authrep); each has its caller's and an admin application.
+/// version 1 in `Authorization` (authrep), 4 version 2 in the query (authrep); each has its
+/// caller's and an admin application.
 fn stack() -> Stack {
     let host = |id: u64| format!("s{id}.example.com");
     let batcher = json!([{"name": "apicast", "version": "builtin"},
         {"name": "3scale_batcher", "configuration": {"auths_ttl": 30, "batch_report_seconds": 30}}]);
     let proxy = |id: u64, location: &str| -> Value {
-        let mut p = json!({"hosts": [host(id)], "credentials_location": location});
+        let mut p = json!({"hosts": [host(id)], "credentials_location": location,
+            "proxy_rules": [{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]});
         if id == 2 {
             p["policy_chain"] = batcher.clone();
         }
@@ -31,9 +33,10 @@ fn stack() -> Stack {
         service(1, json!(2), proxy(1, "headers")),
         service(2, json!(1), proxy(2, "query")),
         service(3, json!(1), proxy(3, "authorization")),
+        service(4, json!(2), proxy(4, "query")),
     ];
     let mut state = State::new();
-    for (id, version) in [("1", "2"), ("2", "1"), ("3", "1")] {
+    for (id, version) in [("1", "2"), ("2", "1"), ("3", "1"), ("4", "2")] {
         state = state.service(
             Service::new(id)
                 .token(TOKEN)
@@ -47,7 +50,9 @@ fn stack() -> Stack {
         .app(App::new("2", "app-2").user_key("uk-mine").plan("Basic"))
         .app(App::new("2", "admin-2").user_key("uk-admin").plan("Basic"))
         .app(App::new("3", "app-3").user_key("uk-mine").plan("Basic"))
-        .app(App::new("3", "admin-3").user_key("uk-admin").plan("Basic"));
+        .app(App::new("3", "admin-3").user_key("uk-admin").plan("Basic"))
+        .app(App::new("4", "mine").app_keys(&["k-mine"]).plan("Basic"))
+        .app(App::new("4", "admin").app_keys(&["k-admin"]).plan("Basic"));
     Stack::start_with(config(services), state, |b| b.concurrency(2))
 }
 
@@ -151,4 +156,75 @@ fn a_credential_beside_another_value_in_another_location_is_auth_failed() {
     // Nothing found where the service reads credentials: auth missing, as before.
     let r = on("s1.example.com", "/a?app_id=mine&app_key=k-mine", &[]).send(s.port());
     assert_eq!(r.status, 401, "{r}");
+}
+
+/// The query location's credential sent only in a form body (APIcast reads it there) beside
+/// a header of the same name with another value: the header was compared when the headers
+/// arrived, before the body filled the credential, so it rode along to an upstream reading
+/// headers (found in the thirtieth session's audit, fixed in the thirty-first).
+#[test]
+fn a_form_body_credential_beside_another_value_in_a_header_is_auth_failed() {
+    let s = stack();
+    let post = |host: &str, form: &[(&str, &str)], headers: &[(&str, &str)]| {
+        (headers.iter()).fold(
+            Request::post("/a").header("Host", host).form(form),
+            |r, (k, v)| r.header(k, v),
+        )
+    };
+    let uk = [("user_key", "uk-mine")];
+    let app = [("app_id", "mine"), ("app_key", "k-mine")];
+    let allowed = [
+        post("s2.example.com", &uk, &[]),
+        post("s2.example.com", &uk, &[("User-Key", "uk-mine")]),
+        post("s4.example.com", &app, &[]),
+        post("s4.example.com", &app, &[("App-Id", "mine")]),
+    ];
+    for r in allowed {
+        let got = r.send(s.port());
+        assert_eq!(got.status, 200, "{got}");
+    }
+    let upstream_before = s.echo.requests().len();
+    let backend_before = s.backend.requests().len();
+    let refused = [
+        // Batching: uk-mine's authorization is cached by now.
+        (
+            "header user_key",
+            post("s2.example.com", &uk, &[("user_key", "uk-admin")]),
+        ),
+        (
+            "header User-Key",
+            post("s2.example.com", &uk, &[("User-Key", "uk-admin")]),
+        ),
+        (
+            "header app_id",
+            post("s4.example.com", &app, &[("app_id", "admin")]),
+        ),
+        (
+            "header APP-ID",
+            post("s4.example.com", &app, &[("APP-ID", "admin")]),
+        ),
+        (
+            "header app_key",
+            post("s4.example.com", &app, &[("App-Key", "k-admin")]),
+        ),
+    ];
+    for (what, r) in refused {
+        let got = r.send(s.port());
+        assert_eq!(
+            (got.status, got.body.as_str()),
+            (403, FAILED),
+            "{what}: {got}"
+        );
+    }
+    assert_eq!(
+        s.echo.requests().len(),
+        upstream_before,
+        "the upstream got a refused request: {:?}",
+        &s.echo.requests()[upstream_before..]
+    );
+    assert_eq!(
+        s.backend.requests().len(),
+        backend_before,
+        "the backend was asked about a refused request"
+    );
 }
