@@ -18,6 +18,8 @@ pub mod config;
 pub mod credentials;
 #[cfg(test)]
 mod credentials_location_tests;
+#[cfg(test)]
+mod credentials_tests;
 pub mod encoding;
 pub mod hashing;
 pub mod mapping;
