@@ -64,6 +64,31 @@ fn on(host: &str, target: &str, headers: &[(&str, &str)]) -> Request {
         })
 }
 
+/// Each request is auth failed, and neither the upstream nor the backend hears of any.
+fn all_auth_failed(s: &Stack, refused: impl IntoIterator<Item = (&'static str, Request)>) {
+    let upstream_before = s.echo.requests().len();
+    let backend_before = s.backend.requests().len();
+    for (what, r) in refused {
+        let got = r.send(s.port());
+        assert_eq!(
+            (got.status, got.body.as_str()),
+            (403, FAILED),
+            "{what}: {got}"
+        );
+    }
+    assert_eq!(
+        s.echo.requests().len(),
+        upstream_before,
+        "the upstream got a refused request: {:?}",
+        &s.echo.requests()[upstream_before..]
+    );
+    assert_eq!(
+        s.backend.requests().len(),
+        backend_before,
+        "the backend was asked about a refused request"
+    );
+}
+
 #[test]
 fn a_credential_beside_another_value_in_another_location_is_auth_failed() {
     let s = stack();
@@ -85,8 +110,6 @@ fn a_credential_beside_another_value_in_another_location_is_auth_failed() {
         let got = r.send(s.port());
         assert_eq!(got.status, 200, "{got}");
     }
-    let upstream_before = s.echo.requests().len();
-    let backend_before = s.backend.requests().len();
     let refused: Vec<(&str, Request)> = vec![
         (
             "query app_id",
@@ -134,25 +157,7 @@ fn a_credential_beside_another_value_in_another_location_is_auth_failed() {
             ),
         ),
     ];
-    for (what, r) in refused {
-        let got = r.send(s.port());
-        assert_eq!(
-            (got.status, got.body.as_str()),
-            (403, FAILED),
-            "{what}: {got}"
-        );
-    }
-    assert_eq!(
-        s.echo.requests().len(),
-        upstream_before,
-        "the upstream got a refused request: {:?}",
-        &s.echo.requests()[upstream_before..]
-    );
-    assert_eq!(
-        s.backend.requests().len(),
-        backend_before,
-        "the backend was asked about a refused request"
-    );
+    all_auth_failed(&s, refused);
     // Nothing found where the service reads credentials: auth missing, as before.
     let r = on("s1.example.com", "/a?app_id=mine&app_key=k-mine", &[]).send(s.port());
     assert_eq!(r.status, 401, "{r}");
@@ -183,8 +188,6 @@ fn a_form_body_credential_beside_another_value_in_a_header_is_auth_failed() {
         let got = r.send(s.port());
         assert_eq!(got.status, 200, "{got}");
     }
-    let upstream_before = s.echo.requests().len();
-    let backend_before = s.backend.requests().len();
     let refused = [
         // Batching: uk-mine's authorization is cached by now.
         (
@@ -208,23 +211,5 @@ fn a_form_body_credential_beside_another_value_in_a_header_is_auth_failed() {
             post("s4.example.com", &app, &[("App-Key", "k-admin")]),
         ),
     ];
-    for (what, r) in refused {
-        let got = r.send(s.port());
-        assert_eq!(
-            (got.status, got.body.as_str()),
-            (403, FAILED),
-            "{what}: {got}"
-        );
-    }
-    assert_eq!(
-        s.echo.requests().len(),
-        upstream_before,
-        "the upstream got a refused request: {:?}",
-        &s.echo.requests()[upstream_before..]
-    );
-    assert_eq!(
-        s.backend.requests().len(),
-        backend_before,
-        "the backend was asked about a refused request"
-    );
+    all_auth_failed(&s, refused);
 }
