@@ -96,29 +96,44 @@ pub struct RequestHead<'a> {
     pub now_s: u64,
 }
 
-/// The host used for service selection: lower-cased, a final `:<digits>` port removed.
+/// The host used for service selection: lower-cased, a final `:<digits>` port removed, then
+/// one trailing `.` (nginx's `$host`: `api.example.com.` is `api.example.com`).
 ///
 /// Only a port Envoy would strip too (the last `:` outside IPv6 brackets, followed by digits
 /// that fit 32 bits, as `strip_any_host_port` parses them):
 /// `h:1:2` is `h:1`, and anything else after a `:` (`h:`, `h:abc`, `[::1]x:80`) is kept, so it
 /// selects no service rather than one Envoy's routes do not send it to.
 pub fn host_of(authority: &str) -> std::borrow::Cow<'_, str> {
-    let host = match authority.rsplit_once(':') {
-        Some((host, port))
-            if port.bytes().all(|b| b.is_ascii_digit())
-                && port.parse::<u32>().is_ok()
-                && (!host.starts_with('[') || host.ends_with(']')) =>
-        {
-            host
-        }
-        _ => authority,
-    };
+    let (host, _) = split_port(authority);
+    let host = host.strip_suffix('.').unwrap_or(host);
     // Borrowed when already lower-case (the usual case): one allocation less per request.
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
         host.to_ascii_lowercase().into()
     } else {
         host.into()
     }
+}
+
+/// `authority` as (host, `:port` or ""), the port as [`host_of`] strips it.
+pub fn split_port(authority: &str) -> (&str, &str) {
+    match authority.rsplit_once(':') {
+        Some((host, port))
+            if port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u32>().is_ok()
+                && (!host.starts_with('[') || host.ends_with(']')) =>
+        {
+            authority.split_at(host.len())
+        }
+        _ => (authority, ""),
+    }
+}
+
+/// `authority` without the trailing `.` of its host, when it has one (`api.example.com.:80`
+/// is `api.example.com:80`): the `:authority` a request [`host_of`] stripped goes upstream
+/// with, so that Envoy routes it by the host its service was chosen by.
+pub fn without_host_dot(authority: &str) -> Option<String> {
+    let (host, port) = split_port(authority);
+    host.strip_suffix('.').map(|host| format!("{host}{port}"))
 }
 
 /// Splits `:path` into path and query (without `?`); a fragment is dropped.
@@ -224,6 +239,24 @@ mod tests {
         assert_eq!(host_of("h.example.com:1:2"), "h.example.com:1");
         assert_eq!(host_of("[::1]:"), "[::1]:");
         assert_eq!(host_of("h.example.com:4294967295"), "h.example.com");
+    }
+
+    /// nginx's `$host` drops one trailing dot, after the port (found by an audit, 2026-12-07).
+    #[test]
+    fn host_loses_one_trailing_dot() {
+        assert_eq!(host_of("API.example.com."), "api.example.com");
+        assert_eq!(host_of("api.example.com.:8080"), "api.example.com");
+        assert_eq!(host_of("api.example.com.."), "api.example.com.");
+        assert_eq!(host_of("api.example.com:80."), "api.example.com:80");
+        assert_eq!(host_of("."), "");
+        let dotless = |a| without_host_dot(a);
+        assert_eq!(dotless("Api.Example.com."), Some("Api.Example.com".into()));
+        assert_eq!(
+            dotless("api.example.com.:80"),
+            Some("api.example.com:80".into())
+        );
+        assert_eq!(dotless("api.example.com:80"), None);
+        assert_eq!(dotless("[::1]:80"), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod backend;
 pub mod duplicates;
 pub mod errors;
 pub mod header_values;
+mod hosts;
 pub mod json;
 pub mod policies;
 mod routes;
@@ -431,9 +432,9 @@ fn refuse_duplicate_ids(services: &[Service]) -> std::result::Result<(), ConfigE
     Ok(())
 }
 
-/// The hosts a service's JSON lists, read as a compiled service reads them (lower-cased,
-/// `localhost` without any) but leniently: a service that does not compile still holds them
-/// (a lone string is one host). `None`: hosts in no form this can read.
+/// The hosts a service's JSON lists, read as a compiled service reads them (lower-cased, no
+/// trailing dot, `localhost` without any) but leniently: a service that does not compile still
+/// holds them (a lone string is one host). `None`: hosts in no form this can read.
 fn listed_hosts(content: &serde_json::Value) -> Option<Vec<String>> {
     use serde_json::Value;
     let localhost = || Some(vec!["localhost".to_string()]);
@@ -445,13 +446,13 @@ fn listed_hosts(content: &serde_json::Value) -> Option<Vec<String>> {
     match proxy.get("hosts") {
         None | Some(Value::Null) => localhost(),
         Some(Value::String(host)) if host.is_empty() => None,
-        Some(Value::String(host)) => Some(vec![host.to_ascii_lowercase()]),
+        Some(Value::String(host)) => Some(vec![hosts::normalize_host(host)]),
         // `[5]`, `[""]`: hosts in no readable form, not an empty list (found by a review).
         Some(Value::Array(items)) => {
             let hosts: Vec<String> = (items.iter())
                 .filter_map(Value::as_str)
                 .filter(|h| !h.is_empty())
-                .map(str::to_ascii_lowercase)
+                .map(hosts::normalize_host)
                 .collect();
             (!hosts.is_empty() || items.is_empty()).then_some(hosts)
         }

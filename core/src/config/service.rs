@@ -178,7 +178,7 @@ impl Service {
             ),
             backend_auth: parse_backend_auth(&obj)?,
             reporting_fingerprint: String::new(),
-            hosts: parse_hosts(&proxy)?,
+            hosts: super::hosts::parse_hosts(&proxy)?,
             secret_token: header_value(&proxy, "secret_token")?
                 .filter(|t| !t.is_empty())
                 .map(Arc::from),
@@ -436,21 +436,6 @@ fn parse_backend_auth(service: &Obj) -> Result<Option<BackendAuth>> {
             "missing required field (backend_authentication_type is set)",
         )),
     }
-}
-
-/// `proxy.hosts`, lower-cased. A host ending in `:<digits>` is refused: the request's host is
-/// matched without its port (`request::host_of`), so it would never match and every request
-/// for it would be 404 (found by an audit, 2026-12-07; porta writes hosts without a port).
-fn parse_hosts(proxy: &Obj) -> Result<Vec<String>> {
-    let hosts = proxy.array("hosts", |path, v| match v {
-        Value::String(h) if crate::request::host_of(h).len() != h.len() => Err(error(
-            path,
-            "ends in :<digits>, read as a port: hosts are matched without one (an IPv6 address goes in brackets)",
-        )),
-        Value::String(h) if !h.is_empty() => Ok(h.to_ascii_lowercase()),
-        _ => Err(error(path, "expected a non-empty string")),
-    })?;
-    Ok(hosts.unwrap_or_else(|| vec!["localhost".to_string()]))
 }
 
 /// A `headers` policy after `apicast` that changes how the upstream reads the body: the

@@ -184,6 +184,7 @@ impl PendingRequest {
     /// What the upstream's request line and service header are made of.
     fn line(&self) -> matched::Line<'_> {
         let (query, rewritten) = (self.query.as_deref(), self.rewritten);
-        (&self.path, query, rewritten, self.shared_host)
+        let authority = self.dotless_authority.as_deref();
+        (&self.path, query, rewritten, self.shared_host, authority)
     }
 }

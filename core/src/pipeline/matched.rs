@@ -167,15 +167,16 @@ fn forward(
     }
 }
 
-/// The request's path and query, whether `url_rewriting` changed them, and whether the host
-/// is shared (`select::Selected::path_routed`).
-pub(super) type Line<'a> = (&'a str, Option<&'a str>, bool, bool);
+/// The request's path and query, whether `url_rewriting` changed them, whether the host
+/// is shared (`select::Selected::path_routed`), and its `:authority` when its host lost a
+/// trailing dot.
+pub(super) type Line<'a> = (&'a str, Option<&'a str>, bool, bool, Option<&'a str>);
 
 /// `:authority` and `:path` to send upstream, when api_backend/hostname_rewrite (or a
 /// `url_rewriting` policy) say so; on a shared host, the service's id.
 fn upstream_headers(
     service: &Service,
-    (path, query, rewritten, shared_host): Line,
+    (path, query, rewritten, shared_host, dotless_authority): Line,
 ) -> Vec<(String, String)> {
     let mut headers = Vec::new();
     if shared_host {
@@ -187,8 +188,11 @@ fn upstream_headers(
     }
     let none = UpstreamRewrite::default();
     let rewrite = service.upstream.as_ref().unwrap_or(&none);
-    if let Some(host) = &rewrite.host {
-        headers.push((":authority".to_string(), host.clone()));
+    // Envoy's virtual hosts do not match `api.example.com.`: a catch-all's upstream would get
+    // what this service let through (found by an audit, 2026-12-07). Envoy re-routes on it.
+    let authority = rewrite.host.as_deref().or(dotless_authority);
+    if let Some(host) = authority {
+        headers.push((":authority".to_string(), host.to_string()));
     }
     if rewritten || !rewrite.path_prefix.is_empty() || rewrite.query.is_some() {
         headers.push((":path".to_string(), rewrite.rewrite_path(path, query)));

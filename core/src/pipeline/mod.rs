@@ -110,7 +110,7 @@ use crate::config::{Config, CredentialsLocation, Service};
 use crate::credentials::{self, Found};
 use crate::mapping::{normalize_path, QueryArgs};
 use crate::policies::RequestPolicies;
-use crate::request::{is_ambiguous_path, split_path, HeaderSource, RequestHead};
+use crate::request::{is_ambiguous_path, split_path, without_host_dot, HeaderSource, RequestHead};
 use crate::secret::constant_time_eq;
 use rewrite_step::rewrite;
 use select::{select_service, Selected};
@@ -187,6 +187,9 @@ pub struct PendingRequest {
     /// Path routing chose among several services of the host: the upstream request names the
     /// service (`reply::SERVICE_ID_HEADER`) for Envoy's routes.
     shared_host: bool,
+    /// `:authority` without its host's trailing dot, which service selection dropped: sent
+    /// upstream so that Envoy routes by the host the service was chosen by.
+    dotless_authority: Option<String>,
 }
 
 /// Starts the pipeline from the request head; reads only the headers it needs.
@@ -440,6 +443,7 @@ pub fn start(
         routing_args,
         routing_changed: false,
         shared_host: path_routed,
+        dotless_authority: without_host_dot(head.authority),
     })
 }
 

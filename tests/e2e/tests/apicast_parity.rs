@@ -45,8 +45,8 @@
 //! merged, `/` is the prefix alone), the api_backend Host without a default port, an empty
 //! `hostname_rewrite` ignored. Debug headers: exact token only, on 403, not on 401/404.
 //! Documented differences not reported: the pattern's own query used when
-//! `querystring_parameters` is absent, a `$` inside a pattern read literally, `Host` with a
-//! trailing dot (nginx drops the dot; Tollgate answers 404: Envoy's routing decides).
+//! `querystring_parameters` is absent, a `$` inside a pattern read literally. (`Host` with a
+//! trailing dot is read as nginx reads it since 2026-12-07: `host_spellings.rs`.)
 
 mod support;
 

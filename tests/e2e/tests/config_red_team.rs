@@ -10,7 +10,9 @@
 //!   grant the rules asked for;
 //! - a rule pattern no request path can match (`/%61dmin`, `/café`: the rules read a path
 //!   decoded once and re-escaped as nginx does), whose grant (or metric and limits) was never
-//!   checked.
+//!   checked;
+//! - a rule pattern with a `.` or `..` segment (`/v1/./admin`), which the request's path never
+//!   holds (dot segments are resolved), likewise.
 //!
 //! Each is now refused naming its JSON path; from 3scale System only that service is skipped.
 //! Each test failed on the session's first module (the configuration was accepted, and the
@@ -154,6 +156,88 @@ fn a_pattern_no_request_path_can_match_is_refused() {
             }
         }
     }
+}
+
+/// A rule's pattern with a `.` or `..` segment (`/v1/./admin`): nginx, Envoy and the filter
+/// resolve them in the request's path (`/v1/./admin` is read `/v1/admin`, `%2e` alike), so the
+/// rule never matched, the `admin` grant it asked for was never checked, and the reader's
+/// `POST /v1/admin` went through on the catch-all (an audit, 2026-12-07).
+#[test]
+fn a_pattern_with_a_dot_segment_is_refused() {
+    for (pattern, path) in [
+        ("/v1/./admin", "/v1/admin"),
+        ("/v1/x/../admin", "/v1/admin"),
+        ("/./admin", "/admin"),
+        ("/{tenant}/../admin", "/admin"),
+        ("/admin/.$", "/admin/"),
+    ] {
+        let mut svc = local_rules_under("proxy_rules");
+        svc["proxy"]["proxy_rules"][0]["pattern"] = json!(pattern);
+        let cfg = config(vec![svc]);
+        match start_or_refused(&cfg.to_string(), backend_state()) {
+            Err(log) => assert!(
+                log.contains("invalid configuration: services[0].proxy.proxy_rules[0].pattern: ")
+                    && log.contains("`.` or `..` segment is never in a path the rules read"),
+                "refused, but not at the pattern: {log}"
+            ),
+            Ok(s) => {
+                let r = Request::post(path)
+                    .header("Host", LOCAL)
+                    .header("APIKey", "k-reader")
+                    .send(s.port());
+                panic!(
+                    "accepted with {pattern:?}: POST {path} (reader, no grant) {}; the upstream got {:?}",
+                    describe(&r),
+                    (s.echo.requests().iter()).map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+    // A last segment without `$` is a prefix (`/v1/.` matches `/v1/.env`, in APIcast too):
+    // loaded, and its grant applies.
+    let mut svc = local_rules_under("proxy_rules");
+    svc["proxy"]["proxy_rules"][0]["pattern"] = json!("/v1/.");
+    let s = Stack::start(config(vec![svc]));
+    let r = Request::post("/v1/.env")
+        .header("Host", LOCAL)
+        .header("APIKey", "k-reader")
+        .send(s.port());
+    assert_eq!(r.status, 403, "{}", describe(&r));
+    assert_eq!(s.echo.request_count(), 0);
+}
+
+/// From 3scale System, a service with such a pattern alone is skipped: its host serves
+/// nothing (held, also as `api.example.com.`), the other service is served.
+#[test]
+fn a_system_service_with_a_dot_segment_pattern_alone_is_skipped() {
+    let rules = json!([{"http_method": "GET", "pattern": "/v1/./admin",
+                        "metric_system_name": "hits", "delta": 1}]);
+    let (s, _mock) = served_beside(json!({ "proxy_rules": rules }));
+    assert!(
+        s.envoy
+            .wait_for_log("`.` or `..` segment", Duration::from_secs(2)),
+        "no service was skipped for the pattern"
+    );
+    for host in [HOST, "api.example.com."] {
+        let r = Request::get(&format!("/v1/admin?user_key={USER_KEY}"))
+            .header("Host", host)
+            .send(s.port());
+        assert_eq!(r.status, 404, "{host}: {}", describe(&r));
+    }
+    let upstream: Vec<String> = (s.echo.requests().iter())
+        .map(|r| r.header("host").unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        upstream.iter().all(|h| h == "two.example.com"),
+        "the upstream got {upstream:?}"
+    );
+    let asked: Vec<String> = (s.authreps().iter())
+        .map(|r| r.param("service_id").unwrap_or("?").to_string())
+        .collect();
+    assert!(
+        asked.iter().all(|id| id == "2"),
+        "the backend got {asked:?}"
+    );
 }
 
 /// From 3scale System: the service whose chain is under a key with a zero-width space is

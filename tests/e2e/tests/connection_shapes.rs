@@ -46,7 +46,9 @@
 //! - `Upgrade: h2c` (listed in `upgrade_configs` or not): Envoy removes it; a plain request.
 //! - Hosts: upper case, a tab after the host, `host:` (empty port), `host:abc` and
 //!   `host:80@x` are read alike by both under `ignore_port_in_host_matching`; a trailing
-//!   dot (`public.example.com.`), `[public.example.com]`, `a@b`, `a,b`, two `Host` headers
+//!   dot (`public.example.com.`) is the host without it, as nginx reads it, and goes upstream
+//!   without it, so Envoy routes it by that host (2026-12-07, `host_spellings.rs`);
+//!   `[public.example.com]`, `a@b`, `a,b`, two `Host` headers
 //!   and an empty Host select no service (404, nothing upstream); HTTP/2 `:authority` with
 //!   a `host` header and absolute-form targets (also with a port) are selected as Envoy
 //!   routes them (see `request_shapes_modes.rs`).
@@ -285,7 +287,8 @@ fn host_spellings_select_what_envoy_routes() {
         ("Host: public.example.com:8080", 200, true),
         ("Host: PUBLIC.Example.COM", 200, true),
         ("Host: public.example.com:", 404, false),
-        ("Host: public.example.com.", 404, false),
+        // nginx's reading; sent on without the dot, which Envoy's virtual host then matches.
+        ("Host: public.example.com.", 200, true),
         ("Host: public.example.com@api.example.com", 404, false),
         ("Host: [public.example.com]", 404, false),
         (

@@ -26,9 +26,9 @@
 //! Held (probed, not kept as tests unless listed below):
 //! - two services swapping hosts in one refresh, both valid: each host is served by its new
 //!   service at once (kept: `held_two_services_swapping_hosts_in_one_refresh`);
-//! - a Host with another case or a port selects the lower-cased host; a trailing dot
-//!   (`api.example.com.`) selects no service (404, nothing upstream): stricter than nginx,
-//!   which strips it; never another service (kept: `held_host_spellings`);
+//! - a Host with another case, a port or a trailing dot (`api.example.com.`, which nginx
+//!   strips, since 2026-12-07) selects the host as nginx reads it; never another service
+//!   (kept: `held_host_spellings`);
 //! - a page that is garbage, truncated, `{}`, 500 or a reset keeps the current
 //!   configuration (system_loading.rs covers it);
 //! - unknown policies, a builtin name with another version or case, `apicast.policy.rate_limit`,
@@ -519,8 +519,8 @@ fn held_two_services_swapping_hosts_in_one_refresh() {
     assert_eq!(on(port, "two.example.com", &app_creds()).status, 401);
 }
 
-/// Host spellings from the client: case and port select the service; a trailing dot (which
-/// nginx strips) selects none, and nothing reaches the upstream.
+/// Host spellings from the client: case, port and a trailing dot (which nginx strips) select
+/// the service, and the upstream gets the Host without the dot; another host selects none.
 #[test]
 fn held_host_spellings() {
     let mock = system::start();
@@ -542,12 +542,18 @@ fn held_host_spellings() {
         "API.Example.COM",
         "api.example.com:8443",
         "Api.Example.Com:80",
+        "api.example.com.",
+        "api.example.com.:80",
     ] {
         let r = on(port, host, &user_key());
         assert_eq!(r.status, 200, "{host}: {r}");
     }
+    let hosts: Vec<String> = (s.echo.requests().iter().rev().take(2))
+        .map(|r| r.header("host").unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(hosts, ["api.example.com:80", "api.example.com"]);
     let before = s.echo.request_count();
-    for host in ["api.example.com.", "api.example.com.:80", "example.com"] {
+    for host in ["api.example.com..", "example.com"] {
         let r = Request::get(&user_key())
             .header("Host", host)
             .try_send(s.port());

@@ -1,0 +1,237 @@
+//! Service hosts as configured and as clients send them (an audit of the configuration
+//! reader, 2026-12-07). The request's host is read as nginx's `$host` (lower-cased, without its
+//! port and one trailing dot); each test asserts what the client got, what the upstream
+//! received and what the backend was asked.
+//!
+//! Findings (each test fails on s31a):
+//! - a `proxy.hosts` entry no request's host can be (`*.example.com` or `.example.com`, read
+//!   as a wildcard; a space; a URL; `..`) was accepted: the service was never selected, its
+//!   requests all 404. Now refused with its path; from 3scale System that service alone is
+//!   skipped, its other hosts held;
+//! - `API.Example.com.` (a trailing dot) was listed as written, and no request matched it;
+//! - `Host: api.example.com.` selected no service (nginx serves it as `api.example.com`), and
+//!   `X-Forwarded-Host: api.example.com.` on another service's host was let through, though
+//!   upstreams (Django) read it as `api.example.com`. Now the dot is dropped: the request is
+//!   its service's, and it goes upstream without the dot, so that Envoy's virtual hosts (which
+//!   do not match `public.example.com.`) route it where the filter selected, never to a
+//!   catch-all's upstream; a forwarded host with the dot is `400 ambiguous host`.
+
+mod support;
+
+use e2e::{EchoRequest, EchoUpstream, Request};
+use serde_json::json;
+use std::time::Duration;
+use support::refusals::*;
+use support::*;
+
+const API_SECRET: &str = "api-secret-token";
+const PUBLIC_SECRET: &str = "public-secret-token";
+
+#[test]
+fn hosts_no_request_can_have_are_refused_with_their_path() {
+    for (host, shown, sent) in [
+        ("*.example.com", "a wildcard", "www.example.com"),
+        (".example.com", "a wildcard", "www.example.com"),
+        (
+            "api example.com",
+            "never a request's host",
+            "api.example.com",
+        ),
+        (
+            "https://shop.example.com",
+            "never a request's host",
+            "shop.example.com",
+        ),
+        ("shop..example.com", "empty label", "shop.example.com"),
+    ] {
+        let svc = service(1, json!(1), json!({"hosts": ["api.example.com", host]}));
+        match start_or_refused(&config(vec![svc]).to_string(), backend_state()) {
+            Err(log) => assert!(
+                log.contains("invalid configuration: services[0].proxy.hosts[1]: ")
+                    && log.contains(shown),
+                "{host:?}: refused, but not at the host: {log}"
+            ),
+            Ok(s) => {
+                let r = Request::get(&format!("/?user_key={USER_KEY}"))
+                    .header("Host", sent)
+                    .send(s.port());
+                panic!(
+                    "accepted with {host:?}: GET / on {sent} {}; the upstream got {} request(s)",
+                    describe(&r),
+                    s.echo.request_count()
+                );
+            }
+        }
+    }
+}
+
+/// From 3scale System: the service listing a wildcard is skipped, and the host it lists
+/// beside it held (404, also as `api.example.com.`); the other service is served.
+#[test]
+fn a_system_service_with_a_wildcard_host_alone_is_skipped() {
+    let (s, _mock) = served_beside(json!({"hosts": ["*.example.com", "api.example.com"]}));
+    assert!(
+        s.envoy.wait_for_log("a wildcard", Duration::from_secs(2)),
+        "the service with a wildcard host was not skipped"
+    );
+    for host in ["api.example.com", "api.example.com.", "*.example.com"] {
+        let r = Request::get(&format!("/?user_key={USER_KEY}"))
+            .header("Host", host)
+            .send(s.port());
+        assert_eq!(r.status, 404, "{host}: {}", describe(&r));
+    }
+    let upstream: Vec<String> = (s.echo.requests().iter())
+        .map(|r| r.header("host").unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        upstream.iter().all(|h| h == "two.example.com"),
+        "the upstream got {upstream:?}"
+    );
+    let asked: Vec<String> = (s.authreps().iter())
+        .map(|r| r.param("service_id").unwrap_or("?").to_string())
+        .collect();
+    assert!(
+        asked.iter().all(|id| id == "2"),
+        "the backend got {asked:?}"
+    );
+}
+
+/// `API.Example.com.` is the host `api.example.com`, as a request's host is read.
+#[test]
+fn a_listed_host_in_upper_case_with_a_trailing_dot_is_served() {
+    let s = Stack::start(config(vec![service(
+        1,
+        json!(1),
+        json!({"hosts": ["API.Example.com."]}),
+    )]));
+    let r = Request::get(&format!("/?user_key={USER_KEY}"))
+        .header("Host", "api.example.com")
+        .send(s.port());
+    assert_eq!(r.status, 200, "{}", describe(&r));
+    let got: Vec<String> = (s.echo.requests().iter())
+        .map(|r| format!("{} {}", r.header("host").unwrap_or_default(), r.path))
+        .collect();
+    assert_eq!(got, [format!("api.example.com /?user_key={USER_KEY}")]);
+    let asked: Vec<(String, String)> = (s.authreps().iter())
+        .map(|r| {
+            let param = |n| r.param(n).unwrap_or("?").to_string();
+            (param("service_id"), param("user_key"))
+        })
+        .collect();
+    assert_eq!(asked, [("1".to_string(), USER_KEY.to_string())]);
+}
+
+/// Service 1 on `api.example.com` (user_key in a header), service 20 open on
+/// `public.example.com`; Envoy has a virtual host for `public.example.com` (its upstream)
+/// and a catch-all to `upstream`, service 1's.
+fn split_hosts() -> (Stack, EchoUpstream) {
+    let rule =
+        json!([{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
+    let api = service(
+        1,
+        json!(1),
+        json!({"hosts": ["api.example.com"], "secret_token": API_SECRET,
+               "credentials_location": "headers", "proxy_rules": rule}),
+    );
+    let public = json!({"id": 20, "system_name": "public",
+        "authentication": {"mode": "none"},
+        "proxy": {"hosts": ["public.example.com"], "secret_token": PUBLIC_SECRET,
+                  "proxy_rules": rule}});
+    let public_upstream = EchoUpstream::start().unwrap();
+    let port = public_upstream.port();
+    let s = Stack::start_with(config(vec![api, public]), backend_state(), |b| {
+        (b.extra_cluster("upstream_public", port))
+            .virtual_host(&["public.example.com"], "upstream_public")
+    });
+    (s, public_upstream)
+}
+
+fn seen(requests: &[EchoRequest]) -> Vec<String> {
+    (requests.iter())
+        .map(|r| {
+            let host = r.header("host").unwrap_or_default();
+            let secret = r.header_all("x-3scale-proxy-secret-token").join(",");
+            format!("{} {host} secret {secret}", r.path)
+        })
+        .collect()
+}
+
+/// `Host: public.example.com.` is the public service, as nginx reads it, and Envoy delivers it
+/// to the public upstream: the filter sends it without the dot (Envoy's virtual host would
+/// not match the dot, and the catch-all would give the protected upstream a request nobody
+/// checked). `api.example.com.` is service 1's, checked and reported as service 1.
+#[test]
+fn a_client_host_with_a_trailing_dot_is_its_service_and_routed_there() {
+    let (s, public) = split_hosts();
+    let send = |path: &str, host: &str, key: Option<&str>| {
+        let r = Request::get(path).header("Host", host);
+        let r = match key {
+            Some(key) => r.header("user_key", key),
+            None => r,
+        };
+        r.send(s.port())
+    };
+    let r = send("/open", "public.example.com.", None);
+    assert_eq!(r.status, 200, "{}", describe(&r));
+    let r = send("/keyed", "api.example.com.", Some(USER_KEY));
+    assert_eq!(r.status, 200, "{}", describe(&r));
+    let r = send("/no-key", "api.example.com.", None);
+    assert_eq!(r.status, 401, "{}", describe(&r));
+    // Two dots: no host (nginx answers 400).
+    let r = send("/two-dots", "public.example.com..", None);
+    assert_eq!(r.status, 404, "{}", describe(&r));
+    assert_eq!(
+        seen(&public.requests()),
+        [format!("/open public.example.com secret {PUBLIC_SECRET}"),]
+    );
+    assert_eq!(
+        seen(&s.echo.requests()),
+        [format!("/keyed api.example.com secret {API_SECRET}")]
+    );
+    let asked: Vec<(String, String)> = (s.authreps().iter())
+        .map(|r| {
+            let param = |n| r.param(n).unwrap_or("?").to_string();
+            (param("service_id"), param("user_key"))
+        })
+        .collect();
+    assert_eq!(asked, [("1".to_string(), USER_KEY.to_string())]);
+}
+
+/// `X-Forwarded-Host: api.example.com.` names service 1's host to an upstream that drops the
+/// dot (Django): on the public host it is `400 ambiguous host`, as without the dot.
+#[test]
+fn a_forwarded_host_with_a_trailing_dot_names_its_host() {
+    let (s, public) = split_hosts();
+    for (header, value) in [
+        ("X-Forwarded-Host", "api.example.com."),
+        ("X-Forwarded-Host", "API.example.com.:443"),
+        ("Forwarded", "host=api.example.com."),
+    ] {
+        let r = Request::get("/open")
+            .header("Host", "public.example.com")
+            .header(header, value)
+            .send(s.port());
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (400, "Bad Request: ambiguous host"),
+            "{header}: {value}"
+        );
+    }
+    assert!(
+        public.requests().is_empty(),
+        "{:?}",
+        seen(&public.requests())
+    );
+    assert!(
+        s.echo.requests().is_empty(),
+        "{:?}",
+        seen(&s.echo.requests())
+    );
+    assert!(s.authreps().is_empty());
+    // Control: a forwarded host no service lists passes.
+    let r = Request::get("/open")
+        .header("Host", "public.example.com")
+        .header("X-Forwarded-Host", "cdn.example.net.")
+        .send(s.port());
+    assert_eq!(r.status, 200, "{}", describe(&r));
+}
