@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make size`: the module with and without JWT (cargo's output and after wasm-opt), checked
-# against the budgets (NO_JWT_BUDGET, FULL_BUDGET below): at most 607 KB without JWT (the
-# 3scale filter with caching, batching and local keys), 848 KB with everything. Their history:
+# against the budgets (NO_JWT_BUDGET, FULL_BUDGET below): at most 608 KB without JWT (the
+# 3scale filter with caching, batching and local keys), 849 KB with everything. Their history:
 # at most 550 and under 780 KB (revised 2026-12-04 for the request-path crates at
 # opt-level 2, see README; the full budget again 2026-12-05, from 730 KB: the checks that make
 # the filter read a request as upstream frameworks do, method overrides, arg spellings, `;`,
@@ -54,7 +54,10 @@
 # entry and budget, with the digests of its accepted and refused keys, 10.3 and 10.2 KB;
 # near misses by character and unmatchable patterns refused, 3.0 and 2.6; a forged token
 # beside jwt_authn's in every spelling, 0.6; bodies Envoy never delivers refused, 1.5; a
-# credential compared with its name in the other locations, 1.0.
+# credential compared with its name in the other locations, 1.0; and raised, to 849 and 608
+# KB, in the thirty-first: default credentials refused beside a credential name in another
+# location (a form body read for one) 2.3 and 1.9 KB, request trailers a `headers` set or
+# delete names removed 0.5.
 # Fails when a budget is exceeded.
 set -euo pipefail
 
@@ -64,8 +67,8 @@ TARGET=wasm32-unknown-unknown
 FULL="target/$TARGET/release"
 LEAN_DIR="target/lean"
 LEAN="$LEAN_DIR/$TARGET/release"
-NO_JWT_BUDGET=607000
-FULL_BUDGET=848000
+NO_JWT_BUDGET=608000
+FULL_BUDGET=849000
 
 [[ -f "$FULL/tollgate.wasm" ]] || { echo "size: run \`make build\` first" >&2; exit 1; }
 # A target directory of its own, so the default build's module is left alone.

@@ -7,11 +7,11 @@
 
 use crate::headers::{backend_answer, HeaderMap};
 use crate::host;
-use crate::runner::{strip, Runner};
+use crate::runner::Runner;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
-use tollgate_core::pipeline::RequestLine;
+use tollgate_core::pipeline::{is_stripped_request_header, RequestLine};
 
 pub struct TollgateHttp {
     id: u32,
@@ -98,12 +98,21 @@ impl HttpContext for TollgateHttp {
     }
 
     fn on_http_request_trailers(&mut self, _: usize) -> Action {
-        // A secret token sent as a trailer must not reach an upstream that reads trailers.
-        // Trailers exist only from this callback on, so they are cleaned here, whatever the
-        // state; if that fails, the core fails the request (unless it was already answered).
+        // A secret token sent as a trailer must not reach an upstream that reads trailers,
+        // nor a header a `headers` request operation sets or deletes (upstreams that merge
+        // trailers read it as the header). Trailers exist only from this callback on, so they
+        // are cleaned here, whatever the state; if that fails, the core fails the request
+        // (unless it was already answered).
         let id = self.id;
-        let stripped = host::request_trailer_names()
-            .and_then(|names| strip(names, host::remove_request_trailer));
+        let runner = &self.runner;
+        let stripped = host::request_trailer_names().and_then(|names| {
+            for name in names {
+                if is_stripped_request_header(&name) || runner.trailer_replaced(id, &name) {
+                    host::remove_request_trailer(&name)?;
+                }
+            }
+            Ok(())
+        });
         let proceed = self.runner.run(id, |worker| match stripped {
             Ok(()) => worker.on_request_trailers(id),
             Err(_) => worker.on_host_error(id),

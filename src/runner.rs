@@ -96,6 +96,14 @@ impl Runner {
         worker.on_response(request, crate::headers::response_status);
     }
 
+    /// Whether a `headers` request operation of `request`'s service sets or deletes the
+    /// trailer `name` (if the worker cannot tell: yes, the trailer goes).
+    pub fn trailer_replaced(&self, request: RequestId, name: &[u8]) -> bool {
+        self.worker.try_borrow().map_or(true, |w| {
+            (w.response_policies(request)).is_some_and(|p| p.replaces_request_header(name))
+        })
+    }
+
     /// Envoy is done with `request` (never fails: it runs when a context is dropped).
     pub fn forget(&self, request: RequestId) {
         let abandoned = match self.worker.try_borrow_mut() {

@@ -11,6 +11,8 @@ use crate::config::policies::configs::DefaultCredentials;
 use crate::config::policies::Policy;
 use crate::config::{AuthMode, CredentialsLocation, Service};
 use crate::credentials::Credentials;
+use crate::mapping::QueryArgs;
+use crate::request::HeaderSource;
 use crate::secret::constant_time_eq;
 
 impl PendingRequest {
@@ -41,7 +43,7 @@ impl PendingRequest {
             }
             _ => false,
         };
-        if !missing {
+        if !missing || self.carried_elsewhere {
             return None;
         }
         let policies = self.service.policies.default_credentials();
@@ -144,6 +146,35 @@ impl PendingRequest {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether a credential name the service reads comes, with any value, where it does not read
+/// it: in the query (in any spelling an upstream reads as the name, `;` pieces too) of a
+/// service reading headers or `Authorization`, or as a header (any spelling) of a service
+/// reading the query or `Authorization` (a form body: `PendingRequest::add_form_body`). The
+/// default credentials would authorize their application while the upstream read that one
+/// (found by an audit, 2026-12-07).
+pub(super) fn carried_elsewhere(
+    service: &Service,
+    args: &QueryArgs,
+    headers: &dyn HeaderSource,
+) -> bool {
+    let location = service.location;
+    carries_a_name(service, &|name| {
+        (location != CredentialsLocation::Query && args.spelled_other_than(name, None))
+            || (location != CredentialsLocation::Headers
+                && headers.any_value_any_spelling(name, &mut |_| true))
+    })
+}
+
+/// Whether `carried` holds for a credential name of the service's version.
+pub(super) fn carries_a_name(service: &Service, carried: &dyn Fn(&str) -> bool) -> bool {
+    let names = &service.names;
+    match service.mode {
+        AuthMode::UserKey => carried(&names.user_key),
+        AuthMode::AppIdAndKey => carried(&names.app_id) || carried(&names.app_key),
+        AuthMode::Unusable => false,
     }
 }
 

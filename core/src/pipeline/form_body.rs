@@ -2,7 +2,7 @@
 //! `_method`, an `access_token`), what is read from it, the charset it can be read in, and
 //! the credentials of the head that a value in it must not contradict.
 
-use super::{method_override, select, PendingRequest};
+use super::{access, method_override, select, PendingRequest};
 use crate::auth::identity::{Identity, Method};
 use crate::auth::local;
 use crate::auth::local::LocalFailure;
@@ -122,6 +122,20 @@ impl PendingRequest {
             || self.form_override()
             || self.form_tokens()
             || self.form_signed()
+            || self.form_defaults()
+    }
+
+    /// No credential found on a service with default credentials that reads the headers or
+    /// `Authorization`: a credential in the form body would reach the upstream beside the
+    /// defaults' (found by an audit, 2026-12-07), so the body is read for one.
+    fn form_defaults(&self) -> bool {
+        self.form_body
+            && !self.public_path
+            && !self.carried_elsewhere
+            && self.service.location != CredentialsLocation::Query
+            && self.service.auth.mode == Mode::ThreeScale
+            && !self.found.any()
+            && self.service.policies.default_credentials().next().is_some()
     }
 
     /// A signed URL's args are its query's: a form body naming one of them again (Laravel's
@@ -223,6 +237,10 @@ impl PendingRequest {
             self.local = Some(Err(LocalFailure::Failed));
         }
         let compared = self.form_compared();
+        if self.form_defaults() {
+            self.carried_elsewhere =
+                access::carries_a_name(&self.service, &|n| form.spelled_other_than(n, None));
+        }
         if self.form_rules() || self.form_credentials() || self.form_tokens() || compared {
             if has_payload(&self.method) {
                 self.args.overlay(&form)

@@ -128,6 +128,9 @@ pub struct PendingRequest {
     rewritten: bool,
     args: QueryArgs,
     found: Found,
+    /// No credential found, and one of the names comes where the service does not read it
+    /// (`access::carried_elsewhere`): the default credentials do not apply.
+    carried_elsewhere: bool,
     /// The local authentication result, for services that authenticate locally.
     local: Option<Result<Identity, LocalFailure>>,
     /// A credential arrived over plain HTTP on an HTTPS-only service.
@@ -316,6 +319,10 @@ pub fn start(
     } else {
         credentials::extract(&service, &args, headers)
     };
+    let carried_elsewhere = !anonymous
+        && !found.any()
+        && service.policies.default_credentials().next().is_some()
+        && access::carried_elsewhere(&service, &args, headers);
     let local = (!anonymous && service.auth.mode != Mode::ThreeScale).then(|| {
         local::authenticate(
             &service.auth,
@@ -418,6 +425,7 @@ pub fn start(
         rewritten,
         args,
         found,
+        carried_elsewhere,
         local,
         insecure,
         plain_http,

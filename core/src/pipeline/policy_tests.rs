@@ -76,6 +76,62 @@ fn default_credentials_fill_missing_ones_only_before_apicast() {
     );
 }
 
+/// A credential name sent where the service does not read it (a query arg beside headers
+/// credentials, a header beside query ones) is carried: the defaults would authorize their
+/// application while the upstream read it (found by an audit, 2026-12-07).
+#[test]
+fn default_credentials_do_not_apply_beside_a_credential_in_another_location() {
+    struct UserKeyHeader;
+    impl HeaderSource for UserKeyHeader {
+        fn header(&self, name: &str) -> Option<String> {
+            (name == "user_key").then(|| "theirs".to_string())
+        }
+    }
+    let v1 = json!({"name": "default_credentials", "configuration": {"auth_type": "user_key", "user_key": "anon"}});
+    let at = |location: &str| {
+        let v = json!({"backend": {"cluster": "b"}, "services": [{"id": 1, "backend_version": 1,
+            "proxy": {"hosts": ["api"], "policy_chain": [v1.clone(), apicast()],
+            "credentials_location": location, "proxy_rules": [
+            {"http_method": "GET", "pattern": "/a", "metric_system_name": "hits", "delta": 1}]}}]});
+        Config::parse(v.to_string().as_bytes()).unwrap().config
+    };
+    let run_with = |c: &Config, path: &str, headers: &dyn HeaderSource| {
+        let head = RequestHead {
+            method: "GET",
+            authority: "api",
+            path,
+            now_s: 0,
+        };
+        begin(c, head, headers)
+            .and_then(|p| p.authorize())
+            .err()
+            .map(|r| r.outcome)
+    };
+    let headers = at("headers");
+    assert_eq!(run_with(&headers, "/a?x=1", &NoHeaders), None);
+    for path in ["/a?user_key=theirs", "/a?x=1;user.key=theirs"] {
+        assert_eq!(
+            run_with(&headers, path, &NoHeaders),
+            Some(Outcome::AuthMissing),
+            "{path}"
+        );
+    }
+    let query = at("query");
+    assert_eq!(
+        run_with(&query, "/a", &UserKeyHeader),
+        Some(Outcome::AuthMissing)
+    );
+    let authorization = at("authorization");
+    assert_eq!(
+        run_with(&authorization, "/a", &UserKeyHeader),
+        Some(Outcome::AuthMissing)
+    );
+    assert_eq!(
+        run_with(&authorization, "/a?user_key=theirs", &NoHeaders),
+        Some(Outcome::AuthMissing)
+    );
+}
+
 /// Two `default_credentials` before `apicast`: each asks the request whether it carries
 /// credentials (not the one before it), so the last that has them for the service's version
 /// wins in APIcast; Tollgate used the first (found by an audit, 2026-12-07).

@@ -309,3 +309,30 @@ fn a_refused_rewrite_is_answered_through_the_response_phase() {
     assert_eq!(reply_of(&w, 2, &steps).status, 400);
     assert!(w.response_policies(2).is_none());
 }
+
+/// A trailer a request `set` or `delete` names, in any spelling, is one the adapter removes;
+/// a `push` (a value beside the client's) and other names are left (found by an audit,
+/// 2026-12-07: trailers reached upstreams that merge them into the headers).
+#[test]
+fn trailers_named_by_a_set_or_delete_are_replaced() {
+    let headers = json!({"name": "headers", "configuration": {"request": [
+        {"op": "set", "header": "X-Consumer-Tier", "value": "gold"},
+        {"op": "delete", "header": "X-User-Id"},
+        {"op": "set", "header": "X-Empty", "value": ""},
+        {"op": "push", "header": "X-Pushed", "value": "1"}]}});
+    let mut w = worker(json!([APICAST(), headers]));
+    request(&mut w, 1, "GET", "/?user_key=k", &[]);
+    let p = w.response_policies(1).expect("kept for the response phase");
+    for name in [
+        "x-consumer-tier",
+        "X_Consumer_Tier",
+        "x-user-id",
+        "x_user-id",
+        "x-empty",
+    ] {
+        assert!(p.replaces_request_header(name.as_bytes()), "{name}");
+    }
+    for name in ["x-pushed", "x-checksum", "x-consumer-tiers"] {
+        assert!(!p.replaces_request_header(name.as_bytes()), "{name}");
+    }
+}

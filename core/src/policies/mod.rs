@@ -116,6 +116,20 @@ impl RequestPolicies {
         cors::is_preflight(method, &self.cors)
     }
 
+    /// Whether a request operation sets or deletes `name` (in any spelling): a request trailer
+    /// of that name is removed, since upstreams that merge trailers into the headers (Apache
+    /// httpd's `MergeTrailers`) would read the client's value past the operator's (found by an
+    /// audit, 2026-12-07).
+    pub fn replaces_request_header(&self, name: &[u8]) -> bool {
+        (self.service.policies.entries.iter()).any(|e| match &e.policy {
+            Policy::Headers(h) => h.request.iter().any(|edit| {
+                matches!(edit.op, EditOp::Set | EditOp::Delete)
+                    && crate::request::same_header_spelling(edit.name.as_bytes(), name)
+            }),
+            _ => false,
+        })
+    }
+
     /// The response phase: the new status, if it changes, and the header operations, in chain
     /// order. `present`: whether the response has a header before them. The `RateLimit-*`
     /// headers come first, wherever the policy stands: APIcast sets them in its content
