@@ -70,7 +70,8 @@ pub struct Found {
     /// and the upstream might read the other. Auth failed.
     pub ambiguous: bool,
     /// Query location: the header values (any spelling) of a credential the query lacks. A
-    /// form body may fill it later and must agree with them, as the query's value must.
+    /// form body may fill it later and must agree with them, as the query's value must; with
+    /// `local+3scale` they, and the other kind's, must name the caller.
     pub in_headers: Vec<(Slot, String)>,
 }
 
@@ -234,6 +235,21 @@ impl Found {
             }
             AuthMode::Unusable => false,
         };
+        // `local+3scale`: the other kind's headers too, for `names_another_caller` (the
+        // headers location reads them in `extract_at_location`).
+        let other = match service.mode {
+            AuthMode::UserKey => Some((Slot::AppId, &names.app_id)),
+            AuthMode::AppIdAndKey => Some((Slot::UserKey, &names.user_key)),
+            AuthMode::Unusable => None,
+        };
+        if let (Some((which, name)), CredentialsLocation::Query, Mode::LocalThenThreeScale) =
+            (other, location, service.auth.mode)
+        {
+            headers.any_value_any_spelling(name, &mut |v| {
+                in_headers.push((which, v.to_string()));
+                false
+            });
+        }
         self.in_headers = in_headers;
     }
 }

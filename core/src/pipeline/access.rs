@@ -10,7 +10,7 @@ use crate::auth::Mode;
 use crate::config::policies::configs::DefaultCredentials;
 use crate::config::policies::Policy;
 use crate::config::{AuthMode, CredentialsLocation, Service};
-use crate::credentials::Credentials;
+use crate::credentials::{Credentials, Slot};
 use crate::mapping::QueryArgs;
 use crate::request::HeaderSource;
 use crate::secret::constant_time_eq;
@@ -101,7 +101,14 @@ impl PendingRequest {
         // With the query location, what `found` holds is in those args (checked above).
         let found_another = !(signed && self.service.location == CredentialsLocation::Query)
             && (self.found.ambiguous || self.found.names_another(&who.id, is_own));
-        spelled_another || found_another
+        // A header the query location does not read, naming another caller (found by an
+        // audit, 2026-12-07: `User-Key: victim` rode along with a verified token).
+        let in_headers = (self.found.in_headers.iter()).any(|(slot, v)| {
+            *slot != Slot::AppKey
+                && !constant_time_eq(v.as_bytes(), who.id.as_bytes())
+                && !is_own(v)
+        });
+        spelled_another || found_another || in_headers
     }
 
     /// The values of a credential arg `name` in every spelling an upstream reads as it

@@ -1,7 +1,8 @@
 //! The session's review of its own denials (2026-12-06): `local+3scale` with the caller's
 //! credential in `Authorization` (the header read is the credential itself, not a second
 //! one), a `user_key` in a spelling an upstream reads as one beside a verified token, and a
-//! signed URL whose request only declares a JSON content type. Each asserts the answer and
+//! signed URL whose request only declares a JSON content type; a header the query location
+//! does not read naming another caller (2026-12-07). Each asserts the answer and
 //! what the upstream and the backend received.
 
 mod support;
@@ -103,6 +104,44 @@ fn a_spelled_user_key_beside_a_verified_token_is_auth_failed() {
         "only the first reached the upstream"
     );
     assert_eq!(s.authreps().len(), 1, "no authrep for the refused ones");
+}
+
+/// With the query location, a header the service does not read naming another caller
+/// (`User-Key`, `user_key`, or the other kind, `App-Id`) beside the verified token: the
+/// upstream could read it while `client-1` was metered (found by an audit, 2026-12-07; the
+/// headers location refused them already). The caller's own id in a header is served.
+#[test]
+fn a_header_naming_another_caller_beside_a_verified_token_is_auth_failed() {
+    let s = stack("query");
+    let with = |name: &str, value: &str| {
+        Request::get("/orders")
+            .header("Host", HOST)
+            .header("Authorization", &format!("Bearer {}", token()))
+            .header(name, value)
+            .send(s.port())
+    };
+    let ok = with("User-Key", "client-1");
+    assert_eq!(ok.status, 200, "{ok}");
+    for (name, value) in [
+        ("User-Key", "victim"),
+        ("user_key", "victim"),
+        ("App-Id", "victim"),
+    ] {
+        let r = with(name, value);
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, "Authentication failed"),
+            "{name}: {r}"
+        );
+    }
+    assert_eq!(
+        s.echo.requests().len(),
+        1,
+        "only the first reached the upstream"
+    );
+    let calls = s.authreps();
+    assert_eq!(calls.len(), 1, "no authrep for the refused ones");
+    assert_eq!(calls[0].param("user_key"), Some("client-1"));
 }
 
 const SECRET: &str = "url-signing-secret-0123456789";

@@ -4,6 +4,7 @@
 //! application was authorized and metered; the same for a header beside the query's
 //! `user_key`, and for either beside `Authorization`. Now auth failed (403), with nothing at
 //! the upstream or the backend, in authrep and batching mode (a cached authorization too).
+//! `default_credentials` do not stand for a credential sent in another location either.
 
 mod support;
 
@@ -212,4 +213,105 @@ fn a_form_body_credential_beside_another_value_in_a_header_is_auth_failed() {
         ),
     ];
     all_auth_failed(&s, refused);
+}
+
+/// Services 5 (headers), 6 (query, batching) and 7 (`Authorization`), version 1, each with
+/// `default_credentials` (`uk-anon`) before `apicast`, and an admin application.
+fn with_defaults() -> Stack {
+    let defaults = json!({"name": "default_credentials",
+        "configuration": {"auth_type": "user_key", "user_key": "uk-anon"}});
+    let services = [(5, "headers"), (6, "query"), (7, "authorization")].map(|(id, location)| {
+        let mut chain = vec![defaults.clone(), json!({"name": "apicast"})];
+        if id == 6 {
+            chain.push(json!({"name": "3scale_batcher",
+                "configuration": {"auths_ttl": 30, "batch_report_seconds": 30}}));
+        }
+        let proxy = json!({"hosts": [format!("s{id}.example.com")],
+            "credentials_location": location, "policy_chain": chain,
+            "proxy_rules": [{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]});
+        service(id, json!(1), proxy)
+    });
+    let mut state = State::new();
+    for id in ["5", "6", "7"] {
+        state = state
+            .service(
+                Service::new(id)
+                    .token(TOKEN)
+                    .backend_version("1")
+                    .metric("hits", None),
+            )
+            .app(
+                App::new(id, &format!("anon-{id}"))
+                    .user_key("uk-anon")
+                    .plan("Basic"),
+            )
+            .app(
+                App::new(id, &format!("admin-{id}"))
+                    .user_key("uk-admin")
+                    .plan("Basic"),
+            );
+    }
+    Stack::start_with(config(services.to_vec()), state, |b| b.concurrency(2))
+}
+
+/// `default_credentials` stand for credentials a request does not carry. One in another
+/// location than the service's (`?user_key=` to a headers service, a `User-Key` header to a
+/// query service, either beside `Authorization`) was not looked at: the anonymous
+/// application was authorized and metered while the request, with the admin's key, reached
+/// an upstream that may read it there (found by an audit, 2026-12-07). Auth missing (401)
+/// now, as for a key in a spelling the service does not read.
+#[test]
+fn default_credentials_do_not_stand_for_a_credential_in_another_location() {
+    let s = with_defaults();
+    for host in ["s5.example.com", "s6.example.com", "s7.example.com"] {
+        let got = on(host, "/a?x=1", &[]).send(s.port());
+        assert_eq!(got.status, 200, "{host}: {got}");
+    }
+    let upstream_before = s.echo.requests().len();
+    let backend_before = s.backend.requests().len();
+    let missing: Vec<(&str, Request)> = vec![
+        (
+            "query beside headers",
+            on("s5.example.com", "/a?user_key=uk-admin", &[]),
+        ),
+        (
+            "query spelled beside headers",
+            on("s5.example.com", "/a?user.key=uk-admin", &[]),
+        ),
+        (
+            "header beside query",
+            on("s6.example.com", "/a", &[("User-Key", "uk-admin")]),
+        ),
+        (
+            "header beside query",
+            on("s6.example.com", "/a", &[("user_key", "uk-admin")]),
+        ),
+        (
+            "query beside Authorization",
+            on("s7.example.com", "/a?user_key=uk-admin", &[]),
+        ),
+        (
+            "header beside Authorization",
+            on("s7.example.com", "/a", &[("User-Key", "uk-admin")]),
+        ),
+    ];
+    for (what, r) in missing {
+        let got = r.send(s.port());
+        assert_eq!(
+            (got.status, got.body.as_str()),
+            (401, "Authentication parameters missing"),
+            "{what}: {got}"
+        );
+    }
+    assert_eq!(
+        s.echo.requests().len(),
+        upstream_before,
+        "the upstream got a refused request: {:?}",
+        &s.echo.requests()[upstream_before..]
+    );
+    assert_eq!(
+        s.backend.requests().len(),
+        backend_before,
+        "the backend was asked about a refused request"
+    );
 }

@@ -4,7 +4,8 @@
 //! * An application without keys (`backend_version` 2): apisonator accepts any `app_key` for
 //!   it, so each made-up key was a cache entry of its own, each with the app's whole budget.
 //! * Around that fix: a wrong key of an application with keys stays refused while a good
-//!   key's authorization is cached, and while the backend is down (`resilient`).
+//!   key's authorization is cached, and while the backend is down (`resilient`; with
+//!   `allow`, a key refused before keeps its refusal: 2026-12-07).
 //!
 //! Each asserts the client's answers, what the upstream received and what the backend counted.
 
@@ -168,5 +169,63 @@ fn while_the_backend_is_down_a_wrong_app_key_does_not_inherit_the_good_keys_200(
             "{mode}: only the good key reached the upstream"
         );
         gate.open();
+    }
+}
+
+/// `caching_type: allow` with the backend down: a key the backend refused keeps its refusal
+/// (README: the last answer a denial, the denial) once `denied_ttl` has passed, in both
+/// modes. In batching mode a key not among the application's accepted ones is asked about
+/// on its own, and that call failing fell back on "nothing known": forwarded (found by an
+/// audit, 2026-12-07). A key never asked about is forwarded, as `allow` says.
+#[test]
+fn while_the_backend_is_down_a_refused_app_key_stays_refused_with_allow() {
+    let short = json!({"auths_ttl": 30, "denied_ttl": 1, "batch_report_seconds": 1});
+    for batching in [Some(short), None] {
+        let mode = if batching.is_some() {
+            "batching"
+        } else {
+            "authrep"
+        };
+        let (s, mut gate) = start_gated(cache_config("allow", batching), state());
+        pin_clock(&s.backend, 1);
+        let port = s.port();
+        assert_eq!(app(KEYED, KEYED_KEY).send(port).status, 200, "{mode}");
+        assert_eq!(app(KEYED, "k-wrong").send(port).status, 403, "{mode}");
+        // The refusal's denied_ttl runs out: the key is asked about again.
+        std::thread::sleep(Duration::from_millis(1500));
+        gate.close();
+        for _ in 0..2 {
+            let r = app(KEYED, "k-wrong").send(port);
+            assert_eq!(
+                (r.status, r.body.as_str()),
+                (403, "Authentication failed"),
+                "{mode}: {}",
+                describe(&r)
+            );
+        }
+        let r = app(KEYED, KEYED_KEY).send(port);
+        assert_eq!(r.status, 200, "{mode}: {}", describe(&r));
+        let r = app(KEYED, "k-never-asked").send(port);
+        assert_eq!(
+            r.status,
+            200,
+            "{mode}: allow forwards the unknown: {}",
+            describe(&r)
+        );
+        let echo = s.echo.requests();
+        assert!(
+            !echo.iter().any(|r| r.header("app_key") == Some("k-wrong")),
+            "{mode}: the refused key reached the upstream"
+        );
+        gate.open();
+        let calls = s.backend.requests();
+        let asked = calls
+            .iter()
+            .filter(|c| c.param("app_key") == Some("k-wrong"));
+        assert_eq!(
+            asked.count(),
+            1,
+            "{mode}: the backend was asked once, before the outage"
+        );
     }
 }

@@ -24,10 +24,13 @@ impl AuthCache {
         let key = ticket.key.as_str();
         let decision = answer.decision();
         let denied_until = now_ms.saturating_add(self.settings.denied_ttl_ms);
-        crate::cache::store::update(store, &slot_key(slot), |value| {
+        // The key's own last answer, for the failure policy: a key refused before stays refused
+        // (found by an audit, 2026-12-07: `allow` forwarded it once its denial had expired).
+        let last = crate::cache::store::update(store, &slot_key(slot), |value| {
             let mut entry = value
                 .and_then(SharedEntry::decode)
                 .filter(|e| e.key == key)?;
+            let last = entry.last_for(check);
             match decision {
                 Decision::Authorized | Decision::LimitsExceeded { .. } => entry.accept(check),
                 Decision::Denied => entry.refuse(check, denied_until),
@@ -35,7 +38,7 @@ impl AuthCache {
                     entry.unavailable_until = now_ms.saturating_add(UNAVAILABLE_RETRY_MS);
                 }
             }
-            Some((entry.encode(), ()))
+            Some((entry.encode(), last))
         });
         match decision {
             // Accepted by this very answer: the application's answer and budget decide.
@@ -44,7 +47,7 @@ impl AuthCache {
                 Lookup::Deny(Denial::LimitsExceeded { retry_after })
             }
             Decision::Denied => Lookup::Deny(Denial::AuthFailed),
-            Decision::BackendUnavailable => match self.fallback(LastKnown::None) {
+            Decision::BackendUnavailable => match self.fallback(last.unwrap_or(LastKnown::None)) {
                 Fallback::Answer(lookup) => lookup,
                 Fallback::UseOnce => Lookup::Deny(Denial::AuthFailed),
             },
