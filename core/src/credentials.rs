@@ -178,15 +178,19 @@ impl Found {
     /// with the form type only) that an upstream still reads: a credential in it, in any
     /// spelling, must be the one found; one where none was found would have the default
     /// credentials authorize another caller (found by an audit, 2026-12-06).
+    /// Elsewhere than the query (headers, `Authorization`), only a credential found is
+    /// compared: one missing stays auth missing, without the default credentials
+    /// (`access::carried_elsewhere`).
     pub fn check_unread(&mut self, service: &Service, form: &QueryArgs) {
+        let query = service.location == CredentialsLocation::Query;
         let differs = |slot: &Option<String>, name: &str| {
-            form.spelled(name).any(|v| slot.as_deref() != Some(v))
+            (query || slot.is_some()) && form.spelled(name).any(|v| slot.as_deref() != Some(v))
         };
         let names = &service.names;
         self.ambiguous |= match service.mode {
             AuthMode::UserKey => differs(&self.user_key, &names.user_key),
             AuthMode::AppIdAndKey => {
-                differs(&self.app_id, &names.app_id) || differs(&self.app_key, &names.app_key)
+                differs(&self.app_id, &names.app_id) | differs(&self.app_key, &names.app_key)
             }
             AuthMode::Unusable => false,
         };

@@ -112,11 +112,11 @@ impl PendingRequest {
     }
 
     /// The values of a credential arg `name` in every spelling an upstream reads as it
-    /// (`user.key`, `user_key[]`; the query when `uri`, and the form body), for a service
-    /// reading credentials there.
+    /// (`user.key`, `user_key[]`; the query when `uri`, and the form body), wherever the
+    /// service reads credentials: an upstream reads them in the args (found by an audit,
+    /// 2026-12-07: `?user_key=` rode beside a token on a service reading the headers).
     fn spelled_args<'a>(&'a self, name: &'a str, uri: bool) -> impl Iterator<Item = &'a str> + 'a {
-        let query = self.service.location == CredentialsLocation::Query;
-        self.args.spelled_in(name, uri).filter(move |_| query)
+        self.args.spelled_in(name, uri)
     }
 
     /// An `ip_check` after `apicast` that denied the client (answered once apicast's own

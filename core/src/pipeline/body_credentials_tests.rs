@@ -157,7 +157,7 @@ fn default_credentials_do_not_stand_for_a_key_in_a_body_apicast_does_not_read() 
 }
 
 #[test]
-fn only_services_reading_credentials_from_the_query_wait_for_such_a_body() {
+fn services_reading_3scale_credentials_anywhere_wait_for_such_a_body() {
     let waits = |c: &Config, method: &str, headers: &[(&'static str, &'static str)]| {
         let head = RequestHead {
             method,
@@ -176,11 +176,76 @@ fn only_services_reading_credentials_from_the_query_wait_for_such_a_body() {
         &[("content-type", "application/json")]
     ));
     assert!(waits(&query, "GET", &[FORM]));
-    // (A `DELETE` form body is read for a `_method` whatever the location.)
+    // Elsewhere too: an upstream may read a credential in it (found by an audit, 2026-12-07).
     for location in ["headers", "authorization"] {
         let other = config(1, json!({"credentials_location": location}));
-        assert!(!waits(&other, "GET", &[FORM]), "{location}");
-        assert!(!waits(&anonymous(location), "GET", &[FORM]), "{location}");
+        assert!(waits(&other, "GET", &[FORM]), "{location}");
+        assert!(!waits(&other, "GET", &[]), "{location}: no form type");
+        assert!(waits(&anonymous(location), "GET", &[FORM]), "{location}");
+    }
+}
+
+#[test]
+fn a_form_credential_beside_header_credentials_is_auth_failed() {
+    // Found by an audit of request shapes, 2026-12-07: the form was read for a `_method`
+    // only, and its `user_key` reached the upstream.
+    let headers = config(1, json!({"credentials_location": "headers"}));
+    let basic = config(1, json!({"credentials_location": "authorization"}));
+    let mine = ("user_key", "mine");
+    let mine_basic = ("authorization", "Basic bWluZTo="); // `mine:`
+    for method in ["POST", "PUT", "GET", "DELETE"] {
+        for body in [
+            "user_key=victim",
+            "a=1&user.key=victim",
+            "USER_KEY[]=victim",
+        ] {
+            let got = decide(&headers, method, "/x", &[FORM, mine], body);
+            assert_eq!(got, failed(), "{method} {body}");
+            let got = decide(&basic, method, "/x", &[FORM, mine_basic], body);
+            assert_eq!(got, failed(), "{method} {body}: Basic");
+        }
+        for body in ["user_key=mine", "a=1"] {
+            let got = decide(&headers, method, "/x", &[FORM, mine], body);
+            assert_eq!(got, authorized("user_key=mine"), "{method} {body}");
+        }
+        // None where the service reads it: auth missing, as before.
+        let got = decide(&headers, method, "/x", &[FORM], "user_key=victim");
+        assert_eq!(got.0, 401, "{method}");
+    }
+    let got = decide(&headers, "POST", "/x", &[mine], "user_key=victim");
+    assert_eq!(got, failed(), "a POST without a type: Rack's form");
+    let v2 = config(2, json!({"credentials_location": "headers"}));
+    let app = [FORM, ("app_id", "a"), ("app_key", "k")];
+    assert_eq!(decide(&v2, "PATCH", "/x", &app, "app.key=other"), failed());
+    let got = decide(&v2, "PATCH", "/x", &app, "app_id=a");
+    assert_eq!(got, authorized("app_id=a&app_key=k"));
+}
+
+#[test]
+fn default_credentials_do_not_stand_beside_a_credential_elsewhere() {
+    // The query's or a form's key beside a service reading headers, a header beside one
+    // reading the query: not replaced by the defaults (found by an audit, 2026-12-07).
+    let headers = anonymous("headers");
+    assert_eq!(
+        decide(&headers, "GET", "/x?user_key=victim", &[], "").0,
+        401
+    );
+    assert_eq!(
+        decide(&headers, "GET", "/x?User.Key=victim", &[], "").0,
+        401
+    );
+    assert_eq!(
+        decide(&headers, "POST", "/x", &[FORM], "user_key=victim").0,
+        401
+    );
+    let query = anonymous("query");
+    let header = ("user_key", "victim");
+    assert_eq!(decide(&query, "GET", "/x", &[header], "").0, 401);
+    let basic = anonymous("authorization");
+    assert_eq!(decide(&basic, "GET", "/x", &[header], "").0, 401);
+    for c in [&headers, &query, &basic] {
+        let got = decide(c, "GET", "/x?a=1", &[], "");
+        assert_eq!(got, authorized("user_key=anon"));
     }
 }
 

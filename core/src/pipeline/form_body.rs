@@ -186,14 +186,16 @@ impl PendingRequest {
 
     /// A form body APIcast does not read for credentials (on `DELETE`, `GET` and other
     /// methods; a `POST` without a content type, which Rack reads as a form) on a service
-    /// reading 3scale credentials or local keys from the query: an upstream may read a key
+    /// reading 3scale credentials, or local keys from the query: an upstream may read a key
     /// in it, so it is read to be compared with the one authorized, never to fill it (found
     /// by audits, 2026-12-06 and, for local keys, 2026-12-07).
     fn form_compared(&self) -> bool {
+        // Wherever the service reads them (the headers, `Authorization`): PHP's `$_REQUEST`
+        // and Rack's `params` read the form's `user_key` (found by an audit, 2026-12-07).
         let threescale = matches!(
             self.service.auth.mode,
             Mode::ThreeScale | Mode::LocalThenThreeScale
-        ) && self.service.location == CredentialsLocation::Query;
+        );
         self.form_body
             && !self.body_eligible
             && !self.public_path
