@@ -134,26 +134,32 @@ fn another_tools_name_for_the_rules_is_refused() {
 #[test]
 fn a_pattern_no_request_path_can_match_is_refused() {
     for (pattern, path) in [("/%61dmin", "/admin"), ("/caf\u{e9}", "/caf%C3%A9")] {
-        let mut svc = local_rules_under("proxy_rules");
-        svc["proxy"]["proxy_rules"][0]["pattern"] = json!(pattern);
-        let cfg = config(vec![svc]);
-        match start_or_refused(&cfg.to_string(), backend_state()) {
-            Err(log) => assert!(
-                log.contains("invalid configuration: services[0].proxy.proxy_rules[0].pattern: ")
-                    && log.contains("never in a path the rules read"),
-                "refused, but not at the pattern: {log}"
-            ),
-            Ok(s) => {
-                let r = Request::post(path)
-                    .header("Host", LOCAL)
-                    .header("APIKey", "k-reader")
-                    .send(s.port());
-                panic!(
-                    "accepted with {pattern:?}: POST {path} (reader, no grant) {}; the upstream got {} request(s)",
-                    describe(&r),
-                    s.echo.request_count()
-                );
-            }
+        assert_pattern_refused(pattern, path, "never in a path the rules read");
+    }
+}
+
+/// The local service with `pattern` as its `admin` rule is refused at the pattern with
+/// `why`; accepted, the reader's `POST path` (no grant) shows what got through.
+fn assert_pattern_refused(pattern: &str, path: &str, why: &str) {
+    let mut svc = local_rules_under("proxy_rules");
+    svc["proxy"]["proxy_rules"][0]["pattern"] = json!(pattern);
+    let cfg = config(vec![svc]);
+    match start_or_refused(&cfg.to_string(), backend_state()) {
+        Err(log) => assert!(
+            log.contains("invalid configuration: services[0].proxy.proxy_rules[0].pattern: ")
+                && log.contains(why),
+            "refused, but not at the pattern: {log}"
+        ),
+        Ok(s) => {
+            let r = Request::post(path)
+                .header("Host", LOCAL)
+                .header("APIKey", "k-reader")
+                .send(s.port());
+            panic!(
+                "accepted with {pattern:?}: POST {path} (reader, no grant) {}; the upstream got {:?}",
+                describe(&r),
+                (s.echo.requests().iter()).map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>()
+            );
         }
     }
 }
@@ -171,27 +177,11 @@ fn a_pattern_with_a_dot_segment_is_refused() {
         ("/{tenant}/../admin", "/admin"),
         ("/admin/.$", "/admin/"),
     ] {
-        let mut svc = local_rules_under("proxy_rules");
-        svc["proxy"]["proxy_rules"][0]["pattern"] = json!(pattern);
-        let cfg = config(vec![svc]);
-        match start_or_refused(&cfg.to_string(), backend_state()) {
-            Err(log) => assert!(
-                log.contains("invalid configuration: services[0].proxy.proxy_rules[0].pattern: ")
-                    && log.contains("`.` or `..` segment is never in a path the rules read"),
-                "refused, but not at the pattern: {log}"
-            ),
-            Ok(s) => {
-                let r = Request::post(path)
-                    .header("Host", LOCAL)
-                    .header("APIKey", "k-reader")
-                    .send(s.port());
-                panic!(
-                    "accepted with {pattern:?}: POST {path} (reader, no grant) {}; the upstream got {:?}",
-                    describe(&r),
-                    (s.echo.requests().iter()).map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>()
-                );
-            }
-        }
+        assert_pattern_refused(
+            pattern,
+            path,
+            "`.` or `..` segment is never in a path the rules read",
+        );
     }
     // A last segment without `$` is a prefix (`/v1/.` matches `/v1/.env`, in APIcast too):
     // loaded, and its grant applies.
@@ -224,20 +214,7 @@ fn a_system_service_with_a_dot_segment_pattern_alone_is_skipped() {
             .send(s.port());
         assert_eq!(r.status, 404, "{host}: {}", describe(&r));
     }
-    let upstream: Vec<String> = (s.echo.requests().iter())
-        .map(|r| r.header("host").unwrap_or_default().to_string())
-        .collect();
-    assert!(
-        upstream.iter().all(|h| h == "two.example.com"),
-        "the upstream got {upstream:?}"
-    );
-    let asked: Vec<String> = (s.authreps().iter())
-        .map(|r| r.param("service_id").unwrap_or("?").to_string())
-        .collect();
-    assert!(
-        asked.iter().all(|id| id == "2"),
-        "the backend got {asked:?}"
-    );
+    only_service_two_served(&s);
 }
 
 /// From 3scale System: the service whose chain is under a key with a zero-width space is
@@ -257,11 +234,5 @@ fn a_system_service_with_an_invisible_character_in_its_chain_key_alone_is_skippe
     assert!(s
         .envoy
         .wait_for_log("other than visible ASCII", Duration::from_secs(2)));
-    let upstream: Vec<String> = (s.echo.requests().iter())
-        .map(|r| r.header("host").unwrap_or_default().to_string())
-        .collect();
-    assert!(
-        upstream.iter().all(|h| h == "two.example.com"),
-        "the upstream got {upstream:?}"
-    );
+    only_service_two_served(&s);
 }

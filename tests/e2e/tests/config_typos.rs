@@ -135,13 +135,7 @@ fn a_system_service_with_a_misspelt_policy_chain_alone_is_skipped() {
         "service 1 (skipped) served: {}",
         describe(&r)
     );
-    let upstream: Vec<String> = (s.echo.requests().iter())
-        .map(|r| r.header("host").unwrap_or_default().to_string())
-        .collect();
-    assert!(
-        upstream.iter().all(|h| h == "two.example.com"),
-        "the upstream got {upstream:?}"
-    );
+    only_service_two_served(&s);
 }
 
 /// Tollgate's `authentication` block written in `proxy` (its `https_only` and header secrets

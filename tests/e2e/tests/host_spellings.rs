@@ -80,20 +80,7 @@ fn a_system_service_with_a_wildcard_host_alone_is_skipped() {
             .send(s.port());
         assert_eq!(r.status, 404, "{host}: {}", describe(&r));
     }
-    let upstream: Vec<String> = (s.echo.requests().iter())
-        .map(|r| r.header("host").unwrap_or_default().to_string())
-        .collect();
-    assert!(
-        upstream.iter().all(|h| h == "two.example.com"),
-        "the upstream got {upstream:?}"
-    );
-    let asked: Vec<String> = (s.authreps().iter())
-        .map(|r| r.param("service_id").unwrap_or("?").to_string())
-        .collect();
-    assert!(
-        asked.iter().all(|id| id == "2"),
-        "the backend got {asked:?}"
-    );
+    only_service_two_served(&s);
 }
 
 /// `API.Example.com.` is the host `api.example.com`, as a request's host is read.

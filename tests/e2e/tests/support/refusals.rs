@@ -74,3 +74,21 @@ pub fn served_beside(proxy: Value) -> (Stack, MockSystem) {
     );
     (s, mock)
 }
+
+/// Only service 2 of [`served_beside`] reached the upstream and the backend.
+pub fn only_service_two_served(s: &Stack) {
+    let upstream: Vec<String> = (s.echo.requests().iter())
+        .map(|r| r.header("host").unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        upstream.iter().all(|h| h == "two.example.com"),
+        "the upstream got {upstream:?}"
+    );
+    let asked: Vec<String> = (s.authreps().iter())
+        .map(|r| r.param("service_id").unwrap_or("?").to_string())
+        .collect();
+    assert!(
+        asked.iter().all(|id| id == "2"),
+        "the backend got {asked:?}"
+    );
+}
