@@ -8,9 +8,10 @@
 
 mod support;
 
-use e2e::mock_backend::{App, Service, State};
+use e2e::mock_backend::State;
 use e2e::Request;
-use serde_json::{json, Value};
+use serde_json::json;
+use support::locations::*;
 use support::*;
 
 const FAILED: &str = "Authentication failed";
@@ -19,50 +20,22 @@ const FAILED: &str = "Authentication failed";
 /// version 1 in `Authorization` (authrep), 4 version 2 in the query (authrep); each has its
 /// caller's and an admin application.
 fn stack() -> Stack {
-    let host = |id: u64| format!("s{id}.example.com");
-    let batcher = json!([{"name": "apicast", "version": "builtin"},
-        {"name": "3scale_batcher", "configuration": {"auths_ttl": 30, "batch_report_seconds": 30}}]);
-    let proxy = |id: u64, location: &str| -> Value {
-        let mut p = json!({"hosts": [host(id)], "credentials_location": location,
-            "proxy_rules": [{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]});
-        if id == 2 {
-            p["policy_chain"] = batcher.clone();
-        }
-        p
-    };
     let services = vec![
-        service(1, json!(2), proxy(1, "headers")),
-        service(2, json!(1), proxy(2, "query")),
-        service(3, json!(1), proxy(3, "authorization")),
-        service(4, json!(2), proxy(4, "query")),
+        service(1, json!(2), located(1, "headers")),
+        service(2, json!(1), batched(located(2, "query"))),
+        service(3, json!(1), located(3, "authorization")),
+        service(4, json!(2), located(4, "query")),
     ];
-    let mut state = State::new();
-    for (id, version) in [("1", "2"), ("2", "1"), ("3", "1"), ("4", "2")] {
-        state = state.service(
-            Service::new(id)
-                .token(TOKEN)
-                .backend_version(version)
-                .metric("hits", None),
-        );
-    }
-    let state = state
-        .app(App::new("1", "mine").app_keys(&["k-mine"]).plan("Basic"))
-        .app(App::new("1", "admin").app_keys(&["k-admin"]).plan("Basic"))
-        .app(App::new("2", "app-2").user_key("uk-mine").plan("Basic"))
-        .app(App::new("2", "admin-2").user_key("uk-admin").plan("Basic"))
-        .app(App::new("3", "app-3").user_key("uk-mine").plan("Basic"))
-        .app(App::new("3", "admin-3").user_key("uk-admin").plan("Basic"))
-        .app(App::new("4", "mine").app_keys(&["k-mine"]).plan("Basic"))
-        .app(App::new("4", "admin").app_keys(&["k-admin"]).plan("Basic"));
+    let state = [("1", "2"), ("2", "1"), ("3", "1"), ("4", "2")]
+        .iter()
+        .fold(State::new(), |st, (id, version)| {
+            mine_and_admin(st, id, version)
+        });
     Stack::start_with(config(services), state, |b| b.concurrency(2))
 }
 
 fn on(host: &str, target: &str, headers: &[(&str, &str)]) -> Request {
-    headers
-        .iter()
-        .fold(Request::get(target).header("Host", host), |r, (k, v)| {
-            r.header(k, v)
-        })
+    with_headers(Request::get(target).header("Host", host), headers)
 }
 
 /// Each request is auth failed, and neither the upstream nor the backend hears of any.
@@ -172,10 +145,7 @@ fn a_credential_beside_another_value_in_another_location_is_auth_failed() {
 fn a_form_body_credential_beside_another_value_in_a_header_is_auth_failed() {
     let s = stack();
     let post = |host: &str, form: &[(&str, &str)], headers: &[(&str, &str)]| {
-        (headers.iter()).fold(
-            Request::post("/a").header("Host", host).form(form),
-            |r, (k, v)| r.header(k, v),
-        )
+        with_headers(Request::post("/a").header("Host", host).form(form), headers)
     };
     let uk = [("user_key", "uk-mine")];
     let app = [("app_id", "mine"), ("app_key", "k-mine")];
@@ -218,39 +188,14 @@ fn a_form_body_credential_beside_another_value_in_a_header_is_auth_failed() {
 /// Services 5 (headers), 6 (query, batching) and 7 (`Authorization`), version 1, each with
 /// `default_credentials` (`uk-anon`) before `apicast`, and an admin application.
 fn with_defaults() -> Stack {
-    let defaults = json!({"name": "default_credentials",
-        "configuration": {"auth_type": "user_key", "user_key": "uk-anon"}});
     let services = [(5, "headers"), (6, "query"), (7, "authorization")].map(|(id, location)| {
-        let mut chain = vec![defaults.clone(), json!({"name": "apicast"})];
-        if id == 6 {
-            chain.push(json!({"name": "3scale_batcher",
-                "configuration": {"auths_ttl": 30, "batch_report_seconds": 30}}));
-        }
-        let proxy = json!({"hosts": [format!("s{id}.example.com")],
-            "credentials_location": location, "policy_chain": chain,
-            "proxy_rules": [{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]});
+        let mut proxy = located(id, location);
+        proxy["policy_chain"] = anonymous_chain(id == 6);
         service(id, json!(1), proxy)
     });
-    let mut state = State::new();
-    for id in ["5", "6", "7"] {
-        state = state
-            .service(
-                Service::new(id)
-                    .token(TOKEN)
-                    .backend_version("1")
-                    .metric("hits", None),
-            )
-            .app(
-                App::new(id, &format!("anon-{id}"))
-                    .user_key("uk-anon")
-                    .plan("Basic"),
-            )
-            .app(
-                App::new(id, &format!("admin-{id}"))
-                    .user_key("uk-admin")
-                    .plan("Basic"),
-            );
-    }
+    let state = ["5", "6", "7"]
+        .iter()
+        .fold(State::new(), |st, id| anon_and_admin(st, id));
     Stack::start_with(config(services.to_vec()), state, |b| b.concurrency(2))
 }
 

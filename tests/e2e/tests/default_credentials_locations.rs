@@ -11,6 +11,7 @@ mod support;
 use e2e::mock_backend::{App, Service, State};
 use e2e::Request;
 use serde_json::{json, Value};
+use support::locations::*;
 use support::*;
 
 const MISSING: &str = "Authentication parameters missing";
@@ -24,10 +25,9 @@ fn stack(batching: bool) -> Stack {
     let v2 = json!({"name": "default_credentials", "configuration": {
         "auth_type": "app_id_and_app_key", "app_id": "anon", "app_key": "k-anon"}});
     let proxy = |id: u64, location: &str, defaults: &Value| -> Value {
-        json!({"hosts": [format!("s{id}.example.com")], "credentials_location": location,
-            "policy_chain": [defaults, {"name": "apicast"}],
-            "proxy_rules": [{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits",
-                "delta": 1}]})
+        let mut p = located(id, location);
+        p["policy_chain"] = json!([defaults, {"name": "apicast"}]);
+        p
     };
     let services = vec![
         service(1, json!(1), proxy(1, "headers", &v1)),
@@ -39,20 +39,9 @@ fn stack(batching: bool) -> Stack {
     let mut state = State::new();
     for (id, version) in [("1", "1"), ("2", "1"), ("3", "1"), ("4", "2"), ("5", "2")] {
         let svc = Service::new(id).token(TOKEN).backend_version(version);
-        state = state.service(svc.metric("hits", None));
         state = match version {
-            "1" => state
-                .app(
-                    App::new(id, &format!("anon-{id}"))
-                        .user_key("uk-anon")
-                        .plan("Basic"),
-                )
-                .app(
-                    App::new(id, &format!("admin-{id}"))
-                        .user_key("uk-admin")
-                        .plan("Basic"),
-                ),
-            _ => state
+            "1" => anon_and_admin(state, id),
+            _ => (state.service(svc.metric("hits", None)))
                 .app(App::new(id, "anon").app_keys(&["k-anon"]).plan("Basic"))
                 .app(App::new(id, "admin").app_keys(&["k-admin"]).plan("Basic")),
         };
@@ -65,10 +54,7 @@ fn stack(batching: bool) -> Stack {
 }
 
 fn on(service: u64, target: &str, headers: &[(&str, &str)]) -> Request {
-    let host = format!("s{service}.example.com");
-    (headers.iter()).fold(Request::get(target).header("Host", &host), |r, (k, v)| {
-        r.header(k, v)
-    })
+    with_headers(Request::get(target).header("Host", &host(service)), headers)
 }
 
 /// A form `POST` (or, `typed` false, a `POST` without a content type, a form to Rack).

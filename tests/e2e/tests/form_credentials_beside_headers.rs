@@ -19,6 +19,7 @@ mod support;
 use e2e::mock_backend::{App, Service, State};
 use serde_json::{json, Value};
 use support::body_shapes::{send, upstream_got, Shape, FORM, SHAPES};
+use support::locations::*;
 use support::*;
 use tollgate_core::auth::digest::stored_form;
 
@@ -30,68 +31,24 @@ const BASIC: (&str, &str) = ("Authorization", "Basic dWstbWluZTo=");
 /// Service 1 version 2 in the headers (authrep), 2 version 1 in the headers (batching), 3
 /// version 1 in `Authorization` (authrep); each has its caller's and an admin application.
 fn stack() -> Stack {
-    let host = |id: u64| format!("s{id}.example.com");
-    let batcher = json!([{"name": "apicast", "version": "builtin"},
-        {"name": "3scale_batcher", "configuration": {"auths_ttl": 30, "batch_report_seconds": 30}}]);
-    let rules =
-        json!([{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
-    let proxy = |id: u64, location: &str| -> Value {
-        let mut p = json!({"hosts": [host(id)], "credentials_location": location,
-            "proxy_rules": rules});
-        if id == 2 {
-            p["policy_chain"] = batcher.clone();
-        }
-        p
-    };
-    let anonymous = json!([{"name": "default_credentials", "configuration": {
-        "auth_type": "user_key", "user_key": "uk-anon"}}, {"name": "apicast", "version": "builtin"}]);
-    let with_defaults = |id: u64, location: &str| -> Value {
-        let mut p = proxy(id, location);
-        p["policy_chain"] = anonymous.clone();
+    let anonymous = |id: u64, location: &str| -> Value {
+        let mut p = located(id, location);
+        p["policy_chain"] = anonymous_chain(false);
         p
     };
     let services = vec![
-        service(1, json!(2), proxy(1, "headers")),
-        service(2, json!(1), proxy(2, "headers")),
-        service(3, json!(1), proxy(3, "authorization")),
-        service(4, json!(1), with_defaults(4, "headers")),
-        service(5, json!(1), with_defaults(5, "query")),
+        service(1, json!(2), located(1, "headers")),
+        service(2, json!(1), batched(located(2, "headers"))),
+        service(3, json!(1), located(3, "authorization")),
+        service(4, json!(1), anonymous(4, "headers")),
+        service(5, json!(1), anonymous(5, "query")),
     ];
-    let mut state = State::new();
-    for id in ["4", "5"] {
-        state = state
-            .service(
-                Service::new(id)
-                    .token(TOKEN)
-                    .backend_version("1")
-                    .metric("hits", None),
-            )
-            .app(
-                App::new(id, &format!("anon-{id}"))
-                    .user_key("uk-anon")
-                    .plan("Basic"),
-            )
-            .app(
-                App::new(id, &format!("admin-{id}"))
-                    .user_key("uk-admin")
-                    .plan("Basic"),
-            );
-    }
-    for (id, version) in [("1", "2"), ("2", "1"), ("3", "1")] {
-        state = state.service(
-            Service::new(id)
-                .token(TOKEN)
-                .backend_version(version)
-                .metric("hits", None),
-        );
-    }
-    let state = state
-        .app(App::new("1", "mine").app_keys(&["k-mine"]).plan("Basic"))
-        .app(App::new("1", "admin").app_keys(&["k-admin"]).plan("Basic"))
-        .app(App::new("2", "app-2").user_key("uk-mine").plan("Basic"))
-        .app(App::new("2", "admin-2").user_key("uk-admin").plan("Basic"))
-        .app(App::new("3", "app-3").user_key("uk-mine").plan("Basic"))
-        .app(App::new("3", "admin-3").user_key("uk-admin").plan("Basic"));
+    let state = ["4", "5"]
+        .iter()
+        .fold(State::new(), |st, id| anon_and_admin(st, id));
+    let state = [("1", "2"), ("2", "1"), ("3", "1")]
+        .iter()
+        .fold(state, |st, (id, version)| mine_and_admin(st, id, version));
     Stack::start_with(config(services), state, |b| {
         b.concurrency(2).http1_trailers().upstream_trailers()
     })

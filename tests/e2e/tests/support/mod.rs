@@ -10,6 +10,7 @@ pub mod body_shapes;
 pub mod cache;
 pub mod dyn_envoy;
 pub mod local_auth;
+pub mod locations;
 pub mod own_jwt;
 pub mod pieces;
 pub mod refusals;
