@@ -40,15 +40,20 @@ fn on(host: &str, target: &str, headers: &[(&str, &str)]) -> Request {
 
 /// Each request is auth failed, and neither the upstream nor the backend hears of any.
 fn all_auth_failed(s: &Stack, refused: impl IntoIterator<Item = (&'static str, Request)>) {
+    all_answered(s, refused, (403, FAILED));
+}
+
+/// Each request gets `answer`, and neither the upstream nor the backend hears of any.
+fn all_answered(
+    s: &Stack,
+    refused: impl IntoIterator<Item = (&'static str, Request)>,
+    answer: (u16, &str),
+) {
     let upstream_before = s.echo.requests().len();
     let backend_before = s.backend.requests().len();
     for (what, r) in refused {
         let got = r.send(s.port());
-        assert_eq!(
-            (got.status, got.body.as_str()),
-            (403, FAILED),
-            "{what}: {got}"
-        );
+        assert_eq!((got.status, got.body.as_str()), answer, "{what}: {got}");
     }
     assert_eq!(
         s.echo.requests().len(),
@@ -212,8 +217,6 @@ fn default_credentials_do_not_stand_for_a_credential_in_another_location() {
         let got = on(host, "/a?x=1", &[]).send(s.port());
         assert_eq!(got.status, 200, "{host}: {got}");
     }
-    let upstream_before = s.echo.requests().len();
-    let backend_before = s.backend.requests().len();
     let missing: Vec<(&str, Request)> = vec![
         (
             "query beside headers",
@@ -240,23 +243,5 @@ fn default_credentials_do_not_stand_for_a_credential_in_another_location() {
             on("s7.example.com", "/a", &[("User-Key", "uk-admin")]),
         ),
     ];
-    for (what, r) in missing {
-        let got = r.send(s.port());
-        assert_eq!(
-            (got.status, got.body.as_str()),
-            (401, "Authentication parameters missing"),
-            "{what}: {got}"
-        );
-    }
-    assert_eq!(
-        s.echo.requests().len(),
-        upstream_before,
-        "the upstream got a refused request: {:?}",
-        &s.echo.requests()[upstream_before..]
-    );
-    assert_eq!(
-        s.backend.requests().len(),
-        backend_before,
-        "the backend was asked about a refused request"
-    );
+    all_answered(&s, missing, (401, "Authentication parameters missing"));
 }

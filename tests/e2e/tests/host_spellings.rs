@@ -99,13 +99,7 @@ fn a_listed_host_in_upper_case_with_a_trailing_dot_is_served() {
         .map(|r| format!("{} {}", r.header("host").unwrap_or_default(), r.path))
         .collect();
     assert_eq!(got, [format!("api.example.com /?user_key={USER_KEY}")]);
-    let asked: Vec<(String, String)> = (s.authreps().iter())
-        .map(|r| {
-            let param = |n| r.param(n).unwrap_or("?").to_string();
-            (param("service_id"), param("user_key"))
-        })
-        .collect();
-    assert_eq!(asked, [("1".to_string(), USER_KEY.to_string())]);
+    assert_one_authrep_for_service_one(&s);
 }
 
 /// Service 1 on `api.example.com` (user_key in a header), service 20 open on
@@ -175,13 +169,7 @@ fn a_client_host_with_a_trailing_dot_is_its_service_and_routed_there() {
         seen(&s.echo.requests()),
         [format!("/keyed api.example.com secret {API_SECRET}")]
     );
-    let asked: Vec<(String, String)> = (s.authreps().iter())
-        .map(|r| {
-            let param = |n| r.param(n).unwrap_or("?").to_string();
-            (param("service_id"), param("user_key"))
-        })
-        .collect();
-    assert_eq!(asked, [("1".to_string(), USER_KEY.to_string())]);
+    assert_one_authrep_for_service_one(&s);
 }
 
 /// `X-Forwarded-Host: api.example.com.` names service 1's host to an upstream that drops the
@@ -221,4 +209,15 @@ fn a_forwarded_host_with_a_trailing_dot_names_its_host() {
         .header("X-Forwarded-Host", "cdn.example.net.")
         .send(s.port());
     assert_eq!(r.status, 200, "{}", describe(&r));
+}
+
+/// The backend got one authrep: service 1's, with its caller's key.
+fn assert_one_authrep_for_service_one(s: &Stack) {
+    let asked: Vec<(String, String)> = (s.authreps().iter())
+        .map(|r| {
+            let param = |n| r.param(n).unwrap_or("?").to_string();
+            (param("service_id"), param("user_key"))
+        })
+        .collect();
+    assert_eq!(asked, [("1".to_string(), USER_KEY.to_string())]);
 }
