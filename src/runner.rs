@@ -96,11 +96,13 @@ impl Runner {
         worker.on_response(request, crate::headers::response_status);
     }
 
-    /// Whether a `headers` request operation of `request`'s service sets or deletes the
-    /// trailer `name` (if the worker cannot tell: yes, the trailer goes).
+    /// Whether the trailer `name` must go: a header a service's decision reads, or one a
+    /// `headers` request operation of `request`'s service sets or deletes (if the worker
+    /// cannot tell: yes, the trailer goes).
     pub fn trailer_replaced(&self, request: RequestId, name: &[u8]) -> bool {
         self.worker.try_borrow().map_or(true, |w| {
-            (w.response_policies(request)).is_some_and(|p| p.replaces_request_header(name))
+            w.reads_request_header(name)
+                || (w.response_policies(request)).is_some_and(|p| p.replaces_request_header(name))
         })
     }
 

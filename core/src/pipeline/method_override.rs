@@ -15,7 +15,7 @@ use crate::mapping::arg_names::is_spelling_of;
 use crate::request::HeaderSource;
 
 /// The override headers those frameworks read (any spelling, as nginx and CGI read them).
-const HEADERS: [&str; 3] = [
+pub(super) const HEADERS: [&str; 3] = [
     "x-http-method-override",
     "x-http-method",
     "x-method-override",

@@ -80,6 +80,8 @@ mod streamed_body;
 mod streamed_body_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trailer_tests;
 mod worker;
 #[cfg(test)]
 mod worker_tests;

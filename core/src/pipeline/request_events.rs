@@ -5,13 +5,14 @@
 //! backend or the cache, forwarding, replying) is in `worker.rs`.
 
 use super::flow::{held, State};
+use super::method_override;
 use super::reply::LocalReply;
 use super::start;
 use super::steps::{CallPurpose, RequestId, Step, Steps};
 use super::worker::{RequestLine, Worker};
 use crate::cache::EntryKey;
 use crate::policies::RequestPolicies;
-use crate::request::{HeaderSource, RequestHead};
+use crate::request::{same_header_spelling, HeaderSource, RequestHead};
 use log::error;
 
 /// How long a request held for its body waits for its first byte before the filter takes it
@@ -233,5 +234,26 @@ impl Worker {
     pub fn response_policies(&self, request: RequestId) -> Option<&RequestPolicies> {
         let found = self.policies.iter().find(|(id, _)| *id == request);
         found.map(|(_, p)| &**p)
+    }
+
+    /// Whether a request trailer `name` (any spelling) is a header some service's decision
+    /// reads: a 3scale credential, a local API key's header, `Authorization`, a method
+    /// override. Envoy forwards request trailers unread, and an upstream that merges them
+    /// into the headers (Apache httpd's `MergeTrailers`) would read the client's trailer as
+    /// the header the decision did not see (found in the thirty-first session), so it is
+    /// removed. Every service's names, not the request's: trailers are rare, and a trailer
+    /// named as another service's credential is no loss.
+    pub fn reads_request_header(&self, name: &[u8]) -> bool {
+        let same = |n: &str| same_header_spelling(n.as_bytes(), name);
+        let fixed = ["authorization"].iter().chain(&method_override::HEADERS);
+        fixed.into_iter().any(|n| same(n))
+            || self.config.services.iter().any(|s| {
+                let n = &s.names;
+                let key_header = (s.auth.api_keys.as_ref()).and_then(|k| k.header.as_deref());
+                same(&n.user_key)
+                    || same(&n.app_id)
+                    || same(&n.app_key)
+                    || key_header.is_some_and(same)
+            })
     }
 }

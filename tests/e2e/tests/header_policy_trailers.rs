@@ -4,7 +4,9 @@
 //! (Apache httpd before 2.4.11, or with `MergeTrailers on`: CVE-2013-5704 is this very bypass
 //! of `RequestHeader unset`) then read the client's value where the operator set or removed
 //! it. nginx (APIcast) forwards no request trailers. The filter now removes such trailers,
-//! in any spelling, as it removes the secret token's; a harmless trailer still arrives.
+//! in any spelling, as it removes the secret token's; a harmless trailer still arrives. So
+//! are trailers named as a header the decision reads (a credential, `Authorization`, a method
+//! override: thirty-first session).
 
 mod support;
 
@@ -45,7 +47,7 @@ const TRAILERS: [(&str, &str); 5] = [
     ("x-checksum", "abc"),
 ];
 
-fn send(port: u16, h2: bool, mark: &str) -> Result<Response, String> {
+fn send(port: u16, h2: bool, mark: &str, trailers: &[(&str, &str)]) -> Result<Response, String> {
     let headers = [("user_key", USER_KEY), (MARK, mark)];
     let body = "{}";
     if h2 {
@@ -56,7 +58,7 @@ fn send(port: u16, h2: bool, mark: &str) -> Result<Response, String> {
             "/things",
             &headers,
             body.as_bytes(),
-            &TRAILERS,
+            trailers,
         );
         return sent
             .map(|r| Response {
@@ -73,7 +75,7 @@ fn send(port: u16, h2: bool, mark: &str) -> Result<Response, String> {
     }
     wire.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
     wire.push_str(&format!("{:x}\r\n{body}\r\n0\r\n", body.len()));
-    for (k, v) in TRAILERS {
+    for (k, v) in trailers {
         wire.push_str(&format!("{k}: {v}\r\n"));
     }
     wire.push_str("\r\n");
@@ -117,6 +119,57 @@ fn problems(seen: &EchoRequest) -> Vec<String> {
 
 #[test]
 fn a_header_policys_set_or_delete_is_not_dodged_with_a_trailer() {
+    every_mode_and_protocol(&TRAILERS, problems);
+}
+
+/// Trailers named as headers the decision reads (found in the thirty-first session): a
+/// credential, `Authorization`, a method override, in any spelling. The decision saw the
+/// headers' `user_key`; an upstream merging trailers would read the client's trailer.
+const READ_AS_HEADERS: [(&str, &str); 6] = [
+    ("user_key", "uk-admin"),
+    ("User-Key", "uk-admin-2"),
+    ("Authorization", "Basic dWstYWRtaW46"),
+    ("X-HTTP-Method-Override", "DELETE"),
+    ("x_http_method", "PUT"),
+    ("x-checksum", "abc"),
+];
+
+/// What is wrong with what the upstream got: a trailer named as a header the decision reads,
+/// another `user_key` header than the one authorized, the harmless trailer missing.
+fn read_as_header_problems(seen: &EchoRequest) -> Vec<String> {
+    let mut out = Vec::new();
+    if seen.trailer_all("x-checksum") != ["abc"] {
+        out.push(format!("trailers not forwarded: {:?}", seen.trailers));
+    }
+    let read = [
+        "user-key",
+        "authorization",
+        "x-http-method-override",
+        "x-http-method",
+    ];
+    let bad: Vec<&(String, String)> = (seen.trailers.iter())
+        .filter(|(k, _)| read.contains(&folded(k).as_str()))
+        .collect();
+    if !bad.is_empty() {
+        out.push(format!("trailers {bad:?}"));
+    }
+    let keys: Vec<&(String, String)> = (seen.headers.iter())
+        .filter(|(k, _)| folded(k) == "user-key")
+        .collect();
+    if keys.len() != 1 || keys[0].1 != USER_KEY {
+        out.push(format!("user_key headers {keys:?}"));
+    }
+    out
+}
+
+#[test]
+fn a_trailer_named_as_a_header_the_decision_reads_is_removed() {
+    every_mode_and_protocol(&READ_AS_HEADERS, read_as_header_problems);
+}
+
+/// `trailers` after a `POST` body, in authrep and batching mode (a miss, then a hit), over
+/// HTTP/1.1 and HTTP/2: each answered 200, and what the upstream got has no `problems`.
+fn every_mode_and_protocol(trailers: &[(&str, &str)], problems: fn(&EchoRequest) -> Vec<String>) {
     let mut failures = Vec::new();
     for batching in [false, true] {
         let s = stack(batching);
@@ -124,7 +177,7 @@ fn a_header_policys_set_or_delete_is_not_dodged_with_a_trailer() {
         for round in 0..2 {
             for h2 in [false, true] {
                 let mark = format!("batching {batching}/{round}/h2 {h2}");
-                match send(s.port(), h2, &mark) {
+                match send(s.port(), h2, &mark, trailers) {
                     Ok(r) if r.status == 200 => {}
                     other => {
                         failures.push(format!("{mark}: {:?}", other.map(|r| r.status)));
