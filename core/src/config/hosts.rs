@@ -26,6 +26,31 @@ pub(super) fn normalize_host(host: &str) -> String {
     host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
 }
 
+/// Two services listing one host, one with a trailing dot and one without (`services`: the
+/// configuration's raw JSON): refused with the later one's path. Envoy's virtual hosts keep
+/// them apart, so the first service's checks (an open one) would let requests reach the
+/// other's virtual host, its upstream (found by a red team, 2026-12-07).
+pub(super) fn refuse_dot_spellings(services: &Value) -> Result<()> {
+    let mut seen: Vec<(String, bool, usize)> = Vec::new();
+    let services = services.as_array().map(Vec::as_slice).unwrap_or_default();
+    for (i, service) in services.iter().enumerate() {
+        let hosts = service.get("proxy").and_then(|p| p.get("hosts"));
+        let hosts = hosts.and_then(Value::as_array).map(Vec::as_slice);
+        for (j, host) in hosts.unwrap_or_default().iter().enumerate() {
+            let Some(host) = host.as_str() else { continue };
+            let (name, dotted) = (normalize_host(host), host.ends_with('.'));
+            if let Some((_, _, first)) =
+                (seen.iter()).find(|(n, d, s)| *n == name && *d != dotted && *s != i)
+            {
+                let why = format!("{name} is services[{first}]'s host too, spelled with or without a trailing dot (the same host): Envoy's virtual hosts tell them apart, the filter does not");
+                return Err(error(&format!("services[{i}].proxy.hosts[{j}]"), why));
+            }
+            seen.push((name, dotted, i));
+        }
+    }
+    Ok(())
+}
+
 /// Why no request's host can be `host`, if so.
 fn host_problem(host: &str) -> Option<&'static str> {
     if host.is_empty() {
@@ -99,5 +124,19 @@ mod tests {
             );
         }
         assert_eq!(parse(json!(null)).unwrap(), ["localhost"]);
+    }
+
+    #[test]
+    fn one_host_spelled_with_and_without_a_dot_by_two_services_is_refused() {
+        let services = |a: &str, b: &str| json!([{"proxy": {"hosts": ["x.example.com", a]}}, {"proxy": {"hosts": [b]}}]);
+        let e = refuse_dot_spellings(&services("API.example.com.", "api.example.com"));
+        assert_eq!(e.unwrap_err().path, "services[1].proxy.hosts[0]");
+        let e = refuse_dot_spellings(&services("api.example.com", "api.example.com."));
+        assert_eq!(e.unwrap_err().path, "services[1].proxy.hosts[0]");
+        // The same spelling twice is the first service's, as in APIcast; one service may
+        // list both.
+        assert!(refuse_dot_spellings(&services("api.example.com", "api.example.com")).is_ok());
+        let one = json!([{"proxy": {"hosts": ["a.example.com", "a.example.com."]}}]);
+        assert!(refuse_dot_spellings(&one).is_ok());
     }
 }

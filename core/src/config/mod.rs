@@ -146,6 +146,7 @@ impl Config {
             })?;
 
         refuse_duplicate_ids(&parsed)?;
+        hosts::refuse_dot_spellings(value.get("services").unwrap_or(&serde_json::Value::Null))?;
 
         let mut config = Config {
             backend,

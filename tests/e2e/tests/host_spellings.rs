@@ -15,6 +15,9 @@
 //!   its service's, and it goes upstream without the dot, so that Envoy's virtual hosts (which
 //!   do not match `public.example.com.`) route it where the filter selected, never to a
 //!   catch-all's upstream; a forwarded host with the dot is `400 ambiguous host`.
+//! - red team of those fixes (fails on the module before it, not on s31a): two services
+//!   listing one host with and without the dot shared it, the first service's checks passing
+//!   requests to the other's virtual host. A static configuration doing so is refused.
 
 mod support;
 
@@ -220,4 +223,39 @@ fn assert_one_authrep_for_service_one(s: &Stack) {
         })
         .collect();
     assert_eq!(asked, [("1".to_string(), USER_KEY.to_string())]);
+}
+
+/// An open service listing `public.example.com.` before service 1 listing
+/// `public.example.com`: one host once the dot is dropped, and Envoy's catch-all (service 1's
+/// upstream) routes `public.example.com`. Refused at service 1's host (found by a red team,
+/// 2026-12-07: `Host: public.example.com` without a key was forwarded as the open service to
+/// service 1's upstream with the open service's secret token; s31a served each host as
+/// listed, so this fails on the module before the fix, not on s31a).
+#[test]
+fn one_host_listed_with_and_without_a_trailing_dot_by_two_services_is_refused() {
+    let rule =
+        json!([{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}]);
+    let open = json!({"id": 20, "system_name": "open",
+        "authentication": {"mode": "none"},
+        "proxy": {"hosts": ["public.example.com."], "secret_token": PUBLIC_SECRET,
+                  "proxy_rules": rule}});
+    let api = service(
+        1,
+        json!(1),
+        json!({"hosts": ["public.example.com"], "secret_token": API_SECRET,
+               "credentials_location": "headers", "proxy_rules": rule}),
+    );
+    let paths = ["services[1].proxy.hosts[0]: public.example.com is services[0]'s"];
+    refused_at_or(config(vec![open, api]), backend_state(), &paths, |s| {
+        let r = Request::get("/no-key")
+            .header("Host", "public.example.com")
+            .send(s.port());
+        assert_eq!(r.status, 401, "{}", describe(&r));
+        assert!(
+            s.echo.requests().is_empty(),
+            "{:?}",
+            seen(&s.echo.requests())
+        );
+        assert!(s.authreps().is_empty());
+    });
 }
