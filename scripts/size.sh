@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make size`: the module with and without JWT (cargo's output and after wasm-opt), checked
-# against the budgets (NO_JWT_BUDGET, FULL_BUDGET below): at most 613 KB without JWT (the
-# 3scale filter with caching, batching and local keys), 854 KB with everything. Their history:
+# against the budgets (NO_JWT_BUDGET, FULL_BUDGET below): at most 616 KB without JWT (the
+# 3scale filter with caching, batching and local keys), 857 KB with everything. Their history:
 # at most 550 and under 780 KB (revised 2026-12-04 for the request-path crates at
 # opt-level 2, see README; the full budget again 2026-12-05, from 730 KB: the checks that make
 # the filter read a request as upstream frameworks do, method overrides, arg spellings, `;`,
@@ -62,7 +62,9 @@
 # refused, a Host with a trailing dot read as nginx reads it, 2.4 (config/hosts.rs); a form
 # body's credential compared with the headers' on every location 0.3 and with the query
 # location's header values 0.4; a refused app_key's last answer kept for the failure policy,
-# a local+3scale query service's headers compared with the caller 0.5.
+# a local+3scale query service's headers compared with the caller 0.5; and again, to 857 and
+# 616 KB, for the session's last fixes, 2.6 KB: request trailers named as a header the
+# decision reads removed, one host listed with and without a trailing dot refused.
 # Fails when a budget is exceeded.
 set -euo pipefail
 
@@ -72,8 +74,8 @@ TARGET=wasm32-unknown-unknown
 FULL="target/$TARGET/release"
 LEAN_DIR="target/lean"
 LEAN="$LEAN_DIR/$TARGET/release"
-NO_JWT_BUDGET=613000
-FULL_BUDGET=854000
+NO_JWT_BUDGET=616000
+FULL_BUDGET=857000
 
 [[ -f "$FULL/tollgate.wasm" ]] || { echo "size: run \`make build\` first" >&2; exit 1; }
 # A target directory of its own, so the default build's module is left alone.
