@@ -31,24 +31,55 @@ pub(super) fn normalize_host(host: &str) -> String {
 /// them apart, so the first service's checks (an open one) would let requests reach the
 /// other's virtual host, its upstream (found by a red team, 2026-12-07).
 pub(super) fn refuse_dot_spellings(services: &Value) -> Result<()> {
-    let mut seen: Vec<(String, bool, usize)> = Vec::new();
     let services = services.as_array().map(Vec::as_slice).unwrap_or_default();
-    for (i, service) in services.iter().enumerate() {
+    let services: Vec<_> = services.iter().map(|s| (s, None)).collect();
+    match dot_clashes(&services).first() {
+        Some(c) => {
+            let why = format!("{} is services[{}]'s host too, spelled with or without a trailing dot (the same host): Envoy's virtual hosts tell them apart, the filter does not", c.host, c.first.0);
+            Err(error(
+                &format!("services[{}].proxy.hosts[{}]", c.later.0, c.later.1),
+                why,
+            ))
+        }
+        None => Ok(()),
+    }
+}
+
+/// A host two services list, one with a trailing dot and one without.
+pub(super) struct Clash {
+    pub host: String,
+    /// (service index, `proxy.hosts` index) of the later listing and of an earlier one.
+    pub later: (usize, usize),
+    pub first: (usize, usize),
+}
+
+/// Each listing that an earlier service spells with the other ending (`services`: service
+/// objects and their ids; one id twice is one service, a kept version and its successor).
+pub(super) fn dot_clashes(services: &[(&Value, Option<&str>)]) -> Vec<Clash> {
+    let mut seen: Vec<(String, bool, (usize, usize))> = Vec::new();
+    let mut clashes = Vec::new();
+    for (i, (service, id)) in services.iter().enumerate() {
         let hosts = service.get("proxy").and_then(|p| p.get("hosts"));
         let hosts = hosts.and_then(Value::as_array).map(Vec::as_slice);
         for (j, host) in hosts.unwrap_or_default().iter().enumerate() {
             let Some(host) = host.as_str() else { continue };
             let (name, dotted) = (normalize_host(host), host.ends_with('.'));
-            if let Some((_, _, first)) =
-                (seen.iter()).find(|(n, d, s)| *n == name && *d != dotted && *s != i)
-            {
-                let why = format!("{name} is services[{first}]'s host too, spelled with or without a trailing dot (the same host): Envoy's virtual hosts tell them apart, the filter does not");
-                return Err(error(&format!("services[{i}].proxy.hosts[{j}]"), why));
+            let other =
+                |s: usize| s != i && (id.is_none() || services.get(s).map(|o| o.1) != Some(*id));
+            let earlier =
+                (seen.iter()).find(|(n, d, (s, _))| *n == name && *d != dotted && other(*s));
+            if let Some(&(_, _, first)) = earlier {
+                let host = name.clone();
+                clashes.push(Clash {
+                    host,
+                    later: (i, j),
+                    first,
+                });
             }
-            seen.push((name, dotted, i));
+            seen.push((name, dotted, (i, j)));
         }
     }
-    Ok(())
+    clashes
 }
 
 /// Why no request's host can be `host`, if so.

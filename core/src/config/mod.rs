@@ -160,7 +160,7 @@ impl Config {
             hosts: SeededMap::default(),
         };
         let entries = parsed.into_iter().map(|s| Entry::Loaded(Arc::new(s)));
-        let mut warnings = config.install(entries.collect());
+        let mut warnings = config.install(entries.collect(), &[]);
         if let Some(serde_json::Value::Array(services)) = root.get("services") {
             let services: Vec<_> = services.iter().collect();
             let path = |i| format!("services[{i}]");
@@ -192,6 +192,8 @@ impl Config {
         let mut entries: Vec<Entry> = Vec::new();
         let mut previous: Option<&Option<String>> = None;
         let mut compiled: Vec<&FetchedService> = Vec::new();
+        // What each entry was fetched as, in step with `entries`.
+        let mut sources: Vec<&FetchedService> = Vec::new();
         for f in fetched {
             match self.compile(f) {
                 Ok(mut service) => {
@@ -208,8 +210,10 @@ impl Config {
                     // entry would hold the hosts the newer one serves (found by a review).
                     if f.id.is_some() && previous == Some(&f.id) {
                         entries.pop();
+                        sources.pop();
                     }
                     entries.push(Entry::Loaded(Arc::new(service)));
+                    sources.push(f);
                 }
                 Err(e) => {
                     warnings.push(format!("{SKIPPED_WARNING}{e}"));
@@ -229,6 +233,7 @@ impl Config {
                         id: f.id.clone().unwrap_or_default(),
                         hosts: hosts.unwrap_or_default(),
                     });
+                    sources.push(f);
                 }
             }
             previous = Some(&f.id);
@@ -240,12 +245,13 @@ impl Config {
             &path,
             &self.backend,
         ));
+        let contested = contested_hosts(&sources, &mut warnings);
         let mut config = Config {
             services: Vec::new(),
             hosts: SeededMap::default(),
             ..self.clone()
         };
-        warnings.extend(config.install(entries));
+        warnings.extend(config.install(entries, &contested));
         (config, warnings)
     }
 
@@ -275,11 +281,12 @@ impl Config {
     }
 
     /// Installs the services and indexes their hosts (and, with path routing, their rules);
-    /// returns the warnings worth logging.
-    fn install(&mut self, entries: Vec<Entry>) -> Vec<String> {
+    /// returns the warnings worth logging. No service serves a `contested` host.
+    fn install(&mut self, entries: Vec<Entry>, contested: &[String]) -> Vec<String> {
         let mut warnings = Vec::new();
         let mut services: Vec<Arc<Service>> = Vec::new();
         let mut hosts: SeededMap<String, Host> = SeededMap::default();
+        hold(&mut hosts, true, "", contested);
         for entry in entries {
             let mut service = match entry {
                 Entry::Loaded(service) => service,
@@ -329,14 +336,17 @@ impl Config {
             for host in &service.hosts {
                 let held = hosts.entry(host.clone()).or_default();
                 if let Some(skipped) = &held.skipped {
-                    warnings.push(format!(
-                        "host {host} for service {} already defined by service {}, which is skipped: requests to {host} are refused",
-                        service.id,
-                        match skipped.as_str() {
-                            "" => "without id",
-                            id => id,
-                        }
-                    ));
+                    // A contested host's warning names every listing already.
+                    if !contested.contains(host) {
+                        warnings.push(format!(
+                            "host {host} for service {} already defined by service {}, which is skipped: requests to {host} are refused",
+                            service.id,
+                            match skipped.as_str() {
+                                "" => "without id",
+                                id => id,
+                            }
+                        ));
+                    }
                     continue;
                 }
                 let listed = &mut held.listed;
@@ -401,6 +411,27 @@ impl Config {
             .flat_map(|held| &held.listed)
             .filter_map(|&i| self.services.get(i))
     }
+}
+
+/// Hosts two fetched services list, one with a trailing dot and one without (a static
+/// configuration is refused): neither serves them, since Envoy's virtual hosts tell them apart,
+/// and which one System lists first changes as they are deployed (found by a red team,
+/// 2026-12-07). One warning per clash names both listings.
+fn contested_hosts(sources: &[&FetchedService], warnings: &mut Vec<String>) -> Vec<String> {
+    let listed: Vec<_> = (sources.iter())
+        .map(|f| (&f.content, f.id.as_deref()))
+        .collect();
+    let mut contested = Vec::new();
+    for c in hosts::dot_clashes(&listed) {
+        if let (Some(a), Some(b)) = (sources.get(c.later.0), sources.get(c.first.0)) {
+            warnings.push(format!(
+                "{}.proxy.hosts[{}] (service {}) and {}.proxy.hosts[{}] (service {}): {} with and without a trailing dot (one host to the filter, two to Envoy's virtual hosts): served by neither (404)",
+                a.path, c.later.1, a.id.as_deref().unwrap_or(""), b.path, c.first.1, b.id.as_deref().unwrap_or(""), c.host
+            ));
+        }
+        contested.push(c.host);
+    }
+    contested
 }
 
 /// A skipped service holds the hosts it lists (`Host::skipped`); with host routing, a service

@@ -288,3 +288,49 @@ fn a_duplicate_from_system_holds_its_hosts() {
         "{warnings:?}"
     );
 }
+
+/// A host two fetched services spell with and without a trailing dot is served by neither,
+/// whichever comes first, with path routing too; their other hosts are served. A kept
+/// version and its refused successor are one service; the same spelling twice stays the
+/// first's (APIcast).
+#[test]
+fn a_host_two_fetched_services_spell_with_and_without_a_dot_is_served_by_neither() {
+    for (a, b) in [
+        ("Api.example.com.", "api.example.com"),
+        ("api.example.com", "api.example.com."),
+    ] {
+        for path_routing in [false, true] {
+            let (c, warnings) = base(path_routing).with_fetched(&fetched(&[
+                good(20, &["open.example.com", a], "/"),
+                good(1, &[b, "one.example.com"], "/"),
+            ]));
+            assert_eq!(first(&c, "api.example.com"), None, "{a} {b}");
+            assert_eq!(first(&c, "open.example.com").as_deref(), Some("20"));
+            assert_eq!(first(&c, "one.example.com").as_deref(), Some("1"));
+            assert_eq!(
+                c.route_by_path(
+                    "api.example.com",
+                    "GET",
+                    "/",
+                    &crate::mapping::QueryArgs::parse("")
+                )
+                .0
+                .map(|s| s.id.clone()),
+                None
+            );
+            assert_eq!(warnings, ["proxy_configs[1].proxy_config.content.proxy.hosts[0] (service 1) and proxy_configs[0].proxy_config.content.proxy.hosts[1] (service 20): api.example.com with and without a trailing dot (one host to the filter, two to Envoy's virtual hosts): served by neither (404)"]);
+        }
+    }
+    let mut kept = fetched(&[
+        good(1, &["api.example.com"], "/"),
+        skipped(1, json!({"hosts": ["api.example.com."]})),
+    ]);
+    kept[1].version = 2;
+    let (c, _) = base(false).with_fetched(&kept);
+    assert_eq!(first(&c, "api.example.com").as_deref(), Some("1"));
+    let (c, _) = base(false).with_fetched(&fetched(&[
+        good(20, &["api.example.com."], "/"),
+        good(1, &["api.example.com."], "/"),
+    ]));
+    assert_eq!(first(&c, "api.example.com").as_deref(), Some("20"));
+}

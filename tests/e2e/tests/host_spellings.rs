@@ -18,11 +18,15 @@
 //! - red team of those fixes (fails on the module before it, not on s31a): two services
 //!   listing one host with and without the dot shared it, the first service's checks passing
 //!   requests to the other's virtual host. A static configuration doing so is refused.
+//! - (thirty-second session) the same two services from 3scale System shared the host, the
+//!   first in System's order (which a deploy changes) serving it. Now neither serves it
+//!   (404), their other hosts are served (fails on s32a).
 
 mod support;
 
-use e2e::{EchoRequest, EchoUpstream, Request};
-use serde_json::json;
+use e2e::system::{self, MockSystem, Stored, WithSystem};
+use e2e::{wait_steady, EchoRequest, EchoUpstream, Request, Response};
+use serde_json::{json, Value};
 use std::time::Duration;
 use support::refusals::*;
 use support::*;
@@ -258,4 +262,170 @@ fn one_host_listed_with_and_without_a_trailing_dot_by_two_services_is_refused() 
         );
         assert!(s.authreps().is_empty());
     });
+}
+
+/// Service 1 on `public.example.com` and `api.example.com`, `user_key` in a header.
+fn keyed_service(rules: Value) -> Value {
+    service(
+        1,
+        json!(1),
+        json!({"hosts": ["public.example.com", "api.example.com"], "secret_token": API_SECRET,
+               "credentials_location": "headers", "proxy_rules": rules}),
+    )
+}
+
+/// Service 20, open, on `public.example.com.` and `open.example.com`.
+fn open_service() -> Value {
+    json!({"id": 20, "system_name": "open", "authentication": {"mode": "none"},
+        "proxy": {"hosts": ["public.example.com.", "open.example.com"],
+                  "secret_token": PUBLIC_SECRET, "proxy_rules": any_rule()}})
+}
+
+fn any_rule() -> Value {
+    json!([{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}])
+}
+
+/// Envoy (2 workers) loading from `mock`: a virtual host for `open.example.com` (service
+/// 20's upstream, returned) and the catch-all to service 1's (`Stack::echo`).
+fn from_system(mock: &MockSystem) -> (Stack, EchoUpstream) {
+    let open = EchoUpstream::start().unwrap();
+    let port = open.port();
+    let cfg = json!({
+        "backend": {"cluster": "threescale_backend", "authority": "backend.example", "timeout_ms": 1000},
+        "system": system::block(1)
+    });
+    let s = Stack::start_with(cfg, backend_state(), |b| {
+        (b.with_system(mock).concurrency(2))
+            .extra_cluster("upstream_open", port)
+            .virtual_host(&["open.example.com"], "upstream_open")
+    });
+    (s, open)
+}
+
+fn on(s: &Stack, path: &str, host: &str, key: bool) -> Response {
+    let r = Request::get(path).header("Host", host);
+    match key {
+        true => r.header("user_key", USER_KEY).send(s.port()),
+        false => r.send(s.port()),
+    }
+}
+
+/// Neither service serves `public.example.com` (any spelling; with or without a key):
+/// 404, nothing upstream, no authrep. Their other hosts are served.
+fn public_served_by_neither(s: &Stack, open: &EchoUpstream) {
+    let (echo, opened, asked) = (
+        s.echo.request_count(),
+        open.request_count(),
+        s.authreps().len(),
+    );
+    for host in [
+        "public.example.com",
+        "public.example.com.",
+        "PUBLIC.example.com:80",
+    ] {
+        for key in [false, true] {
+            let r = on(s, "/public", host, key);
+            assert_eq!(r.status, 404, "{host}, key {key}: {}", describe(&r));
+        }
+    }
+    assert_eq!(seen(&s.echo.requests()[echo..]), Vec::<String>::new());
+    assert_eq!(seen(&open.requests()[opened..]), Vec::<String>::new());
+    assert_eq!(s.authreps().len(), asked, "the backend was asked");
+    assert_eq!(on(s, "/api", "api.example.com", false).status, 401);
+    assert_eq!(on(s, "/api", "api.example.com", true).status, 200);
+    assert_eq!(on(s, "/open", "open.example.com", false).status, 200);
+    assert_eq!(
+        seen(&s.echo.requests()[echo..]),
+        [format!("/api api.example.com secret {API_SECRET}")]
+    );
+    assert_eq!(
+        seen(&open.requests()[opened..]),
+        [format!("/open open.example.com secret {PUBLIC_SECRET}")]
+    );
+}
+
+/// From 3scale System, the open service 20 listing `public.example.com.` before service 1
+/// listing `public.example.com` (the catch-all routes it to service 1's upstream): neither
+/// serves the host, with a warning naming both listings (s32a: the open service served it,
+/// and a request without a key reached service 1's upstream).
+#[test]
+fn a_system_host_two_services_spell_with_and_without_a_dot_is_served_by_neither() {
+    let mock = system::start();
+    mock.publish(Stored::Production, open_service()).unwrap();
+    mock.publish(Stored::Production, keyed_service(any_rule()))
+        .unwrap();
+    let (s, open) = from_system(&mock);
+    assert!(
+        wait_steady(Duration::from_secs(8), || on(
+            &s,
+            "/",
+            "api.example.com",
+            true
+        )
+        .status
+            == 200),
+        "service 1 never served api.example.com"
+    );
+    public_served_by_neither(&s, &open);
+    let listing =
+        |i, id| format!("proxy_configs[{i}].proxy_config.content.proxy.hosts[0] (service {id})");
+    let warning = format!(
+        "{} and {}: public.example.com with and without a trailing dot",
+        listing(1, 1),
+        listing(0, 20)
+    );
+    assert!(
+        s.envoy.wait_for_log(&warning, Duration::from_secs(2)),
+        "no warning: {warning}"
+    );
+}
+
+/// A refresh adds the open service after service 1, which served `public.example.com`:
+/// neither serves it from then on, also once a deploy of service 1 puts it after the open
+/// service in System's order (s32a: service 1 kept it, then the open service took it).
+#[test]
+fn a_refresh_adding_the_other_spelling_of_a_system_host_leaves_it_served_by_neither() {
+    let mock = system::start();
+    mock.publish(Stored::Production, keyed_service(any_rule()))
+        .unwrap();
+    let (s, open) = from_system(&mock);
+    assert!(
+        wait_steady(Duration::from_secs(8), || on(
+            &s,
+            "/",
+            "public.example.com",
+            true
+        )
+        .status
+            == 200),
+        "service 1 never served public.example.com"
+    );
+    mock.publish(Stored::Production, open_service()).unwrap();
+    assert!(s
+        .envoy
+        .wait_for_log("service 20 (open) added", Duration::from_secs(8)));
+    assert!(
+        wait_steady(Duration::from_secs(4), || on(
+            &s,
+            "/",
+            "open.example.com",
+            false
+        )
+        .status
+            == 200),
+        "a worker never installed the open service"
+    );
+    public_served_by_neither(&s, &open);
+    let mut rules = any_rule();
+    rules.as_array_mut().unwrap().push(
+        json!({"http_method": "GET", "pattern": "/v2", "metric_system_name": "hits", "delta": 1}),
+    );
+    mock.publish(Stored::Production, keyed_service(rules))
+        .unwrap();
+    assert!(s.envoy.wait_for_log(
+        "service 1 (service-1): production configuration version 1 -> 2",
+        Duration::from_secs(8)
+    ));
+    std::thread::sleep(Duration::from_millis(600));
+    public_served_by_neither(&s, &open);
 }
