@@ -1,11 +1,11 @@
-//! The multipart and JSON readers that look for a `_method` as a body streams: no panic, the
-//! same answer however the body is cut into chunks, and a `_method` field written the plain
-//! way is always found, wherever it stands.
+//! The multipart and JSON readers that look for a `_method` (and credentials) as a body
+//! streams: no panic, the same answer however the body is cut into chunks, and a `_method`
+//! field written the plain way is always found, wherever it stands.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use tollgate_core::body_scan::BodyScan;
+use tollgate_core::body_scan::{BodyScan, Expected, Finding, Wanted};
 
 #[derive(Debug, Arbitrary)]
 struct Input {
@@ -16,10 +16,29 @@ struct Input {
     cuts: Vec<u8>,
     /// Where a plain `_method` field is put in the body, if at all.
     plant: Option<u16>,
+    /// Credentials read too (`user_key` must be `mine`, `app_id` `a` or `b`).
+    credentials: bool,
 }
 
-fn read(body: &[u8], cuts: &[u8]) -> bool {
-    let mut scan = BodyScan::new();
+fn read(body: &[u8], cuts: &[u8], credentials: bool) -> Option<Finding> {
+    let expected = match credentials {
+        true => vec![
+            Expected {
+                name: "user_key".into(),
+                values: vec!["mine".into()],
+            },
+            Expected {
+                name: "app_id".into(),
+                values: vec!["a".into(), "b".into()],
+            },
+        ],
+        false => vec![],
+    };
+    let mut scan = BodyScan::wanting(Wanted {
+        method: true,
+        fields: expected.clone(),
+        keys: expected,
+    });
     let mut rest = body;
     for &cut in cuts {
         let (chunk, after) = rest.split_at(usize::from(cut).min(rest.len()));
@@ -27,13 +46,16 @@ fn read(body: &[u8], cuts: &[u8]) -> bool {
         rest = after;
     }
     scan.feed(rest);
-    scan.finish()
+    scan.finish();
+    scan.finding()
 }
 
 fuzz_target!(|input: Input| {
-    let whole = read(&input.body, &[]);
+    // Refused or not, the same however cut (a body holding both a `_method` and a credential
+    // may be refused for either, whichever is read first).
+    let whole = read(&input.body, &[], input.credentials).is_some();
     assert_eq!(
-        read(&input.body, &input.cuts),
+        read(&input.body, &input.cuts, input.credentials).is_some(),
         whole,
         "chunking changed the answer"
     );
@@ -50,7 +72,10 @@ fuzz_target!(|input: Input| {
         let body = [before, field, after].concat();
         let plain = !before.iter().any(|b| matches!(b, b'"' | b'\\'));
         if !input.json || plain {
-            assert!(read(&body, &input.cuts), "a planted _method was missed");
+            assert!(
+                read(&body, &input.cuts, input.credentials).is_some(),
+                "a planted _method was missed"
+            );
         }
     }
 });

@@ -17,6 +17,10 @@
 //!   text holds `name="_method"` is refused too.
 //! - **JSON** (`json.rs`): every string followed by `:` (a key, at any depth), its escapes
 //!   decoded, equal to `_method` in any case.
+//!
+//! The same readers compare credentials (`pipeline::body_fields`), on any method: a multipart
+//! name read as a credential's (in those spellings) has its part's content compared, a JSON
+//! top-level key of that name (any case) its value, which must be a string.
 
 mod json;
 mod multipart;
@@ -34,42 +38,126 @@ const METHOD_FIELD: &str = "_method";
 /// media type: `multipart/related; type="application/json"` is JSON to Laravel, and a form
 /// type in a parameter of a multipart type is still multipart to everyone else.
 pub fn applies(content_type: &str) -> bool {
+    let kinds = kinds(content_type);
+    kinds.multipart || kinds.json
+}
+
+/// Which of the two kinds a `Content-Type` names (both, for some), as [`applies`] reads it.
+pub fn kinds(content_type: &str) -> Kinds {
     let lower = content_type.to_ascii_lowercase();
-    ["multipart", "/json", "+json"]
-        .iter()
-        .any(|kind| lower.contains(kind))
+    Kinds {
+        multipart: lower.contains("multipart"),
+        json: ["/json", "+json"].iter().any(|kind| lower.contains(kind)),
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Kinds {
+    pub multipart: bool,
+    pub json: bool,
+}
+
+/// What refuses a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finding {
+    /// A `_method` (400, method override).
+    Method,
+    /// A credential field (multipart) or top-level key (JSON) whose value is not one checked
+    /// (auth failed).
+    Credential,
+}
+
+/// A credential name (compared as an upstream reads it) and the values its field may have;
+/// none: any value differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+impl Expected {
+    fn accepts(&self, value: &[u8]) -> bool {
+        (self.values.iter()).any(|v| crate::secret::constant_time_eq(v.as_bytes(), value))
+    }
+
+    /// The longest value accepted: a longer one differs, so no more of it is kept.
+    fn longest(&self) -> usize {
+        self.values.iter().map(String::len).max().unwrap_or(0)
+    }
+}
+
+/// What a body is read for: a `_method` (a `POST`), and credentials in a multipart body's
+/// fields (`fields`) and a JSON body's top-level keys (`keys`), each by its content type.
+#[derive(Debug, Default, Clone)]
+pub struct Wanted {
+    pub method: bool,
+    pub fields: Vec<Expected>,
+    pub keys: Vec<Expected>,
 }
 
 /// One body's reading, fed chunk by chunk; a chunk may end anywhere (inside a name, an
 /// escape or a key): the result is the same as for the whole body at once. Both readers read
-/// every body: the content type may name both kinds, and an upstream believes either.
-#[derive(Debug, Default)]
+/// every body for a `_method`: the content type may name both kinds, and an upstream believes
+/// either.
+#[derive(Debug)]
 pub struct BodyScan {
     fields: Fields,
     keys: Keys,
-    found: bool,
+    wanted: Wanted,
+    found: Option<Finding>,
+}
+
+impl Default for BodyScan {
+    fn default() -> BodyScan {
+        BodyScan::new()
+    }
 }
 
 impl BodyScan {
+    /// A reading for a `_method` only.
     pub fn new() -> BodyScan {
-        BodyScan::default()
+        BodyScan::wanting(Wanted {
+            method: true,
+            ..Wanted::default()
+        })
     }
 
-    /// Reads the next chunk; returns whether a `_method` was found (in it or before).
-    pub fn feed(&mut self, chunk: &[u8]) -> bool {
-        if !self.found {
-            self.found = self.fields.feed(chunk) || self.keys.feed(chunk);
+    pub fn wanting(wanted: Wanted) -> BodyScan {
+        BodyScan {
+            fields: Fields::default(),
+            keys: Keys::new(&wanted.keys),
+            wanted,
+            found: None,
         }
-        self.found
+    }
+
+    /// Reads the next chunk; returns whether something was found (in it or before).
+    pub fn feed(&mut self, chunk: &[u8]) -> bool {
+        if self.found.is_none() {
+            let Wanted {
+                method,
+                fields,
+                keys,
+            } = &self.wanted;
+            self.found = (self.fields.feed(chunk, *method, fields))
+                .or_else(|| self.keys.feed(chunk, *method, keys));
+        }
+        self.found.is_some()
     }
 
     /// The body ended (its last chunk, or its trailers): a value still being read ends there.
     pub fn finish(&mut self) -> bool {
-        self.found |= self.fields.finish();
-        self.found
+        if self.found.is_none() {
+            self.found = self.fields.finish(self.wanted.method, &self.wanted.fields);
+        }
+        self.found.is_some()
     }
 
     pub fn found(&self) -> bool {
+        self.found.is_some()
+    }
+
+    pub fn finding(&self) -> Option<Finding> {
         self.found
     }
 }

@@ -1,7 +1,8 @@
 //! The multipart reader: every `name` or `content-id` followed by `=` or `:`, anywhere in the
-//! body, and its value in every reading a framework may give it (see the module above).
+//! body, and its value in every reading a framework may give it (see the module above); for
+//! a name read as a credential, the content that follows the part's headers.
 
-use super::METHOD_FIELD;
+use super::{Expected, Finding, METHOD_FIELD};
 use crate::base64::{self, Alphabet};
 use crate::encoding::decode_component;
 use crate::mapping::arg_names::is_spelling_of;
@@ -18,12 +19,49 @@ const VALUE_CAP: usize = 96;
 /// Values read at once; more is taken as a `_method`. (Only a value being read holds letters,
 /// and it ends within [`VALUE_CAP`] bytes, so about `VALUE_CAP / 5` can be open: a bound.)
 const MAX_OPEN: usize = 32;
+/// Credential values read at once; more is taken as one that differs (a body has a few).
+const MAX_VALUES: usize = 8;
 
 #[derive(Debug, Default)]
 pub(super) struct Fields {
     /// The last bytes of the chunks before, line breaks left out, most recent last.
     tail: [u8; TAIL],
     open: Vec<Capture>,
+    values: Vec<Content>,
+}
+
+/// How a name's value ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Not a name: no `=` or `:` after the key.
+    NotAName,
+    /// At an empty line: the part's headers ended, its content follows.
+    Headers,
+    /// Past [`VALUE_CAP`] bytes.
+    Long,
+}
+
+/// A credential field's content (`Expected` at `slot`): after the part's headers (an empty
+/// line), up to a line break that a boundary's `--` follows. A content on more than one line,
+/// or longer than every value accepted, differs; so does one the body ends in that differs.
+#[derive(Debug)]
+struct Content {
+    slot: usize,
+    phase: ContentPhase,
+    value: Vec<u8>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ContentPhase {
+    /// In the part's headers, until an empty line (`after_line_feed`: a line just ended).
+    Headers {
+        after_line_feed: bool,
+    },
+    Value,
+    /// After the value's `\r`, its `\n`, its boundary's first `-`.
+    Cr,
+    Lf,
+    Dash,
 }
 
 /// A value being read after a key. PHP joins a part header line without a colon to the line
@@ -60,10 +98,15 @@ enum Phase {
 }
 
 impl Fields {
-    pub(super) fn feed(&mut self, chunk: &[u8]) -> bool {
+    pub(super) fn feed(
+        &mut self,
+        chunk: &[u8],
+        method: bool,
+        expected: &[Expected],
+    ) -> Option<Finding> {
         let mut i = 0;
         while i < chunk.len() {
-            if self.open.is_empty() {
+            if self.open.is_empty() && self.values.is_empty() {
                 // Nothing being read: skip to the next byte that can end a key.
                 match (chunk.get(i..).unwrap_or_default())
                     .iter()
@@ -74,31 +117,64 @@ impl Fields {
                 }
             }
             let Some(&byte) = chunk.get(i) else { break };
-            if self.advance(byte) {
-                return true;
+            if let Some(found) = self.advance(byte, method, expected) {
+                return Some(found);
             }
             if KEYS.iter().any(|key| self.key_ends_at(chunk, i, key)) {
                 if self.open.len() >= MAX_OPEN {
-                    return true;
+                    // Wider than any body: taken as the worst it could hide.
+                    return Some(if method {
+                        Finding::Method
+                    } else {
+                        Finding::Credential
+                    });
                 }
                 self.open.push(Capture::default());
             }
             i += 1;
         }
         self.keep_tail(chunk);
-        false
+        None
     }
 
-    /// Moves every open value on by `byte`; true when one that ended names `_method`.
-    fn advance(&mut self, byte: u8) -> bool {
-        let mut found = false;
-        self.open.retain_mut(|capture| match capture.step(byte) {
-            Ok(()) => true,
-            Err(named) => {
-                found |= named;
-                false
+    /// Moves every credential content and open value on by `byte`: a content that differs,
+    /// or a value that ended naming `_method` (when `method`), is found; one naming a
+    /// credential starts reading its content.
+    fn advance(&mut self, byte: u8, method: bool, expected: &[Expected]) -> Option<Finding> {
+        let mut differs = false;
+        self.values
+            .retain_mut(|content| match content.step(byte, expected) {
+                Ok(()) => true,
+                Err(same) => {
+                    differs |= !same;
+                    false
+                }
+            });
+        if differs {
+            return Some(Finding::Credential);
+        }
+        let mut found = None;
+        let values = &mut self.values;
+        self.open.retain_mut(|capture| {
+            let Err(end) = capture.step(byte) else {
+                return true;
+            };
+            let long = end == End::Long;
+            if end != End::NotAName {
+                if method && capture.names(METHOD_FIELD, long) {
+                    found = Some(Finding::Method);
+                }
+                for (slot, e) in expected.iter().enumerate() {
+                    if capture.names(&e.name, long) {
+                        values.push(Content::after(slot, end));
+                    }
+                }
             }
+            false
         });
+        if found.is_none() && self.values.len() > MAX_VALUES {
+            found = Some(Finding::Credential);
+        }
         found
     }
 
@@ -124,11 +200,18 @@ impl Fields {
         (key.iter().rev()).all(|want| back.next().is_some_and(|b| b.to_ascii_lowercase() == *want))
     }
 
-    /// The body ended: a value still being read ends there.
-    pub(super) fn finish(&mut self) -> bool {
-        take(&mut self.open)
-            .iter()
-            .any(|c| c.phase == Phase::Reading && c.names_method(false))
+    /// The body ended: a value still being read ends there, and so does a credential's content.
+    pub(super) fn finish(&mut self, method: bool, expected: &[Expected]) -> Option<Finding> {
+        let open = take(&mut self.open);
+        if method
+            && (open.iter()).any(|c| c.phase == Phase::Reading && c.names(METHOD_FIELD, false))
+        {
+            return Some(Finding::Method);
+        }
+        let values = take(&mut self.values);
+        (values.iter())
+            .any(|c| !c.ends_same(expected))
+            .then_some(Finding::Credential)
     }
 
     fn keep_tail(&mut self, chunk: &[u8]) {
@@ -145,9 +228,63 @@ impl Fields {
     }
 }
 
+impl Content {
+    /// After a name's value ended at `end`: at the content, or in the headers still.
+    fn after(slot: usize, end: End) -> Content {
+        let phase = match end {
+            End::Headers => ContentPhase::Value,
+            _ => ContentPhase::Headers {
+                after_line_feed: false,
+            },
+        };
+        Content {
+            slot,
+            phase,
+            value: Vec::new(),
+        }
+    }
+
+    /// Moves the content on by `byte`: `Err` when it ended, with whether it is a value
+    /// accepted.
+    fn step(&mut self, byte: u8, expected: &[Expected]) -> Result<(), bool> {
+        let e = expected.get(self.slot).ok_or(false)?;
+        match (&self.phase, byte) {
+            (ContentPhase::Headers { after_line_feed }, b'\n') => {
+                self.phase = match after_line_feed {
+                    true => ContentPhase::Value,
+                    false => ContentPhase::Headers {
+                        after_line_feed: true,
+                    },
+                }
+            }
+            (ContentPhase::Headers { .. }, b'\r') => {}
+            (ContentPhase::Headers { .. }, _) => {
+                self.phase = ContentPhase::Headers {
+                    after_line_feed: false,
+                }
+            }
+            (ContentPhase::Value, b'\r') => self.phase = ContentPhase::Cr,
+            (ContentPhase::Value | ContentPhase::Cr, b'\n') => self.phase = ContentPhase::Lf,
+            (ContentPhase::Value, _) if self.value.len() < e.longest() => self.value.push(byte),
+            (ContentPhase::Lf, b'-') => self.phase = ContentPhase::Dash,
+            // The boundary's `--`. (A value that goes on past a line starting with `--` that
+            // is not the boundary has a line break in it: no credential does.)
+            (ContentPhase::Dash, b'-') => return Err(e.accepts(&self.value)),
+            _ => return Err(false),
+        }
+        Ok(())
+    }
+
+    /// The body ended: the value so far is the content (none yet: the part has no content).
+    fn ends_same(&self, expected: &[Expected]) -> bool {
+        matches!(self.phase, ContentPhase::Headers { .. })
+            || (expected.get(self.slot)).is_some_and(|e| e.accepts(&self.value))
+    }
+}
+
 impl Capture {
-    /// Moves the value on by `byte`: `Err` when it ended, with whether it names `_method`.
-    fn step(&mut self, byte: u8) -> Result<(), bool> {
+    /// Moves the value on by `byte`: `Err` when it ended, with how.
+    fn step(&mut self, byte: u8) -> Result<(), End> {
         match self.phase {
             // A character of more than one byte before the value (`value` holds its bytes so
             // far, a chunk may end inside it): a Unicode space is skipped.
@@ -156,7 +293,7 @@ impl Capture {
                 match std::str::from_utf8(&self.value) {
                     Ok(c) if c.chars().all(char::is_whitespace) => self.value.clear(),
                     Err(e) if e.error_len().is_none() => {}
-                    _ if self.phase == Phase::Separator => return Err(false),
+                    _ if self.phase == Phase::Separator => return Err(End::NotAName),
                     Ok(_) => self.phase = Phase::Reading,
                     // Not UTF-8: the bytes before start the value, this one is read after them.
                     Err(_) => {
@@ -177,7 +314,7 @@ impl Capture {
                     Ok(())
                 }
                 ..=b' ' | 0x7f => Ok(()),
-                _ => Err(false),
+                _ => Err(End::NotAName),
             },
             Phase::Value => {
                 if !(byte <= b' ' || matches!(byte, b'"' | b'\'' | b'<')) {
@@ -188,7 +325,7 @@ impl Capture {
             }
             Phase::Reading => match byte {
                 b'\r' => Ok(()),
-                b'\n' if self.after_line_feed => Err(self.names_method(false)),
+                b'\n' if self.after_line_feed => Err(End::Headers),
                 b'\n' => {
                     self.after_line_feed = true;
                     self.first_line.get_or_insert(self.value.len());
@@ -207,31 +344,33 @@ impl Capture {
                     self.encoded_word |= self.value == b"=?";
                     Ok(())
                 }
-                _ => Err(self.names_method(true)),
+                _ => Err(End::Long),
             },
         }
     }
 
-    /// Whether the value names `_method` as any reader may take it: up to its first line
-    /// break, or with the next lines joined (PHP); `long`: it went on past [`VALUE_CAP`].
-    fn names_method(&self, long: bool) -> bool {
+    /// Whether the value names `name` (`_method`, a credential) as any reader may take it: up
+    /// to its first line break, or with the next lines joined (PHP); `long`: it went on past
+    /// [`VALUE_CAP`].
+    fn names(&self, name: &str, long: bool) -> bool {
         let first = self.first_line.and_then(|end| self.value.get(..end));
-        first.is_some_and(|v| names_method(v, false))
-            || names_method(&self.value, long)
-            || (long && self.extended && padded_extended(&self.value))
+        first.is_some_and(|v| names(v, name, false))
+            || names(&self.value, name, long)
+            || (long && self.extended && padded_extended(&self.value, name))
     }
 }
 
-/// Whether a value read after a key names `_method`, as any reader may take it: its first
+/// Whether a value read after a key names `name`, as any reader may take it: its first
 /// token, its quoted form unescaped, its RFC 2231 and RFC 2047 forms, each percent-decoded.
 /// `long`: it went on past [`VALUE_CAP`] bytes; a first token that long is judged on whether
-/// its start holds `method`, an escape or an encoded word (no spelling of `_method` puts them
-/// further: PHP's leading spaces were skipped before the value, and a bracket comes after
-/// the name: `_method[...]`).
-fn names_method(value: &[u8], long: bool) -> bool {
+/// its start holds the name's longest word (`method`, `user`), an escape or an encoded word
+/// (no spelling of a name puts them further: PHP's leading spaces were skipped before the
+/// value, and a bracket comes after the name: `_method[...]`).
+fn names(value: &[u8], name: &str, long: bool) -> bool {
     // Every reading of `_method` holds `method` as such, or an escape that could spell it (`%`,
     // `\`, an encoded word's `?`): most values (a YAML or HTML file's `name: x`) stop here.
-    if !(value.iter().any(|b| matches!(b, b'%' | b'\\' | b'?')) || contains_ci(value, b"method")) {
+    let word = longest_word(name);
+    if !(value.iter().any(|b| matches!(b, b'%' | b'\\' | b'?')) || contains_ci(value, word)) {
         return false;
     }
     // A token ends at whitespace or a control byte (PHP ends a name at a NUL, `\v` or `\f`).
@@ -240,7 +379,7 @@ fn names_method(value: &[u8], long: bool) -> bool {
     // An encoded word's value may be padded with words that decode to nothing or to white
     // space, each followed by a byte that ends a token (Tomcat ignores what follows `?=`).
     if long && (token.len() == value.len() || value.starts_with(b"=?")) {
-        return contains_ci(value, b"method") || value.contains(&b'%') || contains_ci(value, b"=?");
+        return contains_ci(value, word) || value.contains(&b'%') || contains_ci(value, b"=?");
     }
     let unquoted = unescape_quoted(value);
     // RFC 2231: `charset'language'value`, the language often empty.
@@ -250,20 +389,27 @@ fn names_method(value: &[u8], long: bool) -> bool {
         .and_then(|(at, _)| value.get(at + 1..))
         .map(|rest| cut(rest, |b| *b <= b' ' || b";,\"".contains(b)));
     // Tomcat ends an unquoted value at `;` only, spaces between encoded words kept.
-    read_as_method(token)
-        || read_as_method(&unquoted)
-        || read_as_method(cut(&unquoted, |b| *b == b';'))
+    read_as(token, name)
+        || read_as(&unquoted, name)
+        || read_as(cut(&unquoted, |b| *b == b';'), name)
         || extended.is_some_and(|rest| {
             // Decoded in its charset (Tomcat, busboy 0.x): UTF-16's NUL bytes left out.
-            read_as_method(rest) || spelled(&as_ascii(percent_decode(rest).collect()))
+            read_as(rest, name) || spelled(&as_ascii(percent_decode(rest).collect()), name)
         })
+}
+
+/// The longest run of letters and digits in a name (`method` in `_method`, `user` in
+/// `user_key`): every spelling of it holds that run, in some case, unless escaped.
+fn longest_word(name: &str) -> &[u8] {
+    let words = name.as_bytes().split(|b| !b.is_ascii_alphanumeric());
+    words.max_by_key(|w| w.len()).unwrap_or_default()
 }
 
 /// A long RFC 2231 value (`charset'language'text`), judged on what it holds: a language that
 /// runs past [`VALUE_CAP`] (Tomcat and busboy ignore it: only padding is that long), or a text
 /// whose start, decoded and without its white space (Tomcat trims it), may begin a spelling of
-/// `_method`.
-fn padded_extended(value: &[u8]) -> bool {
+/// `name` (`_method`, `.method`, `[method`: PHP reads `.` and `[` as `_`).
+fn padded_extended(value: &[u8], name: &str) -> bool {
     let mut parts = value.splitn(3, |b| *b == b'\'');
     let (Some(_charset), Some(_language)) = (parts.next(), parts.next()) else {
         return false;
@@ -282,35 +428,32 @@ fn padded_extended(value: &[u8]) -> bool {
     }
     let start = trim(&text);
     let start = start.strip_prefix('[').map_or(start, trim);
-    ["_method", ".method", "[method"].iter().any(|spelling| {
-        spelling
-            .bytes()
-            .zip(start.bytes())
-            .all(|(a, b)| a == b.to_ascii_lowercase())
-    })
+    let folds =
+        |n: u8, b: u8| n.eq_ignore_ascii_case(&b) || (n == b'_' && matches!(b, b'.' | b'['));
+    (name.bytes()).zip(start.bytes()).all(|(n, b)| folds(n, b))
 }
 
 /// A candidate as written, as one RFC 2047 encoded word (ASP.NET Core) or as text with
 /// encoded words in it (Tomcat), the Q encoding's `_` read as itself and as a space.
-fn read_as_method(candidate: &[u8]) -> bool {
-    spelled(candidate)
-        || encoded_word(candidate).is_some_and(|word| spelled(&word))
+fn read_as(candidate: &[u8], name: &str) -> bool {
+    spelled(candidate, name)
+        || encoded_word(candidate).is_some_and(|word| spelled(&word, name))
         || (contains_ci(candidate, b"=?")
             && [false, true]
                 .into_iter()
-                .any(|space| spelled(&mime_text(candidate, space))))
+                .any(|space| spelled(&mime_text(candidate, space), name)))
 }
 
 /// Compared as PHP and Java leave it: up to a NUL (C strings), and percent-decoded.
-fn spelled(candidate: &[u8]) -> bool {
+fn spelled(candidate: &[u8], name: &str) -> bool {
     let text = String::from_utf8_lossy(cut(candidate, |b| *b == 0));
-    is_method(&text) || (text.contains('%') && is_method(&decode_component(&text)))
+    is_name(&text, name) || (text.contains('%') && is_name(&decode_component(&text), name))
 }
 
-/// Whether `text` is a spelling of `_method` without the white space at either end (Java's
+/// Whether `text` is a spelling of `name` without the white space at either end (Java's
 /// `trim`: every byte up to a space; `Character.isWhitespace`: Unicode's spaces).
-fn is_method(text: &str) -> bool {
-    is_spelling_of(text.trim_matches(java_space), METHOD_FIELD)
+fn is_name(text: &str, name: &str) -> bool {
+    is_spelling_of(text.trim_matches(java_space), name)
 }
 
 /// Java's `trim` (every character up to a space) and `Character.isWhitespace` (Unicode's
@@ -418,7 +561,8 @@ fn cut(value: &[u8], delimiter: impl Fn(&u8) -> bool) -> &[u8] {
 }
 
 fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }

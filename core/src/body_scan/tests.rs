@@ -1,6 +1,6 @@
 //! The readers over whole bodies, every split of them, and a byte at a time.
 
-use super::{applies, BodyScan};
+use super::{applies, BodyScan, Expected, Finding, Wanted};
 
 fn scan(body: &[u8]) -> bool {
     let mut whole = BodyScan::new();
@@ -330,5 +330,100 @@ fn rfc2231_values_padded_past_the_cap_are_refused() {
     ] {
         let disposition = format!("form-data; name*={value}");
         assert!(scan(&part(&disposition)), "{disposition}");
+    }
+}
+
+/// A reading for credentials only (not a `POST`): `user_key` must be `mine`, `app_id` `a`.
+fn credentials(body: &[u8], multipart: bool) -> Option<Finding> {
+    let expected = vec![
+        Expected {
+            name: "user_key".into(),
+            values: vec!["mine".into()],
+        },
+        Expected {
+            name: "app_id".into(),
+            values: vec!["a".into()],
+        },
+    ];
+    let wanted = Wanted {
+        method: false,
+        fields: if multipart { expected.clone() } else { vec![] },
+        keys: if multipart { vec![] } else { expected },
+    };
+    let read = |cuts: &[usize]| {
+        let mut scan = BodyScan::wanting(wanted.clone());
+        let mut at = 0;
+        for &cut in cuts.iter().chain([&body.len()]) {
+            scan.feed(body.get(at..cut).unwrap_or_default());
+            at = cut;
+        }
+        scan.finish();
+        scan.finding()
+    };
+    let whole = read(&[]);
+    for at in 0..=body.len() {
+        assert_eq!(read(&[at]), whole, "split at {at}: {body:?}");
+    }
+    assert_eq!(read(&(1..body.len()).collect::<Vec<_>>()), whole);
+    whole
+}
+
+#[test]
+fn credential_fields_hold_the_value_checked() {
+    let differs = Some(Finding::Credential);
+    for (disposition, value, found) in [
+        ("form-data; name=\"user_key\"", "mine", None),
+        ("form-data; name=\"user_key\"", "admin", differs),
+        ("form-data; name=\"user_key\"", "min", differs),
+        ("form-data; name=\"user_key\"", "mine2", differs),
+        ("form-data; name=\"user_key\"", "", differs),
+        ("form-data; name=\"user_key\"", "mine\r\nmore", differs),
+        ("form-data; name=user.key", "admin", differs),
+        ("form-data; name=\"USER_KEY[]\"", "admin", differs),
+        ("form-data; name*=utf-8''user%5Fkey", "admin", differs),
+        ("form-data; name=\"app_id\"", "a", None),
+        ("form-data; name=\"app_id\"", "b", differs),
+        ("form-data; name=\"note\"", "admin", None),
+        // `_method` is not read on this method.
+        ("form-data; name=\"_method\"", "DELETE", None),
+    ] {
+        let body = format!(
+            "--b\r\nContent-Disposition: {disposition}\r\nContent-Type: text/plain\r\n\r\n\
+             {value}\r\n--b--\r\n"
+        );
+        assert_eq!(credentials(body.as_bytes(), true), found, "{body:?}");
+    }
+    // The body ends in the value: what came is the value.
+    let cut = b"--b\r\nContent-Disposition: form-data; name=user_key\r\n\r\nadm";
+    assert_eq!(credentials(cut, true), differs);
+    // JSON is not read in a multipart body, nor a part in a JSON body.
+    assert_eq!(credentials(br#"{"user_key":"admin"}"#, true), None);
+    let part = b"--b\r\nContent-Disposition: form-data; name=user_key\r\n\r\nadmin\r\n--b--";
+    assert_eq!(credentials(part, false), None);
+}
+
+#[test]
+fn top_level_json_keys_hold_a_string_checked() {
+    let differs = Some(Finding::Credential);
+    for (body, found) in [
+        (r#"{"user_key":"mine","app_id":"a"}"#, None),
+        (r#" { "USER_KEY" : "mine" } "#, None),
+        (r#"{"user_key":"m\u0069ne"}"#, None),
+        (r#"{"user_key":"admin"}"#, differs),
+        (r#"{"x":[1,{"y":"}"}],"user_key":"admin"}"#, differs),
+        (r#"{"user_key":"mine\"x"}"#, differs),
+        (r#"{"user_\u006bey":"admin"}"#, differs),
+        (r#"{"user_key":1234}"#, differs),
+        (r#"{"user_key":["mine"]}"#, differs),
+        (r#"{"user_key":{"a":"mine"}}"#, differs),
+        (r#"{"user_key":true}"#, differs),
+        (r#"{"app_id":"b"}"#, differs),
+        (r#"{"a":{"user_key":"admin"}}"#, None),
+        (r#"[{"user_key":"admin"}]"#, None),
+        (r#"{"a":"user_key","b":"admin"}"#, None),
+        (r#"{"user.key":"admin"}"#, None),
+        (r#"{"_method":"DELETE"}"#, None),
+    ] {
+        assert_eq!(credentials(body.as_bytes(), false), found, "{body}");
     }
 }

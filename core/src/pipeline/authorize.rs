@@ -34,7 +34,7 @@ impl PendingRequest {
         if self.insecure {
             return Err(LocalReply::https_required());
         }
-        if self.header_secret_failed {
+        if self.header_secret_failed || self.body_credential_failed {
             return Err(failed());
         }
         if self.public_path {

@@ -7,7 +7,7 @@ use crate::auth::identity::{Identity, Method};
 use crate::auth::local;
 use crate::auth::local::LocalFailure;
 use crate::auth::Mode;
-use crate::body_scan::BodyScan;
+use crate::body_scan::{BodyScan, Finding};
 use crate::config::{CredentialsLocation, Service};
 use crate::credentials::Authorization;
 use crate::mapping::arg_names::is_spelling_of;
@@ -203,7 +203,7 @@ impl PendingRequest {
     }
 
     /// The query arg a local service reads keys from.
-    fn local_query_key(&self) -> Option<&str> {
+    pub(super) fn local_query_key(&self) -> Option<&str> {
         (self.service.auth.api_keys.as_ref()).and_then(|k| k.query.as_deref())
     }
 
@@ -228,13 +228,6 @@ impl PendingRequest {
         self.routing_changed |= select::form_changes_routing(&self.routing_args, &self.args, &form);
         self.method_overridden |=
             self.form_override() && method_override::in_text(&self.method, &text);
-        // A form type that also names multipart or JSON (`...; profile=/json`): those readers
-        // too, since an upstream may believe the other name.
-        if self.scans_body() {
-            let mut scan = BodyScan::new();
-            scan.feed(body);
-            self.method_overridden |= scan.finish();
-        }
         if self.form_signed() && self.redefines_signed_args(&form) {
             self.local = Some(Err(LocalFailure::Failed));
         }
@@ -269,6 +262,18 @@ impl PendingRequest {
         }
         if (self.form_credentials() || compared) && self.form_names_another_key() {
             self.local = Some(Err(LocalFailure::Failed));
+        }
+        // A form type that also names multipart or JSON (`...; profile=/json`): those readers
+        // too, since an upstream may believe the other name.
+        if self.scans_body() || self.compares_body() {
+            let mut scan = BodyScan::wanting(self.body_wanted());
+            scan.feed(body);
+            scan.finish();
+            match scan.finding() {
+                Some(Finding::Method) => self.method_overridden = true,
+                Some(Finding::Credential) => self.body_credential_failed = true,
+                None => {}
+            }
         }
     }
 

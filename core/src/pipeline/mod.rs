@@ -34,6 +34,9 @@ mod batching;
 mod batching_tests;
 #[cfg(test)]
 mod body_credentials_tests;
+mod body_fields;
+#[cfg(test)]
+mod body_fields_tests;
 #[cfg(test)]
 mod body_wait_tests;
 #[cfg(test)]
@@ -174,6 +177,12 @@ pub struct PendingRequest {
     scan_body: bool,
     /// That body is compressed or in a wide charset: it cannot be read, so it is refused.
     encoded_body: bool,
+    /// The kinds a body's content type names (multipart, JSON), on any method, when it can be
+    /// read: its credential fields or keys are compared (`body_fields`).
+    body_kinds: body_scan::Kinds,
+    /// A form body that is also multipart or JSON to some reader held a credential field or
+    /// key that is not the one checked: auth failed.
+    body_credential_failed: bool,
     /// `Referer`, read only for a service with the `3scale_referrer` policy.
     referrer: Option<String>,
     /// The chain index of an `ip_check` after `apicast` that denied: answered once apicast's
@@ -374,15 +383,16 @@ pub fn start(
     // Frameworks read a `_method` in a multipart or JSON body on `POST` only; the content
     // type in any spelling: an upstream that reads header names as CGI does (Symfony's
     // `HTTP_CONTENT_TYPE`) may take `Content_Type` for it (found by an audit).
-    let other_type = || {
-        let (value, ambiguous) = headers.header_any_spelling("content-type");
-        ambiguous || value.as_deref().is_some_and(body_scan::applies)
-    };
-    let scan_body = head.method == "POST"
-        && early.is_none()
-        && (content_type.as_deref().is_some_and(body_scan::applies) || other_type());
+    let kinds = body_kinds(content_type.as_deref(), headers);
+    let other_body = kinds.multipart || kinds.json;
+    let scan_body = head.method == "POST" && early.is_none() && other_body;
     let encoded_body = scan_body && encoded();
-    let other_body = content_type.as_deref().is_some_and(body_scan::applies) || other_type();
+    // Credential fields are compared on every method; a body that cannot be read is not (a
+    // `POST`'s is refused above; see README, "Multipart and JSON bodies").
+    let body_kinds = match early.is_none() && other_body && !encoded() {
+        true => kinds,
+        false => body_scan::Kinds::default(),
+    };
     let signed_url_body = form_body::signed_url_body(&local, head.method, other_body);
     let method_overridden = method_override::in_headers(head.method, headers)
         || (head.method == "POST"
@@ -443,6 +453,8 @@ pub fn start(
         method_overridden,
         scan_body,
         encoded_body,
+        body_kinds,
+        body_credential_failed: false,
         referrer,
         ip_denied,
         preflight: policies
@@ -455,6 +467,18 @@ pub fn start(
         shared_host: path_routed,
         dotless_authority: without_host_dot(head.authority),
     })
+}
+
+/// The kinds of body the content type names, in any spelling of its name (two spellings
+/// that disagree: both kinds).
+fn body_kinds(content_type: Option<&str>, headers: &dyn HeaderSource) -> body_scan::Kinds {
+    let (value, ambiguous) = headers.header_any_spelling("content-type");
+    let of = |ct: Option<&str>| ct.map(body_scan::kinds).unwrap_or_default();
+    let (first, other) = (of(content_type), of(value.as_deref()));
+    body_scan::Kinds {
+        multipart: ambiguous || first.multipart || other.multipart,
+        json: ambiguous || first.json || other.json,
+    }
 }
 
 /// Debug headers are on when `X-3scale-Debug` equals the backend authentication value.

@@ -1,19 +1,25 @@
-//! Multipart and JSON `POST` bodies, read for a `_method` as they stream (`crate::body_scan`).
-//! Such a body is never held for the verdict: each chunk is read in the body callback that
-//! brings it, before Envoy passes it on, whatever the request's state (waiting for the
-//! backend, or forwarded from the cache at the headers). A `_method` found answers 400 then:
-//! the upstream, which has not had the whole body, is reset by Envoy's local reply.
+//! Multipart and JSON bodies, read for a `_method` (a `POST`) and credentials (`body_fields`)
+//! as they stream (`crate::body_scan`). Such a body is never held for the verdict: each chunk
+//! is read in the body callback that brings it, before Envoy passes it on, whatever the
+//! request's state (waiting for the backend, or forwarded from the cache at the headers). A
+//! `_method` found answers 400 then, a credential that is not the one checked the service's
+//! auth failed: the upstream, which has not had the whole body, is reset by Envoy's local
+//! reply.
 
 use super::flow::{held, State};
-use super::reply::LocalReply;
+use super::reply::{LocalReply, Outcome};
 use super::steps::{RequestId, Step, Steps};
 use super::{PendingRequest, Worker};
-use crate::body_scan::BodyScan;
+use crate::body_scan::{BodyScan, Finding};
+use crate::config::Service;
+use std::sync::Arc;
 
 /// A body being read.
 pub(super) struct BodyWatch {
     request: RequestId,
     scan: BodyScan,
+    /// For its auth-failed answer.
+    service: Arc<Service>,
     /// Bytes of Envoy's buffer read already: while the request is held Envoy's buffer keeps
     /// every chunk, so the next read starts after them; once it goes on, each callback's buffer
     /// is its chunk alone.
@@ -26,10 +32,15 @@ pub(super) struct BodyWatch {
 impl Worker {
     /// Starts reading the body of a request whose headers did not end the stream.
     pub(super) fn watch_body(&mut self, request: RequestId, pending: &PendingRequest) {
-        if pending.scans_body() {
+        if !(pending.scans_body() || pending.compares_body()) {
+            return;
+        }
+        let wanted = pending.body_wanted();
+        if wanted.method || !wanted.fields.is_empty() || !wanted.keys.is_empty() {
             self.bodies.push(BodyWatch {
                 request,
-                scan: BodyScan::new(),
+                scan: BodyScan::wanting(wanted),
+                service: Arc::clone(&pending.service),
                 read: 0,
                 forwarded: None,
             });
@@ -76,10 +87,9 @@ impl Worker {
             let watch = self.bodies.swap_remove(i);
             if !found {
                 self.count_forward(&watch);
+            } else {
+                return self.reply(request, watch.refusal());
             }
-        }
-        if found {
-            return self.reply(request, LocalReply::method_override());
         }
         held(self.flows.get(request))
     }
@@ -114,7 +124,7 @@ impl Worker {
         let mut watch = self.bodies.swap_remove(i);
         let answered = matches!(self.flows.get(request), Some(State::Complete));
         if watch.scan.finish() && !answered {
-            return Some(self.reply(request, LocalReply::method_override()));
+            return Some(self.reply(request, watch.refusal()));
         }
         if !answered {
             self.count_forward(&watch);
@@ -132,5 +142,17 @@ impl Worker {
 
     pub(super) fn watches_body(&self, request: RequestId) -> bool {
         self.bodies.iter().any(|w| w.request == request)
+    }
+}
+
+impl BodyWatch {
+    /// The answer to what the body held.
+    fn refusal(&self) -> LocalReply {
+        match self.scan.finding() {
+            Some(Finding::Credential) => {
+                LocalReply::error(&self.service.errors.auth_failed, Outcome::AuthFailed)
+            }
+            _ => LocalReply::method_override(),
+        }
     }
 }
