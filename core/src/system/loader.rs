@@ -47,6 +47,8 @@ struct Fetch {
     queue: Vec<Request>,
     in_flight: Option<u32>,
     collected: Vec<FetchedService>,
+    /// It read several pages: a change between two of them may have hidden a service.
+    paged: bool,
 }
 
 /// Counts for Envoy's counters, taken after each event.
@@ -154,6 +156,7 @@ impl Loader {
                 queue,
                 in_flight: None,
                 collected: Vec::new(),
+                paged: false,
             });
             steps.extend(self.next_request(store, now_ms));
         }
@@ -289,6 +292,7 @@ impl Loader {
                             return Vec::new();
                         }
                         fetch.queue.insert(0, Request::Page(n + 1));
+                        fetch.paged = true;
                     }
                     // In the answer's order: a kept version takes hosts where its entry stood.
                     let mut services = services.into_iter();
@@ -369,7 +373,7 @@ impl Loader {
 
     fn finish_empty(&mut self, store: &dyn SharedStore, now_ms: u64) {
         self.fetch = None;
-        schedule::fetch_succeeded(store, &self.scope, now_ms, self.refresh_ms());
+        schedule::fetch_succeeded(store, &self.scope, now_ms, self.refresh_ms(), false);
     }
 
     /// The VM is going away: a fetch it holds is released to the other workers.
@@ -388,6 +392,7 @@ impl Loader {
         let Some(fetch) = self.fetch.take() else {
             return Vec::new();
         };
+        let paged = fetch.paged;
         let mut accepted = Vec::new();
         let mut accepted_with = Vec::new();
         // Indices in `accepted` of the services published only to hold their place.
@@ -421,13 +426,16 @@ impl Loader {
                 }
             }
         }
-        schedule::fetch_succeeded(store, &self.scope, now_ms, self.refresh_ms());
         let unchanged = self.generation > 0
             && accepted.len() == self.installed.len()
             && accepted
                 .iter()
                 .zip(&self.installed)
                 .all(|(a, b)| a.id == b.id && a.version == b.version && a.content == b.content);
+        // A service new in System that a change between two pages hid is found by the
+        // early re-fetch, not `refresh_s` later (`missed` knows only installed services).
+        let recheck = paged && !unchanged;
+        schedule::fetch_succeeded(store, &self.scope, now_ms, self.refresh_ms(), recheck);
         if !unchanged {
             for warning in accepted_with {
                 warn!("tollgate: service from 3scale System accepted: {warning}");

@@ -229,3 +229,31 @@ fn a_single_page_fetch_removes_a_missing_service_at_once() {
     let now = installed(&a.on_tick(&store, 20_001)).unwrap();
     assert_eq!(ids(&now), vec![2, 3]);
 }
+
+#[test]
+fn a_paged_fetch_that_changed_the_set_is_repeated_after_5_s_once() {
+    let store = MemoryStore::default();
+    // The first fetch (two pages) changed the set: nothing installed could be asked for.
+    let mut a = loaded(&store, 501);
+    assert!(gets(&a.on_tick(&store, 4_999)).is_empty());
+    assert_eq!(gets(&a.on_tick(&store, 5_000)).len(), 1, "page 1 again");
+    a.on_sent(&store, Some(3), 5_000);
+    a.on_answer_body(&store, &base(), Some(200), &page(&entries(1..=500)), 5_000);
+    a.on_sent(&store, Some(4), 5_000);
+    let last_page = page(&entries(501..=502));
+    a.on_answer_body(&store, &base(), Some(200), &last_page, 5_000);
+    assert_eq!(installed(&a.on_tick(&store, 5_001)).unwrap().len(), 502);
+    // Changed again: the next fetch after refresh_s (10 s), not another early one.
+    assert!(gets(&a.on_tick(&store, 14_999)).is_empty(), "no fetch loop");
+    assert_eq!(gets(&a.on_tick(&store, 15_000)).len(), 1);
+
+    // A first fetch of one page has no such race: refresh_s.
+    let store = MemoryStore::default();
+    let mut a = Loader::new(system(json!({})));
+    a.on_tick(&store, 0);
+    a.on_sent(&store, Some(1), 0);
+    a.on_answer_body(&store, &base(), Some(200), &page(&entries(1..=3)), 0);
+    assert_eq!(installed(&a.on_tick(&store, 1)).unwrap().len(), 3);
+    assert!(gets(&a.on_tick(&store, 9_999)).is_empty());
+    assert_eq!(gets(&a.on_tick(&store, 10_000)).len(), 1);
+}

@@ -1,6 +1,7 @@
 //! Which worker fetches the configuration from 3scale System, and when: one fetch per
 //! `refresh_s` for the whole Envoy, elected through shared data as the reporter is, with a
-//! backoff after failures (5 s, doubling, never more than `refresh_s`).
+//! backoff after failures (5 s, doubling, never more than `refresh_s`), and one early
+//! re-fetch after a paged fetch that changed the set.
 
 use crate::cache::store::update;
 use crate::cache::SharedStore;
@@ -12,7 +13,13 @@ fn key(scope: &str) -> String {
 /// The first retry after a failed fetch.
 pub const FIRST_BACKOFF_MS: u64 = 5_000;
 
-/// `next_at_ms backoff_ms`: when the next fetch is due, and the last backoff (0: none).
+/// The re-fetch after a paged fetch that changed the set: a change between two page requests
+/// may have hidden a service no page listed ([`fetch_succeeded`]).
+pub const RECHECK_MS: u64 = 5_000;
+
+/// `next_at_ms backoff_ms`: when the next fetch is due, and the last backoff (0: none; whole
+/// seconds), its lowest bit set while that fetch is the early re-fetch (one field less to
+/// write: the module's size budget).
 fn decode(value: Option<&[u8]>) -> (u64, u64) {
     let text = String::from_utf8_lossy(value.unwrap_or_default()).into_owned();
     let mut fields = text.split(' ').map(|f| f.parse().unwrap_or(0));
@@ -41,17 +48,30 @@ pub fn release(store: &dyn SharedStore, scope: &str, now_ms: u64) {
     });
 }
 
-/// The fetch succeeded: the next one is `refresh_ms` from now.
-pub fn fetch_succeeded(store: &dyn SharedStore, scope: &str, now_ms: u64, refresh_ms: u64) {
-    update(store, &key(scope), |_| {
-        Some((encode(now_ms.saturating_add(refresh_ms), 0), ()))
+/// The fetch succeeded: the next one is `refresh_ms` from now, or [`RECHECK_MS`] when
+/// `recheck` (it read several pages and changed the set) unless this fetch was itself the
+/// re-fetch: at most one early fetch per `refresh_ms`, never a loop against System.
+pub fn fetch_succeeded(
+    store: &dyn SharedStore,
+    scope: &str,
+    now_ms: u64,
+    refresh_ms: u64,
+    recheck: bool,
+) {
+    update(store, &key(scope), |value| {
+        let early = recheck && decode(value).1 & 1 == 0;
+        let delay = if early { RECHECK_MS } else { refresh_ms };
+        let next = now_ms.saturating_add(delay.min(refresh_ms));
+        Some((encode(next, u64::from(early)), ()))
     });
 }
 
 /// The fetch failed: the next one comes after the backoff, which this returns.
 pub fn fetch_failed(store: &dyn SharedStore, scope: &str, now_ms: u64, refresh_ms: u64) -> u64 {
     update(store, &key(scope), |value| {
-        let (_, last) = decode(value);
+        // A failed re-fetch stays the re-fetch: its retry does not re-arm it.
+        let (_, field) = decode(value);
+        let (last, early) = (field & !1, field & 1);
         let backoff_ms = if last == 0 {
             FIRST_BACKOFF_MS
         } else {
@@ -59,7 +79,7 @@ pub fn fetch_failed(store: &dyn SharedStore, scope: &str, now_ms: u64, refresh_m
         }
         .min(refresh_ms.max(1));
         Some((
-            encode(now_ms.saturating_add(backoff_ms), backoff_ms),
+            encode(now_ms.saturating_add(backoff_ms), backoff_ms | early),
             backoff_ms,
         ))
     })
@@ -88,7 +108,7 @@ mod tests {
             claim_fetch(&store, "s", 1_500, 60_000),
             "released: taken over"
         );
-        fetch_succeeded(&store, "s", 2_000, 300_000);
+        fetch_succeeded(&store, "s", 2_000, 300_000, false);
         assert!(!claim_fetch(&store, "s", 301_999, 60_000));
         assert!(claim_fetch(&store, "s", 302_000, 60_000));
     }
@@ -105,7 +125,7 @@ mod tests {
         );
         assert!(!claim_fetch(&store, "s", 29_999, 1));
         assert!(claim_fetch(&store, "s", 30_000, 1));
-        fetch_succeeded(&store, "s", 0, 30_000);
+        fetch_succeeded(&store, "s", 0, 30_000, false);
         assert_eq!(
             fetch_failed(&store, "s", 0, 30_000),
             5_000,
@@ -114,5 +134,36 @@ mod tests {
         // A refresh shorter than the first backoff caps it.
         let store = MemoryStore::default();
         assert_eq!(fetch_failed(&store, "s", 0, 2_000), 2_000);
+    }
+
+    #[test]
+    fn a_changing_paged_fetch_is_fetched_again_once_early() {
+        let store = MemoryStore::default();
+        fetch_succeeded(&store, "s", 0, 300_000, true);
+        assert!(!claim_fetch(&store, "s", 4_999, 60_000));
+        assert!(
+            claim_fetch(&store, "s", 5_000, 60_000),
+            "re-fetched after 5 s"
+        );
+        // The re-fetch changes the set again: refresh_s, not another early fetch.
+        fetch_succeeded(&store, "s", 6_000, 300_000, true);
+        assert!(!claim_fetch(&store, "s", 305_999, 60_000), "no fetch loop");
+        assert!(claim_fetch(&store, "s", 306_000, 60_000));
+        // A failed re-fetch keeps it the re-fetch: its retry does not re-arm.
+        let store = MemoryStore::default();
+        fetch_succeeded(&store, "s", 0, 300_000, true);
+        assert_eq!(fetch_failed(&store, "s", 5_000, 300_000), 5_000);
+        assert!(claim_fetch(&store, "s", 10_000, 60_000));
+        fetch_succeeded(&store, "s", 11_000, 300_000, true);
+        assert!(!claim_fetch(&store, "s", 310_999, 60_000));
+        // A normal fetch after it may re-fetch early again; an unchanged one does not.
+        fetch_succeeded(&store, "s", 311_000, 300_000, true);
+        assert!(claim_fetch(&store, "s", 316_000, 60_000));
+        fetch_succeeded(&store, "s", 316_000, 300_000, false);
+        assert!(!claim_fetch(&store, "s", 615_999, 60_000));
+        // A refresh shorter than 5 s stays the refresh.
+        let store = MemoryStore::default();
+        fetch_succeeded(&store, "s", 0, 2_000, true);
+        assert!(claim_fetch(&store, "s", 2_000, 60_000));
     }
 }

@@ -16,11 +16,11 @@ use support::*;
 const THREE_KEY: &str = "uk-three";
 const THOUSAND_KEY: &str = "uk-1000";
 
-/// Envoy (2 workers) loading from `mock` every 2 s; the backend also knows service 3.
-fn start(mock: &MockSystem) -> Stack {
+/// Envoy (2 workers) loading from `mock` every `refresh_s`; the backend also knows service 3.
+fn start(mock: &MockSystem, refresh_s: u64) -> Stack {
     let config = json!({
         "backend": {"cluster": "threescale_backend", "authority": "backend.example", "timeout_ms": 1000},
-        "system": system::block(2)
+        "system": system::block(refresh_s)
     });
     let state = backend_state()
         .service(
@@ -123,7 +123,7 @@ fn a_service_moved_onto_a_page_already_read_keeps_answering_and_a_deleted_one_go
         .unwrap();
     let two = service(2, json!("2"), json!({"hosts": ["two.example.com"]}));
     mock.publish(Stored::Production, two).unwrap();
-    let s = start(&mock);
+    let s = start(&mock, 2);
     let one = |target: &str| send(&s, "api.example.com", target);
     let app = format!("app_id={APP_ID}&app_key={APP_KEY}");
     assert!(wait_steady(Duration::from_secs(15), || {
@@ -224,4 +224,73 @@ fn a_service_moved_onto_a_page_already_read_keeps_answering_and_a_deleted_one_go
         .envoy
         .wait_for_log("service 1498 () removed", Duration::from_secs(5)));
     assert!(!s.envoy.log().contains("service 1000 () removed"));
+}
+
+/// Account-list page requests so far.
+fn page_requests(mock: &MockSystem) -> usize {
+    mock.count("/admin/api/account/proxy_configs/")
+}
+
+#[test]
+fn a_service_the_first_fetch_missed_is_served_after_an_early_re_fetch() {
+    let mock = system::start();
+    // By row id: 3, 1000..=1498 (page 1), 1 (page 2). Service 3 deleted once page 1 is
+    // answered: service 1 moves onto page 1 and page 2 is empty. Nothing is installed yet, so
+    // there is nothing to ask System for again (s32a served 1's hosts 404 for refresh_s).
+    mock.publish(Stored::Production, minimal(3, "/")).unwrap();
+    for id in 1000..=1498 {
+        mock.publish(Stored::Production, minimal(id, "/")).unwrap();
+    }
+    mock.publish(Stored::Production, service(1, json!("1"), json!({})))
+        .unwrap();
+    mock.between_pages(BetweenPages {
+        after_page: 1,
+        delete: vec![3],
+        ..BetweenPages::default()
+    });
+    let s = start(&mock, 300);
+    let loaded = wait_until(Duration::from_secs(15), || {
+        s.envoy.stat("wasmcustom.tollgate.config_services") == Some(500)
+    });
+    assert!(loaded, "the first fetch never loaded");
+    let first_fetch = Instant::now();
+    assert!(!mock.between_pages_pending(), "the mock made its change");
+    assert_eq!(page_requests(&mock), 2, "one fetch of two pages so far");
+
+    let target = format!("/missed?user_key={USER_KEY}");
+    let mut statuses = Vec::new();
+    let served = wait_until(Duration::from_secs(10), || {
+        statuses.push(send(&s, "api.example.com", &target));
+        statuses.last() == Some(&200)
+    });
+    assert!(
+        served,
+        "service 1 not served 10 s after the first fetch (refresh_s is 300): {} requests, last {:?}",
+        statuses.len(),
+        statuses.last()
+    );
+    assert_ne!(
+        statuses.first(),
+        Some(&200),
+        "the race hid service 1 at first"
+    );
+    assert!(first_fetch.elapsed() < Duration::from_secs(10));
+    let upstream = (s.echo.requests().iter())
+        .filter(|r| r.path.starts_with("/missed"))
+        .count();
+    assert_eq!(upstream, 1, "only the served request reached the upstream");
+    let authreps = (s.authreps().iter())
+        .filter(|r| r.param("service_id") == Some("1"))
+        .count();
+    assert_eq!(authreps, 1, "the backend authorized service 1 once");
+    assert!(s
+        .envoy
+        .wait_for_log("service 3 () removed", Duration::from_secs(3)));
+
+    // The re-fetch read two pages and changed the set too: the next fetch is refresh_s
+    // later, not another early one.
+    assert_eq!(page_requests(&mock), 4, "one re-fetch of two pages");
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(page_requests(&mock), 4, "no fetch loop against System");
+    assert_eq!(send(&s, "api.example.com", &target), 200);
 }
