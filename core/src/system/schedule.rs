@@ -17,25 +17,51 @@ pub const FIRST_BACKOFF_MS: u64 = 5_000;
 /// may have hidden a service no page listed ([`fetch_succeeded`]).
 pub const RECHECK_MS: u64 = 5_000;
 
-/// `next_at_ms backoff_ms`: when the next fetch is due, and the last backoff (0: none; whole
-/// seconds), its lowest bit set while that fetch is the early re-fetch (one field less to
-/// write: the module's size budget).
-fn decode(value: Option<&[u8]>) -> (u64, u64) {
-    let text = String::from_utf8_lossy(value.unwrap_or_default()).into_owned();
-    let mut fields = text.split(' ').map(|f| f.parse().unwrap_or(0));
-    (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
+/// The shared record, `next_at_ms backoff_ms early`: when the next fetch is due, the last
+/// backoff (0: none), and whether that fetch is the early re-fetch (`1`; absent in records
+/// written before it existed: `0`).
+#[derive(Clone, Copy)]
+struct Record {
+    next_at_ms: u64,
+    backoff_ms: u64,
+    early: bool,
 }
 
-fn encode(next_at_ms: u64, backoff_ms: u64) -> Vec<u8> {
-    format!("{next_at_ms} {backoff_ms}").into_bytes()
+fn decode(value: Option<&[u8]>) -> Record {
+    let text = String::from_utf8_lossy(value.unwrap_or_default()).into_owned();
+    let mut fields = text.split(' ').map(|f| f.parse().unwrap_or(0));
+    let mut next = || fields.next().unwrap_or(0);
+    Record {
+        next_at_ms: next(),
+        backoff_ms: next(),
+        early: next() == 1,
+    }
+}
+
+fn encode(record: Record) -> Vec<u8> {
+    let Record {
+        next_at_ms,
+        backoff_ms,
+        early,
+    } = record;
+    format!("{next_at_ms} {backoff_ms} {}", u8::from(early)).into_bytes()
 }
 
 /// Whether this worker fetches now: the first to move the next fetch time forward wins. The
 /// winner holds the fetch for `hold_ms` (if its VM goes away, another worker fetches then).
 pub fn claim_fetch(store: &dyn SharedStore, scope: &str, now_ms: u64, hold_ms: u64) -> bool {
     update(store, &key(scope), |value| {
-        let (next_at_ms, backoff_ms) = decode(value);
-        (now_ms >= next_at_ms).then(|| (encode(now_ms.saturating_add(hold_ms), backoff_ms), ()))
+        let record = decode(value);
+        (now_ms >= record.next_at_ms).then(|| {
+            let next_at_ms = now_ms.saturating_add(hold_ms);
+            (
+                encode(Record {
+                    next_at_ms,
+                    ..record
+                }),
+                (),
+            )
+        })
     })
     .is_some()
 }
@@ -43,8 +69,14 @@ pub fn claim_fetch(store: &dyn SharedStore, scope: &str, now_ms: u64, hold_ms: u
 /// The elected worker goes away mid-fetch: the next worker to tick fetches.
 pub fn release(store: &dyn SharedStore, scope: &str, now_ms: u64) {
     update(store, &key(scope), |value| {
-        let (_, backoff_ms) = decode(value);
-        Some((encode(now_ms, backoff_ms), ()))
+        let next_at_ms = now_ms;
+        Some((
+            encode(Record {
+                next_at_ms,
+                ..decode(value)
+            }),
+            (),
+        ))
     });
 }
 
@@ -59,29 +91,36 @@ pub fn fetch_succeeded(
     recheck: bool,
 ) {
     update(store, &key(scope), |value| {
-        let early = recheck && decode(value).1 & 1 == 0;
+        let early = recheck && !decode(value).early;
         let delay = if early { RECHECK_MS } else { refresh_ms };
-        let next = now_ms.saturating_add(delay.min(refresh_ms));
-        Some((encode(next, u64::from(early)), ()))
+        let next_at_ms = now_ms.saturating_add(delay.min(refresh_ms));
+        let record = Record {
+            next_at_ms,
+            backoff_ms: 0,
+            early,
+        };
+        Some((encode(record), ()))
     });
 }
 
 /// The fetch failed: the next one comes after the backoff, which this returns.
 pub fn fetch_failed(store: &dyn SharedStore, scope: &str, now_ms: u64, refresh_ms: u64) -> u64 {
     update(store, &key(scope), |value| {
-        // A failed re-fetch stays the re-fetch: its retry does not re-arm it.
-        let (_, field) = decode(value);
-        let (last, early) = (field & !1, field & 1);
-        let backoff_ms = if last == 0 {
+        // A failed re-fetch stays the re-fetch (`early` kept): its retry does not re-arm it.
+        let record = decode(value);
+        let backoff_ms = if record.backoff_ms == 0 {
             FIRST_BACKOFF_MS
         } else {
-            last.saturating_mul(2)
+            record.backoff_ms.saturating_mul(2)
         }
         .min(refresh_ms.max(1));
-        Some((
-            encode(now_ms.saturating_add(backoff_ms), backoff_ms | early),
+        let next_at_ms = now_ms.saturating_add(backoff_ms);
+        let record = Record {
+            next_at_ms,
             backoff_ms,
-        ))
+            ..record
+        };
+        Some((encode(record), backoff_ms))
     })
     .unwrap_or(FIRST_BACKOFF_MS.min(refresh_ms))
 }
