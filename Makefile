@@ -133,7 +133,7 @@ release: oci
 # arithmetic overflow is a crash. New inputs go to fuzz/corpus-work/<target> (ignored by git);
 # the committed seeds in fuzz/corpus/<target> are read, never written. Crashes land in
 # fuzz/artifacts/<target>/.
-FUZZ_TARGETS       := config pipeline path_query credentials backend_answer cache_entries jwt_authn_metadata oidc_discovery client_ip url_rewriting body_scan system_answer jwt_signatures header_map encoding cors_origin answer_headers jwks wake_list
+FUZZ_TARGETS       := config pipeline path_query credentials backend_answer cache_entries jwt_authn_metadata oidc_discovery client_ip url_rewriting body_scan system_answer jwt_signatures header_map encoding cors_origin answer_headers jwks wake_list policy_review
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_FLAGS         := -O --debug-assertions

@@ -1,11 +1,12 @@
-//! `Authorization` header parsing (Basic, Bearer), base64url and JWT verification: raw
-//! tokens, and validly signed HS256 tokens with arbitrary headers and claims.
+//! `Authorization` header parsing (Basic, Bearer; an encoded user and password read back),
+//! base64url and JWT verification: raw tokens, and validly signed HS256 tokens with arbitrary
+//! headers and claims.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use tollgate_core::auth::jwt::{verify, Jwks, JwtRules};
-use tollgate_core::base64;
+use tollgate_core::base64::{self, Alphabet};
 use tollgate_core::credentials::Authorization;
 use tollgate_fuzz::{hs256_token, JoseHeader, Payload};
 
@@ -25,6 +26,20 @@ fuzz_target!(|input: Input| {
     match input {
         Input::Header(value) => {
             let _ = Authorization::parse(&value);
+            // Basic reads back the user and password a client encoded (RFC 7617: the user
+            // ends at the first colon), whatever the scheme's case.
+            let (user, password) = value.split_once('\n').unwrap_or(("", &value));
+            if !user.contains(':') {
+                let encoded =
+                    base64::encode(format!("{user}:{password}").as_bytes(), Alphabet::Standard);
+                let basic = Authorization::parse(&format!("bAsIc {encoded}"));
+                assert_eq!(
+                    (basic.userid.as_deref(), basic.password.as_deref()),
+                    (Some(user), Some(password)),
+                    "{encoded:?}"
+                );
+                assert!(basic.token.is_none() && !basic.malformed_basic);
+            }
             if let Some(rest) = value.strip_prefix("Bearer ") {
                 let _ = jwt.verify(rest, 1_700_000_000);
             }

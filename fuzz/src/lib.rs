@@ -6,6 +6,10 @@
 #[path = "../../src/abi.rs"]
 pub mod abi;
 pub mod cache;
+// The CLI's policy report (`tollgate check`), as the CLI compiles it: `policy_review` reads
+// through it.
+#[path = "../../tools/cli/src/policies.rs"]
+pub mod cli_policies;
 pub mod figures;
 pub mod header_lines;
 pub mod test_keys;
