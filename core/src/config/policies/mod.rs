@@ -222,35 +222,14 @@ impl PolicyChain {
         for (p, v) in items {
             entries.push(entry(&p, v, ctx)?);
         }
-        // APIcast matches a `jwt_claim_check` after `routing` against the path of the upstream
-        // routing chose (`url`'s path, `replace_path`), which Envoy's routes choose here: its
-        // rules would read another path than APIcast's (found by an audit, 2026-12-06).
-        #[cfg(feature = "jwt")]
-        let routing = entries
+        let policies: Vec<(usize, &Policy)> =
+            entries.iter().map(|e| &e.policy).enumerate().collect();
+        if let Some((i, why)) = misplaced(&policies) {
+            return Err(error(&format!("{path}[{i}]"), why));
+        }
+        let found = entries
             .iter()
-            .position(|e| matches!(e.policy, Policy::Routing(_)));
-        #[cfg(feature = "jwt")]
-        if let Some(check) = (entries.iter().enumerate())
-            .skip(routing.map_or(entries.len(), |r| r + 1))
-            .find(|(_, e)| matches!(e.policy, Policy::JwtClaimCheck(_)))
-        {
-            return Err(error(
-                &format!("{path}[{}]", check.0),
-                "jwt_claim_check after routing: APIcast checks the routed upstream's path, which Envoy's routes choose; place it before routing",
-            ));
-        }
-        let mut apicasts = (entries.iter().enumerate())
-            .filter(|(_, e)| matches!(e.policy, Policy::Apicast))
-            .map(|(i, _)| i);
-        let found = apicasts.next();
-        if let Some(second) = apicasts.next() {
-            // APIcast would run the rules and the backend again on what the policies between
-            // them made (a rewritten path, say); Tollgate reads one `apicast`.
-            return Err(error(
-                &format!("{path}[{second}]"),
-                "a second apicast: Tollgate authorizes once, with the first",
-            ));
-        }
+            .position(|e| matches!(e.policy, Policy::Apicast));
         let apicast = found.unwrap_or(entries.len());
         let mut chain = PolicyChain {
             public: found.is_none().then_some(path),
@@ -371,6 +350,34 @@ impl PolicyChain {
 }
 
 /// A chain without `apicast` does no 3scale authorization in APIcast: the service is public.
+/// A policy the chain's order refuses, given the chain's policies with their indices: its
+/// index and why. The filter stops at it; `tollgate check` marks each (`review`).
+fn misplaced(policies: &[(usize, &Policy)]) -> Option<(usize, &'static str)> {
+    // APIcast matches a `jwt_claim_check` after `routing` against the path of the upstream
+    // routing chose (`url`'s path, `replace_path`), which Envoy's routes choose here: its
+    // rules would read another path than APIcast's (found by an audit, 2026-12-06).
+    #[cfg(feature = "jwt")]
+    {
+        let routing = (policies.iter()).position(|(_, p)| matches!(p, Policy::Routing(_)));
+        if let Some((i, _)) = (policies.iter())
+            .skip(routing.map_or(policies.len(), |r| r + 1))
+            .find(|(_, p)| matches!(p, Policy::JwtClaimCheck(_)))
+        {
+            return Some((*i, "jwt_claim_check after routing: APIcast checks the routed upstream's path, which Envoy's routes choose; place it before routing"));
+        }
+    }
+    // APIcast would run the rules and the backend again on what the policies between them
+    // made (a rewritten path, say); Tollgate reads one `apicast`.
+    let mut apicasts = (policies.iter()).filter(|(_, p)| matches!(p, Policy::Apicast));
+    apicasts.next();
+    (apicasts.next()).map(|(i, _)| {
+        (
+            *i,
+            "a second apicast: Tollgate authorizes once, with the first",
+        )
+    })
+}
+
 pub fn public_line(path: &str) -> String {
     format!(
         "{path}: no apicast policy: the service is PUBLIC: served without credentials, mapping \

@@ -2,8 +2,8 @@
 //! refusal, and the chain's own verdict (empty, public), read on even after a refusal (the
 //! filter stops at the first). The filter itself never calls this.
 
-use super::{empty_chain, entry, public_line, ChainEntry, Context, Policy};
-use crate::config::json::Obj;
+use super::{empty_chain, entry, misplaced, public_line, ChainEntry, Context, Policy};
+use crate::config::json::{error, Obj};
 use crate::config::ConfigError;
 use serde_json::Value;
 
@@ -44,11 +44,16 @@ pub fn review(text: &[u8]) -> Vec<Review> {
             continue;
         };
         let path = format!("services[{i}].proxy.policy_chain");
-        let entries: Vec<Reviewed> = (chain.iter().enumerate())
+        let mut entries: Vec<Reviewed> = (chain.iter().enumerate())
             .map(|(j, v)| Reviewed {
                 answer: entry(&format!("{path}[{j}]"), v, &ctx),
             })
             .collect();
+        // The chain's order, as the filter reads it, refusing each misplaced policy in turn.
+        while let Some((j, why)) = misplaced(&accepted(&entries)) {
+            let Some(e) = entries.get_mut(j) else { break };
+            e.answer = Err(error(&format!("{path}[{j}]"), why));
+        }
         let has_apicast = entries.iter().any(|e| {
             matches!(
                 &e.answer,
@@ -74,4 +79,11 @@ pub fn review(text: &[u8]) -> Vec<Review> {
         });
     }
     reviews
+}
+
+/// The policies of a chain's accepted entries, with their indices.
+fn accepted(entries: &[Reviewed]) -> Vec<(usize, &Policy)> {
+    (entries.iter().enumerate())
+        .filter_map(|(j, e)| e.answer.as_ref().ok().map(|c| (j, &c.policy)))
+        .collect()
 }
