@@ -65,7 +65,7 @@
 # a local+3scale query service's headers compared with the caller 0.5; and again, to 857 and
 # 616 KB, for the session's last fixes, 2.6 KB: request trailers named as a header the
 # decision reads removed, one host listed with and without a trailing dot refused; and again,
-# in the thirty-second, to 867 and 626 KB, 10.0 and 10.1 KB: credentials in multipart fields
+# in the thirty-second, to 867 and 626 KB, 10.1 and 10.5 KB: credentials in multipart fields
 # and top-level JSON keys compared with the one checked 7.1 KB (the readers' credential
 # fields, the expected values, every method), a host two fetched services spell with and
 # without a trailing dot served by neither 2.2 KB, the early re-fetch after a paged fetch
