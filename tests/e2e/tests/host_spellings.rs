@@ -312,6 +312,12 @@ fn on(s: &Stack, path: &str, host: &str, key: bool) -> Response {
 
 /// Neither service serves `public.example.com` (any spelling; with or without a key):
 /// 404, nothing upstream, no authrep. Their other hosts are served.
+/// Waits (up to `secs`) until `/` on `host` answers 200 steadily.
+fn until_served(s: &Stack, secs: u64, host: &str, key: bool, what: &str) {
+    let served = || on(s, "/", host, key).status == 200;
+    assert!(wait_steady(Duration::from_secs(secs), served), "{what}");
+}
+
 fn public_served_by_neither(s: &Stack, open: &EchoUpstream) {
     let (echo, opened, asked) = (
         s.echo.request_count(),
@@ -355,16 +361,12 @@ fn a_system_host_two_services_spell_with_and_without_a_dot_is_served_by_neither(
     mock.publish(Stored::Production, keyed_service(any_rule()))
         .unwrap();
     let (s, open) = from_system(&mock);
-    assert!(
-        wait_steady(Duration::from_secs(8), || on(
-            &s,
-            "/",
-            "api.example.com",
-            true
-        )
-        .status
-            == 200),
-        "service 1 never served api.example.com"
+    until_served(
+        &s,
+        8,
+        "api.example.com",
+        true,
+        "service 1 never served api.example.com",
     );
     public_served_by_neither(&s, &open);
     let listing =
@@ -389,31 +391,23 @@ fn a_refresh_adding_the_other_spelling_of_a_system_host_leaves_it_served_by_neit
     mock.publish(Stored::Production, keyed_service(any_rule()))
         .unwrap();
     let (s, open) = from_system(&mock);
-    assert!(
-        wait_steady(Duration::from_secs(8), || on(
-            &s,
-            "/",
-            "public.example.com",
-            true
-        )
-        .status
-            == 200),
-        "service 1 never served public.example.com"
+    until_served(
+        &s,
+        8,
+        "public.example.com",
+        true,
+        "service 1 never served public.example.com",
     );
     mock.publish(Stored::Production, open_service()).unwrap();
     assert!(s
         .envoy
         .wait_for_log("service 20 (open) added", Duration::from_secs(8)));
-    assert!(
-        wait_steady(Duration::from_secs(4), || on(
-            &s,
-            "/",
-            "open.example.com",
-            false
-        )
-        .status
-            == 200),
-        "a worker never installed the open service"
+    until_served(
+        &s,
+        4,
+        "open.example.com",
+        false,
+        "a worker never installed the open service",
     );
     public_served_by_neither(&s, &open);
     let mut rules = any_rule();

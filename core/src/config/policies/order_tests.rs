@@ -4,17 +4,26 @@
 use super::schema_tests::chain_of;
 use serde_json::json;
 
+/// A `routing` policy sending `X-Target: admin` to the admin upstream.
+fn routing_to_admin() -> serde_json::Value {
+    json!({"name": "routing", "configuration": {"rules": [
+        {"url": "http://admin:80/admin", "condition": {"operations": [
+            {"match": "header", "header_name": "X-Target", "op": "==", "value": "admin"}]}}]}})
+}
+
+/// A `jwt_claim_check` requiring the `admin` role on `/admin`.
+fn admin_claim_check() -> serde_json::Value {
+    json!({"name": "jwt_claim_check", "configuration": {"rules": [
+        {"resource": "/admin", "operations": [
+            {"jwt_claim": "role", "jwt_claim_type": "plain", "op": "==", "value": "admin"}]}]}})
+}
+
 /// `jwt_claim_check` after `routing`: APIcast checks the routed upstream's path, which the
 /// filter does not know (Envoy's routes choose it): refused at the claim check. Before
 /// `routing` (or without one) both read the client's path (found by an audit, 2026-12-06).
 #[test]
 fn a_claim_check_after_routing_is_refused() {
-    let routing = json!({"name": "routing", "configuration": {"rules": [
-        {"url": "http://admin:80/admin", "condition": {"operations": [
-            {"match": "header", "header_name": "X-Target", "op": "==", "value": "admin"}]}}]}});
-    let claims = json!({"name": "jwt_claim_check", "configuration": {"rules": [
-        {"resource": "/admin", "operations": [
-            {"jwt_claim": "role", "jwt_claim_type": "plain", "op": "==", "value": "admin"}]}]}});
+    let (routing, claims) = (routing_to_admin(), admin_claim_check());
     let parse = |chain: serde_json::Value| {
         let c = json!({"backend": {"cluster": "b"},
             "services": [{"id": 7, "backend_version": 1, "proxy": {"policy_chain": chain}}]});
@@ -42,12 +51,7 @@ fn a_claim_check_after_routing_is_refused() {
 /// (the fuzz target `policy_review` found both shown as accepted, 2026-12-07).
 #[test]
 fn the_review_marks_each_misplaced_policy() {
-    let routing = json!({"name": "routing", "configuration": {"rules": [
-        {"url": "http://admin:80/admin", "condition": {"operations": [
-            {"match": "header", "header_name": "X-Target", "op": "==", "value": "admin"}]}}]}});
-    let claims = json!({"name": "jwt_claim_check", "configuration": {"rules": [
-        {"resource": "/admin", "operations": [
-            {"jwt_claim": "role", "jwt_claim_type": "plain", "op": "==", "value": "admin"}]}]}});
+    let (routing, claims) = (routing_to_admin(), admin_claim_check());
     let apicast = json!({"name": "apicast"});
     let chain = json!([apicast, routing, claims, apicast]);
     let c = json!({"backend": {"cluster": "b"},
