@@ -237,23 +237,31 @@ impl Worker {
     }
 
     /// Whether a request trailer `name` (any spelling) is a header some service's decision
-    /// reads: a 3scale credential, a local API key's header, `Authorization`, a method
-    /// override. Envoy forwards request trailers unread, and an upstream that merges them
-    /// into the headers (Apache httpd's `MergeTrailers`) would read the client's trailer as
-    /// the header the decision did not see (found in the thirty-first session), so it is
-    /// removed. Every service's names, not the request's: trailers are rare, and a trailer
-    /// named as another service's credential is no loss.
+    /// reads: a 3scale credential, a local API key's header, `Authorization`, the header
+    /// `jwt_authn` reads tokens from, a method override, a forwarded host. Envoy forwards
+    /// request trailers unread, and an upstream that merges them into the headers (Apache
+    /// httpd's `MergeTrailers`) would read the client's trailer as the header the decision did
+    /// not see (found in the thirty-first session; the `jwt_authn` header and forwarded hosts
+    /// in the thirty-third), so it is removed. Every service's names, not the request's:
+    /// trailers are rare, and a trailer named as another service's credential is no loss.
     pub fn reads_request_header(&self, name: &[u8]) -> bool {
         let same = |n: &str| same_header_spelling(n.as_bytes(), name);
-        let fixed = ["authorization"].iter().chain(&method_override::HEADERS);
-        fixed.into_iter().any(|n| same(n))
+        let fixed = ["authorization", "x-forwarded-host", "forwarded"].iter();
+        fixed.chain(&method_override::HEADERS).any(|n| same(n))
             || self.config.services.iter().any(|s| {
                 let n = &s.names;
                 let key_header = (s.auth.api_keys.as_ref()).and_then(|k| k.header.as_deref());
+                #[cfg(feature = "jwt")]
+                let token_header = (s.auth.jwt.as_ref())
+                    .and_then(|j| j.from_jwt_authn.as_ref())
+                    .map(|source| source.header.as_str());
+                #[cfg(not(feature = "jwt"))]
+                let token_header: Option<&str> = None;
                 same(&n.user_key)
                     || same(&n.app_id)
                     || same(&n.app_key)
                     || key_header.is_some_and(same)
+                    || token_header.is_some_and(same)
             })
     }
 }

@@ -13,6 +13,11 @@ fn trailers_named_as_a_header_the_decision_reads_are_removed() {
     local["proxy"]["hosts"] = json!(["local.example.com"]);
     local["authentication"] =
         json!({"mode": "local", "api_keys": {"header": "X-Tenant-Key", "keys": []}});
+    #[cfg(feature = "jwt")]
+    {
+        local["authentication"]["jwt"] =
+            json!({"from_jwt_authn": {"metadata_key": "p", "header": "X-JWT-Assertion"}});
+    }
     config["services"].as_array_mut().unwrap().push(local);
     let envoy = Envoy::new(config, 1);
     let w = &envoy.workers[0];
@@ -23,7 +28,14 @@ fn trailers_named_as_a_header_the_decision_reads_are_removed() {
         "authorization",
         "X-HTTP-Method-Override",
         "x_method_override",
+        "X-Forwarded-Host",
+        "forwarded",
     ] {
+        assert!(w.reads_request_header(name.as_bytes()), "{name}");
+    }
+    // The header `jwt_authn` reads tokens from (thirty-third session).
+    #[cfg(feature = "jwt")]
+    for name in ["x-jwt-assertion", "X_JWT_Assertion"] {
         assert!(w.reads_request_header(name.as_bytes()), "{name}");
     }
     for name in ["user_key", "x-request-id", "x-api-keys", "grpc-status"] {

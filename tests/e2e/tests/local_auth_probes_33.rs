@@ -1,0 +1,214 @@
+//! A red-team of local authentication (thirty-third session).
+//!
+//! Found and fixed (failed on `s33a.wasm`): with `jwt.from_jwt_authn` reading a custom
+//! header (`X-JWT-Assertion`), a forged token sent as a request TRAILER of that name rode
+//! along with the verified header token. `jwt_authn` never reads trailers, and the trailers
+//! Tollgate removes (thirty-first session) were the 3scale credential names, API key headers,
+//! `Authorization` and the method overrides, not this header: an upstream merging trailers
+//! into its headers (Apache's `MergeTrailers on`) read the forged token.
+
+mod support;
+
+use e2e::http::send_raw;
+use e2e::jwt::{now, Signer};
+use e2e::{EchoRequest, JwtAuthn};
+use serde_json::{json, Value};
+use support::*;
+
+const ISSUER: &str = "https://idp.example.com/realms/probes-33";
+const FORGER_SECRET: &[u8] = b"not-the-idp-secret-not-the-idp-secret-33-33-33";
+const HOST: &str = "local.example.com";
+const MARK: &str = "x-case";
+
+fn claims(azp: &str, roles: &[&str]) -> Value {
+    json!({"iss": ISSUER, "sub": azp, "azp": azp, "roles": roles, "exp": now() + 600})
+}
+
+/// A `POST /me` with `headers`, a small body and `trailers`, over HTTP/1.1 (chunked) or
+/// HTTP/2: the status.
+fn send(port: u16, h2: bool, headers: &[(&str, &str)], trailers: &[(&str, &str)]) -> u16 {
+    send_to(port, HOST, h2, headers, trailers)
+}
+
+/// [`send`] to `host`.
+fn send_to(
+    port: u16,
+    host: &str,
+    h2: bool,
+    headers: &[(&str, &str)],
+    trailers: &[(&str, &str)],
+) -> u16 {
+    let body = "{}";
+    if h2 {
+        let sent = e2e::h2::send_with_trailers(
+            port,
+            "POST",
+            host,
+            "/me",
+            headers,
+            body.as_bytes(),
+            trailers,
+        );
+        return sent.map(|r| r.status).unwrap_or(0);
+    }
+    let mut wire = format!("POST /me HTTP/1.1\r\nHost: {host}\r\n");
+    for (k, v) in headers {
+        wire.push_str(&format!("{k}: {v}\r\n"));
+    }
+    wire.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+    wire.push_str(&format!("{:x}\r\n{body}\r\n0\r\n", body.len()));
+    for (k, v) in trailers {
+        wire.push_str(&format!("{k}: {v}\r\n"));
+    }
+    wire.push_str("\r\n");
+    send_raw(port, wire.as_bytes())
+        .map(|r| r.status)
+        .unwrap_or(0)
+}
+
+fn folded(name: &str) -> String {
+    name.to_ascii_lowercase().replace('_', "-")
+}
+
+/// `jwt_authn` reads tokens from `X-JWT-Assertion`; a `POST` carrying the verified token
+/// there and a forged admin token as a trailer of that name (in two spellings) is served
+/// with the verified token alone: the trailer is removed, a harmless one still arrives.
+#[test]
+fn a_forged_token_in_a_trailer_named_as_the_jwt_authn_header_never_reaches_the_upstream() {
+    let idp = Signer::es256("probes-33-1");
+    let forger = Signer::hs256(FORGER_SECRET, "probes-33-1");
+    let auth = json!({"mode": "local",
+        "jwt": {"from_jwt_authn": {"metadata_key": "jwt_payload", "header": "X-JWT-Assertion"},
+                "issuer": ISSUER}});
+    let rules = json!([{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits",
+        "delta": 1}]);
+    let s = Stack::start_with(
+        config(vec![local_service(auth, rules)]),
+        backend_state(),
+        |b| {
+            b.http1_trailers().upstream_trailers().jwt_authn(
+                JwtAuthn::new(&Signer::jwks(&[&idp]))
+                    .issuer(ISSUER)
+                    .from_header("x-jwt-assertion"),
+            )
+        },
+    );
+    let token = idp.token(&claims("bob-app", &["reader"]));
+    let forged = forger.token(&claims("admin-console", &["admin"]));
+    let trailers = [
+        ("X-JWT-Assertion", forged.as_str()),
+        ("x_jwt_assertion", forged.as_str()),
+        ("x-checksum", "abc"),
+    ];
+    let mut wrong = Vec::new();
+    for h2 in [false, true] {
+        let mark = format!("h2 {h2}");
+        let headers = [("X-JWT-Assertion", token.as_str()), (MARK, mark.as_str())];
+        let status = send(s.port(), h2, &headers, &trailers);
+        if status != 200 {
+            wrong.push(format!("{mark}: {status}"));
+            continue;
+        }
+        let upstream = s.echo.requests();
+        let seen: Vec<&EchoRequest> = (upstream.iter())
+            .filter(|r| r.header(MARK) == Some(mark.as_str()))
+            .collect();
+        let [one] = seen.as_slice() else {
+            wrong.push(format!("{mark}: seen {} times", seen.len()));
+            continue;
+        };
+        if one.trailer_all("x-checksum") != ["abc"] {
+            wrong.push(format!(
+                "{mark}: trailers not forwarded: {:?}",
+                one.trailers
+            ));
+        }
+        let bad: Vec<_> = (one.trailers.iter())
+            .filter(|(k, _)| folded(k) == "x-jwt-assertion")
+            .collect();
+        if !bad.is_empty() {
+            wrong.push(format!("{mark}: upstream got trailers {bad:?}"));
+        }
+        let in_headers: Vec<_> = (one.headers.iter())
+            .filter(|(k, _)| folded(k) == "x-jwt-assertion")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if in_headers != [token.as_str()] {
+            wrong.push(format!("{mark}: upstream got headers {in_headers:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// A host an open service serves and one a key guards, on one upstream: the check of
+/// `X-Forwarded-Host` and `Forwarded: host=` naming the guarded host (400 as headers) is not
+/// dodged with trailers of those names, which Rails or Express (`trust proxy`) behind a
+/// trailer-merging front end would read as the request's host.
+#[test]
+fn a_forwarded_host_sent_as_a_trailer_never_reaches_the_upstream() {
+    let rules = json!([{"http_method": "ANY", "pattern": "/", "metric_system_name": "hits",
+        "delta": 1}]);
+    let open = json!({"id": 11, "authentication": {"mode": "none"},
+        "proxy": {"hosts": ["open.example.com"], "proxy_rules": rules}});
+    let guarded = json!({"id": 12, "authentication": {"mode": "local",
+            "api_keys": {"header": "X-API-Key", "keys": []}},
+        "proxy": {"hosts": ["admin.example.com"], "proxy_rules": rules}});
+    let s = Stack::start_with(config(vec![open, guarded]), backend_state(), |b| {
+        b.http1_trailers().upstream_trailers()
+    });
+    // Control: as a header, the guarded host is refused before anything is forwarded.
+    let before = s.echo.requests().len();
+    let r = e2e::Request::get("/me")
+        .header("Host", "open.example.com")
+        .header("X-Forwarded-Host", "admin.example.com")
+        .send(s.port());
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (400, "Bad Request: ambiguous host")
+    );
+    assert_eq!(s.echo.requests().len(), before);
+
+    let trailers = [
+        ("X-Forwarded-Host", "admin.example.com"),
+        ("x_forwarded_host", "admin.example.com"),
+        ("Forwarded", "host=admin.example.com"),
+        ("x-checksum", "abc"),
+    ];
+    let mut wrong = Vec::new();
+    for h2 in [false, true] {
+        let mark = format!("h2 {h2}");
+        let status = send_to(
+            s.port(),
+            "open.example.com",
+            h2,
+            &[(MARK, &mark)],
+            &trailers,
+        );
+        if status != 200 {
+            wrong.push(format!("{mark}: {status}"));
+            continue;
+        }
+        let upstream = s.echo.requests();
+        let seen: Vec<&EchoRequest> = (upstream.iter())
+            .filter(|r| r.header(MARK) == Some(mark.as_str()))
+            .collect();
+        let [one] = seen.as_slice() else {
+            wrong.push(format!("{mark}: seen {} times", seen.len()));
+            continue;
+        };
+        if one.trailer_all("x-checksum") != ["abc"] {
+            wrong.push(format!(
+                "{mark}: trailers not forwarded: {:?}",
+                one.trailers
+            ));
+        }
+        let hosts = ["x-forwarded-host", "forwarded"];
+        let bad: Vec<_> = (one.trailers.iter().chain(&one.headers))
+            .filter(|(k, _)| hosts.contains(&folded(k).as_str()))
+            .collect();
+        if !bad.is_empty() {
+            wrong.push(format!("{mark}: upstream got {bad:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
