@@ -246,7 +246,19 @@ impl Worker {
     /// trailers are rare, and a trailer named as another service's credential is no loss.
     pub fn reads_request_header(&self, name: &[u8]) -> bool {
         let same = |n: &str| same_header_spelling(n.as_bytes(), name);
-        let fixed = ["authorization", "x-forwarded-host", "forwarded"].iter();
+        // Besides credentials: the host, the body's type and encoding, the client address
+        // (`ip_check`) and the referrer (`3scale_referrer`).
+        let fixed = [
+            "authorization",
+            "x-forwarded-host",
+            "forwarded",
+            "content-type",
+            "content-encoding",
+            "x-forwarded-for",
+            "x-real-ip",
+            "referer",
+        ]
+        .iter();
         fixed.chain(&method_override::HEADERS).any(|n| same(n))
             || self.config.services.iter().any(|s| {
                 let n = &s.names;
