@@ -173,9 +173,24 @@ pub fn header_problem(e: &Edit, request: bool) -> Option<(&'static str, &'static
             "header",
             "set or removed by Tollgate itself (secret token, X-3scale-Debug, X-3scale-Service-Id, Host)",
         ))
+    } else if is_framing_header(name) {
+        Some((
+            "header",
+            "frames the message (Content-Length, Transfer-Encoding): Envoy sends it as set, so the body would be read as another request or response",
+        ))
     } else {
         crate::config::header_values::value_problem(&e.value).map(|why| ("value", why))
     }
+}
+
+/// `Content-Length` or `Transfer-Encoding`, in any spelling (a `set` or `delete` of
+/// `Content_Length` removes the real one too). Envoy's HTTP/1 codecs frame the message by the
+/// headers as set: `Content-Length: 0` on a request with a body sent the body upstream as a
+/// second request, never authorized (found by a red team, 2026-12-07); nginx sets both itself.
+fn is_framing_header(name: &[u8]) -> bool {
+    ["Content-Length", "Transfer-Encoding"]
+        .iter()
+        .any(|framing| crate::request::same_header_spelling(framing.as_bytes(), name))
 }
 
 /// The answer to a CORS preflight: 204, its headers from the response phase.
@@ -276,12 +291,26 @@ impl HeaderSource for Edited<'_> {
         }
     }
 
-    /// A `set` or a deletion leaves one value or none; otherwise the request's own say.
+    /// A `set` or a deletion leaves one value or none; a `push` (or an `add` carried out)
+    /// beside a different value leaves two, of which the decision reads the first and an
+    /// upstream may read the other (a client's `user_key` beside the operator's pushed one was
+    /// authorized as the client's: found by a red team, 2026-12-07).
     fn header_ambiguous(&self, name: &str) -> bool {
-        let replaced = self.ops.iter().any(|(op, n, _)| {
-            n.eq_ignore_ascii_case(name) && matches!(op, EditOp::Set | EditOp::Delete)
-        });
-        !replaced && self.inner.header_ambiguous(name)
+        let mut ambiguous = self.inner.header_ambiguous(name);
+        let mut value = self.inner.header(name);
+        for (op, _, v) in (self.ops.iter()).filter(|(_, n, _)| n.eq_ignore_ascii_case(name)) {
+            match op {
+                EditOp::Set | EditOp::Delete => {
+                    ambiguous = false;
+                    value = (*op == EditOp::Set).then(|| v.clone());
+                }
+                _ => {
+                    ambiguous |= value.as_ref().is_some_and(|first| first != v);
+                    value.get_or_insert_with(|| v.clone());
+                }
+            }
+        }
+        ambiguous
     }
 
     #[cfg(feature = "jwt")]

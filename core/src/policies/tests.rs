@@ -173,6 +173,19 @@ fn the_three_policies_are_enforced_and_bad_configurations_refused() {
             "{name}"
         );
     }
+    for (dir, name) in [
+        ("request", "Content-Length"),
+        ("request", "content_length"),
+        ("response", "CONTENT-LENGTH"),
+        ("request", "Transfer-Encoding"),
+        ("response", "transfer_encoding"),
+    ] {
+        assert_eq!(
+            refused(edit(dir, name, "0")),
+            format!("{at}.{dir}[0].header: frames the message (Content-Length, Transfer-Encoding): Envoy sends it as set, so the body would be read as another request or response"),
+            "{dir} {name}"
+        );
+    }
     for name in [":path", "", "X Bad", "X-Bad:"] {
         assert_eq!(
             refused(edit("response", name, "v")),
@@ -562,4 +575,33 @@ fn push_or_add_without_a_value_changes_nothing() {
         e,
         "services[0].proxy.policy_chain[1].configuration.request[0].header: not a header name"
     );
+}
+
+/// A `push` beside a different value leaves two (the decision reads the first, an upstream
+/// may read the other); beside the same value, or after a `set`, one (found by a red team,
+/// 2026-12-07).
+#[test]
+fn a_push_beside_another_value_is_ambiguous() {
+    let sent = Headers(vec![("user_key", "client")]);
+    let ambiguous =
+        |ops: &[HeaderOp], name: &str| Edited { inner: &sent, ops }.header_ambiguous(name);
+    let push = |v: &str| (EditOp::Push, "User_Key".to_string(), v.to_string());
+    assert!(ambiguous(&[push("operator")], "user_key"));
+    assert!(!ambiguous(&[push("client")], "user_key"));
+    assert!(!ambiguous(&[push("operator")], "x-other"));
+    let set = (EditOp::Set, "user_key".to_string(), "operator".to_string());
+    assert!(!ambiguous(std::slice::from_ref(&set), "user_key"));
+    assert!(ambiguous(&[set.clone(), push("other")], "user_key"));
+    assert!(!ambiguous(&[set, push("operator")], "user_key"));
+    let none = Headers(Vec::new());
+    let view = Edited {
+        inner: &none,
+        ops: &[push("a")],
+    };
+    assert!(!view.header_ambiguous("user_key"));
+    let view = Edited {
+        inner: &none,
+        ops: &[push("a"), push("b")],
+    };
+    assert!(view.header_ambiguous("user_key"));
 }
