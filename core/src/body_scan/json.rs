@@ -2,7 +2,7 @@
 //! to `_method` in any case; and a top-level key named as a credential (any case), whose
 //! value must be a string equal to one checked.
 
-use super::{Expected, Finding, METHOD_FIELD};
+use super::{differs_at, Expected, Finding, METHOD_FIELD};
 use std::mem::take;
 
 #[derive(Debug, Default)]
@@ -126,7 +126,7 @@ impl Keys {
         let whole = (text.len() == len).then_some(text);
         if let Some(slot) = self.value_of.take() {
             let same = whole.is_some_and(|v| expected.get(slot).is_some_and(|e| e.accepts(v)));
-            return (!same).then_some(Finding::Credential);
+            return (!same).then(|| differs_at(expected, slot));
         }
         self.candidate = whole.is_some_and(is_method);
         self.named = whole.filter(|_| self.depth == 1).and_then(|key| {
@@ -192,7 +192,7 @@ impl Keys {
         }
         if let Some(slot) = self.awaiting.take() {
             if byte != b'"' {
-                return Some(Finding::Credential);
+                return Some(differs_at(expected, slot));
             }
             self.value_of = Some(slot);
             let longest = expected.get(slot).map_or(0, Expected::longest);

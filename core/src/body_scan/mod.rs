@@ -20,7 +20,8 @@
 //!
 //! The same readers compare credentials (`pipeline::body_fields`), on any method: a multipart
 //! name read as a credential's (in those spellings) has its part's content compared, a JSON
-//! top-level key of that name (any case) its value, which must be a string.
+//! top-level key of that name (any case) its value, which must be a string; and so are the
+//! args that rules whose method and path match read.
 
 mod json;
 mod multipart;
@@ -65,14 +66,34 @@ pub enum Finding {
     /// A credential field (multipart) or top-level key (JSON) whose value is not one checked
     /// (auth failed).
     Credential,
+    /// The same for an arg a rule reads (400, ambiguous argument).
+    Argument,
 }
 
-/// A credential name (compared as an upstream reads it) and the values its field may have;
-/// none: any value differs.
+/// A credential's or rule arg's name (compared as an upstream reads it) and the values its
+/// field may have (none: any value differs); `finding` when it has another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected {
     pub name: String,
     pub values: Vec<String>,
+    pub finding: Finding,
+}
+
+/// What a field read as `expected[slot]` that differs refuses.
+fn differs_at(expected: &[Expected], slot: usize) -> Finding {
+    expected
+        .get(slot)
+        .map_or(Finding::Credential, |e| e.finding)
+}
+
+/// What a body wider than the reader refuses: the worst it could hide.
+fn worst(method: bool, expected: &[Expected]) -> Finding {
+    let credential = expected.iter().any(|e| e.finding == Finding::Credential);
+    match (method, credential || expected.is_empty()) {
+        (true, _) => Finding::Method,
+        (false, true) => Finding::Credential,
+        (false, false) => Finding::Argument,
+    }
 }
 
 impl Expected {
@@ -93,6 +114,13 @@ pub struct Wanted {
     pub method: bool,
     pub fields: Vec<Expected>,
     pub keys: Vec<Expected>,
+}
+
+impl Wanted {
+    /// Nothing to read the body for.
+    pub fn is_empty(&self) -> bool {
+        !self.method && self.fields.is_empty() && self.keys.is_empty()
+    }
 }
 
 /// One body's reading, fed chunk by chunk; a chunk may end anywhere (inside a name, an

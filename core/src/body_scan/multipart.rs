@@ -2,7 +2,7 @@
 //! body, and its value in every reading a framework may give it (see the module above); for
 //! a name read as a credential, the content that follows the part's headers.
 
-use super::{Expected, Finding, METHOD_FIELD};
+use super::{differs_at, worst, Expected, Finding, METHOD_FIELD};
 use crate::base64::{self, Alphabet};
 use crate::encoding::decode_component;
 use crate::mapping::arg_names::is_spelling_of;
@@ -123,11 +123,7 @@ impl Fields {
             if KEYS.iter().any(|key| self.key_ends_at(chunk, i, key)) {
                 if self.open.len() >= MAX_OPEN {
                     // Wider than any body: taken as the worst it could hide.
-                    return Some(if method {
-                        Finding::Method
-                    } else {
-                        Finding::Credential
-                    });
+                    return Some(worst(method, expected));
                 }
                 self.open.push(Capture::default());
             }
@@ -141,17 +137,19 @@ impl Fields {
     /// or a value that ended naming `_method` (when `method`), is found; one naming a
     /// credential starts reading its content.
     fn advance(&mut self, byte: u8, method: bool, expected: &[Expected]) -> Option<Finding> {
-        let mut differs = false;
+        let mut differs = None;
         self.values
             .retain_mut(|content| match content.step(byte, expected) {
                 Ok(()) => true,
                 Err(same) => {
-                    differs |= !same;
+                    if !same {
+                        differs = differs.or(Some(differs_at(expected, content.slot)));
+                    }
                     false
                 }
             });
-        if differs {
-            return Some(Finding::Credential);
+        if differs.is_some() {
+            return differs;
         }
         let mut found = None;
         let values = &mut self.values;
@@ -173,7 +171,7 @@ impl Fields {
             false
         });
         if found.is_none() && self.values.len() > MAX_VALUES {
-            found = Some(Finding::Credential);
+            found = Some(worst(false, expected));
         }
         found
     }
@@ -210,8 +208,8 @@ impl Fields {
         }
         let values = take(&mut self.values);
         (values.iter())
-            .any(|c| !c.ends_same(expected))
-            .then_some(Finding::Credential)
+            .find(|c| !c.ends_same(expected))
+            .map(|c| differs_at(expected, c.slot))
     }
 
     fn keep_tail(&mut self, chunk: &[u8]) {

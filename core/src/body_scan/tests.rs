@@ -333,16 +333,24 @@ fn rfc2231_values_padded_past_the_cap_are_refused() {
     }
 }
 
-/// A reading for credentials only (not a `POST`): `user_key` must be `mine`, `app_id` `a`.
+/// A reading for credentials and a rule arg only (not a `POST`): `user_key` must be `mine`,
+/// `app_id` `a`, the arg `scope` `all`.
 fn credentials(body: &[u8], multipart: bool) -> Option<Finding> {
     let expected = vec![
         Expected {
             name: "user_key".into(),
             values: vec!["mine".into()],
+            finding: Finding::Credential,
         },
         Expected {
             name: "app_id".into(),
             values: vec!["a".into()],
+            finding: Finding::Credential,
+        },
+        Expected {
+            name: "scope".into(),
+            values: vec!["all".into()],
+            finding: Finding::Argument,
         },
     ];
     let wanted = Wanted {
@@ -384,6 +392,12 @@ fn credential_fields_hold_the_value_checked() {
         ("form-data; name=\"app_id\"", "a", None),
         ("form-data; name=\"app_id\"", "b", differs),
         ("form-data; name=\"note\"", "admin", None),
+        ("form-data; name=\"scope\"", "all", None),
+        (
+            "form-data; name=\"Scope[]\"",
+            "mine",
+            Some(Finding::Argument),
+        ),
         // `_method` is not read on this method.
         ("form-data; name=\"_method\"", "DELETE", None),
     ] {
@@ -423,6 +437,9 @@ fn top_level_json_keys_hold_a_string_checked() {
         (r#"{"a":"user_key","b":"admin"}"#, None),
         (r#"{"user.key":"admin"}"#, None),
         (r#"{"_method":"DELETE"}"#, None),
+        (r#"{"SCOPE":"all"}"#, None),
+        (r#"{"scope":"mine"}"#, Some(Finding::Argument)),
+        (r#"{"scope":null}"#, Some(Finding::Argument)),
     ] {
         assert_eq!(credentials(body.as_bytes(), false), found, "{body}");
     }

@@ -22,7 +22,7 @@ impl PendingRequest {
         if self.method_overridden {
             return Err(LocalReply::method_override());
         }
-        if self.routing_changed {
+        if self.body_arg_changed {
             return Err(LocalReply::ambiguous_arg());
         }
         if self.encoded_form && self.reads_form() {

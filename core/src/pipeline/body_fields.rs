@@ -8,43 +8,96 @@
 //! as one of them must hold a value checked; any other value (in JSON, any value that is not
 //! such a string: a number, `null`, an object) is auth failed. The body streams: it is read as
 //! a `_method` is (`streamed_body`), so a refusal may come after the verdict (metered).
+//!
+//! So are the args that rules whose method and path match read (and those path routing
+//! read), as a form body's are (`QueryArgs::ambiguous`): such a field must hold the value the
+//! rules read, else 400 ambiguous argument (thirty-third session: `?scope=mine` with a field
+//! `scope=all` matched the rule on `mine`, and PHP's `$_REQUEST` read `all`).
 
 use super::PendingRequest;
 use crate::auth::identity::Method;
 use crate::auth::Mode;
-use crate::body_scan::{Expected, Wanted};
+use crate::body_scan::{Expected, Finding, Kinds, Wanted};
 use crate::config::AuthMode;
 use crate::credentials::Credentials;
+use crate::mapping::{ArgValue, PathView, Rules};
 
 impl PendingRequest {
-    /// Whether a multipart or JSON body's credential fields are compared.
+    /// Whether a multipart or JSON body's credential or rule arg fields are compared.
     pub(super) fn compares_body(&self) -> bool {
+        self.compares(self.body_kinds)
+    }
+
+    fn compares(&self, kinds: Kinds) -> bool {
+        (kinds.multipart || kinds.json) && (self.compares_credentials() || self.compares_args())
+    }
+
+    fn compares_credentials(&self) -> bool {
         let threescale = matches!(
             self.service.auth.mode,
             Mode::ThreeScale | Mode::LocalThenThreeScale
         );
         let local_query = self.local.is_some() && self.local_query_key().is_some();
-        (self.body_kinds.multipart || self.body_kinds.json)
-            && !self.public_path
-            && (threescale || local_query)
+        !self.public_path && (threescale || local_query)
     }
 
-    /// What the body is read for: a `_method` on a `POST`, and the credentials checked in the
-    /// kinds its content type names.
+    /// As a form body's args are read (`form_rules`, path routing's).
+    fn compares_args(&self) -> bool {
+        (self.service.rules_use_args && !self.public_path) || !self.routing_args.is_empty()
+    }
+
+    /// What the body is read for: a `_method` on a `POST`, and the credentials checked and
+    /// rule args in the kinds its content type names.
     pub(super) fn body_wanted(&self) -> Wanted {
-        let expected = match self.compares_body() {
-            true => self.body_expected(),
-            false => Vec::new(),
-        };
+        self.wanted_in(self.body_kinds)
+    }
+
+    pub(super) fn wanted_in(&self, kinds: Kinds) -> Wanted {
+        let mut expected = Vec::new();
+        if self.compares(kinds) {
+            if self.compares_credentials() {
+                expected = self.body_expected();
+            }
+            if self.compares_args() {
+                self.add_args_expected(&mut expected);
+            }
+        }
         let only = |wanted: bool| match wanted {
             true => expected.clone(),
             false => Vec::new(),
         };
         Wanted {
             method: self.scan_body,
-            fields: only(self.body_kinds.multipart),
-            keys: only(self.body_kinds.json),
+            fields: only(kinds.multipart),
+            keys: only(kinds.json),
         }
+    }
+
+    /// Each arg the rules whose method and path match read (and path routing read): the value
+    /// they read (`?flag`: empty), none if the args lack it.
+    fn add_args_expected(&self, expected: &mut Vec<Expected>) {
+        let mut add = |name: &str| {
+            if expected.iter().any(|e| e.name == name) {
+                return;
+            }
+            let values = match self.args.last(name) {
+                Some(ArgValue::Present(v)) => vec![v.clone()],
+                Some(ArgValue::NoValue) => vec![String::new()],
+                None => Vec::new(),
+            };
+            expected.push(Expected {
+                name: name.to_string(),
+                values,
+                finding: Finding::Argument,
+            });
+        };
+        let path = PathView::new(&self.normalized_path);
+        for rule in self.service.rules.rules() {
+            if !self.public_path && rule.matches_route(&self.method, &path) {
+                rule.query.iter().for_each(|c| add(c.name()));
+            }
+        }
+        self.routing_args.iter().for_each(|name| add(name));
     }
 
     /// Each credential name compared and the values it may hold: the 3scale credentials
@@ -58,6 +111,7 @@ impl PendingRequest {
             expected.push(Expected {
                 name: name.to_string(),
                 values,
+                finding: Finding::Credential,
             })
         };
         let who = match &self.local {

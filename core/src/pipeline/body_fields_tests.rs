@@ -87,10 +87,13 @@ fn forwarded_from_the_cache_a_json_credential_must_be_the_one_checked() {
 #[test]
 fn services_and_bodies_not_compared() {
     let mut envoy = Envoy::new(config(false, "query"), 1);
-    // A compressed `PUT` cannot be read: it is not (a `POST`'s is refused: 400).
+    // A compressed `PUT` cannot be read: refused as a `POST` is, when a body follows.
     let gzip = [JSON, ("content-encoding", "gzip")];
     envoy.request_with(0, 1, "PUT", "/a?user_key=mine", &gzip, false);
-    assert!(!envoy.workers[0].watches_body(1));
+    assert_eq!(envoy.fate(1), Fate::Replied(400, Outcome::BadRequest));
+    envoy.request_with(0, 3, "PUT", "/a?user_key=mine", &gzip, true);
+    envoy.answer(Some(200), None);
+    assert_ne!(envoy.fate(3), Fate::Replied(400, Outcome::BadRequest));
     // A form type is read as a form, and as JSON too when it names it.
     let both = [("content-type", "application/x-www-form-urlencoded; x=/json")];
     envoy.request_with(0, 2, "PUT", "/a?user_key=mine", &both, false);
@@ -137,4 +140,60 @@ fn local_keys_and_local_then_3scale_callers() {
         wanted(keys("local+3scale"), "/a", &header),
         ["user_key=uk-mine|KEY", "app_id=uk-mine|KEY", "api_key=KEY"]
     );
+}
+
+#[test]
+fn a_rule_arg_in_a_multipart_or_json_body_must_hold_the_value_rules_read() {
+    let mut v = config(false, "query");
+    v["services"][0]["proxy"]["proxy_rules"] = json!([
+        {"http_method": "ANY", "pattern": "/r?scope=mine", "metric_system_name": "hits", "delta": 1},
+        {"http_method": "ANY", "pattern": "/", "metric_system_name": "hits", "delta": 1}
+    ]);
+    let mut envoy = Envoy::new(v, 1);
+    for (id, path, header, body, refused) in [
+        (
+            1,
+            "/r?scope=mine&user_key=k",
+            MULTIPART,
+            part("scope", "all"),
+            true,
+        ),
+        (
+            2,
+            "/r?scope=mine&user_key=k",
+            JSON,
+            r#"{"scope":"all"}"#.into(),
+            true,
+        ),
+        (
+            3,
+            "/r?scope=all&user_key=k",
+            JSON,
+            r#"{"Scope":"mine"}"#.into(),
+            true,
+        ),
+        (4, "/r?user_key=k", MULTIPART, part("scope", "mine"), true),
+        (
+            5,
+            "/r?scope=mine&user_key=k",
+            MULTIPART,
+            part("scope", "mine"),
+            false,
+        ),
+        (
+            6,
+            "/r?scope=mine&user_key=k",
+            JSON,
+            r#"{"scope":"mine"}"#.into(),
+            false,
+        ),
+        // No rule on this path reads `scope`.
+        (7, "/x?user_key=k", JSON, r#"{"scope":"all"}"#.into(), false),
+    ] {
+        envoy.request_with(0, id, "PUT", path, &[header], false);
+        envoy.body(0, id, &body, true);
+        envoy.answer(Some(200), None);
+        let ambiguous = envoy.fate(id) == Fate::Replied(400, Outcome::BadRequest);
+        assert_eq!(ambiguous, refused, "{id}: {:?}", envoy.fate(id));
+    }
 }

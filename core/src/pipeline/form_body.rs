@@ -101,9 +101,16 @@ pub(super) fn signed_url_body(
 impl PendingRequest {
     /// Whether a body follows the headers (`end_of_stream` not set): a signed URL's
     /// multipart or JSON body on a method without a payload fails it ([`signed_url_body`]).
+    /// A multipart or JSON body that cannot be read, on a method other than `POST`, is refused
+    /// where its fields would be compared (found in the thirty-third session: a gzip `PUT`
+    /// carried a `user_key` nobody compared).
     pub fn body_follows(&mut self, follows: bool) {
         if follows && self.signed_url_body {
             self.local = Some(Err(LocalFailure::Failed));
+        }
+        let kinds = self.encoded_kinds;
+        if follows && (kinds.multipart || kinds.json) {
+            self.encoded_body |= !self.wanted_in(kinds).is_empty();
         }
     }
 
@@ -225,7 +232,8 @@ impl PendingRequest {
     pub fn add_form_body(&mut self, body: &[u8]) {
         let text = String::from_utf8_lossy(body);
         let form = QueryArgs::parse_form(&text);
-        self.routing_changed |= select::form_changes_routing(&self.routing_args, &self.args, &form);
+        self.body_arg_changed |=
+            select::form_changes_routing(&self.routing_args, &self.args, &form);
         self.method_overridden |=
             self.form_override() && method_override::in_text(&self.method, &text);
         if self.form_signed() && self.redefines_signed_args(&form) {
@@ -272,6 +280,7 @@ impl PendingRequest {
             match scan.finding() {
                 Some(Finding::Method) => self.method_overridden = true,
                 Some(Finding::Credential) => self.body_credential_failed = true,
+                Some(Finding::Argument) => self.body_arg_changed = true,
                 None => {}
             }
         }

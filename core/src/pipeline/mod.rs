@@ -180,6 +180,9 @@ pub struct PendingRequest {
     /// The kinds a body's content type names (multipart, JSON), on any method, when it can be
     /// read: its credential fields or keys are compared (`body_fields`).
     body_kinds: body_scan::Kinds,
+    /// The kinds of such a body that cannot be read (compressed, UTF-16): refused if a body
+    /// follows and its fields would be compared (`body_follows`), else served unread.
+    encoded_kinds: body_scan::Kinds,
     /// A form body that is also multipart or JSON to some reader held a credential field or
     /// key that is not the one checked: auth failed.
     body_credential_failed: bool,
@@ -196,8 +199,9 @@ pub struct PendingRequest {
     early: Option<LocalReply>,
     /// The URI args path routing read to choose the service (`select::Selected`).
     routing_args: Vec<String>,
-    /// The form body gave one of them another value: 400, ambiguous argument.
-    routing_changed: bool,
+    /// The form body gave one of them another value, or a multipart or JSON reading of it
+    /// gave an arg a rule reads one (`body_fields`): 400, ambiguous argument.
+    body_arg_changed: bool,
     /// Path routing chose among several services of the host: the upstream request names the
     /// service (`reply::SERVICE_ID_HEADER`) for Envoy's routes.
     shared_host: bool,
@@ -386,12 +390,15 @@ pub fn start(
     let kinds = body_kinds(content_type.as_deref(), headers);
     let other_body = kinds.multipart || kinds.json;
     let scan_body = head.method == "POST" && early.is_none() && other_body;
-    let encoded_body = scan_body && encoded();
-    // Credential fields are compared on every method; a body that cannot be read is not (a
-    // `POST`'s is refused above; see README, "Multipart and JSON bodies").
-    let body_kinds = match early.is_none() && other_body && !encoded() {
-        true => kinds,
-        false => body_scan::Kinds::default(),
+    let unreadable = early.is_none() && other_body && encoded();
+    let encoded_body = scan_body && unreadable;
+    // Credential fields and rule args are compared on every method; a body that cannot be
+    // read is refused where it would be (a `POST`'s above, others' in `body_follows`).
+    let none = body_scan::Kinds::default();
+    let (body_kinds, encoded_kinds) = match (early.is_none() && other_body, unreadable) {
+        (true, false) => (kinds, none),
+        (true, true) => (none, kinds),
+        _ => (none, none),
     };
     let signed_url_body = form_body::signed_url_body(&local, head.method, other_body);
     let method_overridden = method_override::in_headers(head.method, headers)
@@ -454,6 +461,7 @@ pub fn start(
         scan_body,
         encoded_body,
         body_kinds,
+        encoded_kinds,
         body_credential_failed: false,
         referrer,
         ip_denied,
@@ -463,7 +471,7 @@ pub fn start(
         policies,
         early,
         routing_args,
-        routing_changed: false,
+        body_arg_changed: false,
         shared_host: path_routed,
         dotless_authority: without_host_dot(head.authority),
     })

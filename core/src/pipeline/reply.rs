@@ -166,8 +166,8 @@ impl LocalReply {
         LocalReply::bad_request("Bad Request: request body not readable here")
     }
 
-    /// 400 to a compressed (or UTF-16) multipart or JSON `POST` body: it cannot be read for a
-    /// `_method`, and an upstream may decode it.
+    /// 400 to a compressed (or UTF-16) multipart or JSON body read for a `_method` (a `POST`),
+    /// credentials or rule args: it cannot be read, and an upstream may decode it.
     pub fn encoded_body() -> LocalReply {
         LocalReply::bad_request("Bad Request: encoded body")
     }

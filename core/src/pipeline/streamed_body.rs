@@ -3,7 +3,7 @@
 //! is read in the body callback that brings it, before Envoy passes it on, whatever the
 //! request's state (waiting for the backend, or forwarded from the cache at the headers). A
 //! `_method` found answers 400 then, a credential that is not the one checked the service's
-//! auth failed: the upstream, which has not had the whole body, is reset by Envoy's local
+//! auth failed, a rule arg with another value 400 ambiguous argument: the upstream, which has not had the whole body, is reset by Envoy's local
 //! reply.
 
 use super::flow::{held, State};
@@ -36,7 +36,7 @@ impl Worker {
             return;
         }
         let wanted = pending.body_wanted();
-        if wanted.method || !wanted.fields.is_empty() || !wanted.keys.is_empty() {
+        if !wanted.is_empty() {
             self.bodies.push(BodyWatch {
                 request,
                 scan: BodyScan::wanting(wanted),
@@ -152,6 +152,7 @@ impl BodyWatch {
             Some(Finding::Credential) => {
                 LocalReply::error(&self.service.errors.auth_failed, Outcome::AuthFailed)
             }
+            Some(Finding::Argument) => LocalReply::ambiguous_arg(),
             _ => LocalReply::method_override(),
         }
     }
