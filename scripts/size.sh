@@ -69,7 +69,10 @@
 # and top-level JSON keys compared with the one checked 7.1 KB (the readers' credential
 # fields, the expected values, every method), a host two fetched services spell with and
 # without a trailing dot served by neither 2.2 KB, the early re-fetch after a paged fetch
-# that changed the set 0.7 KB.
+# that changed the set 0.7 KB; and again, in the thirty-third, to 870 and 629 KB: rule args
+# in multipart fields and JSON keys compared, encoded bodies refused where fields are
+# compared, 1.8 KB; framing headers refused in the `headers` policy and a pushed header read
+# as a duplicate, 0.6 KB; more request trailers removed, 0.3 KB.
 # Fails when a budget is exceeded.
 set -euo pipefail
 
@@ -79,8 +82,8 @@ TARGET=wasm32-unknown-unknown
 FULL="target/$TARGET/release"
 LEAN_DIR="target/lean"
 LEAN="$LEAN_DIR/$TARGET/release"
-NO_JWT_BUDGET=626000
-FULL_BUDGET=867000
+NO_JWT_BUDGET=629000
+FULL_BUDGET=870000
 
 [[ -f "$FULL/tollgate.wasm" ]] || { echo "size: run \`make build\` first" >&2; exit 1; }
 # A target directory of its own, so the default build's module is left alone.
