@@ -178,6 +178,11 @@ pub fn header_problem(e: &Edit, request: bool) -> Option<(&'static str, &'static
             "header",
             "frames the message (Content-Length, Transfer-Encoding): Envoy sends it as set, so the body would be read as another request or response",
         ))
+    } else if request && is_hop_by_hop(name) {
+        Some((
+            "header",
+            "hop-by-hop (Connection, Keep-Alive, Proxy-Connection, TE, Upgrade): Envoy removes the client's before the filter and sends one set here as set",
+        ))
     } else {
         crate::config::header_values::value_problem(&e.value).map(|why| ("value", why))
     }
@@ -191,6 +196,23 @@ fn is_framing_header(name: &[u8]) -> bool {
     ["Content-Length", "Transfer-Encoding"]
         .iter()
         .any(|framing| crate::request::same_header_spelling(framing.as_bytes(), name))
+}
+
+/// A request's hop-by-hop header, in any spelling. Envoy strips the client's before the filter,
+/// not one a policy sets: `Connection: X-3scale-Proxy-Secret-Token` had a hop before the
+/// upstream drop the header named, and `Upgrade: websocket` with `Connection: upgrade` relayed
+/// the upstream's 101 to a client that asked no upgrade, a POST's body lost (found by a red
+/// team, 2026-12-07). nginx (APIcast) replaces or drops all but `Proxy-Connection`.
+fn is_hop_by_hop(name: &[u8]) -> bool {
+    [
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Connection",
+        "TE",
+        "Upgrade",
+    ]
+    .iter()
+    .any(|hop| crate::request::same_header_spelling(hop.as_bytes(), name))
 }
 
 /// The answer to a CORS preflight: 204, its headers from the response phase.

@@ -186,6 +186,19 @@ fn the_three_policies_are_enforced_and_bad_configurations_refused() {
             "{dir} {name}"
         );
     }
+    for name in [
+        "Connection",
+        "keep_alive",
+        "Proxy-Connection",
+        "te",
+        "UPGRADE",
+    ] {
+        assert_eq!(
+            refused(edit("request", name, "user_key")),
+            format!("{at}.request[0].header: hop-by-hop (Connection, Keep-Alive, Proxy-Connection, TE, Upgrade): Envoy removes the client's before the filter and sends one set here as set"),
+            "{name}"
+        );
+    }
     for name in [":path", "", "X Bad", "X-Bad:"] {
         assert_eq!(
             refused(edit("response", name, "v")),
