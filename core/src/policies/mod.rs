@@ -8,6 +8,8 @@
 
 pub mod cors;
 #[cfg(test)]
+mod cors_tests;
+#[cfg(test)]
 mod flow_tests;
 pub mod rate_limit_headers;
 #[cfg(test)]
