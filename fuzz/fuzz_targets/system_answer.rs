@@ -3,6 +3,8 @@
 //! version), reads each answer (`parse_answer_for`: shape, environment, keys given twice,
 //! entry ids), merges, checks each service against the static settings and publishes; the
 //! other worker decodes the published document and installs it (`Config::with_fetched`).
+//! An answer the loader reads is read alike by `parse_answer` (`tollgate pull`), but for the
+//! entries of another environment.
 //! The shared data (published document, generation, fetch schedule) can be overwritten as
 //! another module or version could leave it. Any bytes, never a panic.
 //!
@@ -17,7 +19,9 @@ use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 use tollgate_core::cache::store::Conflict;
 use tollgate_core::cache::{MemoryStore, SharedStore};
-use tollgate_core::config::system::{parse_answer, parse_answer_for, Environment, Expected};
+use tollgate_core::config::system::{
+    parse_answer, parse_answer_for, Environment, Expected, Fetched,
+};
 use tollgate_core::config::Config;
 use tollgate_core::system::loader::{Loader, LoaderStep};
 
@@ -136,7 +140,27 @@ fuzz_target!(|data: &[u8]| {
     // loader read it.
     for chunk in rest.split(|&b| b == 0xFF) {
         let body = chunk.get(1..).unwrap_or_default();
-        let _ = parse_answer(body);
+        let any = parse_answer(body);
+        // What a request reads is what `tollgate pull` reads of the same answer, less the
+        // other environment's entries (unread instead).
+        let agrees = |fetched: &Fetched, env: Environment| {
+            let any = any
+                .as_ref()
+                .unwrap_or_else(|e| panic!("pull refused: {e:?}"));
+            assert!(fetched
+                .services
+                .iter()
+                .all(|s| s.environment == env.answered()));
+            let same_env: Vec<_> = (any.services.iter())
+                .filter(|s| s.environment == env.answered())
+                .collect();
+            assert_eq!(fetched.services.iter().collect::<Vec<_>>(), same_env);
+            assert_eq!(
+                fetched.services.len() + fetched.errors.len(),
+                any.services.len() + any.errors.len()
+            );
+            assert_eq!(fetched.more, any.more);
+        };
         for env in [Environment::Production, Environment::Sandbox] {
             if let Ok(fetched) = parse_answer_for(body, Expected::List(env)) {
                 assert!(fetched.unread.len() == fetched.errors.len());
@@ -144,10 +168,17 @@ fuzz_target!(|data: &[u8]| {
                     .unread
                     .iter()
                     .all(|u| u.before <= fetched.services.len()));
+                agrees(&fetched, env);
             }
             if let Ok(fetched) = parse_answer_for(body, Expected::Single(env)) {
                 assert!(fetched.services.len() + fetched.errors.len() <= 1);
                 assert!(!fetched.more);
+                // Unless the answer is a page too: `pull` reads that.
+                let page = serde_json::from_slice::<serde_json::Value>(body)
+                    .is_ok_and(|v| v.get("proxy_configs").is_some_and(|l| !l.is_null()));
+                if !page {
+                    agrees(&fetched, env);
+                }
             }
         }
     }
