@@ -16,7 +16,8 @@ struct Input {
     cuts: Vec<u8>,
     /// Where a plain `_method` field is put in the body, if at all.
     plant: Option<u16>,
-    /// Credentials read too (`user_key` must be `mine`, `app_id` `a` or `b`).
+    /// Credentials and a rule arg read too (`user_key` must be `mine`, `app_id` `a` or `b`,
+    /// the arg `scope` `mine`).
     credentials: bool,
 }
 
@@ -26,10 +27,17 @@ fn read(body: &[u8], cuts: &[u8], credentials: bool) -> Option<Finding> {
             Expected {
                 name: "user_key".into(),
                 values: vec!["mine".into()],
+                finding: Finding::Credential,
             },
             Expected {
                 name: "app_id".into(),
                 values: vec!["a".into(), "b".into()],
+                finding: Finding::Credential,
+            },
+            Expected {
+                name: "scope".into(),
+                values: vec!["mine".into()],
+                finding: Finding::Argument,
             },
         ],
         false => vec![],
