@@ -71,8 +71,9 @@
 # without a trailing dot served by neither 2.2 KB, the early re-fetch after a paged fetch
 # that changed the set 0.7 KB; and again, in the thirty-third, to 870 and 629 KB: rule args
 # in multipart fields and JSON keys compared, encoded bodies refused where fields are
-# compared, 1.8 KB; framing headers refused in the `headers` policy and a pushed header read
-# as a duplicate, 0.6 KB; more request trailers removed, 0.3 KB.
+# compared, 1.8 KB; hop-by-hop headers refused in the `headers` policy, 1.4 KB; framing
+# headers refused there and a pushed header read as a duplicate, 0.6 KB; more request
+# trailers removed, 0.4 KB.
 # Fails when a budget is exceeded.
 set -euo pipefail
 
