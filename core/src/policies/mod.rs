@@ -175,12 +175,12 @@ pub fn header_problem(e: &Edit, request: bool) -> Option<(&'static str, &'static
             "header",
             "set or removed by Tollgate itself (secret token, X-3scale-Debug, X-3scale-Service-Id, Host)",
         ))
-    } else if is_framing_header(name) {
+    } else if is_one_of(&FRAMING_HEADERS, name) {
         Some((
             "header",
             "frames the message (Content-Length, Transfer-Encoding): Envoy sends it as set, so the body would be read as another request or response",
         ))
-    } else if request && is_hop_by_hop(name) {
+    } else if request && is_one_of(&HOP_BY_HOP_HEADERS, name) {
         Some((
             "header",
             "hop-by-hop (Connection, Keep-Alive, Proxy-Connection, TE, Upgrade): Envoy removes the client's before the filter and sends one set here as set",
@@ -194,27 +194,26 @@ pub fn header_problem(e: &Edit, request: bool) -> Option<(&'static str, &'static
 /// `Content_Length` removes the real one too). Envoy's HTTP/1 codecs frame the message by the
 /// headers as set: `Content-Length: 0` on a request with a body sent the body upstream as a
 /// second request, never authorized (found by a red team, 2026-12-07); nginx sets both itself.
-fn is_framing_header(name: &[u8]) -> bool {
-    ["Content-Length", "Transfer-Encoding"]
-        .iter()
-        .any(|framing| crate::request::same_header_spelling(framing.as_bytes(), name))
-}
+const FRAMING_HEADERS: [&str; 2] = ["Content-Length", "Transfer-Encoding"];
 
-/// A request's hop-by-hop header, in any spelling. Envoy strips the client's before the filter,
-/// not one a policy sets: `Connection: X-3scale-Proxy-Secret-Token` had a hop before the
-/// upstream drop the header named, and `Upgrade: websocket` with `Connection: upgrade` relayed
-/// the upstream's 101 to a client that asked no upgrade, a POST's body lost (found by a red
-/// team, 2026-12-07). nginx (APIcast) replaces or drops all but `Proxy-Connection`.
-fn is_hop_by_hop(name: &[u8]) -> bool {
-    [
-        "Connection",
-        "Keep-Alive",
-        "Proxy-Connection",
-        "TE",
-        "Upgrade",
-    ]
-    .iter()
-    .any(|hop| crate::request::same_header_spelling(hop.as_bytes(), name))
+/// A request's hop-by-hop headers. Envoy strips the client's before the filter, not one a
+/// policy sets: `Connection: X-3scale-Proxy-Secret-Token` had a hop before the upstream drop the
+/// header named, and `Upgrade: websocket` with `Connection: upgrade` relayed the upstream's 101
+/// to a client that asked no upgrade, a POST's body lost (found by a red team, 2026-12-07).
+/// nginx (APIcast) replaces or drops all but `Proxy-Connection`.
+const HOP_BY_HOP_HEADERS: [&str; 5] = [
+    "Connection",
+    "Keep-Alive",
+    "Proxy-Connection",
+    "TE",
+    "Upgrade",
+];
+
+/// `name` is one of `headers`, in any spelling. Read at configuration only: one copy, not one
+/// inlined per list (0.8 KB).
+#[inline(never)]
+fn is_one_of(headers: &[&str], name: &[u8]) -> bool {
+    (headers.iter()).any(|h| crate::request::same_header_spelling(h.as_bytes(), name))
 }
 
 /// The answer to a CORS preflight: 204, its headers from the response phase.

@@ -22,8 +22,6 @@ mod support;
 use e2e::http::send_raw;
 use e2e::Request;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::refusals::*;
 use support::*;
@@ -46,30 +44,9 @@ fn proxy(ops: Value, before: bool) -> Value {
             {"http_method": "GET", "pattern": "/things", "metric_system_name": "hits", "delta": 1}]})
 }
 
-/// A raw upstream answering 101 to the first bytes of each connection; keeps all it reads.
-fn switching_upstream() -> (u16, Arc<Mutex<Vec<u8>>>) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
-    let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let kept = got.clone();
-    std::thread::spawn(move || {
-        for mut c in l.incoming().flatten() {
-            let kept = kept.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut answered = false;
-                while let Ok(n @ 1..) = c.read(&mut buf) {
-                    kept.lock().unwrap().extend_from_slice(&buf[..n]);
-                    if !answered {
-                        answered = true;
-                        let _ = c.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
-                    }
-                }
-            });
-        }
-    });
-    (port, got)
-}
+/// An upstream's answer switching to WebSocket.
+const SWITCHING: &[u8] =
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
 
 /// What the upstream got, one line a request, headers included.
 fn upstream(s: &Stack) -> Vec<String> {
@@ -115,7 +92,7 @@ fn a_request_header_operation_on_a_hop_by_hop_header_is_refused() {
         // The upgrade a policy asked for: the upstream's 101 reached a client that asked none.
         let ops = json!([set("Upgrade", "websocket"), set("Connection", "upgrade")]);
         let cfg = config(vec![service(1, json!(1), proxy(ops, before))]);
-        let (port, got) = switching_upstream();
+        let (port, got) = raw_upstream(SWITCHING);
         match start_or_refused_on(&cfg, port) {
             Err(log) => assert!(
                 log.contains(&format!("invalid configuration: {at}")),

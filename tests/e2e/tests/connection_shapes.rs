@@ -68,8 +68,7 @@ use e2e::h2::Connection;
 use e2e::{EchoRequest, EchoUpstream};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::TcpStream;
 use std::time::Duration;
 use support::*;
 
@@ -387,32 +386,6 @@ fn websocket_upgrades_are_authorized_as_their_get() {
         .collect();
     assert_eq!(charged, [Some("uk-disabled"); 2], "{authreps:?}");
     assert_eq!(authreps.len(), 6, "{authreps:?}");
-}
-
-/// A TCP upstream that answers its first read with `answer` and records every byte.
-fn raw_upstream(answer: &'static [u8]) -> (u16, Arc<Mutex<Vec<u8>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let record = got.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { break };
-            let record = record.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut answered = false;
-                while let Ok(n @ 1..) = conn.read(&mut buf) {
-                    record.lock().unwrap().extend_from_slice(&buf[..n]);
-                    if !answered {
-                        let _ = conn.write_all(answer);
-                        answered = true;
-                    }
-                }
-            });
-        }
-    });
-    (port, got)
 }
 
 #[test]

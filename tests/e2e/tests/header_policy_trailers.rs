@@ -10,7 +10,6 @@
 
 mod support;
 
-use e2e::http::send_raw;
 use e2e::{EchoRequest, Response};
 use serde_json::json;
 use support::*;
@@ -49,37 +48,8 @@ const TRAILERS: [(&str, &str); 5] = [
 
 fn send(port: u16, h2: bool, mark: &str, trailers: &[(&str, &str)]) -> Result<Response, String> {
     let headers = [("user_key", USER_KEY), (MARK, mark)];
-    let body = "{}";
-    if h2 {
-        let sent = e2e::h2::send_with_trailers(
-            port,
-            "POST",
-            "api.example.com",
-            "/things",
-            &headers,
-            body.as_bytes(),
-            trailers,
-        );
-        return sent
-            .map(|r| Response {
-                status: r.status,
-                reason: String::new(),
-                headers: Vec::new(),
-                body: r.body,
-            })
-            .map_err(|e| e.to_string());
-    }
-    let mut wire = "POST /things HTTP/1.1\r\nHost: api.example.com\r\n".to_string();
-    for (k, v) in headers {
-        wire.push_str(&format!("{k}: {v}\r\n"));
-    }
-    wire.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
-    wire.push_str(&format!("{:x}\r\n{body}\r\n0\r\n", body.len()));
-    for (k, v) in trailers {
-        wire.push_str(&format!("{k}: {v}\r\n"));
-    }
-    wire.push_str("\r\n");
-    send_raw(port, wire.as_bytes()).map_err(|e| e.to_string())
+    let to = ("api.example.com", "/things");
+    body_shapes::post_with_trailers(port, h2, to, &headers, "{}", trailers)
 }
 
 fn folded(name: &str) -> String {

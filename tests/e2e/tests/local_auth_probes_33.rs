@@ -9,7 +9,6 @@
 
 mod support;
 
-use e2e::http::send_raw;
 use e2e::jwt::{now, Signer};
 use e2e::{EchoRequest, JwtAuthn};
 use serde_json::{json, Value};
@@ -33,32 +32,8 @@ fn send_to(
     headers: &[(&str, &str)],
     trailers: &[(&str, &str)],
 ) -> u16 {
-    let body = "{}";
-    if h2 {
-        let sent = e2e::h2::send_with_trailers(
-            port,
-            "POST",
-            host,
-            "/me",
-            headers,
-            body.as_bytes(),
-            trailers,
-        );
-        return sent.map(|r| r.status).unwrap_or(0);
-    }
-    let mut wire = format!("POST /me HTTP/1.1\r\nHost: {host}\r\n");
-    for (k, v) in headers {
-        wire.push_str(&format!("{k}: {v}\r\n"));
-    }
-    wire.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
-    wire.push_str(&format!("{:x}\r\n{body}\r\n0\r\n", body.len()));
-    for (k, v) in trailers {
-        wire.push_str(&format!("{k}: {v}\r\n"));
-    }
-    wire.push_str("\r\n");
-    send_raw(port, wire.as_bytes())
-        .map(|r| r.status)
-        .unwrap_or(0)
+    let sent = body_shapes::post_with_trailers(port, h2, (host, "/me"), headers, "{}", trailers);
+    sent.map(|r| r.status).unwrap_or(0)
 }
 
 fn folded(name: &str) -> String {

@@ -138,3 +138,45 @@ pub fn upstream_got(s: &Stack, mark: &str) -> Vec<String> {
         .map(|r| format!("{} {} body={:?}", r.method, r.path, r.body))
         .collect()
 }
+
+/// A `POST` of `body` to `host` `path` with `headers` and `trailers`, over HTTP/1.1 (one chunk,
+/// `Connection: close`) or HTTP/2: the answer (an HTTP/2 answer's headers are not kept).
+pub fn post_with_trailers(
+    port: u16,
+    h2: bool,
+    (host, path): (&str, &str),
+    headers: &[(&str, &str)],
+    body: &str,
+    trailers: &[(&str, &str)],
+) -> Result<e2e::Response, String> {
+    if h2 {
+        let sent = e2e::h2::send_with_trailers(
+            port,
+            "POST",
+            host,
+            path,
+            headers,
+            body.as_bytes(),
+            trailers,
+        );
+        return sent
+            .map(|r| e2e::Response {
+                status: r.status,
+                reason: String::new(),
+                headers: Vec::new(),
+                body: r.body,
+            })
+            .map_err(|e| e.to_string());
+    }
+    let mut wire = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\n");
+    for (k, v) in headers {
+        wire.push_str(&format!("{k}: {v}\r\n"));
+    }
+    wire.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+    wire.push_str(&format!("{:x}\r\n{body}\r\n0\r\n", body.len()));
+    for (k, v) in trailers {
+        wire.push_str(&format!("{k}: {v}\r\n"));
+    }
+    wire.push_str("\r\n");
+    e2e::http::send_raw(port, wire.as_bytes()).map_err(|e| e.to_string())
+}

@@ -178,3 +178,30 @@ pub fn local_service(auth: Value, rules: Value) -> Value {
         "proxy": {"hosts": ["local.example.com"], "secret_token": "local-secret", "proxy_rules": rules}
     })
 }
+
+/// A TCP upstream that answers the first read of each connection with `answer` and records
+/// every byte it reads (for what Envoy sent past an upgrade or a smuggled frame).
+pub fn raw_upstream(answer: &'static [u8]) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = got.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut answered = false;
+                while let Ok(n @ 1..) = conn.read(&mut buf) {
+                    record.lock().unwrap().extend_from_slice(&buf[..n]);
+                    if !answered {
+                        let _ = conn.write_all(answer);
+                        answered = true;
+                    }
+                }
+            });
+        }
+    });
+    (port, got)
+}
