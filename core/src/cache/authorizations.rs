@@ -7,6 +7,7 @@
 
 mod apply;
 mod authrep;
+mod unlease;
 mod verify;
 
 use super::entry::{lists, Fresh, LastKnown, SharedEntry};
@@ -570,10 +571,14 @@ fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
     let LocalKind::Held(unused) = local.kind else {
         return;
     };
-    if unused == 0 {
-        return;
+    if unused > 0 {
+        return_unused(store, local.slot, key, unused);
     }
-    super::store::update(store, &slot_key(local.slot), |value| {
+}
+
+/// [`give_back`] of `unused` calls to `key`'s entry in `slot`; `None` if it is not there.
+fn return_unused(store: &dyn SharedStore, slot: u32, key: &str, unused: u64) -> Option<()> {
+    super::store::update(store, &slot_key(slot), |value| {
         let mut entry = value
             .and_then(SharedEntry::decode)
             .filter(|e| e.key == key)?;
@@ -592,7 +597,7 @@ fn give_back(store: &dyn SharedStore, key: &str, local: &Local) {
             _ => {}
         }
         Some((entry.encode(), ()))
-    });
+    })
 }
 
 #[cfg(test)]

@@ -92,7 +92,9 @@ impl Worker {
         rate_limit::from_cache(&mut self.policies, request, &lookup, cached, &*self.clock);
         match lookup {
             Lookup::Forward { leased } => {
-                let report = (self.reporting).forwarded((key, leased, minute_of(now_ms)), waited);
+                let call = (key, leased, minute_of(now_ms));
+                let streaming = self.watches_body(request);
+                let report = (self.reporting).forwarded(call, waited, streaming);
                 self.forward(request, matched.forward(), resume, report)
             }
             Lookup::Deny(denial) => {

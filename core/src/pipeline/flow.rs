@@ -28,8 +28,8 @@ pub(super) enum State {
         waited: bool,
     },
     /// Forwarded; these headers go on the upstream's response (debug headers). `report`:
-    /// batching with response codes, the call (its cache key, and whether it was leased) is
-    /// counted once the response's status is known.
+    /// batching, the call (its cache key, and whether it was leased) counted with its
+    /// response: with response codes (its status), or a body read as it streams.
     Forwarded {
         headers: Vec<(String, String)>,
         report: Option<Uncounted>,

@@ -66,20 +66,38 @@ impl Reporting {
         *counter = counter.saturating_add(1);
     }
 
-    /// A call forwarded from the cache (`waited`: a miss, else a hit). It is counted now, or,
-    /// with response codes, returned to be counted with its status (`Worker::on_response`).
-    pub(super) fn forwarded(&mut self, call: Uncounted, waited: bool) -> Option<Uncounted> {
+    /// A call forwarded from the cache (`waited`: a miss, else a hit). It is counted now, or
+    /// returned to be counted later ([`Reporting::uncounted`]).
+    pub(super) fn forwarded(
+        &mut self,
+        call: Uncounted,
+        waited: bool,
+        streaming: bool,
+    ) -> Option<Uncounted> {
         self.decided(waited);
-        self.uncounted(call)
+        self.uncounted(call, streaming)
     }
 
-    /// A forwarded call, counted now or returned to be counted with its status.
-    pub(super) fn uncounted(&mut self, call: Uncounted) -> Option<Uncounted> {
-        if self.codes {
+    /// A forwarded call, counted now or returned to be counted with its response
+    /// (`Worker::on_response`): with response codes, and while its body is read as it streams
+    /// (`streaming`), which may yet refuse the request.
+    pub(super) fn uncounted(&mut self, call: Uncounted, streaming: bool) -> Option<Uncounted> {
+        if self.codes || streaming {
             return Some(call);
         }
         self.count(&call);
         None
+    }
+
+    /// A call returned by [`Reporting::uncounted`], counted: with response codes, with its
+    /// status (`None`: without a code).
+    pub(super) fn count_answered(&mut self, call: Uncounted, status: fn() -> Option<u16>) {
+        let (key, leased, minute) = call;
+        let key = match self.codes {
+            true => status().map(|c| key.with_code(c)).unwrap_or(key),
+            false => key,
+        };
+        self.count(&(key, leased, minute));
     }
 
     /// `new` replaces `old`: the services it removes are kept for their pending calls.

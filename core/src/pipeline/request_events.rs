@@ -220,12 +220,12 @@ impl Worker {
     }
 
     /// The response's headers are going to the client: a call waiting for its status
-    /// (`backend.report_response_codes` with batching) is counted with it. `status` is read
-    /// only then; `None` (unreadable) counts it without a code.
+    /// (`backend.report_response_codes` with batching) is counted with it, as is one whose
+    /// body was read as it streamed. `status` is read only then; `None` (unreadable) counts
+    /// it without a code.
     pub fn on_response(&mut self, request: RequestId, status: fn() -> Option<u16>) {
-        if let Some((key, leased, minute)) = self.flows.take_report(request) {
-            let key = status().map(|c| key.with_code(c)).unwrap_or(key);
-            self.reporting.count(&(key, leased, minute));
+        if let Some(call) = self.flows.take_report(request) {
+            self.reporting.count_answered(call, status);
         }
     }
 

@@ -85,11 +85,10 @@ impl Worker {
         watch.read = if holds { size } else { 0 };
         if found || end {
             let watch = self.bodies.swap_remove(i);
-            if !found {
-                self.count_forward(&watch);
-            } else {
-                return self.reply(request, watch.refusal());
+            if found {
+                return self.refuse_body(request, &watch);
             }
+            self.count_forward(&watch);
         }
         held(self.flows.get(request))
     }
@@ -124,12 +123,25 @@ impl Worker {
         let mut watch = self.bodies.swap_remove(i);
         let answered = matches!(self.flows.get(request), Some(State::Complete));
         if watch.scan.finish() && !answered {
-            return Some(self.reply(request, watch.refusal()));
+            return Some(self.refuse_body(request, &watch));
         }
         if !answered {
             self.count_forward(&watch);
         }
         None
+    }
+
+    /// Refuses a request for its body. One forwarded from the cache is not reported, and a
+    /// call its budget leased goes back: the upstream never had the whole body (until the
+    /// thirty-fourth session it was metered, and spent the application's limit).
+    fn refuse_body(&mut self, request: RequestId, watch: &BodyWatch) -> Steps {
+        if let Some((key, leased, _)) = self.flows.take_report(request) {
+            if leased {
+                let slots = self.config.backend.cache_max_entries;
+                self.cache.unlease(&*self.store, &key, slots);
+            }
+        }
+        self.reply(request, watch.refusal())
     }
 
     /// Envoy is done with the request (a forwarded one whose body never ended is counted).

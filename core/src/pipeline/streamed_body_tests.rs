@@ -70,6 +70,9 @@ fn forwarded_from_the_cache_each_chunk_is_read_as_it_passes() {
     assert!(envoy.body(0, 3, HEAD, false));
     assert!(envoy.body(0, 3, "me=\"note\"\r\n\r\n_method\r\n--b--\r\n", true));
     assert!(matches!(envoy.fate(3), Fate::Forwarded { .. }));
+    // Its call is counted with its response (the body could have refused it).
+    assert!(envoy.workers[0].remembers(3));
+    envoy.done(0, 3);
     assert!(!envoy.workers[0].remembers(3));
 }
 
@@ -114,4 +117,29 @@ fn json_keys_and_encoded_bodies() {
     envoy.request_with(0, 3, "PATCH", "/orders?user_key=k", &gzip, false);
     assert!(!envoy.workers[0].watches_body(3));
     assert!(bad_request(&envoy, 3));
+}
+
+/// Refused for its body after the cache forwarded it: its call is not reported, and the call
+/// its budget leased goes back (found in the thirty-fourth session: both were spent).
+#[test]
+fn a_call_refused_for_its_body_is_neither_reported_nor_charged() {
+    let mut envoy = Envoy::new(service(true), 1);
+    envoy.request(0, 1, "POST", "/orders?user_key=k", true);
+    envoy.answer(Some(200), Some("2"));
+    assert!(envoy.request_with(0, 2, "POST", "/orders?user_key=k", &MULTIPART, false));
+    assert!(!envoy.body(0, 2, &format!("{HEAD}{TAIL}"), true));
+    assert!(bad_request(&envoy, 2));
+    envoy.done(0, 2);
+    // The second call of the budget is still there, without asking the backend.
+    assert!(envoy.request_with(0, 3, "POST", "/orders?user_key=k", &MULTIPART, false));
+    assert!(envoy.body(0, 3, "--b--\r\n", true));
+    assert!(envoy.calls.is_empty(), "{:?}", envoy.calls);
+    envoy.workers[0].on_response(3, || Some(200));
+    envoy.clock.set(Some(1_002_000));
+    envoy.tick(0);
+    let reports: Vec<&String> = (envoy.call_bodies.iter())
+        .filter(|b| b.contains("transactions"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("%5Bhits%5D=2"), "{reports:?}");
 }

@@ -260,7 +260,8 @@ impl Worker {
 
     /// The VM is going away: this worker's counted calls go to shared data, and its unused
     /// leases go back. (Envoy keeps a VM until its requests are done, so a call waiting for
-    /// its response's status was counted by `on_request_done` already.)
+    /// its response (its status, or a body read as it streams) was counted by `on_request_done`
+    /// already.)
     pub fn on_shutdown(&mut self) {
         self.cache.release_all(&*self.store);
         let slots = self.config.backend.cache_max_entries;
@@ -351,8 +352,10 @@ impl Worker {
                         // after the backend applied it is counted twice (README). Authrep
                         // mode reports no call.
                         let batches = self.config.backend.batching_for(chain).is_some();
+                        let streaming = self.watches_body(request);
+                        let call = (key, false, minute_of(now_ms));
                         let report = (batches)
-                            .then(|| self.reporting.uncounted((key, false, minute_of(now_ms))))
+                            .then(|| self.reporting.uncounted(call, streaming))
                             .flatten();
                         return self.forward(request, matched.forward(), resume, report);
                     }
@@ -383,7 +386,7 @@ impl Worker {
 
     /// Lets the request through. A request forwarded by the callback in progress
     /// (`resume: false`) is let go by that callback's return. `report`: the call, counted
-    /// once its response's status is known.
+    /// later (`Reporting::uncounted`).
     pub(super) fn forward(
         &mut self,
         request: RequestId,

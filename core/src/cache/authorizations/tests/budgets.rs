@@ -248,6 +248,39 @@ fn an_expired_lease_gives_its_unused_calls_back() {
     assert!(a.local.is_empty());
 }
 
+/// A call leased for a request refused before the upstream had it (its streamed body) goes
+/// back: to the worker's lease while it holds one, else to the entry's budget, where a limit
+/// it had reached is lifted (the backend is asked again).
+#[test]
+fn a_call_not_made_goes_back_to_the_lease_or_the_budget() {
+    let (store, mut a, _) = workers(settings(CachingType::None));
+    let k = key("k");
+    let t = ticket(a.lookup(&store, &k, T0));
+    a.answer(&store, &t, &ok(Some("2"), None), T0);
+    assert_eq!(a.lookup(&store, &k, T0), LEASED);
+    a.unlease(&store, &k, SLOTS);
+    assert_eq!(
+        a.lookup(&store, &k, T0),
+        LEASED,
+        "the same lease's call again"
+    );
+    assert_eq!(a.lookup(&store, &k, T0), LEASED);
+    assert_eq!(shared(&store, &k, SLOTS).outstanding, 2);
+    // The lease is gone: the call goes back to the shared entry.
+    a.expire(&store, T0 + TTL);
+    assert!(a.local.is_empty());
+    a.unlease(&store, &k, SLOTS);
+    let entry = shared(&store, &k, SLOTS);
+    assert_eq!(entry.outstanding, 1);
+    assert_eq!(
+        entry.fresh,
+        Fresh::Authorized {
+            until: T0 + TTL,
+            budget: Some(1)
+        }
+    );
+}
+
 #[test]
 fn a_worker_going_away_gives_its_leases_back() {
     let (store, mut a, _) = workers(settings(CachingType::None));
