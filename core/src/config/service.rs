@@ -113,11 +113,10 @@ impl Service {
                 obj.child_path("id")
             ));
         }
-        let proxy_value = obj
-            .get("proxy")
-            .cloned()
-            .unwrap_or(Value::Object(Default::default()));
-        let proxy = Obj::new(&obj.child_path("proxy"), &proxy_value)?;
+        // Borrowed, not cloned: a copy of every rule cost a tenth of compiling a System answer.
+        let no_proxy = Value::Object(Default::default());
+        let proxy_value = obj.get("proxy").unwrap_or(&no_proxy);
+        let proxy = Obj::new(&obj.child_path("proxy"), proxy_value)?;
         super::typos::check_service(&obj, &proxy)?;
         let mut auth = match obj.obj("authentication")? {
             Some(a) => Authentication::parse(&a)?,

@@ -78,12 +78,17 @@ pub fn check_rule(rule: &Obj) -> Result<()> {
 /// Refuses a field near one of `fields` (or another name for one absent), or equal or near
 /// one of `other` (or another name for one), the fields read `there`.
 fn refuse(obj: &Obj, fields: &[&str], other: &[&str], there: &str) -> Result<()> {
-    let alias = |key: &str, f: &str| ALIASES.contains(&(key, f)) && !obj.keys().any(|k| k == f);
+    let mut buf = [' '; 32];
     for key in obj.keys() {
+        // A key's letters once, not once per field (they were a third of compiling a System
+        // answer); and the object's keys searched only for another tool's name.
+        let a = letters(key, &mut buf);
+        let aliased = ALIASES.iter().any(|(k, _)| *k == key);
+        let alias = |f: &str| aliased && ALIASES.contains(&(key, f)) && !obj.keys().any(|k| k == f);
         let (field, place) =
-            match (other.iter()).find(|f| key == **f || near(key, f) || alias(key, f)) {
+            match (other.iter()).find(|f| key == **f || near_letters(key, a, f) || alias(f)) {
                 Some(f) => (f, there),
-                None => match fields.iter().find(|f| near(key, f) || alias(key, f)) {
+                None => match fields.iter().find(|f| near_letters(key, a, f) || alias(f)) {
                     Some(f) => (f, "here"),
                     None => continue,
                 },
@@ -103,17 +108,32 @@ fn refuse(obj: &Obj, fields: &[&str], other: &[&str], there: &str) -> Result<()>
 
 /// `key` is not `field` but is it for case, `_`, dashes and invisible characters, or (for fields of 5 letters or more)
 /// but for one letter added, removed or changed, or two next to each other swapped.
+#[cfg(test)]
 fn near(key: &str, field: &str) -> bool {
-    let (mut a_buf, mut b_buf) = ([' '; 32], [' '; 32]);
-    let (a, b) = (letters(key, &mut a_buf), letters(field, &mut b_buf));
-    if key == field || a.is_empty() {
+    let mut buf = [' '; 32];
+    near_letters(key, letters(key, &mut buf), field)
+}
+
+/// `near`, given `key`'s letters `a`. `field` is one of the fields above, lower-case ASCII
+/// letters and `_`, a letter at each end (tested): its letters are its bytes but `_`, so most
+/// fields are passed over before any is derived, on a first and a last letter that both
+/// differ (more than one edit, for a field of 5 letters or more), or on their count.
+fn near_letters(key: &str, a: &[char], field: &str) -> bool {
+    let same = |x: Option<&char>, y: Option<u8>| x.copied() == y.map(char::from);
+    if !same(a.first(), field.bytes().next()) && !same(a.last(), field.bytes().last()) {
         return false;
     }
+    let count = field.bytes().filter(|b| *b != b'_').count();
+    if a.is_empty() || a.len().abs_diff(count) > 1 || key == field {
+        return false;
+    }
+    let mut b_buf = [' '; 32];
+    let b = letters(field, &mut b_buf);
     if a == b {
         return true;
     }
     let (la, lb) = (a.len(), b.len());
-    if lb < 5 || la.abs_diff(lb) > 1 {
+    if lb < 5 {
         return false;
     }
     // What the two share at the start and at the end leaves one letter, or two swapped.
@@ -138,7 +158,7 @@ fn near(key: &str, field: &str) -> bool {
 /// none, and full-width forms are their ASCII letter: a `policy_chain` pasted with a
 /// zero-width or no-break space, or typed with a word processor's hyphen, was dropped with its
 /// `ip_check` (found by an audit, 2026-12-07: bytes were counted). Out of line: one copy for
-/// its three callers (module size).
+/// its callers (module size).
 #[inline(never)]
 fn letters<'b>(name: &str, buf: &'b mut [char; 32]) -> &'b [char] {
     let invisible = |c: char| {
@@ -269,6 +289,88 @@ mod tests {
             check(&["notes"], &["comment"], &["increment", "lst"]),
             Ok(())
         );
+    }
+
+    /// [`near_letters`] reads a field's letters from its bytes.
+    #[test]
+    fn fields_are_lower_case_ascii_and_underscores() {
+        let aliased = ALIASES.iter().map(|(_, f)| f);
+        for field in SERVICE_FIELDS
+            .iter()
+            .chain(&PROXY_FIELDS)
+            .chain(&RULE_FIELDS)
+            .chain(aliased)
+        {
+            assert!(
+                field.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{field}"
+            );
+            assert!(!field.starts_with('_') && !field.ends_with('_'), "{field}");
+        }
+    }
+
+    /// `near` as it was before each key's letters were derived once (2026-12-07).
+    fn near_before(key: &str, field: &str) -> bool {
+        let (mut a_buf, mut b_buf) = ([' '; 32], [' '; 32]);
+        let (a, b) = (letters(key, &mut a_buf), letters(field, &mut b_buf));
+        if key == field || a.is_empty() {
+            return false;
+        }
+        if a == b {
+            return true;
+        }
+        let (la, lb) = (a.len(), b.len());
+        if lb < 5 || la.abs_diff(lb) > 1 {
+            return false;
+        }
+        let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let suffix = (a.iter().rev().zip(b.iter().rev()))
+            .take_while(|(x, y)| x == y)
+            .count();
+        let pair = |s: &[char]| (s.get(prefix).copied(), s.get(prefix + 1).copied());
+        let ((a1, a2), (b1, b2)) = (pair(a), pair(b));
+        prefix + suffix + 1 >= la.max(lb)
+            || (la == lb && prefix + suffix + 2 == la && a1 == b2 && a2 == b1)
+    }
+
+    /// Every field and porta's names, each with every one- and two-character edit: `near`
+    /// decides as it did.
+    #[test]
+    fn near_decides_as_before() {
+        let aliased = ALIASES.iter().map(|(a, _)| a);
+        let fields: Vec<&str> = (SERVICE_FIELDS.iter().chain(&PROXY_FIELDS))
+            .chain(&RULE_FIELDS)
+            .copied()
+            .collect();
+        let porta = [PORTA_SERVICE, PORTA_PROXY, PORTA_RULE].map(|s| s.split(' '));
+        let words: Vec<&str> = (fields.iter().copied().chain(aliased.copied()))
+            .chain(porta.into_iter().flatten())
+            .collect();
+        let mut keys: Vec<String> = vec![String::new(), "_".into(), "x".into()];
+        for word in &words {
+            let chars: Vec<char> = word.chars().collect();
+            let with = |i: usize, n: usize, by: &str| {
+                let (head, tail) = (chars.iter().take(i), chars.iter().skip(i + n));
+                head.copied()
+                    .chain(by.chars())
+                    .chain(tail.copied())
+                    .collect::<String>()
+            };
+            for i in 0..=chars.len() {
+                for by in ["", "x", "_", "E", "\u{e9}", "\u{200b}", "\u{ff41}", "ab"] {
+                    keys.extend([with(i, 0, by), with(i, 1, by), with(i, 2, by)]);
+                }
+                if let (Some(x), Some(y)) = (chars.get(i), chars.get(i + 1)) {
+                    keys.push(with(i, 2, &format!("{y}{x}")));
+                }
+            }
+            keys.push(word.to_uppercase());
+        }
+        for key in &keys {
+            for field in &fields {
+                assert_eq!(near(key, field), near_before(key, field), "{key:?} {field}");
+            }
+        }
     }
 
     #[test]

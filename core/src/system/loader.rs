@@ -385,9 +385,9 @@ impl Loader {
 
     /// Every request answered: check each service, keep the previous version of one that
     /// fails, log the changes and publish (only a change: every worker compiles what is
-    /// published, about 40 ms natively for 500 services). A failing service without a live
-    /// version is published as it is, in its place: every worker skips it and keeps its hosts
-    /// from the services after it ([`Config::with_fetched`]).
+    /// published, 0.2 s of its thread in V8 for 500 porta-shaped services, README). A failing
+    /// service without a live version is published as it is, in its place: every worker skips
+    /// it and keeps its hosts from the services after it ([`Config::with_fetched`]).
     fn finish(&mut self, store: &dyn SharedStore, base: &Config, now_ms: u64) -> Vec<LoaderStep> {
         let Some(fetch) = self.fetch.take() else {
             return Vec::new();
