@@ -199,10 +199,11 @@ impl Found {
 
 impl Found {
     /// A credential found is authorized; the same name elsewhere (the query's arg beside a
-    /// header credential, a header beside the query's, either beside `Authorization`) with
-    /// another value, in any spelling, would reach an upstream that reads it there: auth
-    /// failed (found by an audit, 2026-12-07: `?app_id=` of another application rode along
-    /// with a header-located service's credentials). Only credentials found are compared:
+    /// header credential, a header beside the query's, either beside `Authorization`, a
+    /// cookie beside any) with another value, in any spelling, would reach an upstream that
+    /// reads it there: auth failed (found by an audit, 2026-12-07: `?app_id=` of another
+    /// application rode along with a header-located service's credentials). Only credentials
+    /// found are compared:
     /// one missing stays auth missing; in the query location, its header values are kept for
     /// the form body's (`in_headers`).
     fn check_other_locations(
@@ -226,6 +227,7 @@ impl Found {
             let in_query = location != CredentialsLocation::Query
                 && query.spelled_other_than(name, Some(found));
             in_query
+                || cookie_differs(headers, name, Some(found))
                 || (location != CredentialsLocation::Headers
                     && headers.any_value_any_spelling(name, &mut |v| v != found))
         };
@@ -256,6 +258,22 @@ impl Found {
         }
         self.in_headers = in_headers;
     }
+}
+
+/// Whether a cookie (`a=1; b=2`, every `Cookie` header) is an arg an upstream reads as
+/// `name` with another value than `checked` (any, with none checked): PHP's `$_REQUEST`
+/// takes `$_COOKIE` over the query and the form under its built-in `variables_order` (no
+/// php.ini, as the official images run), and classic ASP.NET's `Request[name]` reads cookies
+/// after them (found in the thirty-fourth session).
+#[inline(never)]
+pub fn cookie_differs(headers: &dyn HeaderSource, name: &str, checked: Option<&str>) -> bool {
+    let mut text = String::new();
+    headers.any_value_any_spelling("cookie", &mut |v| {
+        text.push('&');
+        text.push_str(&v.replace(';', "&"));
+        false
+    });
+    !text.is_empty() && QueryArgs::parse(&text).spelled_other_than(name, checked)
 }
 
 /// Reads credentials from the query, the headers or the Authorization header.

@@ -109,3 +109,42 @@ fn a_form_body_credential_beside_another_value_in_a_header_is_ambiguous() {
     assert!(filled(2, vec![("app_key", "other")], creds));
     assert!(filled(2, vec![("APP-ID", "admin")], creds));
 }
+
+/// A cookie is another location (PHP's `$_REQUEST` with its built-in `variables_order`):
+/// one naming the credential with another value, in any spelling, is ambiguous (found in the
+/// thirty-fourth session).
+#[test]
+fn a_cookie_naming_the_credential_otherwise_is_ambiguous() {
+    let query = service(1, "query");
+    let cookie = |v: &'static str| vec![("cookie", v)];
+    assert!(ambiguous(&query, "user_key=mine", cookie("user_key=admin")));
+    assert!(ambiguous(
+        &query,
+        "user_key=mine",
+        cookie("a=1; user.key=admin")
+    ));
+    assert!(ambiguous(
+        &query,
+        "user_key=mine",
+        vec![("cookie", "a=1"), ("Cookie", "USER_KEY=admin")]
+    ));
+    assert!(!ambiguous(
+        &query,
+        "user_key=mine",
+        cookie("user_key=mine; a=1")
+    ));
+    assert!(!ambiguous(&query, "user_key=mine", cookie("session=x")));
+    let headers = service(2, "headers");
+    let mut creds = vec![("app_id", "mine"), ("app_key", "k")];
+    creds.push(("cookie", "app_key=other"));
+    assert!(ambiguous(&headers, "", creds));
+    let basic = service(1, "authorization");
+    // base64("mine:")
+    let with = vec![
+        ("authorization", "Basic bWluZTo="),
+        ("cookie", "user_key=admin"),
+    ];
+    assert!(ambiguous(&basic, "", with));
+    // Nothing found: auth missing, not auth failed.
+    assert!(!ambiguous(&query, "", cookie("user_key=admin")));
+}

@@ -158,10 +158,10 @@ impl PendingRequest {
 
 /// Whether a credential name the service reads comes, with any value, where it does not read
 /// it: in the query (in any spelling an upstream reads as the name, `;` pieces too) of a
-/// service reading headers or `Authorization`, or as a header (any spelling) of a service
-/// reading the query or `Authorization` (a form body: `PendingRequest::add_form_body`). The
-/// default credentials would authorize their application while the upstream read that one
-/// (found by an audit, 2026-12-07).
+/// service reading headers or `Authorization`, as a header (any spelling) of a service
+/// reading the query or `Authorization`, or as a cookie (a form body:
+/// `PendingRequest::add_form_body`). The default credentials would authorize their
+/// application while the upstream read that one (found by an audit, 2026-12-07).
 pub(super) fn carried_elsewhere(
     service: &Service,
     args: &QueryArgs,
@@ -170,6 +170,7 @@ pub(super) fn carried_elsewhere(
     let location = service.location;
     carries_a_name(service, &|name| {
         (location != CredentialsLocation::Query && args.spelled_other_than(name, None))
+            || crate::credentials::cookie_differs(headers, name, None)
             || (location != CredentialsLocation::Headers
                 && headers.any_value_any_spelling(name, &mut |_| true))
     })

@@ -306,3 +306,64 @@ fn a_body_apicast_does_not_read_must_name_the_local_caller() {
     let got = decide(&c, "DELETE", "/x", &[key, FORM], "user_key=bob&a=1");
     assert_eq!(got, authorized("user_key=bob"));
 }
+
+/// A form named by `Content_Type` (Puma and Unicorn give it to Rack as the content type) is
+/// read to be compared on every method, never as a source (found in the thirty-fourth
+/// session: on a `PUT` it was not read at all).
+#[test]
+fn a_form_named_by_another_spelling_of_content_type_is_compared() {
+    let query = config(1, json!({}));
+    let headers = config(1, json!({"credentials_location": "headers"}));
+    let spelled = ("Content_Type", "application/x-www-form-urlencoded");
+    let plain = ("content-type", "text/plain");
+    for method in ["PUT", "PATCH", "DELETE", "GET", "POST"] {
+        for types in [vec![spelled], vec![spelled, plain], vec![plain, spelled]] {
+            let got = decide(
+                &query,
+                method,
+                "/x?user_key=mine",
+                &types,
+                "user_key=victim",
+            );
+            assert_eq!(got, failed(), "{method} {types:?}");
+            let mut with_key = types.clone();
+            with_key.push(("user-key", "mine"));
+            let got = decide(&headers, method, "/x", &with_key, "user_key=victim");
+            assert_eq!(got, failed(), "{method} {types:?} headers");
+        }
+        // Compared, never a source: APIcast reads `Content-Type` alone.
+        let got = decide(
+            &query,
+            method,
+            "/x?user_key=mine",
+            &[spelled],
+            "user_key=mine",
+        );
+        assert_eq!(got, authorized("user_key=mine"), "{method}");
+        let got = decide(&query, method, "/x", &[plain, spelled], "user_key=mine");
+        assert_eq!(got, failed(), "{method} no query key");
+    }
+}
+
+/// A cookie naming a credential is the upstream's to read (PHP's `$_REQUEST`): the default
+/// credentials do not apply beside it, and one beside a credential found must be that one.
+#[test]
+fn a_cookie_credential_is_compared_and_keeps_the_defaults_off() {
+    let missing = (401, "Authentication parameters missing".to_string());
+    for location in ["query", "headers", "authorization"] {
+        let c = anonymous(location);
+        let got = decide(&c, "GET", "/x", &[("cookie", "a=1; user_key=victim")], "");
+        assert_eq!(got, missing, "{location}");
+        let got = decide(&c, "GET", "/x", &[("cookie", "a=1")], "");
+        assert_eq!(got, authorized("user_key=anon"), "{location}");
+    }
+    let c = config(1, json!({}));
+    let cookie = ("cookie", "user_key=victim");
+    assert_eq!(
+        decide(&c, "GET", "/x?user_key=mine", &[cookie], ""),
+        failed()
+    );
+    let same = ("cookie", "user_key=mine");
+    let got = decide(&c, "GET", "/x?user_key=mine", &[same], "");
+    assert_eq!(got, authorized("user_key=mine"));
+}

@@ -49,6 +49,12 @@ impl HeaderSource for Headers {
         let first = values.next();
         values.any(|v| Some(v) != first)
     }
+
+    fn any_value_any_spelling(&self, name: &str, found: &mut dyn FnMut(&str) -> bool) -> bool {
+        (self.0.iter()).any(|(k, v)| {
+            crate::request::same_header_spelling(k.as_bytes(), name.as_bytes()) && found(v)
+        })
+    }
 }
 
 /// One request's decision without a worker: `begin`, the form `body` when not empty (it must

@@ -54,6 +54,11 @@ pub(super) fn wide_charset(content_type: &str) -> bool {
     })
 }
 
+/// Whether a content type names a form (any case, anywhere in it).
+pub(super) fn is_form_type(content_type: &str) -> bool {
+    (content_type.to_ascii_lowercase()).contains("application/x-www-form-urlencoded")
+}
+
 /// A JWT service's `Bearer` token: an `access_token` in the form body must be that one.
 #[cfg(feature = "jwt")]
 pub(super) fn bearer(service: &Service, headers: &dyn HeaderSource) -> Option<String> {

@@ -358,10 +358,12 @@ pub fn start(
     let content_type = headers
         .header("content-type")
         .filter(|ct| !ct.trim().is_empty());
-    let form = content_type.as_deref().is_some_and(|ct| {
-        ct.to_ascii_lowercase()
-            .contains("application/x-www-form-urlencoded")
-    });
+    let form = content_type.as_deref().is_some_and(form_body::is_form_type);
+    // Puma and Unicorn give Rack `Content_Type` as the content type, on any method: such a
+    // form is read to be compared too, never as APIcast's source (found in the thirty-fourth
+    // session: a `PUT` form's `user_key` reached Rails unread).
+    let form_spelled = form
+        || headers.any_value_any_spelling("content-type", &mut |ct| form_body::is_form_type(ct));
     // Rack (Rails, Sinatra) parses a `POST` body without a content type as a form. A public
     // path's form is read for a `_method` only: `jwt_claim_check` still tells methods apart
     // there (found by an audit).
@@ -369,7 +371,7 @@ pub fn start(
     // Puma before 6.4.3) give Rack `Content_Type` and `Content-Type` joined, and Rack takes
     // the first type in the list (found by an audit).
     let form_body = early.is_none()
-        && (form
+        && (form_spelled
             || (head.method == "POST"
                 && (content_type.is_none() || headers.header_any_spelling("content-type").1)));
     let body_eligible = form
