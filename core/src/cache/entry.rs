@@ -1,9 +1,13 @@
 //! One cached authorization as stored in shared data, readable by every worker.
 //!
 //! Text form (one line, `|`-separated; keys are percent-encoded so they hold no `|`):
-//! `1|<key>|<epoch>|<state>|<until_ms>|<budget>|<retry_after>|<outstanding>|<authorizing_until_ms>|<last>|<unavailable_until_ms>|<max_value>|<reset_at_ms>|<used_at_ms>|<abandoned>|<abandoned_until_ms>|<lease_reset_ms>|<members>|<denied>|<denied_until_ms>`
+//! `1|<key>|<epoch>|<state>|<until_ms>|<budget>|<retry_after>|<outstanding>|<authorizing_until_ms>|<last>|<unavailable_until_ms>|<max_value>|<reset_at_ms>|<used_at_ms>|<abandoned>|<abandoned_until_ms>|<lease_reset_ms>|<members>|<denied>|<denied_until_ms>|<unapplied: 6 fields>`
 //! (fields after `unavailable_until_ms` are read as 0 when absent: an entry written before
 //! they were added).
+
+mod unapplied;
+
+pub use unapplied::{Figures, Unapplied};
 
 /// The fresh answer, valid until `until` (milliseconds since the epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +83,9 @@ pub struct SharedEntry {
     /// known answer of these keys (`caching_type`) whatever the deadline.
     pub denied: String,
     pub denied_until: u64,
+    /// Reported calls the backend accepted and may not have counted yet: owed to the next
+    /// budgets until its figures show them (not to a slot: an idle entry may still go).
+    pub unapplied: Unapplied,
 }
 
 /// Hex digits of a [`key_digest`].
@@ -157,6 +164,7 @@ impl SharedEntry {
             members: String::new(),
             denied: String::new(),
             denied_until: 0,
+            unapplied: Unapplied::default(),
         }
     }
 
@@ -296,7 +304,7 @@ impl SharedEntry {
             LastKnown::Limited => "L",
         };
         format!(
-            "1|{}|{}|{state}|{until}|{}|{}|{}|{}|{last}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            "1|{}|{}|{state}|{until}|{}|{}|{}|{}|{last}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
             self.key,
             self.epoch,
             opt(budget),
@@ -312,7 +320,8 @@ impl SharedEntry {
             self.lease_reset,
             self.members,
             self.denied,
-            self.denied_until
+            self.denied_until,
+            self.unapplied.fields().map(|n| n.to_string()).join("|")
         )
         .into_bytes()
     }
@@ -325,6 +334,11 @@ impl SharedEntry {
         let digests = |i: usize, bound| read_digests(f.get(i).copied().unwrap_or_default(), bound);
         let (members, denied) = (digests(17, MAX_MEMBERS), digests(18, MAX_DENIED));
         let denied_until = f.get(19).copied().unwrap_or("0");
+        // Added in the thirty-fourth session: absent in older entries (nothing unapplied).
+        let mut unapplied = [0u64; 6];
+        for (i, n) in unapplied.iter_mut().enumerate() {
+            *n = f.get(20 + i).copied().unwrap_or("0").parse().ok()?;
+        }
         // Older entries lack the last fields (read as 0); a later module's extra fields are
         // left unread, so the next addition does not make this module see free slots.
         if f.len() == 11 || f.len() >= 13 {
@@ -384,6 +398,7 @@ impl SharedEntry {
             members,
             denied,
             denied_until: num(denied_until)?,
+            unapplied: Unapplied::from_fields(unapplied),
         })
     }
 }
@@ -451,6 +466,21 @@ mod tests {
         );
         assert_eq!(SharedEntry::decode(b"2|x"), None);
         assert_eq!(SharedEntry::decode(b""), None);
+    }
+
+    /// The unapplied calls' fields come last; an entry of the module before them (20
+    /// fields) has none.
+    #[test]
+    fn unapplied_calls_round_trip() {
+        let mut e = SharedEntry::new("k");
+        e.unapplied = Unapplied::from_fields([20, 21, 22, 23, 24, 25]);
+        assert_eq!(SharedEntry::decode(&e.encode()), Some(e.clone()));
+        let mut previous = e.clone();
+        previous.unapplied = Unapplied::default();
+        let text = String::from_utf8(previous.encode()).unwrap_or_default();
+        let fields: Vec<&str> = text.split('|').take(20).collect();
+        let read = SharedEntry::decode(fields.join("|").as_bytes());
+        assert_eq!(read, Some(previous));
     }
 
     #[test]

@@ -515,8 +515,23 @@ impl<'a> ReportCall<'a> {
 
 /// The backend has counted these calls: they no longer reduce their entries' budgets.
 pub fn settle(store: &dyn SharedStore, slots: u32, entries: &[(EntryKey, Calls)]) {
-    for_entries(store, slots, entries, &|entry, leased| {
-        entry.outstanding = entry.outstanding.saturating_sub(leased);
+    for_entries(store, slots, entries, &|entry, calls| {
+        entry.outstanding = entry.outstanding.saturating_sub(calls.leased);
+    });
+}
+
+/// The backend accepted these calls (202) in a report sent at `sent_ms`: no longer
+/// outstanding, but owed until its figures show them counted (`entry::Unapplied`).
+pub fn settle_sent(
+    store: &dyn SharedStore,
+    slots: u32,
+    entries: &[(EntryKey, Calls)],
+    sent_ms: u64,
+    now_ms: u64,
+) {
+    for_entries(store, slots, entries, &|entry, calls| {
+        entry.outstanding = entry.outstanding.saturating_sub(calls.leased);
+        (entry.unapplied).accepted(calls.leased, calls.minute, sent_ms, now_ms);
     });
 }
 
@@ -525,17 +540,17 @@ pub fn settle(store: &dyn SharedStore, slots: u32, entries: &[(EntryKey, Calls)]
 /// once they would be free calls within that period; owed for good, an application whose
 /// dropped calls reach its limit would be refused in every later period.
 pub fn abandon(store: &dyn SharedStore, slots: u32, entries: &[(EntryKey, Calls)], now_ms: u64) {
-    for_entries(store, slots, entries, &|entry, leased| {
-        entry.abandon(leased, now_ms);
+    for_entries(store, slots, entries, &|entry, calls| {
+        entry.abandon(calls.leased, now_ms);
     });
 }
 
-/// Applies `change` with the leased calls to the shared entry of each key that has some.
+/// Applies `change` with the calls to the shared entry of each key that has leased ones.
 fn for_entries(
     store: &dyn SharedStore,
     slots: u32,
     entries: &[(EntryKey, Calls)],
-    change: &dyn Fn(&mut SharedEntry, u64),
+    change: &dyn Fn(&mut SharedEntry, &Calls),
 ) {
     for (key, calls) in entries.iter().filter(|(_, c)| c.leased > 0) {
         for slot in key.slots(slots) {
@@ -544,7 +559,7 @@ fn for_entries(
                 if entry.key != key.base() {
                     return None;
                 }
-                change(&mut entry, calls.leased);
+                change(&mut entry, calls);
                 Some((entry.encode(), ()))
             });
             if done.is_some() {

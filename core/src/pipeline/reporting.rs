@@ -158,7 +158,7 @@ impl Reporting {
                 );
                 Step::Call {
                     call: batch.call.clone(),
-                    purpose: CallPurpose::Report(batch),
+                    purpose: CallPurpose::Report(batch, now_ms),
                 }
             })
             .collect()
@@ -203,18 +203,25 @@ impl Reporting {
     /// proxy in front of the backend timing out or throttling, any answer not the backend's:
     /// `status` `None`, see `BackendAnswer::report_status`) keeps them for a retry: still
     /// owed, so no limit is passed, and delivered once the way to the backend works again.
-    pub(super) fn on_answer(
+    /// `sent`: the report and when it was sent (its accepted calls are owed until the
+    /// backend's figures show them counted, `cache::entry::Unapplied`).
+    pub(super) fn on_report_answer(
         &mut self,
         store: &dyn SharedStore,
         config: &Config,
-        batch: ReportBatch,
+        sent: (ReportBatch, u64),
         status: Option<u16>,
         now_ms: Option<u64>,
         tally: &mut Tally,
     ) {
+        let (batch, sent_ms) = sent;
+        let slots = config.backend.cache_max_entries;
         match status {
             Some(200..=299) => {
-                reports::settle(store, config.backend.cache_max_entries, &batch.entries);
+                match now_ms {
+                    Some(now) => reports::settle_sent(store, slots, &batch.entries, sent_ms, now),
+                    None => reports::settle(store, slots, &batch.entries),
+                }
                 reports::report_succeeded(store);
             }
             Some(s @ 400..=498) if !is_temporary(s) => {
@@ -224,11 +231,25 @@ impl Reporting {
                     batch.calls()
                 );
                 tally.report_failures = tally.report_failures.saturating_add(1);
-                let slots = config.backend.cache_max_entries;
                 drop_calls(store, slots, &batch.entries, now_ms, tally);
             }
             _ => self.keep_for_retry(store, batch, status, now_ms, tally),
         }
+    }
+
+    /// [`Reporting::on_report_answer`] for a report of unknown sending time: its accepted
+    /// calls are settled.
+    #[cfg(test)]
+    pub(super) fn on_answer(
+        &mut self,
+        store: &dyn SharedStore,
+        config: &Config,
+        batch: ReportBatch,
+        status: Option<u16>,
+        now_ms: Option<u64>,
+        tally: &mut Tally,
+    ) {
+        self.on_report_answer(store, config, (batch, 0), status, now_ms, tally);
     }
 
     /// A report that failed (or was never sent): its calls wait for the next attempt, after a

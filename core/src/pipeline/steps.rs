@@ -114,8 +114,8 @@ pub enum CallPurpose {
         requester: RequestId,
         resume: bool,
     },
-    /// Batching mode: report these calls.
-    Report(ReportBatch),
+    /// Batching mode: report these calls, sent at this time (ms since the epoch).
+    Report(ReportBatch, u64),
 }
 
 /// The host's clock. `None`: the clock could not be read, and whatever needed it fails closed.

@@ -182,7 +182,7 @@ impl Worker {
         // Authorizations here; a failed report is counted where reports are settled
         // (`reporting`), in `report_failures` and, unless the backend's own 408 or 429, here
         // too.
-        if !matches!(purpose, CallPurpose::Report(_))
+        if !matches!(purpose, CallPurpose::Report(..))
             && answer.as_ref().is_some_and(BackendAnswer::is_backend_error)
         {
             self.tally.backend_errors = self.tally.backend_errors.saturating_add(1);
@@ -223,14 +223,14 @@ impl Worker {
                 requester,
                 resume,
             } => self.authorize_answer(&ticket, requester, answer.as_ref(), resume, later),
-            CallPurpose::Report(batch) => {
+            CallPurpose::Report(batch, sent_ms) => {
                 let now_ms = self.clock.now_ms();
                 let status = answer.and_then(|a| a.report_status());
                 let store = &*self.store;
-                (self.reporting).on_answer(
+                (self.reporting).on_report_answer(
                     store,
                     &self.config,
-                    batch,
+                    (batch, sent_ms),
                     status,
                     now_ms,
                     &mut self.tally,
@@ -272,7 +272,7 @@ impl Worker {
         // as dropped calls are, not owed for good nor reported twice (found by an
         // audit, 2026-12-06: a slice of the budget lost until Envoy restarted).
         for (_, purpose, _) in take(&mut self.calls) {
-            if let CallPurpose::Report(batch) = purpose {
+            if let CallPurpose::Report(batch, _) = purpose {
                 let now_ms = now_ms.unwrap_or_default();
                 reports::abandon(&*self.store, slots, &batch.entries, now_ms);
             }

@@ -3,7 +3,7 @@
 
 use super::{CacheSettings, UNAVAILABLE_RETRY_MS};
 use crate::backend::{BackendAnswer, Decision};
-use crate::cache::entry::{Fresh, LastKnown, SharedEntry};
+use crate::cache::entry::{Figures, Fresh, LastKnown, SharedEntry};
 
 /// How long an entry whose budget is held by calls of an ended period stays limited: until
 /// their report (pulled forward) has gone, when the backend is asked again.
@@ -39,8 +39,9 @@ fn lease_end(reset_until: Option<u64>, now_ms: u64) -> u64 {
 
 /// Turns an `authorize` answer into the entry's new state (reference §7.2, §7.4, and the
 /// exact-limit budget: the calls the backend still allows, minus the calls leased but not yet
-/// reported). Every number from the backend or from shared data saturates: a reset of
-/// `i64::MAX` seconds is "never" (`u64::MAX` ms), not a wrapped few seconds.
+/// reported, and those reported but not counted yet: `entry::Unapplied`). Every number from
+/// the backend or from shared data saturates: a reset of `i64::MAX` seconds is "never"
+/// (`u64::MAX` ms), not a wrapped few seconds.
 ///
 /// Returns whether the report should go now: the backend allows no more than the calls still
 /// owed, but those were leased before the previous answer's reset, in a period that has
@@ -93,15 +94,25 @@ pub(super) fn apply_answer(
         .map(|m| m.trim().parse::<u64>());
     entry.max_value = max_value.and_then(Result::ok).unwrap_or(0);
     entry.reset_at = reset_until.unwrap_or(0);
+    let remaining = answer
+        .limit_remaining
+        .as_deref()
+        .and_then(|r| r.trim().parse::<i64>().ok())
+        .and_then(|r| u64::try_from(r).ok());
+    // Reported calls this answer shows counted are no longer owed (a denial shows nothing).
+    if decision != Decision::Denied {
+        let figures = remaining.map(|remaining| Figures {
+            remaining,
+            max_value: entry.max_value,
+            reset: reset_until.unwrap_or(u64::MAX),
+        });
+        entry.unapplied.observe(figures, now_ms);
+    }
+    let owed = (entry.outstanding).saturating_add(entry.unapplied.owed_at(now_ms));
     let mut report_soon = false;
     let (fresh, last) = match decision {
         Decision::BackendUnavailable => return false,
         Decision::Authorized => {
-            let remaining = answer
-                .limit_remaining
-                .as_deref()
-                .and_then(|r| r.trim().parse::<i64>().ok())
-                .and_then(|r| u64::try_from(r).ok());
             let until = now_ms
                 .saturating_add(s.auths_ttl_ms)
                 .min(lease_end(reset_until, now_ms));
@@ -113,10 +124,10 @@ pub(super) fn apply_answer(
                     },
                     LastKnown::Authorized,
                 ),
-                Some(r) if r > entry.outstanding => (
+                Some(r) if r > owed => (
                     Fresh::Authorized {
                         until,
-                        budget: Some(r.saturating_sub(entry.outstanding)),
+                        budget: Some(r - owed),
                     },
                     LastKnown::Authorized,
                 ),

@@ -12,6 +12,7 @@ mod members;
 mod periods;
 mod settings;
 mod slots;
+mod unapplied;
 
 use super::*;
 use crate::cache::store::MemoryStore;
