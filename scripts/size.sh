@@ -73,7 +73,11 @@
 # in multipart fields and JSON keys compared, encoded bodies refused where fields are
 # compared, 1.8 KB; hop-by-hop headers refused in the `headers` policy, 1.4 KB; framing
 # headers refused there and a pushed header read as a duplicate, 0.6 KB; more request
-# trailers removed, 0.4 KB.
+# trailers removed, 0.4 KB; and again, in the thirty-fourth, to 874 and 633 KB: calls a
+# report's 202 accepted kept owed until the backend's figures count them, 1.4 KB; cookies and
+# other spellings of the content type compared with the credential, 1.0 KB; a call refused for
+# its streamed body not counted and its lease given back, 0.8 KB; the framing and hop-by-hop
+# refusals one lookup, -0.5 KB.
 # Fails when a budget is exceeded.
 set -euo pipefail
 
@@ -83,8 +87,8 @@ TARGET=wasm32-unknown-unknown
 FULL="target/$TARGET/release"
 LEAN_DIR="target/lean"
 LEAN="$LEAN_DIR/$TARGET/release"
-NO_JWT_BUDGET=629000
-FULL_BUDGET=870000
+NO_JWT_BUDGET=633000
+FULL_BUDGET=874000
 
 [[ -f "$FULL/tollgate.wasm" ]] || { echo "size: run \`make build\` first" >&2; exit 1; }
 # A target directory of its own, so the default build's module is left alone.
