@@ -10,6 +10,7 @@ pub mod policies;
 mod routes;
 pub mod service;
 mod service_backend;
+mod shadowed;
 pub mod system;
 mod typos;
 pub mod upstream;

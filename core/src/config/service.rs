@@ -162,6 +162,7 @@ impl Service {
             .into_iter()
             .unzip();
         refuse_public_requirements(&proxy, &rules, &rule_access, &auth.public_paths)?;
+        super::shadowed::refuse_shadowed_requirements(&proxy, &rules, &rule_access)?;
         Ok(Service {
             config_version: None,
             warnings,

@@ -167,6 +167,12 @@ impl PathPattern {
         self.anchored_end && self.tokens.len() == 1
     }
 
+    /// Whether the pattern is its literal alone, without `$`: it matches every path that
+    /// starts with the literal.
+    pub fn is_prefix_literal(&self) -> bool {
+        !self.anchored_end && self.tokens.len() == 1
+    }
+
     /// Whether `normalized_path` (see [`super::normalize_path`]) matches; case-sensitive.
     pub fn matches(&self, normalized_path: &str) -> bool {
         self.matches_view(&PathView::new(normalized_path))

@@ -5,7 +5,8 @@
 //! the module before its fix: a rule's `namespace`/`roles` on a 3scale service, access fields
 //! in another case, `action` without `namespace`, `roles: []`, `audiences: []`, a leeway of
 //! years, a glob in a header secret's prefix, local authentication in a chain without
-//! `apicast`, a key given twice in one object, a rule's requirement on public paths only,
+//! `apicast`, a key given twice in one object, a rule's requirement on public paths only or
+//! behind a `last` rule that matches first,
 //! local methods on a service left in the default 3scale mode, `mode: none` on an OpenID
 //! Connect service, and a header secret's name no request can carry.
 
@@ -302,6 +303,56 @@ fn a_rule_requirement_under_a_public_path_is_not_dropped() {
             },
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// A rule's `namespace` or `roles` behind an earlier `last` rule that matches every request
+// it can: the evaluation stops at the `last` rule, so the requirement was never checked.
+
+#[test]
+fn a_rule_requirement_behind_a_covering_last_rule_is_not_dropped() {
+    let last = |method: &str, pattern: &str| {
+        let mut r = rule(pattern, json!({"last": true}));
+        r["http_method"] = json!(method);
+        r
+    };
+    let cases = [
+        (
+            last("ANY", "/admin"),
+            rule("/admin/{id}", json!({"namespace": "admin"})),
+        ),
+        (
+            last("ANY", "/"),
+            rule("/admin", json!({"namespace": "admin"})),
+        ),
+    ];
+    for (first, restricted) in cases {
+        let auth = json!({"mode": "local", "api_keys": reader_keys()});
+        refused_at_or(
+            config(vec![local_service(auth, json!([first, restricted]))]),
+            State::default(),
+            &["services[0].proxy.proxy_rules[1]"],
+            |s| reader_denied_admin(s, &format!("behind {first}: a reader reached /admin/users")),
+        );
+    }
+    // A `last` rule covering part of it is an exception: the rest stays guarded.
+    let rules = json!([
+        last("GET", "/admin/status"),
+        rule("/admin", json!({"namespace": "admin"}))
+    ]);
+    let auth = json!({"mode": "local", "api_keys": reader_keys()});
+    let s = Stack::start(config(vec![local_service(auth, rules)]));
+    reader_denied_admin(&s, "beside the exception");
+    let status = local("/admin/status")
+        .header("APIKey", READER_KEY)
+        .send(s.port());
+    assert_eq!(status.status, 200, "{}", describe(&status));
+    assert_eq!(status.echo().path, "/admin/status");
+    assert_eq!(
+        s.echo.request_count(),
+        1,
+        "only the exception reached the upstream"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
