@@ -76,7 +76,8 @@
 # trailers removed, 0.4 KB; and again, in the thirty-fourth, to 874 and 633 KB: calls a
 # report's 202 accepted kept owed until the backend's figures count them, 1.4 KB; cookies and
 # other spellings of the content type compared with the credential, 1.0 KB; a call refused for
-# its streamed body not counted and its lease given back, 0.8 KB; the framing and hop-by-hop
+# its streamed body not counted and its lease given back, 0.8 KB; a rule's grant behind a
+# covering `last` rule refused, 1.3 KB; the framing and hop-by-hop
 # refusals one lookup, -0.5 KB.
 # Fails when a budget is exceeded.
 set -euo pipefail
