@@ -12,33 +12,12 @@
 mod support;
 
 use e2e::h2::Connection;
-use e2e::mock_backend::State;
-use serde_json::{json, Value};
 use support::body_shapes::{send, upstream_got, Shape, MARK};
 use support::locations::*;
 use support::*;
 
 // base64("mine:k-mine")
 const BASIC: (&str, &str) = ("authorization", "Basic bWluZTprLW1pbmU=");
-
-/// 1: version 1, query, authrep; 2: the same, batching; 3: version 2, headers, authrep;
-/// 4: version 2, `Authorization`, batching; 5: version 1, headers, `default_credentials`.
-fn stack() -> Stack {
-    let mut anonymous: Value = located(5, "headers");
-    anonymous["policy_chain"] = anonymous_chain(false);
-    let services = vec![
-        service(1, json!(1), located(1, "query")),
-        service(2, json!(1), batched(located(2, "query"))),
-        service(3, json!(2), located(3, "headers")),
-        service(4, json!(2), batched(located(4, "authorization"))),
-        service(5, json!(1), anonymous),
-    ];
-    let state = [("1", "1"), ("2", "1"), ("3", "2"), ("4", "2")]
-        .iter()
-        .fold(State::new(), |st, (id, v)| mine_and_admin(st, id, v));
-    let state = anon_and_admin(state, "5");
-    Stack::start_with(config(services), state, |b| b.concurrency(2))
-}
 
 /// (label, service, target, headers, expected status).
 type Case = (
@@ -135,7 +114,7 @@ fn assert_refused(s: &Stack, round: &str) {
 
 #[test]
 fn a_cookie_naming_another_credential_is_refused() {
-    let s = stack();
+    let s = every_location_stack();
     // Cold (authrep, batching misses), then each caller authorized (batching hits).
     assert_refused(&s, "cold");
     let served: Vec<Case> = vec![

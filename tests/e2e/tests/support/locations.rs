@@ -2,7 +2,7 @@
 //! for every method, and the mock backend's caller and admin applications (the credential
 //! location tests).
 
-use super::TOKEN;
+use super::{config, service, Stack, TOKEN};
 use e2e::mock_backend::{App, Service, State};
 use e2e::Request;
 use serde_json::{json, Value};
@@ -71,4 +71,23 @@ pub fn anon_and_admin(state: State, id: &str) -> State {
         .service(svc.metric("hits", None))
         .app(app(format!("anon-{id}")).user_key("uk-anon"))
         .app(app(format!("admin-{id}")).user_key("uk-admin"))
+}
+
+/// The callers of [`mine_and_admin`] on five services, two workers. 1: version 1, query, authrep; 2: the same, batching; 3: version 2, headers, authrep;
+/// 4: version 2, `Authorization`, batching; 5: version 1, headers, `default_credentials`.
+pub fn every_location_stack() -> Stack {
+    let mut anonymous: Value = located(5, "headers");
+    anonymous["policy_chain"] = anonymous_chain(false);
+    let services = vec![
+        service(1, json!(1), located(1, "query")),
+        service(2, json!(1), batched(located(2, "query"))),
+        service(3, json!(2), located(3, "headers")),
+        service(4, json!(2), batched(located(4, "authorization"))),
+        service(5, json!(1), anonymous),
+    ];
+    let state = [("1", "1"), ("2", "1"), ("3", "2"), ("4", "2")]
+        .iter()
+        .fold(State::new(), |st, (id, v)| mine_and_admin(st, id, v));
+    let state = anon_and_admin(state, "5");
+    Stack::start_with(config(services), state, |b| b.concurrency(2))
 }
